@@ -1,0 +1,209 @@
+//! Issuing certificates from CSRs, revoking them, and reading them back.
+
+use shedu_pki::{CertInfo, Csr, IssueRequest, RevocationReason, Serial, Validity, issue_leaf, pem_encode_cert};
+use shedu_store::{CertRow, CertificateFilter, Page, RevokeOutcome};
+
+use crate::ca::{CaService, usable_issuer};
+use crate::error::store_err;
+use crate::events::event;
+use crate::{Certificate, Error, Status};
+
+/// A request to issue one certificate.
+#[derive(Clone, Debug)]
+pub struct IssueInput {
+    /// The PKCS#10 CSR, PEM or DER.
+    pub csr: Vec<u8>,
+    /// Validity; the profile's default when `None`.
+    pub validity_days: Option<u32>,
+    /// SANs to use instead of the CSR's (`dns:`, `ip:`, `email:`, `uri:` or bare).
+    pub sans: Option<Vec<String>>,
+}
+
+/// An issued certificate with the chain a client needs to verify it.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    /// The stored certificate.
+    pub certificate: Certificate,
+    /// The issuing CA's certificate and its ancestors up to the root, PEM.
+    pub chain_pem: String,
+}
+
+/// Filters for listing certificates.
+#[derive(Clone, Debug, Default)]
+pub struct CertificateQuery {
+    /// Issuer CA.
+    pub ca_id: Option<String>,
+    /// Stored status.
+    pub status: Option<Status>,
+    /// Subject text.
+    pub subject_contains: Option<String>,
+    /// notAfter before (Unix seconds).
+    pub expires_before: Option<i64>,
+    /// notAfter at or after (Unix seconds).
+    pub expires_after: Option<i64>,
+    /// Cursor from the previous page.
+    pub cursor: Option<i64>,
+    /// Page size (1..=1000, default 100).
+    pub limit: Option<i64>,
+}
+
+impl CaService {
+    /// Issues a certificate from a CSR under the CA's profile. The certificate and its event are committed
+    /// before this returns.
+    pub async fn issue(&self, ca_id: &str, input: IssueInput) -> Result<Issued, Error> {
+        let now = self.clock.now();
+        let loaded = self.loaded(ca_id).await?;
+        let issuer = usable_issuer(&loaded, now)?;
+        let csr = Csr::parse(&input.csr)?;
+        let profile = &loaded.ca.profile;
+        let validity =
+            Validity::within_issuer(now, input.validity_days, profile.default_validity_days, loaded.ca.not_after)?;
+        let serial = Serial::random();
+        let der = issue_leaf(
+            &IssueRequest { csr: &csr, sans: input.sans.as_deref(), validity, serial: &serial, profile },
+            issuer,
+        )?;
+        let info = CertInfo::from_der(&der)?;
+        let status = Status::Active.effective(now, info.not_after, i64::from(profile.expiry_warning_days) * 86_400);
+        let row = CertRow {
+            seq: 0,
+            ca_id: ca_id.to_string(),
+            serial: serial.to_hex(),
+            fingerprint: info.fingerprint,
+            subject: info.subject,
+            sans: info.sans.join(", "),
+            key_type: info.key_type.as_str().to_string(),
+            not_before: info.not_before,
+            not_after: info.not_after,
+            der,
+            status: status.as_str().to_string(),
+            revoked_at: None,
+            revocation_reason: None,
+            created_at: now,
+        };
+        let ev = event(
+            "certificate.issued",
+            format!("cas/{ca_id}/certificates/{}", row.serial),
+            now,
+            serde_json::json!({
+                "ca_id": ca_id, "serial": row.serial, "subject": row.subject,
+                "fingerprint": row.fingerprint, "not_after": row.not_after,
+            }),
+        );
+        let certificate = cert_from_row(row.clone(), now, profile.expiry_warning_days)?;
+        self.store.insert_certificate(row, ev).await.map_err(|e| match e {
+            shedu_store::Error::Conflict { .. } => Error::Internal("serial or fingerprint collision".into()),
+            other => store_err("certificate")(other),
+        })?;
+        Ok(Issued { certificate, chain_pem: loaded.chain_pem.clone() })
+    }
+
+    /// Revokes a certificate with an RFC 5280 reason. Revoking twice is a conflict and changes nothing.
+    pub async fn revoke(&self, ca_id: &str, serial: &str, reason: &str) -> Result<Certificate, Error> {
+        let now = self.clock.now();
+        let reason: RevocationReason = reason.parse()?;
+        let serial: Serial = serial.parse()?;
+        let loaded = self.loaded(ca_id).await?;
+        let ev = event(
+            "certificate.revoked",
+            format!("cas/{ca_id}/certificates/{serial}"),
+            now,
+            serde_json::json!({ "ca_id": ca_id, "serial": serial.to_hex(), "reason": reason.as_str(), "revoked_at": now }),
+        );
+        let outcome = self
+            .store
+            .revoke_certificate(ca_id, &serial.to_hex(), now, reason.as_str(), &ev)
+            .await
+            .map_err(store_err(format!("certificate {serial} of CA {ca_id}")))?;
+        match outcome {
+            RevokeOutcome::Revoked(row) => cert_from_row(row, now, loaded.ca.profile.expiry_warning_days),
+            RevokeOutcome::AlreadyRevoked(_) => {
+                Err(Error::conflict("already-revoked", format!("certificate {serial} is already revoked")))
+            }
+        }
+    }
+
+    /// A certificate by issuer and serial.
+    pub async fn certificate(&self, ca_id: &str, serial: &str) -> Result<Certificate, Error> {
+        let serial: Serial = serial.parse()?;
+        let loaded = self.loaded(ca_id).await?;
+        let row = self
+            .store
+            .get_certificate(ca_id, &serial.to_hex())
+            .await
+            .map_err(store_err(format!("certificate {serial} of CA {ca_id}")))?;
+        cert_from_row(row, self.clock.now(), loaded.ca.profile.expiry_warning_days)
+    }
+
+    /// A certificate by SHA-256 fingerprint (hex, `:` separators and case ignored).
+    pub async fn certificate_by_fingerprint(&self, fingerprint: &str) -> Result<Certificate, Error> {
+        let fp: String = fingerprint.chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
+        if fp.len() != 64 || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::invalid("malformed-input", "a SHA-256 fingerprint is 64 hex digits"));
+        }
+        let row = self
+            .store
+            .get_certificate_by_fingerprint(&fp)
+            .await
+            .map_err(store_err(format!("certificate with fingerprint {fp}")))?;
+        let loaded = self.loaded(&row.ca_id).await?;
+        cert_from_row(row, self.clock.now(), loaded.ca.profile.expiry_warning_days)
+    }
+
+    /// Lists certificates newest first, one page at a time.
+    pub async fn certificates(&self, q: CertificateQuery) -> Result<Page<Certificate>, Error> {
+        let filter = CertificateFilter {
+            ca_id: q.ca_id,
+            status: q.status.map(|s| s.as_str().to_string()),
+            subject_contains: q.subject_contains,
+            expires_before: q.expires_before,
+            expires_after: q.expires_after,
+            before_seq: q.cursor,
+            limit: q.limit.unwrap_or(100),
+        };
+        let page = self.store.list_certificates(&filter).await.map_err(store_err("certificates"))?;
+        let now = self.clock.now();
+        let mut items = Vec::with_capacity(page.items.len());
+        for row in page.items {
+            let warn = self.loaded(&row.ca_id).await?.ca.profile.expiry_warning_days;
+            items.push(cert_from_row(row, now, warn)?);
+        }
+        Ok(Page { items, next_cursor: page.next_cursor })
+    }
+
+    /// Runs the lifecycle sweep once as of the service clock.
+    pub async fn sweep(&self) -> Result<shedu_store::SweepReport, Error> {
+        self.store.sweep_statuses(self.clock.now(), crate::EVENT_SOURCE).await.map_err(store_err("sweep"))
+    }
+
+    /// The PEM of a certificate.
+    pub fn pem(cert: &Certificate) -> String {
+        pem_encode_cert(&cert.der)
+    }
+}
+
+fn cert_from_row(r: CertRow, now: i64, warning_days: u32) -> Result<Certificate, Error> {
+    let corrupt = |what: &str| Error::Internal(format!("stored certificate {} has an invalid {what}", r.serial));
+    let stored: Status = r.status.parse().map_err(|_| corrupt("status"))?;
+    Ok(Certificate {
+        seq: r.seq,
+        serial: r.serial.parse().map_err(|_| corrupt("serial"))?,
+        status: stored.effective(now, r.not_after, i64::from(warning_days) * 86_400),
+        revocation_reason: r
+            .revocation_reason
+            .as_deref()
+            .map(|s| s.parse::<RevocationReason>())
+            .transpose()
+            .map_err(|_| corrupt("revocation reason"))?,
+        sans: if r.sans.is_empty() { Vec::new() } else { r.sans.split(", ").map(str::to_string).collect() },
+        ca_id: r.ca_id,
+        fingerprint: r.fingerprint,
+        subject: r.subject,
+        key_type: r.key_type,
+        not_before: r.not_before,
+        not_after: r.not_after,
+        der: r.der,
+        revoked_at: r.revoked_at,
+        created_at: r.created_at,
+    })
+}

@@ -1,0 +1,81 @@
+//! Service errors, classified for callers. No HTTP here: each edge maps these to its protocol.
+
+/// Why a service call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The caller's input is wrong. `code` is a stable machine-readable reason (`bad-csr-signature`,
+    /// `key-type-not-allowed`, …) that edges expose; `detail` says what to fix.
+    #[error("{detail}")]
+    Invalid {
+        /// Stable reason code.
+        code: &'static str,
+        /// Human-readable explanation.
+        detail: String,
+    },
+    /// The named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request conflicts with the current state (a duplicate name, revoking twice, a key-less CA).
+    #[error("{detail}")]
+    Conflict {
+        /// Stable reason code.
+        code: &'static str,
+        /// Human-readable explanation.
+        detail: String,
+    },
+    /// Storage is unreachable or refused the write; nothing was changed.
+    #[error("storage unavailable")]
+    Unavailable(#[source] shedu_store::Error),
+    /// A failure inside shedu (a key that does not open, corrupt data). Details are logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub(crate) fn invalid(code: &'static str, detail: impl Into<String>) -> Error {
+        Error::Invalid { code, detail: detail.into() }
+    }
+
+    pub(crate) fn conflict(code: &'static str, detail: impl Into<String>) -> Error {
+        Error::Conflict { code, detail: detail.into() }
+    }
+}
+
+impl From<shedu_pki::Error> for Error {
+    fn from(e: shedu_pki::Error) -> Error {
+        use shedu_pki::Error as P;
+        let code = match &e {
+            P::Malformed { .. } => "malformed-input",
+            P::BadCsrSignature => "bad-csr-signature",
+            P::UnsupportedKey(_) => "unsupported-key",
+            P::KeyTypeNotAllowed(_) => "key-type-not-allowed",
+            P::InvalidValidity(_) => "invalid-validity",
+            P::InvalidName(_) => "invalid-name",
+            P::KeyMismatch => "key-mismatch",
+            P::NotCa => "not-a-ca",
+            P::Signing(_) => return Error::Internal(e.to_string()),
+            _ => "invalid-input",
+        };
+        Error::invalid(code, e.to_string())
+    }
+}
+
+impl From<shedu_keys::Error> for Error {
+    fn from(e: shedu_keys::Error) -> Error {
+        match e {
+            shedu_keys::Error::InvalidKey(_) => Error::invalid("invalid-private-key", e.to_string()),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Maps a store error; `NotFound` becomes the caller-named thing.
+pub(crate) fn store_err(what: impl Into<String>) -> impl FnOnce(shedu_store::Error) -> Error {
+    let what = what.into();
+    move |e| match e {
+        shedu_store::Error::NotFound => Error::NotFound(what),
+        shedu_store::Error::Corrupt(d) => Error::Internal(d),
+        other => Error::Unavailable(other),
+    }
+}

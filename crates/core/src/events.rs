@@ -1,0 +1,18 @@
+//! CloudEvents 1.0 events, built with the change they describe and stored in its transaction.
+
+use shedu_store::NewEvent;
+
+/// The CloudEvents `source` of every event this platform emits.
+pub const EVENT_SOURCE: &str = "/shedu";
+
+/// Builds an event with a fresh id.
+pub(crate) fn event(ty: &str, subject: String, time: i64, data: serde_json::Value) -> NewEvent {
+    NewEvent {
+        id: uuid::Uuid::new_v4().simple().to_string(),
+        source: EVENT_SOURCE.to_string(),
+        ty: ty.to_string(),
+        subject,
+        time,
+        data: data.to_string(),
+    }
+}

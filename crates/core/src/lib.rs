@@ -1,0 +1,23 @@
+//! shedu's services: certificate authorities, issuance, revocation, the certificate lifecycle, and the
+//! events every change writes.
+//!
+//! Business rules live here once. Handlers (HTTP, CLI) parse input, call one service method, and encode
+//! the result; nothing here knows HTTP status codes or JSON DTOs. Time comes from a [`Clock`] so that
+//! expiry can be tested without waiting.
+
+mod ca;
+mod certificates;
+mod clock;
+mod error;
+mod events;
+mod lifecycle;
+mod model;
+
+pub use ca::{CaService, ImportCa, NewCa, ProfileInput};
+pub use certificates::{CertificateQuery, IssueInput, Issued};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::Error;
+pub use events::EVENT_SOURCE;
+pub use lifecycle::spawn_lifecycle;
+pub use model::{Ca, CaKind, Certificate, Status};
+pub use shedu_store::{Page, SweepReport};

@@ -1,0 +1,28 @@
+//! The lifecycle job: runs the status sweep on an interval.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::CaService;
+
+/// Spawns the sweep loop. A failed sweep is logged and retried at the next tick; it changes nothing
+/// partially because each sweep is one transaction.
+pub fn spawn_lifecycle(service: Arc<CaService>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match service.sweep().await {
+                Ok(r) if r != Default::default() => tracing::info!(
+                    expired = r.certificates_expired,
+                    about_to_expire = r.certificates_about_to_expire,
+                    cas = r.cas_changed,
+                    "lifecycle sweep moved certificates"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "lifecycle sweep failed; retrying at the next tick"),
+            }
+        }
+    })
+}

@@ -1,0 +1,103 @@
+//! Reading certificates back: the facts shedu stores and indexes.
+
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::{Error, KeyType, Serial, name};
+
+/// The facts of a parsed certificate that shedu keeps as columns.
+#[derive(Clone, Debug)]
+pub struct CertInfo {
+    /// The serial number.
+    pub serial: Serial,
+    /// One-line subject.
+    pub subject: String,
+    /// One-line issuer.
+    pub issuer: String,
+    /// notBefore, Unix seconds.
+    pub not_before: i64,
+    /// notAfter, Unix seconds.
+    pub not_after: i64,
+    /// The subject key's type.
+    pub key_type: KeyType,
+    /// basicConstraints cA.
+    pub is_ca: bool,
+    /// Subject alternative names, rendered ("DNS:a.example", "IP:10.0.0.1").
+    pub sans: Vec<String>,
+    /// SHA-256 of the DER, lowercase hex.
+    pub fingerprint: String,
+    /// The subject public key bits (SPKI BIT STRING content), to match a private key against.
+    pub public_key_bits: Vec<u8>,
+    /// Whether subject and issuer names are equal (a self-issued certificate).
+    pub self_issued: bool,
+}
+
+impl CertInfo {
+    /// Parses a DER certificate.
+    pub fn from_der(der: &[u8]) -> Result<CertInfo, Error> {
+        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| Error::malformed("certificate", e))?;
+        if !rest.is_empty() {
+            return Err(Error::malformed("certificate", "trailing bytes"));
+        }
+        let tbs = &cert.tbs_certificate;
+        let is_ca = cert
+            .basic_constraints()
+            .map_err(|e| Error::malformed("certificate", e))?
+            .is_some_and(|bc| bc.value.ca);
+        let sans = cert
+            .subject_alternative_name()
+            .map_err(|e| Error::malformed("certificate", e))?
+            .map(|ext| ext.value.general_names.iter().map(|gn| gn.to_string()).collect())
+            .unwrap_or_default();
+        Ok(CertInfo {
+            serial: Serial::from_bytes(tbs.raw_serial()),
+            subject: name::display_name(&tbs.subject),
+            issuer: name::display_name(&tbs.issuer),
+            not_before: tbs.validity.not_before.timestamp(),
+            not_after: tbs.validity.not_after.timestamp(),
+            key_type: KeyType::from_spki_der(tbs.subject_pki.raw)?,
+            is_ca,
+            sans,
+            fingerprint: fingerprint_sha256(der),
+            public_key_bits: tbs.subject_pki.subject_public_key.data.to_vec(),
+            self_issued: tbs.subject.as_raw() == tbs.issuer.as_raw(),
+        })
+    }
+}
+
+/// SHA-256 over DER, lowercase hex: the fingerprint shedu indexes certificates by.
+pub fn fingerprint_sha256(der: &[u8]) -> String {
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der))
+}
+
+/// PEM-encodes one DER certificate.
+pub fn pem_encode_cert(der: &[u8]) -> String {
+    pem::encode_config(
+        &pem::Pem::new("CERTIFICATE", der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
+
+/// Decodes every `CERTIFICATE` block of a PEM text (or one DER certificate) into DER.
+pub fn pem_to_der_certs(input: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+    if !input.trim_ascii_start().starts_with(b"-----BEGIN") {
+        return Ok(vec![input.to_vec()]);
+    }
+    let blocks = pem::parse_many(input).map_err(|e| Error::malformed("certificate", e))?;
+    let certs: Vec<Vec<u8>> =
+        blocks.into_iter().filter(|p| p.tag() == "CERTIFICATE").map(|p| p.into_contents()).collect();
+    if certs.is_empty() {
+        return Err(Error::malformed("certificate", "no CERTIFICATE block in the PEM"));
+    }
+    Ok(certs)
+}
+
+/// Whether `child_der` is signed by the key of `parent_der` and names it as issuer. Used to place an
+/// imported CA under a managed parent.
+pub fn is_signed_by(child_der: &[u8], parent_der: &[u8]) -> bool {
+    let (Ok((_, child)), Ok((_, parent))) = (X509Certificate::from_der(child_der), X509Certificate::from_der(parent_der))
+    else {
+        return false;
+    };
+    child.tbs_certificate.issuer.as_raw() == parent.tbs_certificate.subject.as_raw()
+        && child.verify_signature(Some(parent.public_key())).is_ok()
+}

@@ -1,0 +1,144 @@
+//! PKCS#10 certificate signing requests: decoded once, signature verified, then trusted.
+
+use rcgen::{DistinguishedName, SanType};
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::FromDer;
+
+use crate::{Error, KeyType, name};
+
+/// Largest CSR accepted. A 4096-bit RSA CSR with many SANs stays far below this.
+const MAX_CSR_BYTES: usize = 64 * 1024;
+
+/// A CSR whose self-signature has been verified. Only its subject, key and requested SANs are used:
+/// a CA does not copy other requested extensions, its profile decides them.
+#[derive(Clone, Debug)]
+pub struct Csr {
+    key_type: KeyType,
+    public_key: rcgen::SubjectPublicKeyInfo,
+    subject: DistinguishedName,
+    subject_display: String,
+    sans: Vec<SanType>,
+}
+
+impl Csr {
+    /// Decodes a CSR from PEM (`CERTIFICATE REQUEST` or `NEW CERTIFICATE REQUEST`) or DER, and verifies it.
+    pub fn parse(input: &[u8]) -> Result<Csr, Error> {
+        if input.len() > MAX_CSR_BYTES {
+            return Err(Error::malformed("CSR", "larger than 64 KiB"));
+        }
+        let trimmed = input.trim_ascii_start();
+        if trimmed.starts_with(b"-----BEGIN") {
+            let pem = pem::parse(trimmed).map_err(|e| Error::malformed("CSR", e))?;
+            if !matches!(pem.tag(), "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST") {
+                return Err(Error::malformed("CSR", format!("PEM label is {:?}", pem.tag())));
+            }
+            Csr::from_der(pem.contents())
+        } else {
+            Csr::from_der(input)
+        }
+    }
+
+    /// Decodes a DER CSR and verifies its self-signature.
+    pub fn from_der(der: &[u8]) -> Result<Csr, Error> {
+        let (rest, csr) = X509CertificationRequest::from_der(der).map_err(|e| Error::malformed("CSR", e))?;
+        if !rest.is_empty() {
+            return Err(Error::malformed("CSR", "trailing bytes after the request"));
+        }
+        csr.verify_signature().map_err(|_| Error::BadCsrSignature)?;
+        let info = &csr.certification_request_info;
+        let spki_der = info.subject_pki.raw;
+        let key_type = KeyType::from_spki_der(spki_der)?;
+        let public_key = rcgen::SubjectPublicKeyInfo::from_der(spki_der)
+            .map_err(|e| Error::UnsupportedKey(e.to_string()))?;
+        let subject = name::dn_from_x509(&info.subject)?;
+        let subject_display = name::display_name(&info.subject);
+        let sans = match csr.requested_extensions() {
+            Some(exts) => requested_sans(exts)?,
+            None => Vec::new(),
+        };
+        Ok(Csr { key_type, public_key, subject, subject_display, sans })
+    }
+
+    /// The requester's key type.
+    pub fn key_type(&self) -> KeyType {
+        self.key_type
+    }
+
+    /// The requester's public key.
+    pub fn public_key(&self) -> &rcgen::SubjectPublicKeyInfo {
+        &self.public_key
+    }
+
+    /// The requested subject.
+    pub fn subject(&self) -> &DistinguishedName {
+        &self.subject
+    }
+
+    /// The requested subject as one line ("CN=device-1, O=Acme").
+    pub fn subject_display(&self) -> &str {
+        &self.subject_display
+    }
+
+    /// The subject alternative names requested in the CSR's extensionRequest.
+    pub fn sans(&self) -> &[SanType] {
+        &self.sans
+    }
+}
+
+fn requested_sans<'a>(exts: impl Iterator<Item = &'a ParsedExtension<'a>>) -> Result<Vec<SanType>, Error> {
+    let mut out = Vec::new();
+    for ext in exts {
+        if let ParsedExtension::SubjectAlternativeName(san) = ext {
+            for gn in &san.general_names {
+                out.push(san_from_general_name(gn)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn san_from_general_name(gn: &GeneralName<'_>) -> Result<SanType, Error> {
+    let ia5 = |s: &str| s.try_into().map_err(|_| Error::InvalidName(format!("{s:?} is not IA5")));
+    Ok(match gn {
+        GeneralName::DNSName(s) => SanType::DnsName(ia5(s)?),
+        GeneralName::RFC822Name(s) => SanType::Rfc822Name(ia5(s)?),
+        GeneralName::URI(s) => SanType::URI(ia5(s)?),
+        GeneralName::IPAddress(bytes) => match bytes.len() {
+            4 => SanType::IpAddress(<[u8; 4]>::try_from(*bytes).map_err(|_| bad_ip())?.into()),
+            16 => SanType::IpAddress(<[u8; 16]>::try_from(*bytes).map_err(|_| bad_ip())?.into()),
+            _ => return Err(bad_ip()),
+        },
+        other => return Err(Error::InvalidName(format!("unsupported SAN type {other:?}"))),
+    })
+}
+
+fn bad_ip() -> Error {
+    Error::InvalidName("IP address SAN must be 4 or 16 octets".into())
+}
+
+/// Parses a SAN given on the API: `dns:`, `ip:`, `email:` or `uri:` prefixed, or bare (an IP if it parses
+/// as one, else a DNS name).
+pub(crate) fn parse_san(s: &str) -> Result<SanType, Error> {
+    let ia5 = |v: &str| v.try_into().map_err(|_| Error::InvalidName(format!("{v:?} is not IA5")));
+    let ip = |v: &str| {
+        v.parse::<std::net::IpAddr>()
+            .map_err(|_| Error::InvalidName(format!("{v:?} is not an IP address")))
+    };
+    if let Some((kind, value)) = s.split_once(':') {
+        match kind.to_ascii_lowercase().as_str() {
+            "dns" => return Ok(SanType::DnsName(ia5(value)?)),
+            "ip" => return Ok(SanType::IpAddress(ip(value)?)),
+            "email" => return Ok(SanType::Rfc822Name(ia5(value)?)),
+            "uri" => return Ok(SanType::URI(ia5(value)?)),
+            _ => {}
+        }
+    }
+    if let Ok(addr) = s.parse::<std::net::IpAddr>() {
+        return Ok(SanType::IpAddress(addr));
+    }
+    if s.is_empty() || s.contains(char::is_whitespace) {
+        return Err(Error::InvalidName(format!("{s:?} is not a valid SAN")));
+    }
+    Ok(SanType::DnsName(ia5(s)?))
+}

@@ -1,0 +1,45 @@
+//! The error type of the pure PKI layer.
+
+/// Why a PKI operation failed. Each variant says what the caller sent wrong; none carries a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input was not valid PEM/DER of the expected kind; `what` names the object.
+    #[error("malformed {what}: {detail}")]
+    Malformed {
+        /// The object that failed to decode ("CSR", "certificate", "private key", …).
+        what: &'static str,
+        /// A short description of the decoding failure.
+        detail: String,
+    },
+    /// The CSR's self-signature does not verify against its own public key.
+    #[error("the CSR signature does not verify")]
+    BadCsrSignature,
+    /// The public key algorithm or size is not one of shedu's key types.
+    #[error("unsupported key: {0}")]
+    UnsupportedKey(String),
+    /// The key type is known but the issuance profile does not allow it.
+    #[error("key type {0} is not allowed by the CA's profile")]
+    KeyTypeNotAllowed(crate::KeyType),
+    /// A requested validity is impossible (zero, or longer than the issuer's remaining life).
+    #[error("invalid validity: {0}")]
+    InvalidValidity(String),
+    /// A subject or subject alternative name could not be encoded.
+    #[error("invalid name: {0}")]
+    InvalidName(String),
+    /// The private key does not belong to the certificate it came with.
+    #[error("the private key does not match the certificate's public key")]
+    KeyMismatch,
+    /// The certificate given as a CA is not a CA certificate (no basicConstraints cA=TRUE).
+    #[error("the certificate is not a CA certificate")]
+    NotCa,
+    /// Signing failed inside the key engine or the encoder.
+    #[error("signing failed: {0}")]
+    Signing(String),
+}
+
+impl Error {
+    pub(crate) fn malformed(what: &'static str, detail: impl std::fmt::Display) -> Self {
+        Error::Malformed { what, detail: detail.to_string() }
+    }
+}

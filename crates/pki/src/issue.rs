@@ -1,0 +1,157 @@
+//! Building certificates: end-entity certificates from verified CSRs under a profile, and CA certificates.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, IsCa, Issuer, KeyUsagePurpose, SerialNumber,
+    SigningKey,
+};
+use time::OffsetDateTime;
+
+use crate::{Csr, Error, Profile, Serial, csr::parse_san};
+
+/// How far notBefore is set into the past, so that devices with a slightly slow clock accept a new
+/// certificate at once (step-ca does the same).
+const BACKDATE_SECS: i64 = 60;
+
+const DAY: i64 = 86_400;
+
+/// A certificate's validity period in Unix seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Validity {
+    /// notBefore
+    pub not_before: i64,
+    /// notAfter
+    pub not_after: i64,
+}
+
+impl Validity {
+    /// The validity for a certificate issued at `now` by an issuer whose own certificate ends at
+    /// `issuer_not_after`.
+    ///
+    /// An explicitly requested `days` that would outlive the issuer is an error (as Vault's `leaf_not_after_behavior
+    /// = err`); the profile default is cut to the issuer's end instead, so a CA near its end keeps issuing.
+    pub fn within_issuer(
+        now: i64,
+        requested_days: Option<u32>,
+        default_days: u32,
+        issuer_not_after: i64,
+    ) -> Result<Validity, Error> {
+        let not_before = now - BACKDATE_SECS;
+        if issuer_not_after <= now {
+            return Err(Error::InvalidValidity("the issuing CA's certificate has expired".into()));
+        }
+        let not_after = match requested_days {
+            Some(0) => return Err(Error::InvalidValidity("validity_days must be at least 1".into())),
+            Some(days) => {
+                let end = now + i64::from(days) * DAY;
+                if end > issuer_not_after {
+                    return Err(Error::InvalidValidity(format!(
+                        "{days} days would outlive the issuing CA, which expires in {} days",
+                        (issuer_not_after - now) / DAY
+                    )));
+                }
+                end
+            }
+            None => (now + i64::from(default_days.max(1)) * DAY).min(issuer_not_after),
+        };
+        Ok(Validity { not_before, not_after })
+    }
+
+    /// A validity for a self-signed root: `days` from `now`.
+    pub fn root(now: i64, days: u32) -> Result<Validity, Error> {
+        if days == 0 {
+            return Err(Error::InvalidValidity("validity_days must be at least 1".into()));
+        }
+        Ok(Validity { not_before: now - BACKDATE_SECS, not_after: now + i64::from(days) * DAY })
+    }
+
+    fn apply(self, params: &mut CertificateParams) -> Result<(), Error> {
+        params.not_before = timestamp(self.not_before)?;
+        params.not_after = timestamp(self.not_after)?;
+        Ok(())
+    }
+}
+
+fn timestamp(secs: i64) -> Result<OffsetDateTime, Error> {
+    OffsetDateTime::from_unix_timestamp(secs).map_err(|e| Error::InvalidValidity(e.to_string()))
+}
+
+/// Everything needed to sign one end-entity certificate.
+pub struct IssueRequest<'a> {
+    /// The verified CSR; its subject and key are used.
+    pub csr: &'a Csr,
+    /// SANs from the API request; when `None` the CSR's requested SANs are used.
+    pub sans: Option<&'a [String]>,
+    /// The validity period, already checked against the issuer.
+    pub validity: Validity,
+    /// A fresh serial.
+    pub serial: &'a Serial,
+    /// The issuing CA's profile.
+    pub profile: &'a Profile,
+}
+
+/// Signs an end-entity certificate and returns its DER.
+///
+/// The profile decides the extensions (RFC 5280 §4.2): basicConstraints cA=FALSE (critical), keyUsage
+/// (critical), extKeyUsage, SKI from the subject key and AKI from the issuer's key, and the SANs.
+pub fn issue_leaf(req: &IssueRequest<'_>, issuer: &Issuer<'_, impl SigningKey>) -> Result<Vec<u8>, Error> {
+    req.profile.check_key_type(req.csr.key_type())?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = req.csr.subject().clone();
+    params.serial_number = Some(SerialNumber::from_slice(req.serial.as_bytes()));
+    req.validity.apply(&mut params)?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = req.profile.key_usages.iter().map(|k| k.to_rcgen()).collect();
+    params.extended_key_usages = req.profile.ext_key_usages.iter().map(|k| k.to_rcgen()).collect();
+    params.use_authority_key_identifier_extension = true;
+    params.subject_alt_names = match req.sans {
+        Some(sans) => sans.iter().map(|s| parse_san(s)).collect::<Result<_, _>>()?,
+        None => req.csr.sans().to_vec(),
+    };
+    let cert = params
+        .signed_by(req.csr.public_key(), issuer)
+        .map_err(|e| Error::Signing(e.to_string()))?;
+    Ok(cert.der().to_vec())
+}
+
+/// Parameters of a CA certificate: keyCertSign, cRLSign and digitalSignature (for OCSP responses it signs
+/// itself), basicConstraints cA=TRUE with the given path length, SKI, and AKI unless it is a root.
+pub fn build_ca_params(
+    subject: DistinguishedName,
+    validity: Validity,
+    serial: &Serial,
+    path_len: Option<u8>,
+    is_root: bool,
+) -> Result<CertificateParams, Error> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = subject;
+    params.serial_number = Some(SerialNumber::from_slice(serial.as_bytes()));
+    validity.apply(&mut params)?;
+    params.is_ca = IsCa::Ca(match path_len {
+        Some(n) => BasicConstraints::Constrained(n),
+        None => BasicConstraints::Unconstrained,
+    });
+    params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.use_authority_key_identifier_extension = !is_root;
+    Ok(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_validity_beyond_issuer_is_refused_default_is_cut() {
+        let now = 1_000_000;
+        let issuer_end = now + 10 * DAY;
+        assert!(matches!(
+            Validity::within_issuer(now, Some(11), 365, issuer_end),
+            Err(Error::InvalidValidity(_))
+        ));
+        let v = Validity::within_issuer(now, None, 365, issuer_end).unwrap();
+        assert_eq!(v.not_after, issuer_end);
+        let v = Validity::within_issuer(now, Some(5), 365, issuer_end).unwrap();
+        assert_eq!(v.not_after, now + 5 * DAY);
+        assert!(Validity::within_issuer(now, Some(0), 365, issuer_end).is_err());
+    }
+}

@@ -1,0 +1,29 @@
+//! Pure X.509 logic for shedu: key types, CSR parsing and verification, issuance profiles, building
+//! certificates, and reading certificates back.
+//!
+//! This crate does no I/O and never panics on input: every decoder returns [`Error`]. Signing goes through
+//! `rcgen::SigningKey`, so the caller decides where keys live (the `shedu-keys` engines).
+#![warn(missing_docs)]
+
+mod cert;
+mod csr;
+mod error;
+mod issue;
+mod key_type;
+mod name;
+mod profile;
+mod reason;
+mod serial;
+
+pub use cert::{CertInfo, fingerprint_sha256, is_signed_by, pem_encode_cert, pem_to_der_certs};
+pub use csr::Csr;
+pub use error::Error;
+pub use issue::{IssueRequest, Validity, build_ca_params, issue_leaf};
+pub use key_type::KeyType;
+pub use name::SubjectName;
+pub use profile::{ExtKeyUsage, KeyUsage, Profile, join_names, parse_names};
+pub use reason::RevocationReason;
+pub use serial::Serial;
+
+/// Re-exported so callers name the same rcgen types this crate builds with.
+pub use rcgen;

@@ -1,0 +1,163 @@
+//! Issuance profiles: what a CA puts into the certificates it signs.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
+
+use crate::{Error, KeyType};
+
+/// An X.509 key usage bit (RFC 5280 §4.2.1.3), by API name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum KeyUsage {
+    DigitalSignature,
+    ContentCommitment,
+    KeyEncipherment,
+    DataEncipherment,
+    KeyAgreement,
+    KeyCertSign,
+    CrlSign,
+}
+
+/// An extended key usage (RFC 5280 §4.2.1.12), by API name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum ExtKeyUsage {
+    ServerAuth,
+    ClientAuth,
+    CodeSigning,
+    EmailProtection,
+    TimeStamping,
+    OcspSigning,
+}
+
+macro_rules! named_enum {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// The API name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $name),+ }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = Error;
+
+            fn from_str(s: &str) -> Result<Self, Error> {
+                $ty::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| Error::malformed(stringify!($ty), format!("unknown value {s:?}")))
+            }
+        }
+    };
+}
+
+named_enum!(KeyUsage {
+    DigitalSignature => "digital_signature",
+    ContentCommitment => "content_commitment",
+    KeyEncipherment => "key_encipherment",
+    DataEncipherment => "data_encipherment",
+    KeyAgreement => "key_agreement",
+    KeyCertSign => "key_cert_sign",
+    CrlSign => "crl_sign",
+});
+
+named_enum!(ExtKeyUsage {
+    ServerAuth => "server_auth",
+    ClientAuth => "client_auth",
+    CodeSigning => "code_signing",
+    EmailProtection => "email_protection",
+    TimeStamping => "time_stamping",
+    OcspSigning => "ocsp_signing",
+});
+
+impl KeyUsage {
+    pub(crate) fn to_rcgen(self) -> KeyUsagePurpose {
+        match self {
+            KeyUsage::DigitalSignature => KeyUsagePurpose::DigitalSignature,
+            KeyUsage::ContentCommitment => KeyUsagePurpose::ContentCommitment,
+            KeyUsage::KeyEncipherment => KeyUsagePurpose::KeyEncipherment,
+            KeyUsage::DataEncipherment => KeyUsagePurpose::DataEncipherment,
+            KeyUsage::KeyAgreement => KeyUsagePurpose::KeyAgreement,
+            KeyUsage::KeyCertSign => KeyUsagePurpose::KeyCertSign,
+            KeyUsage::CrlSign => KeyUsagePurpose::CrlSign,
+        }
+    }
+}
+
+impl ExtKeyUsage {
+    pub(crate) fn to_rcgen(self) -> ExtendedKeyUsagePurpose {
+        match self {
+            ExtKeyUsage::ServerAuth => ExtendedKeyUsagePurpose::ServerAuth,
+            ExtKeyUsage::ClientAuth => ExtendedKeyUsagePurpose::ClientAuth,
+            ExtKeyUsage::CodeSigning => ExtendedKeyUsagePurpose::CodeSigning,
+            ExtKeyUsage::EmailProtection => ExtendedKeyUsagePurpose::EmailProtection,
+            ExtKeyUsage::TimeStamping => ExtendedKeyUsagePurpose::TimeStamping,
+            ExtKeyUsage::OcspSigning => ExtendedKeyUsagePurpose::OcspSigning,
+        }
+    }
+}
+
+/// What a CA puts into the end-entity certificates it issues, and what it accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    /// Validity of an issued certificate when the request names none.
+    pub default_validity_days: u32,
+    /// Key usage bits of issued certificates (the extension is marked critical).
+    pub key_usages: Vec<KeyUsage>,
+    /// Extended key usages of issued certificates.
+    pub ext_key_usages: Vec<ExtKeyUsage>,
+    /// pathLenConstraint given to sub-CAs created under this CA; `None` leaves it unconstrained.
+    pub path_len: Option<u8>,
+    /// Key types accepted in CSRs.
+    pub allowed_key_types: Vec<KeyType>,
+    /// How long before notAfter a certificate counts as `about_to_expire`.
+    pub expiry_warning_days: u32,
+}
+
+impl Default for Profile {
+    /// A device-identity profile: one year, TLS client and server, every key type, a 30-day warning.
+    fn default() -> Self {
+        Profile {
+            default_validity_days: 365,
+            key_usages: vec![KeyUsage::DigitalSignature, KeyUsage::KeyEncipherment],
+            ext_key_usages: vec![ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth],
+            path_len: None,
+            allowed_key_types: KeyType::ALL.to_vec(),
+            expiry_warning_days: 30,
+        }
+    }
+}
+
+impl Profile {
+    /// Refuses a key type the profile does not list.
+    pub fn check_key_type(&self, key_type: KeyType) -> Result<(), Error> {
+        if self.allowed_key_types.contains(&key_type) {
+            Ok(())
+        } else {
+            Err(Error::KeyTypeNotAllowed(key_type))
+        }
+    }
+}
+
+/// Joins API names with commas, the storage form of the profile's lists.
+pub fn join_names<T: fmt::Display>(items: &[T]) -> String {
+    items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// Parses a comma-separated list of API names.
+pub fn parse_names<T: FromStr<Err = Error>>(s: &str) -> Result<Vec<T>, Error> {
+    s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(T::from_str).collect()
+}

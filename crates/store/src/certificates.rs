@@ -1,0 +1,179 @@
+//! Issued certificates: lookups, filtered listing with a stable cursor, revocation.
+
+use sqlx::AssertSqlSafe;
+
+use crate::model::CERT_COLUMNS;
+use crate::{CertRow, Error, NewEvent, Store, events};
+
+/// Filters for listing certificates; every field is optional and they combine with AND.
+#[derive(Clone, Debug, Default)]
+pub struct CertificateFilter {
+    /// Issued by this CA.
+    pub ca_id: Option<String>,
+    /// In this status.
+    pub status: Option<String>,
+    /// Subject contains this text (case-insensitive on ASCII).
+    pub subject_contains: Option<String>,
+    /// notAfter strictly before this time.
+    pub expires_before: Option<i64>,
+    /// notAfter at or after this time.
+    pub expires_after: Option<i64>,
+    /// Return only rows older than this cursor (a `seq`); pages go newest first.
+    pub before_seq: Option<i64>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// One page of a listing, and the cursor of the next page when there is one.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    /// The rows.
+    pub items: Vec<T>,
+    /// Pass back as `before_seq` for the next page.
+    pub next_cursor: Option<i64>,
+}
+
+/// What a revocation did.
+#[derive(Clone, Debug)]
+pub enum RevokeOutcome {
+    /// The certificate is now revoked; the row as it is after the change.
+    Revoked(CertRow),
+    /// It was revoked before; nothing changed.
+    AlreadyRevoked(CertRow),
+}
+
+impl Store {
+    /// Inserts a certificate with its event through the group-commit writer. Returns once both are
+    /// durably committed.
+    pub async fn insert_certificate(&self, cert: CertRow, event: NewEvent) -> Result<(), Error> {
+        self.certs.insert(cert, event).await
+    }
+
+    /// A certificate by issuer and serial (lowercase hex).
+    pub async fn get_certificate(&self, ca_id: &str, serial: &str) -> Result<CertRow, Error> {
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE ca_id = $1 AND serial = $2");
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(ca_id).bind(serial).fetch_optional(&self.read).await?;
+        CertRow::from_row(&row.ok_or(Error::NotFound)?)
+    }
+
+    /// A certificate by SHA-256 fingerprint (lowercase hex).
+    pub async fn get_certificate_by_fingerprint(&self, fingerprint: &str) -> Result<CertRow, Error> {
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE fingerprint = $1");
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(fingerprint).fetch_optional(&self.read).await?;
+        CertRow::from_row(&row.ok_or(Error::NotFound)?)
+    }
+
+    /// Lists certificates newest first. The cursor is the insertion sequence, so a page boundary does not
+    /// move when certificates are inserted meanwhile (new rows only ever appear before the first page).
+    pub async fn list_certificates(&self, f: &CertificateFilter) -> Result<Page<CertRow>, Error> {
+        let mut conds: Vec<String> = Vec::new();
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if f.ca_id.is_some() {
+            conds.push(format!("ca_id = {}", next()));
+        }
+        if f.status.is_some() {
+            conds.push(format!("status = {}", next()));
+        }
+        if f.subject_contains.is_some() {
+            conds.push(format!("LOWER(subject) LIKE {} ESCAPE '\\'", next()));
+        }
+        if f.expires_before.is_some() {
+            conds.push(format!("not_after < {}", next()));
+        }
+        if f.expires_after.is_some() {
+            conds.push(format!("not_after >= {}", next()));
+        }
+        if f.before_seq.is_some() {
+            conds.push(format!("seq < {}", next()));
+        }
+        let where_clause = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates {where_clause} ORDER BY seq DESC LIMIT {}", next());
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        if let Some(v) = &f.ca_id {
+            q = q.bind(v.clone());
+        }
+        if let Some(v) = &f.status {
+            q = q.bind(v.clone());
+        }
+        if let Some(v) = &f.subject_contains {
+            q = q.bind(format!("%{}%", escape_like(&v.to_lowercase())));
+        }
+        if let Some(v) = f.expires_before {
+            q = q.bind(v);
+        }
+        if let Some(v) = f.expires_after {
+            q = q.bind(v);
+        }
+        if let Some(v) = f.before_seq {
+            q = q.bind(v);
+        }
+        let limit = f.limit.clamp(1, 1000);
+        q = q.bind(limit + 1);
+        let rows = q.fetch_all(&self.read).await?;
+        let mut items = rows.iter().map(CertRow::from_row).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|c| c.seq)
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Revokes a certificate and appends `event`, in one transaction. Revoking twice changes nothing.
+    pub async fn revoke_certificate(
+        &self,
+        ca_id: &str,
+        serial: &str,
+        revoked_at: i64,
+        reason: &str,
+        event: &NewEvent,
+    ) -> Result<RevokeOutcome, Error> {
+        let mut tx = self.write.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2 \
+             WHERE ca_id = $3 AND serial = $4 AND status <> 'revoked'",
+        )
+        .bind(revoked_at)
+        .bind(reason)
+        .bind(ca_id)
+        .bind(serial)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 1 {
+            events::append(&mut tx, event).await?;
+        }
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE ca_id = $1 AND serial = $2");
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(ca_id).bind(serial).fetch_optional(&mut *tx).await?;
+        let row = CertRow::from_row(&row.ok_or(Error::NotFound)?)?;
+        tx.commit().await?;
+        Ok(if updated == 1 { RevokeOutcome::Revoked(row) } else { RevokeOutcome::AlreadyRevoked(row) })
+    }
+
+    /// Counts certificates per status, for one CA or all.
+    pub async fn count_certificates_by_status(&self, ca_id: Option<&str>) -> Result<Vec<(String, i64)>, Error> {
+        let rows: Vec<(String, i64)> = match ca_id {
+            Some(id) => {
+                sqlx::query_as("SELECT status, COUNT(*) FROM certificates WHERE ca_id = $1 GROUP BY status ORDER BY status")
+                    .bind(id)
+                    .fetch_all(&self.read)
+                    .await?
+            }
+            None => {
+                sqlx::query_as("SELECT status, COUNT(*) FROM certificates GROUP BY status ORDER BY status")
+                    .fetch_all(&self.read)
+                    .await?
+            }
+        };
+        Ok(rows)
+    }
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}

@@ -1,0 +1,43 @@
+//! Storage errors, classified so services can branch on them without reading messages.
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The row asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness constraint refused the write; `constraint` names it when the backend reports it.
+    #[error("conflict on {constraint:?}")]
+    Conflict {
+        /// The constraint name (PostgreSQL) or `None` (SQLite does not name constraints).
+        constraint: Option<String>,
+    },
+    /// The database could not be reached or refused the operation (disk full, connection lost, …).
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// A stored value could not be decoded; the database holds something shedu did not write.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The store was configured wrongly (bad URL).
+    #[error("store configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    pub(crate) fn unavailable(e: sqlx::Error) -> Error {
+        Error::Unavailable(e)
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Error {
+        match &e {
+            sqlx::Error::RowNotFound => Error::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                Error::Conflict { constraint: db.constraint().map(str::to_string) }
+            }
+            _ => Error::Unavailable(e),
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The events outbox: appended inside the transaction of the change, read in order.
+
+use sqlx::{Any, Row, Transaction};
+
+use crate::{Error, EventRow, NewEvent, Store};
+
+pub(crate) async fn append(tx: &mut Transaction<'_, Any>, e: &NewEvent) -> Result<(), Error> {
+    sqlx::query("INSERT INTO events (id, source, type, subject, time, data) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&e.id)
+        .bind(&e.source)
+        .bind(&e.ty)
+        .bind(&e.subject)
+        .bind(e.time)
+        .bind(&e.data)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Events after outbox position `after_seq`, oldest first, optionally of one type.
+    pub async fn list_events(&self, after_seq: i64, ty: Option<&str>, limit: i64) -> Result<Vec<EventRow>, Error> {
+        let rows = match ty {
+            Some(t) => {
+                sqlx::query(
+                    "SELECT seq, id, source, type, subject, time, data FROM events \
+                     WHERE seq > $1 AND type = $2 ORDER BY seq LIMIT $3",
+                )
+                .bind(after_seq)
+                .bind(t)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT seq, id, source, type, subject, time, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(after_seq)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(EventRow {
+                    seq: r.try_get("seq")?,
+                    event: NewEvent {
+                        id: r.try_get("id")?,
+                        source: r.try_get("source")?,
+                        ty: r.try_get("type")?,
+                        subject: r.try_get("subject")?,
+                        time: r.try_get("time")?,
+                        data: r.try_get("data")?,
+                    },
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,154 @@
+//! Storage for shedu: the only crate that names sqlx.
+//!
+//! One code path serves SQLite (the embedded default, WAL, `synchronous=FULL`) and PostgreSQL through
+//! sqlx's `Any` driver; only the schema and a few statements differ per backend. Times are Unix seconds.
+//!
+//! Writes on SQLite go through a single connection, so transactions never fight over the lock; certificate
+//! inserts additionally go through a group-commit writer ([`writer`]) so that one fsync serves every
+//! certificate queued meanwhile, while each caller still returns only after its row is committed.
+#![warn(missing_docs)]
+
+mod cas;
+mod certificates;
+mod error;
+mod events;
+mod migrate;
+mod model;
+mod sweep;
+mod writer;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+
+pub use certificates::{CertificateFilter, Page, RevokeOutcome};
+pub use error::Error;
+pub use model::{CaRow, CertRow, EventRow, NewEvent};
+pub use sweep::SweepReport;
+
+/// Which database is behind the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file (embedded default).
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// The handle services use for all persistence. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+    certs: writer::CertWriter,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`) and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Store, Error> {
+        install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(Error::Config(format!("unsupported database URL scheme in {}", redact_url(url))));
+        };
+        let (read, write) = match backend {
+            Backend::Sqlite => {
+                let read = sqlite_pool(url, 8).await?;
+                let write = sqlite_pool(url, 1).await?;
+                (read, write)
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .map_err(Error::unavailable)?;
+                (pool.clone(), pool)
+            }
+        };
+        migrate::run(&write, backend).await?;
+        let certs = writer::CertWriter::spawn(write.clone());
+        Ok(Store { read, write, backend, certs })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Reads a value from the `meta` table.
+    pub async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Writes a value into the `meta` table (insert or replace).
+    pub async fn meta_put(&self, key: &str, value: &[u8]) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Closes the pools after the certificate writer has drained.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool, Error> {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; synchronous=FULL makes every commit durable.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA busy_timeout = 30000").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .map_err(Error::unavailable)
+}
+
+/// Hides the password of a database URL for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &creds[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}
