@@ -7,8 +7,8 @@ use std::sync::{Arc, RwLock};
 use shedu_keys::{CaSigner, Keystore, Signer, SoftwareKey};
 use shedu_pki::rcgen::Issuer;
 use shedu_pki::{
-    CertInfo, ExtKeyUsage, KeyType, KeyUsage, Profile, Serial, SubjectName, Validity, build_ca_params, join_names,
-    parse_names, pem_encode_cert,
+    CertInfo, ExtKeyUsage, KeyType, KeyUsage, Profile, Serial, SubjectName, Validity,
+    build_ca_params, join_names, parse_names, pem_encode_cert,
 };
 use shedu_store::{CaRow, Store};
 
@@ -99,8 +99,16 @@ const CANARY_CONTEXT: &[u8] = b"shedu-keystore-canary";
 impl CaService {
     /// Opens the service. Fails with a clear error, changing nothing, when `keystore`'s master key is not
     /// the one this database's keys were sealed with.
-    pub async fn open(store: Store, keystore: Keystore, clock: Arc<dyn Clock>) -> Result<CaService, Error> {
-        match store.meta_get(CANARY_KEY).await.map_err(store_err("meta"))? {
+    pub async fn open(
+        store: Store,
+        keystore: Keystore,
+        clock: Arc<dyn Clock>,
+    ) -> Result<CaService, Error> {
+        match store
+            .meta_get(CANARY_KEY)
+            .await
+            .map_err(store_err("meta"))?
+        {
             Some(sealed) => {
                 keystore.open_secret(CANARY_CONTEXT, &sealed).map_err(|_| {
                     Error::Internal(
@@ -111,10 +119,18 @@ impl CaService {
             }
             None => {
                 let sealed = keystore.seal_secret(CANARY_CONTEXT, b"shedu")?;
-                store.meta_put(CANARY_KEY, &sealed).await.map_err(store_err("meta"))?;
+                store
+                    .meta_put(CANARY_KEY, &sealed)
+                    .await
+                    .map_err(store_err("meta"))?;
             }
         }
-        Ok(CaService { store, keystore, clock, loaded: RwLock::new(HashMap::new()) })
+        Ok(CaService {
+            store,
+            keystore,
+            clock,
+            loaded: RwLock::new(HashMap::new()),
+        })
     }
 
     /// The clock the service runs on.
@@ -131,16 +147,20 @@ impl CaService {
         let dn = req.subject.to_dn()?;
         let serial = Serial::random();
         let id = new_id();
-        let key = Arc::new(tokio::task::spawn_blocking(move || SoftwareKey::generate(key_type)).await.map_err(
-            |e| Error::Internal(format!("key generation task: {e}")),
-        )??);
+        let key = Arc::new(
+            tokio::task::spawn_blocking(move || SoftwareKey::generate(key_type))
+                .await
+                .map_err(|e| Error::Internal(format!("key generation task: {e}")))??,
+        );
         let signer = CaSigner(key.clone());
 
         let (der, kind, parent_id) = match &req.parent_id {
             None => {
                 let validity = Validity::root(now, req.validity_days.unwrap_or(DEFAULT_ROOT_DAYS))?;
                 let params = build_ca_params(dn, validity, &serial, req.path_len, true)?;
-                let cert = params.self_signed(&signer).map_err(|e| Error::Internal(e.to_string()))?;
+                let cert = params
+                    .self_signed(&signer)
+                    .map_err(|e| Error::Internal(e.to_string()))?;
                 (cert.der().to_vec(), CaKind::Root, None)
             }
             Some(parent_id) => {
@@ -154,12 +174,28 @@ impl CaService {
                     parent.ca.not_after,
                 )?;
                 let params = build_ca_params(dn, validity, &serial, path_len, false)?;
-                let cert = params.signed_by(&signer, issuer).map_err(|e| Error::Internal(e.to_string()))?;
-                (cert.der().to_vec(), CaKind::Intermediate, Some(parent_id.clone()))
+                let cert = params
+                    .signed_by(&signer, issuer)
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                (
+                    cert.der().to_vec(),
+                    CaKind::Intermediate,
+                    Some(parent_id.clone()),
+                )
             }
         };
         let sealed = self.keystore.seal(&id, &key)?;
-        self.insert(id, req.name, kind, parent_id, &der, Some(sealed), profile, now).await
+        self.insert(
+            id,
+            req.name,
+            kind,
+            parent_id,
+            &der,
+            Some(sealed),
+            profile,
+            now,
+        )
+        .await
     }
 
     /// Imports an existing CA certificate, with its private key (then it can issue) or without.
@@ -186,8 +222,13 @@ impl CaService {
             }
             None => (CaKind::External, None),
         };
-        let parent_id = if info.self_issued { None } else { self.find_parent(&der).await? };
-        self.insert(id, req.name, kind, parent_id, &der, sealed, profile, now).await
+        let parent_id = if info.self_issued {
+            None
+        } else {
+            self.find_parent(&der).await?
+        };
+        self.insert(id, req.name, kind, parent_id, &der, sealed, profile, now)
+            .await
     }
 
     /// One CA.
@@ -216,7 +257,11 @@ impl CaService {
     }
 
     fn effective_ca_status(&self, ca: &Ca) -> Status {
-        ca.status.effective(self.clock.now(), ca.not_after, i64::from(ca.profile.expiry_warning_days) * 86_400)
+        ca.status.effective(
+            self.clock.now(),
+            ca.not_after,
+            i64::from(ca.profile.expiry_warning_days) * 86_400,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -232,7 +277,11 @@ impl CaService {
         now: i64,
     ) -> Result<Ca, Error> {
         let info = CertInfo::from_der(der)?;
-        let status = Status::Active.effective(now, info.not_after, i64::from(profile.expiry_warning_days) * 86_400);
+        let status = Status::Active.effective(
+            now,
+            info.not_after,
+            i64::from(profile.expiry_warning_days) * 86_400,
+        );
         let row = CaRow {
             id: id.clone(),
             name: name.clone(),
@@ -256,7 +305,11 @@ impl CaService {
             expiry_warning_days: i64::from(profile.expiry_warning_days),
             created_at: now,
         };
-        let ty = if matches!(kind, CaKind::Imported | CaKind::External) { "ca.imported" } else { "ca.created" };
+        let ty = if matches!(kind, CaKind::Imported | CaKind::External) {
+            "ca.imported"
+        } else {
+            "ca.created"
+        };
         let ev = event(
             ty,
             format!("cas/{id}"),
@@ -267,9 +320,10 @@ impl CaService {
             }),
         );
         self.store.insert_ca(&row, &ev).await.map_err(|e| match e {
-            shedu_store::Error::Conflict { .. } => {
-                Error::conflict("ca-exists", format!("a CA named {name:?} or with this certificate already exists"))
-            }
+            shedu_store::Error::Conflict { .. } => Error::conflict(
+                "ca-exists",
+                format!("a CA named {name:?} or with this certificate already exists"),
+            ),
             other => store_err("CA")(other),
         })?;
         Ok(self.loaded(&id).await?.ca.clone())
@@ -280,19 +334,30 @@ impl CaService {
         if let Some(hit) = self.loaded.read().map_err(|_| poisoned())?.get(id) {
             return Ok(hit.clone());
         }
-        let row = self.store.get_ca(id).await.map_err(store_err(format!("CA {id}")))?;
+        let row = self
+            .store
+            .get_ca(id)
+            .await
+            .map_err(store_err(format!("CA {id}")))?;
         let mut chain_pem = pem_encode_cert(&row.certificate_der);
         let mut parent = row.parent_id.clone();
         // CAs form a tree; the depth bound only guards against a corrupt cycle.
         for _ in 0..16 {
             let Some(pid) = parent else { break };
-            let p = self.store.get_ca(&pid).await.map_err(store_err(format!("CA {pid}")))?;
+            let p = self
+                .store
+                .get_ca(&pid)
+                .await
+                .map_err(store_err(format!("CA {pid}")))?;
             chain_pem.push_str(&pem_encode_cert(&p.certificate_der));
             parent = p.parent_id;
         }
         let issuer = match (&row.engine, &row.key_sealed) {
             (Some(_), Some(sealed)) => {
-                let key_type: KeyType = row.key_type.parse().map_err(|_| Error::Internal("stored key type".into()))?;
+                let key_type: KeyType = row
+                    .key_type
+                    .parse()
+                    .map_err(|_| Error::Internal("stored key type".into()))?;
                 let key = self.keystore.open(&row.id, key_type, sealed)?;
                 let signer = CaSigner(Arc::new(key) as Arc<dyn Signer>);
                 Some(
@@ -302,27 +367,52 @@ impl CaService {
             }
             _ => None,
         };
-        let loaded = Arc::new(LoadedCa { ca: ca_from_row(row)?, issuer, chain_pem });
-        self.loaded.write().map_err(|_| poisoned())?.insert(id.to_string(), loaded.clone());
+        let loaded = Arc::new(LoadedCa {
+            ca: ca_from_row(row)?,
+            issuer,
+            chain_pem,
+        });
+        self.loaded
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(id.to_string(), loaded.clone());
         Ok(loaded)
     }
 
     /// The managed CA whose key signed `der`, if any.
     async fn find_parent(&self, der: &[u8]) -> Result<Option<String>, Error> {
         let cas = self.store.list_cas().await.map_err(store_err("CAs"))?;
-        Ok(cas.into_iter().find(|c| shedu_pki::is_signed_by(der, &c.certificate_der)).map(|c| c.id))
+        Ok(cas
+            .into_iter()
+            .find(|c| shedu_pki::is_signed_by(der, &c.certificate_der))
+            .map(|c| c.id))
     }
 }
 
 /// The CA's signing handle, if it may sign now.
-pub(crate) fn usable_issuer(loaded: &LoadedCa, now: i64) -> Result<&Issuer<'static, CaSigner>, Error> {
+pub(crate) fn usable_issuer(
+    loaded: &LoadedCa,
+    now: i64,
+) -> Result<&Issuer<'static, CaSigner>, Error> {
     let ca = &loaded.ca;
     let issuer = loaded.issuer.as_ref().ok_or_else(|| {
-        Error::conflict("ca-without-key", format!("CA {} was imported without a private key and cannot issue", ca.id))
+        Error::conflict(
+            "ca-without-key",
+            format!(
+                "CA {} was imported without a private key and cannot issue",
+                ca.id
+            ),
+        )
     })?;
     match ca.status.effective(now, ca.not_after, 0) {
-        Status::Expired => Err(Error::conflict("ca-expired", format!("CA {} has expired", ca.id))),
-        Status::Revoked => Err(Error::conflict("ca-revoked", format!("CA {} is revoked", ca.id))),
+        Status::Expired => Err(Error::conflict(
+            "ca-expired",
+            format!("CA {} has expired", ca.id),
+        )),
+        Status::Revoked => Err(Error::conflict(
+            "ca-revoked",
+            format!("CA {} is revoked", ca.id),
+        )),
         _ => Ok(issuer),
     }
 }
@@ -347,7 +437,9 @@ fn build_profile(input: &ProfileInput, path_len: Option<u8>) -> Result<Profile, 
     let d = Profile::default();
     let names = |list: &Option<Vec<String>>| list.as_ref().map(|v| v.join(","));
     let profile = Profile {
-        default_validity_days: input.default_validity_days.unwrap_or(d.default_validity_days),
+        default_validity_days: input
+            .default_validity_days
+            .unwrap_or(d.default_validity_days),
         key_usages: match names(&input.key_usages) {
             Some(s) => parse_names::<KeyUsage>(&s)?,
             None => d.key_usages,
@@ -364,17 +456,26 @@ fn build_profile(input: &ProfileInput, path_len: Option<u8>) -> Result<Profile, 
         expiry_warning_days: input.expiry_warning_days.unwrap_or(d.expiry_warning_days),
     };
     if profile.default_validity_days == 0 {
-        return Err(Error::invalid("invalid-validity", "default_validity_days must be at least 1"));
+        return Err(Error::invalid(
+            "invalid-validity",
+            "default_validity_days must be at least 1",
+        ));
     }
     if profile.allowed_key_types.is_empty() {
-        return Err(Error::invalid("invalid-profile", "allowed_key_types must not be empty"));
+        return Err(Error::invalid(
+            "invalid-profile",
+            "allowed_key_types must not be empty",
+        ));
     }
     Ok(profile)
 }
 
 fn check_name(name: &str) -> Result<(), Error> {
     if name.trim().is_empty() || name.len() > 128 {
-        return Err(Error::invalid("invalid-name", "name must be 1 to 128 characters"));
+        return Err(Error::invalid(
+            "invalid-name",
+            "name must be 1 to 128 characters",
+        ));
     }
     Ok(())
 }
@@ -382,12 +483,19 @@ fn check_name(name: &str) -> Result<(), Error> {
 pub(crate) fn ca_from_row(r: CaRow) -> Result<Ca, Error> {
     let corrupt = |what: &str| Error::Internal(format!("stored CA {} has an invalid {what}", r.id));
     let profile = Profile {
-        default_validity_days: u32::try_from(r.default_validity_days).map_err(|_| corrupt("validity"))?,
+        default_validity_days: u32::try_from(r.default_validity_days)
+            .map_err(|_| corrupt("validity"))?,
         key_usages: parse_names(&r.key_usages).map_err(|_| corrupt("key usage"))?,
-        ext_key_usages: parse_names(&r.ext_key_usages).map_err(|_| corrupt("extended key usage"))?,
-        path_len: r.path_len.map(|p| u8::try_from(p).map_err(|_| corrupt("path length"))).transpose()?,
-        allowed_key_types: parse_names(&r.allowed_key_types).map_err(|_| corrupt("key type list"))?,
-        expiry_warning_days: u32::try_from(r.expiry_warning_days).map_err(|_| corrupt("warning window"))?,
+        ext_key_usages: parse_names(&r.ext_key_usages)
+            .map_err(|_| corrupt("extended key usage"))?,
+        path_len: r
+            .path_len
+            .map(|p| u8::try_from(p).map_err(|_| corrupt("path length")))
+            .transpose()?,
+        allowed_key_types: parse_names(&r.allowed_key_types)
+            .map_err(|_| corrupt("key type list"))?,
+        expiry_warning_days: u32::try_from(r.expiry_warning_days)
+            .map_err(|_| corrupt("warning window"))?,
     };
     Ok(Ca {
         kind: CaKind::parse(&r.kind)?,

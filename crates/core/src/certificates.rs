@@ -1,6 +1,8 @@
 //! Issuing certificates from CSRs, revoking them, and reading them back.
 
-use shedu_pki::{CertInfo, Csr, IssueRequest, RevocationReason, Serial, Validity, issue_leaf, pem_encode_cert};
+use shedu_pki::{
+    CertInfo, Csr, IssueRequest, RevocationReason, Serial, Validity, issue_leaf, pem_encode_cert,
+};
 use shedu_store::{CertRow, CertificateFilter, Page, RevokeOutcome};
 
 use crate::ca::{CaService, usable_issuer};
@@ -56,15 +58,29 @@ impl CaService {
         let issuer = usable_issuer(&loaded, now)?;
         let csr = Csr::parse(&input.csr)?;
         let profile = &loaded.ca.profile;
-        let validity =
-            Validity::within_issuer(now, input.validity_days, profile.default_validity_days, loaded.ca.not_after)?;
+        let validity = Validity::within_issuer(
+            now,
+            input.validity_days,
+            profile.default_validity_days,
+            loaded.ca.not_after,
+        )?;
         let serial = Serial::random();
         let der = issue_leaf(
-            &IssueRequest { csr: &csr, sans: input.sans.as_deref(), validity, serial: &serial, profile },
+            &IssueRequest {
+                csr: &csr,
+                sans: input.sans.as_deref(),
+                validity,
+                serial: &serial,
+                profile,
+            },
             issuer,
         )?;
         let info = CertInfo::from_der(&der)?;
-        let status = Status::Active.effective(now, info.not_after, i64::from(profile.expiry_warning_days) * 86_400);
+        let status = Status::Active.effective(
+            now,
+            info.not_after,
+            i64::from(profile.expiry_warning_days) * 86_400,
+        );
         let row = CertRow {
             seq: 0,
             ca_id: ca_id.to_string(),
@@ -91,15 +107,28 @@ impl CaService {
             }),
         );
         let certificate = cert_from_row(row.clone(), now, profile.expiry_warning_days)?;
-        self.store.insert_certificate(row, ev).await.map_err(|e| match e {
-            shedu_store::Error::Conflict { .. } => Error::Internal("serial or fingerprint collision".into()),
-            other => store_err("certificate")(other),
-        })?;
-        Ok(Issued { certificate, chain_pem: loaded.chain_pem.clone() })
+        self.store
+            .insert_certificate(row, ev)
+            .await
+            .map_err(|e| match e {
+                shedu_store::Error::Conflict { .. } => {
+                    Error::Internal("serial or fingerprint collision".into())
+                }
+                other => store_err("certificate")(other),
+            })?;
+        Ok(Issued {
+            certificate,
+            chain_pem: loaded.chain_pem.clone(),
+        })
     }
 
     /// Revokes a certificate with an RFC 5280 reason. Revoking twice is a conflict and changes nothing.
-    pub async fn revoke(&self, ca_id: &str, serial: &str, reason: &str) -> Result<Certificate, Error> {
+    pub async fn revoke(
+        &self,
+        ca_id: &str,
+        serial: &str,
+        reason: &str,
+    ) -> Result<Certificate, Error> {
         let now = self.clock.now();
         let reason: RevocationReason = reason.parse()?;
         let serial: Serial = serial.parse()?;
@@ -116,10 +145,13 @@ impl CaService {
             .await
             .map_err(store_err(format!("certificate {serial} of CA {ca_id}")))?;
         match outcome {
-            RevokeOutcome::Revoked(row) => cert_from_row(row, now, loaded.ca.profile.expiry_warning_days),
-            RevokeOutcome::AlreadyRevoked(_) => {
-                Err(Error::conflict("already-revoked", format!("certificate {serial} is already revoked")))
+            RevokeOutcome::Revoked(row) => {
+                cert_from_row(row, now, loaded.ca.profile.expiry_warning_days)
             }
+            RevokeOutcome::AlreadyRevoked(_) => Err(Error::conflict(
+                "already-revoked",
+                format!("certificate {serial} is already revoked"),
+            )),
         }
     }
 
@@ -136,10 +168,20 @@ impl CaService {
     }
 
     /// A certificate by SHA-256 fingerprint (hex, `:` separators and case ignored).
-    pub async fn certificate_by_fingerprint(&self, fingerprint: &str) -> Result<Certificate, Error> {
-        let fp: String = fingerprint.chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
+    pub async fn certificate_by_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Certificate, Error> {
+        let fp: String = fingerprint
+            .chars()
+            .filter(|c| *c != ':')
+            .collect::<String>()
+            .to_ascii_lowercase();
         if fp.len() != 64 || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(Error::invalid("malformed-input", "a SHA-256 fingerprint is 64 hex digits"));
+            return Err(Error::invalid(
+                "malformed-input",
+                "a SHA-256 fingerprint is 64 hex digits",
+            ));
         }
         let row = self
             .store
@@ -161,19 +203,34 @@ impl CaService {
             before_seq: q.cursor,
             limit: q.limit.unwrap_or(100),
         };
-        let page = self.store.list_certificates(&filter).await.map_err(store_err("certificates"))?;
+        let page = self
+            .store
+            .list_certificates(&filter)
+            .await
+            .map_err(store_err("certificates"))?;
         let now = self.clock.now();
         let mut items = Vec::with_capacity(page.items.len());
         for row in page.items {
-            let warn = self.loaded(&row.ca_id).await?.ca.profile.expiry_warning_days;
+            let warn = self
+                .loaded(&row.ca_id)
+                .await?
+                .ca
+                .profile
+                .expiry_warning_days;
             items.push(cert_from_row(row, now, warn)?);
         }
-        Ok(Page { items, next_cursor: page.next_cursor })
+        Ok(Page {
+            items,
+            next_cursor: page.next_cursor,
+        })
     }
 
     /// Runs the lifecycle sweep once as of the service clock.
     pub async fn sweep(&self) -> Result<shedu_store::SweepReport, Error> {
-        self.store.sweep_statuses(self.clock.now(), crate::EVENT_SOURCE).await.map_err(store_err("sweep"))
+        self.store
+            .sweep_statuses(self.clock.now(), crate::EVENT_SOURCE)
+            .await
+            .map_err(store_err("sweep"))
     }
 
     /// The PEM of a certificate.
@@ -183,7 +240,12 @@ impl CaService {
 }
 
 fn cert_from_row(r: CertRow, now: i64, warning_days: u32) -> Result<Certificate, Error> {
-    let corrupt = |what: &str| Error::Internal(format!("stored certificate {} has an invalid {what}", r.serial));
+    let corrupt = |what: &str| {
+        Error::Internal(format!(
+            "stored certificate {} has an invalid {what}",
+            r.serial
+        ))
+    };
     let stored: Status = r.status.parse().map_err(|_| corrupt("status"))?;
     Ok(Certificate {
         seq: r.seq,
@@ -195,7 +257,11 @@ fn cert_from_row(r: CertRow, now: i64, warning_days: u32) -> Result<Certificate,
             .map(|s| s.parse::<RevocationReason>())
             .transpose()
             .map_err(|_| corrupt("revocation reason"))?,
-        sans: if r.sans.is_empty() { Vec::new() } else { r.sans.split(", ").map(str::to_string).collect() },
+        sans: if r.sans.is_empty() {
+            Vec::new()
+        } else {
+            r.sans.split(", ").map(str::to_string).collect()
+        },
         ca_id: r.ca_id,
         fingerprint: r.fingerprint,
         subject: r.subject,

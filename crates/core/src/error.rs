@@ -34,11 +34,17 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn invalid(code: &'static str, detail: impl Into<String>) -> Error {
-        Error::Invalid { code, detail: detail.into() }
+        Error::Invalid {
+            code,
+            detail: detail.into(),
+        }
     }
 
     pub(crate) fn conflict(code: &'static str, detail: impl Into<String>) -> Error {
-        Error::Conflict { code, detail: detail.into() }
+        Error::Conflict {
+            code,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -64,7 +70,9 @@ impl From<shedu_pki::Error> for Error {
 impl From<shedu_keys::Error> for Error {
     fn from(e: shedu_keys::Error) -> Error {
         match e {
-            shedu_keys::Error::InvalidKey(_) => Error::invalid("invalid-private-key", e.to_string()),
+            shedu_keys::Error::InvalidKey(_) => {
+                Error::invalid("invalid-private-key", e.to_string())
+            }
             other => Error::Internal(other.to_string()),
         }
     }

@@ -21,7 +21,9 @@ pub fn spawn_lifecycle(service: Arc<CaService>, interval: Duration) -> tokio::ta
                     "lifecycle sweep moved certificates"
                 ),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "lifecycle sweep failed; retrying at the next tick"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lifecycle sweep failed; retrying at the next tick")
+                }
             }
         }
     })

@@ -22,7 +22,12 @@ pub enum Status {
 
 impl Status {
     /// Every status.
-    pub const ALL: [Status; 4] = [Status::Active, Status::AboutToExpire, Status::Expired, Status::Revoked];
+    pub const ALL: [Status; 4] = [
+        Status::Active,
+        Status::AboutToExpire,
+        Status::Expired,
+        Status::Revoked,
+    ];
 
     /// The API and storage name.
     pub fn as_str(self) -> &'static str {
@@ -87,10 +92,15 @@ impl CaKind {
     }
 
     pub(crate) fn parse(s: &str) -> Result<CaKind, Error> {
-        [CaKind::Root, CaKind::Intermediate, CaKind::Imported, CaKind::External]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| Error::Internal(format!("stored CA kind {s:?} is unknown")))
+        [
+            CaKind::Root,
+            CaKind::Intermediate,
+            CaKind::Imported,
+            CaKind::External,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| Error::Internal(format!("stored CA kind {s:?} is unknown")))
     }
 }
 

@@ -26,8 +26,10 @@ impl MasterKey {
             return Err(Error::MasterKey("expected 64 hex digits".into()));
         }
         for (i, chunk) in text.as_bytes().chunks(2).enumerate() {
-            let pair = std::str::from_utf8(chunk).map_err(|_| Error::MasterKey("not hex".into()))?;
-            out[i] = u8::from_str_radix(pair, 16).map_err(|_| Error::MasterKey("not hex".into()))?;
+            let pair =
+                std::str::from_utf8(chunk).map_err(|_| Error::MasterKey("not hex".into()))?;
+            out[i] =
+                u8::from_str_radix(pair, 16).map_err(|_| Error::MasterKey("not hex".into()))?;
         }
         Ok(MasterKey(out))
     }
@@ -39,11 +41,15 @@ impl MasterKey {
                 .map_err(|e| Error::MasterKey(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = MasterKey::generate();
-                write_secret_file(path, key.to_hex().as_bytes())
-                    .map_err(|e| Error::MasterKey(format!("cannot create {}: {e}", path.display())))?;
+                write_secret_file(path, key.to_hex().as_bytes()).map_err(|e| {
+                    Error::MasterKey(format!("cannot create {}: {e}", path.display()))
+                })?;
                 Ok(key)
             }
-            Err(e) => Err(Error::MasterKey(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => Err(Error::MasterKey(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
         }
     }
 

@@ -36,7 +36,9 @@ impl KeyFormat {
     }
 
     fn wrap(self, der: &[u8]) -> rustls_pki_types::PrivateKeyDer<'_> {
-        use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
+        use rustls_pki_types::{
+            PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
+        };
         match self {
             KeyFormat::Pkcs8 => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der)),
             KeyFormat::Sec1 => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der)),
@@ -68,19 +70,26 @@ impl SoftwareKey {
             None => KeyPair::generate_for(alg),
         }
         .map_err(|_| Error::Crypto("key generation failed"))?;
-        Ok(SoftwareKey { key_type, format: KeyFormat::Pkcs8, pair })
+        Ok(SoftwareKey {
+            key_type,
+            format: KeyFormat::Pkcs8,
+            pair,
+        })
     }
 
     /// Decodes a PEM private key: PKCS#8 (`PRIVATE KEY`), SEC1 (`EC PRIVATE KEY`) or PKCS#1
     /// (`RSA PRIVATE KEY`). `key_type` comes from the certificate the key belongs to.
     pub fn from_pem(pem_text: &str, key_type: KeyType) -> Result<SoftwareKey, Error> {
-        let block = pem::parse(pem_text.trim()).map_err(|e| Error::InvalidKey(format!("not PEM: {e}")))?;
+        let block =
+            pem::parse(pem_text.trim()).map_err(|e| Error::InvalidKey(format!("not PEM: {e}")))?;
         let format = match block.tag() {
             "PRIVATE KEY" => KeyFormat::Pkcs8,
             "EC PRIVATE KEY" => KeyFormat::Sec1,
             "RSA PRIVATE KEY" => KeyFormat::Pkcs1,
             "ENCRYPTED PRIVATE KEY" => {
-                return Err(Error::InvalidKey("encrypted PKCS#8 is not supported; decrypt it first".into()));
+                return Err(Error::InvalidKey(
+                    "encrypted PKCS#8 is not supported; decrypt it first".into(),
+                ));
             }
             other => return Err(Error::InvalidKey(format!("unexpected PEM label {other:?}"))),
         };
@@ -89,9 +98,22 @@ impl SoftwareKey {
     }
 
     fn from_der(format: KeyFormat, der: &[u8], key_type: KeyType) -> Result<SoftwareKey, Error> {
-        let pair = KeyPair::from_der_and_sign_algo(&format.wrap(der), key_type.signature_algorithm())
-            .map_err(|_| Error::InvalidKey(format!("not a valid {key_type} private key")))?;
-        Ok(SoftwareKey { key_type, format, pair })
+        let pair =
+            KeyPair::from_der_and_sign_algo(&format.wrap(der), key_type.signature_algorithm())
+                .map_err(|_| Error::InvalidKey(format!("not a valid {key_type} private key")))?;
+        Ok(SoftwareKey {
+            key_type,
+            format,
+            pair,
+        })
+    }
+}
+
+impl SoftwareKey {
+    /// The key as PKCS#8/SEC1/PKCS#1 DER for rustls. Only for the platform's own TLS server key, which the
+    /// TLS stack must hold in memory; CA keys never leave this crate.
+    pub fn to_tls_private_key(&self) -> rustls_pki_types::PrivateKeyDer<'static> {
+        self.format.wrap(self.pair.serialized_der()).clone_key()
     }
 }
 
@@ -105,7 +127,9 @@ impl Signer for SoftwareKey {
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
-        self.pair.sign(message).map_err(|_| Error::Crypto("signing failed"))
+        self.pair
+            .sign(message)
+            .map_err(|_| Error::Crypto("signing failed"))
     }
 }
 
@@ -148,8 +172,11 @@ impl Keystore {
         prk.expand(&[b"kek-v1"], KekLen)
             .and_then(|okm| okm.fill(kek.as_mut()))
             .map_err(|_| Error::Crypto("HKDF failed"))?;
-        let key = UnboundKey::new(&AES_256_GCM, kek.as_ref()).map_err(|_| Error::Crypto("AES key"))?;
-        Ok(Keystore { kek: LessSafeKey::new(key) })
+        let key =
+            UnboundKey::new(&AES_256_GCM, kek.as_ref()).map_err(|_| Error::Crypto("AES key"))?;
+        Ok(Keystore {
+            kek: LessSafeKey::new(key),
+        })
     }
 
     /// Seals `key` for `owner` (a CA id).
@@ -161,9 +188,18 @@ impl Keystore {
     }
 
     /// Opens a sealed key of `owner`.
-    pub fn open(&self, owner: &str, key_type: KeyType, sealed: &[u8]) -> Result<SoftwareKey, Error> {
-        let unseal = || Error::Unseal { owner: owner.to_string() };
-        let plain = self.open_secret(&key_aad(owner, key_type), sealed).map_err(|_| unseal())?;
+    pub fn open(
+        &self,
+        owner: &str,
+        key_type: KeyType,
+        sealed: &[u8],
+    ) -> Result<SoftwareKey, Error> {
+        let unseal = || Error::Unseal {
+            owner: owner.to_string(),
+        };
+        let plain = self
+            .open_secret(&key_aad(owner, key_type), sealed)
+            .map_err(|_| unseal())?;
         let (&format, der) = plain.split_first().ok_or_else(unseal)?;
         let format = KeyFormat::from_byte(format).ok_or_else(unseal)?;
         SoftwareKey::from_der(format, der, key_type)
@@ -174,7 +210,11 @@ impl Keystore {
         let mut buf = Zeroizing::new(plain.to_vec());
         let nonce_bytes: [u8; NONCE_LEN] = rand::random();
         self.kek
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(context), &mut *buf)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(context),
+                &mut *buf,
+            )
             .map_err(|_| Error::Crypto("seal failed"))?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + buf.len());
         out.push(VERSION);
@@ -185,13 +225,20 @@ impl Keystore {
 
     /// Opens a secret sealed by [`Keystore::seal_secret`] with the same `context`.
     pub fn open_secret(&self, context: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let fail = || Error::Unseal { owner: String::from_utf8_lossy(context).into_owned() };
+        let fail = || Error::Unseal {
+            owner: String::from_utf8_lossy(context).into_owned(),
+        };
         if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != VERSION {
             return Err(fail());
         }
-        let nonce = Nonce::try_assume_unique_for_key(&sealed[1..1 + NONCE_LEN]).map_err(|_| fail())?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(&sealed[1..1 + NONCE_LEN]).map_err(|_| fail())?;
         let mut buf = Zeroizing::new(sealed[1 + NONCE_LEN..].to_vec());
-        let len = self.kek.open_in_place(nonce, Aad::from(context), &mut buf).map_err(|_| fail())?.len();
+        let len = self
+            .kek
+            .open_in_place(nonce, Aad::from(context), &mut buf)
+            .map_err(|_| fail())?
+            .len();
         buf.truncate(len);
         Ok(buf)
     }
@@ -212,18 +259,29 @@ mod tests {
         let sealed = ks.seal("ca-1", &key).unwrap();
         let opened = ks.open("ca-1", KeyType::EcP256, &sealed).unwrap();
         assert_eq!(opened.public_key(), key.public_key());
-        assert!(matches!(ks.open("ca-2", KeyType::EcP256, &sealed), Err(Error::Unseal { .. })));
+        assert!(matches!(
+            ks.open("ca-2", KeyType::EcP256, &sealed),
+            Err(Error::Unseal { .. })
+        ));
         let mut tampered = sealed.clone();
         let last = tampered.len() - 20;
         tampered[last] ^= 1;
-        assert!(matches!(ks.open("ca-1", KeyType::EcP256, &tampered), Err(Error::Unseal { .. })));
+        assert!(matches!(
+            ks.open("ca-1", KeyType::EcP256, &tampered),
+            Err(Error::Unseal { .. })
+        ));
         let other = Keystore::new(&MasterKey::generate()).unwrap();
         assert!(other.open("ca-1", KeyType::EcP256, &sealed).is_err());
     }
 
     #[test]
     fn every_key_type_generates_and_signs() {
-        for kt in [KeyType::EcP256, KeyType::EcP384, KeyType::Ed25519, KeyType::Rsa2048] {
+        for kt in [
+            KeyType::EcP256,
+            KeyType::EcP384,
+            KeyType::Ed25519,
+            KeyType::Rsa2048,
+        ] {
             let key = SoftwareKey::generate(kt).unwrap();
             assert!(!key.sign(b"hello").unwrap().is_empty(), "{kt}");
         }

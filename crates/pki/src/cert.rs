@@ -21,7 +21,7 @@ pub struct CertInfo {
     pub key_type: KeyType,
     /// basicConstraints cA.
     pub is_ca: bool,
-    /// Subject alternative names, rendered ("DNS:a.example", "IP:10.0.0.1").
+    /// Subject alternative names, rendered as openssl does ("DNS:a.example", "IP:10.0.0.1").
     pub sans: Vec<String>,
     /// SHA-256 of the DER, lowercase hex.
     pub fingerprint: String,
@@ -34,7 +34,8 @@ pub struct CertInfo {
 impl CertInfo {
     /// Parses a DER certificate.
     pub fn from_der(der: &[u8]) -> Result<CertInfo, Error> {
-        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| Error::malformed("certificate", e))?;
+        let (rest, cert) =
+            X509Certificate::from_der(der).map_err(|e| Error::malformed("certificate", e))?;
         if !rest.is_empty() {
             return Err(Error::malformed("certificate", "trailing bytes"));
         }
@@ -46,7 +47,7 @@ impl CertInfo {
         let sans = cert
             .subject_alternative_name()
             .map_err(|e| Error::malformed("certificate", e))?
-            .map(|ext| ext.value.general_names.iter().map(|gn| gn.to_string()).collect())
+            .map(|ext| ext.value.general_names.iter().map(render_san).collect())
             .unwrap_or_default();
         Ok(CertInfo {
             serial: Serial::from_bytes(tbs.raw_serial()),
@@ -83,10 +84,16 @@ pub fn pem_to_der_certs(input: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
         return Ok(vec![input.to_vec()]);
     }
     let blocks = pem::parse_many(input).map_err(|e| Error::malformed("certificate", e))?;
-    let certs: Vec<Vec<u8>> =
-        blocks.into_iter().filter(|p| p.tag() == "CERTIFICATE").map(|p| p.into_contents()).collect();
+    let certs: Vec<Vec<u8>> = blocks
+        .into_iter()
+        .filter(|p| p.tag() == "CERTIFICATE")
+        .map(|p| p.into_contents())
+        .collect();
     if certs.is_empty() {
-        return Err(Error::malformed("certificate", "no CERTIFICATE block in the PEM"));
+        return Err(Error::malformed(
+            "certificate",
+            "no CERTIFICATE block in the PEM",
+        ));
     }
     Ok(certs)
 }
@@ -94,10 +101,32 @@ pub fn pem_to_der_certs(input: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
 /// Whether `child_der` is signed by the key of `parent_der` and names it as issuer. Used to place an
 /// imported CA under a managed parent.
 pub fn is_signed_by(child_der: &[u8], parent_der: &[u8]) -> bool {
-    let (Ok((_, child)), Ok((_, parent))) = (X509Certificate::from_der(child_der), X509Certificate::from_der(parent_der))
-    else {
+    let (Ok((_, child)), Ok((_, parent))) = (
+        X509Certificate::from_der(child_der),
+        X509Certificate::from_der(parent_der),
+    ) else {
         return false;
     };
     child.tbs_certificate.issuer.as_raw() == parent.tbs_certificate.subject.as_raw()
         && child.verify_signature(Some(parent.public_key())).is_ok()
+}
+
+/// Renders a SAN the way `openssl x509 -text` does.
+fn render_san(gn: &x509_parser::extensions::GeneralName<'_>) -> String {
+    use x509_parser::extensions::GeneralName as G;
+    match gn {
+        G::DNSName(s) => format!("DNS:{s}"),
+        G::RFC822Name(s) => format!("email:{s}"),
+        G::URI(s) => format!("URI:{s}"),
+        G::IPAddress(b) => match b.len() {
+            4 => <[u8; 4]>::try_from(*b)
+                .map(|a| format!("IP:{}", std::net::Ipv4Addr::from(a)))
+                .unwrap_or_default(),
+            16 => <[u8; 16]>::try_from(*b)
+                .map(|a| format!("IP:{}", std::net::Ipv6Addr::from(a)))
+                .unwrap_or_default(),
+            _ => format!("IP:{}", hex::encode(b)),
+        },
+        other => other.to_string(),
+    }
 }

@@ -31,7 +31,10 @@ impl Csr {
         if trimmed.starts_with(b"-----BEGIN") {
             let pem = pem::parse(trimmed).map_err(|e| Error::malformed("CSR", e))?;
             if !matches!(pem.tag(), "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST") {
-                return Err(Error::malformed("CSR", format!("PEM label is {:?}", pem.tag())));
+                return Err(Error::malformed(
+                    "CSR",
+                    format!("PEM label is {:?}", pem.tag()),
+                ));
             }
             Csr::from_der(pem.contents())
         } else {
@@ -41,7 +44,8 @@ impl Csr {
 
     /// Decodes a DER CSR and verifies its self-signature.
     pub fn from_der(der: &[u8]) -> Result<Csr, Error> {
-        let (rest, csr) = X509CertificationRequest::from_der(der).map_err(|e| Error::malformed("CSR", e))?;
+        let (rest, csr) =
+            X509CertificationRequest::from_der(der).map_err(|e| Error::malformed("CSR", e))?;
         if !rest.is_empty() {
             return Err(Error::malformed("CSR", "trailing bytes after the request"));
         }
@@ -57,7 +61,13 @@ impl Csr {
             Some(exts) => requested_sans(exts)?,
             None => Vec::new(),
         };
-        Ok(Csr { key_type, public_key, subject, subject_display, sans })
+        Ok(Csr {
+            key_type,
+            public_key,
+            subject,
+            subject_display,
+            sans,
+        })
     }
 
     /// The requester's key type.
@@ -86,7 +96,9 @@ impl Csr {
     }
 }
 
-fn requested_sans<'a>(exts: impl Iterator<Item = &'a ParsedExtension<'a>>) -> Result<Vec<SanType>, Error> {
+fn requested_sans<'a>(
+    exts: impl Iterator<Item = &'a ParsedExtension<'a>>,
+) -> Result<Vec<SanType>, Error> {
     let mut out = Vec::new();
     for ext in exts {
         if let ParsedExtension::SubjectAlternativeName(san) = ext {
@@ -99,7 +111,10 @@ fn requested_sans<'a>(exts: impl Iterator<Item = &'a ParsedExtension<'a>>) -> Re
 }
 
 fn san_from_general_name(gn: &GeneralName<'_>) -> Result<SanType, Error> {
-    let ia5 = |s: &str| s.try_into().map_err(|_| Error::InvalidName(format!("{s:?} is not IA5")));
+    let ia5 = |s: &str| {
+        s.try_into()
+            .map_err(|_| Error::InvalidName(format!("{s:?} is not IA5")))
+    };
     Ok(match gn {
         GeneralName::DNSName(s) => SanType::DnsName(ia5(s)?),
         GeneralName::RFC822Name(s) => SanType::Rfc822Name(ia5(s)?),
@@ -109,7 +124,11 @@ fn san_from_general_name(gn: &GeneralName<'_>) -> Result<SanType, Error> {
             16 => SanType::IpAddress(<[u8; 16]>::try_from(*bytes).map_err(|_| bad_ip())?.into()),
             _ => return Err(bad_ip()),
         },
-        other => return Err(Error::InvalidName(format!("unsupported SAN type {other:?}"))),
+        other => {
+            return Err(Error::InvalidName(format!(
+                "unsupported SAN type {other:?}"
+            )));
+        }
     })
 }
 
@@ -120,7 +139,10 @@ fn bad_ip() -> Error {
 /// Parses a SAN given on the API: `dns:`, `ip:`, `email:` or `uri:` prefixed, or bare (an IP if it parses
 /// as one, else a DNS name).
 pub(crate) fn parse_san(s: &str) -> Result<SanType, Error> {
-    let ia5 = |v: &str| v.try_into().map_err(|_| Error::InvalidName(format!("{v:?} is not IA5")));
+    let ia5 = |v: &str| {
+        v.try_into()
+            .map_err(|_| Error::InvalidName(format!("{v:?} is not IA5")))
+    };
     let ip = |v: &str| {
         v.parse::<std::net::IpAddr>()
             .map_err(|_| Error::InvalidName(format!("{v:?} is not an IP address")))

@@ -40,6 +40,9 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn malformed(what: &'static str, detail: impl std::fmt::Display) -> Self {
-        Error::Malformed { what, detail: detail.to_string() }
+        Error::Malformed {
+            what,
+            detail: detail.to_string(),
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Building certificates: end-entity certificates from verified CSRs under a profile, and CA certificates.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, IsCa, Issuer, KeyUsagePurpose, SerialNumber,
-    SigningKey,
+    BasicConstraints, CertificateParams, DistinguishedName, IsCa, Issuer, KeyUsagePurpose,
+    SerialNumber, SigningKey,
 };
 use time::OffsetDateTime;
 
@@ -37,10 +37,16 @@ impl Validity {
     ) -> Result<Validity, Error> {
         let not_before = now - BACKDATE_SECS;
         if issuer_not_after <= now {
-            return Err(Error::InvalidValidity("the issuing CA's certificate has expired".into()));
+            return Err(Error::InvalidValidity(
+                "the issuing CA's certificate has expired".into(),
+            ));
         }
         let not_after = match requested_days {
-            Some(0) => return Err(Error::InvalidValidity("validity_days must be at least 1".into())),
+            Some(0) => {
+                return Err(Error::InvalidValidity(
+                    "validity_days must be at least 1".into(),
+                ));
+            }
             Some(days) => {
                 let end = now + i64::from(days) * DAY;
                 if end > issuer_not_after {
@@ -53,15 +59,23 @@ impl Validity {
             }
             None => (now + i64::from(default_days.max(1)) * DAY).min(issuer_not_after),
         };
-        Ok(Validity { not_before, not_after })
+        Ok(Validity {
+            not_before,
+            not_after,
+        })
     }
 
     /// A validity for a self-signed root: `days` from `now`.
     pub fn root(now: i64, days: u32) -> Result<Validity, Error> {
         if days == 0 {
-            return Err(Error::InvalidValidity("validity_days must be at least 1".into()));
+            return Err(Error::InvalidValidity(
+                "validity_days must be at least 1".into(),
+            ));
         }
-        Ok(Validity { not_before: now - BACKDATE_SECS, not_after: now + i64::from(days) * DAY })
+        Ok(Validity {
+            not_before: now - BACKDATE_SECS,
+            not_after: now + i64::from(days) * DAY,
+        })
     }
 
     fn apply(self, params: &mut CertificateParams) -> Result<(), Error> {
@@ -93,18 +107,34 @@ pub struct IssueRequest<'a> {
 ///
 /// The profile decides the extensions (RFC 5280 §4.2): basicConstraints cA=FALSE (critical), keyUsage
 /// (critical), extKeyUsage, SKI from the subject key and AKI from the issuer's key, and the SANs.
-pub fn issue_leaf(req: &IssueRequest<'_>, issuer: &Issuer<'_, impl SigningKey>) -> Result<Vec<u8>, Error> {
+pub fn issue_leaf(
+    req: &IssueRequest<'_>,
+    issuer: &Issuer<'_, impl SigningKey>,
+) -> Result<Vec<u8>, Error> {
     req.profile.check_key_type(req.csr.key_type())?;
     let mut params = CertificateParams::default();
     params.distinguished_name = req.csr.subject().clone();
     params.serial_number = Some(SerialNumber::from_slice(req.serial.as_bytes()));
     req.validity.apply(&mut params)?;
     params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = req.profile.key_usages.iter().map(|k| k.to_rcgen()).collect();
-    params.extended_key_usages = req.profile.ext_key_usages.iter().map(|k| k.to_rcgen()).collect();
+    params.key_usages = req
+        .profile
+        .key_usages
+        .iter()
+        .map(|k| k.to_rcgen())
+        .collect();
+    params.extended_key_usages = req
+        .profile
+        .ext_key_usages
+        .iter()
+        .map(|k| k.to_rcgen())
+        .collect();
     params.use_authority_key_identifier_extension = true;
     params.subject_alt_names = match req.sans {
-        Some(sans) => sans.iter().map(|s| parse_san(s)).collect::<Result<_, _>>()?,
+        Some(sans) => sans
+            .iter()
+            .map(|s| parse_san(s))
+            .collect::<Result<_, _>>()?,
         None => req.csr.sans().to_vec(),
     };
     let cert = params
@@ -130,8 +160,11 @@ pub fn build_ca_params(
         Some(n) => BasicConstraints::Constrained(n),
         None => BasicConstraints::Unconstrained,
     });
-    params.key_usages =
-        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     params.use_authority_key_identifier_extension = !is_root;
     Ok(params)
 }

@@ -98,7 +98,9 @@ impl KeyType {
                     2048 => Ok(KeyType::Rsa2048),
                     3072 => Ok(KeyType::Rsa3072),
                     4096 => Ok(KeyType::Rsa4096),
-                    other => Err(crate::Error::UnsupportedKey(format!("RSA with {other} bits"))),
+                    other => Err(crate::Error::UnsupportedKey(format!(
+                        "RSA with {other} bits"
+                    ))),
                 }
             }
             "1.3.101.112" => Ok(KeyType::Ed25519),

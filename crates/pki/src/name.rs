@@ -30,7 +30,9 @@ impl SubjectName {
         }
         if let Some(c) = &self.country {
             if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
-                return Err(Error::InvalidName(format!("country must be two letters, got {c:?}")));
+                return Err(Error::InvalidName(format!(
+                    "country must be two letters, got {c:?}"
+                )));
             }
         }
         let mut dn = DistinguishedName::new();
@@ -63,9 +65,12 @@ pub(crate) fn dn_from_x509(name: &X509Name<'_>) -> Result<DistinguishedName, Err
             .iter()
             .ok_or_else(|| Error::InvalidName("subject attribute OID too large".into()))?
             .collect();
-        let value = attr
-            .as_str()
-            .map_err(|_| Error::InvalidName(format!("subject attribute {} is not a string", attr.attr_type())))?;
+        let value = attr.as_str().map_err(|_| {
+            Error::InvalidName(format!(
+                "subject attribute {} is not a string",
+                attr.attr_type()
+            ))
+        })?;
         dn.push(DnType::from_oid(&oid), value);
     }
     Ok(dn)

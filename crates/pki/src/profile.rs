@@ -154,10 +154,18 @@ impl Profile {
 
 /// Joins API names with commas, the storage form of the profile's lists.
 pub fn join_names<T: fmt::Display>(items: &[T]) -> String {
-    items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Parses a comma-separated list of API names.
 pub fn parse_names<T: FromStr<Err = Error>>(s: &str) -> Result<Vec<T>, Error> {
-    s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(T::from_str).collect()
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(T::from_str)
+        .collect()
 }

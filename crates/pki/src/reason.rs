@@ -84,6 +84,8 @@ impl FromStr for RevocationReason {
         RevocationReason::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| crate::Error::malformed("revocation reason", format!("unknown reason {s:?}")))
+            .ok_or_else(|| {
+                crate::Error::malformed("revocation reason", format!("unknown reason {s:?}"))
+            })
     }
 }

@@ -22,7 +22,10 @@ impl Serial {
 
     /// A serial from INTEGER content bytes, as x509-parser returns them. Leading zero octets are dropped.
     pub fn from_bytes(bytes: &[u8]) -> Serial {
-        let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len().saturating_sub(1));
+        let start = bytes
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(bytes.len().saturating_sub(1));
         Serial(bytes[start..].to_vec())
     }
 
@@ -55,7 +58,11 @@ impl FromStr for Serial {
     /// Accepts hex with or without `:` separators, any case, as openssl and browsers print serials.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let clean: String = s.chars().filter(|c| *c != ':').collect();
-        let clean = if clean.len() % 2 == 1 { format!("0{clean}") } else { clean };
+        let clean = if clean.len() % 2 == 1 {
+            format!("0{clean}")
+        } else {
+            clean
+        };
         let bytes = hex::decode(&clean).map_err(|e| crate::Error::malformed("serial", e))?;
         if bytes.is_empty() || bytes.len() > 21 {
             return Err(crate::Error::malformed("serial", "must be 1 to 20 octets"));

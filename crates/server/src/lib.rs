@@ -1,1 +1,17 @@
-//! placeholder
+//! shedu's HTTP layer: the REST API (with its OpenAPI document), the TLS listener, the plain-HTTP
+//! listener, authentication, request ids and RFC 7807 problem documents.
+//!
+//! Handlers are thin: parse → authorize (an extractor) → one service call → encode. Errors from the
+//! services are mapped to problem documents in one function ([`problem`]). Only this crate knows HTTP.
+
+pub mod api;
+mod auth;
+mod listen;
+pub mod problem;
+mod request_id;
+mod state;
+pub mod tls;
+
+pub use auth::{AdminToken, Principal, Role};
+pub use listen::{Running, ServerConfig, http_app, https_app, start};
+pub use state::AppState;

@@ -51,15 +51,26 @@ impl Store {
 
     /// A certificate by issuer and serial (lowercase hex).
     pub async fn get_certificate(&self, ca_id: &str, serial: &str) -> Result<CertRow, Error> {
-        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE ca_id = $1 AND serial = $2");
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(ca_id).bind(serial).fetch_optional(&self.read).await?;
+        let sql =
+            format!("SELECT {CERT_COLUMNS} FROM certificates WHERE ca_id = $1 AND serial = $2");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(ca_id)
+            .bind(serial)
+            .fetch_optional(&self.read)
+            .await?;
         CertRow::from_row(&row.ok_or(Error::NotFound)?)
     }
 
     /// A certificate by SHA-256 fingerprint (lowercase hex).
-    pub async fn get_certificate_by_fingerprint(&self, fingerprint: &str) -> Result<CertRow, Error> {
+    pub async fn get_certificate_by_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> Result<CertRow, Error> {
         let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE fingerprint = $1");
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(fingerprint).fetch_optional(&self.read).await?;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(fingerprint)
+            .fetch_optional(&self.read)
+            .await?;
         CertRow::from_row(&row.ok_or(Error::NotFound)?)
     }
 
@@ -90,8 +101,15 @@ impl Store {
         if f.before_seq.is_some() {
             conds.push(format!("seq < {}", next()));
         }
-        let where_clause = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
-        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates {where_clause} ORDER BY seq DESC LIMIT {}", next());
+        let where_clause = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certificates {where_clause} ORDER BY seq DESC LIMIT {}",
+            next()
+        );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         if let Some(v) = &f.ca_id {
             q = q.bind(v.clone());
@@ -114,7 +132,10 @@ impl Store {
         let limit = f.limit.clamp(1, 1000);
         q = q.bind(limit + 1);
         let rows = q.fetch_all(&self.read).await?;
-        let mut items = rows.iter().map(CertRow::from_row).collect::<Result<Vec<_>, _>>()?;
+        let mut items = rows
+            .iter()
+            .map(CertRow::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|c| c.seq)
@@ -148,15 +169,27 @@ impl Store {
         if updated == 1 {
             events::append(&mut tx, event).await?;
         }
-        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE ca_id = $1 AND serial = $2");
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(ca_id).bind(serial).fetch_optional(&mut *tx).await?;
+        let sql =
+            format!("SELECT {CERT_COLUMNS} FROM certificates WHERE ca_id = $1 AND serial = $2");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(ca_id)
+            .bind(serial)
+            .fetch_optional(&mut *tx)
+            .await?;
         let row = CertRow::from_row(&row.ok_or(Error::NotFound)?)?;
         tx.commit().await?;
-        Ok(if updated == 1 { RevokeOutcome::Revoked(row) } else { RevokeOutcome::AlreadyRevoked(row) })
+        Ok(if updated == 1 {
+            RevokeOutcome::Revoked(row)
+        } else {
+            RevokeOutcome::AlreadyRevoked(row)
+        })
     }
 
     /// Counts certificates per status, for one CA or all.
-    pub async fn count_certificates_by_status(&self, ca_id: Option<&str>) -> Result<Vec<(String, i64)>, Error> {
+    pub async fn count_certificates_by_status(
+        &self,
+        ca_id: Option<&str>,
+    ) -> Result<Vec<(String, i64)>, Error> {
         let rows: Vec<(String, i64)> = match ca_id {
             Some(id) => {
                 sqlx::query_as("SELECT status, COUNT(*) FROM certificates WHERE ca_id = $1 GROUP BY status ORDER BY status")
@@ -175,5 +208,7 @@ impl Store {
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

@@ -34,9 +34,9 @@ impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Error {
         match &e {
             sqlx::Error::RowNotFound => Error::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                Error::Conflict { constraint: db.constraint().map(str::to_string) }
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict {
+                constraint: db.constraint().map(str::to_string),
+            },
             _ => Error::Unavailable(e),
         }
     }

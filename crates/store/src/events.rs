@@ -19,7 +19,12 @@ pub(crate) async fn append(tx: &mut Transaction<'_, Any>, e: &NewEvent) -> Resul
 
 impl Store {
     /// Events after outbox position `after_seq`, oldest first, optionally of one type.
-    pub async fn list_events(&self, after_seq: i64, ty: Option<&str>, limit: i64) -> Result<Vec<EventRow>, Error> {
+    pub async fn list_events(
+        &self,
+        after_seq: i64,
+        ty: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, Error> {
         let rows = match ty {
             Some(t) => {
                 sqlx::query(

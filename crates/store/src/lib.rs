@@ -54,7 +54,10 @@ impl Store {
         } else if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else {
-            return Err(Error::Config(format!("unsupported database URL scheme in {}", redact_url(url))));
+            return Err(Error::Config(format!(
+                "unsupported database URL scheme in {}",
+                redact_url(url)
+            )));
         };
         let (read, write) = match backend {
             Backend::Sqlite => {
@@ -74,7 +77,12 @@ impl Store {
         };
         migrate::run(&write, backend).await?;
         let certs = writer::CertWriter::spawn(write.clone());
-        Ok(Store { read, write, backend, certs })
+        Ok(Store {
+            read,
+            write,
+            backend,
+            certs,
+        })
     }
 
     /// The backend in use.
@@ -136,7 +144,12 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let creds = &url[scheme_end + 3..at];
             match creds.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &creds[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
                 None => url.to_string(),
             }
         }
@@ -148,7 +161,10 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact_url("sqlite://x.db"), "sqlite://x.db");
     }
 }

@@ -25,10 +25,11 @@ pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), Error> {
         .await?;
     for m in MIGRATIONS {
         let mut tx = pool.begin().await?;
-        let done: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
-            .bind(m.version)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let done: Option<(i64,)> =
+            sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(m.version)
+                .fetch_optional(&mut *tx)
+                .await?;
         if done.is_some() {
             continue;
         }
@@ -37,7 +38,9 @@ pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), Error> {
             Backend::Postgres => m.postgres,
         };
         for statement in statements(script) {
-            sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut *tx).await?;
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut *tx)
+                .await?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(m.version)
@@ -58,7 +61,11 @@ fn statements(script: &str) -> Vec<String> {
         .filter(|l| !l.trim_start().starts_with("--"))
         .collect::<Vec<_>>()
         .join("\n");
-    body.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    body.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 pub(crate) fn now_secs() -> i64 {

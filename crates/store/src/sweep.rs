@@ -83,7 +83,9 @@ fn event_columns(table: Table, mv: Move, backend: Backend) -> (String, String) {
         ),
         Table::Cas => (
             "'cas/' || id".to_string(),
-            format!("{json}('ca_id', id, 'from', '{from}', 'to', '{to}', 'not_after', not_after){cast}"),
+            format!(
+                "{json}('ca_id', id, 'from', '{from}', 'to', '{to}', 'not_after', not_after){cast}"
+            ),
         ),
     }
 }
@@ -142,17 +144,33 @@ impl Store {
         // Expire first, so a certificate already past notAfter goes straight to `expired` (one event).
         let moves = [
             (Table::Certificates, Move::Expire { from: "active" }),
-            (Table::Certificates, Move::Expire { from: "about_to_expire" }),
+            (
+                Table::Certificates,
+                Move::Expire {
+                    from: "about_to_expire",
+                },
+            ),
             (Table::Certificates, Move::Warn),
             (Table::Cas, Move::Expire { from: "active" }),
-            (Table::Cas, Move::Expire { from: "about_to_expire" }),
+            (
+                Table::Cas,
+                Move::Expire {
+                    from: "about_to_expire",
+                },
+            ),
             (Table::Cas, Move::Warn),
         ];
         for (table, mv) in moves {
             let mut moved = 0;
             for sql in statements(table, mv, self.backend) {
-                let q = sqlx::query(AssertSqlSafe(sql)).bind(now).bind(source.to_string());
-                let q = if matches!((table, mv), (Table::Certificates, Move::Warn)) { q.bind(warn_end) } else { q };
+                let q = sqlx::query(AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(source.to_string());
+                let q = if matches!((table, mv), (Table::Certificates, Move::Warn)) {
+                    q.bind(warn_end)
+                } else {
+                    q
+                };
                 moved = q.execute(&mut *tx).await?.rows_affected();
             }
             match (table, mv) {
@@ -172,7 +190,13 @@ impl Store {
             Backend::Postgres => "EXPLAIN",
         };
         let mut out = Vec::new();
-        for mv in [Move::Expire { from: "active" }, Move::Expire { from: "about_to_expire" }, Move::Warn] {
+        for mv in [
+            Move::Expire { from: "active" },
+            Move::Expire {
+                from: "about_to_expire",
+            },
+            Move::Warn,
+        ] {
             // Literal values: PostgreSQL cannot type a parameter the predicate does not use.
             let pred = predicate(Table::Certificates, mv)
                 .replace("$1", &now.to_string())

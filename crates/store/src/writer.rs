@@ -47,7 +47,8 @@ impl CertWriter {
             .send(Job { cert, event, done })
             .await
             .map_err(|_| Error::Config("certificate writer stopped".into()))?;
-        wait.await.map_err(|_| Error::Config("certificate writer stopped".into()))?
+        wait.await
+            .map_err(|_| Error::Config("certificate writer stopped".into()))?
     }
 }
 
@@ -103,7 +104,8 @@ async fn write(pool: &AnyPool, jobs: &[Job]) -> Result<(), Error> {
     }
     q.execute(&mut *tx).await?;
 
-    let mut sql = String::from("INSERT INTO events (id, source, type, subject, time, data) VALUES ");
+    let mut sql =
+        String::from("INSERT INTO events (id, source, type, subject, time, data) VALUES ");
     push_placeholders(&mut sql, jobs.len(), 6);
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for Job { event: e, .. } in jobs {
@@ -127,7 +129,12 @@ fn push_placeholders(sql: &mut String, rows: usize, cols: usize) {
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
         for c in 0..cols {
-            let _ = write!(sql, "{}${}", if c == 0 { "" } else { ", " }, r * cols + c + 1);
+            let _ = write!(
+                sql,
+                "{}${}",
+                if c == 0 { "" } else { ", " },
+                r * cols + c + 1
+            );
         }
         sql.push(')');
     }

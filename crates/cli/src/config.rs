@@ -1,0 +1,236 @@
+//! `shedu serve` configuration, in two stages: raw [`ServeArgs`] (flags, `SHEDU_*` variables, an optional
+//! TOML file, in that precedence) resolved into typed [`Settings`] with the defaults applied.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Deserialize;
+
+/// Options of `shedu serve`. Every option can also be set by its `SHEDU_*` variable or in the TOML file
+/// given by `--config` (keys are the long option names with `_`, e.g. `data_dir = "/var/lib/shedu"`).
+/// Secrets are never flags: the admin token comes from `SHEDU_ADMIN_TOKEN` (or is generated into
+/// `<data-dir>/admin-token`), the master key from `SHEDU_MASTER_KEY` or the master key file.
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ServeArgs {
+    /// TOML configuration file; flags and environment variables override it.
+    #[arg(long, env = "SHEDU_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Data folder: SQLite database, TLS files, admin token, master key. [default: ./shedu-data]
+    #[arg(long, env = "SHEDU_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// HTTPS listener (API). [default: 127.0.0.1:8443]
+    #[arg(long, env = "SHEDU_LISTEN")]
+    pub listen: Option<SocketAddr>,
+
+    /// Plain-HTTP listener (health; OCSP and CRLs later). [default: 127.0.0.1:8080]
+    #[arg(long, env = "SHEDU_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
+
+    /// Database URL: `sqlite://path` or `postgres://user@host/db`. [default: sqlite://<data-dir>/shedu.db]
+    #[arg(long, env = "SHEDU_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// PEM certificate chain for the HTTPS listener; without it shedu issues one from its internal TLS CA.
+    #[arg(long, env = "SHEDU_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key matching --tls-cert.
+    #[arg(long, env = "SHEDU_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Extra DNS names or IPs for the internally issued TLS certificate (comma-separated).
+    /// [default: localhost, 127.0.0.1, ::1 and the listen address]
+    #[arg(long, env = "SHEDU_TLS_NAMES", value_delimiter = ',')]
+    pub tls_names: Option<Vec<String>>,
+
+    /// File holding the master key that seals CA keys (created with mode 0600 when missing; ignored when
+    /// SHEDU_MASTER_KEY is set). [default: <data-dir>/master.key]
+    #[arg(long, env = "SHEDU_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+
+    /// How often the lifecycle job moves certificates between statuses, e.g. `30s`, `1m`, `1h`. [default: 1m]
+    #[arg(long, env = "SHEDU_LIFECYCLE_INTERVAL")]
+    pub lifecycle_interval: Option<String>,
+
+    /// Log filter (tracing `EnvFilter` syntax). [default: info]
+    #[arg(long, env = "SHEDU_LOG")]
+    pub log: Option<String>,
+
+    /// Log format: `text` or `json`. [default: text]
+    #[arg(long, env = "SHEDU_LOG_FORMAT")]
+    pub log_format: Option<String>,
+
+    /// Print the resolved configuration (secrets redacted) and exit.
+    #[arg(long)]
+    #[serde(skip)]
+    pub print_config: bool,
+}
+
+/// Fully resolved settings.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub database_url: String,
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    pub tls_names: Vec<String>,
+    pub master_key_file: PathBuf,
+    pub lifecycle_interval: Duration,
+    pub log: String,
+    pub log_json: bool,
+    pub print_config: bool,
+}
+
+impl ServeArgs {
+    /// Fills every option not given by flag or environment from the TOML file, then applies defaults.
+    pub(crate) fn resolve(self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => ServeArgs::default(),
+        };
+        let data_dir = self
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("shedu-data"));
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
+        let http_listen = self
+            .http_listen
+            .or(file.http_listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let database_url = self.database_url.or(file.database_url).unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", data_dir.join("shedu.db").display())
+        });
+        let tls_files = match (
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => bail!("--tls-cert and --tls-key go together"),
+        };
+        let mut tls_names = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ];
+        if !listen.ip().is_unspecified() && !tls_names.contains(&listen.ip().to_string()) {
+            tls_names.push(listen.ip().to_string());
+        }
+        for n in self.tls_names.or(file.tls_names).unwrap_or_default() {
+            if !tls_names.contains(&n) {
+                tls_names.push(n);
+            }
+        }
+        let master_key_file = self
+            .master_key_file
+            .or(file.master_key_file)
+            .unwrap_or_else(|| data_dir.join("master.key"));
+        let interval_text = self
+            .lifecycle_interval
+            .or(file.lifecycle_interval)
+            .unwrap_or_else(|| "1m".into());
+        let lifecycle_interval = parse_duration(&interval_text)
+            .with_context(|| format!("invalid lifecycle interval {interval_text:?}"))?;
+        let log_format = self
+            .log_format
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".into());
+        let log_json = match log_format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => bail!("log format must be text or json, not {other:?}"),
+        };
+        Ok(Settings {
+            data_dir,
+            listen,
+            http_listen,
+            database_url,
+            tls_files,
+            tls_names,
+            master_key_file,
+            lifecycle_interval,
+            log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
+            log_json,
+            print_config: self.print_config,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid configuration in {}", path.display()))
+}
+
+/// `90`, `90s`, `5m`, `1h` → a duration of at least one second.
+pub(crate) fn parse_duration(s: &str) -> anyhow::Result<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .context("expected a number with an optional s/m/h suffix")?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        other => bail!("unknown unit {other:?}"),
+    };
+    if secs == 0 {
+        bail!("must be at least 1s");
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn flags_override_file_and_defaults_fill_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shedu.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9443\"\nhttp_listen = \"127.0.0.1:9080\"\nlifecycle_interval = \"30s\"\n")
+            .unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            http_listen: Some("127.0.0.1:7080".parse().unwrap()),
+            ..Default::default()
+        };
+        let s = args.resolve().unwrap();
+        assert_eq!(s.listen.port(), 9443, "file value");
+        assert_eq!(s.http_listen.port(), 7080, "flag beats file");
+        assert_eq!(s.lifecycle_interval, Duration::from_secs(30));
+        assert_eq!(s.data_dir, PathBuf::from("shedu-data"), "default");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shedu.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        assert!(args.resolve().is_err());
+    }
+}

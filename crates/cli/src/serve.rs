@@ -1,0 +1,167 @@
+//! `shedu serve`: open storage and keys, make sure TLS material exists, start the lifecycle job and both
+//! listeners, and print where everything is.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use shedu_core::{CaService, SystemClock, spawn_lifecycle};
+use shedu_keys::{Keystore, MasterKey, write_secret_file};
+use shedu_server::tls::TlsMaterial;
+use shedu_server::{AdminToken, AppState, ServerConfig};
+use shedu_store::{Store, redact_url};
+
+use crate::config::{ServeArgs, Settings};
+
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let s = args.resolve()?;
+    init_tracing(&s)?;
+    if s.print_config {
+        println!("{}", printable(&s));
+        return Ok(());
+    }
+    std::fs::create_dir_all(&s.data_dir)
+        .with_context(|| format!("cannot create {}", s.data_dir.display()))?;
+
+    let (master, master_source) = match std::env::var("SHEDU_MASTER_KEY") {
+        Ok(hex) => (
+            MasterKey::from_hex(&hex).context("SHEDU_MASTER_KEY")?,
+            "SHEDU_MASTER_KEY".to_string(),
+        ),
+        Err(_) => (
+            MasterKey::load_or_create(&s.master_key_file)?,
+            s.master_key_file.display().to_string(),
+        ),
+    };
+    let store = Store::connect(&s.database_url)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(&s.database_url)))?;
+    let cas = CaService::open(store, Keystore::new(&master)?, Arc::new(SystemClock))
+        .await
+        .with_context(|| format!("master key from {master_source}"))?;
+    let cas = Arc::new(cas);
+
+    let tls = match &s.tls_files {
+        Some((cert, key)) => TlsMaterial::from_files(cert, key),
+        None => shedu_server::tls::internal(
+            &s.data_dir,
+            &Keystore::new(&master)?,
+            &s.tls_names,
+            cas.now(),
+        ),
+    }
+    .map_err(anyhow::Error::msg)?;
+    let ca_file = tls.ca_file.clone();
+    let (token, token_source) = admin_token(&s.data_dir)?;
+
+    spawn_lifecycle(cas.clone(), s.lifecycle_interval);
+    let state = AppState {
+        cas,
+        admin_token: Arc::new(token),
+    };
+    let cfg = ServerConfig {
+        listen: s.listen,
+        http_listen: s.http_listen,
+        tls: tls.server_config().map_err(anyhow::Error::msg)?,
+    };
+    let mut running = shedu_server::start(state, cfg)
+        .await
+        .context("cannot bind the listeners")?;
+
+    let ca_line = match &ca_file {
+        Some(p) => p.display().to_string(),
+        None => "(operator-provided certificate)".into(),
+    };
+    println!(
+        "shedu {} is running (started in {} ms)",
+        env!("CARGO_PKG_VERSION"),
+        started.elapsed().as_millis()
+    );
+    println!(
+        "  API (HTTPS):  https://{}/api/v1   (OpenAPI: /api/openapi.json)",
+        running.https_addr
+    );
+    println!("  HTTP:         http://{}/health", running.http_addr);
+    println!("  Database:     {}", redact_url(&s.database_url));
+    println!("  TLS CA:       {ca_line}");
+    println!("  Admin token:  {token_source}");
+    if let (Some(ca), Some(path)) = (&ca_file, token_path_hint(&s.data_dir, &token_source)) {
+        println!(
+            "  Try:          curl --cacert {} -H \"Authorization: Bearer $(cat {})\" https://{}/api/v1/cas",
+            ca.display(),
+            path.display(),
+            running.https_addr
+        );
+    }
+    tracing::info!(https = %running.https_addr, http = %running.http_addr, "listening");
+
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+        _ = running.wait() => anyhow::bail!("a listener stopped unexpectedly"),
+    }
+    Ok(())
+}
+
+/// The bootstrap admin token: `SHEDU_ADMIN_TOKEN`, else `<data-dir>/admin-token` (generated at first boot,
+/// mode 0600). Returns the token and a description of where it is, never the token itself.
+fn admin_token(data_dir: &Path) -> anyhow::Result<(AdminToken, String)> {
+    if let Ok(t) = std::env::var("SHEDU_ADMIN_TOKEN") {
+        return Ok((
+            AdminToken::new(t).map_err(anyhow::Error::msg)?,
+            "from SHEDU_ADMIN_TOKEN".into(),
+        ));
+    }
+    let path = data_dir.join("admin-token");
+    let token = match std::fs::read_to_string(&path) {
+        Ok(t) => t.trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let t = hex::encode(rand::random::<[u8; 32]>());
+            write_secret_file(&path, t.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            t
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    Ok((
+        AdminToken::new(token).map_err(anyhow::Error::msg)?,
+        path.display().to_string(),
+    ))
+}
+
+fn token_path_hint(data_dir: &Path, source: &str) -> Option<PathBuf> {
+    let path = data_dir.join("admin-token");
+    (source == path.display().to_string()).then_some(path)
+}
+
+fn init_tracing(s: &Settings) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&s.log)
+        .with_context(|| format!("invalid log filter {:?}", s.log))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if s.log_json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    result.map_err(|e| anyhow::anyhow!("cannot initialise logging: {e}"))
+}
+
+fn printable(s: &Settings) -> String {
+    format!(
+        "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\n\
+         master_key_file = {:?}\nlifecycle_interval = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"",
+        s.data_dir,
+        s.listen,
+        s.http_listen,
+        redact_url(&s.database_url),
+        s.tls_files.as_ref().map(|(c, _)| c),
+        s.tls_names,
+        s.master_key_file,
+        s.lifecycle_interval.as_secs(),
+        s.log,
+        if s.log_json { "json" } else { "text" },
+    )
+}

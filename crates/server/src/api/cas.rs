@@ -1,0 +1,81 @@
+//! `/api/v1/cas`: create, import, list, show.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use shedu_core::{ImportCa, NewCa};
+
+use super::dto::{CaDto, CaList, CreateCaRequest, ImportCaRequest};
+use crate::AppState;
+use crate::problem::{ApiJson, Problem};
+
+/// Create a root CA, or an intermediate when `parent_id` names a managed CA.
+#[utoipa::path(post, path = "/api/v1/cas", tag = "cas", request_body = CreateCaRequest,
+    responses((status = 201, body = CaDto), (status = 400, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem)))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CreateCaRequest>,
+) -> Result<(StatusCode, ApiJson<CaDto>), Problem> {
+    if let Some(engine) = req.engine.as_deref().filter(|e| *e != "software") {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported-engine",
+            format!("engine {engine:?} is not available; use \"software\""),
+        ));
+    }
+    let ca = state
+        .cas
+        .create(NewCa {
+            name: req.name,
+            key_type: req.key_type,
+            subject: req.subject.into(),
+            validity_days: req.validity_days,
+            parent_id: req.parent_id,
+            path_len: req.path_len,
+            profile: req.profile.unwrap_or_default().into(),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(ca.into())))
+}
+
+/// Import an existing CA certificate, with its private key or without (then it only tracks certificates).
+#[utoipa::path(post, path = "/api/v1/cas/import", tag = "cas", request_body = ImportCaRequest,
+    responses((status = 201, body = CaDto), (status = 400, body = Problem), (status = 409, body = Problem)))]
+pub(crate) async fn import(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ImportCaRequest>,
+) -> Result<(StatusCode, ApiJson<CaDto>), Problem> {
+    let ca = state
+        .cas
+        .import(ImportCa {
+            name: req.name,
+            certificate_pem: req.certificate_pem,
+            private_key_pem: req.private_key_pem,
+            profile: req.profile.unwrap_or_default().into(),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, ApiJson(ca.into())))
+}
+
+/// Every CA.
+#[utoipa::path(get, path = "/api/v1/cas", tag = "cas", responses((status = 200, body = CaList)))]
+pub(crate) async fn list(State(state): State<AppState>) -> Result<ApiJson<CaList>, Problem> {
+    let items = state
+        .cas
+        .list()
+        .await?
+        .into_iter()
+        .map(CaDto::from)
+        .collect();
+    Ok(ApiJson(CaList { items }))
+}
+
+/// One CA.
+#[utoipa::path(get, path = "/api/v1/cas/{id}", tag = "cas", params(("id" = String, Path, description = "CA id")),
+    responses((status = 200, body = CaDto), (status = 404, body = Problem)))]
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<CaDto>, Problem> {
+    Ok(ApiJson(state.cas.get(&id).await?.into()))
+}

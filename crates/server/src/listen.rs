@@ -1,0 +1,184 @@
+//! The two listeners: HTTPS (API) and plain HTTP (health now; OCSP and CRLs later, which are signed data
+//! and conventionally served without TLS). Both serve routers built from the same state.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use axum::routing::get;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::AppState;
+use crate::problem::Problem;
+
+/// Where to listen and with which TLS configuration.
+#[derive(Debug)]
+pub struct ServerConfig {
+    /// HTTPS address (API).
+    pub listen: SocketAddr,
+    /// Plain HTTP address (health, later OCSP/CRL).
+    pub http_listen: SocketAddr,
+    /// The HTTPS listener's TLS configuration.
+    pub tls: Arc<rustls::ServerConfig>,
+}
+
+/// Handles of the running listeners; dropping it stops them.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound HTTPS address (useful with port 0).
+    pub https_addr: SocketAddr,
+    /// The bound plain-HTTP address.
+    pub http_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Waits until a listener stops (which only happens on an accept error).
+    pub async fn wait(&mut self) {
+        if let Some(t) = self.tasks.first_mut() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The HTTPS application: health and the API.
+pub fn https_app(state: AppState) -> Router {
+    common(
+        Router::new().merge(crate::api::router(state.clone())),
+        state,
+    )
+}
+
+/// The plain-HTTP application: health only (the API never goes over plain HTTP).
+pub fn http_app(state: AppState) -> Router {
+    common(Router::new(), state)
+}
+
+fn common(router: Router<AppState>, state: AppState) -> Router {
+    router
+        .route("/health", get(health))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(|_| {
+            use axum::response::IntoResponse;
+            Problem::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            )
+            .into_response()
+        }))
+        .layer(axum::middleware::from_fn(crate::request_id::layer))
+}
+
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn not_found() -> Problem {
+    Problem::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not-found",
+        "no such route",
+    )
+}
+
+/// Binds both listeners and serves until the returned handle is dropped.
+pub async fn start(state: AppState, cfg: ServerConfig) -> std::io::Result<Running> {
+    let https = TcpListener::bind(cfg.listen).await?;
+    let http = TcpListener::bind(cfg.http_listen).await?;
+    let https_addr = https.local_addr()?;
+    let http_addr = http.local_addr()?;
+    let https_task = tokio::spawn(serve_tls(
+        https,
+        TlsAcceptor::from(cfg.tls),
+        https_app(state.clone()),
+    ));
+    let http_task = tokio::spawn(serve_plain(http, http_app(state)));
+    Ok(Running {
+        https_addr,
+        http_addr,
+        tasks: vec![https_task, http_task],
+    })
+}
+
+async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            serve_connection(TokioIo::new(tls), peer, app).await;
+        });
+    }
+}
+
+async fn serve_plain(listener: TcpListener, app: Router) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            serve_connection(TokioIo::new(tcp), peer, app).await;
+        });
+    }
+}
+
+async fn serve_connection<I>(io: I, peer: SocketAddr, app: Router)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = app.map_request(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req
+    });
+    if let Err(e) = auto::Builder::new(TokioExecutor::new())
+        .serve_connection_with_upgrades(io, TowerToHyperService::new(svc))
+        .await
+    {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}

@@ -1,0 +1,255 @@
+//! The HTTPS listener's certificate: operator-provided files, or an internal TLS CA that shedu creates at
+//! first boot under `<data-dir>/tls/` and reuses afterwards.
+//!
+//! Private keys there are sealed by the keystore like CA keys (`*.key.sealed`); only the CA certificate
+//! (`ca.pem`, what clients trust) and the server certificate are plaintext. The server certificate is renewed
+//! at start-up when less than a third of its life remains or the requested names changed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use shedu_keys::{CaSigner, Keystore, SoftwareKey};
+use shedu_pki::rcgen::{
+    CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, SanType,
+    SerialNumber,
+};
+use shedu_pki::{
+    CertInfo, KeyType, Serial, SubjectName, Validity, build_ca_params, pem_encode_cert,
+};
+
+const CA_DAYS: u32 = 3650;
+const SERVER_DAYS: u32 = 365;
+
+/// Certificate chain and key for the HTTPS listener.
+pub struct TlsMaterial {
+    /// Server certificate first, then its issuers.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The server key.
+    pub key: PrivateKeyDer<'static>,
+    /// The CA file clients should trust, when shedu made it.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsMaterial")
+            .field("chain_len", &self.chain.len())
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+impl TlsMaterial {
+    /// Reads an operator's PEM certificate chain and key.
+    pub fn from_files(cert: &Path, key: &Path) -> Result<TlsMaterial, String> {
+        let chain = CertificateDer::pem_file_iter(cert)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("cannot read TLS certificate {}: {e}", cert.display()))?;
+        if chain.is_empty() {
+            return Err(format!("{} holds no certificate", cert.display()));
+        }
+        let key = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| format!("cannot read TLS key {}: {e}", key.display()))?;
+        Ok(TlsMaterial {
+            chain,
+            key,
+            ca_file: None,
+        })
+    }
+
+    /// The rustls configuration: TLS 1.2 and 1.3 with rustls' default (modern) suites, HTTP/2 and 1.1.
+    pub fn server_config(self) -> Result<Arc<rustls::ServerConfig>, String> {
+        let mut cfg = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(self.chain, self.key)
+            .map_err(|e| format!("TLS certificate and key do not fit together: {e}"))?;
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(cfg))
+    }
+}
+
+/// Loads or creates the internal TLS CA and a server certificate for `names` (DNS names or IPs).
+pub fn internal(
+    data_dir: &Path,
+    keystore: &Keystore,
+    names: &[String],
+    now: i64,
+) -> Result<TlsMaterial, String> {
+    let dir = data_dir.join("tls");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let (ca_der, ca_key) = load_or_create_ca(&dir, keystore, now)?;
+    let ca_info = CertInfo::from_der(&ca_der).map_err(|e| e.to_string())?;
+    let (server_der, server_key) = match load_server(&dir, keystore)? {
+        Some((der, key)) if server_is_current(&der, names, now) => (der, key),
+        _ => issue_server(
+            &dir,
+            keystore,
+            &ca_der,
+            ca_key,
+            ca_info.not_after,
+            names,
+            now,
+        )?,
+    };
+    Ok(TlsMaterial {
+        chain: vec![
+            CertificateDer::from(server_der),
+            CertificateDer::from(ca_der),
+        ],
+        key: server_key.to_tls_private_key(),
+        ca_file: Some(dir.join("ca.pem")),
+    })
+}
+
+fn load_or_create_ca(
+    dir: &Path,
+    keystore: &Keystore,
+    now: i64,
+) -> Result<(Vec<u8>, Arc<SoftwareKey>), String> {
+    let (cert_path, key_path) = (dir.join("ca.pem"), dir.join("ca.key.sealed"));
+    if cert_path.exists() && key_path.exists() {
+        return Ok((
+            read_cert(&cert_path)?,
+            read_key(&key_path, keystore, "tls-ca")?,
+        ));
+    }
+    let key = Arc::new(SoftwareKey::generate(KeyType::EcP256).map_err(|e| e.to_string())?);
+    let subject = SubjectName {
+        common_name: "shedu internal TLS CA".into(),
+        organization: Some("shedu".into()),
+        ..Default::default()
+    };
+    let validity = Validity::root(now, CA_DAYS).map_err(|e| e.to_string())?;
+    let dn = subject.to_dn().map_err(|e| e.to_string())?;
+    let params = build_ca_params(dn, validity, &Serial::random(), Some(0), true)
+        .map_err(|e| e.to_string())?;
+    let der = params
+        .self_signed(&CaSigner(key.clone()))
+        .map_err(|e| e.to_string())?
+        .der()
+        .to_vec();
+    write_key(&key_path, keystore, "tls-ca", &key)?;
+    write_file(&cert_path, pem_encode_cert(&der).as_bytes())?;
+    Ok((der, key))
+}
+
+fn load_server(
+    dir: &Path,
+    keystore: &Keystore,
+) -> Result<Option<(Vec<u8>, Arc<SoftwareKey>)>, String> {
+    let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server.key.sealed"));
+    if !(cert_path.exists() && key_path.exists()) {
+        return Ok(None);
+    }
+    Ok(Some((
+        read_cert(&cert_path)?,
+        read_key(&key_path, keystore, "tls-server")?,
+    )))
+}
+
+/// Current when it names every requested name and more than a third of its life remains.
+fn server_is_current(der: &[u8], names: &[String], now: i64) -> bool {
+    let Ok(info) = CertInfo::from_der(der) else {
+        return false;
+    };
+    let remaining = info.not_after - now;
+    let life = info.not_after - info.not_before;
+    let covered = names.iter().all(|n| {
+        info.sans
+            .iter()
+            .any(|s| s.strip_prefix("DNS:").or_else(|| s.strip_prefix("IP:")) == Some(n.as_str()))
+    });
+    covered && remaining > life / 3
+}
+
+fn issue_server(
+    dir: &Path,
+    keystore: &Keystore,
+    ca_der: &[u8],
+    ca_key: Arc<SoftwareKey>,
+    ca_not_after: i64,
+    names: &[String],
+    now: i64,
+) -> Result<(Vec<u8>, Arc<SoftwareKey>), String> {
+    let issuer = Issuer::from_ca_cert_der(&ca_der.to_vec().into(), CaSigner(ca_key))
+        .map_err(|e| e.to_string())?;
+    let key = Arc::new(SoftwareKey::generate(KeyType::EcP256).map_err(|e| e.to_string())?);
+    let validity =
+        Validity::within_issuer(now, None, SERVER_DAYS, ca_not_after).map_err(|e| e.to_string())?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = shedu_pki::rcgen::DistinguishedName::new();
+    params.distinguished_name.push(
+        DnType::CommonName,
+        names.first().map(String::as_str).unwrap_or("localhost"),
+    );
+    params.serial_number = Some(SerialNumber::from_slice(Serial::random().as_bytes()));
+    params.not_before = time::OffsetDateTime::from_unix_timestamp(validity.not_before)
+        .map_err(|e| e.to_string())?;
+    params.not_after =
+        time::OffsetDateTime::from_unix_timestamp(validity.not_after).map_err(|e| e.to_string())?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    params.subject_alt_names = names
+        .iter()
+        .map(|n| match n.parse::<std::net::IpAddr>() {
+            Ok(ip) => Ok(SanType::IpAddress(ip)),
+            Err(_) => n
+                .as_str()
+                .try_into()
+                .map(SanType::DnsName)
+                .map_err(|_| format!("{n:?} is not a valid DNS name")),
+        })
+        .collect::<Result<_, _>>()?;
+    let der = params
+        .signed_by(&CaSigner(key.clone()), &issuer)
+        .map_err(|e| e.to_string())?
+        .der()
+        .to_vec();
+    write_key(&dir.join("server.key.sealed"), keystore, "tls-server", &key)?;
+    write_file(&dir.join("server.pem"), pem_encode_cert(&der).as_bytes())?;
+    Ok((der, key))
+}
+
+fn read_cert(path: &Path) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    shedu_pki::pem_to_der_certs(&bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("{} holds no certificate", path.display()))
+}
+
+fn read_key(path: &Path, keystore: &Keystore, owner: &str) -> Result<Arc<SoftwareKey>, String> {
+    let sealed = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    keystore
+        .open(owner, KeyType::EcP256, &sealed)
+        .map(Arc::new)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn write_key(
+    path: &Path,
+    keystore: &Keystore,
+    owner: &str,
+    key: &SoftwareKey,
+) -> Result<(), String> {
+    let sealed = keystore.seal(owner, key).map_err(|e| e.to_string())?;
+    write_file(path, &sealed)
+}
+
+/// Writes through a temporary file and a rename, so a crash never leaves a half-written file.
+fn write_file(path: &Path, contents: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
