@@ -49,6 +49,18 @@ impl Store {
         self.certs.insert(cert, event).await
     }
 
+    /// Inserts many certificates without events, in one transaction: for imports of existing inventories,
+    /// and for the tests and benchmarks that need millions of rows.
+    pub async fn bulk_insert_certificates(&self, certs: &[CertRow]) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
+        for chunk in certs.chunks(crate::writer::MAX_BATCH) {
+            let refs: Vec<&CertRow> = chunk.iter().collect();
+            crate::writer::insert_rows(&mut tx, &refs).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A certificate by issuer and serial (lowercase hex).
     pub async fn get_certificate(&self, ca_id: &str, serial: &str) -> Result<CertRow, Error> {
         let sql =

@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod migrate;
 mod model;
+pub mod scratch;
 mod sweep;
 mod writer;
 

@@ -7,14 +7,14 @@
 //! commit. If a batch fails (say one serial collides), each of its items is retried alone, so one bad row
 //! does not fail its neighbours and every caller gets its own precise result.
 
-use sqlx::{AnyPool, AssertSqlSafe};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{CertRow, Error, NewEvent};
 
 /// Most certificates committed together. 14 bind parameters per row keeps a full batch well below
 /// SQLite's 32,766-parameter limit.
-const MAX_BATCH: usize = 512;
+pub(crate) const MAX_BATCH: usize = 512;
 
 struct Job {
     cert: CertRow,
@@ -79,14 +79,34 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
 
 async fn write(pool: &AnyPool, jobs: &[Job]) -> Result<(), Error> {
     let mut tx = pool.begin().await?;
+    let certs: Vec<&CertRow> = jobs.iter().map(|j| &j.cert).collect();
+    insert_rows(&mut tx, &certs).await?;
+    let mut sql = String::from("INSERT INTO events (id, source, type, subject, time, data) VALUES ");
+    push_placeholders(&mut sql, jobs.len(), 6);
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for Job { event: e, .. } in jobs {
+        q = q
+            .bind(e.id.clone())
+            .bind(e.source.clone())
+            .bind(e.ty.clone())
+            .bind(e.subject.clone())
+            .bind(e.time)
+            .bind(e.data.clone());
+    }
+    q.execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
 
+/// One multi-row INSERT of up to [`MAX_BATCH`] certificates.
+pub(crate) async fn insert_rows(tx: &mut Transaction<'_, Any>, certs: &[&CertRow]) -> Result<(), Error> {
     let mut sql = String::from(
         "INSERT INTO certificates (ca_id, serial, fingerprint, subject, sans, key_type, not_before, not_after, \
          der, status, revoked_at, revocation_reason, created_at) VALUES ",
     );
-    push_placeholders(&mut sql, jobs.len(), 13);
+    push_placeholders(&mut sql, certs.len(), 13);
     let mut q = sqlx::query(AssertSqlSafe(sql));
-    for Job { cert: c, .. } in jobs {
+    for c in certs {
         q = q
             .bind(c.ca_id.clone())
             .bind(c.serial.clone())
@@ -102,24 +122,7 @@ async fn write(pool: &AnyPool, jobs: &[Job]) -> Result<(), Error> {
             .bind(c.revocation_reason.clone())
             .bind(c.created_at);
     }
-    q.execute(&mut *tx).await?;
-
-    let mut sql =
-        String::from("INSERT INTO events (id, source, type, subject, time, data) VALUES ");
-    push_placeholders(&mut sql, jobs.len(), 6);
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for Job { event: e, .. } in jobs {
-        q = q
-            .bind(e.id.clone())
-            .bind(e.source.clone())
-            .bind(e.ty.clone())
-            .bind(e.subject.clone())
-            .bind(e.time)
-            .bind(e.data.clone());
-    }
-    q.execute(&mut *tx).await?;
-
-    tx.commit().await?;
+    q.execute(&mut **tx).await?;
     Ok(())
 }
 

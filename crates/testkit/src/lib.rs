@@ -1,0 +1,238 @@
+//! Test support for shedu: start the real server on ephemeral ports over SQLite or a scratch PostgreSQL
+//! database, talk to it with a client that trusts its TLS CA, and run `openssl` as the outside judge.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use shedu_core::{CaService, ManualClock};
+use shedu_keys::{Keystore, MasterKey};
+use shedu_server::{AdminToken, AppState, Running, ServerConfig};
+use shedu_store::Store;
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the test's temporary folder.
+    Sqlite,
+    /// A fresh database on the local PostgreSQL server (see `shedu_store::scratch`).
+    Postgres,
+}
+
+/// Expands one async test body into `<name>_sqlite` and `<name>_postgres` tests.
+#[macro_export]
+macro_rules! backend_test {
+    ($name:ident, |$backend:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $backend = $crate::Backend::Sqlite;
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let $backend = $crate::Backend::Postgres;
+                $body
+            }
+        }
+    };
+}
+
+/// A database for one test; a PostgreSQL one is dropped when this is dropped.
+pub struct TestDb {
+    /// The URL to connect to.
+    pub url: String,
+    postgres_admin: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// Creates a fresh database. A missing PostgreSQL server fails the test loudly: CI must not skip it.
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("shedu.db").display());
+                TestDb { url, postgres_admin: None, _dir: Some(dir) }
+            }
+            Backend::Postgres => {
+                let admin = shedu_store::scratch::postgres_admin_url();
+                let url = shedu_store::scratch::create_postgres_database(&admin).await.unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL is required for this test and is not reachable at {admin} ({e:?}). \
+                         Start it (apt-get install postgresql; pg_ctlcluster 15 main start) or set SHEDU_TEST_POSTGRES."
+                    )
+                });
+                TestDb { url, postgres_admin: Some(admin), _dir: None }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(admin) = self.postgres_admin.take() {
+            let url = self.url.clone();
+            // Drop runs inside the test's runtime; a separate thread with its own runtime avoids blocking it.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    let _ = rt.block_on(shedu_store::scratch::drop_postgres_database(&admin, &url));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// A running shedu server on ephemeral loopback ports.
+pub struct TestServer {
+    /// `https://127.0.0.1:<port>`
+    pub base_url: String,
+    /// `http://127.0.0.1:<port>` (plain listener)
+    pub http_url: String,
+    /// The bootstrap admin token.
+    pub token: String,
+    /// The TLS CA file clients trust.
+    pub ca_file: PathBuf,
+    /// The data folder.
+    pub data_dir: PathBuf,
+    /// The service clock; advance it to move time.
+    pub clock: Arc<ManualClock>,
+    /// The CA service, for tests that look below the API.
+    pub cas: Arc<CaService>,
+    /// An HTTPS client that trusts `ca_file`.
+    pub client: reqwest::Client,
+    /// The database URL.
+    pub db_url: String,
+    _running: Running,
+    _db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server on `backend`.
+    pub async fn start(backend: Backend) -> TestServer {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let db = TestDb::new(backend).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let master = MasterKey::generate();
+        let store = Store::connect(&db.url).await.expect("open store");
+        let clock = Arc::new(ManualClock::default());
+        let cas = Arc::new(
+            CaService::open(store, Keystore::new(&master).expect("keystore"), clock.clone()).await.expect("service"),
+        );
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let tls = shedu_server::tls::internal(dir.path(), &Keystore::new(&master).expect("keystore"), &names, cas.now())
+            .expect("internal TLS");
+        let ca_file = tls.ca_file.clone().expect("internal CA file");
+        let token = hex_token();
+        let state = AppState { cas: cas.clone(), admin_token: Arc::new(AdminToken::new(token.clone()).expect("token")) };
+        let cfg = ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            http_listen: "127.0.0.1:0".parse().expect("addr"),
+            tls: tls.server_config().expect("tls config"),
+        };
+        let running = shedu_server::start(state, cfg).await.expect("start server");
+        let ca_pem = std::fs::read(&ca_file).expect("read CA");
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).expect("CA pem"))
+            .build()
+            .expect("client");
+        TestServer {
+            base_url: format!("https://{}", running.https_addr),
+            http_url: format!("http://{}", running.http_addr),
+            token,
+            ca_file,
+            data_dir: dir.path().to_path_buf(),
+            clock,
+            cas,
+            client,
+            db_url: db.url.clone(),
+            _running: running,
+            _db: db,
+            _dir: dir,
+        }
+    }
+
+    /// `GET path` with the admin token; returns status and JSON body.
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let res = self.client.get(format!("{}{path}", self.base_url)).bearer_auth(&self.token).send().await.expect("GET");
+        decode(res).await
+    }
+
+    /// `POST path` with a JSON body and the admin token.
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base_url))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        decode(res).await
+    }
+
+    /// Creates a CA and returns its JSON; panics unless the server answers 201.
+    pub async fn create_ca(&self, body: serde_json::Value) -> serde_json::Value {
+        let (status, json) = self.post("/api/v1/cas", body).await;
+        assert_eq!(status, 201, "create CA: {json}");
+        json
+    }
+}
+
+async fn decode(res: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, json)
+}
+
+fn hex_token() -> String {
+    rand::random::<[u8; 24]>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs `openssl` with `args` in `dir`; returns (success, stdout + stderr). Panics with the install hint
+/// when openssl is missing.
+pub fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl is required (apt-get install openssl): {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// Makes a key of `key_type` (shedu's names) and a CSR for `subject` with `sans` (openssl `-addext`
+/// syntax, e.g. `DNS:a,IP:10.0.0.1`) in `dir`; returns the CSR PEM.
+pub fn openssl_csr(dir: &Path, stem: &str, key_type: &str, subject: &str, sans: Option<&str>) -> String {
+    let key = format!("{stem}.key");
+    let csr = format!("{stem}.csr");
+    let keygen: Vec<&str> = match key_type {
+        "ec-p256" => vec!["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "ec-p384" => vec!["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
+        "rsa-2048" => vec!["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        "rsa-3072" => vec!["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
+        "rsa-4096" => vec!["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:4096"],
+        "ed25519" => vec!["genpkey", "-algorithm", "ED25519"],
+        other => panic!("unknown key type {other}"),
+    };
+    let mut args = keygen;
+    args.extend(["-out", key.as_str()]);
+    let (ok, out) = openssl(dir, &args);
+    assert!(ok, "openssl genpkey: {out}");
+    let mut args = vec!["req", "-new", "-key", key.as_str(), "-subj", subject, "-out", csr.as_str()];
+    let ext;
+    if let Some(s) = sans {
+        ext = format!("subjectAltName={s}");
+        args.extend(["-addext", ext.as_str()]);
+    }
+    let (ok, out) = openssl(dir, &args);
+    assert!(ok, "openssl req: {out}");
+    std::fs::read_to_string(dir.join(csr)).expect("csr")
+}
