@@ -16,3 +16,15 @@ pub(crate) fn event(ty: &str, subject: String, time: i64, data: serde_json::Valu
         data: data.to_string(),
     }
 }
+
+impl crate::CaService {
+    /// Outbox events after position `after_seq`, oldest first, optionally of one type.
+    pub async fn events(
+        &self,
+        after_seq: i64,
+        ty: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<shedu_store::EventRow>, crate::Error> {
+        self.store.list_events(after_seq, ty, limit).await.map_err(crate::error::store_err("events"))
+    }
+}

@@ -32,3 +32,64 @@ pub async fn drop_postgres_database(admin_url: &str, db_url: &str) -> Result<(),
     let _ = conn.close().await;
     Ok(())
 }
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestBackend {
+    /// A SQLite file in a temporary folder.
+    Sqlite,
+    /// A fresh database on the local PostgreSQL server.
+    Postgres,
+}
+
+/// A database for one test: a SQLite file in a temporary folder, or a fresh PostgreSQL database that is
+/// dropped with this value. A missing PostgreSQL server fails loudly: CI must never skip those tests.
+#[derive(Debug)]
+pub struct ScratchDb {
+    /// The URL to connect to.
+    pub url: String,
+    postgres_admin: Option<String>,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl ScratchDb {
+    /// Creates a fresh database.
+    pub async fn new(backend: TestBackend) -> ScratchDb {
+        match backend {
+            TestBackend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("shedu-test-{}", hex::encode(rand::random::<[u8; 8]>())));
+                let _ = std::fs::create_dir_all(&dir);
+                let url = format!("sqlite://{}?mode=rwc", dir.join("shedu.db").display());
+                ScratchDb { url, postgres_admin: None, dir: Some(dir) }
+            }
+            TestBackend::Postgres => {
+                let admin = postgres_admin_url();
+                match create_postgres_database(&admin).await {
+                    Ok(url) => ScratchDb { url, postgres_admin: Some(admin), dir: None },
+                    Err(e) => panic!(
+                        "PostgreSQL is required for this test and is not reachable at {admin} ({e:?}). \
+                         Start it (pg_ctlcluster 15 main start) or point SHEDU_TEST_POSTGRES at a server."
+                    ),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(admin) = self.postgres_admin.take() {
+            let url = self.url.clone();
+            // Drop may run inside a runtime; a thread with its own runtime avoids blocking it.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    let _ = rt.block_on(drop_postgres_database(&admin, &url));
+                }
+            })
+            .join();
+        }
+    }
+}

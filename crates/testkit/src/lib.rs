@@ -10,14 +10,7 @@ use shedu_keys::{Keystore, MasterKey};
 use shedu_server::{AdminToken, AppState, Running, ServerConfig};
 use shedu_store::Store;
 
-/// Which database a test runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    /// A SQLite file in the test's temporary folder.
-    Sqlite,
-    /// A fresh database on the local PostgreSQL server (see `shedu_store::scratch`).
-    Postgres,
-}
+pub use shedu_store::scratch::{ScratchDb, TestBackend as Backend};
 
 /// Expands one async test body into `<name>_sqlite` and `<name>_postgres` tests.
 #[macro_export]
@@ -42,52 +35,6 @@ macro_rules! backend_test {
     };
 }
 
-/// A database for one test; a PostgreSQL one is dropped when this is dropped.
-pub struct TestDb {
-    /// The URL to connect to.
-    pub url: String,
-    postgres_admin: Option<String>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestDb {
-    /// Creates a fresh database. A missing PostgreSQL server fails the test loudly: CI must not skip it.
-    pub async fn new(backend: Backend) -> TestDb {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("shedu.db").display());
-                TestDb { url, postgres_admin: None, _dir: Some(dir) }
-            }
-            Backend::Postgres => {
-                let admin = shedu_store::scratch::postgres_admin_url();
-                let url = shedu_store::scratch::create_postgres_database(&admin).await.unwrap_or_else(|e| {
-                    panic!(
-                        "PostgreSQL is required for this test and is not reachable at {admin} ({e:?}). \
-                         Start it (apt-get install postgresql; pg_ctlcluster 15 main start) or set SHEDU_TEST_POSTGRES."
-                    )
-                });
-                TestDb { url, postgres_admin: Some(admin), _dir: None }
-            }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(admin) = self.postgres_admin.take() {
-            let url = self.url.clone();
-            // Drop runs inside the test's runtime; a separate thread with its own runtime avoids blocking it.
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    let _ = rt.block_on(shedu_store::scratch::drop_postgres_database(&admin, &url));
-                }
-            })
-            .join();
-        }
-    }
-}
-
 /// A running shedu server on ephemeral loopback ports.
 pub struct TestServer {
     /// `https://127.0.0.1:<port>`
@@ -109,7 +56,7 @@ pub struct TestServer {
     /// The database URL.
     pub db_url: String,
     _running: Running,
-    _db: TestDb,
+    _db: ScratchDb,
     _dir: tempfile::TempDir,
 }
 
@@ -117,7 +64,7 @@ impl TestServer {
     /// Starts a server on `backend`.
     pub async fn start(backend: Backend) -> TestServer {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let db = TestDb::new(backend).await;
+        let db = ScratchDb::new(backend).await;
         let dir = tempfile::tempdir().expect("temp dir");
         let master = MasterKey::generate();
         let store = Store::connect(&db.url).await.expect("open store");
@@ -175,6 +122,24 @@ impl TestServer {
             .await
             .expect("POST");
         decode(res).await
+    }
+
+    /// The types of every event in the outbox, oldest first.
+    pub async fn cas_events(&self) -> Vec<String> {
+        self.cas.events(0, None, 100_000).await.expect("events").into_iter().map(|e| e.event.ty).collect()
+    }
+
+    /// `(serial, from, to)` of every `certificate.status_changed` event, oldest first.
+    pub async fn status_events(&self) -> Vec<(String, String, String)> {
+        let events = self.cas.events(0, Some("certificate.status_changed"), 100_000).await.expect("events");
+        events
+            .into_iter()
+            .map(|e| {
+                let d: serde_json::Value = serde_json::from_str(&e.event.data).expect("event data is JSON");
+                let s = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+                (s("serial"), s("from"), s("to"))
+            })
+            .collect()
     }
 
     /// Creates a CA and returns its JSON; panics unless the server answers 201.
