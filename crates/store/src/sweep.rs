@@ -214,3 +214,12 @@ impl Store {
         Ok(out)
     }
 }
+
+impl Store {
+    /// Refreshes planner statistics (PostgreSQL `ANALYZE`, SQLite `ANALYZE`), as autovacuum would after a
+    /// bulk load; used before reading query plans.
+    pub async fn analyze(&self) -> Result<(), Error> {
+        sqlx::query("ANALYZE").execute(&self.write).await?;
+        Ok(())
+    }
+}
