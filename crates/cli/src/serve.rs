@@ -98,10 +98,33 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(https = %running.https_addr, http = %running.http_addr, "listening");
 
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+        _ = shutdown_signal() => tracing::info!("shutting down"),
         _ = running.wait() => anyhow::bail!("a listener stopped unexpectedly"),
     }
     Ok(())
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (systemd, container runtimes).
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
 }
 
 /// The bootstrap admin token: `SHEDU_ADMIN_TOKEN`, else `<data-dir>/admin-token` (generated at first boot,

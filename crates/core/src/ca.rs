@@ -111,9 +111,10 @@ impl CaService {
         {
             Some(sealed) => {
                 keystore.open_secret(CANARY_CONTEXT, &sealed).map_err(|_| {
-                    Error::Internal(
-                        "the master key does not open this database's keys (wrong SHEDU_MASTER_KEY or key file)"
-                            .into(),
+                    Error::invalid(
+                        "wrong-master-key",
+                        "the master key does not open this database's keys (wrong SHEDU_MASTER_KEY or key file); \
+                         nothing was changed",
                     )
                 })?;
             }

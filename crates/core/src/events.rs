@@ -25,6 +25,9 @@ impl crate::CaService {
         ty: Option<&str>,
         limit: i64,
     ) -> Result<Vec<shedu_store::EventRow>, crate::Error> {
-        self.store.list_events(after_seq, ty, limit).await.map_err(crate::error::store_err("events"))
+        self.store
+            .list_events(after_seq, ty, limit)
+            .await
+            .map_err(crate::error::store_err("events"))
     }
 }

@@ -28,12 +28,12 @@ impl SubjectName {
         if self.common_name.trim().is_empty() {
             return Err(Error::InvalidName("common_name must not be empty".into()));
         }
-        if let Some(c) = &self.country {
-            if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
-                return Err(Error::InvalidName(format!(
-                    "country must be two letters, got {c:?}"
-                )));
-            }
+        if let Some(c) = &self.country
+            && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
+        {
+            return Err(Error::InvalidName(format!(
+                "country must be two letters, got {c:?}"
+            )));
         }
         let mut dn = DistinguishedName::new();
         let fields = [

@@ -20,6 +20,9 @@ use shedu_pki::{
 };
 
 const CA_DAYS: u32 = 3650;
+
+/// A certificate (DER) and its key.
+type CertAndKey = (Vec<u8>, Arc<SoftwareKey>);
 const SERVER_DAYS: u32 = 365;
 
 /// Certificate chain and key for the HTTPS listener.
@@ -103,11 +106,7 @@ pub fn internal(
     })
 }
 
-fn load_or_create_ca(
-    dir: &Path,
-    keystore: &Keystore,
-    now: i64,
-) -> Result<(Vec<u8>, Arc<SoftwareKey>), String> {
+fn load_or_create_ca(dir: &Path, keystore: &Keystore, now: i64) -> Result<CertAndKey, String> {
     let (cert_path, key_path) = (dir.join("ca.pem"), dir.join("ca.key.sealed"));
     if cert_path.exists() && key_path.exists() {
         return Ok((
@@ -135,10 +134,7 @@ fn load_or_create_ca(
     Ok((der, key))
 }
 
-fn load_server(
-    dir: &Path,
-    keystore: &Keystore,
-) -> Result<Option<(Vec<u8>, Arc<SoftwareKey>)>, String> {
+fn load_server(dir: &Path, keystore: &Keystore) -> Result<Option<CertAndKey>, String> {
     let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server.key.sealed"));
     if !(cert_path.exists() && key_path.exists()) {
         return Ok(None);
@@ -172,7 +168,7 @@ fn issue_server(
     ca_not_after: i64,
     names: &[String],
     now: i64,
-) -> Result<(Vec<u8>, Arc<SoftwareKey>), String> {
+) -> Result<CertAndKey, String> {
     let issuer = Issuer::from_ca_cert_der(&ca_der.to_vec().into(), CaSigner(ca_key))
         .map_err(|e| e.to_string())?;
     let key = Arc::new(SoftwareKey::generate(KeyType::EcP256).map_err(|e| e.to_string())?);

@@ -1,9 +1,13 @@
 //! The REST API against the real server, on SQLite and PostgreSQL, with `openssl` as the judge.
+// Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
 use shedu_testkit::{TestServer, backend_test, openssl, openssl_csr};
 
-const KEY_TYPES: [&str; 6] = ["ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"];
+const KEY_TYPES: [&str; 6] = [
+    "ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519",
+];
 
 fn write(dir: &std::path::Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).expect("write file");
@@ -20,7 +24,9 @@ async fn issue(server: &TestServer, ca_id: &str, csr: &str, extra: Value) -> (u1
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         b.extend(e.clone());
     }
-    server.post(&format!("/api/v1/cas/{ca_id}/certificates"), body).await
+    server
+        .post(&format!("/api/v1/cas/{ca_id}/certificates"), body)
+        .await
 }
 
 fn problem_type(v: &Value) -> &str {
@@ -31,7 +37,11 @@ backend_test!(every_key_type_chains_to_the_root_under_openssl, |backend| {
     let server = TestServer::start(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let root = root(&server, "root", "ec-p384").await;
-    write(dir.path(), "root.pem", root["certificate_pem"].as_str().unwrap());
+    write(
+        dir.path(),
+        "root.pem",
+        root["certificate_pem"].as_str().unwrap(),
+    );
     for kt in KEY_TYPES {
         let int = server
             .create_ca(json!({"name": format!("int-{kt}"), "key_type": kt, "subject": {"common_name": format!("Issuing {kt}")},
@@ -39,20 +49,57 @@ backend_test!(every_key_type_chains_to_the_root_under_openssl, |backend| {
             .await;
         assert_eq!(int["kind"], "intermediate");
         assert_eq!(int["parent_id"], root["id"]);
-        let csr = openssl_csr(dir.path(), kt, kt, &format!("/CN=device-{kt}/O=Acme"), Some("DNS:dev.example,IP:10.1.2.3"));
-        let (status, cert) = issue(&server, int["id"].as_str().unwrap(), &csr, json!({"validity_days": 90})).await;
+        let csr = openssl_csr(
+            dir.path(),
+            kt,
+            kt,
+            &format!("/CN=device-{kt}/O=Acme"),
+            Some("DNS:dev.example,IP:10.1.2.3"),
+        );
+        let (status, cert) = issue(
+            &server,
+            int["id"].as_str().unwrap(),
+            &csr,
+            json!({"validity_days": 90}),
+        )
+        .await;
         assert_eq!(status, 201, "{kt}: {cert}");
         let serial = cert["serial"].as_str().unwrap();
-        assert!(serial.len() >= 16 && serial.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{serial}");
+        assert!(
+            serial.len() >= 16
+                && serial
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+            "{serial}"
+        );
         assert_eq!(cert["key_type"], kt);
-        write(dir.path(), &format!("{kt}-leaf.pem"), cert["certificate_pem"].as_str().unwrap());
-        write(dir.path(), &format!("{kt}-chain.pem"), cert["chain_pem"].as_str().unwrap());
+        write(
+            dir.path(),
+            &format!("{kt}-leaf.pem"),
+            cert["certificate_pem"].as_str().unwrap(),
+        );
+        write(
+            dir.path(),
+            &format!("{kt}-chain.pem"),
+            cert["chain_pem"].as_str().unwrap(),
+        );
         let (ok, out) = openssl(
             dir.path(),
-            &["verify", "-x509_strict", "-CAfile", "root.pem", "-untrusted", &format!("{kt}-chain.pem"), &format!("{kt}-leaf.pem")],
+            &[
+                "verify",
+                "-x509_strict",
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                &format!("{kt}-chain.pem"),
+                &format!("{kt}-leaf.pem"),
+            ],
         );
         assert!(ok && out.contains(": OK"), "{kt}: {out}");
-        let (ok, text) = openssl(dir.path(), &["x509", "-noout", "-text", "-in", &format!("{kt}-leaf.pem")]);
+        let (ok, text) = openssl(
+            dir.path(),
+            &["x509", "-noout", "-text", "-in", &format!("{kt}-leaf.pem")],
+        );
         assert!(ok);
         for needle in [
             "X509v3 Key Usage: critical",
@@ -67,326 +114,738 @@ backend_test!(every_key_type_chains_to_the_root_under_openssl, |backend| {
             assert!(text.contains(needle), "{kt}: missing {needle:?} in\n{text}");
         }
         // The certificate is stored: it can be read back by serial and by fingerprint.
-        let (status, by_serial) = server.get(&format!("/api/v1/cas/{}/certificates/{serial}", int["id"].as_str().unwrap())).await;
+        let (status, by_serial) = server
+            .get(&format!(
+                "/api/v1/cas/{}/certificates/{serial}",
+                int["id"].as_str().unwrap()
+            ))
+            .await;
         assert_eq!(status, 200);
         assert_eq!(by_serial["certificate_pem"], cert["certificate_pem"]);
-        let (status, by_fp) = server.get(&format!("/api/v1/certificates/{}", cert["fingerprint_sha256"].as_str().unwrap())).await;
+        let (status, by_fp) = server
+            .get(&format!(
+                "/api/v1/certificates/{}",
+                cert["fingerprint_sha256"].as_str().unwrap()
+            ))
+            .await;
         assert_eq!(status, 200);
         assert_eq!(by_fp["serial"], cert["serial"]);
     }
 });
 
-backend_test!(profile_decides_extensions_and_request_sans_override_the_csr, |backend| {
-    let server = TestServer::start(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = server
+backend_test!(
+    profile_decides_extensions_and_request_sans_override_the_csr,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = server
         .create_ca(json!({"name": "clients", "key_type": "ec-p256", "subject": {"common_name": "Clients"},
             "profile": {"key_usages": ["digital_signature"], "ext_key_usages": ["client_auth"], "default_validity_days": 7,
                         "allowed_key_types": ["ec-p256"]}}))
         .await;
-    let csr = openssl_csr(dir.path(), "c", "ec-p256", "/CN=plc-7", Some("DNS:ignored.example"));
-    let (status, cert) =
-        issue(&server, ca["id"].as_str().unwrap(), &csr, json!({"sans": ["dns:plc-7.factory", "ip:192.168.7.7", "uri:urn:plc:7"]})).await;
-    assert_eq!(status, 201, "{cert}");
-    assert_eq!(cert["sans"], json!(["DNS:plc-7.factory", "IP:192.168.7.7", "URI:urn:plc:7"]));
-    write(dir.path(), "leaf.pem", cert["certificate_pem"].as_str().unwrap());
-    let (_, text) = openssl(dir.path(), &["x509", "-noout", "-text", "-in", "leaf.pem"]);
-    assert!(text.contains("TLS Web Client Authentication") && !text.contains("TLS Web Server Authentication"), "{text}");
-    assert!(!text.contains("ignored.example"), "request SANs replace the CSR's");
-    // Default validity from the profile: 7 days (plus the 60 s backdate).
-    let nb = cert["not_before"].as_str().unwrap();
-    let na = cert["not_after"].as_str().unwrap();
-    assert!(nb < na);
-    let (ok, out) = openssl(dir.path(), &["x509", "-noout", "-checkend", &(7 * 86400 - 120).to_string(), "-in", "leaf.pem"]);
-    assert!(ok, "valid for about 7 days: {out}");
-    let (ok, _) = openssl(dir.path(), &["x509", "-noout", "-checkend", &(7 * 86400 + 120).to_string(), "-in", "leaf.pem"]);
-    assert!(!ok, "not longer than 7 days");
-});
+        let csr = openssl_csr(
+            dir.path(),
+            "c",
+            "ec-p256",
+            "/CN=plc-7",
+            Some("DNS:ignored.example"),
+        );
+        let (status, cert) = issue(
+            &server,
+            ca["id"].as_str().unwrap(),
+            &csr,
+            json!({"sans": ["dns:plc-7.factory", "ip:192.168.7.7", "uri:urn:plc:7"]}),
+        )
+        .await;
+        assert_eq!(status, 201, "{cert}");
+        assert_eq!(
+            cert["sans"],
+            json!(["DNS:plc-7.factory", "IP:192.168.7.7", "URI:urn:plc:7"])
+        );
+        write(
+            dir.path(),
+            "leaf.pem",
+            cert["certificate_pem"].as_str().unwrap(),
+        );
+        let (_, text) = openssl(dir.path(), &["x509", "-noout", "-text", "-in", "leaf.pem"]);
+        assert!(
+            text.contains("TLS Web Client Authentication")
+                && !text.contains("TLS Web Server Authentication"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("ignored.example"),
+            "request SANs replace the CSR's"
+        );
+        // Default validity from the profile: 7 days (plus the 60 s backdate).
+        let nb = cert["not_before"].as_str().unwrap();
+        let na = cert["not_after"].as_str().unwrap();
+        assert!(nb < na);
+        let (ok, out) = openssl(
+            dir.path(),
+            &[
+                "x509",
+                "-noout",
+                "-checkend",
+                &(7 * 86400 - 120).to_string(),
+                "-in",
+                "leaf.pem",
+            ],
+        );
+        assert!(ok, "valid for about 7 days: {out}");
+        let (ok, _) = openssl(
+            dir.path(),
+            &[
+                "x509",
+                "-noout",
+                "-checkend",
+                &(7 * 86400 + 120).to_string(),
+                "-in",
+                "leaf.pem",
+            ],
+        );
+        assert!(!ok, "not longer than 7 days");
+    }
+);
 
-backend_test!(bad_input_gets_a_precise_problem_and_stores_nothing, |backend| {
-    let server = TestServer::start(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = server
+backend_test!(
+    bad_input_gets_a_precise_problem_and_stores_nothing,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = server
         .create_ca(json!({"name": "strict", "key_type": "ec-p256", "subject": {"common_name": "Strict"}, "validity_days": 30,
             "profile": {"allowed_key_types": ["ec-p256"]}}))
         .await;
-    let id = ca["id"].as_str().unwrap();
-    let good = openssl_csr(dir.path(), "good", "ec-p256", "/CN=good", None);
+        let id = ca["id"].as_str().unwrap();
+        let good = openssl_csr(dir.path(), "good", "ec-p256", "/CN=good", None);
 
-    // Malformed CSR.
-    let (s, p) = issue(&server, id, "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n", json!({})).await;
-    assert_eq!((s, problem_type(&p)), (400, "urn:shedu:problem:malformed-input"), "{p}");
-    assert_eq!(p["status"], 400);
-    assert!(p["request_id"].is_string());
-    let (s, p) = issue(&server, id, "not base64 at all!", json!({})).await;
-    assert_eq!((s, problem_type(&p)), (400, "urn:shedu:problem:malformed-input"), "{p}");
-
-    // A CSR whose signature does not verify: flip a byte inside the signature (the DER's last bytes).
-    let (ok, out) = openssl(dir.path(), &["req", "-in", "good.csr", "-outform", "DER", "-out", "good.der"]);
-    assert!(ok, "{out}");
-    let mut bytes = std::fs::read(dir.path().join("good.der")).unwrap();
-    let n = bytes.len();
-    bytes[n - 3] ^= 0x55;
-    use base64::Engine;
-    let tampered = base64::engine::general_purpose::STANDARD.encode(&bytes);
-    let (s, p) = issue(&server, id, &tampered, json!({})).await;
-    assert_eq!((s, problem_type(&p)), (400, "urn:shedu:problem:bad-csr-signature"), "{p}");
-
-    // A key type the profile forbids.
-    let rsa = openssl_csr(dir.path(), "rsa", "rsa-2048", "/CN=rsa", None);
-    let (s, p) = issue(&server, id, &rsa, json!({})).await;
-    assert_eq!((s, problem_type(&p)), (400, "urn:shedu:problem:key-type-not-allowed"), "{p}");
-
-    // A validity beyond the issuer's.
-    let (s, p) = issue(&server, id, &good, json!({"validity_days": 400})).await;
-    assert_eq!((s, problem_type(&p)), (400, "urn:shedu:problem:invalid-validity"), "{p}");
-
-    // Unknown CA; unknown key type; unknown parent.
-    let (s, _) = issue(&server, "0000", &good, json!({})).await;
-    assert_eq!(s, 404);
-    let (s, p) = server.post("/api/v1/cas", json!({"name": "x", "key_type": "dsa-1024", "subject": {"common_name": "x"}})).await;
-    assert_eq!((s, problem_type(&p)), (400, "urn:shedu:problem:unsupported-key"), "{p}");
-    let (s, _) = server
-        .post("/api/v1/cas", json!({"name": "y", "key_type": "ec-p256", "subject": {"common_name": "y"}, "parent_id": "nope"}))
+        // Malformed CSR.
+        let (s, p) = issue(
+            &server,
+            id,
+            "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+            json!({}),
+        )
         .await;
-    assert_eq!(s, 404);
-    // Duplicate name.
-    let (s, p) = server.post("/api/v1/cas", json!({"name": "strict", "key_type": "ec-p256", "subject": {"common_name": "z"}})).await;
-    assert_eq!((s, problem_type(&p)), (409, "urn:shedu:problem:ca-exists"), "{p}");
-    // Unknown JSON fields and bad JSON.
-    let (s, p) = server.post("/api/v1/cas", json!({"name": "w", "key_type": "ec-p256", "subject": {"common_name": "w"}, "colour": 1})).await;
-    assert_eq!((s, problem_type(&p)), (422, "urn:shedu:problem:invalid-json"), "{p}");
-    let res = server
-        .client
-        .post(format!("{}/api/v1/cas", server.base_url))
-        .bearer_auth(&server.token)
-        .header("content-type", "application/json")
-        .body("{")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    assert_eq!(res.headers()["content-type"], "application/problem+json");
-    // Oversized body.
-    let huge = "A".repeat(300 * 1024);
-    let (s, p) = issue(&server, id, &huge, json!({})).await;
-    assert_eq!(s, 413, "{p}");
+        assert_eq!(
+            (s, problem_type(&p)),
+            (400, "urn:shedu:problem:malformed-input"),
+            "{p}"
+        );
+        assert_eq!(p["status"], 400);
+        assert!(p["request_id"].is_string());
+        let (s, p) = issue(&server, id, "not base64 at all!", json!({})).await;
+        assert_eq!(
+            (s, problem_type(&p)),
+            (400, "urn:shedu:problem:malformed-input"),
+            "{p}"
+        );
 
-    // Authentication.
-    let res = server.client.get(format!("{}/api/v1/cas", server.base_url)).send().await.unwrap();
-    assert_eq!(res.status(), 401);
-    assert_eq!(res.headers()["www-authenticate"], "Bearer");
-    let res = server.client.get(format!("{}/api/v1/cas", server.base_url)).bearer_auth("wrong-token-wrong-token").send().await.unwrap();
-    assert_eq!(res.status(), 401);
-
-    // Revoke twice; revoke unknown; bad reason.
-    let (s, cert) = issue(&server, id, &good, json!({})).await;
-    assert_eq!(s, 201);
-    let path = format!("/api/v1/cas/{id}/certificates/{}/revoke", cert["serial"].as_str().unwrap());
-    let (s, p) = server.post(&path, json!({"reason": "because"})).await;
-    assert_eq!((s, problem_type(&p)), (400, "urn:shedu:problem:malformed-input"), "{p}");
-    let (s, r) = server.post(&path, json!({"reason": "key_compromise"})).await;
-    assert_eq!(s, 200, "{r}");
-    assert_eq!(r["status"], "revoked");
-    assert_eq!(r["revocation_reason"], "key_compromise");
-    let (s, p) = server.post(&path, json!({"reason": "superseded"})).await;
-    assert_eq!((s, problem_type(&p)), (409, "urn:shedu:problem:already-revoked"), "{p}");
-    let (s, _) = server.post(&format!("/api/v1/cas/{id}/certificates/4242/revoke"), json!({})).await;
-    assert_eq!(s, 404);
-
-    // Nothing partial was stored: exactly the one good certificate, with its issue and revoke events.
-    let (_, page) = server.get(&format!("/api/v1/certificates?ca_id={id}")).await;
-    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
-    let (_, all) = server.get("/api/v1/cas").await;
-    assert_eq!(all["items"].as_array().unwrap().len(), 1, "only the one CA exists: {all}");
-    let ca_events = server.cas_events().await;
-    assert_eq!(ca_events, vec!["ca.created", "certificate.issued", "certificate.revoked"]);
-});
-
-backend_test!(imported_cas_issue_with_their_key_and_track_without_it, |backend| {
-    let server = TestServer::start(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let variants: [(&str, &[&str], &str); 3] = [
-        ("pkcs8", &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "pkcs8.key"], "pkcs8.key"),
-        ("sec1", &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "sec1.key"], "sec1.key"),
-        ("pkcs1", &["genrsa", "-traditional", "-out", "pkcs1.key", "2048"], "pkcs1.key"),
-    ];
-    for (name, keygen, key_file) in variants {
-        let (ok, out) = openssl(dir.path(), keygen);
-        assert!(ok, "{out}");
-        let cert_file = format!("{name}.pem");
+        // A CSR whose signature does not verify: flip a byte inside the signature (the DER's last bytes).
         let (ok, out) = openssl(
             dir.path(),
-            &["req", "-x509", "-key", key_file, "-out", &cert_file, "-days", "365", "-subj", &format!("/CN=Imported {name}"),
-              "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            &[
+                "req", "-in", "good.csr", "-outform", "DER", "-out", "good.der",
+            ],
         );
         assert!(ok, "{out}");
-        let key_pem = std::fs::read_to_string(dir.path().join(key_file)).unwrap();
-        assert!(key_pem.contains(match name { "pkcs8" => "BEGIN PRIVATE KEY", "sec1" => "BEGIN EC PRIVATE KEY", _ => "BEGIN RSA PRIVATE KEY" }));
-        let cert_pem = std::fs::read_to_string(dir.path().join(&cert_file)).unwrap();
-        let (s, ca) = server
-            .post("/api/v1/cas/import", json!({"name": name, "certificate_pem": cert_pem, "private_key_pem": key_pem}))
+        let mut bytes = std::fs::read(dir.path().join("good.der")).unwrap();
+        let n = bytes.len();
+        bytes[n - 3] ^= 0x55;
+        use base64::Engine;
+        let tampered = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let (s, p) = issue(&server, id, &tampered, json!({})).await;
+        assert_eq!(
+            (s, problem_type(&p)),
+            (400, "urn:shedu:problem:bad-csr-signature"),
+            "{p}"
+        );
+
+        // A key type the profile forbids.
+        let rsa = openssl_csr(dir.path(), "rsa", "rsa-2048", "/CN=rsa", None);
+        let (s, p) = issue(&server, id, &rsa, json!({})).await;
+        assert_eq!(
+            (s, problem_type(&p)),
+            (400, "urn:shedu:problem:key-type-not-allowed"),
+            "{p}"
+        );
+
+        // A validity beyond the issuer's.
+        let (s, p) = issue(&server, id, &good, json!({"validity_days": 400})).await;
+        assert_eq!(
+            (s, problem_type(&p)),
+            (400, "urn:shedu:problem:invalid-validity"),
+            "{p}"
+        );
+
+        // Unknown CA; unknown key type; unknown parent.
+        let (s, _) = issue(&server, "0000", &good, json!({})).await;
+        assert_eq!(s, 404);
+        let (s, p) = server
+            .post(
+                "/api/v1/cas",
+                json!({"name": "x", "key_type": "dsa-1024", "subject": {"common_name": "x"}}),
+            )
             .await;
-        assert_eq!(s, 201, "{ca}");
-        assert_eq!(ca["kind"], "imported");
-        assert_eq!(ca["can_issue"], true);
-        assert!(!ca.to_string().contains("PRIVATE KEY"), "no key material in responses");
-        let csr = openssl_csr(dir.path(), &format!("leaf-{name}"), "ec-p256", "/CN=leaf", None);
-        let (s, cert) = issue(&server, ca["id"].as_str().unwrap(), &csr, json!({"validity_days": 30})).await;
-        assert_eq!(s, 201, "{cert}");
-        write(dir.path(), "leaf.pem", cert["certificate_pem"].as_str().unwrap());
-        let (ok, out) = openssl(dir.path(), &["verify", "-x509_strict", "-CAfile", &cert_file, "leaf.pem"]);
-        assert!(ok, "{name}: {out}");
+        assert_eq!(
+            (s, problem_type(&p)),
+            (400, "urn:shedu:problem:unsupported-key"),
+            "{p}"
+        );
+        let (s, _) = server
+        .post("/api/v1/cas", json!({"name": "y", "key_type": "ec-p256", "subject": {"common_name": "y"}, "parent_id": "nope"}))
+        .await;
+        assert_eq!(s, 404);
+        // Duplicate name.
+        let (s, p) = server
+            .post(
+                "/api/v1/cas",
+                json!({"name": "strict", "key_type": "ec-p256", "subject": {"common_name": "z"}}),
+            )
+            .await;
+        assert_eq!(
+            (s, problem_type(&p)),
+            (409, "urn:shedu:problem:ca-exists"),
+            "{p}"
+        );
+        // Unknown JSON fields and bad JSON.
+        let (s, p) = server.post("/api/v1/cas", json!({"name": "w", "key_type": "ec-p256", "subject": {"common_name": "w"}, "colour": 1})).await;
+        assert_eq!(
+            (s, problem_type(&p)),
+            (422, "urn:shedu:problem:invalid-json"),
+            "{p}"
+        );
+        let res = server
+            .client
+            .post(format!("{}/api/v1/cas", server.base_url))
+            .bearer_auth(&server.token)
+            .header("content-type", "application/json")
+            .body("{")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        // Oversized body.
+        let huge = "A".repeat(300 * 1024);
+        let (s, p) = issue(&server, id, &huge, json!({})).await;
+        assert_eq!(s, 413, "{p}");
+
+        // Authentication.
+        let res = server
+            .client
+            .get(format!("{}/api/v1/cas", server.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+        assert_eq!(res.headers()["www-authenticate"], "Bearer");
+        let res = server
+            .client
+            .get(format!("{}/api/v1/cas", server.base_url))
+            .bearer_auth("wrong-token-wrong-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+
+        // Revoke twice; revoke unknown; bad reason.
+        let (s, cert) = issue(&server, id, &good, json!({})).await;
+        assert_eq!(s, 201);
+        let path = format!(
+            "/api/v1/cas/{id}/certificates/{}/revoke",
+            cert["serial"].as_str().unwrap()
+        );
+        let (s, p) = server.post(&path, json!({"reason": "because"})).await;
+        assert_eq!(
+            (s, problem_type(&p)),
+            (400, "urn:shedu:problem:malformed-input"),
+            "{p}"
+        );
+        let (s, r) = server
+            .post(&path, json!({"reason": "key_compromise"}))
+            .await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(r["status"], "revoked");
+        assert_eq!(r["revocation_reason"], "key_compromise");
+        let (s, p) = server.post(&path, json!({"reason": "superseded"})).await;
+        assert_eq!(
+            (s, problem_type(&p)),
+            (409, "urn:shedu:problem:already-revoked"),
+            "{p}"
+        );
+        let (s, _) = server
+            .post(
+                &format!("/api/v1/cas/{id}/certificates/4242/revoke"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, 404);
+
+        // Nothing partial was stored: exactly the one good certificate, with its issue and revoke events.
+        let (_, page) = server
+            .get(&format!("/api/v1/certificates?ca_id={id}"))
+            .await;
+        assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+        let (_, all) = server.get("/api/v1/cas").await;
+        assert_eq!(
+            all["items"].as_array().unwrap().len(),
+            1,
+            "only the one CA exists: {all}"
+        );
+        let ca_events = server.cas_events().await;
+        assert_eq!(
+            ca_events,
+            vec!["ca.created", "certificate.issued", "certificate.revoked"]
+        );
     }
-    // The certificate without its key: tracked, cannot issue.
-    let cert_pem = std::fs::read_to_string(dir.path().join("sec1.pem")).unwrap();
-    let (s, ext) = server.post("/api/v1/cas/import", json!({"name": "external", "certificate_pem": cert_pem})).await;
-    assert_eq!(s, 409, "the same certificate cannot be imported twice: {ext}");
-    let cert_pem = std::fs::read_to_string(dir.path().join("pkcs1.pem")).unwrap();
-    let (ok, out) = openssl(dir.path(), &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", "ext.key", "-out", "ext.pem", "-subj", "/CN=External", "-addext", "basicConstraints=critical,CA:TRUE"]);
-    assert!(ok, "{out}");
-    let ext_pem = std::fs::read_to_string(dir.path().join("ext.pem")).unwrap();
-    let (s, ext) = server.post("/api/v1/cas/import", json!({"name": "external", "certificate_pem": ext_pem})).await;
-    assert_eq!(s, 201, "{ext}");
-    assert_eq!((ext["kind"].as_str(), ext["can_issue"].as_bool(), ext["engine"].is_null()), (Some("external"), Some(false), true));
-    let csr = openssl_csr(dir.path(), "x", "ec-p256", "/CN=x", None);
-    let (s, p) = issue(&server, ext["id"].as_str().unwrap(), &csr, json!({})).await;
-    assert_eq!((s, problem_type(&p)), (409, "urn:shedu:problem:ca-without-key"), "{p}");
-    // A key that does not belong to the certificate; a certificate that is not a CA.
-    let wrong_key = std::fs::read_to_string(dir.path().join("pkcs8.key")).unwrap();
-    let sec1_cert = std::fs::read_to_string(dir.path().join("sec1.pem")).unwrap();
-    let (s, p) = server
+);
+
+backend_test!(
+    imported_cas_issue_with_their_key_and_track_without_it,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let variants: [(&str, &[&str], &str); 3] = [
+            (
+                "pkcs8",
+                &[
+                    "genpkey",
+                    "-algorithm",
+                    "EC",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-out",
+                    "pkcs8.key",
+                ],
+                "pkcs8.key",
+            ),
+            (
+                "sec1",
+                &[
+                    "ecparam",
+                    "-name",
+                    "prime256v1",
+                    "-genkey",
+                    "-noout",
+                    "-out",
+                    "sec1.key",
+                ],
+                "sec1.key",
+            ),
+            (
+                "pkcs1",
+                &["genrsa", "-traditional", "-out", "pkcs1.key", "2048"],
+                "pkcs1.key",
+            ),
+        ];
+        for (name, keygen, key_file) in variants {
+            let (ok, out) = openssl(dir.path(), keygen);
+            assert!(ok, "{out}");
+            let cert_file = format!("{name}.pem");
+            let (ok, out) = openssl(
+                dir.path(),
+                &[
+                    "req",
+                    "-x509",
+                    "-key",
+                    key_file,
+                    "-out",
+                    &cert_file,
+                    "-days",
+                    "365",
+                    "-subj",
+                    &format!("/CN=Imported {name}"),
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            );
+            assert!(ok, "{out}");
+            let key_pem = std::fs::read_to_string(dir.path().join(key_file)).unwrap();
+            assert!(key_pem.contains(match name {
+                "pkcs8" => "BEGIN PRIVATE KEY",
+                "sec1" => "BEGIN EC PRIVATE KEY",
+                _ => "BEGIN RSA PRIVATE KEY",
+            }));
+            let cert_pem = std::fs::read_to_string(dir.path().join(&cert_file)).unwrap();
+            let (s, ca) = server
+                .post(
+                    "/api/v1/cas/import",
+                    json!({"name": name, "certificate_pem": cert_pem, "private_key_pem": key_pem}),
+                )
+                .await;
+            assert_eq!(s, 201, "{ca}");
+            assert_eq!(ca["kind"], "imported");
+            assert_eq!(ca["can_issue"], true);
+            assert!(
+                !ca.to_string().contains("PRIVATE KEY"),
+                "no key material in responses"
+            );
+            let csr = openssl_csr(
+                dir.path(),
+                &format!("leaf-{name}"),
+                "ec-p256",
+                "/CN=leaf",
+                None,
+            );
+            let (s, cert) = issue(
+                &server,
+                ca["id"].as_str().unwrap(),
+                &csr,
+                json!({"validity_days": 30}),
+            )
+            .await;
+            assert_eq!(s, 201, "{cert}");
+            write(
+                dir.path(),
+                "leaf.pem",
+                cert["certificate_pem"].as_str().unwrap(),
+            );
+            let (ok, out) = openssl(
+                dir.path(),
+                &["verify", "-x509_strict", "-CAfile", &cert_file, "leaf.pem"],
+            );
+            assert!(ok, "{name}: {out}");
+        }
+        // The certificate without its key: tracked, cannot issue.
+        let cert_pem = std::fs::read_to_string(dir.path().join("sec1.pem")).unwrap();
+        let (s, ext) = server
+            .post(
+                "/api/v1/cas/import",
+                json!({"name": "external", "certificate_pem": cert_pem}),
+            )
+            .await;
+        assert_eq!(
+            s, 409,
+            "the same certificate cannot be imported twice: {ext}"
+        );
+        let cert_pem = std::fs::read_to_string(dir.path().join("pkcs1.pem")).unwrap();
+        let (ok, out) = openssl(
+            dir.path(),
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ext.key",
+                "-out",
+                "ext.pem",
+                "-subj",
+                "/CN=External",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+            ],
+        );
+        assert!(ok, "{out}");
+        let ext_pem = std::fs::read_to_string(dir.path().join("ext.pem")).unwrap();
+        let (s, ext) = server
+            .post(
+                "/api/v1/cas/import",
+                json!({"name": "external", "certificate_pem": ext_pem}),
+            )
+            .await;
+        assert_eq!(s, 201, "{ext}");
+        assert_eq!(
+            (
+                ext["kind"].as_str(),
+                ext["can_issue"].as_bool(),
+                ext["engine"].is_null()
+            ),
+            (Some("external"), Some(false), true)
+        );
+        let csr = openssl_csr(dir.path(), "x", "ec-p256", "/CN=x", None);
+        let (s, p) = issue(&server, ext["id"].as_str().unwrap(), &csr, json!({})).await;
+        assert_eq!(
+            (s, problem_type(&p)),
+            (409, "urn:shedu:problem:ca-without-key"),
+            "{p}"
+        );
+        // A key that does not belong to the certificate; a certificate that is not a CA.
+        let wrong_key = std::fs::read_to_string(dir.path().join("pkcs8.key")).unwrap();
+        let sec1_cert = std::fs::read_to_string(dir.path().join("sec1.pem")).unwrap();
+        let (s, p) = server
         .post("/api/v1/cas/import", json!({"name": "mismatch", "certificate_pem": sec1_cert, "private_key_pem": wrong_key}))
         .await;
-    assert_eq!((s, problem_type(&p)), (400, "urn:shedu:problem:key-mismatch"), "{p}");
-    let (s, p) = server
+        assert_eq!(
+            (s, problem_type(&p)),
+            (400, "urn:shedu:problem:key-mismatch"),
+            "{p}"
+        );
+        let (s, p) = server
         .post("/api/v1/cas/import", json!({"name": "mismatch", "certificate_pem": cert_pem, "private_key_pem": wrong_key}))
         .await;
-    assert_eq!((s, problem_type(&p)), (400, "urn:shedu:problem:invalid-private-key"), "an EC key for an RSA certificate: {p}");
-    let leaf = std::fs::read_to_string(dir.path().join("leaf.pem")).unwrap();
-    let (s, p) = server.post("/api/v1/cas/import", json!({"name": "leafy", "certificate_pem": leaf})).await;
-    assert_eq!((s, problem_type(&p)), (400, "urn:shedu:problem:not-a-ca"), "{p}");
-});
-
-backend_test!(listing_filters_and_cursor_pages_stay_stable_under_inserts, |backend| {
-    let server = TestServer::start(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let a = root(&server, "a", "ec-p256").await;
-    let b = root(&server, "b", "ed25519").await;
-    let csr = openssl_csr(dir.path(), "k", "ec-p256", "/CN=sensor-1/O=Plant North", None);
-    let other = openssl_csr(dir.path(), "o", "ec-p256", "/CN=gateway-9", None);
-    for i in 0..12 {
-        let (s, _) = issue(&server, a["id"].as_str().unwrap(), &csr, json!({"validity_days": 100 + i})).await;
-        assert_eq!(s, 201);
+        assert_eq!(
+            (s, problem_type(&p)),
+            (400, "urn:shedu:problem:invalid-private-key"),
+            "an EC key for an RSA certificate: {p}"
+        );
+        let leaf = std::fs::read_to_string(dir.path().join("leaf.pem")).unwrap();
+        let (s, p) = server
+            .post(
+                "/api/v1/cas/import",
+                json!({"name": "leafy", "certificate_pem": leaf}),
+            )
+            .await;
+        assert_eq!(
+            (s, problem_type(&p)),
+            (400, "urn:shedu:problem:not-a-ca"),
+            "{p}"
+        );
     }
-    let (s, _) = issue(&server, b["id"].as_str().unwrap(), &other, json!({"validity_days": 400})).await;
-    assert_eq!(s, 201);
+);
 
-    let (_, page1) = server.get("/api/v1/certificates?limit=5").await;
-    let items1 = page1["items"].as_array().unwrap();
-    assert_eq!(items1.len(), 5);
-    assert_eq!(items1[0]["subject"], "CN=gateway-9", "newest first");
-    let cursor = page1["next_cursor"].as_str().unwrap().to_string();
-    // Inserts between pages do not shift the next page.
-    for _ in 0..3 {
-        issue(&server, b["id"].as_str().unwrap(), &other, json!({})).await;
-    }
-    let mut seen: Vec<String> = items1.iter().map(|c| c["serial"].as_str().unwrap().to_string()).collect();
-    let mut next = Some(cursor);
-    while let Some(c) = next {
-        let (_, page) = server.get(&format!("/api/v1/certificates?limit=5&cursor={c}")).await;
-        for item in page["items"].as_array().unwrap() {
-            seen.push(item["serial"].as_str().unwrap().to_string());
+backend_test!(
+    listing_filters_and_cursor_pages_stay_stable_under_inserts,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let a = root(&server, "a", "ec-p256").await;
+        let b = root(&server, "b", "ed25519").await;
+        let csr = openssl_csr(
+            dir.path(),
+            "k",
+            "ec-p256",
+            "/CN=sensor-1/O=Plant North",
+            None,
+        );
+        let other = openssl_csr(dir.path(), "o", "ec-p256", "/CN=gateway-9", None);
+        for i in 0..12 {
+            let (s, _) = issue(
+                &server,
+                a["id"].as_str().unwrap(),
+                &csr,
+                json!({"validity_days": 100 + i}),
+            )
+            .await;
+            assert_eq!(s, 201);
         }
-        next = page["next_cursor"].as_str().map(str::to_string);
+        let (s, _) = issue(
+            &server,
+            b["id"].as_str().unwrap(),
+            &other,
+            json!({"validity_days": 400}),
+        )
+        .await;
+        assert_eq!(s, 201);
+
+        let (_, page1) = server.get("/api/v1/certificates?limit=5").await;
+        let items1 = page1["items"].as_array().unwrap();
+        assert_eq!(items1.len(), 5);
+        assert_eq!(items1[0]["subject"], "CN=gateway-9", "newest first");
+        let cursor = page1["next_cursor"].as_str().unwrap().to_string();
+        // Inserts between pages do not shift the next page.
+        for _ in 0..3 {
+            issue(&server, b["id"].as_str().unwrap(), &other, json!({})).await;
+        }
+        let mut seen: Vec<String> = items1
+            .iter()
+            .map(|c| c["serial"].as_str().unwrap().to_string())
+            .collect();
+        let mut next = Some(cursor);
+        while let Some(c) = next {
+            let (_, page) = server
+                .get(&format!("/api/v1/certificates?limit=5&cursor={c}"))
+                .await;
+            for item in page["items"].as_array().unwrap() {
+                seen.push(item["serial"].as_str().unwrap().to_string());
+            }
+            next = page["next_cursor"].as_str().map(str::to_string);
+        }
+        assert_eq!(
+            seen.len(),
+            13,
+            "every certificate that existed at the first page, once"
+        );
+        let mut dedup = seen.clone();
+        dedup.sort();
+        dedup.dedup();
+        assert_eq!(dedup.len(), 13);
+
+        let (_, by_ca) = server
+            .get(&format!(
+                "/api/v1/certificates?ca_id={}&limit=100",
+                a["id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(by_ca["items"].as_array().unwrap().len(), 12);
+        assert!(by_ca["next_cursor"].is_null());
+        let (_, by_subject) = server
+            .get("/api/v1/certificates?subject=plant%20north")
+            .await;
+        assert_eq!(by_subject["items"].as_array().unwrap().len(), 12);
+        let (_, pct) = server.get("/api/v1/certificates?subject=%25").await;
+        assert_eq!(
+            pct["items"].as_array().unwrap().len(),
+            0,
+            "LIKE wildcards are escaped"
+        );
+        let soon = server.cas.now() + 105 * 86400;
+        let (_, before) = server
+            .get(&format!("/api/v1/certificates?expires_before={soon}"))
+            .await;
+        assert_eq!(
+            before["items"].as_array().unwrap().len(),
+            5,
+            "validity 100..=104 days: {before}"
+        );
+        let (_, after) = server
+            .get(&format!(
+                "/api/v1/certificates?expires_after={soon}&ca_id={}",
+                a["id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(after["items"].as_array().unwrap().len(), 7);
+        let (_, active) = server
+            .get("/api/v1/certificates?status=active&limit=1000")
+            .await;
+        assert_eq!(active["items"].as_array().unwrap().len(), 16);
+        let (s, p) = server.get("/api/v1/certificates?status=sleepy").await;
+        assert_eq!(s, 400, "{p}");
+        let (s, _) = server
+            .get("/api/v1/certificates?expires_before=yesterday")
+            .await;
+        assert_eq!(s, 400);
     }
-    assert_eq!(seen.len(), 13, "every certificate that existed at the first page, once");
-    let mut dedup = seen.clone();
-    dedup.sort();
-    dedup.dedup();
-    assert_eq!(dedup.len(), 13);
+);
 
-    let (_, by_ca) = server.get(&format!("/api/v1/certificates?ca_id={}&limit=100", a["id"].as_str().unwrap())).await;
-    assert_eq!(by_ca["items"].as_array().unwrap().len(), 12);
-    assert!(by_ca["next_cursor"].is_null());
-    let (_, by_subject) = server.get("/api/v1/certificates?subject=plant%20north").await;
-    assert_eq!(by_subject["items"].as_array().unwrap().len(), 12);
-    let (_, pct) = server.get("/api/v1/certificates?subject=%25").await;
-    assert_eq!(pct["items"].as_array().unwrap().len(), 0, "LIKE wildcards are escaped");
-    let soon = server.cas.now() + 105 * 86400;
-    let (_, before) = server.get(&format!("/api/v1/certificates?expires_before={soon}")).await;
-    assert_eq!(before["items"].as_array().unwrap().len(), 5, "validity 100..=104 days: {before}");
-    let (_, after) = server.get(&format!("/api/v1/certificates?expires_after={soon}&ca_id={}", a["id"].as_str().unwrap())).await;
-    assert_eq!(after["items"].as_array().unwrap().len(), 7);
-    let (_, active) = server.get("/api/v1/certificates?status=active&limit=1000").await;
-    assert_eq!(active["items"].as_array().unwrap().len(), 16);
-    let (s, p) = server.get("/api/v1/certificates?status=sleepy").await;
-    assert_eq!(s, 400, "{p}");
-    let (s, _) = server.get("/api/v1/certificates?expires_before=yesterday").await;
-    assert_eq!(s, 400);
-});
-
-backend_test!(statuses_follow_time_and_the_sweep_records_one_event_per_transition, |backend| {
-    let server = TestServer::start(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = server
+backend_test!(
+    statuses_follow_time_and_the_sweep_records_one_event_per_transition,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = server
         .create_ca(json!({"name": "life", "key_type": "ec-p256", "subject": {"common_name": "Life"}, "validity_days": 3650,
             "profile": {"expiry_warning_days": 30}}))
         .await;
-    let id = ca["id"].as_str().unwrap();
-    let csr = openssl_csr(dir.path(), "k", "ec-p256", "/CN=x", None);
-    let (_, long) = issue(&server, id, &csr, json!({"validity_days": 100})).await;
-    let (_, short) = issue(&server, id, &csr, json!({"validity_days": 10})).await;
-    let (_, doomed) = issue(&server, id, &csr, json!({"validity_days": 100})).await;
-    assert_eq!(long["status"], "active");
-    assert_eq!(short["status"], "about_to_expire", "inside the 30-day window from the start");
-    let path = |c: &Value| format!("/api/v1/cas/{id}/certificates/{}", c["serial"].as_str().unwrap());
-    server.post(&format!("{}/revoke", path(&doomed)), json!({"reason": "superseded"})).await;
+        let id = ca["id"].as_str().unwrap();
+        let csr = openssl_csr(dir.path(), "k", "ec-p256", "/CN=x", None);
+        let (_, long) = issue(&server, id, &csr, json!({"validity_days": 100})).await;
+        let (_, short) = issue(&server, id, &csr, json!({"validity_days": 10})).await;
+        let (_, doomed) = issue(&server, id, &csr, json!({"validity_days": 100})).await;
+        assert_eq!(long["status"], "active");
+        assert_eq!(
+            short["status"], "about_to_expire",
+            "inside the 30-day window from the start"
+        );
+        let path = |c: &Value| {
+            format!(
+                "/api/v1/cas/{id}/certificates/{}",
+                c["serial"].as_str().unwrap()
+            )
+        };
+        server
+            .post(
+                &format!("{}/revoke", path(&doomed)),
+                json!({"reason": "superseded"}),
+            )
+            .await;
 
-    // 75 days later: `long` is inside its window, `short` has expired. Reads are exact before any sweep.
-    server.clock.advance(75 * 86400);
-    assert_eq!(server.get(&path(&long)).await.1["status"], "about_to_expire");
-    assert_eq!(server.get(&path(&short)).await.1["status"], "expired");
-    assert_eq!(server.get(&path(&doomed)).await.1["status"], "revoked", "revoked is terminal");
-    let report = server.cas.sweep().await.unwrap();
-    assert_eq!((report.certificates_expired, report.certificates_about_to_expire), (1, 1), "{report:?}");
-    let (_, expired) = server.get(&format!("/api/v1/certificates?status=expired&ca_id={id}")).await;
-    assert_eq!(expired["items"].as_array().unwrap().len(), 1);
-    // A second sweep at the same time does nothing and emits nothing.
-    let report = server.cas.sweep().await.unwrap();
-    assert_eq!(report, Default::default());
+        // 75 days later: `long` is inside its window, `short` has expired. Reads are exact before any sweep.
+        server.clock.advance(75 * 86400);
+        assert_eq!(
+            server.get(&path(&long)).await.1["status"],
+            "about_to_expire"
+        );
+        assert_eq!(server.get(&path(&short)).await.1["status"], "expired");
+        assert_eq!(
+            server.get(&path(&doomed)).await.1["status"],
+            "revoked",
+            "revoked is terminal"
+        );
+        let report = server.cas.sweep().await.unwrap();
+        assert_eq!(
+            (
+                report.certificates_expired,
+                report.certificates_about_to_expire
+            ),
+            (1, 1),
+            "{report:?}"
+        );
+        let (_, expired) = server
+            .get(&format!("/api/v1/certificates?status=expired&ca_id={id}"))
+            .await;
+        assert_eq!(expired["items"].as_array().unwrap().len(), 1);
+        // A second sweep at the same time does nothing and emits nothing.
+        let report = server.cas.sweep().await.unwrap();
+        assert_eq!(report, Default::default());
 
-    server.clock.advance(30 * 86400);
-    let report = server.cas.sweep().await.unwrap();
-    assert_eq!((report.certificates_expired, report.certificates_about_to_expire), (1, 0));
-    let events = server.status_events().await;
-    assert_eq!(
-        events,
-        vec![
-            (short["serial"].as_str().unwrap().to_string(), "about_to_expire".to_string(), "expired".to_string()),
-            (long["serial"].as_str().unwrap().to_string(), "active".to_string(), "about_to_expire".to_string()),
-            (long["serial"].as_str().unwrap().to_string(), "about_to_expire".to_string(), "expired".to_string()),
-        ]
-    );
-});
+        server.clock.advance(30 * 86400);
+        let report = server.cas.sweep().await.unwrap();
+        assert_eq!(
+            (
+                report.certificates_expired,
+                report.certificates_about_to_expire
+            ),
+            (1, 0)
+        );
+        let events = server.status_events().await;
+        assert_eq!(
+            events,
+            vec![
+                (
+                    short["serial"].as_str().unwrap().to_string(),
+                    "about_to_expire".to_string(),
+                    "expired".to_string()
+                ),
+                (
+                    long["serial"].as_str().unwrap().to_string(),
+                    "active".to_string(),
+                    "about_to_expire".to_string()
+                ),
+                (
+                    long["serial"].as_str().unwrap().to_string(),
+                    "about_to_expire".to_string(),
+                    "expired".to_string()
+                ),
+            ]
+        );
+    }
+);
 
 backend_test!(openapi_health_and_request_ids, |backend| {
     let server = TestServer::start(backend).await;
-    let res = server.client.get(format!("{}/api/openapi.json", server.base_url)).send().await.unwrap();
+    let res = server
+        .client
+        .get(format!("{}/api/openapi.json", server.base_url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let doc: Value = res.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for p in ["/api/v1/cas", "/api/v1/cas/import", "/api/v1/cas/{id}", "/api/v1/cas/{id}/certificates",
-              "/api/v1/cas/{id}/certificates/{serial}", "/api/v1/cas/{id}/certificates/{serial}/revoke",
-              "/api/v1/certificates", "/api/v1/certificates/{fingerprint}"] {
+    for p in [
+        "/api/v1/cas",
+        "/api/v1/cas/import",
+        "/api/v1/cas/{id}",
+        "/api/v1/cas/{id}/certificates",
+        "/api/v1/cas/{id}/certificates/{serial}",
+        "/api/v1/cas/{id}/certificates/{serial}/revoke",
+        "/api/v1/certificates",
+        "/api/v1/certificates/{fingerprint}",
+    ] {
         assert!(doc["paths"].get(p).is_some(), "missing {p}");
     }
-    let res = server.client.get(format!("{}/health", server.base_url)).send().await.unwrap();
+    let res = server
+        .client
+        .get(format!("{}/health", server.base_url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    let res = reqwest::get(format!("{}/health", server.http_url)).await.unwrap();
+    let res = reqwest::get(format!("{}/health", server.http_url))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    let res = reqwest::get(format!("{}/api/v1/cas", server.http_url)).await.unwrap();
+    let res = reqwest::get(format!("{}/api/v1/cas", server.http_url))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404, "the API is not served over plain HTTP");
     let res = server
         .client
@@ -400,6 +859,15 @@ backend_test!(openapi_health_and_request_ids, |backend| {
     assert_eq!(res.headers()["x-request-id"], "req-abc-123");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["request_id"], "req-abc-123");
-    let res = server.client.get(format!("{}/health", server.base_url)).send().await.unwrap();
-    assert_eq!(res.headers()["x-request-id"].len(), 32, "generated when absent");
+    let res = server
+        .client
+        .get(format!("{}/health", server.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["x-request-id"].len(),
+        32,
+        "generated when absent"
+    );
 });

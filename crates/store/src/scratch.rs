@@ -7,28 +7,46 @@ use crate::Error;
 
 /// The local PostgreSQL server tests use; override with `SHEDU_TEST_POSTGRES`.
 pub fn postgres_admin_url() -> String {
-    std::env::var("SHEDU_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("SHEDU_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// Creates an empty database with a random name on the server of `admin_url`; returns its URL.
 pub async fn create_postgres_database(admin_url: &str) -> Result<String, Error> {
     install_default_drivers();
     let name = format!("shedu_test_{}", hex::encode(rand::random::<[u8; 6]>()));
-    let mut conn = AnyConnection::connect(admin_url).await.map_err(Error::unavailable)?;
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
+    let mut conn = AnyConnection::connect(admin_url)
+        .await
+        .map_err(Error::unavailable)?;
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
     let _ = conn.close().await;
-    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin_url);
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(admin_url);
     Ok(format!("{base}/{name}"))
 }
 
 /// Drops a database made by [`create_postgres_database`], disconnecting its sessions.
 pub async fn drop_postgres_database(admin_url: &str, db_url: &str) -> Result<(), Error> {
-    let Some((_, name)) = db_url.rsplit_once('/') else { return Ok(()) };
-    if !name.starts_with("shedu_test_") || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    let Some((_, name)) = db_url.rsplit_once('/') else {
+        return Ok(());
+    };
+    if !name.starts_with("shedu_test_")
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
         return Err(Error::Config(format!("refusing to drop {name}")));
     }
-    let mut conn = AnyConnection::connect(admin_url).await.map_err(Error::unavailable)?;
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await?;
+    let mut conn = AnyConnection::connect(admin_url)
+        .await
+        .map_err(Error::unavailable)?;
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
     let _ = conn.close().await;
     Ok(())
 }
@@ -57,15 +75,26 @@ impl ScratchDb {
     pub async fn new(backend: TestBackend) -> ScratchDb {
         match backend {
             TestBackend::Sqlite => {
-                let dir = std::env::temp_dir().join(format!("shedu-test-{}", hex::encode(rand::random::<[u8; 8]>())));
+                let dir = std::env::temp_dir().join(format!(
+                    "shedu-test-{}",
+                    hex::encode(rand::random::<[u8; 8]>())
+                ));
                 let _ = std::fs::create_dir_all(&dir);
                 let url = format!("sqlite://{}?mode=rwc", dir.join("shedu.db").display());
-                ScratchDb { url, postgres_admin: None, dir: Some(dir) }
+                ScratchDb {
+                    url,
+                    postgres_admin: None,
+                    dir: Some(dir),
+                }
             }
             TestBackend::Postgres => {
                 let admin = postgres_admin_url();
                 match create_postgres_database(&admin).await {
-                    Ok(url) => ScratchDb { url, postgres_admin: Some(admin), dir: None },
+                    Ok(url) => ScratchDb {
+                        url,
+                        postgres_admin: Some(admin),
+                        dir: None,
+                    },
                     Err(e) => panic!(
                         "PostgreSQL is required for this test and is not reachable at {admin} ({e:?}). \
                          Start it (pg_ctlcluster 15 main start) or point SHEDU_TEST_POSTGRES at a server."
@@ -85,7 +114,10 @@ impl Drop for ScratchDb {
             let url = self.url.clone();
             // Drop may run inside a runtime; a thread with its own runtime avoids blocking it.
             let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     let _ = rt.block_on(drop_postgres_database(&admin, &url));
                 }
             })

@@ -81,7 +81,8 @@ async fn write(pool: &AnyPool, jobs: &[Job]) -> Result<(), Error> {
     let mut tx = pool.begin().await?;
     let certs: Vec<&CertRow> = jobs.iter().map(|j| &j.cert).collect();
     insert_rows(&mut tx, &certs).await?;
-    let mut sql = String::from("INSERT INTO events (id, source, type, subject, time, data) VALUES ");
+    let mut sql =
+        String::from("INSERT INTO events (id, source, type, subject, time, data) VALUES ");
     push_placeholders(&mut sql, jobs.len(), 6);
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for Job { event: e, .. } in jobs {
@@ -99,7 +100,10 @@ async fn write(pool: &AnyPool, jobs: &[Job]) -> Result<(), Error> {
 }
 
 /// One multi-row INSERT of up to [`MAX_BATCH`] certificates.
-pub(crate) async fn insert_rows(tx: &mut Transaction<'_, Any>, certs: &[&CertRow]) -> Result<(), Error> {
+pub(crate) async fn insert_rows(
+    tx: &mut Transaction<'_, Any>,
+    certs: &[&CertRow],
+) -> Result<(), Error> {
     let mut sql = String::from(
         "INSERT INTO certificates (ca_id, serial, fingerprint, subject, sans, key_type, not_before, not_after, \
          der, status, revoked_at, revocation_reason, created_at) VALUES ",

@@ -1,6 +1,8 @@
 //! The lifecycle sweep at scale: one million certificates, a sweep that moves exactly the due ones with one
 //! event each, leaves the rest, does nothing the second time, and reads only the partial indexes.
 //! (How long it takes is measured by `sweepbench`, not here.)
+// Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use shedu_store::scratch::{ScratchDb, TestBackend};
 use shedu_store::{CaRow, CertRow, NewEvent, Store};
@@ -74,22 +76,37 @@ async fn sweep_one_million(backend: TestBackend) {
             created_at: NOW - 400 * DAY,
         });
         if batch.len() == 50_000 {
-            store.bulk_insert_certificates(&batch).await.expect("bulk insert");
+            store
+                .bulk_insert_certificates(&batch)
+                .await
+                .expect("bulk insert");
             batch.clear();
         }
     }
     store.analyze().await.expect("analyze");
 
     let plan = store.explain_sweep(NOW).await.expect("explain").join("\n");
-    assert!(plan.contains("certificates_active_expiry"), "the active sweep must use its partial index:\n{plan}");
-    assert!(plan.contains("certificates_warning_expiry"), "the warning sweep must use its partial index:\n{plan}");
-    assert!(!plan.contains("SCAN certificates\n") && !plan.contains("Seq Scan on certificates"), "no full scan:\n{plan}");
+    assert!(
+        plan.contains("certificates_active_expiry"),
+        "the active sweep must use its partial index:\n{plan}"
+    );
+    assert!(
+        plan.contains("certificates_warning_expiry"),
+        "the warning sweep must use its partial index:\n{plan}"
+    );
+    assert!(
+        !plan.contains("SCAN certificates\n") && !plan.contains("Seq Scan on certificates"),
+        "no full scan:\n{plan}"
+    );
 
     let report = store.sweep_statuses(NOW, "/test").await.expect("sweep");
     assert_eq!(report.certificates_expired, DUE as u64);
     assert_eq!(report.certificates_about_to_expire, WARN as u64);
 
-    let counts = store.count_certificates_by_status(Some("ca1")).await.expect("counts");
+    let counts = store
+        .count_certificates_by_status(Some("ca1"))
+        .await
+        .expect("counts");
     assert_eq!(
         counts,
         vec![
@@ -98,14 +115,31 @@ async fn sweep_one_million(backend: TestBackend) {
             ("expired".to_string(), DUE as i64),
         ]
     );
-    let events = store.list_events(0, Some("certificate.status_changed"), 100_000).await.expect("events");
+    let events = store
+        .list_events(0, Some("certificate.status_changed"), 100_000)
+        .await
+        .expect("events");
     assert_eq!(events.len(), DUE + WARN, "one event per transition");
     let first = &events[0].event;
     let data: serde_json::Value = serde_json::from_str(&first.data).expect("event data is JSON");
-    assert_eq!((data["from"].as_str(), data["to"].as_str(), data["serial"].as_str()), (Some("active"), Some("expired"), Some(&*format!("{:032x}", 0))));
+    assert_eq!(
+        (
+            data["from"].as_str(),
+            data["to"].as_str(),
+            data["serial"].as_str()
+        ),
+        (
+            Some("active"),
+            Some("expired"),
+            Some(&*format!("{:032x}", 0))
+        )
+    );
     assert_eq!(first.subject, format!("cas/ca1/certificates/{:032x}", 0));
 
-    let again = store.sweep_statuses(NOW, "/test").await.expect("second sweep");
+    let again = store
+        .sweep_statuses(NOW, "/test")
+        .await
+        .expect("second sweep");
     assert_eq!(again, Default::default(), "nothing is due twice");
     store.close().await;
 }

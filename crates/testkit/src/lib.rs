@@ -1,5 +1,7 @@
 //! Test support for shedu: start the real server on ephemeral ports over SQLite or a scratch PostgreSQL
 //! database, talk to it with a client that trusts its TLS CA, and run `openssl` as the outside judge.
+// Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -70,14 +72,28 @@ impl TestServer {
         let store = Store::connect(&db.url).await.expect("open store");
         let clock = Arc::new(ManualClock::default());
         let cas = Arc::new(
-            CaService::open(store, Keystore::new(&master).expect("keystore"), clock.clone()).await.expect("service"),
+            CaService::open(
+                store,
+                Keystore::new(&master).expect("keystore"),
+                clock.clone(),
+            )
+            .await
+            .expect("service"),
         );
         let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let tls = shedu_server::tls::internal(dir.path(), &Keystore::new(&master).expect("keystore"), &names, cas.now())
-            .expect("internal TLS");
+        let tls = shedu_server::tls::internal(
+            dir.path(),
+            &Keystore::new(&master).expect("keystore"),
+            &names,
+            cas.now(),
+        )
+        .expect("internal TLS");
         let ca_file = tls.ca_file.clone().expect("internal CA file");
         let token = hex_token();
-        let state = AppState { cas: cas.clone(), admin_token: Arc::new(AdminToken::new(token.clone()).expect("token")) };
+        let state = AppState {
+            cas: cas.clone(),
+            admin_token: Arc::new(AdminToken::new(token.clone()).expect("token")),
+        };
         let cfg = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             http_listen: "127.0.0.1:0".parse().expect("addr"),
@@ -107,7 +123,13 @@ impl TestServer {
 
     /// `GET path` with the admin token; returns status and JSON body.
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let res = self.client.get(format!("{}{path}", self.base_url)).bearer_auth(&self.token).send().await.expect("GET");
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base_url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("GET");
         decode(res).await
     }
 
@@ -126,16 +148,27 @@ impl TestServer {
 
     /// The types of every event in the outbox, oldest first.
     pub async fn cas_events(&self) -> Vec<String> {
-        self.cas.events(0, None, 100_000).await.expect("events").into_iter().map(|e| e.event.ty).collect()
+        self.cas
+            .events(0, None, 100_000)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| e.event.ty)
+            .collect()
     }
 
     /// `(serial, from, to)` of every `certificate.status_changed` event, oldest first.
     pub async fn status_events(&self) -> Vec<(String, String, String)> {
-        let events = self.cas.events(0, Some("certificate.status_changed"), 100_000).await.expect("events");
+        let events = self
+            .cas
+            .events(0, Some("certificate.status_changed"), 100_000)
+            .await
+            .expect("events");
         events
             .into_iter()
             .map(|e| {
-                let d: serde_json::Value = serde_json::from_str(&e.event.data).expect("event data is JSON");
+                let d: serde_json::Value =
+                    serde_json::from_str(&e.event.data).expect("event data is JSON");
                 let s = |k: &str| d[k].as_str().unwrap_or_default().to_string();
                 (s("serial"), s("from"), s("to"))
             })
@@ -158,7 +191,10 @@ async fn decode(res: reqwest::Response) -> (u16, serde_json::Value) {
 }
 
 fn hex_token() -> String {
-    rand::random::<[u8; 24]>().iter().map(|b| format!("{b:02x}")).collect()
+    rand::random::<[u8; 24]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Runs `openssl` with `args` in `dir`; returns (success, stdout + stderr). Panics with the install hint
@@ -169,21 +205,61 @@ pub fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
         .current_dir(dir)
         .output()
         .unwrap_or_else(|e| panic!("openssl is required (apt-get install openssl): {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
 /// Makes a key of `key_type` (shedu's names) and a CSR for `subject` with `sans` (openssl `-addext`
 /// syntax, e.g. `DNS:a,IP:10.0.0.1`) in `dir`; returns the CSR PEM.
-pub fn openssl_csr(dir: &Path, stem: &str, key_type: &str, subject: &str, sans: Option<&str>) -> String {
+pub fn openssl_csr(
+    dir: &Path,
+    stem: &str,
+    key_type: &str,
+    subject: &str,
+    sans: Option<&str>,
+) -> String {
     let key = format!("{stem}.key");
     let csr = format!("{stem}.csr");
     let keygen: Vec<&str> = match key_type {
-        "ec-p256" => vec!["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
-        "ec-p384" => vec!["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
-        "rsa-2048" => vec!["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
-        "rsa-3072" => vec!["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
-        "rsa-4096" => vec!["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:4096"],
+        "ec-p256" => vec![
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ],
+        "ec-p384" => vec![
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-384",
+        ],
+        "rsa-2048" => vec![
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ],
+        "rsa-3072" => vec![
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:3072",
+        ],
+        "rsa-4096" => vec![
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:4096",
+        ],
         "ed25519" => vec!["genpkey", "-algorithm", "ED25519"],
         other => panic!("unknown key type {other}"),
     };
@@ -191,7 +267,16 @@ pub fn openssl_csr(dir: &Path, stem: &str, key_type: &str, subject: &str, sans: 
     args.extend(["-out", key.as_str()]);
     let (ok, out) = openssl(dir, &args);
     assert!(ok, "openssl genpkey: {out}");
-    let mut args = vec!["req", "-new", "-key", key.as_str(), "-subj", subject, "-out", csr.as_str()];
+    let mut args = vec![
+        "req",
+        "-new",
+        "-key",
+        key.as_str(),
+        "-subj",
+        subject,
+        "-out",
+        csr.as_str(),
+    ];
     let ext;
     if let Some(s) = sans {
         ext = format!("subjectAltName={s}");

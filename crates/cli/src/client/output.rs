@@ -1,0 +1,154 @@
+//! Rendering of API responses: plain space-padded tables for people, the server's own JSON for scripts.
+//!
+//! Tables are built from [`serde_json::Value`]s so a field the server adds later never breaks the CLI, and a
+//! missing or `null` field shows as `-` instead of failing.
+
+use std::io::Write;
+
+use anyhow::Context;
+use clap::ValueEnum;
+use serde_json::Value;
+
+/// `--output`: what the client commands print on stdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// Aligned columns or key/value lines, for reading.
+    #[default]
+    Table,
+    /// The server's JSON response, pretty-printed, for scripts (`jq`).
+    Json,
+}
+
+/// Writes `text` to stdout. A closed pipe (`shedu cert list | head`) ends the output quietly instead of
+/// panicking the way `println!` would.
+pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
+/// Prints a JSON document pretty-printed, with a final newline.
+pub(crate) fn emit_json(value: &Value) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(value).context("cannot format the JSON")?;
+    text.push('\n');
+    emit(&text)
+}
+
+/// One field as display text: strings bare, lists comma-separated, absent/`null`/empty as `-`.
+pub(crate) fn text(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        None | Some(Value::Null) => "-".into(),
+        Some(Value::String(s)) if s.is_empty() => "-".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) if items.is_empty() => "-".into(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// A string field the command cannot do without (a serial, a PEM); its absence means the server and the
+/// CLI disagree about the API, which is worth a clear error.
+pub(crate) fn required<'a>(v: &'a Value, key: &str) -> anyhow::Result<&'a str> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .with_context(|| format!("the server's response has no {key:?} field"))
+}
+
+/// The `items` array of a list response.
+pub(crate) fn items(v: &Value) -> anyhow::Result<&Vec<Value>> {
+    v.get("items")
+        .and_then(Value::as_array)
+        .context("the server's response has no \"items\" list")
+}
+
+/// Columns separated by two spaces, each as wide as its widest cell; the last one is not padded so lines
+/// carry no trailing blanks.
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let width = widths.get(i).copied().unwrap_or(0);
+                let pad = width.saturating_sub(cell.chars().count());
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `Label:  value` lines with the values aligned, for one object.
+pub(crate) fn key_values(pairs: &[(&str, String)]) -> String {
+    let width = pairs
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for (k, v) in pairs {
+        let pad = width - k.chars().count();
+        out.push_str(&format!("{k}:{}  {v}\n", " ".repeat(pad)));
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test reports failure
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tables_pad_every_column_but_the_last() {
+        let t = table(
+            &["ID", "NAME"],
+            &[
+                vec!["1".into(), "root".into()],
+                vec!["12345".into(), "x".into()],
+            ],
+        );
+        assert_eq!(t, "ID     NAME\n1      root\n12345  x\n");
+    }
+
+    #[test]
+    fn key_values_align() {
+        let t = key_values(&[("ID", "1".into()), ("Status", "active".into())]);
+        assert_eq!(t, "ID:      1\nStatus:  active\n");
+    }
+
+    #[test]
+    fn field_text() {
+        let v = json!({"s": "a", "n": 3, "b": true, "l": ["x", "y"], "e": [], "z": null});
+        assert_eq!(text(&v, "s"), "a");
+        assert_eq!(text(&v, "n"), "3");
+        assert_eq!(text(&v, "b"), "true");
+        assert_eq!(text(&v, "l"), "x, y");
+        assert_eq!(text(&v, "e"), "-");
+        assert_eq!(text(&v, "z"), "-");
+        assert_eq!(text(&v, "missing"), "-");
+        assert!(required(&v, "n").is_err());
+        assert_eq!(required(&v, "s").unwrap(), "a");
+    }
+}

@@ -1,0 +1,935 @@
+//! End-to-end tests of the `shedu` binary: a real `shedu serve` on loopback ports, driven by the real CLI,
+//! with certificates checked by the real `openssl`. Each test has its own temporary folder and server,
+//! so they run in parallel; a guard kills the server when the test ends, pass or fail.
+
+// A panic is how a test reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Generous: on a loaded two-core machine several debug servers start at once.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
+
+const SHEDU: &str = env!("CARGO_BIN_EXE_shedu");
+
+/// A command for the `shedu` binary with no `SHEDU_*` variable inherited, so a developer's environment
+/// (a master key, a token, a URL) cannot change what the test exercises.
+fn shedu_command(cwd: &Path) -> Command {
+    let mut cmd = Command::new(SHEDU);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SHEDU_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(cwd);
+    cmd
+}
+
+/// One test's folder: `root/shedu-data` for the server, `root/work` for files and the CLI's working
+/// directory (no `shedu-data` there, so the CLI's defaults cannot stand in for the flags under test).
+struct Sandbox {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    data: PathBuf,
+    work: PathBuf,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let data = root.join("shedu-data");
+        let work = root.join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        Sandbox {
+            _tmp: tmp,
+            root,
+            data,
+            work,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.work.join(name)
+    }
+}
+
+/// A running `shedu serve`, killed on drop.
+struct Server {
+    child: Child,
+    /// `127.0.0.1:PORT` of the HTTPS API.
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+}
+
+/// Why a server did not come up: its exit status and its stderr.
+#[derive(Debug)]
+struct StartFailure {
+    status: ExitStatus,
+    stderr: String,
+}
+
+/// Starts `shedu serve` on the sandbox's data folder with OS-chosen ports and waits for the line giving
+/// the HTTPS address. `Err` when the process exits first.
+fn try_start(sb: &Sandbox, run: &str) -> Result<Server, StartFailure> {
+    let stderr_path = sb.root.join(format!("serve-{run}.stderr"));
+    let stderr_file = std::fs::File::create(&stderr_path).unwrap();
+    let mut child = shedu_command(&sb.root)
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(&sb.data)
+        .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(stderr_file))
+        .spawn()
+        .unwrap();
+    // A reader thread forwards stdout lines and keeps draining until the process ends, so the server never
+    // blocks on a full pipe.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                if let Some(addr) = https_addr(&line) {
+                    return Ok(Server { child, addr });
+                }
+                seen.push(line);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().unwrap();
+                let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+                return Err(StartFailure { status, stderr });
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                panic!(
+                    "shedu serve did not print its address in time\nstdout: {seen:?}\nstderr: {stderr}"
+                );
+            }
+        }
+    }
+}
+
+fn start(sb: &Sandbox, run: &str) -> Server {
+    match try_start(sb, run) {
+        Ok(server) => server,
+        Err(f) => panic!("shedu serve exited with {}: {}", f.status, f.stderr),
+    }
+}
+
+/// `  API (HTTPS):  https://127.0.0.1:PORT/api/v1   (OpenAPI: …)` → `127.0.0.1:PORT`.
+fn https_addr(line: &str) -> Option<String> {
+    let rest = line.trim_start().strip_prefix("API (HTTPS):")?.trim_start();
+    let rest = rest.strip_prefix("https://")?;
+    let end = rest.find('/')?;
+    Some(rest[..end].to_string())
+}
+
+/// The result of one CLI run, as text.
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            status: o.status,
+            stdout: String::from_utf8(o.stdout).unwrap(),
+            stderr: String::from_utf8(o.stderr).unwrap(),
+        }
+    }
+}
+
+/// Runs the CLI against `server` with the URL, token file and CA file given explicitly.
+fn cli(sb: &Sandbox, server: &Server, args: &[&str]) -> Run {
+    shedu_command(&sb.work)
+        .args(args)
+        .arg("--url")
+        .arg(server.url())
+        .arg("--token-file")
+        .arg(sb.data.join("admin-token"))
+        .arg("--ca-file")
+        .arg(sb.data.join("tls").join("ca.pem"))
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// [`cli`], asserting success; returns stdout.
+fn cli_ok(sb: &Sandbox, server: &Server, args: &[&str]) -> Run {
+    let run = cli(sb, server, args);
+    assert!(
+        run.status.success(),
+        "shedu {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        run.status,
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+/// [`cli`] with `--output json`, asserting success; returns the parsed document.
+fn cli_json(sb: &Sandbox, server: &Server, args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.extend(["--output", "json"]);
+    let run = cli_ok(sb, server, &args);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.stdout))
+}
+
+/// [`cli`], asserting a non-zero exit; returns stderr.
+fn cli_fails(sb: &Sandbox, server: &Server, args: &[&str]) -> String {
+    let run = cli(sb, server, args);
+    assert!(
+        !run.status.success(),
+        "shedu {args:?} should have failed:\nstdout: {}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.starts_with("error: "),
+        "unexpected stderr: {}",
+        run.stderr
+    );
+    run.stderr
+}
+
+/// Runs openssl in `dir`, asserting success; returns stdout.
+fn openssl(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl must be installed to run these tests");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A fresh P-256 key and a CSR for `cn` in the sandbox's work folder; returns the CSR file name.
+fn make_csr(sb: &Sandbox, name: &str, cn: &str) -> String {
+    let csr = format!("{name}.csr");
+    openssl(
+        &sb.work,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={cn}"),
+        ],
+    );
+    csr
+}
+
+/// A self-signed P-256 CA made by openssl, as the task describes an externally made CA.
+fn make_external_ca(sb: &Sandbox, name: &str, cn: &str) {
+    openssl(
+        &sb.work,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "365",
+            "-subj",
+            &format!("/CN={cn}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+}
+
+/// `openssl verify`, asserting the leaf chains to `root`.
+fn assert_verifies(sb: &Sandbox, root: &str, chain: Option<&str>, leaf: &str) {
+    let mut args = vec!["verify", "-CAfile", root];
+    if let Some(chain) = chain {
+        args.extend(["-untrusted", chain]);
+    }
+    args.push(leaf);
+    let out = openssl(&sb.work, &args);
+    assert_eq!(out.trim(), format!("{leaf}: OK"));
+}
+
+/// The value of `Label:` in key/value output.
+fn field(text: &str, label: &str) -> String {
+    let prefix = format!("{label}:");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{text}"))
+}
+
+/// The data rows of table output (header skipped), split on whitespace.
+fn rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {key:?} in {v}"))
+}
+
+#[test]
+fn full_flow_create_sign_verify_list_revoke() {
+    let sb = Sandbox::new();
+    let server = start(&sb, "1");
+
+    // Root in table mode, intermediate in JSON mode.
+    let root_out = cli_ok(
+        &sb,
+        &server,
+        &[
+            "ca",
+            "create",
+            "--name",
+            "root",
+            "--key-type",
+            "ec-p256",
+            "--cn",
+            "Test Root",
+            "--org",
+            "Acme",
+            "--country",
+            "DE",
+        ],
+    )
+    .stdout;
+    assert_eq!(field(&root_out, "Kind"), "root");
+    assert_eq!(field(&root_out, "Subject"), "C=DE, O=Acme, CN=Test Root");
+    let root_id = field(&root_out, "ID");
+    let inter = cli_json(
+        &sb,
+        &server,
+        &[
+            "ca",
+            "create",
+            "--name",
+            "inter",
+            "--key-type",
+            "ec-p256",
+            "--cn",
+            "Test Issuing CA",
+            "--parent",
+            &root_id,
+            "--path-len",
+            "0",
+            "--validity-days",
+            "1000",
+            "--default-validity-days",
+            "90",
+            "--allowed-key-types",
+            "ec-p256,ec-p384",
+        ],
+    );
+    let inter_id = str_of(&inter, "id").to_string();
+    assert_eq!(str_of(&inter, "kind"), "intermediate");
+    assert_eq!(str_of(&inter, "parent_id"), root_id);
+    assert_eq!(inter["profile"]["path_len"], 0);
+    assert_eq!(inter["profile"]["default_validity_days"], 90);
+    assert_eq!(
+        inter["profile"]["allowed_key_types"],
+        serde_json::json!(["ec-p256", "ec-p384"])
+    );
+
+    // ca list, table and JSON.
+    let list = cli_ok(&sb, &server, &["ca", "list"]).stdout;
+    let header: Vec<&str> = list
+        .lines()
+        .next()
+        .unwrap()
+        .split("  ")
+        .filter(|s| !s.is_empty())
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "ID",
+            "NAME",
+            "KIND",
+            "KEY",
+            "STATUS",
+            "NOT AFTER",
+            "SUBJECT"
+        ]
+    );
+    let table = rows(&list);
+    assert_eq!(table.len(), 2, "{list}");
+    for (id, name, kind) in [
+        (&root_id, "root", "root"),
+        (&inter_id, "inter", "intermediate"),
+    ] {
+        let row = table
+            .iter()
+            .find(|r| &r[0] == id)
+            .unwrap_or_else(|| panic!("{id} not listed:\n{list}"));
+        assert_eq!(&row[1..5], [name, kind, "ec-p256", "active"]);
+    }
+    let list = cli_json(&sb, &server, &["ca", "list"]);
+    let mut ids: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| str_of(c, "id"))
+        .collect();
+    ids.sort_unstable();
+    let mut want = vec![root_id.as_str(), inter_id.as_str()];
+    want.sort_unstable();
+    assert_eq!(ids, want);
+
+    // The root certificate, for openssl.
+    let shown = cli_ok(
+        &sb,
+        &server,
+        &["ca", "show", &root_id, "--cert-out", "root.pem"],
+    )
+    .stdout;
+    assert_eq!(field(&shown, "ID"), root_id);
+    assert_eq!(field(&shown, "Can issue"), "true");
+    assert!(
+        std::fs::read_to_string(sb.path("root.pem"))
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+
+    // Sign a PEM CSR: certificate on stdout, chain to a file, serial on stderr.
+    let csr = make_csr(&sb, "leaf", "device-1");
+    let signed = cli_ok(
+        &sb,
+        &server,
+        &[
+            "cert",
+            "sign",
+            "--ca",
+            &inter_id,
+            "--csr",
+            &csr,
+            "--san",
+            "dns:device-1.example",
+            "--chain-out",
+            "chain.pem",
+        ],
+    );
+    assert!(signed.stdout.starts_with("-----BEGIN CERTIFICATE-----"));
+    std::fs::write(sb.path("leaf.pem"), &signed.stdout).unwrap();
+    assert_verifies(&sb, "root.pem", Some("chain.pem"), "leaf.pem");
+    let san = openssl(
+        &sb.work,
+        &[
+            "x509",
+            "-in",
+            "leaf.pem",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+        ],
+    );
+    assert!(san.contains("DNS:device-1.example"), "{san}");
+    let serial = signed
+        .stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "serial")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no serial on stderr: {}", signed.stderr))
+        .to_string();
+    let openssl_serial = openssl(&sb.work, &["x509", "-in", "leaf.pem", "-noout", "-serial"]);
+    assert_eq!(
+        openssl_serial
+            .trim()
+            .trim_start_matches("serial=")
+            .to_ascii_lowercase()
+            .trim_start_matches('0'),
+        serial.trim_start_matches('0')
+    );
+
+    // Sign a DER CSR (sent base64) with --out, JSON output.
+    openssl(
+        &sb.work,
+        &["req", "-in", &csr, "-outform", "DER", "-out", "leaf.der"],
+    );
+    let second = cli_json(
+        &sb,
+        &server,
+        &[
+            "cert",
+            "sign",
+            "--ca",
+            &inter_id,
+            "--csr",
+            "leaf.der",
+            "--out",
+            "leaf2.pem",
+            "--validity-days",
+            "10",
+        ],
+    );
+    let serial2 = str_of(&second, "serial").to_string();
+    assert_ne!(serial2, serial);
+    assert!(str_of(&second, "chain_pem").contains("-----BEGIN CERTIFICATE-----"));
+    assert_eq!(
+        std::fs::read_to_string(sb.path("leaf2.pem")).unwrap(),
+        str_of(&second, "certificate_pem")
+    );
+    assert_verifies(&sb, "root.pem", Some("chain.pem"), "leaf2.pem");
+
+    // Show by serial and by the fingerprint openssl computes (with colons, upper case).
+    let by_serial = cli_ok(&sb, &server, &["cert", "show", "--ca", &inter_id, &serial]).stdout;
+    assert_eq!(field(&by_serial, "Serial"), serial);
+    assert_eq!(field(&by_serial, "Subject"), "CN=device-1");
+    assert_eq!(field(&by_serial, "Status"), "active");
+    let fp_line = openssl(
+        &sb.work,
+        &[
+            "x509",
+            "-in",
+            "leaf.pem",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+        ],
+    );
+    let fp = fp_line.trim().rsplit('=').next().unwrap().to_string();
+    let by_fp = cli_ok(
+        &sb,
+        &server,
+        &[
+            "cert",
+            "show",
+            "--fingerprint",
+            &fp,
+            "--cert-out",
+            "again.pem",
+        ],
+    )
+    .stdout;
+    assert_eq!(field(&by_fp, "Serial"), serial);
+    assert_eq!(
+        field(&by_fp, "Fingerprint"),
+        fp.replace(':', "").to_ascii_lowercase()
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.path("again.pem")).unwrap(),
+        signed.stdout
+    );
+
+    // Listing: by CA, paged, all pages, JSON.
+    let listed = cli_ok(&sb, &server, &["cert", "list", "--ca", &inter_id]);
+    let header: Vec<&str> = listed
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["SERIAL", "CA", "STATUS", "NOT", "AFTER", "SUBJECT"]
+    );
+    let serials: Vec<String> = rows(&listed.stdout)
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(serials, [serial2.clone(), serial.clone()], "newest first");
+    assert!(!listed.stderr.contains("next cursor"), "{}", listed.stderr);
+    let under_root = cli_ok(&sb, &server, &["cert", "list", "--ca", &root_id]);
+    assert!(under_root.stdout.is_empty(), "{}", under_root.stdout);
+    let page = cli_ok(
+        &sb,
+        &server,
+        &["cert", "list", "--ca", &inter_id, "--limit", "1"],
+    );
+    assert_eq!(rows(&page.stdout).len(), 1, "{}", page.stdout);
+    assert!(page.stderr.contains("next cursor: "), "{}", page.stderr);
+    let all = cli_ok(
+        &sb,
+        &server,
+        &["cert", "list", "--ca", &inter_id, "--limit", "1", "--all"],
+    );
+    assert_eq!(rows(&all.stdout).len(), 2, "{}", all.stdout);
+    assert!(!all.stderr.contains("next cursor"), "{}", all.stderr);
+    let all_json = cli_json(
+        &sb,
+        &server,
+        &["cert", "list", "--ca", &inter_id, "--limit", "1", "--all"],
+    );
+    assert_eq!(all_json["items"].as_array().unwrap().len(), 2);
+    assert!(all_json["next_cursor"].is_null());
+
+    // Revoke, then the certificate reads as revoked, and a second revocation is refused.
+    let revoked = cli_ok(
+        &sb,
+        &server,
+        &[
+            "cert",
+            "revoke",
+            "--ca",
+            &inter_id,
+            &serial,
+            "--reason",
+            "key_compromise",
+        ],
+    )
+    .stdout;
+    assert_eq!(field(&revoked, "Status"), "revoked");
+    let shown = cli_ok(&sb, &server, &["cert", "show", "--ca", &inter_id, &serial]).stdout;
+    assert_eq!(field(&shown, "Status"), "revoked");
+    assert_eq!(field(&shown, "Revocation reason"), "key_compromise");
+    assert_ne!(field(&shown, "Revoked at"), "-");
+    let revoked_only = cli_ok(
+        &sb,
+        &server,
+        &["cert", "list", "--ca", &inter_id, "--status", "revoked"],
+    )
+    .stdout;
+    let revoked_rows = rows(&revoked_only);
+    assert_eq!(revoked_rows.len(), 1, "{revoked_only}");
+    assert_eq!(revoked_rows[0][0], serial);
+    let again = cli_fails(
+        &sb,
+        &server,
+        &["cert", "revoke", "--ca", &inter_id, &serial],
+    );
+    assert!(again.contains("already revoked"), "{again}");
+    assert!(
+        again.contains("(HTTP 409, urn:shedu:problem:already-revoked)"),
+        "{again}"
+    );
+}
+
+#[test]
+fn imported_ca_signs_only_with_its_key() {
+    let sb = Sandbox::new();
+    let server = start(&sb, "1");
+
+    make_external_ca(&sb, "ext", "Ext");
+    let with_key = cli_json(
+        &sb,
+        &server,
+        &[
+            "ca", "import", "--name", "ext", "--cert", "ext.pem", "--key", "ext.key",
+        ],
+    );
+    assert_eq!(with_key["can_issue"], true, "{with_key}");
+    assert_eq!(str_of(&with_key, "subject"), "CN=Ext");
+    let ext_id = str_of(&with_key, "id").to_string();
+
+    let csr = make_csr(&sb, "leaf", "sensor-7");
+    cli_ok(
+        &sb,
+        &server,
+        &[
+            "cert", "sign", "--ca", &ext_id, "--csr", &csr, "--out", "leaf.pem",
+        ],
+    );
+    assert_verifies(&sb, "ext.pem", None, "leaf.pem");
+
+    // A second external CA without its key: tracked, but it cannot issue.
+    make_external_ca(&sb, "nokey", "Ext Without Key");
+    let shown = cli_ok(
+        &sb,
+        &server,
+        &["ca", "import", "--name", "nokey", "--cert", "nokey.pem"],
+    )
+    .stdout;
+    assert_eq!(field(&shown, "Can issue"), "false");
+    let nokey_id = field(&shown, "ID");
+    let err = cli_fails(
+        &sb,
+        &server,
+        &[
+            "cert",
+            "sign",
+            "--ca",
+            &nokey_id,
+            "--csr",
+            &csr,
+            "--out",
+            "never.pem",
+        ],
+    );
+    assert!(err.contains("HTTP 409"), "{err}");
+    assert!(err.contains("urn:shedu:problem:ca-without-key"), "{err}");
+    assert!(!sb.path("never.pem").exists());
+
+    // Both are listed.
+    let list = cli_json(&sb, &server, &["ca", "list"]);
+    assert_eq!(list["items"].as_array().unwrap().len(), 2, "{list}");
+}
+
+#[test]
+fn restart_keeps_tls_ca_token_and_ca_keys() {
+    let sb = Sandbox::new();
+    let first = start(&sb, "1");
+    let tls_ca = std::fs::read_to_string(sb.data.join("tls").join("ca.pem")).unwrap();
+    let token = std::fs::read_to_string(sb.data.join("admin-token")).unwrap();
+    let ca = cli_json(
+        &sb,
+        &first,
+        &[
+            "ca",
+            "create",
+            "--name",
+            "plant",
+            "--key-type",
+            "ec-p384",
+            "--cn",
+            "Plant CA",
+        ],
+    );
+    let ca_id = str_of(&ca, "id").to_string();
+    drop(first);
+
+    let second = start(&sb, "2");
+    assert_eq!(
+        std::fs::read_to_string(sb.data.join("tls").join("ca.pem")).unwrap(),
+        tls_ca
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.data.join("admin-token")).unwrap(),
+        token
+    );
+    let list = cli_ok(&sb, &second, &["ca", "list"]).stdout;
+    assert!(
+        rows(&list).iter().any(|r| r[0] == ca_id && r[1] == "plant"),
+        "{list}"
+    );
+    cli_ok(
+        &sb,
+        &second,
+        &["ca", "show", &ca_id, "--cert-out", "plant.pem"],
+    );
+    let csr = make_csr(&sb, "leaf", "after-restart");
+    cli_ok(
+        &sb,
+        &second,
+        &[
+            "cert", "sign", "--ca", &ca_id, "--csr", &csr, "--out", "leaf.pem",
+        ],
+    );
+    assert_verifies(&sb, "plant.pem", None, "leaf.pem");
+}
+
+#[test]
+fn wrong_master_key_stops_start_up() {
+    let sb = Sandbox::new();
+    let first = start(&sb, "1");
+    drop(first);
+    let key_file = sb.data.join("master.key");
+    let original = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(original.trim().len(), 64);
+    let other = if original.trim() == "11".repeat(32) {
+        "22".repeat(32)
+    } else {
+        "11".repeat(32)
+    };
+    std::fs::write(&key_file, other).unwrap();
+
+    let failure = match try_start(&sb, "2") {
+        Ok(_) => panic!("shedu serve started with the wrong master key"),
+        Err(f) => f,
+    };
+    assert!(!failure.status.success());
+    assert!(
+        failure.stderr.contains("master key"),
+        "stderr: {}",
+        failure.stderr
+    );
+
+    // With the right key back, it starts again: the refusal changed nothing.
+    std::fs::write(&key_file, original).unwrap();
+    let _server = start(&sb, "3");
+}
+
+#[test]
+fn token_file_is_private_and_wrong_or_missing_tokens_are_refused() {
+    let sb = Sandbox::new();
+    let server = start(&sb, "1");
+    let mode = std::fs::metadata(sb.data.join("admin-token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "admin-token mode {mode:o}");
+
+    // A wrong token (which appears after --token-file, so it wins) is refused with 401 and not echoed.
+    let wrong = "wrong-token-0123456789abcdef";
+    let err = cli_fails(&sb, &server, &["ca", "list", "--token", wrong]);
+    assert!(err.contains("401") || err.contains("not valid"), "{err}");
+    assert!(!err.contains(wrong), "the token was printed: {err}");
+
+    // No token at all, and no ./shedu-data in the working directory.
+    let run: Run = shedu_command(&sb.work)
+        .args(["ca", "list", "--url", &server.url()])
+        .output()
+        .unwrap()
+        .into();
+    assert!(!run.status.success());
+    assert!(
+        run.stderr
+            .contains("no token: use --token, --token-file or SHEDU_TOKEN"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn defaults_come_from_shedu_data_and_environment() {
+    let sb = Sandbox::new();
+    let server = start(&sb, "1");
+    cli_ok(&sb, &server, &["ca", "create", "--name", "r", "--cn", "R"]);
+
+    // From the folder holding shedu-data/, only the URL is needed: token and TLS CA are found there.
+    let run: Run = shedu_command(&sb.root)
+        .args(["ca", "list", "--url", &format!("{}/api/v1", server.url())])
+        .output()
+        .unwrap()
+        .into();
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(
+        rows(&run.stdout).iter().any(|r| r[1] == "r"),
+        "{}",
+        run.stdout
+    );
+
+    // The same through SHEDU_* variables from anywhere.
+    let token = std::fs::read_to_string(sb.data.join("admin-token")).unwrap();
+    let run: Run = shedu_command(&sb.work)
+        .args(["ca", "list", "--output", "json"])
+        .env("SHEDU_URL", server.url())
+        .env("SHEDU_TOKEN", token.trim())
+        .env("SHEDU_CA_FILE", sb.data.join("tls").join("ca.pem"))
+        .output()
+        .unwrap()
+        .into();
+    assert!(run.status.success(), "{}", run.stderr);
+    let list: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list["items"][0]["name"], "r");
+
+    // Without the TLS CA the server's certificate is not trusted: the CA file really is what is checked.
+    let run: Run = shedu_command(&sb.work)
+        .args(["ca", "list", "--url", &server.url()])
+        .env("SHEDU_TOKEN", token.trim())
+        .output()
+        .unwrap()
+        .into();
+    assert!(!run.status.success(), "{}", run.stdout);
+    assert!(run.stderr.contains(&server.url()), "{}", run.stderr);
+    assert!(run.stderr.contains("--ca-file"), "{}", run.stderr);
+}
+
+#[test]
+fn unreachable_server_error_names_the_url() {
+    let sb = Sandbox::new();
+    // A port that was free a moment ago and has no listener now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("https://127.0.0.1:{port}");
+    let run: Run = shedu_command(&sb.work)
+        .args([
+            "cert",
+            "list",
+            "--url",
+            &url,
+            "--token",
+            "0123456789abcdef0123",
+        ])
+        .output()
+        .unwrap()
+        .into();
+    assert!(!run.status.success());
+    assert!(
+        run.stderr
+            .contains(&format!("127.0.0.1:{port}/api/v1/certificates")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn serve_help_lists_every_option() {
+    let sb = Sandbox::new();
+    let run: Run = shedu_command(&sb.work)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap()
+        .into();
+    assert!(run.status.success(), "{}", run.stderr);
+    for needle in [
+        "--data-dir",
+        "--listen",
+        "--http-listen",
+        "--database-url",
+        "--tls-cert",
+        "--tls-key",
+        "--master-key-file",
+        "--lifecycle-interval",
+        "--config",
+        "SHEDU_DATA_DIR",
+        "SHEDU_DATABASE_URL",
+    ] {
+        assert!(
+            run.stdout.contains(needle),
+            "{needle} missing from:\n{}",
+            run.stdout
+        );
+    }
+}
