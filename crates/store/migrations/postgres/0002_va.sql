@@ -1,0 +1,1 @@
+-- Validation authority: precomputed OCSP responses and CRLs (filled by the VA work).

@@ -1,0 +1,1 @@
+-- Event delivery: dispatcher cursors, subscriptions, deliveries (filled by the events work).
