@@ -33,6 +33,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
 
+    /// Base URL relying parties use for OCSP, CRLs and CA certificates; written into issued certificates
+    /// (AIA, CRL distribution points). [default: http://<http-listen>]
+    #[arg(long, env = "SHEDU_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Database URL: `sqlite://path` or `postgres://user@host/db`. [default: sqlite://<data-dir>/shedu.db]
     #[arg(long, env = "SHEDU_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -79,6 +84,7 @@ pub(crate) struct Settings {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub http_listen: SocketAddr,
+    pub public_url: String,
     pub database_url: String,
     pub tls_files: Option<(PathBuf, PathBuf)>,
     pub tls_names: Vec<String>,
@@ -108,6 +114,12 @@ impl ServeArgs {
             .http_listen
             .or(file.http_listen)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let public_url = self
+            .public_url
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{http_listen}"))
+            .trim_end_matches('/')
+            .to_string();
         let database_url = self.database_url.or(file.database_url).unwrap_or_else(|| {
             format!("sqlite://{}?mode=rwc", data_dir.join("shedu.db").display())
         });
@@ -155,6 +167,7 @@ impl ServeArgs {
             data_dir,
             listen,
             http_listen,
+            public_url,
             database_url,
             tls_files,
             tls_names,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use shedu_core::{CaService, SystemClock, spawn_lifecycle};
+use shedu_core::{CaService, SystemClock, VaConfig, spawn_lifecycle};
 use shedu_keys::{Keystore, MasterKey, write_secret_file};
 use shedu_server::tls::TlsMaterial;
 use shedu_server::{AdminToken, AppState, ServerConfig};
@@ -38,7 +38,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::connect(&s.database_url)
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&s.database_url)))?;
-    let cas = CaService::open(store, Keystore::new(&master)?, Arc::new(SystemClock))
+    let va = VaConfig {
+        public_url: s.public_url.clone(),
+        ..VaConfig::default()
+    };
+    let cas = CaService::open(store, Keystore::new(&master)?, Arc::new(SystemClock), va)
         .await
         .with_context(|| format!("master key from {master_source}"))?;
     let cas = Arc::new(cas);
@@ -83,7 +87,14 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "  API (HTTPS):  https://{}/api/v1   (OpenAPI: /api/openapi.json)",
         running.https_addr
     );
-    println!("  HTTP:         http://{}/health", running.http_addr);
+    println!(
+        "  HTTP:         http://{}/health   (OCSP: /ocsp, CRLs: /crl/<ca-id>)",
+        running.http_addr
+    );
+    println!(
+        "  Public URL:   {}   (written into certificates' AIA and CRL distribution points)",
+        s.public_url
+    );
     println!("  Database:     {}", redact_url(&s.database_url));
     println!("  TLS CA:       {ca_line}");
     println!("  Admin token:  {token_source}");
@@ -174,11 +185,12 @@ fn init_tracing(s: &Settings) -> anyhow::Result<()> {
 
 fn printable(s: &Settings) -> String {
     format!(
-        "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\n\
+        "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\npublic_url = {:?}\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\n\
          master_key_file = {:?}\nlifecycle_interval = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"",
         s.data_dir,
         s.listen,
         s.http_listen,
+        s.public_url,
         redact_url(&s.database_url),
         s.tls_files.as_ref().map(|(c, _)| c),
         s.tls_names,

@@ -10,10 +10,11 @@ use shedu_pki::{
     CertInfo, ExtKeyUsage, KeyType, KeyUsage, Profile, Serial, SubjectName, Validity,
     build_ca_params, join_names, parse_names, pem_encode_cert,
 };
-use shedu_store::{CaRow, Store};
+use shedu_store::{CaRow, CaVaSettings, Store};
 
 use crate::error::store_err;
 use crate::events::event;
+use crate::va::{VaConfig, VaState};
 use crate::{Ca, CaKind, Clock, Error, Status};
 
 /// Default lifetime of a root CA certificate: ten years.
@@ -55,6 +56,48 @@ pub struct NewCa {
     pub path_len: Option<u8>,
     /// Issuance profile.
     pub profile: ProfileInput,
+    /// OCSP/CRL settings.
+    pub va: VaInput,
+}
+
+/// Optional validation settings of a CA; anything left out takes the defaults (delegated responder, AIA
+/// and CRL distribution point on, one CRL).
+#[derive(Clone, Debug, Default)]
+pub struct VaInput {
+    /// `delegated` or `ca`.
+    pub ocsp_signing: Option<String>,
+    /// Write AIA (OCSP + caIssuers) into issued certificates.
+    pub aia: Option<bool>,
+    /// Write a CRL distribution point into issued certificates.
+    pub crl_distribution_point: Option<bool>,
+    /// Number of CRL partitions (1..=1024); fixed at creation.
+    pub crl_shards: Option<u32>,
+}
+
+impl VaInput {
+    fn resolve(&self) -> Result<CaVaSettings, Error> {
+        let d = CaVaSettings::default();
+        let ocsp_signing = self.ocsp_signing.clone().unwrap_or(d.ocsp_signing);
+        if ocsp_signing != "delegated" && ocsp_signing != "ca" {
+            return Err(Error::invalid(
+                "invalid-profile",
+                "ocsp_signing must be \"delegated\" or \"ca\"",
+            ));
+        }
+        let crl_shards = i64::from(self.crl_shards.unwrap_or(1));
+        if !(1..=1024).contains(&crl_shards) {
+            return Err(Error::invalid(
+                "invalid-profile",
+                "crl_shards must be 1 to 1024",
+            ));
+        }
+        Ok(CaVaSettings {
+            ocsp_signing,
+            aia: self.aia.unwrap_or(d.aia),
+            crldp: self.crl_distribution_point.unwrap_or(d.crldp),
+            crl_shards,
+        })
+    }
 }
 
 /// A request to import an existing CA certificate, with or without its key.
@@ -68,11 +111,15 @@ pub struct ImportCa {
     pub private_key_pem: Option<String>,
     /// Issuance profile.
     pub profile: ProfileInput,
+    /// OCSP/CRL settings.
+    pub va: VaInput,
 }
 
 /// A CA ready to sign: its record, its signing handle and its chain.
 pub(crate) struct LoadedCa {
     pub(crate) ca: Ca,
+    /// How relying parties check this CA's certificates.
+    pub(crate) va: CaVaSettings,
     pub(crate) issuer: Option<Issuer<'static, CaSigner>>,
     /// This CA's certificate and every known ancestor, PEM, leaf-most first.
     pub(crate) chain_pem: String,
@@ -81,9 +128,11 @@ pub(crate) struct LoadedCa {
 /// The CA service: the one place CAs are created, loaded and used to sign.
 pub struct CaService {
     pub(crate) store: Store,
-    keystore: Keystore,
+    pub(crate) keystore: Keystore,
     pub(crate) clock: Arc<dyn Clock>,
     loaded: RwLock<HashMap<String, Arc<LoadedCa>>>,
+    pub(crate) va: VaState,
+    pub(crate) va_config: VaConfig,
 }
 
 impl std::fmt::Debug for CaService {
@@ -103,6 +152,7 @@ impl CaService {
         store: Store,
         keystore: Keystore,
         clock: Arc<dyn Clock>,
+        va_config: VaConfig,
     ) -> Result<CaService, Error> {
         match store
             .meta_get(CANARY_KEY)
@@ -131,6 +181,8 @@ impl CaService {
             keystore,
             clock,
             loaded: RwLock::new(HashMap::new()),
+            va: VaState::default(),
+            va_config,
         })
     }
 
@@ -144,6 +196,7 @@ impl CaService {
         let now = self.clock.now();
         let key_type: KeyType = req.key_type.parse()?;
         let profile = build_profile(&req.profile, req.path_len)?;
+        let va = req.va.resolve()?;
         check_name(&req.name)?;
         let dn = req.subject.to_dn()?;
         let serial = Serial::random();
@@ -193,7 +246,7 @@ impl CaService {
             parent_id,
             &der,
             Some(sealed),
-            profile,
+            (profile, va),
             now,
         )
         .await
@@ -212,6 +265,7 @@ impl CaService {
             return Err(shedu_pki::Error::NotCa.into());
         }
         let profile = build_profile(&req.profile, None)?;
+        let va = req.va.resolve()?;
         let id = new_id();
         let (kind, sealed) = match &req.private_key_pem {
             Some(pem) => {
@@ -228,8 +282,17 @@ impl CaService {
         } else {
             self.find_parent(&der).await?
         };
-        self.insert(id, req.name, kind, parent_id, &der, sealed, profile, now)
-            .await
+        self.insert(
+            id,
+            req.name,
+            kind,
+            parent_id,
+            &der,
+            sealed,
+            (profile, va),
+            now,
+        )
+        .await
     }
 
     /// One CA.
@@ -274,7 +337,7 @@ impl CaService {
         parent_id: Option<String>,
         der: &[u8],
         key_sealed: Option<Vec<u8>>,
-        profile: Profile,
+        (profile, va): (Profile, CaVaSettings),
         now: i64,
     ) -> Result<Ca, Error> {
         let info = CertInfo::from_der(der)?;
@@ -320,13 +383,17 @@ impl CaService {
                 "subject": info.subject, "serial": info.serial.to_hex(), "not_after": info.not_after,
             }),
         );
-        self.store.insert_ca(&row, &ev).await.map_err(|e| match e {
-            shedu_store::Error::Conflict { .. } => Error::conflict(
-                "ca-exists",
-                format!("a CA named {name:?} or with this certificate already exists"),
-            ),
-            other => store_err("CA")(other),
-        })?;
+        self.store
+            .insert_ca_with_settings(&row, &va, &ev)
+            .await
+            .map_err(|e| match e {
+                shedu_store::Error::Conflict { .. } => Error::conflict(
+                    "ca-exists",
+                    format!("a CA named {name:?} or with this certificate already exists"),
+                ),
+                other => store_err("CA")(other),
+            })?;
+        self.on_ca_added();
         Ok(self.loaded(&id).await?.ca.clone())
     }
 
@@ -368,8 +435,14 @@ impl CaService {
             }
             _ => None,
         };
+        let va = self
+            .store
+            .va_settings(id)
+            .await
+            .map_err(store_err(format!("CA {id}")))?;
         let loaded = Arc::new(LoadedCa {
             ca: ca_from_row(row)?,
+            va,
             issuer,
             chain_pem,
         });

@@ -1,7 +1,8 @@
 //! Issuing certificates from CSRs, revoking them, and reading them back.
 
 use shedu_pki::{
-    CertInfo, Csr, IssueRequest, RevocationReason, Serial, Validity, issue_leaf, pem_encode_cert,
+    CertInfo, Csr, IssueRequest, RevocationReason, RevocationUrls, Serial, Validity, issue_leaf,
+    pem_encode_cert,
 };
 use shedu_store::{CertRow, CertificateFilter, Page, RevokeOutcome};
 
@@ -65,6 +66,7 @@ impl CaService {
             loaded.ca.not_after,
         )?;
         let serial = Serial::random();
+        let revocation_urls = self.revocation_urls(&loaded, &serial);
         let der = issue_leaf(
             &IssueRequest {
                 csr: &csr,
@@ -72,6 +74,7 @@ impl CaService {
                 validity,
                 serial: &serial,
                 profile,
+                revocation_urls: &revocation_urls,
             },
             issuer,
         )?;
@@ -122,12 +125,30 @@ impl CaService {
         })
     }
 
-    /// Revokes a certificate with an RFC 5280 reason. Revoking twice is a conflict and changes nothing.
+    /// The AIA and CRL distribution point URLs for a certificate of this CA, per its VA settings. The CRL
+    /// partition is fixed here, at issuance, from the serial.
+    fn revocation_urls(&self, loaded: &crate::ca::LoadedCa, serial: &Serial) -> RevocationUrls {
+        let base = &self.va_config().public_url;
+        let ca_id = &loaded.ca.id;
+        let shards = loaded.va.crl_shards;
+        RevocationUrls {
+            ocsp: loaded.va.aia.then(|| format!("{base}/ocsp")),
+            ca_issuers: loaded.va.aia.then(|| format!("{base}/ca/{ca_id}")),
+            crl: loaded
+                .va
+                .crldp
+                .then(|| self.crl_url(ca_id, crate::va::shard_of(serial, shards), shards)),
+        }
+    }
+
+    /// Revokes a certificate with an RFC 5280 reason and an optional invalidity date (RFC 5280 §5.3.2).
+    /// Revoking twice is a conflict and changes nothing. Once this returns, no OCSP answer says `good`.
     pub async fn revoke(
         &self,
         ca_id: &str,
         serial: &str,
         reason: &str,
+        invalidity_date: Option<i64>,
     ) -> Result<Certificate, Error> {
         let now = self.clock.now();
         let reason: RevocationReason = reason.parse()?;
@@ -141,11 +162,19 @@ impl CaService {
         );
         let outcome = self
             .store
-            .revoke_certificate(ca_id, &serial.to_hex(), now, reason.as_str(), &ev)
+            .revoke_certificate(
+                ca_id,
+                &serial.to_hex(),
+                now,
+                reason.as_str(),
+                invalidity_date,
+                &ev,
+            )
             .await
             .map_err(store_err(format!("certificate {serial} of CA {ca_id}")))?;
         match outcome {
             RevokeOutcome::Revoked(row) => {
+                self.on_revoked(ca_id, &serial);
                 cert_from_row(row, now, loaded.ca.profile.expiry_warning_days)
             }
             RevokeOutcome::AlreadyRevoked(_) => Err(Error::conflict(

@@ -12,8 +12,9 @@ mod error;
 mod events;
 mod lifecycle;
 mod model;
+mod va;
 
-pub use ca::{CaService, ImportCa, NewCa, ProfileInput};
+pub use ca::{CaService, ImportCa, NewCa, ProfileInput, VaInput};
 pub use certificates::{CertificateQuery, IssueInput, Issued};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
@@ -21,3 +22,4 @@ pub use events::EVENT_SOURCE;
 pub use lifecycle::spawn_lifecycle;
 pub use model::{Ca, CaKind, Certificate, Status};
 pub use shedu_store::{Page, SweepReport};
+pub use va::{CrlAnswer, CrlKind, OcspAnswer, VaConfig};

@@ -1,4 +1,4 @@
-//! The lifecycle job: runs the status sweep on an interval.
+//! The lifecycle job: runs the status sweep and the CRL refresh on an interval.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,10 @@ pub fn spawn_lifecycle(service: Arc<CaService>, interval: Duration) -> tokio::ta
                 Err(e) => {
                     tracing::warn!(error = %e, "lifecycle sweep failed; retrying at the next tick")
                 }
+            }
+            // CRLs are rebuilt before their nextUpdate even when nobody fetches them.
+            if let Err(e) = service.refresh_crls().await {
+                tracing::warn!(error = %e, "CRL refresh failed; retrying at the next tick");
             }
         }
     })

@@ -29,6 +29,10 @@ pub struct CertInfo {
     pub public_key_bits: Vec<u8>,
     /// Whether subject and issuer names are equal (a self-issued certificate).
     pub self_issued: bool,
+    /// The subject DN as DER, for CRL issuer names and OCSP name hashes.
+    pub subject_der: Vec<u8>,
+    /// The subjectKeyIdentifier, if present.
+    pub subject_key_id: Option<Vec<u8>>,
 }
 
 impl CertInfo {
@@ -61,6 +65,16 @@ impl CertInfo {
             fingerprint: fingerprint_sha256(der),
             public_key_bits: tbs.subject_pki.subject_public_key.data.to_vec(),
             self_issued: tbs.subject.as_raw() == tbs.issuer.as_raw(),
+            subject_der: tbs.subject.as_raw().to_vec(),
+            subject_key_id: cert
+                .extensions()
+                .iter()
+                .find_map(|e| match e.parsed_extension() {
+                    x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => {
+                        Some(k.0.to_vec())
+                    }
+                    _ => None,
+                }),
         })
     }
 }

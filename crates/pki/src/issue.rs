@@ -1,10 +1,13 @@
 //! Building certificates: end-entity certificates from verified CSRs under a profile, and CA certificates.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, IsCa, Issuer, KeyUsagePurpose,
-    SerialNumber, SigningKey,
+    BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, PublicKeyData, SerialNumber,
+    SigningKey,
 };
 use time::OffsetDateTime;
+use yasna::Tag;
+use yasna::models::ObjectIdentifier;
 
 use crate::{Csr, Error, Profile, Serial, csr::parse_san};
 
@@ -101,6 +104,57 @@ pub struct IssueRequest<'a> {
     pub serial: &'a Serial,
     /// The issuing CA's profile.
     pub profile: &'a Profile,
+    /// Where relying parties check status: AIA and CRL distribution point URLs.
+    pub revocation_urls: &'a RevocationUrls,
+}
+
+/// The URLs written into a certificate so relying parties find its status (RFC 5280 §4.2.1.13, §4.2.2.1).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RevocationUrls {
+    /// AIA id-ad-ocsp.
+    pub ocsp: Option<String>,
+    /// AIA id-ad-caIssuers: where the issuer's certificate can be fetched.
+    pub ca_issuers: Option<String>,
+    /// cRLDistributionPoints.
+    pub crl: Option<String>,
+}
+
+impl RevocationUrls {
+    fn apply(&self, params: &mut CertificateParams) {
+        if let Some(crl) = &self.crl {
+            params.crl_distribution_points = vec![CrlDistributionPoint {
+                uris: vec![crl.clone()],
+            }];
+        }
+        let access: Vec<(u64, &String)> =
+            [(1u64, self.ocsp.as_ref()), (2, self.ca_issuers.as_ref())]
+                .into_iter()
+                .filter_map(|(m, u)| u.map(|u| (m, u)))
+                .collect();
+        if !access.is_empty() {
+            // AuthorityInfoAccessSyntax ::= SEQUENCE OF AccessDescription { accessMethod OID, accessLocation [6] URI }
+            let der = yasna::construct_der(|w| {
+                w.write_sequence(|w| {
+                    for (method, uri) in &access {
+                        w.next().write_sequence(|w| {
+                            w.next().write_oid(&ObjectIdentifier::from_slice(&[
+                                1, 3, 6, 1, 5, 5, 7, 48, *method,
+                            ]));
+                            w.next().write_tagged_implicit(Tag::context(6), |w| {
+                                w.write_ia5_string(uri)
+                            });
+                        })
+                    }
+                })
+            });
+            params
+                .custom_extensions
+                .push(CustomExtension::from_oid_content(
+                    &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+                    der,
+                ));
+        }
+    }
 }
 
 /// Signs an end-entity certificate and returns its DER.
@@ -130,6 +184,7 @@ pub fn issue_leaf(
         .map(|k| k.to_rcgen())
         .collect();
     params.use_authority_key_identifier_extension = true;
+    req.revocation_urls.apply(&mut params);
     params.subject_alt_names = match req.sans {
         Some(sans) => sans
             .iter()
@@ -139,6 +194,36 @@ pub fn issue_leaf(
     };
     let cert = params
         .signed_by(req.csr.public_key(), issuer)
+        .map_err(|e| Error::Signing(e.to_string()))?;
+    Ok(cert.der().to_vec())
+}
+
+/// Signs a delegated OCSP responder certificate (RFC 6960 §4.2.2.2): EKU id-kp-OCSPSigning, and
+/// id-pkix-ocsp-nocheck so clients do not ask for the responder's own status.
+pub fn issue_ocsp_responder(
+    subject: DistinguishedName,
+    public_key: &impl PublicKeyData,
+    validity: Validity,
+    serial: &Serial,
+    issuer: &Issuer<'_, impl SigningKey>,
+) -> Result<Vec<u8>, Error> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = subject;
+    params.serial_number = Some(SerialNumber::from_slice(serial.as_bytes()));
+    validity.apply(&mut params)?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    params.use_authority_key_identifier_extension = true;
+    // id-pkix-ocsp-nocheck 1.3.6.1.5.5.7.48.1.5, value NULL.
+    params
+        .custom_extensions
+        .push(CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5],
+            vec![0x05, 0x00],
+        ));
+    let cert = params
+        .signed_by(public_key, issuer)
         .map_err(|e| Error::Signing(e.to_string()))?;
     Ok(cert.der().to_vec())
 }

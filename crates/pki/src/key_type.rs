@@ -55,6 +55,28 @@ impl KeyType {
         }
     }
 
+    /// The DER AlgorithmIdentifier of the signature algorithm, for structures shedu encodes itself (OCSP
+    /// responses, CRLs). RSA carries the explicit NULL parameter RFC 4055 requires; ECDSA and Ed25519 none.
+    pub fn signature_algorithm_der(self) -> &'static [u8] {
+        match self {
+            // ecdsa-with-SHA256 1.2.840.10045.4.3.2
+            KeyType::EcP256 => &[
+                0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+            ],
+            // ecdsa-with-SHA384 1.2.840.10045.4.3.3
+            KeyType::EcP384 => &[
+                0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03,
+            ],
+            // sha256WithRSAEncryption 1.2.840.113549.1.1.11, NULL
+            KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 => &[
+                0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05,
+                0x00,
+            ],
+            // id-Ed25519 1.3.101.112
+            KeyType::Ed25519 => &[0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70],
+        }
+    }
+
     /// The RSA modulus size, for RSA types.
     pub fn rsa_bits(self) -> Option<usize> {
         match self {

@@ -6,19 +6,25 @@
 #![warn(missing_docs)]
 
 mod cert;
+mod crl;
 mod csr;
+mod der;
 mod error;
 mod issue;
 mod key_type;
 mod name;
+pub mod ocsp;
 mod profile;
 mod reason;
 mod serial;
 
 pub use cert::{CertInfo, fingerprint_sha256, is_signed_by, pem_encode_cert, pem_to_der_certs};
+pub use crl::{CrlParams, CrlScope, RevokedEntry, build_crl};
 pub use csr::Csr;
 pub use error::Error;
-pub use issue::{IssueRequest, Validity, build_ca_params, issue_leaf};
+pub use issue::{
+    IssueRequest, RevocationUrls, Validity, build_ca_params, issue_leaf, issue_ocsp_responder,
+};
 pub use key_type::KeyType;
 pub use name::SubjectName;
 pub use profile::{ExtKeyUsage, KeyUsage, Profile, join_names, parse_names};

@@ -11,6 +11,7 @@ pub mod problem;
 mod request_id;
 mod state;
 pub mod tls;
+mod va;
 
 pub use auth::{AdminToken, Principal, Role};
 pub use listen::{Running, ServerConfig, http_app, https_app, start};

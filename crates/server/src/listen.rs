@@ -60,17 +60,16 @@ impl Drop for Running {
     }
 }
 
-/// The HTTPS application: health and the API.
+/// The HTTPS application: health, the API, and the validation endpoints.
 pub fn https_app(state: AppState) -> Router {
-    common(
-        Router::new().merge(crate::api::router(state.clone())),
-        state,
-    )
+    let routes = crate::api::router(state.clone()).merge(crate::va::router());
+    common(routes, state)
 }
 
-/// The plain-HTTP application: health only (the API never goes over plain HTTP).
+/// The plain-HTTP application: health, OCSP, CRLs and CA certificates (signed data, conventionally
+/// served without TLS). The API is never served over plain HTTP.
 pub fn http_app(state: AppState) -> Router {
-    common(Router::new(), state)
+    common(crate::va::router(), state)
 }
 
 fn common(router: Router<AppState>, state: AppState) -> Router {

@@ -1,43 +1,13 @@
 //! Certificate authorities.
 
 use crate::model::CA_COLUMNS;
-use crate::{CaRow, Error, NewEvent, Store, events};
+use crate::{CaRow, Error, NewEvent, Store};
 
 impl Store {
-    /// Inserts a CA and its creation event in one transaction.
+    /// Inserts a CA (with default VA settings) and its creation event in one transaction.
     pub async fn insert_ca(&self, ca: &CaRow, event: &NewEvent) -> Result<(), Error> {
-        let mut tx = self.write.begin().await?;
-        let sql = format!(
-            "INSERT INTO cas ({CA_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-             $14, $15, $16, $17, $18, $19, $20, $21)"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&ca.id)
-            .bind(&ca.name)
-            .bind(&ca.kind)
-            .bind(&ca.parent_id)
-            .bind(&ca.key_type)
-            .bind(&ca.engine)
-            .bind(&ca.key_sealed)
-            .bind(&ca.certificate_der)
-            .bind(&ca.subject)
-            .bind(&ca.serial)
-            .bind(&ca.fingerprint)
-            .bind(ca.not_before)
-            .bind(ca.not_after)
-            .bind(&ca.status)
-            .bind(ca.default_validity_days)
-            .bind(&ca.key_usages)
-            .bind(&ca.ext_key_usages)
-            .bind(ca.path_len)
-            .bind(&ca.allowed_key_types)
-            .bind(ca.expiry_warning_days)
-            .bind(ca.created_at)
-            .execute(&mut *tx)
-            .await?;
-        events::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        self.insert_ca_with_settings(ca, &crate::CaVaSettings::default(), event)
+            .await
     }
 
     /// One CA by id.
@@ -58,4 +28,40 @@ impl Store {
             .await?;
         rows.iter().map(CaRow::from_row).collect()
     }
+}
+
+/// The INSERT of one CA row, inside a caller's transaction.
+pub(crate) async fn insert_ca_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ca: &CaRow,
+) -> Result<(), Error> {
+    let sql = format!(
+        "INSERT INTO cas ({CA_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+             $14, $15, $16, $17, $18, $19, $20, $21)"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&ca.id)
+        .bind(&ca.name)
+        .bind(&ca.kind)
+        .bind(&ca.parent_id)
+        .bind(&ca.key_type)
+        .bind(&ca.engine)
+        .bind(&ca.key_sealed)
+        .bind(&ca.certificate_der)
+        .bind(&ca.subject)
+        .bind(&ca.serial)
+        .bind(&ca.fingerprint)
+        .bind(ca.not_before)
+        .bind(ca.not_after)
+        .bind(&ca.status)
+        .bind(ca.default_validity_days)
+        .bind(&ca.key_usages)
+        .bind(&ca.ext_key_usages)
+        .bind(ca.path_len)
+        .bind(&ca.allowed_key_types)
+        .bind(ca.expiry_warning_days)
+        .bind(ca.created_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -164,17 +164,19 @@ impl Store {
         serial: &str,
         revoked_at: i64,
         reason: &str,
+        invalidity_date: Option<i64>,
         event: &NewEvent,
     ) -> Result<RevokeOutcome, Error> {
         let mut tx = self.write.begin().await?;
         let updated = sqlx::query(
-            "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2 \
-             WHERE ca_id = $3 AND serial = $4 AND status <> 'revoked'",
+            "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2, \
+             invalidity_date = $5 WHERE ca_id = $3 AND serial = $4 AND status <> 'revoked'",
         )
         .bind(revoked_at)
         .bind(reason)
         .bind(ca_id)
         .bind(serial)
+        .bind(invalidity_date)
         .execute(&mut *tx)
         .await?
         .rows_affected();

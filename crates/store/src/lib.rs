@@ -14,8 +14,10 @@ mod error;
 mod events;
 mod migrate;
 mod model;
+mod outbox;
 pub mod scratch;
 mod sweep;
+mod va;
 mod writer;
 
 use std::time::Duration;
@@ -26,7 +28,12 @@ use sqlx::{AnyPool, Executor};
 pub use certificates::{CertificateFilter, Page, RevokeOutcome};
 pub use error::Error;
 pub use model::{CaRow, CertRow, EventRow, NewEvent};
+pub use outbox::{
+    DeliveryFilter, DeliveryOutcome, DeliveryRow, NewDelivery, OutboxSnapshot, SinkLock,
+    SubscriptionRow,
+};
 pub use sweep::SweepReport;
+pub use va::{CaVaSettings, CrlRow, ResponderRow, RevokedRow, StatusRow};
 
 /// Which database is behind the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

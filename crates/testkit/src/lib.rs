@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use shedu_core::{CaService, ManualClock};
+use shedu_core::{CaService, ManualClock, VaConfig};
 use shedu_keys::{Keystore, MasterKey};
 use shedu_server::{AdminToken, AppState, Running, ServerConfig};
 use shedu_store::Store;
@@ -71,11 +71,19 @@ impl TestServer {
         let master = MasterKey::generate();
         let store = Store::connect(&db.url).await.expect("open store");
         let clock = Arc::new(ManualClock::default());
+        // The plain listener's port must be known before the service starts: it is the public URL that
+        // goes into certificates (AIA, CRL distribution points) and CRL partition names.
+        let http_listen = free_port();
+        let va = VaConfig {
+            public_url: format!("http://{http_listen}"),
+            ..VaConfig::default()
+        };
         let cas = Arc::new(
             CaService::open(
                 store,
                 Keystore::new(&master).expect("keystore"),
                 clock.clone(),
+                va,
             )
             .await
             .expect("service"),
@@ -96,7 +104,7 @@ impl TestServer {
         };
         let cfg = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
-            http_listen: "127.0.0.1:0".parse().expect("addr"),
+            http_listen,
             tls: tls.server_config().expect("tls config"),
         };
         let running = shedu_server::start(state, cfg).await.expect("start server");
@@ -188,6 +196,12 @@ async fn decode(res: reqwest::Response) -> (u16, serde_json::Value) {
     let text = res.text().await.expect("body");
     let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
     (status, json)
+}
+
+/// A loopback address with a port that was free a moment ago.
+fn free_port() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
 }
 
 fn hex_token() -> String {

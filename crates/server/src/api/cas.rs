@@ -32,6 +32,7 @@ pub(crate) async fn create(
             validity_days: req.validity_days,
             parent_id: req.parent_id,
             path_len: req.path_len,
+            va: req.profile.as_ref().map(|p| p.va()).unwrap_or_default(),
             profile: req.profile.unwrap_or_default().into(),
         })
         .await?;
@@ -51,6 +52,7 @@ pub(crate) async fn import(
             name: req.name,
             certificate_pem: req.certificate_pem,
             private_key_pem: req.private_key_pem,
+            va: req.profile.as_ref().map(|p| p.va()).unwrap_or_default(),
             profile: req.profile.unwrap_or_default().into(),
         })
         .await?;

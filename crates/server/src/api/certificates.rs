@@ -83,8 +83,17 @@ pub(crate) async fn revoke(
     ApiJson(req): ApiJson<RevokeRequest>,
 ) -> Result<ApiJson<CertificateDto>, Problem> {
     let reason = req.reason.unwrap_or_else(|| "unspecified".into());
+    let invalidity = req
+        .invalidity_date
+        .as_deref()
+        .map(|v| time_fmt::parse("invalidity_date", v))
+        .transpose()?;
     Ok(ApiJson(
-        state.cas.revoke(&id, &serial, &reason).await?.into(),
+        state
+            .cas
+            .revoke(&id, &serial, &reason, invalidity)
+            .await?
+            .into(),
     ))
 }
 

@@ -1,7 +1,7 @@
 //! Wire types of the REST API. Core types are not `Serialize`; these are, and they are converted here.
 
 use serde::{Deserialize, Serialize};
-use shedu_core::{Ca, Certificate, ProfileInput};
+use shedu_core::{Ca, Certificate, ProfileInput, VaInput};
 use shedu_pki::SubjectName;
 use utoipa::{IntoParams, ToSchema};
 
@@ -49,6 +49,25 @@ pub(crate) struct ProfileRequest {
     pub allowed_key_types: Option<Vec<String>>,
     /// About-to-expire threshold, days.
     pub expiry_warning_days: Option<u32>,
+    /// `delegated` (default: a responder certificate signs OCSP answers) or `ca` (the CA key signs them).
+    pub ocsp_signing: Option<String>,
+    /// Write AIA (OCSP URL and caIssuers) into issued certificates (default true).
+    pub aia: Option<bool>,
+    /// Write a CRL distribution point into issued certificates (default true).
+    pub crl_distribution_point: Option<bool>,
+    /// Number of CRL partitions (default 1); fixed at creation.
+    pub crl_shards: Option<u32>,
+}
+
+impl ProfileRequest {
+    pub(crate) fn va(&self) -> VaInput {
+        VaInput {
+            ocsp_signing: self.ocsp_signing.clone(),
+            aia: self.aia,
+            crl_distribution_point: self.crl_distribution_point,
+            crl_shards: self.crl_shards,
+        }
+    }
 }
 
 impl From<ProfileRequest> for ProfileInput {
@@ -198,6 +217,8 @@ pub(crate) struct RevokeRequest {
     /// RFC 5280 reason: `unspecified` (default), `key_compromise`, `ca_compromise`, `affiliation_changed`,
     /// `superseded`, `cessation_of_operation`, `certificate_hold`, `privilege_withdrawn`, `aa_compromise`.
     pub reason: Option<String>,
+    /// When the key is known or suspected to have been compromised (RFC 5280 §5.3.2), RFC 3339 or Unix seconds.
+    pub invalidity_date: Option<String>,
 }
 
 /// A certificate.

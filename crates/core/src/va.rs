@@ -1,0 +1,602 @@
+//! The validation authority: OCSP answers and CRLs for every CA the platform manages.
+//!
+//! OCSP answers without a nonce are cached as signed bytes keyed by (CA, serial, CertID hash), so a repeated
+//! question costs a map lookup. Revocation is safe against that cache: `revoke` commits, then removes the
+//! certificate's entries and bumps the CA's revocation epoch under the cache lock before it returns; a
+//! response computed from a status read before the bump is never inserted, so no answer produced after the
+//! revoke call returned can say `good`. Nonce requests are signed on demand with the delegated responder key.
+//!
+//! CRLs are rebuilt when the set of revoked certificates changed (a cheap indexed count checked on each
+//! fetch, which also works across replicas) or when half their validity has passed, and stored so their
+//! numbers keep increasing across restarts.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use shedu_keys::{CaSigner, Signer, SoftwareKey};
+use shedu_pki::ocsp::{
+    self, CertIdHash, CertStatus, IssuerHashes, OcspError, OcspRequest, Responder, SingleResponse,
+};
+use shedu_pki::rcgen::DnType;
+use shedu_pki::{
+    CertInfo, CrlParams, CrlScope, KeyType, RevocationReason, RevokedEntry, Serial, Validity,
+    build_crl, issue_ocsp_responder,
+};
+use shedu_store::{CrlRow, ResponderRow};
+
+use crate::ca::{CaService, LoadedCa, usable_issuer};
+use crate::error::store_err;
+use crate::{Error, Status};
+
+/// Lifetime of a delegated responder certificate; it is replaced when a third of it remains.
+const RESPONDER_DAYS: u32 = 30;
+
+/// VA timing and addressing.
+#[derive(Clone, Debug)]
+pub struct VaConfig {
+    /// Base URL written into certificates for OCSP, CRLs and the issuer certificate (no trailing slash).
+    pub public_url: String,
+    /// nextUpdate − thisUpdate of OCSP responses, seconds.
+    pub ocsp_validity_secs: i64,
+    /// nextUpdate − thisUpdate of CRLs, seconds.
+    pub crl_validity_secs: i64,
+}
+
+impl Default for VaConfig {
+    fn default() -> Self {
+        VaConfig {
+            public_url: "http://127.0.0.1:8080".into(),
+            ocsp_validity_secs: 86_400,
+            crl_validity_secs: 86_400,
+        }
+    }
+}
+
+/// A signed OCSP response with what HTTP caching needs.
+#[derive(Clone, Debug)]
+pub struct OcspAnswer {
+    /// The DER `OCSPResponse`.
+    pub der: Arc<Vec<u8>>,
+    /// thisUpdate (for Last-Modified); `None` for error responses.
+    pub this_update: Option<i64>,
+    /// nextUpdate (bounds max-age); `None` for error responses and nonce answers.
+    pub next_update: Option<i64>,
+    /// SHA-256 of the DER, hex (the ETag).
+    pub etag: String,
+}
+
+impl OcspAnswer {
+    fn error(status: OcspError) -> OcspAnswer {
+        let der = ocsp::error_response(status);
+        OcspAnswer {
+            etag: shedu_pki::fingerprint_sha256(&der),
+            der: Arc::new(der),
+            this_update: None,
+            next_update: None,
+        }
+    }
+}
+
+/// Which CRL of a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CrlKind {
+    /// The complete CRL.
+    Full,
+    /// The delta CRL on top of the latest complete one.
+    Delta,
+}
+
+impl CrlKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            CrlKind::Full => "full",
+            CrlKind::Delta => "delta",
+        }
+    }
+}
+
+/// A CRL ready to serve.
+#[derive(Clone, Debug)]
+pub struct CrlAnswer {
+    /// DER.
+    pub der: Arc<Vec<u8>>,
+    /// cRLNumber.
+    pub number: i64,
+    /// thisUpdate.
+    pub this_update: i64,
+    /// nextUpdate.
+    pub next_update: i64,
+}
+
+type OcspKey = (String, Serial, CertIdHash);
+
+struct CachedCrl {
+    answer: CrlAnswer,
+    /// (revoked count, latest revocation time) when built.
+    marker: (i64, i64),
+}
+
+/// The VA's in-memory state, owned by [`CaService`].
+#[derive(Default)]
+pub(crate) struct VaState {
+    /// Issuer hashes of every managed CA, rebuilt when CAs change.
+    issuers: RwLock<Option<Arc<Vec<(IssuerHashes, String)>>>>,
+    responders: RwLock<HashMap<String, Arc<LoadedResponder>>>,
+    cache: RwLock<OcspCache>,
+    crls: tokio::sync::Mutex<HashMap<(String, i64, CrlKind), CachedCrl>>,
+    responder_creation: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct OcspCache {
+    answers: HashMap<OcspKey, OcspAnswer>,
+    /// Per CA, bumped on each revocation.
+    epochs: HashMap<String, u64>,
+}
+
+struct LoadedResponder {
+    signer: CaSigner,
+    key_type: KeyType,
+    key_hash: [u8; 20],
+    certs: Vec<Vec<u8>>,
+    not_after: i64,
+}
+
+impl CaService {
+    /// Answers an OCSP request (DER). Never fails: problems become OCSP error statuses.
+    pub async fn ocsp(&self, request_der: &[u8]) -> OcspAnswer {
+        let Ok(request) = OcspRequest::from_der(request_der) else {
+            return OcspAnswer::error(OcspError::MalformedRequest);
+        };
+        match self.answer_ocsp(&request).await {
+            Ok(answer) => answer,
+            Err(AnswerError::NotAuthoritative) => OcspAnswer::error(OcspError::Unauthorized),
+            Err(AnswerError::Service(e)) => {
+                tracing::warn!(error = %e, "OCSP answer failed");
+                match e {
+                    Error::Unavailable(_) => OcspAnswer::error(OcspError::TryLater),
+                    _ => OcspAnswer::error(OcspError::InternalError),
+                }
+            }
+        }
+    }
+
+    async fn answer_ocsp(&self, request: &OcspRequest) -> Result<OcspAnswer, AnswerError> {
+        let issuers = self.issuer_index().await?;
+        let owner = |id: &ocsp::CertId| {
+            issuers
+                .iter()
+                .find(|(h, _)| h.matches(id))
+                .map(|(_, ca)| ca.clone())
+        };
+        let owners: Vec<Option<String>> = request.entries.iter().map(owner).collect();
+        // One response has one signer: the CA of the first entry we know. Entries of other issuers are `unknown`.
+        let ca_id = owners
+            .iter()
+            .flatten()
+            .next()
+            .cloned()
+            .ok_or(AnswerError::NotAuthoritative)?;
+        let single = request.nonce.is_none() && request.entries.len() == 1;
+        let key = single.then(|| {
+            (
+                ca_id.clone(),
+                request.entries[0].serial.clone(),
+                request.entries[0].hash,
+            )
+        });
+        let now = self.clock.now();
+        let epoch = {
+            let cache = self.va.cache.read().map_err(|_| poisoned())?;
+            if let Some(hit) = key.as_ref().and_then(|k| cache.answers.get(k)) {
+                let fresh_until =
+                    hit.this_update.unwrap_or(0) + self.va_config.ocsp_validity_secs / 2;
+                if now < fresh_until {
+                    return Ok(hit.clone());
+                }
+            }
+            cache.epochs.get(&ca_id).copied().unwrap_or(0)
+        };
+
+        let loaded = self.loaded(&ca_id).await?;
+        let responder = self.responder(&loaded, now).await?;
+        let this_update = now;
+        let next_update = now + self.va_config.ocsp_validity_secs;
+        let mut answers = Vec::with_capacity(request.entries.len());
+        for (entry, owner) in request.entries.iter().zip(&owners) {
+            let status = if owner.as_deref() == Some(ca_id.as_str()) {
+                self.cert_status(&ca_id, &entry.serial).await?
+            } else {
+                CertStatus::Unknown
+            };
+            answers.push(SingleResponse {
+                cert_id_raw: &entry.raw,
+                status,
+                this_update,
+                next_update,
+            });
+        }
+        let signer = Responder {
+            key: &responder.signer,
+            key_type: responder.key_type,
+            key_hash: responder.key_hash,
+            certs: &responder.certs,
+        };
+        let der = ocsp::build_response(&signer, now, &answers, request.nonce.as_deref())
+            .map_err(Error::from)?;
+        let answer = OcspAnswer {
+            etag: shedu_pki::fingerprint_sha256(&der),
+            der: Arc::new(der),
+            this_update: Some(this_update),
+            next_update: request.nonce.is_none().then_some(next_update),
+        };
+        if let Some(key) = key {
+            let mut cache = self.va.cache.write().map_err(|_| poisoned())?;
+            // Only if no revocation of this CA happened since the status was read.
+            if cache.epochs.get(&ca_id).copied().unwrap_or(0) == epoch {
+                cache.answers.insert(key, answer.clone());
+            }
+        }
+        Ok(answer)
+    }
+
+    async fn cert_status(&self, ca_id: &str, serial: &Serial) -> Result<CertStatus, Error> {
+        match self.store.certificate_status(ca_id, &serial.to_hex()).await {
+            Ok(row) if row.status == Status::Revoked.as_str() => Ok(CertStatus::Revoked {
+                at: row.revoked_at.unwrap_or_default(),
+                reason: row
+                    .reason
+                    .as_deref()
+                    .and_then(|r| r.parse::<RevocationReason>().ok())
+                    .filter(|r| *r != RevocationReason::Unspecified),
+            }),
+            Ok(_) => Ok(CertStatus::Good),
+            Err(shedu_store::Error::NotFound) => Ok(CertStatus::Unknown),
+            Err(e) => Err(store_err("certificate status")(e)),
+        }
+    }
+
+    /// Forgets cached answers for a certificate that was just revoked. Called before `revoke` returns.
+    pub(crate) fn on_revoked(&self, ca_id: &str, serial: &Serial) {
+        if let Ok(mut cache) = self.va.cache.write() {
+            *cache.epochs.entry(ca_id.to_string()).or_default() += 1;
+            for hash in [CertIdHash::Sha1, CertIdHash::Sha256] {
+                cache
+                    .answers
+                    .remove(&(ca_id.to_string(), serial.clone(), hash));
+            }
+        }
+    }
+
+    /// Forgets the issuer index after a CA was added.
+    pub(crate) fn on_ca_added(&self) {
+        if let Ok(mut issuers) = self.va.issuers.write() {
+            *issuers = None;
+        }
+    }
+
+    async fn issuer_index(&self) -> Result<Arc<Vec<(IssuerHashes, String)>>, Error> {
+        if let Some(index) = self.va.issuers.read().map_err(|_| poisoned())?.clone() {
+            return Ok(index);
+        }
+        let cas = self.store.list_cas().await.map_err(store_err("CAs"))?;
+        let mut index = Vec::with_capacity(cas.len());
+        for ca in cas {
+            let info = CertInfo::from_der(&ca.certificate_der)?;
+            index.push((
+                IssuerHashes::new(&info.subject_der, &info.public_key_bits),
+                ca.id,
+            ));
+        }
+        let index = Arc::new(index);
+        *self.va.issuers.write().map_err(|_| poisoned())? = Some(index.clone());
+        Ok(index)
+    }
+
+    /// The signer of a CA's OCSP responses: its delegated responder (created or rotated as needed), or
+    /// the CA key itself when the CA is configured so.
+    async fn responder(
+        &self,
+        loaded: &LoadedCa,
+        now: i64,
+    ) -> Result<Arc<LoadedResponder>, AnswerError> {
+        let ca_id = &loaded.ca.id;
+        if let Some(r) = self
+            .va
+            .responders
+            .read()
+            .map_err(|_| poisoned())?
+            .get(ca_id)
+        {
+            if r.not_after - now > i64::from(RESPONDER_DAYS) * 86_400 / 3 {
+                return Ok(r.clone());
+            }
+        }
+        let issuer = loaded
+            .issuer
+            .as_ref()
+            .ok_or(AnswerError::NotAuthoritative)?;
+        let responder = if loaded.va.ocsp_signing == "ca" {
+            let signer = issuer.key().clone();
+            LoadedResponder {
+                key_type: loaded.ca.key_type,
+                key_hash: ocsp::key_hash(signer.0.public_key()),
+                signer,
+                certs: Vec::new(),
+                not_after: loaded.ca.not_after,
+            }
+        } else {
+            let _guard = self.va.responder_creation.lock().await;
+            self.delegated_responder(loaded, now).await?
+        };
+        let responder = Arc::new(responder);
+        self.va
+            .responders
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(ca_id.clone(), responder.clone());
+        Ok(responder)
+    }
+
+    async fn delegated_responder(
+        &self,
+        loaded: &LoadedCa,
+        now: i64,
+    ) -> Result<LoadedResponder, Error> {
+        let ca = &loaded.ca;
+        let owner = format!("ocsp-responder:{}", ca.id);
+        let stored = self
+            .store
+            .ocsp_responder(&ca.id)
+            .await
+            .map_err(store_err("OCSP responder"))?;
+        if let Some(row) =
+            stored.filter(|r| r.not_after - now > i64::from(RESPONDER_DAYS) * 86_400 / 3)
+        {
+            let key_type: KeyType = row.key_type.parse()?;
+            let key = Arc::new(self.keystore.open(&owner, key_type, &row.key_sealed)?);
+            return Ok(responder_from(key, row.certificate_der, row.not_after));
+        }
+        // Create (or rotate) the responder: a P-256 key signed by the CA for RESPONDER_DAYS.
+        let issuer = usable_issuer(loaded, now)?;
+        let key = Arc::new(SoftwareKey::generate(KeyType::EcP256)?);
+        let mut dn = shedu_pki::rcgen::DistinguishedName::new();
+        dn.push(
+            DnType::CommonName,
+            format!("OCSP responder for {}", ca.name),
+        );
+        let days = RESPONDER_DAYS.min(days_left(ca.not_after, now));
+        let validity = Validity::within_issuer(now, Some(days), RESPONDER_DAYS, ca.not_after)?;
+        let der = issue_ocsp_responder(
+            dn,
+            &CaSigner(key.clone()),
+            validity,
+            &Serial::random(),
+            issuer,
+        )?;
+        let row = ResponderRow {
+            ca_id: ca.id.clone(),
+            certificate_der: der.clone(),
+            key_type: KeyType::EcP256.as_str().into(),
+            key_sealed: self.keystore.seal(&owner, &key)?,
+            not_after: validity.not_after,
+            created_at: now,
+        };
+        self.store
+            .put_ocsp_responder(&row)
+            .await
+            .map_err(store_err("OCSP responder"))?;
+        Ok(responder_from(key, der, validity.not_after))
+    }
+
+    /// A CA's CRL (full or delta) for one partition, rebuilt when revocations changed or it aged.
+    pub async fn crl(&self, ca_id: &str, shard: i64, kind: CrlKind) -> Result<CrlAnswer, Error> {
+        let loaded = self.loaded(ca_id).await?;
+        let shards = loaded.va.crl_shards.max(1);
+        if shard < 0 || shard >= shards {
+            return Err(Error::NotFound(format!(
+                "CRL partition {shard} of CA {ca_id}"
+            )));
+        }
+        let now = self.clock.now();
+        let marker = self
+            .store
+            .revocation_marker(ca_id)
+            .await
+            .map_err(store_err("revocations"))?;
+        let mut crls = self.va.crls.lock().await;
+        let key = (ca_id.to_string(), shard, kind);
+        if let Some(c) = crls.get(&key) {
+            if c.marker == marker
+                && now < c.answer.this_update + self.va_config.crl_validity_secs / 2
+            {
+                return Ok(c.answer.clone());
+            }
+        }
+        let issuer = usable_issuer(&loaded, now).map_err(|_| {
+            Error::conflict(
+                "ca-without-key",
+                format!("CA {ca_id} cannot sign CRLs (no key, or expired)"),
+            )
+        })?;
+        let (since, scope_base) = match kind {
+            CrlKind::Full => (None, None),
+            CrlKind::Delta => {
+                // The delta builds on the stored complete CRL; make one first if there is none.
+                let base = match self
+                    .store
+                    .crl(ca_id, shard, "full")
+                    .await
+                    .map_err(store_err("CRL"))?
+                {
+                    Some(b) => b,
+                    None => {
+                        drop(crls);
+                        Box::pin(self.crl(ca_id, shard, CrlKind::Full)).await?;
+                        crls = self.va.crls.lock().await;
+                        self.store
+                            .crl(ca_id, shard, "full")
+                            .await
+                            .map_err(store_err("CRL"))?
+                            .ok_or_else(|| Error::Internal("complete CRL vanished".into()))?
+                    }
+                };
+                (Some(base.this_update), Some(base.number))
+            }
+        };
+        let rows = self
+            .store
+            .revoked_certificates(ca_id, since)
+            .await
+            .map_err(store_err("revocations"))?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for r in rows {
+            let serial: Serial = r.serial.parse()?;
+            if shard_of(&serial, shards) != shard {
+                continue;
+            }
+            entries.push(RevokedEntry {
+                serial: serial.as_bytes().to_vec(),
+                revoked_at: r.revoked_at,
+                reason: r
+                    .reason
+                    .as_deref()
+                    .and_then(|s| s.parse().ok())
+                    .filter(|r| *r != RevocationReason::Unspecified),
+                invalidity_date: r.invalidity_date,
+            });
+        }
+        let number = self
+            .store
+            .next_crl_number(ca_id)
+            .await
+            .map_err(store_err("CRL number"))?;
+        let partition_url = (shards > 1).then(|| self.crl_url(ca_id, shard, shards));
+        let delta_url = format!("{}/delta", self.crl_url(ca_id, shard, shards));
+        let scope = match scope_base {
+            None => CrlScope::Full {
+                freshest: Some(&delta_url),
+            },
+            Some(base_number) => CrlScope::Delta {
+                base_number: base_number as u64,
+            },
+        };
+        let info = CertInfo::from_der(&loaded.ca.certificate_der)?;
+        let key_id = info
+            .subject_key_id
+            .clone()
+            .unwrap_or_else(|| ocsp::key_hash(&info.public_key_bits).to_vec());
+        let params = CrlParams {
+            issuer_der: &info.subject_der,
+            issuer_key_id: &key_id,
+            number: number as u64,
+            this_update: now,
+            next_update: now + self.va_config.crl_validity_secs,
+            revoked: &entries,
+            scope,
+            distribution_point: partition_url.as_deref(),
+        };
+        let der = build_crl(&params, issuer.key(), loaded.ca.key_type)?;
+        let row = CrlRow {
+            number,
+            this_update: now,
+            next_update: params.next_update,
+            der,
+        };
+        self.store
+            .put_crl(ca_id, shard, kind.as_str(), &row)
+            .await
+            .map_err(store_err("CRL"))?;
+        let answer = CrlAnswer {
+            der: Arc::new(row.der),
+            number,
+            this_update: now,
+            next_update: row.next_update,
+        };
+        crls.insert(
+            key,
+            CachedCrl {
+                answer: answer.clone(),
+                marker,
+            },
+        );
+        Ok(answer)
+    }
+
+    /// Rebuilds every CRL that was served before and is past half its validity (the lifecycle job calls this).
+    pub async fn refresh_crls(&self) -> Result<usize, Error> {
+        let now = self.clock.now();
+        let due: Vec<(String, i64, CrlKind)> = {
+            let crls = self.va.crls.lock().await;
+            crls.iter()
+                .filter(|(_, c)| now >= c.answer.this_update + self.va_config.crl_validity_secs / 2)
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        for (ca, shard, kind) in &due {
+            self.crl(ca, *shard, *kind).await?;
+        }
+        Ok(due.len())
+    }
+
+    /// The URL of a CA's CRL partition.
+    pub(crate) fn crl_url(&self, ca_id: &str, shard: i64, shards: i64) -> String {
+        if shards > 1 {
+            format!("{}/crl/{ca_id}/{shard}", self.va_config.public_url)
+        } else {
+            format!("{}/crl/{ca_id}", self.va_config.public_url)
+        }
+    }
+
+    /// The VA configuration.
+    pub fn va_config(&self) -> &VaConfig {
+        &self.va_config
+    }
+}
+
+/// The CRL partition of a serial: fixed by the serial and the CA's (immutable) partition count.
+pub(crate) fn shard_of(serial: &Serial, shards: i64) -> i64 {
+    if shards <= 1 {
+        return 0;
+    }
+    let digest = shedu_pki::fingerprint_sha256(serial.as_bytes());
+    let first = u64::from_str_radix(&digest[..16], 16).unwrap_or(0);
+    (first % shards as u64) as i64
+}
+
+fn responder_from(key: Arc<SoftwareKey>, cert: Vec<u8>, not_after: i64) -> LoadedResponder {
+    let key_hash = ocsp::key_hash(key.public_key());
+    LoadedResponder {
+        key_type: key.key_type(),
+        signer: CaSigner(key),
+        key_hash,
+        certs: vec![cert],
+        not_after,
+    }
+}
+
+fn days_left(not_after: i64, now: i64) -> u32 {
+    u32::try_from(((not_after - now) / 86_400).max(1)).unwrap_or(u32::MAX)
+}
+
+enum AnswerError {
+    /// No managed CA can answer (unknown issuer, or a CA without a key).
+    NotAuthoritative,
+    Service(Error),
+}
+
+impl From<Error> for AnswerError {
+    fn from(e: Error) -> Self {
+        AnswerError::Service(e)
+    }
+}
+
+impl From<shedu_pki::Error> for AnswerError {
+    fn from(e: shedu_pki::Error) -> Self {
+        AnswerError::Service(e.into())
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Internal("VA cache lock poisoned".into())
+}

@@ -1,0 +1,278 @@
+//! Storage for the validation authority: per-CA VA settings, delegated OCSP responders, revoked
+//! certificates for CRLs, and the CRLs themselves with their monotonically increasing numbers.
+
+use sqlx::Row;
+
+use crate::{CaRow, Error, NewEvent, Store, events};
+
+/// How a CA's certificates are checked by relying parties.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaVaSettings {
+    /// `delegated` (a responder certificate signs OCSP answers) or `ca` (the CA key signs them).
+    pub ocsp_signing: String,
+    /// Write the AIA (OCSP, caIssuers) extension into issued certificates.
+    pub aia: bool,
+    /// Write the CRL distribution point into issued certificates.
+    pub crldp: bool,
+    /// Number of CRL partitions (1 = one CRL).
+    pub crl_shards: i64,
+}
+
+impl Default for CaVaSettings {
+    fn default() -> Self {
+        CaVaSettings {
+            ocsp_signing: "delegated".into(),
+            aia: true,
+            crldp: true,
+            crl_shards: 1,
+        }
+    }
+}
+
+/// A revoked certificate as a CRL lists it.
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct RevokedRow {
+    pub serial: String,
+    pub revoked_at: i64,
+    pub reason: Option<String>,
+    pub invalidity_date: Option<i64>,
+}
+
+/// A certificate's revocation state, for OCSP.
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct StatusRow {
+    pub status: String,
+    pub not_after: i64,
+    pub revoked_at: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// A delegated OCSP responder as stored (its key sealed by the keystore).
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct ResponderRow {
+    pub ca_id: String,
+    pub certificate_der: Vec<u8>,
+    pub key_type: String,
+    pub key_sealed: Vec<u8>,
+    pub not_after: i64,
+    pub created_at: i64,
+}
+
+/// A stored CRL.
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct CrlRow {
+    pub number: i64,
+    pub this_update: i64,
+    pub next_update: i64,
+    pub der: Vec<u8>,
+}
+
+impl Store {
+    /// Inserts a CA, its VA settings and its creation event in one transaction.
+    pub async fn insert_ca_with_settings(
+        &self,
+        ca: &CaRow,
+        va: &CaVaSettings,
+        event: &NewEvent,
+    ) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
+        crate::cas::insert_ca_row(&mut tx, ca).await?;
+        sqlx::query("INSERT INTO ca_va_settings (ca_id, ocsp_signing, aia, crldp, crl_shards) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&ca.id)
+            .bind(&va.ocsp_signing)
+            .bind(i64::from(va.aia))
+            .bind(i64::from(va.crldp))
+            .bind(va.crl_shards)
+            .execute(&mut *tx)
+            .await?;
+        events::append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A CA's VA settings (the defaults for CAs created before they existed).
+    pub async fn va_settings(&self, ca_id: &str) -> Result<CaVaSettings, Error> {
+        let row = sqlx::query(
+            "SELECT ocsp_signing, aia, crldp, crl_shards FROM ca_va_settings WHERE ca_id = $1",
+        )
+        .bind(ca_id)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(match row {
+            Some(r) => CaVaSettings {
+                ocsp_signing: r.try_get("ocsp_signing")?,
+                aia: r.try_get::<i64, _>("aia")? != 0,
+                crldp: r.try_get::<i64, _>("crldp")? != 0,
+                crl_shards: r.try_get("crl_shards")?,
+            },
+            None => CaVaSettings::default(),
+        })
+    }
+
+    /// The revocation state of one certificate, or `NotFound` when this CA never issued it.
+    pub async fn certificate_status(&self, ca_id: &str, serial: &str) -> Result<StatusRow, Error> {
+        let row = sqlx::query(
+            "SELECT status, not_after, revoked_at, revocation_reason FROM certificates WHERE ca_id = $1 AND serial = $2",
+        )
+        .bind(ca_id)
+        .bind(serial)
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(Error::NotFound)?;
+        Ok(StatusRow {
+            status: row.try_get("status")?,
+            not_after: row.try_get("not_after")?,
+            revoked_at: row.try_get("revoked_at")?,
+            reason: row.try_get("revocation_reason")?,
+        })
+    }
+
+    /// Revoked certificates of a CA, oldest revocation first; with `since`, only those revoked at or after it
+    /// (for delta CRLs).
+    pub async fn revoked_certificates(
+        &self,
+        ca_id: &str,
+        since: Option<i64>,
+    ) -> Result<Vec<RevokedRow>, Error> {
+        let rows = sqlx::query(
+            "SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates \
+             WHERE ca_id = $1 AND status = 'revoked' AND revoked_at >= $2 ORDER BY revoked_at, serial",
+        )
+        .bind(ca_id)
+        .bind(since.unwrap_or(i64::MIN))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RevokedRow {
+                    serial: r.try_get("serial")?,
+                    revoked_at: r
+                        .try_get::<Option<i64>, _>("revoked_at")?
+                        .unwrap_or_default(),
+                    reason: r.try_get("revocation_reason")?,
+                    invalidity_date: r.try_get("invalidity_date")?,
+                })
+            })
+            .collect()
+    }
+
+    /// `(number of revoked certificates, latest revocation time)` of a CA: changes whenever a certificate of
+    /// the CA is revoked, on any replica. Served by the `certificates_revoked` partial index.
+    pub async fn revocation_marker(&self, ca_id: &str) -> Result<(i64, i64), Error> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), COALESCE(MAX(revoked_at), 0) FROM certificates WHERE ca_id = $1 AND status = 'revoked'",
+        )
+        .bind(ca_id)
+        .fetch_one(&self.read)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// The CA's delegated responder, if one was made.
+    pub async fn ocsp_responder(&self, ca_id: &str) -> Result<Option<ResponderRow>, Error> {
+        let row = sqlx::query(
+            "SELECT ca_id, certificate_der, key_type, key_sealed, not_after, created_at FROM ocsp_responders WHERE ca_id = $1",
+        )
+        .bind(ca_id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            Ok(ResponderRow {
+                ca_id: r.try_get("ca_id")?,
+                certificate_der: r.try_get("certificate_der")?,
+                key_type: r.try_get("key_type")?,
+                key_sealed: r.try_get("key_sealed")?,
+                not_after: r.try_get("not_after")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores (or replaces, on rotation) a CA's delegated responder.
+    pub async fn put_ocsp_responder(&self, r: &ResponderRow) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO ocsp_responders (ca_id, certificate_der, key_type, key_sealed, not_after, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (ca_id) DO UPDATE SET certificate_der = excluded.certificate_der, \
+             key_type = excluded.key_type, key_sealed = excluded.key_sealed, not_after = excluded.not_after, \
+             created_at = excluded.created_at",
+        )
+        .bind(&r.ca_id)
+        .bind(&r.certificate_der)
+        .bind(&r.key_type)
+        .bind(&r.key_sealed)
+        .bind(r.not_after)
+        .bind(r.created_at)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Allocates the next CRL number of a CA (shared by its full, delta and partitioned CRLs, so every CRL
+    /// scope sees increasing numbers).
+    pub async fn next_crl_number(&self, ca_id: &str) -> Result<i64, Error> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO crl_numbers (ca_id, last_number) VALUES ($1, 1) \
+             ON CONFLICT (ca_id) DO UPDATE SET last_number = crl_numbers.last_number + 1",
+        )
+        .bind(ca_id)
+        .execute(&mut *tx)
+        .await?;
+        let n: i64 = sqlx::query("SELECT last_number FROM crl_numbers WHERE ca_id = $1")
+            .bind(ca_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Stores the latest CRL of a kind (`full` or `delta`) for a CA partition.
+    pub async fn put_crl(
+        &self,
+        ca_id: &str,
+        shard: i64,
+        kind: &str,
+        crl: &CrlRow,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO crls (ca_id, shard, kind, number, this_update, next_update, der) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (ca_id, shard, kind) DO UPDATE SET number = excluded.number, this_update = excluded.this_update, \
+             next_update = excluded.next_update, der = excluded.der",
+        )
+        .bind(ca_id)
+        .bind(shard)
+        .bind(kind)
+        .bind(crl.number)
+        .bind(crl.this_update)
+        .bind(crl.next_update)
+        .bind(&crl.der)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// The latest stored CRL of a kind for a CA partition.
+    pub async fn crl(&self, ca_id: &str, shard: i64, kind: &str) -> Result<Option<CrlRow>, Error> {
+        let row = sqlx::query("SELECT number, this_update, next_update, der FROM crls WHERE ca_id = $1 AND shard = $2 AND kind = $3")
+            .bind(ca_id)
+            .bind(shard)
+            .bind(kind)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| {
+            Ok(CrlRow {
+                number: r.try_get("number")?,
+                this_update: r.try_get("this_update")?,
+                next_update: r.try_get("next_update")?,
+                der: r.try_get("der")?,
+            })
+        })
+        .transpose()
+    }
+}
