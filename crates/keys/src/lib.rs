@@ -8,10 +8,12 @@
 
 mod error;
 mod master;
+pub mod pkcs11;
 mod signer;
 mod software;
 
 pub use error::Error;
 pub use master::{MasterKey, write_secret_file};
+pub use pkcs11::{Pkcs11Config, Pkcs11Engine};
 pub use signer::{CaSigner, Signer};
 pub use software::{Keystore, SoftwareKey};

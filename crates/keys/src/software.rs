@@ -115,6 +115,11 @@ impl SoftwareKey {
     pub fn to_tls_private_key(&self) -> rustls_pki_types::PrivateKeyDer<'static> {
         self.format.wrap(self.pair.serialized_der()).clone_key()
     }
+
+    /// The private key DER, borrowed (no copy), for importing the key into a PKCS#11 token.
+    pub(crate) fn private_key_der(&self) -> rustls_pki_types::PrivateKeyDer<'_> {
+        self.format.wrap(self.pair.serialized_der())
+    }
 }
 
 impl Signer for SoftwareKey {
