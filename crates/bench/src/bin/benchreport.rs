@@ -1,0 +1,428 @@
+//! `benchreport`: turns the JSON lines `scripts/bench` collected into one markdown report.
+//!
+//! Why: the issue wants each issuance figure beside the raw signing rate of the same key type on the same
+//! machine, and the targets checked against the figures. Doing the joins and the arithmetic here keeps the
+//! script free of jq/python and makes the ratios the same every time the report is regenerated.
+//!
+//! Input (all optional, in `--dir`): `meta.json` (one object written by the script), `load.jsonl`
+//! (`loadbench --json`), `signrate.jsonl` (`signrate --json`), `sweep.jsonl` (`sweepbench --json`),
+//! `startup.jsonl` (one object per backend written by the script), `failures.txt` (steps that failed).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde_json::Value;
+use shedu_bench::thousands;
+
+/// Renders target/bench/*.jsonl as markdown.
+#[derive(Debug, Parser)]
+#[command(name = "benchreport")]
+struct Args {
+    /// Folder holding the collected results.
+    #[arg(long, default_value = "target/bench")]
+    dir: PathBuf,
+}
+
+/// Targets from the issue.
+const TARGET_SQLITE_C32: f64 = 10_000.0;
+const TARGET_IDLE_RSS_MB: f64 = 40.0;
+const TARGET_STARTUP_MS: f64 = 200.0;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let meta = read_lines(&args.dir.join("meta.json"))?
+        .into_iter()
+        .next()
+        .unwrap_or(Value::Null);
+    let load = read_lines(&args.dir.join("load.jsonl"))?;
+    let sign = read_lines(&args.dir.join("signrate.jsonl"))?;
+    let sweep = read_lines(&args.dir.join("sweep.jsonl"))?;
+    let startup = read_lines(&args.dir.join("startup.jsonl"))?;
+
+    let mut out = String::new();
+    let _ = writeln!(out, "# shedu benchmark results\n");
+    machine(&mut out, &meta);
+    issuance(&mut out, &load, &sign, &meta);
+    signing(&mut out, &sign);
+    sweeps(&mut out, &sweep);
+    startup_table(&mut out, &startup);
+    targets(&mut out, &load, &startup);
+    failures(&mut out, &args.dir.join("failures.txt"));
+    print!("{out}");
+    Ok(())
+}
+
+fn read_lines(path: &Path) -> anyhow::Result<Vec<Value>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    text.lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(|l| Ok(serde_json::from_str(l)?))
+        .collect()
+}
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or("")
+}
+
+fn f(v: &Value, key: &str) -> Option<f64> {
+    v[key].as_f64()
+}
+
+fn opt(x: Option<f64>, fmt: impl Fn(f64) -> String) -> String {
+    x.map_or_else(|| "-".to_string(), fmt)
+}
+
+fn machine(out: &mut String, meta: &Value) {
+    if meta.is_null() {
+        return;
+    }
+    let _ = writeln!(out, "## Machine and run\n");
+    for (label, key) in [
+        ("Date", "date"),
+        ("Commit", "commit"),
+        ("CPU", "cpu"),
+        ("Cores", "cores"),
+        ("Memory", "memory"),
+        ("Disk fsync (4 KiB O_DSYNC writes)", "fsync"),
+        ("Load average at start", "load_start"),
+        ("Load average at end", "load_end"),
+        ("Durations", "durations"),
+        ("Note", "note"),
+    ] {
+        let v = &meta[key];
+        let text = match v {
+            Value::String(t) => t.clone(),
+            Value::Null => continue,
+            other => other.to_string(),
+        };
+        if !text.is_empty() {
+            let _ = writeln!(out, "* {label}: {text}");
+        }
+    }
+    let _ = writeln!(out);
+}
+
+/// The signing figures for a key type: (1 thread, all threads) for sign/s and issue/s.
+fn sign_for(sign: &[Value], key_type: &str, field: &str) -> (Option<f64>, Option<f64>) {
+    let rows: Vec<&Value> = sign
+        .iter()
+        .filter(|r| s(r, "ca_key_type") == key_type)
+        .collect();
+    let one = rows
+        .iter()
+        .find(|r| r["threads"].as_u64() == Some(1))
+        .and_then(|r| f(r, field));
+    let all = rows
+        .iter()
+        .filter(|r| r["threads"].as_u64().unwrap_or(0) > 1)
+        .max_by_key(|r| r["threads"].as_u64())
+        .and_then(|r| f(r, field));
+    (one, all)
+}
+
+fn issuance(out: &mut String, load: &[Value], sign: &[Value], meta: &Value) {
+    if load.is_empty() {
+        return;
+    }
+    let cores = meta["cores"].as_str().unwrap_or("all");
+    let _ = writeln!(
+        out,
+        "## Issuance from CSRs over the network\n\n\
+         Each row: one root CA of the key type, P-256 CSRs (unless noted), N concurrent clients each on its own \
+         connection, measured window after a warm-up. `sign/s` and `issue/s` are `signrate` on this machine with \
+         {cores} threads (the machine's ceiling); the ratios show how close issuance gets to it. `server CPU` \
+         is the shedu (or cfssl) process only; on PostgreSQL the database's own CPU and writes are not included.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| server | DB | CA key | CSR key | c | certs/s | p50 ms | p99 ms | errors | sign/s | issue/s | certs ÷ sign | certs ÷ issue | server CPU (cores) | certs per CPU-s | peak RSS MiB | storage KiB/cert |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in load {
+        let kt = s(r, "ca_key_type");
+        let (sign1, sign_all) = sign_for(sign, kt, "sign_per_s");
+        let (issue1, issue_all) = sign_for(sign, kt, "issue_per_s");
+        let sign_ref = sign_all.or(sign1);
+        let issue_ref = issue_all.or(issue1);
+        let rate = f(r, "certs_per_s").unwrap_or(0.0);
+        let duration = f(r, "duration_s").unwrap_or(1.0);
+        let pct = |d: Option<f64>| {
+            opt(d.filter(|d| *d > 0.0), |d| {
+                format!("{:.1} %", rate / d * 100.0)
+            })
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | **{}** | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            s(r, "target"),
+            s(r, "label"),
+            kt,
+            s(r, "csr_key_type"),
+            r["concurrency"].as_u64().unwrap_or(0),
+            thousands(rate),
+            r["latency"]["p50_ms"].as_f64().unwrap_or(0.0),
+            r["latency"]["p99_ms"].as_f64().unwrap_or(0.0),
+            r["errors"].as_u64().unwrap_or(0),
+            opt(sign_ref, thousands),
+            opt(issue_ref, thousands),
+            pct(sign_ref),
+            pct(issue_ref),
+            opt(f(r, "server_cpu_s"), |c| format!("{:.2}", c / duration)),
+            opt(f(r, "certs_per_server_cpu_s"), thousands),
+            opt(f(r, "rss_peak_kib"), |k| format!("{:.1}", k / 1024.0)),
+            if s(r, "label").starts_with("postgres") {
+                "(in PostgreSQL)".to_string()
+            } else {
+                opt(f(r, "storage_bytes_per_cert"), |b| {
+                    format!("{:.1}", b / 1024.0)
+                })
+            },
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn signing(out: &mut String, sign: &[Value]) {
+    if sign.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Raw signing and in-process issuance (`signrate`)\n\n\
+         `sign/s`: the CA key signing a 500-byte message through `shedu_keys::Signer`. `issue/s`: parse and \
+         verify a P-256 CSR, build and sign the leaf (`shedu_pki::issue_leaf`), read it back \
+         (`CertInfo::from_der`). No HTTP, no database.\n"
+    );
+    let _ = writeln!(out, "| CA key | threads | sign/s | issue/s |");
+    let _ = writeln!(out, "|---|---:|---:|---:|");
+    for r in sign {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            s(r, "ca_key_type"),
+            r["threads"].as_u64().unwrap_or(0),
+            opt(f(r, "sign_per_s"), thousands),
+            opt(f(r, "issue_per_s"), thousands),
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn sweeps(out: &mut String, sweep: &[Value]) {
+    if sweep.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Lifecycle sweep (`sweepbench`)\n\n\
+         `nothing due, no stats`: a sweep with nothing to move, before any ANALYZE, which is how a running \
+         `shedu serve` plans it. Then ANALYZE, and: the first sweep (moves the ~1 % past notAfter to `expired` \
+         and the ~1 % inside the 30-day window to `about_to_expire`, one event each, one transaction), then a \
+         second and a third with nothing due.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| DB | certificates | insert rows/s | nothing due, no stats | ANALYZE | first sweep | moved | second sweep | third sweep | DB size |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in sweep {
+        let moved = r["first_expired"].as_u64().unwrap_or(0)
+            + r["first_about_to_expire"].as_u64().unwrap_or(0);
+        let ms = |key: &str| opt(f(r, key), |v| format!("{v:.1} ms"));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            s(r, "backend"),
+            thousands(f(r, "count").unwrap_or(0.0)),
+            opt(f(r, "insert_rows_per_s"), thousands),
+            ms("noop_sweep_without_stats_ms"),
+            ms("analyze_ms"),
+            ms("first_sweep_ms"),
+            thousands(moved as f64),
+            ms("second_sweep_ms"),
+            ms("third_sweep_ms"),
+            opt(f(r, "db_bytes"), |b| format!("{:.0} MiB", b / 1_048_576.0)),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nQuery plans of the sweep's certificate statements, without statistics and after ANALYZE:\n"
+    );
+    for r in sweep {
+        for (key, when) in [
+            ("plan_without_stats", "no statistics"),
+            ("plan", "after ANALYZE"),
+        ] {
+            let _ = writeln!(
+                out,
+                "* {} ({}), {when}:",
+                s(r, "backend"),
+                thousands(f(r, "count").unwrap_or(0.0))
+            );
+            let _ = writeln!(out, "  ```");
+            for line in r[key].as_array().into_iter().flatten() {
+                let _ = writeln!(out, "  {}", line.as_str().unwrap_or(""));
+            }
+            let _ = writeln!(out, "  ```");
+        }
+    }
+    let _ = writeln!(out);
+}
+
+fn startup_table(out: &mut String, startup: &[Value]) {
+    if startup.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Start-up and memory\n\n\
+         Start-up: from exec of `shedu serve` on an existing data folder until `GET /health` on the plain \
+         listener answers (polled with curl, so a few ms of curl start-up are included), and the \"started in \
+         N ms\" the banner prints. Idle RSS: VmRSS 1 s after start, before any request.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| DB | data folder | runs | start-up median (max) | banner median (max) | idle RSS | RSS after the load runs |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+    for r in startup {
+        let runs = nums(&r["health_ms"]);
+        let banner = nums(&r["banner_ms"]);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            s(r, "label"),
+            s(r, "data"),
+            runs.len(),
+            median_max(&runs),
+            median_max(&banner),
+            opt(f(r, "idle_rss_kib"), |k| format!("{:.1} MiB", k / 1024.0)),
+            opt(f(r, "after_load_rss_kib"), |k| format!(
+                "{:.1} MiB",
+                k / 1024.0
+            )),
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn nums(v: &Value) -> Vec<f64> {
+    let mut n: Vec<f64> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_f64)
+        .collect();
+    n.sort_by(f64::total_cmp);
+    n
+}
+
+fn median(sorted: &[f64]) -> Option<f64> {
+    (!sorted.is_empty()).then(|| sorted[sorted.len() / 2])
+}
+
+fn median_max(sorted: &[f64]) -> String {
+    match (median(sorted), sorted.last()) {
+        (Some(m), Some(x)) => format!("{m:.0} ms ({x:.0} ms)"),
+        _ => "-".into(),
+    }
+}
+
+fn targets(out: &mut String, load: &[Value], startup: &[Value]) {
+    let _ = writeln!(out, "## Targets\n");
+    let _ = writeln!(out, "| target | measured | verdict |");
+    let _ = writeln!(out, "|---|---:|---|");
+    let best_sqlite_c32 = load
+        .iter()
+        .filter(|r| {
+            s(r, "target") == "shedu"
+                && s(r, "label") == "sqlite"
+                && r["concurrency"].as_u64() == Some(32)
+        })
+        .filter_map(|r| f(r, "certs_per_s").map(|v| (v, s(r, "ca_key_type").to_string())))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best_sqlite_c32 {
+        Some((v, kt)) => {
+            let _ = writeln!(
+                out,
+                "| ≥ 10,000 durable certificates/s on SQLite at concurrency 32 | {} ({kt} CA) | {} |",
+                thousands(v),
+                verdict(v >= TARGET_SQLITE_C32, v / TARGET_SQLITE_C32, true)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "| ≥ 10,000 durable certificates/s on SQLite at concurrency 32 | not run | - |"
+            );
+        }
+    }
+    let idle = startup
+        .iter()
+        .filter_map(|r| f(r, "idle_rss_kib"))
+        .map(|k| k * 1024.0 / 1_000_000.0)
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    match idle {
+        Some(mb) => {
+            let _ = writeln!(
+                out,
+                "| idle RSS < 40 MB | {mb:.1} MB | {} |",
+                verdict(mb < TARGET_IDLE_RSS_MB, mb / TARGET_IDLE_RSS_MB, false)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "| idle RSS < 40 MB | not run | - |");
+        }
+    }
+    let start = startup
+        .iter()
+        .filter_map(|r| median(&nums(&r["health_ms"])))
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    match start {
+        Some(ms) => {
+            let _ = writeln!(
+                out,
+                "| start-up < 200 ms (median, slowest backend) | {ms:.0} ms | {} |",
+                verdict(ms < TARGET_STARTUP_MS, ms / TARGET_STARTUP_MS, false)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "| start-up < 200 ms | not run | - |");
+        }
+    }
+    let _ = writeln!(out);
+}
+
+fn failures(out: &mut String, path: &Path) {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return;
+    };
+    let _ = writeln!(out, "## Steps that failed\n");
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let _ = writeln!(out, "* {line}");
+    }
+    let _ = writeln!(out);
+}
+
+/// "met" or "missed by N %", where `ratio` is measured ÷ target.
+fn verdict(met: bool, ratio: f64, higher_is_better: bool) -> String {
+    if met {
+        if higher_is_better {
+            format!("met ({ratio:.2}× the target)")
+        } else {
+            format!("met ({:.0} % of the limit)", ratio * 100.0)
+        }
+    } else if higher_is_better {
+        format!("**missed**: {:.0} % of the target", ratio * 100.0)
+    } else {
+        format!("**missed** by {:.0} %", (ratio - 1.0) * 100.0)
+    }
+}

@@ -1,0 +1,89 @@
+//! Shared pieces of shedu's benchmark tools (`loadbench`, `signrate`, `sweepbench`).
+//!
+//! Why a crate of its own: the issue asks for figures anyone can reproduce on their own machine, next to
+//! the raw limits of that machine, so the tools that produce them live in the workspace, build with the
+//! same dependency versions as the server, and are driven by `scripts/bench`. Nothing here is used by the
+//! platform itself.
+//!
+//! This library holds what several binaries need: latency percentiles, and readings of `/proc` (memory and
+//! CPU time of the server under test, so that results taken on a shared machine can be judged).
+
+pub mod procfs;
+pub mod stats;
+
+/// Every key type shedu can hold for a CA, in the order the tables list them.
+pub const KEY_TYPES: [&str; 6] = [
+    "ec-p256", "ec-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096",
+];
+
+/// The rcgen algorithm for a shedu key type name (for generating CSR keys in process).
+pub fn rcgen_algorithm(key_type: &str) -> anyhow::Result<&'static rcgen::SignatureAlgorithm> {
+    Ok(match key_type {
+        "ec-p256" => &rcgen::PKCS_ECDSA_P256_SHA256,
+        "ec-p384" => &rcgen::PKCS_ECDSA_P384_SHA384,
+        "ed25519" => &rcgen::PKCS_ED25519,
+        "rsa-2048" | "rsa-3072" | "rsa-4096" => &rcgen::PKCS_RSA_SHA256,
+        other => anyhow::bail!("unknown key type {other:?}"),
+    })
+}
+
+/// Generates a key of `key_type` with rcgen (aws-lc-rs), RSA included.
+pub fn generate_key(key_type: &str) -> anyhow::Result<rcgen::KeyPair> {
+    let alg = rcgen_algorithm(key_type)?;
+    let size = match key_type {
+        "rsa-2048" => Some(rcgen::RsaKeySize::_2048),
+        "rsa-3072" => Some(rcgen::RsaKeySize::_3072),
+        "rsa-4096" => Some(rcgen::RsaKeySize::_4096),
+        _ => None,
+    };
+    Ok(match size {
+        Some(size) => rcgen::KeyPair::generate_rsa_for(alg, size)?,
+        None => rcgen::KeyPair::generate_for(alg)?,
+    })
+}
+
+/// A PEM CSR for a fresh key of `key_type`, with `CN=<name>` and one DNS SAN `<name>.bench.invalid`.
+pub fn make_csr(key_type: &str, name: &str) -> anyhow::Result<String> {
+    let key = generate_key(key_type)?;
+    let mut params = rcgen::CertificateParams::new(vec![format!("{name}.bench.invalid")])?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    Ok(params.serialize_request(&key)?.pem()?)
+}
+
+/// Formats a rate with thousands separators (`12,345`), as the tables show them.
+pub fn thousands(v: f64) -> String {
+    let n = v.round() as i64;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(super::thousands(0.0), "0");
+        assert_eq!(super::thousands(999.4), "999");
+        assert_eq!(super::thousands(1234.0), "1,234");
+        assert_eq!(super::thousands(1234567.0), "1,234,567");
+        assert_eq!(super::thousands(-1234.0), "-1,234");
+    }
+
+    #[test]
+    fn csrs_parse_and_verify() {
+        for kt in ["ec-p256", "ed25519"] {
+            let pem = super::make_csr(kt, "dev-1").unwrap();
+            let csr = shedu_pki::Csr::parse(pem.as_bytes()).unwrap();
+            assert_eq!(csr.key_type().as_str(), kt);
+        }
+    }
+}
