@@ -60,6 +60,22 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
 
+    /// PKCS#11 module (shared library) of the HSM that may hold CA keys, e.g. SoftHSM2's libsofthsm2.so.
+    #[arg(long, env = "SHEDU_PKCS11_MODULE")]
+    pub pkcs11_module: Option<PathBuf>,
+
+    /// Label of the PKCS#11 token to use.
+    #[arg(long, env = "SHEDU_PKCS11_TOKEN_LABEL")]
+    pub pkcs11_token_label: Option<String>,
+
+    /// File holding the token's user PIN (or set SHEDU_PKCS11_PIN; never a flag in clear).
+    #[arg(long, env = "SHEDU_PKCS11_PIN_FILE")]
+    pub pkcs11_pin_file: Option<PathBuf>,
+
+    /// Engine for CAs that do not name one: `software` or `pkcs11`. [default: software]
+    #[arg(long, env = "SHEDU_DEFAULT_ENGINE")]
+    pub default_engine: Option<String>,
+
     /// How often the lifecycle job moves certificates between statuses, e.g. `30s`, `1m`, `1h`. [default: 1m]
     #[arg(long, env = "SHEDU_LIFECYCLE_INTERVAL")]
     pub lifecycle_interval: Option<String>,
@@ -89,6 +105,8 @@ pub(crate) struct Settings {
     pub tls_files: Option<(PathBuf, PathBuf)>,
     pub tls_names: Vec<String>,
     pub master_key_file: PathBuf,
+    pub pkcs11: Option<(PathBuf, String, Option<PathBuf>)>,
+    pub default_engine: String,
     pub lifecycle_interval: Duration,
     pub log: String,
     pub log_json: bool,
@@ -148,6 +166,26 @@ impl ServeArgs {
             .master_key_file
             .or(file.master_key_file)
             .unwrap_or_else(|| data_dir.join("master.key"));
+        let pkcs11 = match (
+            self.pkcs11_module.or(file.pkcs11_module),
+            self.pkcs11_token_label.or(file.pkcs11_token_label),
+        ) {
+            (Some(module), Some(label)) => {
+                Some((module, label, self.pkcs11_pin_file.or(file.pkcs11_pin_file)))
+            }
+            (None, None) => None,
+            _ => bail!("--pkcs11-module and --pkcs11-token-label go together"),
+        };
+        let default_engine = self
+            .default_engine
+            .or(file.default_engine)
+            .unwrap_or_else(|| "software".into());
+        if default_engine != "software" && default_engine != "pkcs11" {
+            bail!("--default-engine must be software or pkcs11, not {default_engine:?}");
+        }
+        if default_engine == "pkcs11" && pkcs11.is_none() {
+            bail!("--default-engine pkcs11 needs --pkcs11-module and --pkcs11-token-label");
+        }
         let interval_text = self
             .lifecycle_interval
             .or(file.lifecycle_interval)
@@ -172,6 +210,8 @@ impl ServeArgs {
             tls_files,
             tls_names,
             master_key_file,
+            pkcs11,
+            default_engine,
             lifecycle_interval,
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             log_json,

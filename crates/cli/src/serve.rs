@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use shedu_core::{CaService, SystemClock, VaConfig, spawn_lifecycle};
-use shedu_keys::{Keystore, MasterKey, write_secret_file};
+use shedu_keys::{Keystore, MasterKey, Pkcs11Config, Pkcs11Engine, write_secret_file};
 use shedu_server::tls::TlsMaterial;
 use shedu_server::{AdminToken, AppState, ServerConfig};
 use shedu_store::{Store, redact_url};
@@ -45,6 +45,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let cas = CaService::open(store, Keystore::new(&master)?, Arc::new(SystemClock), va)
         .await
         .with_context(|| format!("master key from {master_source}"))?;
+    let cas = match &s.pkcs11 {
+        Some(p11) => cas.with_pkcs11(open_pkcs11(p11).await?, s.default_engine == "pkcs11"),
+        None => cas,
+    };
     let cas = Arc::new(cas);
 
     let tls = match &s.tls_files {
@@ -136,6 +140,25 @@ async fn shutdown_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+/// Opens the configured PKCS#11 token; the PIN comes from SHEDU_PKCS11_PIN or the PIN file.
+async fn open_pkcs11(
+    (module, label, pin_file): &(PathBuf, String, Option<PathBuf>),
+) -> anyhow::Result<Pkcs11Engine> {
+    let pin = match (std::env::var("SHEDU_PKCS11_PIN"), pin_file) {
+        (Ok(pin), _) => pin,
+        (Err(_), Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the PKCS#11 PIN file {}", file.display()))?
+            .trim()
+            .to_string(),
+        (Err(_), None) => {
+            anyhow::bail!("set SHEDU_PKCS11_PIN or --pkcs11-pin-file for the PKCS#11 token")
+        }
+    };
+    let config = Pkcs11Config::new(module.clone(), label.clone(), zeroize::Zeroizing::new(pin));
+    let engine = tokio::task::spawn_blocking(move || Pkcs11Engine::open(config)).await??;
+    Ok(engine)
 }
 
 /// The bootstrap admin token: `SHEDU_ADMIN_TOKEN`, else `<data-dir>/admin-token` (generated at first boot,

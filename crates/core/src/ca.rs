@@ -21,8 +21,6 @@ use crate::{Ca, CaKind, Clock, Error, Status};
 const DEFAULT_ROOT_DAYS: u32 = 3650;
 /// Default lifetime of an intermediate: five years, cut to the parent's end.
 const DEFAULT_INTERMEDIATE_DAYS: u32 = 1825;
-/// The engine every CA uses until PKCS#11 lands.
-const SOFTWARE_ENGINE: &str = "software";
 
 /// Optional profile settings; anything left out takes [`Profile::default`].
 #[derive(Clone, Debug, Default)]
@@ -58,6 +56,8 @@ pub struct NewCa {
     pub profile: ProfileInput,
     /// OCSP/CRL settings.
     pub va: VaInput,
+    /// Key engine (`software` or `pkcs11`); the configured default when `None`.
+    pub engine: Option<String>,
 }
 
 /// Optional validation settings of a CA; anything left out takes the defaults (delegated responder, AIA
@@ -113,6 +113,8 @@ pub struct ImportCa {
     pub profile: ProfileInput,
     /// OCSP/CRL settings.
     pub va: VaInput,
+    /// Key engine the imported key goes into; the configured default when `None`.
+    pub engine: Option<String>,
 }
 
 /// A CA ready to sign: its record, its signing handle and its chain.
@@ -133,6 +135,7 @@ pub struct CaService {
     loaded: RwLock<HashMap<String, Arc<LoadedCa>>>,
     pub(crate) va: VaState,
     pub(crate) va_config: VaConfig,
+    pub(crate) engines: crate::engines::Engines,
 }
 
 impl std::fmt::Debug for CaService {
@@ -183,6 +186,7 @@ impl CaService {
             loaded: RwLock::new(HashMap::new()),
             va: VaState::default(),
             va_config,
+            engines: crate::engines::Engines::default(),
         })
     }
 
@@ -199,57 +203,59 @@ impl CaService {
         let va = req.va.resolve()?;
         check_name(&req.name)?;
         let dn = req.subject.to_dn()?;
+        let engine = self.engine(req.engine.as_deref())?;
+        let parent = match &req.parent_id {
+            Some(pid) => Some(self.loaded(pid).await?),
+            None => None,
+        };
         let serial = Serial::random();
         let id = new_id();
-        let key = Arc::new(
-            tokio::task::spawn_blocking(move || SoftwareKey::generate(key_type))
-                .await
-                .map_err(|e| Error::Internal(format!("key generation task: {e}")))??,
-        );
-        let signer = CaSigner(key.clone());
-
-        let (der, kind, parent_id) = match &req.parent_id {
-            None => {
-                let validity = Validity::root(now, req.validity_days.unwrap_or(DEFAULT_ROOT_DAYS))?;
-                let params = build_ca_params(dn, validity, &serial, req.path_len, true)?;
-                let cert = params
-                    .self_signed(&signer)
-                    .map_err(|e| Error::Internal(e.to_string()))?;
-                (cert.der().to_vec(), CaKind::Root, None)
-            }
-            Some(parent_id) => {
-                let parent = self.loaded(parent_id).await?;
-                let issuer = usable_issuer(&parent, now)?;
-                let path_len = child_path_len(&parent.ca, req.path_len)?;
-                let validity = Validity::within_issuer(
-                    now,
-                    req.validity_days,
-                    DEFAULT_INTERMEDIATE_DAYS,
-                    parent.ca.not_after,
-                )?;
-                let params = build_ca_params(dn, validity, &serial, path_len, false)?;
-                let cert = params
-                    .signed_by(&signer, issuer)
-                    .map_err(|e| Error::Internal(e.to_string()))?;
-                (
-                    cert.der().to_vec(),
-                    CaKind::Intermediate,
-                    Some(parent_id.clone()),
-                )
-            }
-        };
-        let sealed = self.keystore.seal(&id, &key)?;
-        self.insert(
-            id,
-            req.name,
-            kind,
-            parent_id,
-            &der,
-            Some(sealed),
-            (profile, va),
-            now,
-        )
-        .await
+        let key = self.generate_key(&engine, &id, key_type).await?;
+        let result = async {
+            let (der, kind) = match &parent {
+                None => {
+                    let validity =
+                        Validity::root(now, req.validity_days.unwrap_or(DEFAULT_ROOT_DAYS))?;
+                    let params = build_ca_params(dn, validity, &serial, req.path_len, true)?;
+                    let cert = params
+                        .self_signed(&key.signer)
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    (cert.der().to_vec(), CaKind::Root)
+                }
+                Some(parent) => {
+                    let issuer = usable_issuer(parent, now)?;
+                    let path_len = child_path_len(&parent.ca, req.path_len)?;
+                    let validity = Validity::within_issuer(
+                        now,
+                        req.validity_days,
+                        DEFAULT_INTERMEDIATE_DAYS,
+                        parent.ca.not_after,
+                    )?;
+                    let params = build_ca_params(dn, validity, &serial, path_len, false)?;
+                    let cert = params
+                        .signed_by(&key.signer, issuer)
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                    (cert.der().to_vec(), CaKind::Intermediate)
+                }
+            };
+            let record = Some((engine.name(), key.record.clone()));
+            self.insert(
+                id.clone(),
+                req.name,
+                kind,
+                req.parent_id,
+                &der,
+                record,
+                (profile, va),
+                now,
+            )
+            .await
+        }
+        .await;
+        if result.is_err() {
+            self.discard_key(&engine, &id);
+        }
+        result
     }
 
     /// Imports an existing CA certificate, with its private key (then it can issue) or without.
@@ -273,7 +279,9 @@ impl CaService {
                 if key.public_key() != info.public_key_bits.as_slice() {
                     return Err(shedu_pki::Error::KeyMismatch.into());
                 }
-                (CaKind::Imported, Some(self.keystore.seal(&id, &key)?))
+                let engine = self.engine(req.engine.as_deref())?;
+                let record = self.store_key(&engine, &id, key).await?;
+                (CaKind::Imported, Some((engine.name(), record)))
             }
             None => (CaKind::External, None),
         };
@@ -336,7 +344,7 @@ impl CaService {
         kind: CaKind,
         parent_id: Option<String>,
         der: &[u8],
-        key_sealed: Option<Vec<u8>>,
+        key_record: Option<(&'static str, Vec<u8>)>,
         (profile, va): (Profile, CaVaSettings),
         now: i64,
     ) -> Result<Ca, Error> {
@@ -352,8 +360,8 @@ impl CaService {
             kind: kind.as_str().to_string(),
             parent_id: parent_id.clone(),
             key_type: info.key_type.as_str().to_string(),
-            engine: key_sealed.as_ref().map(|_| SOFTWARE_ENGINE.to_string()),
-            key_sealed,
+            engine: key_record.as_ref().map(|(e, _)| e.to_string()),
+            key_sealed: key_record.map(|(_, r)| r),
             certificate_der: der.to_vec(),
             subject: info.subject.clone(),
             serial: info.serial.to_hex(),
@@ -421,13 +429,12 @@ impl CaService {
             parent = p.parent_id;
         }
         let issuer = match (&row.engine, &row.key_sealed) {
-            (Some(_), Some(sealed)) => {
+            (Some(engine), Some(record)) => {
                 let key_type: KeyType = row
                     .key_type
                     .parse()
                     .map_err(|_| Error::Internal("stored key type".into()))?;
-                let key = self.keystore.open(&row.id, key_type, sealed)?;
-                let signer = CaSigner(Arc::new(key) as Arc<dyn Signer>);
+                let signer = self.open_key(engine, &row.id, key_type, record).await?;
                 Some(
                     Issuer::from_ca_cert_der(&row.certificate_der.clone().into(), signer)
                         .map_err(|e| Error::Internal(format!("CA certificate of {id}: {e}")))?,
@@ -578,6 +585,11 @@ pub(crate) fn ca_from_row(r: CaRow) -> Result<Ca, Error> {
         id: r.id,
         name: r.name,
         parent_id: r.parent_id,
+        key_handle: match (r.engine.as_deref(), &r.key_sealed) {
+            (Some("pkcs11"), Some(label)) => Some(String::from_utf8_lossy(label).into_owned()),
+            (Some(_), Some(_)) => Some("sealed".to_string()),
+            _ => None,
+        },
         engine: r.engine,
         certificate_der: r.certificate_der,
         subject: r.subject,

@@ -27,6 +27,10 @@ pub enum Error {
     /// Storage is unreachable or refused the write; nothing was changed.
     #[error("storage unavailable")]
     Unavailable(#[source] shedu_store::Error),
+    /// A CA's key cannot be used right now: its sealed record does not open (tampered, or another master
+    /// key), or its token is unreachable. Other CAs keep working; the detail names the CA, never key material.
+    #[error("{0}")]
+    KeyUnavailable(String),
     /// A failure inside shedu (a key that does not open, corrupt data). Details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),

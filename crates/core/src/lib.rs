@@ -8,6 +8,7 @@
 mod ca;
 mod certificates;
 mod clock;
+mod engines;
 mod error;
 mod events;
 mod lifecycle;

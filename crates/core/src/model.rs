@@ -117,8 +117,10 @@ pub struct Ca {
     pub parent_id: Option<String>,
     /// The CA key's type.
     pub key_type: KeyType,
-    /// The key engine holding the key (`software`), or `None` when shedu holds no key.
+    /// The key engine holding the key (`software` or `pkcs11`), or `None` when shedu holds no key.
     pub engine: Option<String>,
+    /// Where the key is, never the key: the token label for `pkcs11`, `sealed` for `software`.
+    pub key_handle: Option<String>,
     /// The CA certificate, DER.
     pub certificate_der: Vec<u8>,
     /// One-line subject.

@@ -76,6 +76,14 @@ impl From<shedu_core::Error> for Problem {
                     "storage is unavailable; nothing was changed",
                 )
             }
+            E::KeyUnavailable(detail) => {
+                tracing::error!(%detail, "CA key unavailable");
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ca-key-unavailable",
+                    detail,
+                )
+            }
             E::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 Problem::new(

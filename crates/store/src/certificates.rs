@@ -55,7 +55,7 @@ impl Store {
         let mut tx = self.write.begin().await?;
         for chunk in certs.chunks(crate::writer::MAX_BATCH) {
             let refs: Vec<&CertRow> = chunk.iter().collect();
-            crate::writer::insert_rows(&mut tx, &refs).await?;
+            crate::writer::insert_rows(&mut tx, &refs, self.backend).await?;
         }
         tx.commit().await?;
         Ok(())

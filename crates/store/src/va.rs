@@ -276,3 +276,76 @@ impl Store {
         .transpose()
     }
 }
+
+/// A sealed software key as stored, for master-key rotation.
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct SealedKeyRow {
+    /// `cas` or `ocsp_responders`.
+    pub table: &'static str,
+    /// The row's key (a CA id).
+    pub id: String,
+    pub key_type: String,
+    pub sealed: Vec<u8>,
+}
+
+impl Store {
+    /// Every software-sealed key in the database (CA keys and delegated responder keys).
+    pub async fn sealed_keys(&self) -> Result<Vec<SealedKeyRow>, Error> {
+        let mut out = Vec::new();
+        let cas = sqlx::query("SELECT id, key_type, key_sealed FROM cas WHERE engine = 'software' AND key_sealed IS NOT NULL")
+            .fetch_all(&self.write)
+            .await?;
+        for r in cas {
+            out.push(SealedKeyRow {
+                table: "cas",
+                id: r.try_get("id")?,
+                key_type: r.try_get("key_type")?,
+                sealed: r.try_get("key_sealed")?,
+            });
+        }
+        let responders = sqlx::query("SELECT ca_id, key_type, key_sealed FROM ocsp_responders")
+            .fetch_all(&self.write)
+            .await?;
+        for r in responders {
+            out.push(SealedKeyRow {
+                table: "ocsp_responders",
+                id: r.try_get("ca_id")?,
+                key_type: r.try_get("key_type")?,
+                sealed: r.try_get("key_sealed")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Replaces sealed keys (and optionally a `meta` value, the keystore canary) in one transaction: either
+    /// every key is re-wrapped or none is.
+    pub async fn replace_sealed_keys(
+        &self,
+        keys: &[SealedKeyRow],
+        meta: Option<(&str, &[u8])>,
+    ) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
+        for k in keys {
+            let sql = match k.table {
+                "cas" => "UPDATE cas SET key_sealed = $1 WHERE id = $2",
+                "ocsp_responders" => "UPDATE ocsp_responders SET key_sealed = $1 WHERE ca_id = $2",
+                other => return Err(Error::Config(format!("no sealed keys in table {other}"))),
+            };
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&k.sealed)
+                .bind(&k.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some((key, value)) = meta {
+            sqlx::query("UPDATE meta SET value = $1 WHERE key = $2")
+                .bind(value)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

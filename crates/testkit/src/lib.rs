@@ -57,19 +57,55 @@ pub struct TestServer {
     pub client: reqwest::Client,
     /// The database URL.
     pub db_url: String,
-    _running: Running,
-    _db: ScratchDb,
-    _dir: tempfile::TempDir,
+    running: Running,
+    persisted: Persisted,
+}
+
+/// How to start a test server beyond its backend.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// A PKCS#11 token to add as an engine (and make the default).
+    pub pkcs11: Option<shedu_keys::Pkcs11Config>,
+}
+
+/// What a restart keeps: the database, the data folder and the master key.
+struct Persisted {
+    db: ScratchDb,
+    dir: tempfile::TempDir,
+    master_hex: String,
+    options: Options,
 }
 
 impl TestServer {
     /// Starts a server on `backend`.
     pub async fn start(backend: Backend) -> TestServer {
+        TestServer::start_with(backend, Options::default()).await
+    }
+
+    /// Starts a server on `backend` with `options`.
+    pub async fn start_with(backend: Backend, options: Options) -> TestServer {
+        let persisted = Persisted {
+            db: ScratchDb::new(backend).await,
+            dir: tempfile::tempdir().expect("temp dir"),
+            master_hex: MasterKey::generate().to_hex().to_string(),
+            options,
+        };
+        TestServer::boot(persisted).await
+    }
+
+    /// Stops this server and starts a new one on the same database, data folder, master key and token.
+    pub async fn restart(self) -> TestServer {
+        let TestServer {
+            persisted, running, ..
+        } = self;
+        drop(running);
+        TestServer::boot(persisted).await
+    }
+
+    async fn boot(persisted: Persisted) -> TestServer {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let db = ScratchDb::new(backend).await;
-        let dir = tempfile::tempdir().expect("temp dir");
-        let master = MasterKey::generate();
-        let store = Store::connect(&db.url).await.expect("open store");
+        let master = MasterKey::from_hex(&persisted.master_hex).expect("master key");
+        let store = Store::connect(&persisted.db.url).await.expect("open store");
         let clock = Arc::new(ManualClock::default());
         // The plain listener's port must be known before the service starts: it is the public URL that
         // goes into certificates (AIA, CRL distribution points) and CRL partition names.
@@ -78,19 +114,27 @@ impl TestServer {
             public_url: format!("http://{http_listen}"),
             ..VaConfig::default()
         };
-        let cas = Arc::new(
-            CaService::open(
-                store,
-                Keystore::new(&master).expect("keystore"),
-                clock.clone(),
-                va,
-            )
-            .await
-            .expect("service"),
-        );
+        let mut service = CaService::open(
+            store,
+            Keystore::new(&master).expect("keystore"),
+            clock.clone(),
+            va,
+        )
+        .await
+        .expect("service");
+        if let Some(config) = persisted.options.pkcs11.clone() {
+            let engine =
+                tokio::task::spawn_blocking(move || shedu_keys::Pkcs11Engine::open(config))
+                    .await
+                    .expect("join")
+                    .expect("open PKCS#11 token");
+            service = service.with_pkcs11(engine, true);
+        }
+        let cas = Arc::new(service);
+        let dir = persisted.dir.path().to_path_buf();
         let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
         let tls = shedu_server::tls::internal(
-            dir.path(),
+            &dir,
             &Keystore::new(&master).expect("keystore"),
             &names,
             cas.now(),
@@ -118,14 +162,13 @@ impl TestServer {
             http_url: format!("http://{}", running.http_addr),
             token,
             ca_file,
-            data_dir: dir.path().to_path_buf(),
+            data_dir: dir,
             clock,
             cas,
             client,
-            db_url: db.url.clone(),
-            _running: running,
-            _db: db,
-            _dir: dir,
+            db_url: persisted.db.url.clone(),
+            running,
+            persisted,
         }
     }
 
@@ -299,4 +342,42 @@ pub fn openssl_csr(
     let (ok, out) = openssl(dir, &args);
     assert!(ok, "openssl req: {out}");
     std::fs::read_to_string(dir.join(csr)).expect("csr")
+}
+
+/// The PKCS#11 token for this test. When the environment names one (`scripts/test` exports a fresh
+/// SoftHSM2 token), returns it. Otherwise makes a token with `scripts/softhsm-env`, runs this same test
+/// again in a child process with that environment, asserts it passed, and returns `None`: the caller then
+/// returns. (Setting the environment of the running process would need `unsafe` in edition 2024.)
+pub fn pkcs11_or_rerun(test_path: &str) -> Option<shedu_keys::Pkcs11Config> {
+    if let Some(config) = shedu_keys::Pkcs11Config::from_env().expect("PKCS#11 environment") {
+        return Some(config);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let token_dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(root.join("scripts/softhsm-env"))
+        .arg(token_dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("scripts/softhsm-env: {e}"));
+    assert!(
+        out.status.success(),
+        "scripts/softhsm-env failed (apt-get install softhsm2): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut child = Command::new(std::env::current_exe().expect("test binary"));
+    child.args([test_path, "--exact", "--nocapture"]);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some((k, v)) = line
+            .trim()
+            .strip_prefix("export ")
+            .and_then(|l| l.split_once('='))
+        {
+            child.env(k, v.trim_matches(|c| c == '"' || c == '\''));
+        }
+    }
+    let status = child.status().expect("re-run the test");
+    assert!(
+        status.success(),
+        "{test_path} failed with the SoftHSM2 token"
+    );
+    None
 }

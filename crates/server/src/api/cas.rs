@@ -16,13 +16,6 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateCaRequest>,
 ) -> Result<(StatusCode, ApiJson<CaDto>), Problem> {
-    if let Some(engine) = req.engine.as_deref().filter(|e| *e != "software") {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "unsupported-engine",
-            format!("engine {engine:?} is not available; use \"software\""),
-        ));
-    }
     let ca = state
         .cas
         .create(NewCa {
@@ -33,6 +26,7 @@ pub(crate) async fn create(
             parent_id: req.parent_id,
             path_len: req.path_len,
             va: req.profile.as_ref().map(|p| p.va()).unwrap_or_default(),
+            engine: req.engine,
             profile: req.profile.unwrap_or_default().into(),
         })
         .await?;
@@ -53,6 +47,7 @@ pub(crate) async fn import(
             certificate_pem: req.certificate_pem,
             private_key_pem: req.private_key_pem,
             va: req.profile.as_ref().map(|p| p.va()).unwrap_or_default(),
+            engine: req.engine,
             profile: req.profile.unwrap_or_default().into(),
         })
         .await?;

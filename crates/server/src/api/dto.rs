@@ -95,7 +95,7 @@ pub(crate) struct CreateCaRequest {
     pub parent_id: Option<String>,
     /// pathLenConstraint of the new CA certificate.
     pub path_len: Option<u8>,
-    /// The key engine; only `software` today.
+    /// The key engine: `software` (sealed keystore) or `pkcs11` (HSM); the server's default when omitted.
     pub engine: Option<String>,
     pub profile: Option<ProfileRequest>,
 }
@@ -108,6 +108,8 @@ pub(crate) struct ImportCaRequest {
     pub certificate_pem: String,
     /// PKCS#8, SEC1 or PKCS#1 PEM. Without it the CA tracks certificates but cannot issue.
     pub private_key_pem: Option<String>,
+    /// The engine the key goes into: `software` or `pkcs11` (created there as sensitive, non-extractable).
+    pub engine: Option<String>,
     pub profile: Option<ProfileRequest>,
 }
 
@@ -132,8 +134,10 @@ pub(crate) struct CaDto {
     pub kind: String,
     pub parent_id: Option<String>,
     pub key_type: String,
-    /// Where the key lives (`software`), or `null` when shedu holds no key.
+    /// Where the key lives (`software` or `pkcs11`), or `null` when shedu holds no key.
     pub engine: Option<String>,
+    /// The key's handle in its engine (the token label for `pkcs11`); never key material.
+    pub key_handle: Option<String>,
     pub can_issue: bool,
     pub subject: String,
     pub serial: String,
@@ -181,6 +185,7 @@ impl From<Ca> for CaDto {
             parent_id: ca.parent_id,
             key_type: ca.key_type.to_string(),
             engine: ca.engine,
+            key_handle: ca.key_handle,
             subject: ca.subject,
             serial: ca.serial,
             fingerprint_sha256: ca.fingerprint,
