@@ -3,6 +3,7 @@
 
 mod client;
 mod config;
+mod keys;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,11 @@ enum Command {
         client: client::ClientArgs,
         #[command(subcommand)]
         command: client::CaCommand,
+    },
+    /// Manage the keys at rest (run with the server stopped).
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
     },
     /// Issue, inspect and revoke certificates on a running server.
     Cert {
@@ -54,6 +60,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(*args).await,
             Command::Ca { client, command } => client::run_ca(client, command).await,
             Command::Cert { client, command } => client::run_cert(client, command).await,
+            Command::Keys { command } => keys::run(command).await,
         }
     });
     match result {

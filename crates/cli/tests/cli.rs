@@ -933,3 +933,99 @@ fn serve_help_lists_every_option() {
         );
     }
 }
+
+#[test]
+fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
+    let sb = Sandbox::new();
+    let first = start(&sb, "1");
+    let ca = cli_json(
+        &sb,
+        &first,
+        &[
+            "ca",
+            "create",
+            "--name",
+            "rot",
+            "--key-type",
+            "ec-p256",
+            "--cn",
+            "Rotating CA",
+        ],
+    );
+    let ca_id = str_of(&ca, "id").to_string();
+    let tls_ca = std::fs::read_to_string(sb.data.join("tls").join("ca.pem")).unwrap();
+    drop(first);
+    let key_file = sb.data.join("master.key");
+    let old_key = std::fs::read_to_string(&key_file).unwrap();
+
+    let out = shedu_command(&sb.root)
+        .args(["keys", "rotate-master", "--data-dir"])
+        .arg(&sb.data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rotate-master: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("re-wrapped 1 database keys and 2 TLS key files"),
+        "{out:?}"
+    );
+    let new_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(new_key.trim(), old_key.trim());
+    assert_eq!(new_key.trim().len(), 64);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Restart under the new key: same TLS CA, and the CA still signs.
+    let second = start(&sb, "2");
+    assert_eq!(
+        std::fs::read_to_string(sb.data.join("tls").join("ca.pem")).unwrap(),
+        tls_ca
+    );
+    cli_ok(
+        &sb,
+        &second,
+        &["ca", "show", &ca_id, "--cert-out", "rot.pem"],
+    );
+    let csr = make_csr(&sb, "leaf", "after-rotation");
+    cli_ok(
+        &sb,
+        &second,
+        &[
+            "cert", "sign", "--ca", &ca_id, "--csr", &csr, "--out", "leaf.pem",
+        ],
+    );
+    assert_verifies(&sb, "rot.pem", None, "leaf.pem");
+    drop(second);
+
+    // The old master key opens nothing any more.
+    std::fs::write(&key_file, &old_key).unwrap();
+    let failure = match try_start(&sb, "3") {
+        Ok(_) => panic!("shedu serve started with the retired master key"),
+        Err(f) => f,
+    };
+    assert!(
+        failure.stderr.contains("master key"),
+        "stderr: {}",
+        failure.stderr
+    );
+    // And rotating from the wrong key changes nothing.
+    let out = shedu_command(&sb.root)
+        .args(["keys", "rotate-master", "--data-dir"])
+        .arg(&sb.data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        !sb.data.join("master.key.new").exists(),
+        "a refused rotation leaves nothing behind"
+    );
+    std::fs::write(&key_file, &new_key).unwrap();
+    let _third = start(&sb, "4");
+}

@@ -145,8 +145,8 @@ impl std::fmt::Debug for CaService {
 }
 
 /// The sealed canary that proves at start-up that the master key opens this database's keys.
-const CANARY_KEY: &str = "keystore_canary";
-const CANARY_CONTEXT: &[u8] = b"shedu-keystore-canary";
+pub(crate) const CANARY_KEY: &str = "keystore_canary";
+pub(crate) const CANARY_CONTEXT: &[u8] = b"shedu-keystore-canary";
 
 impl CaService {
     /// Opens the service. Fails with a clear error, changing nothing, when `keystore`'s master key is not

@@ -13,6 +13,7 @@ mod error;
 mod events;
 mod lifecycle;
 mod model;
+mod rotate;
 mod va;
 
 pub use ca::{CaService, ImportCa, NewCa, ProfileInput, VaInput};
@@ -22,5 +23,6 @@ pub use error::Error;
 pub use events::EVENT_SOURCE;
 pub use lifecycle::spawn_lifecycle;
 pub use model::{Ca, CaKind, Certificate, Status};
+pub use rotate::rewrap_database_keys;
 pub use shedu_store::{Page, SweepReport};
 pub use va::{CrlAnswer, CrlKind, OcspAnswer, VaConfig};

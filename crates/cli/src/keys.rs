@@ -1,0 +1,145 @@
+//! `shedu keys rotate-master`: replace the master key that seals every software key.
+//!
+//! Run it with the server stopped. Order of work, so that a crash leaves a recoverable state: the new
+//! master key and re-wrapped TLS key files are written beside the old ones (`*.new`), then the database
+//! is re-wrapped in one transaction, then the new files are renamed over the old ones. The old master key
+//! is gone afterwards and opens nothing.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use shedu_core::rewrap_database_keys;
+use shedu_keys::{Keystore, MasterKey, write_secret_file};
+use shedu_pki::KeyType;
+use shedu_store::{Store, redact_url};
+
+use crate::config::ServeArgs;
+
+/// `shedu keys …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Re-wrap every sealed key under a new master key (stop the server first).
+    RotateMaster(RotateArgs),
+}
+
+/// Options of `rotate-master`: the same data folder, database and master key options as `serve`.
+#[derive(Debug, Args)]
+pub(crate) struct RotateArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Where to write the new master key when the current one comes from SHEDU_MASTER_KEY (the operator then
+    /// moves it into that variable). Ignored when the master key is a file: the file is replaced.
+    #[arg(long)]
+    new_master_key_file: Option<PathBuf>,
+}
+
+pub(crate) async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::RotateMaster(args) => rotate_master(args).await,
+    }
+}
+
+async fn rotate_master(args: RotateArgs) -> anyhow::Result<()> {
+    let s = args.serve.resolve()?;
+    let (old, target) = match std::env::var("SHEDU_MASTER_KEY") {
+        Ok(hex) => {
+            let target = args
+                .new_master_key_file
+                .context("the master key comes from SHEDU_MASTER_KEY: give --new-master-key-file for the new one")?;
+            (
+                MasterKey::from_hex(&hex).context("SHEDU_MASTER_KEY")?,
+                target,
+            )
+        }
+        Err(_) => {
+            let text = std::fs::read_to_string(&s.master_key_file).with_context(|| {
+                format!(
+                    "cannot read the master key file {}",
+                    s.master_key_file.display()
+                )
+            })?;
+            (MasterKey::from_hex(&text)?, s.master_key_file.clone())
+        }
+    };
+    let new = MasterKey::generate();
+    let (old_ks, new_ks) = (Keystore::new(&old)?, Keystore::new(&new)?);
+
+    // 1. Re-wrap the TLS keys in memory (this also proves the current key opens them), then stage the new
+    //    files beside the old ones.
+    let mut rewrapped = Vec::new();
+    for (file, owner) in [
+        ("ca.key.sealed", "tls-ca"),
+        ("server.key.sealed", "tls-server"),
+    ] {
+        let path = s.data_dir.join("tls").join(file);
+        if !path.exists() {
+            continue;
+        }
+        let sealed =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let key = old_ks
+            .open(owner, KeyType::EcP256, &sealed)
+            .with_context(|| {
+                format!(
+                    "{} does not open with the current master key; nothing was changed",
+                    path.display()
+                )
+            })?;
+        rewrapped.push((path, new_ks.seal(owner, &key)?));
+    }
+    let staged_master = with_suffix(&target, "new");
+    let _ = std::fs::remove_file(&staged_master);
+    write_secret_file(&staged_master, new.to_hex().as_bytes())
+        .with_context(|| format!("cannot write {}", staged_master.display()))?;
+    let mut staged_tls = Vec::new();
+    for (path, sealed) in rewrapped {
+        let staged = with_suffix(&path, "new");
+        let _ = std::fs::remove_file(&staged);
+        write_secret_file(&staged, &sealed)?;
+        staged_tls.push((staged, path));
+    }
+
+    // 2. The database, in one transaction.
+    let store = Store::connect(&s.database_url)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(&s.database_url)))?;
+    let count = match rewrap_database_keys(&store, &old_ks, &new_ks).await {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged_master);
+            for (staged, _) in &staged_tls {
+                let _ = std::fs::remove_file(staged);
+            }
+            bail!("{e}");
+        }
+    };
+    store.close().await;
+
+    // 3. Swap the files in.
+    for (staged, path) in &staged_tls {
+        std::fs::rename(staged, path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+    }
+    std::fs::rename(&staged_master, &target)
+        .with_context(|| format!("cannot replace {}", target.display()))?;
+    println!(
+        "re-wrapped {count} database keys and {} TLS key files under a new master key in {}",
+        staged_tls.len(),
+        target.display()
+    );
+    if std::env::var("SHEDU_MASTER_KEY").is_ok() {
+        println!(
+            "set SHEDU_MASTER_KEY to the contents of {} before the next start",
+            target.display()
+        );
+    }
+    Ok(())
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".");
+    s.push(suffix);
+    PathBuf::from(s)
+}
