@@ -121,48 +121,44 @@ pub async fn start(state: AppState, cfg: ServerConfig) -> std::io::Result<Runnin
 }
 
 async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
+    accept_loop(listener, move |tcp, peer| {
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        async move {
+            match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => serve_connection(TokioIo::new(tls), peer, app).await,
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            let _ = tcp.set_nodelay(true);
-            let tls =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-            serve_connection(TokioIo::new(tls), peer, app).await;
-        });
-    }
+        }
+    })
+    .await
 }
 
 async fn serve_plain(listener: TcpListener, app: Router) {
+    accept_loop(listener, move |tcp, peer| {
+        serve_connection(TokioIo::new(tcp), peer, app.clone())
+    })
+    .await
+}
+
+/// Accepts connections forever, each served on its own task. Accept errors (such as running out of file
+/// descriptors) are logged and retried after a pause instead of ending the listener.
+async fn accept_loop<F, Fut>(listener: TcpListener, handle: F)
+where
+    F: Fn(tokio::net::TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(c) => c,
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                let _ = tcp.set_nodelay(true);
+                tokio::spawn(handle(tcp, peer));
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
             }
-        };
-        let app = app.clone();
-        tokio::spawn(async move {
-            let _ = tcp.set_nodelay(true);
-            serve_connection(TokioIo::new(tcp), peer, app).await;
-        });
+        }
     }
 }
 

@@ -9,56 +9,97 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use shedu_store::Store;
-use shedu_testkit::{Backend, Options, TestServer, backend_test, openssl, openssl_csr, pkcs11_or_rerun};
+use shedu_testkit::{
+    Backend, Options, TestServer, backend_test, openssl, openssl_ca, openssl_csr, pkcs11_or_rerun,
+};
 
 async fn issue_and_verify(server: &TestServer, root: &Value, ca: &Value, dir: &Path, stem: &str) {
     let csr = openssl_csr(dir, stem, "ec-p256", &format!("/CN={stem}"), None);
     let (status, cert) = server
-        .post(&format!("/api/v1/cas/{}/certificates", ca["id"].as_str().unwrap()), json!({"csr_pem": csr}))
+        .post(
+            &format!("/api/v1/cas/{}/certificates", ca["id"].as_str().unwrap()),
+            json!({"csr_pem": csr}),
+        )
         .await;
     assert_eq!(status, 201, "{cert}");
-    std::fs::write(dir.join("root.pem"), root["certificate_pem"].as_str().unwrap()).unwrap();
-    std::fs::write(dir.join(format!("{stem}.pem")), cert["certificate_pem"].as_str().unwrap()).unwrap();
-    std::fs::write(dir.join(format!("{stem}-chain.pem")), cert["chain_pem"].as_str().unwrap()).unwrap();
+    std::fs::write(
+        dir.join("root.pem"),
+        root["certificate_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("{stem}.pem")),
+        cert["certificate_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("{stem}-chain.pem")),
+        cert["chain_pem"].as_str().unwrap(),
+    )
+    .unwrap();
     let (ok, out) = openssl(
         dir,
-        &["verify", "-x509_strict", "-CAfile", "root.pem", "-untrusted", &format!("{stem}-chain.pem"), &format!("{stem}.pem")],
+        &[
+            "verify",
+            "-x509_strict",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            &format!("{stem}-chain.pem"),
+            &format!("{stem}.pem"),
+        ],
     );
     assert!(ok, "{stem}: {out}");
 }
 
 async fn pkcs11_cas_issue_and_survive_restart(backend: Backend, test_path: &str) {
-    let Some(pkcs11) = pkcs11_or_rerun(test_path) else { return };
-    let server = TestServer::start_with(backend, Options { pkcs11: Some(pkcs11) }).await;
+    let Some(pkcs11) = pkcs11_or_rerun(test_path) else {
+        return;
+    };
+    let server = TestServer::start_with(
+        backend,
+        Options {
+            pkcs11: Some(pkcs11),
+        },
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let root = server
         .create_ca(json!({"name": "hsm-root", "key_type": "ec-p384", "engine": "pkcs11", "subject": {"common_name": "HSM Root"}}))
         .await;
     let int = server
-        .create_ca(json!({"name": "hsm-int", "key_type": "rsa-2048", "engine": "pkcs11",
-            "subject": {"common_name": "HSM Issuing"}, "parent_id": root["id"]}))
+        .create_ca(
+            json!({"name": "hsm-int", "key_type": "rsa-2048", "engine": "pkcs11",
+            "subject": {"common_name": "HSM Issuing"}, "parent_id": root["id"]}),
+        )
         .await;
     for ca in [&root, &int] {
         assert_eq!(ca["engine"], "pkcs11");
-        assert!(ca["key_handle"].as_str().unwrap().starts_with("shedu-ca-"), "{ca}");
+        assert!(
+            ca["key_handle"].as_str().unwrap().starts_with("shedu-ca-"),
+            "{ca}"
+        );
         assert!(!ca.to_string().contains("PRIVATE KEY"));
     }
     let soft = server
         .create_ca(json!({"name": "soft", "key_type": "ec-p256", "engine": "software", "subject": {"common_name": "Soft"}}))
         .await;
-    assert_eq!((soft["engine"].as_str(), soft["key_handle"].as_str()), (Some("software"), Some("sealed")));
+    assert_eq!(
+        (soft["engine"].as_str(), soft["key_handle"].as_str()),
+        (Some("software"), Some("sealed"))
+    );
     issue_and_verify(&server, &root, &int, dir.path(), "before").await;
 
     // An existing CA key imported into the token.
     let d = dir.path();
-    let (ok, out) = openssl(d, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", "imp.key", "-out", "imp.pem", "-subj", "/CN=Imported into HSM", "-days", "30",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-    assert!(ok, "{out}");
+    openssl_ca(d, "imp", "Imported into HSM");
     let (status, imported) = server
-        .post("/api/v1/cas/import", json!({"name": "imported", "engine": "pkcs11",
+        .post(
+            "/api/v1/cas/import",
+            json!({"name": "imported", "engine": "pkcs11",
             "certificate_pem": std::fs::read_to_string(d.join("imp.pem")).unwrap(),
-            "private_key_pem": std::fs::read_to_string(d.join("imp.key")).unwrap()}))
+            "private_key_pem": std::fs::read_to_string(d.join("imp.key")).unwrap()}),
+        )
         .await;
     assert_eq!(status, 201, "{imported}");
     assert_eq!(imported["engine"], "pkcs11");
@@ -66,7 +107,9 @@ async fn pkcs11_cas_issue_and_survive_restart(backend: Backend, test_path: &str)
 
     let server = server.restart().await;
     issue_and_verify(&server, &root, &int, dir.path(), "after").await;
-    let (status, ca) = server.get(&format!("/api/v1/cas/{}", int["id"].as_str().unwrap())).await;
+    let (status, ca) = server
+        .get(&format!("/api/v1/cas/{}", int["id"].as_str().unwrap()))
+        .await;
     assert_eq!((status, ca["engine"].as_str()), (200, Some("pkcs11")));
 }
 
@@ -83,8 +126,12 @@ async fn pkcs11_cas_postgres() {
 backend_test!(a_tampered_sealed_key_disables_only_its_ca, |backend| {
     let server = TestServer::start(backend).await;
     let dir = tempfile::tempdir().unwrap();
-    let a = server.create_ca(json!({"name": "a", "key_type": "ec-p256", "subject": {"common_name": "A"}})).await;
-    let b = server.create_ca(json!({"name": "b", "key_type": "ec-p256", "subject": {"common_name": "B"}})).await;
+    let a = server
+        .create_ca(json!({"name": "a", "key_type": "ec-p256", "subject": {"common_name": "A"}}))
+        .await;
+    let b = server
+        .create_ca(json!({"name": "b", "key_type": "ec-p256", "subject": {"common_name": "B"}}))
+        .await;
     let store = Store::connect(&server.db_url).await.unwrap();
     let mut keys = store.sealed_keys().await.unwrap();
     keys.retain(|k| k.table == "cas" && k.id == a["id"].as_str().unwrap());
@@ -97,18 +144,28 @@ backend_test!(a_tampered_sealed_key_disables_only_its_ca, |backend| {
     let server = server.restart().await;
     let csr = openssl_csr(dir.path(), "x", "ec-p256", "/CN=x", None);
     let (status, p) = server
-        .post(&format!("/api/v1/cas/{}/certificates", a["id"].as_str().unwrap()), json!({"csr_pem": csr}))
+        .post(
+            &format!("/api/v1/cas/{}/certificates", a["id"].as_str().unwrap()),
+            json!({"csr_pem": csr}),
+        )
         .await;
     assert_eq!(status, 503, "{p}");
     assert_eq!(p["type"], "urn:shedu:problem:ca-key-unavailable");
-    assert!(p["detail"].as_str().unwrap().contains(a["id"].as_str().unwrap()), "the error names the CA: {p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains(a["id"].as_str().unwrap()),
+        "the error names the CA: {p}"
+    );
     issue_and_verify(&server, &b, &b, dir.path(), "b-leaf").await;
 });
 
 /// Every DER object in `bytes` that parses as a private key (PKCS#8, SEC1 or PKCS#1), by offset.
 fn private_keys_in(bytes: &[u8]) -> Vec<usize> {
     use aws_lc_rs::signature::{
-        ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair,
+        ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair,
+        Ed25519KeyPair, RsaKeyPair,
     };
     let mut found = Vec::new();
     for i in 0..bytes.len().saturating_sub(4) {
@@ -118,14 +175,20 @@ fn private_keys_in(bytes: &[u8]) -> Vec<usize> {
         let (len, header) = match bytes[i + 1] {
             l if l < 0x80 => (usize::from(l), 2),
             0x81 => (usize::from(bytes[i + 2]), 3),
-            0x82 => ((usize::from(bytes[i + 2]) << 8) | usize::from(bytes[i + 3]), 4),
+            0x82 => (
+                (usize::from(bytes[i + 2]) << 8) | usize::from(bytes[i + 3]),
+                4,
+            ),
             _ => continue,
         };
-        let Some(der) = bytes.get(i..i + header + len) else { continue };
+        let Some(der) = bytes.get(i..i + header + len) else {
+            continue;
+        };
         if len < 32 {
             continue;
         }
-        let parses = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_ASN1_SIGNING, der).is_ok()
+        let parses = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_ASN1_SIGNING, der)
+            .is_ok()
             || EcdsaKeyPair::from_private_key_der(&ECDSA_P384_SHA384_ASN1_SIGNING, der).is_ok()
             || Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).is_ok()
             || RsaKeyPair::from_pkcs8(der).is_ok()
@@ -154,45 +217,99 @@ async fn no_private_key_is_stored_in_plaintext() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // CAs of every key type, an intermediate, an imported key whose bytes we know, an OCSP responder.
-    let root = server.create_ca(json!({"name": "r", "key_type": "ec-p384", "subject": {"common_name": "R"}})).await;
+    let root = server
+        .create_ca(json!({"name": "r", "key_type": "ec-p384", "subject": {"common_name": "R"}}))
+        .await;
     for kt in ["ec-p256", "rsa-2048", "ed25519", "rsa-3072"] {
         server
             .create_ca(json!({"name": kt, "key_type": kt, "subject": {"common_name": kt}, "parent_id": root["id"]}))
             .await;
     }
-    let (ok, out) = openssl(d, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", "imp.key", "-out", "imp.pem", "-subj", "/CN=Known", "-days", "30", "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"]);
-    assert!(ok, "{out}");
+    openssl_ca(d, "imp", "Known");
     let (status, imported) = server
         .post("/api/v1/cas/import", json!({"name": "known", "certificate_pem": std::fs::read_to_string(d.join("imp.pem")).unwrap(),
             "private_key_pem": std::fs::read_to_string(d.join("imp.key")).unwrap()}))
         .await;
     assert_eq!(status, 201, "{imported}");
-    let (ok, _) = openssl(d, &["ec", "-in", "imp.key", "-outform", "DER", "-out", "imp.sec1.der"]);
+    let (ok, _) = openssl(
+        d,
+        &[
+            "ec",
+            "-in",
+            "imp.key",
+            "-outform",
+            "DER",
+            "-out",
+            "imp.sec1.der",
+        ],
+    );
     assert!(ok);
     let sec1 = std::fs::read(d.join("imp.sec1.der")).unwrap();
     // ECPrivateKey ::= SEQUENCE { version 1, privateKey OCTET STRING (32), … }: the raw scalar.
     assert_eq!(&sec1[..7], &[0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20]);
     let scalar = sec1[7..39].to_vec();
     issue_and_verify(&server, &imported, &imported, d, "leaf").await;
-    std::fs::write(d.join("int.pem"), imported["certificate_pem"].as_str().unwrap()).unwrap();
-    let (_, out) = openssl(d, &["ocsp", "-issuer", "int.pem", "-cert", "leaf.pem", "-url", &format!("{}/ocsp", server.http_url), "-no_nonce", "-noverify"]);
-    assert!(out.contains("leaf.pem: good"), "the OCSP responder key exists now: {out}");
+    std::fs::write(
+        d.join("int.pem"),
+        imported["certificate_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    let (_, out) = openssl(
+        d,
+        &[
+            "ocsp",
+            "-issuer",
+            "int.pem",
+            "-cert",
+            "leaf.pem",
+            "-url",
+            &format!("{}/ocsp", server.http_url),
+            "-no_nonce",
+            "-noverify",
+        ],
+    );
+    assert!(
+        out.contains("leaf.pem: good"),
+        "the OCSP responder key exists now: {out}"
+    );
 
-    let db_path = server.db_url.trim_start_matches("sqlite://").split('?').next().unwrap().to_string();
+    let db_path = server
+        .db_url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
     let mut files = Vec::new();
     files_under(&server.data_dir, &mut files);
     files_under(Path::new(&db_path).parent().unwrap(), &mut files);
-    assert!(files.iter().any(|f| f.ends_with("shedu.db")), "the database is scanned: {files:?}");
-    assert!(files.iter().any(|f| f.ends_with("ca.key.sealed")), "the TLS keys are scanned: {files:?}");
+    assert!(
+        files.iter().any(|f| f.ends_with("shedu.db")),
+        "the database is scanned: {files:?}"
+    );
+    assert!(
+        files.iter().any(|f| f.ends_with("ca.key.sealed")),
+        "the TLS keys are scanned: {files:?}"
+    );
     let mut scanned = 0;
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
         scanned += bytes.len();
-        assert!(private_keys_in(&bytes).is_empty(), "a private key in plaintext in {}", f.display());
-        assert!(!bytes.windows(scalar.len()).any(|w| w == scalar), "the imported key's scalar is in {}", f.display());
-        assert!(!bytes.windows(16).any(|w| w == b"PRIVATE KEY-----"), "a PEM private key in {}", f.display());
+        assert!(
+            private_keys_in(&bytes).is_empty(),
+            "a private key in plaintext in {}",
+            f.display()
+        );
+        assert!(
+            !bytes.windows(scalar.len()).any(|w| w == scalar),
+            "the imported key's scalar is in {}",
+            f.display()
+        );
+        assert!(
+            !bytes.windows(16).any(|w| w == b"PRIVATE KEY-----"),
+            "a PEM private key in {}",
+            f.display()
+        );
     }
     assert!(scanned > 50_000, "scanned {scanned} bytes");
     // The scanner itself finds keys when they are there.

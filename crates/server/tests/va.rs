@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{Value, json};
-use shedu_testkit::{TestServer, backend_test, openssl, openssl_csr};
+use shedu_testkit::{TestServer, backend_test, openssl, openssl_ca, openssl_csr};
 
 struct Pki {
     root: Value,
@@ -148,27 +148,7 @@ backend_test!(
         }
 
         // An issuer this platform does not manage: not authoritative.
-        let (ok, out) = openssl(
-            d,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "other.key",
-                "-out",
-                "other.pem",
-                "-subj",
-                "/CN=Other",
-                "-days",
-                "2",
-            ],
-        );
-        assert!(ok, "{out}");
+        openssl_ca(d, "other", "Other");
         let url = format!("{}/ocsp", server.http_url);
         let (_, out) = openssl(
             d,

@@ -381,3 +381,38 @@ pub fn pkcs11_or_rerun(test_path: &str) -> Option<shedu_keys::Pkcs11Config> {
     );
     None
 }
+
+/// Makes a self-signed P-256 CA with openssl in `dir` (`<stem>.pem`, `<stem>.key`): CA:TRUE and the key
+/// usages a CA needs, valid 30 days. The stand-in for "an existing CA" that tests import.
+pub fn openssl_ca(dir: &Path, stem: &str, common_name: &str) {
+    let (key, cert, subject) = (
+        format!("{stem}.key"),
+        format!("{stem}.pem"),
+        format!("/CN={common_name}"),
+    );
+    let (ok, out) = openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &cert,
+            "-subj",
+            &subject,
+            "-days",
+            "30",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+        ],
+    );
+    assert!(ok, "openssl req -x509: {out}");
+}
