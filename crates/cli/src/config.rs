@@ -80,6 +80,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_LIFECYCLE_INTERVAL")]
     pub lifecycle_interval: Option<String>,
 
+    /// Stop accepting the bootstrap admin token once an enabled admin user exists.
+    #[arg(long, env = "SHEDU_BOOTSTRAP_UNTIL_ADMIN")]
+    #[serde(default)]
+    pub bootstrap_until_admin: bool,
+
     /// Log filter (tracing `EnvFilter` syntax). [default: info]
     #[arg(long, env = "SHEDU_LOG")]
     pub log: Option<String>,
@@ -110,6 +115,7 @@ pub(crate) struct Settings {
     pub lifecycle_interval: Duration,
     pub log: String,
     pub log_json: bool,
+    pub bootstrap_until_admin: bool,
     pub print_config: bool,
 }
 
@@ -215,6 +221,7 @@ impl ServeArgs {
             lifecycle_interval,
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             log_json,
+            bootstrap_until_admin: self.bootstrap_until_admin || file.bootstrap_until_admin,
             print_config: self.print_config,
         })
     }

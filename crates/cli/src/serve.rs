@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use shedu_core::{CaService, SystemClock, VaConfig, spawn_lifecycle};
+use shedu_core::{AuthService, CaService, SystemClock, VaConfig, spawn_lifecycle};
 use shedu_keys::{Keystore, MasterKey, Pkcs11Config, Pkcs11Engine, write_secret_file};
 use shedu_server::tls::TlsMaterial;
 use shedu_server::{AdminToken, AppState, ServerConfig};
@@ -42,6 +42,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_url: s.public_url.clone(),
         ..VaConfig::default()
     };
+    let store_for_auth = store.clone();
     let cas = CaService::open(store, Keystore::new(&master)?, Arc::new(SystemClock), va)
         .await
         .with_context(|| format!("master key from {master_source}"))?;
@@ -65,9 +66,17 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (token, token_source) = admin_token(&s.data_dir)?;
 
     spawn_lifecycle(cas.clone(), s.lifecycle_interval);
+    let auth = AuthService::open(
+        store_for_auth,
+        &Keystore::new(&master)?,
+        Arc::new(SystemClock),
+    )
+    .await?;
     let state = AppState {
         cas,
+        auth: Arc::new(auth),
         admin_token: Arc::new(token),
+        bootstrap_until_admin: s.bootstrap_until_admin,
     };
     let cfg = ServerConfig {
         listen: s.listen,

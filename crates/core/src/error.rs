@@ -27,6 +27,13 @@ pub enum Error {
     /// Storage is unreachable or refused the write; nothing was changed.
     #[error("storage unavailable")]
     Unavailable(#[source] shedu_store::Error),
+    /// The caller did not prove who it is (bad credentials, invalid or expired token). The detail is
+    /// deliberately generic.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Too many attempts; try again later.
+    #[error("{0}")]
+    RateLimited(String),
     /// A CA's key cannot be used right now: its sealed record does not open (tampered, or another master
     /// key), or its token is unreachable. Other CAs keep working; the detail names the CA, never key material.
     #[error("{0}")]

@@ -5,6 +5,7 @@
 //! the result; nothing here knows HTTP status codes or JSON DTOs. Time comes from a [`Clock`] so that
 //! expiry can be tested without waiting.
 
+mod auth;
 mod ca;
 mod certificates;
 mod clock;
@@ -16,6 +17,7 @@ mod model;
 mod rotate;
 mod va;
 
+pub use auth::{ApiKey, AuthService, Principal, PrincipalKind, Role, Session, User};
 pub use ca::{CaService, ImportCa, NewCa, ProfileInput, VaInput};
 pub use certificates::{CertificateQuery, IssueInput, Issued};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -1,16 +1,19 @@
-//! Authentication. Today one principal source, the bootstrap admin bearer token; the [`Principal`] and
-//! [`Role`] types are what users, API keys and OIDC tokens will produce too.
+//! The gateway's authentication and authorization step for `/api/`: one middleware resolves the bearer
+//! token to a [`Principal`] (bootstrap admin token, session token, or API key) and checks the route's
+//! declared permission before any handler runs.
 
 use std::fmt;
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+pub use shedu_core::{Principal, PrincipalKind, Role};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
+use crate::permissions;
 use crate::problem::Problem;
 
 /// The bootstrap admin token. `Debug` never prints it.
@@ -37,23 +40,7 @@ impl fmt::Debug for AdminToken {
     }
 }
 
-/// What a principal may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// Everything.
-    Admin,
-}
-
-/// The authenticated caller of a request.
-#[derive(Clone, Debug)]
-pub struct Principal {
-    /// Who (for logs and, later, the audit trail).
-    pub name: String,
-    /// What they may do.
-    pub role: Role,
-}
-
-/// Middleware for `/api/`: every call needs a valid bearer token, checked before any handler runs.
+/// Middleware for the authenticated API routes.
 pub(crate) async fn require_principal(
     State(state): State<AppState>,
     mut req: Request,
@@ -67,40 +54,96 @@ pub(crate) async fn require_principal(
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(str::trim);
-    match presented {
-        None => Problem::new(
+        .map(|v| v.trim().to_string());
+    let principal = match authenticate(&state, presented.as_deref()).await {
+        Ok(p) => p,
+        Err(problem) => return problem.into_response(),
+    };
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let Some(permission) = permissions::required(req.method(), &path) else {
+        tracing::error!(method = %req.method(), %path, "route has no declared permission; refusing");
+        return Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "route without a declared permission",
+        )
+        .into_response();
+    };
+    if !permissions::allows(principal.role, permission) {
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "role {} may not do this ({permission:?})",
+                principal.role.as_str()
+            ),
+        )
+        .into_response();
+    }
+    tracing::Span::current().record("principal", principal.name.as_str());
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+async fn authenticate(state: &AppState, presented: Option<&str>) -> Result<Principal, Problem> {
+    let presented = presented.ok_or_else(|| {
+        Problem::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
             "send Authorization: Bearer <token>",
         )
-        .into_response(),
-        Some(token) if state.admin_token.matches(token) => {
-            req.extensions_mut().insert(Principal {
-                name: "bootstrap-admin".into(),
-                role: Role::Admin,
-            });
-            next.run(req).await
+    })?;
+    if state.admin_token.matches(presented) {
+        if state.bootstrap_until_admin && state.auth.admin_exists().await.map_err(Problem::from)? {
+            return Err(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid-token",
+                "the bootstrap token is disabled now that an admin user exists",
+            ));
         }
-        Some(_) => Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid-token",
-            "the bearer token is not valid",
-        )
-        .into_response(),
+        return Ok(Principal {
+            id: "bootstrap".into(),
+            name: "bootstrap-admin".into(),
+            role: Role::Admin,
+            kind: PrincipalKind::Bootstrap,
+        });
     }
+    state
+        .auth
+        .authenticate(presented)
+        .await
+        .map_err(|e| match e {
+            shedu_core::Error::Unauthenticated(_) => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid-token",
+                "the bearer token is not valid",
+            ),
+            other => Problem::from(other),
+        })
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Principal {
+/// Handlers take the principal the middleware established.
+pub struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
-            Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "authentication required",
-            )
-        })
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Caller)
+            .ok_or_else(|| {
+                Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "authentication required",
+                )
+            })
     }
 }

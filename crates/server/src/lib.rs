@@ -7,12 +7,13 @@
 pub mod api;
 mod auth;
 mod listen;
+pub mod permissions;
 pub mod problem;
 mod request_id;
 mod state;
 pub mod tls;
 mod va;
 
-pub use auth::{AdminToken, Principal, Role};
+pub use auth::{AdminToken, Caller, Principal, PrincipalKind, Role};
 pub use listen::{Running, ServerConfig, http_app, https_app, start};
 pub use state::AppState;

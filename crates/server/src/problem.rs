@@ -76,6 +76,12 @@ impl From<shedu_core::Error> for Problem {
                     "storage is unavailable; nothing was changed",
                 )
             }
+            E::Unauthenticated(detail) => {
+                Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+            }
+            E::RateLimited(detail) => {
+                Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail)
+            }
             E::KeyUnavailable(detail) => {
                 tracing::error!(%detail, "CA key unavailable");
                 Problem::new(

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use shedu_core::CaService;
+use shedu_core::{AuthService, CaService};
 
 use crate::AdminToken;
 
@@ -11,6 +11,10 @@ use crate::AdminToken;
 pub struct AppState {
     /// The CA service.
     pub cas: Arc<CaService>,
+    /// Users, sessions and API keys.
+    pub auth: Arc<AuthService>,
     /// The bootstrap admin bearer token.
     pub admin_token: Arc<AdminToken>,
+    /// Refuse the bootstrap token once an enabled admin user exists.
+    pub bootstrap_until_admin: bool,
 }

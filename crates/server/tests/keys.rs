@@ -60,6 +60,7 @@ async fn pkcs11_cas_issue_and_survive_restart(backend: Backend, test_path: &str)
         backend,
         Options {
             pkcs11: Some(pkcs11),
+            ..Default::default()
         },
     )
     .await;

@@ -8,6 +8,7 @@
 //! certificate queued meanwhile, while each caller still returns only after its row is committed.
 #![warn(missing_docs)]
 
+mod auth;
 mod cas;
 mod certificates;
 mod error;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
+pub use auth::{ApiKeyRow, UserRow};
 pub use certificates::{CertificateFilter, Page, RevokeOutcome};
 pub use error::Error;
 pub use model::{CaRow, CertRow, EventRow, NewEvent};

@@ -66,6 +66,8 @@ pub struct TestServer {
 pub struct Options {
     /// A PKCS#11 token to add as an engine (and make the default).
     pub pkcs11: Option<shedu_keys::Pkcs11Config>,
+    /// Refuse the bootstrap token once an admin user exists.
+    pub bootstrap_until_admin: bool,
 }
 
 /// What a restart keeps: the database, the data folder and the master key.
@@ -114,6 +116,13 @@ impl TestServer {
             public_url: format!("http://{http_listen}"),
             ..VaConfig::default()
         };
+        let auth = shedu_core::AuthService::open(
+            store.clone(),
+            &Keystore::new(&master).expect("keystore"),
+            clock.clone(),
+        )
+        .await
+        .expect("auth service");
         let mut service = CaService::open(
             store,
             Keystore::new(&master).expect("keystore"),
@@ -144,7 +153,9 @@ impl TestServer {
         let token = hex_token();
         let state = AppState {
             cas: cas.clone(),
+            auth: Arc::new(auth),
             admin_token: Arc::new(AdminToken::new(token.clone()).expect("token")),
+            bootstrap_until_admin: persisted.options.bootstrap_until_admin,
         };
         let cfg = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),

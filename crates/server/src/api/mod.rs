@@ -1,5 +1,6 @@
 //! The REST API under `/api/v1`, and its OpenAPI document generated from the handlers.
 
+mod auth;
 mod cas;
 mod certificates;
 mod dto;
@@ -38,8 +39,9 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The authenticated API routes and their OpenAPI description.
-fn routes() -> OpenApiRouter<AppState> {
+/// The authenticated API routes and their OpenAPI description. Each needs an entry in
+/// [`crate::permissions::ROUTES`].
+fn protected() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(cas::create, cas::list))
         .routes(routes!(cas::import))
@@ -49,16 +51,32 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(certificates::revoke))
         .routes(routes!(certificates::list))
         .routes(routes!(certificates::by_fingerprint))
+        .routes(routes!(auth::whoami))
+        .routes(routes!(auth::create_user, auth::list_users))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(auth::create_api_key, auth::list_api_keys))
+        .routes(routes!(auth::revoke_api_key))
+}
+
+/// Routes that authenticate the caller themselves (listed in [`crate::permissions::PUBLIC`]).
+fn public() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
 }
 
 /// The OpenAPI document of the whole API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    let mut doc = protected().split_for_parts().1;
+    doc.merge(public().split_for_parts().1);
+    doc
 }
 
-/// `/api/…`: every route needs a principal except the OpenAPI document.
+/// `/api/…`: the protected routes behind the gateway middleware, the public ones beside them.
 pub fn router(state: AppState) -> Router<AppState> {
-    let (api, doc) = routes().split_for_parts();
+    let (api, mut doc) = protected().split_for_parts();
+    let (open, open_doc) = public().split_for_parts();
+    doc.merge(open_doc);
     let authed = api
         .layer(middleware::from_fn_with_state(
             state,
@@ -70,5 +88,6 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/api/openapi.json",
             get(move || async move { Json(doc.clone()) }),
         )
+        .merge(open.layer(DefaultBodyLimit::max(MAX_BODY)))
         .merge(authed)
 }

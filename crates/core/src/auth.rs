@@ -1,0 +1,576 @@
+//! Who is calling: local users (Argon2id passwords), short-lived signed session tokens with a refresh
+//! path, API keys for automation, and the roles they carry.
+//!
+//! Session tokens are HS256 JWTs signed with a 256-bit secret that is generated once, sealed by the keystore
+//! and kept in the database, so every replica accepts every replica's tokens and a restart logs nobody out.
+//! API keys are `shk_<id>_<secret>`; only SHA-256 of the 256-bit secret is stored (a password hash is not
+//! needed for a secret with that much entropy) and compared in constant time. Failed logins are limited per
+//! user name and per source address, and every failure gives the same answer, whether or not the user exists.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use shedu_keys::Keystore;
+use shedu_store::{ApiKeyRow, Store, UserRow};
+use subtle::ConstantTimeEq;
+
+use crate::error::store_err;
+use crate::{Clock, Error};
+
+const SESSION_SECRET: &str = "session_secret";
+const SESSION_CONTEXT: &[u8] = b"shedu-session-secret";
+const TOKEN_TTL: i64 = 15 * 60;
+const REFRESH_TTL: i64 = 12 * 3600;
+const MAX_FAILURES: u32 = 5;
+const FAILURE_WINDOW: i64 = 300;
+const MIN_PASSWORD: usize = 12;
+
+/// What a principal may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// CAs, certificates, RAs, devices; not users, keys or configuration.
+    Operator,
+    /// Read-only, including the audit log.
+    Auditor,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Operator, Role::Auditor];
+
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    /// Parses an API name.
+    pub fn parse(s: &str) -> Result<Role, Error> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "invalid-role",
+                    format!("unknown role {s:?}: admin, operator or auditor"),
+                )
+            })
+    }
+}
+
+/// How a principal authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// The bootstrap admin token.
+    Bootstrap,
+    /// A local user's session token.
+    User,
+    /// An API key.
+    ApiKey,
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    /// User id, API key id, or `bootstrap`.
+    pub id: String,
+    /// Display name (user name, key name).
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// How it authenticated.
+    pub kind: PrincipalKind,
+}
+
+/// A local user as the API shows it (never the hash).
+#[derive(Clone, Debug)]
+pub struct User {
+    /// Id.
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// An API key's metadata (never the secret).
+#[derive(Clone, Debug)]
+pub struct ApiKey {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Who created it.
+    pub created_by: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Expiry, if any.
+    pub expires_at: Option<i64>,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// A login result: a short-lived access token and a refresh token.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// Bearer token for the API.
+    pub token: String,
+    /// Its expiry.
+    pub expires_at: i64,
+    /// Exchange at `/auth/refresh` for a new session.
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    name: String,
+    role: String,
+    typ: String,
+    iss: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// The authentication service.
+pub struct AuthService {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    failures: Mutex<HashMap<String, (u32, i64)>>,
+    dummy_hash: String,
+}
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService").finish_non_exhaustive()
+    }
+}
+
+impl AuthService {
+    /// Opens the service; creates and seals the session-signing secret on first use.
+    pub async fn open(
+        store: Store,
+        keystore: &Keystore,
+        clock: Arc<dyn Clock>,
+    ) -> Result<AuthService, Error> {
+        let secret = match store
+            .meta_get(SESSION_SECRET)
+            .await
+            .map_err(store_err("meta"))?
+        {
+            Some(sealed) => keystore.open_secret(SESSION_CONTEXT, &sealed)?.to_vec(),
+            None => {
+                let secret: [u8; 32] = rand::random();
+                let sealed = keystore.seal_secret(SESSION_CONTEXT, &secret)?;
+                store
+                    .meta_put(SESSION_SECRET, &sealed)
+                    .await
+                    .map_err(store_err("meta"))?;
+                secret.to_vec()
+            }
+        };
+        let dummy_hash = hash_password("not a real password, only for timing")?;
+        Ok(AuthService {
+            store,
+            clock,
+            encoding: EncodingKey::from_secret(&secret),
+            decoding: DecodingKey::from_secret(&secret),
+            failures: Mutex::new(HashMap::new()),
+            dummy_hash,
+        })
+    }
+
+    /// Creates a local user.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+        role: &str,
+    ) -> Result<User, Error> {
+        let role = Role::parse(role)?;
+        if username.trim().is_empty()
+            || username.len() > 64
+            || username.chars().any(char::is_whitespace)
+        {
+            return Err(Error::invalid(
+                "invalid-username",
+                "username must be 1 to 64 characters without spaces",
+            ));
+        }
+        check_password(password)?;
+        let password = password.to_string();
+        let hash = blocking(move || hash_password(&password)).await??;
+        let row = UserRow {
+            id: crate::ca::new_id(),
+            username: username.to_string(),
+            password_hash: hash,
+            role: role.as_str().to_string(),
+            created_at: self.clock.now(),
+            disabled: false,
+        };
+        self.store.insert_user(&row).await.map_err(|e| match e {
+            shedu_store::Error::Conflict { .. } => {
+                Error::conflict("user-exists", format!("user {username:?} already exists"))
+            }
+            other => store_err("user")(other),
+        })?;
+        user_from(row)
+    }
+
+    /// Every user.
+    pub async fn users(&self) -> Result<Vec<User>, Error> {
+        self.store
+            .list_users()
+            .await
+            .map_err(store_err("users"))?
+            .into_iter()
+            .map(user_from)
+            .collect()
+    }
+
+    /// Whether an enabled admin user exists.
+    pub async fn admin_exists(&self) -> Result<bool, Error> {
+        self.store
+            .admin_user_exists()
+            .await
+            .map_err(store_err("users"))
+    }
+
+    /// Checks a user's password. Every failure is the same `invalid-credentials` answer; too many failures
+    /// for a user name or a source address within five minutes give `RateLimited`.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        source: &str,
+    ) -> Result<Session, Error> {
+        let now = self.clock.now();
+        let keys = [format!("user:{username}"), format!("addr:{source}")];
+        self.check_rate(&keys, now)?;
+        let row = self
+            .store
+            .user_by_name(username)
+            .await
+            .map_err(store_err("user"))?;
+        let hash = row
+            .as_ref()
+            .filter(|u| !u.disabled)
+            .map(|u| u.password_hash.clone());
+        let candidate = password.to_string();
+        let dummy = self.dummy_hash.clone();
+        // An unknown user costs the same Argon2 work as a known one, so timing does not tell them apart.
+        let ok = blocking(move || {
+            verify_password(&candidate, hash.as_deref().unwrap_or(&dummy)) && hash.is_some()
+        })
+        .await?;
+        match (ok, row) {
+            (true, Some(user)) => {
+                self.clear_failures(&keys);
+                self.session(&user.id, &user.username, &user.role, now)
+            }
+            _ => {
+                self.record_failure(&keys, now);
+                Err(Error::Unauthenticated(
+                    "invalid user name or password".into(),
+                ))
+            }
+        }
+    }
+
+    /// Exchanges a refresh token for a new session (the user must still exist and be enabled).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Session, Error> {
+        let claims = self.decode(refresh_token, "refresh")?;
+        let user = self
+            .store
+            .user_by_id(&claims.sub)
+            .await
+            .map_err(store_err("user"))?
+            .filter(|u| !u.disabled)
+            .ok_or_else(|| Error::Unauthenticated("the refresh token is no longer valid".into()))?;
+        self.session(&user.id, &user.username, &user.role, self.clock.now())
+    }
+
+    /// Changes a user's password after checking the current one.
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        current: &str,
+        new: &str,
+    ) -> Result<(), Error> {
+        check_password(new)?;
+        let user = self
+            .store
+            .user_by_id(user_id)
+            .await
+            .map_err(store_err("user"))?
+            .ok_or_else(|| Error::NotFound("user".into()))?;
+        let (hash, candidate) = (user.password_hash.clone(), current.to_string());
+        if !blocking(move || verify_password(&candidate, &hash)).await? {
+            return Err(Error::Unauthenticated(
+                "the current password is wrong".into(),
+            ));
+        }
+        let new = new.to_string();
+        let hash = blocking(move || hash_password(&new)).await??;
+        self.store
+            .set_password_hash(user_id, &hash)
+            .await
+            .map_err(store_err("user"))
+    }
+
+    /// Creates an API key; the returned secret string is shown once and never stored.
+    pub async fn create_api_key(
+        &self,
+        name: &str,
+        role: &str,
+        expires_in_days: Option<u32>,
+        created_by: &str,
+    ) -> Result<(ApiKey, String), Error> {
+        let role = Role::parse(role)?;
+        if name.trim().is_empty() || name.len() > 128 {
+            return Err(Error::invalid(
+                "invalid-name",
+                "name must be 1 to 128 characters",
+            ));
+        }
+        let now = self.clock.now();
+        let id = hex::encode(rand::random::<[u8; 8]>());
+        let secret = hex::encode(rand::random::<[u8; 32]>());
+        let row = ApiKeyRow {
+            id: id.clone(),
+            name: name.to_string(),
+            role: role.as_str().to_string(),
+            secret_hash: sha256_hex(&secret),
+            created_by: created_by.to_string(),
+            created_at: now,
+            expires_at: expires_in_days.map(|d| now + i64::from(d) * 86_400),
+            revoked_at: None,
+        };
+        self.store
+            .insert_api_key(&row)
+            .await
+            .map_err(store_err("API key"))?;
+        Ok((api_key_from(row)?, format!("shk_{id}_{secret}")))
+    }
+
+    /// Every API key.
+    pub async fn api_keys(&self) -> Result<Vec<ApiKey>, Error> {
+        self.store
+            .list_api_keys()
+            .await
+            .map_err(store_err("API keys"))?
+            .into_iter()
+            .map(api_key_from)
+            .collect()
+    }
+
+    /// Revokes an API key.
+    pub async fn revoke_api_key(&self, id: &str) -> Result<(), Error> {
+        self.store
+            .revoke_api_key(id, self.clock.now())
+            .await
+            .map_err(store_err(format!("API key {id}")))
+    }
+
+    /// The principal of a bearer token: a session token or an API key. `Unauthenticated` otherwise.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, Error> {
+        if let Some(rest) = token.strip_prefix("shk_") {
+            return self.authenticate_api_key(rest).await;
+        }
+        let claims = self.decode(token, "access")?;
+        Ok(Principal {
+            id: claims.sub,
+            name: claims.name,
+            role: Role::parse(&claims.role)?,
+            kind: PrincipalKind::User,
+        })
+    }
+
+    async fn authenticate_api_key(&self, rest: &str) -> Result<Principal, Error> {
+        let invalid = || Error::Unauthenticated("the API key is not valid".into());
+        let (id, secret) = rest.split_once('_').ok_or_else(invalid)?;
+        let row = self
+            .store
+            .api_key(id)
+            .await
+            .map_err(store_err("API key"))?
+            .ok_or_else(invalid)?;
+        let now = self.clock.now();
+        let matches: bool = row
+            .secret_hash
+            .as_bytes()
+            .ct_eq(sha256_hex(secret).as_bytes())
+            .into();
+        if !matches || row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
+            return Err(invalid());
+        }
+        Ok(Principal {
+            id: row.id,
+            name: row.name,
+            role: Role::parse(&row.role)?,
+            kind: PrincipalKind::ApiKey,
+        })
+    }
+
+    fn session(&self, id: &str, name: &str, role: &str, now: i64) -> Result<Session, Error> {
+        let token = self.encode(id, name, role, "access", now, TOKEN_TTL)?;
+        let refresh_token = self.encode(id, name, role, "refresh", now, REFRESH_TTL)?;
+        Ok(Session {
+            token,
+            expires_at: now + TOKEN_TTL,
+            refresh_token,
+        })
+    }
+
+    fn encode(
+        &self,
+        sub: &str,
+        name: &str,
+        role: &str,
+        typ: &str,
+        now: i64,
+        ttl: i64,
+    ) -> Result<String, Error> {
+        let claims = Claims {
+            sub: sub.into(),
+            name: name.into(),
+            role: role.into(),
+            typ: typ.into(),
+            iss: "shedu".into(),
+            iat: now,
+            exp: now + ttl,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::Internal(format!("token signing: {e}")))
+    }
+
+    fn decode(&self, token: &str, typ: &str) -> Result<Claims, Error> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.set_issuer(&["shedu"]);
+        v.leeway = 0;
+        // The service clock (not the wall clock) decides expiry, so tests can move time.
+        v.validate_exp = false;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
+            .map_err(|_| Error::Unauthenticated("the bearer token is not valid".into()))?;
+        if data.claims.typ != typ || data.claims.exp <= self.clock.now() {
+            return Err(Error::Unauthenticated(
+                "the bearer token is not valid or has expired".into(),
+            ));
+        }
+        Ok(data.claims)
+    }
+
+    fn check_rate(&self, keys: &[String], now: i64) -> Result<(), Error> {
+        let failures = self
+            .failures
+            .lock()
+            .map_err(|_| Error::Internal("login limiter poisoned".into()))?;
+        for k in keys {
+            if let Some((n, since)) = failures.get(k) {
+                if *n >= MAX_FAILURES && now - since < FAILURE_WINDOW {
+                    return Err(Error::RateLimited(
+                        "too many failed logins; try again in a few minutes".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn record_failure(&self, keys: &[String], now: i64) {
+        if let Ok(mut failures) = self.failures.lock() {
+            for k in keys {
+                let e = failures.entry(k.clone()).or_insert((0, now));
+                if now - e.1 >= FAILURE_WINDOW {
+                    *e = (0, now);
+                }
+                e.0 += 1;
+            }
+        }
+    }
+
+    fn clear_failures(&self, keys: &[String]) {
+        if let Ok(mut failures) = self.failures.lock() {
+            for k in keys {
+                failures.remove(k);
+            }
+        }
+    }
+}
+
+fn check_password(p: &str) -> Result<(), Error> {
+    if p.chars().count() < MIN_PASSWORD {
+        return Err(Error::invalid(
+            "weak-password",
+            format!("passwords need at least {MIN_PASSWORD} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Argon2id with the crate's defaults (m = 19 MiB, t = 2, p = 1: OWASP's recommendation), 16-byte salt.
+fn hash_password(p: &str) -> Result<String, Error> {
+    let salt: [u8; 16] = rand::random();
+    Argon2::default()
+        .hash_password_with_salt(p.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(format!("password hashing: {e}")))
+}
+
+fn verify_password(candidate: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(candidate.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        s.as_bytes(),
+    ))
+}
+
+fn user_from(r: UserRow) -> Result<User, Error> {
+    Ok(User {
+        role: Role::parse(&r.role)?,
+        id: r.id,
+        username: r.username,
+        created_at: r.created_at,
+    })
+}
+
+fn api_key_from(r: ApiKeyRow) -> Result<ApiKey, Error> {
+    Ok(ApiKey {
+        role: Role::parse(&r.role)?,
+        id: r.id,
+        name: r.name,
+        created_by: r.created_by,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+        revoked_at: r.revoked_at,
+    })
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("auth task: {e}")))
+}

@@ -1,0 +1,131 @@
+//! Authorization in one place: every API route declares the permission it needs here, and each role is a
+//! set of permissions. The gateway refuses any route missing from the table (500, logged), and a test
+//! walks the router's own route list, so a new route cannot ship without a declared permission.
+
+use axum::http::Method;
+use shedu_core::Role;
+
+/// What a route needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    /// Any authenticated principal (whoami, own password).
+    Authenticated,
+    /// Read CAs.
+    CasRead,
+    /// Create or import CAs.
+    CasWrite,
+    /// Read certificates.
+    CertificatesRead,
+    /// Issue and revoke certificates.
+    CertificatesWrite,
+    /// Manage users.
+    UsersAdmin,
+    /// Manage API keys.
+    ApiKeysAdmin,
+}
+
+/// `(method, route template, permission)` of every authenticated API route.
+pub const ROUTES: &[(&str, &str, Permission)] = &[
+    ("GET", "/api/v1/cas", Permission::CasRead),
+    ("POST", "/api/v1/cas", Permission::CasWrite),
+    ("POST", "/api/v1/cas/import", Permission::CasWrite),
+    ("GET", "/api/v1/cas/{id}", Permission::CasRead),
+    (
+        "POST",
+        "/api/v1/cas/{id}/certificates",
+        Permission::CertificatesWrite,
+    ),
+    (
+        "GET",
+        "/api/v1/cas/{id}/certificates/{serial}",
+        Permission::CertificatesRead,
+    ),
+    (
+        "POST",
+        "/api/v1/cas/{id}/certificates/{serial}/revoke",
+        Permission::CertificatesWrite,
+    ),
+    ("GET", "/api/v1/certificates", Permission::CertificatesRead),
+    (
+        "GET",
+        "/api/v1/certificates/{fingerprint}",
+        Permission::CertificatesRead,
+    ),
+    ("GET", "/api/v1/users", Permission::UsersAdmin),
+    ("POST", "/api/v1/users", Permission::UsersAdmin),
+    (
+        "POST",
+        "/api/v1/users/me/password",
+        Permission::Authenticated,
+    ),
+    ("GET", "/api/v1/auth/whoami", Permission::Authenticated),
+    ("GET", "/api/v1/api-keys", Permission::ApiKeysAdmin),
+    ("POST", "/api/v1/api-keys", Permission::ApiKeysAdmin),
+    ("DELETE", "/api/v1/api-keys/{id}", Permission::ApiKeysAdmin),
+];
+
+/// Routes anyone may call: the login itself, token refresh, and the API description.
+pub const PUBLIC: &[(&str, &str)] = &[
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("GET", "/api/openapi.json"),
+];
+
+/// The permission a route declared, if any.
+pub fn required(method: &Method, path: &str) -> Option<Permission> {
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| *m == method.as_str() && *p == path)
+        .map(|(_, _, perm)| *perm)
+}
+
+/// Whether `role` holds `permission`.
+pub fn allows(role: Role, permission: Permission) -> bool {
+    use Permission::*;
+    match role {
+        Role::Admin => true,
+        Role::Operator => matches!(
+            permission,
+            Authenticated | CasRead | CasWrite | CertificatesRead | CertificatesWrite
+        ),
+        Role::Auditor => matches!(permission, Authenticated | CasRead | CertificatesRead),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The route list comes from the router itself (via its OpenAPI description), so a route added
+    /// without a permission fails here.
+    #[test]
+    fn every_route_declares_a_permission_or_is_public() {
+        let doc = crate::api::openapi();
+        let mut seen = 0;
+        for (path, item) in &doc.paths.paths {
+            for (method, op) in [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("DELETE", &item.delete),
+                ("PATCH", &item.patch),
+            ] {
+                if op.is_none() {
+                    continue;
+                }
+                seen += 1;
+                let declared = ROUTES.iter().any(|(m, p, _)| *m == method && p == path);
+                let public = PUBLIC.iter().any(|(m, p)| *m == method && p == path);
+                assert!(
+                    declared ^ public,
+                    "{method} {path} must be either in ROUTES or in PUBLIC, once"
+                );
+            }
+        }
+        assert_eq!(
+            seen,
+            ROUTES.len() + PUBLIC.len() - 1,
+            "every table entry is a real route (openapi.json aside)"
+        );
+    }
+}
