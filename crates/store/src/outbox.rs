@@ -310,19 +310,21 @@ impl Store {
         if self.backend != Backend::Postgres {
             return Ok(Some(SinkLock { conn: None }));
         }
-        // A dedicated connection, detached from the pool: the lock lives exactly as long as this session.
-        let mut conn = self.write.acquire().await?.detach();
+        let mut conn = self.write.acquire().await?;
         let got: bool =
             sqlx::query("SELECT pg_try_advisory_lock($1, hashtext('shedu-sink:' || $2)) AS got")
                 .bind(SINK_LOCK_CLASS)
                 .bind(sink)
-                .fetch_one(&mut conn)
+                .fetch_one(&mut *conn)
                 .await?
                 .try_get("got")?;
         if got {
-            Ok(Some(SinkLock { conn: Some(conn) }))
+            // Detached from the pool: the lock lives exactly as long as this dedicated session. A refused
+            // attempt returns its (lock-free) connection to the pool instead.
+            Ok(Some(SinkLock {
+                conn: Some(conn.detach()),
+            }))
         } else {
-            let _ = conn.close().await;
             Ok(None)
         }
     }
@@ -483,6 +485,30 @@ impl Store {
         .bind(now)
         .execute(&self.write)
         .await?;
+        Ok(())
+    }
+
+    /// Puts a dead delivery back in the queue: pending, due now, attempts counted afresh. `NotFound` unless
+    /// the delivery exists and is dead.
+    pub async fn requeue_delivery(
+        &self,
+        subscription_id: &str,
+        event_id: &str,
+    ) -> Result<(), Error> {
+        let now = now_secs();
+        let n = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $3, updated_at = $3 \
+             WHERE subscription_id = $1 AND event_id = $2 AND status = 'dead'",
+        )
+        .bind(subscription_id)
+        .bind(event_id)
+        .bind(now)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(Error::NotFound);
+        }
         Ok(())
     }
 
