@@ -368,7 +368,14 @@ mod tests {
     #[test]
     fn parses_openssl_requests() {
         let plain = OcspRequest::from_der(SEEDS[0]).unwrap();
-        assert_eq!((plain.entries.len(), plain.nonce.is_some(), plain.entries[0].hash), (1, false, CertIdHash::Sha1));
+        assert_eq!(
+            (
+                plain.entries.len(),
+                plain.nonce.is_some(),
+                plain.entries[0].hash
+            ),
+            (1, false, CertIdHash::Sha1)
+        );
         let nonce = OcspRequest::from_der(SEEDS[1]).unwrap();
         assert!(nonce.nonce.is_some());
         let two = OcspRequest::from_der(SEEDS[2]).unwrap();
