@@ -80,6 +80,40 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_LIFECYCLE_INTERVAL")]
     pub lifecycle_interval: Option<String>,
 
+    /// External event bus for the outbox: `nats://host:4222` (JetStream, subject `shedu.<type>`) or
+    /// `amqp://user:pass@host:5672/%2f` (RabbitMQ topic exchange `shedu.events`). Repeatable; comma-separated
+    /// in SHEDU_EVENTS_URL.
+    #[arg(long = "events-url", env = "SHEDU_EVENTS_URL", value_delimiter = ',')]
+    pub events_url: Option<Vec<String>>,
+
+    /// SMTP relay for e-mail alerts.
+    #[arg(long, env = "SHEDU_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// SMTP port. [default: 587, or 465 with --smtp-tls tls, 25 with none]
+    #[arg(long, env = "SHEDU_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+
+    /// SMTP transport security: `none`, `starttls` or `tls`. [default: starttls]
+    #[arg(long, env = "SHEDU_SMTP_TLS")]
+    pub smtp_tls: Option<String>,
+
+    /// Sender address of alert mails. [default: shedu@localhost]
+    #[arg(long, env = "SHEDU_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+
+    /// SMTP user name.
+    #[arg(long, env = "SHEDU_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+
+    /// File holding the SMTP password (or SHEDU_SMTP_PASSWORD; never a flag in clear).
+    #[arg(long, env = "SHEDU_SMTP_PASSWORD_FILE")]
+    pub smtp_password_file: Option<PathBuf>,
+
+    /// Folder of alert template overrides (`<event type>.subject.txt`, `.txt`, `.html`).
+    #[arg(long, env = "SHEDU_TEMPLATE_DIR")]
+    pub template_dir: Option<PathBuf>,
+
     /// Stop accepting the bootstrap admin token once an enabled admin user exists.
     #[arg(long, env = "SHEDU_BOOTSTRAP_UNTIL_ADMIN")]
     #[serde(default)]
@@ -116,6 +150,9 @@ pub(crate) struct Settings {
     pub log: String,
     pub log_json: bool,
     pub bootstrap_until_admin: bool,
+    pub events_urls: Vec<String>,
+    pub smtp: Option<shedu_events::SmtpConfig>,
+    pub template_dir: Option<PathBuf>,
     pub print_config: bool,
 }
 
@@ -207,6 +244,53 @@ impl ServeArgs {
             "json" => true,
             other => bail!("log format must be text or json, not {other:?}"),
         };
+        let smtp = match self.smtp_host.or(file.smtp_host) {
+            None => None,
+            Some(host) => {
+                let tls = match self
+                    .smtp_tls
+                    .or(file.smtp_tls)
+                    .as_deref()
+                    .unwrap_or("starttls")
+                {
+                    "none" => shedu_events::SmtpTls::None,
+                    "starttls" => shedu_events::SmtpTls::StartTls,
+                    "tls" => shedu_events::SmtpTls::Tls,
+                    other => bail!("--smtp-tls must be none, starttls or tls, not {other:?}"),
+                };
+                let default_port = match tls {
+                    shedu_events::SmtpTls::None => 25,
+                    shedu_events::SmtpTls::StartTls => 587,
+                    shedu_events::SmtpTls::Tls => 465,
+                };
+                let password = match (
+                    std::env::var("SHEDU_SMTP_PASSWORD"),
+                    self.smtp_password_file.or(file.smtp_password_file),
+                ) {
+                    (Ok(p), _) => Some(p),
+                    (Err(_), Some(f)) => Some(
+                        std::fs::read_to_string(&f)
+                            .with_context(|| {
+                                format!("cannot read the SMTP password file {}", f.display())
+                            })?
+                            .trim()
+                            .to_string(),
+                    ),
+                    (Err(_), None) => None,
+                };
+                Some(shedu_events::SmtpConfig {
+                    host,
+                    port: self.smtp_port.or(file.smtp_port).unwrap_or(default_port),
+                    tls,
+                    from: self
+                        .smtp_from
+                        .or(file.smtp_from)
+                        .unwrap_or_else(|| "shedu@localhost".into()),
+                    username: self.smtp_username.or(file.smtp_username),
+                    password: password.map(zeroize::Zeroizing::new),
+                })
+            }
+        };
         Ok(Settings {
             data_dir,
             listen,
@@ -222,6 +306,9 @@ impl ServeArgs {
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             log_json,
             bootstrap_until_admin: self.bootstrap_until_admin || file.bootstrap_until_admin,
+            events_urls: self.events_url.or(file.events_url).unwrap_or_default(),
+            smtp,
+            template_dir: self.template_dir.or(file.template_dir),
             print_config: self.print_config,
         })
     }

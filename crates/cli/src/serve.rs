@@ -43,6 +43,17 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ..VaConfig::default()
     };
     let store_for_auth = store.clone();
+    let events = shedu_events::start(
+        store.clone(),
+        shedu_events::EventsConfig {
+            bus_urls: s.events_urls.clone(),
+            smtp: s.smtp.clone(),
+            template_dir: s.template_dir.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .context("cannot start event delivery")?;
     let cas = CaService::open(store, Keystore::new(&master)?, Arc::new(SystemClock), va)
         .await
         .with_context(|| format!("master key from {master_source}"))?;
@@ -77,6 +88,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         auth: Arc::new(auth),
         admin_token: Arc::new(token),
         bootstrap_until_admin: s.bootstrap_until_admin,
+        events: Some(Arc::new(events)),
     };
     let cfg = ServerConfig {
         listen: s.listen,

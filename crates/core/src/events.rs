@@ -18,15 +18,16 @@ pub(crate) fn event(ty: &str, subject: String, time: i64, data: serde_json::Valu
 }
 
 impl crate::CaService {
-    /// Outbox events after position `after_seq`, oldest first, optionally of one type.
+    /// Outbox events after position `after_seq`, oldest first, optionally of one type and subject text.
     pub async fn events(
         &self,
         after_seq: i64,
         ty: Option<&str>,
+        subject_contains: Option<&str>,
         limit: i64,
     ) -> Result<Vec<shedu_store::EventRow>, crate::Error> {
         self.store
-            .list_events(after_seq, ty, limit)
+            .list_events(after_seq, ty, subject_contains, limit)
             .await
             .map_err(crate::error::store_err("events"))
     }

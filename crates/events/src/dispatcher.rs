@@ -418,7 +418,7 @@ impl SinkTask {
             }
             let rows = match self
                 .store
-                .list_events(cursor, None, self.opts.batch_size)
+                .list_events(cursor, None, None, self.opts.batch_size)
                 .await
             {
                 Ok(r) => {

@@ -481,7 +481,7 @@ async fn expiry_reminders(backend: TestBackend) {
         0
     );
     let events = store
-        .list_events(0, Some("certificate.expiry_reminder"), 100)
+        .list_events(0, Some("certificate.expiry_reminder"), None, 100)
         .await
         .unwrap();
     let got: Vec<(String, i64)> = events

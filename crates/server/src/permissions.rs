@@ -22,6 +22,10 @@ pub enum Permission {
     UsersAdmin,
     /// Manage API keys.
     ApiKeysAdmin,
+    /// Read events, subscriptions and deliveries.
+    EventsRead,
+    /// Create, delete and retry subscriptions.
+    SubscriptionsWrite,
 }
 
 /// `(method, route template, permission)` of every authenticated API route.
@@ -62,6 +66,26 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/api-keys", Permission::ApiKeysAdmin),
     ("POST", "/api/v1/api-keys", Permission::ApiKeysAdmin),
     ("DELETE", "/api/v1/api-keys/{id}", Permission::ApiKeysAdmin),
+    ("GET", "/api/v1/events", Permission::EventsRead),
+    ("GET", "/api/v1/events/stream", Permission::EventsRead),
+    ("GET", "/api/v1/subscriptions", Permission::EventsRead),
+    (
+        "POST",
+        "/api/v1/subscriptions",
+        Permission::SubscriptionsWrite,
+    ),
+    ("GET", "/api/v1/subscriptions/{id}", Permission::EventsRead),
+    (
+        "DELETE",
+        "/api/v1/subscriptions/{id}",
+        Permission::SubscriptionsWrite,
+    ),
+    ("GET", "/api/v1/deliveries", Permission::EventsRead),
+    (
+        "POST",
+        "/api/v1/subscriptions/{id}/deliveries/{event_id}/retry",
+        Permission::SubscriptionsWrite,
+    ),
 ];
 
 /// Routes anyone may call: the login itself, token refresh, and the API description.
@@ -86,9 +110,18 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         Role::Admin => true,
         Role::Operator => matches!(
             permission,
-            Authenticated | CasRead | CasWrite | CertificatesRead | CertificatesWrite
+            Authenticated
+                | CasRead
+                | CasWrite
+                | CertificatesRead
+                | CertificatesWrite
+                | EventsRead
+                | SubscriptionsWrite
         ),
-        Role::Auditor => matches!(permission, Authenticated | CasRead | CertificatesRead),
+        Role::Auditor => matches!(
+            permission,
+            Authenticated | CasRead | CertificatesRead | EventsRead
+        ),
     }
 }
 

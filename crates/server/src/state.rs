@@ -17,4 +17,6 @@ pub struct AppState {
     pub admin_token: Arc<AdminToken>,
     /// Refuse the bootstrap token once an enabled admin user exists.
     pub bootstrap_until_admin: bool,
+    /// Event delivery (live feed, subscriptions); `None` when not started.
+    pub events: Option<Arc<shedu_events::EventsHandle>>,
 }

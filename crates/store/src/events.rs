@@ -18,35 +18,26 @@ pub(crate) async fn append(tx: &mut Transaction<'_, Any>, e: &NewEvent) -> Resul
 }
 
 impl Store {
-    /// Events after outbox position `after_seq`, oldest first, optionally of one type.
+    /// Events after outbox position `after_seq`, oldest first, optionally of one type and with a subject
+    /// containing some text.
     pub async fn list_events(
         &self,
         after_seq: i64,
         ty: Option<&str>,
+        subject_contains: Option<&str>,
         limit: i64,
     ) -> Result<Vec<EventRow>, Error> {
-        let rows = match ty {
-            Some(t) => {
-                sqlx::query(
-                    "SELECT seq, id, source, type, subject, time, data FROM events \
-                     WHERE seq > $1 AND type = $2 ORDER BY seq LIMIT $3",
-                )
-                .bind(after_seq)
-                .bind(t)
-                .bind(limit)
-                .fetch_all(&self.read)
-                .await?
-            }
-            None => {
-                sqlx::query(
-                    "SELECT seq, id, source, type, subject, time, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-                )
-                .bind(after_seq)
-                .bind(limit)
-                .fetch_all(&self.read)
-                .await?
-            }
-        };
+        let rows = sqlx::query(
+            "SELECT seq, id, source, type, subject, time, data FROM events \
+             WHERE seq > $1 AND ($2 = '' OR type = $2) AND ($3 = '' OR subject LIKE $4) ORDER BY seq LIMIT $5",
+        )
+        .bind(after_seq)
+        .bind(ty.unwrap_or_default().to_string())
+        .bind(subject_contains.unwrap_or_default().to_string())
+        .bind(format!("%{}%", subject_contains.unwrap_or_default()))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(EventRow {

@@ -116,7 +116,7 @@ async fn sweep_one_million(backend: TestBackend) {
         ]
     );
     let events = store
-        .list_events(0, Some("certificate.status_changed"), 100_000)
+        .list_events(0, Some("certificate.status_changed"), None, 100_000)
         .await
         .expect("events");
     assert_eq!(events.len(), DUE + WARN, "one event per transition");

@@ -116,6 +116,9 @@ impl TestServer {
             public_url: format!("http://{http_listen}"),
             ..VaConfig::default()
         };
+        let events = shedu_events::start(store.clone(), shedu_events::EventsConfig::default())
+            .await
+            .expect("event delivery");
         let auth = shedu_core::AuthService::open(
             store.clone(),
             &Keystore::new(&master).expect("keystore"),
@@ -156,6 +159,7 @@ impl TestServer {
             auth: Arc::new(auth),
             admin_token: Arc::new(AdminToken::new(token.clone()).expect("token")),
             bootstrap_until_admin: persisted.options.bootstrap_until_admin,
+            events: Some(Arc::new(events)),
         };
         let cfg = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
@@ -211,7 +215,7 @@ impl TestServer {
     /// The types of every event in the outbox, oldest first.
     pub async fn cas_events(&self) -> Vec<String> {
         self.cas
-            .events(0, None, 100_000)
+            .events(0, None, None, 100_000)
             .await
             .expect("events")
             .into_iter()
@@ -223,7 +227,7 @@ impl TestServer {
     pub async fn status_events(&self) -> Vec<(String, String, String)> {
         let events = self
             .cas
-            .events(0, Some("certificate.status_changed"), 100_000)
+            .events(0, Some("certificate.status_changed"), None, 100_000)
             .await
             .expect("events");
         events

@@ -4,6 +4,7 @@ mod auth;
 mod cas;
 mod certificates;
 mod dto;
+mod events;
 mod time_fmt;
 
 use axum::extract::DefaultBodyLimit;
@@ -56,6 +57,18 @@ fn protected() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::change_password))
         .routes(routes!(auth::create_api_key, auth::list_api_keys))
         .routes(routes!(auth::revoke_api_key))
+        .routes(routes!(events::list))
+        .routes(routes!(events::stream))
+        .routes(routes!(
+            events::create_subscription,
+            events::list_subscriptions
+        ))
+        .routes(routes!(
+            events::show_subscription,
+            events::delete_subscription
+        ))
+        .routes(routes!(events::list_deliveries))
+        .routes(routes!(events::retry_delivery))
 }
 
 /// Routes that authenticate the caller themselves (listed in [`crate::permissions::PUBLIC`]).
