@@ -482,12 +482,13 @@ impl AuthService {
             .lock()
             .map_err(|_| Error::Internal("login limiter poisoned".into()))?;
         for k in keys {
-            if let Some((n, since)) = failures.get(k) {
-                if *n >= MAX_FAILURES && now - since < FAILURE_WINDOW {
-                    return Err(Error::RateLimited(
-                        "too many failed logins; try again in a few minutes".into(),
-                    ));
-                }
+            if let Some((n, since)) = failures.get(k)
+                && *n >= MAX_FAILURES
+                && now - since < FAILURE_WINDOW
+            {
+                return Err(Error::RateLimited(
+                    "too many failed logins; try again in a few minutes".into(),
+                ));
             }
         }
         Ok(())

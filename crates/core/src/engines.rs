@@ -162,10 +162,10 @@ impl CaService {
     /// Removes a key made for a CA whose creation then failed (token keys only; software keys were never
     /// stored).
     pub(crate) fn discard_key(&self, engine: &Engine, ca_id: &str) {
-        if let Engine::Pkcs11(token) = engine {
-            if let Err(e) = token.destroy(&label(ca_id)) {
-                tracing::warn!(error = %e, ca = ca_id, "could not remove the token key of a failed CA creation");
-            }
+        if let Engine::Pkcs11(token) = engine
+            && let Err(e) = token.destroy(&label(ca_id))
+        {
+            tracing::warn!(error = %e, ca = ca_id, "could not remove the token key of a failed CA creation");
         }
     }
 }

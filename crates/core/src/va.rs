@@ -110,6 +110,9 @@ pub struct CrlAnswer {
 
 type OcspKey = (String, Serial, CertIdHash);
 
+/// The CertID hashes of every managed CA, with its id.
+type IssuerIndex = Arc<Vec<(IssuerHashes, String)>>;
+
 struct CachedCrl {
     answer: CrlAnswer,
     /// (revoked count, latest revocation time) when built.
@@ -120,7 +123,7 @@ struct CachedCrl {
 #[derive(Default)]
 pub(crate) struct VaState {
     /// Issuer hashes of every managed CA, rebuilt when CAs change.
-    issuers: RwLock<Option<Arc<Vec<(IssuerHashes, String)>>>>,
+    issuers: RwLock<Option<IssuerIndex>>,
     responders: RwLock<HashMap<String, Arc<LoadedResponder>>>,
     cache: RwLock<OcspCache>,
     crls: tokio::sync::Mutex<HashMap<(String, i64, CrlKind), CachedCrl>>,
@@ -275,7 +278,7 @@ impl CaService {
         }
     }
 
-    async fn issuer_index(&self) -> Result<Arc<Vec<(IssuerHashes, String)>>, Error> {
+    async fn issuer_index(&self) -> Result<IssuerIndex, Error> {
         if let Some(index) = self.va.issuers.read().map_err(|_| poisoned())?.clone() {
             return Ok(index);
         }
@@ -307,10 +310,9 @@ impl CaService {
             .read()
             .map_err(|_| poisoned())?
             .get(ca_id)
+            && r.not_after - now > i64::from(RESPONDER_DAYS) * 86_400 / 3
         {
-            if r.not_after - now > i64::from(RESPONDER_DAYS) * 86_400 / 3 {
-                return Ok(r.clone());
-            }
+            return Ok(r.clone());
         }
         let issuer = loaded
             .issuer
@@ -406,12 +408,11 @@ impl CaService {
             .map_err(store_err("revocations"))?;
         let mut crls = self.va.crls.lock().await;
         let key = (ca_id.to_string(), shard, kind);
-        if let Some(c) = crls.get(&key) {
-            if c.marker == marker
-                && now < c.answer.this_update + self.va_config.crl_validity_secs / 2
-            {
-                return Ok(c.answer.clone());
-            }
+        if let Some(c) = crls.get(&key)
+            && c.marker == marker
+            && now < c.answer.this_update + self.va_config.crl_validity_secs / 2
+        {
+            return Ok(c.answer.clone());
         }
         let issuer = usable_issuer(&loaded, now).map_err(|_| {
             Error::conflict(
