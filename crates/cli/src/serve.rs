@@ -25,16 +25,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&s.data_dir)
         .with_context(|| format!("cannot create {}", s.data_dir.display()))?;
 
-    let (master, master_source) = match std::env::var("SHEDU_MASTER_KEY") {
-        Ok(hex) => (
-            MasterKey::from_hex(&hex).context("SHEDU_MASTER_KEY")?,
-            "SHEDU_MASTER_KEY".to_string(),
-        ),
-        Err(_) => (
-            MasterKey::load_or_create(&s.master_key_file)?,
-            s.master_key_file.display().to_string(),
-        ),
-    };
+    let (master, master_source) = load_master_key(&s)?;
     let store = Store::connect(&s.database_url)
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&s.database_url)))?;
@@ -161,6 +152,38 @@ async fn shutdown_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+/// The master key, from the first source present: `SHEDU_MASTER_KEY` (hex), `SHEDU_MASTER_PASSPHRASE`
+/// (Argon2id with a salt kept in `<data-dir>/master.salt`), or the master key file (created at first boot).
+pub(crate) fn load_master_key(s: &Settings) -> anyhow::Result<(MasterKey, String)> {
+    if let Ok(hex) = std::env::var("SHEDU_MASTER_KEY") {
+        return Ok((
+            MasterKey::from_hex(&hex).context("SHEDU_MASTER_KEY")?,
+            "SHEDU_MASTER_KEY".into(),
+        ));
+    }
+    if let Ok(passphrase) = std::env::var("SHEDU_MASTER_PASSPHRASE") {
+        let salt_path = s.data_dir.join("master.salt");
+        let salt = match std::fs::read(&salt_path) {
+            Ok(salt) => salt,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let salt = rand::random::<[u8; 16]>().to_vec();
+                write_secret_file(&salt_path, &salt)
+                    .with_context(|| format!("cannot write {}", salt_path.display()))?;
+                salt
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", salt_path.display()));
+            }
+        };
+        let key = MasterKey::from_passphrase(&passphrase, &salt)?;
+        return Ok((key, "SHEDU_MASTER_PASSPHRASE".into()));
+    }
+    Ok((
+        MasterKey::load_or_create(&s.master_key_file)?,
+        s.master_key_file.display().to_string(),
+    ))
 }
 
 /// Opens the configured PKCS#11 token; the PIN comes from SHEDU_PKCS11_PIN or the PIN file.

@@ -91,6 +91,15 @@ struct StartFailure {
 /// Starts `shedu serve` on the sandbox's data folder with OS-chosen ports and waits for the line giving
 /// the HTTPS address. `Err` when the process exits first.
 fn try_start(sb: &Sandbox, run: &str) -> Result<Server, StartFailure> {
+    try_start_with_env(sb, run, &[])
+}
+
+/// [`try_start`] with extra environment variables for the server.
+fn try_start_with_env(
+    sb: &Sandbox,
+    run: &str,
+    env: &[(&str, &str)],
+) -> Result<Server, StartFailure> {
     let stderr_path = sb.root.join(format!("serve-{run}.stderr"));
     let stderr_file = std::fs::File::create(&stderr_path).unwrap();
     let mut child = shedu_command(&sb.root)
@@ -98,6 +107,7 @@ fn try_start(sb: &Sandbox, run: &str) -> Result<Server, StartFailure> {
         .arg("--data-dir")
         .arg(&sb.data)
         .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr_file))
@@ -1028,4 +1038,57 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
     );
     std::fs::write(&key_file, &new_key).unwrap();
     let _third = start(&sb, "4");
+}
+
+#[test]
+fn a_passphrase_can_be_the_root_of_trust() {
+    let sb = Sandbox::new();
+    let pass = [("SHEDU_MASTER_PASSPHRASE", "a memorable but long passphrase")];
+    let first = match try_start_with_env(&sb, "1", &pass) {
+        Ok(s) => s,
+        Err(f) => panic!("{}", f.stderr),
+    };
+    assert!(
+        !sb.data.join("master.key").exists(),
+        "no key file when a passphrase is the source"
+    );
+    assert!(sb.data.join("master.salt").exists());
+    let ca = cli_json(
+        &sb,
+        &first,
+        &[
+            "ca",
+            "create",
+            "--name",
+            "pp",
+            "--key-type",
+            "ec-p256",
+            "--cn",
+            "Passphrase CA",
+        ],
+    );
+    let ca_id = str_of(&ca, "id").to_string();
+    drop(first);
+    let second = match try_start_with_env(&sb, "2", &pass) {
+        Ok(s) => s,
+        Err(f) => panic!("{}", f.stderr),
+    };
+    let csr = make_csr(&sb, "leaf", "pp-leaf");
+    cli_ok(
+        &sb,
+        &second,
+        &[
+            "cert", "sign", "--ca", &ca_id, "--csr", &csr, "--out", "leaf.pem",
+        ],
+    );
+    drop(second);
+    let failure = match try_start_with_env(
+        &sb,
+        "3",
+        &[("SHEDU_MASTER_PASSPHRASE", "a different long passphrase")],
+    ) {
+        Ok(_) => panic!("started with the wrong passphrase"),
+        Err(f) => f,
+    };
+    assert!(failure.stderr.contains("master key"), "{}", failure.stderr);
 }
