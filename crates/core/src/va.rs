@@ -28,6 +28,9 @@ use crate::ca::{CaService, LoadedCa, usable_issuer};
 use crate::error::store_err;
 use crate::{Error, Status};
 
+/// Most signed OCSP answers kept in memory (about 0.5 KiB each for P-256 responders).
+const MAX_CACHED_ANSWERS: usize = 200_000;
+
 /// Lifetime of a delegated responder certificate; it is replaced when a third of it remains.
 const RESPONDER_DAYS: u32 = 30;
 
@@ -237,6 +240,12 @@ impl CaService {
             let mut cache = self.va.cache.write().map_err(|_| poisoned())?;
             // Only if no revocation of this CA happened since the status was read.
             if cache.epochs.get(&ca_id).copied().unwrap_or(0) == epoch {
+                // Bounded memory: past the cap an arbitrary entry makes room (a miss only costs one signature).
+                if cache.answers.len() >= MAX_CACHED_ANSWERS {
+                    if let Some(evict) = cache.answers.keys().next().cloned() {
+                        cache.answers.remove(&evict);
+                    }
+                }
                 cache.answers.insert(key, answer.clone());
             }
         }
