@@ -241,10 +241,10 @@ impl CaService {
             // Only if no revocation of this CA happened since the status was read.
             if cache.epochs.get(&ca_id).copied().unwrap_or(0) == epoch {
                 // Bounded memory: past the cap an arbitrary entry makes room (a miss only costs one signature).
-                if cache.answers.len() >= MAX_CACHED_ANSWERS {
-                    if let Some(evict) = cache.answers.keys().next().cloned() {
-                        cache.answers.remove(&evict);
-                    }
+                if cache.answers.len() >= MAX_CACHED_ANSWERS
+                    && let Some(evict) = cache.answers.keys().next().cloned()
+                {
+                    cache.answers.remove(&evict);
                 }
                 cache.answers.insert(key, answer.clone());
             }
