@@ -1,4 +1,4 @@
-//! Shared pieces of shedu's benchmark tools (`loadbench`, `signrate`, `sweepbench`).
+//! Shared pieces of shedu's benchmark tools (`loadbench`, `ocspbench`, `signrate`, `sweepbench`, `crlbench`).
 //!
 //! Why a crate of its own: the issue asks for figures anyone can reproduce on their own machine, next to
 //! the raw limits of that machine, so the tools that produce them live in the workspace, build with the
@@ -51,6 +51,22 @@ pub fn make_csr(key_type: &str, name: &str) -> anyhow::Result<String> {
         .distinguished_name
         .push(rcgen::DnType::CommonName, name);
     Ok(params.serialize_request(&key)?.pem()?)
+}
+
+/// A bijective 64-bit mix (splitmix64's finaliser): distinct inputs give distinct, random-looking outputs,
+/// so synthetic serials and fingerprints are unique yet land all over the B-trees as real random ones do.
+pub fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Formats a rate with thousands separators (`12,345`), as the tables show them.

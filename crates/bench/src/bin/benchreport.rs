@@ -5,7 +5,9 @@
 //! script free of jq/python and makes the ratios the same every time the report is regenerated.
 //!
 //! Input (all optional, in `--dir`): `meta.json` (one object written by the script), `load.jsonl`
-//! (`loadbench --json`), `signrate.jsonl` (`signrate --json`), `sweep.jsonl` (`sweepbench --json`),
+//! (`loadbench --json`), `signrate.jsonl` (`signrate --json`), `pkcs11.jsonl` (`signrate --json`, software
+//! and `--pkcs11`, on the same thread counts), `ocsp.jsonl` (`ocspbench --json`, and the script's `wrk` rows
+//! in the same shape), `crl.jsonl` (`crlbench --json`), `sweep.jsonl` (`sweepbench --json`),
 //! `startup.jsonl` (one object per backend written by the script), `failures.txt` (steps that failed).
 
 use std::fmt::Write as _;
@@ -28,6 +30,8 @@ struct Args {
 const TARGET_SQLITE_C32: f64 = 10_000.0;
 const TARGET_IDLE_RSS_MB: f64 = 40.0;
 const TARGET_STARTUP_MS: f64 = 200.0;
+/// "Tens of thousands" of OCSP responses per second: at least 10,000.
+const TARGET_OCSP: f64 = 10_000.0;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -39,15 +43,21 @@ fn main() -> anyhow::Result<()> {
     let sign = read_lines(&args.dir.join("signrate.jsonl"))?;
     let sweep = read_lines(&args.dir.join("sweep.jsonl"))?;
     let startup = read_lines(&args.dir.join("startup.jsonl"))?;
+    let pkcs11 = read_lines(&args.dir.join("pkcs11.jsonl"))?;
+    let ocsp_rows = read_lines(&args.dir.join("ocsp.jsonl"))?;
+    let crl_rows = read_lines(&args.dir.join("crl.jsonl"))?;
 
     let mut out = String::new();
     let _ = writeln!(out, "# shedu benchmark results\n");
     machine(&mut out, &meta);
-    issuance(&mut out, &load, &sign, &meta);
+    issuance(&mut out, &load, &sign, &pkcs11, &meta);
     signing(&mut out, &sign);
+    engines(&mut out, &pkcs11);
+    ocsp(&mut out, &ocsp_rows);
+    crls(&mut out, &crl_rows);
     sweeps(&mut out, &sweep);
     startup_table(&mut out, &startup);
-    targets(&mut out, &load, &startup);
+    targets(&mut out, &load, &startup, &ocsp_rows);
     failures(&mut out, &args.dir.join("failures.txt"));
     print!("{out}");
     Ok(())
@@ -107,11 +117,24 @@ fn machine(out: &mut String, meta: &Value) {
     let _ = writeln!(out);
 }
 
-/// The signing figures for a key type: (1 thread, all threads) for sign/s and issue/s.
-fn sign_for(sign: &[Value], key_type: &str, field: &str) -> (Option<f64>, Option<f64>) {
+/// The engine a `signrate` or `loadbench` row names; rows written before engines existed are `software`.
+fn engine(v: &Value) -> &str {
+    match s(v, "engine") {
+        "" => "software",
+        e => e,
+    }
+}
+
+/// The signing figures for a key type in an engine: (1 thread, most threads) for sign/s and issue/s.
+fn sign_for(
+    sign: &[Value],
+    key_type: &str,
+    engine_name: &str,
+    field: &str,
+) -> (Option<f64>, Option<f64>) {
     let rows: Vec<&Value> = sign
         .iter()
-        .filter(|r| s(r, "ca_key_type") == key_type)
+        .filter(|r| s(r, "ca_key_type") == key_type && engine(r) == engine_name)
         .collect();
     let one = rows
         .iter()
@@ -125,7 +148,7 @@ fn sign_for(sign: &[Value], key_type: &str, field: &str) -> (Option<f64>, Option
     (one, all)
 }
 
-fn issuance(out: &mut String, load: &[Value], sign: &[Value], meta: &Value) {
+fn issuance(out: &mut String, load: &[Value], sign: &[Value], pkcs11: &[Value], meta: &Value) {
     if load.is_empty() {
         return;
     }
@@ -148,8 +171,23 @@ fn issuance(out: &mut String, load: &[Value], sign: &[Value], meta: &Value) {
     );
     for r in load {
         let kt = s(r, "ca_key_type");
-        let (sign1, sign_all) = sign_for(sign, kt, "sign_per_s");
-        let (issue1, issue_all) = sign_for(sign, kt, "issue_per_s");
+        // A PKCS#11 CA's ceiling is the token's signing rate, measured by `signrate --pkcs11` (pkcs11.jsonl,
+        // which also holds software rows: the fallback when the signrate step did not run).
+        let eng = if engine(r) == "pkcs11" {
+            "pkcs11"
+        } else {
+            "software"
+        };
+        let lookup = |field: &str| match sign_for(sign, kt, eng, field) {
+            (None, None) => sign_for(pkcs11, kt, eng, field),
+            found => found,
+        };
+        let (sign1, sign_all) = lookup("sign_per_s");
+        let (issue1, issue_all) = lookup("issue_per_s");
+        let key_label = match s(r, "engine") {
+            "" => kt.to_string(),
+            e => format!("{kt} ({e})"),
+        };
         let sign_ref = sign_all.or(sign1);
         let issue_ref = issue_all.or(issue1);
         let rate = f(r, "certs_per_s").unwrap_or(0.0);
@@ -164,7 +202,7 @@ fn issuance(out: &mut String, load: &[Value], sign: &[Value], meta: &Value) {
             "| {} | {} | {} | {} | {} | **{}** | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             s(r, "target"),
             s(r, "label"),
-            kt,
+            key_label,
             s(r, "csr_key_type"),
             r["concurrency"].as_u64().unwrap_or(0),
             thousands(rate),
@@ -212,6 +250,196 @@ fn signing(out: &mut String, sign: &[Value]) {
             opt(f(r, "sign_per_s"), thousands),
             opt(f(r, "issue_per_s"), thousands),
         );
+    }
+    let _ = writeln!(out);
+}
+
+fn engines(out: &mut String, rows: &[Value]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Signing per key engine: software against PKCS#11 (SoftHSM2)\n\n\
+         `signrate` with the CA key in software (aws-lc-rs) and generated in the token through \
+         `shedu_keys::Pkcs11Engine` (as a CA created with `\"engine\": \"pkcs11\"`), on the same thread counts. \
+         `issue/s` is the in-process issuance with that key.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| CA key | threads | software sign/s | PKCS#11 sign/s | PKCS#11 ÷ software | software issue/s | PKCS#11 issue/s |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    let mut keys: Vec<(String, u64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                s(r, "ca_key_type").to_string(),
+                r["threads"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    keys.dedup();
+    let mut seen = Vec::new();
+    for (kt, threads) in keys {
+        if seen.contains(&(kt.clone(), threads)) {
+            continue;
+        }
+        seen.push((kt.clone(), threads));
+        let pick = |eng: &str, field: &str| {
+            rows.iter()
+                .find(|r| {
+                    s(r, "ca_key_type") == kt
+                        && r["threads"].as_u64() == Some(threads)
+                        && engine(r) == eng
+                })
+                .and_then(|r| f(r, field))
+        };
+        let (sw, hw) = (pick("software", "sign_per_s"), pick("pkcs11", "sign_per_s"));
+        let _ = writeln!(
+            out,
+            "| {kt} | {threads} | {} | {} | {} | {} | {} |",
+            opt(sw, thousands),
+            opt(hw, thousands),
+            match (sw, hw) {
+                (Some(a), Some(b)) if a > 0.0 => format!("{:.1} %", b / a * 100.0),
+                _ => "-".into(),
+            },
+            opt(pick("software", "issue_per_s"), thousands),
+            opt(pick("pkcs11", "issue_per_s"), thousands),
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn ocsp(out: &mut String, rows: &[Value]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## OCSP responder\n\n\
+         The same DER request sent back to back by N clients, each on its own connection, on loopback. \
+         `no nonce` is the RFC 5019 case: shedu answers it from its cache of signed responses, openssl signs \
+         every time. `nonce` makes shedu sign each answer too. `÷ openssl` compares the same client (ocspbench), \
+         method, request and concurrency against `openssl ocsp` as one process, and against `-multi` where it \
+         ran. `wrk` rows are shedu only (openssl's responder hangs on the connections wrk opens and leaves \
+         empty). `connections opened` counts those opened inside the measured window: 0 means every answer \
+         came on a kept-alive connection, one per answer means the server closed each.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| server | client | method | request | c | responses/s | p50 ms | p99 ms | errors | connections opened | server CPU (cores) | ÷ openssl |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    for r in rows {
+        let rate = f(r, "req_per_s").unwrap_or(0.0);
+        let duration = f(r, "duration_s").unwrap_or(1.0);
+        let ratio = if s(r, "server") == "shedu" && s(r, "tool") == "ocspbench" {
+            let peers: Vec<String> = rows
+                .iter()
+                .filter(|p| {
+                    s(p, "server").starts_with("openssl")
+                        && s(p, "tool") == "ocspbench"
+                        && s(p, "method") == s(r, "method")
+                        && s(p, "label") == s(r, "label")
+                        && p["concurrency"] == r["concurrency"]
+                })
+                .filter_map(|p| {
+                    let peer = f(p, "req_per_s").filter(|v| *v > 0.0)?;
+                    Some(format!("{:.1}× ({})", rate / peer, s(p, "server")))
+                })
+                .collect();
+            if peers.is_empty() {
+                "-".to_string()
+            } else {
+                peers.join(", ")
+            }
+        } else {
+            "-".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | **{}** | {:.3} | {:.3} | {} | {} | {} | {} |",
+            s(r, "server"),
+            s(r, "tool"),
+            s(r, "method"),
+            s(r, "label"),
+            r["concurrency"].as_u64().unwrap_or(0),
+            thousands(rate),
+            r["latency"]["p50_ms"].as_f64().unwrap_or(0.0),
+            r["latency"]["p99_ms"].as_f64().unwrap_or(0.0),
+            r["errors"].as_u64().unwrap_or(0),
+            r["connections"]
+                .as_u64()
+                .map_or("-".into(), |c| thousands(c as f64)),
+            opt(f(r, "server_cpu_s"), |c| format!("{:.2}", c / duration)),
+            ratio,
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn crls(out: &mut String, rows: &[Value]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## CRL of many revoked certificates (`crlbench`)\n\n\
+         `CaService::crl(ca, 0, Full)` in process: the first build (read the revoked rows, encode, sign, store), \
+         the same call with nothing changed, and the rebuild after one more revocation. The query columns time \
+         the build's two queries on their own.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| DB | revoked | CA key | first build | unchanged fetch | rebuild after 1 revocation | CRL size | revoked-rows query | change-check query | openssl crl |"
+    );
+    let _ = writeln!(out, "|---|---:|---|---:|---:|---:|---:|---:|---:|---|");
+    for r in rows {
+        let ms = |key: &str| opt(f(r, key), |v| format!("{v:.1} ms"));
+        let check = match (
+            r["openssl_entries"].as_u64(),
+            r["openssl_verified"].as_bool(),
+        ) {
+            (Some(n), Some(ok)) => format!(
+                "{} entries, {}",
+                thousands(n as f64),
+                if ok { "verify OK" } else { "**not verified**" }
+            ),
+            _ => "not run".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | **{}** | {} | **{}** | {} | {} | {} | {} |",
+            s(r, "backend"),
+            thousands(f(r, "revoked").unwrap_or(0.0)),
+            s(r, "ca_key_type"),
+            ms("first_build_ms"),
+            ms("cached_ms"),
+            ms("rebuild_ms"),
+            opt(f(r, "rebuilt_crl_bytes"), |b| format!(
+                "{:.1} MiB",
+                b / 1_048_576.0
+            )),
+            ms("revoked_query_ms"),
+            ms("marker_query_ms"),
+            check,
+        );
+    }
+    if let Some(head) = rows
+        .iter()
+        .find_map(|r| r["openssl_head"].as_array().filter(|a| !a.is_empty()))
+    {
+        let _ = writeln!(out, "\n`openssl crl -inform DER -noout -text | head`:\n");
+        let _ = writeln!(out, "```");
+        for line in head {
+            let _ = writeln!(out, "{}", line.as_str().unwrap_or(""));
+        }
+        let _ = writeln!(out, "```");
     }
     let _ = writeln!(out);
 }
@@ -336,7 +564,7 @@ fn median_max(sorted: &[f64]) -> String {
     }
 }
 
-fn targets(out: &mut String, load: &[Value], startup: &[Value]) {
+fn targets(out: &mut String, load: &[Value], startup: &[Value], ocsp_rows: &[Value]) {
     let _ = writeln!(out, "## Targets\n");
     let _ = writeln!(out, "| target | measured | verdict |");
     let _ = writeln!(out, "|---|---:|---|");
@@ -362,6 +590,34 @@ fn targets(out: &mut String, load: &[Value], startup: &[Value]) {
             let _ = writeln!(
                 out,
                 "| ≥ 10,000 durable certificates/s on SQLite at concurrency 32 | not run | - |"
+            );
+        }
+    }
+    let best_ocsp = ocsp_rows
+        .iter()
+        .filter(|r| s(r, "server") == "shedu" && r["concurrency"].as_u64() == Some(32))
+        .filter_map(|r| {
+            f(r, "req_per_s").map(|v| {
+                (
+                    v,
+                    format!("{} {}, {}", s(r, "tool"), s(r, "method"), s(r, "label")),
+                )
+            })
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best_ocsp {
+        Some((v, what)) => {
+            let _ = writeln!(
+                out,
+                "| OCSP: tens of thousands of responses/s (≥ 10,000/s at c=32) | {} ({what}) | {} |",
+                thousands(v),
+                verdict(v >= TARGET_OCSP, v / TARGET_OCSP, true)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "| OCSP: tens of thousands of responses/s | not run | - |"
             );
         }
     }

@@ -58,6 +58,10 @@ struct Args {
     /// Distinct CSRs to cycle through [default: 256, or 16 for RSA CSR keys].
     #[arg(long)]
     pool: Option<usize>,
+    /// Key engine of the CA to create (shedu): `software` or `pkcs11` (the server must have a PKCS#11 token
+    /// configured). [default: the server's default engine]
+    #[arg(long)]
+    engine: Option<String>,
     /// Issue under this existing CA instead of creating one (shedu).
     #[arg(long)]
     ca_id: Option<String>,
@@ -84,6 +88,8 @@ struct Report {
     target: Target,
     label: String,
     ca_key_type: String,
+    /// The CA's key engine as requested (`None`: the server's default, `software` unless configured).
+    engine: Option<String>,
     csr_key_type: String,
     concurrency: usize,
     http_version: String,
@@ -164,7 +170,16 @@ async fn main() -> anyhow::Result<()> {
         Target::Shedu => {
             let ca_id = match &args.ca_id {
                 Some(id) => id.clone(),
-                None => create_ca(&setup, &base, token.as_deref(), &args.ca_key_type).await?,
+                None => {
+                    create_ca(
+                        &setup,
+                        &base,
+                        token.as_deref(),
+                        &args.ca_key_type,
+                        args.engine.as_deref(),
+                    )
+                    .await?
+                }
             };
             (
                 format!("{base}/api/v1/cas/{ca_id}/certificates"),
@@ -265,6 +280,7 @@ async fn main() -> anyhow::Result<()> {
         target: args.target,
         label: args.label,
         ca_key_type: args.ca_key_type,
+        engine: args.engine,
         csr_key_type: args.csr_key_type,
         concurrency: args.concurrency,
         http_version,
@@ -305,19 +321,24 @@ async fn create_ca(
     base: &str,
     token: Option<&str>,
     key_type: &str,
+    engine: Option<&str>,
 ) -> anyhow::Result<String> {
     let name = format!(
         "bench-{key_type}-{}",
         hex::encode(rand::random::<[u8; 4]>())
     );
+    let mut body = serde_json::json!({
+        "name": name,
+        "key_type": key_type,
+        "subject": { "common_name": format!("Bench {key_type} CA") },
+    });
+    if let Some(engine) = engine {
+        body["engine"] = serde_json::Value::from(engine);
+    }
     let mut req = client
         .post(format!("{base}/api/v1/cas"))
         .timeout(Duration::from_secs(300))
-        .json(&serde_json::json!({
-            "name": name,
-            "key_type": key_type,
-            "subject": { "common_name": format!("Bench {key_type} CA") },
-        }));
+        .json(&body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -417,10 +438,13 @@ fn print_human(r: &Report) {
     let mib =
         |k: Option<u64>| k.map_or("-".to_string(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
     println!(
-        "{:?} {} CA {} / CSR {} / c={} ({}): {} certs/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} ok, {} errors",
+        "{:?} {} CA {}{} / CSR {} / c={} ({}): {} certs/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} ok, {} errors",
         r.target,
         r.label,
         r.ca_key_type,
+        r.engine
+            .as_deref()
+            .map_or(String::new(), |e| format!(" ({e})")),
         r.csr_key_type,
         r.concurrency,
         r.http_version,

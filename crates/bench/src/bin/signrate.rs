@@ -12,6 +12,13 @@
 //!
 //! Each figure runs `--seconds` on `--threads` threads (default 1, "per core"); with `--threads` equal to
 //! the number of cores it is the machine's ceiling for issuance.
+//!
+//! With `--pkcs11` the CA keys are generated inside the PKCS#11 token that `SHEDU_PKCS11_MODULE`,
+//! `SHEDU_PKCS11_TOKEN_LABEL` and `SHEDU_PKCS11_PIN` name (`eval "$(scripts/softhsm-env)"` makes a
+//! SoftHSM2 one) through `shedu_keys::Pkcs11Engine`, exactly as a CA created with `"engine": "pkcs11"` gets
+//! its key, and are deleted from the token afterwards. The issue asks for signatures/s per engine: this is
+//! the same measurement through the token, so the two engines compare like for like. The engine's session
+//! pool (`SHEDU_PKCS11_SESSIONS`, default 4) bounds how many threads sign at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,7 +28,8 @@ use anyhow::Context;
 use clap::Parser;
 use rcgen::Issuer;
 use serde::Serialize;
-use shedu_keys::{CaSigner, Signer, SoftwareKey};
+use shedu_bench::unix_now;
+use shedu_keys::{CaSigner, Pkcs11Engine, Signer, SoftwareKey};
 use shedu_pki::{
     CertInfo, Csr, IssueRequest, KeyType, Profile, RevocationUrls, Serial, SubjectName, Validity,
     build_ca_params, issue_leaf,
@@ -43,6 +51,10 @@ struct Args {
     /// Threads signing at once.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Generate the CA keys in the PKCS#11 token named by the `SHEDU_PKCS11_*` variables instead of in
+    /// software.
+    #[arg(long)]
+    pkcs11: bool,
     /// Print one JSON line per key type instead of the table.
     #[arg(long)]
     json: bool,
@@ -50,6 +62,8 @@ struct Args {
 
 #[derive(Debug, Serialize)]
 struct Row {
+    /// `software` (aws-lc-rs) or `pkcs11`.
+    engine: &'static str,
     ca_key_type: String,
     csr_key_type: String,
     threads: usize,
@@ -62,9 +76,25 @@ fn main() -> anyhow::Result<()> {
     let threads = args.threads.max(1);
     let seconds = Duration::from_secs_f64(args.seconds);
     let csr_pem = shedu_bench::make_csr(&args.csr_key_type, "device-0001")?;
+    let token = if args.pkcs11 {
+        let config = shedu_keys::Pkcs11Config::from_env()?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "--pkcs11 needs SHEDU_PKCS11_MODULE, SHEDU_PKCS11_TOKEN_LABEL and SHEDU_PKCS11_PIN \
+                 (eval \"$(scripts/softhsm-env)\")"
+            )
+        })?;
+        Some(Pkcs11Engine::open(config).context("opening the PKCS#11 token")?)
+    } else {
+        None
+    };
+    let engine = if token.is_some() {
+        "pkcs11"
+    } else {
+        "software"
+    };
     if !args.json {
         println!(
-            "in-process rates, {threads} thread(s), {:.1} s per figure, CSR key {}",
+            "in-process rates, {engine} keys, {threads} thread(s), {:.1} s per figure, CSR key {}",
             args.seconds, args.csr_key_type
         );
         println!("| CA key | sign/s | issue/s (parse CSR + sign + read back) |");
@@ -72,48 +102,23 @@ fn main() -> anyhow::Result<()> {
     }
     for name in &args.key_types {
         let key_type: KeyType = name.parse().map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        let key: Arc<dyn Signer> = Arc::new(
-            SoftwareKey::generate(key_type).with_context(|| format!("generating a {name} key"))?,
-        );
-        let message: Vec<u8> = (0..500u32).map(|i| (i * 31 % 251) as u8).collect();
-        let sign_key = key.clone();
-        let sign_per_s = run_for(seconds, threads, move || {
-            sign_key
-                .sign(&message)
-                .map(|_| ())
-                .map_err(anyhow::Error::from)
-        })?;
-
-        let issuer = Arc::new(make_issuer(key)?);
-        let profile = Profile::default();
-        // As a server with a public URL configured writes them: AIA (OCSP, caIssuers) and CRLDP.
-        let urls = RevocationUrls {
-            ocsp: Some("http://pki.example.invalid/ocsp".into()),
-            ca_issuers: Some("http://pki.example.invalid/ca.crt".into()),
-            crl: Some("http://pki.example.invalid/ca.crl".into()),
+        let label = format!("signrate-{name}-{}", hex::encode(rand::random::<[u8; 4]>()));
+        let key: Arc<dyn Signer> = match &token {
+            Some(t) => t
+                .generate(&label, key_type)
+                .with_context(|| format!("generating a {name} key in the token"))?,
+            None => Arc::new(
+                SoftwareKey::generate(key_type)
+                    .with_context(|| format!("generating a {name} key"))?,
+            ),
         };
-        let csr_pem = csr_pem.clone();
-        let issue_per_s = run_for(seconds, threads, move || {
-            let now = unix_now();
-            let csr = Csr::parse(csr_pem.as_bytes())?;
-            let validity = Validity::within_issuer(now, None, 365, now + 3650 * 86_400)?;
-            let serial = Serial::random();
-            let der = issue_leaf(
-                &IssueRequest {
-                    csr: &csr,
-                    sans: None,
-                    validity,
-                    serial: &serial,
-                    profile: &profile,
-                    revocation_urls: &urls,
-                },
-                &issuer,
-            )?;
-            CertInfo::from_der(&der)?;
-            Ok(())
-        })?;
-
+        let measured = measure(key, &csr_pem, threads, seconds);
+        if let Some(Err(e)) = token.as_ref().map(|t| t.destroy(&label)) {
+            eprintln!("warning: could not delete the test key {label} from the token: {e}");
+        }
+        let (sign_per_s, issue_per_s) = measured?;
         let row = Row {
+            engine,
             ca_key_type: name.clone(),
             csr_key_type: args.csr_key_type.clone(),
             threads,
@@ -132,6 +137,52 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// (sign/s, issue/s) of `key`, each over `seconds` on `threads` threads.
+fn measure(
+    key: Arc<dyn Signer>,
+    csr_pem: &str,
+    threads: usize,
+    seconds: Duration,
+) -> anyhow::Result<(f64, f64)> {
+    let message: Vec<u8> = (0..500u32).map(|i| (i * 31 % 251) as u8).collect();
+    let sign_key = key.clone();
+    let sign_per_s = run_for(seconds, threads, move || {
+        sign_key
+            .sign(&message)
+            .map(|_| ())
+            .map_err(anyhow::Error::from)
+    })?;
+
+    let issuer = Arc::new(make_issuer(key)?);
+    let profile = Profile::default();
+    // As a server with a public URL configured writes them: AIA (OCSP, caIssuers) and CRLDP.
+    let urls = RevocationUrls {
+        ocsp: Some("http://pki.example.invalid/ocsp".into()),
+        ca_issuers: Some("http://pki.example.invalid/ca.crt".into()),
+        crl: Some("http://pki.example.invalid/ca.crl".into()),
+    };
+    let issue_per_s = run_for(seconds, threads, move || {
+        let now = unix_now();
+        let csr = Csr::parse(csr_pem.as_bytes())?;
+        let validity = Validity::within_issuer(now, None, 365, now + 3650 * 86_400)?;
+        let serial = Serial::random();
+        let der = issue_leaf(
+            &IssueRequest {
+                csr: &csr,
+                sans: None,
+                validity,
+                serial: &serial,
+                profile: &profile,
+                revocation_urls: &urls,
+            },
+            &issuer,
+        )?;
+        CertInfo::from_der(&der)?;
+        Ok(())
+    })?;
+    Ok((sign_per_s, issue_per_s))
 }
 
 /// A self-signed root CA around `key`, loaded the way the server loads one.
@@ -185,10 +236,4 @@ fn run_for(
         Ok(started.elapsed())
     })?;
     Ok(done.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64())
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -21,6 +21,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
+use shedu_bench::{mix, unix_now};
 use shedu_store::{CaRow, CertRow, NewEvent, Store, SweepReport};
 
 const DAY: i64 = 86_400;
@@ -224,15 +225,6 @@ async fn run(
     })
 }
 
-/// A bijective 64-bit mix (splitmix64's finaliser): distinct inputs give distinct, random-looking outputs,
-/// so serials and fingerprints are unique yet land all over the B-trees as real random ones do.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 fn cert_row(ca_id: &str, i: u64, now: i64, der: &[u8], args: &Args) -> CertRow {
     let h = mix(i);
     let u = (h >> 11) as f64 / (1u64 << 53) as f64;
@@ -339,10 +331,4 @@ fn print_human(r: &Report) {
         "  second sweep: {:.1} ms ({} moved); third: {:.1} ms",
         r.second_sweep_ms, r.second_moved, r.third_sweep_ms
     );
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
