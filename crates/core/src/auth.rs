@@ -22,8 +22,8 @@ use subtle::ConstantTimeEq;
 use crate::error::store_err;
 use crate::{Clock, Error};
 
-const SESSION_SECRET: &str = "session_secret";
-const SESSION_CONTEXT: &[u8] = b"shedu-session-secret";
+pub(crate) const SESSION_SECRET: &str = "session_secret";
+pub(crate) const SESSION_CONTEXT: &[u8] = b"shedu-session-secret";
 const TOKEN_TTL: i64 = 15 * 60;
 const REFRESH_TTL: i64 = 12 * 3600;
 const MAX_FAILURES: u32 = 5;

@@ -6,6 +6,7 @@ use shedu_pki::KeyType;
 use shedu_store::Store;
 
 use crate::Error;
+use crate::auth::{SESSION_CONTEXT, SESSION_SECRET};
 use crate::ca::{CANARY_CONTEXT, CANARY_KEY};
 use crate::error::store_err;
 
@@ -17,19 +18,20 @@ pub async fn rewrap_database_keys(
     old: &Keystore,
     new: &Keystore,
 ) -> Result<usize, Error> {
-    let canary = store
-        .meta_get(CANARY_KEY)
-        .await
-        .map_err(store_err("meta"))?;
-    let new_canary = match &canary {
-        Some(sealed) => {
-            let plain = old.open_secret(CANARY_CONTEXT, sealed).map_err(|_| {
-                Error::invalid("wrong-master-key", "the current master key does not open this database's keys; nothing was changed")
-            })?;
-            Some(new.seal_secret(CANARY_CONTEXT, &plain)?)
-        }
-        None => None,
-    };
+    // The canary first: it proves `old` is this database's key before anything else is touched.
+    let mut meta = Vec::new();
+    for (key, context) in SEALED_META {
+        let Some(sealed) = store.meta_get(key).await.map_err(store_err("meta"))? else {
+            continue;
+        };
+        let plain = old.open_secret(context, &sealed).map_err(|_| {
+            Error::invalid(
+                "wrong-master-key",
+                "the current master key does not open this database's keys; nothing was changed",
+            )
+        })?;
+        meta.push((*key, new.seal_secret(context, &plain)?));
+    }
     let mut keys = store
         .sealed_keys()
         .await
@@ -44,8 +46,15 @@ pub async fn rewrap_database_keys(
         k.sealed = new.seal(&owner, &key)?;
     }
     store
-        .replace_sealed_keys(&keys, new_canary.as_deref().map(|c| (CANARY_KEY, c)))
+        .replace_sealed_keys(&keys, &meta)
         .await
         .map_err(store_err("sealed keys"))?;
     Ok(keys.len())
 }
+
+/// Every secret sealed into the `meta` table, with its sealing context: the keystore canary (first) and the
+/// session-token signing secret. A new sealed meta secret must be listed here or rotation would strand it.
+const SEALED_META: &[(&str, &[u8])] = &[
+    (CANARY_KEY, CANARY_CONTEXT),
+    (SESSION_SECRET, SESSION_CONTEXT),
+];

@@ -323,7 +323,7 @@ impl Store {
     pub async fn replace_sealed_keys(
         &self,
         keys: &[SealedKeyRow],
-        meta: Option<(&str, &[u8])>,
+        meta: &[(&str, Vec<u8>)],
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         for k in keys {
@@ -338,7 +338,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        if let Some((key, value)) = meta {
+        for (key, value) in meta {
             sqlx::query("UPDATE meta SET value = $1 WHERE key = $2")
                 .bind(value)
                 .bind(key)
