@@ -1,6 +1,6 @@
 //! The events outbox: appended inside the transaction of the change, read in order.
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use crate::{Error, EventRow, NewEvent, Store};
 
@@ -38,20 +38,6 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(EventRow {
-                    seq: r.try_get("seq")?,
-                    event: NewEvent {
-                        id: r.try_get("id")?,
-                        source: r.try_get("source")?,
-                        ty: r.try_get("type")?,
-                        subject: r.try_get("subject")?,
-                        time: r.try_get("time")?,
-                        data: r.try_get("data")?,
-                    },
-                })
-            })
-            .collect()
+        rows.iter().map(EventRow::from_row).collect()
     }
 }

@@ -135,3 +135,22 @@ pub struct EventRow {
     pub seq: i64,
     pub event: NewEvent,
 }
+
+/// The event columns, in the order [`EventRow::from_row`] reads.
+pub(crate) const EVENT_COLUMNS: &str = "seq, id, source, type, subject, time, data";
+
+impl EventRow {
+    pub(crate) fn from_row(r: &AnyRow) -> Result<EventRow, Error> {
+        Ok(EventRow {
+            seq: r.try_get("seq")?,
+            event: NewEvent {
+                id: r.try_get("id")?,
+                source: r.try_get("source")?,
+                ty: r.try_get("type")?,
+                subject: r.try_get("subject")?,
+                time: r.try_get("time")?,
+                data: r.try_get("data")?,
+            },
+        })
+    }
+}

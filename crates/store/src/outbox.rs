@@ -222,24 +222,16 @@ impl Store {
 
     /// One event by its CloudEvents id.
     pub async fn get_event(&self, id: &str) -> Result<EventRow, Error> {
-        let r = sqlx::query(
-            "SELECT seq, id, source, type, subject, time, data FROM events WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.read)
-        .await?
-        .ok_or(Error::NotFound)?;
-        Ok(EventRow {
-            seq: r.try_get("seq")?,
-            event: NewEvent {
-                id: r.try_get("id")?,
-                source: r.try_get("source")?,
-                ty: r.try_get("type")?,
-                subject: r.try_get("subject")?,
-                time: r.try_get("time")?,
-                data: r.try_get("data")?,
-            },
-        })
+        let sql = format!(
+            "SELECT {} FROM events WHERE id = $1",
+            crate::model::EVENT_COLUMNS
+        );
+        let r = sqlx::query(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(Error::NotFound)?;
+        EventRow::from_row(&r)
     }
 
     /// The acknowledged position of a sink, if it has one.
