@@ -15,9 +15,6 @@ use crate::{Backend, Error, EventRow, NewEvent, Store, events};
 /// never collide with the sweep's one-key lock.
 const SINK_LOCK_CLASS: i32 = 0x5348_4556;
 
-/// Events per multi-row INSERT in [`Store::append_events`] (6 parameters each).
-const APPEND_CHUNK: usize = 500;
-
 /// An alert subscription as stored. `channel` and `condition` are JSON text owned by `shedu-events`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubscriptionRow {
@@ -178,35 +175,9 @@ impl Store {
     /// Appends events in order, in one transaction (multi-row INSERTs).
     pub async fn append_events(&self, es: &[NewEvent]) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
-        for chunk in es.chunks(APPEND_CHUNK) {
-            let mut sql =
-                String::from("INSERT INTO events (id, source, type, subject, time, data) VALUES ");
-            for i in 0..chunk.len() {
-                let b = i * 6;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
-                ));
-            }
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for e in chunk {
-                q = q
-                    .bind(e.id.clone())
-                    .bind(e.source.clone())
-                    .bind(e.ty.clone())
-                    .bind(e.subject.clone())
-                    .bind(e.time)
-                    .bind(e.data.clone());
-            }
-            q.execute(&mut *tx).await?;
+        for chunk in es.chunks(crate::writer::MAX_BATCH) {
+            let refs: Vec<&NewEvent> = chunk.iter().collect();
+            crate::writer::insert_events(&mut tx, &refs, self.backend).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -81,11 +81,23 @@ async fn write(pool: &AnyPool, jobs: &[Job], backend: Backend) -> Result<(), Err
     let mut tx = pool.begin().await?;
     let certs: Vec<&CertRow> = jobs.iter().map(|j| &j.cert).collect();
     insert_rows(&mut tx, &certs, backend).await?;
+    let events: Vec<&NewEvent> = jobs.iter().map(|j| &j.event).collect();
+    insert_events(&mut tx, &events, backend).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// One multi-row INSERT of up to [`MAX_BATCH`] events (the outbox), inside a caller's transaction.
+pub(crate) async fn insert_events(
+    tx: &mut Transaction<'_, Any>,
+    events: &[&NewEvent],
+    backend: Backend,
+) -> Result<(), Error> {
     let mut sql =
         String::from("INSERT INTO events (id, source, type, subject, time, data) VALUES ");
-    push_placeholders(&mut sql, jobs.len(), 6, backend);
+    push_placeholders(&mut sql, events.len(), 6, backend);
     let mut q = sqlx::query(AssertSqlSafe(sql));
-    for Job { event: e, .. } in jobs {
+    for e in events {
         q = q
             .bind(e.id.clone())
             .bind(e.source.clone())
@@ -94,8 +106,7 @@ async fn write(pool: &AnyPool, jobs: &[Job], backend: Backend) -> Result<(), Err
             .bind(e.time)
             .bind(e.data.clone());
     }
-    q.execute(&mut *tx).await?;
-    tx.commit().await?;
+    q.execute(&mut **tx).await?;
     Ok(())
 }
 
