@@ -114,10 +114,42 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_TEMPLATE_DIR")]
     pub template_dir: Option<PathBuf>,
 
+    /// The RA (name or id) that answers EST requests whose URL has no label (`/.well-known/est/simpleenroll`).
+    #[arg(long, env = "SHEDU_EST_DEFAULT_RA")]
+    pub est_default_ra: Option<String>,
+
     /// Stop accepting the bootstrap admin token once an enabled admin user exists.
     #[arg(long, env = "SHEDU_BOOTSTRAP_UNTIL_ADMIN")]
     #[serde(default)]
     pub bootstrap_until_admin: bool,
+
+    /// Issuer (exact `iss`) of an OIDC identity provider whose bearer JWTs the API accepts; goes with
+    /// --oidc-audience, --oidc-jwks-url and --oidc-roles-claim. In the TOML file, list providers as
+    /// `[[oidc]]` tables (issuer, audience, jwks_url, roles_claim; optional algorithms, username_claim,
+    /// leeway_seconds); these flags add one more.
+    #[arg(long, env = "SHEDU_OIDC_ISSUER")]
+    #[serde(skip)]
+    pub oidc_issuer: Option<String>,
+
+    /// The audience (`aud`) the provider's tokens must carry for shedu.
+    #[arg(long, env = "SHEDU_OIDC_AUDIENCE")]
+    #[serde(skip)]
+    pub oidc_audience: Option<String>,
+
+    /// The provider's JWKS URL (https://, or http:// to a loopback address).
+    #[arg(long, env = "SHEDU_OIDC_JWKS_URL")]
+    #[serde(skip)]
+    pub oidc_jwks_url: Option<String>,
+
+    /// The claim holding the roles, a dotted path such as `realm_access.roles`, `roles` or `groups`; the
+    /// values `admin`, `operator` and `auditor` count, the strongest wins.
+    #[arg(long, env = "SHEDU_OIDC_ROLES_CLAIM")]
+    #[serde(skip)]
+    pub oidc_roles_claim: Option<String>,
+
+    /// OIDC identity providers from the TOML file (`[[oidc]]`).
+    #[arg(skip)]
+    pub oidc: Vec<OidcArgs>,
 
     /// Log filter (tracing `EnvFilter` syntax). [default: info]
     #[arg(long, env = "SHEDU_LOG")]
@@ -131,6 +163,40 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     #[serde(skip)]
     pub print_config: bool,
+}
+
+/// One `[[oidc]]` table of the TOML file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OidcArgs {
+    issuer: String,
+    audience: String,
+    jwks_url: String,
+    roles_claim: String,
+    algorithms: Option<Vec<String>>,
+    username_claim: Option<String>,
+    leeway_seconds: Option<u64>,
+}
+
+impl OidcArgs {
+    fn into_issuer(self) -> shedu_core::OidcIssuer {
+        let mut issuer = shedu_core::OidcIssuer::new(
+            self.issuer,
+            self.audience,
+            self.jwks_url,
+            self.roles_claim,
+        );
+        if let Some(algorithms) = self.algorithms {
+            issuer.algorithms = algorithms;
+        }
+        if let Some(claim) = self.username_claim {
+            issuer.username_claim = claim;
+        }
+        if let Some(secs) = self.leeway_seconds {
+            issuer.leeway = Duration::from_secs(secs);
+        }
+        issuer
+    }
 }
 
 /// Fully resolved settings.
@@ -153,6 +219,8 @@ pub(crate) struct Settings {
     pub events_urls: Vec<String>,
     pub smtp: Option<shedu_events::SmtpConfig>,
     pub template_dir: Option<PathBuf>,
+    pub est_default_ra: Option<String>,
+    pub oidc: Vec<shedu_core::OidcIssuer>,
     pub print_config: bool,
 }
 
@@ -291,6 +359,29 @@ impl ServeArgs {
                 })
             }
         };
+        let mut oidc = file.oidc;
+        match (
+            self.oidc_issuer,
+            self.oidc_audience,
+            self.oidc_jwks_url,
+            self.oidc_roles_claim,
+        ) {
+            (None, None, None, None) => {}
+            (Some(issuer), Some(audience), Some(jwks_url), Some(roles_claim)) => {
+                oidc.push(OidcArgs {
+                    issuer,
+                    audience,
+                    jwks_url,
+                    roles_claim,
+                    algorithms: None,
+                    username_claim: None,
+                    leeway_seconds: None,
+                })
+            }
+            _ => bail!(
+                "--oidc-issuer, --oidc-audience, --oidc-jwks-url and --oidc-roles-claim go together"
+            ),
+        }
         Ok(Settings {
             data_dir,
             listen,
@@ -309,6 +400,8 @@ impl ServeArgs {
             events_urls: self.events_url.or(file.events_url).unwrap_or_default(),
             smtp,
             template_dir: self.template_dir.or(file.template_dir),
+            est_default_ra: self.est_default_ra.or(file.est_default_ra),
+            oidc: oidc.into_iter().map(OidcArgs::into_issuer).collect(),
             print_config: self.print_config,
         })
     }
@@ -367,6 +460,82 @@ mod tests {
         assert_eq!(s.http_listen.port(), 7080, "flag beats file");
         assert_eq!(s.lifecycle_interval, Duration::from_secs(30));
         assert_eq!(s.data_dir, PathBuf::from("shedu-data"), "default");
+    }
+
+    #[test]
+    fn oidc_issuers_come_from_the_file_and_the_flags_add_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shedu.toml");
+        std::fs::write(
+            &file,
+            r#"
+[[oidc]]
+issuer = "https://kc.example/realms/pki"
+audience = "shedu"
+jwks_url = "https://kc.example/realms/pki/protocol/openid-connect/certs"
+roles_claim = "realm_access.roles"
+
+[[oidc]]
+issuer = "https://tenant.auth0.example/"
+audience = "https://shedu.example/api"
+jwks_url = "https://tenant.auth0.example/.well-known/jwks.json"
+roles_claim = "https://shedu.example/roles"
+algorithms = ["ES256"]
+username_claim = "email"
+leeway_seconds = 5
+"#,
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            oidc_issuer: Some("https://idp.example".into()),
+            oidc_audience: Some("shedu-api".into()),
+            oidc_jwks_url: Some("https://idp.example/jwks".into()),
+            oidc_roles_claim: Some("groups".into()),
+            ..Default::default()
+        };
+        let s = args.resolve().unwrap();
+        let issuers: Vec<&str> = s.oidc.iter().map(|i| i.issuer.as_str()).collect();
+        assert_eq!(
+            issuers,
+            [
+                "https://kc.example/realms/pki",
+                "https://tenant.auth0.example/",
+                "https://idp.example"
+            ]
+        );
+        let (kc, auth0, flags) = (&s.oidc[0], &s.oidc[1], &s.oidc[2]);
+        assert_eq!(kc.roles_claim, "realm_access.roles");
+        assert_eq!(kc.username_claim, "preferred_username", "default");
+        assert_eq!(kc.leeway, Duration::from_secs(60), "default");
+        assert!(kc.algorithms.iter().any(|a| a == "RS256"), "default list");
+        assert_eq!(auth0.algorithms, ["ES256"]);
+        assert_eq!(auth0.username_claim, "email");
+        assert_eq!(auth0.leeway, Duration::from_secs(5));
+        assert_eq!(
+            (
+                flags.audience.as_str(),
+                flags.jwks_url.as_str(),
+                flags.roles_claim.as_str()
+            ),
+            ("shedu-api", "https://idp.example/jwks", "groups")
+        );
+
+        let incomplete = ServeArgs {
+            oidc_issuer: Some("https://idp.example".into()),
+            oidc_jwks_url: Some("https://idp.example/jwks".into()),
+            ..Default::default()
+        };
+        let err = incomplete.resolve().unwrap_err().to_string();
+        assert!(err.contains("go together"), "{err}");
+
+        std::fs::write(&file, "[[oidc]]\nissuer = \"https://idp.example\"\njwks_url = \"https://idp.example/jwks\"\nroles_claim = \"roles\"\n").unwrap();
+        let no_audience = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        let err = format!("{:#}", no_audience.resolve().unwrap_err());
+        assert!(err.contains("missing field `audience`"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `shedu` binary: `shedu serve` runs the platform; `shedu ca …` and `shedu cert …` drive a running
 //! server over its HTTPS API. This file only parses the command line and dispatches.
 
+mod audit;
 mod client;
 mod config;
 mod keys;
@@ -39,6 +40,11 @@ enum Command {
         #[command(subcommand)]
         command: client::CertCommand,
     },
+    /// Check the audit log's hash chain (reads the database directly).
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +67,7 @@ fn main() -> std::process::ExitCode {
             Command::Ca { client, command } => client::run_ca(client, command).await,
             Command::Cert { client, command } => client::run_cert(client, command).await,
             Command::Keys { command } => keys::run(command).await,
+            Command::Audit { command } => audit::run(command).await,
         }
     });
     match result {

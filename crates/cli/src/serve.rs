@@ -8,11 +8,14 @@ use std::time::Instant;
 use anyhow::Context;
 use shedu_core::{AuthService, CaService, SystemClock, VaConfig, spawn_lifecycle};
 use shedu_keys::{Keystore, MasterKey, Pkcs11Config, Pkcs11Engine, write_secret_file};
-use shedu_server::tls::TlsMaterial;
+use shedu_server::tls::{ServerTls, TlsSource};
 use shedu_server::{AdminToken, AppState, ServerConfig};
 use shedu_store::{Store, redact_url};
 
 use crate::config::{ServeArgs, Settings};
+
+/// How often the TLS certificate is checked for renewal or replaced files.
+const TLS_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -48,23 +51,26 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let cas = CaService::open(store, Keystore::new(&master)?, Arc::new(SystemClock), va)
         .await
         .with_context(|| format!("master key from {master_source}"))?;
+    let cas = cas.with_est_default_ra(s.est_default_ra.clone());
     let cas = match &s.pkcs11 {
         Some(p11) => cas.with_pkcs11(open_pkcs11(p11).await?, s.default_engine == "pkcs11"),
         None => cas,
     };
     let cas = Arc::new(cas);
 
-    let tls = match &s.tls_files {
-        Some((cert, key)) => TlsMaterial::from_files(cert, key),
-        None => shedu_server::tls::internal(
-            &s.data_dir,
-            &Keystore::new(&master)?,
-            &s.tls_names,
-            cas.now(),
-        ),
-    }
-    .map_err(anyhow::Error::msg)?;
-    let ca_file = tls.ca_file.clone();
+    let tls_source = match &s.tls_files {
+        Some((cert, key)) => TlsSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        None => TlsSource::Internal {
+            data_dir: s.data_dir.clone(),
+            keystore: Keystore::new(&master)?,
+            names: s.tls_names.clone(),
+        },
+    };
+    let tls = ServerTls::load(tls_source, cas.now()).map_err(anyhow::Error::msg)?;
+    let ca_file = tls.ca_file().map(Path::to_path_buf);
     let (token, token_source) = admin_token(&s.data_dir)?;
 
     spawn_lifecycle(cas.clone(), s.lifecycle_interval);
@@ -73,7 +79,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         &Keystore::new(&master)?,
         Arc::new(SystemClock),
     )
-    .await?;
+    .await?
+    .with_oidc(s.oidc.clone())
+    .context("invalid OIDC configuration")?;
     let state = AppState {
         cas,
         auth: Arc::new(auth),
@@ -84,7 +92,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = ServerConfig {
         listen: s.listen,
         http_listen: s.http_listen,
-        tls: tls.server_config().map_err(anyhow::Error::msg)?,
+        tls,
+        tls_check_interval: TLS_CHECK_INTERVAL,
     };
     let mut running = shedu_server::start(state, cfg)
         .await
@@ -253,7 +262,7 @@ fn init_tracing(s: &Settings) -> anyhow::Result<()> {
 fn printable(s: &Settings) -> String {
     format!(
         "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\npublic_url = {:?}\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\n\
-         master_key_file = {:?}\nlifecycle_interval = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"",
+         master_key_file = {:?}\nlifecycle_interval = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"\noidc_issuers = {:?}",
         s.data_dir,
         s.listen,
         s.http_listen,
@@ -265,5 +274,6 @@ fn printable(s: &Settings) -> String {
         s.lifecycle_interval.as_secs(),
         s.log,
         if s.log_json { "json" } else { "text" },
+        s.oidc.iter().map(|i| &i.issuer).collect::<Vec<_>>(),
     )
 }

@@ -1092,3 +1092,61 @@ fn a_passphrase_can_be_the_root_of_trust() {
     };
     assert!(failure.stderr.contains("master key"), "{}", failure.stderr);
 }
+
+#[test]
+fn audit_verify_checks_the_chain_and_names_a_tampered_record() {
+    let sb = Sandbox::new();
+    let server = start(&sb, "1");
+    let ca = cli_json(
+        &sb,
+        &server,
+        &[
+            "ca",
+            "create",
+            "--name",
+            "audited",
+            "--key-type",
+            "ec-p256",
+            "--cn",
+            "Audited CA",
+        ],
+    );
+    let ca_id = str_of(&ca, "id").to_string();
+    let csr = make_csr(&sb, "leaf", "audited-leaf");
+    cli_ok(
+        &sb,
+        &server,
+        &[
+            "cert", "sign", "--ca", &ca_id, "--csr", &csr, "--out", "leaf.pem",
+        ],
+    );
+    drop(server);
+
+    let verify = || -> Run {
+        shedu_command(&sb.root)
+            .args(["audit", "verify", "--data-dir"])
+            .arg(&sb.data)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let run = verify();
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "audit chain OK: 2 records");
+
+    // Rewrite who created the CA, behind shedu's back.
+    let out = Command::new("sqlite3")
+        .arg(sb.data.join("shedu.db"))
+        .arg("UPDATE audit_log SET principal = 'someone-else' WHERE action = 'ca.create'")
+        .output()
+        .expect("the sqlite3 client is required (apt-get install sqlite3)");
+    assert!(out.status.success(), "{out:?}");
+    let run = verify();
+    assert_eq!(run.status.code(), Some(1), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("audit chain broken at record 1 (")
+            && run.stderr.contains("hash mismatch"),
+        "{}",
+        run.stderr
+    );
+}

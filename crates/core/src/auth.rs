@@ -20,7 +20,8 @@ use shedu_store::{ApiKeyRow, Store, UserRow};
 use subtle::ConstantTimeEq;
 
 use crate::error::store_err;
-use crate::{Clock, Error};
+use crate::oidc::OidcVerifier;
+use crate::{Clock, Error, OidcIssuer};
 
 pub(crate) const SESSION_SECRET: &str = "session_secret";
 pub(crate) const SESSION_CONTEXT: &[u8] = b"shedu-session-secret";
@@ -39,10 +40,13 @@ pub enum Role {
     Operator,
     /// Read-only, including the audit log.
     Auditor,
+    /// A machine role: a device or RA authenticated by its client certificate. It reaches the endpoints
+    /// meant for devices (EST) and `whoami`, nothing else. Never held by a user or API key.
+    Device,
 }
 
 impl Role {
-    /// Every role.
+    /// Every role a user or API key can hold.
     pub const ALL: [Role; 3] = [Role::Admin, Role::Operator, Role::Auditor];
 
     /// The API name.
@@ -51,6 +55,7 @@ impl Role {
             Role::Admin => "admin",
             Role::Operator => "operator",
             Role::Auditor => "auditor",
+            Role::Device => "device",
         }
     }
 
@@ -77,6 +82,12 @@ pub enum PrincipalKind {
     User,
     /// An API key.
     ApiKey,
+    /// A client certificate presented over mTLS.
+    Certificate,
+    /// A device's one-time enrolment secret (EST).
+    DeviceSecret,
+    /// A bearer JWT from a configured OIDC identity provider.
+    Oidc,
 }
 
 /// An authenticated caller.
@@ -154,6 +165,7 @@ pub struct AuthService {
     decoding: DecodingKey,
     failures: Mutex<HashMap<String, (u32, i64)>>,
     dummy_hash: String,
+    oidc: Option<OidcVerifier>,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -193,7 +205,19 @@ impl AuthService {
             decoding: DecodingKey::from_secret(&secret),
             failures: Mutex::new(HashMap::new()),
             dummy_hash,
+            oidc: None,
         })
+    }
+
+    /// Also accepts bearer JWTs from these OIDC identity providers (none: unchanged). `Invalid` when an
+    /// issuer's configuration is unusable.
+    pub fn with_oidc(mut self, issuers: Vec<OidcIssuer>) -> Result<AuthService, Error> {
+        self.oidc = if issuers.is_empty() {
+            None
+        } else {
+            Some(OidcVerifier::new(issuers)?)
+        };
+        Ok(self)
     }
 
     /// Creates a local user.
@@ -388,10 +412,20 @@ impl AuthService {
             .map_err(store_err(format!("API key {id}")))
     }
 
-    /// The principal of a bearer token: a session token or an API key. `Unauthenticated` otherwise.
+    /// The principal of a bearer token: an API key, an OIDC JWT or a session token. `Unauthenticated`
+    /// otherwise.
+    ///
+    /// The dispatch lives here, in one place: `shk_` is an API key; a JWT whose unverified `iss` names a
+    /// configured OIDC issuer goes to the OIDC verifier, whose answer is final; everything else is a
+    /// session token. (The bootstrap token is the gateway's, checked before this.)
     pub async fn authenticate(&self, token: &str) -> Result<Principal, Error> {
         if let Some(rest) = token.strip_prefix("shk_") {
             return self.authenticate_api_key(rest).await;
+        }
+        if let Some(oidc) = &self.oidc
+            && let Some(answer) = oidc.authenticate(token, self.clock.now()).await
+        {
+            return answer;
         }
         let claims = self.decode(token, "access")?;
         Ok(Principal {

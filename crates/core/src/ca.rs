@@ -12,7 +12,7 @@ use shedu_pki::{
 };
 use shedu_store::{CaRow, CaVaSettings, Store};
 
-use crate::error::store_err;
+use crate::error::{poisoned, store_err};
 use crate::events::event;
 use crate::va::{VaConfig, VaState};
 use crate::{Ca, CaKind, Clock, Error, Status};
@@ -136,6 +136,9 @@ pub struct CaService {
     pub(crate) va: VaState,
     pub(crate) va_config: VaConfig,
     pub(crate) engines: crate::engines::Engines,
+    pub(crate) anchors: crate::trust::Anchors,
+    /// The RA of EST requests whose URL names none.
+    pub(crate) est_default_ra: Option<String>,
 }
 
 impl std::fmt::Debug for CaService {
@@ -179,7 +182,7 @@ impl CaService {
                     .map_err(store_err("meta"))?;
             }
         }
-        Ok(CaService {
+        let service = CaService {
             store,
             keystore,
             clock,
@@ -187,12 +190,22 @@ impl CaService {
             va: VaState::default(),
             va_config,
             engines: crate::engines::Engines::default(),
-        })
+            anchors: crate::trust::Anchors::default(),
+            est_default_ra: None,
+        };
+        service.refresh_trust_anchors().await?;
+        Ok(service)
     }
 
     /// The clock the service runs on.
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// The storage handle, for the gateway's audit log: it records requests rather than domain changes, so
+    /// it has no service of its own and the server appends to and reads it directly.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Creates a root or, with `parent_id`, an intermediate CA with a fresh software key.
@@ -402,6 +415,7 @@ impl CaService {
                 other => store_err("CA")(other),
             })?;
         self.on_ca_added();
+        self.anchors.add(der)?;
         Ok(self.loaded(&id).await?.ca.clone())
     }
 
@@ -551,7 +565,7 @@ fn build_profile(input: &ProfileInput, path_len: Option<u8>) -> Result<Profile, 
     Ok(profile)
 }
 
-fn check_name(name: &str) -> Result<(), Error> {
+pub(crate) fn check_name(name: &str) -> Result<(), Error> {
     if name.trim().is_empty() || name.len() > 128 {
         return Err(Error::invalid(
             "invalid-name",
@@ -604,8 +618,4 @@ pub(crate) fn ca_from_row(r: CaRow) -> Result<Ca, Error> {
 
 pub(crate) fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
-}
-
-fn poisoned() -> Error {
-    Error::Internal("CA cache lock poisoned".into())
 }

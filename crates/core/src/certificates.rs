@@ -31,6 +31,25 @@ pub struct Issued {
     pub chain_pem: String,
 }
 
+/// A signed certificate not yet stored: its row, its event, and what the caller returns once committed.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub(crate) row: CertRow,
+    pub(crate) event: shedu_store::NewEvent,
+    pub(crate) issued: Issued,
+}
+
+/// Maps a failed certificate insert. A unique violation means a 126-bit serial or a SHA-256 collided:
+/// not the caller's fault.
+pub(crate) fn insert_err(e: shedu_store::Error) -> Error {
+    match e {
+        shedu_store::Error::Conflict { .. } => {
+            Error::Internal("serial or fingerprint collision".into())
+        }
+        other => store_err("certificate")(other),
+    }
+}
+
 /// Filters for listing certificates.
 #[derive(Clone, Debug, Default)]
 pub struct CertificateQuery {
@@ -54,14 +73,33 @@ impl CaService {
     /// Issues a certificate from a CSR under the CA's profile. The certificate and its event are committed
     /// before this returns.
     pub async fn issue(&self, ca_id: &str, input: IssueInput) -> Result<Issued, Error> {
+        let csr = Csr::parse(&input.csr)?;
+        let prepared = self
+            .prepare_certificate(ca_id, &csr, input.validity_days, input.sans.as_deref())
+            .await?;
+        self.store
+            .insert_certificate(prepared.row, prepared.event)
+            .await
+            .map_err(insert_err)?;
+        Ok(prepared.issued)
+    }
+
+    /// Signs a certificate for a verified CSR and builds its row and `certificate.issued` event, storing
+    /// nothing: the caller commits them (alone, or with an enrolment) before handing the certificate out.
+    pub(crate) async fn prepare_certificate(
+        &self,
+        ca_id: &str,
+        csr: &Csr,
+        validity_days: Option<u32>,
+        sans: Option<&[String]>,
+    ) -> Result<Prepared, Error> {
         let now = self.clock.now();
         let loaded = self.loaded(ca_id).await?;
         let issuer = usable_issuer(&loaded, now)?;
-        let csr = Csr::parse(&input.csr)?;
         let profile = &loaded.ca.profile;
         let validity = Validity::within_issuer(
             now,
-            input.validity_days,
+            validity_days,
             profile.default_validity_days,
             loaded.ca.not_after,
         )?;
@@ -69,8 +107,8 @@ impl CaService {
         let revocation_urls = self.revocation_urls(&loaded, &serial);
         let der = issue_leaf(
             &IssueRequest {
-                csr: &csr,
-                sans: input.sans.as_deref(),
+                csr,
+                sans,
                 validity,
                 serial: &serial,
                 profile,
@@ -110,18 +148,13 @@ impl CaService {
             }),
         );
         let certificate = cert_from_row(row.clone(), now, profile.expiry_warning_days)?;
-        self.store
-            .insert_certificate(row, ev)
-            .await
-            .map_err(|e| match e {
-                shedu_store::Error::Conflict { .. } => {
-                    Error::Internal("serial or fingerprint collision".into())
-                }
-                other => store_err("certificate")(other),
-            })?;
-        Ok(Issued {
-            certificate,
-            chain_pem: loaded.chain_pem.clone(),
+        Ok(Prepared {
+            row,
+            event: ev,
+            issued: Issued {
+                certificate,
+                chain_pem: loaded.chain_pem.clone(),
+            },
         })
     }
 

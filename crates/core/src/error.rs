@@ -31,6 +31,15 @@ pub enum Error {
     /// deliberately generic.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The caller is known (or presented credentials) but may not do this: a bootstrap certificate of
+    /// the wrong CA, a CA outside an RA's list, a re-enrolment outside its window.
+    #[error("{detail}")]
+    Forbidden {
+        /// Stable reason code.
+        code: &'static str,
+        /// Human-readable explanation.
+        detail: String,
+    },
     /// Too many attempts; try again later.
     #[error("{0}")]
     RateLimited(String),
@@ -95,6 +104,14 @@ pub(crate) fn store_err(what: impl Into<String>) -> impl FnOnce(shedu_store::Err
     move |e| match e {
         shedu_store::Error::NotFound => Error::NotFound(what),
         shedu_store::Error::Corrupt(d) => Error::Internal(d),
+        shedu_store::Error::Unauthorized => {
+            Error::Unauthenticated("the one-time secret does not match or was already used".into())
+        }
         other => Error::Unavailable(other),
     }
+}
+
+/// An in-memory cache's lock was poisoned by a panic elsewhere.
+pub(crate) fn poisoned() -> Error {
+    Error::Internal("an in-memory cache lock is poisoned".into())
 }

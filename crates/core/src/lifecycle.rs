@@ -25,6 +25,10 @@ pub fn spawn_lifecycle(service: Arc<CaService>, interval: Duration) -> tokio::ta
                     tracing::warn!(error = %e, "lifecycle sweep failed; retrying at the next tick")
                 }
             }
+            // CAs added through another replica become client-certificate anchors here too.
+            if let Err(e) = service.refresh_trust_anchors().await {
+                tracing::warn!(error = %e, "trust anchor refresh failed; retrying at the next tick");
+            }
             // CRLs are rebuilt before their nextUpdate even when nobody fetches them.
             if let Err(e) = service.refresh_crls().await {
                 tracing::warn!(error = %e, "CRL refresh failed; retrying at the next tick");

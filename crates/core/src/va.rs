@@ -25,7 +25,7 @@ use shedu_pki::{
 use shedu_store::{CrlRow, ResponderRow};
 
 use crate::ca::{CaService, LoadedCa, usable_issuer};
-use crate::error::store_err;
+use crate::error::{poisoned, store_err};
 use crate::{Error, Status};
 
 /// Most signed OCSP answers kept in memory (about 0.5 KiB each for P-256 responders).
@@ -605,8 +605,4 @@ impl From<shedu_pki::Error> for AnswerError {
     fn from(e: shedu_pki::Error) -> Self {
         AnswerError::Service(e.into())
     }
-}
-
-fn poisoned() -> Error {
-    Error::Internal("VA cache lock poisoned".into())
 }

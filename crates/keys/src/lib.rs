@@ -16,4 +16,4 @@ pub use error::Error;
 pub use master::{MasterKey, write_secret_file};
 pub use pkcs11::{Pkcs11Config, Pkcs11Engine};
 pub use signer::{CaSigner, Signer};
-pub use software::{Keystore, SoftwareKey};
+pub use software::{ExportedKey, Keystore, SoftwareKey};

@@ -109,6 +109,32 @@ impl SoftwareKey {
     }
 }
 
+/// A key pair made for someone else: EST `serverkeygen` generates a device's key and hands it to the
+/// device over TLS (RFC 7030 §4.4), the one case where a private key leaves the platform.
+pub struct ExportedKey {
+    /// PKCS#8 DER of the private key; zeroized on drop.
+    pub pkcs8: Zeroizing<Vec<u8>>,
+    /// SubjectPublicKeyInfo DER of the public key.
+    pub spki: Vec<u8>,
+}
+
+impl fmt::Debug for ExportedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ExportedKey(<redacted>)")
+    }
+}
+
+impl ExportedKey {
+    /// Generates a key pair of `key_type` for export.
+    pub fn generate(key_type: KeyType) -> Result<ExportedKey, Error> {
+        let key = SoftwareKey::generate(key_type)?;
+        Ok(ExportedKey {
+            pkcs8: Zeroizing::new(key.pair.serialize_der()),
+            spki: shedu_pki::rcgen::PublicKeyData::subject_public_key_info(&key.pair),
+        })
+    }
+}
+
 impl SoftwareKey {
     /// The key as PKCS#8/SEC1/PKCS#1 DER for rustls. Only for the platform's own TLS server key, which the
     /// TLS stack must hold in memory; CA keys never leave this crate.

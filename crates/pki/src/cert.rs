@@ -126,7 +126,7 @@ pub fn is_signed_by(child_der: &[u8], parent_der: &[u8]) -> bool {
 }
 
 /// Renders a SAN the way `openssl x509 -text` does.
-fn render_san(gn: &x509_parser::extensions::GeneralName<'_>) -> String {
+pub(crate) fn render_san(gn: &x509_parser::extensions::GeneralName<'_>) -> String {
     use x509_parser::extensions::GeneralName as G;
     match gn {
         G::DNSName(s) => format!("DNS:{s}"),

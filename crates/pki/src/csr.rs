@@ -18,7 +18,9 @@ pub struct Csr {
     public_key: rcgen::SubjectPublicKeyInfo,
     subject: DistinguishedName,
     subject_display: String,
+    common_name: Option<String>,
     sans: Vec<SanType>,
+    sans_display: Vec<String>,
 }
 
 impl Csr {
@@ -57,16 +59,24 @@ impl Csr {
             .map_err(|e| Error::UnsupportedKey(e.to_string()))?;
         let subject = name::dn_from_x509(&info.subject)?;
         let subject_display = name::display_name(&info.subject);
-        let sans = match csr.requested_extensions() {
+        let common_name = info
+            .subject
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_string);
+        let (sans, sans_display) = match csr.requested_extensions() {
             Some(exts) => requested_sans(exts)?,
-            None => Vec::new(),
+            None => (Vec::new(), Vec::new()),
         };
         Ok(Csr {
             key_type,
             public_key,
             subject,
             subject_display,
+            common_name,
             sans,
+            sans_display,
         })
     }
 
@@ -94,20 +104,41 @@ impl Csr {
     pub fn sans(&self) -> &[SanType] {
         &self.sans
     }
+
+    /// The requested SANs rendered as [`crate::CertInfo::sans`] renders a certificate's ("DNS:x", "IP:y"),
+    /// so a request can be compared with an issued certificate.
+    pub fn sans_display(&self) -> &[String] {
+        &self.sans_display
+    }
+
+    /// The subject's first common name, if any.
+    pub fn common_name(&self) -> Option<&str> {
+        self.common_name.as_deref()
+    }
+
+    /// The same request for another key: server-side key generation (EST `serverkeygen`) keeps the
+    /// requested subject and SANs and certifies the key the server generated.
+    pub fn with_public_key(mut self, spki_der: &[u8]) -> Result<Csr, Error> {
+        self.key_type = KeyType::from_spki_der(spki_der)?;
+        self.public_key = rcgen::SubjectPublicKeyInfo::from_der(spki_der)
+            .map_err(|e| Error::UnsupportedKey(e.to_string()))?;
+        Ok(self)
+    }
 }
 
 fn requested_sans<'a>(
     exts: impl Iterator<Item = &'a ParsedExtension<'a>>,
-) -> Result<Vec<SanType>, Error> {
-    let mut out = Vec::new();
+) -> Result<(Vec<SanType>, Vec<String>), Error> {
+    let (mut sans, mut display) = (Vec::new(), Vec::new());
     for ext in exts {
         if let ParsedExtension::SubjectAlternativeName(san) = ext {
             for gn in &san.general_names {
-                out.push(san_from_general_name(gn)?);
+                sans.push(san_from_general_name(gn)?);
+                display.push(crate::cert::render_san(gn));
             }
         }
     }
-    Ok(out)
+    Ok((sans, display))
 }
 
 fn san_from_general_name(gn: &GeneralName<'_>) -> Result<SanType, Error> {

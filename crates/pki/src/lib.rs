@@ -10,6 +10,7 @@ mod crl;
 mod csr;
 mod der;
 mod error;
+pub mod est;
 mod issue;
 mod key_type;
 mod name;

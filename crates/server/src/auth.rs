@@ -13,6 +13,7 @@ pub use shedu_core::{Principal, PrincipalKind, Role};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
+use crate::mtls::ClientCertificate;
 use crate::permissions;
 use crate::problem::Problem;
 
@@ -55,10 +56,17 @@ pub(crate) async fn require_principal(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(|v| v.trim().to_string());
-    let principal = match authenticate(&state, presented.as_deref()).await {
+    // A bearer token wins; without one, a client certificate from the TLS handshake identifies a device.
+    let client_cert = req.extensions().get::<ClientCertificate>().cloned();
+    let principal = match (presented.as_deref(), client_cert) {
+        (None, Some(cert)) => certificate_principal(&state, &cert).await,
+        (presented, _) => authenticate(&state, presented).await,
+    };
+    let principal = match principal {
         Ok(p) => p,
         Err(problem) => return problem.into_response(),
     };
+    crate::audit::identify(&principal);
     let path = req
         .extensions()
         .get::<MatchedPath>()
@@ -86,7 +94,7 @@ pub(crate) async fn require_principal(
     }
     tracing::Span::current().record("principal", principal.name.as_str());
     req.extensions_mut().insert(principal);
-    next.run(req).await
+    crate::audit::scoped(next.run(req)).await
 }
 
 async fn authenticate(state: &AppState, presented: Option<&str>) -> Result<Principal, Problem> {
@@ -124,6 +132,28 @@ async fn authenticate(state: &AppState, presented: Option<&str>) -> Result<Princ
             ),
             other => Problem::from(other),
         })
+}
+
+/// The principal of a client certificate the handshake verified: a device (machine role), provided the
+/// certificate is one this platform issued and is neither revoked nor expired (fail closed).
+pub(crate) async fn certificate_principal(
+    state: &AppState,
+    cert: &ClientCertificate,
+) -> Result<Principal, Problem> {
+    let der = cert.leaf().unwrap_or_default();
+    match state.cas.client_certificate(der, false).await? {
+        Ok(c) => Ok(Principal {
+            id: format!("cert:{}", c.fingerprint),
+            name: c.subject,
+            role: Role::Device,
+            kind: PrincipalKind::Certificate,
+        }),
+        Err(why) => Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid-client-certificate",
+            why.as_str(),
+        )),
+    }
 }
 
 /// Handlers take the principal the middleware established.

@@ -5,8 +5,11 @@
 //! services are mapped to problem documents in one function ([`problem`]). Only this crate knows HTTP.
 
 pub mod api;
+mod audit;
 mod auth;
+mod est;
 mod listen;
+pub mod mtls;
 pub mod permissions;
 pub mod problem;
 mod request_id;

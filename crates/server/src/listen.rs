@@ -29,8 +29,10 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Plain HTTP address (health, later OCSP/CRL).
     pub http_listen: SocketAddr,
-    /// The HTTPS listener's TLS configuration.
-    pub tls: Arc<rustls::ServerConfig>,
+    /// The HTTPS listener's certificate.
+    pub tls: Arc<crate::tls::ServerTls>,
+    /// How often the certificate is checked for renewal (internal CA) or replacement (operator files).
+    pub tls_check_interval: Duration,
 }
 
 /// Handles of the running listeners; dropping it stops them.
@@ -60,9 +62,17 @@ impl Drop for Running {
     }
 }
 
-/// The HTTPS application: health, the API, and the validation endpoints.
+/// The HTTPS application: health, the API, the validation endpoints and EST (which needs TLS: client
+/// certificates, and `serverkeygen` returns a private key).
 pub fn https_app(state: AppState) -> Router {
-    let routes = crate::api::router(state.clone()).merge(crate::va::router());
+    let routes = crate::api::router(state.clone())
+        .merge(crate::va::router())
+        .merge(
+            crate::est::router().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::audit::layer,
+            )),
+        );
     common(routes, state)
 }
 
@@ -107,17 +117,46 @@ pub async fn start(state: AppState, cfg: ServerConfig) -> std::io::Result<Runnin
     let http = TcpListener::bind(cfg.http_listen).await?;
     let https_addr = https.local_addr()?;
     let http_addr = http.local_addr()?;
+    let clients = crate::mtls::ClientTrust::new(state.cas.clone());
     let https_task = tokio::spawn(serve_tls(
         https,
-        TlsAcceptor::from(cfg.tls),
+        TlsAcceptor::from(cfg.tls.server_config(clients)),
         https_app(state.clone()),
+    ));
+    let renew_task = tokio::spawn(keep_certificate_fresh(
+        cfg.tls,
+        state.cas.clone(),
+        cfg.tls_check_interval,
     ));
     let http_task = tokio::spawn(serve_plain(http, http_app(state)));
     Ok(Running {
         https_addr,
         http_addr,
-        tasks: vec![https_task, http_task],
+        tasks: vec![https_task, http_task, renew_task],
     })
+}
+
+/// Renews the internal server certificate before it expires, or picks up replaced operator files.
+async fn keep_certificate_fresh(
+    tls: Arc<crate::tls::ServerTls>,
+    cas: Arc<shedu_core::CaService>,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let (tls, now) = (tls.clone(), cas.now());
+        match tokio::task::spawn_blocking(move || tls.reload(now)).await {
+            Ok(Ok(true)) => tracing::info!("TLS server certificate renewed; serving the new one"),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "TLS certificate check failed; keeping the current one")
+            }
+            Err(e) => tracing::warn!(error = %e, "TLS certificate check panicked"),
+        }
+    }
 }
 
 async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
@@ -125,7 +164,14 @@ async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
         let (acceptor, app) = (acceptor.clone(), app.clone());
         async move {
             match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => serve_connection(TokioIo::new(tls), peer, app).await,
+                Ok(Ok(tls)) => {
+                    let client = tls.get_ref().1.peer_certificates().map(|chain| {
+                        crate::mtls::ClientCertificate(Arc::new(
+                            chain.iter().map(|c| c.clone().into_owned()).collect(),
+                        ))
+                    });
+                    serve_connection(TokioIo::new(tls), peer, client, app).await
+                }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
@@ -136,7 +182,7 @@ async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
 
 async fn serve_plain(listener: TcpListener, app: Router) {
     accept_loop(listener, move |tcp, peer| {
-        serve_connection(TokioIo::new(tcp), peer, app.clone())
+        serve_connection(TokioIo::new(tcp), peer, None, app.clone())
     })
     .await
 }
@@ -162,12 +208,19 @@ where
     }
 }
 
-async fn serve_connection<I>(io: I, peer: SocketAddr, app: Router)
-where
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    client: Option<crate::mtls::ClientCertificate>,
+    app: Router,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let svc = app.map_request(move |mut req: Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(client) = &client {
+            req.extensions_mut().insert(client.clone());
+        }
         req
     });
     if let Err(e) = auto::Builder::new(TokioExecutor::new())

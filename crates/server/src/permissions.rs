@@ -26,6 +26,16 @@ pub enum Permission {
     EventsRead,
     /// Create, delete and retry subscriptions.
     SubscriptionsWrite,
+    /// Read the audit log.
+    AuditRead,
+    /// Read devices, their slots and log, and device groups with their counts.
+    DevicesRead,
+    /// Register, edit and decommission devices, set enrolment secrets, manage device groups.
+    DevicesWrite,
+    /// Read registration authorities.
+    RasRead,
+    /// Create, change and delete registration authorities.
+    RasWrite,
 }
 
 /// `(method, route template, permission)` of every authenticated API route.
@@ -86,6 +96,34 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
         "/api/v1/subscriptions/{id}/deliveries/{event_id}/retry",
         Permission::SubscriptionsWrite,
     ),
+    ("GET", "/api/v1/audit", Permission::AuditRead),
+    ("GET", "/api/v1/devices", Permission::DevicesRead),
+    ("POST", "/api/v1/devices", Permission::DevicesWrite),
+    ("GET", "/api/v1/devices/{id}", Permission::DevicesRead),
+    ("PATCH", "/api/v1/devices/{id}", Permission::DevicesWrite),
+    (
+        "POST",
+        "/api/v1/devices/{id}/decommission",
+        Permission::DevicesWrite,
+    ),
+    (
+        "POST",
+        "/api/v1/devices/{id}/enrollment-secret",
+        Permission::DevicesWrite,
+    ),
+    ("GET", "/api/v1/device-groups", Permission::DevicesRead),
+    ("POST", "/api/v1/device-groups", Permission::DevicesWrite),
+    ("GET", "/api/v1/device-groups/{id}", Permission::DevicesRead),
+    (
+        "DELETE",
+        "/api/v1/device-groups/{id}",
+        Permission::DevicesWrite,
+    ),
+    ("GET", "/api/v1/ras", Permission::RasRead),
+    ("POST", "/api/v1/ras", Permission::RasWrite),
+    ("GET", "/api/v1/ras/{id}", Permission::RasRead),
+    ("PUT", "/api/v1/ras/{id}", Permission::RasWrite),
+    ("DELETE", "/api/v1/ras/{id}", Permission::RasWrite),
 ];
 
 /// Routes anyone may call: the login itself, token refresh, and the API description.
@@ -117,11 +155,22 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | CertificatesWrite
                 | EventsRead
                 | SubscriptionsWrite
+                | DevicesRead
+                | DevicesWrite
+                | RasRead
+                | RasWrite
         ),
         Role::Auditor => matches!(
             permission,
-            Authenticated | CasRead | CertificatesRead | EventsRead
+            Authenticated
+                | CasRead
+                | CertificatesRead
+                | EventsRead
+                | AuditRead
+                | DevicesRead
+                | RasRead
         ),
+        Role::Device => matches!(permission, Authenticated),
     }
 }
 

@@ -68,6 +68,7 @@ impl From<shedu_core::Error> for Problem {
                 format!("{what} not found"),
             ),
             E::Conflict { code, detail } => Problem::new(StatusCode::CONFLICT, code, detail),
+            E::Forbidden { code, detail } => Problem::new(StatusCode::FORBIDDEN, code, detail),
             E::Unavailable(source) => {
                 tracing::error!(error = %source, source = ?std::error::Error::source(&source), "storage unavailable");
                 Problem::new(

@@ -2,11 +2,18 @@
 //! first boot under `<data-dir>/tls/` and reuses afterwards.
 //!
 //! Private keys there are sealed by the keystore like CA keys (`*.key.sealed`); only the CA certificate
-//! (`ca.pem`, what clients trust) and the server certificate are plaintext. The server certificate is renewed
-//! at start-up when less than a third of its life remains or the requested names changed.
+//! (`ca.pem`, what clients trust) and the server certificate are plaintext. The internal server certificate
+//! is renewed when less than a third of its life remains or the requested names changed: at start-up and by
+//! a periodic check while running ([`ServerTls::reload`]), which also picks up operator files replaced on
+//! disk. The listener resolves its certificate per handshake, so a renewed certificate is served to the next
+//! connection without a restart.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -62,14 +69,118 @@ impl TlsMaterial {
         })
     }
 
-    /// The rustls configuration: TLS 1.2 and 1.3 with rustls' default (modern) suites, HTTP/2 and 1.1.
-    pub fn server_config(self) -> Result<Arc<rustls::ServerConfig>, String> {
+    fn certified_key(self) -> Result<Arc<CertifiedKey>, String> {
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        CertifiedKey::from_der(self.chain, self.key, &provider)
+            .map(Arc::new)
+            .map_err(|e| format!("TLS certificate and key do not fit together: {e}"))
+    }
+}
+
+/// Where the listener's certificate comes from.
+pub enum TlsSource {
+    /// Operator-provided PEM files, re-read by [`ServerTls::reload`].
+    Files {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+    /// The internal TLS CA under `<data_dir>/tls`.
+    Internal {
+        /// The data folder.
+        data_dir: PathBuf,
+        /// Seals the keys there.
+        keystore: Keystore,
+        /// DNS names or IPs the certificate must name.
+        names: Vec<String>,
+    },
+}
+
+impl TlsSource {
+    fn load(&self, now: i64) -> Result<TlsMaterial, String> {
+        match self {
+            TlsSource::Files { cert, key } => TlsMaterial::from_files(cert, key),
+            TlsSource::Internal {
+                data_dir,
+                keystore,
+                names,
+            } => internal(data_dir, keystore, names, now),
+        }
+    }
+}
+
+/// The HTTPS listener's certificate, swappable while running.
+pub struct ServerTls {
+    source: TlsSource,
+    ca_file: Option<PathBuf>,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerTls {
+    /// Loads (or, for the internal CA, creates or renews) the certificate as of `now`.
+    pub fn load(source: TlsSource, now: i64) -> Result<Arc<ServerTls>, String> {
+        let material = source.load(now)?;
+        let ca_file = material.ca_file.clone();
+        Ok(Arc::new(ServerTls {
+            source,
+            ca_file,
+            current: RwLock::new(material.certified_key()?),
+        }))
+    }
+
+    /// The CA file clients should trust, when shedu made it.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
+    /// The certificate served now (DER).
+    pub fn current_certificate(&self) -> Option<Vec<u8>> {
+        let current = self.current.read().ok()?;
+        current.cert.first().map(|c| c.to_vec())
+    }
+
+    /// Re-reads the operator's files or renews the internal certificate when due, and serves the result
+    /// from the next handshake on. Returns whether the certificate changed. On error the current
+    /// certificate stays in service.
+    pub fn reload(&self, now: i64) -> Result<bool, String> {
+        let fresh = self.source.load(now)?;
+        if self.current_certificate().as_deref() == fresh.chain.first().map(|c| c.as_ref()) {
+            return Ok(false);
+        }
+        let key = fresh.certified_key()?;
+        *self
+            .current
+            .write()
+            .map_err(|_| "TLS certificate lock poisoned".to_string())? = key;
+        Ok(true)
+    }
+
+    /// The rustls configuration: TLS 1.2 and 1.3 with rustls' default (modern, AEAD-only) suites, HTTP/2
+    /// and 1.1, the certificate resolved per handshake, and client certificates verified by `clients`.
+    pub fn server_config(
+        self: &Arc<Self>,
+        clients: Arc<dyn ClientCertVerifier>,
+    ) -> Arc<rustls::ServerConfig> {
         let mut cfg = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(self.chain, self.key)
-            .map_err(|e| format!("TLS certificate and key do not fit together: {e}"))?;
+            .with_client_cert_verifier(clients)
+            .with_cert_resolver(self.clone());
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(Arc::new(cfg))
+        Arc::new(cfg)
+    }
+}
+
+impl ResolvesServerCert for ServerTls {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current.read().ok().map(|c| c.clone())
     }
 }
 

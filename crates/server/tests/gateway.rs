@@ -13,6 +13,8 @@ async fn call(server: &TestServer, method: &str, path: &str, token: Option<&str>
     let req = match method {
         "GET" => server.client.get(url),
         "POST" => server.client.post(url).json(&json!({})),
+        "PUT" => server.client.put(url).json(&json!({})),
+        "PATCH" => server.client.patch(url).json(&json!({})),
         "DELETE" => server.client.delete(url),
         other => panic!("method {other}"),
     };
@@ -52,7 +54,8 @@ backend_test!(every_route_enforces_its_role_matrix, |backend| {
         assert_eq!(s, 200, "{session}");
         tokens.push((role, session["token"].as_str().unwrap().to_string()));
     }
-    assert_eq!(ROUTES.len(), 24);
+    // The table itself is checked against the router by `permissions`' unit test.
+    assert!(ROUTES.len() >= 24);
     for (method, template, permission) in ROUTES {
         let path = template
             .replace("{id}", "nope")

@@ -63,6 +63,7 @@ const KEY_COLUMNS: &str = "SELECT id, name, role, secret_hash, created_by, creat
 impl Store {
     /// Inserts a user; a taken username is a `Conflict`.
     pub async fn insert_user(&self, u: &UserRow) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
         sqlx::query(
             "INSERT INTO users (id, username, password_hash, role, created_at, disabled) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -72,8 +73,10 @@ impl Store {
         .bind(&u.role)
         .bind(u.created_at)
         .bind(i64::from(u.disabled))
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
+        crate::audit::record(&mut tx, self.backend, "user.create", &u.id, u.created_at).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -120,17 +123,25 @@ impl Store {
 
     /// Replaces a user's password hash.
     pub async fn set_password_hash(&self, id: &str, hash: &str) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
         let n = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
             .bind(id)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
-        if n == 0 { Err(Error::NotFound) } else { Ok(()) }
+        if n == 0 {
+            return Err(Error::NotFound);
+        }
+        let now = crate::migrate::now_secs();
+        crate::audit::record(&mut tx, self.backend, "user.password", id, now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Inserts an API key.
     pub async fn insert_api_key(&self, k: &ApiKeyRow) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
         sqlx::query(
             "INSERT INTO api_keys (id, name, role, secret_hash, created_by, created_at, expires_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -143,8 +154,10 @@ impl Store {
         .bind(k.created_at)
         .bind(k.expires_at)
         .bind(k.revoked_at)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
+        crate::audit::record(&mut tx, self.backend, "api_key.create", &k.id, k.created_at).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -171,13 +184,19 @@ impl Store {
 
     /// Revokes an API key; `NotFound` when there is none, a no-op when already revoked.
     pub async fn revoke_api_key(&self, id: &str, at: i64) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
         let n =
             sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
                 .bind(at)
                 .bind(id)
-                .execute(&self.write)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected();
-        if n == 0 { Err(Error::NotFound) } else { Ok(()) }
+        if n == 0 {
+            return Err(Error::NotFound);
+        }
+        crate::audit::record(&mut tx, self.backend, "api_key.revoke", id, at).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

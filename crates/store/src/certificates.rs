@@ -168,6 +168,10 @@ impl Store {
         event: &NewEvent,
     ) -> Result<RevokeOutcome, Error> {
         let mut tx = self.write.begin().await?;
+        // The device holding the certificate (locked first, the registry's lock order) follows in this tx.
+        let device =
+            crate::devices::status::lock_certificate_device(&mut tx, self.backend, ca_id, serial)
+                .await?;
         let updated = sqlx::query(
             "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2, \
              invalidity_date = $5 WHERE ca_id = $3 AND serial = $4 AND status <> 'revoked'",
@@ -182,6 +186,22 @@ impl Store {
         .rows_affected();
         if updated == 1 {
             events::append(&mut tx, event).await?;
+            if let Some(device) = &device {
+                let (backend, source) = (self.backend, &event.source);
+                crate::devices::status::certificate_revoked(
+                    &mut tx, backend, device, ca_id, serial, reason, revoked_at, source,
+                )
+                .await?;
+            }
+            let target = format!("{ca_id}/{serial}");
+            crate::audit::record(
+                &mut tx,
+                self.backend,
+                "certificate.revoke",
+                &target,
+                revoked_at,
+            )
+            .await?;
         }
         let sql =
             format!("SELECT {CERT_COLUMNS} FROM certificates WHERE ca_id = $1 AND serial = $2");

@@ -22,6 +22,10 @@ pub enum Error {
     /// The store was configured wrongly (bad URL).
     #[error("store configuration: {0}")]
     Config(String),
+    /// A one-time secret presented with a change did not match the stored one, or was used already; nothing
+    /// was changed.
+    #[error("secret does not match or was already used")]
+    Unauthorized,
 }
 
 impl Error {

@@ -8,14 +8,17 @@
 //! certificate queued meanwhile, while each caller still returns only after its row is committed.
 #![warn(missing_docs)]
 
+pub mod audit;
 mod auth;
 mod cas;
 mod certificates;
+mod devices;
 mod error;
 mod events;
 mod migrate;
 mod model;
 mod outbox;
+mod ras;
 pub mod scratch;
 mod sweep;
 mod va;
@@ -28,12 +31,18 @@ use sqlx::{AnyPool, Executor};
 
 pub use auth::{ApiKeyRow, UserRow};
 pub use certificates::{CertificateFilter, Page, RevokeOutcome};
+pub use devices::{
+    DEVICE_DECOMMISSIONED, DEVICE_LIVE_CERTIFICATES, DEVICE_RA_MISMATCH, DEVICE_SLOT_NOT_CA,
+    DeviceChanges, DeviceFilter, DeviceLogRow, DeviceRow, EnrollmentOutcome, EnrollmentRecord,
+    GROUP_HAS_CHILDREN, GroupRow, SlotCertificateRow, SlotRow,
+};
 pub use error::Error;
 pub use model::{CaRow, CertRow, EventRow, NewEvent};
 pub use outbox::{
     DeliveryFilter, DeliveryOutcome, DeliveryRow, NewDelivery, OutboxSnapshot, SinkLock,
     SubscriptionRow,
 };
+pub use ras::RaRow;
 pub use sweep::SweepReport;
 pub use va::{CaVaSettings, CrlRow, ResponderRow, RevokedRow, SealedKeyRow, StatusRow};
 

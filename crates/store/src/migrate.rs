@@ -34,6 +34,21 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_auth.sql"),
         postgres: include_str!("../migrations/postgres/0004_auth.sql"),
     },
+    Migration {
+        version: 5,
+        sqlite: include_str!("../migrations/sqlite/0005_audit.sql"),
+        postgres: include_str!("../migrations/postgres/0005_audit.sql"),
+    },
+    Migration {
+        version: 6,
+        sqlite: include_str!("../migrations/sqlite/0006_devices.sql"),
+        postgres: include_str!("../migrations/postgres/0006_devices.sql"),
+    },
+    Migration {
+        version: 7,
+        sqlite: include_str!("../migrations/sqlite/0007_ras.sql"),
+        postgres: include_str!("../migrations/postgres/0007_ras.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), Error> {

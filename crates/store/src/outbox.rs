@@ -296,6 +296,7 @@ impl Store {
 
     /// Inserts a subscription.
     pub async fn insert_subscription(&self, s: &SubscriptionRow) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
         sqlx::query(
             "INSERT INTO subscriptions (id, event_types, channel, condition, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -305,8 +306,17 @@ impl Store {
         .bind(&s.channel)
         .bind(&s.condition)
         .bind(s.created_at)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
+        crate::audit::record(
+            &mut tx,
+            self.backend,
+            "subscription.create",
+            &s.id,
+            s.created_at,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -348,6 +358,7 @@ impl Store {
         if n == 0 {
             return Err(Error::NotFound);
         }
+        crate::audit::record(&mut tx, self.backend, "subscription.delete", id, now_secs()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -459,6 +470,7 @@ impl Store {
         event_id: &str,
     ) -> Result<(), Error> {
         let now = now_secs();
+        let mut tx = self.write.begin().await?;
         let n = sqlx::query(
             "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $3, updated_at = $3 \
              WHERE subscription_id = $1 AND event_id = $2 AND status = 'dead'",
@@ -466,12 +478,15 @@ impl Store {
         .bind(subscription_id)
         .bind(event_id)
         .bind(now)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if n == 0 {
             return Err(Error::NotFound);
         }
+        let target = format!("{subscription_id}/{event_id}");
+        crate::audit::record(&mut tx, self.backend, "delivery.retry", &target, now).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -19,6 +19,8 @@ pub struct SweepReport {
     pub certificates_about_to_expire: u64,
     /// CA certificates whose status changed.
     pub cas_changed: u64,
+    /// Devices whose derived status changed with their slots' certificates.
+    pub devices_changed: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -161,6 +163,8 @@ impl Store {
             .await?
             .try_get(0)?;
         let warn_end = now + max_warn * 86_400;
+        // Devices whose slots move are locked before any certificate: the registry's lock order.
+        crate::devices::status::lock_due(&mut tx, self.backend, now, warn_end).await?;
         let mut report = SweepReport::default();
         // Expire first, so a certificate already past notAfter goes straight to `expired` (one event).
         let moves = [
@@ -200,6 +204,8 @@ impl Store {
                 (Table::Cas, _) => report.cas_changed += moved,
             }
         }
+        report.devices_changed =
+            crate::devices::status::sweep(&mut tx, self.backend, now, warn_end, source).await?;
         tx.commit().await?;
         Ok(report)
     }

@@ -90,6 +90,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         events::append(&mut tx, event).await?;
+        crate::audit::record(
+            &mut tx,
+            self.backend,
+            crate::audit::ca_action(&ca.kind),
+            &ca.id,
+            ca.created_at,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

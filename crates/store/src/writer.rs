@@ -19,6 +19,8 @@ pub(crate) const MAX_BATCH: usize = 512;
 struct Job {
     cert: CertRow,
     event: NewEvent,
+    /// The audit row of the request that queued the job, captured then: this task serves no request.
+    audit: Option<crate::audit::Pending>,
     done: oneshot::Sender<Result<(), Error>>,
 }
 
@@ -43,8 +45,15 @@ impl CertWriter {
 
     pub(crate) async fn insert(&self, cert: CertRow, event: NewEvent) -> Result<(), Error> {
         let (done, wait) = oneshot::channel();
+        let target = format!("{}/{}", cert.ca_id, cert.serial);
+        let audit = crate::audit::pending("certificate.issue", &target, cert.created_at);
         self.tx
-            .send(Job { cert, event, done })
+            .send(Job {
+                cert,
+                event,
+                audit,
+                done,
+            })
             .await
             .map_err(|_| Error::Config("certificate writer stopped".into()))?;
         wait.await
@@ -83,6 +92,8 @@ async fn write(pool: &AnyPool, jobs: &[Job], backend: Backend) -> Result<(), Err
     insert_rows(&mut tx, &certs, backend).await?;
     let events: Vec<&NewEvent> = jobs.iter().map(|j| &j.event).collect();
     insert_events(&mut tx, &events, backend).await?;
+    let audits: Vec<_> = jobs.iter().filter_map(|j| j.audit.as_ref()).collect();
+    crate::audit::append(&mut tx, backend, &audits).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -143,7 +154,7 @@ pub(crate) async fn insert_rows(
 }
 
 /// Appends `($1, $2, …), (…)` for `rows` rows of `cols` parameters.
-fn push_placeholders(sql: &mut String, rows: usize, cols: usize, backend: Backend) {
+pub(crate) fn push_placeholders(sql: &mut String, rows: usize, cols: usize, backend: Backend) {
     use std::fmt::Write;
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });

@@ -57,6 +57,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     /// The database URL.
     pub db_url: String,
+    /// The HTTPS listener's certificate (renew it with `tls.reload(clock.now())`).
+    pub tls: Arc<shedu_server::tls::ServerTls>,
     running: Running,
     persisted: Persisted,
 }
@@ -68,6 +70,10 @@ pub struct Options {
     pub pkcs11: Option<shedu_keys::Pkcs11Config>,
     /// Refuse the bootstrap token once an admin user exists.
     pub bootstrap_until_admin: bool,
+    /// OIDC identity providers whose bearer JWTs the API accepts.
+    pub oidc: Vec<shedu_core::OidcIssuer>,
+    /// The RA (name or id) answering EST requests without a label.
+    pub est_default_ra: Option<String>,
 }
 
 /// What a restart keeps: the database, the data folder and the master key.
@@ -125,7 +131,9 @@ impl TestServer {
             clock.clone(),
         )
         .await
-        .expect("auth service");
+        .expect("auth service")
+        .with_oidc(persisted.options.oidc.clone())
+        .expect("OIDC configuration");
         let mut service = CaService::open(
             store,
             Keystore::new(&master).expect("keystore"),
@@ -142,17 +150,19 @@ impl TestServer {
                     .expect("open PKCS#11 token");
             service = service.with_pkcs11(engine, true);
         }
-        let cas = Arc::new(service);
+        let cas = Arc::new(service.with_est_default_ra(persisted.options.est_default_ra.clone()));
         let dir = persisted.dir.path().to_path_buf();
         let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let tls = shedu_server::tls::internal(
-            &dir,
-            &Keystore::new(&master).expect("keystore"),
-            &names,
+        let tls = shedu_server::tls::ServerTls::load(
+            shedu_server::tls::TlsSource::Internal {
+                data_dir: dir.clone(),
+                keystore: Keystore::new(&master).expect("keystore"),
+                names,
+            },
             cas.now(),
         )
         .expect("internal TLS");
-        let ca_file = tls.ca_file.clone().expect("internal CA file");
+        let ca_file = tls.ca_file().expect("internal CA file").to_path_buf();
         let token = hex_token();
         let state = AppState {
             cas: cas.clone(),
@@ -164,7 +174,9 @@ impl TestServer {
         let cfg = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             http_listen,
-            tls: tls.server_config().expect("tls config"),
+            tls: tls.clone(),
+            // Tests renew explicitly through `TestServer::tls`.
+            tls_check_interval: std::time::Duration::from_secs(3600),
         };
         let running = shedu_server::start(state, cfg).await.expect("start server");
         let ca_pem = std::fs::read(&ca_file).expect("read CA");
@@ -182,6 +194,7 @@ impl TestServer {
             cas,
             client,
             db_url: persisted.db.url.clone(),
+            tls,
             running,
             persisted,
         }
@@ -430,4 +443,73 @@ pub fn openssl_ca(dir: &Path, stem: &str, common_name: &str) {
         ],
     );
     assert!(ok, "openssl req -x509: {out}");
+}
+
+/// Runs `curl` in `dir` with `args`; returns (exit code, stdout). Panics with the install hint when curl
+/// is missing. Tests use it as the outside client for TLS, mTLS and EST.
+pub fn curl(dir: &Path, args: &[&str]) -> (i32, Vec<u8>) {
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("curl is required (apt-get install curl): {e}"));
+    (out.status.code().unwrap_or(-1), out.stdout)
+}
+
+impl TestServer {
+    /// Makes a P-256 key and CSR for `subject` with openssl in `dir` and has CA `ca_id` issue it through
+    /// the API; writes `<stem>.pem` (the certificate) beside `<stem>.key` and returns the issued JSON.
+    pub async fn issue_to_files(
+        &self,
+        ca_id: &str,
+        dir: &Path,
+        stem: &str,
+        subject: &str,
+    ) -> serde_json::Value {
+        let csr = openssl_csr(dir, stem, "ec-p256", subject, None);
+        let (status, issued) = self
+            .post(
+                &format!("/api/v1/cas/{ca_id}/certificates"),
+                serde_json::json!({ "csr_pem": csr }),
+            )
+            .await;
+        assert_eq!(status, 201, "issue: {issued}");
+        let pem = issued["certificate_pem"].as_str().expect("certificate_pem");
+        std::fs::write(dir.join(format!("{stem}.pem")), pem).expect("write certificate");
+        issued
+    }
+}
+
+/// Makes `<stem>.pem` + `<stem>.key` in `dir`: a P-256 certificate for `subject` from a CA the platform
+/// does not manage (made with [`openssl_ca`] as `<stem>-ca`). The stand-in for a stranger's certificate.
+pub fn openssl_foreign_leaf(dir: &Path, stem: &str, subject: &str) {
+    let ca = format!("{stem}-ca");
+    openssl_ca(dir, &ca, "Foreign CA");
+    openssl_csr(dir, stem, "ec-p256", subject, None);
+    let (csr, ca_pem, ca_key, out) = (
+        format!("{stem}.csr"),
+        format!("{ca}.pem"),
+        format!("{ca}.key"),
+        format!("{stem}.pem"),
+    );
+    let (ok, text) = openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "5",
+            "-out",
+            &out,
+        ],
+    );
+    assert!(ok, "openssl x509 -req: {text}");
 }

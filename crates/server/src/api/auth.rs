@@ -163,6 +163,9 @@ pub(crate) async fn whoami(Caller(p): Caller) -> ApiJson<WhoAmI> {
         PrincipalKind::Bootstrap => "bootstrap",
         PrincipalKind::User => "user",
         PrincipalKind::ApiKey => "api_key",
+        PrincipalKind::Certificate => "certificate",
+        PrincipalKind::DeviceSecret => "device_secret",
+        PrincipalKind::Oidc => "oidc",
     };
     ApiJson(WhoAmI {
         id: p.id,

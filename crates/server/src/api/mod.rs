@@ -1,10 +1,14 @@
 //! The REST API under `/api/v1`, and its OpenAPI document generated from the handlers.
 
+mod audit;
 mod auth;
 mod cas;
 mod certificates;
+mod devices;
 mod dto;
 mod events;
+mod groups;
+mod ras;
 mod time_fmt;
 
 use axum::extract::DefaultBodyLimit;
@@ -18,7 +22,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 
 /// Largest JSON body the API accepts; a CSR or a CA import fits easily.
-const MAX_BODY: usize = 256 * 1024;
+pub(crate) const MAX_BODY: usize = 256 * 1024;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -69,6 +73,15 @@ fn protected() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(events::list_deliveries))
         .routes(routes!(events::retry_delivery))
+        .routes(routes!(audit::list))
+        .routes(routes!(devices::list, devices::register))
+        .routes(routes!(devices::show, devices::update))
+        .routes(routes!(devices::decommission))
+        .routes(routes!(devices::enrollment_secret))
+        .routes(routes!(groups::list, groups::create))
+        .routes(routes!(groups::show, groups::delete))
+        .routes(routes!(ras::create, ras::list))
+        .routes(routes!(ras::show, ras::replace, ras::delete))
 }
 
 /// Routes that authenticate the caller themselves (listed in [`crate::permissions::PUBLIC`]).
@@ -92,7 +105,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     doc.merge(open_doc);
     let authed = api
         .layer(middleware::from_fn_with_state(
-            state,
+            state.clone(),
             crate::auth::require_principal,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY));
@@ -103,4 +116,5 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .merge(open.layer(DefaultBodyLimit::max(MAX_BODY)))
         .merge(authed)
+        .layer(middleware::from_fn_with_state(state, crate::audit::layer))
 }

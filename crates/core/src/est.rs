@@ -1,0 +1,477 @@
+//! Enrolment over EST (RFC 7030): the rules behind `simpleenroll`, `simplereenroll` and `serverkeygen`.
+//!
+//! Order of a first enrolment: the RA and its CA → the CSR (signature verified) → who is asking
+//! (bootstrap certificate, one-time secret, or the RA's own certificate) → the device (registered, or
+//! registrable) → the approval webhook, if the RA has one → sign → one transaction records the certificate,
+//! the device, its slot, its log and events, and consumes the secret. A refusal at any step stores nothing.
+//! The HTTP edge (`server::est`) only decodes the request and encodes the answer.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use shedu_keys::ExportedKey;
+use shedu_pki::{Csr, is_signed_by, pem_encode_cert};
+use shedu_store::EnrollmentRecord;
+use zeroize::Zeroizing;
+
+use crate::ca::CaService;
+use crate::certificates::insert_err;
+use crate::error::store_err;
+use crate::ra::{AuthMode, Ra};
+use crate::{ClientCertProblem, Error};
+
+/// Which EST operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EstOperation {
+    /// `simpleenroll`.
+    Enroll,
+    /// `simplereenroll`.
+    Reenroll,
+    /// `serverkeygen`.
+    ServerKeygen,
+}
+
+/// What a device sent.
+#[derive(Clone, Debug)]
+pub struct EstRequest {
+    /// The operation.
+    pub operation: EstOperation,
+    /// The PKCS#10 request, DER.
+    pub csr_der: Vec<u8>,
+    /// The client certificate the TLS handshake verified (leaf, DER) and the intermediates it sent.
+    pub client_chain: Vec<Vec<u8>>,
+    /// HTTP Basic user name (the device id), when Basic was used.
+    pub secret_user: Option<String>,
+    /// The one-time secret (HTTP Basic password or bearer token).
+    pub secret: Option<Zeroizing<String>>,
+}
+
+/// What the device gets back.
+#[derive(Debug)]
+pub struct EstIssued {
+    /// The device the certificate belongs to.
+    pub device_id: String,
+    /// The new certificate, DER.
+    pub certificate_der: Vec<u8>,
+    /// `serverkeygen`: the private key generated for the device, PKCS#8 DER.
+    pub private_key_pkcs8: Option<Zeroizing<Vec<u8>>>,
+}
+
+/// What authenticated a first enrolment.
+enum Credential {
+    /// A bootstrap certificate, the RA's own certificate, or (webhook-only RAs) nothing.
+    Accepted,
+    /// A one-time secret, consumed in the enrolment's transaction.
+    Secret(Vec<u8>),
+}
+
+fn forbidden(code: &'static str, detail: impl Into<String>) -> Error {
+    Error::Forbidden {
+        code,
+        detail: detail.into(),
+    }
+}
+
+impl CaService {
+    /// The RA an EST request is for: the label's (an RA id), or the configured default RA (by id or name)
+    /// when the URL has none.
+    pub async fn est_ra(&self, label: Option<&str>) -> Result<Ra, Error> {
+        if let Some(id) = label {
+            return self.ra(id).await;
+        }
+        let Some(default) = self.est_default_ra.as_deref() else {
+            return Err(Error::NotFound(
+                "EST without a label (no default RA is configured)".into(),
+            ));
+        };
+        match self.ra(default).await {
+            Err(Error::NotFound(_)) => self
+                .ras()
+                .await?
+                .into_iter()
+                .find(|ra| ra.name == default)
+                .ok_or_else(|| Error::NotFound(format!("default RA {default}"))),
+            found => found,
+        }
+    }
+
+    /// `cacerts`: the RA's default CA and its ancestors (DER, issuing CA first).
+    pub async fn est_cacerts(&self, ra: &Ra) -> Result<Vec<Vec<u8>>, Error> {
+        let chain = self.chain_pem(&ra.default_ca_id).await?;
+        Ok(shedu_pki::pem_to_der_certs(chain.as_bytes())?)
+    }
+
+    /// `simpleenroll`, `simplereenroll` and `serverkeygen`.
+    pub async fn est_enroll(&self, ra: &Ra, req: EstRequest) -> Result<EstIssued, Error> {
+        let csr = Csr::from_der(&req.csr_der)?;
+        match req.operation {
+            EstOperation::Reenroll => self.reenroll(ra, csr, &req).await,
+            EstOperation::Enroll | EstOperation::ServerKeygen => {
+                self.first_enroll(ra, csr, &req).await
+            }
+        }
+    }
+
+    async fn first_enroll(&self, ra: &Ra, csr: Csr, req: &EstRequest) -> Result<EstIssued, Error> {
+        let settings = &ra.enrollment;
+        let server_key = match req.operation {
+            EstOperation::ServerKeygen if !settings.server_keygen => {
+                return Err(forbidden(
+                    "serverkeygen-not-allowed",
+                    "this RA does not generate keys for devices",
+                ));
+            }
+            EstOperation::ServerKeygen => {
+                Some(ExportedKey::generate(settings.server_keygen_key_type)?)
+            }
+            _ => None,
+        };
+        let device_id = csr
+            .common_name()
+            .map(str::to_string)
+            .ok_or_else(|| Error::invalid("no-device-id", "the CSR subject has no common name"))?;
+        if !ra.ca_ids.contains(&ra.default_ca_id) {
+            return Err(forbidden(
+                "ca-not-authorized",
+                "the RA's CA is not authorized",
+            ));
+        }
+        let credential = self.authenticate_enrollment(ra, &device_id, req).await?;
+        let registered = match self.store.get_device(&device_id).await {
+            Ok(device) if device.ra_id != ra.id => {
+                return Err(forbidden(
+                    "device-of-another-ra",
+                    format!("device {device_id} enrols through another RA"),
+                ));
+            }
+            Ok(device) if device.status == "decommissioned" => {
+                return Err(forbidden(
+                    "device-decommissioned",
+                    format!("device {device_id} is decommissioned"),
+                ));
+            }
+            Ok(_) => true,
+            Err(shedu_store::Error::NotFound) => false,
+            Err(e) => return Err(store_err("device")(e)),
+        };
+        if !registered && !settings.auto_register {
+            return Err(forbidden(
+                "device-not-registered",
+                format!(
+                    "device {device_id} is not registered and this RA does not register devices"
+                ),
+            ));
+        }
+        if settings.auth_modes.contains(&AuthMode::Webhook) {
+            self.ask_approval(ra, &device_id, &csr, req).await?;
+        }
+        let csr = match &server_key {
+            Some(key) => csr.with_public_key(&key.spki)?,
+            None => csr,
+        };
+        let consume = match credential {
+            Credential::Secret(hash) => Some(hash),
+            Credential::Accepted => None,
+        };
+        let issued = self
+            .record_enrollment(ra, &ra.default_ca_id, &device_id, &csr, false, consume)
+            .await?;
+        Ok(EstIssued {
+            device_id,
+            certificate_der: issued,
+            private_key_pkcs8: server_key.map(|k| k.pkcs8),
+        })
+    }
+
+    async fn reenroll(&self, ra: &Ra, csr: Csr, req: &EstRequest) -> Result<EstIssued, Error> {
+        let settings = &ra.enrollment;
+        let leaf = req.client_chain.first().ok_or_else(|| {
+            Error::Unauthenticated(
+                "re-enrolment is authenticated by the current certificate over mTLS".into(),
+            )
+        })?;
+        let current = match self
+            .client_certificate(leaf, settings.allow_expired_reenroll)
+            .await?
+        {
+            Ok(cert) => cert,
+            Err(problem) => return Err(forbidden("client-certificate-refused", problem.as_str())),
+        };
+        let serial = current.serial.to_hex();
+        let device = self
+            .store
+            .device_by_certificate(&current.ca_id, &serial)
+            .await
+            .map_err(store_err("device"))?
+            .filter(|d| d.ra_id == ra.id && d.status != "decommissioned")
+            .ok_or_else(|| {
+                forbidden(
+                    "not-an-enrolled-device",
+                    "the certificate is not the identity of an active device of this RA",
+                )
+            })?;
+        let slot = self
+            .store
+            .device_slot(&device.id, &current.ca_id)
+            .await
+            .map_err(store_err("device slot"))?;
+        if slot.map(|s| s.active_serial) != Some(serial) {
+            return Err(forbidden(
+                "not-current-certificate",
+                "the certificate is no longer the device's current one",
+            ));
+        }
+        if !ra.ca_ids.contains(&current.ca_id) {
+            return Err(forbidden(
+                "ca-not-authorized",
+                "the device's CA is no longer authorized for this RA",
+            ));
+        }
+        let mut requested = csr.sans_display().to_vec();
+        let mut held = current.sans.clone();
+        requested.sort();
+        held.sort();
+        if csr.subject_display() != current.subject || requested != held {
+            return Err(forbidden(
+                "subject-mismatch",
+                "a re-enrolment must request the subject and SANs of the current certificate",
+            ));
+        }
+        let opens = current.not_after - i64::from(settings.reenroll_window_days) * 86_400;
+        let now = self.now();
+        if now < opens {
+            return Err(forbidden(
+                "outside-reenroll-window",
+                format!(
+                    "the certificate can be renewed {} days before it expires, in {} days",
+                    settings.reenroll_window_days,
+                    (opens - now + 86_399) / 86_400
+                ),
+            ));
+        }
+        let certificate_der = self
+            .record_enrollment(ra, &current.ca_id, &device.id, &csr, true, None)
+            .await?;
+        Ok(EstIssued {
+            device_id: device.id,
+            certificate_der,
+            private_key_pkcs8: None,
+        })
+    }
+
+    /// Signs, then commits the certificate with everything the enrolment changes in one transaction.
+    async fn record_enrollment(
+        &self,
+        ra: &Ra,
+        ca_id: &str,
+        device_id: &str,
+        csr: &Csr,
+        reenroll: bool,
+        consume_secret_sha256: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, Error> {
+        let prepared = self.prepare_certificate(ca_id, csr, None, None).await?;
+        let der = prepared.row.der.clone();
+        let outcome = self
+            .store
+            .record_enrollment(EnrollmentRecord {
+                cert: prepared.row,
+                cert_event: prepared.event,
+                device_id: device_id.to_string(),
+                ra_id: ra.id.clone(),
+                slot: ca_id.to_string(),
+                register: ra.enrollment.auto_register,
+                reenroll,
+                revoke_previous: reenroll && ra.enrollment.revoke_on_reenroll,
+                consume_secret_sha256,
+                now: self.now(),
+            })
+            .await
+            .map_err(|e| match e {
+                shedu_store::Error::Unauthorized => forbidden(
+                    "invalid-secret",
+                    "the one-time secret is wrong or was already used",
+                ),
+                shedu_store::Error::NotFound => forbidden(
+                    "device-not-registered",
+                    format!("device {device_id} is not registered"),
+                ),
+                shedu_store::Error::Conflict { constraint }
+                    if constraint.as_deref() == Some(shedu_store::DEVICE_DECOMMISSIONED) =>
+                {
+                    forbidden(
+                        "device-decommissioned",
+                        format!("device {device_id} is decommissioned"),
+                    )
+                }
+                shedu_store::Error::Conflict { constraint }
+                    if constraint.as_deref() == Some(shedu_store::DEVICE_RA_MISMATCH) =>
+                {
+                    forbidden(
+                        "device-of-another-ra",
+                        format!("device {device_id} enrols through another RA"),
+                    )
+                }
+                other => insert_err(other),
+            })?;
+        if let (true, Some(previous)) = (outcome.previous_revoked, &outcome.previous)
+            && let Ok(serial) = previous.parse()
+        {
+            self.on_revoked(ca_id, &serial);
+        }
+        Ok(der)
+    }
+
+    /// Checks the credentials of a first enrolment against the RA's modes. Any one accepted credential
+    /// suffices; an RA with only the webhook mode leaves the decision to the webhook. No credential at
+    /// all is `Unauthenticated` (401); credentials that do not pass are `Forbidden` (403).
+    async fn authenticate_enrollment(
+        &self,
+        ra: &Ra,
+        device_id: &str,
+        req: &EstRequest,
+    ) -> Result<Credential, Error> {
+        let modes = &ra.enrollment.auth_modes;
+        let mut refusal = None;
+        if let Some(leaf) = req.client_chain.first() {
+            let is_ra = ra.certificate_der.as_deref() == Some(leaf.as_slice());
+            let is_bootstrap = modes.contains(&AuthMode::ClientCertificate)
+                && self.chains_to_bootstrap_ca(ra, &req.client_chain).await?;
+            if is_ra || is_bootstrap {
+                match self.client_certificate(leaf, false).await? {
+                    Ok(_) => return Ok(Credential::Accepted),
+                    Err(problem) => refusal = Some(problem),
+                }
+            } else {
+                refusal = Some(ClientCertProblem::Unknown);
+            }
+        }
+        if let Some(secret) = &req.secret
+            && modes.contains(&AuthMode::OneTimeSecret)
+        {
+            if req.secret_user.as_deref().is_some_and(|u| u != device_id) {
+                return Err(forbidden(
+                    "device-id-mismatch",
+                    "the credentials belong to another device than the CSR's common name",
+                ));
+            }
+            let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+            return Ok(Credential::Secret(hash.as_ref().to_vec()));
+        }
+        if modes.iter().all(|m| *m == AuthMode::Webhook) {
+            return Ok(Credential::Accepted);
+        }
+        match (refusal, &req.secret) {
+            (Some(ClientCertProblem::Unknown), _) => Err(forbidden(
+                "client-certificate-refused",
+                "the client certificate is not a bootstrap certificate of this RA",
+            )),
+            (Some(problem), _) => Err(forbidden("client-certificate-refused", problem.as_str())),
+            (None, Some(_)) => Err(forbidden(
+                "auth-mode-not-allowed",
+                "this RA does not accept one-time secrets",
+            )),
+            (None, None) => Err(Error::Unauthenticated(
+                "enrolment needs a bootstrap certificate (mTLS) or a one-time secret".into(),
+            )),
+        }
+    }
+
+    /// Whether the presented chain leads to one of the RA's bootstrap CAs: the leaf, or an intermediate the
+    /// client sent, signed by a bootstrap CA's certificate.
+    async fn chains_to_bootstrap_ca(&self, ra: &Ra, chain: &[Vec<u8>]) -> Result<bool, Error> {
+        let mut anchors = Vec::with_capacity(ra.enrollment.bootstrap_ca_ids.len());
+        for id in &ra.enrollment.bootstrap_ca_ids {
+            match self.loaded(id).await {
+                Ok(ca) => anchors.push(ca.ca.certificate_der.clone()),
+                Err(Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let Some(mut current) = chain.first() else {
+            return Ok(false);
+        };
+        // A chain longer than a handful is not a device's; the bound also guards against cycles.
+        for _ in 0..chain.len().min(8) {
+            if anchors.iter().any(|a| is_signed_by(current, a)) {
+                return Ok(true);
+            }
+            match chain
+                .iter()
+                .find(|c| is_signed_by(current, c) && *c != current)
+            {
+                Some(parent) => current = parent,
+                None => return Ok(false),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Asks the RA's approval webhook; only an explicit `{"allow": true}` within the timeout proceeds.
+    async fn ask_approval(
+        &self,
+        ra: &Ra,
+        device_id: &str,
+        csr: &Csr,
+        req: &EstRequest,
+    ) -> Result<(), Error> {
+        let Some(hook) = &ra.enrollment.webhook else {
+            return Err(forbidden(
+                "no-approval",
+                "the RA's approval webhook is not set",
+            ));
+        };
+        let body = serde_json::json!({
+            "ra_id": ra.id,
+            "device_id": device_id,
+            "operation": match req.operation {
+                EstOperation::Enroll => "simpleenroll",
+                EstOperation::Reenroll => "simplereenroll",
+                EstOperation::ServerKeygen => "serverkeygen",
+            },
+            "csr": {
+                "subject": csr.subject_display(),
+                "sans": csr.sans_display(),
+                "key_type": csr.key_type().as_str(),
+            },
+            "client_certificate": req.client_chain.first().map(|c| pem_encode_cert(c)),
+        });
+        let client = HTTP.as_ref().map_err(|e| Error::Internal(e.clone()))?;
+        let answer = client
+            .post(&hook.url)
+            .timeout(Duration::from_millis(hook.timeout_ms))
+            .json(&body)
+            .send()
+            .await;
+        let allowed = match answer {
+            Ok(resp) if resp.status().is_success() => resp
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|v| v.get("allow").and_then(serde_json::Value::as_bool))
+                .unwrap_or(false),
+            Ok(resp) => {
+                tracing::info!(ra = %ra.id, status = %resp.status(), "approval webhook refused");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(ra = %ra.id, error = %e, "approval webhook did not answer");
+                false
+            }
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(forbidden(
+                "not-approved",
+                "the RA's approval service did not allow this enrolment",
+            ))
+        }
+    }
+}
+
+/// One HTTP client for approval webhooks (connection reuse across enrolments).
+static HTTP: LazyLock<Result<reqwest::Client, String>> = LazyLock::new(|| {
+    reqwest::Client::builder()
+        .build()
+        .map_err(|e| e.to_string())
+});

@@ -1,0 +1,625 @@
+//! OIDC bearer tokens from external identity providers (Keycloak, Auth0, …): a JWT the provider signed,
+//! checked against the keys it publishes (its JWKS), becomes a [`Principal`] whose role comes from a claim.
+//!
+//! Design decisions, and why:
+//! - **Which token is which.** [`crate::AuthService::authenticate`] asks this module first: a token that
+//!   parses as a JWT whose *unverified* `iss` names a configured issuer is verified here and only here (a
+//!   refusal is final, never retried as a session token); anything else takes the session-token path. The
+//!   unverified `iss` only picks the verifier; it grants nothing.
+//! - **Asymmetric algorithms only.** With an HMAC algorithm the verifier would use public key material as a
+//!   shared secret (the RS256→HS256 confusion), so `none` and `HS*` are refused from the header, before any
+//!   key is looked up, and the configuration refuses them in `algorithms`. A key verifies only the
+//!   algorithms its JWK type and curve (and its `alg`, when given) allow; symmetric JWKs are ignored.
+//! - **Every token names its key** (`kid`); a JWKS is not searched by trial.
+//! - **The JWKS is cached per issuer** and fetched on first use, not at start-up, so a provider that is down
+//!   does not keep shedu from starting. An unknown `kid` triggers one refetch (key rotation), and a cache
+//!   older than an hour is refreshed so that retired keys stop working; fetches for one issuer happen one
+//!   at a time and at most once per 10 s of the service clock, so a flood of random `kid`s cannot hammer
+//!   the provider. A failed fetch keeps the keys already cached.
+//! - **One answer for every refusal**: `Error::Unauthenticated` with a generic detail (the reason is logged
+//!   at debug level, never the token). That includes a valid token that names no shedu role: core has no
+//!   "forbidden" class, and such a token authenticates no shedu principal, so the API answers 401.
+//! - **Roles are never stored**: every request takes the role from the token it carries, so a change at
+//!   the provider applies as soon as the provider issues a new token.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
+};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use serde_json::Value;
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::{Error, Principal, PrincipalKind, Role};
+
+/// The algorithms an issuer accepts unless its configuration narrows them.
+const DEFAULT_ALGORITHMS: [&str; 9] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+/// At most one JWKS fetch per issuer in this many seconds (service clock).
+const REFETCH_INTERVAL: i64 = 10;
+/// Cached keys older than this are refreshed on use, so keys the provider retired stop working.
+const KEYS_MAX_AGE: i64 = 3600;
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// A JWKS holds a handful of public keys; anything much larger is not one.
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+/// Strongest first: when a token names several shedu roles, the first one here wins.
+const STRONGEST_FIRST: [Role; 3] = [Role::Admin, Role::Operator, Role::Auditor];
+/// The session tokens' own issuer; an OIDC issuer of that name would capture them.
+const SESSION_ISSUER: &str = "shedu";
+
+/// One trusted identity provider.
+#[derive(Clone, Debug)]
+pub struct OidcIssuer {
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// The `aud` its tokens must carry for shedu (a string, or one of an array).
+    pub audience: String,
+    /// Where it publishes its signing keys: `https://`, or `http://` to a loopback address.
+    pub jwks_url: String,
+    /// The claim naming the roles: a top-level claim of exactly this name, else a dotted path through
+    /// nested objects (`realm_access.roles`). Its value is a string or an array of strings; `admin`,
+    /// `operator` and `auditor` count, the strongest wins.
+    pub roles_claim: String,
+    /// The claim (same path rules) shown as the principal's name; `sub` when the token lacks it.
+    pub username_claim: String,
+    /// JWS algorithm names its tokens may use; never `HS*`.
+    pub algorithms: Vec<String>,
+    /// Tolerated clock difference for `exp` and `nbf`.
+    pub leeway: Duration,
+}
+
+impl OidcIssuer {
+    /// An issuer with the defaults: RS256/384/512, PS256/384/512, ES256, ES384 and EdDSA; the name from
+    /// `preferred_username`; 60 s leeway.
+    pub fn new(
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+        jwks_url: impl Into<String>,
+        roles_claim: impl Into<String>,
+    ) -> OidcIssuer {
+        OidcIssuer {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            jwks_url: jwks_url.into(),
+            roles_claim: roles_claim.into(),
+            username_claim: "preferred_username".into(),
+            algorithms: DEFAULT_ALGORITHMS.map(String::from).to_vec(),
+            leeway: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Verifies the bearer JWTs of the configured issuers.
+pub(crate) struct OidcVerifier {
+    providers: Vec<Provider>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for OidcVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let issuers: Vec<&str> = self.providers.iter().map(|p| p.issuer.as_str()).collect();
+        f.debug_struct("OidcVerifier")
+            .field("issuers", &issuers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OidcVerifier {
+    /// Checks every issuer's configuration; `Invalid` names what to fix.
+    pub(crate) fn new(issuers: Vec<OidcIssuer>) -> Result<OidcVerifier, Error> {
+        let mut providers: Vec<Provider> = Vec::with_capacity(issuers.len());
+        for config in issuers {
+            if providers.iter().any(|p| p.issuer == config.issuer) {
+                return Err(invalid_config(format!(
+                    "OIDC issuer {:?} is configured twice",
+                    config.issuer
+                )));
+            }
+            providers.push(Provider::new(config)?);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("shedu/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Internal(format!("OIDC HTTP client: {e}")))?;
+        Ok(OidcVerifier { providers, http })
+    }
+
+    /// The principal of `token` when it is a JWT whose unverified `iss` names a configured issuer (then any
+    /// failure is final); `None` when it is not such a token and belongs to another path.
+    pub(crate) async fn authenticate(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Option<Result<Principal, Error>> {
+        let iss = jsonwebtoken::dangerous::insecure_decode_claims::<UnverifiedIssuer>(token)
+            .ok()?
+            .iss?;
+        let provider = self.providers.iter().find(|p| p.issuer == iss)?;
+        Some(
+            provider
+                .verify(&self.http, token, now)
+                .await
+                .map_err(|refusal| {
+                    tracing::debug!(issuer = %provider.issuer, reason = %refusal, "OIDC token refused");
+                    Error::Unauthenticated("the bearer token is not valid".into())
+                }),
+        )
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct UnverifiedIssuer {
+    iss: Option<String>,
+}
+
+/// One issuer's checked configuration and its key cache.
+struct Provider {
+    issuer: String,
+    audience: String,
+    jwks_url: reqwest::Url,
+    roles_claim: String,
+    username_claim: String,
+    algorithms: Vec<Algorithm>,
+    leeway: i64,
+    keys: RwLock<Keys>,
+    /// The time of the last fetch attempt. Held across a fetch, so concurrent misses wait for one fetch.
+    last_fetch: Mutex<Option<i64>>,
+}
+
+#[derive(Default)]
+struct Keys {
+    by_kid: HashMap<String, Arc<VerifyingKey>>,
+    fetched_at: Option<i64>,
+}
+
+struct VerifyingKey {
+    key: DecodingKey,
+    /// What this key may verify: its JWK type and curve, narrowed by its `alg`.
+    algorithms: Vec<Algorithm>,
+}
+
+/// Why a token was refused; logged, never shown.
+#[derive(Debug)]
+enum Refusal {
+    Header,
+    Algorithm(Algorithm),
+    NoKid,
+    UnknownKey,
+    KeyAlgorithm(Algorithm),
+    Token(jsonwebtoken::errors::ErrorKind),
+    Expired,
+    NotYetValid,
+    NoSubject,
+    NoRole,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Header => f.write_str("unreadable header or unsupported alg (e.g. none)"),
+            Refusal::Algorithm(a) => write!(f, "algorithm {a:?} is not allowed"),
+            Refusal::NoKid => f.write_str("the header names no kid"),
+            Refusal::UnknownKey => f.write_str("no usable key with this kid in the JWKS"),
+            Refusal::KeyAlgorithm(a) => write!(f, "the key with this kid does not do {a:?}"),
+            Refusal::Token(kind) => write!(f, "signature or claims: {kind:?}"),
+            Refusal::Expired => f.write_str("expired (exp)"),
+            Refusal::NotYetValid => f.write_str("not yet valid (nbf)"),
+            Refusal::NoSubject => f.write_str("no sub claim"),
+            Refusal::NoRole => f.write_str("the roles claim names no shedu role"),
+        }
+    }
+}
+
+impl Provider {
+    fn new(c: OidcIssuer) -> Result<Provider, Error> {
+        if c.issuer.is_empty() || c.issuer == SESSION_ISSUER {
+            return Err(invalid_config(format!(
+                "OIDC issuer {:?} is not usable (empty, or shedu's own)",
+                c.issuer
+            )));
+        }
+        for (what, value) in [
+            ("audience", &c.audience),
+            ("roles claim", &c.roles_claim),
+            ("username claim", &c.username_claim),
+        ] {
+            if value.trim().is_empty() {
+                return Err(invalid_config(format!(
+                    "OIDC issuer {:?}: the {what} is empty",
+                    c.issuer
+                )));
+            }
+        }
+        let jwks_url = jwks_url(&c.issuer, &c.jwks_url)?;
+        let algorithms = c
+            .algorithms
+            .iter()
+            .map(|name| match Algorithm::from_str(name) {
+                Ok(a) if a.family() != AlgorithmFamily::Hmac => Ok(a),
+                _ => Err(invalid_config(format!(
+                    "OIDC issuer {:?}: algorithm {name:?} is not allowed; use {}",
+                    c.issuer,
+                    DEFAULT_ALGORITHMS.join(", ")
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if algorithms.is_empty() {
+            return Err(invalid_config(format!(
+                "OIDC issuer {:?}: the algorithm list is empty",
+                c.issuer
+            )));
+        }
+        Ok(Provider {
+            issuer: c.issuer,
+            audience: c.audience,
+            jwks_url,
+            roles_claim: c.roles_claim,
+            username_claim: c.username_claim,
+            algorithms,
+            leeway: i64::try_from(c.leeway.as_secs()).unwrap_or(i64::MAX),
+            keys: RwLock::new(Keys::default()),
+            last_fetch: Mutex::new(None),
+        })
+    }
+
+    async fn verify(
+        &self,
+        http: &reqwest::Client,
+        token: &str,
+        now: i64,
+    ) -> Result<Principal, Refusal> {
+        // `alg: none` does not parse as an `Algorithm`; HS* is not in the allow-list. Both end here, before
+        // any key is looked up.
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Header)?;
+        if !self.algorithms.contains(&header.alg) {
+            return Err(Refusal::Algorithm(header.alg));
+        }
+        let kid = header.kid.ok_or(Refusal::NoKid)?;
+        let key = self.key(http, &kid, now).await?;
+        if !key.algorithms.contains(&header.alg) {
+            return Err(Refusal::KeyAlgorithm(header.alg));
+        }
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // The service clock (not the wall clock) decides expiry, as for session tokens.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        let claims = jsonwebtoken::decode::<Value>(token, &key.key, &validation)
+            .map_err(|e| Refusal::Token(e.into_kind()))?
+            .claims;
+        // RFC 7519 §4.1.4/§4.1.5: now must be before `exp` and not before `nbf`, give or take the leeway.
+        let time = |name: &str| claims.get(name).and_then(Value::as_f64).map(|t| t as i64);
+        if time("exp").is_none_or(|exp| now >= exp.saturating_add(self.leeway)) {
+            return Err(Refusal::Expired);
+        }
+        if time("nbf").is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
+            return Err(Refusal::NotYetValid);
+        }
+        let sub = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or(Refusal::NoSubject)?;
+        let role = claim_at(&claims, &self.roles_claim)
+            .and_then(strongest_role)
+            .ok_or(Refusal::NoRole)?;
+        let name = claim_at(&claims, &self.username_claim)
+            .and_then(Value::as_str)
+            .unwrap_or(sub);
+        Ok(Principal {
+            id: format!("oidc:{}#{sub}", self.issuer),
+            name: name.to_string(),
+            role,
+            kind: PrincipalKind::Oidc,
+        })
+    }
+
+    /// The key named `kid`, refreshing the cache when it lacks the key or is old (within the rate limit).
+    async fn key(
+        &self,
+        http: &reqwest::Client,
+        kid: &str,
+        now: i64,
+    ) -> Result<Arc<VerifyingKey>, Refusal> {
+        let (cached, stale) = self.cached(kid, now);
+        match cached {
+            Some(key) if !stale => return Ok(key),
+            // Old keys keep working while another request refreshes them.
+            Some(_) => {
+                if let Ok(last_fetch) = self.last_fetch.try_lock() {
+                    self.refresh(http, last_fetch, now).await;
+                }
+            }
+            None => self.refresh(http, self.last_fetch.lock().await, now).await,
+        }
+        self.cached(kid, now).0.ok_or(Refusal::UnknownKey)
+    }
+
+    /// The cached key named `kid`, and whether the cache is due for a refresh.
+    fn cached(&self, kid: &str, now: i64) -> (Option<Arc<VerifyingKey>>, bool) {
+        // A poisoned lock only means a panic elsewhere while replacing the map; the map itself is whole.
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let stale = keys.fetched_at.is_none_or(|at| now - at >= KEYS_MAX_AGE);
+        (keys.by_kid.get(kid).cloned(), stale)
+    }
+
+    /// Fetches the JWKS unless a fetch was attempted less than [`REFETCH_INTERVAL`] ago.
+    async fn refresh(
+        &self,
+        http: &reqwest::Client,
+        mut last_fetch: MutexGuard<'_, Option<i64>>,
+        now: i64,
+    ) {
+        if last_fetch.is_some_and(|at| now - at < REFETCH_INTERVAL) {
+            return;
+        }
+        *last_fetch = Some(now);
+        match fetch_jwks(http, &self.jwks_url).await {
+            Ok(set) => {
+                let by_kid = usable_keys(&set);
+                tracing::debug!(issuer = %self.issuer, keys = by_kid.len(), "JWKS fetched");
+                let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+                *keys = Keys {
+                    by_kid,
+                    fetched_at: Some(now),
+                };
+            }
+            Err(error) => {
+                tracing::warn!(issuer = %self.issuer, url = %self.jwks_url, %error, "cannot fetch the OIDC JWKS");
+            }
+        }
+    }
+}
+
+fn invalid_config(detail: String) -> Error {
+    Error::invalid("invalid-oidc-config", detail)
+}
+
+/// The JWKS URL, which must be HTTPS; plain HTTP only to a loopback address (a provider on this host, tests).
+fn jwks_url(issuer: &str, url: &str) -> Result<reqwest::Url, Error> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| {
+        invalid_config(format!(
+            "OIDC issuer {issuer:?}: JWKS URL {url:?} is not a URL: {e}"
+        ))
+    })?;
+    let loopback = match parsed.host_str() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if loopback => Ok(parsed),
+        _ => Err(invalid_config(format!(
+            "OIDC issuer {issuer:?}: the JWKS URL must be https:// (http:// only to a loopback address)"
+        ))),
+    }
+}
+
+async fn fetch_jwks(http: &reqwest::Client, url: &reqwest::Url) -> Result<JwkSet, String> {
+    let mut res = http
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(format!("HTTP {}", res.status()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > MAX_JWKS_BYTES {
+            return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("not a JWKS: {e}"))
+}
+
+/// The set's signing keys by `kid`; keys without a `kid`, for encryption, symmetric or unreadable are left
+/// out.
+fn usable_keys(set: &JwkSet) -> HashMap<String, Arc<VerifyingKey>> {
+    set.keys
+        .iter()
+        .filter(|jwk| {
+            jwk.common
+                .public_key_use
+                .as_ref()
+                .is_none_or(|u| *u == PublicKeyUse::Signature)
+        })
+        .filter_map(|jwk| {
+            let kid = jwk.common.key_id.clone()?;
+            let algorithms = key_algorithms(jwk);
+            if algorithms.is_empty() {
+                return None;
+            }
+            let key = DecodingKey::from_jwk(jwk).ok()?;
+            Some((kid, Arc::new(VerifyingKey { key, algorithms })))
+        })
+        .collect()
+}
+
+/// The algorithms a JWK can verify: those of its type and curve, narrowed to its `alg` when it has one.
+fn key_algorithms(jwk: &Jwk) -> Vec<Algorithm> {
+    let by_type: &[Algorithm] = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => AlgorithmFamily::Rsa.algorithms(),
+        AlgorithmParameters::EllipticCurve(p) => match p.curve {
+            EllipticCurve::P256 => &[Algorithm::ES256],
+            EllipticCurve::P384 => &[Algorithm::ES384],
+            _ => &[],
+        },
+        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+            &[Algorithm::EdDSA]
+        }
+        // Symmetric (`oct`) keys would turn a published key into an HMAC secret.
+        _ => &[],
+    };
+    by_type
+        .iter()
+        .copied()
+        .filter(|a| {
+            jwk.common
+                .key_algorithm
+                .is_none_or(|declared| declared == KeyAlgorithm::from(*a))
+        })
+        .collect()
+}
+
+/// The claim at `path`: a top-level claim of exactly that name (Auth0's namespaced claims are URLs with
+/// dots), else the dotted path through nested objects (Keycloak's `realm_access.roles`).
+fn claim_at<'a>(claims: &'a Value, path: &str) -> Option<&'a Value> {
+    claims
+        .get(path)
+        .or_else(|| path.split('.').try_fold(claims, |v, step| v.get(step)))
+}
+
+/// The strongest shedu role a claim value (a string or an array of strings) names.
+fn strongest_role(value: &Value) -> Option<Role> {
+    let names: Vec<&str> = match value {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    STRONGEST_FIRST
+        .into_iter()
+        .find(|role| names.contains(&role.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn claim_paths_walk_objects_and_prefer_an_exact_top_level_name() {
+        let claims = json!({
+            "realm_access": {"roles": ["operator"]},
+            "roles": "auditor",
+            "https://shedu.example/roles": ["admin"],
+            "deep": {"a": {"b": "admin"}},
+        });
+        assert_eq!(
+            claim_at(&claims, "realm_access.roles"),
+            Some(&json!(["operator"]))
+        );
+        assert_eq!(claim_at(&claims, "roles"), Some(&json!("auditor")));
+        assert_eq!(
+            claim_at(&claims, "https://shedu.example/roles"),
+            Some(&json!(["admin"]))
+        );
+        assert_eq!(claim_at(&claims, "deep.a.b"), Some(&json!("admin")));
+        assert_eq!(claim_at(&claims, "realm_access.missing"), None);
+        assert_eq!(
+            claim_at(&claims, "roles.nested"),
+            None,
+            "a string has no members"
+        );
+        assert_eq!(claim_at(&claims, "groups"), None);
+    }
+
+    #[test]
+    fn the_strongest_named_role_wins_and_nothing_else_counts() {
+        let role = |v: Value| strongest_role(&v);
+        assert_eq!(role(json!("operator")), Some(Role::Operator));
+        assert_eq!(
+            role(json!(["auditor", "admin", "operator"])),
+            Some(Role::Admin)
+        );
+        assert_eq!(role(json!(["auditor", "operator"])), Some(Role::Operator));
+        assert_eq!(
+            role(json!(["offline_access", "auditor"])),
+            Some(Role::Auditor)
+        );
+        assert_eq!(
+            role(json!(["Admin", "ADMIN", " admin"])),
+            None,
+            "exact names only"
+        );
+        assert_eq!(
+            role(json!("admin operator")),
+            None,
+            "one string is one role"
+        );
+        assert_eq!(
+            role(json!(["device"])),
+            None,
+            "a machine role is never granted"
+        );
+        assert_eq!(role(json!([1, true, {"admin": true}])), None);
+        assert_eq!(role(json!({"admin": true})), None);
+        assert_eq!(role(json!([])), None);
+    }
+
+    #[test]
+    fn keys_verify_only_what_their_type_curve_and_alg_allow() {
+        let jwk = |v: Value| serde_json::from_value::<Jwk>(v).unwrap();
+        let rsa = json!({"kty": "RSA", "kid": "r", "n": "AQAB", "e": "AQAB"});
+        assert_eq!(
+            key_algorithms(&jwk(rsa.clone())),
+            AlgorithmFamily::Rsa.algorithms()
+        );
+        let mut rs256 = rsa;
+        rs256["alg"] = json!("RS256");
+        assert_eq!(key_algorithms(&jwk(rs256)), [Algorithm::RS256]);
+        let p256 = json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"});
+        assert_eq!(key_algorithms(&jwk(p256.clone())), [Algorithm::ES256]);
+        let mut mislabelled = p256;
+        mislabelled["alg"] = json!("ES384");
+        assert!(key_algorithms(&jwk(mislabelled)).is_empty());
+        let ed = json!({"kty": "OKP", "crv": "Ed25519", "x": "AA"});
+        assert_eq!(key_algorithms(&jwk(ed)), [Algorithm::EdDSA]);
+        let oct = json!({"kty": "oct", "k": "c2VjcmV0", "alg": "HS256"});
+        assert!(key_algorithms(&jwk(oct)).is_empty(), "never an HMAC key");
+    }
+
+    #[test]
+    fn configuration_mistakes_are_refused() {
+        let ok = || OidcIssuer::new("https://idp", "shedu", "https://idp/jwks", "roles");
+        assert!(OidcVerifier::new(vec![ok()]).is_ok());
+        let refused = |c: OidcIssuer| OidcVerifier::new(vec![c]).unwrap_err().to_string();
+        let mut c = ok();
+        c.algorithms = vec!["RS256".into(), "HS256".into()];
+        assert!(refused(c).contains("\"HS256\" is not allowed"));
+        let mut c = ok();
+        c.algorithms = vec!["none".into()];
+        assert!(refused(c).contains("\"none\" is not allowed"));
+        let mut c = ok();
+        c.algorithms.clear();
+        assert!(refused(c).contains("empty"));
+        let mut c = ok();
+        c.jwks_url = "http://idp.example/jwks".into();
+        assert!(refused(c).contains("https://"));
+        let mut c = ok();
+        c.jwks_url = "http://127.0.0.1:8080/jwks".into();
+        assert!(
+            OidcVerifier::new(vec![c]).is_ok(),
+            "loopback may be plain HTTP"
+        );
+        let mut c = ok();
+        c.audience = String::new();
+        assert!(refused(c).contains("audience"));
+        let mut c = ok();
+        c.issuer = "shedu".into();
+        assert!(refused(c).contains("shedu's own"));
+        assert!(
+            OidcVerifier::new(vec![ok(), ok()])
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+    }
+}

@@ -1,0 +1,475 @@
+//! Registration authorities (the seed's "DMS"): which CAs devices may enrol for through an RA, how they
+//! prove who they are, and the rules of re-enrolment and server-side key generation. EST (`est.rs`)
+//! applies these settings; this module validates and stores them.
+
+use serde::{Deserialize, Serialize};
+use shedu_pki::{Csr, KeyType, SubjectName};
+use shedu_store::RaRow;
+
+use crate::ca::{CaService, new_id};
+use crate::error::store_err;
+use crate::events::event;
+use crate::{CaKind, Error, NewCa, ProfileInput, VaInput};
+
+/// How a device proves who it is when it enrols for the first time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// mTLS with a bootstrap (manufacturing) certificate from one of the RA's bootstrap CAs.
+    ClientCertificate,
+    /// A pre-registered device id and a one-time secret (HTTP Basic or bearer), consumed on use.
+    OneTimeSecret,
+    /// An external service approves each request (explicit allow within a timeout).
+    Webhook,
+}
+
+impl AuthMode {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::ClientCertificate => "client_certificate",
+            AuthMode::OneTimeSecret => "one_time_secret",
+            AuthMode::Webhook => "webhook",
+        }
+    }
+
+    /// Parses an API name.
+    pub fn parse(s: &str) -> Result<AuthMode, Error> {
+        [
+            AuthMode::ClientCertificate,
+            AuthMode::OneTimeSecret,
+            AuthMode::Webhook,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+        .ok_or_else(|| {
+            Error::invalid(
+                "invalid-auth-mode",
+                format!("unknown auth mode {s:?}: client_certificate, one_time_secret or webhook"),
+            )
+        })
+    }
+}
+
+/// An RA's enrolment rules. (Serde here is the storage encoding of the `settings` column only; the
+/// API has its own DTOs.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentSettings {
+    /// Credential modes, any one of which authenticates a first enrolment; `webhook`, when listed,
+    /// must approve as well (alone, it decides by itself).
+    pub auth_modes: Vec<AuthMode>,
+    /// CAs whose certificates are accepted as bootstrap certificates (`client_certificate` mode).
+    pub bootstrap_ca_ids: Vec<String>,
+    /// Register a device on its first enrolment when it is not pre-registered.
+    pub auto_register: bool,
+    /// A device may re-enrol only when its certificate expires within this many days.
+    pub reenroll_window_days: u32,
+    /// Whether a device whose certificate has expired may still re-enrol with it.
+    pub allow_expired_reenroll: bool,
+    /// Revoke the replaced certificate (reason superseded) on re-enrolment; otherwise it stays valid
+    /// until it expires.
+    pub revoke_on_reenroll: bool,
+    /// Whether `serverkeygen` is allowed.
+    pub server_keygen: bool,
+    /// The key type generated for `serverkeygen`.
+    #[serde(with = "key_type_name")]
+    pub server_keygen_key_type: KeyType,
+    /// OIDs advertised by `csrattrs` (dotted form).
+    pub csr_attributes: Vec<String>,
+    /// The approval service (`webhook` mode).
+    pub webhook: Option<WebhookSettings>,
+}
+
+/// Where approvals are asked and how long to wait.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSettings {
+    /// `http(s)://` URL receiving a JSON POST per enrolment.
+    pub url: String,
+    /// Milliseconds to wait for the answer; no answer in time is a refusal.
+    pub timeout_ms: u64,
+}
+
+/// What the API sends to create or replace an RA; unset fields take defaults.
+#[derive(Clone, Debug, Default)]
+pub struct RaInput {
+    /// Unique name.
+    pub name: String,
+    /// CAs devices may enrol for through this RA.
+    pub ca_ids: Vec<String>,
+    /// The CA of an enrolment that names none (the EST label names the RA only); the first of `ca_ids`
+    /// when unset.
+    pub default_ca_id: Option<String>,
+    /// Credential modes (`client_certificate`, `one_time_secret`, `webhook`).
+    pub auth_modes: Vec<String>,
+    /// Bootstrap CAs.
+    pub bootstrap_ca_ids: Vec<String>,
+    /// Register unknown devices on first enrolment (default false).
+    pub auto_register: Option<bool>,
+    /// Re-enrolment window (default 30 days).
+    pub reenroll_window_days: Option<u32>,
+    /// Allow re-enrolment with an expired certificate (default false).
+    pub allow_expired_reenroll: Option<bool>,
+    /// Revoke the replaced certificate on re-enrolment (default false).
+    pub revoke_on_reenroll: Option<bool>,
+    /// Allow `serverkeygen` (default false).
+    pub server_keygen: Option<bool>,
+    /// Key type for `serverkeygen` (default `ec-p256`).
+    pub server_keygen_key_type: Option<String>,
+    /// OIDs for `csrattrs`.
+    pub csr_attributes: Vec<String>,
+    /// Approval webhook URL.
+    pub webhook_url: Option<String>,
+    /// Approval webhook timeout (default 5000 ms).
+    pub webhook_timeout_ms: Option<u64>,
+    /// A CSR for the RA's own certificate (PEM or DER), issued by the internal RA CA. The RA's operator
+    /// keeps the key; the certificate lets an RA service enrol on behalf of its devices over mTLS.
+    pub csr: Option<Vec<u8>>,
+}
+
+/// A registration authority.
+#[derive(Clone, Debug)]
+pub struct Ra {
+    /// Id (the EST label).
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Authorized CAs.
+    pub ca_ids: Vec<String>,
+    /// CA of enrolments that name none.
+    pub default_ca_id: String,
+    /// Enrolment rules.
+    pub enrollment: EnrollmentSettings,
+    /// The RA's own certificate (DER), when it has one.
+    pub certificate_der: Option<Vec<u8>>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// The stored settings document.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    ca_ids: Vec<String>,
+    default_ca_id: String,
+    enrollment: EnrollmentSettings,
+}
+
+/// `meta` key naming the internal CA that issues RA certificates.
+const RA_CA_META: &str = "internal_ra_ca_id";
+const DEFAULT_REENROLL_WINDOW_DAYS: u32 = 30;
+const DEFAULT_WEBHOOK_TIMEOUT_MS: u64 = 5_000;
+
+impl CaService {
+    /// Serves EST requests without a label (`/.well-known/est/simpleenroll`) through this RA (id or name).
+    pub fn with_est_default_ra(mut self, ra_id: Option<String>) -> CaService {
+        self.est_default_ra = ra_id;
+        self
+    }
+
+    /// Creates an RA.
+    pub async fn create_ra(&self, input: RaInput) -> Result<Ra, Error> {
+        let now = self.now();
+        let mut ra = self.validate_ra(new_id(), input.clone(), now, now).await?;
+        if let Some(csr) = &input.csr {
+            ra.certificate_der = Some(self.issue_ra_certificate(csr).await?);
+        }
+        let ev = ra_event("ra.created", &ra, now);
+        self.store
+            .insert_ra(&ra_row(&ra)?, &ev)
+            .await
+            .map_err(ra_store_err(&ra.name))?;
+        Ok(ra)
+    }
+
+    /// Replaces an RA's settings (a new CSR replaces its certificate; none keeps it).
+    pub async fn update_ra(&self, id: &str, input: RaInput) -> Result<Ra, Error> {
+        let now = self.now();
+        let old = self.ra(id).await?;
+        let mut ra = self
+            .validate_ra(id.to_string(), input.clone(), old.created_at, now)
+            .await?;
+        ra.certificate_der = match &input.csr {
+            Some(csr) => Some(self.issue_ra_certificate(csr).await?),
+            None => old.certificate_der,
+        };
+        let ev = ra_event("ra.updated", &ra, now);
+        self.store
+            .update_ra(&ra_row(&ra)?, &ev)
+            .await
+            .map_err(ra_store_err(&ra.name))?;
+        Ok(ra)
+    }
+
+    /// Deletes an RA. Its devices and their certificates stay; they can no longer enrol through it.
+    pub async fn delete_ra(&self, id: &str) -> Result<(), Error> {
+        let ra = self.ra(id).await?;
+        let now = self.now();
+        self.store
+            .delete_ra(id, &ra_event("ra.deleted", &ra, now))
+            .await
+            .map_err(ra_store_err(&ra.name))
+    }
+
+    /// One RA.
+    pub async fn ra(&self, id: &str) -> Result<Ra, Error> {
+        let row = self
+            .store
+            .get_ra(id)
+            .await
+            .map_err(store_err(format!("RA {id}")))?;
+        ra_from_row(row)
+    }
+
+    /// Every RA.
+    pub async fn ras(&self) -> Result<Vec<Ra>, Error> {
+        let rows = self.store.list_ras().await.map_err(store_err("RAs"))?;
+        rows.into_iter().map(ra_from_row).collect()
+    }
+
+    async fn validate_ra(
+        &self,
+        id: String,
+        input: RaInput,
+        created_at: i64,
+        now: i64,
+    ) -> Result<Ra, Error> {
+        crate::ca::check_name(&input.name)?;
+        if input.ca_ids.is_empty() {
+            return Err(Error::invalid(
+                "no-authorized-ca",
+                "an RA needs at least one CA in ca_ids",
+            ));
+        }
+        for ca_id in &input.ca_ids {
+            let ca = self.loaded(ca_id).await.map_err(not_found_is_invalid)?;
+            if ca.ca.kind == CaKind::External {
+                return Err(Error::invalid(
+                    "ca-cannot-issue",
+                    format!("CA {ca_id} has no key here and cannot issue"),
+                ));
+            }
+        }
+        let default_ca_id = input
+            .default_ca_id
+            .clone()
+            .unwrap_or_else(|| input.ca_ids[0].clone());
+        if !input.ca_ids.contains(&default_ca_id) {
+            return Err(Error::invalid(
+                "ca-not-authorized",
+                format!("default_ca_id {default_ca_id} is not among the RA's ca_ids"),
+            ));
+        }
+        let auth_modes = input
+            .auth_modes
+            .iter()
+            .map(|m| AuthMode::parse(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        if auth_modes.is_empty() {
+            return Err(Error::invalid(
+                "no-auth-mode",
+                "enrollment.auth_modes needs at least one of client_certificate, one_time_secret, webhook",
+            ));
+        }
+        if auth_modes.contains(&AuthMode::ClientCertificate) && input.bootstrap_ca_ids.is_empty() {
+            return Err(Error::invalid(
+                "no-bootstrap-ca",
+                "client_certificate authentication needs bootstrap_ca_ids",
+            ));
+        }
+        for ca_id in &input.bootstrap_ca_ids {
+            self.loaded(ca_id).await.map_err(not_found_is_invalid)?;
+        }
+        let webhook = match (&input.webhook_url, auth_modes.contains(&AuthMode::Webhook)) {
+            (Some(url), _) if url.starts_with("https://") || url.starts_with("http://") => {
+                Some(WebhookSettings {
+                    url: url.clone(),
+                    timeout_ms: input
+                        .webhook_timeout_ms
+                        .unwrap_or(DEFAULT_WEBHOOK_TIMEOUT_MS)
+                        .clamp(100, 60_000),
+                })
+            }
+            (Some(url), _) => {
+                return Err(Error::invalid(
+                    "invalid-webhook",
+                    format!("webhook URL {url:?} must be http(s)"),
+                ));
+            }
+            (None, true) => {
+                return Err(Error::invalid(
+                    "invalid-webhook",
+                    "webhook authentication needs webhook.url",
+                ));
+            }
+            (None, false) => None,
+        };
+        for oid in &input.csr_attributes {
+            shedu_pki::est::parse_oid(oid)?;
+        }
+        let window = input
+            .reenroll_window_days
+            .unwrap_or(DEFAULT_REENROLL_WINDOW_DAYS);
+        if window == 0 || window > 3650 {
+            return Err(Error::invalid(
+                "invalid-reenroll-window",
+                "reenroll_window_days must be 1 to 3650",
+            ));
+        }
+        Ok(Ra {
+            id,
+            name: input.name,
+            ca_ids: input.ca_ids,
+            default_ca_id,
+            enrollment: EnrollmentSettings {
+                auth_modes,
+                bootstrap_ca_ids: input.bootstrap_ca_ids,
+                auto_register: input.auto_register.unwrap_or(false),
+                reenroll_window_days: window,
+                allow_expired_reenroll: input.allow_expired_reenroll.unwrap_or(false),
+                revoke_on_reenroll: input.revoke_on_reenroll.unwrap_or(false),
+                server_keygen: input.server_keygen.unwrap_or(false),
+                server_keygen_key_type: input
+                    .server_keygen_key_type
+                    .as_deref()
+                    .unwrap_or("ec-p256")
+                    .parse()?,
+                csr_attributes: input.csr_attributes,
+                webhook,
+            },
+            certificate_der: None,
+            created_at,
+            updated_at: now,
+        })
+    }
+
+    /// Issues an RA's certificate from its CSR under the internal RA CA (created on first use).
+    async fn issue_ra_certificate(&self, csr: &[u8]) -> Result<Vec<u8>, Error> {
+        Csr::parse(csr)?;
+        let ca_id = self.internal_ra_ca().await?;
+        let issued = self
+            .issue(
+                &ca_id,
+                crate::IssueInput {
+                    csr: csr.to_vec(),
+                    validity_days: None,
+                    sans: None,
+                },
+            )
+            .await?;
+        Ok(issued.certificate.der)
+    }
+
+    /// The internal CA that issues RA certificates: a root made the first time an RA needs one, its id
+    /// kept in `meta`.
+    pub async fn internal_ra_ca(&self) -> Result<String, Error> {
+        if let Some(id) = self
+            .store
+            .meta_get(RA_CA_META)
+            .await
+            .map_err(store_err("meta"))?
+        {
+            return String::from_utf8(id).map_err(|_| Error::Internal("corrupt RA CA id".into()));
+        }
+        let ca = self
+            .create(NewCa {
+                name: "shedu internal RA CA".into(),
+                key_type: "ec-p256".into(),
+                subject: SubjectName {
+                    common_name: "shedu internal RA CA".into(),
+                    organization: Some("shedu".into()),
+                    ..Default::default()
+                },
+                validity_days: None,
+                parent_id: None,
+                path_len: Some(0),
+                profile: ProfileInput {
+                    default_validity_days: Some(365),
+                    ext_key_usages: Some(vec!["client_auth".into()]),
+                    ..Default::default()
+                },
+                va: VaInput::default(),
+                engine: None,
+            })
+            .await?;
+        self.store
+            .meta_put(RA_CA_META, ca.id.as_bytes())
+            .await
+            .map_err(store_err("meta"))?;
+        Ok(ca.id)
+    }
+}
+
+/// A CA named in RA settings that does not exist is bad input, not a missing route target.
+fn not_found_is_invalid(e: Error) -> Error {
+    match e {
+        Error::NotFound(what) => Error::invalid("unknown-ca", format!("{what} not found")),
+        other => other,
+    }
+}
+
+fn ra_store_err(name: &str) -> impl FnOnce(shedu_store::Error) -> Error + '_ {
+    move |e| match e {
+        shedu_store::Error::Conflict { .. } => {
+            Error::conflict("ra-exists", format!("an RA named {name:?} already exists"))
+        }
+        other => store_err(format!("RA {name}"))(other),
+    }
+}
+
+fn ra_event(ty: &str, ra: &Ra, now: i64) -> shedu_store::NewEvent {
+    event(
+        ty,
+        format!("ras/{}", ra.id),
+        now,
+        serde_json::json!({ "ra_id": ra.id, "name": ra.name, "ca_ids": ra.ca_ids }),
+    )
+}
+
+fn ra_row(ra: &Ra) -> Result<RaRow, Error> {
+    let settings = serde_json::to_string(&Stored {
+        ca_ids: ra.ca_ids.clone(),
+        default_ca_id: ra.default_ca_id.clone(),
+        enrollment: ra.enrollment.clone(),
+    })
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(RaRow {
+        id: ra.id.clone(),
+        name: ra.name.clone(),
+        settings,
+        certificate_der: ra.certificate_der.clone(),
+        created_at: ra.created_at,
+        updated_at: ra.updated_at,
+    })
+}
+
+fn ra_from_row(row: RaRow) -> Result<Ra, Error> {
+    let stored: Stored = serde_json::from_str(&row.settings)
+        .map_err(|e| Error::Internal(format!("stored RA {} has corrupt settings: {e}", row.id)))?;
+    Ok(Ra {
+        id: row.id,
+        name: row.name,
+        ca_ids: stored.ca_ids,
+        default_ca_id: stored.default_ca_id,
+        enrollment: stored.enrollment,
+        certificate_der: row.certificate_der,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// Stores a key type by its API name (`ec-p256`).
+mod key_type_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use shedu_pki::KeyType;
+
+    pub(super) fn serialize<S: Serializer>(k: &KeyType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(k.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<KeyType, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}

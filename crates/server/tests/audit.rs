@@ -1,0 +1,406 @@
+//! The audit log through the real server on SQLite and PostgreSQL: changes, refusals and failures are
+//! recorded with who, what, outcome and request id; admins and auditors can read it, operators cannot; the
+//! hash chain verifies, names a row edited behind the server's back (with the `sqlite3` or `psql` client as
+//! the outside hand), and stays whole under concurrent issuance.
+// Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+use shedu_store::audit::{AuditVerdict, ChainBreak};
+use shedu_testkit::{TestServer, backend_test, openssl_csr};
+
+/// Sends `method path` with an optional bearer token, request id and JSON body.
+async fn send(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    request_id: &str,
+    body: Value,
+) -> (u16, Value) {
+    let url = format!("{}{path}", server.base_url);
+    let mut req = match method {
+        "GET" => server.client.get(url),
+        "POST" => server.client.post(url).json(&body),
+        other => panic!("method {other}"),
+    };
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.header("x-request-id", request_id).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// `GET /api/v1/audit?<query>` with `token`; returns the status and the page.
+async fn audit(server: &TestServer, token: &str, query: &str) -> (u16, Value) {
+    send(
+        server,
+        "GET",
+        &format!("/api/v1/audit?{query}"),
+        Some(token),
+        "audit-read",
+        Value::Null,
+    )
+    .await
+}
+
+/// The records of one request id (read as admin).
+async fn of_request(server: &TestServer, request_id: &str) -> Vec<Value> {
+    let (s, page) = audit(server, &server.token, &format!("request_id={request_id}")).await;
+    assert_eq!(s, 200, "{page}");
+    page["items"].as_array().unwrap().clone()
+}
+
+/// The single record of `request_id`, checked against what the request was.
+async fn one_record(
+    server: &TestServer,
+    request_id: &str,
+    (principal, action, outcome): (&str, &str, &str),
+) -> Value {
+    let records = of_request(server, request_id).await;
+    assert_eq!(records.len(), 1, "one record for {request_id}: {records:?}");
+    let r = records[0].clone();
+    assert_eq!(
+        (
+            r["principal"].as_str(),
+            r["action"].as_str(),
+            r["outcome"].as_str(),
+            r["request_id"].as_str(),
+        ),
+        (
+            Some(principal),
+            Some(action),
+            Some(outcome),
+            Some(request_id)
+        ),
+        "{r}"
+    );
+    assert_eq!(r["source"], "127.0.0.1", "{r}");
+    assert_eq!(r["hash"].as_str().unwrap().len(), 64, "{r}");
+    assert!(
+        time::OffsetDateTime::parse(
+            r["time"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339
+        )
+        .is_ok(),
+        "{r}"
+    );
+    r
+}
+
+async fn api_key(server: &TestServer, name: &str, role: &str) -> String {
+    let (s, key) = server
+        .post("/api/v1/api-keys", json!({"name": name, "role": role}))
+        .await;
+    assert_eq!(s, 201, "{key}");
+    key["key"].as_str().unwrap().to_string()
+}
+
+/// Runs one statement on the server's database behind its back, with the backend's own client.
+fn tamper(db_url: &str, sql: &str) {
+    let out = match db_url.strip_prefix("sqlite://") {
+        Some(rest) => {
+            let file = rest.split('?').next().unwrap();
+            Command::new("sqlite3").args([file, sql]).output()
+        }
+        None => Command::new("psql")
+            .args([db_url, "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output(),
+    }
+    .unwrap_or_else(|e| {
+        panic!("sqlite3 and psql are required (apt-get install sqlite3 postgresql-client): {e}")
+    });
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn verdict(server: &TestServer) -> AuditVerdict {
+    server.cas.store().verify_audit_chain().await.unwrap()
+}
+
+backend_test!(
+    changes_refusals_and_failures_are_recorded_and_chained,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let admin = server.token.clone();
+        let auditor = api_key(&server, "audit-desk", "auditor").await;
+        let operator = api_key(&server, "pipeline", "operator").await;
+
+        // Changes: a CA, a certificate, its revocation.
+        let body = json!({"name": "plant", "key_type": "ec-p256", "subject": {"common_name": "Plant Root"}});
+        let (s, ca) = send(
+            &server,
+            "POST",
+            "/api/v1/cas",
+            Some(&admin),
+            "req-ca",
+            body.clone(),
+        )
+        .await;
+        assert_eq!(s, 201, "{ca}");
+        let ca_id = ca["id"].as_str().unwrap().to_string();
+        let csr = openssl_csr(dir.path(), "leaf", "ec-p256", "/CN=sensor-1", None);
+        let issue_path = format!("/api/v1/cas/{ca_id}/certificates");
+        let (s, cert) = send(
+            &server,
+            "POST",
+            &issue_path,
+            Some(&operator),
+            "req-issue",
+            json!({"csr_pem": csr}),
+        )
+        .await;
+        assert_eq!(s, 201, "{cert}");
+        let serial = cert["serial"].as_str().unwrap().to_string();
+        let revoke_path = format!("{issue_path}/{serial}/revoke");
+        let (s, _) = send(
+            &server,
+            "POST",
+            &revoke_path,
+            Some(&admin),
+            "req-revoke",
+            json!({"reason": "key_compromise"}),
+        )
+        .await;
+        assert_eq!(s, 200);
+
+        // Refused (an auditor may not create CAs; nobody may anonymously), failed (a CSR that is not one) and
+        // a wrong password.
+        let (s, _) = send(
+            &server,
+            "POST",
+            "/api/v1/cas",
+            Some(&auditor),
+            "req-403",
+            body.clone(),
+        )
+        .await;
+        assert_eq!(s, 403);
+        let (s, _) = send(&server, "POST", "/api/v1/cas", None, "req-401", body).await;
+        assert_eq!(s, 401);
+        let (s, _) = send(
+            &server,
+            "POST",
+            &issue_path,
+            Some(&admin),
+            "req-400",
+            json!({"csr_pem": "not a CSR"}),
+        )
+        .await;
+        assert_eq!(s, 400);
+        let secret = "correct horse battery wrong";
+        let (s, _) = send(
+            &server,
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            "req-login",
+            json!({"username": "mallory", "password": secret}),
+        )
+        .await;
+        assert_eq!(s, 401);
+
+        let r = one_record(
+            &server,
+            "req-ca",
+            ("bootstrap-admin", "ca.create", "success"),
+        )
+        .await;
+        assert_eq!(
+            (
+                r["target"].as_str(),
+                r["role"].as_str(),
+                r["principal_id"].as_str()
+            ),
+            (Some(ca_id.as_str()), Some("admin"), Some("bootstrap"))
+        );
+        let r = one_record(
+            &server,
+            "req-issue",
+            ("pipeline", "certificate.issue", "success"),
+        )
+        .await;
+        assert_eq!(
+            (r["target"].as_str(), r["role"].as_str()),
+            (Some(format!("{ca_id}/{serial}").as_str()), Some("operator"))
+        );
+        let r = one_record(
+            &server,
+            "req-revoke",
+            ("bootstrap-admin", "certificate.revoke", "success"),
+        )
+        .await;
+        assert_eq!(
+            r["target"].as_str(),
+            Some(format!("{ca_id}/{serial}").as_str())
+        );
+        let refused = one_record(
+            &server,
+            "req-403",
+            ("audit-desk", "POST /api/v1/cas", "denied"),
+        )
+        .await;
+        assert_eq!(refused["role"], "auditor");
+        let r = one_record(
+            &server,
+            "req-401",
+            ("anonymous", "POST /api/v1/cas", "denied"),
+        )
+        .await;
+        assert_eq!(r["role"], "");
+        let r = one_record(
+            &server,
+            "req-400",
+            (
+                "bootstrap-admin",
+                "POST /api/v1/cas/{id}/certificates",
+                "failure",
+            ),
+        )
+        .await;
+        assert_eq!(
+            r["target"].as_str(),
+            Some(issue_path.as_str()),
+            "a failed request names its path"
+        );
+        one_record(&server, "req-login", ("mallory", "auth.login", "failure")).await;
+
+        // Newest first, filters, cursor pages; never a password.
+        let (s, all) = audit(&server, &admin, "limit=1000").await;
+        assert_eq!(s, 200);
+        let all = all["items"].as_array().unwrap().clone();
+        assert!(
+            !Value::Array(all.clone()).to_string().contains(secret),
+            "no password in the log"
+        );
+        let seqs: Vec<i64> = all.iter().map(|r| r["seq"].as_i64().unwrap()).collect();
+        let expected: Vec<i64> = (1..=seqs.len() as i64).rev().collect();
+        assert_eq!(seqs, expected, "newest first, no gaps");
+        let (_, denied) = audit(&server, &admin, "outcome=denied").await;
+        let denied: Vec<&str> = denied["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["request_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(denied, ["req-401", "req-403"]);
+        let (_, issued) = audit(
+            &server,
+            &admin,
+            "action=certificate.issue&principal=pipeline",
+        )
+        .await;
+        assert_eq!(issued["items"].as_array().unwrap().len(), 1, "{issued}");
+        let (_, first) = audit(&server, &admin, "limit=2").await;
+        assert_eq!(first["items"].as_array().unwrap().len(), 2);
+        let cursor = first["next_cursor"].as_i64().unwrap();
+        assert_eq!(cursor, seqs[1]);
+        let (_, second) = audit(&server, &admin, &format!("limit=2&before={cursor}")).await;
+        assert_eq!(second["items"][0]["seq"].as_i64(), Some(seqs[2]));
+        let (_, newer) = audit(&server, &admin, &format!("after={}", seqs[1])).await;
+        assert_eq!(newer["items"].as_array().unwrap().len(), 1);
+
+        // Auditors read it; operators do not.
+        let (s, page) = audit(&server, &auditor, "request_id=req-issue").await;
+        assert_eq!(
+            (s, page["items"][0]["action"].as_str()),
+            (200, Some("certificate.issue")),
+            "{page}"
+        );
+        let (s, p) = audit(&server, &operator, "").await;
+        assert_eq!(
+            (s, p["type"].as_str()),
+            (403, Some("urn:shedu:problem:forbidden"))
+        );
+
+        // Reading is not recorded; the chain covers every record and verifies.
+        let (_, again) = audit(&server, &admin, "limit=1000").await;
+        assert_eq!(again["items"].as_array().unwrap().len(), all.len());
+        assert_eq!(
+            verdict(&server).await,
+            AuditVerdict::Intact {
+                records: all.len() as u64
+            }
+        );
+
+        // An edit behind the server's back is found, and named.
+        let seq = refused["seq"].as_i64().unwrap();
+        tamper(
+            &server.db_url,
+            &format!("UPDATE audit_log SET outcome = 'success' WHERE seq = {seq}"),
+        );
+        assert_eq!(
+            verdict(&server).await,
+            AuditVerdict::Broken {
+                seq,
+                id: refused["id"].as_str().unwrap().to_string(),
+                reason: ChainBreak::HashMismatch
+            }
+        );
+    }
+);
+
+backend_test!(concurrent_issuance_keeps_one_chain, |backend| {
+    let server = TestServer::start(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = server
+        .create_ca(
+            json!({"name": "busy", "key_type": "ec-p256", "subject": {"common_name": "Busy Root"}}),
+        )
+        .await;
+    let path = format!("/api/v1/cas/{}/certificates", ca["id"].as_str().unwrap());
+    let csr = openssl_csr(dir.path(), "leaf", "ec-p256", "/CN=many", None);
+    let issues = (0..32).map(|n| {
+        let (server, path, csr) = (&server, &path, &csr);
+        async move {
+            let id = format!("req-{n}");
+            send(
+                server,
+                "POST",
+                path,
+                Some(&server.token),
+                &id,
+                json!({"csr_pem": csr}),
+            )
+            .await
+        }
+    });
+    let results = futures::future::join_all(issues).await;
+    assert!(results.iter().all(|(s, _)| *s == 201), "{results:?}");
+
+    let (_, page) = audit(
+        &server,
+        &server.token,
+        "action=certificate.issue&limit=1000",
+    )
+    .await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 32);
+    let mut targets: Vec<&str> = items
+        .iter()
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
+    assert_eq!(targets.len(), 32, "one record per certificate");
+    let mut request_ids: Vec<&str> = items
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    request_ids.sort_unstable();
+    request_ids.dedup();
+    assert_eq!(
+        request_ids.len(),
+        32,
+        "each record carries its own request's id"
+    );
+    // The CA and the 32 certificates.
+    assert_eq!(verdict(&server).await, AuditVerdict::Intact { records: 33 });
+});

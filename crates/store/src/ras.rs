@@ -1,0 +1,123 @@
+//! Registration authorities (RAs). Each change writes its event (and, inside a request, its audit record)
+//! in the same transaction.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Error, NewEvent, Store};
+
+/// A registration authority.
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct RaRow {
+    pub id: String,
+    pub name: String,
+    /// The enrolment settings, JSON (the core crate owns their shape).
+    pub settings: String,
+    /// The RA's own certificate, when it has one.
+    pub certificate_der: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const RA_COLUMNS: &str = "id, name, settings, certificate_der, created_at, updated_at";
+
+fn ra(r: &AnyRow) -> Result<RaRow, Error> {
+    Ok(RaRow {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        settings: r.try_get("settings")?,
+        certificate_der: r.try_get("certificate_der")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// What a write does to the `ras` table.
+enum RaWrite<'a> {
+    Insert(&'a RaRow),
+    Update(&'a RaRow),
+    Delete(&'a str),
+}
+
+impl Store {
+    /// Inserts an RA; a taken name is a `Conflict`.
+    pub async fn insert_ra(&self, row: &RaRow, event: &NewEvent) -> Result<(), Error> {
+        self.write_ra(RaWrite::Insert(row), event).await
+    }
+
+    /// Replaces an RA's name, settings and certificate; `NotFound` when it does not exist.
+    pub async fn update_ra(&self, row: &RaRow, event: &NewEvent) -> Result<(), Error> {
+        self.write_ra(RaWrite::Update(row), event).await
+    }
+
+    /// Deletes an RA; `NotFound` when it does not exist. Its devices keep their history.
+    pub async fn delete_ra(&self, id: &str, event: &NewEvent) -> Result<(), Error> {
+        self.write_ra(RaWrite::Delete(id), event).await
+    }
+
+    async fn write_ra(&self, write: RaWrite<'_>, event: &NewEvent) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
+        let (action, target, affected) = match write {
+            RaWrite::Insert(r) => {
+                let sql = format!("INSERT INTO ras ({RA_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&r.id)
+                    .bind(&r.name)
+                    .bind(&r.settings)
+                    .bind(r.certificate_der.clone())
+                    .bind(r.created_at)
+                    .bind(r.updated_at)
+                    .execute(&mut *tx)
+                    .await?;
+                ("ra.create", r.id.as_str(), done.rows_affected())
+            }
+            RaWrite::Update(r) => {
+                let done = sqlx::query(
+                    "UPDATE ras SET name = $1, settings = $2, certificate_der = $3, updated_at = $4 WHERE id = $5",
+                )
+                .bind(&r.name)
+                .bind(&r.settings)
+                .bind(r.certificate_der.clone())
+                .bind(r.updated_at)
+                .bind(&r.id)
+                .execute(&mut *tx)
+                .await?;
+                ("ra.update", r.id.as_str(), done.rows_affected())
+            }
+            RaWrite::Delete(id) => {
+                let done = sqlx::query("DELETE FROM ras WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                ("ra.delete", id, done.rows_affected())
+            }
+        };
+        if affected == 0 {
+            return Err(Error::NotFound);
+        }
+        crate::events::append(&mut tx, event).await?;
+        crate::audit::record(&mut tx, self.backend, action, target, event.time).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One RA.
+    pub async fn get_ra(&self, id: &str) -> Result<RaRow, Error> {
+        let sql = format!("SELECT {RA_COLUMNS} FROM ras WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        ra(&row.ok_or(Error::NotFound)?)
+    }
+
+    /// Every RA, oldest first (RAs are few: one per factory line or product).
+    pub async fn list_ras(&self) -> Result<Vec<RaRow>, Error> {
+        let sql = format!("SELECT {RA_COLUMNS} FROM ras ORDER BY created_at, id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(ra).collect()
+    }
+}
