@@ -39,7 +39,7 @@ pub(crate) struct WhoAmI {
     pub id: String,
     pub name: String,
     pub role: String,
-    /// `bootstrap`, `user` or `api_key`.
+    /// `bootstrap`, `user`, `api_key`, `oidc`, `certificate` (mTLS) or `device_secret` (EST).
     pub kind: String,
 }
 
