@@ -114,6 +114,19 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_TEMPLATE_DIR")]
     pub template_dir: Option<PathBuf>,
 
+    /// Address of a TLS-terminating proxy whose forwarded client certificate (URL-encoded PEM, nginx
+    /// `$ssl_client_escaped_cert`) is believed. Repeatable; comma-separated in SHEDU_TRUSTED_PROXY.
+    #[arg(
+        long = "trusted-proxy",
+        env = "SHEDU_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    pub trusted_proxy: Option<Vec<std::net::IpAddr>>,
+
+    /// The header a trusted proxy forwards the client certificate in. [default: X-Client-Cert]
+    #[arg(long, env = "SHEDU_CLIENT_CERT_HEADER")]
+    pub client_cert_header: Option<String>,
+
     /// The RA (name or id) that answers EST requests whose URL has no label (`/.well-known/est/simpleenroll`).
     #[arg(long, env = "SHEDU_EST_DEFAULT_RA")]
     pub est_default_ra: Option<String>,
@@ -220,6 +233,8 @@ pub(crate) struct Settings {
     pub smtp: Option<shedu_events::SmtpConfig>,
     pub template_dir: Option<PathBuf>,
     pub est_default_ra: Option<String>,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub client_cert_header: Option<String>,
     pub oidc: Vec<shedu_core::OidcIssuer>,
     pub print_config: bool,
 }
@@ -401,6 +416,11 @@ impl ServeArgs {
             smtp,
             template_dir: self.template_dir.or(file.template_dir),
             est_default_ra: self.est_default_ra.or(file.est_default_ra),
+            trusted_proxies: self
+                .trusted_proxy
+                .or(file.trusted_proxy)
+                .unwrap_or_default(),
+            client_cert_header: self.client_cert_header.or(file.client_cert_header),
             oidc: oidc.into_iter().map(OidcArgs::into_issuer).collect(),
             print_config: self.print_config,
         })

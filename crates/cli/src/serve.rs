@@ -94,6 +94,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         http_listen: s.http_listen,
         tls,
         tls_check_interval: TLS_CHECK_INTERVAL,
+        proxied_certificates: shedu_server::mtls::ProxiedCertificates::new(
+            s.trusted_proxies.clone(),
+            s.client_cert_header.as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!("--client-cert-header: {e}"))?,
     };
     let mut running = shedu_server::start(state, cfg)
         .await

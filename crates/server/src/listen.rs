@@ -33,6 +33,8 @@ pub struct ServerConfig {
     pub tls: Arc<crate::tls::ServerTls>,
     /// How often the certificate is checked for renewal (internal CA) or replacement (operator files).
     pub tls_check_interval: Duration,
+    /// Client certificates forwarded by TLS-terminating proxies (none by default).
+    pub proxied_certificates: crate::mtls::ProxiedCertificates,
 }
 
 /// Handles of the running listeners; dropping it stops them.
@@ -118,10 +120,17 @@ pub async fn start(state: AppState, cfg: ServerConfig) -> std::io::Result<Runnin
     let https_addr = https.local_addr()?;
     let http_addr = http.local_addr()?;
     let clients = crate::mtls::ClientTrust::new(state.cas.clone());
+    let mut app = https_app(state.clone());
+    if cfg.proxied_certificates.is_enabled() {
+        let (trust, proxied) = (clients.clone(), Arc::new(cfg.proxied_certificates));
+        app = app.layer(axum::middleware::from_fn(move |req, next| {
+            crate::mtls::from_proxy(trust.clone(), proxied.clone(), req, next)
+        }));
+    }
     let https_task = tokio::spawn(serve_tls(
         https,
         TlsAcceptor::from(cfg.tls.server_config(clients)),
-        https_app(state.clone()),
+        app,
     ));
     let renew_task = tokio::spawn(keep_certificate_fresh(
         cfg.tls,

@@ -171,3 +171,116 @@ impl ClientCertVerifier for ClientTrust {
             .supported_schemes()
     }
 }
+
+/// Client certificates forwarded by a TLS-terminating proxy (nginx `$ssl_client_escaped_cert`: the PEM,
+/// URL-encoded, in a header), accepted only from the configured proxy addresses. From anyone else the
+/// header is ignored. A forwarded chain is verified exactly like one from a handshake; one that does not
+/// verify is refused (401), never silently dropped.
+#[derive(Clone, Debug, Default)]
+pub struct ProxiedCertificates {
+    proxies: Vec<std::net::IpAddr>,
+    header: Option<axum::http::HeaderName>,
+}
+
+impl ProxiedCertificates {
+    const DEFAULT_HEADER: &'static str = "x-client-cert";
+
+    /// Believe `header` (default `X-Client-Cert`) from `proxies`; an invalid header name is refused.
+    pub fn new(
+        proxies: Vec<std::net::IpAddr>,
+        header: Option<&str>,
+    ) -> Result<ProxiedCertificates, String> {
+        let header = header
+            .map(|h| {
+                axum::http::HeaderName::try_from(h)
+                    .map_err(|_| format!("{h:?} is not a valid header name"))
+            })
+            .transpose()?;
+        Ok(ProxiedCertificates { proxies, header })
+    }
+
+    /// Whether any proxy is trusted.
+    pub fn is_enabled(&self) -> bool {
+        !self.proxies.is_empty()
+    }
+
+    fn header(&self) -> axum::http::HeaderName {
+        self.header
+            .clone()
+            .unwrap_or(axum::http::HeaderName::from_static(Self::DEFAULT_HEADER))
+    }
+}
+
+/// Middleware (HTTPS app): replaces the request's client certificate by the one a trusted proxy forwarded.
+pub(crate) async fn from_proxy(
+    trust: Arc<ClientTrust>,
+    config: Arc<ProxiedCertificates>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let header = config.header();
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let trusted = peer.is_some_and(|ip| config.proxies.contains(&ip));
+    if let Some(value) = req.headers_mut().remove(&header)
+        && trusted
+    {
+        match forwarded_chain(value.as_bytes(), &trust) {
+            Ok(chain) => {
+                req.extensions_mut().insert(chain);
+            }
+            Err(why) => {
+                tracing::info!(?peer, %why, "forwarded client certificate refused");
+                return crate::problem::Problem::new(
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    "invalid-client-certificate",
+                    "the forwarded client certificate does not verify",
+                )
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+fn forwarded_chain(value: &[u8], trust: &ClientTrust) -> Result<ClientCertificate, String> {
+    let pem = percent_decode(value).ok_or("bad percent-encoding")?;
+    let ders = shedu_pki::pem_to_der_certs(&pem).map_err(|e| e.to_string())?;
+    let chain: Vec<CertificateDer<'static>> = ders.into_iter().map(CertificateDer::from).collect();
+    let (leaf, intermediates) = chain.split_first().ok_or("no certificate")?;
+    trust
+        .verify_client_cert(leaf, intermediates, UnixTime::now())
+        .map_err(|e| e.to_string())?;
+    Ok(ClientCertificate(Arc::new(chain)))
+}
+
+/// `%XX` decoding (what nginx's escaped certificate needs); `None` on a malformed escape.
+fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut bytes = input.iter();
+    while let Some(&b) = bytes.next() {
+        if b == b'%' {
+            let hex = [*bytes.next()?, *bytes.next()?];
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_decoding_is_strict() {
+        assert_eq!(
+            super::percent_decode(b"-----BEGIN%20CERT%0A").unwrap(),
+            b"-----BEGIN CERT\n"
+        );
+        assert!(super::percent_decode(b"%2").is_none());
+        assert!(super::percent_decode(b"%zz").is_none());
+    }
+}

@@ -199,3 +199,68 @@ async fn server_certificate_is_renewed_while_running() {
     );
     assert!(ok, "{out}");
 }
+
+/// nginx's `$ssl_client_escaped_cert`: the PEM with everything but unreserved characters percent-encoded.
+fn escaped(pem: &str) -> String {
+    pem.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxy_forwards_client_certificates_and_nobody_else_can() {
+    let proxied = TestServer::start_with(
+        Backend::Sqlite,
+        shedu_testkit::Options {
+            trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let direct = TestServer::start(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let whoami = |server: &TestServer, cert_file: &str| {
+        let pem = std::fs::read_to_string(dir.path().join(cert_file)).unwrap();
+        let req = server
+            .client
+            .get(format!("{}/api/v1/auth/whoami", server.base_url))
+            .header("X-Client-Cert", escaped(&pem));
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    for server in [&proxied, &direct] {
+        let ca = server
+            .create_ca(json!({"name": "devices", "key_type": "ec-p256", "subject": {"common_name": "Devices"},
+                "profile": {"ext_key_usages": ["client_auth"]}}))
+            .await;
+        server
+            .issue_to_files(ca["id"].as_str().unwrap(), dir.path(), "dev", "/CN=plc-7")
+            .await;
+        let (status, me) = whoami(server, "dev.pem").await;
+        if std::ptr::eq(server, &proxied) {
+            assert_eq!(status, 200, "{me}");
+            assert_eq!(me["kind"], "certificate");
+            assert!(me["name"].as_str().unwrap().contains("plc-7"));
+        } else {
+            assert_eq!(
+                status, 401,
+                "the header is ignored from an untrusted peer: {me}"
+            );
+            assert_eq!(me["type"], "urn:shedu:problem:unauthenticated");
+        }
+    }
+    openssl_foreign_leaf(dir.path(), "rogue", "/CN=plc-7");
+    let (status, problem) = whoami(&proxied, "rogue.pem").await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        problem["type"],
+        "urn:shedu:problem:invalid-client-certificate"
+    );
+}

@@ -74,6 +74,8 @@ pub struct Options {
     pub oidc: Vec<shedu_core::OidcIssuer>,
     /// The RA (name or id) answering EST requests without a label.
     pub est_default_ra: Option<String>,
+    /// Proxies whose forwarded client certificate (`X-Client-Cert`) is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// What a restart keeps: the database, the data folder and the master key.
@@ -177,6 +179,11 @@ impl TestServer {
             tls: tls.clone(),
             // Tests renew explicitly through `TestServer::tls`.
             tls_check_interval: std::time::Duration::from_secs(3600),
+            proxied_certificates: shedu_server::mtls::ProxiedCertificates::new(
+                persisted.options.trusted_proxies.clone(),
+                None,
+            )
+            .expect("proxy settings"),
         };
         let running = shedu_server::start(state, cfg).await.expect("start server");
         let ca_pem = std::fs::read(&ca_file).expect("read CA");
