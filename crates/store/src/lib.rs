@@ -10,6 +10,7 @@
 
 pub mod audit;
 mod auth;
+pub mod bench_fill;
 mod cas;
 mod certificates;
 mod devices;

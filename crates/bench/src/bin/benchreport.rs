@@ -7,8 +7,9 @@
 //! Input (all optional, in `--dir`): `meta.json` (one object written by the script), `load.jsonl`
 //! (`loadbench --json`), `signrate.jsonl` (`signrate --json`), `pkcs11.jsonl` (`signrate --json`, software
 //! and `--pkcs11`, on the same thread counts), `ocsp.jsonl` (`ocspbench --json`, and the script's `wrk` rows
-//! in the same shape), `crl.jsonl` (`crlbench --json`), `sweep.jsonl` (`sweepbench --json`),
-//! `startup.jsonl` (one object per backend written by the script), `failures.txt` (steps that failed).
+//! in the same shape), `crl.jsonl` (`crlbench --json`), `sweep.jsonl` (`sweepbench --json`), `est.jsonl`
+//! (`estbench --json`), `startup.jsonl` (one object per backend written by the script), `failures.txt` (steps that failed),
+//! `devices.jsonl` (`devicebench --json`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -46,16 +47,20 @@ fn main() -> anyhow::Result<()> {
     let pkcs11 = read_lines(&args.dir.join("pkcs11.jsonl"))?;
     let ocsp_rows = read_lines(&args.dir.join("ocsp.jsonl"))?;
     let crl_rows = read_lines(&args.dir.join("crl.jsonl"))?;
+    let est_rows = read_lines(&args.dir.join("est.jsonl"))?;
+    let device_rows = read_lines(&args.dir.join("devices.jsonl"))?;
 
     let mut out = String::new();
     let _ = writeln!(out, "# shedu benchmark results\n");
     machine(&mut out, &meta);
     issuance(&mut out, &load, &sign, &pkcs11, &meta);
+    est(&mut out, &est_rows, &load);
     signing(&mut out, &sign);
     engines(&mut out, &pkcs11);
     ocsp(&mut out, &ocsp_rows);
     crls(&mut out, &crl_rows);
     sweeps(&mut out, &sweep);
+    devices(&mut out, &device_rows);
     startup_table(&mut out, &startup);
     targets(&mut out, &load, &startup, &ocsp_rows);
     failures(&mut out, &args.dir.join("failures.txt"));
@@ -223,6 +228,88 @@ fn issuance(out: &mut String, load: &[Value], sign: &[Value], pkcs11: &[Value], 
                     format!("{:.1}", b / 1024.0)
                 })
             },
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn est(out: &mut String, rows: &[Value], load: &[Value]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## EST enrolment (`estbench`)\n\n\
+         `POST /.well-known/est/{{ra}}/simpleenroll` with a base64 DER PKCS#10, authenticated by mTLS with a \
+         bootstrap certificate; the answer is a PKCS#7 certs-only. Every request is the **first enrolment of a \
+         new device** (a distinct CSR common name): the RA registers the device, and the certificate, device, \
+         slot, log, events and audit record are committed in one transaction per enrolment. Re-enrolment is not \
+         measured. `keep-alive`: each client keeps one mTLS connection; `per-enrolment`: a new connection and a \
+         full TLS handshake (no resumption) for every enrolment, as devices enrolling once each do. `API \
+         certs/s` is `loadbench` (`POST /api/v1/cas/{{id}}/certificates`, group-commit writer) on the same \
+         database, CA key and concurrency in the same run.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| DB | CA key | CSR key | c | connection | enrolments/s | p50 ms | p99 ms | max ms | errors | API certs/s | EST ÷ API | server CPU (cores) | enrolments per CPU-s | peak RSS MiB | storage KiB/enrolment |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in rows {
+        let rate = f(r, "enrolments_per_s").unwrap_or(0.0);
+        let duration = f(r, "duration_s").unwrap_or(1.0);
+        let api = load
+            .iter()
+            .find(|l| {
+                s(l, "target") == "shedu"
+                    && engine(l) == "software"
+                    && s(l, "label") == s(r, "label")
+                    && s(l, "ca_key_type") == s(r, "ca_key_type")
+                    && s(l, "csr_key_type") == s(r, "csr_key_type")
+                    && l["concurrency"] == r["concurrency"]
+            })
+            .and_then(|l| f(l, "certs_per_s"));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | **{}** | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
+            s(r, "label"),
+            s(r, "ca_key_type"),
+            s(r, "csr_key_type"),
+            r["concurrency"].as_u64().unwrap_or(0),
+            s(r, "connection"),
+            thousands(rate),
+            r["latency"]["p50_ms"].as_f64().unwrap_or(0.0),
+            r["latency"]["p99_ms"].as_f64().unwrap_or(0.0),
+            r["latency"]["max_ms"].as_f64().unwrap_or(0.0),
+            r["errors"].as_u64().unwrap_or(0),
+            opt(api, thousands),
+            opt(api.filter(|a| *a > 0.0), |a| format!(
+                "{:.1} %",
+                rate / a * 100.0
+            )),
+            opt(f(r, "server_cpu_s"), |c| format!("{:.2}", c / duration)),
+            opt(f(r, "enrolments_per_server_cpu_s"), thousands),
+            opt(f(r, "rss_peak_kib"), |k| format!("{:.1}", k / 1024.0)),
+            if s(r, "label").starts_with("postgres") {
+                "(in PostgreSQL)".to_string()
+            } else {
+                opt(f(r, "storage_bytes_per_enrolment"), |b| {
+                    format!("{:.1}", b / 1024.0)
+                })
+            },
+        );
+    }
+    for r in rows.iter().filter(|r| !r["first_error"].is_null()) {
+        let _ = writeln!(
+            out,
+            "\n* {} c={} {}: errors by status {}; first: `{}`",
+            s(r, "label"),
+            r["concurrency"].as_u64().unwrap_or(0),
+            s(r, "connection"),
+            r["error_statuses"],
+            s(r, "first_error").replace('`', "'"),
         );
     }
     let _ = writeln!(out);
@@ -500,6 +587,76 @@ fn sweeps(out: &mut String, sweep: &[Value]) {
                 let _ = writeln!(out, "  {}", line.as_str().unwrap_or(""));
             }
             let _ = writeln!(out, "  ```");
+        }
+    }
+    let _ = writeln!(out);
+}
+
+fn devices(out: &mut String, rows: &[Value]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Device registry (`devicebench`)\n\n\
+         A synthetic fleet (10 RAs, three tags and a small metadata object per device, one slot each), after \
+         ANALYZE. Each read goes through the service call the API makes (pages of 100), p50 / p99 in ms. Then \
+         the lifecycle sweep when 0.2 % of the devices are due, and two days later when a 2 % enrolment wave \
+         enters the warning window, each followed by a sweep with nothing due.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| DB | devices | fill | query | p50 ms | p99 ms | samples |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---|---:|---:|---:|");
+    for r in rows {
+        for q in r["queries"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                s(r, "backend"),
+                thousands(f(r, "devices").unwrap_or(0.0)),
+                opt(f(r, "fill_s"), |v| format!("{v:.0} s")),
+                s(q, "name"),
+                opt(f(q, "p50_ms"), |v| format!("{v:.2}")),
+                opt(f(q, "p99_ms"), |v| format!("{v:.2}")),
+                opt(f(q, "count"), thousands),
+            );
+        }
+    }
+    let _ = writeln!(out, "\n| DB | sweep | at | time | devices changed |");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|");
+    for r in rows {
+        for sw in r["sweeps"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "| {} | {} | +{} d | {} | {} |",
+                s(r, "backend"),
+                s(sw, "label"),
+                f(sw, "at_offset_s").unwrap_or(0.0) / 86_400.0,
+                opt(f(sw, "ms"), |v| format!("{v:.1} ms")),
+                opt(f(sw, "devices_changed"), thousands),
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nFull scans and hash joins in the plans of the sweep's device statements:\n"
+    );
+    for r in rows {
+        for (key, when) in [("scans_due_now", "0.2 % due"), ("scans_burst", "2 % due")] {
+            let lines: Vec<&str> = r[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let found = if lines.is_empty() {
+                "none".to_string()
+            } else {
+                lines.join("; ")
+            };
+            let _ = writeln!(out, "* {}, {when}: {found}", s(r, "backend"));
         }
     }
     let _ = writeln!(out);

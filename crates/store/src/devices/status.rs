@@ -173,14 +173,7 @@ impl Scope<'_> {
         match self {
             Scope::Device(_) => format!("d.id = ${n}"),
             Scope::Due { .. } => {
-                let (active, warning) = match backend {
-                    // Name the partial indexes: SQLite plans by statistics it only has after ANALYZE.
-                    Backend::Sqlite => (
-                        " INDEXED BY device_slots_active_expiry",
-                        " INDEXED BY device_slots_warning_expiry",
-                    ),
-                    Backend::Postgres => ("", ""),
-                };
+                let (active, warning) = slot_index_hints(backend);
                 format!(
                     "d.id IN (SELECT device_id FROM device_slots{active} WHERE active_status = 'active' AND active_not_after <= ${n} \
                      UNION SELECT device_id FROM device_slots{warning} WHERE active_status = 'about_to_expire' AND active_not_after <= $1)"
@@ -336,13 +329,7 @@ const SWEEP_CAUSE: &str = "lifecycle_sweep";
 /// The slots' own transitions, the certificate sweep's applied to their copies. Expire first, as the
 /// certificate sweep does, so a slot past notAfter goes straight to `expired`.
 fn slot_moves(backend: Backend, now: i64, warn_end: i64) -> [Statement; 3] {
-    let (active, warning) = match backend {
-        Backend::Sqlite => (
-            " INDEXED BY device_slots_active_expiry",
-            " INDEXED BY device_slots_warning_expiry",
-        ),
-        Backend::Postgres => ("", ""),
-    };
+    let (active, warning) = slot_index_hints(backend);
     [
         (
             format!(
@@ -491,4 +478,16 @@ pub(super) async fn log_revocation(
         },
     )
     .await
+}
+
+/// The partial indexes of due slots (active, about to expire), named on SQLite: it plans by statistics it
+/// only has after ANALYZE, and a full scan of a million slots is what the indexes exist to avoid.
+fn slot_index_hints(backend: Backend) -> (&'static str, &'static str) {
+    match backend {
+        Backend::Sqlite => (
+            " INDEXED BY device_slots_active_expiry",
+            " INDEXED BY device_slots_warning_expiry",
+        ),
+        Backend::Postgres => ("", ""),
+    }
 }
