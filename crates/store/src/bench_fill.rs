@@ -255,3 +255,204 @@ fn fill_statements(
     ]);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::scratch::{ScratchDb, TestBackend};
+    use crate::{CaRow, DeviceFilter, NewEvent};
+
+    const NOW: i64 = 1_800_000_000;
+    const DAY: i64 = 86_400;
+    const DEVICES: i64 = 2_500;
+
+    fn bands() -> Vec<FleetBand> {
+        let band = |per_100k, slot| FleetBand {
+            per_100k,
+            slot,
+            decommissioned: false,
+        };
+        vec![
+            band(10_000, None),
+            band(
+                10_000,
+                Some((FleetSlotStatus::Expired, NOW - 90 * DAY..NOW - DAY)),
+            ),
+            band(
+                10_000,
+                Some((FleetSlotStatus::Active, NOW - 7 * DAY..NOW - 1)),
+            ),
+            band(
+                10_000,
+                Some((FleetSlotStatus::Active, NOW + DAY..NOW + 29 * DAY)),
+            ),
+            FleetBand {
+                per_100k: 5_000,
+                slot: Some((FleetSlotStatus::Revoked, NOW + DAY..NOW + 90 * DAY)),
+                decommissioned: true,
+            },
+            band(
+                55_000,
+                Some((FleetSlotStatus::Active, NOW + 60 * DAY..NOW + 400 * DAY)),
+            ),
+        ]
+    }
+
+    /// Devices per band, computed here the way the module docs say the SQL picks them.
+    fn per_band() -> Vec<i64> {
+        let mut counts = vec![0; bands().len()];
+        for i in 0..DEVICES {
+            counts[band_of(i)] += 1;
+        }
+        counts
+    }
+
+    async fn store_with_ca(db: &ScratchDb) -> Store {
+        let store = Store::connect(&db.url).await.unwrap();
+        let ca = CaRow {
+            id: "ca1".into(),
+            name: "ca1".into(),
+            kind: "root".into(),
+            parent_id: None,
+            key_type: "ec-p256".into(),
+            engine: None,
+            key_sealed: None,
+            certificate_der: vec![0x30],
+            subject: "CN=ca1".into(),
+            serial: "01".into(),
+            fingerprint: "0".repeat(64),
+            not_before: 0,
+            not_after: NOW + 3650 * DAY,
+            status: "active".into(),
+            default_validity_days: 365,
+            key_usages: String::new(),
+            ext_key_usages: String::new(),
+            path_len: None,
+            allowed_key_types: "ec-p256".into(),
+            expiry_warning_days: 30,
+            created_at: 0,
+        };
+        let event = NewEvent {
+            id: "e1".into(),
+            source: "/test".into(),
+            ty: "ca.created".into(),
+            subject: "cas/ca1".into(),
+            time: 0,
+            data: "{}".into(),
+        };
+        store.insert_ca(&ca, &event).await.unwrap();
+        store
+    }
+
+    fn fleet(bands: Vec<FleetBand>) -> SyntheticFleet {
+        SyntheticFleet {
+            ca_id: "ca1".into(),
+            devices: DEVICES,
+            ras: 10,
+            bands,
+            now: NOW,
+            der_bytes: 16,
+        }
+    }
+
+    async fn count(store: &Store, f: DeviceFilter) -> Vec<(String, i64)> {
+        store.count_devices_by_status(&f).await.unwrap()
+    }
+
+    async fn fills_the_documented_fleet(backend: TestBackend) {
+        let db = ScratchDb::new(backend).await;
+        let store = store_with_ca(&db).await;
+        let mut short = bands();
+        short.pop();
+        let refused = store.fill_synthetic_fleet(&fleet(short)).await;
+        assert!(matches!(refused, Err(Error::Config(_))), "{refused:?}");
+        store.fill_synthetic_fleet(&fleet(bands())).await.unwrap();
+
+        let n = per_band();
+        let statuses = |pairs: &[(&str, i64)]| {
+            pairs
+                .iter()
+                .filter(|(_, c)| *c > 0)
+                .map(|(s, c)| (s.to_string(), *c))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            count(&store, DeviceFilter::default()).await,
+            statuses(&[
+                ("decommissioned", n[4]),
+                ("fully_provisioned", n[2] + n[3] + n[5]),
+                ("pending_provisioning", n[0]),
+                ("with_warnings", n[1]),
+            ])
+        );
+        // Tags and metadata as documented: site-1 is every i with (i / 10) % 50 == 1, floor a hash of i.
+        let site_1 = (0..DEVICES).filter(|i| (i / 10) % 50 == 1).count() as i64;
+        let tagged = count(
+            &store,
+            DeviceFilter {
+                tags: vec!["site-1".into()],
+                ..DeviceFilter::default()
+            },
+        )
+        .await;
+        assert_eq!(tagged.iter().map(|(_, c)| c).sum::<i64>(), site_1);
+        let floor_3 = (0..DEVICES)
+            .filter(|i| (i * 40503 % 65521) % 10 == 3)
+            .count() as i64;
+        let on_floor = count(
+            &store,
+            DeviceFilter {
+                metadata: vec![("floor".into(), "3".into())],
+                ..DeviceFilter::default()
+            },
+        )
+        .await;
+        assert_eq!(on_floor.iter().map(|(_, c)| c).sum::<i64>(), floor_3);
+
+        // The slots and certificates agree with the devices: the sweep moves exactly the due bands.
+        let report = store.sweep_statuses(NOW, "/test").await.unwrap();
+        assert_eq!(report.certificates_expired, n[2] as u64, "{report:?}");
+        assert_eq!(report.certificates_about_to_expire, n[3] as u64);
+        assert_eq!(report.devices_changed, (n[2] + n[3]) as u64);
+        assert_eq!(
+            count(&store, DeviceFilter::default()).await,
+            statuses(&[
+                ("decommissioned", n[4]),
+                ("fully_provisioned", n[5]),
+                ("pending_provisioning", n[0]),
+                ("requires_action", n[3]),
+                ("with_warnings", n[1] + n[2]),
+            ])
+        );
+        let again = store.sweep_statuses(NOW, "/test").await.unwrap();
+        assert_eq!(again, Default::default(), "nothing is due twice");
+        let detail = store.device_certificates("dev-7").await.unwrap();
+        assert_eq!(detail.len() as i64, i64::from(band_of(7) != 0));
+        store.close().await;
+    }
+
+    /// The band of device `i`.
+    fn band_of(i: i64) -> usize {
+        let u = (i * 7919) % 100_000;
+        let mut upper = 0;
+        bands()
+            .iter()
+            .position(|b| {
+                upper += i64::from(b.per_100k);
+                u < upper
+            })
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn fills_the_documented_fleet_sqlite() {
+        fills_the_documented_fleet(TestBackend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn fills_the_documented_fleet_postgres() {
+        fills_the_documented_fleet(TestBackend::Postgres).await;
+    }
+}
