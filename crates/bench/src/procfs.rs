@@ -52,6 +52,19 @@ pub fn storage_write_bytes(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// The peak `VmRSS` of `pid` (KiB), sampled every 100 ms until `end`, for a load run's "RSS under load".
+pub async fn sample_rss(pid: u32, end: std::time::Instant) -> Option<u64> {
+    let mut peak: Option<u64> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    while std::time::Instant::now() < end {
+        tick.tick().await;
+        if let Some(m) = memory(pid) {
+            peak = Some(peak.map_or(m.rss_kib, |p| p.max(m.rss_kib)));
+        }
+    }
+    peak
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

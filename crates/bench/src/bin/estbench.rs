@@ -252,7 +252,9 @@ async fn main() -> anyhow::Result<()> {
         workers.push(tokio::spawn(worker(client, plan.clone())));
     }
 
-    let sampler = args.pid.map(|pid| tokio::spawn(sample_rss(pid, plan.end)));
+    let sampler = args
+        .pid
+        .map(|pid| tokio::spawn(procfs::sample_rss(pid, plan.end)));
     tokio::time::sleep_until(measure_from.into()).await;
     let rss_before = args.pid.and_then(procfs::memory).map(|m| m.rss_kib);
     let window = Window::open(args.pid);
@@ -620,18 +622,6 @@ impl Window {
             },
         }
     }
-}
-
-async fn sample_rss(pid: u32, end: Instant) -> Option<u64> {
-    let mut peak: Option<u64> = None;
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    while Instant::now() < end {
-        tick.tick().await;
-        if let Some(m) = procfs::memory(pid) {
-            peak = Some(peak.map_or(m.rss_kib, |p| p.max(m.rss_kib)));
-        }
-    }
-    peak
 }
 
 fn print_human(r: &Report) {

@@ -243,7 +243,9 @@ async fn main() -> anyhow::Result<()> {
         workers.push(tokio::spawn(worker(c, plan.clone(), w, args.concurrency)));
     }
 
-    let sampler = args.pid.map(|pid| tokio::spawn(sample_rss(pid, plan.end)));
+    let sampler = args
+        .pid
+        .map(|pid| tokio::spawn(procfs::sample_rss(pid, plan.end)));
     tokio::time::sleep_until(measure_from.into()).await;
     let rss_before = args.pid.and_then(procfs::memory).map(|m| m.rss_kib);
     let server_cpu0 = args.pid.and_then(|p| procfs::cpu_time(&p.to_string()));
@@ -420,18 +422,6 @@ fn cfssl_success(target: Target, body: &[u8]) -> bool {
         Target::Shedu => true,
         Target::Cfssl => body.windows(14).any(|w| w == b"\"success\":true"),
     }
-}
-
-async fn sample_rss(pid: u32, end: Instant) -> Option<u64> {
-    let mut peak: Option<u64> = None;
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    while Instant::now() < end {
-        tick.tick().await;
-        if let Some(m) = procfs::memory(pid) {
-            peak = Some(peak.map_or(m.rss_kib, |p| p.max(m.rss_kib)));
-        }
-    }
-    peak
 }
 
 fn print_human(r: &Report) {
