@@ -4,7 +4,7 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use shedu_store::audit::AuditVerdict;
+use shedu_core::AuditVerdict;
 use shedu_store::{Store, redact_url};
 
 use crate::config::ServeArgs;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Deserialize;
+use shedu_core::EngineKind;
 
 /// Options of `shedu serve`. Every option can also be set by its `SHEDU_*` variable or in the TOML file
 /// given by `--config` (keys are the long option names with `_`, e.g. `data_dir = "/var/lib/shedu"`).
@@ -224,7 +225,7 @@ pub(crate) struct Settings {
     pub tls_names: Vec<String>,
     pub master_key_file: PathBuf,
     pub pkcs11: Option<(PathBuf, String, Option<PathBuf>)>,
-    pub default_engine: String,
+    pub default_engine: EngineKind,
     pub lifecycle_interval: Duration,
     pub log: String,
     pub log_json: bool,
@@ -302,14 +303,13 @@ impl ServeArgs {
             (None, None) => None,
             _ => bail!("--pkcs11-module and --pkcs11-token-label go together"),
         };
-        let default_engine = self
-            .default_engine
-            .or(file.default_engine)
-            .unwrap_or_else(|| "software".into());
-        if default_engine != "software" && default_engine != "pkcs11" {
-            bail!("--default-engine must be software or pkcs11, not {default_engine:?}");
-        }
-        if default_engine == "pkcs11" && pkcs11.is_none() {
+        let default_engine = match self.default_engine.or(file.default_engine) {
+            None => EngineKind::Software,
+            Some(name) => name.parse().map_err(|_| {
+                anyhow::anyhow!("--default-engine must be software or pkcs11, not {name:?}")
+            })?,
+        };
+        if default_engine == EngineKind::Pkcs11 && pkcs11.is_none() {
             bail!("--default-engine pkcs11 needs --pkcs11-module and --pkcs11-token-label");
         }
         let interval_text = self

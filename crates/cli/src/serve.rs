@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use shedu_core::{AuthService, CaService, SystemClock, VaConfig, spawn_lifecycle};
+use shedu_core::{Engines, Services, ServicesConfig, SystemClock, VaConfig, spawn_lifecycle};
 use shedu_keys::{Keystore, MasterKey, Pkcs11Config, Pkcs11Engine, write_secret_file};
 use shedu_server::tls::{ServerTls, TlsSource};
 use shedu_server::{AdminToken, AppState, ServerConfig};
@@ -32,11 +32,6 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::connect(&s.database_url)
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&s.database_url)))?;
-    let va = VaConfig {
-        public_url: s.public_url.clone(),
-        ..VaConfig::default()
-    };
-    let store_for_auth = store.clone();
     let events = shedu_events::start(
         store.clone(),
         shedu_events::EventsConfig {
@@ -48,15 +43,22 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await
     .context("cannot start event delivery")?;
-    let cas = CaService::open(store, Keystore::new(&master)?, Arc::new(SystemClock), va)
-        .await
-        .with_context(|| format!("master key from {master_source}"))?;
-    let cas = cas.with_est_default_ra(s.est_default_ra.clone());
-    let cas = match &s.pkcs11 {
-        Some(p11) => cas.with_pkcs11(open_pkcs11(p11).await?, s.default_engine == "pkcs11"),
-        None => cas,
+    let pkcs11 = match &s.pkcs11 {
+        Some(p11) => Some(open_pkcs11(p11).await?),
+        None => None,
     };
-    let cas = Arc::new(cas);
+    let config = ServicesConfig {
+        va: VaConfig {
+            public_url: s.public_url.clone(),
+            ..VaConfig::default()
+        },
+        engines: Engines::new(pkcs11, s.default_engine),
+        est_default_ra: s.est_default_ra.clone(),
+        oidc: s.oidc.clone(),
+    };
+    let services = Services::open(store, &master, Arc::new(SystemClock), config)
+        .await
+        .with_context(|| format!("cannot open the services (master key from {master_source})"))?;
 
     let tls_source = match &s.tls_files {
         Some((cert, key)) => TlsSource::Files {
@@ -69,26 +71,12 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             names: s.tls_names.clone(),
         },
     };
-    let tls = ServerTls::load(tls_source, cas.now()).map_err(anyhow::Error::msg)?;
+    let tls = ServerTls::load(tls_source, services.registry.now()).map_err(anyhow::Error::msg)?;
     let ca_file = tls.ca_file().map(Path::to_path_buf);
     let (token, token_source) = admin_token(&s.data_dir)?;
 
-    spawn_lifecycle(cas.clone(), s.lifecycle_interval);
-    let auth = AuthService::open(
-        store_for_auth,
-        &Keystore::new(&master)?,
-        Arc::new(SystemClock),
-    )
-    .await?
-    .with_oidc(s.oidc.clone())
-    .context("invalid OIDC configuration")?;
-    let state = AppState {
-        cas,
-        auth: Arc::new(auth),
-        admin_token: Arc::new(token),
-        bootstrap_until_admin: s.bootstrap_until_admin,
-        events: Some(Arc::new(events)),
-    };
+    spawn_lifecycle(&services, s.lifecycle_interval);
+    let state = AppState::new(services, token, s.bootstrap_until_admin, Some(events));
     let cfg = ServerConfig {
         listen: s.listen,
         http_listen: s.http_listen,

@@ -241,7 +241,7 @@ impl AuthService {
         let password = password.to_string();
         let hash = blocking(move || hash_password(&password)).await??;
         let row = UserRow {
-            id: crate::ca::new_id(),
+            id: crate::registry::new_id(),
             username: username.to_string(),
             password_hash: hash,
             role: role.as_str().to_string(),

@@ -6,10 +6,13 @@ use shedu_pki::{
 };
 use shedu_store::{CertRow, CertificateFilter, Page, RevokeOutcome};
 
-use crate::ca::{CaService, usable_issuer};
+use std::sync::Arc;
+
 use crate::error::store_err;
-use crate::events::event;
-use crate::{Certificate, Error, Status};
+use crate::events::{EventKind, event};
+use crate::registry::{LoadedCa, Registry, usable_issuer};
+use crate::va::{crl_url, shard_of};
+use crate::{Certificate, ClientCertProblem, Error, Status};
 
 /// A request to issue one certificate.
 #[derive(Clone, Debug)]
@@ -69,109 +72,36 @@ pub struct CertificateQuery {
     pub limit: Option<i64>,
 }
 
-impl CaService {
+/// Issuance: certificates from CSRs under a CA's profile, revocation, look-ups, listings and the status
+/// sweep.
+#[derive(Debug)]
+pub struct Issuance {
+    reg: Arc<Registry>,
+}
+
+impl Issuance {
+    pub(crate) fn new(reg: Arc<Registry>) -> Issuance {
+        Issuance { reg }
+    }
+
     /// Issues a certificate from a CSR under the CA's profile. The certificate and its event are committed
     /// before this returns.
     pub async fn issue(&self, ca_id: &str, input: IssueInput) -> Result<Issued, Error> {
         let csr = Csr::parse(&input.csr)?;
-        let prepared = self
-            .prepare_certificate(ca_id, &csr, input.validity_days, input.sans.as_deref())
-            .await?;
-        self.store
+        let prepared = prepare(
+            &self.reg,
+            ca_id,
+            &csr,
+            input.validity_days,
+            input.sans.as_deref(),
+        )
+        .await?;
+        self.reg
+            .store
             .insert_certificate(prepared.row, prepared.event)
             .await
             .map_err(insert_err)?;
         Ok(prepared.issued)
-    }
-
-    /// Signs a certificate for a verified CSR and builds its row and `certificate.issued` event, storing
-    /// nothing: the caller commits them (alone, or with an enrolment) before handing the certificate out.
-    pub(crate) async fn prepare_certificate(
-        &self,
-        ca_id: &str,
-        csr: &Csr,
-        validity_days: Option<u32>,
-        sans: Option<&[String]>,
-    ) -> Result<Prepared, Error> {
-        let now = self.clock.now();
-        let loaded = self.loaded(ca_id).await?;
-        let issuer = usable_issuer(&loaded, now)?;
-        let profile = &loaded.ca.profile;
-        let validity = Validity::within_issuer(
-            now,
-            validity_days,
-            profile.default_validity_days,
-            loaded.ca.not_after,
-        )?;
-        let serial = Serial::random();
-        let revocation_urls = self.revocation_urls(&loaded, &serial);
-        let der = issue_leaf(
-            &IssueRequest {
-                csr,
-                sans,
-                validity,
-                serial: &serial,
-                profile,
-                revocation_urls: &revocation_urls,
-            },
-            issuer,
-        )?;
-        let info = CertInfo::from_der(&der)?;
-        let status = Status::Active.effective(
-            now,
-            info.not_after,
-            i64::from(profile.expiry_warning_days) * 86_400,
-        );
-        let row = CertRow {
-            seq: 0,
-            ca_id: ca_id.to_string(),
-            serial: serial.to_hex(),
-            fingerprint: info.fingerprint,
-            subject: info.subject,
-            sans: info.sans.join(", "),
-            key_type: info.key_type.as_str().to_string(),
-            not_before: info.not_before,
-            not_after: info.not_after,
-            der,
-            status: status.as_str().to_string(),
-            revoked_at: None,
-            revocation_reason: None,
-            created_at: now,
-        };
-        let ev = event(
-            "certificate.issued",
-            format!("cas/{ca_id}/certificates/{}", row.serial),
-            now,
-            serde_json::json!({
-                "ca_id": ca_id, "serial": row.serial, "subject": row.subject,
-                "fingerprint": row.fingerprint, "not_after": row.not_after,
-            }),
-        );
-        let certificate = cert_from_row(row.clone(), now, profile.expiry_warning_days)?;
-        Ok(Prepared {
-            row,
-            event: ev,
-            issued: Issued {
-                certificate,
-                chain_pem: loaded.chain_pem.clone(),
-            },
-        })
-    }
-
-    /// The AIA and CRL distribution point URLs for a certificate of this CA, per its VA settings. The CRL
-    /// partition is fixed here, at issuance, from the serial.
-    fn revocation_urls(&self, loaded: &crate::ca::LoadedCa, serial: &Serial) -> RevocationUrls {
-        let base = &self.va_config().public_url;
-        let ca_id = &loaded.ca.id;
-        let shards = loaded.va.crl_shards;
-        RevocationUrls {
-            ocsp: loaded.va.aia.then(|| format!("{base}/ocsp")),
-            ca_issuers: loaded.va.aia.then(|| format!("{base}/ca/{ca_id}")),
-            crl: loaded
-                .va
-                .crldp
-                .then(|| self.crl_url(ca_id, crate::va::shard_of(serial, shards), shards)),
-        }
     }
 
     /// Revokes a certificate with an RFC 5280 reason and an optional invalidity date (RFC 5280 §5.3.2).
@@ -179,21 +109,20 @@ impl CaService {
     pub async fn revoke(
         &self,
         ca_id: &str,
-        serial: &str,
-        reason: &str,
+        serial: &Serial,
+        reason: RevocationReason,
         invalidity_date: Option<i64>,
     ) -> Result<Certificate, Error> {
-        let now = self.clock.now();
-        let reason: RevocationReason = reason.parse()?;
-        let serial: Serial = serial.parse()?;
-        let loaded = self.loaded(ca_id).await?;
+        let now = self.reg.now();
+        let loaded = self.reg.loaded(ca_id).await?;
         let ev = event(
-            "certificate.revoked",
+            EventKind::CertificateRevoked,
             format!("cas/{ca_id}/certificates/{serial}"),
             now,
             serde_json::json!({ "ca_id": ca_id, "serial": serial.to_hex(), "reason": reason.as_str(), "revoked_at": now }),
         );
         let outcome = self
+            .reg
             .store
             .revoke_certificate(
                 ca_id,
@@ -207,7 +136,7 @@ impl CaService {
             .map_err(store_err(format!("certificate {serial} of CA {ca_id}")))?;
         match outcome {
             RevokeOutcome::Revoked(row) => {
-                self.on_revoked(ca_id, &serial);
+                self.reg.on_revoked(ca_id, serial);
                 cert_from_row(row, now, loaded.ca.profile.expiry_warning_days)
             }
             RevokeOutcome::AlreadyRevoked(_) => Err(Error::conflict(
@@ -218,15 +147,19 @@ impl CaService {
     }
 
     /// A certificate by issuer and serial.
-    pub async fn certificate(&self, ca_id: &str, serial: &str) -> Result<Certificate, Error> {
-        let serial: Serial = serial.parse()?;
-        let loaded = self.loaded(ca_id).await?;
+    pub async fn certificate(&self, ca_id: &str, serial: &Serial) -> Result<Certificate, Error> {
+        let loaded = self.reg.loaded(ca_id).await?;
         let row = self
+            .reg
             .store
             .get_certificate(ca_id, &serial.to_hex())
             .await
             .map_err(store_err(format!("certificate {serial} of CA {ca_id}")))?;
-        cert_from_row(row, self.clock.now(), loaded.ca.profile.expiry_warning_days)
+        cert_from_row(
+            row,
+            self.reg.clock.now(),
+            loaded.ca.profile.expiry_warning_days,
+        )
     }
 
     /// A certificate by SHA-256 fingerprint (hex, `:` separators and case ignored).
@@ -246,12 +179,17 @@ impl CaService {
             ));
         }
         let row = self
+            .reg
             .store
             .get_certificate_by_fingerprint(&fp)
             .await
             .map_err(store_err(format!("certificate with fingerprint {fp}")))?;
-        let loaded = self.loaded(&row.ca_id).await?;
-        cert_from_row(row, self.clock.now(), loaded.ca.profile.expiry_warning_days)
+        let loaded = self.reg.loaded(&row.ca_id).await?;
+        cert_from_row(
+            row,
+            self.reg.clock.now(),
+            loaded.ca.profile.expiry_warning_days,
+        )
     }
 
     /// Lists certificates newest first, one page at a time.
@@ -266,14 +204,16 @@ impl CaService {
             limit: q.limit.unwrap_or(100),
         };
         let page = self
+            .reg
             .store
             .list_certificates(&filter)
             .await
             .map_err(store_err("certificates"))?;
-        let now = self.clock.now();
+        let now = self.reg.clock.now();
         let mut items = Vec::with_capacity(page.items.len());
         for row in page.items {
             let warn = self
+                .reg
                 .loaded(&row.ca_id)
                 .await?
                 .ca
@@ -289,8 +229,9 @@ impl CaService {
 
     /// Runs the lifecycle sweep once as of the service clock.
     pub async fn sweep(&self) -> Result<shedu_store::SweepReport, Error> {
-        self.store
-            .sweep_statuses(self.clock.now(), crate::EVENT_SOURCE)
+        self.reg
+            .store
+            .sweep_statuses(self.reg.now(), crate::EVENT_SOURCE)
             .await
             .map_err(store_err("sweep"))
     }
@@ -298,6 +239,120 @@ impl CaService {
     /// The PEM of a certificate.
     pub fn pem(cert: &Certificate) -> String {
         pem_encode_cert(&cert.der)
+    }
+
+    /// The stored certificate a TLS client presented, with its effective status. The handshake has
+    /// already verified the chain up to a managed CA; this adds what the handshake cannot know:
+    /// revocation (fail closed: a certificate missing from storage is refused) and expiry.
+    /// `allow_expired` serves re-enrolment of an expired certificate where an RA permits it.
+    pub async fn client_certificate(
+        &self,
+        der: &[u8],
+        allow_expired: bool,
+    ) -> Result<Result<Certificate, ClientCertProblem>, Error> {
+        let fingerprint = shedu_pki::fingerprint_sha256(der);
+        let cert = match self.certificate_by_fingerprint(&fingerprint).await {
+            Ok(cert) => cert,
+            Err(Error::NotFound(_)) => return Ok(Err(ClientCertProblem::Unknown)),
+            Err(e) => return Err(e),
+        };
+        Ok(match cert.status {
+            Status::Revoked => Err(ClientCertProblem::Revoked),
+            Status::Expired if !allow_expired => Err(ClientCertProblem::Expired),
+            _ if cert.not_before > self.reg.now() => Err(ClientCertProblem::Unknown),
+            _ => Ok(cert),
+        })
+    }
+}
+
+/// Signs a certificate for a verified CSR and builds its row and `certificate.issued` event, storing
+/// nothing: the caller commits them (alone, or with an enrolment) before handing the certificate out.
+pub(crate) async fn prepare(
+    reg: &Registry,
+    ca_id: &str,
+    csr: &Csr,
+    validity_days: Option<u32>,
+    sans: Option<&[String]>,
+) -> Result<Prepared, Error> {
+    let now = reg.clock.now();
+    let loaded = reg.loaded(ca_id).await?;
+    let issuer = usable_issuer(&loaded, now)?;
+    let profile = &loaded.ca.profile;
+    let validity = Validity::within_issuer(
+        now,
+        validity_days,
+        profile.default_validity_days,
+        loaded.ca.not_after,
+    )?;
+    let serial = Serial::random();
+    let revocation_urls = revocation_urls(reg, &loaded, &serial);
+    let der = issue_leaf(
+        &IssueRequest {
+            csr,
+            sans,
+            validity,
+            serial: &serial,
+            profile,
+            revocation_urls: &revocation_urls,
+        },
+        issuer,
+    )?;
+    let info = CertInfo::from_der(&der)?;
+    let status = Status::Active.effective(
+        now,
+        info.not_after,
+        i64::from(profile.expiry_warning_days) * 86_400,
+    );
+    let row = CertRow {
+        seq: 0,
+        ca_id: ca_id.to_string(),
+        serial: serial.to_hex(),
+        fingerprint: info.fingerprint,
+        subject: info.subject,
+        sans: info.sans.join(", "),
+        key_type: info.key_type.as_str().to_string(),
+        not_before: info.not_before,
+        not_after: info.not_after,
+        der,
+        status: status.as_str().to_string(),
+        revoked_at: None,
+        revocation_reason: None,
+        created_at: now,
+    };
+    let ev = event(
+        EventKind::CertificateIssued,
+        format!("cas/{ca_id}/certificates/{}", row.serial),
+        now,
+        serde_json::json!({
+            "ca_id": ca_id, "serial": row.serial, "subject": row.subject,
+            "fingerprint": row.fingerprint, "not_after": row.not_after,
+        }),
+    );
+    let certificate = cert_from_row(row.clone(), now, profile.expiry_warning_days)?;
+    Ok(Prepared {
+        row,
+        event: ev,
+        issued: Issued {
+            certificate,
+            chain_pem: loaded.chain_pem.clone(),
+        },
+    })
+}
+
+/// The AIA and CRL distribution point URLs for a certificate of this CA, per its VA settings. The CRL
+/// partition is fixed here, at issuance, from the serial.
+fn revocation_urls(reg: &Registry, loaded: &LoadedCa, serial: &Serial) -> RevocationUrls {
+    let config = reg.va_config();
+    let base = &config.public_url;
+    let ca_id = &loaded.ca.id;
+    let shards = loaded.va.crl_shards;
+    RevocationUrls {
+        ocsp: loaded.va.aia.then(|| format!("{base}/ocsp")),
+        ca_issuers: loaded.va.aia.then(|| format!("{base}/ca/{ca_id}")),
+        crl: loaded
+            .va
+            .crldp
+            .then(|| crl_url(config, ca_id, shard_of(serial, shards), shards)),
     }
 }
 
@@ -327,7 +382,7 @@ fn cert_from_row(r: CertRow, now: i64, warning_days: u32) -> Result<Certificate,
         ca_id: r.ca_id,
         fingerprint: r.fingerprint,
         subject: r.subject,
-        key_type: r.key_type,
+        key_type: r.key_type.parse().map_err(|_| corrupt("key type"))?,
         not_before: r.not_before,
         not_after: r.not_after,
         der: r.der,

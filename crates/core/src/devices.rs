@@ -17,10 +17,13 @@ use shedu_store::{
 };
 
 pub use self::groups::{DeviceGroup, DeviceGroupDetail, DeviceGroupFilter, NewDeviceGroup};
-use crate::ca::CaService;
+use std::sync::Arc;
+
+use shedu_pki::{RevocationReason, Serial};
+
 use crate::error::store_err;
-use crate::events::event;
-use crate::{Error, Status};
+use crate::events::{EventKind, event};
+use crate::{Enrollment, Error, Issuance, Registry, Status};
 
 /// A device's status, derived from its slots by precedence: decommissioned > with warnings > requires
 /// action > fully provisioned.
@@ -212,14 +215,34 @@ fn enrollment_secret_sha256(secret: &str) -> Vec<u8> {
         .to_vec()
 }
 
-impl CaService {
+/// The device registry and its saved groups.
+#[derive(Debug)]
+pub struct Devices {
+    reg: Arc<Registry>,
+    issuance: Arc<Issuance>,
+    enrollment: Arc<Enrollment>,
+}
+
+impl Devices {
+    pub(crate) fn new(
+        reg: Arc<Registry>,
+        issuance: Arc<Issuance>,
+        enrollment: Arc<Enrollment>,
+    ) -> Devices {
+        Devices {
+            reg,
+            issuance,
+            enrollment,
+        }
+    }
+
     /// Pre-registers a device for an existing RA (`pending_provisioning` until it enrols).
     pub async fn register_device(&self, input: NewDevice) -> Result<Device, Error> {
         check_id(&input.id)?;
         let tags = check_tags(input.tags)?;
         let metadata = check_metadata(&input.metadata)?;
-        self.ra(&input.ra_id).await?;
-        let now = self.clock.now();
+        self.enrollment.ra(&input.ra_id).await?;
+        let now = self.reg.clock.now();
         let row = DeviceRow {
             seq: 0,
             id: input.id,
@@ -232,13 +255,14 @@ impl CaService {
             updated_at: now,
         };
         let ev = device_event(
-            "device.registered",
+            EventKind::DeviceRegistered,
             &row.id,
             now,
             json!({"device_id": row.id, "ra_id": row.ra_id, "alias": row.alias, "tags": row.tags,
                    "metadata": input.metadata}),
         );
-        self.store
+        self.reg
+            .store
             .insert_device(&row, &ev)
             .await
             .map_err(|e| match e {
@@ -255,14 +279,15 @@ impl CaService {
     /// only its SHA-256 is stored, and the device's first enrolment that presents it consumes it.
     pub async fn set_enrollment_secret(&self, device_id: &str) -> Result<String, Error> {
         let secret = base64url(&rand::random::<[u8; 32]>());
-        let now = self.clock.now();
+        let now = self.reg.clock.now();
         let ev = device_event(
-            "device.enrollment_secret_set",
+            EventKind::DeviceEnrollmentSecretSet,
             device_id,
             now,
             json!({"device_id": device_id}),
         );
-        self.store
+        self.reg
+            .store
             .set_device_secret(device_id, &enrollment_secret_sha256(&secret), now, &ev)
             .await
             .map_err(device_err(device_id))?;
@@ -270,7 +295,7 @@ impl CaService {
     }
 
     /// Lists devices newest first, one page at a time.
-    pub async fn devices(&self, q: DeviceQuery) -> Result<Page<Device>, Error> {
+    pub async fn list(&self, q: DeviceQuery) -> Result<Page<Device>, Error> {
         let filter = DeviceFilter {
             ra_id: q.ra_id,
             status: q.status.map(|s| s.as_str().to_string()),
@@ -280,6 +305,7 @@ impl CaService {
             limit: q.limit.unwrap_or(100),
         };
         let page = self
+            .reg
             .store
             .list_devices(&filter)
             .await
@@ -297,18 +323,26 @@ impl CaService {
     /// A device with its slots (active certificate and history) and its latest log entries.
     pub async fn device(&self, id: &str) -> Result<DeviceDetail, Error> {
         let what = || format!("device {id}");
-        let row = self.store.get_device(id).await.map_err(store_err(what()))?;
+        let row = self
+            .reg
+            .store
+            .get_device(id)
+            .await
+            .map_err(store_err(what()))?;
         let slots = self
+            .reg
             .store
             .device_slots(id)
             .await
             .map_err(store_err(what()))?;
         let certs = self
+            .reg
             .store
             .device_certificates(id)
             .await
             .map_err(store_err(what()))?;
         let log = self
+            .reg
             .store
             .device_log(id, LOG_ENTRIES)
             .await
@@ -365,7 +399,7 @@ impl CaService {
         let tags = update.tags.map(check_tags).transpose()?;
         let metadata = update.metadata.as_ref().map(check_metadata).transpose()?;
         let alias = update.alias.map(|a| a.filter(|a| !a.is_empty()));
-        let now = self.clock.now();
+        let now = self.reg.clock.now();
         let mut data = json!({"device_id": id});
         if let Some(a) = &alias {
             data["alias"] = json!(a);
@@ -376,13 +410,14 @@ impl CaService {
         if let Some(m) = &update.metadata {
             data["metadata"] = Value::Object(m.clone());
         }
-        let ev = device_event("device.updated", id, now, data);
+        let ev = device_event(EventKind::DeviceUpdated, id, now, data);
         let changes = DeviceChanges {
             alias,
             tags,
             metadata,
         };
         let row = self
+            .reg
             .store
             .update_device(id, &changes, now, &ev)
             .await
@@ -391,23 +426,38 @@ impl CaService {
     }
 
     /// Retires a device: revokes every valid certificate of its slots (reason `cessation_of_operation`,
-    /// through [`CaService::revoke`], so OCSP stops saying `good` at once), then marks it decommissioned.
+    /// through [`Issuance::revoke`], so OCSP stops saying `good` at once), then marks it decommissioned.
     /// Terminal: a second call is a conflict.
     pub async fn decommission_device(&self, id: &str) -> Result<Device, Error> {
-        let device = self.store.get_device(id).await.map_err(device_err(id))?;
+        let device = self
+            .reg
+            .store
+            .get_device(id)
+            .await
+            .map_err(device_err(id))?;
         if device.status == DeviceStatus::Decommissioned.as_str() {
             return Err(decommissioned(id));
         }
-        let slots = self.store.device_slots(id).await.map_err(device_err(id))?;
+        let slots = self
+            .reg
+            .store
+            .device_slots(id)
+            .await
+            .map_err(device_err(id))?;
         for slot in slots {
             if !matches!(slot.active_status.as_str(), "active" | "about_to_expire") {
                 continue;
             }
+            let serial: Serial = slot
+                .active_serial
+                .parse()
+                .map_err(|_| Error::Internal(format!("stored serial of device {id}")))?;
             match self
+                .issuance
                 .revoke(
                     &slot.ca_id,
-                    &slot.active_serial,
-                    "cessation_of_operation",
+                    &serial,
+                    RevocationReason::CessationOfOperation,
                     None,
                 )
                 .await
@@ -420,18 +470,29 @@ impl CaService {
                 Err(e) => return Err(e),
             }
         }
-        let now = self.clock.now();
-        let ev = device_event("device.decommissioned", id, now, json!({"device_id": id}));
-        self.store
+        let now = self.reg.clock.now();
+        let ev = device_event(
+            EventKind::DeviceDecommissioned,
+            id,
+            now,
+            json!({"device_id": id}),
+        );
+        self.reg
+            .store
             .decommission_device(id, now, &ev)
             .await
             .map_err(device_err(id))?;
-        let row = self.store.get_device(id).await.map_err(device_err(id))?;
+        let row = self
+            .reg
+            .store
+            .get_device(id)
+            .await
+            .map_err(device_err(id))?;
         device_from_row(row)
     }
 }
 
-fn device_event(ty: &str, device_id: &str, time: i64, data: Value) -> shedu_store::NewEvent {
+fn device_event(ty: EventKind, device_id: &str, time: i64, data: Value) -> shedu_store::NewEvent {
     event(ty, format!("devices/{device_id}"), time, data)
 }
 

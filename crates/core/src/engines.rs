@@ -1,21 +1,88 @@
-//! Which key engine holds a CA's key, and the few operations the CA service needs from each: generate,
-//! store an imported key, open a stored key reference, and discard a key after a failed creation.
+//! Key engines: which engine holds a CA's key, and the few operations the CA registry needs from each:
+//! generate, store an imported key, open a stored key reference, and discard a key after a failed creation.
+//! This file is the only place that dispatches on the engine.
 //!
 //! The CA record keeps the engine name and an engine-specific reference: for `software` the sealed key,
 //! for `pkcs11` the key's label in the token (the key itself never leaves the token).
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use shedu_keys::{CaSigner, Pkcs11Engine, Signer, SoftwareKey};
 use shedu_pki::KeyType;
 
-use crate::{CaService, Error};
+use crate::{Error, Registry};
 
-/// The configured engines.
-#[derive(Clone, Default)]
-pub(crate) struct Engines {
+/// The kinds of key engine a CA key can live in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    /// A key sealed with AES-256-GCM under the master key, stored in the CA row.
+    Software,
+    /// A non-extractable key in a PKCS#11 token; the CA row keeps its label.
+    Pkcs11,
+}
+
+impl EngineKind {
+    /// The configuration and storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Software => "software",
+            EngineKind::Pkcs11 => "pkcs11",
+        }
+    }
+
+    /// Where a key is, never the key: the token label for `pkcs11`, `sealed` for `software`.
+    pub(crate) fn key_handle(self, record: &[u8]) -> String {
+        match self {
+            EngineKind::Software => "sealed".to_string(),
+            EngineKind::Pkcs11 => String::from_utf8_lossy(record).into_owned(),
+        }
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EngineKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<EngineKind, Error> {
+        match s {
+            "software" => Ok(EngineKind::Software),
+            "pkcs11" => Ok(EngineKind::Pkcs11),
+            other => Err(Error::invalid(
+                "unsupported-engine",
+                format!("unknown key engine {other:?} (software or pkcs11)"),
+            )),
+        }
+    }
+}
+
+/// The configured engines: software always, a PKCS#11 token when one is configured.
+#[derive(Clone, Debug)]
+pub struct Engines {
     pkcs11: Option<Pkcs11Engine>,
-    default_pkcs11: bool,
+    default: EngineKind,
+}
+
+impl Default for Engines {
+    fn default() -> Self {
+        Engines {
+            pkcs11: None,
+            default: EngineKind::Software,
+        }
+    }
+}
+
+impl Engines {
+    /// Software keys, plus `pkcs11` when given; CAs that name no engine go to `default`.
+    pub fn new(pkcs11: Option<Pkcs11Engine>, default: EngineKind) -> Engines {
+        Engines { pkcs11, default }
+    }
 }
 
 /// One engine, chosen for an operation.
@@ -25,10 +92,10 @@ pub(crate) enum Engine {
 }
 
 impl Engine {
-    pub(crate) fn name(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> EngineKind {
         match self {
-            Engine::Software => "software",
-            Engine::Pkcs11(_) => "pkcs11",
+            Engine::Software => EngineKind::Software,
+            Engine::Pkcs11(_) => EngineKind::Pkcs11,
         }
     }
 }
@@ -39,39 +106,22 @@ pub(crate) struct NewKey {
     pub(crate) record: Vec<u8>,
 }
 
-impl CaService {
-    /// Adds a PKCS#11 token; with `default`, CAs that name no engine go there.
-    pub fn with_pkcs11(mut self, engine: Pkcs11Engine, default: bool) -> CaService {
-        self.engines = Engines {
-            pkcs11: Some(engine),
-            default_pkcs11: default,
-        };
-        self
-    }
-
-    pub(crate) fn engine(&self, name: Option<&str>) -> Result<Engine, Error> {
-        let wanted = name.unwrap_or(if self.engines.default_pkcs11 {
-            "pkcs11"
-        } else {
-            "software"
-        });
-        match wanted {
-            "software" => Ok(Engine::Software),
-            "pkcs11" => self
-                .engines
-                .pkcs11
-                .clone()
-                .map(Engine::Pkcs11)
-                .ok_or_else(|| {
-                    Error::invalid(
-                        "engine-unavailable",
-                        "no PKCS#11 token is configured (SHEDU_PKCS11_MODULE)",
-                    )
-                }),
-            other => Err(Error::invalid(
-                "unsupported-engine",
-                format!("unknown key engine {other:?}"),
-            )),
+impl Registry {
+    pub(crate) fn engine(&self, kind: Option<EngineKind>) -> Result<Engine, Error> {
+        match kind.unwrap_or(self.engines.default) {
+            EngineKind::Software => Ok(Engine::Software),
+            EngineKind::Pkcs11 => {
+                self.engines
+                    .pkcs11
+                    .clone()
+                    .map(Engine::Pkcs11)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "engine-unavailable",
+                            "no PKCS#11 token is configured (SHEDU_PKCS11_MODULE)",
+                        )
+                    })
+            }
         }
     }
 
@@ -134,14 +184,17 @@ impl CaService {
         key_type: KeyType,
         record: &[u8],
     ) -> Result<CaSigner, Error> {
+        let engine: EngineKind = engine
+            .parse()
+            .map_err(|_| Error::Internal(format!("CA {ca_id} names unknown engine {engine:?}")))?;
         match engine {
-            "software" => {
+            EngineKind::Software => {
                 let key = self.keystore.open(ca_id, key_type, record).map_err(|e| {
                     Error::KeyUnavailable(format!("the key of CA {ca_id} cannot be unsealed ({e})"))
                 })?;
                 Ok(CaSigner(Arc::new(key) as Arc<dyn Signer>))
             }
-            "pkcs11" => {
+            EngineKind::Pkcs11 => {
                 let token = self.engines.pkcs11.clone().ok_or_else(|| {
                     Error::KeyUnavailable(format!(
                         "CA {ca_id} keeps its key in a PKCS#11 token, and none is configured"
@@ -153,9 +206,6 @@ impl CaService {
                     .map_err(pkcs11_err)?;
                 Ok(CaSigner(signer))
             }
-            other => Err(Error::Internal(format!(
-                "CA {ca_id} names unknown engine {other:?}"
-            ))),
         }
     }
 

@@ -14,10 +14,9 @@ use shedu_pki::{Csr, is_signed_by, pem_encode_cert};
 use shedu_store::EnrollmentRecord;
 use zeroize::Zeroizing;
 
-use crate::ca::CaService;
-use crate::certificates::insert_err;
+use crate::certificates::{insert_err, prepare};
 use crate::error::store_err;
-use crate::ra::{AuthMode, Ra};
+use crate::ra::{AuthMode, Enrollment, Ra};
 use crate::{ClientCertProblem, Error};
 
 /// Which EST operation.
@@ -72,7 +71,7 @@ fn forbidden(code: &'static str, detail: impl Into<String>) -> Error {
     }
 }
 
-impl CaService {
+impl Enrollment {
     /// The RA an EST request is for: the label's (an RA id), or the configured default RA (by id or name)
     /// when the URL has none.
     pub async fn est_ra(&self, label: Option<&str>) -> Result<Ra, Error> {
@@ -97,7 +96,7 @@ impl CaService {
 
     /// `cacerts`: the RA's default CA and its ancestors (DER, issuing CA first).
     pub async fn est_cacerts(&self, ra: &Ra) -> Result<Vec<Vec<u8>>, Error> {
-        let chain = self.chain_pem(&ra.default_ca_id).await?;
+        let chain = self.reg.loaded(&ra.default_ca_id).await?.chain_pem.clone();
         Ok(shedu_pki::pem_to_der_certs(chain.as_bytes())?)
     }
 
@@ -137,7 +136,7 @@ impl CaService {
             ));
         }
         let credential = self.authenticate_enrollment(ra, &device_id, req).await?;
-        let registered = match self.store.get_device(&device_id).await {
+        let registered = match self.reg.store.get_device(&device_id).await {
             Ok(device) if device.ra_id != ra.id => {
                 return Err(forbidden(
                     "device-of-another-ra",
@@ -191,6 +190,7 @@ impl CaService {
             )
         })?;
         let current = match self
+            .issuance
             .client_certificate(leaf, settings.allow_expired_reenroll)
             .await?
         {
@@ -199,6 +199,7 @@ impl CaService {
         };
         let serial = current.serial.to_hex();
         let device = self
+            .reg
             .store
             .device_by_certificate(&current.ca_id, &serial)
             .await
@@ -211,6 +212,7 @@ impl CaService {
                 )
             })?;
         let slot = self
+            .reg
             .store
             .device_slot(&device.id, &current.ca_id)
             .await
@@ -238,7 +240,7 @@ impl CaService {
             ));
         }
         let opens = current.not_after - i64::from(settings.reenroll_window_days) * 86_400;
-        let now = self.now();
+        let now = self.reg.now();
         if now < opens {
             return Err(forbidden(
                 "outside-reenroll-window",
@@ -269,9 +271,10 @@ impl CaService {
         reenroll: bool,
         consume_secret_sha256: Option<Vec<u8>>,
     ) -> Result<Vec<u8>, Error> {
-        let prepared = self.prepare_certificate(ca_id, csr, None, None).await?;
+        let prepared = prepare(&self.reg, ca_id, csr, None, None).await?;
         let der = prepared.row.der.clone();
         let outcome = self
+            .reg
             .store
             .record_enrollment(EnrollmentRecord {
                 cert: prepared.row,
@@ -283,7 +286,7 @@ impl CaService {
                 reenroll,
                 revoke_previous: reenroll && ra.enrollment.revoke_on_reenroll,
                 consume_secret_sha256,
-                now: self.now(),
+                now: self.reg.now(),
             })
             .await
             .map_err(|e| match e {
@@ -316,7 +319,7 @@ impl CaService {
         if let (true, Some(previous)) = (outcome.previous_revoked, &outcome.previous)
             && let Ok(serial) = previous.parse()
         {
-            self.on_revoked(ca_id, &serial);
+            self.reg.on_revoked(ca_id, &serial);
         }
         Ok(der)
     }
@@ -337,7 +340,7 @@ impl CaService {
             let is_bootstrap = modes.contains(&AuthMode::ClientCertificate)
                 && self.chains_to_bootstrap_ca(ra, &req.client_chain).await?;
             if is_ra || is_bootstrap {
-                match self.client_certificate(leaf, false).await? {
+                match self.issuance.client_certificate(leaf, false).await? {
                     Ok(_) => return Ok(Credential::Accepted),
                     Err(problem) => refusal = Some(problem),
                 }
@@ -381,7 +384,7 @@ impl CaService {
     async fn chains_to_bootstrap_ca(&self, ra: &Ra, chain: &[Vec<u8>]) -> Result<bool, Error> {
         let mut anchors = Vec::with_capacity(ra.enrollment.bootstrap_ca_ids.len());
         for id in &ra.enrollment.bootstrap_ca_ids {
-            match self.loaded(id).await {
+            match self.reg.loaded(id).await {
                 Ok(ca) => anchors.push(ca.ca.certificate_der.clone()),
                 Err(Error::NotFound(_)) => continue,
                 Err(e) => return Err(e),

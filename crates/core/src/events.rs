@@ -1,34 +1,133 @@
-//! CloudEvents 1.0 events, built with the change they describe and stored in its transaction.
+//! CloudEvents 1.0 events: the vocabulary of event types, the builder every change uses (the event is
+//! stored in the change's own transaction), and the read side of the outbox.
+
+use std::fmt;
+use std::sync::Arc;
 
 use shedu_store::NewEvent;
+
+use crate::error::store_err;
+use crate::{Error, Registry};
 
 /// The CloudEvents `source` of every event this platform emits.
 pub const EVENT_SOURCE: &str = "/shedu";
 
+/// Every event type a service builds, with its wire name (the CloudEvents `type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A CA was created (root or intermediate).
+    CaCreated,
+    /// A CA was imported (with or without its key).
+    CaImported,
+    /// A certificate was issued.
+    CertificateIssued,
+    /// A certificate was revoked.
+    CertificateRevoked,
+    /// An RA was created.
+    RaCreated,
+    /// An RA's settings were replaced.
+    RaUpdated,
+    /// An RA was deleted.
+    RaDeleted,
+    /// A device was registered (by an operator or by its first enrolment).
+    DeviceRegistered,
+    /// A device's one-time enrolment secret was set.
+    DeviceEnrollmentSecretSet,
+    /// A device was edited.
+    DeviceUpdated,
+    /// A device was decommissioned.
+    DeviceDecommissioned,
+    /// A device group was created.
+    DeviceGroupCreated,
+    /// A device group was deleted.
+    DeviceGroupDeleted,
+}
+
+impl EventKind {
+    /// Every kind, for tests and documentation.
+    pub const ALL: [EventKind; 13] = [
+        EventKind::CaCreated,
+        EventKind::CaImported,
+        EventKind::CertificateIssued,
+        EventKind::CertificateRevoked,
+        EventKind::RaCreated,
+        EventKind::RaUpdated,
+        EventKind::RaDeleted,
+        EventKind::DeviceRegistered,
+        EventKind::DeviceEnrollmentSecretSet,
+        EventKind::DeviceUpdated,
+        EventKind::DeviceDecommissioned,
+        EventKind::DeviceGroupCreated,
+        EventKind::DeviceGroupDeleted,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::CaCreated => "ca.created",
+            EventKind::CaImported => "ca.imported",
+            EventKind::CertificateIssued => "certificate.issued",
+            EventKind::CertificateRevoked => "certificate.revoked",
+            EventKind::RaCreated => "ra.created",
+            EventKind::RaUpdated => "ra.updated",
+            EventKind::RaDeleted => "ra.deleted",
+            EventKind::DeviceRegistered => "device.registered",
+            EventKind::DeviceEnrollmentSecretSet => "device.enrollment_secret_set",
+            EventKind::DeviceUpdated => "device.updated",
+            EventKind::DeviceDecommissioned => "device.decommissioned",
+            EventKind::DeviceGroupCreated => "device_group.created",
+            EventKind::DeviceGroupDeleted => "device_group.deleted",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Builds an event with a fresh id.
-pub(crate) fn event(ty: &str, subject: String, time: i64, data: serde_json::Value) -> NewEvent {
+pub(crate) fn event(
+    kind: EventKind,
+    subject: String,
+    time: i64,
+    data: serde_json::Value,
+) -> NewEvent {
     NewEvent {
         id: uuid::Uuid::new_v4().simple().to_string(),
         source: EVENT_SOURCE.to_string(),
-        ty: ty.to_string(),
+        ty: kind.as_str().to_string(),
         subject,
         time,
         data: data.to_string(),
     }
 }
 
-impl crate::CaService {
+/// The read side of the events outbox (delivery itself is `shedu-events`).
+#[derive(Debug)]
+pub struct Events {
+    reg: Arc<Registry>,
+}
+
+impl Events {
+    pub(crate) fn new(reg: Arc<Registry>) -> Events {
+        Events { reg }
+    }
+
     /// Outbox events after position `after_seq`, oldest first, optionally of one type and subject text.
-    pub async fn events(
+    pub async fn list(
         &self,
         after_seq: i64,
         ty: Option<&str>,
         subject_contains: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<shedu_store::EventRow>, crate::Error> {
-        self.store
+    ) -> Result<Vec<shedu_store::EventRow>, Error> {
+        self.reg
+            .store
             .list_events(after_seq, ty, subject_contains, limit)
             .await
-            .map_err(crate::error::store_err("events"))
+            .map_err(store_err("events"))
     }
 }

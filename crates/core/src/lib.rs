@@ -1,10 +1,13 @@
-//! shedu's services: certificate authorities, issuance, revocation, the certificate lifecycle, and the
-//! events every change writes.
+//! shedu's services, one per capability, over a shared CA [`Registry`]: [`Cas`] (CA management),
+//! [`Issuance`] (issue, revoke, look up, sweep), [`Va`] (OCSP, CRLs), [`Enrollment`] (RAs, EST),
+//! [`Devices`] (registry, groups), [`Audit`], [`Events`] and [`AuthService`]. [`Services::open`] wires
+//! them; a handler names the one it needs, and no service hands out the store.
 //!
 //! Business rules live here once. Handlers (HTTP, CLI) parse input, call one service method, and encode
 //! the result; nothing here knows HTTP status codes or JSON DTOs. Time comes from a [`Clock`] so that
 //! expiry can be tested without waiting.
 
+mod audit;
 mod auth;
 mod ca;
 mod certificates;
@@ -18,26 +21,35 @@ mod lifecycle;
 mod model;
 mod oidc;
 mod ra;
+mod registry;
 mod rotate;
+mod services;
 mod trust;
 mod va;
 
+pub use audit::{
+    Audit, AuditContext, AuditEntry, AuditFilter, AuditRecord, AuditVerdict, ChainBreak, Outcome,
+};
 pub use auth::{ApiKey, AuthService, Principal, PrincipalKind, Role, Session, User};
-pub use ca::{CaService, ImportCa, NewCa, ProfileInput, VaInput};
-pub use certificates::{CertificateQuery, IssueInput, Issued};
+pub use ca::{Cas, ImportCa, NewCa, ProfileInput, VaInput};
+pub use certificates::{CertificateQuery, Issuance, IssueInput, Issued};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use devices::{
     Device, DeviceDetail, DeviceGroup, DeviceGroupDetail, DeviceGroupFilter, DeviceLogEntry,
-    DeviceQuery, DeviceStatus, DeviceUpdate, NewDevice, NewDeviceGroup, Slot, SlotCertificate,
+    DeviceQuery, DeviceStatus, DeviceUpdate, Devices, NewDevice, NewDeviceGroup, Slot,
+    SlotCertificate,
 };
+pub use engines::{EngineKind, Engines};
 pub use error::Error;
 pub use est::{EstIssued, EstOperation, EstRequest};
-pub use events::EVENT_SOURCE;
+pub use events::{EVENT_SOURCE, EventKind, Events};
 pub use lifecycle::spawn_lifecycle;
 pub use model::{Ca, CaKind, Certificate, Status};
 pub use oidc::OidcIssuer;
-pub use ra::{AuthMode, EnrollmentSettings, Ra, RaInput, WebhookSettings};
+pub use ra::{AuthMode, Enrollment, EnrollmentSettings, Ra, RaInput, WebhookSettings};
+pub use registry::Registry;
 pub use rotate::rewrap_database_keys;
+pub use services::{Services, ServicesConfig};
 pub use shedu_store::{Page, SweepReport};
 pub use trust::ClientCertProblem;
-pub use va::{CrlAnswer, CrlKind, OcspAnswer, VaConfig};
+pub use va::{CrlAnswer, CrlKind, OcspAnswer, Va, VaConfig};

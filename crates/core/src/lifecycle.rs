@@ -1,19 +1,23 @@
 //! The lifecycle job: runs the status sweep and the CRL refresh on an interval.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::CaService;
+use crate::Services;
 
-/// Spawns the sweep loop. A failed sweep is logged and retried at the next tick; it changes nothing
+/// Spawns the lifecycle loop: status sweep, trust-anchor reload, CRL refresh. A failed sweep is logged and retried at the next tick; it changes nothing
 /// partially because each sweep is one transaction.
-pub fn spawn_lifecycle(service: Arc<CaService>, interval: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_lifecycle(services: &Services, interval: Duration) -> tokio::task::JoinHandle<()> {
+    let (issuance, registry, va) = (
+        services.issuance.clone(),
+        services.registry.clone(),
+        services.va.clone(),
+    );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match service.sweep().await {
+            match issuance.sweep().await {
                 Ok(r) if r != Default::default() => tracing::info!(
                     expired = r.certificates_expired,
                     about_to_expire = r.certificates_about_to_expire,
@@ -26,11 +30,11 @@ pub fn spawn_lifecycle(service: Arc<CaService>, interval: Duration) -> tokio::ta
                 }
             }
             // CAs added through another replica become client-certificate anchors here too.
-            if let Err(e) = service.refresh_trust_anchors().await {
+            if let Err(e) = registry.refresh_trust_anchors().await {
                 tracing::warn!(error = %e, "trust anchor refresh failed; retrying at the next tick");
             }
             // CRLs are rebuilt before their nextUpdate even when nobody fetches them.
-            if let Err(e) = service.refresh_crls().await {
+            if let Err(e) = va.refresh_crls().await {
                 tracing::warn!(error = %e, "CRL refresh failed; retrying at the next tick");
             }
         }

@@ -117,8 +117,8 @@ pub struct Ca {
     pub parent_id: Option<String>,
     /// The CA key's type.
     pub key_type: KeyType,
-    /// The key engine holding the key (`software` or `pkcs11`), or `None` when shedu holds no key.
-    pub engine: Option<String>,
+    /// The key engine holding the key, or `None` when shedu holds no key.
+    pub engine: Option<crate::EngineKind>,
     /// Where the key is, never the key: the token label for `pkcs11`, `sealed` for `software`.
     pub key_handle: Option<String>,
     /// The CA certificate, DER.
@@ -164,7 +164,7 @@ pub struct Certificate {
     /// Rendered SANs.
     pub sans: Vec<String>,
     /// Subject key type.
-    pub key_type: String,
+    pub key_type: KeyType,
     /// notBefore, Unix seconds.
     pub not_before: i64,
     /// notAfter, Unix seconds.

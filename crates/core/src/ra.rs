@@ -6,10 +6,12 @@ use serde::{Deserialize, Serialize};
 use shedu_pki::{Csr, KeyType, SubjectName};
 use shedu_store::RaRow;
 
-use crate::ca::{CaService, new_id};
+use std::sync::Arc;
+
 use crate::error::store_err;
-use crate::events::event;
-use crate::{CaKind, Error, NewCa, ProfileInput, VaInput};
+use crate::events::{EventKind, event};
+use crate::registry::{Registry, new_id};
+use crate::{CaKind, Cas, Error, Issuance, NewCa, ProfileInput, VaInput};
 
 /// How a device proves who it is when it enrols for the first time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,7 +102,7 @@ pub struct RaInput {
     /// when unset.
     pub default_ca_id: Option<String>,
     /// Credential modes (`client_certificate`, `one_time_secret`, `webhook`).
-    pub auth_modes: Vec<String>,
+    pub auth_modes: Vec<AuthMode>,
     /// Bootstrap CAs.
     pub bootstrap_ca_ids: Vec<String>,
     /// Register unknown devices on first enrolment (default false).
@@ -160,22 +162,43 @@ const RA_CA_META: &str = "internal_ra_ca_id";
 const DEFAULT_REENROLL_WINDOW_DAYS: u32 = 30;
 const DEFAULT_WEBHOOK_TIMEOUT_MS: u64 = 5_000;
 
-impl CaService {
-    /// Serves EST requests without a label (`/.well-known/est/simpleenroll`) through this RA (id or name).
-    pub fn with_est_default_ra(mut self, ra_id: Option<String>) -> CaService {
-        self.est_default_ra = ra_id;
-        self
+/// Enrolment: RAs (who may enrol for which CA, and how) and EST, which applies their rules (`est.rs`).
+#[derive(Debug)]
+pub struct Enrollment {
+    pub(crate) reg: Arc<Registry>,
+    cas: Arc<Cas>,
+    pub(crate) issuance: Arc<Issuance>,
+    /// The RA of EST requests whose URL names none.
+    pub(crate) est_default_ra: Option<String>,
+}
+
+impl Enrollment {
+    /// `est_default_ra` (an id or name) serves EST requests without a label
+    /// (`/.well-known/est/simpleenroll`).
+    pub(crate) fn new(
+        reg: Arc<Registry>,
+        cas: Arc<Cas>,
+        issuance: Arc<Issuance>,
+        est_default_ra: Option<String>,
+    ) -> Enrollment {
+        Enrollment {
+            reg,
+            cas,
+            issuance,
+            est_default_ra,
+        }
     }
 
     /// Creates an RA.
     pub async fn create_ra(&self, input: RaInput) -> Result<Ra, Error> {
-        let now = self.now();
+        let now = self.reg.now();
         let mut ra = self.validate_ra(new_id(), input.clone(), now, now).await?;
         if let Some(csr) = &input.csr {
             ra.certificate_der = Some(self.issue_ra_certificate(csr).await?);
         }
-        let ev = ra_event("ra.created", &ra, now);
-        self.store
+        let ev = ra_event(EventKind::RaCreated, &ra, now);
+        self.reg
+            .store
             .insert_ra(&ra_row(&ra)?, &ev)
             .await
             .map_err(ra_store_err(&ra.name))?;
@@ -184,7 +207,7 @@ impl CaService {
 
     /// Replaces an RA's settings (a new CSR replaces its certificate; none keeps it).
     pub async fn update_ra(&self, id: &str, input: RaInput) -> Result<Ra, Error> {
-        let now = self.now();
+        let now = self.reg.now();
         let old = self.ra(id).await?;
         let mut ra = self
             .validate_ra(id.to_string(), input.clone(), old.created_at, now)
@@ -193,8 +216,9 @@ impl CaService {
             Some(csr) => Some(self.issue_ra_certificate(csr).await?),
             None => old.certificate_der,
         };
-        let ev = ra_event("ra.updated", &ra, now);
-        self.store
+        let ev = ra_event(EventKind::RaUpdated, &ra, now);
+        self.reg
+            .store
             .update_ra(&ra_row(&ra)?, &ev)
             .await
             .map_err(ra_store_err(&ra.name))?;
@@ -204,9 +228,10 @@ impl CaService {
     /// Deletes an RA. Its devices and their certificates stay; they can no longer enrol through it.
     pub async fn delete_ra(&self, id: &str) -> Result<(), Error> {
         let ra = self.ra(id).await?;
-        let now = self.now();
-        self.store
-            .delete_ra(id, &ra_event("ra.deleted", &ra, now))
+        let now = self.reg.now();
+        self.reg
+            .store
+            .delete_ra(id, &ra_event(EventKind::RaDeleted, &ra, now))
             .await
             .map_err(ra_store_err(&ra.name))
     }
@@ -214,6 +239,7 @@ impl CaService {
     /// One RA.
     pub async fn ra(&self, id: &str) -> Result<Ra, Error> {
         let row = self
+            .reg
             .store
             .get_ra(id)
             .await
@@ -223,7 +249,7 @@ impl CaService {
 
     /// Every RA.
     pub async fn ras(&self) -> Result<Vec<Ra>, Error> {
-        let rows = self.store.list_ras().await.map_err(store_err("RAs"))?;
+        let rows = self.reg.store.list_ras().await.map_err(store_err("RAs"))?;
         rows.into_iter().map(ra_from_row).collect()
     }
 
@@ -242,7 +268,7 @@ impl CaService {
             ));
         }
         for ca_id in &input.ca_ids {
-            let ca = self.loaded(ca_id).await.map_err(not_found_is_invalid)?;
+            let ca = self.reg.loaded(ca_id).await.map_err(not_found_is_invalid)?;
             if ca.ca.kind == CaKind::External {
                 return Err(Error::invalid(
                     "ca-cannot-issue",
@@ -260,11 +286,7 @@ impl CaService {
                 format!("default_ca_id {default_ca_id} is not among the RA's ca_ids"),
             ));
         }
-        let auth_modes = input
-            .auth_modes
-            .iter()
-            .map(|m| AuthMode::parse(m))
-            .collect::<Result<Vec<_>, _>>()?;
+        let auth_modes = input.auth_modes.clone();
         if auth_modes.is_empty() {
             return Err(Error::invalid(
                 "no-auth-mode",
@@ -278,7 +300,7 @@ impl CaService {
             ));
         }
         for ca_id in &input.bootstrap_ca_ids {
-            self.loaded(ca_id).await.map_err(not_found_is_invalid)?;
+            self.reg.loaded(ca_id).await.map_err(not_found_is_invalid)?;
         }
         let webhook = match (&input.webhook_url, auth_modes.contains(&AuthMode::Webhook)) {
             (Some(url), _) if url.starts_with("https://") || url.starts_with("http://") => {
@@ -348,6 +370,7 @@ impl CaService {
         Csr::parse(csr)?;
         let ca_id = self.internal_ra_ca().await?;
         let issued = self
+            .issuance
             .issue(
                 &ca_id,
                 crate::IssueInput {
@@ -364,6 +387,7 @@ impl CaService {
     /// kept in `meta`.
     pub async fn internal_ra_ca(&self) -> Result<String, Error> {
         if let Some(id) = self
+            .reg
             .store
             .meta_get(RA_CA_META)
             .await
@@ -372,9 +396,10 @@ impl CaService {
             return String::from_utf8(id).map_err(|_| Error::Internal("corrupt RA CA id".into()));
         }
         let ca = self
+            .cas
             .create(NewCa {
                 name: "shedu internal RA CA".into(),
-                key_type: "ec-p256".into(),
+                key_type: KeyType::EcP256,
                 subject: SubjectName {
                     common_name: "shedu internal RA CA".into(),
                     organization: Some("shedu".into()),
@@ -392,7 +417,8 @@ impl CaService {
                 engine: None,
             })
             .await?;
-        self.store
+        self.reg
+            .store
             .meta_put(RA_CA_META, ca.id.as_bytes())
             .await
             .map_err(store_err("meta"))?;
@@ -417,7 +443,7 @@ fn ra_store_err(name: &str) -> impl FnOnce(shedu_store::Error) -> Error + '_ {
     }
 }
 
-fn ra_event(ty: &str, ra: &Ra, now: i64) -> shedu_store::NewEvent {
+fn ra_event(ty: EventKind, ra: &Ra, now: i64) -> shedu_store::NewEvent {
     event(
         ty,
         format!("ras/{}", ra.id),

@@ -7,8 +7,8 @@ use shedu_store::Store;
 
 use crate::Error;
 use crate::auth::{SESSION_CONTEXT, SESSION_SECRET};
-use crate::ca::{CANARY_CONTEXT, CANARY_KEY};
 use crate::error::store_err;
+use crate::registry::{CANARY_CONTEXT, CANARY_KEY};
 
 /// Re-wraps the keystore canary, every software CA key and every delegated OCSP responder key from `old`
 /// to `new`. Fails, changing nothing, when `old` is not this database's master key. Returns how many keys

@@ -9,9 +9,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::ca::CaService;
 use crate::error::{poisoned, store_err};
-use crate::{Certificate, Error, Status};
+use crate::{Error, Registry};
 
 /// The anchor set and its generation.
 #[derive(Debug, Default)]
@@ -60,7 +59,7 @@ impl ClientCertProblem {
     }
 }
 
-impl CaService {
+impl Registry {
     /// The current anchors (DER) and their generation, for the TLS layer.
     pub fn trust_anchors(&self) -> (u64, Arc<Vec<Vec<u8>>>) {
         let certs = match self.anchors.certs.read() {
@@ -75,28 +74,5 @@ impl CaService {
         let cas = self.store.list_cas().await.map_err(store_err("CAs"))?;
         self.anchors
             .replace_if_changed(cas.into_iter().map(|c| c.certificate_der).collect())
-    }
-
-    /// The stored certificate a TLS client presented, with its effective status. The handshake has
-    /// already verified the chain up to a managed CA; this adds what the handshake cannot know:
-    /// revocation (fail closed: a certificate missing from storage is refused) and expiry.
-    /// `allow_expired` serves re-enrolment of an expired certificate where an RA permits it.
-    pub async fn client_certificate(
-        &self,
-        der: &[u8],
-        allow_expired: bool,
-    ) -> Result<Result<Certificate, ClientCertProblem>, Error> {
-        let fingerprint = shedu_pki::fingerprint_sha256(der);
-        let cert = match self.certificate_by_fingerprint(&fingerprint).await {
-            Ok(cert) => cert,
-            Err(Error::NotFound(_)) => return Ok(Err(ClientCertProblem::Unknown)),
-            Err(e) => return Err(e),
-        };
-        Ok(match cert.status {
-            Status::Revoked => Err(ClientCertProblem::Revoked),
-            Status::Expired if !allow_expired => Err(ClientCertProblem::Expired),
-            _ if cert.not_before > self.now() => Err(ClientCertProblem::Unknown),
-            _ => Ok(cert),
-        })
     }
 }

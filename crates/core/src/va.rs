@@ -24,8 +24,8 @@ use shedu_pki::{
 };
 use shedu_store::{CrlRow, ResponderRow};
 
-use crate::ca::{CaService, LoadedCa, usable_issuer};
 use crate::error::{poisoned, store_err};
+use crate::registry::{LoadedCa, Registry, usable_issuer};
 use crate::{Error, Status};
 
 /// Most signed OCSP answers kept in memory (about 0.5 KiB each for P-256 responders).
@@ -122,7 +122,8 @@ struct CachedCrl {
     marker: (i64, i64),
 }
 
-/// The VA's in-memory state, owned by [`CaService`].
+/// The VA's in-memory state, kept in the [`Registry`] because revocations and new CAs (from any
+/// capability) must reach it before they return.
 #[derive(Default)]
 pub(crate) struct VaState {
     /// Issuer hashes of every managed CA, rebuilt when CAs change.
@@ -148,7 +149,38 @@ struct LoadedResponder {
     not_after: i64,
 }
 
-impl CaService {
+impl VaState {
+    /// Forgets cached answers for a certificate that was just revoked.
+    pub(crate) fn forget_certificate(&self, ca_id: &str, serial: &Serial) {
+        if let Ok(mut cache) = self.cache.write() {
+            *cache.epochs.entry(ca_id.to_string()).or_default() += 1;
+            for hash in [CertIdHash::Sha1, CertIdHash::Sha256] {
+                cache
+                    .answers
+                    .remove(&(ca_id.to_string(), serial.clone(), hash));
+            }
+        }
+    }
+
+    /// Forgets the issuer index after a CA was added.
+    pub(crate) fn forget_issuers(&self) {
+        if let Ok(mut issuers) = self.issuers.write() {
+            *issuers = None;
+        }
+    }
+}
+
+/// The validation authority: OCSP and CRLs.
+#[derive(Debug)]
+pub struct Va {
+    reg: Arc<Registry>,
+}
+
+impl Va {
+    pub(crate) fn new(reg: Arc<Registry>) -> Va {
+        Va { reg }
+    }
+
     /// Answers an OCSP request (DER). Never fails: problems become OCSP error statuses.
     pub async fn ocsp(&self, request_der: &[u8]) -> OcspAnswer {
         let Ok(request) = OcspRequest::from_der(request_der) else {
@@ -191,12 +223,12 @@ impl CaService {
                 request.entries[0].hash,
             )
         });
-        let now = self.clock.now();
+        let now = self.reg.clock.now();
         let epoch = {
-            let cache = self.va.cache.read().map_err(|_| poisoned())?;
+            let cache = self.reg.va.cache.read().map_err(|_| poisoned())?;
             if let Some(hit) = key.as_ref().and_then(|k| cache.answers.get(k)) {
                 let fresh_until =
-                    hit.this_update.unwrap_or(0) + self.va_config.ocsp_validity_secs / 2;
+                    hit.this_update.unwrap_or(0) + self.reg.va_config.ocsp_validity_secs / 2;
                 if now < fresh_until {
                     return Ok(hit.clone());
                 }
@@ -204,10 +236,10 @@ impl CaService {
             cache.epochs.get(&ca_id).copied().unwrap_or(0)
         };
 
-        let loaded = self.loaded(&ca_id).await?;
+        let loaded = self.reg.loaded(&ca_id).await?;
         let responder = self.responder(&loaded, now).await?;
         let this_update = now;
-        let next_update = now + self.va_config.ocsp_validity_secs;
+        let next_update = now + self.reg.va_config.ocsp_validity_secs;
         let mut answers = Vec::with_capacity(request.entries.len());
         for (entry, owner) in request.entries.iter().zip(&owners) {
             let status = if owner.as_deref() == Some(ca_id.as_str()) {
@@ -237,7 +269,7 @@ impl CaService {
             next_update: request.nonce.is_none().then_some(next_update),
         };
         if let Some(key) = key {
-            let mut cache = self.va.cache.write().map_err(|_| poisoned())?;
+            let mut cache = self.reg.va.cache.write().map_err(|_| poisoned())?;
             // Only if no revocation of this CA happened since the status was read.
             if cache.epochs.get(&ca_id).copied().unwrap_or(0) == epoch {
                 // Bounded memory: past the cap an arbitrary entry makes room (a miss only costs one signature).
@@ -253,7 +285,12 @@ impl CaService {
     }
 
     async fn cert_status(&self, ca_id: &str, serial: &Serial) -> Result<CertStatus, Error> {
-        match self.store.certificate_status(ca_id, &serial.to_hex()).await {
+        match self
+            .reg
+            .store
+            .certificate_status(ca_id, &serial.to_hex())
+            .await
+        {
             Ok(row) if row.status == Status::Revoked.as_str() => Ok(CertStatus::Revoked {
                 at: row.revoked_at.unwrap_or_default(),
                 reason: row
@@ -268,30 +305,11 @@ impl CaService {
         }
     }
 
-    /// Forgets cached answers for a certificate that was just revoked. Called before `revoke` returns.
-    pub(crate) fn on_revoked(&self, ca_id: &str, serial: &Serial) {
-        if let Ok(mut cache) = self.va.cache.write() {
-            *cache.epochs.entry(ca_id.to_string()).or_default() += 1;
-            for hash in [CertIdHash::Sha1, CertIdHash::Sha256] {
-                cache
-                    .answers
-                    .remove(&(ca_id.to_string(), serial.clone(), hash));
-            }
-        }
-    }
-
-    /// Forgets the issuer index after a CA was added.
-    pub(crate) fn on_ca_added(&self) {
-        if let Ok(mut issuers) = self.va.issuers.write() {
-            *issuers = None;
-        }
-    }
-
     async fn issuer_index(&self) -> Result<IssuerIndex, Error> {
-        if let Some(index) = self.va.issuers.read().map_err(|_| poisoned())?.clone() {
+        if let Some(index) = self.reg.va.issuers.read().map_err(|_| poisoned())?.clone() {
             return Ok(index);
         }
-        let cas = self.store.list_cas().await.map_err(store_err("CAs"))?;
+        let cas = self.reg.store.list_cas().await.map_err(store_err("CAs"))?;
         let mut index = Vec::with_capacity(cas.len());
         for ca in cas {
             let info = CertInfo::from_der(&ca.certificate_der)?;
@@ -301,7 +319,7 @@ impl CaService {
             ));
         }
         let index = Arc::new(index);
-        *self.va.issuers.write().map_err(|_| poisoned())? = Some(index.clone());
+        *self.reg.va.issuers.write().map_err(|_| poisoned())? = Some(index.clone());
         Ok(index)
     }
 
@@ -314,6 +332,7 @@ impl CaService {
     ) -> Result<Arc<LoadedResponder>, AnswerError> {
         let ca_id = &loaded.ca.id;
         if let Some(r) = self
+            .reg
             .va
             .responders
             .read()
@@ -337,11 +356,12 @@ impl CaService {
                 not_after: loaded.ca.not_after,
             }
         } else {
-            let _guard = self.va.responder_creation.lock().await;
+            let _guard = self.reg.va.responder_creation.lock().await;
             self.delegated_responder(loaded, now).await?
         };
         let responder = Arc::new(responder);
-        self.va
+        self.reg
+            .va
             .responders
             .write()
             .map_err(|_| poisoned())?
@@ -357,6 +377,7 @@ impl CaService {
         let ca = &loaded.ca;
         let owner = format!("ocsp-responder:{}", ca.id);
         let stored = self
+            .reg
             .store
             .ocsp_responder(&ca.id)
             .await
@@ -365,7 +386,7 @@ impl CaService {
             stored.filter(|r| r.not_after - now > i64::from(RESPONDER_DAYS) * 86_400 / 3)
         {
             let key_type: KeyType = row.key_type.parse()?;
-            let key = Arc::new(self.keystore.open(&owner, key_type, &row.key_sealed)?);
+            let key = Arc::new(self.reg.keystore.open(&owner, key_type, &row.key_sealed)?);
             return Ok(responder_from(key, row.certificate_der, row.not_after));
         }
         // Create (or rotate) the responder: a P-256 key signed by the CA for RESPONDER_DAYS.
@@ -389,11 +410,12 @@ impl CaService {
             ca_id: ca.id.clone(),
             certificate_der: der.clone(),
             key_type: KeyType::EcP256.as_str().into(),
-            key_sealed: self.keystore.seal(&owner, &key)?,
+            key_sealed: self.reg.keystore.seal(&owner, &key)?,
             not_after: validity.not_after,
             created_at: now,
         };
-        self.store
+        self.reg
+            .store
             .put_ocsp_responder(&row)
             .await
             .map_err(store_err("OCSP responder"))?;
@@ -402,24 +424,25 @@ impl CaService {
 
     /// A CA's CRL (full or delta) for one partition, rebuilt when revocations changed or it aged.
     pub async fn crl(&self, ca_id: &str, shard: i64, kind: CrlKind) -> Result<CrlAnswer, Error> {
-        let loaded = self.loaded(ca_id).await?;
+        let loaded = self.reg.loaded(ca_id).await?;
         let shards = loaded.va.crl_shards.max(1);
         if shard < 0 || shard >= shards {
             return Err(Error::NotFound(format!(
                 "CRL partition {shard} of CA {ca_id}"
             )));
         }
-        let now = self.clock.now();
+        let now = self.reg.clock.now();
         let marker = self
+            .reg
             .store
             .revocation_marker(ca_id)
             .await
             .map_err(store_err("revocations"))?;
-        let mut crls = self.va.crls.lock().await;
+        let mut crls = self.reg.va.crls.lock().await;
         let key = (ca_id.to_string(), shard, kind);
         if let Some(c) = crls.get(&key)
             && c.marker == marker
-            && now < c.answer.this_update + self.va_config.crl_validity_secs / 2
+            && now < c.answer.this_update + self.reg.va_config.crl_validity_secs / 2
         {
             return Ok(c.answer.clone());
         }
@@ -434,6 +457,7 @@ impl CaService {
             CrlKind::Delta => {
                 // The delta builds on the stored complete CRL; make one first if there is none.
                 let base = match self
+                    .reg
                     .store
                     .crl(ca_id, shard, "full")
                     .await
@@ -443,8 +467,9 @@ impl CaService {
                     None => {
                         drop(crls);
                         Box::pin(self.crl(ca_id, shard, CrlKind::Full)).await?;
-                        crls = self.va.crls.lock().await;
-                        self.store
+                        crls = self.reg.va.crls.lock().await;
+                        self.reg
+                            .store
                             .crl(ca_id, shard, "full")
                             .await
                             .map_err(store_err("CRL"))?
@@ -455,6 +480,7 @@ impl CaService {
             }
         };
         let rows = self
+            .reg
             .store
             .revoked_certificates(ca_id, since)
             .await
@@ -477,12 +503,17 @@ impl CaService {
             });
         }
         let number = self
+            .reg
             .store
             .next_crl_number(ca_id)
             .await
             .map_err(store_err("CRL number"))?;
-        let partition_url = (shards > 1).then(|| self.crl_url(ca_id, shard, shards));
-        let delta_url = format!("{}/delta", self.crl_url(ca_id, shard, shards));
+        let partition_url =
+            (shards > 1).then(|| crl_url(&self.reg.va_config, ca_id, shard, shards));
+        let delta_url = format!(
+            "{}/delta",
+            crl_url(&self.reg.va_config, ca_id, shard, shards)
+        );
         let scope = match scope_base {
             None => CrlScope::Full {
                 freshest: Some(&delta_url),
@@ -501,7 +532,7 @@ impl CaService {
             issuer_key_id: &key_id,
             number: number as u64,
             this_update: now,
-            next_update: now + self.va_config.crl_validity_secs,
+            next_update: now + self.reg.va_config.crl_validity_secs,
             revoked: &entries,
             scope,
             distribution_point: partition_url.as_deref(),
@@ -513,7 +544,8 @@ impl CaService {
             next_update: params.next_update,
             der,
         };
-        self.store
+        self.reg
+            .store
             .put_crl(ca_id, shard, kind.as_str(), &row)
             .await
             .map_err(store_err("CRL"))?;
@@ -535,11 +567,13 @@ impl CaService {
 
     /// Rebuilds every CRL that was served before and is past half its validity (the lifecycle job calls this).
     pub async fn refresh_crls(&self) -> Result<usize, Error> {
-        let now = self.clock.now();
+        let now = self.reg.clock.now();
         let due: Vec<(String, i64, CrlKind)> = {
-            let crls = self.va.crls.lock().await;
+            let crls = self.reg.va.crls.lock().await;
             crls.iter()
-                .filter(|(_, c)| now >= c.answer.this_update + self.va_config.crl_validity_secs / 2)
+                .filter(|(_, c)| {
+                    now >= c.answer.this_update + self.reg.va_config.crl_validity_secs / 2
+                })
                 .map(|(k, _)| k.clone())
                 .collect()
         };
@@ -548,19 +582,14 @@ impl CaService {
         }
         Ok(due.len())
     }
+}
 
-    /// The URL of a CA's CRL partition.
-    pub(crate) fn crl_url(&self, ca_id: &str, shard: i64, shards: i64) -> String {
-        if shards > 1 {
-            format!("{}/crl/{ca_id}/{shard}", self.va_config.public_url)
-        } else {
-            format!("{}/crl/{ca_id}", self.va_config.public_url)
-        }
-    }
-
-    /// The VA configuration.
-    pub fn va_config(&self) -> &VaConfig {
-        &self.va_config
+/// The URL of a CA's CRL partition.
+pub(crate) fn crl_url(config: &VaConfig, ca_id: &str, shard: i64, shards: i64) -> String {
+    if shards > 1 {
+        format!("{}/crl/{ca_id}/{shard}", config.public_url)
+    } else {
+        format!("{}/crl/{ca_id}", config.public_url)
     }
 }
 

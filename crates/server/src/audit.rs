@@ -1,5 +1,5 @@
 //! The gateway's audit step: every state-changing API request (POST, PUT, PATCH or DELETE under `/api/`)
-//! leaves at least one row in the hash-chained audit log (`shedu_store::audit`).
+//! leaves at least one row in the hash-chained audit log (`shedu_core::Audit`).
 //!
 //! - [`layer`] wraps the whole API, so requests refused before authentication are recorded too, as
 //!   `anonymous`. The authentication middleware calls [`identify`] once it knows the caller and runs the
@@ -23,7 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use shedu_core::Principal;
-use shedu_store::audit::{AuditContext, Outcome};
+use shedu_core::{Audit, AuditContext, Outcome};
 
 use crate::AppState;
 use crate::problem::Problem;
@@ -87,8 +87,8 @@ pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Nex
         (format!("{method} {route}"), outcome_of(status))
     };
     let detail = format!("HTTP {}", status.as_u16());
-    let entry = ctx.entry(&action, &path, outcome, Some(detail), state.cas.now());
-    if let Err(e) = state.cas.store().append_audit(entry).await {
+    let entry = ctx.entry(&action, &path, outcome, Some(detail), state.registry.now());
+    if let Err(e) = state.audit.record(entry).await {
         tracing::error!(error = %e, %action, "cannot append to the audit log");
     }
     response
@@ -111,7 +111,7 @@ pub(crate) fn identify(principal: &Principal) {
 /// Runs `fut` (the handler) with the recorded request's caller as the store's audit context.
 pub(crate) async fn scoped<F: Future>(fut: F) -> F::Output {
     match CURRENT.try_with(|cell| lock(cell).clone()) {
-        Ok(ctx) => shedu_store::audit::scope(ctx, fut).await,
+        Ok(ctx) => Audit::scoped(ctx, fut).await,
         Err(_) => fut.await,
     }
 }

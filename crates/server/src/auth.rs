@@ -141,7 +141,7 @@ pub(crate) async fn certificate_principal(
     cert: &ClientCertificate,
 ) -> Result<Principal, Problem> {
     let der = cert.leaf().unwrap_or_default();
-    match state.cas.client_certificate(der, false).await? {
+    match state.issuance.client_certificate(der, false).await? {
         Ok(c) => Ok(Principal {
             id: format!("cert:{}", c.fingerprint),
             name: c.subject,

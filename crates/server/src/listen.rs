@@ -119,7 +119,7 @@ pub async fn start(state: AppState, cfg: ServerConfig) -> std::io::Result<Runnin
     let http = TcpListener::bind(cfg.http_listen).await?;
     let https_addr = https.local_addr()?;
     let http_addr = http.local_addr()?;
-    let clients = crate::mtls::ClientTrust::new(state.cas.clone());
+    let clients = crate::mtls::ClientTrust::new(state.registry.clone());
     let mut app = https_app(state.clone());
     if cfg.proxied_certificates.is_enabled() {
         let (trust, proxied) = (clients.clone(), Arc::new(cfg.proxied_certificates));
@@ -134,7 +134,7 @@ pub async fn start(state: AppState, cfg: ServerConfig) -> std::io::Result<Runnin
     ));
     let renew_task = tokio::spawn(keep_certificate_fresh(
         cfg.tls,
-        state.cas.clone(),
+        state.registry.clone(),
         cfg.tls_check_interval,
     ));
     let http_task = tokio::spawn(serve_plain(http, http_app(state)));
@@ -148,7 +148,7 @@ pub async fn start(state: AppState, cfg: ServerConfig) -> std::io::Result<Runnin
 /// Renews the internal server certificate before it expires, or picks up replaced operator files.
 async fn keep_certificate_fresh(
     tls: Arc<crate::tls::ServerTls>,
-    cas: Arc<shedu_core::CaService>,
+    registry: Arc<shedu_core::Registry>,
     every: Duration,
 ) {
     let mut tick = tokio::time::interval(every);
@@ -156,7 +156,7 @@ async fn keep_certificate_fresh(
     tick.tick().await;
     loop {
         tick.tick().await;
-        let (tls, now) = (tls.clone(), cas.now());
+        let (tls, now) = (tls.clone(), registry.now());
         match tokio::task::spawn_blocking(move || tls.reload(now)).await {
             Ok(Ok(true)) => tracing::info!("TLS server certificate renewed; serving the new one"),
             Ok(Ok(false)) => {}

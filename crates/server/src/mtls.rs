@@ -2,14 +2,14 @@
 //!
 //! The listener asks every client for a certificate but never requires one, so browsers and API users
 //! are not forced into mTLS. A certificate that is presented must chain to a CA the platform manages
-//! ([`CaService::trust_anchors`]); otherwise the handshake fails. What a handshake cannot know — whether
+//! ([`Registry::trust_anchors`]); otherwise the handshake fails. What a handshake cannot know — whether
 //! the certificate is revoked, or whether it is the one a device is enrolled with — is checked per
 //! request against storage by the code that uses the identity (the gateway and EST), which is why the
 //! verified chain travels with each request as a [`ClientCertificate`].
 //!
 //! One deliberate leniency: a certificate outside its validity period (expired, or not yet valid) still
 //! completes the handshake — its chain is checked as of the middle of its own validity — because the
-//! platform judges time by its service clock in one place, [`CaService::client_certificate`], which every
+//! platform judges time by its service clock in one place, [`shedu_core::Issuance::client_certificate`], which every
 //! consumer calls, and because an RA may allow a device to re-enrol with an expired certificate.
 
 use std::sync::{Arc, RwLock};
@@ -21,7 +21,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme,
 };
-use shedu_core::CaService;
+use shedu_core::Registry;
 
 /// The chain a client presented and the handshake verified (leaf first).
 #[derive(Clone, Debug)]
@@ -36,7 +36,7 @@ impl ClientCertificate {
 
 /// A verifier whose trust anchors follow the managed CAs.
 pub struct ClientTrust {
-    cas: Arc<CaService>,
+    registry: Arc<Registry>,
     provider: Arc<rustls::crypto::CryptoProvider>,
     /// The verifier built for an anchor generation; `None` when no CA exists yet.
     current: RwLock<(u64, Option<Arc<dyn ClientCertVerifier>>)>,
@@ -49,10 +49,10 @@ impl std::fmt::Debug for ClientTrust {
 }
 
 impl ClientTrust {
-    /// A verifier over `cas`' anchors.
-    pub fn new(cas: Arc<CaService>) -> Arc<ClientTrust> {
+    /// A verifier over the registry's anchors.
+    pub fn new(registry: Arc<Registry>) -> Arc<ClientTrust> {
         Arc::new(ClientTrust {
-            cas,
+            registry,
             provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
             current: RwLock::new((u64::MAX, None)),
         })
@@ -60,7 +60,7 @@ impl ClientTrust {
 
     /// The verifier for the current anchors, rebuilt when their generation moved.
     fn verifier(&self) -> Option<Arc<dyn ClientCertVerifier>> {
-        let (generation, anchors) = self.cas.trust_anchors();
+        let (generation, anchors) = self.registry.trust_anchors();
         if let Ok(current) = self.current.read()
             && current.0 == generation
         {

@@ -34,7 +34,7 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 async fn ocsp_post(State(state): State<AppState>, body: Bytes) -> Response {
-    let answer = state.cas.ocsp(&body).await;
+    let answer = state.va.ocsp(&body).await;
     ocsp_response(answer, false)
 }
 
@@ -47,8 +47,8 @@ async fn ocsp_get(State(state): State<AppState>, Path(request): Path<String>) ->
         .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(&text))
         .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&text));
     let answer = match decoded {
-        Ok(der) if der.len() <= MAX_OCSP_REQUEST => state.cas.ocsp(&der).await,
-        _ => state.cas.ocsp(&[]).await,
+        Ok(der) if der.len() <= MAX_OCSP_REQUEST => state.va.ocsp(&der).await,
+        _ => state.va.ocsp(&[]).await,
     };
     ocsp_response(answer, true)
 }
@@ -109,7 +109,7 @@ async fn crl_part_delta(
 }
 
 async fn serve_crl(state: &AppState, ca: &str, shard: i64, kind: CrlKind, pem: bool) -> Response {
-    match state.cas.crl(ca, shard, kind).await {
+    match state.va.crl(ca, shard, kind).await {
         Ok(crl) => {
             let mut headers = HeaderMap::new();
             let body = if pem {

@@ -686,7 +686,7 @@ backend_test!(
             0,
             "LIKE wildcards are escaped"
         );
-        let soon = server.cas.now() + 105 * 86400;
+        let soon = server.services.registry.now() + 105 * 86400;
         let (_, before) = server
             .get(&format!("/api/v1/certificates?expires_before={soon}"))
             .await;
@@ -759,7 +759,7 @@ backend_test!(
             "revoked",
             "revoked is terminal"
         );
-        let report = server.cas.sweep().await.unwrap();
+        let report = server.services.issuance.sweep().await.unwrap();
         assert_eq!(
             (
                 report.certificates_expired,
@@ -773,11 +773,11 @@ backend_test!(
             .await;
         assert_eq!(expired["items"].as_array().unwrap().len(), 1);
         // A second sweep at the same time does nothing and emits nothing.
-        let report = server.cas.sweep().await.unwrap();
+        let report = server.services.issuance.sweep().await.unwrap();
         assert_eq!(report, Default::default());
 
         server.clock.advance(30 * 86400);
-        let report = server.cas.sweep().await.unwrap();
+        let report = server.services.issuance.sweep().await.unwrap();
         assert_eq!(
             (
                 report.certificates_expired,

@@ -8,7 +8,7 @@
 use std::process::Command;
 
 use serde_json::{Value, json};
-use shedu_store::audit::{AuditVerdict, ChainBreak};
+use shedu_core::{AuditVerdict, ChainBreak};
 use shedu_testkit::{TestServer, backend_test, openssl_csr};
 
 /// Sends `method path` with an optional bearer token, request id and JSON body.
@@ -121,7 +121,7 @@ fn tamper(db_url: &str, sql: &str) {
 }
 
 async fn verdict(server: &TestServer) -> AuditVerdict {
-    server.cas.store().verify_audit_chain().await.unwrap()
+    server.services.audit.verify().await.unwrap()
 }
 
 backend_test!(

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use base64::Engine;
 use serde_json::{Value, json};
-use shedu_core::{EstOperation, EstRequest, Ra, RaInput};
+use shedu_core::{AuthMode, EstOperation, EstRequest, Ra, RaInput};
 use shedu_testkit::{TestServer, backend_test, openssl, openssl_csr};
 use zeroize::Zeroizing;
 
@@ -48,11 +48,12 @@ async fn pki(server: &TestServer) -> (Value, Ra) {
             "profile": {"default_validity_days": 40, "expiry_warning_days": 30}}))
         .await;
     let ra = server
-        .cas
+        .services
+        .enrollment
         .create_ra(RaInput {
             name: "line".into(),
             ca_ids: vec![ca["id"].as_str().unwrap().to_string()],
-            auth_modes: vec!["one_time_secret".into()],
+            auth_modes: vec![AuthMode::OneTimeSecret],
             ..Default::default()
         })
         .await
@@ -102,7 +103,8 @@ async fn enroll(
         .decode(body)
         .unwrap();
     let issued = server
-        .cas
+        .services
+        .enrollment
         .est_enroll(
             ra,
             EstRequest {
@@ -492,7 +494,7 @@ backend_test!(
 
         // 40-day certificates, 30-day window: after 15 days they are about to expire, after 41 expired.
         server.clock.advance(15 * DAY);
-        let report = server.cas.sweep().await.unwrap();
+        let report = server.services.issuance.sweep().await.unwrap();
         assert_eq!(report.devices_changed, 1, "{report:?}");
         assert_eq!(device_status(&server, "steady").await, "requires_action");
         let (_, page) = server.get("/api/v1/devices?status=requires_action").await;
@@ -501,10 +503,13 @@ backend_test!(
         assert_eq!(d["slots"][0]["active"]["status"], "about_to_expire");
 
         server.clock.advance(26 * DAY);
-        let report = server.cas.sweep().await.unwrap();
+        let report = server.services.issuance.sweep().await.unwrap();
         assert_eq!(report.devices_changed, 1, "{report:?}");
         assert_eq!(device_status(&server, "steady").await, "with_warnings");
-        assert_eq!(server.cas.sweep().await.unwrap(), Default::default());
+        assert_eq!(
+            server.services.issuance.sweep().await.unwrap(),
+            Default::default()
+        );
 
         let (_, events) = server
             .get("/api/v1/events?type=device.status_changed&limit=100")

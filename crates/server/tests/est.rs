@@ -602,10 +602,10 @@ backend_test!(device_status_follows_its_certificate, |backend| {
 
     // Time moves: about to expire, then expired.
     server.clock.advance(25 * 86_400);
-    server.cas.sweep().await.unwrap();
+    server.services.issuance.sweep().await.unwrap();
     assert_eq!(status(&server, "m-1").await, "requires_action");
     server.clock.advance(6 * 86_400);
-    server.cas.sweep().await.unwrap();
+    server.services.issuance.sweep().await.unwrap();
     assert_eq!(status(&server, "m-1").await, "with_warnings");
     assert_eq!(status(&server, "m-2").await, "decommissioned", "terminal");
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use shedu_core::{CaService, ManualClock, VaConfig};
+use shedu_core::{EngineKind, Engines, ManualClock, Services, ServicesConfig, VaConfig};
 use shedu_keys::{Keystore, MasterKey};
 use shedu_server::{AdminToken, AppState, Running, ServerConfig};
 use shedu_store::Store;
@@ -51,8 +51,8 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     /// The service clock; advance it to move time.
     pub clock: Arc<ManualClock>,
-    /// The CA service, for tests that look below the API.
-    pub cas: Arc<CaService>,
+    /// The services, for tests that look below the API.
+    pub services: Services,
     /// An HTTPS client that trusts `ca_file`.
     pub client: reqwest::Client,
     /// The database URL.
@@ -120,39 +120,34 @@ impl TestServer {
         // The plain listener's port must be known before the service starts: it is the public URL that
         // goes into certificates (AIA, CRL distribution points) and CRL partition names.
         let http_listen = free_port();
-        let va = VaConfig {
-            public_url: format!("http://{http_listen}"),
-            ..VaConfig::default()
-        };
         let events = shedu_events::start(store.clone(), shedu_events::EventsConfig::default())
             .await
             .expect("event delivery");
-        let auth = shedu_core::AuthService::open(
-            store.clone(),
-            &Keystore::new(&master).expect("keystore"),
-            clock.clone(),
-        )
-        .await
-        .expect("auth service")
-        .with_oidc(persisted.options.oidc.clone())
-        .expect("OIDC configuration");
-        let mut service = CaService::open(
-            store,
-            Keystore::new(&master).expect("keystore"),
-            clock.clone(),
-            va,
-        )
-        .await
-        .expect("service");
-        if let Some(config) = persisted.options.pkcs11.clone() {
-            let engine =
+        let pkcs11 = match persisted.options.pkcs11.clone() {
+            Some(config) => Some(
                 tokio::task::spawn_blocking(move || shedu_keys::Pkcs11Engine::open(config))
                     .await
                     .expect("join")
-                    .expect("open PKCS#11 token");
-            service = service.with_pkcs11(engine, true);
-        }
-        let cas = Arc::new(service.with_est_default_ra(persisted.options.est_default_ra.clone()));
+                    .expect("open PKCS#11 token"),
+            ),
+            None => None,
+        };
+        let config = ServicesConfig {
+            va: VaConfig {
+                public_url: format!("http://{http_listen}"),
+                ..VaConfig::default()
+            },
+            // A configured token is the default engine, as `--default-engine pkcs11` makes it.
+            engines: match pkcs11 {
+                Some(token) => Engines::new(Some(token), EngineKind::Pkcs11),
+                None => Engines::default(),
+            },
+            est_default_ra: persisted.options.est_default_ra.clone(),
+            oidc: persisted.options.oidc.clone(),
+        };
+        let services = Services::open(store, &master, clock.clone(), config)
+            .await
+            .expect("services");
         let dir = persisted.dir.path().to_path_buf();
         let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
         let tls = shedu_server::tls::ServerTls::load(
@@ -161,18 +156,17 @@ impl TestServer {
                 keystore: Keystore::new(&master).expect("keystore"),
                 names,
             },
-            cas.now(),
+            services.registry.now(),
         )
         .expect("internal TLS");
         let ca_file = tls.ca_file().expect("internal CA file").to_path_buf();
         let token = hex_token();
-        let state = AppState {
-            cas: cas.clone(),
-            auth: Arc::new(auth),
-            admin_token: Arc::new(AdminToken::new(token.clone()).expect("token")),
-            bootstrap_until_admin: persisted.options.bootstrap_until_admin,
-            events: Some(Arc::new(events)),
-        };
+        let state = AppState::new(
+            services.clone(),
+            AdminToken::new(token.clone()).expect("token"),
+            persisted.options.bootstrap_until_admin,
+            Some(events),
+        );
         let cfg = ServerConfig {
             listen: "127.0.0.1:0".parse().expect("addr"),
             http_listen,
@@ -198,7 +192,7 @@ impl TestServer {
             ca_file,
             data_dir: dir,
             clock,
-            cas,
+            services,
             client,
             db_url: persisted.db.url.clone(),
             tls,
@@ -234,8 +228,9 @@ impl TestServer {
 
     /// The types of every event in the outbox, oldest first.
     pub async fn cas_events(&self) -> Vec<String> {
-        self.cas
-            .events(0, None, None, 100_000)
+        self.services
+            .events
+            .list(0, None, None, 100_000)
             .await
             .expect("events")
             .into_iter()
@@ -246,8 +241,9 @@ impl TestServer {
     /// `(serial, from, to)` of every `certificate.status_changed` event, oldest first.
     pub async fn status_events(&self) -> Vec<(String, String, String)> {
         let events = self
-            .cas
-            .events(0, Some("certificate.status_changed"), None, 100_000)
+            .services
+            .events
+            .list(0, Some("certificate.status_changed"), None, 100_000)
             .await
             .expect("events");
         events

@@ -477,7 +477,7 @@ fn crls(out: &mut String, rows: &[Value]) {
     let _ = writeln!(
         out,
         "## CRL of many revoked certificates (`crlbench`)\n\n\
-         `CaService::crl(ca, 0, Full)` in process: the first build (read the revoked rows, encode, sign, store), \
+         `Va::crl(ca, 0, Full)` in process: the first build (read the revoked rows, encode, sign, store), \
          the same call with nothing changed, and the rebuild after one more revocation. The query columns time \
          the build's two queries on their own.\n"
     );

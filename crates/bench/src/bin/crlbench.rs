@@ -1,16 +1,16 @@
 //! `crlbench`: how long a CA's complete CRL takes to build when it lists 100,000 revoked certificates.
 //!
 //! Why: the issue asks for CRL regeneration time at 100k revoked entries on both databases. The VA
-//! (`shedu_core::CaService::crl`) rebuilds a CRL whenever the set of revoked certificates changed, so with
+//! (`shedu_core::Va::crl`) rebuilds a CRL whenever the set of revoked certificates changed, so with
 //! many revocations this is the cost every revocation adds to the next CRL fetch. The tool runs the real
-//! service code in process, no HTTP: it opens a `CaService` over a fresh database (a SQLite file, or a
+//! service code in process, no HTTP: it opens the services over a fresh database (a SQLite file, or a
 //! scratch PostgreSQL database that is dropped afterwards), creates a P-256 root CA through it, inserts
 //! `--count` certificates already in status `revoked` (with `revoked_at` and a spread of reason codes)
 //! plus one active one through `Store::bulk_insert_certificates`, then times:
 //!
 //! 1. the first `crl(ca, 0, Full)`: read every revoked row, encode and sign the CRL, store it;
 //! 2. the same call again, with nothing changed: the cached answer (the cost of the change check alone);
-//! 3. after `CaService::revoke` of the active certificate, the call again: the rebuild a revocation causes;
+//! 3. after `Issuance::revoke` of the active certificate, the call again: the rebuild a revocation causes;
 //!
 //! and, on their own, the two queries the build makes (`revocation_marker`, `revoked_certificates`), so the
 //! database's share is visible. It checks the result with `openssl crl` when `openssl` is on the PATH:
@@ -25,9 +25,9 @@ use base64::Engine;
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use shedu_bench::mix;
-use shedu_core::{CaService, CrlKind, ManualClock, NewCa, ProfileInput, VaConfig, VaInput};
-use shedu_keys::{Keystore, MasterKey};
-use shedu_pki::SubjectName;
+use shedu_core::{CrlKind, ManualClock, NewCa, ProfileInput, Services, ServicesConfig, VaInput};
+use shedu_keys::MasterKey;
+use shedu_pki::{RevocationReason, SubjectName};
 use shedu_store::{CertRow, Store};
 
 const DAY: i64 = 86_400;
@@ -153,17 +153,18 @@ async fn run(backend: &'static str, url: &str, args: &Args) -> anyhow::Result<Re
         .await
         .with_context(|| format!("opening {}", shedu_store::redact_url(url)))?;
     let reader = store.clone();
-    let service = CaService::open(
+    let service = Services::open(
         store,
-        Keystore::new(&MasterKey::generate())?,
+        &MasterKey::generate(),
         Arc::new(ManualClock::default()),
-        VaConfig::default(),
+        ServicesConfig::default(),
     )
     .await?;
     let ca = service
+        .cas
         .create(NewCa {
             name: format!("crlbench-{backend}"),
-            key_type: args.key_type.clone(),
+            key_type: args.key_type.parse()?,
             subject: SubjectName {
                 common_name: "crlbench CA".into(),
                 ..SubjectName::default()
@@ -178,7 +179,7 @@ async fn run(backend: &'static str, url: &str, args: &Args) -> anyhow::Result<Re
         .await?;
 
     // The revoked rows, then one active certificate to revoke through the service later.
-    let now = service.now();
+    let now = service.registry.now();
     let der = vec![0x30u8; 480];
     let started = Instant::now();
     let chunk = args.chunk.max(1);
@@ -201,10 +202,10 @@ async fn run(backend: &'static str, url: &str, args: &Args) -> anyhow::Result<Re
     let insert_s = started.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let first = service.crl(&ca.id, 0, CrlKind::Full).await?;
+    let first = service.va.crl(&ca.id, 0, CrlKind::Full).await?;
     let first_build_ms = ms(t);
     let t = Instant::now();
-    let cached = service.crl(&ca.id, 0, CrlKind::Full).await?;
+    let cached = service.va.crl(&ca.id, 0, CrlKind::Full).await?;
     let cached_ms = ms(t);
     if cached.number != first.number {
         bail!("the second CRL fetch rebuilt the CRL although nothing changed");
@@ -222,10 +223,16 @@ async fn run(backend: &'static str, url: &str, args: &Args) -> anyhow::Result<Re
 
     // One more revocation changes the revoked count, so the next fetch must rebuild.
     service
-        .revoke(&ca.id, &last.serial, "key_compromise", None)
+        .issuance
+        .revoke(
+            &ca.id,
+            &last.serial.parse()?,
+            RevocationReason::KeyCompromise,
+            None,
+        )
         .await?;
     let t = Instant::now();
-    let rebuilt = service.crl(&ca.id, 0, CrlKind::Full).await?;
+    let rebuilt = service.va.crl(&ca.id, 0, CrlKind::Full).await?;
     let rebuild_ms = ms(t);
     if rebuilt.number == first.number {
         bail!("the CRL was not rebuilt after a revocation");
@@ -254,7 +261,7 @@ async fn run(backend: &'static str, url: &str, args: &Args) -> anyhow::Result<Re
     Ok(Report {
         backend,
         revoked: args.count,
-        ca_key_type: args.key_type.clone(),
+        ca_key_type: args.key_type.parse()?,
         insert_s,
         first_build_ms,
         cached_ms,

@@ -6,10 +6,10 @@ use serde_json::{Map, Value, json};
 use shedu_store::{DeviceFilter, GROUP_HAS_CHILDREN, GroupRow};
 
 use super::{DeviceStatus, check_tags};
-use crate::Error;
-use crate::ca::{CaService, new_id};
 use crate::error::store_err;
-use crate::events::event;
+use crate::events::{EventKind, event};
+use crate::registry::new_id;
+use crate::{Devices, Error};
 
 /// A group's filter; empty fields match everything.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -121,7 +121,7 @@ impl DeviceGroupFilter {
     }
 }
 
-impl CaService {
+impl Devices {
     /// Creates a group; under a parent, its filter must not contradict the ancestors'.
     pub async fn create_device_group(&self, g: NewDeviceGroup) -> Result<DeviceGroup, Error> {
         if g.name.trim().is_empty() || g.name.chars().count() > MAX_NAME {
@@ -145,7 +145,7 @@ impl CaService {
             }
             combine(&chain)?.and(&filter)?;
         }
-        let now = self.clock.now();
+        let now = self.reg.clock.now();
         let group = DeviceGroup {
             id: new_id(),
             name: g.name,
@@ -154,12 +154,13 @@ impl CaService {
             created_at: now,
         };
         let ev = group_event(
-            "device_group.created",
+            EventKind::DeviceGroupCreated,
             &group.id,
             now,
             json!({"id": group.id, "name": group.name, "parent_id": group.parent_id}),
         );
-        self.store
+        self.reg
+            .store
             .insert_device_group(&group_row(&group), &ev)
             .await
             .map_err(|e| match e {
@@ -174,7 +175,8 @@ impl CaService {
 
     /// Every group, by name (own filters; counts are per group).
     pub async fn device_groups(&self) -> Result<Vec<DeviceGroup>, Error> {
-        self.store
+        self.reg
+            .store
             .list_device_groups()
             .await
             .map_err(store_err("device groups"))?
@@ -188,6 +190,7 @@ impl CaService {
         let chain = self.group_chain(id).await?;
         let combined = combine(&chain)?;
         let counted = self
+            .reg
             .store
             .count_devices_by_status(&combined.to_store())
             .await
@@ -215,9 +218,10 @@ impl CaService {
 
     /// Deletes a group (not its devices); a group with child groups is a conflict.
     pub async fn delete_device_group(&self, id: &str) -> Result<(), Error> {
-        let now = self.clock.now();
-        let ev = group_event("device_group.deleted", id, now, json!({"id": id}));
-        self.store
+        let now = self.reg.clock.now();
+        let ev = group_event(EventKind::DeviceGroupDeleted, id, now, json!({"id": id}));
+        self.reg
+            .store
             .delete_device_group(id, &ev)
             .await
             .map_err(|e| match e {
@@ -233,7 +237,8 @@ impl CaService {
 
     /// A group and its ancestors, nearest first.
     async fn group_chain(&self, id: &str) -> Result<Vec<DeviceGroup>, Error> {
-        self.store
+        self.reg
+            .store
             .device_group_chain(id)
             .await
             .map_err(store_err(format!("device group {id}")))?
@@ -275,7 +280,7 @@ fn check_metadata_filter(m: Map<String, Value>) -> Result<Map<String, Value>, Er
     Ok(m)
 }
 
-fn group_event(ty: &str, id: &str, time: i64, data: Value) -> shedu_store::NewEvent {
+fn group_event(ty: EventKind, id: &str, time: i64, data: Value) -> shedu_store::NewEvent {
     event(ty, format!("device-groups/{id}"), time, data)
 }
 

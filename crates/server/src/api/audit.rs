@@ -3,7 +3,7 @@
 
 use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
-use shedu_store::audit::{AuditFilter, AuditRecord};
+use shedu_core::{AuditFilter, AuditRecord};
 use utoipa::{IntoParams, ToSchema};
 
 use super::time_fmt::rfc3339;
@@ -81,12 +81,7 @@ pub(crate) async fn list(
         before_seq: q.before,
         limit: q.limit.unwrap_or(100),
     };
-    let page = state
-        .cas
-        .store()
-        .audit_records(&filter)
-        .await
-        .map_err(|e| Problem::from(shedu_core::Error::Unavailable(e)))?;
+    let page = state.audit.records(&filter).await?;
     Ok(ApiJson(AuditPage {
         items: page.items.into_iter().map(record_dto).collect(),
         next_cursor: page.next_cursor,

@@ -2,7 +2,8 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use shedu_core::{ImportCa, NewCa};
+use shedu_core::{EngineKind, ImportCa, NewCa};
+use shedu_pki::KeyType;
 
 use super::dto::{CaDto, CaList, CreateCaRequest, ImportCaRequest};
 use crate::AppState;
@@ -16,17 +17,19 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<CreateCaRequest>,
 ) -> Result<(StatusCode, ApiJson<CaDto>), Problem> {
+    let key_type: KeyType = req.key_type.parse().map_err(shedu_core::Error::from)?;
+    let engine = engine(req.engine.as_deref())?;
     let ca = state
         .cas
         .create(NewCa {
             name: req.name,
-            key_type: req.key_type,
+            key_type,
             subject: req.subject.into(),
             validity_days: req.validity_days,
             parent_id: req.parent_id,
             path_len: req.path_len,
             va: req.profile.as_ref().map(|p| p.va()).unwrap_or_default(),
-            engine: req.engine,
+            engine,
             profile: req.profile.unwrap_or_default().into(),
         })
         .await?;
@@ -40,6 +43,7 @@ pub(crate) async fn import(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ImportCaRequest>,
 ) -> Result<(StatusCode, ApiJson<CaDto>), Problem> {
+    let engine = engine(req.engine.as_deref())?;
     let ca = state
         .cas
         .import(ImportCa {
@@ -47,7 +51,7 @@ pub(crate) async fn import(
             certificate_pem: req.certificate_pem,
             private_key_pem: req.private_key_pem,
             va: req.profile.as_ref().map(|p| p.va()).unwrap_or_default(),
-            engine: req.engine,
+            engine,
             profile: req.profile.unwrap_or_default().into(),
         })
         .await?;
@@ -75,4 +79,8 @@ pub(crate) async fn show(
     Path(id): Path<String>,
 ) -> Result<ApiJson<CaDto>, Problem> {
     Ok(ApiJson(state.cas.get(&id).await?.into()))
+}
+
+fn engine(name: Option<&str>) -> Result<Option<EngineKind>, Problem> {
+    Ok(name.map(str::parse).transpose()?)
 }

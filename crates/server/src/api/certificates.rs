@@ -4,6 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use shedu_core::{CertificateQuery, IssueInput};
+use shedu_pki::{RevocationReason, Serial};
 
 use super::dto::{
     CertificateDto, CertificateListQuery, CertificatePage, IssueRequest, IssuedDto, RevokeRequest,
@@ -24,7 +25,7 @@ pub(crate) async fn issue(
 ) -> Result<(StatusCode, ApiJson<IssuedDto>), Problem> {
     let csr = csr_bytes(&req.csr_pem)?;
     let issued = state
-        .cas
+        .issuance
         .issue(
             &id,
             IssueInput {
@@ -68,7 +69,10 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     Path((id, serial)): Path<(String, String)>,
 ) -> Result<ApiJson<CertificateDto>, Problem> {
-    Ok(ApiJson(state.cas.certificate(&id, &serial).await?.into()))
+    let serial: Serial = serial.parse().map_err(shedu_core::Error::from)?;
+    Ok(ApiJson(
+        state.issuance.certificate(&id, &serial).await?.into(),
+    ))
 }
 
 /// Revoke a certificate with an RFC 5280 reason.
@@ -82,7 +86,13 @@ pub(crate) async fn revoke(
     Path((id, serial)): Path<(String, String)>,
     ApiJson(req): ApiJson<RevokeRequest>,
 ) -> Result<ApiJson<CertificateDto>, Problem> {
-    let reason = req.reason.unwrap_or_else(|| "unspecified".into());
+    let reason: RevocationReason = req
+        .reason
+        .as_deref()
+        .unwrap_or("unspecified")
+        .parse()
+        .map_err(shedu_core::Error::from)?;
+    let serial: Serial = serial.parse().map_err(shedu_core::Error::from)?;
     let invalidity = req
         .invalidity_date
         .as_deref()
@@ -90,8 +100,8 @@ pub(crate) async fn revoke(
         .transpose()?;
     Ok(ApiJson(
         state
-            .cas
-            .revoke(&id, &serial, &reason, invalidity)
+            .issuance
+            .revoke(&id, &serial, reason, invalidity)
             .await?
             .into(),
     ))
@@ -132,7 +142,7 @@ pub(crate) async fn list(
             .transpose()?,
         limit: q.limit,
     };
-    let page = state.cas.certificates(query).await?;
+    let page = state.issuance.certificates(query).await?;
     Ok(ApiJson(CertificatePage {
         items: page.items.into_iter().map(CertificateDto::from).collect(),
         next_cursor: page.next_cursor.map(|c| c.to_string()),
@@ -149,7 +159,7 @@ pub(crate) async fn by_fingerprint(
 ) -> Result<ApiJson<CertificateDto>, Problem> {
     Ok(ApiJson(
         state
-            .cas
+            .issuance
             .certificate_by_fingerprint(&fingerprint)
             .await?
             .into(),

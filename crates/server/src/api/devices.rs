@@ -215,7 +215,7 @@ pub(crate) async fn list(
         cursor,
         limit: q.limit,
     };
-    let page = state.cas.devices(query).await?;
+    let page = state.devices.list(query).await?;
     Ok(ApiJson(DevicePage {
         items: page.items.into_iter().map(DeviceDto::from).collect(),
         next_cursor: page.next_cursor.map(|c| c.to_string()),
@@ -231,7 +231,7 @@ pub(crate) async fn register(
     ApiJson(req): ApiJson<RegisterDeviceRequest>,
 ) -> Result<(StatusCode, ApiJson<DeviceDto>), Problem> {
     let device = state
-        .cas
+        .devices
         .register_device(NewDevice {
             id: req.id,
             ra_id: req.ra_id,
@@ -251,7 +251,7 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<ApiJson<DeviceDetailDto>, Problem> {
-    Ok(ApiJson(state.cas.device(&id).await?.into()))
+    Ok(ApiJson(state.devices.device(&id).await?.into()))
 }
 
 /// Change a device's alias, tags or metadata.
@@ -268,7 +268,9 @@ pub(crate) async fn update(
         tags: req.tags,
         metadata: req.metadata,
     };
-    Ok(ApiJson(state.cas.update_device(&id, update).await?.into()))
+    Ok(ApiJson(
+        state.devices.update_device(&id, update).await?.into(),
+    ))
 }
 
 /// Decommission a device: its valid certificates are revoked (`cessation_of_operation`) and it is retired
@@ -280,7 +282,9 @@ pub(crate) async fn decommission(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<ApiJson<DeviceDto>, Problem> {
-    Ok(ApiJson(state.cas.decommission_device(&id).await?.into()))
+    Ok(ApiJson(
+        state.devices.decommission_device(&id).await?.into(),
+    ))
 }
 
 /// Set a new one-time enrolment secret (replacing an unused one). The response is the only time it is
@@ -293,6 +297,6 @@ pub(crate) async fn enrollment_secret(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, ApiJson<EnrollmentSecretDto>), Problem> {
-    let secret = state.cas.set_enrollment_secret(&id).await?;
+    let secret = state.devices.set_enrollment_secret(&id).await?;
     Ok((StatusCode::CREATED, ApiJson(EnrollmentSecretDto { secret })))
 }

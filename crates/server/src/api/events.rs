@@ -78,8 +78,8 @@ pub(crate) async fn list(
 ) -> Result<ApiJson<EventPage>, Problem> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = state
-        .cas
-        .events(
+        .events
+        .list(
             q.after.unwrap_or(0),
             q.ty.as_deref(),
             q.subject.as_deref(),
@@ -103,7 +103,7 @@ pub(crate) async fn stream(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
     use futures::StreamExt;
-    let events = state.events.clone().ok_or_else(unavailable)?;
+    let events = state.delivery.clone().ok_or_else(unavailable)?;
     // Subscribe before reading the backlog, so nothing falls between the two.
     let live = tokio_stream::wrappers::BroadcastStream::new(events.subscribe())
         .filter_map(|r| async move { r.ok() });
@@ -113,8 +113,8 @@ pub(crate) async fn stream(
         .and_then(|v| v.trim().parse().ok());
     let backlog: Vec<CloudEvent> = match after {
         Some(a) => state
-            .cas
-            .events(a, None, None, 10_000)
+            .events
+            .list(a, None, None, 10_000)
             .await?
             .iter()
             .map(CloudEvent::from_row)
@@ -233,7 +233,7 @@ pub(crate) struct DeliveryQueryDto {
 
 fn alerts(state: &AppState) -> Result<AlertService, Problem> {
     state
-        .events
+        .delivery
         .as_ref()
         .map(|e| e.alerts())
         .ok_or_else(unavailable)

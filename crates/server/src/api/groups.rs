@@ -132,7 +132,7 @@ pub(crate) struct CreateGroupRequest {
 #[utoipa::path(get, path = "/api/v1/device-groups", tag = "devices",
     responses((status = 200, body = GroupList)))]
 pub(crate) async fn list(State(state): State<AppState>) -> Result<ApiJson<GroupList>, Problem> {
-    let groups = state.cas.device_groups().await?;
+    let groups = state.devices.device_groups().await?;
     Ok(ApiJson(GroupList {
         items: groups.into_iter().map(GroupDto::from).collect(),
     }))
@@ -147,7 +147,7 @@ pub(crate) async fn create(
     ApiJson(req): ApiJson<CreateGroupRequest>,
 ) -> Result<(StatusCode, ApiJson<GroupDto>), Problem> {
     let group = state
-        .cas
+        .devices
         .create_device_group(NewDeviceGroup {
             name: req.name,
             parent_id: req.parent_id,
@@ -170,7 +170,7 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<ApiJson<GroupDetailDto>, Problem> {
-    Ok(ApiJson(state.cas.device_group(&id).await?.into()))
+    Ok(ApiJson(state.devices.device_group(&id).await?.into()))
 }
 
 /// Delete a group (its devices stay). A group with child groups is a conflict.
@@ -181,6 +181,6 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    state.cas.delete_device_group(&id).await?;
+    state.devices.delete_device_group(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

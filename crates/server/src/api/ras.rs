@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use shedu_core::{Ra, RaInput};
+use shedu_core::{AuthMode, Ra, RaInput};
 use utoipa::ToSchema;
 
 use super::time_fmt::rfc3339;
@@ -92,14 +92,21 @@ pub(crate) struct RaList {
     items: Vec<RaDto>,
 }
 
-impl From<RaRequest> for RaInput {
-    fn from(r: RaRequest) -> RaInput {
+impl TryFrom<RaRequest> for RaInput {
+    type Error = Problem;
+
+    fn try_from(r: RaRequest) -> Result<RaInput, Problem> {
         let e = r.enrollment;
-        RaInput {
+        let auth_modes = e
+            .auth_modes
+            .iter()
+            .map(|m| AuthMode::parse(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RaInput {
             name: r.name,
             ca_ids: r.ca_ids,
             default_ca_id: r.default_ca_id,
-            auth_modes: e.auth_modes,
+            auth_modes,
             bootstrap_ca_ids: e.bootstrap_ca_ids,
             auto_register: Some(e.auto_register),
             reenroll_window_days: e.reenroll_window_days,
@@ -111,7 +118,7 @@ impl From<RaRequest> for RaInput {
             webhook_url: e.webhook.as_ref().map(|w| w.url.clone()),
             webhook_timeout_ms: e.webhook.and_then(|w| w.timeout_ms),
             csr: r.csr.map(String::into_bytes),
-        }
+        })
     }
 }
 
@@ -160,7 +167,7 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RaRequest>,
 ) -> Result<(StatusCode, ApiJson<RaDto>), Problem> {
-    let ra = state.cas.create_ra(req.into()).await?;
+    let ra = state.enrollment.create_ra(req.try_into()?).await?;
     Ok((StatusCode::CREATED, ApiJson(ra.into())))
 }
 
@@ -168,7 +175,7 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/api/v1/ras", tag = "ras", responses((status = 200, body = RaList)))]
 pub(crate) async fn list(State(state): State<AppState>) -> Result<ApiJson<RaList>, Problem> {
     let items = state
-        .cas
+        .enrollment
         .ras()
         .await?
         .into_iter()
@@ -184,7 +191,7 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<ApiJson<RaDto>, Problem> {
-    Ok(ApiJson(state.cas.ra(&id).await?.into()))
+    Ok(ApiJson(state.enrollment.ra(&id).await?.into()))
 }
 
 /// Replace an RA's settings (for example its authorized CAs). A `csr` replaces its certificate.
@@ -196,7 +203,13 @@ pub(crate) async fn replace(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RaRequest>,
 ) -> Result<ApiJson<RaDto>, Problem> {
-    Ok(ApiJson(state.cas.update_ra(&id, req.into()).await?.into()))
+    Ok(ApiJson(
+        state
+            .enrollment
+            .update_ra(&id, req.try_into()?)
+            .await?
+            .into(),
+    ))
 }
 
 /// Delete an RA. Its devices and certificates stay; they can no longer enrol through it.
@@ -206,6 +219,6 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    state.cas.delete_ra(&id).await?;
+    state.enrollment.delete_ra(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

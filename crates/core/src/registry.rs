@@ -1,0 +1,277 @@
+//! The CA registry: the state every capability shares, and nothing else.
+//!
+//! It holds storage, the keystore, the key engines, the clock, the CAs loaded for signing (record, signing
+//! handle, chain), the trust anchors for client certificates and the VA's revocation-sensitive caches.
+//! Capabilities (`Cas`, `Issuance`, `Va`, `Enrollment`, `Devices`, …) each own their rules and *use* the
+//! registry; none of them adds methods to it for its own job. The registry is built once per process by
+//! [`crate::Services::open`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use shedu_keys::{CaSigner, Keystore};
+use shedu_pki::rcgen::Issuer;
+use shedu_pki::{KeyType, Profile, Serial, parse_names, pem_encode_cert};
+use shedu_store::{CaRow, CaVaSettings, Store};
+
+use crate::engines::Engines;
+use crate::error::{poisoned, store_err};
+use crate::trust::Anchors;
+use crate::va::{VaConfig, VaState};
+use crate::{Ca, CaKind, Clock, Error, Status};
+
+/// The sealed canary that proves at start-up that the master key opens this database's keys.
+pub(crate) const CANARY_KEY: &str = "keystore_canary";
+pub(crate) const CANARY_CONTEXT: &[u8] = b"shedu-keystore-canary";
+
+/// A CA ready to sign: its record, its signing handle and its chain.
+pub(crate) struct LoadedCa {
+    pub(crate) ca: Ca,
+    /// How relying parties check this CA's certificates.
+    pub(crate) va: CaVaSettings,
+    pub(crate) issuer: Option<Issuer<'static, CaSigner>>,
+    /// This CA's certificate and every known ancestor, PEM, leaf-most first.
+    pub(crate) chain_pem: String,
+}
+
+/// The shared CA registry. Cheap to share (`Arc`); every service holds one.
+pub struct Registry {
+    pub(crate) store: Store,
+    pub(crate) keystore: Keystore,
+    pub(crate) clock: Arc<dyn Clock>,
+    loaded: RwLock<HashMap<String, Arc<LoadedCa>>>,
+    /// The VA's caches, which revocations anywhere must purge before they return.
+    pub(crate) va: VaState,
+    pub(crate) va_config: VaConfig,
+    pub(crate) engines: Engines,
+    pub(crate) anchors: Anchors,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// Opens the registry. Fails with a clear error, changing nothing, when `keystore`'s master key is not
+    /// the one this database's keys were sealed with.
+    pub(crate) async fn open(
+        store: Store,
+        keystore: Keystore,
+        clock: Arc<dyn Clock>,
+        va_config: VaConfig,
+        engines: Engines,
+    ) -> Result<Registry, Error> {
+        match store
+            .meta_get(CANARY_KEY)
+            .await
+            .map_err(store_err("meta"))?
+        {
+            Some(sealed) => {
+                keystore.open_secret(CANARY_CONTEXT, &sealed).map_err(|_| {
+                    Error::invalid(
+                        "wrong-master-key",
+                        "the master key does not open this database's keys (wrong SHEDU_MASTER_KEY or key file); \
+                         nothing was changed",
+                    )
+                })?;
+            }
+            None => {
+                let sealed = keystore.seal_secret(CANARY_CONTEXT, b"shedu")?;
+                store
+                    .meta_put(CANARY_KEY, &sealed)
+                    .await
+                    .map_err(store_err("meta"))?;
+            }
+        }
+        let registry = Registry {
+            store,
+            keystore,
+            clock,
+            loaded: RwLock::new(HashMap::new()),
+            va: VaState::default(),
+            va_config,
+            engines,
+            anchors: Anchors::default(),
+        };
+        registry.refresh_trust_anchors().await?;
+        Ok(registry)
+    }
+
+    /// The clock every service runs on.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The VA configuration (public URL, validity of OCSP answers and CRLs).
+    pub fn va_config(&self) -> &VaConfig {
+        &self.va_config
+    }
+
+    /// The loaded CA, from the cache or storage.
+    pub(crate) async fn loaded(&self, id: &str) -> Result<Arc<LoadedCa>, Error> {
+        if let Some(hit) = self.loaded.read().map_err(|_| poisoned())?.get(id) {
+            return Ok(hit.clone());
+        }
+        let row = self
+            .store
+            .get_ca(id)
+            .await
+            .map_err(store_err(format!("CA {id}")))?;
+        let mut chain_pem = pem_encode_cert(&row.certificate_der);
+        let mut parent = row.parent_id.clone();
+        // CAs form a tree; the depth bound only guards against a corrupt cycle.
+        for _ in 0..16 {
+            let Some(pid) = parent else { break };
+            let p = self
+                .store
+                .get_ca(&pid)
+                .await
+                .map_err(store_err(format!("CA {pid}")))?;
+            chain_pem.push_str(&pem_encode_cert(&p.certificate_der));
+            parent = p.parent_id;
+        }
+        let issuer = match (&row.engine, &row.key_sealed) {
+            (Some(engine), Some(record)) => {
+                let key_type: KeyType = row
+                    .key_type
+                    .parse()
+                    .map_err(|_| Error::Internal("stored key type".into()))?;
+                let signer = self.open_key(engine, &row.id, key_type, record).await?;
+                Some(
+                    Issuer::from_ca_cert_der(&row.certificate_der.clone().into(), signer)
+                        .map_err(|e| Error::Internal(format!("CA certificate of {id}: {e}")))?,
+                )
+            }
+            _ => None,
+        };
+        let va = self
+            .store
+            .va_settings(id)
+            .await
+            .map_err(store_err(format!("CA {id}")))?;
+        let loaded = Arc::new(LoadedCa {
+            ca: ca_from_row(row)?,
+            va,
+            issuer,
+            chain_pem,
+        });
+        self.loaded
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(id.to_string(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Every stored CA, oldest first, with its status as of now.
+    pub(crate) async fn all_cas(&self) -> Result<Vec<Ca>, Error> {
+        let rows = self.store.list_cas().await.map_err(store_err("CAs"))?;
+        rows.into_iter()
+            .map(|r| {
+                let mut ca = ca_from_row(r)?;
+                ca.status = self.effective_ca_status(&ca);
+                Ok(ca)
+            })
+            .collect()
+    }
+
+    /// A CA's status as of now.
+    pub(crate) fn effective_ca_status(&self, ca: &Ca) -> Status {
+        ca.status.effective(
+            self.clock.now(),
+            ca.not_after,
+            i64::from(ca.profile.expiry_warning_days) * 86_400,
+        )
+    }
+
+    /// Called once a certificate's revocation is committed, before the revoking call returns: no OCSP answer
+    /// computed from the old status may be served afterwards.
+    pub(crate) fn on_revoked(&self, ca_id: &str, serial: &Serial) {
+        self.va.forget_certificate(ca_id, serial);
+    }
+
+    /// Called once a CA is committed: it becomes an OCSP issuer and a client-certificate anchor at once.
+    pub(crate) fn on_ca_added(&self, der: &[u8]) -> Result<(), Error> {
+        self.va.forget_issuers();
+        self.anchors.add(der)
+    }
+}
+
+/// The CA's signing handle, if it may sign now.
+pub(crate) fn usable_issuer(
+    loaded: &LoadedCa,
+    now: i64,
+) -> Result<&Issuer<'static, CaSigner>, Error> {
+    let ca = &loaded.ca;
+    let issuer = loaded.issuer.as_ref().ok_or_else(|| {
+        Error::conflict(
+            "ca-without-key",
+            format!(
+                "CA {} was imported without a private key and cannot issue",
+                ca.id
+            ),
+        )
+    })?;
+    match ca.status.effective(now, ca.not_after, 0) {
+        Status::Expired => Err(Error::conflict(
+            "ca-expired",
+            format!("CA {} has expired", ca.id),
+        )),
+        Status::Revoked => Err(Error::conflict(
+            "ca-revoked",
+            format!("CA {} is revoked", ca.id),
+        )),
+        _ => Ok(issuer),
+    }
+}
+
+pub(crate) fn ca_from_row(r: CaRow) -> Result<Ca, Error> {
+    let corrupt = |what: &str| Error::Internal(format!("stored CA {} has an invalid {what}", r.id));
+    let profile = Profile {
+        default_validity_days: u32::try_from(r.default_validity_days)
+            .map_err(|_| corrupt("validity"))?,
+        key_usages: parse_names(&r.key_usages).map_err(|_| corrupt("key usage"))?,
+        ext_key_usages: parse_names(&r.ext_key_usages)
+            .map_err(|_| corrupt("extended key usage"))?,
+        path_len: r
+            .path_len
+            .map(|p| u8::try_from(p).map_err(|_| corrupt("path length")))
+            .transpose()?,
+        allowed_key_types: parse_names(&r.allowed_key_types)
+            .map_err(|_| corrupt("key type list"))?,
+        expiry_warning_days: u32::try_from(r.expiry_warning_days)
+            .map_err(|_| corrupt("warning window"))?,
+    };
+    let engine = r
+        .engine
+        .as_deref()
+        .map(str::parse::<crate::EngineKind>)
+        .transpose()
+        .map_err(|_| corrupt("key engine"))?;
+    Ok(Ca {
+        kind: CaKind::parse(&r.kind)?,
+        key_type: r.key_type.parse().map_err(|_| corrupt("key type"))?,
+        status: r.status.parse().map_err(|_| corrupt("status"))?,
+        key_handle: match (engine, &r.key_sealed) {
+            (Some(engine), Some(record)) => Some(engine.key_handle(record)),
+            _ => None,
+        },
+        engine,
+        id: r.id,
+        name: r.name,
+        parent_id: r.parent_id,
+        certificate_der: r.certificate_der,
+        subject: r.subject,
+        serial: r.serial,
+        fingerprint: r.fingerprint,
+        not_before: r.not_before,
+        not_after: r.not_after,
+        profile,
+        created_at: r.created_at,
+    })
+}
+
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

@@ -1,0 +1,96 @@
+//! The one place that wires the services: `shedu serve` and the test kit both call [`Services::open`], so a
+//! test server runs exactly the wiring a real one does.
+
+use std::sync::Arc;
+
+use shedu_keys::{Keystore, MasterKey};
+use shedu_store::Store;
+
+use crate::{
+    Audit, AuthService, Cas, Clock, Devices, Engines, Enrollment, Error, Events, Issuance,
+    OidcIssuer, Registry, Va, VaConfig,
+};
+
+/// What the services need beyond storage, the master key and the clock.
+#[derive(Clone, Debug, Default)]
+pub struct ServicesConfig {
+    /// VA addressing and timing.
+    pub va: VaConfig,
+    /// Key engines (software always; a PKCS#11 token when configured).
+    pub engines: Engines,
+    /// The RA (id or name) answering EST requests whose URL names none.
+    pub est_default_ra: Option<String>,
+    /// OIDC identity providers whose bearer JWTs are accepted.
+    pub oidc: Vec<OidcIssuer>,
+}
+
+/// Every service, each shared (`Arc`). Handlers name the one they need.
+#[derive(Clone, Debug)]
+pub struct Services {
+    /// The shared CA registry (clock, trust anchors).
+    pub registry: Arc<Registry>,
+    /// CA management.
+    pub cas: Arc<Cas>,
+    /// Issuance, revocation, look-ups, the status sweep.
+    pub issuance: Arc<Issuance>,
+    /// OCSP and CRLs.
+    pub va: Arc<Va>,
+    /// RAs and EST.
+    pub enrollment: Arc<Enrollment>,
+    /// The device registry and groups.
+    pub devices: Arc<Devices>,
+    /// The audit log.
+    pub audit: Arc<Audit>,
+    /// The events outbox (read side).
+    pub events: Arc<Events>,
+    /// Users, sessions, API keys, OIDC.
+    pub auth: Arc<AuthService>,
+}
+
+impl Services {
+    /// Opens every service over `store`. Fails, changing nothing, when `master` does not open this
+    /// database's keys.
+    pub async fn open(
+        store: Store,
+        master: &MasterKey,
+        clock: Arc<dyn Clock>,
+        config: ServicesConfig,
+    ) -> Result<Services, Error> {
+        let registry = Arc::new(
+            Registry::open(
+                store.clone(),
+                Keystore::new(master)?,
+                clock.clone(),
+                config.va,
+                config.engines,
+            )
+            .await?,
+        );
+        let auth = AuthService::open(store, &Keystore::new(master)?, clock)
+            .await?
+            .with_oidc(config.oidc)?;
+        let cas = Arc::new(Cas::new(registry.clone()));
+        let issuance = Arc::new(Issuance::new(registry.clone()));
+        let enrollment = Arc::new(Enrollment::new(
+            registry.clone(),
+            cas.clone(),
+            issuance.clone(),
+            config.est_default_ra,
+        ));
+        Ok(Services {
+            va: Arc::new(Va::new(registry.clone())),
+            devices: Arc::new(Devices::new(
+                registry.clone(),
+                issuance.clone(),
+                enrollment.clone(),
+            )),
+            audit: Arc::new(Audit::new(registry.clone())),
+            events: Arc::new(Events::new(registry.clone())),
+            auth: Arc::new(auth),
+            registry,
+            cas,
+            issuance,
+            enrollment,
+        })
+    }
+}
