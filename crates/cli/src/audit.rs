@@ -31,7 +31,7 @@ pub(crate) async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
 
 async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let s = args.serve.resolve()?;
-    let store = Store::connect(&s.database_url)
+    let store = Store::connect(&s.database_url, &shedu_core::EVENT_WORDS)
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&s.database_url)))?;
     let verdict = store.verify_audit_chain().await;

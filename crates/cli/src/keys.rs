@@ -101,7 +101,7 @@ async fn rotate_master(args: RotateArgs) -> anyhow::Result<()> {
     }
 
     // 2. The database, in one transaction.
-    let store = Store::connect(&s.database_url)
+    let store = Store::connect(&s.database_url, &shedu_core::EVENT_WORDS)
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&s.database_url)))?;
     let count = match rewrap_database_keys(&store, &old_ks, &new_ks).await {

@@ -29,7 +29,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", s.data_dir.display()))?;
 
     let (master, master_source) = load_master_key(&s)?;
-    let store = Store::connect(&s.database_url)
+    let store = Store::connect(&s.database_url, &shedu_core::EVENT_WORDS)
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&s.database_url)))?;
     let events = shedu_events::start(

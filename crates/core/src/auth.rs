@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::store_err;
 use crate::oidc::OidcVerifier;
-use crate::{Clock, Error, OidcIssuer};
+use crate::{AuditAction, AuditContext, Clock, Error, OidcIssuer};
 
 pub(crate) const SESSION_SECRET: &str = "session_secret";
 pub(crate) const SESSION_CONTEXT: &[u8] = b"shedu-session-secret";
@@ -223,6 +223,7 @@ impl AuthService {
     /// Creates a local user.
     pub async fn create_user(
         &self,
+        actor: &AuditContext,
         username: &str,
         password: &str,
         role: &str,
@@ -248,12 +249,15 @@ impl AuthService {
             created_at: self.clock.now(),
             disabled: false,
         };
-        self.store.insert_user(&row).await.map_err(|e| match e {
-            shedu_store::Error::Conflict { .. } => {
-                Error::conflict("user-exists", format!("user {username:?} already exists"))
-            }
-            other => store_err("user")(other),
-        })?;
+        self.store
+            .insert_user(&row, &AuditAction::UserCreate.by(actor))
+            .await
+            .map_err(|e| match e {
+                shedu_store::Error::Conflict { .. } => {
+                    Error::conflict("user-exists", format!("user {username:?} already exists"))
+                }
+                other => store_err("user")(other),
+            })?;
         user_from(row)
     }
 
@@ -333,6 +337,7 @@ impl AuthService {
     /// Changes a user's password after checking the current one.
     pub async fn change_password(
         &self,
+        actor: &AuditContext,
         user_id: &str,
         current: &str,
         new: &str,
@@ -353,7 +358,7 @@ impl AuthService {
         let new = new.to_string();
         let hash = blocking(move || hash_password(&new)).await??;
         self.store
-            .set_password_hash(user_id, &hash)
+            .set_password_hash(user_id, &hash, &AuditAction::UserPassword.by(actor))
             .await
             .map_err(store_err("user"))
     }
@@ -361,6 +366,7 @@ impl AuthService {
     /// Creates an API key; the returned secret string is shown once and never stored.
     pub async fn create_api_key(
         &self,
+        actor: &AuditContext,
         name: &str,
         role: &str,
         expires_in_days: Option<u32>,
@@ -387,7 +393,7 @@ impl AuthService {
             revoked_at: None,
         };
         self.store
-            .insert_api_key(&row)
+            .insert_api_key(&row, &AuditAction::ApiKeyCreate.by(actor))
             .await
             .map_err(store_err("API key"))?;
         Ok((api_key_from(row)?, format!("shk_{id}_{secret}")))
@@ -405,9 +411,9 @@ impl AuthService {
     }
 
     /// Revokes an API key.
-    pub async fn revoke_api_key(&self, id: &str) -> Result<(), Error> {
+    pub async fn revoke_api_key(&self, actor: &AuditContext, id: &str) -> Result<(), Error> {
         self.store
-            .revoke_api_key(id, self.clock.now())
+            .revoke_api_key(id, self.clock.now(), &AuditAction::ApiKeyRevoke.by(actor))
             .await
             .map_err(store_err(format!("API key {id}")))
     }

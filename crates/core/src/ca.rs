@@ -14,7 +14,7 @@ use crate::engines::EngineKind;
 use crate::error::store_err;
 use crate::events::{EventKind, event};
 use crate::registry::{Registry, new_id, usable_issuer};
-use crate::{Ca, CaKind, Error, Status};
+use crate::{AuditAction, AuditContext, Ca, CaKind, Error, Status};
 
 /// Default lifetime of a root CA certificate: ten years.
 const DEFAULT_ROOT_DAYS: u32 = 3650;
@@ -128,7 +128,7 @@ impl Cas {
     }
 
     /// Creates a root or, with `parent_id`, an intermediate CA with a fresh software key.
-    pub async fn create(&self, req: NewCa) -> Result<Ca, Error> {
+    pub async fn create(&self, actor: &AuditContext, req: NewCa) -> Result<Ca, Error> {
         let now = self.reg.clock.now();
         let key_type = req.key_type;
         let profile = build_profile(&req.profile, req.path_len)?;
@@ -172,6 +172,7 @@ impl Cas {
             };
             let record = Some((engine.kind(), key.record.clone()));
             self.insert(
+                actor,
                 id.clone(),
                 req.name,
                 kind,
@@ -191,7 +192,7 @@ impl Cas {
     }
 
     /// Imports an existing CA certificate, with its private key (then it can issue) or without.
-    pub async fn import(&self, req: ImportCa) -> Result<Ca, Error> {
+    pub async fn import(&self, actor: &AuditContext, req: ImportCa) -> Result<Ca, Error> {
         let now = self.reg.clock.now();
         check_name(&req.name)?;
         let der = shedu_pki::pem_to_der_certs(req.certificate_pem.as_bytes())?
@@ -223,6 +224,7 @@ impl Cas {
             self.find_parent(&der).await?
         };
         self.insert(
+            actor,
             id,
             req.name,
             kind,
@@ -255,6 +257,7 @@ impl Cas {
     #[allow(clippy::too_many_arguments)]
     async fn insert(
         &self,
+        actor: &AuditContext,
         id: String,
         name: String,
         kind: CaKind,
@@ -293,10 +296,10 @@ impl Cas {
             expiry_warning_days: i64::from(profile.expiry_warning_days),
             created_at: now,
         };
-        let ty = if matches!(kind, CaKind::Imported | CaKind::External) {
-            EventKind::CaImported
+        let (ty, action) = if matches!(kind, CaKind::Imported | CaKind::External) {
+            (EventKind::CaImported, AuditAction::CaImport)
         } else {
-            EventKind::CaCreated
+            (EventKind::CaCreated, AuditAction::CaCreate)
         };
         let ev = event(
             ty,
@@ -309,7 +312,7 @@ impl Cas {
         );
         self.reg
             .store
-            .insert_ca_with_settings(&row, &va, &ev)
+            .insert_ca_with_settings(&row, &va, &ev, &action.by(actor))
             .await
             .map_err(|e| match e {
                 shedu_store::Error::Conflict { .. } => Error::conflict(

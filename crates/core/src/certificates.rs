@@ -12,7 +12,7 @@ use crate::error::store_err;
 use crate::events::{EventKind, event};
 use crate::registry::{LoadedCa, Registry, usable_issuer};
 use crate::va::{crl_url, shard_of};
-use crate::{Certificate, ClientCertProblem, Error, Status};
+use crate::{AuditAction, AuditContext, Certificate, ClientCertProblem, Error, Status};
 
 /// A request to issue one certificate.
 #[derive(Clone, Debug)]
@@ -86,7 +86,12 @@ impl Issuance {
 
     /// Issues a certificate from a CSR under the CA's profile. The certificate and its event are committed
     /// before this returns.
-    pub async fn issue(&self, ca_id: &str, input: IssueInput) -> Result<Issued, Error> {
+    pub async fn issue(
+        &self,
+        actor: &AuditContext,
+        ca_id: &str,
+        input: IssueInput,
+    ) -> Result<Issued, Error> {
         let csr = Csr::parse(&input.csr)?;
         let prepared = prepare(
             &self.reg,
@@ -98,7 +103,11 @@ impl Issuance {
         .await?;
         self.reg
             .store
-            .insert_certificate(prepared.row, prepared.event)
+            .insert_certificate(
+                prepared.row,
+                prepared.event,
+                &AuditAction::CertificateIssue.by(actor),
+            )
             .await
             .map_err(insert_err)?;
         Ok(prepared.issued)
@@ -108,6 +117,7 @@ impl Issuance {
     /// Revoking twice is a conflict and changes nothing. Once this returns, no OCSP answer says `good`.
     pub async fn revoke(
         &self,
+        actor: &AuditContext,
         ca_id: &str,
         serial: &Serial,
         reason: RevocationReason,
@@ -131,6 +141,7 @@ impl Issuance {
                 reason.as_str(),
                 invalidity_date,
                 &ev,
+                &AuditAction::CertificateRevoke.by(actor),
             )
             .await
             .map_err(store_err(format!("certificate {serial} of CA {ca_id}")))?;
@@ -231,7 +242,7 @@ impl Issuance {
     pub async fn sweep(&self) -> Result<shedu_store::SweepReport, Error> {
         self.reg
             .store
-            .sweep_statuses(self.reg.now(), crate::EVENT_SOURCE)
+            .sweep_statuses(self.reg.now())
             .await
             .map_err(store_err("sweep"))
     }

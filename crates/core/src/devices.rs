@@ -23,7 +23,7 @@ use shedu_pki::{RevocationReason, Serial};
 
 use crate::error::store_err;
 use crate::events::{EventKind, event};
-use crate::{Enrollment, Error, Issuance, Registry, Status};
+use crate::{AuditAction, AuditContext, Enrollment, Error, Issuance, Registry, Status};
 
 /// A device's status, derived from its slots by precedence: decommissioned > with warnings > requires
 /// action > fully provisioned.
@@ -237,7 +237,11 @@ impl Devices {
     }
 
     /// Pre-registers a device for an existing RA (`pending_provisioning` until it enrols).
-    pub async fn register_device(&self, input: NewDevice) -> Result<Device, Error> {
+    pub async fn register_device(
+        &self,
+        actor: &AuditContext,
+        input: NewDevice,
+    ) -> Result<Device, Error> {
         check_id(&input.id)?;
         let tags = check_tags(input.tags)?;
         let metadata = check_metadata(&input.metadata)?;
@@ -263,7 +267,7 @@ impl Devices {
         );
         self.reg
             .store
-            .insert_device(&row, &ev)
+            .insert_device(&row, &ev, &AuditAction::DeviceRegister.by(actor))
             .await
             .map_err(|e| match e {
                 shedu_store::Error::Conflict { .. } => Error::conflict(
@@ -277,7 +281,11 @@ impl Devices {
 
     /// Sets a new one-time enrolment secret (replacing an unused one) and returns it. It is shown this once:
     /// only its SHA-256 is stored, and the device's first enrolment that presents it consumes it.
-    pub async fn set_enrollment_secret(&self, device_id: &str) -> Result<String, Error> {
+    pub async fn set_enrollment_secret(
+        &self,
+        actor: &AuditContext,
+        device_id: &str,
+    ) -> Result<String, Error> {
         let secret = base64url(&rand::random::<[u8; 32]>());
         let now = self.reg.clock.now();
         let ev = device_event(
@@ -288,7 +296,13 @@ impl Devices {
         );
         self.reg
             .store
-            .set_device_secret(device_id, &enrollment_secret_sha256(&secret), now, &ev)
+            .set_device_secret(
+                device_id,
+                &enrollment_secret_sha256(&secret),
+                now,
+                &ev,
+                &AuditAction::DeviceEnrollmentSecret.by(actor),
+            )
             .await
             .map_err(device_err(device_id))?;
         Ok(secret)
@@ -395,7 +409,12 @@ impl Devices {
     }
 
     /// Changes a device's alias, tags or metadata.
-    pub async fn update_device(&self, id: &str, update: DeviceUpdate) -> Result<Device, Error> {
+    pub async fn update_device(
+        &self,
+        actor: &AuditContext,
+        id: &str,
+        update: DeviceUpdate,
+    ) -> Result<Device, Error> {
         let tags = update.tags.map(check_tags).transpose()?;
         let metadata = update.metadata.as_ref().map(check_metadata).transpose()?;
         let alias = update.alias.map(|a| a.filter(|a| !a.is_empty()));
@@ -419,7 +438,7 @@ impl Devices {
         let row = self
             .reg
             .store
-            .update_device(id, &changes, now, &ev)
+            .update_device(id, &changes, now, &ev, &AuditAction::DeviceUpdate.by(actor))
             .await
             .map_err(store_err(format!("device {id}")))?;
         device_from_row(row)
@@ -428,7 +447,11 @@ impl Devices {
     /// Retires a device: revokes every valid certificate of its slots (reason `cessation_of_operation`,
     /// through [`Issuance::revoke`], so OCSP stops saying `good` at once), then marks it decommissioned.
     /// Terminal: a second call is a conflict.
-    pub async fn decommission_device(&self, id: &str) -> Result<Device, Error> {
+    pub async fn decommission_device(
+        &self,
+        actor: &AuditContext,
+        id: &str,
+    ) -> Result<Device, Error> {
         let device = self
             .reg
             .store
@@ -455,6 +478,7 @@ impl Devices {
             match self
                 .issuance
                 .revoke(
+                    actor,
                     &slot.ca_id,
                     &serial,
                     RevocationReason::CessationOfOperation,
@@ -479,7 +503,7 @@ impl Devices {
         );
         self.reg
             .store
-            .decommission_device(id, now, &ev)
+            .decommission_device(id, now, &ev, &AuditAction::DeviceDecommission.by(actor))
             .await
             .map_err(device_err(id))?;
         let row = self

@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 use crate::certificates::{insert_err, prepare};
 use crate::error::store_err;
 use crate::ra::{AuthMode, Enrollment, Ra};
-use crate::{ClientCertProblem, Error};
+use crate::{AuditAction, AuditContext, ClientCertProblem, Error};
 
 /// Which EST operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,17 +101,29 @@ impl Enrollment {
     }
 
     /// `simpleenroll`, `simplereenroll` and `serverkeygen`.
-    pub async fn est_enroll(&self, ra: &Ra, req: EstRequest) -> Result<EstIssued, Error> {
+    /// `actor` is the enrolling device (or RA) as the gateway identified it.
+    pub async fn est_enroll(
+        &self,
+        actor: &AuditContext,
+        ra: &Ra,
+        req: EstRequest,
+    ) -> Result<EstIssued, Error> {
         let csr = Csr::from_der(&req.csr_der)?;
         match req.operation {
-            EstOperation::Reenroll => self.reenroll(ra, csr, &req).await,
+            EstOperation::Reenroll => self.reenroll(actor, ra, csr, &req).await,
             EstOperation::Enroll | EstOperation::ServerKeygen => {
-                self.first_enroll(ra, csr, &req).await
+                self.first_enroll(actor, ra, csr, &req).await
             }
         }
     }
 
-    async fn first_enroll(&self, ra: &Ra, csr: Csr, req: &EstRequest) -> Result<EstIssued, Error> {
+    async fn first_enroll(
+        &self,
+        actor: &AuditContext,
+        ra: &Ra,
+        csr: Csr,
+        req: &EstRequest,
+    ) -> Result<EstIssued, Error> {
         let settings = &ra.enrollment;
         let server_key = match req.operation {
             EstOperation::ServerKeygen if !settings.server_keygen => {
@@ -173,7 +185,15 @@ impl Enrollment {
             Credential::Accepted => None,
         };
         let issued = self
-            .record_enrollment(ra, &ra.default_ca_id, &device_id, &csr, false, consume)
+            .record_enrollment(
+                actor,
+                ra,
+                &ra.default_ca_id,
+                &device_id,
+                &csr,
+                false,
+                consume,
+            )
             .await?;
         Ok(EstIssued {
             device_id,
@@ -182,7 +202,13 @@ impl Enrollment {
         })
     }
 
-    async fn reenroll(&self, ra: &Ra, csr: Csr, req: &EstRequest) -> Result<EstIssued, Error> {
+    async fn reenroll(
+        &self,
+        actor: &AuditContext,
+        ra: &Ra,
+        csr: Csr,
+        req: &EstRequest,
+    ) -> Result<EstIssued, Error> {
         let settings = &ra.enrollment;
         let leaf = req.client_chain.first().ok_or_else(|| {
             Error::Unauthenticated(
@@ -252,7 +278,7 @@ impl Enrollment {
             ));
         }
         let certificate_der = self
-            .record_enrollment(ra, &current.ca_id, &device.id, &csr, true, None)
+            .record_enrollment(actor, ra, &current.ca_id, &device.id, &csr, true, None)
             .await?;
         Ok(EstIssued {
             device_id: device.id,
@@ -262,8 +288,10 @@ impl Enrollment {
     }
 
     /// Signs, then commits the certificate with everything the enrolment changes in one transaction.
+    #[allow(clippy::too_many_arguments)]
     async fn record_enrollment(
         &self,
+        actor: &AuditContext,
         ra: &Ra,
         ca_id: &str,
         device_id: &str,
@@ -276,18 +304,21 @@ impl Enrollment {
         let outcome = self
             .reg
             .store
-            .record_enrollment(EnrollmentRecord {
-                cert: prepared.row,
-                cert_event: prepared.event,
-                device_id: device_id.to_string(),
-                ra_id: ra.id.clone(),
-                slot: ca_id.to_string(),
-                register: ra.enrollment.auto_register,
-                reenroll,
-                revoke_previous: reenroll && ra.enrollment.revoke_on_reenroll,
-                consume_secret_sha256,
-                now: self.reg.now(),
-            })
+            .record_enrollment(
+                EnrollmentRecord {
+                    cert: prepared.row,
+                    cert_event: prepared.event,
+                    device_id: device_id.to_string(),
+                    ra_id: ra.id.clone(),
+                    slot: ca_id.to_string(),
+                    register: ra.enrollment.auto_register,
+                    reenroll,
+                    revoke_previous: reenroll && ra.enrollment.revoke_on_reenroll,
+                    consume_secret_sha256,
+                    now: self.reg.now(),
+                },
+                &AuditAction::DeviceEnroll.by(actor),
+            )
             .await
             .map_err(|e| match e {
                 shedu_store::Error::Unauthorized => forbidden(

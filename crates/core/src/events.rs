@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use shedu_store::NewEvent;
+use shedu_store::{EventWords, NewEvent};
 
 use crate::error::store_err;
 use crate::{Error, Registry};
@@ -42,11 +42,23 @@ pub enum EventKind {
     DeviceGroupCreated,
     /// A device group was deleted.
     DeviceGroupDeleted,
+    /// A certificate's stored status moved (lifecycle sweep).
+    CertificateStatusChanged,
+    /// A CA's stored status moved (lifecycle sweep).
+    CaStatusChanged,
+    /// A device's derived status moved.
+    DeviceStatusChanged,
+    /// A device enrolled for the first time in a slot.
+    DeviceEnrolled,
+    /// A device re-enrolled.
+    DeviceReenrolled,
+    /// A certificate entered an expiry reminder window.
+    CertificateExpiryReminder,
 }
 
 impl EventKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 19] = [
         EventKind::CaCreated,
         EventKind::CaImported,
         EventKind::CertificateIssued,
@@ -60,10 +72,16 @@ impl EventKind {
         EventKind::DeviceDecommissioned,
         EventKind::DeviceGroupCreated,
         EventKind::DeviceGroupDeleted,
+        EventKind::CertificateStatusChanged,
+        EventKind::CaStatusChanged,
+        EventKind::DeviceStatusChanged,
+        EventKind::DeviceEnrolled,
+        EventKind::DeviceReenrolled,
+        EventKind::CertificateExpiryReminder,
     ];
 
     /// The wire name.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             EventKind::CaCreated => "ca.created",
             EventKind::CaImported => "ca.imported",
@@ -78,6 +96,12 @@ impl EventKind {
             EventKind::DeviceDecommissioned => "device.decommissioned",
             EventKind::DeviceGroupCreated => "device_group.created",
             EventKind::DeviceGroupDeleted => "device_group.deleted",
+            EventKind::CertificateStatusChanged => "certificate.status_changed",
+            EventKind::CaStatusChanged => "ca.status_changed",
+            EventKind::DeviceStatusChanged => "device.status_changed",
+            EventKind::DeviceEnrolled => "device.enrolled",
+            EventKind::DeviceReenrolled => "device.reenrolled",
+            EventKind::CertificateExpiryReminder => "certificate.expiry_reminder",
         }
     }
 }
@@ -87,6 +111,19 @@ impl fmt::Display for EventKind {
         f.write_str(self.as_str())
     }
 }
+
+/// The words storage writes into the events it derives itself: hand this to `Store::connect`.
+pub static EVENT_WORDS: EventWords = EventWords {
+    source: EVENT_SOURCE,
+    certificate_status_changed: EventKind::CertificateStatusChanged.as_str(),
+    ca_status_changed: EventKind::CaStatusChanged.as_str(),
+    device_status_changed: EventKind::DeviceStatusChanged.as_str(),
+    device_registered: EventKind::DeviceRegistered.as_str(),
+    device_enrolled: EventKind::DeviceEnrolled.as_str(),
+    device_reenrolled: EventKind::DeviceReenrolled.as_str(),
+    certificate_revoked: EventKind::CertificateRevoked.as_str(),
+    certificate_expiry_reminder: EventKind::CertificateExpiryReminder.as_str(),
+};
 
 /// Builds an event with a fresh id.
 pub(crate) fn event(

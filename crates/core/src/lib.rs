@@ -28,7 +28,8 @@ mod trust;
 mod va;
 
 pub use audit::{
-    Audit, AuditContext, AuditEntry, AuditFilter, AuditRecord, AuditVerdict, ChainBreak, Outcome,
+    Audit, AuditAction, AuditContext, AuditEntry, AuditFilter, AuditRecord, AuditVerdict,
+    ChainBreak, Outcome,
 };
 pub use auth::{ApiKey, AuthService, Principal, PrincipalKind, Role, Session, User};
 pub use ca::{Cas, ImportCa, NewCa, ProfileInput, VaInput};
@@ -42,7 +43,7 @@ pub use devices::{
 pub use engines::{EngineKind, Engines};
 pub use error::Error;
 pub use est::{EstIssued, EstOperation, EstRequest};
-pub use events::{EVENT_SOURCE, EventKind, Events};
+pub use events::{EVENT_SOURCE, EVENT_WORDS, EventKind, Events};
 pub use lifecycle::spawn_lifecycle;
 pub use model::{Ca, CaKind, Certificate, Status};
 pub use oidc::OidcIssuer;

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use crate::error::store_err;
 use crate::events::{EventKind, event};
 use crate::registry::{Registry, new_id};
-use crate::{CaKind, Cas, Error, Issuance, NewCa, ProfileInput, VaInput};
+use crate::{
+    AuditAction, AuditContext, CaKind, Cas, Error, Issuance, NewCa, ProfileInput, VaInput,
+};
 
 /// How a device proves who it is when it enrols for the first time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,48 +192,57 @@ impl Enrollment {
     }
 
     /// Creates an RA.
-    pub async fn create_ra(&self, input: RaInput) -> Result<Ra, Error> {
+    pub async fn create_ra(&self, actor: &AuditContext, input: RaInput) -> Result<Ra, Error> {
         let now = self.reg.now();
         let mut ra = self.validate_ra(new_id(), input.clone(), now, now).await?;
         if let Some(csr) = &input.csr {
-            ra.certificate_der = Some(self.issue_ra_certificate(csr).await?);
+            ra.certificate_der = Some(self.issue_ra_certificate(actor, csr).await?);
         }
         let ev = ra_event(EventKind::RaCreated, &ra, now);
         self.reg
             .store
-            .insert_ra(&ra_row(&ra)?, &ev)
+            .insert_ra(&ra_row(&ra)?, &ev, &AuditAction::RaCreate.by(actor))
             .await
             .map_err(ra_store_err(&ra.name))?;
         Ok(ra)
     }
 
     /// Replaces an RA's settings (a new CSR replaces its certificate; none keeps it).
-    pub async fn update_ra(&self, id: &str, input: RaInput) -> Result<Ra, Error> {
+    pub async fn update_ra(
+        &self,
+        actor: &AuditContext,
+        id: &str,
+        input: RaInput,
+    ) -> Result<Ra, Error> {
         let now = self.reg.now();
         let old = self.ra(id).await?;
         let mut ra = self
             .validate_ra(id.to_string(), input.clone(), old.created_at, now)
             .await?;
         ra.certificate_der = match &input.csr {
-            Some(csr) => Some(self.issue_ra_certificate(csr).await?),
+            Some(csr) => Some(self.issue_ra_certificate(actor, csr).await?),
             None => old.certificate_der,
         };
         let ev = ra_event(EventKind::RaUpdated, &ra, now);
         self.reg
             .store
-            .update_ra(&ra_row(&ra)?, &ev)
+            .update_ra(&ra_row(&ra)?, &ev, &AuditAction::RaUpdate.by(actor))
             .await
             .map_err(ra_store_err(&ra.name))?;
         Ok(ra)
     }
 
     /// Deletes an RA. Its devices and their certificates stay; they can no longer enrol through it.
-    pub async fn delete_ra(&self, id: &str) -> Result<(), Error> {
+    pub async fn delete_ra(&self, actor: &AuditContext, id: &str) -> Result<(), Error> {
         let ra = self.ra(id).await?;
         let now = self.reg.now();
         self.reg
             .store
-            .delete_ra(id, &ra_event(EventKind::RaDeleted, &ra, now))
+            .delete_ra(
+                id,
+                &ra_event(EventKind::RaDeleted, &ra, now),
+                &AuditAction::RaDelete.by(actor),
+            )
             .await
             .map_err(ra_store_err(&ra.name))
     }
@@ -366,12 +377,17 @@ impl Enrollment {
     }
 
     /// Issues an RA's certificate from its CSR under the internal RA CA (created on first use).
-    async fn issue_ra_certificate(&self, csr: &[u8]) -> Result<Vec<u8>, Error> {
+    async fn issue_ra_certificate(
+        &self,
+        actor: &AuditContext,
+        csr: &[u8],
+    ) -> Result<Vec<u8>, Error> {
         Csr::parse(csr)?;
-        let ca_id = self.internal_ra_ca().await?;
+        let ca_id = self.internal_ra_ca(actor).await?;
         let issued = self
             .issuance
             .issue(
+                actor,
                 &ca_id,
                 crate::IssueInput {
                     csr: csr.to_vec(),
@@ -385,7 +401,8 @@ impl Enrollment {
 
     /// The internal CA that issues RA certificates: a root made the first time an RA needs one, its id
     /// kept in `meta`.
-    pub async fn internal_ra_ca(&self) -> Result<String, Error> {
+    /// `actor` is who made the RA that needs it: the CA's creation is recorded as theirs.
+    pub async fn internal_ra_ca(&self, actor: &AuditContext) -> Result<String, Error> {
         if let Some(id) = self
             .reg
             .store
@@ -397,25 +414,28 @@ impl Enrollment {
         }
         let ca = self
             .cas
-            .create(NewCa {
-                name: "shedu internal RA CA".into(),
-                key_type: KeyType::EcP256,
-                subject: SubjectName {
-                    common_name: "shedu internal RA CA".into(),
-                    organization: Some("shedu".into()),
-                    ..Default::default()
+            .create(
+                actor,
+                NewCa {
+                    name: "shedu internal RA CA".into(),
+                    key_type: KeyType::EcP256,
+                    subject: SubjectName {
+                        common_name: "shedu internal RA CA".into(),
+                        organization: Some("shedu".into()),
+                        ..Default::default()
+                    },
+                    validity_days: None,
+                    parent_id: None,
+                    path_len: Some(0),
+                    profile: ProfileInput {
+                        default_validity_days: Some(365),
+                        ext_key_usages: Some(vec!["client_auth".into()]),
+                        ..Default::default()
+                    },
+                    va: VaInput::default(),
+                    engine: None,
                 },
-                validity_days: None,
-                parent_id: None,
-                path_len: Some(0),
-                profile: ProfileInput {
-                    default_validity_days: Some(365),
-                    ext_key_usages: Some(vec!["client_auth".into()]),
-                    ..Default::default()
-                },
-                va: VaInput::default(),
-                engine: None,
-            })
+            )
             .await?;
         self.reg
             .store

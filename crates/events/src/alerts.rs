@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use shedu_store::{DeliveryFilter, DeliveryRow, NewDelivery, Store, SubscriptionRow};
+use shedu_store::{Audited, DeliveryFilter, DeliveryRow, NewDelivery, Store, SubscriptionRow};
 use tokio::sync::Notify;
 use zeroize::Zeroizing;
 
@@ -308,8 +308,12 @@ impl AlertService {
     }
 
     /// Validates and stores a subscription. A webhook created without a secret gets a generated one, returned
-    /// here (the only time the API should show it).
-    pub async fn create_subscription(&self, new: NewSubscription) -> Result<Subscription, Error> {
+    /// here (the only time the API should show it). `audit` names who asked (the caller owns the words).
+    pub async fn create_subscription(
+        &self,
+        new: NewSubscription,
+        audit: &Audited<'_>,
+    ) -> Result<Subscription, Error> {
         let NewSubscription {
             event_types,
             mut channel,
@@ -386,7 +390,7 @@ impl AlertService {
             },
             created_at: sub.created_at,
         };
-        self.store.insert_subscription(&row).await?;
+        self.store.insert_subscription(&row, audit).await?;
         Ok(sub)
     }
 
@@ -406,8 +410,8 @@ impl AlertService {
     }
 
     /// Deletes a subscription with its deliveries.
-    pub async fn delete_subscription(&self, id: &str) -> Result<(), Error> {
-        Ok(self.store.delete_subscription(id).await?)
+    pub async fn delete_subscription(&self, id: &str, audit: &Audited<'_>) -> Result<(), Error> {
+        Ok(self.store.delete_subscription(id, audit).await?)
     }
 
     /// Deliveries, newest event first.
@@ -426,10 +430,15 @@ impl AlertService {
 
     /// Sends a dead delivery again (fresh attempts; the worker picks it up at once). `NotFound` unless it
     /// exists and is dead.
-    pub async fn retry_delivery(&self, subscription_id: &str, event_id: &str) -> Result<(), Error> {
+    pub async fn retry_delivery(
+        &self,
+        subscription_id: &str,
+        event_id: &str,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
         Ok(self
             .store
-            .requeue_delivery(subscription_id, event_id)
+            .requeue_delivery(subscription_id, event_id, audit)
             .await?)
     }
 

@@ -44,9 +44,6 @@ pub use mail::{Mailer, Rendered, SmtpConfig, SmtpTls, Templates};
 pub use nats::{NatsOptions, NatsSink};
 pub use reminders::ReminderOptions;
 
-/// The CloudEvents `source` of events this crate emits itself (expiry reminders).
-pub const EVENT_SOURCE: &str = "/shedu";
-
 /// Why an events operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

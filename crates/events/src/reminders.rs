@@ -42,7 +42,7 @@ pub(crate) async fn run(
             return;
         }
         match store
-            .emit_expiry_reminders(crate::now_secs(), &opts.days_before, crate::EVENT_SOURCE)
+            .emit_expiry_reminders(crate::now_secs(), &opts.days_before)
             .await
         {
             Ok(0) => {}

@@ -142,31 +142,40 @@ async fn webhooks(backend: TestBackend) {
     let alerts = handle.alerts();
 
     let flaky = alerts
-        .create_subscription(NewSubscription {
-            event_types: vec!["certificate.issued".into()],
-            channel: webhook(&base, "flaky", "flaky-secret", WebhookFormat::Cloudevents),
-            condition: None,
-        })
+        .create_subscription(
+            NewSubscription {
+                event_types: vec!["certificate.issued".into()],
+                channel: webhook(&base, "flaky", "flaky-secret", WebhookFormat::Cloudevents),
+                condition: None,
+            },
+            &shedu_store::scratch::test_audit("subscription.create"),
+        )
         .await
         .unwrap();
     let dead = alerts
-        .create_subscription(NewSubscription {
-            event_types: vec!["certificate.*".into()],
-            channel: webhook(&base, "dead", "dead-secret", WebhookFormat::Cloudevents),
-            condition: None,
-        })
+        .create_subscription(
+            NewSubscription {
+                event_types: vec!["certificate.*".into()],
+                channel: webhook(&base, "dead", "dead-secret", WebhookFormat::Cloudevents),
+                condition: None,
+            },
+            &shedu_store::scratch::test_audit("subscription.create"),
+        )
         .await
         .unwrap();
     // No secret given: one is generated and returned once.
     let slack = alerts
-        .create_subscription(NewSubscription {
-            event_types: vec!["certificate.revoked".into()],
-            channel: webhook(&base, "slack", "", WebhookFormat::Slack),
-            condition: Some(Condition {
-                ca_id: Some("ca1".into()),
-                subject_contains: None,
-            }),
-        })
+        .create_subscription(
+            NewSubscription {
+                event_types: vec!["certificate.revoked".into()],
+                channel: webhook(&base, "slack", "", WebhookFormat::Slack),
+                condition: Some(Condition {
+                    ca_id: Some("ca1".into()),
+                    subject_contains: None,
+                }),
+            },
+            &shedu_store::scratch::test_audit("subscription.create"),
+        )
         .await
         .unwrap();
     let Channel::Webhook { secret, .. } = &slack.channel else {
@@ -174,14 +183,17 @@ async fn webhooks(backend: TestBackend) {
     };
     assert_eq!(secret.expose().len(), 64);
     let other_ca = alerts
-        .create_subscription(NewSubscription {
-            event_types: vec!["*".into()],
-            channel: webhook(&base, "other", "x", WebhookFormat::Cloudevents),
-            condition: Some(Condition {
-                ca_id: Some("other-ca".into()),
-                subject_contains: None,
-            }),
-        })
+        .create_subscription(
+            NewSubscription {
+                event_types: vec!["*".into()],
+                channel: webhook(&base, "other", "x", WebhookFormat::Cloudevents),
+                condition: Some(Condition {
+                    ca_id: Some("other-ca".into()),
+                    subject_contains: None,
+                }),
+            },
+            &shedu_store::scratch::test_audit("subscription.create"),
+        )
         .await
         .unwrap();
     {
@@ -302,7 +314,11 @@ async fn webhooks(backend: TestBackend) {
     // A dead letter can be sent again; a delivered one cannot.
     let again = &dead_rows[0];
     alerts
-        .retry_delivery(&dead.id, &again.event_id)
+        .retry_delivery(
+            &dead.id,
+            &again.event_id,
+            &shedu_store::scratch::test_audit("delivery.retry"),
+        )
         .await
         .unwrap();
     let d = alerts
@@ -311,7 +327,13 @@ async fn webhooks(backend: TestBackend) {
         .unwrap();
     assert_eq!((d.status, d.attempts), (DeliveryStatus::Pending, 0));
     assert!(matches!(
-        alerts.retry_delivery(&flaky.id, &issued.id).await,
+        alerts
+            .retry_delivery(
+                &flaky.id,
+                &issued.id,
+                &shedu_store::scratch::test_audit("delivery.retry")
+            )
+            .await,
         Err(shedu_events::Error::NotFound)
     ));
 }
@@ -356,23 +378,35 @@ async fn manage_subscriptions(backend: TestBackend) {
             "channel.to",
         ),
     ] {
-        match alerts.create_subscription(new).await {
+        match alerts
+            .create_subscription(
+                new,
+                &shedu_store::scratch::test_audit("subscription.create"),
+            )
+            .await
+        {
             Err(shedu_events::Error::Invalid { field: f, .. }) => assert_eq!(f, field),
             other => panic!("expected invalid {field}, got {other:?}"),
         }
     }
     let a = alerts
-        .create_subscription(bad(vec!["certificate.issued", " ca.* "], hook.clone()))
+        .create_subscription(
+            bad(vec!["certificate.issued", " ca.* "], hook.clone()),
+            &shedu_store::scratch::test_audit("subscription.create"),
+        )
         .await
         .unwrap();
     assert_eq!(a.event_types, vec!["certificate.issued", "ca.*"]);
     let b = alerts
-        .create_subscription(bad(
-            vec!["certificate.status_changed"],
-            Channel::Email {
-                to: vec!["PKI team <pki@example.com>".into()],
-            },
-        ))
+        .create_subscription(
+            bad(
+                vec!["certificate.status_changed"],
+                Channel::Email {
+                    to: vec!["PKI team <pki@example.com>".into()],
+                },
+            ),
+            &shedu_store::scratch::test_audit("subscription.create"),
+        )
         .await
         .unwrap();
     let list = alerts.list_subscriptions().await.unwrap();
@@ -382,13 +416,24 @@ async fn manage_subscriptions(backend: TestBackend) {
         !format!("{a:?}").contains("\"s\""),
         "secrets never in Debug"
     );
-    alerts.delete_subscription(&a.id).await.unwrap();
+    alerts
+        .delete_subscription(
+            &a.id,
+            &shedu_store::scratch::test_audit("subscription.delete"),
+        )
+        .await
+        .unwrap();
     assert!(matches!(
         alerts.get_subscription(&a.id).await,
         Err(shedu_events::Error::NotFound)
     ));
     assert!(matches!(
-        alerts.delete_subscription(&a.id).await,
+        alerts
+            .delete_subscription(
+                &a.id,
+                &shedu_store::scratch::test_audit("subscription.delete")
+            )
+            .await,
         Err(shedu_events::Error::NotFound)
     ));
     assert_eq!(alerts.list_subscriptions().await.unwrap(), vec![b]);
@@ -426,7 +471,11 @@ fn cert(ca: &str, serial: &str, not_after: i64, status: &str) -> CertRow {
 async fn with_certificates(store: &Store) -> i64 {
     let now = now();
     store
-        .insert_ca(&ca_row("ca1"), &event("ca.created", 0))
+        .insert_ca(
+            &ca_row("ca1"),
+            &event("ca.created", 0),
+            &shedu_store::scratch::test_audit("ca.create"),
+        )
         .await
         .unwrap();
     let day = 86_400;
@@ -442,6 +491,7 @@ async fn with_certificates(store: &Store) -> i64 {
             .insert_certificate(
                 cert("ca1", serial, not_after, status),
                 event("certificate.issued", 0),
+                &shedu_store::scratch::test_audit("certificate.issue"),
             )
             .await
             .unwrap();
@@ -452,30 +502,24 @@ async fn with_certificates(store: &Store) -> i64 {
 async fn expiry_reminders(backend: TestBackend) {
     let (_db, store) = store(backend).await;
     let now = with_certificates(&store).await;
-    let n = store
-        .emit_expiry_reminders(now, &[30, 7, 1], "/shedu")
-        .await
-        .unwrap();
+    let n = store.emit_expiry_reminders(now, &[30, 7, 1]).await.unwrap();
     assert_eq!(n, 3, "a20d (30-day), b5d (7-day), c12h (1-day)");
     assert_eq!(
-        store
-            .emit_expiry_reminders(now, &[30, 7, 1], "/shedu")
-            .await
-            .unwrap(),
+        store.emit_expiry_reminders(now, &[30, 7, 1]).await.unwrap(),
         0
     );
     // Two weeks later a20d enters the 7-day window and d40d the 30-day one: one reminder each, once.
     let later = now + 14 * 86_400;
     assert_eq!(
         store
-            .emit_expiry_reminders(later, &[30, 7, 1], "/shedu")
+            .emit_expiry_reminders(later, &[30, 7, 1])
             .await
             .unwrap(),
         2
     );
     assert_eq!(
         store
-            .emit_expiry_reminders(later, &[30, 7, 1], "/shedu")
+            .emit_expiry_reminders(later, &[30, 7, 1])
             .await
             .unwrap(),
         0
@@ -527,11 +571,14 @@ async fn reminders_reach_subscribers(backend: TestBackend) {
     let (rx, base) = receiver().await;
     let alerts = shedu_events::AlertService::new(store.clone());
     alerts
-        .create_subscription(NewSubscription {
-            event_types: vec!["certificate.expiry_reminder".into()],
-            channel: webhook(&base, "remind", "r", WebhookFormat::Cloudevents),
-            condition: None,
-        })
+        .create_subscription(
+            NewSubscription {
+                event_types: vec!["certificate.expiry_reminder".into()],
+                channel: webhook(&base, "remind", "r", WebhookFormat::Cloudevents),
+                condition: None,
+            },
+            &shedu_store::scratch::test_audit("subscription.create"),
+        )
         .await
         .unwrap();
     rx.secrets

@@ -127,7 +127,9 @@ async fn live_broadcast_postgres() {
 #[tokio::test]
 async fn one_replica_per_sink_postgres() {
     let (db, store_a) = store(TestBackend::Postgres).await;
-    let store_b = shedu_store::Store::connect(&db.url).await.unwrap();
+    let store_b = shedu_store::Store::connect(&db.url, &shedu_store::scratch::TEST_WORDS)
+        .await
+        .unwrap();
     let a = RecordingSink::new("test:replicas", 0);
     let b = RecordingSink::new("test:replicas", 0);
     let (rec_a, rec_b) = (a.received.clone(), b.received.clone());

@@ -157,16 +157,19 @@ async fn about_to_expire_mail(backend: TestBackend) {
     let handle = shedu_events::start(store.clone(), config).await.unwrap();
     let alerts = handle.alerts();
     let sub = alerts
-        .create_subscription(NewSubscription {
-            event_types: vec!["certificate.status_changed".into()],
-            channel: Channel::Email {
-                to: vec!["Ops <ops@example.com>".into()],
+        .create_subscription(
+            NewSubscription {
+                event_types: vec!["certificate.status_changed".into()],
+                channel: Channel::Email {
+                    to: vec!["Ops <ops@example.com>".into()],
+                },
+                condition: Some(Condition {
+                    ca_id: Some("ca1".into()),
+                    subject_contains: None,
+                }),
             },
-            condition: Some(Condition {
-                ca_id: Some("ca1".into()),
-                subject_contains: None,
-            }),
-        })
+            &shedu_store::scratch::test_audit("subscription.create"),
+        )
         .await
         .unwrap();
     let not_after = now() + 10 * 86_400;

@@ -2,9 +2,9 @@
 //! leaves at least one row in the hash-chained audit log (`shedu_core::Audit`).
 //!
 //! - [`layer`] wraps the whole API, so requests refused before authentication are recorded too, as
-//!   `anonymous`. The authentication middleware calls [`identify`] once it knows the caller and runs the
-//!   handler through [`scoped`], which makes the caller the store's audit context: each store write then
-//!   appends its row (`certificate.issue`, …) in the transaction of the change.
+//!   `anonymous`. The authentication middleware calls [`identify`] once it knows the caller; a handler takes
+//!   the caller as an [`Actor`] and passes it to the service explicitly, which records the change
+//!   (`certificate.issue`, …) in the change's own transaction.
 //! - After the handler, a request that wrote no row, or that did not succeed, gets one row here, named
 //!   `<METHOD> <route template>`, with outcome `denied` (401, 403), `failure` (any other 4xx or 5xx) or
 //!   `success` (it changed nothing). A failure is recorded even after a write, since that write's
@@ -12,18 +12,19 @@
 //! - The login (a public route) is recorded as `auth.login` with the attempted user name as the principal
 //!   and outcome `success` or `failure`; the password is never read here.
 
-use std::future::Future;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use shedu_core::Principal;
-use shedu_core::{Audit, AuditContext, Outcome};
+use shedu_core::{AuditAction, AuditContext, Outcome};
 
 use crate::AppState;
 use crate::problem::Problem;
@@ -68,7 +69,7 @@ pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Nex
         principal, "", "", source, request_id,
     )));
     let response = match req {
-        Ok(req) => CURRENT.scope(current.clone(), scoped(next.run(req))).await,
+        Ok(req) => CURRENT.scope(current.clone(), next.run(req)).await,
         Err(refused) => refused,
     };
     let ctx = lock(&current).clone();
@@ -82,7 +83,7 @@ pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Nex
         } else {
             Outcome::Failure
         };
-        ("auth.login".to_string(), outcome)
+        (AuditAction::AuthLogin.as_str().to_string(), outcome)
     } else {
         (format!("{method} {route}"), outcome_of(status))
     };
@@ -108,11 +109,23 @@ pub(crate) fn identify(principal: &Principal) {
     });
 }
 
-/// Runs `fut` (the handler) with the recorded request's caller as the store's audit context.
-pub(crate) async fn scoped<F: Future>(fut: F) -> F::Output {
-    match CURRENT.try_with(|cell| lock(cell).clone()) {
-        Ok(ctx) => Audit::scoped(ctx, fut).await,
-        Err(_) => fut.await,
+/// The caller of the request being served, as the services record it: what [`identify`] set, or
+/// `anonymous` outside a recorded request. Clones share the "written" flag with the gateway's copy.
+pub(crate) fn current_actor() -> AuditContext {
+    CURRENT
+        .try_with(|cell| lock(cell).clone())
+        .unwrap_or_else(|_| AuditContext::new(ANONYMOUS, "", "", "", ""))
+}
+
+/// The acting principal of a request, handed to the service call explicitly.
+#[derive(Clone, Debug)]
+pub(crate) struct Actor(pub(crate) AuditContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(_: &mut Parts, _: &S) -> Result<Actor, Infallible> {
+        Ok(Actor(current_actor()))
     }
 }
 

@@ -137,7 +137,8 @@ async fn enroll(state: &AppState, ra: &Ra, operation: EstOperation, call: Call) 
         secret_user,
         secret,
     };
-    let issued = match crate::audit::scoped(state.enrollment.est_enroll(ra, request)).await {
+    let actor = crate::audit::current_actor();
+    let issued = match state.enrollment.est_enroll(&actor, ra, request).await {
         Ok(issued) => issued,
         Err(e) => return error(e),
     };

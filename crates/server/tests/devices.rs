@@ -9,7 +9,7 @@ use std::path::Path;
 
 use base64::Engine;
 use serde_json::{Value, json};
-use shedu_core::{AuthMode, EstOperation, EstRequest, Ra, RaInput};
+use shedu_core::{AuditContext, AuthMode, EstOperation, EstRequest, Ra, RaInput};
 use shedu_testkit::{TestServer, backend_test, openssl, openssl_csr};
 use zeroize::Zeroizing;
 
@@ -50,12 +50,15 @@ async fn pki(server: &TestServer) -> (Value, Ra) {
     let ra = server
         .services
         .enrollment
-        .create_ra(RaInput {
-            name: "line".into(),
-            ca_ids: vec![ca["id"].as_str().unwrap().to_string()],
-            auth_modes: vec![AuthMode::OneTimeSecret],
-            ..Default::default()
-        })
+        .create_ra(
+            &AuditContext::new("test", "", "admin", "", ""),
+            RaInput {
+                name: "line".into(),
+                ca_ids: vec![ca["id"].as_str().unwrap().to_string()],
+                auth_modes: vec![AuthMode::OneTimeSecret],
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     (ca, ra)
@@ -106,6 +109,7 @@ async fn enroll(
         .services
         .enrollment
         .est_enroll(
+            &AuditContext::new("device", "", "device", "", ""),
             ra,
             EstRequest {
                 operation: EstOperation::Enroll,

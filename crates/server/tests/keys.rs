@@ -133,7 +133,9 @@ backend_test!(a_tampered_sealed_key_disables_only_its_ca, |backend| {
     let b = server
         .create_ca(json!({"name": "b", "key_type": "ec-p256", "subject": {"common_name": "B"}}))
         .await;
-    let store = Store::connect(&server.db_url).await.unwrap();
+    let store = Store::connect(&server.db_url, &shedu_core::EVENT_WORDS)
+        .await
+        .unwrap();
     let mut keys = store.sealed_keys().await.unwrap();
     keys.retain(|k| k.table == "cas" && k.id == a["id"].as_str().unwrap());
     assert_eq!(keys.len(), 1);

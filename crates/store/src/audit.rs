@@ -1,10 +1,11 @@
 //! The audit log: who changed what, when, from where and in which request, append-only and hash-chained.
 //!
-//! The server opens an [`AuditContext`] around every state-changing request ([`scope`]). Store methods that
-//! change state call `record` inside their own transaction, so the audit row commits or rolls back with the
-//! change it describes; outside a request (the lifecycle sweep, responder rotation) `record` does nothing,
-//! because nobody asked for those changes. Requests that change nothing (refused, failed) are recorded by the
-//! server on their own ([`Store::append_audit`]).
+//! Every store method that makes a change somebody asked for takes an [`Audited`]: the acting principal (an
+//! [`AuditContext`]) and the action's name, both chosen by the caller (the services crate owns the words).
+//! It appends the audit row inside the change's own transaction, so the row commits or rolls back with the
+//! change it describes. Background changes (the lifecycle sweep, responder rotation) take none, because
+//! nobody asked for them. Requests that change nothing (refused, failed) are recorded on their own
+//! ([`Store::append_audit`]).
 //!
 //! Each row carries `hash = SHA-256(prev_hash ‖ every other column)`, every field length-prefixed so that
 //! no two different rows encode alike; the first row's `prev_hash` is 32 zero bytes. `seq` is not a database
@@ -15,7 +16,6 @@
 //! What a chain cannot show is the loss of its newest rows; compare the head with a copy kept elsewhere.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -37,12 +37,8 @@ const CHUNK: usize = 512;
 const COLUMNS: &str = "seq, id, time, principal, principal_id, role, action, target, outcome, source, \
                        request_id, detail, prev_hash, hash";
 
-tokio::task_local! {
-    static CONTEXT: AuditContext;
-}
-
-/// Who is acting, from where, in which request. The server sets one for the duration of each
-/// state-changing request ([`scope`]); cloning shares the "written" flag.
+/// Who is acting, from where, in which request. Cloning shares the "written" flag, so the gateway sees
+/// whether a change made with a clone recorded itself.
 #[derive(Clone, Debug)]
 pub struct AuditContext {
     /// Display name of the caller (user name, API key name, `anonymous`).
@@ -240,10 +236,14 @@ impl fmt::Display for ChainBreak {
     }
 }
 
-/// Runs `fut` (one request) with `ctx` as the ambient audit context of every store write it makes on this
-/// task. Writes handed to another task (the certificate writer) capture it before they leave.
-pub async fn scope<F: Future>(ctx: AuditContext, fut: F) -> F::Output {
-    CONTEXT.scope(ctx, fut).await
+/// The audit record a change writes with itself: who asked, and the action's name (a dotted
+/// `<noun>.<verb>` such as `certificate.revoke`, chosen by the caller).
+#[derive(Clone, Copy, Debug)]
+pub struct Audited<'a> {
+    /// The acting principal.
+    pub actor: &'a AuditContext,
+    /// The action.
+    pub action: &'a str,
 }
 
 /// An audit row waiting for a transaction, with the flag of the context it came from.
@@ -253,43 +253,30 @@ pub(crate) struct Pending {
     written: Arc<AtomicBool>,
 }
 
-/// The successful `action` on `target` at `now` by the current context, if this task serves a request.
-pub(crate) fn pending(action: &str, target: &str, now: i64) -> Option<Pending> {
-    CONTEXT
-        .try_with(|ctx| Pending {
-            entry: ctx.entry(action, target, Outcome::Success, None, now),
-            written: ctx.written.clone(),
-        })
-        .ok()
+/// The successful change of `target` at `now` that `audit` describes.
+pub(crate) fn pending(audit: &Audited<'_>, target: &str, now: i64) -> Pending {
+    Pending {
+        entry: audit
+            .actor
+            .entry(audit.action, target, Outcome::Success, None, now),
+        written: audit.actor.written.clone(),
+    }
 }
 
-/// Appends the audit row of `action` on `target` inside `tx`, the transaction of the change, when the current
-/// task serves a request (inside [`scope`]); does nothing otherwise. Call it once per change, after the
-/// change's own statements and right before commit: on PostgreSQL it takes the chain's lock, held until the
-/// transaction ends, so the later it comes the less other writers wait.
+/// Appends the audit row of `audit` on `target` inside `tx`, the transaction of the change. Call it once per
+/// change, after the change's own statements and right before commit: on PostgreSQL it takes the chain's
+/// lock, held until the transaction ends, so the later it comes the less other writers wait.
 ///
-/// - `action`: a dotted verb, `<noun>.<verb>`: `ca.create`, `certificate.revoke`, `device.enroll`.
 /// - `target`: the id of what changed: a CA id, `<ca>/<serial>`, a user id.
 /// - `now`: the time of the change, Unix seconds.
 pub(crate) async fn record(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
-    action: &str,
+    audit: &Audited<'_>,
     target: &str,
     now: i64,
 ) -> Result<(), Error> {
-    match pending(action, target, now) {
-        Some(p) => append(tx, backend, &[&p]).await,
-        None => Ok(()),
-    }
-}
-
-/// The action of inserting a CA of `kind`: made here (`ca.create`) or brought in (`ca.import`).
-pub(crate) fn ca_action(kind: &str) -> &'static str {
-    match kind {
-        "imported" | "external" => "ca.import",
-        _ => "ca.create",
-    }
+    append(tx, backend, &[&pending(audit, target, now)]).await
 }
 
 /// Chains `rows`, in order, after the current head inside `tx` and marks their contexts written.
@@ -527,7 +514,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::scratch::{ScratchDb, TestBackend};
+    use crate::scratch::{ScratchDb, TEST_WORDS, TestBackend};
 
     fn entry(principal: &str, role: &str, detail: Option<&str>) -> AuditEntry {
         AuditContext::new(principal, "id-1", role, "127.0.0.1", "req-1").entry(
@@ -566,26 +553,26 @@ mod tests {
         }
     }
 
-    /// `record` writes only inside a context, and the verifier tells an edit, a removal and a renumbering
-    /// apart, naming the row.
+    /// `record` writes the actor's row and marks the actor written, and the verifier tells an edit, a
+    /// removal and a renumbering apart, naming the row.
     async fn records_and_verifies(backend: TestBackend) {
         let db = ScratchDb::new(backend).await;
-        let store = Store::connect(&db.url).await.unwrap();
-        let change = |store: Store| async move {
-            let mut tx = store.write.begin().await.unwrap();
-            record(&mut tx, store.backend, "user.create", "u1", 1_700_000_000)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
-        };
-        change(store.clone()).await;
+        let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
         assert_eq!(
             store.verify_audit_chain().await.unwrap(),
             AuditVerdict::Intact { records: 0 },
-            "no context, no row"
         );
         let ctx = AuditContext::new("alice", "u0", "admin", "10.0.0.1", "req-9");
-        scope(ctx.clone(), change(store.clone())).await;
+        assert!(!ctx.written());
+        let mut tx = store.write.begin().await.unwrap();
+        let audit = Audited {
+            actor: &ctx,
+            action: "user.create",
+        };
+        record(&mut tx, store.backend, &audit, "u1", 1_700_000_000)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
         assert!(ctx.written());
         for n in 0..3 {
             store
@@ -651,7 +638,7 @@ mod tests {
     /// Concurrent appenders take turns: the chain stays whole and seqs stay dense.
     async fn concurrent_appends_chain(backend: TestBackend) {
         let db = ScratchDb::new(backend).await;
-        let store = Store::connect(&db.url).await.unwrap();
+        let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
         let ctx = AuditContext::new("bob", "u1", "operator", "10.0.0.2", "req");
         let tasks: Vec<_> = (0..40)
             .map(|n| {

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::audit::Audited;
 use crate::{Error, Store};
 
 /// A local user.
@@ -62,7 +63,7 @@ const KEY_COLUMNS: &str = "SELECT id, name, role, secret_hash, created_by, creat
 
 impl Store {
     /// Inserts a user; a taken username is a `Conflict`.
-    pub async fn insert_user(&self, u: &UserRow) -> Result<(), Error> {
+    pub async fn insert_user(&self, u: &UserRow, audit: &Audited<'_>) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         sqlx::query(
             "INSERT INTO users (id, username, password_hash, role, created_at, disabled) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -75,7 +76,7 @@ impl Store {
         .bind(i64::from(u.disabled))
         .execute(&mut *tx)
         .await?;
-        crate::audit::record(&mut tx, self.backend, "user.create", &u.id, u.created_at).await?;
+        crate::audit::record(&mut tx, self.backend, audit, &u.id, u.created_at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -122,7 +123,12 @@ impl Store {
     }
 
     /// Replaces a user's password hash.
-    pub async fn set_password_hash(&self, id: &str, hash: &str) -> Result<(), Error> {
+    pub async fn set_password_hash(
+        &self,
+        id: &str,
+        hash: &str,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         let n = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash)
@@ -134,13 +140,13 @@ impl Store {
             return Err(Error::NotFound);
         }
         let now = crate::migrate::now_secs();
-        crate::audit::record(&mut tx, self.backend, "user.password", id, now).await?;
+        crate::audit::record(&mut tx, self.backend, audit, id, now).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Inserts an API key.
-    pub async fn insert_api_key(&self, k: &ApiKeyRow) -> Result<(), Error> {
+    pub async fn insert_api_key(&self, k: &ApiKeyRow, audit: &Audited<'_>) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         sqlx::query(
             "INSERT INTO api_keys (id, name, role, secret_hash, created_by, created_at, expires_at, revoked_at) \
@@ -156,7 +162,7 @@ impl Store {
         .bind(k.revoked_at)
         .execute(&mut *tx)
         .await?;
-        crate::audit::record(&mut tx, self.backend, "api_key.create", &k.id, k.created_at).await?;
+        crate::audit::record(&mut tx, self.backend, audit, &k.id, k.created_at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -183,7 +189,12 @@ impl Store {
     }
 
     /// Revokes an API key; `NotFound` when there is none, a no-op when already revoked.
-    pub async fn revoke_api_key(&self, id: &str, at: i64) -> Result<(), Error> {
+    pub async fn revoke_api_key(
+        &self,
+        id: &str,
+        at: i64,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         let n =
             sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
@@ -195,7 +206,7 @@ impl Store {
         if n == 0 {
             return Err(Error::NotFound);
         }
-        crate::audit::record(&mut tx, self.backend, "api_key.revoke", id, at).await?;
+        crate::audit::record(&mut tx, self.backend, audit, id, at).await?;
         tx.commit().await?;
         Ok(())
     }

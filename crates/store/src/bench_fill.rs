@@ -310,7 +310,9 @@ mod tests {
     }
 
     async fn store_with_ca(db: &ScratchDb) -> Store {
-        let store = Store::connect(&db.url).await.unwrap();
+        let store = Store::connect(&db.url, &crate::scratch::TEST_WORDS)
+            .await
+            .unwrap();
         let ca = CaRow {
             id: "ca1".into(),
             name: "ca1".into(),
@@ -342,7 +344,10 @@ mod tests {
             time: 0,
             data: "{}".into(),
         };
-        store.insert_ca(&ca, &event).await.unwrap();
+        store
+            .insert_ca(&ca, &event, &crate::scratch::test_audit("ca.create"))
+            .await
+            .unwrap();
         store
     }
 
@@ -412,7 +417,7 @@ mod tests {
         assert_eq!(on_floor.iter().map(|(_, c)| c).sum::<i64>(), floor_3);
 
         // The slots and certificates agree with the devices: the sweep moves exactly the due bands.
-        let report = store.sweep_statuses(NOW, "/test").await.unwrap();
+        let report = store.sweep_statuses(NOW).await.unwrap();
         assert_eq!(report.certificates_expired, n[2] as u64, "{report:?}");
         assert_eq!(report.certificates_about_to_expire, n[3] as u64);
         assert_eq!(report.devices_changed, (n[2] + n[3]) as u64);
@@ -426,7 +431,7 @@ mod tests {
                 ("with_warnings", n[1] + n[2]),
             ])
         );
-        let again = store.sweep_statuses(NOW, "/test").await.unwrap();
+        let again = store.sweep_statuses(NOW).await.unwrap();
         assert_eq!(again, Default::default(), "nothing is due twice");
         let detail = store.device_certificates("dev-7").await.unwrap();
         assert_eq!(detail.len() as i64, i64::from(band_of(7) != 0));

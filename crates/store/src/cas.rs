@@ -1,12 +1,17 @@
 //! Certificate authorities.
 
 use crate::model::CA_COLUMNS;
-use crate::{CaRow, Error, NewEvent, Store};
+use crate::{Audited, CaRow, Error, NewEvent, Store};
 
 impl Store {
     /// Inserts a CA (with default VA settings) and its creation event in one transaction.
-    pub async fn insert_ca(&self, ca: &CaRow, event: &NewEvent) -> Result<(), Error> {
-        self.insert_ca_with_settings(ca, &crate::CaVaSettings::default(), event)
+    pub async fn insert_ca(
+        &self,
+        ca: &CaRow,
+        event: &NewEvent,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
+        self.insert_ca_with_settings(ca, &crate::CaVaSettings::default(), event, audit)
             .await
     }
 

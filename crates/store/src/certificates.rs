@@ -2,6 +2,7 @@
 
 use sqlx::AssertSqlSafe;
 
+use crate::audit::Audited;
 use crate::model::CERT_COLUMNS;
 use crate::{CertRow, Error, NewEvent, Store, events};
 
@@ -45,8 +46,13 @@ pub enum RevokeOutcome {
 impl Store {
     /// Inserts a certificate with its event through the group-commit writer. Returns once both are
     /// durably committed.
-    pub async fn insert_certificate(&self, cert: CertRow, event: NewEvent) -> Result<(), Error> {
-        self.certs.insert(cert, event).await
+    pub async fn insert_certificate(
+        &self,
+        cert: CertRow,
+        event: NewEvent,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
+        self.certs.insert(cert, event, audit).await
     }
 
     /// Inserts many certificates without events, in one transaction: for imports of existing inventories,
@@ -166,6 +172,7 @@ impl Store {
         reason: &str,
         invalidity_date: Option<i64>,
         event: &NewEvent,
+        audit: &Audited<'_>,
     ) -> Result<RevokeOutcome, Error> {
         let mut tx = self.write.begin().await?;
         // The device holding the certificate (locked first, the registry's lock order) follows in this tx.
@@ -187,21 +194,14 @@ impl Store {
         if updated == 1 {
             events::append(&mut tx, event).await?;
             if let Some(device) = &device {
-                let (backend, source) = (self.backend, &event.source);
+                let (backend, words) = (self.backend, self.words);
                 crate::devices::status::certificate_revoked(
-                    &mut tx, backend, device, ca_id, serial, reason, revoked_at, source,
+                    &mut tx, backend, device, ca_id, serial, reason, revoked_at, words,
                 )
                 .await?;
             }
             let target = format!("{ca_id}/{serial}");
-            crate::audit::record(
-                &mut tx,
-                self.backend,
-                "certificate.revoke",
-                &target,
-                revoked_at,
-            )
-            .await?;
+            crate::audit::record(&mut tx, self.backend, audit, &target, revoked_at).await?;
         }
         let sql =
             format!("SELECT {CERT_COLUMNS} FROM certificates WHERE ca_id = $1 AND serial = $2");

@@ -14,6 +14,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use self::status::{Arg, Data, LogEntry, bind, event_id, log};
+use crate::audit::Audited;
 use crate::{Backend, Error, NewEvent, Page, Store, events};
 pub use enrollment::{EnrollmentOutcome, EnrollmentRecord};
 pub use groups::{GROUP_HAS_CHILDREN, GroupRow};
@@ -156,7 +157,12 @@ pub struct DeviceChanges {
 impl Store {
     /// Registers a device ahead of its enrolment, with its `registered` log entry and `event`, in one
     /// transaction. A taken id is a `Conflict`.
-    pub async fn insert_device(&self, d: &DeviceRow, event: &NewEvent) -> Result<(), Error> {
+    pub async fn insert_device(
+        &self,
+        d: &DeviceRow,
+        event: &NewEvent,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         sqlx::query(
             "INSERT INTO devices (id, ra_id, alias, tags, metadata, status, created_at, updated_at) \
@@ -181,14 +187,7 @@ impl Store {
             data: Data::Json(event.data.clone()),
         };
         log(&mut tx, self.backend, entry).await?;
-        crate::audit::record(
-            &mut tx,
-            self.backend,
-            "device.register",
-            &d.id,
-            d.created_at,
-        )
-        .await?;
+        crate::audit::record(&mut tx, self.backend, audit, &d.id, d.created_at).await?;
         events::append(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -278,6 +277,7 @@ impl Store {
         changes: &DeviceChanges,
         now: i64,
         event: &NewEvent,
+        audit: &Audited<'_>,
     ) -> Result<DeviceRow, Error> {
         let mut tx = self.write.begin().await?;
         let mut sets = vec!["updated_at = $1".to_string()];
@@ -320,7 +320,7 @@ impl Store {
         };
         log(&mut tx, self.backend, entry).await?;
         events::append(&mut tx, event).await?;
-        crate::audit::record(&mut tx, self.backend, "device.update", id, now).await?;
+        crate::audit::record(&mut tx, self.backend, audit, id, now).await?;
         let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id)
@@ -339,6 +339,7 @@ impl Store {
         secret_sha256: &[u8],
         now: i64,
         event: &NewEvent,
+        audit: &Audited<'_>,
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         let updated = sqlx::query(
@@ -368,7 +369,7 @@ impl Store {
             data: Data::Json(event.data.clone()),
         };
         log(&mut tx, self.backend, entry).await?;
-        crate::audit::record(&mut tx, self.backend, "device.enrollment_secret", id, now).await?;
+        crate::audit::record(&mut tx, self.backend, audit, id, now).await?;
         events::append(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -383,6 +384,7 @@ impl Store {
         id: &str,
         now: i64,
         event: &NewEvent,
+        audit: &Audited<'_>,
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         let status = lock_device(&mut tx, self.backend, id)
@@ -422,7 +424,13 @@ impl Store {
             ]),
         };
         let data = log(&mut tx, self.backend, entry).await?;
-        let changed = device_event(&event.source, "device.status_changed", id, now, data);
+        let changed = device_event(
+            self.words.source,
+            self.words.device_status_changed,
+            id,
+            now,
+            data,
+        );
         events::append(&mut tx, &changed).await?;
         let entry = LogEntry {
             device_id: id,
@@ -432,7 +440,7 @@ impl Store {
             data: Data::Json(event.data.clone()),
         };
         log(&mut tx, self.backend, entry).await?;
-        crate::audit::record(&mut tx, self.backend, "device.decommission", id, now).await?;
+        crate::audit::record(&mut tx, self.backend, audit, id, now).await?;
         events::append(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())

@@ -30,6 +30,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
+pub use audit::Audited;
 pub use auth::{ApiKeyRow, UserRow};
 pub use certificates::{CertificateFilter, Page, RevokeOutcome};
 pub use devices::{
@@ -56,6 +57,32 @@ pub enum Backend {
     Postgres,
 }
 
+/// The event words of the changes storage derives itself: set-based status transitions, an enrolment's side
+/// effects, expiry reminders. Storage knows no business words: the services crate owns them
+/// (`shedu_core::EVENT_WORDS`, built from its `EventKind`) and hands them over when it opens the store;
+/// storage only copies them into rows.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EventWords {
+    /// The CloudEvents `source` of every event.
+    pub source: &'static str,
+    /// A certificate's stored status moved (sweep).
+    pub certificate_status_changed: &'static str,
+    /// A CA's stored status moved (sweep).
+    pub ca_status_changed: &'static str,
+    /// A device's derived status moved.
+    pub device_status_changed: &'static str,
+    /// A device was registered by its first enrolment.
+    pub device_registered: &'static str,
+    /// A device enrolled.
+    pub device_enrolled: &'static str,
+    /// A device re-enrolled.
+    pub device_reenrolled: &'static str,
+    /// A certificate was revoked (a superseded one, at re-enrolment).
+    pub certificate_revoked: &'static str,
+    /// A certificate entered an expiry reminder window.
+    pub certificate_expiry_reminder: &'static str,
+}
+
 /// The handle services use for all persistence. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -63,11 +90,13 @@ pub struct Store {
     write: AnyPool,
     backend: Backend,
     certs: writer::CertWriter,
+    words: &'static EventWords,
 }
 
 impl Store {
-    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`) and applies pending migrations.
-    pub async fn connect(url: &str) -> Result<Store, Error> {
+    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`) and applies pending migrations. The
+    /// events storage derives itself are written with `words`.
+    pub async fn connect(url: &str, words: &'static EventWords) -> Result<Store, Error> {
         install_default_drivers();
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
@@ -105,6 +134,7 @@ impl Store {
             write,
             backend,
             certs,
+            words,
         })
     }
 
@@ -163,6 +193,12 @@ async fn sqlite_pool(url: &str, max: u32, cache_kib: i64) -> Result<AnyPool, Err
         .connect(url)
         .await
         .map_err(Error::unavailable)
+}
+
+/// `word` as an SQL string literal. Event words are the services' constants, never input; quoting keeps
+/// them inert all the same.
+pub(crate) fn sql_word(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "''"))
 }
 
 /// Hides the password of a database URL for logs and errors.

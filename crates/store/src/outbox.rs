@@ -8,6 +8,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Connection, Row};
 
+use crate::audit::Audited;
 use crate::migrate::now_secs;
 use crate::{Backend, Error, EventRow, NewEvent, Store, events};
 
@@ -295,7 +296,11 @@ impl Store {
     // ----- subscriptions -----
 
     /// Inserts a subscription.
-    pub async fn insert_subscription(&self, s: &SubscriptionRow) -> Result<(), Error> {
+    pub async fn insert_subscription(
+        &self,
+        s: &SubscriptionRow,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         sqlx::query(
             "INSERT INTO subscriptions (id, event_types, channel, condition, created_at) \
@@ -308,14 +313,7 @@ impl Store {
         .bind(s.created_at)
         .execute(&mut *tx)
         .await?;
-        crate::audit::record(
-            &mut tx,
-            self.backend,
-            "subscription.create",
-            &s.id,
-            s.created_at,
-        )
-        .await?;
+        crate::audit::record(&mut tx, self.backend, audit, &s.id, s.created_at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -344,7 +342,7 @@ impl Store {
     }
 
     /// Deletes a subscription and its deliveries; `NotFound` if it did not exist.
-    pub async fn delete_subscription(&self, id: &str) -> Result<(), Error> {
+    pub async fn delete_subscription(&self, id: &str, audit: &Audited<'_>) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         sqlx::query("DELETE FROM deliveries WHERE subscription_id = $1")
             .bind(id)
@@ -358,7 +356,7 @@ impl Store {
         if n == 0 {
             return Err(Error::NotFound);
         }
-        crate::audit::record(&mut tx, self.backend, "subscription.delete", id, now_secs()).await?;
+        crate::audit::record(&mut tx, self.backend, audit, id, now_secs()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -468,6 +466,7 @@ impl Store {
         &self,
         subscription_id: &str,
         event_id: &str,
+        audit: &Audited<'_>,
     ) -> Result<(), Error> {
         let now = now_secs();
         let mut tx = self.write.begin().await?;
@@ -485,7 +484,7 @@ impl Store {
             return Err(Error::NotFound);
         }
         let target = format!("{subscription_id}/{event_id}");
-        crate::audit::record(&mut tx, self.backend, "delivery.retry", &target, now).await?;
+        crate::audit::record(&mut tx, self.backend, audit, &target, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -551,12 +550,11 @@ impl Store {
     /// thresholds (e.g. 30, 7, 1); a certificate's window for threshold `d` runs from `d` days before notAfter
     /// to the next smaller threshold, so a certificate first seen 5 days before expiry gets the 7-day reminder
     /// only. Returns how many reminders were emitted.
-    pub async fn emit_expiry_reminders(
-        &self,
-        now: i64,
-        days_before: &[i64],
-        source: &str,
-    ) -> Result<u64, Error> {
+    pub async fn emit_expiry_reminders(&self, now: i64, days_before: &[i64]) -> Result<u64, Error> {
+        let (source, ty) = (
+            self.words.source,
+            crate::sql_word(self.words.certificate_expiry_reminder),
+        );
         let mut days: Vec<i64> = days_before.iter().copied().filter(|d| *d > 0).collect();
         days.sort_unstable_by(|a, b| b.cmp(a));
         days.dedup();
@@ -573,7 +571,7 @@ impl Store {
                     vec![
                         format!(
                             "INSERT INTO events (id, source, type, subject, time, data) \
-                             SELECT lower(hex(randomblob(16))), $2, 'certificate.expiry_reminder', \
+                             SELECT lower(hex(randomblob(16))), $2, {ty}, \
                              'cas/' || c.ca_id || '/certificates/' || c.serial, $1, \
                              json_object('ca_id', c.ca_id, 'serial', c.serial, 'subject', c.subject, \
                              'not_after', c.not_after, 'days_before', $5, 'days_left', (c.not_after - $1) / 86400) \
@@ -590,7 +588,7 @@ impl Store {
                      SELECT c.ca_id, c.serial, $5, $1 FROM certificates c WHERE {pred} \
                      ON CONFLICT DO NOTHING RETURNING ca_id, serial) \
                      INSERT INTO events (id, source, type, subject, time, data) \
-                     SELECT replace(gen_random_uuid()::text, '-', ''), $2, 'certificate.expiry_reminder', \
+                     SELECT replace(gen_random_uuid()::text, '-', ''), $2, {ty}, \
                      'cas/' || c.ca_id || '/certificates/' || c.serial, $1, \
                      json_build_object('ca_id', c.ca_id, 'serial', c.serial, 'subject', c.subject, \
                      'not_after', c.not_after, 'days_before', $5::bigint, \

@@ -4,6 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::audit::Audited;
 use crate::{Error, NewEvent, Store};
 
 /// A registration authority.
@@ -42,23 +43,43 @@ enum RaWrite<'a> {
 
 impl Store {
     /// Inserts an RA; a taken name is a `Conflict`.
-    pub async fn insert_ra(&self, row: &RaRow, event: &NewEvent) -> Result<(), Error> {
-        self.write_ra(RaWrite::Insert(row), event).await
+    pub async fn insert_ra(
+        &self,
+        row: &RaRow,
+        event: &NewEvent,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
+        self.write_ra(RaWrite::Insert(row), event, audit).await
     }
 
     /// Replaces an RA's name, settings and certificate; `NotFound` when it does not exist.
-    pub async fn update_ra(&self, row: &RaRow, event: &NewEvent) -> Result<(), Error> {
-        self.write_ra(RaWrite::Update(row), event).await
+    pub async fn update_ra(
+        &self,
+        row: &RaRow,
+        event: &NewEvent,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
+        self.write_ra(RaWrite::Update(row), event, audit).await
     }
 
     /// Deletes an RA; `NotFound` when it does not exist. Its devices keep their history.
-    pub async fn delete_ra(&self, id: &str, event: &NewEvent) -> Result<(), Error> {
-        self.write_ra(RaWrite::Delete(id), event).await
+    pub async fn delete_ra(
+        &self,
+        id: &str,
+        event: &NewEvent,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
+        self.write_ra(RaWrite::Delete(id), event, audit).await
     }
 
-    async fn write_ra(&self, write: RaWrite<'_>, event: &NewEvent) -> Result<(), Error> {
+    async fn write_ra(
+        &self,
+        write: RaWrite<'_>,
+        event: &NewEvent,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
-        let (action, target, affected) = match write {
+        let (target, affected) = match write {
             RaWrite::Insert(r) => {
                 let sql = format!("INSERT INTO ras ({RA_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)");
                 let done = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -70,7 +91,7 @@ impl Store {
                     .bind(r.updated_at)
                     .execute(&mut *tx)
                     .await?;
-                ("ra.create", r.id.as_str(), done.rows_affected())
+                (r.id.as_str(), done.rows_affected())
             }
             RaWrite::Update(r) => {
                 let done = sqlx::query(
@@ -83,21 +104,21 @@ impl Store {
                 .bind(&r.id)
                 .execute(&mut *tx)
                 .await?;
-                ("ra.update", r.id.as_str(), done.rows_affected())
+                (r.id.as_str(), done.rows_affected())
             }
             RaWrite::Delete(id) => {
                 let done = sqlx::query("DELETE FROM ras WHERE id = $1")
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                ("ra.delete", id, done.rows_affected())
+                (id, done.rows_affected())
             }
         };
         if affected == 0 {
             return Err(Error::NotFound);
         }
         crate::events::append(&mut tx, event).await?;
-        crate::audit::record(&mut tx, self.backend, action, target, event.time).await?;
+        crate::audit::record(&mut tx, self.backend, audit, target, event.time).await?;
         tx.commit().await?;
         Ok(())
     }

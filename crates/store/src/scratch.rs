@@ -125,3 +125,29 @@ impl Drop for ScratchDb {
         }
     }
 }
+
+/// The event words for storage tests and benchmarks that run without the services crate: the same words
+/// `shedu_core::EVENT_WORDS` gives, so the tests' expectations read as the platform's events do.
+pub static TEST_WORDS: crate::EventWords = crate::EventWords {
+    source: "/test",
+    certificate_status_changed: "certificate.status_changed",
+    ca_status_changed: "ca.status_changed",
+    device_status_changed: "device.status_changed",
+    device_registered: "device.registered",
+    device_enrolled: "device.enrolled",
+    device_reenrolled: "device.reenrolled",
+    certificate_revoked: "certificate.revoked",
+    certificate_expiry_reminder: "certificate.expiry_reminder",
+};
+
+/// The actor of changes that storage tests and benchmarks make.
+pub static TEST_ACTOR: std::sync::LazyLock<crate::audit::AuditContext> =
+    std::sync::LazyLock::new(|| crate::audit::AuditContext::new("test", "test", "admin", "", ""));
+
+/// The audit record of a test's change, `action` by [`TEST_ACTOR`].
+pub fn test_audit(action: &'static str) -> crate::Audited<'static> {
+    crate::Audited {
+        actor: &TEST_ACTOR,
+        action,
+    }
+}

@@ -8,7 +8,7 @@
 
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::{Backend, Error, Store};
+use crate::{Backend, Error, EventWords, Store};
 
 /// How many rows each transition moved.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -106,11 +106,12 @@ fn sqlite_index(table: Table, mv: Move) -> Option<&'static str> {
     }
 }
 
-fn statements(table: Table, mv: Move, backend: Backend) -> Vec<String> {
+fn statements(table: Table, mv: Move, backend: Backend, words: &EventWords) -> Vec<String> {
     let (tbl, ty, order) = match table {
-        Table::Certificates => ("certificates", "certificate.status_changed", "seq"),
-        Table::Cas => ("cas", "ca.status_changed", "created_at"),
+        Table::Certificates => ("certificates", words.certificate_status_changed, "seq"),
+        Table::Cas => ("cas", words.ca_status_changed, "created_at"),
     };
+    let ty = crate::sql_word(ty);
     let pred = predicate(table, mv);
     let (subject, data) = event_columns(table, mv, backend);
     let to = to_status(mv);
@@ -124,7 +125,7 @@ fn statements(table: Table, mv: Move, backend: Backend) -> Vec<String> {
             vec![
                 format!(
                     "INSERT INTO events (id, source, type, subject, time, data) \
-                     SELECT lower(hex(randomblob(16))), $2, '{ty}', {subject}, $1, {data} FROM {tbl}{indexed} WHERE {pred} ORDER BY {order}"
+                     SELECT lower(hex(randomblob(16))), $2, {ty}, {subject}, $1, {data} FROM {tbl}{indexed} WHERE {pred} ORDER BY {order}"
                 ),
                 format!("UPDATE {tbl}{indexed} SET status = '{to}' WHERE {pred}"),
             ]
@@ -137,7 +138,7 @@ fn statements(table: Table, mv: Move, backend: Backend) -> Vec<String> {
             vec![format!(
                 "WITH moved AS (UPDATE {tbl} SET status = '{to}' WHERE {pred} RETURNING {returning}) \
                  INSERT INTO events (id, source, type, subject, time, data) \
-                 SELECT replace(gen_random_uuid()::text, '-', ''), $2, '{ty}', {subject}, $1, {data} FROM moved ORDER BY {order}"
+                 SELECT replace(gen_random_uuid()::text, '-', ''), $2, {ty}, {subject}, $1, {data} FROM moved ORDER BY {order}"
             )]
         }
     }
@@ -146,7 +147,8 @@ fn statements(table: Table, mv: Move, backend: Backend) -> Vec<String> {
 impl Store {
     /// Applies every due status transition as of `now`, with one event per transition, in one
     /// transaction. On PostgreSQL an advisory lock makes concurrent replicas take turns.
-    pub async fn sweep_statuses(&self, now: i64, source: &str) -> Result<SweepReport, Error> {
+    pub async fn sweep_statuses(&self, now: i64) -> Result<SweepReport, Error> {
+        let source = self.words.source;
         let mut tx = self.write.begin().await?;
         if self.backend == Backend::Postgres {
             // 0x5348_4544 is "SHED": one lock id for the sweep across replicas.
@@ -187,7 +189,7 @@ impl Store {
         ];
         for (table, mv) in moves {
             let mut moved = 0;
-            for sql in statements(table, mv, self.backend) {
+            for sql in statements(table, mv, self.backend, self.words) {
                 let q = sqlx::query(AssertSqlSafe(sql))
                     .bind(now)
                     .bind(source.to_string());
@@ -205,7 +207,7 @@ impl Store {
             }
         }
         report.devices_changed =
-            crate::devices::status::sweep(&mut tx, self.backend, now, warn_end, source).await?;
+            crate::devices::status::sweep(&mut tx, self.backend, now, warn_end, self.words).await?;
         tx.commit().await?;
         Ok(report)
     }

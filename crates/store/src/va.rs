@@ -3,6 +3,7 @@
 
 use sqlx::Row;
 
+use crate::audit::Audited;
 use crate::{CaRow, Error, NewEvent, Store, events};
 
 /// How a CA's certificates are checked by relying parties.
@@ -78,6 +79,7 @@ impl Store {
         ca: &CaRow,
         va: &CaVaSettings,
         event: &NewEvent,
+        audit: &Audited<'_>,
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         crate::cas::insert_ca_row(&mut tx, ca).await?;
@@ -90,14 +92,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         events::append(&mut tx, event).await?;
-        crate::audit::record(
-            &mut tx,
-            self.backend,
-            crate::audit::ca_action(&ca.kind),
-            &ca.id,
-            ca.created_at,
-        )
-        .await?;
+        crate::audit::record(&mut tx, self.backend, audit, &ca.id, ca.created_at).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -19,8 +19,8 @@ pub(crate) const MAX_BATCH: usize = 512;
 struct Job {
     cert: CertRow,
     event: NewEvent,
-    /// The audit row of the request that queued the job, captured then: this task serves no request.
-    audit: Option<crate::audit::Pending>,
+    /// The audit row of the change, made by the caller (this task serves no request).
+    audit: crate::audit::Pending,
     done: oneshot::Sender<Result<(), Error>>,
 }
 
@@ -43,10 +43,15 @@ impl CertWriter {
         CertWriter { tx }
     }
 
-    pub(crate) async fn insert(&self, cert: CertRow, event: NewEvent) -> Result<(), Error> {
+    pub(crate) async fn insert(
+        &self,
+        cert: CertRow,
+        event: NewEvent,
+        audit: &crate::Audited<'_>,
+    ) -> Result<(), Error> {
         let (done, wait) = oneshot::channel();
         let target = format!("{}/{}", cert.ca_id, cert.serial);
-        let audit = crate::audit::pending("certificate.issue", &target, cert.created_at);
+        let audit = crate::audit::pending(audit, &target, cert.created_at);
         self.tx
             .send(Job {
                 cert,
@@ -92,7 +97,7 @@ async fn write(pool: &AnyPool, jobs: &[Job], backend: Backend) -> Result<(), Err
     insert_rows(&mut tx, &certs, backend).await?;
     let events: Vec<&NewEvent> = jobs.iter().map(|j| &j.event).collect();
     insert_events(&mut tx, &events, backend).await?;
-    let audits: Vec<_> = jobs.iter().filter_map(|j| j.audit.as_ref()).collect();
+    let audits: Vec<_> = jobs.iter().map(|j| &j.audit).collect();
     crate::audit::append(&mut tx, backend, &audits).await?;
     tx.commit().await?;
     Ok(())

@@ -15,7 +15,9 @@ const DAY: i64 = 86_400;
 
 async fn sweep_one_million(backend: TestBackend) {
     let db = ScratchDb::new(backend).await;
-    let store = Store::connect(&db.url).await.expect("connect");
+    let store = Store::connect(&db.url, &shedu_store::scratch::TEST_WORDS)
+        .await
+        .expect("connect");
     let ca = CaRow {
         id: "ca1".into(),
         name: "scale".into(),
@@ -47,7 +49,10 @@ async fn sweep_one_million(backend: TestBackend) {
         time: 0,
         data: "{}".into(),
     };
-    store.insert_ca(&ca, &ev).await.expect("ca");
+    store
+        .insert_ca(&ca, &ev, &shedu_store::scratch::test_audit("ca.create"))
+        .await
+        .expect("ca");
 
     let mut batch = Vec::with_capacity(50_000);
     for i in 0..TOTAL {
@@ -99,7 +104,7 @@ async fn sweep_one_million(backend: TestBackend) {
         "no full scan:\n{plan}"
     );
 
-    let report = store.sweep_statuses(NOW, "/test").await.expect("sweep");
+    let report = store.sweep_statuses(NOW).await.expect("sweep");
     assert_eq!(report.certificates_expired, DUE as u64);
     assert_eq!(report.certificates_about_to_expire, WARN as u64);
 
@@ -136,10 +141,7 @@ async fn sweep_one_million(backend: TestBackend) {
     );
     assert_eq!(first.subject, format!("cas/ca1/certificates/{:032x}", 0));
 
-    let again = store
-        .sweep_statuses(NOW, "/test")
-        .await
-        .expect("second sweep");
+    let again = store.sweep_statuses(NOW).await.expect("second sweep");
     assert_eq!(again, Default::default(), "nothing is due twice");
     store.close().await;
 }

@@ -115,7 +115,9 @@ impl TestServer {
     async fn boot(persisted: Persisted) -> TestServer {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let master = MasterKey::from_hex(&persisted.master_hex).expect("master key");
-        let store = Store::connect(&persisted.db.url).await.expect("open store");
+        let store = Store::connect(&persisted.db.url, &shedu_core::EVENT_WORDS)
+            .await
+            .expect("open store");
         let clock = Arc::new(ManualClock::default());
         // The plain listener's port must be known before the service starts: it is the public URL that
         // goes into certificates (AIA, CRL distribution points) and CRL partition names.

@@ -25,7 +25,9 @@ use base64::Engine;
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use shedu_bench::mix;
-use shedu_core::{CrlKind, ManualClock, NewCa, ProfileInput, Services, ServicesConfig, VaInput};
+use shedu_core::{
+    AuditContext, CrlKind, ManualClock, NewCa, ProfileInput, Services, ServicesConfig, VaInput,
+};
 use shedu_keys::MasterKey;
 use shedu_pki::{RevocationReason, SubjectName};
 use shedu_store::{CertRow, Store};
@@ -149,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(backend: &'static str, url: &str, args: &Args) -> anyhow::Result<Report> {
-    let store = Store::connect(url)
+    let store = Store::connect(url, &shedu_core::EVENT_WORDS)
         .await
         .with_context(|| format!("opening {}", shedu_store::redact_url(url)))?;
     let reader = store.clone();
@@ -160,22 +162,26 @@ async fn run(backend: &'static str, url: &str, args: &Args) -> anyhow::Result<Re
         ServicesConfig::default(),
     )
     .await?;
+    let actor = AuditContext::new("crlbench", "", "admin", "", "");
     let ca = service
         .cas
-        .create(NewCa {
-            name: format!("crlbench-{backend}"),
-            key_type: args.key_type.parse()?,
-            subject: SubjectName {
-                common_name: "crlbench CA".into(),
-                ..SubjectName::default()
+        .create(
+            &actor,
+            NewCa {
+                name: format!("crlbench-{backend}"),
+                key_type: args.key_type.parse()?,
+                subject: SubjectName {
+                    common_name: "crlbench CA".into(),
+                    ..SubjectName::default()
+                },
+                validity_days: None,
+                parent_id: None,
+                path_len: None,
+                profile: ProfileInput::default(),
+                va: VaInput::default(),
+                engine: None,
             },
-            validity_days: None,
-            parent_id: None,
-            path_len: None,
-            profile: ProfileInput::default(),
-            va: VaInput::default(),
-            engine: None,
-        })
+        )
         .await?;
 
     // The revoked rows, then one active certificate to revoke through the service later.
@@ -225,6 +231,7 @@ async fn run(backend: &'static str, url: &str, args: &Args) -> anyhow::Result<Re
     service
         .issuance
         .revoke(
+            &actor,
             &ca.id,
             &last.serial.parse()?,
             RevocationReason::KeyCompromise,

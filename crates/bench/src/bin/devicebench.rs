@@ -33,8 +33,8 @@ use serde_json::{Map, Value};
 use shedu_bench::stats::{Summary, micros};
 use shedu_bench::{mix, thousands};
 use shedu_core::{
-    DeviceGroupFilter, DeviceQuery, DeviceStatus, ManualClock, NewCa, NewDeviceGroup, ProfileInput,
-    Services, ServicesConfig, VaInput,
+    AuditContext, DeviceGroupFilter, DeviceQuery, DeviceStatus, ManualClock, NewCa, NewDeviceGroup,
+    ProfileInput, Services, ServicesConfig, VaInput,
 };
 use shedu_keys::MasterKey;
 use shedu_pki::{KeyType, SubjectName};
@@ -231,7 +231,7 @@ async fn run(
     args: &Args,
     sqlite_file: Option<&Path>,
 ) -> anyhow::Result<Report> {
-    let store = Store::connect(url)
+    let store = Store::connect(url, &shedu_core::EVENT_WORDS)
         .await
         .with_context(|| format!("opening {}", shedu_store::redact_url(url)))?;
     let service = Services::open(
@@ -241,22 +241,26 @@ async fn run(
         ServicesConfig::default(),
     )
     .await?;
+    let actor = AuditContext::new("devicebench", "", "admin", "", "");
     let ca = service
         .cas
-        .create(NewCa {
-            name: format!("devicebench-{backend}"),
-            key_type: KeyType::EcP256,
-            subject: SubjectName {
-                common_name: "devicebench CA".into(),
-                ..SubjectName::default()
+        .create(
+            &actor,
+            NewCa {
+                name: format!("devicebench-{backend}"),
+                key_type: KeyType::EcP256,
+                subject: SubjectName {
+                    common_name: "devicebench CA".into(),
+                    ..SubjectName::default()
+                },
+                validity_days: None,
+                parent_id: None,
+                path_len: None,
+                profile: ProfileInput::default(),
+                va: VaInput::default(),
+                engine: None,
             },
-            validity_days: None,
-            parent_id: None,
-            path_len: None,
-            profile: ProfileInput::default(),
-            va: VaInput::default(),
-            engine: None,
-        })
+        )
         .await?;
 
     let now = service.registry.now();
@@ -305,7 +309,7 @@ async fn run(
         ("again, nothing due", BURST_AFTER),
     ] {
         let t = Instant::now();
-        let r = store.sweep_statuses(now + offset, "/shedu-bench").await?;
+        let r = store.sweep_statuses(now + offset).await?;
         sweeps.push(SweepTiming {
             label,
             at_offset_s: offset,
@@ -401,11 +405,14 @@ async fn group(
 ) -> anyhow::Result<String> {
     Ok(service
         .devices
-        .create_device_group(NewDeviceGroup {
-            name: name.into(),
-            parent_id: None,
-            filter,
-        })
+        .create_device_group(
+            &AuditContext::new("devicebench", "", "admin", "", ""),
+            NewDeviceGroup {
+                name: name.into(),
+                parent_id: None,
+                filter,
+            },
+        )
         .await?
         .id)
 }

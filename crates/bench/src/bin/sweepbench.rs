@@ -22,6 +22,7 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use shedu_bench::{mix, unix_now};
+use shedu_core::{AuditAction, AuditContext, EventKind};
 use shedu_store::{CaRow, CertRow, NewEvent, Store, SweepReport};
 
 const DAY: i64 = 86_400;
@@ -137,13 +138,18 @@ async fn run(
     args: &Args,
     sqlite_file: Option<&std::path::Path>,
 ) -> anyhow::Result<Report> {
-    let store = Store::connect(url)
+    let store = Store::connect(url, &shedu_core::EVENT_WORDS)
         .await
         .with_context(|| format!("opening {}", shedu_store::redact_url(url)))?;
     let now = unix_now();
     let ca_id = "5ee7bench".to_string();
+    let actor = AuditContext::new("sweepbench", "", "", "", "");
     store
-        .insert_ca(&ca_row(&ca_id, now), &event("ca.created", &ca_id, now))
+        .insert_ca(
+            &ca_row(&ca_id, now),
+            &event(EventKind::CaCreated, &ca_id, now),
+            &AuditAction::CaCreate.by(&actor),
+        )
         .await?;
 
     let der = vec![0x30u8; args.der_bytes];
@@ -176,7 +182,7 @@ async fn run(
     // 30 days before `now`, so neither their expiry nor their warning window has begun).
     let plan_without_stats = store.explain_sweep(now).await?;
     let t = Instant::now();
-    let noop = store.sweep_statuses(now - 61 * DAY, "/shedu-bench").await?;
+    let noop = store.sweep_statuses(now - 61 * DAY).await?;
     let noop_sweep_without_stats_ms = t.elapsed().as_secs_f64() * 1000.0;
     if noop != SweepReport::default() {
         anyhow::bail!("the early sweep moved rows: {noop:?}");
@@ -187,13 +193,13 @@ async fn run(
 
     let plan = store.explain_sweep(now).await?;
     let t = Instant::now();
-    let first: SweepReport = store.sweep_statuses(now, "/shedu-bench").await?;
+    let first: SweepReport = store.sweep_statuses(now).await?;
     let first_sweep_ms = t.elapsed().as_secs_f64() * 1000.0;
     let t = Instant::now();
-    let second: SweepReport = store.sweep_statuses(now, "/shedu-bench").await?;
+    let second: SweepReport = store.sweep_statuses(now).await?;
     let second_sweep_ms = t.elapsed().as_secs_f64() * 1000.0;
     let t = Instant::now();
-    store.sweep_statuses(now, "/shedu-bench").await?;
+    store.sweep_statuses(now).await?;
     let third_sweep_ms = t.elapsed().as_secs_f64() * 1000.0;
     store.close().await;
 
@@ -286,11 +292,11 @@ fn ca_row(id: &str, now: i64) -> CaRow {
     }
 }
 
-fn event(ty: &str, ca_id: &str, now: i64) -> NewEvent {
+fn event(ty: EventKind, ca_id: &str, now: i64) -> NewEvent {
     NewEvent {
         id: hex::encode(rand::random::<[u8; 16]>()),
         source: "/shedu-bench".into(),
-        ty: ty.into(),
+        ty: ty.as_str().into(),
         subject: format!("cas/{ca_id}"),
         time: now,
         data: "{}".into(),

@@ -9,7 +9,7 @@ use super::{DeviceStatus, check_tags};
 use crate::error::store_err;
 use crate::events::{EventKind, event};
 use crate::registry::new_id;
-use crate::{Devices, Error};
+use crate::{AuditAction, AuditContext, Devices, Error};
 
 /// A group's filter; empty fields match everything.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -123,7 +123,11 @@ impl DeviceGroupFilter {
 
 impl Devices {
     /// Creates a group; under a parent, its filter must not contradict the ancestors'.
-    pub async fn create_device_group(&self, g: NewDeviceGroup) -> Result<DeviceGroup, Error> {
+    pub async fn create_device_group(
+        &self,
+        actor: &AuditContext,
+        g: NewDeviceGroup,
+    ) -> Result<DeviceGroup, Error> {
         if g.name.trim().is_empty() || g.name.chars().count() > MAX_NAME {
             return Err(Error::invalid(
                 "invalid-name",
@@ -161,7 +165,7 @@ impl Devices {
         );
         self.reg
             .store
-            .insert_device_group(&group_row(&group), &ev)
+            .insert_device_group(&group_row(&group), &ev, &AuditAction::GroupCreate.by(actor))
             .await
             .map_err(|e| match e {
                 shedu_store::Error::Conflict { .. } => Error::conflict(
@@ -217,12 +221,12 @@ impl Devices {
     }
 
     /// Deletes a group (not its devices); a group with child groups is a conflict.
-    pub async fn delete_device_group(&self, id: &str) -> Result<(), Error> {
+    pub async fn delete_device_group(&self, actor: &AuditContext, id: &str) -> Result<(), Error> {
         let now = self.reg.clock.now();
         let ev = group_event(EventKind::DeviceGroupDeleted, id, now, json!({"id": id}));
         self.reg
             .store
-            .delete_device_group(id, &ev)
+            .delete_device_group(id, &ev, &AuditAction::GroupDelete.by(actor))
             .await
             .map_err(|e| match e {
                 shedu_store::Error::Conflict {

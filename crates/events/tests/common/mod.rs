@@ -15,7 +15,9 @@ pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 pub async fn store(backend: TestBackend) -> (ScratchDb, Store) {
     let db = ScratchDb::new(backend).await;
-    let store = Store::connect(&db.url).await.expect("connect");
+    let store = Store::connect(&db.url, &shedu_store::scratch::TEST_WORDS)
+        .await
+        .expect("connect");
     (db, store)
 }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::time_fmt::rfc3339;
+use crate::audit::Actor;
 use crate::auth::Caller;
 use crate::problem::{ApiJson, Problem};
 use crate::{AppState, PrincipalKind};
@@ -180,11 +181,12 @@ pub(crate) async fn whoami(Caller(p): Caller) -> ApiJson<WhoAmI> {
     responses((status = 201, body = UserDto), (status = 400, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn create_user(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     ApiJson(req): ApiJson<CreateUserRequest>,
 ) -> Result<(StatusCode, ApiJson<UserDto>), Problem> {
     let u = state
         .auth
-        .create_user(&req.username, &req.password, &req.role)
+        .create_user(&actor, &req.username, &req.password, &req.role)
         .await?;
     let dto = UserDto {
         id: u.id,
@@ -220,6 +222,7 @@ pub(crate) async fn list_users(
     responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub(crate) async fn change_password(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     Caller(p): Caller,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, Problem> {
@@ -232,7 +235,7 @@ pub(crate) async fn change_password(
     }
     state
         .auth
-        .change_password(&p.id, &req.current_password, &req.new_password)
+        .change_password(&actor, &p.id, &req.current_password, &req.new_password)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -242,12 +245,13 @@ pub(crate) async fn change_password(
     responses((status = 201, body = ApiKeyDto), (status = 400, body = Problem)))]
 pub(crate) async fn create_api_key(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     Caller(p): Caller,
     ApiJson(req): ApiJson<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, ApiJson<ApiKeyDto>), Problem> {
     let (key, secret) = state
         .auth
-        .create_api_key(&req.name, &req.role, req.expires_in_days, &p.name)
+        .create_api_key(&actor, &req.name, &req.role, req.expires_in_days, &p.name)
         .await?;
     Ok((StatusCode::CREATED, ApiJson(key_dto(key, Some(secret)))))
 }
@@ -272,8 +276,9 @@ pub(crate) async fn list_api_keys(
     responses((status = 204), (status = 404, body = Problem)))]
 pub(crate) async fn revoke_api_key(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    state.auth.revoke_api_key(&id).await?;
+    state.auth.revoke_api_key(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,6 +7,7 @@ use shedu_pki::KeyType;
 
 use super::dto::{CaDto, CaList, CreateCaRequest, ImportCaRequest};
 use crate::AppState;
+use crate::audit::Actor;
 use crate::problem::{ApiJson, Problem};
 
 /// Create a root CA, or an intermediate when `parent_id` names a managed CA.
@@ -15,23 +16,27 @@ use crate::problem::{ApiJson, Problem};
               (status = 409, body = Problem)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     ApiJson(req): ApiJson<CreateCaRequest>,
 ) -> Result<(StatusCode, ApiJson<CaDto>), Problem> {
     let key_type: KeyType = req.key_type.parse().map_err(shedu_core::Error::from)?;
     let engine = engine(req.engine.as_deref())?;
     let ca = state
         .cas
-        .create(NewCa {
-            name: req.name,
-            key_type,
-            subject: req.subject.into(),
-            validity_days: req.validity_days,
-            parent_id: req.parent_id,
-            path_len: req.path_len,
-            va: req.profile.as_ref().map(|p| p.va()).unwrap_or_default(),
-            engine,
-            profile: req.profile.unwrap_or_default().into(),
-        })
+        .create(
+            &actor,
+            NewCa {
+                name: req.name,
+                key_type,
+                subject: req.subject.into(),
+                validity_days: req.validity_days,
+                parent_id: req.parent_id,
+                path_len: req.path_len,
+                va: req.profile.as_ref().map(|p| p.va()).unwrap_or_default(),
+                engine,
+                profile: req.profile.unwrap_or_default().into(),
+            },
+        )
         .await?;
     Ok((StatusCode::CREATED, ApiJson(ca.into())))
 }
@@ -41,19 +46,23 @@ pub(crate) async fn create(
     responses((status = 201, body = CaDto), (status = 400, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn import(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     ApiJson(req): ApiJson<ImportCaRequest>,
 ) -> Result<(StatusCode, ApiJson<CaDto>), Problem> {
     let engine = engine(req.engine.as_deref())?;
     let ca = state
         .cas
-        .import(ImportCa {
-            name: req.name,
-            certificate_pem: req.certificate_pem,
-            private_key_pem: req.private_key_pem,
-            va: req.profile.as_ref().map(|p| p.va()).unwrap_or_default(),
-            engine,
-            profile: req.profile.unwrap_or_default().into(),
-        })
+        .import(
+            &actor,
+            ImportCa {
+                name: req.name,
+                certificate_pem: req.certificate_pem,
+                private_key_pem: req.private_key_pem,
+                va: req.profile.as_ref().map(|p| p.va()).unwrap_or_default(),
+                engine,
+                profile: req.profile.unwrap_or_default().into(),
+            },
+        )
         .await?;
     Ok((StatusCode::CREATED, ApiJson(ca.into())))
 }

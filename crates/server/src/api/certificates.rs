@@ -11,6 +11,7 @@ use super::dto::{
 };
 use super::time_fmt;
 use crate::AppState;
+use crate::audit::Actor;
 use crate::problem::{ApiJson, Problem};
 
 /// Issue a certificate from a PKCS#10 CSR under the CA's profile. It is committed before the response.
@@ -20,6 +21,7 @@ use crate::problem::{ApiJson, Problem};
               (status = 409, body = Problem)))]
 pub(crate) async fn issue(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<IssueRequest>,
 ) -> Result<(StatusCode, ApiJson<IssuedDto>), Problem> {
@@ -27,6 +29,7 @@ pub(crate) async fn issue(
     let issued = state
         .issuance
         .issue(
+            &actor,
             &id,
             IssueInput {
                 csr,
@@ -83,6 +86,7 @@ pub(crate) async fn show(
               (status = 409, body = Problem)))]
 pub(crate) async fn revoke(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     Path((id, serial)): Path<(String, String)>,
     ApiJson(req): ApiJson<RevokeRequest>,
 ) -> Result<ApiJson<CertificateDto>, Problem> {
@@ -101,7 +105,7 @@ pub(crate) async fn revoke(
     Ok(ApiJson(
         state
             .issuance
-            .revoke(&id, &serial, reason, invalidity)
+            .revoke(&actor, &id, &serial, reason, invalidity)
             .await?
             .into(),
     ))

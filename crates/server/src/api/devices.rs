@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::time_fmt::rfc3339;
 use crate::AppState;
+use crate::audit::Actor;
 use crate::problem::{ApiJson, Problem};
 
 /// Device listing filters.
@@ -228,17 +229,21 @@ pub(crate) async fn list(
               (status = 409, body = Problem)))]
 pub(crate) async fn register(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     ApiJson(req): ApiJson<RegisterDeviceRequest>,
 ) -> Result<(StatusCode, ApiJson<DeviceDto>), Problem> {
     let device = state
         .devices
-        .register_device(NewDevice {
-            id: req.id,
-            ra_id: req.ra_id,
-            alias: req.alias,
-            tags: req.tags,
-            metadata: req.metadata,
-        })
+        .register_device(
+            &actor,
+            NewDevice {
+                id: req.id,
+                ra_id: req.ra_id,
+                alias: req.alias,
+                tags: req.tags,
+                metadata: req.metadata,
+            },
+        )
         .await?;
     Ok((StatusCode::CREATED, ApiJson(device.into())))
 }
@@ -260,6 +265,7 @@ pub(crate) async fn show(
     responses((status = 200, body = DeviceDto), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateDeviceRequest>,
 ) -> Result<ApiJson<DeviceDto>, Problem> {
@@ -269,7 +275,11 @@ pub(crate) async fn update(
         metadata: req.metadata,
     };
     Ok(ApiJson(
-        state.devices.update_device(&id, update).await?.into(),
+        state
+            .devices
+            .update_device(&actor, &id, update)
+            .await?
+            .into(),
     ))
 }
 
@@ -280,10 +290,11 @@ pub(crate) async fn update(
     responses((status = 200, body = DeviceDto), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn decommission(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<ApiJson<DeviceDto>, Problem> {
     Ok(ApiJson(
-        state.devices.decommission_device(&id).await?.into(),
+        state.devices.decommission_device(&actor, &id).await?.into(),
     ))
 }
 
@@ -295,8 +306,9 @@ pub(crate) async fn decommission(
               (status = 409, body = Problem)))]
 pub(crate) async fn enrollment_secret(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, ApiJson<EnrollmentSecretDto>), Problem> {
-    let secret = state.devices.set_enrollment_secret(&id).await?;
+    let secret = state.devices.set_enrollment_secret(&actor, &id).await?;
     Ok((StatusCode::CREATED, ApiJson(EnrollmentSecretDto { secret })))
 }

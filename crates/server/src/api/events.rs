@@ -16,7 +16,10 @@ use shedu_events::{
 use utoipa::{IntoParams, ToSchema};
 
 use super::time_fmt::rfc3339;
+use shedu_core::AuditAction;
+
 use crate::AppState;
+use crate::audit::Actor;
 use crate::problem::{ApiJson, Problem};
 
 /// Event listing filters.
@@ -275,6 +278,7 @@ fn subscription_dto(s: shedu_events::Subscription, reveal_secret: bool) -> Subsc
     responses((status = 201, body = SubscriptionDto), (status = 400, body = Problem)))]
 pub(crate) async fn create_subscription(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     ApiJson(req): ApiJson<CreateSubscriptionRequest>,
 ) -> Result<(StatusCode, ApiJson<SubscriptionDto>), Problem> {
     let channel = match req.channel {
@@ -304,11 +308,14 @@ pub(crate) async fn create_subscription(
         subject_contains: c.subject_contains,
     });
     let sub = alerts(&state)?
-        .create_subscription(NewSubscription {
-            event_types: req.event_types,
-            channel,
-            condition,
-        })
+        .create_subscription(
+            NewSubscription {
+                event_types: req.event_types,
+                channel,
+                condition,
+            },
+            &AuditAction::SubscriptionCreate.by(&actor),
+        )
         .await
         .map_err(events_problem)?;
     Ok((StatusCode::CREATED, ApiJson(subscription_dto(sub, true))))
@@ -350,10 +357,11 @@ pub(crate) async fn show_subscription(
     responses((status = 204), (status = 404, body = Problem)))]
 pub(crate) async fn delete_subscription(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     alerts(&state)?
-        .delete_subscription(&id)
+        .delete_subscription(&id, &AuditAction::SubscriptionDelete.by(&actor))
         .await
         .map_err(events_problem)?;
     Ok(StatusCode::NO_CONTENT)
@@ -405,10 +413,11 @@ pub(crate) async fn list_deliveries(
     responses((status = 204), (status = 404, body = Problem)))]
 pub(crate) async fn retry_delivery(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     Path((id, event_id)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
     alerts(&state)?
-        .retry_delivery(&id, &event_id)
+        .retry_delivery(&id, &event_id, &AuditAction::DeliveryRetry.by(&actor))
         .await
         .map_err(events_problem)?;
     Ok(StatusCode::NO_CONTENT)

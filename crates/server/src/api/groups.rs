@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::time_fmt::rfc3339;
 use crate::AppState;
+use crate::audit::Actor;
 use crate::problem::{ApiJson, Problem};
 
 /// A device filter; empty fields match every device.
@@ -144,20 +145,24 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<ApiJson<GroupL
               (status = 409, body = Problem)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     ApiJson(req): ApiJson<CreateGroupRequest>,
 ) -> Result<(StatusCode, ApiJson<GroupDto>), Problem> {
     let group = state
         .devices
-        .create_device_group(NewDeviceGroup {
-            name: req.name,
-            parent_id: req.parent_id,
-            filter: DeviceGroupFilter {
-                ra_id: req.ra_id,
-                status: req.status.as_deref().map(str::parse).transpose()?,
-                tags: req.tags,
-                metadata: req.metadata,
+        .create_device_group(
+            &actor,
+            NewDeviceGroup {
+                name: req.name,
+                parent_id: req.parent_id,
+                filter: DeviceGroupFilter {
+                    ra_id: req.ra_id,
+                    status: req.status.as_deref().map(str::parse).transpose()?,
+                    tags: req.tags,
+                    metadata: req.metadata,
+                },
             },
-        })
+        )
         .await?;
     Ok((StatusCode::CREATED, ApiJson(group.into())))
 }
@@ -179,8 +184,9 @@ pub(crate) async fn show(
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    state.devices.delete_device_group(&id).await?;
+    state.devices.delete_device_group(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::time_fmt::rfc3339;
 use crate::AppState;
+use crate::audit::Actor;
 use crate::problem::{ApiJson, Problem};
 
 /// An RA as sent by a client.
@@ -165,9 +166,10 @@ impl From<Ra> for RaDto {
     responses((status = 201, body = RaDto), (status = 400, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     ApiJson(req): ApiJson<RaRequest>,
 ) -> Result<(StatusCode, ApiJson<RaDto>), Problem> {
-    let ra = state.enrollment.create_ra(req.try_into()?).await?;
+    let ra = state.enrollment.create_ra(&actor, req.try_into()?).await?;
     Ok((StatusCode::CREATED, ApiJson(ra.into())))
 }
 
@@ -200,13 +202,14 @@ pub(crate) async fn show(
     responses((status = 200, body = RaDto), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn replace(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RaRequest>,
 ) -> Result<ApiJson<RaDto>, Problem> {
     Ok(ApiJson(
         state
             .enrollment
-            .update_ra(&id, req.try_into()?)
+            .update_ra(&actor, &id, req.try_into()?)
             .await?
             .into(),
     ))
@@ -217,8 +220,9 @@ pub(crate) async fn replace(
     responses((status = 204), (status = 404, body = Problem)))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
+    Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    state.enrollment.delete_ra(&id).await?;
+    state.enrollment.delete_ra(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,8 +7,9 @@ use super::{
     DEVICE_DECOMMISSIONED, DEVICE_RA_MISMATCH, DEVICE_SLOT_NOT_CA, conflict, device_event,
     lock_device,
 };
+use crate::audit::Audited;
 use crate::writer::{insert_events, insert_rows};
-use crate::{Backend, CertRow, Error, NewEvent, Store, events};
+use crate::{Backend, CertRow, Error, EventWords, NewEvent, Store, events};
 
 /// Everything one successful (re-)enrolment writes, in ONE transaction: the certificate row and its
 /// `certificate.issued` event, the device (created when `register` and missing), the slot's new active
@@ -18,7 +19,7 @@ use crate::{Backend, CertRow, Error, NewEvent, Store, events};
 pub struct EnrollmentRecord {
     /// The new certificate.
     pub cert: CertRow,
-    /// Its `certificate.issued` event; its `source` is used for the events written here.
+    /// Its `certificate.issued` event.
     pub cert_event: NewEvent,
     /// The device.
     pub device_id: String,
@@ -57,13 +58,18 @@ impl Store {
     /// nothing behind: `NotFound` (missing and not `register`), `Conflict` ([`DEVICE_DECOMMISSIONED`],
     /// [`DEVICE_RA_MISMATCH`], [`DEVICE_SLOT_NOT_CA`], or a serial collision), [`Error::Unauthorized`] (the
     /// secret does not match or was used).
-    pub async fn record_enrollment(&self, r: EnrollmentRecord) -> Result<EnrollmentOutcome, Error> {
+    pub async fn record_enrollment(
+        &self,
+        r: EnrollmentRecord,
+        audit: &Audited<'_>,
+    ) -> Result<EnrollmentOutcome, Error> {
         if r.slot != r.cert.ca_id {
             return Err(conflict(DEVICE_SLOT_NOT_CA));
         }
-        let (now, source, backend) = (r.now, r.cert_event.source.as_str(), self.backend);
+        let (now, words, backend) = (r.now, self.words, self.backend);
         let mut tx = self.write.begin().await?;
-        let device_created = r.register && register_for_enrollment(&mut tx, backend, &r).await?;
+        let device_created =
+            r.register && register_for_enrollment(&mut tx, backend, words, &r).await?;
         let (status, ra_id) = lock_device(&mut tx, backend, &r.device_id)
             .await?
             .ok_or(Error::NotFound)?;
@@ -141,11 +147,15 @@ impl Store {
             ]),
         };
         let data = log(&mut tx, backend, entry).await?;
-        let ty = format!("device.{log_kind}");
-        let enrolled = device_event(source, &ty, &r.device_id, now, data);
+        let ty = if r.reenroll {
+            words.device_reenrolled
+        } else {
+            words.device_enrolled
+        };
+        let enrolled = device_event(words.source, ty, &r.device_id, now, data);
         events::append(&mut tx, &enrolled).await?;
         let previous_revoked = match (&previous, r.revoke_previous) {
-            (Some(prev), true) => revoke_superseded(&mut tx, backend, &r, prev).await?,
+            (Some(prev), true) => revoke_superseded(&mut tx, backend, words, &r, prev).await?,
             _ => false,
         };
         rederive(
@@ -153,11 +163,11 @@ impl Store {
             backend,
             &Scope::Device(&r.device_id),
             now,
-            source,
+            words,
             log_kind,
         )
         .await?;
-        crate::audit::record(&mut tx, self.backend, "device.enroll", &r.device_id, now).await?;
+        crate::audit::record(&mut tx, self.backend, audit, &r.device_id, now).await?;
         let status: String = sqlx::query("SELECT status FROM devices WHERE id = $1")
             .bind(&r.device_id)
             .fetch_one(&mut *tx)
@@ -178,6 +188,7 @@ impl Store {
 async fn register_for_enrollment(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
+    words: &EventWords,
     r: &EnrollmentRecord,
 ) -> Result<bool, Error> {
     let created = sqlx::query(
@@ -204,8 +215,8 @@ async fn register_for_enrollment(
         };
         let data = log(tx, backend, entry).await?;
         let ev = device_event(
-            &r.cert_event.source,
-            "device.registered",
+            words.source,
+            words.device_registered,
             &r.device_id,
             r.now,
             data,
@@ -220,6 +231,7 @@ async fn register_for_enrollment(
 async fn revoke_superseded(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
+    words: &EventWords,
     r: &EnrollmentRecord,
     serial: &str,
 ) -> Result<bool, Error> {
@@ -247,8 +259,8 @@ async fn revoke_superseded(
         .await?;
         let ev = NewEvent {
             id: event_id(),
-            source: r.cert_event.source.clone(),
-            ty: "certificate.revoked".into(),
+            source: words.source.to_string(),
+            ty: words.certificate_revoked.to_string(),
             subject: format!("cas/{}/certificates/{serial}", r.slot),
             time: r.now,
             data,

@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::{conflict, split_tags};
+use crate::audit::Audited;
 use crate::{Error, NewEvent, Store, events};
 
 /// `Conflict` reason: a group with child groups cannot be deleted.
@@ -48,7 +49,12 @@ const MAX_DEPTH: i64 = 64;
 
 impl Store {
     /// Inserts a group with its event. A taken name is a `Conflict`; a missing parent is `NotFound`.
-    pub async fn insert_device_group(&self, g: &GroupRow, event: &NewEvent) -> Result<(), Error> {
+    pub async fn insert_device_group(
+        &self,
+        g: &GroupRow,
+        event: &NewEvent,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         if let Some(parent) = &g.parent_id {
             sqlx::query("SELECT id FROM device_groups WHERE id = $1")
@@ -71,7 +77,7 @@ impl Store {
             .bind(g.created_at)
             .execute(&mut *tx)
             .await?;
-        crate::audit::record(&mut tx, self.backend, "group.create", &g.id, g.created_at).await?;
+        crate::audit::record(&mut tx, self.backend, audit, &g.id, g.created_at).await?;
         events::append(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
@@ -110,7 +116,12 @@ impl Store {
 
     /// Deletes a group with its event; the devices stay. `NotFound`, or `Conflict`
     /// ([`GROUP_HAS_CHILDREN`]) while child groups refer to it.
-    pub async fn delete_device_group(&self, id: &str, event: &NewEvent) -> Result<(), Error> {
+    pub async fn delete_device_group(
+        &self,
+        id: &str,
+        event: &NewEvent,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         let children: i64 = sqlx::query("SELECT COUNT(*) FROM device_groups WHERE parent_id = $1")
             .bind(id)
@@ -128,7 +139,7 @@ impl Store {
         if deleted == 0 {
             return Err(Error::NotFound);
         }
-        crate::audit::record(&mut tx, self.backend, "group.delete", id, event.time).await?;
+        crate::audit::record(&mut tx, self.backend, audit, id, event.time).await?;
         events::append(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())

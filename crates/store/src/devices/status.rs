@@ -15,7 +15,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
-use crate::{Backend, Error};
+use crate::{Backend, Error, EventWords};
 
 /// A value bound to a statement, in placeholder order.
 #[derive(Clone, Debug)]
@@ -200,11 +200,11 @@ pub(super) async fn rederive(
     backend: Backend,
     scope: &Scope<'_>,
     now: i64,
-    source: &str,
+    words: &EventWords,
     cause: &str,
 ) -> Result<u64, Error> {
     let mut changed = 0;
-    for (sql, args) in rederive_statements(backend, scope, now, source, cause) {
+    for (sql, args) in rederive_statements(backend, scope, now, words, cause) {
         changed = bind(sqlx::query(AssertSqlSafe(sql)), &args)
             .execute(&mut **tx)
             .await?
@@ -218,7 +218,7 @@ fn rederive_statements(
     backend: Backend,
     scope: &Scope<'_>,
     now: i64,
-    source: &str,
+    words: &EventWords,
     cause: &str,
 ) -> [Statement; 3] {
     let new = derived(scope.slot());
@@ -243,8 +243,9 @@ fn rederive_statements(
     };
     let events = format!(
         "INSERT INTO events (id, source, type, subject, time, data) \
-         SELECT {}, CAST($2 AS TEXT), 'device.status_changed', 'devices/' || x.id, $1, {} FROM {} ORDER BY x.seq",
+         SELECT {}, CAST($2 AS TEXT), {}, 'devices/' || x.id, $1, {} FROM {} ORDER BY x.seq",
         random_id(backend),
+        crate::sql_word(words.device_status_changed),
         data("CAST($3 AS TEXT)"),
         moving(4)
     );
@@ -264,7 +265,7 @@ fn rederive_statements(
             events,
             vec![
                 Arg::Int(now),
-                Arg::Text(source.into()),
+                Arg::Text(words.source.into()),
                 Arg::Text(cause.into()),
                 scope.arg(),
             ],
@@ -311,10 +312,10 @@ pub(crate) async fn sweep(
     backend: Backend,
     now: i64,
     warn_end: i64,
-    source: &str,
+    words: &EventWords,
 ) -> Result<u64, Error> {
     let scope = Scope::Due { warn_end };
-    let changed = rederive(tx, backend, &scope, now, source, SWEEP_CAUSE).await?;
+    let changed = rederive(tx, backend, &scope, now, words, SWEEP_CAUSE).await?;
     for (sql, args) in slot_moves(backend, now, warn_end) {
         bind(sqlx::query(AssertSqlSafe(sql)), &args)
             .execute(&mut **tx)
@@ -374,7 +375,7 @@ impl crate::Store {
             self.backend,
             &scope,
             now,
-            "/explain",
+            self.words,
             SWEEP_CAUSE,
         ));
         statements.extend(slot_moves(self.backend, now, warn_end));
@@ -426,7 +427,7 @@ pub(crate) async fn certificate_revoked(
     serial: &str,
     reason: &str,
     now: i64,
-    source: &str,
+    words: &EventWords,
 ) -> Result<(), Error> {
     log_revocation(tx, backend, device_id, ca_id, serial, reason, now).await?;
     sqlx::query(
@@ -444,7 +445,7 @@ pub(crate) async fn certificate_revoked(
         backend,
         &Scope::Device(device_id),
         now,
-        source,
+        words,
         "certificate_revoked",
     )
     .await?;
