@@ -18,12 +18,9 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use shedu_keys::{CaSigner, Keystore, SoftwareKey};
-use shedu_pki::rcgen::{
-    CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, SanType,
-    SerialNumber,
-};
 use shedu_pki::{
-    CertInfo, KeyType, Serial, SubjectName, Validity, build_ca_params, pem_encode_cert,
+    CertInfo, KeyType, Serial, SubjectName, Validity, ca_issuer, issue_root_ca, issue_tls_server,
+    pem_encode_cert,
 };
 
 const CA_DAYS: u32 = 3650;
@@ -233,13 +230,14 @@ fn load_or_create_ca(dir: &Path, keystore: &Keystore, now: i64) -> Result<CertAn
     };
     let validity = Validity::root(now, CA_DAYS).map_err(|e| e.to_string())?;
     let dn = subject.to_dn().map_err(|e| e.to_string())?;
-    let params = build_ca_params(dn, validity, &Serial::random(), Some(0), true)
-        .map_err(|e| e.to_string())?;
-    let der = params
-        .self_signed(&CaSigner(key.clone()))
-        .map_err(|e| e.to_string())?
-        .der()
-        .to_vec();
+    let der = issue_root_ca(
+        dn,
+        validity,
+        &Serial::random(),
+        Some(0),
+        &CaSigner(key.clone()),
+    )
+    .map_err(|e| e.to_string())?;
     write_key(&key_path, keystore, "tls-ca", &key)?;
     write_file(&cert_path, pem_encode_cert(&der).as_bytes())?;
     Ok((der, key))
@@ -280,42 +278,18 @@ fn issue_server(
     names: &[String],
     now: i64,
 ) -> Result<CertAndKey, String> {
-    let issuer = Issuer::from_ca_cert_der(&ca_der.to_vec().into(), CaSigner(ca_key))
-        .map_err(|e| e.to_string())?;
+    let issuer = ca_issuer(ca_der, CaSigner(ca_key)).map_err(|e| e.to_string())?;
     let key = Arc::new(SoftwareKey::generate(KeyType::EcP256).map_err(|e| e.to_string())?);
     let validity =
         Validity::within_issuer(now, None, SERVER_DAYS, ca_not_after).map_err(|e| e.to_string())?;
-    let mut params = CertificateParams::default();
-    params.distinguished_name = shedu_pki::rcgen::DistinguishedName::new();
-    params.distinguished_name.push(
-        DnType::CommonName,
-        names.first().map(String::as_str).unwrap_or("localhost"),
-    );
-    params.serial_number = Some(SerialNumber::from_slice(Serial::random().as_bytes()));
-    params.not_before = time::OffsetDateTime::from_unix_timestamp(validity.not_before)
-        .map_err(|e| e.to_string())?;
-    params.not_after =
-        time::OffsetDateTime::from_unix_timestamp(validity.not_after).map_err(|e| e.to_string())?;
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.use_authority_key_identifier_extension = true;
-    params.subject_alt_names = names
-        .iter()
-        .map(|n| match n.parse::<std::net::IpAddr>() {
-            Ok(ip) => Ok(SanType::IpAddress(ip)),
-            Err(_) => n
-                .as_str()
-                .try_into()
-                .map(SanType::DnsName)
-                .map_err(|_| format!("{n:?} is not a valid DNS name")),
-        })
-        .collect::<Result<_, _>>()?;
-    let der = params
-        .signed_by(&CaSigner(key.clone()), &issuer)
-        .map_err(|e| e.to_string())?
-        .der()
-        .to_vec();
+    let der = issue_tls_server(
+        names,
+        &CaSigner(key.clone()),
+        validity,
+        &Serial::random(),
+        &issuer,
+    )
+    .map_err(|e| e.to_string())?;
     write_key(&dir.join("server.key.sealed"), keystore, "tls-server", &key)?;
     write_file(&dir.join("server.pem"), pem_encode_cert(&der).as_bytes())?;
     Ok((der, key))
