@@ -1,11 +1,12 @@
 //! Certificate authorities.
 
 use crate::model::CA_COLUMNS;
-use crate::{CaRow, Error, NewEvent, Store};
+use crate::{CaRow, Error, Store};
 
 impl Store {
     /// Inserts a CA (with default VA settings) and its creation event in one transaction.
-    pub async fn insert_ca(&self, ca: &CaRow, event: &NewEvent) -> Result<(), Error> {
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn insert_ca(&self, ca: &CaRow, event: &crate::NewEvent) -> Result<(), Error> {
         self.insert_ca_with_settings(ca, &crate::CaVaSettings::default(), event)
             .await
     }
