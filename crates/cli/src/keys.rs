@@ -11,7 +11,6 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use shedu_core::rewrap_database_keys;
 use shedu_keys::{Keystore, MasterKey, write_secret_file};
-use shedu_pki::KeyType;
 use shedu_store::{Store, redact_url};
 
 use crate::config::ServeArgs;
@@ -68,25 +67,22 @@ async fn rotate_master(args: RotateArgs) -> anyhow::Result<()> {
     // 1. Re-wrap the TLS keys in memory (this also proves the current key opens them), then stage the new
     //    files beside the old ones.
     let mut rewrapped = Vec::new();
-    for (file, owner) in [
-        ("ca.key.sealed", "tls-ca"),
-        ("server.key.sealed", "tls-server"),
-    ] {
-        let path = s.data_dir.join("tls").join(file);
+    for file in shedu_server::tls::SEALED_KEY_FILES {
+        let path = file.path(&s.data_dir);
         if !path.exists() {
             continue;
         }
         let sealed =
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let key = old_ks
-            .open(owner, KeyType::EcP256, &sealed)
+            .open(file.owner, file.key_type, &sealed)
             .with_context(|| {
                 format!(
                     "{} does not open with the current master key; nothing was changed",
                     path.display()
                 )
             })?;
-        rewrapped.push((path, new_ks.seal(owner, &key)?));
+        rewrapped.push((path, new_ks.seal(file.owner, &key)?));
     }
     let staged_master = with_suffix(&target, "new");
     let _ = std::fs::remove_file(&staged_master);

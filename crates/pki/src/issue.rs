@@ -2,8 +2,8 @@
 
 use rcgen::{
     BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, PublicKeyData, SerialNumber,
-    SigningKey,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, PublicKeyData, SanType,
+    SerialNumber, SigningKey,
 };
 use time::OffsetDateTime;
 use yasna::Tag;
@@ -228,6 +228,75 @@ pub fn issue_ocsp_responder(
     Ok(cert.der().to_vec())
 }
 
+/// Signs a TLS server certificate for `names` (DNS names or IP addresses), as the HTTPS listener's
+/// internal TLS CA issues it: subject CN the first name (`localhost` when there is none), one SAN per
+/// name (an IP address SAN when the name parses as one, a DNS name otherwise), keyUsage digitalSignature,
+/// extKeyUsage serverAuth, basicConstraints cA=FALSE, SKI from the subject key and AKI from the issuer's.
+pub fn issue_tls_server(
+    names: &[String],
+    public_key: &impl PublicKeyData,
+    validity: Validity,
+    serial: &Serial,
+    issuer: &Issuer<'_, impl SigningKey>,
+) -> Result<Vec<u8>, Error> {
+    let params = tls_server_params(names, validity, serial)?;
+    let cert = params
+        .signed_by(public_key, issuer)
+        .map_err(|e| Error::Signing(e.to_string()))?;
+    Ok(cert.der().to_vec())
+}
+
+fn tls_server_params(
+    names: &[String],
+    validity: Validity,
+    serial: &Serial,
+) -> Result<CertificateParams, Error> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(
+        DnType::CommonName,
+        names.first().map(String::as_str).unwrap_or("localhost"),
+    );
+    params.serial_number = Some(SerialNumber::from_slice(serial.as_bytes()));
+    validity.apply(&mut params)?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    params.subject_alt_names = names
+        .iter()
+        .map(|n| match n.parse::<std::net::IpAddr>() {
+            Ok(ip) => Ok(SanType::IpAddress(ip)),
+            Err(_) => n
+                .as_str()
+                .try_into()
+                .map(SanType::DnsName)
+                .map_err(|_| Error::InvalidName(format!("{n:?} is not a valid DNS name"))),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(params)
+}
+
+/// Signs a self-signed root CA certificate with `key`: [`build_ca_params`] for a root, self-signed.
+pub fn issue_root_ca(
+    subject: DistinguishedName,
+    validity: Validity,
+    serial: &Serial,
+    path_len: Option<u8>,
+    key: &impl SigningKey,
+) -> Result<Vec<u8>, Error> {
+    let cert = build_ca_params(subject, validity, serial, path_len, true)?
+        .self_signed(key)
+        .map_err(|e| Error::Signing(e.to_string()))?;
+    Ok(cert.der().to_vec())
+}
+
+/// The issuer that signs with `key` under the CA certificate `ca_der` (its subject, key identifier and
+/// key usages are taken from the certificate).
+pub fn ca_issuer<S: SigningKey>(ca_der: &[u8], key: S) -> Result<Issuer<'static, S>, Error> {
+    Issuer::from_ca_cert_der(&ca_der.into(), key).map_err(|e| Error::malformed("CA certificate", e))
+}
+
 /// Parameters of a CA certificate: keyCertSign, cRLSign and digitalSignature (for OCSP responses it signs
 /// itself), basicConstraints cA=TRUE with the given path length, SKI, and AKI unless it is a root.
 pub fn build_ca_params(
@@ -271,5 +340,71 @@ mod tests {
         let v = Validity::within_issuer(now, Some(5), 365, issuer_end).unwrap();
         assert_eq!(v.not_after, now + 5 * DAY);
         assert!(Validity::within_issuer(now, Some(0), 365, issuer_end).is_err());
+    }
+
+    #[test]
+    fn tls_server_certificate_names_every_name_for_server_auth() {
+        use x509_parser::prelude::{FromDer, X509Certificate};
+
+        let now = 1_700_000_000;
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "test TLS CA");
+        let ca_validity = Validity::root(now, 3650).unwrap();
+        let ca_der = issue_root_ca(dn, ca_validity, &Serial::random(), Some(0), &ca_key).unwrap();
+        let ca = crate::CertInfo::from_der(&ca_der).unwrap();
+        assert!(ca.is_ca && ca.self_issued);
+
+        let issuer = ca_issuer(&ca_der, ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let names = ["shedu.example".to_string(), "127.0.0.1".to_string()];
+        let validity = Validity::within_issuer(now, None, 365, ca.not_after).unwrap();
+        let der = issue_tls_server(&names, &key, validity, &Serial::random(), &issuer).unwrap();
+
+        let info = crate::CertInfo::from_der(&der).unwrap();
+        assert!(!info.is_ca);
+        assert_eq!(info.subject, "CN=shedu.example");
+        assert_eq!(info.sans, ["DNS:shedu.example", "IP:127.0.0.1"]);
+        assert_eq!(
+            (info.not_before, info.not_after),
+            (validity.not_before, validity.not_after)
+        );
+        assert!(crate::is_signed_by(&der, &ca_der));
+        let (_, x509) = X509Certificate::from_der(&der).unwrap();
+        let ku = x509.key_usage().unwrap().unwrap().value;
+        assert!(ku.digital_signature() && !ku.key_cert_sign());
+        let eku = x509.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.server_auth && !eku.client_auth);
+        assert!(x509.basic_constraints().unwrap().unwrap().critical);
+    }
+
+    #[test]
+    fn tls_server_certificate_refuses_a_name_that_is_not_a_dns_name() {
+        let now = 1_700_000_000;
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca_der = issue_root_ca(
+            DistinguishedName::new(),
+            Validity::root(now, 10).unwrap(),
+            &Serial::random(),
+            None,
+            &ca_key,
+        )
+        .unwrap();
+        let issuer = ca_issuer(&ca_der, ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let validity = Validity::root(now, 1).unwrap();
+        let err = issue_tls_server(
+            &["bad\u{e9}name".into()],
+            &key,
+            validity,
+            &Serial::random(),
+            &issuer,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::InvalidName(_)), "{err}");
+        assert!(matches!(
+            ca_issuer(b"not a certificate", rcgen::KeyPair::generate().unwrap()),
+            Err(Error::Malformed { .. })
+        ));
     }
 }

@@ -24,7 +24,8 @@ pub use crl::{CrlParams, CrlScope, RevokedEntry, build_crl};
 pub use csr::Csr;
 pub use error::Error;
 pub use issue::{
-    IssueRequest, RevocationUrls, Validity, build_ca_params, issue_leaf, issue_ocsp_responder,
+    IssueRequest, RevocationUrls, Validity, build_ca_params, ca_issuer, issue_leaf,
+    issue_ocsp_responder, issue_root_ca, issue_tls_server,
 };
 pub use key_type::KeyType;
 pub use name::SubjectName;

@@ -18,15 +18,54 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use shedu_keys::{CaSigner, Keystore, SoftwareKey};
-use shedu_pki::rcgen::{
-    CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, SanType,
-    SerialNumber,
-};
 use shedu_pki::{
-    CertInfo, KeyType, Serial, SubjectName, Validity, build_ca_params, pem_encode_cert,
+    CertInfo, KeyType, Serial, SubjectName, Validity, ca_issuer, issue_root_ca, issue_tls_server,
+    pem_encode_cert,
 };
 
 const CA_DAYS: u32 = 3650;
+
+/// The internal TLS CA's folder, under the data folder.
+pub const TLS_DIR: &str = "tls";
+/// The internal TLS CA's certificate (what clients trust), in [`TLS_DIR`].
+const CA_CERT_FILE: &str = "ca.pem";
+/// The internal server certificate, in [`TLS_DIR`].
+const SERVER_CERT_FILE: &str = "server.pem";
+
+/// A private key file of the internal TLS CA, sealed by the keystore to an owner id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealedKeyFile {
+    /// The file name in [`TLS_DIR`].
+    pub file: &'static str,
+    /// The keystore owner id the key is sealed to.
+    pub owner: &'static str,
+    /// The key's type.
+    pub key_type: KeyType,
+}
+
+impl SealedKeyFile {
+    /// The file's path under the data folder `data_dir`.
+    pub fn path(&self, data_dir: &Path) -> PathBuf {
+        data_dir.join(TLS_DIR).join(self.file)
+    }
+}
+
+/// The internal TLS CA's key.
+pub const CA_KEY: SealedKeyFile = SealedKeyFile {
+    file: "ca.key.sealed",
+    owner: "tls-ca",
+    key_type: KeyType::EcP256,
+};
+
+/// The internal server certificate's key.
+pub const SERVER_KEY: SealedKeyFile = SealedKeyFile {
+    file: "server.key.sealed",
+    owner: "tls-server",
+    key_type: KeyType::EcP256,
+};
+
+/// Every sealed key file under [`TLS_DIR`]: what a master-key rotation re-wraps.
+pub const SEALED_KEY_FILES: [SealedKeyFile; 2] = [CA_KEY, SERVER_KEY];
 
 /// A certificate (DER) and its key.
 type CertAndKey = (Vec<u8>, Arc<SoftwareKey>);
@@ -191,7 +230,7 @@ pub fn internal(
     names: &[String],
     now: i64,
 ) -> Result<TlsMaterial, String> {
-    let dir = data_dir.join("tls");
+    let dir = data_dir.join(TLS_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let (ca_der, ca_key) = load_or_create_ca(&dir, keystore, now)?;
     let ca_info = CertInfo::from_der(&ca_der).map_err(|e| e.to_string())?;
@@ -213,19 +252,19 @@ pub fn internal(
             CertificateDer::from(ca_der),
         ],
         key: server_key.to_tls_private_key(),
-        ca_file: Some(dir.join("ca.pem")),
+        ca_file: Some(dir.join(CA_CERT_FILE)),
     })
 }
 
 fn load_or_create_ca(dir: &Path, keystore: &Keystore, now: i64) -> Result<CertAndKey, String> {
-    let (cert_path, key_path) = (dir.join("ca.pem"), dir.join("ca.key.sealed"));
+    let (cert_path, key_path) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY.file));
     if cert_path.exists() && key_path.exists() {
         return Ok((
             read_cert(&cert_path)?,
-            read_key(&key_path, keystore, "tls-ca")?,
+            read_key(&key_path, keystore, CA_KEY)?,
         ));
     }
-    let key = Arc::new(SoftwareKey::generate(KeyType::EcP256).map_err(|e| e.to_string())?);
+    let key = Arc::new(SoftwareKey::generate(CA_KEY.key_type).map_err(|e| e.to_string())?);
     let subject = SubjectName {
         common_name: "shedu internal TLS CA".into(),
         organization: Some("shedu".into()),
@@ -233,26 +272,27 @@ fn load_or_create_ca(dir: &Path, keystore: &Keystore, now: i64) -> Result<CertAn
     };
     let validity = Validity::root(now, CA_DAYS).map_err(|e| e.to_string())?;
     let dn = subject.to_dn().map_err(|e| e.to_string())?;
-    let params = build_ca_params(dn, validity, &Serial::random(), Some(0), true)
-        .map_err(|e| e.to_string())?;
-    let der = params
-        .self_signed(&CaSigner(key.clone()))
-        .map_err(|e| e.to_string())?
-        .der()
-        .to_vec();
-    write_key(&key_path, keystore, "tls-ca", &key)?;
+    let der = issue_root_ca(
+        dn,
+        validity,
+        &Serial::random(),
+        Some(0),
+        &CaSigner(key.clone()),
+    )
+    .map_err(|e| e.to_string())?;
+    write_key(&key_path, keystore, CA_KEY, &key)?;
     write_file(&cert_path, pem_encode_cert(&der).as_bytes())?;
     Ok((der, key))
 }
 
 fn load_server(dir: &Path, keystore: &Keystore) -> Result<Option<CertAndKey>, String> {
-    let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server.key.sealed"));
+    let (cert_path, key_path) = (dir.join(SERVER_CERT_FILE), dir.join(SERVER_KEY.file));
     if !(cert_path.exists() && key_path.exists()) {
         return Ok(None);
     }
     Ok(Some((
         read_cert(&cert_path)?,
-        read_key(&key_path, keystore, "tls-server")?,
+        read_key(&key_path, keystore, SERVER_KEY)?,
     )))
 }
 
@@ -280,44 +320,23 @@ fn issue_server(
     names: &[String],
     now: i64,
 ) -> Result<CertAndKey, String> {
-    let issuer = Issuer::from_ca_cert_der(&ca_der.to_vec().into(), CaSigner(ca_key))
-        .map_err(|e| e.to_string())?;
-    let key = Arc::new(SoftwareKey::generate(KeyType::EcP256).map_err(|e| e.to_string())?);
+    let issuer = ca_issuer(ca_der, CaSigner(ca_key)).map_err(|e| e.to_string())?;
+    let key = Arc::new(SoftwareKey::generate(SERVER_KEY.key_type).map_err(|e| e.to_string())?);
     let validity =
         Validity::within_issuer(now, None, SERVER_DAYS, ca_not_after).map_err(|e| e.to_string())?;
-    let mut params = CertificateParams::default();
-    params.distinguished_name = shedu_pki::rcgen::DistinguishedName::new();
-    params.distinguished_name.push(
-        DnType::CommonName,
-        names.first().map(String::as_str).unwrap_or("localhost"),
-    );
-    params.serial_number = Some(SerialNumber::from_slice(Serial::random().as_bytes()));
-    params.not_before = time::OffsetDateTime::from_unix_timestamp(validity.not_before)
-        .map_err(|e| e.to_string())?;
-    params.not_after =
-        time::OffsetDateTime::from_unix_timestamp(validity.not_after).map_err(|e| e.to_string())?;
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.use_authority_key_identifier_extension = true;
-    params.subject_alt_names = names
-        .iter()
-        .map(|n| match n.parse::<std::net::IpAddr>() {
-            Ok(ip) => Ok(SanType::IpAddress(ip)),
-            Err(_) => n
-                .as_str()
-                .try_into()
-                .map(SanType::DnsName)
-                .map_err(|_| format!("{n:?} is not a valid DNS name")),
-        })
-        .collect::<Result<_, _>>()?;
-    let der = params
-        .signed_by(&CaSigner(key.clone()), &issuer)
-        .map_err(|e| e.to_string())?
-        .der()
-        .to_vec();
-    write_key(&dir.join("server.key.sealed"), keystore, "tls-server", &key)?;
-    write_file(&dir.join("server.pem"), pem_encode_cert(&der).as_bytes())?;
+    let der = issue_tls_server(
+        names,
+        &CaSigner(key.clone()),
+        validity,
+        &Serial::random(),
+        &issuer,
+    )
+    .map_err(|e| e.to_string())?;
+    write_key(&dir.join(SERVER_KEY.file), keystore, SERVER_KEY, &key)?;
+    write_file(
+        &dir.join(SERVER_CERT_FILE),
+        pem_encode_cert(&der).as_bytes(),
+    )?;
     Ok((der, key))
 }
 
@@ -330,10 +349,14 @@ fn read_cert(path: &Path) -> Result<Vec<u8>, String> {
         .ok_or_else(|| format!("{} holds no certificate", path.display()))
 }
 
-fn read_key(path: &Path, keystore: &Keystore, owner: &str) -> Result<Arc<SoftwareKey>, String> {
+fn read_key(
+    path: &Path,
+    keystore: &Keystore,
+    file: SealedKeyFile,
+) -> Result<Arc<SoftwareKey>, String> {
     let sealed = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     keystore
-        .open(owner, KeyType::EcP256, &sealed)
+        .open(file.owner, file.key_type, &sealed)
         .map(Arc::new)
         .map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -341,10 +364,10 @@ fn read_key(path: &Path, keystore: &Keystore, owner: &str) -> Result<Arc<Softwar
 fn write_key(
     path: &Path,
     keystore: &Keystore,
-    owner: &str,
+    file: SealedKeyFile,
     key: &SoftwareKey,
 ) -> Result<(), String> {
-    let sealed = keystore.seal(owner, key).map_err(|e| e.to_string())?;
+    let sealed = keystore.seal(file.owner, key).map_err(|e| e.to_string())?;
     write_file(path, &sealed)
 }
 
@@ -359,4 +382,44 @@ fn write_file(path: &Path, contents: &[u8]) -> Result<(), String> {
         std::fs::rename(&tmp, path)
     })();
     result.map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_ca_writes_exactly_the_sealed_key_files_of_the_layout() {
+        let data = tempfile::tempdir().unwrap();
+        let keystore = Keystore::new(&shedu_keys::MasterKey::generate()).unwrap();
+        let names = ["shedu.test".to_string(), "127.0.0.1".to_string()];
+        let now = 1_700_000_000;
+        let material = internal(data.path(), &keystore, &names, now).unwrap();
+
+        let mut sealed: Vec<String> = std::fs::read_dir(data.path().join(TLS_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sealed"))
+            .collect();
+        sealed.sort();
+        let mut listed: Vec<&str> = SEALED_KEY_FILES.iter().map(|f| f.file).collect();
+        listed.sort();
+        assert_eq!(sealed, listed);
+        for f in SEALED_KEY_FILES {
+            let bytes = std::fs::read(f.path(data.path())).unwrap();
+            keystore.open(f.owner, f.key_type, &bytes).unwrap();
+        }
+
+        let server = CertInfo::from_der(&material.chain[0]).unwrap();
+        assert!(!server.is_ca);
+        assert_eq!(server.sans, ["DNS:shedu.test", "IP:127.0.0.1"]);
+        assert!(shedu_pki::is_signed_by(
+            &material.chain[0],
+            &material.chain[1]
+        ));
+        assert_eq!(
+            material.ca_file.as_deref(),
+            Some(data.path().join(TLS_DIR).join(CA_CERT_FILE).as_path())
+        );
+    }
 }

@@ -1,15 +1,16 @@
 //! Certificate authorities.
 
 use crate::model::CA_COLUMNS;
-use crate::{Audited, CaRow, Error, NewEvent, Store};
+use crate::{CaRow, Error, Store};
 
 impl Store {
     /// Inserts a CA (with default VA settings) and its creation event in one transaction.
+    #[cfg(any(test, feature = "testing"))]
     pub async fn insert_ca(
         &self,
         ca: &CaRow,
-        event: &NewEvent,
-        audit: &Audited<'_>,
+        event: &crate::NewEvent,
+        audit: &crate::Audited<'_>,
     ) -> Result<(), Error> {
         self.insert_ca_with_settings(ca, &crate::CaVaSettings::default(), event, audit)
             .await

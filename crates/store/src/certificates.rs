@@ -57,6 +57,7 @@ impl Store {
 
     /// Inserts many certificates without events, in one transaction: for imports of existing inventories,
     /// and for the tests and benchmarks that need millions of rows.
+    #[cfg(any(test, feature = "testing"))]
     pub async fn bulk_insert_certificates(&self, certs: &[CertRow]) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         for chunk in certs.chunks(crate::writer::MAX_BATCH) {
@@ -220,6 +221,7 @@ impl Store {
     }
 
     /// Counts certificates per status, for one CA or all.
+    #[cfg(any(test, feature = "testing"))]
     pub async fn count_certificates_by_status(
         &self,
         ca_id: Option<&str>,

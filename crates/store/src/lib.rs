@@ -10,6 +10,7 @@
 
 pub mod audit;
 mod auth;
+#[cfg(any(test, feature = "testing"))]
 pub mod bench_fill;
 mod cas;
 mod certificates;
@@ -20,6 +21,7 @@ mod migrate;
 mod model;
 mod outbox;
 mod ras;
+#[cfg(any(test, feature = "testing"))]
 pub mod scratch;
 mod sweep;
 mod va;

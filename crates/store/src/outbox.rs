@@ -10,7 +10,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Connection, Row};
 
 use crate::audit::Audited;
 use crate::migrate::now_secs;
-use crate::{Backend, Error, EventRow, NewEvent, Store, events};
+use crate::{Backend, Error, EventRow, Store};
 
 /// Lock class for sink locks (the first key of PostgreSQL's two-key advisory locks): "SHEV". Two-key locks
 /// never collide with the sweep's one-key lock.
@@ -166,18 +166,20 @@ impl SinkLock {
 impl Store {
     /// Appends one event to the outbox in its own transaction (for events that accompany no other change,
     /// and for tests).
-    pub async fn append_event(&self, e: &NewEvent) -> Result<(), Error> {
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn append_event(&self, e: &crate::NewEvent) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
-        events::append(&mut tx, e).await?;
+        crate::events::append(&mut tx, e).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Appends events in order, in one transaction (multi-row INSERTs).
-    pub async fn append_events(&self, es: &[NewEvent]) -> Result<(), Error> {
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn append_events(&self, es: &[crate::NewEvent]) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         for chunk in es.chunks(crate::writer::MAX_BATCH) {
-            let refs: Vec<&NewEvent> = chunk.iter().collect();
+            let refs: Vec<&crate::NewEvent> = chunk.iter().collect();
             crate::writer::insert_events(&mut tx, &refs, self.backend).await?;
         }
         tx.commit().await?;
@@ -239,6 +241,7 @@ impl Store {
     }
 
     /// Deletes a sink's position (the sink starts over as new).
+    #[cfg(any(test, feature = "testing"))]
     pub async fn reset_sink_cursor(&self, sink: &str) -> Result<(), Error> {
         sqlx::query("DELETE FROM event_cursors WHERE sink = $1")
             .bind(sink)

@@ -213,6 +213,7 @@ impl Store {
     }
 
     /// The query plan of the sweep's statements (for tests and the benchmark): one line per plan row.
+    #[cfg(any(test, feature = "testing"))]
     pub async fn explain_sweep(&self, now: i64) -> Result<Vec<String>, Error> {
         let prefix = match self.backend {
             Backend::Sqlite => "EXPLAIN QUERY PLAN",
@@ -255,6 +256,7 @@ impl Store {
 impl Store {
     /// Refreshes planner statistics (PostgreSQL `ANALYZE`, SQLite `ANALYZE`), as autovacuum would after a
     /// bulk load; used before reading query plans.
+    #[cfg(any(test, feature = "testing"))]
     pub async fn analyze(&self) -> Result<(), Error> {
         sqlx::query("ANALYZE").execute(&self.write).await?;
         Ok(())

@@ -360,6 +360,7 @@ fn slot_moves(backend: Backend, now: i64, warn_end: i64) -> [Statement; 3] {
 impl crate::Store {
     /// The query plans of the sweep's device statements (for tests and the benchmark), one line per plan
     /// row, with a 30-day warning window as [`crate::Store::explain_sweep`] uses.
+    #[cfg(any(test, feature = "testing"))]
     pub async fn explain_device_sweep(&self, now: i64) -> Result<Vec<String>, Error> {
         let (prefix, column) = match self.backend {
             Backend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
