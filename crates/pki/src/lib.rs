@@ -8,7 +8,7 @@
 mod cert;
 mod crl;
 mod csr;
-mod der;
+pub mod der;
 mod error;
 pub mod est;
 mod issue;
