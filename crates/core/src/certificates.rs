@@ -7,7 +7,7 @@ use shedu_pki::{
 use shedu_store::{CertRow, CertificateFilter, Page, RevokeOutcome};
 
 use crate::ca::{CaService, usable_issuer};
-use crate::error::store_err;
+use crate::error::{signing_err, store_err};
 use crate::events::event;
 use crate::{Certificate, Error, Status};
 
@@ -115,7 +115,8 @@ impl CaService {
                 revocation_urls: &revocation_urls,
             },
             issuer,
-        )?;
+        )
+        .map_err(signing_err(ca_id))?;
         let info = CertInfo::from_der(&der)?;
         let status = Status::Active.effective(
             now,

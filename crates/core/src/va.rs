@@ -25,7 +25,7 @@ use shedu_pki::{
 use shedu_store::{CrlRow, ResponderRow};
 
 use crate::ca::{CaService, LoadedCa, usable_issuer};
-use crate::error::{poisoned, store_err};
+use crate::error::{poisoned, signing_err, store_err};
 use crate::{Error, Status};
 
 /// Most signed OCSP answers kept in memory (about 0.5 KiB each for P-256 responders).
@@ -229,7 +229,7 @@ impl CaService {
             certs: &responder.certs,
         };
         let der = ocsp::build_response(&signer, now, &answers, request.nonce.as_deref())
-            .map_err(Error::from)?;
+            .map_err(signing_err(&ca_id))?;
         let answer = OcspAnswer {
             etag: shedu_pki::fingerprint_sha256(&der),
             der: Arc::new(der),
@@ -384,7 +384,8 @@ impl CaService {
             validity,
             &Serial::random(),
             issuer,
-        )?;
+        )
+        .map_err(signing_err(&ca.id))?;
         let row = ResponderRow {
             ca_id: ca.id.clone(),
             certificate_der: der.clone(),
@@ -506,7 +507,8 @@ impl CaService {
             scope,
             distribution_point: partition_url.as_deref(),
         };
-        let der = build_crl(&params, issuer.key(), loaded.ca.key_type)?;
+        let der =
+            build_crl(&params, issuer.key(), loaded.ca.key_type).map_err(signing_err(ca_id))?;
         let row = CrlRow {
             number,
             this_update: now,

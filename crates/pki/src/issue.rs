@@ -3,13 +3,12 @@
 use rcgen::{
     BasicConstraints, CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, PublicKeyData, SerialNumber,
-    SigningKey,
 };
 use time::OffsetDateTime;
 use yasna::Tag;
 use yasna::models::ObjectIdentifier;
 
-use crate::{Csr, Error, Profile, Serial, csr::parse_san};
+use crate::{Csr, Error, Profile, Serial, Signs, csr::parse_san};
 
 /// How far notBefore is set into the past, so that devices with a slightly slow clock accept a new
 /// certificate at once (step-ca does the same).
@@ -163,7 +162,7 @@ impl RevocationUrls {
 /// (critical), extKeyUsage, SKI from the subject key and AKI from the issuer's key, and the SANs.
 pub fn issue_leaf(
     req: &IssueRequest<'_>,
-    issuer: &Issuer<'_, impl SigningKey>,
+    issuer: &Issuer<'_, impl Signs>,
 ) -> Result<Vec<u8>, Error> {
     req.profile.check_key_type(req.csr.key_type())?;
     let mut params = CertificateParams::default();
@@ -194,7 +193,7 @@ pub fn issue_leaf(
     };
     let cert = params
         .signed_by(req.csr.public_key(), issuer)
-        .map_err(|e| Error::Signing(e.to_string()))?;
+        .map_err(|e| Error::signing(issuer.key(), e))?;
     Ok(cert.der().to_vec())
 }
 
@@ -205,7 +204,7 @@ pub fn issue_ocsp_responder(
     public_key: &impl PublicKeyData,
     validity: Validity,
     serial: &Serial,
-    issuer: &Issuer<'_, impl SigningKey>,
+    issuer: &Issuer<'_, impl Signs>,
 ) -> Result<Vec<u8>, Error> {
     let mut params = CertificateParams::default();
     params.distinguished_name = subject;
@@ -224,7 +223,7 @@ pub fn issue_ocsp_responder(
         ));
     let cert = params
         .signed_by(public_key, issuer)
-        .map_err(|e| Error::Signing(e.to_string()))?;
+        .map_err(|e| Error::signing(issuer.key(), e))?;
     Ok(cert.der().to_vec())
 }
 
