@@ -139,33 +139,25 @@ fn on_own_token(test_path: &str, label: &str) -> bool {
     if std::env::var_os(OWN_TOKEN).is_some() {
         return true;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/softhsm-env");
     let token_dir = tempfile::tempdir().unwrap();
-    let out = Command::new(root.join("scripts/softhsm-env"))
+    // The shell evaluates the script's exports, as `scripts/test` does, then becomes the test binary.
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(r#"exports="$("$1" "$2")" && eval "$exports" && exec "$3" "$4" --exact --nocapture"#)
+        .arg("bash")
+        .arg(script)
         .arg(token_dir.path())
+        .arg(std::env::current_exe().unwrap())
+        .arg(test_path)
         .env("SHEDU_PKCS11_TOKEN_LABEL", label)
-        .output()
-        .unwrap_or_else(|e| panic!("scripts/softhsm-env: {e}"));
+        .env(OWN_TOKEN, "1")
+        .status()
+        .expect("re-run the test");
     assert!(
-        out.status.success(),
-        "scripts/softhsm-env failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        status.success(),
+        "{test_path} failed on its own token (or scripts/softhsm-env failed)"
     );
-    let mut child = Command::new(std::env::current_exe().unwrap());
-    child
-        .args([test_path, "--exact", "--nocapture"])
-        .env(OWN_TOKEN, "1");
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        if let Some((k, v)) = line
-            .trim()
-            .strip_prefix("export ")
-            .and_then(|l| l.split_once('='))
-        {
-            child.env(k, v.trim_matches(|c| c == '"' || c == '\''));
-        }
-    }
-    let status = child.status().expect("re-run the test");
-    assert!(status.success(), "{test_path} failed on its own token");
     false
 }
 
