@@ -8,7 +8,7 @@ use shedu_store::{CertRow, CertificateFilter, Page, RevokeOutcome};
 
 use std::sync::Arc;
 
-use crate::error::store_err;
+use crate::error::{signing_err, store_err};
 use crate::events::{EventKind, event};
 use crate::registry::{LoadedCa, Registry, usable_issuer};
 use crate::va::{crl_url, shard_of};
@@ -307,7 +307,8 @@ pub(crate) async fn prepare(
             revocation_urls: &revocation_urls,
         },
         issuer,
-    )?;
+    )
+    .map_err(signing_err(ca_id))?;
     let info = CertInfo::from_der(&der)?;
     let status = Status::Active.effective(
         now,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use shedu_keys::{CaSigner, Pkcs11Engine, Signer, SoftwareKey};
 use shedu_pki::KeyType;
 
+use crate::error::key_unavailable;
 use crate::{Error, Registry};
 
 /// The kinds of key engine a CA key can live in.
@@ -233,7 +234,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 fn pkcs11_err(e: shedu_keys::Error) -> Error {
     use shedu_keys::Error as K;
     match e {
-        K::TokenUnavailable(_) | K::KeyNotFound { .. } => Error::KeyUnavailable(e.to_string()),
+        e if key_unavailable(&e) => Error::KeyUnavailable(e.to_string()),
         K::UnsupportedAlgorithm(_) => Error::invalid("unsupported-key", e.to_string()),
         K::KeyExists { .. } => Error::conflict("key-exists", e.to_string()),
         other => Error::Internal(other.to_string()),

@@ -80,7 +80,7 @@ impl From<shedu_pki::Error> for Error {
             P::InvalidName(_) => "invalid-name",
             P::KeyMismatch => "key-mismatch",
             P::NotCa => "not-a-ca",
-            P::Signing(_) => return Error::Internal(e.to_string()),
+            P::Signing { .. } => return Error::Internal(e.to_string()),
             _ => "invalid-input",
         };
         Error::invalid(code, e.to_string())
@@ -94,6 +94,36 @@ impl From<shedu_keys::Error> for Error {
                 Error::invalid("invalid-private-key", e.to_string())
             }
             other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Whether a key engine error means that the key cannot be used right now (its token is unreachable,
+/// refuses the login, or no longer holds the key) rather than a bug or a wrong request. The one
+/// classification of engine failures, for opening keys ([`crate::engines`]) and for signing
+/// ([`signing_err`]).
+pub(crate) fn key_unavailable(e: &shedu_keys::Error) -> bool {
+    use shedu_keys::Error as K;
+    matches!(
+        e,
+        K::TokenUnavailable(_) | K::KeyNotFound { .. } | K::WrongPin { .. }
+    )
+}
+
+/// Maps a pki error from signing with the key of CA `ca_id`: a signature that failed because the key
+/// engine cannot use the key right now makes the CA's key unavailable (naming the CA, never key material);
+/// anything else maps as any pki error.
+pub(crate) fn signing_err(ca_id: &str) -> impl FnOnce(shedu_pki::Error) -> Error + '_ {
+    move |e| {
+        let engine = match &e {
+            shedu_pki::Error::Signing { source } => source.downcast_ref::<shedu_keys::Error>(),
+            _ => None,
+        };
+        match engine {
+            Some(engine) if key_unavailable(engine) => Error::KeyUnavailable(format!(
+                "the key of CA {ca_id} cannot sign right now: {engine}"
+            )),
+            _ => e.into(),
         }
     }
 }

@@ -24,7 +24,7 @@ use shedu_pki::{
 };
 use shedu_store::{CrlRow, ResponderRow};
 
-use crate::error::{poisoned, store_err};
+use crate::error::{poisoned, signing_err, store_err};
 use crate::registry::{LoadedCa, Registry, usable_issuer};
 use crate::{Error, Status};
 
@@ -261,7 +261,7 @@ impl Va {
             certs: &responder.certs,
         };
         let der = ocsp::build_response(&signer, now, &answers, request.nonce.as_deref())
-            .map_err(Error::from)?;
+            .map_err(signing_err(&ca_id))?;
         let answer = OcspAnswer {
             etag: shedu_pki::fingerprint_sha256(&der),
             der: Arc::new(der),
@@ -405,7 +405,8 @@ impl Va {
             validity,
             &Serial::random(),
             issuer,
-        )?;
+        )
+        .map_err(signing_err(&ca.id))?;
         let row = ResponderRow {
             ca_id: ca.id.clone(),
             certificate_der: der.clone(),
@@ -537,7 +538,8 @@ impl Va {
             scope,
             distribution_point: partition_url.as_deref(),
         };
-        let der = build_crl(&params, issuer.key(), loaded.ca.key_type)?;
+        let der =
+            build_crl(&params, issuer.key(), loaded.ca.key_type).map_err(signing_err(ca_id))?;
         let row = CrlRow {
             number,
             this_update: now,

@@ -1,10 +1,11 @@
 //! The one signing interface every engine implements.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
-use shedu_pki::KeyType;
 use shedu_pki::rcgen::{self, PublicKeyData, SignatureAlgorithm, SigningKey};
+use shedu_pki::{KeyType, Signs};
 
 use crate::Error;
 
@@ -23,8 +24,20 @@ pub trait Signer: Send + Sync + fmt::Debug {
 }
 
 /// A shared handle to a CA key that rcgen can sign certificates and CRLs with.
+///
+/// rcgen lets a key's `sign` answer only `RemoteKeyError`, so a failed signature keeps the engine's
+/// [`Error`] aside, and pki takes it back ([`Signs::take_sign_failure`]) into the source of its
+/// `Error::Signing`: callers can then tell a token that is gone from a bug.
 #[derive(Clone, Debug)]
 pub struct CaSigner(pub Arc<dyn Signer>);
+
+thread_local! {
+    /// The engine error of the last `CaSigner::sign` on this thread that failed, until taken. Per thread
+    /// because one `CaSigner` is shared by concurrent requests, and rcgen calls `sign` and returns its
+    /// error on the caller's thread: the signature that failed is the one whose error path takes it. A
+    /// cause nobody takes (rcgen used directly) is dropped by the next signature on the thread.
+    static SIGN_FAILURE: Cell<Option<Error>> = const { Cell::new(None) };
+}
 
 impl PublicKeyData for CaSigner {
     fn der_bytes(&self) -> &[u8] {
@@ -38,6 +51,24 @@ impl PublicKeyData for CaSigner {
 
 impl SigningKey for CaSigner {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
-        self.0.sign(msg).map_err(|_| rcgen::Error::RemoteKeyError)
+        let result = self.0.sign(msg);
+        match result {
+            Ok(signature) => {
+                SIGN_FAILURE.set(None);
+                Ok(signature)
+            }
+            Err(e) => {
+                SIGN_FAILURE.set(Some(e));
+                Err(rcgen::Error::RemoteKeyError)
+            }
+        }
+    }
+}
+
+impl Signs for CaSigner {
+    fn take_sign_failure(&self) -> Option<Box<dyn std::error::Error + Send + Sync>> {
+        SIGN_FAILURE
+            .take()
+            .map(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
     }
 }

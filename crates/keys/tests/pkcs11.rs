@@ -20,7 +20,10 @@ use cryptoki::object::{Attribute, AttributeInfo, AttributeType, ObjectClass};
 use cryptoki::session::Session;
 use shedu_keys::pkcs11::{Pkcs11Config, Pkcs11Engine};
 use shedu_keys::{CaSigner, Error, Signer, SoftwareKey};
-use shedu_pki::{KeyType, Serial, SubjectName, Validity, build_ca_params, pem_encode_cert};
+use shedu_pki::{
+    CertInfo, CrlParams, CrlScope, KeyType, Serial, Signs, SubjectName, Validity, build_ca_params,
+    build_crl, pem_encode_cert,
+};
 use zeroize::Zeroizing;
 
 /// Returns the token configuration to run the test body with, or `None` when the body already ran, and
@@ -452,6 +455,65 @@ fn self_signed_ca_verifies_with_openssl() {
         println!("{kt}: {}", text.trim_end());
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A signature that fails in the token keeps the engine's error as the source of pki's `Error::Signing`
+/// (rcgen itself can only say `RemoteKeyError`), so callers can tell a key that is gone from a bug.
+#[test]
+fn a_failed_signature_keeps_the_engine_error() {
+    let Some(config) = token("a_failed_signature_keeps_the_engine_error") else {
+        return;
+    };
+    let engine = open(&config);
+    let name = label("gone");
+    let signer = CaSigner(engine.generate(&name, KeyType::EcP256).unwrap());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let subject = SubjectName {
+        common_name: "shedu PKCS#11 CRL signer".into(),
+        ..Default::default()
+    };
+    let params = build_ca_params(
+        subject.to_dn().unwrap(),
+        Validity::root(now, 30).unwrap(),
+        &Serial::random(),
+        None,
+        true,
+    )
+    .unwrap();
+    let ca = CertInfo::from_der(params.self_signed(&signer).unwrap().der()).unwrap();
+    let key_id = ca.subject_key_id.clone().unwrap();
+    let crl = CrlParams {
+        issuer_der: &ca.subject_der,
+        issuer_key_id: &key_id,
+        number: 1,
+        this_update: now,
+        next_update: now + 3600,
+        revoked: &[],
+        scope: CrlScope::Full { freshest: None },
+        distribution_point: None,
+    };
+    build_crl(&crl, &signer, KeyType::EcP256).unwrap();
+    assert!(
+        signer.take_sign_failure().is_none(),
+        "a good signature keeps nothing"
+    );
+
+    assert_eq!(engine.destroy(&name).unwrap(), 2, "private and public key");
+    let err = build_crl(&crl, &signer, KeyType::EcP256).unwrap_err();
+    let shedu_pki::Error::Signing { source } = &err else {
+        panic!("not a signing error: {err}");
+    };
+    let engine_err = source
+        .downcast_ref::<Error>()
+        .unwrap_or_else(|| panic!("the source is not the engine's error: {source}"));
+    assert!(
+        matches!(engine_err, Error::KeyNotFound { label, .. } if *label == name),
+        "{engine_err}"
+    );
+    assert!(signer.take_sign_failure().is_none(), "pki took the cause");
 }
 
 #[test]

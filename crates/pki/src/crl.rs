@@ -4,11 +4,10 @@
 //! Encoded with yasna rather than rcgen's CRL builder because rcgen has no deltaCRLIndicator or
 //! freshestCRL; the structure is small and quoted next to the code.
 
-use rcgen::SigningKey;
 use yasna::models::{GeneralizedTime, ObjectIdentifier, UTCTime};
 use yasna::{DERWriter, Tag};
 
-use crate::{Error, KeyType, RevocationReason};
+use crate::{Error, KeyType, RevocationReason, Signs};
 
 /// One revoked certificate.
 #[derive(Clone, Debug)]
@@ -59,7 +58,7 @@ pub struct CrlParams<'a> {
 }
 
 /// Encodes and signs a CRL; returns its DER.
-pub fn build_crl<S: SigningKey>(
+pub fn build_crl<S: Signs>(
     p: &CrlParams<'_>,
     key: &S,
     key_type: KeyType,
@@ -153,7 +152,7 @@ pub fn build_crl<S: SigningKey>(
             });
         })
     });
-    let signature = key.sign(&tbs).map_err(|e| Error::Signing(e.to_string()))?;
+    let signature = key.sign(&tbs).map_err(|e| Error::signing(key, e))?;
     Ok(yasna::construct_der(|w| {
         w.write_sequence(|w| {
             w.next().write_der(&tbs);

@@ -1,44 +1,66 @@
-//! A minimal, bounds-checked DER reader for the few structures shedu parses itself (OCSP requests).
+//! shedu's one bounds-checked DER reader, for the few structures it parses by hand: OCSP requests here,
+//! and the private keys the PKCS#11 engine of `shedu-keys` imports into a token.
 //!
 //! Every read checks lengths against the remaining input; nothing here can panic or allocate on input.
-//! Only definite lengths up to four octets are accepted, which is all DER allows for our sizes.
+//! Only single-octet tags and definite lengths up to four octets are accepted, which is all DER allows
+//! for our sizes. Errors are [`Error::Malformed`] naming the object being read, and never carry its bytes.
 
 use crate::Error;
 
+/// The INTEGER tag.
+pub const TAG_INTEGER: u8 = 0x02;
+/// The OCTET STRING tag.
+pub const TAG_OCTET_STRING: u8 = 0x04;
+/// The OBJECT IDENTIFIER tag.
+pub const TAG_OID: u8 = 0x06;
+/// The (constructed) SEQUENCE tag.
+pub const TAG_SEQUENCE: u8 = 0x30;
+
 /// A cursor over DER bytes.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     data: &'a [u8],
     what: &'static str,
 }
 
 /// One TLV: its tag octet, its content, and the whole encoding (tag and length included).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Tlv<'a> {
-    pub(crate) tag: u8,
-    pub(crate) content: &'a [u8],
-    pub(crate) raw: &'a [u8],
+pub struct Tlv<'a> {
+    /// The tag octet.
+    pub tag: u8,
+    /// The content octets.
+    pub content: &'a [u8],
+    /// The whole encoding: tag, length and content.
+    pub raw: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(data: &'a [u8], what: &'static str) -> Reader<'a> {
+    /// A reader over `data`; `what` names the object in errors ("OCSP request", "private key", …).
+    pub fn new(data: &'a [u8], what: &'static str) -> Reader<'a> {
         Reader { data, what }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    /// Whether everything was read.
+    pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
-    pub(crate) fn peek_tag(&self) -> Option<u8> {
+    /// The tag of the next TLV, if any.
+    pub fn peek_tag(&self) -> Option<u8> {
         self.data.first().copied()
     }
 
-    fn err(&self, detail: &str) -> Error {
+    /// A [`Error::Malformed`] about the object this reader reads, for checks made by the caller.
+    pub fn malformed(&self, detail: &str) -> Error {
         Error::malformed(self.what, detail)
     }
 
+    fn err(&self, detail: &str) -> Error {
+        self.malformed(detail)
+    }
+
     /// Reads the next TLV of any tag.
-    pub(crate) fn read(&mut self) -> Result<Tlv<'a>, Error> {
+    pub fn read(&mut self) -> Result<Tlv<'a>, Error> {
         let (&tag, rest) = self
             .data
             .split_first()
@@ -72,7 +94,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the next TLV and checks its tag.
-    pub(crate) fn expect(&mut self, tag: u8) -> Result<Tlv<'a>, Error> {
+    pub fn expect(&mut self, tag: u8) -> Result<Tlv<'a>, Error> {
         let tlv = self.read()?;
         if tlv.tag != tag {
             return Err(self.err(&format!("expected tag {tag:#04x}, found {:#04x}", tlv.tag)));
@@ -81,7 +103,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the next TLV only if it has `tag`.
-    pub(crate) fn optional(&mut self, tag: u8) -> Result<Option<Tlv<'a>>, Error> {
+    pub fn optional(&mut self, tag: u8) -> Result<Option<Tlv<'a>>, Error> {
         if self.peek_tag() == Some(tag) {
             self.expect(tag).map(Some)
         } else {
@@ -90,11 +112,28 @@ impl<'a> Reader<'a> {
     }
 
     /// Fails unless everything was consumed.
-    pub(crate) fn finish(&self) -> Result<(), Error> {
+    pub fn finish(&self) -> Result<(), Error> {
         if self.data.is_empty() {
             Ok(())
         } else {
             Err(self.err("trailing bytes"))
+        }
+    }
+
+    /// Reads an INTEGER and returns its magnitude as unsigned big-endian bytes without leading zeros
+    /// (zero is one `0x00`), refusing negative numbers and an empty encoding.
+    pub fn unsigned(&mut self) -> Result<&'a [u8], Error> {
+        let content = self.expect(TAG_INTEGER)?.content;
+        match content.first() {
+            None => Err(self.err("empty INTEGER")),
+            Some(b) if b & 0x80 != 0 => Err(self.err("negative INTEGER")),
+            Some(_) => {
+                let start = content
+                    .iter()
+                    .position(|&b| b != 0)
+                    .unwrap_or(content.len() - 1);
+                Ok(&content[start..])
+            }
         }
     }
 }
@@ -119,5 +158,51 @@ mod tests {
         );
         assert!(Reader::new(&[0x30], "t").read().is_err());
         assert!(Reader::new(&[], "t").read().is_err());
+    }
+
+    // Moved from the PKCS#11 engine's former reader in shedu-keys, assertions unchanged.
+    #[test]
+    fn reader_rejects_truncation_and_negative_integers() {
+        assert!(Reader::new(&[0x30, 0x05, 0x00], "t").read().is_err());
+        assert!(Reader::new(&[0x30, 0x80], "t").read().is_err());
+        assert!(Reader::new(&[0x02, 0x01, 0xff], "t").unsigned().is_err());
+        assert_eq!(
+            Reader::new(&[0x02, 0x02, 0x00, 0x80], "t")
+                .unsigned()
+                .unwrap(),
+            &[0x80]
+        );
+    }
+
+    #[test]
+    fn unsigned_strips_leading_zeros_and_keeps_zero() {
+        assert_eq!(
+            Reader::new(&[0x02, 0x01, 0x00], "t").unsigned().unwrap(),
+            &[0x00]
+        );
+        assert_eq!(
+            Reader::new(&[0x02, 0x03, 0x00, 0x00, 0x05], "t")
+                .unsigned()
+                .unwrap(),
+            &[0x05]
+        );
+        assert!(Reader::new(&[0x02, 0x00], "t").unsigned().is_err());
+        assert!(
+            Reader::new(&[0x04, 0x01, 0x05], "t").unsigned().is_err(),
+            "not an INTEGER"
+        );
+        let err = Reader::new(&[0x02, 0x01, 0xff], "private key")
+            .unsigned()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Malformed {
+                    what: "private key",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

@@ -33,9 +33,14 @@ pub enum Error {
     /// The certificate given as a CA is not a CA certificate (no basicConstraints cA=TRUE).
     #[error("the certificate is not a CA certificate")]
     NotCa,
-    /// Signing failed inside the key engine or the encoder.
-    #[error("signing failed: {0}")]
-    Signing(String),
+    /// Signing failed inside the key engine or the encoder. The source is the key engine's own error when
+    /// the key kept it (see [`Signs`](crate::Signs)), else rcgen's.
+    #[error("signing failed: {source}")]
+    Signing {
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl Error {

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use yasna::Tag;
 use yasna::models::ObjectIdentifier;
 
-use crate::{Csr, Error, Profile, Serial, csr::parse_san};
+use crate::{Csr, Error, Profile, Serial, Signs, csr::parse_san};
 
 /// How far notBefore is set into the past, so that devices with a slightly slow clock accept a new
 /// certificate at once (step-ca does the same).
@@ -163,7 +163,7 @@ impl RevocationUrls {
 /// (critical), extKeyUsage, SKI from the subject key and AKI from the issuer's key, and the SANs.
 pub fn issue_leaf(
     req: &IssueRequest<'_>,
-    issuer: &Issuer<'_, impl SigningKey>,
+    issuer: &Issuer<'_, impl Signs>,
 ) -> Result<Vec<u8>, Error> {
     req.profile.check_key_type(req.csr.key_type())?;
     let mut params = CertificateParams::default();
@@ -194,7 +194,7 @@ pub fn issue_leaf(
     };
     let cert = params
         .signed_by(req.csr.public_key(), issuer)
-        .map_err(|e| Error::Signing(e.to_string()))?;
+        .map_err(|e| Error::signing(issuer.key(), e))?;
     Ok(cert.der().to_vec())
 }
 
@@ -205,7 +205,7 @@ pub fn issue_ocsp_responder(
     public_key: &impl PublicKeyData,
     validity: Validity,
     serial: &Serial,
-    issuer: &Issuer<'_, impl SigningKey>,
+    issuer: &Issuer<'_, impl Signs>,
 ) -> Result<Vec<u8>, Error> {
     let mut params = CertificateParams::default();
     params.distinguished_name = subject;
@@ -224,7 +224,7 @@ pub fn issue_ocsp_responder(
         ));
     let cert = params
         .signed_by(public_key, issuer)
-        .map_err(|e| Error::Signing(e.to_string()))?;
+        .map_err(|e| Error::signing(issuer.key(), e))?;
     Ok(cert.der().to_vec())
 }
 
@@ -237,12 +237,12 @@ pub fn issue_tls_server(
     public_key: &impl PublicKeyData,
     validity: Validity,
     serial: &Serial,
-    issuer: &Issuer<'_, impl SigningKey>,
+    issuer: &Issuer<'_, impl Signs>,
 ) -> Result<Vec<u8>, Error> {
     let params = tls_server_params(names, validity, serial)?;
     let cert = params
         .signed_by(public_key, issuer)
-        .map_err(|e| Error::Signing(e.to_string()))?;
+        .map_err(|e| Error::signing(issuer.key(), e))?;
     Ok(cert.der().to_vec())
 }
 
@@ -283,11 +283,11 @@ pub fn issue_root_ca(
     validity: Validity,
     serial: &Serial,
     path_len: Option<u8>,
-    key: &impl SigningKey,
+    key: &impl Signs,
 ) -> Result<Vec<u8>, Error> {
     let cert = build_ca_params(subject, validity, serial, path_len, true)?
         .self_signed(key)
-        .map_err(|e| Error::Signing(e.to_string()))?;
+        .map_err(|e| Error::signing(key, e))?;
     Ok(cert.der().to_vec())
 }
 

@@ -2,13 +2,14 @@
 //! certificates, and reading certificates back.
 //!
 //! This crate does no I/O and never panics on input: every decoder returns [`Error`]. Signing goes through
-//! `rcgen::SigningKey`, so the caller decides where keys live (the `shedu-keys` engines).
+//! `rcgen::SigningKey` (extended by [`Signs`] so an engine's failure keeps its cause), so the caller decides
+//! where keys live (the `shedu-keys` engines).
 #![warn(missing_docs)]
 
 mod cert;
 mod crl;
 mod csr;
-mod der;
+pub mod der;
 mod error;
 pub mod est;
 mod issue;
@@ -18,6 +19,7 @@ pub mod ocsp;
 mod profile;
 mod reason;
 mod serial;
+mod signs;
 
 pub use cert::{CertInfo, fingerprint_sha256, is_signed_by, pem_encode_cert, pem_to_der_certs};
 pub use crl::{CrlParams, CrlScope, RevokedEntry, build_crl};
@@ -32,6 +34,7 @@ pub use name::SubjectName;
 pub use profile::{ExtKeyUsage, KeyUsage, Profile, join_names, parse_names};
 pub use reason::RevocationReason;
 pub use serial::Serial;
+pub use signs::Signs;
 
 /// Re-exported so callers name the same rcgen types this crate builds with.
 pub use rcgen;

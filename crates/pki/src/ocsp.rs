@@ -5,12 +5,11 @@
 //! certificates sign OCSP responses. Each request's CertID is echoed back byte for byte, as clients compare
 //! it verbatim.
 
-use rcgen::SigningKey;
 use yasna::Tag;
 use yasna::models::{GeneralizedTime, ObjectIdentifier};
 
 use crate::der::Reader;
-use crate::{Error, KeyType, RevocationReason, Serial};
+use crate::{Error, KeyType, RevocationReason, Serial, Signs};
 
 /// Most CertIDs accepted in one request; real clients send one.
 const MAX_ENTRIES: usize = 32;
@@ -181,7 +180,7 @@ pub struct SingleResponse<'a> {
 }
 
 /// The signer of a response: the CA itself or its delegated responder.
-pub struct Responder<'a, S: SigningKey> {
+pub struct Responder<'a, S: Signs> {
     /// The signing key.
     pub key: &'a S,
     /// Its key type (fixes the signature algorithm).
@@ -211,7 +210,7 @@ pub fn error_response(status: OcspError) -> Vec<u8> {
 }
 
 /// Encodes and signs a successful response.
-pub fn build_response<S: SigningKey>(
+pub fn build_response<S: Signs>(
     responder: &Responder<'_, S>,
     produced_at: i64,
     responses: &[SingleResponse<'_>],
@@ -269,7 +268,7 @@ pub fn build_response<S: SigningKey>(
     let signature = responder
         .key
         .sign(&tbs)
-        .map_err(|e| Error::Signing(e.to_string()))?;
+        .map_err(|e| Error::signing(responder.key, e))?;
     let basic = yasna::construct_der(|w| {
         w.write_sequence(|w| {
             w.next().write_der(&tbs);

@@ -1,11 +1,13 @@
 //! Key engines end to end: CAs whose keys live in a PKCS#11 token (SoftHSM2) issue certificates that
-//! openssl accepts, before and after a restart; software keys never reach disk or the database in plaintext;
+//! openssl accepts, before and after a restart; a token that fails at signing time answers 503
+//! `ca-key-unavailable` and stores nothing; software keys never reach disk or the database in plaintext;
 //! a tampered sealed key disables only its own CA.
 
 // Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
+use std::process::Command;
 
 use serde_json::{Value, json};
 use shedu_store::Store;
@@ -122,6 +124,121 @@ async fn pkcs11_cas_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pkcs11_cas_postgres() {
     pkcs11_cas_issue_and_survive_restart(Backend::Postgres, "pkcs11_cas_postgres").await;
+}
+
+/// Marks the child process that runs a test on a SoftHSM2 token of its own.
+const OWN_TOKEN: &str = "SHEDU_TEST_OWN_TOKEN";
+
+/// Whether this process runs on a SoftHSM2 token of its own, labelled `label`, which the test may
+/// destroy. SoftHSM2 reads its token directory once per process (at `C_Initialize`), so a token made by
+/// another process later is never seen, and the token of `scripts/test` is shared with the other tests.
+/// So the test runs again in a child process whose SoftHSM2 configuration holds only a fresh token (made
+/// by `scripts/softhsm-env`, exported in the environment that `pkcs11_or_rerun` then reads); in the parent
+/// this asserts that the child passed and returns `false`.
+fn on_own_token(test_path: &str, label: &str) -> bool {
+    if std::env::var_os(OWN_TOKEN).is_some() {
+        return true;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/softhsm-env");
+    let token_dir = tempfile::tempdir().unwrap();
+    // The shell evaluates the script's exports, as `scripts/test` does, then becomes the test binary.
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(r#"exports="$("$1" "$2")" && eval "$exports" && exec "$3" "$4" --exact --nocapture"#)
+        .arg("bash")
+        .arg(script)
+        .arg(token_dir.path())
+        .arg(std::env::current_exe().unwrap())
+        .arg(test_path)
+        .env("SHEDU_PKCS11_TOKEN_LABEL", label)
+        .env(OWN_TOKEN, "1")
+        .status()
+        .expect("re-run the test");
+    assert!(
+        status.success(),
+        "{test_path} failed on its own token (or scripts/softhsm-env failed)"
+    );
+    false
+}
+
+async fn a_token_gone_at_signing_time_is_unavailable(backend: Backend, test_path: &str) {
+    let label = "shedu-gone";
+    if !on_own_token(test_path, label) {
+        return;
+    }
+    let pkcs11 = pkcs11_or_rerun(test_path).expect("the token made for this test");
+    assert_eq!(pkcs11.token_label, label);
+    let server = TestServer::start_with(
+        backend,
+        Options {
+            pkcs11: Some(pkcs11),
+            ..Default::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = server
+        .create_ca(json!({"name": "hsm", "key_type": "ec-p256", "engine": "pkcs11", "subject": {"common_name": "HSM"}}))
+        .await;
+    let id = ca["id"].as_str().unwrap();
+    issue_and_verify(&server, &ca, &ca, dir.path(), "before").await;
+    let (status, before) = server
+        .get(&format!("/api/v1/certificates?ca_id={id}"))
+        .await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(before["items"].as_array().unwrap().len(), 1, "{before}");
+    let events_before = server.cas_events().await;
+
+    // The token goes away while the server runs (its directory is deleted, as `softhsm2-util` does it);
+    // the server still holds a logged-in session and the key's handle.
+    let out = Command::new("softhsm2-util")
+        .args(["--delete-token", "--token", label])
+        .output()
+        .expect("softhsm2-util");
+    assert!(
+        out.status.success(),
+        "softhsm2-util --delete-token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let csr = openssl_csr(dir.path(), "after", "ec-p256", "/CN=after", None);
+    let (status, p) = server
+        .post(
+            &format!("/api/v1/cas/{id}/certificates"),
+            json!({"csr_pem": csr}),
+        )
+        .await;
+    assert_eq!(status, 503, "{p}");
+    assert_eq!(p["type"], "urn:shedu:problem:ca-key-unavailable", "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains(id), "the error names the CA: {p}");
+    assert!(!detail.contains("PRIVATE KEY"), "{p}");
+
+    // Nothing was stored: the same one certificate, and no new event.
+    let (status, after) = server
+        .get(&format!("/api/v1/certificates?ca_id={id}"))
+        .await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["items"], before["items"]);
+    assert_eq!(server.cas_events().await, events_before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_gone_at_signing_time_sqlite() {
+    a_token_gone_at_signing_time_is_unavailable(
+        Backend::Sqlite,
+        "a_token_gone_at_signing_time_sqlite",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_gone_at_signing_time_postgres() {
+    a_token_gone_at_signing_time_is_unavailable(
+        Backend::Postgres,
+        "a_token_gone_at_signing_time_postgres",
+    )
+    .await;
 }
 
 backend_test!(a_tampered_sealed_key_disables_only_its_ca, |backend| {

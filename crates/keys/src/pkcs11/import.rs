@@ -7,11 +7,14 @@ use rustls_pki_types::PrivateKeyDer;
 use shedu_pki::KeyType;
 use zeroize::Zeroize;
 
+use shedu_pki::der::{Reader, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE};
+
 use super::curve_oid;
-use super::der::{
-    DerError, Reader, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE, ec_point_attribute, push_tlv,
-};
+use super::encode::{ec_point_attribute, push_tlv};
 use crate::Error;
+
+/// What the private key readers name in their errors (which `key_templates` replaces by its own).
+const W: &str = "private key";
 
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
@@ -77,7 +80,7 @@ pub(crate) fn key_templates(
         PrivateKeyDer::Pkcs8(k) => parse_pkcs8(k.secret_pkcs8_der()),
         PrivateKeyDer::Sec1(k) => parse_sec1(k.secret_sec1_der(), None),
         PrivateKeyDer::Pkcs1(k) => parse_pkcs1(k.secret_pkcs1_der()),
-        _ => Err(DerError),
+        _ => return Err(invalid()),
     }
     .map_err(|_| invalid())?;
     let mismatch = || Error::InvalidKey(format!("the private key is not a {key_type} key"));
@@ -175,70 +178,78 @@ pub(crate) fn bit_len(magnitude: &[u8]) -> usize {
     }
 }
 
-/// `PrivateKeyInfo` / `OneAsymmetricKey` (RFC 5208 / 5958).
-fn parse_pkcs8(buf: &[u8]) -> Result<Parts<'_>, DerError> {
-    let mut outer = Reader::new(buf);
-    let mut seq = Reader::new(outer.read(TAG_SEQUENCE)?);
-    if seq.read_small()? > 1 {
-        return Err(DerError);
+/// The next INTEGER, which must be a small non-negative number (a version field).
+fn read_small(r: &mut Reader<'_>) -> Result<u8, shedu_pki::Error> {
+    match r.unsigned()? {
+        [b] => Ok(*b),
+        _ => Err(r.malformed("version out of range")),
     }
-    let mut alg = Reader::new(seq.read(TAG_SEQUENCE)?);
-    let oid = alg.read(TAG_OID)?;
-    let key = seq.read(TAG_OCTET_STRING)?;
+}
+
+/// `PrivateKeyInfo` / `OneAsymmetricKey` (RFC 5208 / 5958).
+fn parse_pkcs8(buf: &[u8]) -> Result<Parts<'_>, shedu_pki::Error> {
+    let mut outer = Reader::new(buf, W);
+    let mut seq = Reader::new(outer.expect(TAG_SEQUENCE)?.content, W);
+    if read_small(&mut seq)? > 1 {
+        return Err(seq.malformed("unsupported PKCS#8 version"));
+    }
+    let mut alg = Reader::new(seq.expect(TAG_SEQUENCE)?.content, W);
+    let oid = alg.expect(TAG_OID)?.content;
+    let key = seq.expect(TAG_OCTET_STRING)?.content;
     match oid {
         OID_EC_PUBLIC_KEY => {
-            let curve = alg.read(TAG_OID)?;
+            let curve = alg.expect(TAG_OID)?.content;
             parse_sec1(key, Some(curve))
         }
         OID_RSA_ENCRYPTION => parse_pkcs1(key),
         OID_ED25519 => {
             // CurvePrivateKey ::= OCTET STRING
-            let mut inner = Reader::new(key);
-            let seed = inner.read(TAG_OCTET_STRING)?;
+            let mut inner = Reader::new(key, W);
+            let seed = inner.expect(TAG_OCTET_STRING)?.content;
             if seed.len() != 32 || !inner.is_empty() {
-                return Err(DerError);
+                return Err(inner.malformed("an Ed25519 seed is 32 bytes"));
             }
             Ok(Parts::Ed25519 { seed })
         }
-        _ => Err(DerError),
+        _ => Err(alg.malformed("unsupported key algorithm")),
     }
 }
 
 /// `ECPrivateKey` (RFC 5915). The curve comes from the PKCS#8 algorithm or from the `[0]` parameters.
-fn parse_sec1<'a>(buf: &'a [u8], curve: Option<&'a [u8]>) -> Result<Parts<'a>, DerError> {
-    let mut outer = Reader::new(buf);
-    let mut seq = Reader::new(outer.read(TAG_SEQUENCE)?);
-    if seq.read_small()? != 1 {
-        return Err(DerError);
+fn parse_sec1<'a>(buf: &'a [u8], curve: Option<&'a [u8]>) -> Result<Parts<'a>, shedu_pki::Error> {
+    let mut outer = Reader::new(buf, W);
+    let mut seq = Reader::new(outer.expect(TAG_SEQUENCE)?.content, W);
+    if read_small(&mut seq)? != 1 {
+        return Err(seq.malformed("unsupported ECPrivateKey version"));
     }
-    let d = seq.read(TAG_OCTET_STRING)?;
+    let d = seq.expect(TAG_OCTET_STRING)?.content;
     if d.is_empty() {
-        return Err(DerError);
+        return Err(seq.malformed("empty private key"));
     }
-    let curve = match (curve, seq.read_optional(0xa0)?) {
+    let curve = match (curve, seq.optional(0xa0)?) {
         (Some(c), _) => Some(c),
-        (None, Some(params)) => Some(Reader::new(params).read(TAG_OID)?),
+        (None, Some(params)) => Some(Reader::new(params.content, W).expect(TAG_OID)?.content),
         (None, None) => None,
     };
     Ok(Parts::Ec { curve, d })
 }
 
 /// `RSAPrivateKey` (RFC 8017), two-prime only.
-fn parse_pkcs1(buf: &[u8]) -> Result<Parts<'_>, DerError> {
-    let mut outer = Reader::new(buf);
-    let mut seq = Reader::new(outer.read(TAG_SEQUENCE)?);
-    if seq.read_small()? != 0 {
-        return Err(DerError);
+fn parse_pkcs1(buf: &[u8]) -> Result<Parts<'_>, shedu_pki::Error> {
+    let mut outer = Reader::new(buf, W);
+    let mut seq = Reader::new(outer.expect(TAG_SEQUENCE)?.content, W);
+    if read_small(&mut seq)? != 0 {
+        return Err(seq.malformed("unsupported RSAPrivateKey version"));
     }
     Ok(Parts::Rsa {
-        n: seq.read_unsigned()?,
-        e: seq.read_unsigned()?,
-        d: seq.read_unsigned()?,
-        p: seq.read_unsigned()?,
-        q: seq.read_unsigned()?,
-        dp: seq.read_unsigned()?,
-        dq: seq.read_unsigned()?,
-        qinv: seq.read_unsigned()?,
+        n: seq.unsigned()?,
+        e: seq.unsigned()?,
+        d: seq.unsigned()?,
+        p: seq.unsigned()?,
+        q: seq.unsigned()?,
+        dp: seq.unsigned()?,
+        dq: seq.unsigned()?,
+        qinv: seq.unsigned()?,
     })
 }
 
@@ -278,11 +289,11 @@ mod tests {
         let PrivateKeyDer::Pkcs8(p8) = key.private_key_der() else {
             panic!("generated keys are PKCS#8")
         };
-        let mut outer = Reader::new(p8.secret_pkcs8_der());
-        let mut seq = Reader::new(outer.read(TAG_SEQUENCE).unwrap());
-        seq.read_small().unwrap();
-        seq.read(TAG_SEQUENCE).unwrap();
-        let inner = seq.read(TAG_OCTET_STRING).unwrap();
+        let mut outer = Reader::new(p8.secret_pkcs8_der(), W);
+        let mut seq = Reader::new(outer.expect(TAG_SEQUENCE).unwrap().content, W);
+        read_small(&mut seq).unwrap();
+        seq.expect(TAG_SEQUENCE).unwrap();
+        let inner = seq.expect(TAG_OCTET_STRING).unwrap().content;
         pem::encode(&pem::Pem::new(label, inner.to_vec()))
     }
 

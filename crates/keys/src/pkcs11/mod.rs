@@ -19,7 +19,7 @@
 //! * A module is loaded and `C_Initialize`d once per process and never finalized: PKCS#11 state (and the
 //!   login) is per process, shared by every engine on the same module.
 
-mod der;
+mod encode;
 mod import;
 
 use std::collections::HashMap;
@@ -41,7 +41,7 @@ use shedu_pki::KeyType;
 use zeroize::Zeroizing;
 
 use crate::{Error, Signer, SoftwareKey};
-use der::{ec_point_from_attribute, ecdsa_raw_to_der, rsa_public_key};
+use encode::{ec_point_from_attribute, ecdsa_raw_to_der, rsa_public_key};
 use import::{bit_len, oid_der};
 
 /// Where the token is and how to log in. `Debug` redacts the PIN.
@@ -635,7 +635,7 @@ impl Signer for Pkcs11Key {
             }
         })?;
         match field_len {
-            Some(n) => ecdsa_raw_to_der(&raw, n).map_err(|_| {
+            Some(n) => ecdsa_raw_to_der(&raw, n).ok_or_else(|| {
                 Error::Pkcs11("the token returned a malformed ECDSA signature".into())
             }),
             None => Ok(raw),
@@ -867,7 +867,7 @@ fn read_public_key(
             }
             let point = point.ok_or_else(|| Error::Pkcs11("the key lacks CKA_EC_POINT".into()))?;
             let point = ec_point_from_attribute(&point, point_len(key_type))
-                .map_err(|_| Error::Pkcs11("malformed CKA_EC_POINT".into()))?;
+                .ok_or_else(|| Error::Pkcs11("malformed CKA_EC_POINT".into()))?;
             if key_type != KeyType::Ed25519 && point.first() != Some(&0x04) {
                 return Err(Error::Pkcs11(
                     "CKA_EC_POINT is not an uncompressed point".into(),
