@@ -71,6 +71,15 @@ fn forbidden(code: &'static str, detail: impl Into<String>) -> Error {
     }
 }
 
+/// One EST request as the enrolment steps see it: who asks (as the gateway identified it), through which
+/// RA, and what was sent.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    actor: &'a AuditContext,
+    ra: &'a Ra,
+    req: &'a EstRequest,
+}
+
 impl Enrollment {
     /// The RA an EST request is for: the label's (an RA id), or the configured default RA (by id or name)
     /// when the URL has none.
@@ -109,21 +118,19 @@ impl Enrollment {
         req: EstRequest,
     ) -> Result<EstIssued, Error> {
         let csr = Csr::from_der(&req.csr_der)?;
+        let call = Call {
+            actor,
+            ra,
+            req: &req,
+        };
         match req.operation {
-            EstOperation::Reenroll => self.reenroll(actor, ra, csr, &req).await,
-            EstOperation::Enroll | EstOperation::ServerKeygen => {
-                self.first_enroll(actor, ra, csr, &req).await
-            }
+            EstOperation::Reenroll => self.reenroll(call, csr).await,
+            EstOperation::Enroll | EstOperation::ServerKeygen => self.first_enroll(call, csr).await,
         }
     }
 
-    async fn first_enroll(
-        &self,
-        actor: &AuditContext,
-        ra: &Ra,
-        csr: Csr,
-        req: &EstRequest,
-    ) -> Result<EstIssued, Error> {
+    async fn first_enroll(&self, call: Call<'_>, csr: Csr) -> Result<EstIssued, Error> {
+        let Call { actor, ra, req } = call;
         let settings = &ra.enrollment;
         let server_key = match req.operation {
             EstOperation::ServerKeygen if !settings.server_keygen => {
@@ -202,13 +209,8 @@ impl Enrollment {
         })
     }
 
-    async fn reenroll(
-        &self,
-        actor: &AuditContext,
-        ra: &Ra,
-        csr: Csr,
-        req: &EstRequest,
-    ) -> Result<EstIssued, Error> {
+    async fn reenroll(&self, call: Call<'_>, csr: Csr) -> Result<EstIssued, Error> {
+        let Call { actor, ra, req } = call;
         let settings = &ra.enrollment;
         let leaf = req.client_chain.first().ok_or_else(|| {
             Error::Unauthenticated(

@@ -88,8 +88,14 @@ pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Nex
         (format!("{method} {route}"), outcome_of(status))
     };
     let detail = format!("HTTP {}", status.as_u16());
-    let entry = ctx.entry(&action, &path, outcome, Some(detail), state.registry.now());
-    if let Err(e) = state.audit.record(entry).await {
+    let entry = ctx.entry(
+        &action,
+        &path,
+        outcome,
+        Some(detail),
+        state.services.registry.now(),
+    );
+    if let Err(e) = state.services.audit.record(entry).await {
         tracing::error!(error = %e, %action, "cannot append to the audit log");
     }
     response

@@ -106,7 +106,14 @@ async fn authenticate(state: &AppState, presented: Option<&str>) -> Result<Princ
         )
     })?;
     if state.admin_token.matches(presented) {
-        if state.bootstrap_until_admin && state.auth.admin_exists().await.map_err(Problem::from)? {
+        if state.bootstrap_until_admin
+            && state
+                .services
+                .auth
+                .admin_exists()
+                .await
+                .map_err(Problem::from)?
+        {
             return Err(Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid-token",
@@ -121,6 +128,7 @@ async fn authenticate(state: &AppState, presented: Option<&str>) -> Result<Princ
         });
     }
     state
+        .services
         .auth
         .authenticate(presented)
         .await
@@ -141,7 +149,12 @@ pub(crate) async fn certificate_principal(
     cert: &ClientCertificate,
 ) -> Result<Principal, Problem> {
     let der = cert.leaf().unwrap_or_default();
-    match state.issuance.client_certificate(der, false).await? {
+    match state
+        .services
+        .issuance
+        .client_certificate(der, false)
+        .await?
+    {
         Ok(c) => Ok(Principal {
             id: format!("cert:{}", c.fingerprint),
             name: c.subject,

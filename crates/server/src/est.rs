@@ -85,7 +85,7 @@ async fn dispatch(state: &AppState, label: Option<&str>, op: &str, call: Call) -
         }
         _ => return text(StatusCode::NOT_FOUND, "unknown EST operation"),
     };
-    let ra = match state.enrollment.est_ra(label).await {
+    let ra = match state.services.enrollment.est_ra(label).await {
         Ok(ra) => ra,
         Err(e) => return error(e),
     };
@@ -97,7 +97,7 @@ async fn dispatch(state: &AppState, label: Option<&str>, op: &str, call: Call) -
 }
 
 async fn cacerts(state: &AppState, ra: &Ra) -> Response {
-    match state.enrollment.est_cacerts(ra).await {
+    match state.services.enrollment.est_cacerts(ra).await {
         Ok(chain) => {
             let refs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
             base64_body("application/pkcs7-mime", &shedu_pki::est::certs_only(&refs))
@@ -138,7 +138,12 @@ async fn enroll(state: &AppState, ra: &Ra, operation: EstOperation, call: Call) 
         secret,
     };
     let actor = crate::audit::current_actor();
-    let issued = match state.enrollment.est_enroll(&actor, ra, request).await {
+    let issued = match state
+        .services
+        .enrollment
+        .est_enroll(&actor, ra, request)
+        .await
+    {
         Ok(issued) => issued,
         Err(e) => return error(e),
     };

@@ -119,7 +119,7 @@ pub async fn start(state: AppState, cfg: ServerConfig) -> std::io::Result<Runnin
     let http = TcpListener::bind(cfg.http_listen).await?;
     let https_addr = https.local_addr()?;
     let http_addr = http.local_addr()?;
-    let clients = crate::mtls::ClientTrust::new(state.registry.clone());
+    let clients = crate::mtls::ClientTrust::new(state.services.registry.clone());
     let mut app = https_app(state.clone());
     if cfg.proxied_certificates.is_enabled() {
         let (trust, proxied) = (clients.clone(), Arc::new(cfg.proxied_certificates));
@@ -134,7 +134,7 @@ pub async fn start(state: AppState, cfg: ServerConfig) -> std::io::Result<Runnin
     ));
     let renew_task = tokio::spawn(keep_certificate_fresh(
         cfg.tls,
-        state.registry.clone(),
+        state.services.registry.clone(),
         cfg.tls_check_interval,
     ));
     let http_task = tokio::spawn(serve_plain(http, http_app(state)));

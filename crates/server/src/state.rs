@@ -1,34 +1,17 @@
-//! The state every handler receives: one field per service, so a handler names the one it needs.
+//! The state every handler receives: the services (one field per capability, so a handler names the one it
+//! needs) and the gateway's own settings.
 
 use std::sync::Arc;
 
-use shedu_core::{
-    Audit, AuthService, Cas, Devices, Enrollment, Events, Issuance, Registry, Services, Va,
-};
+use shedu_core::Services;
 
 use crate::AdminToken;
 
 /// Shared application state. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// The shared CA registry: the clock and the client-certificate trust anchors.
-    pub registry: Arc<Registry>,
-    /// CA management.
-    pub cas: Arc<Cas>,
-    /// Issuance, revocation, look-ups.
-    pub issuance: Arc<Issuance>,
-    /// OCSP and CRLs.
-    pub va: Arc<Va>,
-    /// RAs and EST.
-    pub enrollment: Arc<Enrollment>,
-    /// Devices and device groups.
-    pub devices: Arc<Devices>,
-    /// The audit log.
-    pub audit: Arc<Audit>,
-    /// The events outbox (read side).
-    pub events: Arc<Events>,
-    /// Users, sessions and API keys.
-    pub auth: Arc<AuthService>,
+    /// Every service (`services.cas`, `services.issuance`, …), wired once by [`Services::open`].
+    pub services: Services,
     /// The bootstrap admin bearer token.
     pub admin_token: Arc<AdminToken>,
     /// Refuse the bootstrap token once an enabled admin user exists.
@@ -45,27 +28,8 @@ impl AppState {
         bootstrap_until_admin: bool,
         delivery: Option<shedu_events::EventsHandle>,
     ) -> AppState {
-        let Services {
-            registry,
-            cas,
-            issuance,
-            va,
-            enrollment,
-            devices,
-            audit,
-            events,
-            auth,
-        } = services;
         AppState {
-            registry,
-            cas,
-            issuance,
-            va,
-            enrollment,
-            devices,
-            audit,
-            events,
-            auth,
+            services,
             admin_token: Arc::new(admin_token),
             bootstrap_until_admin,
             delivery: delivery.map(Arc::new),

@@ -34,7 +34,7 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 async fn ocsp_post(State(state): State<AppState>, body: Bytes) -> Response {
-    let answer = state.va.ocsp(&body).await;
+    let answer = state.services.va.ocsp(&body).await;
     ocsp_response(answer, false)
 }
 
@@ -47,8 +47,8 @@ async fn ocsp_get(State(state): State<AppState>, Path(request): Path<String>) ->
         .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(&text))
         .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&text));
     let answer = match decoded {
-        Ok(der) if der.len() <= MAX_OCSP_REQUEST => state.va.ocsp(&der).await,
-        _ => state.va.ocsp(&[]).await,
+        Ok(der) if der.len() <= MAX_OCSP_REQUEST => state.services.va.ocsp(&der).await,
+        _ => state.services.va.ocsp(&[]).await,
     };
     ocsp_response(answer, true)
 }
@@ -109,7 +109,7 @@ async fn crl_part_delta(
 }
 
 async fn serve_crl(state: &AppState, ca: &str, shard: i64, kind: CrlKind, pem: bool) -> Response {
-    match state.va.crl(ca, shard, kind).await {
+    match state.services.va.crl(ca, shard, kind).await {
         Ok(crl) => {
             let mut headers = HeaderMap::new();
             let body = if pem {
@@ -149,7 +149,7 @@ async fn serve_crl(state: &AppState, ca: &str, shard: i64, kind: CrlKind, pem: b
 
 async fn ca_certificate(State(state): State<AppState>, Path(ca): Path<String>) -> Response {
     let (id, pem) = strip_pem(&ca);
-    match state.cas.get(id).await {
+    match state.services.cas.get(id).await {
         Ok(ca) if pem => (
             [(header::CONTENT_TYPE, "application/x-pem-file")],
             pem_block("CERTIFICATE", &ca.certificate_der),

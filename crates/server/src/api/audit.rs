@@ -81,7 +81,7 @@ pub(crate) async fn list(
         before_seq: q.before,
         limit: q.limit.unwrap_or(100),
     };
-    let page = state.audit.records(&filter).await?;
+    let page = state.services.audit.records(&filter).await?;
     Ok(ApiJson(AuditPage {
         items: page.items.into_iter().map(record_dto).collect(),
         next_cursor: page.next_cursor,

@@ -139,6 +139,7 @@ pub(crate) async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<ApiJson<SessionDto>, Problem> {
     let session = state
+        .services
         .auth
         .login(&req.username, &req.password, &peer.ip().to_string())
         .await?;
@@ -153,7 +154,7 @@ pub(crate) async fn refresh(
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<ApiJson<SessionDto>, Problem> {
     Ok(ApiJson(session_dto(
-        state.auth.refresh(&req.refresh_token).await?,
+        state.services.auth.refresh(&req.refresh_token).await?,
     )))
 }
 
@@ -185,6 +186,7 @@ pub(crate) async fn create_user(
     ApiJson(req): ApiJson<CreateUserRequest>,
 ) -> Result<(StatusCode, ApiJson<UserDto>), Problem> {
     let u = state
+        .services
         .auth
         .create_user(&actor, &req.username, &req.password, &req.role)
         .await?;
@@ -203,6 +205,7 @@ pub(crate) async fn list_users(
     State(state): State<AppState>,
 ) -> Result<ApiJson<UserList>, Problem> {
     let items = state
+        .services
         .auth
         .users()
         .await?
@@ -234,6 +237,7 @@ pub(crate) async fn change_password(
         ));
     }
     state
+        .services
         .auth
         .change_password(&actor, &p.id, &req.current_password, &req.new_password)
         .await?;
@@ -250,6 +254,7 @@ pub(crate) async fn create_api_key(
     ApiJson(req): ApiJson<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, ApiJson<ApiKeyDto>), Problem> {
     let (key, secret) = state
+        .services
         .auth
         .create_api_key(&actor, &req.name, &req.role, req.expires_in_days, &p.name)
         .await?;
@@ -262,6 +267,7 @@ pub(crate) async fn list_api_keys(
     State(state): State<AppState>,
 ) -> Result<ApiJson<ApiKeyList>, Problem> {
     let items = state
+        .services
         .auth
         .api_keys()
         .await?
@@ -279,6 +285,6 @@ pub(crate) async fn revoke_api_key(
     Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    state.auth.revoke_api_key(&actor, &id).await?;
+    state.services.auth.revoke_api_key(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

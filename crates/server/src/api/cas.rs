@@ -22,6 +22,7 @@ pub(crate) async fn create(
     let key_type: KeyType = req.key_type.parse().map_err(shedu_core::Error::from)?;
     let engine = engine(req.engine.as_deref())?;
     let ca = state
+        .services
         .cas
         .create(
             &actor,
@@ -51,6 +52,7 @@ pub(crate) async fn import(
 ) -> Result<(StatusCode, ApiJson<CaDto>), Problem> {
     let engine = engine(req.engine.as_deref())?;
     let ca = state
+        .services
         .cas
         .import(
             &actor,
@@ -71,6 +73,7 @@ pub(crate) async fn import(
 #[utoipa::path(get, path = "/api/v1/cas", tag = "cas", responses((status = 200, body = CaList)))]
 pub(crate) async fn list(State(state): State<AppState>) -> Result<ApiJson<CaList>, Problem> {
     let items = state
+        .services
         .cas
         .list()
         .await?
@@ -87,7 +90,7 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<ApiJson<CaDto>, Problem> {
-    Ok(ApiJson(state.cas.get(&id).await?.into()))
+    Ok(ApiJson(state.services.cas.get(&id).await?.into()))
 }
 
 fn engine(name: Option<&str>) -> Result<Option<EngineKind>, Problem> {

@@ -27,6 +27,7 @@ pub(crate) async fn issue(
 ) -> Result<(StatusCode, ApiJson<IssuedDto>), Problem> {
     let csr = csr_bytes(&req.csr_pem)?;
     let issued = state
+        .services
         .issuance
         .issue(
             &actor,
@@ -74,7 +75,12 @@ pub(crate) async fn show(
 ) -> Result<ApiJson<CertificateDto>, Problem> {
     let serial: Serial = serial.parse().map_err(shedu_core::Error::from)?;
     Ok(ApiJson(
-        state.issuance.certificate(&id, &serial).await?.into(),
+        state
+            .services
+            .issuance
+            .certificate(&id, &serial)
+            .await?
+            .into(),
     ))
 }
 
@@ -104,6 +110,7 @@ pub(crate) async fn revoke(
         .transpose()?;
     Ok(ApiJson(
         state
+            .services
             .issuance
             .revoke(&actor, &id, &serial, reason, invalidity)
             .await?
@@ -146,7 +153,7 @@ pub(crate) async fn list(
             .transpose()?,
         limit: q.limit,
     };
-    let page = state.issuance.certificates(query).await?;
+    let page = state.services.issuance.certificates(query).await?;
     Ok(ApiJson(CertificatePage {
         items: page.items.into_iter().map(CertificateDto::from).collect(),
         next_cursor: page.next_cursor.map(|c| c.to_string()),
@@ -163,6 +170,7 @@ pub(crate) async fn by_fingerprint(
 ) -> Result<ApiJson<CertificateDto>, Problem> {
     Ok(ApiJson(
         state
+            .services
             .issuance
             .certificate_by_fingerprint(&fingerprint)
             .await?

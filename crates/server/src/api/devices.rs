@@ -216,7 +216,7 @@ pub(crate) async fn list(
         cursor,
         limit: q.limit,
     };
-    let page = state.devices.list(query).await?;
+    let page = state.services.devices.list(query).await?;
     Ok(ApiJson(DevicePage {
         items: page.items.into_iter().map(DeviceDto::from).collect(),
         next_cursor: page.next_cursor.map(|c| c.to_string()),
@@ -233,6 +233,7 @@ pub(crate) async fn register(
     ApiJson(req): ApiJson<RegisterDeviceRequest>,
 ) -> Result<(StatusCode, ApiJson<DeviceDto>), Problem> {
     let device = state
+        .services
         .devices
         .register_device(
             &actor,
@@ -256,7 +257,7 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<ApiJson<DeviceDetailDto>, Problem> {
-    Ok(ApiJson(state.devices.device(&id).await?.into()))
+    Ok(ApiJson(state.services.devices.device(&id).await?.into()))
 }
 
 /// Change a device's alias, tags or metadata.
@@ -276,6 +277,7 @@ pub(crate) async fn update(
     };
     Ok(ApiJson(
         state
+            .services
             .devices
             .update_device(&actor, &id, update)
             .await?
@@ -294,7 +296,12 @@ pub(crate) async fn decommission(
     Path(id): Path<String>,
 ) -> Result<ApiJson<DeviceDto>, Problem> {
     Ok(ApiJson(
-        state.devices.decommission_device(&actor, &id).await?.into(),
+        state
+            .services
+            .devices
+            .decommission_device(&actor, &id)
+            .await?
+            .into(),
     ))
 }
 
@@ -309,6 +316,10 @@ pub(crate) async fn enrollment_secret(
     Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, ApiJson<EnrollmentSecretDto>), Problem> {
-    let secret = state.devices.set_enrollment_secret(&actor, &id).await?;
+    let secret = state
+        .services
+        .devices
+        .set_enrollment_secret(&actor, &id)
+        .await?;
     Ok((StatusCode::CREATED, ApiJson(EnrollmentSecretDto { secret })))
 }

@@ -81,6 +81,7 @@ pub(crate) async fn list(
 ) -> Result<ApiJson<EventPage>, Problem> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = state
+        .services
         .events
         .list(
             q.after.unwrap_or(0),
@@ -116,6 +117,7 @@ pub(crate) async fn stream(
         .and_then(|v| v.trim().parse().ok());
     let backlog: Vec<CloudEvent> = match after {
         Some(a) => state
+            .services
             .events
             .list(a, None, None, 10_000)
             .await?

@@ -133,7 +133,7 @@ pub(crate) struct CreateGroupRequest {
 #[utoipa::path(get, path = "/api/v1/device-groups", tag = "devices",
     responses((status = 200, body = GroupList)))]
 pub(crate) async fn list(State(state): State<AppState>) -> Result<ApiJson<GroupList>, Problem> {
-    let groups = state.devices.device_groups().await?;
+    let groups = state.services.devices.device_groups().await?;
     Ok(ApiJson(GroupList {
         items: groups.into_iter().map(GroupDto::from).collect(),
     }))
@@ -149,6 +149,7 @@ pub(crate) async fn create(
     ApiJson(req): ApiJson<CreateGroupRequest>,
 ) -> Result<(StatusCode, ApiJson<GroupDto>), Problem> {
     let group = state
+        .services
         .devices
         .create_device_group(
             &actor,
@@ -175,7 +176,9 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<ApiJson<GroupDetailDto>, Problem> {
-    Ok(ApiJson(state.devices.device_group(&id).await?.into()))
+    Ok(ApiJson(
+        state.services.devices.device_group(&id).await?.into(),
+    ))
 }
 
 /// Delete a group (its devices stay). A group with child groups is a conflict.
@@ -187,6 +190,10 @@ pub(crate) async fn delete(
     Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    state.devices.delete_device_group(&actor, &id).await?;
+    state
+        .services
+        .devices
+        .delete_device_group(&actor, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

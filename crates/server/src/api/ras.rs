@@ -169,7 +169,11 @@ pub(crate) async fn create(
     Actor(actor): Actor,
     ApiJson(req): ApiJson<RaRequest>,
 ) -> Result<(StatusCode, ApiJson<RaDto>), Problem> {
-    let ra = state.enrollment.create_ra(&actor, req.try_into()?).await?;
+    let ra = state
+        .services
+        .enrollment
+        .create_ra(&actor, req.try_into()?)
+        .await?;
     Ok((StatusCode::CREATED, ApiJson(ra.into())))
 }
 
@@ -177,6 +181,7 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/api/v1/ras", tag = "ras", responses((status = 200, body = RaList)))]
 pub(crate) async fn list(State(state): State<AppState>) -> Result<ApiJson<RaList>, Problem> {
     let items = state
+        .services
         .enrollment
         .ras()
         .await?
@@ -193,7 +198,7 @@ pub(crate) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<ApiJson<RaDto>, Problem> {
-    Ok(ApiJson(state.enrollment.ra(&id).await?.into()))
+    Ok(ApiJson(state.services.enrollment.ra(&id).await?.into()))
 }
 
 /// Replace an RA's settings (for example its authorized CAs). A `csr` replaces its certificate.
@@ -208,6 +213,7 @@ pub(crate) async fn replace(
 ) -> Result<ApiJson<RaDto>, Problem> {
     Ok(ApiJson(
         state
+            .services
             .enrollment
             .update_ra(&actor, &id, req.try_into()?)
             .await?
@@ -223,6 +229,6 @@ pub(crate) async fn delete(
     Actor(actor): Actor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    state.enrollment.delete_ra(&actor, &id).await?;
+    state.services.enrollment.delete_ra(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
