@@ -165,6 +165,7 @@ impl Store {
     }
 
     /// Revokes a certificate and appends `event`, in one transaction. Revoking twice changes nothing.
+    #[allow(clippy::too_many_arguments)] // the revocation's fields, its event and its audit record
     pub async fn revoke_certificate(
         &self,
         ca_id: &str,
