@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use shedu_pki::{Csr, KeyType, SubjectName};
-use shedu_store::RaRow;
+use shedu_store::{RaRow, RaWrite};
 
 use std::sync::Arc;
 
@@ -201,7 +201,11 @@ impl Enrollment {
         let ev = ra_event(EventKind::RaCreated, &ra, now);
         self.reg
             .store
-            .insert_ra(&ra_row(&ra)?, &ev, &AuditAction::RaCreate.by(actor))
+            .write_ra(
+                RaWrite::Insert(&ra_row(&ra)?),
+                &ev,
+                &AuditAction::RaCreate.by(actor),
+            )
             .await
             .map_err(ra_store_err(&ra.name))?;
         Ok(ra)
@@ -226,7 +230,11 @@ impl Enrollment {
         let ev = ra_event(EventKind::RaUpdated, &ra, now);
         self.reg
             .store
-            .update_ra(&ra_row(&ra)?, &ev, &AuditAction::RaUpdate.by(actor))
+            .write_ra(
+                RaWrite::Update(&ra_row(&ra)?),
+                &ev,
+                &AuditAction::RaUpdate.by(actor),
+            )
             .await
             .map_err(ra_store_err(&ra.name))?;
         Ok(ra)
@@ -238,8 +246,8 @@ impl Enrollment {
         let now = self.reg.now();
         self.reg
             .store
-            .delete_ra(
-                id,
+            .write_ra(
+                RaWrite::Delete(id),
                 &ra_event(EventKind::RaDeleted, &ra, now),
                 &AuditAction::RaDelete.by(actor),
             )

@@ -279,6 +279,20 @@ pub(crate) async fn record(
     append(tx, backend, &[&pending(audit, target, now)]).await
 }
 
+/// Appends the audit record of `audit` on `target` (see [`record`]) and commits `tx`: the last step of every
+/// audited change.
+pub(crate) async fn commit(
+    mut tx: Transaction<'_, Any>,
+    backend: Backend,
+    audit: &Audited<'_>,
+    target: &str,
+    now: i64,
+) -> Result<(), Error> {
+    record(&mut tx, backend, audit, target, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Chains `rows`, in order, after the current head inside `tx` and marks their contexts written.
 pub(crate) async fn append(
     tx: &mut Transaction<'_, Any>,

@@ -76,40 +76,25 @@ impl Store {
         .bind(i64::from(u.disabled))
         .execute(&mut *tx)
         .await?;
-        crate::audit::record(&mut tx, self.backend, audit, &u.id, u.created_at).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::audit::commit(tx, self.backend, audit, &u.id, u.created_at).await
     }
 
     /// A user by name.
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>, Error> {
         let sql = format!("{USER_COLUMNS} WHERE username = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(username)
-            .fetch_optional(&self.read)
-            .await?;
-        row.as_ref().map(user).transpose()
+        self.read_optional(sql, username, user).await
     }
 
     /// A user by id.
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, Error> {
         let sql = format!("{USER_COLUMNS} WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        row.as_ref().map(user).transpose()
+        self.read_optional(sql, id, user).await
     }
 
     /// Every user, by name.
     pub async fn list_users(&self) -> Result<Vec<UserRow>, Error> {
         let sql = format!("{USER_COLUMNS} ORDER BY username");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(user)
-            .collect()
+        self.read_all(sql, user).await
     }
 
     /// Whether an enabled admin user exists (then the bootstrap token may be disabled).
@@ -136,13 +121,9 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if n == 0 {
-            return Err(Error::NotFound);
-        }
+        crate::error::found(n)?;
         let now = crate::migrate::now_secs();
-        crate::audit::record(&mut tx, self.backend, audit, id, now).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::audit::commit(tx, self.backend, audit, id, now).await
     }
 
     /// Inserts an API key.
@@ -162,30 +143,19 @@ impl Store {
         .bind(k.revoked_at)
         .execute(&mut *tx)
         .await?;
-        crate::audit::record(&mut tx, self.backend, audit, &k.id, k.created_at).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::audit::commit(tx, self.backend, audit, &k.id, k.created_at).await
     }
 
     /// An API key by id.
     pub async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRow>, Error> {
         let sql = format!("{KEY_COLUMNS} WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        row.as_ref().map(api_key).transpose()
+        self.read_optional(sql, id, api_key).await
     }
 
     /// Every API key, newest first.
     pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyRow>, Error> {
         let sql = format!("{KEY_COLUMNS} ORDER BY created_at DESC, id");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.read)
-            .await?
-            .iter()
-            .map(api_key)
-            .collect()
+        self.read_all(sql, api_key).await
     }
 
     /// Revokes an API key; `NotFound` when there is none, a no-op when already revoked.
@@ -203,11 +173,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-        if n == 0 {
-            return Err(Error::NotFound);
-        }
-        crate::audit::record(&mut tx, self.backend, audit, id, at).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::error::found(n)?;
+        crate::audit::commit(tx, self.backend, audit, id, at).await
     }
 }

@@ -19,20 +19,15 @@ impl Store {
     /// One CA by id.
     pub async fn get_ca(&self, id: &str) -> Result<CaRow, Error> {
         let sql = format!("SELECT {CA_COLUMNS} FROM cas WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        CaRow::from_row(&row.ok_or(Error::NotFound)?)
+        self.read_optional(sql, id, CaRow::from_row)
+            .await?
+            .ok_or(Error::NotFound)
     }
 
     /// Every CA, oldest first. CAs are few (tens), so no pagination.
     pub async fn list_cas(&self) -> Result<Vec<CaRow>, Error> {
         let sql = format!("SELECT {CA_COLUMNS} FROM cas ORDER BY created_at, id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter().map(CaRow::from_row).collect()
+        self.read_all(sql, CaRow::from_row).await
     }
 }
 

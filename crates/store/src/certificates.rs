@@ -86,11 +86,9 @@ impl Store {
         fingerprint: &str,
     ) -> Result<CertRow, Error> {
         let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE fingerprint = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(fingerprint)
-            .fetch_optional(&self.read)
-            .await?;
-        CertRow::from_row(&row.ok_or(Error::NotFound)?)
+        self.read_optional(sql, fingerprint, CertRow::from_row)
+            .await?
+            .ok_or(Error::NotFound)
     }
 
     /// Lists certificates newest first. The cursor is the insertion sequence, so a page boundary does not
@@ -197,10 +195,15 @@ impl Store {
             events::append(&mut tx, event).await?;
             if let Some(device) = &device {
                 let (backend, words) = (self.backend, self.words);
-                crate::devices::status::certificate_revoked(
-                    &mut tx, backend, device, ca_id, serial, reason, revoked_at, words,
-                )
-                .await?;
+                let revocation = crate::devices::status::DeviceRevocation {
+                    device_id: device,
+                    ca_id,
+                    serial,
+                    reason,
+                    now: revoked_at,
+                };
+                crate::devices::status::certificate_revoked(&mut tx, backend, &revocation, words)
+                    .await?;
             }
             let target = format!("{ca_id}/{serial}");
             crate::audit::record(&mut tx, self.backend, audit, &target, revoked_at).await?;

@@ -187,20 +187,16 @@ impl Store {
             data: Data::Json(event.data.clone()),
         };
         log(&mut tx, self.backend, entry).await?;
-        crate::audit::record(&mut tx, self.backend, audit, &d.id, d.created_at).await?;
         events::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::audit::commit(tx, self.backend, audit, &d.id, d.created_at).await
     }
 
     /// A device by id; `NotFound` when missing.
     pub async fn get_device(&self, id: &str) -> Result<DeviceRow, Error> {
         let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        DeviceRow::from_row(&row.ok_or(Error::NotFound)?)
+        self.read_optional(sql, id, DeviceRow::from_row)
+            .await?
+            .ok_or(Error::NotFound)
     }
 
     /// The device a certificate was issued to, if it was issued through an enrolment.
@@ -305,9 +301,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if updated == 0 {
-            return Err(Error::NotFound);
-        }
+        crate::error::found(updated)?;
         if let Some(tags) = &changes.tags {
             replace_tags(&mut tx, id, tags).await?;
         }
@@ -369,10 +363,8 @@ impl Store {
             data: Data::Json(event.data.clone()),
         };
         log(&mut tx, self.backend, entry).await?;
-        crate::audit::record(&mut tx, self.backend, audit, id, now).await?;
         events::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::audit::commit(tx, self.backend, audit, id, now).await
     }
 
     /// Marks a device decommissioned (terminal) and drops its unused secret, with its `status_changed` and
@@ -440,10 +432,8 @@ impl Store {
             data: Data::Json(event.data.clone()),
         };
         log(&mut tx, self.backend, entry).await?;
-        crate::audit::record(&mut tx, self.backend, audit, id, now).await?;
         events::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::audit::commit(tx, self.backend, audit, id, now).await
     }
 
     /// A device's slots, by CA id.

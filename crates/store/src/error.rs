@@ -28,6 +28,15 @@ pub enum Error {
     Unauthorized,
 }
 
+/// `NotFound` when a write changed no row (what it targets does not exist).
+pub(crate) fn found(rows_affected: u64) -> Result<(), Error> {
+    if rows_affected == 0 {
+        Err(Error::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 impl Error {
     pub(crate) fn unavailable(e: sqlx::Error) -> Error {
         Error::Unavailable(e)

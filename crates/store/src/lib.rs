@@ -29,8 +29,9 @@ mod writer;
 
 use std::time::Duration;
 
+use sqlx::any::AnyRow;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, AssertSqlSafe, Executor};
 
 pub use audit::Audited;
 pub use auth::{ApiKeyRow, UserRow};
@@ -46,7 +47,7 @@ pub use outbox::{
     DeliveryFilter, DeliveryOutcome, DeliveryRow, NewDelivery, OutboxSnapshot, SinkLock,
     SubscriptionRow,
 };
-pub use ras::RaRow;
+pub use ras::{RaRow, RaWrite};
 pub use sweep::SweepReport;
 pub use va::{CaVaSettings, CrlRow, ResponderRow, RevokedRow, SealedKeyRow, StatusRow};
 
@@ -164,6 +165,32 @@ impl Store {
         .execute(&self.write)
         .await?;
         Ok(())
+    }
+
+    /// The row `sql` selects with its one parameter `param`, decoded; `None` when there is none.
+    pub(crate) async fn read_optional<T>(
+        &self,
+        sql: String,
+        param: &str,
+        decode: fn(&AnyRow) -> Result<T, Error>,
+    ) -> Result<Option<T>, Error> {
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(param)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    /// Every row `sql` selects, decoded.
+    pub(crate) async fn read_all<T>(
+        &self,
+        sql: String,
+        decode: fn(&AnyRow) -> Result<T, Error>,
+    ) -> Result<Vec<T>, Error> {
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(decode).collect()
     }
 
     /// Closes the pools after the certificate writer has drained.

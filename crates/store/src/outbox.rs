@@ -316,9 +316,7 @@ impl Store {
         .bind(s.created_at)
         .execute(&mut *tx)
         .await?;
-        crate::audit::record(&mut tx, self.backend, audit, &s.id, s.created_at).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::audit::commit(tx, self.backend, audit, &s.id, s.created_at).await
     }
 
     /// Every subscription, oldest first (subscriptions are few).
@@ -356,12 +354,8 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if n == 0 {
-            return Err(Error::NotFound);
-        }
-        crate::audit::record(&mut tx, self.backend, audit, id, now_secs()).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::error::found(n)?;
+        crate::audit::commit(tx, self.backend, audit, id, now_secs()).await
     }
 
     // ----- deliveries -----
@@ -483,13 +477,9 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if n == 0 {
-            return Err(Error::NotFound);
-        }
+        crate::error::found(n)?;
         let target = format!("{subscription_id}/{event_id}");
-        crate::audit::record(&mut tx, self.backend, audit, &target, now).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::audit::commit(tx, self.backend, audit, &target, now).await
     }
 
     /// Deliveries, newest event first.

@@ -35,44 +35,19 @@ fn ra(r: &AnyRow) -> Result<RaRow, Error> {
 }
 
 /// What a write does to the `ras` table.
-enum RaWrite<'a> {
+#[derive(Clone, Copy, Debug)]
+pub enum RaWrite<'a> {
+    /// Insert an RA; a taken name is a `Conflict`.
     Insert(&'a RaRow),
+    /// Replace an RA's name, settings and certificate; `NotFound` when it does not exist.
     Update(&'a RaRow),
+    /// Delete an RA; `NotFound` when it does not exist. Its devices keep their history.
     Delete(&'a str),
 }
 
 impl Store {
-    /// Inserts an RA; a taken name is a `Conflict`.
-    pub async fn insert_ra(
-        &self,
-        row: &RaRow,
-        event: &NewEvent,
-        audit: &Audited<'_>,
-    ) -> Result<(), Error> {
-        self.write_ra(RaWrite::Insert(row), event, audit).await
-    }
-
-    /// Replaces an RA's name, settings and certificate; `NotFound` when it does not exist.
-    pub async fn update_ra(
-        &self,
-        row: &RaRow,
-        event: &NewEvent,
-        audit: &Audited<'_>,
-    ) -> Result<(), Error> {
-        self.write_ra(RaWrite::Update(row), event, audit).await
-    }
-
-    /// Deletes an RA; `NotFound` when it does not exist. Its devices keep their history.
-    pub async fn delete_ra(
-        &self,
-        id: &str,
-        event: &NewEvent,
-        audit: &Audited<'_>,
-    ) -> Result<(), Error> {
-        self.write_ra(RaWrite::Delete(id), event, audit).await
-    }
-
-    async fn write_ra(
+    /// Writes an RA with its event and audit record, in one transaction.
+    pub async fn write_ra(
         &self,
         write: RaWrite<'_>,
         event: &NewEvent,
@@ -114,31 +89,22 @@ impl Store {
                 (id, done.rows_affected())
             }
         };
-        if affected == 0 {
-            return Err(Error::NotFound);
-        }
+        crate::error::found(affected)?;
         crate::events::append(&mut tx, event).await?;
-        crate::audit::record(&mut tx, self.backend, audit, target, event.time).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::audit::commit(tx, self.backend, audit, target, event.time).await
     }
 
     /// One RA.
     pub async fn get_ra(&self, id: &str) -> Result<RaRow, Error> {
         let sql = format!("SELECT {RA_COLUMNS} FROM ras WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        ra(&row.ok_or(Error::NotFound)?)
+        self.read_optional(sql, id, ra)
+            .await?
+            .ok_or(Error::NotFound)
     }
 
     /// Every RA, oldest first (RAs are few: one per factory line or product).
     pub async fn list_ras(&self) -> Result<Vec<RaRow>, Error> {
         let sql = format!("SELECT {RA_COLUMNS} FROM ras ORDER BY created_at, id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter().map(ra).collect()
+        self.read_all(sql, ra).await
     }
 }

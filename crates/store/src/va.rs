@@ -92,9 +92,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         events::append(&mut tx, event).await?;
-        crate::audit::record(&mut tx, self.backend, audit, &ca.id, ca.created_at).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::audit::commit(tx, self.backend, audit, &ca.id, ca.created_at).await
     }
 
     /// A CA's VA settings (the defaults for CAs created before they existed).

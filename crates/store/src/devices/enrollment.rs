@@ -2,7 +2,9 @@
 
 use sqlx::Row;
 
-use super::status::{Arg, Data, LogEntry, Scope, event_id, log, log_revocation, rederive};
+use super::status::{
+    Arg, Data, DeviceRevocation, LogEntry, Scope, event_id, log, log_revocation, rederive,
+};
 use super::{
     DEVICE_DECOMMISSIONED, DEVICE_RA_MISMATCH, DEVICE_SLOT_NOT_CA, conflict, device_event,
     lock_device,
@@ -247,16 +249,14 @@ async fn revoke_superseded(
     .rows_affected()
         == 1;
     if revoked {
-        let data = log_revocation(
-            tx,
-            backend,
-            &r.device_id,
-            &r.slot,
+        let revocation = DeviceRevocation {
+            device_id: &r.device_id,
+            ca_id: &r.slot,
             serial,
-            "superseded",
-            r.now,
-        )
-        .await?;
+            reason: "superseded",
+            now: r.now,
+        };
+        let data = log_revocation(tx, backend, &revocation).await?;
         let ev = NewEvent {
             id: event_id(),
             source: words.source.to_string(),

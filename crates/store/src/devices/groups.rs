@@ -77,10 +77,8 @@ impl Store {
             .bind(g.created_at)
             .execute(&mut *tx)
             .await?;
-        crate::audit::record(&mut tx, self.backend, audit, &g.id, g.created_at).await?;
         events::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::audit::commit(tx, self.backend, audit, &g.id, g.created_at).await
     }
 
     /// A group followed by its ancestors, nearest first. `NotFound` when the group is missing.
@@ -136,12 +134,8 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if deleted == 0 {
-            return Err(Error::NotFound);
-        }
-        crate::audit::record(&mut tx, self.backend, audit, id, event.time).await?;
+        crate::error::found(deleted)?;
         events::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        crate::audit::commit(tx, self.backend, audit, id, event.time).await
     }
 }

@@ -417,20 +417,31 @@ pub(crate) async fn lock_certificate_device(
     Ok(row.map(|r| r.0))
 }
 
-/// After a certificate of `device_id` was revoked: logs it, marks the slot when it held the certificate as
+/// A device's certificate that was just revoked.
+pub(crate) struct DeviceRevocation<'a> {
+    pub(crate) device_id: &'a str,
+    pub(crate) ca_id: &'a str,
+    pub(crate) serial: &'a str,
+    pub(crate) reason: &'a str,
+    pub(crate) now: i64,
+}
+
+/// After a certificate of a device was revoked: logs it, marks the slot when it held the certificate as
 /// its active one, and re-derives the device's status, in the revocation's transaction.
-#[allow(clippy::too_many_arguments)] // the revocation's own parameters, passed through from revoke_certificate
 pub(crate) async fn certificate_revoked(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
-    device_id: &str,
-    ca_id: &str,
-    serial: &str,
-    reason: &str,
-    now: i64,
+    r: &DeviceRevocation<'_>,
     words: &EventWords,
 ) -> Result<(), Error> {
-    log_revocation(tx, backend, device_id, ca_id, serial, reason, now).await?;
+    let DeviceRevocation {
+        device_id,
+        ca_id,
+        serial,
+        now,
+        ..
+    } = *r;
+    log_revocation(tx, backend, r).await?;
     sqlx::query(
         "UPDATE device_slots SET active_status = 'revoked', updated_at = $1 \
          WHERE device_id = $2 AND ca_id = $3 AND active_serial = $4",
@@ -457,12 +468,15 @@ pub(crate) async fn certificate_revoked(
 pub(super) async fn log_revocation(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
-    device_id: &str,
-    ca_id: &str,
-    serial: &str,
-    reason: &str,
-    now: i64,
+    r: &DeviceRevocation<'_>,
 ) -> Result<String, Error> {
+    let DeviceRevocation {
+        device_id,
+        ca_id,
+        serial,
+        reason,
+        now,
+    } = *r;
     log(
         tx,
         backend,
