@@ -1,16 +1,18 @@
 //! Enrolment over EST (RFC 7030): the rules behind `simpleenroll`, `simplereenroll` and `serverkeygen`.
 //!
 //! Order of a first enrolment: the RA and its CA → the CSR (signature verified) → who is asking
-//! (bootstrap certificate, one-time secret, or the RA's own certificate) → the device (registered, or
-//! registrable) → the approval webhook, if the RA has one → sign → one transaction records the certificate,
-//! the device, its slot, its log and events, and consumes the secret. A refusal at any step stores nothing.
+//! (bootstrap certificate or one-time secret, each bound to the device the CSR names; or the RA's own
+//! certificate, which enrols any of its devices) → the device (registered, or registrable) → the approval
+//! webhook, if the RA has one → sign → one transaction records the certificate, the device, its slot, its
+//! log and events, and consumes the secret; it refuses a device whose slot still holds a valid certificate
+//! (renewing is `simplereenroll`'s job). A refusal at any step stores nothing.
 //! The HTTP edge (`server::est`) only decodes the request and encodes the answer.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use shedu_keys::ExportedKey;
-use shedu_pki::{Csr, is_signed_by, pem_encode_cert};
+use shedu_pki::{CertInfo, Csr, is_signed_by, pem_encode_cert};
 use shedu_store::EnrollmentRecord;
 use zeroize::Zeroizing;
 
@@ -68,6 +70,20 @@ fn forbidden(code: &'static str, detail: impl Into<String>) -> Error {
     Error::Forbidden {
         code,
         detail: detail.into(),
+    }
+}
+
+/// A credential made for one device (a one-time secret's HTTP Basic user, a bootstrap certificate's subject
+/// common name) enrols that device only: the id it names must be the CSR's common name, the device id.
+/// Otherwise one factory certificate or secret would enrol, or take over, any device of the RA.
+fn bound_to(credential_for: Option<&str>, device_id: &str) -> Result<(), Error> {
+    if credential_for == Some(device_id) {
+        Ok(())
+    } else {
+        Err(forbidden(
+            "device-id-mismatch",
+            "the credentials belong to another device than the CSR's common name",
+        ))
     }
 }
 
@@ -340,6 +356,17 @@ impl Enrollment {
                     )
                 }
                 shedu_store::Error::Conflict { constraint }
+                    if constraint.as_deref() == Some(shedu_store::DEVICE_ALREADY_ENROLLED) =>
+                {
+                    forbidden(
+                        "device-already-enrolled",
+                        format!(
+                            "device {device_id} already holds a valid certificate of this CA; \
+                             renew it with simplereenroll"
+                        ),
+                    )
+                }
+                shedu_store::Error::Conflict { constraint }
                     if constraint.as_deref() == Some(shedu_store::DEVICE_RA_MISMATCH) =>
                 {
                     forbidden(
@@ -374,7 +401,13 @@ impl Enrollment {
                 && self.chains_to_bootstrap_ca(ra, &req.client_chain).await?;
             if is_ra || is_bootstrap {
                 match self.issuance.client_certificate(leaf, false).await? {
-                    Ok(_) => return Ok(Credential::Accepted),
+                    // The RA's own certificate acts for all of its devices.
+                    Ok(_) if is_ra => return Ok(Credential::Accepted),
+                    Ok(_) => {
+                        let leaf = CertInfo::from_der(leaf)?;
+                        bound_to(leaf.common_name.as_deref(), device_id)?;
+                        return Ok(Credential::Accepted);
+                    }
                     Err(problem) => refusal = Some(problem),
                 }
             } else {
@@ -384,11 +417,9 @@ impl Enrollment {
         if let Some(secret) = &req.secret
             && modes.contains(&AuthMode::OneTimeSecret)
         {
-            if req.secret_user.as_deref().is_some_and(|u| u != device_id) {
-                return Err(forbidden(
-                    "device-id-mismatch",
-                    "the credentials belong to another device than the CSR's common name",
-                ));
+            // A bearer token names no device: the stored secret it must match is the device's own.
+            if let Some(user) = req.secret_user.as_deref() {
+                bound_to(Some(user), device_id)?;
             }
             let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
             return Ok(Credential::Secret(hash.as_ref().to_vec()));

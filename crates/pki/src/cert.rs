@@ -11,6 +11,8 @@ pub struct CertInfo {
     pub serial: Serial,
     /// One-line subject.
     pub subject: String,
+    /// The subject's first common name, if any (what binds a bootstrap certificate to its device).
+    pub common_name: Option<String>,
     /// One-line issuer.
     pub issuer: String,
     /// notBefore, Unix seconds.
@@ -56,6 +58,7 @@ impl CertInfo {
         Ok(CertInfo {
             serial: Serial::from_bytes(tbs.raw_serial()),
             subject: name::display_name(&tbs.subject),
+            common_name: name::first_common_name(&tbs.subject),
             issuer: name::display_name(&tbs.issuer),
             not_before: tbs.validity.not_before.timestamp(),
             not_after: tbs.validity.not_after.timestamp(),

@@ -59,12 +59,7 @@ impl Csr {
             .map_err(|e| Error::UnsupportedKey(e.to_string()))?;
         let subject = name::dn_from_x509(&info.subject)?;
         let subject_display = name::display_name(&info.subject);
-        let common_name = info
-            .subject
-            .iter_common_name()
-            .next()
-            .and_then(|cn| cn.as_str().ok())
-            .map(str::to_string);
+        let common_name = name::first_common_name(&info.subject);
         let (sans, sans_display) = match csr.requested_extensions() {
             Some(exts) => requested_sans(exts)?,
             None => (Vec::new(), Vec::new()),

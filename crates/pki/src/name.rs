@@ -80,3 +80,11 @@ pub(crate) fn dn_from_x509(name: &X509Name<'_>) -> Result<DistinguishedName, Err
 pub(crate) fn display_name(name: &X509Name<'_>) -> String {
     name.to_string()
 }
+
+/// The name's first common name, when it has one that is a string.
+pub(crate) fn first_common_name(name: &X509Name<'_>) -> Option<String> {
+    name.iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_string)
+}

@@ -668,8 +668,9 @@ async fn est_without_a_label_goes_to_the_default_ra() {
     assert_eq!(r.status, 200);
     let printed = pkcs7_to_pem(dir, &r.body, "cacerts");
     assert!(printed.contains("Line Zero"), "{printed}");
+    // A bootstrap certificate enrols the device its subject names.
     server
-        .issue_to_files(&devices, dir, "boot", "/CN=boot-0")
+        .issue_to_files(&devices, dir, "boot", "/CN=zero-1")
         .await;
     csr(dir, "z", "/CN=zero-1", None);
     let r = est(&server, dir, "simpleenroll", Some("z"), Some("boot"), &[]);
@@ -716,10 +717,12 @@ backend_test!(an_approval_webhook_must_allow_each_enrolment, |backend| {
     let (_, line) = create_ra(&server, dir, json!({"name": "gated", "ca_ids": [devices],
             "enrollment": {"auth_modes": ["client_certificate", "webhook"], "bootstrap_ca_ids": [devices],
                 "auto_register": true, "webhook": {"url": url, "timeout_ms": 500}}})).await;
-    server
-        .issue_to_files(&devices, dir, "boot", "/CN=boot-1")
-        .await;
     for (cn, expected) in [("no-1", 403), ("slow-1", 403), ("ok-1", 200)] {
+        // Each device has its own bootstrap certificate: one enrols only the device its subject names.
+        let boot = format!("boot-{cn}");
+        server
+            .issue_to_files(&devices, dir, &boot, &format!("/CN={cn}"))
+            .await;
         csr(
             dir,
             cn,
@@ -727,7 +730,7 @@ backend_test!(an_approval_webhook_must_allow_each_enrolment, |backend| {
             Some(&format!("DNS:{cn}.example")),
         );
         let before = footprint(&server).await;
-        let r = line.call("simpleenroll", Some(cn), Some("boot"));
+        let r = line.call("simpleenroll", Some(cn), Some(&boot));
         assert_eq!(
             r.status,
             expected,
@@ -795,3 +798,87 @@ async fn an_ra_enrols_on_behalf_of_its_devices_with_its_own_certificate() {
     let (_, device) = server.get("/api/v1/devices/proxied-1").await;
     assert_eq!(device["status"], "fully_provisioned");
 }
+
+backend_test!(
+    a_bootstrap_certificate_enrols_only_its_own_device_once,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        let devices = ca(&server, "Drives", json!({})).await;
+        let factory = ca(&server, "Drive factory", json!({})).await;
+        let (_, line) = create_ra(
+            &server,
+            dir,
+            json!({"name": "drives", "ca_ids": [devices],
+            "enrollment": {"auth_modes": ["client_certificate"], "bootstrap_ca_ids": [factory],
+                "auto_register": true, "server_keygen": true}}),
+        )
+        .await;
+        for n in ["drive-a", "drive-b"] {
+            server
+                .issue_to_files(&factory, dir, &format!("boot-{n}"), &format!("/CN={n}"))
+                .await;
+        }
+        csr(dir, "a", "/CN=drive-a", None);
+        let r = line.call("simpleenroll", Some("a"), Some("boot-drive-a"));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        pkcs7_to_pem(dir, &r.body, "drive-a-cert");
+        let (_, device) = server.get("/api/v1/devices/drive-a").await;
+        let serial = device["slots"][0]["active"]["serial"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        // Takeover: drive-b's factory certificate asking for drive-a's identity, and for a device not yet known.
+        csr(dir, "a2", "/CN=drive-a", None);
+        csr(dir, "c", "/CN=drive-c", None);
+        let before = footprint(&server).await;
+        for (stem, boot) in [("a2", "boot-drive-b"), ("c", "boot-drive-b")] {
+            let r = line.call("simpleenroll", Some(stem), Some(boot));
+            assert_eq!(
+                r.status,
+                403,
+                "{stem}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            assert!(
+                String::from_utf8_lossy(&r.body).contains("another device"),
+                "{}",
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+        // A second first enrolment of an enrolled device, even with its own factory certificate: that is
+        // simplereenroll's job.
+        for op in ["simpleenroll", "serverkeygen"] {
+            let r = line.call(op, Some("a2"), Some("boot-drive-a"));
+            assert_eq!(r.status, 403, "{op}: {}", String::from_utf8_lossy(&r.body));
+            assert!(
+                String::from_utf8_lossy(&r.body).contains("simplereenroll"),
+                "{}",
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+        assert_eq!(
+            footprint(&server).await,
+            before,
+            "refused requests store nothing"
+        );
+        let (_, device) = server.get("/api/v1/devices/drive-a").await;
+        assert_eq!(device["slots"][0]["active"]["serial"], serial.as_str());
+
+        // Once its certificate is revoked the device may enrol afresh with its own factory certificate.
+        let (s, body) = server
+            .post(
+                &format!("/api/v1/cas/{devices}/certificates/{serial}/revoke"),
+                json!({"reason": "key_compromise"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        let r = line.call("simpleenroll", Some("a2"), Some("boot-drive-a"));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let (_, device) = server.get("/api/v1/devices/drive-a").await;
+        assert_ne!(device["slots"][0]["active"]["serial"], serial.as_str());
+        assert_eq!(device["status"], "fully_provisioned");
+    }
+);

@@ -25,6 +25,9 @@ pub const DEVICE_DECOMMISSIONED: &str = "device_decommissioned";
 pub const DEVICE_RA_MISMATCH: &str = "device_ra_mismatch";
 /// `Conflict` reason: a slot still has a valid certificate (decommissioning raced an enrolment).
 pub const DEVICE_LIVE_CERTIFICATES: &str = "device_live_certificates";
+/// `Conflict` reason: a first enrolment into a slot whose active certificate is still valid (renewing is a
+/// re-enrolment).
+pub const DEVICE_ALREADY_ENROLLED: &str = "device_already_enrolled";
 /// `Conflict` reason: an enrolment named a slot other than its certificate's CA.
 pub const DEVICE_SLOT_NOT_CA: &str = "device_slot_not_ca";
 

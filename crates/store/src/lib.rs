@@ -37,9 +37,9 @@ pub use audit::Audited;
 pub use auth::{ApiKeyRow, UserRow};
 pub use certificates::{CertificateFilter, Page, RevokeOutcome};
 pub use devices::{
-    DEVICE_DECOMMISSIONED, DEVICE_LIVE_CERTIFICATES, DEVICE_RA_MISMATCH, DEVICE_SLOT_NOT_CA,
-    DeviceChanges, DeviceFilter, DeviceLogRow, DeviceRow, EnrollmentOutcome, EnrollmentRecord,
-    GROUP_HAS_CHILDREN, GroupRow, SlotCertificateRow, SlotRow,
+    DEVICE_ALREADY_ENROLLED, DEVICE_DECOMMISSIONED, DEVICE_LIVE_CERTIFICATES, DEVICE_RA_MISMATCH,
+    DEVICE_SLOT_NOT_CA, DeviceChanges, DeviceFilter, DeviceLogRow, DeviceRow, EnrollmentOutcome,
+    EnrollmentRecord, GROUP_HAS_CHILDREN, GroupRow, SlotCertificateRow, SlotRow,
 };
 pub use error::Error;
 pub use model::{CaRow, CertRow, EventRow, NewEvent};

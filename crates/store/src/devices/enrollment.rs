@@ -6,8 +6,8 @@ use super::status::{
     Arg, Data, DeviceRevocation, LogEntry, Scope, event_id, log, log_revocation, rederive,
 };
 use super::{
-    DEVICE_DECOMMISSIONED, DEVICE_RA_MISMATCH, DEVICE_SLOT_NOT_CA, conflict, device_event,
-    lock_device,
+    DEVICE_ALREADY_ENROLLED, DEVICE_DECOMMISSIONED, DEVICE_RA_MISMATCH, DEVICE_SLOT_NOT_CA,
+    conflict, device_event, lock_device,
 };
 use crate::audit::Audited;
 use crate::writer::{insert_events, insert_rows};
@@ -58,8 +58,9 @@ pub struct EnrollmentOutcome {
 impl Store {
     /// Writes one successful (re-)enrolment in one transaction; see [`EnrollmentRecord`]. Errors leave
     /// nothing behind: `NotFound` (missing and not `register`), `Conflict` ([`DEVICE_DECOMMISSIONED`],
-    /// [`DEVICE_RA_MISMATCH`], [`DEVICE_SLOT_NOT_CA`], or a serial collision), [`Error::Unauthorized`] (the
-    /// secret does not match or was used).
+    /// [`DEVICE_RA_MISMATCH`], [`DEVICE_SLOT_NOT_CA`], [`DEVICE_ALREADY_ENROLLED`] for a first enrolment into
+    /// a slot whose certificate is still valid, or a serial collision), [`Error::Unauthorized`] (the secret
+    /// does not match or was used).
     pub async fn record_enrollment(
         &self,
         r: EnrollmentRecord,
@@ -94,6 +95,12 @@ impl Store {
             if consumed == 0 {
                 return Err(Error::Unauthorized);
             }
+        }
+        // Checked under the device lock (PostgreSQL; SQLite has one writer), so two racing first enrolments
+        // cannot both pass; after the secret, so a spent secret still answers as spent. The rollback keeps an
+        // unspent secret.
+        if !r.reenroll && holds_valid_certificate(&mut tx, &r).await? {
+            return Err(conflict(DEVICE_ALREADY_ENROLLED));
         }
         insert_rows(&mut tx, &[&r.cert], backend).await?;
         insert_events(&mut tx, &[&r.cert_event], backend).await?;
@@ -183,6 +190,26 @@ impl Store {
             status,
         })
     }
+}
+
+/// Whether the slot's active certificate is still valid (not revoked, not past its notAfter): a first
+/// enrolment must not replace it, or whoever holds any accepted credential could take the device over.
+async fn holds_valid_certificate(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    r: &EnrollmentRecord,
+) -> Result<bool, Error> {
+    let valid: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM device_slots s \
+         JOIN certificates c ON c.ca_id = s.ca_id AND c.serial = s.active_serial \
+         WHERE s.device_id = $1 AND s.ca_id = $2 AND c.status <> 'revoked' AND c.not_after > $3",
+    )
+    .bind(&r.device_id)
+    .bind(&r.slot)
+    .bind(r.now)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)?;
+    Ok(valid > 0)
 }
 
 /// Creates the device of an auto-registering enrolment when missing, with its `registered` log entry and
