@@ -444,9 +444,10 @@ impl Devices {
         device_from_row(row)
     }
 
-    /// Retires a device: revokes every valid certificate of its slots (reason `cessation_of_operation`,
-    /// through [`Issuance::revoke`], so OCSP stops saying `good` at once), then marks it decommissioned.
-    /// Terminal: a second call is a conflict.
+    /// Retires a device: revokes every unexpired, unrevoked certificate it ever held, the slots' active ones
+    /// and those a re-enrolment superseded without revoking (reason `cessation_of_operation`, through
+    /// [`Issuance::revoke`], so OCSP stops saying `good` at once), then marks it decommissioned. Terminal: a
+    /// second call is a conflict.
     pub async fn decommission_device(
         &self,
         actor: &AuditContext,
@@ -461,25 +462,27 @@ impl Devices {
         if device.status == DeviceStatus::Decommissioned.as_str() {
             return Err(decommissioned(id));
         }
-        let slots = self
+        let certificates = self
             .reg
             .store
-            .device_slots(id)
+            .device_certificates(id)
             .await
             .map_err(device_err(id))?;
-        for slot in slots {
-            if !matches!(slot.active_status.as_str(), "active" | "about_to_expire") {
+        let now = self.reg.clock.now();
+        for cert in certificates {
+            // The stored status of an expired certificate may lag the sweep: notAfter decides.
+            if cert.status == Status::Revoked.as_str() || cert.not_after <= now {
                 continue;
             }
-            let serial: Serial = slot
-                .active_serial
+            let serial: Serial = cert
+                .serial
                 .parse()
                 .map_err(|_| Error::Internal(format!("stored serial of device {id}")))?;
             match self
                 .issuance
                 .revoke(
                     actor,
-                    &slot.ca_id,
+                    &cert.ca_id,
                     &serial,
                     RevocationReason::CessationOfOperation,
                     None,
@@ -494,7 +497,6 @@ impl Devices {
                 Err(e) => return Err(e),
             }
         }
-        let now = self.reg.clock.now();
         let ev = device_event(
             EventKind::DeviceDecommissioned,
             id,

@@ -669,3 +669,108 @@ backend_test!(
         );
     }
 );
+
+backend_test!(
+    decommissioning_revokes_superseded_certificates_too,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (ca, _) = pki(&server).await;
+        let ca_id = ca["id"].as_str().unwrap();
+        // Re-enrolment is open at once (the window is longer than the certificates live); revoke_on_reenroll
+        // is off, so the first certificate stays valid next to the new one.
+        let ra = server
+            .services
+            .enrollment
+            .create_ra(
+                &AuditContext::new("test", "", "admin", "", ""),
+                RaInput {
+                    name: "renewing line".into(),
+                    ca_ids: vec![ca_id.to_string()],
+                    auth_modes: vec![AuthMode::OneTimeSecret],
+                    reenroll_window_days: Some(3650),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let (first_pem, first_serial) = provision(&server, &ra, d, "veteran").await;
+        let first_der = base64::engine::general_purpose::STANDARD
+            .decode(
+                first_pem
+                    .lines()
+                    .filter(|l| !l.starts_with("-----"))
+                    .collect::<String>(),
+            )
+            .unwrap();
+        let csr_pem = openssl_csr(d, "veteran-2", "ec-p256", "/CN=veteran", None);
+        let csr_der = base64::engine::general_purpose::STANDARD
+            .decode(
+                csr_pem
+                    .lines()
+                    .filter(|l| !l.starts_with("-----"))
+                    .collect::<String>(),
+            )
+            .unwrap();
+        let renewed = server
+            .services
+            .enrollment
+            .est_enroll(
+                &AuditContext::new("device", "", "veteran", "", ""),
+                &ra,
+                EstRequest {
+                    operation: EstOperation::Reenroll,
+                    csr_der,
+                    client_chain: vec![first_der],
+                    secret_user: None,
+                    secret: None,
+                },
+            )
+            .await
+            .unwrap();
+        std::fs::write(d.join("ca.pem"), ca["certificate_pem"].as_str().unwrap()).unwrap();
+        std::fs::write(d.join("first.pem"), &first_pem).unwrap();
+        std::fs::write(
+            d.join("second.pem"),
+            shedu_pki::pem_encode_cert(&renewed.certificate_der),
+        )
+        .unwrap();
+        let ocsp = |leaf: &str| {
+            let url = format!("{}/ocsp", server.http_url);
+            openssl(
+                d,
+                &[
+                    "ocsp", "-issuer", "ca.pem", "-cert", leaf, "-url", &url, "-CAfile", "ca.pem",
+                ],
+            )
+            .1
+        };
+        for leaf in ["first.pem", "second.pem"] {
+            let out = ocsp(leaf);
+            assert!(
+                out.contains("Response verify OK") && out.contains(&format!("{leaf}: good")),
+                "{out}"
+            );
+        }
+
+        let (s, dev) = server
+            .post("/api/v1/devices/veteran/decommission", json!({}))
+            .await;
+        assert_eq!(s, 200, "{dev}");
+        for leaf in ["first.pem", "second.pem"] {
+            let out = ocsp(leaf);
+            assert!(
+                out.contains("Response verify OK") && out.contains(&format!("{leaf}: revoked")),
+                "{out}"
+            );
+        }
+        let (_, cert) = server
+            .get(&format!("/api/v1/cas/{ca_id}/certificates/{first_serial}"))
+            .await;
+        assert_eq!(
+            (cert["status"].as_str(), cert["revocation_reason"].as_str()),
+            (Some("revoked"), Some("cessation_of_operation"))
+        );
+    }
+);

@@ -23,7 +23,8 @@ pub use groups::{GROUP_HAS_CHILDREN, GroupRow};
 pub const DEVICE_DECOMMISSIONED: &str = "device_decommissioned";
 /// `Conflict` reason: the device belongs to another RA than the one enrolling it.
 pub const DEVICE_RA_MISMATCH: &str = "device_ra_mismatch";
-/// `Conflict` reason: a slot still has a valid certificate (decommissioning raced an enrolment).
+/// `Conflict` reason: the device still holds a valid (unrevoked, unexpired) certificate, current or superseded
+/// (decommissioning raced an enrolment, or the caller did not revoke them all).
 pub const DEVICE_LIVE_CERTIFICATES: &str = "device_live_certificates";
 /// `Conflict` reason: a first enrolment into a slot whose active certificate is still valid (renewing is a
 /// re-enrolment).
@@ -372,8 +373,8 @@ impl Store {
 
     /// Marks a device decommissioned (terminal) and drops its unused secret, with its `status_changed` and
     /// `decommissioned` log entries and events (`event` is the `device.decommissioned` one). `Conflict` when
-    /// it already is ([`DEVICE_DECOMMISSIONED`]) or when a slot still holds a valid certificate
-    /// ([`DEVICE_LIVE_CERTIFICATES`]: revoke those first).
+    /// it already is ([`DEVICE_DECOMMISSIONED`]) or when any certificate ever issued to it, superseded ones
+    /// included, is still unrevoked and unexpired ([`DEVICE_LIVE_CERTIFICATES`]: revoke those first).
     pub async fn decommission_device(
         &self,
         id: &str,
@@ -389,10 +390,15 @@ impl Store {
         if status == "decommissioned" {
             return Err(conflict(DEVICE_DECOMMISSIONED));
         }
+        // Every certificate the device held, not only the slots' active ones: a superseded certificate that
+        // was not revoked at re-enrolment still authenticates the retired device until it expires.
         let live: i64 = sqlx::query(
-            "SELECT COUNT(*) FROM device_slots WHERE device_id = $1 AND active_status IN ('active', 'about_to_expire')",
+            "SELECT COUNT(*) FROM device_certificates dc \
+             JOIN certificates c ON c.ca_id = dc.ca_id AND c.serial = dc.serial \
+             WHERE dc.device_id = $1 AND c.status <> 'revoked' AND c.not_after > $2",
         )
         .bind(id)
+        .bind(now)
         .fetch_one(&mut *tx)
         .await?
         .try_get(0)?;
