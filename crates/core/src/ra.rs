@@ -240,7 +240,8 @@ impl Enrollment {
         Ok(ra)
     }
 
-    /// Deletes an RA. Its devices and their certificates stay; they can no longer enrol through it.
+    /// Deletes an RA. Refused (`ra-has-devices`) while one of its devices is not decommissioned: that device
+    /// could never enrol or renew again. Decommissioned devices and their certificates stay.
     pub async fn delete_ra(&self, actor: &AuditContext, id: &str) -> Result<(), Error> {
         let ra = self.ra(id).await?;
         let now = self.reg.now();
@@ -464,6 +465,14 @@ fn not_found_is_invalid(e: Error) -> Error {
 
 fn ra_store_err(name: &str) -> impl FnOnce(shedu_store::Error) -> Error + '_ {
     move |e| match e {
+        shedu_store::Error::Conflict { constraint }
+            if constraint.as_deref() == Some(shedu_store::RA_HAS_DEVICES) =>
+        {
+            Error::conflict(
+                "ra-has-devices",
+                format!("RA {name:?} still has devices; decommission them first"),
+            )
+        }
         shedu_store::Error::Conflict { .. } => {
             Error::conflict("ra-exists", format!("an RA named {name:?} already exists"))
         }

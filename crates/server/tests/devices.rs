@@ -774,3 +774,35 @@ backend_test!(
         );
     }
 );
+
+backend_test!(an_ra_whose_devices_are_live_cannot_be_deleted, |backend| {
+    let server = TestServer::start(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ra) = pki(&server).await;
+    provision(&server, &ra, dir.path(), "tied").await;
+    register(&server, &ra, "waiting", json!([]), json!({})).await;
+    let path = format!("/api/v1/ras/{}", ra.id);
+    let delete = || call(&server, "DELETE", &path, None, None);
+
+    // Enrolled or only registered, each device would be stranded without its RA.
+    for id in ["tied", "waiting"] {
+        let (s, p) = delete().await;
+        assert_eq!(
+            (s, p["type"].as_str()),
+            (409, Some("urn:shedu:problem:ra-has-devices")),
+            "{p}"
+        );
+        let (s, _) = server.get(&path).await;
+        assert_eq!(s, 200, "the RA is still there");
+        let (s, dev) = server
+            .post(&format!("/api/v1/devices/{id}/decommission"), json!({}))
+            .await;
+        assert_eq!(s, 200, "{dev}");
+    }
+
+    // Decommissioned devices never enrol again: the RA strands nothing and may go.
+    let (s, p) = delete().await;
+    assert_eq!(s, 204, "{p}");
+    let (s, _) = server.get(&path).await;
+    assert_eq!(s, 404);
+});

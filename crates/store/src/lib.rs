@@ -47,7 +47,7 @@ pub use outbox::{
     DeliveryFilter, DeliveryOutcome, DeliveryRow, NewDelivery, OutboxSnapshot, SinkLock,
     SubscriptionRow,
 };
-pub use ras::{RaRow, RaWrite};
+pub use ras::{RA_HAS_DEVICES, RaRow, RaWrite};
 pub use sweep::SweepReport;
 pub use va::{CaVaSettings, CrlRow, ResponderRow, RevokedRow, SealedKeyRow, StatusRow};
 

@@ -34,6 +34,9 @@ fn ra(r: &AnyRow) -> Result<RaRow, Error> {
     })
 }
 
+/// `Conflict` reason: the RA still has devices that are not decommissioned.
+pub const RA_HAS_DEVICES: &str = "ra_has_devices";
+
 /// What a write does to the `ras` table.
 #[derive(Clone, Copy, Debug)]
 pub enum RaWrite<'a> {
@@ -41,7 +44,9 @@ pub enum RaWrite<'a> {
     Insert(&'a RaRow),
     /// Replace an RA's name, settings and certificate; `NotFound` when it does not exist.
     Update(&'a RaRow),
-    /// Delete an RA; `NotFound` when it does not exist. Its devices keep their history.
+    /// Delete an RA; `NotFound` when it does not exist, `Conflict` ([`RA_HAS_DEVICES`]) while a device of
+    /// it is not decommissioned (it could never enrol or renew again). Decommissioned devices keep their
+    /// history.
     Delete(&'a str),
 }
 
@@ -82,6 +87,18 @@ impl Store {
                 (r.id.as_str(), done.rows_affected())
             }
             RaWrite::Delete(id) => {
+                let live: i64 = sqlx::query(
+                    "SELECT COUNT(*) FROM devices WHERE ra_id = $1 AND status <> 'decommissioned'",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+                if live > 0 {
+                    return Err(Error::Conflict {
+                        constraint: Some(RA_HAS_DEVICES.to_string()),
+                    });
+                }
                 let done = sqlx::query("DELETE FROM ras WHERE id = $1")
                     .bind(id)
                     .execute(&mut *tx)

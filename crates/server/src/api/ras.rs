@@ -221,9 +221,10 @@ pub(crate) async fn replace(
     ))
 }
 
-/// Delete an RA. Its devices and certificates stay; they can no longer enrol through it.
+/// Delete an RA. Refused (409 `ra-has-devices`) while one of its devices is not decommissioned; decommissioned
+/// devices and their certificates stay.
 #[utoipa::path(delete, path = "/api/v1/ras/{id}", tag = "ras", params(("id" = String, Path, description = "RA id")),
-    responses((status = 204), (status = 404, body = Problem)))]
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Actor(actor): Actor,
