@@ -9,9 +9,10 @@
 //! the device, its slot, log, events and audit record in one transaction. Re-enrolment of an existing
 //! device is a different path and is not measured here.
 //!
-//! How: through the API it creates a device CA and a bootstrap CA (both issuing `clientAuth`), issues a
-//! bootstrap certificate for a key generated here, and creates an RA that accepts that bootstrap CA and
-//! auto-registers devices. It generates a pool of distinct CSRs before any clock starts, on every core
+//! How: through the API it creates a device CA and a bootstrap CA, and an RA that accepts that bootstrap CA,
+//! auto-registers devices and has its own certificate (from the internal RA CA) for a key generated here.
+//! The load client presents the RA's certificate: a bootstrap certificate is bound to the one device it was
+//! made for (issue 12), so an RA's own certificate is what enrols many new devices. It generates a pool of distinct CSRs before any clock starts, on every core
 //! (their cost is reported, and kept off the measured path), sends one enrolment to prove the path and
 //! that the device was registered, then runs N workers that POST enrolments back to back for `--warmup` +
 //! `--duration` seconds. Each worker keeps one mTLS connection, or with `--connection per-enrolment` opens a
@@ -219,8 +220,7 @@ async fn main() -> anyhow::Result<()> {
     let bootstrap_ca = api
         .create_ca(&format!("bench-est-bootstrap-{run}"), "ec-p256")
         .await?;
-    let identity = api.bootstrap_identity(&bootstrap_ca, &run).await?;
-    let ra_id = api
+    let (ra_id, identity) = api
         .create_ra(&format!("bench-est-{run}"), &device_ca, &bootstrap_ca)
         .await?;
 
@@ -362,40 +362,22 @@ impl Api {
         id_of(&ca)
     }
 
-    /// The load client's TLS identity: a key generated here and its certificate from the bootstrap CA.
-    async fn bootstrap_identity(
-        &self,
-        ca_id: &str,
-        run: &str,
-    ) -> anyhow::Result<reqwest::Identity> {
-        let key = shedu_bench::generate_key("ec-p256")?;
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, format!("estbench-{run}"));
-        let csr_pem = params.serialize_request(&key)?.pem()?;
-        let issued = self
-            .post(
-                &format!("/api/v1/cas/{ca_id}/certificates"),
-                serde_json::json!({ "csr_pem": csr_pem }),
-                reqwest::StatusCode::CREATED,
-            )
-            .await?;
-        let cert_pem = issued["certificate_pem"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("no certificate_pem in {issued}"))?;
-        let pem = format!("{cert_pem}\n{}", key.serialize_pem());
-        Ok(reqwest::Identity::from_pem(pem.as_bytes())?)
-    }
-
-    /// An RA enrolling into `device_ca`, accepting certificates of `bootstrap_ca`, registering new devices.
+    /// An RA enrolling into `device_ca`, accepting certificates of `bootstrap_ca`, registering new devices,
+    /// with its own certificate for a key generated here. Returns its id and the load client's TLS identity
+    /// (that certificate and key).
     async fn create_ra(
         &self,
         name: &str,
         device_ca: &str,
         bootstrap_ca: &str,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<(String, reqwest::Identity)> {
+        let key = shedu_bench::generate_key("ec-p256")?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name.to_string());
+        let csr_pem = params.serialize_request(&key)?.pem()?;
         let body = serde_json::json!({
             "name": name,
             "ca_ids": [device_ca],
@@ -404,11 +386,16 @@ impl Api {
                 "bootstrap_ca_ids": [bootstrap_ca],
                 "auto_register": true,
             },
+            "csr": csr_pem,
         });
         let ra = self
             .post("/api/v1/ras", body, reqwest::StatusCode::CREATED)
             .await?;
-        id_of(&ra)
+        let cert_pem = ra["certificate_pem"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no certificate_pem in {ra}"))?;
+        let pem = format!("{cert_pem}\n{}", key.serialize_pem());
+        Ok((id_of(&ra)?, reqwest::Identity::from_pem(pem.as_bytes())?))
     }
 }
 
