@@ -379,6 +379,7 @@ fn build_profile(input: &ProfileInput, path_len: Option<u8>) -> Result<Profile, 
             "default_validity_days must be at least 1",
         ));
     }
+    profile.check_leaf()?;
     if profile.allowed_key_types.is_empty() {
         return Err(Error::invalid(
             "invalid-profile",

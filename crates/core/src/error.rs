@@ -80,6 +80,7 @@ impl From<shedu_pki::Error> for Error {
             P::InvalidName(_) => "invalid-name",
             P::KeyMismatch => "key-mismatch",
             P::NotCa => "not-a-ca",
+            P::InvalidProfile(_) => "invalid-profile",
             P::Signing { .. } => return Error::Internal(e.to_string()),
             _ => "invalid-input",
         };

@@ -27,6 +27,9 @@ pub enum Error {
     /// A subject or subject alternative name could not be encoded.
     #[error("invalid name: {0}")]
     InvalidName(String),
+    /// An issuance profile asks for something an end-entity certificate must not carry.
+    #[error("invalid profile: {0}")]
+    InvalidProfile(String),
     /// The private key does not belong to the certificate it came with.
     #[error("the private key does not match the certificate's public key")]
     KeyMismatch,

@@ -173,8 +173,8 @@ pub fn issue_leaf(
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = req
         .profile
-        .key_usages
-        .iter()
+        .leaf_key_usages(req.csr.key_type())?
+        .into_iter()
         .map(|k| k.to_rcgen())
         .collect();
     params.extended_key_usages = req

@@ -142,6 +142,46 @@ impl Default for Profile {
 }
 
 impl Profile {
+    /// Checks that the profile describes end-entity certificates: keyCertSign and cRLSign belong to CAs
+    /// (RFC 5280 §4.2.1.3, §4.2.1.9), and a `CA:FALSE` certificate that may sign certificates or CRLs is a
+    /// contradiction that some relying parties resolve the dangerous way.
+    pub fn check_leaf(&self) -> Result<(), Error> {
+        match self
+            .key_usages
+            .iter()
+            .find(|k| matches!(k, KeyUsage::KeyCertSign | KeyUsage::CrlSign))
+        {
+            Some(k) => Err(Error::InvalidProfile(format!(
+                "key usage {k} is for CA certificates; an issued end-entity certificate cannot have it"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The key usages of an end-entity certificate for a `key_type` key: the profile's, less those the key
+    /// cannot have. Only RSA keys encipher: keyEncipherment and dataEncipherment MUST NOT appear with ECDSA
+    /// keys (RFC 8813 §3) nor with Ed25519, which allows only digitalSignature, nonRepudiation, keyCertSign
+    /// and cRLSign (RFC 8410 §5); the CA usages never appear (see [`Profile::check_leaf`]).
+    pub fn leaf_key_usages(&self, key_type: KeyType) -> Result<Vec<KeyUsage>, Error> {
+        let rsa = matches!(
+            key_type,
+            KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096
+        );
+        let fits = |k: &&KeyUsage| match k {
+            KeyUsage::KeyCertSign | KeyUsage::CrlSign => false,
+            KeyUsage::KeyEncipherment | KeyUsage::DataEncipherment => rsa,
+            KeyUsage::KeyAgreement => key_type != KeyType::Ed25519,
+            KeyUsage::DigitalSignature | KeyUsage::ContentCommitment => true,
+        };
+        let usages: Vec<KeyUsage> = self.key_usages.iter().filter(fits).copied().collect();
+        if usages.is_empty() && !self.key_usages.is_empty() {
+            return Err(Error::InvalidProfile(format!(
+                "none of the profile's key usages fits a {key_type} key"
+            )));
+        }
+        Ok(usages)
+    }
+
     /// Refuses a key type the profile does not list.
     pub fn check_key_type(&self, key_type: KeyType) -> Result<(), Error> {
         if self.allowed_key_types.contains(&key_type) {
@@ -168,4 +208,54 @@ pub fn parse_names<T: FromStr<Err = Error>>(s: &str) -> Result<Vec<T>, Error> {
         .filter(|p| !p.is_empty())
         .map(T::from_str)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_usages(key_usages: Vec<KeyUsage>) -> Profile {
+        Profile {
+            key_usages,
+            ..Profile::default()
+        }
+    }
+
+    // See: issue 12.
+    #[test]
+    fn leaves_never_get_ca_usages_and_only_rsa_keys_encipher() {
+        use KeyUsage::*;
+        let all = with_usages(KeyUsage::ALL.to_vec());
+        assert!(matches!(all.check_leaf(), Err(Error::InvalidProfile(_))));
+        assert!(Profile::default().check_leaf().is_ok());
+        let usages = |kt| all.leaf_key_usages(kt).unwrap();
+        assert_eq!(
+            usages(KeyType::Rsa2048),
+            [
+                DigitalSignature,
+                ContentCommitment,
+                KeyEncipherment,
+                DataEncipherment,
+                KeyAgreement
+            ]
+        );
+        assert_eq!(
+            usages(KeyType::EcP256),
+            [DigitalSignature, ContentCommitment, KeyAgreement]
+        );
+        assert_eq!(
+            usages(KeyType::Ed25519),
+            [DigitalSignature, ContentCommitment]
+        );
+        assert!(matches!(
+            with_usages(vec![KeyEncipherment]).leaf_key_usages(KeyType::EcP384),
+            Err(Error::InvalidProfile(_))
+        ));
+        assert_eq!(
+            with_usages(vec![])
+                .leaf_key_usages(KeyType::EcP256)
+                .unwrap(),
+            []
+        );
+    }
 }

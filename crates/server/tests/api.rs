@@ -101,9 +101,16 @@ backend_test!(every_key_type_chains_to_the_root_under_openssl, |backend| {
             &["x509", "-noout", "-text", "-in", &format!("{kt}-leaf.pem")],
         );
         assert!(ok);
+        // Only RSA keys encipher (RFC 8813 §3, RFC 8410 §5): the default profile's keyEncipherment is
+        // dropped for EC and Ed25519 keys. See: issue 12.
+        let key_usage = if kt.starts_with("rsa") {
+            "Digital Signature, Key Encipherment\n"
+        } else {
+            "Digital Signature\n"
+        };
         for needle in [
             "X509v3 Key Usage: critical",
-            "Digital Signature, Key Encipherment",
+            key_usage,
             "TLS Web Server Authentication, TLS Web Client Authentication",
             "CA:FALSE",
             "X509v3 Subject Key Identifier",
@@ -132,6 +139,32 @@ backend_test!(every_key_type_chains_to_the_root_under_openssl, |backend| {
         assert_eq!(by_fp["serial"], cert["serial"]);
     }
 });
+
+// See: issue 12 (a profile could make a CA:FALSE leaf that signs certificates).
+backend_test!(
+    a_leaf_profile_can_never_sign_certificates_or_crls,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        for usage in ["key_cert_sign", "crl_sign"] {
+            let (status, problem) = server
+                .post(
+                    "/api/v1/cas",
+                    json!({"name": format!("signer-{usage}"), "key_type": "ec-p256",
+                       "subject": {"common_name": "Signer"},
+                       "profile": {"key_usages": ["digital_signature", usage]}}),
+                )
+                .await;
+            assert_eq!(status, 400, "{usage}: {problem}");
+            assert_eq!(
+                problem_type(&problem),
+                "urn:shedu:problem:invalid-profile",
+                "{problem}"
+            );
+        }
+        let (_, cas) = server.get("/api/v1/cas").await;
+        assert_eq!(cas["items"], json!([]), "nothing stored");
+    }
+);
 
 backend_test!(
     profile_decides_extensions_and_request_sans_override_the_csr,
