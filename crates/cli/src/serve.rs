@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use shedu_core::{Engines, Services, ServicesConfig, SystemClock, VaConfig, spawn_lifecycle};
-use shedu_keys::{Keystore, MasterKey, Pkcs11Config, Pkcs11Engine, write_secret_file};
+use shedu_keys::{
+    Keystore, MasterKey, Pkcs11Config, Pkcs11Engine, make_private_dir, write_secret_file,
+};
 use shedu_server::tls::{ServerTls, TlsSource};
 use shedu_server::{AdminToken, AppState, ServerConfig};
 use shedu_store::{Store, redact_url};
@@ -25,7 +27,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("{}", printable(&s));
         return Ok(());
     }
-    std::fs::create_dir_all(&s.data_dir)
+    make_private_dir(&s.data_dir)
         .with_context(|| format!("cannot create {}", s.data_dir.display()))?;
 
     let (master, master_source) = load_master_key(&s)?;

@@ -807,6 +807,60 @@ fn wrong_master_key_stops_start_up() {
     let _server = start(&sb, "3");
 }
 
+/// Every file `serve` leaves in the data folder is private: the folders 0700, the files 0600 (the
+/// database and its WAL files, sealed keys, certificates, the token, the master key). See: issue 12.
+#[test]
+fn every_file_in_the_data_folder_is_private() {
+    let sb = Sandbox::new();
+    let server = start(&sb, "1");
+    // A CA makes the database write (and SQLite create its WAL files) and loads a sealed key.
+    cli_ok(
+        &sb,
+        &server,
+        &[
+            "ca",
+            "create",
+            "--name",
+            "root",
+            "--key-type",
+            "ec-p256",
+            "--cn",
+            "Root",
+        ],
+    );
+    let mut seen = Vec::new();
+    let mut dirs = vec![sb.data.clone()];
+    while let Some(dir) = dirs.pop() {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is {mode:o}", dir.display());
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} is {mode:o}", path.display());
+            seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    seen.sort();
+    for expected in [
+        "shedu.db",
+        "shedu.db-wal",
+        "admin-token",
+        "master.key",
+        "ca.key.sealed",
+        "ca.pem",
+    ] {
+        assert!(
+            seen.iter().any(|f| f == expected),
+            "{expected} missing from {seen:?}"
+        );
+    }
+    drop(server);
+}
+
 #[test]
 fn token_file_is_private_and_wrong_or_missing_tokens_are_refused() {
     let sb = Sandbox::new();

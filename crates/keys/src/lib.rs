@@ -13,7 +13,7 @@ mod signer;
 mod software;
 
 pub use error::Error;
-pub use master::{MasterKey, write_secret_file};
+pub use master::{MasterKey, make_private_dir, write_secret_file};
 pub use pkcs11::{Pkcs11Config, Pkcs11Engine};
 pub use signer::{CaSigner, Signer};
 pub use software::{ExportedKey, Keystore, SoftwareKey};

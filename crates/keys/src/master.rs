@@ -109,6 +109,18 @@ pub fn write_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Creates `dir` (and its parents) when missing and makes it private to this user (0700 on Unix): the data
+/// folder holds sealed keys, tokens and the database, and nobody else needs to list it.
+pub fn make_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

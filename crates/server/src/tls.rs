@@ -231,7 +231,8 @@ pub fn internal(
     now: i64,
 ) -> Result<TlsMaterial, String> {
     let dir = data_dir.join(TLS_DIR);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    shedu_keys::make_private_dir(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let (ca_der, ca_key) = load_or_create_ca(&dir, keystore, now)?;
     let ca_info = CertInfo::from_der(&ca_der).map_err(|e| e.to_string())?;
     let (server_der, server_key) = match load_server(&dir, keystore)? {
@@ -371,12 +372,20 @@ fn write_key(
     write_file(path, &sealed)
 }
 
-/// Writes through a temporary file and a rename, so a crash never leaves a half-written file.
+/// Writes through a temporary file and a rename, so a crash never leaves a half-written file. The file is
+/// private to this user (0600 on Unix), as everything in the data folder is.
 fn write_file(path: &Path, contents: &[u8]) -> Result<(), String> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
         f.write_all(contents)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)

@@ -113,6 +113,9 @@ impl Store {
         };
         let (read, write) = match backend {
             Backend::Sqlite => {
+                private_sqlite_files(url).map_err(|e| {
+                    Error::Config(format!("cannot prepare {}: {e}", redact_url(url)))
+                })?;
                 // The page cache is per connection: a modest one for each reader, a larger one for the
                 // single writer that touches the hot index pages (64 MiB on all nine connections made idle
                 // RSS grow to ~94 MB with the data; found by the benchmark).
@@ -198,6 +201,37 @@ impl Store {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// Makes the SQLite database file private to this user (0600 on Unix) before SQLite opens it, creating it
+/// empty when missing; SQLite gives its `-wal` and `-shm` files the database file's permissions. Files left
+/// readable by an older version are tightened too.
+fn private_sqlite_files(url: &str) -> std::io::Result<()> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path == ":memory:" || url.contains("mode=memory") {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = format!("{path}{suffix}");
+            if std::path::Path::new(&file).exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn sqlite_pool(url: &str, max: u32, cache_kib: i64) -> Result<AnyPool, Error> {
