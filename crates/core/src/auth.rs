@@ -231,7 +231,9 @@ impl AuthService {
         let role = Role::parse(role)?;
         if username.trim().is_empty()
             || username.len() > 64
-            || username.chars().any(char::is_whitespace)
+            || username
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(Error::invalid(
                 "invalid-username",
@@ -373,12 +375,7 @@ impl AuthService {
         created_by: &str,
     ) -> Result<(ApiKey, String), Error> {
         let role = Role::parse(role)?;
-        if name.trim().is_empty() || name.len() > 128 {
-            return Err(Error::invalid(
-                "invalid-name",
-                "name must be 1 to 128 characters",
-            ));
-        }
+        crate::ca::check_name(name)?;
         let now = self.clock.now();
         let id = hex::encode(rand::random::<[u8; 8]>());
         let secret = hex::encode(rand::random::<[u8; 32]>());

@@ -251,7 +251,7 @@ impl Devices {
             seq: 0,
             id: input.id,
             ra_id: input.ra_id,
-            alias: input.alias.filter(|a| !a.is_empty()),
+            alias: check_alias(input.alias.filter(|a| !a.is_empty()))?,
             tags,
             metadata,
             status: DeviceStatus::PendingProvisioning.as_str().to_string(),
@@ -417,7 +417,10 @@ impl Devices {
     ) -> Result<Device, Error> {
         let tags = update.tags.map(check_tags).transpose()?;
         let metadata = update.metadata.as_ref().map(check_metadata).transpose()?;
-        let alias = update.alias.map(|a| a.filter(|a| !a.is_empty()));
+        let alias = update
+            .alias
+            .map(|a| check_alias(a.filter(|a| !a.is_empty())))
+            .transpose()?;
         let now = self.reg.clock.now();
         let mut data = json!({"device_id": id});
         if let Some(a) = &alias {
@@ -571,6 +574,14 @@ fn device_err(id: &str) -> impl FnOnce(shedu_store::Error) -> Error {
         ),
         other => store_err(format!("device {id}"))(other),
     }
+}
+
+/// An alias is a display name (see `ca::check_name`).
+fn check_alias(alias: Option<String>) -> Result<Option<String>, Error> {
+    if let Some(a) = &alias {
+        crate::ca::check_name(a)?;
+    }
+    Ok(alias)
 }
 
 fn check_id(id: &str) -> Result<(), Error> {

@@ -166,6 +166,64 @@ backend_test!(
     }
 );
 
+// See: issue 12 (names with terminal escapes were stored and printed raw).
+backend_test!(names_refuse_control_characters, |backend| {
+    let server = TestServer::start(backend).await;
+    let evil = "root\u{1b}]0;pwned\u{7}\u{1b}[2J";
+    let ca = root(&server, "ok", "ec-p256").await;
+    let ca_id = ca["id"].as_str().unwrap();
+    let refused = |what: &str, status: u16, problem: &Value| {
+        assert_eq!(status, 400, "{what}: {problem}");
+        assert_eq!(
+            problem_type(problem),
+            "urn:shedu:problem:invalid-name",
+            "{what}: {problem}"
+        );
+    };
+    let (s, p) = server
+        .post(
+            "/api/v1/cas",
+            json!({"name": evil, "key_type": "ec-p256", "subject": {"common_name": "X"}}),
+        )
+        .await;
+    refused("CA", s, &p);
+    let (s, p) = server
+        .post(
+            "/api/v1/ras",
+            json!({"name": evil, "ca_ids": [ca_id], "enrollment": {"auth_modes": ["one_time_secret"]}}),
+        )
+        .await;
+    refused("RA", s, &p);
+    let (s, p) = server
+        .post("/api/v1/device-groups", json!({"name": evil}))
+        .await;
+    refused("group", s, &p);
+    let (s, p) = server
+        .post("/api/v1/api-keys", json!({"name": evil, "role": "auditor"}))
+        .await;
+    refused("API key", s, &p);
+    let (s, ra) = server
+        .post(
+            "/api/v1/ras",
+            json!({"name": "line", "ca_ids": [ca_id], "enrollment": {"auth_modes": ["one_time_secret"]}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{ra}");
+    let (s, p) = server
+        .post(
+            "/api/v1/devices",
+            json!({"id": "dev-1", "ra_id": ra["id"], "alias": evil}),
+        )
+        .await;
+    refused("alias", s, &p);
+    let (_, cas) = server.get("/api/v1/cas").await;
+    assert_eq!(
+        cas["items"].as_array().unwrap().len(),
+        1,
+        "only the good CA"
+    );
+});
+
 backend_test!(
     profile_decides_extensions_and_request_sans_override_the_csr,
     |backend| {

@@ -36,23 +36,38 @@ pub(crate) fn emit_json(value: &Value) -> anyhow::Result<()> {
     emit(&text)
 }
 
-/// One field as display text: strings bare, lists comma-separated, absent/`null`/empty as `-`.
+/// One field as display text: strings bare, lists comma-separated, absent/`null`/empty as `-`. Control
+/// characters are escaped (`\u{1b}`): a subject or name from the server must not drive the terminal.
 pub(crate) fn text(v: &Value, key: &str) -> String {
     match v.get(key) {
         None | Some(Value::Null) => "-".into(),
         Some(Value::String(s)) if s.is_empty() => "-".into(),
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => printable(s),
         Some(Value::Array(items)) if items.is_empty() => "-".into(),
         Some(Value::Array(items)) => items
             .iter()
             .map(|i| match i {
-                Value::String(s) => s.clone(),
+                Value::String(s) => printable(s),
                 other => other.to_string(),
             })
             .collect::<Vec<_>>()
             .join(", "),
         Some(other) => other.to_string(),
     }
+}
+
+/// `s` with every control character escaped, so that printing it cannot move the cursor, retitle the window
+/// or clear the screen.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A string field the command cannot do without (a serial, a PEM); its absence means the server and the
@@ -150,5 +165,13 @@ mod tests {
         assert_eq!(text(&v, "missing"), "-");
         assert!(required(&v, "n").is_err());
         assert_eq!(required(&v, "s").unwrap(), "a");
+    }
+
+    // See: issue 12 (names with `ESC]0;…BEL ESC[2J` were printed raw by `ca list`).
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        let v = json!({"s": "root\u{1b}]0;pwned\u{7}\u{1b}[2J", "l": ["a\nb"]});
+        assert_eq!(text(&v, "s"), "root\\u{1b}]0;pwned\\u{7}\\u{1b}[2J");
+        assert_eq!(text(&v, "l"), "a\\u{a}b");
     }
 }

@@ -63,7 +63,6 @@ pub struct DeviceGroupDetail {
 
 /// Deepest nesting accepted.
 const MAX_DEPTH: usize = 16;
-const MAX_NAME: usize = 128;
 const MAX_KEY: usize = 64;
 
 impl DeviceGroupFilter {
@@ -128,12 +127,7 @@ impl Devices {
         actor: &AuditContext,
         g: NewDeviceGroup,
     ) -> Result<DeviceGroup, Error> {
-        if g.name.trim().is_empty() || g.name.chars().count() > MAX_NAME {
-            return Err(Error::invalid(
-                "invalid-name",
-                format!("a group name is 1 to {MAX_NAME} characters"),
-            ));
-        }
+        crate::ca::check_name(&g.name)?;
         let filter = DeviceGroupFilter {
             tags: check_tags(g.filter.tags)?,
             metadata: check_metadata_filter(g.filter.metadata)?,
