@@ -117,6 +117,18 @@ fn csrattrs(ra: &Ra) -> Response {
 }
 
 async fn enroll(state: &AppState, ra: &Ra, operation: EstOperation, call: Call) -> Response {
+    // RFC 7030 §4.2.1: the body is an application/pkcs10 request. A client that sends something else
+    // (JSON, a form) gets told the type is wrong rather than that its "base64" is.
+    if let Some(ct) = call.headers.get(header::CONTENT_TYPE) {
+        let essence = ct.to_str().unwrap_or_default();
+        let essence = essence.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case("application/pkcs10") {
+            return text(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "EST requests carry an application/pkcs10 body (RFC 7030 section 4.2.1)",
+            );
+        }
+    }
     let Some(csr_der) = decode_csr(&call.body) else {
         return text(
             StatusCode::BAD_REQUEST,

@@ -882,3 +882,50 @@ backend_test!(
         assert_eq!(device["status"], "fully_provisioned");
     }
 );
+
+// See: issue 12 (a JSON body was decoded as base64 and refused as a bad request, not as the wrong type).
+backend_test!(est_refuses_bodies_that_are_not_pkcs10, |backend| {
+    let server = TestServer::start(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = server
+        .create_ca(json!({"name": "d", "key_type": "ec-p256", "subject": {"common_name": "D"}}))
+        .await;
+    let (s, ra) = server
+        .post(
+            "/api/v1/ras",
+            json!({"name": "l", "ca_ids": [ca["id"]], "enrollment": {"auth_modes": ["one_time_secret"]}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{ra}");
+    let url = format!(
+        "{}/.well-known/est/{}/simpleenroll",
+        server.base_url,
+        ra["id"].as_str().unwrap()
+    );
+    let ca_file = server.ca_file.to_str().unwrap();
+    let status = |content_type: &str| {
+        let header = format!("Content-Type: {content_type}");
+        let (code, out) = curl(
+            dir.path(),
+            &[
+                "--cacert",
+                ca_file,
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                &header,
+                "--data-binary",
+                "{\"csr\": \"x\"}",
+                &url,
+            ],
+        );
+        assert_eq!(code, 0);
+        String::from_utf8_lossy(&out).to_string()
+    };
+    assert_eq!(status("application/json"), "415");
+    assert_eq!(status("text/plain"), "415");
+    // The right type with parameters passes the type check; this body then fails as what it is.
+    assert_eq!(status("application/pkcs10; charset=us-ascii"), "400");
+});
