@@ -174,6 +174,9 @@ impl std::fmt::Debug for AuthService {
     }
 }
 
+/// The longest an API key may live: ten years.
+const MAX_API_KEY_DAYS: u32 = 3650;
+
 impl AuthService {
     /// Opens the service; creates and seals the session-signing secret on first use.
     pub async fn open(
@@ -376,6 +379,15 @@ impl AuthService {
     ) -> Result<(ApiKey, String), Error> {
         let role = Role::parse(role)?;
         crate::ca::check_name(name)?;
+        // A key that expires at once, or in eleven million years, is a mistake, not a policy.
+        if let Some(days) = expires_in_days
+            && !(1..=MAX_API_KEY_DAYS).contains(&days)
+        {
+            return Err(Error::invalid(
+                "invalid-expiry",
+                format!("expires_in_days must be 1 to {MAX_API_KEY_DAYS}"),
+            ));
+        }
         let now = self.clock.now();
         let id = hex::encode(rand::random::<[u8; 8]>());
         let secret = hex::encode(rand::random::<[u8; 32]>());

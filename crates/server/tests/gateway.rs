@@ -190,6 +190,32 @@ backend_test!(failed_logins_are_rate_limited, |backend| {
     );
 });
 
+// See: issue 12 (`expires_in_days` 0 or 4294967295 made a dead or an eternal key).
+backend_test!(api_key_lifetimes_are_bounded, |backend| {
+    let server = TestServer::start(backend).await;
+    for days in [0u64, 3651, 4_294_967_295] {
+        let (s, p) = server
+            .post(
+                "/api/v1/api-keys",
+                json!({"name": "ci", "role": "operator", "expires_in_days": days}),
+            )
+            .await;
+        assert_eq!(s, 400, "{days}: {p}");
+        assert_eq!(p["type"], "urn:shedu:problem:invalid-expiry", "{p}");
+    }
+    let (_, list) = server.get("/api/v1/api-keys").await;
+    assert_eq!(list["items"], json!([]), "nothing stored");
+    for days in [1u64, 3650] {
+        let (s, key) = server
+            .post(
+                "/api/v1/api-keys",
+                json!({"name": format!("ci-{days}"), "role": "operator", "expires_in_days": days}),
+            )
+            .await;
+        assert_eq!(s, 201, "{days}: {key}");
+    }
+});
+
 backend_test!(api_keys_are_shown_once_and_can_be_revoked, |backend| {
     let server = TestServer::start(backend).await;
     let (s, key) = server
