@@ -51,10 +51,12 @@ impl Csr {
         if !rest.is_empty() {
             return Err(Error::malformed("CSR", "trailing bytes after the request"));
         }
-        csr.verify_signature().map_err(|_| Error::BadCsrSignature)?;
         let info = &csr.certification_request_info;
         let spki_der = info.subject_pki.raw;
+        // The key type first: a key shedu does not support (RSA-1024, secp256k1) is `UnsupportedKey`,
+        // which the signature check would otherwise report as a bad signature, since it cannot verify one.
         let key_type = KeyType::from_spki_der(spki_der)?;
+        csr.verify_signature().map_err(|_| Error::BadCsrSignature)?;
         let public_key = rcgen::SubjectPublicKeyInfo::from_der(spki_der)
             .map_err(|e| Error::UnsupportedKey(e.to_string()))?;
         let subject = name::dn_from_x509(&info.subject)?;

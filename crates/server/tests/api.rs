@@ -166,6 +166,34 @@ backend_test!(
     }
 );
 
+// See: issue 12 (RSA-1024 and other curves were refused as `bad-csr-signature`).
+backend_test!(keys_shedu_does_not_support_are_named_as_such, |backend| {
+    let server = TestServer::start(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = root(&server, "root", "ec-p256").await;
+    for (stem, newkey, opts) in [
+        ("rsa1024", "rsa:1024", None),
+        ("k1", "ec", Some("ec_paramgen_curve:secp256k1")),
+    ] {
+        let mut args = vec!["req", "-new", "-newkey", newkey, "-nodes", "-subj", "/CN=x"];
+        if let Some(o) = opts {
+            args.extend(["-pkeyopt", o]);
+        }
+        let (key, csr) = (format!("{stem}.key"), format!("{stem}.csr"));
+        args.extend(["-keyout", &key, "-out", &csr]);
+        let (ok, out) = openssl(dir.path(), &args);
+        assert!(ok, "{out}");
+        let pem = std::fs::read_to_string(dir.path().join(&csr)).unwrap();
+        let (status, problem) = issue(&server, ca["id"].as_str().unwrap(), &pem, json!({})).await;
+        assert_eq!(status, 400, "{stem}: {problem}");
+        assert_eq!(
+            problem_type(&problem),
+            "urn:shedu:problem:unsupported-key",
+            "{stem}: {problem}"
+        );
+    }
+});
+
 // See: issue 12 (names with terminal escapes were stored and printed raw).
 backend_test!(names_refuse_control_characters, |backend| {
     let server = TestServer::start(backend).await;
