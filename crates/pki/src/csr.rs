@@ -31,7 +31,14 @@ impl Csr {
         }
         let trimmed = input.trim_ascii_start();
         if trimmed.starts_with(b"-----BEGIN") {
-            let pem = pem::parse(trimmed).map_err(|e| Error::malformed("CSR", e))?;
+            // One request per call: a second PEM block would otherwise be ignored silently.
+            let blocks = pem::parse_many(trimmed).map_err(|e| Error::malformed("CSR", e))?;
+            let [pem] = blocks.as_slice() else {
+                return Err(Error::malformed(
+                    "CSR",
+                    format!("{} PEM blocks; send exactly one request", blocks.len()),
+                ));
+            };
             if !matches!(pem.tag(), "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST") {
                 return Err(Error::malformed(
                     "CSR",

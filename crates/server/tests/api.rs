@@ -361,6 +361,15 @@ backend_test!(
             "{p}"
         );
 
+        // Two requests at once: refused, not the first one issued (see: issue 12).
+        let two = format!("{good}{good}");
+        let (s, p) = issue(&server, id, &two, json!({})).await;
+        assert_eq!(
+            (s, problem_type(&p)),
+            (400, "urn:shedu:problem:malformed-input"),
+            "{p}"
+        );
+
         // A CSR whose signature does not verify: flip a byte inside the signature (the DER's last bytes).
         let (ok, out) = openssl(
             dir.path(),
