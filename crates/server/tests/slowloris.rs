@@ -1,6 +1,7 @@
 //! Slowloris on both listeners: connections that send part of a request (or nothing, or only an HTTP/2
 //! preface) and stall are closed by the server within the header-read timeout, while normal requests keep
-//! succeeding meanwhile.
+//! succeeding meanwhile; and with every connection slot taken, a new client waits for a free slot instead
+//! of failing.
 //!
 //! SQLite only: this is listener behaviour (`listen.rs`), which never touches storage; the backend only
 //! answers `/health`, which does not read the database either.
@@ -161,4 +162,49 @@ async fn stalled_connections_are_closed_while_others_are_served() {
     // And the service still answers afterwards.
     let (status, _) = server.get("/health").await;
     assert_eq!(status, 200);
+}
+
+/// With every connection slot taken, a new client waits (it is not accepted and refused) and is
+/// served as soon as a stalled connection is closed and frees its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_makes_new_clients_wait_instead_of_failing() {
+    const SLOTS: usize = 4;
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        Options {
+            connection_limits: ConnectionLimits {
+                header_read_timeout: HEADER_TIMEOUT,
+                max_connections: SLOTS,
+                ..ConnectionLimits::default()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let http: std::net::SocketAddr = server.http_url["http://".len()..].parse().unwrap();
+    let started = Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..SLOTS {
+        slow.push(open(http, None, PARTIAL).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await; // let the server take them all
+
+    let waiting = tokio::spawn(
+        reqwest::Client::new()
+            .get(format!("{}/health", server.http_url))
+            .send(),
+    );
+    tokio::time::sleep(HEADER_TIMEOUT / 2).await;
+    assert!(
+        !waiting.is_finished(),
+        "served although every slot was taken"
+    );
+    let res = tokio::time::timeout(HEADER_TIMEOUT + MARGIN, waiting)
+        .await
+        .expect("still waiting after the stalled connections timed out")
+        .unwrap()
+        .expect("the waiting request failed instead of being served");
+    assert_eq!(res.status(), 200);
+    assert!(started.elapsed() >= HEADER_TIMEOUT);
+    drop(slow);
 }
