@@ -89,6 +89,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             s.client_cert_header.as_deref(),
         )
         .map_err(|e| anyhow::anyhow!("--client-cert-header: {e}"))?,
+        limits: shedu_server::ConnectionLimits::default(),
     };
     let mut running = shedu_server::start(state, cfg)
         .await

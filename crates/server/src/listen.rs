@@ -10,11 +10,13 @@ use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::routing::get;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -35,6 +37,45 @@ pub struct ServerConfig {
     pub tls_check_interval: Duration,
     /// Client certificates forwarded by TLS-terminating proxies (none by default).
     pub proxied_certificates: crate::mtls::ProxiedCertificates,
+    /// Connection timeouts and the connection cap (both listeners).
+    pub limits: ConnectionLimits,
+}
+
+/// How long a client may take to send a request's header.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may stay open with no request in flight.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many connections both listeners hold open together.
+const MAX_CONNECTIONS: usize = 4096;
+/// How often an HTTP/2 connection with a request in flight pings its peer (a peer that does not answer
+/// within [`HTTP2_PING_TIMEOUT`] is gone, and its connection is closed).
+const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(30);
+const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// At most one `accept failed` warning per this period; the others are counted and reported with it.
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(5);
+
+/// Connection timeouts and the connection cap; `Default` gives the documented constants.
+#[derive(Clone, Debug)]
+pub struct ConnectionLimits {
+    /// A new connection's TLS handshake, each request's header (HTTP/1.1) and a new connection's first
+    /// request (either version) must arrive within this time (10 s by default); it is also
+    /// the time a connection gets to close after the server began closing it.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight is closed after this time (60 s by default).
+    pub idle_timeout: Duration,
+    /// Connections held open at once, both listeners together (4096 by default); when all are
+    /// taken, the listeners stop accepting until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+        }
+    }
 }
 
 /// Handles of the running listeners; dropping it stops them.
@@ -127,17 +168,21 @@ pub async fn start(state: AppState, cfg: ServerConfig) -> std::io::Result<Runnin
             crate::mtls::from_proxy(trust.clone(), proxied.clone(), req, next)
         }));
     }
+    let slots = Arc::new(Semaphore::new(cfg.limits.max_connections));
+    let limits = Arc::new(cfg.limits);
     let https_task = tokio::spawn(serve_tls(
         https,
         TlsAcceptor::from(cfg.tls.server_config(clients)),
         app,
+        slots.clone(),
+        limits.clone(),
     ));
     let renew_task = tokio::spawn(keep_certificate_fresh(
         cfg.tls,
         state.services.registry.clone(),
         cfg.tls_check_interval,
     ));
-    let http_task = tokio::spawn(serve_plain(http, http_app(state)));
+    let http_task = tokio::spawn(serve_plain(http, http_app(state), slots, limits));
     Ok(Running {
         https_addr,
         http_addr,
@@ -168,18 +213,24 @@ async fn keep_certificate_fresh(
     }
 }
 
-async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
-    accept_loop(listener, move |tcp, peer| {
-        let (acceptor, app) = (acceptor.clone(), app.clone());
+async fn serve_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: Router,
+    slots: Arc<Semaphore>,
+    limits: Arc<ConnectionLimits>,
+) {
+    accept_loop(listener, slots, move |tcp, peer| {
+        let (acceptor, app, limits) = (acceptor.clone(), app.clone(), limits.clone());
         async move {
-            match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+            match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => {
                     let client = tls.get_ref().1.peer_certificates().map(|chain| {
                         crate::mtls::ClientCertificate(Arc::new(
                             chain.iter().map(|c| c.clone().into_owned()).collect(),
                         ))
                     });
-                    serve_connection(TokioIo::new(tls), peer, client, app).await
+                    serve_connection(TokioIo::new(tls), peer, client, app, &limits).await
                 }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -189,53 +240,254 @@ async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
     .await
 }
 
-async fn serve_plain(listener: TcpListener, app: Router) {
-    accept_loop(listener, move |tcp, peer| {
-        serve_connection(TokioIo::new(tcp), peer, None, app.clone())
+async fn serve_plain(
+    listener: TcpListener,
+    app: Router,
+    slots: Arc<Semaphore>,
+    limits: Arc<ConnectionLimits>,
+) {
+    accept_loop(listener, slots, move |tcp, peer| {
+        let (app, limits) = (app.clone(), limits.clone());
+        async move { serve_connection(TokioIo::new(tcp), peer, None, app, &limits).await }
     })
     .await
 }
 
-/// Accepts connections forever, each served on its own task. Accept errors (such as running out of file
-/// descriptors) are logged and retried after a pause instead of ending the listener.
-async fn accept_loop<F, Fut>(listener: TcpListener, handle: F)
+/// Accepts connections forever, each served on its own task holding one of `slots`: when every slot is
+/// taken, nothing is accepted until a connection closes (new clients wait in the kernel's backlog instead
+/// of costing a file descriptor each). Accept errors (such as running out of file descriptors) are
+/// retried after a pause instead of ending the listener, and warned about at most once per
+/// [`ACCEPT_WARN_EVERY`].
+async fn accept_loop<F, Fut>(listener: TcpListener, slots: Arc<Semaphore>, handle: F)
 where
     F: Fn(tokio::net::TcpStream, SocketAddr) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    let mut warnings = RateLimited::new(ACCEPT_WARN_EVERY);
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return; // never closed
+        };
         match listener.accept().await {
             Ok((tcp, peer)) => {
                 let _ = tcp.set_nodelay(true);
-                tokio::spawn(handle(tcp, peer));
+                let conn = handle(tcp, peer);
+                tokio::spawn(async move {
+                    conn.await;
+                    drop(slot);
+                });
             }
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
+                if let Some(suppressed) = warnings.admit(Instant::now()) {
+                    tracing::warn!(error = %e, suppressed, "accept failed");
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
 }
 
+/// Lets one event through per period and counts the ones held back in between.
+#[derive(Debug)]
+struct RateLimited {
+    every: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimited {
+    fn new(every: Duration) -> Self {
+        RateLimited {
+            every,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(how many were held back since the last one)` if this event may be reported now.
+    fn admit(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(last) if now.duration_since(last) < self.every => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
+
+/// Serves one connection (HTTP/1.1 or HTTP/2) until the client closes it or it stays without a request
+/// in flight for too long: `header_read_timeout` before its first request, `idle_timeout` after one.
+/// HTTP/1.1 also times out every request header (hyper's `header_read_timeout`, which covers a
+/// keep-alive connection waiting for its next request too).
 async fn serve_connection<I>(
     io: I,
     peer: SocketAddr,
     client: Option<crate::mtls::ClientCertificate>,
     app: Router,
+    limits: &ConnectionLimits,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let svc = app.map_request(move |mut req: Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        if let Some(client) = &client {
-            req.extensions_mut().insert(client.clone());
+    let activity = Activity::new();
+    let svc = tower::service_fn({
+        let activity = activity.clone();
+        move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            if let Some(client) = &client {
+                req.extensions_mut().insert(client.clone());
+            }
+            let in_flight = activity.begin();
+            let app = app.clone();
+            async move {
+                let res = app.oneshot(req).await?;
+                Ok::<_, std::convert::Infallible>(res.map(|body| {
+                    axum::body::Body::new(Tracked {
+                        body,
+                        _in_flight: in_flight,
+                    })
+                }))
+            }
         }
-        req
     });
-    if let Err(e) = auto::Builder::new(TokioExecutor::new())
-        .serve_connection_with_upgrades(io, TowerToHyperService::new(svc))
-        .await
-    {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(HTTP2_PING_INTERVAL)
+        .keep_alive_timeout(HTTP2_PING_TIMEOUT);
+    let conn = builder.serve_connection_with_upgrades(io, TowerToHyperService::new(svc));
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        ended = conn.as_mut() => ended,
+        () = activity.idle_for(limits) => {
+            tracing::debug!(%peer, "closing an idle connection");
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout(limits.header_read_timeout, conn.as_mut()).await {
+                Ok(ended) => ended,
+                Err(_) => {
+                    tracing::debug!(%peer, "connection did not close in time; dropped");
+                    return;
+                }
+            }
+        }
+    };
+    if let Err(e) = ended {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// A connection's requests: how many are in flight, whether there was one, and since when none is.
+#[derive(Clone, Copy, Debug)]
+struct Load {
+    in_flight: usize,
+    served: bool,
+    since: Instant,
+}
+
+#[derive(Clone, Debug)]
+struct Activity(Arc<watch::Sender<Load>>);
+
+impl Activity {
+    fn new() -> Self {
+        Activity(Arc::new(watch::Sender::new(Load {
+            in_flight: 0,
+            served: false,
+            since: Instant::now(),
+        })))
+    }
+
+    /// Marks a request in flight until the returned guard (carried by the response body) is dropped.
+    fn begin(&self) -> InFlight {
+        self.0.send_modify(|l| {
+            l.in_flight += 1;
+            l.served = true;
+        });
+        InFlight(self.0.clone())
+    }
+
+    /// Completes once the connection has had no request in flight for its allowed idle time.
+    async fn idle_for(&self, limits: &ConnectionLimits) {
+        let mut changes = self.0.subscribe();
+        loop {
+            let load = *changes.borrow_and_update();
+            if load.in_flight > 0 {
+                let _ = changes.changed().await;
+                continue;
+            }
+            let allowed = if load.served {
+                limits.idle_timeout
+            } else {
+                limits.header_read_timeout
+            };
+            tokio::select! {
+                () = tokio::time::sleep_until(load.since + allowed) => return,
+                _ = changes.changed() => {}
+            }
+        }
+    }
+}
+
+/// A request in flight; dropping it (with the response body) marks the connection idle from now.
+#[derive(Debug)]
+struct InFlight(Arc<watch::Sender<Load>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|l| {
+            l.in_flight -= 1;
+            l.since = Instant::now();
+        });
+    }
+}
+
+/// A response body that keeps its request counted as in flight until it is sent or dropped.
+struct Tracked {
+    body: axum::body::Body,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_warnings_are_rate_limited_and_counted() {
+        let mut w = RateLimited::new(Duration::from_secs(5));
+        let t0 = Instant::now();
+        assert_eq!(w.admit(t0), Some(0));
+        for i in 1..=99 {
+            assert_eq!(w.admit(t0 + Duration::from_millis(i * 50)), None);
+        }
+        assert_eq!(w.admit(t0 + Duration::from_secs(5)), Some(99));
+        assert_eq!(w.admit(t0 + Duration::from_secs(6)), None);
+        assert_eq!(w.admit(t0 + Duration::from_secs(11)), Some(1));
     }
 }

@@ -76,6 +76,8 @@ pub struct Options {
     pub est_default_ra: Option<String>,
     /// Proxies whose forwarded client certificate (`X-Client-Cert`) is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Connection timeouts and cap (the production defaults unless a test needs small ones).
+    pub connection_limits: shedu_server::ConnectionLimits,
 }
 
 /// What a restart keeps: the database, the data folder and the master key.
@@ -180,6 +182,7 @@ impl TestServer {
                 None,
             )
             .expect("proxy settings"),
+            limits: persisted.options.connection_limits.clone(),
         };
         let running = shedu_server::start(state, cfg).await.expect("start server");
         let ca_pem = std::fs::read(&ca_file).expect("read CA");
