@@ -244,8 +244,10 @@ fn token_path_hint(data_dir: &Path, source: &str) -> Option<PathBuf> {
 fn init_tracing(s: &Settings) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&s.log)
         .with_context(|| format!("invalid log filter {:?}", s.log))?;
+    // Colours only for a person at a terminal: a log file or a pipe (journald, a collector) gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let result = if s.log_json {
         builder.json().try_init()

@@ -807,6 +807,20 @@ fn wrong_master_key_stops_start_up() {
     let _server = start(&sb, "3");
 }
 
+/// A log written to a file (or a pipe) is plain text: no ANSI colour codes. See: issue 12.
+#[test]
+fn logs_to_a_file_carry_no_terminal_escapes() {
+    let sb = Sandbox::new();
+    let server = start(&sb, "1");
+    drop(server);
+    let log = std::fs::read_to_string(sb.root.join("serve-1.stderr")).unwrap();
+    assert!(log.contains("INFO"), "the server logged nothing: {log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escapes in the log file: {log:?}"
+    );
+}
+
 /// Every file `serve` leaves in the data folder is private: the folders 0700, the files 0600 (the
 /// database and its WAL files, sealed keys, certificates, the token, the master key). See: issue 12.
 #[test]
