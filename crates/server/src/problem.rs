@@ -1,8 +1,8 @@
 //! RFC 7807 (RFC 9457) problem documents: the only error form of the REST API.
 
 use axum::Json;
-use axum::extract::FromRequest;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -124,6 +124,17 @@ impl From<JsonRejection> for Problem {
             _ => "invalid-json",
         };
         Problem::new(r.status(), code, r.body_text())
+    }
+}
+
+/// `Query` whose rejections are problem documents (400 `invalid-query`, naming the parameter), not text.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(Query), rejection(Problem))]
+pub struct ApiQuery<T>(pub T);
+
+impl From<QueryRejection> for Problem {
+    fn from(r: QueryRejection) -> Problem {
+        Problem::new(StatusCode::BAD_REQUEST, "invalid-query", r.body_text())
     }
 }
 

@@ -194,6 +194,25 @@ backend_test!(keys_shedu_does_not_support_are_named_as_such, |backend| {
     }
 });
 
+// See: issue 12 (`?limit=abc` answered text/plain).
+backend_test!(query_string_rejections_are_problems, |backend| {
+    let server = TestServer::start(backend).await;
+    for path in [
+        "/api/v1/certificates?limit=abc",
+        "/api/v1/devices?limit=-x",
+        "/api/v1/audit?after=soon",
+        "/api/v1/events?after=z",
+    ] {
+        let (status, problem) = server.get(path).await;
+        assert_eq!(status, 400, "{path}: {problem}");
+        assert_eq!(
+            problem_type(&problem),
+            "urn:shedu:problem:invalid-query",
+            "{path}: {problem}"
+        );
+    }
+});
+
 // See: issue 12 (names with terminal escapes were stored and printed raw).
 backend_test!(names_refuse_control_characters, |backend| {
     let server = TestServer::start(backend).await;

@@ -1,14 +1,14 @@
 //! The audit log as a list, newest first, with each record's place in the hash chain so a reader can follow
 //! it (`shedu audit verify` checks the whole chain).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use shedu_core::{AuditFilter, AuditRecord};
 use utoipa::{IntoParams, ToSchema};
 
 use super::time_fmt::rfc3339;
 use crate::AppState;
-use crate::problem::{ApiJson, Problem};
+use crate::problem::{ApiJson, ApiQuery, Problem};
 
 /// Audit listing filters; they combine with AND.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -70,7 +70,7 @@ pub(crate) struct AuditPage {
     responses((status = 200, body = AuditPage), (status = 403, body = Problem)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<ApiJson<AuditPage>, Problem> {
     let filter = AuditFilter {
         principal: q.principal,

@@ -1,6 +1,6 @@
 //! Certificates: issue from a CSR, show, revoke, list, look up by fingerprint.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use shedu_core::{CertificateQuery, IssueInput};
@@ -12,7 +12,7 @@ use super::dto::{
 use super::time_fmt;
 use crate::AppState;
 use crate::audit::Actor;
-use crate::problem::{ApiJson, Problem};
+use crate::problem::{ApiJson, ApiQuery, Problem};
 
 /// Issue a certificate from a PKCS#10 CSR under the CA's profile. It is committed before the response.
 #[utoipa::path(post, path = "/api/v1/cas/{id}/certificates", tag = "certificates", request_body = IssueRequest,
@@ -123,7 +123,7 @@ pub(crate) async fn revoke(
     responses((status = 200, body = CertificatePage), (status = 400, body = Problem)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
-    Query(q): Query<CertificateListQuery>,
+    ApiQuery(q): ApiQuery<CertificateListQuery>,
 ) -> Result<ApiJson<CertificatePage>, Problem> {
     let bad = |field: &str| {
         Problem::new(

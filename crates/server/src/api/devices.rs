@@ -1,7 +1,7 @@
 //! The device registry: list and filter devices, show one with its slots and log, pre-register, edit,
 //! decommission, and hand out a one-time enrolment secret.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::time_fmt::rfc3339;
 use crate::AppState;
 use crate::audit::Actor;
-use crate::problem::{ApiJson, Problem};
+use crate::problem::{ApiJson, ApiQuery, Problem};
 
 /// Device listing filters.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -198,7 +198,7 @@ pub(crate) struct EnrollmentSecretDto {
     responses((status = 200, body = DevicePage), (status = 400, body = Problem)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
-    Query(q): Query<DeviceListQuery>,
+    ApiQuery(q): ApiQuery<DeviceListQuery>,
 ) -> Result<ApiJson<DevicePage>, Problem> {
     let cursor = q
         .cursor

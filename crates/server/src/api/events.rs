@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
@@ -20,7 +20,7 @@ use shedu_core::AuditAction;
 
 use crate::AppState;
 use crate::audit::Actor;
-use crate::problem::{ApiJson, Problem};
+use crate::problem::{ApiJson, ApiQuery, Problem};
 
 /// Event listing filters.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -77,7 +77,7 @@ fn event_dto(e: CloudEvent) -> EventDto {
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery), responses((status = 200, body = EventPage)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
-    Query(q): Query<EventQuery>,
+    ApiQuery(q): ApiQuery<EventQuery>,
 ) -> Result<ApiJson<EventPage>, Problem> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = state
@@ -373,7 +373,7 @@ pub(crate) async fn delete_subscription(
 #[utoipa::path(get, path = "/api/v1/deliveries", tag = "events", params(DeliveryQueryDto), responses((status = 200, body = DeliveryList)))]
 pub(crate) async fn list_deliveries(
     State(state): State<AppState>,
-    Query(q): Query<DeliveryQueryDto>,
+    ApiQuery(q): ApiQuery<DeliveryQueryDto>,
 ) -> Result<ApiJson<DeliveryList>, Problem> {
     let status = match q.status.as_deref() {
         None => None,
