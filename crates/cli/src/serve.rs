@@ -40,6 +40,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             bus_urls: s.events_urls.clone(),
             smtp: s.smtp.clone(),
             template_dir: s.template_dir.clone(),
+            event_types: &shedu_core::EVENT_TYPES,
             ..Default::default()
         },
     )

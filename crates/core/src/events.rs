@@ -112,6 +112,17 @@ impl fmt::Display for EventKind {
     }
 }
 
+/// The wire name of every event type, for what checks names against them (alert subscriptions).
+pub static EVENT_TYPES: [&str; EventKind::ALL.len()] = {
+    let mut out = [""; EventKind::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = EventKind::ALL[i].as_str();
+        i += 1;
+    }
+    out
+};
+
 /// The words storage writes into the events it derives itself: hand this to `Store::connect`.
 pub static EVENT_WORDS: EventWords = EventWords {
     source: EVENT_SOURCE,

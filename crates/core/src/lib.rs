@@ -43,7 +43,7 @@ pub use devices::{
 pub use engines::{EngineKind, Engines};
 pub use error::Error;
 pub use est::{EstIssued, EstOperation, EstRequest};
-pub use events::{EVENT_SOURCE, EVENT_WORDS, EventKind, Events};
+pub use events::{EVENT_SOURCE, EVENT_TYPES, EVENT_WORDS, EventKind, Events};
 pub use lifecycle::spawn_lifecycle;
 pub use model::{Ca, CaKind, Certificate, Status};
 pub use oidc::OidcIssuer;

@@ -299,12 +299,23 @@ impl Default for DeliveryQuery {
 #[derive(Clone, Debug)]
 pub struct AlertService {
     store: Store,
+    /// The event types the platform emits; a subscription pattern must match one of them. Empty: any.
+    known_types: &'static [&'static str],
 }
 
 impl AlertService {
     /// The service over `store`.
     pub fn new(store: Store) -> AlertService {
-        AlertService { store }
+        AlertService {
+            store,
+            known_types: &[],
+        }
+    }
+
+    /// Refuses subscriptions whose patterns match none of `types` (the services own the list).
+    pub fn with_known_types(mut self, types: &'static [&'static str]) -> AlertService {
+        self.known_types = types;
+        self
     }
 
     /// Validates and stores a subscription. A webhook created without a secret gets a generated one, returned
@@ -339,6 +350,13 @@ impl AlertService {
                 return Err(Error::invalid(
                     "event_types",
                     format!("{t:?} is not an event type or pattern (`*`, `family.*`)"),
+                ));
+            }
+            if !self.known_types.is_empty() && !self.known_types.iter().any(|k| type_matches(t, k))
+            {
+                return Err(Error::invalid(
+                    "event_types",
+                    format!("{t:?} matches no event type this platform emits"),
                 ));
             }
         }

@@ -104,6 +104,9 @@ pub struct EventsConfig {
     pub delivery: DeliveryOptions,
     /// Expiry reminders (empty `days_before` disables them).
     pub reminders: ReminderOptions,
+    /// The event types the platform emits (`shedu_core::EVENT_TYPES`): subscriptions must name one of them.
+    /// Empty accepts any well-formed type.
+    pub event_types: &'static [&'static str],
 }
 
 /// Builds the bus sink for one URL (`nats://`, `tls://`, `amqp://`, `amqps://`).
@@ -177,7 +180,7 @@ pub async fn start(store: Store, config: EventsConfig) -> Result<EventsHandle, E
         dispatcher: Some(dispatcher),
         tasks,
         shutdown: shutdown_tx,
-        alerts: AlertService::new(store),
+        alerts: AlertService::new(store).with_known_types(config.event_types),
     })
 }
 

@@ -170,3 +170,38 @@ backend_test!(
         );
     }
 );
+
+// See: issue 12 (a subscription to a misspelt event type was accepted and never fired).
+backend_test!(subscriptions_name_event_types_that_exist, |backend| {
+    let server = TestServer::start(backend).await;
+    let subscribe = |types: Value| {
+        let server = &server;
+        async move {
+            server
+                .post(
+                    "/api/v1/subscriptions",
+                    json!({"event_types": types,
+                           "channel": {"type": "webhook", "url": "https://hooks.example/x"}}),
+                )
+                .await
+        }
+    };
+    for bad in [
+        json!(["certificate.revokd"]),
+        json!(["nothing.*"]),
+        json!(["ca.created", "ca.creatd"]),
+    ] {
+        let (s, p) = subscribe(bad.clone()).await;
+        assert_eq!(s, 400, "{bad}: {p}");
+        assert_eq!(p["type"], "urn:shedu:problem:invalid-subscription", "{p}");
+    }
+    for good in [
+        json!(["certificate.revoked"]),
+        json!(["certificate.*"]),
+        json!(["*"]),
+        json!(["device.status_changed"]),
+    ] {
+        let (s, p) = subscribe(good.clone()).await;
+        assert_eq!(s, 201, "{good}: {p}");
+    }
+});

@@ -124,9 +124,15 @@ impl TestServer {
         // The plain listener's port must be known before the service starts: it is the public URL that
         // goes into certificates (AIA, CRL distribution points) and CRL partition names.
         let http_listen = free_port();
-        let events = shedu_events::start(store.clone(), shedu_events::EventsConfig::default())
-            .await
-            .expect("event delivery");
+        let events = shedu_events::start(
+            store.clone(),
+            shedu_events::EventsConfig {
+                event_types: &shedu_core::EVENT_TYPES,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("event delivery");
         let pkcs11 = match persisted.options.pkcs11.clone() {
             Some(config) => Some(
                 tokio::task::spawn_blocking(move || shedu_keys::Pkcs11Engine::open(config))
