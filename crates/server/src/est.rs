@@ -264,12 +264,13 @@ fn no_store(mut res: Response) -> Response {
     res
 }
 
-/// Base64 in 64-character lines, as PEM and most EST servers write it.
+/// Base64 in 64-character lines ending in LF, as PEM writes it: coreutils `base64 -d` (what a device's shell
+/// script has) refuses CR, while every EST client accepts either.
 fn wrap64(b64: &str) -> String {
-    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 2);
+    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 1);
     for chunk in b64.as_bytes().chunks(64) {
         out.push_str(&String::from_utf8_lossy(chunk));
-        out.push_str("\r\n");
+        out.push('\n');
     }
     out
 }

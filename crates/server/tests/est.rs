@@ -228,6 +228,23 @@ backend_test!(est_enrolment_as_a_device_does_it, |backend| {
         "{printed}"
     );
 
+    // A device's shell script decodes it with coreutils (which refuses CR line ends). See: issue 12.
+    std::fs::write(dir.join("cacerts.b64"), &r.body).unwrap();
+    let decoded = std::process::Command::new("base64")
+        .args(["-d", "cacerts.b64"])
+        .current_dir(dir)
+        .output()
+        .expect("coreutils base64");
+    assert!(
+        decoded.status.success(),
+        "base64 -d: {}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    assert_eq!(
+        decoded.stdout,
+        std::fs::read(dir.join("cacerts.p7")).unwrap()
+    );
+
     // csrattrs: the advertised algorithm.
     let r = line.call("csrattrs", None, None);
     assert_eq!(
