@@ -83,6 +83,24 @@ pub fn thousands(v: f64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
+/// A root CA request with the default profile and settings, for the in-process benchmarks.
+pub fn root_ca(name: String, common_name: &str, key_type: shedu_pki::KeyType) -> shedu_core::NewCa {
+    shedu_core::NewCa {
+        name,
+        key_type,
+        subject: shedu_pki::SubjectName {
+            common_name: common_name.into(),
+            ..shedu_pki::SubjectName::default()
+        },
+        validity_days: None,
+        parent_id: None,
+        path_len: None,
+        profile: shedu_core::ProfileInput::default(),
+        va: shedu_core::VaInput::default(),
+        engine: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -25,11 +25,9 @@ use base64::Engine;
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use shedu_bench::mix;
-use shedu_core::{
-    AuditContext, CrlKind, ManualClock, NewCa, ProfileInput, Services, ServicesConfig, VaInput,
-};
+use shedu_core::{AuditContext, CrlKind, ManualClock, Services, ServicesConfig};
 use shedu_keys::MasterKey;
-use shedu_pki::{RevocationReason, SubjectName};
+use shedu_pki::RevocationReason;
 use shedu_store::{CertRow, Store};
 
 const DAY: i64 = 86_400;
@@ -167,20 +165,11 @@ async fn run(backend: &'static str, url: &str, args: &Args) -> anyhow::Result<Re
         .cas
         .create(
             &actor,
-            NewCa {
-                name: format!("crlbench-{backend}"),
-                key_type: args.key_type.parse()?,
-                subject: SubjectName {
-                    common_name: "crlbench CA".into(),
-                    ..SubjectName::default()
-                },
-                validity_days: None,
-                parent_id: None,
-                path_len: None,
-                profile: ProfileInput::default(),
-                va: VaInput::default(),
-                engine: None,
-            },
+            shedu_bench::root_ca(
+                format!("crlbench-{backend}"),
+                "crlbench CA",
+                args.key_type.parse()?,
+            ),
         )
         .await?;
 

@@ -33,11 +33,11 @@ use serde_json::{Map, Value};
 use shedu_bench::stats::{Summary, micros};
 use shedu_bench::{mix, thousands};
 use shedu_core::{
-    AuditContext, DeviceGroupFilter, DeviceQuery, DeviceStatus, ManualClock, NewCa, NewDeviceGroup,
-    ProfileInput, Services, ServicesConfig, VaInput,
+    AuditContext, DeviceGroupFilter, DeviceQuery, DeviceStatus, ManualClock, NewDeviceGroup,
+    Services, ServicesConfig,
 };
 use shedu_keys::MasterKey;
-use shedu_pki::{KeyType, SubjectName};
+use shedu_pki::KeyType;
 use shedu_store::bench_fill::{FleetBand, FleetSlotStatus, SyntheticFleet};
 use shedu_store::{DeviceFilter, Store};
 
@@ -246,20 +246,11 @@ async fn run(
         .cas
         .create(
             &actor,
-            NewCa {
-                name: format!("devicebench-{backend}"),
-                key_type: KeyType::EcP256,
-                subject: SubjectName {
-                    common_name: "devicebench CA".into(),
-                    ..SubjectName::default()
-                },
-                validity_days: None,
-                parent_id: None,
-                path_len: None,
-                profile: ProfileInput::default(),
-                va: VaInput::default(),
-                engine: None,
-            },
+            shedu_bench::root_ca(
+                format!("devicebench-{backend}"),
+                "devicebench CA",
+                KeyType::EcP256,
+            ),
         )
         .await?;
 
