@@ -378,7 +378,7 @@ impl AuthService {
         created_by: &str,
     ) -> Result<(ApiKey, String), Error> {
         let role = Role::parse(role)?;
-        crate::ca::check_name(name)?;
+        crate::model::check_name(name)?;
         // A key that expires at once, or in eleven million years, is a mistake, not a policy.
         if let Some(days) = expires_in_days
             && !(1..=MAX_API_KEY_DAYS).contains(&days)

@@ -133,7 +133,7 @@ impl Cas {
         let key_type = req.key_type;
         let profile = build_profile(&req.profile, req.path_len)?;
         let va = req.va.resolve()?;
-        check_name(&req.name)?;
+        crate::model::check_name(&req.name)?;
         let dn = req.subject.to_dn()?;
         let engine = self.reg.engine(req.engine)?;
         let parent = match &req.parent_id {
@@ -194,7 +194,7 @@ impl Cas {
     /// Imports an existing CA certificate, with its private key (then it can issue) or without.
     pub async fn import(&self, actor: &AuditContext, req: ImportCa) -> Result<Ca, Error> {
         let now = self.reg.clock.now();
-        check_name(&req.name)?;
+        crate::model::check_name(&req.name)?;
         let der = shedu_pki::pem_to_der_certs(req.certificate_pem.as_bytes())?
             .into_iter()
             .next()
@@ -387,17 +387,4 @@ fn build_profile(input: &ProfileInput, path_len: Option<u8>) -> Result<Profile, 
         ));
     }
     Ok(profile)
-}
-
-/// The rule for every display name people give (CA, RA, device group, API key, device alias): 1 to 128
-/// characters, not only spaces, and no control characters. A name ends up in terminals, logs and
-/// certificates' neighbours; an escape sequence in one (`ESC]0;…BEL`) rewrites a terminal that lists it.
-pub(crate) fn check_name(name: &str) -> Result<(), Error> {
-    if name.trim().is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "invalid-name",
-            "a name is 1 to 128 characters, without control characters",
-        ));
-    }
-    Ok(())
 }

@@ -576,10 +576,10 @@ fn device_err(id: &str) -> impl FnOnce(shedu_store::Error) -> Error {
     }
 }
 
-/// An alias is a display name (see `ca::check_name`).
+/// An alias is a display name (see `model::check_name`).
 fn check_alias(alias: Option<String>) -> Result<Option<String>, Error> {
     if let Some(a) = &alias {
-        crate::ca::check_name(a)?;
+        crate::model::check_name(a)?;
     }
     Ok(alias)
 }

@@ -180,3 +180,16 @@ pub struct Certificate {
     /// Insert time.
     pub created_at: i64,
 }
+
+/// The rule for every display name people give (CA, RA, device group, API key, device alias): 1 to 128
+/// characters, not only spaces, and no control characters. A name ends up in terminals, logs and
+/// certificates' neighbours; an escape sequence in one (`ESC]0;…BEL`) rewrites a terminal that lists it.
+pub(crate) fn check_name(name: &str) -> Result<(), Error> {
+    if name.trim().is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "invalid-name",
+            "a name is 1 to 128 characters, without control characters",
+        ));
+    }
+    Ok(())
+}

@@ -280,7 +280,7 @@ impl Enrollment {
         created_at: i64,
         now: i64,
     ) -> Result<Ra, Error> {
-        crate::ca::check_name(&input.name)?;
+        crate::model::check_name(&input.name)?;
         if input.ca_ids.is_empty() {
             return Err(Error::invalid(
                 "no-authorized-ca",

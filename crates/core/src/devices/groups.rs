@@ -127,7 +127,7 @@ impl Devices {
         actor: &AuditContext,
         g: NewDeviceGroup,
     ) -> Result<DeviceGroup, Error> {
-        crate::ca::check_name(&g.name)?;
+        crate::model::check_name(&g.name)?;
         let filter = DeviceGroupFilter {
             tags: check_tags(g.filter.tags)?,
             metadata: check_metadata_filter(g.filter.metadata)?,
