@@ -554,6 +554,46 @@ fn concurrent_signing() {
     }
 }
 
+/// Several engines of one process create and look up keys at the same time, as CAs created in parallel
+/// do. SoftHSM 2.6.1 fails a creation at random when a search runs beside it (`CKR_GENERAL_ERROR` or
+/// `CKR_TEMPLATE_INCONSISTENT`); the engines order searches and creations per module, so every call
+/// succeeds.
+#[test]
+fn keys_created_and_found_in_parallel_by_several_engines() {
+    let Some(config) = token("keys_created_and_found_in_parallel_by_several_engines") else {
+        return;
+    };
+    let per_thread = 12;
+    let created: Vec<Vec<(String, Vec<u8>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let engine = open(&config);
+                s.spawn(move || {
+                    (0..per_thread)
+                        .map(|i| {
+                            let name = label(&format!("par-{t}-{i}"));
+                            let signer = engine.generate(&name, KeyType::EcP256).unwrap();
+                            // A search right behind the creation, while other threads create.
+                            let found = engine.find(&name, KeyType::EcP256).unwrap();
+                            assert_eq!(found.public_key(), signer.public_key());
+                            assert!(!engine.contains(&label("absent")).unwrap());
+                            (name, signer.public_key().to_vec())
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let engine = open(&config);
+    for (name, public_key) in created.iter().flatten() {
+        let again = engine.find(name, KeyType::EcP256).unwrap();
+        assert_eq!(again.public_key(), &public_key[..]);
+        assert_eq!(engine.destroy(name).unwrap(), 2, "private and public key");
+    }
+    assert_eq!(created.iter().flatten().count(), 4 * per_thread);
+}
+
 #[test]
 fn wrong_pin_label_and_module_are_reported() {
     let Some(config) = token("wrong_pin_label_and_module_are_reported") else {

@@ -26,7 +26,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
+use std::sync::{
+    Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    TryLockError,
+};
 
 use aws_lc_rs::{digest, signature};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -133,8 +136,9 @@ struct Inner {
     /// and logged in again on its next use, and cached key handles are looked up again.
     generation: AtomicU64,
     mechanisms: Vec<MechanismType>,
-    /// Serialises generate/import/destroy, so the "label is free" check and the creation do not race.
-    create_lock: Mutex<()>,
+    /// The module's object lock (see [`Module`]): generate, import and destroy hold it exclusively (so the
+    /// "label is free" check and the creation do not race either), object searches hold it shared.
+    objects: Arc<RwLock<()>>,
 }
 
 struct Pooled {
@@ -154,7 +158,7 @@ impl Pkcs11Engine {
             pin,
             sessions,
         } = config;
-        let ctx = context(&module)?;
+        let Module { ctx, objects } = context(&module)?;
         let slot = find_slot(&ctx, &token_label)?;
         let mechanisms = ctx.get_mechanism_list(slot).map_err(ck)?;
         let inner = Inner {
@@ -167,7 +171,7 @@ impl Pkcs11Engine {
             next: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
             mechanisms,
-            create_lock: Mutex::new(()),
+            objects,
         };
         // Open and log in every session now, so a wrong PIN or an exhausted token fails here and not at
         // the first signature.
@@ -219,7 +223,7 @@ impl Pkcs11Engine {
         }
         let private = private_attributes(label);
 
-        let _create = lock(&self.inner.create_lock);
+        let _create = write(&self.inner.objects);
         let key = self.inner.with_session(|session, generation| {
             self.inner.ensure_absent(session, label)?;
             let (pub_handle, priv_handle) = session
@@ -248,27 +252,31 @@ impl Pkcs11Engine {
     pub fn find(&self, label: &str, key_type: KeyType) -> Result<Arc<dyn Signer>, Error> {
         check_label(label)?;
         let key = self.inner.with_session(|session, generation| {
-            let priv_handle =
-                find_one(session, ObjectClass::PRIVATE_KEY, label)?.ok_or_else(|| {
-                    Error::KeyNotFound {
-                        label: label.to_string(),
-                        reason: "the token has no private key with this label",
-                    }
-                })?;
+            let priv_handle = find_one(
+                &self.inner.objects,
+                session,
+                ObjectClass::PRIVATE_KEY,
+                label,
+            )?
+            .ok_or_else(|| Error::KeyNotFound {
+                label: label.to_string(),
+                reason: "the token has no private key with this label",
+            })?;
             check_key_type(session, priv_handle, key_type, label)?;
-            let public_key = match find_one(session, ObjectClass::PUBLIC_KEY, label)? {
-                Some(pub_handle) => read_public_key(session, pub_handle, key_type)?,
-                // An RSA private key carries its modulus and public exponent.
-                None if key_type.rsa_bits().is_some() => {
-                    read_public_key(session, priv_handle, key_type)?
-                }
-                None => {
-                    return Err(Error::KeyNotFound {
-                        label: label.to_string(),
-                        reason: "the public key object is missing",
-                    });
-                }
-            };
+            let public_key =
+                match find_one(&self.inner.objects, session, ObjectClass::PUBLIC_KEY, label)? {
+                    Some(pub_handle) => read_public_key(session, pub_handle, key_type)?,
+                    // An RSA private key carries its modulus and public exponent.
+                    None if key_type.rsa_bits().is_some() => {
+                        read_public_key(session, priv_handle, key_type)?
+                    }
+                    None => {
+                        return Err(Error::KeyNotFound {
+                            label: label.to_string(),
+                            reason: "the public key object is missing",
+                        });
+                    }
+                };
             Ok(Pkcs11Key::new(
                 &self.inner,
                 label,
@@ -300,7 +308,7 @@ impl Pkcs11Engine {
         public.push(Attribute::Class(ObjectClass::PUBLIC_KEY));
         public.extend(public_attributes(label));
 
-        let _create = lock(&self.inner.create_lock);
+        let create = write(&self.inner.objects);
         let (signer, handles) = self.inner.with_session(|session, generation| {
             self.inner.ensure_absent(session, label)?;
             let priv_handle = session.create_object(&private.0).map_err(ck)?;
@@ -321,6 +329,8 @@ impl Pkcs11Engine {
             Ok((signer, [priv_handle, pub_handle]))
         })?;
         drop(private);
+        // The check signs, and a signature may look the key up again (shared lock).
+        drop(create);
         if let Err(e) = signer.pairwise_check() {
             let _ = self.inner.with_session(|session, _| {
                 for h in handles {
@@ -336,6 +346,7 @@ impl Pkcs11Engine {
     /// Whether the token holds any object labelled `label`.
     pub fn contains(&self, label: &str) -> Result<bool, Error> {
         check_label(label)?;
+        let _search = read(&self.inner.objects);
         self.inner.with_session(|session, _| {
             Ok(!session
                 .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
@@ -349,7 +360,7 @@ impl Pkcs11Engine {
     /// handed out for that label stops working.
     pub fn destroy(&self, label: &str) -> Result<usize, Error> {
         check_label(label)?;
-        let _create = lock(&self.inner.create_lock);
+        let _create = write(&self.inner.objects);
         self.inner.with_session(|session, _| {
             let handles = session
                 .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
@@ -556,13 +567,16 @@ impl Pkcs11Key {
     }
 
     fn refind(&self, session: &Session, generation: u64) -> Result<ObjectHandle, Error> {
-        let handle =
-            find_one(session, ObjectClass::PRIVATE_KEY, &self.label)?.ok_or_else(|| {
-                Error::KeyNotFound {
-                    label: self.label.clone(),
-                    reason: "the private key is no longer in the token",
-                }
-            })?;
+        let handle = find_one(
+            &self.engine.objects,
+            session,
+            ObjectClass::PRIVATE_KEY,
+            &self.label,
+        )?
+        .ok_or_else(|| Error::KeyNotFound {
+            label: self.label.clone(),
+            reason: "the private key is no longer in the token",
+        })?;
         *lock(&self.handle) = Some((generation, handle));
         Ok(handle)
     }
@@ -746,16 +760,20 @@ fn check_label(label: &str) -> Result<(), Error> {
 /// When a private key is not found, makes sure the session is still logged in: a logged-out session
 /// does not see private objects, which is a lost login and not a missing key.
 fn find_one(
+    objects: &RwLock<()>,
     session: &Session,
     class: ObjectClass,
     label: &str,
 ) -> Result<Option<ObjectHandle>, Error> {
-    let found = session
-        .find_objects(&[
-            Attribute::Class(class),
-            Attribute::Label(label.as_bytes().to_vec()),
-        ])
-        .map_err(ck)?;
+    let found = {
+        let _search = read(objects);
+        session
+            .find_objects(&[
+                Attribute::Class(class),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])
+            .map_err(ck)?
+    };
     match found.as_slice() {
         [] if class == ObjectClass::PRIVATE_KEY => {
             ensure_logged_in(session)?;
@@ -880,8 +898,8 @@ fn read_public_key(
 
 /// The process-wide context of a module: loaded and `C_Initialize`d once, never finalized (PKCS#11 state
 /// is per process, and finalizing would pull the sessions from under every other engine).
-fn context(module: &Path) -> Result<Pkcs11, Error> {
-    static CONTEXTS: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
+fn context(module: &Path) -> Result<Module, Error> {
+    static CONTEXTS: OnceLock<Mutex<HashMap<PathBuf, Module>>> = OnceLock::new();
     let module_error = |reason: String| Error::Pkcs11Module {
         module: module.display().to_string(),
         reason,
@@ -891,13 +909,30 @@ fn context(module: &Path) -> Result<Pkcs11, Error> {
         _ => module_error(format!("cannot access the file: {e}")),
     })?;
     let mut contexts = lock(CONTEXTS.get_or_init(Default::default));
-    if let Some(ctx) = contexts.get(&path) {
-        return Ok(ctx.clone());
+    if let Some(module) = contexts.get(&path) {
+        return Ok(module.clone());
     }
     let ctx = Pkcs11::new(&path).map_err(|e| module_error(format!("cannot load: {e}")))?;
     initialize(&ctx).map_err(|e| module_error(format!("C_Initialize failed: {e}")))?;
-    contexts.insert(path, ctx.clone());
-    Ok(ctx)
+    let module = Module {
+        ctx,
+        objects: Arc::default(),
+    };
+    contexts.insert(path, module.clone());
+    Ok(module)
+}
+
+/// A loaded module, shared by every engine of the process that uses it.
+///
+/// `objects` orders object searches against object creation and deletion across all of them. SoftHSM
+/// 2.6.1 (what Debian ships) lets a `C_FindObjects` in one thread race a `C_GenerateKeyPair` or
+/// `C_CreateObject` in another, and the creation then fails at random with `CKR_GENERAL_ERROR` or
+/// `CKR_TEMPLATE_INCONSISTENT` (SoftHSMv2 issue 573, fixed after 2.6.1). Creating keys is rare and slow
+/// anyway (a CA, a rotation), and signatures, which do not search, never wait for it.
+#[derive(Clone)]
+struct Module {
+    ctx: Pkcs11,
+    objects: Arc<RwLock<()>>,
 }
 
 /// `C_Initialize` with OS locking; "already initialized" (by another user of the module in this process)
@@ -989,4 +1024,12 @@ fn ck(e: CkError) -> Error {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read(objects: &RwLock<()>) -> RwLockReadGuard<'_, ()> {
+    objects.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write(objects: &RwLock<()>) -> RwLockWriteGuard<'_, ()> {
+    objects.write().unwrap_or_else(PoisonError::into_inner)
 }
