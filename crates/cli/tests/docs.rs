@@ -257,10 +257,15 @@ fn every_walkthrough_runs_as_documented() {
     std::fs::create_dir_all(&bin).unwrap();
     std::os::unix::fs::symlink(SHEDU, bin.join("shedu")).unwrap();
 
-    let files = std::iter::once(repo_root().join("README.md")).chain(DOCS.iter().map(|n| docs.join(n)));
+    let files =
+        std::iter::once(repo_root().join("README.md")).chain(DOCS.iter().map(|n| docs.join(n)));
     let parsed: Vec<(String, Vec<Block>)> = files
         .map(|path| {
-            let name = path.strip_prefix(repo_root()).unwrap().display().to_string();
+            let name = path
+                .strip_prefix(repo_root())
+                .unwrap()
+                .display()
+                .to_string();
             let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
             let b = blocks(&name, &text);
             assert!(!b.is_empty(), "{name} has no walk-through block");
