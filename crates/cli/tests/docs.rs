@@ -151,8 +151,22 @@ fn newcomer_command(program: &str, cwd: &Path, bin: &Path) -> Command {
     cmd
 }
 
-/// `shedu serve` in `dir` with its defaults (data in `./shedu-data`) but free ports.
+/// `shedu serve` in `dir` with its defaults (data in `./shedu-data`) but free ports. A port taken by
+/// another process between [`free_port`] and the bind is tried again with new ports, twice at most.
 fn start(dir: &Path, bin: &Path) -> Server {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match try_start(dir, bin) {
+            Ok(server) => return server,
+            Err(stderr) if attempt < 3 && stderr.contains("cannot bind") => continue,
+            Err(stderr) => panic!("shedu serve did not start: {stderr}"),
+        }
+    }
+}
+
+/// One attempt of [`start`]; `Err` with the server's output when it exits or stays silent.
+fn try_start(dir: &Path, bin: &Path) -> Result<Server, String> {
     let https = format!("127.0.0.1:{}", free_port());
     let http = format!("127.0.0.1:{}", free_port());
     let stderr_path = dir.join("serve.stderr");
@@ -177,14 +191,14 @@ fn start(dir: &Path, bin: &Path) -> Server {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) if line.trim_start().starts_with("API (HTTPS):") => {
                 assert!(line.contains(&https), "{line}");
-                return Server { child, https, http };
+                return Ok(Server { child, https, http });
             }
             Ok(line) => seen.push(line),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                panic!("shedu serve did not start\nstdout: {seen:?}\nstderr: {stderr}");
+                return Err(format!("stdout: {seen:?}\nstderr: {stderr}"));
             }
         }
     }
