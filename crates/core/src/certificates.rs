@@ -267,12 +267,24 @@ impl Issuance {
             Err(Error::NotFound(_)) => return Ok(Err(ClientCertProblem::Unknown)),
             Err(e) => return Err(e),
         };
-        Ok(match cert.status {
+        let now = self.reg.now();
+        let leaf = match cert.status {
             Status::Revoked => Err(ClientCertProblem::Revoked),
             Status::Expired if !allow_expired => Err(ClientCertProblem::Expired),
-            _ if cert.not_before > self.reg.now() => Err(ClientCertProblem::Unknown),
-            _ => Ok(cert),
-        })
+            _ if cert.not_before > now => Err(ClientCertProblem::Unknown),
+            _ => Ok(()),
+        };
+        if let Err(problem) = leaf {
+            return Ok(Err(problem));
+        }
+        // The handshake does not judge the CAs' validity (they are its anchors), and a CA may expire
+        // before a certificate it issued (an imported hierarchy need not nest): every CA up the chain
+        // must be valid now, whatever the RA allows for the leaf.
+        let chain = self.reg.chain_validity(&cert.ca_id).await?;
+        if chain.iter().any(|period| !period.contains(now)) {
+            return Ok(Err(ClientCertProblem::IssuerOutsideValidity));
+        }
+        Ok(Ok(cert))
     }
 }
 

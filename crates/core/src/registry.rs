@@ -34,12 +34,28 @@ pub(crate) struct LoadedCa {
     pub(crate) chain_pem: String,
 }
 
+/// A CA certificate's validity period, Unix seconds.
+#[derive(Clone, Debug)]
+pub(crate) struct Period {
+    pub(crate) ca_id: String,
+    pub(crate) not_before: i64,
+    pub(crate) not_after: i64,
+}
+
+impl Period {
+    pub(crate) fn contains(&self, now: i64) -> bool {
+        (self.not_before..=self.not_after).contains(&now)
+    }
+}
+
 /// The shared CA registry. Cheap to share (`Arc`); every service holds one.
 pub struct Registry {
     pub(crate) store: Store,
     pub(crate) keystore: Keystore,
     pub(crate) clock: Arc<dyn Clock>,
     loaded: RwLock<HashMap<String, Arc<LoadedCa>>>,
+    /// [`Registry::chain_validity`]'s cache.
+    periods: RwLock<HashMap<String, Arc<[Period]>>>,
     /// The VA's caches, which revocations anywhere must purge before they return.
     pub(crate) va: VaState,
     pub(crate) va_config: VaConfig,
@@ -90,6 +106,7 @@ impl Registry {
             keystore,
             clock,
             loaded: RwLock::new(HashMap::new()),
+            periods: RwLock::new(HashMap::new()),
             va: VaState::default(),
             va_config,
             engines,
@@ -120,17 +137,8 @@ impl Registry {
             .await
             .map_err(store_err(format!("CA {id}")))?;
         let mut chain_pem = pem_encode_cert(&row.certificate_der);
-        let mut parent = row.parent_id.clone();
-        // CAs form a tree; the depth bound only guards against a corrupt cycle.
-        for _ in 0..16 {
-            let Some(pid) = parent else { break };
-            let p = self
-                .store
-                .get_ca(&pid)
-                .await
-                .map_err(store_err(format!("CA {pid}")))?;
+        for p in self.ancestors(&row).await? {
             chain_pem.push_str(&pem_encode_cert(&p.certificate_der));
-            parent = p.parent_id;
         }
         let issuer = match (&row.engine, &row.key_sealed) {
             (Some(engine), Some(record)) => {
@@ -162,6 +170,51 @@ impl Registry {
             .map_err(|_| poisoned())?
             .insert(id.to_string(), loaded.clone());
         Ok(loaded)
+    }
+
+    /// The managed CAs above `row`, nearest first.
+    async fn ancestors(&self, row: &CaRow) -> Result<Vec<CaRow>, Error> {
+        let mut found = Vec::new();
+        let mut parent = row.parent_id.clone();
+        // CAs form a tree; the depth bound only guards against a corrupt cycle.
+        for _ in 0..16 {
+            let Some(pid) = parent else { break };
+            let p = self
+                .store
+                .get_ca(&pid)
+                .await
+                .map_err(store_err(format!("CA {pid}")))?;
+            parent = p.parent_id.clone();
+            found.push(p);
+        }
+        Ok(found)
+    }
+
+    /// The validity periods of CA `id` and of every managed CA above it, nearest first. A CA's period
+    /// never changes, so they are cached for good; unlike [`Registry::loaded`], no key is opened.
+    pub(crate) async fn chain_validity(&self, id: &str) -> Result<Arc<[Period]>, Error> {
+        if let Some(hit) = self.periods.read().map_err(|_| poisoned())?.get(id) {
+            return Ok(hit.clone());
+        }
+        let row = self
+            .store
+            .get_ca(id)
+            .await
+            .map_err(store_err(format!("CA {id}")))?;
+        let ancestors = self.ancestors(&row).await?;
+        let periods: Arc<[Period]> = std::iter::once(&row)
+            .chain(&ancestors)
+            .map(|r| Period {
+                ca_id: r.id.clone(),
+                not_before: r.not_before,
+                not_after: r.not_after,
+            })
+            .collect();
+        self.periods
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(id.to_string(), periods.clone());
+        Ok(periods)
     }
 
     /// Every stored CA, oldest first, with its status as of now.

@@ -46,6 +46,8 @@ pub enum ClientCertProblem {
     Revoked,
     /// Past its notAfter.
     Expired,
+    /// A CA certificate of its chain is expired or not yet valid.
+    IssuerOutsideValidity,
 }
 
 impl ClientCertProblem {
@@ -55,6 +57,9 @@ impl ClientCertProblem {
             ClientCertProblem::Unknown => "the client certificate was not issued by this platform",
             ClientCertProblem::Revoked => "the client certificate is revoked",
             ClientCertProblem::Expired => "the client certificate has expired",
+            ClientCertProblem::IssuerOutsideValidity => {
+                "a CA certificate in the client certificate's chain is expired or not yet valid"
+            }
         }
     }
 }

@@ -10,7 +10,8 @@
 //! One deliberate leniency: a certificate outside its validity period (expired, or not yet valid) still
 //! completes the handshake — its chain is checked as of the middle of its own validity — because the
 //! platform judges time by its service clock in one place, [`shedu_core::Issuance::client_certificate`], which every
-//! consumer calls, and because an RA may allow a device to re-enrol with an expired certificate.
+//! consumer calls, and because an RA may allow a device to re-enrol with an expired certificate. That check
+//! covers every CA above the leaf as well: the handshake never judges them, since they are its anchors.
 
 use std::sync::{Arc, RwLock};
 

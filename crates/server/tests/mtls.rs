@@ -9,7 +9,9 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use shedu_core::Clock;
-use shedu_testkit::{Backend, TestServer, backend_test, curl, openssl, openssl_foreign_leaf};
+use shedu_testkit::{
+    Backend, TestServer, backend_test, curl, openssl, openssl_csr, openssl_foreign_leaf,
+};
 
 /// `curl --cert` against `path`; returns (exit code, HTTP status, JSON body).
 fn curl_json(server: &TestServer, dir: &Path, path: &str, cert: Option<&str>) -> (i32, u16, Value) {
@@ -101,6 +103,145 @@ backend_test!(
             problem["type"],
             "urn:shedu:problem:invalid-client-certificate"
         );
+    }
+);
+
+backend_test!(
+    every_certificate_of_a_client_chain_is_judged_by_the_service_clock,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let (ok, out) = openssl(dir.path(), args);
+            assert!(ok, "openssl {args:?}: {out}");
+        };
+        // An imported hierarchy that does not nest: a root valid 2 days over an intermediate valid 30.
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        run(&[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "root.key",
+                "-out",
+                "root.pem",
+                "-subj",
+                "/CN=Short Root",
+                "-days",
+                "2",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ]
+        .concat());
+        run(&[
+            &["req", "-new"][..],
+            &ec,
+            &[
+                "-keyout",
+                "int.key",
+                "-out",
+                "int.csr",
+                "-subj",
+                "/CN=Long Intermediate",
+            ],
+        ]
+        .concat());
+        std::fs::write(
+            dir.path().join("int.ext"),
+            "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n\
+             subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+        )
+        .unwrap();
+        run(&[
+            "x509", "-req", "-in", "int.csr", "-CA", "root.pem", "-CAkey", "root.key", "-days",
+            "30", "-extfile", "int.ext", "-out", "int.pem",
+        ]);
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+        let (s, root) = server
+            .post(
+                "/api/v1/cas/import",
+                json!({"name": "short-root", "certificate_pem": read("root.pem")}),
+            )
+            .await;
+        assert_eq!(s, 201, "{root}");
+        let (s, int) = server
+            .post(
+                "/api/v1/cas/import",
+                json!({"name": "long-int", "certificate_pem": read("int.pem"),
+                    "private_key_pem": read("int.key"),
+                    "profile": {"ext_key_usages": ["client_auth"]}}),
+            )
+            .await;
+        assert_eq!(s, 201, "{int}");
+        assert_eq!(
+            int["parent_id"], root["id"],
+            "the intermediate is linked to its root"
+        );
+        server
+            .issue_to_files(
+                int["id"].as_str().unwrap(),
+                dir.path(),
+                "under-int",
+                "/CN=plc-9",
+            )
+            .await;
+
+        // A leaf valid for one day, from a CA that nests.
+        let devices = server
+            .create_ca(json!({"name": "devices", "key_type": "ec-p256", "subject": {"common_name": "Devices"},
+                "profile": {"ext_key_usages": ["client_auth"]}}))
+            .await;
+        let csr = openssl_csr(dir.path(), "short", "ec-p256", "/CN=plc-8", None);
+        let (s, short) = server
+            .post(
+                &format!(
+                    "/api/v1/cas/{}/certificates",
+                    devices["id"].as_str().unwrap()
+                ),
+                json!({"csr_pem": csr, "validity_days": 1}),
+            )
+            .await;
+        assert_eq!(s, 201, "{short}");
+        std::fs::write(
+            dir.path().join("short.pem"),
+            short["certificate_pem"].as_str().unwrap(),
+        )
+        .unwrap();
+
+        for stem in ["under-int", "short"] {
+            let (code, status, me) =
+                curl_json(&server, dir.path(), "/api/v1/auth/whoami", Some(stem));
+            assert_eq!((code, status), (0, 200), "{stem} today: {me}");
+        }
+
+        // Three days on (service clock; the handshake still sees real time): the leaf of one day has
+        // expired, and the root above the other leaf's intermediate has.
+        server.clock.advance(3 * 86_400);
+        for (stem, why) in [
+            ("short", "the client certificate has expired"),
+            (
+                "under-int",
+                "a CA certificate in the client certificate's chain is expired or not yet valid",
+            ),
+        ] {
+            let (code, status, problem) =
+                curl_json(&server, dir.path(), "/api/v1/auth/whoami", Some(stem));
+            assert_eq!((code, status), (0, 401), "{stem}: {problem}");
+            assert_eq!(
+                problem["type"], "urn:shedu:problem:invalid-client-certificate",
+                "{stem}"
+            );
+            assert_eq!(problem["detail"], why, "{stem}: {problem}");
+        }
     }
 );
 
