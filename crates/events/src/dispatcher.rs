@@ -13,9 +13,10 @@
 //!   every replica from the outbox head, without a stored cursor.
 //! - **Outbox gaps on PostgreSQL.** Identity values are taken at insert but rows become visible at commit, so
 //!   `seq` 11 can be visible while `seq` 10 is still being committed. The dispatcher never steps over a gap
-//!   until every transaction that was running when it saw the gap has finished (snapshot `xmin` has passed
-//!   the gap's horizon); only then is the gap a rolled-back insert and skipped. SQLite has one writer, so
-//!   its commit order is `seq` order.
+//!   until every writing transaction of this database that was running when it saw the gap has finished
+//!   ([`shedu_store::Store::outbox_writers`]); only then is the gap a rolled-back insert and skipped. There is no time limit: a
+//!   transaction held open for an hour holds delivery back for an hour (and says so in the log every
+//!   minute) rather than lose its event. SQLite has one writer, so its commit order is `seq` order.
 //! - **Wake-ups.** Each task polls every `poll_interval` (200 ms) and also wakes on [`DispatcherHandle::notify`],
 //!   which the server can call after each commit.
 
@@ -79,8 +80,9 @@ pub struct DispatchOptions {
     pub lock_check: Duration,
     /// How long a gap in the outbox is waited for before its transactions are checked (PostgreSQL).
     pub gap_grace: Duration,
-    /// Longest wait for a gap (a long-running unrelated transaction holds back `xmin`); then it is skipped.
-    pub gap_max_wait: Duration,
+    /// How often a gap that stays open is reported in the log (a long-running transaction of this
+    /// database may still fill it, and delivery waits for it: never skipped on time alone).
+    pub gap_warn_every: Duration,
     /// Capacity of the in-process broadcast; slower receivers see `Lagged`.
     pub live_capacity: usize,
 }
@@ -96,7 +98,7 @@ impl Default for DispatchOptions {
             lock_retry: Duration::from_secs(5),
             lock_check: Duration::from_secs(5),
             gap_grace: Duration::from_millis(500),
-            gap_max_wait: Duration::from_secs(60),
+            gap_warn_every: Duration::from_secs(60),
             live_capacity: 1024,
         }
     }
@@ -271,11 +273,13 @@ impl Drop for DispatcherHandle {
 struct Gap {
     after: i64,
     since: Instant,
-    /// `xmax` of a snapshot taken after the grace period: every transaction that could still fill the gap
-    /// has a smaller id.
-    horizon: Option<i64>,
-    /// `xmin` has passed the horizon; if the next read still shows the gap, it is permanent.
+    /// The writing transactions of this database running after the grace period: the one that could still
+    /// fill the gap is among them.
+    horizon: Option<Vec<String>>,
+    /// All of them have finished; if the next read still shows the gap, it is permanent.
     settled: bool,
+    /// When the open gap was last reported.
+    warned: Instant,
 }
 
 enum Exit {
@@ -512,35 +516,44 @@ impl SinkTask {
                     since: now,
                     horizon: None,
                     settled: false,
+                    warned: now,
                 });
                 return 0;
             }
         };
         let waited = now.duration_since(gap.since);
-        if gap.settled || waited >= self.opts.gap_max_wait {
-            if !gap.settled {
-                tracing::warn!(sink = %self.name, after = cursor, next = first.seq,
-                    "outbox gap still open after the maximum wait; skipping it");
-            } else {
-                tracing::debug!(sink = %self.name, after = cursor, next = first.seq, "skipping a rolled-back outbox gap");
-            }
+        if gap.settled {
+            tracing::debug!(sink = %self.name, after = cursor, next = first.seq, "skipping a rolled-back outbox gap");
             self.gap = None;
             return run_from(first.seq);
         }
         if waited < self.opts.gap_grace {
             return 0;
         }
-        match (gap.horizon, self.store.outbox_snapshot().await) {
-            (None, Ok(Some(s))) => gap.horizon = Some(s.xmax),
-            (Some(h), Ok(Some(s))) if s.xmin >= h => gap.settled = true,
-            (_, Ok(None)) => {
+        if now.duration_since(gap.warned) >= self.opts.gap_warn_every {
+            gap.warned = now;
+            tracing::warn!(sink = %self.name, after = cursor, next = first.seq, waited_s = waited.as_secs(),
+                "outbox gap still open: a transaction that may fill it is still running; delivery waits for it");
+        }
+        let running = match self.store.outbox_writers().await {
+            Ok(Some(running)) => running,
+            Ok(None) => {
                 self.gap = None;
                 return run_from(first.seq);
             }
-            (_, Err(e)) => {
-                tracing::warn!(sink = %self.name, error = %e, "cannot read the snapshot")
+            Err(e) => {
+                tracing::warn!(sink = %self.name, error = %e, "cannot list the running transactions");
+                return 0;
             }
-            _ => {}
+        };
+        // Settled once every writer that was running at the horizon has finished.
+        match gap
+            .horizon
+            .as_ref()
+            .map(|h| !h.iter().any(|x| running.contains(x)))
+        {
+            Some(settled) => gap.settled = settled,
+            None => gap.horizon = Some(running),
         }
         0
     }

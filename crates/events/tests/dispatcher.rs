@@ -216,6 +216,45 @@ async fn concurrent_writers_lose_nothing_postgres() {
     assert_eq!(got_ids, all_ids);
 }
 
+/// A transaction that commits its event long after later events were committed (past the minute after which
+/// the dispatcher used to give up on a gap and skip it): its event is delivered, in `seq` order, and no
+/// later event overtakes it. PostgreSQL only: SQLite has one writer, so it has no such gap.
+#[tokio::test]
+async fn a_gap_held_open_past_a_minute_is_waited_for_not_skipped() {
+    let (_db, store) = store(TestBackend::Postgres).await;
+    let first = event("certificate.issued", 1);
+    store.append_event(&first).await.unwrap();
+    let slow = event("certificate.issued", 2);
+    let held = store.append_event_held(&slow).await.unwrap();
+    let third = event("certificate.issued", 3);
+    store.append_event(&third).await.unwrap();
+
+    let sink = RecordingSink::new("test:held-gap", 0);
+    let received = sink.received.clone();
+    let handle = Dispatcher::with_options(store.clone(), fast())
+        .sink(sink)
+        .start();
+    wait_for(
+        Duration::from_secs(10),
+        "the event before the gap",
+        || async { (!received.lock().unwrap().is_empty()).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(65)).await;
+    assert_exactly_in_order(&received.lock().unwrap().clone(), &[first.id.clone()]);
+
+    held.commit().await.unwrap();
+    wait_for(Duration::from_secs(10), "all three events", || async {
+        (received.lock().unwrap().len() >= 3).then_some(())
+    })
+    .await;
+    drop(handle);
+    assert_exactly_in_order(
+        &received.lock().unwrap().clone(),
+        &[first.id, slow.id, third.id],
+    );
+}
+
 /// A failed insert leaves a permanent hole in `seq` on PostgreSQL (the identity value is spent); the
 /// dispatcher waits until no transaction can fill it, then steps over it. SQLite reuses the value.
 async fn rolled_back_gap(backend: TestBackend) {

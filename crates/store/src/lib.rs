@@ -43,9 +43,10 @@ pub use devices::{
 };
 pub use error::Error;
 pub use model::{CaRow, CertRow, EventRow, NewEvent};
+#[cfg(any(test, feature = "testing"))]
+pub use outbox::HeldTransaction;
 pub use outbox::{
-    DeliveryFilter, DeliveryOutcome, DeliveryRow, NewDelivery, OutboxSnapshot, SinkLock,
-    SubscriptionRow,
+    DeliveryFilter, DeliveryOutcome, DeliveryRow, NewDelivery, SinkLock, SubscriptionRow,
 };
 pub use ras::{RA_HAS_DEVICES, RaRow, RaWrite};
 pub use sweep::SweepReport;

@@ -128,16 +128,6 @@ pub enum DeliveryOutcome {
     },
 }
 
-/// PostgreSQL snapshot bounds (`pg_current_snapshot()`), as transaction ids. The dispatcher uses them to tell
-/// an outbox gap left by a still-running transaction from one left by a rolled-back transaction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OutboxSnapshot {
-    /// Oldest transaction still running (every older one has finished).
-    pub xmin: i64,
-    /// First transaction id not yet assigned.
-    pub xmax: i64,
-}
-
 /// Exclusive right to dispatch one sink. On PostgreSQL a session advisory lock held on a dedicated connection
 /// (taken out of the pool): it is released when this value is dropped or the connection dies, so a crashed
 /// replica never blocks the others. On SQLite (one process per database file) it is a token.
@@ -172,6 +162,15 @@ impl Store {
         crate::events::append(&mut tx, e).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Appends `e` in a transaction that stays open until [`HeldTransaction::commit`]: how tests make a
+    /// slow writer whose event becomes visible after later ones.
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn append_event_held(&self, e: &crate::NewEvent) -> Result<HeldTransaction, Error> {
+        let mut tx = self.write.begin().await?;
+        crate::events::append(&mut tx, e).await?;
+        Ok(HeldTransaction(tx))
     }
 
     /// Appends events in order, in one transaction (multi-row INSERTs).
@@ -250,26 +249,27 @@ impl Store {
         Ok(())
     }
 
-    /// PostgreSQL's current snapshot bounds; `None` on SQLite, where the single writer commits in `seq` order.
-    pub async fn outbox_snapshot(&self) -> Result<Option<OutboxSnapshot>, Error> {
+    /// The ids of the transactions now running in this database that have written something, except the
+    /// caller's; `None` on SQLite, where the single writer commits in `seq` order. The dispatcher uses them to
+    /// tell an outbox gap that a running transaction may still fill from one a rolled-back insert left.
+    /// Transactions in other databases of the cluster are not listed: they cannot fill this outbox, so they
+    /// never hold its delivery back (a cluster-wide `xmin` would). Prepared (two-phase) transactions are not
+    /// listed either; shedu never prepares one.
+    pub async fn outbox_writers(&self) -> Result<Option<Vec<String>>, Error> {
         if self.backend != Backend::Postgres {
             return Ok(None);
         }
-        let row = sqlx::query(
-            "SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax \
-             FROM (SELECT pg_current_snapshot() AS s) t",
+        let rows = sqlx::query(
+            "SELECT backend_xid::text AS xid FROM pg_stat_activity \
+             WHERE datname = current_database() AND backend_xid IS NOT NULL \
+             AND pid <> pg_backend_pid()",
         )
-        .fetch_one(&self.write)
+        .fetch_all(&self.write)
         .await?;
-        let parse = |col: &str| -> Result<i64, Error> {
-            let v: String = row.try_get(col)?;
-            v.parse()
-                .map_err(|_| Error::Corrupt(format!("snapshot {col} {v}")))
-        };
-        Ok(Some(OutboxSnapshot {
-            xmin: parse("xmin")?,
-            xmax: parse("xmax")?,
-        }))
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("xid").map_err(Error::from))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 
     /// Tries to become the only dispatcher of `sink` across replicas. `None`: another replica holds it.
@@ -625,4 +625,18 @@ async fn advance_cursor(conn: &mut AnyConnection, sink: &str, seq: i64) -> Resul
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// An open transaction from [`Store::append_event_held`].
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug)]
+pub struct HeldTransaction(sqlx::Transaction<'static, sqlx::Any>);
+
+#[cfg(any(test, feature = "testing"))]
+impl HeldTransaction {
+    /// Commits it.
+    pub async fn commit(self) -> Result<(), Error> {
+        self.0.commit().await?;
+        Ok(())
+    }
 }
