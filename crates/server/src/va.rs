@@ -1,10 +1,12 @@
 //! The validation endpoints, served on both listeners: OCSP (`POST /ocsp`, `GET /ocsp/{base64}` per
 //! RFC 5019 with HTTP caching headers), CRLs (`/crl/{ca}[/{partition}][/delta]`, DER or `.pem`), and CA
-//! certificates for AIA caIssuers (`/ca/{id}`). Errors here are the protocols' own: OCSP error statuses,
-//! plain 404s for CRLs; never problem JSON, which OCSP clients cannot read.
+//! certificates for AIA caIssuers (`/ca/{id}`). A request OCSP can answer gets an OCSP answer, errors
+//! included (`malformedRequest`, `unauthorized`, …); what HTTP refuses before OCSP is reached (an unknown
+//! CRL or CA, a body over the limit, storage down) is an RFC 7807 problem like everywhere else.
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +17,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
 use crate::AppState;
+use crate::problem::Problem;
 
 /// OCSP requests are small; RFC 5019 clients send one CertID.
 const MAX_OCSP_REQUEST: usize = 16 * 1024;
@@ -33,7 +36,19 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/ca/{ca}", get(ca_certificate))
 }
 
-async fn ocsp_post(State(state): State<AppState>, body: Bytes) -> Response {
+async fn ocsp_post(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Problem::new(
+                r.status(),
+                "body-too-large",
+                format!("an OCSP request is at most {MAX_OCSP_REQUEST} bytes"),
+            )
+            .into_response();
+        }
+        Err(r) => return Problem::new(r.status(), "invalid-body", r.body_text()).into_response(),
+    };
     let answer = state.services.va.ocsp(&body).await;
     ocsp_response(answer, false)
 }
@@ -94,7 +109,7 @@ async fn crl_part(
     }
     match part.parse::<i64>() {
         Ok(shard) => serve_crl(&state, &ca, shard, CrlKind::Full, pem).await,
-        Err(_) => not_found(),
+        Err(_) => not_found("CRL partition"),
     }
 }
 
@@ -104,7 +119,7 @@ async fn crl_part_delta(
 ) -> Response {
     match part.parse::<i64>() {
         Ok(shard) => serve_crl(&state, &ca, shard, CrlKind::Delta, false).await,
-        Err(_) => not_found(),
+        Err(_) => not_found("CRL partition"),
     }
 }
 
@@ -139,11 +154,7 @@ async fn serve_crl(state: &AppState, ca: &str, shard: i64, kind: CrlKind, pem: b
             insert(&mut headers, header::EXPIRES, http_date(crl.next_update));
             (StatusCode::OK, headers, body).into_response()
         }
-        Err(shedu_core::Error::NotFound(_)) => not_found(),
-        Err(e) => {
-            tracing::warn!(error = %e, %ca, "CRL unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, "CRL unavailable\n").into_response()
-        }
+        Err(e) => Problem::from(e).into_response(),
     }
 }
 
@@ -160,7 +171,7 @@ async fn ca_certificate(State(state): State<AppState>, Path(ca): Path<String>) -
             ca.certificate_der,
         )
             .into_response(),
-        Err(_) => not_found(),
+        Err(e) => Problem::from(e).into_response(),
     }
 }
 
@@ -187,8 +198,13 @@ fn pem_block(label: &str, der: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "not found\n").into_response()
+fn not_found(what: &str) -> Response {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        format!("{what} not found"),
+    )
+    .into_response()
 }
 
 fn insert(headers: &mut HeaderMap, name: header::HeaderName, value: String) {

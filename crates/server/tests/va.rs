@@ -434,10 +434,42 @@ backend_test!(
             .await
             .unwrap();
         assert_eq!(res.headers()["content-type"], "application/pkix-cert");
-        let res = reqwest::get(format!("{}/crl/nope", server.http_url))
+        // What HTTP refuses before OCSP or a CRL is reached is a problem document, as on the API.
+        for path in [
+            "/crl/nope",
+            "/crl/nope/delta",
+            "/crl/nope/x/delta",
+            "/ca/nope",
+        ] {
+            let res = reqwest::get(format!("{}{path}", server.http_url))
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 404, "{path}");
+            assert_eq!(
+                res.headers()["content-type"],
+                "application/problem+json",
+                "{path}"
+            );
+            let problem: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(
+                problem["type"], "urn:shedu:problem:not-found",
+                "{path}: {problem}"
+            );
+        }
+        let res = reqwest::Client::new()
+            .post(format!("{}/ocsp", server.http_url))
+            .header("content-type", "application/ocsp-request")
+            .body(vec![0x30; 20 * 1024])
+            .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 404);
+        assert_eq!(res.status(), 413);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let problem: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(
+            problem["type"], "urn:shedu:problem:body-too-large",
+            "{problem}"
+        );
     }
 );
 
