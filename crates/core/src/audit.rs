@@ -48,6 +48,14 @@ pub enum AuditAction {
     UserCreate,
     /// A user's password was changed.
     UserPassword,
+    /// A user was disabled.
+    UserDisable,
+    /// A disabled user was enabled again.
+    UserEnable,
+    /// A user was deleted.
+    UserDelete,
+    /// A user's role was changed.
+    UserRole,
     /// An API key was created.
     ApiKeyCreate,
     /// An API key was revoked.
@@ -82,6 +90,10 @@ impl AuditAction {
             AuditAction::GroupDelete => "group.delete",
             AuditAction::UserCreate => "user.create",
             AuditAction::UserPassword => "user.password",
+            AuditAction::UserDisable => "user.disable",
+            AuditAction::UserEnable => "user.enable",
+            AuditAction::UserDelete => "user.delete",
+            AuditAction::UserRole => "user.role",
             AuditAction::ApiKeyCreate => "api_key.create",
             AuditAction::ApiKeyRevoke => "api_key.revoke",
             AuditAction::SubscriptionCreate => "subscription.create",

@@ -3,12 +3,20 @@
 //!
 //! Session tokens are HS256 JWTs signed with a 256-bit secret that is generated once, sealed by the keystore
 //! and kept in the database, so every replica accepts every replica's tokens and a restart logs nobody out.
+//! Each carries the user's token generation, which every change to the user's access bumps (password, role,
+//! disable, delete), and every request checks it against the user's row, so a change takes effect at once.
+//! Refresh tokens are opaque (`shr_<secret>`, only SHA-256 stored), single-use and rotated: each refresh
+//! returns the next token of the login's family, which keeps the login's absolute end; presenting a used
+//! one drops the whole family (a stolen token and its legitimate twin both die).
 //! API keys are `shk_<id>_<secret>`; only SHA-256 of the 256-bit secret is stored (a password hash is not
-//! needed for a secret with that much entropy) and compared in constant time. Failed logins are limited per
-//! user name and per source address, and every failure gives the same answer, whether or not the user exists.
+//! needed for a secret with that much entropy) and compared in constant time. A key a user created works
+//! only while that user exists and is enabled.
+//! Failed logins are counted per (user name, client address), charged atomically in storage before the
+//! password is checked: after five failures the address waits 1 s, 2 s, 4 s, … (at most
+//! 15 minutes) between attempts, while the same user from another address is not affected. Every
+//! failure gives the same answer, whether or not the user exists.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -16,7 +24,9 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use shedu_keys::Keystore;
-use shedu_store::{ApiKeyRow, Store, UserRow};
+use shedu_store::{
+    ApiKeyRow, LoginFailures, Redeemed, RefreshTokenRow, Store, UserChange, UserRow,
+};
 use subtle::ConstantTimeEq;
 
 use crate::error::store_err;
@@ -26,10 +36,16 @@ use crate::{AuditAction, AuditContext, Clock, Error, OidcIssuer};
 pub(crate) const SESSION_SECRET: &str = "session_secret";
 pub(crate) const SESSION_CONTEXT: &[u8] = b"shedu-session-secret";
 const TOKEN_TTL: i64 = 15 * 60;
+/// A login's absolute lifetime: refreshing rotates the refresh token but never extends this.
 const REFRESH_TTL: i64 = 12 * 3600;
-const MAX_FAILURES: u32 = 5;
-const FAILURE_WINDOW: i64 = 300;
+/// Failed logins from one address for one user name before that pair has to wait.
+const FREE_ATTEMPTS: i64 = 5;
+/// The longest wait between attempts (seconds); the wait doubles from 1 s up to this.
+const MAX_BACKOFF: i64 = 15 * 60;
+/// A (user name, address) pair with no attempt for this long starts from zero again.
+const FAILURE_MEMORY: i64 = 24 * 3600;
 const MIN_PASSWORD: usize = 12;
+const MAX_USERNAME: usize = 64;
 
 /// What a principal may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -114,6 +130,8 @@ pub struct User {
     pub role: Role,
     /// Creation time.
     pub created_at: i64,
+    /// Whether the user is disabled (cannot log in; their tokens and API keys are refused).
+    pub disabled: bool,
 }
 
 /// An API key's metadata (never the secret).
@@ -152,6 +170,8 @@ struct Claims {
     name: String,
     role: String,
     typ: String,
+    /// The user's token generation when the session began.
+    tgen: i64,
     iss: String,
     iat: i64,
     exp: i64,
@@ -163,7 +183,6 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     encoding: EncodingKey,
     decoding: DecodingKey,
-    failures: Mutex<HashMap<String, (u32, i64)>>,
     dummy_hash: String,
     oidc: Option<OidcVerifier>,
 }
@@ -206,7 +225,6 @@ impl AuthService {
             clock,
             encoding: EncodingKey::from_secret(&secret),
             decoding: DecodingKey::from_secret(&secret),
-            failures: Mutex::new(HashMap::new()),
             dummy_hash,
             oidc: None,
         })
@@ -233,7 +251,7 @@ impl AuthService {
     ) -> Result<User, Error> {
         let role = Role::parse(role)?;
         if username.trim().is_empty()
-            || username.len() > 64
+            || username.len() > MAX_USERNAME
             || username
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control())
@@ -253,6 +271,7 @@ impl AuthService {
             role: role.as_str().to_string(),
             created_at: self.clock.now(),
             disabled: false,
+            token_generation: 0,
         };
         self.store
             .insert_user(&row, &AuditAction::UserCreate.by(actor))
@@ -285,17 +304,21 @@ impl AuthService {
             .map_err(store_err("users"))
     }
 
-    /// Checks a user's password. Every failure is the same `invalid-credentials` answer; too many failures
-    /// for a user name or a source address within five minutes give `RateLimited`.
+    /// Checks a user's password and starts a session. Every failure is the same `invalid-credentials`
+    /// answer; an attempt while (`username`, `source`) has to wait is `RateLimited` with the wait.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
         source: &str,
     ) -> Result<Session, Error> {
+        let failed = || Error::Unauthenticated("invalid user name or password".into());
+        if username.len() > MAX_USERNAME {
+            // No user can have this name; nothing is worth storing about it.
+            return Err(failed());
+        }
         let now = self.clock.now();
-        let keys = [format!("user:{username}"), format!("addr:{source}")];
-        self.check_rate(&keys, now)?;
+        self.charge_attempt(username, source, now).await?;
         let row = self
             .store
             .user_by_name(username)
@@ -314,32 +337,53 @@ impl AuthService {
         .await?;
         match (ok, row) {
             (true, Some(user)) => {
-                self.clear_failures(&keys);
-                self.session(&user.id, &user.username, &user.role, now)
+                self.store
+                    .clear_login_failures(username, source)
+                    .await
+                    .map_err(store_err("login"))?;
+                let family = crate::registry::new_id();
+                self.issue_session(&user, family, now + REFRESH_TTL, now)
+                    .await
             }
-            _ => {
-                self.record_failure(&keys, now);
-                Err(Error::Unauthenticated(
-                    "invalid user name or password".into(),
-                ))
-            }
+            _ => Err(failed()),
         }
     }
 
-    /// Exchanges a refresh token for a new session (the user must still exist and be enabled).
+    /// Exchanges a refresh token for a new session and the next refresh token of its family. A token is
+    /// good once: presenting a used one ends the whole login (every token of its family). The user must
+    /// still exist, be enabled and have had no access change since the login.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Session, Error> {
-        let claims = self.decode(refresh_token, "refresh")?;
+        let invalid = || Error::Unauthenticated("the refresh token is no longer valid".into());
+        let now = self.clock.now();
+        let redeemed = self
+            .store
+            .redeem_refresh_token(&sha256_hex(refresh_token), now)
+            .await
+            .map_err(store_err("refresh token"))?;
+        let row = match redeemed {
+            Redeemed::Fresh(row) => row,
+            Redeemed::Reused => {
+                tracing::warn!("a used refresh token was presented again; its login was ended");
+                return Err(invalid());
+            }
+            Redeemed::Unknown => return Err(invalid()),
+        };
+        if row.expires_at <= now {
+            return Err(invalid());
+        }
         let user = self
             .store
-            .user_by_id(&claims.sub)
+            .user_by_id(&row.user_id)
             .await
             .map_err(store_err("user"))?
-            .filter(|u| !u.disabled)
-            .ok_or_else(|| Error::Unauthenticated("the refresh token is no longer valid".into()))?;
-        self.session(&user.id, &user.username, &user.role, self.clock.now())
+            .filter(|u| !u.disabled && u.token_generation == row.generation)
+            .ok_or_else(invalid)?;
+        self.issue_session(&user, row.family, row.expires_at, now)
+            .await
     }
 
-    /// Changes a user's password after checking the current one.
+    /// Changes a user's password after checking the current one. Every session and refresh token of the
+    /// user stops working.
     pub async fn change_password(
         &self,
         actor: &AuditContext,
@@ -362,10 +406,86 @@ impl AuthService {
         }
         let new = new.to_string();
         let hash = blocking(move || hash_password(&new)).await??;
-        self.store
-            .set_password_hash(user_id, &hash, &AuditAction::UserPassword.by(actor))
+        self.change_user(
+            actor,
+            user_id,
+            UserChange::Password(&hash),
+            AuditAction::UserPassword,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Disables (`true`) or enables a user. A disabled user cannot log in, and their sessions, refresh
+    /// tokens and API keys are refused at once. `Conflict` (`last-admin`) for the last enabled admin.
+    pub async fn set_user_disabled(
+        &self,
+        actor: &AuditContext,
+        id: &str,
+        disabled: bool,
+    ) -> Result<User, Error> {
+        let action = if disabled {
+            AuditAction::UserDisable
+        } else {
+            AuditAction::UserEnable
+        };
+        let row = self
+            .change_user(actor, id, UserChange::Disabled(disabled), action)
+            .await?;
+        user_from(row)
+    }
+
+    /// Changes a user's role; their current sessions and refresh tokens stop working. `Conflict`
+    /// (`last-admin`) when it would demote the last enabled admin.
+    pub async fn set_user_role(
+        &self,
+        actor: &AuditContext,
+        id: &str,
+        role: &str,
+    ) -> Result<User, Error> {
+        let role = Role::parse(role)?;
+        let row = self
+            .change_user(
+                actor,
+                id,
+                UserChange::Role(role.as_str()),
+                AuditAction::UserRole,
+            )
+            .await?;
+        user_from(row)
+    }
+
+    /// Deletes a user; their sessions, refresh tokens and API keys stop working. `Conflict`
+    /// (`last-admin`) for the last enabled admin.
+    pub async fn delete_user(&self, actor: &AuditContext, id: &str) -> Result<(), Error> {
+        self.change_user(actor, id, UserChange::Delete, AuditAction::UserDelete)
             .await
-            .map_err(store_err("user"))
+            .map(|_| ())
+    }
+
+    async fn change_user(
+        &self,
+        actor: &AuditContext,
+        id: &str,
+        change: UserChange<'_>,
+        action: AuditAction,
+    ) -> Result<UserRow, Error> {
+        self.store
+            .change_user(
+                id,
+                change,
+                Role::Admin.as_str(),
+                self.clock.now(),
+                &action.by(actor),
+            )
+            .await
+            .map_err(|e| match e {
+                shedu_store::Error::LastOfRole => Error::conflict(
+                    "last-admin",
+                    "this is the last enabled admin; make another user admin first",
+                ),
+                other => store_err(format!("user {id}"))(other),
+            })
     }
 
     /// Creates an API key; the returned secret string is shown once and never stored.
@@ -375,7 +495,7 @@ impl AuthService {
         name: &str,
         role: &str,
         expires_in_days: Option<u32>,
-        created_by: &str,
+        creator: &Principal,
     ) -> Result<(ApiKey, String), Error> {
         let role = Role::parse(role)?;
         crate::model::check_name(name)?;
@@ -396,10 +516,11 @@ impl AuthService {
             name: name.to_string(),
             role: role.as_str().to_string(),
             secret_hash: sha256_hex(&secret),
-            created_by: created_by.to_string(),
+            created_by: creator.name.clone(),
             created_at: now,
             expires_at: expires_in_days.map(|d| now + i64::from(d) * 86_400),
             revoked_at: None,
+            owner_id: (creator.kind == PrincipalKind::User).then(|| creator.id.clone()),
         };
         self.store
             .insert_api_key(&row, &AuditAction::ApiKeyCreate.by(actor))
@@ -443,10 +564,19 @@ impl AuthService {
             return answer;
         }
         let claims = self.decode(token, "access")?;
+        // The user's row, not the token, has the last word: a token minted before the user's access
+        // changed (another generation), or of a disabled or deleted user, is refused.
+        let user = self
+            .store
+            .user_by_id(&claims.sub)
+            .await
+            .map_err(store_err("user"))?
+            .filter(|u| !u.disabled && u.token_generation == claims.tgen)
+            .ok_or_else(|| Error::Unauthenticated("the session is no longer valid".into()))?;
         Ok(Principal {
-            id: claims.sub,
-            name: claims.name,
-            role: Role::parse(&claims.role)?,
+            id: user.id,
+            name: user.username,
+            role: Role::parse(&user.role)?,
             kind: PrincipalKind::User,
         })
     }
@@ -469,6 +599,17 @@ impl AuthService {
         if !matches || row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
             return Err(invalid());
         }
+        if let Some(owner) = &row.owner_id {
+            let owner_active = self
+                .store
+                .user_by_id(owner)
+                .await
+                .map_err(store_err("user"))?
+                .is_some_and(|u| !u.disabled);
+            if !owner_active {
+                return Err(invalid());
+            }
+        }
         Ok(Principal {
             id: row.id,
             name: row.name,
@@ -477,36 +618,44 @@ impl AuthService {
         })
     }
 
-    fn session(&self, id: &str, name: &str, role: &str, now: i64) -> Result<Session, Error> {
-        let token = self.encode(id, name, role, "access", now, TOKEN_TTL)?;
-        let refresh_token = self.encode(id, name, role, "refresh", now, REFRESH_TTL)?;
-        Ok(Session {
-            token,
-            expires_at: now + TOKEN_TTL,
-            refresh_token,
-        })
-    }
-
-    fn encode(
+    /// A new access token for `user` and the next refresh token of `family`, which ends at `family_end`.
+    async fn issue_session(
         &self,
-        sub: &str,
-        name: &str,
-        role: &str,
-        typ: &str,
+        user: &UserRow,
+        family: String,
+        family_end: i64,
         now: i64,
-        ttl: i64,
-    ) -> Result<String, Error> {
+    ) -> Result<Session, Error> {
+        let expires_at = (now + TOKEN_TTL).min(family_end);
         let claims = Claims {
-            sub: sub.into(),
-            name: name.into(),
-            role: role.into(),
-            typ: typ.into(),
+            sub: user.id.clone(),
+            name: user.username.clone(),
+            role: user.role.clone(),
+            typ: "access".into(),
+            tgen: user.token_generation,
             iss: "shedu".into(),
             iat: now,
-            exp: now + ttl,
+            exp: expires_at,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| Error::Internal(format!("token signing: {e}")))
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::Internal(format!("token signing: {e}")))?;
+        let refresh_token = format!("shr_{}", hex::encode(rand::random::<[u8; 32]>()));
+        self.store
+            .insert_refresh_token(&RefreshTokenRow {
+                token_hash: sha256_hex(&refresh_token),
+                family,
+                user_id: user.id.clone(),
+                generation: user.token_generation,
+                created_at: now,
+                expires_at: family_end,
+            })
+            .await
+            .map_err(store_err("refresh token"))?;
+        Ok(Session {
+            token,
+            expires_at,
+            refresh_token,
+        })
     }
 
     fn decode(&self, token: &str, typ: &str) -> Result<Claims, Error> {
@@ -525,43 +674,53 @@ impl AuthService {
         Ok(data.claims)
     }
 
-    fn check_rate(&self, keys: &[String], now: i64) -> Result<(), Error> {
-        let failures = self
-            .failures
-            .lock()
-            .map_err(|_| Error::Internal("login limiter poisoned".into()))?;
-        for k in keys {
-            if let Some((n, since)) = failures.get(k)
-                && *n >= MAX_FAILURES
-                && now - since < FAILURE_WINDOW
-            {
-                return Err(Error::RateLimited(
-                    "too many failed logins; try again in a few minutes".into(),
-                ));
-            }
+    /// Charges this attempt to (`username`, `source`) before the password is checked, so parallel
+    /// attempts cannot outrun the count; `RateLimited` with the wait when the pair has to wait.
+    async fn charge_attempt(&self, username: &str, source: &str, now: i64) -> Result<(), Error> {
+        let charged = self
+            .store
+            .charge_login_attempt(username, source, now, |c| next_failures(c, now))
+            .await
+            .map_err(store_err("login"))?;
+        match charged {
+            Ok(()) => Ok(()),
+            Err(until) => Err(Error::RateLimited {
+                detail:
+                    "too many failed logins for this user from this address; wait and try again"
+                        .into(),
+                retry_after: u64::try_from(until - now).unwrap_or(1).max(1),
+            }),
         }
-        Ok(())
     }
+}
 
-    fn record_failure(&self, keys: &[String], now: i64) {
-        if let Ok(mut failures) = self.failures.lock() {
-            for k in keys {
-                let e = failures.entry(k.clone()).or_insert((0, now));
-                if now - e.1 >= FAILURE_WINDOW {
-                    *e = (0, now);
-                }
-                e.0 += 1;
-            }
-        }
+/// The failed-login counter after charging one more attempt at `now`, or `Err(locked_until)` while the
+/// pair has to wait. The attempt counts as a failure until a success clears the counter; from the
+/// [`FREE_ATTEMPTS`]th on, each one makes the next wait 1 s, 2 s, 4 s, … up to [`MAX_BACKOFF`].
+fn next_failures(current: LoginFailures, now: i64) -> Result<LoginFailures, i64> {
+    if current.locked_until > now {
+        return Err(current.locked_until);
     }
-
-    fn clear_failures(&self, keys: &[String]) {
-        if let Ok(mut failures) = self.failures.lock() {
-            for k in keys {
-                failures.remove(k);
-            }
-        }
-    }
+    let before = if now - current.updated_at >= FAILURE_MEMORY {
+        0
+    } else {
+        current.failures
+    };
+    let failures = before + 1;
+    let locked_until = if failures >= FREE_ATTEMPTS {
+        let doublings = u32::try_from(failures - FREE_ATTEMPTS).unwrap_or(u32::MAX);
+        now + 1i64
+            .checked_shl(doublings.min(62))
+            .unwrap_or(MAX_BACKOFF)
+            .min(MAX_BACKOFF)
+    } else {
+        0
+    };
+    Ok(LoginFailures {
+        failures,
+        locked_until,
+        updated_at: now,
+    })
 }
 
 fn check_password(p: &str) -> Result<(), Error> {
@@ -604,6 +763,7 @@ fn user_from(r: UserRow) -> Result<User, Error> {
         id: r.id,
         username: r.username,
         created_at: r.created_at,
+        disabled: r.disabled,
     })
 }
 
@@ -623,4 +783,38 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Internal(format!("auth task: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_doubles_after_the_free_attempts_up_to_the_cap() {
+        let mut c = LoginFailures::default();
+        let mut waits = Vec::new();
+        let mut now = 1_000;
+        for _ in 0..20 {
+            c = next_failures(c, now).unwrap();
+            waits.push(c.locked_until.saturating_sub(now).max(0));
+            assert_eq!(
+                next_failures(c, now).err(),
+                (c.locked_until > now).then_some(c.locked_until)
+            );
+            now = c.locked_until.max(now);
+        }
+        assert_eq!(&waits[..8], &[0, 0, 0, 0, 1, 2, 4, 8]);
+        assert_eq!(waits[19], MAX_BACKOFF);
+    }
+
+    #[test]
+    fn a_long_quiet_pair_starts_from_zero() {
+        let c = LoginFailures {
+            failures: 9,
+            locked_until: 0,
+            updated_at: 0,
+        };
+        let next = next_failures(c, FAILURE_MEMORY).unwrap();
+        assert_eq!((next.failures, next.locked_until), (1, 0));
+    }
 }

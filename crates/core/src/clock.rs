@@ -21,10 +21,13 @@ impl Clock for SystemClock {
     }
 }
 
-/// The system clock shifted by an adjustable offset, for tests that move time forward.
+/// The system clock shifted by an adjustable offset, for tests that move time forward; frozen, it stands
+/// still until advanced (for tests that assert on waits of a second or two).
 #[derive(Debug, Default)]
 pub struct ManualClock {
     offset: AtomicI64,
+    /// The system time the clock stopped at; 0 while it follows the system clock.
+    frozen_at: AtomicI64,
 }
 
 impl ManualClock {
@@ -32,10 +35,19 @@ impl ManualClock {
     pub fn advance(&self, secs: i64) {
         self.offset.fetch_add(secs, Ordering::SeqCst);
     }
+
+    /// Stops the clock at the current time; from now on only [`ManualClock::advance`] moves it.
+    pub fn freeze(&self) {
+        self.frozen_at.store(SystemClock.now(), Ordering::SeqCst);
+    }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> i64 {
-        SystemClock.now() + self.offset.load(Ordering::SeqCst)
+        let base = match self.frozen_at.load(Ordering::SeqCst) {
+            0 => SystemClock.now(),
+            at => at,
+        };
+        base + self.offset.load(Ordering::SeqCst)
     }
 }

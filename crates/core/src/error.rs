@@ -40,9 +40,14 @@ pub enum Error {
         /// Human-readable explanation.
         detail: String,
     },
-    /// Too many attempts; try again later.
-    #[error("{0}")]
-    RateLimited(String),
+    /// Too many attempts; try again in `retry_after` seconds.
+    #[error("{detail}")]
+    RateLimited {
+        /// Human-readable explanation.
+        detail: String,
+        /// Seconds until the next attempt is allowed (at least 1).
+        retry_after: u64,
+    },
     /// A CA's key cannot be used right now: its sealed record does not open (tampered, or another master
     /// key), or its token is unreachable. Other CAs keep working; the detail names the CA, never key material.
     #[error("{0}")]

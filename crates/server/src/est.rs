@@ -298,7 +298,7 @@ fn error(e: Error) -> Response {
         }
         Error::Forbidden { detail, .. } => text(StatusCode::FORBIDDEN, &detail),
         Error::NotFound(what) => text(StatusCode::NOT_FOUND, &format!("{what} not found")),
-        Error::RateLimited(detail) => text(StatusCode::TOO_MANY_REQUESTS, &detail),
+        Error::RateLimited { detail, .. } => text(StatusCode::TOO_MANY_REQUESTS, &detail),
         Error::Unavailable(_) | Error::KeyUnavailable(_) => text(
             StatusCode::SERVICE_UNAVAILABLE,
             "the CA cannot issue right now; retry later",

@@ -177,6 +177,10 @@ impl ClientCertVerifier for ClientTrust {
 /// URL-encoded, in a header), accepted only from the configured proxy addresses. From anyone else the
 /// header is ignored. A forwarded chain is verified exactly like one from a handshake; one that does not
 /// verify is refused (401), never silently dropped.
+///
+/// From the same proxies, `X-Forwarded-For` names the client address: the right-most entry that is not
+/// itself a trusted proxy becomes the request's peer address (`ConnectInfo`), which the login limiter
+/// and the audit trail use. From anyone else the header is ignored.
 #[derive(Clone, Debug, Default)]
 pub struct ProxiedCertificates {
     proxies: Vec<std::net::IpAddr>,
@@ -226,6 +230,15 @@ pub(crate) async fn from_proxy(
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
     let trusted = peer.is_some_and(|ip| config.proxies.contains(&ip));
+    if trusted
+        && let Some(client) = forwarded_client(req.headers(), &config.proxies)
+        && let Some(port) = peer_port(&req)
+    {
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+                client, port,
+            )));
+    }
     if let Some(value) = req.headers_mut().remove(&header)
         && trusted
     {
@@ -245,6 +258,35 @@ pub(crate) async fn from_proxy(
         }
     }
     next.run(req).await
+}
+
+/// The client a chain of proxies names in `X-Forwarded-For` (every header line, in order): the right-most
+/// address that is not a trusted proxy. Entries to its left were written by the client itself and prove
+/// nothing. `None` when there is no such header or its right-most untrusted entry is not an address.
+fn forwarded_client(
+    headers: &axum::http::HeaderMap,
+    proxies: &[std::net::IpAddr],
+) -> Option<std::net::IpAddr> {
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for entry in entries.iter().rev() {
+        let ip: std::net::IpAddr = entry.parse().ok()?;
+        if !proxies.contains(&ip) {
+            return Some(ip);
+        }
+    }
+    None
+}
+
+fn peer_port(req: &axum::extract::Request) -> Option<u16> {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.port())
 }
 
 fn forwarded_chain(value: &[u8], trust: &ClientTrust) -> Result<ClientCertificate, String> {
@@ -275,6 +317,31 @@ fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_forwarded_client_is_the_right_most_untrusted_address() {
+        let proxies: Vec<std::net::IpAddr> =
+            vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
+        let forwarded = |values: &[&str]| {
+            let mut h = axum::http::HeaderMap::new();
+            for v in values {
+                h.append("x-forwarded-for", v.parse().unwrap());
+            }
+            super::forwarded_client(&h, &proxies)
+        };
+        // The client wrote "1.1.1.1" itself; the first proxy saw 203.0.113.9.
+        assert_eq!(
+            forwarded(&["1.1.1.1, 203.0.113.9, 10.0.0.2"]),
+            Some("203.0.113.9".parse().unwrap())
+        );
+        assert_eq!(
+            forwarded(&["1.1.1.1", "2001:db8::7"]),
+            Some("2001:db8::7".parse().unwrap())
+        );
+        assert_eq!(forwarded(&["not-an-address, 10.0.0.1"]), None);
+        assert_eq!(forwarded(&["10.0.0.1"]), None);
+        assert_eq!(forwarded(&[]), None);
+    }
+
     #[test]
     fn percent_decoding_is_strict() {
         assert_eq!(

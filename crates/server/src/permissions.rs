@@ -67,6 +67,10 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ),
     ("GET", "/api/v1/users", Permission::UsersAdmin),
     ("POST", "/api/v1/users", Permission::UsersAdmin),
+    ("DELETE", "/api/v1/users/{id}", Permission::UsersAdmin),
+    ("POST", "/api/v1/users/{id}/disable", Permission::UsersAdmin),
+    ("POST", "/api/v1/users/{id}/enable", Permission::UsersAdmin),
+    ("PUT", "/api/v1/users/{id}/role", Permission::UsersAdmin),
     (
         "POST",
         "/api/v1/users/me/password",

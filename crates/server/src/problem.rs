@@ -23,6 +23,9 @@ pub struct Problem {
     /// The request id, to find the request in logs and the audit trail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// Seconds to wait before trying again, sent as the `Retry-After` header (not in the body).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -34,6 +37,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             request_id: crate::request_id::current(),
+            retry_after: None,
         }
     }
 }
@@ -46,6 +50,10 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -80,9 +88,13 @@ impl From<shedu_core::Error> for Problem {
             E::Unauthenticated(detail) => {
                 Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
             }
-            E::RateLimited(detail) => {
-                Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail)
-            }
+            E::RateLimited {
+                detail,
+                retry_after,
+            } => Problem {
+                retry_after: Some(retry_after),
+                ..Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail)
+            },
             E::KeyUnavailable(detail) => {
                 tracing::error!(%detail, "CA key unavailable");
                 Problem::new(

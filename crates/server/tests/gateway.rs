@@ -34,6 +34,85 @@ async fn call(server: &TestServer, method: &str, path: &str, token: Option<&str>
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// `method path` with a JSON body (or none) and a bearer token.
+async fn send(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let req = server
+        .client
+        .request(method, format!("{}{path}", server.base_url))
+        .bearer_auth(token);
+    let req = match body {
+        Some(b) => req.json(&b),
+        None => req,
+    };
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// A login as a trusted proxy would forward it from `client` (`X-Forwarded-For`); returns the status, the
+/// `Retry-After` header and the body.
+async fn login_from(
+    server: &TestServer,
+    client: &str,
+    user: &str,
+    password: &str,
+) -> (u16, Option<u64>, Value) {
+    let res = server
+        .client
+        .post(format!("{}/api/v1/auth/login", server.base_url))
+        .header("X-Forwarded-For", client)
+        .json(&json!({"username": user, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    (status, retry_after, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn create_user(server: &TestServer, name: &str, role: &str) -> String {
+    let (s, u) = server
+        .post(
+            "/api/v1/users",
+            json!({"username": name, "password": "a long enough secret", "role": role}),
+        )
+        .await;
+    assert_eq!(s, 201, "{u}");
+    u["id"].as_str().unwrap().to_string()
+}
+
+/// Logs in with the password `create_user` sets; returns (token, refresh token).
+async fn session(server: &TestServer, name: &str) -> (String, String) {
+    let (s, session) = login(server, name, "a long enough secret").await;
+    assert_eq!(s, 200, "{session}");
+    (
+        session["token"].as_str().unwrap().to_string(),
+        session["refresh_token"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn refresh(server: &TestServer, refresh_token: &str) -> (u16, Value) {
+    server
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": refresh_token}),
+        )
+        .await
+}
+
+async fn whoami(server: &TestServer, token: &str) -> (u16, Value) {
+    call(server, "GET", "/api/v1/auth/whoami", Some(token)).await
+}
+
 async fn login(server: &TestServer, user: &str, password: &str) -> (u16, Value) {
     server
         .post(
@@ -168,6 +247,8 @@ backend_test!(users_log_in_refresh_and_change_passwords, |backend| {
 
 backend_test!(failed_logins_are_rate_limited, |backend| {
     let server = TestServer::start(backend).await;
+    // Waits are whole seconds of the service clock: it must not tick on its own mid-test.
+    server.clock.freeze();
     server
         .post(
             "/api/v1/users",
@@ -286,4 +367,446 @@ async fn the_bootstrap_token_retires_once_an_admin_exists_when_configured() {
     let (_, session) = login(&server, "root", "a long enough secret").await;
     let (s, _) = call(&server, "GET", "/api/v1/cas", session["token"].as_str()).await;
     assert_eq!(s, 200);
+}
+
+// See: issue 12 (item 2: an old refresh token still made sessions after a password change).
+backend_test!(
+    a_password_change_ends_every_session_and_refresh_token,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        create_user(&server, "ops", "operator").await;
+        let (token, refresh_token) = session(&server, "ops").await;
+        let (other_token, other_refresh) = session(&server, "ops").await;
+        let (s, _) = send(
+        &server,
+        reqwest::Method::POST,
+        "/api/v1/users/me/password",
+        &token,
+        Some(json!({"current_password": "a long enough secret", "new_password": "an even longer secret"})),
+    )
+    .await;
+        assert_eq!(s, 204);
+        for t in [&token, &other_token] {
+            let (s, p) = whoami(&server, t).await;
+            assert_eq!(s, 401, "a session from before the change: {p}");
+        }
+        for r in [&refresh_token, &other_refresh] {
+            let (s, p) = refresh(&server, r).await;
+            assert_eq!(s, 401, "a refresh token from before the change: {p}");
+            assert_eq!(p["type"], "urn:shedu:problem:unauthenticated");
+        }
+        let (s, fresh) = login(&server, "ops", "an even longer secret").await;
+        assert_eq!(s, 200, "{fresh}");
+        assert_eq!(
+            whoami(&server, fresh["token"].as_str().unwrap()).await.0,
+            200
+        );
+    }
+);
+
+// See: issue 12 (item 2: refresh tokens were reusable and each refresh minted a new 12 h one).
+backend_test!(
+    refresh_tokens_are_single_use_and_a_reuse_ends_the_login,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        create_user(&server, "ops", "operator").await;
+        let (_, first) = session(&server, "ops").await;
+        let (_, bystander) = session(&server, "ops").await;
+        let (s, second) = refresh(&server, &first).await;
+        assert_eq!(s, 200, "{second}");
+        let second = second["refresh_token"].as_str().unwrap().to_string();
+        let (s, p) = refresh(&server, &first).await;
+        assert_eq!(s, 401, "a used refresh token: {p}");
+        assert_ne!(second, first, "rotated");
+        let (s, p) = refresh(&server, &second).await;
+        assert_eq!(
+            s, 401,
+            "the reuse ended the whole login, its newest token too: {p}"
+        );
+        let (s, p) = refresh(&server, &bystander).await;
+        assert_eq!(
+            s, 200,
+            "another login of the same user is not affected: {p}"
+        );
+
+        // A login lives 12 hours however often it is refreshed.
+        let (_, mut current) = session(&server, "ops").await;
+        for _ in 0..11 {
+            server.clock.advance(3600);
+            let (s, next) = refresh(&server, &current).await;
+            assert_eq!(s, 200, "{next}");
+            current = next["refresh_token"].as_str().unwrap().to_string();
+            let token = next["token"].as_str().unwrap();
+            assert_eq!(whoami(&server, token).await.0, 200);
+        }
+        server.clock.advance(3600);
+        let (s, p) = refresh(&server, &current).await;
+        assert_eq!(s, 401, "12 hours after the login: {p}");
+    }
+);
+
+// See: issue 12 (item 2: role changes and disabling did not end sessions; no API to do either).
+backend_test!(
+    role_changes_disabling_and_deletion_end_sessions_at_once,
+    |backend| {
+        use reqwest::Method;
+        let server = TestServer::start(backend).await;
+        let admin = server.token.clone();
+        let ops = create_user(&server, "ops", "operator").await;
+        let (token, refresh_token) = session(&server, "ops").await;
+        assert_eq!(whoami(&server, &token).await.0, 200);
+
+        let (s, u) = send(
+            &server,
+            Method::PUT,
+            &format!("/api/v1/users/{ops}/role"),
+            &admin,
+            Some(json!({"role": "auditor"})),
+        )
+        .await;
+        assert_eq!((s, u["role"].as_str()), (200, Some("auditor")), "{u}");
+        assert_eq!(
+            whoami(&server, &token).await.0,
+            401,
+            "session from before the role change"
+        );
+        assert_eq!(
+            refresh(&server, &refresh_token).await.0,
+            401,
+            "refresh token from before the role change"
+        );
+        let (token, refresh_token) = session(&server, "ops").await;
+        let (s, me) = whoami(&server, &token).await;
+        assert_eq!((s, me["role"].as_str()), (200, Some("auditor")));
+        let (s, p) = send(
+            &server,
+            Method::PUT,
+            &format!("/api/v1/users/{ops}/role"),
+            &admin,
+            Some(json!({"role": "root"})),
+        )
+        .await;
+        assert_eq!(
+            (s, p["type"].as_str()),
+            (400, Some("urn:shedu:problem:invalid-role")),
+            "{p}"
+        );
+        assert_eq!(
+            whoami(&server, &token).await.0,
+            200,
+            "a refused change changes nothing"
+        );
+
+        let (s, u) = send(
+            &server,
+            Method::POST,
+            &format!("/api/v1/users/{ops}/disable"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!((s, u["disabled"].as_bool()), (200, Some(true)), "{u}");
+        assert_eq!(
+            whoami(&server, &token).await.0,
+            401,
+            "session of a disabled user"
+        );
+        assert_eq!(refresh(&server, &refresh_token).await.0, 401);
+        assert_eq!(
+            login(&server, "ops", "a long enough secret").await.0,
+            401,
+            "a disabled user cannot log in"
+        );
+        let (s, u) = send(
+            &server,
+            Method::POST,
+            &format!("/api/v1/users/{ops}/enable"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!((s, u["disabled"].as_bool()), (200, Some(false)), "{u}");
+        let (token, refresh_token) = session(&server, "ops").await;
+
+        let (s, _) = send(
+            &server,
+            Method::DELETE,
+            &format!("/api/v1/users/{ops}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(s, 204);
+        assert_eq!(
+            whoami(&server, &token).await.0,
+            401,
+            "session of a deleted user"
+        );
+        assert_eq!(refresh(&server, &refresh_token).await.0, 401);
+        let (_, list) = server.get("/api/v1/users").await;
+        assert_eq!(list["items"], json!([]), "{list}");
+        let (s, p) = send(
+            &server,
+            Method::DELETE,
+            &format!("/api/v1/users/{ops}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, p["type"].as_str()),
+            (404, Some("urn:shedu:problem:not-found")),
+            "{p}"
+        );
+
+        let (_, audit) = server.get("/api/v1/audit?action=user.role").await;
+        assert_eq!(audit["items"][0]["target"], ops.as_str(), "{audit}");
+        for action in ["user.disable", "user.enable", "user.delete"] {
+            let (_, audit) = server.get(&format!("/api/v1/audit?action={action}")).await;
+            assert_eq!(
+                audit["items"].as_array().map(Vec::len),
+                Some(1),
+                "{action}: {audit}"
+            );
+        }
+    }
+);
+
+backend_test!(
+    the_last_enabled_admin_stays_and_user_api_keys_follow_their_owner,
+    |backend| {
+        use reqwest::Method;
+        let server = TestServer::start(backend).await;
+        let admin = server.token.clone();
+        let root = create_user(&server, "root", "admin").await;
+        let (root_token, _) = session(&server, "root").await;
+        for (method, path, body) in [
+            (Method::POST, format!("/api/v1/users/{root}/disable"), None),
+            (
+                Method::PUT,
+                format!("/api/v1/users/{root}/role"),
+                Some(json!({"role": "operator"})),
+            ),
+            (Method::DELETE, format!("/api/v1/users/{root}"), None),
+        ] {
+            let (s, p) = send(&server, method.clone(), &path, &admin, body).await;
+            assert_eq!(
+                (s, p["type"].as_str()),
+                (409, Some("urn:shedu:problem:last-admin")),
+                "{method} {path}: {p}"
+            );
+            assert!(
+                p["detail"].as_str().unwrap().contains("last enabled admin"),
+                "{p}"
+            );
+        }
+        let (s, me) = whoami(&server, &root_token).await;
+        assert_eq!(
+            (s, me["role"].as_str()),
+            (200, Some("admin")),
+            "nothing changed: {me}"
+        );
+
+        // An API key a user created works only while that user is enabled and exists.
+        let (s, key) = send(
+            &server,
+            Method::POST,
+            "/api/v1/api-keys",
+            &root_token,
+            Some(json!({"name": "ci", "role": "operator"})),
+        )
+        .await;
+        assert_eq!(s, 201, "{key}");
+        let key = key["key"].as_str().unwrap().to_string();
+        let (s, bootstrap_key) = server
+            .post(
+                "/api/v1/api-keys",
+                json!({"name": "ops-bot", "role": "operator"}),
+            )
+            .await;
+        assert_eq!(s, 201);
+        let bootstrap_key = bootstrap_key["key"].as_str().unwrap().to_string();
+        assert_eq!(call(&server, "GET", "/api/v1/cas", Some(&key)).await.0, 200);
+        create_user(&server, "second", "admin").await;
+        let (s, p) = send(
+            &server,
+            Method::POST,
+            &format!("/api/v1/users/{root}/disable"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "another enabled admin exists now: {p}");
+        assert_eq!(
+            call(&server, "GET", "/api/v1/cas", Some(&key)).await.0,
+            401,
+            "owner disabled"
+        );
+        assert_eq!(
+            call(&server, "GET", "/api/v1/cas", Some(&bootstrap_key))
+                .await
+                .0,
+            200,
+            "not a user's key"
+        );
+        send(
+            &server,
+            Method::POST,
+            &format!("/api/v1/users/{root}/enable"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(
+            call(&server, "GET", "/api/v1/cas", Some(&key)).await.0,
+            200,
+            "owner enabled again"
+        );
+        let (s, _) = send(
+            &server,
+            Method::DELETE,
+            &format!("/api/v1/users/{root}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(s, 204);
+        assert_eq!(
+            call(&server, "GET", "/api/v1/cas", Some(&key)).await.0,
+            401,
+            "owner deleted"
+        );
+    }
+);
+
+// See: issue 12 (item 11: 20 parallel attempts got 6 tries).
+backend_test!(twenty_parallel_wrong_passwords_get_five_tries, |backend| {
+    let server = TestServer::start(backend).await;
+    // Waits are whole seconds of the service clock: it must not tick on its own mid-test.
+    server.clock.freeze();
+    create_user(&server, "target", "auditor").await;
+    let attempts: Vec<_> = (0..20)
+        .map(|_| {
+            let req = server
+                .client
+                .post(format!("{}/api/v1/auth/login", server.base_url))
+                .json(&json!({"username": "target", "password": "guess guess guess"}));
+            tokio::spawn(async move {
+                let res = req.send().await.unwrap();
+                let retry = res.headers().get("retry-after").is_some();
+                let status = res.status().as_u16();
+                let body: Value = res.json().await.unwrap();
+                (status, retry, body)
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for a in attempts {
+        let (status, retry, body) = a.await.unwrap();
+        if status == 429 {
+            assert!(retry, "Retry-After on {body}");
+            assert_eq!(body["type"], "urn:shedu:problem:rate-limited");
+        }
+        statuses.push(status);
+    }
+    statuses.sort_unstable();
+    let tried = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((tried, refused), (5, 15), "{statuses:?}");
+});
+
+// See: issue 12 (item 11: five wrong passwords from anywhere locked the user out for everyone).
+backend_test!(
+    a_locked_out_address_does_not_lock_the_user_out_elsewhere,
+    |backend| {
+        let server = TestServer::start_with(
+            backend,
+            Options {
+                trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+                ..Default::default()
+            },
+        )
+        .await;
+        // Waits are whole seconds of the service clock: it must not tick on its own mid-test.
+        server.clock.freeze();
+        create_user(&server, "target", "auditor").await;
+        let (attacker, user) = ("203.0.113.66", "198.51.100.7");
+        for _ in 0..5 {
+            let (s, _, p) = login_from(&server, attacker, "target", "guess guess guess").await;
+            assert_eq!(s, 401, "{p}");
+        }
+        let (s, _, p) = login_from(&server, user, "target", "a long enough secret").await;
+        assert_eq!(
+            s, 200,
+            "the user from another address is not locked out: {p}"
+        );
+        let (s, retry, p) = login_from(&server, attacker, "target", "a long enough secret").await;
+        assert_eq!(
+            (s, retry, p["type"].as_str()),
+            (429, Some(1), Some("urn:shedu:problem:rate-limited")),
+            "{p}"
+        );
+
+        // The attacker's waits double: 1 s, then 2 s, then 4 s.
+        server.clock.advance(1);
+        assert_eq!(
+            login_from(&server, attacker, "target", "guess guess guess")
+                .await
+                .0,
+            401
+        );
+        assert_eq!(
+            login_from(&server, attacker, "target", "guess guess guess")
+                .await
+                .1,
+            Some(2)
+        );
+        server.clock.advance(2);
+        assert_eq!(
+            login_from(&server, attacker, "target", "guess guess guess")
+                .await
+                .0,
+            401
+        );
+        assert_eq!(
+            login_from(&server, attacker, "target", "guess guess guess")
+                .await
+                .1,
+            Some(4)
+        );
+
+        // A proxy's own address in the header is skipped; the entry before it is the client.
+        let (s, _, _) = login_from(
+            &server,
+            &format!("{user}, 127.0.0.1"),
+            "target",
+            "a long enough secret",
+        )
+        .await;
+        assert_eq!(s, 200);
+        let (s, _, _) = login_from(
+            &server,
+            &format!("{user}, {attacker}"),
+            "target",
+            "a long enough secret",
+        )
+        .await;
+        assert_eq!(
+            s, 429,
+            "the right-most untrusted entry is the client, not what the client wrote"
+        );
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_forwarded_for_is_ignored_from_an_untrusted_peer() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    server.clock.freeze();
+    create_user(&server, "target", "auditor").await;
+    for _ in 0..5 {
+        let (s, _, _) = login_from(&server, "203.0.113.66", "target", "guess guess guess").await;
+        assert_eq!(s, 401);
+    }
+    let (s, retry, p) = login_from(&server, "198.51.100.7", "target", "a long enough secret").await;
+    assert_eq!((s, retry), (429, Some(1)), "all came from 127.0.0.1: {p}");
 }

@@ -26,6 +26,10 @@ pub enum Error {
     /// was changed.
     #[error("secret does not match or was already used")]
     Unauthorized,
+    /// A user change was refused because it would leave no enabled user with the role the caller asked
+    /// to keep (the last admin); nothing was changed.
+    #[error("the change would leave no enabled user with the kept role")]
+    LastOfRole,
 }
 
 /// `NotFound` when a write changed no row (what it targets does not exist).

@@ -34,7 +34,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, AssertSqlSafe, Executor};
 
 pub use audit::Audited;
-pub use auth::{ApiKeyRow, UserRow};
+pub use auth::{ApiKeyRow, LoginFailures, Redeemed, RefreshTokenRow, UserChange, UserRow};
 pub use certificates::{CertificateFilter, Page, RevokeOutcome};
 pub use devices::{
     DEVICE_ALREADY_ENROLLED, DEVICE_DECOMMISSIONED, DEVICE_LIVE_CERTIFICATES, DEVICE_RA_MISMATCH,

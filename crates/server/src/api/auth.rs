@@ -1,4 +1,4 @@
-//! Login, token refresh, whoami, users and API keys.
+//! Login, token refresh, whoami, users (create, list, disable, enable, change role, delete) and API keys.
 
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
@@ -62,12 +62,22 @@ pub(crate) struct UserDto {
     pub username: String,
     pub role: String,
     pub created_at: String,
+    /// A disabled user cannot log in; their sessions and API keys are refused.
+    pub disabled: bool,
 }
 
 /// The user list.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct UserList {
     pub items: Vec<UserDto>,
+}
+
+/// A role change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SetRoleRequest {
+    /// `admin`, `operator` or `auditor`.
+    pub role: String,
 }
 
 /// A password change.
@@ -117,6 +127,16 @@ fn session_dto(s: shedu_core::Session) -> SessionDto {
     }
 }
 
+fn user_dto(u: shedu_core::User) -> UserDto {
+    UserDto {
+        id: u.id,
+        username: u.username,
+        role: u.role.as_str().into(),
+        created_at: rfc3339(u.created_at),
+        disabled: u.disabled,
+    }
+}
+
 fn key_dto(k: shedu_core::ApiKey, key: Option<String>) -> ApiKeyDto {
     ApiKeyDto {
         id: k.id,
@@ -130,7 +150,9 @@ fn key_dto(k: shedu_core::ApiKey, key: Option<String>) -> ApiKeyDto {
     }
 }
 
-/// Log in with a user name and password.
+/// Log in with a user name and password. Failed logins are limited per user name and client address:
+/// after five, that address waits 1 s, 2 s, 4 s, … (at most 15 minutes) between attempts (429 with
+/// `Retry-After`).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, security(()),
     responses((status = 200, body = SessionDto), (status = 401, body = Problem), (status = 429, body = Problem)))]
 pub(crate) async fn login(
@@ -146,7 +168,8 @@ pub(crate) async fn login(
     Ok(ApiJson(session_dto(session)))
 }
 
-/// Exchange a refresh token for a new session.
+/// Exchange a refresh token for a new session and the next refresh token. Each refresh token works once;
+/// presenting a used one ends the whole login (401).
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, security(()),
     responses((status = 200, body = SessionDto), (status = 401, body = Problem)))]
 pub(crate) async fn refresh(
@@ -190,13 +213,7 @@ pub(crate) async fn create_user(
         .auth
         .create_user(&actor, &req.username, &req.password, &req.role)
         .await?;
-    let dto = UserDto {
-        id: u.id,
-        username: u.username,
-        role: u.role.as_str().into(),
-        created_at: rfc3339(u.created_at),
-    };
-    Ok((StatusCode::CREATED, ApiJson(dto)))
+    Ok((StatusCode::CREATED, ApiJson(user_dto(u))))
 }
 
 /// Every user.
@@ -210,14 +227,74 @@ pub(crate) async fn list_users(
         .users()
         .await?
         .into_iter()
-        .map(|u| UserDto {
-            id: u.id,
-            username: u.username,
-            role: u.role.as_str().into(),
-            created_at: rfc3339(u.created_at),
-        })
+        .map(user_dto)
         .collect();
     Ok(ApiJson(UserList { items }))
+}
+
+/// Disable a user: they cannot log in, and their sessions, refresh tokens and API keys are refused at
+/// once. The last enabled admin cannot be disabled (409 `last-admin`).
+#[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "users", params(("id" = String, Path, description = "user id")),
+    responses((status = 200, body = UserDto), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub(crate) async fn disable_user(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path(id): Path<String>,
+) -> Result<ApiJson<UserDto>, Problem> {
+    let u = state
+        .services
+        .auth
+        .set_user_disabled(&actor, &id, true)
+        .await?;
+    Ok(ApiJson(user_dto(u)))
+}
+
+/// Enable a disabled user again (they log in anew; older sessions stay invalid).
+#[utoipa::path(post, path = "/api/v1/users/{id}/enable", tag = "users", params(("id" = String, Path, description = "user id")),
+    responses((status = 200, body = UserDto), (status = 404, body = Problem)))]
+pub(crate) async fn enable_user(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path(id): Path<String>,
+) -> Result<ApiJson<UserDto>, Problem> {
+    let u = state
+        .services
+        .auth
+        .set_user_disabled(&actor, &id, false)
+        .await?;
+    Ok(ApiJson(user_dto(u)))
+}
+
+/// Change a user's role; their sessions and refresh tokens stop working. The last enabled admin cannot be
+/// demoted (409 `last-admin`).
+#[utoipa::path(put, path = "/api/v1/users/{id}/role", tag = "users", params(("id" = String, Path, description = "user id")),
+    request_body = SetRoleRequest,
+    responses((status = 200, body = UserDto), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub(crate) async fn set_user_role(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<SetRoleRequest>,
+) -> Result<ApiJson<UserDto>, Problem> {
+    let u = state
+        .services
+        .auth
+        .set_user_role(&actor, &id, &req.role)
+        .await?;
+    Ok(ApiJson(user_dto(u)))
+}
+
+/// Delete a user; their sessions, refresh tokens and API keys stop working. The last enabled admin cannot
+/// be deleted (409 `last-admin`).
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user id")),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub(crate) async fn delete_user(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    state.services.auth.delete_user(&actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Change the caller's own password.
@@ -256,7 +333,7 @@ pub(crate) async fn create_api_key(
     let (key, secret) = state
         .services
         .auth
-        .create_api_key(&actor, &req.name, &req.role, req.expires_in_days, &p.name)
+        .create_api_key(&actor, &req.name, &req.role, req.expires_in_days, &p)
         .await?;
     Ok((StatusCode::CREATED, ApiJson(key_dto(key, Some(secret)))))
 }
