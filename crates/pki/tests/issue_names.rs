@@ -88,7 +88,7 @@ fn bad_names_in_the_csr_are_refused() {
         csr(&[(DnType::CommonName, "plc-7")], &["a b"]),
         csr(&[(DnType::CommonName, "plc-7")], &["*"]),
         csr(&[(DnType::CommonName, long.as_str())], &[]),
-        csr(&[(DnType::CommonName, "plc\07")], &[]),
+        csr(&[(DnType::CommonName, "plc\u{0}7")], &[]),
         csr(&[(DnType::CommonName, "plc\n7")], &[]),
         csr(&[], &[]),
     ] {
