@@ -34,6 +34,8 @@ pub struct ProfileInput {
     pub allowed_key_types: Option<Vec<String>>,
     /// About-to-expire threshold in days.
     pub expiry_warning_days: Option<u32>,
+    /// Which names a request may put into a certificate.
+    pub names: crate::NamePolicyInput,
 }
 
 /// A request to create a root (no parent) or an intermediate.
@@ -295,6 +297,7 @@ impl Cas {
             allowed_key_types: join_names(&profile.allowed_key_types),
             expiry_warning_days: i64::from(profile.expiry_warning_days),
             created_at: now,
+            name_policy: Some(crate::names::encode(&profile.names)),
         };
         let (ty, action) = if matches!(kind, CaKind::Imported | CaKind::External) {
             (EventKind::CaImported, AuditAction::CaImport)
@@ -372,6 +375,7 @@ fn build_profile(input: &ProfileInput, path_len: Option<u8>) -> Result<Profile, 
             None => d.allowed_key_types,
         },
         expiry_warning_days: input.expiry_warning_days.unwrap_or(d.expiry_warning_days),
+        names: input.names.resolve()?,
     };
     if profile.default_validity_days == 0 {
         return Err(Error::invalid(

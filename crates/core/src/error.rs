@@ -83,6 +83,8 @@ impl From<shedu_pki::Error> for Error {
             P::KeyTypeNotAllowed(_) => "key-type-not-allowed",
             P::InvalidValidity(_) => "invalid-validity",
             P::InvalidName(_) => "invalid-name",
+            P::TooManySans { .. } => "too-many-sans",
+            P::EmptySubject => "empty-subject",
             P::KeyMismatch => "key-mismatch",
             P::NotCa => "not-a-ca",
             P::InvalidProfile(_) => "invalid-profile",

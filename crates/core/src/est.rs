@@ -277,7 +277,11 @@ impl Enrollment {
         let mut held = current.sans.clone();
         requested.sort();
         held.sort();
-        if csr.subject_display() != current.subject || requested != held {
+        // The subject the profile would issue for this CSR, not the CSR's own: the policy may fix or
+        // drop attributes, and the current certificate went through the same policy.
+        let loaded = self.reg.loaded(&current.ca_id).await?;
+        let subject = loaded.ca.profile.names.subject_for(csr.subject())?;
+        if subject.display()? != current.subject || requested != held {
             return Err(forbidden(
                 "subject-mismatch",
                 "a re-enrolment must request the subject and SANs of the current certificate",

@@ -295,6 +295,7 @@ pub(crate) fn ca_from_row(r: CaRow) -> Result<Ca, Error> {
             .map_err(|_| corrupt("key type list"))?,
         expiry_warning_days: u32::try_from(r.expiry_warning_days)
             .map_err(|_| corrupt("warning window"))?,
+        names: crate::names::decode(r.name_policy.as_deref())?,
     };
     let engine = r
         .engine

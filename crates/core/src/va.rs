@@ -17,10 +17,9 @@ use shedu_keys::{CaSigner, Signer, SoftwareKey};
 use shedu_pki::ocsp::{
     self, CertIdHash, CertStatus, IssuerHashes, OcspError, OcspRequest, Responder, SingleResponse,
 };
-use shedu_pki::rcgen::DnType;
 use shedu_pki::{
-    CertInfo, CrlParams, CrlScope, KeyType, RevocationReason, RevokedEntry, Serial, Validity,
-    build_crl, issue_ocsp_responder,
+    AttrType, CertInfo, CrlParams, CrlScope, KeyType, RevocationReason, RevokedEntry, Serial,
+    Subject, Validity, build_crl, issue_ocsp_responder,
 };
 use shedu_store::{CrlRow, ResponderRow};
 
@@ -392,11 +391,12 @@ impl Va {
         // Create (or rotate) the responder: a P-256 key signed by the CA for RESPONDER_DAYS.
         let issuer = usable_issuer(loaded, now)?;
         let key = Arc::new(SoftwareKey::generate(KeyType::EcP256)?);
-        let mut dn = shedu_pki::rcgen::DistinguishedName::new();
-        dn.push(
-            DnType::CommonName,
-            format!("OCSP responder for {}", ca.name),
-        );
+        // A CA name may be 128 characters; a CN may be 64 (RFC 5280 ub-common-name).
+        let cn: String = format!("OCSP responder for {}", ca.name)
+            .chars()
+            .take(AttrType::CommonName.max_len())
+            .collect();
+        let dn = Subject::new(vec![(AttrType::CommonName, cn.trim_end().to_string())])?.to_dn()?;
         let days = RESPONDER_DAYS.min(days_left(ca.not_after, now));
         let validity = Validity::within_issuer(now, Some(days), RESPONDER_DAYS, ca.not_after)?;
         let der = issue_ocsp_responder(

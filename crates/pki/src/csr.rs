@@ -1,10 +1,11 @@
 //! PKCS#10 certificate signing requests: decoded once, signature verified, then trusted.
 
-use rcgen::{DistinguishedName, SanType};
+use rcgen::SanType;
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
+use crate::names::RequestedAttr;
 use crate::{Error, KeyType, name};
 
 /// Largest CSR accepted. A 4096-bit RSA CSR with many SANs stays far below this.
@@ -16,7 +17,7 @@ const MAX_CSR_BYTES: usize = 64 * 1024;
 pub struct Csr {
     key_type: KeyType,
     public_key: rcgen::SubjectPublicKeyInfo,
-    subject: DistinguishedName,
+    subject: Vec<RequestedAttr>,
     subject_display: String,
     common_name: Option<String>,
     sans: Vec<SanType>,
@@ -66,7 +67,7 @@ impl Csr {
         csr.verify_signature().map_err(|_| Error::BadCsrSignature)?;
         let public_key = rcgen::SubjectPublicKeyInfo::from_der(spki_der)
             .map_err(|e| Error::UnsupportedKey(e.to_string()))?;
-        let subject = name::dn_from_x509(&info.subject)?;
+        let subject = name::requested_attrs(&info.subject)?;
         let subject_display = name::display_name(&info.subject);
         let common_name = name::first_common_name(&info.subject);
         let (sans, sans_display) = match csr.requested_extensions() {
@@ -94,8 +95,9 @@ impl Csr {
         &self.public_key
     }
 
-    /// The requested subject.
-    pub fn subject(&self) -> &DistinguishedName {
+    /// The requested subject's attributes, in order; the profile's [`crate::NamePolicy`] decides which
+    /// reach the certificate.
+    pub fn subject(&self) -> &[RequestedAttr] {
         &self.subject
     }
 

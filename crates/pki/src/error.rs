@@ -27,6 +27,18 @@ pub enum Error {
     /// A subject or subject alternative name could not be encoded.
     #[error("invalid name: {0}")]
     InvalidName(String),
+    /// A certificate would carry more subject alternative names than its profile's `max_sans`.
+    #[error("{count} subject alternative names; the profile allows at most {max}")]
+    TooManySans {
+        /// How many were asked.
+        count: usize,
+        /// The profile's cap.
+        max: u32,
+    },
+    /// A certificate would have neither a subject nor a subject alternative name (RFC 5280 §4.1.2.6):
+    /// it names nobody.
+    #[error("the certificate would have an empty subject and no subject alternative name")]
+    EmptySubject,
     /// An issuance profile asks for something an end-entity certificate must not carry.
     #[error("invalid profile: {0}")]
     InvalidProfile(String),

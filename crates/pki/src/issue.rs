@@ -159,6 +159,10 @@ impl RevocationUrls {
 
 /// Signs an end-entity certificate and returns its DER.
 ///
+/// The profile's [`crate::NamePolicy`] decides the names: the subject from the CSR's attributes (allowed,
+/// fixed or dropped), the SANs from the request (or the CSR), each validated, at most `max_sans`, and not
+/// both empty (RFC 5280 §4.1.2.6; rcgen marks the SAN extension critical when the subject is empty).
+///
 /// The profile decides the extensions (RFC 5280 §4.2): basicConstraints cA=FALSE (critical), keyUsage
 /// (critical), extKeyUsage, SKI from the subject key and AKI from the issuer's key, and the SANs.
 pub fn issue_leaf(
@@ -166,8 +170,25 @@ pub fn issue_leaf(
     issuer: &Issuer<'_, impl Signs>,
 ) -> Result<Vec<u8>, Error> {
     req.profile.check_key_type(req.csr.key_type())?;
+    let names = &req.profile.names;
+    let subject = names.subject_for(req.csr.subject())?;
+    let sans = match req.sans {
+        Some(sans) if sans.len() > names.max_sans as usize => {
+            return Err(Error::TooManySans {
+                count: sans.len(),
+                max: names.max_sans,
+            });
+        }
+        Some(sans) => sans
+            .iter()
+            .map(|s| parse_san(s))
+            .collect::<Result<_, _>>()?,
+        None => req.csr.sans().to_vec(),
+    };
+    names.check_sans(&subject, &sans)?;
     let mut params = CertificateParams::default();
-    params.distinguished_name = req.csr.subject().clone();
+    params.distinguished_name = subject.to_dn()?;
+    params.subject_alt_names = sans;
     params.serial_number = Some(SerialNumber::from_slice(req.serial.as_bytes()));
     req.validity.apply(&mut params)?;
     params.is_ca = IsCa::ExplicitNoCa;
@@ -185,13 +206,6 @@ pub fn issue_leaf(
         .collect();
     params.use_authority_key_identifier_extension = true;
     req.revocation_urls.apply(&mut params);
-    params.subject_alt_names = match req.sans {
-        Some(sans) => sans
-            .iter()
-            .map(|s| parse_san(s))
-            .collect::<Result<_, _>>()?,
-        None => req.csr.sans().to_vec(),
-    };
     let cert = params
         .signed_by(req.csr.public_key(), issuer)
         .map_err(|e| Error::signing(issuer.key(), e))?;
@@ -267,11 +281,13 @@ fn tls_server_params(
         .iter()
         .map(|n| match n.parse::<std::net::IpAddr>() {
             Ok(ip) => Ok(SanType::IpAddress(ip)),
-            Err(_) => n
-                .as_str()
-                .try_into()
-                .map(SanType::DnsName)
-                .map_err(|_| Error::InvalidName(format!("{n:?} is not a valid DNS name"))),
+            Err(_) => {
+                crate::check_dns_name(n)?;
+                n.as_str()
+                    .try_into()
+                    .map(SanType::DnsName)
+                    .map_err(|_| Error::InvalidName(format!("{n:?} is not a valid DNS name")))
+            }
         })
         .collect::<Result<_, _>>()?;
     Ok(params)

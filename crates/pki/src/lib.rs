@@ -15,6 +15,7 @@ pub mod est;
 mod issue;
 mod key_type;
 mod name;
+mod names;
 pub mod ocsp;
 mod profile;
 mod reason;
@@ -31,6 +32,10 @@ pub use issue::{
 };
 pub use key_type::KeyType;
 pub use name::SubjectName;
+pub use names::{
+    AttrRule, AttrType, DEFAULT_MAX_SANS, DEFAULT_URI_SCHEMES, MAX_SANS_LIMIT, NamePolicy,
+    RequestedAttr, Subject, check_dns_name, check_email, check_san, check_uri,
+};
 pub use profile::{ExtKeyUsage, KeyUsage, Profile, join_names, parse_names};
 pub use reason::RevocationReason;
 pub use serial::Serial;

@@ -1,9 +1,10 @@
 //! Subject names: the API's structured form, and copying a CSR's subject.
 
-use rcgen::{DistinguishedName, DnType};
+use rcgen::DistinguishedName;
 use x509_parser::x509::X509Name;
 
 use crate::Error;
+use crate::names::{AttrType, RequestedAttr, Subject};
 
 /// A subject distinguished name as the API takes it. Empty fields are left out of the DN.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,57 +24,44 @@ pub struct SubjectName {
 }
 
 impl SubjectName {
-    /// Builds the rcgen DN, in the conventional C, ST, L, O, OU, CN order.
+    /// Builds the rcgen DN, in the conventional C, ST, L, O, OU, CN order. A CA's subject follows the
+    /// rules of every subject ([`crate::names`]): no control characters, RFC 5280 upper bounds (CN at most
+    /// 64 characters), a two-letter country; and a CA certificate needs a CN.
     pub fn to_dn(&self) -> Result<DistinguishedName, Error> {
         if self.common_name.trim().is_empty() {
             return Err(Error::InvalidName("common_name must not be empty".into()));
         }
-        if let Some(c) = &self.country
-            && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
-        {
-            return Err(Error::InvalidName(format!(
-                "country must be two letters, got {c:?}"
-            )));
-        }
-        let mut dn = DistinguishedName::new();
         let fields = [
-            (DnType::CountryName, &self.country),
-            (DnType::StateOrProvinceName, &self.state),
-            (DnType::LocalityName, &self.locality),
-            (DnType::OrganizationName, &self.organization),
-            (DnType::OrganizationalUnitName, &self.organizational_unit),
+            (AttrType::Country, &self.country),
+            (AttrType::State, &self.state),
+            (AttrType::Locality, &self.locality),
+            (AttrType::Organization, &self.organization),
+            (AttrType::OrganizationalUnit, &self.organizational_unit),
         ];
-        for (ty, value) in fields {
-            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                dn.push(ty, v);
-            }
-        }
-        dn.push(DnType::CommonName, self.common_name.as_str());
-        Ok(dn)
+        let mut attrs: Vec<(AttrType, String)> = fields
+            .into_iter()
+            .filter_map(|(ty, v)| v.clone().filter(|v| !v.is_empty()).map(|v| (ty, v)))
+            .collect();
+        attrs.push((AttrType::CommonName, self.common_name.clone()));
+        Subject::new(attrs)?.to_dn()
     }
 }
 
-/// Copies the string attributes of an X.509 name into an rcgen DN, in order.
-///
-/// rcgen's own conversion is private, so shedu copies attribute by attribute. An attribute whose value is
-/// not a string is refused rather than silently dropped: a certificate must not name less than was asked.
-pub(crate) fn dn_from_x509(name: &X509Name<'_>) -> Result<DistinguishedName, Error> {
-    let mut dn = DistinguishedName::new();
-    for attr in name.iter_attributes() {
-        let oid: Vec<u64> = attr
-            .attr_type()
-            .iter()
-            .ok_or_else(|| Error::InvalidName("subject attribute OID too large".into()))?
-            .collect();
-        let value = attr.as_str().map_err(|_| {
-            Error::InvalidName(format!(
-                "subject attribute {} is not a string",
-                attr.attr_type()
-            ))
-        })?;
-        dn.push(DnType::from_oid(&oid), value);
-    }
-    Ok(dn)
+/// The attributes of an X.509 name, in order, as a request carries them (see [`crate::NamePolicy::subject_for`]).
+pub(crate) fn requested_attrs(name: &X509Name<'_>) -> Result<Vec<RequestedAttr>, Error> {
+    name.iter_attributes()
+        .map(|attr| {
+            let oid: Vec<u64> = attr
+                .attr_type()
+                .iter()
+                .ok_or_else(|| Error::InvalidName("subject attribute OID too large".into()))?
+                .collect();
+            Ok(RequestedAttr {
+                oid,
+                value: attr.as_str().ok().map(str::to_string),
+            })
+        })
+        .collect()
 }
 
 /// An RFC 4514-style one-line rendering of a name ("CN=x, O=y"), for display and the subject filter.

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
 
-use crate::{Error, KeyType};
+use crate::{Error, KeyType, NamePolicy};
 
 /// An X.509 key usage bit (RFC 5280 §4.2.1.3), by API name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,10 +125,13 @@ pub struct Profile {
     pub allowed_key_types: Vec<KeyType>,
     /// How long before notAfter a certificate counts as `about_to_expire`.
     pub expiry_warning_days: u32,
+    /// Which names a request may put into a certificate.
+    pub names: NamePolicy,
 }
 
 impl Default for Profile {
-    /// A device-identity profile: one year, TLS client and server, every key type, a 30-day warning.
+    /// A device-identity profile: one year, TLS client and server, every key type, a 30-day warning, the
+    /// default [`NamePolicy`] (the subject's CN only).
     fn default() -> Self {
         Profile {
             default_validity_days: 365,
@@ -137,6 +140,7 @@ impl Default for Profile {
             path_len: None,
             allowed_key_types: KeyType::ALL.to_vec(),
             expiry_warning_days: 30,
+            names: NamePolicy::default(),
         }
     }
 }

@@ -45,7 +45,8 @@ backend_test!(every_key_type_chains_to_the_root_under_openssl, |backend| {
     for kt in KEY_TYPES {
         let int = server
             .create_ca(json!({"name": format!("int-{kt}"), "key_type": kt, "subject": {"common_name": format!("Issuing {kt}")},
-                "parent_id": root["id"], "validity_days": 1000}))
+                "parent_id": root["id"], "validity_days": 1000,
+                "profile": {"subject_policy": {"CN": "allow", "O": "allow"}}}))
             .await;
         assert_eq!(int["kind"], "intermediate");
         assert_eq!(int["parent_id"], root["id"]);
@@ -753,7 +754,12 @@ backend_test!(
     |backend| {
         let server = TestServer::start(backend).await;
         let dir = tempfile::tempdir().unwrap();
-        let a = root(&server, "a", "ec-p256").await;
+        let a = server
+            .create_ca(
+                json!({"name": "a", "key_type": "ec-p256", "subject": {"common_name": "a Root"},
+                "profile": {"subject_policy": {"CN": "allow", "O": "allow"}}}),
+            )
+            .await;
         let b = root(&server, "b", "ed25519").await;
         let csr = openssl_csr(
             dir.path(),

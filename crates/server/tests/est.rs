@@ -946,3 +946,62 @@ backend_test!(est_refuses_bodies_that_are_not_pkcs10, |backend| {
     // The right type with parameters passes the type check; this body then fails as what it is.
     assert_eq!(status("application/pkcs10; charset=us-ascii"), "400");
 });
+
+// See: issue 12. An EST enrolment is held to the same name rules as the REST API, and refused in EST's
+// error form (a text/plain 400, RFC 7030 §4.2.3) without spending the device's one-time secret.
+backend_test!(est_refuses_bad_names_in_its_own_error_form, |backend| {
+    let server = TestServer::start(backend).await;
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let devices = ca(&server, "Names", json!({})).await;
+    let (_, line) = create_ra(
+        &server,
+        dir,
+        json!({"name": "names", "ca_ids": [devices],
+            "enrollment": {"auth_modes": ["one_time_secret"]}}),
+    )
+    .await;
+    let (s, dev) = server
+        .post(
+            "/api/v1/devices",
+            json!({"id": "sensor-9", "ra_id": line.id}),
+        )
+        .await;
+    assert_eq!(s, 201, "{dev}");
+    let (_, secret) = server
+        .post("/api/v1/devices/sensor-9/enrollment-secret", json!({}))
+        .await;
+    let user = format!("sensor-9:{}", secret["secret"].as_str().unwrap());
+    csr(dir, "js", "/CN=sensor-9", Some("URI:javascript:alert(1)"));
+    csr(dir, "two", "/CN=sensor-9/CN=admin", None);
+    csr(dir, "wild", "/CN=sensor-9", Some("DNS:*"));
+    csr(
+        dir,
+        "good",
+        "/CN=sensor-9",
+        Some("DNS:sensor-9.plant.example"),
+    );
+    let path = format!("{}/simpleenroll", line.id);
+
+    let before = footprint(&server).await;
+    for (bad, needle) in [
+        ("js", "javascript:alert(1)"),
+        ("two", "more than one CN"),
+        ("wild", "\"*\""),
+    ] {
+        let r = est(&server, dir, &path, Some(bad), None, &["-u", &user]);
+        let body = String::from_utf8_lossy(&r.body);
+        assert_eq!(
+            (r.status, r.content_type.as_str()),
+            (400, "text/plain; charset=utf-8"),
+            "{bad}: {body}"
+        );
+        assert!(body.contains(needle), "{bad}: {body}");
+    }
+    assert_eq!(footprint(&server).await, before, "nothing was stored");
+
+    let r = est(&server, dir, &path, Some("good"), None, &["-u", &user]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let printed = pkcs7_to_pem(dir, &r.body, "good-cert");
+    assert!(printed.contains("sensor-9"), "{printed}");
+});

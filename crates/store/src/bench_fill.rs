@@ -335,6 +335,7 @@ mod tests {
             allowed_key_types: "ec-p256".into(),
             expiry_warning_days: 30,
             created_at: 0,
+            name_policy: None,
         };
         let event = NewEvent {
             id: "e1".into(),

@@ -38,7 +38,7 @@ pub(crate) async fn insert_ca_row(
 ) -> Result<(), Error> {
     let sql = format!(
         "INSERT INTO cas ({CA_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-             $14, $15, $16, $17, $18, $19, $20, $21)"
+             $14, $15, $16, $17, $18, $19, $20, $21, $22)"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&ca.id)
@@ -62,6 +62,7 @@ pub(crate) async fn insert_ca_row(
         .bind(&ca.allowed_key_types)
         .bind(ca.expiry_warning_days)
         .bind(ca.created_at)
+        .bind(&ca.name_policy)
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -54,6 +54,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_auth_tokens.sql"),
         postgres: include_str!("../migrations/postgres/0008_auth_tokens.sql"),
     },
+    Migration {
+        version: 11,
+        sqlite: include_str!("../migrations/sqlite/0011_names.sql"),
+        postgres: include_str!("../migrations/postgres/0011_names.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), Error> {

@@ -36,11 +36,13 @@ pub struct CaRow {
     pub allowed_key_types: String,
     pub expiry_warning_days: i64,
     pub created_at: i64,
+    /// The profile's name policy, a JSON document core reads and writes; `None` is the default policy.
+    pub name_policy: Option<String>,
 }
 
 pub(crate) const CA_COLUMNS: &str = "id, name, kind, parent_id, key_type, engine, key_sealed, certificate_der, \
     subject, serial, fingerprint, not_before, not_after, status, default_validity_days, key_usages, \
-    ext_key_usages, path_len, allowed_key_types, expiry_warning_days, created_at";
+    ext_key_usages, path_len, allowed_key_types, expiry_warning_days, created_at, name_policy";
 
 impl CaRow {
     pub(crate) fn from_row(r: &AnyRow) -> Result<CaRow, Error> {
@@ -66,6 +68,7 @@ impl CaRow {
             allowed_key_types: r.try_get("allowed_key_types")?,
             expiry_warning_days: r.try_get("expiry_warning_days")?,
             created_at: r.try_get("created_at")?,
+            name_policy: r.try_get("name_policy")?,
         })
     }
 }

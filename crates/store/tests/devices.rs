@@ -82,6 +82,7 @@ async fn ca(store: &Store, id: &str, warn_days: i64) {
         allowed_key_types: "ec-p256".into(),
         expiry_warning_days: warn_days,
         created_at: 0,
+        name_policy: None,
     };
     store
         .insert_ca(

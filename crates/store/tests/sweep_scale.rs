@@ -40,6 +40,7 @@ async fn sweep_one_million(backend: TestBackend) {
         allowed_key_types: "ec-p256".into(),
         expiry_warning_days: 30,
         created_at: 0,
+        name_policy: None,
     };
     let ev = NewEvent {
         id: "e0".into(),

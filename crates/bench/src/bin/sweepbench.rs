@@ -289,6 +289,7 @@ fn ca_row(id: &str, now: i64) -> CaRow {
         allowed_key_types: "ec-p256".into(),
         expiry_warning_days: 30,
         created_at: now,
+        name_policy: None,
     }
 }
 

@@ -169,5 +169,6 @@ pub fn ca_row(id: &str) -> CaRow {
         allowed_key_types: "ec-p256".into(),
         expiry_warning_days: 30,
         created_at: 0,
+        name_policy: None,
     }
 }

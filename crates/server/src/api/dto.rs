@@ -1,8 +1,10 @@
 //! Wire types of the REST API. Core types are not `Serialize`; these are, and they are converted here.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
-use shedu_core::{Ca, Certificate, ProfileInput, VaInput};
-use shedu_pki::SubjectName;
+use shedu_core::{Ca, Certificate, NamePolicyInput, ProfileInput, VaInput};
+use shedu_pki::{AttrRule, SubjectName};
 use utoipa::{IntoParams, ToSchema};
 
 use super::time_fmt::rfc3339;
@@ -57,6 +59,46 @@ pub(crate) struct ProfileRequest {
     pub crl_distribution_point: Option<bool>,
     /// Number of CRL partitions (default 1); fixed at creation.
     pub crl_shards: Option<u32>,
+    /// Which subject attributes of a CSR reach the certificate: per attribute (`CN`, `O`, `OU`, `C`, `ST`,
+    /// `L`, `serialNumber`, `DC`, `emailAddress`) `"allow"` (copied from the CSR, validated), `"drop"`, or
+    /// `{"fixed": "value"}` (always this value). Attributes not listed are dropped. Default `{"CN": "allow"}`.
+    pub subject_policy: Option<BTreeMap<String, SubjectRuleDto>>,
+    /// The most SANs one certificate may carry (1 to 1000, default 100).
+    pub max_sans: Option<u32>,
+    /// The schemes a URI SAN may have (default `["https", "spiffe", "urn"]`).
+    pub uri_schemes: Option<Vec<String>>,
+}
+
+/// What a profile does with one subject attribute of a CSR.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum SubjectRuleDto {
+    /// Copied from the CSR, validated.
+    Allow,
+    /// Left out.
+    Drop,
+    /// Always this value.
+    Fixed(String),
+}
+
+impl From<SubjectRuleDto> for AttrRule {
+    fn from(r: SubjectRuleDto) -> AttrRule {
+        match r {
+            SubjectRuleDto::Allow => AttrRule::Allow,
+            SubjectRuleDto::Drop => AttrRule::Drop,
+            SubjectRuleDto::Fixed(v) => AttrRule::Fixed(v),
+        }
+    }
+}
+
+impl From<&AttrRule> for SubjectRuleDto {
+    fn from(r: &AttrRule) -> SubjectRuleDto {
+        match r {
+            AttrRule::Allow => SubjectRuleDto::Allow,
+            AttrRule::Drop => SubjectRuleDto::Drop,
+            AttrRule::Fixed(v) => SubjectRuleDto::Fixed(v.clone()),
+        }
+    }
 }
 
 impl ProfileRequest {
@@ -78,6 +120,16 @@ impl From<ProfileRequest> for ProfileInput {
             ext_key_usages: p.ext_key_usages,
             allowed_key_types: p.allowed_key_types,
             expiry_warning_days: p.expiry_warning_days,
+            names: NamePolicyInput {
+                subject: p.subject_policy.map(|rules| {
+                    rules
+                        .into_iter()
+                        .map(|(name, rule)| (name, rule.into()))
+                        .collect()
+                }),
+                max_sans: p.max_sans,
+                uri_schemes: p.uri_schemes,
+            },
         }
     }
 }
@@ -123,6 +175,10 @@ pub(crate) struct ProfileDto {
     pub path_len: Option<u8>,
     pub allowed_key_types: Vec<String>,
     pub expiry_warning_days: u32,
+    /// Per subject attribute: `"allow"`, `"drop"` or `{"fixed": "value"}`; attributes not listed are dropped.
+    pub subject_policy: BTreeMap<String, SubjectRuleDto>,
+    pub max_sans: u32,
+    pub uri_schemes: Vec<String>,
 }
 
 /// A certificate authority.
@@ -178,6 +234,15 @@ impl From<Ca> for CaDto {
                     .map(|k| k.to_string())
                     .collect(),
                 expiry_warning_days: ca.profile.expiry_warning_days,
+                subject_policy: ca
+                    .profile
+                    .names
+                    .subject
+                    .iter()
+                    .map(|(ty, rule)| (ty.to_string(), rule.into()))
+                    .collect(),
+                max_sans: ca.profile.names.max_sans,
+                uri_schemes: ca.profile.names.uri_schemes.clone(),
             },
             id: ca.id,
             name: ca.name,
