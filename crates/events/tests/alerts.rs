@@ -138,7 +138,7 @@ fn config() -> EventsConfig {
 async fn webhooks(backend: TestBackend) {
     let (_db, store) = store(backend).await;
     let (rx, base) = receiver().await;
-    let handle = shedu_events::start(store.clone(), config()).await.unwrap();
+    let handle = shedu_events::start(store.clone(), test_webhooks(), config()).await.unwrap();
     let alerts = handle.alerts();
 
     let flaky = alerts
@@ -288,7 +288,7 @@ async fn webhooks(backend: TestBackend) {
     // Restart, even with the alerts cursor rewound: nothing is queued or sent twice.
     handle.shutdown(Duration::from_secs(5)).await;
     store.reset_sink_cursor("alerts").await.unwrap();
-    let handle = shedu_events::start(store.clone(), config()).await.unwrap();
+    let handle = shedu_events::start(store.clone(), test_webhooks(), config()).await.unwrap();
     wait_for(
         Duration::from_secs(10),
         "the alerts sink to catch up again",
@@ -350,7 +350,7 @@ async fn webhooks_postgres() {
 
 async fn manage_subscriptions(backend: TestBackend) {
     let (_db, store) = store(backend).await;
-    let alerts = shedu_events::AlertService::new(store.clone());
+    let alerts = shedu_events::AlertService::new(store.clone(), test_webhooks());
     let bad = |types: Vec<&str>, channel: Channel| NewSubscription {
         event_types: types.into_iter().map(str::to_string).collect(),
         channel,
@@ -569,7 +569,7 @@ async fn reminders_reach_subscribers(backend: TestBackend) {
     let (_db, store) = store(backend).await;
     with_certificates(&store).await;
     let (rx, base) = receiver().await;
-    let alerts = shedu_events::AlertService::new(store.clone());
+    let alerts = shedu_events::AlertService::new(store.clone(), test_webhooks());
     alerts
         .create_subscription(
             NewSubscription {
@@ -590,7 +590,7 @@ async fn reminders_reach_subscribers(backend: TestBackend) {
         days_before: vec![30, 7, 1],
         interval: Duration::from_millis(100),
     };
-    let handle = shedu_events::start(store.clone(), cfg).await.unwrap();
+    let handle = shedu_events::start(store.clone(), test_webhooks(), cfg).await.unwrap();
     wait_for(Duration::from_secs(15), "three reminders", || async {
         (rx.hits("remind").len() >= 3).then_some(())
     })
