@@ -169,7 +169,11 @@ pub(crate) struct ServeArgs {
     /// globally routable, e.g. `10.20.0.0/16` or `127.0.0.1/32`. Loopback, link-local (cloud metadata),
     /// private, CGNAT and other non-global addresses are refused otherwise. Repeatable; comma-separated in
     /// SHEDU_WEBHOOK_ALLOW; `webhook_allow = [..]` in the TOML file.
-    #[arg(long = "webhook-allow", env = "SHEDU_WEBHOOK_ALLOW", value_delimiter = ',')]
+    #[arg(
+        long = "webhook-allow",
+        env = "SHEDU_WEBHOOK_ALLOW",
+        value_delimiter = ','
+    )]
     pub webhook_allow: Option<Vec<String>>,
 
     /// How long an alert webhook may take to answer (connect, send, answer), e.g. `10s`; a slower answer is
@@ -416,7 +420,10 @@ impl ServeArgs {
             .or(file.webhook_allow)
             .unwrap_or_default()
             .iter()
-            .map(|c| c.parse().map_err(|e| anyhow::anyhow!("--webhook-allow: {e}")))
+            .map(|c| {
+                c.parse()
+                    .map_err(|e| anyhow::anyhow!("--webhook-allow: {e}"))
+            })
             .collect::<anyhow::Result<Vec<shedu_core::Cidr>>>()?;
         let timeout_text = self
             .webhook_timeout
@@ -614,7 +621,10 @@ leeway_seconds = 5
         .resolve()
         .unwrap();
         assert_eq!(s.webhook_allow.len(), 1, "flags replace the file's list");
-        assert_eq!(ServeArgs::default().resolve().unwrap().webhook_timeout, Duration::from_secs(10));
+        assert_eq!(
+            ServeArgs::default().resolve().unwrap().webhook_timeout,
+            Duration::from_secs(10)
+        );
         let err = ServeArgs {
             webhook_allow: Some(vec!["10.0.0.0/33".into()]),
             ..Default::default()

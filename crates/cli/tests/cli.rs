@@ -1025,7 +1025,9 @@ fn webhook_receiver() -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
             let mut data = Vec::new();
             let mut buf = [0u8; 8192];
             let (head, body) = loop {
-                let Ok(n) = conn.read(&mut buf) else { break (String::new(), Vec::new()) };
+                let Ok(n) = conn.read(&mut buf) else {
+                    break (String::new(), Vec::new());
+                };
                 if n == 0 {
                     break (String::new(), Vec::new());
                 }

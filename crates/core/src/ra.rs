@@ -328,10 +328,7 @@ impl Enrollment {
         }
         let webhook = match (&input.webhook_url, auth_modes.contains(&AuthMode::Webhook)) {
             (Some(url), _) if url.starts_with("https://") || url.starts_with("http://") => {
-                self.webhooks
-                    .policy()
-                    .check_url("webhook.url", url)
-                    .await?;
+                self.webhooks.policy().check_url("webhook.url", url).await?;
                 Some(WebhookSettings {
                     url: url.clone(),
                     timeout_ms: input

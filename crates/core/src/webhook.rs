@@ -43,7 +43,9 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.net, canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), _) => {
@@ -121,7 +123,8 @@ impl TargetPolicy {
     /// permitted, and a name that resolves must resolve to at least one permitted address. A name that does
     /// not resolve (yet) is accepted: every call checks again. `field` names the input in messages.
     pub async fn check_url(&self, field: &str, url: &str) -> Result<(), Error> {
-        let parsed = parse_url(url).map_err(|m| Error::invalid("invalid-webhook", format!("{field}: {m}")))?;
+        let parsed = parse_url(url)
+            .map_err(|m| Error::invalid("invalid-webhook", format!("{field}: {m}")))?;
         let refused = |ip: IpAddr, kind: &str| {
             Error::invalid(
                 TARGET_REFUSED,
@@ -137,7 +140,8 @@ impl TargetPolicy {
                 let host = parsed.host_str().unwrap_or_default();
                 let port = parsed.port_or_known_default().unwrap_or(443);
                 let lookup = tokio::net::lookup_host((host, port));
-                let Ok(Ok(addrs)) = tokio::time::timeout(CHECK_RESOLVE_TIMEOUT, lookup).await else {
+                let Ok(Ok(addrs)) = tokio::time::timeout(CHECK_RESOLVE_TIMEOUT, lookup).await
+                else {
                     return Ok(());
                 };
                 let mut first_refusal = None;
@@ -224,7 +228,9 @@ impl Webhooks {
             .keystore
             .open_secret(&secret_context(subscription_id), sealed)?;
         let text = std::str::from_utf8(&plain).map_err(|_| {
-            Error::Internal(format!("subscription {subscription_id}: sealed secret is not text"))
+            Error::Internal(format!(
+                "subscription {subscription_id}: sealed secret is not text"
+            ))
         })?;
         Ok(Zeroizing::new(text.to_string()))
     }
@@ -302,9 +308,8 @@ impl reqwest::dns::Resolve for PolicyResolver {
         let policy = self.0.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) =
                 addrs.into_iter().partition(|a| policy.permits(a.ip()));
             if allowed.is_empty() {
@@ -484,7 +489,10 @@ mod tests {
             "fd00::/8".parse().unwrap(),
         ]);
         assert!(p.permits(ip("127.0.0.1")));
-        assert!(p.permits(ip("::ffff:127.0.0.1")), "mapped form of an allowed address");
+        assert!(
+            p.permits(ip("::ffff:127.0.0.1")),
+            "mapped form of an allowed address"
+        );
         assert!(!p.permits(ip("127.0.0.2")));
         assert!(!p.permits(ip("::1")));
         assert!(p.permits(ip("10.20.255.1")));
@@ -496,10 +504,25 @@ mod tests {
 
     #[test]
     fn cidrs_parse_strictly() {
-        assert_eq!("10.0.0.0/8".parse::<Cidr>().unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(
+            "10.0.0.0/8".parse::<Cidr>().unwrap().to_string(),
+            "10.0.0.0/8"
+        );
         assert_eq!("::1".parse::<Cidr>().unwrap().to_string(), "::1/128");
-        assert!("0.0.0.0/0".parse::<Cidr>().unwrap().contains(ip("10.0.0.1")));
-        for bad in ["10.0.0.0/33", "::/129", "example.com", "10.0.0/8", "10.0.0.0/x", ""] {
+        assert!(
+            "0.0.0.0/0"
+                .parse::<Cidr>()
+                .unwrap()
+                .contains(ip("10.0.0.1"))
+        );
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "example.com",
+            "10.0.0/8",
+            "10.0.0.0/x",
+            "",
+        ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad}");
         }
     }
@@ -508,7 +531,10 @@ mod tests {
     async fn urls_are_checked_by_literal_address_and_by_resolved_name() {
         let p = TargetPolicy::default();
         for (url, needle) in [
-            ("http://169.254.169.254/latest/meta-data/", "169.254.169.254"),
+            (
+                "http://169.254.169.254/latest/meta-data/",
+                "169.254.169.254",
+            ),
             ("http://127.0.0.1:5432/", "127.0.0.1"),
             ("http://[::1]/x", "::1"),
             ("http://0x7f.1/x", "127.0.0.1"),
@@ -525,11 +551,23 @@ mod tests {
         }
         assert!(matches!(
             p.check_url("url", "ftp://93.184.216.34/").await,
-            Err(Error::Invalid { code: "invalid-webhook", .. })
+            Err(Error::Invalid {
+                code: "invalid-webhook",
+                ..
+            })
         ));
-        assert!(p.check_url("url", "https://93.184.216.34/hook").await.is_ok());
+        assert!(
+            p.check_url("url", "https://93.184.216.34/hook")
+                .await
+                .is_ok()
+        );
         let client = WebhookClient::new(Arc::new(p), None).unwrap();
-        assert!(client.post("http://127.0.0.1:9/").unwrap_err().contains("loopback"));
+        assert!(
+            client
+                .post("http://127.0.0.1:9/")
+                .unwrap_err()
+                .contains("loopback")
+        );
         assert!(client.post("http://93.184.216.34/").is_ok());
     }
 

@@ -114,7 +114,11 @@ impl DeliveryWorker {
                 let now = now_ms();
                 let lease_until = (now + opts.lease.as_millis() as i64) / 1000;
                 let limit = opts.batch_size.min(free).max(1);
-                match this.store.claim_deliveries(now / 1000, lease_until, limit).await {
+                match this
+                    .store
+                    .claim_deliveries(now / 1000, lease_until, limit)
+                    .await
+                {
                     Ok(batch) => {
                         claimed_all = !batch.is_empty() && batch.len() as i64 >= limit;
                         for d in batch {
@@ -182,7 +186,12 @@ impl DeliveryWorker {
         self.finish(&d, result).await;
     }
 
-    async fn send(&self, sub: &Subscription, secret: &Secret, e: &CloudEvent) -> Result<(), String> {
+    async fn send(
+        &self,
+        sub: &Subscription,
+        secret: &Secret,
+        e: &CloudEvent,
+    ) -> Result<(), String> {
         match &sub.channel {
             Channel::Webhook { url, format, .. } => {
                 let (body, content_type) = match format {

@@ -151,10 +151,14 @@ pub async fn start(
     }
     let templates = Arc::new(Templates::load(config.template_dir.as_deref())?);
     let mailer = config.smtp.as_ref().map(Mailer::new).transpose()?;
-    let alerts = AlertService::new(store.clone(), webhooks.clone()).with_known_types(config.event_types);
+    let alerts =
+        AlertService::new(store.clone(), webhooks.clone()).with_known_types(config.event_types);
     let sealed = alerts.seal_legacy_secrets().await?;
     if sealed > 0 {
-        tracing::info!(subscriptions = sealed, "sealed webhook secrets stored in clear");
+        tracing::info!(
+            subscriptions = sealed,
+            "sealed webhook secrets stored in clear"
+        );
     }
     let http = webhooks
         .client(config.delivery.webhook_timeout)

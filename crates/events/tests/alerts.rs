@@ -138,7 +138,9 @@ fn config() -> EventsConfig {
 async fn webhooks(backend: TestBackend) {
     let (_db, store) = store(backend).await;
     let (rx, base) = receiver().await;
-    let handle = shedu_events::start(store.clone(), test_webhooks(), config()).await.unwrap();
+    let handle = shedu_events::start(store.clone(), test_webhooks(), config())
+        .await
+        .unwrap();
     let alerts = handle.alerts();
 
     let flaky = alerts
@@ -288,7 +290,9 @@ async fn webhooks(backend: TestBackend) {
     // Restart, even with the alerts cursor rewound: nothing is queued or sent twice.
     handle.shutdown(Duration::from_secs(5)).await;
     store.reset_sink_cursor("alerts").await.unwrap();
-    let handle = shedu_events::start(store.clone(), test_webhooks(), config()).await.unwrap();
+    let handle = shedu_events::start(store.clone(), test_webhooks(), config())
+        .await
+        .unwrap();
     wait_for(
         Duration::from_secs(10),
         "the alerts sink to catch up again",
@@ -590,7 +594,9 @@ async fn reminders_reach_subscribers(backend: TestBackend) {
         days_before: vec![30, 7, 1],
         interval: Duration::from_millis(100),
     };
-    let handle = shedu_events::start(store.clone(), test_webhooks(), cfg).await.unwrap();
+    let handle = shedu_events::start(store.clone(), test_webhooks(), cfg)
+        .await
+        .unwrap();
     wait_for(Duration::from_secs(15), "three reminders", || async {
         (rx.hits("remind").len() >= 3).then_some(())
     })

@@ -780,30 +780,36 @@ backend_test!(an_approval_webhook_must_allow_each_enrolment, |backend| {
 
 // See: issue 12 (blind SSRF): an approval webhook may not target loopback, link-local (cloud metadata) or
 // private addresses unless the operator's allow-list names them; nothing is stored.
-backend_test!(approval_webhooks_to_refused_targets_are_refused, |backend| {
-    let server = TestServer::start(backend).await;
-    let devices = ca(&server, "Guarded", json!({})).await;
-    for (url, named) in [
-        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254"),
-        ("http://127.0.0.1:5432/", "127.0.0.1"),
-        ("http://10.1.2.3/approve", "10.1.2.3"),
-        ("http://localhost:9/approve", "localhost"),
-    ] {
-        let (s, p) = server
-            .post(
-                "/api/v1/ras",
-                json!({"name": "guarded", "ca_ids": [devices],
+backend_test!(
+    approval_webhooks_to_refused_targets_are_refused,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let devices = ca(&server, "Guarded", json!({})).await;
+        for (url, named) in [
+            (
+                "http://169.254.169.254/latest/meta-data/",
+                "169.254.169.254",
+            ),
+            ("http://127.0.0.1:5432/", "127.0.0.1"),
+            ("http://10.1.2.3/approve", "10.1.2.3"),
+            ("http://localhost:9/approve", "localhost"),
+        ] {
+            let (s, p) = server
+                .post(
+                    "/api/v1/ras",
+                    json!({"name": "guarded", "ca_ids": [devices],
                     "enrollment": {"auth_modes": ["webhook"], "auto_register": true,
                         "webhook": {"url": url, "timeout_ms": 500}}}),
-            )
-            .await;
-        assert_eq!(s, 400, "{url}: {p}");
-        assert_eq!(p["type"], "urn:shedu:problem:webhook-target-refused", "{p}");
-        assert!(p["detail"].as_str().unwrap().contains(named), "{p}");
+                )
+                .await;
+            assert_eq!(s, 400, "{url}: {p}");
+            assert_eq!(p["type"], "urn:shedu:problem:webhook-target-refused", "{p}");
+            assert!(p["detail"].as_str().unwrap().contains(named), "{p}");
+        }
+        let (_, ras) = server.get("/api/v1/ras").await;
+        assert_eq!(ras["items"], json!([]), "{ras}");
     }
-    let (_, ras) = server.get("/api/v1/ras").await;
-    assert_eq!(ras["items"], json!([]), "{ras}");
-});
+);
 
 /// An approval service on loopback that accepts the connection, reads the request and never answers.
 async fn silent_approval_service() -> String {
@@ -843,7 +849,11 @@ backend_test!(a_silent_approval_webhook_fails_closed, |backend| {
     let r = line.call("simpleenroll", Some("quiet"), Some("boot"));
     let took = started.elapsed();
     assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
-    assert!(r.content_type.starts_with("text/plain"), "{}", r.content_type);
+    assert!(
+        r.content_type.starts_with("text/plain"),
+        "{}",
+        r.content_type
+    );
     assert!(
         took >= std::time::Duration::from_millis(900) && took < std::time::Duration::from_secs(20),
         "refused after the timeout, in bounded time: {took:?}"

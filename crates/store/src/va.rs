@@ -302,10 +302,11 @@ pub struct SealedSecretRow {
 impl Store {
     /// Every sealed webhook secret (subscriptions).
     pub async fn sealed_webhook_secrets(&self) -> Result<Vec<SealedSecretRow>, Error> {
-        let rows =
-            sqlx::query("SELECT id, secret_sealed FROM subscriptions WHERE secret_sealed IS NOT NULL")
-                .fetch_all(&self.write)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT id, secret_sealed FROM subscriptions WHERE secret_sealed IS NOT NULL",
+        )
+        .fetch_all(&self.write)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(SealedSecretRow {
