@@ -415,7 +415,16 @@ async fn manage_subscriptions(backend: TestBackend) {
         .unwrap();
     let list = alerts.list_subscriptions().await.unwrap();
     assert_eq!(list.len(), 2);
-    assert_eq!(alerts.get_subscription(&a.id).await.unwrap(), a);
+    // Read back, a webhook's secret is not there: it is stored sealed and opened only to sign (issue 12).
+    let mut without_secret = a.clone();
+    if let Channel::Webhook { secret, .. } = &mut without_secret.channel {
+        assert_eq!(secret.expose(), "s", "shown on creation");
+        *secret = Secret::default();
+    }
+    assert_eq!(
+        alerts.get_subscription(&a.id).await.unwrap(),
+        without_secret
+    );
     assert!(
         !format!("{a:?}").contains("\"s\""),
         "secrets never in Debug"
