@@ -166,6 +166,22 @@ pub(crate) struct ServeArgs {
     #[arg(skip)]
     pub oidc: Vec<OidcArgs>,
 
+    /// An address block webhooks (alert subscriptions, RA approval services) may reach although it is not
+    /// globally routable, e.g. `10.20.0.0/16` or `127.0.0.1/32`. Loopback, link-local (cloud metadata),
+    /// private, CGNAT and other non-global addresses are refused otherwise. Repeatable; comma-separated in
+    /// SHEDU_WEBHOOK_ALLOW; `webhook_allow = [..]` in the TOML file.
+    #[arg(
+        long = "webhook-allow",
+        env = "SHEDU_WEBHOOK_ALLOW",
+        value_delimiter = ','
+    )]
+    pub webhook_allow: Option<Vec<String>>,
+
+    /// How long an alert webhook may take to answer (connect, send, answer), e.g. `10s`; a slower answer is
+    /// a failed attempt, retried later. [default: 10s]
+    #[arg(long, env = "SHEDU_WEBHOOK_TIMEOUT")]
+    pub webhook_timeout: Option<String>,
+
     /// Log filter (tracing `EnvFilter` syntax). [default: info]
     #[arg(long, env = "SHEDU_LOG")]
     pub log: Option<String>,
@@ -238,6 +254,8 @@ pub(crate) struct Settings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub client_cert_header: Option<String>,
     pub oidc: Vec<shedu_core::OidcIssuer>,
+    pub webhook_allow: Vec<shedu_core::Cidr>,
+    pub webhook_timeout: Duration,
     pub print_config: bool,
 }
 
@@ -398,6 +416,22 @@ impl ServeArgs {
                 "--oidc-issuer, --oidc-audience, --oidc-jwks-url and --oidc-roles-claim go together"
             ),
         }
+        let webhook_allow = self
+            .webhook_allow
+            .or(file.webhook_allow)
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                c.parse()
+                    .map_err(|e| anyhow::anyhow!("--webhook-allow: {e}"))
+            })
+            .collect::<anyhow::Result<Vec<shedu_core::Cidr>>>()?;
+        let timeout_text = self
+            .webhook_timeout
+            .or(file.webhook_timeout)
+            .unwrap_or_else(|| "10s".into());
+        let webhook_timeout = parse_duration(&timeout_text)
+            .with_context(|| format!("invalid webhook timeout {timeout_text:?}"))?;
         Ok(Settings {
             data_dir,
             listen,
@@ -423,6 +457,8 @@ impl ServeArgs {
                 .unwrap_or_default(),
             client_cert_header: self.client_cert_header.or(file.client_cert_header),
             oidc: oidc.into_iter().map(OidcArgs::into_issuer).collect(),
+            webhook_allow,
+            webhook_timeout,
             print_config: self.print_config,
         })
     }
@@ -557,6 +593,46 @@ leeway_seconds = 5
         };
         let err = format!("{:#}", no_audience.resolve().unwrap_err());
         assert!(err.contains("missing field `audience`"), "{err}");
+    }
+
+    // See: issue 12 (blind SSRF): the operator's webhook allow-list, from the file and the flags.
+    #[test]
+    fn webhook_allow_list_and_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shedu.toml");
+        std::fs::write(
+            &file,
+            "webhook_allow = [\"10.20.0.0/16\", \"fd00::/8\"]\nwebhook_timeout = \"3s\"\n",
+        )
+        .unwrap();
+        let s = ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        let allow: Vec<String> = s.webhook_allow.iter().map(ToString::to_string).collect();
+        assert_eq!(allow, ["10.20.0.0/16", "fd00::/8"]);
+        assert_eq!(s.webhook_timeout, Duration::from_secs(3));
+        let s = ServeArgs {
+            config: Some(file),
+            webhook_allow: Some(vec!["127.0.0.1/32".into()]),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(s.webhook_allow.len(), 1, "flags replace the file's list");
+        assert_eq!(
+            ServeArgs::default().resolve().unwrap().webhook_timeout,
+            Duration::from_secs(10)
+        );
+        let err = ServeArgs {
+            webhook_allow: Some(vec!["10.0.0.0/33".into()]),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(err.to_string().contains("--webhook-allow"), "{err}");
     }
 
     #[test]

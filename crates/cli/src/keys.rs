@@ -1,4 +1,4 @@
-//! `shedu keys rotate-master`: replace the master key that seals every software key.
+//! `shedu keys rotate-master`: replace the master key that seals every software key and webhook secret.
 //!
 //! Run it with the server stopped. Order of work, so that a crash leaves a recoverable state: the new
 //! master key and re-wrapped TLS key files are written beside the old ones (`*.new`), then the database
@@ -120,7 +120,7 @@ async fn rotate_master(args: RotateArgs) -> anyhow::Result<()> {
     std::fs::rename(&staged_master, &target)
         .with_context(|| format!("cannot replace {}", target.display()))?;
     println!(
-        "re-wrapped {count} database keys and {} TLS key files under a new master key in {}",
+        "re-wrapped {count} sealed database keys and secrets and {} TLS key files under a new master key in {}",
         staged_tls.len(),
         target.display()
     );

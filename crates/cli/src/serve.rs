@@ -34,18 +34,6 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::connect(&s.database_url, &shedu_core::EVENT_WORDS)
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&s.database_url)))?;
-    let events = shedu_events::start(
-        store.clone(),
-        shedu_events::EventsConfig {
-            bus_urls: s.events_urls.clone(),
-            smtp: s.smtp.clone(),
-            template_dir: s.template_dir.clone(),
-            event_types: &shedu_core::EVENT_TYPES,
-            ..Default::default()
-        },
-    )
-    .await
-    .context("cannot start event delivery")?;
     let pkcs11 = match &s.pkcs11 {
         Some(p11) => Some(open_pkcs11(p11).await?),
         None => None,
@@ -58,10 +46,28 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         engines: Engines::new(pkcs11, s.default_engine),
         est_default_ra: s.est_default_ra.clone(),
         oidc: s.oidc.clone(),
+        webhook_allow: s.webhook_allow.clone(),
     };
-    let services = Services::open(store, &master, Arc::new(SystemClock), config)
+    let services = Services::open(store.clone(), &master, Arc::new(SystemClock), config)
         .await
         .with_context(|| format!("cannot open the services (master key from {master_source})"))?;
+    let events = shedu_events::start(
+        store,
+        services.webhooks.clone(),
+        shedu_events::EventsConfig {
+            bus_urls: s.events_urls.clone(),
+            smtp: s.smtp.clone(),
+            template_dir: s.template_dir.clone(),
+            event_types: &shedu_core::EVENT_TYPES,
+            delivery: shedu_events::DeliveryOptions {
+                webhook_timeout: s.webhook_timeout,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .await
+    .context("cannot start event delivery")?;
 
     let tls_source = match &s.tls_files {
         Some((cert, key)) => TlsSource::Files {
@@ -261,7 +267,8 @@ fn init_tracing(s: &Settings) -> anyhow::Result<()> {
 fn printable(s: &Settings) -> String {
     format!(
         "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\npublic_url = {:?}\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\n\
-         master_key_file = {:?}\nlifecycle_interval = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"\noidc_issuers = {:?}",
+         master_key_file = {:?}\nlifecycle_interval = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"\noidc_issuers = {:?}\n\
+         webhook_allow = {:?}\nwebhook_timeout = \"{}s\"",
         s.data_dir,
         s.listen,
         s.http_listen,
@@ -274,5 +281,10 @@ fn printable(s: &Settings) -> String {
         s.log,
         if s.log_json { "json" } else { "text" },
         s.oidc.iter().map(|i| &i.issuer).collect::<Vec<_>>(),
+        s.webhook_allow
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        s.webhook_timeout.as_secs(),
     )
 }

@@ -1012,10 +1012,54 @@ fn serve_help_lists_every_option() {
     }
 }
 
+/// A webhook receiver on loopback (plain HTTP/1.1, one request per connection): hands each request's
+/// headers (lower-cased names) and body to the test and answers 204.
+fn webhook_receiver() -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            let mut data = Vec::new();
+            let mut buf = [0u8; 8192];
+            let (head, body) = loop {
+                let Ok(n) = conn.read(&mut buf) else {
+                    break (String::new(), Vec::new());
+                };
+                if n == 0 {
+                    break (String::new(), Vec::new());
+                }
+                data.extend_from_slice(&buf[..n]);
+                let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&data[..end]).to_lowercase();
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if data.len() >= end + 4 + len {
+                    break (head, data[end + 4..end + 4 + len].to_vec());
+                }
+            };
+            let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+            if tx.send((head, body)).is_err() {
+                break;
+            }
+        }
+    });
+    (url, rx)
+}
+
 #[test]
 fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
     let sb = Sandbox::new();
-    let first = start(&sb, "1");
+    // Webhooks to the test's receiver on loopback are allowed through the environment.
+    let allow = [("SHEDU_WEBHOOK_ALLOW", "127.0.0.1/32,::1")];
+    let first = try_start_with_env(&sb, "1", &allow).unwrap();
     let ca = cli_json(
         &sb,
         &first,
@@ -1031,6 +1075,23 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
         ],
     );
     let ca_id = str_of(&ca, "id").to_string();
+    // A webhook subscription: its signing secret is sealed under the master key too (issue 12).
+    let (hook_url, hooks) = webhook_receiver();
+    let token = std::fs::read_to_string(sb.data.join("admin-token")).unwrap();
+    let body = serde_json::json!({"event_types": ["certificate.issued"],
+        "channel": {"type": "webhook", "url": hook_url}})
+    .to_string();
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error", "--fail-with-body", "--cacert"])
+        .arg(sb.data.join("tls").join("ca.pem"))
+        .args(["-H", &format!("Authorization: Bearer {}", token.trim())])
+        .args(["-H", "Content-Type: application/json", "--data", &body])
+        .arg(format!("{}/api/v1/subscriptions", first.url()))
+        .output()
+        .expect("curl is required (apt-get install curl)");
+    assert!(out.status.success(), "{out:?}");
+    let sub: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let secret = sub["channel"]["secret"].as_str().unwrap().to_string();
     let tls_ca = std::fs::read_to_string(sb.data.join("tls").join("ca.pem")).unwrap();
     drop(first);
     let key_file = sb.data.join("master.key");
@@ -1048,7 +1109,7 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
     );
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains("re-wrapped 1 database keys and 2 TLS key files"),
+            .contains("re-wrapped 2 sealed database keys and secrets and 2 TLS key files"),
         "{out:?}"
     );
     let new_key = std::fs::read_to_string(&key_file).unwrap();
@@ -1060,8 +1121,9 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
         0o600
     );
 
-    // Restart under the new key: same TLS CA, and the CA still signs.
-    let second = start(&sb, "2");
+    // Restart under the new key: same TLS CA, the CA still signs, and the webhook is still signed with the
+    // same secret.
+    let second = try_start_with_env(&sb, "2", &allow).unwrap();
     assert_eq!(
         std::fs::read_to_string(sb.data.join("tls").join("ca.pem")).unwrap(),
         tls_ca
@@ -1080,6 +1142,19 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
         ],
     );
     assert_verifies(&sb, "rot.pem", None, "leaf.pem");
+    let (head, body) = hooks
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the certificate.issued webhook");
+    let signature = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-shedu-signature:"))
+        .expect("a signature header")
+        .trim()
+        .to_string();
+    assert!(
+        shedu_events::verify_signature(&secret, &body, &signature),
+        "signed with the subscription's secret after the rotation"
+    );
     drop(second);
 
     // The old master key opens nothing any more.

@@ -8,7 +8,6 @@
 //! (renewing is `simplereenroll`'s job). A refusal at any step stores nothing.
 //! The HTTP edge (`server::est`) only decodes the request and encodes the answer.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use shedu_keys::ExportedKey;
@@ -506,9 +505,18 @@ impl Enrollment {
             },
             "client_certificate": req.client_chain.first().map(|c| pem_encode_cert(c)),
         });
-        let client = HTTP.as_ref().map_err(|e| Error::Internal(e.clone()))?;
-        let answer = client
+        let request = self
+            .webhooks
+            .shared_client()
             .post(&hook.url)
+            .map_err(|why| {
+                tracing::warn!(ra = %ra.id, %why, "approval webhook refused by the target policy");
+                forbidden(
+                    "not-approved",
+                    "the RA's approval service did not allow this enrolment",
+                )
+            })?;
+        let answer = request
             .timeout(Duration::from_millis(hook.timeout_ms))
             .json(&body)
             .send()
@@ -539,10 +547,3 @@ impl Enrollment {
         }
     }
 }
-
-/// One HTTP client for approval webhooks (connection reuse across enrolments).
-static HTTP: LazyLock<Result<reqwest::Client, String>> = LazyLock::new(|| {
-    reqwest::Client::builder()
-        .build()
-        .map_err(|e| e.to_string())
-});

@@ -27,6 +27,7 @@ mod rotate;
 mod services;
 mod trust;
 mod va;
+mod webhook;
 
 pub use audit::{
     Audit, AuditAction, AuditContext, AuditEntry, AuditFilter, AuditRecord, AuditVerdict,
@@ -56,3 +57,4 @@ pub use services::{Services, ServicesConfig};
 pub use shedu_store::{Page, SweepReport};
 pub use trust::ClientCertProblem;
 pub use va::{CrlAnswer, CrlKind, OcspAnswer, Va, VaConfig};
+pub use webhook::{Cidr, TARGET_REFUSED, TargetPolicy, WebhookClient, Webhooks};

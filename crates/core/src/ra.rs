@@ -172,6 +172,8 @@ pub struct Enrollment {
     pub(crate) issuance: Arc<Issuance>,
     /// The RA of EST requests whose URL names none.
     pub(crate) est_default_ra: Option<String>,
+    /// Approval webhooks: their target policy and client.
+    pub(crate) webhooks: Arc<crate::Webhooks>,
 }
 
 impl Enrollment {
@@ -182,12 +184,14 @@ impl Enrollment {
         cas: Arc<Cas>,
         issuance: Arc<Issuance>,
         est_default_ra: Option<String>,
+        webhooks: Arc<crate::Webhooks>,
     ) -> Enrollment {
         Enrollment {
             reg,
             cas,
             issuance,
             est_default_ra,
+            webhooks,
         }
     }
 
@@ -324,6 +328,7 @@ impl Enrollment {
         }
         let webhook = match (&input.webhook_url, auth_modes.contains(&AuthMode::Webhook)) {
             (Some(url), _) if url.starts_with("https://") || url.starts_with("http://") => {
+                self.webhooks.policy().check_url("webhook.url", url).await?;
                 Some(WebhookSettings {
                     url: url.clone(),
                     timeout_ms: input

@@ -9,9 +9,10 @@ use crate::Error;
 use crate::auth::{SESSION_CONTEXT, SESSION_SECRET};
 use crate::error::store_err;
 use crate::registry::{CANARY_CONTEXT, CANARY_KEY};
+use crate::webhook::secret_context;
 
-/// Re-wraps the keystore canary, every software CA key and every delegated OCSP responder key from `old`
-/// to `new`. Fails, changing nothing, when `old` is not this database's master key. Returns how many keys
+/// Re-wraps the keystore canary, every software CA key, every delegated OCSP responder key and every
+/// webhook signing secret from `old` to `new`. Fails, changing nothing, when `old` is not this database's master key. Returns how many keys
 /// were re-wrapped.
 pub async fn rewrap_database_keys(
     store: &Store,
@@ -45,11 +46,20 @@ pub async fn rewrap_database_keys(
         let key = old.open(&owner, key_type, &k.sealed)?;
         k.sealed = new.seal(&owner, &key)?;
     }
+    let mut secrets = store
+        .sealed_webhook_secrets()
+        .await
+        .map_err(store_err("sealed webhook secrets"))?;
+    for s in &mut secrets {
+        let context = secret_context(&s.id);
+        let plain = old.open_secret(&context, &s.sealed)?;
+        s.sealed = new.seal_secret(&context, &plain)?;
+    }
     store
-        .replace_sealed_keys(&keys, &meta)
+        .replace_sealed_keys(&keys, &secrets, &meta)
         .await
         .map_err(store_err("sealed keys"))?;
-    Ok(keys.len())
+    Ok(keys.len() + secrets.len())
 }
 
 /// Every secret sealed into the `meta` table, with its sealing context: the keystore canary (first) and the

@@ -7,8 +7,8 @@ use shedu_keys::{Keystore, MasterKey};
 use shedu_store::Store;
 
 use crate::{
-    Audit, AuthService, Cas, Clock, Devices, Engines, Enrollment, Error, Events, Issuance,
-    OidcIssuer, Registry, Va, VaConfig,
+    Audit, AuthService, Cas, Cidr, Clock, Devices, Engines, Enrollment, Error, Events, Issuance,
+    OidcIssuer, Registry, TargetPolicy, Va, VaConfig, Webhooks,
 };
 
 /// What the services need beyond storage, the master key and the clock.
@@ -22,6 +22,8 @@ pub struct ServicesConfig {
     pub est_default_ra: Option<String>,
     /// OIDC identity providers whose bearer JWTs are accepted.
     pub oidc: Vec<OidcIssuer>,
+    /// Address blocks webhooks may reach although they are not globally routable (`--webhook-allow`).
+    pub webhook_allow: Vec<Cidr>,
 }
 
 /// Every service, each shared (`Arc`). Handlers name the one they need.
@@ -45,6 +47,8 @@ pub struct Services {
     pub events: Arc<Events>,
     /// Users, sessions, API keys, OIDC.
     pub auth: Arc<AuthService>,
+    /// Outbound webhooks: the target policy and the sealing of their secrets (alerts use it too).
+    pub webhooks: Arc<Webhooks>,
 }
 
 impl Services {
@@ -69,6 +73,10 @@ impl Services {
         let auth = AuthService::open(store, &Keystore::new(master)?, clock)
             .await?
             .with_oidc(config.oidc)?;
+        let webhooks = Arc::new(Webhooks::new(
+            master,
+            TargetPolicy::new(config.webhook_allow),
+        )?);
         let cas = Arc::new(Cas::new(registry.clone()));
         let issuance = Arc::new(Issuance::new(registry.clone()));
         let enrollment = Arc::new(Enrollment::new(
@@ -76,6 +84,7 @@ impl Services {
             cas.clone(),
             issuance.clone(),
             config.est_default_ra,
+            webhooks.clone(),
         ));
         Ok(Services {
             va: Arc::new(Va::new(registry.clone())),
@@ -87,6 +96,7 @@ impl Services {
             audit: Arc::new(Audit::new(registry.clone())),
             events: Arc::new(Events::new(registry.clone())),
             auth: Arc::new(auth),
+            webhooks,
             registry,
             cas,
             issuance,

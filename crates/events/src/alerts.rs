@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use shedu_core::Webhooks;
 use shedu_store::{Audited, DeliveryFilter, DeliveryRow, NewDelivery, Store, SubscriptionRow};
 use tokio::sync::Notify;
 use zeroize::Zeroizing;
@@ -79,8 +80,9 @@ pub enum Channel {
     Webhook {
         /// `http://` or `https://` URL.
         url: String,
-        /// HMAC key; generated when created empty.
-        #[serde(default)]
+        /// HMAC key; generated when created empty. Stored sealed, apart from the channel JSON (so it is
+        /// never serialized there), and read back only to sign a delivery.
+        #[serde(default, skip_serializing_if = "Secret::is_empty")]
         secret: Secret,
         /// Body format.
         #[serde(default)]
@@ -123,7 +125,8 @@ pub struct Subscription {
     pub id: String,
     /// Event types; `*` matches all, `certificate.*` a family.
     pub event_types: Vec<String>,
-    /// Where to send (contains the webhook secret: do not echo it except on creation).
+    /// Where to send. A webhook's secret is set only in the answer to its creation (the one time the API
+    /// shows it); read back, it is empty.
     pub channel: Channel,
     /// Optional filter.
     pub condition: Option<Condition>,
@@ -138,14 +141,18 @@ impl Subscription {
             && self.condition.as_ref().is_none_or(|c| c.matches(e))
     }
 
-    fn from_row(r: SubscriptionRow) -> Result<Subscription, Error> {
+    pub(crate) fn from_row(r: SubscriptionRow) -> Result<Subscription, Error> {
         let corrupt = |what: &str, e: serde_json::Error| {
             Error::Store(shedu_store::Error::Corrupt(format!(
                 "subscription {} {what}: {e}",
                 r.id
             )))
         };
-        let channel = serde_json::from_str(&r.channel).map_err(|e| corrupt("channel", e))?;
+        let mut channel: Channel =
+            serde_json::from_str(&r.channel).map_err(|e| corrupt("channel", e))?;
+        if let Channel::Webhook { secret, .. } = &mut channel {
+            *secret = Secret::default();
+        }
         let condition = match &r.condition {
             Some(c) => Some(serde_json::from_str(c).map_err(|e| corrupt("condition", e))?),
             None => None,
@@ -299,15 +306,19 @@ impl Default for DeliveryQuery {
 #[derive(Clone, Debug)]
 pub struct AlertService {
     store: Store,
+    /// The target policy webhook URLs must pass, and the sealing of their secrets.
+    webhooks: Arc<Webhooks>,
     /// The event types the platform emits; a subscription pattern must match one of them. Empty: any.
     known_types: &'static [&'static str],
 }
 
 impl AlertService {
-    /// The service over `store`.
-    pub fn new(store: Store) -> AlertService {
+    /// The service over `store`; webhook URLs must pass `webhooks`' target policy, and their secrets are
+    /// sealed with it.
+    pub fn new(store: Store, webhooks: Arc<Webhooks>) -> AlertService {
         AlertService {
             store,
+            webhooks,
             known_types: &[],
         }
     }
@@ -362,11 +373,18 @@ impl AlertService {
         }
         match &mut channel {
             Channel::Webhook { url, secret, .. } => {
-                let parsed = reqwest::Url::parse(url)
-                    .map_err(|e| Error::invalid("channel.url", e.to_string()))?;
-                if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-                    return Err(Error::invalid("channel.url", "must be an http(s) URL"));
-                }
+                self.webhooks
+                    .policy()
+                    .check_url("channel.url", url)
+                    .await
+                    .map_err(|e| match e {
+                        shedu_core::Error::Invalid { code, detail }
+                            if code == shedu_core::TARGET_REFUSED =>
+                        {
+                            Error::TargetRefused(detail)
+                        }
+                        e => Error::invalid("channel.url", e.to_string()),
+                    })?;
                 if secret.is_empty() {
                     *secret = Secret::generate();
                 }
@@ -398,18 +416,81 @@ impl AlertService {
             created_at: now_secs(),
         };
         let json = |v: serde_json::Result<String>| v.map_err(|e| Error::Config(e.to_string()));
+        let (stored_channel, secret_sealed) = self.seal(&sub.id, &sub.channel)?;
         let row = SubscriptionRow {
             id: sub.id.clone(),
             event_types: sub.event_types.join(","),
-            channel: json(serde_json::to_string(&sub.channel))?,
+            channel: json(serde_json::to_string(&stored_channel))?,
             condition: match &sub.condition {
                 Some(c) => Some(json(serde_json::to_string(c))?),
                 None => None,
             },
+            secret_sealed,
             created_at: sub.created_at,
         };
         self.store.insert_subscription(&row, audit).await?;
         Ok(sub)
+    }
+
+    /// The channel as stored (without its secret) and the secret sealed for subscription `id`.
+    fn seal(&self, id: &str, channel: &Channel) -> Result<(Channel, Option<Vec<u8>>), Error> {
+        let mut stored = channel.clone();
+        let sealed = match &mut stored {
+            Channel::Webhook { secret, .. } if !secret.is_empty() => {
+                let sealed = self
+                    .webhooks
+                    .seal_secret(id, secret.expose())
+                    .map_err(|e| Error::Config(format!("cannot seal the webhook secret: {e}")))?;
+                *secret = Secret::default();
+                Some(sealed)
+            }
+            _ => None,
+        };
+        Ok((stored, sealed))
+    }
+
+    /// The secret that signs deliveries of the subscription stored as `row`: sealed (opened here, in
+    /// memory), or, on a row written before secrets were sealed, the one in its channel JSON.
+    pub(crate) fn signing_secret(&self, row: &SubscriptionRow) -> Result<Secret, Error> {
+        if let Some(sealed) = &row.secret_sealed {
+            let plain = self.webhooks.open_secret(&row.id, sealed).map_err(|e| {
+                Error::Store(shedu_store::Error::Corrupt(format!(
+                    "subscription {}: {e}",
+                    row.id
+                )))
+            })?;
+            return Ok(Secret::new(plain.as_str()));
+        }
+        match serde_json::from_str::<Channel>(&row.channel) {
+            Ok(Channel::Webhook { secret, .. }) => Ok(secret),
+            _ => Ok(Secret::default()),
+        }
+    }
+
+    /// Seals the secrets that rows written before sealing still carry in clear in their channel JSON.
+    /// Runs at start; returns how many rows it sealed.
+    pub async fn seal_legacy_secrets(&self) -> Result<usize, Error> {
+        let mut sealed = 0;
+        for row in self.store.list_subscriptions().await? {
+            if row.secret_sealed.is_some() {
+                continue;
+            }
+            let Ok(channel) = serde_json::from_str::<Channel>(&row.channel) else {
+                continue;
+            };
+            let (stored, Some(secret)) = self.seal(&row.id, &channel)? else {
+                continue;
+            };
+            let json = serde_json::to_string(&stored).map_err(|e| Error::Config(e.to_string()))?;
+            if self
+                .store
+                .seal_subscription_secret(&row.id, &json, &secret)
+                .await?
+            {
+                sealed += 1;
+            }
+        }
+        Ok(sealed)
     }
 
     /// Every subscription, oldest first.
@@ -570,6 +651,17 @@ mod tests {
         assert!(c(None, Some("device 42")).matches(&e));
         assert!(c(Some("abc"), Some("certificates/01")).matches(&e));
         assert!(!c(Some("abc"), Some("other")).matches(&e));
+    }
+
+    #[test]
+    fn stored_channels_omit_empty_secrets() {
+        let c = Channel::Webhook {
+            url: "https://h.example/x".into(),
+            secret: Secret::default(),
+            format: WebhookFormat::Cloudevents,
+        };
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(!json.contains("secret"), "{json}");
     }
 
     #[test]

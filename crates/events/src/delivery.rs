@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
-use futures::StreamExt;
+use shedu_core::WebhookClient;
 use shedu_store::{DeliveryOutcome, DeliveryRow, Store};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
 
-use crate::alerts::{Channel, Subscription, WebhookFormat};
+use crate::alerts::{AlertService, Channel, Secret, Subscription, WebhookFormat};
 use crate::mail::{Mailer, Templates};
 use crate::{CLOUDEVENTS_JSON, CloudEvent};
 
@@ -27,13 +28,15 @@ pub struct DeliveryOptions {
     pub retry_initial: Duration,
     /// Longest delay between attempts.
     pub retry_max: Duration,
-    /// Webhook request timeout.
+    /// Webhook request timeout: connecting, sending and the whole answer must fit in it; a receiver that
+    /// does not answer in time is a failed attempt (`--webhook-timeout`).
     pub webhook_timeout: Duration,
     /// How often the worker looks for due deliveries (besides notifications).
     pub poll_interval: Duration,
     /// Deliveries claimed at once.
     pub batch_size: i64,
-    /// Deliveries sent concurrently.
+    /// Deliveries sent concurrently. A slow receiver holds one slot until its timeout; the others keep
+    /// sending.
     pub concurrency: usize,
     /// How long a claim lasts; a delivery whose worker died is retried after it.
     pub lease: Duration,
@@ -74,21 +77,13 @@ pub fn verify_signature(secret: &str, body: &[u8], header: &str) -> bool {
 
 pub(crate) struct DeliveryWorker {
     pub(crate) store: Store,
-    pub(crate) http: reqwest::Client,
+    pub(crate) alerts: AlertService,
+    pub(crate) http: WebhookClient,
     pub(crate) mailer: Option<Mailer>,
     pub(crate) templates: Arc<Templates>,
     pub(crate) opts: DeliveryOptions,
     pub(crate) wake: Arc<Notify>,
     pub(crate) shutdown: watch::Receiver<bool>,
-}
-
-pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, crate::Error> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("shedu/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| crate::Error::Config(format!("HTTP client: {e}")))
 }
 
 /// Unix time in milliseconds.
@@ -100,45 +95,70 @@ fn now_ms() -> i64 {
 }
 
 impl DeliveryWorker {
-    pub(crate) async fn run(mut self) {
+    /// Claims due deliveries whenever a sending slot is free and sends each in its own task, so a receiver
+    /// that hangs until the timeout holds one slot and never the deliveries queued behind it.
+    pub(crate) async fn run(self) {
+        let mut shutdown = self.shutdown.clone();
+        let wake = self.wake.clone();
+        let opts = self.opts.clone();
+        let slots = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+        let this = Arc::new(self);
+        let mut in_flight = JoinSet::new();
         loop {
-            if *self.shutdown.borrow() {
-                return;
+            if *shutdown.borrow() {
+                break;
             }
-            let now = now_ms();
-            let lease_until = (now + self.opts.lease.as_millis() as i64) / 1000;
-            match self
-                .store
-                .claim_deliveries(now / 1000, lease_until, self.opts.batch_size)
-                .await
-            {
-                Ok(batch) if !batch.is_empty() => {
-                    let full = batch.len() as i64 >= self.opts.batch_size;
-                    let this = &self;
-                    futures::stream::iter(batch)
-                        .for_each_concurrent(self.opts.concurrency.max(1), |d| async move {
-                            this.attempt(d).await;
-                        })
-                        .await;
-                    if full {
-                        continue;
+            let free = slots.available_permits() as i64;
+            let mut claimed_all = false;
+            if free > 0 {
+                let now = now_ms();
+                let lease_until = (now + opts.lease.as_millis() as i64) / 1000;
+                let limit = opts.batch_size.min(free).max(1);
+                match this
+                    .store
+                    .claim_deliveries(now / 1000, lease_until, limit)
+                    .await
+                {
+                    Ok(batch) => {
+                        claimed_all = !batch.is_empty() && batch.len() as i64 >= limit;
+                        for d in batch {
+                            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                                // Cannot happen (no more were claimed than free slots); the lease
+                                // brings the delivery back.
+                                break;
+                            };
+                            let worker = this.clone();
+                            in_flight.spawn(async move {
+                                worker.attempt(d).await;
+                                drop(slot);
+                            });
+                        }
                     }
+                    Err(e) => tracing::warn!(error = %e, "cannot claim alert deliveries"),
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot claim alert deliveries"),
             }
-            let poll = self.opts.poll_interval;
+            if claimed_all && slots.available_permits() > 0 {
+                continue;
+            }
+            let poll = opts.poll_interval;
             tokio::select! {
-                _ = self.wake.notified() => {}
+                _ = wake.notified() => {}
                 _ = tokio::time::sleep(poll) => {}
-                _ = self.shutdown.changed() => return,
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                _ = shutdown.changed() => break,
             }
         }
+        // Let the attempts in flight record their outcome (the caller bounds the wait).
+        while in_flight.join_next().await.is_some() {}
     }
 
     async fn attempt(&self, d: DeliveryRow) {
-        let alerts = crate::alerts::AlertService::new(self.store.clone());
-        let sub = match alerts.get_subscription(&d.subscription_id).await {
+        let read = async {
+            let row = self.store.get_subscription(&d.subscription_id).await?;
+            let secret = self.alerts.signing_secret(&row)?;
+            Ok::<_, crate::Error>((Subscription::from_row(row)?, secret))
+        };
+        let (sub, secret) = match read.await {
             Ok(s) => s,
             // Deleted meanwhile (its deliveries went with it).
             Err(crate::Error::NotFound) => return,
@@ -162,17 +182,18 @@ impl DeliveryWorker {
                 return;
             }
         };
-        let result = self.send(&sub, &event).await;
+        let result = self.send(&sub, &secret, &event).await;
         self.finish(&d, result).await;
     }
 
-    async fn send(&self, sub: &Subscription, e: &CloudEvent) -> Result<(), String> {
+    async fn send(
+        &self,
+        sub: &Subscription,
+        secret: &Secret,
+        e: &CloudEvent,
+    ) -> Result<(), String> {
         match &sub.channel {
-            Channel::Webhook {
-                url,
-                secret,
-                format,
-            } => {
+            Channel::Webhook { url, format, .. } => {
                 let (body, content_type) = match format {
                     WebhookFormat::Cloudevents => (e.to_json(), CLOUDEVENTS_JSON),
                     WebhookFormat::Slack => {
@@ -187,7 +208,8 @@ impl DeliveryWorker {
                 };
                 let mut req = self
                     .http
-                    .post(url.as_str())
+                    .post(url)
+                    .map_err(|why| format!("webhook: {why}"))?
                     .header(reqwest::header::CONTENT_TYPE, content_type)
                     .header("X-Shedu-Event-Id", e.id.as_str())
                     .header("X-Shedu-Event-Type", e.ty.as_str());

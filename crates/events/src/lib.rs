@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use shedu_core::Webhooks;
 use shedu_store::Store;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
@@ -59,6 +60,10 @@ pub enum Error {
     /// No such subscription or delivery.
     #[error("not found")]
     NotFound,
+    /// A webhook URL names (or resolves only to) an address the target policy refuses; the message names
+    /// it (REST: 400 `webhook-target-refused`).
+    #[error("{0}")]
+    TargetRefused(String),
     /// Bad configuration (bus URL, SMTP settings, template directory).
     #[error("events configuration: {0}")]
     Config(String),
@@ -125,8 +130,13 @@ pub fn bus_sink(url: &str) -> Result<Arc<dyn Sink>, Error> {
 /// Starts event delivery: the dispatcher (in-process broadcast, the buses of `bus_urls`, alerts), the alert
 /// delivery worker and the expiry reminder job. Buses are connected lazily, so one that is down delays its
 /// events instead of failing startup; configuration errors (bad URL, template syntax, bad SMTP sender) fail
-/// here.
-pub async fn start(store: Store, config: EventsConfig) -> Result<EventsHandle, Error> {
+/// here. `webhooks` (from `shedu_core::Services`) decides which addresses webhooks may reach and seals their
+/// secrets; webhook secrets still stored in clear (written before they were sealed) are sealed here.
+pub async fn start(
+    store: Store,
+    webhooks: Arc<Webhooks>,
+    config: EventsConfig,
+) -> Result<EventsHandle, Error> {
     let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
     for url in &config.bus_urls {
         let sink = bus_sink(url)?;
@@ -141,7 +151,18 @@ pub async fn start(store: Store, config: EventsConfig) -> Result<EventsHandle, E
     }
     let templates = Arc::new(Templates::load(config.template_dir.as_deref())?);
     let mailer = config.smtp.as_ref().map(Mailer::new).transpose()?;
-    let http = delivery::http_client(config.delivery.webhook_timeout)?;
+    let alerts =
+        AlertService::new(store.clone(), webhooks.clone()).with_known_types(config.event_types);
+    let sealed = alerts.seal_legacy_secrets().await?;
+    if sealed > 0 {
+        tracing::info!(
+            subscriptions = sealed,
+            "sealed webhook secrets stored in clear"
+        );
+    }
+    let http = webhooks
+        .client(config.delivery.webhook_timeout)
+        .map_err(|e| Error::Config(e.to_string()))?;
     let worker_wake = Arc::new(Notify::new());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
@@ -159,6 +180,7 @@ pub async fn start(store: Store, config: EventsConfig) -> Result<EventsHandle, E
     tasks.push(tokio::spawn(
         delivery::DeliveryWorker {
             store: store.clone(),
+            alerts: alerts.clone(),
             http,
             mailer,
             templates,
@@ -180,7 +202,7 @@ pub async fn start(store: Store, config: EventsConfig) -> Result<EventsHandle, E
         dispatcher: Some(dispatcher),
         tasks,
         shutdown: shutdown_tx,
-        alerts: AlertService::new(store).with_known_types(config.event_types),
+        alerts,
     })
 }
 

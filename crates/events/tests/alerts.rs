@@ -138,7 +138,9 @@ fn config() -> EventsConfig {
 async fn webhooks(backend: TestBackend) {
     let (_db, store) = store(backend).await;
     let (rx, base) = receiver().await;
-    let handle = shedu_events::start(store.clone(), config()).await.unwrap();
+    let handle = shedu_events::start(store.clone(), test_webhooks(), config())
+        .await
+        .unwrap();
     let alerts = handle.alerts();
 
     let flaky = alerts
@@ -288,7 +290,9 @@ async fn webhooks(backend: TestBackend) {
     // Restart, even with the alerts cursor rewound: nothing is queued or sent twice.
     handle.shutdown(Duration::from_secs(5)).await;
     store.reset_sink_cursor("alerts").await.unwrap();
-    let handle = shedu_events::start(store.clone(), config()).await.unwrap();
+    let handle = shedu_events::start(store.clone(), test_webhooks(), config())
+        .await
+        .unwrap();
     wait_for(
         Duration::from_secs(10),
         "the alerts sink to catch up again",
@@ -350,7 +354,7 @@ async fn webhooks_postgres() {
 
 async fn manage_subscriptions(backend: TestBackend) {
     let (_db, store) = store(backend).await;
-    let alerts = shedu_events::AlertService::new(store.clone());
+    let alerts = shedu_events::AlertService::new(store.clone(), test_webhooks());
     let bad = |types: Vec<&str>, channel: Channel| NewSubscription {
         event_types: types.into_iter().map(str::to_string).collect(),
         channel,
@@ -411,7 +415,16 @@ async fn manage_subscriptions(backend: TestBackend) {
         .unwrap();
     let list = alerts.list_subscriptions().await.unwrap();
     assert_eq!(list.len(), 2);
-    assert_eq!(alerts.get_subscription(&a.id).await.unwrap(), a);
+    // Read back, a webhook's secret is not there: it is stored sealed and opened only to sign (issue 12).
+    let mut without_secret = a.clone();
+    if let Channel::Webhook { secret, .. } = &mut without_secret.channel {
+        assert_eq!(secret.expose(), "s", "shown on creation");
+        *secret = Secret::default();
+    }
+    assert_eq!(
+        alerts.get_subscription(&a.id).await.unwrap(),
+        without_secret
+    );
     assert!(
         !format!("{a:?}").contains("\"s\""),
         "secrets never in Debug"
@@ -569,7 +582,7 @@ async fn reminders_reach_subscribers(backend: TestBackend) {
     let (_db, store) = store(backend).await;
     with_certificates(&store).await;
     let (rx, base) = receiver().await;
-    let alerts = shedu_events::AlertService::new(store.clone());
+    let alerts = shedu_events::AlertService::new(store.clone(), test_webhooks());
     alerts
         .create_subscription(
             NewSubscription {
@@ -590,7 +603,9 @@ async fn reminders_reach_subscribers(backend: TestBackend) {
         days_before: vec![30, 7, 1],
         interval: Duration::from_millis(100),
     };
-    let handle = shedu_events::start(store.clone(), cfg).await.unwrap();
+    let handle = shedu_events::start(store.clone(), test_webhooks(), cfg)
+        .await
+        .unwrap();
     wait_for(Duration::from_secs(15), "three reminders", || async {
         (rx.hits("remind").len() >= 3).then_some(())
     })

@@ -84,7 +84,9 @@ async fn in_order(backend: TestBackend) {
         dispatch: fast(),
         ..EventsConfig::default()
     };
-    let handle = shedu_events::start(store.clone(), config).await.unwrap();
+    let handle = shedu_events::start(store.clone(), test_webhooks(), config)
+        .await
+        .unwrap();
     let got = read_stream(&js, &stream, 20).await;
     handle.shutdown(Duration::from_secs(5)).await;
 

@@ -154,7 +154,9 @@ async fn about_to_expire_mail(backend: TestBackend) {
         },
         ..EventsConfig::default()
     };
-    let handle = shedu_events::start(store.clone(), config).await.unwrap();
+    let handle = shedu_events::start(store.clone(), test_webhooks(), config)
+        .await
+        .unwrap();
     let alerts = handle.alerts();
     let sub = alerts
         .create_subscription(

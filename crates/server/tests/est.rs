@@ -726,7 +726,7 @@ async fn approval_service() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Valu
 }
 
 backend_test!(an_approval_webhook_must_allow_each_enrolment, |backend| {
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start_with(backend, Options::loopback_webhooks()).await;
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     let (url, seen) = approval_service().await;
@@ -777,6 +777,115 @@ backend_test!(an_approval_webhook_must_allow_each_enrolment, |backend| {
     let r = line.call("simpleenroll", Some("ok-1"), None);
     assert_eq!(r.status, 401);
 });
+
+// See: issue 12 (blind SSRF): an approval webhook may not target loopback, link-local (cloud metadata) or
+// private addresses unless the operator's allow-list names them; nothing is stored.
+backend_test!(
+    approval_webhooks_to_refused_targets_are_refused,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let devices = ca(&server, "Guarded", json!({})).await;
+        for (url, named) in [
+            (
+                "http://169.254.169.254/latest/meta-data/",
+                "169.254.169.254",
+            ),
+            ("http://127.0.0.1:5432/", "127.0.0.1"),
+            ("http://10.1.2.3/approve", "10.1.2.3"),
+            ("http://localhost:9/approve", "localhost"),
+        ] {
+            let (s, p) = server
+                .post(
+                    "/api/v1/ras",
+                    json!({"name": "guarded", "ca_ids": [devices],
+                    "enrollment": {"auth_modes": ["webhook"], "auto_register": true,
+                        "webhook": {"url": url, "timeout_ms": 500}}}),
+                )
+                .await;
+            assert_eq!(s, 400, "{url}: {p}");
+            assert_eq!(p["type"], "urn:shedu:problem:webhook-target-refused", "{p}");
+            assert!(p["detail"].as_str().unwrap().contains(named), "{p}");
+        }
+        let (_, ras) = server.get("/api/v1/ras").await;
+        assert_eq!(ras["items"], json!([]), "{ras}");
+    }
+);
+
+/// An approval service on loopback that accepts the connection, reads the request and never answers.
+async fn silent_approval_service() -> String {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/approve", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while matches!(conn.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    url
+}
+
+// Issue 12 (tests): an approval webhook that never answers refuses the enrolment (EST 403, text) once the
+// RA's `timeout_ms` has passed, and nothing is stored; a target the allow-list no longer covers is refused
+// at enrolment time too.
+backend_test!(a_silent_approval_webhook_fails_closed, |backend| {
+    let server = TestServer::start_with(backend, Options::loopback_webhooks()).await;
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let url = silent_approval_service().await;
+    let devices = ca(&server, "Silent", json!({})).await;
+    let (_, line) = create_ra(&server, dir, json!({"name": "silent", "ca_ids": [devices],
+            "enrollment": {"auth_modes": ["client_certificate", "webhook"], "bootstrap_ca_ids": [devices],
+                "auto_register": true, "webhook": {"url": url, "timeout_ms": 1000}}})).await;
+    server
+        .issue_to_files(&devices, dir, "boot", "/CN=quiet-1")
+        .await;
+    csr(dir, "quiet", "/CN=quiet-1", None);
+    let before = footprint(&server).await;
+    let started = std::time::Instant::now();
+    let r = line.call("simpleenroll", Some("quiet"), Some("boot"));
+    let took = started.elapsed();
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.content_type.starts_with("text/plain"),
+        "{}",
+        r.content_type
+    );
+    assert!(
+        took >= std::time::Duration::from_millis(900) && took < std::time::Duration::from_secs(20),
+        "refused after the timeout, in bounded time: {took:?}"
+    );
+    assert_eq!(footprint(&server).await, before, "nothing stored");
+    drop(line);
+
+    // The same RA once loopback is no longer allowed: refused without calling.
+    let server = server.restart_with(Options::default()).await;
+    let r = est(
+        &server,
+        dir,
+        &format!("{}/simpleenroll", ra_id(&server, "silent").await),
+        Some("quiet"),
+        Some("boot"),
+        &[],
+    );
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+});
+
+async fn ra_id(server: &TestServer, name: &str) -> String {
+    let (_, ras) = server.get("/api/v1/ras").await;
+    ras["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ra_enrols_on_behalf_of_its_devices_with_its_own_certificate() {

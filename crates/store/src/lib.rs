@@ -50,7 +50,9 @@ pub use outbox::{
 };
 pub use ras::{RA_HAS_DEVICES, RaRow, RaWrite};
 pub use sweep::SweepReport;
-pub use va::{CaVaSettings, CrlRow, ResponderRow, RevokedRow, SealedKeyRow, StatusRow};
+pub use va::{
+    CaVaSettings, CrlRow, ResponderRow, RevokedRow, SealedKeyRow, SealedSecretRow, StatusRow,
+};
 
 /// Which database is behind the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -55,6 +55,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0008_auth_tokens.sql"),
     },
     Migration {
+        version: 10,
+        sqlite: include_str!("../migrations/sqlite/0010_webhooks.sql"),
+        postgres: include_str!("../migrations/postgres/0010_webhooks.sql"),
+    },
+    Migration {
         version: 11,
         sqlite: include_str!("../migrations/sqlite/0011_names.sql"),
         postgres: include_str!("../migrations/postgres/0011_names.sql"),

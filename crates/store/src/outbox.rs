@@ -27,6 +27,9 @@ pub struct SubscriptionRow {
     pub channel: String,
     /// Optional filter (JSON).
     pub condition: Option<String>,
+    /// The webhook signing secret, sealed under the master key (rows from before migration 10 have none
+    /// and may carry the secret in `channel` until it is sealed).
+    pub secret_sealed: Option<Vec<u8>>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -91,6 +94,7 @@ impl SubscriptionRow {
             event_types: r.try_get("event_types")?,
             channel: r.try_get("channel")?,
             condition: r.try_get("condition")?,
+            secret_sealed: r.try_get("secret_sealed")?,
             created_at: r.try_get("created_at")?,
         })
     }
@@ -306,13 +310,14 @@ impl Store {
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         sqlx::query(
-            "INSERT INTO subscriptions (id, event_types, channel, condition, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO subscriptions (id, event_types, channel, condition, secret_sealed, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&s.id)
         .bind(&s.event_types)
         .bind(&s.channel)
         .bind(&s.condition)
+        .bind(&s.secret_sealed)
         .bind(s.created_at)
         .execute(&mut *tx)
         .await?;
@@ -322,7 +327,7 @@ impl Store {
     /// Every subscription, oldest first (subscriptions are few).
     pub async fn list_subscriptions(&self) -> Result<Vec<SubscriptionRow>, Error> {
         let rows = sqlx::query(
-            "SELECT id, event_types, channel, condition, created_at FROM subscriptions \
+            "SELECT id, event_types, channel, condition, secret_sealed, created_at FROM subscriptions \
              ORDER BY created_at, id",
         )
         .fetch_all(&self.read)
@@ -333,13 +338,36 @@ impl Store {
     /// One subscription.
     pub async fn get_subscription(&self, id: &str) -> Result<SubscriptionRow, Error> {
         let row = sqlx::query(
-            "SELECT id, event_types, channel, condition, created_at FROM subscriptions WHERE id = $1",
+            "SELECT id, event_types, channel, condition, secret_sealed, created_at FROM subscriptions \
+             WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.read)
         .await?
         .ok_or(Error::NotFound)?;
         SubscriptionRow::from_row(&row)
+    }
+
+    /// Replaces a subscription's channel JSON and sealed secret, unless it has a sealed secret already (so
+    /// two replicas sealing the same legacy row at start do not overwrite each other). Returns whether the
+    /// row changed.
+    pub async fn seal_subscription_secret(
+        &self,
+        id: &str,
+        channel: &str,
+        secret_sealed: &[u8],
+    ) -> Result<bool, Error> {
+        let n = sqlx::query(
+            "UPDATE subscriptions SET channel = $1, secret_sealed = $2 \
+             WHERE id = $3 AND secret_sealed IS NULL",
+        )
+        .bind(channel)
+        .bind(secret_sealed)
+        .bind(id)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
     }
 
     /// Deletes a subscription and its deliveries; `NotFound` if it did not exist.

@@ -290,7 +290,33 @@ pub struct SealedKeyRow {
     pub sealed: Vec<u8>,
 }
 
+/// A sealed secret (not a key) as stored, for master-key rotation: a webhook subscription's signing secret.
+#[derive(Clone, Debug)]
+pub struct SealedSecretRow {
+    /// The subscription id (the secret's associated data).
+    pub id: String,
+    /// The sealed secret.
+    pub sealed: Vec<u8>,
+}
+
 impl Store {
+    /// Every sealed webhook secret (subscriptions).
+    pub async fn sealed_webhook_secrets(&self) -> Result<Vec<SealedSecretRow>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, secret_sealed FROM subscriptions WHERE secret_sealed IS NOT NULL",
+        )
+        .fetch_all(&self.write)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SealedSecretRow {
+                    id: r.try_get("id")?,
+                    sealed: r.try_get("secret_sealed")?,
+                })
+            })
+            .collect()
+    }
+
     /// Every software-sealed key in the database (CA keys and delegated responder keys).
     pub async fn sealed_keys(&self) -> Result<Vec<SealedKeyRow>, Error> {
         let mut out = Vec::new();
@@ -319,11 +345,12 @@ impl Store {
         Ok(out)
     }
 
-    /// Replaces sealed keys (and optionally a `meta` value, the keystore canary) in one transaction: either
-    /// every key is re-wrapped or none is.
+    /// Replaces sealed keys, sealed webhook secrets and `meta` values (the keystore canary, the session
+    /// secret) in one transaction: either everything is re-wrapped or nothing is.
     pub async fn replace_sealed_keys(
         &self,
         keys: &[SealedKeyRow],
+        secrets: &[SealedSecretRow],
         meta: &[(&str, Vec<u8>)],
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
@@ -336,6 +363,13 @@ impl Store {
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&k.sealed)
                 .bind(&k.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for s in secrets {
+            sqlx::query("UPDATE subscriptions SET secret_sealed = $1 WHERE id = $2")
+                .bind(&s.sealed)
+                .bind(&s.id)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -78,6 +78,21 @@ pub struct Options {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Connection timeouts and cap (the production defaults unless a test needs small ones).
     pub connection_limits: shedu_server::ConnectionLimits,
+    /// Address blocks webhooks may reach although they are not global (`--webhook-allow`); tests whose
+    /// receivers listen on loopback name `127.0.0.1/32` here.
+    pub webhook_allow: Vec<shedu_core::Cidr>,
+    /// Alert delivery tuning (webhook timeout, retries); the production defaults when unset.
+    pub delivery: Option<shedu_events::DeliveryOptions>,
+}
+
+impl Options {
+    /// Options whose webhooks may reach receivers on 127.0.0.1 (the test's own listeners).
+    pub fn loopback_webhooks() -> Options {
+        Options {
+            webhook_allow: vec!["127.0.0.1/32".parse().expect("CIDR")],
+            ..Options::default()
+        }
+    }
 }
 
 /// What a restart keeps: the database, the data folder and the master key.
@@ -114,6 +129,18 @@ impl TestServer {
         TestServer::boot(persisted).await
     }
 
+    /// Like [`TestServer::restart`], with other options (the database, data folder and master key stay).
+    pub async fn restart_with(self, options: Options) -> TestServer {
+        let TestServer {
+            mut persisted,
+            running,
+            ..
+        } = self;
+        drop(running);
+        persisted.options = options;
+        TestServer::boot(persisted).await
+    }
+
     async fn boot(persisted: Persisted) -> TestServer {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let master = MasterKey::from_hex(&persisted.master_hex).expect("master key");
@@ -124,15 +151,6 @@ impl TestServer {
         // The plain listener's port must be known before the service starts: it is the public URL that
         // goes into certificates (AIA, CRL distribution points) and CRL partition names.
         let http_listen = free_port();
-        let events = shedu_events::start(
-            store.clone(),
-            shedu_events::EventsConfig {
-                event_types: &shedu_core::EVENT_TYPES,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("event delivery");
         let pkcs11 = match persisted.options.pkcs11.clone() {
             Some(config) => Some(
                 tokio::task::spawn_blocking(move || shedu_keys::Pkcs11Engine::open(config))
@@ -154,10 +172,22 @@ impl TestServer {
             },
             est_default_ra: persisted.options.est_default_ra.clone(),
             oidc: persisted.options.oidc.clone(),
+            webhook_allow: persisted.options.webhook_allow.clone(),
         };
-        let services = Services::open(store, &master, clock.clone(), config)
+        let services = Services::open(store.clone(), &master, clock.clone(), config)
             .await
             .expect("services");
+        let events = shedu_events::start(
+            store,
+            services.webhooks.clone(),
+            shedu_events::EventsConfig {
+                event_types: &shedu_core::EVENT_TYPES,
+                delivery: persisted.options.delivery.clone().unwrap_or_default(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("event delivery");
         let dir = persisted.dir.path().to_path_buf();
         let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
         let tls = shedu_server::tls::ServerTls::load(

@@ -21,6 +21,21 @@ pub async fn store(backend: TestBackend) -> (ScratchDb, Store) {
     (db, store)
 }
 
+/// The webhook policy and secret sealing of these tests: one master key per test process, and the tests'
+/// receivers on 127.0.0.1 allowed (the default policy refuses loopback).
+pub fn test_webhooks() -> Arc<shedu_core::Webhooks> {
+    static HOOKS: std::sync::LazyLock<Arc<shedu_core::Webhooks>> = std::sync::LazyLock::new(|| {
+        Arc::new(
+            shedu_core::Webhooks::new(
+                &shedu_keys::MasterKey::generate(),
+                shedu_core::TargetPolicy::new(vec!["127.0.0.1/32".parse().unwrap()]),
+            )
+            .unwrap(),
+        )
+    });
+    HOOKS.clone()
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(rand::random::<[u8; 5]>()))
 }

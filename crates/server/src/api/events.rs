@@ -432,6 +432,9 @@ fn events_problem(e: shedu_events::Error) -> Problem {
             "invalid-subscription",
             format!("{field}: {message}"),
         ),
+        shedu_events::Error::TargetRefused(detail) => {
+            Problem::new(StatusCode::BAD_REQUEST, shedu_core::TARGET_REFUSED, detail)
+        }
         shedu_events::Error::NotFound => Problem::new(
             StatusCode::NOT_FOUND,
             "not-found",
