@@ -281,7 +281,9 @@ impl Issuance {
         // before a certificate it issued (an imported hierarchy need not nest): every CA up the chain
         // must be valid now, whatever the RA allows for the leaf.
         let chain = self.reg.chain_validity(&cert.ca_id).await?;
-        if chain.iter().any(|period| !period.contains(now)) {
+        if let Some(period) = chain.iter().find(|period| !period.contains(now)) {
+            tracing::info!(ca_id = %period.ca_id, serial = %cert.serial.to_hex(),
+                "client certificate refused: a CA of its chain is outside its validity period");
             return Ok(Err(ClientCertProblem::IssuerOutsideValidity));
         }
         Ok(Ok(cert))
