@@ -1,6 +1,7 @@
 //! The one place that wires the services: `shedu serve` and the test kit both call [`Services::open`], so a
 //! test server runs exactly the wiring a real one does.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use shedu_keys::{Keystore, MasterKey};
@@ -22,6 +23,8 @@ pub struct ServicesConfig {
     pub est_default_ra: Option<String>,
     /// OIDC identity providers whose bearer JWTs are accepted.
     pub oidc: Vec<OidcIssuer>,
+    /// The file audit checkpoints are appended to (`<data-dir>/audit-checkpoints`); none in tests.
+    pub audit_checkpoint_file: Option<PathBuf>,
 }
 
 /// Every service, each shared (`Arc`). Handlers name the one they need.
@@ -49,7 +52,7 @@ pub struct Services {
 
 impl Services {
     /// Opens every service over `store`. Fails, changing nothing, when `master` does not open this
-    /// database's keys.
+    /// database's keys. Makes the audit key at the first start (see [`crate::audit`]).
     pub async fn open(
         store: Store,
         master: &MasterKey,
@@ -66,6 +69,7 @@ impl Services {
             )
             .await?,
         );
+        crate::audit::open_or_create_audit_key(&registry).await?;
         let auth = AuthService::open(store, &Keystore::new(master)?, clock)
             .await?
             .with_oidc(config.oidc)?;
@@ -84,7 +88,10 @@ impl Services {
                 issuance.clone(),
                 enrollment.clone(),
             )),
-            audit: Arc::new(Audit::new(registry.clone())),
+            audit: Arc::new(Audit::new(
+                registry.clone(),
+                config.audit_checkpoint_file,
+            )),
             events: Arc::new(Events::new(registry.clone())),
             auth: Arc::new(auth),
             registry,

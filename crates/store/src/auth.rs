@@ -76,7 +76,7 @@ impl Store {
         .bind(i64::from(u.disabled))
         .execute(&mut *tx)
         .await?;
-        crate::audit::commit(tx, self.backend, audit, &u.id, u.created_at).await
+        crate::audit::commit(tx, &self.chain, audit, &u.id, u.created_at).await
     }
 
     /// A user by name.
@@ -123,7 +123,7 @@ impl Store {
             .rows_affected();
         crate::error::found(n)?;
         let now = crate::migrate::now_secs();
-        crate::audit::commit(tx, self.backend, audit, id, now).await
+        crate::audit::commit(tx, &self.chain, audit, id, now).await
     }
 
     /// Inserts an API key.
@@ -143,7 +143,7 @@ impl Store {
         .bind(k.revoked_at)
         .execute(&mut *tx)
         .await?;
-        crate::audit::commit(tx, self.backend, audit, &k.id, k.created_at).await
+        crate::audit::commit(tx, &self.chain, audit, &k.id, k.created_at).await
     }
 
     /// An API key by id.
@@ -174,6 +174,6 @@ impl Store {
                 .await?
                 .rows_affected();
         crate::error::found(n)?;
-        crate::audit::commit(tx, self.backend, audit, id, at).await
+        crate::audit::commit(tx, &self.chain, audit, id, at).await
     }
 }
