@@ -897,7 +897,7 @@ mod tests {
             actor: &ctx,
             action: "user.create",
         };
-        record(&mut tx, store.backend, &audit, "u1", 1_700_000_000)
+        record(&mut tx, &store.chain, &audit, "u1", 1_700_000_000)
             .await
             .unwrap();
         tx.commit().await.unwrap();
