@@ -141,7 +141,8 @@ fn read_checkpoints(file: &std::path::Path, explicit: bool) -> anyhow::Result<Ve
         Ok(text) => text,
         Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
-            return Err(e).with_context(|| format!("cannot read the checkpoint file {}", file.display()));
+            return Err(e)
+                .with_context(|| format!("cannot read the checkpoint file {}", file.display()));
         }
     };
     text.lines()
@@ -158,6 +159,10 @@ fn read_checkpoints(file: &std::path::Path, explicit: bool) -> anyhow::Result<Ve
 fn parse_checkpoint(text: &str) -> Result<(i64, Vec<u8>), String> {
     let form = || format!("expected <seq>:<64 hex digits>, got {text:?}");
     let (seq, head) = text.split_once(':').ok_or_else(form)?;
-    let seq = seq.parse::<i64>().ok().filter(|s| *s > 0).ok_or_else(form)?;
+    let seq = seq
+        .parse::<i64>()
+        .ok()
+        .filter(|s| *s > 0)
+        .ok_or_else(form)?;
     Ok((seq, hex32(head).ok_or_else(form)?))
 }

@@ -1064,7 +1064,10 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
     };
     let run = verify();
     assert!(
-        run.status.success() && run.stdout.starts_with("audit chain OK: 2 records (0 legacy SHA-256, 2 keyed)"),
+        run.status.success()
+            && run
+                .stdout
+                .starts_with("audit chain OK: 2 records (0 legacy SHA-256, 2 keyed)"),
         "{}{}",
         run.stdout,
         run.stderr
@@ -1206,9 +1209,10 @@ impl AuditDb {
     /// can do.
     fn rechain_with_sha256(&self, seqs: std::ops::RangeInclusive<i64>) {
         self.rt.block_on(async {
-            let store = shedu_store::Store::connect(&self.db.url, &shedu_store::scratch::TEST_WORDS)
-                .await
-                .unwrap();
+            let store =
+                shedu_store::Store::connect(&self.db.url, &shedu_store::scratch::TEST_WORDS)
+                    .await
+                    .unwrap();
             store.rechain_audit(seqs, None).await.unwrap();
             store.close().await;
         });
@@ -1230,7 +1234,10 @@ fn stop(mut server: Server) {
     let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(kill.success());
     let status = server.child.wait().unwrap();
-    assert!(status.success(), "shedu serve exited with {status} on SIGTERM");
+    assert!(
+        status.success(),
+        "shedu serve exited with {status} on SIGTERM"
+    );
 }
 
 /// `shedu audit verify` on the sandbox's data folder and `db`, with `args`.
@@ -1254,7 +1261,11 @@ fn assert_fails(run: &Run, code: i32, text: &str) {
         run.stdout,
         run.stderr
     );
-    assert!(run.stderr.contains(text), "expected {text:?} in: {}", run.stderr);
+    assert!(
+        run.stderr.contains(text),
+        "expected {text:?} in: {}",
+        run.stderr
+    );
 }
 
 /// A CA, then `certs` certificates from it: one audit record each.
@@ -1263,7 +1274,14 @@ fn audited_changes(sb: &Sandbox, server: &Server, certs: usize) {
         sb,
         server,
         &[
-            "ca", "create", "--name", "audited", "--key-type", "ec-p256", "--cn", "Audited CA",
+            "ca",
+            "create",
+            "--name",
+            "audited",
+            "--key-type",
+            "ec-p256",
+            "--cn",
+            "Audited CA",
         ],
     );
     let ca_id = str_of(&ca, "id").to_string();

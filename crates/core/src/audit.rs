@@ -27,11 +27,11 @@ use std::time::Duration;
 
 use shedu_keys::Keystore;
 use shedu_store::audit::ChainKey;
-use shedu_store::{Audited, Store};
 pub use shedu_store::audit::{
     AuditContext, AuditEntry, AuditFilter, AuditRecord, AuditVerdict, ChainBreak, Checkpoint,
     Outcome, hex32,
 };
+use shedu_store::{Audited, Store};
 use zeroize::Zeroizing;
 
 /// Every action the audit log names, with its wire name (`<noun>.<verb>`).
@@ -292,11 +292,7 @@ pub enum AuditFinding {
 /// Opens the audit key sealed in `store` and hands it to the store; `false` when the database has none yet
 /// (no version that keys the chain has opened it). Changes nothing in the database.
 pub async fn load_audit_key(store: &Store, keystore: &Keystore) -> Result<bool, Error> {
-    let Some(sealed) = store
-        .meta_get(AUDIT_KEY)
-        .await
-        .map_err(store_err("meta"))?
-    else {
+    let Some(sealed) = store.meta_get(AUDIT_KEY).await.map_err(store_err("meta"))? else {
         return Ok(false);
     };
     let plain = keystore

@@ -88,10 +88,7 @@ impl Services {
                 issuance.clone(),
                 enrollment.clone(),
             )),
-            audit: Arc::new(Audit::new(
-                registry.clone(),
-                config.audit_checkpoint_file,
-            )),
+            audit: Arc::new(Audit::new(registry.clone(), config.audit_checkpoint_file)),
             events: Arc::new(Events::new(registry.clone())),
             auth: Arc::new(auth),
             registry,

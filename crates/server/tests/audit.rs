@@ -429,10 +429,7 @@ backend_test!(checkpoints_catch_a_cut_tail, |backend| {
     assert_eq!(data["line"].as_str(), Some(cp.to_string().as_str()));
     assert_eq!(data["seq"].as_i64(), Some(2));
     let file = server.data_dir.join(shedu_core::CHECKPOINT_FILE);
-    assert_eq!(
-        std::fs::read_to_string(&file).unwrap(),
-        format!("{cp}\n")
-    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{cp}\n"));
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
@@ -447,7 +444,12 @@ backend_test!(checkpoints_catch_a_cut_tail, |backend| {
         checkpoint: Some(2),
     };
     assert_eq!(
-        server.services.audit.verify_with(&[cp.clone()], &[]).await.unwrap(),
+        server
+            .services
+            .audit
+            .verify_with(&[cp.clone()], &[])
+            .await
+            .unwrap(),
         held(AuditVerdict::Intact {
             records: 2,
             legacy: 0
@@ -456,15 +458,28 @@ backend_test!(checkpoints_catch_a_cut_tail, |backend| {
     let mut forged = cp.clone();
     forged.time += 1;
     assert_eq!(
-        server.services.audit.verify_with(&[forged], &[]).await.unwrap(),
+        server
+            .services
+            .audit
+            .verify_with(&[forged], &[])
+            .await
+            .unwrap(),
         AuditFinding::ForgedCheckpoint { index: 1 }
     );
 
     // The newest record removed: the chain alone is whole, the checkpoint shows the cut.
     tamper(&server.db_url, "DELETE FROM audit_log WHERE seq = 2");
-    assert!(matches!(verdict(&server).await, AuditVerdict::Intact { records: 1, .. }));
+    assert!(matches!(
+        verdict(&server).await,
+        AuditVerdict::Intact { records: 1, .. }
+    ));
     assert_eq!(
-        server.services.audit.verify_with(&[cp.clone()], &[]).await.unwrap(),
+        server
+            .services
+            .audit
+            .verify_with(&[cp.clone()], &[])
+            .await
+            .unwrap(),
         held(AuditVerdict::Truncated {
             head: 1,
             checkpoint: 2

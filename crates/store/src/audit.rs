@@ -709,7 +709,9 @@ impl Store {
         key: Option<&[u8]>,
     ) -> Result<(), Error> {
         let sql = format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq");
-        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.write).await?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.write)
+            .await?;
         let key = key.map(|k| hmac::Key::new(hmac::HMAC_SHA256, k));
         let mut prev = GENESIS.to_vec();
         for row in &rows {
@@ -1040,7 +1042,11 @@ mod tests {
             "keyed rows are not plain SHA-256"
         );
 
-        let cp = store.audit_checkpoint(1_800_000_000).await.unwrap().unwrap();
+        let cp = store
+            .audit_checkpoint(1_800_000_000)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(cp.seq, 5);
         assert_eq!(cp.to_string().parse::<Checkpoint>(), Ok(cp.clone()));
         assert_eq!(store.audit_checkpoint_authentic(&cp), Some(true));
@@ -1076,17 +1082,18 @@ mod tests {
         );
         // Then the keyed rows rewritten with plain SHA-256 (the pre-key algorithm).
         store.rechain_audit(3..=4, None).await.unwrap();
-        assert_eq!(
-            broken_with(&store, &[]).await,
-            (3, ChainBreak::NotKeyed)
-        );
+        assert_eq!(broken_with(&store, &[]).await, (3, ChainBreak::NotKeyed));
         // Or with the right key but a legacy row edited and the legacy segment recomputed.
         store.rechain_audit(3..=4, Some(&secret)).await.unwrap();
         assert!(matches!(
             store.verify_audit_chain(&[]).await.unwrap(),
             AuditVerdict::Intact { records: 4, .. }
         ));
-        exec(&store, "UPDATE audit_log SET principal = 'mallory' WHERE seq = 1").await;
+        exec(
+            &store,
+            "UPDATE audit_log SET principal = 'mallory' WHERE seq = 1",
+        )
+        .await;
         store.rechain_audit(1..=2, None).await.unwrap();
         assert_eq!(
             broken_with(&store, &[]).await,
@@ -1103,7 +1110,11 @@ mod tests {
 
     #[test]
     fn checkpoint_lines_parse_strictly() {
-        let line = format!("v1 seq=3 head={} time=9 tag={}", "ab".repeat(32), "cd".repeat(32));
+        let line = format!(
+            "v1 seq=3 head={} time=9 tag={}",
+            "ab".repeat(32),
+            "cd".repeat(32)
+        );
         let cp: Checkpoint = line.parse().unwrap();
         assert_eq!((cp.seq, cp.time, cp.to_string()), (3, 9, line.clone()));
         for bad in [
