@@ -389,9 +389,9 @@ backend_test!(concurrent_issuance_keeps_one_chain, |backend| {
     );
 });
 
-/// Checkpoints leave the table (an `audit.checkpoint` event and a 0600 file line), survive a restart, and
-/// catch what the chain alone cannot: a cut tail, and a checkpoint not made with the audit key.
-/// See: issue 12 item 8.
+// Checkpoints leave the table (an `audit.checkpoint` event and a 0600 file line), survive a restart, and
+// catch what the chain alone cannot: a cut tail, and a checkpoint not made with the audit key.
+// See: issue 12 item 8.
 backend_test!(checkpoints_catch_a_cut_tail, |backend| {
     let server = TestServer::start(backend).await;
     let (_, first) = audit(&server, &server.token, "limit=10").await;
