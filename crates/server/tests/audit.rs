@@ -447,7 +447,7 @@ backend_test!(checkpoints_catch_a_cut_tail, |backend| {
         server
             .services
             .audit
-            .verify_with(&[cp.clone()], &[])
+            .verify_with(std::slice::from_ref(&cp), &[])
             .await
             .unwrap(),
         held(AuditVerdict::Intact {
@@ -477,7 +477,7 @@ backend_test!(checkpoints_catch_a_cut_tail, |backend| {
         server
             .services
             .audit
-            .verify_with(&[cp.clone()], &[])
+            .verify_with(std::slice::from_ref(&cp), &[])
             .await
             .unwrap(),
         held(AuditVerdict::Truncated {
