@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use shedu_core::{Engines, Services, ServicesConfig, SystemClock, VaConfig, spawn_lifecycle};
+use shedu_core::{
+    CHECKPOINT_FILE, Engines, Services, ServicesConfig, SystemClock, VaConfig,
+    spawn_audit_checkpoints, spawn_lifecycle,
+};
 use shedu_keys::{
     Keystore, MasterKey, Pkcs11Config, Pkcs11Engine, make_private_dir, write_secret_file,
 };
@@ -18,6 +21,8 @@ use crate::config::{ServeArgs, Settings};
 
 /// How often the TLS certificate is checked for renewal or replaced files.
 const TLS_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+/// How often the audit chain's head is checkpointed (when it moved); also at start and at shutdown.
+const AUDIT_CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -30,7 +35,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     make_private_dir(&s.data_dir)
         .with_context(|| format!("cannot create {}", s.data_dir.display()))?;
 
-    let (master, master_source) = load_master_key(&s)?;
+    let (master, master_source) = load_master_key(&s, true)?;
     let store = Store::connect(&s.database_url, &shedu_core::EVENT_WORDS)
         .await
         .with_context(|| format!("cannot open the database {}", redact_url(&s.database_url)))?;
@@ -47,6 +52,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         est_default_ra: s.est_default_ra.clone(),
         oidc: s.oidc.clone(),
         webhook_allow: s.webhook_allow.clone(),
+        audit_checkpoint_file: Some(s.data_dir.join(CHECKPOINT_FILE)),
     };
     let services = Services::open(store.clone(), &master, Arc::new(SystemClock), config)
         .await
@@ -85,6 +91,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (token, token_source) = admin_token(&s.data_dir)?;
 
     spawn_lifecycle(&services, s.lifecycle_interval);
+    spawn_audit_checkpoints(&services, AUDIT_CHECKPOINT_INTERVAL);
+    let audit = services.audit.clone();
     let state = AppState::new(services, token, s.bootstrap_until_admin, Some(events));
     let cfg = ServerConfig {
         listen: s.listen,
@@ -140,6 +148,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         _ = shutdown_signal() => tracing::info!("shutting down"),
         _ = running.wait() => anyhow::bail!("a listener stopped unexpectedly"),
     }
+    // The last word on the audit chain's head, outside the table.
+    audit
+        .checkpoint()
+        .await
+        .context("cannot write the audit checkpoint at shutdown")?;
     Ok(())
 }
 
@@ -167,8 +180,9 @@ async fn shutdown_signal() {
 }
 
 /// The master key, from the first source present: `SHEDU_MASTER_KEY` (hex), `SHEDU_MASTER_PASSPHRASE`
-/// (Argon2id with a salt kept in `<data-dir>/master.salt`), or the master key file (created at first boot).
-pub(crate) fn load_master_key(s: &Settings) -> anyhow::Result<(MasterKey, String)> {
+/// (Argon2id with a salt kept in `<data-dir>/master.salt`), or the master key file (created at first boot
+/// when `create`; tools that only read, like `audit verify`, pass `false` and fail instead).
+pub(crate) fn load_master_key(s: &Settings, create: bool) -> anyhow::Result<(MasterKey, String)> {
     if let Ok(hex) = std::env::var("SHEDU_MASTER_KEY") {
         return Ok((
             MasterKey::from_hex(&hex).context("SHEDU_MASTER_KEY")?,
@@ -179,7 +193,7 @@ pub(crate) fn load_master_key(s: &Settings) -> anyhow::Result<(MasterKey, String
         let salt_path = s.data_dir.join("master.salt");
         let salt = match std::fs::read(&salt_path) {
             Ok(salt) => salt,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if create && e.kind() == std::io::ErrorKind::NotFound => {
                 let salt = rand::random::<[u8; 16]>().to_vec();
                 write_secret_file(&salt_path, &salt)
                     .with_context(|| format!("cannot write {}", salt_path.display()))?;
@@ -192,10 +206,18 @@ pub(crate) fn load_master_key(s: &Settings) -> anyhow::Result<(MasterKey, String
         let key = MasterKey::from_passphrase(&passphrase, &salt)?;
         return Ok((key, "SHEDU_MASTER_PASSPHRASE".into()));
     }
-    Ok((
-        MasterKey::load_or_create(&s.master_key_file)?,
-        s.master_key_file.display().to_string(),
-    ))
+    let key = if create {
+        MasterKey::load_or_create(&s.master_key_file)?
+    } else {
+        let text = std::fs::read_to_string(&s.master_key_file).with_context(|| {
+            format!(
+                "cannot read the master key file {}",
+                s.master_key_file.display()
+            )
+        })?;
+        MasterKey::from_hex(&text)?
+    };
+    Ok((key, s.master_key_file.display().to_string()))
 }
 
 /// Opens the configured PKCS#11 token; the PIN comes from SHEDU_PKCS11_PIN or the PIN file.

@@ -1114,6 +1114,25 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
     );
     let new_key = std::fs::read_to_string(&key_file).unwrap();
     assert_ne!(new_key.trim(), old_key.trim());
+    // The audit key was re-wrapped with the rest: the keyed chain still verifies under the new master key.
+    let verify = || -> Run {
+        shedu_command(&sb.root)
+            .args(["audit", "verify", "--data-dir"])
+            .arg(&sb.data)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let run = verify();
+    assert!(
+        run.status.success()
+            && run
+                .stdout
+                .starts_with("audit chain OK: 2 records (0 legacy SHA-256, 2 keyed)"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
     assert_eq!(new_key.trim().len(), 64);
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
@@ -1168,6 +1187,9 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
         "stderr: {}",
         failure.stderr
     );
+    let run = verify();
+    assert_eq!(run.status.code(), Some(2), "{}", run.stdout);
+    assert!(run.stderr.contains("master key"), "{}", run.stderr);
     // And rotating from the wrong key changes nothing.
     let out = shedu_command(&sb.root)
         .args(["keys", "rotate-master", "--data-dir"])
@@ -1236,13 +1258,96 @@ fn a_passphrase_can_be_the_root_of_trust() {
     assert!(failure.stderr.contains("master key"), "{}", failure.stderr);
 }
 
-#[test]
-fn audit_verify_checks_the_chain_and_names_a_tampered_record() {
-    let sb = Sandbox::new();
-    let server = start(&sb, "1");
+/// The database of an audit test, on either backend, given to `serve` and `audit verify` as
+/// `SHEDU_DATABASE_URL`; tampered with by the backend's own client.
+struct AuditDb {
+    db: shedu_testkit::ScratchDb,
+    rt: tokio::runtime::Runtime,
+}
+
+impl AuditDb {
+    fn new(backend: shedu_testkit::Backend) -> AuditDb {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let db = rt.block_on(shedu_testkit::ScratchDb::new(backend));
+        AuditDb { db, rt }
+    }
+
+    fn env(&self) -> [(&str, &str); 1] {
+        [("SHEDU_DATABASE_URL", self.db.url.as_str())]
+    }
+
+    fn sql(&self, statement: &str) {
+        shedu_testkit::tamper(&self.db.url, statement);
+    }
+
+    /// Recomputes the chain values of `seqs` with plain SHA-256: what an attacker without the audit key
+    /// can do.
+    fn rechain_with_sha256(&self, seqs: std::ops::RangeInclusive<i64>) {
+        self.rt.block_on(async {
+            let store =
+                shedu_store::Store::connect(&self.db.url, &shedu_store::scratch::TEST_WORDS)
+                    .await
+                    .unwrap();
+            store.rechain_audit(seqs, None).await.unwrap();
+            store.close().await;
+        });
+    }
+}
+
+/// Starts `shedu serve` on `db`.
+fn start_on(sb: &Sandbox, db: &AuditDb, run: &str) -> Server {
+    match try_start_with_env(sb, run, &db.env()) {
+        Ok(server) => server,
+        Err(f) => panic!("shedu serve exited with {}: {}", f.status, f.stderr),
+    }
+}
+
+/// Stops `server` with SIGTERM, as systemd does, and waits for its clean exit (after its shutdown
+/// checkpoint).
+fn stop(mut server: Server) {
+    let pid = server.child.id().to_string();
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(kill.success());
+    let status = server.child.wait().unwrap();
+    assert!(
+        status.success(),
+        "shedu serve exited with {status} on SIGTERM"
+    );
+}
+
+/// `shedu audit verify` on the sandbox's data folder and `db`, with `args`.
+fn audit_verify(sb: &Sandbox, db: &AuditDb, args: &[&str]) -> Run {
+    shedu_command(&sb.root)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&sb.data)
+        .args(args)
+        .envs(db.env())
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// Asserts that `run` exited with `code` and its stderr contains `text`.
+fn assert_fails(run: &Run, code: i32, text: &str) {
+    assert_eq!(
+        run.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(text),
+        "expected {text:?} in: {}",
+        run.stderr
+    );
+}
+
+/// A CA, then `certs` certificates from it: one audit record each.
+fn audited_changes(sb: &Sandbox, server: &Server, certs: usize) {
     let ca = cli_json(
-        &sb,
-        &server,
+        sb,
+        server,
         &[
             "ca",
             "create",
@@ -1255,41 +1360,164 @@ fn audit_verify_checks_the_chain_and_names_a_tampered_record() {
         ],
     );
     let ca_id = str_of(&ca, "id").to_string();
-    let csr = make_csr(&sb, "leaf", "audited-leaf");
-    cli_ok(
-        &sb,
-        &server,
-        &[
-            "cert", "sign", "--ca", &ca_id, "--csr", &csr, "--out", "leaf.pem",
-        ],
+    let csr = make_csr(sb, "leaf", "audited-leaf");
+    for n in 0..certs {
+        let out = format!("leaf-{n}.pem");
+        cli_ok(
+            sb,
+            server,
+            &["cert", "sign", "--ca", &ca_id, "--csr", &csr, "--out", &out],
+        );
+    }
+}
+
+/// The head value the server logged in its checkpoint of record `seq`.
+fn logged_head(sb: &Sandbox, run: &str, seq: i64) -> String {
+    let log = std::fs::read_to_string(sb.root.join(format!("serve-{run}.stderr"))).unwrap();
+    let marker = format!("seq={seq} head=");
+    log.lines()
+        .filter(|l| l.contains("audit checkpoint"))
+        .find_map(|l| {
+            let at = l.find(&marker)? + marker.len();
+            l.get(at..at + 64).map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("no checkpoint of record {seq} in the log:\n{log}"))
+}
+
+/// `audit verify` names an edited record and a removed one, and, from the checkpoint file or a checkpoint
+/// copied from the log, a cut tail, which the chain alone cannot show. See: issue 12 item 8.
+fn audit_verify_finds_edits_removals_and_a_cut_tail(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new();
+    let db = AuditDb::new(backend);
+    let server = start_on(&sb, &db, "1");
+    // 1: the chain keyed, 2: the CA, 3-5: certificates.
+    audited_changes(&sb, &server, 3);
+    stop(server);
+    let file = sb.data.join("audit-checkpoints");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
     );
-    drop(server);
-
-    let verify = || -> Run {
-        shedu_command(&sb.root)
-            .args(["audit", "verify", "--data-dir"])
-            .arg(&sb.data)
-            .output()
-            .unwrap()
-            .into()
-    };
-    let run = verify();
-    assert!(run.status.success(), "{}", run.stderr);
-    assert_eq!(run.stdout.trim(), "audit chain OK: 2 records");
-
-    // Rewrite who created the CA, behind shedu's back.
-    let out = Command::new("sqlite3")
-        .arg(sb.data.join("shedu.db"))
-        .arg("UPDATE audit_log SET principal = 'someone-else' WHERE action = 'ca.create'")
-        .output()
-        .expect("the sqlite3 client is required (apt-get install sqlite3)");
-    assert!(out.status.success(), "{out:?}");
-    let run = verify();
-    assert_eq!(run.status.code(), Some(1), "{}", run.stdout);
+    let last = std::fs::read_to_string(&file).unwrap();
     assert!(
-        run.stderr.contains("audit chain broken at record 1 (")
-            && run.stderr.contains("hash mismatch"),
-        "{}",
-        run.stderr
+        last.lines().last().unwrap().starts_with("v1 seq=5 head="),
+        "the shutdown checkpoint is the newest line: {last}"
     );
+
+    let run = audit_verify(&sb, &db, &[]);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with("audit chain OK: 5 records (0 legacy SHA-256, 5 keyed); consistent with ")
+            && run.stdout.trim_end().ends_with("the newest at record 5"),
+        "{}",
+        run.stdout
+    );
+
+    // An edit, named; undone, the chain verifies again.
+    db.sql("UPDATE audit_log SET outcome = 'failure' WHERE seq = 2");
+    assert_fails(
+        &audit_verify(&sb, &db, &[]),
+        1,
+        "audit chain broken at record 2 (",
+    );
+    assert!(audit_verify(&sb, &db, &[]).stderr.contains("hash mismatch"));
+    db.sql("UPDATE audit_log SET outcome = 'success' WHERE seq = 2");
+    assert!(audit_verify(&sb, &db, &[]).status.success());
+
+    // The tail cut: whole as a chain, but shorter than the checkpoint file and the logged checkpoint say.
+    db.sql("DELETE FROM audit_log WHERE seq = 5");
+    let cut = "audit chain truncated: it ends at record 4, but a checkpoint records record 5";
+    assert_fails(&audit_verify(&sb, &db, &[]), 1, cut);
+    let logged = format!("5:{}", logged_head(&sb, "1", 5));
+    let no_file = ["--checkpoint-file", "/dev/null"];
+    assert_fails(
+        &audit_verify(&sb, &db, &[no_file[0], no_file[1], "--checkpoint", &logged]),
+        1,
+        cut,
+    );
+    let alone = audit_verify(&sb, &db, &no_file);
+    assert!(
+        alone.status.success() && alone.stdout.contains("a cut tail cannot be seen"),
+        "without a checkpoint the chain alone looks whole: {}",
+        alone.stdout
+    );
+
+    // A record removed from the middle.
+    db.sql("DELETE FROM audit_log WHERE seq = 3");
+    assert_fails(
+        &audit_verify(&sb, &db, &no_file),
+        1,
+        "gap in the chain: record 3 is missing",
+    );
+
+    // Malformed input is "cannot verify", not "tampered".
+    assert_fails(
+        &audit_verify(&sb, &db, &["--checkpoint", "5:abc"]),
+        2,
+        "expected <seq>:<64 hex digits>",
+    );
+}
+
+/// A chain recomputed with plain SHA-256 (all an attacker without the audit key can do) is found; so is a
+/// removed audit key, and the fresh key a restart then makes, by the checkpoints it does not authenticate.
+fn audit_verify_finds_a_chain_recomputed_without_the_key(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new();
+    let db = AuditDb::new(backend);
+    let server = start_on(&sb, &db, "1");
+    audited_changes(&sb, &server, 1);
+    stop(server);
+    assert!(audit_verify(&sb, &db, &[]).status.success());
+
+    db.rechain_with_sha256(1..=3);
+    assert_fails(
+        &audit_verify(&sb, &db, &[]),
+        1,
+        "audit chain broken at record 1 (",
+    );
+    assert!(
+        audit_verify(&sb, &db, &[]).stderr.contains("not keyed"),
+        "names the rewrite"
+    );
+
+    // Remove the key as well, so that everything looks legacy.
+    db.sql("DELETE FROM meta WHERE key = 'audit_key'");
+    assert_fails(
+        &audit_verify(&sb, &db, &[]),
+        1,
+        "the database has no audit key, yet checkpoints of its keyed chain exist",
+    );
+    assert_fails(
+        &audit_verify(&sb, &db, &["--checkpoint-file", "/dev/null"]),
+        2,
+        "the database has no audit key",
+    );
+    // A restart keys the chain afresh from record 4 on; the checkpoints still tell.
+    let server = start_on(&sb, &db, "2");
+    stop(server);
+    assert_fails(
+        &audit_verify(&sb, &db, &[]),
+        1,
+        "audit checkpoint 1 is not authenticated by this database's audit key",
+    );
+}
+
+#[test]
+fn audit_verify_finds_edits_removals_and_a_cut_tail_sqlite() {
+    audit_verify_finds_edits_removals_and_a_cut_tail(shedu_testkit::Backend::Sqlite);
+}
+
+#[test]
+fn audit_verify_finds_edits_removals_and_a_cut_tail_postgres() {
+    audit_verify_finds_edits_removals_and_a_cut_tail(shedu_testkit::Backend::Postgres);
+}
+
+#[test]
+fn audit_verify_finds_a_chain_recomputed_without_the_key_sqlite() {
+    audit_verify_finds_a_chain_recomputed_without_the_key(shedu_testkit::Backend::Sqlite);
+}
+
+#[test]
+fn audit_verify_finds_a_chain_recomputed_without_the_key_postgres() {
+    audit_verify_finds_a_chain_recomputed_without_the_key(shedu_testkit::Backend::Postgres);
 }

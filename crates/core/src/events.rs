@@ -54,11 +54,14 @@ pub enum EventKind {
     DeviceReenrolled,
     /// A certificate entered an expiry reminder window.
     CertificateExpiryReminder,
+    /// A checkpoint of the audit chain's head (seq, value, time, tag under the audit key), published
+    /// outside the audit table so that a cut tail shows.
+    AuditCheckpoint,
 }
 
 impl EventKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::CaCreated,
         EventKind::CaImported,
         EventKind::CertificateIssued,
@@ -78,6 +81,7 @@ impl EventKind {
         EventKind::DeviceEnrolled,
         EventKind::DeviceReenrolled,
         EventKind::CertificateExpiryReminder,
+        EventKind::AuditCheckpoint,
     ];
 
     /// The wire name.
@@ -102,6 +106,7 @@ impl EventKind {
             EventKind::DeviceEnrolled => "device.enrolled",
             EventKind::DeviceReenrolled => "device.reenrolled",
             EventKind::CertificateExpiryReminder => "certificate.expiry_reminder",
+            EventKind::AuditCheckpoint => "audit.checkpoint",
         }
     }
 }

@@ -30,8 +30,9 @@ mod va;
 mod webhook;
 
 pub use audit::{
-    Audit, AuditAction, AuditContext, AuditEntry, AuditFilter, AuditRecord, AuditVerdict,
-    ChainBreak, Outcome,
+    Audit, AuditAction, AuditContext, AuditEntry, AuditFilter, AuditFinding, AuditRecord,
+    AuditVerdict, CHECKPOINT_FILE, ChainBreak, Checkpoint, Outcome, hex32, load_audit_key,
+    spawn_audit_checkpoints, verify_audit_log,
 };
 pub use auth::{ApiKey, AuthService, Principal, PrincipalKind, Role, Session, User};
 pub use ca::{Cas, ImportCa, NewCa, ProfileInput, VaInput};

@@ -6,6 +6,7 @@ use shedu_pki::KeyType;
 use shedu_store::Store;
 
 use crate::Error;
+use crate::audit::{AUDIT_KEY, AUDIT_KEY_CONTEXT};
 use crate::auth::{SESSION_CONTEXT, SESSION_SECRET};
 use crate::error::store_err;
 use crate::registry::{CANARY_CONTEXT, CANARY_KEY};
@@ -62,9 +63,10 @@ pub async fn rewrap_database_keys(
     Ok(keys.len() + secrets.len())
 }
 
-/// Every secret sealed into the `meta` table, with its sealing context: the keystore canary (first) and the
-/// session-token signing secret. A new sealed meta secret must be listed here or rotation would strand it.
+/// Every secret sealed into the `meta` table, with its sealing context: the keystore canary (first), the
+/// session-token signing secret and the audit key. A new sealed meta secret must be listed here or rotation would strand it.
 const SEALED_META: &[(&str, &[u8])] = &[
     (CANARY_KEY, CANARY_CONTEXT),
     (SESSION_SECRET, SESSION_CONTEXT),
+    (AUDIT_KEY, AUDIT_KEY_CONTEXT),
 ];

@@ -1,6 +1,7 @@
 //! The one place that wires the services: `shedu serve` and the test kit both call [`Services::open`], so a
 //! test server runs exactly the wiring a real one does.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use shedu_keys::{Keystore, MasterKey};
@@ -24,6 +25,8 @@ pub struct ServicesConfig {
     pub oidc: Vec<OidcIssuer>,
     /// Address blocks webhooks may reach although they are not globally routable (`--webhook-allow`).
     pub webhook_allow: Vec<Cidr>,
+    /// The file audit checkpoints are appended to (`<data-dir>/audit-checkpoints`); none in tests.
+    pub audit_checkpoint_file: Option<PathBuf>,
 }
 
 /// Every service, each shared (`Arc`). Handlers name the one they need.
@@ -53,7 +56,7 @@ pub struct Services {
 
 impl Services {
     /// Opens every service over `store`. Fails, changing nothing, when `master` does not open this
-    /// database's keys.
+    /// database's keys. Makes the audit key at the first start (see [`crate::audit`]).
     pub async fn open(
         store: Store,
         master: &MasterKey,
@@ -70,6 +73,7 @@ impl Services {
             )
             .await?,
         );
+        crate::audit::open_or_create_audit_key(&registry).await?;
         let auth = AuthService::open(store, &Keystore::new(master)?, clock)
             .await?
             .with_oidc(config.oidc)?;
@@ -93,7 +97,7 @@ impl Services {
                 issuance.clone(),
                 enrollment.clone(),
             )),
-            audit: Arc::new(Audit::new(registry.clone())),
+            audit: Arc::new(Audit::new(registry.clone(), config.audit_checkpoint_file)),
             events: Arc::new(Events::new(registry.clone())),
             auth: Arc::new(auth),
             webhooks,

@@ -5,11 +5,9 @@
 // Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
-
 use serde_json::{Value, json};
-use shedu_core::{AuditVerdict, ChainBreak};
-use shedu_testkit::{TestServer, backend_test, openssl_csr};
+use shedu_core::{AuditFinding, AuditVerdict, ChainBreak};
+use shedu_testkit::{TestServer, backend_test, openssl_csr, tamper};
 
 /// Sends `method path` with an optional bearer token, request id and JSON body.
 async fn send(
@@ -97,27 +95,6 @@ async fn api_key(server: &TestServer, name: &str, role: &str) -> String {
         .await;
     assert_eq!(s, 201, "{key}");
     key["key"].as_str().unwrap().to_string()
-}
-
-/// Runs one statement on the server's database behind its back, with the backend's own client.
-fn tamper(db_url: &str, sql: &str) {
-    let out = match db_url.strip_prefix("sqlite://") {
-        Some(rest) => {
-            let file = rest.split('?').next().unwrap();
-            Command::new("sqlite3").args([file, sql]).output()
-        }
-        None => Command::new("psql")
-            .args([db_url, "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .output(),
-    }
-    .unwrap_or_else(|e| {
-        panic!("sqlite3 and psql are required (apt-get install sqlite3 postgresql-client): {e}")
-    });
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 async fn verdict(server: &TestServer) -> AuditVerdict {
@@ -326,7 +303,8 @@ backend_test!(
         assert_eq!(
             verdict(&server).await,
             AuditVerdict::Intact {
-                records: all.len() as u64
+                records: all.len() as u64,
+                legacy: 0
             }
         );
 
@@ -401,6 +379,123 @@ backend_test!(concurrent_issuance_keeps_one_chain, |backend| {
         32,
         "each record carries its own request's id"
     );
-    // The CA and the 32 certificates.
-    assert_eq!(verdict(&server).await, AuditVerdict::Intact { records: 33 });
+    // The keying record, the CA and the 32 certificates.
+    assert_eq!(
+        verdict(&server).await,
+        AuditVerdict::Intact {
+            records: 34,
+            legacy: 0
+        }
+    );
+});
+
+// Checkpoints leave the table (an `audit.checkpoint` event and a 0600 file line), survive a restart, and
+// catch what the chain alone cannot: a cut tail, and a checkpoint not made with the audit key.
+// See: issue 12 item 8.
+backend_test!(checkpoints_catch_a_cut_tail, |backend| {
+    let server = TestServer::start(backend).await;
+    let (_, first) = audit(&server, &server.token, "limit=10").await;
+    assert_eq!(
+        first["items"][0]["action"].as_str(),
+        Some("audit.chain_keyed"),
+        "the first record marks where the key took over: {first}"
+    );
+    server
+        .create_ca(
+            json!({"name": "cp", "key_type": "ec-p256", "subject": {"common_name": "Checkpointed Root"}}),
+        )
+        .await;
+    let cp = server
+        .services
+        .audit
+        .checkpoint()
+        .await
+        .unwrap()
+        .expect("a head to checkpoint");
+    assert_eq!(cp.seq, 2);
+    assert_eq!(
+        server.services.audit.checkpoint().await.unwrap(),
+        None,
+        "a head that did not move is not published again"
+    );
+    let events = server
+        .services
+        .events
+        .list(0, Some("audit.checkpoint"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let data: Value = serde_json::from_str(&events[0].event.data).unwrap();
+    assert_eq!(data["line"].as_str(), Some(cp.to_string().as_str()));
+    assert_eq!(data["seq"].as_i64(), Some(2));
+    let file = server.data_dir.join(shedu_core::CHECKPOINT_FILE);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{cp}\n"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // The key survives a restart.
+    let server = server.restart().await;
+    let held = |verdict| AuditFinding::Chain {
+        verdict,
+        keyed: true,
+        checkpoint: Some(2),
+    };
+    assert_eq!(
+        server
+            .services
+            .audit
+            .verify_with(std::slice::from_ref(&cp), &[])
+            .await
+            .unwrap(),
+        held(AuditVerdict::Intact {
+            records: 2,
+            legacy: 0
+        })
+    );
+    let mut forged = cp.clone();
+    forged.time += 1;
+    assert_eq!(
+        server
+            .services
+            .audit
+            .verify_with(&[forged], &[])
+            .await
+            .unwrap(),
+        AuditFinding::ForgedCheckpoint { index: 1 }
+    );
+
+    // The newest record removed: the chain alone is whole, the checkpoint shows the cut.
+    tamper(&server.db_url, "DELETE FROM audit_log WHERE seq = 2");
+    assert!(matches!(
+        verdict(&server).await,
+        AuditVerdict::Intact { records: 1, .. }
+    ));
+    assert_eq!(
+        server
+            .services
+            .audit
+            .verify_with(std::slice::from_ref(&cp), &[])
+            .await
+            .unwrap(),
+        held(AuditVerdict::Truncated {
+            head: 1,
+            checkpoint: 2
+        })
+    );
+    // The same from a checkpoint copied off the bus.
+    assert_eq!(
+        server
+            .services
+            .audit
+            .verify_with(&[], &[(cp.seq, cp.head.clone())])
+            .await
+            .unwrap(),
+        held(AuditVerdict::Truncated {
+            head: 1,
+            checkpoint: 2
+        })
+    );
 });

@@ -1,4 +1,5 @@
-//! The audit log: who changed what, when, from where and in which request, append-only and hash-chained.
+//! The audit log: who changed what, when, from where and in which request, append-only and chained under
+//! a secret key.
 //!
 //! Every store method that makes a change somebody asked for takes an [`Audited`]: the acting principal (an
 //! [`AuditContext`]) and the action's name, both chosen by the caller (the services crate owns the words).
@@ -7,19 +8,29 @@
 //! nobody asked for them. Requests that change nothing (refused, failed) are recorded on their own
 //! ([`Store::append_audit`]).
 //!
-//! Each row carries `hash = SHA-256(prev_hash ‖ every other column)`, every field length-prefixed so that
-//! no two different rows encode alike; the first row's `prev_hash` is 32 zero bytes. `seq` is not a database
-//! sequence: the appender assigns head + 1 while holding the chain (SQLite: the single writer connection;
-//! PostgreSQL: a transaction-scoped advisory lock taken before the head is read and held until commit). So
-//! seq order is chain order is commit order, seqs have no gaps, and a missing seq is a removed row.
-//! [`Store::verify_audit_chain`] walks the chain in seq order and names the first row that breaks it.
-//! What a chain cannot show is the loss of its newest rows; compare the head with a copy kept elsewhere.
+//! Each row carries `hash = HMAC-SHA256(audit key, prev_hash ‖ every other column)`, every field
+//! length-prefixed so that no two different rows encode alike; the first row's `prev_hash` is 32 zero bytes.
+//! Whoever can write the database but does not hold the audit key cannot recompute a row, so an edit, a
+//! removal or a whole rewrite shows. The key ([`ChainKey`]) is given by the caller ([`Store::set_audit_key`];
+//! core keeps it sealed under the master key) together with `keyed_from`, the first seq it chains:
+//! rows before it were written by versions that chained with plain SHA-256 and are checked as that legacy
+//! segment. `keyed_from` travels sealed with the key, so nobody without the master key can move the switch
+//! point to pass keyed rows off as legacy ones. A store without a key chains with SHA-256 (the legacy
+//! encoding; only tests and storage tools run so).
+//!
+//! `seq` is not a database sequence: the appender assigns head + 1 while holding the chain (SQLite: the
+//! single writer connection; PostgreSQL: a transaction-scoped advisory lock taken before the head is read
+//! and held until commit). So seq order is chain order is commit order, seqs have no gaps, and a missing seq
+//! is a removed row. [`Store::verify_audit_chain`] walks the chain in seq order and names the first row that
+//! breaks it. What a chain cannot show is the loss of its newest rows: [`Checkpoint`]s (head seq and value,
+//! authenticated with the audit key) kept outside the table show that.
 
 use std::fmt;
-use std::sync::Arc;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use aws_lc_rs::digest;
+use aws_lc_rs::{digest, hmac};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
@@ -30,8 +41,11 @@ use crate::{Backend, Error, Page, Store};
 const CHAIN_LOCK: i64 = 0x5348_4155;
 /// `prev_hash` of the first row.
 const GENESIS: [u8; 32] = [0; 32];
-/// Hashed first, so that a future change of the encoding cannot collide with this one.
+/// Hashed first, so that a future change of the encoding cannot collide with this one: the legacy
+/// (SHA-256) chain, the keyed chain and checkpoints each have their own.
 const DOMAIN: &[u8] = b"shedu-audit-v1";
+const KEYED_DOMAIN: &[u8] = b"shedu-audit-v2-hmac";
+const CHECKPOINT_DOMAIN: &[u8] = b"shedu-audit-checkpoint-v1";
 /// Rows per INSERT when appending (14 parameters each) and per SELECT when verifying.
 const CHUNK: usize = 512;
 const COLUMNS: &str = "seq, id, time, principal, principal_id, role, action, target, outcome, source, \
@@ -187,10 +201,21 @@ pub struct AuditFilter {
 /// The result of walking the chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuditVerdict {
-    /// Every row links to the one before it and hashes to its stored hash.
+    /// Every row links to the one before it and hashes to its stored hash, and the chain reaches the
+    /// checkpoint it was given.
     Intact {
         /// Rows checked.
         records: u64,
+        /// How many of them are legacy rows (SHA-256, written before the chain was keyed); all of them
+        /// when the store has no audit key.
+        legacy: u64,
+    },
+    /// The chain is whole but ends before a checkpoint: its newest rows were cut off.
+    Truncated {
+        /// The seq of the last row left (0: none).
+        head: i64,
+        /// The checkpoint's seq.
+        checkpoint: i64,
     },
     /// The first row that breaks the chain.
     Broken {
@@ -217,6 +242,12 @@ pub enum ChainBreak {
     HashMismatch,
     /// Its columns cannot be read as written (the row was edited to other types).
     Unreadable,
+    /// It should be chained under the audit key but its hash is a plain SHA-256: the chain from here on was
+    /// recomputed by someone without the key.
+    NotKeyed,
+    /// It chains correctly but is not the row a checkpoint recorded at its seq: the chain was rewritten
+    /// (or replaced) from here or before.
+    CheckpointMismatch,
 }
 
 impl fmt::Display for ChainBreak {
@@ -232,8 +263,141 @@ impl fmt::Display for ChainBreak {
                 f.write_str("hash mismatch: its content was changed after it was written")
             }
             ChainBreak::Unreadable => f.write_str("unreadable: its columns were changed"),
+            ChainBreak::NotKeyed => f.write_str(
+                "not keyed: its hash is a plain SHA-256, not a MAC under the audit key (the chain was \
+                 recomputed without the key)",
+            ),
+            ChainBreak::CheckpointMismatch => f.write_str(
+                "checkpoint mismatch: its value is not the one a checkpoint recorded (the chain was rewritten)",
+            ),
         }
     }
+}
+
+/// The secret key that chains audit rows (HMAC-SHA256), and the first seq it chains. `Debug` never
+/// shows the key.
+pub struct ChainKey {
+    key: hmac::Key,
+    keyed_from: i64,
+}
+
+impl ChainKey {
+    /// A key over `secret` (32 random bytes) that chains the rows from seq `keyed_from` on.
+    pub fn new(secret: &[u8], keyed_from: i64) -> ChainKey {
+        ChainKey {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            keyed_from,
+        }
+    }
+
+    /// The first seq this key chains; rows before it are legacy (SHA-256).
+    pub fn keyed_from(&self) -> i64 {
+        self.keyed_from
+    }
+
+    /// The tag of a checkpoint of `seq`, `head` at `time`.
+    fn tag(&self, seq: i64, head: &[u8], time: i64) -> Vec<u8> {
+        let mut h = hmac::Context::with_key(&self.key);
+        checkpoint_encoding(seq, head, time, |b| h.update(b));
+        h.sign().as_ref().to_vec()
+    }
+}
+
+impl fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChainKey(<redacted>, keyed_from: {})", self.keyed_from)
+    }
+}
+
+/// How rows are chained: the backend and, once set, the audit key. Clones share the key.
+#[derive(Clone, Debug)]
+pub(crate) struct Chain {
+    pub(crate) backend: Backend,
+    key: Arc<OnceLock<ChainKey>>,
+}
+
+impl Chain {
+    pub(crate) fn new(backend: Backend) -> Chain {
+        Chain {
+            backend,
+            key: Arc::default(),
+        }
+    }
+
+    /// The chain value of a row: HMAC under the key from its `keyed_from` on, SHA-256 before it (or
+    /// without a key).
+    fn value(&self, prev: &[u8], seq: i64, id: &str, e: &AuditEntry) -> Vec<u8> {
+        match self.key.get() {
+            Some(k) if seq >= k.keyed_from => keyed_hash(&k.key, prev, seq, id, e),
+            _ => chain_hash(prev, seq, id, e),
+        }
+    }
+}
+
+/// A signed statement of the chain's head, kept outside the table (the server's log, the event bus, a file
+/// in the data folder) so that cutting the chain's tail shows: the chain must still reach `seq` with value
+/// `head`. One line of text: `v1 seq=<n> head=<hex> time=<unix seconds> tag=<hex>`, where `tag` is
+/// HMAC-SHA256 under the audit key over the other three (with their own domain tag).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The head's seq.
+    pub seq: i64,
+    /// The head's chain value.
+    pub head: Vec<u8>,
+    /// When the checkpoint was taken, Unix seconds.
+    pub time: i64,
+    /// HMAC-SHA256 under the audit key.
+    pub tag: Vec<u8>,
+}
+
+impl fmt::Display for Checkpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "v1 seq={} head={} time={} tag={}",
+            self.seq,
+            hex::encode(&self.head),
+            self.time,
+            hex::encode(&self.tag)
+        )
+    }
+}
+
+impl FromStr for Checkpoint {
+    type Err = &'static str;
+
+    fn from_str(line: &str) -> Result<Checkpoint, &'static str> {
+        const FORM: &str = "expected `v1 seq=<n> head=<hex> time=<n> tag=<hex>`";
+        let mut parts = line.split_ascii_whitespace();
+        if parts.next() != Some("v1") {
+            return Err(FORM);
+        }
+        let mut field = |name: &str| {
+            parts
+                .next()
+                .and_then(|p| p.strip_prefix(name))
+                .and_then(|p| p.strip_prefix('='))
+                .ok_or(FORM)
+        };
+        let seq = field("seq")?.parse().map_err(|_| FORM)?;
+        let head = hex32(field("head")?).ok_or(FORM)?;
+        let time = field("time")?.parse().map_err(|_| FORM)?;
+        let tag = hex32(field("tag")?).ok_or(FORM)?;
+        if parts.next().is_some() {
+            return Err(FORM);
+        }
+        Ok(Checkpoint {
+            seq,
+            head,
+            time,
+            tag,
+        })
+    }
+}
+
+/// 32 bytes from 64 hex digits.
+pub fn hex32(text: &str) -> Option<Vec<u8>> {
+    hex::decode(text).ok().filter(|b| b.len() == 32)
 }
 
 /// The audit record a change writes with itself: who asked, and the action's name (a dotted
@@ -271,37 +435,39 @@ pub(crate) fn pending(audit: &Audited<'_>, target: &str, now: i64) -> Pending {
 /// - `now`: the time of the change, Unix seconds.
 pub(crate) async fn record(
     tx: &mut Transaction<'_, Any>,
-    backend: Backend,
+    chain: &Chain,
     audit: &Audited<'_>,
     target: &str,
     now: i64,
 ) -> Result<(), Error> {
-    append(tx, backend, &[&pending(audit, target, now)]).await
+    append(tx, chain, &[&pending(audit, target, now)]).await
 }
 
 /// Appends the audit record of `audit` on `target` (see [`record`]) and commits `tx`: the last step of every
 /// audited change.
 pub(crate) async fn commit(
     mut tx: Transaction<'_, Any>,
-    backend: Backend,
+    chain: &Chain,
     audit: &Audited<'_>,
     target: &str,
     now: i64,
 ) -> Result<(), Error> {
-    record(&mut tx, backend, audit, target, now).await?;
+    record(&mut tx, chain, audit, target, now).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Chains `rows`, in order, after the current head inside `tx` and marks their contexts written.
+/// Chains `rows`, in order, after the current head inside `tx` and marks their contexts written. One HMAC
+/// per row, and no round trip beyond the head read and the INSERT.
 pub(crate) async fn append(
     tx: &mut Transaction<'_, Any>,
-    backend: Backend,
+    chain: &Chain,
     rows: &[&Pending],
 ) -> Result<(), Error> {
     if rows.is_empty() {
         return Ok(());
     }
+    let backend = chain.backend;
     if backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(CHAIN_LOCK)
@@ -320,7 +486,7 @@ pub(crate) async fn append(
         for p in chunk {
             seq += 1;
             let id = hex::encode(rand::random::<[u8; 16]>());
-            let hash = chain_hash(&prev, seq, &id, &p.entry);
+            let hash = chain.value(&prev, seq, &id, &p.entry);
             let e = &p.entry;
             q = q
                 .bind(seq)
@@ -348,6 +514,50 @@ pub(crate) async fn append(
 }
 
 impl Store {
+    /// Chains every row from `key.keyed_from()` on under `key`, in this store and all its clones. Set it
+    /// once, before the first append; `Error::Config` when a key is already set.
+    pub fn set_audit_key(&self, key: ChainKey) -> Result<(), Error> {
+        self.chain
+            .key
+            .set(key)
+            .map_err(|_| Error::Config("the audit key is already set".into()))
+    }
+
+    /// Whether an audit key is set.
+    pub fn has_audit_key(&self) -> bool {
+        self.chain.key.get().is_some()
+    }
+
+    /// The newest row's seq and chain value; `None` when the log is empty.
+    pub async fn audit_head(&self) -> Result<Option<(i64, Vec<u8>)>, Error> {
+        Ok(
+            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    /// A checkpoint of the current head at `time`; `None` when the log is empty or no key is set.
+    pub async fn audit_checkpoint(&self, time: i64) -> Result<Option<Checkpoint>, Error> {
+        let Some(key) = self.chain.key.get() else {
+            return Ok(None);
+        };
+        Ok(self.audit_head().await?.map(|(seq, head)| Checkpoint {
+            tag: key.tag(seq, &head, time),
+            seq,
+            head,
+            time,
+        }))
+    }
+
+    /// Whether `cp` was made with this store's audit key; `None` when no key is set.
+    pub fn audit_checkpoint_authentic(&self, cp: &Checkpoint) -> Option<bool> {
+        let key = self.chain.key.get()?;
+        let mut msg = Vec::new();
+        checkpoint_encoding(cp.seq, &cp.head, cp.time, |b| msg.extend_from_slice(b));
+        Some(hmac::verify(&key.key, &msg, &cp.tag).is_ok())
+    }
+
     /// Appends one row in its own transaction: for a request that was refused, failed or changed nothing,
     /// so no store write recorded it.
     pub async fn append_audit(&self, entry: AuditEntry) -> Result<(), Error> {
@@ -356,7 +566,7 @@ impl Store {
             entry,
             written: Arc::default(),
         };
-        append(&mut tx, self.backend, &[&row]).await?;
+        append(&mut tx, &self.chain, &[&row]).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -415,9 +625,18 @@ impl Store {
     }
 
     /// Walks the whole chain in seq order, a chunk at a time (memory stays flat at any length), recomputing
-    /// every hash. Returns the first row that breaks the chain, or how many rows were checked.
-    pub async fn verify_audit_chain(&self) -> Result<AuditVerdict, Error> {
+    /// every hash (a MAC from the key's `keyed_from` on, SHA-256 before it). Returns the first row that
+    /// breaks the chain, or how many rows were checked. `anchors` are checkpoints' `(seq, head)`: the
+    /// chain must reach every such seq with that value, else it was truncated or rewritten.
+    pub async fn verify_audit_chain(
+        &self,
+        anchors: &[(i64, &[u8])],
+    ) -> Result<AuditVerdict, Error> {
+        let mut anchors = anchors.to_vec();
+        anchors.sort_unstable();
+        let newest = anchors.last().map(|(seq, _)| *seq);
         let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let keyed_from = self.chain.key.get().map_or(i64::MAX, ChainKey::keyed_from);
         let mut prev = GENESIS.to_vec();
         let mut last = 0;
         loop {
@@ -427,8 +646,15 @@ impl Store {
                 .fetch_all(&self.read)
                 .await?;
             if rows.is_empty() {
+                if let Some(checkpoint) = newest.filter(|seq| *seq > last) {
+                    return Ok(AuditVerdict::Truncated {
+                        head: last,
+                        checkpoint,
+                    });
+                }
                 return Ok(AuditVerdict::Intact {
                     records: last as u64,
+                    legacy: last.min(keyed_from - 1).max(0) as u64,
                 });
             }
             for row in &rows {
@@ -446,8 +672,15 @@ impl Store {
                     Some(ChainBreak::Gap { expected: last + 1 })
                 } else if r.prev_hash != prev {
                     Some(ChainBreak::PrevHashMismatch)
-                } else if chain_hash(&r.prev_hash, r.seq, &r.id, &r.entry) != r.hash {
-                    Some(ChainBreak::HashMismatch)
+                } else if self.chain.value(&r.prev_hash, r.seq, &r.id, &r.entry) != r.hash {
+                    let legacy = chain_hash(&r.prev_hash, r.seq, &r.id, &r.entry);
+                    Some(if r.seq >= keyed_from && legacy == r.hash {
+                        ChainBreak::NotKeyed
+                    } else {
+                        ChainBreak::HashMismatch
+                    })
+                } else if anchors_at(&anchors, r.seq).any(|head| head != r.hash) {
+                    Some(ChainBreak::CheckpointMismatch)
                 } else {
                     None
                 };
@@ -462,6 +695,44 @@ impl Store {
                 prev = r.hash;
             }
         }
+    }
+}
+
+#[cfg(feature = "testing")]
+impl Store {
+    /// What someone who can write the database does to cover an edit: recomputes `prev_hash` and `hash`
+    /// of the rows in `seqs`, in order, with HMAC under `key`, or with plain SHA-256 (the legacy
+    /// algorithm, all that is left without the key) when `None`. Rows outside `seqs` are left alone.
+    pub async fn rechain_audit(
+        &self,
+        seqs: std::ops::RangeInclusive<i64>,
+        key: Option<&[u8]>,
+    ) -> Result<(), Error> {
+        let sql = format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.write)
+            .await?;
+        let key = key.map(|k| hmac::Key::new(hmac::HMAC_SHA256, k));
+        let mut prev = GENESIS.to_vec();
+        for row in &rows {
+            let r = AuditRecord::from_row(row)?;
+            if !seqs.contains(&r.seq) {
+                prev = r.hash;
+                continue;
+            }
+            let hash = match &key {
+                Some(k) => keyed_hash(k, &prev, r.seq, &r.id, &r.entry),
+                None => chain_hash(&prev, r.seq, &r.id, &r.entry),
+            };
+            sqlx::query("UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3")
+                .bind(prev)
+                .bind(hash.clone())
+                .bind(r.seq)
+                .execute(&self.write)
+                .await?;
+            prev = hash;
+        }
+        Ok(())
     }
 }
 
@@ -488,19 +759,48 @@ impl AuditRecord {
     }
 }
 
-/// SHA-256 over the domain tag, `prev`, and every column of the row, each field length-prefixed (an
-/// absent `detail` is a distinct tag byte, never the empty string).
+/// The heads `anchors` (sorted) record at `seq`.
+fn anchors_at<'a>(anchors: &'a [(i64, &'a [u8])], seq: i64) -> impl Iterator<Item = &'a [u8]> {
+    let start = anchors.partition_point(|(s, _)| *s < seq);
+    anchors[start..]
+        .iter()
+        .take_while(move |(s, _)| *s == seq)
+        .map(|(_, head)| *head)
+}
+
+/// The legacy chain value: SHA-256 over [`encoding`] with the legacy domain tag.
 fn chain_hash(prev: &[u8], seq: i64, id: &str, e: &AuditEntry) -> Vec<u8> {
-    fn put(h: &mut digest::Context, bytes: &[u8]) {
-        h.update(&(bytes.len() as u64).to_be_bytes());
-        h.update(bytes);
-    }
     let mut h = digest::Context::new(&digest::SHA256);
-    put(&mut h, DOMAIN);
-    put(&mut h, prev);
-    put(&mut h, &seq.to_be_bytes());
-    put(&mut h, id.as_bytes());
-    put(&mut h, &e.time.to_be_bytes());
+    encoding(DOMAIN, prev, seq, id, e, |b| h.update(b));
+    h.finish().as_ref().to_vec()
+}
+
+/// The keyed chain value: HMAC-SHA256 under `key` over [`encoding`] with the keyed domain tag.
+fn keyed_hash(key: &hmac::Key, prev: &[u8], seq: i64, id: &str, e: &AuditEntry) -> Vec<u8> {
+    let mut h = hmac::Context::with_key(key);
+    encoding(KEYED_DOMAIN, prev, seq, id, e, |b| h.update(b));
+    h.sign().as_ref().to_vec()
+}
+
+/// Feeds `out` the domain tag, `prev`, and every column of the row, each field length-prefixed (an absent
+/// `detail` is a distinct tag byte, never the empty string).
+fn encoding(
+    domain: &[u8],
+    prev: &[u8],
+    seq: i64,
+    id: &str,
+    e: &AuditEntry,
+    mut out: impl FnMut(&[u8]),
+) {
+    let mut put = |bytes: &[u8]| {
+        out(&(bytes.len() as u64).to_be_bytes());
+        out(bytes);
+    };
+    put(domain);
+    put(prev);
+    put(&seq.to_be_bytes());
+    put(id.as_bytes());
+    put(&e.time.to_be_bytes());
     for text in [
         &e.principal,
         &e.principal_id,
@@ -511,16 +811,29 @@ fn chain_hash(prev: &[u8], seq: i64, id: &str, e: &AuditEntry) -> Vec<u8> {
         &e.source,
         &e.request_id,
     ] {
-        put(&mut h, text.as_bytes());
+        put(text.as_bytes());
     }
     match &e.detail {
-        None => h.update(&[0]),
+        None => out(&[0]),
         Some(d) => {
-            h.update(&[1]);
-            put(&mut h, d.as_bytes());
+            out(&[1]);
+            out(&(d.len() as u64).to_be_bytes());
+            out(d.as_bytes());
         }
     }
-    h.finish().as_ref().to_vec()
+}
+
+/// What a checkpoint's tag covers: its own domain tag, the seq, the head and the time, length-prefixed.
+fn checkpoint_encoding(seq: i64, head: &[u8], time: i64, mut out: impl FnMut(&[u8])) {
+    for field in [
+        CHECKPOINT_DOMAIN,
+        &seq.to_be_bytes(),
+        head,
+        &time.to_be_bytes(),
+    ] {
+        out(&(field.len() as u64).to_be_bytes());
+        out(field);
+    }
 }
 
 #[cfg(test)]
@@ -561,7 +874,7 @@ mod tests {
     }
 
     async fn broken(store: &Store) -> (i64, ChainBreak) {
-        match store.verify_audit_chain().await.unwrap() {
+        match store.verify_audit_chain(&[]).await.unwrap() {
             AuditVerdict::Broken { seq, reason, .. } => (seq, reason),
             intact => panic!("expected a broken chain, got {intact:?}"),
         }
@@ -573,8 +886,11 @@ mod tests {
         let db = ScratchDb::new(backend).await;
         let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
         assert_eq!(
-            store.verify_audit_chain().await.unwrap(),
-            AuditVerdict::Intact { records: 0 },
+            store.verify_audit_chain(&[]).await.unwrap(),
+            AuditVerdict::Intact {
+                records: 0,
+                legacy: 0
+            },
         );
         let ctx = AuditContext::new("alice", "u0", "admin", "10.0.0.1", "req-9");
         assert!(!ctx.written());
@@ -583,7 +899,7 @@ mod tests {
             actor: &ctx,
             action: "user.create",
         };
-        record(&mut tx, store.backend, &audit, "u1", 1_700_000_000)
+        record(&mut tx, &store.chain, &audit, "u1", 1_700_000_000)
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -595,8 +911,11 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(
-            store.verify_audit_chain().await.unwrap(),
-            AuditVerdict::Intact { records: 4 }
+            store.verify_audit_chain(&[]).await.unwrap(),
+            AuditVerdict::Intact {
+                records: 4,
+                legacy: 4
+            }
         );
         let page = store
             .audit_records(&AuditFilter {
@@ -639,8 +958,11 @@ mod tests {
         )
         .await;
         assert_eq!(
-            store.verify_audit_chain().await.unwrap(),
-            AuditVerdict::Intact { records: 4 },
+            store.verify_audit_chain(&[]).await.unwrap(),
+            AuditVerdict::Intact {
+                records: 4,
+                legacy: 4
+            },
             "the hash covers content, nothing else"
         );
         exec(&store, "DELETE FROM audit_log WHERE seq = 2").await;
@@ -667,9 +989,154 @@ mod tests {
             t.await.unwrap().unwrap();
         }
         assert_eq!(
-            store.verify_audit_chain().await.unwrap(),
-            AuditVerdict::Intact { records: 40 }
+            store.verify_audit_chain(&[]).await.unwrap(),
+            AuditVerdict::Intact {
+                records: 40,
+                legacy: 40
+            }
         );
+    }
+
+    /// Rows after the switch point are MACs under the key: a rewrite with SHA-256 or under another key, a
+    /// rewritten legacy segment and a cut tail are all found, and checkpoints are bound to the key.
+    /// See: issue 12 item 8.
+    async fn keyed_chain_resists_rewrites(backend: TestBackend) {
+        let db = ScratchDb::new(backend).await;
+        let ctx = AuditContext::new("carol", "u2", "admin", "10.0.0.3", "req-k");
+        let add = |store: Store, n: i64| {
+            let e = ctx.entry("POST /z", "/z", Outcome::Failure, None, n);
+            async move { store.append_audit(e).await.unwrap() }
+        };
+        let secret = [7u8; 32];
+        {
+            let legacy = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+            add(legacy.clone(), 1).await;
+            add(legacy.clone(), 2).await;
+            legacy.close().await;
+        }
+        let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+        store.set_audit_key(ChainKey::new(&secret, 3)).unwrap();
+        assert!(store.set_audit_key(ChainKey::new(&secret, 3)).is_err());
+        for n in 3..=5 {
+            add(store.clone(), n).await;
+        }
+        assert_eq!(
+            store.verify_audit_chain(&[]).await.unwrap(),
+            AuditVerdict::Intact {
+                records: 5,
+                legacy: 2
+            }
+        );
+        let rows = store
+            .audit_records(&AuditFilter {
+                limit: 10,
+                ..AuditFilter::default()
+            })
+            .await
+            .unwrap()
+            .items;
+        let third = rows.iter().find(|r| r.seq == 3).unwrap();
+        assert_ne!(
+            third.hash,
+            chain_hash(&third.prev_hash, 3, &third.id, &third.entry),
+            "keyed rows are not plain SHA-256"
+        );
+
+        let cp = store
+            .audit_checkpoint(1_800_000_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(cp.seq, 5);
+        assert_eq!(cp.to_string().parse::<Checkpoint>(), Ok(cp.clone()));
+        assert_eq!(store.audit_checkpoint_authentic(&cp), Some(true));
+        let mut forged = cp.clone();
+        forged.seq = 4;
+        assert_eq!(store.audit_checkpoint_authentic(&forged), Some(false));
+        let anchor = &[(cp.seq, cp.head.as_slice())];
+        assert_eq!(
+            store.verify_audit_chain(anchor).await.unwrap(),
+            AuditVerdict::Intact {
+                records: 5,
+                legacy: 2
+            }
+        );
+
+        // Another key (a rewrite by someone who made up their own) and no key at all both fail.
+        let other = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+        other.set_audit_key(ChainKey::new(&[8u8; 32], 3)).unwrap();
+        assert_eq!(
+            broken_with(&other, &[]).await,
+            (3, ChainBreak::HashMismatch)
+        );
+        assert_eq!(other.audit_checkpoint_authentic(&cp), Some(false));
+
+        // The tail cut off: the chain is whole, but ends before the checkpoint.
+        exec(&store, "DELETE FROM audit_log WHERE seq = 5").await;
+        assert_eq!(
+            store.verify_audit_chain(anchor).await.unwrap(),
+            AuditVerdict::Truncated {
+                head: 4,
+                checkpoint: 5
+            }
+        );
+        // Then the keyed rows rewritten with plain SHA-256 (the pre-key algorithm).
+        store.rechain_audit(3..=4, None).await.unwrap();
+        assert_eq!(broken_with(&store, &[]).await, (3, ChainBreak::NotKeyed));
+        // Or with the right key but a legacy row edited and the legacy segment recomputed.
+        store.rechain_audit(3..=4, Some(&secret)).await.unwrap();
+        assert!(matches!(
+            store.verify_audit_chain(&[]).await.unwrap(),
+            AuditVerdict::Intact { records: 4, .. }
+        ));
+        exec(
+            &store,
+            "UPDATE audit_log SET principal = 'mallory' WHERE seq = 1",
+        )
+        .await;
+        store.rechain_audit(1..=2, None).await.unwrap();
+        assert_eq!(
+            broken_with(&store, &[]).await,
+            (3, ChainBreak::PrevHashMismatch)
+        );
+    }
+
+    async fn broken_with(store: &Store, anchor: &[(i64, &[u8])]) -> (i64, ChainBreak) {
+        match store.verify_audit_chain(anchor).await.unwrap() {
+            AuditVerdict::Broken { seq, reason, .. } => (seq, reason),
+            other => panic!("expected a broken chain, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn checkpoint_lines_parse_strictly() {
+        let line = format!(
+            "v1 seq=3 head={} time=9 tag={}",
+            "ab".repeat(32),
+            "cd".repeat(32)
+        );
+        let cp: Checkpoint = line.parse().unwrap();
+        assert_eq!((cp.seq, cp.time, cp.to_string()), (3, 9, line.clone()));
+        for bad in [
+            "",
+            "v2 seq=3",
+            &line.replace("seq=3", "seq=x"),
+            &line.replace("head=ab", "head=a"),
+            &format!("{line} extra"),
+            &line.replace(" tag=", " mac="),
+        ] {
+            assert!(bad.parse::<Checkpoint>().is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keyed_chain_resists_rewrites_sqlite() {
+        keyed_chain_resists_rewrites(TestBackend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keyed_chain_resists_rewrites_postgres() {
+        keyed_chain_resists_rewrites(TestBackend::Postgres).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -139,7 +139,7 @@ impl Store {
         .bind(i64::from(u.disabled))
         .execute(&mut *tx)
         .await?;
-        crate::audit::commit(tx, self.backend, audit, &u.id, u.created_at).await
+        crate::audit::commit(tx, &self.chain, audit, &u.id, u.created_at).await
     }
 
     /// A user by name.
@@ -241,7 +241,7 @@ impl Store {
                 user(&row)?
             }
         };
-        crate::audit::commit(tx, self.backend, audit, id, now).await?;
+        crate::audit::commit(tx, &self.chain, audit, id, now).await?;
         Ok(after)
     }
 
@@ -402,7 +402,7 @@ impl Store {
         .bind(&k.owner_id)
         .execute(&mut *tx)
         .await?;
-        crate::audit::commit(tx, self.backend, audit, &k.id, k.created_at).await
+        crate::audit::commit(tx, &self.chain, audit, &k.id, k.created_at).await
     }
 
     /// An API key by id.
@@ -433,6 +433,6 @@ impl Store {
                 .await?
                 .rows_affected();
         crate::error::found(n)?;
-        crate::audit::commit(tx, self.backend, audit, id, at).await
+        crate::audit::commit(tx, &self.chain, audit, id, at).await
     }
 }

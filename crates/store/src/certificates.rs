@@ -206,7 +206,7 @@ impl Store {
                     .await?;
             }
             let target = format!("{ca_id}/{serial}");
-            crate::audit::record(&mut tx, self.backend, audit, &target, revoked_at).await?;
+            crate::audit::record(&mut tx, &self.chain, audit, &target, revoked_at).await?;
         }
         let sql =
             format!("SELECT {CERT_COLUMNS} FROM certificates WHERE ca_id = $1 AND serial = $2");

@@ -192,7 +192,7 @@ impl Store {
         };
         log(&mut tx, self.backend, entry).await?;
         events::append(&mut tx, event).await?;
-        crate::audit::commit(tx, self.backend, audit, &d.id, d.created_at).await
+        crate::audit::commit(tx, &self.chain, audit, &d.id, d.created_at).await
     }
 
     /// A device by id; `NotFound` when missing.
@@ -318,7 +318,7 @@ impl Store {
         };
         log(&mut tx, self.backend, entry).await?;
         events::append(&mut tx, event).await?;
-        crate::audit::record(&mut tx, self.backend, audit, id, now).await?;
+        crate::audit::record(&mut tx, &self.chain, audit, id, now).await?;
         let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1");
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id)
@@ -368,7 +368,7 @@ impl Store {
         };
         log(&mut tx, self.backend, entry).await?;
         events::append(&mut tx, event).await?;
-        crate::audit::commit(tx, self.backend, audit, id, now).await
+        crate::audit::commit(tx, &self.chain, audit, id, now).await
     }
 
     /// Marks a device decommissioned (terminal) and drops its unused secret, with its `status_changed` and
@@ -442,7 +442,7 @@ impl Store {
         };
         log(&mut tx, self.backend, entry).await?;
         events::append(&mut tx, event).await?;
-        crate::audit::commit(tx, self.backend, audit, id, now).await
+        crate::audit::commit(tx, &self.chain, audit, id, now).await
     }
 
     /// A device's slots, by CA id.

@@ -95,6 +95,8 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    /// How audit records are chained (the audit key, once set), shared by every clone.
+    chain: audit::Chain,
     certs: writer::CertWriter,
     words: &'static EventWords,
 }
@@ -137,11 +139,13 @@ impl Store {
             }
         };
         migrate::run(&write, backend).await?;
-        let certs = writer::CertWriter::spawn(write.clone(), backend);
+        let chain = audit::Chain::new(backend);
+        let certs = writer::CertWriter::spawn(write.clone(), chain.clone());
         Ok(Store {
             read,
             write,
             backend,
+            chain,
             certs,
             words,
         })
@@ -171,6 +175,19 @@ impl Store {
         .execute(&self.write)
         .await?;
         Ok(())
+    }
+
+    /// Writes a value into the `meta` table unless the key is already there; `false` when it was (someone
+    /// else wrote it first: read theirs).
+    pub async fn meta_insert_new(&self, key: &str, value: &[u8]) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// The row `sql` selects with its one parameter `param`, decoded; `None` when there is none.

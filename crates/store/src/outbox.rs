@@ -321,7 +321,7 @@ impl Store {
         .bind(s.created_at)
         .execute(&mut *tx)
         .await?;
-        crate::audit::commit(tx, self.backend, audit, &s.id, s.created_at).await
+        crate::audit::commit(tx, &self.chain, audit, &s.id, s.created_at).await
     }
 
     /// Every subscription, oldest first (subscriptions are few).
@@ -383,7 +383,7 @@ impl Store {
             .await?
             .rows_affected();
         crate::error::found(n)?;
-        crate::audit::commit(tx, self.backend, audit, id, now_secs()).await
+        crate::audit::commit(tx, &self.chain, audit, id, now_secs()).await
     }
 
     // ----- deliveries -----
@@ -507,7 +507,7 @@ impl Store {
         .rows_affected();
         crate::error::found(n)?;
         let target = format!("{subscription_id}/{event_id}");
-        crate::audit::commit(tx, self.backend, audit, &target, now).await
+        crate::audit::commit(tx, &self.chain, audit, &target, now).await
     }
 
     /// Deliveries, newest event first.

@@ -108,7 +108,7 @@ impl Store {
         };
         crate::error::found(affected)?;
         crate::events::append(&mut tx, event).await?;
-        crate::audit::commit(tx, self.backend, audit, target, event.time).await
+        crate::audit::commit(tx, &self.chain, audit, target, event.time).await
     }
 
     /// One RA.

@@ -92,7 +92,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         events::append(&mut tx, event).await?;
-        crate::audit::commit(tx, self.backend, audit, &ca.id, ca.created_at).await
+        crate::audit::commit(tx, &self.chain, audit, &ca.id, ca.created_at).await
     }
 
     /// A CA's VA settings (the defaults for CAs created before they existed).

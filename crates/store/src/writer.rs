@@ -37,9 +37,9 @@ impl std::fmt::Debug for Job {
 }
 
 impl CertWriter {
-    pub(crate) fn spawn(pool: AnyPool, backend: Backend) -> CertWriter {
+    pub(crate) fn spawn(pool: AnyPool, chain: crate::audit::Chain) -> CertWriter {
         let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
-        tokio::spawn(run(pool, backend, rx));
+        tokio::spawn(run(pool, chain, rx));
         CertWriter { tx }
     }
 
@@ -66,11 +66,11 @@ impl CertWriter {
     }
 }
 
-async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
+async fn run(pool: AnyPool, chain: crate::audit::Chain, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
-        match write(&pool, &jobs, backend).await {
+        match write(&pool, &jobs, &chain).await {
             Ok(()) => {
                 for job in jobs {
                     let _ = job.done.send(Ok(()));
@@ -83,7 +83,7 @@ async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
             }
             Err(_) => {
                 for job in jobs {
-                    let result = write(&pool, std::slice::from_ref(&job), backend).await;
+                    let result = write(&pool, std::slice::from_ref(&job), &chain).await;
                     let _ = job.done.send(result);
                 }
             }
@@ -91,14 +91,15 @@ async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-async fn write(pool: &AnyPool, jobs: &[Job], backend: Backend) -> Result<(), Error> {
+async fn write(pool: &AnyPool, jobs: &[Job], chain: &crate::audit::Chain) -> Result<(), Error> {
+    let backend = chain.backend;
     let mut tx = pool.begin().await?;
     let certs: Vec<&CertRow> = jobs.iter().map(|j| &j.cert).collect();
     insert_rows(&mut tx, &certs, backend).await?;
     let events: Vec<&NewEvent> = jobs.iter().map(|j| &j.event).collect();
     insert_events(&mut tx, &events, backend).await?;
     let audits: Vec<_> = jobs.iter().map(|j| &j.audit).collect();
-    crate::audit::append(&mut tx, backend, &audits).await?;
+    crate::audit::append(&mut tx, chain, &audits).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -173,6 +173,7 @@ impl TestServer {
             est_default_ra: persisted.options.est_default_ra.clone(),
             oidc: persisted.options.oidc.clone(),
             webhook_allow: persisted.options.webhook_allow.clone(),
+            audit_checkpoint_file: Some(persisted.dir.path().join(shedu_core::CHECKPOINT_FILE)),
         };
         let services = Services::open(store.clone(), &master, clock.clone(), config)
             .await
@@ -324,6 +325,28 @@ fn hex_token() -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Runs one SQL statement on the database at `db_url` behind shedu's back, with the backend's own client
+/// (`sqlite3` or `psql`): the outside hand of tamper tests. Panics when it fails.
+pub fn tamper(db_url: &str, sql: &str) {
+    let out = match db_url.strip_prefix("sqlite://") {
+        Some(rest) => {
+            let file = rest.split('?').next().unwrap_or(rest);
+            Command::new("sqlite3").args([file, sql]).output()
+        }
+        None => Command::new("psql")
+            .args([db_url, "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output(),
+    }
+    .unwrap_or_else(|e| {
+        panic!("sqlite3 and psql are required (apt-get install sqlite3 postgresql-client): {e}")
+    });
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs `openssl` with `args` in `dir`; returns (success, stdout + stderr). Panics with the install hint

@@ -176,7 +176,7 @@ impl Store {
             log_kind,
         )
         .await?;
-        crate::audit::record(&mut tx, self.backend, audit, &r.device_id, now).await?;
+        crate::audit::record(&mut tx, &self.chain, audit, &r.device_id, now).await?;
         let status: String = sqlx::query("SELECT status FROM devices WHERE id = $1")
             .bind(&r.device_id)
             .fetch_one(&mut *tx)

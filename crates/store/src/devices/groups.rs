@@ -78,7 +78,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         events::append(&mut tx, event).await?;
-        crate::audit::commit(tx, self.backend, audit, &g.id, g.created_at).await
+        crate::audit::commit(tx, &self.chain, audit, &g.id, g.created_at).await
     }
 
     /// A group followed by its ancestors, nearest first. `NotFound` when the group is missing.
@@ -136,6 +136,6 @@ impl Store {
             .rows_affected();
         crate::error::found(deleted)?;
         events::append(&mut tx, event).await?;
-        crate::audit::commit(tx, self.backend, audit, id, event.time).await
+        crate::audit::commit(tx, &self.chain, audit, id, event.time).await
     }
 }
