@@ -241,7 +241,10 @@ async fn a_gap_held_open_past_a_minute_is_waited_for_not_skipped() {
     )
     .await;
     tokio::time::sleep(Duration::from_secs(65)).await;
-    assert_exactly_in_order(&received.lock().unwrap().clone(), std::slice::from_ref(&first.id));
+    assert_exactly_in_order(
+        &received.lock().unwrap().clone(),
+        std::slice::from_ref(&first.id),
+    );
 
     held.commit().await.unwrap();
     wait_for(Duration::from_secs(10), "all three events", || async {
