@@ -1114,7 +1114,8 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
     );
     let new_key = std::fs::read_to_string(&key_file).unwrap();
     assert_ne!(new_key.trim(), old_key.trim());
-    // The audit key was re-wrapped with the rest: the keyed chain still verifies under the new master key.
+    // The audit key was re-wrapped with the rest: the keyed chain (audit.chain_keyed, ca.create,
+    // subscription.create) still verifies under the new master key.
     let verify = || -> Run {
         shedu_command(&sb.root)
             .args(["audit", "verify", "--data-dir"])
@@ -1128,7 +1129,7 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
         run.status.success()
             && run
                 .stdout
-                .starts_with("audit chain OK: 2 records (0 legacy SHA-256, 2 keyed)"),
+                .starts_with("audit chain OK: 3 records (0 legacy SHA-256, 3 keyed)"),
         "{}{}",
         run.stdout,
         run.stderr
