@@ -131,11 +131,7 @@ impl Registry {
         if let Some(hit) = self.loaded.read().map_err(|_| poisoned())?.get(id) {
             return Ok(hit.clone());
         }
-        let row = self
-            .store
-            .get_ca(id)
-            .await
-            .map_err(store_err(format!("CA {id}")))?;
+        let row = self.ca_row(id).await?;
         let mut chain_pem = pem_encode_cert(&row.certificate_der);
         for p in self.ancestors(&row).await? {
             chain_pem.push_str(&pem_encode_cert(&p.certificate_der));
@@ -172,6 +168,14 @@ impl Registry {
         Ok(loaded)
     }
 
+    /// The stored row of CA `id`.
+    async fn ca_row(&self, id: &str) -> Result<CaRow, Error> {
+        self.store
+            .get_ca(id)
+            .await
+            .map_err(store_err(format!("CA {id}")))
+    }
+
     /// The managed CAs above `row`, nearest first.
     async fn ancestors(&self, row: &CaRow) -> Result<Vec<CaRow>, Error> {
         let mut found = Vec::new();
@@ -179,11 +183,7 @@ impl Registry {
         // CAs form a tree; the depth bound only guards against a corrupt cycle.
         for _ in 0..16 {
             let Some(pid) = parent else { break };
-            let p = self
-                .store
-                .get_ca(&pid)
-                .await
-                .map_err(store_err(format!("CA {pid}")))?;
+            let p = self.ca_row(&pid).await?;
             parent = p.parent_id.clone();
             found.push(p);
         }
@@ -196,11 +196,7 @@ impl Registry {
         if let Some(hit) = self.periods.read().map_err(|_| poisoned())?.get(id) {
             return Ok(hit.clone());
         }
-        let row = self
-            .store
-            .get_ca(id)
-            .await
-            .map_err(store_err(format!("CA {id}")))?;
+        let row = self.ca_row(id).await?;
         let ancestors = self.ancestors(&row).await?;
         let periods: Arc<[Period]> = std::iter::once(&row)
             .chain(&ancestors)

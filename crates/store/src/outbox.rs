@@ -159,8 +159,7 @@ impl SinkLock {
 
 impl Store {
     /// Appends one event to the outbox in its own transaction (for events that accompany no other change,
-    /// and for tests).
-    #[cfg(any(test, feature = "testing"))]
+    /// such as audit checkpoints, and for tests).
     pub async fn append_event(&self, e: &crate::NewEvent) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         crate::events::append(&mut tx, e).await?;
