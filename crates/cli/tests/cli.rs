@@ -5,13 +5,15 @@
 // A panic is how a test reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{Banner, wait_for_banner};
 use serde_json::Value;
 
 /// Generous: on a loaded two-core machine several debug servers start at once.
@@ -113,40 +115,20 @@ fn try_start_with_env(
         .stderr(Stdio::from(stderr_file))
         .spawn()
         .unwrap();
-    // A reader thread forwards stdout lines and keeps draining until the process ends, so the server never
-    // blocks on a full pipe.
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
+    match wait_for_banner(&mut child, STARTUP_TIMEOUT) {
+        (Banner::Listening(addr), _) => Ok(Server { child, addr }),
+        (Banner::Exited, _) => {
+            let status = child.wait().unwrap();
+            let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+            Err(StartFailure { status, stderr })
         }
-    });
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(addr) = https_addr(&line) {
-                    return Ok(Server { child, addr });
-                }
-                seen.push(line);
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = child.wait().unwrap();
-                let stderr = std::fs::read_to_string(&stderr_path).unwrap();
-                return Err(StartFailure { status, stderr });
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                panic!(
-                    "shedu serve did not print its address in time\nstdout: {seen:?}\nstderr: {stderr}"
-                );
-            }
+        (Banner::Silent, seen) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            panic!(
+                "shedu serve did not print its address in time\nstdout: {seen:?}\nstderr: {stderr}"
+            );
         }
     }
 }
@@ -156,14 +138,6 @@ fn start(sb: &Sandbox, run: &str) -> Server {
         Ok(server) => server,
         Err(f) => panic!("shedu serve exited with {}: {}", f.status, f.stderr),
     }
-}
-
-/// `  API (HTTPS):  https://127.0.0.1:PORT/api/v1   (OpenAPI: …)` → `127.0.0.1:PORT`.
-fn https_addr(line: &str) -> Option<String> {
-    let rest = line.trim_start().strip_prefix("API (HTTPS):")?.trim_start();
-    let rest = rest.strip_prefix("https://")?;
-    let end = rest.find('/')?;
-    Some(rest[..end].to_string())
 }
 
 /// The result of one CLI run, as text.

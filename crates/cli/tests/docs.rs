@@ -23,12 +23,14 @@
 // A panic is how a test reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::{Banner, wait_for_banner};
 
 const SHEDU: &str = env!("CARGO_BIN_EXE_shedu");
 
@@ -177,31 +179,18 @@ fn try_start(dir: &Path, bin: &Path) -> Result<Server, String> {
         .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()))
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    let mut seen = Vec::new();
-    loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) if line.trim_start().starts_with("API (HTTPS):") => {
-                assert!(line.contains(&https), "{line}");
-                return Ok(Server { child, https, http });
-            }
-            Ok(line) => seen.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                return Err(format!("stdout: {seen:?}\nstderr: {stderr}"));
-            }
-        }
+    let (banner, seen) = wait_for_banner(&mut child, STARTUP_TIMEOUT);
+    if let Banner::Listening(addr) = banner {
+        assert_eq!(
+            addr, https,
+            "the banner names the HTTPS address it was given"
+        );
+        return Ok(Server { child, https, http });
     }
+    let _ = child.kill();
+    let _ = child.wait();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    Err(format!("stdout: {seen:?}\nstderr: {stderr}"))
 }
 
 /// Runs one document's blocks in one shell; panics naming the block that failed or missed an output.
