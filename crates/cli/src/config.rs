@@ -30,7 +30,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_LISTEN")]
     pub listen: Option<SocketAddr>,
 
-    /// Plain-HTTP listener (health; OCSP and CRLs later). [default: 127.0.0.1:8080]
+    /// Plain-HTTP listener: health, OCSP, CRLs and CA certificates. [default: 127.0.0.1:8080]
     #[arg(long, env = "SHEDU_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
 

@@ -15,6 +15,9 @@ use shedu_store::{Store, redact_url};
 
 use crate::config::ServeArgs;
 
+/// The variable that holds the new passphrase when the master key is passphrase-derived.
+const NEW_PASSPHRASE: &str = "SHEDU_NEW_MASTER_PASSPHRASE";
+
 /// `shedu keys …`
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeysCommand {
@@ -28,7 +31,9 @@ pub(crate) struct RotateArgs {
     #[command(flatten)]
     serve: ServeArgs,
     /// Where to write the new master key when the current one comes from SHEDU_MASTER_KEY (the operator then
-    /// moves it into that variable). Ignored when the master key is a file: the file is replaced.
+    /// moves it into that variable). Ignored when the master key is a file (the file is replaced) or comes
+    /// from SHEDU_MASTER_PASSPHRASE (the new passphrase comes from SHEDU_NEW_MASTER_PASSPHRASE and a new
+    /// salt replaces `<data-dir>/master.salt`).
     #[arg(long)]
     new_master_key_file: Option<PathBuf>,
 }
@@ -41,27 +46,29 @@ pub(crate) async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
 
 async fn rotate_master(args: RotateArgs) -> anyhow::Result<()> {
     let s = args.serve.resolve()?;
-    let (old, target) = match std::env::var("SHEDU_MASTER_KEY") {
-        Ok(hex) => {
-            let target = args
-                .new_master_key_file
-                .context("the master key comes from SHEDU_MASTER_KEY: give --new-master-key-file for the new one")?;
-            (
-                MasterKey::from_hex(&hex).context("SHEDU_MASTER_KEY")?,
-                target,
-            )
-        }
-        Err(_) => {
-            let text = std::fs::read_to_string(&s.master_key_file).with_context(|| {
-                format!(
-                    "cannot read the master key file {}",
-                    s.master_key_file.display()
-                )
-            })?;
-            (MasterKey::from_hex(&text)?, s.master_key_file.clone())
-        }
+    // The current key comes from where `serve` takes it; the successor goes to the same kind of place.
+    let (old, _) = crate::serve::load_master_key(&s, false)?;
+    let (new, target, staged_contents) = if std::env::var("SHEDU_MASTER_KEY").is_ok() {
+        let target = args
+            .new_master_key_file
+            .context("the master key comes from SHEDU_MASTER_KEY: give --new-master-key-file for the new one")?;
+        let new = MasterKey::generate();
+        let hex = new.to_hex();
+        (new, target, hex.as_bytes().to_vec())
+    } else if std::env::var("SHEDU_MASTER_PASSPHRASE").is_ok() {
+        // A passphrase-derived key is replaced by the new passphrase's key under a fresh salt; the salt
+        // file is what changes on disk.
+        let passphrase = std::env::var(NEW_PASSPHRASE).with_context(|| {
+            format!("the master key comes from SHEDU_MASTER_PASSPHRASE: set {NEW_PASSPHRASE} to the new passphrase")
+        })?;
+        let salt = rand::random::<[u8; 16]>().to_vec();
+        let new = MasterKey::from_passphrase(&passphrase, &salt).context(NEW_PASSPHRASE)?;
+        (new, crate::serve::master_salt_path(&s), salt)
+    } else {
+        let new = MasterKey::generate();
+        let hex = new.to_hex();
+        (new, s.master_key_file.clone(), hex.as_bytes().to_vec())
     };
-    let new = MasterKey::generate();
     let (old_ks, new_ks) = (Keystore::new(&old)?, Keystore::new(&new)?);
 
     // 1. Re-wrap the TLS keys in memory (this also proves the current key opens them), then stage the new
@@ -86,7 +93,7 @@ async fn rotate_master(args: RotateArgs) -> anyhow::Result<()> {
     }
     let staged_master = with_suffix(&target, "new");
     let _ = std::fs::remove_file(&staged_master);
-    write_secret_file(&staged_master, new.to_hex().as_bytes())
+    write_secret_file(&staged_master, &staged_contents)
         .with_context(|| format!("cannot write {}", staged_master.display()))?;
     let mut staged_tls = Vec::new();
     for (path, sealed) in rewrapped {
@@ -128,6 +135,10 @@ async fn rotate_master(args: RotateArgs) -> anyhow::Result<()> {
         println!(
             "set SHEDU_MASTER_KEY to the contents of {} before the next start",
             target.display()
+        );
+    } else if std::env::var("SHEDU_MASTER_PASSPHRASE").is_ok() {
+        println!(
+            "start the server with SHEDU_MASTER_PASSPHRASE set to the new passphrase ({NEW_PASSPHRASE})"
         );
     }
     Ok(())

@@ -190,7 +190,7 @@ pub(crate) fn load_master_key(s: &Settings, create: bool) -> anyhow::Result<(Mas
         ));
     }
     if let Ok(passphrase) = std::env::var("SHEDU_MASTER_PASSPHRASE") {
-        let salt_path = s.data_dir.join("master.salt");
+        let salt_path = master_salt_path(s);
         let salt = match std::fs::read(&salt_path) {
             Ok(salt) => salt,
             Err(e) if create && e.kind() == std::io::ErrorKind::NotFound => {
@@ -218,6 +218,11 @@ pub(crate) fn load_master_key(s: &Settings, create: bool) -> anyhow::Result<(Mas
         MasterKey::from_hex(&text)?
     };
     Ok((key, s.master_key_file.display().to_string()))
+}
+
+/// Where the salt of a passphrase-derived master key is kept.
+pub(crate) fn master_salt_path(s: &Settings) -> PathBuf {
+    s.data_dir.join("master.salt")
 }
 
 /// Opens the configured PKCS#11 token; the PIN comes from SHEDU_PKCS11_PIN or the PIN file.

@@ -1496,3 +1496,87 @@ fn audit_verify_finds_a_chain_recomputed_without_the_key_sqlite() {
 fn audit_verify_finds_a_chain_recomputed_without_the_key_postgres() {
     audit_verify_finds_a_chain_recomputed_without_the_key(shedu_testkit::Backend::Postgres);
 }
+
+#[test]
+fn rotate_master_moves_a_passphrase_key_to_a_new_passphrase() {
+    let sb = Sandbox::new();
+    let old = [("SHEDU_MASTER_PASSPHRASE", "the first long passphrase")];
+    let new = [("SHEDU_MASTER_PASSPHRASE", "the second long passphrase")];
+    let first = try_start_with_env(&sb, "1", &old).unwrap_or_else(|f| panic!("{}", f.stderr));
+    let ca = cli_json(
+        &sb,
+        &first,
+        &[
+            "ca",
+            "create",
+            "--name",
+            "pp",
+            "--key-type",
+            "ec-p256",
+            "--cn",
+            "PP CA",
+        ],
+    );
+    let ca_id = str_of(&ca, "id").to_string();
+    drop(first);
+    let old_salt = std::fs::read(sb.data.join("master.salt")).unwrap();
+    let rotate = |env: &[(&str, &str)]| {
+        shedu_command(&sb.root)
+            .args(["keys", "rotate-master", "--data-dir"])
+            .arg(&sb.data)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+
+    // Without the new passphrase nothing happens, and the error names the variable to set.
+    let out = rotate(&old);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SHEDU_NEW_MASTER_PASSPHRASE"),
+        "{out:?}"
+    );
+    assert_eq!(
+        std::fs::read(sb.data.join("master.salt")).unwrap(),
+        old_salt
+    );
+    assert!(
+        !sb.data.join("master.key").exists(),
+        "no key file appears beside a passphrase"
+    );
+
+    let out = rotate(&[
+        old[0],
+        ("SHEDU_NEW_MASTER_PASSPHRASE", "the second long passphrase"),
+    ]);
+    assert!(
+        out.status.success(),
+        "rotate-master: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("re-wrapped"),
+        "{out:?}"
+    );
+    assert_ne!(
+        std::fs::read(sb.data.join("master.salt")).unwrap(),
+        old_salt
+    );
+    assert!(!sb.data.join("master.key").exists());
+
+    // The new passphrase opens everything; the old one opens nothing.
+    let second = try_start_with_env(&sb, "2", &new).unwrap_or_else(|f| panic!("{}", f.stderr));
+    let csr = make_csr(&sb, "leaf", "pp-rotated");
+    cli_ok(
+        &sb,
+        &second,
+        &[
+            "cert", "sign", "--ca", &ca_id, "--csr", &csr, "--out", "leaf.pem",
+        ],
+    );
+    drop(second);
+    match try_start_with_env(&sb, "3", &old) {
+        Ok(_) => panic!("started with the retired passphrase"),
+        Err(f) => assert!(f.stderr.contains("master key"), "{}", f.stderr),
+    }
+}

@@ -11,10 +11,15 @@
 //! API keys are `shk_<id>_<secret>`; only SHA-256 of the 256-bit secret is stored (a password hash is not
 //! needed for a secret with that much entropy) and compared in constant time. A key a user created works
 //! only while that user exists and is enabled.
+//! An access token also names its login (the refresh-token family) and works only while that login
+//! lives, so a refresh-token reuse, which ends the login, ends its access tokens at once too.
 //! Failed logins are counted per (user name, client address), charged atomically in storage before the
 //! password is checked: after five failures the address waits 1 s, 2 s, 4 s, … (at most
 //! 15 minutes) between attempts, while the same user from another address is not affected. Every
-//! failure gives the same answer, whether or not the user exists.
+//! failure gives the same answer, whether or not the user exists. Password spraying (one address trying
+//! many user names) is counted too: every attempt from an address is also charged to the address alone,
+//! a successful login gives its charge back, and after thirty failures the address waits, with the same
+//! doubling. Counters quiet for a day are forgotten (deleted) as new attempts come in.
 
 use std::sync::Arc;
 
@@ -40,6 +45,10 @@ const TOKEN_TTL: i64 = 15 * 60;
 const REFRESH_TTL: i64 = 12 * 3600;
 /// Failed logins from one address for one user name before that pair has to wait.
 const FREE_ATTEMPTS: i64 = 5;
+/// Failed logins from one address, whatever the user names, before the address has to wait.
+const FREE_ATTEMPTS_PER_ADDRESS: i64 = 30;
+/// The counter key of an address alone: a space, which no user name may hold (see [`valid_username`]).
+const ANY_USER: &str = " ";
 /// The longest wait between attempts (seconds); the wait doubles from 1 s up to this.
 const MAX_BACKOFF: i64 = 15 * 60;
 /// A (user name, address) pair with no attempt for this long starts from zero again.
@@ -75,7 +84,22 @@ impl Role {
         }
     }
 
-    /// Parses an API name.
+    /// `Ok` for a role a user or API key may hold (one of [`Role::ALL`]).
+    pub fn check_grantable(self) -> Result<(), Error> {
+        if Role::ALL.contains(&self) {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "invalid-role",
+                format!(
+                    "{} is a machine role: users and API keys cannot hold it",
+                    self.as_str()
+                ),
+            ))
+        }
+    }
+
+    /// Parses the API name of a role a user or API key may hold.
     pub fn parse(s: &str) -> Result<Role, Error> {
         Role::ALL
             .into_iter()
@@ -172,6 +196,8 @@ struct Claims {
     typ: String,
     /// The user's token generation when the session began.
     tgen: i64,
+    /// The login (refresh-token family) the token belongs to; the token dies with it.
+    fam: String,
     iss: String,
     iat: i64,
     exp: i64,
@@ -247,15 +273,10 @@ impl AuthService {
         actor: &AuditContext,
         username: &str,
         password: &str,
-        role: &str,
+        role: Role,
     ) -> Result<User, Error> {
-        let role = Role::parse(role)?;
-        if username.trim().is_empty()
-            || username.len() > MAX_USERNAME
-            || username
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
+        role.check_grantable()?;
+        if !valid_username(username) {
             return Err(Error::invalid(
                 "invalid-username",
                 "username must be 1 to 64 characters without spaces",
@@ -313,12 +334,15 @@ impl AuthService {
         source: &str,
     ) -> Result<Session, Error> {
         let failed = || Error::Unauthenticated("invalid user name or password".into());
-        if username.len() > MAX_USERNAME {
+        if !valid_username(username) {
             // No user can have this name; nothing is worth storing about it.
             return Err(failed());
         }
         let now = self.clock.now();
-        self.charge_attempt(username, source, now).await?;
+        self.charge_attempt(ANY_USER, source, FREE_ATTEMPTS_PER_ADDRESS, now)
+            .await?;
+        self.charge_attempt(username, source, FREE_ATTEMPTS, now)
+            .await?;
         let row = self
             .store
             .user_by_name(username)
@@ -338,7 +362,7 @@ impl AuthService {
         match (ok, row) {
             (true, Some(user)) => {
                 self.store
-                    .clear_login_failures(username, source)
+                    .clear_login_failures(username, source, ANY_USER)
                     .await
                     .map_err(store_err("login"))?;
                 let family = crate::registry::new_id();
@@ -441,9 +465,9 @@ impl AuthService {
         &self,
         actor: &AuditContext,
         id: &str,
-        role: &str,
+        role: Role,
     ) -> Result<User, Error> {
-        let role = Role::parse(role)?;
+        role.check_grantable()?;
         let row = self
             .change_user(
                 actor,
@@ -493,11 +517,11 @@ impl AuthService {
         &self,
         actor: &AuditContext,
         name: &str,
-        role: &str,
+        role: Role,
         expires_in_days: Option<u32>,
         creator: &Principal,
     ) -> Result<(ApiKey, String), Error> {
-        let role = Role::parse(role)?;
+        role.check_grantable()?;
         crate::model::check_name(name)?;
         // A key that expires at once, or in eleven million years, is a mistake, not a policy.
         if let Some(days) = expires_in_days
@@ -573,6 +597,17 @@ impl AuthService {
             .map_err(store_err("user"))?
             .filter(|u| !u.disabled && u.token_generation == claims.tgen)
             .ok_or_else(|| Error::Unauthenticated("the session is no longer valid".into()))?;
+        // The login must still live: a refresh-token reuse ends it, and its access tokens with it.
+        let login_lives = self
+            .store
+            .refresh_family_lives(&claims.fam, self.clock.now())
+            .await
+            .map_err(store_err("session"))?;
+        if !login_lives {
+            return Err(Error::Unauthenticated(
+                "the session's login has ended".into(),
+            ));
+        }
         Ok(Principal {
             id: user.id,
             name: user.username,
@@ -633,6 +668,7 @@ impl AuthService {
             role: user.role.clone(),
             typ: "access".into(),
             tgen: user.token_generation,
+            fam: family.clone(),
             iss: "shedu".into(),
             iat: now,
             exp: expires_at,
@@ -675,29 +711,48 @@ impl AuthService {
     }
 
     /// Charges this attempt to (`username`, `source`) before the password is checked, so parallel
-    /// attempts cannot outrun the count; `RateLimited` with the wait when the pair has to wait.
-    async fn charge_attempt(&self, username: &str, source: &str, now: i64) -> Result<(), Error> {
+    /// attempts cannot outrun the count; `RateLimited` with the wait when the pair has to wait after
+    /// `free` failures. Counters quiet for [`FAILURE_MEMORY`] are deleted on the way.
+    async fn charge_attempt(
+        &self,
+        username: &str,
+        source: &str,
+        free: i64,
+        now: i64,
+    ) -> Result<(), Error> {
         let charged = self
             .store
-            .charge_login_attempt(username, source, now, |c| next_failures(c, now))
+            .charge_login_attempt(username, source, now, now - FAILURE_MEMORY, |c| {
+                next_failures(c, free, now)
+            })
             .await
             .map_err(store_err("login"))?;
+        let whom = if username == ANY_USER {
+            "from this address"
+        } else {
+            "for this user from this address"
+        };
         match charged {
             Ok(()) => Ok(()),
             Err(until) => Err(Error::RateLimited {
-                detail:
-                    "too many failed logins for this user from this address; wait and try again"
-                        .into(),
+                detail: format!("too many failed logins {whom}; wait and try again"),
                 retry_after: u64::try_from(until - now).unwrap_or(1).max(1),
             }),
         }
     }
 }
 
+/// Whether `name` can be a user's name: 1 to 64 characters, no white space or control character.
+fn valid_username(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_USERNAME
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 /// The failed-login counter after charging one more attempt at `now`, or `Err(locked_until)` while the
 /// pair has to wait. The attempt counts as a failure until a success clears the counter; from the
-/// [`FREE_ATTEMPTS`]th on, each one makes the next wait 1 s, 2 s, 4 s, … up to [`MAX_BACKOFF`].
-fn next_failures(current: LoginFailures, now: i64) -> Result<LoginFailures, i64> {
+/// `free`th on, each one makes the next wait 1 s, 2 s, 4 s, … up to [`MAX_BACKOFF`].
+fn next_failures(current: LoginFailures, free: i64, now: i64) -> Result<LoginFailures, i64> {
     if current.locked_until > now {
         return Err(current.locked_until);
     }
@@ -707,8 +762,8 @@ fn next_failures(current: LoginFailures, now: i64) -> Result<LoginFailures, i64>
         current.failures
     };
     let failures = before + 1;
-    let locked_until = if failures >= FREE_ATTEMPTS {
-        let doublings = u32::try_from(failures - FREE_ATTEMPTS).unwrap_or(u32::MAX);
+    let locked_until = if failures >= free {
+        let doublings = u32::try_from(failures - free).unwrap_or(u32::MAX);
         now + 1i64
             .checked_shl(doublings.min(62))
             .unwrap_or(MAX_BACKOFF)
@@ -795,10 +850,10 @@ mod tests {
         let mut waits = Vec::new();
         let mut now = 1_000;
         for _ in 0..20 {
-            c = next_failures(c, now).unwrap();
+            c = next_failures(c, FREE_ATTEMPTS, now).unwrap();
             waits.push(c.locked_until.saturating_sub(now).max(0));
             assert_eq!(
-                next_failures(c, now).err(),
+                next_failures(c, FREE_ATTEMPTS, now).err(),
                 (c.locked_until > now).then_some(c.locked_until)
             );
             now = c.locked_until.max(now);
@@ -814,7 +869,7 @@ mod tests {
             locked_until: 0,
             updated_at: 0,
         };
-        let next = next_failures(c, FAILURE_MEMORY).unwrap();
+        let next = next_failures(c, FREE_ATTEMPTS, FAILURE_MEMORY).unwrap();
         assert_eq!((next.failures, next.locked_until), (1, 0));
     }
 }

@@ -810,3 +810,95 @@ async fn x_forwarded_for_is_ignored_from_an_untrusted_peer() {
     let (s, retry, p) = login_from(&server, "198.51.100.7", "target", "a long enough secret").await;
     assert_eq!((s, retry), (429, Some(1)), "all came from 127.0.0.1: {p}");
 }
+
+// See: issue 12 (item 2, left open in session 4: a refresh-token reuse ended the login's refresh tokens but
+// its access tokens kept working for up to 15 minutes).
+backend_test!(
+    a_refresh_token_reuse_ends_the_logins_access_tokens_at_once,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        create_user(&server, "ops", "operator").await;
+        let (first_token, first) = session(&server, "ops").await;
+        let (other_token, _) = session(&server, "ops").await;
+        let (s, next) = refresh(&server, &first).await;
+        assert_eq!(s, 200, "{next}");
+        let next_token = next["token"].as_str().unwrap().to_string();
+        assert_eq!(whoami(&server, &first_token).await.0, 200);
+        assert_eq!(whoami(&server, &next_token).await.0, 200);
+
+        let (s, p) = refresh(&server, &first).await;
+        assert_eq!(s, 401, "a reused refresh token: {p}");
+        let (s, p) = whoami(&server, &first_token).await;
+        assert_eq!(s, 401, "the login's first access token died with it: {p}");
+        let (s, p) = whoami(&server, &next_token).await;
+        assert_eq!(s, 401, "and its newest: {p}");
+        let (s, p) = whoami(&server, &other_token).await;
+        assert_eq!(s, 200, "another login of the same user lives on: {p}");
+    }
+);
+
+// See: issue 12 (item 11, left open in session 4: one address could try every user name in turn).
+backend_test!(one_address_trying_many_user_names_has_to_wait, |backend| {
+    let server = TestServer::start_with(
+        backend,
+        Options {
+            trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+            ..Default::default()
+        },
+    )
+    .await;
+    server.clock.freeze();
+    create_user(&server, "target", "auditor").await;
+    let (sprayer, user, busy) = ("203.0.113.9", "198.51.100.20", "198.51.100.30");
+    // Thirty failures from one address, each for another name (three tries per name, under the
+    // per-user limit), all answered.
+    for i in 0..30 {
+        let (s, _, p) =
+            login_from(&server, sprayer, &format!("user{}", i / 3), "wrong guess").await;
+        assert_eq!(s, 401, "attempt {i}: {p}");
+    }
+    let (s, retry, p) = login_from(&server, sprayer, "target", "a long enough secret").await;
+    assert_eq!(s, 429, "the address waits now, whatever the name: {p}");
+    assert_eq!(retry, Some(1), "{p}");
+    assert_eq!(p["type"], "urn:shedu:problem:rate-limited");
+
+    // The user is not locked out from elsewhere, and successful logins do not add up: an address
+    // that logs in often (a busy proxy, an automation host) is never made to wait.
+    let (s, _, p) = login_from(&server, user, "target", "a long enough secret").await;
+    assert_eq!(s, 200, "{p}");
+    for i in 0..40 {
+        let (s, _, p) = login_from(&server, busy, "target", "a long enough secret").await;
+        assert_eq!(s, 200, "login {i} from a busy address: {p}");
+    }
+});
+
+// See: issue 12 (item 11, left open in session 4: failed-login counters were never deleted).
+backend_test!(quiet_failed_login_counters_are_forgotten, |backend| {
+    let server = TestServer::start_with(
+        backend,
+        Options {
+            trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+            ..Default::default()
+        },
+    )
+    .await;
+    server.clock.freeze();
+    let store = shedu_store::Store::connect(&server.db_url, &shedu_core::EVENT_WORDS)
+        .await
+        .unwrap();
+    for client in ["203.0.113.1", "203.0.113.2"] {
+        let (s, _, p) = login_from(&server, client, "nobody", "wrong guess").await;
+        assert_eq!(s, 401, "{p}");
+    }
+    // A counter for each (name, address) pair and one for each address.
+    assert_eq!(store.login_failure_count().await.unwrap(), 4);
+    server.clock.advance(24 * 3600 + 1);
+    let (s, _, p) = login_from(&server, "203.0.113.3", "nobody", "wrong guess").await;
+    assert_eq!(s, 401, "{p}");
+    assert_eq!(
+        store.login_failure_count().await.unwrap(),
+        2,
+        "the day-old counters are gone, the new attempt's two are kept"
+    );
+    store.close().await;
+});

@@ -319,15 +319,23 @@ impl Store {
     /// Charges one login attempt to (`username`, `source`) atomically, before the password is checked:
     /// `step` gets the counter as it stands (zeros when there is none) and returns the counter to store,
     /// or `Err(locked_until)` to refuse the attempt (then nothing is written). Concurrent attempts are
-    /// serialised, so each sees every earlier charge.
+    /// serialised, so each sees every earlier charge. Counters last charged before `forget_before` and
+    /// not waiting any more are deleted first.
     pub async fn charge_login_attempt(
         &self,
         username: &str,
         source: &str,
         now: i64,
+        forget_before: i64,
         step: impl FnOnce(LoginFailures) -> Result<LoginFailures, i64>,
     ) -> Result<Result<(), i64>, Error> {
         let mut tx = self.write.begin().await?;
+        // Counters nobody charged since `forget_before` (and not waiting) would start from zero anyway.
+        sqlx::query("DELETE FROM login_failures WHERE updated_at < $1 AND locked_until <= $2")
+            .bind(forget_before)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO login_failures (username, source, failures, locked_until, updated_at) \
              VALUES ($1, $2, 0, 0, $3) ON CONFLICT (username, source) DO NOTHING",
@@ -374,14 +382,52 @@ impl Store {
         Ok(Ok(()))
     }
 
-    /// Forgets the failed logins of (`username`, `source`) after a successful one.
-    pub async fn clear_login_failures(&self, username: &str, source: &str) -> Result<(), Error> {
+    /// After a successful login: forgets the failed logins of (`username`, `source`) and gives back the
+    /// attempt charged to (`address_key`, `source`), the address's own counter.
+    pub async fn clear_login_failures(
+        &self,
+        username: &str,
+        source: &str,
+        address_key: &str,
+    ) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
         sqlx::query("DELETE FROM login_failures WHERE username = $1 AND source = $2")
             .bind(username)
             .bind(source)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "UPDATE login_failures SET failures = failures - 1 \
+             WHERE username = $1 AND source = $2 AND failures > 0",
+        )
+        .bind(address_key)
+        .bind(source)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// Whether the login (refresh-token family) `family` still lives at `now`: not ended by a reuse, a
+    /// change to its user, or its absolute end.
+    pub async fn refresh_family_lives(&self, family: &str, now: i64) -> Result<bool, Error> {
+        let row = sqlx::query(
+            "SELECT 1 FROM refresh_tokens WHERE family = $1 AND expires_at > $2 LIMIT 1",
+        )
+        .bind(family)
+        .bind(now)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// How many failed-login counters are kept (tests check that quiet ones are forgotten).
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn login_failure_count(&self) -> Result<i64, Error> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM login_failures")
+            .fetch_one(&self.read)
+            .await?
+            .try_get(0)?)
     }
 
     /// Inserts an API key.

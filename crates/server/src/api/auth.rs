@@ -9,7 +9,7 @@ use super::time_fmt::rfc3339;
 use crate::audit::Actor;
 use crate::auth::Caller;
 use crate::problem::{ApiJson, Problem};
-use crate::{AppState, PrincipalKind};
+use crate::{AppState, PrincipalKind, Role};
 
 /// Credentials.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -211,7 +211,12 @@ pub(crate) async fn create_user(
     let u = state
         .services
         .auth
-        .create_user(&actor, &req.username, &req.password, &req.role)
+        .create_user(
+            &actor,
+            &req.username,
+            &req.password,
+            Role::parse(&req.role)?,
+        )
         .await?;
     Ok((StatusCode::CREATED, ApiJson(user_dto(u))))
 }
@@ -279,7 +284,7 @@ pub(crate) async fn set_user_role(
     let u = state
         .services
         .auth
-        .set_user_role(&actor, &id, &req.role)
+        .set_user_role(&actor, &id, Role::parse(&req.role)?)
         .await?;
     Ok(ApiJson(user_dto(u)))
 }
@@ -333,7 +338,13 @@ pub(crate) async fn create_api_key(
     let (key, secret) = state
         .services
         .auth
-        .create_api_key(&actor, &req.name, &req.role, req.expires_in_days, &p)
+        .create_api_key(
+            &actor,
+            &req.name,
+            Role::parse(&req.role)?,
+            req.expires_in_days,
+            &p,
+        )
         .await?;
     Ok((StatusCode::CREATED, ApiJson(key_dto(key, Some(secret)))))
 }
