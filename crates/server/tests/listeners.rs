@@ -1,0 +1,217 @@
+//! The listeners as clients see them, with curl as the judge (issue 12): what is delivered while the
+//! client is still sending (#13): a body over a route's limit gets its 413 problem document, an early 401
+//! arrives whole, and a GET whose body nobody reads gets its whole answer, over HTTP/1.1 and HTTP/2, on
+//! both listeners.
+//!
+//! SQLite only: this is listener behaviour (`listen.rs`), not storage.
+
+// Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use shedu_testkit::{Backend, TestServer};
+
+const MIB: usize = 1 << 20;
+const JSON: &str = "Content-Type: application/json";
+const OCSP_REQUEST: &str = "Content-Type: application/ocsp-request";
+
+/// What curl received.
+#[derive(Debug)]
+struct Answer {
+    exit: i32,
+    status: u16,
+    version: String,
+    content_type: String,
+    body: Vec<u8>,
+    stderr: String,
+}
+
+/// Runs curl in `dir` with `args` and `url`, at most a minute; the body goes to a file in `dir`.
+fn curl(dir: &Path, args: &[&str], url: &str) -> Answer {
+    let body = dir.join("answer.body");
+    let _ = std::fs::remove_file(&body);
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "60", "--output"])
+        .arg(&body)
+        .args([
+            "--write-out",
+            "%{http_code} %{http_version} %{content_type}",
+        ])
+        .args(args)
+        .arg(url)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("curl is required (apt-get install curl): {e}"));
+    let written = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut fields = written.splitn(3, ' ');
+    Answer {
+        exit: out.status.code().unwrap_or(-1),
+        status: fields.next().unwrap_or("0").parse().unwrap_or(0),
+        version: fields.next().unwrap_or_default().to_string(),
+        content_type: fields.next().unwrap_or_default().to_string(),
+        body: std::fs::read(&body).unwrap_or_default(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A file of `size` bytes named after its size.
+fn body_file(dir: &Path, size: usize) -> String {
+    let name = format!("body-{size}");
+    std::fs::write(dir.join(&name), vec![b'x'; size]).unwrap();
+    format!("@{name}")
+}
+
+/// Why `answer` is not a whole problem document of `status` and `code` over `version` (curl's `1.1` or
+/// `2`), if it is not.
+fn not_a_problem(answer: &Answer, status: u16, code: &str, version: &str) -> Option<String> {
+    let problem: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+    let whole = answer.exit == 0
+        && answer.status == status
+        && answer.version == version
+        && answer.content_type.starts_with("application/problem+json")
+        && problem["type"] == format!("urn:shedu:problem:{code}")
+        && problem["status"] == status;
+    (!whole).then(|| {
+        format!(
+            "curl exit {}, HTTP/{} {} {:?}: {} {}",
+            answer.exit,
+            answer.version,
+            answer.status,
+            answer.content_type,
+            String::from_utf8_lossy(&answer.body),
+            answer.stderr.trim()
+        )
+    })
+}
+
+/// Panics with every failure in `failures` (what was asked, what came back), if there is one.
+fn assert_none(failures: &[(String, String)]) {
+    let report: Vec<String> = failures
+        .iter()
+        .map(|(what, why)| format!("{what}: {why}"))
+        .collect();
+    assert!(report.is_empty(), "\n{}", report.join("\n"));
+}
+
+/// curl's flag for each HTTP version over TLS, and the version curl then reports.
+const OVER_TLS: [(&str, &str); 2] = [("--http1.1", "1.1"), ("--http2", "2")];
+/// The same without TLS (HTTP/2 with prior knowledge: no upgrade dance).
+const PLAIN: [(&str, &str); 2] = [("--http1.1", "1.1"), ("--http2-prior-knowledge", "2")];
+
+// See: issue 12 #13.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_get_their_413_on_both_listeners_and_http_versions() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = server.ca_file.to_str().unwrap().to_string();
+    let auth = format!("Authorization: Bearer {}", server.token);
+    let cas = format!("{}/api/v1/cas", server.base_url);
+    let ocsp = format!("{}/ocsp", server.http_url);
+    let mut failures = Vec::new();
+    for size in [MIB, 4 * MIB, 64 * MIB] {
+        let data = body_file(dir.path(), size);
+        for (flag, version) in OVER_TLS {
+            let args = [
+                flag,
+                "--cacert",
+                &ca,
+                "-H",
+                &auth,
+                "-H",
+                JSON,
+                "--data-binary",
+                &data,
+            ];
+            let answer = tokio::task::block_in_place(|| curl(dir.path(), &args, &cas));
+            if let Some(why) = not_a_problem(&answer, 413, "body-too-large", version) {
+                failures.push((format!("{size} bytes to the API over HTTP/{version}"), why));
+            }
+        }
+        for (flag, version) in PLAIN {
+            let args = [flag, "-H", OCSP_REQUEST, "--data-binary", &data];
+            let answer = tokio::task::block_in_place(|| curl(dir.path(), &args, &ocsp));
+            if let Some(why) = not_a_problem(&answer, 413, "body-too-large", version) {
+                failures.push((format!("{size} bytes to OCSP over HTTP/{version}"), why));
+            }
+        }
+        std::fs::remove_file(dir.path().join(&data[1..])).unwrap();
+    }
+    assert_none(&failures);
+}
+
+// See: issue 12 #13.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_401_arrives_whole_while_the_body_is_still_coming() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = server.ca_file.to_str().unwrap().to_string();
+    let cas = format!("{}/api/v1/cas", server.base_url);
+    let mut failures = Vec::new();
+    for size in [MIB, 4 * MIB] {
+        let data = body_file(dir.path(), size);
+        for (flag, version) in OVER_TLS {
+            let args = [flag, "--cacert", &ca, "-H", JSON, "--data-binary", &data];
+            let answer = tokio::task::block_in_place(|| curl(dir.path(), &args, &cas));
+            if let Some(why) = not_a_problem(&answer, 401, "unauthenticated", version) {
+                failures.push((
+                    format!("{size} bytes without credentials over HTTP/{version}"),
+                    why,
+                ));
+            }
+        }
+    }
+    assert_none(&failures);
+}
+
+// See: issue 12 #13.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_whose_body_nobody_reads_gets_its_whole_response() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = server.ca_file.to_str().unwrap().to_string();
+    // The OpenAPI document is a large answer (no credentials needed), so it is still being written when
+    // the server closes a connection whose request body it never read.
+    let url = format!("{}/api/openapi.json", server.base_url);
+    let expected = server
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(
+        expected.len() > 32 * 1024,
+        "a large answer: {} bytes",
+        expected.len()
+    );
+    let mut failures = Vec::new();
+    for size in [16 * 1024, 256 * 1024] {
+        let data = body_file(dir.path(), size);
+        for (flag, version) in OVER_TLS {
+            let args = [flag, "--cacert", &ca, "-X", "GET", "--data-binary", &data];
+            let answer = tokio::task::block_in_place(|| curl(dir.path(), &args, &url));
+            let whole = answer.exit == 0 && answer.status == 200 && answer.body == expected;
+            if !whole {
+                let why = format!(
+                    "curl exit {}, HTTP/{} {}, {} of {} bytes: {}",
+                    answer.exit,
+                    answer.version,
+                    answer.status,
+                    answer.body.len(),
+                    expected.len(),
+                    answer.stderr.trim()
+                );
+                failures.push((
+                    format!("GET with {size} unread bytes over HTTP/{version}"),
+                    why,
+                ));
+            }
+        }
+    }
+    assert_none(&failures);
+}
