@@ -1,18 +1,20 @@
-//! The listeners as clients see them, with curl as the judge (issue 12): what is delivered while the
-//! client is still sending (#13): a body over a route's limit gets its 413 problem document, an early 401
-//! arrives whole, and a GET whose body nobody reads gets its whole answer, over HTTP/1.1 and HTTP/2, on
-//! both listeners.
+//! The listeners as clients see them, with curl and openssl as the judges (issue 12):
+//! - what is delivered while the client is still sending (#13): a body over a route's limit gets its 413
+//!   problem document, an early 401 arrives whole, and a GET whose body nobody reads gets its whole
+//!   answer, over HTTP/1.1 and HTTP/2, on both listeners;
+//! - operator certificate files replaced on disk are served after the next tick of the reload timer;
 //!
-//! SQLite only: this is listener behaviour (`listen.rs`), not storage.
+//! SQLite only: this is listener behaviour (`listen.rs`, `tls.rs`), not storage.
 
 // Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use shedu_testkit::{Backend, TestServer};
+use shedu_testkit::{Backend, OperatorTls, Options, TestServer, openssl_ca};
 
 const MIB: usize = 1 << 20;
 const JSON: &str = "Content-Type: application/json";
@@ -214,4 +216,70 @@ async fn a_get_whose_body_nobody_reads_gets_its_whole_response() {
         }
     }
     assert_none(&failures);
+}
+
+/// The subject of the certificate a new TLS handshake with `addr` is shown (`openssl s_client`).
+fn served_subject(dir: &Path, addr: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", addr, "-servername", "localhost"])
+        .stdin(Stdio::null())
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl is required (apt-get install openssl): {e}"));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("subject="))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Replaces `to` by a copy of `from` the way an operator's renewal should: through a rename, so the
+/// server never reads a half-written file.
+fn replace(from: &Path, to: &Path) {
+    let tmp = to.with_extension("new");
+    std::fs::copy(from, &tmp).unwrap();
+    std::fs::rename(&tmp, to).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaced_operator_certificate_files_are_served_after_the_next_reload_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    openssl_ca(d, "first", "first.shedu.test");
+    openssl_ca(d, "second", "second.shedu.test");
+    let (cert, key) = (d.join("server.pem"), d.join("server.key"));
+    replace(&d.join("first.pem"), &cert);
+    replace(&d.join("first.key"), &key);
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        Options {
+            operator_tls: Some(OperatorTls {
+                cert: cert.clone(),
+                key: key.clone(),
+                ca: d.join("first.pem"),
+            }),
+            tls_reload_every: Some(Duration::from_secs(1)),
+            ..Options::default()
+        },
+    )
+    .await;
+    let addr = server.base_url["https://".len()..].to_string();
+    let seen = tokio::task::block_in_place(|| served_subject(d, &addr));
+    assert!(seen.contains("first.shedu.test"), "{seen:?}");
+
+    // Nobody calls `reload`: the listener's own timer must notice the new pair.
+    replace(&d.join("second.key"), &key);
+    replace(&d.join("second.pem"), &cert);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = tokio::task::block_in_place(|| served_subject(d, &addr));
+        if seen.contains("second.shedu.test") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still serving {seen:?} 20 s after the files were replaced"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
