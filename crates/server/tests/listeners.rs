@@ -3,8 +3,9 @@
 //!   problem document, an early 401 arrives whole, and a GET whose body nobody reads gets its whole
 //!   answer, over HTTP/1.1 and HTTP/2, on both listeners;
 //! - operator certificate files replaced on disk are served after the next tick of the reload timer;
+//! - a forwarded client certificate (`X-Client-Cert`) counts only from a trusted proxy.
 //!
-//! SQLite only: this is listener behaviour (`listen.rs`, `tls.rs`), not storage.
+//! SQLite only: this is listener behaviour (`listen.rs`, `tls.rs`, `mtls.rs`), not storage.
 
 // Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use shedu_testkit::{Backend, OperatorTls, Options, TestServer, openssl_ca};
 
 const MIB: usize = 1 << 20;
@@ -281,5 +282,59 @@ async fn replaced_operator_certificate_files_are_served_after_the_next_reload_ti
             "still serving {seen:?} 20 s after the files were replaced"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A PEM as a header can carry it: line breaks percent-encoded, which the proxy header decoding undoes.
+fn header_pem(pem: &str) -> String {
+    pem.trim_end().replace('\n', "%0A")
+}
+
+// Guards behaviour that already worked before these tests (issue 12): the header is believed from the
+// listed proxies only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_client_certificate_counts_only_from_a_trusted_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    // The test's curl connects from 127.0.0.1: first it is not among the proxies, then it is.
+    for (proxies, trusted) in [
+        (vec!["10.9.8.7"], false),
+        (vec!["10.9.8.7", "127.0.0.1"], true),
+    ] {
+        let server = TestServer::start_with(
+            Backend::Sqlite,
+            Options {
+                trusted_proxies: proxies.iter().map(|p| p.parse().unwrap()).collect(),
+                ..Options::default()
+            },
+        )
+        .await;
+        let ca = server
+            .create_ca(json!({"name": "plant", "key_type": "ec-p256",
+                "subject": {"common_name": "Plant CA"}, "profile": {"ext_key_usages": ["client_auth"]}}))
+            .await;
+        server
+            .issue_to_files(ca["id"].as_str().unwrap(), dir.path(), "plc", "/CN=plc-9")
+            .await;
+        let pem = std::fs::read_to_string(dir.path().join("plc.pem")).unwrap();
+        let header = format!("X-Client-Cert: {}", header_pem(&pem));
+        let ca_file = server.ca_file.to_str().unwrap().to_string();
+        let url = format!("{}/api/v1/auth/whoami", server.base_url);
+        for (flag, version) in OVER_TLS {
+            let args = [flag, "--cacert", &ca_file, "-H", &header];
+            let answer = tokio::task::block_in_place(|| curl(dir.path(), &args, &url));
+            let what = format!("proxies {proxies:?}, HTTP/{version}: {answer:?}");
+            if trusted {
+                assert_eq!((answer.exit, answer.status), (0, 200), "{what}");
+                let me: Value = serde_json::from_slice(&answer.body).unwrap();
+                assert_eq!(me["kind"], "certificate", "{what}");
+                assert!(me["name"].as_str().unwrap().contains("plc-9"), "{what}");
+            } else {
+                let why = not_a_problem(&answer, 401, "unauthenticated", version);
+                assert!(
+                    why.is_none(),
+                    "the header counts from an untrusted peer: {why:?}"
+                );
+            }
+        }
     }
 }
