@@ -51,6 +51,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
+    /// How often the HTTPS listener re-reads --tls-cert and --tls-key (a replaced pair is served from the
+    /// next handshake on) or checks the internal certificate for renewal, e.g. `30s`, `5m`. [default: 5m]
+    #[arg(long, env = "SHEDU_TLS_RELOAD_EVERY")]
+    pub tls_reload_every: Option<String>,
+
     /// Extra DNS names or IPs for the internally issued TLS certificate (comma-separated).
     /// [default: localhost, 127.0.0.1, ::1 and the listen address]
     #[arg(long, env = "SHEDU_TLS_NAMES", value_delimiter = ',')]
@@ -240,6 +245,7 @@ pub(crate) struct Settings {
     pub database_url: String,
     pub tls_files: Option<(PathBuf, PathBuf)>,
     pub tls_names: Vec<String>,
+    pub tls_reload_every: Duration,
     pub master_key_file: PathBuf,
     pub pkcs11: Option<(PathBuf, String, Option<PathBuf>)>,
     pub default_engine: EngineKind,
@@ -308,6 +314,12 @@ impl ServeArgs {
                 tls_names.push(n);
             }
         }
+        let reload_text = self
+            .tls_reload_every
+            .or(file.tls_reload_every)
+            .unwrap_or_else(|| "5m".into());
+        let tls_reload_every = parse_duration(&reload_text)
+            .with_context(|| format!("invalid TLS reload period {reload_text:?}"))?;
         let master_key_file = self
             .master_key_file
             .or(file.master_key_file)
@@ -440,6 +452,7 @@ impl ServeArgs {
             database_url,
             tls_files,
             tls_names,
+            tls_reload_every,
             master_key_file,
             pkcs11,
             default_engine,
@@ -499,6 +512,39 @@ mod tests {
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn the_tls_reload_period_defaults_to_five_minutes_and_comes_from_flag_or_file() {
+        assert_eq!(
+            ServeArgs::default().resolve().unwrap().tls_reload_every,
+            Duration::from_secs(300)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shedu.toml");
+        std::fs::write(&file, "tls_reload_every = \"1m\"\n").unwrap();
+        let from_file = ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            from_file.resolve().unwrap().tls_reload_every,
+            Duration::from_secs(60)
+        );
+        let from_flag = ServeArgs {
+            config: Some(file),
+            tls_reload_every: Some("1s".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            from_flag.resolve().unwrap().tls_reload_every,
+            Duration::from_secs(1)
+        );
+        let zero = ServeArgs {
+            tls_reload_every: Some("0s".into()),
+            ..Default::default()
+        };
+        assert!(zero.resolve().is_err());
     }
 
     #[test]

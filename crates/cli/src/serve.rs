@@ -19,8 +19,6 @@ use shedu_store::{Store, redact_url};
 
 use crate::config::{ServeArgs, Settings};
 
-/// How often the TLS certificate is checked for renewal or replaced files.
-const TLS_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
 /// How often the audit chain's head is checkpointed (when it moved); also at start and at shutdown.
 const AUDIT_CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -98,7 +96,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         listen: s.listen,
         http_listen: s.http_listen,
         tls,
-        tls_check_interval: TLS_CHECK_INTERVAL,
+        tls_check_interval: s.tls_reload_every,
         proxied_certificates: shedu_server::mtls::ProxiedCertificates::new(
             s.trusted_proxies.clone(),
             s.client_cert_header.as_deref(),
@@ -293,7 +291,7 @@ fn init_tracing(s: &Settings) -> anyhow::Result<()> {
 
 fn printable(s: &Settings) -> String {
     format!(
-        "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\npublic_url = {:?}\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\n\
+        "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\npublic_url = {:?}\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\ntls_reload_every = \"{}s\"\n\
          master_key_file = {:?}\nlifecycle_interval = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"\noidc_issuers = {:?}\n\
          webhook_allow = {:?}\nwebhook_timeout = \"{}s\"",
         s.data_dir,
@@ -303,6 +301,7 @@ fn printable(s: &Settings) -> String {
         redact_url(&s.database_url),
         s.tls_files.as_ref().map(|(c, _)| c),
         s.tls_names,
+        s.tls_reload_every.as_secs(),
         s.master_key_file,
         s.lifecycle_interval.as_secs(),
         s.log,

@@ -2,7 +2,9 @@
 //! and conventionally served without TLS). Both serve routers built from the same state.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
@@ -13,6 +15,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
@@ -53,6 +56,11 @@ const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(30);
 const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// At most one `accept failed` warning per this period; the others are counted and reported with it.
 const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(5);
+/// How long, and how many bytes at most, the server reads and discards of what a client still sends
+/// after it was answered: the rest of a request body the application did not read ([`Unread`]), and
+/// what arrives on a connection the server is closing ([`Lingering`]).
+const DISCARD_FOR: Duration = Duration::from_secs(5);
+const DISCARD_BYTES: usize = 16 * 1024 * 1024;
 
 /// Connection timeouts and the connection cap; `Default` gives the documented constants.
 #[derive(Clone, Debug)]
@@ -230,7 +238,8 @@ async fn serve_tls(
                             chain.iter().map(|c| c.clone().into_owned()).collect(),
                         ))
                     });
-                    serve_connection(TokioIo::new(tls), peer, client, app, &limits).await
+                    let io = TokioIo::new(Lingering::new(tls));
+                    serve_connection(io, peer, client, app, &limits).await
                 }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -248,7 +257,10 @@ async fn serve_plain(
 ) {
     accept_loop(listener, slots, move |tcp, peer| {
         let (app, limits) = (app.clone(), limits.clone());
-        async move { serve_connection(TokioIo::new(tcp), peer, None, app, &limits).await }
+        async move {
+            let io = TokioIo::new(Lingering::new(tcp));
+            serve_connection(io, peer, None, app, &limits).await
+        }
     })
     .await
 }
@@ -322,7 +334,8 @@ impl RateLimited {
 /// Serves one connection (HTTP/1.1 or HTTP/2) until the client closes it or it stays without a request
 /// in flight for too long: `header_read_timeout` before its first request, `idle_timeout` after one.
 /// HTTP/1.1 also times out every request header (hyper's `header_read_timeout`, which covers a
-/// keep-alive connection waiting for its next request too).
+/// keep-alive connection waiting for its next request too). A request body the application leaves
+/// unread is drained after the answer ([`Unread`]).
 async fn serve_connection<I>(
     io: I,
     peer: SocketAddr,
@@ -342,8 +355,11 @@ async fn serve_connection<I>(
             }
             let in_flight = activity.begin();
             let app = app.clone();
+            let unread = Unread::default();
+            let req = req.map(|body| axum::body::Body::new(unread.watch(body)));
             async move {
                 let res = app.oneshot(req).await?;
+                unread.drain_in_background();
                 Ok::<_, std::convert::Infallible>(res.map(|body| {
                     axum::body::Body::new(Tracked {
                         body,
@@ -471,6 +487,183 @@ impl hyper::body::Body for Tracked {
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.body.size_hint()
+    }
+}
+
+/// A request body the application may leave unread, such as one refused with 413 or a request answered
+/// 401 before its body arrived. Dropping it unread would make hyper reset the HTTP/2 stream or close the
+/// HTTP/1.1 connection at once, while the client is still sending: many clients (curl among them) then
+/// report the reset and lose the answer they were about to read. So once the answer exists, what is left
+/// of the body is read and discarded in the background, for at most [`DISCARD_FOR`] and
+/// [`DISCARD_BYTES`]; a client that reads the answer stops sending well before. Past those bounds the
+/// body is dropped: HTTP/2 then resets the stream with `NO_ERROR` after the complete answer (RFC 9113
+/// §8.1), HTTP/1.1 closes the connection through [`Lingering`].
+#[derive(Clone, Default)]
+struct Unread(Arc<Mutex<Option<Incoming>>>);
+
+impl Unread {
+    /// `body`, handed back here if the application drops it before its end.
+    fn watch(&self, body: Incoming) -> Watched {
+        Watched {
+            body: Some(body),
+            unread: self.clone(),
+        }
+    }
+
+    /// Drains, on its own task, what the application left of the body (if it has dropped the body).
+    fn drain_in_background(&self) {
+        let left = self.0.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(body) = left {
+            tokio::spawn(discard(body));
+        }
+    }
+}
+
+/// Reads `body` to its end and throws it away, within [`DISCARD_FOR`] and [`DISCARD_BYTES`].
+async fn discard(mut body: Incoming) {
+    let reading = async {
+        let mut left = DISCARD_BYTES;
+        while let Some(Ok(frame)) =
+            std::future::poll_fn(|cx| hyper::body::Body::poll_frame(Pin::new(&mut body), cx)).await
+        {
+            left = left.saturating_sub(frame.data_ref().map_or(0, |d| d.len()));
+            if left == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_FOR, reading).await;
+}
+
+/// A request body that goes back to its [`Unread`] when dropped before its end.
+struct Watched {
+    body: Option<Incoming>,
+    unread: Unread,
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if let Some(body) = self.body.take()
+            && !hyper::body::Body::is_end_stream(&body)
+            && let Ok(mut slot) = self.unread.0.lock()
+        {
+            *slot = Some(body);
+        }
+    }
+}
+
+impl hyper::body::Body for Watched {
+    type Data = axum::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        match &mut self.get_mut().body {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body
+            .as_ref()
+            .is_none_or(hyper::body::Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body
+            .as_ref()
+            .map(hyper::body::Body::size_hint)
+            .unwrap_or_default()
+    }
+}
+
+/// A connection's stream that closes in stages, as RFC 9112 §9.6 asks of a server: when hyper closes it
+/// (after an answer whose request body was not read to its end, or to close an idle connection), the write side
+/// is closed first (TLS `close_notify`, then a TCP FIN), and what the client still sends is read and
+/// discarded until it closes its side, for at most [`DISCARD_FOR`] and [`DISCARD_BYTES`]. Closing the socket
+/// with unread bytes would make the kernel answer with a reset, and a client still sending its body often
+/// loses the response it was about to read.
+struct Lingering<S> {
+    io: S,
+    closing: Option<Linger>,
+}
+
+/// How much longer a closing connection reads.
+struct Linger {
+    until: Pin<Box<tokio::time::Sleep>>,
+    bytes_left: usize,
+}
+
+impl<S> Lingering<S> {
+    fn new(io: S) -> Self {
+        Lingering { io, closing: None }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Lingering<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let linger = match &mut this.closing {
+            Some(linger) => linger,
+            None => {
+                ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+                this.closing.insert(Linger {
+                    until: Box::pin(tokio::time::sleep(DISCARD_FOR)),
+                    bytes_left: DISCARD_BYTES,
+                })
+            }
+        };
+        let mut scratch = [0u8; 8192];
+        loop {
+            if linger.bytes_left == 0 || linger.until.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut buf = ReadBuf::new(&mut scratch);
+            match ready!(Pin::new(&mut this.io).poll_read(cx, &mut buf)) {
+                Ok(()) if !buf.filled().is_empty() => {
+                    linger.bytes_left = linger.bytes_left.saturating_sub(buf.filled().len());
+                }
+                // The client closed its side too (or the connection broke): nothing is left to lose.
+                _ => return Poll::Ready(Ok(())),
+            }
+        }
     }
 }
 

@@ -83,6 +83,22 @@ pub struct Options {
     pub webhook_allow: Vec<shedu_core::Cidr>,
     /// Alert delivery tuning (webhook timeout, retries); the production defaults when unset.
     pub delivery: Option<shedu_events::DeliveryOptions>,
+    /// Operator-provided TLS files (`--tls-cert`, `--tls-key`) instead of the internal TLS CA.
+    pub operator_tls: Option<OperatorTls>,
+    /// How often the listener re-reads its certificate (`--tls-reload-every`); an hour when unset, as
+    /// tests renew explicitly through [`TestServer::tls`].
+    pub tls_reload_every: Option<std::time::Duration>,
+}
+
+/// The operator's TLS files, and the CA file the test's clients trust instead of the internal one.
+#[derive(Clone, Debug)]
+pub struct OperatorTls {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// The CA (or self-signed certificate) clients trust.
+    pub ca: PathBuf,
 }
 
 impl Options {
@@ -191,16 +207,22 @@ impl TestServer {
         .expect("event delivery");
         let dir = persisted.dir.path().to_path_buf();
         let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let tls = shedu_server::tls::ServerTls::load(
-            shedu_server::tls::TlsSource::Internal {
+        let source = match &persisted.options.operator_tls {
+            Some(files) => shedu_server::tls::TlsSource::Files {
+                cert: files.cert.clone(),
+                key: files.key.clone(),
+            },
+            None => shedu_server::tls::TlsSource::Internal {
                 data_dir: dir.clone(),
                 keystore: Keystore::new(&master).expect("keystore"),
                 names,
             },
-            services.registry.now(),
-        )
-        .expect("internal TLS");
-        let ca_file = tls.ca_file().expect("internal CA file").to_path_buf();
+        };
+        let tls = shedu_server::tls::ServerTls::load(source, services.registry.now()).expect("TLS");
+        let ca_file = match &persisted.options.operator_tls {
+            Some(files) => files.ca.clone(),
+            None => tls.ca_file().expect("internal CA file").to_path_buf(),
+        };
         let token = hex_token();
         let state = AppState::new(
             services.clone(),
@@ -212,8 +234,10 @@ impl TestServer {
             listen: "127.0.0.1:0".parse().expect("addr"),
             http_listen,
             tls: tls.clone(),
-            // Tests renew explicitly through `TestServer::tls`.
-            tls_check_interval: std::time::Duration::from_secs(3600),
+            tls_check_interval: persisted
+                .options
+                .tls_reload_every
+                .unwrap_or(std::time::Duration::from_secs(3600)),
             proxied_certificates: shedu_server::mtls::ProxiedCertificates::new(
                 persisted.options.trusted_proxies.clone(),
                 None,

@@ -1,0 +1,340 @@
+//! The listeners as clients see them, with curl and openssl as the judges (issue 12):
+//! - what is delivered while the client is still sending (#13): a body over a route's limit gets its 413
+//!   problem document, an early 401 arrives whole, and a GET whose body nobody reads gets its whole
+//!   answer, over HTTP/1.1 and HTTP/2, on both listeners;
+//! - operator certificate files replaced on disk are served after the next tick of the reload timer;
+//! - a forwarded client certificate (`X-Client-Cert`) counts only from a trusted proxy.
+//!
+//! SQLite only: this is listener behaviour (`listen.rs`, `tls.rs`, `mtls.rs`), not storage.
+
+// Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use shedu_testkit::{Backend, OperatorTls, Options, TestServer, openssl_ca};
+
+const MIB: usize = 1 << 20;
+const JSON: &str = "Content-Type: application/json";
+const OCSP_REQUEST: &str = "Content-Type: application/ocsp-request";
+
+/// What curl received.
+#[derive(Debug)]
+struct Answer {
+    exit: i32,
+    status: u16,
+    version: String,
+    content_type: String,
+    body: Vec<u8>,
+    stderr: String,
+}
+
+/// Runs curl in `dir` with `args` and `url`, at most a minute; the body goes to a file in `dir`.
+fn curl(dir: &Path, args: &[&str], url: &str) -> Answer {
+    let body = dir.join("answer.body");
+    let _ = std::fs::remove_file(&body);
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "60", "--output"])
+        .arg(&body)
+        .args([
+            "--write-out",
+            "%{http_code} %{http_version} %{content_type}",
+        ])
+        .args(args)
+        .arg(url)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("curl is required (apt-get install curl): {e}"));
+    let written = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut fields = written.splitn(3, ' ');
+    Answer {
+        exit: out.status.code().unwrap_or(-1),
+        status: fields.next().unwrap_or("0").parse().unwrap_or(0),
+        version: fields.next().unwrap_or_default().to_string(),
+        content_type: fields.next().unwrap_or_default().to_string(),
+        body: std::fs::read(&body).unwrap_or_default(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A file of `size` bytes named after its size.
+fn body_file(dir: &Path, size: usize) -> String {
+    let name = format!("body-{size}");
+    std::fs::write(dir.join(&name), vec![b'x'; size]).unwrap();
+    format!("@{name}")
+}
+
+/// Why `answer` is not a whole problem document of `status` and `code` over `version` (curl's `1.1` or
+/// `2`), if it is not.
+fn not_a_problem(answer: &Answer, status: u16, code: &str, version: &str) -> Option<String> {
+    let problem: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+    let whole = answer.exit == 0
+        && answer.status == status
+        && answer.version == version
+        && answer.content_type.starts_with("application/problem+json")
+        && problem["type"] == format!("urn:shedu:problem:{code}")
+        && problem["status"] == status;
+    (!whole).then(|| {
+        format!(
+            "curl exit {}, HTTP/{} {} {:?}: {} {}",
+            answer.exit,
+            answer.version,
+            answer.status,
+            answer.content_type,
+            String::from_utf8_lossy(&answer.body),
+            answer.stderr.trim()
+        )
+    })
+}
+
+/// Panics with every failure in `failures` (what was asked, what came back), if there is one.
+fn assert_none(failures: &[(String, String)]) {
+    let report: Vec<String> = failures
+        .iter()
+        .map(|(what, why)| format!("{what}: {why}"))
+        .collect();
+    assert!(report.is_empty(), "\n{}", report.join("\n"));
+}
+
+/// curl's flag for each HTTP version over TLS, and the version curl then reports.
+const OVER_TLS: [(&str, &str); 2] = [("--http1.1", "1.1"), ("--http2", "2")];
+/// The same without TLS (HTTP/2 with prior knowledge: no upgrade dance).
+const PLAIN: [(&str, &str); 2] = [("--http1.1", "1.1"), ("--http2-prior-knowledge", "2")];
+
+// See: issue 12 #13.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_get_their_413_on_both_listeners_and_http_versions() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = server.ca_file.to_str().unwrap().to_string();
+    let auth = format!("Authorization: Bearer {}", server.token);
+    let cas = format!("{}/api/v1/cas", server.base_url);
+    let ocsp = format!("{}/ocsp", server.http_url);
+    let mut failures = Vec::new();
+    for size in [MIB, 4 * MIB, 64 * MIB] {
+        let data = body_file(dir.path(), size);
+        for (flag, version) in OVER_TLS {
+            let args = [
+                flag,
+                "--cacert",
+                &ca,
+                "-H",
+                &auth,
+                "-H",
+                JSON,
+                "--data-binary",
+                &data,
+            ];
+            let answer = tokio::task::block_in_place(|| curl(dir.path(), &args, &cas));
+            if let Some(why) = not_a_problem(&answer, 413, "body-too-large", version) {
+                failures.push((format!("{size} bytes to the API over HTTP/{version}"), why));
+            }
+        }
+        for (flag, version) in PLAIN {
+            let args = [flag, "-H", OCSP_REQUEST, "--data-binary", &data];
+            let answer = tokio::task::block_in_place(|| curl(dir.path(), &args, &ocsp));
+            if let Some(why) = not_a_problem(&answer, 413, "body-too-large", version) {
+                failures.push((format!("{size} bytes to OCSP over HTTP/{version}"), why));
+            }
+        }
+        std::fs::remove_file(dir.path().join(&data[1..])).unwrap();
+    }
+    assert_none(&failures);
+}
+
+// See: issue 12 #13.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_401_arrives_whole_while_the_body_is_still_coming() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = server.ca_file.to_str().unwrap().to_string();
+    let cas = format!("{}/api/v1/cas", server.base_url);
+    let mut failures = Vec::new();
+    for size in [MIB, 4 * MIB] {
+        let data = body_file(dir.path(), size);
+        for (flag, version) in OVER_TLS {
+            let args = [flag, "--cacert", &ca, "-H", JSON, "--data-binary", &data];
+            let answer = tokio::task::block_in_place(|| curl(dir.path(), &args, &cas));
+            if let Some(why) = not_a_problem(&answer, 401, "unauthenticated", version) {
+                failures.push((
+                    format!("{size} bytes without credentials over HTTP/{version}"),
+                    why,
+                ));
+            }
+        }
+    }
+    assert_none(&failures);
+}
+
+// See: issue 12 #13.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_whose_body_nobody_reads_gets_its_whole_response() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = server.ca_file.to_str().unwrap().to_string();
+    // The OpenAPI document is a large answer (no credentials needed), so it is still being written when
+    // the server closes a connection whose request body it never read.
+    let url = format!("{}/api/openapi.json", server.base_url);
+    let expected = server
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(
+        expected.len() > 32 * 1024,
+        "a large answer: {} bytes",
+        expected.len()
+    );
+    let mut failures = Vec::new();
+    for size in [16 * 1024, 256 * 1024] {
+        let data = body_file(dir.path(), size);
+        for (flag, version) in OVER_TLS {
+            let args = [flag, "--cacert", &ca, "-X", "GET", "--data-binary", &data];
+            let answer = tokio::task::block_in_place(|| curl(dir.path(), &args, &url));
+            let whole = answer.exit == 0 && answer.status == 200 && answer.body == expected;
+            if !whole {
+                let why = format!(
+                    "curl exit {}, HTTP/{} {}, {} of {} bytes: {}",
+                    answer.exit,
+                    answer.version,
+                    answer.status,
+                    answer.body.len(),
+                    expected.len(),
+                    answer.stderr.trim()
+                );
+                failures.push((
+                    format!("GET with {size} unread bytes over HTTP/{version}"),
+                    why,
+                ));
+            }
+        }
+    }
+    assert_none(&failures);
+}
+
+/// The subject of the certificate a new TLS handshake with `addr` is shown (`openssl s_client`).
+fn served_subject(dir: &Path, addr: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", addr, "-servername", "localhost"])
+        .stdin(Stdio::null())
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl is required (apt-get install openssl): {e}"));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("subject="))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Replaces `to` by a copy of `from` the way an operator's renewal should: through a rename, so the
+/// server never reads a half-written file.
+fn replace(from: &Path, to: &Path) {
+    let tmp = to.with_extension("new");
+    std::fs::copy(from, &tmp).unwrap();
+    std::fs::rename(&tmp, to).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaced_operator_certificate_files_are_served_after_the_next_reload_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    openssl_ca(d, "first", "first.shedu.test");
+    openssl_ca(d, "second", "second.shedu.test");
+    let (cert, key) = (d.join("server.pem"), d.join("server.key"));
+    replace(&d.join("first.pem"), &cert);
+    replace(&d.join("first.key"), &key);
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        Options {
+            operator_tls: Some(OperatorTls {
+                cert: cert.clone(),
+                key: key.clone(),
+                ca: d.join("first.pem"),
+            }),
+            tls_reload_every: Some(Duration::from_secs(1)),
+            ..Options::default()
+        },
+    )
+    .await;
+    let addr = server.base_url["https://".len()..].to_string();
+    let seen = tokio::task::block_in_place(|| served_subject(d, &addr));
+    assert!(seen.contains("first.shedu.test"), "{seen:?}");
+
+    // Nobody calls `reload`: the listener's own timer must notice the new pair.
+    replace(&d.join("second.key"), &key);
+    replace(&d.join("second.pem"), &cert);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = tokio::task::block_in_place(|| served_subject(d, &addr));
+        if seen.contains("second.shedu.test") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still serving {seen:?} 20 s after the files were replaced"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A PEM as a header can carry it: line breaks percent-encoded, which the proxy header decoding undoes.
+fn header_pem(pem: &str) -> String {
+    pem.trim_end().replace('\n', "%0A")
+}
+
+// Guards behaviour that already worked before these tests (issue 12): the header is believed from the
+// listed proxies only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_client_certificate_counts_only_from_a_trusted_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    // The test's curl connects from 127.0.0.1: first it is not among the proxies, then it is.
+    for (proxies, trusted) in [
+        (vec!["10.9.8.7"], false),
+        (vec!["10.9.8.7", "127.0.0.1"], true),
+    ] {
+        let server = TestServer::start_with(
+            Backend::Sqlite,
+            Options {
+                trusted_proxies: proxies.iter().map(|p| p.parse().unwrap()).collect(),
+                ..Options::default()
+            },
+        )
+        .await;
+        let ca = server
+            .create_ca(json!({"name": "plant", "key_type": "ec-p256",
+                "subject": {"common_name": "Plant CA"}, "profile": {"ext_key_usages": ["client_auth"]}}))
+            .await;
+        server
+            .issue_to_files(ca["id"].as_str().unwrap(), dir.path(), "plc", "/CN=plc-9")
+            .await;
+        let pem = std::fs::read_to_string(dir.path().join("plc.pem")).unwrap();
+        let header = format!("X-Client-Cert: {}", header_pem(&pem));
+        let ca_file = server.ca_file.to_str().unwrap().to_string();
+        let url = format!("{}/api/v1/auth/whoami", server.base_url);
+        for (flag, version) in OVER_TLS {
+            let args = [flag, "--cacert", &ca_file, "-H", &header];
+            let answer = tokio::task::block_in_place(|| curl(dir.path(), &args, &url));
+            let what = format!("proxies {proxies:?}, HTTP/{version}: {answer:?}");
+            if trusted {
+                assert_eq!((answer.exit, answer.status), (0, 200), "{what}");
+                let me: Value = serde_json::from_slice(&answer.body).unwrap();
+                assert_eq!(me["kind"], "certificate", "{what}");
+                assert!(me["name"].as_str().unwrap().contains("plc-9"), "{what}");
+            } else {
+                let why = not_a_problem(&answer, 401, "unauthenticated", version);
+                assert!(
+                    why.is_none(),
+                    "the header counts from an untrusted peer: {why:?}"
+                );
+            }
+        }
+    }
+}
