@@ -83,6 +83,11 @@ pub struct Options {
     pub webhook_allow: Vec<shedu_core::Cidr>,
     /// Alert delivery tuning (webhook timeout, retries); the production defaults when unset.
     pub delivery: Option<shedu_events::DeliveryOptions>,
+    /// The SMTP relay for e-mail alerts (`--smtp-*`); none when unset.
+    pub smtp: Option<shedu_events::SmtpConfig>,
+    /// Expiry reminder thresholds and interval, computed on the server's [`TestServer::clock`] (the
+    /// `clock` given here is replaced by it); the production defaults on the system clock when unset.
+    pub reminders: Option<shedu_events::ReminderOptions>,
 }
 
 impl Options {
@@ -184,6 +189,14 @@ impl TestServer {
             shedu_events::EventsConfig {
                 event_types: &shedu_core::EVENT_TYPES,
                 delivery: persisted.options.delivery.clone().unwrap_or_default(),
+                smtp: persisted.options.smtp.clone(),
+                reminders: match persisted.options.reminders.clone() {
+                    Some(r) => shedu_events::ReminderOptions {
+                        clock: clock.clone(),
+                        ..r
+                    },
+                    None => shedu_events::ReminderOptions::default(),
+                },
                 ..Default::default()
             },
         )
