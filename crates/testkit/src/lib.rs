@@ -14,6 +14,8 @@ use shedu_store::Store;
 
 pub use shedu_store::scratch::{ScratchDb, TestBackend as Backend};
 
+pub mod brokers;
+
 /// Expands one async test body into `<name>_sqlite` and `<name>_postgres` tests.
 #[macro_export]
 macro_rules! backend_test {
