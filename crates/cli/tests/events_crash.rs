@@ -137,9 +137,10 @@ async fn crash_story(mut broker: Broker, backend: Backend) {
     let missing: Vec<&String> = expected.iter().filter(|id| !seen.contains(*id)).collect();
     assert!(
         missing.is_empty(),
-        "{} of {} events never reached the broker: {missing:?}",
+        "{} of {} events never reached the broker, e.g. {:?}",
         missing.len(),
-        expected.len()
+        expected.len(),
+        &missing[..missing.len().min(5)]
     );
     assert_eq!(
         firsts.len(),
