@@ -116,6 +116,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_SMTP_PASSWORD_FILE")]
     pub smtp_password_file: Option<PathBuf>,
 
+    /// PEM file of CA certificates to trust for the SMTP relay's TLS certificate, besides the built-in web
+    /// roots (a relay with a certificate from a private CA).
+    #[arg(long, env = "SHEDU_SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
+
     /// Folder of alert template overrides (`<event type>.subject.txt`, `.txt`, `.html`).
     #[arg(long, env = "SHEDU_TEMPLATE_DIR")]
     pub template_dir: Option<PathBuf>,
@@ -402,6 +407,7 @@ impl ServeArgs {
                         .unwrap_or_else(|| "shedu@localhost".into()),
                     username: self.smtp_username.or(file.smtp_username),
                     password: password.map(zeroize::Zeroizing::new),
+                    ca_file: self.smtp_ca_file.or(file.smtp_ca_file),
                 })
             }
         };
@@ -639,6 +645,28 @@ leeway_seconds = 5
         };
         let err = format!("{:#}", no_audience.resolve().unwrap_err());
         assert!(err.contains("missing field `audience`"), "{err}");
+    }
+
+    // See: issue 12 (e-mail over STARTTLS to a relay with a private CA): the extra CA file reaches the mailer.
+    #[test]
+    fn smtp_settings_with_a_ca_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shedu.toml");
+        std::fs::write(
+            &file,
+            "smtp_host = \"mail.example\"\nsmtp_ca_file = \"/etc/relay-ca.pem\"\n",
+        )
+        .unwrap();
+        let s = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        let smtp = s.smtp.unwrap();
+        assert_eq!(smtp.tls, shedu_events::SmtpTls::StartTls);
+        assert_eq!(smtp.port, 587);
+        assert_eq!(smtp.ca_file, Some(PathBuf::from("/etc/relay-ca.pem")));
     }
 
     // See: issue 12 (blind SSRF): the operator's webhook allow-list, from the file and the flags.

@@ -7,11 +7,12 @@
 //! `data_json` (pretty JSON); the `datetime` filter turns Unix seconds into RFC 3339. HTML templates are
 //! auto-escaped.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use minijinja::Environment;
 use minijinja::value::Serde;
@@ -46,6 +47,9 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     /// Password for `username`.
     pub password: Option<Zeroizing<String>>,
+    /// PEM file of CA certificates the relay's TLS certificate may also chain to, besides the built-in web
+    /// roots (a relay with a certificate from a private CA). Only with `StartTls` or `Tls`.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for SmtpConfig {
@@ -57,6 +61,7 @@ impl std::fmt::Debug for SmtpConfig {
             .field("from", &self.from)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -207,6 +212,27 @@ impl Templates {
     }
 }
 
+/// TLS towards the relay: its certificate must name `host` and chain to a built-in web root or to a
+/// certificate of `ca_file`.
+fn tls_parameters(c: &SmtpConfig) -> Result<TlsParameters, Error> {
+    let mut b = TlsParameters::builder(c.host.clone());
+    if let Some(path) = &c.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::Config(format!("SMTP CA file {}: {e}", path.display())))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(Error::Config(format!(
+                "SMTP CA file {}: no PEM certificate in it",
+                path.display()
+            )));
+        }
+        let roots = Certificate::from_pem(&pem)
+            .map_err(|e| Error::Config(format!("SMTP CA file {}: {e}", path.display())))?;
+        b = b.add_root_certificate(roots);
+    }
+    b.build()
+        .map_err(|e| Error::Config(format!("SMTP TLS for {}: {e}", c.host)))
+}
+
 /// Sends alert e-mails through the configured relay (pooled connections).
 #[derive(Clone)]
 pub struct Mailer {
@@ -227,14 +253,19 @@ impl Mailer {
             .from
             .parse()
             .map_err(|e| Error::Config(format!("SMTP from {:?}: {e}", c.from)))?;
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(c.host.clone());
         let builder = match c.tls {
             SmtpTls::None => {
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(c.host.clone())
+                if let Some(f) = &c.ca_file {
+                    return Err(Error::Config(format!(
+                        "SMTP CA file {} given for a relay without TLS",
+                        f.display()
+                    )));
+                }
+                builder
             }
-            SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.host)
-                .map_err(|e| Error::Config(format!("SMTP relay {}: {e}", c.host)))?,
-            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&c.host)
-                .map_err(|e| Error::Config(format!("SMTP relay {}: {e}", c.host)))?,
+            SmtpTls::StartTls => builder.tls(Tls::Required(tls_parameters(c)?)),
+            SmtpTls::Tls => builder.tls(Tls::Wrapper(tls_parameters(c)?)),
         };
         let mut builder = builder.port(c.port).timeout(Some(Duration::from_secs(10)));
         if let Some(user) = &c.username {

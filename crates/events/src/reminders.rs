@@ -5,11 +5,13 @@
 //! other (the deliveries' key makes it once per subscription). The `expiry_reminders` table, written in the
 //! same transaction, makes it once per certificate and threshold across restarts and replicas. The query is
 //! a range scan on `not_after` over `active`/`about_to_expire` certificates, so its cost follows the
-//! certificates in the window, not the table.
+//! certificates in the window, not the table. "Now" is the services' [`Clock`], the same time that issues
+//! certificates and moves their statuses, so a test that moves the clock sees the reminders it implies.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use shedu_core::{Clock, SystemClock};
 use shedu_store::Store;
 use tokio::sync::{Notify, watch};
 
@@ -20,6 +22,8 @@ pub struct ReminderOptions {
     pub days_before: Vec<i64>,
     /// How often to look.
     pub interval: Duration,
+    /// The time reminders are computed at (the services' clock; the system clock by default).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for ReminderOptions {
@@ -27,6 +31,7 @@ impl Default for ReminderOptions {
         ReminderOptions {
             days_before: vec![30, 7, 1],
             interval: Duration::from_secs(3600),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -42,7 +47,7 @@ pub(crate) async fn run(
             return;
         }
         match store
-            .emit_expiry_reminders(crate::now_secs(), &opts.days_before)
+            .emit_expiry_reminders(opts.clock.now(), &opts.days_before)
             .await
         {
             Ok(0) => {}

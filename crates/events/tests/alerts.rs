@@ -602,6 +602,7 @@ async fn reminders_reach_subscribers(backend: TestBackend) {
     cfg.reminders = ReminderOptions {
         days_before: vec![30, 7, 1],
         interval: Duration::from_millis(100),
+        ..ReminderOptions::default()
     };
     let handle = shedu_events::start(store.clone(), test_webhooks(), cfg)
         .await

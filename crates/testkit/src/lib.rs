@@ -14,6 +14,8 @@ use shedu_store::Store;
 
 pub use shedu_store::scratch::{ScratchDb, TestBackend as Backend};
 
+pub mod brokers;
+
 /// Expands one async test body into `<name>_sqlite` and `<name>_postgres` tests.
 #[macro_export]
 macro_rules! backend_test {
@@ -88,6 +90,11 @@ pub struct Options {
     /// How often the listener re-reads its certificate (`--tls-reload-every`); an hour when unset, as
     /// tests renew explicitly through [`TestServer::tls`].
     pub tls_reload_every: Option<std::time::Duration>,
+    /// The SMTP relay for e-mail alerts (`--smtp-*`); none when unset.
+    pub smtp: Option<shedu_events::SmtpConfig>,
+    /// Expiry reminder thresholds and interval, computed on the server's [`TestServer::clock`] (the
+    /// `clock` given here is replaced by it); the production defaults on the system clock when unset.
+    pub reminders: Option<shedu_events::ReminderOptions>,
 }
 
 /// The operator's TLS files, and the CA file the test's clients trust instead of the internal one.
@@ -200,6 +207,14 @@ impl TestServer {
             shedu_events::EventsConfig {
                 event_types: &shedu_core::EVENT_TYPES,
                 delivery: persisted.options.delivery.clone().unwrap_or_default(),
+                smtp: persisted.options.smtp.clone(),
+                reminders: match persisted.options.reminders.clone() {
+                    Some(r) => shedu_events::ReminderOptions {
+                        clock: clock.clone(),
+                        ..r
+                    },
+                    None => shedu_events::ReminderOptions::default(),
+                },
                 ..Default::default()
             },
         )
