@@ -18,8 +18,8 @@ pub fn assert_exactly_one_passed(test: &str, stdout: &str) {
     );
     let Some(summary) = stdout
         .lines()
-        .filter_map(|l| l.strip_prefix("test result: "))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("test result: "))
     else {
         panic!("child {test}: no libtest summary line:\n{stdout}");
     };
