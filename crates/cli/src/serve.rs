@@ -107,6 +107,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut running = shedu_server::start(state, cfg)
         .await
         .context("cannot bind the listeners")?;
+    // Before the banner: whoever reads it may stop the server at once.
+    let shutdown = shutdown_signal();
 
     let ca_line = match &ca_file {
         Some(p) => p.display().to_string(),
@@ -143,7 +145,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(https = %running.https_addr, http = %running.http_addr, "listening");
 
     tokio::select! {
-        _ = shutdown_signal() => tracing::info!("shutting down"),
+        _ = shutdown => tracing::info!("shutting down"),
         _ = running.wait() => anyhow::bail!("a listener stopped unexpectedly"),
     }
     // The last word on the audit chain's head, outside the table.
@@ -154,26 +156,37 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGINT (Ctrl-C) or SIGTERM (systemd, container runtimes).
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
+/// SIGINT (Ctrl-C) or SIGTERM (systemd, container runtimes). The handlers are installed by this call, not
+/// when the future is first polled: a signal sent between the banner and the first poll would otherwise
+/// kill the process with the default action, without the shutdown checkpoint (found by the CLI's audit
+/// test on PostgreSQL, which stops a server right after its banner).
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let handlers = signal(SignalKind::terminate()).and_then(|term| {
+        let int = signal(SignalKind::interrupt())?;
+        Ok((term, int))
+    });
+    async move {
+        match handlers {
+            Ok((mut term, mut int)) => {
                 tokio::select! {
-                    _ = ctrl_c => {}
                     _ = term.recv() => {}
+                    _ = int.recv() => {}
                 }
             }
             Err(_) => {
-                let _ = ctrl_c.await;
+                let _ = tokio::signal::ctrl_c().await;
             }
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+}
+
+/// Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

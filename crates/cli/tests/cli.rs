@@ -34,32 +34,97 @@ fn shedu_command(cwd: &Path) -> Command {
     cmd
 }
 
+/// Expands `fn name(backend: Backend)` into the tests `name::sqlite` and `name::postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(shedu_testkit::Backend::Sqlite);
+            }
+
+            #[test]
+            fn postgres() {
+                super::$name(shedu_testkit::Backend::Postgres);
+            }
+        }
+    )+};
+}
+
 /// One test's folder: `root/shedu-data` for the server, `root/work` for files and the CLI's working
-/// directory (no `shedu-data` there, so the CLI's defaults cannot stand in for the flags under test).
+/// directory (no `shedu-data` there, so the CLI's defaults cannot stand in for the flags under test); and
+/// its database: on SQLite the embedded default (`shedu-data/shedu.db`, no URL given), on PostgreSQL a
+/// scratch database that `serve`, `keys rotate-master` and `audit verify` get as `SHEDU_DATABASE_URL`.
 struct Sandbox {
-    _tmp: tempfile::TempDir,
     root: PathBuf,
     data: PathBuf,
     work: PathBuf,
+    postgres: Option<shedu_testkit::ScratchDb>,
+    // Last: the folder goes after the database that may live in it.
+    _tmp: tempfile::TempDir,
 }
 
 impl Sandbox {
-    fn new() -> Sandbox {
+    fn new(backend: shedu_testkit::Backend) -> Sandbox {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
         let data = root.join("shedu-data");
         let work = root.join("work");
         std::fs::create_dir_all(&work).unwrap();
+        let postgres = match backend {
+            shedu_testkit::Backend::Sqlite => None,
+            shedu_testkit::Backend::Postgres => Some(
+                tokio::runtime::Runtime::new()
+                    .unwrap()
+                    .block_on(shedu_testkit::ScratchDb::new(backend)),
+            ),
+        };
         Sandbox {
-            _tmp: tmp,
             root,
             data,
             work,
+            postgres,
+            _tmp: tmp,
         }
     }
 
     fn path(&self, name: &str) -> PathBuf {
         self.work.join(name)
+    }
+
+    /// The database's URL, as the backend's own client (and `Store::connect`) takes it.
+    fn db_url(&self) -> String {
+        match &self.postgres {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", self.data.join("shedu.db").display()),
+        }
+    }
+
+    /// A `shedu` command run from the sandbox's root on its database: for `serve`, `keys` and `audit`.
+    fn shedu(&self) -> Command {
+        let mut cmd = shedu_command(&self.root);
+        if let Some(db) = &self.postgres {
+            cmd.env("SHEDU_DATABASE_URL", &db.url);
+        }
+        cmd
+    }
+
+    /// Runs one SQL statement on the database behind shedu's back.
+    fn sql(&self, statement: &str) {
+        shedu_testkit::tamper(&self.db_url(), statement);
+    }
+
+    /// Recomputes the chain values of `seqs` with plain SHA-256: what an attacker without the audit key
+    /// can do.
+    fn rechain_with_sha256(&self, seqs: std::ops::RangeInclusive<i64>) {
+        let url = self.db_url();
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let store = shedu_store::Store::connect(&url, &shedu_store::scratch::TEST_WORDS)
+                .await
+                .unwrap();
+            store.rechain_audit(seqs, None).await.unwrap();
+            store.close().await;
+        });
     }
 }
 
@@ -104,7 +169,8 @@ fn try_start_with_env(
 ) -> Result<Server, StartFailure> {
     let stderr_path = sb.root.join(format!("serve-{run}.stderr"));
     let stderr_file = std::fs::File::create(&stderr_path).unwrap();
-    let mut child = shedu_command(&sb.root)
+    let mut child = sb
+        .shedu()
         .arg("serve")
         .arg("--data-dir")
         .arg(&sb.data)
@@ -310,9 +376,8 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no string {key:?} in {v}"))
 }
 
-#[test]
-fn full_flow_create_sign_verify_list_revoke() {
-    let sb = Sandbox::new();
+fn full_flow_create_sign_verify_list_revoke(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
     let server = start(&sb, "1");
 
     // Root in table mode, intermediate in JSON mode.
@@ -637,9 +702,10 @@ fn full_flow_create_sign_verify_list_revoke() {
     );
 }
 
-#[test]
-fn imported_ca_signs_only_with_its_key() {
-    let sb = Sandbox::new();
+on_both_backends!(full_flow_create_sign_verify_list_revoke);
+
+fn imported_ca_signs_only_with_its_key(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
     let server = start(&sb, "1");
 
     make_external_ca(&sb, "ext", "Ext");
@@ -697,9 +763,10 @@ fn imported_ca_signs_only_with_its_key() {
     assert_eq!(list["items"].as_array().unwrap().len(), 2, "{list}");
 }
 
-#[test]
-fn restart_keeps_tls_ca_token_and_ca_keys() {
-    let sb = Sandbox::new();
+on_both_backends!(imported_ca_signs_only_with_its_key);
+
+fn restart_keeps_tls_ca_token_and_ca_keys(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
     let first = start(&sb, "1");
     let tls_ca = std::fs::read_to_string(sb.data.join("tls").join("ca.pem")).unwrap();
     let token = std::fs::read_to_string(sb.data.join("admin-token")).unwrap();
@@ -750,9 +817,10 @@ fn restart_keeps_tls_ca_token_and_ca_keys() {
     assert_verifies(&sb, "plant.pem", None, "leaf.pem");
 }
 
-#[test]
-fn wrong_master_key_stops_start_up() {
-    let sb = Sandbox::new();
+on_both_backends!(restart_keeps_tls_ca_token_and_ca_keys);
+
+fn wrong_master_key_stops_start_up(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
     let first = start(&sb, "1");
     drop(first);
     let key_file = sb.data.join("master.key");
@@ -781,10 +849,11 @@ fn wrong_master_key_stops_start_up() {
     let _server = start(&sb, "3");
 }
 
+on_both_backends!(wrong_master_key_stops_start_up);
+
 /// A log written to a file (or a pipe) is plain text: no ANSI colour codes. See: issue 12.
-#[test]
-fn logs_to_a_file_carry_no_terminal_escapes() {
-    let sb = Sandbox::new();
+fn logs_to_a_file_carry_no_terminal_escapes(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
     let server = start(&sb, "1");
     drop(server);
     let log = std::fs::read_to_string(sb.root.join("serve-1.stderr")).unwrap();
@@ -795,11 +864,13 @@ fn logs_to_a_file_carry_no_terminal_escapes() {
     );
 }
 
+on_both_backends!(logs_to_a_file_carry_no_terminal_escapes);
+
 /// Every file `serve` leaves in the data folder is private: the folders 0700, the files 0600 (the
-/// database and its WAL files, sealed keys, certificates, the token, the master key). See: issue 12.
-#[test]
-fn every_file_in_the_data_folder_is_private() {
-    let sb = Sandbox::new();
+/// database and its WAL files on SQLite, sealed keys, certificates, the token, the master key). See:
+/// issue 12.
+fn every_file_in_the_data_folder_is_private(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
     let server = start(&sb, "1");
     // A CA makes the database write (and SQLite create its WAL files) and loads a sealed key.
     cli_ok(
@@ -833,25 +904,28 @@ fn every_file_in_the_data_folder_is_private() {
         }
     }
     seen.sort();
-    for expected in [
-        "shedu.db",
-        "shedu.db-wal",
-        "admin-token",
-        "master.key",
-        "ca.key.sealed",
-        "ca.pem",
-    ] {
+    for expected in ["admin-token", "master.key", "ca.key.sealed", "ca.pem"] {
         assert!(
             seen.iter().any(|f| f == expected),
             "{expected} missing from {seen:?}"
         );
     }
+    // The database is in the folder on SQLite (checked above with the rest), and only there.
+    let sqlite = sb.postgres.is_none();
+    for db_file in ["shedu.db", "shedu.db-wal"] {
+        assert_eq!(
+            seen.iter().any(|f| f == db_file),
+            sqlite,
+            "{db_file} in {seen:?}"
+        );
+    }
     drop(server);
 }
 
-#[test]
-fn token_file_is_private_and_wrong_or_missing_tokens_are_refused() {
-    let sb = Sandbox::new();
+on_both_backends!(every_file_in_the_data_folder_is_private);
+
+fn token_file_is_private_and_wrong_or_missing_tokens_are_refused(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
     let server = start(&sb, "1");
     let mode = std::fs::metadata(sb.data.join("admin-token"))
         .unwrap()
@@ -880,9 +954,10 @@ fn token_file_is_private_and_wrong_or_missing_tokens_are_refused() {
     );
 }
 
-#[test]
-fn defaults_come_from_shedu_data_and_environment() {
-    let sb = Sandbox::new();
+on_both_backends!(token_file_is_private_and_wrong_or_missing_tokens_are_refused);
+
+fn defaults_come_from_shedu_data_and_environment(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
     let server = start(&sb, "1");
     cli_ok(&sb, &server, &["ca", "create", "--name", "r", "--cn", "R"]);
 
@@ -925,9 +1000,12 @@ fn defaults_come_from_shedu_data_and_environment() {
     assert!(run.stderr.contains("--ca-file"), "{}", run.stderr);
 }
 
+on_both_backends!(defaults_come_from_shedu_data_and_environment);
+
+/// Not on the backend matrix: no server and no database take part (the CLI fails before reaching one).
 #[test]
 fn unreachable_server_error_names_the_url() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::new(shedu_testkit::Backend::Sqlite);
     // A port that was free a moment ago and has no listener now.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -956,9 +1034,10 @@ fn unreachable_server_error_names_the_url() {
     );
 }
 
+/// Not on the backend matrix: `serve --help` opens no database.
 #[test]
 fn serve_help_lists_every_option() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::new(shedu_testkit::Backend::Sqlite);
     let run: Run = shedu_command(&sb.work)
         .args(["serve", "--help"])
         .output()
@@ -1028,9 +1107,8 @@ fn webhook_receiver() -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
     (url, rx)
 }
 
-#[test]
-fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
-    let sb = Sandbox::new();
+fn rotate_master_rewraps_every_key_and_retires_the_old_one(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
     // Webhooks to the test's receiver on loopback are allowed through the environment.
     let allow = [("SHEDU_WEBHOOK_ALLOW", "127.0.0.1/32,::1")];
     let first = try_start_with_env(&sb, "1", &allow).unwrap();
@@ -1071,7 +1149,8 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
     let key_file = sb.data.join("master.key");
     let old_key = std::fs::read_to_string(&key_file).unwrap();
 
-    let out = shedu_command(&sb.root)
+    let out = sb
+        .shedu()
         .args(["keys", "rotate-master", "--data-dir"])
         .arg(&sb.data)
         .output()
@@ -1091,7 +1170,7 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
     // The audit key was re-wrapped with the rest: the keyed chain (audit.chain_keyed, ca.create,
     // subscription.create) still verifies under the new master key.
     let verify = || -> Run {
-        shedu_command(&sb.root)
+        sb.shedu()
             .args(["audit", "verify", "--data-dir"])
             .arg(&sb.data)
             .output()
@@ -1166,7 +1245,8 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
     assert_eq!(run.status.code(), Some(2), "{}", run.stdout);
     assert!(run.stderr.contains("master key"), "{}", run.stderr);
     // And rotating from the wrong key changes nothing.
-    let out = shedu_command(&sb.root)
+    let out = sb
+        .shedu()
         .args(["keys", "rotate-master", "--data-dir"])
         .arg(&sb.data)
         .output()
@@ -1180,9 +1260,10 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one() {
     let _third = start(&sb, "4");
 }
 
-#[test]
-fn a_passphrase_can_be_the_root_of_trust() {
-    let sb = Sandbox::new();
+on_both_backends!(rotate_master_rewraps_every_key_and_retires_the_old_one);
+
+fn a_passphrase_can_be_the_root_of_trust(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
     let pass = [("SHEDU_MASTER_PASSPHRASE", "a memorable but long passphrase")];
     let first = match try_start_with_env(&sb, "1", &pass) {
         Ok(s) => s,
@@ -1233,49 +1314,7 @@ fn a_passphrase_can_be_the_root_of_trust() {
     assert!(failure.stderr.contains("master key"), "{}", failure.stderr);
 }
 
-/// The database of an audit test, on either backend, given to `serve` and `audit verify` as
-/// `SHEDU_DATABASE_URL`; tampered with by the backend's own client.
-struct AuditDb {
-    db: shedu_testkit::ScratchDb,
-    rt: tokio::runtime::Runtime,
-}
-
-impl AuditDb {
-    fn new(backend: shedu_testkit::Backend) -> AuditDb {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let db = rt.block_on(shedu_testkit::ScratchDb::new(backend));
-        AuditDb { db, rt }
-    }
-
-    fn env(&self) -> [(&str, &str); 1] {
-        [("SHEDU_DATABASE_URL", self.db.url.as_str())]
-    }
-
-    fn sql(&self, statement: &str) {
-        shedu_testkit::tamper(&self.db.url, statement);
-    }
-
-    /// Recomputes the chain values of `seqs` with plain SHA-256: what an attacker without the audit key
-    /// can do.
-    fn rechain_with_sha256(&self, seqs: std::ops::RangeInclusive<i64>) {
-        self.rt.block_on(async {
-            let store =
-                shedu_store::Store::connect(&self.db.url, &shedu_store::scratch::TEST_WORDS)
-                    .await
-                    .unwrap();
-            store.rechain_audit(seqs, None).await.unwrap();
-            store.close().await;
-        });
-    }
-}
-
-/// Starts `shedu serve` on `db`.
-fn start_on(sb: &Sandbox, db: &AuditDb, run: &str) -> Server {
-    match try_start_with_env(sb, run, &db.env()) {
-        Ok(server) => server,
-        Err(f) => panic!("shedu serve exited with {}: {}", f.status, f.stderr),
-    }
-}
+on_both_backends!(a_passphrase_can_be_the_root_of_trust);
 
 /// Stops `server` with SIGTERM, as systemd does, and waits for its clean exit (after its shutdown
 /// checkpoint).
@@ -1290,13 +1329,12 @@ fn stop(mut server: Server) {
     );
 }
 
-/// `shedu audit verify` on the sandbox's data folder and `db`, with `args`.
-fn audit_verify(sb: &Sandbox, db: &AuditDb, args: &[&str]) -> Run {
-    shedu_command(&sb.root)
+/// `shedu audit verify` on the sandbox's data folder and database, with `args`.
+fn audit_verify(sb: &Sandbox, args: &[&str]) -> Run {
+    sb.shedu()
         .args(["audit", "verify", "--data-dir"])
         .arg(&sb.data)
         .args(args)
-        .envs(db.env())
         .output()
         .unwrap()
         .into()
@@ -1362,9 +1400,8 @@ fn logged_head(sb: &Sandbox, run: &str, seq: i64) -> String {
 /// `audit verify` names an edited record and a removed one, and, from the checkpoint file or a checkpoint
 /// copied from the log, a cut tail, which the chain alone cannot show. See: issue 12 item 8.
 fn audit_verify_finds_edits_removals_and_a_cut_tail(backend: shedu_testkit::Backend) {
-    let sb = Sandbox::new();
-    let db = AuditDb::new(backend);
-    let server = start_on(&sb, &db, "1");
+    let sb = Sandbox::new(backend);
+    let server = start(&sb, "1");
     // 1: the chain keyed, 2: the CA, 3-5: certificates.
     audited_changes(&sb, &server, 3);
     stop(server);
@@ -1379,7 +1416,7 @@ fn audit_verify_finds_edits_removals_and_a_cut_tail(backend: shedu_testkit::Back
         "the shutdown checkpoint is the newest line: {last}"
     );
 
-    let run = audit_verify(&sb, &db, &[]);
+    let run = audit_verify(&sb, &[]);
     assert!(run.status.success(), "{}", run.stderr);
     assert!(
         run.stdout
@@ -1390,28 +1427,28 @@ fn audit_verify_finds_edits_removals_and_a_cut_tail(backend: shedu_testkit::Back
     );
 
     // An edit, named; undone, the chain verifies again.
-    db.sql("UPDATE audit_log SET outcome = 'failure' WHERE seq = 2");
+    sb.sql("UPDATE audit_log SET outcome = 'failure' WHERE seq = 2");
     assert_fails(
-        &audit_verify(&sb, &db, &[]),
+        &audit_verify(&sb, &[]),
         1,
         "audit chain broken at record 2 (",
     );
-    assert!(audit_verify(&sb, &db, &[]).stderr.contains("hash mismatch"));
-    db.sql("UPDATE audit_log SET outcome = 'success' WHERE seq = 2");
-    assert!(audit_verify(&sb, &db, &[]).status.success());
+    assert!(audit_verify(&sb, &[]).stderr.contains("hash mismatch"));
+    sb.sql("UPDATE audit_log SET outcome = 'success' WHERE seq = 2");
+    assert!(audit_verify(&sb, &[]).status.success());
 
     // The tail cut: whole as a chain, but shorter than the checkpoint file and the logged checkpoint say.
-    db.sql("DELETE FROM audit_log WHERE seq = 5");
+    sb.sql("DELETE FROM audit_log WHERE seq = 5");
     let cut = "audit chain truncated: it ends at record 4, but a checkpoint records record 5";
-    assert_fails(&audit_verify(&sb, &db, &[]), 1, cut);
+    assert_fails(&audit_verify(&sb, &[]), 1, cut);
     let logged = format!("5:{}", logged_head(&sb, "1", 5));
     let no_file = ["--checkpoint-file", "/dev/null"];
     assert_fails(
-        &audit_verify(&sb, &db, &[no_file[0], no_file[1], "--checkpoint", &logged]),
+        &audit_verify(&sb, &[no_file[0], no_file[1], "--checkpoint", &logged]),
         1,
         cut,
     );
-    let alone = audit_verify(&sb, &db, &no_file);
+    let alone = audit_verify(&sb, &no_file);
     assert!(
         alone.status.success() && alone.stdout.contains("a cut tail cannot be seen"),
         "without a checkpoint the chain alone looks whole: {}",
@@ -1419,16 +1456,16 @@ fn audit_verify_finds_edits_removals_and_a_cut_tail(backend: shedu_testkit::Back
     );
 
     // A record removed from the middle.
-    db.sql("DELETE FROM audit_log WHERE seq = 3");
+    sb.sql("DELETE FROM audit_log WHERE seq = 3");
     assert_fails(
-        &audit_verify(&sb, &db, &no_file),
+        &audit_verify(&sb, &no_file),
         1,
         "gap in the chain: record 3 is missing",
     );
 
     // Malformed input is "cannot verify", not "tampered".
     assert_fails(
-        &audit_verify(&sb, &db, &["--checkpoint", "5:abc"]),
+        &audit_verify(&sb, &["--checkpoint", "5:abc"]),
         2,
         "expected <seq>:<64 hex digits>",
     );
@@ -1437,69 +1474,52 @@ fn audit_verify_finds_edits_removals_and_a_cut_tail(backend: shedu_testkit::Back
 /// A chain recomputed with plain SHA-256 (all an attacker without the audit key can do) is found; so is a
 /// removed audit key, and the fresh key a restart then makes, by the checkpoints it does not authenticate.
 fn audit_verify_finds_a_chain_recomputed_without_the_key(backend: shedu_testkit::Backend) {
-    let sb = Sandbox::new();
-    let db = AuditDb::new(backend);
-    let server = start_on(&sb, &db, "1");
+    let sb = Sandbox::new(backend);
+    let server = start(&sb, "1");
     audited_changes(&sb, &server, 1);
     stop(server);
-    assert!(audit_verify(&sb, &db, &[]).status.success());
+    assert!(audit_verify(&sb, &[]).status.success());
 
-    db.rechain_with_sha256(1..=3);
+    sb.rechain_with_sha256(1..=3);
     assert_fails(
-        &audit_verify(&sb, &db, &[]),
+        &audit_verify(&sb, &[]),
         1,
         "audit chain broken at record 1 (",
     );
     assert!(
-        audit_verify(&sb, &db, &[]).stderr.contains("not keyed"),
+        audit_verify(&sb, &[]).stderr.contains("not keyed"),
         "names the rewrite"
     );
 
     // Remove the key as well, so that everything looks legacy.
-    db.sql("DELETE FROM meta WHERE key = 'audit_key'");
+    sb.sql("DELETE FROM meta WHERE key = 'audit_key'");
     assert_fails(
-        &audit_verify(&sb, &db, &[]),
+        &audit_verify(&sb, &[]),
         1,
         "the database has no audit key, yet checkpoints of its keyed chain exist",
     );
     assert_fails(
-        &audit_verify(&sb, &db, &["--checkpoint-file", "/dev/null"]),
+        &audit_verify(&sb, &["--checkpoint-file", "/dev/null"]),
         2,
         "the database has no audit key",
     );
     // A restart keys the chain afresh from record 4 on; the checkpoints still tell.
-    let server = start_on(&sb, &db, "2");
+    let server = start(&sb, "2");
     stop(server);
     assert_fails(
-        &audit_verify(&sb, &db, &[]),
+        &audit_verify(&sb, &[]),
         1,
         "audit checkpoint 1 is not authenticated by this database's audit key",
     );
 }
 
-#[test]
-fn audit_verify_finds_edits_removals_and_a_cut_tail_sqlite() {
-    audit_verify_finds_edits_removals_and_a_cut_tail(shedu_testkit::Backend::Sqlite);
-}
+on_both_backends!(
+    audit_verify_finds_edits_removals_and_a_cut_tail,
+    audit_verify_finds_a_chain_recomputed_without_the_key,
+);
 
-#[test]
-fn audit_verify_finds_edits_removals_and_a_cut_tail_postgres() {
-    audit_verify_finds_edits_removals_and_a_cut_tail(shedu_testkit::Backend::Postgres);
-}
-
-#[test]
-fn audit_verify_finds_a_chain_recomputed_without_the_key_sqlite() {
-    audit_verify_finds_a_chain_recomputed_without_the_key(shedu_testkit::Backend::Sqlite);
-}
-
-#[test]
-fn audit_verify_finds_a_chain_recomputed_without_the_key_postgres() {
-    audit_verify_finds_a_chain_recomputed_without_the_key(shedu_testkit::Backend::Postgres);
-}
-
-#[test]
-fn rotate_master_moves_a_passphrase_key_to_a_new_passphrase() {
-    let sb = Sandbox::new();
+fn rotate_master_moves_a_passphrase_key_to_a_new_passphrase(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
     let old = [("SHEDU_MASTER_PASSPHRASE", "the first long passphrase")];
     let new = [("SHEDU_MASTER_PASSPHRASE", "the second long passphrase")];
     let first = try_start_with_env(&sb, "1", &old).unwrap_or_else(|f| panic!("{}", f.stderr));
@@ -1521,7 +1541,7 @@ fn rotate_master_moves_a_passphrase_key_to_a_new_passphrase() {
     drop(first);
     let old_salt = std::fs::read(sb.data.join("master.salt")).unwrap();
     let rotate = |env: &[(&str, &str)]| {
-        shedu_command(&sb.root)
+        sb.shedu()
             .args(["keys", "rotate-master", "--data-dir"])
             .arg(&sb.data)
             .envs(env.iter().copied())
@@ -1580,3 +1600,5 @@ fn rotate_master_moves_a_passphrase_key_to_a_new_passphrase() {
         Err(f) => assert!(f.stderr.contains("master key"), "{}", f.stderr),
     }
 }
+
+on_both_backends!(rotate_master_moves_a_passphrase_key_to_a_new_passphrase);

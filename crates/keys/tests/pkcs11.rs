@@ -26,6 +26,11 @@ use shedu_pki::{
 };
 use zeroize::Zeroizing;
 
+// The test kit's libtest reader, included by path: the test kit depends on this crate.
+#[path = "../../testkit/src/libtest.rs"]
+#[allow(unreachable_pub)]
+mod libtest;
+
 /// Returns the token configuration to run the test body with, or `None` when the body already ran, and
 /// passed, in a child process with a fresh SoftHSM token.
 fn token(test: &str) -> Option<Pkcs11Config> {
@@ -85,8 +90,8 @@ fn unquote(v: &str) -> String {
     out
 }
 
-/// Runs one test of this binary in a child process (ignored tests included) and checks that it ran and
-/// passed. Returns its stdout.
+/// Runs one test of this binary in a child process (`--exact`, ignored tests included) and checks that
+/// exactly that one test ran and passed. Returns its stdout.
 fn run_child(test: &str, env: &[(String, String)]) -> String {
     let exe = std::env::current_exe().unwrap();
     let out = Command::new(exe)
@@ -107,10 +112,7 @@ fn run_child(test: &str, env: &[(String, String)]) -> String {
         out.status.success(),
         "child {test} failed:\n{stdout}\n{stderr}"
     );
-    assert!(
-        stdout.contains("1 passed"),
-        "child {test} did not run the test:\n{stdout}"
-    );
+    libtest::assert_exactly_one_passed(test, &stdout);
     stdout
 }
 

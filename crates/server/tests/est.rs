@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use shedu_core::Clock;
 use shedu_testkit::{
-    Backend, Options, TestServer, backend_test, curl, openssl, openssl_csr, openssl_foreign_leaf,
+    Options, TestServer, backend_test, curl, openssl, openssl_csr, openssl_foreign_leaf,
 };
 
 /// An EST answer.
@@ -658,10 +658,9 @@ backend_test!(device_status_follows_its_certificate, |backend| {
     assert_eq!(status(&server, "m-1").await, "fully_provisioned");
 });
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn est_without_a_label_goes_to_the_default_ra() {
+backend_test!(est_without_a_label_goes_to_the_default_ra, |backend| {
     let server = TestServer::start_with(
-        Backend::Sqlite,
+        backend,
         Options {
             est_default_ra: Some("line-0".into()),
             ..Options::default()
@@ -696,7 +695,7 @@ async fn est_without_a_label_goes_to_the_default_ra() {
     assert_eq!(device["ra_id"], ra["id"]);
     let r = est(&server, dir, "csrattrs", None, None, &[]);
     assert_eq!(r.status, 204, "no attributes configured");
-}
+});
 
 /// An approval service on loopback: allows `ok-*` devices, refuses others, and sleeps past the RA's
 /// timeout for `slow-*`. It records the bodies it received.
@@ -887,43 +886,45 @@ async fn ra_id(server: &TestServer, name: &str) -> String {
         .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_ra_enrols_on_behalf_of_its_devices_with_its_own_certificate() {
-    let server = TestServer::start(Backend::Sqlite).await;
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path();
-    let devices = ca(&server, "Proxied", json!({})).await;
-    let factory = ca(&server, "Unused factory", json!({})).await;
-    let ra_csr = openssl_csr(dir, "ra", "ec-p256", "/CN=ra-gateway-1", None);
-    let (ra, line) = create_ra(
-        &server,
-        dir,
-        json!({"name": "gateway", "ca_ids": [devices], "csr": ra_csr,
+backend_test!(
+    an_ra_enrols_on_behalf_of_its_devices_with_its_own_certificate,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        let devices = ca(&server, "Proxied", json!({})).await;
+        let factory = ca(&server, "Unused factory", json!({})).await;
+        let ra_csr = openssl_csr(dir, "ra", "ec-p256", "/CN=ra-gateway-1", None);
+        let (ra, line) = create_ra(
+            &server,
+            dir,
+            json!({"name": "gateway", "ca_ids": [devices], "csr": ra_csr,
             "enrollment": {"auth_modes": ["client_certificate"], "bootstrap_ca_ids": [factory],
                 "auto_register": true}}),
-    )
-    .await;
-    std::fs::write(dir.join("ra.pem"), ra["certificate_pem"].as_str().unwrap()).unwrap();
-    // The RA's certificate comes from the internal RA CA, which openssl accepts as its issuer.
-    let (_, cas) = server.get("/api/v1/cas").await;
-    let ra_ca = cas["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "shedu internal RA CA")
-        .expect("the internal RA CA exists once an RA has a certificate");
-    std::fs::write(
-        dir.join("ra-ca.pem"),
-        ra_ca["certificate_pem"].as_str().unwrap(),
-    )
-    .unwrap();
-    verify(&server, dir, "ra-ca.pem", "ra.pem");
-    csr(dir, "dev", "/CN=proxied-1", None);
-    let r = line.call("simpleenroll", Some("dev"), Some("ra"));
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let (_, device) = server.get("/api/v1/devices/proxied-1").await;
-    assert_eq!(device["status"], "fully_provisioned");
-}
+        )
+        .await;
+        std::fs::write(dir.join("ra.pem"), ra["certificate_pem"].as_str().unwrap()).unwrap();
+        // The RA's certificate comes from the internal RA CA, which openssl accepts as its issuer.
+        let (_, cas) = server.get("/api/v1/cas").await;
+        let ra_ca = cas["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "shedu internal RA CA")
+            .expect("the internal RA CA exists once an RA has a certificate");
+        std::fs::write(
+            dir.join("ra-ca.pem"),
+            ra_ca["certificate_pem"].as_str().unwrap(),
+        )
+        .unwrap();
+        verify(&server, dir, "ra-ca.pem", "ra.pem");
+        csr(dir, "dev", "/CN=proxied-1", None);
+        let r = line.call("simpleenroll", Some("dev"), Some("ra"));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let (_, device) = server.get("/api/v1/devices/proxied-1").await;
+        assert_eq!(device["status"], "fully_provisioned");
+    }
+);
 
 backend_test!(
     a_bootstrap_certificate_enrols_only_its_own_device_once,

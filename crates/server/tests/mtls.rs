@@ -9,9 +9,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use shedu_core::Clock;
-use shedu_testkit::{
-    Backend, TestServer, backend_test, curl, openssl, openssl_csr, openssl_foreign_leaf,
-};
+use shedu_testkit::{TestServer, backend_test, curl, openssl, openssl_csr, openssl_foreign_leaf};
 
 /// `curl --cert` against `path`; returns (exit code, HTTP status, JSON body).
 fn curl_json(server: &TestServer, dir: &Path, path: &str, cert: Option<&str>) -> (i32, u16, Value) {
@@ -274,37 +272,38 @@ fn handshake(server: &TestServer, args: &[&str]) -> (bool, String) {
     (negotiated, text)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn listener_offers_only_tls12_and_tls13_with_aead_suites() {
-    let server = TestServer::start(Backend::Sqlite).await;
-    // SECLEVEL=0 lets this openssl offer what it would otherwise refuse, so a refusal is the server's.
-    for old in ["-tls1", "-tls1_1"] {
-        let (ok, out) = handshake(&server, &[old, "-cipher", "ALL:@SECLEVEL=0"]);
-        assert!(!ok, "{old} must be refused:\n{out}");
-    }
-    for weak in [
-        "AES128-SHA:AES256-SHA:AES128-GCM-SHA256", // RSA key exchange, no forward secrecy
-        "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384", // CBC
-        "DES-CBC3-SHA:RC4-SHA:NULL-SHA:aNULL:eNULL",
-    ] {
-        let (ok, out) = handshake(
-            &server,
-            &["-tls1_2", "-cipher", &format!("{weak}:@SECLEVEL=0")],
+backend_test!(
+    listener_offers_only_tls12_and_tls13_with_aead_suites,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        // SECLEVEL=0 lets this openssl offer what it would otherwise refuse, so a refusal is the server's.
+        for old in ["-tls1", "-tls1_1"] {
+            let (ok, out) = handshake(&server, &[old, "-cipher", "ALL:@SECLEVEL=0"]);
+            assert!(!ok, "{old} must be refused:\n{out}");
+        }
+        for weak in [
+            "AES128-SHA:AES256-SHA:AES128-GCM-SHA256", // RSA key exchange, no forward secrecy
+            "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384", // CBC
+            "DES-CBC3-SHA:RC4-SHA:NULL-SHA:aNULL:eNULL",
+        ] {
+            let (ok, out) = handshake(
+                &server,
+                &["-tls1_2", "-cipher", &format!("{weak}:@SECLEVEL=0")],
+            );
+            assert!(!ok, "TLS 1.2 with {weak} must be refused:\n{out}");
+        }
+        let (ok, out) = handshake(&server, &["-tls1_2"]);
+        assert!(
+            ok && out.contains("ECDHE-ECDSA"),
+            "TLS 1.2 with ECDHE + AEAD:\n{out}"
         );
-        assert!(!ok, "TLS 1.2 with {weak} must be refused:\n{out}");
+        let (ok, out) = handshake(&server, &["-tls1_3"]);
+        assert!(ok && out.contains("TLSv1.3"), "{out}");
     }
-    let (ok, out) = handshake(&server, &["-tls1_2"]);
-    assert!(
-        ok && out.contains("ECDHE-ECDSA"),
-        "TLS 1.2 with ECDHE + AEAD:\n{out}"
-    );
-    let (ok, out) = handshake(&server, &["-tls1_3"]);
-    assert!(ok && out.contains("TLSv1.3"), "{out}");
-}
+);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_certificate_is_renewed_while_running() {
-    let server = TestServer::start(Backend::Sqlite).await;
+backend_test!(server_certificate_is_renewed_while_running, |backend| {
+    let server = TestServer::start(backend).await;
     let served = |server: &TestServer| {
         let (ok, out) = handshake(server, &["-showcerts"]);
         assert!(ok, "{out}");
@@ -339,7 +338,7 @@ async fn server_certificate_is_renewed_while_running() {
         &["verify", "-attime", &at, "-CAfile", &ca, "new.pem"],
     );
     assert!(ok, "{out}");
-}
+});
 
 /// nginx's `$ssl_client_escaped_cert`: the PEM with everything but unreserved characters percent-encoded.
 fn escaped(pem: &str) -> String {
@@ -353,55 +352,57 @@ fn escaped(pem: &str) -> String {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_trusted_proxy_forwards_client_certificates_and_nobody_else_can() {
-    let proxied = TestServer::start_with(
-        Backend::Sqlite,
-        shedu_testkit::Options {
-            trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
-            ..Default::default()
-        },
-    )
-    .await;
-    let direct = TestServer::start(Backend::Sqlite).await;
-    let dir = tempfile::tempdir().unwrap();
-    let whoami = |server: &TestServer, cert_file: &str| {
-        let pem = std::fs::read_to_string(dir.path().join(cert_file)).unwrap();
-        let req = server
-            .client
-            .get(format!("{}/api/v1/auth/whoami", server.base_url))
-            .header("X-Client-Cert", escaped(&pem));
-        async move {
-            let res = req.send().await.unwrap();
-            (res.status().as_u16(), res.json::<Value>().await.unwrap())
-        }
-    };
-    for server in [&proxied, &direct] {
-        let ca = server
+backend_test!(
+    a_trusted_proxy_forwards_client_certificates_and_nobody_else_can,
+    |backend| {
+        let proxied = TestServer::start_with(
+            backend,
+            shedu_testkit::Options {
+                trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+                ..Default::default()
+            },
+        )
+        .await;
+        let direct = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let whoami = |server: &TestServer, cert_file: &str| {
+            let pem = std::fs::read_to_string(dir.path().join(cert_file)).unwrap();
+            let req = server
+                .client
+                .get(format!("{}/api/v1/auth/whoami", server.base_url))
+                .header("X-Client-Cert", escaped(&pem));
+            async move {
+                let res = req.send().await.unwrap();
+                (res.status().as_u16(), res.json::<Value>().await.unwrap())
+            }
+        };
+        for server in [&proxied, &direct] {
+            let ca = server
             .create_ca(json!({"name": "devices", "key_type": "ec-p256", "subject": {"common_name": "Devices"},
                 "profile": {"ext_key_usages": ["client_auth"]}}))
             .await;
-        server
-            .issue_to_files(ca["id"].as_str().unwrap(), dir.path(), "dev", "/CN=plc-7")
-            .await;
-        let (status, me) = whoami(server, "dev.pem").await;
-        if std::ptr::eq(server, &proxied) {
-            assert_eq!(status, 200, "{me}");
-            assert_eq!(me["kind"], "certificate");
-            assert!(me["name"].as_str().unwrap().contains("plc-7"));
-        } else {
-            assert_eq!(
-                status, 401,
-                "the header is ignored from an untrusted peer: {me}"
-            );
-            assert_eq!(me["type"], "urn:shedu:problem:unauthenticated");
+            server
+                .issue_to_files(ca["id"].as_str().unwrap(), dir.path(), "dev", "/CN=plc-7")
+                .await;
+            let (status, me) = whoami(server, "dev.pem").await;
+            if std::ptr::eq(server, &proxied) {
+                assert_eq!(status, 200, "{me}");
+                assert_eq!(me["kind"], "certificate");
+                assert!(me["name"].as_str().unwrap().contains("plc-7"));
+            } else {
+                assert_eq!(
+                    status, 401,
+                    "the header is ignored from an untrusted peer: {me}"
+                );
+                assert_eq!(me["type"], "urn:shedu:problem:unauthenticated");
+            }
         }
+        openssl_foreign_leaf(dir.path(), "rogue", "/CN=plc-7");
+        let (status, problem) = whoami(&proxied, "rogue.pem").await;
+        assert_eq!(status, 401);
+        assert_eq!(
+            problem["type"],
+            "urn:shedu:problem:invalid-client-certificate"
+        );
     }
-    openssl_foreign_leaf(dir.path(), "rogue", "/CN=plc-7");
-    let (status, problem) = whoami(&proxied, "rogue.pem").await;
-    assert_eq!(status, 401);
-    assert_eq!(
-        problem["type"],
-        "urn:shedu:problem:invalid-client-certificate"
-    );
-}
+);

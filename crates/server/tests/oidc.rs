@@ -338,261 +338,265 @@ backend_test!(oidc_tokens_carry_the_providers_role, |backend| {
     assert_eq!(me["kind"], "api_key");
 });
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forged_expired_and_misaddressed_tokens_are_refused() {
-    let idp = Provider::start().await;
-    let hmac_secret = b"a shared secret that must never verify anything";
-    idp.publish(vec![
-        rsa_jwk(&idp.rsa, "rsa-1"),
-        ec_jwk(&idp.ec, "ec-1"),
-        // A symmetric key in the JWKS must be ignored, or anyone who reads the JWKS could sign.
-        json!({"kty": "oct", "kid": "oct-1", "alg": "HS256", "k": b64(hmac_secret)}),
-    ]);
-    let mut es_only = idp.config("es-only");
-    es_only.algorithms = vec!["ES256".into()];
-    let server = server_for(Backend::Sqlite, vec![idp.config("test"), es_only]).await;
-    let now = server.clock.now();
-    let good = idp.claims(now, json!(["operator"]));
-    let with = |changes: Value| {
-        let mut c = good.clone();
-        for (k, v) in changes.as_object().unwrap() {
-            match v {
-                Value::Null => c.as_object_mut().unwrap().remove(k),
-                v => c.as_object_mut().unwrap().insert(k.clone(), v.clone()),
-            };
-        }
-        c
-    };
-    let rs = |claims: &Value| rs256(&idp.rsa, "rsa-1", claims);
-
-    assert_accepted(&server, &rs(&good), "control").await;
-    assert_accepted(&server, &es256(&idp.ec, "ec-1", &good), "control, ES256").await;
-
-    // Time: exp is required; exp and nbf are checked with 60 s of leeway.
-    assert_refused(&server, &rs(&with(json!({"exp": now - 120}))), "expired").await;
-    assert_accepted(
-        &server,
-        &rs(&with(json!({"exp": now - 30}))),
-        "expired within the leeway",
-    )
-    .await;
-    assert_refused(&server, &rs(&with(json!({"exp": null}))), "no exp").await;
-    assert_refused(
-        &server,
-        &rs(&with(json!({"nbf": now + 600}))),
-        "nbf in the future",
-    )
-    .await;
-    assert_accepted(
-        &server,
-        &rs(&with(json!({"nbf": now + 30}))),
-        "nbf within the leeway",
-    )
-    .await;
-
-    // Audience and issuer.
-    assert_refused(
-        &server,
-        &rs(&with(json!({"aud": "someone-else"}))),
-        "wrong audience",
-    )
-    .await;
-    assert_refused(
-        &server,
-        &rs(&with(json!({"aud": ["someone-else"]}))),
-        "wrong audience list",
-    )
-    .await;
-    assert_refused(&server, &rs(&with(json!({"aud": null}))), "no audience").await;
-    assert_accepted(
-        &server,
-        &rs(&with(json!({"aud": ["account", AUDIENCE]}))),
-        "audience in a list",
-    )
-    .await;
-    let evil = format!("{}/realms/evil", idp.base);
-    assert_refused(
-        &server,
-        &rs(&with(json!({"iss": evil}))),
-        "unconfigured issuer",
-    )
-    .await;
-    let slash = format!("{}/", idp.issuer);
-    assert_refused(
-        &server,
-        &rs(&with(json!({"iss": slash}))),
-        "issuer not exactly equal",
-    )
-    .await;
-    assert_refused(&server, &rs(&with(json!({"sub": null}))), "no subject").await;
-
-    // Algorithms: none, HS256 with the RSA public key as the secret (key confusion), HS256 with the
-    // JWKS's own symmetric key, and an issuer whose allow-list has ES256 only.
-    let none = |kid: Option<&str>| {
-        let header = match kid {
-            Some(kid) => json!({"alg": "none", "typ": "JWT", "kid": kid}),
-            None => json!({"alg": "none", "typ": "JWT"}),
+backend_test!(
+    forged_expired_and_misaddressed_tokens_are_refused,
+    |backend| {
+        let idp = Provider::start().await;
+        let hmac_secret = b"a shared secret that must never verify anything";
+        idp.publish(vec![
+            rsa_jwk(&idp.rsa, "rsa-1"),
+            ec_jwk(&idp.ec, "ec-1"),
+            // A symmetric key in the JWKS must be ignored, or anyone who reads the JWKS could sign.
+            json!({"kty": "oct", "kid": "oct-1", "alg": "HS256", "k": b64(hmac_secret)}),
+        ]);
+        let mut es_only = idp.config("es-only");
+        es_only.algorithms = vec!["ES256".into()];
+        let server = server_for(backend, vec![idp.config("test"), es_only]).await;
+        let now = server.clock.now();
+        let good = idp.claims(now, json!(["operator"]));
+        let with = |changes: Value| {
+            let mut c = good.clone();
+            for (k, v) in changes.as_object().unwrap() {
+                match v {
+                    Value::Null => c.as_object_mut().unwrap().remove(k),
+                    v => c.as_object_mut().unwrap().insert(k.clone(), v.clone()),
+                };
+            }
+            c
         };
-        jwt(header, &good, |_| Vec::new())
-    };
-    assert_refused(&server, &none(None), "alg none").await;
-    assert_refused(&server, &none(Some("rsa-1")), "alg none with a kid").await;
-    let signed = rs(&good);
-    let unsigned_with_signature = signed.replacen(
-        signed.split('.').next().unwrap(),
-        &b64(json!({"alg": "none", "kid": "rsa-1"})
-            .to_string()
-            .as_bytes()),
-        1,
-    );
-    assert_refused(
-        &server,
-        &unsigned_with_signature,
-        "alg none carrying a real signature",
-    )
-    .await;
-    let pem = rsa_public_pem(&idp.rsa);
-    assert_refused(
-        &server,
-        &hs256(pem.as_bytes(), "rsa-1", &good),
-        "HS256 keyed with the RSA public PEM",
-    )
-    .await;
-    let der = idp.rsa.public_key().as_der().unwrap();
-    assert_refused(
-        &server,
-        &hs256(der.as_ref(), "rsa-1", &good),
-        "HS256 keyed with the RSA public DER",
-    )
-    .await;
-    assert_refused(
-        &server,
-        &hs256(hmac_secret, "oct-1", &good),
-        "HS256 with a JWKS oct key",
-    )
-    .await;
-    let es_claims = with(json!({"iss": format!("{}/realms/es-only", idp.base)}));
-    assert_accepted(
-        &server,
-        &es256(&idp.ec, "ec-1", &es_claims),
-        "ES256 for the ES256-only issuer",
-    )
-    .await;
-    assert_refused(&server, &rs(&es_claims), "RS256 for the ES256-only issuer").await;
+        let rs = |claims: &Value| rs256(&idp.rsa, "rsa-1", claims);
 
-    // Keys: unknown kid, no kid, a kid whose key is of another type, a key the provider never published.
-    assert_refused(&server, &rs256(&idp.rsa, "nope", &good), "unknown kid").await;
-    let no_kid = jwt(json!({"alg": "RS256", "typ": "JWT"}), &good, |m| {
-        let mut sig = vec![0; idp.rsa.public_modulus_len()];
-        idp.rsa
-            .sign(
-                &signature::RSA_PKCS1_SHA256,
-                &SystemRandom::new(),
-                m,
-                &mut sig,
-            )
-            .unwrap();
-        sig
-    });
-    assert_refused(&server, &no_kid, "no kid").await;
-    assert_refused(
-        &server,
-        &es256(&idp.ec, "rsa-1", &good),
-        "ES256 under an RSA kid",
-    )
-    .await;
-    assert_refused(
-        &server,
-        &rs256(&idp.rsa, "ec-1", &good),
-        "RS256 under an EC kid",
-    )
-    .await;
-    let stranger = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
-    assert_refused(
-        &server,
-        &rs256(&stranger, "rsa-1", &good),
-        "signed by an unpublished key",
-    )
-    .await;
+        assert_accepted(&server, &rs(&good), "control").await;
+        assert_accepted(&server, &es256(&idp.ec, "ec-1", &good), "control, ES256").await;
 
-    // Tampering: an auditor's token with an admin payload, and a flipped signature bit.
-    let auditor = rs(&with(json!({"realm_access": {"roles": ["auditor"]}})));
-    let parts: Vec<&str> = auditor.split('.').collect();
-    let admin_payload = b64(with(json!({"realm_access": {"roles": ["admin"]}}))
-        .to_string()
-        .as_bytes());
-    let promoted = format!("{}.{admin_payload}.{}", parts[0], parts[2]);
-    assert_refused(&server, &promoted, "payload swapped under the signature").await;
-    let mut sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
-    sig[10] ^= 0x01;
-    let flipped = format!("{}.{}.{}", parts[0], parts[1], b64(&sig));
-    assert_refused(&server, &flipped, "one signature bit flipped").await;
-    assert_accepted(&server, &auditor, "the untampered original").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotated_keys_are_fetched_on_an_unknown_kid_at_most_every_ten_seconds() {
-    let idp = Provider::start().await;
-    let rotated = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
-    let server = server_for(Backend::Sqlite, vec![idp.config("test")]).await;
-    let token = |key: &RsaKeyPair, kid: &str| {
-        rs256(key, kid, &idp.claims(server.clock.now(), json!("auditor")))
-    };
-    assert_eq!(
-        idp.fetches(),
-        0,
-        "the JWKS is fetched on first use, not at start"
-    );
-    assert_accepted(&server, &token(&idp.rsa, "rsa-1"), "first use").await;
-    assert_eq!(idp.fetches(), 1);
-
-    // The provider rotates a key in. Within 10 s of the last fetch, an unknown kid costs no fetch...
-    idp.publish(vec![rsa_jwk(&idp.rsa, "rsa-1"), rsa_jwk(&rotated, "rsa-2")]);
-    assert_refused(
-        &server,
-        &token(&rotated, "rsa-2"),
-        "rotated key, inside the rate limit",
-    )
-    .await;
-    for i in 0..20 {
-        assert_refused(&server, &token(&idp.rsa, &format!("random-{i}")), "flood").await;
-    }
-    assert_eq!(
-        idp.fetches(),
-        1,
-        "a flood of unknown kids does not reach the provider"
-    );
-
-    // ...after it, one refetch picks the new key up, and the flood that follows costs nothing more.
-    server.clock.advance(11);
-    assert_accepted(
-        &server,
-        &token(&rotated, "rsa-2"),
-        "rotated key after the refetch",
-    )
-    .await;
-    assert_eq!(idp.fetches(), 2);
-    assert_accepted(
-        &server,
-        &token(&idp.rsa, "rsa-1"),
-        "the old key still published",
-    )
-    .await;
-    for i in 0..20 {
-        assert_refused(
+        // Time: exp is required; exp and nbf are checked with 60 s of leeway.
+        assert_refused(&server, &rs(&with(json!({"exp": now - 120}))), "expired").await;
+        assert_accepted(
             &server,
-            &token(&idp.rsa, &format!("again-{i}")),
-            "second flood",
+            &rs(&with(json!({"exp": now - 30}))),
+            "expired within the leeway",
         )
         .await;
-    }
-    assert_eq!(idp.fetches(), 2);
+        assert_refused(&server, &rs(&with(json!({"exp": null}))), "no exp").await;
+        assert_refused(
+            &server,
+            &rs(&with(json!({"nbf": now + 600}))),
+            "nbf in the future",
+        )
+        .await;
+        assert_accepted(
+            &server,
+            &rs(&with(json!({"nbf": now + 30}))),
+            "nbf within the leeway",
+        )
+        .await;
 
-    // The provider retires the old key; cached keys are refreshed after an hour, so it stops working.
-    idp.publish(vec![rsa_jwk(&rotated, "rsa-2")]);
-    server.clock.advance(3600);
-    assert_refused(&server, &token(&idp.rsa, "rsa-1"), "retired key").await;
-    assert_eq!(idp.fetches(), 3);
-    assert_accepted(&server, &token(&rotated, "rsa-2"), "current key").await;
-    assert_eq!(idp.fetches(), 3);
-}
+        // Audience and issuer.
+        assert_refused(
+            &server,
+            &rs(&with(json!({"aud": "someone-else"}))),
+            "wrong audience",
+        )
+        .await;
+        assert_refused(
+            &server,
+            &rs(&with(json!({"aud": ["someone-else"]}))),
+            "wrong audience list",
+        )
+        .await;
+        assert_refused(&server, &rs(&with(json!({"aud": null}))), "no audience").await;
+        assert_accepted(
+            &server,
+            &rs(&with(json!({"aud": ["account", AUDIENCE]}))),
+            "audience in a list",
+        )
+        .await;
+        let evil = format!("{}/realms/evil", idp.base);
+        assert_refused(
+            &server,
+            &rs(&with(json!({"iss": evil}))),
+            "unconfigured issuer",
+        )
+        .await;
+        let slash = format!("{}/", idp.issuer);
+        assert_refused(
+            &server,
+            &rs(&with(json!({"iss": slash}))),
+            "issuer not exactly equal",
+        )
+        .await;
+        assert_refused(&server, &rs(&with(json!({"sub": null}))), "no subject").await;
+
+        // Algorithms: none, HS256 with the RSA public key as the secret (key confusion), HS256 with the
+        // JWKS's own symmetric key, and an issuer whose allow-list has ES256 only.
+        let none = |kid: Option<&str>| {
+            let header = match kid {
+                Some(kid) => json!({"alg": "none", "typ": "JWT", "kid": kid}),
+                None => json!({"alg": "none", "typ": "JWT"}),
+            };
+            jwt(header, &good, |_| Vec::new())
+        };
+        assert_refused(&server, &none(None), "alg none").await;
+        assert_refused(&server, &none(Some("rsa-1")), "alg none with a kid").await;
+        let signed = rs(&good);
+        let unsigned_with_signature = signed.replacen(
+            signed.split('.').next().unwrap(),
+            &b64(json!({"alg": "none", "kid": "rsa-1"})
+                .to_string()
+                .as_bytes()),
+            1,
+        );
+        assert_refused(
+            &server,
+            &unsigned_with_signature,
+            "alg none carrying a real signature",
+        )
+        .await;
+        let pem = rsa_public_pem(&idp.rsa);
+        assert_refused(
+            &server,
+            &hs256(pem.as_bytes(), "rsa-1", &good),
+            "HS256 keyed with the RSA public PEM",
+        )
+        .await;
+        let der = idp.rsa.public_key().as_der().unwrap();
+        assert_refused(
+            &server,
+            &hs256(der.as_ref(), "rsa-1", &good),
+            "HS256 keyed with the RSA public DER",
+        )
+        .await;
+        assert_refused(
+            &server,
+            &hs256(hmac_secret, "oct-1", &good),
+            "HS256 with a JWKS oct key",
+        )
+        .await;
+        let es_claims = with(json!({"iss": format!("{}/realms/es-only", idp.base)}));
+        assert_accepted(
+            &server,
+            &es256(&idp.ec, "ec-1", &es_claims),
+            "ES256 for the ES256-only issuer",
+        )
+        .await;
+        assert_refused(&server, &rs(&es_claims), "RS256 for the ES256-only issuer").await;
+
+        // Keys: unknown kid, no kid, a kid whose key is of another type, a key the provider never published.
+        assert_refused(&server, &rs256(&idp.rsa, "nope", &good), "unknown kid").await;
+        let no_kid = jwt(json!({"alg": "RS256", "typ": "JWT"}), &good, |m| {
+            let mut sig = vec![0; idp.rsa.public_modulus_len()];
+            idp.rsa
+                .sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    m,
+                    &mut sig,
+                )
+                .unwrap();
+            sig
+        });
+        assert_refused(&server, &no_kid, "no kid").await;
+        assert_refused(
+            &server,
+            &es256(&idp.ec, "rsa-1", &good),
+            "ES256 under an RSA kid",
+        )
+        .await;
+        assert_refused(
+            &server,
+            &rs256(&idp.rsa, "ec-1", &good),
+            "RS256 under an EC kid",
+        )
+        .await;
+        let stranger = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        assert_refused(
+            &server,
+            &rs256(&stranger, "rsa-1", &good),
+            "signed by an unpublished key",
+        )
+        .await;
+
+        // Tampering: an auditor's token with an admin payload, and a flipped signature bit.
+        let auditor = rs(&with(json!({"realm_access": {"roles": ["auditor"]}})));
+        let parts: Vec<&str> = auditor.split('.').collect();
+        let admin_payload = b64(with(json!({"realm_access": {"roles": ["admin"]}}))
+            .to_string()
+            .as_bytes());
+        let promoted = format!("{}.{admin_payload}.{}", parts[0], parts[2]);
+        assert_refused(&server, &promoted, "payload swapped under the signature").await;
+        let mut sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+        sig[10] ^= 0x01;
+        let flipped = format!("{}.{}.{}", parts[0], parts[1], b64(&sig));
+        assert_refused(&server, &flipped, "one signature bit flipped").await;
+        assert_accepted(&server, &auditor, "the untampered original").await;
+    }
+);
+
+backend_test!(
+    rotated_keys_are_fetched_on_an_unknown_kid_at_most_every_ten_seconds,
+    |backend| {
+        let idp = Provider::start().await;
+        let rotated = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let server = server_for(backend, vec![idp.config("test")]).await;
+        let token = |key: &RsaKeyPair, kid: &str| {
+            rs256(key, kid, &idp.claims(server.clock.now(), json!("auditor")))
+        };
+        assert_eq!(
+            idp.fetches(),
+            0,
+            "the JWKS is fetched on first use, not at start"
+        );
+        assert_accepted(&server, &token(&idp.rsa, "rsa-1"), "first use").await;
+        assert_eq!(idp.fetches(), 1);
+
+        // The provider rotates a key in. Within 10 s of the last fetch, an unknown kid costs no fetch...
+        idp.publish(vec![rsa_jwk(&idp.rsa, "rsa-1"), rsa_jwk(&rotated, "rsa-2")]);
+        assert_refused(
+            &server,
+            &token(&rotated, "rsa-2"),
+            "rotated key, inside the rate limit",
+        )
+        .await;
+        for i in 0..20 {
+            assert_refused(&server, &token(&idp.rsa, &format!("random-{i}")), "flood").await;
+        }
+        assert_eq!(
+            idp.fetches(),
+            1,
+            "a flood of unknown kids does not reach the provider"
+        );
+
+        // ...after it, one refetch picks the new key up, and the flood that follows costs nothing more.
+        server.clock.advance(11);
+        assert_accepted(
+            &server,
+            &token(&rotated, "rsa-2"),
+            "rotated key after the refetch",
+        )
+        .await;
+        assert_eq!(idp.fetches(), 2);
+        assert_accepted(
+            &server,
+            &token(&idp.rsa, "rsa-1"),
+            "the old key still published",
+        )
+        .await;
+        for i in 0..20 {
+            assert_refused(
+                &server,
+                &token(&idp.rsa, &format!("again-{i}")),
+                "second flood",
+            )
+            .await;
+        }
+        assert_eq!(idp.fetches(), 2);
+
+        // The provider retires the old key; cached keys are refreshed after an hour, so it stops working.
+        idp.publish(vec![rsa_jwk(&rotated, "rsa-2")]);
+        server.clock.advance(3600);
+        assert_refused(&server, &token(&idp.rsa, "rsa-1"), "retired key").await;
+        assert_eq!(idp.fetches(), 3);
+        assert_accepted(&server, &token(&rotated, "rsa-2"), "current key").await;
+        assert_eq!(idp.fetches(), 3);
+    }
+);

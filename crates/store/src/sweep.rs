@@ -6,7 +6,9 @@
 //! `UPDATE … RETURNING` feeds the `INSERT` in one CTE; on SQLite, where all writes are serialised through
 //! one connection, an `INSERT … SELECT` with the same predicate runs just before the `UPDATE`.
 
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
 
 use crate::{Backend, Error, EventWords, Store};
 
@@ -144,6 +146,55 @@ fn statements(table: Table, mv: Move, backend: Backend, words: &EventWords) -> V
     }
 }
 
+/// The sweep's certificate and CA transitions, in order. Expire first, so a certificate already past
+/// notAfter goes straight to `expired` (one event).
+const MOVES: [(Table, Move); 6] = [
+    (Table::Certificates, Move::Expire { from: "active" }),
+    (
+        Table::Certificates,
+        Move::Expire {
+            from: "about_to_expire",
+        },
+    ),
+    (Table::Certificates, Move::Warn),
+    (Table::Cas, Move::Expire { from: "active" }),
+    (
+        Table::Cas,
+        Move::Expire {
+            from: "about_to_expire",
+        },
+    ),
+    (Table::Cas, Move::Warn),
+];
+
+/// One of a transition's statements with its values bound, as the sweep runs it; `prefix` goes before the
+/// statement (empty for the sweep, `EXPLAIN` for its plan).
+fn bound(
+    prefix: &str,
+    sql: &str,
+    (table, mv): (Table, Move),
+    now: i64,
+    source: &str,
+    warn_end: i64,
+) -> Query<'static, Any, AnyArguments> {
+    let q = sqlx::query(AssertSqlSafe(format!("{prefix}{sql}")))
+        .bind(now)
+        .bind(source.to_string());
+    match (table, mv) {
+        (Table::Certificates, Move::Warn) => q.bind(warn_end),
+        _ => q,
+    }
+}
+
+/// Now plus the largest warning window of any CA: the upper bound of the warning transitions' index range.
+pub(crate) async fn warning_end(conn: &mut AnyConnection, now: i64) -> Result<i64, Error> {
+    let max_warn: i64 = sqlx::query("SELECT COALESCE(MAX(expiry_warning_days), 0) FROM cas")
+        .fetch_one(conn)
+        .await?
+        .try_get(0)?;
+    Ok(now + max_warn * 86_400)
+}
+
 impl Store {
     /// Applies every due status transition as of `now`, with one event per transition, in one
     /// transaction. On PostgreSQL an advisory lock makes concurrent replicas take turns.
@@ -160,45 +211,17 @@ impl Store {
                 return Ok(SweepReport::default());
             }
         }
-        let max_warn: i64 = sqlx::query("SELECT COALESCE(MAX(expiry_warning_days), 0) FROM cas")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        let warn_end = now + max_warn * 86_400;
+        let warn_end = warning_end(&mut tx, now).await?;
         // Devices whose slots move are locked before any certificate: the registry's lock order.
         crate::devices::status::lock_due(&mut tx, self.backend, now, warn_end).await?;
         let mut report = SweepReport::default();
-        // Expire first, so a certificate already past notAfter goes straight to `expired` (one event).
-        let moves = [
-            (Table::Certificates, Move::Expire { from: "active" }),
-            (
-                Table::Certificates,
-                Move::Expire {
-                    from: "about_to_expire",
-                },
-            ),
-            (Table::Certificates, Move::Warn),
-            (Table::Cas, Move::Expire { from: "active" }),
-            (
-                Table::Cas,
-                Move::Expire {
-                    from: "about_to_expire",
-                },
-            ),
-            (Table::Cas, Move::Warn),
-        ];
-        for (table, mv) in moves {
+        for (table, mv) in MOVES {
             let mut moved = 0;
             for sql in statements(table, mv, self.backend, self.words) {
-                let q = sqlx::query(AssertSqlSafe(sql))
-                    .bind(now)
-                    .bind(source.to_string());
-                let q = if matches!((table, mv), (Table::Certificates, Move::Warn)) {
-                    q.bind(warn_end)
-                } else {
-                    q
-                };
-                moved = q.execute(&mut *tx).await?.rows_affected();
+                moved = bound("", &sql, (table, mv), now, source, warn_end)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
             }
             match (table, mv) {
                 (Table::Certificates, Move::Expire { .. }) => report.certificates_expired += moved,
@@ -212,41 +235,26 @@ impl Store {
         Ok(report)
     }
 
-    /// The query plan of the sweep's statements (for tests and the benchmark): one line per plan row.
+    /// The query plans of the sweep's certificate and CA statements as of `now` (for tests and the
+    /// benchmark), one line per plan row: the very statements [`Store::sweep_statuses`] runs, with the same
+    /// values bound. Its device step has [`Store::explain_device_sweep`].
     #[cfg(any(test, feature = "testing"))]
     pub async fn explain_sweep(&self, now: i64) -> Result<Vec<String>, Error> {
-        let prefix = match self.backend {
-            Backend::Sqlite => "EXPLAIN QUERY PLAN",
-            Backend::Postgres => "EXPLAIN",
+        let (prefix, column) = match self.backend {
+            Backend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
+            Backend::Postgres => ("EXPLAIN ", "QUERY PLAN"),
         };
+        let mut conn = self.write.acquire().await?;
+        let warn_end = warning_end(&mut conn, now).await?;
         let mut out = Vec::new();
-        for mv in [
-            Move::Expire { from: "active" },
-            Move::Expire {
-                from: "about_to_expire",
-            },
-            Move::Warn,
-        ] {
-            // Literal values: PostgreSQL cannot type a parameter the predicate does not use.
-            let pred = predicate(Table::Certificates, mv)
-                .replace("$1", &now.to_string())
-                .replace("$3", &(now + 30 * 86_400).to_string());
-            let indexed = match self.backend {
-                Backend::Sqlite => {
-                    sqlite_index(Table::Certificates, mv).map(|i| format!(" INDEXED BY {i}"))
+        for (table, mv) in MOVES {
+            for sql in statements(table, mv, self.backend, self.words) {
+                let rows = bound(prefix, &sql, (table, mv), now, self.words.source, warn_end)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                for row in rows {
+                    out.push(row.try_get::<String, _>(column)?);
                 }
-                Backend::Postgres => None,
-            }
-            .unwrap_or_default();
-            let sql =
-                format!("{prefix} UPDATE certificates{indexed} SET status = 'x' WHERE {pred}");
-            let q = sqlx::query(AssertSqlSafe(sql));
-            for row in q.fetch_all(&self.write).await? {
-                let col = match self.backend {
-                    Backend::Sqlite => "detail",
-                    Backend::Postgres => "QUERY PLAN",
-                };
-                out.push(row.try_get::<String, _>(col)?);
             }
         }
         Ok(out)

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
+use shedu_store::bench_fill::{FleetBand, FleetSlotStatus, SyntheticFleet};
 use shedu_store::scratch::{ScratchDb, TestBackend};
 use shedu_store::{
     CaRow, CertRow, DEVICE_DECOMMISSIONED, DEVICE_LIVE_CERTIFICATES, DEVICE_RA_MISMATCH,
@@ -1028,53 +1029,55 @@ both!(
     }
 );
 
-/// The device step of the sweep at scale: `SHEDU_DEVICE_SCALE` devices (default 50,000; the benchmark size
-/// is 1,000,000), 0.1% due to expire and 0.1% to warn. The sweep moves exactly those, with one event each, reads
-/// only the slots' partial indexes, and does nothing the second time.
+/// The device step of the sweep at scale: a million devices (`SHEDU_DEVICE_SCALE` overrides, in multiples
+/// of 100,000), each with one slot, filled by `Store::fill_synthetic_fleet`; 0.1% are due to expire and 0.1%
+/// to warn. The sweep's own statements (`explain_device_sweep` explains exactly what it runs) read only the
+/// slots' partial indexes; the sweep moves exactly the due ones, with one event each, and does nothing the
+/// second time.
 async fn device_sweep_at_scale(backend: TestBackend) {
     let total: i64 = std::env::var("SHEDU_DEVICE_SCALE")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(50_000);
+        .unwrap_or(1_000_000);
+    assert_eq!(
+        total % 100_000,
+        0,
+        "the bands are exact per 100,000 devices"
+    );
     // A sweep runs every few minutes, so what is due at once is a small share of the fleet.
-    let due = (total / 1000).max(10);
+    let due = total / 1000;
     let db = ScratchDb::new(backend).await;
     let store = Store::connect(&db.url, &shedu_store::scratch::TEST_WORDS)
         .await
         .expect("connect");
     ca(&store, "ca1", 30).await;
-    // Rows made by the database itself: generated in SQL, outside the store's API, for speed.
-    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
-    let numbers = match backend {
-        TestBackend::Sqlite => {
-            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $1 - 1)"
-        }
-        TestBackend::Postgres => "WITH n(i) AS (SELECT generate_series(0, $1 - 1))",
+    let active = |per_100k, not_after| FleetBand {
+        per_100k,
+        slot: Some((FleetSlotStatus::Active, not_after)),
+        decommissioned: false,
     };
-    let not_after = format!(
-        "CASE WHEN i < {due} THEN {NOW} - 1 - i WHEN i < {} THEN {} ELSE {} + i END",
-        2 * due,
-        NOW + 10 * DAY,
-        NOW + 200 * DAY
-    );
-    for sql in [
-        format!(
-            "{numbers} INSERT INTO devices (id, ra_id, alias, tags, metadata, status, created_at, updated_at) \
-             SELECT 'dev-' || i, 'ra1', NULL, '', '{{}}', 'fully_provisioned', 0, 0 FROM n"
-        ),
-        format!(
-            "{numbers} INSERT INTO device_slots (device_id, ca_id, active_serial, active_status, active_not_after, \
-             created_at, updated_at) SELECT 'dev-' || i, 'ca1', 's' || i, 'active', {not_after}, 0, 0 FROM n"
-        ),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(total)
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
-    pool.close().await;
+    let started = std::time::Instant::now();
+    store
+        .fill_synthetic_fleet(&SyntheticFleet {
+            ca_id: "ca1".into(),
+            devices: total,
+            ras: 10,
+            bands: vec![
+                // Past notAfter, inside the 30-day window, far out.
+                active(100, NOW - 30 * DAY..NOW - 1),
+                active(100, NOW + DAY..NOW + 10 * DAY),
+                active(99_800, NOW + 200 * DAY..NOW + 400 * DAY),
+            ],
+            now: NOW,
+            der_bytes: 2,
+        })
+        .await
+        .unwrap();
     store.analyze().await.unwrap();
+    println!(
+        "{backend:?}: {total} devices filled in {:?}",
+        started.elapsed()
+    );
 
     let plan = store.explain_device_sweep(NOW).await.unwrap().join("\n");
     for index in ["device_slots_active_expiry", "device_slots_warning_expiry"] {
@@ -1096,8 +1099,18 @@ async fn device_sweep_at_scale(backend: TestBackend) {
         );
     }
 
+    let started = std::time::Instant::now();
     let report = store.sweep_statuses(NOW).await.unwrap();
+    println!("{backend:?}: swept in {:?}", started.elapsed());
     assert_eq!(report.devices_changed, 2 * due as u64, "{report:?}");
+    assert_eq!(
+        (
+            report.certificates_expired,
+            report.certificates_about_to_expire
+        ),
+        (due as u64, due as u64),
+        "the slots' certificates move with them"
+    );
     let counts = store
         .count_devices_by_status(&DeviceFilter::default())
         .await

@@ -15,6 +15,7 @@ use shedu_store::Store;
 pub use shedu_store::scratch::{ScratchDb, TestBackend as Backend};
 
 pub mod brokers;
+pub mod libtest;
 
 /// Expands one async test body into `<name>_sqlite` and `<name>_postgres` tests.
 #[macro_export]
@@ -480,8 +481,8 @@ pub fn openssl_csr(
 
 /// The PKCS#11 token for this test. When the environment names one (`scripts/test` exports a fresh
 /// SoftHSM2 token), returns it. Otherwise makes a token with `scripts/softhsm-env`, runs this same test
-/// again in a child process with that environment, asserts it passed, and returns `None`: the caller then
-/// returns. (Setting the environment of the running process would need `unsafe` in edition 2024.)
+/// again in a child process with that environment, asserts that exactly it ran and passed, and returns
+/// `None`: the caller then returns. (Setting the environment of the running process would need `unsafe` in edition 2024.)
 pub fn pkcs11_or_rerun(test_path: &str) -> Option<shedu_keys::Pkcs11Config> {
     if let Some(config) = shedu_keys::Pkcs11Config::from_env().expect("PKCS#11 environment") {
         return Some(config);
@@ -508,11 +509,17 @@ pub fn pkcs11_or_rerun(test_path: &str) -> Option<shedu_keys::Pkcs11Config> {
             child.env(k, v.trim_matches(|c| c == '"' || c == '\''));
         }
     }
-    let status = child.status().expect("re-run the test");
+    let out = child.output().expect("re-run the test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!(
+        "--- child process: {test_path} ---\n{stdout}{}--- end of {test_path} ---",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
-        status.success(),
+        out.status.success(),
         "{test_path} failed with the SoftHSM2 token"
     );
+    libtest::assert_exactly_one_passed(test_path, &stdout);
     None
 }
 

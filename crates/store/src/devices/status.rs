@@ -358,15 +358,17 @@ fn slot_moves(backend: Backend, now: i64, warn_end: i64) -> [Statement; 3] {
 }
 
 impl crate::Store {
-    /// The query plans of the sweep's device statements (for tests and the benchmark), one line per plan
-    /// row, with a 30-day warning window as [`crate::Store::explain_sweep`] uses.
+    /// The query plans of the sweep's device statements as of `now` (for tests and the benchmark), one line
+    /// per plan row: the very statements the sweep runs ([`lock_due`] on PostgreSQL, then [`sweep`]), with
+    /// the same values bound, the warning window taken from the CAs as the sweep takes it.
     #[cfg(any(test, feature = "testing"))]
     pub async fn explain_device_sweep(&self, now: i64) -> Result<Vec<String>, Error> {
         let (prefix, column) = match self.backend {
             Backend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
             Backend::Postgres => ("EXPLAIN ", "QUERY PLAN"),
         };
-        let warn_end = now + 30 * 86_400;
+        let mut conn = self.write.acquire().await?;
+        let warn_end = crate::sweep::warning_end(&mut conn, now).await?;
         let scope = Scope::Due { warn_end };
         let mut statements = Vec::new();
         if self.backend == Backend::Postgres {
@@ -383,7 +385,7 @@ impl crate::Store {
         let mut out = Vec::new();
         for (sql, args) in statements {
             let rows = bind(sqlx::query(AssertSqlSafe(format!("{prefix}{sql}"))), &args)
-                .fetch_all(&self.write)
+                .fetch_all(&mut *conn)
                 .await?;
             for row in rows {
                 out.push(row.try_get::<String, _>(column)?);
