@@ -1602,3 +1602,51 @@ fn rotate_master_moves_a_passphrase_key_to_a_new_passphrase(backend: shedu_testk
 }
 
 on_both_backends!(rotate_master_moves_a_passphrase_key_to_a_new_passphrase);
+
+/// A name that reached the database behind the API's back (an older version, a restore, a hand edit) is
+/// printed with its control characters escaped: the server's data never drives the terminal. See: issue 12
+/// (item 12).
+fn names_from_the_database_never_drive_the_terminal(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
+    let server = start(&sb, "1");
+    let ca = cli_json(
+        &sb,
+        &server,
+        &[
+            "ca", "create", "--name", "plain", "--key-type", "ec-p256", "--cn", "Plain",
+        ],
+    );
+    let chr = match backend {
+        shedu_testkit::Backend::Sqlite => "char",
+        shedu_testkit::Backend::Postgres => "chr",
+    };
+    sb.sql(&format!(
+        "UPDATE cas SET name = 'evil' || {chr}(27) || ']0;pwned' || {chr}(7) || {chr}(27) || '[2J' \
+         WHERE id = '{}'",
+        str_of(&ca, "id")
+    ));
+    let list = cli_ok(&sb, &server, &["ca", "list"]).stdout;
+    assert!(list.contains("evil"), "the CA is listed: {list}");
+    assert!(!list.contains('\u{1b}') && !list.contains('\u{7}'), "{list:?}");
+    assert!(list.contains("\\u{1b}]0;pwned\\u{7}"), "shown escaped: {list}");
+}
+
+on_both_backends!(names_from_the_database_never_drive_the_terminal);
+
+/// `--log-format json` writes one JSON object per line, with the level and the message. See: issue 12.
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let sb = Sandbox::new(shedu_testkit::Backend::Sqlite);
+    let server = try_start_with_env(&sb, "1", &[("SHEDU_LOG_FORMAT", "json")])
+        .unwrap_or_else(|f| panic!("{}", f.stderr));
+    drop(server);
+    let log = std::fs::read_to_string(sb.root.join("serve-1.stderr")).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 2, "the server logged: {log}");
+    for line in lines {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
+        assert!(v["level"].is_string(), "{line}");
+        assert!(v["fields"]["message"].is_string(), "{line}");
+    }
+}

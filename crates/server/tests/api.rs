@@ -264,6 +264,35 @@ backend_test!(names_refuse_control_characters, |backend| {
         )
         .await;
     refused("alias", s, &p);
+    // Names are bounded too: 128 characters pass, 129 do not.
+    let (s, p) = server
+        .post(
+            "/api/v1/cas",
+            json!({"name": "n".repeat(129), "key_type": "ec-p256", "subject": {"common_name": "X"}}),
+        )
+        .await;
+    refused("a 129-character CA name", s, &p);
+    let (s, p) = server
+        .post("/api/v1/device-groups", json!({"name": "g".repeat(129)}))
+        .await;
+    refused("a 129-character group name", s, &p);
+    let (s, p) = server
+        .post("/api/v1/device-groups", json!({"name": "g".repeat(128)}))
+        .await;
+    assert_eq!(s, 201, "a 128-character group name: {p}");
+    // User names have their own rule (1 to 64 characters, no white space or control character).
+    for name in [evil, "two words", &"u".repeat(65)] {
+        let (s, p) = server
+            .post(
+                "/api/v1/users",
+                json!({"username": name, "password": "a long enough secret", "role": "auditor"}),
+            )
+            .await;
+        assert_eq!(s, 400, "user {name:?}: {p}");
+        assert_eq!(problem_type(&p), "urn:shedu:problem:invalid-username", "{p}");
+    }
+    let (_, users) = server.get("/api/v1/users").await;
+    assert_eq!(users["items"].as_array().unwrap().len(), 0, "{users}");
     let (_, cas) = server.get("/api/v1/cas").await;
     assert_eq!(
         cas["items"].as_array().unwrap().len(),
