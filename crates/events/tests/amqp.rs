@@ -1,7 +1,8 @@
-//! RabbitMQ delivery against the local broker (127.0.0.1:5672, guest/guest), on SQLite and PostgreSQL:
-//! events arrive in order in a queue bound with `#` to the topic exchange, as persistent messages with
-//! `message_id` = event id, routing key = type and content type `application/cloudevents+json`; plus a
-//! throughput figure. Each test uses its own exchange and exclusive queue.
+//! RabbitMQ delivery against the test broker (`SHEDU_TEST_AMQP`, default 127.0.0.1:5672, guest/guest), on
+//! SQLite and PostgreSQL: events arrive in order in a queue bound with `#` to the topic exchange, as
+//! persistent messages with `message_id` = event id, routing key = type and content type
+//! `application/cloudevents+json`; plus a throughput figure. Each test uses its own exchange and exclusive
+//! queue.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -21,10 +22,11 @@ use shedu_store::scratch::TestBackend;
 
 /// Declares `exchange` (as the sink does) and an exclusive queue bound with `#`; returns the channel and queue.
 async fn bound_queue(exchange: &str) -> (Connection, Channel, String) {
-    let conn = Connection::connect(AMQP_URL, ConnectionProperties::default())
+    let url = amqp_url();
+    let conn = Connection::connect(&url, ConnectionProperties::default())
         .await
         .unwrap_or_else(|e| {
-            panic!("RabbitMQ is required at {AMQP_URL} ({e}). Start it (systemctl start rabbitmq-server) with the guest user.")
+            panic!("RabbitMQ is required at {url} ({e}). Run the tests through scripts/test or scripts/services, or set SHEDU_TEST_AMQP.")
         });
     let ch = conn.create_channel().await.unwrap();
     ch.exchange_declare(
@@ -124,7 +126,7 @@ async fn in_order(backend: TestBackend) {
         store.append_event(&e).await.unwrap();
     }
     let config = EventsConfig {
-        bus_urls: vec![format!("{AMQP_URL}?exchange={exchange}")],
+        bus_urls: vec![format!("{}?exchange={exchange}", amqp_url())],
         dispatch: fast(),
         ..EventsConfig::default()
     };
@@ -170,8 +172,9 @@ async fn throughput(backend: TestBackend) {
     let events: Vec<_> = (0..N).map(|i| event("certificate.issued", i)).collect();
     store.append_events(&events).await.unwrap();
     let max = store.max_event_seq().await.unwrap();
-    let sink =
-        AmqpSink::new(AmqpOptions::from_url(&format!("{AMQP_URL}?exchange={exchange}")).unwrap());
+    let sink = AmqpSink::new(
+        AmqpOptions::from_url(&format!("{}?exchange={exchange}", amqp_url())).unwrap(),
+    );
     let name = format!("amqp:{exchange}");
     let start = Instant::now();
     let handle = Dispatcher::with_options(store.clone(), fast())

@@ -1,7 +1,7 @@
-//! NATS JetStream delivery against the local server (127.0.0.1:4222, JetStream on), on SQLite and
-//! PostgreSQL: events arrive in order on a consumer with the CloudEvents fields and `Nats-Msg-Id`; a sink
-//! that was down at first (closed port) delivers everything after a restart; and a throughput figure.
-//! Each test uses its own stream and subject prefix and deletes the stream afterwards.
+//! NATS JetStream delivery against the test server (`SHEDU_TEST_NATS`, default 127.0.0.1:4222, JetStream
+//! on), on SQLite and PostgreSQL: events arrive in order on a consumer with the CloudEvents fields and
+//! `Nats-Msg-Id`; a sink that was down at first (closed port) delivers everything after a restart; and a
+//! throughput figure. Each test uses its own stream and subject prefix and deletes the stream afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -15,9 +15,10 @@ use shedu_events::{CloudEvent, Dispatcher, EventsConfig, NatsOptions, NatsSink};
 use shedu_store::scratch::TestBackend;
 
 async fn nats() -> jetstream::Context {
-    let client = async_nats::connect(NATS_URL).await.unwrap_or_else(|e| {
+    let url = nats_url();
+    let client = async_nats::connect(&url).await.unwrap_or_else(|e| {
         panic!(
-            "NATS with JetStream is required at {NATS_URL} ({e}). Start it, e.g. `nats-server -js -a 127.0.0.1 -p 4222`."
+            "NATS with JetStream is required at {url} ({e}). Run the tests through scripts/test or scripts/services, or set SHEDU_TEST_NATS."
         )
     });
     jetstream::new(client)
@@ -79,7 +80,8 @@ async fn in_order(backend: TestBackend) {
     // Through the public entry point, as the server will run it.
     let config = EventsConfig {
         bus_urls: vec![format!(
-            "{NATS_URL}?stream={stream}&subject_prefix={prefix}"
+            "{}?stream={stream}&subject_prefix={prefix}",
+            nats_url()
         )],
         dispatch: fast(),
         ..EventsConfig::default()
@@ -153,7 +155,7 @@ async fn down_then_up(backend: TestBackend) {
     assert_eq!(store.sink_cursor(&sink_name).await.unwrap(), Some(0));
 
     let handle = Dispatcher::with_options(store.clone(), fast())
-        .sink(NatsSink::new(opts(NATS_URL.to_string())))
+        .sink(NatsSink::new(opts(nats_url())))
         .start();
     let got = read_stream(&js, &stream, 40).await;
     let max = store.max_event_seq().await.unwrap();
@@ -199,7 +201,8 @@ async fn throughput(backend: TestBackend) {
     let max = store.max_event_seq().await.unwrap();
     let sink = NatsSink::new(
         NatsOptions::from_url(&format!(
-            "{NATS_URL}?stream={stream}&subject_prefix={prefix}"
+            "{}?stream={stream}&subject_prefix={prefix}",
+            nats_url()
         ))
         .unwrap(),
     );

@@ -97,7 +97,8 @@ impl ScratchDb {
                     },
                     Err(e) => panic!(
                         "PostgreSQL is required for this test and is not reachable at {admin} ({e:?}). \
-                         Start it (pg_ctlcluster 15 main start) or point SHEDU_TEST_POSTGRES at a server."
+                         Run the tests through scripts/test or scripts/services (they start one), or point \
+                         SHEDU_TEST_POSTGRES at a server."
                     ),
                 }
             }

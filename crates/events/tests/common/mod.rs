@@ -10,8 +10,18 @@ use shedu_events::{CloudEvent, DispatchOptions, Sink, SinkError};
 use shedu_store::scratch::{ScratchDb, TestBackend};
 use shedu_store::{CaRow, NewEvent, Store};
 
-pub const NATS_URL: &str = "nats://127.0.0.1:4222";
-pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The NATS server (JetStream on) of the bus tests: `SHEDU_TEST_NATS`, which `scripts/test` sets when it
+/// starts its own, or the local default.
+pub fn nats_url() -> String {
+    std::env::var("SHEDU_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// The RabbitMQ broker (user guest) of the bus tests: `SHEDU_TEST_AMQP`, which `scripts/test` sets when it
+/// starts its own, or the local default.
+pub fn amqp_url() -> String {
+    std::env::var("SHEDU_TEST_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
 
 pub async fn store(backend: TestBackend) -> (ScratchDb, Store) {
     let db = ScratchDb::new(backend).await;
