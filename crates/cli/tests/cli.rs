@@ -1613,7 +1613,14 @@ fn names_from_the_database_never_drive_the_terminal(backend: shedu_testkit::Back
         &sb,
         &server,
         &[
-            "ca", "create", "--name", "plain", "--key-type", "ec-p256", "--cn", "Plain",
+            "ca",
+            "create",
+            "--name",
+            "plain",
+            "--key-type",
+            "ec-p256",
+            "--cn",
+            "Plain",
         ],
     );
     let chr = match backend {
@@ -1627,8 +1634,14 @@ fn names_from_the_database_never_drive_the_terminal(backend: shedu_testkit::Back
     ));
     let list = cli_ok(&sb, &server, &["ca", "list"]).stdout;
     assert!(list.contains("evil"), "the CA is listed: {list}");
-    assert!(!list.contains('\u{1b}') && !list.contains('\u{7}'), "{list:?}");
-    assert!(list.contains("\\u{1b}]0;pwned\\u{7}"), "shown escaped: {list}");
+    assert!(
+        !list.contains('\u{1b}') && !list.contains('\u{7}'),
+        "{list:?}"
+    );
+    assert!(
+        list.contains("\\u{1b}]0;pwned\\u{7}"),
+        "shown escaped: {list}"
+    );
 }
 
 on_both_backends!(names_from_the_database_never_drive_the_terminal);

@@ -289,7 +289,11 @@ backend_test!(names_refuse_control_characters, |backend| {
             )
             .await;
         assert_eq!(s, 400, "user {name:?}: {p}");
-        assert_eq!(problem_type(&p), "urn:shedu:problem:invalid-username", "{p}");
+        assert_eq!(
+            problem_type(&p),
+            "urn:shedu:problem:invalid-username",
+            "{p}"
+        );
     }
     let (_, users) = server.get("/api/v1/users").await;
     assert_eq!(users["items"].as_array().unwrap().len(), 0, "{users}");
