@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 use shedu_server::permissions::{PUBLIC, ROUTES};
-use shedu_testkit::{Options, TestServer, backend_test};
+use shedu_testkit::{Backend, Options, TestServer, backend_test};
 
 async fn call(server: &TestServer, method: &str, path: &str, token: Option<&str>) -> (u16, Value) {
     call_as(server, &server.client, method, path, token).await
@@ -89,6 +89,18 @@ async fn login_from(
         .get("retry-after")
         .map(|v| v.to_str().unwrap().parse().unwrap());
     (status, retry_after, res.json().await.unwrap_or(Value::Null))
+}
+
+/// A server that believes `X-Forwarded-For` from 127.0.0.1, so a test can speak for many client addresses.
+async fn behind_a_local_proxy(backend: Backend) -> TestServer {
+    TestServer::start_with(
+        backend,
+        Options {
+            trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 async fn create_user(server: &TestServer, name: &str, role: &str) -> String {
@@ -904,14 +916,7 @@ backend_test!(twenty_parallel_wrong_passwords_get_five_tries, |backend| {
 backend_test!(
     a_locked_out_address_does_not_lock_the_user_out_elsewhere,
     |backend| {
-        let server = TestServer::start_with(
-            backend,
-            Options {
-                trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
-                ..Default::default()
-            },
-        )
-        .await;
+        let server = behind_a_local_proxy(backend).await;
         // Waits are whole seconds of the service clock: it must not tick on its own mid-test.
         server.clock.freeze();
         create_user(&server, "target", "auditor").await;
@@ -1028,14 +1033,7 @@ backend_test!(
 
 // See: issue 12 (item 11, left open in session 4: one address could try every user name in turn).
 backend_test!(one_address_trying_many_user_names_has_to_wait, |backend| {
-    let server = TestServer::start_with(
-        backend,
-        Options {
-            trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
-            ..Default::default()
-        },
-    )
-    .await;
+    let server = behind_a_local_proxy(backend).await;
     server.clock.freeze();
     create_user(&server, "target", "auditor").await;
     let (sprayer, user, busy) = ("203.0.113.9", "198.51.100.20", "198.51.100.30");
@@ -1063,14 +1061,7 @@ backend_test!(one_address_trying_many_user_names_has_to_wait, |backend| {
 
 // See: issue 12 (item 11, left open in session 4: failed-login counters were never deleted).
 backend_test!(quiet_failed_login_counters_are_forgotten, |backend| {
-    let server = TestServer::start_with(
-        backend,
-        Options {
-            trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
-            ..Default::default()
-        },
-    )
-    .await;
+    let server = behind_a_local_proxy(backend).await;
     server.clock.freeze();
     let store = shedu_store::Store::connect(&server.db_url, &shedu_core::EVENT_WORDS)
         .await
