@@ -373,7 +373,11 @@ pub fn tamper(db_url: &str, sql: &str) {
     let out = match db_url.strip_prefix("sqlite://") {
         Some(rest) => {
             let file = rest.split('?').next().unwrap_or(rest);
-            Command::new("sqlite3").args([file, sql]).output()
+            // The server may be writing at that moment: wait for its lock (5 s) rather than fail at once
+            // with `database is locked`, as sqlite3 does without a busy timeout.
+            Command::new("sqlite3")
+                .args(["-cmd", ".timeout 5000", file, sql])
+                .output()
         }
         None => Command::new("psql")
             .args([db_url, "-v", "ON_ERROR_STOP=1", "-c", sql])
