@@ -26,7 +26,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         0x30,
         &[
             &ED25519[..],
-            &tlv(0x03, &[&[0u8][..], key.public_key().as_ref()]),
+            &tlv(0x03, &[&[0u8][..], key.public_key().as_ref()].concat()),
         ]
         .concat(),
     );
@@ -47,7 +47,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         &[
             &info[..],
             &ED25519,
-            &tlv(0x03, &[&[0u8][..], signature.as_ref()]),
+            &tlv(0x03, &[&[0u8][..], signature.as_ref()].concat()),
         ]
         .concat(),
     );
