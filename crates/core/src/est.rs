@@ -523,11 +523,9 @@ impl Enrollment {
             .await;
         let allowed = match answer {
             Ok(resp) if resp.status().is_success() => resp
-                .json::<serde_json::Value>()
+                .bytes()
                 .await
-                .ok()
-                .and_then(|v| v.get("allow").and_then(serde_json::Value::as_bool))
-                .unwrap_or(false),
+                .is_ok_and(|reply| approval_allows(&reply)),
             Ok(resp) => {
                 tracing::info!(ra = %ra.id, status = %resp.status(), "approval webhook refused");
                 false
@@ -544,6 +542,44 @@ impl Enrollment {
                 "not-approved",
                 "the RA's approval service did not allow this enrolment",
             ))
+        }
+    }
+}
+
+/// Whether an approval webhook's reply (the body of a 2xx answer) allows the enrolment: only a JSON object
+/// whose `allow` is `true` does; anything else, malformed or not, refuses.
+pub fn approval_allows(reply: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(reply)
+        .ok()
+        .and_then(|v| v.get("allow").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::approval_allows;
+
+    #[test]
+    fn only_an_explicit_allow_true_approves() {
+        assert!(approval_allows(br#"{"allow": true}"#));
+        assert!(approval_allows(
+            br#"{"allow": true, "reason": "known device"}"#
+        ));
+        for reply in [
+            &br#"{"allow": false}"#[..],
+            br#"{"allow": "true"}"#,
+            br#"{"allow": 1}"#,
+            br#"[{"allow": true}]"#,
+            br#"{"Allow": true}"#,
+            b"true",
+            b"",
+            b"\xff{",
+        ] {
+            assert!(
+                !approval_allows(reply),
+                "{}",
+                String::from_utf8_lossy(reply)
+            );
         }
     }
 }

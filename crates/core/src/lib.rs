@@ -45,12 +45,12 @@ pub use devices::{
 };
 pub use engines::{EngineKind, Engines};
 pub use error::Error;
-pub use est::{EstIssued, EstOperation, EstRequest};
+pub use est::{EstIssued, EstOperation, EstRequest, approval_allows};
 pub use events::{EVENT_SOURCE, EVENT_TYPES, EVENT_WORDS, EventKind, Events};
 pub use lifecycle::spawn_lifecycle;
 pub use model::{Ca, CaKind, Certificate, Status};
 pub use names::NamePolicyInput;
-pub use oidc::OidcIssuer;
+pub use oidc::{OidcIssuer, check_token_offline};
 pub use ra::{AuthMode, Enrollment, EnrollmentSettings, Ra, RaInput, WebhookSettings};
 pub use registry::Registry;
 pub use rotate::rewrap_database_keys;

@@ -139,9 +139,7 @@ impl OidcVerifier {
         token: &str,
         now: i64,
     ) -> Option<Result<Principal, Error>> {
-        let iss = jsonwebtoken::dangerous::insecure_decode_claims::<UnverifiedIssuer>(token)
-            .ok()?
-            .iss?;
+        let iss = token_issuer(token)?;
         let provider = self.providers.iter().find(|p| p.issuer == iss)?;
         Some(
             provider
@@ -153,6 +151,39 @@ impl OidcVerifier {
                 }),
         )
     }
+}
+
+/// What [`OidcVerifier`] decides for `token` when `issuer`'s JWKS is `jwks`, without fetching anything:
+/// every decoder OIDC applies to network input (the unverified `iss`, the header, the JWKS body, the
+/// signature and the claims), in the order and with the checks of a real request. `None` when the token
+/// is not one of `issuer`'s, as for [`OidcVerifier::authenticate`]. Used by the fuzz target and tests.
+pub fn check_token_offline(
+    issuer: OidcIssuer,
+    jwks: &[u8],
+    token: &str,
+    now: i64,
+) -> Result<Option<Principal>, Error> {
+    let provider = Provider::new(issuer)?;
+    if token_issuer(token).is_none_or(|iss| iss != provider.issuer) {
+        return Ok(None);
+    }
+    let refused = |refusal: Refusal| {
+        Error::Unauthenticated(format!("the bearer token is not valid: {refusal}"))
+    };
+    let (alg, kid) = provider.header(token).map_err(refused)?;
+    let keys = parse_jwks(jwks).map_err(|e| Error::invalid("invalid-jwks", e))?;
+    let key = keys.get(&kid).ok_or(Refusal::UnknownKey).map_err(refused)?;
+    provider
+        .check(token, alg, key, now)
+        .map(Some)
+        .map_err(refused)
+}
+
+/// The `iss` of a JWT, read without verifying anything: it only picks the verifier.
+fn token_issuer(token: &str) -> Option<String> {
+    jsonwebtoken::dangerous::insecure_decode_claims::<UnverifiedIssuer>(token)
+        .ok()?
+        .iss
 }
 
 #[derive(serde::Deserialize)]
@@ -276,18 +307,33 @@ impl Provider {
         token: &str,
         now: i64,
     ) -> Result<Principal, Refusal> {
-        // `alg: none` does not parse as an `Algorithm`; HS* is not in the allow-list. Both end here, before
-        // any key is looked up.
+        let (alg, kid) = self.header(token)?;
+        let key = self.key(http, &kid, now).await?;
+        self.check(token, alg, &key, now)
+    }
+
+    /// The token's algorithm and `kid`. `alg: none` does not parse as an `Algorithm`; HS* is not in the
+    /// allow-list. Both end here, before any key is looked up.
+    fn header(&self, token: &str) -> Result<(Algorithm, String), Refusal> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Header)?;
         if !self.algorithms.contains(&header.alg) {
             return Err(Refusal::Algorithm(header.alg));
         }
-        let kid = header.kid.ok_or(Refusal::NoKid)?;
-        let key = self.key(http, &kid, now).await?;
-        if !key.algorithms.contains(&header.alg) {
-            return Err(Refusal::KeyAlgorithm(header.alg));
+        Ok((header.alg, header.kid.ok_or(Refusal::NoKid)?))
+    }
+
+    /// The signature and the claims of `token`, whose header named `alg` and the key `key`.
+    fn check(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        key: &VerifyingKey,
+        now: i64,
+    ) -> Result<Principal, Refusal> {
+        if !key.algorithms.contains(&alg) {
+            return Err(Refusal::KeyAlgorithm(alg));
         }
-        let mut validation = Validation::new(header.alg);
+        let mut validation = Validation::new(alg);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
@@ -365,8 +411,7 @@ impl Provider {
         }
         *last_fetch = Some(now);
         match fetch_jwks(http, &self.jwks_url).await {
-            Ok(set) => {
-                let by_kid = usable_keys(&set);
+            Ok(by_kid) => {
                 tracing::debug!(issuer = %self.issuer, keys = by_kid.len(), "JWKS fetched");
                 let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
                 *keys = Keys {
@@ -410,7 +455,10 @@ fn jwks_url(issuer: &str, url: &str) -> Result<reqwest::Url, Error> {
     }
 }
 
-async fn fetch_jwks(http: &reqwest::Client, url: &reqwest::Url) -> Result<JwkSet, String> {
+async fn fetch_jwks(
+    http: &reqwest::Client,
+    url: &reqwest::Url,
+) -> Result<HashMap<String, Arc<VerifyingKey>>, String> {
     let mut res = http
         .get(url.clone())
         .send()
@@ -426,7 +474,13 @@ async fn fetch_jwks(http: &reqwest::Client, url: &reqwest::Url) -> Result<JwkSet
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| format!("not a JWKS: {e}"))
+    parse_jwks(&body)
+}
+
+/// A JWKS body's usable signing keys by `kid` ([`usable_keys`]); an error when it is not a JWKS.
+fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<VerifyingKey>>, String> {
+    let set: JwkSet = serde_json::from_slice(body).map_err(|e| format!("not a JWKS: {e}"))?;
+    Ok(usable_keys(&set))
 }
 
 /// The set's signing keys by `kid`; keys without a `kid`, for encryption, symmetric or unreadable are left
@@ -584,6 +638,50 @@ mod tests {
         assert_eq!(key_algorithms(&jwk(ed)), [Algorithm::EdDSA]);
         let oct = json!({"kty": "oct", "k": "c2VjcmV0", "alg": "HS256"});
         assert!(key_algorithms(&jwk(oct)).is_empty(), "never an HMAC key");
+    }
+
+    /// RFC 8032 §7.1 test 1 as PKCS#8, and its public key as the JWK of RFC 8037 §A.2.
+    const ED25519_PKCS8: &str = "302e020100300506032b6570042204209d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+    const ED25519_JWKS: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+
+    #[test]
+    fn an_offline_check_takes_the_request_path() {
+        let issuer = || OidcIssuer::new("https://idp", "shedu", "https://idp/jwks", "roles");
+        let key = jsonwebtoken::EncodingKey::from_ed_der(&hex::decode(ED25519_PKCS8).unwrap());
+        let sign = |kid: &str, claims: Value| {
+            let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+            header.kid = Some(kid.into());
+            jsonwebtoken::encode(&header, &claims, &key).unwrap()
+        };
+        let claims = json!({"iss": "https://idp", "aud": "shedu", "sub": "u1", "exp": 2000, "roles": ["operator"]});
+        let check =
+            |token: &str, jwks: &str| check_token_offline(issuer(), jwks.as_bytes(), token, 1000);
+        let principal = check(&sign("k1", claims.clone()), ED25519_JWKS)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (principal.role, principal.name.as_str()),
+            (Role::Operator, "u1")
+        );
+        // Another issuer's token is not this path's; an unknown kid, a JWKS that is not one, an expired
+        // token and garbage are refusals, never panics.
+        let other = json!({"iss": "https://other", "aud": "shedu", "sub": "u1", "exp": 2000});
+        assert!(check(&sign("k1", other), ED25519_JWKS).unwrap().is_none());
+        assert!(matches!(
+            check(&sign("k2", claims.clone()), ED25519_JWKS),
+            Err(Error::Unauthenticated(_))
+        ));
+        assert!(matches!(
+            check(&sign("k1", claims), "[]"),
+            Err(Error::Invalid {
+                code: "invalid-jwks",
+                ..
+            })
+        ));
+        let expired =
+            json!({"iss": "https://idp", "aud": "shedu", "sub": "u1", "exp": 10, "roles": "admin"});
+        assert!(check(&sign("k1", expired), ED25519_JWKS).is_err());
+        assert!(check("a.b.c", ED25519_JWKS).unwrap().is_none());
     }
 
     #[test]

@@ -115,6 +115,34 @@ pub fn pem_to_der_certs(input: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
     Ok(certs)
 }
 
+/// Decodes a client chain a TLS-terminating proxy forwarded in a header: the PEM percent-encoded (nginx
+/// `$ssl_client_escaped_cert`), leaf first. A malformed `%XX` escape, PEM without a certificate or an empty
+/// value is an error; the DER of each certificate is judged by whoever verifies the chain.
+pub fn escaped_pem_to_der_certs(value: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+    let pem = percent_decode(value)
+        .ok_or_else(|| Error::malformed("certificate", "bad percent-encoding"))?;
+    let certs = pem_to_der_certs(&pem)?;
+    if certs.iter().all(Vec::is_empty) {
+        return Err(Error::malformed("certificate", "no certificate"));
+    }
+    Ok(certs)
+}
+
+/// `%XX` decoding (RFC 3986 §2.1); `None` on a malformed escape.
+fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut bytes = input.iter();
+    while let Some(&b) = bytes.next() {
+        if b == b'%' {
+            let hex = [*bytes.next()?, *bytes.next()?];
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    Some(out)
+}
+
 /// Whether `child_der` is signed by the key of `parent_der` and names it as issuer. Used to place an
 /// imported CA under a managed parent.
 pub fn is_signed_by(child_der: &[u8], parent_der: &[u8]) -> bool {
@@ -145,5 +173,44 @@ pub(crate) fn render_san(gn: &x509_parser::extensions::GeneralName<'_>) -> Strin
             _ => format!("IP:{}", hex::encode(b)),
         },
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_is_strict() {
+        assert_eq!(
+            percent_decode(b"-----BEGIN%20CERT%0A").unwrap(),
+            b"-----BEGIN CERT\n"
+        );
+        assert!(percent_decode(b"%2").is_none());
+        assert!(percent_decode(b"%zz").is_none());
+        // "+" is not a space here: nginx escapes a space as %20.
+        assert_eq!(percent_decode(b"a+b").unwrap(), b"a+b");
+    }
+
+    #[test]
+    fn an_escaped_chain_decodes_to_its_certificates() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMAMCAQc=\n-----END CERTIFICATE-----\n\
+                   -----BEGIN CERTIFICATE-----\nMAMCAQg=\n-----END CERTIFICATE-----\n";
+        let escaped = pem
+            .replace(' ', "%20")
+            .replace('\n', "%0A")
+            .replace('=', "%3D");
+        let certs = escaped_pem_to_der_certs(escaped.as_bytes()).unwrap();
+        assert_eq!(
+            certs,
+            [
+                vec![0x30, 0x03, 0x02, 0x01, 0x07],
+                vec![0x30, 0x03, 0x02, 0x01, 0x08]
+            ]
+        );
+        assert!(escaped_pem_to_der_certs(b"").is_err());
+        assert!(escaped_pem_to_der_certs(b"%ZZ").is_err());
+        let key = "-----BEGIN%20PRIVATE%20KEY-----%0AMAMCAQc%3D%0A-----END%20PRIVATE%20KEY-----%0A";
+        assert!(escaped_pem_to_der_certs(key.as_bytes()).is_err());
     }
 }

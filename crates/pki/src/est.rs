@@ -2,9 +2,13 @@
 //! RFC 5652 §5, degenerate: no signers) and the CSR attributes response (§4.5.2).
 //!
 //! Both are a few fixed wrappers around data we already hold, so they are encoded with yasna here rather
-//! than with a CMS library.
+//! than with a CMS library. The request side is decoded here too: the base64 body ([`decode_body`]) and
+//! the credentials of the `Authorization` header ([`credentials`]), both bytes from the network.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use yasna::models::ObjectIdentifier;
+use zeroize::Zeroizing;
 
 use crate::Error;
 
@@ -75,6 +79,46 @@ pub fn parse_oid(s: &str) -> Result<ObjectIdentifier, Error> {
     }
 }
 
+/// An EST request body: base64 DER (RFC 8951 §3.2), whitespace and line breaks ignored; raw DER (a first
+/// byte of SEQUENCE) is accepted too. The DER itself is judged by whoever parses it.
+pub fn decode_body(body: &[u8]) -> Result<Vec<u8>, Error> {
+    let text: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    match STANDARD.decode(&text) {
+        Ok(der) if !der.is_empty() => Ok(der),
+        _ if body.first() == Some(&0x30) => Ok(body.to_vec()),
+        _ => Err(Error::malformed(
+            "EST body",
+            "not base64-encoded DER (RFC 8951 section 3.2)",
+        )),
+    }
+}
+
+/// The credentials of an EST `Authorization` header value: HTTP Basic `device:secret` (RFC 7617) gives
+/// both, a bearer token gives the secret alone, anything else neither.
+pub fn credentials(authorization: &str) -> (Option<String>, Option<Zeroizing<String>>) {
+    let (scheme, rest) = authorization.split_once(' ').unwrap_or((authorization, ""));
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return (None, Some(Zeroizing::new(rest.trim().to_string())));
+    }
+    if scheme.eq_ignore_ascii_case("basic")
+        && let Ok(decoded) = STANDARD.decode(rest.trim())
+        && let Ok(decoded) = String::from_utf8(decoded)
+    {
+        let decoded = Zeroizing::new(decoded);
+        if let Some((user, pass)) = decoded.split_once(':') {
+            return (
+                Some(user.to_string()),
+                Some(Zeroizing::new(pass.to_string())),
+            );
+        }
+    }
+    (None, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +155,45 @@ mod tests {
         assert!(csr_attributes(&["1.2.x".into()]).is_err());
         assert!(csr_attributes(&["7.1".into()]).is_err());
         assert!(csr_attributes(&["1".into()]).is_err());
+    }
+
+    #[test]
+    fn bodies_are_base64_with_any_line_breaks_or_raw_der() {
+        let der = [0x30, 0x03, 0x02, 0x01, 0x07];
+        assert_eq!(decode_body(b"MAMCAQc=").unwrap(), der);
+        assert_eq!(decode_body(b"MAMC\r\nAQc=\n").unwrap(), der);
+        assert_eq!(decode_body(&der).unwrap(), der);
+        assert!(matches!(
+            decode_body(b"not base64!"),
+            Err(Error::Malformed {
+                what: "EST body",
+                ..
+            })
+        ));
+        assert!(decode_body(b"").is_err());
+        assert!(decode_body(b" \n").is_err());
+    }
+
+    #[test]
+    fn credentials_are_basic_or_bearer() {
+        // "dev-1:s3:cr3t": the secret may hold colons, the device id cannot.
+        let (user, secret) = credentials("Basic ZGV2LTE6czM6Y3IzdA==");
+        assert_eq!(user.as_deref(), Some("dev-1"));
+        assert_eq!(secret.as_deref().map(String::as_str), Some("s3:cr3t"));
+        let (user, secret) = credentials("bearer  tok ");
+        assert_eq!(user, None);
+        assert_eq!(secret.as_deref().map(String::as_str), Some("tok"));
+        // No colon, bad base64, not UTF-8, an unknown scheme: no credentials.
+        for value in [
+            "Basic ZGV2",
+            "Basic %%%",
+            "Basic /w==",
+            "Digest x",
+            "Basic",
+            "",
+        ] {
+            let (user, secret) = credentials(value);
+            assert!(user.is_none() && secret.is_none(), "{value}");
+        }
     }
 }

@@ -204,6 +204,20 @@ pub enum OcspError {
     Unauthorized = 6,
 }
 
+/// The DER of an RFC 5019 §5 GET request's last path segment (`{url}/{base64 of the DER OCSPRequest}`),
+/// already percent-decoded: whitespace is dropped and the standard and URL-safe alphabets, with or without
+/// padding, are accepted, as clients differ. The DER is not parsed here; [`OcspRequest::from_der`] does it.
+pub fn decode_get(path: &str) -> Result<Vec<u8>, Error> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+    let text: String = path.chars().filter(|c| !c.is_whitespace()).collect();
+    STANDARD
+        .decode(&text)
+        .or_else(|_| URL_SAFE.decode(&text))
+        .or_else(|_| URL_SAFE_NO_PAD.decode(&text))
+        .map_err(|e| Error::malformed("OCSP request", e))
+}
+
 /// An unsigned error response: `OCSPResponse { responseStatus }`.
 pub fn error_response(status: OcspError) -> Vec<u8> {
     vec![0x30, 0x03, 0x0a, 0x01, status as u8]
@@ -397,6 +411,22 @@ mod tests {
                 let _ = OcspRequest::from_der(&m);
             }
         }
+    }
+
+    #[test]
+    fn get_paths_decode_in_every_alphabet() {
+        // 0xfb 0xff: "+/8=" in the standard alphabet, "-_8=" URL-safe, "-_8" unpadded.
+        for path in ["+/8=", "-_8=", "-_8", " +/8=\n"] {
+            assert_eq!(decode_get(path).unwrap(), [0xfb, 0xff], "{path}");
+        }
+        assert!(matches!(
+            decode_get("not*base64"),
+            Err(Error::Malformed {
+                what: "OCSP request",
+                ..
+            })
+        ));
+        assert_eq!(decode_get("").unwrap(), Vec::<u8>::new());
     }
 
     #[test]

@@ -129,7 +129,7 @@ async fn enroll(state: &AppState, ra: &Ra, operation: EstOperation, call: Call) 
             );
         }
     }
-    let Some(csr_der) = decode_csr(&call.body) else {
+    let Ok(csr_der) = shedu_pki::est::decode_body(&call.body) else {
         return text(
             StatusCode::BAD_REQUEST,
             "the body must be a base64-encoded DER PKCS#10 request",
@@ -206,45 +206,12 @@ fn server_keygen_body(key_pkcs8: &[u8], pkcs7: &[u8]) -> Response {
     no_store(res)
 }
 
-/// The CSR: base64 DER (RFC 8951), whitespace and line breaks ignored; raw DER is accepted too.
-fn decode_csr(body: &[u8]) -> Option<Vec<u8>> {
-    let text: Vec<u8> = body
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    match STANDARD.decode(&text) {
-        Ok(der) if !der.is_empty() => Some(der),
-        _ if body.first() == Some(&0x30) => Some(body.to_vec()),
-        _ => None,
-    }
-}
-
-/// HTTP Basic `device:secret` or a bearer secret.
+/// HTTP Basic `device:secret` or a bearer secret ([`shedu_pki::est::credentials`]).
 fn credentials(headers: &HeaderMap) -> (Option<String>, Option<Zeroizing<String>>) {
-    let Some(value) = headers
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-    else {
-        return (None, None);
-    };
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if scheme.eq_ignore_ascii_case("bearer") {
-        return (None, Some(Zeroizing::new(rest.trim().to_string())));
-    }
-    if scheme.eq_ignore_ascii_case("basic")
-        && let Ok(decoded) = STANDARD.decode(rest.trim())
-        && let Ok(decoded) = String::from_utf8(decoded)
-    {
-        let decoded = Zeroizing::new(decoded);
-        if let Some((user, pass)) = decoded.split_once(':') {
-            return (
-                Some(user.to_string()),
-                Some(Zeroizing::new(pass.to_string())),
-            );
-        }
-    }
-    (None, None)
+        .map_or((None, None), shedu_pki::est::credentials)
 }
 
 fn base64_body(content_type: &'static str, der: &[u8]) -> Response {

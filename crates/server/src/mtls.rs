@@ -290,29 +290,13 @@ fn peer_port(req: &axum::extract::Request) -> Option<u16> {
 }
 
 fn forwarded_chain(value: &[u8], trust: &ClientTrust) -> Result<ClientCertificate, String> {
-    let pem = percent_decode(value).ok_or("bad percent-encoding")?;
-    let ders = shedu_pki::pem_to_der_certs(&pem).map_err(|e| e.to_string())?;
+    let ders = shedu_pki::escaped_pem_to_der_certs(value).map_err(|e| e.to_string())?;
     let chain: Vec<CertificateDer<'static>> = ders.into_iter().map(CertificateDer::from).collect();
     let (leaf, intermediates) = chain.split_first().ok_or("no certificate")?;
     trust
         .verify_client_cert(leaf, intermediates, UnixTime::now())
         .map_err(|e| e.to_string())?;
     Ok(ClientCertificate(Arc::new(chain)))
-}
-
-/// `%XX` decoding (what nginx's escaped certificate needs); `None` on a malformed escape.
-fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut bytes = input.iter();
-    while let Some(&b) = bytes.next() {
-        if b == b'%' {
-            let hex = [*bytes.next()?, *bytes.next()?];
-            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
-        } else {
-            out.push(b);
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -340,15 +324,5 @@ mod tests {
         assert_eq!(forwarded(&["not-an-address, 10.0.0.1"]), None);
         assert_eq!(forwarded(&["10.0.0.1"]), None);
         assert_eq!(forwarded(&[]), None);
-    }
-
-    #[test]
-    fn percent_decoding_is_strict() {
-        assert_eq!(
-            super::percent_decode(b"-----BEGIN%20CERT%0A").unwrap(),
-            b"-----BEGIN CERT\n"
-        );
-        assert!(super::percent_decode(b"%2").is_none());
-        assert!(super::percent_decode(b"%zz").is_none());
     }
 }

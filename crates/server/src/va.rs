@@ -54,14 +54,9 @@ async fn ocsp_post(State(state): State<AppState>, body: Result<Bytes, BytesRejec
 }
 
 /// RFC 5019 §5: `GET {url}/{url-encoding of base-64 encoding of the DER OCSPRequest}`. axum has already
-/// percent-decoded the path; some clients also use the URL-safe alphabet.
+/// percent-decoded the path; [`shedu_pki::ocsp::decode_get`] takes the base64.
 async fn ocsp_get(State(state): State<AppState>, Path(request): Path<String>) -> Response {
-    let text: String = request.chars().filter(|c| !c.is_whitespace()).collect();
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(&text)
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(&text))
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&text));
-    let answer = match decoded {
+    let answer = match shedu_pki::ocsp::decode_get(&request) {
         Ok(der) if der.len() <= MAX_OCSP_REQUEST => state.services.va.ocsp(&der).await,
         _ => state.services.va.ocsp(&[]).await,
     };

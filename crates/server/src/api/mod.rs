@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod bodies;
 mod cas;
 mod certificates;
 mod devices;
@@ -20,6 +21,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+
+pub use bodies::{JsonBody, json_bodies};
 
 /// Largest JSON body the API accepts; a CSR or a CA import fits easily.
 pub(crate) const MAX_BODY: usize = 256 * 1024;
