@@ -6,6 +6,7 @@
 #![no_main]
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use shedu_pki::der::tlv;
 
 /// RFC 8032 §7.1, test 1.
 const SEED: [u8; 32] = [
@@ -56,19 +57,3 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         assert_eq!(csr.sans().len(), csr.sans_display().len());
     }
 });
-
-/// A DER tag-length-value.
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let len = content.len();
-    let mut out = vec![tag];
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(content);
-    out
-}

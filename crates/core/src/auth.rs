@@ -339,10 +339,7 @@ impl AuthService {
             return Err(failed());
         }
         let now = self.clock.now();
-        self.charge_attempt(ANY_USER, source, FREE_ATTEMPTS_PER_ADDRESS, now)
-            .await?;
-        self.charge_attempt(username, source, FREE_ATTEMPTS, now)
-            .await?;
+        self.charge_attempt(username, source, now).await?;
         let row = self
             .store
             .user_by_name(username)
@@ -589,25 +586,15 @@ impl AuthService {
         }
         let claims = self.decode(token, "access")?;
         // The user's row, not the token, has the last word: a token minted before the user's access
-        // changed (another generation), or of a disabled or deleted user, is refused.
+        // changed (another generation), of a disabled or deleted user, or of a login that has ended (a
+        // refresh-token reuse ends it, and its access tokens with it) is refused.
         let user = self
             .store
-            .user_by_id(&claims.sub)
+            .session_user(&claims.sub, &claims.fam, self.clock.now())
             .await
             .map_err(store_err("user"))?
             .filter(|u| !u.disabled && u.token_generation == claims.tgen)
             .ok_or_else(|| Error::Unauthenticated("the session is no longer valid".into()))?;
-        // The login must still live: a refresh-token reuse ends it, and its access tokens with it.
-        let login_lives = self
-            .store
-            .refresh_family_lives(&claims.fam, self.clock.now())
-            .await
-            .map_err(store_err("session"))?;
-        if !login_lives {
-            return Err(Error::Unauthenticated(
-                "the session's login has ended".into(),
-            ));
-        }
         Ok(Principal {
             id: user.id,
             name: user.username,
@@ -710,32 +697,31 @@ impl AuthService {
         Ok(data.claims)
     }
 
-    /// Charges this attempt to (`username`, `source`) before the password is checked, so parallel
-    /// attempts cannot outrun the count; `RateLimited` with the wait when the pair has to wait after
-    /// `free` failures. Counters quiet for [`FAILURE_MEMORY`] are deleted on the way.
-    async fn charge_attempt(
-        &self,
-        username: &str,
-        source: &str,
-        free: i64,
-        now: i64,
-    ) -> Result<(), Error> {
+    /// Charges this attempt, before the password is checked, to the address's own counter (against
+    /// spraying many names; [`FREE_ATTEMPTS_PER_ADDRESS`]) and to (`username`, `source`)
+    /// ([`FREE_ATTEMPTS`]), both in one transaction, so parallel attempts cannot outrun the count;
+    /// `RateLimited` with the wait when either has to wait (then neither is charged). Counters quiet for
+    /// [`FAILURE_MEMORY`] are deleted on the way.
+    async fn charge_attempt(&self, username: &str, source: &str, now: i64) -> Result<(), Error> {
+        const FREE: [i64; 2] = [FREE_ATTEMPTS_PER_ADDRESS, FREE_ATTEMPTS];
         let charged = self
             .store
-            .charge_login_attempt(username, source, now, now - FAILURE_MEMORY, |c| {
-                next_failures(c, free, now)
-            })
+            .charge_login_attempt(
+                &[ANY_USER, username],
+                source,
+                now,
+                now - FAILURE_MEMORY,
+                |i, c| next_failures(c, FREE[i], now),
+            )
             .await
             .map_err(store_err("login"))?;
-        let whom = if username == ANY_USER {
-            "from this address"
-        } else {
-            "for this user from this address"
-        };
         match charged {
             Ok(()) => Ok(()),
-            Err(until) => Err(Error::RateLimited {
-                detail: format!("too many failed logins {whom}; wait and try again"),
+            Err((i, until)) => Err(Error::RateLimited {
+                detail: format!(
+                    "too many failed logins {}; wait and try again",
+                    ["from this address", "for this user from this address"][i]
+                ),
                 retry_after: u64::try_from(until - now).unwrap_or(1).max(1),
             }),
         }

@@ -1,5 +1,7 @@
 //! shedu's one bounds-checked DER reader, for the few structures it parses by hand: OCSP requests here,
-//! and the private keys the PKCS#11 engine of `shedu-keys` imports into a token.
+//! and the private keys the PKCS#11 engine of `shedu-keys` imports into a token; and its one DER writer
+//! ([`push_tlv`], [`push_unsigned`], [`tlv`]) for the little DER written by hand (the PKCS#11 engine's
+//! signatures and public keys, the fuzz targets' inputs).
 //!
 //! Every read checks lengths against the remaining input; nothing here can panic or allocate on input.
 //! Only single-octet tags and definite lengths up to four octets are accepted, which is all DER allows
@@ -138,6 +140,51 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Appends a DER definite length.
+fn push_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+}
+
+/// Appends one element: its tag, the length of `content`, and `content`.
+pub fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
+    out.push(tag);
+    push_len(out, content.len());
+    out.extend_from_slice(content);
+}
+
+/// One element as a new vector (see [`push_tlv`]).
+pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + 6);
+    push_tlv(&mut out, tag, content);
+    out
+}
+
+/// Appends an unsigned big-endian number as a minimal, positive DER INTEGER.
+pub fn push_unsigned(out: &mut Vec<u8>, magnitude: &[u8]) {
+    let start = magnitude
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(magnitude.len());
+    let trimmed = &magnitude[start..];
+    let mut content = Vec::with_capacity(trimmed.len() + 1);
+    match trimmed.first() {
+        None => content.push(0),
+        Some(b) if b & 0x80 != 0 => {
+            content.push(0);
+            content.extend_from_slice(trimmed);
+        }
+        Some(_) => content.extend_from_slice(trimmed),
+    }
+    push_tlv(out, TAG_INTEGER, &content);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +205,31 @@ mod tests {
         );
         assert!(Reader::new(&[0x30], "t").read().is_err());
         assert!(Reader::new(&[], "t").read().is_err());
+    }
+
+    #[test]
+    fn the_writer_round_trips_through_the_reader_at_every_length_form() {
+        for len in [0usize, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x1_0000] {
+            let content = vec![0xa5u8; len];
+            let der = tlv(TAG_OCTET_STRING, &content);
+            let header = match len {
+                0..=0x7f => 2,
+                0x80..=0xff => 3,
+                0x100..=0xffff => 4,
+                _ => 5,
+            };
+            assert_eq!(der.len(), header + len, "minimal length octets for {len}");
+            let mut r = Reader::new(&der, "t");
+            assert_eq!(r.expect(TAG_OCTET_STRING).unwrap().content, &content[..]);
+            assert!(r.finish().is_ok());
+        }
+        let mut int = Vec::new();
+        push_unsigned(&mut int, &[0x00, 0x00, 0x80, 0x01]);
+        assert_eq!(int, [0x02, 0x03, 0x00, 0x80, 0x01]);
+        assert_eq!(Reader::new(&int, "t").unsigned().unwrap(), &[0x80, 0x01]);
+        let mut zero = Vec::new();
+        push_unsigned(&mut zero, &[]);
+        assert_eq!(zero, [0x02, 0x01, 0x00]);
     }
 
     // Moved from the PKCS#11 engine's former reader in shedu-keys, assertions unchanged.

@@ -1059,6 +1059,36 @@ backend_test!(one_address_trying_many_user_names_has_to_wait, |backend| {
     }
 });
 
+// See: issue 12 (session 6 review: the two counters of a login were charged in two transactions, so an
+// attempt refused for its user name had already been charged to its address, and a person retrying their
+// own locked name from a shared address, a factory's NAT, made the whole address wait).
+backend_test!(
+    retries_against_a_locked_name_do_not_use_up_the_address,
+    |backend| {
+        let server = behind_a_local_proxy(backend).await;
+        server.clock.freeze();
+        create_user(&server, "target", "auditor").await;
+        create_user(&server, "colleague", "auditor").await;
+        let shared = "203.0.113.50";
+        for i in 0..5 {
+            let (s, _, p) = login_from(&server, shared, "target", "wrong guess").await;
+            assert_eq!(s, 401, "attempt {i}: {p}");
+        }
+        // The name is locked from this address now; forty more tries are refused without a password check.
+        for i in 0..40 {
+            let (s, _, p) = login_from(&server, shared, "target", "wrong guess").await;
+            assert_eq!(s, 429, "retry {i} against the locked name: {p}");
+            assert_eq!(
+                p["detail"],
+                "too many failed logins for this user from this address; wait and try again"
+            );
+        }
+        // The address spent 5 of its 30 attempts, not 45: a colleague behind the same address logs in.
+        let (s, _, p) = login_from(&server, shared, "colleague", "a long enough secret").await;
+        assert_eq!(s, 200, "{p}");
+    }
+);
+
 // See: issue 12 (item 11, left open in session 4: failed-login counters were never deleted).
 backend_test!(quiet_failed_login_counters_are_forgotten, |backend| {
     let server = behind_a_local_proxy(backend).await;

@@ -316,19 +316,20 @@ impl Store {
         Ok(Redeemed::Fresh(row))
     }
 
-    /// Charges one login attempt to (`username`, `source`) atomically, before the password is checked:
-    /// `step` gets the counter as it stands (zeros when there is none) and returns the counter to store,
-    /// or `Err(locked_until)` to refuse the attempt (then nothing is written). Concurrent attempts are
-    /// serialised, so each sees every earlier charge. Counters last charged before `forget_before` and
-    /// not waiting any more are deleted first.
+    /// Charges one login attempt to each of `counters` (user-name keys, all from `source`) atomically, in
+    /// one transaction, before the password is checked: `step(i, counter)` gets counter `i` as it stands
+    /// (zeros when there is none) and returns the counter to store, or `Err(locked_until)` to refuse the
+    /// attempt, and then nothing at all is written and the answer is `Err((i, locked_until))`. Concurrent
+    /// attempts are serialised (callers pass the counters in one fixed order), so each sees every earlier
+    /// charge. Counters last charged before `forget_before` and not waiting any more are deleted first.
     pub async fn charge_login_attempt(
         &self,
-        username: &str,
+        counters: &[&str],
         source: &str,
         now: i64,
         forget_before: i64,
-        step: impl FnOnce(LoginFailures) -> Result<LoginFailures, i64>,
-    ) -> Result<Result<(), i64>, Error> {
+        mut step: impl FnMut(usize, LoginFailures) -> Result<LoginFailures, i64>,
+    ) -> Result<Result<(), (usize, i64)>, Error> {
         let mut tx = self.write.begin().await?;
         // Counters nobody charged since `forget_before` (and not waiting) would start from zero anyway.
         sqlx::query("DELETE FROM login_failures WHERE updated_at < $1 AND locked_until <= $2")
@@ -336,48 +337,54 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO login_failures (username, source, failures, locked_until, updated_at) \
-             VALUES ($1, $2, 0, 0, $3) ON CONFLICT (username, source) DO NOTHING",
-        )
-        .bind(username)
-        .bind(source)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
         let lock = match self.backend {
             crate::Backend::Postgres => " FOR UPDATE",
             crate::Backend::Sqlite => "",
         };
-        let (failures, locked_until, updated_at): (i64, i64, i64) =
-            sqlx::query_as(AssertSqlSafe(format!(
-                "SELECT failures, locked_until, updated_at FROM login_failures \
-             WHERE username = $1 AND source = $2{lock}"
-            )))
-            .bind(username)
+        let mut next = Vec::with_capacity(counters.len());
+        for (i, username) in counters.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO login_failures (username, source, failures, locked_until, updated_at) \
+                 VALUES ($1, $2, 0, 0, $3) ON CONFLICT (username, source) DO NOTHING",
+            )
+            .bind(*username)
             .bind(source)
-            .fetch_one(&mut *tx)
+            .bind(now)
+            .execute(&mut *tx)
             .await?;
-        let current = LoginFailures {
-            failures,
-            locked_until,
-            updated_at,
-        };
-        let next = match step(current) {
-            Ok(next) => next,
-            Err(until) => return Ok(Err(until)),
-        };
-        sqlx::query(
-            "UPDATE login_failures SET failures = $1, locked_until = $2, updated_at = $3 \
-             WHERE username = $4 AND source = $5",
-        )
-        .bind(next.failures)
-        .bind(next.locked_until)
-        .bind(next.updated_at)
-        .bind(username)
-        .bind(source)
-        .execute(&mut *tx)
-        .await?;
+            let (failures, locked_until, updated_at): (i64, i64, i64) =
+                sqlx::query_as(AssertSqlSafe(format!(
+                    "SELECT failures, locked_until, updated_at FROM login_failures \
+                     WHERE username = $1 AND source = $2{lock}"
+                )))
+                .bind(*username)
+                .bind(source)
+                .fetch_one(&mut *tx)
+                .await?;
+            let current = LoginFailures {
+                failures,
+                locked_until,
+                updated_at,
+            };
+            match step(i, current) {
+                Ok(counter) => next.push(counter),
+                // Dropping the transaction rolls back the rows inserted for this attempt.
+                Err(until) => return Ok(Err((i, until))),
+            }
+        }
+        for (username, counter) in counters.iter().zip(next) {
+            sqlx::query(
+                "UPDATE login_failures SET failures = $1, locked_until = $2, updated_at = $3 \
+                 WHERE username = $4 AND source = $5",
+            )
+            .bind(counter.failures)
+            .bind(counter.locked_until)
+            .bind(counter.updated_at)
+            .bind(*username)
+            .bind(source)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(Ok(()))
     }
@@ -408,17 +415,25 @@ impl Store {
         Ok(())
     }
 
-    /// Whether the login (refresh-token family) `family` still lives at `now`: not ended by a reuse, a
-    /// change to its user, or its absolute end.
-    pub async fn refresh_family_lives(&self, family: &str, now: i64) -> Result<bool, Error> {
-        let row = sqlx::query(
-            "SELECT 1 FROM refresh_tokens WHERE family = $1 AND expires_at > $2 LIMIT 1",
-        )
+    /// User `id` as a session token presents it: `None` unless the user exists and the login (refresh-token
+    /// family) `family` still lives at `now` (not ended by a reuse, a change to its user, or its absolute
+    /// end). One read for both, as every request with a session token asks it.
+    pub async fn session_user(
+        &self,
+        id: &str,
+        family: &str,
+        now: i64,
+    ) -> Result<Option<UserRow>, Error> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "{USER_COLUMNS} WHERE id = $1 AND EXISTS (SELECT 1 FROM refresh_tokens \
+             WHERE family = $2 AND user_id = $1 AND expires_at > $3)"
+        )))
+        .bind(id)
         .bind(family)
         .bind(now)
         .fetch_optional(&self.read)
         .await?;
-        Ok(row.is_some())
+        row.as_ref().map(user).transpose()
     }
 
     /// How many failed-login counters are kept (tests check that quiet ones are forgotten).

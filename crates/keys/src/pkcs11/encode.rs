@@ -1,46 +1,9 @@
 //! The little DER the PKCS#11 engine writes, by hand so the crate pulls in no ASN.1 library: the encoders
-//! for `Ecdsa-Sig-Value` and `RSAPublicKey`, and the OCTET STRING wrapping of `CKA_EC_POINT`. Reading DER
-//! goes through `shedu_pki::der`, the one reader.
+//! for `Ecdsa-Sig-Value` and `RSAPublicKey`, and the OCTET STRING wrapping of `CKA_EC_POINT`. Reading and
+//! writing DER go through `shedu_pki::der`, the one reader and writer.
 
-use shedu_pki::der::{Reader, TAG_INTEGER, TAG_OCTET_STRING, TAG_SEQUENCE};
-
-/// Appends a DER length.
-fn push_len(out: &mut Vec<u8>, len: usize) {
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-}
-
-/// Appends one element.
-pub(crate) fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
-    out.push(tag);
-    push_len(out, content.len());
-    out.extend_from_slice(content);
-}
-
-/// Appends an unsigned big-endian number as a minimal, positive DER INTEGER.
-pub(crate) fn push_unsigned(out: &mut Vec<u8>, magnitude: &[u8]) {
-    let start = magnitude
-        .iter()
-        .position(|&b| b != 0)
-        .unwrap_or(magnitude.len());
-    let trimmed = &magnitude[start..];
-    let mut content = Vec::with_capacity(trimmed.len() + 1);
-    match trimmed.first() {
-        None => content.push(0),
-        Some(b) if b & 0x80 != 0 => {
-            content.push(0);
-            content.extend_from_slice(trimmed);
-        }
-        Some(_) => content.extend_from_slice(trimmed),
-    }
-    push_tlv(out, TAG_INTEGER, &content);
-}
+pub(crate) use shedu_pki::der::push_tlv;
+use shedu_pki::der::{Reader, TAG_OCTET_STRING, TAG_SEQUENCE, push_unsigned};
 
 /// Converts the raw `r || s` a PKCS#11 token returns for `CKM_ECDSA` into the DER `Ecdsa-Sig-Value`
 /// X.509 expects. `field_len` is the curve's coordinate size (32 for P-256, 48 for P-384); `None` when
@@ -96,6 +59,7 @@ pub(crate) fn ec_point_attribute(point: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shedu_pki::der::TAG_INTEGER;
 
     #[test]
     fn ecdsa_conversion_is_minimal_and_positive() {
