@@ -521,8 +521,8 @@ impl Unread {
 
 /// Reads `body` to its end and throws it away, within [`DISCARD_FOR`] and [`DISCARD_BYTES`].
 async fn discard(mut body: Incoming) {
+    let mut left = DISCARD_BYTES;
     let reading = async {
-        let mut left = DISCARD_BYTES;
         while let Some(Ok(frame)) =
             std::future::poll_fn(|cx| hyper::body::Body::poll_frame(Pin::new(&mut body), cx)).await
         {
@@ -532,7 +532,12 @@ async fn discard(mut body: Incoming) {
             }
         }
     };
-    let _ = tokio::time::timeout(DISCARD_FOR, reading).await;
+    let finished = tokio::time::timeout(DISCARD_FOR, reading).await.is_ok();
+    tracing::debug!(
+        discarded = DISCARD_BYTES - left,
+        finished,
+        "discarded an unread request body"
+    );
 }
 
 /// A request body that goes back to its [`Unread`] when dropped before its end.
