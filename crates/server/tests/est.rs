@@ -658,6 +658,80 @@ backend_test!(device_status_follows_its_certificate, |backend| {
     assert_eq!(status(&server, "m-1").await, "fully_provisioned");
 });
 
+// See: issue 12 (item 7: the per-request check looked only at the leaf; session 5 tested an expired root
+// above a live intermediate, this is the expired intermediate itself). Where an RA lets an expired
+// certificate re-enrol, the leaf's expiry is forgiven but not its issuing CA's.
+backend_test!(
+    an_expired_issuing_intermediate_stops_re_enrolment_that_an_expired_leaf_may_do,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        let root = server
+        .create_ca(json!({"name": "plant root", "key_type": "ec-p256", "subject": {"common_name": "Plant Root"},
+            "validity_days": 3650}))
+        .await;
+        let int = server
+        .create_ca(json!({"name": "line 7", "key_type": "ec-p256", "subject": {"common_name": "Line 7"},
+            "parent_id": root["id"], "validity_days": 40,
+            "profile": {"ext_key_usages": ["client_auth"], "default_validity_days": 30}}))
+        .await;
+        assert_eq!(int["kind"], "intermediate");
+        let int_id = int["id"].as_str().unwrap().to_string();
+        let (_, line) = create_ra(
+        &server,
+        dir,
+        json!({"name": "line-7", "ca_ids": [int_id], "enrollment": {"auth_modes": ["client_certificate"],
+            "bootstrap_ca_ids": [int_id], "auto_register": true, "allow_expired_reenroll": true}}),
+    )
+    .await;
+        for n in ["p-1", "p-2"] {
+            server
+                .issue_to_files(&int_id, dir, &format!("boot-{n}"), &format!("/CN={n}"))
+                .await;
+            csr(dir, n, &format!("/CN={n}"), None);
+            let r = line.call("simpleenroll", Some(n), Some(&format!("boot-{n}")));
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            pkcs7_to_pem(dir, &r.body, &format!("{n}-cert"));
+        }
+        let reenroll = |server: &TestServer, n: &str| {
+            est(
+                server,
+                dir,
+                &format!("{}/simplereenroll", line.id),
+                Some(n),
+                Some(&format!("{n}-cert")),
+                &[],
+            )
+        };
+        let key = |n: &str| {
+            std::fs::copy(
+                dir.join(format!("{n}.key")),
+                dir.join(format!("{n}-cert.key")),
+            )
+        };
+        key("p-1").unwrap();
+        key("p-2").unwrap();
+
+        // Day 35: the leaves have expired, their intermediate has not: re-enrolment is allowed.
+        server.clock.advance(35 * 86_400);
+        server.services.issuance.sweep().await.unwrap();
+        let r = reenroll(&server, "p-1");
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+
+        // Day 45: the intermediate has expired too; the same forgiving RA refuses.
+        server.clock.advance(10 * 86_400);
+        server.services.issuance.sweep().await.unwrap();
+        let r = reenroll(&server, "p-2");
+        let body = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, 403, "{body}");
+        assert!(
+            body.contains("a CA certificate in the client certificate's chain is expired"),
+            "{body}"
+        );
+    }
+);
+
 backend_test!(est_without_a_label_goes_to_the_default_ra, |backend| {
     let server = TestServer::start_with(
         backend,
