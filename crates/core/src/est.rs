@@ -522,10 +522,15 @@ impl Enrollment {
             .send()
             .await;
         let allowed = match answer {
-            Ok(resp) if resp.status().is_success() => resp
-                .bytes()
-                .await
-                .is_ok_and(|reply| approval_allows(&reply)),
+            Ok(resp) if resp.status().is_success() => {
+                match crate::webhook::read_capped(resp, MAX_APPROVAL_REPLY).await {
+                    Ok(reply) => approval_allows(&reply),
+                    Err(why) => {
+                        tracing::warn!(ra = %ra.id, %why, "approval webhook reply not read; refused");
+                        false
+                    }
+                }
+            }
             Ok(resp) => {
                 tracing::info!(ra = %ra.id, status = %resp.status(), "approval webhook refused");
                 false
@@ -545,6 +550,9 @@ impl Enrollment {
         }
     }
 }
+
+/// The largest approval-webhook reply read; a larger one refuses the enrolment.
+const MAX_APPROVAL_REPLY: usize = 64 * 1024;
 
 /// Whether an approval webhook's reply (the body of a 2xx answer) allows the enrolment: only a JSON object
 /// whose `allow` is `true` does; anything else, malformed or not, refuses.

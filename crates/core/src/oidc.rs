@@ -459,7 +459,7 @@ async fn fetch_jwks(
     http: &reqwest::Client,
     url: &reqwest::Url,
 ) -> Result<HashMap<String, Arc<VerifyingKey>>, String> {
-    let mut res = http
+    let res = http
         .get(url.clone())
         .send()
         .await
@@ -467,13 +467,7 @@ async fn fetch_jwks(
     if !res.status().is_success() {
         return Err(format!("HTTP {}", res.status()));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = res.chunk().await.map_err(|e| e.to_string())? {
-        if body.len() + chunk.len() > MAX_JWKS_BYTES {
-            return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = crate::webhook::read_capped(res, MAX_JWKS_BYTES).await?;
     parse_jwks(&body)
 }
 

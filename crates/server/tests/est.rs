@@ -771,8 +771,8 @@ backend_test!(est_without_a_label_goes_to_the_default_ra, |backend| {
     assert_eq!(r.status, 204, "no attributes configured");
 });
 
-/// An approval service on loopback: allows `ok-*` devices, refuses others, and sleeps past the RA's
-/// timeout for `slow-*`. It records the bodies it received.
+/// An approval service on loopback: allows `ok-*` devices, refuses others, sleeps past the RA's
+/// timeout for `slow-*` and allows `big-*` in a 2 MiB reply. It records the bodies it received.
 async fn approval_service() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
     use axum::Json;
     use axum::routing::post;
@@ -788,7 +788,16 @@ async fn approval_service() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Valu
                 if device.starts_with("slow-") {
                     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
                 }
-                Json(json!({ "allow": device.starts_with("ok-") || device.starts_with("slow-") }))
+                // `big-*` is allowed in a reply too large to read (2 MiB).
+                let pad = if device.starts_with("big-") {
+                    "x".repeat(2 << 20)
+                } else {
+                    String::new()
+                };
+                let allow = ["ok-", "slow-", "big-"]
+                    .iter()
+                    .any(|p| device.starts_with(p));
+                Json(json!({ "allow": allow, "pad": pad }))
             }
         }),
     );
@@ -807,7 +816,13 @@ backend_test!(an_approval_webhook_must_allow_each_enrolment, |backend| {
     let (_, line) = create_ra(&server, dir, json!({"name": "gated", "ca_ids": [devices],
             "enrollment": {"auth_modes": ["client_certificate", "webhook"], "bootstrap_ca_ids": [devices],
                 "auto_register": true, "webhook": {"url": url, "timeout_ms": 500}}})).await;
-    for (cn, expected) in [("no-1", 403), ("slow-1", 403), ("ok-1", 200)] {
+    // See: issue 12 (session 6 review: the approval reply was read whole, however large).
+    for (cn, expected) in [
+        ("no-1", 403),
+        ("slow-1", 403),
+        ("big-1", 403),
+        ("ok-1", 200),
+    ] {
         // Each device has its own bootstrap certificate: one enrols only the device its subject names.
         let boot = format!("boot-{cn}");
         server
@@ -836,7 +851,7 @@ backend_test!(an_approval_webhook_must_allow_each_enrolment, |backend| {
         }
     }
     let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 3);
+    assert_eq!(seen.len(), 4);
     let ok = seen.iter().find(|b| b["device_id"] == "ok-1").unwrap();
     assert_eq!(ok["operation"], "simpleenroll");
     assert_eq!(ok["csr"]["sans"], json!(["DNS:ok-1.example"]));
