@@ -1,5 +1,6 @@
 //! The `shedu` binary: `shedu serve` runs the platform; `shedu ca …` and `shedu cert …` drive a running
-//! server over its HTTPS API. This file only parses the command line and dispatches.
+//! server over its HTTPS API, reached through the flags or a saved context (`shedu login`, `shedu
+//! context`). This file only parses the command line and dispatches.
 
 mod audit;
 mod client;
@@ -45,7 +46,26 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// Log in to a server and save the session in a context (`~/.config/shedu`).
+    Login(client::LoginArgs),
+    /// Forget the current context's session or token.
+    Logout(client::LogoutArgs),
+    /// Manage saved contexts (servers and how to reach them), like kubectl's.
+    Context {
+        #[command(subcommand)]
+        command: client::ContextCommand,
+    },
+    /// Print a shell completion script: `source <(shedu completion bash)`.
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
+
+/// Exit codes: 0 success, 1 any other failure, 2 a usage error (clap's), 3 a request the server refused
+/// (4xx), 4 a server error (5xx). `audit verify` has its own (see `audit.rs`).
+const EXIT_REFUSED: u8 = 3;
+const EXIT_SERVER_ERROR: u8 = 4;
 
 fn main() -> std::process::ExitCode {
     // One crypto provider for the whole process, installed before anything builds a TLS config.
@@ -68,6 +88,15 @@ fn main() -> std::process::ExitCode {
             Command::Cert { client, command } => client::run_cert(client, command).await,
             Command::Keys { command } => keys::run(command).await,
             Command::Audit { command } => audit::run(command).await,
+            Command::Login(args) => client::run_login(args).await,
+            Command::Logout(args) => client::run_logout(args).await,
+            Command::Context { command } => client::run_context(command).await,
+            Command::Completion { shell } => {
+                use clap::CommandFactory;
+                let mut cmd = Cli::command();
+                clap_complete::generate(shell, &mut cmd, "shedu", &mut std::io::stdout());
+                Ok(())
+            }
         }
     });
     match result {
@@ -77,6 +106,12 @@ fn main() -> std::process::ExitCode {
             // `audit verify` tells "tampered with" (1) from "could not check" (2).
             if e.downcast_ref::<audit::CannotVerify>().is_some() {
                 std::process::ExitCode::from(2)
+            } else if let Some(http) = e.downcast_ref::<client::HttpError>() {
+                std::process::ExitCode::from(if http.status >= 500 {
+                    EXIT_SERVER_ERROR
+                } else {
+                    EXIT_REFUSED
+                })
             } else {
                 std::process::ExitCode::FAILURE
             }

@@ -697,7 +697,7 @@ fn full_flow_create_sign_verify_list_revoke(backend: shedu_testkit::Backend) {
     );
     assert!(again.contains("already revoked"), "{again}");
     assert!(
-        again.contains("(HTTP 409, urn:shedu:problem:already-revoked)"),
+        again.contains("(HTTP 409, urn:shedu:problem:already-revoked, request "),
         "{again}"
     );
 }
@@ -948,7 +948,7 @@ fn token_file_is_private_and_wrong_or_missing_tokens_are_refused(backend: shedu_
     assert!(!run.status.success());
     assert!(
         run.stderr
-            .contains("no token: use --token, --token-file or SHEDU_TOKEN"),
+            .contains("not logged in: use `shedu login`, --token-file, --token or SHEDU_TOKEN"),
         "{}",
         run.stderr
     );
@@ -1662,4 +1662,289 @@ fn json_logs_are_one_object_per_line() {
         assert!(v["level"].is_string(), "{line}");
         assert!(v["fields"]["message"].is_string(), "{line}");
     }
+}
+
+/// Creates user `name` with `role` and the password `a long enough secret` through the API (curl).
+fn create_user(sb: &Sandbox, server: &Server, name: &str, role: &str) {
+    let token = std::fs::read_to_string(sb.data.join("admin-token")).unwrap();
+    let body =
+        format!(r#"{{"username":"{name}","password":"a long enough secret","role":"{role}"}}"#);
+    let out = Command::new("curl")
+        .args(["--silent", "--show-error", "--fail", "--cacert"])
+        .arg(sb.data.join("tls").join("ca.pem"))
+        .args(["-H", &format!("Authorization: Bearer {}", token.trim())])
+        .args(["-H", "Content-Type: application/json", "--data", &body])
+        .arg(format!("{}/api/v1/users", server.url()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The CLI run from the sandbox's work folder (no `shedu-data` there) with only a config folder: what a
+/// logged-in operator types.
+fn as_operator(sb: &Sandbox, config: &Path, args: &[&str], stdin: &str) -> Run {
+    use std::io::Write;
+    let mut child = shedu_command(&sb.work)
+        .env("SHEDU_CONFIG_DIR", config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap().into()
+}
+
+fn config_json(config: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(config.join("config.json")).unwrap()).unwrap()
+}
+
+// See: issue 21 (login, contexts, transparent refresh, exit codes).
+fn login_saves_a_private_session_that_refreshes_itself_and_contexts_switch_servers(
+    backend: shedu_testkit::Backend,
+) {
+    let sb = Sandbox::new(backend);
+    let server = start(&sb, "first");
+    create_user(&sb, &server, "ops", "operator");
+    let config = sb.root.join("config");
+    let ca = sb.data.join("tls").join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let url = server.url();
+
+    let before = as_operator(&sb, &config, &["ca", "list"], "");
+    assert_fails(&before, 1, "not logged in");
+
+    let wrong = as_operator(
+        &sb,
+        &config,
+        &[
+            "login",
+            "--url",
+            &url,
+            "--ca-file",
+            ca,
+            "-u",
+            "ops",
+            "--password-stdin",
+        ],
+        "not the password\n",
+    );
+    assert_fails(&wrong, 3, "invalid user name or password (HTTP 401");
+    assert!(
+        !config.join("config.json").exists(),
+        "nothing saved on a failed login"
+    );
+
+    let run = as_operator(
+        &sb,
+        &config,
+        &[
+            "login",
+            "--url",
+            &url,
+            "--ca-file",
+            ca,
+            "-u",
+            "ops",
+            "--password-stdin",
+        ],
+        "a long enough secret\n",
+    );
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("as ops (context default)"),
+        "{}",
+        run.stdout
+    );
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&config), 0o700);
+    assert_eq!(mode(&config.join("config.json")), 0o600);
+    let saved = std::fs::read_to_string(config.join("config.json")).unwrap();
+    assert!(!saved.contains("a long enough secret"), "no password saved");
+
+    let created = as_operator(
+        &sb,
+        &config,
+        &["ca", "create", "--name", "first-ca", "--cn", "First"],
+        "",
+    );
+    assert!(created.status.success(), "{}", created.stderr);
+
+    // An access token the server no longer takes: the CLI renews the session once and carries on.
+    let mut doc = config_json(&config);
+    let session = doc["contexts"]["default"]["session"].clone();
+    doc["contexts"]["default"]["session"]["token"] = Value::from("not-a-token");
+    std::fs::write(config.join("config.json"), doc.to_string()).unwrap();
+    let listed = as_operator(&sb, &config, &["ca", "list"], "");
+    assert!(listed.status.success(), "{}", listed.stderr);
+    assert!(listed.stdout.contains("first-ca"), "{}", listed.stdout);
+    let renewed = config_json(&config)["contexts"]["default"]["session"].clone();
+    assert_ne!(renewed["token"], "not-a-token");
+    assert_ne!(
+        renewed["refresh_token"], session["refresh_token"],
+        "refresh tokens are single-use"
+    );
+    assert_eq!(
+        mode(&config.join("config.json")),
+        0o600,
+        "still private after the renewal"
+    );
+
+    // A second platform, reached through a context holding a token file.
+    let sb2 = Sandbox::new(backend);
+    let other = start(&sb2, "second");
+    let ca2 = sb2.data.join("tls").join("ca.pem");
+    let token2 = sb2.data.join("admin-token");
+    let add = as_operator(
+        &sb,
+        &config,
+        &[
+            "context",
+            "add",
+            "plant-2",
+            "--url",
+            &other.url(),
+            "--ca-file",
+            ca2.to_str().unwrap(),
+            "--token-file",
+            token2.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(add.status.success(), "{}", add.stderr);
+    let use_it = as_operator(&sb, &config, &["context", "use", "plant-2"], "");
+    assert!(use_it.status.success(), "{}", use_it.stderr);
+    let created = as_operator(
+        &sb,
+        &config,
+        &["ca", "create", "--name", "second-ca", "--cn", "Second"],
+        "",
+    );
+    assert!(created.status.success(), "{}", created.stderr);
+    let there = as_operator(&sb, &config, &["ca", "list"], "").stdout;
+    assert!(
+        there.contains("second-ca") && !there.contains("first-ca"),
+        "{there}"
+    );
+    let here = as_operator(&sb, &config, &["ca", "list", "--context", "default"], "").stdout;
+    assert!(
+        here.contains("first-ca") && !here.contains("second-ca"),
+        "{here}"
+    );
+    let list = as_operator(&sb, &config, &["context", "list", "--output", "json"], "");
+    let list: Value = serde_json::from_str(&list.stdout).unwrap();
+    let current: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["current"] == true)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(current, ["plant-2"]);
+
+    // A context's credentials never go to another server named with --url.
+    let elsewhere = as_operator(
+        &sb,
+        &config,
+        &["ca", "list", "--url", &url, "--ca-file", ca],
+        "",
+    );
+    assert_fails(&elsewhere, 1, "not logged in");
+
+    // Exit codes: a refusal (4xx) is 3.
+    let missing = as_operator(&sb, &config, &["ca", "show", "no-such-ca"], "");
+    assert_fails(&missing, 3, "(HTTP 404");
+
+    // Logging out forgets the credentials, not the server.
+    let out = as_operator(&sb, &config, &["logout"], "");
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_fails(
+        &as_operator(&sb, &config, &["ca", "list"], ""),
+        1,
+        "not logged in",
+    );
+    assert_eq!(
+        config_json(&config)["contexts"]["plant-2"]["url"],
+        other.url()
+    );
+}
+
+on_both_backends!(login_saves_a_private_session_that_refreshes_itself_and_contexts_switch_servers);
+
+// See: issue 21: the password is typed on a terminal, without echo.
+#[test]
+fn login_asks_the_password_on_a_terminal() {
+    let sb = Sandbox::new(shedu_testkit::Backend::Sqlite);
+    let server = start(&sb, "tty");
+    create_user(&sb, &server, "ops", "operator");
+    let config = sb.root.join("config");
+    let ca = sb.data.join("tls").join("ca.pem");
+    // `script` gives the CLI a pseudo-terminal and types what it reads from its own standard input.
+    let login = format!(
+        "{SHEDU} login --url {} --ca-file {} -u ops",
+        server.url(),
+        ca.display()
+    );
+    let run = Command::new("script")
+        .args(["-qec", &login, "/dev/null"])
+        .current_dir(&sb.work)
+        .env("SHEDU_CONFIG_DIR", &config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            std::thread::sleep(Duration::from_millis(500));
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"a long enough secret\n")?;
+            child.wait_with_output()
+        })
+        .unwrap_or_else(|e| panic!("script (util-linux) is required: {e}"));
+    let shown = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{shown}");
+    assert!(shown.contains("Password:"), "{shown}");
+    assert!(shown.contains("Logged in to"), "{shown}");
+    assert!(
+        !shown.contains("a long enough secret"),
+        "the password is not echoed: {shown}"
+    );
+    let listed = as_operator(&sb, &config, &["ca", "list", "--output", "json"], "");
+    assert!(listed.status.success(), "{}", listed.stderr);
+}
+
+// See: issue 21: completion scripts load in bash.
+#[test]
+fn the_bash_completion_script_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = shedu_command(dir.path())
+        .args(["completion", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::write(dir.path().join("shedu.bash"), &out.stdout).unwrap();
+    let loaded = Command::new("bash")
+        .args(["-c", "source ./shedu.bash && complete -p shedu"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        loaded.status.success() && loaded.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    assert!(String::from_utf8_lossy(&loaded.stdout).contains("shedu"));
 }

@@ -18,7 +18,8 @@
 //!
 //! The one difference from a newcomer's machine: the listeners take free ports instead of 8443 and 8080
 //! (other tests run beside this one), so the blocks' `127.0.0.1:8443` and `127.0.0.1:8080` are replaced
-//! by the real addresses, and `SHEDU_URL` points the CLI at the HTTPS one.
+//! by the real addresses, and `SHEDU_URL` points the CLI at the HTTPS one; and the CLI's contexts are kept
+//! in the test's folder (`SHEDU_CONFIG_DIR`) instead of `~/.config/shedu`.
 
 // A panic is how a test reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -42,7 +43,7 @@ const FILE_TIMEOUT_SECS: u32 = 120;
 
 /// The capability documents (under `docs/`), in the order the README lists them. Each must hold a
 /// walk-through; the README's own "Using it" block runs first.
-const DOCS: [&str; 8] = [
+const DOCS: [&str; 9] = [
     "cas-and-issuance.md",
     "validation.md",
     "keys.md",
@@ -51,6 +52,7 @@ const DOCS: [&str; 8] = [
     "events.md",
     "audit.md",
     "configuration.md",
+    "cli.md",
 ];
 
 const MARKER: &str = "<!-- walkthrough";
@@ -212,6 +214,8 @@ fn run_walkthrough(name: &str, blocks: &[Block], server: &Server, dir: &Path, bi
         // stderr joins stdout so each block's output stays in order between the markers.
         .arg(format!("exec 2>&1; . {}", script_path.display()))
         .env("SHEDU_URL", format!("https://{}", server.https))
+        // Contexts (`shedu login`) are saved in the test's folder, not the home folder.
+        .env("SHEDU_CONFIG_DIR", dir.join("shedu-config"))
         .stdin(Stdio::null())
         .output()
         .unwrap();

@@ -1,5 +1,8 @@
 //! The HTTPS side of the client commands: where the server is, which CA to trust for its TLS, which bearer
 //! token to present, and how to turn the API's RFC 7807 problem documents into one readable error line.
+//! Each comes from the flags, else the chosen context (`shedu login`, `shedu context`), else the
+//! `./shedu-data` defaults of a local `shedu serve`. A login session's access token is refreshed once
+//! when the server answers 401, and the renewed session is saved.
 //!
 //! Every call returns the server's JSON as a [`serde_json::Value`] so that `--output json` can print it
 //! unchanged; the table views pick the fields they need.
@@ -13,6 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ClientArgs;
+use super::context::{Context as Ctx, Contexts, Session};
+
+/// The server a command talks to when neither `--url` nor a context names one.
+pub(crate) const DEFAULT_URL: &str = "https://127.0.0.1:8443";
 
 /// Where `shedu serve` keeps the admin token by default, relative to the working directory; read when no
 /// token is given so that running the CLI next to a fresh `serve` needs no flags.
@@ -31,7 +38,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 pub(crate) struct Api {
     http: reqwest::Client,
     base: Url,
-    token: String,
+    /// The bearer token; `None` for the calls that need none (login).
+    token: std::sync::Mutex<Option<String>>,
+    /// The context whose login session gave the token: refreshed on a 401, and saved.
+    session_of: Option<String>,
 }
 
 /// The RFC 7807 fields the error line needs.
@@ -42,24 +52,89 @@ struct Problem {
     title: Option<String>,
     status: Option<u16>,
     detail: Option<String>,
+    request_id: Option<String>,
 }
 
+/// The server answered with an error status: the exit code tells a refusal (4xx) from a server error.
+#[derive(Debug)]
+pub(crate) struct HttpError {
+    pub status: u16,
+    message: String,
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HttpError {}
+
 impl Api {
-    /// Resolves the URL, token and trust anchors from the options (and the `./shedu-data` defaults).
+    /// Resolves the URL, token and trust anchors from the options, else the chosen context, else the
+    /// `./shedu-data` defaults. A context's credentials go only to its own URL: with a `--url` naming
+    /// another server, they are not sent there.
     pub(crate) fn new(args: &ClientArgs) -> anyhow::Result<Api> {
-        let base = base_url(&args.url)?;
-        let token = resolve_token(args)?;
+        let contexts = Contexts::load()?;
+        let picked = contexts.pick(args.context.as_deref())?;
+        let ctx = picked
+            .as_ref()
+            .map(|(_, c)| *c)
+            .filter(|c| args.url.as_ref().is_none_or(|u| same_server(u, &c.url)));
+        let url = args
+            .url
+            .clone()
+            .or_else(|| ctx.map(|c| c.url.clone()))
+            .unwrap_or_else(|| DEFAULT_URL.to_string());
+        let ca = args
+            .ca_file
+            .clone()
+            .or_else(|| ctx.and_then(|c| c.ca_file.clone()));
+        let explicit = args.token.is_some() || args.token_file.is_some();
+        let (token, session_of) = match ctx {
+            Some(Ctx {
+                session: Some(s), ..
+            }) if !explicit => (
+                s.token.clone(),
+                picked.as_ref().map(|(name, _)| name.clone()),
+            ),
+            Some(Ctx {
+                token_file: Some(f),
+                ..
+            }) if !explicit => (read_token_file(f)?, None),
+            _ => (resolve_token(args)?, None),
+        };
+        let mut api = Api::anonymous(&url, ca)?;
+        api.token = std::sync::Mutex::new(Some(token));
+        api.session_of = session_of;
+        Ok(api)
+    }
+
+    /// A connection to `url` that presents no token, trusting `ca_file` (else `./shedu-data/tls/ca.pem`
+    /// when it exists, else the system roots).
+    pub(crate) fn anonymous(url: &str, ca_file: Option<PathBuf>) -> anyhow::Result<Api> {
+        let base = base_url(url)?;
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("shedu-cli/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT);
-        if let Some(path) = ca_file(args) {
+        if let Some(path) = ca_file.or_else(default_ca_file) {
             // A CA file names exactly whom to trust: the system roots are left out, so a server presenting
             // a publicly trusted but unexpected certificate is refused.
             builder = builder.tls_certs_only(read_ca_file(&path)?);
         }
         let http = builder.build().context("cannot set up the HTTPS client")?;
-        Ok(Api { http, base, token })
+        Ok(Api {
+            http,
+            base,
+            token: std::sync::Mutex::new(None),
+            session_of: None,
+        })
+    }
+
+    /// The server's base URL, as the context stores it.
+    pub(crate) fn base(&self) -> String {
+        self.base.as_str().trim_end_matches('/').to_string()
     }
 
     /// `GET` a path under the base URL, with optional query parameters (empty values are left out).
@@ -77,6 +152,20 @@ impl Api {
             }
         }
         self.send(Method::GET, url, None::<&()>).await
+    }
+
+    /// `GET` a path with `token` as the bearer token, whatever this connection's own is.
+    pub(crate) async fn get_with_token(&self, path: &[&str], token: &str) -> anyhow::Result<Value> {
+        let url = self.url(path)?;
+        let where_ = format!("GET {}", shown(&url));
+        let (status, bytes) = self
+            .send_once(&Method::GET, &url, None::<&()>, &where_, Some(token))
+            .await?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .with_context(|| format!("the response to {where_} is not JSON (HTTP {status})"));
+        }
+        Err(problem_error(status, &bytes, &where_))
     }
 
     /// `POST` a JSON body to a path under the base URL.
@@ -105,15 +194,43 @@ impl Api {
         url: Url,
         body: Option<&B>,
     ) -> anyhow::Result<Value> {
+        let where_ = format!("{method} {}", shown(&url));
+        let (mut status, mut bytes) = self.send_once(&method, &url, body, &where_, None).await?;
+        if status == reqwest::StatusCode::UNAUTHORIZED
+            && let Some(context) = &self.session_of
+            && self.refresh(context).await?
+        {
+            (status, bytes) = self.send_once(&method, &url, body, &where_, None).await?;
+        }
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .with_context(|| format!("the response to {where_} is not JSON (HTTP {status})"));
+        }
+        Err(problem_error(status, &bytes, &where_))
+    }
+
+    async fn send_once<B: Serialize>(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&B>,
+        where_: &str,
+        token: Option<&str>,
+    ) -> anyhow::Result<(reqwest::StatusCode, Vec<u8>)> {
         let mut req = self
             .http
             .request(method.clone(), url.clone())
-            .bearer_auth(&self.token)
             .header(reqwest::header::ACCEPT, "application/json");
+        let token = match token {
+            Some(t) => Some(t.to_string()),
+            None => self.token.lock().ok().and_then(|t| t.clone()),
+        };
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
         if let Some(body) = body {
             req = req.json(body);
         }
-        let where_ = format!("{method} {}", shown(&url));
         let res = match req.send().await {
             Ok(res) => res,
             Err(e) => {
@@ -133,36 +250,101 @@ impl Api {
             .await
             .map_err(|e| anyhow::Error::new(e.without_url()))
             .with_context(|| format!("the response to {where_} was cut off"))?;
-        if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .with_context(|| format!("the response to {where_} is not JSON (HTTP {status})"));
+        Ok((status, bytes.to_vec()))
+    }
+
+    /// Renews the login session of `context` with its refresh token and saves the new one; false when
+    /// the login has ended (then the 401 stands, and its message says to log in again).
+    async fn refresh(&self, context: &str) -> anyhow::Result<bool> {
+        let mut contexts = Contexts::load()?;
+        let Some(session) = contexts
+            .contexts
+            .get(context)
+            .and_then(|c| c.session.clone())
+        else {
+            return Ok(false);
+        };
+        let url = self.url(&["api", "v1", "auth", "refresh"])?;
+        let body = serde_json::json!({ "refresh_token": session.refresh_token });
+        let res = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| anyhow::Error::new(e.without_url()))
+            .context("cannot reach the server to renew the login session")?;
+        if !res.status().is_success() {
+            return Ok(false);
         }
-        Err(problem_error(status, &bytes, &where_))
+        let renewed: Value = res.json().await.context("renewing the login session")?;
+        let session = session_from(&session.user, &renewed)?;
+        if let Ok(mut token) = self.token.lock() {
+            *token = Some(session.token.clone());
+        }
+        if let Some(c) = contexts.contexts.get_mut(context) {
+            c.session = Some(session);
+            contexts.save()?;
+        }
+        Ok(true)
+    }
+}
+
+/// The session in a login or refresh answer.
+pub(crate) fn session_from(user: &str, answer: &Value) -> anyhow::Result<Session> {
+    let field = |name: &str| {
+        answer[name]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("the server's session has no {name}"))
+    };
+    Ok(Session {
+        user: user.to_string(),
+        token: field("token")?,
+        refresh_token: field("refresh_token")?,
+        expires_at: field("expires_at")?,
+    })
+}
+
+/// Whether two URLs name the same server (scheme, host and port; the `/api/v1` suffix aside).
+fn same_server(a: &str, b: &str) -> bool {
+    match (base_url(a), base_url(b)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin() && a.path() == b.path(),
+        _ => false,
     }
 }
 
 /// `detail (HTTP status, type)` from a problem document; a short excerpt of anything else (a proxy's HTML
 /// page, say), so the user sees what actually answered.
 fn problem_error(status: reqwest::StatusCode, body: &[u8], where_: &str) -> anyhow::Error {
-    if let Ok(p) = serde_json::from_slice::<Problem>(body) {
+    let message = if let Ok(p) = serde_json::from_slice::<Problem>(body) {
         let code = p.status.unwrap_or(status.as_u16());
         let detail = p
             .detail
             .filter(|d| !d.is_empty())
             .or(p.title)
             .unwrap_or_else(|| status.to_string());
-        return match p.kind {
-            Some(kind) => anyhow!("{detail} (HTTP {code}, {kind})"),
-            None => anyhow!("{detail} (HTTP {code})"),
-        };
-    }
-    let text = String::from_utf8_lossy(body);
-    let excerpt: String = text.trim().chars().take(200).collect();
-    if excerpt.is_empty() {
-        anyhow!("{where_} failed with HTTP {status}")
+        let request = p
+            .request_id
+            .map(|id| format!(", request {id}"))
+            .unwrap_or_default();
+        match p.kind {
+            Some(kind) => format!("{detail} (HTTP {code}, {kind}{request})"),
+            None => format!("{detail} (HTTP {code}{request})"),
+        }
     } else {
-        anyhow!("{where_} failed with HTTP {status}: {excerpt}")
-    }
+        let text = String::from_utf8_lossy(body);
+        let excerpt: String = text.trim().chars().take(200).collect();
+        if excerpt.is_empty() {
+            format!("{where_} failed with HTTP {status}")
+        } else {
+            format!("{where_} failed with HTTP {status}: {excerpt}")
+        }
+    };
+    anyhow::Error::new(HttpError {
+        status: status.as_u16(),
+        message,
+    })
 }
 
 /// Parses `--url`, accepting the `…/api/v1` form `shedu serve` prints as well as the bare origin.
@@ -191,36 +373,42 @@ fn shown(url: &Url) -> String {
 
 /// `--token`, else `--token-file`, else `./shedu-data/admin-token`.
 fn resolve_token(args: &ClientArgs) -> anyhow::Result<String> {
-    let (token, source) = if let Some(t) = &args.token {
-        (t.clone(), "--token".to_string())
-    } else {
-        let path = match &args.token_file {
-            Some(p) => p.clone(),
-            None if Path::new(DEFAULT_TOKEN_FILE).is_file() => PathBuf::from(DEFAULT_TOKEN_FILE),
-            None => bail!("no token: use --token, --token-file or SHEDU_TOKEN"),
-        };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read the token file {}", path.display()))?;
-        (text, path.display().to_string())
-    };
+    if let Some(t) = &args.token {
+        return check_token(t, "--token");
+    }
+    match &args.token_file {
+        Some(p) => read_token_file(p),
+        None if Path::new(DEFAULT_TOKEN_FILE).is_file() => {
+            read_token_file(Path::new(DEFAULT_TOKEN_FILE))
+        }
+        None => bail!("not logged in: use `shedu login`, --token-file, --token or SHEDU_TOKEN"),
+    }
+}
+
+/// The token a file holds.
+pub(crate) fn read_token_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the token file {}", path.display()))?;
+    check_token(&text, &path.display().to_string())
+}
+
+/// A token without its surrounding white space, checked so that a stray character gives a clear message
+/// instead of an opaque header error; the message names where the token came from, never the token.
+fn check_token(token: &str, source: &str) -> anyhow::Result<String> {
     let token = token.trim().to_string();
     if token.is_empty() {
         bail!("the token from {source} is empty");
     }
-    // Checked here so a stray character gives a clear message instead of an opaque header error; the
-    // message names where the token came from, never the token.
     if !token.chars().all(|c| c.is_ascii_graphic()) {
         bail!("the token from {source} contains characters that cannot go in an HTTP header");
     }
     Ok(token)
 }
 
-/// `--ca-file`, else `./shedu-data/tls/ca.pem` when it exists, else none (system roots).
-fn ca_file(args: &ClientArgs) -> Option<PathBuf> {
-    args.ca_file.clone().or_else(|| {
-        let p = PathBuf::from(DEFAULT_CA_FILE);
-        p.is_file().then_some(p)
-    })
+/// `./shedu-data/tls/ca.pem` when it exists.
+fn default_ca_file() -> Option<PathBuf> {
+    let p = PathBuf::from(DEFAULT_CA_FILE);
+    p.is_file().then_some(p)
 }
 
 fn read_ca_file(path: &Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
@@ -256,7 +444,7 @@ mod tests {
         let e = problem_error(reqwest::StatusCode::CONFLICT, body, "POST x");
         assert_eq!(
             e.to_string(),
-            "certificate 1a is already revoked (HTTP 409, urn:shedu:problem:already-revoked)"
+            "certificate 1a is already revoked (HTTP 409, urn:shedu:problem:already-revoked, request r1)"
         );
         let e = problem_error(
             reqwest::StatusCode::BAD_GATEWAY,

@@ -6,7 +6,9 @@
 //! to `ca import` never needs to be copied onto the server host by other means.
 
 mod api;
+mod context;
 mod input;
+mod login;
 mod output;
 
 use std::path::PathBuf;
@@ -17,6 +19,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use api::Api;
+pub(crate) use api::HttpError;
+pub(crate) use login::{ContextCommand, LoginArgs, LogoutArgs, run_context, run_login, run_logout};
 use output::{OutputFormat, emit, emit_json, items, key_values, required, table, text};
 
 /// How to reach the server, prove who we are, and how to print. Global, so the options may come before or
@@ -24,13 +28,13 @@ use output::{OutputFormat, emit, emit_json, items, key_values, required, table, 
 #[derive(Debug, Args)]
 pub(crate) struct ClientArgs {
     /// Server base URL (the `…/api/v1` form printed by `shedu serve` works too).
-    #[arg(
-        long,
-        env = "SHEDU_URL",
-        default_value = "https://127.0.0.1:8443",
-        global = true
-    )]
-    pub url: String,
+    /// [default: the context's, else https://127.0.0.1:8443]
+    #[arg(long, env = "SHEDU_URL", global = true)]
+    pub url: Option<String>,
+
+    /// The saved context to use (`shedu context list`) instead of the current one.
+    #[arg(long, env = "SHEDU_CONTEXT", global = true)]
+    pub context: Option<String>,
 
     /// Bearer token. Prefer --token-file or SHEDU_TOKEN: command lines are visible to other users.
     #[arg(long, env = "SHEDU_TOKEN", hide_env_values = true, global = true)]

@@ -58,7 +58,7 @@ pub(crate) fn text(v: &Value, key: &str) -> String {
 
 /// `s` with every control character escaped, so that printing it cannot move the cursor, retitle the window
 /// or clear the screen.
-fn printable(s: &str) -> String {
+pub(crate) fn printable(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_control() {
