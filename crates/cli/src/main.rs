@@ -55,6 +55,20 @@ enum Command {
         #[command(subcommand)]
         command: client::ContextCommand,
     },
+    /// Manage local users (admins), or change your own password.
+    User {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::UserCommand,
+    },
+    /// Manage API keys.
+    ApiKey {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::ApiKeyCommand,
+    },
     /// Print a shell completion script: `source <(shedu completion bash)`.
     Completion {
         /// The shell.
@@ -88,6 +102,8 @@ fn main() -> std::process::ExitCode {
             Command::Cert { client, command } => client::run_cert(client, command).await,
             Command::Keys { command } => keys::run(command).await,
             Command::Audit { command } => audit::run(command).await,
+            Command::User { client, command } => client::run_user(client, command).await,
+            Command::ApiKey { client, command } => client::run_api_key(client, command).await,
             Command::Login(args) => client::run_login(args).await,
             Command::Logout(args) => client::run_logout(args).await,
             Command::Context { command } => client::run_context(command).await,

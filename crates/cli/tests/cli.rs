@@ -1948,3 +1948,177 @@ fn the_bash_completion_script_loads() {
     );
     assert!(String::from_utf8_lossy(&loaded.stdout).contains("shedu"));
 }
+
+// See: issue 21 (a subcommand for users and API keys; `-q` for scripts; exit codes).
+fn users_and_api_keys_from_the_command_line(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
+    let server = start(&sb, "users");
+    let config = sb.root.join("config");
+    let as_admin = |args: &[&str], stdin: &str| {
+        let mut all = args.to_vec();
+        let token = sb.data.join("admin-token");
+        let ca = sb.data.join("tls").join("ca.pem");
+        let url = server.url();
+        all.extend(["--url", &url, "--token-file", token.to_str().unwrap()]);
+        all.extend(["--ca-file", ca.to_str().unwrap()]);
+        as_operator(&sb, &config, &all, stdin)
+    };
+    let made = as_admin(
+        &[
+            "user",
+            "create",
+            "ops",
+            "--role",
+            "operator",
+            "--password-stdin",
+            "-q",
+        ],
+        "a long enough secret\n",
+    );
+    assert!(made.status.success(), "{}", made.stderr);
+    let id = made.stdout.trim().to_string();
+    assert!(
+        id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "-q prints the id only: {:?}",
+        made.stdout
+    );
+    let short = as_admin(
+        &[
+            "user",
+            "create",
+            "tiny",
+            "--role",
+            "operator",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert_fails(&short, 3, "(HTTP 400");
+
+    let listed = as_admin(&["user", "list"], "");
+    assert!(
+        rows(&listed.stdout)
+            .iter()
+            .any(|r| r[1] == "ops" && r[2] == "operator"),
+        "{}",
+        listed.stdout
+    );
+    let ids = as_admin(&["user", "list", "-q"], "").stdout;
+    assert_eq!(ids.lines().collect::<Vec<_>>(), [id.as_str()]);
+
+    let role = as_admin(&["user", "role", "ops", "auditor", "--output", "json"], "");
+    let role: Value = serde_json::from_str(&role.stdout).unwrap();
+    assert_eq!(role["role"], "auditor");
+
+    // The user logs in and changes their own password.
+    let login = |password: &str| {
+        let ca = sb.data.join("tls").join("ca.pem");
+        as_operator(
+            &sb,
+            &config,
+            &[
+                "login",
+                "--url",
+                &server.url(),
+                "--ca-file",
+                ca.to_str().unwrap(),
+                "-u",
+                "ops",
+                "--password-stdin",
+            ],
+            &format!("{password}\n"),
+        )
+    };
+    assert!(login("a long enough secret").status.success());
+    let changed = as_operator(
+        &sb,
+        &config,
+        &["user", "passwd", "--password-stdin"],
+        "a long enough secret\nan even longer secret\n",
+    );
+    assert!(changed.status.success(), "{}", changed.stderr);
+    assert_fails(&login("a long enough secret"), 3, "(HTTP 401");
+    assert!(login("an even longer secret").status.success());
+    // An auditor may not manage users: a refusal, exit code 3.
+    let refused = as_operator(&sb, &config, &["user", "list"], "");
+    assert_fails(&refused, 3, "(HTTP 403");
+
+    let disabled = as_admin(&["user", "disable", "ops"], "");
+    assert!(disabled.status.success(), "{}", disabled.stderr);
+    assert_fails(
+        &as_operator(&sb, &config, &["ca", "list"], ""),
+        3,
+        "(HTTP 401",
+    );
+    assert!(as_admin(&["user", "enable", &id], "").status.success());
+    assert!(login("an even longer secret").status.success());
+    assert!(as_admin(&["user", "delete", "ops"], "").status.success());
+    assert_fails(
+        &as_admin(&["user", "delete", "ops"], ""),
+        1,
+        "no user named \"ops\"",
+    );
+
+    // An API key written to a private file, used as a token file, then revoked.
+    let key_file = sb.path("ci.key");
+    let made = as_admin(
+        &[
+            "api-key",
+            "create",
+            "ci",
+            "--role",
+            "operator",
+            "--expires-in-days",
+            "30",
+            "--out",
+            key_file.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(made.status.success(), "{}", made.stderr);
+    let key_id = made.stdout.trim().to_string();
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let again = as_admin(
+        &[
+            "api-key",
+            "create",
+            "ci2",
+            "--role",
+            "operator",
+            "--out",
+            key_file.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_fails(&again, 1, "cannot write");
+    let ca = sb.data.join("tls").join("ca.pem");
+    let with_key = |args: &[&str]| {
+        let mut all = args.to_vec();
+        let url = server.url();
+        all.extend([
+            "--url",
+            &url,
+            "--token-file",
+            key_file.to_str().unwrap(),
+            "--ca-file",
+            ca.to_str().unwrap(),
+        ]);
+        as_operator(&sb, &config, &all, "")
+    };
+    assert!(with_key(&["ca", "list"]).status.success());
+    let keys = as_admin(&["api-key", "list"], "").stdout;
+    assert!(keys.contains("ci") && keys.contains(&key_id), "{keys}");
+    let secret = std::fs::read_to_string(&key_file).unwrap();
+    assert!(!keys.contains(secret.trim()), "list never shows a secret");
+    assert!(
+        as_admin(&["api-key", "revoke", &key_id], "")
+            .status
+            .success()
+    );
+    assert_fails(&with_key(&["ca", "list"]), 3, "(HTTP 401");
+}
+
+on_both_backends!(users_and_api_keys_from_the_command_line);

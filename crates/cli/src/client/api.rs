@@ -162,8 +162,7 @@ impl Api {
             .send_once(&Method::GET, &url, None::<&()>, &where_, Some(token))
             .await?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .with_context(|| format!("the response to {where_} is not JSON (HTTP {status})"));
+            return json_answer(status, &bytes, &where_);
         }
         Err(problem_error(status, &bytes, &where_))
     }
@@ -176,6 +175,18 @@ impl Api {
     ) -> anyhow::Result<Value> {
         let url = self.url(path)?;
         self.send(Method::POST, url, Some(body)).await
+    }
+
+    /// `PUT` a JSON body to a path under the base URL.
+    pub(crate) async fn put<B: Serialize>(&self, path: &[&str], body: &B) -> anyhow::Result<Value> {
+        let url = self.url(path)?;
+        self.send(Method::PUT, url, Some(body)).await
+    }
+
+    /// `DELETE` a path under the base URL; `Value::Null` for an empty answer (204).
+    pub(crate) async fn delete(&self, path: &[&str]) -> anyhow::Result<Value> {
+        let url = self.url(path)?;
+        self.send(Method::DELETE, url, None::<&()>).await
     }
 
     /// The base URL with `path` appended segment by segment, so ids and serials are escaped.
@@ -203,8 +214,7 @@ impl Api {
             (status, bytes) = self.send_once(&method, &url, body, &where_, None).await?;
         }
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .with_context(|| format!("the response to {where_} is not JSON (HTTP {status})"));
+            return json_answer(status, &bytes, &where_);
         }
         Err(problem_error(status, &bytes, &where_))
     }
@@ -288,6 +298,15 @@ impl Api {
         }
         Ok(true)
     }
+}
+
+/// A successful answer's JSON; `Value::Null` when it has no body (204).
+fn json_answer(status: reqwest::StatusCode, bytes: &[u8], where_: &str) -> anyhow::Result<Value> {
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(bytes)
+        .with_context(|| format!("the response to {where_} is not JSON (HTTP {status})"))
 }
 
 /// The session in a login or refresh answer.

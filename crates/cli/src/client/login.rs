@@ -86,7 +86,7 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// One line of standard input, without its line ending.
-fn stdin_line(what: &str) -> anyhow::Result<Zeroizing<String>> {
+pub(crate) fn stdin_line(what: &str) -> anyhow::Result<Zeroizing<String>> {
     let mut line = Zeroizing::new(String::new());
     std::io::stdin()
         .lock()
@@ -97,6 +97,17 @@ fn stdin_line(what: &str) -> anyhow::Result<Zeroizing<String>> {
         bail!("no {what} on standard input");
     }
     Ok(trimmed)
+}
+
+/// A password: the next line of standard input with `from_stdin`, else asked on the terminal as `prompt`
+/// without echo.
+pub(crate) fn read_secret(prompt: &str, from_stdin: bool) -> anyhow::Result<Zeroizing<String>> {
+    if from_stdin {
+        return stdin_line(&prompt.to_lowercase());
+    }
+    let secret = rpassword::prompt_password(format!("{prompt}: "))
+        .context("cannot ask for a password on a terminal (use --password-stdin in scripts)")?;
+    Ok(Zeroizing::new(secret))
 }
 
 /// Runs `shedu login`.
@@ -143,13 +154,7 @@ pub(crate) async fn run_login(args: LoginArgs) -> anyhow::Result<()> {
                 stdin_line("user name")?.to_string()
             }
         };
-        let password = if args.password_stdin {
-            stdin_line("password")?
-        } else {
-            Zeroizing::new(rpassword::prompt_password("Password: ").context(
-                "cannot ask for the password on a terminal (use --password-stdin in scripts)",
-            )?)
-        };
+        let password = read_secret("Password", args.password_stdin)?;
         let body = json!({ "username": username, "password": *password });
         let answer = api.post(&["api", "v1", "auth", "login"], &body).await?;
         context.session = Some(session_from(&username, &answer)?);

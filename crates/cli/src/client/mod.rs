@@ -10,6 +10,7 @@ mod context;
 mod input;
 mod login;
 mod output;
+mod users;
 
 use std::path::PathBuf;
 
@@ -21,7 +22,8 @@ use serde_json::Value;
 use api::Api;
 pub(crate) use api::HttpError;
 pub(crate) use login::{ContextCommand, LoginArgs, LogoutArgs, run_context, run_login, run_logout};
-use output::{OutputFormat, emit, emit_json, items, key_values, required, table, text};
+use output::{OutputFormat, emit, emit_json, items, key_values, required, show_list, table, text};
+pub(crate) use users::{ApiKeyCommand, UserCommand, run_api_key, run_user};
 
 /// How to reach the server, prove who we are, and how to print. Global, so the options may come before or
 /// after the subcommand.
@@ -53,6 +55,10 @@ pub(crate) struct ClientArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table, global = true)]
     pub output: OutputFormat,
+
+    /// Print only ids, one per line, for scripts (`api-key create`: only the secret).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
 }
 
 /// `shedu ca …`
@@ -371,7 +377,7 @@ pub(crate) async fn run_ca(args: ClientArgs, cmd: CaCommand) -> anyhow::Result<(
                 profile: a.profile.body(),
             };
             let ca = api.post(&["api", "v1", "cas"], &body).await?;
-            show_ca(&ca, format)
+            show_ca(&ca, format, args.quiet)
         }
         CaCommand::Import(a) => {
             let certificate_pem = input::read_text(&a.cert, "certificate file")?;
@@ -386,53 +392,31 @@ pub(crate) async fn run_ca(args: ClientArgs, cmd: CaCommand) -> anyhow::Result<(
                 profile: a.profile.body(),
             };
             let ca = api.post(&["api", "v1", "cas", "import"], &body).await?;
-            show_ca(&ca, format)
+            show_ca(&ca, format, args.quiet)
         }
         CaCommand::List => {
             let list = api.get(&["api", "v1", "cas"], &[]).await?;
-            if format == OutputFormat::Json {
-                return emit_json(&list);
-            }
-            let rows: Vec<Vec<String>> = items(&list)?
-                .iter()
-                .map(|ca| {
-                    [
-                        "id",
-                        "name",
-                        "kind",
-                        "key_type",
-                        "status",
-                        "not_after",
-                        "subject",
-                    ]
-                    .iter()
-                    .map(|k| text(ca, k))
-                    .collect()
-                })
-                .collect();
-            if rows.is_empty() {
+            if format == OutputFormat::Table && !args.quiet && items(&list)?.is_empty() {
                 eprintln!("no CAs yet; create one with `shedu ca create` or `shedu ca import`");
                 return Ok(());
             }
-            emit(&table(
-                &[
-                    "ID",
-                    "NAME",
-                    "KIND",
-                    "KEY",
-                    "STATUS",
-                    "NOT AFTER",
-                    "SUBJECT",
-                ],
-                &rows,
-            ))
+            let columns = [
+                ("ID", "id"),
+                ("NAME", "name"),
+                ("KIND", "kind"),
+                ("KEY", "key_type"),
+                ("STATUS", "status"),
+                ("NOT AFTER", "not_after"),
+                ("SUBJECT", "subject"),
+            ];
+            show_list(&list, format, args.quiet, &columns)
         }
         CaCommand::Show(a) => {
             let ca = api.get(&["api", "v1", "cas", &a.id], &[]).await?;
             if let Some(path) = &a.cert_out {
                 input::write_pem(path, required(&ca, "certificate_pem")?, "CA certificate")?;
             }
-            show_ca(&ca, format)
+            show_ca(&ca, format, args.quiet)
         }
     }
 }
@@ -586,9 +570,12 @@ async fn list_certificates(api: &Api, a: CertListArgs, format: OutputFormat) -> 
 }
 
 /// One CA as key/value lines, or its JSON.
-fn show_ca(ca: &Value, format: OutputFormat) -> anyhow::Result<()> {
+fn show_ca(ca: &Value, format: OutputFormat, quiet: bool) -> anyhow::Result<()> {
     if format == OutputFormat::Json {
         return emit_json(ca);
+    }
+    if quiet {
+        return emit(&format!("{}\n", text(ca, "id")));
     }
     let profile = ca.get("profile").cloned().unwrap_or(Value::Null);
     let path_len = match profile.get("path_len") {

@@ -114,6 +114,33 @@ pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// Prints a list response: the JSON as it came, only the ids with `quiet`, else a table of `columns`
+/// (header, field).
+pub(crate) fn show_list(
+    list: &Value,
+    format: OutputFormat,
+    quiet: bool,
+    columns: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    if format == OutputFormat::Json {
+        return emit_json(list);
+    }
+    let rows = items(list)?;
+    if quiet {
+        let ids: String = rows
+            .iter()
+            .map(|r| format!("{}\n", text(r, "id")))
+            .collect();
+        return emit(&ids);
+    }
+    let headers: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| columns.iter().map(|(_, f)| text(r, f)).collect())
+        .collect();
+    emit(&table(&headers, &cells))
+}
+
 /// `Label:  value` lines with the values aligned, for one object.
 pub(crate) fn key_values(pairs: &[(&str, String)]) -> String {
     let width = pairs
