@@ -55,6 +55,27 @@ enum Command {
         #[command(subcommand)]
         command: client::ContextCommand,
     },
+    /// Manage registration authorities (who may enrol devices, and how).
+    Ra {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::RaCommand,
+    },
+    /// Manage the device registry (and import devices from CSV).
+    Device {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::DeviceCommand,
+    },
+    /// Manage device groups (saved filters with live counts).
+    Group {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::GroupCommand,
+    },
     /// Manage local users (admins), or change your own password.
     User {
         #[command(flatten)]
@@ -102,6 +123,9 @@ fn main() -> std::process::ExitCode {
             Command::Cert { client, command } => client::run_cert(client, command).await,
             Command::Keys { command } => keys::run(command).await,
             Command::Audit { command } => audit::run(command).await,
+            Command::Ra { client, command } => client::run_ra(client, command).await,
+            Command::Device { client, command } => client::run_device(client, command).await,
+            Command::Group { client, command } => client::run_group(client, command).await,
             Command::User { client, command } => client::run_user(client, command).await,
             Command::ApiKey { client, command } => client::run_api_key(client, command).await,
             Command::Login(args) => client::run_login(args).await,

@@ -2122,3 +2122,154 @@ fn users_and_api_keys_from_the_command_line(backend: shedu_testkit::Backend) {
 }
 
 on_both_backends!(users_and_api_keys_from_the_command_line);
+
+// See: issue 21 (ra, device and group subcommands; a CSV import of 10,000 devices with two bad rows, both
+// reported, the rest imported, and a second run that only skips).
+fn ras_devices_groups_and_a_bulk_import(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
+    let server = start(&sb, "devices");
+    let ca = cli_json(
+        &sb,
+        &server,
+        &["ca", "create", "--name", "line", "--cn", "Line CA"],
+    );
+    let ca = str_of(&ca, "id").to_string();
+    let settings = sb.path("ra.json");
+    std::fs::write(
+        &settings,
+        format!(
+            r#"{{"name": "line-1", "ca_ids": ["{ca}"], "enrollment": {{"auth_modes": ["client_certificate"],
+            "bootstrap_ca_ids": ["{ca}"], "auto_register": true}}}}"#
+        ),
+    )
+    .unwrap();
+    let ra = cli_ok(
+        &sb,
+        &server,
+        &["ra", "create", "--file", settings.to_str().unwrap(), "-q"],
+    )
+    .stdout;
+    let ra = ra.trim().to_string();
+    let shown = cli_ok(&sb, &server, &["ra", "show", &ra]).stdout;
+    assert!(
+        shown.contains("line-1") && shown.contains("auto_register"),
+        "{shown}"
+    );
+
+    let made = cli_json(
+        &sb,
+        &server,
+        &[
+            "device",
+            "create",
+            "plc-1",
+            "--ra",
+            &ra,
+            "--alias",
+            "Press 1",
+            "--tag",
+            "hall-a",
+            "--metadata",
+            "floor=2",
+            "--metadata",
+            "vendor=acme",
+        ],
+    );
+    assert_eq!(
+        made["metadata"],
+        serde_json::json!({"floor": 2, "vendor": "acme"})
+    );
+    assert_eq!(made["status"], "pending_provisioning");
+    let updated = cli_json(
+        &sb,
+        &server,
+        &["device", "update", "plc-1", "--tag", "hall-b"],
+    );
+    assert_eq!(updated["tags"], serde_json::json!(["hall-b"]));
+    let secret = cli_ok(&sb, &server, &["device", "enrollment-secret", "plc-1"]).stdout;
+    assert!(secret.trim().len() >= 20, "{secret}");
+    let group = cli_ok(
+        &sb,
+        &server,
+        &[
+            "group", "create", "--name", "hall b", "--tag", "hall-b", "-q",
+        ],
+    )
+    .stdout;
+    let counts = cli_ok(&sb, &server, &["group", "show", group.trim()]).stdout;
+    assert!(field(&counts, "Devices") == "1", "{counts}");
+
+    // 10,000 rows, two of them bad.
+    let csv = sb.path("devices.csv");
+    let mut text = String::from("id,ra_id,alias,tags,metadata\n");
+    for i in 0..10_000 {
+        match i {
+            1234 => text.push_str("meter-1234,no-such-ra,,,\n"),
+            5678 => text.push_str(&format!("meter-{i},{ra},,,[1]\n")),
+            _ => text.push_str(&format!(
+                "meter-{i},{ra},Meter {i},meters;hall-a,\"{{\"\"lot\"\": {}}}\"\n",
+                i % 7
+            )),
+        }
+    }
+    std::fs::write(&csv, text).unwrap();
+    let run = cli(&sb, &server, &["device", "import", csv.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("9998 registered, 0 already registered, 2 failed, 0 not sent"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("line 1236: ") && run.stderr.contains("no-such-ra"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("line 5680: metadata is not a JSON object"),
+        "{}",
+        run.stderr
+    );
+    // Run again (as after an interruption): rows already registered are skipped, new ones registered.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut partial: String = text.lines().take(101).map(|l| format!("{l}\n")).collect();
+    partial.push_str(&format!("meter-new,{ra},,,\n"));
+    let resumed = sb.path("resumed.csv");
+    std::fs::write(&resumed, partial).unwrap();
+    let again = cli_ok(
+        &sb,
+        &server,
+        &["device", "import", resumed.to_str().unwrap()],
+    );
+    assert!(
+        again
+            .stdout
+            .contains("1 registered, 100 already registered, 0 failed"),
+        "{}",
+        again.stdout
+    );
+    let meter = cli_json(&sb, &server, &["device", "show", "meter-42"]);
+    assert_eq!(meter["alias"], "Meter 42");
+    assert_eq!(meter["tags"], serde_json::json!(["meters", "hall-a"]));
+    assert_eq!(meter["metadata"], serde_json::json!({"lot": 0}));
+    let page = cli_json(
+        &sb,
+        &server,
+        &["device", "list", "--tag", "meters", "--limit", "5"],
+    );
+    assert_eq!(page["items"].as_array().unwrap().len(), 5);
+    assert!(page["next_cursor"].is_string());
+
+    // An RA with devices cannot be deleted: a refusal, exit code 3.
+    let refused = cli(&sb, &server, &["ra", "delete", &ra]);
+    assert_fails(&refused, 3, "(HTTP 409");
+    let retired = cli_json(&sb, &server, &["device", "decommission", "plc-1"]);
+    assert_eq!(retired["status"], "decommissioned");
+    cli_ok(&sb, &server, &["group", "delete", group.trim()]);
+    let groups = cli_ok(&sb, &server, &["group", "list", "-q"]).stdout;
+    assert!(groups.trim().is_empty(), "{groups}");
+}
+
+on_both_backends!(ras_devices_groups_and_a_bulk_import);

@@ -183,6 +183,16 @@ impl Api {
         self.send(Method::PUT, url, Some(body)).await
     }
 
+    /// `PATCH` a JSON body to a path under the base URL.
+    pub(crate) async fn patch<B: Serialize>(
+        &self,
+        path: &[&str],
+        body: &B,
+    ) -> anyhow::Result<Value> {
+        let url = self.url(path)?;
+        self.send(Method::PATCH, url, Some(body)).await
+    }
+
     /// `DELETE` a path under the base URL; `Value::Null` for an empty answer (204).
     pub(crate) async fn delete(&self, path: &[&str]) -> anyhow::Result<Value> {
         let url = self.url(path)?;

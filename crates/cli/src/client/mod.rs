@@ -7,6 +7,7 @@
 
 mod api;
 mod context;
+mod devices;
 mod input;
 mod login;
 mod output;
@@ -21,6 +22,7 @@ use serde_json::Value;
 
 use api::Api;
 pub(crate) use api::HttpError;
+pub(crate) use devices::{DeviceCommand, GroupCommand, RaCommand, run_device, run_group, run_ra};
 pub(crate) use login::{ContextCommand, LoginArgs, LogoutArgs, run_context, run_login, run_logout};
 use output::{OutputFormat, emit, emit_json, items, key_values, required, show_list, table, text};
 pub(crate) use users::{ApiKeyCommand, UserCommand, run_api_key, run_user};

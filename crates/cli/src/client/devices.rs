@@ -1,0 +1,562 @@
+//! `shedu ra …`, `shedu device …` and `shedu group …`: registration authorities, the device registry and
+//! device groups. An RA's settings are a JSON document (the API's own shape, `--file`); devices and groups
+//! take flags named after the API's fields. `device import` registers devices from a CSV file with a
+//! progress bar, keeps going past bad rows and reports them at the end.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use serde_json::{Map, Value, json};
+
+use super::ClientArgs;
+use super::api::{Api, HttpError};
+use super::output::{OutputFormat, emit, emit_json, key_values, printable, show_list, text};
+
+/// `shedu ra …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum RaCommand {
+    /// Create an RA from its settings (JSON, as `POST /api/v1/ras` takes it).
+    Create {
+        /// The settings document; `-` reads standard input.
+        #[arg(long, short)]
+        file: PathBuf,
+    },
+    /// List RAs.
+    List,
+    /// Show one RA with its settings.
+    Show {
+        /// RA id.
+        id: String,
+    },
+    /// Replace an RA's settings (JSON, as `PUT /api/v1/ras/{id}` takes it).
+    Update {
+        /// RA id.
+        id: String,
+        /// The settings document; `-` reads standard input.
+        #[arg(long, short)]
+        file: PathBuf,
+    },
+    /// Delete an RA (refused while it still has devices).
+    Delete {
+        /// RA id.
+        id: String,
+    },
+}
+
+/// `shedu device …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeviceCommand {
+    /// Register a device before it enrols.
+    Create {
+        /// The id it enrols with (its CSR's common name).
+        id: String,
+        /// The RA it enrols through.
+        #[arg(long)]
+        ra: String,
+        /// A friendly name.
+        #[arg(long)]
+        alias: Option<String>,
+        /// A tag (repeat for several).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// A metadata entry `key=value` (repeat for several; values that parse as JSON numbers or
+        /// booleans are kept as such).
+        #[arg(long = "metadata", value_name = "KEY=VALUE")]
+        metadata: Vec<String>,
+    },
+    /// List devices, newest first.
+    List {
+        /// Registered by this RA.
+        #[arg(long)]
+        ra: Option<String>,
+        /// `pending_provisioning`, `fully_provisioned`, `requires_action`, `with_warnings` or
+        /// `decommissioned`.
+        #[arg(long)]
+        status: Option<String>,
+        /// Carrying this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Page size (1 to 1000).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// The cursor printed after the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one device.
+    Show {
+        /// Device id.
+        id: String,
+    },
+    /// Change a device's alias, tags or metadata.
+    Update {
+        /// Device id.
+        id: String,
+        /// The new alias (`""` clears it).
+        #[arg(long)]
+        alias: Option<String>,
+        /// The new tags, replacing the old (repeat for several).
+        #[arg(long = "tag")]
+        tags: Option<Vec<String>>,
+        /// The new metadata, replacing the old (repeat `key=value`).
+        #[arg(long = "metadata", value_name = "KEY=VALUE")]
+        metadata: Option<Vec<String>>,
+    },
+    /// Retire a device for good: its valid certificates are revoked.
+    Decommission {
+        /// Device id.
+        id: String,
+    },
+    /// Set a one-time enrolment secret for the device (shown once).
+    EnrollmentSecret {
+        /// Device id.
+        id: String,
+    },
+    /// Register devices from a CSV file with the header `id,ra_id,alias,tags,metadata` (tags separated
+    /// by `;`, metadata a JSON object; only `id` and `ra_id` are required). Devices already registered
+    /// are skipped, so an interrupted import can simply be run again.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 8)]
+        parallel: usize,
+    },
+}
+
+/// `shedu group …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum GroupCommand {
+    /// Create a device group: a saved filter (RA, status, tags, metadata), optionally nested.
+    Create {
+        /// Unique name.
+        #[arg(long)]
+        name: String,
+        /// Nest under this group (its filter is ANDed with the ancestors').
+        #[arg(long)]
+        parent: Option<String>,
+        /// Devices of this RA.
+        #[arg(long)]
+        ra: Option<String>,
+        /// Devices in this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// Devices carrying this tag (repeat: all of them).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Devices whose metadata has `key=value` (repeat for several).
+        #[arg(long = "metadata", value_name = "KEY=VALUE")]
+        metadata: Vec<String>,
+    },
+    /// List device groups.
+    List,
+    /// Show a group with its combined filter and live counts by status.
+    Show {
+        /// Group id.
+        id: String,
+    },
+    /// Delete a group (the devices stay).
+    Delete {
+        /// Group id.
+        id: String,
+    },
+}
+
+/// A JSON document from a file, or from standard input for `-`.
+fn read_json(path: &Path) -> anyhow::Result<Value> {
+    let text = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
+    };
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+/// `key=value` pairs as a JSON object; values that parse as JSON numbers or booleans keep that type.
+fn metadata(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
+    let mut map = Map::new();
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("metadata {pair:?} is not KEY=VALUE");
+        };
+        let typed = match serde_json::from_str::<Value>(value) {
+            Ok(v @ (Value::Number(_) | Value::Bool(_))) => v,
+            _ => Value::String(value.to_string()),
+        };
+        map.insert(key.to_string(), typed);
+    }
+    Ok(map)
+}
+
+fn show_one(v: &Value, args: &ClientArgs, fields: &[(&str, &str)]) -> anyhow::Result<()> {
+    match args.output {
+        OutputFormat::Json => emit_json(v),
+        OutputFormat::Table if args.quiet => emit(&format!("{}\n", text(v, "id"))),
+        OutputFormat::Table => {
+            let pairs: Vec<(&str, String)> = fields.iter().map(|(l, f)| (*l, text(v, f))).collect();
+            emit(&key_values(&pairs))
+        }
+    }
+}
+
+const RA_FIELDS: [(&str, &str); 4] = [
+    ("ID", "id"),
+    ("Name", "name"),
+    ("CAs", "ca_ids"),
+    ("Created", "created_at"),
+];
+
+const DEVICE_FIELDS: [(&str, &str); 8] = [
+    ("ID", "id"),
+    ("RA", "ra_id"),
+    ("Alias", "alias"),
+    ("Status", "status"),
+    ("Tags", "tags"),
+    ("Metadata", "metadata"),
+    ("Created", "created_at"),
+    ("Updated", "updated_at"),
+];
+
+/// Runs one `shedu ra …` command.
+pub(crate) async fn run_ra(args: ClientArgs, cmd: RaCommand) -> anyhow::Result<()> {
+    let api = Api::new(&args)?;
+    match cmd {
+        RaCommand::Create { file } => {
+            let ra = api.post(&["api", "v1", "ras"], &read_json(&file)?).await?;
+            show_one(&ra, &args, &RA_FIELDS)
+        }
+        RaCommand::List => {
+            let list = api.get(&["api", "v1", "ras"], &[]).await?;
+            let columns = [("ID", "id"), ("NAME", "name"), ("CAS", "ca_ids")];
+            show_list(&list, args.output, args.quiet, &columns)
+        }
+        RaCommand::Show { id } => {
+            let ra = api.get(&["api", "v1", "ras", &id], &[]).await?;
+            if args.output == OutputFormat::Table && !args.quiet {
+                // The settings are a document: printed whole, as JSON, under the summary.
+                show_one(&ra, &args, &RA_FIELDS)?;
+                let settings = serde_json::to_string_pretty(&ra["enrollment"])?;
+                return emit(&format!("Enrollment:\n{}\n", printable_block(&settings)));
+            }
+            show_one(&ra, &args, &RA_FIELDS)
+        }
+        RaCommand::Update { id, file } => {
+            let ra = api
+                .put(&["api", "v1", "ras", &id], &read_json(&file)?)
+                .await?;
+            show_one(&ra, &args, &RA_FIELDS)
+        }
+        RaCommand::Delete { id } => {
+            api.delete(&["api", "v1", "ras", &id]).await?;
+            eprintln!("RA {} deleted", printable(&id));
+            Ok(())
+        }
+    }
+}
+
+/// A multi-line text with control characters escaped but its line breaks kept.
+fn printable_block(text: &str) -> String {
+    text.lines().map(printable).collect::<Vec<_>>().join("\n")
+}
+
+/// Runs one `shedu device …` command.
+pub(crate) async fn run_device(args: ClientArgs, cmd: DeviceCommand) -> anyhow::Result<()> {
+    let api = Api::new(&args)?;
+    match cmd {
+        DeviceCommand::Create {
+            id,
+            ra,
+            alias,
+            tags,
+            metadata: pairs,
+        } => {
+            let body = json!({"id": id, "ra_id": ra, "alias": alias, "tags": tags,
+                "metadata": metadata(&pairs)?});
+            let device = api.post(&["api", "v1", "devices"], &body).await?;
+            show_one(&device, &args, &DEVICE_FIELDS)
+        }
+        DeviceCommand::List {
+            ra,
+            status,
+            tag,
+            limit,
+            cursor,
+        } => {
+            let query = [
+                ("ra_id", ra.unwrap_or_default()),
+                ("status", status.unwrap_or_default()),
+                ("tag", tag.unwrap_or_default()),
+                ("limit", limit.map(|l| l.to_string()).unwrap_or_default()),
+                ("cursor", cursor.unwrap_or_default()),
+            ];
+            let list = api.get(&["api", "v1", "devices"], &query).await?;
+            let columns = [
+                ("ID", "id"),
+                ("RA", "ra_id"),
+                ("ALIAS", "alias"),
+                ("STATUS", "status"),
+                ("TAGS", "tags"),
+            ];
+            show_list(&list, args.output, args.quiet, &columns)?;
+            if args.output == OutputFormat::Table
+                && let Some(next) = list["next_cursor"].as_str()
+            {
+                eprintln!("more: --cursor {}", printable(next));
+            }
+            Ok(())
+        }
+        DeviceCommand::Show { id } => {
+            let device = api.get(&["api", "v1", "devices", &id], &[]).await?;
+            show_one(&device, &args, &DEVICE_FIELDS)
+        }
+        DeviceCommand::Update {
+            id,
+            alias,
+            tags,
+            metadata: pairs,
+        } => {
+            let mut body = Map::new();
+            if let Some(alias) = alias {
+                body.insert("alias".into(), json!(alias));
+            }
+            if let Some(tags) = tags {
+                body.insert("tags".into(), json!(tags));
+            }
+            if let Some(pairs) = pairs {
+                body.insert("metadata".into(), Value::Object(metadata(&pairs)?));
+            }
+            if body.is_empty() {
+                bail!("nothing to change: give --alias, --tag or --metadata");
+            }
+            let device = api
+                .patch(&["api", "v1", "devices", &id], &Value::Object(body))
+                .await?;
+            show_one(&device, &args, &DEVICE_FIELDS)
+        }
+        DeviceCommand::Decommission { id } => {
+            let device = api
+                .post(&["api", "v1", "devices", &id, "decommission"], &json!({}))
+                .await?;
+            show_one(&device, &args, &DEVICE_FIELDS)
+        }
+        DeviceCommand::EnrollmentSecret { id } => {
+            let answer = api
+                .post(
+                    &["api", "v1", "devices", &id, "enrollment-secret"],
+                    &json!({}),
+                )
+                .await?;
+            if args.output == OutputFormat::Json {
+                return emit_json(&answer);
+            }
+            eprintln!("the secret is shown once: give it to the device now");
+            emit(&format!("{}\n", text(&answer, "secret")))
+        }
+        DeviceCommand::Import { file, parallel } => import(&api, &file, parallel.max(1)).await,
+    }
+}
+
+/// Runs one `shedu group …` command.
+pub(crate) async fn run_group(args: ClientArgs, cmd: GroupCommand) -> anyhow::Result<()> {
+    let api = Api::new(&args)?;
+    match cmd {
+        GroupCommand::Create {
+            name,
+            parent,
+            ra,
+            status,
+            tags,
+            metadata: pairs,
+        } => {
+            let body = json!({"name": name, "parent_id": parent, "ra_id": ra, "status": status,
+                "tags": tags, "metadata": metadata(&pairs)?});
+            let group = api.post(&["api", "v1", "device-groups"], &body).await?;
+            show_one(&group, &args, &[("ID", "id"), ("Name", "name")])
+        }
+        GroupCommand::List => {
+            let list = api.get(&["api", "v1", "device-groups"], &[]).await?;
+            let columns = [("ID", "id"), ("NAME", "name"), ("PARENT", "parent_id")];
+            show_list(&list, args.output, args.quiet, &columns)
+        }
+        GroupCommand::Show { id } => {
+            let group = api.get(&["api", "v1", "device-groups", &id], &[]).await?;
+            if args.output == OutputFormat::Json || args.quiet {
+                return show_one(&group, &args, &[]);
+            }
+            let counts = &group["counts"];
+            emit(&key_values(&[
+                ("ID", text(&group, "id")),
+                ("Name", text(&group, "name")),
+                ("Parent", text(&group, "parent_id")),
+                ("Filter", printable(&group["combined_filter"].to_string())),
+                ("Devices", text(counts, "total")),
+                ("  pending", text(counts, "pending_provisioning")),
+                ("  provisioned", text(counts, "fully_provisioned")),
+                ("  action needed", text(counts, "requires_action")),
+                ("  with warnings", text(counts, "with_warnings")),
+                ("  decommissioned", text(counts, "decommissioned")),
+            ]))
+        }
+        GroupCommand::Delete { id } => {
+            api.delete(&["api", "v1", "device-groups", &id]).await?;
+            eprintln!("group {} deleted", printable(&id));
+            Ok(())
+        }
+    }
+}
+
+/// One row of an import file.
+struct Row {
+    /// 1-based line number in the file (the header is line 1).
+    line: usize,
+    body: Result<Value, String>,
+}
+
+/// Parses the import file: a header naming the columns (in any order), then one device per record.
+fn read_rows(file: &Path) -> anyhow::Result<Vec<Row>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_path(file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{} has no header line", file.display()))?
+        .clone();
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(id_col), Some(ra_col)) = (column("id"), column("ra_id")) else {
+        bail!(
+            "the header of {} must name the columns id and ra_id",
+            file.display()
+        );
+    };
+    let (alias_col, tags_col, meta_col) = (column("alias"), column("tags"), column("metadata"));
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let body = record.map_err(|e| e.to_string()).and_then(|r| {
+            let cell = |c: Option<usize>| c.and_then(|c| r.get(c)).filter(|v| !v.is_empty());
+            let id = cell(Some(id_col)).ok_or("no id")?;
+            let ra = cell(Some(ra_col)).ok_or("no ra_id")?;
+            let tags: Vec<&str> = cell(tags_col)
+                .map(|t| {
+                    t.split(';')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let metadata = match cell(meta_col) {
+                None => Value::Object(Map::new()),
+                Some(text) => match serde_json::from_str::<Value>(text) {
+                    Ok(v @ Value::Object(_)) => v,
+                    _ => return Err("metadata is not a JSON object".to_string()),
+                },
+            };
+            Ok(
+                json!({"id": id, "ra_id": ra, "alias": cell(alias_col), "tags": tags,
+                "metadata": metadata}),
+            )
+        });
+        rows.push(Row { line, body });
+    }
+    Ok(rows)
+}
+
+/// What became of one row.
+enum Outcome {
+    Registered,
+    AlreadyThere,
+    Failed(String),
+    /// Not sent: the import was interrupted.
+    NotSent,
+}
+
+/// `device import`: every row is sent (at most `parallel` at once) and counted; a row already registered
+/// (409) counts as done, so a second run after an interruption finishes the job. Ctrl-C stops sending
+/// new rows, waits for those in flight, and reports.
+async fn import(api: &Api, file: &Path, parallel: usize) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let rows = read_rows(file)?;
+    let total = rows.len() as u64;
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} devices  {per_sec}  ETA {eta}  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    // On a terminal the bar redraws itself; elsewhere (a log, CI) a line every 10 % instead.
+    let on_terminal = !bar.is_hidden();
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, Ordering::SeqCst);
+            }
+        })
+    };
+    let results: Vec<(usize, Outcome)> = futures::stream::iter(rows)
+        .map(|row| {
+            let stop = stop.clone();
+            let bar = bar.clone();
+            async move {
+                let outcome = match row.body {
+                    _ if stop.load(Ordering::SeqCst) => Outcome::NotSent,
+                    Err(why) => Outcome::Failed(why),
+                    Ok(body) => match api.post(&["api", "v1", "devices"], &body).await {
+                        Ok(_) => Outcome::Registered,
+                        Err(e) => match e.downcast_ref::<HttpError>() {
+                            Some(h)
+                                if h.status == 409 && e.to_string().contains("device-exists") =>
+                            {
+                                Outcome::AlreadyThere
+                            }
+                            _ => Outcome::Failed(e.to_string()),
+                        },
+                    },
+                };
+                bar.inc(1);
+                let done = bar.position();
+                if !on_terminal && total >= 10 && done.is_multiple_of((total / 10).max(1)) {
+                    eprintln!("imported {done}/{total}");
+                }
+                (row.line, outcome)
+            }
+        })
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    watcher.abort();
+    bar.finish_and_clear();
+    let count = |f: fn(&Outcome) -> bool| results.iter().filter(|(_, o)| f(o)).count();
+    let registered = count(|o| matches!(o, Outcome::Registered));
+    let already = count(|o| matches!(o, Outcome::AlreadyThere));
+    let not_sent = count(|o| matches!(o, Outcome::NotSent));
+    let mut failed: Vec<(usize, &str)> = results
+        .iter()
+        .filter_map(|(line, o)| match o {
+            Outcome::Failed(why) => Some((*line, why.as_str())),
+            _ => None,
+        })
+        .collect();
+    failed.sort_by_key(|(line, _)| *line);
+    for (line, why) in &failed {
+        eprintln!("line {line}: {}", printable(why));
+    }
+    emit(&format!(
+        "{registered} registered, {already} already registered, {} failed, {not_sent} not sent\n",
+        failed.len()
+    ))?;
+    if not_sent > 0 {
+        bail!("interrupted: run the same import again to finish it");
+    }
+    if !failed.is_empty() {
+        bail!("{} of {total} rows failed (listed above)", failed.len());
+    }
+    Ok(())
+}
