@@ -437,7 +437,7 @@ backend_test!(
         assert!((7 * 86_400..7 * 86_400 + 600).contains(&days7), "{days7}");
 
         // ARI: the window sits in the last third of the validity.
-        let (_, issuer) = server.get(&format!("/api/v1/cas?limit=10")).await;
+        let (_, issuer) = server.get("/api/v1/cas?limit=10").await;
         let short = issuer["items"]
             .as_array()
             .unwrap()
