@@ -1574,3 +1574,132 @@ fn check_csr_names(csr: &Csr, identifiers: &[Identifier]) -> Result<(), String> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(kind: &str, value: &str) -> Identifier {
+        Identifier {
+            kind: kind.into(),
+            value: value.into(),
+        }
+    }
+
+    fn kind(r: Result<Identifier, shedu_acme::Error>) -> ProblemType {
+        r.unwrap_err().problem
+    }
+
+    #[test]
+    fn identifiers_follow_the_ra_patterns_and_ranges() {
+        let s = AcmeSettings {
+            allowed_dns: vec!["*.example.test".into(), "exact.test".into()],
+            allowed_ips: vec!["10.1.0.0/16".into()],
+            ..AcmeSettings::default()
+        };
+        assert_eq!(
+            check_identifier(&s, &id("dns", "A.Example.Test."))
+                .unwrap()
+                .value,
+            "a.example.test"
+        );
+        assert!(check_identifier(&s, &id("dns", "exact.test")).is_ok());
+        assert_eq!(
+            kind(check_identifier(&s, &id("dns", "example.test"))),
+            ProblemType::RejectedIdentifier
+        );
+        assert_eq!(
+            kind(check_identifier(&s, &id("dns", "sub.exact.test"))),
+            ProblemType::RejectedIdentifier
+        );
+        assert_eq!(
+            kind(check_identifier(&s, &id("dns", "evilexample.test"))),
+            ProblemType::RejectedIdentifier
+        );
+        // Wildcards need dns-01, which is not offered.
+        assert_eq!(
+            kind(check_identifier(&s, &id("dns", "*.example.test"))),
+            ProblemType::RejectedIdentifier
+        );
+        for bad in [
+            "-a.example.test",
+            "a..example.test",
+            "a_b.example.test",
+            "10.1.2.3",
+            "",
+        ] {
+            assert_eq!(
+                kind(check_identifier(&s, &id("dns", bad))),
+                ProblemType::RejectedIdentifier,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            check_identifier(&s, &id("ip", "10.1.2.3")).unwrap().value,
+            "10.1.2.3"
+        );
+        assert_eq!(
+            kind(check_identifier(&s, &id("ip", "10.2.0.1"))),
+            ProblemType::RejectedIdentifier
+        );
+        assert_eq!(
+            kind(check_identifier(&s, &id("ip", "nope"))),
+            ProblemType::Malformed
+        );
+        assert_eq!(
+            kind(check_identifier(&s, &id("email", "a@b"))),
+            ProblemType::UnsupportedIdentifier
+        );
+    }
+
+    #[test]
+    fn contacts_and_reasons() {
+        assert!(check_contacts(vec!["mailto:ops@example.test".into()]).is_ok());
+        let problem = |r: Result<Vec<String>>| match r {
+            Err(AcmeFailure::Protocol(e)) => e.problem,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            problem(check_contacts(vec!["tel:+1".into()])),
+            ProblemType::UnsupportedContact
+        );
+        assert_eq!(
+            problem(check_contacts(vec!["mailto:a@b,c@d".into()])),
+            ProblemType::InvalidContact
+        );
+        assert_eq!(
+            reason_from_code(1).unwrap(),
+            RevocationReason::KeyCompromise
+        );
+        for code in [7, 8, 11, 255] {
+            assert!(matches!(
+                reason_from_code(code),
+                Err(AcmeFailure::Protocol(e)) if e.problem == ProblemType::BadRevocationReason
+            ));
+        }
+    }
+
+    #[test]
+    fn settings_are_checked_against_the_ra() {
+        let cas = vec!["ca1".to_string()];
+        assert!(validate_settings(&AcmeSettings::default(), &cas).is_ok());
+        let with = |f: fn(&mut AcmeSettings)| {
+            let mut s = AcmeSettings::default();
+            f(&mut s);
+            validate_settings(&s, &cas)
+        };
+        assert!(
+            with(|s| s.challenges = vec!["dns-01".into()]).is_err(),
+            "dns-01 is not implemented"
+        );
+        assert!(
+            with(|s| {
+                s.profiles.insert("p".into(), "other-ca".into());
+            })
+            .is_err()
+        );
+        assert!(with(|s| s.default_profile = Some("missing".into())).is_err());
+        assert!(with(|s| s.allowed_ips = vec!["not-a-cidr".into()]).is_err());
+        assert!(with(|s| s.order_lifetime_secs = 1).is_err());
+    }
+}
