@@ -260,8 +260,7 @@ pub struct RenewalWindow {
     pub retry_after: u64,
 }
 
-/// A freshly made EAB key: the HMAC key is shown once and stored only sealed.
-#[derive(Debug)]
+/// A freshly made EAB key: the HMAC key is shown once and stored only sealed. `Debug` leaves it out.
 pub struct EabKey {
     /// Key id (the EAB `kid`).
     pub kid: String,
@@ -271,6 +270,17 @@ pub struct EabKey {
     pub created_at: i64,
     /// The account it bound, once used.
     pub account_id: Option<String>,
+}
+
+impl std::fmt::Debug for EabKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EabKey")
+            .field("kid", &self.kid)
+            .field("hmac_key", &self.hmac_key.as_ref().map(|_| "<redacted>"))
+            .field("created_at", &self.created_at)
+            .field("account_id", &self.account_id)
+            .finish()
+    }
 }
 
 /// ACME: accounts, orders, validation, finalization, revocation and renewal information per RA.
@@ -715,16 +725,16 @@ impl Acme {
         account.key = new_key.clone();
         match self.write_account(ra, &account, &req.actor).await {
             Ok(()) => Ok(Ok(account)),
-            Err(AcmeFailure::Service(Error::Unavailable(_))) | Err(_) => {
-                // A race with another account taking the key: report it as the conflict it is.
+            Err(e) => {
+                // Another account took the key between the check and the write: the conflict it is.
                 match self
                     .reg
                     .store
                     .acme_account_by_key(&ra.id, &new_key.thumbprint())
                     .await
                 {
-                    Ok(Some(other)) => Ok(Err(other.id)),
-                    _ => Err(Error::Internal("key change failed".into()).into()),
+                    Ok(Some(other)) if other.id != account.id => Ok(Err(other.id)),
+                    _ => Err(e),
                 }
             }
         }
@@ -1649,6 +1659,21 @@ mod tests {
         assert_eq!(
             kind(check_identifier(&s, &id("email", "a@b"))),
             ProblemType::UnsupportedIdentifier
+        );
+    }
+
+    #[test]
+    fn eab_key_debug_hides_the_hmac_key() {
+        let key = EabKey {
+            kid: "eab-1".into(),
+            hmac_key: Some(zeroize::Zeroizing::new("s3cr3t-hmac".into())),
+            created_at: 0,
+            account_id: None,
+        };
+        let shown = format!("{key:?}");
+        assert!(
+            shown.contains("eab-1") && !shown.contains("s3cr3t-hmac"),
+            "{shown}"
         );
     }
 
