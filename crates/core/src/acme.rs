@@ -26,6 +26,9 @@ use crate::ra::{Enrollment, Ra};
 use crate::registry::{Registry, new_id};
 use crate::{AuditAction, AuditContext, Error, Issuance, IssueInput};
 
+/// Largest http-01 answer read (a key authorization is about 90 octets).
+const HTTP01_MAX_BODY: usize = 1024;
+
 /// The challenge types shedu can validate today.
 pub const ACME_CHALLENGES: [&str; 1] = ["http-01"];
 
@@ -1129,8 +1132,19 @@ impl Acme {
                 format!("{url} answered {}", response.status()),
             ));
         }
-        let body = response.bytes().await.map_err(conn)?;
-        let got = std::str::from_utf8(&body[..body.len().min(1024)]).unwrap_or_default();
+        // The answer is a key authorization (about 90 octets): read at most 1 KiB of whatever is sent.
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(conn)? {
+            body.extend_from_slice(&chunk);
+            if body.len() > HTTP01_MAX_BODY {
+                return Err(shedu_acme::Error::new(
+                    ProblemType::IncorrectResponse,
+                    format!("{url} answered more than {HTTP01_MAX_BODY} octets"),
+                ));
+            }
+        }
+        let got = std::str::from_utf8(&body).unwrap_or_default();
         if got.trim_end() == expected {
             Ok(())
         } else {
