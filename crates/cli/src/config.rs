@@ -192,6 +192,15 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_WEBHOOK_TIMEOUT")]
     pub webhook_timeout: Option<String>,
 
+    /// The port ACME http-01 validations connect to (RFC 8555 §8.3 says 80; tests use a client's own
+    /// port). [default: 80]
+    #[arg(long, env = "SHEDU_ACME_HTTP01_PORT")]
+    pub acme_http01_port: Option<u16>,
+
+    /// How long one ACME validation may take (connect and answer), e.g. `10s`. [default: 10s]
+    #[arg(long, env = "SHEDU_ACME_VALIDATION_TIMEOUT")]
+    pub acme_validation_timeout: Option<String>,
+
     /// Log filter (tracing `EnvFilter` syntax). [default: info]
     #[arg(long, env = "SHEDU_LOG")]
     pub log: Option<String>,
@@ -268,6 +277,7 @@ pub(crate) struct Settings {
     pub webhook_allow: Vec<shedu_core::Cidr>,
     pub webhook_timeout: Duration,
     pub print_config: bool,
+    pub acme: shedu_core::AcmeConfig,
 }
 
 impl ServeArgs {
@@ -450,6 +460,20 @@ impl ServeArgs {
             .unwrap_or_else(|| "10s".into());
         let webhook_timeout = parse_duration(&timeout_text)
             .with_context(|| format!("invalid webhook timeout {timeout_text:?}"))?;
+        let acme_timeout_text = self
+            .acme_validation_timeout
+            .or(file.acme_validation_timeout)
+            .unwrap_or_else(|| "10s".into());
+        let acme = shedu_core::AcmeConfig {
+            http01_port: self
+                .acme_http01_port
+                .or(file.acme_http01_port)
+                .unwrap_or(80),
+            validation_timeout: parse_duration(&acme_timeout_text).with_context(|| {
+                format!("invalid ACME validation timeout {acme_timeout_text:?}")
+            })?,
+            ..shedu_core::AcmeConfig::default()
+        };
         Ok(Settings {
             data_dir,
             listen,
@@ -479,6 +503,7 @@ impl ServeArgs {
             webhook_allow,
             webhook_timeout,
             print_config: self.print_config,
+            acme,
         })
     }
 }

@@ -92,6 +92,14 @@ pub enum AuditAction {
     AuthLogin,
     /// The audit chain was keyed: the first record under the audit key (records before it are legacy).
     AuditChainKeyed,
+    /// An ACME account was created.
+    AcmeAccountCreate,
+    /// An ACME account's contacts, status or key changed.
+    AcmeAccountUpdate,
+    /// An ACME external account binding key was made.
+    AcmeEabCreate,
+    /// An ACME external account binding key was deleted.
+    AcmeEabDelete,
 }
 
 impl AuditAction {
@@ -125,6 +133,10 @@ impl AuditAction {
             AuditAction::DeliveryRetry => "delivery.retry",
             AuditAction::AuthLogin => "auth.login",
             AuditAction::AuditChainKeyed => "audit.chain_keyed",
+            AuditAction::AcmeAccountCreate => "acme.account_create",
+            AuditAction::AcmeAccountUpdate => "acme.account_update",
+            AuditAction::AcmeEabCreate => "acme.eab_create",
+            AuditAction::AcmeEabDelete => "acme.eab_delete",
         }
     }
 

@@ -107,15 +107,7 @@ impl Enrollment {
                 "EST without a label (no default RA is configured)".into(),
             ));
         };
-        match self.ra(default).await {
-            Err(Error::NotFound(_)) => self
-                .ras()
-                .await?
-                .into_iter()
-                .find(|ra| ra.name == default)
-                .ok_or_else(|| Error::NotFound(format!("default RA {default}"))),
-            found => found,
-        }
+        self.ra_by_id_or_name(default).await
     }
 
     /// `cacerts`: the RA's default CA and its ancestors (DER, issuing CA first).

@@ -7,6 +7,7 @@
 //! the result; nothing here knows HTTP status codes or JSON DTOs. Time comes from a [`Clock`] so that
 //! expiry can be tested without waiting.
 
+mod acme;
 mod audit;
 mod auth;
 mod ca;
@@ -29,6 +30,10 @@ mod trust;
 mod va;
 mod webhook;
 
+pub use acme::{
+    ACME_CHALLENGES, Acme, AcmeAccount, AcmeAuthz, AcmeChallenge, AcmeConfig, AcmeFailure,
+    AcmeOrder, AcmeSettings, Authenticated, EabKey, RenewalWindow, Signer,
+};
 pub use audit::{
     Audit, AuditAction, AuditContext, AuditEntry, AuditFilter, AuditFinding, AuditRecord,
     AuditVerdict, CHECKPOINT_FILE, ChainBreak, Checkpoint, Outcome, hex32, load_audit_key,

@@ -128,6 +128,8 @@ pub struct RaInput {
     /// A CSR for the RA's own certificate (PEM or DER), issued by the internal RA CA. The RA's operator
     /// keeps the key; the certificate lets an RA service enrol on behalf of its devices over mTLS.
     pub csr: Option<Vec<u8>>,
+    /// ACME settings (`None`: no ACME directory).
+    pub acme: Option<crate::AcmeSettings>,
 }
 
 /// A registration authority.
@@ -145,6 +147,8 @@ pub struct Ra {
     pub enrollment: EnrollmentSettings,
     /// The RA's own certificate (DER), when it has one.
     pub certificate_der: Option<Vec<u8>>,
+    /// ACME settings, when the RA has (or had) an ACME directory.
+    pub acme: Option<crate::AcmeSettings>,
     /// Creation time.
     pub created_at: i64,
     /// Last change.
@@ -157,6 +161,8 @@ struct Stored {
     ca_ids: Vec<String>,
     default_ca_id: String,
     enrollment: EnrollmentSettings,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    acme: Option<crate::AcmeSettings>,
 }
 
 /// `meta` key naming the internal CA that issues RA certificates.
@@ -271,6 +277,19 @@ impl Enrollment {
         ra_from_row(row)
     }
 
+    /// An RA by id, or else by name (URLs of EST and ACME may name either).
+    pub async fn ra_by_id_or_name(&self, id_or_name: &str) -> Result<Ra, Error> {
+        match self.ra(id_or_name).await {
+            Err(Error::NotFound(_)) => self
+                .ras()
+                .await?
+                .into_iter()
+                .find(|ra| ra.name == id_or_name)
+                .ok_or_else(|| Error::NotFound(format!("RA {id_or_name}"))),
+            found => found,
+        }
+    }
+
     /// Every RA.
     pub async fn ras(&self) -> Result<Vec<Ra>, Error> {
         let rows = self.reg.store.list_ras().await.map_err(store_err("RAs"))?;
@@ -354,6 +373,9 @@ impl Enrollment {
         for oid in &input.csr_attributes {
             shedu_pki::est::parse_oid(oid)?;
         }
+        if let Some(acme) = &input.acme {
+            crate::acme::validate_settings(acme, &input.ca_ids)?;
+        }
         let window = input
             .reenroll_window_days
             .unwrap_or(DEFAULT_REENROLL_WINDOW_DAYS);
@@ -385,6 +407,7 @@ impl Enrollment {
                 webhook,
             },
             certificate_der: None,
+            acme: input.acme,
             created_at,
             updated_at: now,
         })
@@ -499,6 +522,7 @@ fn ra_row(ra: &Ra) -> Result<RaRow, Error> {
         ca_ids: ra.ca_ids.clone(),
         default_ca_id: ra.default_ca_id.clone(),
         enrollment: ra.enrollment.clone(),
+        acme: ra.acme.clone(),
     })
     .map_err(|e| Error::Internal(e.to_string()))?;
     Ok(RaRow {
@@ -521,6 +545,7 @@ fn ra_from_row(row: RaRow) -> Result<Ra, Error> {
         default_ca_id: stored.default_ca_id,
         enrollment: stored.enrollment,
         certificate_der: row.certificate_der,
+        acme: stored.acme,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

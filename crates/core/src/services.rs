@@ -27,6 +27,8 @@ pub struct ServicesConfig {
     pub webhook_allow: Vec<Cidr>,
     /// The file audit checkpoints are appended to (`<data-dir>/audit-checkpoints`); none in tests.
     pub audit_checkpoint_file: Option<PathBuf>,
+    /// ACME validation (ports, timeouts).
+    pub acme: crate::AcmeConfig,
 }
 
 /// Every service, each shared (`Arc`). Handlers name the one they need.
@@ -52,6 +54,8 @@ pub struct Services {
     pub auth: Arc<AuthService>,
     /// Outbound webhooks: the target policy and the sealing of their secrets (alerts use it too).
     pub webhooks: Arc<Webhooks>,
+    /// ACME per RA.
+    pub acme: Arc<crate::Acme>,
 }
 
 impl Services {
@@ -90,7 +94,14 @@ impl Services {
             config.est_default_ra,
             webhooks.clone(),
         ));
+        let acme = Arc::new(crate::Acme::new(
+            registry.clone(),
+            enrollment.clone(),
+            issuance.clone(),
+            config.acme,
+        )?);
         Ok(Services {
+            acme,
             va: Arc::new(Va::new(registry.clone())),
             devices: Arc::new(Devices::new(
                 registry.clone(),

@@ -4,6 +4,7 @@
 //! Handlers are thin: parse → authorize (an extractor) → one service call → encode. Errors from the
 //! services are mapped to problem documents in one function ([`problem`]). Only this crate knows HTTP.
 
+mod acme;
 pub mod api;
 mod audit;
 mod auth;

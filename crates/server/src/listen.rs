@@ -123,7 +123,8 @@ pub fn https_app(state: AppState) -> Router {
                 state.clone(),
                 crate::audit::layer,
             )),
-        );
+        )
+        .merge(crate::acme::router(state.clone()));
     common(routes, state)
 }
 

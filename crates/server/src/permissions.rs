@@ -128,6 +128,13 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/ras/{id}", Permission::RasRead),
     ("PUT", "/api/v1/ras/{id}", Permission::RasWrite),
     ("DELETE", "/api/v1/ras/{id}", Permission::RasWrite),
+    ("POST", "/api/v1/ras/{id}/acme/eab", Permission::RasWrite),
+    ("GET", "/api/v1/ras/{id}/acme/eab", Permission::RasRead),
+    (
+        "DELETE",
+        "/api/v1/ras/{id}/acme/eab/{kid}",
+        Permission::RasWrite,
+    ),
 ];
 
 /// Routes anyone may call: the login itself, token refresh, and the API description.

@@ -8,6 +8,7 @@
 //! certificate queued meanwhile, while each caller still returns only after its row is committed.
 #![warn(missing_docs)]
 
+mod acme;
 pub mod audit;
 mod auth;
 #[cfg(any(test, feature = "testing"))]
@@ -33,6 +34,10 @@ use sqlx::any::AnyRow;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, AssertSqlSafe, Executor};
 
+pub use acme::{
+    ACME_ACCOUNT_KEY_EXISTS, ACME_ALREADY_REPLACED, ACME_EAB_UNUSABLE, AcmeAccountRow,
+    AcmeAuthzRow, AcmeEabRow, AcmeOrderRow,
+};
 pub use audit::Audited;
 pub use auth::{ApiKeyRow, LoginFailures, Redeemed, RefreshTokenRow, UserChange, UserRow};
 pub use certificates::{CertificateFilter, Page, RevokeOutcome};

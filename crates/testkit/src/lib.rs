@@ -96,6 +96,8 @@ pub struct Options {
     /// Expiry reminder thresholds and interval, computed on the server's [`TestServer::clock`] (the
     /// `clock` given here is replaced by it); the production defaults on the system clock when unset.
     pub reminders: Option<shedu_events::ReminderOptions>,
+    /// ACME validation (the http-01 port a test's client listens on); port 80 when unset.
+    pub acme: Option<shedu_core::AcmeConfig>,
 }
 
 /// The operator's TLS files, and the CA file the test's clients trust instead of the internal one.
@@ -198,6 +200,7 @@ impl TestServer {
             oidc: persisted.options.oidc.clone(),
             webhook_allow: persisted.options.webhook_allow.clone(),
             audit_checkpoint_file: Some(persisted.dir.path().join(shedu_core::CHECKPOINT_FILE)),
+            acme: persisted.options.acme.clone().unwrap_or_default(),
         };
         let services = Services::open(store.clone(), &master, clock.clone(), config)
             .await

@@ -89,6 +89,8 @@ fn protected() -> OpenApiRouter<AppState> {
         .routes(routes!(groups::show, groups::delete))
         .routes(routes!(ras::create, ras::list))
         .routes(routes!(ras::show, ras::replace, ras::delete))
+        .routes(routes!(ras::eab_create, ras::eab_list))
+        .routes(routes!(ras::eab_delete))
 }
 
 /// Routes that authenticate the caller themselves (listed in [`crate::permissions::PUBLIC`]).

@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use shedu_core::{AuthMode, Ra, RaInput};
+use shedu_core::{AcmeSettings, AuthMode, Ra, RaInput};
 use utoipa::ToSchema;
 
 use super::time_fmt::rfc3339;
@@ -25,6 +25,82 @@ pub(crate) struct RaRequest {
     enrollment: EnrollmentDto,
     /// PEM CSR for the RA's own certificate (issued by the internal RA CA); the operator keeps the key.
     csr: Option<String>,
+    /// ACME directory settings (`/acme/{id or name}/directory`); none: no ACME.
+    acme: Option<AcmeDto>,
+}
+
+/// An RA's ACME settings on the wire; unset fields take their defaults.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AcmeDto {
+    /// Whether the directory answers (default true).
+    #[serde(default = "yes")]
+    enabled: bool,
+    /// newAccount needs an external account binding (default false).
+    #[serde(default)]
+    eab_required: bool,
+    /// An EAB key may bind several accounts (default false: single-use).
+    #[serde(default)]
+    eab_reusable: bool,
+    /// Offered challenge types (default `["http-01"]`).
+    challenges: Option<Vec<String>>,
+    /// DNS name patterns: `example.com`, `*.example.com` (names below it), `*` (default: any).
+    allowed_dns: Option<Vec<String>>,
+    /// IP ranges (CIDR) for RFC 8738 identifiers (default: none).
+    #[serde(default)]
+    allowed_ips: Vec<String>,
+    /// Profile name → CA id (one of the RA's CAs).
+    #[serde(default)]
+    profiles: std::collections::BTreeMap<String, String>,
+    /// Profile of orders that name none (default: the RA's default CA).
+    default_profile: Option<String>,
+    /// Seconds an order stays open (default 86400).
+    order_lifetime_secs: Option<i64>,
+    /// Seconds an authorization stays valid (default 86400).
+    authz_lifetime_secs: Option<i64>,
+    /// Terms of service URL for the directory's meta.
+    terms_of_service: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl From<AcmeDto> for AcmeSettings {
+    fn from(d: AcmeDto) -> AcmeSettings {
+        let default = AcmeSettings::default();
+        AcmeSettings {
+            enabled: d.enabled,
+            eab_required: d.eab_required,
+            eab_reusable: d.eab_reusable,
+            challenges: d.challenges.unwrap_or(default.challenges),
+            allowed_dns: d.allowed_dns.unwrap_or(default.allowed_dns),
+            allowed_ips: d.allowed_ips,
+            profiles: d.profiles,
+            default_profile: d.default_profile,
+            order_lifetime_secs: d.order_lifetime_secs.unwrap_or(default.order_lifetime_secs),
+            authz_lifetime_secs: d.authz_lifetime_secs.unwrap_or(default.authz_lifetime_secs),
+            terms_of_service: d.terms_of_service,
+        }
+    }
+}
+
+impl From<AcmeSettings> for AcmeDto {
+    fn from(s: AcmeSettings) -> AcmeDto {
+        AcmeDto {
+            enabled: s.enabled,
+            eab_required: s.eab_required,
+            eab_reusable: s.eab_reusable,
+            challenges: Some(s.challenges),
+            allowed_dns: Some(s.allowed_dns),
+            allowed_ips: s.allowed_ips,
+            profiles: s.profiles,
+            default_profile: s.default_profile,
+            order_lifetime_secs: Some(s.order_lifetime_secs),
+            authz_lifetime_secs: Some(s.authz_lifetime_secs),
+            terms_of_service: s.terms_of_service,
+        }
+    }
 }
 
 /// Enrolment rules on the wire.
@@ -83,6 +159,12 @@ pub(crate) struct RaDto {
     certificate_pem: Option<String>,
     /// The EST base URL of this RA (on the HTTPS listener).
     est_path: String,
+    /// ACME settings, when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acme: Option<AcmeDto>,
+    /// The ACME directory path, when ACME is enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acme_directory_path: Option<String>,
     created_at: String,
     updated_at: String,
 }
@@ -119,6 +201,7 @@ impl TryFrom<RaRequest> for RaInput {
             webhook_url: e.webhook.as_ref().map(|w| w.url.clone()),
             webhook_timeout_ms: e.webhook.and_then(|w| w.timeout_ms),
             csr: r.csr.map(String::into_bytes),
+            acme: r.acme.map(AcmeSettings::from),
         })
     }
 }
@@ -128,6 +211,12 @@ impl From<Ra> for RaDto {
         let e = ra.enrollment;
         RaDto {
             est_path: format!("/.well-known/est/{}", ra.id),
+            acme_directory_path: ra
+                .acme
+                .as_ref()
+                .filter(|a| a.enabled)
+                .map(|_| format!("/acme/{}/directory", ra.id)),
+            acme: ra.acme.map(AcmeDto::from),
             id: ra.id,
             name: ra.name,
             ca_ids: ra.ca_ids,
@@ -231,5 +320,84 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     state.services.enrollment.delete_ra(&actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new EAB key: the HMAC key is shown only in this answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EabCreated {
+    /// The key id (the EAB `kid`).
+    kid: String,
+    /// The HMAC key, base64url (HS256); stored sealed, never shown again.
+    hmac_key: String,
+}
+
+/// An EAB key as listed (without its HMAC key).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EabDto {
+    kid: String,
+    created_at: String,
+    /// The account it bound, once used.
+    account_id: Option<String>,
+}
+
+/// An RA's EAB keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EabList {
+    items: Vec<EabDto>,
+}
+
+/// Make an ACME external account binding key for an RA. The HMAC key is in this answer only.
+#[utoipa::path(post, path = "/api/v1/ras/{id}/acme/eab", tag = "ras",
+    params(("id" = String, Path, description = "RA id")),
+    responses((status = 201, body = EabCreated), (status = 404, body = Problem)))]
+pub(crate) async fn eab_create(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, ApiJson<EabCreated>), Problem> {
+    let key = state.services.acme.eab_create(&actor, &id).await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(EabCreated {
+            kid: key.kid,
+            hmac_key: key.hmac_key.map(|k| k.to_string()).unwrap_or_default(),
+        }),
+    ))
+}
+
+/// An RA's ACME external account binding keys (without their HMAC keys).
+#[utoipa::path(get, path = "/api/v1/ras/{id}/acme/eab", tag = "ras",
+    params(("id" = String, Path, description = "RA id")),
+    responses((status = 200, body = EabList), (status = 404, body = Problem)))]
+pub(crate) async fn eab_list(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<EabList>, Problem> {
+    let items = state
+        .services
+        .acme
+        .eab_list(&id)
+        .await?
+        .into_iter()
+        .map(|k| EabDto {
+            kid: k.kid,
+            created_at: rfc3339(k.created_at),
+            account_id: k.account_id,
+        })
+        .collect();
+    Ok(ApiJson(EabList { items }))
+}
+
+/// Delete an ACME external account binding key (accounts it bound stay).
+#[utoipa::path(delete, path = "/api/v1/ras/{id}/acme/eab/{kid}", tag = "ras",
+    params(("id" = String, Path, description = "RA id"), ("kid" = String, Path, description = "EAB key id")),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub(crate) async fn eab_delete(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path((id, kid)): Path<(String, String)>,
+) -> Result<StatusCode, Problem> {
+    state.services.acme.eab_delete(&actor, &id, &kid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

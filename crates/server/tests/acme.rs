@@ -1,0 +1,304 @@
+//! ACME (RFC 8555) against a real client: Debian's `lego` registers, orders with http-01 (its own
+//! standalone server on the port the test server validates against), renews and revokes; `openssl verify`
+//! checks every certificate and `openssl ocsp` says revoked after the revocation. On SQLite and PostgreSQL.
+
+// Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shedu_testkit::{Options, TestServer, backend_test, openssl};
+
+/// A loopback port that was free a moment ago, for the client's http-01 server.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server whose ACME validations connect to `http01_port`, a CA, and an RA named `web` with ACME on.
+async fn acme_server(
+    backend: shedu_testkit::Backend,
+    http01_port: u16,
+    acme: Value,
+) -> (TestServer, Value) {
+    let server = TestServer::start_with(
+        backend,
+        Options {
+            acme: Some(shedu_core::AcmeConfig {
+                http01_port,
+                validation_timeout: Duration::from_secs(5),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    let ca = server
+        .create_ca(json!({"name": "acme-root", "key_type": "ec-p256", "subject": {"common_name": "ACME Test Root"}}))
+        .await;
+    let (status, ra) = server
+        .post(
+            "/api/v1/ras",
+            json!({"name": "web", "ca_ids": [ca["id"]], "enrollment": {"auth_modes": ["one_time_secret"]}, "acme": acme}),
+        )
+        .await;
+    assert_eq!(status, 201, "{ra}");
+    assert_eq!(
+        ra["acme_directory_path"],
+        format!("/acme/{}/directory", ra["id"].as_str().unwrap())
+    );
+    (server, ca)
+}
+
+/// Runs lego against the `web` RA's directory; returns (success, output).
+async fn lego(server: &TestServer, dir: &Path, port: u16, args: &[&str]) -> (bool, String) {
+    let directory = format!("{}/acme/web/directory", server.base_url);
+    let http_port = format!(":{port}");
+    let mut cmd = tokio::process::Command::new("lego");
+    cmd.env("LEGO_CA_CERTIFICATES", &server.ca_file)
+        .args(["--server", &directory, "--path"])
+        .arg(dir.join("lego"))
+        .args([
+            "--email",
+            "ops@example.test",
+            "--accept-tos",
+            "--http",
+            "--http.port",
+            &http_port,
+        ])
+        .args(args);
+    // Output goes to a file, so that a client that hangs still says why.
+    let log = dir.join("lego.log");
+    let file = std::fs::File::create(&log).unwrap();
+    cmd.stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("lego is required (apt-get install lego): {e}"));
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait()).await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    match status {
+        Ok(status) => (status.unwrap().success(), text),
+        Err(_) => panic!("lego took over a minute: {text}"),
+    }
+}
+
+fn verify(dir: &Path, cert: &str) {
+    let (ok, out) = openssl(dir, &["verify", "-CAfile", "root.pem", cert]);
+    assert!(ok && out.contains(": OK"), "openssl verify {cert}: {out}");
+}
+
+fn ocsp_status(server: &TestServer, dir: &Path, cert: &str) -> String {
+    let url = format!("{}/ocsp", server.http_url);
+    let (_, out) = openssl(
+        dir,
+        &[
+            "ocsp", "-issuer", "root.pem", "-cert", cert, "-url", &url, "-CAfile", "root.pem",
+        ],
+    );
+    out
+}
+
+backend_test!(lego_issues_renews_and_revokes_over_http01, |backend| {
+    let port = free_port();
+    let (server, ca) = acme_server(backend, port, json!({})).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("root.pem"), ca["certificate_pem"].as_str().unwrap()).unwrap();
+
+    // Issue for two names; the validator reaches `*.localhost` on loopback (RFC 6761).
+    let (ok, out) = lego(
+        &server,
+        d,
+        port,
+        &["-d", "a.localhost", "-d", "b.localhost", "run"],
+    )
+    .await;
+    assert!(ok, "lego run: {out}");
+    let cert = d.join("lego/certificates/a.localhost.crt");
+    std::fs::copy(&cert, d.join("first.pem")).unwrap();
+    verify(d, "first.pem");
+    let (_, text) = openssl(
+        d,
+        &[
+            "x509",
+            "-in",
+            "first.pem",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+        ],
+    );
+    assert!(
+        text.contains("DNS:a.localhost") && text.contains("DNS:b.localhost"),
+        "{text}"
+    );
+    assert!(ocsp_status(&server, d, "first.pem").contains("first.pem: good"));
+
+    // Renew (forced: the certificate is far from expiry) gives another, valid certificate.
+    let (ok, out) = lego(
+        &server,
+        d,
+        port,
+        &[
+            "-d",
+            "a.localhost",
+            "-d",
+            "b.localhost",
+            "renew",
+            "--days",
+            "100000",
+            "--no-random-sleep",
+        ],
+    )
+    .await;
+    assert!(ok, "lego renew: {out}");
+    std::fs::copy(&cert, d.join("second.pem")).unwrap();
+    verify(d, "second.pem");
+    let serial = |f: &str| openssl(d, &["x509", "-in", f, "-noout", "-serial"]).1;
+    assert_ne!(
+        serial("first.pem"),
+        serial("second.pem"),
+        "renewal issued a new certificate"
+    );
+
+    // Revoke: OCSP says revoked as soon as lego returns.
+    let (ok, out) = lego(&server, d, port, &["-d", "a.localhost", "revoke"]).await;
+    assert!(
+        ok && out.contains("Certificate was revoked"),
+        "lego revoke: {out}"
+    );
+    let status = ocsp_status(&server, d, "second.pem");
+    assert!(status.contains("second.pem: revoked"), "{status}");
+    assert!(ocsp_status(&server, d, "first.pem").contains("first.pem: good"));
+});
+
+backend_test!(
+    lego_order_for_a_name_outside_the_ra_is_rejected,
+    |backend| {
+        let port = free_port();
+        let (server, _) = acme_server(
+            backend,
+            port,
+            json!({"allowed_dns": ["*.allowed.localhost"]}),
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let (ok, out) = lego(
+            &server,
+            dir.path(),
+            port,
+            &["-d", "x.other.localhost", "run"],
+        )
+        .await;
+        assert!(!ok && out.contains("rejectedIdentifier"), "{out}");
+        let (ok, out) = lego(
+            &server,
+            dir.path(),
+            port,
+            &["-d", "x.allowed.localhost", "run"],
+        )
+        .await;
+        assert!(ok, "{out}");
+    }
+);
+
+backend_test!(lego_with_external_account_binding, |backend| {
+    let port = free_port();
+    let (server, _) = acme_server(backend, port, json!({"eab_required": true})).await;
+    let ra_id = server.get("/api/v1/ras").await.1["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The directory says a binding is required, and lego reads it.
+    let (_, directory) = server.get("/acme/web/directory").await;
+    assert_eq!(
+        directory["meta"]["externalAccountRequired"], true,
+        "{directory}"
+    );
+    let (ok, out) = lego(&server, d, port, &["-d", "e.localhost", "run"]).await;
+    assert!(
+        !ok && out.contains("requires External Account Binding"),
+        "{out}"
+    );
+    // An operator makes a key; it is shown once and listed without its secret.
+    let (status, key) = server
+        .post(&format!("/api/v1/ras/{ra_id}/acme/eab"), json!({}))
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let (kid, hmac) = (
+        key["kid"].as_str().unwrap(),
+        key["hmac_key"].as_str().unwrap(),
+    );
+    let (_, list) = server.get(&format!("/api/v1/ras/{ra_id}/acme/eab")).await;
+    assert_eq!(list["items"][0]["kid"], kid);
+    assert!(list["items"][0].get("hmac_key").is_none() && !list.to_string().contains(hmac));
+    // A wrong HMAC key is refused; the right one registers and issues.
+    let wrong = shedu_acme::b64(&[7u8; 32]);
+    let (ok, out) = lego(
+        &server,
+        d,
+        port,
+        &[
+            "--eab",
+            "--kid",
+            kid,
+            "--hmac",
+            &wrong,
+            "-d",
+            "e.localhost",
+            "run",
+        ],
+    )
+    .await;
+    assert!(!ok, "{out}");
+    let (ok, out) = lego(
+        &server,
+        d,
+        port,
+        &[
+            "--eab",
+            "--kid",
+            kid,
+            "--hmac",
+            hmac,
+            "-d",
+            "e.localhost",
+            "run",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let (_, list) = server.get(&format!("/api/v1/ras/{ra_id}/acme/eab")).await;
+    assert!(list["items"][0]["account_id"].is_string(), "{list}");
+    // Single use: a second account (another lego folder, another key) cannot use it again.
+    let other = tempfile::tempdir().unwrap();
+    let (ok, out) = lego(
+        &server,
+        other.path(),
+        port,
+        &[
+            "--eab",
+            "--kid",
+            kid,
+            "--hmac",
+            hmac,
+            "-d",
+            "e.localhost",
+            "run",
+        ],
+    )
+    .await;
+    assert!(!ok && out.contains("unauthorized"), "{out}");
+    // The HMAC key is in no event or audit record.
+    let (_, audit) = server.get("/api/v1/audit?limit=1000").await;
+    assert!(!audit.to_string().contains(hmac));
+});

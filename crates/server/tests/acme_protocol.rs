@@ -1,0 +1,637 @@
+//! ACME protocol rules checked request by request with a small JWS client of the test's own (P-256 and
+//! Ed25519 keys from aws-lc-rs): nonces (HEAD 200 / GET 204, no-store, single use, shared through the
+//! database), the media type, the `url` header, unsupported algorithms, `kid` versus `jwk`, profiles, a
+//! CSR whose names differ from the order's, renewal information and `replaces`, account deactivation and
+//! key change. On SQLite and PostgreSQL.
+
+// Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair};
+use base64::Engine;
+use serde_json::{Value, json};
+use shedu_acme::b64;
+use shedu_testkit::{Options, TestServer, backend_test, openssl_csr};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Key {
+    pair: EcdsaKeyPair,
+    jwk: Value,
+}
+
+impl Key {
+    fn new() -> Key {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+                .unwrap();
+        let p = pair.public_key().as_ref().to_vec();
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..])});
+        Key { pair, jwk }
+    }
+
+    fn thumbprint(&self) -> String {
+        shedu_acme::Jwk::from_value(&self.jwk).unwrap().thumbprint()
+    }
+
+    /// A flattened JWS over `protected` and `payload` (None: POST-as-GET).
+    fn sign(&self, protected: &Value, payload: Option<&Value>) -> Value {
+        let p = b64(protected.to_string().as_bytes());
+        let body = payload
+            .map(|v| b64(v.to_string().as_bytes()))
+            .unwrap_or_default();
+        let sig = self
+            .pair
+            .sign(&SystemRandom::new(), format!("{p}.{body}").as_bytes())
+            .unwrap();
+        json!({"protected": p, "payload": body, "signature": b64(sig.as_ref())})
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    dir: String,
+    directory: Value,
+    key: Key,
+    kid: Option<String>,
+}
+
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+    text: String,
+}
+
+impl Client {
+    async fn new(server: &TestServer) -> Client {
+        let dir = format!("{}/acme/web", server.base_url);
+        let directory: Value = server
+            .client
+            .get(format!("{dir}/directory"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Client {
+            http: server.client.clone(),
+            dir,
+            directory,
+            key: Key::new(),
+            kid: None,
+        }
+    }
+
+    fn url(&self, name: &str) -> String {
+        self.directory[name].as_str().unwrap().to_string()
+    }
+
+    async fn nonce(&self) -> String {
+        let res = self.http.head(self.url("newNonce")).send().await.unwrap();
+        res.headers()["replay-nonce"].to_str().unwrap().to_string()
+    }
+
+    fn header(&self, url: &str, nonce: &str) -> Value {
+        match &self.kid {
+            Some(kid) => json!({"alg": "ES256", "nonce": nonce, "url": url, "kid": kid}),
+            None => json!({"alg": "ES256", "nonce": nonce, "url": url, "jwk": self.key.jwk}),
+        }
+    }
+
+    async fn send(&self, url: &str, body: &Value) -> Answer {
+        let res = self
+            .http
+            .post(url)
+            .header("content-type", "application/jose+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let (status, headers) = (res.status().as_u16(), res.headers().clone());
+        let text = res.text().await.unwrap();
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    async fn post(&self, url: &str, payload: Option<&Value>) -> Answer {
+        let nonce = self.nonce().await;
+        let jws = self.key.sign(&self.header(url, &nonce), payload);
+        self.send(url, &jws).await
+    }
+
+    async fn register(&mut self) {
+        let a = self
+            .post(
+                &self.url("newAccount"),
+                Some(&json!({"termsOfServiceAgreed": true})),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{}", a.text);
+        self.kid = Some(a.headers["location"].to_str().unwrap().to_string());
+    }
+
+    /// Orders `names`, answers http-01 from a one-shot server on `port`, and returns the ready order's URL.
+    async fn ready_order(&self, port: u16, names: &[&str], extra: Value) -> (String, Value) {
+        let mut payload = json!({"identifiers": names.iter().map(|n| json!({"type": "dns", "value": n})).collect::<Vec<_>>()});
+        for (k, v) in extra.as_object().unwrap() {
+            payload[k] = v.clone();
+        }
+        let order = self.post(&self.url("newOrder"), Some(&payload)).await;
+        assert_eq!(order.status, 201, "{}", order.text);
+        let order_url = order.headers["location"].to_str().unwrap().to_string();
+        for authz in order.body["authorizations"].as_array().unwrap() {
+            let a = self.post(authz.as_str().unwrap(), None).await;
+            let ch = &a.body["challenges"][0];
+            assert_eq!(ch["type"], "http-01");
+            let key_auth = format!(
+                "{}.{}",
+                ch["token"].as_str().unwrap(),
+                self.key.thumbprint()
+            );
+            let server = answer_once(port, key_auth);
+            let c = self
+                .post(ch["url"].as_str().unwrap(), Some(&json!({})))
+                .await;
+            assert_eq!(c.body["status"], "valid", "{}", c.text);
+            server.await.unwrap();
+        }
+        let o = self.post(&order_url, None).await;
+        assert_eq!(o.body["status"], "ready", "{}", o.text);
+        (order_url, o.body)
+    }
+}
+
+/// Answers one HTTP request on loopback `port` with `body` (the http-01 key authorization).
+fn answer_once(port: u16, body: String) -> tokio::task::JoinHandle<()> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 2048];
+        let _ = s.read(&mut buf).await.unwrap();
+        let res = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        // The validator may hang up once it has read enough.
+        let _ = s.write_all(res.as_bytes()).await;
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn setup(backend: shedu_testkit::Backend, port: u16) -> (TestServer, Value) {
+    let server = TestServer::start_with(
+        backend,
+        Options {
+            acme: Some(shedu_core::AcmeConfig {
+                http01_port: port,
+                validation_timeout: Duration::from_secs(5),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    let ca = server
+        .create_ca(
+            json!({"name": "root", "key_type": "ec-p256", "subject": {"common_name": "ACME Root"}}),
+        )
+        .await;
+    let short = server
+        .create_ca(
+            json!({"name": "short", "key_type": "ec-p256", "subject": {"common_name": "ACME Short"},
+            "profile": {"default_validity_days": 7}}),
+        )
+        .await;
+    let (status, ra) = server
+        .post(
+            "/api/v1/ras",
+            json!({"name": "web", "ca_ids": [ca["id"], short["id"]], "enrollment": {"auth_modes": ["one_time_secret"]},
+                "acme": {"profiles": {"long": ca["id"], "short": short["id"]}, "default_profile": "long"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{ra}");
+    (server, ca)
+}
+
+fn problem(a: &Answer) -> &str {
+    assert_eq!(
+        a.headers["content-type"], "application/problem+json",
+        "{}",
+        a.text
+    );
+    assert!(
+        a.headers.contains_key("replay-nonce"),
+        "problem answers carry a nonce too"
+    );
+    a.body["type"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("urn:ietf:params:acme:error:")
+}
+
+backend_test!(nonces_media_type_url_and_algorithms, |backend| {
+    let (server, _) = setup(backend, free_port()).await;
+    let mut c = Client::new(&server).await;
+    assert_eq!(
+        c.directory["meta"]["profiles"].as_object().unwrap().len(),
+        2
+    );
+    assert_eq!(c.directory["meta"]["externalAccountRequired"], false);
+    // newNonce: HEAD 200, GET 204, never cached, always a fresh nonce.
+    let head = c.http.head(c.url("newNonce")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["cache-control"], "no-store");
+    let get = c.http.get(c.url("newNonce")).send().await.unwrap();
+    assert_eq!(get.status(), 204);
+    assert_ne!(
+        head.headers()["replay-nonce"],
+        get.headers()["replay-nonce"]
+    );
+
+    // A JWS sent as application/json: 415.
+    let nonce = c.nonce().await;
+    let jws = c
+        .key
+        .sign(&c.header(&c.url("newAccount"), &nonce), Some(&json!({})));
+    let res = c
+        .http
+        .post(c.url("newAccount"))
+        .header("content-type", "application/json")
+        .body(jws.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 415);
+
+    // A replayed nonce: badNonce. The nonce was consumed by the first request.
+    let nonce = c.nonce().await;
+    let jws = c.key.sign(
+        &c.header(&c.url("newAccount"), &nonce),
+        Some(&json!({"termsOfServiceAgreed": true})),
+    );
+    let first = c.send(&c.url("newAccount"), &jws).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = c.send(&c.url("newAccount"), &jws).await;
+    assert_eq!((again.status, problem(&again)), (400, "badNonce"));
+    // The same key again: the existing account, 200, same Location.
+    let existing = c
+        .post(
+            &c.url("newAccount"),
+            Some(&json!({"onlyReturnExisting": true})),
+        )
+        .await;
+    assert_eq!(existing.status, 200, "{}", existing.text);
+    assert_eq!(existing.headers["location"], first.headers["location"]);
+    c.kid = Some(first.headers["location"].to_str().unwrap().to_string());
+
+    // A nonce is stored: another connection to the same database consumes it, once.
+    let nonce = c.nonce().await;
+    let other = shedu_store::Store::connect(&server.db_url, &shedu_core::EVENT_WORDS)
+        .await
+        .unwrap();
+    assert!(
+        other
+            .acme_nonce_take(&nonce, server.services.registry.now())
+            .await
+            .unwrap()
+    );
+    let jws = c.key.sign(
+        &c.header(&c.url("newOrder"), &nonce),
+        Some(&json!({"identifiers": [{"type": "dns", "value": "x.localhost"}]})),
+    );
+    let used = c.send(&c.url("newOrder"), &jws).await;
+    assert_eq!(problem(&used), "badNonce");
+
+    // The protected url must be the request URL.
+    let nonce = c.nonce().await;
+    let jws = c.key.sign(
+        &c.header(&c.url("newAccount"), &nonce),
+        Some(&json!({"identifiers": []})),
+    );
+    let wrong = c.send(&c.url("newOrder"), &jws).await;
+    assert_eq!((wrong.status, problem(&wrong)), (403, "unauthorized"));
+
+    // An algorithm outside ES256/ES384/RS256/EdDSA: badSignatureAlgorithm, with the accepted list.
+    let nonce = c.nonce().await;
+    let header = json!({"alg": "RS512", "nonce": nonce, "url": c.url("newOrder"), "kid": c.kid});
+    let jws = c.key.sign(&header, Some(&json!({})));
+    let alg = c.send(&c.url("newOrder"), &jws).await;
+    assert_eq!(problem(&alg), "badSignatureAlgorithm");
+    assert_eq!(
+        alg.body["algorithms"],
+        json!(["ES256", "ES384", "RS256", "EdDSA"])
+    );
+
+    // newOrder signed with jwk instead of kid: malformed; with an unknown kid: accountDoesNotExist.
+    let kid = c.kid.take();
+    let jwk = c
+        .post(
+            &c.url("newOrder"),
+            Some(&json!({"identifiers": [{"type": "dns", "value": "x.localhost"}]})),
+        )
+        .await;
+    assert_eq!(problem(&jwk), "malformed");
+    c.kid = Some(format!("{}/acct/nope", c.dir));
+    let unknown = c
+        .post(
+            &c.url("newOrder"),
+            Some(&json!({"identifiers": [{"type": "dns", "value": "x.localhost"}]})),
+        )
+        .await;
+    assert_eq!(problem(&unknown), "accountDoesNotExist");
+    c.kid = kid;
+
+    // Unknown profile: invalidProfile; unsupported identifier type.
+    let p = c.post(&c.url("newOrder"), Some(&json!({"identifiers": [{"type": "dns", "value": "x.localhost"}], "profile": "nope"}))).await;
+    assert_eq!(problem(&p), "invalidProfile");
+    let t = c
+        .post(
+            &c.url("newOrder"),
+            Some(&json!({"identifiers": [{"type": "email", "value": "a@b"}]})),
+        )
+        .await;
+    assert_eq!(problem(&t), "unsupportedIdentifier");
+});
+
+backend_test!(
+    profiles_bad_csr_renewal_info_replaces_and_revocation,
+    |backend| {
+        let port = free_port();
+        let (server, _) = setup(backend, port).await;
+        let mut c = Client::new(&server).await;
+        c.register().await;
+        let (order_url, order) = c
+            .ready_order(port, &["p.localhost"], json!({"profile": "short"}))
+            .await;
+        assert_eq!(order["profile"], "short", "the profile is echoed");
+
+        // A CSR naming something else than the order: badCSR, and the order stays ready.
+        let dir = tempfile::tempdir().unwrap();
+        let der = |pem: &str| {
+            let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .unwrap()
+        };
+        let bad = openssl_csr(
+            dir.path(),
+            "bad",
+            "ec-p256",
+            "/CN=p.localhost",
+            Some("DNS:p.localhost,DNS:q.localhost"),
+        );
+        let finalize = order["finalize"].as_str().unwrap();
+        let r = c
+            .post(finalize, Some(&json!({"csr": b64(&der(&bad))})))
+            .await;
+        assert_eq!(problem(&r), "badCSR");
+        assert_eq!(c.post(&order_url, None).await.body["status"], "ready");
+
+        // The right CSR: valid, a certificate of the short profile's CA (7 days).
+        let good = openssl_csr(
+            dir.path(),
+            "good",
+            "ec-p256",
+            "/CN=p.localhost",
+            Some("DNS:p.localhost"),
+        );
+        let r = c
+            .post(finalize, Some(&json!({"csr": b64(&der(&good))})))
+            .await;
+        assert_eq!(r.body["status"], "valid", "{}", r.text);
+        let cert = c.post(r.body["certificate"].as_str().unwrap(), None).await;
+        assert_eq!(cert.status, 200);
+        assert_eq!(
+            cert.headers["content-type"],
+            "application/pem-certificate-chain"
+        );
+        assert!(
+            cert.text.matches("BEGIN CERTIFICATE").count() >= 2,
+            "leaf and chain"
+        );
+        let leaf = shedu_pki::pem_to_der_certs(cert.text.as_bytes())
+            .unwrap()
+            .remove(0);
+        let info = shedu_pki::CertInfo::from_der(&leaf).unwrap();
+        // Seven days (plus the issuer's backdating of notBefore for clock skew).
+        let days7 = info.not_after - info.not_before;
+        assert!((7 * 86_400..7 * 86_400 + 600).contains(&days7), "{days7}");
+
+        // ARI: the window sits in the last third of the validity.
+        let (_, issuer) = server.get("/api/v1/cas?limit=10").await;
+        let short = issuer["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|ca| ca["name"] == "short")
+            .unwrap()
+            .clone();
+        let ca_der =
+            shedu_pki::pem_to_der_certs(short["certificate_pem"].as_str().unwrap().as_bytes())
+                .unwrap()
+                .remove(0);
+        let aki = shedu_pki::CertInfo::from_der(&ca_der)
+            .unwrap()
+            .subject_key_id
+            .unwrap();
+        let cert_id = format!("{}.{}", b64(&aki), b64(info.serial.as_bytes()));
+        let ari = c
+            .http
+            .get(format!("{}/{cert_id}", c.url("renewalInfo")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ari.status(), 200);
+        assert!(ari.headers().contains_key("retry-after"));
+        let window: Value = ari.json().await.unwrap();
+        let start = time::OffsetDateTime::parse(
+            window["suggestedWindow"]["start"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+        .unix_timestamp();
+        assert!(
+            start >= info.not_before + 2 * (info.not_after - info.not_before) / 3
+                && start < info.not_after,
+            "{window}"
+        );
+        let unknown = c
+            .http
+            .get(format!(
+                "{}/{}.{}",
+                c.url("renewalInfo"),
+                b64(&aki),
+                b64(&[0x55; 16])
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status(), 404);
+
+        // replaces: echoed once, then alreadyReplaced.
+        let (_, replacing) = c
+            .ready_order(port, &["p.localhost"], json!({"replaces": cert_id}))
+            .await;
+        assert_eq!(replacing["replaces"], cert_id.as_str());
+        let twice = c.post(&c.url("newOrder"), Some(&json!({"identifiers": [{"type": "dns", "value": "p.localhost"}], "replaces": cert_id}))).await;
+        assert_eq!(problem(&twice), "alreadyReplaced");
+
+        // Revocation: reason 7 refused; then revoked; again: alreadyRevoked; ARI's window moves to the past.
+        let body = |reason: u8| json!({"certificate": b64(&leaf), "reason": reason});
+        let r7 = c.post(&c.url("revokeCert"), Some(&body(7))).await;
+        assert_eq!(problem(&r7), "badRevocationReason");
+        let ok = c.post(&c.url("revokeCert"), Some(&body(1))).await;
+        assert_eq!(ok.status, 200, "{}", ok.text);
+        let again = c.post(&c.url("revokeCert"), Some(&body(1))).await;
+        assert_eq!(problem(&again), "alreadyRevoked");
+        let window: Value = c
+            .http
+            .get(format!("{}/{cert_id}", c.url("renewalInfo")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let end = time::OffsetDateTime::parse(
+            window["suggestedWindow"]["end"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+        .unix_timestamp();
+        assert!(end < server.services.registry.now(), "{window}");
+
+        // Another account may not revoke this account's certificates.
+        let mut stranger = Client::new(&server).await;
+        stranger.register().await;
+        let not_theirs = stranger.post(&c.url("revokeCert"), Some(&body(0))).await;
+        assert_eq!(problem(&not_theirs), "unauthorized");
+    }
+);
+
+backend_test!(key_change_and_deactivation, |backend| {
+    let (server, _) = setup(backend, free_port()).await;
+    let mut c = Client::new(&server).await;
+    c.register().await;
+    let mut other = Client::new(&server).await;
+    other.register().await;
+    let account = c.kid.clone().unwrap();
+
+    // keyChange to a key another account has: 409 with that account's Location.
+    let inner = other.key.sign(
+        &json!({"alg": "ES256", "url": c.url("keyChange"), "jwk": other.key.jwk}),
+        Some(&json!({"account": account, "oldKey": c.key.jwk})),
+    );
+    let taken = c.post(&c.url("keyChange"), Some(&inner)).await;
+    assert_eq!(taken.status, 409, "{}", taken.text);
+    assert_eq!(
+        taken.headers["location"].to_str().unwrap(),
+        other.kid.as_deref().unwrap()
+    );
+
+    // keyChange to a fresh key: the old key no longer signs for the account, the new one does.
+    let fresh = Key::new();
+    let inner = fresh.sign(
+        &json!({"alg": "ES256", "url": c.url("keyChange"), "jwk": fresh.jwk}),
+        Some(&json!({"account": account, "oldKey": c.key.jwk})),
+    );
+    let changed = c.post(&c.url("keyChange"), Some(&inner)).await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    let old = c.post(&account, None).await;
+    assert_eq!(
+        old.status, 400,
+        "the old key's signature no longer verifies: {}",
+        old.text
+    );
+    c.key = fresh;
+    assert_eq!(c.post(&account, None).await.body["status"], "valid");
+
+    // Deactivation: then every request of the account is unauthorized.
+    let d = c
+        .post(&account, Some(&json!({"status": "deactivated"})))
+        .await;
+    assert_eq!(d.body["status"], "deactivated", "{}", d.text);
+    let after = c
+        .post(
+            &c.url("newOrder"),
+            Some(&json!({"identifiers": [{"type": "dns", "value": "x.localhost"}]})),
+        )
+        .await;
+    assert_eq!(problem(&after), "unauthorized");
+});
+
+backend_test!(
+    http01_wrong_or_oversized_answers_invalidate_the_order,
+    |backend| {
+        let port = free_port();
+        let (server, _) = setup(backend, port).await;
+        let mut c = Client::new(&server).await;
+        c.register().await;
+        for (name, oversized) in [("w.localhost", false), ("o.localhost", true)] {
+            let order = c
+                .post(
+                    &c.url("newOrder"),
+                    Some(&json!({"identifiers": [{"type": "dns", "value": name}]})),
+                )
+                .await;
+            assert_eq!(order.status, 201, "{}", order.text);
+            let authz = c
+                .post(order.body["authorizations"][0].as_str().unwrap(), None)
+                .await;
+            assert_eq!(
+                authz.headers["retry-after"], "1",
+                "pending authorizations say when to poll"
+            );
+            let ch = &authz.body["challenges"][0];
+            // Wrong: another string. Oversized: the right key authorization then 200 kB of blanks, which a
+            // reader without a bound would trim and accept.
+            let key_auth = format!("{}.{}", ch["token"].as_str().unwrap(), c.key.thumbprint());
+            let answer = if oversized {
+                format!("{key_auth}{}", " ".repeat(200_000))
+            } else {
+                "not-it".to_string()
+            };
+            let responder = answer_once(port, answer);
+            let r = c.post(ch["url"].as_str().unwrap(), Some(&json!({}))).await;
+            responder.await.unwrap();
+            assert_eq!(r.body["status"], "invalid", "{}", r.text);
+            assert_eq!(
+                r.body["error"]["type"], "urn:ietf:params:acme:error:incorrectResponse",
+                "{}",
+                r.text
+            );
+            let o = c
+                .post(order.headers["location"].to_str().unwrap(), None)
+                .await;
+            assert_eq!(o.body["status"], "invalid", "{}", o.text);
+            // Finalizing an invalid order: orderNotReady.
+            let f = c
+                .post(
+                    o.body["finalize"].as_str().unwrap(),
+                    Some(&json!({"csr": "AA"})),
+                )
+                .await;
+            assert_eq!(problem(&f), "orderNotReady");
+        }
+    }
+);

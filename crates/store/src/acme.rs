@@ -1,0 +1,558 @@
+//! ACME state: nonces, accounts, external account binding keys, orders and authorizations. The rules
+//! (state machines, what a request may do) are `shedu_core::Acme`'s; this module stores rows and makes
+//! the multi-row moves atomic (an authorization's outcome and its order's status, an EAB key's use and
+//! the account it binds).
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Audited, Error, Store};
+
+/// `Conflict` reason: an account with this key already exists in the RA.
+pub const ACME_ACCOUNT_KEY_EXISTS: &str = "acme_accounts_key_unique";
+/// `Conflict` reason: the certificate an order replaces is already replaced by another order.
+pub const ACME_ALREADY_REPLACED: &str = "acme_orders_replaces";
+/// `Conflict` reason: the EAB key is unknown, of another RA, or already used.
+pub const ACME_EAB_UNUSABLE: &str = "acme_eab_unusable";
+
+/// An account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcmeAccountRow {
+    /// Id (the last segment of its URL).
+    pub id: String,
+    /// The RA.
+    pub ra_id: String,
+    /// RFC 7638 thumbprint of its key.
+    pub thumbprint: String,
+    /// Its key, canonical JWK JSON.
+    pub jwk: String,
+    /// `valid`, `deactivated` or `revoked`.
+    pub status: String,
+    /// Contacts, JSON array.
+    pub contact: String,
+    /// The EAB key id it was bound with.
+    pub eab_kid: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// An EAB key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcmeEabRow {
+    /// Key id.
+    pub kid: String,
+    /// The RA.
+    pub ra_id: String,
+    /// The HMAC key, sealed.
+    pub hmac_sealed: Vec<u8>,
+    /// Creation time.
+    pub created_at: i64,
+    /// The account it bound, once used.
+    pub account_id: Option<String>,
+}
+
+/// An order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcmeOrderRow {
+    /// Id.
+    pub id: String,
+    /// The account.
+    pub account_id: String,
+    /// `pending`, `ready`, `processing`, `valid` or `invalid`.
+    pub status: String,
+    /// Identifiers, JSON array of `{type, value}`.
+    pub identifiers: String,
+    /// The profile name.
+    pub profile: Option<String>,
+    /// The CA that issues it.
+    pub ca_id: String,
+    /// The replaced certificate's ARI identifier.
+    pub replaces: Option<String>,
+    /// Expiry.
+    pub expires_at: i64,
+    /// The problem that made it invalid, JSON.
+    pub error: Option<String>,
+    /// The issued certificate's serial (hex), once valid.
+    pub cert_serial: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// An authorization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcmeAuthzRow {
+    /// Id.
+    pub id: String,
+    /// Its order.
+    pub order_id: String,
+    /// `dns` or `ip`.
+    pub identifier_type: String,
+    /// The name (without `*.`) or address.
+    pub identifier_value: String,
+    /// Whether the order asked for a wildcard.
+    pub wildcard: bool,
+    /// `pending`, `valid`, `invalid`, `deactivated`, `expired`, `revoked`.
+    pub status: String,
+    /// Expiry.
+    pub expires_at: i64,
+    /// The challenges' token.
+    pub token: String,
+    /// The challenge type the client answered, once it did.
+    pub challenge: Option<String>,
+    /// When it was validated.
+    pub validated_at: Option<i64>,
+    /// The validation problem, JSON.
+    pub error: Option<String>,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, ra_id, thumbprint, jwk, status, contact, eab_kid, created_at";
+const ORDER_COLUMNS: &str = "id, account_id, status, identifiers, profile, ca_id, replaces, expires_at, error, cert_serial, created_at";
+const AUTHZ_COLUMNS: &str = "id, order_id, identifier_type, identifier_value, wildcard, status, expires_at, token, challenge, validated_at, error";
+
+fn account(r: &AnyRow) -> Result<AcmeAccountRow, Error> {
+    Ok(AcmeAccountRow {
+        id: r.try_get("id")?,
+        ra_id: r.try_get("ra_id")?,
+        thumbprint: r.try_get("thumbprint")?,
+        jwk: r.try_get("jwk")?,
+        status: r.try_get("status")?,
+        contact: r.try_get("contact")?,
+        eab_kid: r.try_get("eab_kid")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn eab(r: &AnyRow) -> Result<AcmeEabRow, Error> {
+    Ok(AcmeEabRow {
+        kid: r.try_get("kid")?,
+        ra_id: r.try_get("ra_id")?,
+        hmac_sealed: r.try_get("hmac_sealed")?,
+        created_at: r.try_get("created_at")?,
+        account_id: r.try_get("account_id")?,
+    })
+}
+
+fn order(r: &AnyRow) -> Result<AcmeOrderRow, Error> {
+    Ok(AcmeOrderRow {
+        id: r.try_get("id")?,
+        account_id: r.try_get("account_id")?,
+        status: r.try_get("status")?,
+        identifiers: r.try_get("identifiers")?,
+        profile: r.try_get("profile")?,
+        ca_id: r.try_get("ca_id")?,
+        replaces: r.try_get("replaces")?,
+        expires_at: r.try_get("expires_at")?,
+        error: r.try_get("error")?,
+        cert_serial: r.try_get("cert_serial")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn authz(r: &AnyRow) -> Result<AcmeAuthzRow, Error> {
+    Ok(AcmeAuthzRow {
+        id: r.try_get("id")?,
+        order_id: r.try_get("order_id")?,
+        identifier_type: r.try_get("identifier_type")?,
+        identifier_value: r.try_get("identifier_value")?,
+        wildcard: r.try_get::<i64, _>("wildcard")? != 0,
+        status: r.try_get("status")?,
+        expires_at: r.try_get("expires_at")?,
+        token: r.try_get("token")?,
+        challenge: r.try_get("challenge")?,
+        validated_at: r.try_get("validated_at")?,
+        error: r.try_get("error")?,
+    })
+}
+
+impl Store {
+    /// Stores a fresh nonce valid until `expires_at`. Now and then (when `purge` is set) expired nonces
+    /// are deleted in the same statement batch.
+    pub async fn acme_nonce_put(
+        &self,
+        nonce: &str,
+        expires_at: i64,
+        purge: Option<i64>,
+    ) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
+        if let Some(now) = purge {
+            sqlx::query("DELETE FROM acme_nonces WHERE expires_at < $1")
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("INSERT INTO acme_nonces (nonce, expires_at) VALUES ($1, $2)")
+            .bind(nonce)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Consumes a nonce: true when it existed and had not expired at `now`. Only one caller ever gets
+    /// true for a nonce, on any replica.
+    pub async fn acme_nonce_take(&self, nonce: &str, now: i64) -> Result<bool, Error> {
+        let done = sqlx::query("DELETE FROM acme_nonces WHERE nonce = $1 AND expires_at >= $2")
+            .bind(nonce)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Creates an account with its audit record; when `eab_kid` is set, the EAB key is consumed in the
+    /// same transaction (`Conflict(ACME_EAB_UNUSABLE)` when it is used or not the RA's; with `reusable`
+    /// it may bind several accounts).
+    pub async fn acme_account_insert(
+        &self,
+        row: &AcmeAccountRow,
+        reusable_eab: bool,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
+        let sql = format!(
+            "INSERT INTO acme_accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&row.id)
+            .bind(&row.ra_id)
+            .bind(&row.thumbprint)
+            .bind(&row.jwk)
+            .bind(&row.status)
+            .bind(&row.contact)
+            .bind(row.eab_kid.clone())
+            .bind(row.created_at)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(kid) = &row.eab_kid {
+            let sql = if reusable_eab {
+                "UPDATE acme_eab_keys SET account_id = $1 WHERE kid = $2 AND ra_id = $3"
+            } else {
+                "UPDATE acme_eab_keys SET account_id = $1 WHERE kid = $2 AND ra_id = $3 AND account_id IS NULL"
+            };
+            let done = sqlx::query(sql)
+                .bind(&row.id)
+                .bind(kid)
+                .bind(&row.ra_id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Err(Error::Conflict {
+                    constraint: Some(ACME_EAB_UNUSABLE.to_string()),
+                });
+            }
+        }
+        crate::audit::commit(
+            tx,
+            &self.chain,
+            audit,
+            &format!("acme/accounts/{}", row.id),
+            row.created_at,
+        )
+        .await
+    }
+
+    /// An account by id.
+    pub async fn acme_account(&self, id: &str) -> Result<AcmeAccountRow, Error> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM acme_accounts WHERE id = $1");
+        self.read_optional(sql, id, account)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// An account by RA and key thumbprint.
+    pub async fn acme_account_by_key(
+        &self,
+        ra_id: &str,
+        thumbprint: &str,
+    ) -> Result<Option<AcmeAccountRow>, Error> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM acme_accounts WHERE ra_id = $1 AND thumbprint = $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ra_id)
+            .bind(thumbprint)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(account).transpose()
+    }
+
+    /// Changes an account's status, contacts or key (key change: `Conflict(ACME_ACCOUNT_KEY_EXISTS)` when
+    /// another account of the RA has the new key), with its audit record.
+    pub async fn acme_account_update(
+        &self,
+        row: &AcmeAccountRow,
+        now: i64,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE acme_accounts SET status = $1, contact = $2, jwk = $3, thumbprint = $4 WHERE id = $5",
+        )
+        .bind(&row.status)
+        .bind(&row.contact)
+        .bind(&row.jwk)
+        .bind(&row.thumbprint)
+        .bind(&row.id)
+        .execute(&mut *tx)
+        .await?;
+        crate::error::found(done.rows_affected())?;
+        crate::audit::commit(
+            tx,
+            &self.chain,
+            audit,
+            &format!("acme/accounts/{}", row.id),
+            now,
+        )
+        .await
+    }
+
+    /// Stores an EAB key with its audit record.
+    pub async fn acme_eab_insert(
+        &self,
+        row: &AcmeEabRow,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("INSERT INTO acme_eab_keys (kid, ra_id, hmac_sealed, created_at, account_id) VALUES ($1, $2, $3, $4, NULL)")
+            .bind(&row.kid)
+            .bind(&row.ra_id)
+            .bind(row.hmac_sealed.clone())
+            .bind(row.created_at)
+            .execute(&mut *tx)
+            .await?;
+        crate::audit::commit(
+            tx,
+            &self.chain,
+            audit,
+            &format!("ras/{}/acme/eab/{}", row.ra_id, row.kid),
+            row.created_at,
+        )
+        .await
+    }
+
+    /// An EAB key.
+    pub async fn acme_eab(&self, kid: &str) -> Result<AcmeEabRow, Error> {
+        self.read_optional(
+            "SELECT kid, ra_id, hmac_sealed, created_at, account_id FROM acme_eab_keys WHERE kid = $1".into(),
+            kid,
+            eab,
+        )
+        .await?
+        .ok_or(Error::NotFound)
+    }
+
+    /// An RA's EAB keys, oldest first.
+    pub async fn acme_eab_list(&self, ra_id: &str) -> Result<Vec<AcmeEabRow>, Error> {
+        let rows = sqlx::query("SELECT kid, ra_id, hmac_sealed, created_at, account_id FROM acme_eab_keys WHERE ra_id = $1 ORDER BY created_at, kid")
+            .bind(ra_id)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(eab).collect()
+    }
+
+    /// Deletes an EAB key of an RA, with its audit record.
+    pub async fn acme_eab_delete(
+        &self,
+        ra_id: &str,
+        kid: &str,
+        now: i64,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query("DELETE FROM acme_eab_keys WHERE kid = $1 AND ra_id = $2")
+            .bind(kid)
+            .bind(ra_id)
+            .execute(&mut *tx)
+            .await?;
+        crate::error::found(done.rows_affected())?;
+        crate::audit::commit(
+            tx,
+            &self.chain,
+            audit,
+            &format!("ras/{ra_id}/acme/eab/{kid}"),
+            now,
+        )
+        .await
+    }
+
+    /// Creates an order and its authorizations in one transaction (`Conflict(ACME_ALREADY_REPLACED)` when
+    /// another order already replaces the same certificate).
+    pub async fn acme_order_insert(
+        &self,
+        o: &AcmeOrderRow,
+        authzs: &[AcmeAuthzRow],
+    ) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
+        let sql = format!(
+            "INSERT INTO acme_orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&o.id)
+            .bind(&o.account_id)
+            .bind(&o.status)
+            .bind(&o.identifiers)
+            .bind(o.profile.clone())
+            .bind(&o.ca_id)
+            .bind(o.replaces.clone())
+            .bind(o.expires_at)
+            .bind(o.error.clone())
+            .bind(o.cert_serial.clone())
+            .bind(o.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match Error::from(e) {
+                Error::Conflict { .. } => Error::Conflict {
+                    constraint: Some(ACME_ALREADY_REPLACED.to_string()),
+                },
+                other => other,
+            })?;
+        for a in authzs {
+            let sql = format!(
+                "INSERT INTO acme_authzs ({AUTHZ_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&a.id)
+                .bind(&a.order_id)
+                .bind(&a.identifier_type)
+                .bind(&a.identifier_value)
+                .bind(i64::from(a.wildcard))
+                .bind(&a.status)
+                .bind(a.expires_at)
+                .bind(&a.token)
+                .bind(a.challenge.clone())
+                .bind(a.validated_at)
+                .bind(a.error.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An order.
+    pub async fn acme_order(&self, id: &str) -> Result<AcmeOrderRow, Error> {
+        let sql = format!("SELECT {ORDER_COLUMNS} FROM acme_orders WHERE id = $1");
+        self.read_optional(sql, id, order)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// The order that issued a certificate, if an ACME order did.
+    pub async fn acme_order_by_certificate(
+        &self,
+        ca_id: &str,
+        serial_hex: &str,
+    ) -> Result<Option<AcmeOrderRow>, Error> {
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM acme_orders WHERE ca_id = $1 AND cert_serial = $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ca_id)
+            .bind(serial_hex)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(order).transpose()
+    }
+
+    /// An account's order ids, newest first (at most `limit`).
+    pub async fn acme_order_ids(&self, account_id: &str, limit: i64) -> Result<Vec<String>, Error> {
+        let rows = sqlx::query("SELECT id FROM acme_orders WHERE account_id = $1 ORDER BY created_at DESC, id LIMIT $2")
+            .bind(account_id)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
+    /// Moves an order from `from` to `status` (with its serial or error); false when it was not in `from`
+    /// (another request moved it first).
+    pub async fn acme_order_move(
+        &self,
+        id: &str,
+        from: &str,
+        status: &str,
+        cert_serial: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE acme_orders SET status = $1, cert_serial = COALESCE($2, cert_serial), error = COALESCE($3, error) WHERE id = $4 AND status = $5",
+        )
+        .bind(status)
+        .bind(cert_serial)
+        .bind(error)
+        .bind(id)
+        .bind(from)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// An authorization.
+    pub async fn acme_authz(&self, id: &str) -> Result<AcmeAuthzRow, Error> {
+        let sql = format!("SELECT {AUTHZ_COLUMNS} FROM acme_authzs WHERE id = $1");
+        self.read_optional(sql, id, authz)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// An order's authorizations, in creation order.
+    pub async fn acme_authzs(&self, order_id: &str) -> Result<Vec<AcmeAuthzRow>, Error> {
+        let sql =
+            format!("SELECT {AUTHZ_COLUMNS} FROM acme_authzs WHERE order_id = $1 ORDER BY id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(order_id)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(authz).collect()
+    }
+
+    /// Records a pending authorization's outcome (`valid` or `invalid`, or `deactivated`) and moves its
+    /// order in the same transaction: to `invalid` when the authorization failed, to `ready` when every
+    /// authorization of the order is valid. False when the authorization was no longer pending.
+    pub async fn acme_authz_finish(
+        &self,
+        a: &AcmeAuthzRow,
+        order_error: Option<&str>,
+    ) -> Result<bool, Error> {
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE acme_authzs SET status = $1, challenge = $2, validated_at = $3, error = $4 WHERE id = $5 AND status = 'pending'",
+        )
+        .bind(&a.status)
+        .bind(a.challenge.clone())
+        .bind(a.validated_at)
+        .bind(a.error.clone())
+        .bind(&a.id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if a.status == "valid" {
+            let open: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM acme_authzs WHERE order_id = $1 AND status <> 'valid'",
+            )
+            .bind(&a.order_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+            if open == 0 {
+                sqlx::query(
+                    "UPDATE acme_orders SET status = 'ready' WHERE id = $1 AND status = 'pending'",
+                )
+                .bind(&a.order_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        } else {
+            sqlx::query("UPDATE acme_orders SET status = 'invalid', error = $1 WHERE id = $2 AND status = 'pending'")
+                .bind(order_error)
+                .bind(&a.order_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
