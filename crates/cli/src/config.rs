@@ -10,6 +10,8 @@ use clap::Args;
 use serde::Deserialize;
 use shedu_core::EngineKind;
 
+mod connector;
+
 /// Options of `shedu serve`. Every option can also be set by its `SHEDU_*` variable or in the TOML file
 /// given by `--config` (keys are the long option names with `_`, e.g. `data_dir = "/var/lib/shedu"`).
 /// Secrets are never flags: the admin token comes from `SHEDU_ADMIN_TOKEN` (or is generated into
@@ -204,6 +206,10 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     #[serde(skip)]
     pub print_config: bool,
+
+    /// The connector's options (`[connector]` in the TOML file).
+    #[command(flatten)]
+    pub connector: connector::ConnectorArgs,
 }
 
 /// One `[[oidc]]` table of the TOML file.
@@ -268,6 +274,7 @@ pub(crate) struct Settings {
     pub webhook_allow: Vec<shedu_core::Cidr>,
     pub webhook_timeout: Duration,
     pub print_config: bool,
+    pub connector: shedu_core::ConnectorConfig,
 }
 
 impl ServeArgs {
@@ -479,6 +486,7 @@ impl ServeArgs {
             webhook_allow,
             webhook_timeout,
             print_config: self.print_config,
+            connector: self.connector.resolve(file.connector)?,
         })
     }
 }

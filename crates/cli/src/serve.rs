@@ -51,6 +51,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         oidc: s.oidc.clone(),
         webhook_allow: s.webhook_allow.clone(),
         audit_checkpoint_file: Some(s.data_dir.join(CHECKPOINT_FILE)),
+        connector: s.connector.clone(),
     };
     let services = Services::open(store.clone(), &master, Arc::new(SystemClock), config)
         .await

@@ -92,6 +92,12 @@ pub enum AuditAction {
     AuthLogin,
     /// The audit chain was keyed: the first record under the audit key (records before it are legacy).
     AuditChainKeyed,
+    /// The connector issued a one-time token (a pairing token, or the CSR token an info call exchanges).
+    ConnectorTokenIssue,
+    /// The connector issued a client certificate for a one-time token.
+    ConnectorCertificateIssue,
+    /// The connector renewed a client certificate over mTLS.
+    ConnectorCertificateRenew,
 }
 
 impl AuditAction {
@@ -125,6 +131,9 @@ impl AuditAction {
             AuditAction::DeliveryRetry => "delivery.retry",
             AuditAction::AuthLogin => "auth.login",
             AuditAction::AuditChainKeyed => "audit.chain_keyed",
+            AuditAction::ConnectorTokenIssue => "connector.token_issue",
+            AuditAction::ConnectorCertificateIssue => "connector.certificate_issue",
+            AuditAction::ConnectorCertificateRenew => "connector.certificate_renew",
         }
     }
 

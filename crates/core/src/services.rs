@@ -11,6 +11,7 @@ use crate::{
     Audit, AuthService, Cas, Cidr, Clock, Devices, Engines, Enrollment, Error, Events, Issuance,
     OidcIssuer, Registry, TargetPolicy, Va, VaConfig, Webhooks,
 };
+use crate::{Connector, ConnectorConfig};
 
 /// What the services need beyond storage, the master key and the clock.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +28,8 @@ pub struct ServicesConfig {
     pub webhook_allow: Vec<Cidr>,
     /// The file audit checkpoints are appended to (`<data-dir>/audit-checkpoints`); none in tests.
     pub audit_checkpoint_file: Option<PathBuf>,
+    /// The connector (Kyma-compatible pairing).
+    pub connector: ConnectorConfig,
 }
 
 /// Every service, each shared (`Arc`). Handlers name the one they need.
@@ -52,6 +55,8 @@ pub struct Services {
     pub auth: Arc<AuthService>,
     /// Outbound webhooks: the target policy and the sealing of their secrets (alerts use it too).
     pub webhooks: Arc<Webhooks>,
+    /// The connector: one-time-token pairing, renewal, revocation.
+    pub connector: Arc<Connector>,
 }
 
 impl Services {
@@ -90,7 +95,13 @@ impl Services {
             config.est_default_ra,
             webhooks.clone(),
         ));
+        let connector = Arc::new(Connector::new(
+            registry.clone(),
+            issuance.clone(),
+            config.connector,
+        ));
         Ok(Services {
+            connector,
             va: Arc::new(Va::new(registry.clone())),
             devices: Arc::new(Devices::new(
                 registry.clone(),

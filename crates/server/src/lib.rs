@@ -7,6 +7,7 @@
 pub mod api;
 mod audit;
 mod auth;
+mod connector;
 mod est;
 mod listen;
 pub mod mtls;

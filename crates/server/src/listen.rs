@@ -123,7 +123,11 @@ pub fn https_app(state: AppState) -> Router {
                 state.clone(),
                 crate::audit::layer,
             )),
-        );
+        )
+        .merge(crate::connector::router(
+            state.clone(),
+            &state.services.connector.config().base_path,
+        ));
     common(routes, state)
 }
 

@@ -36,6 +36,8 @@ pub enum Permission {
     RasRead,
     /// Create, change and delete registration authorities.
     RasWrite,
+    /// Issue connector pairing tokens and revoke connector certificates by fingerprint.
+    ConnectorWrite,
 }
 
 /// `(method, route template, permission)` of every authenticated API route.
@@ -128,6 +130,17 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/api/v1/ras/{id}", Permission::RasRead),
     ("PUT", "/api/v1/ras/{id}", Permission::RasWrite),
     ("DELETE", "/api/v1/ras/{id}", Permission::RasWrite),
+    // The connector's internal API, declared under its default base (`crate::connector::DECLARED_BASE`).
+    (
+        "POST",
+        "/connector/v1/{kind}/tokens",
+        Permission::ConnectorWrite,
+    ),
+    (
+        "POST",
+        "/connector/v1/{kind}/certificates/revocations",
+        Permission::ConnectorWrite,
+    ),
 ];
 
 /// Routes anyone may call: the login itself, token refresh, and the API description.
@@ -135,6 +148,14 @@ pub const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
     ("GET", "/api/openapi.json"),
+    // The connector's client routes authenticate with a one-time token or the client certificate itself
+    // (`crate::connector`); its revocation route takes either that or an operator's bearer token.
+    ("GET", "/connector/v1/{kind}/signingRequests/info"),
+    ("POST", "/connector/v1/{kind}/certificates"),
+    ("GET", "/connector/v1/{kind}/management/info"),
+    ("POST", "/connector/v1/{kind}/certificates/renewals"),
+    ("GET", "/connector/v1/api.yaml"),
+    ("GET", "/connector/v1/health"),
 ];
 
 /// The permission a route declared, if any.
@@ -163,6 +184,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | DevicesWrite
                 | RasRead
                 | RasWrite
+                | ConnectorWrite
         ),
         Role::Auditor => matches!(
             permission,
@@ -208,9 +230,11 @@ mod tests {
                 );
             }
         }
+        let api = |path: &str| path.starts_with("/api/");
         assert_eq!(
             seen,
-            ROUTES.len() + PUBLIC.len() - 1,
+            ROUTES.iter().filter(|r| api(r.1)).count() + PUBLIC.iter().filter(|r| api(r.1)).count()
+                - 1,
             "every table entry is a real route (openapi.json aside)"
         );
     }

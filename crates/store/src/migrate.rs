@@ -69,6 +69,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_login_failures_age.sql"),
         postgres: include_str!("../migrations/postgres/0012_login_failures_age.sql"),
     },
+    Migration {
+        version: 13,
+        sqlite: include_str!("../migrations/sqlite/0013_connector.sql"),
+        postgres: include_str!("../migrations/postgres/0013_connector.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), Error> {
