@@ -666,7 +666,6 @@ backend_test!(
             None,
         );
         assert_eq!(status, 201, "{body}");
-        server.clock.advance(540);
         let (status, info) = call(
             &server,
             dir,
@@ -676,7 +675,7 @@ backend_test!(
             None,
             None,
         );
-        assert_eq!(status, 200, "still valid after 9 minutes: {info}");
+        assert_eq!(status, 200, "{info}");
         assert!(
             info["api"].get("eventsUrl").is_none(),
             "runtimes get no gateway URLs"
@@ -805,6 +804,28 @@ backend_test!(
             Some("rt"),
         );
         assert_eq!(status, 403, "a revoked certificate does not renew");
+
+        // A runtime's token lives 10 minutes (an application's 5).
+        let runtime_token = |id: &str| {
+            let (status, body) = call(
+                &server,
+                dir,
+                "POST",
+                &connector(&server, "/v1/runtimes/tokens"),
+                &[bearer(&server), format!("RuntimeID: {id}")],
+                None,
+                None,
+            );
+            assert_eq!(status, 201, "{body}");
+            body["url"].as_str().unwrap().to_string()
+        };
+        let (nine, eleven) = (runtime_token("cluster-8"), runtime_token("cluster-9"));
+        server.clock.advance(540);
+        let (status, _) = call(&server, dir, "GET", &nine, &[], None, None);
+        assert_eq!(status, 200, "still valid after 9 minutes");
+        server.clock.advance(120);
+        let (status, _) = call(&server, dir, "GET", &eleven, &[], None, None);
+        assert_eq!(status, 403, "expired after 10 minutes");
 
         // An expired certificate does not renew; a fresh token for the same application pairs again.
         pair(&server, dir, "shop", "shop");
