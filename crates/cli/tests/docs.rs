@@ -42,7 +42,7 @@ const FILE_TIMEOUT_SECS: u32 = 120;
 
 /// The capability documents (under `docs/`), in the order the README lists them. Each must hold a
 /// walk-through; the README's own "Using it" block runs first.
-const DOCS: [&str; 8] = [
+const DOCS: [&str; 9] = [
     "cas-and-issuance.md",
     "validation.md",
     "keys.md",
@@ -51,6 +51,7 @@ const DOCS: [&str; 8] = [
     "events.md",
     "audit.md",
     "configuration.md",
+    "connector.md",
 ];
 
 const MARKER: &str = "<!-- walkthrough";

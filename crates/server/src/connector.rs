@@ -110,7 +110,7 @@ impl<S: Send + Sync> FromRequest<S> for Call {
         );
         let body = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
-            .map_err(|r| kyma(r.status(), &r.body_text()))?;
+            .map_err(|r| kyma(r.status(), &r.body_text()).into_response())?;
         Ok(Call {
             method,
             uri,
@@ -123,7 +123,7 @@ impl<S: Send + Sync> FromRequest<S> for Call {
 
 impl Call {
     /// The token from `?token=` or the `Connector-Token` header.
-    fn token(&self) -> Result<String, Response> {
+    fn token(&self) -> Result<String, Kyma> {
         let from_query = self.uri.query().and_then(|q| {
             q.split('&')
                 .filter_map(|kv| kv.split_once('='))
@@ -142,7 +142,7 @@ impl Call {
     }
 
     /// The verified client certificate's leaf.
-    fn certificate(&self) -> Result<&[u8], Response> {
+    fn certificate(&self) -> Result<&[u8], Kyma> {
         self.client
             .as_ref()
             .and_then(ClientCertificate::leaf)
@@ -184,7 +184,7 @@ impl Call {
     }
 
     /// The JSON body, or Kyma's 400.
-    fn json(&self) -> Result<Value, Response> {
+    fn json(&self) -> Result<Value, Kyma> {
         serde_json::from_slice(&self.body).map_err(|e| {
             kyma(
                 StatusCode::BAD_REQUEST,
@@ -194,7 +194,7 @@ impl Call {
     }
 
     /// The CSR of `{"csr": "<base64 of PEM or DER>"}`.
-    fn csr(&self) -> Result<Vec<u8>, Response> {
+    fn csr(&self) -> Result<Vec<u8>, Kyma> {
         let body = self.json()?;
         let text = body.get("csr").and_then(Value::as_str).ok_or_else(|| {
             kyma(
@@ -220,7 +220,7 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn kind_of(word: &str) -> Result<ConnectorKind, Response> {
+fn kind_of(word: &str) -> Result<ConnectorKind, Kyma> {
     ConnectorKind::parse(word).ok_or_else(|| {
         kyma(
             StatusCode::NOT_FOUND,
@@ -233,7 +233,7 @@ async fn token(State(state): State<AppState>, Path(kind): Path<String>, call: Ca
     respond(token_inner(&state, &kind, &call).await)
 }
 
-async fn token_inner(state: &AppState, kind: &str, call: &Call) -> Result<Response, Response> {
+async fn token_inner(state: &AppState, kind: &str, call: &Call) -> Result<Response, Kyma> {
     let kind = kind_of(kind)?;
     operator(state, call, "/v1/{kind}/tokens").await?;
     let name_header = match kind {
@@ -281,7 +281,7 @@ async fn csr_info(State(state): State<AppState>, Path(kind): Path<String>, call:
     respond(csr_info_inner(&state, &kind, &call).await)
 }
 
-async fn csr_info_inner(state: &AppState, kind: &str, call: &Call) -> Result<Response, Response> {
+async fn csr_info_inner(state: &AppState, kind: &str, call: &Call) -> Result<Response, Kyma> {
     let kind = kind_of(kind)?;
     let token = call.token()?;
     let actor = crate::audit::current_actor();
@@ -314,7 +314,7 @@ async fn sign(State(state): State<AppState>, Path(kind): Path<String>, call: Cal
     respond(sign_inner(&state, &kind, &call).await)
 }
 
-async fn sign_inner(state: &AppState, kind: &str, call: &Call) -> Result<Response, Response> {
+async fn sign_inner(state: &AppState, kind: &str, call: &Call) -> Result<Response, Kyma> {
     let kind = kind_of(kind)?;
     let token = call.token()?;
     let csr = call.csr()?;
@@ -340,7 +340,7 @@ async fn management_info_inner(
     state: &AppState,
     kind: &str,
     call: &Call,
-) -> Result<Response, Response> {
+) -> Result<Response, Kyma> {
     let kind = kind_of(kind)?;
     let der = call.certificate()?;
     let info = state
@@ -379,7 +379,7 @@ async fn renew(State(state): State<AppState>, Path(kind): Path<String>, call: Ca
     respond(renew_inner(&state, &kind, &call).await)
 }
 
-async fn renew_inner(state: &AppState, kind: &str, call: &Call) -> Result<Response, Response> {
+async fn renew_inner(state: &AppState, kind: &str, call: &Call) -> Result<Response, Kyma> {
     let kind = kind_of(kind)?;
     let der = call.certificate()?;
     let csr = call.csr()?;
@@ -400,7 +400,7 @@ async fn revoke(State(state): State<AppState>, Path(kind): Path<String>, call: C
 
 /// With a bearer token: the internal API, `{"hash"}` (key name case-insensitive). Without: the holder
 /// revokes the certificate it presents.
-async fn revoke_inner(state: &AppState, kind: &str, call: &Call) -> Result<Response, Response> {
+async fn revoke_inner(state: &AppState, kind: &str, call: &Call) -> Result<Response, Kyma> {
     let kind = kind_of(kind)?;
     let connector = &state.services.connector;
     if call.headers.contains_key(header::AUTHORIZATION) {
@@ -442,7 +442,7 @@ async fn health() -> Response {
 }
 
 /// The operator's bearer token, checked against the permission table under [`DECLARED_BASE`].
-async fn operator(state: &AppState, call: &Call, route: &str) -> Result<(), Response> {
+async fn operator(state: &AppState, call: &Call, route: &str) -> Result<(), Kyma> {
     if !call.headers.contains_key(header::AUTHORIZATION) {
         return Err(kyma(
             StatusCode::UNAUTHORIZED,
@@ -521,20 +521,32 @@ fn no_store(status: StatusCode, body: Value) -> Response {
     res
 }
 
-fn respond(r: Result<Response, Response>) -> Response {
-    r.unwrap_or_else(|e| e)
+fn respond(r: Result<Response, Kyma>) -> Response {
+    r.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// Kyma's error form.
-fn kyma(status: StatusCode, message: &str) -> Response {
-    (
+/// An error in Kyma's form, `{"code": <status>, "error": "<message>"}`.
+#[derive(Debug)]
+struct Kyma {
+    status: StatusCode,
+    message: String,
+}
+
+impl IntoResponse for Kyma {
+    fn into_response(self) -> Response {
+        let body = json!({ "code": self.status.as_u16(), "error": self.message });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+fn kyma(status: StatusCode, message: &str) -> Kyma {
+    Kyma {
         status,
-        axum::Json(json!({ "code": status.as_u16(), "error": message })),
-    )
-        .into_response()
+        message: message.to_string(),
+    }
 }
 
-fn from_problem(p: Problem) -> Response {
+fn from_problem(p: Problem) -> Kyma {
     kyma(
         StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         &p.detail,
@@ -542,7 +554,7 @@ fn from_problem(p: Problem) -> Response {
 }
 
 /// A service error in Kyma's form, through the REST mapping.
-fn error(e: shedu_core::Error) -> Response {
+fn error(e: shedu_core::Error) -> Kyma {
     from_problem(Problem::from(e))
 }
 
