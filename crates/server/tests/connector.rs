@@ -195,7 +195,7 @@ backend_test!(kyma_tutorial_flow_with_curl_and_openssl, |backend| {
     let server = TestServer::start(backend).await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    connector_ca(&server, dir, "connector").await;
+    let int_id = connector_ca(&server, dir, "connector").await;
 
     // 1. The operator asks for a token; its URL leads to the CSR information.
     let (token, url) = app_token(&server, dir, "test-app");
@@ -271,6 +271,21 @@ backend_test!(kyma_tutorial_flow_with_curl_and_openssl, |backend| {
         ],
     );
     assert!(text.contains("TLS Web Client Authentication"), "{text}");
+    // 92 days by default, random serials.
+    let fp =
+        shedu_pki::fingerprint_sha256(&shedu_pki::pem_to_der_certs(client.as_bytes()).unwrap()[0]);
+    let cert = server
+        .services
+        .issuance
+        .certificate_by_fingerprint(&fp)
+        .await
+        .unwrap();
+    let lifetime = cert.not_after - cert.created_at;
+    assert!(
+        (92 * 86_400..92 * 86_400 + 120).contains(&lifetime),
+        "{lifetime}"
+    );
+    assert!(cert.serial.to_hex().len() >= 16, "{}", cert.serial.to_hex());
     assert!(
         text.contains("CN = test-app") && text.contains("O = Organization"),
         "{text}"
@@ -356,6 +371,50 @@ backend_test!(kyma_tutorial_flow_with_curl_and_openssl, |backend| {
     let whoami = format!("{}/api/v1/auth/whoami", server.base_url);
     let (status, _) = call(&server, dir, "GET", &whoami, &[], None, Some("app2"));
     assert_eq!(status, 401, "the REST API refuses it too");
+    // EST re-enrolment refuses it as well.
+    let (status, ra) = server
+        .post("/api/v1/ras", json!({"name": "conn-ra", "ca_ids": [int_id],
+            "enrollment": {"auth_modes": ["client_certificate"], "bootstrap_ca_ids": [int_id], "reenroll_window_days": 400}}))
+        .await;
+    assert_eq!(status, 201, "{ra}");
+    let (ok, out) = openssl(
+        dir,
+        &[
+            "req", "-in", "app2.csr", "-outform", "DER", "-out", "app2.der",
+        ],
+    );
+    assert!(ok, "{out}");
+    std::fs::write(
+        dir.join("app2.b64"),
+        STANDARD.encode(std::fs::read(dir.join("app2.der")).unwrap()),
+    )
+    .unwrap();
+    let est = format!(
+        "{}/.well-known/est/{}/simplereenroll",
+        server.base_url,
+        ra["id"].as_str().unwrap()
+    );
+    let (code, out) = curl(
+        dir,
+        &[
+            "--cacert",
+            server.ca_file.to_str().unwrap(),
+            "--cert",
+            "app2.pem",
+            "--key",
+            "app2.key",
+            "-H",
+            "Content-Type: application/pkcs10",
+            "--data-binary",
+            "@app2.b64",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &est,
+        ],
+    );
+    assert_eq!((code, String::from_utf8_lossy(&out).as_ref()), (0, "403"));
     // The first certificate is still good.
     let (status, _) = call(&server, dir, "GET", &info_url, &[], None, Some("app"));
     assert_eq!(status, 200);
@@ -465,6 +524,51 @@ backend_test!(kyma_acceptance_refusals_in_kyma_form, |backend| {
         None,
     );
     assert_eq!(status, 400, "no Application header: {body}");
+
+    // Auditors may not ask for tokens; operators may.
+    for (role, expected) in [("auditor", 403), ("operator", 201)] {
+        let (status, key) = server
+            .post(
+                "/api/v1/api-keys",
+                json!({"name": format!("k-{role}"), "role": role, "expires_in_days": 1}),
+            )
+            .await;
+        assert_eq!(status, 201, "{key}");
+        let auth = format!("Authorization: Bearer {}", key["key"].as_str().unwrap());
+        let (status, body) = call(
+            &server,
+            dir,
+            "POST",
+            &tokens,
+            &[auth, "Application: app".into()],
+            None,
+            None,
+        );
+        assert_eq!(status, expected, "{role}: {body}");
+    }
+
+    // Behind a proxy, X-Forwarded-* shape the URLs handed out.
+    let (status, body) = call(
+        &server,
+        dir,
+        "POST",
+        &tokens,
+        &[
+            bearer(&server),
+            "Application: app".into(),
+            "X-Forwarded-Host: pki.example".into(),
+            "X-Forwarded-Prefix: /edge/connector".into(),
+        ],
+        None,
+        None,
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        body["url"].as_str().unwrap().starts_with(
+            "https://pki.example/edge/connector/v1/applications/signingRequests/info?token="
+        ),
+        "{body}"
+    );
 
     // Invalid token, no token.
     let info = connector(&server, "/v1/applications/signingRequests/info");
