@@ -1060,3 +1060,125 @@ backend_test!(
         assert_eq!(status, 200, "{info}");
     }
 );
+
+backend_test!(configured_ca_subject_urls_and_token_lifetimes, |backend| {
+    let config = shedu_core::ConnectorConfig {
+        public_url: Some("https://pki.example/connector".into()),
+        gateway_url: Some("https://gateway.example".into()),
+        application_ca: "apps".into(),
+        subject: shedu_core::ConnectorConfig::parse_subject("O=Acme,C=DE").unwrap(),
+        validity_days: 1,
+        csr_token_ttl: 60,
+        ..Default::default()
+    };
+    let server = TestServer::start_with(
+        backend,
+        Options {
+            connector: Some(config),
+            ..Options::default()
+        },
+    )
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // A CA whose policy drops O is refused for the connector, to the operator.
+    connector_ca(&server, dir, "connector").await;
+    server
+        .create_ca(
+            json!({"name": "apps", "key_type": "ec-p256", "subject": {"common_name": "Apps"},
+            "profile": {"subject_policy": {"CN": "allow", "C": "allow"}}}),
+        )
+        .await;
+    let tokens = connector(&server, "/v1/applications/tokens");
+    let (status, body) = call(
+        &server,
+        dir,
+        "POST",
+        &tokens,
+        &[bearer(&server), "Application: shop".into()],
+        None,
+        None,
+    );
+    assert_eq!((status, body["code"].as_u64()), (409, Some(409)), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("subject_policy"),
+        "{body}"
+    );
+
+    // Restarted with a suitable CA, named by id this time (names work too, as above).
+    let good = server
+        .create_ca(
+            json!({"name": "apps2", "key_type": "ec-p256", "subject": {"common_name": "Apps 2"},
+            "profile": {"subject_policy": {"CN": "allow", "O": "allow", "C": "allow"}}}),
+        )
+        .await;
+    let server = server
+        .restart_with(Options {
+            connector: Some(shedu_core::ConnectorConfig {
+                public_url: Some("https://pki.example/connector".into()),
+                gateway_url: Some("https://gateway.example".into()),
+                application_ca: good["id"].as_str().unwrap().into(),
+                subject: shedu_core::ConnectorConfig::parse_subject("O=Acme,C=DE").unwrap(),
+                validity_days: 1,
+                csr_token_ttl: 60,
+                ..Default::default()
+            }),
+            ..Options::default()
+        })
+        .await;
+    let tokens = connector(&server, "/v1/applications/tokens");
+    let (status, body) = call(
+        &server,
+        dir,
+        "POST",
+        &tokens,
+        &[bearer(&server), "Application: shop".into()],
+        None,
+        None,
+    );
+    assert_eq!(status, 201, "{body}");
+    let token = body["token"].as_str().unwrap();
+    assert_eq!(
+        body["url"],
+        format!("https://pki.example/connector/v1/applications/signingRequests/info?token={token}")
+    );
+    let info_url = connector(
+        &server,
+        &format!("/v1/applications/signingRequests/info?token={token}"),
+    );
+    let (status, info) = call(&server, dir, "GET", &info_url, &[], None, None);
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["certificate"]["subject"], "O=Acme,C=DE,CN=shop");
+    assert_eq!(
+        info["api"]["eventsUrl"],
+        "https://gateway.example/shop/v1/events"
+    );
+    assert_eq!(
+        info["api"]["metadataUrl"],
+        "https://gateway.example/shop/v1/metadata/services"
+    );
+    let csr_url = info["csrUrl"]
+        .as_str()
+        .unwrap()
+        .replace("https://pki.example", &server.base_url);
+    let body = csr_body(dir, "shop", "/C=DE/O=Acme/CN=shop", false);
+    // The CSR token lives 60 seconds here.
+    server.clock.advance(61);
+    let (status, _) = call(&server, dir, "POST", &csr_url, &[], Some(&body), None);
+    assert_eq!(status, 403);
+    server.clock.advance(-61);
+    let (status, certs) = call(&server, dir, "POST", &csr_url, &[], Some(&body), None);
+    assert_eq!(status, 201, "{certs}");
+    let (_, client, _) = save_certificates(dir, "shop", &certs);
+    let fp =
+        shedu_pki::fingerprint_sha256(&shedu_pki::pem_to_der_certs(client.as_bytes()).unwrap()[0]);
+    let cert = server
+        .services
+        .issuance
+        .certificate_by_fingerprint(&fp)
+        .await
+        .unwrap();
+    assert_eq!(cert.ca_id, good["id"].as_str().unwrap());
+    let lifetime = cert.not_after - cert.created_at;
+    assert!((86_400..86_400 + 120).contains(&lifetime), "{lifetime}");
+});
