@@ -113,8 +113,8 @@ impl Drop for Running {
     }
 }
 
-/// The HTTPS application: health, the API, the validation endpoints and EST (which needs TLS: client
-/// certificates, and `serverkeygen` returns a private key).
+/// The HTTPS application: health, the API, the validation endpoints, EST (which needs TLS: client
+/// certificates, and `serverkeygen` returns a private key) and the connector (under its base path).
 pub fn https_app(state: AppState) -> Router {
     let routes = crate::api::router(state.clone())
         .merge(crate::va::router())
