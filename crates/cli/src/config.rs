@@ -10,6 +10,8 @@ use clap::Args;
 use serde::Deserialize;
 use shedu_core::EngineKind;
 
+mod connector;
+
 /// Options of `shedu serve`. Every option can also be set by its `SHEDU_*` variable or in the TOML file
 /// given by `--config` (keys are the long option names with `_`, e.g. `data_dir = "/var/lib/shedu"`).
 /// Secrets are never flags: the admin token comes from `SHEDU_ADMIN_TOKEN` (or is generated into
@@ -213,6 +215,10 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     #[serde(skip)]
     pub print_config: bool,
+
+    /// The connector's options (`[connector]` in the TOML file).
+    #[command(flatten)]
+    pub connector: connector::ConnectorArgs,
 }
 
 /// One `[[oidc]]` table of the TOML file.
@@ -278,6 +284,7 @@ pub(crate) struct Settings {
     pub webhook_timeout: Duration,
     pub print_config: bool,
     pub acme: shedu_core::AcmeConfig,
+    pub connector: shedu_core::ConnectorConfig,
 }
 
 impl ServeArgs {
@@ -504,6 +511,7 @@ impl ServeArgs {
             webhook_timeout,
             print_config: self.print_config,
             acme,
+            connector: self.connector.resolve(file.connector)?,
         })
     }
 }

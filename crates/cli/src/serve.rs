@@ -52,6 +52,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         webhook_allow: s.webhook_allow.clone(),
         audit_checkpoint_file: Some(s.data_dir.join(CHECKPOINT_FILE)),
         acme: s.acme.clone(),
+        connector: s.connector.clone(),
     };
     let services = Services::open(store.clone(), &master, Arc::new(SystemClock), config)
         .await

@@ -100,6 +100,12 @@ pub enum AuditAction {
     AcmeEabCreate,
     /// An ACME external account binding key was deleted.
     AcmeEabDelete,
+    /// The connector issued a one-time token (a pairing token, or the CSR token an info call exchanges).
+    ConnectorTokenIssue,
+    /// The connector issued a client certificate for a one-time token.
+    ConnectorCertificateIssue,
+    /// The connector renewed a client certificate over mTLS.
+    ConnectorCertificateRenew,
 }
 
 impl AuditAction {
@@ -137,6 +143,9 @@ impl AuditAction {
             AuditAction::AcmeAccountUpdate => "acme.account_update",
             AuditAction::AcmeEabCreate => "acme.eab_create",
             AuditAction::AcmeEabDelete => "acme.eab_delete",
+            AuditAction::ConnectorTokenIssue => "connector.token_issue",
+            AuditAction::ConnectorCertificateIssue => "connector.certificate_issue",
+            AuditAction::ConnectorCertificateRenew => "connector.certificate_renew",
         }
     }
 

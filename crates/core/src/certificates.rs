@@ -123,8 +123,25 @@ impl Issuance {
         reason: RevocationReason,
         invalidity_date: Option<i64>,
     ) -> Result<Certificate, Error> {
+        self.revoke_announced(actor, ca_id, serial, reason, invalidity_date, None)
+            .await
+    }
+
+    /// [`Issuance::revoke`], with the event of the capability that asked for it (the connector's
+    /// `connector.certificate_revoked`) in the revocation's transaction. `announce` gets the revocation
+    /// time.
+    pub(crate) async fn revoke_announced(
+        &self,
+        actor: &AuditContext,
+        ca_id: &str,
+        serial: &Serial,
+        reason: RevocationReason,
+        invalidity_date: Option<i64>,
+        announce: Option<&(dyn Fn(i64) -> shedu_store::NewEvent + Sync)>,
+    ) -> Result<Certificate, Error> {
         let now = self.reg.now();
         let loaded = self.reg.loaded(ca_id).await?;
+        let also = announce.map(|f| f(now));
         let ev = event(
             EventKind::CertificateRevoked,
             format!("cas/{ca_id}/certificates/{serial}"),
@@ -134,13 +151,15 @@ impl Issuance {
         let outcome = self
             .reg
             .store
-            .revoke_certificate(
+            .revoke_certificate_announced(
                 ca_id,
                 &serial.to_hex(),
                 now,
                 reason.as_str(),
                 invalidity_date,
-                &ev,
+                &std::iter::once(&ev)
+                    .chain(also.as_ref())
+                    .collect::<Vec<_>>(),
                 &AuditAction::CertificateRevoke.by(actor),
             )
             .await

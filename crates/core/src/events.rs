@@ -57,11 +57,19 @@ pub enum EventKind {
     /// A checkpoint of the audit chain's head (seq, value, time, tag under the audit key), published
     /// outside the audit table so that a cut tail shows.
     AuditCheckpoint,
+    /// The connector issued a one-time pairing token (never in the event: its client identity only).
+    ConnectorTokenIssued,
+    /// The connector issued a client certificate for a paired application or runtime.
+    ConnectorCertificateIssued,
+    /// The connector renewed a client certificate over mTLS.
+    ConnectorCertificateRenewed,
+    /// A connector certificate was revoked (by its holder over mTLS, or by an operator by fingerprint).
+    ConnectorCertificateRevoked,
 }
 
 impl EventKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 24] = [
         EventKind::CaCreated,
         EventKind::CaImported,
         EventKind::CertificateIssued,
@@ -82,6 +90,10 @@ impl EventKind {
         EventKind::DeviceReenrolled,
         EventKind::CertificateExpiryReminder,
         EventKind::AuditCheckpoint,
+        EventKind::ConnectorTokenIssued,
+        EventKind::ConnectorCertificateIssued,
+        EventKind::ConnectorCertificateRenewed,
+        EventKind::ConnectorCertificateRevoked,
     ];
 
     /// The wire name.
@@ -107,6 +119,10 @@ impl EventKind {
             EventKind::DeviceReenrolled => "device.reenrolled",
             EventKind::CertificateExpiryReminder => "certificate.expiry_reminder",
             EventKind::AuditCheckpoint => "audit.checkpoint",
+            EventKind::ConnectorTokenIssued => "connector.token_issued",
+            EventKind::ConnectorCertificateIssued => "connector.certificate_issued",
+            EventKind::ConnectorCertificateRenewed => "connector.certificate_renewed",
+            EventKind::ConnectorCertificateRevoked => "connector.certificate_revoked",
         }
     }
 }

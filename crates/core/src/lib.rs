@@ -1,6 +1,7 @@
 //! shedu's services, one per capability, over a shared CA [`Registry`]: [`Cas`] (CA management),
 //! [`Issuance`] (issue, revoke, look up, sweep), [`Va`] (OCSP, CRLs), [`Enrollment`] (RAs, EST),
-//! [`Devices`] (registry, groups), [`Audit`], [`Events`] and [`AuthService`]. [`Services::open`] wires
+//! [`Devices`] (registry, groups), [`Audit`], [`Events`], [`AuthService`] and [`Connector`] (Kyma-compatible
+//! pairing). [`Services::open`] wires
 //! them; a handler names the one it needs, and no service hands out the store.
 //!
 //! Business rules live here once. Handlers (HTTP, CLI) parse input, call one service method, and encode
@@ -13,6 +14,7 @@ mod auth;
 mod ca;
 mod certificates;
 mod clock;
+mod connector;
 mod devices;
 mod engines;
 mod error;
@@ -43,6 +45,10 @@ pub use auth::{ApiKey, AuthService, Principal, PrincipalKind, Role, Session, Use
 pub use ca::{Cas, ImportCa, NewCa, ProfileInput, VaInput};
 pub use certificates::{CertificateQuery, Issuance, IssueInput, Issued};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use connector::{
+    CertificateInfo, ClientIdentity, Connector, ConnectorConfig, ConnectorIssued, ConnectorKind,
+    ConnectorToken, CsrInfo, MAX_VALIDITY_DAYS as CONNECTOR_MAX_VALIDITY_DAYS, ManagementInfo,
+};
 pub use devices::{
     Device, DeviceDetail, DeviceGroup, DeviceGroupDetail, DeviceGroupFilter, DeviceLogEntry,
     DeviceQuery, DeviceStatus, DeviceUpdate, Devices, NewDevice, NewDeviceGroup, Slot,

@@ -11,6 +11,7 @@ use crate::{
     Audit, AuthService, Cas, Cidr, Clock, Devices, Engines, Enrollment, Error, Events, Issuance,
     OidcIssuer, Registry, TargetPolicy, Va, VaConfig, Webhooks,
 };
+use crate::{Connector, ConnectorConfig};
 
 /// What the services need beyond storage, the master key and the clock.
 #[derive(Clone, Debug, Default)]
@@ -29,6 +30,8 @@ pub struct ServicesConfig {
     pub audit_checkpoint_file: Option<PathBuf>,
     /// ACME validation (ports, timeouts).
     pub acme: crate::AcmeConfig,
+    /// The connector (Kyma-compatible pairing).
+    pub connector: ConnectorConfig,
 }
 
 /// Every service, each shared (`Arc`). Handlers name the one they need.
@@ -56,6 +59,8 @@ pub struct Services {
     pub webhooks: Arc<Webhooks>,
     /// ACME per RA.
     pub acme: Arc<crate::Acme>,
+    /// The connector: one-time-token pairing, renewal, revocation.
+    pub connector: Arc<Connector>,
 }
 
 impl Services {
@@ -100,8 +105,14 @@ impl Services {
             issuance.clone(),
             config.acme,
         )?);
+        let connector = Arc::new(Connector::new(
+            registry.clone(),
+            issuance.clone(),
+            config.connector,
+        ));
         Ok(Services {
             acme,
+            connector,
             va: Arc::new(Va::new(registry.clone())),
             devices: Arc::new(Devices::new(
                 registry.clone(),

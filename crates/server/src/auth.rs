@@ -47,8 +47,32 @@ pub(crate) async fn require_principal(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let presented = req
-        .headers()
+    // A bearer token wins; without one, a client certificate from the TLS handshake identifies a device.
+    let client_cert = req.extensions().get::<ClientCertificate>().cloned();
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let principal = match authorize(&state, req.headers(), client_cert, req.method(), &path).await {
+        Ok(p) => p,
+        Err(problem) => return problem.into_response(),
+    };
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+/// The principal of a request's credentials (a bearer token; without one, `client_cert`), provided its role
+/// holds the permission [`permissions::ROUTES`] declares for `route` (a route template). The one check of
+/// [`require_principal`], also used by front-ends mounted outside `/api/` (the connector's internal API).
+pub(crate) async fn authorize(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    client_cert: Option<ClientCertificate>,
+    method: &axum::http::Method,
+    route: &str,
+) -> Result<Principal, Problem> {
+    let presented = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -56,45 +80,31 @@ pub(crate) async fn require_principal(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(|v| v.trim().to_string());
-    // A bearer token wins; without one, a client certificate from the TLS handshake identifies a device.
-    let client_cert = req.extensions().get::<ClientCertificate>().cloned();
     let principal = match (presented.as_deref(), client_cert) {
-        (None, Some(cert)) => certificate_principal(&state, &cert).await,
-        (presented, _) => authenticate(&state, presented).await,
-    };
-    let principal = match principal {
-        Ok(p) => p,
-        Err(problem) => return problem.into_response(),
-    };
+        (None, Some(cert)) => certificate_principal(state, &cert).await,
+        (presented, _) => authenticate(state, presented).await,
+    }?;
     crate::audit::identify(&principal);
-    let path = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    let Some(permission) = permissions::required(req.method(), &path) else {
-        tracing::error!(method = %req.method(), %path, "route has no declared permission; refusing");
-        return Problem::new(
+    let Some(permission) = permissions::required(method, route) else {
+        tracing::error!(%method, %route, "route has no declared permission; refusing");
+        return Err(Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "route without a declared permission",
-        )
-        .into_response();
+        ));
     };
     if !permissions::allows(principal.role, permission) {
-        return Problem::new(
+        return Err(Problem::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             format!(
                 "role {} may not do this ({permission:?})",
                 principal.role.as_str()
             ),
-        )
-        .into_response();
+        ));
     }
     tracing::Span::current().record("principal", principal.name.as_str());
-    req.extensions_mut().insert(principal);
-    next.run(req).await
+    Ok(principal)
 }
 
 async fn authenticate(state: &AppState, presented: Option<&str>) -> Result<Principal, Problem> {

@@ -8,6 +8,7 @@ mod acme;
 pub mod api;
 mod audit;
 mod auth;
+mod connector;
 mod est;
 mod listen;
 pub mod mtls;

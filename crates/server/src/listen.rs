@@ -113,8 +113,8 @@ impl Drop for Running {
     }
 }
 
-/// The HTTPS application: health, the API, the validation endpoints and EST (which needs TLS: client
-/// certificates, and `serverkeygen` returns a private key).
+/// The HTTPS application: health, the API, the validation endpoints, EST (which needs TLS: client
+/// certificates, and `serverkeygen` returns a private key) and the connector (under its base path).
 pub fn https_app(state: AppState) -> Router {
     let routes = crate::api::router(state.clone())
         .merge(crate::va::router())
@@ -124,7 +124,11 @@ pub fn https_app(state: AppState) -> Router {
                 crate::audit::layer,
             )),
         )
-        .merge(crate::acme::router(state.clone()));
+        .merge(crate::acme::router(state.clone()))
+        .merge(crate::connector::router(
+            state.clone(),
+            &state.services.connector.config().base_path,
+        ));
     common(routes, state)
 }
 

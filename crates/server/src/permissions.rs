@@ -36,6 +36,8 @@ pub enum Permission {
     RasRead,
     /// Create, change and delete registration authorities.
     RasWrite,
+    /// Issue connector pairing tokens and revoke connector certificates by fingerprint.
+    ConnectorWrite,
 }
 
 /// `(method, route template, permission)` of every authenticated API route.
@@ -144,12 +146,42 @@ pub const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/api/openapi.json"),
 ];
 
+/// The connector's routes (`crate::connector`, declared under its default base `/connector`, whatever
+/// base it is mounted under), with the permission a bearer token needs. `None`: the route authenticates
+/// the client itself, with a one-time token or the client certificate the connector issued. The
+/// revocation route takes either the client certificate or an operator's bearer token. These routes
+/// answer in Kyma's error form, not with problem documents; a test checks the table against the router.
+pub const CONNECTOR_ROUTES: &[(&str, &str, Option<Permission>)] = &[
+    (
+        "POST",
+        "/connector/v1/{kind}/tokens",
+        Some(Permission::ConnectorWrite),
+    ),
+    ("GET", "/connector/v1/{kind}/signingRequests/info", None),
+    ("POST", "/connector/v1/{kind}/certificates", None),
+    ("GET", "/connector/v1/{kind}/management/info", None),
+    ("POST", "/connector/v1/{kind}/certificates/renewals", None),
+    (
+        "POST",
+        "/connector/v1/{kind}/certificates/revocations",
+        Some(Permission::ConnectorWrite),
+    ),
+    ("GET", "/connector/v1/api.yaml", None),
+    ("GET", "/connector/v1/health", None),
+];
+
 /// The permission a route declared, if any.
 pub fn required(method: &Method, path: &str) -> Option<Permission> {
     ROUTES
         .iter()
         .find(|(m, p, _)| *m == method.as_str() && *p == path)
         .map(|(_, _, perm)| *perm)
+        .or_else(|| {
+            CONNECTOR_ROUTES
+                .iter()
+                .find(|(m, p, _)| *m == method.as_str() && *p == path)
+                .and_then(|(_, _, perm)| *perm)
+        })
 }
 
 /// Whether `role` holds `permission`.
@@ -170,6 +202,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | DevicesWrite
                 | RasRead
                 | RasWrite
+                | ConnectorWrite
         ),
         Role::Auditor => matches!(
             permission,

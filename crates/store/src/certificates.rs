@@ -174,6 +174,31 @@ impl Store {
         event: &NewEvent,
         audit: &Audited<'_>,
     ) -> Result<RevokeOutcome, Error> {
+        self.revoke_certificate_announced(
+            ca_id,
+            serial,
+            revoked_at,
+            reason,
+            invalidity_date,
+            &[event],
+            audit,
+        )
+        .await
+    }
+
+    /// [`Store::revoke_certificate`] appending several events (the revocation's, and one of the capability
+    /// that asked for it), all in the revocation's transaction and only when it changed the row.
+    #[allow(clippy::too_many_arguments)] // the revocation's fields, its events and its audit record
+    pub async fn revoke_certificate_announced(
+        &self,
+        ca_id: &str,
+        serial: &str,
+        revoked_at: i64,
+        reason: &str,
+        invalidity_date: Option<i64>,
+        announced: &[&NewEvent],
+        audit: &Audited<'_>,
+    ) -> Result<RevokeOutcome, Error> {
         let mut tx = self.write.begin().await?;
         // The device holding the certificate (locked first, the registry's lock order) follows in this tx.
         let device =
@@ -192,7 +217,9 @@ impl Store {
         .await?
         .rows_affected();
         if updated == 1 {
-            events::append(&mut tx, event).await?;
+            for event in announced {
+                events::append(&mut tx, event).await?;
+            }
             if let Some(device) = &device {
                 let (backend, words) = (self.backend, self.words);
                 let revocation = crate::devices::status::DeviceRevocation {

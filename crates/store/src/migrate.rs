@@ -70,6 +70,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0012_login_failures_age.sql"),
     },
     Migration {
+        version: 13,
+        sqlite: include_str!("../migrations/sqlite/0013_connector.sql"),
+        postgres: include_str!("../migrations/postgres/0013_connector.sql"),
+    },
+    Migration {
         version: 14,
         sqlite: include_str!("../migrations/sqlite/0014_acme.sql"),
         postgres: include_str!("../migrations/postgres/0014_acme.sql"),

@@ -106,6 +106,18 @@ impl ScratchDb {
     }
 }
 
+impl ScratchDb {
+    /// The database at `url` without owning it: dropping this deletes nothing (a second server on a
+    /// database another [`ScratchDb`] owns).
+    pub fn shared(url: &str) -> ScratchDb {
+        ScratchDb {
+            url: url.to_string(),
+            postgres_admin: None,
+            dir: None,
+        }
+    }
+}
+
 impl Drop for ScratchDb {
     fn drop(&mut self) {
         if let Some(dir) = self.dir.take() {

@@ -98,6 +98,8 @@ pub struct Options {
     pub reminders: Option<shedu_events::ReminderOptions>,
     /// ACME validation (the http-01 port a test's client listens on); port 80 when unset.
     pub acme: Option<shedu_core::AcmeConfig>,
+    /// The connector's settings; the production defaults when unset.
+    pub connector: Option<shedu_core::ConnectorConfig>,
 }
 
 /// The operator's TLS files, and the CA file the test's clients trust instead of the internal one.
@@ -167,6 +169,18 @@ impl TestServer {
         TestServer::boot(persisted).await
     }
 
+    /// A second server (another replica) on this server's database and master key, with its own data
+    /// folder, listeners and clock. Only this server owns the database.
+    pub async fn start_beside(&self) -> TestServer {
+        TestServer::boot(Persisted {
+            db: ScratchDb::shared(&self.db_url),
+            dir: tempfile::tempdir().expect("temp dir"),
+            master_hex: self.persisted.master_hex.clone(),
+            options: self.persisted.options.clone(),
+        })
+        .await
+    }
+
     async fn boot(persisted: Persisted) -> TestServer {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let master = MasterKey::from_hex(&persisted.master_hex).expect("master key");
@@ -201,6 +215,7 @@ impl TestServer {
             webhook_allow: persisted.options.webhook_allow.clone(),
             audit_checkpoint_file: Some(persisted.dir.path().join(shedu_core::CHECKPOINT_FILE)),
             acme: persisted.options.acme.clone().unwrap_or_default(),
+            connector: persisted.options.connector.clone().unwrap_or_default(),
         };
         let services = Services::open(store.clone(), &master, clock.clone(), config)
             .await
