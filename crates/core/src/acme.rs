@@ -1133,17 +1133,17 @@ impl Acme {
             ));
         }
         // The answer is a key authorization (about 90 octets): read at most 1 KiB of whatever is sent.
-        let mut response = response;
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(conn)? {
-            body.extend_from_slice(&chunk);
-            if body.len() > HTTP01_MAX_BODY {
-                return Err(shedu_acme::Error::new(
+        let body = crate::webhook::read_capped(response, HTTP01_MAX_BODY)
+            .await
+            .map_err(|e| match e {
+                crate::webhook::CappedRead::TooLarge(max) => shedu_acme::Error::new(
                     ProblemType::IncorrectResponse,
-                    format!("{url} answered more than {HTTP01_MAX_BODY} octets"),
-                ));
-            }
-        }
+                    format!("{url} answered more than {max} octets"),
+                ),
+                crate::webhook::CappedRead::Failed(why) => {
+                    shedu_acme::Error::new(ProblemType::Connection, format!("{url}: {why}"))
+                }
+            })?;
         let got = std::str::from_utf8(&body).unwrap_or_default();
         if got.trim_end() == expected {
             Ok(())

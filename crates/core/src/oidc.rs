@@ -467,7 +467,9 @@ async fn fetch_jwks(
     if !res.status().is_success() {
         return Err(format!("HTTP {}", res.status()));
     }
-    let body = crate::webhook::read_capped(res, MAX_JWKS_BYTES).await?;
+    let body = crate::webhook::read_capped(res, MAX_JWKS_BYTES)
+        .await
+        .map_err(|e| e.to_string())?;
     parse_jwks(&body)
 }
 

@@ -282,24 +282,45 @@ impl WebhookClient {
     }
 }
 
+/// Why [`read_capped`] gave up.
+#[derive(Debug)]
+pub(crate) enum CappedRead {
+    /// More than this many bytes, announced or received.
+    TooLarge(usize),
+    /// The connection failed while reading.
+    Failed(String),
+}
+
+impl std::fmt::Display for CappedRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CappedRead::TooLarge(max) => write!(f, "larger than {max} bytes"),
+            CappedRead::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
 /// The body of an answer shedu asked for as a client (an approval webhook's reply, an OIDC provider's
-/// JWKS), read chunk by chunk and refused past `max` bytes, announced or received, so that the other end
-/// cannot fill the server's memory. The error says why, for the log.
+/// JWKS, an ACME http-01 answer), read chunk by chunk and refused past `max` bytes, announced or received,
+/// so that the other end cannot fill the server's memory.
 pub(crate) async fn read_capped(
     mut resp: reqwest::Response,
     max: usize,
-) -> Result<Vec<u8>, String> {
-    let too_large = || format!("larger than {max} bytes");
+) -> Result<Vec<u8>, CappedRead> {
     if resp
         .content_length()
         .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX))
     {
-        return Err(too_large());
+        return Err(CappedRead::TooLarge(max));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| CappedRead::Failed(e.to_string()))?
+    {
         if body.len() + chunk.len() > max {
-            return Err(too_large());
+            return Err(CappedRead::TooLarge(max));
         }
         body.extend_from_slice(&chunk);
     }
