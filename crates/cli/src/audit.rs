@@ -23,7 +23,18 @@ use crate::config::ServeArgs;
 pub(crate) enum AuditCommand {
     /// Check that no audit record was changed, removed or reordered and that the tail was not cut (exit
     /// status 1 if one was, 2 if the log could not be checked).
-    Verify(VerifyArgs),
+    Verify(Box<VerifyArgs>),
+    /// List audit records over the API, newest first.
+    List(Box<AuditList>),
+}
+
+/// `audit list`: where the server is, and the filters.
+#[derive(Debug, Args)]
+pub(crate) struct AuditList {
+    #[command(flatten)]
+    client: crate::client::ClientArgs,
+    #[command(flatten)]
+    filters: crate::client::AuditListArgs,
 }
 
 /// Options of `verify`: where the database and the master key are, as for `serve`, and the checkpoints.
@@ -53,7 +64,11 @@ impl fmt::Display for CannotVerify {
 
 pub(crate) async fn run(cmd: AuditCommand) -> anyhow::Result<()> {
     match cmd {
-        AuditCommand::Verify(args) => verify(args).await,
+        AuditCommand::Verify(args) => verify(*args).await,
+        AuditCommand::List(list) => {
+            let AuditList { client, filters } = *list;
+            crate::client::run_audit_list(client, filters).await
+        }
     }
 }
 

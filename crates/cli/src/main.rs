@@ -32,7 +32,7 @@ enum Command {
     /// Manage the keys at rest (run with the server stopped).
     Keys {
         #[command(subcommand)]
-        command: keys::KeysCommand,
+        command: Box<keys::KeysCommand>,
     },
     /// Issue, inspect and revoke certificates on a running server.
     Cert {
@@ -76,6 +76,11 @@ enum Command {
         #[command(subcommand)]
         command: client::GroupCommand,
     },
+    /// Read the event outbox.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
     /// Manage local users (admins), or change your own password.
     User {
         #[command(flatten)]
@@ -95,6 +100,22 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// `shedu events …`
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// List events (CloudEvents) from the outbox, oldest first.
+    List(Box<EventsList>),
+}
+
+/// `events list`: where the server is, and the filters.
+#[derive(Debug, clap::Args)]
+struct EventsList {
+    #[command(flatten)]
+    client: client::ClientArgs,
+    #[command(flatten)]
+    filters: client::EventsListArgs,
 }
 
 /// Exit codes: 0 success, 1 any other failure, 2 a usage error (clap's), 3 a request the server refused
@@ -121,11 +142,14 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(*args).await,
             Command::Ca { client, command } => client::run_ca(client, command).await,
             Command::Cert { client, command } => client::run_cert(client, command).await,
-            Command::Keys { command } => keys::run(command).await,
+            Command::Keys { command } => keys::run(*command).await,
             Command::Audit { command } => audit::run(command).await,
             Command::Ra { client, command } => client::run_ra(client, command).await,
             Command::Device { client, command } => client::run_device(client, command).await,
             Command::Group { client, command } => client::run_group(client, command).await,
+            Command::Events {
+                command: EventsCommand::List(list),
+            } => client::run_events_list(list.client, list.filters).await,
             Command::User { client, command } => client::run_user(client, command).await,
             Command::ApiKey { client, command } => client::run_api_key(client, command).await,
             Command::Login(args) => client::run_login(args).await,

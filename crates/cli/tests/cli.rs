@@ -2273,3 +2273,51 @@ fn ras_devices_groups_and_a_bulk_import(backend: shedu_testkit::Backend) {
 }
 
 on_both_backends!(ras_devices_groups_and_a_bulk_import);
+
+// See: issue 21 (`events list`, `audit list`; the request id of an error line finds its audit record).
+fn events_and_audit_from_the_command_line(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
+    let server = start(&sb, "logs");
+    let ca = cli_json(
+        &sb,
+        &server,
+        &["ca", "create", "--name", "logged", "--cn", "Logged CA"],
+    );
+    let ca = str_of(&ca, "id").to_string();
+    let events = cli_json(&sb, &server, &["events", "list", "--type", "ca.created"]);
+    let listed = events["items"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{events}");
+    assert_eq!(listed[0]["subject"], format!("cas/{ca}"));
+    let seqs = cli_ok(&sb, &server, &["events", "list", "-q"]).stdout;
+    assert!(
+        seqs.lines().count() >= 1 && seqs.lines().all(|l| l.parse::<i64>().is_ok()),
+        "{seqs}"
+    );
+
+    let table = cli_ok(&sb, &server, &["audit", "list", "--action", "ca.create"]).stdout;
+    let rows = rows(&table);
+    assert_eq!(rows.len(), 1, "{table}");
+    assert!(
+        rows[0].contains(&"ca.create".to_string()) && rows[0].contains(&"success".to_string()),
+        "{table}"
+    );
+
+    // A refused change names its request; the audit finds the record by that id.
+    let err = cli_fails(
+        &sb,
+        &server,
+        &["cert", "revoke", "--ca", "no-such-ca", "0a"],
+    );
+    let id = err
+        .split("request ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no request id in {err}"))
+        .to_string();
+    let found = cli_json(&sb, &server, &["audit", "list", "--request-id", &id]);
+    let records = found["items"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{found}");
+    assert_eq!(records[0]["outcome"], "failure");
+}
+
+on_both_backends!(events_and_audit_from_the_command_line);

@@ -10,6 +10,7 @@ mod context;
 mod devices;
 mod input;
 mod login;
+mod logs;
 mod output;
 mod users;
 
@@ -24,6 +25,7 @@ use api::Api;
 pub(crate) use api::HttpError;
 pub(crate) use devices::{DeviceCommand, GroupCommand, RaCommand, run_device, run_group, run_ra};
 pub(crate) use login::{ContextCommand, LoginArgs, LogoutArgs, run_context, run_login, run_logout};
+pub(crate) use logs::{AuditListArgs, EventsListArgs, run_audit_list, run_events_list};
 use output::{OutputFormat, emit, emit_json, items, key_values, required, show_list, table, text};
 pub(crate) use users::{ApiKeyCommand, UserCommand, run_api_key, run_user};
 
