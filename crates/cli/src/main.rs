@@ -81,6 +81,20 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Manage event subscriptions (webhooks, e-mail).
+    Subscription {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::SubscriptionCommand,
+    },
+    /// Inspect and retry webhook and e-mail deliveries.
+    Delivery {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::DeliveryCommand,
+    },
     /// Manage local users (admins), or change your own password.
     User {
         #[command(flatten)]
@@ -150,6 +164,10 @@ fn main() -> std::process::ExitCode {
             Command::Events {
                 command: EventsCommand::List(list),
             } => client::run_events_list(list.client, list.filters).await,
+            Command::Subscription { client, command } => {
+                client::run_subscription(client, command).await
+            }
+            Command::Delivery { client, command } => client::run_delivery(client, command).await,
             Command::User { client, command } => client::run_user(client, command).await,
             Command::ApiKey { client, command } => client::run_api_key(client, command).await,
             Command::Login(args) => client::run_login(args).await,

@@ -2321,3 +2321,42 @@ fn events_and_audit_from_the_command_line(backend: shedu_testkit::Backend) {
 }
 
 on_both_backends!(events_and_audit_from_the_command_line);
+
+// See: issue 21 (`subscription` and `delivery`).
+fn subscriptions_and_deliveries_from_the_command_line(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
+    let server = start(&sb, "subscriptions");
+    let doc = sb.path("subscription.json");
+    std::fs::write(
+        &doc,
+        r#"{"event_types": ["certificate.revoked"],
+            "channel": {"type": "webhook", "url": "https://hooks.example.com/shedu"}}"#,
+    )
+    .unwrap();
+    let made = cli_json(
+        &sb,
+        &server,
+        &["subscription", "create", "--file", doc.to_str().unwrap()],
+    );
+    let id = str_of(&made, "id").to_string();
+    assert!(
+        made["channel"]["secret"].is_string(),
+        "the generated secret, once: {made}"
+    );
+    let shown = cli_json(&sb, &server, &["subscription", "show", &id]);
+    assert!(
+        shown["channel"].get("secret").is_none(),
+        "never again: {shown}"
+    );
+    let ids = cli_ok(&sb, &server, &["subscription", "list", "-q"]).stdout;
+    assert_eq!(ids.lines().collect::<Vec<_>>(), [id.as_str()]);
+    let deliveries = cli_json(&sb, &server, &["delivery", "list", "--subscription", &id]);
+    assert!(deliveries["items"].is_array(), "{deliveries}");
+    let missing = cli(&sb, &server, &["delivery", "retry", &id, "no-such-event"]);
+    assert_fails(&missing, 3, "(HTTP 404");
+    cli_ok(&sb, &server, &["subscription", "delete", &id]);
+    let ids = cli_ok(&sb, &server, &["subscription", "list", "-q"]).stdout;
+    assert!(ids.trim().is_empty(), "{ids}");
+}
+
+on_both_backends!(subscriptions_and_deliveries_from_the_command_line);

@@ -166,7 +166,7 @@ pub(crate) enum GroupCommand {
 }
 
 /// A JSON document from a file, or from standard input for `-`.
-fn read_json(path: &Path) -> anyhow::Result<Value> {
+pub(crate) fn read_json(path: &Path) -> anyhow::Result<Value> {
     let text = if path == Path::new("-") {
         std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
     } else {

@@ -125,3 +125,160 @@ pub(crate) async fn run_audit_list(args: ClientArgs, a: AuditListArgs) -> anyhow
     }
     Ok(())
 }
+
+/// `shedu subscription …`
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum SubscriptionCommand {
+    /// Subscribe a webhook or an e-mail address to events (JSON, as `POST /api/v1/subscriptions` takes
+    /// it: `event_types`, `channel`, `condition`). A webhook's generated secret is shown once.
+    Create {
+        /// The subscription document; `-` reads standard input.
+        #[arg(long, short)]
+        file: std::path::PathBuf,
+    },
+    /// List subscriptions.
+    List,
+    /// Show one subscription.
+    Show {
+        /// Subscription id.
+        id: String,
+    },
+    /// Delete a subscription.
+    Delete {
+        /// Subscription id.
+        id: String,
+    },
+}
+
+/// `shedu delivery …`
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum DeliveryCommand {
+    /// List deliveries, newest first.
+    List {
+        /// `pending`, `delivered` or `dead`.
+        #[arg(long)]
+        status: Option<String>,
+        /// Of this subscription.
+        #[arg(long)]
+        subscription: Option<String>,
+        /// Page size.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Send a dead-lettered delivery again.
+    Retry {
+        /// Subscription id.
+        subscription: String,
+        /// Event id.
+        event: String,
+    },
+}
+
+/// Runs one `shedu subscription …` command.
+pub(crate) async fn run_subscription(
+    args: ClientArgs,
+    cmd: SubscriptionCommand,
+) -> anyhow::Result<()> {
+    let api = Api::new(&args)?;
+    let show = |v: &serde_json::Value| match args.output {
+        OutputFormat::Json => emit_json(v),
+        OutputFormat::Table if args.quiet => emit(&format!("{}\n", text(v, "id"))),
+        OutputFormat::Table => emit(&super::output::key_values(&[
+            ("ID", text(v, "id")),
+            ("Events", text(v, "event_types")),
+            (
+                "Channel",
+                super::output::printable(&v["channel"].to_string()),
+            ),
+            (
+                "Condition",
+                super::output::printable(&v["condition"].to_string()),
+            ),
+            ("Created", text(v, "created_at")),
+        ])),
+    };
+    match cmd {
+        SubscriptionCommand::Create { file } => {
+            let body = super::devices::read_json(&file)?;
+            let made = api.post(&["api", "v1", "subscriptions"], &body).await?;
+            if made["channel"]["secret"].is_string() && args.output == OutputFormat::Table {
+                eprintln!("the webhook's signing secret (in Channel) is shown once: keep it now");
+            }
+            show(&made)
+        }
+        SubscriptionCommand::List => {
+            let list = api.get(&["api", "v1", "subscriptions"], &[]).await?;
+            let columns = [
+                ("ID", "id"),
+                ("EVENTS", "event_types"),
+                ("CREATED", "created_at"),
+            ];
+            super::output::show_list(&list, args.output, args.quiet, &columns)
+        }
+        SubscriptionCommand::Show { id } => {
+            show(&api.get(&["api", "v1", "subscriptions", &id], &[]).await?)
+        }
+        SubscriptionCommand::Delete { id } => {
+            api.delete(&["api", "v1", "subscriptions", &id]).await?;
+            eprintln!("subscription {} deleted", super::output::printable(&id));
+            Ok(())
+        }
+    }
+}
+
+/// Runs one `shedu delivery …` command.
+pub(crate) async fn run_delivery(args: ClientArgs, cmd: DeliveryCommand) -> anyhow::Result<()> {
+    let api = Api::new(&args)?;
+    match cmd {
+        DeliveryCommand::List {
+            status,
+            subscription,
+            limit,
+        } => {
+            let query = [
+                ("status", some(&status)),
+                ("subscription_id", some(&subscription)),
+                ("limit", some(&limit)),
+            ];
+            let list = api.get(&["api", "v1", "deliveries"], &query).await?;
+            if args.output == OutputFormat::Json {
+                return emit_json(&list);
+            }
+            let columns = [
+                ("SUBSCRIPTION", "subscription_id"),
+                ("EVENT", "event_id"),
+                ("STATUS", "status"),
+                ("ATTEMPTS", "attempts"),
+                ("NEXT ATTEMPT", "next_attempt_at"),
+                ("LAST ERROR", "last_error"),
+            ];
+            let rows = items(&list)?;
+            let headers: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| columns.iter().map(|(_, f)| text(r, f)).collect())
+                .collect();
+            emit(&table(&headers, &cells))
+        }
+        DeliveryCommand::Retry {
+            subscription,
+            event,
+        } => {
+            let path = [
+                "api",
+                "v1",
+                "subscriptions",
+                &subscription,
+                "deliveries",
+                &event,
+                "retry",
+            ];
+            let answer = api.post(&path, &serde_json::json!({})).await?;
+            if args.output == OutputFormat::Json {
+                return emit_json(&answer);
+            }
+            eprintln!("delivery queued again");
+            Ok(())
+        }
+    }
+}

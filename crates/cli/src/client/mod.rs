@@ -25,7 +25,10 @@ use api::Api;
 pub(crate) use api::HttpError;
 pub(crate) use devices::{DeviceCommand, GroupCommand, RaCommand, run_device, run_group, run_ra};
 pub(crate) use login::{ContextCommand, LoginArgs, LogoutArgs, run_context, run_login, run_logout};
-pub(crate) use logs::{AuditListArgs, EventsListArgs, run_audit_list, run_events_list};
+pub(crate) use logs::{
+    AuditListArgs, DeliveryCommand, EventsListArgs, SubscriptionCommand, run_audit_list,
+    run_delivery, run_events_list, run_subscription,
+};
 use output::{OutputFormat, emit, emit_json, items, key_values, required, show_list, table, text};
 pub(crate) use users::{ApiKeyCommand, UserCommand, run_api_key, run_user};
 
