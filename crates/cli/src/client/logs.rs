@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::ClientArgs;
 use super::api::Api;
-use super::output::{OutputFormat, emit, emit_json, items, table, text};
+use super::output::{OutputFormat, columns_table, emit, emit_json, items, text};
 
 /// Filters of `shedu events list`.
 #[derive(Debug, Args)]
@@ -69,12 +69,7 @@ fn show_page(
                 .collect::<String>(),
         );
     }
-    let headers: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| columns.iter().map(|(_, f)| text(r, f)).collect())
-        .collect();
-    emit(&table(&headers, &cells))
+    emit(&columns_table(rows, columns))
 }
 
 /// Runs `shedu events list`.
@@ -252,13 +247,7 @@ pub(crate) async fn run_delivery(args: ClientArgs, cmd: DeliveryCommand) -> anyh
                 ("NEXT ATTEMPT", "next_attempt_at"),
                 ("LAST ERROR", "last_error"),
             ];
-            let rows = items(&list)?;
-            let headers: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
-            let cells: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| columns.iter().map(|(_, f)| text(r, f)).collect())
-                .collect();
-            emit(&table(&headers, &cells))
+            emit(&columns_table(items(&list)?, &columns))
         }
         DeliveryCommand::Retry {
             subscription,

@@ -133,12 +133,17 @@ pub(crate) fn show_list(
             .collect();
         return emit(&ids);
     }
+    emit(&columns_table(rows, columns))
+}
+
+/// A table of `rows` with one column per (header, field) of `columns`.
+pub(crate) fn columns_table(rows: &[Value], columns: &[(&str, &str)]) -> String {
     let headers: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| columns.iter().map(|(_, f)| text(r, f)).collect())
         .collect();
-    emit(&table(&headers, &cells))
+    table(&headers, &cells)
 }
 
 /// `Label:  value` lines with the values aligned, for one object.
