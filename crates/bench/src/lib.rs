@@ -101,6 +101,22 @@ pub fn root_ca(name: String, common_name: &str, key_type: shedu_pki::KeyType) ->
     }
 }
 
+/// The bearer token in `token_file` and the server's TLS root in `ca_file`, as every HTTPS load client of
+/// a running `shedu serve` reads them.
+pub fn token_and_root(
+    token_file: &std::path::Path,
+    ca_file: &std::path::Path,
+) -> anyhow::Result<(String, reqwest::Certificate)> {
+    use anyhow::Context;
+    let token = std::fs::read_to_string(token_file)
+        .with_context(|| format!("reading {}", token_file.display()))?
+        .trim()
+        .to_string();
+    let root_pem =
+        std::fs::read(ca_file).with_context(|| format!("reading {}", ca_file.display()))?;
+    Ok((token, reqwest::Certificate::from_pem(&root_pem)?))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

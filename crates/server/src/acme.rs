@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -186,7 +186,7 @@ impl FromRequest<AppState> for Call {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or_else(String::new, |c| c.0.ip().to_string());
-        let host = authority(&parts.uri, &parts.headers);
+        let host = crate::listen::request_authority(&parts.uri, &parts.headers).unwrap_or_default();
         let url = format!("https://{host}{}", parts.uri.path());
         // `/acme/{ra}`: the first two segments of the path, as the client wrote them.
         let ra_segment = parts
@@ -215,19 +215,6 @@ impl FromRequest<AppState> for Call {
             body,
         })
     }
-}
-
-/// The host (and port) the client addressed: HTTP/2's `:authority`, else HTTP/1.1's `Host`.
-fn authority(uri: &Uri, headers: &HeaderMap) -> String {
-    uri.authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        })
-        .unwrap_or_default()
 }
 
 /// The RA of the path and its ACME settings.

@@ -174,11 +174,7 @@ impl Call {
         if let Some(url) = &config.public_url {
             return url.trim_end_matches('/').to_string();
         }
-        let host = self
-            .uri
-            .authority()
-            .map(|a| a.to_string())
-            .or_else(|| header_text(&self.headers, "host"))
+        let host = crate::listen::request_authority(&self.uri, &self.headers)
             .unwrap_or_else(|| "localhost".into());
         format!("https://{host}{}", config.base_path)
     }

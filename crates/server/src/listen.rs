@@ -132,6 +132,20 @@ pub fn https_app(state: AppState) -> Router {
     common(routes, state)
 }
 
+/// The host (and port) the client addressed: HTTP/2's `:authority`, else HTTP/1.1's `Host`. The front-ends
+/// that answer with absolute URLs (ACME, the connector) build them from it.
+pub(crate) fn request_authority(
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+) -> Option<String> {
+    uri.authority().map(|a| a.as_str().to_string()).or_else(|| {
+        headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+    })
+}
+
 /// The plain-HTTP application: health, OCSP, CRLs and CA certificates (signed data, conventionally
 /// served without TLS). The API is never served over plain HTTP.
 pub fn http_app(state: AppState) -> Router {

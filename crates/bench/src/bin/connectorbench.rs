@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Parser, ValueEnum};
@@ -121,13 +121,7 @@ async fn main() -> anyhow::Result<()> {
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
-    let token = std::fs::read_to_string(&args.token_file)
-        .with_context(|| format!("reading {}", args.token_file.display()))?
-        .trim()
-        .to_string();
-    let root_pem = std::fs::read(&args.ca_file)
-        .with_context(|| format!("reading {}", args.ca_file.display()))?;
-    let root = reqwest::Certificate::from_pem(&root_pem)?;
+    let (token, root) = shedu_bench::token_and_root(&args.token_file, &args.ca_file)?;
     let client = || {
         reqwest::Client::builder()
             .timeout(Duration::from_secs(60))

@@ -197,13 +197,7 @@ async fn main() -> anyhow::Result<()> {
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
-    let token = std::fs::read_to_string(&args.token_file)
-        .with_context(|| format!("reading {}", args.token_file.display()))?
-        .trim()
-        .to_string();
-    let root_pem = std::fs::read(&args.ca_file)
-        .with_context(|| format!("reading {}", args.ca_file.display()))?;
-    let root = reqwest::Certificate::from_pem(&root_pem)?;
+    let (token, root) = shedu_bench::token_and_root(&args.token_file, &args.ca_file)?;
     let api = Api {
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(300))

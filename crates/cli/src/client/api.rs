@@ -161,10 +161,7 @@ impl Api {
         let (status, bytes) = self
             .send_once(&Method::GET, &url, None::<&()>, &where_, Some(token))
             .await?;
-        if status.is_success() {
-            return json_answer(status, &bytes, &where_);
-        }
-        Err(problem_error(status, &bytes, &where_))
+        answer(status, &bytes, &where_)
     }
 
     /// `POST` a JSON body to a path under the base URL.
@@ -223,10 +220,7 @@ impl Api {
         {
             (status, bytes) = self.send_once(&method, &url, body, &where_, None).await?;
         }
-        if status.is_success() {
-            return json_answer(status, &bytes, &where_);
-        }
-        Err(problem_error(status, &bytes, &where_))
+        answer(status, &bytes, &where_)
     }
 
     async fn send_once<B: Serialize>(
@@ -310,8 +304,11 @@ impl Api {
     }
 }
 
-/// A successful answer's JSON; `Value::Null` when it has no body (204).
-fn json_answer(status: reqwest::StatusCode, bytes: &[u8], where_: &str) -> anyhow::Result<Value> {
+/// A successful answer's JSON (`Value::Null` when it has no body: 204), or the error line of a refusal.
+fn answer(status: reqwest::StatusCode, bytes: &[u8], where_: &str) -> anyhow::Result<Value> {
+    if !status.is_success() {
+        return Err(problem_error(status, bytes, where_));
+    }
     if bytes.is_empty() {
         return Ok(Value::Null);
     }
