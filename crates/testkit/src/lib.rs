@@ -545,6 +545,24 @@ pub fn pkcs11_or_rerun(test_path: &str) -> Option<shedu_keys::Pkcs11Config> {
     None
 }
 
+/// The directory of a cached Python virtualenv holding exactly `requirements` (pinned), made by
+/// `scripts/pyvenv` on first use (so a lone `cargo test` works too; `scripts/test` makes them beforehand).
+/// Its programs are in `<dir>/bin` (`python`, and the clients' own commands such as `bao` or `certbot`).
+pub fn python_venv(name: &str, requirements: &[&str]) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(root.join("scripts/pyvenv"))
+        .arg(name)
+        .args(requirements)
+        .output()
+        .unwrap_or_else(|e| panic!("scripts/pyvenv: {e}"));
+    assert!(
+        out.status.success(),
+        "scripts/pyvenv {name} {requirements:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
 /// Makes a self-signed P-256 CA with openssl in `dir` (`<stem>.pem`, `<stem>.key`): CA:TRUE and the key
 /// usages a CA needs, valid 30 days. The stand-in for "an existing CA" that tests import.
 pub fn openssl_ca(dir: &Path, stem: &str, common_name: &str) {
