@@ -109,6 +109,25 @@ enum Command {
         #[command(subcommand)]
         command: client::ApiKeyCommand,
     },
+    /// ACME: External Account Binding keys of an RA's directory.
+    Acme {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::AcmeCommand,
+    },
+    /// The connector (Kyma-style pairing): one-time tokens, revocation by fingerprint.
+    Connector {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(flatten)]
+        connector: client::ConnectorArgs,
+    },
+    /// Show the server's version, database, event sinks with their lag, and counts by status.
+    Status {
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
     /// Print a shell completion script: `source <(shedu completion bash)`.
     Completion {
         /// The shell.
@@ -121,6 +140,17 @@ enum Command {
 enum EventsCommand {
     /// List events (CloudEvents) from the outbox, oldest first.
     List(Box<EventsList>),
+    /// Follow the live event stream (Server-Sent Events) until Ctrl-C, reconnecting without a gap.
+    Tail(Box<EventsTail>),
+}
+
+/// `events tail`: where the server is, and the filter.
+#[derive(Debug, clap::Args)]
+struct EventsTail {
+    #[command(flatten)]
+    client: client::ClientArgs,
+    #[command(flatten)]
+    options: client::EventsTailArgs,
 }
 
 /// `events list`: where the server is, and the filters.
@@ -164,12 +194,20 @@ fn main() -> std::process::ExitCode {
             Command::Events {
                 command: EventsCommand::List(list),
             } => client::run_events_list(list.client, list.filters).await,
+            Command::Events {
+                command: EventsCommand::Tail(tail),
+            } => client::run_events_tail(tail.client, tail.options).await,
             Command::Subscription { client, command } => {
                 client::run_subscription(client, command).await
             }
             Command::Delivery { client, command } => client::run_delivery(client, command).await,
             Command::User { client, command } => client::run_user(client, command).await,
             Command::ApiKey { client, command } => client::run_api_key(client, command).await,
+            Command::Acme { client, command } => client::run_acme(client, command).await,
+            Command::Connector { client, connector } => {
+                client::run_connector(client, connector).await
+            }
+            Command::Status { client } => client::run_status(client).await,
             Command::Login(args) => client::run_login(args).await,
             Command::Logout(args) => client::run_logout(args).await,
             Command::Context { command } => client::run_context(command).await,

@@ -1930,23 +1930,71 @@ fn login_asks_the_password_on_a_terminal() {
 #[test]
 fn the_bash_completion_script_loads() {
     let dir = tempfile::tempdir().unwrap();
-    let out = shedu_command(dir.path())
-        .args(["completion", "bash"])
+    let script = completion(dir.path(), "bash");
+    // Loaded, and asked what `shedu ce<TAB>` and `shedu events t<TAB>` complete to.
+    let loaded = shell(
+        dir.path(),
+        "bash",
+        &format!(
+            "source {script} && complete -p shedu >/dev/null && \
+             COMP_WORDS=(shedu ce); COMP_CWORD=1; COMP_LINE='shedu ce'; COMP_POINT=8; _shedu shedu ce shedu && echo ${{COMPREPLY[@]}} && \
+             COMP_WORDS=(shedu events t); COMP_CWORD=2; COMP_LINE='shedu events t'; COMP_POINT=14; _shedu shedu t events && echo ${{COMPREPLY[@]}}"
+        ),
+    );
+    assert_eq!(loaded, "cert\ntail\n");
+}
+
+/// `shedu completion <shell>` written to `<dir>/shedu.<shell>`; returns the file name.
+fn completion(dir: &Path, shell_name: &str) -> String {
+    let out = shedu_command(dir)
+        .args(["completion", shell_name])
         .output()
         .unwrap();
     assert!(out.status.success());
-    std::fs::write(dir.path().join("shedu.bash"), &out.stdout).unwrap();
-    let loaded = Command::new("bash")
-        .args(["-c", "source ./shedu.bash && complete -p shedu"])
-        .current_dir(dir.path())
+    let file = format!("shedu.{shell_name}");
+    std::fs::write(dir.join(&file), &out.stdout).unwrap();
+    file
+}
+
+/// Runs `script` in `shell_name` (Debian's bash, zsh, fish) in `dir`, asserting success and silence on
+/// stderr; returns stdout.
+fn shell(dir: &Path, shell_name: &str, script: &str) -> String {
+    let out = Command::new(shell_name)
+        .args(["-c", script])
+        .current_dir(dir)
         .output()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{shell_name} (apt-get install {shell_name}): {e}"));
     assert!(
-        loaded.status.success() && loaded.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&loaded.stderr)
+        out.status.success() && out.stderr.is_empty(),
+        "{shell_name}: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&loaded.stdout).contains("shedu"));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+// See: issue 21 (completion scripts for zsh and fish load, and complete subcommands).
+#[test]
+fn the_zsh_and_fish_completion_scripts_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let zsh = completion(dir.path(), "zsh");
+    let defined = shell(
+        dir.path(),
+        "zsh",
+        &format!("autoload -U compinit && compinit -u -D && source ./{zsh} && whence -w _shedu"),
+    );
+    assert_eq!(defined.trim(), "_shedu: function");
+    let fish = completion(dir.path(), "fish");
+    let offered = shell(
+        dir.path(),
+        "fish",
+        &format!("source {fish}; complete -C 'shedu events t'"),
+    );
+    assert!(
+        offered
+            .lines()
+            .any(|l| l.split('\t').next() == Some("tail")),
+        "{offered}"
+    );
 }
 
 // See: issue 21 (a subcommand for users and API keys; `-q` for scripts; exit codes).
@@ -2288,6 +2336,17 @@ fn events_and_audit_from_the_command_line(backend: shedu_testkit::Backend) {
     let listed = events["items"].as_array().unwrap();
     assert_eq!(listed.len(), 1, "{events}");
     assert_eq!(listed[0]["subject"], format!("cas/{ca}"));
+    // --output yaml is the same document, as an outside YAML parser (PyYAML) reads it.
+    let yaml = cli_ok(&sb, &server, &["events", "list", "--output", "yaml"]).stdout;
+    assert_eq!(
+        yaml_as_json(&yaml),
+        cli_json(&sb, &server, &["events", "list"])
+    );
+    let yaml = cli_ok(&sb, &server, &["ca", "show", &ca, "--output", "yaml"]).stdout;
+    assert_eq!(
+        yaml_as_json(&yaml),
+        cli_json(&sb, &server, &["ca", "show", &ca])
+    );
     let seqs = cli_ok(&sb, &server, &["events", "list", "-q"]).stdout;
     assert!(
         seqs.lines().count() >= 1 && seqs.lines().all(|l| l.parse::<i64>().is_ok()),
@@ -2321,6 +2380,490 @@ fn events_and_audit_from_the_command_line(backend: shedu_testkit::Backend) {
 }
 
 on_both_backends!(events_and_audit_from_the_command_line);
+
+/// A YAML document read by PyYAML (Debian's python3-yaml, the system Python's), as JSON.
+fn yaml_as_json(yaml: &str) -> Value {
+    use std::io::Write;
+    let mut child = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/python3 (apt-get install python3-yaml)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "PyYAML could not read:\n{yaml}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A `shedu events tail` child whose stdout lines arrive on a channel; killed when dropped.
+struct Tail {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Tail {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Tail {
+    fn start(sb: &Sandbox, server: &Server, args: &[&str]) -> Tail {
+        let mut child = shedu_command(&sb.work)
+            .args(["events", "tail"])
+            .args(args)
+            .arg("--url")
+            .arg(server.url())
+            .arg("--token-file")
+            .arg(sb.data.join("admin-token"))
+            .arg("--ca-file")
+            .arg(sb.data.join("tls").join("ca.pem"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Tail { child, lines }
+    }
+
+    /// The next line printed, within a minute (a loaded machine runs several servers at once).
+    fn next(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("events tail printed nothing within 60 s")
+    }
+}
+
+// See: issue 21 (`events tail` follows the SSE stream: the backlog after --after, then live events).
+fn events_tail_follows_the_live_stream(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
+    let server = start(&sb, "tail");
+    let before = cli_json(
+        &sb,
+        &server,
+        &["ca", "create", "--name", "before", "--cn", "Before"],
+    );
+    let tail = Tail::start(
+        &sb,
+        &server,
+        &["--after", "0", "--type", "ca.created", "--output", "json"],
+    );
+    let replayed: Value = serde_json::from_str(&tail.next()).unwrap();
+    assert_eq!(replayed["type"], "ca.created");
+    assert_eq!(
+        replayed["subject"],
+        format!("cas/{}", str_of(&before, "id"))
+    );
+    // The stream is open (the backlog came through it): an event made now arrives live.
+    let after = cli_json(
+        &sb,
+        &server,
+        &["ca", "create", "--name", "after", "--cn", "After"],
+    );
+    let live: Value = serde_json::from_str(&tail.next()).unwrap();
+    assert_eq!(live["subject"], format!("cas/{}", str_of(&after, "id")));
+    assert!(
+        tail.lines.recv_timeout(Duration::from_secs(2)).is_err(),
+        "the type filter let another event through, or an event came twice"
+    );
+    drop(tail);
+
+    // The table form: SEQ, time, type and subject on one line; -q only the SEQ.
+    let tail = Tail::start(&sb, &server, &["--after", "0", "--type", "ca.created"]);
+    let line = tail.next();
+    let cells: Vec<&str> = line.split("  ").collect();
+    assert_eq!(cells.len(), 4, "{line}");
+    assert!(
+        cells[0].parse::<i64>().is_ok() && cells[2] == "ca.created",
+        "{line}"
+    );
+    drop(tail);
+
+    // A refused stream is an error with the refusal's exit code, not a retry loop.
+    let run: Run = shedu_command(&sb.work)
+        .args([
+            "events",
+            "tail",
+            "--url",
+            &server.url(),
+            "--token",
+            "not-a-token",
+        ])
+        .arg("--ca-file")
+        .arg(sb.data.join("tls").join("ca.pem"))
+        .output()
+        .unwrap()
+        .into();
+    assert_fails(&run, 3, "401");
+}
+
+on_both_backends!(events_tail_follows_the_live_stream);
+
+// See: issue 21 (`shedu status`: version, database, sinks with lag, counts by status).
+fn status_counts_what_the_server_holds(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
+    let server = start(&sb, "status");
+    let empty = cli_json(&sb, &server, &["status"]);
+    assert_eq!(empty["version"], env!("CARGO_PKG_VERSION"));
+    let kind = match backend {
+        shedu_testkit::Backend::Sqlite => "sqlite",
+        shedu_testkit::Backend::Postgres => "postgresql",
+    };
+    assert_eq!(empty["database"]["kind"], kind, "{empty}");
+    assert_eq!(empty["certificates"], serde_json::json!({}), "{empty}");
+
+    let ca = cli_json(
+        &sb,
+        &server,
+        &["ca", "create", "--name", "counted", "--cn", "Counted"],
+    );
+    let ca = str_of(&ca, "id").to_string();
+    for name in ["a", "b"] {
+        let csr = make_csr(&sb, name, name);
+        cli_ok(&sb, &server, &["cert", "sign", "--ca", &ca, "--csr", &csr]);
+    }
+    let listed = cli_json(&sb, &server, &["cert", "list", "--ca", &ca]);
+    let serial = str_of(&listed["items"][0], "serial").to_string();
+    cli_ok(&sb, &server, &["cert", "revoke", "--ca", &ca, &serial]);
+
+    let status = cli_json(&sb, &server, &["status"]);
+    assert_eq!(status["cas"]["active"], 1, "{status}");
+    assert_eq!(status["certificates"]["active"], 1, "{status}");
+    assert_eq!(status["certificates"]["revoked"], 1, "{status}");
+    let head = status["events"]["head"].as_i64().unwrap();
+    assert!(head >= 4, "a CA, two issuances and a revocation: {status}");
+    for sink in status["events"]["sinks"].as_array().unwrap() {
+        let (position, lag) = (
+            sink["position"].as_i64().unwrap(),
+            sink["lag"].as_i64().unwrap(),
+        );
+        assert_eq!(lag, (head - position).max(0), "{status}");
+    }
+    let table = cli_ok(&sb, &server, &["status"]).stdout;
+    assert_eq!(
+        field(&table, "Certificates"),
+        "active 1, revoked 1",
+        "{table}"
+    );
+    assert!(field(&table, "Database").starts_with(kind), "{table}");
+}
+
+on_both_backends!(status_counts_what_the_server_holds);
+
+/// curl in the test's work folder trusting the server's TLS CA, with extra `args`; asserts success and
+/// returns the body.
+fn curl_ok(sb: &Sandbox, args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .current_dir(&sb.work)
+        .args(["-fsS", "--cacert"])
+        .arg(sb.data.join("tls").join("ca.pem"))
+        .args(args)
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+// See: issue 21 (`shedu acme eab` and `shedu connector`, the wave 2 enrolment protocols).
+fn acme_and_connector_from_the_command_line(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
+    let server = start(&sb, "protocols");
+    let token = std::fs::read_to_string(sb.data.join("admin-token")).unwrap();
+    let auth = format!("Authorization: Bearer {}", token.trim());
+
+    // ACME: an RA that requires EAB; a key made, listed (never its HMAC), deleted.
+    let ca = cli_json(
+        &sb,
+        &server,
+        &["ca", "create", "--name", "web", "--cn", "Web CA"],
+    );
+    let ra = serde_json::json!({"name": "web", "ca_ids": [str_of(&ca, "id")],
+        "enrollment": {"auth_modes": ["one_time_secret"]},
+        "acme": {"eab_required": true, "allowed_dns": ["*.example.test"]}});
+    std::fs::write(sb.work.join("ra.json"), ra.to_string()).unwrap();
+    let ra = cli_ok(&sb, &server, &["ra", "create", "--file", "ra.json", "-q"]).stdout;
+    let ra = ra.trim();
+    let made = cli_ok(&sb, &server, &["acme", "eab", "create", "--ra", ra, "-q"]).stdout;
+    let (kid, hmac) = made
+        .trim()
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("{made}"));
+    assert!(kid.starts_with("eab-") && hmac.len() >= 32, "{made}");
+    let listed = cli_json(&sb, &server, &["acme", "eab", "list", "--ra", ra]);
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["kid"], kid);
+    assert!(items[0]["account_id"].is_null(), "{listed}");
+    assert!(
+        !listed.to_string().contains(hmac),
+        "the HMAC key is listed: {listed}"
+    );
+    let kids = cli_ok(&sb, &server, &["acme", "eab", "list", "--ra", ra, "-q"]).stdout;
+    assert_eq!(kids.trim(), kid);
+    cli_ok(&sb, &server, &["acme", "eab", "delete", "--ra", ra, kid]);
+    let listed = cli_json(&sb, &server, &["acme", "eab", "list", "--ra", ra]);
+    assert_eq!(listed["items"], serde_json::json!([]), "{listed}");
+    assert_fails(
+        &cli(&sb, &server, &["acme", "eab", "list", "--ra", "no-such-ra"]),
+        3,
+        "404",
+    );
+
+    // The connector: a token from the CLI starts a pairing that curl and openssl finish; the CLI then
+    // revokes the certificate by its fingerprint.
+    let body = r#"{"name": "connector", "key_type": "ec-p256", "subject": {"common_name": "Connector CA"},
+        "profile": {"ext_key_usages": ["client_auth"], "subject_policy": {"CN": "allow", "O": "allow",
+        "OU": "allow", "L": "allow", "ST": "allow", "C": "allow"}}}"#;
+    let url = format!("{}/api/v1/cas", server.url());
+    curl_ok(&sb, &["-H", &auth, "--json", body, &url]);
+    let start_url = cli_ok(
+        &sb,
+        &server,
+        &[
+            "connector",
+            "token",
+            "--application",
+            "cli-app",
+            "--group",
+            "line-1",
+            "-q",
+        ],
+    )
+    .stdout;
+    let info: Value = serde_json::from_str(&curl_ok(&sb, &[start_url.trim()])).unwrap();
+    let subject = format!(
+        "/{}",
+        info["certificate"]["subject"]
+            .as_str()
+            .unwrap()
+            .replace(',', "/")
+    );
+    assert!(subject.ends_with("/CN=cli-app"), "{info}");
+    openssl(
+        &sb.work,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "app.key",
+            "-subj",
+            &subject,
+            "-out",
+            "app.csr",
+        ],
+    );
+    use base64::Engine as _;
+    let csr = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(sb.work.join("app.csr")).unwrap());
+    let certs: Value = serde_json::from_str(&curl_ok(
+        &sb,
+        &[
+            "--json",
+            &serde_json::json!({ "csr": csr }).to_string(),
+            info["csrUrl"].as_str().unwrap(),
+        ],
+    ))
+    .unwrap();
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(certs["clientCrt"].as_str().unwrap())
+        .unwrap();
+    std::fs::write(sb.work.join("app.crt"), pem).unwrap();
+    let fingerprint = openssl(
+        &sb.work,
+        &[
+            "x509",
+            "-in",
+            "app.crt",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+        ],
+    );
+    let fingerprint = fingerprint.trim().rsplit('=').next().unwrap().to_string();
+    let hex = fingerprint.replace(':', "").to_lowercase();
+    let shown = cli_json(&sb, &server, &["cert", "show", "--fingerprint", &hex]);
+    assert_eq!(shown["status"], "active", "{shown}");
+    cli_ok(
+        &sb,
+        &server,
+        &["connector", "revoke", "--fingerprint", &fingerprint],
+    );
+    let shown = cli_json(&sb, &server, &["cert", "show", "--fingerprint", &hex]);
+    assert_eq!(shown["status"], "revoked", "{shown}");
+    // A token needs a name; a fingerprint nobody holds is the server's refusal.
+    assert_fails(
+        &cli(&sb, &server, &["connector", "token"]),
+        2,
+        "--application",
+    );
+    assert_fails(
+        &cli(
+            &sb,
+            &server,
+            &["connector", "revoke", "--fingerprint", &"ab".repeat(32)],
+        ),
+        3,
+        "HTTP 404",
+    );
+}
+
+on_both_backends!(acme_and_connector_from_the_command_line);
+
+/// Makes `<stem>.pem`/`<stem>.key` in `dir`: a P-256 certificate for `cn` signed by `issuer`
+/// (`<issuer>.pem`/`.key`), a CA's when `ca`.
+fn openssl_signed(dir: &Path, stem: &str, cn: &str, issuer: &str, ca: bool, serial: &str) {
+    let ext = if ca {
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
+    } else {
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+    };
+    std::fs::write(dir.join(format!("{stem}.ext")), ext).unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{stem}.key"),
+            "-subj",
+            &format!("/CN={cn}"),
+            "-out",
+            &format!("{stem}.csr"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{stem}.csr"),
+            "-CA",
+            &format!("{issuer}.pem"),
+            "-CAkey",
+            &format!("{issuer}.key"),
+            "-set_serial",
+            serial,
+            "-days",
+            "30",
+            "-extfile",
+            &format!("{stem}.ext"),
+            "-out",
+            &format!("{stem}.pem"),
+        ],
+    );
+}
+
+// See: issue 21 (`shedu ca import-bundle`: a hierarchy in any order, parents linked, bad items reported,
+// a second run finishes the job).
+fn a_ca_bundle_imports_parents_first_and_resumes(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
+    let server = start(&sb, "bundle");
+    shedu_testkit::openssl_ca(&sb.work, "root", "Bundle Root");
+    openssl_signed(&sb.work, "int1", "Bundle Issuing 1", "root", true, "11");
+    openssl_signed(&sb.work, "int2", "Bundle Issuing 2", "int1", true, "12");
+    openssl_signed(&sb.work, "leaf", "bundle-leaf", "int2", false, "13");
+    // Children before parents, and a leaf among them.
+    let bundle: String = ["leaf", "int2", "root", "int1"]
+        .iter()
+        .map(|s| std::fs::read_to_string(sb.work.join(format!("{s}.pem"))).unwrap())
+        .collect();
+    std::fs::write(sb.work.join("bundle.pem"), bundle).unwrap();
+
+    let run = cli(
+        &sb,
+        &server,
+        &["ca", "import-bundle", "bundle.pem", "--name-prefix", "old-"],
+    );
+    assert_fails(
+        &run,
+        1,
+        "certificate 1 (CN=bundle-leaf): not a CA certificate",
+    );
+    assert!(
+        run.stdout
+            .contains("3 imported, 0 already imported, 1 failed, 0 not sent"),
+        "{}",
+        run.stdout
+    );
+    let cas = cli_json(&sb, &server, &["ca", "list"]);
+    let by_name = |name: &str| -> Value {
+        cas["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no CA {name} in {cas}"))
+            .clone()
+    };
+    let root = by_name("old-Bundle Root");
+    let int1 = by_name("old-Bundle Issuing 1");
+    let int2 = by_name("old-Bundle Issuing 2");
+    assert_eq!(int1["parent_id"], root["id"], "{cas}");
+    assert_eq!(int2["parent_id"], int1["id"], "{cas}");
+
+    // Again, as after an interruption: nothing is imported twice.
+    let run = cli(
+        &sb,
+        &server,
+        &["ca", "import-bundle", "bundle.pem", "--name-prefix", "old-"],
+    );
+    assert!(
+        run.stdout
+            .contains("0 imported, 3 already imported, 1 failed"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        cli_json(&sb, &server, &["ca", "list"])["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    std::fs::write(sb.work.join("empty.pem"), "").unwrap();
+    assert_fails(
+        &cli(&sb, &server, &["ca", "import-bundle", "empty.pem"]),
+        1,
+        "holds no certificate",
+    );
+}
+
+on_both_backends!(a_ca_bundle_imports_parents_first_and_resumes);
 
 // See: issue 21 (`subscription` and `delivery`).
 fn subscriptions_and_deliveries_from_the_command_line(backend: shedu_testkit::Backend) {

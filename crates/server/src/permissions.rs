@@ -22,7 +22,7 @@ pub enum Permission {
     UsersAdmin,
     /// Manage API keys.
     ApiKeysAdmin,
-    /// Read events, subscriptions and deliveries.
+    /// Read events, subscriptions and deliveries, and the platform status (counts, sink lag).
     EventsRead,
     /// Create, delete and retry subscriptions.
     SubscriptionsWrite,
@@ -103,6 +103,7 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
         Permission::SubscriptionsWrite,
     ),
     ("GET", "/api/v1/audit", Permission::AuditRead),
+    ("GET", "/api/v1/status", Permission::EventsRead),
     ("GET", "/api/v1/devices", Permission::DevicesRead),
     ("POST", "/api/v1/devices", Permission::DevicesWrite),
     ("GET", "/api/v1/devices/{id}", Permission::DevicesRead),

@@ -252,7 +252,6 @@ impl Store {
     }
 
     /// Counts certificates per status, for one CA or all.
-    #[cfg(any(test, feature = "testing"))]
     pub async fn count_certificates_by_status(
         &self,
         ca_id: Option<&str>,

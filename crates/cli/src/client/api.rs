@@ -34,9 +34,22 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Upper bound for one whole request; issuing with a large RSA CA key still fits easily.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Longest silence on an open event stream before it counts as broken (the server's keep-alive is 15 s).
+const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Which timeout a client gets: one for the whole request, or one per read (streams).
+#[derive(Clone, Copy)]
+enum Timeout {
+    Request,
+    Read,
+}
+
 /// A configured connection to one server. `Debug` is deliberately not derived: it would print the token.
 pub(crate) struct Api {
     http: reqwest::Client,
+    /// The same client without the whole-request timeout, for streams that stay open (`events tail`); a
+    /// read timeout (the server sends a keep-alive every 15 s) still notices a dead connection.
+    streaming: reqwest::Client,
     base: Url,
     /// The bearer token; `None` for the calls that need none (login).
     token: std::sync::Mutex<Option<String>>,
@@ -53,6 +66,8 @@ struct Problem {
     status: Option<u16>,
     detail: Option<String>,
     request_id: Option<String>,
+    /// The connector answers in Kyma's form, `{"code", "error"}`.
+    error: Option<String>,
 }
 
 /// The server answered with an error status: the exit code tells a refusal (4xx) from a server error.
@@ -114,18 +129,28 @@ impl Api {
     /// when it exists, else the system roots).
     pub(crate) fn anonymous(url: &str, ca_file: Option<PathBuf>) -> anyhow::Result<Api> {
         let base = base_url(url)?;
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("shedu-cli/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT);
-        if let Some(path) = ca_file.or_else(default_ca_file) {
-            // A CA file names exactly whom to trust: the system roots are left out, so a server presenting
-            // a publicly trusted but unexpected certificate is refused.
-            builder = builder.tls_certs_only(read_ca_file(&path)?);
-        }
-        let http = builder.build().context("cannot set up the HTTPS client")?;
+        let trusted = match ca_file.or_else(default_ca_file) {
+            Some(path) => Some(read_ca_file(&path)?),
+            None => None,
+        };
+        let client = |timeout: Timeout| {
+            let builder = reqwest::Client::builder()
+                .user_agent(concat!("shedu-cli/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(CONNECT_TIMEOUT);
+            let mut builder = match timeout {
+                Timeout::Request => builder.timeout(REQUEST_TIMEOUT),
+                Timeout::Read => builder.read_timeout(STREAM_READ_TIMEOUT),
+            };
+            if let Some(certs) = &trusted {
+                // A CA file names exactly whom to trust: the system roots are left out, so a server
+                // presenting a publicly trusted but unexpected certificate is refused.
+                builder = builder.tls_certs_only(certs.clone());
+            }
+            builder.build().context("cannot set up the HTTPS client")
+        };
         Ok(Api {
-            http,
+            http: client(Timeout::Request)?,
+            streaming: client(Timeout::Read)?,
             base,
             token: std::sync::Mutex::new(None),
             session_of: None,
@@ -151,7 +176,7 @@ impl Api {
                 q.append_pair(k, v);
             }
         }
-        self.send(Method::GET, url, None::<&()>).await
+        self.send(Method::GET, url, &[], None::<&()>).await
     }
 
     /// `GET` a path with `token` as the bearer token, whatever this connection's own is.
@@ -159,7 +184,7 @@ impl Api {
         let url = self.url(path)?;
         let where_ = format!("GET {}", shown(&url));
         let (status, bytes) = self
-            .send_once(&Method::GET, &url, None::<&()>, &where_, Some(token))
+            .send_once(&Method::GET, &url, &[], None::<&()>, &where_, Some(token))
             .await?;
         answer(status, &bytes, &where_)
     }
@@ -171,13 +196,25 @@ impl Api {
         body: &B,
     ) -> anyhow::Result<Value> {
         let url = self.url(path)?;
-        self.send(Method::POST, url, Some(body)).await
+        self.send(Method::POST, url, &[], Some(body)).await
+    }
+
+    /// `POST` to a path under the base URL with extra request headers (the connector's token call takes
+    /// its parameters as headers, as Kyma's does) and an optional JSON body.
+    pub(crate) async fn post_with_headers<B: Serialize>(
+        &self,
+        path: &[&str],
+        headers: &[(&str, &str)],
+        body: Option<&B>,
+    ) -> anyhow::Result<Value> {
+        let url = self.url(path)?;
+        self.send(Method::POST, url, headers, body).await
     }
 
     /// `PUT` a JSON body to a path under the base URL.
     pub(crate) async fn put<B: Serialize>(&self, path: &[&str], body: &B) -> anyhow::Result<Value> {
         let url = self.url(path)?;
-        self.send(Method::PUT, url, Some(body)).await
+        self.send(Method::PUT, url, &[], Some(body)).await
     }
 
     /// `PATCH` a JSON body to a path under the base URL.
@@ -187,13 +224,57 @@ impl Api {
         body: &B,
     ) -> anyhow::Result<Value> {
         let url = self.url(path)?;
-        self.send(Method::PATCH, url, Some(body)).await
+        self.send(Method::PATCH, url, &[], Some(body)).await
     }
 
     /// `DELETE` a path under the base URL; `Value::Null` for an empty answer (204).
     pub(crate) async fn delete(&self, path: &[&str]) -> anyhow::Result<Value> {
         let url = self.url(path)?;
-        self.send(Method::DELETE, url, None::<&()>).await
+        self.send(Method::DELETE, url, &[], None::<&()>).await
+    }
+
+    /// Opens a Server-Sent Events stream (`GET`, `Accept: text/event-stream`), resuming after
+    /// `last_event_id` when given; returns the response once the server has accepted it, or the error
+    /// line of its refusal. A login session is renewed once on a 401, as for the other calls.
+    pub(crate) async fn open_stream(
+        &self,
+        path: &[&str],
+        last_event_id: Option<i64>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = self.url(path)?;
+        let where_ = format!("GET {}", shown(&url));
+        let mut renewed = false;
+        loop {
+            let mut req = self
+                .streaming
+                .get(url.clone())
+                .header(reqwest::header::ACCEPT, "text/event-stream");
+            if let Some(token) = self.token.lock().ok().and_then(|t| t.clone()) {
+                req = req.bearer_auth(token);
+            }
+            if let Some(id) = last_event_id {
+                req = req.header("last-event-id", id.to_string());
+            }
+            let res = req
+                .send()
+                .await
+                .map_err(|e| anyhow::Error::new(e.without_url()))
+                .with_context(|| format!("cannot reach the server ({where_})"))?;
+            let status = res.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED
+                && !renewed
+                && let Some(context) = &self.session_of
+                && self.refresh(context).await?
+            {
+                renewed = true;
+                continue;
+            }
+            if !status.is_success() {
+                let body = res.bytes().await.unwrap_or_default();
+                return Err(problem_error(status, &body, &where_));
+            }
+            return Ok(res);
+        }
     }
 
     /// The base URL with `path` appended segment by segment, so ids and serials are escaped.
@@ -210,15 +291,20 @@ impl Api {
         &self,
         method: Method,
         url: Url,
+        headers: &[(&str, &str)],
         body: Option<&B>,
     ) -> anyhow::Result<Value> {
         let where_ = format!("{method} {}", shown(&url));
-        let (mut status, mut bytes) = self.send_once(&method, &url, body, &where_, None).await?;
+        let (mut status, mut bytes) = self
+            .send_once(&method, &url, headers, body, &where_, None)
+            .await?;
         if status == reqwest::StatusCode::UNAUTHORIZED
             && let Some(context) = &self.session_of
             && self.refresh(context).await?
         {
-            (status, bytes) = self.send_once(&method, &url, body, &where_, None).await?;
+            (status, bytes) = self
+                .send_once(&method, &url, headers, body, &where_, None)
+                .await?;
         }
         answer(status, &bytes, &where_)
     }
@@ -227,6 +313,7 @@ impl Api {
         &self,
         method: &Method,
         url: &Url,
+        headers: &[(&str, &str)],
         body: Option<&B>,
         where_: &str,
         token: Option<&str>,
@@ -235,6 +322,9 @@ impl Api {
             .http
             .request(method.clone(), url.clone())
             .header(reqwest::header::ACCEPT, "application/json");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         let token = match token {
             Some(t) => Some(t.to_string()),
             None => self.token.lock().ok().and_then(|t| t.clone()),
@@ -349,6 +439,7 @@ fn problem_error(status: reqwest::StatusCode, body: &[u8], where_: &str) -> anyh
             .detail
             .filter(|d| !d.is_empty())
             .or(p.title)
+            .or(p.error)
             .unwrap_or_else(|| status.to_string());
         let request = p
             .request_id

@@ -4,8 +4,6 @@
 //! progress bar, keeps going past bad rows and reports them at the end.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
@@ -13,7 +11,8 @@ use serde_json::{Map, Value, json};
 
 use super::ClientArgs;
 use super::api::{Api, HttpError};
-use super::output::{OutputFormat, emit, emit_json, key_values, printable, show_list, text};
+use super::bulk::{self, Item, Outcome, Words};
+use super::output::{OutputFormat, emit, emit_doc, key_values, printable, show_list, text};
 
 /// `shedu ra …`
 #[derive(Debug, Subcommand)]
@@ -193,7 +192,7 @@ fn metadata(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
 
 fn show_one(v: &Value, args: &ClientArgs, fields: &[(&str, &str)]) -> anyhow::Result<()> {
     match args.output {
-        OutputFormat::Json => emit_json(v),
+        f @ (OutputFormat::Json | OutputFormat::Yaml) => emit_doc(f, v),
         OutputFormat::Table if args.quiet => emit(&format!("{}\n", text(v, "id"))),
         OutputFormat::Table => {
             let pairs: Vec<(&str, String)> = fields.iter().map(|(l, f)| (*l, text(v, f))).collect();
@@ -349,8 +348,8 @@ pub(crate) async fn run_device(args: ClientArgs, cmd: DeviceCommand) -> anyhow::
                     &json!({}),
                 )
                 .await?;
-            if args.output == OutputFormat::Json {
-                return emit_json(&answer);
+            if args.output.is_document() {
+                return emit_doc(args.output, &answer);
             }
             eprintln!("the secret is shown once: give it to the device now");
             emit(&format!("{}\n", text(&answer, "secret")))
@@ -383,7 +382,7 @@ pub(crate) async fn run_group(args: ClientArgs, cmd: GroupCommand) -> anyhow::Re
         }
         GroupCommand::Show { id } => {
             let group = api.get(&["api", "v1", "device-groups", &id], &[]).await?;
-            if args.output == OutputFormat::Json || args.quiet {
+            if args.output.is_document() || args.quiet {
                 return show_one(&group, &args, &[]);
             }
             let counts = &group["counts"];
@@ -408,15 +407,8 @@ pub(crate) async fn run_group(args: ClientArgs, cmd: GroupCommand) -> anyhow::Re
     }
 }
 
-/// One row of an import file.
-struct Row {
-    /// 1-based line number in the file (the header is line 1).
-    line: usize,
-    body: Result<Value, String>,
-}
-
 /// Parses the import file: a header naming the columns (in any order), then one device per record.
-fn read_rows(file: &Path) -> anyhow::Result<Vec<Row>> {
+fn read_rows(file: &Path) -> anyhow::Result<Vec<Item>> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
@@ -461,102 +453,31 @@ fn read_rows(file: &Path) -> anyhow::Result<Vec<Row>> {
                 "metadata": metadata}),
             )
         });
-        rows.push(Row { line, body });
+        rows.push(Item {
+            label: format!("line {line}"),
+            body,
+        });
     }
     Ok(rows)
 }
 
-/// What became of one row.
-enum Outcome {
-    Registered,
-    AlreadyThere,
-    Failed(String),
-    /// Not sent: the import was interrupted.
-    NotSent,
-}
-
 /// `device import`: every row is sent (at most `parallel` at once) and counted; a row already registered
-/// (409) counts as done, so a second run after an interruption finishes the job. Ctrl-C stops sending
-/// new rows, waits for those in flight, and reports.
+/// (409) counts as done, so a second run after an interruption finishes the job.
 async fn import(api: &Api, file: &Path, parallel: usize) -> anyhow::Result<()> {
-    use futures::StreamExt;
-    let rows = read_rows(file)?;
-    let total = rows.len() as u64;
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} devices  {per_sec}  ETA {eta}  {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    // On a terminal the bar redraws itself; elsewhere (a log, CI) a line every 10 % instead.
-    let on_terminal = !bar.is_hidden();
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::SeqCst);
-            }
-        })
+    let words = Words {
+        items: "devices",
+        done: "registered",
     };
-    let results: Vec<(usize, Outcome)> = futures::stream::iter(rows)
-        .map(|row| {
-            let stop = stop.clone();
-            let bar = bar.clone();
-            async move {
-                let outcome = match row.body {
-                    _ if stop.load(Ordering::SeqCst) => Outcome::NotSent,
-                    Err(why) => Outcome::Failed(why),
-                    Ok(body) => match api.post(&["api", "v1", "devices"], &body).await {
-                        Ok(_) => Outcome::Registered,
-                        Err(e) => match e.downcast_ref::<HttpError>() {
-                            Some(h)
-                                if h.status == 409 && e.to_string().contains("device-exists") =>
-                            {
-                                Outcome::AlreadyThere
-                            }
-                            _ => Outcome::Failed(e.to_string()),
-                        },
-                    },
-                };
-                bar.inc(1);
-                let done = bar.position();
-                if !on_terminal && total >= 10 && done.is_multiple_of((total / 10).max(1)) {
-                    eprintln!("imported {done}/{total}");
+    bulk::import(read_rows(file)?, &words, parallel, |body| async move {
+        match api.post(&["api", "v1", "devices"], &body).await {
+            Ok(_) => Outcome::Done,
+            Err(e) => match e.downcast_ref::<HttpError>() {
+                Some(h) if h.status == 409 && e.to_string().contains("device-exists") => {
+                    Outcome::AlreadyThere
                 }
-                (row.line, outcome)
-            }
-        })
-        .buffer_unordered(parallel)
-        .collect()
-        .await;
-    watcher.abort();
-    bar.finish_and_clear();
-    let count = |f: fn(&Outcome) -> bool| results.iter().filter(|(_, o)| f(o)).count();
-    let registered = count(|o| matches!(o, Outcome::Registered));
-    let already = count(|o| matches!(o, Outcome::AlreadyThere));
-    let not_sent = count(|o| matches!(o, Outcome::NotSent));
-    let mut failed: Vec<(usize, &str)> = results
-        .iter()
-        .filter_map(|(line, o)| match o {
-            Outcome::Failed(why) => Some((*line, why.as_str())),
-            _ => None,
-        })
-        .collect();
-    failed.sort_by_key(|(line, _)| *line);
-    for (line, why) in &failed {
-        eprintln!("line {line}: {}", printable(why));
-    }
-    emit(&format!(
-        "{registered} registered, {already} already registered, {} failed, {not_sent} not sent\n",
-        failed.len()
-    ))?;
-    if not_sent > 0 {
-        bail!("interrupted: run the same import again to finish it");
-    }
-    if !failed.is_empty() {
-        bail!("{} of {total} rows failed (listed above)", failed.len());
-    }
-    Ok(())
+                _ => Outcome::Failed(e.to_string()),
+            },
+        }
+    })
+    .await
 }

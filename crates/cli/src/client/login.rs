@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::api::{Api, read_token_file, session_from};
 use super::context::{Context, Contexts, DEFAULT_CONTEXT, check_name};
-use super::output::{OutputFormat, emit, emit_json, printable, table};
+use super::output::{OutputFormat, emit, emit_doc, printable, table};
 
 /// Options of `shedu login`.
 #[derive(Debug, Args)]
@@ -250,7 +250,7 @@ pub(crate) async fn run_context(cmd: ContextCommand) -> anyhow::Result<()> {
                 })
                 .collect();
             match output {
-                OutputFormat::Json => emit_json(&Value::Array(listed)),
+                f @ (OutputFormat::Json | OutputFormat::Yaml) => emit_doc(f, &Value::Array(listed)),
                 OutputFormat::Table => {
                     let rows: Vec<Vec<String>> = listed
                         .iter()

@@ -5,7 +5,9 @@ use clap::Args;
 
 use super::ClientArgs;
 use super::api::Api;
-use super::output::{OutputFormat, columns_table, emit, emit_json, items, text};
+use std::time::Duration;
+
+use super::output::{OutputFormat, columns_table, emit, emit_doc, items, printable, text, to_yaml};
 
 /// Filters of `shedu events list`.
 #[derive(Debug, Args)]
@@ -22,6 +24,18 @@ pub(crate) struct EventsListArgs {
     /// Page size (1 to 1000).
     #[arg(long)]
     limit: Option<u32>,
+}
+
+/// Options of `shedu events tail`.
+#[derive(Debug, Args)]
+pub(crate) struct EventsTailArgs {
+    /// Only this type (e.g. `certificate.revoked`).
+    #[arg(long = "type")]
+    ty: Option<String>,
+    /// First replay the events after this outbox position (the SEQ of the last event seen), then
+    /// follow; without it, only events from now on.
+    #[arg(long)]
+    after: Option<i64>,
 }
 
 /// Filters of `shedu audit list`.
@@ -57,8 +71,8 @@ fn show_page(
     args: &ClientArgs,
     columns: &[(&str, &str)],
 ) -> anyhow::Result<()> {
-    if args.output == OutputFormat::Json {
-        return emit_json(page);
+    if args.output.is_document() {
+        return emit_doc(args.output, page);
     }
     let rows = items(page)?;
     if args.quiet {
@@ -89,6 +103,166 @@ pub(crate) async fn run_events_list(args: ClientArgs, a: EventsListArgs) -> anyh
         ("SUBJECT", "subject"),
     ];
     show_page(&page, &args, &columns)
+}
+
+/// Longest wait between two reconnections of `events tail`.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Runs `shedu events tail`: prints each event of the live stream as it arrives, until Ctrl-C. A broken
+/// connection is re-opened (with back-off) from the last event printed, so nothing is missed or printed
+/// twice; a refusal (4xx/5xx) ends the command with its error line.
+pub(crate) async fn run_events_tail(args: ClientArgs, a: EventsTailArgs) -> anyhow::Result<()> {
+    let api = Api::new(&args)?;
+    let mut last = a.after;
+    let mut backoff = Duration::from_secs(1);
+    // The first connection must work: a wrong URL or token is an error, not a retry loop.
+    let mut res = Some(
+        api.open_stream(&["api", "v1", "events", "stream"], last)
+            .await?,
+    );
+    loop {
+        let response = match res.take() {
+            Some(r) => r,
+            None => {
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                match api
+                    .open_stream(&["api", "v1", "events", "stream"], last)
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e) if e.downcast_ref::<super::HttpError>().is_some() => return Err(e),
+                    Err(e) => {
+                        eprintln!("events tail: {e:#}; retrying");
+                        continue;
+                    }
+                }
+            }
+        };
+        let followed = tokio::select! {
+            r = follow(response, &args, &a, &mut last, &mut backoff) => r,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        match followed {
+            Ok(()) => eprintln!("events tail: the server closed the stream; reconnecting"),
+            Err(e) => eprintln!("events tail: {e:#}; reconnecting"),
+        }
+    }
+}
+
+/// Prints the events of one open stream until it ends; `last` follows the outbox position printed.
+async fn follow(
+    mut response: reqwest::Response,
+    args: &ClientArgs,
+    a: &EventsTailArgs,
+    last: &mut Option<i64>,
+    backoff: &mut Duration,
+) -> anyhow::Result<()> {
+    let mut parser = SseParser::default();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| anyhow::Error::new(e.without_url()))?
+    {
+        *backoff = Duration::from_secs(1);
+        for message in parser.push(&chunk) {
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&message.data) else {
+                continue;
+            };
+            let seq = message.id.as_deref().and_then(|i| i.parse::<i64>().ok());
+            if let Some(seq) = seq {
+                *last = Some(seq);
+            }
+            if a.ty.as_deref().is_some_and(|t| event["type"] != t) {
+                continue;
+            }
+            emit(&tail_line(&event, seq, args))?;
+        }
+    }
+    Ok(())
+}
+
+/// One event as `events tail` prints it: a JSON line, a YAML document, the SEQ alone (`-q`), or
+/// `SEQ  TIME  TYPE  SUBJECT`.
+fn tail_line(event: &serde_json::Value, seq: Option<i64>, args: &ClientArgs) -> String {
+    let seq = seq.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
+    match args.output {
+        OutputFormat::Json => format!("{event}\n"),
+        OutputFormat::Yaml => format!("---\n{}", to_yaml(event)),
+        OutputFormat::Table if args.quiet => format!("{seq}\n"),
+        OutputFormat::Table => format!(
+            "{seq}  {}  {}  {}\n",
+            text(event, "time"),
+            text(event, "type"),
+            printable(&text(event, "subject"))
+        ),
+    }
+}
+
+/// One Server-Sent Events message: its `id:` and its `data:` lines joined.
+#[derive(Debug, PartialEq)]
+struct SseMessage {
+    id: Option<String>,
+    data: String,
+}
+
+/// An incremental Server-Sent Events parser (the WHATWG event-stream format): bytes in, whole messages
+/// out; a message split across chunks, even inside a UTF-8 character, waits for its end.
+#[derive(Default)]
+struct SseParser {
+    buf: Vec<u8>,
+}
+
+impl SseParser {
+    fn push(&mut self, chunk: &[u8]) -> Vec<SseMessage> {
+        self.buf.extend_from_slice(chunk);
+        let mut out = Vec::new();
+        loop {
+            let text = &self.buf;
+            // A message ends at a blank line (LF LF, or CR LF CR LF).
+            let end = text
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|p| (p, 2))
+                .into_iter()
+                .chain(
+                    text.windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .map(|p| (p, 4)),
+                )
+                .min_by_key(|(p, _)| *p);
+            let Some((at, len)) = end else { break };
+            let block: Vec<u8> = self.buf.drain(..at + len).collect();
+            let block = String::from_utf8_lossy(&block[..at]).into_owned();
+            let mut message = SseMessage {
+                id: None,
+                data: String::new(),
+            };
+            let mut has_data = false;
+            for line in block.lines() {
+                let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                let value = value.strip_prefix(' ').unwrap_or(value);
+                match field {
+                    "id" => message.id = Some(value.to_string()),
+                    "data" => {
+                        if has_data {
+                            message.data.push('\n');
+                        }
+                        message.data.push_str(value);
+                        has_data = true;
+                    }
+                    _ => {} // comments (keep-alives), `event:`, `retry:`
+                }
+            }
+            if has_data {
+                out.push(message);
+            }
+        }
+        out
+    }
 }
 
 /// Runs `shedu audit list`.
@@ -176,7 +350,7 @@ pub(crate) async fn run_subscription(
 ) -> anyhow::Result<()> {
     let api = Api::new(&args)?;
     let show = |v: &serde_json::Value| match args.output {
-        OutputFormat::Json => emit_json(v),
+        f @ (OutputFormat::Json | OutputFormat::Yaml) => emit_doc(f, v),
         OutputFormat::Table if args.quiet => emit(&format!("{}\n", text(v, "id"))),
         OutputFormat::Table => emit(&super::output::key_values(&[
             ("ID", text(v, "id")),
@@ -236,8 +410,8 @@ pub(crate) async fn run_delivery(args: ClientArgs, cmd: DeliveryCommand) -> anyh
                 ("limit", some(&limit)),
             ];
             let list = api.get(&["api", "v1", "deliveries"], &query).await?;
-            if args.output == OutputFormat::Json {
-                return emit_json(&list);
+            if args.output.is_document() {
+                return emit_doc(args.output, &list);
             }
             let columns = [
                 ("SUBSCRIPTION", "subscription_id"),
@@ -263,11 +437,43 @@ pub(crate) async fn run_delivery(args: ClientArgs, cmd: DeliveryCommand) -> anyh
                 "retry",
             ];
             let answer = api.post(&path, &serde_json::json!({})).await?;
-            if args.output == OutputFormat::Json {
-                return emit_json(&answer);
+            if args.output.is_document() {
+                return emit_doc(args.output, &answer);
             }
             eprintln!("delivery queued again");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test reports failure
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_messages_split_anywhere_come_out_whole() {
+        let stream = "id: 7\nevent: ca.created\ndata: {\"type\":\"ca.created\",\"subject\":\"cas/é\"}\n\n: keep-alive\n\nid: 8\r\ndata: a\r\ndata: b\r\n\r\n";
+        let whole = SseParser::default().push(stream.as_bytes());
+        // The same bytes one at a time (cutting the two-byte é in half) give the same messages.
+        let mut parser = SseParser::default();
+        let mut split = Vec::new();
+        for b in stream.as_bytes() {
+            split.extend(parser.push(&[*b]));
+        }
+        assert_eq!(whole, split);
+        assert_eq!(
+            whole,
+            vec![
+                SseMessage {
+                    id: Some("7".into()),
+                    data: "{\"type\":\"ca.created\",\"subject\":\"cas/é\"}".into()
+                },
+                SseMessage {
+                    id: Some("8".into()),
+                    data: "a\nb".into()
+                },
+            ]
+        );
     }
 }

@@ -6,12 +6,16 @@
 //! to `ca import` never needs to be copied onto the server host by other means.
 
 mod api;
+mod bulk;
+mod bundle;
 mod context;
 mod devices;
 mod input;
 mod login;
 mod logs;
 mod output;
+mod protocols;
+mod status;
 mod users;
 
 use std::path::PathBuf;
@@ -26,10 +30,12 @@ pub(crate) use api::HttpError;
 pub(crate) use devices::{DeviceCommand, GroupCommand, RaCommand, run_device, run_group, run_ra};
 pub(crate) use login::{ContextCommand, LoginArgs, LogoutArgs, run_context, run_login, run_logout};
 pub(crate) use logs::{
-    AuditListArgs, DeliveryCommand, EventsListArgs, SubscriptionCommand, run_audit_list,
-    run_delivery, run_events_list, run_subscription,
+    AuditListArgs, DeliveryCommand, EventsListArgs, EventsTailArgs, SubscriptionCommand,
+    run_audit_list, run_delivery, run_events_list, run_events_tail, run_subscription,
 };
-use output::{OutputFormat, emit, emit_json, items, key_values, required, show_list, table, text};
+use output::{OutputFormat, emit, emit_doc, items, key_values, required, show_list, table, text};
+pub(crate) use protocols::{AcmeCommand, ConnectorArgs, run_acme, run_connector};
+pub(crate) use status::run_status;
 pub(crate) use users::{ApiKeyCommand, UserCommand, run_api_key, run_user};
 
 /// How to reach the server, prove who we are, and how to print. Global, so the options may come before or
@@ -76,6 +82,10 @@ pub(crate) enum CaCommand {
     /// Import an existing CA certificate, with its private key (it can then issue) or without (tracking
     /// only).
     Import(CaImportArgs),
+    /// Import every CA certificate of a PEM bundle (a whole hierarchy, parents first, for tracking),
+    /// with a progress bar; CAs already on the server are skipped, so running it again finishes an
+    /// interrupted import.
+    ImportBundle(bundle::CaImportBundleArgs),
     /// List CAs.
     List,
     /// Show one CA.
@@ -401,6 +411,7 @@ pub(crate) async fn run_ca(args: ClientArgs, cmd: CaCommand) -> anyhow::Result<(
             let ca = api.post(&["api", "v1", "cas", "import"], &body).await?;
             show_ca(&ca, format, args.quiet)
         }
+        CaCommand::ImportBundle(a) => bundle::import_bundle(&api, &a).await,
         CaCommand::List => {
             let list = api.get(&["api", "v1", "cas"], &[]).await?;
             if format == OutputFormat::Table && !args.quiet && items(&list)?.is_empty() {
@@ -494,7 +505,7 @@ async fn sign(api: &Api, a: CertSignArgs, format: OutputFormat) -> anyhow::Resul
         input::write_pem(path, required(&issued, "chain_pem")?, "chain")?;
     }
     match format {
-        OutputFormat::Json => emit_json(&issued),
+        f @ (OutputFormat::Json | OutputFormat::Yaml) => emit_doc(f, &issued),
         OutputFormat::Table => {
             eprintln!(
                 "issued certificate serial {} (fingerprint {}, not after {})",
@@ -550,8 +561,8 @@ async fn list_certificates(api: &Api, a: CertListArgs, format: OutputFormat) -> 
             }
         }
     };
-    if format == OutputFormat::Json {
-        return emit_json(&page);
+    if format.is_document() {
+        return emit_doc(format, &page);
     }
     let rows: Vec<Vec<String>> = items(&page)?
         .iter()
@@ -578,8 +589,8 @@ async fn list_certificates(api: &Api, a: CertListArgs, format: OutputFormat) -> 
 
 /// One CA as key/value lines, or its JSON.
 fn show_ca(ca: &Value, format: OutputFormat, quiet: bool) -> anyhow::Result<()> {
-    if format == OutputFormat::Json {
-        return emit_json(ca);
+    if format.is_document() {
+        return emit_doc(format, ca);
     }
     if quiet {
         return emit(&format!("{}\n", text(ca, "id")));
@@ -621,8 +632,8 @@ fn show_ca(ca: &Value, format: OutputFormat, quiet: bool) -> anyhow::Result<()> 
 
 /// One certificate as key/value lines, or its JSON.
 fn show_certificate(cert: &Value, format: OutputFormat) -> anyhow::Result<()> {
-    if format == OutputFormat::Json {
-        return emit_json(cert);
+    if format.is_document() {
+        return emit_doc(format, cert);
     }
     emit(&key_values(&[
         ("Serial", text(cert, "serial")),

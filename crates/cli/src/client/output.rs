@@ -17,6 +17,120 @@ pub(crate) enum OutputFormat {
     Table,
     /// The server's JSON response, pretty-printed, for scripts (`jq`).
     Json,
+    /// The server's response as YAML (block style; strings quoted wherever YAML would read them as
+    /// something else), for people and for `yq`.
+    Yaml,
+}
+
+impl OutputFormat {
+    /// JSON or YAML: the whole document as the server sent it, rather than a table.
+    pub(crate) fn is_document(self) -> bool {
+        self != OutputFormat::Table
+    }
+}
+
+/// Prints `value` as the document format asks (JSON, or YAML); a table format prints JSON too (callers
+/// check [`OutputFormat::is_document`] first).
+pub(crate) fn emit_doc(format: OutputFormat, value: &Value) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Yaml => emit(&to_yaml(value)),
+        OutputFormat::Json | OutputFormat::Table => emit_json(value),
+    }
+}
+
+/// `value` as a YAML 1.2 block document (also read the same by YAML 1.1 parsers such as PyYAML): maps
+/// and lists in block style, empty ones in flow style, strings plain when no parser could take them for
+/// anything else and JSON-quoted (a valid YAML double-quoted scalar) otherwise.
+pub(crate) fn to_yaml(value: &Value) -> String {
+    let mut out = String::new();
+    match value {
+        Value::Object(m) if !m.is_empty() => yaml_map(m, 0, &mut out),
+        Value::Array(a) if !a.is_empty() => yaml_list(a, 0, &mut out),
+        scalar => {
+            out.push_str(&yaml_scalar(scalar));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn yaml_map(m: &serde_json::Map<String, Value>, indent: usize, out: &mut String) {
+    for (i, (k, v)) in m.iter().enumerate() {
+        // The first key of a map that is a list item shares the line of its "- ".
+        if i > 0 || !out.ends_with("- ") {
+            out.push_str(&" ".repeat(indent));
+        }
+        out.push_str(&yaml_string(k));
+        out.push(':');
+        yaml_value(v, indent, out);
+    }
+}
+
+fn yaml_list(a: &[Value], indent: usize, out: &mut String) {
+    for (i, v) in a.iter().enumerate() {
+        if i > 0 || !out.ends_with("- ") {
+            out.push_str(&" ".repeat(indent));
+        }
+        out.push_str("- ");
+        match v {
+            Value::Object(m) if !m.is_empty() => yaml_map(m, indent + 2, out),
+            Value::Array(inner) if !inner.is_empty() => yaml_list(inner, indent + 2, out),
+            scalar => {
+                out.push_str(&yaml_scalar(scalar));
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// The value of a `key:` at `indent`: a scalar on the same line, a collection on the lines below.
+fn yaml_value(v: &Value, indent: usize, out: &mut String) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            out.push('\n');
+            yaml_map(m, indent + 2, out);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            yaml_list(a, indent + 2, out);
+        }
+        scalar => {
+            out.push(' ');
+            out.push_str(&yaml_scalar(scalar));
+            out.push('\n');
+        }
+    }
+}
+
+fn yaml_scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => yaml_string(s),
+        Value::Object(_) => "{}".into(),
+        Value::Array(_) => "[]".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A string plain when it starts with a letter, holds only letters, digits and `_ - . / @ +` (and
+/// single spaces or colons not followed by a space), and is none of the words YAML 1.1 reads as booleans
+/// or null; JSON-quoted otherwise (ids, serials and timestamps that start with a digit are quoted, so
+/// no parser reads them as numbers or dates).
+fn yaml_string(s: &str) -> String {
+    const WORDS: [&str; 12] = [
+        "true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf", "infinity",
+    ];
+    let plain = s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./@+ :".contains(c))
+        && !s.ends_with([' ', ':'])
+        && !s.contains(": ")
+        && !s.contains("  ")
+        && !WORDS.contains(&s.to_ascii_lowercase().as_str());
+    if plain {
+        s.to_string()
+    } else {
+        Value::String(s.to_string()).to_string()
+    }
 }
 
 /// Writes `text` to stdout. A closed pipe (`shedu cert list | head`) ends the output quietly instead of
@@ -122,8 +236,8 @@ pub(crate) fn show_list(
     quiet: bool,
     columns: &[(&str, &str)],
 ) -> anyhow::Result<()> {
-    if format == OutputFormat::Json {
-        return emit_json(list);
+    if format.is_document() {
+        return emit_doc(format, list);
     }
     let rows = items(list)?;
     if quiet {
@@ -197,6 +311,50 @@ mod tests {
         assert_eq!(text(&v, "missing"), "-");
         assert!(required(&v, "n").is_err());
         assert_eq!(required(&v, "s").unwrap(), "a");
+    }
+
+    #[test]
+    fn yaml_documents() {
+        let v = json!({
+            "id": "0193a7c2",
+            "name": "root ca",
+            "n": 3,
+            "ok": true,
+            "none": null,
+            "word": "yes",
+            "colon": "a: b",
+            "url": "https://x:8443/acme",
+            "empty": [],
+            "map": {},
+            "list": [{"a": 1, "b": ["x"]}, "s", [1, 2]],
+            "nested": {"deep": {"k": "v"}}
+        });
+        let y = to_yaml(&v);
+        let expected = [
+            "colon: \"a: b\"",
+            "empty: []",
+            "id: \"0193a7c2\"",
+            "list:",
+            "  - a: 1",
+            "    b:",
+            "      - x",
+            "  - s",
+            "  - - 1",
+            "    - 2",
+            "map: {}",
+            "\"n\": 3", // YAML 1.1 reads a bare n as false
+            "name: root ca",
+            "nested:",
+            "  deep:",
+            "    k: v",
+            "none: null",
+            "ok: true",
+            "url: https://x:8443/acme",
+            "word: \"yes\"",
+        ];
+        assert_eq!(y, format!("{}\n", expected.join("\n")));
+        assert_eq!(to_yaml(&json!([])), "[]\n");
+        assert_eq!(to_yaml(&json!("a\nb")), "\"a\\nb\"\n");
     }
 
     // See: issue 12 (names with `ESC]0;…BEL ESC[2J` were printed raw by `ca list`).

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::ClientArgs;
 use super::api::Api;
 use super::login::read_secret;
-use super::output::{OutputFormat, emit, emit_json, items, key_values, required, show_list, text};
+use super::output::{OutputFormat, emit, emit_doc, items, key_values, required, show_list, text};
 
 /// `shedu user …`
 #[derive(Debug, Subcommand)]
@@ -100,7 +100,7 @@ async fn user_id(api: &Api, user: &str) -> anyhow::Result<String> {
 
 fn show_user(user: &Value, args: &ClientArgs) -> anyhow::Result<()> {
     match args.output {
-        OutputFormat::Json => emit_json(user),
+        f @ (OutputFormat::Json | OutputFormat::Yaml) => emit_doc(f, user),
         OutputFormat::Table if args.quiet => emit(&format!("{}\n", text(user, "id"))),
         OutputFormat::Table => emit(&key_values(&[
             ("ID", text(user, "id")),
@@ -210,7 +210,7 @@ pub(crate) async fn run_api_key(args: ClientArgs, cmd: ApiKeyCommand) -> anyhow:
                 None => eprintln!("the key's secret is shown once: keep it now"),
             }
             match (args.output, &out) {
-                (OutputFormat::Json, _) => emit_json(&key),
+                (f @ (OutputFormat::Json | OutputFormat::Yaml), _) => emit_doc(f, &key),
                 (OutputFormat::Table, Some(_)) => emit(&format!("{}\n", text(&key, "id"))),
                 (OutputFormat::Table, None) if args.quiet => emit(&format!("{secret}\n")),
                 (OutputFormat::Table, None) => emit(&key_values(&[

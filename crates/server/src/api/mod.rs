@@ -10,6 +10,7 @@ mod dto;
 mod events;
 mod groups;
 mod ras;
+mod status;
 mod time_fmt;
 
 use axum::extract::DefaultBodyLimit;
@@ -91,6 +92,7 @@ fn protected() -> OpenApiRouter<AppState> {
         .routes(routes!(ras::show, ras::replace, ras::delete))
         .routes(routes!(ras::eab_create, ras::eab_list))
         .routes(routes!(ras::eab_delete))
+        .routes(routes!(status::show))
 }
 
 /// Routes that authenticate the caller themselves (listed in [`crate::permissions::PUBLIC`]).

@@ -1,0 +1,43 @@
+//! The platform at a glance, for `GET /api/v1/status` and `shedu status`: what the database holds by
+//! status, where each event sink stands, and how long the database took to answer.
+
+use std::time::{Duration, Instant};
+
+pub use shedu_store::{Overview, SinkPosition};
+
+use crate::error::store_err;
+use crate::{Error, Services};
+
+/// The [`Overview`] and the time the database took to give it (a slow or failing database shows here
+/// first).
+#[derive(Clone, Debug)]
+pub struct PlatformStatus {
+    /// Counts and sink positions.
+    pub overview: Overview,
+    /// Wall time of the reads.
+    pub read_time: Duration,
+    /// The database's kind: `sqlite` or `postgresql`.
+    pub database: &'static str,
+}
+
+impl Services {
+    /// Reads the platform's status.
+    pub async fn status(&self) -> Result<PlatformStatus, Error> {
+        let started = Instant::now();
+        let overview = self
+            .registry
+            .store
+            .overview()
+            .await
+            .map_err(store_err("status"))?;
+        let database = match overview.backend {
+            shedu_store::Backend::Sqlite => "sqlite",
+            shedu_store::Backend::Postgres => "postgresql",
+        };
+        Ok(PlatformStatus {
+            database,
+            overview,
+            read_time: started.elapsed(),
+        })
+    }
+}
