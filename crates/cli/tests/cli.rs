@@ -2865,6 +2865,87 @@ fn a_ca_bundle_imports_parents_first_and_resumes(backend: shedu_testkit::Backend
 
 on_both_backends!(a_ca_bundle_imports_parents_first_and_resumes);
 
+// See: issue 21 (Ctrl-C stops a bulk import cleanly: rows in flight finish, the rest are reported as not
+// sent, and running it again finishes the job; a server error exits with 4).
+fn an_interrupted_import_resumes_and_server_errors_exit_with_4(backend: shedu_testkit::Backend) {
+    use std::io::BufRead;
+    let sb = Sandbox::new(backend);
+    let server = start(&sb, "interrupt");
+    let ca = cli_ok(
+        &sb,
+        &server,
+        &["ca", "create", "--name", "line", "--cn", "Line", "-q"],
+    )
+    .stdout;
+    let settings = serde_json::json!({"name": "line", "ca_ids": [ca.trim()],
+        "enrollment": {"auth_modes": ["one_time_secret"]}});
+    std::fs::write(sb.work.join("ra.json"), settings.to_string()).unwrap();
+    let ra = cli_ok(&sb, &server, &["ra", "create", "--file", "ra.json", "-q"]).stdout;
+    let total = 10_000;
+    let mut text = String::from("id,ra_id\n");
+    for i in 0..total {
+        text.push_str(&format!("sensor-{i},{}\n", ra.trim()));
+    }
+    std::fs::write(sb.work.join("sensors.csv"), text).unwrap();
+
+    let mut child = shedu_command(&sb.work)
+        .args(["device", "import", "sensors.csv", "--url", &server.url()])
+        .arg("--token-file")
+        .arg(sb.data.join("admin-token"))
+        .arg("--ca-file")
+        .arg(sb.data.join("tls").join("ca.pem"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Off a terminal the import prints a line every 10 %; interrupt after the first.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.contains(&format!("/{total} devices")), "{line}");
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{rest}");
+    assert!(
+        rest.contains("interrupted: run the same import again"),
+        "{rest}"
+    );
+    // "R registered, 0 already registered, 0 failed, N not sent", N > 0.
+    let numbers: Vec<usize> = stdout
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.parse().unwrap())
+        .collect();
+    let [registered, already, failed, not_sent] = numbers[..] else {
+        panic!("{stdout}")
+    };
+    assert_eq!((already, failed), (0, 0), "{stdout}");
+    assert!(registered > 0 && not_sent > 0, "{stdout}");
+    assert_eq!(registered + not_sent, total, "{stdout}");
+
+    let again = cli_ok(&sb, &server, &["device", "import", "sensors.csv"]);
+    assert!(
+        again.stdout.contains(&format!(
+            "{not_sent} registered, {registered} already registered, 0 failed, 0 not sent"
+        )),
+        "{}",
+        again.stdout
+    );
+
+    // The database loses a table behind the server's back: the server fails (5xx), the CLI exits with 4.
+    sb.sql("DROP TABLE device_groups");
+    assert_fails(&cli(&sb, &server, &["group", "list"]), 4, "HTTP 5");
+}
+
+on_both_backends!(an_interrupted_import_resumes_and_server_errors_exit_with_4);
+
 // See: issue 21 (`subscription` and `delivery`).
 fn subscriptions_and_deliveries_from_the_command_line(backend: shedu_testkit::Backend) {
     let sb = Sandbox::new(backend);
