@@ -2946,6 +2946,261 @@ fn an_interrupted_import_resumes_and_server_errors_exit_with_4(backend: shedu_te
 
 on_both_backends!(an_interrupted_import_resumes_and_server_errors_exit_with_4);
 
+/// What the simulated identity provider of the OIDC login test is told and has seen.
+#[derive(Default)]
+struct ProviderState {
+    /// The user approved the code (in a browser, in real life).
+    approved: bool,
+    /// The user refused it.
+    denied: bool,
+    /// Polls of the token endpoint for the device code.
+    polls: usize,
+    /// Refresh grants answered.
+    refreshes: usize,
+    /// The refresh token the provider currently honours.
+    refresh_token: String,
+}
+
+/// A simulated OpenID provider on loopback with the device authorization grant (RFC 8628): discovery,
+/// JWKS (one P-256 key), the device endpoint and the token endpoint. ID tokens are ES256 JWTs assembled
+/// and signed here by hand; the first expires after 3 s, refreshed ones after 5 minutes. Plain HTTP/1.1
+/// over std's TCP, one request per connection.
+struct Provider {
+    base: String,
+    state: std::sync::Arc<std::sync::Mutex<ProviderState>>,
+}
+
+impl Provider {
+    fn start() -> Provider {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+        use std::io::{BufRead, BufReader, Read, Write};
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let point = key.public_key().as_ref().to_vec();
+        let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig",
+            "alg": "ES256", "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65])}]});
+        let state = std::sync::Arc::new(std::sync::Mutex::new(ProviderState::default()));
+        let (issuer, shared) = (base.clone(), state.clone());
+        let id_token = move |lifetime: i64| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            let header = B64.encode(r#"{"alg":"ES256","typ":"JWT","kid":"k1"}"#);
+            let claims = B64.encode(
+                serde_json::json!({"iss": issuer, "aud": "shedu-cli", "sub": "u-1",
+                    "preferred_username": "alice", "roles": ["operator"], "iat": now, "exp": now + lifetime})
+                .to_string(),
+            );
+            let signing_input = format!("{header}.{claims}");
+            let signature = key.sign(&rng, signing_input.as_bytes()).unwrap();
+            format!("{signing_input}.{}", B64.encode(signature.as_ref()))
+        };
+        let issuer = base.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                let mut length = 0;
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).unwrap_or(0);
+                    let header = header.trim();
+                    if header.is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap_or(());
+                let form: std::collections::HashMap<String, String> =
+                    String::from_utf8_lossy(&body)
+                        .split('&')
+                        .filter_map(|p| p.split_once('='))
+                        .map(|(k, v)| (k.to_string(), v.replace("%3A", ":").replace('+', " ")))
+                        .collect();
+                let path = request_line.split_whitespace().nth(1).unwrap_or("");
+                let mut st = shared.lock().unwrap();
+                let (status, answer) = match path {
+                    "/.well-known/openid-configuration" => (
+                        200,
+                        serde_json::json!({
+                        "issuer": issuer, "jwks_uri": format!("{issuer}/jwks"),
+                        "token_endpoint": format!("{issuer}/token"),
+                        "device_authorization_endpoint": format!("{issuer}/device")}),
+                    ),
+                    "/jwks" => (200, jwks.clone()),
+                    "/device" if form.get("client_id").map(String::as_str) == Some("shedu-cli") => {
+                        (
+                            200,
+                            serde_json::json!({"device_code": "dev-1", "user_code": "WDJB-MJHT",
+                            "verification_uri": format!("{issuer}/activate"), "expires_in": 600, "interval": 1}),
+                        )
+                    }
+                    "/token" => match form.get("grant_type").map(String::as_str) {
+                        Some("urn:ietf:params:oauth:grant-type:device_code")
+                            if form.get("device_code").map(String::as_str) == Some("dev-1") =>
+                        {
+                            st.polls += 1;
+                            if st.denied {
+                                (400, serde_json::json!({"error": "access_denied"}))
+                            } else if !st.approved {
+                                (400, serde_json::json!({"error": "authorization_pending"}))
+                            } else {
+                                st.refresh_token = "rt-1".into();
+                                (
+                                    200,
+                                    serde_json::json!({"id_token": id_token(3), "access_token": "opaque",
+                                    "refresh_token": "rt-1", "token_type": "Bearer", "expires_in": 3}),
+                                )
+                            }
+                        }
+                        Some("refresh_token")
+                            if form.get("refresh_token") == Some(&st.refresh_token) =>
+                        {
+                            st.refreshes += 1;
+                            st.refresh_token = format!("rt-{}", st.refreshes + 1);
+                            (
+                                200,
+                                serde_json::json!({"id_token": id_token(300), "access_token": "opaque",
+                                "refresh_token": st.refresh_token, "token_type": "Bearer", "expires_in": 300}),
+                            )
+                        }
+                        _ => (400, serde_json::json!({"error": "invalid_grant"})),
+                    },
+                    _ => (404, serde_json::json!({"error": "not_found"})),
+                };
+                drop(st);
+                let body = answer.to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Provider { base, state }
+    }
+}
+
+// See: issue 21 (`shedu login --oidc`: the device-code flow against the platform's identity provider, and
+// the session renewed at the provider when its token expires).
+fn an_oidc_device_login_renews_itself_at_the_provider(backend: shedu_testkit::Backend) {
+    use std::io::BufRead;
+    let sb = Sandbox::new(backend);
+    let provider = Provider::start();
+    let toml = format!(
+        "[[oidc]]\nissuer = \"{p}\"\naudience = \"shedu-cli\"\njwks_url = \"{p}/jwks\"\n\
+         roles_claim = \"roles\"\nleeway_seconds = 0\n",
+        p = provider.base
+    );
+    let toml_path = sb.root.join("oidc.toml");
+    std::fs::write(&toml_path, toml).unwrap();
+    let server = try_start_with_env(
+        &sb,
+        "oidc",
+        &[("SHEDU_CONFIG", toml_path.to_str().unwrap())],
+    )
+    .unwrap_or_else(|f| panic!("serve: {}", f.stderr));
+    let config = sb.root.join("config");
+    let ca = sb.data.join("tls").join("ca.pem");
+    let login = |config: &Path| {
+        shedu_command(&sb.work)
+            .env("SHEDU_CONFIG_DIR", config)
+            .args([
+                "login",
+                "--url",
+                &server.url(),
+                "--ca-file",
+                ca.to_str().unwrap(),
+            ])
+            .args([
+                "--oidc",
+                "--oidc-issuer",
+                &provider.base,
+                "--oidc-client-id",
+                "shedu-cli",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    let mut child = login(&config);
+    // The CLI shows where to approve the code; the user approves it there.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(
+        line.contains(&format!(
+            "open {}/activate and enter the code WDJB-MJHT",
+            provider.base
+        )),
+        "{line}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    provider.state.lock().unwrap().approved = true;
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("as alice (context default)"), "{stdout}");
+    assert!(
+        provider.state.lock().unwrap().polls >= 2,
+        "it polled while the code was pending"
+    );
+    let saved = config_json(&config);
+    let session = &saved["contexts"]["default"]["session"];
+    assert_eq!(session["refresh_token"], "rt-1", "{saved}");
+    assert_eq!(
+        session["oidc"]["token_endpoint"],
+        format!("{}/token", provider.base)
+    );
+
+    let listed = as_operator(&sb, &config, &["ca", "list", "--output", "json"], "");
+    assert!(listed.status.success(), "{}", listed.stderr);
+    // The first ID token lives 3 s: the next command gets a 401, renews at the provider, and goes on.
+    std::thread::sleep(Duration::from_secs(4));
+    let listed = as_operator(&sb, &config, &["ca", "list", "--output", "json"], "");
+    assert!(listed.status.success(), "{}", listed.stderr);
+    assert_eq!(provider.state.lock().unwrap().refreshes, 1);
+    assert_eq!(
+        config_json(&config)["contexts"]["default"]["session"]["refresh_token"],
+        "rt-2"
+    );
+
+    // A refused code: the login fails and nothing is saved.
+    provider.state.lock().unwrap().denied = true;
+    let other = sb.root.join("other-config");
+    let out = login(&other).wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("the login was denied at the identity provider"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!other.join("config.json").exists());
+}
+
+on_both_backends!(an_oidc_device_login_renews_itself_at_the_provider);
+
 // See: issue 21 (`subscription` and `delivery`).
 fn subscriptions_and_deliveries_from_the_command_line(backend: shedu_testkit::Backend) {
     let sb = Sandbox::new(backend);

@@ -368,6 +368,12 @@ impl Api {
         else {
             return Ok(false);
         };
+        if let Some(oidc) = &session.oidc {
+            let Some(renewed) = super::oidc::refresh(&session, oidc).await? else {
+                return Ok(false);
+            };
+            return self.keep(&mut contexts, context, renewed);
+        }
         let url = self.url(&["api", "v1", "auth", "refresh"])?;
         let body = serde_json::json!({ "refresh_token": session.refresh_token });
         let res = self
@@ -383,6 +389,16 @@ impl Api {
         }
         let renewed: Value = res.json().await.context("renewing the login session")?;
         let session = session_from(&session.user, &renewed)?;
+        self.keep(&mut contexts, context, session)
+    }
+
+    /// Uses `session`'s token from now on and saves it in `context`.
+    fn keep(
+        &self,
+        contexts: &mut Contexts,
+        context: &str,
+        session: Session,
+    ) -> anyhow::Result<bool> {
         if let Ok(mut token) = self.token.lock() {
             *token = Some(session.token.clone());
         }
@@ -419,6 +435,7 @@ pub(crate) fn session_from(user: &str, answer: &Value) -> anyhow::Result<Session
         token: field("token")?,
         refresh_token: field("refresh_token")?,
         expires_at: field("expires_at")?,
+        oidc: None,
     })
 }
 

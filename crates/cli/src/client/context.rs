@@ -62,6 +62,9 @@ pub(crate) struct Session {
     pub token: String,
     pub refresh_token: String,
     pub expires_at: String,
+    /// Set when the session came from the identity provider (`shedu login --oidc`): it renews there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<super::oidc::OidcSession>,
 }
 
 /// The config folder (see the module documentation).
@@ -175,6 +178,7 @@ mod tests {
                 token: "secret-access".into(),
                 refresh_token: "secret-refresh".into(),
                 expires_at: "2026-12-06T00:00:00Z".into(),
+                oidc: None,
             }),
             ..Context::default()
         };

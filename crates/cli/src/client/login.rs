@@ -35,6 +35,31 @@ pub(crate) struct LoginArgs {
     /// each command, so replacing it rotates the key.
     #[arg(long, conflicts_with_all = ["username", "password_stdin"])]
     token_file: Option<PathBuf>,
+    /// Log in at the platform's OpenID Connect provider with the device-code flow (RFC 8628): approve
+    /// the code shown in a browser on any machine. Needs --oidc-issuer and --oidc-client-id.
+    #[arg(
+        long,
+        conflicts_with_all = ["username", "password_stdin", "token_file"],
+        requires_all = ["oidc_issuer", "oidc_client_id"]
+    )]
+    oidc: bool,
+    /// The provider's issuer URL (its discovery document is `<issuer>/.well-known/openid-configuration`).
+    #[arg(long, env = "SHEDU_OIDC_ISSUER", requires = "oidc")]
+    oidc_issuer: Option<String>,
+    /// The public client registered at the provider for the CLI (device flow, no secret).
+    #[arg(long, env = "SHEDU_OIDC_CLIENT_ID", requires = "oidc")]
+    oidc_client_id: Option<String>,
+    /// Scopes to ask for (`offline_access` brings the refresh token).
+    #[arg(
+        long,
+        default_value = "openid profile offline_access",
+        requires = "oidc"
+    )]
+    oidc_scope: String,
+    /// Which of the provider's tokens to present to shedu: its `aud` must be the audience shedu is
+    /// configured with.
+    #[arg(long, value_enum, default_value_t = super::oidc::TokenKind::Id, requires = "oidc")]
+    oidc_token: super::oidc::TokenKind,
 }
 
 /// Options of `shedu logout`.
@@ -136,7 +161,22 @@ pub(crate) async fn run_login(args: LoginArgs) -> anyhow::Result<()> {
         token_file: None,
         session: None,
     };
-    let who = if let Some(file) = &args.token_file {
+    let who = if args.oidc {
+        let (Some(issuer), Some(client_id)) = (&args.oidc_issuer, &args.oidc_client_id) else {
+            bail!("--oidc needs --oidc-issuer and --oidc-client-id");
+        };
+        let mut session =
+            super::oidc::device_login(issuer, client_id, &args.oidc_scope, args.oidc_token).await?;
+        // Checked before it is saved: a platform that does not trust this provider should say so now.
+        let me = api
+            .get_with_token(&["api", "v1", "auth", "whoami"], &session.token)
+            .await
+            .context("the platform did not accept the identity provider's token")?;
+        session.user = me["name"].as_str().unwrap_or("?").to_string();
+        let who = session.user.clone();
+        context.session = Some(session);
+        who
+    } else if let Some(file) = &args.token_file {
         // Checked before it is saved: a wrong key should fail now, not at the next command.
         let file = absolute(file)?;
         let token = read_token_file(&file)?;

@@ -13,6 +13,7 @@ mod devices;
 mod input;
 mod login;
 mod logs;
+mod oidc;
 mod output;
 mod protocols;
 mod status;
