@@ -199,6 +199,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_ACME_HTTP01_PORT")]
     pub acme_http01_port: Option<u16>,
 
+    /// The DNS server (`host:port`) ACME dns-01 validations ask for TXT records. [default: the system's
+    /// resolvers, /etc/resolv.conf]
+    #[arg(long, env = "SHEDU_ACME_DNS_RESOLVER")]
+    pub acme_dns_resolver: Option<std::net::SocketAddr>,
+
     /// How long one ACME validation may take (connect and answer), e.g. `10s`. [default: 10s]
     #[arg(long, env = "SHEDU_ACME_VALIDATION_TIMEOUT")]
     pub acme_validation_timeout: Option<String>,
@@ -479,6 +484,7 @@ impl ServeArgs {
             validation_timeout: parse_duration(&acme_timeout_text).with_context(|| {
                 format!("invalid ACME validation timeout {acme_timeout_text:?}")
             })?,
+            dns_resolver: self.acme_dns_resolver.or(file.acme_dns_resolver),
             ..shedu_core::AcmeConfig::default()
         };
         Ok(Settings {

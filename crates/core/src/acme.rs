@@ -30,7 +30,7 @@ use crate::{AuditAction, AuditContext, Error, Issuance, IssueInput};
 const HTTP01_MAX_BODY: usize = 1024;
 
 /// The challenge types shedu can validate today.
-pub const ACME_CHALLENGES: [&str; 1] = ["http-01"];
+pub const ACME_CHALLENGES: [&str; 2] = ["http-01", "dns-01"];
 
 /// An RA's ACME settings (part of the RA's stored settings document; serde is that storage encoding).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,7 +42,7 @@ pub struct AcmeSettings {
     /// Whether an EAB key may bind more than one account (single-use when false).
     #[serde(default)]
     pub eab_reusable: bool,
-    /// Offered challenge types (`http-01`).
+    /// Offered challenge types (`http-01`, `dns-01`; wildcards need `dns-01`).
     pub challenges: Vec<String>,
     /// DNS name patterns an order may name: `example.com` (exactly), `*.example.com` (any name below),
     /// `*` (any name).
@@ -130,6 +130,8 @@ pub struct AcmeConfig {
     pub validation_timeout: Duration,
     /// Seconds a nonce stays valid.
     pub nonce_lifetime_secs: i64,
+    /// The DNS server dns-01 look-ups ask (`--acme-dns-resolver`); the system's resolvers when unset.
+    pub dns_resolver: Option<SocketAddr>,
 }
 
 impl Default for AcmeConfig {
@@ -138,6 +140,7 @@ impl Default for AcmeConfig {
             http01_port: 80,
             validation_timeout: Duration::from_secs(10),
             nonce_lifetime_secs: 3600,
+            dns_resolver: None,
         }
     }
 }
@@ -294,6 +297,8 @@ pub struct Acme {
     issuance: Arc<Issuance>,
     config: AcmeConfig,
     http: reqwest::Client,
+    /// The dns-01 resolver, or why there is none (the system's configuration could not be read).
+    dns: std::result::Result<hickory_resolver::TokioResolver, String>,
 }
 
 fn stored_problem(e: &shedu_acme::Error) -> String {
@@ -324,6 +329,36 @@ fn token() -> String {
     shedu_acme::b64(&rand::random::<[u8; 32]>())
 }
 
+/// The dns-01 resolver: the configured server (UDP and TCP), else the system's; no cache, a look-up's
+/// time bounded by the validation timeout.
+fn dns_resolver(
+    config: &AcmeConfig,
+) -> std::result::Result<hickory_resolver::TokioResolver, String> {
+    use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+    use hickory_resolver::net::runtime::TokioRuntimeProvider;
+    let mut builder = match config.dns_resolver {
+        Some(addr) => {
+            let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+            for connection in &mut server.connections {
+                connection.port = addr.port();
+            }
+            hickory_resolver::Resolver::builder_with_config(
+                ResolverConfig::from_name_servers(vec![server]),
+                TokioRuntimeProvider::default(),
+            )
+        }
+        None => hickory_resolver::Resolver::builder_tokio()
+            .map_err(|e| format!("no DNS resolver for dns-01: {e}"))?,
+    };
+    let options = builder.options_mut();
+    options.cache_size = 0;
+    options.timeout = config.validation_timeout;
+    options.attempts = 1;
+    builder
+        .build()
+        .map_err(|e| format!("no DNS resolver for dns-01: {e}"))
+}
+
 /// `.localhost` names are loopback (RFC 6761 §6.3): resolved here without asking DNS.
 fn loopback_name(name: &str) -> bool {
     name == "localhost" || name.ends_with(".localhost")
@@ -345,12 +380,14 @@ impl Acme {
             .user_agent("shedu-acme-validator")
             .build()
             .map_err(|e| Error::Internal(format!("ACME validation client: {e}")))?;
+        let dns = dns_resolver(&config);
         Ok(Acme {
             reg,
             enrollment,
             issuance,
             config,
             http,
+            dns,
         })
     }
 
@@ -1093,6 +1130,7 @@ impl Acme {
         let expected = shedu_acme::key_authorization(&a.token, &key.thumbprint());
         match kind {
             "http-01" => self.http01(a, &expected).await,
+            "dns-01" => self.dns01(a, &expected).await,
             other => Err(shedu_acme::Error::new(
                 ProblemType::Malformed,
                 format!("{other} is not supported"),
@@ -1151,6 +1189,57 @@ impl Acme {
             Err(shedu_acme::Error::new(
                 ProblemType::IncorrectResponse,
                 format!("{url} did not answer the key authorization"),
+            ))
+        }
+    }
+
+    /// RFC 8555 §8.4: a TXT record at `_acme-challenge.{identifier}` (the base name of a wildcard) must
+    /// hold the base64url SHA-256 digest of the key authorization. Asked fresh each time (no cache), so a
+    /// client that published its record after a failed attempt is seen at the next.
+    async fn dns01(
+        &self,
+        a: &AcmeAuthzRow,
+        key_authorization: &str,
+    ) -> Result<(), shedu_acme::Error> {
+        let digest =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key_authorization.as_bytes());
+        let expected = shedu_acme::b64(digest.as_ref());
+        let name = format!("_acme-challenge.{}.", a.identifier_value);
+        let dns_problem = |detail: String| shedu_acme::Error::new(ProblemType::Dns, detail);
+        let resolver = self.dns.as_ref().map_err(|e| dns_problem(e.clone()))?;
+        let lookup = tokio::time::timeout(
+            self.config.validation_timeout,
+            resolver.txt_lookup(name.as_str()),
+        )
+        .await
+        .map_err(|_| dns_problem(format!("the TXT look-up of {name} timed out")))?
+        .map_err(|e| {
+            if e.is_no_records_found() || e.is_nx_domain() {
+                shedu_acme::Error::new(
+                    ProblemType::IncorrectResponse,
+                    format!("no TXT record at {name}"),
+                )
+            } else {
+                dns_problem(format!("the TXT look-up of {name} failed: {e}"))
+            }
+        })?;
+        let found = lookup.answers().iter().any(|record| match &record.data {
+            hickory_resolver::proto::rr::RData::TXT(txt) => {
+                let value: Vec<u8> = txt
+                    .txt_data
+                    .iter()
+                    .flat_map(|part| part.iter().copied())
+                    .collect();
+                value == expected.as_bytes()
+            }
+            _ => false,
+        });
+        if found {
+            Ok(())
+        } else {
+            Err(shedu_acme::Error::new(
+                ProblemType::IncorrectResponse,
+                format!("no TXT record at {name} holds the key authorization's digest"),
             ))
         }
     }
@@ -1727,9 +1816,10 @@ mod tests {
             f(&mut s);
             validate_settings(&s, &cas)
         };
+        assert!(with(|s| s.challenges = vec!["dns-01".into()]).is_ok());
         assert!(
-            with(|s| s.challenges = vec!["dns-01".into()]).is_err(),
-            "dns-01 is not implemented"
+            with(|s| s.challenges = vec!["tls-alpn-01".into()]).is_err(),
+            "tls-alpn-01 is not implemented"
         );
         assert!(
             with(|s| {

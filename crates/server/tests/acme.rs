@@ -26,14 +26,28 @@ async fn acme_server(
     http01_port: u16,
     acme: Value,
 ) -> (TestServer, Value) {
+    acme_server_with(
+        backend,
+        shedu_core::AcmeConfig {
+            http01_port,
+            validation_timeout: Duration::from_secs(5),
+            ..Default::default()
+        },
+        acme,
+    )
+    .await
+}
+
+/// [`acme_server`] with the whole validation configuration given.
+async fn acme_server_with(
+    backend: shedu_testkit::Backend,
+    config: shedu_core::AcmeConfig,
+    acme: Value,
+) -> (TestServer, Value) {
     let server = TestServer::start_with(
         backend,
         Options {
-            acme: Some(shedu_core::AcmeConfig {
-                http01_port,
-                validation_timeout: Duration::from_secs(5),
-                ..Default::default()
-            }),
+            acme: Some(config),
             ..Default::default()
         },
     )
@@ -55,22 +69,36 @@ async fn acme_server(
     (server, ca)
 }
 
-/// Runs lego against the `web` RA's directory; returns (success, output).
+/// Runs lego against the `web` RA's directory with its http-01 server on `port`; returns (success,
+/// output).
 async fn lego(server: &TestServer, dir: &Path, port: u16, args: &[&str]) -> (bool, String) {
-    let directory = format!("{}/acme/web/directory", server.base_url);
     let http_port = format!(":{port}");
+    lego_solving(
+        server,
+        dir,
+        &["--http", "--http.port", &http_port],
+        &[],
+        args,
+    )
+    .await
+}
+
+/// Runs lego against the `web` RA's directory with the challenge `solver` options and environment.
+async fn lego_solving(
+    server: &TestServer,
+    dir: &Path,
+    solver: &[&str],
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (bool, String) {
+    let directory = format!("{}/acme/web/directory", server.base_url);
     let mut cmd = tokio::process::Command::new("lego");
     cmd.env("LEGO_CA_CERTIFICATES", &server.ca_file)
+        .envs(env.iter().copied())
         .args(["--server", &directory, "--path"])
         .arg(dir.join("lego"))
-        .args([
-            "--email",
-            "ops@example.test",
-            "--accept-tos",
-            "--http",
-            "--http.port",
-            &http_port,
-        ])
+        .args(["--email", "ops@example.test", "--accept-tos"])
+        .args(solver)
         .args(args);
     // Output goes to a file, so that a client that hangs still says why.
     let log = dir.join("lego.log");
@@ -301,4 +329,142 @@ backend_test!(lego_with_external_account_binding, |backend| {
     // The HMAC key is in no event or audit record.
     let (_, audit) = server.get("/api/v1/audit?limit=1000").await;
     assert!(!audit.to_string().contains(hmac));
+});
+
+/// pebble-challtestsrv (Let's Encrypt's mock DNS with an HTTP API) on loopback: its DNS port and its
+/// management URL; killed when dropped.
+struct MockDns {
+    child: std::process::Child,
+    dns: std::net::SocketAddr,
+    management: String,
+}
+
+impl Drop for MockDns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl MockDns {
+    async fn start() -> MockDns {
+        let (dns_port, management_port) = (free_port(), free_port());
+        let child = std::process::Command::new("pebble-challtestsrv")
+            .args(["-dns01", &format!("127.0.0.1:{dns_port}")])
+            .args(["-management", &format!("127.0.0.1:{management_port}")])
+            .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("pebble-challtestsrv is required (apt-get install pebble): {e}")
+            });
+        let management = format!("http://127.0.0.1:{management_port}");
+        // Ready when its management interface answers.
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", management_port))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        MockDns {
+            child,
+            dns: std::net::SocketAddr::from(([127, 0, 0, 1], dns_port)),
+            management,
+        }
+    }
+
+    /// A lego `exec` DNS provider script publishing TXT records here (`present FQDN VALUE`), with the
+    /// value replaced by `override_value` when given (a client publishing the wrong digest).
+    fn hook(&self, dir: &Path, override_value: Option<&str>) -> std::path::PathBuf {
+        let value = override_value
+            .map(str::to_string)
+            .unwrap_or_else(|| "$3".into());
+        let script = format!(
+            "#!/bin/sh\ncase \"$1\" in\n\
+             present) curl -fsS -d \"{{\\\"host\\\":\\\"$2\\\",\\\"value\\\":\\\"{value}\\\"}}\" {m}/set-txt ;;\n\
+             cleanup) curl -fsS -d \"{{\\\"host\\\":\\\"$2\\\"}}\" {m}/clear-txt ;;\n\
+             esac\n",
+            m = self.management
+        );
+        let path = dir.join("dns-hook.sh");
+        std::fs::write(&path, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+}
+
+// See: issue 15 (dns-01, and wildcards through it), judged by lego with a real DNS server.
+backend_test!(lego_gets_a_wildcard_over_dns01, |backend| {
+    let dns = MockDns::start().await;
+    let (server, ca) = acme_server_with(
+        backend,
+        shedu_core::AcmeConfig {
+            dns_resolver: Some(dns.dns),
+            validation_timeout: Duration::from_secs(5),
+            ..Default::default()
+        },
+        json!({"challenges": ["dns-01"], "allowed_dns": ["example.test", "*.example.test"]}),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("root.pem"), ca["certificate_pem"].as_str().unwrap()).unwrap();
+    let resolvers = dns.dns.to_string();
+    let solver = [
+        "--dns",
+        "exec",
+        "--dns.resolvers",
+        &resolvers,
+        "--dns.disable-cp",
+    ];
+
+    // A client that publishes the wrong digest is refused, with the ACME problem type saying why.
+    let wrong = dns.hook(d, Some("not-the-digest"));
+    let (ok, out) = lego_solving(
+        &server,
+        d,
+        &solver,
+        &[("EXEC_PATH", wrong.to_str().unwrap())],
+        &["-d", "bad.example.test", "run"],
+    )
+    .await;
+    assert!(!ok && out.contains("incorrectResponse"), "lego run: {out}");
+
+    let hook = dns.hook(d, None);
+    let (ok, out) = lego_solving(
+        &server,
+        d,
+        &solver,
+        // The two names share one TXT name: lego solves them one after the other, 1 s apart.
+        &[
+            ("EXEC_PATH", hook.to_str().unwrap()),
+            ("EXEC_SEQUENCE_INTERVAL", "1"),
+        ],
+        &["-d", "*.example.test", "-d", "example.test", "run"],
+    )
+    .await;
+    assert!(ok, "lego run: {out}");
+    let cert = d.join("lego/certificates/_.example.test.crt");
+    std::fs::copy(&cert, d.join("wild.pem")).unwrap();
+    verify(d, "wild.pem");
+    let (_, text) = openssl(
+        d,
+        &[
+            "x509",
+            "-in",
+            "wild.pem",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+        ],
+    );
+    assert!(
+        text.contains("DNS:*.example.test") && text.contains("DNS:example.test"),
+        "{text}"
+    );
 });
