@@ -11,6 +11,7 @@ use serde::Deserialize;
 use shedu_core::EngineKind;
 
 mod connector;
+mod secrets;
 
 /// Options of `shedu serve`. Every option can also be set by its `SHEDU_*` variable or in the TOML file
 /// given by `--config` (keys are the long option names with `_`, e.g. `data_dir = "/var/lib/shedu"`).
@@ -219,6 +220,10 @@ pub(crate) struct ServeArgs {
     /// The connector's options (`[connector]` in the TOML file).
     #[command(flatten)]
     pub connector: connector::ConnectorArgs,
+
+    /// The secret store's options (`[secrets]` in the TOML file).
+    #[command(flatten)]
+    pub secrets: secrets::SecretsArgs,
 }
 
 /// One `[[oidc]]` table of the TOML file.
@@ -285,6 +290,8 @@ pub(crate) struct Settings {
     pub print_config: bool,
     pub acme: shedu_core::AcmeConfig,
     pub connector: shedu_core::ConnectorConfig,
+    pub secrets: shedu_core::SecretsConfig,
+    pub secrets_socket: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -481,6 +488,7 @@ impl ServeArgs {
             })?,
             ..shedu_core::AcmeConfig::default()
         };
+        let (secrets, secrets_socket) = self.secrets.resolve(file.secrets)?;
         Ok(Settings {
             data_dir,
             listen,
@@ -512,6 +520,8 @@ impl ServeArgs {
             print_config: self.print_config,
             acme,
             connector: self.connector.resolve(file.connector)?,
+            secrets,
+            secrets_socket,
         })
     }
 }

@@ -25,6 +25,7 @@ mod outbox;
 mod ras;
 #[cfg(any(test, feature = "testing"))]
 pub mod scratch;
+mod secrets;
 mod sweep;
 mod va;
 mod writer;
@@ -56,6 +57,7 @@ pub use outbox::{
     DeliveryFilter, DeliveryOutcome, DeliveryRow, NewDelivery, SinkLock, SubscriptionRow,
 };
 pub use ras::{RA_HAS_DEVICES, RaRow, RaWrite};
+pub use secrets::{SecretPathRow, SecretTokenRow, SecretVersionRow, SecretWrite, VersionChange};
 pub use sweep::SweepReport;
 pub use va::{
     CaVaSettings, CrlRow, ResponderRow, RevokedRow, SealedKeyRow, SealedSecretRow, StatusRow,
