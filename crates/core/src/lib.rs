@@ -67,9 +67,9 @@ pub use ra::{AuthMode, Enrollment, EnrollmentSettings, Ra, RaInput, WebhookSetti
 pub use registry::Registry;
 pub use rotate::rewrap_database_keys;
 pub use secrets::{
-    Capability, DEFAULT_POLICY, IssuedToken, MAX_POLICY_LEN, Policy, ProcessIdentity, ROOT_POLICY,
-    SecretCaller, SecretClient, SecretMetadata, SecretValue, Secrets, SecretsConfig, TokenInfo,
-    TokenRequest, VersionInfo, WriteOptions,
+    Capability, DEFAULT_POLICY, IssuedToken, MAX_POLICY_LEN, MergeFn, Policy, ProcessIdentity,
+    ROOT_POLICY, SecretCaller, SecretClient, SecretMetadata, SecretValue, Secrets, SecretsConfig,
+    TokenInfo, TokenRequest, VersionInfo, WriteOptions,
 };
 pub use services::{Services, ServicesConfig};
 pub use shedu_store::{Page, SweepReport};

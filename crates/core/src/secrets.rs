@@ -225,6 +225,9 @@ pub struct TokenRequest {
     pub no_parent: bool,
 }
 
+/// How a patch turns the current value into the next one (the edge's JSON merge patch).
+pub type MergeFn = dyn Fn(&[u8]) -> Result<Zeroizing<Vec<u8>>, Error> + Send + Sync;
+
 /// A token about to be made.
 struct Mint {
     parent: Option<String>,
@@ -786,7 +789,7 @@ impl Secrets {
         mount: &str,
         path: &str,
         options: WriteOptions,
-        merge: &(dyn Fn(&[u8]) -> Result<Zeroizing<Vec<u8>>, Error> + Send + Sync),
+        merge: &MergeFn,
         actor: &AuditContext,
     ) -> Result<VersionInfo, Error> {
         self.check(mount, path)?;

@@ -6,7 +6,9 @@ use serde_json::{Map, Value, json};
 use shedu_core::{SecretCaller, SecretValue, VersionInfo, WriteOptions};
 use zeroize::Zeroizing;
 
-use super::{Call, answer, bad_request, envelope, error, errors, no_content, time_text, versions};
+use super::{
+    Call, Refusal, answer, bad_request, envelope, error, errors, no_content, time_text, versions,
+};
 use crate::AppState;
 
 pub(super) async fn route(
@@ -15,7 +17,7 @@ pub(super) async fn route(
     caller: &SecretCaller,
     mount: &str,
     rest: &str,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     let (op, path) = rest.split_once('/').unwrap_or((rest, ""));
     let m = &call.method;
     match (op, m.as_str()) {
@@ -99,7 +101,7 @@ async fn read(
     caller: &SecretCaller,
     mount: &str,
     path: &str,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     let version = match call.query("version") {
         None | Some("") => None,
         Some(v) => Some(
@@ -137,7 +139,7 @@ async fn read(
 }
 
 /// The `data` object and `options.cas` of a write or patch body.
-fn data_and_options(call: &Call) -> Result<(Map<String, Value>, WriteOptions), Response> {
+fn data_and_options(call: &Call) -> Result<(Map<String, Value>, WriteOptions), Refusal> {
     let mut body = call.json()?;
     let data = match body.remove("data") {
         Some(Value::Object(data)) => data,
@@ -158,7 +160,7 @@ async fn write(
     caller: &SecretCaller,
     mount: &str,
     path: &str,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     let (data, options) = data_and_options(call)?;
     let value = Zeroizing::new(serde_json::to_vec(&data).map_err(|_| bad_request("bad data"))?);
     let actor = crate::audit::current_actor();
@@ -178,7 +180,7 @@ async fn patch(
     caller: &SecretCaller,
     mount: &str,
     path: &str,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     let media = call
         .headers
         .get(header::CONTENT_TYPE)
@@ -250,7 +252,7 @@ async fn metadata(
     caller: &SecretCaller,
     mount: &str,
     path: &str,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     let m = state
         .services
         .secrets
@@ -293,7 +295,7 @@ async fn set_metadata(
     caller: &SecretCaller,
     mount: &str,
     path: &str,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     let body = call.json()?;
     let max_versions = match body.get("max_versions") {
         None | Some(Value::Null) => None,
@@ -324,7 +326,7 @@ async fn list(
     caller: &SecretCaller,
     mount: &str,
     prefix: &str,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     let keys = state
         .services
         .secrets

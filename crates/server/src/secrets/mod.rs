@@ -87,7 +87,7 @@ impl<S: Send + Sync> FromRequest<S> for Call {
         let (method, headers) = (parts.method.clone(), parts.headers.clone());
         let body = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
-            .map_err(|r| errors(r.status(), &[r.body_text()]))?;
+            .map_err(|r| errors(r.status(), &[r.body_text()]).into_response())?;
         Ok(Call {
             method,
             path,
@@ -114,7 +114,7 @@ impl Call {
     }
 
     /// The JSON object body (`{}` when empty), or Vault's 400.
-    fn json(&self) -> Result<Map<String, Value>, Response> {
+    fn json(&self) -> Result<Map<String, Value>, Refusal> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Map::new());
         }
@@ -147,11 +147,12 @@ impl Call {
 
 async fn dispatch(State(state): State<AppState>, call: Call) -> Response {
     match route(&state, &call).await {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
-async fn route(state: &AppState, call: &Call) -> Result<Response, Response> {
+async fn route(state: &AppState, call: &Call) -> Result<Response, Refusal> {
     let path = call.path.as_str();
     match path {
         "sys/health" => return Ok(sys::health(state, call)),
@@ -166,11 +167,12 @@ async fn route(state: &AppState, call: &Call) -> Result<Response, Response> {
     if let Some(rest) = path.strip_prefix("sys/internal/ui/mounts/") {
         return sys::ui_mount(state, call, rest);
     }
-    if let Some(rest) = path
-        .strip_prefix("sys/policies/acl")
-        .or_else(|| path.strip_prefix("sys/policy"))
-    {
-        return sys::policy(state, call, &caller, rest.trim_start_matches('/')).await;
+    for base in ["sys/policies/acl", "sys/policy"] {
+        if let Some(rest) = path.strip_prefix(base)
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            return sys::policy(state, call, &caller, rest.trim_start_matches('/')).await;
+        }
     }
     let (mount, rest) = path.split_once('/').unwrap_or((path, ""));
     if state.services.secrets.is_mount(mount) {
@@ -184,7 +186,7 @@ async fn route(state: &AppState, call: &Call) -> Result<Response, Response> {
 
 /// The caller: a secret-store token, or an admin credential of the platform's API (root here). Anything
 /// else is Vault's 403.
-async fn authenticate(state: &AppState, call: &Call) -> Result<SecretCaller, Response> {
+async fn authenticate(state: &AppState, call: &Call) -> Result<SecretCaller, Refusal> {
     let token = call.token().ok_or_else(permission_denied)?;
     let secrets = &state.services.secrets;
     let caller = match secrets.authenticate(&token).await {
@@ -236,23 +238,39 @@ pub(crate) fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// Vault's error form.
-pub(crate) fn errors(status: StatusCode, messages: &[String]) -> Response {
-    answer(status, json!({ "errors": messages }))
+/// A refusal in Vault's error form, `{"errors": [..]}`.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    status: StatusCode,
+    messages: Vec<String>,
 }
 
-pub(crate) fn bad_request(message: &str) -> Response {
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        answer(self.status, json!({ "errors": self.messages }))
+    }
+}
+
+/// Vault's error form.
+pub(crate) fn errors(status: StatusCode, messages: &[String]) -> Refusal {
+    Refusal {
+        status,
+        messages: messages.to_vec(),
+    }
+}
+
+pub(crate) fn bad_request(message: &str) -> Refusal {
     errors(StatusCode::BAD_REQUEST, &[message.to_string()])
 }
 
-pub(crate) fn permission_denied() -> Response {
+pub(crate) fn permission_denied() -> Refusal {
     errors(StatusCode::FORBIDDEN, &["permission denied".to_string()])
 }
 
 /// A service error in Vault's form: a missing thing is 404 with no message, as Vault answers; a token
 /// that does not authenticate is 403 `permission denied`; the rest keep the REST mapping's status and
 /// detail.
-pub(crate) fn error(e: shedu_core::Error) -> Response {
+pub(crate) fn error(e: shedu_core::Error) -> Refusal {
     match e {
         shedu_core::Error::NotFound(_) => errors(StatusCode::NOT_FOUND, &[]),
         shedu_core::Error::Unauthenticated(_) => permission_denied(),
@@ -274,7 +292,7 @@ pub(crate) fn time_text(secs: Option<i64>) -> String {
 }
 
 /// A Vault duration: a number of seconds, or Go's form (`90s`, `15m`, `1h30m`, `2d` is accepted too).
-pub(crate) fn duration(value: &Value) -> Result<Option<i64>, Response> {
+pub(crate) fn duration(value: &Value) -> Result<Option<i64>, Refusal> {
     let bad = || {
         bad_request(&format!(
             "{value} is not a duration (seconds, or like 1h30m)"
@@ -320,7 +338,7 @@ pub(crate) fn duration(value: &Value) -> Result<Option<i64>, Response> {
 }
 
 /// Version numbers given as numbers or strings (`{"versions": ["2", 3]}`).
-pub(crate) fn versions(body: &Map<String, Value>) -> Result<Vec<i64>, Response> {
+pub(crate) fn versions(body: &Map<String, Value>) -> Result<Vec<i64>, Refusal> {
     let list = match body.get("versions") {
         Some(Value::Array(list)) => list,
         Some(Value::String(s)) => {
@@ -343,7 +361,7 @@ pub(crate) fn versions(body: &Map<String, Value>) -> Result<Vec<i64>, Response> 
         .collect()
 }
 
-fn bad_versions() -> Response {
+fn bad_versions() -> Refusal {
     bad_request("no version number provided")
 }
 

@@ -25,7 +25,7 @@ use std::time::Duration;
 use aws_lc_rs::digest;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
 use hyper_util::rt::TokioIo;
@@ -47,13 +47,13 @@ const USER_HZ: f64 = 100.0;
 /// renamed into place, so it is never reachable with the umask's mode. A stale socket at `path` is
 /// replaced; any other file there is an error.
 pub(crate) fn bind(path: &Path) -> std::io::Result<UnixListener> {
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_socket() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                format!("{} exists and is not a socket", path.display()),
-            ));
-        }
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && !meta.file_type().is_socket()
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a socket", path.display()),
+        ));
     }
     let staging = path.with_extension(format!("tmp{}", std::process::id()));
     let _ = std::fs::remove_file(&staging);
@@ -131,7 +131,7 @@ pub(crate) async fn serve(listener: UnixListener, state: AppState, limits: Arc<C
 
 async fn token(State(state): State<AppState>, Extension(peer): Extension<Peer>) -> Response {
     let Some(pid) = peer.pid.filter(|p| *p > 0) else {
-        return permission_denied();
+        return permission_denied().into_response();
     };
     crate::audit::identify_as(
         &format!("pid:{pid}"),
@@ -141,19 +141,20 @@ async fn token(State(state): State<AppState>, Extension(peer): Extension<Peer>) 
     let who = match tokio::task::spawn_blocking(move || identify(pid, peer)).await {
         Ok(Ok(who)) => who,
         Ok(Err(why)) => {
-            return errors(StatusCode::FORBIDDEN, &[why]);
+            return errors(StatusCode::FORBIDDEN, &[why]).into_response();
         }
         Err(_) => {
             return errors(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &["identifying the caller failed".to_string()],
-            );
+            )
+            .into_response();
         }
     };
     let actor = crate::audit::current_actor();
     match state.services.secrets.issue_for_process(&who, &actor).await {
         Ok(issued) => super::sys::auth_answer(&state, &issued),
-        Err(e) => super::error(e),
+        Err(e) => super::error(e).into_response(),
     }
 }
 

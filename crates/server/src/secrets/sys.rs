@@ -5,7 +5,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use shedu_core::{IssuedToken, SecretCaller, TokenInfo, TokenRequest};
 
-use super::{Call, answer, bad_request, duration, envelope, error, errors, no_content, time_text};
+use super::{
+    Call, Refusal, answer, bad_request, duration, envelope, error, errors, no_content, time_text,
+};
 use crate::AppState;
 
 /// `GET sys/health`: 200 while serving (the store is never sealed while shedu runs: the master key is
@@ -73,7 +75,7 @@ fn version() -> String {
 
 /// `GET sys/internal/ui/mounts/{path}`: which mount serves `path`, and that it is KV version 2. The
 /// `bao`/`vault` CLI asks this before every `kv` command to choose between the v1 and v2 paths.
-pub(super) fn ui_mount(state: &AppState, call: &Call, path: &str) -> Result<Response, Response> {
+pub(super) fn ui_mount(state: &AppState, call: &Call, path: &str) -> Result<Response, Refusal> {
     if call.method != Method::GET {
         return Err(errors(StatusCode::METHOD_NOT_ALLOWED, &[]));
     }
@@ -106,7 +108,7 @@ pub(super) async fn policy(
     call: &Call,
     caller: &SecretCaller,
     name: &str,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     let secrets = &state.services.secrets;
     if name.is_empty() || call.is_list() {
         let names = secrets.policy_names(caller).await.map_err(error)?;
@@ -158,7 +160,7 @@ pub(super) async fn token(
     call: &Call,
     caller: &SecretCaller,
     op: &str,
-) -> Result<Response, Response> {
+) -> Result<Response, Refusal> {
     let secrets = &state.services.secrets;
     let actor = crate::audit::current_actor();
     let m = call.method.as_str();
