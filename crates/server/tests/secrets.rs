@@ -575,79 +575,103 @@ backend_test!(vault_error_forms_and_the_audit_trail, |backend| {
 
 // Writes a known value and token, then looks for them in the raw database: the SQLite files (with the
 // WAL) byte by byte, or every PostgreSQL table as text.
-backend_test!(the_database_holds_no_clear_value_or_token, |backend| {
-    let server = TestServer::start(backend).await;
-    let root = admin_token(&server, &["root"]).await;
-    let needle = "needle-7f3a9c-plaintext";
-    for i in 0..3 {
-        let (status, _) = v1(
-            &server,
-            "POST",
-            "secret/data/scan",
-            Some(&root),
-            Some(json!({"data": {"v": needle, "i": i}})),
-        )
-        .await;
-        assert_eq!(status, 200);
-    }
-    let hex_needle = hex::encode(needle.as_bytes());
-    let mut dump = Vec::new();
-    match server.db_url.strip_prefix("sqlite://") {
-        Some(rest) => {
-            let file = rest.split('?').next().unwrap();
-            for suffix in ["", "-wal", "-shm"] {
-                if let Ok(bytes) = std::fs::read(format!("{file}{suffix}")) {
-                    dump.extend(bytes);
+backend_test!(
+    the_database_holds_no_clear_value_or_token_and_values_stay_bound,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let root = admin_token(&server, &["root"]).await;
+        let needle = "needle-7f3a9c-plaintext";
+        for i in 0..3 {
+            let (status, _) = v1(
+                &server,
+                "POST",
+                "secret/data/scan",
+                Some(&root),
+                Some(json!({"data": {"v": needle, "i": i}})),
+            )
+            .await;
+            assert_eq!(status, 200);
+        }
+        let hex_needle = hex::encode(needle.as_bytes());
+        let mut dump = Vec::new();
+        match server.db_url.strip_prefix("sqlite://") {
+            Some(rest) => {
+                let file = rest.split('?').next().unwrap();
+                for suffix in ["", "-wal", "-shm"] {
+                    if let Ok(bytes) = std::fs::read(format!("{file}{suffix}")) {
+                        dump.extend(bytes);
+                    }
                 }
+                assert!(dump.len() > 4096, "the database files were read");
             }
-            assert!(dump.len() > 4096, "the database files were read");
-        }
-        None => {
-            let psql = |sql: &str| {
-                let out = Command::new("psql")
-                    .args([
-                        server.db_url.as_str(),
-                        "-At",
-                        "-v",
-                        "ON_ERROR_STOP=1",
-                        "-c",
-                        sql,
-                    ])
-                    .output()
-                    .expect("psql is required (apt-get install postgresql-client)");
-                assert!(
-                    out.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
+            None => {
+                let psql = |sql: &str| {
+                    let out = Command::new("psql")
+                        .args([
+                            server.db_url.as_str(),
+                            "-At",
+                            "-v",
+                            "ON_ERROR_STOP=1",
+                            "-c",
+                            sql,
+                        ])
+                        .output()
+                        .expect("psql is required (apt-get install postgresql-client)");
+                    assert!(
+                        out.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    String::from_utf8_lossy(&out.stdout).into_owned()
+                };
+                let tables = psql(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
                 );
-                String::from_utf8_lossy(&out.stdout).into_owned()
-            };
-            let tables = psql(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
-            );
-            for table in tables.lines().filter(|t| !t.is_empty()) {
-                dump.extend(psql(&format!("SELECT t::text FROM \"{table}\" t")).into_bytes());
+                for table in tables.lines().filter(|t| !t.is_empty()) {
+                    dump.extend(psql(&format!("SELECT t::text FROM \"{table}\" t")).into_bytes());
+                }
+                assert!(String::from_utf8_lossy(&dump).contains("secret.write"));
             }
-            assert!(String::from_utf8_lossy(&dump).contains("secret.write"));
         }
+        let find = |what: &[u8]| {
+            dump.windows(what.len())
+                .any(|w| w.eq_ignore_ascii_case(what))
+        };
+        assert!(
+            !find(needle.as_bytes()),
+            "the clear value is in the database"
+        );
+        assert!(
+            !find(hex_needle.as_bytes()),
+            "the value's hex is in the database"
+        );
+        assert!(!find(root.as_bytes()), "a clear token is in the database");
+        // And it still reads back.
+        let (_, got) = v1(&server, "GET", "secret/data/scan", Some(&root), None).await;
+        assert_eq!(got["data"]["data"]["v"], needle);
+        // A sealed value is bound to its version: version 1's value copied over version 3 does not open.
+        shedu_testkit::tamper(
+            &server.db_url,
+            "UPDATE secret_versions SET sealed = (SELECT sealed FROM secret_versions WHERE path = 'scan' AND version = 1) \
+         WHERE path = 'scan' AND version = 3",
+        );
+        let (status, body) = v1(&server, "GET", "secret/data/scan", Some(&root), None).await;
+        assert_eq!(status, 500, "{body}");
+        assert!(!body.to_string().contains(needle));
+        assert_eq!(
+            v1(
+                &server,
+                "GET",
+                "secret/data/scan?version=2",
+                Some(&root),
+                None
+            )
+            .await
+            .0,
+            200
+        );
     }
-    let find = |what: &[u8]| {
-        dump.windows(what.len())
-            .any(|w| w.eq_ignore_ascii_case(what))
-    };
-    assert!(
-        !find(needle.as_bytes()),
-        "the clear value is in the database"
-    );
-    assert!(
-        !find(hex_needle.as_bytes()),
-        "the value's hex is in the database"
-    );
-    assert!(!find(root.as_bytes()), "a clear token is in the database");
-    // And it still reads back.
-    let (_, got) = v1(&server, "GET", "secret/data/scan", Some(&root), None).await;
-    assert_eq!(got["data"]["data"]["v"], needle);
-});
+);
 
 /// `curl` (the copy at `exe`) asking the token socket for a token, optionally as another uid through
 /// `setpriv`; returns (HTTP status, JSON body).
