@@ -553,10 +553,7 @@ impl Secrets {
                 &row,
                 now - TOKEN_KEEP_SECS,
                 m.replace,
-                &Audited {
-                    actor,
-                    action: AuditAction::SecretTokenCreate.as_str(),
-                },
+                &audited(actor, AuditAction::SecretTokenCreate),
             )
             .await
             .map_err(store_err("token"))?;
@@ -595,10 +592,7 @@ impl Secrets {
                 &row.accessor,
                 expires_at,
                 now,
-                &Audited {
-                    actor,
-                    action: AuditAction::SecretTokenRenew.as_str(),
-                },
+                &audited(actor, AuditAction::SecretTokenRenew),
             )
             .await
             .map_err(store_err("token"))?;
@@ -620,10 +614,7 @@ impl Secrets {
             .revoke_secret_token(
                 &info.accessor,
                 self.registry.now(),
-                &Audited {
-                    actor,
-                    action: AuditAction::SecretTokenRevoke.as_str(),
-                },
+                &audited(actor, AuditAction::SecretTokenRevoke),
             )
             .await
             .map_err(store_err("token"))?;
@@ -659,10 +650,7 @@ impl Secrets {
                 name,
                 document,
                 self.registry.now(),
-                &Audited {
-                    actor,
-                    action: AuditAction::SecretPolicyWrite.as_str(),
-                },
+                &audited(actor, AuditAction::SecretPolicyWrite),
             )
             .await
             .map_err(store_err("policy"))
@@ -706,10 +694,7 @@ impl Secrets {
             .delete_secret_policy(
                 name,
                 self.registry.now(),
-                &Audited {
-                    actor,
-                    action: AuditAction::SecretPolicyDelete.as_str(),
-                },
+                &audited(actor, AuditAction::SecretPolicyDelete),
             )
             .await
             .map_err(store_err(format!("policy {name}")))
@@ -916,10 +901,7 @@ impl Secrets {
                 max_versions.unwrap_or(meta.max_versions),
                 cas_required.unwrap_or(meta.cas_required),
                 self.registry.now(),
-                &Audited {
-                    actor,
-                    action: AuditAction::SecretMetadataWrite.as_str(),
-                },
+                &audited(actor, AuditAction::SecretMetadataWrite),
             )
             .await
             .map_err(store_err(format!("{mount}/{path}")))
@@ -941,10 +923,7 @@ impl Secrets {
                 mount,
                 path,
                 self.registry.now(),
-                &Audited {
-                    actor,
-                    action: AuditAction::SecretMetadataDelete.as_str(),
-                },
+                &audited(actor, AuditAction::SecretMetadataDelete),
             )
             .await
             .map_err(store_err(format!("{mount}/{path}")))
@@ -1043,13 +1022,7 @@ impl Secrets {
                 now,
             };
             match store
-                .write_secret_version(
-                    &write,
-                    &Audited {
-                        actor,
-                        action: action.as_str(),
-                    },
-                )
+                .write_secret_version(&write, &audited(actor, action))
                 .await
             {
                 Ok(()) => {
@@ -1093,10 +1066,7 @@ impl Secrets {
                 versions,
                 change,
                 self.registry.now(),
-                &Audited {
-                    actor,
-                    action: action.as_str(),
-                },
+                &audited(actor, action),
             )
             .await
             .map_err(store_err(format!("{mount}/{path}")))
@@ -1204,6 +1174,14 @@ impl Secrets {
 /// The associated data of a sealed value: it opens only at the mount, path and version it was written to.
 fn value_aad(mount: &str, path: &str, version: i64) -> Vec<u8> {
     format!("shedu-secret-v1\0{mount}\0{path}\0{version}").into_bytes()
+}
+
+/// The audit record a change by `actor` writes with itself.
+fn audited(actor: &AuditContext, action: AuditAction) -> Audited<'_> {
+    Audited {
+        actor,
+        action: action.as_str(),
+    }
 }
 
 fn version_info(v: &SecretVersionRow) -> VersionInfo {

