@@ -526,6 +526,15 @@ impl ServeArgs {
     }
 }
 
+/// The `[[secrets.clients]]` entries of the serve configuration file at `path`.
+pub(crate) fn secrets_clients(path: &Path) -> anyhow::Result<Vec<shedu_core::SecretClient>> {
+    let file = read_file(path)?;
+    Ok(secrets::SecretsArgs::default()
+        .resolve(file.secrets)?
+        .0
+        .clients)
+}
+
 fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;

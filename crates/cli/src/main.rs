@@ -109,6 +109,13 @@ enum Command {
         #[command(subcommand)]
         command: client::ApiKeyCommand,
     },
+    /// The secret store: token files for services without the token socket (EdgeX's fallback).
+    Secrets {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::SecretsCommand,
+    },
     /// Print a shell completion script: `source <(shedu completion bash)`.
     Completion {
         /// The shell.
@@ -161,6 +168,7 @@ fn main() -> std::process::ExitCode {
             Command::Ra { client, command } => client::run_ra(client, command).await,
             Command::Device { client, command } => client::run_device(client, command).await,
             Command::Group { client, command } => client::run_group(client, command).await,
+            Command::Secrets { client, command } => client::run_secrets(client, command).await,
             Command::Events {
                 command: EventsCommand::List(list),
             } => client::run_events_list(list.client, list.filters).await,

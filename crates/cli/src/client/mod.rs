@@ -12,6 +12,7 @@ mod input;
 mod login;
 mod logs;
 mod output;
+mod secrets;
 mod users;
 
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ pub(crate) use logs::{
     run_delivery, run_events_list, run_subscription,
 };
 use output::{OutputFormat, emit, emit_json, items, key_values, required, show_list, table, text};
+pub(crate) use secrets::{SecretsCommand, run_secrets};
 pub(crate) use users::{ApiKeyCommand, UserCommand, run_api_key, run_user};
 
 /// How to reach the server, prove who we are, and how to print. Global, so the options may come before or
