@@ -4,15 +4,18 @@
 //! admin of the platform) and written as `<out>/<service>/secrets-token.json`: the token-create answer,
 //! the format EdgeX services read. The file is 0600 and the folder 0700, both owned by the entry's uid, so
 //! only that service (and root) can read its token.
+//!
+//! `shedu secrets get|put|list` read and write the KV store (mount `secret`) through the same API, with the
+//! caller's platform credentials (an admin is root on the secret store).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Subcommand;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
-use super::ClientArgs;
 use super::api::Api;
+use super::{ClientArgs, emit, emit_json};
 
 /// `shedu secrets …`
 #[derive(Debug, Subcommand)]
@@ -25,6 +28,31 @@ pub(crate) enum SecretsCommand {
         /// The folder the `<service>/secrets-token.json` files go to.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Print a secret's data (JSON) from the mount `secret`.
+    Get {
+        /// The path under the mount (`app/db`).
+        path: String,
+        /// A version other than the current one.
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Write a new version of a secret: `KEY=VALUE` pairs, or a JSON object from `--file` (`-` for stdin,
+    /// which keeps values out of the process list).
+    Put {
+        /// The path under the mount (`app/db`).
+        path: String,
+        /// `KEY=VALUE` pairs.
+        pairs: Vec<String>,
+        /// A JSON object file (`-`: stdin) instead of pairs.
+        #[arg(long, conflicts_with = "pairs")]
+        file: Option<PathBuf>,
+    },
+    /// List the keys under a folder (`app/`); folders end with `/`.
+    List {
+        /// The folder; the mount's root when left out.
+        #[arg(default_value = "")]
+        prefix: String,
     },
 }
 
@@ -76,5 +104,66 @@ pub(crate) async fn run_secrets(args: ClientArgs, cmd: SecretsCommand) -> anyhow
             }
             Ok(())
         }
+        SecretsCommand::Get { path, version } => {
+            let query = [(
+                "version",
+                version.map(|v| v.to_string()).unwrap_or_default(),
+            )];
+            let answer = api.get(&kv_path("data", &path), &query).await?;
+            emit_json(&answer["data"]["data"])
+        }
+        SecretsCommand::Put { path, pairs, file } => {
+            let data = match file {
+                Some(file) => {
+                    let text = if file.as_os_str() == "-" {
+                        std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
+                    } else {
+                        std::fs::read_to_string(&file)
+                            .with_context(|| format!("cannot read {}", file.display()))?
+                    };
+                    serde_json::from_str::<Map<String, Value>>(&text)
+                        .context("the file must hold a JSON object")?
+                }
+                None => {
+                    let mut data = Map::new();
+                    for pair in &pairs {
+                        let (k, v) = pair
+                            .split_once('=')
+                            .with_context(|| format!("{pair:?} is not KEY=VALUE"))?;
+                        data.insert(k.to_string(), Value::String(v.to_string()));
+                    }
+                    if data.is_empty() {
+                        anyhow::bail!("give KEY=VALUE pairs or --file");
+                    }
+                    data
+                }
+            };
+            let answer = api
+                .post(&kv_path("data", &path), &json!({ "data": data }))
+                .await?;
+            emit(&format!("{path}: version {}\n", answer["data"]["version"]))
+        }
+        SecretsCommand::List { prefix } => {
+            let answer = api
+                .get(&kv_path("metadata", &prefix), &[("list", "true".into())])
+                .await?;
+            let keys = answer["data"]["keys"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let lines: String = keys
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|k| format!("{k}\n"))
+                .collect();
+            emit(&lines)
+        }
     }
+}
+
+/// `v1/secret/<op>/<path…>` as URL segments (each escaped by the client).
+fn kv_path<'a>(op: &'a str, path: &'a str) -> Vec<&'a str> {
+    let mut segments = vec!["v1", "secret", op];
+    segments.extend(path.split('/'));
+    segments
 }
