@@ -72,7 +72,7 @@ pub use secrets::{
     TokenInfo, TokenRequest, VersionInfo, WriteOptions,
 };
 pub use services::{Services, ServicesConfig};
-pub use shedu_store::{Page, SweepReport};
+pub use shedu_store::{Page, SweepReport, VersionChange};
 pub use trust::ClientCertProblem;
 pub use va::{CrlAnswer, CrlKind, OcspAnswer, Va, VaConfig};
 pub use webhook::{Cidr, TARGET_REFUSED, TargetPolicy, WebhookClient, Webhooks};

@@ -799,57 +799,46 @@ impl Secrets {
         .await
     }
 
-    /// Soft-deletes `versions` (the current one when empty; needs `delete` on `<mount>/data/<path>` for
-    /// the current one, `update` on `<mount>/delete/<path>` for named ones).
-    pub async fn delete_versions(
+    /// Soft-deletes the current version (needs `delete` on `<mount>/data/<path>`).
+    pub async fn delete_current(
+        &self,
+        caller: &SecretCaller,
+        mount: &str,
+        path: &str,
+        actor: &AuditContext,
+    ) -> Result<(), Error> {
+        self.check(mount, path)?;
+        caller.require(&format!("{mount}/data/{path}"), Capability::Delete)?;
+        let (meta, _) = self.load(mount, path).await?;
+        self.change(
+            mount,
+            path,
+            &[meta.current_version],
+            VersionChange::Delete,
+            actor,
+        )
+        .await
+    }
+
+    /// Deletes, undeletes or destroys `versions` (needs `update` on `<mount>/delete/<path>`,
+    /// `<mount>/undelete/<path>` or `<mount>/destroy/<path>`). Versions that do not exist are skipped.
+    pub async fn change_versions(
         &self,
         caller: &SecretCaller,
         mount: &str,
         path: &str,
         versions: &[i64],
+        change: VersionChange,
         actor: &AuditContext,
     ) -> Result<(), Error> {
         self.check(mount, path)?;
-        let versions = if versions.is_empty() {
-            caller.require(&format!("{mount}/data/{path}"), Capability::Delete)?;
-            let (meta, _) = self.load(mount, path).await?;
-            vec![meta.current_version]
-        } else {
-            caller.require(&format!("{mount}/delete/{path}"), Capability::Update)?;
-            versions.to_vec()
+        let op = match change {
+            VersionChange::Delete => "delete",
+            VersionChange::Undelete => "undelete",
+            VersionChange::Destroy => "destroy",
         };
-        self.change(mount, path, &versions, VersionChange::Delete, actor)
-            .await
-    }
-
-    /// Undeletes `versions` (needs `update` on `<mount>/undelete/<path>`).
-    pub async fn undelete_versions(
-        &self,
-        caller: &SecretCaller,
-        mount: &str,
-        path: &str,
-        versions: &[i64],
-        actor: &AuditContext,
-    ) -> Result<(), Error> {
-        self.check(mount, path)?;
-        caller.require(&format!("{mount}/undelete/{path}"), Capability::Update)?;
-        self.change(mount, path, versions, VersionChange::Undelete, actor)
-            .await
-    }
-
-    /// Destroys `versions` for good (needs `update` on `<mount>/destroy/<path>`).
-    pub async fn destroy_versions(
-        &self,
-        caller: &SecretCaller,
-        mount: &str,
-        path: &str,
-        versions: &[i64],
-        actor: &AuditContext,
-    ) -> Result<(), Error> {
-        self.check(mount, path)?;
-        caller.require(&format!("{mount}/destroy/{path}"), Capability::Update)?;
-        self.change(mount, path, versions, VersionChange::Destroy, actor)
-            .await
+        caller.require(&format!("{mount}/{op}/{path}"), Capability::Update)?;
+        self.change(mount, path, versions, change, actor).await
     }
 
     /// The metadata of `mount`/`path` (needs `read` on `<mount>/metadata/<path>`).

@@ -3,7 +3,7 @@
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
-use shedu_core::{SecretCaller, SecretValue, VersionInfo, WriteOptions};
+use shedu_core::{SecretCaller, SecretValue, VersionChange, VersionInfo, WriteOptions};
 use zeroize::Zeroizing;
 
 use super::{
@@ -30,7 +30,7 @@ pub(super) async fn route(
             state
                 .services
                 .secrets
-                .delete_versions(caller, mount, path, &[], &actor)
+                .delete_current(caller, mount, path, &actor)
                 .await
                 .map_err(error)?;
             Ok(no_content())
@@ -51,26 +51,18 @@ pub(super) async fn route(
         ("delete" | "undelete" | "destroy", "POST" | "PUT") => {
             let body = call.json()?;
             let versions = versions(&body)?;
+            let change = match op {
+                "delete" => VersionChange::Delete,
+                "undelete" => VersionChange::Undelete,
+                _ => VersionChange::Destroy,
+            };
             let actor = crate::audit::current_actor();
-            let secrets = &state.services.secrets;
-            match op {
-                "delete" => {
-                    secrets
-                        .delete_versions(caller, mount, path, &versions, &actor)
-                        .await
-                }
-                "undelete" => {
-                    secrets
-                        .undelete_versions(caller, mount, path, &versions, &actor)
-                        .await
-                }
-                _ => {
-                    secrets
-                        .destroy_versions(caller, mount, path, &versions, &actor)
-                        .await
-                }
-            }
-            .map_err(error)?;
+            state
+                .services
+                .secrets
+                .change_versions(caller, mount, path, &versions, change, &actor)
+                .await
+                .map_err(error)?;
             Ok(no_content())
         }
         ("config" | "data" | "metadata" | "delete" | "undelete" | "destroy", _) => Err(errors(
