@@ -778,3 +778,159 @@ backend_test!(the_token_socket_serves_allowed_processes_only, |backend| {
     assert!(text.contains("token-socket"), "{text}");
     assert!(text.contains("denied"), "{text}");
 });
+
+backend_test!(expiry_renewal_and_max_versions, |backend| {
+    let server = TestServer::start(backend).await;
+    let root = admin_token(&server, &["root"]).await;
+    let create = |token: String, body: Value| {
+        let server = &server;
+        async move {
+            let (status, body) = v1(
+                server,
+                "POST",
+                "auth/token/create",
+                Some(&token),
+                Some(body),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            body["auth"]["client_token"].as_str().unwrap().to_string()
+        }
+    };
+    // A parent that expires takes its child with it, whatever the child's own TTL.
+    let parent = create(root.clone(), json!({"ttl": "60s"})).await;
+    let child = create(parent.clone(), json!({"ttl": "1h"})).await;
+    let periodic = create(root.clone(), json!({"period": "90s"})).await;
+    assert_eq!(
+        v1(&server, "GET", "auth/token/lookup-self", Some(&child), None)
+            .await
+            .0,
+        200
+    );
+    server.clock.advance(61);
+    assert_eq!(
+        v1(
+            &server,
+            "GET",
+            "auth/token/lookup-self",
+            Some(&parent),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        v1(&server, "GET", "auth/token/lookup-self", Some(&child), None)
+            .await
+            .0,
+        403
+    );
+    // A periodic token lives one period after each renewal, indefinitely.
+    for _ in 0..3 {
+        let (status, body) = v1(
+            &server,
+            "POST",
+            "auth/token/renew-self",
+            Some(&periodic),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["auth"]["lease_duration"].as_i64()),
+            (200, Some(90)),
+            "{body}"
+        );
+        server.clock.advance(80);
+    }
+    server.clock.advance(11);
+    assert_eq!(
+        v1(
+            &server,
+            "GET",
+            "auth/token/lookup-self",
+            Some(&periodic),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+
+    // max_versions: only the newest versions are kept.
+    let data = |i: i64| json!({"data": {"i": i}});
+    assert_eq!(
+        v1(
+            &server,
+            "POST",
+            "secret/data/pruned",
+            Some(&root),
+            Some(data(1))
+        )
+        .await
+        .0,
+        200
+    );
+    let (status, _) = v1(
+        &server,
+        "POST",
+        "secret/metadata/pruned",
+        Some(&root),
+        Some(json!({"max_versions": 2})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    for i in 2..=4 {
+        assert_eq!(
+            v1(
+                &server,
+                "POST",
+                "secret/data/pruned",
+                Some(&root),
+                Some(data(i))
+            )
+            .await
+            .0,
+            200
+        );
+    }
+    let (_, meta) = v1(&server, "GET", "secret/metadata/pruned", Some(&root), None).await;
+    assert_eq!(meta["data"]["current_version"], 4);
+    assert_eq!(meta["data"]["oldest_version"], 3);
+    let kept: Vec<&String> = meta["data"]["versions"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(kept, ["3", "4"]);
+    assert_eq!(
+        v1(
+            &server,
+            "GET",
+            "secret/data/pruned?version=2",
+            Some(&root),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    // The store's default keeps 10.
+    for i in 1..=12 {
+        assert_eq!(
+            v1(
+                &server,
+                "POST",
+                "secret/data/default",
+                Some(&root),
+                Some(data(i))
+            )
+            .await
+            .0,
+            200
+        );
+    }
+    let (_, meta) = v1(&server, "GET", "secret/metadata/default", Some(&root), None).await;
+    assert_eq!(meta["data"]["versions"].as_object().unwrap().len(), 10);
+    assert_eq!(meta["data"]["oldest_version"], 3);
+});
