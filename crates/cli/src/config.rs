@@ -11,6 +11,7 @@ use serde::Deserialize;
 use shedu_core::EngineKind;
 
 mod connector;
+mod secrets;
 
 /// Options of `shedu serve`. Every option can also be set by its `SHEDU_*` variable or in the TOML file
 /// given by `--config` (keys are the long option names with `_`, e.g. `data_dir = "/var/lib/shedu"`).
@@ -224,6 +225,10 @@ pub(crate) struct ServeArgs {
     /// The connector's options (`[connector]` in the TOML file).
     #[command(flatten)]
     pub connector: connector::ConnectorArgs,
+
+    /// The secret store's options (`[secrets]` in the TOML file).
+    #[command(flatten)]
+    pub secrets: secrets::SecretsArgs,
 }
 
 /// One `[[oidc]]` table of the TOML file.
@@ -290,6 +295,8 @@ pub(crate) struct Settings {
     pub print_config: bool,
     pub acme: shedu_core::AcmeConfig,
     pub connector: shedu_core::ConnectorConfig,
+    pub secrets: shedu_core::SecretsConfig,
+    pub secrets_socket: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -487,6 +494,7 @@ impl ServeArgs {
             dns_resolver: self.acme_dns_resolver.or(file.acme_dns_resolver),
             ..shedu_core::AcmeConfig::default()
         };
+        let (secrets, secrets_socket) = self.secrets.resolve(file.secrets)?;
         Ok(Settings {
             data_dir,
             listen,
@@ -518,8 +526,19 @@ impl ServeArgs {
             print_config: self.print_config,
             acme,
             connector: self.connector.resolve(file.connector)?,
+            secrets,
+            secrets_socket,
         })
     }
+}
+
+/// The `[[secrets.clients]]` entries of the serve configuration file at `path`.
+pub(crate) fn secrets_clients(path: &Path) -> anyhow::Result<Vec<shedu_core::SecretClient>> {
+    let file = read_file(path)?;
+    Ok(secrets::SecretsArgs::default()
+        .resolve(file.secrets)?
+        .0
+        .clients)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<ServeArgs> {

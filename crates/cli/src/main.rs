@@ -128,6 +128,13 @@ enum Command {
         #[command(flatten)]
         client: client::ClientArgs,
     },
+    /// The secret store: token files for services without the token socket (EdgeX's fallback).
+    Secrets {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::SecretsCommand,
+    },
     /// Print a shell completion script: `source <(shedu completion bash)`.
     Completion {
         /// The shell.
@@ -191,6 +198,7 @@ fn main() -> std::process::ExitCode {
             Command::Ra { client, command } => client::run_ra(client, command).await,
             Command::Device { client, command } => client::run_device(client, command).await,
             Command::Group { client, command } => client::run_group(client, command).await,
+            Command::Secrets { client, command } => client::run_secrets(client, command).await,
             Command::Events {
                 command: EventsCommand::List(list),
             } => client::run_events_list(list.client, list.filters).await,

@@ -53,6 +53,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         audit_checkpoint_file: Some(s.data_dir.join(CHECKPOINT_FILE)),
         acme: s.acme.clone(),
         connector: s.connector.clone(),
+        secrets: s.secrets.clone(),
     };
     let services = Services::open(store.clone(), &master, Arc::new(SystemClock), config)
         .await
@@ -105,6 +106,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         )
         .map_err(|e| anyhow::anyhow!("--client-cert-header: {e}"))?,
         limits: shedu_server::ConnectionLimits::default(),
+        secrets_socket: s.secrets_socket.clone(),
     };
     let mut running = shedu_server::start(state, cfg)
         .await

@@ -43,7 +43,7 @@ const FILE_TIMEOUT_SECS: u32 = 120;
 
 /// The capability documents (under `docs/`), in the order the README lists them. Each must hold a
 /// walk-through; the README's own "Using it" block runs first.
-const DOCS: [&str; 11] = [
+const DOCS: [&str; 12] = [
     "cas-and-issuance.md",
     "validation.md",
     "keys.md",
@@ -55,6 +55,7 @@ const DOCS: [&str; 11] = [
     "acme.md",
     "cli.md",
     "connector.md",
+    "secrets.md",
 ];
 
 const MARKER: &str = "<!-- walkthrough";

@@ -106,6 +106,30 @@ pub enum AuditAction {
     ConnectorCertificateIssue,
     /// The connector renewed a client certificate over mTLS.
     ConnectorCertificateRenew,
+    /// A secret-store value was written (a new version).
+    SecretWrite,
+    /// A secret-store value was patched (a new version merged into the current one).
+    SecretPatch,
+    /// Secret-store versions were soft-deleted.
+    SecretDelete,
+    /// Soft-deleted secret-store versions were restored.
+    SecretUndelete,
+    /// Secret-store versions were destroyed for good.
+    SecretDestroy,
+    /// A secret-store path's settings (max versions, check-and-set) changed.
+    SecretMetadataWrite,
+    /// A secret-store path was removed with every version.
+    SecretMetadataDelete,
+    /// A secret-store ACL policy was written.
+    SecretPolicyWrite,
+    /// A secret-store ACL policy was deleted.
+    SecretPolicyDelete,
+    /// A secret-store token was issued.
+    SecretTokenCreate,
+    /// A secret-store token was renewed.
+    SecretTokenRenew,
+    /// A secret-store token (and its descendants) was revoked.
+    SecretTokenRevoke,
 }
 
 impl AuditAction {
@@ -146,6 +170,18 @@ impl AuditAction {
             AuditAction::ConnectorTokenIssue => "connector.token_issue",
             AuditAction::ConnectorCertificateIssue => "connector.certificate_issue",
             AuditAction::ConnectorCertificateRenew => "connector.certificate_renew",
+            AuditAction::SecretWrite => "secret.write",
+            AuditAction::SecretPatch => "secret.patch",
+            AuditAction::SecretDelete => "secret.delete",
+            AuditAction::SecretUndelete => "secret.undelete",
+            AuditAction::SecretDestroy => "secret.destroy",
+            AuditAction::SecretMetadataWrite => "secret.metadata_write",
+            AuditAction::SecretMetadataDelete => "secret.metadata_delete",
+            AuditAction::SecretPolicyWrite => "secret_policy.write",
+            AuditAction::SecretPolicyDelete => "secret_policy.delete",
+            AuditAction::SecretTokenCreate => "secret_token.create",
+            AuditAction::SecretTokenRenew => "secret_token.renew",
+            AuditAction::SecretTokenRevoke => "secret_token.revoke",
         }
     }
 

@@ -27,6 +27,7 @@ mod oidc;
 mod ra;
 mod registry;
 mod rotate;
+mod secrets;
 mod services;
 mod status;
 mod trust;
@@ -66,8 +67,13 @@ pub use oidc::{OidcIssuer, check_token_offline};
 pub use ra::{AuthMode, Enrollment, EnrollmentSettings, Ra, RaInput, WebhookSettings};
 pub use registry::Registry;
 pub use rotate::rewrap_database_keys;
+pub use secrets::{
+    Capability, DEFAULT_POLICY, IssuedToken, MAX_POLICY_LEN, MergeFn, Policy, ProcessIdentity,
+    ROOT_POLICY, SecretCaller, SecretClient, SecretMetadata, SecretValue, Secrets, SecretsConfig,
+    TokenInfo, TokenRequest, VersionInfo, WriteOptions,
+};
 pub use services::{Services, ServicesConfig};
-pub use shedu_store::{Page, SweepReport};
+pub use shedu_store::{Page, SweepReport, VersionChange};
 pub use status::{Overview, PlatformStatus, SinkPosition};
 pub use trust::ClientCertProblem;
 pub use va::{CrlAnswer, CrlKind, OcspAnswer, Va, VaConfig};

@@ -10,6 +10,7 @@ use crate::audit::{AUDIT_KEY, AUDIT_KEY_CONTEXT};
 use crate::auth::{SESSION_CONTEXT, SESSION_SECRET};
 use crate::error::store_err;
 use crate::registry::{CANARY_CONTEXT, CANARY_KEY};
+use crate::secrets::{DATA_KEY, DATA_KEY_CONTEXT};
 use crate::webhook::secret_context;
 
 /// Re-wraps the keystore canary, every software CA key, every delegated OCSP responder key and every
@@ -64,9 +65,10 @@ pub async fn rewrap_database_keys(
 }
 
 /// Every secret sealed into the `meta` table, with its sealing context: the keystore canary (first), the
-/// session-token signing secret and the audit key. A new sealed meta secret must be listed here or rotation would strand it.
+/// session-token signing secret, the audit key and the secret store's data key. A new sealed meta secret must be listed here or rotation would strand it.
 const SEALED_META: &[(&str, &[u8])] = &[
     (CANARY_KEY, CANARY_CONTEXT),
     (SESSION_SECRET, SESSION_CONTEXT),
     (AUDIT_KEY, AUDIT_KEY_CONTEXT),
+    (DATA_KEY, DATA_KEY_CONTEXT),
 ];

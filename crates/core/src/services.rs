@@ -32,6 +32,8 @@ pub struct ServicesConfig {
     pub acme: crate::AcmeConfig,
     /// The connector (Kyma-compatible pairing).
     pub connector: ConnectorConfig,
+    /// The secret store (KV v2 mounts, version and token limits).
+    pub secrets: crate::SecretsConfig,
 }
 
 /// Every service, each shared (`Arc`). Handlers name the one they need.
@@ -61,6 +63,8 @@ pub struct Services {
     pub acme: Arc<crate::Acme>,
     /// The connector: one-time-token pairing, renewal, revocation.
     pub connector: Arc<Connector>,
+    /// The secret store (Vault KV v2 subset, policies, tokens).
+    pub secrets: Arc<crate::Secrets>,
 }
 
 impl Services {
@@ -110,9 +114,13 @@ impl Services {
             issuance.clone(),
             config.connector,
         ));
+        let secrets = Arc::new(
+            crate::Secrets::open(registry.clone(), &Keystore::new(master)?, config.secrets).await?,
+        );
         Ok(Services {
             acme,
             connector,
+            secrets,
             va: Arc::new(Va::new(registry.clone())),
             devices: Arc::new(Devices::new(
                 registry.clone(),

@@ -103,15 +103,15 @@ pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Nex
 
 /// Makes `principal` the caller of the request being recorded (a no-op for requests that are not).
 pub(crate) fn identify(principal: &Principal) {
+    identify_as(&principal.name, &principal.id, principal.role.as_str());
+}
+
+/// Makes a caller that is not a [`Principal`] (a secret-store token) the caller of the request being
+/// recorded.
+pub(crate) fn identify_as(name: &str, id: &str, role: &str) {
     let _ = CURRENT.try_with(|cell| {
         let mut ctx = lock(cell);
-        *ctx = AuditContext::new(
-            principal.name.clone(),
-            principal.id.clone(),
-            principal.role.as_str(),
-            ctx.source.clone(),
-            ctx.request_id.clone(),
-        );
+        *ctx = AuditContext::new(name, id, role, ctx.source.clone(), ctx.request_id.clone());
     });
 }
 

@@ -107,7 +107,12 @@ pub(crate) async fn authorize(
     Ok(principal)
 }
 
-async fn authenticate(state: &AppState, presented: Option<&str>) -> Result<Principal, Problem> {
+/// The principal of a bearer token of the platform's API (bootstrap token, session, API key); also used by
+/// the secret store's front-end, where an admin acts as root.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    presented: Option<&str>,
+) -> Result<Principal, Problem> {
     let presented = presented.ok_or_else(|| {
         Problem::new(
             StatusCode::UNAUTHORIZED,

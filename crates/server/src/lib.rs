@@ -15,6 +15,7 @@ pub mod mtls;
 pub mod permissions;
 pub mod problem;
 mod request_id;
+mod secrets;
 mod state;
 pub mod tls;
 mod va;

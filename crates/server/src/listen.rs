@@ -42,6 +42,8 @@ pub struct ServerConfig {
     pub proxied_certificates: crate::mtls::ProxiedCertificates,
     /// Connection timeouts and the connection cap (both listeners).
     pub limits: ConnectionLimits,
+    /// The secret store's token socket (mode 0660), when configured.
+    pub secrets_socket: Option<std::path::PathBuf>,
 }
 
 /// How long a client may take to send a request's header.
@@ -114,7 +116,8 @@ impl Drop for Running {
 }
 
 /// The HTTPS application: health, the API, the validation endpoints, EST (which needs TLS: client
-/// certificates, and `serverkeygen` returns a private key) and the connector (under its base path).
+/// certificates, and `serverkeygen` returns a private key), the connector (under its base path) and the
+/// secret store's Vault-compatible API (`/v1/`).
 pub fn https_app(state: AppState) -> Router {
     let routes = crate::api::router(state.clone())
         .merge(crate::va::router())
@@ -128,7 +131,8 @@ pub fn https_app(state: AppState) -> Router {
         .merge(crate::connector::router(
             state.clone(),
             &state.services.connector.config().base_path,
-        ));
+        ))
+        .merge(crate::secrets::router(state.clone()));
     common(routes, state)
 }
 
@@ -209,11 +213,21 @@ pub async fn start(state: AppState, cfg: ServerConfig) -> std::io::Result<Runnin
         state.services.registry.clone(),
         cfg.tls_check_interval,
     ));
+    let mut tasks = vec![https_task];
+    if let Some(path) = &cfg.secrets_socket {
+        let socket = crate::secrets::socket::bind(path)?;
+        tasks.push(tokio::spawn(crate::secrets::socket::serve(
+            socket,
+            state.clone(),
+            limits.clone(),
+        )));
+    }
     let http_task = tokio::spawn(serve_plain(http, http_app(state), slots, limits));
+    tasks.extend([http_task, renew_task]);
     Ok(Running {
         https_addr,
         http_addr,
-        tasks: vec![https_task, http_task, renew_task],
+        tasks,
     })
 }
 
@@ -355,7 +369,7 @@ impl RateLimited {
 /// HTTP/1.1 also times out every request header (hyper's `header_read_timeout`, which covers a
 /// keep-alive connection waiting for its next request too). A request body the application leaves
 /// unread is drained after the answer ([`Unread`]).
-async fn serve_connection<I>(
+pub(crate) async fn serve_connection<I>(
     io: I,
     peer: SocketAddr,
     client: Option<crate::mtls::ClientCertificate>,

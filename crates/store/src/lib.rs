@@ -25,6 +25,7 @@ mod outbox;
 mod ras;
 #[cfg(any(test, feature = "testing"))]
 pub mod scratch;
+mod secrets;
 mod status;
 mod sweep;
 mod va;
@@ -57,6 +58,7 @@ pub use outbox::{
     DeliveryFilter, DeliveryOutcome, DeliveryRow, NewDelivery, SinkLock, SubscriptionRow,
 };
 pub use ras::{RA_HAS_DEVICES, RaRow, RaWrite};
+pub use secrets::{SecretPathRow, SecretTokenRow, SecretVersionRow, SecretWrite, VersionChange};
 pub use status::{Overview, SinkPosition};
 pub use sweep::SweepReport;
 pub use va::{

@@ -79,6 +79,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_acme.sql"),
         postgres: include_str!("../migrations/postgres/0014_acme.sql"),
     },
+    Migration {
+        version: 15,
+        sqlite: include_str!("../migrations/sqlite/0015_secrets.sql"),
+        postgres: include_str!("../migrations/postgres/0015_secrets.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), Error> {

@@ -100,6 +100,10 @@ pub struct Options {
     pub acme: Option<shedu_core::AcmeConfig>,
     /// The connector's settings; the production defaults when unset.
     pub connector: Option<shedu_core::ConnectorConfig>,
+    /// The secret store's settings (mounts, token-socket clients); the production defaults when unset.
+    pub secrets: Option<shedu_core::SecretsConfig>,
+    /// Where the secret store's token socket listens; none when unset.
+    pub secrets_socket: Option<PathBuf>,
 }
 
 /// The operator's TLS files, and the CA file the test's clients trust instead of the internal one.
@@ -216,6 +220,7 @@ impl TestServer {
             audit_checkpoint_file: Some(persisted.dir.path().join(shedu_core::CHECKPOINT_FILE)),
             acme: persisted.options.acme.clone().unwrap_or_default(),
             connector: persisted.options.connector.clone().unwrap_or_default(),
+            secrets: persisted.options.secrets.clone().unwrap_or_default(),
         };
         let services = Services::open(store.clone(), &master, clock.clone(), config)
             .await
@@ -277,6 +282,7 @@ impl TestServer {
                 None,
             )
             .expect("proxy settings"),
+            secrets_socket: persisted.options.secrets_socket.clone(),
             limits: persisted.options.connection_limits.clone(),
         };
         let running = shedu_server::start(state, cfg).await.expect("start server");
