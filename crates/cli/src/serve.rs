@@ -307,7 +307,29 @@ fn init_tracing(s: &Settings) -> anyhow::Result<()> {
 }
 
 fn printable(s: &Settings) -> String {
-    format!(
+    let c = &s.connector;
+    let protocols = format!(
+        "acme_http01_port = {}\nacme_dns_resolver = {:?}\nacme_validation_timeout = \"{}s\"\n\
+         connector_base = {:?}\nconnector_url = {:?}\nconnector_gateway_url = {:?}\n\
+         connector_application_ca = {:?}\nconnector_runtime_ca = {:?}\nconnector_validity_days = {}\n\
+         connector_token_ttl = \"{}s\"\nconnector_runtime_token_ttl = \"{}s\"\nconnector_csr_token_ttl = \"{}s\"",
+        s.acme.http01_port,
+        s.acme
+            .dns_resolver
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "system".into()),
+        s.acme.validation_timeout.as_secs(),
+        c.base_path,
+        c.public_url,
+        c.gateway_url,
+        c.application_ca,
+        c.runtime_ca,
+        c.validity_days,
+        c.application_token_ttl,
+        c.runtime_token_ttl,
+        c.csr_token_ttl,
+    );
+    let general = format!(
         "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\npublic_url = {:?}\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\ntls_reload_every = \"{}s\"\n\
          master_key_file = {:?}\nlifecycle_interval = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"\noidc_issuers = {:?}\n\
          webhook_allow = {:?}\nwebhook_timeout = \"{}s\"",
@@ -329,5 +351,6 @@ fn printable(s: &Settings) -> String {
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
         s.webhook_timeout.as_secs(),
-    )
+    );
+    format!("{general}\n{protocols}")
 }

@@ -3201,6 +3201,43 @@ fn an_oidc_device_login_renews_itself_at_the_provider(backend: shedu_testkit::Ba
 
 on_both_backends!(an_oidc_device_login_renews_itself_at_the_provider);
 
+// See: issue 14 (`--print-config` shows the connector's and ACME's settings too).
+#[test]
+fn print_config_shows_the_protocol_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = shedu_command(dir.path())
+        .args(["serve", "--print-config", "--data-dir", "data"])
+        .args([
+            "--connector-base",
+            "/kyma",
+            "--connector-validity-days",
+            "30",
+        ])
+        .args([
+            "--acme-dns-resolver",
+            "127.0.0.1:5353",
+            "--acme-http01-port",
+            "8080",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "connector_base = \"/kyma\"",
+        "connector_validity_days = 30",
+        "connector_token_ttl = \"300s\"",
+        "acme_dns_resolver = \"127.0.0.1:5353\"",
+        "acme_http01_port = 8080",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+    }
+}
+
 // See: issue 21 (`subscription` and `delivery`).
 fn subscriptions_and_deliveries_from_the_command_line(backend: shedu_testkit::Backend) {
     let sb = Sandbox::new(backend);

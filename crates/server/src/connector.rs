@@ -75,7 +75,22 @@ fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
 /// like API calls).
 pub(crate) fn router(state: AppState, base: &str) -> Router<AppState> {
     let mut inner = Router::new();
-    for (_, path, handler) in routes() {
+    for (method, path, handler) in routes() {
+        // Another method on a known route: 405 in Kyma's form, with the `Allow` header RFC 9110 asks for.
+        let allow = method.to_string();
+        let handler = handler.fallback(move || async move {
+            let mut response = kyma(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &format!("this route answers {allow} only"),
+            )
+            .into_response();
+            if let Ok(value) = axum::http::HeaderValue::from_str(&allow) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::ALLOW, value);
+            }
+            response
+        });
         inner = inner.route(path, handler);
     }
     let inner = inner

@@ -491,6 +491,10 @@ backend_test!(kyma_acceptance_refusals_in_kyma_form, |backend| {
 
     // The internal API needs an operator's bearer token.
     let tokens = connector(&server, "/v1/applications/tokens");
+    // Another method on a known route is 405, in Kyma's form too.
+    let (status, body) = call(&server, dir, "GET", &tokens, &[bearer(&server)], None, None);
+    assert_eq!((status, body["code"].as_u64()), (405, Some(405)), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("POST"), "{body}");
     let (status, body) = call(
         &server,
         dir,
