@@ -468,3 +468,121 @@ backend_test!(lego_gets_a_wildcard_over_dns01, |backend| {
         "{text}"
     );
 });
+
+/// Runs certbot (PyPI, in a cached virtualenv) against the `web` RA's directory, with its standalone
+/// http-01 server on `port` and its folders under `dir`; returns (success, output).
+async fn certbot(server: &TestServer, dir: &Path, port: u16, args: &[&str]) -> (bool, String) {
+    let venv = shedu_testkit::python_venv("certbot", &["certbot==5.8.0"]);
+    let directory = format!("{}/acme/web/directory", server.base_url);
+    let mut cmd = tokio::process::Command::new(venv.join("bin/certbot"));
+    cmd.env("REQUESTS_CA_BUNDLE", &server.ca_file)
+        .args(args)
+        .args(["--server", &directory, "--non-interactive"])
+        .arg("--config-dir")
+        .arg(dir.join("etc"))
+        .arg("--work-dir")
+        .arg(dir.join("work"))
+        .arg("--logs-dir")
+        .arg(dir.join("logs"))
+        .kill_on_drop(true);
+    if args[0] != "revoke" {
+        cmd.args([
+            "--standalone",
+            "--http-01-address",
+            "127.0.0.1",
+            "--http-01-port",
+        ])
+        .arg(port.to_string());
+    }
+    let Ok(out) = tokio::time::timeout(Duration::from_secs(90), cmd.output()).await else {
+        let log = std::fs::read_to_string(dir.join("logs/letsencrypt.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        panic!(
+            "certbot took over 90 s; its log ends:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    };
+    let out = out.expect("certbot");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+// See: issue 15 (certbot, the most used ACME client, with EAB: issue, renew, revoke).
+backend_test!(certbot_issues_renews_and_revokes_with_eab, |backend| {
+    let port = free_port();
+    let (server, ca) = acme_server(backend, port, json!({"eab_required": true})).await;
+    let (_, ras) = server.get("/api/v1/ras").await;
+    let ra_id = ras["items"][0]["id"].as_str().unwrap().to_string();
+    let (status, key) = server
+        .post(&format!("/api/v1/ras/{ra_id}/acme/eab"), json!({}))
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("root.pem"), ca["certificate_pem"].as_str().unwrap()).unwrap();
+
+    let (ok, out) = certbot(
+        &server,
+        d,
+        port,
+        &[
+            "certonly",
+            "--agree-tos",
+            "--register-unsafely-without-email",
+            "--eab-kid",
+            key["kid"].as_str().unwrap(),
+            "--eab-hmac-key",
+            key["hmac_key"].as_str().unwrap(),
+            "-d",
+            "c.localhost",
+        ],
+    )
+    .await;
+    assert!(ok, "certbot certonly: {out}");
+    let live = d.join("etc/live/c.localhost/cert.pem");
+    std::fs::copy(&live, d.join("first.pem")).unwrap();
+    verify(d, "first.pem");
+    assert!(ocsp_status(&server, d, "first.pem").contains("first.pem: good"));
+
+    let (ok, out) = certbot(
+        &server,
+        d,
+        port,
+        &["renew", "--force-renewal", "--no-random-sleep-on-renew"],
+    )
+    .await;
+    assert!(ok, "certbot renew: {out}");
+    std::fs::copy(&live, d.join("second.pem")).unwrap();
+    verify(d, "second.pem");
+    let serial = |f: &str| openssl(d, &["x509", "-in", f, "-noout", "-serial"]).1;
+    assert_ne!(
+        serial("first.pem"),
+        serial("second.pem"),
+        "renewal issued a new certificate"
+    );
+
+    let (ok, out) = certbot(
+        &server,
+        d,
+        port,
+        &[
+            "revoke",
+            "--cert-name",
+            "c.localhost",
+            "--reason",
+            "keycompromise",
+            "--no-delete-after-revoke",
+        ],
+    )
+    .await;
+    assert!(ok, "certbot revoke: {out}");
+    let status = ocsp_status(&server, d, "second.pem");
+    assert!(
+        status.contains("second.pem: revoked") && status.contains("keyCompromise"),
+        "{status}"
+    );
+});
