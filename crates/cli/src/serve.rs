@@ -105,6 +105,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         )
         .map_err(|e| anyhow::anyhow!("--client-cert-header: {e}"))?,
         limits: shedu_server::ConnectionLimits::default(),
+        kmip: Some(s.kmip),
     };
     let mut running = shedu_server::start(state, cfg)
         .await
@@ -129,6 +130,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "  HTTP:         http://{}/health   (OCSP: /ocsp, CRLs: /crl/<ca-id>)",
         running.http_addr
     );
+    match running.kmip_addr {
+        Some(addr) => println!("  KMIP (TLS):   {addr}   (client certificates from a managed CA)"),
+        None => println!("  KMIP (TLS):   off   (the default address is taken)"),
+    }
     println!(
         "  Public URL:   {}   (written into certificates' AIA and CRL distribution points)",
         s.public_url

@@ -61,6 +61,8 @@ pub struct Services {
     pub acme: Arc<crate::Acme>,
     /// The connector: one-time-token pairing, renewal, revocation.
     pub connector: Arc<Connector>,
+    /// The KMIP key manager.
+    pub kmip: Arc<crate::Kmip>,
 }
 
 impl Services {
@@ -113,6 +115,7 @@ impl Services {
         Ok(Services {
             acme,
             connector,
+            kmip: Arc::new(crate::Kmip::new(registry.clone())),
             va: Arc::new(Va::new(registry.clone())),
             devices: Arc::new(Devices::new(
                 registry.clone(),
