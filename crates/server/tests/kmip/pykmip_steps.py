@@ -32,7 +32,10 @@ def attributes(result):
     uid, attrs = result
     out = {}
     for a in attrs:
-        out[a.attribute_name.value] = plain(a.attribute_value.value if hasattr(a.attribute_value, "value") else a.attribute_value)
+        v = a.attribute_value
+        if hasattr(v, "name_value"):  # a Name structure: its text
+            v = v.name_value
+        out[a.attribute_name.value] = plain(v.value if hasattr(v, "value") else v)
     return out
 
 
