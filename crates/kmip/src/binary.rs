@@ -23,9 +23,7 @@ pub fn message_len(header: &[u8; HEADER_LEN]) -> Result<usize, Error> {
     usize::try_from(len)
         .ok()
         .and_then(|l| l.checked_add(HEADER_LEN))
-        .ok_or(Error::TooLarge {
-            len: usize::MAX,
-        })
+        .ok_or(Error::TooLarge { len: usize::MAX })
 }
 
 /// Decodes one item that must span all of `input`.

@@ -64,9 +64,13 @@ fn item(input: &Json, depth: usize) -> Result<Ttlv, Error> {
         .as_str()
         .ok_or_else(|| Error::json("tag is not a string"))?;
     let tag = match hex_number(tag_text) {
-        Some(n) if n <= 0xFF_FFFF => u32::try_from(n).map_err(|_| Error::json("tag out of range"))?,
+        Some(n) if n <= 0xFF_FFFF => {
+            u32::try_from(n).map_err(|_| Error::json("tag out of range"))?
+        }
         Some(_) => return Err(Error::json("tag out of range")),
-        None => tag_value(tag_text).ok_or_else(|| Error::json(format!("unknown tag {tag_text}")))?,
+        None => {
+            tag_value(tag_text).ok_or_else(|| Error::json(format!("unknown tag {tag_text}")))?
+        }
     };
     let item_type = match obj.get("type") {
         None => ItemType::Structure,
@@ -85,23 +89,35 @@ fn item(input: &Json, depth: usize) -> Result<Ttlv, Error> {
                 .map(|i| item(i, depth + 1))
                 .collect::<Result<_, _>>()?,
         ),
-        ItemType::Integer => Value::Integer(int(raw).and_then(|n| i32::try_from(n).ok()).ok_or_else(bad)?),
+        ItemType::Integer => Value::Integer(
+            int(raw)
+                .and_then(|n| i32::try_from(n).ok())
+                .ok_or_else(bad)?,
+        ),
         ItemType::LongInteger => Value::LongInteger(int(raw).ok_or_else(bad)?),
         ItemType::DateTimeExtended => Value::DateTimeExtended(int(raw).ok_or_else(bad)?),
-        ItemType::Interval => {
-            Value::Interval(int(raw).and_then(|n| u32::try_from(n).ok()).ok_or_else(bad)?)
-        }
+        ItemType::Interval => Value::Interval(
+            int(raw)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(bad)?,
+        ),
         ItemType::BigInteger => {
-            let text = raw.as_str().and_then(|s| s.strip_prefix("0x")).ok_or_else(bad)?;
+            let text = raw
+                .as_str()
+                .and_then(|s| s.strip_prefix("0x"))
+                .ok_or_else(bad)?;
             let bytes = hex::decode(text).map_err(|_| bad())?;
             Value::BigInteger(bytes)
         }
         ItemType::Enumeration => Value::Enumeration(match raw {
             Json::String(s) => match hex_number(s) {
                 Some(n) => u32::try_from(n).map_err(|_| bad())?,
-                None => enum_value(tag, s).ok_or_else(|| Error::json(format!("unknown {tag_text} {s}")))?,
+                None => enum_value(tag, s)
+                    .ok_or_else(|| Error::json(format!("unknown {tag_text} {s}")))?,
             },
-            other => int(other).and_then(|n| u32::try_from(n).ok()).ok_or_else(bad)?,
+            other => int(other)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(bad)?,
         }),
         ItemType::Boolean => Value::Boolean(raw.as_bool().ok_or_else(bad)?),
         ItemType::TextString => Value::TextString(raw.as_str().ok_or_else(bad)?.to_owned()),

@@ -20,12 +20,15 @@ mod names;
 mod ttlv;
 
 pub use attributes::{
-    Attribute, attribute_name, attribute_tag, name_text, name_value, read_attributes, write_attribute,
+    Attribute, attribute_name, attribute_tag, name_text, name_value, read_attributes,
+    write_attribute,
 };
 pub use binary::{HEADER_LEN, decode, encode, message_len};
 pub use error::Error;
 pub use json::{from_json, from_json_slice, to_json};
-pub use message::{ProtocolVersion, RequestBatchItem, RequestMessage, ResponseBatchItem, ResponseMessage};
+pub use message::{
+    ProtocolVersion, RequestBatchItem, RequestMessage, ResponseBatchItem, ResponseMessage,
+};
 pub use names::*;
 pub use ttlv::{ItemType, Ttlv, Value};
 
@@ -42,7 +45,10 @@ pub fn tag_name(t: u32) -> Option<&'static str> {
 
 /// The tag named `name` in the JSON form.
 pub fn tag_value(name: &str) -> Option<u32> {
-    names::TAG_NAMES.iter().find(|(_, n)| *n == name).map(|(t, _)| *t)
+    names::TAG_NAMES
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map(|(t, _)| *t)
 }
 
 /// The name of value `v` of the enumeration carried by tag `t`.

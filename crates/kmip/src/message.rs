@@ -1,9 +1,9 @@
 //! Request and response messages (KMIP 1.4 §7, KMIP 2.1 §8): a header and batch items. Payloads stay
 //! [`Ttlv`] structures; what each operation's payload holds is read by the server's operations.
 
+use crate::Error;
 use crate::names::{result_status, tag};
 use crate::ttlv::{Ttlv, Value};
-use crate::Error;
 
 /// A protocol version (major, minor).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -105,7 +105,9 @@ impl RequestMessage {
             .children(tag::BATCH_ITEM)
             .map(|b| {
                 Ok(RequestBatchItem {
-                    operation: b.require(tag::OPERATION, "Operation")?.as_enum("Operation")?,
+                    operation: b
+                        .require(tag::OPERATION, "Operation")?
+                        .as_enum("Operation")?,
                     unique_batch_item_id: b
                         .child(tag::UNIQUE_BATCH_ITEM_ID)
                         .map(|i| i.as_bytes("Unique Batch Item ID").map(<[u8]>::to_vec))
@@ -137,9 +139,15 @@ impl RequestMessage {
             header.push(Ttlv::integer(tag::MAXIMUM_RESPONSE_SIZE, size));
         }
         if let Some(option) = self.batch_error_continuation {
-            header.push(Ttlv::enumeration(tag::BATCH_ERROR_CONTINUATION_OPTION, option));
+            header.push(Ttlv::enumeration(
+                tag::BATCH_ERROR_CONTINUATION_OPTION,
+                option,
+            ));
         }
-        header.push(Ttlv::integer(tag::BATCH_COUNT, count(self.batch_items.len())));
+        header.push(Ttlv::integer(
+            tag::BATCH_COUNT,
+            count(self.batch_items.len()),
+        ));
         let mut items = vec![Ttlv::structure(tag::REQUEST_HEADER, header)];
         for b in &self.batch_items {
             let mut fields = vec![Ttlv::enumeration(tag::OPERATION, b.operation)];
@@ -260,7 +268,10 @@ impl ResponseMessage {
             .children(tag::BATCH_ITEM)
             .map(|b| {
                 Ok(ResponseBatchItem {
-                    operation: b.child(tag::OPERATION).map(|i| i.as_enum("Operation")).transpose()?,
+                    operation: b
+                        .child(tag::OPERATION)
+                        .map(|i| i.as_enum("Operation"))
+                        .transpose()?,
                     unique_batch_item_id: b
                         .child(tag::UNIQUE_BATCH_ITEM_ID)
                         .map(|i| i.as_bytes("Unique Batch Item ID").map(<[u8]>::to_vec))
@@ -284,7 +295,9 @@ impl ResponseMessage {
             protocol_version: ProtocolVersion::from_ttlv(
                 header.require(tag::PROTOCOL_VERSION, "Protocol Version")?,
             )?,
-            time_stamp: header.require(tag::TIME_STAMP, "Time Stamp")?.as_date("Time Stamp")?,
+            time_stamp: header
+                .require(tag::TIME_STAMP, "Time Stamp")?
+                .as_date("Time Stamp")?,
             batch_items,
         })
     }

@@ -1817,10 +1817,8 @@ pub mod name_type {
     pub const URI: u32 = 0x00000002;
 }
 
-const NAME_TYPE_NAMES: &[(u32, &str)] = &[
-    (0x00000001, "UninterpretedTextString"),
-    (0x00000002, "URI"),
-];
+const NAME_TYPE_NAMES: &[(u32, &str)] =
+    &[(0x00000001, "UninterpretedTextString"), (0x00000002, "URI")];
 
 /// The `QueryFunction` enumeration.
 pub mod query_function {
@@ -2084,10 +2082,7 @@ pub mod secret_data_type {
     pub const SEED: u32 = 0x00000002;
 }
 
-const SECRET_DATA_TYPE_NAMES: &[(u32, &str)] = &[
-    (0x00000001, "Password"),
-    (0x00000002, "SEED"),
-];
+const SECRET_DATA_TYPE_NAMES: &[(u32, &str)] = &[(0x00000001, "Password"), (0x00000002, "SEED")];
 
 /// The `OpaqueDataType` enumeration.
 pub mod opaque_data_type {
@@ -2095,9 +2090,7 @@ pub mod opaque_data_type {
     pub const NONE: u32 = 0x80000000;
 }
 
-const OPAQUE_DATA_TYPE_NAMES: &[(u32, &str)] = &[
-    (0x80000000, "None"),
-];
+const OPAQUE_DATA_TYPE_NAMES: &[(u32, &str)] = &[(0x80000000, "None")];
 
 /// The `RecommendedCurve` enumeration.
 pub mod recommended_curve {
@@ -2388,10 +2381,7 @@ pub mod certificate_type {
     pub const PGP: u32 = 0x00000002;
 }
 
-const CERTIFICATE_TYPE_NAMES: &[(u32, &str)] = &[
-    (0x00000001, "X509"),
-    (0x00000002, "PGP"),
-];
+const CERTIFICATE_TYPE_NAMES: &[(u32, &str)] = &[(0x00000001, "X509"), (0x00000002, "PGP")];
 
 /// The `KeyCompressionType` enumeration.
 pub mod key_compression_type {
@@ -2636,10 +2626,8 @@ pub mod encoding_option {
     pub const TTLV_ENCODING: u32 = 0x00000002;
 }
 
-const ENCODING_OPTION_NAMES: &[(u32, &str)] = &[
-    (0x00000001, "NoEncoding"),
-    (0x00000002, "TtlvEncoding"),
-];
+const ENCODING_OPTION_NAMES: &[(u32, &str)] =
+    &[(0x00000001, "NoEncoding"), (0x00000002, "TtlvEncoding")];
 
 /// The `DerivationMethod` enumeration.
 pub mod derivation_method {
@@ -2708,10 +2696,7 @@ pub mod put_function {
     pub const REPLACE: u32 = 0x00000002;
 }
 
-const PUT_FUNCTION_NAMES: &[(u32, &str)] = &[
-    (0x00000001, "New"),
-    (0x00000002, "Replace"),
-];
+const PUT_FUNCTION_NAMES: &[(u32, &str)] = &[(0x00000001, "New"), (0x00000002, "Replace")];
 
 /// The `StorageStatusMask` enumeration.
 pub mod storage_status_mask {
@@ -2766,10 +2751,8 @@ pub mod key_wrap_type {
     pub const AS_REGISTERED: u32 = 0x00000002;
 }
 
-const KEY_WRAP_TYPE_NAMES: &[(u32, &str)] = &[
-    (0x00000001, "NotWrapped"),
-    (0x00000002, "AsRegistered"),
-];
+const KEY_WRAP_TYPE_NAMES: &[(u32, &str)] =
+    &[(0x00000001, "NotWrapped"), (0x00000002, "AsRegistered")];
 
 /// The `MaskGenerator` enumeration.
 pub mod mask_generator {
@@ -2777,9 +2760,7 @@ pub mod mask_generator {
     pub const MGF1: u32 = 0x00000001;
 }
 
-const MASK_GENERATOR_NAMES: &[(u32, &str)] = &[
-    (0x00000001, "Mgf1"),
-];
+const MASK_GENERATOR_NAMES: &[(u32, &str)] = &[(0x00000001, "Mgf1")];
 
 /// The `ProtectionLevel` enumeration.
 pub mod protection_level {
@@ -2789,10 +2770,7 @@ pub mod protection_level {
     pub const LOW: u32 = 0x00000002;
 }
 
-const PROTECTION_LEVEL_NAMES: &[(u32, &str)] = &[
-    (0x00000001, "High"),
-    (0x00000002, "Low"),
-];
+const PROTECTION_LEVEL_NAMES: &[(u32, &str)] = &[(0x00000001, "High"), (0x00000002, "Low")];
 
 /// The `ProtectionStorageMask` enumeration.
 pub mod protection_storage_mask {
@@ -2851,10 +2829,8 @@ pub mod key_value_location_type {
     pub const URI: u32 = 0x00000002;
 }
 
-const KEY_VALUE_LOCATION_TYPE_NAMES: &[(u32, &str)] = &[
-    (0x00000001, "UninterpretedTextString"),
-    (0x00000002, "URI"),
-];
+const KEY_VALUE_LOCATION_TYPE_NAMES: &[(u32, &str)] =
+    &[(0x00000001, "UninterpretedTextString"), (0x00000002, "URI")];
 
 /// The `AlternativeNameType` enumeration.
 pub mod alternative_name_type {
@@ -2903,10 +2879,16 @@ pub(crate) const ENUM_NAMES: &[(u32, &[(u32, &str)])] = &[
     (tag::SECRET_DATA_TYPE, SECRET_DATA_TYPE_NAMES),
     (tag::OPAQUE_DATA_TYPE, OPAQUE_DATA_TYPE_NAMES),
     (tag::RECOMMENDED_CURVE, RECOMMENDED_CURVE_NAMES),
-    (tag::DIGITAL_SIGNATURE_ALGORITHM, DIGITAL_SIGNATURE_ALGORITHM_NAMES),
+    (
+        tag::DIGITAL_SIGNATURE_ALGORITHM,
+        DIGITAL_SIGNATURE_ALGORITHM_NAMES,
+    ),
     (tag::CERTIFICATE_TYPE, CERTIFICATE_TYPE_NAMES),
     (tag::KEY_COMPRESSION_TYPE, KEY_COMPRESSION_TYPE_NAMES),
-    (tag::BATCH_ERROR_CONTINUATION_OPTION, BATCH_ERROR_CONTINUATION_OPTION_NAMES),
+    (
+        tag::BATCH_ERROR_CONTINUATION_OPTION,
+        BATCH_ERROR_CONTINUATION_OPTION_NAMES,
+    ),
     (tag::WRAPPING_METHOD, WRAPPING_METHOD_NAMES),
     (tag::KEY_ROLE_TYPE, KEY_ROLE_TYPE_NAMES),
     (tag::CREDENTIAL_TYPE, CREDENTIAL_TYPE_NAMES),

@@ -1,14 +1,20 @@
 use super::*;
 
 fn unhex(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace() && *c != '|').collect();
+    let s: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '|')
+        .collect();
     hex::decode(s).unwrap()
 }
 
 /// The examples of KMIP 1.4 §9.1.2 ("Examples"), tag 0x420020.
 fn spec_examples() -> Vec<(&'static str, Value)> {
     vec![
-        ("420020 | 02 | 00000004 | 00000008 00000000", Value::Integer(8)),
+        (
+            "420020 | 02 | 00000004 | 00000008 00000000",
+            Value::Integer(8),
+        ),
         (
             "420020 | 03 | 00000008 | 01B69B4BA5749200",
             Value::LongInteger(123_456_789_000_000_000),
@@ -17,15 +23,30 @@ fn spec_examples() -> Vec<(&'static str, Value)> {
             "420020 | 04 | 00000010 | 0000000003FD35EB 6BC2DF4618080000",
             Value::BigInteger(unhex("0000000003FD35EB6BC2DF4618080000")),
         ),
-        ("420020 | 05 | 00000004 | 000000FF 00000000", Value::Enumeration(255)),
-        ("420020 | 06 | 00000008 | 0000000000000001", Value::Boolean(true)),
+        (
+            "420020 | 05 | 00000004 | 000000FF 00000000",
+            Value::Enumeration(255),
+        ),
+        (
+            "420020 | 06 | 00000008 | 0000000000000001",
+            Value::Boolean(true),
+        ),
         (
             "420020 | 07 | 0000000B | 48656C6C6F20576F726C640000000000",
             Value::TextString("Hello World".into()),
         ),
-        ("420020 | 08 | 00000003 | 0102030000000000", Value::ByteString(vec![1, 2, 3])),
-        ("420020 | 09 | 00000008 | 0000000047DA67F8", Value::DateTime(0x47DA_67F8)),
-        ("420020 | 0A | 00000004 | 000D2F0000000000", Value::Interval(864_000)),
+        (
+            "420020 | 08 | 00000003 | 0102030000000000",
+            Value::ByteString(vec![1, 2, 3]),
+        ),
+        (
+            "420020 | 09 | 00000008 | 0000000047DA67F8",
+            Value::DateTime(0x47DA_67F8),
+        ),
+        (
+            "420020 | 0A | 00000004 | 000D2F0000000000",
+            Value::Interval(864_000),
+        ),
         (
             "420020 | 01 | 00000020 | 420004 | 05 | 00000004 | 000000FE00000000 | 420005 | 02 | 00000004 | 000000FF00000000",
             Value::Structure(vec![
@@ -57,12 +78,20 @@ fn create_request_reads_as_a_typed_message_and_re_encodes_byte_for_byte() {
     assert_eq!(message_len(&header).unwrap(), bytes.len());
     let item = decode(&bytes).unwrap();
     let message = RequestMessage::from_ttlv(&item).unwrap();
-    assert_eq!(message.protocol_version, ProtocolVersion { major: 1, minor: 2 });
+    assert_eq!(
+        message.protocol_version,
+        ProtocolVersion { major: 1, minor: 2 }
+    );
     assert_eq!(message.batch_items.len(), 1);
     let batch = &message.batch_items[0];
     assert_eq!(batch.operation, operation::CREATE);
     assert_eq!(
-        batch.payload.child(tag::OBJECT_TYPE).unwrap().as_enum("").unwrap(),
+        batch
+            .payload
+            .child(tag::OBJECT_TYPE)
+            .unwrap()
+            .as_enum("")
+            .unwrap(),
         object_type::SYMMETRIC_KEY
     );
     let attributes =
@@ -70,9 +99,16 @@ fn create_request_reads_as_a_typed_message_and_re_encodes_byte_for_byte() {
     let names: Vec<_> = attributes.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(
         names,
-        ["Cryptographic Algorithm", "Cryptographic Length", "Cryptographic Usage Mask"]
+        [
+            "Cryptographic Algorithm",
+            "Cryptographic Length",
+            "Cryptographic Usage Mask"
+        ]
     );
-    assert_eq!(attributes[1].value, Ttlv::integer(tag::CRYPTOGRAPHIC_LENGTH, 128));
+    assert_eq!(
+        attributes[1].value,
+        Ttlv::integer(tag::CRYPTOGRAPHIC_LENGTH, 128)
+    );
     assert_eq!(encode(&message.to_ttlv()).unwrap(), bytes);
     // The JSON form round-trips too, with the specification's names.
     let json = to_json(&item);
@@ -81,10 +117,20 @@ fn create_request_reads_as_a_typed_message_and_re_encodes_byte_for_byte() {
     assert_eq!(from_json(&json).unwrap(), item);
     // KMIP 2 form of the same attributes: tagged items.
     let v2 = ProtocolVersion { major: 2, minor: 1 };
-    assert_eq!(write_attribute(&attributes[0], v2), Ttlv::enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, cryptographic_algorithm::AES));
+    assert_eq!(
+        write_attribute(&attributes[0], v2),
+        Ttlv::enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, cryptographic_algorithm::AES)
+    );
     let v12 = ProtocolVersion { major: 1, minor: 2 };
     let again: Vec<_> = attributes.iter().map(|a| write_attribute(a, v12)).collect();
-    assert_eq!(again, batch.payload.child(tag::TEMPLATE_ATTRIBUTE).unwrap().items());
+    assert_eq!(
+        again,
+        batch
+            .payload
+            .child(tag::TEMPLATE_ATTRIBUTE)
+            .unwrap()
+            .items()
+    );
 }
 
 #[test]
@@ -99,13 +145,31 @@ fn malformed_input_is_an_error_never_a_panic() {
     long.extend_from_slice(&[0; 8]);
     assert_eq!(decode(&long), Err(Error::Trailing { count: 8 }));
     // An unknown type, a bad fixed length, non-zero padding, a non-canonical boolean, bad UTF-8.
-    assert!(matches!(decode(&unhex("420020 0C 00000000")), Err(Error::UnknownType { code: 0x0c, .. })));
-    assert!(matches!(decode(&unhex("420020 02 00000008 0000000800000000")), Err(Error::BadLength { .. })));
-    assert!(matches!(decode(&unhex("420020 02 00000004 0000000800000001")), Err(Error::NonCanonical { .. })));
-    assert!(matches!(decode(&unhex("420020 06 00000008 0000000000000002")), Err(Error::NonCanonical { .. })));
-    assert!(matches!(decode(&unhex("420020 07 00000001 FF00000000000000")), Err(Error::BadUtf8 { .. })));
+    assert!(matches!(
+        decode(&unhex("420020 0C 00000000")),
+        Err(Error::UnknownType { code: 0x0c, .. })
+    ));
+    assert!(matches!(
+        decode(&unhex("420020 02 00000008 0000000800000000")),
+        Err(Error::BadLength { .. })
+    ));
+    assert!(matches!(
+        decode(&unhex("420020 02 00000004 0000000800000001")),
+        Err(Error::NonCanonical { .. })
+    ));
+    assert!(matches!(
+        decode(&unhex("420020 06 00000008 0000000000000002")),
+        Err(Error::NonCanonical { .. })
+    ));
+    assert!(matches!(
+        decode(&unhex("420020 07 00000001 FF00000000000000")),
+        Err(Error::BadUtf8 { .. })
+    ));
     // A huge declared length fails as truncated without allocating it.
-    assert!(matches!(decode(&unhex("420020 08 FFFFFFF8")), Err(Error::Truncated { .. })));
+    assert!(matches!(
+        decode(&unhex("420020 08 FFFFFFF8")),
+        Err(Error::Truncated { .. })
+    ));
     // Deep nesting is refused.
     let mut deep = Ttlv::integer(0x42_0020, 1);
     for _ in 0..=MAX_DEPTH {
@@ -119,8 +183,16 @@ fn malformed_input_is_an_error_never_a_panic() {
     if let Value::Structure(items) = &mut lying.value {
         items.push(items[1].clone());
     }
-    assert_eq!(RequestMessage::from_ttlv(&lying), Err(Error::Invalid { what: "Batch Count" }));
-    assert_eq!(RequestMessage::version_hint(&lying), Some(ProtocolVersion { major: 1, minor: 2 }));
+    assert_eq!(
+        RequestMessage::from_ttlv(&lying),
+        Err(Error::Invalid {
+            what: "Batch Count"
+        })
+    );
+    assert_eq!(
+        RequestMessage::version_hint(&lying),
+        Some(ProtocolVersion { major: 1, minor: 2 })
+    );
 }
 
 #[test]
@@ -138,11 +210,20 @@ fn json_form_reads_what_cosmian_and_oasis_write() {
     let item = from_json_slice(text.as_bytes()).unwrap();
     assert_eq!(item.tag, tag::REQUEST_PAYLOAD);
     let attrs = item.child(tag::ATTRIBUTES).unwrap();
-    assert_eq!(attrs.items()[0], Ttlv::enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, 3));
-    assert_eq!(attrs.items()[2], Ttlv::integer(tag::CRYPTOGRAPHIC_USAGE_MASK, 12));
+    assert_eq!(
+        attrs.items()[0],
+        Ttlv::enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, 3)
+    );
+    assert_eq!(
+        attrs.items()[2],
+        Ttlv::integer(tag::CRYPTOGRAPHIC_USAGE_MASK, 12)
+    );
     assert_eq!(attrs.items()[3].value, Value::DateTime(0x47DA_67F8));
     assert_eq!(attrs.items()[4], Ttlv::bytes(0x54_0001, vec![1, 2, 0xff]));
-    assert_eq!(attrs.items()[5].value, Value::Enumeration(key_format_type::RAW));
+    assert_eq!(
+        attrs.items()[5].value,
+        Value::Enumeration(key_format_type::RAW)
+    );
     // Round trip through both encodings.
     assert_eq!(from_json(&to_json(&item)).unwrap(), item);
     assert_eq!(decode(&encode(&item).unwrap()).unwrap(), item);
@@ -162,10 +243,22 @@ fn json_form_reads_what_cosmian_and_oasis_write() {
 #[test]
 fn names_are_the_specifications() {
     assert_eq!(tag_name(tag::REQUEST_MESSAGE), Some("RequestMessage"));
-    assert_eq!(tag_value("UniqueBatchItemID"), Some(tag::UNIQUE_BATCH_ITEM_ID));
-    assert_eq!(enum_name(tag::RESULT_REASON, result_reason::ITEM_NOT_FOUND), Some("ItemNotFound"));
+    assert_eq!(
+        tag_value("UniqueBatchItemID"),
+        Some(tag::UNIQUE_BATCH_ITEM_ID)
+    );
+    assert_eq!(
+        enum_name(tag::RESULT_REASON, result_reason::ITEM_NOT_FOUND),
+        Some("ItemNotFound")
+    );
     assert_eq!(enum_name(tag::STATE, state::PRE_ACTIVE), Some("PreActive"));
-    assert_eq!(enum_value(tag::OPERATION, "DiscoverVersions"), Some(operation::DISCOVER_VERSIONS));
-    assert_eq!(attribute_tag("Cryptographic Usage Mask"), Some(tag::CRYPTOGRAPHIC_USAGE_MASK));
+    assert_eq!(
+        enum_value(tag::OPERATION, "DiscoverVersions"),
+        Some(operation::DISCOVER_VERSIONS)
+    );
+    assert_eq!(
+        attribute_tag("Cryptographic Usage Mask"),
+        Some(tag::CRYPTOGRAPHIC_USAGE_MASK)
+    );
     assert_eq!(attribute_tag("x-custom"), None);
 }

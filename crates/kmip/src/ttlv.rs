@@ -83,7 +83,9 @@ const ITEM_TYPES: [(ItemType, &str); 11] = [
 impl ItemType {
     /// The type of a type byte, if it is one.
     pub fn from_code(code: u8) -> Option<Self> {
-        ITEM_TYPES.get(usize::from(code).checked_sub(1)?).map(|(t, _)| *t)
+        ITEM_TYPES
+            .get(usize::from(code).checked_sub(1)?)
+            .map(|(t, _)| *t)
     }
 
     /// The type named `name` in the JSON form.

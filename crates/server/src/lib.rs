@@ -21,7 +21,5 @@ pub mod tls;
 mod va;
 
 pub use auth::{AdminToken, Caller, Principal, PrincipalKind, Role};
-pub use listen::{
-    ConnectionLimits, KmipListen, Running, ServerConfig, http_app, https_app, start,
-};
+pub use listen::{ConnectionLimits, KmipListen, Running, ServerConfig, http_app, https_app, start};
 pub use state::AppState;

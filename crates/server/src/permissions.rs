@@ -142,7 +142,11 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ),
     ("POST", "/api/v1/kms/access/grant", Permission::KmipAccess),
     ("POST", "/api/v1/kms/access/revoke", Permission::KmipAccess),
-    ("GET", "/api/v1/kms/access/list/{id}", Permission::KmipAccess),
+    (
+        "GET",
+        "/api/v1/kms/access/list/{id}",
+        Permission::KmipAccess,
+    ),
     ("GET", "/api/v1/kms/access/owned", Permission::KmipAccess),
     ("GET", "/api/v1/kms/access/obtained", Permission::KmipAccess),
 ];

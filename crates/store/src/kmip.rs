@@ -40,8 +40,7 @@ pub struct KmipGrantRow {
     pub operation: String,
 }
 
-const COLUMNS: &str =
-    "uid, owner, object_type, state, attributes, sealed, created_at, updated_at";
+const COLUMNS: &str = "uid, owner, object_type, state, attributes, sealed, created_at, updated_at";
 
 impl Store {
     /// Inserts new objects (one, or a key pair) with their events and the audit record, in one
@@ -72,7 +71,11 @@ impl Store {
         for e in events {
             events::append(&mut tx, e).await?;
         }
-        let target = rows.iter().map(|r| r.uid.as_str()).collect::<Vec<_>>().join(",");
+        let target = rows
+            .iter()
+            .map(|r| r.uid.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
         let now = rows.first().map_or(0, |r| r.created_at);
         crate::audit::commit(tx, &self.chain, audit, &format!("kmip/{target}"), now).await
     }
@@ -110,7 +113,11 @@ impl Store {
         for e in events {
             events::append(&mut tx, e).await?;
         }
-        let target = rows.iter().map(|(r, _)| r.uid.as_str()).collect::<Vec<_>>().join(",");
+        let target = rows
+            .iter()
+            .map(|(r, _)| r.uid.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
         let now = rows.first().map_or(0, |(r, _)| r.updated_at);
         crate::audit::commit(tx, &self.chain, audit, &format!("kmip/{target}"), now).await
     }
@@ -249,7 +256,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let target = grants.first().map_or(String::new(), |g| format!("kmip/{}", g.uid));
+        let target = grants
+            .first()
+            .map_or(String::new(), |g| format!("kmip/{}", g.uid));
         crate::audit::commit(tx, &self.chain, audit, &target, now).await
     }
 }

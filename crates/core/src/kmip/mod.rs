@@ -20,6 +20,7 @@
 //! - **Audit and events**: every operation is audited (`kmip.<operation>`; changes in their own
 //!   transaction, reads and refusals on their own); creations and state changes are events.
 
+mod crypto;
 mod object;
 mod ops;
 
@@ -62,6 +63,12 @@ pub const KMIP_OPERATIONS: &[(u32, &str)] = &[
     (operation::ACTIVATE, "activate"),
     (operation::REVOKE, "revoke"),
     (operation::DESTROY, "destroy"),
+    (operation::CREATE_KEY_PAIR, "create_key_pair"),
+    (operation::ENCRYPT, "encrypt"),
+    (operation::DECRYPT, "decrypt"),
+    (operation::SIGN, "sign"),
+    (operation::SIGNATURE_VERIFY, "signature_verify"),
+    (operation::MAC, "mac"),
 ];
 
 /// The operations an owner may grant (`POST /api/v1/kms/access/grant`).
@@ -168,16 +175,22 @@ impl Kmip {
         let request = match RequestMessage::from_ttlv(message) {
             Ok(r) => r,
             Err(e) => {
-                self.audit(actor, "kmip.request", "-", Outcome::Failure, Some(e.to_string()))
-                    .await;
+                self.audit(
+                    actor,
+                    "kmip.request",
+                    "-",
+                    Outcome::Failure,
+                    Some(e.to_string()),
+                )
+                .await;
                 return self.invalid_message(RequestMessage::version_hint(message), &e.to_string());
             }
         };
         let version = request.protocol_version;
         let mut batch = ops::Batch::default();
         let mut items = Vec::with_capacity(request.batch_items.len());
-        let continue_on_error =
-            request.batch_error_continuation == Some(shedu_kmip::batch_error_continuation_option::CONTINUE);
+        let continue_on_error = request.batch_error_continuation
+            == Some(shedu_kmip::batch_error_continuation_option::CONTINUE);
         for item in &request.batch_items {
             let id = item.unique_batch_item_id.clone();
             let result = if KMIP_VERSIONS.contains(&version) {
@@ -186,13 +199,14 @@ impl Kmip {
             } else {
                 Err(Failure::new(
                     result_reason::INVALID_MESSAGE,
-                    format!("protocol version {}.{} is not supported", version.major, version.minor),
+                    format!(
+                        "protocol version {}.{} is not supported",
+                        version.major, version.minor
+                    ),
                 ))
             };
             match result {
-                Ok(payload) => {
-                    items.push(ResponseBatchItem::success(item.operation, id, payload))
-                }
+                Ok(payload) => items.push(ResponseBatchItem::success(item.operation, id, payload)),
                 Err(f) => {
                     items.push(ResponseBatchItem::failure(
                         Some(item.operation),
@@ -215,7 +229,11 @@ impl Kmip {
 
     /// The answer to a message that could not be read: `Invalid Message` in the request's version when
     /// its header could be read, else KMIP 1.0.
-    pub fn invalid_message(&self, version: Option<ProtocolVersion>, detail: &str) -> ResponseMessage {
+    pub fn invalid_message(
+        &self,
+        version: Option<ProtocolVersion>,
+        detail: &str,
+    ) -> ResponseMessage {
         ResponseMessage {
             protocol_version: version.unwrap_or(ProtocolVersion::V1_0),
             time_stamp: self.reg.now(),
@@ -241,8 +259,14 @@ impl Kmip {
                 result_reason::OPERATION_NOT_SUPPORTED,
                 "operation not supported",
             );
-            self.audit(actor, "kmip.unsupported", "-", Outcome::Failure, Some(op.to_string()))
-                .await;
+            self.audit(
+                actor,
+                "kmip.unsupported",
+                "-",
+                Outcome::Failure,
+                Some(op.to_string()),
+            )
+            .await;
             return Err(f);
         };
         let ctx = ops::Ctx {
@@ -256,8 +280,14 @@ impl Kmip {
             // Changes audit themselves in their transaction; reads are recorded here.
             Ok(out) if !ops::is_change(op) => {
                 let target = out.target.clone().unwrap_or_else(|| "-".into());
-                self.audit(actor, &format!("kmip.{name}"), &target, Outcome::Success, None)
-                    .await;
+                self.audit(
+                    actor,
+                    &format!("kmip.{name}"),
+                    &target,
+                    Outcome::Success,
+                    None,
+                )
+                .await;
             }
             Ok(_) => {}
             Err(f) => {
@@ -267,8 +297,14 @@ impl Kmip {
                     Outcome::Failure
                 };
                 let target = ops::uid_of(payload).unwrap_or_else(|| "-".into());
-                self.audit(actor, &format!("kmip.{name}"), &target, outcome, Some(f.message.clone()))
-                    .await;
+                self.audit(
+                    actor,
+                    &format!("kmip.{name}"),
+                    &target,
+                    outcome,
+                    Some(f.message.clone()),
+                )
+                .await;
             }
         }
         result.map(|out| out.payload)
@@ -284,7 +320,13 @@ impl Kmip {
         outcome: Outcome,
         detail: Option<String>,
     ) {
-        let entry = actor.entry(action, &format!("kmip/{target}"), outcome, detail, self.reg.now());
+        let entry = actor.entry(
+            action,
+            &format!("kmip/{target}"),
+            outcome,
+            detail,
+            self.reg.now(),
+        );
         if let Err(e) = self.reg.store.append_audit(entry).await {
             tracing::error!(error = %e, "cannot record a KMIP operation in the audit log");
         }
@@ -308,7 +350,10 @@ impl Kmip {
             ));
         }
         if operations.is_empty() {
-            return Err(Error::invalid("kmip-grant-operations", "no operation given"));
+            return Err(Error::invalid(
+                "kmip-grant-operations",
+                "no operation given",
+            ));
         }
         let mut rows = Vec::new();
         for op in operations {
@@ -325,7 +370,11 @@ impl Kmip {
                 operation: op,
             });
         }
-        let action = if grant { "kmip.access_grant" } else { "kmip.access_revoke" };
+        let action = if grant {
+            "kmip.access_grant"
+        } else {
+            "kmip.access_revoke"
+        };
         self.reg
             .store
             .set_kmip_grants(&rows, grant, self.reg.now(), &Audited { actor, action })
@@ -409,7 +458,10 @@ impl Kmip {
 
 /// The name of a served operation.
 pub fn operation_name(op: u32) -> Option<&'static str> {
-    KMIP_OPERATIONS.iter().find(|(o, _)| *o == op).map(|(_, n)| *n)
+    KMIP_OPERATIONS
+        .iter()
+        .find(|(o, _)| *o == op)
+        .map(|(_, n)| *n)
 }
 
 fn summary(r: shedu_store::KmipObjectRow, operations: Vec<String>) -> KmipObjectSummary {

@@ -83,7 +83,10 @@ impl Managed {
         m.set(Ttlv::new(tag::INITIAL_DATE, Value::DateTime(now)));
         m.set(Ttlv::new(tag::LAST_CHANGE_DATE, Value::DateTime(now)));
         if state == state::ACTIVE {
-            m.set(Ttlv::new(tag::ACTIVATION_DATE, Value::DateTime(activation.unwrap_or(now))));
+            m.set(Ttlv::new(
+                tag::ACTIVATION_DATE,
+                Value::DateTime(activation.unwrap_or(now)),
+            ));
         }
         Ok(m)
     }
@@ -151,12 +154,19 @@ impl Managed {
 
     /// The first instance of the attribute with `t`.
     pub(crate) fn attr(&self, t: u32) -> Option<&Ttlv> {
-        self.attributes.iter().find(|a| a.value.tag == t).map(|a| &a.value)
+        self.attributes
+            .iter()
+            .find(|a| a.value.tag == t)
+            .map(|a| &a.value)
     }
 
     /// Sets the first instance of a standard attribute (its tag says which).
     pub(crate) fn set(&mut self, value: Ttlv) {
-        if let Some(a) = self.attributes.iter_mut().find(|a| a.value.tag == value.tag) {
+        if let Some(a) = self
+            .attributes
+            .iter_mut()
+            .find(|a| a.value.tag == value.tag)
+        {
             a.value = value;
             return;
         }

@@ -8,7 +8,8 @@ use shedu_kmip::{
 };
 use shedu_store::{Audited, NewEvent};
 
-use super::object::{Managed, key_object, object_tag};
+use super::crypto::{self, Params};
+use super::object::{Managed, key_material, key_object, object_tag};
 use super::{Failure, KMIP_OPERATIONS, KMIP_VERSIONS, Kmip};
 use crate::AuditContext;
 use crate::events::{EventKind, event};
@@ -43,6 +44,7 @@ pub(crate) fn is_change(op: u32) -> bool {
             | operation::ACTIVATE
             | operation::REVOKE
             | operation::DESTROY
+            | operation::CREATE_KEY_PAIR
     )
 }
 
@@ -81,6 +83,12 @@ impl Ctx<'_> {
             operation::ACTIVATE => self.activate(p, batch).await,
             operation::REVOKE => self.revoke(p, batch).await,
             operation::DESTROY => self.destroy(p, batch).await,
+            operation::CREATE_KEY_PAIR => self.create_key_pair(p).await,
+            operation::ENCRYPT => self.encrypt(p, batch).await,
+            operation::DECRYPT => self.decrypt(p, batch).await,
+            operation::SIGN => self.sign(p, batch).await,
+            operation::SIGNATURE_VERIFY => self.signature_verify(p, batch).await,
+            operation::MAC => self.mac(p, batch).await,
             _ => Err(Failure::new(
                 result_reason::OPERATION_NOT_SUPPORTED,
                 "operation not supported",
@@ -111,6 +119,7 @@ impl Ctx<'_> {
             "activate" => "kmip.activate",
             "revoke" => "kmip.revoke",
             "destroy" => "kmip.destroy",
+            "create_key_pair" => "kmip.create_key_pair",
             _ => "kmip.operation",
         }
     }
@@ -120,10 +129,10 @@ impl Ctx<'_> {
     async fn object(&self, p: &Ttlv, batch: &Batch) -> Result<Managed, Failure> {
         let uid = match p.child(tag::UNIQUE_IDENTIFIER) {
             Some(item) => item.as_text("Unique Identifier")?.to_owned(),
-            None => batch
-                .placeholder
-                .clone()
-                .ok_or(Failure::new(result_reason::MISSING_DATA, "no Unique Identifier"))?,
+            None => batch.placeholder.clone().ok_or(Failure::new(
+                result_reason::MISSING_DATA,
+                "no Unique Identifier",
+            ))?,
         };
         let store = &self.kmip.reg.store;
         let row = store
@@ -279,16 +288,29 @@ impl Ctx<'_> {
             ));
         }
         let attributes = Self::attributes(p, tag::TEMPLATE_ATTRIBUTE, tag::ATTRIBUTES)?;
-        let find = |t: u32| attributes.iter().find(|a| a.value.tag == t).map(|a| &a.value);
+        let find = |t: u32| {
+            attributes
+                .iter()
+                .find(|a| a.value.tag == t)
+                .map(|a| &a.value)
+        };
         let algorithm = find(tag::CRYPTOGRAPHIC_ALGORITHM)
-            .ok_or(Failure::new(result_reason::MISSING_DATA, "no Cryptographic Algorithm"))?
+            .ok_or(Failure::new(
+                result_reason::MISSING_DATA,
+                "no Cryptographic Algorithm",
+            ))?
             .as_enum("Cryptographic Algorithm")?;
         let length = find(tag::CRYPTOGRAPHIC_LENGTH)
-            .ok_or(Failure::new(result_reason::MISSING_DATA, "no Cryptographic Length"))?
+            .ok_or(Failure::new(
+                result_reason::MISSING_DATA,
+                "no Cryptographic Length",
+            ))?
             .as_int("Cryptographic Length")?;
         let valid = match algorithm {
             cryptographic_algorithm::AES => matches!(length, 128 | 192 | 256),
-            cryptographic_algorithm::HMAC_SHA256 => (128..=4096).contains(&length) && length % 8 == 0,
+            cryptographic_algorithm::HMAC_SHA256 => {
+                (128..=4096).contains(&length) && length % 8 == 0
+            }
             _ => false,
         };
         if !valid {
@@ -300,7 +322,13 @@ impl Ctx<'_> {
         }
         let mut key = zeroize::Zeroizing::new(vec![0u8; usize::try_from(length / 8).unwrap_or(0)]);
         aws_lc_rs::rand::fill(&mut key).map_err(|_| Failure::general("no randomness"))?;
-        let object = key_object(tag::SYMMETRIC_KEY, key_format_type::RAW, &key, algorithm, length);
+        let object = key_object(
+            tag::SYMMETRIC_KEY,
+            key_format_type::RAW,
+            &key,
+            algorithm,
+            length,
+        );
         let m = Managed::new(
             &self.kmip.reg.keystore,
             &self.actor.principal,
@@ -311,7 +339,10 @@ impl Ctx<'_> {
         )?;
         self.store_new(&[&m]).await?;
         Ok(Out {
-            payload: payload(vec![Ttlv::enumeration(tag::OBJECT_TYPE, t), uid_item(&m.uid)]),
+            payload: payload(vec![
+                Ttlv::enumeration(tag::OBJECT_TYPE, t),
+                uid_item(&m.uid),
+            ]),
             target: Some(m.uid),
         })
     }
@@ -355,7 +386,9 @@ impl Ctx<'_> {
                 "key wrapping is not supported",
             ));
         }
-        let object = m.open(&self.kmip.reg.keystore)?.ok_or_else(|| self.destroyed())?;
+        let object = m
+            .open(&self.kmip.reg.keystore)?
+            .ok_or_else(|| self.destroyed())?;
         if let Some(format) = p.child(tag::KEY_FORMAT_TYPE) {
             let format = format.as_enum("Key Format Type")?;
             let stored = object
@@ -480,14 +513,14 @@ impl Ctx<'_> {
         let mut found = Vec::new();
         for row in rows {
             if row.owner != self.actor.principal
-                && !grants.iter().any(|g| g.uid == row.uid && g.operation == "locate")
+                && !grants
+                    .iter()
+                    .any(|g| g.uid == row.uid && g.operation == "locate")
             {
                 continue;
             }
             let m = Managed::from_row(row)?;
-            if !asks_state
-                && matches!(m.state, state::DESTROYED | state::DESTROYED_COMPROMISED)
-            {
+            if !asks_state && matches!(m.state, state::DESTROYED | state::DESTROYED_COMPROMISED) {
                 continue;
             }
             if filters.iter().all(|f| matches(&m, f)) {
@@ -497,7 +530,9 @@ impl Ctx<'_> {
         let located = found.len();
         let start = usize::try_from(offset.max(0)).unwrap_or(0).min(found.len());
         let end = match max {
-            Some(n) => start.saturating_add(usize::try_from(n.max(0)).unwrap_or(0)).min(found.len()),
+            Some(n) => start
+                .saturating_add(usize::try_from(n.max(0)).unwrap_or(0))
+                .min(found.len()),
             None => found.len(),
         };
         let mut items = Vec::new();
@@ -553,7 +588,10 @@ impl Ctx<'_> {
                     .map(|d| d.as_date("Compromise Occurrence Date"))
                     .transpose()?
                     .unwrap_or(now);
-                m.set(Ttlv::new(tag::COMPROMISE_OCCURRENCE_DATE, Value::DateTime(occurred)));
+                m.set(Ttlv::new(
+                    tag::COMPROMISE_OCCURRENCE_DATE,
+                    Value::DateTime(occurred),
+                ));
                 m.transition(state::COMPROMISED, Some(tag::COMPROMISE_DATE), now);
             }
             (state::DEACTIVATED, false) => {
@@ -594,6 +632,302 @@ impl Ctx<'_> {
             target: Some(m.uid),
         })
     }
+
+    /// The object, if its state allows the operation, and its material.
+    async fn usable(
+        &self,
+        p: &Ttlv,
+        batch: &Batch,
+        states: &[u32],
+    ) -> Result<(Managed, Ttlv), Failure> {
+        let m = self.object(p, batch).await?;
+        if !states.contains(&m.state) {
+            let name = shedu_kmip::enum_name(tag::STATE, m.state).unwrap_or("this state");
+            return Err(Failure::state(format!(
+                "{} is not allowed on a {name} object",
+                self.op_name
+            )));
+        }
+        let object = m
+            .open(&self.kmip.reg.keystore)?
+            .ok_or_else(|| self.destroyed())?;
+        Ok((m, object))
+    }
+
+    /// Refuses a key whose Cryptographic Usage Mask (when set) lacks `bit`.
+    fn check_mask(m: &Managed, bit: i32) -> Result<(), Failure> {
+        match m.attr(tag::CRYPTOGRAPHIC_USAGE_MASK).map(|v| &v.value) {
+            Some(Value::Integer(mask)) if mask & bit == 0 => Err(Failure::new(
+                result_reason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK,
+                "the key's usage mask does not allow this",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn algorithm(m: &Managed) -> u32 {
+        m.attr(tag::CRYPTOGRAPHIC_ALGORITHM)
+            .and_then(|a| a.as_enum("Cryptographic Algorithm").ok())
+            .unwrap_or(0)
+    }
+
+    fn params(p: &Ttlv) -> Result<Params, Failure> {
+        let Some(c) = p.child(tag::CRYPTOGRAPHIC_PARAMETERS) else {
+            return Ok(Params::default());
+        };
+        let e = |t: u32, what: &'static str| c.child(t).map(|i| i.as_enum(what)).transpose();
+        Ok(Params {
+            mode: e(tag::BLOCK_CIPHER_MODE, "Block Cipher Mode")?,
+            padding: e(tag::PADDING_METHOD, "Padding Method")?,
+            hashing: e(tag::HASHING_ALGORITHM, "Hashing Algorithm")?,
+            signature: e(
+                tag::DIGITAL_SIGNATURE_ALGORITHM,
+                "Digital Signature Algorithm",
+            )?,
+        })
+    }
+
+    fn bytes<'p>(p: &'p Ttlv, t: u32, what: &'static str) -> Result<Option<&'p [u8]>, Failure> {
+        Ok(p.child(t).map(|i| i.as_bytes(what)).transpose()?)
+    }
+
+    fn material(object: &Ttlv) -> Result<&[u8], Failure> {
+        key_material(object).ok_or(Failure::new(
+            result_reason::KEY_VALUE_NOT_PRESENT,
+            "the object holds no key material",
+        ))
+    }
+
+    async fn create_key_pair(&self, p: &Ttlv) -> Result<Out, Failure> {
+        let mut common =
+            Self::attributes(p, tag::COMMON_TEMPLATE_ATTRIBUTE, tag::COMMON_ATTRIBUTES)?;
+        let private = Self::attributes(
+            p,
+            tag::PRIVATE_KEY_TEMPLATE_ATTRIBUTE,
+            tag::PRIVATE_KEY_ATTRIBUTES,
+        )?;
+        let public = Self::attributes(
+            p,
+            tag::PUBLIC_KEY_TEMPLATE_ATTRIBUTE,
+            tag::PUBLIC_KEY_ATTRIBUTES,
+        )?;
+        let all: Vec<&Attribute> = common.iter().chain(&private).chain(&public).collect();
+        let find = |t: u32| all.iter().find(|a| a.value.tag == t).map(|a| &a.value);
+        let algorithm = find(tag::CRYPTOGRAPHIC_ALGORITHM)
+            .ok_or(Failure::new(
+                result_reason::MISSING_DATA,
+                "no Cryptographic Algorithm",
+            ))?
+            .as_enum("Cryptographic Algorithm")?;
+        let length = match find(tag::CRYPTOGRAPHIC_LENGTH) {
+            Some(l) => l.as_int("Cryptographic Length")?,
+            None if algorithm == cryptographic_algorithm::ED25519 => 256,
+            None => {
+                return Err(Failure::new(
+                    result_reason::MISSING_DATA,
+                    "no Cryptographic Length",
+                ));
+            }
+        };
+        let (pkcs8, spki) = crypto::generate_pair(algorithm, length)?;
+        let now = self.now();
+        // A template's Name names the pair: keep it on the private key only, as names are unique.
+        common.retain(|a| a.value.tag != tag::NAME);
+        let with =
+            |own: &[Attribute]| -> Vec<Attribute> { common.iter().chain(own).cloned().collect() };
+        let ks = &self.kmip.reg.keystore;
+        let private_object = key_object(
+            tag::PRIVATE_KEY,
+            key_format_type::PKCS_8,
+            &pkcs8,
+            algorithm,
+            length,
+        );
+        let public_object = key_object(
+            tag::PUBLIC_KEY,
+            key_format_type::X_509,
+            &spki,
+            algorithm,
+            length,
+        );
+        let mut sk = Managed::new(
+            ks,
+            &self.actor.principal,
+            &private_object,
+            object_type::PRIVATE_KEY,
+            with(&private),
+            now,
+        )?;
+        let mut pk = Managed::new(
+            ks,
+            &self.actor.principal,
+            &public_object,
+            object_type::PUBLIC_KEY,
+            with(&public),
+            now,
+        )?;
+        sk.set(link(shedu_kmip::link_type::PUBLIC_KEY_LINK, &pk.uid));
+        pk.set(link(shedu_kmip::link_type::PRIVATE_KEY_LINK, &sk.uid));
+        self.store_new(&[&sk, &pk]).await?;
+        Ok(Out {
+            payload: payload(vec![
+                Ttlv::text(tag::PRIVATE_KEY_UNIQUE_IDENTIFIER, sk.uid.clone()),
+                Ttlv::text(tag::PUBLIC_KEY_UNIQUE_IDENTIFIER, pk.uid.clone()),
+            ]),
+            target: Some(sk.uid),
+        })
+    }
+
+    async fn encrypt(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
+        let (m, object) = self.usable(p, batch, &[state::ACTIVE]).await?;
+        Self::check_mask(&m, usage::ENCRYPT)?;
+        let data = Self::bytes(p, tag::DATA, "Data")?
+            .ok_or(Failure::new(result_reason::MISSING_DATA, "no Data"))?;
+        let (out, iv, tag_bytes) = crypto::aes_encrypt(
+            Self::material(&object)?,
+            Self::params(p)?,
+            data,
+            Self::bytes(p, tag::IV_COUNTER_NONCE, "IV/Counter/Nonce")?,
+            Self::bytes(
+                p,
+                tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
+                "Authenticated Encryption Additional Data",
+            )?
+            .unwrap_or(&[]),
+        )?;
+        let mut items = vec![uid_item(&m.uid), Ttlv::bytes(tag::DATA, out)];
+        if p.child(tag::IV_COUNTER_NONCE).is_none() {
+            items.push(Ttlv::bytes(tag::IV_COUNTER_NONCE, iv));
+        }
+        if let Some(t) = tag_bytes {
+            items.push(Ttlv::bytes(tag::AUTHENTICATED_ENCRYPTION_TAG, t));
+        }
+        Ok(Out {
+            payload: payload(items),
+            target: Some(m.uid),
+        })
+    }
+
+    async fn decrypt(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
+        let (m, object) = self.usable(p, batch, USABLE_AFTER_REVOKE).await?;
+        Self::check_mask(&m, usage::DECRYPT)?;
+        let data = Self::bytes(p, tag::DATA, "Data")?
+            .ok_or(Failure::new(result_reason::MISSING_DATA, "no Data"))?;
+        let plain = crypto::aes_decrypt(
+            Self::material(&object)?,
+            Self::params(p)?,
+            data,
+            Self::bytes(p, tag::IV_COUNTER_NONCE, "IV/Counter/Nonce")?,
+            Self::bytes(
+                p,
+                tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
+                "Authenticated Encryption Additional Data",
+            )?
+            .unwrap_or(&[]),
+            Self::bytes(
+                p,
+                tag::AUTHENTICATED_ENCRYPTION_TAG,
+                "Authenticated Encryption Tag",
+            )?,
+        )?;
+        Ok(Out {
+            payload: payload(vec![uid_item(&m.uid), Ttlv::bytes(tag::DATA, plain)]),
+            target: Some(m.uid),
+        })
+    }
+
+    async fn sign(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
+        let (m, object) = self.usable(p, batch, &[state::ACTIVE]).await?;
+        Self::check_mask(&m, usage::SIGN)?;
+        if m.object_type != object_type::PRIVATE_KEY {
+            return Err(Failure::new(
+                result_reason::INVALID_OBJECT_TYPE,
+                "Sign needs a private key",
+            ));
+        }
+        let data = Self::bytes(p, tag::DATA, "Data")?
+            .ok_or(Failure::new(result_reason::MISSING_DATA, "no Data"))?;
+        let sig = crypto::sign(
+            Self::material(&object)?,
+            Self::algorithm(&m),
+            Self::params(p)?,
+            data,
+        )?;
+        Ok(Out {
+            payload: payload(vec![
+                uid_item(&m.uid),
+                Ttlv::bytes(tag::SIGNATURE_DATA, sig),
+            ]),
+            target: Some(m.uid),
+        })
+    }
+
+    async fn signature_verify(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
+        let (m, object) = self.usable(p, batch, USABLE_AFTER_REVOKE).await?;
+        Self::check_mask(&m, usage::VERIFY)?;
+        if m.object_type != object_type::PUBLIC_KEY {
+            return Err(Failure::new(
+                result_reason::INVALID_OBJECT_TYPE,
+                "Signature Verify needs a public key",
+            ));
+        }
+        let data = Self::bytes(p, tag::DATA, "Data")?
+            .ok_or(Failure::new(result_reason::MISSING_DATA, "no Data"))?;
+        let sig = Self::bytes(p, tag::SIGNATURE_DATA, "Signature Data")?.ok_or(Failure::new(
+            result_reason::MISSING_DATA,
+            "no Signature Data",
+        ))?;
+        let valid = crypto::verify(
+            Self::material(&object)?,
+            Self::algorithm(&m),
+            Self::params(p)?,
+            data,
+            sig,
+        )?;
+        let indicator = if valid {
+            shedu_kmip::validity_indicator::VALID
+        } else {
+            shedu_kmip::validity_indicator::INVALID
+        };
+        Ok(Out {
+            payload: payload(vec![
+                uid_item(&m.uid),
+                Ttlv::enumeration(tag::VALIDITY_INDICATOR, indicator),
+            ]),
+            target: Some(m.uid),
+        })
+    }
+
+    async fn mac(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
+        let (m, object) = self.usable(p, batch, &[state::ACTIVE]).await?;
+        Self::check_mask(&m, usage::MAC_GENERATE)?;
+        let asked = p
+            .child(tag::CRYPTOGRAPHIC_PARAMETERS)
+            .and_then(|c| c.child(tag::CRYPTOGRAPHIC_ALGORITHM))
+            .map(|a| a.as_enum("Cryptographic Algorithm"))
+            .transpose()?;
+        if asked.unwrap_or(cryptographic_algorithm::HMAC_SHA256)
+            != cryptographic_algorithm::HMAC_SHA256
+        {
+            return Err(Failure::new(
+                result_reason::BAD_CRYPTOGRAPHIC_PARAMETERS,
+                "MAC is HMAC-SHA256",
+            ));
+        }
+        if m.object_type != object_type::SYMMETRIC_KEY {
+            return Err(Failure::new(
+                result_reason::INVALID_OBJECT_TYPE,
+                "MAC needs a symmetric key",
+            ));
+        }
+        let data = Self::bytes(p, tag::DATA, "Data")?
+            .ok_or(Failure::new(result_reason::MISSING_DATA, "no Data"))?;
+        let mac = crypto::hmac_sha256(Self::material(&object)?, data);
+        Ok(Out {
+            payload: payload(vec![uid_item(&m.uid), Ttlv::bytes(tag::MAC_DATA, mac)]),
+            target: Some(m.uid),
+        })
+    }
 }
 
 /// Whether the object has an attribute equal to the filter (a Name by its text).
@@ -611,4 +945,27 @@ fn matches(m: &Managed, filter: &Attribute) -> bool {
                 a.value.value == filter.value.value
             }
     })
+}
+
+/// States in which Decrypt and Signature Verify still work (old data must stay readable).
+const USABLE_AFTER_REVOKE: &[u32] = &[state::ACTIVE, state::DEACTIVATED, state::COMPROMISED];
+
+/// Cryptographic Usage Mask bits (KMIP 1.4 §9.1.3.3.1).
+mod usage {
+    pub(super) const SIGN: i32 = 0x1;
+    pub(super) const VERIFY: i32 = 0x2;
+    pub(super) const ENCRYPT: i32 = 0x4;
+    pub(super) const DECRYPT: i32 = 0x8;
+    pub(super) const MAC_GENERATE: i32 = 0x80;
+}
+
+/// A Link attribute value.
+fn link(link_type: u32, uid: &str) -> Ttlv {
+    Ttlv::structure(
+        tag::LINK,
+        vec![
+            Ttlv::enumeration(tag::LINK_TYPE, link_type),
+            Ttlv::text(tag::LINKED_OBJECT_IDENTIFIER, uid),
+        ],
+    )
 }

@@ -83,11 +83,20 @@ async fn change(
     state
         .services
         .kmip
-        .grant(&actor, &req.unique_identifier, &req.user_id, &req.operation_types, add)
+        .grant(
+            &actor,
+            &req.unique_identifier,
+            &req.user_id,
+            &req.operation_types,
+            add,
+        )
         .await?;
     let verb = if add { "granted" } else { "revoked" };
     Ok(ApiJson(SuccessResponse {
-        success: format!("Access for {} {verb} on {}", req.user_id, req.unique_identifier),
+        success: format!(
+            "Access for {} {verb} on {}",
+            req.user_id, req.unique_identifier
+        ),
     }))
 }
 

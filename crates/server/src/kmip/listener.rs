@@ -57,7 +57,9 @@ pub(crate) async fn serve(
                 .await
             {
                 Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "KMIP TLS handshake failed"),
+                Ok(Err(e)) => {
+                    return tracing::debug!(%peer, error = %e, "KMIP TLS handshake failed");
+                }
                 Err(_) => return tracing::debug!(%peer, "KMIP TLS handshake timed out"),
             };
             let leaf = tls

@@ -41,7 +41,9 @@ def attributes(result):
 
 def run(c, op, args):
     if op == "create":
-        return c.create(getattr(enums.CryptographicAlgorithm, args[0]), args[1], name=args[2] if len(args) > 2 else None)
+        masks = [getattr(enums.CryptographicUsageMask, m) for m in args[3]] if len(args) > 3 else None
+        return c.create(getattr(enums.CryptographicAlgorithm, args[0]), args[1], name=args[2] if len(args) > 2 else None,
+                        cryptographic_usage_mask=masks)
     if op == "create_key_pair":
         pub, priv = c.create_key_pair(getattr(enums.CryptographicAlgorithm, args[0]), args[1])
         return [pub, priv]
