@@ -17,7 +17,7 @@ pub fn message_len(header: &[u8; HEADER_LEN]) -> Result<usize, Error> {
         });
     }
     let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-    if len % 8 != 0 {
+    if !len.is_multiple_of(8) {
         return Err(Error::BadLength { at: 0, len });
     }
     usize::try_from(len)
@@ -135,7 +135,7 @@ impl<'a> Reader<'a> {
         let body_at = self.base + self.pos;
         let value = match item_type {
             ItemType::Structure => {
-                if len % 8 != 0 {
+                if !len.is_multiple_of(8) {
                     return Err(Error::BadLength { at, len });
                 }
                 let body = self.take(ulen, at)?;
@@ -185,7 +185,7 @@ impl<'a> Reader<'a> {
                 }
             }
             ItemType::BigInteger => {
-                if len == 0 || len % 8 != 0 {
+                if len == 0 || !len.is_multiple_of(8) {
                     return Err(Error::BadLength { at, len });
                 }
                 Value::BigInteger(self.take(ulen, at)?.to_vec())

@@ -170,6 +170,23 @@ impl Store {
         crate::audit::commit(tx, &self.chain, audit, &target, new.created_at).await
     }
 
+    /// The sealed material of every object not destroyed (`id` is the uid), for master-key rotation.
+    pub async fn sealed_kmip_objects(&self) -> Result<Vec<crate::SealedSecretRow>, Error> {
+        let rows = sqlx::query(
+            "SELECT uid, sealed FROM kmip_objects WHERE sealed IS NOT NULL ORDER BY uid",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::SealedSecretRow {
+                    id: r.try_get(0)?,
+                    sealed: r.try_get(1)?,
+                })
+            })
+            .collect()
+    }
+
     /// One object.
     pub async fn kmip_object(&self, uid: &str) -> Result<Option<KmipObjectRow>, Error> {
         self.read_optional(

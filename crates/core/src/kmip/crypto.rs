@@ -36,14 +36,22 @@ fn crypto_failed() -> Failure {
     )
 }
 
-/// AES encryption: GCM (the default) or CBC with PKCS#5 padding. Returns (ciphertext, IV, GCM tag).
+/// What AES encryption returns.
+pub(crate) struct Sealed {
+    pub(crate) data: Vec<u8>,
+    pub(crate) iv: Vec<u8>,
+    /// The GCM tag (none for CBC).
+    pub(crate) tag: Option<Vec<u8>>,
+}
+
+/// AES encryption: GCM (the default) or CBC with PKCS#5 padding.
 pub(crate) fn aes_encrypt(
     key: &[u8],
     p: Params,
     data: &[u8],
     iv: Option<&[u8]>,
     aad: &[u8],
-) -> Result<(Vec<u8>, Vec<u8>, Option<Vec<u8>>), Failure> {
+) -> Result<Sealed, Failure> {
     match p.mode.unwrap_or(block_cipher_mode::GCM) {
         block_cipher_mode::GCM => {
             let nonce: [u8; 12] = match iv {
@@ -61,7 +69,11 @@ pub(crate) fn aes_encrypt(
                     &mut out,
                 )
                 .map_err(|_| crypto_failed())?;
-            Ok((out, nonce.to_vec(), Some(tag.as_ref().to_vec())))
+            Ok(Sealed {
+                data: out,
+                iv: nonce.to_vec(),
+                tag: Some(tag.as_ref().to_vec()),
+            })
         }
         block_cipher_mode::CBC => {
             if !matches!(p.padding, None | Some(padding_method::PKCS5)) {
@@ -78,7 +90,11 @@ pub(crate) fn aes_encrypt(
             let mut out = data.to_vec();
             k.less_safe_encrypt(&mut out, EncryptionContext::Iv128(FixedLength::from(iv)))
                 .map_err(|_| crypto_failed())?;
-            Ok((out, iv.to_vec(), None))
+            Ok(Sealed {
+                data: out,
+                iv: iv.to_vec(),
+                tag: None,
+            })
         }
         _ => Err(bad_params("AES is served in GCM and CBC modes")),
     }

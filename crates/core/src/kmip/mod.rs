@@ -36,7 +36,7 @@ use crate::Outcome;
 use crate::error::store_err;
 use crate::{AuditContext, Error, Registry};
 
-pub(crate) use object::Managed;
+pub(crate) use object::{Managed, reseal};
 
 /// The protocol versions answered, newest first (Discover Versions lists them in this order).
 pub const KMIP_VERSIONS: [ProtocolVersion; 7] = [

@@ -16,6 +16,17 @@ fn seal_context(uid: &str) -> Vec<u8> {
     format!("shedu-kmip-object-v1:{uid}").into_bytes()
 }
 
+/// Re-seals an object's material from `old` to `new` (master-key rotation).
+pub(crate) fn reseal(
+    old: &Keystore,
+    new: &Keystore,
+    uid: &str,
+    sealed: &[u8],
+) -> Result<Vec<u8>, shedu_keys::Error> {
+    let plain = old.open_secret(&seal_context(uid), sealed)?;
+    new.seal_secret(&seal_context(uid), &plain)
+}
+
 /// The attribute form stored in the database: KMIP 1.x `Attribute` structures (they carry names and
 /// indexes, so custom attributes round-trip too).
 const STORED_FORM: ProtocolVersion = ProtocolVersion::V1_0;

@@ -783,7 +783,7 @@ impl Ctx<'_> {
         Self::check_mask(&m, usage::ENCRYPT)?;
         let data = Self::bytes(p, tag::DATA, "Data")?
             .ok_or(Failure::new(result_reason::MISSING_DATA, "no Data"))?;
-        let (out, iv, tag_bytes) = crypto::aes_encrypt(
+        let sealed = crypto::aes_encrypt(
             Self::material(&object)?,
             Self::params(p)?,
             data,
@@ -795,11 +795,11 @@ impl Ctx<'_> {
             )?
             .unwrap_or(&[]),
         )?;
-        let mut items = vec![uid_item(&m.uid), Ttlv::bytes(tag::DATA, out)];
+        let mut items = vec![uid_item(&m.uid), Ttlv::bytes(tag::DATA, sealed.data)];
         if p.child(tag::IV_COUNTER_NONCE).is_none() {
-            items.push(Ttlv::bytes(tag::IV_COUNTER_NONCE, iv));
+            items.push(Ttlv::bytes(tag::IV_COUNTER_NONCE, sealed.iv));
         }
-        if let Some(t) = tag_bytes {
+        if let Some(t) = sealed.tag {
             items.push(Ttlv::bytes(tag::AUTHENTICATED_ENCRYPTION_TAG, t));
         }
         Ok(Out {
