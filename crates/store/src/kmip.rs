@@ -53,20 +53,7 @@ impl Store {
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         for r in rows {
-            sqlx::query(
-                "INSERT INTO kmip_objects (uid, owner, object_type, state, attributes, sealed, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&r.uid)
-            .bind(&r.owner)
-            .bind(r.object_type)
-            .bind(r.state)
-            .bind(&r.attributes)
-            .bind(r.sealed.clone())
-            .bind(r.created_at)
-            .bind(r.updated_at)
-            .execute(&mut *tx)
-            .await?;
+            insert_object(&mut tx, r).await?;
         }
         for e in events {
             events::append(&mut tx, e).await?;
@@ -120,54 +107,6 @@ impl Store {
             .join(",");
         let now = rows.first().map_or(0, |(r, _)| r.updated_at);
         crate::audit::commit(tx, &self.chain, audit, &format!("kmip/{target}"), now).await
-    }
-
-    /// Inserts a new object and updates others (Re-key: the replacement and the replaced key), in one
-    /// transaction with the events and the audit record.
-    pub async fn replace_kmip_object(
-        &self,
-        new: &KmipObjectRow,
-        updated: (&KmipObjectRow, i64),
-        events: &[&NewEvent],
-        audit: &Audited<'_>,
-    ) -> Result<(), Error> {
-        let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "INSERT INTO kmip_objects (uid, owner, object_type, state, attributes, sealed, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&new.uid)
-        .bind(&new.owner)
-        .bind(new.object_type)
-        .bind(new.state)
-        .bind(&new.attributes)
-        .bind(new.sealed.clone())
-        .bind(new.created_at)
-        .bind(new.updated_at)
-        .execute(&mut *tx)
-        .await?;
-        let (old, expected_state) = updated;
-        let changed = sqlx::query(
-            "UPDATE kmip_objects SET state = $1, attributes = $2, updated_at = $3 WHERE uid = $4 AND state = $5",
-        )
-        .bind(old.state)
-        .bind(&old.attributes)
-        .bind(old.updated_at)
-        .bind(&old.uid)
-        .bind(expected_state)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed != 1 {
-            return Err(Error::Conflict {
-                constraint: Some("kmip_objects_state".into()),
-            });
-        }
-        for e in events {
-            events::append(&mut tx, e).await?;
-        }
-        let target = format!("kmip/{},{}", new.uid, old.uid);
-        crate::audit::commit(tx, &self.chain, audit, &target, new.created_at).await
     }
 
     /// The sealed material of every object not destroyed (`id` is the uid), for master-key rotation.
@@ -278,6 +217,27 @@ impl Store {
             .map_or(String::new(), |g| format!("kmip/{}", g.uid));
         crate::audit::commit(tx, &self.chain, audit, &target, now).await
     }
+}
+
+async fn insert_object(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    r: &KmipObjectRow,
+) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO kmip_objects (uid, owner, object_type, state, attributes, sealed, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&r.uid)
+    .bind(&r.owner)
+    .bind(r.object_type)
+    .bind(r.state)
+    .bind(&r.attributes)
+    .bind(r.sealed.clone())
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 fn object_from_row(r: &AnyRow) -> Result<KmipObjectRow, Error> {

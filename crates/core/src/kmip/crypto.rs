@@ -44,14 +44,19 @@ pub(crate) struct Sealed {
     pub(crate) tag: Option<Vec<u8>>,
 }
 
+/// The inputs of an AES operation.
+pub(crate) struct Aes<'a> {
+    pub(crate) key: &'a [u8],
+    pub(crate) params: Params,
+    pub(crate) data: &'a [u8],
+    pub(crate) iv: Option<&'a [u8]>,
+    /// Authenticated Encryption Additional Data (GCM; empty when absent).
+    pub(crate) aad: &'a [u8],
+}
+
 /// AES encryption: GCM (the default) or CBC with PKCS#5 padding.
-pub(crate) fn aes_encrypt(
-    key: &[u8],
-    p: Params,
-    data: &[u8],
-    iv: Option<&[u8]>,
-    aad: &[u8],
-) -> Result<Sealed, Failure> {
+pub(crate) fn aes_encrypt(a: &Aes<'_>) -> Result<Sealed, Failure> {
+    let (key, p, data, iv, aad) = (a.key, a.params, a.data, a.iv, a.aad);
     match p.mode.unwrap_or(block_cipher_mode::GCM) {
         block_cipher_mode::GCM => {
             let nonce: [u8; 12] = match iv {
@@ -101,14 +106,8 @@ pub(crate) fn aes_encrypt(
 }
 
 /// AES decryption; a wrong key, IV, tag or padding is a `Cryptographic Failure`.
-pub(crate) fn aes_decrypt(
-    key: &[u8],
-    p: Params,
-    data: &[u8],
-    iv: Option<&[u8]>,
-    aad: &[u8],
-    tag: Option<&[u8]>,
-) -> Result<Vec<u8>, Failure> {
+pub(crate) fn aes_decrypt(a: &Aes<'_>, tag: Option<&[u8]>) -> Result<Vec<u8>, Failure> {
+    let (key, p, data, iv, aad) = (a.key, a.params, a.data, a.iv, a.aad);
     let iv = iv.ok_or(Failure::new(
         result_reason::MISSING_DATA,
         "decryption needs the IV/Counter/Nonce",
@@ -188,7 +187,7 @@ pub(crate) fn sign(
         cryptographic_algorithm::RSA => {
             let key = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| crypto_failed())?;
             let mut sig = vec![0; key.public_modulus_len()];
-            key.sign(rsa_signing(p)?, &rng, data, &mut sig)
+            key.sign(rsa_algorithms(p)?.0, &rng, data, &mut sig)
                 .map_err(|_| crypto_failed())?;
             Ok(sig)
         }
@@ -222,7 +221,7 @@ pub(crate) fn verify(
     sig: &[u8],
 ) -> Result<bool, Failure> {
     let alg: &dyn signature::VerificationAlgorithm = match algorithm {
-        cryptographic_algorithm::RSA => rsa_verifying(p)?,
+        cryptographic_algorithm::RSA => rsa_algorithms(p)?.1,
         cryptographic_algorithm::ECDSA | cryptographic_algorithm::EC => {
             // The curve is the key's: try P-256, then P-384.
             let p256 = signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, spki);
@@ -257,26 +256,24 @@ fn hash_of(p: Params) -> u32 {
     }
 }
 
-fn rsa_signing(p: Params) -> Result<&'static dyn signature::RsaEncoding, Failure> {
+/// The RSA algorithms (signing, verifying) that Cryptographic Parameters ask for.
+fn rsa_algorithms(
+    p: Params,
+) -> Result<
+    (
+        &'static dyn signature::RsaEncoding,
+        &'static dyn signature::VerificationAlgorithm,
+    ),
+    Failure,
+> {
+    use signature::*;
     Ok(match (is_pss(p), hash_of(p)) {
-        (false, hashing_algorithm::SHA_256) => &signature::RSA_PKCS1_SHA256,
-        (false, hashing_algorithm::SHA_384) => &signature::RSA_PKCS1_SHA384,
-        (false, hashing_algorithm::SHA_512) => &signature::RSA_PKCS1_SHA512,
-        (true, hashing_algorithm::SHA_256) => &signature::RSA_PSS_SHA256,
-        (true, hashing_algorithm::SHA_384) => &signature::RSA_PSS_SHA384,
-        (true, hashing_algorithm::SHA_512) => &signature::RSA_PSS_SHA512,
-        _ => return Err(bad_params("RSA signatures use SHA-256, SHA-384 or SHA-512")),
-    })
-}
-
-fn rsa_verifying(p: Params) -> Result<&'static dyn signature::VerificationAlgorithm, Failure> {
-    Ok(match (is_pss(p), hash_of(p)) {
-        (false, hashing_algorithm::SHA_256) => &signature::RSA_PKCS1_2048_8192_SHA256,
-        (false, hashing_algorithm::SHA_384) => &signature::RSA_PKCS1_2048_8192_SHA384,
-        (false, hashing_algorithm::SHA_512) => &signature::RSA_PKCS1_2048_8192_SHA512,
-        (true, hashing_algorithm::SHA_256) => &signature::RSA_PSS_2048_8192_SHA256,
-        (true, hashing_algorithm::SHA_384) => &signature::RSA_PSS_2048_8192_SHA384,
-        (true, hashing_algorithm::SHA_512) => &signature::RSA_PSS_2048_8192_SHA512,
+        (false, hashing_algorithm::SHA_256) => (&RSA_PKCS1_SHA256, &RSA_PKCS1_2048_8192_SHA256),
+        (false, hashing_algorithm::SHA_384) => (&RSA_PKCS1_SHA384, &RSA_PKCS1_2048_8192_SHA384),
+        (false, hashing_algorithm::SHA_512) => (&RSA_PKCS1_SHA512, &RSA_PKCS1_2048_8192_SHA512),
+        (true, hashing_algorithm::SHA_256) => (&RSA_PSS_SHA256, &RSA_PSS_2048_8192_SHA256),
+        (true, hashing_algorithm::SHA_384) => (&RSA_PSS_SHA384, &RSA_PSS_2048_8192_SHA384),
+        (true, hashing_algorithm::SHA_512) => (&RSA_PSS_SHA512, &RSA_PSS_2048_8192_SHA512),
         _ => return Err(bad_params("RSA signatures use SHA-256, SHA-384 or SHA-512")),
     })
 }

@@ -56,6 +56,46 @@ pub(crate) fn uid_of(payload: &Ttlv) -> Option<String> {
     }
 }
 
+/// The answer about object `uid`: its Unique Identifier first, then `items`.
+fn answer(uid: String, items: Vec<Ttlv>) -> Out {
+    let mut all = vec![uid_item(&uid)];
+    all.extend(items);
+    Out {
+        payload: payload(all),
+        target: Some(uid),
+    }
+}
+
+/// The Cryptographic Algorithm and Length a request's attributes ask for; `default` gives the length
+/// of an algorithm that has one.
+fn key_spec(attributes: &[&Attribute], default: Option<(u32, i32)>) -> Result<(u32, i32), Failure> {
+    let find = |t: u32| {
+        attributes
+            .iter()
+            .find(|a| a.value.tag == t)
+            .map(|a| &a.value)
+    };
+    let missing = |what: &str| Failure::new(result_reason::MISSING_DATA, format!("no {what}"));
+    let algorithm = find(tag::CRYPTOGRAPHIC_ALGORITHM)
+        .ok_or_else(|| missing("Cryptographic Algorithm"))?
+        .as_enum("Cryptographic Algorithm")?;
+    let length = match (find(tag::CRYPTOGRAPHIC_LENGTH), default) {
+        (Some(l), _) => l.as_int("Cryptographic Length")?,
+        (None, Some((alg, len))) if alg == algorithm => len,
+        (None, _) => return Err(missing("Cryptographic Length")),
+    };
+    Ok((algorithm, length))
+}
+
+/// `Invalid Object Type` unless the object is a `t`.
+fn expect_type(m: &Managed, t: u32, message: &'static str) -> Result<(), Failure> {
+    if m.object_type == t {
+        Ok(())
+    } else {
+        Err(Failure::new(result_reason::INVALID_OBJECT_TYPE, message))
+    }
+}
+
 fn payload(items: Vec<Ttlv>) -> Ttlv {
     Ttlv::structure(tag::RESPONSE_PAYLOAD, items)
 }
@@ -288,24 +328,8 @@ impl Ctx<'_> {
             ));
         }
         let attributes = Self::attributes(p, tag::TEMPLATE_ATTRIBUTE, tag::ATTRIBUTES)?;
-        let find = |t: u32| {
-            attributes
-                .iter()
-                .find(|a| a.value.tag == t)
-                .map(|a| &a.value)
-        };
-        let algorithm = find(tag::CRYPTOGRAPHIC_ALGORITHM)
-            .ok_or(Failure::new(
-                result_reason::MISSING_DATA,
-                "no Cryptographic Algorithm",
-            ))?
-            .as_enum("Cryptographic Algorithm")?;
-        let length = find(tag::CRYPTOGRAPHIC_LENGTH)
-            .ok_or(Failure::new(
-                result_reason::MISSING_DATA,
-                "no Cryptographic Length",
-            ))?
-            .as_int("Cryptographic Length")?;
+        let all: Vec<&Attribute> = attributes.iter().collect();
+        let (algorithm, length) = key_spec(&all, None)?;
         let valid = match algorithm {
             cryptographic_algorithm::AES => matches!(length, 128 | 192 | 256),
             cryptographic_algorithm::HMAC_SHA256 => {
@@ -372,10 +396,7 @@ impl Ctx<'_> {
             self.now(),
         )?;
         self.store_new(&[&m]).await?;
-        Ok(Out {
-            payload: payload(vec![uid_item(&m.uid)]),
-            target: Some(m.uid),
-        })
+        Ok(answer(m.uid, vec![]))
     }
 
     async fn get(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
@@ -557,10 +578,7 @@ impl Ctx<'_> {
         let was = m.state;
         m.transition(state::ACTIVE, Some(tag::ACTIVATION_DATE), self.now());
         self.store_change(&m, was).await?;
-        Ok(Out {
-            payload: payload(vec![uid_item(&m.uid)]),
-            target: Some(m.uid),
-        })
+        Ok(answer(m.uid, vec![]))
     }
 
     async fn revoke(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
@@ -605,10 +623,7 @@ impl Ctx<'_> {
         }
         m.set(Ttlv::structure(tag::REVOCATION_REASON, stored_reason));
         self.store_change(&m, was).await?;
-        Ok(Out {
-            payload: payload(vec![uid_item(&m.uid)]),
-            target: Some(m.uid),
-        })
+        Ok(answer(m.uid, vec![]))
     }
 
     async fn destroy(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
@@ -627,10 +642,7 @@ impl Ctx<'_> {
         m.sealed = None;
         m.transition(next, Some(tag::DESTROY_DATE), self.now());
         self.store_change(&m, was).await?;
-        Ok(Out {
-            payload: payload(vec![uid_item(&m.uid)]),
-            target: Some(m.uid),
-        })
+        Ok(answer(m.uid, vec![]))
     }
 
     /// The object, if its state allows the operation, and its material.
@@ -652,6 +664,38 @@ impl Ctx<'_> {
             .open(&self.kmip.reg.keystore)?
             .ok_or_else(|| self.destroyed())?;
         Ok((m, object))
+    }
+
+    /// The key for a cryptographic operation: the object, if its state allows the operation and its
+    /// usage mask (when set) has `bit`, its material, and the request's Data.
+    async fn prepare<'p>(
+        &self,
+        p: &'p Ttlv,
+        batch: &Batch,
+        states: &[u32],
+        bit: i32,
+    ) -> Result<Use<'p>, Failure> {
+        let (m, object) = self.usable(p, batch, states).await?;
+        Self::check_mask(&m, bit)?;
+        let data = Self::bytes(p, tag::DATA, "Data")?
+            .ok_or(Failure::new(result_reason::MISSING_DATA, "no Data"))?;
+        Ok(Use { m, object, data })
+    }
+
+    /// The inputs of Encrypt and Decrypt.
+    fn aes<'a>(p: &'a Ttlv, object: &'a Ttlv, data: &'a [u8]) -> Result<crypto::Aes<'a>, Failure> {
+        Ok(crypto::Aes {
+            key: Self::material(object)?,
+            params: Self::params(p)?,
+            data,
+            iv: Self::bytes(p, tag::IV_COUNTER_NONCE, "IV/Counter/Nonce")?,
+            aad: Self::bytes(
+                p,
+                tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
+                "Authenticated Encryption Additional Data",
+            )?
+            .unwrap_or(&[]),
+        })
     }
 
     /// Refuses a key whose Cryptographic Usage Mask (when set) lacks `bit`.
@@ -712,23 +756,8 @@ impl Ctx<'_> {
             tag::PUBLIC_KEY_ATTRIBUTES,
         )?;
         let all: Vec<&Attribute> = common.iter().chain(&private).chain(&public).collect();
-        let find = |t: u32| all.iter().find(|a| a.value.tag == t).map(|a| &a.value);
-        let algorithm = find(tag::CRYPTOGRAPHIC_ALGORITHM)
-            .ok_or(Failure::new(
-                result_reason::MISSING_DATA,
-                "no Cryptographic Algorithm",
-            ))?
-            .as_enum("Cryptographic Algorithm")?;
-        let length = match find(tag::CRYPTOGRAPHIC_LENGTH) {
-            Some(l) => l.as_int("Cryptographic Length")?,
-            None if algorithm == cryptographic_algorithm::ED25519 => 256,
-            None => {
-                return Err(Failure::new(
-                    result_reason::MISSING_DATA,
-                    "no Cryptographic Length",
-                ));
-            }
-        };
+        // Ed25519 has one length; clients may leave it out.
+        let (algorithm, length) = key_spec(&all, Some((cryptographic_algorithm::ED25519, 256)))?;
         let (pkcs8, spki) = crypto::generate_pair(algorithm, length)?;
         let now = self.now();
         // A template's Name names the pair: keep it on the private key only, as names are unique.
@@ -779,100 +808,58 @@ impl Ctx<'_> {
     }
 
     async fn encrypt(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
-        let (m, object) = self.usable(p, batch, &[state::ACTIVE]).await?;
-        Self::check_mask(&m, usage::ENCRYPT)?;
-        let data = Self::bytes(p, tag::DATA, "Data")?
-            .ok_or(Failure::new(result_reason::MISSING_DATA, "no Data"))?;
-        let sealed = crypto::aes_encrypt(
-            Self::material(&object)?,
-            Self::params(p)?,
-            data,
-            Self::bytes(p, tag::IV_COUNTER_NONCE, "IV/Counter/Nonce")?,
-            Self::bytes(
-                p,
-                tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
-                "Authenticated Encryption Additional Data",
-            )?
-            .unwrap_or(&[]),
-        )?;
-        let mut items = vec![uid_item(&m.uid), Ttlv::bytes(tag::DATA, sealed.data)];
+        let Use { m, object, data } = self
+            .prepare(p, batch, &[state::ACTIVE], usage::ENCRYPT)
+            .await?;
+        let sealed = crypto::aes_encrypt(&Self::aes(p, &object, data)?)?;
+        let mut items = vec![Ttlv::bytes(tag::DATA, sealed.data)];
         if p.child(tag::IV_COUNTER_NONCE).is_none() {
             items.push(Ttlv::bytes(tag::IV_COUNTER_NONCE, sealed.iv));
         }
         if let Some(t) = sealed.tag {
             items.push(Ttlv::bytes(tag::AUTHENTICATED_ENCRYPTION_TAG, t));
         }
-        Ok(Out {
-            payload: payload(items),
-            target: Some(m.uid),
-        })
+        Ok(answer(m.uid, items))
     }
 
     async fn decrypt(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
-        let (m, object) = self.usable(p, batch, USABLE_AFTER_REVOKE).await?;
-        Self::check_mask(&m, usage::DECRYPT)?;
-        let data = Self::bytes(p, tag::DATA, "Data")?
-            .ok_or(Failure::new(result_reason::MISSING_DATA, "no Data"))?;
+        let Use { m, object, data } = self
+            .prepare(p, batch, USABLE_AFTER_REVOKE, usage::DECRYPT)
+            .await?;
         let plain = crypto::aes_decrypt(
-            Self::material(&object)?,
-            Self::params(p)?,
-            data,
-            Self::bytes(p, tag::IV_COUNTER_NONCE, "IV/Counter/Nonce")?,
-            Self::bytes(
-                p,
-                tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA,
-                "Authenticated Encryption Additional Data",
-            )?
-            .unwrap_or(&[]),
+            &Self::aes(p, &object, data)?,
             Self::bytes(
                 p,
                 tag::AUTHENTICATED_ENCRYPTION_TAG,
                 "Authenticated Encryption Tag",
             )?,
         )?;
-        Ok(Out {
-            payload: payload(vec![uid_item(&m.uid), Ttlv::bytes(tag::DATA, plain)]),
-            target: Some(m.uid),
-        })
+        Ok(answer(m.uid, vec![Ttlv::bytes(tag::DATA, plain)]))
     }
 
     async fn sign(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
-        let (m, object) = self.usable(p, batch, &[state::ACTIVE]).await?;
-        Self::check_mask(&m, usage::SIGN)?;
-        if m.object_type != object_type::PRIVATE_KEY {
-            return Err(Failure::new(
-                result_reason::INVALID_OBJECT_TYPE,
-                "Sign needs a private key",
-            ));
-        }
-        let data = Self::bytes(p, tag::DATA, "Data")?
-            .ok_or(Failure::new(result_reason::MISSING_DATA, "no Data"))?;
+        let Use { m, object, data } = self
+            .prepare(p, batch, &[state::ACTIVE], usage::SIGN)
+            .await?;
+        expect_type(&m, object_type::PRIVATE_KEY, "Sign needs a private key")?;
         let sig = crypto::sign(
             Self::material(&object)?,
             Self::algorithm(&m),
             Self::params(p)?,
             data,
         )?;
-        Ok(Out {
-            payload: payload(vec![
-                uid_item(&m.uid),
-                Ttlv::bytes(tag::SIGNATURE_DATA, sig),
-            ]),
-            target: Some(m.uid),
-        })
+        Ok(answer(m.uid, vec![Ttlv::bytes(tag::SIGNATURE_DATA, sig)]))
     }
 
     async fn signature_verify(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
-        let (m, object) = self.usable(p, batch, USABLE_AFTER_REVOKE).await?;
-        Self::check_mask(&m, usage::VERIFY)?;
-        if m.object_type != object_type::PUBLIC_KEY {
-            return Err(Failure::new(
-                result_reason::INVALID_OBJECT_TYPE,
-                "Signature Verify needs a public key",
-            ));
-        }
-        let data = Self::bytes(p, tag::DATA, "Data")?
-            .ok_or(Failure::new(result_reason::MISSING_DATA, "no Data"))?;
+        let Use { m, object, data } = self
+            .prepare(p, batch, USABLE_AFTER_REVOKE, usage::VERIFY)
+            .await?;
+        expect_type(
+            &m,
+            object_type::PUBLIC_KEY,
+            "Signature Verify needs a public key",
+        )?;
         let sig = Self::bytes(p, tag::SIGNATURE_DATA, "Signature Data")?.ok_or(Failure::new(
             result_reason::MISSING_DATA,
             "no Signature Data",
@@ -889,18 +876,16 @@ impl Ctx<'_> {
         } else {
             shedu_kmip::validity_indicator::INVALID
         };
-        Ok(Out {
-            payload: payload(vec![
-                uid_item(&m.uid),
-                Ttlv::enumeration(tag::VALIDITY_INDICATOR, indicator),
-            ]),
-            target: Some(m.uid),
-        })
+        Ok(answer(
+            m.uid,
+            vec![Ttlv::enumeration(tag::VALIDITY_INDICATOR, indicator)],
+        ))
     }
 
     async fn mac(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
-        let (m, object) = self.usable(p, batch, &[state::ACTIVE]).await?;
-        Self::check_mask(&m, usage::MAC_GENERATE)?;
+        let Use { m, object, data } = self
+            .prepare(p, batch, &[state::ACTIVE], usage::MAC_GENERATE)
+            .await?;
         let asked = p
             .child(tag::CRYPTOGRAPHIC_PARAMETERS)
             .and_then(|c| c.child(tag::CRYPTOGRAPHIC_ALGORITHM))
@@ -914,19 +899,9 @@ impl Ctx<'_> {
                 "MAC is HMAC-SHA256",
             ));
         }
-        if m.object_type != object_type::SYMMETRIC_KEY {
-            return Err(Failure::new(
-                result_reason::INVALID_OBJECT_TYPE,
-                "MAC needs a symmetric key",
-            ));
-        }
-        let data = Self::bytes(p, tag::DATA, "Data")?
-            .ok_or(Failure::new(result_reason::MISSING_DATA, "no Data"))?;
+        expect_type(&m, object_type::SYMMETRIC_KEY, "MAC needs a symmetric key")?;
         let mac = crypto::hmac_sha256(Self::material(&object)?, data);
-        Ok(Out {
-            payload: payload(vec![uid_item(&m.uid), Ttlv::bytes(tag::MAC_DATA, mac)]),
-            target: Some(m.uid),
-        })
+        Ok(answer(m.uid, vec![Ttlv::bytes(tag::MAC_DATA, mac)]))
     }
 }
 
@@ -945,6 +920,13 @@ fn matches(m: &Managed, filter: &Attribute) -> bool {
                 a.value.value == filter.value.value
             }
     })
+}
+
+/// A key ready for a cryptographic operation.
+struct Use<'p> {
+    m: Managed,
+    object: Ttlv,
+    data: &'p [u8],
 }
 
 /// States in which Decrypt and Signature Verify still work (old data must stay readable).
