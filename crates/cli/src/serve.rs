@@ -311,12 +311,13 @@ fn init_tracing(s: &Settings) -> anyhow::Result<()> {
 
 fn printable(s: &Settings) -> String {
     format!(
-        "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\npublic_url = {:?}\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\ntls_reload_every = \"{}s\"\n\
+        "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\nkmip_listen = \"{}\"\npublic_url = {:?}\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\ntls_reload_every = \"{}s\"\n\
          master_key_file = {:?}\nlifecycle_interval = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"\noidc_issuers = {:?}\n\
          webhook_allow = {:?}\nwebhook_timeout = \"{}s\"",
         s.data_dir,
         s.listen,
         s.http_listen,
+        s.kmip.addr,
         s.public_url,
         redact_url(&s.database_url),
         s.tls_files.as_ref().map(|(c, _)| c),
