@@ -136,12 +136,13 @@ impl Store {
         .await
     }
 
-    /// Every object `user` owns or holds a grant on, without their sealed material, oldest first.
+    /// Every object `user` owns or holds a grant on, without their sealed material, newest first (the
+    /// order Locate answers in, as PyKMIP's server does).
     pub async fn kmip_objects_visible(&self, user: &str) -> Result<Vec<KmipObjectRow>, Error> {
         let rows = sqlx::query(
             "SELECT uid, owner, object_type, state, attributes, NULL, created_at, updated_at FROM kmip_objects \
              WHERE owner = $1 OR uid IN (SELECT uid FROM kmip_access WHERE user_id = $1) \
-             ORDER BY created_at, uid",
+             ORDER BY created_at DESC, uid DESC",
         )
         .bind(user)
         .fetch_all(&self.read)

@@ -93,6 +93,11 @@ impl Managed {
         m.set(Ttlv::enumeration(tag::STATE, state));
         m.set(Ttlv::new(tag::INITIAL_DATE, Value::DateTime(now)));
         m.set(Ttlv::new(tag::LAST_CHANGE_DATE, Value::DateTime(now)));
+        // KMIP 1.x's (deprecated) Operation Policy Name: shedu has one policy, the owner-and-grants one,
+        // named `default` as PyKMIP's server names its own.
+        if m.attr(tag::OPERATION_POLICY_NAME).is_none() {
+            m.set(Ttlv::text(tag::OPERATION_POLICY_NAME, "default"));
+        }
         if state == state::ACTIVE {
             m.set(Ttlv::new(
                 tag::ACTIVATION_DATE,

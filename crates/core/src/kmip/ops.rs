@@ -330,12 +330,14 @@ impl Ctx<'_> {
         let attributes = Self::attributes(p, tag::TEMPLATE_ATTRIBUTE, tag::ATTRIBUTES)?;
         let all: Vec<&Attribute> = attributes.iter().collect();
         let (algorithm, length) = key_spec(&all, None)?;
+        // AES keys have their three lengths; other symmetric algorithms (HMAC keys, and ciphers shedu
+        // stores but does not run, such as 3DES or IDEA) get random bytes of the asked length.
+        use cryptographic_algorithm as alg;
         let valid = match algorithm {
-            cryptographic_algorithm::AES => matches!(length, 128 | 192 | 256),
-            cryptographic_algorithm::HMAC_SHA256 => {
-                (128..=4096).contains(&length) && length % 8 == 0
-            }
-            _ => false,
+            alg::AES => matches!(length, 128 | 192 | 256),
+            alg::RSA | alg::DSA | alg::ECDSA | alg::EC | alg::DH | alg::ECDH | alg::ECMQV => false,
+            alg::ED25519 | alg::ED448 => false,
+            _ => (64..=4096).contains(&length) && length % 8 == 0,
         };
         if !valid {
             return Err(Failure::invalid(format!(
@@ -544,7 +546,7 @@ impl Ctx<'_> {
             if !asks_state && matches!(m.state, state::DESTROYED | state::DESTROYED_COMPROMISED) {
                 continue;
             }
-            if filters.iter().all(|f| matches(&m, f)) {
+            if located(&m, &filters) {
                 found.push(m.uid);
             }
         }
@@ -903,6 +905,32 @@ impl Ctx<'_> {
         let mac = crypto::hmac_sha256(Self::material(&object)?, data);
         Ok(answer(m.uid, vec![Ttlv::bytes(tag::MAC_DATA, mac)]))
     }
+}
+
+/// Whether the object matches every Locate filter. Two instances of a date attribute are a range, both
+/// ends included (KMIP 1.4 §4.9).
+fn located(m: &Managed, filters: &[Attribute]) -> bool {
+    filters.iter().enumerate().all(|(i, f)| {
+        let same: Vec<&Attribute> = filters
+            .iter()
+            .filter(|g| g.value.tag == f.value.tag)
+            .collect();
+        match (&f.value.value, same.as_slice()) {
+            (Value::DateTime(_), [a, b]) => {
+                let (Ok(x), Ok(y)) = (a.value.as_date(""), b.value.as_date("")) else {
+                    return false;
+                };
+                // Judge the pair once, at its first instance.
+                if filters.iter().position(|g| g.value.tag == f.value.tag) != Some(i) {
+                    return true;
+                }
+                m.attr(f.value.tag)
+                    .and_then(|v| v.as_date("").ok())
+                    .is_some_and(|d| x.min(y) <= d && d <= x.max(y))
+            }
+            _ => matches(m, f),
+        }
+    })
 }
 
 /// Whether the object has an attribute equal to the filter (a Name by its text).
