@@ -674,10 +674,10 @@ backend_test!(
     }
 );
 
-/// PyKMIP's own integration suites (`test_integration.py`, `test_proxykmipclient.py` from its sdist, run
-/// with `--config client` against shedu's port): everything passes but the tests of operations and
-/// objects shedu does not serve yet, which fail, each named here, so a regression or a newly served
-/// operation shows.
+// PyKMIP's own integration suites (`test_integration.py`, `test_proxykmipclient.py` from its sdist, run
+// with `--config client` against shedu's port): everything passes but the tests of operations and
+// objects shedu does not serve yet, which fail, each named here, so a regression or a newly served
+// operation shows.
 backend_test!(
     pykmip_integration_suites_pass_but_for_unserved_operations,
     |backend| {
