@@ -37,6 +37,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
 
+    /// KMIP listener: binary TTLV over TLS, client certificates from a managed CA required. When not
+    /// set and the default address is taken, shedu serves without KMIP (a warning). [default: 127.0.0.1:5696]
+    #[arg(long, env = "SHEDU_KMIP_LISTEN")]
+    pub kmip_listen: Option<SocketAddr>,
+
     /// Base URL relying parties use for OCSP, CRLs and CA certificates; written into issued certificates
     /// (AIA, CRL distribution points). [default: http://<http-listen>]
     #[arg(long, env = "SHEDU_PUBLIC_URL")]
@@ -271,6 +276,7 @@ pub(crate) struct Settings {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub http_listen: SocketAddr,
+    pub kmip: shedu_server::KmipListen,
     pub public_url: String,
     pub database_url: String,
     pub tls_files: Option<(PathBuf, PathBuf)>,
@@ -318,6 +324,16 @@ impl ServeArgs {
             .http_listen
             .or(file.http_listen)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let kmip = match self.kmip_listen.or(file.kmip_listen) {
+            Some(addr) => shedu_server::KmipListen {
+                addr,
+                optional: false,
+            },
+            None => shedu_server::KmipListen {
+                addr: SocketAddr::from(([127, 0, 0, 1], 5696)),
+                optional: true,
+            },
+        };
         let public_url = self
             .public_url
             .or(file.public_url)
@@ -499,6 +515,7 @@ impl ServeArgs {
             data_dir,
             listen,
             http_listen,
+            kmip,
             public_url,
             database_url,
             tls_files,

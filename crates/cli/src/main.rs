@@ -123,6 +123,13 @@ enum Command {
         #[command(flatten)]
         connector: client::ConnectorArgs,
     },
+    /// The KMIP key manager: grants on objects (the objects themselves are used over KMIP).
+    Kms {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::KmsCommand,
+    },
     /// Show the server's version, database, event sinks with their lag, and counts by status.
     Status {
         #[command(flatten)]
@@ -215,6 +222,7 @@ fn main() -> std::process::ExitCode {
             Command::Connector { client, connector } => {
                 client::run_connector(client, connector).await
             }
+            Command::Kms { client, command } => client::run_kms(client, command).await,
             Command::Status { client } => client::run_status(client).await,
             Command::Login(args) => client::run_login(args).await,
             Command::Logout(args) => client::run_logout(args).await,

@@ -107,6 +107,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("--client-cert-header: {e}"))?,
         limits: shedu_server::ConnectionLimits::default(),
         secrets_socket: s.secrets_socket.clone(),
+        kmip: Some(s.kmip),
     };
     let mut running = shedu_server::start(state, cfg)
         .await
@@ -131,6 +132,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "  HTTP:         http://{}/health   (OCSP: /ocsp, CRLs: /crl/<ca-id>)",
         running.http_addr
     );
+    match running.kmip_addr {
+        Some(addr) => println!("  KMIP (TLS):   {addr}   (client certificates from a managed CA)"),
+        None => println!("  KMIP (TLS):   off   (the default address is taken)"),
+    }
     println!(
         "  Public URL:   {}   (written into certificates' AIA and CRL distribution points)",
         s.public_url
@@ -330,12 +335,13 @@ fn printable(s: &Settings) -> String {
         c.csr_token_ttl,
     );
     let general = format!(
-        "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\npublic_url = {:?}\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\ntls_reload_every = \"{}s\"\n\
+        "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\nkmip_listen = \"{}\"\npublic_url = {:?}\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\ntls_reload_every = \"{}s\"\n\
          master_key_file = {:?}\nlifecycle_interval = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"\noidc_issuers = {:?}\n\
          webhook_allow = {:?}\nwebhook_timeout = \"{}s\"",
         s.data_dir,
         s.listen,
         s.http_listen,
+        s.kmip.addr,
         s.public_url,
         redact_url(&s.database_url),
         s.tls_files.as_ref().map(|(c, _)| c),

@@ -3201,6 +3201,61 @@ fn an_oidc_device_login_renews_itself_at_the_provider(backend: shedu_testkit::Ba
 
 on_both_backends!(an_oidc_device_login_renews_itself_at_the_provider);
 
+// See: issue 21 (`shedu kms access`: the owner's side of KMIP grants, through Cosmian's routes).
+fn kms_access_from_the_command_line(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
+    let server = start(&sb, "kms");
+    // The admin owns no KMIP object and was granted none.
+    assert_eq!(
+        cli_json(&sb, &server, &["kms", "access", "owned"]),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        cli_json(&sb, &server, &["kms", "access", "obtained"]),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        cli_ok(&sb, &server, &["kms", "access", "owned", "-q"]).stdout,
+        ""
+    );
+    // An object nobody showed this caller is not found, exactly as a missing one.
+    assert_fails(
+        &cli(
+            &sb,
+            &server,
+            &[
+                "kms",
+                "access",
+                "grant",
+                "--object",
+                "no-such-key",
+                "--user",
+                "bob",
+                "--operations",
+                "get,encrypt",
+            ],
+        ),
+        3,
+        "HTTP 404",
+    );
+    assert_fails(
+        &cli(&sb, &server, &["kms", "access", "list", "no-such-key"]),
+        3,
+        "HTTP 404",
+    );
+    assert_fails(
+        &cli(
+            &sb,
+            &server,
+            &["kms", "access", "grant", "--object", "k", "--user", "bob"],
+        ),
+        2,
+        "--operations",
+    );
+}
+
+on_both_backends!(kms_access_from_the_command_line);
+
 // See: issue 14 (`--print-config` shows the connector's and ACME's settings too).
 #[test]
 fn print_config_shows_the_protocol_settings() {

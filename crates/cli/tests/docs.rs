@@ -43,7 +43,7 @@ const FILE_TIMEOUT_SECS: u32 = 120;
 
 /// The capability documents (under `docs/`), in the order the README lists them. Each must hold a
 /// walk-through; the README's own "Using it" block runs first.
-const DOCS: [&str; 12] = [
+const DOCS: [&str; 13] = [
     "cas-and-issuance.md",
     "validation.md",
     "keys.md",
@@ -56,6 +56,7 @@ const DOCS: [&str; 12] = [
     "cli.md",
     "connector.md",
     "secrets.md",
+    "kmip.md",
 ];
 
 const MARKER: &str = "<!-- walkthrough";
@@ -132,6 +133,7 @@ struct Server {
     child: Child,
     https: String,
     http: String,
+    kmip: String,
 }
 
 impl Drop for Server {
@@ -176,9 +178,11 @@ fn start(dir: &Path, bin: &Path) -> Server {
 fn try_start(dir: &Path, bin: &Path) -> Result<Server, String> {
     let https = format!("127.0.0.1:{}", free_port());
     let http = format!("127.0.0.1:{}", free_port());
+    let kmip = format!("127.0.0.1:{}", free_port());
     let stderr_path = dir.join("serve.stderr");
     let mut child = newcomer_command("shedu", dir, bin)
         .args(["serve", "--listen", &https, "--http-listen", &http])
+        .args(["--kmip-listen", &kmip])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()))
@@ -190,7 +194,12 @@ fn try_start(dir: &Path, bin: &Path) -> Result<Server, String> {
             addr, https,
             "the banner names the HTTPS address it was given"
         );
-        return Ok(Server { child, https, http });
+        return Ok(Server {
+            child,
+            https,
+            http,
+            kmip,
+        });
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -205,7 +214,8 @@ fn run_walkthrough(name: &str, blocks: &[Block], server: &Server, dir: &Path, bi
         let code = b
             .code
             .replace("127.0.0.1:8443", &server.https)
-            .replace("127.0.0.1:8080", &server.http);
+            .replace("127.0.0.1:8080", &server.http)
+            .replace("127.0.0.1:5696", &server.kmip);
         script.push_str(&format!("printf '\\n@@block {i}@@\\n'\n{code}\n"));
     }
     script.push_str("printf '\\n@@end@@\\n'\n");

@@ -65,11 +65,15 @@ pub enum EventKind {
     ConnectorCertificateRenewed,
     /// A connector certificate was revoked (by its holder over mTLS, or by an operator by fingerprint).
     ConnectorCertificateRevoked,
+    /// A KMIP managed object was created or registered (its uid, type, state; never key material).
+    KmipObjectCreated,
+    /// A KMIP managed object changed lifecycle state (activated, revoked, destroyed, re-keyed).
+    KmipObjectStateChanged,
 }
 
 impl EventKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [EventKind; 24] = [
+    pub const ALL: [EventKind; 26] = [
         EventKind::CaCreated,
         EventKind::CaImported,
         EventKind::CertificateIssued,
@@ -94,6 +98,8 @@ impl EventKind {
         EventKind::ConnectorCertificateIssued,
         EventKind::ConnectorCertificateRenewed,
         EventKind::ConnectorCertificateRevoked,
+        EventKind::KmipObjectCreated,
+        EventKind::KmipObjectStateChanged,
     ];
 
     /// The wire name.
@@ -123,6 +129,8 @@ impl EventKind {
             EventKind::ConnectorCertificateIssued => "connector.certificate_issued",
             EventKind::ConnectorCertificateRenewed => "connector.certificate_renewed",
             EventKind::ConnectorCertificateRevoked => "connector.certificate_revoked",
+            EventKind::KmipObjectCreated => "kmip.object_created",
+            EventKind::KmipObjectStateChanged => "kmip.object_state_changed",
         }
     }
 }

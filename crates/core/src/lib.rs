@@ -20,6 +20,7 @@ mod engines;
 mod error;
 mod est;
 mod events;
+mod kmip;
 mod lifecycle;
 mod model;
 mod names;
@@ -60,6 +61,10 @@ pub use engines::{EngineKind, Engines};
 pub use error::Error;
 pub use est::{EstIssued, EstOperation, EstRequest, approval_allows};
 pub use events::{EVENT_SOURCE, EVENT_TYPES, EVENT_WORDS, EventKind, Events};
+pub use kmip::{
+    Failure as KmipFailure, KMIP_GRANTABLE, KMIP_OPERATIONS, KMIP_VERSIONS, Kmip, KmipGrant,
+    KmipObjectSummary, operation_name as kmip_operation_name,
+};
 pub use lifecycle::spawn_lifecycle;
 pub use model::{Ca, CaKind, Certificate, Status};
 pub use names::NamePolicyInput;

@@ -13,8 +13,8 @@ use crate::registry::{CANARY_CONTEXT, CANARY_KEY};
 use crate::secrets::{DATA_KEY, DATA_KEY_CONTEXT};
 use crate::webhook::secret_context;
 
-/// Re-wraps the keystore canary, every software CA key, every delegated OCSP responder key and every
-/// webhook signing secret from `old` to `new`. Fails, changing nothing, when `old` is not this database's master key. Returns how many keys
+/// Re-wraps the keystore canary, every software CA key, every delegated OCSP responder key, every
+/// webhook signing secret and the material of every KMIP object from `old` to `new`. Fails, changing nothing, when `old` is not this database's master key. Returns how many keys
 /// were re-wrapped.
 pub async fn rewrap_database_keys(
     store: &Store,
@@ -57,11 +57,18 @@ pub async fn rewrap_database_keys(
         let plain = old.open_secret(&context, &s.sealed)?;
         s.sealed = new.seal_secret(&context, &plain)?;
     }
+    let mut kmip = store
+        .sealed_kmip_objects()
+        .await
+        .map_err(store_err("sealed KMIP objects"))?;
+    for o in &mut kmip {
+        o.sealed = crate::kmip::reseal(old, new, &o.id, &o.sealed)?;
+    }
     store
-        .replace_sealed_keys(&keys, &secrets, &meta)
+        .replace_sealed_keys(&keys, &secrets, &kmip, &meta)
         .await
         .map_err(store_err("sealed keys"))?;
-    Ok(keys.len() + secrets.len())
+    Ok(keys.len() + secrets.len() + kmip.len())
 }
 
 /// Every secret sealed into the `meta` table, with its sealing context: the keystore canary (first), the

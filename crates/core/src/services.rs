@@ -65,6 +65,8 @@ pub struct Services {
     pub connector: Arc<Connector>,
     /// The secret store (Vault KV v2 subset, policies, tokens).
     pub secrets: Arc<crate::Secrets>,
+    /// The KMIP key manager.
+    pub kmip: Arc<crate::Kmip>,
 }
 
 impl Services {
@@ -121,6 +123,7 @@ impl Services {
             acme,
             connector,
             secrets,
+            kmip: Arc::new(crate::Kmip::new(registry.clone())),
             va: Arc::new(Va::new(registry.clone())),
             devices: Arc::new(Devices::new(
                 registry.clone(),

@@ -35,6 +35,8 @@ pub struct CertInfo {
     pub subject_der: Vec<u8>,
     /// The subjectKeyIdentifier, if present.
     pub subject_key_id: Option<Vec<u8>>,
+    /// Whether an extendedKeyUsage extension is present and lists clientAuth (or anyExtendedKeyUsage).
+    pub client_auth: bool,
 }
 
 impl CertInfo {
@@ -55,7 +57,12 @@ impl CertInfo {
             .map_err(|e| Error::malformed("certificate", e))?
             .map(|ext| ext.value.general_names.iter().map(render_san).collect())
             .unwrap_or_default();
+        let client_auth = cert
+            .extended_key_usage()
+            .map_err(|e| Error::malformed("certificate", e))?
+            .is_some_and(|eku| eku.value.client_auth || eku.value.any);
         Ok(CertInfo {
+            client_auth,
             serial: Serial::from_bytes(tbs.raw_serial()),
             subject: name::display_name(&tbs.subject),
             common_name: name::first_common_name(&tbs.subject),

@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod connector;
 mod est;
+mod kmip;
 mod listen;
 pub mod mtls;
 pub mod permissions;
@@ -21,5 +22,5 @@ pub mod tls;
 mod va;
 
 pub use auth::{AdminToken, Caller, Principal, PrincipalKind, Role};
-pub use listen::{ConnectionLimits, Running, ServerConfig, http_app, https_app, start};
+pub use listen::{ConnectionLimits, KmipListen, Running, ServerConfig, http_app, https_app, start};
 pub use state::AppState;

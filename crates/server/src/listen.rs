@@ -44,6 +44,18 @@ pub struct ServerConfig {
     pub limits: ConnectionLimits,
     /// The secret store's token socket (mode 0660), when configured.
     pub secrets_socket: Option<std::path::PathBuf>,
+    /// The KMIP listener (binary TTLV over TLS), if any.
+    pub kmip: Option<KmipListen>,
+}
+
+/// Where the KMIP listener binds.
+#[derive(Clone, Copy, Debug)]
+pub struct KmipListen {
+    /// The address (`127.0.0.1:5696` by default).
+    pub addr: SocketAddr,
+    /// When the address is taken: serve without KMIP (a warning) rather than fail. For the default
+    /// address, which the operator did not choose.
+    pub optional: bool,
 }
 
 /// How long a client may take to send a request's header.
@@ -95,6 +107,8 @@ pub struct Running {
     pub https_addr: SocketAddr,
     /// The bound plain-HTTP address.
     pub http_addr: SocketAddr,
+    /// The bound KMIP address, when the KMIP listener runs.
+    pub kmip_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -209,11 +223,34 @@ pub async fn start(state: AppState, cfg: ServerConfig) -> std::io::Result<Runnin
         limits.clone(),
     ));
     let renew_task = tokio::spawn(keep_certificate_fresh(
-        cfg.tls,
+        cfg.tls.clone(),
         state.services.registry.clone(),
         cfg.tls_check_interval,
     ));
-    let mut tasks = vec![https_task];
+    let mut tasks = vec![https_task, renew_task];
+    let mut kmip_addr = None;
+    if let Some(kmip) = cfg.kmip {
+        match TcpListener::bind(kmip.addr).await {
+            Ok(listener) => {
+                kmip_addr = Some(listener.local_addr()?);
+                let acceptor = TlsAcceptor::from(crate::kmip::tls_config(
+                    &cfg.tls,
+                    state.services.registry.clone(),
+                ));
+                tasks.push(tokio::spawn(crate::kmip::serve(
+                    listener,
+                    acceptor,
+                    state.clone(),
+                    slots.clone(),
+                    limits.clone(),
+                )));
+            }
+            Err(e) if kmip.optional && e.kind() == std::io::ErrorKind::AddrInUse => {
+                tracing::warn!(addr = %kmip.addr, "the KMIP address is taken; serving without KMIP");
+            }
+            Err(e) => return Err(e),
+        }
+    }
     if let Some(path) = &cfg.secrets_socket {
         let socket = crate::secrets::socket::bind(path)?;
         tasks.push(tokio::spawn(crate::secrets::socket::serve(
@@ -223,10 +260,11 @@ pub async fn start(state: AppState, cfg: ServerConfig) -> std::io::Result<Runnin
         )));
     }
     let http_task = tokio::spawn(serve_plain(http, http_app(state), slots, limits));
-    tasks.extend([http_task, renew_task]);
+    tasks.insert(1, http_task);
     Ok(Running {
         https_addr,
         http_addr,
+        kmip_addr,
         tasks,
     })
 }
@@ -303,7 +341,7 @@ async fn serve_plain(
 /// of costing a file descriptor each). Accept errors (such as running out of file descriptors) are
 /// retried after a pause instead of ending the listener, and warned about at most once per
 /// [`ACCEPT_WARN_EVERY`].
-async fn accept_loop<F, Fut>(listener: TcpListener, slots: Arc<Semaphore>, handle: F)
+pub(crate) async fn accept_loop<F, Fut>(listener: TcpListener, slots: Arc<Semaphore>, handle: F)
 where
     F: Fn(tokio::net::TcpStream, SocketAddr) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,

@@ -39,6 +39,9 @@ impl ClientCertificate {
 pub struct ClientTrust {
     registry: Arc<Registry>,
     provider: Arc<rustls::crypto::CryptoProvider>,
+    /// Whether a handshake without a client certificate fails (the KMIP listener) rather than
+    /// continuing unauthenticated (the HTTPS listener).
+    mandatory: bool,
     /// The verifier built for an anchor generation; `None` when no CA exists yet.
     current: RwLock<(u64, Option<Arc<dyn ClientCertVerifier>>)>,
 }
@@ -52,9 +55,19 @@ impl std::fmt::Debug for ClientTrust {
 impl ClientTrust {
     /// A verifier over the registry's anchors.
     pub fn new(registry: Arc<Registry>) -> Arc<ClientTrust> {
+        Self::build_trust(registry, false)
+    }
+
+    /// A verifier over the registry's anchors that requires a client certificate.
+    pub fn required(registry: Arc<Registry>) -> Arc<ClientTrust> {
+        Self::build_trust(registry, true)
+    }
+
+    fn build_trust(registry: Arc<Registry>, mandatory: bool) -> Arc<ClientTrust> {
         Arc::new(ClientTrust {
             registry,
             provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+            mandatory,
             current: RwLock::new((u64::MAX, None)),
         })
     }
@@ -100,7 +113,7 @@ impl ClientCertVerifier for ClientTrust {
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        false
+        self.mandatory
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {

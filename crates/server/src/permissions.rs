@@ -38,6 +38,9 @@ pub enum Permission {
     RasWrite,
     /// Issue connector pairing tokens and revoke connector certificates by fingerprint.
     ConnectorWrite,
+    /// Manage the grants on one's own KMIP objects and list one's KMIP objects (what each object
+    /// allows is decided per object by its owner's grants).
+    KmipAccess,
 }
 
 /// `(method, route template, permission)` of every authenticated API route.
@@ -138,6 +141,15 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
         "/api/v1/ras/{id}/acme/eab/{kid}",
         Permission::RasWrite,
     ),
+    ("POST", "/api/v1/kms/access/grant", Permission::KmipAccess),
+    ("POST", "/api/v1/kms/access/revoke", Permission::KmipAccess),
+    (
+        "GET",
+        "/api/v1/kms/access/list/{id}",
+        Permission::KmipAccess,
+    ),
+    ("GET", "/api/v1/kms/access/owned", Permission::KmipAccess),
+    ("GET", "/api/v1/kms/access/obtained", Permission::KmipAccess),
 ];
 
 /// Routes anyone may call: the login itself, token refresh, and the API description.
@@ -204,6 +216,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | RasRead
                 | RasWrite
                 | ConnectorWrite
+                | KmipAccess
         ),
         Role::Auditor => matches!(
             permission,

@@ -206,6 +206,11 @@ const MATRIX: &[(&str, &str, [bool; 5])] = &[
     ("POST",   "/api/v1/ras/{id}/acme/eab",                            [Y,   Y,    N,    N,     N]),
     ("GET",    "/api/v1/ras/{id}/acme/eab",                            [Y,   Y,    Y,    N,     N]),
     ("DELETE", "/api/v1/ras/{id}/acme/eab/{kid}",                      [Y,   Y,    N,    N,     N]),
+    ("POST",   "/api/v1/kms/access/grant",                             [Y,   Y,    N,    N,     N]),
+    ("POST",   "/api/v1/kms/access/revoke",                            [Y,   Y,    N,    N,     N]),
+    ("GET",    "/api/v1/kms/access/list/{id}",                        [Y,   Y,    N,    N,     N]),
+    ("GET",    "/api/v1/kms/access/owned",                             [Y,   Y,    N,    N,     N]),
+    ("GET",    "/api/v1/kms/access/obtained",                          [Y,   Y,    N,    N,     N]),
     // Public: the login itself, token refresh, the API description.
     ("POST",   "/api/v1/auth/login",                                   [Y,   Y,    Y,    Y,     Y]),
     ("POST",   "/api/v1/auth/refresh",                                 [Y,   Y,    Y,    Y,     Y]),

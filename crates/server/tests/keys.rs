@@ -258,7 +258,10 @@ backend_test!(a_tampered_sealed_key_disables_only_its_ca, |backend| {
     assert_eq!(keys.len(), 1);
     let n = keys[0].sealed.len();
     keys[0].sealed[n / 2] ^= 0x01;
-    store.replace_sealed_keys(&keys, &[], &[]).await.unwrap();
+    store
+        .replace_sealed_keys(&keys, &[], &[], &[])
+        .await
+        .unwrap();
     store.close().await;
 
     let server = server.restart().await;

@@ -19,6 +19,7 @@ mod connector;
 mod devices;
 mod error;
 mod events;
+mod kmip;
 mod migrate;
 mod model;
 mod outbox;
@@ -51,6 +52,7 @@ pub use devices::{
     EnrollmentRecord, GROUP_HAS_CHILDREN, GroupRow, SlotCertificateRow, SlotRow,
 };
 pub use error::Error;
+pub use kmip::{KmipGrantRow, KmipObjectRow};
 pub use model::{CaRow, CertRow, EventRow, NewEvent};
 #[cfg(any(test, feature = "testing"))]
 pub use outbox::HeldTransaction;

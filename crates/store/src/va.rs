@@ -351,6 +351,7 @@ impl Store {
         &self,
         keys: &[SealedKeyRow],
         secrets: &[SealedSecretRow],
+        kmip: &[SealedSecretRow],
         meta: &[(&str, Vec<u8>)],
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
@@ -370,6 +371,13 @@ impl Store {
             sqlx::query("UPDATE subscriptions SET secret_sealed = $1 WHERE id = $2")
                 .bind(&s.sealed)
                 .bind(&s.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for o in kmip {
+            sqlx::query("UPDATE kmip_objects SET sealed = $1 WHERE uid = $2")
+                .bind(&o.sealed)
+                .bind(&o.id)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -284,6 +284,10 @@ impl TestServer {
             .expect("proxy settings"),
             secrets_socket: persisted.options.secrets_socket.clone(),
             limits: persisted.options.connection_limits.clone(),
+            kmip: Some(shedu_server::KmipListen {
+                addr: "127.0.0.1:0".parse().expect("addr"),
+                optional: false,
+            }),
         };
         let running = shedu_server::start(state, cfg).await.expect("start server");
         let ca_pem = std::fs::read(&ca_file).expect("read CA");
@@ -305,6 +309,11 @@ impl TestServer {
             running,
             persisted,
         }
+    }
+
+    /// The KMIP listener's address (binary TTLV over TLS; every test server runs one on a free port).
+    pub fn kmip_addr(&self) -> std::net::SocketAddr {
+        self.running.kmip_addr.expect("the KMIP listener runs")
     }
 
     /// `GET path` with the admin token; returns status and JSON body.

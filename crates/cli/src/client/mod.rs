@@ -11,6 +11,7 @@ mod bundle;
 mod context;
 mod devices;
 mod input;
+mod kms;
 mod login;
 mod logs;
 mod oidc;
@@ -30,6 +31,7 @@ use serde_json::Value;
 use api::Api;
 pub(crate) use api::HttpError;
 pub(crate) use devices::{DeviceCommand, GroupCommand, RaCommand, run_device, run_group, run_ra};
+pub(crate) use kms::{KmsCommand, run_kms};
 pub(crate) use login::{ContextCommand, LoginArgs, LogoutArgs, run_context, run_login, run_logout};
 pub(crate) use logs::{
     AuditListArgs, DeliveryCommand, EventsListArgs, EventsTailArgs, SubscriptionCommand,

@@ -9,6 +9,7 @@ mod devices;
 mod dto;
 mod events;
 mod groups;
+mod kmip_access;
 mod ras;
 mod status;
 mod time_fmt;
@@ -93,6 +94,11 @@ fn protected() -> OpenApiRouter<AppState> {
         .routes(routes!(ras::eab_create, ras::eab_list))
         .routes(routes!(ras::eab_delete))
         .routes(routes!(status::show))
+        .routes(routes!(kmip_access::grant))
+        .routes(routes!(kmip_access::revoke))
+        .routes(routes!(kmip_access::list))
+        .routes(routes!(kmip_access::owned))
+        .routes(routes!(kmip_access::obtained))
 }
 
 /// Routes that authenticate the caller themselves (listed in [`crate::permissions::PUBLIC`]).

@@ -1,0 +1,307 @@
+//! The cryptographic operations on managed keys, with aws-lc-rs (the library the key engines and
+//! rustls use): AES-GCM (server-chosen 96-bit IV, 128-bit tag) and AES-CBC with PKCS#5 padding,
+//! HMAC-SHA256, and signatures (RSA PKCS#1 v1.5 and PSS, ECDSA P-256/P-384, Ed25519) with keys kept as
+//! PKCS#8 (private) and SubjectPublicKeyInfo (public).
+
+use aws_lc_rs::aead::{AES_128_GCM, AES_192_GCM, AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::cipher::{
+    AES_128, AES_192, AES_256, DecryptionContext, EncryptionContext, PaddedBlockDecryptingKey,
+    PaddedBlockEncryptingKey, UnboundCipherKey,
+};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
+use aws_lc_rs::{hmac, iv::FixedLength};
+use shedu_kmip::{block_cipher_mode, cryptographic_algorithm, hashing_algorithm, padding_method};
+use shedu_kmip::{digital_signature_algorithm, result_reason};
+
+use super::Failure;
+
+/// What Cryptographic Parameters ask for (absent fields: the defaults documented per operation).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Params {
+    pub(crate) mode: Option<u32>,
+    pub(crate) padding: Option<u32>,
+    pub(crate) hashing: Option<u32>,
+    pub(crate) signature: Option<u32>,
+}
+
+fn bad_params(what: &str) -> Failure {
+    Failure::new(result_reason::BAD_CRYPTOGRAPHIC_PARAMETERS, what)
+}
+
+fn crypto_failed() -> Failure {
+    Failure::new(
+        result_reason::CRYPTOGRAPHIC_FAILURE,
+        "cryptographic failure",
+    )
+}
+
+/// What AES encryption returns.
+pub(crate) struct Sealed {
+    pub(crate) data: Vec<u8>,
+    pub(crate) iv: Vec<u8>,
+    /// The GCM tag (none for CBC).
+    pub(crate) tag: Option<Vec<u8>>,
+}
+
+/// The inputs of an AES operation.
+pub(crate) struct Aes<'a> {
+    pub(crate) key: &'a [u8],
+    pub(crate) params: Params,
+    pub(crate) data: &'a [u8],
+    pub(crate) iv: Option<&'a [u8]>,
+    /// Authenticated Encryption Additional Data (GCM; empty when absent).
+    pub(crate) aad: &'a [u8],
+}
+
+/// AES encryption: GCM (the default) or CBC with PKCS#5 padding.
+pub(crate) fn aes_encrypt(a: &Aes<'_>) -> Result<Sealed, Failure> {
+    let (key, p, data, iv, aad) = (a.key, a.params, a.data, a.iv, a.aad);
+    match p.mode.unwrap_or(block_cipher_mode::GCM) {
+        block_cipher_mode::GCM => {
+            let nonce: [u8; 12] = match iv {
+                Some(iv) => iv
+                    .try_into()
+                    .map_err(|_| bad_params("a GCM IV is 12 bytes"))?,
+                None => random()?,
+            };
+            let sealer = gcm_key(key)?;
+            let mut out = data.to_vec();
+            let tag = sealer
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(aad),
+                    &mut out,
+                )
+                .map_err(|_| crypto_failed())?;
+            Ok(Sealed {
+                data: out,
+                iv: nonce.to_vec(),
+                tag: Some(tag.as_ref().to_vec()),
+            })
+        }
+        block_cipher_mode::CBC => {
+            if !matches!(p.padding, None | Some(padding_method::PKCS5)) {
+                return Err(bad_params("AES-CBC is served with PKCS#5 padding only"));
+            }
+            let iv: [u8; 16] = match iv {
+                Some(iv) => iv
+                    .try_into()
+                    .map_err(|_| bad_params("a CBC IV is 16 bytes"))?,
+                None => random()?,
+            };
+            let k = PaddedBlockEncryptingKey::cbc_pkcs7(cipher_key(key)?)
+                .map_err(|_| crypto_failed())?;
+            let mut out = data.to_vec();
+            k.less_safe_encrypt(&mut out, EncryptionContext::Iv128(FixedLength::from(iv)))
+                .map_err(|_| crypto_failed())?;
+            Ok(Sealed {
+                data: out,
+                iv: iv.to_vec(),
+                tag: None,
+            })
+        }
+        _ => Err(bad_params("AES is served in GCM and CBC modes")),
+    }
+}
+
+/// AES decryption; a wrong key, IV, tag or padding is a `Cryptographic Failure`.
+pub(crate) fn aes_decrypt(a: &Aes<'_>, tag: Option<&[u8]>) -> Result<Vec<u8>, Failure> {
+    let (key, p, data, iv, aad) = (a.key, a.params, a.data, a.iv, a.aad);
+    let iv = iv.ok_or(Failure::new(
+        result_reason::MISSING_DATA,
+        "decryption needs the IV/Counter/Nonce",
+    ))?;
+    match p.mode.unwrap_or(block_cipher_mode::GCM) {
+        block_cipher_mode::GCM => {
+            let nonce: [u8; 12] = iv
+                .try_into()
+                .map_err(|_| bad_params("a GCM IV is 12 bytes"))?;
+            let tag = tag.ok_or(Failure::new(
+                result_reason::MISSING_DATA,
+                "GCM decryption needs the Authenticated Encryption Tag",
+            ))?;
+            let mut buf = data.to_vec();
+            buf.extend_from_slice(tag);
+            let plain = gcm_key(key)?
+                .open_in_place(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(aad),
+                    &mut buf,
+                )
+                .map_err(|_| crypto_failed())?;
+            Ok(plain.to_vec())
+        }
+        block_cipher_mode::CBC => {
+            let iv: [u8; 16] = iv
+                .try_into()
+                .map_err(|_| bad_params("a CBC IV is 16 bytes"))?;
+            let k = PaddedBlockDecryptingKey::cbc_pkcs7(cipher_key(key)?)
+                .map_err(|_| crypto_failed())?;
+            let mut buf = data.to_vec();
+            let plain = k
+                .decrypt(&mut buf, DecryptionContext::Iv128(FixedLength::from(iv)))
+                .map_err(|_| crypto_failed())?;
+            Ok(plain.to_vec())
+        }
+        _ => Err(bad_params("AES is served in GCM and CBC modes")),
+    }
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    hmac::sign(&key, data).as_ref().to_vec()
+}
+
+/// A fresh key pair as (PKCS#8, SubjectPublicKeyInfo) for `algorithm` and `length`.
+pub(crate) fn generate_pair(algorithm: u32, length: i32) -> Result<(Vec<u8>, Vec<u8>), Failure> {
+    use shedu_pki::KeyType;
+    let key_type = match (algorithm, length) {
+        (cryptographic_algorithm::RSA, 2048) => KeyType::Rsa2048,
+        (cryptographic_algorithm::RSA, 3072) => KeyType::Rsa3072,
+        (cryptographic_algorithm::RSA, 4096) => KeyType::Rsa4096,
+        (cryptographic_algorithm::ECDSA | cryptographic_algorithm::EC, 256) => KeyType::EcP256,
+        (cryptographic_algorithm::ECDSA | cryptographic_algorithm::EC, 384) => KeyType::EcP384,
+        (cryptographic_algorithm::ED25519, 255 | 256) => KeyType::Ed25519,
+        _ => {
+            return Err(Failure::invalid(
+                "key pairs are RSA 2048/3072/4096, EC P-256/P-384 or Ed25519",
+            ));
+        }
+    };
+    let pair = shedu_keys::ExportedKey::generate(key_type)
+        .map_err(|_| Failure::general("key generation failed"))?;
+    Ok((pair.pkcs8.to_vec(), pair.spki))
+}
+
+/// Signs `data` with a PKCS#8 private key of `algorithm` (RSA, ECDSA/EC, Ed25519).
+pub(crate) fn sign(
+    pkcs8: &[u8],
+    algorithm: u32,
+    p: Params,
+    data: &[u8],
+) -> Result<Vec<u8>, Failure> {
+    let rng = SystemRandom::new();
+    match algorithm {
+        cryptographic_algorithm::RSA => {
+            let key = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| crypto_failed())?;
+            let mut sig = vec![0; key.public_modulus_len()];
+            key.sign(rsa_algorithms(p)?.0, &rng, data, &mut sig)
+                .map_err(|_| crypto_failed())?;
+            Ok(sig)
+        }
+        cryptographic_algorithm::ECDSA | cryptographic_algorithm::EC => {
+            let key = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8)
+                .or_else(|_| {
+                    EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_ASN1_SIGNING, pkcs8)
+                })
+                .map_err(|_| crypto_failed())?;
+            Ok(key
+                .sign(&rng, data)
+                .map_err(|_| crypto_failed())?
+                .as_ref()
+                .to_vec())
+        }
+        cryptographic_algorithm::ED25519 => {
+            let key =
+                Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(|_| crypto_failed())?;
+            Ok(key.sign(data).as_ref().to_vec())
+        }
+        _ => Err(bad_params("this key does not sign")),
+    }
+}
+
+/// Verifies a signature with a SubjectPublicKeyInfo public key of `algorithm`.
+pub(crate) fn verify(
+    spki: &[u8],
+    algorithm: u32,
+    p: Params,
+    data: &[u8],
+    sig: &[u8],
+) -> Result<bool, Failure> {
+    let alg: &dyn signature::VerificationAlgorithm = match algorithm {
+        cryptographic_algorithm::RSA => rsa_algorithms(p)?.1,
+        cryptographic_algorithm::ECDSA | cryptographic_algorithm::EC => {
+            // The curve is the key's: try P-256, then P-384.
+            let p256 = signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, spki);
+            if p256.verify(data, sig).is_ok() {
+                return Ok(true);
+            }
+            &signature::ECDSA_P384_SHA384_ASN1
+        }
+        cryptographic_algorithm::ED25519 => &signature::ED25519,
+        _ => return Err(bad_params("this key does not verify")),
+    };
+    Ok(signature::UnparsedPublicKey::new(alg, spki)
+        .verify(data, sig)
+        .is_ok())
+}
+
+fn is_pss(p: Params) -> bool {
+    p.padding == Some(padding_method::PSS)
+        || p.signature == Some(digital_signature_algorithm::RSASSA_PSS)
+}
+
+fn hash_of(p: Params) -> u32 {
+    match (p.hashing, p.signature) {
+        (Some(h), _) => h,
+        (None, Some(digital_signature_algorithm::SHA384_WITH_RSA_ENCRYPTION)) => {
+            hashing_algorithm::SHA_384
+        }
+        (None, Some(digital_signature_algorithm::SHA512_WITH_RSA_ENCRYPTION)) => {
+            hashing_algorithm::SHA_512
+        }
+        _ => hashing_algorithm::SHA_256,
+    }
+}
+
+/// The RSA algorithms (signing, verifying) that Cryptographic Parameters ask for.
+fn rsa_algorithms(
+    p: Params,
+) -> Result<
+    (
+        &'static dyn signature::RsaEncoding,
+        &'static dyn signature::VerificationAlgorithm,
+    ),
+    Failure,
+> {
+    use signature::*;
+    Ok(match (is_pss(p), hash_of(p)) {
+        (false, hashing_algorithm::SHA_256) => (&RSA_PKCS1_SHA256, &RSA_PKCS1_2048_8192_SHA256),
+        (false, hashing_algorithm::SHA_384) => (&RSA_PKCS1_SHA384, &RSA_PKCS1_2048_8192_SHA384),
+        (false, hashing_algorithm::SHA_512) => (&RSA_PKCS1_SHA512, &RSA_PKCS1_2048_8192_SHA512),
+        (true, hashing_algorithm::SHA_256) => (&RSA_PSS_SHA256, &RSA_PSS_2048_8192_SHA256),
+        (true, hashing_algorithm::SHA_384) => (&RSA_PSS_SHA384, &RSA_PSS_2048_8192_SHA384),
+        (true, hashing_algorithm::SHA_512) => (&RSA_PSS_SHA512, &RSA_PSS_2048_8192_SHA512),
+        _ => return Err(bad_params("RSA signatures use SHA-256, SHA-384 or SHA-512")),
+    })
+}
+
+fn gcm_key(key: &[u8]) -> Result<LessSafeKey, Failure> {
+    let alg = match key.len() {
+        16 => &AES_128_GCM,
+        24 => &AES_192_GCM,
+        32 => &AES_256_GCM,
+        _ => return Err(bad_params("not an AES key")),
+    };
+    Ok(LessSafeKey::new(
+        UnboundKey::new(alg, key).map_err(|_| crypto_failed())?,
+    ))
+}
+
+fn cipher_key(key: &[u8]) -> Result<UnboundCipherKey, Failure> {
+    let alg = match key.len() {
+        16 => &AES_128,
+        24 => &AES_192,
+        32 => &AES_256,
+        _ => return Err(bad_params("not an AES key")),
+    };
+    UnboundCipherKey::new(alg, key).map_err(|_| crypto_failed())
+}
+
+fn random<const N: usize>() -> Result<[u8; N], Failure> {
+    let mut out = [0u8; N];
+    aws_lc_rs::rand::fill(&mut out).map_err(|_| Failure::general("no randomness"))?;
+    Ok(out)
+}

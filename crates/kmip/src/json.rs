@@ -1,0 +1,158 @@
+//! The JSON TTLV form (OASIS KMIP profiles "JSON encoding", as Cosmian's KMS speaks it): each item is
+//! `{"tag": "<name or 0x42xxxx>", "type": "<item type>", "value": …}`; `type` may be left out for a
+//! Structure, whose value is an array of items. Integers are numbers (or `0x…` hex strings on input),
+//! Big Integers `0x…` hex, Enumerations their name in the tag's enumeration (or `0x…`), Byte Strings hex,
+//! Date-Times RFC 3339 text (or `0x…` seconds), Intervals and Date-Time Extended numbers.
+
+use serde_json::{Map, Value as Json, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::ttlv::{ItemType, Ttlv, Value};
+use crate::{Error, MAX_DEPTH, enum_name, enum_value, tag_name, tag_value};
+
+/// The JSON form of an item.
+pub fn to_json(item: &Ttlv) -> Json {
+    let tag = match tag_name(item.tag) {
+        Some(name) => name.to_owned(),
+        None => format!("0x{:06X}", item.tag),
+    };
+    let value = match &item.value {
+        Value::Structure(items) => Json::Array(items.iter().map(to_json).collect()),
+        Value::Integer(v) => json!(v),
+        Value::LongInteger(v) | Value::DateTimeExtended(v) => json!(v),
+        Value::BigInteger(b) => json!(format!("0x{}", hex::encode_upper(b))),
+        Value::Enumeration(v) => match enum_name(item.tag, *v) {
+            Some(name) => json!(name),
+            None => json!(format!("0x{v:08X}")),
+        },
+        Value::Boolean(v) => json!(v),
+        Value::TextString(s) => json!(s),
+        Value::ByteString(b) => json!(hex::encode_upper(b)),
+        Value::DateTime(v) => match OffsetDateTime::from_unix_timestamp(*v)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+        {
+            Some(text) => json!(text),
+            None => json!(format!("0x{:016X}", *v)),
+        },
+        Value::Interval(v) => json!(v),
+    };
+    json!({"tag": tag, "type": item.value.item_type().name(), "value": value})
+}
+
+/// Reads the JSON form of an item from bytes.
+pub fn from_json_slice(input: &[u8]) -> Result<Ttlv, Error> {
+    let value: Json =
+        serde_json::from_slice(input).map_err(|e| Error::json(format!("not JSON: {e}")))?;
+    from_json(&value)
+}
+
+/// Reads the JSON form of an item.
+pub fn from_json(input: &Json) -> Result<Ttlv, Error> {
+    item(input, 0)
+}
+
+fn item(input: &Json, depth: usize) -> Result<Ttlv, Error> {
+    if depth > MAX_DEPTH {
+        return Err(Error::TooDeep);
+    }
+    let obj = input
+        .as_object()
+        .ok_or_else(|| Error::json("an item is not an object"))?;
+    let tag_text = field(obj, "tag")?
+        .as_str()
+        .ok_or_else(|| Error::json("tag is not a string"))?;
+    let tag = match hex_number(tag_text) {
+        Some(n) if n <= 0xFF_FFFF => {
+            u32::try_from(n).map_err(|_| Error::json("tag out of range"))?
+        }
+        Some(_) => return Err(Error::json("tag out of range")),
+        None => {
+            tag_value(tag_text).ok_or_else(|| Error::json(format!("unknown tag {tag_text}")))?
+        }
+    };
+    let item_type = match obj.get("type") {
+        None => ItemType::Structure,
+        Some(t) => t
+            .as_str()
+            .and_then(ItemType::from_name)
+            .ok_or_else(|| Error::json(format!("unknown type of {tag_text}")))?,
+    };
+    let raw = field(obj, "value")?;
+    let bad = || Error::json(format!("invalid {} value of {tag_text}", item_type.name()));
+    let value = match item_type {
+        ItemType::Structure => Value::Structure(
+            raw.as_array()
+                .ok_or_else(bad)?
+                .iter()
+                .map(|i| item(i, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        ItemType::Integer => Value::Integer(
+            int(raw)
+                .and_then(|n| i32::try_from(n).ok())
+                .ok_or_else(bad)?,
+        ),
+        ItemType::LongInteger => Value::LongInteger(int(raw).ok_or_else(bad)?),
+        ItemType::DateTimeExtended => Value::DateTimeExtended(int(raw).ok_or_else(bad)?),
+        ItemType::Interval => Value::Interval(
+            int(raw)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(bad)?,
+        ),
+        ItemType::BigInteger => {
+            let text = raw
+                .as_str()
+                .and_then(|s| s.strip_prefix("0x"))
+                .ok_or_else(bad)?;
+            let bytes = hex::decode(text).map_err(|_| bad())?;
+            Value::BigInteger(bytes)
+        }
+        ItemType::Enumeration => Value::Enumeration(match raw {
+            Json::String(s) => match hex_number(s) {
+                Some(n) => u32::try_from(n).map_err(|_| bad())?,
+                None => enum_value(tag, s)
+                    .ok_or_else(|| Error::json(format!("unknown {tag_text} {s}")))?,
+            },
+            other => int(other)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(bad)?,
+        }),
+        ItemType::Boolean => Value::Boolean(raw.as_bool().ok_or_else(bad)?),
+        ItemType::TextString => Value::TextString(raw.as_str().ok_or_else(bad)?.to_owned()),
+        ItemType::ByteString => {
+            Value::ByteString(hex::decode(raw.as_str().ok_or_else(bad)?).map_err(|_| bad())?)
+        }
+        ItemType::DateTime => Value::DateTime(match raw {
+            Json::String(s) if s.starts_with("0x") => int(raw).ok_or_else(bad)?,
+            Json::String(s) => OffsetDateTime::parse(s, &Rfc3339)
+                .map_err(|_| bad())?
+                .unix_timestamp(),
+            other => int(other).ok_or_else(bad)?,
+        }),
+    };
+    Ok(Ttlv { tag, value })
+}
+
+fn field<'a>(obj: &'a Map<String, Json>, name: &'static str) -> Result<&'a Json, Error> {
+    obj.get(name)
+        .ok_or_else(|| Error::json(format!("an item has no {name}")))
+}
+
+/// A JSON number, or a `0x…` hex string read as a two's-complement 64-bit value.
+fn int(raw: &Json) -> Option<i64> {
+    match raw {
+        Json::Number(n) => n.as_i64(),
+        Json::String(s) => hex_number(s).map(|n| n as i64),
+        _ => None,
+    }
+}
+
+fn hex_number(s: &str) -> Option<u64> {
+    let digits = s.strip_prefix("0x")?;
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    u64::from_str_radix(digits, 16).ok()
+}

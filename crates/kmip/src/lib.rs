@@ -1,0 +1,67 @@
+//! The KMIP wire format (OASIS Key Management Interoperability Protocol 1.0–2.1): TTLV items
+//! ([`Ttlv`], [`Value`]), their binary encoding ([`decode`], [`encode`], [`message_len`] for stream
+//! framing) and JSON form ([`to_json`], [`from_json`]), the request and response messages
+//! ([`RequestMessage`], [`ResponseMessage`]), attributes in the 1.x and 2.x forms ([`Attribute`]) and the
+//! specification's tag and enumeration numbers and names ([`tag`], [`operation`], [`result_reason`], …).
+//!
+//! Like `shedu-pki`, this crate does no I/O and never panics on input: every decoder returns [`Error`],
+//! which a server answers with `Invalid Message`. Decoding is bounded: structures nest at most
+//! [`MAX_DEPTH`] deep and every length is checked against the input before anything is allocated for it.
+//! What an operation means, who may call it and what is stored are `shedu-core`'s business.
+#![warn(missing_docs)]
+
+mod attributes;
+mod binary;
+mod error;
+mod json;
+mod message;
+#[allow(missing_docs)]
+mod names;
+mod ttlv;
+
+pub use attributes::{
+    Attribute, attribute_name, attribute_tag, name_text, name_value, read_attributes,
+    write_attribute,
+};
+pub use binary::{HEADER_LEN, decode, encode, message_len};
+pub use error::Error;
+pub use json::{from_json, from_json_slice, to_json};
+pub use message::{
+    ProtocolVersion, RequestBatchItem, RequestMessage, ResponseBatchItem, ResponseMessage,
+};
+pub use names::*;
+pub use ttlv::{ItemType, Ttlv, Value};
+
+/// The deepest nesting of structures a decoder accepts (KMIP messages nest about 8 deep).
+pub const MAX_DEPTH: usize = 32;
+
+/// The JSON name of tag `t`, if the specification names it.
+pub fn tag_name(t: u32) -> Option<&'static str> {
+    names::TAG_NAMES
+        .binary_search_by_key(&t, |(n, _)| *n)
+        .ok()
+        .map(|i| names::TAG_NAMES[i].1)
+}
+
+/// The tag named `name` in the JSON form.
+pub fn tag_value(name: &str) -> Option<u32> {
+    names::TAG_NAMES
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map(|(t, _)| *t)
+}
+
+/// The name of value `v` of the enumeration carried by tag `t`.
+pub fn enum_name(t: u32, v: u32) -> Option<&'static str> {
+    let (_, table) = names::ENUM_NAMES.iter().find(|(x, _)| *x == t)?;
+    table.iter().find(|(n, _)| *n == v).map(|(_, s)| *s)
+}
+
+/// The value named `name` of the enumeration carried by tag `t`.
+pub fn enum_value(t: u32, name: &str) -> Option<u32> {
+    let (_, table) = names::ENUM_NAMES.iter().find(|(x, _)| *x == t)?;
+    table.iter().find(|(_, s)| *s == name).map(|(n, _)| *n)
+}
+
+#[cfg(test)]
+mod tests;

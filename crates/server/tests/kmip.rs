@@ -1,0 +1,781 @@
+//! The KMIP listener as an outside client sees it, judged by PyKMIP 0.11.0's `ProxyKmipClient` over TLS
+//! with client certificates shedu issued: the lifecycle of a key, grants between two users, Locate
+//! isolation, register-then-get of exact bytes, a certificate without clientAuth refused, malformed
+//! messages answered `Invalid Message`, and key material never stored in the clear.
+
+// Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+use shedu_testkit::{TestServer, backend_test, python_venv};
+
+const PYKMIP: &str = "PyKMIP==0.11.0";
+
+/// A KMIP user: the files of a client certificate shedu issued to CN `name`.
+struct User {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// Makes a client CA (clientAuth) and issues a certificate for each of `names`.
+async fn users(server: &TestServer, dir: &Path, names: &[&str]) -> Vec<User> {
+    let ca = server
+        .create_ca(json!({"name": "kmip-clients", "key_type": "ec-p256",
+            "subject": {"common_name": "KMIP Clients"}, "profile": {"ext_key_usages": ["client_auth"]}}))
+        .await;
+    let mut out = Vec::new();
+    for name in names {
+        server
+            .issue_to_files(
+                ca["id"].as_str().unwrap(),
+                dir,
+                name,
+                &format!("/CN={name}"),
+            )
+            .await;
+        out.push(User {
+            cert: dir.join(format!("{name}.pem")),
+            key: dir.join(format!("{name}.key")),
+        });
+    }
+    out
+}
+
+/// Runs `steps` as `user` with PyKMIP speaking `version`; returns one result per step (or the
+/// connection error as the only element).
+fn pykmip(server: &TestServer, user: &User, version: &str, steps: Value) -> Vec<Value> {
+    let venv = python_venv("pykmip", &[PYKMIP]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kmip/pykmip_steps.py");
+    let addr = server.kmip_addr();
+    let out = Command::new(venv.join("bin/python"))
+        .arg(script)
+        .args([
+            addr.ip().to_string(),
+            addr.port().to_string(),
+            user.cert.display().to_string(),
+            user.key.display().to_string(),
+            server.ca_file.display().to_string(),
+            version.to_string(),
+            steps.to_string(),
+        ])
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pykmip_steps.py failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn ok(r: &Value) -> &Value {
+    assert!(r.get("ok").is_some(), "expected success, got {r}");
+    &r["ok"]
+}
+
+fn reason(r: &Value) -> &str {
+    r["error"]["reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a failure, got {r}"))
+}
+
+backend_test!(
+    a_key_lives_through_its_states_as_pykmip_sees_them,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let alice = &users(&server, dir.path(), &["alice"]).await[0];
+        for version in ["1.2", "2.0"] {
+            let r = pykmip(
+                &server,
+                alice,
+                version,
+                json!([
+                    ["create", "AES", 256, format!("lifecycle-{version}")],
+                    [
+                        "get_attributes",
+                        "$0",
+                        ["State", "Cryptographic Length", "Cryptographic Algorithm"]
+                    ],
+                    ["activate", "$0"],
+                    ["get_attributes", "$0", ["State"]],
+                    ["destroy", "$0"],
+                    ["revoke", "CESSATION_OF_OPERATION", "$0"],
+                    ["get_attributes", "$0", ["State"]],
+                    ["activate", "$0"],
+                    ["destroy", "$0"],
+                    ["get", "$0"],
+                    ["get_attributes", "$0", ["State"]],
+                ]),
+            );
+            assert_eq!(r.len(), 11, "{r:?}");
+            let uid = ok(&r[0]).as_str().unwrap();
+            assert_eq!(uid.len(), 36, "a UUID: {uid}");
+            assert_eq!(ok(&r[1])["State"], "PRE_ACTIVE", "{version}");
+            assert_eq!(ok(&r[1])["Cryptographic Length"], 256);
+            assert_eq!(ok(&r[1])["Cryptographic Algorithm"], "AES");
+            ok(&r[2]);
+            assert_eq!(ok(&r[3])["State"], "ACTIVE");
+            assert_eq!(
+                reason(&r[4]),
+                "WRONG_KEY_LIFECYCLE_STATE",
+                "an Active key is not destroyed"
+            );
+            ok(&r[5]);
+            assert_eq!(ok(&r[6])["State"], "DEACTIVATED");
+            assert_eq!(reason(&r[7]), "WRONG_KEY_LIFECYCLE_STATE");
+            ok(&r[8]);
+            let gone = if version == "1.2" {
+                "ITEM_NOT_FOUND"
+            } else {
+                "OBJECT_DESTROYED"
+            };
+            assert_eq!(reason(&r[9]), gone, "Get fails on a destroyed key");
+            assert_eq!(ok(&r[10])["State"], "DESTROYED", "the metadata stays");
+        }
+        // Each change is an event, each operation an audit record.
+        let events = server.cas_events().await;
+        assert!(
+            events
+                .iter()
+                .filter(|e| *e == "kmip.object_created")
+                .count()
+                >= 2,
+            "{events:?}"
+        );
+        assert!(
+            events
+                .iter()
+                .filter(|e| *e == "kmip.object_state_changed")
+                .count()
+                >= 6,
+            "{events:?}"
+        );
+        let (status, audit) = server.get("/api/v1/audit?limit=200").await;
+        assert_eq!(status, 200, "{audit}");
+        let actions: Vec<&str> = audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["principal"] == "alice")
+            .map(|a| a["action"].as_str().unwrap())
+            .collect();
+        for action in [
+            "kmip.create",
+            "kmip.get_attributes",
+            "kmip.activate",
+            "kmip.revoke",
+            "kmip.destroy",
+            "kmip.get",
+        ] {
+            assert!(actions.contains(&action), "{action} audited: {actions:?}");
+        }
+    }
+);
+
+backend_test!(
+    registered_bytes_come_back_exactly_and_never_rest_in_the_clear,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let alice = &users(&server, dir.path(), &["alice"]).await[0];
+        // A 32-byte pattern nobody else would write.
+        let pattern: Vec<u8> = (0u8..32).map(|i| i.wrapping_mul(37) ^ 0xA5).collect();
+        let secret: Vec<u8> = b"correct horse battery staple 123".to_vec();
+        let opaque: Vec<u8> = (0u8..48).map(|i| i ^ 0x3C).collect();
+        let r = pykmip(
+            &server,
+            alice,
+            "1.2",
+            json!([
+                ["register_symmetric", hex::encode(&pattern), "pattern-key"],
+                ["get", "$0"],
+                ["register_secret", hex::encode(&secret), "a-password"],
+                ["get", "$2"],
+                ["register_opaque", hex::encode(&opaque), "a-blob"],
+                ["get", "$4"],
+                ["get_attributes", "$0", ["State", "Name"]],
+                ["locate", "pattern-key"],
+            ]),
+        );
+        assert_eq!(ok(&r[1]).as_str().unwrap(), hex::encode(&pattern));
+        assert_eq!(ok(&r[3]).as_str().unwrap(), hex::encode(&secret));
+        assert_eq!(ok(&r[5]).as_str().unwrap(), hex::encode(&opaque));
+        assert_eq!(ok(&r[6])["State"], "PRE_ACTIVE");
+        assert_eq!(ok(&r[7]), &json!([ok(&r[0])]));
+
+        // The database holds neither the pattern nor its hex anywhere (tables, WAL, dump).
+        let hex_lower = hex::encode(&pattern);
+        let hex_upper = hex_lower.to_uppercase();
+        let mut haystacks: Vec<Vec<u8>> = Vec::new();
+        match server.db_url.strip_prefix("sqlite://") {
+            Some(rest) => {
+                let file = PathBuf::from(rest.split('?').next().unwrap());
+                for suffix in ["", "-wal", "-shm", "-journal"] {
+                    let path = PathBuf::from(format!("{}{suffix}", file.display()));
+                    if let Ok(bytes) = std::fs::read(&path) {
+                        haystacks.push(bytes);
+                    }
+                }
+                let total: usize = haystacks.iter().map(Vec::len).sum();
+                assert!(
+                    total > 64 * 1024,
+                    "the database and its WAL were read ({total} bytes)"
+                );
+            }
+            None => {
+                let out = Command::new("pg_dump")
+                    .args(["--data-only", &server.db_url])
+                    .output()
+                    .expect("pg_dump is required (apt-get install postgresql-client)");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(
+                    String::from_utf8_lossy(&out.stdout).contains("kmip_objects"),
+                    "the dump holds the KMIP table"
+                );
+                haystacks.push(out.stdout);
+            }
+        }
+        // The scan sees the KMIP rows: the object's name (an attribute, not a secret) is there.
+        assert!(
+            haystacks
+                .iter()
+                .any(|h| h.windows(11).any(|w| w == b"pattern-key")),
+            "the scan reaches the stored attributes"
+        );
+        for hay in &haystacks {
+            for needle in [
+                &pattern[..],
+                hex_lower.as_bytes(),
+                hex_upper.as_bytes(),
+                &secret[..],
+            ] {
+                assert!(
+                    !hay.windows(needle.len()).any(|w| w == needle),
+                    "key material found in the database"
+                );
+            }
+        }
+    }
+);
+
+backend_test!(
+    a_client_certificate_without_client_auth_is_refused,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = server
+            .create_ca(json!({"name": "servers", "key_type": "ec-p256",
+            "subject": {"common_name": "Servers"}, "profile": {"ext_key_usages": ["server_auth"]}}))
+            .await;
+        server
+            .issue_to_files(ca["id"].as_str().unwrap(), dir.path(), "web", "/CN=web")
+            .await;
+        let web = User {
+            cert: dir.path().join("web.pem"),
+            key: dir.path().join("web.key"),
+        };
+        let r = pykmip(&server, &web, "1.2", json!([["create", "AES", 128]]));
+        let refused = r[0].get("connect_error").is_some() || reason(&r[0]).starts_with("CLIENT_");
+        assert!(refused, "the connection must fail: {r:?}");
+        let (_, audit) = server.get("/api/v1/audit?limit=50").await;
+        assert!(
+            !audit.to_string().contains("kmip.create"),
+            "nothing ran: {audit}"
+        );
+    }
+);
+
+backend_test!(
+    grants_decide_who_sees_an_object_and_locate_never_reveals_it,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let both = users(&server, dir.path(), &["alice", "bob"]).await;
+        let (alice, bob) = (&both[0], &both[1]);
+        let r = pykmip(
+            &server,
+            alice,
+            "1.2",
+            json!([["create", "AES", 128, "shared-name"]]),
+        );
+        let uid = ok(&r[0]).as_str().unwrap().to_string();
+        let missing = "00000000-0000-0000-0000-000000000000";
+
+        // Without a grant bob sees exactly what a missing object gets.
+        let r = pykmip(
+            &server,
+            bob,
+            "1.2",
+            json!([
+                ["get", uid],
+                ["get", missing],
+                ["get_attributes", uid, ["State"]],
+                ["destroy", uid],
+                ["locate", "shared-name"],
+                ["locate", ""],
+            ]),
+        );
+        assert_eq!(reason(&r[0]), "ITEM_NOT_FOUND");
+        assert_eq!(
+            r[0]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .replace(&uid, "X"),
+            r[1]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .replace(missing, "X"),
+            "the same answer as for a missing object"
+        );
+        assert_eq!(reason(&r[2]), "ITEM_NOT_FOUND");
+        assert_eq!(reason(&r[3]), "ITEM_NOT_FOUND");
+        assert_eq!(ok(&r[4]), &json!([]));
+        assert_eq!(ok(&r[5]), &json!([]));
+
+        // Alice grants bob `get` (and only that) through the access API.
+        let (status, body) = grant(&server, alice, &uid, "bob", &["get"], true).await;
+        assert_eq!(status, 200, "{body}");
+        let r = pykmip(
+            &server,
+            bob,
+            "1.2",
+            json!([["get", uid], ["destroy", uid], ["locate", "shared-name"]]),
+        );
+        assert_eq!(ok(&r[0]).as_str().unwrap().len(), 32, "16 key bytes");
+        assert_eq!(
+            reason(&r[1]),
+            "ITEM_NOT_FOUND",
+            "get does not imply destroy"
+        );
+        assert_eq!(ok(&r[2]), &json!([]), "get does not imply locate");
+
+        // Revoking the grant takes it away again.
+        let (status, body) = grant(&server, alice, &uid, "bob", &["get"], false).await;
+        assert_eq!(status, 200, "{body}");
+        let r = pykmip(&server, bob, "1.2", json!([["get", uid]]));
+        assert_eq!(reason(&r[0]), "ITEM_NOT_FOUND");
+    }
+);
+
+/// Grants (or revokes) through `POST /api/v1/kms/access/{grant,revoke}` as the owner (a user logged
+/// in with the CN's name: the access API and KMIP name users alike).
+async fn grant(
+    server: &TestServer,
+    _owner: &User,
+    uid: &str,
+    user: &str,
+    ops: &[&str],
+    add: bool,
+) -> (u16, Value) {
+    let owner_token = login(server, "alice").await;
+    let path = if add { "grant" } else { "revoke" };
+    let res = server
+        .client
+        .post(format!("{}/api/v1/kms/access/{path}", server.base_url))
+        .bearer_auth(owner_token)
+        .json(&json!({"unique_identifier": uid, "user_id": user, "operation_types": ops}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Makes user `name` (operator) if needed and logs in; returns the access token.
+async fn login(server: &TestServer, name: &str) -> String {
+    let _ = server
+        .post(
+            "/api/v1/users",
+            json!({"username": name, "password": "correct horse battery", "role": "operator"}),
+        )
+        .await;
+    let res = server
+        .client
+        .post(format!("{}/api/v1/auth/login", server.base_url))
+        .json(&json!({"username": name, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    body["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("login: {body}"))
+        .to_string()
+}
+
+backend_test!(keys_encrypt_sign_and_mac_as_pykmip_asks, |backend| {
+    let server = TestServer::start(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = &users(&server, dir.path(), &["alice"]).await[0];
+    let cbc = json!({"cryptographic_algorithm": "AES", "block_cipher_mode": "CBC", "padding_method": "PKCS5"});
+    let pss = json!({"cryptographic_algorithm": "RSA", "padding_method": "PSS", "hashing_algorithm": "SHA_256"});
+    let plain = hex::encode(b"seventeen bytes!!");
+    let r = pykmip(
+        &server,
+        alice,
+        "1.2",
+        json!([
+            ["create", "AES", 256],
+            ["encrypt", "$0", plain, cbc],
+            ["activate", "$0"],
+            ["encrypt", "$0", plain, cbc],
+            ["decrypt", "$0", "$3.0", cbc, "$3.1"],
+            ["revoke", "CESSATION_OF_OPERATION", "$0"],
+            ["decrypt", "$0", "$3.0", cbc, "$3.1"],
+            ["encrypt", "$0", plain, cbc],
+            ["create_key_pair", "RSA", 2048],
+            ["activate", "$8.0"],
+            ["activate", "$8.1"],
+            ["sign", "$8.1", plain, pss],
+            ["signature_verify", "$8.0", plain, "$11", pss],
+            [
+                "signature_verify",
+                "$8.0",
+                hex::encode(b"something else"),
+                "$11",
+                pss
+            ],
+            ["create", "HMAC_SHA256", 256, null, ["MAC_GENERATE"]],
+            ["activate", "$14"],
+            ["mac", "$14", plain],
+            ["get", "$14"],
+        ]),
+    );
+    assert_eq!(
+        reason(&r[1]),
+        "WRONG_KEY_LIFECYCLE_STATE",
+        "a Pre-Active key does not encrypt"
+    );
+    let (ct, iv) = (
+        ok(&r[3])[0].as_str().unwrap(),
+        ok(&r[3])[1].as_str().unwrap(),
+    );
+    assert_eq!(ct.len(), 64, "17 bytes padded to 32: {ct}");
+    assert_eq!(iv.len(), 32, "a server-chosen 16-byte IV");
+    assert_eq!(ok(&r[4]), &json!(plain));
+    assert_eq!(ok(&r[6]), &json!(plain), "a Deactivated key still decrypts");
+    assert_eq!(
+        reason(&r[7]),
+        "WRONG_KEY_LIFECYCLE_STATE",
+        "but no longer encrypts"
+    );
+    let sig = ok(&r[11]).as_str().unwrap();
+    assert_eq!(sig.len(), 512, "an RSA-2048 signature");
+    assert_eq!(ok(&r[12]), "VALID");
+    assert_eq!(ok(&r[13]), "INVALID");
+    // HMAC-SHA256, checked against aws-lc-rs with the key read back.
+    let key = hex::decode(ok(&r[17]).as_str().unwrap()).unwrap();
+    let want = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key),
+        b"seventeen bytes!!",
+    );
+    assert_eq!(ok(&r[16]).as_str().unwrap(), hex::encode(want.as_ref()));
+});
+
+/// One KMIP exchange over TLS as `user`: writes `request`, reads one response message.
+async fn exchange(server: &TestServer, user: &User, request: &[u8]) -> std::io::Result<Vec<u8>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&server.ca_file).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let chain: Vec<_> = CertificateDer::pem_file_iter(&user.cert)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&user.key).unwrap();
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(server.kmip_addr()).await?;
+    let mut tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await?;
+    tls.write_all(request).await?;
+    let mut header = [0u8; 8];
+    tls.read_exact(&mut header).await?;
+    let len = shedu_kmip::message_len(&header).unwrap();
+    let mut message = header.to_vec();
+    message.resize(len, 0);
+    tls.read_exact(&mut message[8..]).await?;
+    Ok(message)
+}
+
+fn response(bytes: &[u8]) -> shedu_kmip::ResponseMessage {
+    shedu_kmip::ResponseMessage::from_ttlv(&shedu_kmip::decode(bytes).unwrap()).unwrap()
+}
+
+backend_test!(
+    malformed_and_oversized_messages_are_answered_invalid_message,
+    |backend| {
+        use shedu_kmip::{
+            ProtocolVersion, RequestBatchItem, RequestMessage, Ttlv, result_reason, tag,
+        };
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let alice = &users(&server, dir.path(), &["alice"]).await[0];
+
+        // A structure that is not a request: Invalid Message, in KMIP 1.0.
+        let bogus = shedu_kmip::encode(&Ttlv::structure(
+            tag::REQUEST_MESSAGE,
+            vec![Ttlv::integer(tag::BATCH_COUNT, 1)],
+        ))
+        .unwrap();
+        let r = response(&exchange(&server, alice, &bogus).await.unwrap());
+        assert_eq!(
+            r.batch_items[0].result_reason,
+            Some(result_reason::INVALID_MESSAGE)
+        );
+        assert_eq!(r.protocol_version, ProtocolVersion::V1_0);
+
+        // Bytes that do not decode (a bad boolean): Invalid Message.
+        let bad = hex::decode("420078010000001042000d0600000008000000000000000200").unwrap();
+        let r = response(&exchange(&server, alice, &bad[..24]).await.unwrap());
+        assert_eq!(
+            r.batch_items[0].result_reason,
+            Some(result_reason::INVALID_MESSAGE)
+        );
+
+        // A header announcing 16 MiB: Invalid Message, and the server does not wait for the body.
+        let huge = hex::decode("4200780101000000").unwrap();
+        let r = response(&exchange(&server, alice, &huge).await.unwrap());
+        assert_eq!(
+            r.batch_items[0].result_reason,
+            Some(result_reason::INVALID_MESSAGE)
+        );
+
+        // A batch answered in order, in the request's version (2.1), with AES-GCM round-tripping:
+        // Create, Activate and Encrypt through the ID Placeholder, then Decrypt with the tag.
+        let v21 = ProtocolVersion { major: 2, minor: 1 };
+        let create = Ttlv::structure(
+            tag::REQUEST_PAYLOAD,
+            vec![
+                Ttlv::enumeration(tag::OBJECT_TYPE, shedu_kmip::object_type::SYMMETRIC_KEY),
+                Ttlv::structure(
+                    tag::ATTRIBUTES,
+                    vec![
+                        Ttlv::enumeration(
+                            tag::CRYPTOGRAPHIC_ALGORITHM,
+                            shedu_kmip::cryptographic_algorithm::AES,
+                        ),
+                        Ttlv::integer(tag::CRYPTOGRAPHIC_LENGTH, 128),
+                    ],
+                ),
+            ],
+        );
+        let encrypt = Ttlv::structure(
+            tag::REQUEST_PAYLOAD,
+            vec![Ttlv::bytes(tag::DATA, b"attack at dawn".to_vec())],
+        );
+        let item = |op, payload| RequestBatchItem {
+            operation: op,
+            unique_batch_item_id: Some(vec![op as u8]),
+            payload,
+        };
+        let request = RequestMessage {
+            protocol_version: v21,
+            maximum_response_size: None,
+            batch_error_continuation: None,
+            batch_items: vec![
+                item(shedu_kmip::operation::CREATE, create),
+                item(
+                    shedu_kmip::operation::ACTIVATE,
+                    Ttlv::structure(tag::REQUEST_PAYLOAD, vec![]),
+                ),
+                item(shedu_kmip::operation::ENCRYPT, encrypt),
+            ],
+        };
+        let r = response(
+            &exchange(
+                &server,
+                alice,
+                &shedu_kmip::encode(&request.to_ttlv()).unwrap(),
+            )
+            .await
+            .unwrap(),
+        );
+        assert_eq!(r.protocol_version, v21);
+        assert_eq!(r.batch_items.len(), 3);
+        for (b, op) in r.batch_items.iter().zip([1u8, 18, 31]) {
+            assert_eq!(b.result_status, shedu_kmip::result_status::SUCCESS, "{b:?}");
+            assert_eq!(b.unique_batch_item_id, Some(vec![op]), "in order");
+        }
+        let out = r.batch_items[2].payload.as_ref().unwrap();
+        let uid = out.child(tag::UNIQUE_IDENTIFIER).unwrap().clone();
+        let ct = out.child(tag::DATA).unwrap().clone();
+        let iv = out.child(tag::IV_COUNTER_NONCE).unwrap().clone();
+        let gcm_tag = out
+            .child(tag::AUTHENTICATED_ENCRYPTION_TAG)
+            .unwrap()
+            .clone();
+        assert_eq!(iv.as_bytes("").unwrap().len(), 12);
+        assert_eq!(gcm_tag.as_bytes("").unwrap().len(), 16);
+        let decrypt = |t: Ttlv| RequestMessage {
+            protocol_version: v21,
+            maximum_response_size: None,
+            batch_error_continuation: None,
+            batch_items: vec![item(
+                shedu_kmip::operation::DECRYPT,
+                Ttlv::structure(
+                    tag::REQUEST_PAYLOAD,
+                    vec![uid.clone(), ct.clone(), iv.clone(), t],
+                ),
+            )],
+        };
+        let r = response(
+            &exchange(
+                &server,
+                alice,
+                &shedu_kmip::encode(&decrypt(gcm_tag.clone()).to_ttlv()).unwrap(),
+            )
+            .await
+            .unwrap(),
+        );
+        let plain = r.batch_items[0]
+            .payload
+            .as_ref()
+            .unwrap()
+            .child(tag::DATA)
+            .unwrap()
+            .as_bytes("")
+            .unwrap()
+            .to_vec();
+        assert_eq!(plain, b"attack at dawn");
+        let forged = Ttlv::bytes(tag::AUTHENTICATED_ENCRYPTION_TAG, vec![0u8; 16]);
+        let r = response(
+            &exchange(
+                &server,
+                alice,
+                &shedu_kmip::encode(&decrypt(forged).to_ttlv()).unwrap(),
+            )
+            .await
+            .unwrap(),
+        );
+        assert_eq!(
+            r.batch_items[0].result_reason,
+            Some(result_reason::CRYPTOGRAPHIC_FAILURE)
+        );
+    }
+);
+
+// PyKMIP's own integration suites (`test_integration.py`, `test_proxykmipclient.py` from its sdist, run
+// with `--config client` against shedu's port): everything passes but the tests of operations and
+// objects shedu does not serve yet, which fail, each named here, so a regression or a newly served
+// operation shows.
+backend_test!(
+    pykmip_integration_suites_pass_but_for_unserved_operations,
+    |backend| {
+        const UNSERVED: [&str; 9] = [
+            "test_integration.py::TestIntegration::test_modify_delete_attribute",
+            "test_integration.py::TestIntegration::test_split_key_register_get_destroy",
+            "test_proxykmipclient.py::TestProxyKmipClientIntegration::test_create_get_wrapped_destroy",
+            "test_proxykmipclient.py::TestProxyKmipClientIntegration::test_derive_key_using_encryption",
+            "test_proxykmipclient.py::TestProxyKmipClientIntegration::test_derive_key_using_hmac",
+            "test_proxykmipclient.py::TestProxyKmipClientIntegration::test_derive_key_using_nist_800_108c",
+            "test_proxykmipclient.py::TestProxyKmipClientIntegration::test_derive_key_using_pbkdf2",
+            "test_proxykmipclient.py::TestProxyKmipClientIntegration::test_modify_delete_attribute",
+            "test_proxykmipclient.py::TestProxyKmipClientIntegration::test_split_key_register_get_destroy",
+        ];
+        let venv = python_venv(
+            "pykmip-suite",
+            &[PYKMIP, "pytest==9.2.0", "testtools==2.9.1"],
+        );
+        // The suites ship in the sdist only: fetched once next to the venv, into a folder of this
+        // test's own renamed into place, so two tests fetching at once do not trip over each other.
+        let sdist = venv.join("sdist");
+        let suites = sdist.join("pykmip-0.11.0/kmip/tests/integration/services");
+        if !suites.exists() {
+            let fetch = tempfile::tempdir_in(&venv).unwrap();
+            let out = Command::new(venv.join("bin/pip"))
+                .args([
+                    "download",
+                    PYKMIP,
+                    "--no-binary",
+                    ":all:",
+                    "--no-deps",
+                    "--quiet",
+                    "-d",
+                ])
+                .arg(fetch.path())
+                .output()
+                .expect("pip download");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let out = Command::new("tar")
+                .args(["xzf", "pykmip-0.11.0.tar.gz"])
+                .current_dir(fetch.path())
+                .output()
+                .expect("tar is required");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // Losing the race to another test is fine: its copy is the same.
+            let _ = std::fs::rename(fetch.keep(), &sdist);
+            assert!(suites.exists(), "the sdist holds the suites");
+        }
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let user = &users(&server, dir.path(), &["pykmip"]).await[0];
+        // The suites read ~/.pykmip/pykmip.conf's [client] section: a HOME of the test's own.
+        let addr = server.kmip_addr();
+        std::fs::create_dir_all(dir.path().join(".pykmip")).unwrap();
+        std::fs::write(
+        dir.path().join(".pykmip/pykmip.conf"),
+        format!(
+            "[client]\nhost={}\nport={}\ncertfile={}\nkeyfile={}\nca_certs={}\ncert_reqs=CERT_REQUIRED\n\
+             ssl_version=PROTOCOL_SSLv23\ndo_handshake_on_connect=True\nsuppress_ragged_eofs=True\n",
+            addr.ip(),
+            addr.port(),
+            user.cert.display(),
+            user.key.display(),
+            server.ca_file.display()
+        ),
+    )
+    .unwrap();
+        let out = tokio::task::spawn_blocking({
+            let (venv, home, suites) = (venv.clone(), dir.path().to_path_buf(), suites.clone());
+            move || {
+                Command::new(venv.join("bin/pytest"))
+                    .args(["-p", "no:cacheprovider", "-q", "-rf", "--config", "client"])
+                    .arg(suites.join("test_integration.py"))
+                    .arg(suites.join("test_proxykmipclient.py"))
+                    .env("HOME", home)
+                    .current_dir(suites.join("../../../.."))
+                    .output()
+                    .expect("run pytest")
+            }
+        })
+        .await
+        .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut failed: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("FAILED "))
+            .map(|l| l.split(" - ").next().unwrap().rsplit('/').next().unwrap())
+            .collect();
+        failed.sort_unstable();
+        assert_eq!(failed, UNSERVED, "{text}");
+        assert!(text.contains("9 failed, 28 passed"), "{text}");
+    }
+);
