@@ -1,0 +1,343 @@
+//! Auto-unseal (`--unseal kdf:<source>`) end to end: a real `shedu serve` whose master key lives only wrapped
+//! under a key derived from machine-bound input, on both backends. The clear master key the test scans the
+//! data folder for is obtained by unwrapping the file with `shedu_keys` from the input and the salt, as an
+//! attacker holding both could.
+
+// A panic is how a test reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Banner, wait_for_banner};
+
+const SHEDU: &str = env!("CARGO_BIN_EXE_shedu");
+/// Generous: on a loaded two-core machine several debug servers start at once.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Expands `fn name(backend: Backend)` into the tests `name::sqlite` and `name::postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(shedu_testkit::Backend::Sqlite);
+            }
+
+            #[test]
+            fn postgres() {
+                super::$name(shedu_testkit::Backend::Postgres);
+            }
+        }
+    )+};
+}
+
+on_both_backends!(
+    file_source_restarts_refuses_a_changed_input_and_rotates,
+    exec_source_wraps_an_existing_key_and_fails_clearly,
+);
+
+/// One test's folder (`data` for the server, `work` for inputs and the CLI) and its database.
+struct Sandbox {
+    data: PathBuf,
+    work: PathBuf,
+    postgres: Option<shedu_testkit::ScratchDb>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new(backend: shedu_testkit::Backend) -> Sandbox {
+        let tmp = tempfile::tempdir().unwrap();
+        let work = tmp.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let postgres = match backend {
+            shedu_testkit::Backend::Sqlite => None,
+            shedu_testkit::Backend::Postgres => Some(
+                tokio::runtime::Runtime::new()
+                    .unwrap()
+                    .block_on(shedu_testkit::ScratchDb::new(backend)),
+            ),
+        };
+        Sandbox {
+            data: tmp.path().join("shedu-data"),
+            work,
+            postgres,
+            _tmp: tmp,
+        }
+    }
+
+    /// `shedu` with no inherited `SHEDU_*` variable, on this sandbox's database.
+    fn shedu(&self) -> Command {
+        let mut cmd = Command::new(SHEDU);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("SHEDU_") {
+                cmd.env_remove(key);
+            }
+        }
+        if let Some(db) = &self.postgres {
+            cmd.env("SHEDU_DATABASE_URL", &db.url);
+        }
+        cmd.current_dir(&self.work);
+        cmd
+    }
+
+    /// Starts `shedu serve` with `extra` arguments; `Err(stderr)` when it exits instead.
+    fn start(&self, extra: &[&str]) -> Result<Server, String> {
+        let stderr_path = self.work.join("serve.stderr");
+        let mut child = self
+            .shedu()
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data)
+            .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap();
+        match wait_for_banner(&mut child, STARTUP_TIMEOUT) {
+            (Banner::Listening(addr), _) => Ok(Server { child, addr }),
+            (Banner::Exited, _) => {
+                let status = child.wait().unwrap();
+                assert!(!status.success(), "serve exited with success");
+                Err(std::fs::read_to_string(&stderr_path).unwrap())
+            }
+            (Banner::Silent, seen) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("shedu serve did not print its address in time: {seen:?}");
+            }
+        }
+    }
+
+    /// Runs the CLI against `server`, asserting success; returns stdout.
+    fn cli(&self, server: &Server, args: &[&str]) -> String {
+        let out = self
+            .shedu()
+            .args(args)
+            .arg("--url")
+            .arg(format!("https://{}", server.addr))
+            .arg("--token-file")
+            .arg(self.data.join("admin-token"))
+            .arg("--ca-file")
+            .arg(self.data.join("tls").join("ca.pem"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "shedu {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn wrapped(&self) -> Vec<u8> {
+        std::fs::read(self.data.join("master.key.wrapped")).unwrap()
+    }
+
+    /// The clear master key (hex) behind the wrapped file, unwrapped with the input and the salt.
+    fn unwrap_master(&self, input: &[u8]) -> String {
+        let salt = std::fs::read(self.data.join("unseal.salt")).unwrap();
+        let kek = shedu_keys::UnsealKek::derive(input, &salt).unwrap();
+        kek.unwrap(&self.wrapped()).unwrap().to_hex().to_string()
+    }
+}
+
+/// A running `shedu serve`, killed on drop.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// No file of the data folder holds the clear master key: raw, or in hex of either case.
+fn assert_no_clear_key(data: &Path, master_hex: &str) {
+    let raw = hex::decode(master_hex).unwrap();
+    let needles = [
+        raw,
+        master_hex.to_lowercase().into_bytes(),
+        master_hex.to_uppercase().into_bytes(),
+    ];
+    let files = files_under(data);
+    assert!(files.len() >= 4, "the data folder holds files: {files:?}");
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        for needle in &needles {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                "{} holds the clear master key",
+                file.display()
+            );
+        }
+    }
+}
+
+fn file_source_restarts_refuses_a_changed_input_and_rotates(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
+    let input = sb.work.join("unseal-input");
+    let material: [u8; 32] = rand::random();
+    std::fs::write(&input, material).unwrap();
+    let unseal = format!("kdf:file:{}", input.display());
+    let args = ["--unseal", unseal.as_str()];
+
+    // (1) First start: a wrapped key and a salt, both 0600, and no clear key file.
+    let server = sb.start(&args).unwrap();
+    let wrapped_path = sb.data.join("master.key.wrapped");
+    let salt_path = sb.data.join("unseal.salt");
+    assert_eq!(mode(&wrapped_path), 0o600);
+    assert_eq!(mode(&salt_path), 0o600);
+    assert!(!sb.data.join("master.key").exists());
+    sb.cli(
+        &server,
+        &["ca", "create", "--name", "sealed-ca", "--cn", "Sealed"],
+    );
+    drop(server);
+
+    // Restart with the same input: the CA is still there (its key opens: it signs its CRL at start).
+    let server = sb.start(&args).unwrap();
+    assert!(sb.cli(&server, &["ca", "list"]).contains("sealed-ca"));
+    drop(server);
+
+    // (3) No file of the data folder holds the clear master key.
+    let master = sb.unwrap_master(&material);
+    assert_no_clear_key(&sb.data, &master);
+
+    // (2) A changed input: start-up fails naming the mode and the file, and destroys nothing.
+    let (wrapped, salt) = (sb.wrapped(), std::fs::read(&salt_path).unwrap());
+    let before: Vec<_> = files_under(&sb.data);
+    std::fs::write(&input, rand::random::<[u8; 32]>()).unwrap();
+    let err = match sb.start(&args) {
+        Ok(_) => panic!("serve started with a changed unseal input"),
+        Err(e) => e,
+    };
+    assert!(
+        err.contains(&format!(
+            "auto-unseal ({unseal}) cannot open {}",
+            wrapped_path.display()
+        )) && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(sb.wrapped(), wrapped);
+    assert_eq!(std::fs::read(&salt_path).unwrap(), salt);
+    assert_eq!(files_under(&sb.data), before);
+
+    // Restored input: it starts again with the data intact.
+    std::fs::write(&input, material).unwrap();
+    let server = sb.start(&args).unwrap();
+    assert!(sb.cli(&server, &["ca", "list"]).contains("sealed-ca"));
+    drop(server);
+
+    // `keys rotate-master` in this mode: a new master key, wrapped under the same key-encryption key.
+    let out = sb
+        .shedu()
+        .args(["keys", "rotate-master", "--data-dir"])
+        .arg(&sb.data)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "rotate-master: {out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("master.key.wrapped"),
+        "{out:?}"
+    );
+    let rotated = sb.unwrap_master(&material);
+    assert_ne!(rotated, master);
+    assert_eq!(mode(&wrapped_path), 0o600);
+    assert!(!sb.data.join("master.key").exists());
+    assert!(!sb.data.join("master.key.wrapped.new").exists());
+    let server = sb.start(&args).unwrap();
+    let list: serde_json::Value =
+        serde_json::from_str(&sb.cli(&server, &["ca", "list", "--output", "json"])).unwrap();
+    let ca_id = list
+        .as_array()
+        .and_then(|cas| cas.iter().find(|ca| ca["name"] == "sealed-ca"))
+        .and_then(|ca| ca["id"].as_str())
+        .expect("the CA after the rotation")
+        .to_string();
+    sb.cli(&server, &["ca", "show", &ca_id, "--cert-out", "sealed.pem"]);
+    drop(server);
+    assert_no_clear_key(&sb.data, &rotated);
+    assert_no_clear_key(&sb.data, &master);
+}
+
+fn exec_source_wraps_an_existing_key_and_fails_clearly(backend: shedu_testkit::Backend) {
+    let sb = Sandbox::new(backend);
+    // A plain start first: the master key is a clear file.
+    let server = sb.start(&[]).unwrap();
+    sb.cli(
+        &server,
+        &["ca", "create", "--name", "before-unseal", "--cn", "Before"],
+    );
+    drop(server);
+    let clear = std::fs::read_to_string(sb.data.join("master.key")).unwrap();
+
+    // (4) An exec: source that prints hex: the clear key is wrapped, then its file removed.
+    let material = hex::encode(rand::random::<[u8; 32]>());
+    let script = sb.work.join("print-key");
+    std::fs::write(&script, format!("#!/bin/sh\necho {material}\n")).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let unseal = format!("kdf:exec:{}", script.display());
+    let server = sb.start(&["--unseal", &unseal]).unwrap();
+    assert!(!sb.data.join("master.key").exists());
+    assert!(sb.cli(&server, &["ca", "list"]).contains("before-unseal"));
+    drop(server);
+    let material_bytes = hex::decode(&material).unwrap();
+    assert_eq!(sb.unwrap_master(&material_bytes), clear.trim());
+    assert_no_clear_key(&sb.data, clear.trim());
+
+    // A program that fails, or prints no hex: a clear error, nothing changed.
+    let wrapped = sb.wrapped();
+    let failing = sb.work.join("fail-key");
+    std::fs::write(&failing, "#!/bin/sh\necho 'no key here' >&2\nexit 3\n").unwrap();
+    std::fs::set_permissions(&failing, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let err = sb
+        .start(&["--unseal", &format!("kdf:exec:{}", failing.display())])
+        .err()
+        .expect("serve started with a failing unseal program");
+    assert!(
+        err.contains(&format!(
+            "the unseal program {} failed (exit status: 3)",
+            failing.display()
+        )) && err.contains("auto-unseal (kdf:exec:"),
+        "{err}"
+    );
+    let garbage = sb.work.join("garbage-key");
+    std::fs::write(&garbage, "#!/bin/sh\necho not-hex-at-all\n").unwrap();
+    std::fs::set_permissions(&garbage, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let err = sb
+        .start(&["--unseal", &format!("kdf:exec:{}", garbage.display())])
+        .err()
+        .expect("serve started with an unseal program printing no hex");
+    assert!(err.contains("printed something other than hex"), "{err}");
+    assert_eq!(sb.wrapped(), wrapped);
+
+    // The same program again: it starts.
+    let server = sb.start(&["--unseal", &unseal]).unwrap();
+    assert!(sb.cli(&server, &["ca", "list"]).contains("before-unseal"));
+}
