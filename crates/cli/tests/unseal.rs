@@ -274,7 +274,7 @@ fn file_source_restarts_refuses_a_changed_input_and_rotates(backend: shedu_testk
     let server = sb.start(&args).unwrap();
     let list: serde_json::Value =
         serde_json::from_str(&sb.cli(&server, &["ca", "list", "--output", "json"])).unwrap();
-    let ca_id = list
+    let ca_id = list["items"]
         .as_array()
         .and_then(|cas| cas.iter().find(|ca| ca["name"] == "sealed-ca"))
         .and_then(|ca| ca["id"].as_str())
