@@ -214,19 +214,7 @@ pub(crate) fn load_master_key(s: &Settings, create: bool) -> anyhow::Result<(Mas
         ));
     }
     if let Ok(passphrase) = std::env::var("SHEDU_MASTER_PASSPHRASE") {
-        let salt_path = master_salt_path(s);
-        let salt = match std::fs::read(&salt_path) {
-            Ok(salt) => salt,
-            Err(e) if create && e.kind() == std::io::ErrorKind::NotFound => {
-                let salt = rand::random::<[u8; 16]>().to_vec();
-                write_secret_file(&salt_path, &salt)
-                    .with_context(|| format!("cannot write {}", salt_path.display()))?;
-                salt
-            }
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read {}", salt_path.display()));
-            }
-        };
+        let salt = crate::unseal::read_or_create_salt(&master_salt_path(s), 16, create)?;
         let key = MasterKey::from_passphrase(&passphrase, &salt)?;
         return Ok((key, "SHEDU_MASTER_PASSPHRASE".into()));
     }

@@ -138,19 +138,30 @@ pub(crate) fn kek(
     let input = source
         .read()
         .with_context(|| format!("auto-unseal ({source})"))?;
-    let salt_path = data_dir.join(SALT_FILE);
-    let salt = match std::fs::read(&salt_path) {
-        Ok(salt) => salt,
-        Err(e) if create && e.kind() == std::io::ErrorKind::NotFound => {
-            let salt = rand::random::<[u8; 32]>().to_vec();
-            write_secret_file(&salt_path, &salt)
-                .with_context(|| format!("cannot write {}", salt_path.display()))?;
-            sync_dir(data_dir)?;
-            salt
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", salt_path.display())),
-    };
+    let salt = read_or_create_salt(&data_dir.join(SALT_FILE), 32, create)?;
     UnsealKek::derive(&input, &salt).with_context(|| format!("auto-unseal ({source})"))
+}
+
+/// The salt in `path`; when missing and `create`, a fresh random one of `len` bytes, written with mode 0600
+/// and synced with its folder.
+pub(crate) fn read_or_create_salt(
+    path: &Path,
+    len: usize,
+    create: bool,
+) -> anyhow::Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(salt) => Ok(salt),
+        Err(e) if create && e.kind() == std::io::ErrorKind::NotFound => {
+            let salt: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
+            write_secret_file(path, &salt)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            if let Some(dir) = path.parent() {
+                sync_dir(dir)?;
+            }
+            Ok(salt)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 /// The master key in auto-unseal mode, and where it comes from (for messages). At the first start in this

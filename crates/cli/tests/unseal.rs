@@ -6,122 +6,35 @@
 // A panic is how a test reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use common::{Banner, wait_for_banner};
-
-const SHEDU: &str = env!("CARGO_BIN_EXE_shedu");
-/// Generous: on a loaded two-core machine several debug servers start at once.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Expands `fn name(backend: Backend)` into the tests `name::sqlite` and `name::postgres`.
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn sqlite() {
-                super::$name(shedu_testkit::Backend::Sqlite);
-            }
-
-            #[test]
-            fn postgres() {
-                super::$name(shedu_testkit::Backend::Postgres);
-            }
-        }
-    )+};
-}
+use common::{Sandbox, Server, shedu_command, try_start_with};
 
 on_both_backends!(
     file_source_restarts_refuses_a_changed_input_and_rotates,
     exec_source_wraps_an_existing_key_and_fails_clearly,
 );
 
-/// One test's folder (`data` for the server, `work` for inputs and the CLI) and its database.
-struct Sandbox {
-    data: PathBuf,
-    work: PathBuf,
-    postgres: Option<shedu_testkit::ScratchDb>,
-    _tmp: tempfile::TempDir,
-}
-
+/// What these tests add to the shared sandbox.
 impl Sandbox {
-    fn new(backend: shedu_testkit::Backend) -> Sandbox {
-        let tmp = tempfile::tempdir().unwrap();
-        let work = tmp.path().join("work");
-        std::fs::create_dir_all(&work).unwrap();
-        let postgres = match backend {
-            shedu_testkit::Backend::Sqlite => None,
-            shedu_testkit::Backend::Postgres => Some(
-                tokio::runtime::Runtime::new()
-                    .unwrap()
-                    .block_on(shedu_testkit::ScratchDb::new(backend)),
-            ),
-        };
-        Sandbox {
-            data: tmp.path().join("shedu-data"),
-            work,
-            postgres,
-            _tmp: tmp,
-        }
-    }
-
-    /// `shedu` with no inherited `SHEDU_*` variable, on this sandbox's database.
-    fn shedu(&self) -> Command {
-        let mut cmd = Command::new(SHEDU);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("SHEDU_") {
-                cmd.env_remove(key);
-            }
-        }
-        if let Some(db) = &self.postgres {
-            cmd.env("SHEDU_DATABASE_URL", &db.url);
-        }
-        cmd.current_dir(&self.work);
-        cmd
-    }
-
     /// Starts `shedu serve` with `extra` arguments; `Err(stderr)` when it exits instead.
     fn start(&self, extra: &[&str]) -> Result<Server, String> {
-        let stderr_path = self.work.join("serve.stderr");
-        let mut child = self
-            .shedu()
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(&self.data)
-            .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr_path).unwrap())
-            .spawn()
-            .unwrap();
-        match wait_for_banner(&mut child, STARTUP_TIMEOUT) {
-            (Banner::Listening(addr), _) => Ok(Server { child, addr }),
-            (Banner::Exited, _) => {
-                let status = child.wait().unwrap();
-                assert!(!status.success(), "serve exited with success");
-                Err(std::fs::read_to_string(&stderr_path).unwrap())
-            }
-            (Banner::Silent, seen) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("shedu serve did not print its address in time: {seen:?}");
-            }
-        }
+        try_start_with(self, "unseal", extra, &[]).map_err(|f| {
+            assert!(!f.status.success(), "serve exited with success");
+            f.stderr
+        })
     }
 
     /// Runs the CLI against `server`, asserting success; returns stdout.
     fn cli(&self, server: &Server, args: &[&str]) -> String {
-        let out = self
-            .shedu()
+        let out = shedu_command(&self.work)
             .args(args)
             .arg("--url")
-            .arg(format!("https://{}", server.addr))
+            .arg(server.url())
             .arg("--token-file")
             .arg(self.data.join("admin-token"))
             .arg("--ca-file")
@@ -130,6 +43,14 @@ impl Sandbox {
             .unwrap();
         assert!(out.status.success(), "shedu {args:?}: {out:?}");
         String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// An executable shell script in the work folder.
+    fn script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.work.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
     }
 
     fn wrapped(&self) -> Vec<u8> {
@@ -141,19 +62,6 @@ impl Sandbox {
         let salt = std::fs::read(self.data.join("unseal.salt")).unwrap();
         let kek = shedu_keys::UnsealKek::derive(input, &salt).unwrap();
         kek.unwrap(&self.wrapped()).unwrap().to_hex().to_string()
-    }
-}
-
-/// A running `shedu serve`, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -299,9 +207,7 @@ fn exec_source_wraps_an_existing_key_and_fails_clearly(backend: shedu_testkit::B
 
     // (4) An exec: source that prints hex: the clear key is wrapped, then its file removed.
     let material = hex::encode(rand::random::<[u8; 32]>());
-    let script = sb.work.join("print-key");
-    std::fs::write(&script, format!("#!/bin/sh\necho {material}\n")).unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = sb.script("print-key", &format!("echo {material}"));
     let unseal = format!("kdf:exec:{}", script.display());
     let server = sb.start(&["--unseal", &unseal]).unwrap();
     assert!(!sb.data.join("master.key").exists());
@@ -313,9 +219,7 @@ fn exec_source_wraps_an_existing_key_and_fails_clearly(backend: shedu_testkit::B
 
     // A program that fails, or prints no hex: a clear error, nothing changed.
     let wrapped = sb.wrapped();
-    let failing = sb.work.join("fail-key");
-    std::fs::write(&failing, "#!/bin/sh\necho 'no key here' >&2\nexit 3\n").unwrap();
-    std::fs::set_permissions(&failing, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let failing = sb.script("fail-key", "echo 'no key here' >&2\nexit 3");
     let err = sb
         .start(&["--unseal", &format!("kdf:exec:{}", failing.display())])
         .err()
@@ -327,9 +231,7 @@ fn exec_source_wraps_an_existing_key_and_fails_clearly(backend: shedu_testkit::B
         )) && err.contains("auto-unseal (kdf:exec:"),
         "{err}"
     );
-    let garbage = sb.work.join("garbage-key");
-    std::fs::write(&garbage, "#!/bin/sh\necho not-hex-at-all\n").unwrap();
-    std::fs::set_permissions(&garbage, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let garbage = sb.script("garbage-key", "echo not-hex-at-all");
     let err = sb
         .start(&["--unseal", &format!("kdf:exec:{}", garbage.display())])
         .err()
