@@ -161,6 +161,19 @@ fn file_source_restarts_refuses_a_changed_input_and_rotates(backend: shedu_testk
     assert!(sb.cli(&server, &["ca", "list"]).contains("sealed-ca"));
     drop(server);
 
+    // `audit verify` finds the audit key through the same option.
+    let out = sb
+        .shedu()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&sb.data)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("audit chain OK"),
+        "audit verify: {out:?}"
+    );
+
     // `keys rotate-master` in this mode: a new master key, wrapped under the same key-encryption key.
     let out = sb
         .shedu()
@@ -237,6 +250,25 @@ fn exec_source_wraps_an_existing_key_and_fails_clearly(backend: shedu_testkit::B
         .err()
         .expect("serve started with an unseal program printing no hex");
     assert!(err.contains("printed something other than hex"), "{err}");
+    assert_eq!(sb.wrapped(), wrapped);
+
+    // The master key comes from one place only.
+    let key = hex::encode([7u8; 32]);
+    let err = try_start_with(
+        &sb,
+        "both",
+        &["--unseal", &unseal],
+        &[("SHEDU_MASTER_KEY", key.as_str())],
+    )
+    .err()
+    .expect("serve started with both --unseal and SHEDU_MASTER_KEY");
+    assert!(
+        err.stderr.contains(&format!(
+            "--unseal {unseal} and SHEDU_MASTER_KEY exclude each other"
+        )),
+        "{}",
+        err.stderr
+    );
     assert_eq!(sb.wrapped(), wrapped);
 
     // The same program again: it starts.
