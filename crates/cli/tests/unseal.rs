@@ -17,6 +17,7 @@ use common::{Sandbox, Server, shedu_command, try_start_with};
 on_both_backends!(
     file_source_restarts_refuses_a_changed_input_and_rotates,
     exec_source_wraps_an_existing_key_and_fails_clearly,
+    machine_id_source_restarts,
 );
 
 /// What these tests add to the shared sandbox.
@@ -274,4 +275,24 @@ fn exec_source_wraps_an_existing_key_and_fails_clearly(backend: shedu_testkit::B
     // The same program again: it starts.
     let server = sb.start(&["--unseal", &unseal]).unwrap();
     assert!(sb.cli(&server, &["ca", "list"]).contains("before-unseal"));
+}
+
+fn machine_id_source_restarts(backend: shedu_testkit::Backend) {
+    // The host's own /etc/machine-id (systemd's, 32 hex digits); a host without one fails here by name.
+    let machine_id = std::fs::read_to_string("/etc/machine-id").expect(
+        "this test needs /etc/machine-id (systemd-machine-id-setup or dbus-uuidgen makes one)",
+    );
+    let sb = Sandbox::new(backend);
+    let args = ["--unseal", "kdf:machine-id"];
+    let server = sb.start(&args).unwrap();
+    sb.cli(
+        &server,
+        &["ca", "create", "--name", "machine-ca", "--cn", "Machine"],
+    );
+    drop(server);
+    assert!(!sb.data.join("master.key").exists());
+    let master = sb.unwrap_master(machine_id.trim().as_bytes());
+    assert_no_clear_key(&sb.data, &master);
+    let server = sb.start(&args).unwrap();
+    assert!(sb.cli(&server, &["ca", "list"]).contains("machine-ca"));
 }
