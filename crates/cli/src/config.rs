@@ -74,6 +74,13 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
 
+    /// Auto-unseal: keep the master key only wrapped (`<data-dir>/master.key.wrapped`) under a key derived
+    /// with HKDF-SHA256 from machine-bound input: `kdf:machine-id` (/etc/machine-id), `kdf:file:<path>`
+    /// (the file's bytes) or `kdf:exec:<program>` (the hex key material the program prints). A clear master
+    /// key file is wrapped and removed at the first start in this mode.
+    #[arg(long, env = "SHEDU_UNSEAL")]
+    pub unseal: Option<String>,
+
     /// PKCS#11 module (shared library) of the HSM that may hold CA keys, e.g. SoftHSM2's libsofthsm2.so.
     #[arg(long, env = "SHEDU_PKCS11_MODULE")]
     pub pkcs11_module: Option<PathBuf>,
@@ -283,6 +290,7 @@ pub(crate) struct Settings {
     pub tls_names: Vec<String>,
     pub tls_reload_every: Duration,
     pub master_key_file: PathBuf,
+    pub unseal: Option<crate::unseal::UnsealSource>,
     pub pkcs11: Option<(PathBuf, String, Option<PathBuf>)>,
     pub default_engine: EngineKind,
     pub lifecycle_interval: Duration,
@@ -374,6 +382,11 @@ impl ServeArgs {
             .master_key_file
             .or(file.master_key_file)
             .unwrap_or_else(|| data_dir.join("master.key"));
+        let unseal = self
+            .unseal
+            .or(file.unseal)
+            .map(|text| crate::unseal::UnsealSource::parse(&text))
+            .transpose()?;
         let pkcs11 = match (
             self.pkcs11_module.or(file.pkcs11_module),
             self.pkcs11_token_label.or(file.pkcs11_token_label),
@@ -522,6 +535,7 @@ impl ServeArgs {
             tls_names,
             tls_reload_every,
             master_key_file,
+            unseal,
             pkcs11,
             default_engine,
             lifecycle_interval,

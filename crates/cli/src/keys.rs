@@ -25,7 +25,9 @@ pub(crate) enum KeysCommand {
     RotateMaster(RotateArgs),
 }
 
-/// Options of `rotate-master`: the same data folder, database and master key options as `serve`.
+/// Options of `rotate-master`: the same data folder, database and master key options as `serve` (with
+/// `--unseal`, the new master key is wrapped under the same key-encryption key into
+/// `<data-dir>/master.key.wrapped`).
 #[derive(Debug, Args)]
 pub(crate) struct RotateArgs {
     #[command(flatten)]
@@ -48,7 +50,13 @@ async fn rotate_master(args: RotateArgs) -> anyhow::Result<()> {
     let s = args.serve.resolve()?;
     // The current key comes from where `serve` takes it; the successor goes to the same kind of place.
     let (old, _) = crate::serve::load_master_key(&s, false)?;
-    let (new, target, staged_contents) = if std::env::var("SHEDU_MASTER_KEY").is_ok() {
+    let (new, target, staged_contents) = if let Some(source) = &s.unseal {
+        // Auto-unseal: the new key is wrapped under the same key-encryption key (same input, same salt).
+        let kek = crate::unseal::kek(&s.data_dir, source, false)?;
+        let new = MasterKey::generate();
+        let wrapped = kek.wrap(&new)?;
+        (new, s.data_dir.join(crate::unseal::WRAPPED_FILE), wrapped)
+    } else if std::env::var("SHEDU_MASTER_KEY").is_ok() {
         let target = args
             .new_master_key_file
             .context("the master key comes from SHEDU_MASTER_KEY: give --new-master-key-file for the new one")?;

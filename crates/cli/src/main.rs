@@ -7,6 +7,7 @@ mod client;
 mod config;
 mod keys;
 mod serve;
+mod unseal;
 
 use clap::{Parser, Subcommand};
 

@@ -199,10 +199,19 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// The master key, from the first source present: `SHEDU_MASTER_KEY` (hex), `SHEDU_MASTER_PASSPHRASE`
+/// The master key: with `--unseal`, unwrapped from `<data-dir>/master.key.wrapped`; else from the first
+/// source present: `SHEDU_MASTER_KEY` (hex), `SHEDU_MASTER_PASSPHRASE`
 /// (Argon2id with a salt kept in `<data-dir>/master.salt`), or the master key file (created at first boot
 /// when `create`; tools that only read, like `audit verify`, pass `false` and fail instead).
 pub(crate) fn load_master_key(s: &Settings, create: bool) -> anyhow::Result<(MasterKey, String)> {
+    if let Some(source) = &s.unseal {
+        for var in ["SHEDU_MASTER_KEY", "SHEDU_MASTER_PASSPHRASE"] {
+            if std::env::var_os(var).is_some() {
+                anyhow::bail!("--unseal {source} and {var} exclude each other: choose one");
+            }
+        }
+        return crate::unseal::load(&s.data_dir, &s.master_key_file, source, create);
+    }
     if let Ok(hex) = std::env::var("SHEDU_MASTER_KEY") {
         return Ok((
             MasterKey::from_hex(&hex).context("SHEDU_MASTER_KEY")?,
@@ -210,19 +219,7 @@ pub(crate) fn load_master_key(s: &Settings, create: bool) -> anyhow::Result<(Mas
         ));
     }
     if let Ok(passphrase) = std::env::var("SHEDU_MASTER_PASSPHRASE") {
-        let salt_path = master_salt_path(s);
-        let salt = match std::fs::read(&salt_path) {
-            Ok(salt) => salt,
-            Err(e) if create && e.kind() == std::io::ErrorKind::NotFound => {
-                let salt = rand::random::<[u8; 16]>().to_vec();
-                write_secret_file(&salt_path, &salt)
-                    .with_context(|| format!("cannot write {}", salt_path.display()))?;
-                salt
-            }
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read {}", salt_path.display()));
-            }
-        };
+        let salt = crate::unseal::read_or_create_salt(&master_salt_path(s), 16, create)?;
         let key = MasterKey::from_passphrase(&passphrase, &salt)?;
         return Ok((key, "SHEDU_MASTER_PASSPHRASE".into()));
     }
@@ -336,7 +333,7 @@ fn printable(s: &Settings) -> String {
     );
     let general = format!(
         "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\nkmip_listen = \"{}\"\npublic_url = {:?}\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\ntls_reload_every = \"{}s\"\n\
-         master_key_file = {:?}\nlifecycle_interval = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"\noidc_issuers = {:?}\n\
+         master_key_file = {:?}\nunseal = {:?}\nlifecycle_interval = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"\noidc_issuers = {:?}\n\
          webhook_allow = {:?}\nwebhook_timeout = \"{}s\"",
         s.data_dir,
         s.listen,
@@ -348,6 +345,7 @@ fn printable(s: &Settings) -> String {
         s.tls_names,
         s.tls_reload_every.as_secs(),
         s.master_key_file,
+        s.unseal.as_ref().map(ToString::to_string),
         s.lifecycle_interval.as_secs(),
         s.log,
         if s.log_json { "json" } else { "text" },

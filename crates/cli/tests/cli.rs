@@ -5,6 +5,7 @@
 // A panic is how a test reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
@@ -13,81 +14,12 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{Banner, wait_for_banner};
+use common::{Sandbox, Server, StartFailure, shedu_command, try_start_with};
 use serde_json::Value;
-
-/// Generous: on a loaded two-core machine several debug servers start at once.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 
 const SHEDU: &str = env!("CARGO_BIN_EXE_shedu");
 
-/// A command for the `shedu` binary with no `SHEDU_*` variable inherited, so a developer's environment
-/// (a master key, a token, a URL) cannot change what the test exercises.
-fn shedu_command(cwd: &Path) -> Command {
-    let mut cmd = Command::new(SHEDU);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("SHEDU_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.current_dir(cwd);
-    cmd
-}
-
-/// Expands `fn name(backend: Backend)` into the tests `name::sqlite` and `name::postgres`.
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn sqlite() {
-                super::$name(shedu_testkit::Backend::Sqlite);
-            }
-
-            #[test]
-            fn postgres() {
-                super::$name(shedu_testkit::Backend::Postgres);
-            }
-        }
-    )+};
-}
-
-/// One test's folder: `root/shedu-data` for the server, `root/work` for files and the CLI's working
-/// directory (no `shedu-data` there, so the CLI's defaults cannot stand in for the flags under test); and
-/// its database: on SQLite the embedded default (`shedu-data/shedu.db`, no URL given), on PostgreSQL a
-/// scratch database that `serve`, `keys rotate-master` and `audit verify` get as `SHEDU_DATABASE_URL`.
-struct Sandbox {
-    root: PathBuf,
-    data: PathBuf,
-    work: PathBuf,
-    postgres: Option<shedu_testkit::ScratchDb>,
-    // Last: the folder goes after the database that may live in it.
-    _tmp: tempfile::TempDir,
-}
-
 impl Sandbox {
-    fn new(backend: shedu_testkit::Backend) -> Sandbox {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().to_path_buf();
-        let data = root.join("shedu-data");
-        let work = root.join("work");
-        std::fs::create_dir_all(&work).unwrap();
-        let postgres = match backend {
-            shedu_testkit::Backend::Sqlite => None,
-            shedu_testkit::Backend::Postgres => Some(
-                tokio::runtime::Runtime::new()
-                    .unwrap()
-                    .block_on(shedu_testkit::ScratchDb::new(backend)),
-            ),
-        };
-        Sandbox {
-            root,
-            data,
-            work,
-            postgres,
-            _tmp: tmp,
-        }
-    }
-
     fn path(&self, name: &str) -> PathBuf {
         self.work.join(name)
     }
@@ -98,15 +30,6 @@ impl Sandbox {
             Some(db) => db.url.clone(),
             None => format!("sqlite://{}", self.data.join("shedu.db").display()),
         }
-    }
-
-    /// A `shedu` command run from the sandbox's root on its database: for `serve`, `keys` and `audit`.
-    fn shedu(&self) -> Command {
-        let mut cmd = shedu_command(&self.root);
-        if let Some(db) = &self.postgres {
-            cmd.env("SHEDU_DATABASE_URL", &db.url);
-        }
-        cmd
     }
 
     /// Runs one SQL statement on the database behind shedu's back.
@@ -128,37 +51,10 @@ impl Sandbox {
     }
 }
 
-/// A running `shedu serve`, killed on drop.
-struct Server {
-    child: Child,
-    /// `127.0.0.1:PORT` of the HTTPS API.
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn url(&self) -> String {
-        format!("https://{}", self.addr)
-    }
-}
-
-/// Why a server did not come up: its exit status and its stderr.
-#[derive(Debug)]
-struct StartFailure {
-    status: ExitStatus,
-    stderr: String,
-}
-
 /// Starts `shedu serve` on the sandbox's data folder with OS-chosen ports and waits for the line giving
 /// the HTTPS address. `Err` when the process exits first.
 fn try_start(sb: &Sandbox, run: &str) -> Result<Server, StartFailure> {
-    try_start_with_env(sb, run, &[])
+    try_start_with(sb, run, &[], &[])
 }
 
 /// [`try_start`] with extra environment variables for the server.
@@ -167,36 +63,7 @@ fn try_start_with_env(
     run: &str,
     env: &[(&str, &str)],
 ) -> Result<Server, StartFailure> {
-    let stderr_path = sb.root.join(format!("serve-{run}.stderr"));
-    let stderr_file = std::fs::File::create(&stderr_path).unwrap();
-    let mut child = sb
-        .shedu()
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(&sb.data)
-        .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(stderr_file))
-        .spawn()
-        .unwrap();
-    match wait_for_banner(&mut child, STARTUP_TIMEOUT) {
-        (Banner::Listening(addr), _) => Ok(Server { child, addr }),
-        (Banner::Exited, _) => {
-            let status = child.wait().unwrap();
-            let stderr = std::fs::read_to_string(&stderr_path).unwrap();
-            Err(StartFailure { status, stderr })
-        }
-        (Banner::Silent, seen) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-            panic!(
-                "shedu serve did not print its address in time\nstdout: {seen:?}\nstderr: {stderr}"
-            );
-        }
-    }
+    try_start_with(sb, run, &[], env)
 }
 
 fn start(sb: &Sandbox, run: &str) -> Server {

@@ -11,9 +11,11 @@ mod master;
 pub mod pkcs11;
 mod signer;
 mod software;
+mod unseal;
 
 pub use error::Error;
 pub use master::{MasterKey, make_private_dir, write_secret_file};
 pub use pkcs11::{Pkcs11Config, Pkcs11Engine};
 pub use signer::{CaSigner, Signer};
 pub use software::{ExportedKey, Keystore, SoftwareKey};
+pub use unseal::{MIN_INPUT_LEN, UnsealKek, WRAPPED_LEN};

@@ -80,6 +80,10 @@ impl MasterKey {
         s
     }
 
+    pub(crate) fn from_bytes(bytes: Zeroizing<[u8; 32]>) -> MasterKey {
+        MasterKey(bytes)
+    }
+
     pub(crate) fn bytes(&self) -> &[u8; 32] {
         &self.0
     }

@@ -187,7 +187,7 @@ impl fmt::Debug for Keystore {
     }
 }
 
-struct KekLen;
+pub(crate) struct KekLen;
 
 impl hkdf::KeyType for KekLen {
     fn len(&self) -> usize {

@@ -1,0 +1,296 @@
+//! `--unseal kdf:<source>`: the master key lives on disk only wrapped (`<data-dir>/master.key.wrapped`)
+//! under a key-encryption key derived from machine-bound input (HKDF-SHA256, salt `<data-dir>/unseal.salt`;
+//! the pure part is `shedu_keys::UnsealKek`). This module reads the input and the files.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use shedu_keys::{MasterKey, UnsealKek, write_secret_file};
+use zeroize::Zeroizing;
+
+/// The wrapped master key, in the data folder.
+pub(crate) const WRAPPED_FILE: &str = "master.key.wrapped";
+/// The HKDF salt, in the data folder.
+pub(crate) const SALT_FILE: &str = "unseal.salt";
+/// Where `machine-id` reads from.
+const MACHINE_ID: &str = "/etc/machine-id";
+/// How long an `exec:` program may run.
+const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most output of an `exec:` program that is read.
+const EXEC_MAX_OUTPUT: u64 = 64 * 1024;
+
+/// Where the machine-bound input comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UnsealSource {
+    /// The bytes of a file (tests, or a secret mounted by the platform).
+    File(PathBuf),
+    /// `/etc/machine-id`.
+    MachineId,
+    /// A program's standard output: hex key material (EdgeX's hook).
+    Exec(PathBuf),
+}
+
+impl UnsealSource {
+    /// `kdf:file:<path>`, `kdf:machine-id`, `kdf:exec:<program>`.
+    pub(crate) fn parse(text: &str) -> anyhow::Result<UnsealSource> {
+        let Some(source) = text.strip_prefix("kdf:") else {
+            bail!(
+                "--unseal must be kdf:<source> (kdf:machine-id, kdf:file:<path>, kdf:exec:<program>), not {text:?}"
+            );
+        };
+        if source == "machine-id" {
+            return Ok(UnsealSource::MachineId);
+        }
+        if let Some(path) = source.strip_prefix("file:").filter(|p| !p.is_empty()) {
+            return Ok(UnsealSource::File(PathBuf::from(path)));
+        }
+        if let Some(program) = source.strip_prefix("exec:").filter(|p| !p.is_empty()) {
+            return Ok(UnsealSource::Exec(PathBuf::from(program)));
+        }
+        bail!(
+            "unknown --unseal source {source:?}: expected machine-id, file:<path> or exec:<program>"
+        )
+    }
+
+    /// The machine-bound input.
+    fn read(&self) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+        match self {
+            UnsealSource::File(path) => std::fs::read(path)
+                .map(Zeroizing::new)
+                .with_context(|| format!("cannot read the unseal input file {}", path.display())),
+            UnsealSource::MachineId => {
+                let text = std::fs::read_to_string(MACHINE_ID)
+                    .with_context(|| format!("cannot read {MACHINE_ID}"))?;
+                Ok(Zeroizing::new(text.trim().as_bytes().to_vec()))
+            }
+            UnsealSource::Exec(program) => run_program(program),
+        }
+    }
+}
+
+impl std::fmt::Display for UnsealSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnsealSource::File(p) => write!(f, "kdf:file:{}", p.display()),
+            UnsealSource::MachineId => f.write_str("kdf:machine-id"),
+            UnsealSource::Exec(p) => write!(f, "kdf:exec:{}", p.display()),
+        }
+    }
+}
+
+/// Runs `program` with no arguments and takes its standard output as hex key material.
+fn run_program(program: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let what = || format!("the unseal program {}", program.display());
+    let mut child = Command::new(program)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot run {}", what()))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut out = Zeroizing::new(Vec::new());
+        let _ = stdout.take(EXEC_MAX_OUTPUT).read_to_end(&mut out);
+        out
+    });
+    let deadline = Instant::now() + EXEC_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{} did not finish within {}s",
+                what(),
+                EXEC_TIMEOUT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reading the output of {} failed", what()))?;
+    if !status.success() {
+        bail!("{} failed ({status})", what());
+    }
+    let text = std::str::from_utf8(&out)
+        .ok()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .with_context(|| format!("{} printed no hex key material", what()))?;
+    let bytes = hex::decode(text)
+        .map(Zeroizing::new)
+        .map_err(|_| anyhow::anyhow!("{} printed something other than hex", what()))?;
+    Ok(bytes)
+}
+
+/// The key-encryption key from the source and the salt in `data_dir` (created when `create` and missing).
+pub(crate) fn kek(
+    data_dir: &Path,
+    source: &UnsealSource,
+    create: bool,
+) -> anyhow::Result<UnsealKek> {
+    let input = source
+        .read()
+        .with_context(|| format!("auto-unseal ({source})"))?;
+    let salt = read_or_create_salt(&data_dir.join(SALT_FILE), 32, create)?;
+    UnsealKek::derive(&input, &salt).with_context(|| format!("auto-unseal ({source})"))
+}
+
+/// The salt in `path`; when missing and `create`, a fresh random one of `len` bytes, written with mode 0600
+/// and synced with its folder.
+pub(crate) fn read_or_create_salt(
+    path: &Path,
+    len: usize,
+    create: bool,
+) -> anyhow::Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(salt) => Ok(salt),
+        Err(e) if create && e.kind() == std::io::ErrorKind::NotFound => {
+            let salt: Vec<u8> = (0..len).map(|_| rand::random::<u8>()).collect();
+            write_secret_file(path, &salt)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            if let Some(dir) = path.parent() {
+                sync_dir(dir)?;
+            }
+            Ok(salt)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// The master key in auto-unseal mode, and where it comes from (for messages). At the first start in this
+/// mode (`create`), the clear `master_key_file` is wrapped when present, else a fresh key is made; the
+/// clear file is removed only after the wrapped one is durably written and opens again.
+pub(crate) fn load(
+    data_dir: &Path,
+    master_key_file: &Path,
+    source: &UnsealSource,
+    create: bool,
+) -> anyhow::Result<(MasterKey, String)> {
+    let wrapped_path = data_dir.join(WRAPPED_FILE);
+    let described = format!("{} (auto-unseal {source})", wrapped_path.display());
+    let kek = kek(data_dir, source, create)?;
+    match std::fs::read(&wrapped_path) {
+        Ok(wrapped) => {
+            let master = kek.unwrap(&wrapped).with_context(|| {
+                format!(
+                    "auto-unseal ({source}) cannot open {}: the machine-bound input is not the one it was \
+                     wrapped with; nothing was changed (restore the input, or start with the old one and \
+                     rotate)",
+                    wrapped_path.display()
+                )
+            })?;
+            // A crash between writing the wrapped key and removing the clear one: finish the move.
+            if create {
+                remove_clear_copy(master_key_file, &master)?;
+            }
+            Ok((master, described))
+        }
+        Err(e) if create && e.kind() == std::io::ErrorKind::NotFound => {
+            let master = match std::fs::read_to_string(master_key_file) {
+                Ok(text) => MasterKey::from_hex(&text)
+                    .with_context(|| format!("{}", master_key_file.display()))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => MasterKey::generate(),
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!(
+                            "cannot read the master key file {}",
+                            master_key_file.display()
+                        )
+                    });
+                }
+            };
+            write_wrapped(data_dir, &wrapped_path, &kek.wrap(&master)?)?;
+            let reread = std::fs::read(&wrapped_path)
+                .with_context(|| format!("cannot re-read {}", wrapped_path.display()))?;
+            let check = kek.unwrap(&reread).with_context(|| {
+                format!("{} does not open after writing", wrapped_path.display())
+            })?;
+            if check.to_hex() != master.to_hex() {
+                bail!("{} holds another key after writing", wrapped_path.display());
+            }
+            remove_clear_copy(master_key_file, &master)?;
+            Ok((master, described))
+        }
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "auto-unseal ({source}): cannot read {}",
+                wrapped_path.display()
+            )
+        }),
+    }
+}
+
+/// Writes a wrapped master key (mode 0600, new file) and syncs the file and its folder.
+pub(crate) fn write_wrapped(data_dir: &Path, path: &Path, wrapped: &[u8]) -> anyhow::Result<()> {
+    write_secret_file(path, wrapped).with_context(|| format!("cannot write {}", path.display()))?;
+    sync_dir(data_dir)
+}
+
+/// Removes the clear master key file when it holds `master` (it was wrapped); a file with another key is
+/// left alone and stops the start.
+fn remove_clear_copy(master_key_file: &Path, master: &MasterKey) -> anyhow::Result<()> {
+    let text = match std::fs::read_to_string(master_key_file) {
+        Ok(text) => Zeroizing::new(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read {}", master_key_file.display()));
+        }
+    };
+    let clear = MasterKey::from_hex(&text).ok();
+    if clear.map(|k| k.to_hex()) != Some(master.to_hex()) {
+        bail!(
+            "{} holds another master key than the wrapped one; remove one of them",
+            master_key_file.display()
+        );
+    }
+    std::fs::remove_file(master_key_file)
+        .with_context(|| format!("cannot remove {}", master_key_file.display()))?;
+    if let Some(dir) = master_key_file.parent() {
+        sync_dir(dir)?;
+    }
+    tracing::info!(
+        file = %master_key_file.display(),
+        "the clear master key file was wrapped for auto-unseal and removed"
+    );
+    Ok(())
+}
+
+/// Makes a folder's entries (a new or removed file) durable.
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_parse_and_print_back() {
+        for text in [
+            "kdf:machine-id",
+            "kdf:file:/run/key",
+            "kdf:exec:/usr/bin/get-key",
+        ] {
+            assert_eq!(UnsealSource::parse(text).unwrap().to_string(), text);
+        }
+        for bad in [
+            "machine-id",
+            "kdf:",
+            "kdf:file:",
+            "kdf:exec:",
+            "kdf:dmi",
+            "pkcs11",
+        ] {
+            assert!(UnsealSource::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
