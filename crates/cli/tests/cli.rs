@@ -159,6 +159,11 @@ fn openssl(dir: &Path, args: &[&str]) -> String {
 
 /// A fresh P-256 key and a CSR for `cn` in the sandbox's work folder; returns the CSR file name.
 fn make_csr(sb: &Sandbox, name: &str, cn: &str) -> String {
+    make_csr_for(sb, name, &format!("/CN={cn}"))
+}
+
+/// [`make_csr`] with a whole subject in openssl's `-subj` form (`/O=…/CN=…`).
+fn make_csr_for(sb: &Sandbox, name: &str, subject: &str) -> String {
     let csr = format!("{name}.csr");
     openssl(
         &sb.work,
@@ -175,7 +180,7 @@ fn make_csr(sb: &Sandbox, name: &str, cn: &str) -> String {
             "-out",
             &csr,
             "-subj",
-            &format!("/CN={cn}"),
+            subject,
         ],
     );
     csr
@@ -2530,24 +2535,7 @@ fn acme_and_connector_from_the_command_line(backend: shedu_testkit::Backend) {
             .replace(',', "/")
     );
     assert!(subject.ends_with("/CN=cli-app"), "{info}");
-    openssl(
-        &sb.work,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "app.key",
-            "-subj",
-            &subject,
-            "-out",
-            "app.csr",
-        ],
-    );
+    make_csr_for(&sb, "app", &subject);
     use base64::Engine as _;
     let csr = base64::engine::general_purpose::STANDARD
         .encode(std::fs::read(sb.work.join("app.csr")).unwrap());
@@ -2605,33 +2593,17 @@ fn acme_and_connector_from_the_command_line(backend: shedu_testkit::Backend) {
 
 on_both_backends!(acme_and_connector_from_the_command_line);
 
-/// Makes `<stem>.pem`/`<stem>.key` in `dir`: a P-256 certificate for `cn` signed by `issuer`
+/// Makes `<stem>.pem`/`<stem>.key` in the work folder: a P-256 certificate for `cn` signed by `issuer`
 /// (`<issuer>.pem`/`.key`), a CA's when `ca`.
-fn openssl_signed(dir: &Path, stem: &str, cn: &str, issuer: &str, ca: bool, serial: &str) {
+fn openssl_signed(sb: &Sandbox, stem: &str, cn: &str, issuer: &str, ca: bool, serial: &str) {
+    let dir = sb.work.as_path();
     let ext = if ca {
         "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
     } else {
         "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
     };
     std::fs::write(dir.join(format!("{stem}.ext")), ext).unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{stem}.key"),
-            "-subj",
-            &format!("/CN={cn}"),
-            "-out",
-            &format!("{stem}.csr"),
-        ],
-    );
+    make_csr(sb, stem, cn);
     openssl(
         dir,
         &[
@@ -2661,9 +2633,9 @@ fn a_ca_bundle_imports_parents_first_and_resumes(backend: shedu_testkit::Backend
     let sb = Sandbox::new(backend);
     let server = start(&sb, "bundle");
     shedu_testkit::openssl_ca(&sb.work, "root", "Bundle Root");
-    openssl_signed(&sb.work, "int1", "Bundle Issuing 1", "root", true, "11");
-    openssl_signed(&sb.work, "int2", "Bundle Issuing 2", "int1", true, "12");
-    openssl_signed(&sb.work, "leaf", "bundle-leaf", "int2", false, "13");
+    openssl_signed(&sb, "int1", "Bundle Issuing 1", "root", true, "11");
+    openssl_signed(&sb, "int2", "Bundle Issuing 2", "int1", true, "12");
+    openssl_signed(&sb, "leaf", "bundle-leaf", "int2", false, "13");
     // Children before parents, and a leaf among them.
     let bundle: String = ["leaf", "int2", "root", "int1"]
         .iter()

@@ -122,6 +122,15 @@ fn verify(dir: &Path, cert: &str) {
     assert!(ok && out.contains(": OK"), "openssl verify {cert}: {out}");
 }
 
+/// The subjectAltName extension of `cert`, as openssl prints it.
+fn sans(dir: &Path, cert: &str) -> String {
+    openssl(
+        dir,
+        &["x509", "-in", cert, "-noout", "-ext", "subjectAltName"],
+    )
+    .1
+}
+
 fn ocsp_status(server: &TestServer, dir: &Path, cert: &str) -> String {
     let url = format!("{}/ocsp", server.http_url);
     let (_, out) = openssl(
@@ -152,17 +161,7 @@ backend_test!(lego_issues_renews_and_revokes_over_http01, |backend| {
     let cert = d.join("lego/certificates/a.localhost.crt");
     std::fs::copy(&cert, d.join("first.pem")).unwrap();
     verify(d, "first.pem");
-    let (_, text) = openssl(
-        d,
-        &[
-            "x509",
-            "-in",
-            "first.pem",
-            "-noout",
-            "-ext",
-            "subjectAltName",
-        ],
-    );
+    let text = sans(d, "first.pem");
     assert!(
         text.contains("DNS:a.localhost") && text.contains("DNS:b.localhost"),
         "{text}"
@@ -452,17 +451,7 @@ backend_test!(lego_gets_a_wildcard_over_dns01, |backend| {
     let cert = d.join("lego/certificates/_.example.test.crt");
     std::fs::copy(&cert, d.join("wild.pem")).unwrap();
     verify(d, "wild.pem");
-    let (_, text) = openssl(
-        d,
-        &[
-            "x509",
-            "-in",
-            "wild.pem",
-            "-noout",
-            "-ext",
-            "subjectAltName",
-        ],
-    );
+    let text = sans(d, "wild.pem");
     assert!(
         text.contains("DNS:*.example.test") && text.contains("DNS:example.test"),
         "{text}"
