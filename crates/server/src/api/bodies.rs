@@ -16,6 +16,7 @@ use super::devices::{RegisterDeviceRequest, UpdateDeviceRequest};
 use super::dto::{CreateCaRequest, ImportCaRequest, IssueRequest, RevokeRequest};
 use super::events::CreateSubscriptionRequest;
 use super::groups::CreateGroupRequest;
+use super::kmip_access::AccessRequest;
 use super::ras::RaRequest;
 use crate::problem::{ApiJson, Problem};
 
@@ -40,7 +41,7 @@ impl JsonBody {
 }
 
 /// Every route that takes a JSON body.
-pub fn json_bodies() -> [JsonBody; 16] {
+pub fn json_bodies() -> [JsonBody; 18] {
     [
         body::<LoginRequest>(Method::POST, "/api/v1/auth/login"),
         body::<RefreshRequest>(Method::POST, "/api/v1/auth/refresh"),
@@ -61,6 +62,8 @@ pub fn json_bodies() -> [JsonBody; 16] {
         body::<CreateGroupRequest>(Method::POST, "/api/v1/device-groups"),
         body::<RaRequest>(Method::POST, "/api/v1/ras"),
         body::<RaRequest>(Method::PUT, "/api/v1/ras/{id}"),
+        body::<AccessRequest>(Method::POST, "/api/v1/kms/access/grant"),
+        body::<AccessRequest>(Method::POST, "/api/v1/kms/access/revoke"),
     ]
 }
 
