@@ -430,14 +430,10 @@ fn invalid_config(detail: String) -> Error {
     Error::invalid("invalid-oidc-config", detail)
 }
 
-/// The JWKS URL, which must be HTTPS; plain HTTP only to a loopback address (a provider on this host, tests).
-fn jwks_url(issuer: &str, url: &str) -> Result<reqwest::Url, Error> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| {
-        invalid_config(format!(
-            "OIDC issuer {issuer:?}: JWKS URL {url:?} is not a URL: {e}"
-        ))
-    })?;
-    let loopback = match parsed.host_str() {
+/// Whether a token may be sent to `url`: over https, or over plain http only to a loopback address (a
+/// provider on this host, tests). The rule for every OIDC URL, the server's JWKS and the CLI's login alike.
+pub fn https_or_loopback(url: &reqwest::Url) -> bool {
+    let loopback = match url.host_str() {
         Some("localhost") => true,
         Some(host) => host
             .trim_start_matches('[')
@@ -446,13 +442,26 @@ fn jwks_url(issuer: &str, url: &str) -> Result<reqwest::Url, Error> {
             .is_ok_and(|ip| ip.is_loopback()),
         None => false,
     };
-    match parsed.scheme() {
-        "https" => Ok(parsed),
-        "http" if loopback => Ok(parsed),
-        _ => Err(invalid_config(format!(
-            "OIDC issuer {issuer:?}: the JWKS URL must be https:// (http:// only to a loopback address)"
-        ))),
+    match url.scheme() {
+        "https" => true,
+        "http" => loopback,
+        _ => false,
     }
+}
+
+/// The JWKS URL, which must be HTTPS; plain HTTP only to a loopback address (a provider on this host, tests).
+fn jwks_url(issuer: &str, url: &str) -> Result<reqwest::Url, Error> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| {
+        invalid_config(format!(
+            "OIDC issuer {issuer:?}: JWKS URL {url:?} is not a URL: {e}"
+        ))
+    })?;
+    if !https_or_loopback(&parsed) {
+        return Err(invalid_config(format!(
+            "OIDC issuer {issuer:?}: the JWKS URL must be https:// (http:// only to a loopback address)"
+        )));
+    }
+    Ok(parsed)
 }
 
 async fn fetch_jwks(

@@ -3,11 +3,11 @@
 //! docs/kmip.md); this is the owner's side of sharing them.
 
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::ClientArgs;
 use super::api::Api;
-use super::output::{columns_table, emit, emit_doc, text};
+use super::output::{emit_doc, show_rows, text};
 
 /// `shedu kms …`
 #[derive(Debug, Subcommand)]
@@ -52,28 +52,6 @@ pub(crate) struct GrantArgs {
     operations: Vec<String>,
 }
 
-/// Prints a list answer (a JSON array): the document, the ids with `-q`, or a table.
-fn show_array(
-    list: &Value,
-    args: &ClientArgs,
-    id: &str,
-    columns: &[(&str, &str)],
-) -> anyhow::Result<()> {
-    if args.output.is_document() {
-        return emit_doc(args.output, list);
-    }
-    let rows = list.as_array().cloned().unwrap_or_default();
-    if args.quiet {
-        return emit(
-            &rows
-                .iter()
-                .map(|r| format!("{}\n", text(r, id)))
-                .collect::<String>(),
-        );
-    }
-    emit(&columns_table(&rows, columns))
-}
-
 /// Runs `shedu kms …`.
 pub(crate) async fn run_kms(args: ClientArgs, command: KmsCommand) -> anyhow::Result<()> {
     let api = Api::new(&args)?;
@@ -92,9 +70,10 @@ pub(crate) async fn run_kms(args: ClientArgs, command: KmsCommand) -> anyhow::Re
             let list = api
                 .get(&["api", "v1", "kms", "access", "list", &object], &[])
                 .await?;
-            show_array(
+            show_rows(
                 &list,
-                &args,
+                args.output,
+                args.quiet,
                 "user_id",
                 &[("USER", "user_id"), ("OPERATIONS", "operations")],
             )
@@ -103,13 +82,13 @@ pub(crate) async fn run_kms(args: ClientArgs, command: KmsCommand) -> anyhow::Re
             let list = api
                 .get(&["api", "v1", "kms", "access", "owned"], &[])
                 .await?;
-            show_array(&list, &args, "object_id", &objects)
+            show_rows(&list, args.output, args.quiet, "object_id", &objects)
         }
         AccessCommand::Obtained => {
             let list = api
                 .get(&["api", "v1", "kms", "access", "obtained"], &[])
                 .await?;
-            show_array(&list, &args, "object_id", &objects)
+            show_rows(&list, args.output, args.quiet, "object_id", &objects)
         }
     }
 }

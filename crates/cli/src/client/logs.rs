@@ -7,7 +7,9 @@ use super::ClientArgs;
 use super::api::Api;
 use std::time::Duration;
 
-use super::output::{OutputFormat, columns_table, emit, emit_doc, items, printable, text, to_yaml};
+use super::output::{
+    OutputFormat, columns_table, emit, emit_doc, items, printable, show_rows, text, to_yaml,
+};
 
 /// Filters of `shedu events list`.
 #[derive(Debug, Args)]
@@ -65,27 +67,6 @@ fn some<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
-/// Prints one page: JSON as it came, `seq`s with `-q`, else a table.
-fn show_page(
-    page: &serde_json::Value,
-    args: &ClientArgs,
-    columns: &[(&str, &str)],
-) -> anyhow::Result<()> {
-    if args.output.is_document() {
-        return emit_doc(args.output, page);
-    }
-    let rows = items(page)?;
-    if args.quiet {
-        return emit(
-            &rows
-                .iter()
-                .map(|r| format!("{}\n", text(r, "seq")))
-                .collect::<String>(),
-        );
-    }
-    emit(&columns_table(rows, columns))
-}
-
 /// Runs `shedu events list`.
 pub(crate) async fn run_events_list(args: ClientArgs, a: EventsListArgs) -> anyhow::Result<()> {
     let api = Api::new(&args)?;
@@ -102,7 +83,7 @@ pub(crate) async fn run_events_list(args: ClientArgs, a: EventsListArgs) -> anyh
         ("TYPE", "type"),
         ("SUBJECT", "subject"),
     ];
-    show_page(&page, &args, &columns)
+    show_rows(&page, args.output, args.quiet, "seq", &columns)
 }
 
 /// Longest wait between two reconnections of `events tail`.
@@ -286,7 +267,7 @@ pub(crate) async fn run_audit_list(args: ClientArgs, a: AuditListArgs) -> anyhow
         ("OUTCOME", "outcome"),
         ("TARGET", "target"),
     ];
-    show_page(&page, &args, &columns)?;
+    show_rows(&page, args.output, args.quiet, "seq", &columns)?;
     if args.output == OutputFormat::Table
         && let Some(next) = page["next_cursor"].as_i64()
     {

@@ -66,8 +66,7 @@ struct TokenAnswer {
     error_description: Option<String>,
 }
 
-/// An HTTP client for the provider: https, or http to a loopback address only (a token must not cross a
-/// network in the clear).
+/// An HTTP client for the provider (every URL it is given passes [`check_url`]).
 fn provider_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .user_agent(concat!("shedu-cli/", env!("CARGO_PKG_VERSION")))
@@ -76,19 +75,14 @@ fn provider_client() -> anyhow::Result<reqwest::Client> {
         .context("cannot set up the HTTPS client for the identity provider")
 }
 
+/// `url` parsed, when a token may be sent there: https, or http to a loopback address only (a token must
+/// not cross a network in the clear; the server's rule for JWKS URLs, `shedu_core::https_or_loopback`).
 fn check_url(url: &str, what: &str) -> anyhow::Result<Url> {
     let parsed = Url::parse(url).with_context(|| format!("{what} {url:?} is not a URL"))?;
-    let host = parsed.host_str().unwrap_or_default();
-    let loopback = host == "localhost"
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    match parsed.scheme() {
-        "https" => Ok(parsed),
-        "http" if loopback => Ok(parsed),
-        _ => bail!("{what} {url:?} must be https (http only to a loopback address)"),
+    if !shedu_core::https_or_loopback(&parsed) {
+        bail!("{what} {url:?} must be https (http only to a loopback address)");
     }
+    Ok(parsed)
 }
 
 /// Logs in with the device flow; returns the session (its `user` is filled in by the caller, from shedu's

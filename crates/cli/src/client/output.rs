@@ -236,15 +236,27 @@ pub(crate) fn show_list(
     quiet: bool,
     columns: &[(&str, &str)],
 ) -> anyhow::Result<()> {
+    show_rows(list, format, quiet, "id", columns)
+}
+
+/// [`show_list`] for any list answer: `{"items": [...]}` or a bare array, with `id` the field `quiet`
+/// prints (`seq` for events, `kid` for EAB keys).
+pub(crate) fn show_rows(
+    list: &Value,
+    format: OutputFormat,
+    quiet: bool,
+    id: &str,
+    columns: &[(&str, &str)],
+) -> anyhow::Result<()> {
     if format.is_document() {
         return emit_doc(format, list);
     }
-    let rows = items(list)?;
+    let rows = match list.as_array() {
+        Some(rows) => rows,
+        None => items(list)?,
+    };
     if quiet {
-        let ids: String = rows
-            .iter()
-            .map(|r| format!("{}\n", text(r, "id")))
-            .collect();
+        let ids: String = rows.iter().map(|r| format!("{}\n", text(r, id))).collect();
         return emit(&ids);
     }
     emit(&columns_table(rows, columns))

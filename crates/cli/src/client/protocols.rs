@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::ClientArgs;
 use super::api::Api;
-use super::output::{emit, emit_doc, key_values, show_list, text};
+use super::output::{emit, emit_doc, key_values, show_rows, text};
 
 /// `shedu acme …`
 #[derive(Debug, Subcommand)]
@@ -80,14 +80,7 @@ pub(crate) async fn run_acme(args: ClientArgs, command: AcmeCommand) -> anyhow::
                 ("CREATED", "created_at"),
                 ("ACCOUNT", "account_id"),
             ];
-            if args.quiet && !args.output.is_document() {
-                let kids: String = super::output::items(&list)?
-                    .iter()
-                    .map(|k| format!("{}\n", text(k, "kid")))
-                    .collect();
-                return emit(&kids);
-            }
-            show_list(&list, args.output, false, &columns)
+            show_rows(&list, args.output, args.quiet, "kid", &columns)
         }
         EabCommand::Delete { ra, kid } => {
             api.delete(&["api", "v1", "ras", &ra, "acme", "eab", &kid])
