@@ -18,6 +18,7 @@ use shedu_server::{AdminToken, AppState, ServerConfig};
 use shedu_store::{Store, redact_url};
 
 use crate::config::{ServeArgs, Settings};
+use shedu_core::Agreed;
 
 /// How often the audit chain's head is checkpointed (when it moved); also at start and at shutdown.
 const AUDIT_CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -81,15 +82,33 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             cert: cert.clone(),
             key: key.clone(),
         },
-        None => TlsSource::Internal {
-            data_dir: s.data_dir.clone(),
-            keystore: Keystore::new(&master)?,
-            names: s.tls_names.clone(),
-        },
+        None => {
+            let keystore = Keystore::new(&master)?;
+            // Replicas of one database share one internal TLS CA (the first one stored).
+            let mine = shedu_server::tls::internal_ca_bundle(
+                &s.data_dir,
+                &keystore,
+                services.registry.now(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            let agreed = services
+                .agree(Agreed::InternalTlsCa, &mine)
+                .await
+                .context("cannot agree on the internal TLS CA with the other replicas")?;
+            if agreed != mine {
+                shedu_server::tls::install_internal_ca(&s.data_dir, &keystore, &agreed)
+                    .map_err(anyhow::Error::msg)?;
+            }
+            TlsSource::Internal {
+                data_dir: s.data_dir.clone(),
+                keystore,
+                names: s.tls_names.clone(),
+            }
+        }
     };
     let tls = ServerTls::load(tls_source, services.registry.now()).map_err(anyhow::Error::msg)?;
     let ca_file = tls.ca_file().map(Path::to_path_buf);
-    let (token, token_source) = admin_token(&s.data_dir)?;
+    let (token, token_source) = admin_token(&s.data_dir, &services, &master).await?;
 
     spawn_lifecycle(&services, s.lifecycle_interval);
     spawn_audit_checkpoints(&services, AUDIT_CHECKPOINT_INTERVAL);
@@ -263,7 +282,13 @@ async fn open_pkcs11(
 
 /// The bootstrap admin token: `SHEDU_ADMIN_TOKEN`, else `<data-dir>/admin-token` (generated at first boot,
 /// mode 0600). Returns the token and a description of where it is, never the token itself.
-fn admin_token(data_dir: &Path) -> anyhow::Result<(AdminToken, String)> {
+/// The bootstrap admin token: `SHEDU_ADMIN_TOKEN`, or `<data-dir>/admin-token` (made on first start). The
+/// replicas of one database agree on one token, stored sealed under the master key.
+async fn admin_token(
+    data_dir: &Path,
+    services: &Services,
+    master: &shedu_keys::MasterKey,
+) -> anyhow::Result<(AdminToken, String)> {
     if let Ok(t) = std::env::var("SHEDU_ADMIN_TOKEN") {
         return Ok((
             AdminToken::new(t).map_err(anyhow::Error::msg)?,
@@ -271,21 +296,40 @@ fn admin_token(data_dir: &Path) -> anyhow::Result<(AdminToken, String)> {
         ));
     }
     let path = data_dir.join("admin-token");
-    let token = match std::fs::read_to_string(&path) {
-        Ok(t) => t.trim().to_string(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let t = hex::encode(rand::random::<[u8; 32]>());
-            write_secret_file(&path, t.as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            t
-        }
+    let local = match std::fs::read_to_string(&path) {
+        Ok(t) => Some(t.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
+    let mine = local
+        .clone()
+        .unwrap_or_else(|| hex::encode(rand::random::<[u8; 32]>()));
+    let keystore = Keystore::new(master)?;
+    let sealed = keystore.seal_secret(ADMIN_TOKEN_CONTEXT, mine.as_bytes())?;
+    let agreed = services
+        .agree(Agreed::AdminToken, &sealed)
+        .await
+        .context("cannot agree on the admin token with the other replicas")?;
+    let token = if agreed == sealed {
+        mine
+    } else {
+        let plain = keystore
+            .open_secret(ADMIN_TOKEN_CONTEXT, &agreed)
+            .context("the other replicas' admin token does not open with this master key")?;
+        String::from_utf8(plain.to_vec()).context("the stored admin token is not text")?
+    };
+    if local.as_deref() != Some(token.as_str()) {
+        write_secret_file(&path, token.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok((
         AdminToken::new(token).map_err(anyhow::Error::msg)?,
         path.display().to_string(),
     ))
 }
+
+/// Associated data of the admin token sealed in the database.
+const ADMIN_TOKEN_CONTEXT: &[u8] = b"shedu-admin-token";
 
 fn token_path_hint(data_dir: &Path, source: &str) -> Option<PathBuf> {
     let path = data_dir.join("admin-token");

@@ -238,11 +238,21 @@ impl AuthService {
             None => {
                 let secret: [u8; 32] = rand::random();
                 let sealed = keystore.seal_secret(SESSION_CONTEXT, &secret)?;
-                store
-                    .meta_put(SESSION_SECRET, &sealed)
+                // Replicas starting at once on a new database agree on the first secret stored.
+                if store
+                    .meta_insert_new(SESSION_SECRET, &sealed)
                     .await
-                    .map_err(store_err("meta"))?;
-                secret.to_vec()
+                    .map_err(store_err("meta"))?
+                {
+                    secret.to_vec()
+                } else {
+                    let sealed = store
+                        .meta_get(SESSION_SECRET)
+                        .await
+                        .map_err(store_err("meta"))?
+                        .ok_or_else(|| Error::Internal("session secret vanished".into()))?;
+                    keystore.open_secret(SESSION_CONTEXT, &sealed)?.to_vec()
+                }
             }
         };
         let dummy_hash = hash_password("not a real password, only for timing")?;

@@ -166,7 +166,7 @@ impl Issuance {
             .map_err(store_err(format!("certificate {serial} of CA {ca_id}")))?;
         match outcome {
             RevokeOutcome::Revoked(row) => {
-                self.reg.on_revoked(ca_id, serial);
+                self.reg.on_revoked(ca_id, serial).await;
                 cert_from_row(row, now, loaded.ca.profile.expiry_warning_days)
             }
             RevokeOutcome::AlreadyRevoked(_) => Err(Error::conflict(

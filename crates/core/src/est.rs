@@ -374,7 +374,7 @@ impl Enrollment {
         if let (true, Some(previous)) = (outcome.previous_revoked, &outcome.previous)
             && let Ok(serial) = previous.parse()
         {
-            self.reg.on_revoked(ca_id, &serial);
+            self.reg.on_revoked(ca_id, &serial).await;
         }
         Ok(der)
     }

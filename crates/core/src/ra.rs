@@ -167,6 +167,8 @@ struct Stored {
 
 /// `meta` key naming the internal CA that issues RA certificates.
 const RA_CA_META: &str = "internal_ra_ca_id";
+/// The internal RA CA's name (CA names are unique: replicas racing to make it end up with one).
+const RA_CA_NAME: &str = "shedu internal RA CA";
 const DEFAULT_REENROLL_WINDOW_DAYS: u32 = 30;
 const DEFAULT_WEBHOOK_TIMEOUT_MS: u64 = 5_000;
 
@@ -449,12 +451,12 @@ impl Enrollment {
         {
             return String::from_utf8(id).map_err(|_| Error::Internal("corrupt RA CA id".into()));
         }
-        let ca = self
+        let created = self
             .cas
             .create(
                 actor,
                 NewCa {
-                    name: "shedu internal RA CA".into(),
+                    name: RA_CA_NAME.into(),
                     key_type: KeyType::EcP256,
                     subject: SubjectName {
                         common_name: "shedu internal RA CA".into(),
@@ -473,13 +475,28 @@ impl Enrollment {
                     engine: None,
                 },
             )
-            .await?;
+            .await;
+        let id = match created {
+            Ok(ca) => ca.id,
+            // Another replica made it at the same moment (the name is unique): use that one.
+            Err(Error::Conflict {
+                code: "ca-exists", ..
+            }) => self
+                .reg
+                .all_cas()
+                .await?
+                .into_iter()
+                .find(|c| c.name == RA_CA_NAME)
+                .map(|c| c.id)
+                .ok_or_else(|| Error::Internal("internal RA CA vanished".into()))?,
+            Err(e) => return Err(e),
+        };
         self.reg
             .store
-            .meta_put(RA_CA_META, ca.id.as_bytes())
+            .meta_insert_new(RA_CA_META, id.as_bytes())
             .await
             .map_err(store_err("meta"))?;
-        Ok(ca.id)
+        Ok(id)
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use shedu_keys::{CaSigner, Keystore};
 use shedu_pki::rcgen::Issuer;
-use shedu_pki::{KeyType, Profile, Serial, parse_names, pem_encode_cert};
+use shedu_pki::{KeyType, Profile, parse_names, pem_encode_cert};
 use shedu_store::{CaRow, CaVaSettings, Store};
 
 use crate::engines::Engines;
@@ -61,6 +61,8 @@ pub struct Registry {
     pub(crate) va_config: VaConfig,
     pub(crate) engines: Engines,
     pub(crate) anchors: Anchors,
+    /// This replica's lease on its caches (`cluster.rs`).
+    pub(crate) coherence: crate::cluster::Coherence,
 }
 
 impl std::fmt::Debug for Registry {
@@ -102,6 +104,7 @@ impl Registry {
             }
         }
         let registry = Registry {
+            coherence: crate::cluster::Coherence::new(store.backend()),
             store,
             keystore,
             clock,
@@ -234,16 +237,40 @@ impl Registry {
         )
     }
 
-    /// Called once a certificate's revocation is committed, before the revoking call returns: no OCSP answer
-    /// computed from the old status may be served afterwards.
-    pub(crate) fn on_revoked(&self, ca_id: &str, serial: &Serial) {
-        self.va.forget_certificate(ca_id, serial);
-    }
-
     /// Called once a CA is committed: it becomes an OCSP issuer and a client-certificate anchor at once.
     pub(crate) fn on_ca_added(&self, der: &[u8]) -> Result<(), Error> {
         self.va.forget_issuers();
         self.anchors.add(der)
+    }
+
+    /// Forgets what is cached about CA `id` (another replica created or changed it). Its trust anchor is
+    /// reloaded in the background.
+    pub(crate) fn forget_ca(self: &Arc<Self>, id: &str) {
+        if let Ok(mut loaded) = self.loaded.write() {
+            loaded.remove(id);
+        }
+        self.va.forget_ca(id);
+        self.reload_anchors();
+    }
+
+    /// Forgets every cache (changes may have been missed).
+    pub(crate) fn forget_everything(self: &Arc<Self>) {
+        if let Ok(mut loaded) = self.loaded.write() {
+            loaded.clear();
+        }
+        self.va.forget_all();
+        self.reload_anchors();
+    }
+
+    fn reload_anchors(self: &Arc<Self>) {
+        let reg = Arc::downgrade(self);
+        tokio::spawn(async move {
+            if let Some(reg) = reg.upgrade()
+                && let Err(e) = reg.refresh_trust_anchors().await
+            {
+                tracing::warn!(error = %e, "trust anchor reload failed; retrying at the next lifecycle tick");
+            }
+        });
     }
 }
 

@@ -88,6 +88,9 @@ impl Services {
             )
             .await?,
         );
+        if store.backend() == shedu_store::Backend::Postgres {
+            crate::cluster::spawn(Arc::downgrade(&registry));
+        }
         crate::audit::open_or_create_audit_key(&registry).await?;
         let auth = AuthService::open(store, &Keystore::new(master)?, clock)
             .await?

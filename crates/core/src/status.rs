@@ -40,4 +40,14 @@ impl Services {
             read_time: started.elapsed(),
         })
     }
+
+    /// Whether this replica can serve: the database answers within `timeout` and carries this binary's
+    /// whole schema. For load balancers (`/ready`).
+    pub async fn ready(&self, timeout: std::time::Duration) -> Result<(), Error> {
+        self.registry
+            .store
+            .ready(timeout)
+            .await
+            .map_err(store_err("database"))
+    }
 }

@@ -138,6 +138,15 @@ struct OcspCache {
     answers: HashMap<OcspKey, OcspAnswer>,
     /// Per CA, bumped on each revocation.
     epochs: HashMap<String, u64>,
+    /// Bumped when every answer is forgotten.
+    generation: u64,
+}
+
+impl OcspCache {
+    /// What must not change between reading a status and caching the answer built from it.
+    fn epoch(&self, ca_id: &str) -> (u64, u64) {
+        (self.generation, self.epochs.get(ca_id).copied().unwrap_or(0))
+    }
 }
 
 struct LoadedResponder {
@@ -159,6 +168,30 @@ impl VaState {
                     .remove(&(ca_id.to_string(), serial.clone(), hash));
             }
         }
+    }
+
+    /// Forgets every cached answer, responder and the issuer index.
+    pub(crate) fn forget_all(&self) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.answers.clear();
+            cache.generation += 1;
+        }
+        if let Ok(mut responders) = self.responders.write() {
+            responders.clear();
+        }
+        self.forget_issuers();
+    }
+
+    /// Forgets what is cached about CA `ca_id`: its answers, its responder, the issuer index.
+    pub(crate) fn forget_ca(&self, ca_id: &str) {
+        if let Ok(mut cache) = self.cache.write() {
+            *cache.epochs.entry(ca_id.to_string()).or_default() += 1;
+            cache.answers.retain(|(ca, _, _), _| ca != ca_id);
+        }
+        if let Ok(mut responders) = self.responders.write() {
+            responders.remove(ca_id);
+        }
+        self.forget_issuers();
     }
 
     /// Forgets the issuer index after a CA was added.
@@ -225,14 +258,16 @@ impl Va {
         let now = self.reg.clock.now();
         let epoch = {
             let cache = self.reg.va.cache.read().map_err(|_| poisoned())?;
-            if let Some(hit) = key.as_ref().and_then(|k| cache.answers.get(k)) {
+            // On a cluster, only while this replica's lease says the cache is true (`cluster.rs`).
+            let usable = self.reg.coherence.caches_usable();
+            if let Some(hit) = key.as_ref().filter(|_| usable).and_then(|k| cache.answers.get(k)) {
                 let fresh_until =
                     hit.this_update.unwrap_or(0) + self.reg.va_config.ocsp_validity_secs / 2;
                 if now < fresh_until {
                     return Ok(hit.clone());
                 }
             }
-            cache.epochs.get(&ca_id).copied().unwrap_or(0)
+            cache.epoch(&ca_id)
         };
 
         let loaded = self.reg.loaded(&ca_id).await?;
@@ -270,7 +305,7 @@ impl Va {
         if let Some(key) = key {
             let mut cache = self.reg.va.cache.write().map_err(|_| poisoned())?;
             // Only if no revocation of this CA happened since the status was read.
-            if cache.epochs.get(&ca_id).copied().unwrap_or(0) == epoch {
+            if cache.epoch(&ca_id) == epoch {
                 // Bounded memory: past the cap an arbitrary entry makes room (a miss only costs one signature).
                 if cache.answers.len() >= MAX_CACHED_ANSWERS
                     && let Some(evict) = cache.answers.keys().next().cloned()

@@ -10,8 +10,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
@@ -31,15 +31,18 @@ use zeroize::Zeroizing;
 #[allow(unreachable_pub)]
 mod libtest;
 
-/// Held while a child process uses this process's token, and by the test that creates keys from many
-/// engines at once: SoftHSM 2.6.1 orders nothing across processes.
-static SHARED_TOKEN_CHILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// SoftHSM 2.6.1 orders nothing across processes: a process reading the token while another one writes it
+/// can fail any call (`GetTokenInfo` answered `CKR_GENERAL_ERROR` in a clean-clone run). Every test body
+/// using this process's token holds it shared; a child process on the same token runs under it held
+/// exclusively.
+static SHARED_TOKEN: RwLock<()> = RwLock::new(());
 
-/// Returns the token configuration to run the test body with, or `None` when the body already ran, and
-/// passed, in a child process with a fresh SoftHSM token.
-fn token(test: &str) -> Option<Pkcs11Config> {
+/// Returns the token configuration to run the test body with, and the shared hold on the token, or `None`
+/// when the body already ran, and passed, in a child process with a fresh SoftHSM token.
+fn token(test: &str) -> Option<(Pkcs11Config, RwLockReadGuard<'static, ()>)> {
     if let Some(config) = Pkcs11Config::from_env().expect("SHEDU_PKCS11_* variables") {
-        return Some(config);
+        let shared = SHARED_TOKEN.read().unwrap_or_else(|e| e.into_inner());
+        return Some((config, shared));
     }
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("softhsm-{}-{test}", std::process::id()));
@@ -253,7 +256,7 @@ fn open(config: &Pkcs11Config) -> Pkcs11Engine {
 
 #[test]
 fn every_key_type_generates_in_the_token_and_signs() {
-    let Some(config) = token("every_key_type_generates_in_the_token_and_signs") else {
+    let Some((config, _shared)) = token("every_key_type_generates_in_the_token_and_signs") else {
         return;
     };
     let engine = open(&config);
@@ -283,7 +286,7 @@ fn every_key_type_generates_in_the_token_and_signs() {
 
 #[test]
 fn find_after_restart() {
-    let Some(config) = token("find_after_restart") else {
+    let Some((config, shared)) = token("find_after_restart") else {
         return;
     };
     let engine = open(&config);
@@ -314,8 +317,9 @@ fn find_after_restart() {
         .collect::<Vec<_>>()
         .join(";");
     let out = {
-        // The child reads the token this process writes: not while other engines here create keys.
-        let _apart = SHARED_TOKEN_CHILD.lock().unwrap_or_else(|e| e.into_inner());
+        // The child reads the token this process writes: not while other tests here use it.
+        drop(shared);
+        let _apart = SHARED_TOKEN.write().unwrap_or_else(|e| e.into_inner());
         run_child(
             "restart_child",
             &[("SHEDU_TEST_RESTART_KEYS".to_string(), spec)],
@@ -365,7 +369,7 @@ fn restart_child() {
 
 #[test]
 fn software_keys_import_and_sign() {
-    let Some(config) = token("software_keys_import_and_sign") else {
+    let Some((config, _shared)) = token("software_keys_import_and_sign") else {
         return;
     };
     let engine = open(&config);
@@ -412,7 +416,7 @@ fn software_keys_import_and_sign() {
 
 #[test]
 fn self_signed_ca_verifies_with_openssl() {
-    let Some(config) = token("self_signed_ca_verifies_with_openssl") else {
+    let Some((config, _shared)) = token("self_signed_ca_verifies_with_openssl") else {
         return;
     };
     let engine = open(&config);
@@ -471,7 +475,7 @@ fn self_signed_ca_verifies_with_openssl() {
 /// (rcgen itself can only say `RemoteKeyError`), so callers can tell a key that is gone from a bug.
 #[test]
 fn a_failed_signature_keeps_the_engine_error() {
-    let Some(config) = token("a_failed_signature_keeps_the_engine_error") else {
+    let Some((config, _shared)) = token("a_failed_signature_keeps_the_engine_error") else {
         return;
     };
     let engine = open(&config);
@@ -528,7 +532,7 @@ fn a_failed_signature_keeps_the_engine_error() {
 
 #[test]
 fn concurrent_signing() {
-    let Some(config) = token("concurrent_signing") else {
+    let Some((config, _shared)) = token("concurrent_signing") else {
         return;
     };
     let engine = open(&config);
@@ -570,11 +574,11 @@ fn concurrent_signing() {
 /// succeeds.
 #[test]
 fn keys_created_and_found_in_parallel_by_several_engines() {
-    let Some(config) = token("keys_created_and_found_in_parallel_by_several_engines") else {
+    let Some((config, _shared)) = token("keys_created_and_found_in_parallel_by_several_engines")
+    else {
         return;
     };
     let per_thread = 12;
-    let _apart = SHARED_TOKEN_CHILD.lock().unwrap_or_else(|e| e.into_inner());
     let created: Vec<Vec<(String, Vec<u8>)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|t| {
@@ -607,7 +611,7 @@ fn keys_created_and_found_in_parallel_by_several_engines() {
 
 #[test]
 fn wrong_pin_label_and_module_are_reported() {
-    let Some(config) = token("wrong_pin_label_and_module_are_reported") else {
+    let Some((config, _shared)) = token("wrong_pin_label_and_module_are_reported") else {
         return;
     };
     // Also with an engine of this process logged in: the right PIN does not hide a wrong one.
@@ -700,7 +704,7 @@ fn recovery_child() {
 #[test]
 #[ignore = "benchmark"]
 fn bench_signing() {
-    let Some(config) = token("bench_signing") else {
+    let Some((config, _shared)) = token("bench_signing") else {
         return;
     };
     let engine = open(&config);

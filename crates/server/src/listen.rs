@@ -173,6 +173,7 @@ pub fn http_app(state: AppState) -> Router {
 fn common(router: Router<AppState>, state: AppState) -> Router {
     router
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .fallback(not_found)
         .with_state(state)
         .layer(CatchPanicLayer::custom(|_| {
@@ -189,6 +190,21 @@ fn common(router: Router<AppState>, state: AppState) -> Router {
 
 async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Readiness for load balancers: 200 while the database answers (within 2 s) with this binary's whole
+/// schema, else 503. `/health` only says the process runs.
+async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match state.services.ready(std::time::Duration::from_secs(2)).await {
+        Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Err(e) => Problem::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            format!("not ready: {e}"),
+        )
+        .into_response(),
+    }
 }
 
 async fn not_found() -> Problem {

@@ -15,6 +15,7 @@ mod auth;
 pub mod bench_fill;
 mod cas;
 mod certificates;
+mod cluster;
 mod connector;
 mod devices;
 mod error;
@@ -45,6 +46,7 @@ pub use acme::{
 pub use audit::Audited;
 pub use auth::{ApiKeyRow, LoginFailures, Redeemed, RefreshTokenRow, UserChange, UserRow};
 pub use certificates::{CertificateFilter, Page, RevokeOutcome};
+pub use cluster::{Change, ChangeFeed};
 pub use connector::{ConnectorCertRow, ConnectorIssuance, ConnectorTokenRow};
 pub use devices::{
     DEVICE_ALREADY_ENROLLED, DEVICE_DECOMMISSIONED, DEVICE_LIVE_CERTIFICATES, DEVICE_RA_MISMATCH,
@@ -112,6 +114,8 @@ pub struct Store {
     chain: audit::Chain,
     certs: writer::CertWriter,
     words: &'static EventWords,
+    /// PostgreSQL's URL, for the change feed's own connection.
+    feed_url: Option<cluster::FeedUrl>,
 }
 
 impl Store {
@@ -161,6 +165,7 @@ impl Store {
             chain,
             certs,
             words,
+            feed_url: (backend == Backend::Postgres).then(|| cluster::FeedUrl(url.into())),
         })
     }
 

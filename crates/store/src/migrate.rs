@@ -89,14 +89,58 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_kmip.sql"),
         postgres: include_str!("../migrations/postgres/0016_kmip.sql"),
     },
+    Migration {
+        version: 20,
+        sqlite: include_str!("../migrations/sqlite/0020_cluster.sql"),
+        postgres: include_str!("../migrations/postgres/0020_cluster.sql"),
+    },
 ];
 
+/// Whether every migration this binary knows is applied (a replica of an older binary may have migrated
+/// the database only partly, or another replica may still be migrating it).
+pub(crate) async fn complete(pool: &AnyPool) -> Result<bool, Error> {
+    let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations")
+        .fetch_all(pool)
+        .await?;
+    Ok(MIGRATIONS
+        .iter()
+        .all(|m| applied.iter().any(|(v,)| *v == m.version)))
+}
+
+/// Lock id for migrations across processes on PostgreSQL ("SHEM").
+const MIGRATION_LOCK: i64 = 0x5348_454D;
+
+/// Applies every pending migration. On PostgreSQL the whole run holds an advisory lock, so replicas started
+/// at the same instant on an empty database migrate it once: the others wait, then find nothing to do
+/// (without it, concurrent `CREATE TABLE`s fail on the catalog's unique indexes).
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), Error> {
+    let mut conn = pool.acquire().await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let outcome = apply(&mut *conn, backend).await;
+    if backend == Backend::Postgres {
+        // A failed unlock leaves the lock to the session: the connection is closed, not returned to the pool.
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await;
+        if unlocked.is_err() {
+            conn.close_on_drop();
+        }
+    }
+    outcome
+}
+
+async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), Error> {
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     for m in MIGRATIONS {
-        let mut tx = pool.begin().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let done: Option<(i64,)> =
             sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
                 .bind(m.version)
@@ -125,18 +169,38 @@ pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), Error> {
     Ok(())
 }
 
-/// Splits a script into statements at `;` line ends, dropping `--` comment lines. The scripts are ours,
-/// written so that no statement contains `;` inside a literal.
+/// Splits a script into statements at `;`, dropping `--` comment lines; a `$$`-quoted function body is one
+/// piece. The scripts are ours, written so that no statement contains `;` inside a literal.
 fn statements(script: &str) -> Vec<String> {
     let body: String = script
         .lines()
         .filter(|l| !l.trim_start().starts_with("--"))
         .collect::<Vec<_>>()
         .join("\n");
-    body.split(';')
-        .map(str::trim)
+    let mut out = Vec::new();
+    let mut current = String::new();
+    // Even pieces of a split at `$$` are outside a function body, odd ones inside.
+    for (i, piece) in body.split("$$").enumerate() {
+        if i > 0 {
+            current.push_str("$$");
+        }
+        if i % 2 == 1 {
+            current.push_str(piece);
+            continue;
+        }
+        let mut parts = piece.split(';');
+        if let Some(first) = parts.next() {
+            current.push_str(first);
+        }
+        for part in parts {
+            out.push(std::mem::take(&mut current));
+            current.push_str(part);
+        }
+    }
+    out.push(current);
+    out.into_iter()
+        .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
-        .map(str::to_string)
         .collect()
 }
 
@@ -145,4 +209,40 @@ pub(crate) fn now_secs() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statements;
+
+    #[test]
+    fn statements_split_at_semicolons_but_keep_function_bodies_whole() {
+        let script = "-- a comment; with a semicolon\nCREATE TABLE a (x INT);\nCREATE FUNCTION f() RETURNS trigger \
+                      LANGUAGE plpgsql AS $$\nBEGIN\n  PERFORM 1;\n  RETURN NULL;\nEND\n$$;\nCREATE TRIGGER t AFTER \
+                      UPDATE ON a FOR EACH ROW EXECUTE FUNCTION f();\n";
+        let got = statements(script);
+        assert_eq!(got.len(), 3, "{got:#?}");
+        assert_eq!(got[0], "CREATE TABLE a (x INT)");
+        assert!(got[1].starts_with("CREATE FUNCTION f()"), "{}", got[1]);
+        assert!(
+            got[1].ends_with("PERFORM 1;\n  RETURN NULL;\nEND\n$$"),
+            "{}",
+            got[1]
+        );
+        assert!(got[2].starts_with("CREATE TRIGGER t"), "{}", got[2]);
+    }
+
+    #[test]
+    fn every_migration_splits_into_statements() {
+        for m in super::MIGRATIONS {
+            for script in [m.sqlite, m.postgres] {
+                let parts = statements(script);
+                assert!(
+                    parts.iter().all(|p| p.matches("$$").count() % 2 == 0),
+                    "migration {}: a function body was cut",
+                    m.version
+                );
+            }
+        }
+    }
 }

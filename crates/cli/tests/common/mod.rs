@@ -184,6 +184,36 @@ pub(crate) enum Banner {
 /// keeps draining stdout until the process ends, so the server never blocks on a full pipe. Also returns
 /// the lines printed before.
 pub(crate) fn wait_for_banner(child: &mut Child, timeout: Duration) -> (Banner, Vec<String>) {
+    let rx = drain_stdout(child);
+    banner_on(&rx, Instant::now() + timeout)
+}
+
+/// Like [`wait_for_banner`], for a server that must come up: its HTTPS and plain-HTTP addresses
+/// (`127.0.0.1:PORT`), or what it printed instead.
+#[allow(dead_code)]
+pub(crate) fn wait_for_listeners(
+    child: &mut Child,
+    timeout: Duration,
+) -> Result<(String, String), String> {
+    let rx = drain_stdout(child);
+    let deadline = Instant::now() + timeout;
+    let (banner, mut seen) = banner_on(&rx, deadline);
+    let Banner::Listening(https) = banner else {
+        return Err(format!("no HTTPS address; stdout: {seen:?}"));
+    };
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => match address_after(&line, "HTTP:", "http://") {
+                Some(http) => return Ok((https, http)),
+                None => seen.push(line),
+            },
+            Err(_) => return Err(format!("no HTTP address; stdout: {seen:?}")),
+        }
+    }
+}
+
+/// A thread that forwards the child's stdout lines until it ends.
+fn drain_stdout(child: &mut Child) -> mpsc::Receiver<String> {
     let stdout = child.stdout.take().expect("stdout is piped");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -192,7 +222,10 @@ pub(crate) fn wait_for_banner(child: &mut Child, timeout: Duration) -> (Banner, 
             let _ = tx.send(line);
         }
     });
-    let deadline = Instant::now() + timeout;
+    rx
+}
+
+fn banner_on(rx: &mpsc::Receiver<String>, deadline: Instant) -> (Banner, Vec<String>) {
     let mut seen = Vec::new();
     loop {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -208,8 +241,13 @@ pub(crate) fn wait_for_banner(child: &mut Child, timeout: Duration) -> (Banner, 
 
 /// `  API (HTTPS):  https://127.0.0.1:PORT/api/v1   (OpenAPI: …)` → `127.0.0.1:PORT`.
 fn https_addr(line: &str) -> Option<String> {
-    let rest = line.trim_start().strip_prefix("API (HTTPS):")?.trim_start();
-    let rest = rest.strip_prefix("https://")?;
+    address_after(line, "API (HTTPS):", "https://")
+}
+
+/// The `host:port` after `label` and `scheme` at the start of a banner line.
+fn address_after(line: &str, label: &str, scheme: &str) -> Option<String> {
+    let rest = line.trim_start().strip_prefix(label)?.trim_start();
+    let rest = rest.strip_prefix(scheme)?;
     let end = rest.find('/')?;
     Some(rest[..end].to_string())
 }

@@ -1,0 +1,282 @@
+//! Cluster coherence: several replicas on one PostgreSQL database keep their caches (signed OCSP answers,
+//! loaded CAs, the OCSP issuer index, trust anchors) true to what any replica committed.
+//!
+//! - **Changes reach every replica.** Triggers notify each revocation and each CA change in the change's own
+//!   transaction (`store/migrations/postgres/0020_cluster.sql`); each replica's feed task applies them to its
+//!   caches, in commit order.
+//! - **Caches only under a lease.** Every [`BEAT`] the task sends a heartbeat through the same feed. Its own
+//!   heartbeat coming back proves that every change committed before it was sent has been applied, so the
+//!   replica may use its caches until [`LEASE`] after the heartbeat left, and records that lease in
+//!   `replica_leases`. A replica that loses the database or its feed stops serving cached answers within
+//!   [`LEASE`] (fail closed), and forgets every cache when its feed reconnects (notifications sent meanwhile
+//!   are lost).
+//! - **A revocation returns once nobody can contradict it.** After the commit, [`Registry::on_revoked`]
+//!   raises a fence to the database's time and waits until every other replica with a live lease has
+//!   synced past it, or its lease ran out: at most [`LEASE`] plus a margin, usually one heartbeat. A replica
+//!   whose lease is not live (it lost the database, or just started) may take one only from a heartbeat
+//!   sent after the fence, and a lease is recorded before it is used. So after `revoke` returns on any
+//!   replica, no replica answers `good` from a cache.
+//!
+//! On SQLite one process owns the database: caches are always usable and nothing is sent.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use shedu_store::{Backend, Change};
+
+use crate::Registry;
+
+/// How long after a heartbeat left a replica may use its caches, if it came back.
+pub const LEASE: Duration = Duration::from_millis(1_000);
+
+/// How often a replica sends a heartbeat.
+pub const BEAT: Duration = Duration::from_millis(200);
+
+/// The longest a revocation waits for other replicas: a lease, and a margin for the lease's own write.
+const MAX_WAIT: Duration = Duration::from_millis(1_500);
+
+/// This replica's lease on its caches.
+#[derive(Debug)]
+pub(crate) struct Coherence {
+    /// This replica's id in `replica_leases` and in heartbeats.
+    replica: String,
+    /// `false` on SQLite: one process, caches always usable.
+    clustered: bool,
+    base: Instant,
+    /// Until when (ms since `base`) caches may be used; 0: not now.
+    usable_until_ms: AtomicU64,
+}
+
+impl Coherence {
+    pub(crate) fn new(backend: Backend) -> Coherence {
+        Coherence {
+            replica: crate::registry::new_id(),
+            clustered: backend == Backend::Postgres,
+            base: Instant::now(),
+            usable_until_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether answers cached in memory may be served now.
+    pub(crate) fn caches_usable(&self) -> bool {
+        !self.clustered || self.ms_since_base(Instant::now()) < self.usable_until_ms.load(Ordering::Acquire)
+    }
+
+    fn ms_since_base(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A heartbeat sent at `sent` came back: caches are true as of then.
+    fn extend(&self, sent: Instant) {
+        let until = self.ms_since_base(sent + LEASE);
+        self.usable_until_ms.fetch_max(until, Ordering::AcqRel);
+    }
+
+    fn suspend(&self) {
+        self.usable_until_ms.store(0, Ordering::Release);
+    }
+}
+
+impl Registry {
+    /// Called once a certificate's revocation is committed, before the revoking call returns: no OCSP answer
+    /// computed from the old status may be served afterwards, here or on another replica.
+    pub(crate) async fn on_revoked(&self, ca_id: &str, serial: &shedu_pki::Serial) {
+        self.va.forget_certificate(ca_id, serial);
+        if self.coherence.clustered {
+            self.await_replicas().await;
+        }
+    }
+
+    /// Waits until every other replica holding a lease has applied what this one committed so far.
+    async fn await_replicas(&self) {
+        let deadline = Instant::now() + MAX_WAIT;
+        let me = &self.coherence.replica;
+        let waited = async {
+            let since = self.store.raise_fence().await?;
+            loop {
+                if self.store.replicas_behind(me, since).await? == 0 {
+                    return Ok::<_, shedu_store::Error>(true);
+                }
+                if Instant::now() >= deadline {
+                    return Ok(false);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        match waited.await {
+            Ok(true) => {}
+            // Every lease still counted ran out by now: no replica serves its caches any longer.
+            Ok(false) => tracing::warn!("a replica did not confirm a revocation; its lease ran out"),
+            Err(e) => {
+                // Unknown who is behind: wait until every lease that could be live has run out.
+                tracing::warn!(error = %e, "cannot check other replicas after a revocation; waiting out their leases");
+                tokio::time::sleep_until(deadline.into()).await;
+            }
+        }
+    }
+
+    /// Applies a change committed by any replica to this one's caches.
+    fn apply(self: &Arc<Self>, change: &Change) {
+        match change {
+            Change::Certificate { ca_id, serial } => {
+                if let Ok(serial) = serial.parse() {
+                    self.va.forget_certificate(ca_id, &serial);
+                } else {
+                    self.forget_everything();
+                }
+            }
+            Change::Ca { id } => self.forget_ca(id),
+            Change::Beat { .. } => {}
+        }
+    }
+}
+
+/// Starts the feed task when the registry's database is PostgreSQL. It ends when the registry is dropped.
+pub(crate) fn spawn(registry: Weak<Registry>) {
+    tokio::spawn(async move {
+        let mut attempt = 0u32;
+        loop {
+            let Some(reg) = registry.upgrade() else { return };
+            let name = format!("shedu-feed-{}", reg.coherence.replica);
+            let feed = reg.store.change_feed(&name).await;
+            drop(reg);
+            match feed {
+                Ok(None) => return,
+                Ok(Some(feed)) => {
+                    attempt = 0;
+                    follow(&registry, feed).await;
+                }
+                Err(e) => {
+                    attempt = attempt.saturating_add(1);
+                    if attempt == 1 {
+                        tracing::warn!(error = %e, "cluster change feed unavailable; caches are not used until it is back");
+                    }
+                }
+            }
+            let Some(reg) = registry.upgrade() else { return };
+            reg.coherence.suspend();
+            drop(reg);
+            tokio::time::sleep(BEAT).await;
+        }
+    });
+}
+
+/// Follows one feed connection until it is lost or the registry is gone.
+async fn follow(registry: &Weak<Registry>, mut feed: shedu_store::ChangeFeed) {
+    // Changes sent while no feed listened are lost: start from empty caches.
+    match registry.upgrade() {
+        Some(reg) => reg.forget_everything(),
+        None => return,
+    }
+    // The feed is read by a task of its own, so that no notification is dropped half-read when a heartbeat
+    // is due.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        loop {
+            let next = feed.next().await;
+            let end = !matches!(next, Ok(Some(_)));
+            if tx.send(next).is_err() || end {
+                return;
+            }
+        }
+    });
+    let mut beat = tokio::time::interval(BEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n = 0u64;
+    let mut sent: VecDeque<(u64, Instant)> = VecDeque::new();
+    loop {
+        tokio::select! {
+            _ = beat.tick() => {
+                let Some(reg) = registry.upgrade() else { break };
+                n += 1;
+                let at = Instant::now();
+                match reg.store.send_beat(&reg.coherence.replica, n).await {
+                    Ok(_) => {
+                        sent.push_back((n, at));
+                        // Heartbeats that never came back are forgotten after a while.
+                        while sent.len() > 64 {
+                            sent.pop_front();
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "heartbeat not sent"),
+                }
+            }
+            next = rx.recv() => {
+                let Some(reg) = registry.upgrade() else { break };
+                match next {
+                    Some(Ok(Some(Change::Beat { replica, n: k, at_ms }))) if replica == reg.coherence.replica => {
+                        while let Some(&(m, at)) = sent.front() {
+                            if m > k {
+                                break;
+                            }
+                            sent.pop_front();
+                            if m == k {
+                                // Recorded first: a revocation must see the lease before it is used.
+                                let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+                                match reg.store.renew_lease(&reg.coherence.replica, at_ms, at_ms + lease_ms).await {
+                                    Ok(true) => reg.coherence.extend(at),
+                                    Ok(false) => tracing::debug!("lease refused: heartbeat older than a revocation"),
+                                    Err(e) => tracing::debug!(error = %e, "lease not recorded"),
+                                }
+                            }
+                        }
+                    }
+                    Some(Ok(Some(change))) => reg.apply(&change),
+                    Some(Ok(None)) | None => {
+                        tracing::warn!("cluster change feed lost; caches are not used until it is back");
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "cluster change feed failed; caches are not used until it is back");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    reader.abort();
+}
+
+/// Values the replicas of one database must share, settled by the first replica that stores one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Agreed {
+    /// The internal TLS CA (certificate and sealed key), so clients trust every replica with one `ca.pem`.
+    InternalTlsCa,
+    /// The bootstrap admin token, sealed, so it works on every replica.
+    AdminToken,
+}
+
+impl Agreed {
+    fn meta_key(self) -> &'static str {
+        match self {
+            Agreed::InternalTlsCa => "cluster_internal_tls_ca",
+            Agreed::AdminToken => "cluster_admin_token",
+        }
+    }
+}
+
+impl crate::Services {
+    /// The value of `what` all replicas use: the one already stored, or `candidate` if it is the first.
+    /// On SQLite (one process) `candidate` itself, nothing stored.
+    pub async fn agree(&self, what: Agreed, candidate: &[u8]) -> Result<Vec<u8>, crate::Error> {
+        let store = &self.registry.store;
+        if store.backend() != Backend::Postgres {
+            return Ok(candidate.to_vec());
+        }
+        let meta = crate::error::store_err("meta");
+        if store
+            .meta_insert_new(what.meta_key(), candidate)
+            .await
+            .map_err(meta)?
+        {
+            return Ok(candidate.to_vec());
+        }
+        store
+            .meta_get(what.meta_key())
+            .await
+            .map_err(crate::error::store_err("meta"))?
+            .ok_or_else(|| crate::Error::Internal(format!("{what:?} vanished")))
+    }
+}
