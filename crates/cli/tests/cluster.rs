@@ -67,8 +67,8 @@ fn start_all(root: &Path, names: &[&str], db_url: &str, master: &str) -> Vec<Rep
         .collect();
     spawned
         .into_iter()
-        .map(|(name, (mut child, data))| {
-            match wait_for_listeners(&mut child, STARTUP_TIMEOUT) {
+        .map(
+            |(name, (mut child, data))| match wait_for_listeners(&mut child, STARTUP_TIMEOUT) {
                 Ok((https, http)) => Replica {
                     child,
                     https,
@@ -81,8 +81,8 @@ fn start_all(root: &Path, names: &[&str], db_url: &str, master: &str) -> Vec<Rep
                         .unwrap_or_default();
                     panic!("replica {name} did not start: {e}\nstderr:\n{stderr}");
                 }
-            }
-        })
+            },
+        )
         .collect()
 }
 
@@ -109,8 +109,38 @@ impl Api {
         }
     }
 
-    async fn call(&self, method: &str, replica: &Replica, path: &str, body: Option<Value>) -> (u16, Value) {
-        let url = format!("https://{}{path}", replica.https);
+    async fn call(
+        &self,
+        method: &str,
+        replica: &Replica,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        self.call_at(&replica.https, method, path, body).await
+    }
+
+    /// A call to `https` (`host:port`); panics when no answer comes.
+    async fn call_at(
+        &self,
+        https: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let (status, value) = self.try_call_at(https, method, path, body).await;
+        assert_ne!(status, 0, "{method} {path} on {https}: {value}");
+        (status, value)
+    }
+
+    /// A call to `https`; status 0 when the connection failed.
+    async fn try_call_at(
+        &self,
+        https: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = format!("https://{https}{path}");
         let mut req = self
             .client
             .request(method.parse().unwrap(), url)
@@ -118,15 +148,25 @@ impl Api {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.unwrap();
+        let res = match req.send().await {
+            Ok(res) => res,
+            Err(e) => return (0, Value::String(e.to_string())),
+        };
         let status = res.status().as_u16();
-        let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        let text = res.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn post(&self, replica: &Replica, path: &str, body: Value) -> Value {
         let (s, v) = self.call("POST", replica, path, Some(body)).await;
-        assert!((200..300).contains(&s), "POST {path} on {}: {s} {v}", replica.https);
+        assert!(
+            (200..300).contains(&s),
+            "POST {path} on {}: {s} {v}",
+            replica.https
+        );
         v
     }
 }
@@ -139,8 +179,20 @@ fn ocsp(dir: &Path, replica: &Replica, issuer: &str, cert: &str) -> (String, Vec
     let (ok, text) = openssl(
         dir,
         &[
-            "ocsp", "-no_nonce", "-issuer", issuer, "-cert", cert, "-url", &url, "-CAfile", issuer,
-            "-respout", out.to_str().unwrap(), "-timeout", "10",
+            "ocsp",
+            "-no_nonce",
+            "-issuer",
+            issuer,
+            "-cert",
+            cert,
+            "-url",
+            &url,
+            "-CAfile",
+            issuer,
+            "-respout",
+            out.to_str().unwrap(),
+            "-timeout",
+            "10",
         ],
     );
     let status = ["good", "revoked", "unknown"]
@@ -207,7 +259,9 @@ async fn three_replicas_share_setup_and_see_every_revocation_at_once() {
         assert_eq!(read(r, "admin-token"), token.as_bytes(), "one admin token");
     }
     let api = Api::new(&ca_pem, token.trim());
-    let [a, b, c] = &replicas[..] else { unreachable!() };
+    let [a, b, c] = &replicas[..] else {
+        unreachable!()
+    };
 
     // A session made on one replica works on the others (one session secret).
     api.post(
@@ -237,13 +291,26 @@ async fn three_replicas_share_setup_and_see_every_revocation_at_once() {
         let (ok, text) = openssl(
             &work,
             &[
-                "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-keyout", &format!("ra{i}.key"), "-subj", &format!("/CN=ra-{i}"), "-out",
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("ra{i}.key"),
+                "-subj",
+                &format!("/CN=ra-{i}"),
+                "-out",
                 &format!("ra{i}.csr"),
             ],
         );
         assert!(ok, "{text}");
-        ra_ids.push((r, std::fs::read_to_string(work.join(format!("ra{i}.csr"))).unwrap()));
+        ra_ids.push((
+            r,
+            std::fs::read_to_string(work.join(format!("ra{i}.csr"))).unwrap(),
+        ));
     }
     let probe = api
         .post(
@@ -258,8 +325,10 @@ async fn three_replicas_share_setup_and_see_every_revocation_at_once() {
             "POST",
             r,
             "/api/v1/ras",
-            Some(json!({"name": format!("ra-{i}"), "ca_ids": [probe_id], "csr": csr,
-                "enrollment": {"auth_modes": ["one_time_secret"]}})),
+            Some(
+                json!({"name": format!("ra-{i}"), "ca_ids": [probe_id], "csr": csr,
+                "enrollment": {"auth_modes": ["one_time_secret"]}}),
+            ),
         )
     }))
     .await;
@@ -276,16 +345,45 @@ async fn three_replicas_share_setup_and_see_every_revocation_at_once() {
         .collect();
     assert_eq!(internal.len(), 1, "one internal RA CA: {cas}");
 
-    // C builds its OCSP issuer index now (a request for a CA it does not know yet is refused) ...
+    // C builds its OCSP issuer index now, answering for a certificate of the probe CA ...
     let (ok, text) = openssl(
         &work,
         &[
-            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "plc.key", "-subj", "/CN=plc", "-out", "plc.csr",
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "plc.key",
+            "-subj",
+            "/CN=plc",
+            "-out",
+            "plc.csr",
         ],
     );
     assert!(ok, "{text}");
     let csr = std::fs::read_to_string(work.join("plc.csr")).unwrap();
+    let probed = api
+        .post(
+            a,
+            &format!("/api/v1/cas/{probe_id}/certificates"),
+            json!({ "csr_pem": csr }),
+        )
+        .await;
+    std::fs::write(
+        work.join("probe.pem"),
+        probe["certificate_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("probed.pem"),
+        probed["certificate_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ocsp(&work, c, "probe.pem", "probed.pem").0, "good");
     // ... then a CA made on A issues on B and answers OCSP on C at once.
     let ca = api
         .post(
@@ -315,7 +413,11 @@ async fn three_replicas_share_setup_and_see_every_revocation_at_once() {
             .await;
         let serial = issued["serial"].as_str().unwrap().to_string();
         let leaf = format!("leaf{round}.pem");
-        std::fs::write(work.join(&leaf), issued["certificate_pem"].as_str().unwrap()).unwrap();
+        std::fs::write(
+            work.join(&leaf),
+            issued["certificate_pem"].as_str().unwrap(),
+        )
+        .unwrap();
         // Every replica answers `good`, the second time from its cache (the same signed bytes: ECDSA
         // signatures differ each time they are made).
         for r in &replicas {
@@ -339,8 +441,57 @@ async fn three_replicas_share_setup_and_see_every_revocation_at_once() {
                 r.http, revoker.http
             );
         }
-        println!("round {round}: revocation on {} returned in {took:?}", revoker.http);
+        println!(
+            "round {round}: revocation on {} returned in {took:?}",
+            revoker.http
+        );
     }
+
+    // Prometheus, scraped on each replica: requests by route, issuance, OCSP cache use, the cache lease,
+    // and exactly one replica dispatching the `alerts` sink.
+    let mut leaders = 0;
+    for r in &replicas {
+        let text = reqwest::get(format!("http://{}/metrics", r.http))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = |series: &str| -> f64 {
+            text.lines()
+                .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{series} missing on {}:\n{text}", r.http))
+        };
+        assert!(
+            value("shedu_ocsp_answers_total{source=\"cache\"}") >= 1.0,
+            "{text}"
+        );
+        assert_eq!(value("shedu_cache_lease_valid"), 1.0, "{}", r.http);
+        assert!(
+            text.contains(
+                "shedu_http_request_duration_seconds_bucket{method=\"POST\",route=\"/ocsp\""
+            ),
+            "{text}"
+        );
+        if text.contains("shedu_event_sink_leader{sink=\"alerts\"} 1") {
+            leaders += 1;
+        }
+        if r.https == b.https {
+            assert!(
+                value("shedu_certificates_issued_total{via=\"api\"}") >= 3.0,
+                "{text}"
+            );
+            assert!(
+                value(
+                    "shedu_http_requests_total{method=\"POST\",route=\"/api/v1/cas/{id}/certificates\",status=\"201\"}"
+                ) >= 3.0,
+                "{text}"
+            );
+        }
+    }
+    assert_eq!(leaders, 1, "one replica dispatches the alerts sink");
 }
 
 /// A TCP proxy on loopback that can stop forwarding (a network partition: nothing is closed, nothing
@@ -359,7 +510,9 @@ impl Partition {
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
-                let Ok(server) = TcpStream::connect(&upstream) else { continue };
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
                 for (from, to) in [
                     (client.try_clone().unwrap(), server.try_clone().unwrap()),
                     (server, client),
@@ -419,8 +572,19 @@ async fn a_replica_cut_off_from_the_database_stops_serving_cached_answers() {
     let (ok, text) = openssl(
         &work,
         &[
-            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "plc.key", "-subj", "/CN=plc", "-out", "plc.csr",
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "plc.key",
+            "-subj",
+            "/CN=plc",
+            "-out",
+            "plc.csr",
         ],
     );
     assert!(ok, "{text}");
@@ -432,7 +596,11 @@ async fn a_replica_cut_off_from_the_database_stops_serving_cached_answers() {
         )
         .await;
     let ca_id = ca["id"].as_str().unwrap().to_string();
-    std::fs::write(work.join("issuer.pem"), ca["certificate_pem"].as_str().unwrap()).unwrap();
+    std::fs::write(
+        work.join("issuer.pem"),
+        ca["certificate_pem"].as_str().unwrap(),
+    )
+    .unwrap();
     let issued = api
         .post(
             &a,
@@ -441,7 +609,11 @@ async fn a_replica_cut_off_from_the_database_stops_serving_cached_answers() {
         )
         .await;
     let serial = issued["serial"].as_str().unwrap().to_string();
-    std::fs::write(work.join("leaf.pem"), issued["certificate_pem"].as_str().unwrap()).unwrap();
+    std::fs::write(
+        work.join("leaf.pem"),
+        issued["certificate_pem"].as_str().unwrap(),
+    )
+    .unwrap();
     assert_cached_good(&work, &b, "issuer.pem", "leaf.pem");
 
     // B loses the database. A revocation on A waits for B's lease at most, not for B.
@@ -460,8 +632,16 @@ async fn a_replica_cut_off_from_the_database_stops_serving_cached_answers() {
     );
     // B, still cut off, does not answer `good` from its cache any more.
     let (cut_off, _) = ocsp(&work, &b, "issuer.pem", "leaf.pem");
-    assert_ne!(cut_off, "good", "B served a cached answer while cut off: {cut_off}");
+    assert_ne!(
+        cut_off, "good",
+        "B served a cached answer while cut off: {cut_off}"
+    );
     println!("B while cut off: {cut_off}; revocation on A took {took:?}");
+    // The balancer's readiness check takes B out meanwhile.
+    let ready = reqwest::get(format!("http://{}/ready", b.http))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503, "B is not ready without its database");
 
     // The link heals: B catches up and answers `revoked`.
     link.set_cut(false);
@@ -474,4 +654,390 @@ async fn a_replica_cut_off_from_the_database_stops_serving_cached_answers() {
         assert!(Instant::now() < deadline, "B never recovered: {status}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let ready = reqwest::get(format!("http://{}/ready", b.http))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "B is ready again");
+}
+
+/// A port on loopback that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// HAProxy from Debian in front of the replicas: TLS passed through to their HTTPS listeners (so client
+/// certificates reach them), plain HTTP balanced for the validation endpoints, each replica checked on
+/// `/ready`.
+struct Balancer {
+    child: Child,
+    https: String,
+    http: String,
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Balancer {
+    fn start(dir: &Path, replicas: &[Replica]) -> Balancer {
+        let (https, http) = (free_port(), free_port());
+        let mut servers_tls = String::new();
+        let mut servers_http = String::new();
+        for (i, r) in replicas.iter().enumerate() {
+            let check = r.http.rsplit(':').next().unwrap();
+            servers_tls.push_str(&format!(
+                "    server r{i} {} check port {check} inter 300 fall 2 rise 1\n",
+                r.https
+            ));
+            servers_http.push_str(&format!(
+                "    server r{i} {} check inter 300 fall 2 rise 1\n",
+                r.http
+            ));
+        }
+        let config = format!(
+            "global\n    maxconn 4096\n\
+             defaults\n    timeout connect 2s\n    timeout client 60s\n    timeout server 60s\n    retries 3\n    option redispatch\n\
+             frontend api\n    mode tcp\n    bind 127.0.0.1:{https}\n    default_backend replicas_tls\n\
+             backend replicas_tls\n    mode tcp\n    balance roundrobin\n    option httpchk GET /ready\n{servers_tls}\
+             frontend va\n    mode http\n    bind 127.0.0.1:{http}\n    default_backend replicas_http\n\
+             backend replicas_http\n    mode http\n    balance roundrobin\n    option httpchk GET /ready\n{servers_http}"
+        );
+        let path = dir.join("haproxy.cfg");
+        std::fs::write(&path, config).unwrap();
+        let bin = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("haproxy is installed by scripts/test (Debian package haproxy)");
+        let check = std::process::Command::new(bin)
+            .args(["-c", "-f"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "haproxy -c: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let child = std::process::Command::new(bin)
+            .args(["-db", "-f"])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("haproxy.log")).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        Balancer {
+            child,
+            https: format!("127.0.0.1:{https}"),
+            http: format!("127.0.0.1:{http}"),
+        }
+    }
+
+    /// The balancer as a replica-shaped address pair, for the same helpers.
+    fn front(&self) -> Front {
+        Front {
+            https: self.https.clone(),
+            http: self.http.clone(),
+        }
+    }
+}
+
+/// Where clients call: a replica or the balancer.
+struct Front {
+    https: String,
+    http: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_haproxy_issuance_survives_a_replica_killed_under_load() {
+    let db = ScratchDb::new(Backend::Postgres).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mut replicas = start_all(root, &["a", "b", "c"], &db.url, &master_key());
+    let lb = Balancer::start(root, &replicas);
+    let front = lb.front();
+    let ca_pem = std::fs::read(replicas[0].data.join("tls/ca.pem")).unwrap();
+    let token = std::fs::read_to_string(replicas[0].data.join("admin-token")).unwrap();
+    let api = Arc::new(Api::new(&ca_pem, token.trim()));
+
+    // The balancer is up once every replica passed its readiness check.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = reqwest::get(format!("http://{}/ready", front.http)).await;
+        if matches!(&ready, Ok(r) if r.status() == 200) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the balancer never became ready: {ready:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let work = root.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let (ok, text) = openssl(
+        &work,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "plc.key",
+            "-subj",
+            "/CN=plc",
+            "-out",
+            "plc.csr",
+        ],
+    );
+    assert!(ok, "{text}");
+    let csr = std::fs::read_to_string(work.join("plc.csr")).unwrap();
+    let (s, ca) = api
+        .call_at(
+            &front.https,
+            "POST",
+            "/api/v1/cas",
+            Some(json!({"name": "line", "key_type": "ec-p256", "subject": {"common_name": "Line CA"}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{ca}");
+    let ca_id = ca["id"].as_str().unwrap().to_string();
+
+    // 32 clients issue through the balancer; after a while one replica is killed with SIGKILL.
+    let stop_at = Instant::now() + Duration::from_secs(12);
+    let kill_at = Instant::now() + Duration::from_secs(4);
+    let mut clients = Vec::new();
+    for _ in 0..32 {
+        let (api, https, ca_id, csr) =
+            (api.clone(), front.https.clone(), ca_id.clone(), csr.clone());
+        clients.push(tokio::spawn(async move {
+            let (mut serials, mut errors, mut after_kill) = (Vec::new(), 0u32, 0u32);
+            while Instant::now() < stop_at {
+                let (s, cert) = api
+                    .try_call_at(
+                        &https,
+                        "POST",
+                        &format!("/api/v1/cas/{ca_id}/certificates"),
+                        Some(json!({ "csr_pem": csr })),
+                    )
+                    .await;
+                if s == 201 {
+                    serials.push(cert["serial"].as_str().unwrap().to_string());
+                    if Instant::now() > kill_at + Duration::from_secs(2) {
+                        after_kill += 1;
+                    }
+                } else {
+                    errors += 1;
+                }
+            }
+            (serials, errors, after_kill)
+        }));
+    }
+    // The victim is the replica that dispatches the `alerts` event sink (a singleton under a lock).
+    let log = |name: &str| {
+        std::fs::read_to_string(root.join(format!("{name}.stderr"))).unwrap_or_default()
+    };
+    let leading = |name: &str| log(name).contains("event sink dispatching sink=alerts");
+    let names = ["a", "b", "c"];
+    let victim_at = names
+        .iter()
+        .position(|n| leading(n))
+        .expect("one replica dispatches alerts");
+    tokio::time::sleep_until(kill_at.into()).await;
+    let victim = replicas.remove(victim_at);
+    drop(victim); // SIGKILL, then reaped
+    let killed = Instant::now();
+    let survivors: Vec<&str> = names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != victim_at)
+        .map(|(_, n)| *n)
+        .collect();
+    let takeover = loop {
+        if survivors.iter().any(|n| leading(n)) {
+            break killed.elapsed();
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(60),
+            "no replica took over the alerts sink"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!("the alerts sink moved to another replica {takeover:?} after the kill");
+    let mut serials = Vec::new();
+    let (mut errors, mut after_kill) = (0, 0);
+    for c in clients {
+        let (s, e, k) = c.await.unwrap();
+        serials.extend(s);
+        errors += e;
+        after_kill += k;
+    }
+    let total = serials.len() as u32 + errors;
+    println!(
+        "issued {} certificates through HAProxy in 12 s at concurrency 32, {errors} failed requests ({:.2} %) \
+         while one of 3 replicas was killed; {after_kill} issued after the kill",
+        serials.len(),
+        100.0 * f64::from(errors) / f64::from(total.max(1))
+    );
+    assert!(serials.len() > 50, "too few issuances: {}", serials.len());
+    assert!(after_kill > 0, "nothing was issued after the kill");
+    let mut unique = serials.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), serials.len(), "a serial was handed out twice");
+    // Every certificate a client received is in the database, seen through a surviving replica.
+    let (s, page) = api
+        .call_at(
+            &replicas[0].https,
+            "GET",
+            &format!("/api/v1/certificates?ca_id={ca_id}&limit=1000"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{page}");
+    let mut stored: Vec<String> = Vec::new();
+    let mut page = page;
+    loop {
+        for item in page["items"].as_array().unwrap() {
+            stored.push(item["serial"].as_str().unwrap().to_string());
+        }
+        let Some(next) = page["next_cursor"].as_str().map(str::to_string) else {
+            break;
+        };
+        let (s, p) = api
+            .call_at(
+                &replicas[0].https,
+                "GET",
+                &format!("/api/v1/certificates?ca_id={ca_id}&limit=1000&cursor={next}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{p}");
+        page = p;
+    }
+    stored.sort();
+    for serial in &unique {
+        assert!(
+            stored.binary_search(serial).is_ok(),
+            "certificate {serial} was handed out but is not stored"
+        );
+    }
+}
+
+/// `base` such that `base..=base + n` are free on loopback a moment ago.
+fn free_port_run(n: u16) -> u16 {
+    for _ in 0..200 {
+        let base = 20_000 + rand::random::<u16>() % 30_000;
+        let held: Vec<_> = (0..=n)
+            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        if held.len() == usize::from(n) + 1 {
+            return base;
+        }
+    }
+    panic!("no run of {n} free ports");
+}
+
+/// Runs `scripts/cluster down` when the test ends, passed or not.
+struct ClusterDown(Vec<(String, String)>);
+
+impl Drop for ClusterDown {
+    fn drop(&mut self) {
+        let _ = cluster_script(&self.0, &["down"]);
+    }
+}
+
+fn cluster_script(env: &[(String, String)], args: &[&str]) -> (bool, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/cluster");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The newcomer's way in (docs/scale-out.md): `scripts/cluster up`, `status`, a call through the balancer,
+/// `down`.
+#[test]
+fn scripts_cluster_runs_three_replicas_behind_haproxy() {
+    let db = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(ScratchDb::new(Backend::Postgres));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shedu-cluster");
+    let (https, http) = (free_port_run(3), free_port_run(3));
+    let env: Vec<(String, String)> = [
+        ("SHEDU_CLUSTER_DIR", dir.to_str().unwrap().to_string()),
+        ("SHEDU_CLUSTER_DATABASE_URL", db.url.clone()),
+        ("SHEDU_CLUSTER_HTTPS_PORT", https.to_string()),
+        ("SHEDU_CLUSTER_HTTP_PORT", http.to_string()),
+        ("SHEDU_BIN", env!("CARGO_BIN_EXE_shedu").to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let _down = ClusterDown(env.clone());
+    let (ok, out) = cluster_script(&env, &["up", "3"]);
+    assert!(ok, "scripts/cluster up failed:\n{out}");
+    assert!(out.contains("shedu cluster is up: 3 replicas"), "{out}");
+    let (ok, out) = cluster_script(&env, &["status"]);
+    assert!(ok, "{out}");
+    for i in 1..=3 {
+        assert!(
+            out.contains(&format!(
+                "r{i}  https://127.0.0.1:{}  running, ready",
+                https + i
+            )),
+            "{out}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(dir.join("r1/tls/ca.pem")).unwrap(),
+        std::fs::read(dir.join("r3/tls/ca.pem")).unwrap()
+    );
+    let (code, body) = shedu_testkit::curl(
+        tmp.path(),
+        &[
+            "-sS",
+            "--cacert",
+            dir.join("r1/tls/ca.pem").to_str().unwrap(),
+            "-H",
+            &format!(
+                "Authorization: Bearer {}",
+                std::fs::read_to_string(dir.join("r1/admin-token"))
+                    .unwrap()
+                    .trim()
+            ),
+            &format!("https://127.0.0.1:{https}/api/v1/status"),
+        ],
+    );
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(code, 0, "{body}");
+    assert!(body.contains("postgresql"), "{body}");
+    let (ok, out) = cluster_script(&env, &["down"]);
+    assert!(ok, "{out}");
+    let (ok, out) = cluster_script(&env, &["status"]);
+    assert!(!ok && out.contains("no cluster"), "{out}");
 }

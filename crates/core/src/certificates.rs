@@ -110,6 +110,7 @@ impl Issuance {
             )
             .await
             .map_err(insert_err)?;
+        crate::metrics::issued("api");
         Ok(prepared.issued)
     }
 
@@ -167,6 +168,7 @@ impl Issuance {
         match outcome {
             RevokeOutcome::Revoked(row) => {
                 self.reg.on_revoked(ca_id, serial).await;
+                crate::metrics::revoked();
                 cert_from_row(row, now, loaded.ca.profile.expiry_warning_days)
             }
             RevokeOutcome::AlreadyRevoked(_) => Err(Error::conflict(

@@ -20,8 +20,8 @@
 //! On SQLite one process owns the database: caches are always usable and nothing is sent.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use shedu_store::{Backend, Change};
@@ -61,7 +61,8 @@ impl Coherence {
 
     /// Whether answers cached in memory may be served now.
     pub(crate) fn caches_usable(&self) -> bool {
-        !self.clustered || self.ms_since_base(Instant::now()) < self.usable_until_ms.load(Ordering::Acquire)
+        !self.clustered
+            || self.ms_since_base(Instant::now()) < self.usable_until_ms.load(Ordering::Acquire)
     }
 
     fn ms_since_base(&self, at: Instant) -> u64 {
@@ -108,7 +109,9 @@ impl Registry {
         match waited.await {
             Ok(true) => {}
             // Every lease still counted ran out by now: no replica serves its caches any longer.
-            Ok(false) => tracing::warn!("a replica did not confirm a revocation; its lease ran out"),
+            Ok(false) => {
+                tracing::warn!("a replica did not confirm a revocation; its lease ran out")
+            }
             Err(e) => {
                 // Unknown who is behind: wait until every lease that could be live has run out.
                 tracing::warn!(error = %e, "cannot check other replicas after a revocation; waiting out their leases");
@@ -138,7 +141,9 @@ pub(crate) fn spawn(registry: Weak<Registry>) {
     tokio::spawn(async move {
         let mut attempt = 0u32;
         loop {
-            let Some(reg) = registry.upgrade() else { return };
+            let Some(reg) = registry.upgrade() else {
+                return;
+            };
             let name = format!("shedu-feed-{}", reg.coherence.replica);
             let feed = reg.store.change_feed(&name).await;
             drop(reg);
@@ -155,7 +160,9 @@ pub(crate) fn spawn(registry: Weak<Registry>) {
                     }
                 }
             }
-            let Some(reg) = registry.upgrade() else { return };
+            let Some(reg) = registry.upgrade() else {
+                return;
+            };
             reg.coherence.suspend();
             drop(reg);
             tokio::time::sleep(BEAT).await;

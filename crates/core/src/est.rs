@@ -371,6 +371,7 @@ impl Enrollment {
                 }
                 other => insert_err(other),
             })?;
+        crate::metrics::issued("est");
         if let (true, Some(previous)) = (outcome.previous_revoked, &outcome.previous)
             && let Ok(serial) = previous.parse()
         {

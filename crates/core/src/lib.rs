@@ -23,6 +23,7 @@ mod est;
 mod events;
 mod kmip;
 mod lifecycle;
+mod metrics;
 mod model;
 mod names;
 mod oidc;

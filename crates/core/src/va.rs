@@ -145,7 +145,10 @@ struct OcspCache {
 impl OcspCache {
     /// What must not change between reading a status and caching the answer built from it.
     fn epoch(&self, ca_id: &str) -> (u64, u64) {
-        (self.generation, self.epochs.get(ca_id).copied().unwrap_or(0))
+        (
+            self.generation,
+            self.epochs.get(ca_id).copied().unwrap_or(0),
+        )
     }
 }
 
@@ -260,10 +263,15 @@ impl Va {
             let cache = self.reg.va.cache.read().map_err(|_| poisoned())?;
             // On a cluster, only while this replica's lease says the cache is true (`cluster.rs`).
             let usable = self.reg.coherence.caches_usable();
-            if let Some(hit) = key.as_ref().filter(|_| usable).and_then(|k| cache.answers.get(k)) {
+            if let Some(hit) = key
+                .as_ref()
+                .filter(|_| usable)
+                .and_then(|k| cache.answers.get(k))
+            {
                 let fresh_until =
                     hit.this_update.unwrap_or(0) + self.reg.va_config.ocsp_validity_secs / 2;
                 if now < fresh_until {
+                    crate::metrics::ocsp_answer("cache");
                     return Ok(hit.clone());
                 }
             }
@@ -296,6 +304,7 @@ impl Va {
         };
         let der = ocsp::build_response(&signer, now, &answers, request.nonce.as_deref())
             .map_err(signing_err(&ca_id))?;
+        crate::metrics::ocsp_answer("signed");
         let answer = OcspAnswer {
             etag: shedu_pki::fingerprint_sha256(&der),
             der: Arc::new(der),

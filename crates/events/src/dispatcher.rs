@@ -312,7 +312,12 @@ impl SinkTask {
                 return;
             };
             tracing::info!(sink = %self.name, cursor, "event sink dispatching");
-            match self.pump(lock, cursor).await {
+            // Which replica dispatches each sink (durable sinks run on one at a time).
+            let leader = metrics::gauge!("shedu_event_sink_leader", "sink" => self.name.clone());
+            leader.set(1.0);
+            let exit = self.pump(lock, cursor).await;
+            leader.set(0.0);
+            match exit {
                 Exit::Shutdown => return,
                 Exit::LockLost => {
                     tracing::warn!(sink = %self.name, "event sink lock lost; re-acquiring");

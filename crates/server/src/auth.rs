@@ -86,6 +86,22 @@ pub(crate) async fn authorize(
     }?;
     crate::audit::identify(&principal);
     let Some(permission) = permissions::required(method, route) else {
+        // A route that exists for other methods: the method is wrong, not the server.
+        let allowed = permissions::methods(route);
+        if !allowed.is_empty() {
+            let mut problem = Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                format!(
+                    "{method} is not allowed on {route}; allowed: {}",
+                    allowed.join(", ")
+                ),
+            );
+            problem.header = Some(crate::problem::ProblemHeader::Allow(
+                allowed.join(", ").into(),
+            ));
+            return Err(problem);
+        }
         tracing::error!(%method, %route, "route has no declared permission; refusing");
         return Err(Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -12,6 +12,7 @@ mod connector;
 mod est;
 mod kmip;
 mod listen;
+mod metrics;
 pub mod mtls;
 pub mod permissions;
 pub mod problem;

@@ -167,15 +167,20 @@ pub(crate) fn request_authority(
 /// The plain-HTTP application: health, OCSP, CRLs and CA certificates (signed data, conventionally
 /// served without TLS). The API is never served over plain HTTP.
 pub fn http_app(state: AppState) -> Router {
-    common(crate::va::router(), state)
+    common(
+        crate::va::router().route("/metrics", get(crate::metrics::scrape)),
+        state,
+    )
 }
 
 fn common(router: Router<AppState>, state: AppState) -> Router {
+    crate::metrics::install();
     router
         .route("/health", get(health))
         .route("/ready", get(ready))
         .fallback(not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn(crate::metrics::layer))
         .layer(CatchPanicLayer::custom(|_| {
             use axum::response::IntoResponse;
             Problem::new(
@@ -194,9 +199,15 @@ async fn health() -> axum::Json<serde_json::Value> {
 
 /// Readiness for load balancers: 200 while the database answers (within 2 s) with this binary's whole
 /// schema, else 503. `/health` only says the process runs.
-async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+async fn ready(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
-    match state.services.ready(std::time::Duration::from_secs(2)).await {
+    match state
+        .services
+        .ready(std::time::Duration::from_secs(2))
+        .await
+    {
         Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
         Err(e) => Problem::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

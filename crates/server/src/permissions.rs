@@ -197,6 +197,23 @@ pub fn required(method: &Method, path: &str) -> Option<Permission> {
         })
 }
 
+/// The methods the permission table declares for `path` (a route template), in table order.
+pub fn methods(path: &str) -> Vec<&'static str> {
+    let mut found: Vec<&'static str> = ROUTES
+        .iter()
+        .filter(|(_, p, _)| *p == path)
+        .map(|(m, _, _)| *m)
+        .chain(
+            CONNECTOR_ROUTES
+                .iter()
+                .filter(|(_, p, perm)| *p == path && perm.is_some())
+                .map(|(m, _, _)| *m),
+        )
+        .collect();
+    found.dedup();
+    found
+}
+
 /// Whether `role` holds `permission`.
 pub fn allows(role: Role, permission: Permission) -> bool {
     use Permission::*;

@@ -15,7 +15,7 @@ pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,
     /// A short summary of the kind.
-    pub title: String,
+    pub title: &'static str,
     /// The HTTP status.
     pub status: u16,
     /// What went wrong in this instance and what to do about it.
@@ -23,9 +23,18 @@ pub struct Problem {
     /// The request id, to find the request in logs and the audit trail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// Seconds to wait before trying again, sent as the `Retry-After` header (not in the body).
+    /// A header that goes with the document (not in the body).
     #[serde(skip)]
-    pub retry_after: Option<u64>,
+    pub header: Option<ProblemHeader>,
+}
+
+/// The one header a problem may add to its response.
+#[derive(Debug)]
+pub enum ProblemHeader {
+    /// `Retry-After`: seconds to wait before trying again (429, 503).
+    RetryAfter(u64),
+    /// `Allow`: the methods the route answers (405).
+    Allow(Box<str>),
 }
 
 impl Problem {
@@ -33,11 +42,11 @@ impl Problem {
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Problem {
         Problem {
             kind: format!("urn:shedu:problem:{code}"),
-            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             detail: detail.into(),
             request_id: crate::request_id::current(),
-            retry_after: None,
+            header: None,
         }
     }
 }
@@ -50,9 +59,17 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
-        if let Some(seconds) = self.retry_after {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        match &self.header {
+            Some(ProblemHeader::RetryAfter(seconds)) => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(*seconds));
+            }
+            Some(ProblemHeader::Allow(methods)) => {
+                if let Ok(v) = header::HeaderValue::from_str(methods) {
+                    res.headers_mut().insert(header::ALLOW, v);
+                }
+            }
+            None => {}
         }
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
@@ -92,7 +109,7 @@ impl From<shedu_core::Error> for Problem {
                 detail,
                 retry_after,
             } => Problem {
-                retry_after: Some(retry_after),
+                header: Some(ProblemHeader::RetryAfter(retry_after)),
                 ..Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail)
             },
             E::KeyUnavailable(detail) => {

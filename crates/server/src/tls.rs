@@ -297,7 +297,8 @@ pub fn internal_ca_bundle(
     shedu_keys::make_private_dir(&dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     load_or_create_ca(&dir, keystore, now)?;
-    let read = |p: PathBuf| std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let read =
+        |p: PathBuf| std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()));
     let pem = read(dir.join(CA_CERT_FILE))?;
     let sealed = read(dir.join(CA_KEY.file))?;
     let len = u32::try_from(pem.len()).map_err(|_| "CA certificate too large".to_string())?;
@@ -326,7 +327,9 @@ pub fn install_internal_ca(
         .ok_or_else(bad)?;
     keystore
         .open(CA_KEY.owner, CA_KEY.key_type, sealed)
-        .map_err(|e| format!("the agreed internal TLS CA's key does not open with this master key: {e}"))?;
+        .map_err(|e| {
+            format!("the agreed internal TLS CA's key does not open with this master key: {e}")
+        })?;
     let dir = data_dir.join(TLS_DIR);
     shedu_keys::make_private_dir(&dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

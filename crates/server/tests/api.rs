@@ -1059,3 +1059,42 @@ backend_test!(openapi_health_and_request_ids, |backend| {
         "generated when absent"
     );
 });
+
+// A wrong method on a route that exists is the client's mistake: 405 with `Allow`, never a 500 (found by the
+// cluster test listing certificates with GET on the issuing route).
+backend_test!(
+    a_wrong_method_on_an_existing_route_is_405_with_allow,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let res = server
+            .client
+            .get(format!(
+                "{}/api/v1/cas/some-ca/certificates",
+                server.base_url
+            ))
+            .bearer_auth(&server.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405);
+        assert_eq!(res.headers()["allow"], "POST");
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(
+            body["type"], "urn:shedu:problem:method-not-allowed",
+            "{body}"
+        );
+        // /ready answers on both listeners.
+        for base in [&server.base_url, &server.http_url] {
+            let res = server
+                .client
+                .get(format!("{base}/ready"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{base}/ready");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["status"], "ready");
+        }
+    }
+);

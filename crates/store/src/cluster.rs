@@ -129,10 +129,7 @@ impl Store {
         let mut listener = PgListener::connect_with(&pool)
             .await
             .map_err(Error::unavailable)?;
-        listener
-            .listen(CHANNEL)
-            .await
-            .map_err(Error::unavailable)?;
+        listener.listen(CHANNEL).await.map_err(Error::unavailable)?;
         Ok(Some(ChangeFeed { listener }))
     }
 

@@ -121,7 +121,7 @@ pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), Error> {
             .execute(&mut *conn)
             .await?;
     }
-    let outcome = apply(&mut *conn, backend).await;
+    let outcome = apply(&mut conn, backend).await;
     if backend == Backend::Postgres {
         // A failed unlock leaves the lock to the session: the connection is closed, not returned to the pool.
         let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
