@@ -307,6 +307,22 @@ backend_test!(
                 legacy: 0
             }
         );
+        // The API says the same (the console's "Verify the chain"), to an auditor.
+        let (s, check) = send(
+            &server,
+            "GET",
+            "/api/v1/audit/verify",
+            Some(&auditor),
+            "verify",
+            Value::Null,
+        )
+        .await;
+        assert_eq!(s, 200, "{check}");
+        assert_eq!(
+            (check["intact"].as_bool(), check["records"].as_u64()),
+            (Some(true), Some(all.len() as u64)),
+            "{check}"
+        );
 
         // An edit behind the server's back is found, and named.
         let seq = refused["seq"].as_i64().unwrap();
@@ -321,6 +337,24 @@ backend_test!(
                 id: refused["id"].as_str().unwrap().to_string(),
                 reason: ChainBreak::HashMismatch
             }
+        );
+        let (_, check) = send(
+            &server,
+            "GET",
+            "/api/v1/audit/verify",
+            Some(&auditor),
+            "verify",
+            Value::Null,
+        )
+        .await;
+        assert_eq!(
+            (check["intact"].as_bool(), check["broken_seq"].as_i64()),
+            (Some(false), Some(seq)),
+            "{check}"
+        );
+        assert!(
+            check["detail"].as_str().unwrap().contains("hash mismatch"),
+            "{check}"
         );
     }
 );

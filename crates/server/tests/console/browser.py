@@ -1,0 +1,215 @@
+"""Drives the shedu web console in Debian's Chromium through Playwright (never a downloaded browser).
+
+Run by crates/server/tests/console_browser.rs (and scripts/screenshots, which sets SCREENSHOTS):
+    browser.py BASE_URL ADMIN_USER AUDITOR_USER PASSWORD CSR_FILE
+Prints one line per step; any failed expectation raises, and the test fails with the output.
+"""
+
+import json
+import os
+import re
+import sys
+
+from playwright.sync_api import expect, sync_playwright
+
+base, admin, auditor, password, csr_file = sys.argv[1:6]
+csr = open(csr_file).read()
+shots = os.environ.get("SCREENSHOTS")
+CHROMIUM = os.environ.get("SHEDU_CHROMIUM", "/usr/bin/chromium")
+
+
+def step(text):
+    print(f"step: {text}", flush=True)
+
+
+def shot(page, name):
+    if shots:
+        page.screenshot(path=os.path.join(shots, f"{name}.png"), full_page=False)
+
+
+def sign_in(page, user):
+    page.goto(f"{base}/")
+    expect(page).to_have_url(re.compile(r"/ui/$"))
+    page.fill("#login-form input[name=username]", user)
+    page.fill("#login-form input[name=password]", password)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator(".whoami .who")).to_have_text(user)
+
+
+def sign_out(page):
+    page.click("#sign-out")
+    expect(page.locator("#login-form")).to_be_visible()
+
+
+def submit_dialog(page, form):
+    page.click(f"#{form} button[type=submit]")
+
+
+def main(p):
+    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+    # The test server's TLS CA is its own; the browser is told to accept it (Secure cookies still apply).
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1360, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    messages, errors = [], []
+    page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    failure = os.environ.get("SHEDU_CONSOLE_FAILURE")
+
+    def report(*_):
+        # On a failed expectation, what the page said (and showed) helps more than the timeout alone.
+        print("browser console:", *messages, "page errors:", *errors, sep="\n", file=sys.stderr)
+        if failure:
+            page.screenshot(path=failure)
+
+    sys.excepthook = lambda *exc: (report(), sys.__excepthook__(*exc))
+
+    step("the login page, then a wrong password shows the API's problem")
+    page.goto(f"{base}/")
+    shot(page, "login")
+    page.fill("#login-form input[name=username]", admin)
+    page.fill("#login-form input[name=password]", "not the password")
+    page.click("#login-form button[type=submit]")
+    expect(page.locator(".login-card .error")).to_contain_text("invalid user name or password")
+
+    step("sign in as an admin: the session cookie is HttpOnly, Secure and SameSite=Strict")
+    sign_in(page, admin)
+    cookies = {c["name"]: c for c in context.cookies()}
+    session = cookies["__Host-shedu-session"]
+    assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Strict", session
+    assert page.evaluate("document.cookie") == "", "the session cookie is not readable by scripts"
+
+    step("create a root CA")
+    page.click("a[href='#/cas']")
+    page.click("#new-root")
+    page.fill("#ca-form input[name=name]", "browser-root")
+    page.fill("#ca-form input[name=cn]", "Browser Root CA")
+    page.fill("#ca-form input[name=org]", "Shedu Test Plant")
+    submit_dialog(page, "ca-form")
+    expect(page.locator("table")).to_contain_text("browser-root")
+
+    step("the same name again: the API's problem appears in the form")
+    page.click("#new-root")
+    page.fill("#ca-form input[name=name]", "browser-root")
+    page.fill("#ca-form input[name=cn]", "Browser Root CA")
+    submit_dialog(page, "ca-form")
+    expect(page.locator("#ca-form [role=alert]:not(:empty)").first).to_contain_text("browser-root")
+    page.click("dialog .close")
+
+    step("create an intermediate CA under it")
+    page.click("#new-intermediate")
+    page.fill("#ca-form input[name=name]", "browser-issuing")
+    page.fill("#ca-form input[name=cn]", "Browser Issuing CA")
+    page.select_option("#ca-form select[name=parent_id]", label="browser-root")
+    submit_dialog(page, "ca-form")
+    row = page.locator("tr", has_text="browser-issuing")
+    expect(row).to_contain_text("intermediate")
+    expect(page.locator(".depth-1")).to_contain_text("browser-issuing")
+    shot(page, "cas")
+
+    step("issue a certificate from a pasted CSR")
+    page.click("a[href='#/certificates']")
+    page.click("#issue")
+    page.select_option("#issue-form select[name=ca]", label="browser-issuing")
+    page.fill("#issue-form textarea[name=csr_pem]", "not a CSR")
+    submit_dialog(page, "issue-form")
+    expect(page.locator("#issue-form [data-field=csr_pem] .field-error")).not_to_be_empty()
+    page.fill("#issue-form textarea[name=csr_pem]", csr)
+    page.fill("#issue-form input[name=validity_days]", "200")
+    submit_dialog(page, "issue-form")
+    expect(page.locator("h1")).to_contain_text("browser-device.example")
+    expect(page.locator("dd[data-key=status]")).to_have_text("active")
+    serial = page.locator("dd[data-key=serial]").inner_text().strip()
+    shot(page, "certificate")
+
+    step("find it by filter")
+    page.click("a[href='#/certificates']")
+    page.fill("#cert-filters input[name=subject]", "browser-device")
+    page.select_option("#cert-filters select[name=status]", "active")
+    page.click("#cert-filters button[type=submit]")
+    expect(page.locator("#cert-results tbody tr")).to_have_count(1)
+    expect(page.locator("#cert-results")).to_contain_text(serial)
+    shot(page, "certificates")
+    page.click(f"#cert-results a:has-text('browser-device.example')")
+
+    step("revoke it with a reason and see the status change")
+    page.click("#revoke")
+    page.select_option("#revoke-form select[name=reason]", "key_compromise")
+    submit_dialog(page, "revoke-form")
+    expect(page.locator("dd[data-key=status]")).to_have_text("revoked")
+    expect(page.locator("dd[data-key=revoked]")).to_contain_text("key_compromise")
+    expect(page.locator("#revoke")).to_have_count(0)
+    page.click("a[href='#/certificates']")
+    page.fill("#cert-filters input[name=subject]", "browser-device")
+    page.select_option("#cert-filters select[name=status]", "revoked")
+    page.click("#cert-filters button[type=submit]")
+    expect(page.locator("#cert-results tbody tr")).to_have_count(1)
+
+    step("create an RA")
+    page.click("a[href='#/ras']")
+    page.click("#new-ra")
+    page.fill("#ra-form input[name=name]", "browser-line-1")
+    page.select_option("#ra-form select[name=ca]", label="browser-issuing")
+    submit_dialog(page, "ra-form")
+    expect(page.locator("table")).to_contain_text("browser-line-1")
+    shot(page, "ras")
+
+    step("the live event stream shows what happened")
+    page.click("a[href='#/events']")
+    expect(page.locator("#live")).to_have_text("live")
+    expect(page.locator("#event-list")).to_contain_text("certificate.revoked")
+    expect(page.locator("#event-list")).to_contain_text("ra.created")
+
+    step("the dashboard counts them")
+    page.click("a[href='#/dashboard']")
+    expect(page.locator(".card", has=page.locator("#stat-certificates"))).to_contain_text("revoked")
+    expect(page.locator(".card", has=page.locator("#stat-cas"))).to_contain_text("active")
+    shot(page, "dashboard")
+    sign_out(page)
+    assert "__Host-shedu-session" not in {c["name"] for c in context.cookies()}
+
+    step("an auditor sees no write buttons")
+    sign_in(page, auditor)
+    page.click("a[href='#/cas']")
+    expect(page.locator("table")).to_contain_text("browser-issuing")
+    expect(page.locator("#new-root")).to_have_count(0)
+    expect(page.locator("#new-intermediate")).to_have_count(0)
+    page.click("a[href='#/certificates']")
+    expect(page.locator("#cert-results")).to_contain_text("browser-device.example")
+    expect(page.locator("#issue")).to_have_count(0)
+    page.click("#cert-results a:has-text('browser-device.example')")
+    expect(page.locator("dd[data-key=status]")).to_have_text("revoked")
+    expect(page.locator("#revoke")).to_have_count(0)
+    page.click("a[href='#/ras']")
+    expect(page.locator("table")).to_contain_text("browser-line-1")
+    expect(page.locator("#new-ra")).to_have_count(0)
+
+    step("an auditor forcing a write from the page gets 403")
+    forced = page.evaluate(
+        """async () => {
+            const res = await fetch('/api/v1/cas', {method: 'POST', credentials: 'same-origin',
+              headers: {'Content-Type': 'application/json', 'X-Requested-With': 'shedu-console'},
+              body: JSON.stringify({name: 'forced', key_type: 'ec-p256', subject: {common_name: 'F'}})});
+            return [res.status, await res.json()];
+        }"""
+    )
+    assert forced[0] == 403 and forced[1]["type"] == "urn:shedu:problem:forbidden", forced
+
+    step("the auditor checks the audit chain")
+    page.click("a[href='#/audit']")
+    expect(page.locator("table")).to_contain_text("certificate.revoke")
+    page.click("#verify")
+    expect(page.locator("#verdict")).to_contain_text("Chain intact")
+    shot(page, "audit")
+
+    violations = [m for m in messages if "Content Security Policy" in m]
+    assert not violations, f"Content-Security-Policy violations: {violations}"
+    assert not errors, f"page errors: {errors}"
+    browser.close()
+    print(json.dumps({"serial": serial}))
+
+
+# Not a `with` block: on a failure the browser stays open until the report (and screenshot) is done.
+playwright = sync_playwright().start()
+main(playwright)
+playwright.stop()
