@@ -97,6 +97,19 @@ async fn api_key(server: &TestServer, name: &str, role: &str) -> String {
     key["key"].as_str().unwrap().to_string()
 }
 
+/// `GET /api/v1/audit/verify` with `token`.
+async fn chain_check(server: &TestServer, token: &str) -> (u16, Value) {
+    send(
+        server,
+        "GET",
+        "/api/v1/audit/verify",
+        Some(token),
+        "verify",
+        Value::Null,
+    )
+    .await
+}
+
 async fn verdict(server: &TestServer) -> AuditVerdict {
     server.services.audit.verify().await.unwrap()
 }
@@ -308,15 +321,7 @@ backend_test!(
             }
         );
         // The API says the same (the console's "Verify the chain"), to an auditor.
-        let (s, check) = send(
-            &server,
-            "GET",
-            "/api/v1/audit/verify",
-            Some(&auditor),
-            "verify",
-            Value::Null,
-        )
-        .await;
+        let (s, check) = chain_check(&server, &auditor).await;
         assert_eq!(s, 200, "{check}");
         assert_eq!(
             (check["intact"].as_bool(), check["records"].as_u64()),
@@ -338,15 +343,7 @@ backend_test!(
                 reason: ChainBreak::HashMismatch
             }
         );
-        let (_, check) = send(
-            &server,
-            "GET",
-            "/api/v1/audit/verify",
-            Some(&auditor),
-            "verify",
-            Value::Null,
-        )
-        .await;
+        let (_, check) = chain_check(&server, &auditor).await;
         assert_eq!(
             (check["intact"].as_bool(), check["broken_seq"].as_i64()),
             (Some(false), Some(seq)),

@@ -54,6 +54,40 @@ async fn console(
     (status, headers, res.json().await.unwrap_or(Value::Null))
 }
 
+/// A GET with the session `cookie` only (what any page, of any site, could make the browser send).
+async fn read(server: &TestServer, path: &str, cookie: &str) -> (u16, Value) {
+    let (s, _, body) = console(server, reqwest::Method::GET, path, cookie, false, None).await;
+    (s, body)
+}
+
+/// `POST /ui/session/refresh` from the console with the refresh token `refresh`.
+async fn refresh_with(server: &TestServer, refresh: &str) -> (u16, HeaderMap) {
+    let cookie = format!("__Secure-shedu-refresh={refresh}");
+    let (s, h, _) = console(
+        server,
+        reqwest::Method::POST,
+        "/ui/session/refresh",
+        &cookie,
+        true,
+        None,
+    )
+    .await;
+    (s, h)
+}
+
+/// `POST /ui/session` from the console.
+async fn sign_in(server: &TestServer, body: Value) -> (u16, HeaderMap, Value) {
+    console(
+        server,
+        reqwest::Method::POST,
+        "/ui/session",
+        "",
+        true,
+        Some(body),
+    )
+    .await
+}
+
 backend_test!(console_pages_carry_a_strict_policy, |backend| {
     let server = TestServer::start(backend).await;
     let plain = reqwest::Client::builder()
@@ -158,18 +192,14 @@ backend_test!(console_cookie_session_is_same_origin_only, |backend| {
         (s, p["type"].as_str()),
         (403, Some("urn:shedu:problem:csrf"))
     );
-    let (s, _, p) = console(
+    let (s, _, p) = sign_in(
         &server,
-        Method::POST,
-        "/ui/session",
-        "",
-        true,
-        Some(json!({"username": "olga", "password": "wrong password!!"})),
+        json!({"username": "olga", "password": "wrong password!!"}),
     )
     .await;
     assert_eq!(s, 401, "{p}");
 
-    let (s, h, me) = console(&server, Method::POST, "/ui/session", "", true, Some(creds)).await;
+    let (s, h, me) = sign_in(&server, creds).await;
     assert_eq!(s, 200, "{me}");
     assert_eq!(
         (me["name"].as_str(), me["role"].as_str()),
@@ -194,15 +224,7 @@ backend_test!(console_cookie_session_is_same_origin_only, |backend| {
     let cookie = format!("__Host-shedu-session={}", value(&session));
 
     // Reads with the cookie alone; writes only with the console's header and this origin.
-    let (s, _, who) = console(
-        &server,
-        Method::GET,
-        "/api/v1/auth/whoami",
-        &cookie,
-        false,
-        None,
-    )
-    .await;
+    let (s, who) = read(&server, "/api/v1/auth/whoami", &cookie).await;
     assert_eq!((s, who["name"].as_str()), (200, Some("olga")));
     let ca = json!({"name": "c1", "key_type": "ec-p256", "subject": {"common_name": "C1"}});
     let (s, _, p) = console(
@@ -247,29 +269,20 @@ backend_test!(console_cookie_session_is_same_origin_only, |backend| {
     assert_eq!(s, 201, "{created}");
 
     // The role still decides: an operator's cookie cannot read the audit log.
-    let (s, _, p) = console(&server, Method::GET, "/api/v1/audit", &cookie, false, None).await;
+    let (s, p) = read(&server, "/api/v1/audit", &cookie).await;
     assert_eq!(
         (s, p["type"].as_str()),
         (403, Some("urn:shedu:problem:forbidden"))
     );
 
     // Refresh rotates both cookies; the used refresh token ends the login when presented again.
-    let refresh_cookie = format!("__Secure-shedu-refresh={}", value(&refresh));
-    let (s, h, _) = console(
-        &server,
-        Method::POST,
-        "/ui/session/refresh",
-        &refresh_cookie,
-        true,
-        None,
-    )
-    .await;
+    let (s, h) = refresh_with(&server, &value(&refresh)).await;
     assert_eq!(s, 200);
     let next_session = value(&set_cookie(&h, "__Host-shedu-session").unwrap());
     let next_refresh = value(&set_cookie(&h, "__Secure-shedu-refresh").unwrap());
     assert_ne!(next_refresh, value(&refresh));
     let cookie = format!("__Host-shedu-session={next_session}");
-    let (s, _, _) = console(&server, Method::GET, "/api/v1/cas", &cookie, false, None).await;
+    let (s, _) = read(&server, "/api/v1/cas", &cookie).await;
     assert_eq!(s, 200);
 
     // Signing out ends the login: the cookies are cleared and the old session cookie is refused.
@@ -282,38 +295,20 @@ backend_test!(console_cookie_session_is_same_origin_only, |backend| {
         let cleared = set_cookie(&h, name).unwrap();
         assert!(cleared.contains("Max-Age=0"), "{cleared}");
     }
-    let (s, _, _) = console(&server, Method::GET, "/api/v1/cas", &cookie, false, None).await;
+    let (s, _) = read(&server, "/api/v1/cas", &cookie).await;
     assert_eq!(s, 401);
-    let refresh_cookie = format!("__Secure-shedu-refresh={next_refresh}");
-    let (s, _, _) = console(
-        &server,
-        Method::POST,
-        "/ui/session/refresh",
-        &refresh_cookie,
-        true,
-        None,
-    )
-    .await;
+    let (s, _) = refresh_with(&server, &next_refresh).await;
     assert_eq!(s, 401);
 });
 
 backend_test!(console_bootstrap_token_sign_in, |backend| {
-    use reqwest::Method;
     let server = TestServer::start(backend).await;
-    let (s, h, me) = console(
-        &server,
-        Method::POST,
-        "/ui/session",
-        "",
-        true,
-        Some(json!({"token": server.token})),
-    )
-    .await;
+    let (s, h, me) = sign_in(&server, json!({"token": server.token})).await;
     assert_eq!((s, me["role"].as_str()), (200, Some("admin")), "{me}");
     let session = set_cookie(&h, "__Host-shedu-session").unwrap();
     assert!(session.contains("HttpOnly") && session.contains("Secure"));
     let cookie = format!("__Host-shedu-session={}", value(&session));
-    let (s, _, _) = console(&server, Method::GET, "/api/v1/audit", &cookie, false, None).await;
+    let (s, _) = read(&server, "/api/v1/audit", &cookie).await;
     assert_eq!(s, 200);
 
     // Only the bootstrap token signs in this way: not an API key, not a guess.
@@ -324,25 +319,9 @@ backend_test!(console_bootstrap_token_sign_in, |backend| {
         )
         .await;
     for token in [key["key"].as_str().unwrap(), "not the token at all"] {
-        let (s, _, p) = console(
-            &server,
-            Method::POST,
-            "/ui/session",
-            "",
-            true,
-            Some(json!({"token": token})),
-        )
-        .await;
+        let (s, _, p) = sign_in(&server, json!({"token": token})).await;
         assert_eq!(s, 401, "{p}");
     }
-    let (s, _, p) = console(
-        &server,
-        Method::POST,
-        "/ui/session",
-        "",
-        true,
-        Some(json!({"token": server.token, "username": "x"})),
-    )
-    .await;
+    let (s, _, p) = sign_in(&server, json!({"token": server.token, "username": "x"})).await;
     assert_eq!(s, 400, "{p}");
 });
