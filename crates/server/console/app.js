@@ -81,9 +81,11 @@ function showLogin(message) {
 }
 
 let stopPage = null;
+let generation = 0;
 
 async function render() {
   if (stopPage) { stopPage(); stopPage = null; }
+  const mine = ++generation;
   if (!session.me) return;
   const [name, ...rest] = location.hash.replace(/^#\/?/, '').split('/');
   const page = PAGES[name || 'dashboard'] || PAGES.dashboard;
@@ -91,7 +93,10 @@ async function render() {
   root.replaceChildren(h('div', { class: 'shell' }, nav(), main));
   try {
     const stop = await page(main, session, rest.map(decodeURIComponent));
-    if (typeof stop === 'function') stopPage = stop;
+    // A page left before it finished loading stops at once (its live stream, for one).
+    if (typeof stop === 'function') {
+      if (mine === generation) stopPage = stop; else stop();
+    }
   } catch (e) {
     main.append(h('p', { class: 'error', role: 'alert' }, e.message || String(e)));
   }

@@ -85,7 +85,10 @@ function counts(title, map, id) {
 
 async function dashboard(main) {
   main.append(header('Dashboard'));
-  const [status, soon] = await Promise.all([get('/api/v1/status'), expiring()]);
+  const [status, soon, { items: cas }] = await Promise.all([get('/api/v1/status'), expiring(), get('/api/v1/cas')]);
+  const statuses = ['active', 'about_to_expire', 'expired', 'revoked'];
+  const perCa = Object.entries(status.certificates_by_ca || {});
+  const caName = (id) => cas.find((c) => c.id === id)?.name || id;
   main.append(h('div', { class: 'grid' },
     counts('Certificates', status.certificates, 'stat-certificates'),
     counts('Devices', status.devices, 'stat-devices'),
@@ -96,6 +99,13 @@ async function dashboard(main) {
       table([['Sink', (s) => s.name], ['Lag', (s) => String(s.lag)], ['Updated', (s) => fmtDate(s.updated_at)]],
         status.events.sinks, 'No sink has delivered yet.')),
     card('Server', h('p', {}, `Version ${status.version}, ${status.database.kind} (status read in ${status.database.read_ms.toFixed(1)} ms)`))));
+  main.append(card('Certificates per CA', h('div', { id: 'per-ca' }, table([
+    ['CA', ([id]) => h('a', { href: `#/certificates/${encodeURIComponent(id)}` }, caName(id))],
+    ...statuses.map((st) => [st.replaceAll('_', ' '), ([, counts]) => String(counts[st] || 0)]),
+    ['', ([, counts]) => h('span', { class: 'stack', 'aria-hidden': 'true' }, statuses.map((st) => h('meter', {
+      class: `seg seg-${st}`, min: 0, max: Object.values(counts).reduce((a, b) => a + b, 0), value: counts[st] || 0,
+    })))],
+  ], perCa, 'No certificate issued yet.'))));
 }
 
 async function expiring() {

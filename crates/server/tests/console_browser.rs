@@ -93,6 +93,30 @@ backend_test!(console_flows_in_chromium, |backend| {
         !names.contains(&"forced"),
         "the auditor's forced write was refused: {names:?}"
     );
+    // The dashboard's per-CA counts: the intermediate issued one certificate, now revoked.
+    let issuing = cas["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "browser-issuing")
+        .unwrap();
+    let (_, status) = server.get("/api/v1/status").await;
+    let by_ca = &status["certificates_by_ca"];
+    assert_eq!(
+        by_ca[issuing["id"].as_str().unwrap()],
+        json!({"revoked": 1}),
+        "{status}"
+    );
+    let sum = |counts: &serde_json::Value| -> i64 {
+        counts
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_i64().unwrap())
+            .sum()
+    };
+    let per_ca: i64 = by_ca.as_object().unwrap().values().map(sum).sum();
+    assert_eq!(sum(&status["certificates"]), per_ca, "{status}");
     if let Ok(shots) = std::env::var("SCREENSHOTS") {
         assert!(Path::new(&shots).join("dashboard.png").exists());
     }

@@ -19,6 +19,8 @@ pub struct Overview {
     pub cas: Vec<(String, i64)>,
     /// Certificates per stored status.
     pub certificates: Vec<(String, i64)>,
+    /// Certificates per issuing CA and stored status: `(ca_id, status, count)`, by CA id.
+    pub certificates_by_ca: Vec<(String, String, i64)>,
     /// Devices per derived status.
     pub devices: Vec<(String, i64)>,
 }
@@ -54,12 +56,24 @@ impl Store {
             sqlx::query_as("SELECT status, COUNT(*) FROM cas GROUP BY status ORDER BY status")
                 .fetch_all(&self.read)
                 .await?;
+        // One pass over the certificates gives both the per-CA and the overall counts.
+        let certificates_by_ca: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT ca_id, status, COUNT(*) FROM certificates GROUP BY ca_id, status \
+             ORDER BY ca_id, status",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let mut certificates = std::collections::BTreeMap::<String, i64>::new();
+        for (_, status, n) in &certificates_by_ca {
+            *certificates.entry(status.clone()).or_default() += n;
+        }
         Ok(Overview {
             backend: self.backend(),
             event_head: self.max_event_seq().await?,
             sinks,
             cas,
-            certificates: self.count_certificates_by_status(None).await?,
+            certificates: certificates.into_iter().collect(),
+            certificates_by_ca,
             devices: self
                 .count_devices_by_status(&DeviceFilter::default())
                 .await?,

@@ -24,6 +24,8 @@ pub(crate) struct StatusDto {
     pub cas: BTreeMap<String, i64>,
     /// Certificates per status (`active`, `about_to_expire`, `expired`, `revoked`).
     pub certificates: BTreeMap<String, i64>,
+    /// Certificates per issuing CA (by id), per status.
+    pub certificates_by_ca: BTreeMap<String, BTreeMap<String, i64>>,
     /// Devices per status.
     pub devices: BTreeMap<String, i64>,
 }
@@ -86,6 +88,13 @@ pub(crate) async fn show(State(state): State<AppState>) -> Result<ApiJson<Status
         },
         cas: counts(o.cas),
         certificates: counts(o.certificates),
+        certificates_by_ca: o.certificates_by_ca.into_iter().fold(
+            BTreeMap::new(),
+            |mut by_ca: BTreeMap<String, BTreeMap<String, i64>>, (ca, status, n)| {
+                by_ca.entry(ca).or_default().insert(status, n);
+                by_ca
+            },
+        ),
         devices: counts(o.devices),
     }))
 }

@@ -41,6 +41,22 @@ def sign_out(page):
     expect(page.locator("#login-form")).to_be_visible()
 
 
+TITLES = {
+    "cas": "Certificate authorities",
+    "certificates": "Certificates",
+    "ras": "Registration authorities",
+    "events": "Events",
+    "dashboard": "Dashboard",
+    "audit": "Audit log",
+}
+
+
+def go(page, name):
+    """Follows the sidebar link to a page and waits until that page (not the one before) is shown."""
+    page.click(f"nav a[href='#/{name}']")
+    expect(page.locator("#content h1")).to_have_text(TITLES[name])
+
+
 def submit_dialog(page, form):
     page.click(f"#{form} button[type=submit]")
 
@@ -80,13 +96,13 @@ def main(p):
     assert page.evaluate("document.cookie") == "", "the session cookie is not readable by scripts"
 
     step("create a root CA")
-    page.click("a[href='#/cas']")
+    go(page, "cas")
     page.click("#new-root")
     page.fill("#ca-form input[name=name]", "browser-root")
     page.fill("#ca-form input[name=cn]", "Browser Root CA")
     page.fill("#ca-form input[name=org]", "Shedu Test Plant")
     submit_dialog(page, "ca-form")
-    expect(page.locator("table")).to_contain_text("browser-root")
+    expect(page.locator("#content table").first).to_contain_text("browser-root")
 
     step("the same name again: the API's problem appears in the form")
     page.click("#new-root")
@@ -108,7 +124,7 @@ def main(p):
     shot(page, "cas")
 
     step("issue a certificate from a pasted CSR")
-    page.click("a[href='#/certificates']")
+    go(page, "certificates")
     page.click("#issue")
     page.select_option("#issue-form select[name=ca]", label="browser-issuing")
     page.fill("#issue-form textarea[name=csr_pem]", "not a CSR")
@@ -117,13 +133,13 @@ def main(p):
     page.fill("#issue-form textarea[name=csr_pem]", csr)
     page.fill("#issue-form input[name=validity_days]", "200")
     submit_dialog(page, "issue-form")
-    expect(page.locator("h1")).to_contain_text("browser-device.example")
+    expect(page.locator("#content h1")).to_contain_text("browser-device.example")
     expect(page.locator("dd[data-key=status]")).to_have_text("active")
     serial = page.locator("dd[data-key=serial]").inner_text().strip()
     shot(page, "certificate")
 
     step("find it by filter")
-    page.click("a[href='#/certificates']")
+    go(page, "certificates")
     page.fill("#cert-filters input[name=subject]", "browser-device")
     page.select_option("#cert-filters select[name=status]", "active")
     page.click("#cert-filters button[type=submit]")
@@ -139,49 +155,51 @@ def main(p):
     expect(page.locator("dd[data-key=status]")).to_have_text("revoked")
     expect(page.locator("dd[data-key=revoked]")).to_contain_text("key_compromise")
     expect(page.locator("#revoke")).to_have_count(0)
-    page.click("a[href='#/certificates']")
+    go(page, "certificates")
     page.fill("#cert-filters input[name=subject]", "browser-device")
     page.select_option("#cert-filters select[name=status]", "revoked")
     page.click("#cert-filters button[type=submit]")
     expect(page.locator("#cert-results tbody tr")).to_have_count(1)
 
     step("create an RA")
-    page.click("a[href='#/ras']")
+    go(page, "ras")
     page.click("#new-ra")
     page.fill("#ra-form input[name=name]", "browser-line-1")
     page.select_option("#ra-form select[name=ca]", label="browser-issuing")
     submit_dialog(page, "ra-form")
-    expect(page.locator("table")).to_contain_text("browser-line-1")
+    expect(page.locator("#content table").first).to_contain_text("browser-line-1")
     shot(page, "ras")
 
     step("the live event stream shows what happened")
-    page.click("a[href='#/events']")
+    go(page, "events")
     expect(page.locator("#live")).to_have_text("live")
     expect(page.locator("#event-list")).to_contain_text("certificate.revoked")
     expect(page.locator("#event-list")).to_contain_text("ra.created")
 
     step("the dashboard counts them")
-    page.click("a[href='#/dashboard']")
+    go(page, "dashboard")
     expect(page.locator(".card", has=page.locator("#stat-certificates"))).to_contain_text("revoked")
     expect(page.locator(".card", has=page.locator("#stat-cas"))).to_contain_text("active")
+    per_ca = page.locator("#per-ca tr", has_text="browser-issuing")
+    expect(per_ca.locator("td").nth(4)).to_have_text("1")  # revoked
     shot(page, "dashboard")
     sign_out(page)
     assert "__Host-shedu-session" not in {c["name"] for c in context.cookies()}
 
     step("an auditor sees no write buttons")
     sign_in(page, auditor)
-    page.click("a[href='#/cas']")
-    expect(page.locator("table")).to_contain_text("browser-issuing")
+    go(page, "cas")
+    expect(page.locator("#content table").first).to_contain_text("browser-issuing")
     expect(page.locator("#new-root")).to_have_count(0)
     expect(page.locator("#new-intermediate")).to_have_count(0)
-    page.click("a[href='#/certificates']")
+    go(page, "certificates")
     expect(page.locator("#cert-results")).to_contain_text("browser-device.example")
     expect(page.locator("#issue")).to_have_count(0)
     page.click("#cert-results a:has-text('browser-device.example')")
     expect(page.locator("dd[data-key=status]")).to_have_text("revoked")
     expect(page.locator("#revoke")).to_have_count(0)
-    page.click("a[href='#/ras']")
-    expect(page.locator("table")).to_contain_text("browser-line-1")
+    go(page, "ras")
+    expect(page.locator("#content table").first).to_contain_text("browser-line-1")
     expect(page.locator("#new-ra")).to_have_count(0)
 
     step("an auditor forcing a write from the page gets 403")
@@ -196,8 +214,8 @@ def main(p):
     assert forced[0] == 403 and forced[1]["type"] == "urn:shedu:problem:forbidden", forced
 
     step("the auditor checks the audit chain")
-    page.click("a[href='#/audit']")
-    expect(page.locator("table")).to_contain_text("certificate.revoke")
+    go(page, "audit")
+    expect(page.locator("#content table").first).to_contain_text("certificate.revoke")
     page.click("#verify")
     expect(page.locator("#verdict")).to_contain_text("Chain intact")
     shot(page, "audit")
