@@ -1,7 +1,7 @@
 //! The web console in a real browser: Playwright (Python, pinned, in a cached virtualenv) drives Debian's
 //! Chromium through `tests/console/browser.py` against a test server. The script signs in, creates a root
 //! and an intermediate CA, issues from a pasted CSR made with openssl, finds the certificate by filter,
-//! revokes it, creates an RA, watches the live events, and checks that an auditor is offered no write
+//! revokes it, creates an RA, watches the live events while a device enrols over EST (curl), and checks that an auditor is offered no write
 //! action and gets 403 when forcing one. With `SCREENSHOTS=<dir>` (scripts/screenshots) it also saves the
 //! main pages there.
 
@@ -47,6 +47,8 @@ backend_test!(console_flows_in_chromium, |backend| {
         .arg(script)
         .args([&server.base_url, "alice", "audrey", PASSWORD])
         .arg(dir.path().join("device.csr"))
+        .arg(&server.ca_file)
+        .arg(&server.token)
         .env("SHEDU_CHROMIUM", &chromium)
         .output()
         .await
@@ -93,7 +95,8 @@ backend_test!(console_flows_in_chromium, |backend| {
         !names.contains(&"forced"),
         "the auditor's forced write was refused: {names:?}"
     );
-    // The dashboard's per-CA counts: the intermediate issued one certificate, now revoked.
+    // The dashboard's per-CA counts: the intermediate issued the certificate the browser revoked and the
+    // one the device enrolled for.
     let issuing = cas["items"]
         .as_array()
         .unwrap()
@@ -104,7 +107,12 @@ backend_test!(console_flows_in_chromium, |backend| {
     let by_ca = &status["certificates_by_ca"];
     assert_eq!(
         by_ca[issuing["id"].as_str().unwrap()],
-        json!({"revoked": 1}),
+        json!({"active": 1, "revoked": 1}),
+        "{status}"
+    );
+    assert_eq!(
+        status["devices"],
+        json!({"fully_provisioned": 1}),
         "{status}"
     );
     let sum = |counts: &serde_json::Value| -> i64 {

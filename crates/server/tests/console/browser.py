@@ -1,19 +1,23 @@
 """Drives the shedu web console in Debian's Chromium through Playwright (never a downloaded browser).
 
 Run by crates/server/tests/console_browser.rs (and scripts/screenshots, which sets SCREENSHOTS):
-    browser.py BASE_URL ADMIN_USER AUDITOR_USER PASSWORD CSR_FILE
+    browser.py BASE_URL ADMIN_USER AUDITOR_USER PASSWORD CSR_FILE CA_FILE ADMIN_TOKEN
+A device's EST enrolment is driven by curl (with the admin token) while the browser watches.
 Prints one line per step; any failed expectation raises, and the test fails with the output.
 """
 
+import base64
 import json
 import os
 import re
+import subprocess
 import sys
 
 from playwright.sync_api import expect, sync_playwright
 
-base, admin, auditor, password, csr_file = sys.argv[1:6]
+base, admin, auditor, password, csr_file, ca_file, token = sys.argv[1:8]
 csr = open(csr_file).read()
+work = os.path.dirname(csr_file)
 shots = os.environ.get("SCREENSHOTS")
 CHROMIUM = os.environ.get("SHEDU_CHROMIUM", "/usr/bin/chromium")
 
@@ -48,7 +52,34 @@ TITLES = {
     "events": "Events",
     "dashboard": "Dashboard",
     "audit": "Audit log",
+    "devices": "Devices",
 }
+
+
+def curl(*args):
+    out = subprocess.run(["curl", "-fsS", "--cacert", ca_file, *args], check=True, capture_output=True)
+    return out.stdout
+
+
+def api(method, path, body=None):
+    extra = ["--json", json.dumps(body)] if body is not None else []
+    out = curl("-H", f"Authorization: Bearer {token}", "-X", method, *extra, f"{base}{path}")
+    return json.loads(out) if out else None
+
+
+def enrol(device, ra_id):
+    """What a device does (docs/devices-and-est.md): a key, a CSR, simpleenroll with its one-time secret."""
+    api("POST", "/api/v1/devices", {"id": device, "ra_id": ra_id})
+    secret = api("POST", f"/api/v1/devices/{device}/enrollment-secret")["secret"]
+    der = os.path.join(work, f"{device}.csr.der")
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", os.path.join(work, f"{device}.key"), "-subj", f"/CN={device}", "-outform", "DER",
+                    "-out", der], check=True, capture_output=True)
+    b64 = os.path.join(work, f"{device}.csr.b64")
+    with open(b64, "wb") as f:
+        f.write(base64.b64encode(open(der, "rb").read()))
+    curl("-u", f"{device}:{secret}", "-H", "Content-Type: application/pkcs10", "--data-binary", f"@{b64}",
+         f"{base}/.well-known/est/{ra_id}/simpleenroll")
 
 
 def go(page, name):
@@ -175,6 +206,16 @@ def main(p):
     expect(page.locator("#live")).to_have_text("live")
     expect(page.locator("#event-list")).to_contain_text("certificate.revoked")
     expect(page.locator("#event-list")).to_contain_text("ra.created")
+
+    step("a device enrols over EST (curl) and appears in the live views")
+    ra_id = next(r["id"] for r in api("GET", "/api/v1/ras")["items"] if r["name"] == "browser-line-1")
+    enrol("plc-9", ra_id)
+    expect(page.locator("#event-list")).to_contain_text("device.enrolled")
+    expect(page.locator("#event-list li").first).to_contain_text("plc-9")
+    shot(page, "events")
+    go(page, "devices")
+    expect(page.locator("#content table").first).to_contain_text("plc-9")
+    expect(page.locator("tr", has_text="plc-9")).to_contain_text("fully provisioned")
 
     step("the dashboard counts them")
     go(page, "dashboard")
