@@ -125,6 +125,26 @@ backend_test!(console_flows_in_chromium, |backend| {
     };
     let per_ca: i64 = by_ca.as_object().unwrap().values().map(sum).sum();
     assert_eq!(sum(&status["certificates"]), per_ca, "{status}");
+
+    // The expiry timeline counts unexpired certificates by window: one due in 20 days shows in the
+    // 30- and 90-day windows only; the revoked one never.
+    let csr = openssl_csr(dir.path(), "soon", "ec-p256", "/CN=soon.example", None);
+    let (s, soon) = server
+        .post(
+            &format!(
+                "/api/v1/cas/{}/certificates",
+                issuing["id"].as_str().unwrap()
+            ),
+            json!({"csr_pem": csr, "validity_days": 20}),
+        )
+        .await;
+    assert_eq!(s, 201, "{soon}");
+    let (_, status) = server.get("/api/v1/status").await;
+    assert_eq!(
+        status["expiring"],
+        json!({"7": 0, "30": 1, "90": 1}),
+        "{status}"
+    );
     if let Ok(shots) = std::env::var("SCREENSHOTS") {
         assert!(Path::new(&shots).join("dashboard.png").exists());
     }

@@ -221,6 +221,9 @@ def main(p):
     go(page, "dashboard")
     expect(page.locator(".card", has=page.locator("#stat-certificates"))).to_contain_text("revoked")
     expect(page.locator(".card", has=page.locator("#stat-cas"))).to_contain_text("active")
+    # Nothing is due within 90 days (plc-9's certificate runs for the profile's default, a year).
+    expect(page.locator("#expiring li")).to_have_count(3)
+    expect(page.locator("#expiring")).to_contain_text("0 in the next 90 days")
     per_ca = page.locator("#per-ca tr", has_text="browser-issuing")
     expect(per_ca.locator("td").nth(4)).to_have_text("1")  # revoked
     shot(page, "dashboard")
