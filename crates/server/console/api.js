@@ -31,11 +31,22 @@ async function decode(res) {
   return res.text();
 }
 
+// One refresh at a time: a refresh token works once, and presenting a used one ends the whole login, so
+// the requests that meet a 401 together all wait for the same refresh.
+let refreshing = null;
+function refresh() {
+  if (!refreshing) {
+    refreshing = send('POST', '/ui/session/refresh')
+      .then((res) => res.ok)
+      .finally(() => { setTimeout(() => { refreshing = null; }, 0); });
+  }
+  return refreshing;
+}
+
 export async function api(method, path, body) {
   let res = await send(method, path, body);
   if (res.status === 401 && !path.startsWith('/ui/session')) {
-    const refreshed = await send('POST', '/ui/session/refresh');
-    if (refreshed.ok) {
+    if (await refresh()) {
       res = await send(method, path, body);
     } else {
       onSignedOut();

@@ -192,6 +192,12 @@ def main(p):
     page.click("#cert-filters button[type=submit]")
     expect(page.locator("#cert-results tbody tr")).to_have_count(1)
 
+    step("an access token that is gone is renewed with the refresh cookie, unnoticed")
+    context.clear_cookies(name="__Host-shedu-session")
+    go(page, "ras")
+    expect(page.locator("#new-ra")).to_be_visible()
+    assert "__Host-shedu-session" in {c["name"] for c in context.cookies()}, "the refresh set a new session"
+
     step("create an RA")
     go(page, "ras")
     page.click("#new-ra")
