@@ -273,7 +273,7 @@ async function devices(main) {
   const load = async () => {
     const page = await get(`/api/v1/devices${qs({ status: val(filters, 'status'), tag: val(filters, 'tag'), limit: 100 })}`);
     results.replaceChildren(table([
-      ['Device', (d) => h('strong', {}, d.alias || d.id)],
+      ['Device', (d) => h('a', { href: `#/device/${encodeURIComponent(d.id)}` }, h('strong', {}, d.alias || d.id))],
       ['Status', (d) => badge(d.status)],
       ['Tags', (d) => d.tags.join(', ')],
       ['Updated', (d) => fmtDate(d.updated_at)],
@@ -282,6 +282,35 @@ async function devices(main) {
   filters.addEventListener('submit', (ev) => { ev.preventDefault(); load(); });
   main.append(card(null, filters), card(null, results));
   await load();
+}
+
+async function device(main, session, [id]) {
+  const d = await get(`/api/v1/devices/${encodeURIComponent(id)}`);
+  const canRetire = session.can('devices') && d.status !== 'decommissioned';
+  main.append(header(d.alias || d.id,
+    canRetire ? h('button', { class: 'danger', id: 'decommission', onclick: () => decommission(d) }, 'Decommission') : null));
+  const slot = (c, caId) => h('tr', {},
+    h('td', {}, h('a', { href: `#/certificate/${encodeURIComponent(caId)}/${c.serial}` }, h('code', {}, c.serial))),
+    h('td', {}, badge(c.status)), h('td', {}, c.kind), h('td', {}, fmtDate(c.issued_at)), h('td', {}, shortDate(c.not_after)));
+  main.append(h('div', { class: 'grid' },
+    card('Device', h('dl', { class: 'details' }, [
+      ['Status', badge(d.status)], ['Id', h('code', {}, d.id)], ['RA', d.ra_id], ['Tags', d.tags.join(', ') || '—'],
+      ['Registered', fmtDate(d.created_at)], ['Updated', fmtDate(d.updated_at)],
+    ].flatMap(([k, v]) => [h('dt', {}, k), h('dd', { 'data-key': k.toLowerCase() }, v)]))),
+    card('Log', table([['Time', (e) => fmtDate(e.time)], ['Event', (e) => h('code', {}, e.kind)], ['', (e) => e.message]],
+      d.events.slice(-50).reverse(), 'Nothing logged yet.'))));
+  main.append(card('Certificates by CA', h('div', { id: 'slots' }, d.slots.length ? d.slots.map((sl) => h('div', { class: 'table-wrap' },
+    h('h3', {}, sl.ca_id),
+    h('table', {}, h('thead', {}, h('tr', {}, ['Serial', 'Status', 'Kind', 'Issued', 'Expires'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, [sl.active, ...sl.history].filter(Boolean).map((c) => slot(c, sl.ca_id))))))
+    : h('p', { class: 'empty' }, 'No certificate yet.'))));
+}
+
+function decommission(d) {
+  const dialog = modal('Decommission device', form('decommission-form', [
+    h('p', {}, `Retire ${d.alias || d.id} for good? Every certificate it holds is revoked (cessation of operation).`),
+  ], 'Decommission', () => ({}), () => post(`/api/v1/devices/${encodeURIComponent(d.id)}/decommission`),
+  () => { dialog.close(); window.dispatchEvent(new HashChangeEvent('hashchange')); }));
 }
 
 // ---- Events and audit ---------------------------------------------------------------------------------
@@ -367,5 +396,5 @@ async function audit(main) {
 }
 
 export const PAGES = {
-  dashboard, cas, certificates, certificate, ras, devices, events, audit,
+  dashboard, cas, certificates, certificate, ras, devices, device, events, audit,
 };

@@ -1,9 +1,10 @@
 //! The web console in a real browser: Playwright (Python, pinned, in a cached virtualenv) drives Debian's
 //! Chromium through `tests/console/browser.py` against a test server. The script signs in, creates a root
 //! and an intermediate CA, issues from a pasted CSR made with openssl, finds the certificate by filter,
-//! revokes it, creates an RA, watches the live events while a device enrols over EST (curl), and checks that an auditor is offered no write
-//! action and gets 403 when forcing one. With `SCREENSHOTS=<dir>` (scripts/screenshots) it also saves the
-//! main pages there.
+//! revokes it, renews an expired access cookie, creates an RA, watches the live events while a device
+//! enrols over EST (curl), checks that an auditor is offered no write action and gets 403 when forcing
+//! one, and at last decommissions the device as an admin. With `SCREENSHOTS=<dir>` (scripts/screenshots)
+//! it also saves the main pages there.
 
 // Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -96,7 +97,7 @@ backend_test!(console_flows_in_chromium, |backend| {
         "the auditor's forced write was refused: {names:?}"
     );
     // The dashboard's per-CA counts: the intermediate issued the certificate the browser revoked and the
-    // one the device enrolled for.
+    // one the device enrolled for, revoked when the browser decommissioned the device.
     let issuing = cas["items"]
         .as_array()
         .unwrap()
@@ -107,14 +108,10 @@ backend_test!(console_flows_in_chromium, |backend| {
     let by_ca = &status["certificates_by_ca"];
     assert_eq!(
         by_ca[issuing["id"].as_str().unwrap()],
-        json!({"active": 1, "revoked": 1}),
+        json!({"revoked": 2}),
         "{status}"
     );
-    assert_eq!(
-        status["devices"],
-        json!({"fully_provisioned": 1}),
-        "{status}"
-    );
+    assert_eq!(status["devices"], json!({"decommissioned": 1}), "{status}");
     let sum = |counts: &serde_json::Value| -> i64 {
         counts
             .as_object()

@@ -222,6 +222,10 @@ def main(p):
     go(page, "devices")
     expect(page.locator("#content table").first).to_contain_text("plc-9")
     expect(page.locator("tr", has_text="plc-9")).to_contain_text("fully provisioned")
+    page.click("#content a:has-text('plc-9')")
+    expect(page.locator("dd[data-key=status]")).to_have_text("fully provisioned")
+    expect(page.locator("#slots tbody tr").first).to_contain_text("active")
+    shot(page, "device")
 
     step("the dashboard counts them")
     go(page, "dashboard")
@@ -251,6 +255,10 @@ def main(p):
     go(page, "ras")
     expect(page.locator("#content table").first).to_contain_text("browser-line-1")
     expect(page.locator("#new-ra")).to_have_count(0)
+    go(page, "devices")
+    page.click("#content a:has-text('plc-9')")
+    expect(page.locator("dd[data-key=status]")).to_have_text("fully provisioned")
+    expect(page.locator("#decommission")).to_have_count(0)
 
     step("an auditor forcing a write from the page gets 403")
     forced = page.evaluate(
@@ -269,6 +277,17 @@ def main(p):
     page.click("#verify")
     expect(page.locator("#verdict")).to_contain_text("Chain intact")
     shot(page, "audit")
+
+    step("an admin decommissions the device: its certificate is revoked")
+    sign_out(page)
+    sign_in(page, admin)
+    go(page, "devices")
+    page.click("#content a:has-text('plc-9')")
+    page.click("#decommission")
+    submit_dialog(page, "decommission-form")
+    expect(page.locator("dd[data-key=status]")).to_have_text("decommissioned")
+    expect(page.locator("#slots tbody tr").first).to_contain_text("revoked")
+    expect(page.locator("#decommission")).to_have_count(0)
 
     violations = [m for m in messages if "Content Security Policy" in m]
     assert not violations, f"Content-Security-Policy violations: {violations}"
