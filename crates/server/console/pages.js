@@ -285,25 +285,27 @@ async function devices(main) {
 }
 
 async function device(main, session, [id]) {
-  const d = await get(`/api/v1/devices/${encodeURIComponent(id)}`);
+  const [d, { items: cas }] = await Promise.all([get(`/api/v1/devices/${encodeURIComponent(id)}`), get('/api/v1/cas')]);
+  const caName = (caId) => cas.find((c) => c.id === caId)?.name || caId;
   const canRetire = session.can('devices') && d.status !== 'decommissioned';
   main.append(header(d.alias || d.id,
     canRetire ? h('button', { class: 'danger', id: 'decommission', onclick: () => decommission(d) }, 'Decommission') : null));
   const slot = (c, caId) => h('tr', {},
     h('td', {}, h('a', { href: `#/certificate/${encodeURIComponent(caId)}/${c.serial}` }, h('code', {}, c.serial))),
     h('td', {}, badge(c.status)), h('td', {}, c.kind), h('td', {}, fmtDate(c.issued_at)), h('td', {}, shortDate(c.not_after)));
-  main.append(h('div', { class: 'grid' },
+  main.append(
     card('Device', h('dl', { class: 'details' }, [
       ['Status', badge(d.status)], ['Id', h('code', {}, d.id)], ['RA', d.ra_id], ['Tags', d.tags.join(', ') || '—'],
       ['Registered', fmtDate(d.created_at)], ['Updated', fmtDate(d.updated_at)],
-    ].flatMap(([k, v]) => [h('dt', {}, k), h('dd', { 'data-key': k.toLowerCase() }, v)]))),
-    card('Log', table([['Time', (e) => fmtDate(e.time)], ['Event', (e) => h('code', {}, e.kind)], ['', (e) => e.message]],
-      d.events.slice(-50).reverse(), 'Nothing logged yet.'))));
+    ].flatMap(([k, v]) => [h('dt', {}, k), h('dd', { 'data-key': k.toLowerCase() }, v)]))));
+  const log = card('Log', table([['Time', (e) => fmtDate(e.time)], ['Event', (e) => h('code', {}, e.kind)], ['', (e) => e.message]],
+      d.events.slice(0, 50), 'Nothing logged yet.'));
   main.append(card('Certificates by CA', h('div', { id: 'slots' }, d.slots.length ? d.slots.map((sl) => h('div', { class: 'table-wrap' },
-    h('h3', {}, sl.ca_id),
+    h('h3', {}, caName(sl.ca_id)),
     h('table', {}, h('thead', {}, h('tr', {}, ['Serial', 'Status', 'Kind', 'Issued', 'Expires'].map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, [sl.active, ...sl.history].filter(Boolean).map((c) => slot(c, sl.ca_id))))))
-    : h('p', { class: 'empty' }, 'No certificate yet.'))));
+      h('tbody', {}, [sl.active, ...sl.history.filter((c) => c.serial !== sl.active?.serial)].filter(Boolean)
+        .map((c) => slot(c, sl.ca_id))))))
+    : h('p', { class: 'empty' }, 'No certificate yet.'))), log);
 }
 
 function decommission(d) {
