@@ -209,14 +209,24 @@ const REASONS = ['unspecified', 'key_compromise', 'ca_compromise', 'affiliation_
   'cessation_of_operation', 'certificate_hold', 'privilege_withdrawn'].map((r) => [r, r.replaceAll('_', ' ')]);
 
 async function certificate(main, session, [caId, serial]) {
-  const c = await get(`/api/v1/cas/${encodeURIComponent(caId)}/certificates/${encodeURIComponent(serial)}`);
+  const [c, { items: cas }] = await Promise.all([
+    get(`/api/v1/cas/${encodeURIComponent(caId)}/certificates/${encodeURIComponent(serial)}`), get('/api/v1/cas')]);
+  // The chain: this certificate, then its CA and the CA's parents up to the root.
+  const chain = [c.certificate_pem];
+  for (let ca = cas.find((x) => x.id === c.ca_id); ca; ca = cas.find((x) => x.id === ca.parent_id)) {
+    chain.push(ca.certificate_pem);
+    if (chain.length > 16) break;
+  }
   const canRevoke = session.can('certificates') && c.status !== 'revoked';
   main.append(header(c.subject,
-    h('button', { onclick: () => download(`${serial}.pem`, c.certificate_pem) }, 'Download PEM'),
+    h('button', { id: 'download', onclick: () => download(`${serial}.pem`, c.certificate_pem) }, 'Download PEM'),
+    h('button', { id: 'download-chain', onclick: () => download(`${serial}-chain.pem`, chain.map((p) => p.trim()).join('\n') + '\n') }, 'Download chain'),
     canRevoke ? h('button', { class: 'danger', id: 'revoke', onclick: () => revoke(c) }, 'Revoke') : null));
   main.append(h('div', { class: 'grid' },
     card('Details', h('dl', { class: 'details' }, [
-      ['Status', badge(c.status)], ['Serial', h('code', {}, c.serial)], ['CA', c.ca_id], ['Key', c.key_type],
+      ['Status', badge(c.status)], ['Serial', h('code', {}, c.serial)],
+      ['CA', h('a', { href: `#/certificates/${encodeURIComponent(c.ca_id)}` }, cas.find((x) => x.id === c.ca_id)?.name || c.ca_id)],
+      ['Key', c.key_type],
       ['Names', c.sans.join(', ') || '—'], ['Not before', fmtDate(c.not_before)], ['Not after', fmtDate(c.not_after)],
       ['Revoked', c.revoked_at ? `${fmtDate(c.revoked_at)} (${c.revocation_reason})` : '—'],
     ].flatMap(([k, v]) => [h('dt', {}, k), h('dd', { 'data-key': k.toLowerCase() }, v)]))),

@@ -167,6 +167,13 @@ def main(p):
     expect(page.locator("#content h1")).to_contain_text("browser-device.example")
     expect(page.locator("dd[data-key=status]")).to_have_text("active")
     serial = page.locator("dd[data-key=serial]").inner_text().strip()
+    with page.expect_download() as download:
+        page.click("#download-chain")
+    chain = open(download.value.path()).read()
+    assert chain.count("-----BEGIN CERTIFICATE-----") == 3, chain  # the leaf, the intermediate, the root
+    verified = subprocess.run(["openssl", "verify", "-partial_chain", "-CAfile", download.value.path(),
+                               download.value.path()], capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stderr
     shot(page, "certificate")
 
     step("find it by filter")
