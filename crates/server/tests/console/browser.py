@@ -296,6 +296,15 @@ def main(p):
     expect(page.locator("#slots tbody tr").first).to_contain_text("revoked")
     expect(page.locator("#decommission")).to_have_count(0)
 
+    step("on a tablet: the sidebar folds above the page and nothing scrolls sideways")
+    page.set_viewport_size({"width": 768, "height": 1024})
+    for name in ["dashboard", "certificates", "devices"]:
+        go(page, name)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), name
+    expect(page.locator("nav.sidebar")).to_be_visible()
+    go(page, "cas")
+    shot(page, "tablet")
+
     violations = [m for m in messages if "Content Security Policy" in m]
     assert not violations, f"Content-Security-Policy violations: {violations}"
     assert not errors, f"page errors: {errors}"
