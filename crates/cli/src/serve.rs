@@ -148,6 +148,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         running.https_addr
     );
     println!(
+        "  Console:      https://{}/ui/   (sign in with a user, or the admin token)",
+        running.https_addr
+    );
+    println!(
         "  HTTP:         http://{}/health   (OCSP: /ocsp, CRLs: /crl/<ca-id>)",
         running.http_addr
     );

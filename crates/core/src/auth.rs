@@ -413,6 +413,15 @@ impl AuthService {
             .await
     }
 
+    /// Signs out: ends the login `refresh_token` belongs to (its refresh and access tokens). An unknown
+    /// or used token changes nothing.
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), Error> {
+        self.store
+            .end_refresh_family(&sha256_hex(refresh_token))
+            .await
+            .map_err(store_err("refresh token"))
+    }
+
     /// Changes a user's password after checking the current one. Every session and refresh token of the
     /// user stops working.
     pub async fn change_password(

@@ -18,7 +18,12 @@ pub struct PlatformStatus {
     pub read_time: Duration,
     /// The database's kind: `sqlite` or `postgresql`.
     pub database: &'static str,
+    /// Unexpired certificates expiring within 7, 30 and 90 days: `(days, count)`.
+    pub expiring: Vec<(u32, i64)>,
 }
+
+/// The windows [`PlatformStatus::expiring`] counts certificates in (the console's expiry timeline).
+pub(crate) const EXPIRY_HORIZONS_DAYS: [u32; 3] = [7, 30, 90];
 
 impl Services {
     /// Reads the platform's status.
@@ -30,6 +35,13 @@ impl Services {
             .overview()
             .await
             .map_err(store_err("status"))?;
+        let horizons = EXPIRY_HORIZONS_DAYS.map(|d| i64::from(d) * 86_400);
+        let expiring = self
+            .registry
+            .store
+            .count_expiring(self.registry.now(), &horizons)
+            .await
+            .map_err(store_err("status"))?;
         let database = match overview.backend {
             shedu_store::Backend::Sqlite => "sqlite",
             shedu_store::Backend::Postgres => "postgresql",
@@ -37,6 +49,7 @@ impl Services {
         Ok(PlatformStatus {
             database,
             overview,
+            expiring: EXPIRY_HORIZONS_DAYS.into_iter().zip(expiring).collect(),
             read_time: started.elapsed(),
         })
     }

@@ -54,7 +54,25 @@ pub(crate) async fn require_principal(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    let principal = match authorize(&state, req.headers(), client_cert, req.method(), &path).await {
+    // Without a bearer token, the console's session cookie (same-origin for writes) stands in for one.
+    let session = if bearer(req.headers()).is_some() {
+        None
+    } else {
+        match crate::console::session_credential(&req) {
+            Ok(s) => s,
+            Err(problem) => return problem.into_response(),
+        }
+    };
+    let principal = match authorize(
+        &state,
+        req.headers(),
+        session,
+        client_cert,
+        req.method(),
+        &path,
+    )
+    .await
+    {
         Ok(p) => p,
         Err(problem) => return problem.into_response(),
     };
@@ -62,24 +80,31 @@ pub(crate) async fn require_principal(
     next.run(req).await
 }
 
-/// The principal of a request's credentials (a bearer token; without one, `client_cert`), provided its role
-/// holds the permission [`permissions::ROUTES`] declares for `route` (a route template). The one check of
-/// [`require_principal`], also used by front-ends mounted outside `/api/` (the connector's internal API).
-pub(crate) async fn authorize(
-    state: &AppState,
-    headers: &axum::http::HeaderMap,
-    client_cert: Option<ClientCertificate>,
-    method: &axum::http::Method,
-    route: &str,
-) -> Result<Principal, Problem> {
-    let presented = headers
+/// The bearer token of the `Authorization` header, if any.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(|v| v.trim().to_string());
+        .map(|v| v.trim().to_string())
+}
+
+/// The principal of a request's credentials (a bearer token; without one, the console's `session` token;
+/// without either, `client_cert`), provided its role holds the permission [`permissions::ROUTES`]
+/// declares for `route` (a route template). The one check of [`require_principal`], also used by
+/// front-ends mounted outside `/api/` (the connector's internal API).
+pub(crate) async fn authorize(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    session: Option<String>,
+    client_cert: Option<ClientCertificate>,
+    method: &axum::http::Method,
+    route: &str,
+) -> Result<Principal, Problem> {
+    let presented = bearer(headers).or(session);
     let principal = match (presented.as_deref(), client_cert) {
         (None, Some(cert)) => certificate_principal(state, &cert).await,
         (presented, _) => authenticate(state, presented).await,

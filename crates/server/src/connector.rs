@@ -461,7 +461,7 @@ async fn operator(state: &AppState, call: &Call, route: &str) -> Result<(), Kyma
         ));
     }
     let declared = format!("{DECLARED_BASE}{route}");
-    crate::auth::authorize(state, &call.headers, None, &call.method, &declared)
+    crate::auth::authorize(state, &call.headers, None, None, &call.method, &declared)
         .await
         .map(|_| ())
         .map_err(from_problem)

@@ -9,6 +9,7 @@ pub mod api;
 mod audit;
 mod auth;
 mod connector;
+mod console;
 mod est;
 mod kmip;
 mod listen;

@@ -146,7 +146,8 @@ pub fn https_app(state: AppState) -> Router {
             state.clone(),
             &state.services.connector.config().base_path,
         ))
-        .merge(crate::secrets::router(state.clone()));
+        .merge(crate::secrets::router(state.clone()))
+        .merge(crate::console::router(state.clone()));
     common(routes, state)
 }
 

@@ -106,6 +106,7 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
         Permission::SubscriptionsWrite,
     ),
     ("GET", "/api/v1/audit", Permission::AuditRead),
+    ("GET", "/api/v1/audit/verify", Permission::AuditRead),
     ("GET", "/api/v1/status", Permission::EventsRead),
     ("GET", "/api/v1/devices", Permission::DevicesRead),
     ("POST", "/api/v1/devices", Permission::DevicesWrite),

@@ -97,6 +97,19 @@ async fn api_key(server: &TestServer, name: &str, role: &str) -> String {
     key["key"].as_str().unwrap().to_string()
 }
 
+/// `GET /api/v1/audit/verify` with `token`.
+async fn chain_check(server: &TestServer, token: &str) -> (u16, Value) {
+    send(
+        server,
+        "GET",
+        "/api/v1/audit/verify",
+        Some(token),
+        "verify",
+        Value::Null,
+    )
+    .await
+}
+
 async fn verdict(server: &TestServer) -> AuditVerdict {
     server.services.audit.verify().await.unwrap()
 }
@@ -307,6 +320,14 @@ backend_test!(
                 legacy: 0
             }
         );
+        // The API says the same (the console's "Verify the chain"), to an auditor.
+        let (s, check) = chain_check(&server, &auditor).await;
+        assert_eq!(s, 200, "{check}");
+        assert_eq!(
+            (check["intact"].as_bool(), check["records"].as_u64()),
+            (Some(true), Some(all.len() as u64)),
+            "{check}"
+        );
 
         // An edit behind the server's back is found, and named.
         let seq = refused["seq"].as_i64().unwrap();
@@ -321,6 +342,16 @@ backend_test!(
                 id: refused["id"].as_str().unwrap().to_string(),
                 reason: ChainBreak::HashMismatch
             }
+        );
+        let (_, check) = chain_check(&server, &auditor).await;
+        assert_eq!(
+            (check["intact"].as_bool(), check["broken_seq"].as_i64()),
+            (Some(false), Some(seq)),
+            "{check}"
+        );
+        assert!(
+            check["detail"].as_str().unwrap().contains("hash mismatch"),
+            "{check}"
         );
     }
 );

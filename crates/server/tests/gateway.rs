@@ -187,6 +187,7 @@ const MATRIX: &[(&str, &str, [bool; 5])] = &[
     ("GET",    "/api/v1/deliveries",                                   [Y,   Y,    Y,    N,     N]),
     ("POST",   "/api/v1/subscriptions/{id}/deliveries/{event_id}/retry", [Y, Y,    N,    N,     N]),
     ("GET",    "/api/v1/audit",                                        [Y,   N,    Y,    N,     N]),
+    ("GET",    "/api/v1/audit/verify",                                 [Y,   N,    Y,    N,     N]),
     ("GET",    "/api/v1/status",                                       [Y,   Y,    Y,    N,     N]),
     ("GET",    "/api/v1/devices",                                      [Y,   Y,    Y,    N,     N]),
     ("POST",   "/api/v1/devices",                                      [Y,   Y,    N,    N,     N]),

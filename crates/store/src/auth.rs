@@ -316,6 +316,19 @@ impl Store {
         Ok(Redeemed::Fresh(row))
     }
 
+    /// Ends the login (refresh-token family) that `token_hash` belongs to: every refresh token of it is
+    /// deleted, and its access tokens stop working with it. Nothing happens for an unknown token.
+    pub async fn end_refresh_family(&self, token_hash: &str) -> Result<(), Error> {
+        sqlx::query(
+            "DELETE FROM refresh_tokens WHERE family = \
+             (SELECT family FROM refresh_tokens WHERE token_hash = $1)",
+        )
+        .bind(token_hash)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
     /// Charges one login attempt to each of `counters` (user-name keys, all from `source`) atomically, in
     /// one transaction, before the password is checked: `step(i, counter)` gets counter `i` as it stands
     /// (zeros when there is none) and returns the counter to store, or `Err(locked_until)` to refuse the

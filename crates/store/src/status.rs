@@ -19,6 +19,8 @@ pub struct Overview {
     pub cas: Vec<(String, i64)>,
     /// Certificates per stored status.
     pub certificates: Vec<(String, i64)>,
+    /// Certificates per issuing CA and stored status: `(ca_id, status, count)`, by CA id.
+    pub certificates_by_ca: Vec<(String, String, i64)>,
     /// Devices per derived status.
     pub devices: Vec<(String, i64)>,
 }
@@ -42,12 +44,24 @@ impl Store {
             sqlx::query_as("SELECT status, COUNT(*) FROM cas GROUP BY status ORDER BY status")
                 .fetch_all(&self.read)
                 .await?;
+        // One pass over the certificates gives both the per-CA and the overall counts.
+        let certificates_by_ca: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT ca_id, status, COUNT(*) FROM certificates GROUP BY ca_id, status \
+             ORDER BY ca_id, status",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let mut certificates = std::collections::BTreeMap::<String, i64>::new();
+        for (_, status, n) in &certificates_by_ca {
+            *certificates.entry(status.clone()).or_default() += n;
+        }
         Ok(Overview {
             backend: self.backend(),
             event_head,
             sinks,
             cas,
-            certificates: self.count_certificates_by_status(None).await?,
+            certificates: certificates.into_iter().collect(),
+            certificates_by_ca,
             devices: self
                 .count_devices_by_status(&DeviceFilter::default())
                 .await?,
@@ -71,5 +85,28 @@ impl Store {
                 })
                 .collect::<Result<Vec<_>, Error>>()?;
         Ok((self.max_event_seq().await?, sinks))
+    }
+
+    /// How many unexpired certificates (`active` or `about_to_expire`) expire within each of `horizons`
+    /// (seconds after `now`). Range counts over the two partial expiry indexes, one per status.
+    pub async fn count_expiring(&self, now: i64, horizons: &[i64]) -> Result<Vec<i64>, Error> {
+        let mut counts = Vec::with_capacity(horizons.len());
+        for horizon in horizons {
+            let mut n = 0;
+            for status in ["active", "about_to_expire"] {
+                let (c,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM certificates WHERE status = $1 AND not_after >= $2 \
+                     AND not_after < $3",
+                )
+                .bind(status)
+                .bind(now)
+                .bind(now + horizon)
+                .fetch_one(&self.read)
+                .await?;
+                n += c;
+            }
+            counts.push(n);
+        }
+        Ok(counts)
     }
 }

@@ -107,3 +107,47 @@ fn record_dto(r: AuditRecord) -> AuditRecordDto {
         hash: hex::encode(r.hash),
     }
 }
+
+/// The audit chain's check.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChainCheckDto {
+    /// Whether every record links to the one before it and hashes to its stored hash.
+    pub intact: bool,
+    /// Records checked (when intact).
+    pub records: Option<u64>,
+    /// The first record that breaks the chain, if any.
+    pub broken_seq: Option<i64>,
+    /// What was found, in words.
+    pub detail: String,
+}
+
+/// Checks the audit log's whole hash chain in the database (admins and auditors). The checkpoint file is
+/// checked by `shedu audit verify`, next to the database.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
+    responses((status = 200, body = ChainCheckDto), (status = 403, body = Problem)))]
+pub(crate) async fn verify(
+    State(state): State<AppState>,
+) -> Result<ApiJson<ChainCheckDto>, Problem> {
+    use shedu_core::AuditVerdict;
+    let dto = match state.services.audit.verify().await? {
+        AuditVerdict::Intact { records, .. } => ChainCheckDto {
+            intact: true,
+            records: Some(records),
+            broken_seq: None,
+            detail: format!("the chain is intact: {records} records checked"),
+        },
+        AuditVerdict::Truncated { head, checkpoint } => ChainCheckDto {
+            intact: false,
+            records: None,
+            broken_seq: Some(head),
+            detail: format!("the chain ends at {head}, before checkpoint {checkpoint}"),
+        },
+        AuditVerdict::Broken { seq, id, reason } => ChainCheckDto {
+            intact: false,
+            records: None,
+            broken_seq: Some(seq),
+            detail: format!("record {seq} ({id}) breaks the chain: {reason}"),
+        },
+    };
+    Ok(ApiJson(dto))
+}

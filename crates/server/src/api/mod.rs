@@ -83,6 +83,7 @@ fn protected() -> OpenApiRouter<AppState> {
         .routes(routes!(events::list_deliveries))
         .routes(routes!(events::retry_delivery))
         .routes(routes!(audit::list))
+        .routes(routes!(audit::verify))
         .routes(routes!(devices::list, devices::register))
         .routes(routes!(devices::show, devices::update))
         .routes(routes!(devices::decommission))

@@ -24,6 +24,10 @@ pub(crate) struct StatusDto {
     pub cas: BTreeMap<String, i64>,
     /// Certificates per status (`active`, `about_to_expire`, `expired`, `revoked`).
     pub certificates: BTreeMap<String, i64>,
+    /// Unexpired certificates expiring within 7, 30 and 90 days (keys: the days).
+    pub expiring: BTreeMap<String, i64>,
+    /// Certificates per issuing CA (by id), per status.
+    pub certificates_by_ca: BTreeMap<String, BTreeMap<String, i64>>,
     /// Devices per status.
     pub devices: BTreeMap<String, i64>,
 }
@@ -64,6 +68,11 @@ pub(crate) struct SinkDto {
 pub(crate) async fn show(State(state): State<AppState>) -> Result<ApiJson<StatusDto>, Problem> {
     let status = state.services.status().await?;
     let o = status.overview;
+    let expiring = status
+        .expiring
+        .iter()
+        .map(|(days, n)| (days.to_string(), *n))
+        .collect();
     let counts = |rows: Vec<(String, i64)>| rows.into_iter().collect::<BTreeMap<_, _>>();
     Ok(ApiJson(StatusDto {
         version: env!("CARGO_PKG_VERSION"),
@@ -86,6 +95,14 @@ pub(crate) async fn show(State(state): State<AppState>) -> Result<ApiJson<Status
         },
         cas: counts(o.cas),
         certificates: counts(o.certificates),
+        expiring,
+        certificates_by_ca: o.certificates_by_ca.into_iter().fold(
+            BTreeMap::new(),
+            |mut by_ca: BTreeMap<String, BTreeMap<String, i64>>, (ca, status, n)| {
+                by_ca.entry(ca).or_default().insert(status, n);
+                by_ca
+            },
+        ),
         devices: counts(o.devices),
     }))
 }

@@ -1,0 +1,353 @@
+//! The web console: a small single-page application (plain JavaScript modules and CSS in
+//! `crates/server/console/`, embedded at build time) served under `/ui/`, and the cookie session it signs in
+//! with. The pages call the REST API (`/api/v1/…`) like any client; the gateway accepts the console's
+//! session cookie in place of a bearer token ([`session_credential`]).
+//!
+//! Security: every console response carries a strict Content-Security-Policy (own scripts and styles
+//! only: nothing inline, no other origin), and refuses framing. The cookies are `Secure; HttpOnly;
+//! SameSite=Strict`; a request that changes something with a cookie (any method but GET, HEAD and
+//! OPTIONS) must also be same-origin: `Origin` naming this server, `Sec-Fetch-Site: same-origin` when the
+//! browser sends it, and the `X-Requested-With: shedu-console` header, which no other site can add
+//! without a CORS preflight that this server never grants.
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::problem::{ApiJson, Problem};
+
+/// The session cookie: an access token (or the bootstrap token). `__Host-`: Secure, Path=/, no Domain.
+const SESSION_COOKIE: &str = "__Host-shedu-session";
+/// The refresh token, sent only to the console's session routes.
+const REFRESH_COOKIE: &str = "__Secure-shedu-refresh";
+const REFRESH_PATH: &str = "/ui/session";
+/// The header a console request that changes something carries.
+pub(crate) const CSRF_HEADER: &str = "x-requested-with";
+const CSRF_VALUE: &str = "shedu-console";
+
+/// The policy of every console response: the console's own files, API calls to this origin, nothing else.
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; \
+    frame-ancestors 'none'; base-uri 'none'";
+
+/// The embedded files: name, media type, content.
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/app.js"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/api.js"),
+    ),
+    (
+        "pages.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../console/pages.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../console/style.css"),
+    ),
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_str!("../console/icon.svg"),
+    ),
+];
+const INDEX: &str = include_str!("../console/index.html");
+
+/// `/` (to the console), `/ui/` (the page), `/ui/assets/{name}` and the session routes.
+pub(crate) fn router(state: AppState) -> Router<AppState> {
+    let session = Router::new()
+        .route("/ui/session", post(login).delete(logout))
+        .route("/ui/session/refresh", post(refresh))
+        .layer(axum::middleware::from_fn(same_origin_writes))
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::audit::layer,
+        ));
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui", get(|| async { Redirect::to("/ui/") }))
+        .route("/ui/", get(index))
+        .route("/ui/assets/{name}", get(asset))
+        .merge(session)
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+async fn index() -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response()
+}
+
+async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, media_type, body)) => {
+            ([(header::CONTENT_TYPE, *media_type)], *body).into_response()
+        }
+        None => {
+            Problem::new(StatusCode::NOT_FOUND, "not-found", "no such console file").into_response()
+        }
+    }
+}
+
+/// The headers of every console response.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-cache"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    res
+}
+
+/// Refuses a console session request that changes something unless it is same-origin.
+async fn same_origin_writes(req: Request, next: Next) -> Response {
+    match check_same_origin(req.method(), req.uri(), req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(p) => p.into_response(),
+    }
+}
+
+fn csrf_refused(why: &str) -> Problem {
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "csrf",
+        format!(
+            "a console request that changes something must come from the console itself: {why}"
+        ),
+    )
+}
+
+/// `Ok` for safe methods; otherwise the request must carry the console's header, a matching `Origin`,
+/// and (when the browser says) `Sec-Fetch-Site: same-origin`.
+fn check_same_origin(
+    method: &Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+) -> Result<(), Problem> {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if header(CSRF_HEADER) != Some(CSRF_VALUE) {
+        return Err(csrf_refused("the X-Requested-With header is missing"));
+    }
+    if let Some(site) = header("sec-fetch-site")
+        && site != "same-origin"
+    {
+        return Err(csrf_refused("Sec-Fetch-Site is not same-origin"));
+    }
+    let authority = crate::listen::request_authority(uri, headers)
+        .ok_or_else(|| csrf_refused("the request names no host"))?;
+    match header("origin") {
+        Some(origin) if origin.eq_ignore_ascii_case(&format!("https://{authority}")) => Ok(()),
+        Some(_) => Err(csrf_refused("Origin is another site")),
+        None => Err(csrf_refused("the Origin header is missing")),
+    }
+}
+
+/// One cookie's value from the `Cookie` headers.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+/// The console session's token, for a request without a bearer token: `Ok(None)` without the cookie; a
+/// request with the cookie that changes something must be same-origin (else 403).
+pub(crate) fn session_credential(req: &Request) -> Result<Option<String>, Problem> {
+    let Some(token) = cookie(req.headers(), SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    check_same_origin(req.method(), req.uri(), req.headers())?;
+    Ok(Some(token.to_string()))
+}
+
+/// A console sign-in: a local user's name and password, or the bootstrap admin token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    username: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+}
+
+/// Who signed in.
+#[derive(Debug, Serialize)]
+struct SignedIn {
+    name: String,
+    role: String,
+}
+
+fn set_cookie(name: &str, value: &str, path: &str, clear: bool) -> (header::HeaderName, String) {
+    let age = if clear { "; Max-Age=0" } else { "" };
+    (
+        header::SET_COOKIE,
+        format!("{name}={value}; Path={path}; Secure; HttpOnly; SameSite=Strict{age}"),
+    )
+}
+
+fn signed_in(p: &Principal, session: &str, refresh: Option<&str>) -> Response {
+    let mut cookies = vec![set_cookie(SESSION_COOKIE, session, "/", false)];
+    cookies.push(match refresh {
+        Some(r) => set_cookie(REFRESH_COOKIE, r, REFRESH_PATH, false),
+        None => set_cookie(REFRESH_COOKIE, "", REFRESH_PATH, true),
+    });
+    let mut res = Json(SignedIn {
+        name: p.name.clone(),
+        role: p.role.as_str().into(),
+    })
+    .into_response();
+    for (name, value) in cookies {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            res.headers_mut().append(name, v);
+        }
+    }
+    res
+}
+
+/// `POST /ui/session`: signs in and sets the session cookies.
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, Problem> {
+    match (req.username, req.password, req.token) {
+        (Some(user), Some(password), None) => {
+            let session = state
+                .services
+                .auth
+                .login(&user, &password, &peer.ip().to_string())
+                .await?;
+            let p = crate::auth::authenticate(&state, Some(&session.token)).await?;
+            Ok(signed_in(&p, &session.token, Some(&session.refresh_token)))
+        }
+        (None, None, Some(token)) => {
+            let p = crate::auth::authenticate(&state, Some(&token)).await?;
+            if p.kind != crate::PrincipalKind::Bootstrap {
+                return Err(Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid-token",
+                    "the console signs in with a user name and password, or the bootstrap token",
+                ));
+            }
+            Ok(signed_in(&p, &token, None))
+        }
+        _ => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-input",
+            "send either username and password, or token",
+        )),
+    }
+}
+
+/// `POST /ui/session/refresh`: a new access token for the refresh cookie (the console calls it when the
+/// API answers 401).
+async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    let presented = cookie(&headers, REFRESH_COOKIE).ok_or_else(|| {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "no console session to refresh; sign in",
+        )
+    })?;
+    let session = state.services.auth.refresh(presented).await?;
+    let p = crate::auth::authenticate(&state, Some(&session.token)).await?;
+    Ok(signed_in(&p, &session.token, Some(&session.refresh_token)))
+}
+
+/// `DELETE /ui/session`: ends the login (its refresh tokens, and with them its access tokens) and clears
+/// the cookies.
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    if let Some(presented) = cookie(&headers, REFRESH_COOKIE) {
+        state.services.auth.logout(presented).await?;
+    }
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    for (name, value) in [
+        set_cookie(SESSION_COOKIE, "", "/", true),
+        set_cookie(REFRESH_COOKIE, "", REFRESH_PATH, true),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            res.headers_mut().append(name, v);
+        }
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(*n, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn writes_must_be_same_origin() {
+        let uri: axum::http::Uri = "/api/v1/cas".parse().unwrap_or_default();
+        let good = [
+            ("host", "pki.example:8443"),
+            ("origin", "https://pki.example:8443"),
+            ("x-requested-with", "shedu-console"),
+            ("sec-fetch-site", "same-origin"),
+        ];
+        assert!(check_same_origin(&Method::POST, &uri, &headers(&good)).is_ok());
+        assert!(check_same_origin(&Method::GET, &uri, &headers(&[])).is_ok());
+        for drop in 0..3 {
+            let fewer: Vec<_> = (0..good.len())
+                .filter(|i| *i != drop)
+                .map(|i| good[i])
+                .collect();
+            let verdict = check_same_origin(&Method::DELETE, &uri, &headers(&fewer));
+            assert!(verdict.is_err(), "without {:?}", good[drop]);
+        }
+        assert!(check_same_origin(&Method::POST, &uri, &headers(&good[..3])).is_ok());
+        // Another site (Origin), or a sibling site the browser names (Sec-Fetch-Site).
+        for (origin, site) in [
+            ("https://evil.example", "cross-site"),
+            ("https://pki.example:8443", "same-site"),
+        ] {
+            let h = [
+                ("host", "pki.example:8443"),
+                ("origin", origin),
+                ("x-requested-with", "shedu-console"),
+                ("sec-fetch-site", site),
+            ];
+            assert!(check_same_origin(&Method::PUT, &uri, &headers(&h)).is_err());
+        }
+    }
+
+    #[test]
+    fn cookies_are_read_by_exact_name() {
+        let h = headers(&[("cookie", "a=1; __Host-shedu-session=tok; x=2")]);
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("tok"));
+        assert_eq!(cookie(&h, "__Host-shedu"), None);
+    }
+}

@@ -1,0 +1,318 @@
+"""Drives the shedu web console in Debian's Chromium through Playwright (never a downloaded browser).
+
+Run by crates/server/tests/console_browser.rs (and scripts/screenshots, which sets SCREENSHOTS):
+    browser.py BASE_URL ADMIN_USER AUDITOR_USER PASSWORD CSR_FILE CA_FILE ADMIN_TOKEN
+A device's EST enrolment is driven by curl (with the admin token) while the browser watches.
+Prints one line per step; any failed expectation raises, and the test fails with the output.
+"""
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+
+from playwright.sync_api import expect, sync_playwright
+
+base, admin, auditor, password, csr_file, ca_file, token = sys.argv[1:8]
+csr = open(csr_file).read()
+work = os.path.dirname(csr_file)
+shots = os.environ.get("SCREENSHOTS")
+CHROMIUM = os.environ.get("SHEDU_CHROMIUM", "/usr/bin/chromium")
+
+
+def step(text):
+    print(f"step: {text}", flush=True)
+
+
+def shot(page, name):
+    if shots:
+        page.screenshot(path=os.path.join(shots, f"{name}.png"), full_page=False)
+
+
+def sign_in(page, user):
+    page.goto(f"{base}/")
+    expect(page).to_have_url(re.compile(r"/ui/$"))
+    page.fill("#login-form input[name=username]", user)
+    page.fill("#login-form input[name=password]", password)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator(".whoami .who")).to_have_text(user)
+
+
+def sign_out(page):
+    page.click("#sign-out")
+    expect(page.locator("#login-form")).to_be_visible()
+
+
+TITLES = {
+    "cas": "Certificate authorities",
+    "certificates": "Certificates",
+    "ras": "Registration authorities",
+    "events": "Events",
+    "dashboard": "Dashboard",
+    "audit": "Audit log",
+    "devices": "Devices",
+}
+
+
+def curl(*args):
+    out = subprocess.run(["curl", "-fsS", "--cacert", ca_file, *args], check=True, capture_output=True)
+    return out.stdout
+
+
+def api(method, path, body=None):
+    extra = ["--json", json.dumps(body)] if body is not None else []
+    out = curl("-H", f"Authorization: Bearer {token}", "-X", method, *extra, f"{base}{path}")
+    return json.loads(out) if out else None
+
+
+def enrol(device, ra_id):
+    """What a device does (docs/devices-and-est.md): a key, a CSR, simpleenroll with its one-time secret."""
+    api("POST", "/api/v1/devices", {"id": device, "ra_id": ra_id})
+    secret = api("POST", f"/api/v1/devices/{device}/enrollment-secret")["secret"]
+    der = os.path.join(work, f"{device}.csr.der")
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", os.path.join(work, f"{device}.key"), "-subj", f"/CN={device}", "-outform", "DER",
+                    "-out", der], check=True, capture_output=True)
+    b64 = os.path.join(work, f"{device}.csr.b64")
+    with open(b64, "wb") as f:
+        f.write(base64.b64encode(open(der, "rb").read()))
+    curl("-u", f"{device}:{secret}", "-H", "Content-Type: application/pkcs10", "--data-binary", f"@{b64}",
+         f"{base}/.well-known/est/{ra_id}/simpleenroll")
+
+
+def go(page, name):
+    """Follows the sidebar link to a page and waits until that page (not the one before) is shown."""
+    page.click(f"nav a[href='#/{name}']")
+    expect(page.locator("#content h1")).to_have_text(TITLES[name])
+
+
+def submit_dialog(page, form):
+    page.click(f"#{form} button[type=submit]")
+
+
+def main(p):
+    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+    # The test server's TLS CA is its own; the browser is told to accept it (Secure cookies still apply).
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1360, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    messages, errors = [], []
+    page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    failure = os.environ.get("SHEDU_CONSOLE_FAILURE")
+
+    def report(*_):
+        # On a failed expectation, what the page said (and showed) helps more than the timeout alone.
+        print("browser console:", *messages, "page errors:", *errors, sep="\n", file=sys.stderr)
+        if failure:
+            page.screenshot(path=failure)
+
+    sys.excepthook = lambda *exc: (report(), sys.__excepthook__(*exc))
+
+    step("the login page, then a wrong password shows the API's problem")
+    page.goto(f"{base}/")
+    shot(page, "login")
+    page.fill("#login-form input[name=username]", admin)
+    page.fill("#login-form input[name=password]", "not the password")
+    page.click("#login-form button[type=submit]")
+    expect(page.locator(".login-card .error")).to_contain_text("invalid user name or password")
+
+    step("sign in as an admin: the session cookie is HttpOnly, Secure and SameSite=Strict")
+    sign_in(page, admin)
+    cookies = {c["name"]: c for c in context.cookies()}
+    session = cookies["__Host-shedu-session"]
+    assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Strict", session
+    assert page.evaluate("document.cookie") == "", "the session cookie is not readable by scripts"
+
+    step("create a root CA")
+    go(page, "cas")
+    page.click("#new-root")
+    page.fill("#ca-form input[name=name]", "browser-root")
+    page.fill("#ca-form input[name=cn]", "Browser Root CA")
+    page.fill("#ca-form input[name=org]", "Shedu Test Plant")
+    submit_dialog(page, "ca-form")
+    expect(page.locator("#content table").first).to_contain_text("browser-root")
+
+    step("the same name again: the API's problem appears in the form")
+    page.click("#new-root")
+    page.fill("#ca-form input[name=name]", "browser-root")
+    page.fill("#ca-form input[name=cn]", "Browser Root CA")
+    submit_dialog(page, "ca-form")
+    expect(page.locator("#ca-form [role=alert]:not(:empty)").first).to_contain_text("browser-root")
+    page.click("dialog .close")
+
+    step("create an intermediate CA under it")
+    page.click("#new-intermediate")
+    page.fill("#ca-form input[name=name]", "browser-issuing")
+    page.fill("#ca-form input[name=cn]", "Browser Issuing CA")
+    page.select_option("#ca-form select[name=parent_id]", label="browser-root")
+    submit_dialog(page, "ca-form")
+    row = page.locator("tr", has_text="browser-issuing")
+    expect(row).to_contain_text("intermediate")
+    expect(page.locator(".depth-1")).to_contain_text("browser-issuing")
+    shot(page, "cas")
+
+    step("issue a certificate from a pasted CSR")
+    go(page, "certificates")
+    page.click("#issue")
+    page.select_option("#issue-form select[name=ca]", label="browser-issuing")
+    page.fill("#issue-form textarea[name=csr_pem]", "not a CSR")
+    submit_dialog(page, "issue-form")
+    expect(page.locator("#issue-form [data-field=csr_pem] .field-error")).not_to_be_empty()
+    page.fill("#issue-form textarea[name=csr_pem]", csr)
+    page.fill("#issue-form input[name=validity_days]", "200")
+    submit_dialog(page, "issue-form")
+    expect(page.locator("#content h1")).to_contain_text("browser-device.example")
+    expect(page.locator("dd[data-key=status]")).to_have_text("active")
+    serial = page.locator("dd[data-key=serial]").inner_text().strip()
+    with page.expect_download() as download:
+        page.click("#download-chain")
+    chain = open(download.value.path()).read()
+    assert chain.count("-----BEGIN CERTIFICATE-----") == 3, chain  # the leaf, the intermediate, the root
+    verified = subprocess.run(["openssl", "verify", "-partial_chain", "-CAfile", download.value.path(),
+                               download.value.path()], capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stderr
+    shot(page, "certificate")
+
+    step("find it by filter")
+    go(page, "certificates")
+    page.fill("#cert-filters input[name=subject]", "browser-device")
+    page.select_option("#cert-filters select[name=status]", "active")
+    page.click("#cert-filters button[type=submit]")
+    expect(page.locator("#cert-results tbody tr")).to_have_count(1)
+    expect(page.locator("#cert-results")).to_contain_text(serial)
+    shot(page, "certificates")
+    page.click(f"#cert-results a:has-text('browser-device.example')")
+
+    step("revoke it with a reason and see the status change")
+    page.click("#revoke")
+    page.select_option("#revoke-form select[name=reason]", "key_compromise")
+    submit_dialog(page, "revoke-form")
+    expect(page.locator("dd[data-key=status]")).to_have_text("revoked")
+    expect(page.locator("dd[data-key=revoked]")).to_contain_text("key_compromise")
+    expect(page.locator("#revoke")).to_have_count(0)
+    go(page, "certificates")
+    page.fill("#cert-filters input[name=subject]", "browser-device")
+    page.select_option("#cert-filters select[name=status]", "revoked")
+    page.click("#cert-filters button[type=submit]")
+    expect(page.locator("#cert-results tbody tr")).to_have_count(1)
+
+    step("an access token that is gone is renewed with the refresh cookie, unnoticed")
+    context.clear_cookies(name="__Host-shedu-session")
+    go(page, "ras")
+    expect(page.locator("#new-ra")).to_be_visible()
+    assert "__Host-shedu-session" in {c["name"] for c in context.cookies()}, "the refresh set a new session"
+
+    step("create an RA")
+    go(page, "ras")
+    page.click("#new-ra")
+    page.fill("#ra-form input[name=name]", "browser-line-1")
+    page.select_option("#ra-form select[name=ca]", label="browser-issuing")
+    submit_dialog(page, "ra-form")
+    expect(page.locator("#content table").first).to_contain_text("browser-line-1")
+    shot(page, "ras")
+
+    step("the live event stream shows what happened")
+    go(page, "events")
+    expect(page.locator("#live")).to_have_text("live")
+    expect(page.locator("#event-list")).to_contain_text("certificate.revoked")
+    expect(page.locator("#event-list")).to_contain_text("ra.created")
+
+    step("a device enrols over EST (curl) and appears in the live views")
+    ra_id = next(r["id"] for r in api("GET", "/api/v1/ras")["items"] if r["name"] == "browser-line-1")
+    enrol("plc-9", ra_id)
+    expect(page.locator("#event-list")).to_contain_text("device.enrolled")
+    expect(page.locator("#event-list li").first).to_contain_text("plc-9")
+    shot(page, "events")
+    go(page, "devices")
+    expect(page.locator("#content table").first).to_contain_text("plc-9")
+    expect(page.locator("tr", has_text="plc-9")).to_contain_text("fully provisioned")
+    page.click("#content a:has-text('plc-9')")
+    expect(page.locator("dd[data-key=status]")).to_have_text("fully provisioned")
+    expect(page.locator("#slots tbody tr").first).to_contain_text("active")
+    shot(page, "device")
+
+    step("the dashboard counts them")
+    go(page, "dashboard")
+    expect(page.locator(".card", has=page.locator("#stat-certificates"))).to_contain_text("revoked")
+    expect(page.locator(".card", has=page.locator("#stat-cas"))).to_contain_text("active")
+    # Nothing is due within 90 days (plc-9's certificate runs for the profile's default, a year).
+    expect(page.locator("#expiring li")).to_have_count(3)
+    expect(page.locator("#expiring")).to_contain_text("0 in the next 90 days")
+    per_ca = page.locator("#per-ca tr", has_text="browser-issuing")
+    expect(per_ca.locator("td").nth(4)).to_have_text("1")  # revoked
+    shot(page, "dashboard")
+    sign_out(page)
+    assert "__Host-shedu-session" not in {c["name"] for c in context.cookies()}
+
+    step("an auditor sees no write buttons")
+    sign_in(page, auditor)
+    go(page, "cas")
+    expect(page.locator("#content table").first).to_contain_text("browser-issuing")
+    expect(page.locator("#new-root")).to_have_count(0)
+    expect(page.locator("#new-intermediate")).to_have_count(0)
+    go(page, "certificates")
+    expect(page.locator("#cert-results")).to_contain_text("browser-device.example")
+    expect(page.locator("#issue")).to_have_count(0)
+    page.click("#cert-results a:has-text('browser-device.example')")
+    expect(page.locator("dd[data-key=status]")).to_have_text("revoked")
+    expect(page.locator("#revoke")).to_have_count(0)
+    go(page, "ras")
+    expect(page.locator("#content table").first).to_contain_text("browser-line-1")
+    expect(page.locator("#new-ra")).to_have_count(0)
+    go(page, "devices")
+    page.click("#content a:has-text('plc-9')")
+    expect(page.locator("dd[data-key=status]")).to_have_text("fully provisioned")
+    expect(page.locator("#decommission")).to_have_count(0)
+
+    step("an auditor forcing a write from the page gets 403")
+    forced = page.evaluate(
+        """async () => {
+            const res = await fetch('/api/v1/cas', {method: 'POST', credentials: 'same-origin',
+              headers: {'Content-Type': 'application/json', 'X-Requested-With': 'shedu-console'},
+              body: JSON.stringify({name: 'forced', key_type: 'ec-p256', subject: {common_name: 'F'}})});
+            return [res.status, await res.json()];
+        }"""
+    )
+    assert forced[0] == 403 and forced[1]["type"] == "urn:shedu:problem:forbidden", forced
+
+    step("the auditor checks the audit chain")
+    go(page, "audit")
+    expect(page.locator("#content table").first).to_contain_text("certificate.revoke")
+    page.click("#verify")
+    expect(page.locator("#verdict")).to_contain_text("Chain intact")
+    shot(page, "audit")
+
+    step("an admin decommissions the device: its certificate is revoked")
+    sign_out(page)
+    sign_in(page, admin)
+    go(page, "devices")
+    page.click("#content a:has-text('plc-9')")
+    page.click("#decommission")
+    submit_dialog(page, "decommission-form")
+    expect(page.locator("dd[data-key=status]")).to_have_text("decommissioned")
+    expect(page.locator("#slots tbody tr").first).to_contain_text("revoked")
+    expect(page.locator("#decommission")).to_have_count(0)
+
+    step("on a tablet: the sidebar folds above the page and nothing scrolls sideways")
+    page.set_viewport_size({"width": 768, "height": 1024})
+    for name in ["dashboard", "certificates", "devices"]:
+        go(page, name)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), name
+    expect(page.locator("nav.sidebar")).to_be_visible()
+    go(page, "cas")
+    shot(page, "tablet")
+
+    violations = [m for m in messages if "Content Security Policy" in m]
+    assert not violations, f"Content-Security-Policy violations: {violations}"
+    assert not errors, f"page errors: {errors}"
+    browser.close()
+    print(json.dumps({"serial": serial}))
+
+
+# Not a `with` block: on a failure the browser stays open until the report (and screenshot) is done.
+playwright = sync_playwright().start()
+main(playwright)
+playwright.stop()

@@ -1,0 +1,148 @@
+//! The web console in a real browser: Playwright (Python, pinned, in a cached virtualenv) drives Debian's
+//! Chromium through `tests/console/browser.py` against a test server. The script signs in, creates a root
+//! and an intermediate CA, issues from a pasted CSR made with openssl, finds the certificate by filter,
+//! revokes it, renews an expired access cookie, creates an RA, watches the live events while a device
+//! enrols over EST (curl), checks that an auditor is offered no write action and gets 403 when forcing
+//! one, and at last decommissions the device as an admin. With `SCREENSHOTS=<dir>` (scripts/screenshots)
+//! it also saves the main pages there.
+
+// Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use serde_json::json;
+use shedu_testkit::{TestServer, backend_test, openssl_csr, python_venv};
+
+/// The Playwright release the console's browser tests (and scripts/screenshots) use.
+pub const PLAYWRIGHT: &str = "playwright==1.65.3";
+const PASSWORD: &str = "a long enough secret";
+
+backend_test!(console_flows_in_chromium, |backend| {
+    let chromium = std::env::var("SHEDU_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "the console's browser test needs Debian's Chromium (apt-get install chromium; scripts/test does)"
+    );
+    let server = TestServer::start(backend).await;
+    for (name, role) in [("alice", "admin"), ("audrey", "auditor")] {
+        let (s, u) = server
+            .post(
+                "/api/v1/users",
+                json!({"username": name, "password": PASSWORD, "role": role}),
+            )
+            .await;
+        assert_eq!(s, 201, "{u}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    openssl_csr(
+        dir.path(),
+        "device",
+        "ec-p256",
+        "/CN=browser-device.example",
+        Some("DNS:browser-device.example"),
+    );
+    let venv = python_venv("console", &[PLAYWRIGHT]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/browser.py");
+    let out = tokio::process::Command::new(venv.join("bin/python"))
+        .arg(script)
+        .args([&server.base_url, "alice", "audrey", PASSWORD])
+        .arg(dir.path().join("device.csr"))
+        .arg(&server.ca_file)
+        .arg(&server.token)
+        .env("SHEDU_CHROMIUM", &chromium)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser.py failed\n--- stdout\n{stdout}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // What the browser did is what the server holds.
+    let serial = serde_json::from_str::<serde_json::Value>(stdout.lines().last().unwrap()).unwrap()
+        ["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, page) = server
+        .get("/api/v1/certificates?subject=browser-device.example")
+        .await;
+    assert_eq!(s, 200);
+    let certs = page["items"].as_array().unwrap();
+    assert_eq!(certs.len(), 1, "{page}");
+    assert_eq!(certs[0]["serial"], serial.as_str());
+    assert_eq!(certs[0]["status"], "revoked");
+    assert_eq!(certs[0]["revocation_reason"], "key_compromise");
+    let (_, ras) = server.get("/api/v1/ras").await;
+    assert!(
+        ras["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "browser-line-1"),
+        "{ras}"
+    );
+    let (_, cas) = server.get("/api/v1/cas").await;
+    let names: Vec<&str> = cas["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert!(
+        !names.contains(&"forced"),
+        "the auditor's forced write was refused: {names:?}"
+    );
+    // The dashboard's per-CA counts: the intermediate issued the certificate the browser revoked and the
+    // one the device enrolled for, revoked when the browser decommissioned the device.
+    let issuing = cas["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "browser-issuing")
+        .unwrap();
+    let (_, status) = server.get("/api/v1/status").await;
+    let by_ca = &status["certificates_by_ca"];
+    assert_eq!(
+        by_ca[issuing["id"].as_str().unwrap()],
+        json!({"revoked": 2}),
+        "{status}"
+    );
+    assert_eq!(status["devices"], json!({"decommissioned": 1}), "{status}");
+    let sum = |counts: &serde_json::Value| -> i64 {
+        counts
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_i64().unwrap())
+            .sum()
+    };
+    let per_ca: i64 = by_ca.as_object().unwrap().values().map(sum).sum();
+    assert_eq!(sum(&status["certificates"]), per_ca, "{status}");
+
+    // The expiry timeline counts unexpired certificates by window: one due in 20 days shows in the
+    // 30- and 90-day windows only; the revoked one never.
+    let csr = openssl_csr(dir.path(), "soon", "ec-p256", "/CN=soon.example", None);
+    let (s, soon) = server
+        .post(
+            &format!(
+                "/api/v1/cas/{}/certificates",
+                issuing["id"].as_str().unwrap()
+            ),
+            json!({"csr_pem": csr, "validity_days": 20}),
+        )
+        .await;
+    assert_eq!(s, 201, "{soon}");
+    let (_, status) = server.get("/api/v1/status").await;
+    assert_eq!(
+        status["expiring"],
+        json!({"7": 0, "30": 1, "90": 1}),
+        "{status}"
+    );
+    if let Ok(shots) = std::env::var("SCREENSHOTS") {
+        assert!(Path::new(&shots).join("dashboard.png").exists());
+    }
+});
