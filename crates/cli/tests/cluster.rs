@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::{STARTUP_TIMEOUT, shedu_command, wait_for_listeners};
 use serde_json::{Value, json};
-use shedu_testkit::{Backend, ScratchDb, openssl};
+use shedu_testkit::{Backend, ScratchDb, openssl, openssl_csr};
 
 /// One `shedu serve` process.
 struct Replica {
@@ -88,6 +88,13 @@ fn start_all(root: &Path, names: &[&str], db_url: &str, master: &str) -> Vec<Rep
 
 fn master_key() -> String {
     hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// The admin's client for a replica: its internal TLS CA and bootstrap token.
+fn admin_api(r: &Replica) -> Api {
+    let ca_pem = std::fs::read(r.data.join("tls/ca.pem")).unwrap();
+    let token = std::fs::read_to_string(r.data.join("admin-token")).unwrap();
+    Api::new(&ca_pem, token.trim())
 }
 
 /// An HTTPS client trusting `ca_pem`, with a bearer token.
@@ -288,29 +295,14 @@ async fn three_replicas_share_setup_and_see_every_revocation_at_once() {
     std::fs::create_dir_all(&work).unwrap();
     let mut ra_ids = Vec::new();
     for (i, r) in replicas.iter().enumerate() {
-        let (ok, text) = openssl(
+        let csr = openssl_csr(
             &work,
-            &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("ra{i}.key"),
-                "-subj",
-                &format!("/CN=ra-{i}"),
-                "-out",
-                &format!("ra{i}.csr"),
-            ],
+            &format!("ra{i}"),
+            "ec-p256",
+            &format!("/CN=ra-{i}"),
+            None,
         );
-        assert!(ok, "{text}");
-        ra_ids.push((
-            r,
-            std::fs::read_to_string(work.join(format!("ra{i}.csr"))).unwrap(),
-        ));
+        ra_ids.push((r, csr));
     }
     let probe = api
         .post(
@@ -346,26 +338,7 @@ async fn three_replicas_share_setup_and_see_every_revocation_at_once() {
     assert_eq!(internal.len(), 1, "one internal RA CA: {cas}");
 
     // C builds its OCSP issuer index now, answering for a certificate of the probe CA ...
-    let (ok, text) = openssl(
-        &work,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "plc.key",
-            "-subj",
-            "/CN=plc",
-            "-out",
-            "plc.csr",
-        ],
-    );
-    assert!(ok, "{text}");
-    let csr = std::fs::read_to_string(work.join("plc.csr")).unwrap();
+    let csr = openssl_csr(&work, "plc", "ec-p256", "/CN=plc", None);
     let probed = api
         .post(
             a,
@@ -564,30 +537,10 @@ async fn a_replica_cut_off_from_the_database_stops_serving_cached_answers() {
     let b = start_all(root, &["b"], &via_link, &master).remove(0);
     let _ = dbname;
 
-    let ca_pem = std::fs::read(a.data.join("tls/ca.pem")).unwrap();
-    let token = std::fs::read_to_string(a.data.join("admin-token")).unwrap();
-    let api = Api::new(&ca_pem, token.trim());
+    let api = admin_api(&a);
     let work = root.join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let (ok, text) = openssl(
-        &work,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "plc.key",
-            "-subj",
-            "/CN=plc",
-            "-out",
-            "plc.csr",
-        ],
-    );
-    assert!(ok, "{text}");
+    let csr = openssl_csr(&work, "plc", "ec-p256", "/CN=plc", None);
     let ca = api
         .post(
             &a,
@@ -605,7 +558,7 @@ async fn a_replica_cut_off_from_the_database_stops_serving_cached_answers() {
         .post(
             &a,
             &format!("/api/v1/cas/{ca_id}/certificates"),
-            json!({ "csr_pem": std::fs::read_to_string(work.join("plc.csr")).unwrap() }),
+            json!({ "csr_pem": csr }),
         )
         .await;
     let serial = issued["serial"].as_str().unwrap().to_string();
@@ -765,9 +718,7 @@ async fn behind_haproxy_issuance_survives_a_replica_killed_under_load() {
     let mut replicas = start_all(root, &["a", "b", "c"], &db.url, &master_key());
     let lb = Balancer::start(root, &replicas);
     let front = lb.front();
-    let ca_pem = std::fs::read(replicas[0].data.join("tls/ca.pem")).unwrap();
-    let token = std::fs::read_to_string(replicas[0].data.join("admin-token")).unwrap();
-    let api = Arc::new(Api::new(&ca_pem, token.trim()));
+    let api = Arc::new(admin_api(&replicas[0]));
 
     // The balancer is up once every replica passed its readiness check.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -785,26 +736,7 @@ async fn behind_haproxy_issuance_survives_a_replica_killed_under_load() {
 
     let work = root.join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let (ok, text) = openssl(
-        &work,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "plc.key",
-            "-subj",
-            "/CN=plc",
-            "-out",
-            "plc.csr",
-        ],
-    );
-    assert!(ok, "{text}");
-    let csr = std::fs::read_to_string(work.join("plc.csr")).unwrap();
+    let csr = openssl_csr(&work, "plc", "ec-p256", "/CN=plc", None);
     let (s, ca) = api
         .call_at(
             &front.https,
