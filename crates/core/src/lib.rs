@@ -14,6 +14,7 @@ mod auth;
 mod ca;
 mod certificates;
 mod clock;
+mod cloud;
 mod connector;
 mod devices;
 mod engines;
@@ -48,6 +49,11 @@ pub use auth::{ApiKey, AuthService, Principal, PrincipalKind, Role, Session, Use
 pub use ca::{Cas, ImportCa, NewCa, ProfileInput, VaInput};
 pub use certificates::{CertificateQuery, Issuance, IssueInput, Issued};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use cloud::{
+    CLOUD_SINK, CaMode, Cloud, CloudConfig, CloudConnector, CloudConnectorInput, CloudCredentials,
+    CloudFailure, CloudProvider, CloudProviderKind, CloudRef, Desired, DeviceBinding, SyncItem,
+    SyncKind, SyncState,
+};
 pub use connector::{
     CertificateInfo, ClientIdentity, Connector, ConnectorConfig, ConnectorIssued, ConnectorKind,
     ConnectorToken, CsrInfo, MAX_VALIDITY_DAYS as CONNECTOR_MAX_VALIDITY_DAYS, ManagementInfo,

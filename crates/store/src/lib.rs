@@ -15,6 +15,7 @@ mod auth;
 pub mod bench_fill;
 mod cas;
 mod certificates;
+mod cloud;
 mod connector;
 mod devices;
 mod error;
@@ -45,6 +46,7 @@ pub use acme::{
 pub use audit::Audited;
 pub use auth::{ApiKeyRow, LoginFailures, Redeemed, RefreshTokenRow, UserChange, UserRow};
 pub use certificates::{CertificateFilter, Page, RevokeOutcome};
+pub use cloud::{CloudConnectorRow, CloudSyncKey, CloudSyncRow};
 pub use connector::{ConnectorCertRow, ConnectorIssuance, ConnectorTokenRow};
 pub use devices::{
     DEVICE_ALREADY_ENROLLED, DEVICE_DECOMMISSIONED, DEVICE_LIVE_CERTIFICATES, DEVICE_RA_MISMATCH,

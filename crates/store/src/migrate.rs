@@ -89,6 +89,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_kmip.sql"),
         postgres: include_str!("../migrations/postgres/0016_kmip.sql"),
     },
+    Migration {
+        version: 17,
+        sqlite: include_str!("../migrations/sqlite/0017_cloud.sql"),
+        postgres: include_str!("../migrations/postgres/0017_cloud.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), Error> {

@@ -104,6 +104,8 @@ pub struct Options {
     pub secrets: Option<shedu_core::SecretsConfig>,
     /// Where the secret store's token socket listens; none when unset.
     pub secrets_socket: Option<PathBuf>,
+    /// The cloud connectors' retry timing; the production defaults when unset.
+    pub cloud: Option<shedu_core::CloudConfig>,
 }
 
 /// The operator's TLS files, and the CA file the test's clients trust instead of the internal one.
@@ -221,6 +223,7 @@ impl TestServer {
             acme: persisted.options.acme.clone().unwrap_or_default(),
             connector: persisted.options.connector.clone().unwrap_or_default(),
             secrets: persisted.options.secrets.clone().unwrap_or_default(),
+            cloud: persisted.options.cloud.clone().unwrap_or_default(),
         };
         let services = Services::open(store.clone(), &master, clock.clone(), config)
             .await
@@ -239,6 +242,7 @@ impl TestServer {
                     },
                     None => shedu_events::ReminderOptions::default(),
                 },
+                cloud: Some(services.cloud.clone()),
                 ..Default::default()
             },
         )
@@ -398,6 +402,44 @@ fn hex_token() -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Everything the database at `db_url` holds, as bytes, for scans that a secret is nowhere in clear: the
+/// SQLite files (with the WAL), or every PostgreSQL table's rows as text (`psql`).
+pub fn database_bytes(db_url: &str) -> Vec<u8> {
+    let mut dump = Vec::new();
+    match db_url.strip_prefix("sqlite://") {
+        Some(rest) => {
+            let file = rest.split('?').next().unwrap_or(rest);
+            for suffix in ["", "-wal", "-shm"] {
+                if let Ok(bytes) = std::fs::read(format!("{file}{suffix}")) {
+                    dump.extend(bytes);
+                }
+            }
+            assert!(dump.len() > 4096, "the database files were read");
+        }
+        None => {
+            let psql = |sql: &str| {
+                let out = Command::new("psql")
+                    .args([db_url, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+                    .output()
+                    .expect("psql is required (apt-get install postgresql-client)");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            let tables = psql(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+            );
+            for table in tables.lines().filter(|t| !t.is_empty()) {
+                dump.extend(psql(&format!("SELECT t::text FROM \"{table}\" t")).into_bytes());
+            }
+        }
+    }
+    dump
 }
 
 /// Runs one SQL statement on the database at `db_url` behind shedu's back, with the backend's own client
