@@ -32,28 +32,6 @@ fn fast() -> Options {
     }
 }
 
-async fn send(
-    server: &TestServer,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = server
-        .client
-        .request(method, format!("{}{path}", server.base_url))
-        .bearer_auth(&server.token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 /// A root CA; writes `ca.pem` in `dir` and returns its id.
 async fn root_ca(server: &TestServer, dir: &Path, name: &str) -> String {
     let ca = server
@@ -73,13 +51,13 @@ fn connector(name: &str, endpoint: &str, ca: &str, secret: &str) -> Value {
 
 /// The connector's sync items.
 async fn state(server: &TestServer, id: &str) -> Vec<Value> {
-    let (s, body) = send(
-        server,
-        reqwest::Method::GET,
-        &format!("/api/v1/cloud-connectors/{id}/state"),
-        None,
-    )
-    .await;
+    let (s, body) = server
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/v1/cloud-connectors/{id}/state"),
+            None,
+        )
+        .await;
     assert_eq!(s, 200, "{body}");
     body["items"].as_array().unwrap().clone()
 }
@@ -150,13 +128,13 @@ backend_test!(aws_iot_follows_issuance_and_revocation, |backend| {
     let dir = tmp.path();
     let ca = root_ca(&server, dir, "Factory Root").await;
 
-    let (s, created) = send(
-        &server,
-        reqwest::Method::POST,
-        "/api/v1/cloud-connectors",
-        Some(connector("aws", &moto.url(), &ca, SECRET)),
-    )
-    .await;
+    let (s, created) = server
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/cloud-connectors",
+            Some(connector("aws", &moto.url(), &ca, SECRET)),
+        )
+        .await;
     assert_eq!(s, 201, "{created}");
     assert!(
         !created.to_string().contains(SECRET),
@@ -332,25 +310,25 @@ backend_test!(aws_iot_follows_issuance_and_revocation, |backend| {
     assert_eq!(listed, json!([late_fp]));
 
     // The state listing filters; bad filters are 400 problems.
-    let (s, body) = send(
-        &server,
-        reqwest::Method::GET,
-        &format!("/api/v1/cloud-connectors/{id}/state?kind=ca"),
-        None,
-    )
-    .await;
+    let (s, body) = server
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/v1/cloud-connectors/{id}/state?kind=ca"),
+            None,
+        )
+        .await;
     assert_eq!(
         (s, body["items"].as_array().unwrap().len()),
         (200, 1),
         "{body}"
     );
-    let (s, body) = send(
-        &server,
-        reqwest::Method::GET,
-        &format!("/api/v1/cloud-connectors/{id}/state?state=bogus"),
-        None,
-    )
-    .await;
+    let (s, body) = server
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/v1/cloud-connectors/{id}/state?state=bogus"),
+            None,
+        )
+        .await;
     assert_eq!(
         (s, body["type"].as_str()),
         (400, Some("urn:shedu:problem:invalid-filter")),
@@ -361,21 +339,21 @@ backend_test!(aws_iot_follows_issuance_and_revocation, |backend| {
     assert!(moto.check_signatures(SECRET) >= 3);
 
     // Delete: the connector and its state go; the cloud keeps what it has.
-    let (s, _) = send(
-        &server,
-        reqwest::Method::DELETE,
-        &format!("/api/v1/cloud-connectors/{id}"),
-        None,
-    )
-    .await;
+    let (s, _) = server
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/cloud-connectors/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(s, 204);
-    let (s, _) = send(
-        &server,
-        reqwest::Method::GET,
-        &format!("/api/v1/cloud-connectors/{id}"),
-        None,
-    )
-    .await;
+    let (s, _) = server
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/v1/cloud-connectors/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(s, 404);
 });
 
@@ -402,13 +380,13 @@ backend_test!(
             refused.clone(),
             connector("down", &format!("http://{unused}"), &ca, SECRET),
         ] {
-            let (s, c) = send(
-                &server,
-                reqwest::Method::POST,
-                "/api/v1/cloud-connectors",
-                Some(body),
-            )
-            .await;
+            let (s, c) = server
+                .send(
+                    reqwest::Method::POST,
+                    "/api/v1/cloud-connectors",
+                    Some(body),
+                )
+                .await;
             assert_eq!(s, 201, "{c}");
             ids.push(c["id"].as_str().unwrap().to_string());
         }
@@ -442,13 +420,13 @@ backend_test!(
         let mut fixed = refused.clone();
         fixed["endpoint_url"] = json!(open.url());
         fixed.as_object_mut().unwrap().remove("credentials");
-        let (s, c) = send(
-            &server,
-            reqwest::Method::PUT,
-            &format!("/api/v1/cloud-connectors/{}", ids[1]),
-            Some(fixed),
-        )
-        .await;
+        let (s, c) = server
+            .send(
+                reqwest::Method::PUT,
+                &format!("/api/v1/cloud-connectors/{}", ids[1]),
+                Some(fixed),
+            )
+            .await;
         assert_eq!(s, 200, "{c}");
         wait_item(&server, &ids[1], None, synced).await;
         wait_item(&server, &ids[1], Some(&serial), synced).await;
@@ -502,85 +480,77 @@ backend_test!(
             for (k, v) in patch.as_object().unwrap() {
                 body[k] = v.clone();
             }
-            let (s, p) = send(
-                &server,
-                reqwest::Method::POST,
-                "/api/v1/cloud-connectors",
-                Some(body),
-            )
-            .await;
+            let (s, p) = server
+                .send(
+                    reqwest::Method::POST,
+                    "/api/v1/cloud-connectors",
+                    Some(body),
+                )
+                .await;
             assert_eq!(
                 (s, p["type"].as_str()),
                 (400, Some(format!("urn:shedu:problem:{code}").as_str())),
                 "{patch}: {p}"
             );
         }
-        let (s, p) = send(
-            &server,
-            reqwest::Method::POST,
-            "/api/v1/cloud-connectors",
-            Some(json!({"name": "x", "bogus": 1})),
-        )
-        .await;
+        let (s, p) = server
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/cloud-connectors",
+                Some(json!({"name": "x", "bogus": 1})),
+            )
+            .await;
         assert_eq!(
             (s, p["type"].as_str()),
             (422, Some("urn:shedu:problem:invalid-json")),
             "{p}"
         );
-        let (s, _) = send(
-            &server,
-            reqwest::Method::GET,
-            "/api/v1/cloud-connectors",
-            None,
-        )
-        .await;
+        let (s, _) = server
+            .send(reqwest::Method::GET, "/api/v1/cloud-connectors", None)
+            .await;
         assert_eq!(s, 200);
 
-        let (s, c) = send(
-            &server,
-            reqwest::Method::POST,
-            "/api/v1/cloud-connectors",
-            Some(base.clone()),
-        )
-        .await;
+        let (s, c) = server
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/cloud-connectors",
+                Some(base.clone()),
+            )
+            .await;
         assert_eq!(s, 201, "{c}");
-        let (s, p) = send(
-            &server,
-            reqwest::Method::POST,
-            "/api/v1/cloud-connectors",
-            Some(base.clone()),
-        )
-        .await;
+        let (s, p) = server
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/cloud-connectors",
+                Some(base.clone()),
+            )
+            .await;
         assert_eq!(
             (s, p["type"].as_str()),
             (409, Some("urn:shedu:problem:cloud-connector-exists")),
             "{p}"
         );
         let id = c["id"].as_str().unwrap();
-        let (s, _) = send(
-            &server,
-            reqwest::Method::GET,
-            "/api/v1/cloud-connectors/nope/state",
-            None,
-        )
-        .await;
+        let (s, _) = server
+            .send(
+                reqwest::Method::GET,
+                "/api/v1/cloud-connectors/nope/state",
+                None,
+            )
+            .await;
         assert_eq!(s, 404);
 
         // Nothing shows the secret: answers, the list, events, the audit trail, the database.
-        let (_, list) = send(
-            &server,
-            reqwest::Method::GET,
-            "/api/v1/cloud-connectors",
-            None,
-        )
-        .await;
-        let (_, one) = send(
-            &server,
-            reqwest::Method::GET,
-            &format!("/api/v1/cloud-connectors/{id}"),
-            None,
-        )
-        .await;
+        let (_, list) = server
+            .send(reqwest::Method::GET, "/api/v1/cloud-connectors", None)
+            .await;
+        let (_, one) = server
+            .send(
+                reqwest::Method::GET,
+                &format!("/api/v1/cloud-connectors/{id}"),
+                None,
+            )
+            .await;
         let (_, events) = server.get("/api/v1/events?limit=1000").await;
         let (_, audit) = server.get("/api/v1/audit?limit=1000").await;
         for shown in [&list, &one, &events, &audit] {

@@ -111,14 +111,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         queue_cas(&mut tx, &row.id, ca_ids, row.updated_at).await?;
-        crate::audit::commit(
-            tx,
-            &self.chain,
-            audit,
-            &format!("cloud-connectors/{}", row.id),
-            row.updated_at,
-        )
-        .await
+        crate::audit::commit(tx, &self.chain, audit, &target(&row.id), row.updated_at).await
     }
 
     /// Replaces a connector's settings (and credentials, when `credentials` is given) and queues CAs it
@@ -155,14 +148,7 @@ impl Store {
         .bind(&row.id)
         .execute(&mut *tx)
         .await?;
-        crate::audit::commit(
-            tx,
-            &self.chain,
-            audit,
-            &format!("cloud-connectors/{}", row.id),
-            row.updated_at,
-        )
-        .await
+        crate::audit::commit(tx, &self.chain, audit, &target(&row.id), row.updated_at).await
     }
 
     /// Deletes a connector and its sync state (nothing changes in the cloud), with the audit record.
@@ -183,14 +169,7 @@ impl Store {
             .await?
             .rows_affected();
         crate::error::found(gone)?;
-        crate::audit::commit(
-            tx,
-            &self.chain,
-            audit,
-            &format!("cloud-connectors/{id}"),
-            now,
-        )
-        .await
+        crate::audit::commit(tx, &self.chain, audit, &target(id), now).await
     }
 
     /// Every connector's sealed credentials (`id` is the connector), for master-key rotation.
@@ -365,6 +344,11 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// The audit target of a connector.
+fn target(id: &str) -> String {
+    format!("cloud-connectors/{id}")
 }
 
 async fn queue_cas(

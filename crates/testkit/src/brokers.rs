@@ -422,18 +422,7 @@ impl MotoServer {
              print(json.dumps([checked, bad]))\n",
             file = self.recording_file(),
         );
-        let out = Command::new(self.venv.join("bin/python"))
-            .arg("-c")
-            .arg(&program)
-            .output()
-            .expect("run python");
-        assert!(
-            out.status.success(),
-            "signature check failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value =
-            serde_json::from_slice(&out.stdout).expect("signature check output");
+        let v = self.python(&program);
         assert_eq!(
             v[1],
             serde_json::json!([]),
@@ -453,18 +442,23 @@ impl MotoServer {
              {script}\n",
             url = self.url(),
         );
+        self.python(&program)
+    }
+
+    /// Runs a Python program in the virtualenv; it must succeed and print one JSON value.
+    fn python(&self, program: &str) -> serde_json::Value {
         let out = Command::new(self.venv.join("bin/python"))
             .arg("-c")
-            .arg(&program)
+            .arg(program)
             .output()
             .expect("run python");
         assert!(
             out.status.success(),
-            "boto3 script failed: {}\n{program}",
+            "python failed: {}\n{program}",
             String::from_utf8_lossy(&out.stderr)
         );
         let text = String::from_utf8_lossy(&out.stdout);
-        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("boto3 printed {text:?}: {e}"))
+        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("python printed {text:?}: {e}"))
     }
 }
 

@@ -322,27 +322,35 @@ impl TestServer {
 
     /// `GET path` with the admin token; returns status and JSON body.
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let res = self
-            .client
-            .get(format!("{}{path}", self.base_url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("GET");
-        decode(res).await
+        self.send(reqwest::Method::GET, path, None).await
     }
 
     /// `POST path` with a JSON body and the admin token.
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-        let res = self
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Any method on `path` with the admin token and an optional JSON body; returns status and JSON body
+    /// (a body that is not JSON as a JSON string).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
             .client
-            .post(format!("{}{path}", self.base_url))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .expect("POST");
-        decode(res).await
+            .request(method.clone(), format!("{}{path}", self.base_url))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        decode(
+            req.send()
+                .await
+                .unwrap_or_else(|e| panic!("{method} {path}: {e}")),
+        )
+        .await
     }
 
     /// The types of every event in the outbox, oldest first.
