@@ -1,7 +1,8 @@
 //! The AWS IoT Core connector against `moto` in server mode, judged with boto3 and openssl: the CA is
-//! registered with a verification certificate that `openssl verify` accepts, device certificates are
-//! registered and attached to their thing, policy and group on issuance, a revocation shows as REVOKED, a
-//! cloud that was down is caught up with after it comes back, nothing is registered twice (not after a
+//! registered with a verification certificate that `openssl verify` accepts, device certificates (issued
+//! through the API and enrolled over EST) are registered and attached to their thing, policy and group, a
+//! revocation shows as REVOKED (a hold as INACTIVE), every request's SigV4 signature is what botocore
+//! computes, a cloud that was down is caught up with after it comes back, nothing is registered twice (not after a
 //! restart, not after losing the cloud ids), and bad credentials or an unreachable endpoint leave the item
 //! `failed` with the reason while the platform keeps issuing. The connector API's validation and
 //! secrecy on the way. On SQLite and PostgreSQL.
@@ -62,31 +63,33 @@ async fn state(server: &TestServer, id: &str) -> Vec<Value> {
     body["items"].as_array().unwrap().clone()
 }
 
-/// Waits (up to a minute) until the item of `serial` (`None`: the CA) satisfies `done`; returns it.
+/// Waits (up to a minute) until an item satisfies `found`; returns it.
+async fn wait_for(server: &TestServer, id: &str, found: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let items = state(server, id).await;
+        if let Some(item) = items.iter().find(|i| found(i)) {
+            return item.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no sync item of {id} got there: {items:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the item of `serial` (`None`: the CA) satisfies `done`; returns it.
 async fn wait_item(
     server: &TestServer,
     id: &str,
     serial: Option<&str>,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let started = Instant::now();
-    loop {
-        let items = state(server, id).await;
-        let item = items
-            .iter()
-            .find(|i| i["serial"].as_str() == serial && (serial.is_some() || i["kind"] == "ca"))
-            .cloned();
-        if let Some(item) = &item
-            && done(item)
-        {
-            return item.clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "sync item {serial:?} of {id} never got there: {items:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for(server, id, |i| {
+        i["serial"].as_str() == serial && (serial.is_some() || i["kind"] == "ca") && done(i)
+    })
+    .await
 }
 
 fn synced(i: &Value) -> bool {
@@ -234,6 +237,69 @@ backend_test!(aws_iot_follows_issuance_and_revocation, |backend| {
     // The verification certificate is the connector's own: not a device, never registered as one.
     let device_certs = moto.boto3(KEY_ID, SECRET, "print(json.dumps(sorted(c['certificateId'] for c in iot.list_certificates()['certificates'])))");
     assert_eq!(device_certs, json!([fp]));
+
+    // EST enrolment (simpleenroll with a one-time secret): the same, the thing named after the device id.
+    let (s, ra) = server
+        .post(
+            "/api/v1/ras",
+            json!({"name": "line", "ca_ids": [ca],
+            "enrollment": {"auth_modes": ["one_time_secret"]}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{ra}");
+    let (s, dev) = server
+        .post("/api/v1/devices", json!({"id": "plc-7", "ra_id": ra["id"]}))
+        .await;
+    assert_eq!(s, 201, "{dev}");
+    let (s, secret) = server
+        .post("/api/v1/devices/plc-7/enrollment-secret", json!({}))
+        .await;
+    assert_eq!(s, 201, "{secret}");
+    let csr_pem = shedu_testkit::openssl_csr(dir, "plc-7", "ec-p256", "/CN=plc-7", None);
+    let b64: String = csr_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    std::fs::write(dir.join("plc-7.b64"), b64).unwrap();
+    let user = format!("plc-7:{}", secret["secret"].as_str().unwrap());
+    let url = format!(
+        "{}/.well-known/est/{}/simpleenroll",
+        server.base_url,
+        ra["id"].as_str().unwrap()
+    );
+    let (code, out) = shedu_testkit::curl(
+        dir,
+        &[
+            "--cacert",
+            server.ca_file.to_str().unwrap(),
+            "-u",
+            &user,
+            "-H",
+            "Content-Type: application/pkcs10",
+            "--data-binary",
+            "@plc-7.b64",
+            "-o",
+            "plc-7.p7",
+            "-w",
+            "%{http_code}",
+            &url,
+        ],
+    );
+    assert_eq!(
+        (code, String::from_utf8_lossy(&out).into_owned()),
+        (0, "200".to_string())
+    );
+    let enrolled = wait_for(&server, &id, |i| i["thing_name"] == "plc-7" && synced(i)).await;
+    let principals = moto.boto3(
+        KEY_ID,
+        SECRET,
+        "print(json.dumps(iot.list_thing_principals(thingName='plc-7')['principals']))",
+    );
+    assert_eq!(principals, json!([enrolled["cloud_arn"]]));
+    assert_eq!(
+        status(&moto, enrolled["cloud_id"].as_str().unwrap()),
+        json!("ACTIVE")
+    );
 
     // Revocation: REVOKED in the cloud; a hold: INACTIVE.
     let (s, body) = server
