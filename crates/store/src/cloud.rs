@@ -331,6 +331,26 @@ impl Store {
         Ok(changed == 1)
     }
 
+    /// Makes the pending certificate items of a connector's CA due at `now` (its registration just
+    /// succeeded: they need not wait for their next scheduled look).
+    pub async fn wake_cloud_certificates(
+        &self,
+        connector_id: &str,
+        ca_id: &str,
+        now: i64,
+    ) -> Result<u64, Error> {
+        Ok(sqlx::query(
+            "UPDATE cloud_sync SET retry_at = $1 WHERE connector_id = $2 AND ca_id = $3 \
+             AND kind = 'certificate' AND state = 'pending' AND retry_at > $1",
+        )
+        .bind(now)
+        .bind(connector_id)
+        .bind(ca_id)
+        .execute(&self.write)
+        .await?
+        .rows_affected())
+    }
+
     /// Forgets an item (a certificate the connector made itself, such as a CA's verification certificate).
     pub async fn forget_cloud_sync(&self, key: &CloudSyncKey) -> Result<(), Error> {
         sqlx::query(

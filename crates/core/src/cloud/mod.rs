@@ -442,7 +442,8 @@ struct Loaded {
 /// What one attempt at an item came to.
 enum Step {
     Done,
-    Wait(String),
+    /// Not yet: why, and no earlier than when (Unix seconds).
+    Wait(String, i64),
     Forget,
 }
 
@@ -775,10 +776,10 @@ impl Cloud {
                 row.attempts = 0;
                 row.retry_at = now;
             }
-            Ok(Step::Wait(why)) => {
+            Ok(Step::Wait(why, not_before)) => {
                 row.state = SyncState::Pending.as_str().into();
                 row.error = Some(why);
-                row.retry_at = now + WAIT_FOR_CA_SECS;
+                row.retry_at = not_before.max(now + WAIT_FOR_CA_SECS);
             }
             Err(why) => {
                 row.attempts += 1;
@@ -792,6 +793,16 @@ impl Cloud {
             }
         }
         if let Err(e) = self.reg.store.record_cloud_sync(&row, &desired_read).await {
+            tracing::warn!(error = %e, "cannot update cloud sync state");
+        }
+        if row.kind == SyncKind::Ca.as_str()
+            && row.state == SyncState::Synced.as_str()
+            && let Err(e) = self
+                .reg
+                .store
+                .wake_cloud_certificates(&row.connector_id, &row.ca_id, now)
+                .await
+        {
             tracing::warn!(error = %e, "cannot update cloud sync state");
         }
     }
@@ -848,10 +859,12 @@ impl Cloud {
             return Ok(Step::Forget);
         }
         if ca_item.state != SyncState::Synced.as_str() {
-            return Ok(Step::Wait(format!(
-                "waiting for CA {} to be registered",
-                row.ca_id
-            )));
+            // Not before the CA's own next attempt: thousands of certificates of a CA whose registration
+            // keeps failing do not churn every few seconds.
+            return Ok(Step::Wait(
+                format!("waiting for CA {} to be registered", row.ca_id),
+                ca_item.retry_at,
+            ));
         }
         let cloud = match (&row.cloud_id, &row.cloud_arn) {
             (Some(id), Some(arn)) => CloudRef {
