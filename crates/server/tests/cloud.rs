@@ -301,6 +301,22 @@ backend_test!(aws_iot_follows_issuance_and_revocation, |backend| {
         json!("ACTIVE")
     );
 
+    // Decommissioning the device revokes its certificate: REVOKED, detached from its thing, the thing marked.
+    let (s, body) = server
+        .post("/api/v1/devices/plc-7/decommission", json!({}))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    wait_for(&server, &id, |i| {
+        i["thing_name"] == "plc-7" && i["desired"] == "decommissioned" && synced(i)
+    })
+    .await;
+    assert_eq!(
+        status(&moto, enrolled["cloud_id"].as_str().unwrap()),
+        json!("REVOKED")
+    );
+    let thing = moto.boto3(KEY_ID, SECRET, "print(json.dumps([iot.list_thing_principals(thingName='plc-7')['principals'], iot.describe_thing(thingName='plc-7')['attributes']]))");
+    assert_eq!(thing, json!([[], {"shedu_status": "decommissioned"}]));
+
     // Revocation: REVOKED in the cloud; a hold: INACTIVE.
     let (s, body) = server
         .post(
@@ -351,13 +367,13 @@ backend_test!(aws_iot_follows_issuance_and_revocation, |backend| {
     // cloud's answer and the write) finds the certificate instead of registering it again.
     let registered = calls(&moto, "POST", "/certificate/register");
     assert_eq!(registered, 1, "{:?}", moto.recording());
-    let server = server.restart().await;
     tamper(
         &server.db_url,
         &format!(
             "UPDATE cloud_sync SET state = 'pending', cloud_id = NULL, cloud_arn = NULL, retry_at = 0 WHERE serial = '{late}'"
         ),
     );
+    let server = server.restart().await;
     let again = wait_item(&server, &id, Some(&late), |i| {
         synced(i) && i["cloud_id"].is_string()
     })
@@ -383,11 +399,8 @@ backend_test!(aws_iot_follows_issuance_and_revocation, |backend| {
             None,
         )
         .await;
-    assert_eq!(
-        (s, body["items"].as_array().unwrap().len()),
-        (200, 1),
-        "{body}"
-    );
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(1), "{body}");
     let (s, body) = server
         .send(
             reqwest::Method::GET,
@@ -473,7 +486,10 @@ backend_test!(
         let (serial, fp) = issue(&server, &ca, dir, "dev-100").await;
         wait_item(&server, &ids[0], Some(&serial), synced).await;
         for id in &ids[1..] {
-            let item = wait_item(&server, id, Some(&serial), |i| i["state"] == "pending").await;
+            let item = wait_item(&server, id, Some(&serial), |i| {
+                i["state"] == "pending" && i["error"].is_string()
+            })
+            .await;
             assert!(
                 item["error"].as_str().unwrap().contains("waiting for CA"),
                 "{item}"

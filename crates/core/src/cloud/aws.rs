@@ -323,10 +323,34 @@ impl CloudProvider for AwsIot {
         Ok(())
     }
 
+    async fn unbind_device(&self, cert: &CloudRef, thing_name: &str) -> Result<(), CloudFailure> {
+        let path = format!("/things/{thing_name}/principals");
+        match self
+            .call(Method::DELETE, &path, None, Some(&cert.arn))
+            .await
+        {
+            Ok(_) | Err(CloudFailure::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        let mark = json!({"attributePayload": {"attributes": {"shedu_status": "decommissioned"}, "merge": true}});
+        match self
+            .call(
+                Method::PATCH,
+                &format!("/things/{thing_name}"),
+                Some(mark),
+                None,
+            )
+            .await
+        {
+            Ok(_) | Err(CloudFailure::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn set_status(&self, cert: &CloudRef, desired: Desired) -> Result<(), CloudFailure> {
         let status = match desired {
             Desired::Active => "ACTIVE",
-            Desired::Revoked => "REVOKED",
+            Desired::Revoked | Desired::Decommissioned => "REVOKED",
             Desired::Inactive => "INACTIVE",
         };
         self.call(

@@ -255,6 +255,9 @@ pub enum Desired {
     Revoked,
     /// On hold (revoked with `certificate_hold`).
     Inactive,
+    /// Revoked because the device ceased operation (decommissioning revokes with
+    /// `cessation_of_operation`): revoked, detached from its thing, the thing marked.
+    Decommissioned,
 }
 
 impl Desired {
@@ -264,6 +267,7 @@ impl Desired {
             Desired::Active => "active",
             Desired::Revoked => "revoked",
             Desired::Inactive => "inactive",
+            Desired::Decommissioned => "decommissioned",
         }
     }
 
@@ -272,6 +276,7 @@ impl Desired {
             "active" => Ok(Desired::Active),
             "revoked" => Ok(Desired::Revoked),
             "inactive" => Ok(Desired::Inactive),
+            "decommissioned" => Ok(Desired::Decommissioned),
             _ => Err(Error::Internal(format!("unknown desired state {s:?}"))),
         }
     }
@@ -383,6 +388,12 @@ pub trait CloudProvider {
         &self,
         cert: &CloudRef,
         binding: &DeviceBinding<'_>,
+    ) -> impl Future<Output = Result<(), CloudFailure>> + Send;
+    /// Detaches a certificate from its thing and marks the thing decommissioned.
+    fn unbind_device(
+        &self,
+        cert: &CloudRef,
+        thing_name: &str,
     ) -> impl Future<Output = Result<(), CloudFailure>> + Send;
     /// Sets a registered certificate's status.
     fn set_status(
@@ -643,6 +654,9 @@ impl Cloud {
                 match data.get("reason").and_then(|r| r.as_str()) {
                     Some(r) if r == shedu_pki::RevocationReason::CertificateHold.as_str() => {
                         Desired::Inactive
+                    }
+                    Some(r) if r == shedu_pki::RevocationReason::CessationOfOperation.as_str() => {
+                        Desired::Decommissioned
                     }
                     _ => Desired::Revoked,
                 }
@@ -921,6 +935,11 @@ impl Cloud {
         }
         if desired != Desired::Active {
             p.set_status(&cloud, desired).await.map_err(say)?;
+        }
+        if desired == Desired::Decommissioned
+            && let Some(thing) = &row.thing_name
+        {
+            p.unbind_device(&cloud, thing).await.map_err(say)?;
         }
         Ok(Step::Done)
     }

@@ -142,7 +142,8 @@ pub(crate) struct SyncItemDto {
     /// The certificate's serial (hex); absent for a CA.
     #[serde(skip_serializing_if = "Option::is_none")]
     serial: Option<String>,
-    /// What the cloud should show: `active`, `revoked`, `inactive` (certificate hold).
+    /// What the cloud should show: `active`, `revoked`, `inactive` (certificate hold), `decommissioned`
+    /// (revoked with `cessation_of_operation`: also detached from its thing).
     desired: String,
     /// `pending`, `synced` or `failed`.
     state: String,
