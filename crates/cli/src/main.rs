@@ -131,6 +131,13 @@ enum Command {
         #[command(subcommand)]
         command: client::KmsCommand,
     },
+    /// Cloud connectors (AWS IoT Core): create, list, show, update, delete, and their sync state.
+    Cloud {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::CloudCommand,
+    },
     /// Show the server's version, database, event sinks with their lag, and counts by status.
     Status {
         #[command(flatten)]
@@ -224,6 +231,7 @@ fn main() -> std::process::ExitCode {
                 client::run_connector(client, connector).await
             }
             Command::Kms { client, command } => client::run_kms(client, command).await,
+            Command::Cloud { client, command } => client::run_cloud(client, command).await,
             Command::Status { client } => client::run_status(client).await,
             Command::Login(args) => client::run_login(args).await,
             Command::Logout(args) => client::run_logout(args).await,

@@ -55,6 +55,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         acme: s.acme.clone(),
         connector: s.connector.clone(),
         secrets: s.secrets.clone(),
+        cloud: shedu_core::CloudConfig::default(),
     };
     let services = Services::open(store.clone(), &master, Arc::new(SystemClock), config)
         .await
@@ -67,6 +68,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             smtp: s.smtp.clone(),
             template_dir: s.template_dir.clone(),
             event_types: &shedu_core::EVENT_TYPES,
+            cloud: Some(services.cloud.clone()),
             delivery: shedu_events::DeliveryOptions {
                 webhook_timeout: s.webhook_timeout,
                 ..Default::default()

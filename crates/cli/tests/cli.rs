@@ -1016,6 +1016,25 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one(backend: shedu_testki
     assert!(out.status.success(), "{out:?}");
     let sub: Value = serde_json::from_slice(&out.stdout).unwrap();
     let secret = sub["channel"]["secret"].as_str().unwrap().to_string();
+    // A cloud connector: its credentials are sealed under the master key too (issue 22). Its endpoint
+    // does not answer, so every sync attempt fails for that reason, once the credentials have opened.
+    let settings = serde_json::json!({"name": "rot", "type": "aws_iot", "region": "eu-west-1",
+        "endpoint_url": "http://127.0.0.1:9", "ca_ids": [ca_id]});
+    let mut with_credentials = settings.clone();
+    with_credentials["credentials"] = serde_json::json!({"access_key_id": "AKIAIOSFODNN7EXAMPLE",
+        "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"});
+    let (create_file, update_file) = (
+        sb.data.join("cloud-create.json"),
+        sb.data.join("cloud-update.json"),
+    );
+    std::fs::write(&create_file, with_credentials.to_string()).unwrap();
+    std::fs::write(&update_file, settings.to_string()).unwrap();
+    let connector = cli_json(
+        &sb,
+        &first,
+        &["cloud", "create", "-f", create_file.to_str().unwrap()],
+    );
+    let connector_id = str_of(&connector, "id").to_string();
     let tls_ca = std::fs::read_to_string(sb.data.join("tls").join("ca.pem")).unwrap();
     drop(first);
     let key_file = sb.data.join("master.key");
@@ -1034,13 +1053,13 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one(backend: shedu_testki
     );
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains("re-wrapped 2 sealed database keys and secrets and 2 TLS key files"),
+            .contains("re-wrapped 3 sealed database keys and secrets and 2 TLS key files"),
         "{out:?}"
     );
     let new_key = std::fs::read_to_string(&key_file).unwrap();
     assert_ne!(new_key.trim(), old_key.trim());
     // The audit key was re-wrapped with the rest: the keyed chain (audit.chain_keyed, ca.create,
-    // subscription.create) still verifies under the new master key.
+    // subscription.create, cloud_connector.create) still verifies under the new master key.
     let verify = || -> Run {
         sb.shedu()
             .args(["audit", "verify", "--data-dir"])
@@ -1054,7 +1073,7 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one(backend: shedu_testki
         run.status.success()
             && run
                 .stdout
-                .starts_with("audit chain OK: 3 records (0 legacy SHA-256, 3 keyed)"),
+                .starts_with("audit chain OK: 4 records (0 legacy SHA-256, 4 keyed)"),
         "{}{}",
         run.stdout,
         run.stderr
@@ -1099,6 +1118,41 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one(backend: shedu_testki
     assert!(
         shedu_events::verify_signature(&secret, &body, &signature),
         "signed with the subscription's secret after the rotation"
+    );
+    // The connector's credentials open under the new key: an attempt (a settings change makes one at
+    // once) fails only because its endpoint does not answer.
+    cli_ok(
+        &sb,
+        &second,
+        &[
+            "cloud",
+            "update",
+            &connector_id,
+            "-f",
+            update_file.to_str().unwrap(),
+        ],
+    );
+    let started = std::time::Instant::now();
+    let item = loop {
+        let state = cli_json(
+            &sb,
+            &second,
+            &["cloud", "state", &connector_id, "--kind", "ca"],
+        );
+        let item = state["items"][0].clone();
+        if item["attempts"].as_i64().unwrap_or(0) >= 1 {
+            break item;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no sync attempt: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let why = item["error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("cannot reach") && !why.contains("credentials"),
+        "{item}"
     );
     drop(second);
 

@@ -130,6 +130,12 @@ pub enum AuditAction {
     SecretTokenRenew,
     /// A secret-store token (and its descendants) was revoked.
     SecretTokenRevoke,
+    /// A cloud connector was created.
+    CloudConnectorCreate,
+    /// A cloud connector's settings were replaced.
+    CloudConnectorUpdate,
+    /// A cloud connector was deleted.
+    CloudConnectorDelete,
 }
 
 impl AuditAction {
@@ -182,6 +188,9 @@ impl AuditAction {
             AuditAction::SecretTokenCreate => "secret_token.create",
             AuditAction::SecretTokenRenew => "secret_token.renew",
             AuditAction::SecretTokenRevoke => "secret_token.revoke",
+            AuditAction::CloudConnectorCreate => "cloud_connector.create",
+            AuditAction::CloudConnectorUpdate => "cloud_connector.update",
+            AuditAction::CloudConnectorDelete => "cloud_connector.delete",
         }
     }
 

@@ -101,6 +101,15 @@ impl Issuance {
             input.sans.as_deref(),
         )
         .await?;
+        self.commit(actor, prepared).await
+    }
+
+    /// Stores a prepared certificate with its event and audit record (committed before this returns).
+    pub(crate) async fn commit(
+        &self,
+        actor: &AuditContext,
+        prepared: Prepared,
+    ) -> Result<Issued, Error> {
         self.reg
             .store
             .insert_certificate(

@@ -14,6 +14,7 @@ mod auth;
 mod ca;
 mod certificates;
 mod clock;
+mod cloud;
 mod cluster;
 mod connector;
 mod devices;
@@ -50,6 +51,11 @@ pub use auth::{ApiKey, AuthService, Principal, PrincipalKind, Role, Session, Use
 pub use ca::{Cas, ImportCa, NewCa, ProfileInput, VaInput};
 pub use certificates::{CertificateQuery, Issuance, IssueInput, Issued};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use cloud::{
+    CLOUD_SINK, CaMode, Cloud, CloudConfig, CloudConnector, CloudConnectorInput, CloudCredentials,
+    CloudFailure, CloudProvider, CloudProviderKind, CloudRef, Desired, DeviceBinding, SyncItem,
+    SyncKind, SyncState,
+};
 pub use cluster::{Agreed, BEAT, LEASE};
 pub use connector::{
     CertificateInfo, ClientIdentity, Connector, ConnectorConfig, ConnectorIssued, ConnectorKind,

@@ -34,6 +34,8 @@ pub struct ServicesConfig {
     pub connector: ConnectorConfig,
     /// The secret store (KV v2 mounts, version and token limits).
     pub secrets: crate::SecretsConfig,
+    /// The cloud connectors' sync worker timing.
+    pub cloud: crate::CloudConfig,
 }
 
 /// Every service, each shared (`Arc`). Handlers name the one they need.
@@ -67,6 +69,8 @@ pub struct Services {
     pub secrets: Arc<crate::Secrets>,
     /// The KMIP key manager.
     pub kmip: Arc<crate::Kmip>,
+    /// Cloud connectors (AWS IoT Core) and their sync worker.
+    pub cloud: Arc<crate::Cloud>,
 }
 
 impl Services {
@@ -122,8 +126,14 @@ impl Services {
         let secrets = Arc::new(
             crate::Secrets::open(registry.clone(), &Keystore::new(master)?, config.secrets).await?,
         );
+        let cloud = Arc::new(crate::Cloud::new(
+            registry.clone(),
+            issuance.clone(),
+            config.cloud,
+        )?);
         Ok(Services {
             acme,
+            cloud,
             connector,
             secrets,
             kmip: Arc::new(crate::Kmip::new(registry.clone())),

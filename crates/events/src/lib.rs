@@ -17,6 +17,7 @@
 
 mod alerts;
 mod amqp;
+mod cloud;
 mod cloudevent;
 mod delivery;
 mod dispatcher;
@@ -112,6 +113,9 @@ pub struct EventsConfig {
     /// The event types the platform emits (`shedu_core::EVENT_TYPES`): subscriptions must name one of them.
     /// Empty accepts any well-formed type.
     pub event_types: &'static [&'static str],
+    /// The cloud connectors (`Services::cloud`): their sink queues sync items from certificate events and
+    /// their worker runs beside the dispatcher. `None`: no cloud sync.
+    pub cloud: Option<Arc<shedu_core::Cloud>>,
 }
 
 /// Builds the bus sink for one URL (`nats://`, `tls://`, `amqp://`, `amqps://`).
@@ -174,6 +178,11 @@ pub async fn start(
         store: store.clone(),
         worker: worker_wake.clone(),
     });
+    if let Some(cloud) = &config.cloud {
+        dispatcher = dispatcher.sink(cloud::CloudSink {
+            cloud: cloud.clone(),
+        });
+    }
     let dispatcher = dispatcher.start();
 
     let mut tasks = Vec::new();
@@ -190,6 +199,9 @@ pub async fn start(
         }
         .run(),
     ));
+    if let Some(cloud) = config.cloud.clone() {
+        tasks.push(tokio::spawn(cloud.run(shutdown_rx.clone())));
+    }
     if !config.reminders.days_before.is_empty() {
         tasks.push(tokio::spawn(reminders::run(
             store.clone(),

@@ -41,6 +41,10 @@ pub enum Permission {
     /// Manage the grants on one's own KMIP objects and list one's KMIP objects (what each object
     /// allows is decided per object by its owner's grants).
     KmipAccess,
+    /// Read cloud connectors and their sync state.
+    CloudRead,
+    /// Create, change and delete cloud connectors (they hold cloud credentials: administrators only).
+    CloudWrite,
 }
 
 /// `(method, route template, permission)` of every authenticated API route.
@@ -151,6 +155,28 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ),
     ("GET", "/api/v1/kms/access/owned", Permission::KmipAccess),
     ("GET", "/api/v1/kms/access/obtained", Permission::KmipAccess),
+    ("GET", "/api/v1/cloud-connectors", Permission::CloudRead),
+    ("POST", "/api/v1/cloud-connectors", Permission::CloudWrite),
+    (
+        "GET",
+        "/api/v1/cloud-connectors/{id}",
+        Permission::CloudRead,
+    ),
+    (
+        "PUT",
+        "/api/v1/cloud-connectors/{id}",
+        Permission::CloudWrite,
+    ),
+    (
+        "DELETE",
+        "/api/v1/cloud-connectors/{id}",
+        Permission::CloudWrite,
+    ),
+    (
+        "GET",
+        "/api/v1/cloud-connectors/{id}/state",
+        Permission::CloudRead,
+    ),
 ];
 
 /// Routes anyone may call: the login itself, token refresh, and the API description.
@@ -235,6 +261,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | RasWrite
                 | ConnectorWrite
                 | KmipAccess
+                | CloudRead
         ),
         Role::Auditor => matches!(
             permission,
@@ -245,6 +272,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | AuditRead
                 | DevicesRead
                 | RasRead
+                | CloudRead
         ),
         Role::Device => matches!(permission, Authenticated),
     }

@@ -212,6 +212,12 @@ const MATRIX: &[(&str, &str, [bool; 5])] = &[
     ("GET",    "/api/v1/kms/access/list/{id}",                        [Y,   Y,    N,    N,     N]),
     ("GET",    "/api/v1/kms/access/owned",                             [Y,   Y,    N,    N,     N]),
     ("GET",    "/api/v1/kms/access/obtained",                          [Y,   Y,    N,    N,     N]),
+    ("GET",    "/api/v1/cloud-connectors",                             [Y,   Y,    Y,    N,     N]),
+    ("POST",   "/api/v1/cloud-connectors",                             [Y,   N,    N,    N,     N]),
+    ("GET",    "/api/v1/cloud-connectors/{id}",                        [Y,   Y,    Y,    N,     N]),
+    ("PUT",    "/api/v1/cloud-connectors/{id}",                        [Y,   N,    N,    N,     N]),
+    ("DELETE", "/api/v1/cloud-connectors/{id}",                        [Y,   N,    N,    N,     N]),
+    ("GET",    "/api/v1/cloud-connectors/{id}/state",                  [Y,   Y,    Y,    N,     N]),
     // Public: the login itself, token refresh, the API description.
     ("POST",   "/api/v1/auth/login",                                   [Y,   Y,    Y,    Y,     Y]),
     ("POST",   "/api/v1/auth/refresh",                                 [Y,   Y,    Y,    Y,     Y]),

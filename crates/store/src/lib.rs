@@ -15,6 +15,7 @@ mod auth;
 pub mod bench_fill;
 mod cas;
 mod certificates;
+mod cloud;
 mod cluster;
 mod connector;
 mod devices;
@@ -46,6 +47,7 @@ pub use acme::{
 pub use audit::Audited;
 pub use auth::{ApiKeyRow, LoginFailures, Redeemed, RefreshTokenRow, UserChange, UserRow};
 pub use certificates::{CertificateFilter, Page, RevokeOutcome};
+pub use cloud::{CloudConnectorRow, CloudSyncKey, CloudSyncRow};
 pub use cluster::{Change, ChangeFeed};
 pub use connector::{ConnectorCertRow, ConnectorIssuance, ConnectorTokenRow};
 pub use devices::{

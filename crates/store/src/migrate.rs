@@ -90,6 +90,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0016_kmip.sql"),
     },
     Migration {
+        version: 17,
+        sqlite: include_str!("../migrations/sqlite/0017_cloud.sql"),
+        postgres: include_str!("../migrations/postgres/0017_cloud.sql"),
+    },
+    Migration {
         version: 20,
         sqlite: include_str!("../migrations/sqlite/0020_cluster.sql"),
         postgres: include_str!("../migrations/postgres/0020_cluster.sql"),

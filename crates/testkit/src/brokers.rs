@@ -281,3 +281,192 @@ fn stop_gracefully(mut child: Child) -> bool {
 fn free_port() -> u16 {
     super::free_port().port()
 }
+
+/// The pinned `moto` (PyPI `moto[server]`, with boto3) that plays AWS IoT Core in the cloud connector's
+/// tests; `scripts/test` pre-creates this virtualenv.
+pub const MOTO: &[&str] = &["moto[server]==5.2.6"];
+
+/// A `moto_server` of this test's own on a free loopback port: AWS IoT Core (and IAM) in memory, with
+/// request recording on (`recording()`: what moto received, bodies included) and, when `auth_after` is
+/// given, SigV4 and IAM checks from that many requests on (moto's `INITIAL_NO_AUTH_ACTION_COUNT`). Moto
+/// keeps nothing across [`MotoServer::stop`]; it is the cloud going down and coming back empty.
+pub struct MotoServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    venv: PathBuf,
+    auth_after: Option<u32>,
+    child: Option<Child>,
+    runs: u32,
+}
+
+impl MotoServer {
+    /// Starts one; `auth_after`: `None` accepts any credentials.
+    pub fn start(auth_after: Option<u32>) -> MotoServer {
+        let mut moto = MotoServer {
+            port: free_port(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            venv: super::python_venv("moto", MOTO),
+            auth_after,
+            child: None,
+            runs: 0,
+        };
+        moto.start_again();
+        moto
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The virtualenv (its `bin/python` has boto3).
+    pub fn venv(&self) -> &Path {
+        &self.venv
+    }
+
+    /// Starts it again after [`MotoServer::stop`] on the same port (empty), with IoT certificate ids
+    /// computed from the DER as AWS does (moto's `iot.use_valid_cert`, which its HTTP config API does not
+    /// take, hence the wrapper).
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "moto is already running");
+        self.runs += 1;
+        let log = log_file(self.dir.path(), "moto", self.runs);
+        let program = format!(
+            "import sys\n\
+             from moto.core.config import default_user_config\n\
+             default_user_config['iot'] = {{'use_valid_cert': True}}\n\
+             from moto.server import main\n\
+             sys.exit(main(['-H', '127.0.0.1', '-p', '{}']))\n",
+            self.port
+        );
+        let mut cmd = Command::new(self.venv.join("bin/python"));
+        cmd.arg("-c")
+            .arg(program)
+            .env("MOTO_ENABLE_RECORDING", "True")
+            .env("MOTO_RECORDER_FILEPATH", self.recording_file())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log);
+        if let Some(n) = self.auth_after {
+            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
+        }
+        self.child = Some(cmd.spawn().expect("start moto"));
+        wait_until_listening(self.port, &mut self.child, "moto", self.dir.path());
+    }
+
+    /// Stops it and waits until it has exited (moto forgets everything).
+    pub fn stop(&mut self) {
+        if let Some(child) = self.child.take() {
+            assert!(
+                stop_gracefully(child),
+                "moto_server did not stop within {STOP_TIMEOUT:?} of SIGTERM"
+            );
+        }
+    }
+
+    fn recording_file(&self) -> PathBuf {
+        self.dir.path().join(format!("recording-{}", self.runs))
+    }
+
+    /// The requests this run of moto received so far (method, URL, body text), in order.
+    pub fn recording(&self) -> Vec<(String, String, String)> {
+        std::fs::read_to_string(self.recording_file())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("recording line");
+                let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+                let body = if v["body_encoded"].as_bool() == Some(true) {
+                    use base64::Engine;
+                    let raw = base64::engine::general_purpose::STANDARD
+                        .decode(text("body"))
+                        .expect("recorded body");
+                    String::from_utf8_lossy(&raw).into_owned()
+                } else {
+                    text("body")
+                };
+                (text("method"), text("url"), body)
+            })
+            .collect()
+    }
+
+    /// Checks the SigV4 signature of every signed request this run of moto received with botocore (AWS's
+    /// own signer) and `secret`: moto's own check refuses even boto3's requests to IoT, so the reference
+    /// implementation judges instead. Returns how many requests were checked; panics on a mismatch.
+    pub fn check_signatures(&self, secret: &str) -> usize {
+        let program = format!(
+            "import json, base64\n\
+             from botocore.awsrequest import AWSRequest\n\
+             from botocore.auth import SigV4Auth\n\
+             from botocore.credentials import Credentials\n\
+             checked, bad = 0, []\n\
+             for line in open({file:?}):\n\
+             \x20   e = json.loads(line)\n\
+             \x20   h = {{k.lower(): v for k, v in e['headers'].items()}}\n\
+             \x20   a = h.get('authorization', '')\n\
+             \x20   if not a.startswith('AWS4-HMAC-SHA256'):\n\
+             \x20       continue\n\
+             \x20   parts = dict(p.strip().split('=', 1) for p in a[len('AWS4-HMAC-SHA256 '):].split(','))\n\
+             \x20   key, date, region, service, _ = parts['Credential'].split('/')\n\
+             \x20   signed = parts['SignedHeaders'].split(';')\n\
+             \x20   body = base64.b64decode(e['body']) if e.get('body_encoded') else (e.get('body') or '').encode()\n\
+             \x20   url = e['url'] if e['url'].startswith('http') else 'http://' + h['host'] + e['url']\n\
+             \x20   r = AWSRequest(method=e['method'], url=url, data=body, headers={{k: h[k] for k in signed}})\n\
+             \x20   r.context['timestamp'] = h['x-amz-date']\n\
+             \x20   auth = SigV4Auth(Credentials(key, {secret:?}), service, region)\n\
+             \x20   sig = auth.signature(auth.string_to_sign(r, auth.canonical_request(r)), r)\n\
+             \x20   checked += 1\n\
+             \x20   if sig != parts['Signature']:\n\
+             \x20       bad.append([e['method'], e['url'], auth.canonical_request(r)])\n\
+             print(json.dumps([checked, bad]))\n",
+            file = self.recording_file(),
+        );
+        let v = self.python(&program);
+        assert_eq!(
+            v[1],
+            serde_json::json!([]),
+            "requests whose SigV4 signature botocore refuses"
+        );
+        v[0].as_u64().unwrap_or(0) as usize
+    }
+
+    /// Runs `script` with boto3 against this moto (an `iot` client is `iot`, an `iam` client `iam`) with
+    /// the given credentials; the script prints one JSON value, which is returned.
+    pub fn boto3(&self, access_key_id: &str, secret: &str, script: &str) -> serde_json::Value {
+        let program = format!(
+            "import boto3, json, sys\n\
+             kw = dict(endpoint_url={url:?}, region_name='us-east-1', aws_access_key_id={access_key_id:?}, aws_secret_access_key={secret:?})\n\
+             iot = boto3.client('iot', **kw)\n\
+             iam = boto3.client('iam', **kw)\n\
+             {script}\n",
+            url = self.url(),
+        );
+        self.python(&program)
+    }
+
+    /// Runs a Python program in the virtualenv; it must succeed and print one JSON value.
+    fn python(&self, program: &str) -> serde_json::Value {
+        let out = Command::new(self.venv.join("bin/python"))
+            .arg("-c")
+            .arg(program)
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "python failed: {}\n{program}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("python printed {text:?}: {e}"))
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -104,6 +104,8 @@ pub struct Options {
     pub secrets: Option<shedu_core::SecretsConfig>,
     /// Where the secret store's token socket listens; none when unset.
     pub secrets_socket: Option<PathBuf>,
+    /// The cloud connectors' retry timing; the production defaults when unset.
+    pub cloud: Option<shedu_core::CloudConfig>,
 }
 
 /// The operator's TLS files, and the CA file the test's clients trust instead of the internal one.
@@ -221,6 +223,7 @@ impl TestServer {
             acme: persisted.options.acme.clone().unwrap_or_default(),
             connector: persisted.options.connector.clone().unwrap_or_default(),
             secrets: persisted.options.secrets.clone().unwrap_or_default(),
+            cloud: persisted.options.cloud.clone().unwrap_or_default(),
         };
         let services = Services::open(store.clone(), &master, clock.clone(), config)
             .await
@@ -239,6 +242,7 @@ impl TestServer {
                     },
                     None => shedu_events::ReminderOptions::default(),
                 },
+                cloud: Some(services.cloud.clone()),
                 ..Default::default()
             },
         )
@@ -318,27 +322,35 @@ impl TestServer {
 
     /// `GET path` with the admin token; returns status and JSON body.
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let res = self
-            .client
-            .get(format!("{}{path}", self.base_url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("GET");
-        decode(res).await
+        self.send(reqwest::Method::GET, path, None).await
     }
 
     /// `POST path` with a JSON body and the admin token.
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-        let res = self
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Any method on `path` with the admin token and an optional JSON body; returns status and JSON body
+    /// (a body that is not JSON as a JSON string).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
             .client
-            .post(format!("{}{path}", self.base_url))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .expect("POST");
-        decode(res).await
+            .request(method.clone(), format!("{}{path}", self.base_url))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        decode(
+            req.send()
+                .await
+                .unwrap_or_else(|e| panic!("{method} {path}: {e}")),
+        )
+        .await
     }
 
     /// The types of every event in the outbox, oldest first.
@@ -398,6 +410,44 @@ fn hex_token() -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Everything the database at `db_url` holds, as bytes, for scans that a secret is nowhere in clear: the
+/// SQLite files (with the WAL), or every PostgreSQL table's rows as text (`psql`).
+pub fn database_bytes(db_url: &str) -> Vec<u8> {
+    let mut dump = Vec::new();
+    match db_url.strip_prefix("sqlite://") {
+        Some(rest) => {
+            let file = rest.split('?').next().unwrap_or(rest);
+            for suffix in ["", "-wal", "-shm"] {
+                if let Ok(bytes) = std::fs::read(format!("{file}{suffix}")) {
+                    dump.extend(bytes);
+                }
+            }
+            assert!(dump.len() > 4096, "the database files were read");
+        }
+        None => {
+            let psql = |sql: &str| {
+                let out = Command::new("psql")
+                    .args([db_url, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+                    .output()
+                    .expect("psql is required (apt-get install postgresql-client)");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            let tables = psql(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+            );
+            for table in tables.lines().filter(|t| !t.is_empty()) {
+                dump.extend(psql(&format!("SELECT t::text FROM \"{table}\" t")).into_bytes());
+            }
+        }
+    }
+    dump
 }
 
 /// Runs one SQL statement on the database at `db_url` behind shedu's back, with the backend's own client

@@ -190,7 +190,11 @@ fn metadata(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
     Ok(map)
 }
 
-fn show_one(v: &Value, args: &ClientArgs, fields: &[(&str, &str)]) -> anyhow::Result<()> {
+pub(crate) fn show_one(
+    v: &Value,
+    args: &ClientArgs,
+    fields: &[(&str, &str)],
+) -> anyhow::Result<()> {
     match args.output {
         f @ (OutputFormat::Json | OutputFormat::Yaml) => emit_doc(f, v),
         OutputFormat::Table if args.quiet => emit(&format!("{}\n", text(v, "id"))),

@@ -8,6 +8,7 @@
 mod api;
 mod bulk;
 mod bundle;
+mod cloud;
 mod context;
 mod devices;
 mod input;
@@ -30,6 +31,7 @@ use serde_json::Value;
 
 use api::Api;
 pub(crate) use api::HttpError;
+pub(crate) use cloud::{CloudCommand, run_cloud};
 pub(crate) use devices::{DeviceCommand, GroupCommand, RaCommand, run_device, run_group, run_ra};
 pub(crate) use kms::{KmsCommand, run_kms};
 pub(crate) use login::{ContextCommand, LoginArgs, LogoutArgs, run_context, run_login, run_logout};

@@ -12,6 +12,7 @@ use super::auth::{
     ChangePasswordRequest, CreateApiKeyRequest, CreateUserRequest, LoginRequest, RefreshRequest,
     SetRoleRequest,
 };
+use super::cloud::CloudConnectorRequest;
 use super::devices::{RegisterDeviceRequest, UpdateDeviceRequest};
 use super::dto::{CreateCaRequest, ImportCaRequest, IssueRequest, RevokeRequest};
 use super::events::CreateSubscriptionRequest;
@@ -41,7 +42,7 @@ impl JsonBody {
 }
 
 /// Every route that takes a JSON body.
-pub fn json_bodies() -> [JsonBody; 18] {
+pub fn json_bodies() -> [JsonBody; 20] {
     [
         body::<LoginRequest>(Method::POST, "/api/v1/auth/login"),
         body::<RefreshRequest>(Method::POST, "/api/v1/auth/refresh"),
@@ -64,6 +65,8 @@ pub fn json_bodies() -> [JsonBody; 18] {
         body::<RaRequest>(Method::PUT, "/api/v1/ras/{id}"),
         body::<AccessRequest>(Method::POST, "/api/v1/kms/access/grant"),
         body::<AccessRequest>(Method::POST, "/api/v1/kms/access/revoke"),
+        body::<CloudConnectorRequest>(Method::POST, "/api/v1/cloud-connectors"),
+        body::<CloudConnectorRequest>(Method::PUT, "/api/v1/cloud-connectors/{id}"),
     ]
 }
 

@@ -5,6 +5,7 @@ mod auth;
 mod bodies;
 mod cas;
 mod certificates;
+mod cloud;
 mod devices;
 mod dto;
 mod events;
@@ -100,6 +101,9 @@ fn protected() -> OpenApiRouter<AppState> {
         .routes(routes!(kmip_access::list))
         .routes(routes!(kmip_access::owned))
         .routes(routes!(kmip_access::obtained))
+        .routes(routes!(cloud::create, cloud::list))
+        .routes(routes!(cloud::show, cloud::replace, cloud::delete))
+        .routes(routes!(cloud::sync_state))
 }
 
 /// Routes that authenticate the caller themselves (listed in [`crate::permissions::PUBLIC`]).
