@@ -54,6 +54,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         acme: s.acme.clone(),
         connector: s.connector.clone(),
         secrets: s.secrets.clone(),
+        rotation: s.rotation.clone(),
     };
     let services = Services::open(store.clone(), &master, Arc::new(SystemClock), config)
         .await

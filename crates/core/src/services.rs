@@ -34,6 +34,8 @@ pub struct ServicesConfig {
     pub connector: ConnectorConfig,
     /// The secret store (KV v2 mounts, version and token limits).
     pub secrets: crate::SecretsConfig,
+    /// Agentless rotation (concurrency, timeouts, back-off).
+    pub rotation: crate::RotationConfig,
 }
 
 /// Every service, each shared (`Arc`). Handlers name the one they need.
@@ -67,6 +69,8 @@ pub struct Services {
     pub secrets: Arc<crate::Secrets>,
     /// The KMIP key manager.
     pub kmip: Arc<crate::Kmip>,
+    /// Agentless rotation: inventory, executors, routes, runs.
+    pub rotation: Arc<crate::Rotation>,
 }
 
 impl Services {
@@ -119,7 +123,10 @@ impl Services {
         let secrets = Arc::new(
             crate::Secrets::open(registry.clone(), &Keystore::new(master)?, config.secrets).await?,
         );
+        let rotation =
+            crate::Rotation::open(registry.clone(), issuance.clone(), master, config.rotation)?;
         Ok(Services {
+            rotation,
             acme,
             connector,
             secrets,

@@ -41,6 +41,12 @@ pub enum Permission {
     /// Manage the grants on one's own KMIP objects and list one's KMIP objects (what each object
     /// allows is decided per object by its owner's grants).
     KmipAccess,
+    /// Read rotation assets, executors (never their secrets), routes and runs (Ottr's DEVELOPER).
+    RotationRead,
+    /// Add, change, delete, scan and rotate assets (Ottr's PRIVILEGED).
+    AssetsWrite,
+    /// Create and delete executors and routes: they decide what runs where (Ottr's ADMIN).
+    RotationAdmin,
 }
 
 /// `(method, route template, permission)` of every authenticated API route.
@@ -150,6 +156,71 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ),
     ("GET", "/api/v1/kms/access/owned", Permission::KmipAccess),
     ("GET", "/api/v1/kms/access/obtained", Permission::KmipAccess),
+    ("GET", "/api/v1/assets", Permission::RotationRead),
+    ("POST", "/api/v1/assets", Permission::AssetsWrite),
+    (
+        "GET",
+        "/api/v1/assets/{system_name}",
+        Permission::RotationRead,
+    ),
+    (
+        "PUT",
+        "/api/v1/assets/{system_name}",
+        Permission::AssetsWrite,
+    ),
+    (
+        "PATCH",
+        "/api/v1/assets/{system_name}",
+        Permission::AssetsWrite,
+    ),
+    (
+        "DELETE",
+        "/api/v1/assets/{system_name}",
+        Permission::AssetsWrite,
+    ),
+    (
+        "POST",
+        "/api/v1/assets/{system_name}/scan",
+        Permission::AssetsWrite,
+    ),
+    (
+        "POST",
+        "/api/v1/assets/{system_name}/rotate",
+        Permission::AssetsWrite,
+    ),
+    (
+        "GET",
+        "/api/v1/rotation-executors",
+        Permission::RotationRead,
+    ),
+    (
+        "POST",
+        "/api/v1/rotation-executors",
+        Permission::RotationAdmin,
+    ),
+    (
+        "GET",
+        "/api/v1/rotation-executors/{id}",
+        Permission::RotationRead,
+    ),
+    (
+        "DELETE",
+        "/api/v1/rotation-executors/{id}",
+        Permission::RotationAdmin,
+    ),
+    ("GET", "/api/v1/rotation-routes", Permission::RotationRead),
+    ("POST", "/api/v1/rotation-routes", Permission::RotationAdmin),
+    (
+        "DELETE",
+        "/api/v1/rotation-routes/{id}",
+        Permission::RotationAdmin,
+    ),
+    ("GET", "/api/v1/rotation-runs", Permission::RotationRead),
+    (
+        "GET",
+        "/api/v1/rotation-runs/{id}",
+        Permission::RotationRead,
+    ),
 ];
 
 /// Routes anyone may call: the login itself, token refresh, and the API description.
@@ -217,6 +288,8 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | RasWrite
                 | ConnectorWrite
                 | KmipAccess
+                | RotationRead
+                | AssetsWrite
         ),
         Role::Auditor => matches!(
             permission,
@@ -227,6 +300,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | AuditRead
                 | DevicesRead
                 | RasRead
+                | RotationRead
         ),
         Role::Device => matches!(permission, Authenticated),
     }

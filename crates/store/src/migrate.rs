@@ -89,6 +89,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_kmip.sql"),
         postgres: include_str!("../migrations/postgres/0016_kmip.sql"),
     },
+    Migration {
+        version: 18,
+        sqlite: include_str!("../migrations/sqlite/0018_rotation.sql"),
+        postgres: include_str!("../migrations/postgres/0018_rotation.sql"),
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), Error> {

@@ -352,6 +352,7 @@ impl Store {
         keys: &[SealedKeyRow],
         secrets: &[SealedSecretRow],
         kmip: &[SealedSecretRow],
+        executors: &[SealedSecretRow],
         meta: &[(&str, Vec<u8>)],
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
@@ -378,6 +379,13 @@ impl Store {
             sqlx::query("UPDATE kmip_objects SET sealed = $1 WHERE uid = $2")
                 .bind(&o.sealed)
                 .bind(&o.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for e in executors {
+            sqlx::query("UPDATE rotation_executors SET sealed = $1 WHERE id = $2")
+                .bind(&e.sealed)
+                .bind(&e.id)
                 .execute(&mut *tx)
                 .await?;
         }

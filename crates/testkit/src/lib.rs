@@ -104,6 +104,8 @@ pub struct Options {
     pub secrets: Option<shedu_core::SecretsConfig>,
     /// Where the secret store's token socket listens; none when unset.
     pub secrets_socket: Option<PathBuf>,
+    /// Agentless rotation's settings; the production defaults when unset.
+    pub rotation: Option<shedu_core::RotationConfig>,
 }
 
 /// The operator's TLS files, and the CA file the test's clients trust instead of the internal one.
@@ -221,6 +223,7 @@ impl TestServer {
             acme: persisted.options.acme.clone().unwrap_or_default(),
             connector: persisted.options.connector.clone().unwrap_or_default(),
             secrets: persisted.options.secrets.clone().unwrap_or_default(),
+            rotation: persisted.options.rotation.clone().unwrap_or_default(),
         };
         let services = Services::open(store.clone(), &master, clock.clone(), config)
             .await

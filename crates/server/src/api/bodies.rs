@@ -18,6 +18,7 @@ use super::events::CreateSubscriptionRequest;
 use super::groups::CreateGroupRequest;
 use super::kmip_access::AccessRequest;
 use super::ras::RaRequest;
+use super::rotation::{AssetPatch, AssetRequest, ExecutorRequest, RouteRequest};
 use crate::problem::{ApiJson, Problem};
 
 /// One route's JSON body.
@@ -41,7 +42,7 @@ impl JsonBody {
 }
 
 /// Every route that takes a JSON body.
-pub fn json_bodies() -> [JsonBody; 18] {
+pub fn json_bodies() -> [JsonBody; 23] {
     [
         body::<LoginRequest>(Method::POST, "/api/v1/auth/login"),
         body::<RefreshRequest>(Method::POST, "/api/v1/auth/refresh"),
@@ -64,6 +65,11 @@ pub fn json_bodies() -> [JsonBody; 18] {
         body::<RaRequest>(Method::PUT, "/api/v1/ras/{id}"),
         body::<AccessRequest>(Method::POST, "/api/v1/kms/access/grant"),
         body::<AccessRequest>(Method::POST, "/api/v1/kms/access/revoke"),
+        body::<AssetRequest>(Method::POST, "/api/v1/assets"),
+        body::<AssetRequest>(Method::PUT, "/api/v1/assets/{system_name}"),
+        body::<AssetPatch>(Method::PATCH, "/api/v1/assets/{system_name}"),
+        body::<ExecutorRequest>(Method::POST, "/api/v1/rotation-executors"),
+        body::<RouteRequest>(Method::POST, "/api/v1/rotation-routes"),
     ]
 }
 
