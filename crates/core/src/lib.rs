@@ -76,7 +76,7 @@ pub use rotate::rewrap_database_keys;
 pub use rotation::{
     Asset, AssetInput, AssetQuery, CommandSettings, Executor, ExecutorInput, ExecutorSpec, KeyMode,
     Rotation, RotationConfig, Route, RouteInput, RouteMatch, RouteSettings, Run, RunQuery,
-    RunState, RunStep, ScanResult,
+    RunState, RunStep, ScanResult, SshCommands, SshSettings,
 };
 pub use secrets::{
     Capability, DEFAULT_POLICY, IssuedToken, MAX_POLICY_LEN, MergeFn, Policy, ProcessIdentity,

@@ -28,7 +28,7 @@ use crate::error::store_err;
 use crate::events::{EventKind, event};
 use crate::{AuditAction, AuditContext, Error, Issuance, Page, Registry};
 
-pub use exec::{CommandSettings, ExecutorSpec};
+pub use exec::{CommandSettings, ExecutorSpec, SshCommands, SshSettings};
 
 /// Rotation's settings.
 #[derive(Clone, Debug)]
@@ -759,6 +759,15 @@ impl Rotation {
             )
             .await
             .map_err(store_err(format!("route {id}")))
+    }
+
+    fn open_executor_secret(&self, id: &str, sealed: &[u8]) -> Result<Zeroizing<String>, Error> {
+        let plain = self
+            .keystore
+            .open_secret(&executor_secret_context(id), sealed)?;
+        let text = std::str::from_utf8(&plain)
+            .map_err(|_| Error::Internal(format!("executor {id}: sealed secret is not text")))?;
+        Ok(Zeroizing::new(text.to_string()))
     }
 
     /// The first route that matches `asset`, if any.

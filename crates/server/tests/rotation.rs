@@ -31,26 +31,6 @@ async fn rotation_ca(server: &TestServer) -> (String, String) {
     )
 }
 
-async fn send(server: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = server
-        .client
-        .request(
-            method.parse().unwrap(),
-            format!("{}{path}", server.base_url),
-        )
-        .bearer_auth(&server.token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 fn asset(name: &str, port: u16) -> Value {
     json!({
         "system_name": name,
@@ -351,33 +331,25 @@ backend_test!(inventory_crud_search_paging_and_bad_input, |backend| {
     assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
 
     // PATCH and PUT.
-    let (s, a) = send(
-        &server,
-        "PATCH",
-        "/api/v1/assets/web-1",
-        Some(json!({"data_center": "DC2", "ca_id": ca_id})),
-    )
-    .await;
+    let (s, a) = server
+        .send(
+            "PATCH",
+            "/api/v1/assets/web-1",
+            Some(json!({"data_center": "DC2", "ca_id": ca_id})),
+        )
+        .await;
     assert_eq!((s, a["data_center"].as_str()), (200, Some("DC2")), "{a}");
     assert_eq!(
         a["common_name"], "web-1.rotation.test",
         "untouched fields stay"
     );
-    let (s, p) = send(
-        &server,
-        "PUT",
-        "/api/v1/assets/web-1",
-        Some(asset("web-2", 443)),
-    )
-    .await;
+    let (s, p) = server
+        .send("PUT", "/api/v1/assets/web-1", Some(asset("web-2", 443)))
+        .await;
     assert_eq!(s, 400, "system_name cannot change: {p}");
-    let (s, p) = send(
-        &server,
-        "PATCH",
-        "/api/v1/assets/nope",
-        Some(json!({"port": 1})),
-    )
-    .await;
+    let (s, p) = server
+        .send("PATCH", "/api/v1/assets/nope", Some(json!({"port": 1})))
+        .await;
     assert_eq!(s, 404, "{p}");
 
     // Search by fields and cursor paging.
@@ -489,17 +461,17 @@ backend_test!(inventory_crud_search_paging_and_bad_input, |backend| {
     );
     let r = route(&server, json!({"executor_id": "noop", "ca_id": ca_id, "match": {"host_platform": "linux", "os_version": "12.*"}})).await;
     assert_eq!(r["executor_id"], exec_id.as_str());
-    let (s, p) = send(
-        &server,
-        "DELETE",
-        &format!("/api/v1/rotation-executors/{exec_id}"),
-        None,
-    )
-    .await;
+    let (s, p) = server
+        .send(
+            "DELETE",
+            &format!("/api/v1/rotation-executors/{exec_id}"),
+            None,
+        )
+        .await;
     assert_eq!(s, 409, "an executor a route names stays: {p}");
 
     // DELETE.
-    let (s, _) = send(&server, "DELETE", "/api/v1/assets/web-7", None).await;
+    let (s, _) = server.send("DELETE", "/api/v1/assets/web-7", None).await;
     assert_eq!(s, 204);
     let (s, _) = server.get("/api/v1/assets/web-7").await;
     assert_eq!(s, 404);
@@ -542,13 +514,13 @@ backend_test!(scan_reads_the_served_certificate, |backend| {
     assert_eq!(later["items"].as_array().unwrap().len(), 0, "{later}");
 
     // With validation on, a certificate no platform CA issued is refused, and recorded nothing.
-    let (s, _) = send(
-        &server,
-        "PATCH",
-        "/api/v1/assets/scan-1",
-        Some(json!({"certificate_validation": true})),
-    )
-    .await;
+    let (s, _) = server
+        .send(
+            "PATCH",
+            "/api/v1/assets/scan-1",
+            Some(json!({"certificate_validation": true})),
+        )
+        .await;
     assert_eq!(s, 200);
     let (s, p) = server.post("/api/v1/assets/scan-1/scan", json!({})).await;
     assert_eq!(
@@ -691,13 +663,13 @@ backend_test!(
         std::fs::rename(&noop, dir.path().join("noop.sh")).unwrap();
         executor(&server, "nginx-noop", &dir.path().join("noop.sh")).await;
         route(&server, json!({"position": 1, "executor_id": "nginx-noop", "ca_id": ca_id, "match": {"labels": {"reload": "none"}}})).await;
-        let (s, _) = send(
-            &server,
-            "PATCH",
-            "/api/v1/assets/web-1",
-            Some(json!({"labels": {"tier": "web", "reload": "none"}})),
-        )
-        .await;
+        let (s, _) = server
+            .send(
+                "PATCH",
+                "/api/v1/assets/web-1",
+                Some(json!({"labels": {"tier": "web", "reload": "none"}})),
+            )
+            .await;
         assert_eq!(s, 200);
         let (s, queued) = server.post("/api/v1/assets/web-1/rotate", json!({})).await;
         assert_eq!(s, 202, "{queued}");
@@ -839,5 +811,245 @@ backend_test!(
             assert!(a["current_fingerprint"].is_string(), "{a}");
         }
         assert_eq!(server.services.rotation.tick().await.unwrap(), 0);
+    }
+);
+
+/// An OpenSSH server of the test's own on a loopback port: its own host key, configuration and
+/// authorized key (the test's client key), run as the current user; stopped on drop.
+struct Sshd {
+    child: std::process::Child,
+    port: u16,
+    /// The host key's fingerprint as `ssh-keygen -lf` prints it.
+    fingerprint: String,
+    /// The client's private key (OpenSSH PEM).
+    client_key: String,
+    user: String,
+}
+
+impl Sshd {
+    fn start(dir: &Path) -> Sshd {
+        let sshd = which("sshd", "/usr/sbin/sshd", "openssh-server");
+        let keygen = which("ssh-keygen", "/usr/bin/ssh-keygen", "openssh-client");
+        for key in ["host_key", "client_key", "other_key"] {
+            let out = Command::new(&keygen)
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.join(key))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+        // sshd's privilege separation directory.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+                 AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new(&sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(dir.join("sshd_config"))
+            .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not listen: {}",
+                std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let fingerprint = |file: &str| {
+            let out = Command::new(&keygen)
+                .arg("-lf")
+                .arg(dir.join(file))
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .to_string()
+        };
+        let user =
+            String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+        Sshd {
+            child,
+            port,
+            fingerprint: fingerprint("host_key.pub"),
+            client_key: std::fs::read_to_string(dir.join("client_key")).unwrap(),
+            user: user.trim().to_string(),
+        }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+backend_test!(
+    ssh_rotation_with_the_key_made_on_the_host_and_a_pinned_host_key,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let (ca_id, ca_pem) = rotation_ca(&server).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &ca_pem).unwrap();
+        let name = "web-1.rotation.test";
+        let nginx = Nginx::start(dir.path(), name);
+        let sshd = Sshd::start(dir.path());
+        let p = dir.path().display().to_string();
+        let commands = json!({
+            "csr": format!("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout {p}/site.key.new -subj /CN={{common_name}} 2>/dev/null"),
+            "install": format!("cat > {p}/site.crt.new"),
+            "reload": format!("mv {p}/site.key.new {p}/site.key && mv {p}/site.crt.new {p}/site.crt && nginx -p {p} -c {p}/nginx.conf -s reload"),
+        });
+        let (s, e) = server
+        .post("/api/v1/rotation-executors", json!({"name": "ssh-nginx", "kind": "ssh",
+            "settings": {"user": sshd.user, "port": sshd.port, "host_key_fingerprint": sshd.fingerprint, "commands": commands},
+            "secret": sshd.client_key}))
+        .await;
+        assert_eq!(s, 201, "{e}");
+        assert_eq!(e["has_secret"], true);
+        // The key is sealed and never shown again: not by the API, not in events or the audit log.
+        let key_line = sshd.client_key.lines().nth(1).unwrap().to_string();
+        for path in [
+            "/api/v1/rotation-executors",
+            "/api/v1/events?limit=1000",
+            "/api/v1/audit?limit=1000",
+        ] {
+            let (_, body) = server.get(path).await;
+            assert!(
+                !body.to_string().contains(&key_line),
+                "{path} shows the key"
+            );
+        }
+        // A pin is required and must look like one; the key must be an SSH private key.
+        for (settings, secret) in [
+            (
+                json!({"user": "root", "commands": commands}),
+                json!(sshd.client_key),
+            ),
+            (
+                json!({"user": "root", "host_key_fingerprint": "SHA256:short", "commands": commands}),
+                json!(sshd.client_key),
+            ),
+            (
+                json!({"user": "root", "host_key_fingerprint": sshd.fingerprint, "commands": commands}),
+                json!("not a key"),
+            ),
+        ] {
+            let (s, p) = server
+                .post(
+                    "/api/v1/rotation-executors",
+                    json!({"name": "bad", "kind": "ssh", "settings": settings, "secret": secret}),
+                )
+                .await;
+            assert_eq!(s, 400, "{p}");
+        }
+        route(&server, json!({"executor_id": "ssh-nginx", "ca_id": ca_id})).await;
+        let (s, _) = server
+            .post("/api/v1/assets", asset("web-1", nginx.port))
+            .await;
+        assert_eq!(s, 201);
+        let (s, queued) = server.post("/api/v1/assets/web-1/rotate", json!({})).await;
+        assert_eq!(s, 202, "{queued}");
+        let run = finished(&server, queued["run_id"].as_str().unwrap()).await;
+        assert_eq!(run["state"], "succeeded", "{run:#}");
+        assert!(!run.to_string().contains(&key_line));
+        // The key was made on the host and stayed there; openssl s_client judges what nginx serves.
+        assert!(
+            std::fs::read_to_string(dir.path().join("site.key"))
+                .unwrap()
+                .contains("PRIVATE KEY")
+        );
+        let (ok, out) = openssl(
+            dir.path(),
+            &[
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{}", nginx.port),
+                "-servername",
+                name,
+                "-CAfile",
+                "ca.pem",
+                "-verify_return_error",
+                "-verify_hostname",
+                name,
+            ],
+        );
+        assert!(ok && out.contains("Verify return code: 0 (ok)"), "{out}");
+        let (_, cert) = server
+            .get(&format!(
+                "/api/v1/cas/{ca_id}/certificates/{}",
+                run["serial"].as_str().unwrap()
+            ))
+            .await;
+        let (_, a) = server.get("/api/v1/assets/web-1").await;
+        assert_eq!(a["current_fingerprint"], cert["fingerprint_sha256"], "{a}");
+
+        // A wrong pinned host key: refused during the key exchange, before any command runs.
+        let other = {
+            let out = Command::new("ssh-keygen")
+                .arg("-lf")
+                .arg(dir.path().join("other_key.pub"))
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .to_string()
+        };
+        let marker = dir.path().join("a-command-ran");
+        let wrong = json!({
+            "csr": format!("touch {}", marker.display()),
+            "install": format!("touch {}", marker.display()),
+            "reload": format!("touch {}", marker.display()),
+        });
+        let (s, e) = server
+        .post("/api/v1/rotation-executors", json!({"name": "ssh-wrong-pin", "kind": "ssh",
+            "settings": {"user": sshd.user, "port": sshd.port, "host_key_fingerprint": other, "commands": wrong},
+            "secret": sshd.client_key}))
+        .await;
+        assert_eq!(s, 201, "{e}");
+        route(&server, json!({"position": 1, "executor_id": "ssh-wrong-pin", "ca_id": ca_id, "match": {"labels": {"pin": "wrong"}}})).await;
+        let (s, _) = server
+            .send(
+                "PATCH",
+                "/api/v1/assets/web-1",
+                Some(json!({"labels": {"pin": "wrong"}})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let (s, queued) = server.post("/api/v1/assets/web-1/rotate", json!({})).await;
+        assert_eq!(s, 202, "{queued}");
+        let run = finished(&server, queued["run_id"].as_str().unwrap()).await;
+        assert_eq!(run["state"], "failed", "{run:#}");
+        let error = run["error"].as_str().unwrap();
+        assert!(
+            error.contains("not the pinned") && error.contains(&sshd.fingerprint),
+            "{run:#}"
+        );
+        assert!(run["serial"].is_null(), "nothing was issued: {run:#}");
+        assert!(!marker.exists(), "no command ran on the host");
     }
 );

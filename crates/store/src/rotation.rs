@@ -371,17 +371,7 @@ impl Store {
             q = q.bind(i);
         }
         let rows = q.fetch_all(&self.read).await?;
-        let mut items = rows
-            .iter()
-            .map(asset_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|a| a.seq)
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        page(&rows, limit, asset_from_row, |a| a.seq)
     }
 
     /// Writes what a scan observed, with its audit record (and `event`, if any).
@@ -598,17 +588,7 @@ impl Store {
         .bind(limit + 1)
         .fetch_all(&self.read)
         .await?;
-        let mut items = rows
-            .iter()
-            .map(run_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|r| r.seq)
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        page(&rows, limit, run_from_row, |r| r.seq)
     }
 
     /// Runs left `running` by a process that died before `started_before`: put back in the queue.
@@ -799,6 +779,24 @@ async fn observe(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The page of `rows` (fetched with `limit + 1`): at most `limit` items, and the cursor of the next page
+/// when the extra row came.
+fn page<T>(
+    rows: &[AnyRow],
+    limit: i64,
+    decode: fn(&AnyRow) -> Result<T, Error>,
+    seq: fn(&T) -> i64,
+) -> Result<Page<T>, Error> {
+    let mut items = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(seq)
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
 }
 
 fn asset_target(name: &str) -> String {

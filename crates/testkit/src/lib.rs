@@ -344,6 +344,24 @@ impl TestServer {
         decode(res).await
     }
 
+    /// `method path` with an optional JSON body and the admin token (PUT, PATCH, DELETE, …).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        decode(req.send().await.expect("request")).await
+    }
+
     /// The types of every event in the outbox, oldest first.
     pub async fn cas_events(&self) -> Vec<String> {
         self.services

@@ -4,8 +4,14 @@
 //!   and, for `install`, the certificate and chain as one JSON document on stdin; its stdout is the step's
 //!   answer (the CSR for `csr`). No shell: the program and its arguments are given as a list, its
 //!   environment is only `PATH`, and it is killed when the run's time is up.
+//! - `ssh` (russh): the asset's address, a user and a private key (sealed), and **a pinned host key
+//!   fingerprint, required**: the server's key is compared during the key exchange, before authentication
+//!   and before any command, and a mismatch ends the connection. Each step is a templated command
+//!   (`{common_name}`, `{system_name}`, `{sans}`, each shell-quoted); `install` gets certificate and chain
+//!   on stdin.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -22,6 +28,38 @@ const MAX_OUTPUT: usize = 256 * 1024;
 pub enum ExecutorSpec {
     /// A local program.
     Command(CommandSettings),
+    /// Commands over SSH.
+    Ssh(SshSettings),
+}
+
+/// An `ssh` executor (the private key is the executor's sealed secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshSettings {
+    /// The user to log in as.
+    pub user: String,
+    /// The SSH port (the host is the asset's address). [default: 22]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// The host key's fingerprint as OpenSSH prints it (`SHA256:…`, `ssh-keygen -lf`). Required.
+    pub host_key_fingerprint: String,
+    /// The step commands.
+    pub commands: SshCommands,
+}
+
+/// The commands of an `ssh` executor's steps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshCommands {
+    /// Prints a CSR made on the host (the key never leaves it).
+    pub csr: String,
+    /// Installs the certificate and chain it reads on stdin.
+    pub install: String,
+    /// Makes the service serve the installed certificate.
+    pub reload: String,
+    /// Puts the previous certificate back (after a failed validation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<String>,
 }
 
 /// A `command` executor.
@@ -43,6 +81,7 @@ impl ExecutorSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             ExecutorSpec::Command(_) => "command",
+            ExecutorSpec::Ssh(_) => "ssh",
         }
     }
 
@@ -50,6 +89,7 @@ impl ExecutorSpec {
     pub fn settings_json(&self) -> serde_json::Value {
         match self {
             ExecutorSpec::Command(c) => serde_json::to_value(c).unwrap_or_default(),
+            ExecutorSpec::Ssh(c) => serde_json::to_value(c).unwrap_or_default(),
         }
     }
 
@@ -65,9 +105,12 @@ impl ExecutorSpec {
             "command" => Ok(ExecutorSpec::Command(
                 serde_json::from_str(settings).map_err(bad)?,
             )),
+            "ssh" => Ok(ExecutorSpec::Ssh(
+                serde_json::from_str(settings).map_err(bad)?,
+            )),
             other => Err(Error::invalid(
                 "invalid-executor",
-                format!("kind {other:?} is not an executor kind (command)"),
+                format!("kind {other:?} is not an executor kind (command, ssh)"),
             )),
         }
     }
@@ -88,6 +131,45 @@ impl ExecutorSpec {
                 }
                 Ok(())
             }
+            ExecutorSpec::Ssh(c) => {
+                if c.user.is_empty()
+                    || c.user.len() > 64
+                    || c.user.chars().any(|ch| ch.is_control())
+                {
+                    return bad("user is 1 to 64 characters");
+                }
+                let pin = c.host_key_fingerprint.strip_prefix("SHA256:").unwrap_or("");
+                if pin.len() != 43
+                    || !pin
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '+' || ch == '/')
+                {
+                    return bad(
+                        "host_key_fingerprint is required: SHA256:<43 base64 characters>, as ssh-keygen -lf prints it",
+                    );
+                }
+                let cmds = [&c.commands.csr, &c.commands.install, &c.commands.reload];
+                if cmds
+                    .iter()
+                    .chain(c.commands.rollback.iter().collect::<Vec<_>>().iter())
+                    .any(|x| x.trim().is_empty() || x.len() > 4096)
+                {
+                    return bad(
+                        "the csr, install, reload (and rollback) commands are 1 to 4096 characters",
+                    );
+                }
+                match secret {
+                    None => bad("an ssh executor needs its private key as secret"),
+                    Some(key) => russh::keys::decode_secret_key(key, None)
+                        .map(|_| ())
+                        .map_err(|e| {
+                            Error::invalid(
+                                "invalid-executor",
+                                format!("secret: not an SSH private key: {e}"),
+                            )
+                        }),
+                }
+            }
         }
     }
 
@@ -95,6 +177,7 @@ impl ExecutorSpec {
     pub(crate) fn has_rollback(&self) -> bool {
         match self {
             ExecutorSpec::Command(c) => c.rollback,
+            ExecutorSpec::Ssh(c) => c.commands.rollback.is_some(),
         }
     }
 }
@@ -107,15 +190,165 @@ pub(crate) struct StepInput<'a> {
     pub(crate) chain: Option<&'a str>,
 }
 
-/// Runs one step within `budget`; its stdout, or why it failed.
+/// Runs one step within `budget`; its stdout, or why it failed. `secret` is the executor's opened secret.
 pub(crate) async fn run_step(
     spec: &ExecutorSpec,
+    secret: Option<&str>,
     input: &StepInput<'_>,
     budget: Duration,
 ) -> Result<String, String> {
     match spec {
         ExecutorSpec::Command(c) => command_step(c, input, budget).await,
+        ExecutorSpec::Ssh(c) => {
+            let key = secret.ok_or("the ssh executor has no private key")?;
+            tokio::time::timeout(budget, ssh_step(c, key, input))
+                .await
+                .map_err(|_| format!("step {} did not finish in time", input.step))?
+        }
     }
+}
+
+/// Checks the server's key against the pin during the key exchange; remembers what it saw.
+struct Pinned {
+    pin: String,
+    seen: Arc<Mutex<Option<String>>>,
+}
+
+impl russh::client::Handler for Pinned {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            // A pin names a key, not a certificate authority.
+            return Ok(false);
+        };
+        let seen = key.fingerprint(russh::keys::HashAlg::Sha256).to_string();
+        let ok = seen == self.pin;
+        if let Ok(mut s) = self.seen.lock() {
+            *s = Some(seen);
+        }
+        Ok(ok)
+    }
+}
+
+async fn ssh_step(c: &SshSettings, key_pem: &str, input: &StepInput<'_>) -> Result<String, String> {
+    let a = input.asset;
+    let command = match input.step {
+        "csr" => &c.commands.csr,
+        "install" => &c.commands.install,
+        "reload" => &c.commands.reload,
+        "rollback" => c.commands.rollback.as_ref().ok_or("no rollback command")?,
+        other => return Err(format!("no step {other}")),
+    };
+    let command = template(command, a);
+    let host = a.ip_address.clone().unwrap_or_default();
+    let port = c.port.unwrap_or(22);
+    let seen = Arc::new(Mutex::new(None));
+    let handler = Pinned {
+        pin: c.host_key_fingerprint.clone(),
+        seen: seen.clone(),
+    };
+    let config = Arc::new(russh::client::Config {
+        inactivity_timeout: Some(Duration::from_secs(60)),
+        ..Default::default()
+    });
+    let mut session = match russh::client::connect(config, (host.as_str(), port), handler).await {
+        Ok(s) => s,
+        Err(e) => {
+            let seen = seen.lock().ok().and_then(|s| s.clone());
+            return Err(match seen {
+                Some(fp) if fp != c.host_key_fingerprint => format!(
+                    "host key {fp} of {host}:{port} is not the pinned {}; refused before any command",
+                    c.host_key_fingerprint
+                ),
+                _ => format!("ssh {host}:{port}: {e}"),
+            });
+        }
+    };
+    let key =
+        russh::keys::decode_secret_key(key_pem, None).map_err(|e| format!("private key: {e}"))?;
+    let hash = session
+        .best_supported_rsa_hash()
+        .await
+        .map_err(|e| e.to_string())?
+        .flatten();
+    let auth = session
+        .authenticate_publickey(
+            c.user.clone(),
+            russh::keys::PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+        )
+        .await
+        .map_err(|e| format!("ssh authentication: {e}"))?;
+    if !auth.success() {
+        return Err(format!(
+            "ssh: {host}:{port} refused the key of user {}",
+            c.user
+        ));
+    }
+    let mut channel = session
+        .channel_open_session()
+        .await
+        .map_err(|e| e.to_string())?;
+    channel
+        .exec(true, command.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    if input.step == "install" {
+        let body = format!(
+            "{}{}",
+            input.certificate.unwrap_or_default(),
+            input.chain.unwrap_or_default()
+        );
+        channel
+            .data(body.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    channel.eof().await.map_err(|e| e.to_string())?;
+    let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), None);
+    while let Some(msg) = channel.wait().await {
+        match msg {
+            russh::ChannelMsg::Data { data } => out.extend_from_slice(&data),
+            russh::ChannelMsg::ExtendedData { data, .. } => err.extend_from_slice(&data),
+            russh::ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+            _ => {}
+        }
+        if out.len() + err.len() > MAX_OUTPUT {
+            return Err(format!("answer larger than {MAX_OUTPUT} bytes"));
+        }
+    }
+    let _ = session
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
+    match status {
+        Some(0) => Ok(String::from_utf8_lossy(&out).into_owned()),
+        Some(code) => Err(format!(
+            "exit status {code}: {}",
+            String::from_utf8_lossy(&err).trim()
+        )),
+        None => Err("the command ended without an exit status".into()),
+    }
+}
+
+/// Fills `{common_name}`, `{system_name}` and `{sans}` with shell-quoted values.
+fn template(command: &str, a: &AssetInput) -> String {
+    let sans = a
+        .subject_alternative_name
+        .iter()
+        .map(|s| quote(s))
+        .collect::<Vec<_>>()
+        .join(" ");
+    command
+        .replace("{common_name}", &quote(&a.common_name))
+        .replace("{system_name}", &quote(&a.system_name))
+        .replace("{sans}", &sans)
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 async fn command_step(

@@ -23,6 +23,8 @@ use crate::{Error, IssueInput};
 struct Log {
     steps: Vec<RunStep>,
     serial: Option<String>,
+    /// The executor's opened secret, for the rollback after a failure; kept out of every detail.
+    secret: Option<zeroize::Zeroizing<String>>,
 }
 
 impl Rotation {
@@ -33,6 +35,7 @@ impl Rotation {
         let mut log = Log {
             steps: Vec::new(),
             serial: None,
+            secret: None,
         };
         let outcome = self.attempt(&run, &asset, &mut log, deadline).await;
         self.finish(run, &asset, log, outcome).await
@@ -60,6 +63,15 @@ impl Rotation {
             .ok_or_else(|| Failure::plain("the route's executor is gone"))?;
         let spec = super::ExecutorSpec::from_json(&executor_row.kind, &executor_row.config)
             .map_err(Failure::plain)?;
+        let secret = match &executor_row.sealed {
+            None => None,
+            Some(sealed) => Some(
+                self.open_executor_secret(&executor_row.id, sealed)
+                    .map_err(Failure::plain)?,
+            ),
+        };
+        let secret = secret.as_ref().map(|s| s.as_str());
+        log.secret = secret.map(str::to_string).map(zeroize::Zeroizing::new);
         log.push_ok(
             now(),
             "route",
@@ -72,6 +84,7 @@ impl Rotation {
         // csr: the key is made on the host and never leaves it.
         let csr = run_step(
             &spec,
+            secret,
             &StepInput {
                 step: "csr",
                 asset: a,
@@ -130,6 +143,7 @@ impl Rotation {
         // install and reload.
         let installed = run_step(
             &spec,
+            secret,
             &StepInput {
                 step: "install",
                 asset: a,
@@ -143,6 +157,7 @@ impl Rotation {
             .map_err(|f| f.with(issued_ref.clone()))?;
         let reloaded = run_step(
             &spec,
+            secret,
             &StepInput {
                 step: "reload",
                 asset: a,
@@ -302,8 +317,10 @@ impl Rotation {
             Err(failure) => {
                 let mut state = RunState::Failed;
                 if let (true, Some(spec)) = (failure.installed, failure.rollback.as_ref()) {
+                    let secret = log.secret.clone();
                     let rolled = run_step(
                         spec,
+                        secret.as_ref().map(|s| s.as_str()),
                         &StepInput {
                             step: "rollback",
                             asset: &asset.input,
@@ -418,6 +435,15 @@ impl Rotation {
 }
 
 impl Log {
+    /// Private keys and the executor's secret never reach the log, whatever a host prints.
+    fn redact(&self, text: &str) -> String {
+        let text = redact(text);
+        match self.secret.as_deref().map(|s| s.trim()) {
+            Some(secret) if !secret.is_empty() => text.replace(secret, "[secret redacted]"),
+            _ => text,
+        }
+    }
+
     /// Records a step's result: the answer on success, the error (as a [`Failure`]) otherwise.
     fn push(
         &mut self,
@@ -435,16 +461,17 @@ impl Log {
     }
 
     fn push_ok(&mut self, time: i64, step: &str, detail: String) {
+        let detail = self.redact(&detail);
         self.steps.push(RunStep {
             time,
             step: step.into(),
             outcome: "ok".into(),
-            detail: redact(&detail),
+            detail,
         });
     }
 
     fn fail(&mut self, time: i64, step: &str, why: &str) -> Failure {
-        let why = redact(why);
+        let why = self.redact(why);
         self.steps.push(RunStep {
             time,
             step: step.into(),
