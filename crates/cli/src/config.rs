@@ -11,6 +11,7 @@ use serde::Deserialize;
 use shedu_core::EngineKind;
 
 mod connector;
+mod rotation;
 mod secrets;
 
 /// Options of `shedu serve`. Every option can also be set by its `SHEDU_*` variable or in the TOML file
@@ -241,6 +242,10 @@ pub(crate) struct ServeArgs {
     /// The secret store's options (`[secrets]` in the TOML file).
     #[command(flatten)]
     pub secrets: secrets::SecretsArgs,
+
+    /// Agentless rotation's options (`[rotation]` in the TOML file).
+    #[command(flatten)]
+    pub rotation: rotation::RotationArgs,
 }
 
 /// One `[[oidc]]` table of the TOML file.
@@ -311,6 +316,7 @@ pub(crate) struct Settings {
     pub connector: shedu_core::ConnectorConfig,
     pub secrets: shedu_core::SecretsConfig,
     pub secrets_socket: Option<PathBuf>,
+    pub rotation: shedu_core::RotationConfig,
 }
 
 impl ServeArgs {
@@ -559,6 +565,7 @@ impl ServeArgs {
             connector: self.connector.resolve(file.connector)?,
             secrets,
             secrets_socket,
+            rotation: self.rotation.resolve(file.rotation)?,
         })
     }
 }

@@ -138,6 +138,20 @@ enum Command {
         #[command(subcommand)]
         command: client::CloudCommand,
     },
+    /// Agentless rotation's inventory: add, list, show, delete, scan and rotate assets.
+    Asset {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::AssetCommand,
+    },
+    /// Agentless rotation's runs (and the queue), routes and executors.
+    Rotation {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        #[command(subcommand)]
+        command: client::RotationCommand,
+    },
     /// Show the server's version, database, event sinks with their lag, and counts by status.
     Status {
         #[command(flatten)]
@@ -232,6 +246,8 @@ fn main() -> std::process::ExitCode {
             }
             Command::Kms { client, command } => client::run_kms(client, command).await,
             Command::Cloud { client, command } => client::run_cloud(client, command).await,
+            Command::Asset { client, command } => client::run_asset(client, command).await,
+            Command::Rotation { client, command } => client::run_rotation(client, command).await,
             Command::Status { client } => client::run_status(client).await,
             Command::Login(args) => client::run_login(args).await,
             Command::Logout(args) => client::run_logout(args).await,

@@ -56,6 +56,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         connector: s.connector.clone(),
         secrets: s.secrets.clone(),
         cloud: shedu_core::CloudConfig::default(),
+        rotation: s.rotation.clone(),
     };
     let services = Services::open(store.clone(), &master, Arc::new(SystemClock), config)
         .await

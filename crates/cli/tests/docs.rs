@@ -43,7 +43,7 @@ const FILE_TIMEOUT_SECS: u32 = 120;
 
 /// The capability documents (under `docs/`), in the order the README lists them. Each must hold a
 /// walk-through; the README's own "Using it" block runs first.
-const DOCS: [&str; 16] = [
+const DOCS: [&str; 17] = [
     "cas-and-issuance.md",
     "validation.md",
     "keys.md",
@@ -57,6 +57,7 @@ const DOCS: [&str; 16] = [
     "connector.md",
     "secrets.md",
     "kmip.md",
+    "rotation.md",
     "cloud.md",
     "console.md",
     "scale-out.md",

@@ -136,6 +136,24 @@ pub enum AuditAction {
     CloudConnectorUpdate,
     /// A cloud connector was deleted.
     CloudConnectorDelete,
+    /// A rotation asset was added to the inventory.
+    AssetCreate,
+    /// A rotation asset's fields were replaced or patched.
+    AssetUpdate,
+    /// A rotation asset was deleted.
+    AssetDelete,
+    /// A rotation asset was scanned (its served certificate recorded).
+    AssetScan,
+    /// A rotation executor was created (its secret sealed).
+    RotationExecutorCreate,
+    /// A rotation executor was deleted.
+    RotationExecutorDelete,
+    /// A rotation route was created.
+    RotationRouteCreate,
+    /// A rotation route was deleted.
+    RotationRouteDelete,
+    /// A rotation run was triggered by hand.
+    RotationTrigger,
 }
 
 impl AuditAction {
@@ -191,6 +209,15 @@ impl AuditAction {
             AuditAction::CloudConnectorCreate => "cloud_connector.create",
             AuditAction::CloudConnectorUpdate => "cloud_connector.update",
             AuditAction::CloudConnectorDelete => "cloud_connector.delete",
+            AuditAction::AssetCreate => "asset.create",
+            AuditAction::AssetUpdate => "asset.update",
+            AuditAction::AssetDelete => "asset.delete",
+            AuditAction::AssetScan => "asset.scan",
+            AuditAction::RotationExecutorCreate => "rotation_executor.create",
+            AuditAction::RotationExecutorDelete => "rotation_executor.delete",
+            AuditAction::RotationRouteCreate => "rotation_route.create",
+            AuditAction::RotationRouteDelete => "rotation_route.delete",
+            AuditAction::RotationTrigger => "rotation.trigger",
         }
     }
 

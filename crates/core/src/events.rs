@@ -69,11 +69,17 @@ pub enum EventKind {
     KmipObjectCreated,
     /// A KMIP managed object changed lifecycle state (activated, revoked, destroyed, re-keyed).
     KmipObjectStateChanged,
+    /// A rotation installed a certificate and validation on the wire held.
+    RotationSucceeded,
+    /// A rotation failed (the new certificate, if any, is revoked); sent once per back-off period.
+    RotationFailed,
+    /// The scheduler passed over a due asset (`skip_reason`, such as `no_route`).
+    RotationSkipped,
 }
 
 impl EventKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [EventKind; 26] = [
+    pub const ALL: [EventKind; 29] = [
         EventKind::CaCreated,
         EventKind::CaImported,
         EventKind::CertificateIssued,
@@ -100,6 +106,9 @@ impl EventKind {
         EventKind::ConnectorCertificateRevoked,
         EventKind::KmipObjectCreated,
         EventKind::KmipObjectStateChanged,
+        EventKind::RotationSucceeded,
+        EventKind::RotationFailed,
+        EventKind::RotationSkipped,
     ];
 
     /// The wire name.
@@ -131,6 +140,9 @@ impl EventKind {
             EventKind::ConnectorCertificateRevoked => "connector.certificate_revoked",
             EventKind::KmipObjectCreated => "kmip.object_created",
             EventKind::KmipObjectStateChanged => "kmip.object_state_changed",
+            EventKind::RotationSucceeded => "rotation.succeeded",
+            EventKind::RotationFailed => "rotation.failed",
+            EventKind::RotationSkipped => "rotation.skipped",
         }
     }
 }

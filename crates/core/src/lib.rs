@@ -31,6 +31,7 @@ mod oidc;
 mod ra;
 mod registry;
 mod rotate;
+mod rotation;
 mod secrets;
 mod services;
 mod status;
@@ -81,6 +82,11 @@ pub use oidc::{OidcIssuer, check_token_offline, https_or_loopback};
 pub use ra::{AuthMode, Enrollment, EnrollmentSettings, Ra, RaInput, WebhookSettings};
 pub use registry::Registry;
 pub use rotate::rewrap_database_keys;
+pub use rotation::{
+    Asset, AssetInput, AssetQuery, CommandSettings, Executor, ExecutorInput, ExecutorSpec, KeyMode,
+    Rotation, RotationConfig, Route, RouteInput, RouteMatch, RouteSettings, Run, RunQuery,
+    RunState, RunStep, ScanResult, SshCommands, SshSettings,
+};
 pub use secrets::{
     Capability, DEFAULT_POLICY, IssuedToken, MAX_POLICY_LEN, MergeFn, Policy, ProcessIdentity,
     ROOT_POLICY, SecretCaller, SecretClient, SecretMetadata, SecretValue, Secrets, SecretsConfig,

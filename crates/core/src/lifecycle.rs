@@ -1,16 +1,17 @@
-//! The lifecycle job: runs the status sweep and the CRL refresh on an interval.
+//! The lifecycle job: runs the status sweep, the CRL refresh and the rotation scheduler on an interval.
 
 use std::time::Duration;
 
 use crate::Services;
 
-/// Spawns the lifecycle loop: status sweep, trust-anchor reload, CRL refresh. A failed sweep is logged and retried at the next tick; it changes nothing
+/// Spawns the lifecycle loop: status sweep, trust-anchor reload, CRL refresh, rotation scheduler. A failed sweep is logged and retried at the next tick; it changes nothing
 /// partially because each sweep is one transaction.
 pub fn spawn_lifecycle(services: &Services, interval: Duration) -> tokio::task::JoinHandle<()> {
-    let (issuance, registry, va) = (
+    let (issuance, registry, va, rotation) = (
         services.issuance.clone(),
         services.registry.clone(),
         services.va.clone(),
+        services.rotation.clone(),
     );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
@@ -36,6 +37,14 @@ pub fn spawn_lifecycle(services: &Services, interval: Duration) -> tokio::task::
             // CRLs are rebuilt before their nextUpdate even when nobody fetches them.
             if let Err(e) = va.refresh_crls().await {
                 tracing::warn!(error = %e, "CRL refresh failed; retrying at the next tick");
+            }
+            // Due assets are queued by one replica at a time (an advisory lock on PostgreSQL).
+            match rotation.tick().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(queued = n, "rotation scheduler queued runs"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "rotation scheduler failed; retrying at the next tick")
+                }
             }
         }
     })

@@ -228,6 +228,16 @@ impl Registry {
             .collect()
     }
 
+    /// Every stored CA's certificate, DER (anchors for judging a certificate a host serves).
+    pub(crate) async fn ca_certificates(&self) -> Result<Vec<Vec<u8>>, Error> {
+        Ok(self
+            .all_cas()
+            .await?
+            .into_iter()
+            .map(|c| c.certificate_der)
+            .collect())
+    }
+
     /// A CA's status as of now.
     pub(crate) fn effective_ca_status(&self, ca: &Ca) -> Status {
         ca.status.effective(

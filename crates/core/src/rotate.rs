@@ -14,7 +14,7 @@ use crate::secrets::{DATA_KEY, DATA_KEY_CONTEXT};
 use crate::webhook::secret_context;
 
 /// Re-wraps the keystore canary, every software CA key, every delegated OCSP responder key, every
-/// webhook signing secret, the material of every KMIP object and every cloud connector's credentials from `old` to `new`. Fails, changing nothing, when `old` is not this database's master key. Returns how many keys
+/// webhook signing secret, the material of every KMIP object every cloud connector's credentials and every rotation executor's secret from `old` to `new`. Fails, changing nothing, when `old` is not this database's master key. Returns how many keys
 /// were re-wrapped.
 pub async fn rewrap_database_keys(
     store: &Store,
@@ -73,11 +73,20 @@ pub async fn rewrap_database_keys(
         let plain = old.open_secret(&context, &c.sealed)?;
         c.sealed = new.seal_secret(&context, &plain)?;
     }
+    let mut executors = store
+        .sealed_executor_secrets()
+        .await
+        .map_err(store_err("sealed executor secrets"))?;
+    for e in &mut executors {
+        let context = crate::rotation::executor_secret_context(&e.id);
+        let plain = old.open_secret(&context, &e.sealed)?;
+        e.sealed = new.seal_secret(&context, &plain)?;
+    }
     store
-        .replace_sealed_keys(&keys, &secrets, &kmip, &cloud, &meta)
+        .replace_sealed_keys(&keys, &secrets, &kmip, &cloud, &executors, &meta)
         .await
         .map_err(store_err("sealed keys"))?;
-    Ok(keys.len() + secrets.len() + kmip.len() + cloud.len())
+    Ok(keys.len() + secrets.len() + kmip.len() + cloud.len() + executors.len())
 }
 
 /// Every secret sealed into the `meta` table, with its sealing context: the keystore canary (first), the

@@ -36,6 +36,8 @@ pub struct ServicesConfig {
     pub secrets: crate::SecretsConfig,
     /// The cloud connectors' sync worker timing.
     pub cloud: crate::CloudConfig,
+    /// Agentless rotation (concurrency, timeouts, back-off).
+    pub rotation: crate::RotationConfig,
 }
 
 /// Every service, each shared (`Arc`). Handlers name the one they need.
@@ -71,6 +73,8 @@ pub struct Services {
     pub kmip: Arc<crate::Kmip>,
     /// Cloud connectors (AWS IoT Core) and their sync worker.
     pub cloud: Arc<crate::Cloud>,
+    /// Agentless rotation: inventory, executors, routes, runs.
+    pub rotation: Arc<crate::Rotation>,
 }
 
 impl Services {
@@ -131,7 +135,10 @@ impl Services {
             issuance.clone(),
             config.cloud,
         )?);
+        let rotation =
+            crate::Rotation::open(registry.clone(), issuance.clone(), master, config.rotation)?;
         Ok(Services {
+            rotation,
             acme,
             cloud,
             connector,

@@ -45,6 +45,12 @@ pub enum Permission {
     CloudRead,
     /// Create, change and delete cloud connectors (they hold cloud credentials: administrators only).
     CloudWrite,
+    /// Read rotation assets, executors (never their secrets), routes and runs (Ottr's DEVELOPER).
+    RotationRead,
+    /// Add, change, delete, scan and rotate assets (Ottr's PRIVILEGED).
+    AssetsWrite,
+    /// Create and delete executors and routes: they decide what runs where (Ottr's ADMIN).
+    RotationAdmin,
 }
 
 /// `(method, route template, permission)` of every authenticated API route.
@@ -177,6 +183,71 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
         "/api/v1/cloud-connectors/{id}/state",
         Permission::CloudRead,
     ),
+    ("GET", "/api/v1/assets", Permission::RotationRead),
+    ("POST", "/api/v1/assets", Permission::AssetsWrite),
+    (
+        "GET",
+        "/api/v1/assets/{system_name}",
+        Permission::RotationRead,
+    ),
+    (
+        "PUT",
+        "/api/v1/assets/{system_name}",
+        Permission::AssetsWrite,
+    ),
+    (
+        "PATCH",
+        "/api/v1/assets/{system_name}",
+        Permission::AssetsWrite,
+    ),
+    (
+        "DELETE",
+        "/api/v1/assets/{system_name}",
+        Permission::AssetsWrite,
+    ),
+    (
+        "POST",
+        "/api/v1/assets/{system_name}/scan",
+        Permission::AssetsWrite,
+    ),
+    (
+        "POST",
+        "/api/v1/assets/{system_name}/rotate",
+        Permission::AssetsWrite,
+    ),
+    (
+        "GET",
+        "/api/v1/rotation-executors",
+        Permission::RotationRead,
+    ),
+    (
+        "POST",
+        "/api/v1/rotation-executors",
+        Permission::RotationAdmin,
+    ),
+    (
+        "GET",
+        "/api/v1/rotation-executors/{id}",
+        Permission::RotationRead,
+    ),
+    (
+        "DELETE",
+        "/api/v1/rotation-executors/{id}",
+        Permission::RotationAdmin,
+    ),
+    ("GET", "/api/v1/rotation-routes", Permission::RotationRead),
+    ("POST", "/api/v1/rotation-routes", Permission::RotationAdmin),
+    (
+        "DELETE",
+        "/api/v1/rotation-routes/{id}",
+        Permission::RotationAdmin,
+    ),
+    ("GET", "/api/v1/rotation-runs", Permission::RotationRead),
+    (
+        "GET",
+        "/api/v1/rotation-runs/{id}",
+        Permission::RotationRead,
+    ),
 ];
 
 /// Routes anyone may call: the login itself, token refresh, and the API description.
@@ -262,6 +333,8 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | ConnectorWrite
                 | KmipAccess
                 | CloudRead
+                | RotationRead
+                | AssetsWrite
         ),
         Role::Auditor => matches!(
             permission,
@@ -273,6 +346,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | DevicesRead
                 | RasRead
                 | CloudRead
+                | RotationRead
         ),
         Role::Device => matches!(permission, Authenticated),
     }

@@ -218,6 +218,23 @@ const MATRIX: &[(&str, &str, [bool; 5])] = &[
     ("PUT",    "/api/v1/cloud-connectors/{id}",                        [Y,   N,    N,    N,     N]),
     ("DELETE", "/api/v1/cloud-connectors/{id}",                        [Y,   N,    N,    N,     N]),
     ("GET",    "/api/v1/cloud-connectors/{id}/state",                  [Y,   Y,    Y,    N,     N]),
+    ("GET",    "/api/v1/assets",                                       [Y,   Y,    Y,    N,     N]),
+    ("POST",   "/api/v1/assets",                                       [Y,   Y,    N,    N,     N]),
+    ("GET",    "/api/v1/assets/{system_name}",                         [Y,   Y,    Y,    N,     N]),
+    ("PUT",    "/api/v1/assets/{system_name}",                         [Y,   Y,    N,    N,     N]),
+    ("PATCH",  "/api/v1/assets/{system_name}",                         [Y,   Y,    N,    N,     N]),
+    ("DELETE", "/api/v1/assets/{system_name}",                         [Y,   Y,    N,    N,     N]),
+    ("POST",   "/api/v1/assets/{system_name}/scan",                    [Y,   Y,    N,    N,     N]),
+    ("POST",   "/api/v1/assets/{system_name}/rotate",                  [Y,   Y,    N,    N,     N]),
+    ("GET",    "/api/v1/rotation-executors",                           [Y,   Y,    Y,    N,     N]),
+    ("POST",   "/api/v1/rotation-executors",                           [Y,   N,    N,    N,     N]),
+    ("GET",    "/api/v1/rotation-executors/{id}",                      [Y,   Y,    Y,    N,     N]),
+    ("DELETE", "/api/v1/rotation-executors/{id}",                      [Y,   N,    N,    N,     N]),
+    ("GET",    "/api/v1/rotation-routes",                              [Y,   Y,    Y,    N,     N]),
+    ("POST",   "/api/v1/rotation-routes",                              [Y,   N,    N,    N,     N]),
+    ("DELETE", "/api/v1/rotation-routes/{id}",                         [Y,   N,    N,    N,     N]),
+    ("GET",    "/api/v1/rotation-runs",                                [Y,   Y,    Y,    N,     N]),
+    ("GET",    "/api/v1/rotation-runs/{id}",                           [Y,   Y,    Y,    N,     N]),
     // Public: the login itself, token refresh, the API description.
     ("POST",   "/api/v1/auth/login",                                   [Y,   Y,    Y,    Y,     Y]),
     ("POST",   "/api/v1/auth/refresh",                                 [Y,   Y,    Y,    Y,     Y]),
@@ -334,6 +351,7 @@ backend_test!(every_route_enforces_its_role_matrix, |backend| {
     for (method, template, allowed) in MATRIX {
         let path = template
             .replace("{id}", "nope")
+            .replace("{system_name}", "nope")
             .replace("{serial}", "01")
             .replace("{fingerprint}", &"0".repeat(64))
             .replace("{event_id}", "nope");

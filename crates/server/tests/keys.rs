@@ -259,7 +259,7 @@ backend_test!(a_tampered_sealed_key_disables_only_its_ca, |backend| {
     let n = keys[0].sealed.len();
     keys[0].sealed[n / 2] ^= 0x01;
     store
-        .replace_sealed_keys(&keys, &[], &[], &[], &[])
+        .replace_sealed_keys(&keys, &[], &[], &[], &[], &[])
         .await
         .unwrap();
     store.close().await;

@@ -26,6 +26,7 @@ mod migrate;
 mod model;
 mod outbox;
 mod ras;
+mod rotation;
 #[cfg(any(test, feature = "testing"))]
 pub mod scratch;
 mod secrets;
@@ -64,6 +65,10 @@ pub use outbox::{
     DeliveryFilter, DeliveryOutcome, DeliveryRow, NewDelivery, SinkLock, SubscriptionRow,
 };
 pub use ras::{RA_HAS_DEVICES, RaRow, RaWrite};
+pub use rotation::{
+    ASSET_TEXT_COLUMNS, AssetFilter, AssetObserved, AssetRow, ExecutorRow, RUN_ACTIVE, RouteRow,
+    RunRow,
+};
 pub use secrets::{SecretPathRow, SecretTokenRow, SecretVersionRow, SecretWrite, VersionChange};
 pub use status::{Overview, SinkPosition};
 pub use sweep::SweepReport;

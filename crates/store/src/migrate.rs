@@ -95,6 +95,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0017_cloud.sql"),
     },
     Migration {
+        version: 18,
+        sqlite: include_str!("../migrations/sqlite/0018_rotation.sql"),
+        postgres: include_str!("../migrations/postgres/0018_rotation.sql"),
+    },
+    Migration {
         version: 20,
         sqlite: include_str!("../migrations/sqlite/0020_cluster.sql"),
         postgres: include_str!("../migrations/postgres/0020_cluster.sql"),

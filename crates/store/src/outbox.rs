@@ -277,17 +277,22 @@ impl Store {
 
     /// Tries to become the only dispatcher of `sink` across replicas. `None`: another replica holds it.
     pub async fn try_lock_sink(&self, sink: &str) -> Result<Option<SinkLock>, Error> {
+        self.try_lock_job(&format!("shedu-sink:{sink}")).await
+    }
+
+    /// Tries to become the only runner of the job `name` across replicas (the rotation scheduler's tick);
+    /// `None`: another replica holds it. Released as a [`SinkLock`] is.
+    pub async fn try_lock_job(&self, name: &str) -> Result<Option<SinkLock>, Error> {
         if self.backend != Backend::Postgres {
             return Ok(Some(SinkLock { conn: None }));
         }
         let mut conn = self.write.acquire().await?;
-        let got: bool =
-            sqlx::query("SELECT pg_try_advisory_lock($1, hashtext('shedu-sink:' || $2)) AS got")
-                .bind(SINK_LOCK_CLASS)
-                .bind(sink)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("got")?;
+        let got: bool = sqlx::query("SELECT pg_try_advisory_lock($1, hashtext($2)) AS got")
+            .bind(SINK_LOCK_CLASS)
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("got")?;
         if got {
             // Detached from the pool: the lock lives exactly as long as this dedicated session. A refused
             // attempt returns its (lock-free) connection to the pool instead.

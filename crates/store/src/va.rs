@@ -353,6 +353,7 @@ impl Store {
         secrets: &[SealedSecretRow],
         kmip: &[SealedSecretRow],
         cloud: &[SealedSecretRow],
+        executors: &[SealedSecretRow],
         meta: &[(&str, Vec<u8>)],
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
@@ -386,6 +387,13 @@ impl Store {
             sqlx::query("UPDATE cloud_connectors SET credentials = $1 WHERE id = $2")
                 .bind(&c.sealed)
                 .bind(&c.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for e in executors {
+            sqlx::query("UPDATE rotation_executors SET sealed = $1 WHERE id = $2")
+                .bind(&e.sealed)
+                .bind(&e.id)
                 .execute(&mut *tx)
                 .await?;
         }

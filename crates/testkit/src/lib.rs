@@ -106,6 +106,8 @@ pub struct Options {
     pub secrets_socket: Option<PathBuf>,
     /// The cloud connectors' retry timing; the production defaults when unset.
     pub cloud: Option<shedu_core::CloudConfig>,
+    /// Agentless rotation's settings; the production defaults when unset.
+    pub rotation: Option<shedu_core::RotationConfig>,
 }
 
 /// The operator's TLS files, and the CA file the test's clients trust instead of the internal one.
@@ -224,6 +226,7 @@ impl TestServer {
             connector: persisted.options.connector.clone().unwrap_or_default(),
             secrets: persisted.options.secrets.clone().unwrap_or_default(),
             cloud: persisted.options.cloud.clone().unwrap_or_default(),
+            rotation: persisted.options.rotation.clone().unwrap_or_default(),
         };
         let services = Services::open(store.clone(), &master, clock.clone(), config)
             .await
@@ -330,14 +333,15 @@ impl TestServer {
         self.send(reqwest::Method::POST, path, Some(body)).await
     }
 
-    /// Any method on `path` with the admin token and an optional JSON body; returns status and JSON body
-    /// (a body that is not JSON as a JSON string).
+    /// Any method (`reqwest::Method` or its name) on `path` with the admin token and an optional JSON body;
+    /// returns status and JSON body (a body that is not JSON as a JSON string).
     pub async fn send(
         &self,
-        method: reqwest::Method,
+        method: impl AsRef<str>,
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_ref().as_bytes()).expect("method");
         let mut req = self
             .client
             .request(method.clone(), format!("{}{path}", self.base_url))

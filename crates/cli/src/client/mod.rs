@@ -18,6 +18,7 @@ mod logs;
 mod oidc;
 mod output;
 mod protocols;
+mod rotation;
 mod secrets;
 mod status;
 mod users;
@@ -41,6 +42,7 @@ pub(crate) use logs::{
 };
 use output::{OutputFormat, emit, emit_doc, items, key_values, required, show_list, table, text};
 pub(crate) use protocols::{AcmeCommand, ConnectorArgs, run_acme, run_connector};
+pub(crate) use rotation::{AssetCommand, RotationCommand, run_asset, run_rotation};
 pub(crate) use secrets::{SecretsCommand, run_secrets};
 pub(crate) use status::run_status;
 pub(crate) use users::{ApiKeyCommand, UserCommand, run_api_key, run_user};

@@ -19,6 +19,7 @@ use super::events::CreateSubscriptionRequest;
 use super::groups::CreateGroupRequest;
 use super::kmip_access::AccessRequest;
 use super::ras::RaRequest;
+use super::rotation::{AssetPatch, AssetRequest, ExecutorRequest, RouteRequest};
 use crate::problem::{ApiJson, Problem};
 
 /// One route's JSON body.
@@ -42,7 +43,7 @@ impl JsonBody {
 }
 
 /// Every route that takes a JSON body.
-pub fn json_bodies() -> [JsonBody; 20] {
+pub fn json_bodies() -> [JsonBody; 25] {
     [
         body::<LoginRequest>(Method::POST, "/api/v1/auth/login"),
         body::<RefreshRequest>(Method::POST, "/api/v1/auth/refresh"),
@@ -67,6 +68,11 @@ pub fn json_bodies() -> [JsonBody; 20] {
         body::<AccessRequest>(Method::POST, "/api/v1/kms/access/revoke"),
         body::<CloudConnectorRequest>(Method::POST, "/api/v1/cloud-connectors"),
         body::<CloudConnectorRequest>(Method::PUT, "/api/v1/cloud-connectors/{id}"),
+        body::<AssetRequest>(Method::POST, "/api/v1/assets"),
+        body::<AssetRequest>(Method::PUT, "/api/v1/assets/{system_name}"),
+        body::<AssetPatch>(Method::PATCH, "/api/v1/assets/{system_name}"),
+        body::<ExecutorRequest>(Method::POST, "/api/v1/rotation-executors"),
+        body::<RouteRequest>(Method::POST, "/api/v1/rotation-routes"),
     ]
 }
 

@@ -12,6 +12,7 @@ mod events;
 mod groups;
 mod kmip_access;
 mod ras;
+mod rotation;
 mod status;
 mod time_fmt;
 
@@ -104,6 +105,21 @@ fn protected() -> OpenApiRouter<AppState> {
         .routes(routes!(cloud::create, cloud::list))
         .routes(routes!(cloud::show, cloud::replace, cloud::delete))
         .routes(routes!(cloud::sync_state))
+        .routes(routes!(rotation::list_assets, rotation::create_asset))
+        .routes(routes!(
+            rotation::show_asset,
+            rotation::replace_asset,
+            rotation::patch_asset,
+            rotation::delete_asset
+        ))
+        .routes(routes!(rotation::scan_asset))
+        .routes(routes!(rotation::rotate_asset))
+        .routes(routes!(rotation::list_executors, rotation::create_executor))
+        .routes(routes!(rotation::show_executor, rotation::delete_executor))
+        .routes(routes!(rotation::list_routes, rotation::create_route))
+        .routes(routes!(rotation::delete_route))
+        .routes(routes!(rotation::list_runs))
+        .routes(routes!(rotation::show_run))
 }
 
 /// Routes that authenticate the caller themselves (listed in [`crate::permissions::PUBLIC`]).

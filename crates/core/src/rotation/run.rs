@@ -1,0 +1,598 @@
+//! One run, start to end: route, `csr` on the host, issuance, `install`, `reload`, then validation on the
+//! wire (retried until it holds or the validation time is up). A failure after issuance runs `rollback`
+//! when the executor has one and revokes the new certificate (`cessationOfOperation`: it was never in
+//! service, so `superseded` would be wrong); success revokes the previous one (`superseded`) when
+//! configured. The run's end, what the asset serves and the `rotation.succeeded`/`rotation.failed` event
+//! commit together.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use shedu_pki::{RevocationReason, Serial};
+use shedu_store::{AssetObserved, RunRow};
+
+use super::exec::{StepInput, run_step};
+use super::{Asset, Rotation, RunState, RunStep, SKIP_FAILED, first_match, scheduler_actor, wire};
+use crate::error::store_err;
+use crate::events::{EventKind, event};
+use crate::{Error, IssueInput};
+
+/// The log of a run in progress.
+struct Log {
+    steps: Vec<RunStep>,
+    serial: Option<String>,
+    /// The executor's opened secret, for the rollback after a failure; kept out of every detail.
+    secret: Option<zeroize::Zeroizing<String>>,
+}
+
+impl Rotation {
+    /// Executes a claimed run and records its end. `Err` only when the end could not be recorded.
+    pub(super) async fn execute(self: &Arc<Self>, run: RunRow) -> Result<(), Error> {
+        let deadline = Instant::now() + self.config.run_timeout;
+        let asset = self.asset(&run.system_name).await?;
+        let mut log = Log {
+            steps: Vec::new(),
+            serial: None,
+            secret: None,
+        };
+        let outcome = self.attempt(&run, &asset, &mut log, deadline).await;
+        self.finish(run, &asset, log, outcome).await
+    }
+
+    async fn attempt(
+        &self,
+        run: &RunRow,
+        asset: &Asset,
+        log: &mut Log,
+        deadline: Instant,
+    ) -> Result<Done, Failure> {
+        let now = || self.reg.now();
+        let a = &asset.input;
+        let routes = self.routes().await.map_err(Failure::plain)?;
+        let Some(route) = first_match(routes, a) else {
+            return Err(Failure::plain("no route matches the asset (no_route)"));
+        };
+        let executor_row = self
+            .reg
+            .store
+            .executor(&route.executor_id)
+            .await
+            .map_err(|e| Failure::plain(e.to_string()))?
+            .ok_or_else(|| Failure::plain("the route's executor is gone"))?;
+        let spec = super::ExecutorSpec::from_json(&executor_row.kind, &executor_row.config)
+            .map_err(Failure::plain)?;
+        let secret = match &executor_row.sealed {
+            None => None,
+            Some(sealed) => Some(
+                self.open_executor_secret(&executor_row.id, sealed)
+                    .map_err(Failure::plain)?,
+            ),
+        };
+        let secret = secret.as_ref().map(|s| s.as_str());
+        log.secret = secret.map(str::to_string).map(zeroize::Zeroizing::new);
+        log.push_ok(
+            now(),
+            "route",
+            format!(
+                "route {} (position {}), executor {}",
+                route.id, route.position, executor_row.name
+            ),
+        );
+
+        // csr: the key is made on the host and never leaves it.
+        let csr = run_step(
+            &spec,
+            secret,
+            &StepInput {
+                step: "csr",
+                asset: a,
+                certificate: None,
+                chain: None,
+            },
+            left(deadline)?,
+        )
+        .await;
+        let csr = log.push(
+            now(),
+            "csr",
+            csr.map(|out| (out.clone(), "CSR received".to_string())),
+        )?;
+        let csr_pem = pem_block(&csr, "CERTIFICATE REQUEST")
+            .ok_or_else(|| log.fail(now(), "csr", "the answer holds no PEM CERTIFICATE REQUEST"))?;
+
+        // issue, under the asset's CA or the route's.
+        let ca_id = a
+            .ca_id
+            .clone()
+            .unwrap_or_else(|| route.settings.ca_id.clone());
+        let mut names = vec![a.common_name.clone()];
+        names.extend(a.subject_alternative_name.iter().cloned());
+        names.dedup();
+        let issued = self
+            .issuance
+            .issue(
+                &scheduler_actor(&run.id),
+                &ca_id,
+                IssueInput {
+                    csr: csr_pem.into_bytes(),
+                    validity_days: route.settings.validity_days,
+                    sans: Some(names.clone()),
+                },
+            )
+            .await
+            .map_err(|e| log.fail(now(), "issue", &e.to_string()))?;
+        let cert = &issued.certificate;
+        log.serial = Some(cert.serial.to_hex());
+        log.push_ok(
+            now(),
+            "issue",
+            format!(
+                "serial {} from CA {ca_id}, notAfter {}",
+                cert.serial, cert.not_after
+            ),
+        );
+        let issued_ref = Issued {
+            ca_id: ca_id.clone(),
+            serial: cert.serial.clone(),
+        };
+        let cert_pem = crate::Issuance::pem(cert);
+        let chain_pem = issued.chain_pem.clone();
+
+        // install and reload.
+        let installed = run_step(
+            &spec,
+            secret,
+            &StepInput {
+                step: "install",
+                asset: a,
+                certificate: Some(&cert_pem),
+                chain: Some(&chain_pem),
+            },
+            left(deadline).map_err(|f| f.with(issued_ref.clone()))?,
+        )
+        .await;
+        log.push(now(), "install", installed.map(|o| (o, "installed".into())))
+            .map_err(|f| f.with(issued_ref.clone()))?;
+        let reloaded = run_step(
+            &spec,
+            secret,
+            &StepInput {
+                step: "reload",
+                asset: a,
+                certificate: None,
+                chain: None,
+            },
+            left(deadline).map_err(|f| f.with(issued_ref.clone()).installed())?,
+        )
+        .await;
+        log.push(now(), "reload", reloaded.map(|o| (o, "reloaded".into())))
+            .map_err(|f| f.with(issued_ref.clone()).installed())?;
+
+        // validate on the wire.
+        let root = chain_root(&chain_pem).ok_or_else(|| {
+            log.fail(now(), "validate", "the CA chain has no certificate")
+                .with(issued_ref.clone())
+                .installed()
+        })?;
+        let address = a.ip_address.clone().unwrap_or_default();
+        let until = Instant::now() + self.config.validation_timeout;
+        let mut attempts = 0;
+        let verdict = loop {
+            attempts += 1;
+            let verdict = self
+                .judge(
+                    &address,
+                    a.port,
+                    &a.common_name,
+                    &cert.fingerprint,
+                    &root,
+                    &names,
+                )
+                .await;
+            if verdict.is_ok() || Instant::now() >= until.min(deadline) {
+                break verdict;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        match verdict {
+            Ok(()) => {
+                log.push_ok(now(), "validate", format!(
+                    "{address}:{} serves serial {} (SHA-256 {}), chain verifies to the CA, names covered (attempt {attempts})",
+                    a.port, cert.serial, cert.fingerprint
+                ));
+                Ok(Done {
+                    not_after: cert.not_after,
+                    fingerprint: cert.fingerprint.clone(),
+                    serial: cert.serial.to_hex(),
+                    renew_before_days: i64::from(route.settings.renew_before_days),
+                    ca_id,
+                })
+            }
+            Err(why) => Err(log
+                .fail(
+                    now(),
+                    "validate",
+                    &format!("after {attempts} attempts: {why}"),
+                )
+                .with(issued_ref)
+                .installed()
+                .rollback(spec)),
+        }
+    }
+
+    /// One validation attempt.
+    async fn judge(
+        &self,
+        address: &str,
+        port: u16,
+        common_name: &str,
+        fingerprint: &str,
+        root: &[u8],
+        names: &[String],
+    ) -> Result<(), String> {
+        let chain =
+            wire::served_chain(address, port, common_name, self.config.connect_timeout).await?;
+        let leaf = chain.first().ok_or("no certificate served")?;
+        let served = shedu_pki::CertInfo::from_der(leaf).map_err(|e| e.to_string())?;
+        if served.fingerprint != fingerprint {
+            return Err(format!(
+                "the served certificate is not the issued one (served SHA-256 {}, serial {})",
+                served.fingerprint, served.serial
+            ));
+        }
+        wire::verify_chain(&chain, &[root.to_vec()], common_name, self.reg.now())?;
+        let missing = wire::uncovered(&served.sans, names);
+        if !missing.is_empty() {
+            return Err(format!(
+                "the served certificate does not cover {}",
+                missing.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Cleans up after a failure and records the end.
+    async fn finish(
+        &self,
+        mut run: RunRow,
+        asset: &Asset,
+        mut log: Log,
+        outcome: Result<Done, Failure>,
+    ) -> Result<(), Error> {
+        let now = self.reg.now();
+        let name = asset.input.system_name.clone();
+        let prior_failures = self
+            .reg
+            .store
+            .asset(&name)
+            .await
+            .map_err(store_err("asset"))?
+            .map_or(0, |r| r.failures);
+        let (state, observed, kind, data) = match outcome {
+            Ok(done) => {
+                if self.config.revoke_previous
+                    && let Some(previous) = self.previous_serial(&name).await
+                    && previous != done.serial
+                {
+                    let revoked = self
+                        .revoke(
+                            &run.id,
+                            &done.ca_id,
+                            &previous,
+                            RevocationReason::Superseded,
+                        )
+                        .await;
+                    log.push(
+                        now,
+                        "revoke",
+                        revoked.map(|()| {
+                            (
+                                "".into(),
+                                format!("previous certificate {previous} revoked (superseded)"),
+                            )
+                        }),
+                    )
+                    .ok();
+                }
+                let data = serde_json::json!({
+                    "system_name": name, "run_id": run.id, "serial": done.serial,
+                    "fingerprint": done.fingerprint, "not_after": done.not_after,
+                });
+                (
+                    RunState::Succeeded,
+                    AssetObserved {
+                        certificate_expiration: Some(done.not_after),
+                        current_fingerprint: Some(done.fingerprint),
+                        current_serial: Some(done.serial),
+                        next_rotation_at: Some(done.not_after - done.renew_before_days * 86_400),
+                        skip_reason: None,
+                        failures: 0,
+                    },
+                    EventKind::RotationSucceeded,
+                    data,
+                )
+            }
+            Err(failure) => {
+                let mut state = RunState::Failed;
+                if let (true, Some(spec)) = (failure.installed, failure.rollback.as_ref()) {
+                    let secret = log.secret.clone();
+                    let rolled = run_step(
+                        spec,
+                        secret.as_ref().map(|s| s.as_str()),
+                        &StepInput {
+                            step: "rollback",
+                            asset: &asset.input,
+                            certificate: None,
+                            chain: None,
+                        },
+                        self.config.validation_timeout,
+                    )
+                    .await;
+                    if log
+                        .push(now, "rollback", rolled.map(|o| (o, "rolled back".into())))
+                        .is_ok()
+                    {
+                        state = RunState::RolledBack;
+                    }
+                }
+                if let Some(issued) = &failure.issued {
+                    let serial = issued.serial.to_hex();
+                    let revoked = self
+                        .revoke(
+                            &run.id,
+                            &issued.ca_id,
+                            &serial,
+                            RevocationReason::CessationOfOperation,
+                        )
+                        .await;
+                    log.push(
+                        now,
+                        "revoke",
+                        revoked.map(|()| {
+                            (
+                                "".into(),
+                                format!("new certificate {serial} revoked (cessationOfOperation)"),
+                            )
+                        }),
+                    )
+                    .ok();
+                }
+                let failures = prior_failures + 1;
+                let backoff = self.config.backoff[(failures.clamp(1, 3) - 1) as usize];
+                run.error = Some(failure.reason.clone());
+                let previous = self
+                    .reg
+                    .store
+                    .asset(&name)
+                    .await
+                    .map_err(store_err("asset"))?;
+                let data = serde_json::json!({
+                    "system_name": name, "run_id": run.id, "error": failure.reason,
+                    "serial": failure.issued.as_ref().map(|i| i.serial.to_hex()),
+                    "failures": failures, "next_attempt_at": now + backoff,
+                });
+                (
+                    state,
+                    AssetObserved {
+                        certificate_expiration: previous
+                            .as_ref()
+                            .and_then(|p| p.certificate_expiration),
+                        current_fingerprint: previous
+                            .as_ref()
+                            .and_then(|p| p.current_fingerprint.clone()),
+                        current_serial: previous.as_ref().and_then(|p| p.current_serial.clone()),
+                        next_rotation_at: Some(now + backoff),
+                        skip_reason: Some(SKIP_FAILED.to_string()),
+                        failures,
+                    },
+                    EventKind::RotationFailed,
+                    data,
+                )
+            }
+        };
+        log.push_ok(now, "finish", state.as_str().to_string());
+        run.state = state.as_str().to_string();
+        run.steps =
+            serde_json::to_string(&log.steps).map_err(|e| Error::Internal(e.to_string()))?;
+        run.serial = log.serial;
+        run.finished_at = Some(now);
+        let ev = event(kind, format!("assets/{name}"), now, data);
+        self.reg
+            .store
+            .finish_run(&run, &observed, &ev)
+            .await
+            .map_err(store_err(format!("run {}", run.id)))
+    }
+
+    async fn previous_serial(&self, name: &str) -> Option<String> {
+        self.reg
+            .store
+            .asset(name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|a| a.current_serial)
+    }
+
+    async fn revoke(
+        &self,
+        run_id: &str,
+        ca_id: &str,
+        serial: &str,
+        reason: RevocationReason,
+    ) -> Result<(), String> {
+        let serial: Serial = serial
+            .parse()
+            .map_err(|e: shedu_pki::Error| e.to_string())?;
+        self.issuance
+            .revoke(&scheduler_actor(run_id), ca_id, &serial, reason, None)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Log {
+    /// Private keys and the executor's secret never reach the log, whatever a host prints.
+    fn redact(&self, text: &str) -> String {
+        let text = redact(text);
+        match self.secret.as_deref().map(|s| s.trim()) {
+            Some(secret) if !secret.is_empty() => text.replace(secret, "[secret redacted]"),
+            _ => text,
+        }
+    }
+
+    /// Records a step's result: the answer on success, the error (as a [`Failure`]) otherwise.
+    fn push(
+        &mut self,
+        time: i64,
+        step: &str,
+        r: Result<(String, String), String>,
+    ) -> Result<String, Failure> {
+        match r {
+            Ok((out, detail)) => {
+                self.push_ok(time, step, detail);
+                Ok(out)
+            }
+            Err(e) => Err(self.fail(time, step, &e)),
+        }
+    }
+
+    fn push_ok(&mut self, time: i64, step: &str, detail: String) {
+        let detail = self.redact(&detail);
+        self.steps.push(RunStep {
+            time,
+            step: step.into(),
+            outcome: "ok".into(),
+            detail,
+        });
+    }
+
+    fn fail(&mut self, time: i64, step: &str, why: &str) -> Failure {
+        let why = self.redact(why);
+        self.steps.push(RunStep {
+            time,
+            step: step.into(),
+            outcome: "error".into(),
+            detail: why.clone(),
+        });
+        Failure::plain(format!("{step}: {why}"))
+    }
+}
+
+/// Private key blocks never reach the log, whatever a host prints.
+fn redact(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN") {
+        let (head, tail) = rest.split_at(start);
+        out.push_str(head);
+        let line_end = tail.find('\n').unwrap_or(tail.len());
+        if tail[..line_end].contains("PRIVATE KEY") {
+            out.push_str("[private key redacted]");
+            rest = match tail.find("-----END") {
+                Some(end) => {
+                    let after = &tail[end + 8..];
+                    after.find("-----").map_or("", |i| &after[i + 5..])
+                }
+                None => "",
+            };
+        } else {
+            out.push_str(&tail[..line_end]);
+            rest = &tail[line_end..];
+        }
+    }
+    out.push_str(rest);
+    out.chars().take(4096).collect()
+}
+
+fn left(deadline: Instant) -> Result<Duration, Failure> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| Failure::plain("the run's time is up"))
+}
+
+/// The first PEM block of `label` in `text`.
+fn pem_block(text: &str, label: &str) -> Option<String> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin)?;
+    let stop = text[start..].find(&end)? + start + end.len();
+    Some(format!("{}\n", &text[start..stop]))
+}
+
+/// The last certificate of a PEM chain (the root), DER.
+fn chain_root(chain_pem: &str) -> Option<Vec<u8>> {
+    CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .filter_map(Result::ok)
+        .last()
+        .map(|c| c.as_ref().to_vec())
+}
+
+/// A verified rotation.
+struct Done {
+    not_after: i64,
+    fingerprint: String,
+    serial: String,
+    renew_before_days: i64,
+    ca_id: String,
+}
+
+/// A certificate the run issued.
+#[derive(Clone)]
+struct Issued {
+    ca_id: String,
+    serial: Serial,
+}
+
+/// Why a run failed, and what its failure leaves to clean up.
+struct Failure {
+    reason: String,
+    issued: Option<Issued>,
+    installed: bool,
+    rollback: Option<Box<super::ExecutorSpec>>,
+}
+
+impl Failure {
+    fn plain(reason: impl ToString) -> Failure {
+        Failure {
+            reason: reason.to_string(),
+            issued: None,
+            installed: false,
+            rollback: None,
+        }
+    }
+
+    fn with(mut self, issued: Issued) -> Failure {
+        self.issued = Some(issued);
+        self
+    }
+
+    fn installed(mut self) -> Failure {
+        self.installed = true;
+        self
+    }
+
+    fn rollback(mut self, spec: super::ExecutorSpec) -> Failure {
+        if spec.has_rollback() {
+            self.rollback = Some(Box::new(spec));
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn private_keys_are_redacted() {
+        let text = "x\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\ny";
+        let r = super::redact(text);
+        assert!(!r.contains("AAAA"), "{r}");
+        assert!(r.contains('x') && r.contains('y'), "{r}");
+        let csr = "-----BEGIN CERTIFICATE REQUEST-----\nBBBB\n-----END CERTIFICATE REQUEST-----\n";
+        assert_eq!(super::redact(csr), csr);
+    }
+}

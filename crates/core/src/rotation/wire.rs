@@ -1,0 +1,154 @@
+//! Reading the certificate a host serves, and judging it: what a scan records and what validation after a
+//! rotation checks. The handshake itself trusts nothing (the point is to see what is served, whatever it
+//! is, with handshake signatures still checked); the served chain is then verified separately against the
+//! anchors the caller names, with the asset's common name.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+/// Connects to `address:port` with SNI `sni` (none when it is an IP address) and returns the served
+/// chain, leaf first, as DER.
+pub(crate) async fn served_chain(
+    address: &str,
+    port: u16,
+    sni: &str,
+    timeout: Duration,
+) -> Result<Vec<Vec<u8>>, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(SeeAnything(provider)))
+        .with_no_client_auth();
+    let name = ServerName::try_from(sni.to_string()).map_err(|e| format!("SNI {sni:?}: {e}"))?;
+    let connect = async {
+        let tcp = tokio::net::TcpStream::connect((address, port))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake: {e}"))?;
+        let chain = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .map(|c| c.iter().map(|d| d.as_ref().to_vec()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        if chain.is_empty() {
+            return Err("no certificate served".to_string());
+        }
+        Ok(chain)
+    };
+    tokio::time::timeout(timeout, connect)
+        .await
+        .map_err(|_| format!("no TLS answer within {} s", timeout.as_secs()))?
+}
+
+/// Verifies a served chain (leaf first) to one of `anchors` (DER CA certificates) for `name` at `now`
+/// (Unix seconds), as a TLS client would: signatures, validity, key usage, and the name.
+pub(crate) fn verify_chain(
+    chain: &[Vec<u8>],
+    anchors: &[Vec<u8>],
+    name: &str,
+    now: i64,
+) -> Result<(), String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for a in anchors {
+        roots
+            .add(CertificateDer::from(a.clone()))
+            .map_err(|e| format!("trust anchor: {e}"))?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| e.to_string())?;
+    let (leaf, intermediates) = chain.split_first().ok_or("no certificate served")?;
+    let intermediates: Vec<CertificateDer<'_>> = intermediates
+        .iter()
+        .map(|c| CertificateDer::from(c.as_slice()))
+        .collect();
+    let server_name = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
+    verifier
+        .verify_server_cert(
+            &CertificateDer::from(leaf.as_slice()),
+            &intermediates,
+            &server_name,
+            &[],
+            UnixTime::since_unix_epoch(Duration::from_secs(now.max(0) as u64)),
+        )
+        .map(|_| ())
+        .map_err(|e| format!("does not verify to the CA for {name}: {e}"))
+}
+
+/// The names of `names` that the certificate's SANs (rendered `DNS:x`, `IP:y`) do not cover.
+pub(crate) fn uncovered<'a>(sans: &[String], names: &'a [String]) -> Vec<&'a str> {
+    names
+        .iter()
+        .filter(|n| {
+            let want = match n.parse::<std::net::IpAddr>() {
+                Ok(ip) => format!("IP:{ip}"),
+                Err(_) => format!("DNS:{}", n.to_ascii_lowercase()),
+            };
+            !sans.iter().any(|s| s.eq_ignore_ascii_case(&want))
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+/// Accepts whatever certificate is served (the caller judges it afterwards), but still checks that the
+/// server holds its key (the handshake signature).
+#[derive(Debug)]
+struct SeeAnything(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for SeeAnything {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,1055 @@
+//! Agentless rotation (issue 16) through the API, on both backends, against real targets the test starts on
+//! loopback: nginx (Debian `nginx-light`, its own prefix, port and configuration), judged after each rotation
+//! by `openssl s_client`; a TLS listener of the test's own that serves, per SNI name, the files an executor
+//! installed (for the concurrency cap); and the inventory's rules (409, 404, 400 problems, search, paging).
+
+// Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::{Value, json};
+use shedu_testkit::{Options, TestServer, backend_test, openssl};
+use tokio::sync::mpsc;
+
+/// A root CA for rotations.
+async fn rotation_ca(server: &TestServer) -> (String, String) {
+    let ca = server
+        .create_ca(json!({"name": "rot", "key_type": "ec-p256", "subject": {"common_name": "Rotation CA"}}))
+        .await;
+    (
+        ca["id"].as_str().unwrap().to_string(),
+        ca["certificate_pem"].as_str().unwrap().to_string(),
+    )
+}
+
+fn asset(name: &str, port: u16) -> Value {
+    json!({
+        "system_name": name,
+        "common_name": format!("{name}.rotation.test"),
+        "subject_alternative_name": [format!("alt.{name}.rotation.test")],
+        "ip_address": "127.0.0.1",
+        "port": port,
+        "data_center": "DC1",
+        "host_platform": "linux",
+        "os_version": "12.4",
+        "device_model": "VM",
+        "origin": "API",
+        "labels": {"tier": "web"}
+    })
+}
+
+/// A self-signed certificate and key for `cn` in `dir` (`<stem>.crt`, `<stem>.key`).
+fn self_signed(dir: &Path, stem: &str, cn: &str, days: &str) {
+    let (ok, out) = openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{stem}.key"),
+            "-out",
+            &format!("{stem}.crt"),
+            "-days",
+            days,
+            "-subj",
+            &format!("/CN={cn}"),
+            "-addext",
+            &format!("subjectAltName=DNS:{cn}"),
+        ],
+    );
+    assert!(ok, "{out}");
+}
+
+/// The SHA-256 of a PEM certificate file, lowercase hex without colons.
+fn fingerprint(dir: &Path, file: &str) -> String {
+    let (ok, out) = openssl(
+        dir,
+        &["x509", "-in", file, "-noout", "-fingerprint", "-sha256"],
+    );
+    assert!(ok, "{out}");
+    out.trim()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .replace(':', "")
+        .to_ascii_lowercase()
+}
+
+/// Serves, on loopback, for each SNI name `n` the chain `<dir>/<n>.crt` with the key `<dir>/<n>.key`, read
+/// at every handshake (what an executor installs is what the next handshake sees).
+async fn sni_files_target(dir: PathBuf) -> u16 {
+    #[derive(Debug)]
+    struct FilesBySni(PathBuf);
+    impl ResolvesServerCert for FilesBySni {
+        fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+            let name = hello.server_name()?;
+            let cert = std::fs::read(self.0.join(format!("{name}.crt"))).ok()?;
+            let key = std::fs::read(self.0.join(format!("{name}.key"))).ok()?;
+            let chain = CertificateDer::pem_slice_iter(&cert)
+                .collect::<Result<Vec<_>, _>>()
+                .ok()?;
+            let key = PrivateKeyDer::from_pem_slice(&key).ok()?;
+            let signer = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key).ok()?;
+            Some(Arc::new(CertifiedKey::new(chain, signer)))
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(FilesBySni(dir)));
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(5), acceptor.accept(tcp)).await;
+            });
+        }
+    });
+    port
+}
+
+/// An nginx (Debian nginx-light) of the test's own: its prefix, configuration and port; stopped on drop.
+struct Nginx {
+    prefix: PathBuf,
+    port: u16,
+}
+
+impl Nginx {
+    fn start(prefix: &Path, name: &str) -> Nginx {
+        let nginx = which("nginx", "/usr/sbin/nginx", "nginx-light");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        self_signed(prefix, "site", name, "10");
+        let p = prefix.display();
+        std::fs::create_dir_all(prefix.join("tmp")).unwrap();
+        let conf = format!(
+            "daemon on;\npid {p}/nginx.pid;\nerror_log {p}/error.log;\nworker_processes 1;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n access_log off;\n client_body_temp_path {p}/tmp/body;\n proxy_temp_path {p}/tmp/proxy;\n\
+             fastcgi_temp_path {p}/tmp/fastcgi;\n uwsgi_temp_path {p}/tmp/uwsgi;\n scgi_temp_path {p}/tmp/scgi;\n\
+             server {{\n  listen 127.0.0.1:{port} ssl;\n  server_name {name};\n\
+             ssl_certificate {p}/site.crt;\n  ssl_certificate_key {p}/site.key;\n\
+             location / {{ return 200 \"ok\\n\"; }}\n }}\n}}\n"
+        );
+        std::fs::write(prefix.join("nginx.conf"), conf).unwrap();
+        let out = Command::new(&nginx)
+            .args(["-p", &p.to_string(), "-c", &format!("{p}/nginx.conf")])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "nginx: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let n = Nginx {
+            prefix: prefix.to_path_buf(),
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nginx did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        n
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let p = self.prefix.display().to_string();
+        let _ = Command::new("nginx")
+            .args(["-p", &p, "-c", &format!("{p}/nginx.conf"), "-s", "stop"])
+            .output();
+    }
+}
+
+/// The path of a required program, or a panic naming its Debian package.
+fn which(name: &str, fallback: &str, package: &str) -> String {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match found {
+        Some(p) if !p.is_empty() => p,
+        _ if Path::new(fallback).exists() => fallback.to_string(),
+        _ => panic!("{name} is required (apt-get install {package}; scripts/test installs it)"),
+    }
+}
+
+/// A `command` executor script: `csr` makes the key in `<dir>/<cn>.key.new` with openssl and prints the
+/// CSR, `install` writes certificate + chain to `<dir>/<cn>.crt.new`, `reload` runs `reload_body` (with
+/// `$dir` and `$cn` set). Every step is recorded in `<dir>/steps.log`.
+fn executor_script(dir: &Path, reload_body: &str) -> PathBuf {
+    which("jq", "/usr/bin/jq", "jq");
+    let path = dir.join("executor.sh");
+    let script = format!(
+        "#!/bin/bash\nset -euo pipefail\ndir='{}'\ninput=$(cat)\nstep=$(jq -r .step <<<\"$input\")\n\
+         cn=$(jq -r .asset.common_name <<<\"$input\")\necho \"$step $cn\" >> \"$dir/steps.log\"\n\
+         case \"$step\" in\n\
+         csr) openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout \"$dir/$cn.key.new\" -subj \"/CN=$cn\" 2>/dev/null ;;\n\
+         install) jq -r '.certificate + .chain' <<<\"$input\" > \"$dir/$cn.crt.new\" ;;\n\
+         reload) {reload_body} ;;\n\
+         rollback) echo rolled back ;;\n\
+         esac\n",
+        dir.display()
+    );
+    std::fs::write(&path, script).unwrap();
+    make_executable(&path);
+    path
+}
+
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+async fn executor(server: &TestServer, name: &str, program: &Path) -> String {
+    let (s, e) = server
+        .post(
+            "/api/v1/rotation-executors",
+            json!({"name": name, "kind": "command", "settings": {"program": program}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{e}");
+    e["id"].as_str().unwrap().to_string()
+}
+
+async fn route(server: &TestServer, body: Value) -> Value {
+    let (s, r) = server.post("/api/v1/rotation-routes", body).await;
+    assert_eq!(s, 201, "{r}");
+    r
+}
+
+/// Waits until run `id` leaves `queued`/`running`; returns it.
+async fn finished(server: &TestServer, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (s, run) = server.get(&format!("/api/v1/rotation-runs/{id}")).await;
+        assert_eq!(s, 200, "{run}");
+        if run["state"] != "queued" && run["state"] != "running" {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "run {id} did not finish: {run}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A webhook receiver on loopback that hands every body to the test.
+async fn receiver() -> (String, mpsc::UnboundedReceiver<Bytes>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: Bytes| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, rx)
+}
+
+backend_test!(inventory_crud_search_paging_and_bad_input, |backend| {
+    let server = TestServer::start(backend).await;
+    let (ca_id, _) = rotation_ca(&server).await;
+
+    let (s, a) = server.post("/api/v1/assets", asset("web-1", 8443)).await;
+    assert_eq!(s, 201, "{a}");
+    assert_eq!(a["port"], 8443);
+    assert_eq!(a["labels"]["tier"], "web");
+    assert!(a["certificate_expiration"].is_null() && a["current_fingerprint"].is_null());
+    assert!(
+        a["next_rotation_at"].is_string(),
+        "an unknown expiry is due at once: {a}"
+    );
+    let (s, p) = server.post("/api/v1/assets", asset("web-1", 8443)).await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (409, Some("urn:shedu:problem:asset-exists")),
+        "{p}"
+    );
+    let (s, p) = server.get("/api/v1/assets/nope").await;
+    assert_eq!(s, 404, "{p}");
+
+    // Bad input: precise 400 problems, nothing written.
+    let mut no_address = asset("web-x", 443);
+    no_address.as_object_mut().unwrap().remove("ip_address");
+    let mut computed = asset("web-y", 443);
+    computed["certificate_expiration"] = json!("2030-01-01T00:00:00Z");
+    let mut bad_cn = asset("web-z", 443);
+    bad_cn["common_name"] = json!("not a name");
+    for body in [no_address, bad_cn] {
+        let (s, p) = server.post("/api/v1/assets", body).await;
+        assert_eq!(
+            (s, p["type"].as_str()),
+            (400, Some("urn:shedu:problem:invalid-asset")),
+            "{p}"
+        );
+    }
+    // A computed field is read-only: the body is refused as the API refuses unknown fields (422).
+    let (s, p) = server.post("/api/v1/assets", computed).await;
+    assert_eq!(s, 422, "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("certificate_expiration"),
+        "{p}"
+    );
+    let (_, page) = server.get("/api/v1/assets").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+
+    // PATCH and PUT.
+    let (s, a) = server
+        .send(
+            "PATCH",
+            "/api/v1/assets/web-1",
+            Some(json!({"data_center": "DC2", "ca_id": ca_id})),
+        )
+        .await;
+    assert_eq!((s, a["data_center"].as_str()), (200, Some("DC2")), "{a}");
+    assert_eq!(
+        a["common_name"], "web-1.rotation.test",
+        "untouched fields stay"
+    );
+    let (s, p) = server
+        .send("PUT", "/api/v1/assets/web-1", Some(asset("web-2", 443)))
+        .await;
+    assert_eq!(s, 400, "system_name cannot change: {p}");
+    let (s, p) = server
+        .send("PATCH", "/api/v1/assets/nope", Some(json!({"port": 1})))
+        .await;
+    assert_eq!(s, 404, "{p}");
+
+    // Search by fields and cursor paging.
+    for i in 2..=7 {
+        let mut body = asset(&format!("web-{i}"), 443);
+        if i % 2 == 0 {
+            body["host_platform"] = json!("panos");
+            body["labels"] = json!({"tier": "edge"});
+        }
+        let (s, a) = server.post("/api/v1/assets", body).await;
+        assert_eq!(s, 201, "{a}");
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["system_name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, panos) = server.get("/api/v1/assets?host_platform=panos").await;
+    assert_eq!(names(&panos), ["web-2", "web-4", "web-6"]);
+    let (_, edge) = server
+        .get("/api/v1/assets?label=tier%3Dedge&data_center=DC1")
+        .await;
+    assert_eq!(names(&edge), ["web-2", "web-4", "web-6"]);
+    let (_, san) = server
+        .get("/api/v1/assets?subject_alternative_name=alt.web-3.rotation.test")
+        .await;
+    assert_eq!(names(&san), ["web-3"]);
+    let (_, dc2) = server.get("/api/v1/assets?data_center=DC2").await;
+    assert_eq!(names(&dc2), ["web-1"]);
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (s, page) = server.get(&format!("/api/v1/assets?limit=3{cursor}")).await;
+        assert_eq!(s, 200, "{page}");
+        seen.extend(names(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7, "{seen:?}");
+    for q in [
+        "limit=0",
+        "port=x",
+        "nope=1",
+        "label=novalue",
+        "days_until_expiration=-1",
+        "cursor=abc",
+    ] {
+        let (s, p) = server.get(&format!("/api/v1/assets?{q}")).await;
+        assert_eq!(s, 400, "{q}: {p}");
+    }
+
+    // Executors and routes: bad input is a 400 naming the problem.
+    let (s, p) = server
+        .post(
+            "/api/v1/rotation-executors",
+            json!({"name": "x", "kind": "command", "settings": {"program": "relative"}}),
+        )
+        .await;
+    assert_eq!(s, 400, "{p}");
+    let (s, p) = server
+        .post(
+            "/api/v1/rotation-executors",
+            json!({"name": "x", "kind": "telnet", "settings": {}}),
+        )
+        .await;
+    assert_eq!(s, 400, "{p}");
+    let (s, p) = server
+        .post("/api/v1/rotation-executors", json!({"name": "x", "kind": "command", "settings": {"program": "/bin/true"}, "secret": "s3cret"}))
+        .await;
+    assert_eq!(s, 400, "a command executor takes no secret: {p}");
+    let exec_id = executor(&server, "noop", Path::new("/bin/true")).await;
+    let (s, p) = server
+        .post(
+            "/api/v1/rotation-routes",
+            json!({"executor_id": "missing", "ca_id": ca_id}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (400, Some("urn:shedu:problem:unknown-executor")),
+        "{p}"
+    );
+    let (s, p) = server
+        .post(
+            "/api/v1/rotation-routes",
+            json!({"executor_id": exec_id, "ca_id": ca_id, "match": {"os_version": "12.[4"}}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (400, Some("urn:shedu:problem:invalid-glob")),
+        "{p}"
+    );
+    let (s, p) = server
+        .post(
+            "/api/v1/rotation-routes",
+            json!({"executor_id": exec_id, "ca_id": "nope"}),
+        )
+        .await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (400, Some("urn:shedu:problem:unknown-ca")),
+        "{p}"
+    );
+    let r = route(&server, json!({"executor_id": "noop", "ca_id": ca_id, "match": {"host_platform": "linux", "os_version": "12.*"}})).await;
+    assert_eq!(r["executor_id"], exec_id.as_str());
+    let (s, p) = server
+        .send(
+            "DELETE",
+            &format!("/api/v1/rotation-executors/{exec_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 409, "an executor a route names stays: {p}");
+
+    // DELETE.
+    let (s, _) = server.send("DELETE", "/api/v1/assets/web-7", None).await;
+    assert_eq!(s, 204);
+    let (s, _) = server.get("/api/v1/assets/web-7").await;
+    assert_eq!(s, 404);
+    let (_, audit) = server.get("/api/v1/audit?limit=1000").await;
+    for action in [
+        "asset.create",
+        "asset.update",
+        "asset.delete",
+        "rotation_executor.create",
+        "rotation_route.create",
+    ] {
+        assert!(audit.to_string().contains(action), "{action} audited");
+    }
+});
+
+backend_test!(scan_reads_the_served_certificate, |backend| {
+    let server = TestServer::start(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    self_signed(
+        dir.path(),
+        "scan-1.rotation.test",
+        "scan-1.rotation.test",
+        "40",
+    );
+    let port = sni_files_target(dir.path().to_path_buf()).await;
+    let (s, _) = server.post("/api/v1/assets", asset("scan-1", port)).await;
+    assert_eq!(s, 201);
+    let (s, scan) = server.post("/api/v1/assets/scan-1/scan", json!({})).await;
+    assert_eq!(s, 200, "{scan}");
+    let fp = fingerprint(dir.path(), "scan-1.rotation.test.crt");
+    assert_eq!(scan["current_fingerprint"], fp.as_str());
+    let (_, a) = server.get("/api/v1/assets/scan-1").await;
+    assert_eq!(a["current_fingerprint"], fp.as_str());
+    let expiry = a["certificate_expiration"].as_str().unwrap().to_string();
+    assert_eq!(scan["certificate_expiration"], expiry.as_str());
+    // Due 30 days (the default) before notAfter: 40-day certificate, so about 10 days from now.
+    let (_, due_soon) = server.get("/api/v1/assets?days_until_expiration=41").await;
+    assert_eq!(due_soon["items"].as_array().unwrap().len(), 1, "{due_soon}");
+    let (_, later) = server.get("/api/v1/assets?days_until_expiration=39").await;
+    assert_eq!(later["items"].as_array().unwrap().len(), 0, "{later}");
+
+    // With validation on, a certificate no platform CA issued is refused, and recorded nothing.
+    let (s, _) = server
+        .send(
+            "PATCH",
+            "/api/v1/assets/scan-1",
+            Some(json!({"certificate_validation": true})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, p) = server.post("/api/v1/assets/scan-1/scan", json!({})).await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (400, Some("urn:shedu:problem:scan-untrusted")),
+        "{p}"
+    );
+    // Nothing listens: a 400 naming the address.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (s, _) = server.post("/api/v1/assets", asset("scan-2", closed)).await;
+    assert_eq!(s, 201);
+    let (s, p) = server.post("/api/v1/assets/scan-2/scan", json!({})).await;
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (400, Some("urn:shedu:problem:scan-failed")),
+        "{p}"
+    );
+});
+
+backend_test!(
+    command_rotation_of_nginx_is_verified_on_the_wire,
+    |backend| {
+        let server = TestServer::start_with(backend, Options::loopback_webhooks()).await;
+        let (ca_id, ca_pem) = rotation_ca(&server).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &ca_pem).unwrap();
+        let name = "web-1.rotation.test";
+        let nginx = Nginx::start(dir.path(), name);
+        let p = dir.path().display().to_string();
+        let program = executor_script(
+            dir.path(),
+            &format!(
+                "mv \"$dir/$cn.key.new\" {p}/site.key; mv \"$dir/$cn.crt.new\" {p}/site.crt; nginx -p {p} -c {p}/nginx.conf -s reload"
+            ),
+        );
+        executor(&server, "nginx-local", &program).await;
+        route(&server, json!({"executor_id": "nginx-local", "ca_id": ca_id, "match": {"host_platform": "linux", "os_version": "12.*"}, "validity_days": 30})).await;
+        let (url, mut hooks) = receiver().await;
+        let (s, sub) = server
+        .post("/api/v1/subscriptions", json!({"event_types": ["rotation.failed"], "channel": {"type": "webhook", "url": url}}))
+        .await;
+        assert_eq!(s, 201, "{sub}");
+
+        let (s, a) = server
+            .post("/api/v1/assets", asset("web-1", nginx.port))
+            .await;
+        assert_eq!(s, 201, "{a}");
+        let (s, queued) = server.post("/api/v1/assets/web-1/rotate", json!({})).await;
+        assert_eq!(s, 202, "{queued}");
+        let run_id = queued["run_id"].as_str().unwrap().to_string();
+        let (s, p) = server.post("/api/v1/assets/web-1/rotate", json!({})).await;
+        assert!(s == 409 || s == 202, "{p}");
+        let run = finished(&server, &run_id).await;
+        assert_eq!(run["state"], "succeeded", "{run:#}");
+        let steps: Vec<&str> = run["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["step"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "route", "csr", "issue", "install", "reload", "validate", "finish"
+            ],
+            "{run:#}"
+        );
+        assert!(!run.to_string().contains("PRIVATE KEY"), "{run}");
+        let serial = run["serial"].as_str().unwrap();
+
+        // The outside judge: openssl s_client verifies the served chain to the CA for the name.
+        let (ok, out) = openssl(
+            dir.path(),
+            &[
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{}", nginx.port),
+                "-servername",
+                name,
+                "-CAfile",
+                "ca.pem",
+                "-verify_return_error",
+                "-verify_hostname",
+                name,
+                "-showcerts",
+            ],
+        );
+        assert!(ok && out.contains("Verify return code: 0 (ok)"), "{out}");
+        let served = out
+            .split("-----BEGIN CERTIFICATE-----")
+            .nth(1)
+            .unwrap()
+            .split("-----END CERTIFICATE-----")
+            .next()
+            .unwrap();
+        std::fs::write(
+            dir.path().join("served.pem"),
+            format!("-----BEGIN CERTIFICATE-----{served}-----END CERTIFICATE-----\n"),
+        )
+        .unwrap();
+        let (ok, text) = openssl(
+            dir.path(),
+            &[
+                "x509",
+                "-in",
+                "served.pem",
+                "-noout",
+                "-serial",
+                "-ext",
+                "subjectAltName",
+            ],
+        );
+        assert!(ok, "{text}");
+        assert!(
+            text.to_ascii_lowercase()
+                .contains(&format!("serial={}", serial.trim_start_matches('0'))),
+            "{text} vs {serial}"
+        );
+        assert!(text.contains("DNS:alt.web-1.rotation.test"), "{text}");
+        let (_, a) = server.get("/api/v1/assets/web-1").await;
+        assert_eq!(
+            a["current_fingerprint"],
+            fingerprint(dir.path(), "served.pem").as_str(),
+            "{a}"
+        );
+        assert_eq!(a["last_run"], run_id.as_str());
+        assert!(a["skip_reason"].is_null());
+        // Due 30 days before the new notAfter (30-day validity): about now.
+        assert!(a["next_rotation_at"].is_string());
+        let (_, events) = server.get("/api/v1/events?type=rotation.succeeded").await;
+        assert!(events.to_string().contains(&run_id), "{events}");
+
+        // A reload that does nothing: the served certificate did not change, so the run fails, the new
+        // certificate is revoked (cessation of operation), and the alert webhook hears of it.
+        let noop = executor_script(dir.path(), "true");
+        std::fs::rename(&noop, dir.path().join("noop.sh")).unwrap();
+        executor(&server, "nginx-noop", &dir.path().join("noop.sh")).await;
+        route(&server, json!({"position": 1, "executor_id": "nginx-noop", "ca_id": ca_id, "match": {"labels": {"reload": "none"}}})).await;
+        let (s, _) = server
+            .send(
+                "PATCH",
+                "/api/v1/assets/web-1",
+                Some(json!({"labels": {"tier": "web", "reload": "none"}})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let (s, queued) = server.post("/api/v1/assets/web-1/rotate", json!({})).await;
+        assert_eq!(s, 202, "{queued}");
+        let failed_id = queued["run_id"].as_str().unwrap().to_string();
+        let run = finished(&server, &failed_id).await;
+        assert_eq!(run["state"], "failed", "{run:#}");
+        assert!(
+            run["error"]
+                .as_str()
+                .unwrap()
+                .contains("not the issued one"),
+            "{run:#}"
+        );
+        let new_serial = run["serial"].as_str().unwrap();
+        let (s, cert) = server
+            .get(&format!("/api/v1/cas/{ca_id}/certificates/{new_serial}"))
+            .await;
+        assert_eq!(s, 200, "{cert}");
+        assert_eq!(cert["status"], "revoked", "{cert}");
+        assert_eq!(
+            cert["revocation_reason"], "cessation_of_operation",
+            "{cert}"
+        );
+        let (_, a) = server.get("/api/v1/assets/web-1").await;
+        assert_eq!(a["skip_reason"], "failed", "{a}");
+        assert_eq!(
+            a["current_fingerprint"],
+            fingerprint(dir.path(), "served.pem").as_str(),
+            "the old certificate is still served"
+        );
+        let hook = tokio::time::timeout(Duration::from_secs(30), hooks.recv())
+            .await
+            .expect("alert")
+            .unwrap();
+        let hook: Value = serde_json::from_slice(&hook).unwrap();
+        assert_eq!(hook["type"], "rotation.failed", "{hook}");
+        assert_eq!(hook["data"]["run_id"], failed_id.as_str(), "{hook}");
+    }
+);
+
+backend_test!(
+    no_route_is_skipped_with_an_event_never_silently,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let (s, _) = server.post("/api/v1/assets", asset("orphan", 443)).await;
+        assert_eq!(s, 201);
+        let queued = server.services.rotation.tick().await.unwrap();
+        assert_eq!(queued, 0);
+        let (_, a) = server.get("/api/v1/assets/orphan").await;
+        assert_eq!(a["skip_reason"], "no_route", "{a}");
+        let (_, skipped) = server.get("/api/v1/assets?skip_reason=no_route").await;
+        assert_eq!(skipped["items"].as_array().unwrap().len(), 1);
+        let (_, events) = server.get("/api/v1/events?type=rotation.skipped").await;
+        assert!(events.to_string().contains("orphan"), "{events}");
+        // Not again at the next tick: the asset waits out its back-off.
+        server.services.rotation.tick().await.unwrap();
+        let (_, events) = server.get("/api/v1/events?type=rotation.skipped").await;
+        assert_eq!(
+            events["items"].as_array().map_or(0, Vec::len),
+            1,
+            "{events}"
+        );
+    }
+);
+
+backend_test!(
+    command_executor_concurrency_is_capped_and_the_queue_visible,
+    |backend| {
+        let cap = 5;
+        let server = TestServer::start_with(
+            backend,
+            Options {
+                rotation: Some(shedu_core::RotationConfig {
+                    max_concurrent: cap,
+                    ..Default::default()
+                }),
+                ..Options::default()
+            },
+        )
+        .await;
+        let (ca_id, _) = rotation_ca(&server).await;
+        let dir = tempfile::tempdir().unwrap();
+        let port = sni_files_target(dir.path().to_path_buf()).await;
+        std::fs::write(dir.path().join("running"), "0").unwrap();
+        std::fs::write(dir.path().join("max"), "0").unwrap();
+        // The executor measures its own concurrency: a counter under flock around a one-second sleep.
+        let program = executor_script(
+            dir.path(),
+            "( flock 9; n=$(( $(cat \"$dir/running\") + 1 )); echo $n > \"$dir/running\"; \
+         [ $n -gt $(cat \"$dir/max\") ] && echo $n > \"$dir/max\"; true ) 9>\"$dir/lock\"; sleep 1; \
+         mv \"$dir/$cn.key.new\" \"$dir/$cn.key\"; mv \"$dir/$cn.crt.new\" \"$dir/$cn.crt\"; \
+         ( flock 9; echo $(( $(cat \"$dir/running\") - 1 )) > \"$dir/running\" ) 9>\"$dir/lock\"",
+        );
+        executor(&server, "sleepy", &program).await;
+        route(&server, json!({"executor_id": "sleepy", "ca_id": ca_id})).await;
+        let n = 20;
+        for i in 0..n {
+            let (s, a) = server
+                .post("/api/v1/assets", asset(&format!("node-{i}"), port))
+                .await;
+            assert_eq!(s, 201, "{a}");
+        }
+        let queued = server.services.rotation.tick().await.unwrap();
+        assert_eq!(queued, n);
+        // The queue is visible meanwhile.
+        let (_, waiting) = server.get("/api/v1/rotation-runs?state=queued").await;
+        assert!(
+            !waiting["items"].as_array().unwrap().is_empty(),
+            "{waiting}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (_, done) = server
+                .get("/api/v1/rotation-runs?state=succeeded&limit=1000")
+                .await;
+            let (_, failed) = server
+                .get("/api/v1/rotation-runs?state=failed&limit=1000")
+                .await;
+            assert_eq!(failed["items"].as_array().unwrap().len(), 0, "{failed:#}");
+            if done["items"].as_array().unwrap().len() == n {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not all runs finished: {done}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let max: usize = std::fs::read_to_string(dir.path().join("max"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            max <= cap,
+            "the executor saw {max} at once, the cap is {cap}"
+        );
+        assert!(max >= 2, "runs do run in parallel (saw {max})");
+        // Every asset now serves its new certificate, and nothing is due.
+        let (_, assets) = server.get("/api/v1/assets?limit=1000").await;
+        for a in assets["items"].as_array().unwrap() {
+            assert!(a["current_fingerprint"].is_string(), "{a}");
+        }
+        assert_eq!(server.services.rotation.tick().await.unwrap(), 0);
+    }
+);
+
+/// An OpenSSH server of the test's own on a loopback port: its own host key, configuration and
+/// authorized key (the test's client key), run as the current user; stopped on drop.
+struct Sshd {
+    child: std::process::Child,
+    port: u16,
+    /// The host key's fingerprint as `ssh-keygen -lf` prints it.
+    fingerprint: String,
+    /// The client's private key (OpenSSH PEM).
+    client_key: String,
+    user: String,
+}
+
+impl Sshd {
+    fn start(dir: &Path) -> Sshd {
+        let sshd = which("sshd", "/usr/sbin/sshd", "openssh-server");
+        let keygen = which("ssh-keygen", "/usr/bin/ssh-keygen", "openssh-client");
+        for key in ["host_key", "client_key", "other_key"] {
+            let out = Command::new(&keygen)
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.join(key))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+        // sshd's privilege separation directory.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+                 AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new(&sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(dir.join("sshd_config"))
+            .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sshd did not listen: {}",
+                std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let fingerprint = |file: &str| {
+            let out = Command::new(&keygen)
+                .arg("-lf")
+                .arg(dir.join(file))
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .to_string()
+        };
+        let user =
+            String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+        Sshd {
+            child,
+            port,
+            fingerprint: fingerprint("host_key.pub"),
+            client_key: std::fs::read_to_string(dir.join("client_key")).unwrap(),
+            user: user.trim().to_string(),
+        }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+backend_test!(
+    ssh_rotation_with_the_key_made_on_the_host_and_a_pinned_host_key,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let (ca_id, ca_pem) = rotation_ca(&server).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &ca_pem).unwrap();
+        let name = "web-1.rotation.test";
+        let nginx = Nginx::start(dir.path(), name);
+        let sshd = Sshd::start(dir.path());
+        let p = dir.path().display().to_string();
+        let commands = json!({
+            "csr": format!("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout {p}/site.key.new -subj /CN={{common_name}} 2>/dev/null"),
+            "install": format!("cat > {p}/site.crt.new"),
+            "reload": format!("mv {p}/site.key.new {p}/site.key && mv {p}/site.crt.new {p}/site.crt && nginx -p {p} -c {p}/nginx.conf -s reload"),
+        });
+        let (s, e) = server
+        .post("/api/v1/rotation-executors", json!({"name": "ssh-nginx", "kind": "ssh",
+            "settings": {"user": sshd.user, "port": sshd.port, "host_key_fingerprint": sshd.fingerprint, "commands": commands},
+            "secret": sshd.client_key}))
+        .await;
+        assert_eq!(s, 201, "{e}");
+        assert_eq!(e["has_secret"], true);
+        // The key is sealed and never shown again: not by the API, not in events or the audit log.
+        let key_line = sshd.client_key.lines().nth(1).unwrap().to_string();
+        for path in [
+            "/api/v1/rotation-executors",
+            "/api/v1/events?limit=1000",
+            "/api/v1/audit?limit=1000",
+        ] {
+            let (_, body) = server.get(path).await;
+            assert!(
+                !body.to_string().contains(&key_line),
+                "{path} shows the key"
+            );
+        }
+        // A pin is required and must look like one; the key must be an SSH private key.
+        for (settings, secret) in [
+            (
+                json!({"user": "root", "commands": commands}),
+                json!(sshd.client_key),
+            ),
+            (
+                json!({"user": "root", "host_key_fingerprint": "SHA256:short", "commands": commands}),
+                json!(sshd.client_key),
+            ),
+            (
+                json!({"user": "root", "host_key_fingerprint": sshd.fingerprint, "commands": commands}),
+                json!("not a key"),
+            ),
+        ] {
+            let (s, p) = server
+                .post(
+                    "/api/v1/rotation-executors",
+                    json!({"name": "bad", "kind": "ssh", "settings": settings, "secret": secret}),
+                )
+                .await;
+            assert_eq!(s, 400, "{p}");
+        }
+        route(&server, json!({"executor_id": "ssh-nginx", "ca_id": ca_id})).await;
+        let (s, _) = server
+            .post("/api/v1/assets", asset("web-1", nginx.port))
+            .await;
+        assert_eq!(s, 201);
+        let (s, queued) = server.post("/api/v1/assets/web-1/rotate", json!({})).await;
+        assert_eq!(s, 202, "{queued}");
+        let run = finished(&server, queued["run_id"].as_str().unwrap()).await;
+        assert_eq!(run["state"], "succeeded", "{run:#}");
+        assert!(!run.to_string().contains(&key_line));
+        // The key was made on the host and stayed there; openssl s_client judges what nginx serves.
+        assert!(
+            std::fs::read_to_string(dir.path().join("site.key"))
+                .unwrap()
+                .contains("PRIVATE KEY")
+        );
+        let (ok, out) = openssl(
+            dir.path(),
+            &[
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{}", nginx.port),
+                "-servername",
+                name,
+                "-CAfile",
+                "ca.pem",
+                "-verify_return_error",
+                "-verify_hostname",
+                name,
+            ],
+        );
+        assert!(ok && out.contains("Verify return code: 0 (ok)"), "{out}");
+        let (_, cert) = server
+            .get(&format!(
+                "/api/v1/cas/{ca_id}/certificates/{}",
+                run["serial"].as_str().unwrap()
+            ))
+            .await;
+        let (_, a) = server.get("/api/v1/assets/web-1").await;
+        assert_eq!(a["current_fingerprint"], cert["fingerprint_sha256"], "{a}");
+
+        // A wrong pinned host key: refused during the key exchange, before any command runs.
+        let other = {
+            let out = Command::new("ssh-keygen")
+                .arg("-lf")
+                .arg(dir.path().join("other_key.pub"))
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .to_string()
+        };
+        let marker = dir.path().join("a-command-ran");
+        let wrong = json!({
+            "csr": format!("touch {}", marker.display()),
+            "install": format!("touch {}", marker.display()),
+            "reload": format!("touch {}", marker.display()),
+        });
+        let (s, e) = server
+        .post("/api/v1/rotation-executors", json!({"name": "ssh-wrong-pin", "kind": "ssh",
+            "settings": {"user": sshd.user, "port": sshd.port, "host_key_fingerprint": other, "commands": wrong},
+            "secret": sshd.client_key}))
+        .await;
+        assert_eq!(s, 201, "{e}");
+        route(&server, json!({"position": 1, "executor_id": "ssh-wrong-pin", "ca_id": ca_id, "match": {"labels": {"pin": "wrong"}}})).await;
+        let (s, _) = server
+            .send(
+                "PATCH",
+                "/api/v1/assets/web-1",
+                Some(json!({"labels": {"pin": "wrong"}})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let (s, queued) = server.post("/api/v1/assets/web-1/rotate", json!({})).await;
+        assert_eq!(s, 202, "{queued}");
+        let run = finished(&server, queued["run_id"].as_str().unwrap()).await;
+        assert_eq!(run["state"], "failed", "{run:#}");
+        let error = run["error"].as_str().unwrap();
+        assert!(
+            error.contains("not the pinned") && error.contains(&sshd.fingerprint),
+            "{run:#}"
+        );
+        assert!(run["serial"].is_null(), "nothing was issued: {run:#}");
+        assert!(!marker.exists(), "no command ran on the host");
+    }
+);
