@@ -18,7 +18,7 @@ use shedu_server::{AdminToken, AppState, ServerConfig};
 use shedu_store::{Store, redact_url};
 
 use crate::config::{ServeArgs, Settings};
-use shedu_core::Agreed;
+use shedu_core::{ADMIN_TOKEN_CONTEXT, Agreed, TlsCaBundle};
 
 /// How often the audit chain's head is checkpointed (when it moved); also at start and at shutdown.
 const AUDIT_CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
@@ -34,6 +34,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     make_private_dir(&s.data_dir)
         .with_context(|| format!("cannot create {}", s.data_dir.display()))?;
 
+    // Before anything counts: the event dispatchers set their gauges as they start.
+    shedu_server::metrics::install();
     let (master, master_source) = load_master_key(&s, true)?;
     let store = Store::connect(&s.database_url, &shedu_core::EVENT_WORDS)
         .await
@@ -87,21 +89,27 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         None => {
             let keystore = Keystore::new(&master)?;
-            // Replicas of one database share one internal TLS CA (the first one stored).
-            let mine = shedu_server::tls::internal_ca_bundle(
-                &s.data_dir,
-                &keystore,
-                services.registry.now(),
-            )
-            .map_err(anyhow::Error::msg)?;
-            let agreed = services
-                .agree(Agreed::InternalTlsCa, &mine)
-                .await
-                .context("cannot agree on the internal TLS CA with the other replicas")?;
-            if agreed != mine {
-                shedu_server::tls::install_internal_ca(&s.data_dir, &keystore, &agreed)
+            // Replicas of one database share one internal TLS CA (the first one stored). An agreed one is
+            // taken without reading the local copy, which may be sealed under a master key since rotated.
+            let agreed = match services.agreed(Agreed::InternalTlsCa).await? {
+                Some(bytes) => bytes,
+                None => {
+                    let mine = shedu_server::tls::internal_ca_bundle(
+                        &s.data_dir,
+                        &keystore,
+                        services.registry.now(),
+                    )
                     .map_err(anyhow::Error::msg)?;
-            }
+                    services
+                        .agree(Agreed::InternalTlsCa, &mine.encode())
+                        .await
+                        .context("cannot agree on the internal TLS CA with the other replicas")?
+                }
+            };
+            let bundle =
+                TlsCaBundle::decode(&agreed).context("the agreed internal TLS CA is malformed")?;
+            shedu_server::tls::install_internal_ca(&s.data_dir, &keystore, &bundle)
+                .map_err(anyhow::Error::msg)?;
             TlsSource::Internal {
                 data_dir: s.data_dir.clone(),
                 keystore,
@@ -334,9 +342,6 @@ async fn admin_token(
         path.display().to_string(),
     ))
 }
-
-/// Associated data of the admin token sealed in the database.
-const ADMIN_TOKEN_CONTEXT: &[u8] = b"shedu-admin-token";
 
 fn token_path_hint(data_dir: &Path, source: &str) -> Option<PathBuf> {
     let path = data_dir.join("admin-token");

@@ -423,6 +423,7 @@ async fn three_replicas_share_setup_and_see_every_revocation_at_once() {
     // Prometheus, scraped on each replica: requests by route, issuance, OCSP cache use, the cache lease,
     // and exactly one replica dispatching the `alerts` sink.
     let mut leaders = 0;
+    let mut sink_lines = Vec::new();
     for r in &replicas {
         let text = reqwest::get(format!("http://{}/metrics", r.http))
             .await
@@ -448,6 +449,11 @@ async fn three_replicas_share_setup_and_see_every_revocation_at_once() {
             ),
             "{text}"
         );
+        sink_lines.extend(
+            text.lines()
+                .filter(|l| l.starts_with("shedu_event_sink_leader"))
+                .map(|l| format!("{}: {l}", r.http)),
+        );
         if text.contains("shedu_event_sink_leader{sink=\"alerts\"} 1") {
             leaders += 1;
         }
@@ -464,7 +470,10 @@ async fn three_replicas_share_setup_and_see_every_revocation_at_once() {
             );
         }
     }
-    assert_eq!(leaders, 1, "one replica dispatches the alerts sink");
+    assert_eq!(
+        leaders, 1,
+        "one replica dispatches the alerts sink: {sink_lines:?}"
+    );
 }
 
 /// A TCP proxy on loopback that can stop forwarding (a network partition: nothing is closed, nothing
@@ -953,6 +962,9 @@ fn scripts_cluster_runs_three_replicas_behind_haproxy() {
         tmp.path(),
         &[
             "-sS",
+            "--retry",
+            "5",
+            "--retry-all-errors",
             "--cacert",
             dir.join("r1/tls/ca.pem").to_str().unwrap(),
             "-H",

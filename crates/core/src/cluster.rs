@@ -249,18 +249,57 @@ async fn follow(registry: &Weak<Registry>, mut feed: shedu_store::ChangeFeed) {
 /// Values the replicas of one database must share, settled by the first replica that stores one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Agreed {
-    /// The internal TLS CA (certificate and sealed key), so clients trust every replica with one `ca.pem`.
+    /// The internal TLS CA ([`TlsCaBundle`]), so clients trust every replica with one `ca.pem`.
     InternalTlsCa,
-    /// The bootstrap admin token, sealed, so it works on every replica.
+    /// The bootstrap admin token, sealed under [`ADMIN_TOKEN_CONTEXT`], so it works on every replica.
     AdminToken,
 }
 
 impl Agreed {
-    fn meta_key(self) -> &'static str {
+    pub(crate) const fn meta_key(self) -> &'static str {
         match self {
             Agreed::InternalTlsCa => "cluster_internal_tls_ca",
             Agreed::AdminToken => "cluster_admin_token",
         }
+    }
+}
+
+/// Associated data of the admin token sealed in the database (master-key rotation re-seals it).
+pub const ADMIN_TOKEN_CONTEXT: &[u8] = b"shedu-admin-token";
+
+/// The keystore owner of the internal TLS CA's key (`server::tls` seals it so; rotation re-seals it).
+pub const INTERNAL_TLS_CA_OWNER: &str = "tls-ca";
+/// The internal TLS CA's key type.
+pub const INTERNAL_TLS_CA_KEY_TYPE: shedu_pki::KeyType = shedu_pki::KeyType::EcP256;
+
+/// The internal TLS CA as replicas share it: its certificate (PEM) and its key as the keystore sealed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsCaBundle {
+    /// The CA certificate, PEM.
+    pub pem: Vec<u8>,
+    /// The key, sealed by the keystore to [`INTERNAL_TLS_CA_OWNER`].
+    pub sealed_key: Vec<u8>,
+}
+
+impl TlsCaBundle {
+    /// A 4-byte big-endian length, the PEM, the sealed key.
+    pub fn encode(&self) -> Vec<u8> {
+        let len = u32::try_from(self.pem.len()).unwrap_or(u32::MAX);
+        let mut out = len.to_be_bytes().to_vec();
+        out.extend_from_slice(&self.pem);
+        out.extend_from_slice(&self.sealed_key);
+        out
+    }
+
+    /// `None` when `bytes` is not an encoded bundle.
+    pub fn decode(bytes: &[u8]) -> Option<TlsCaBundle> {
+        let (len, rest) = bytes.split_at_checked(4)?;
+        let len = usize::try_from(u32::from_be_bytes(len.try_into().ok()?)).ok()?;
+        let (pem, sealed_key) = rest.split_at_checked(len)?;
+        Some(TlsCaBundle {
+            pem: pem.to_vec(),
+            sealed_key: sealed_key.to_vec(),
+        })
     }
 }
 
@@ -272,18 +311,53 @@ impl crate::Services {
         if store.backend() != Backend::Postgres {
             return Ok(candidate.to_vec());
         }
-        let meta = crate::error::store_err("meta");
         if store
             .meta_insert_new(what.meta_key(), candidate)
             .await
-            .map_err(meta)?
+            .map_err(crate::error::store_err("meta"))?
         {
             return Ok(candidate.to_vec());
+        }
+        self.agreed(what)
+            .await?
+            .ok_or_else(|| crate::Error::Internal(format!("{what:?} vanished")))
+    }
+
+    /// The value of `what` the replicas already agreed on; `None` before the first one stored it, and
+    /// always on SQLite.
+    pub async fn agreed(&self, what: Agreed) -> Result<Option<Vec<u8>>, crate::Error> {
+        let store = &self.registry.store;
+        if store.backend() != Backend::Postgres {
+            return Ok(None);
         }
         store
             .meta_get(what.meta_key())
             .await
-            .map_err(crate::error::store_err("meta"))?
-            .ok_or_else(|| crate::Error::Internal(format!("{what:?} vanished")))
+            .map_err(crate::error::store_err("meta"))
     }
+}
+
+/// The agreed internal TLS CA re-sealed from `old` to `new` (master-key rotation), if there is one.
+pub(crate) async fn resealed_tls_ca(
+    store: &shedu_store::Store,
+    old: &shedu_keys::Keystore,
+    new: &shedu_keys::Keystore,
+) -> Result<Option<(&'static str, Vec<u8>)>, crate::Error> {
+    let key = Agreed::InternalTlsCa.meta_key();
+    let Some(bytes) = store
+        .meta_get(key)
+        .await
+        .map_err(crate::error::store_err("meta"))?
+    else {
+        return Ok(None);
+    };
+    let mut bundle = TlsCaBundle::decode(&bytes)
+        .ok_or_else(|| crate::Error::Internal("the agreed internal TLS CA is malformed".into()))?;
+    let ca_key = old.open(
+        INTERNAL_TLS_CA_OWNER,
+        INTERNAL_TLS_CA_KEY_TYPE,
+        &bundle.sealed_key,
+    )?;
+    bundle.sealed_key = new.seal(INTERNAL_TLS_CA_OWNER, &ca_key)?;
+    Ok(Some((key, bundle.encode())))
 }

@@ -57,7 +57,10 @@ pub use cloud::{
     CloudFailure, CloudProvider, CloudProviderKind, CloudRef, Desired, DeviceBinding, SyncItem,
     SyncKind, SyncState,
 };
-pub use cluster::{Agreed, BEAT, LEASE};
+pub use cluster::{
+    ADMIN_TOKEN_CONTEXT, Agreed, BEAT, INTERNAL_TLS_CA_KEY_TYPE, INTERNAL_TLS_CA_OWNER, LEASE,
+    TlsCaBundle,
+};
 pub use connector::{
     CertificateInfo, ClientIdentity, Connector, ConnectorConfig, ConnectorIssued, ConnectorKind,
     ConnectorToken, CsrInfo, MAX_VALIDITY_DAYS as CONNECTOR_MAX_VALIDITY_DAYS, ManagementInfo,

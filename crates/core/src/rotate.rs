@@ -35,6 +35,9 @@ pub async fn rewrap_database_keys(
         })?;
         meta.push((*key, new.seal_secret(context, &plain)?));
     }
+    if let Some(bundle) = crate::cluster::resealed_tls_ca(store, old, new).await? {
+        meta.push(bundle);
+    }
     let mut keys = store
         .sealed_keys()
         .await
@@ -90,10 +93,15 @@ pub async fn rewrap_database_keys(
 }
 
 /// Every secret sealed into the `meta` table, with its sealing context: the keystore canary (first), the
-/// session-token signing secret, the audit key and the secret store's data key. A new sealed meta secret must be listed here or rotation would strand it.
+/// session-token signing secret, the audit key, the secret store's data key and the admin token the replicas
+/// share (the shared internal TLS CA is re-sealed beside them). A new sealed meta secret must be listed here or rotation would strand it.
 const SEALED_META: &[(&str, &[u8])] = &[
     (CANARY_KEY, CANARY_CONTEXT),
     (SESSION_SECRET, SESSION_CONTEXT),
     (AUDIT_KEY, AUDIT_KEY_CONTEXT),
     (DATA_KEY, DATA_KEY_CONTEXT),
+    (
+        crate::Agreed::AdminToken.meta_key(),
+        crate::cluster::ADMIN_TOKEN_CONTEXT,
+    ),
 ];

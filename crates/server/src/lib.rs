@@ -13,7 +13,7 @@ mod console;
 mod est;
 mod kmip;
 mod listen;
-mod metrics;
+pub mod metrics;
 pub mod mtls;
 pub mod permissions;
 pub mod problem;

@@ -33,8 +33,9 @@ fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Installs the recorder, so that counters from the first request on are kept.
-pub(crate) fn install() {
+/// Installs the process's recorder, so that what is counted from then on is kept: call it before anything
+/// counts (the event dispatchers set their gauges when they start). Idempotent.
+pub fn install() {
     handle();
 }
 

@@ -17,6 +17,7 @@ use rustls::sign::CertifiedKey;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use shedu_core::TlsCaBundle;
 use shedu_keys::{CaSigner, Keystore, SoftwareKey};
 use shedu_pki::{
     CertInfo, KeyType, Serial, SubjectName, Validity, ca_issuer, issue_root_ca, issue_tls_server,
@@ -53,8 +54,8 @@ impl SealedKeyFile {
 /// The internal TLS CA's key.
 pub const CA_KEY: SealedKeyFile = SealedKeyFile {
     file: "ca.key.sealed",
-    owner: "tls-ca",
-    key_type: KeyType::EcP256,
+    owner: shedu_core::INTERNAL_TLS_CA_OWNER,
+    key_type: shedu_core::INTERNAL_TLS_CA_KEY_TYPE,
 };
 
 /// The internal server certificate's key.
@@ -286,56 +287,53 @@ fn load_or_create_ca(dir: &Path, keystore: &Keystore, now: i64) -> Result<CertAn
     Ok((der, key))
 }
 
-/// The internal TLS CA of `data_dir` (created if missing) as one value that replicas on one database agree
-/// on: its certificate (PEM) after a 4-byte big-endian length, then its key as sealed on disk.
+/// The internal TLS CA of `data_dir` (created if missing), as replicas on one database share it.
 pub fn internal_ca_bundle(
     data_dir: &Path,
     keystore: &Keystore,
     now: i64,
-) -> Result<Vec<u8>, String> {
+) -> Result<TlsCaBundle, String> {
     let dir = data_dir.join(TLS_DIR);
     shedu_keys::make_private_dir(&dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     load_or_create_ca(&dir, keystore, now)?;
     let read =
         |p: PathBuf| std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()));
-    let pem = read(dir.join(CA_CERT_FILE))?;
-    let sealed = read(dir.join(CA_KEY.file))?;
-    let len = u32::try_from(pem.len()).map_err(|_| "CA certificate too large".to_string())?;
-    let mut bundle = len.to_be_bytes().to_vec();
-    bundle.extend_from_slice(&pem);
-    bundle.extend_from_slice(&sealed);
-    Ok(bundle)
+    Ok(TlsCaBundle {
+        pem: read(dir.join(CA_CERT_FILE))?,
+        sealed_key: read(dir.join(CA_KEY.file))?,
+    })
 }
 
-/// Makes `bundle` (from [`internal_ca_bundle`], possibly another replica's) the internal TLS CA of
-/// `data_dir`. When it replaces a different CA, the server certificate is dropped so that the next
-/// [`ServerTls::load`] issues one under the agreed CA. Checks that the certificate parses and that the key
-/// opens under this keystore before writing anything.
+/// Makes `bundle` (possibly another replica's) the internal TLS CA of `data_dir`, without reading what
+/// is there (it may be sealed under a master key since rotated). When the certificate changes, the server
+/// certificate is dropped so that the next [`ServerTls::load`] issues one under the agreed CA. Checks that
+/// the certificate parses and that the key opens under this keystore before writing anything.
 pub fn install_internal_ca(
     data_dir: &Path,
     keystore: &Keystore,
-    bundle: &[u8],
+    bundle: &TlsCaBundle,
 ) -> Result<(), String> {
     let bad = || "the agreed internal TLS CA is malformed".to_string();
-    let (len, rest) = bundle.split_at_checked(4).ok_or_else(bad)?;
-    let len = u32::from_be_bytes(len.try_into().map_err(|_| bad())?) as usize;
-    let (pem, sealed) = rest.split_at_checked(len).ok_or_else(bad)?;
-    shedu_pki::pem_to_der_certs(pem)
+    shedu_pki::pem_to_der_certs(&bundle.pem)
         .ok()
         .filter(|c| c.len() == 1)
         .ok_or_else(bad)?;
     keystore
-        .open(CA_KEY.owner, CA_KEY.key_type, sealed)
+        .open(CA_KEY.owner, CA_KEY.key_type, &bundle.sealed_key)
         .map_err(|e| {
             format!("the agreed internal TLS CA's key does not open with this master key: {e}")
         })?;
     let dir = data_dir.join(TLS_DIR);
     shedu_keys::make_private_dir(&dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    if std::fs::read(dir.join(CA_CERT_FILE)).ok().as_deref() == Some(pem) {
+    let same_cert = std::fs::read(dir.join(CA_CERT_FILE)).ok().as_deref() == Some(&bundle.pem[..]);
+    let same_key =
+        std::fs::read(dir.join(CA_KEY.file)).ok().as_deref() == Some(&bundle.sealed_key[..]);
+    if same_cert && same_key {
         return Ok(());
     }
+    // The server key here may be sealed under a master key since rotated: a new one is issued.
     for stale in [SERVER_CERT_FILE, SERVER_KEY.file] {
         match std::fs::remove_file(dir.join(stale)) {
             Ok(()) => {}
@@ -343,8 +341,8 @@ pub fn install_internal_ca(
             Err(e) => return Err(format!("cannot remove {stale}: {e}")),
         }
     }
-    write_file(&dir.join(CA_KEY.file), sealed)?;
-    write_file(&dir.join(CA_CERT_FILE), pem)
+    write_file(&dir.join(CA_KEY.file), &bundle.sealed_key)?;
+    write_file(&dir.join(CA_CERT_FILE), &bundle.pem)
 }
 
 fn load_server(dir: &Path, keystore: &Keystore) -> Result<Option<CertAndKey>, String> {
