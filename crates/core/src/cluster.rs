@@ -29,13 +29,13 @@ use shedu_store::{Backend, Change};
 use crate::Registry;
 
 /// How long after a heartbeat left a replica may use its caches, if it came back.
-pub const LEASE: Duration = Duration::from_millis(1_000);
+pub const LEASE: Duration = Duration::from_millis(3_000);
 
 /// How often a replica sends a heartbeat.
-pub const BEAT: Duration = Duration::from_millis(200);
+pub const BEAT: Duration = Duration::from_millis(250);
 
 /// The longest a revocation waits for other replicas: a lease, and a margin for the lease's own write.
-const MAX_WAIT: Duration = Duration::from_millis(1_500);
+const MAX_WAIT: Duration = Duration::from_millis(3_500);
 
 /// This replica's lease on its caches.
 #[derive(Debug)]

@@ -253,13 +253,15 @@ impl Registry {
         self.anchors.add(der)
     }
 
-    /// Forgets what is cached about CA `id` (another replica created or changed it). Its trust anchor is
-    /// reloaded in the background.
+    /// Forgets what is cached about CA `id` (a replica created or changed it): its loaded record and the
+    /// OCSP issuer index; its trust anchor is reloaded in the background. Signed OCSP answers stay: they
+    /// follow the certificates' revocations, and a change of a CA row (its status, its re-sealed key) does
+    /// not change them.
     pub(crate) fn forget_ca(self: &Arc<Self>, id: &str) {
         if let Ok(mut loaded) = self.loaded.write() {
             loaded.remove(id);
         }
-        self.va.forget_ca(id);
+        self.va.forget_issuers();
         self.reload_anchors();
     }
 

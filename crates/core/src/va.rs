@@ -185,18 +185,6 @@ impl VaState {
         self.forget_issuers();
     }
 
-    /// Forgets what is cached about CA `ca_id`: its answers, its responder, the issuer index.
-    pub(crate) fn forget_ca(&self, ca_id: &str) {
-        if let Ok(mut cache) = self.cache.write() {
-            *cache.epochs.entry(ca_id.to_string()).or_default() += 1;
-            cache.answers.retain(|(ca, _, _), _| ca != ca_id);
-        }
-        if let Ok(mut responders) = self.responders.write() {
-            responders.remove(ca_id);
-        }
-        self.forget_issuers();
-    }
-
     /// Forgets the issuer index after a CA was added.
     pub(crate) fn forget_issuers(&self) {
         if let Ok(mut issuers) = self.issuers.write() {

@@ -27,7 +27,7 @@ pub enum Change {
         /// Its serial, hex as stored.
         serial: String,
     },
-    /// A CA, its validation settings or its OCSP responder was created or changed.
+    /// A CA or its validation settings were created or changed.
     Ca {
         /// The CA.
         id: String,

@@ -44,5 +44,3 @@ END
 $$;
 CREATE TRIGGER ca_va_settings_changed AFTER INSERT OR UPDATE ON ca_va_settings
     FOR EACH ROW EXECUTE FUNCTION shedu_ca_settings_changed();
-CREATE TRIGGER ocsp_responders_changed AFTER INSERT OR UPDATE ON ocsp_responders
-    FOR EACH ROW EXECUTE FUNCTION shedu_ca_settings_changed();
