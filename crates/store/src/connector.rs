@@ -89,15 +89,22 @@ impl Store {
         event: &NewEvent,
         audit: &Audited<'_>,
     ) -> Result<(), Error> {
-        let mut tx = self.write.begin().await?;
-        sqlx::query("DELETE FROM connector_tokens WHERE expires_at < $1")
-            .bind(token.created_at - TOKEN_KEEP_SECS)
-            .execute(&mut *tx)
-            .await?;
-        insert_token(&mut tx, token).await?;
-        events::append(&mut tx, event).await?;
+        let (token, event) = (token.clone(), event.clone());
         let target = format!("connector/{}/{}", token.kind, token.name);
-        crate::audit::commit(tx, &self.chain, audit, &target, token.created_at).await
+        let pending = crate::audit::pending(audit, &target, token.created_at);
+        let chain = self.chain.clone();
+        self.write_tx(move |tx| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM connector_tokens WHERE expires_at < $1")
+                    .bind(token.created_at - TOKEN_KEEP_SECS)
+                    .execute(&mut **tx)
+                    .await?;
+                insert_token(tx, &token).await?;
+                events::append(tx, &event).await?;
+                crate::audit::append(tx, &chain, &[&pending]).await
+            })
+        })
+        .await
     }
 
     /// A token by its hash, spent or not.
@@ -125,11 +132,18 @@ impl Store {
         audit: &Audited<'_>,
     ) -> Result<(), Error> {
         let now = next.created_at;
-        let mut tx = self.write.begin().await?;
-        consume(&mut tx, token_sha256, purpose, now).await?;
-        insert_token(&mut tx, next).await?;
+        let (hash, purpose, next) = (token_sha256.to_vec(), purpose.to_string(), next.clone());
         let target = format!("connector/{}/{}", next.kind, next.name);
-        crate::audit::commit(tx, &self.chain, audit, &target, now).await
+        let pending = crate::audit::pending(audit, &target, now);
+        let chain = self.chain.clone();
+        self.write_tx(move |tx| {
+            Box::pin(async move {
+                consume(tx, &hash, &purpose, now).await?;
+                insert_token(tx, &next).await?;
+                crate::audit::append(tx, &chain, &[&pending]).await
+            })
+        })
+        .await
     }
 
     /// Writes one connector issuance in one transaction; see [`ConnectorIssuance`]. Errors leave nothing
@@ -140,29 +154,36 @@ impl Store {
         r: &ConnectorIssuance,
         audit: &Audited<'_>,
     ) -> Result<(), Error> {
-        let mut tx = self.write.begin().await?;
-        if let Some((hash, purpose)) = &r.consume {
-            consume(&mut tx, hash, purpose, r.now).await?;
-        }
-        insert_rows(&mut tx, &[&r.cert], self.backend).await?;
-        insert_events(&mut tx, &[&r.cert_event, &r.connector_event], self.backend).await?;
-        let c = &r.record;
-        sqlx::query(
-            "INSERT INTO connector_certificates (fingerprint, ca_id, serial, kind, name, group_name, tenant, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&c.fingerprint)
-        .bind(&c.ca_id)
-        .bind(&c.serial)
-        .bind(&c.kind)
-        .bind(&c.name)
-        .bind(c.group.clone())
-        .bind(c.tenant.clone())
-        .bind(c.created_at)
-        .execute(&mut *tx)
-        .await?;
+        let r = r.clone();
         let target = format!("{}/{}", r.cert.ca_id, r.cert.serial);
-        crate::audit::commit(tx, &self.chain, audit, &target, r.now).await
+        let pending = crate::audit::pending(audit, &target, r.now);
+        let (chain, backend) = (self.chain.clone(), self.backend);
+        self.write_tx(move |tx| {
+            Box::pin(async move {
+                if let Some((hash, purpose)) = &r.consume {
+                    consume(tx, hash, purpose, r.now).await?;
+                }
+                insert_rows(tx, &[&r.cert], backend).await?;
+                insert_events(tx, &[&r.cert_event, &r.connector_event], backend).await?;
+                let c = &r.record;
+                sqlx::query(
+                    "INSERT INTO connector_certificates (fingerprint, ca_id, serial, kind, name, group_name, tenant, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&c.fingerprint)
+                .bind(&c.ca_id)
+                .bind(&c.serial)
+                .bind(&c.kind)
+                .bind(&c.name)
+                .bind(c.group.clone())
+                .bind(c.tenant.clone())
+                .bind(c.created_at)
+                .execute(&mut **tx)
+                .await?;
+                crate::audit::append(tx, &chain, &[&pending]).await
+            })
+        })
+        .await
     }
 
     /// The connector's record of the certificate with this SHA-256 fingerprint (lowercase hex), if the

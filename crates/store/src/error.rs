@@ -45,6 +45,21 @@ impl Error {
     pub(crate) fn unavailable(e: sqlx::Error) -> Error {
         Error::Unavailable(e)
     }
+
+    /// The same error for another caller of one failed batch: a database error keeps its message.
+    pub(crate) fn again(&self) -> Error {
+        match self {
+            Error::NotFound => Error::NotFound,
+            Error::Conflict { constraint } => Error::Conflict {
+                constraint: constraint.clone(),
+            },
+            Error::Unavailable(e) => Error::Unavailable(sqlx::Error::Protocol(e.to_string())),
+            Error::Corrupt(m) => Error::Corrupt(m.clone()),
+            Error::Config(m) => Error::Config(m.clone()),
+            Error::Unauthorized => Error::Unauthorized,
+            Error::LastOfRole => Error::LastOfRole,
+        }
+    }
 }
 
 impl From<sqlx::Error> for Error {

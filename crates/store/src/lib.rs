@@ -5,7 +5,9 @@
 //!
 //! Writes on SQLite go through a single connection, so transactions never fight over the lock; certificate
 //! inserts additionally go through a group-commit writer ([`writer`]) so that one fsync serves every
-//! certificate queued meanwhile, while each caller still returns only after its row is committed.
+//! certificate queued meanwhile, while each caller still returns only after its row is committed. The
+//! transactions of the hot request paths (enrolment, the connector's tokens) share commits the same way
+//! through [`group`], each in its own savepoint.
 #![warn(missing_docs)]
 
 mod acme;
@@ -21,6 +23,7 @@ mod connector;
 mod devices;
 mod error;
 mod events;
+mod group;
 mod kmip;
 mod migrate;
 mod model;
@@ -73,7 +76,8 @@ pub use secrets::{SecretPathRow, SecretTokenRow, SecretVersionRow, SecretWrite, 
 pub use status::{Overview, SinkPosition};
 pub use sweep::SweepReport;
 pub use va::{
-    CaVaSettings, CrlRow, ResponderRow, RevokedRow, SealedKeyRow, SealedSecretRow, StatusRow,
+    CaVaSettings, CrlRow, OcspAnswerRow, ResponderRow, RevokedRow, SealedKeyRow, SealedSecretRow,
+    StatusRow,
 };
 
 /// Which database is behind the store.
@@ -120,6 +124,8 @@ pub struct Store {
     /// How audit records are chained (the audit key, once set), shared by every clone.
     chain: audit::Chain,
     certs: writer::CertWriter,
+    /// Group commit for write transactions (SQLite only; see [`group`]).
+    group: Option<group::GroupWriter>,
     words: &'static EventWords,
     /// PostgreSQL's URL, for the change feed's own connection.
     feed_url: Option<cluster::FeedUrl>,
@@ -165,12 +171,14 @@ impl Store {
         migrate::run(&write, backend).await?;
         let chain = audit::Chain::new(backend);
         let certs = writer::CertWriter::spawn(write.clone(), chain.clone());
+        let group = Store::group_writer(backend, &write);
         Ok(Store {
             read,
             write,
             backend,
             chain,
             certs,
+            group,
             words,
             feed_url: (backend == Backend::Postgres).then(|| cluster::FeedUrl(url.into())),
         })

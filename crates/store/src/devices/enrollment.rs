@@ -69,11 +69,26 @@ impl Store {
         if r.slot != r.cert.ca_id {
             return Err(conflict(DEVICE_SLOT_NOT_CA));
         }
-        let (now, words, backend) = (r.now, self.words, self.backend);
-        let mut tx = self.write.begin().await?;
-        let device_created =
-            r.register && register_for_enrollment(&mut tx, backend, words, &r).await?;
-        let (status, ra_id) = lock_device(&mut tx, backend, &r.device_id)
+        let (words, backend, chain) = (self.words, self.backend, self.chain.clone());
+        let pending = crate::audit::pending(audit, &r.device_id, r.now);
+        self.write_tx(move |tx| Box::pin(enroll(tx, backend, words, chain, pending, r)))
+            .await
+    }
+}
+
+/// The statements of [`Store::record_enrollment`], inside the caller's transaction.
+async fn enroll(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    words: &'static EventWords,
+    chain: crate::audit::Chain,
+    pending: crate::audit::Pending,
+    r: EnrollmentRecord,
+) -> Result<EnrollmentOutcome, Error> {
+    {
+        let now = r.now;
+        let device_created = r.register && register_for_enrollment(tx, backend, words, &r).await?;
+        let (status, ra_id) = lock_device(tx, backend, &r.device_id)
             .await?
             .ok_or(Error::NotFound)?;
         if status == "decommissioned" {
@@ -89,7 +104,7 @@ impl Store {
             )
             .bind(&r.device_id)
             .bind(hash.clone())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
             .rows_affected();
             if consumed == 0 {
@@ -99,17 +114,17 @@ impl Store {
         // Checked under the device lock (PostgreSQL; SQLite has one writer), so two racing first enrolments
         // cannot both pass; after the secret, so a spent secret still answers as spent. The rollback keeps an
         // unspent secret.
-        if !r.reenroll && holds_valid_certificate(&mut tx, &r).await? {
+        if !r.reenroll && holds_valid_certificate(tx, &r).await? {
             return Err(conflict(DEVICE_ALREADY_ENROLLED));
         }
-        insert_rows(&mut tx, &[&r.cert], backend).await?;
-        insert_events(&mut tx, &[&r.cert_event], backend).await?;
+        insert_rows(tx, &[&r.cert], backend).await?;
+        insert_events(tx, &[&r.cert_event], backend).await?;
         let previous: Option<String> = sqlx::query(
             "SELECT active_serial FROM device_slots WHERE device_id = $1 AND ca_id = $2",
         )
         .bind(&r.device_id)
         .bind(&r.slot)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?
         .map(|row| row.try_get(0))
         .transpose()?;
@@ -125,7 +140,7 @@ impl Store {
         .bind(&r.cert.status)
         .bind(r.cert.not_after)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         let (kind, log_kind) = if r.reenroll {
             ("reenroll", "reenrolled")
@@ -140,7 +155,7 @@ impl Store {
         .bind(&r.device_id)
         .bind(now)
         .bind(kind)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         let entry = LogEntry {
             device_id: &r.device_id,
@@ -155,20 +170,20 @@ impl Store {
                 ("previous", Arg::OptText(previous.clone())),
             ]),
         };
-        let data = log(&mut tx, backend, entry).await?;
+        let data = log(tx, backend, entry).await?;
         let ty = if r.reenroll {
             words.device_reenrolled
         } else {
             words.device_enrolled
         };
         let enrolled = device_event(words.source, ty, &r.device_id, now, data);
-        events::append(&mut tx, &enrolled).await?;
+        events::append(tx, &enrolled).await?;
         let previous_revoked = match (&previous, r.revoke_previous) {
-            (Some(prev), true) => revoke_superseded(&mut tx, backend, words, &r, prev).await?,
+            (Some(prev), true) => revoke_superseded(tx, backend, words, &r, prev).await?,
             _ => false,
         };
         rederive(
-            &mut tx,
+            tx,
             backend,
             &Scope::Device(&r.device_id),
             now,
@@ -176,13 +191,12 @@ impl Store {
             log_kind,
         )
         .await?;
-        crate::audit::record(&mut tx, &self.chain, audit, &r.device_id, now).await?;
+        crate::audit::append(tx, &chain, &[&pending]).await?;
         let status: String = sqlx::query("SELECT status FROM devices WHERE id = $1")
             .bind(&r.device_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?
             .try_get(0)?;
-        tx.commit().await?;
         Ok(EnrollmentOutcome {
             device_created,
             previous,
