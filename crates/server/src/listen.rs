@@ -245,7 +245,11 @@ pub async fn start(state: AppState, cfg: ServerConfig) -> std::io::Result<Runnin
     let limits = Arc::new(cfg.limits);
     let https_task = tokio::spawn(serve_tls(
         https,
-        TlsAcceptor::from(cfg.tls.server_config(clients)),
+        TlsAcceptor::from(
+            cfg.tls
+                .server_config(clients)
+                .map_err(std::io::Error::other)?,
+        ),
         app,
         slots.clone(),
         limits.clone(),

@@ -206,15 +206,23 @@ impl ServerTls {
 
     /// The rustls configuration: TLS 1.2 and 1.3 with rustls' default (modern, AEAD-only) suites, HTTP/2
     /// and 1.1, the certificate resolved per handshake, and client certificates verified by `clients`.
+    ///
+    /// Sessions resume from tickets the server encrypts under keys it keeps in memory and rotates every
+    /// six hours (rustls' RFC 5077 ticketer, TLS 1.2 and 1.3): a fleet of any size resumes without the
+    /// server holding a session per device (rustls' default keeps 256, so a fleet never resumed). A resumed
+    /// session carries the client certificate of its first handshake; revocation is still checked on every
+    /// request ([`crate::mtls`]), so resuming does not outlive a revocation.
     pub fn server_config(
         self: &Arc<Self>,
         clients: Arc<dyn ClientCertVerifier>,
-    ) -> Arc<rustls::ServerConfig> {
+    ) -> Result<Arc<rustls::ServerConfig>, String> {
         let mut cfg = rustls::ServerConfig::builder()
             .with_client_cert_verifier(clients)
             .with_cert_resolver(self.clone());
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Arc::new(cfg)
+        cfg.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
+            .map_err(|e| format!("cannot make the TLS session ticket keys: {e}"))?;
+        Ok(Arc::new(cfg))
     }
 }
 

@@ -4,7 +4,9 @@
 //!   answer, over HTTP/1.1 and HTTP/2, on both listeners; over HTTP/2 (an `h2` client), such a body is
 //!   drained to its bound and the stream then ended with NO_ERROR;
 //! - operator certificate files replaced on disk are served after the next tick of the reload timer;
-//! - a forwarded client certificate (`X-Client-Cert`) counts only from a trusted proxy.
+//! - a forwarded client certificate (`X-Client-Cert`) counts only from a trusted proxy;
+//! - a TLS session resumes (TLS 1.2 and 1.3, judged by `openssl s_client -sess_in`) after hundreds of other
+//!   clients connected meanwhile: a fleet resumes from tickets, not from a 256-entry server cache (issue 13).
 //!
 //! SQLite only: this is listener behaviour (`listen.rs`, `tls.rs`, `mtls.rs`), not storage.
 
@@ -357,6 +359,62 @@ fn served_subject(dir: &Path, addr: &str) -> String {
         .find_map(|l| l.strip_prefix("subject="))
         .unwrap_or_default()
         .to_string()
+}
+
+/// One `openssl s_client` connection to `addr` that asks for `/health` and reads until the server closes
+/// (so a TLS 1.3 session ticket, sent after the handshake, arrives); `args` add e.g. `-sess_out`. Its output.
+fn health_over_s_client(dir: &Path, addr: &str, args: &[&str]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("timeout")
+        .args(["20", "openssl", "s_client", "-connect", addr])
+        .args(["-servername", "localhost", "-ign_eof"])
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("openssl is required (apt-get install openssl): {e}"));
+    let request = "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_resumes_after_hundreds_of_other_clients_connected() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = TestServer::start(Backend::Sqlite).await;
+    let addr = server.base_url["https://".len()..].to_string();
+    tokio::task::block_in_place(|| {
+        for (version, flag) in [("TLSv1.3", "-tls1_3"), ("TLSv1.2", "-tls1_2")] {
+            let first = health_over_s_client(d, &addr, &[flag, "-sess_out", "first.pem"]);
+            assert!(first.contains("HTTP/1.1 200"), "{first}");
+            assert!(first.contains("New, "), "a full handshake first: {first}");
+            // rustls' default server cache held 256 sessions (two per TLS 1.3 connection): 300 other
+            // clients pushed the first out of it, and it could no longer resume.
+            for _ in 0..300 {
+                let other = health_over_s_client(d, &addr, &[flag]);
+                assert!(other.contains("HTTP/1.1 200"), "{other}");
+            }
+            let again = health_over_s_client(d, &addr, &[flag, "-sess_in", "first.pem"]);
+            assert!(again.contains("HTTP/1.1 200"), "{again}");
+            assert!(
+                again.contains(&format!("Reused, {version}")),
+                "{version}: the first session must resume after 300 others:\n{again}"
+            );
+        }
+    });
 }
 
 /// Replaces `to` by a copy of `from` the way an operator's renewal should: through a rename, so the
