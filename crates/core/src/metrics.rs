@@ -11,7 +11,8 @@ pub(crate) fn revoked() {
     metrics::counter!("shedu_certificates_revoked_total").increment(1);
 }
 
-/// An OCSP answer was served: `cache` (signed bytes reused) or `signed` (made for this request).
+/// An OCSP answer was served: `cache` (signed bytes reused from memory), `stored` (signed bytes kept in the
+/// database, by this or another replica) or `signed` (made for this request).
 pub(crate) fn ocsp_answer(source: &'static str) {
     metrics::counter!("shedu_ocsp_answers_total", "source" => source).increment(1);
 }

@@ -6,6 +6,11 @@
 //! response computed from a status read before the bump is never inserted, so no answer produced after the
 //! revoke call returned can say `good`. Nonce requests are signed on demand with the delegated responder key.
 //!
+//! Signed answers are also kept in the database (`ocsp_answers`, written in batches by a background task),
+//! so a restart or another replica serves them instead of signing again. Each is kept with the status,
+//! revocation time and reason it says, and is read only together with the certificate's row and only when
+//! those still match: after a revocation commits, no replica reads a `good` answer from there.
+//!
 //! CRLs are rebuilt when the set of revoked certificates changed (a cheap indexed count checked on each
 //! fetch, which also works across replicas) or when half their validity has passed, and stored so their
 //! numbers keep increasing across restarts.
@@ -21,7 +26,8 @@ use shedu_pki::{
     AttrType, CertInfo, CrlParams, CrlScope, KeyType, RevocationReason, RevokedEntry, Serial,
     Subject, Validity, build_crl, issue_ocsp_responder,
 };
-use shedu_store::{CrlRow, ResponderRow};
+use shedu_store::{CrlRow, OcspAnswerRow, ResponderRow, StatusRow};
+use tokio::sync::mpsc;
 
 use crate::error::{poisoned, signing_err, store_err};
 use crate::registry::{LoadedCa, Registry, usable_issuer};
@@ -131,6 +137,38 @@ pub(crate) struct VaState {
     cache: RwLock<OcspCache>,
     crls: tokio::sync::Mutex<HashMap<(String, i64, CrlKind), CachedCrl>>,
     responder_creation: tokio::sync::Mutex<()>,
+    /// Signed answers on their way to the database (see [`keep_answers`]); started on first use.
+    keep: std::sync::OnceLock<mpsc::Sender<OcspAnswerRow>>,
+}
+
+/// Answers waiting to be written at most; past it an answer is not kept (a later request signs again).
+const KEEP_QUEUE: usize = 8_192;
+
+/// Writes signed answers to the database in batches, each batch also forgetting answers older than one
+/// validity period; ends when the VA is dropped.
+async fn keep_answers(
+    store: shedu_store::Store,
+    clock: Arc<dyn crate::Clock>,
+    validity_secs: i64,
+    mut rx: mpsc::Receiver<OcspAnswerRow>,
+) {
+    let mut batch = Vec::with_capacity(512);
+    while rx.recv_many(&mut batch, 512).await > 0 {
+        let forget_before = clock.now() - validity_secs;
+        if let Err(e) = store.put_ocsp_answers(&batch, forget_before).await {
+            tracing::warn!(error = %e, answers = batch.len(), "could not keep signed OCSP answers");
+        }
+        batch.clear();
+    }
+}
+
+/// The name a kept answer records for the CertID hash its request used.
+fn hash_name(hash: CertIdHash) -> Option<&'static str> {
+    match hash {
+        CertIdHash::Sha1 => Some("sha1"),
+        CertIdHash::Sha256 => Some("sha256"),
+        CertIdHash::Unsupported => None,
+    }
 }
 
 #[derive(Default)]
@@ -266,16 +304,48 @@ impl Va {
             cache.epoch(&ca_id)
         };
 
+        // A cacheable question: the answer signed for the certificate's current state may be in the
+        // database already, from this replica before a restart or from another one.
+        let validity = self.reg.va_config.ocsp_validity_secs;
+        let mut known: Option<Option<StatusRow>> = None;
+        if let Some((_, serial, hash)) = &key
+            && let Some(hash_name) = hash_name(*hash)
+        {
+            match self
+                .reg
+                .store
+                .certificate_status_with_answer(&ca_id, &serial.to_hex(), hash_name)
+                .await
+            {
+                Ok((_, Some((der, this_update)))) if now < this_update + validity / 2 => {
+                    let answer = OcspAnswer {
+                        etag: shedu_pki::fingerprint_sha256(&der),
+                        der: Arc::new(der),
+                        this_update: Some(this_update),
+                        next_update: Some(this_update + validity),
+                    };
+                    crate::metrics::ocsp_answer("stored");
+                    self.remember(key, &ca_id, epoch, &answer)?;
+                    return Ok(answer);
+                }
+                Ok((row, _)) => known = Some(Some(row)),
+                Err(shedu_store::Error::NotFound) => known = Some(None),
+                Err(e) => return Err(store_err("certificate status")(e).into()),
+            }
+        }
+
         let loaded = self.reg.loaded(&ca_id).await?;
         let responder = self.responder(&loaded, now).await?;
         let this_update = now;
-        let next_update = now + self.reg.va_config.ocsp_validity_secs;
+        let next_update = now + validity;
         let mut answers = Vec::with_capacity(request.entries.len());
         for (entry, owner) in request.entries.iter().zip(&owners) {
-            let status = if owner.as_deref() == Some(ca_id.as_str()) {
-                self.cert_status(&ca_id, &entry.serial).await?
-            } else {
+            let status = if owner.as_deref() != Some(ca_id.as_str()) {
                 CertStatus::Unknown
+            } else if let Some(row) = &known {
+                status_of(row.as_ref())
+            } else {
+                self.cert_status(&ca_id, &entry.serial).await?
             };
             answers.push(SingleResponse {
                 cert_id_raw: &entry.raw,
@@ -299,20 +369,62 @@ impl Va {
             this_update: Some(this_update),
             next_update: request.nonce.is_none().then_some(next_update),
         };
-        if let Some(key) = key {
-            let mut cache = self.reg.va.cache.write().map_err(|_| poisoned())?;
-            // Only if no revocation of this CA happened since the status was read.
-            if cache.epoch(&ca_id) == epoch {
-                // Bounded memory: past the cap an arbitrary entry makes room (a miss only costs one signature).
-                if cache.answers.len() >= MAX_CACHED_ANSWERS
-                    && let Some(evict) = cache.answers.keys().next().cloned()
-                {
-                    cache.answers.remove(&evict);
-                }
-                cache.answers.insert(key, answer.clone());
-            }
+        if let (Some((_, serial, hash)), Some(Some(row))) = (&key, &known)
+            && let Some(hash_name) = hash_name(*hash)
+        {
+            self.keep(OcspAnswerRow {
+                ca_id: ca_id.clone(),
+                serial: serial.to_hex(),
+                cert_id_hash: hash_name.to_string(),
+                status: row.status.clone(),
+                revoked_at: row.revoked_at,
+                reason: row.reason.clone(),
+                this_update,
+                der: answer.der.to_vec(),
+            });
         }
+        self.remember(key, &ca_id, epoch, &answer)?;
         Ok(answer)
+    }
+
+    /// Keeps a signed answer in memory under `key`, unless a revocation of the CA happened since `epoch`
+    /// (when its status was read).
+    fn remember(
+        &self,
+        key: Option<OcspKey>,
+        ca_id: &str,
+        epoch: (u64, u64),
+        answer: &OcspAnswer,
+    ) -> Result<(), Error> {
+        let Some(key) = key else {
+            return Ok(());
+        };
+        let mut cache = self.reg.va.cache.write().map_err(|_| poisoned())?;
+        if cache.epoch(ca_id) == epoch {
+            // Bounded memory: past the cap an arbitrary entry makes room (a miss only costs one signature).
+            if cache.answers.len() >= MAX_CACHED_ANSWERS
+                && let Some(evict) = cache.answers.keys().next().cloned()
+            {
+                cache.answers.remove(&evict);
+            }
+            cache.answers.insert(key, answer.clone());
+        }
+        Ok(())
+    }
+
+    /// Queues a signed answer for the database; dropped when the queue is full (it is only a cache).
+    fn keep(&self, row: OcspAnswerRow) {
+        let tx = self.reg.va.keep.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(KEEP_QUEUE);
+            tokio::spawn(keep_answers(
+                self.reg.store.clone(),
+                self.reg.clock.clone(),
+                self.reg.va_config.ocsp_validity_secs,
+                rx,
+            ));
+            tx
+        });
+        let _ = tx.try_send(row);
     }
 
     async fn cert_status(&self, ca_id: &str, serial: &Serial) -> Result<CertStatus, Error> {
@@ -322,16 +434,8 @@ impl Va {
             .certificate_status(ca_id, &serial.to_hex())
             .await
         {
-            Ok(row) if row.status == Status::Revoked.as_str() => Ok(CertStatus::Revoked {
-                at: row.revoked_at.unwrap_or_default(),
-                reason: row
-                    .reason
-                    .as_deref()
-                    .and_then(|r| r.parse::<RevocationReason>().ok())
-                    .filter(|r| *r != RevocationReason::Unspecified),
-            }),
-            Ok(_) => Ok(CertStatus::Good),
-            Err(shedu_store::Error::NotFound) => Ok(CertStatus::Unknown),
+            Ok(row) => Ok(status_of(Some(&row))),
+            Err(shedu_store::Error::NotFound) => Ok(status_of(None)),
             Err(e) => Err(store_err("certificate status")(e)),
         }
     }
@@ -635,6 +739,22 @@ pub(crate) fn shard_of(serial: &Serial, shards: i64) -> i64 {
     let digest = shedu_pki::fingerprint_sha256(serial.as_bytes());
     let first = u64::from_str_radix(&digest[..16], 16).unwrap_or(0);
     (first % shards as u64) as i64
+}
+
+/// What OCSP says of a certificate in this state (`None`: the CA never issued it).
+fn status_of(row: Option<&StatusRow>) -> CertStatus {
+    match row {
+        Some(row) if row.status == Status::Revoked.as_str() => CertStatus::Revoked {
+            at: row.revoked_at.unwrap_or_default(),
+            reason: row
+                .reason
+                .as_deref()
+                .and_then(|r| r.parse::<RevocationReason>().ok())
+                .filter(|r| *r != RevocationReason::Unspecified),
+        },
+        Some(_) => CertStatus::Good,
+        None => CertStatus::Unknown,
+    }
 }
 
 fn responder_from(key: Arc<SoftwareKey>, cert: Vec<u8>, not_after: i64) -> LoadedResponder {

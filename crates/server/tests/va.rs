@@ -683,3 +683,55 @@ fn status_after(response: &[u8], cert_id: &[u8]) -> u8 {
         .expect("CertID echoed");
     response[pos + cert_id.len()]
 }
+
+// Issue 19: a signed answer is kept in the database, so another replica (or this one after a restart)
+// serves the same bytes instead of signing again (ECDSA signatures differ each time, so equal bytes mean
+// one signature); a revocation makes the kept `good` answer unusable at once for a replica that never
+// saw it in memory.
+backend_test!(
+    a_signed_answer_is_served_by_another_replica_until_a_revocation,
+    |backend| {
+        let a = TestServer::start(backend).await;
+        let p = pki(&a, json!({})).await;
+        let d = p.dir.path();
+        let ask = |server: &TestServer, out: &str| {
+            ocsp_cli(
+                server,
+                d,
+                &["-cert", "leaf.pem", "-no_nonce", "-respout", out],
+            )
+        };
+        let first = ask(&a, "a.der");
+        assert!(first.contains("leaf.pem: good"), "{first}");
+        let signed = std::fs::read(d.join("a.der")).unwrap();
+
+        let b = a.start_beside().await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = ask(&b, "b.der");
+            assert!(
+                out.contains("Response verify OK") && out.contains("leaf.pem: good"),
+                "{out}"
+            );
+            if std::fs::read(d.join("b.der")).unwrap() == signed {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the second replica still signs its own answer 10 s after the first signed one"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+
+        revoke(&a, &p.int, &p.leaf, json!({"reason": "key_compromise"})).await;
+        let c = a.start_beside().await;
+        let out = ask(&c, "c.der");
+        assert!(
+            out.contains("Response verify OK") && out.contains("leaf.pem: revoked"),
+            "a replica that starts after the revocation: {out}"
+        );
+        assert_ne!(std::fs::read(d.join("c.der")).unwrap(), signed);
+        let out = ask(&a, "a2.der");
+        assert!(out.contains("leaf.pem: revoked"), "{out}");
+    }
+);

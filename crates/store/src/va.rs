@@ -50,6 +50,22 @@ pub struct StatusRow {
     pub reason: Option<String>,
 }
 
+/// A signed OCSP answer for one certificate, and the revocation state it was signed for.
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct OcspAnswerRow {
+    pub ca_id: String,
+    pub serial: String,
+    /// The CertID hash the request used (`sha1`, `sha256`): the answer echoes the CertID.
+    pub cert_id_hash: String,
+    /// The certificate's status, revocation time and reason the answer says.
+    pub status: String,
+    pub revoked_at: Option<i64>,
+    pub reason: Option<String>,
+    pub this_update: i64,
+    pub der: Vec<u8>,
+}
+
 /// A delegated OCSP responder as stored (its key sealed by the keystore).
 #[derive(Clone, Debug)]
 #[allow(missing_docs)]
@@ -130,6 +146,95 @@ impl Store {
             revoked_at: row.try_get("revoked_at")?,
             reason: row.try_get("revocation_reason")?,
         })
+    }
+
+    /// The revocation state of one certificate with the stored OCSP answer (DER, thisUpdate) for the CertID
+    /// hash `cert_id_hash`, when one was signed for exactly that state (status, revocation time and reason:
+    /// an answer signed before a revocation is not returned after it). `NotFound` when this CA never issued
+    /// the certificate.
+    pub async fn certificate_status_with_answer(
+        &self,
+        ca_id: &str,
+        serial: &str,
+        cert_id_hash: &str,
+    ) -> Result<(StatusRow, Option<(Vec<u8>, i64)>), Error> {
+        let row = sqlx::query(
+            "SELECT c.status, c.not_after, c.revoked_at, c.revocation_reason, a.der, a.this_update \
+             FROM certificates c LEFT JOIN ocsp_answers a ON a.ca_id = c.ca_id AND a.serial = c.serial \
+             AND a.cert_id_hash = $3 AND a.status = c.status \
+             AND a.revoked_at IS NOT DISTINCT FROM c.revoked_at \
+             AND a.reason IS NOT DISTINCT FROM c.revocation_reason \
+             WHERE c.ca_id = $1 AND c.serial = $2",
+        )
+        .bind(ca_id)
+        .bind(serial)
+        .bind(cert_id_hash)
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(Error::NotFound)?;
+        let status = StatusRow {
+            status: row.try_get("status")?,
+            not_after: row.try_get("not_after")?,
+            revoked_at: row.try_get("revoked_at")?,
+            reason: row.try_get("revocation_reason")?,
+        };
+        let der: Option<Vec<u8>> = row.try_get("der")?;
+        let this_update: Option<i64> = row.try_get("this_update")?;
+        Ok((status, der.zip(this_update)))
+    }
+
+    /// Keeps signed OCSP answers (one multi-row upsert: a newer answer replaces the one for the same
+    /// certificate and CertID hash), and forgets every answer signed before `forget_before`.
+    pub async fn put_ocsp_answers(
+        &self,
+        rows: &[OcspAnswerRow],
+        forget_before: i64,
+    ) -> Result<(), Error> {
+        // One row per key: PostgreSQL refuses an upsert that touches a row twice.
+        let mut newest: std::collections::HashMap<(&str, &str, &str), &OcspAnswerRow> =
+            std::collections::HashMap::new();
+        for r in rows {
+            let key = (r.ca_id.as_str(), r.serial.as_str(), r.cert_id_hash.as_str());
+            if newest
+                .get(&key)
+                .is_none_or(|kept| kept.this_update <= r.this_update)
+            {
+                newest.insert(key, r);
+            }
+        }
+        let rows: Vec<&OcspAnswerRow> = newest.into_values().collect();
+        let mut tx = self.write.begin().await?;
+        for chunk in rows.chunks(256) {
+            let mut sql = String::from(
+                "INSERT INTO ocsp_answers (ca_id, serial, cert_id_hash, status, revoked_at, reason, this_update, der) VALUES ",
+            );
+            crate::writer::push_placeholders(&mut sql, chunk.len(), 8, self.backend);
+            sql.push_str(
+                " ON CONFLICT (ca_id, serial, cert_id_hash) DO UPDATE SET status = excluded.status, \
+                 revoked_at = excluded.revoked_at, reason = excluded.reason, \
+                 this_update = excluded.this_update, der = excluded.der \
+                 WHERE excluded.this_update >= ocsp_answers.this_update",
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                q = q
+                    .bind(r.ca_id.clone())
+                    .bind(r.serial.clone())
+                    .bind(r.cert_id_hash.clone())
+                    .bind(r.status.clone())
+                    .bind(r.revoked_at)
+                    .bind(r.reason.clone())
+                    .bind(r.this_update)
+                    .bind(r.der.clone());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        sqlx::query("DELETE FROM ocsp_answers WHERE this_update < $1")
+            .bind(forget_before)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Revoked certificates of a CA, oldest revocation first; with `since`, only those revoked at or after it

@@ -9,7 +9,8 @@
 //! and `--pkcs11`, on the same thread counts), `ocsp.jsonl` (`ocspbench --json`, and the script's `wrk` rows
 //! in the same shape), `crl.jsonl` (`crlbench --json`), `sweep.jsonl` (`sweepbench --json`), `est.jsonl`
 //! (`estbench --json`), `startup.jsonl` (one object per backend written by the script), `failures.txt` (steps that failed),
-//! `devices.jsonl` (`devicebench --json`).
+//! `devices.jsonl` (`devicebench --json`), `connector.jsonl` (`loadbench --json` and `connectorbench
+//! --json` on one server).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -49,12 +50,14 @@ fn main() -> anyhow::Result<()> {
     let crl_rows = read_lines(&args.dir.join("crl.jsonl"))?;
     let est_rows = read_lines(&args.dir.join("est.jsonl"))?;
     let device_rows = read_lines(&args.dir.join("devices.jsonl"))?;
+    let connector_rows = read_lines(&args.dir.join("connector.jsonl"))?;
 
     let mut out = String::new();
     let _ = writeln!(out, "# shedu benchmark results\n");
     machine(&mut out, &meta);
     issuance(&mut out, &load, &sign, &pkcs11, &meta);
     est(&mut out, &est_rows, &load);
+    connector(&mut out, &connector_rows);
     signing(&mut out, &sign);
     engines(&mut out, &pkcs11);
     ocsp(&mut out, &ocsp_rows);
@@ -308,6 +311,76 @@ fn est(out: &mut String, rows: &[Value], load: &[Value]) {
             s(r, "label"),
             r["concurrency"].as_u64().unwrap_or(0),
             s(r, "connection"),
+            r["error_statuses"],
+            s(r, "first_error").replace('`', "'"),
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// The connector's rows: per database and concurrency, API issuance (the yardstick, `loadbench`), full
+/// pairings and renewals, measured back to back on one server; the pairing's cost in API issuances is
+/// their ratio (the issue's target: at most 3).
+fn connector(out: &mut String, rows: &[Value]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Connector pairings and renewals (`connectorbench`)\n\n\
+         A **pairing** is Kyma's whole flow for an application: `POST …/tokens` (operator token), `GET \
+         …/signingRequests/info?token=` and `POST …/certificates?token=` with an EC P-256 CSR, three HTTPS \
+         calls on one kept-alive connection per worker; it counts when all three answered inside the window. \
+         A **renewal** is `POST …/certificates/renewals` over mTLS with the certificate of one pairing. **API \
+         issuance** is `loadbench` (P-256 CA and CSR) on the same server just before, the yardstick of the \
+         issue's target: a pairing costs no more than 3 API issuances (cost = API certs/s ÷ pairings/s).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| DB | c | pairings/s | p50 ms | p99 ms | renewals/s | renewal p50 ms | API certs/s | pairing cost (API issuances) | errors |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let of = |label: &str, c: &Value, target: &str, mode: Option<&str>| {
+        rows.iter().find(|r| {
+            s(r, "label") == label
+                && &r["concurrency"] == c
+                && s(r, "target") == target
+                && mode.is_none_or(|m| s(r, "mode") == m)
+        })
+    };
+    for pairing in rows
+        .iter()
+        .filter(|r| s(r, "target") == "shedu-connector" && s(r, "mode") == "pairing")
+    {
+        let (label, c) = (s(pairing, "label"), &pairing["concurrency"]);
+        let renewal = of(label, c, "shedu-connector", Some("renewal"));
+        let api = of(label, c, "shedu", None).and_then(|l| f(l, "certs_per_s"));
+        let rate = f(pairing, "per_s").unwrap_or(0.0);
+        let errors = pairing["errors"].as_u64().unwrap_or(0)
+            + renewal.and_then(|r| r["errors"].as_u64()).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "| {label} | {} | **{}** | {:.2} | {:.2} | {} | {} | {} | **{}** | {errors} |",
+            c.as_u64().unwrap_or(0),
+            thousands(rate),
+            pairing["latency"]["p50_ms"].as_f64().unwrap_or(0.0),
+            pairing["latency"]["p99_ms"].as_f64().unwrap_or(0.0),
+            opt(renewal.and_then(|r| f(r, "per_s")), thousands),
+            opt(
+                renewal.and_then(|r| r["latency"]["p50_ms"].as_f64()),
+                |v| format!("{v:.2}")
+            ),
+            opt(api, thousands),
+            opt(api.filter(|_| rate > 0.0), |a| format!("{:.1}", a / rate)),
+        );
+    }
+    for r in rows.iter().filter(|r| !r["first_error"].is_null()) {
+        let _ = writeln!(
+            out,
+            "\n* {} {} c={}: errors by status {}; first: `{}`",
+            s(r, "label"),
+            s(r, "mode"),
+            r["concurrency"].as_u64().unwrap_or(0),
             r["error_statuses"],
             s(r, "first_error").replace('`', "'"),
         );
