@@ -336,6 +336,7 @@ async fn serve_tls(
         async move {
             match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => {
+                    crate::metrics::tls_handshake(tls.get_ref().1.handshake_kind());
                     let client = tls.get_ref().1.peer_certificates().map(|chain| {
                         crate::mtls::ClientCertificate(Arc::new(
                             chain.iter().map(|c| c.clone().into_owned()).collect(),

@@ -56,6 +56,15 @@ pub(crate) async fn layer(req: Request, next: Next) -> Response {
     response
 }
 
+/// Counts a completed TLS handshake on the HTTPS listener: `full`, or `resumed` from a session ticket.
+pub(crate) fn tls_handshake(kind: Option<rustls::HandshakeKind>) {
+    let kind = match kind {
+        Some(rustls::HandshakeKind::Resumed) => "resumed",
+        _ => "full",
+    };
+    metrics::counter!("shedu_tls_handshakes_total", "kind" => kind).increment(1);
+}
+
 /// `GET /metrics`.
 pub(crate) async fn scrape(State(state): State<AppState>) -> Response {
     if let Err(e) = state.services.refresh_gauges().await {

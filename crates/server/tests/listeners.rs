@@ -415,6 +415,22 @@ async fn a_session_resumes_after_hundreds_of_other_clients_connected() {
             );
         }
     });
+    // The server counts what it did (the recorder is the process's: other tests' servers add to it).
+    let metrics = server
+        .client
+        .get(format!("{}/metrics", server.http_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resumed: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("shedu_tls_handshakes_total{kind=\"resumed\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(resumed >= 2.0, "two resumed handshakes counted:\n{metrics}");
 }
 
 /// Replaces `to` by a copy of `from` the way an operator's renewal should: through a rename, so the

@@ -248,19 +248,33 @@ fn est(out: &mut String, rows: &[Value], load: &[Value]) {
          new device** (a distinct CSR common name): the RA registers the device, and the certificate, device, \
          slot, log, events and audit record are committed in one transaction per enrolment. Re-enrolment is not \
          measured. `keep-alive`: each client keeps one mTLS connection; `per-enrolment`: a new connection and a \
-         full TLS handshake (no resumption) for every enrolment, as devices enrolling once each do. `API \
-         certs/s` is `loadbench` (`POST /api/v1/cas/{{id}}/certificates`, group-commit writer) on the same \
-         database, CA key and concurrency in the same run.\n"
+         full TLS handshake (no resumption) for every enrolment; `resumed`: a new connection per enrolment that \
+         resumes the session of the client's previous one (a device that talked to the server before), with \
+         the share of handshakes the server resumed (its `shedu_tls_handshakes_total`). `/health` rows send \
+         `GET /health` over the same connection pattern: the pattern's ceiling, and `EST ÷ /health` the share \
+         of it enrolment keeps. `API certs/s` is `loadbench` (`POST /api/v1/cas/{{id}}/certificates`, \
+         group-commit writer) on the same database, CA key and concurrency in the same run.\n"
     );
     let _ = writeln!(
         out,
-        "| DB | CA key | CSR key | c | connection | enrolments/s | p50 ms | p99 ms | max ms | errors | API certs/s | EST ÷ API | server CPU (cores) | enrolments per CPU-s | peak RSS MiB | storage KiB/enrolment |"
+        "| DB | CA key | CSR key | c | connection | request | per s | p50 ms | p99 ms | max ms | errors | resumed | EST ÷ /health | API certs/s | EST ÷ API | server CPU (cores) | per CPU-s | peak RSS MiB | storage KiB/enrolment |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
+    let health_of = |r: &Value| {
+        rows.iter()
+            .find(|h| {
+                s(h, "request") == "health"
+                    && s(h, "label") == s(r, "label")
+                    && h["concurrency"] == r["concurrency"]
+                    && s(h, "connection") == s(r, "connection")
+            })
+            .and_then(|h| f(h, "enrolments_per_s"))
+    };
     for r in rows {
+        let is_health = s(r, "request") == "health";
         let rate = f(r, "enrolments_per_s").unwrap_or(0.0);
         let duration = f(r, "duration_s").unwrap_or(1.0);
         let api = load
@@ -273,20 +287,25 @@ fn est(out: &mut String, rows: &[Value], load: &[Value]) {
                     && s(l, "csr_key_type") == s(r, "csr_key_type")
                     && l["concurrency"] == r["concurrency"]
             })
-            .and_then(|l| f(l, "certs_per_s"));
+            .and_then(|l| f(l, "certs_per_s"))
+            .filter(|_| !is_health);
+        let health = health_of(r).filter(|h| !is_health && *h > 0.0);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | **{}** | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | **{}** | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             s(r, "label"),
             s(r, "ca_key_type"),
             s(r, "csr_key_type"),
             r["concurrency"].as_u64().unwrap_or(0),
             s(r, "connection"),
+            if is_health { "/health" } else { "enrol" },
             thousands(rate),
             r["latency"]["p50_ms"].as_f64().unwrap_or(0.0),
             r["latency"]["p99_ms"].as_f64().unwrap_or(0.0),
             r["latency"]["max_ms"].as_f64().unwrap_or(0.0),
             r["errors"].as_u64().unwrap_or(0),
+            opt(f(r, "resumed_share"), |v| format!("{:.0} %", v * 100.0)),
+            opt(health, |h| format!("{:.0} %", rate / h * 100.0)),
             opt(api, thousands),
             opt(api.filter(|a| *a > 0.0), |a| format!(
                 "{:.1} %",

@@ -16,7 +16,12 @@
 //! (their cost is reported, and kept off the measured path), sends one enrolment to prove the path and
 //! that the device was registered, then runs N workers that POST enrolments back to back for `--warmup` +
 //! `--duration` seconds. Each worker keeps one mTLS connection, or with `--connection per-enrolment` opens a
-//! new one (full handshake, no resumption) per enrolment, as a fleet of devices enrolling once each does.
+//! new one (full handshake, no resumption) per enrolment, or with `--connection resumed` opens a new one per
+//! enrolment that resumes the TLS session of the worker's previous connection (a device that talked to the
+//! server before, e.g. to fetch `/cacerts`: the first connection of each worker is made before the clock
+//! starts). With `--metrics-url` the share of handshakes the server resumed in the window is read from its
+//! `shedu_tls_handshakes_total` counter. `--operation health` sends `GET /health` instead of an enrolment
+//! over the same connection pattern: the ceiling of that pattern on this machine, the issue's yardstick.
 //! Only 200 answers completed inside the measured window count; anything else is an error, reported with
 //! its status and body. Server memory, CPU and storage writes are read from `/proc` as `loadbench` does.
 
@@ -68,6 +73,13 @@ struct Args {
     /// How workers connect.
     #[arg(long, value_enum, default_value_t = Connection::KeepAlive)]
     connection: Connection,
+    /// What each request is.
+    #[arg(long, value_enum, default_value_t = Operation::Enroll)]
+    operation: Operation,
+    /// The server's Prometheus endpoint (`http://<http-listen>/metrics`): report the share of TLS handshakes
+    /// it resumed during the window.
+    #[arg(long)]
+    metrics_url: Option<String>,
     /// Server process id: sample its VmRSS/VmHWM, CPU time and storage writes during the run.
     #[arg(long)]
     pid: Option<u32>,
@@ -90,6 +102,17 @@ enum Connection {
     KeepAlive,
     /// A new mTLS connection with a full handshake for every enrolment.
     PerEnrolment,
+    /// A new mTLS connection for every enrolment, resuming the session of the worker's previous one.
+    Resumed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Operation {
+    /// `simpleenroll`, the first enrolment of a new device.
+    Enroll,
+    /// `GET /health` over the same connections: what the connection pattern alone allows.
+    Health,
 }
 
 /// One result row.
@@ -97,12 +120,16 @@ enum Connection {
 struct Report {
     target: &'static str,
     operation: &'static str,
+    /// `enroll` or `health`.
+    request: Operation,
     label: String,
     ca_key_type: String,
     csr_key_type: String,
     concurrency: usize,
     connection: Connection,
     http_version: String,
+    /// Share of the server's TLS handshakes in the window that were resumptions (with `--metrics-url`).
+    resumed_share: Option<f64>,
     duration_s: f64,
     ok: usize,
     errors: usize,
@@ -138,6 +165,9 @@ struct Report {
 /// Everything the workers share.
 struct Plan {
     url: String,
+    /// What each request is; for `Health`, `GET` of `health_url`.
+    operation: Operation,
+    health_url: String,
     root: reqwest::Certificate,
     identity: reqwest::Identity,
     /// Base64 DER CSRs, one device id each; `next` hands each out once.
@@ -158,9 +188,15 @@ impl Plan {
     /// A client that presents the bootstrap certificate and trusts only the server's TLS CA. Each one has
     /// its own connection pool and TLS session cache, so a new client means a full handshake.
     fn client(&self) -> reqwest::Result<reqwest::Client> {
+        self.client_keeping(1)
+    }
+
+    /// A client keeping at most `idle` idle connections: with 0, every request opens a new connection,
+    /// which resumes the TLS session of the previous one from the client's session cache.
+    fn client_keeping(&self, idle: usize) -> reqwest::Result<reqwest::Client> {
         reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(1)
+            .pool_max_idle_per_host(idle)
             .tls_certs_only([self.root.clone()])
             .identity(self.identity.clone())
             .build()
@@ -227,6 +263,8 @@ async fn main() -> anyhow::Result<()> {
     let measure_from = start + Duration::from_secs_f64(args.warmup);
     let plan = Arc::new(Plan {
         url: format!("{}/.well-known/est/{ra_id}/simpleenroll", api.base),
+        operation: args.operation,
+        health_url: format!("{}/health", api.base),
         root,
         identity,
         csrs: pool.csrs,
@@ -242,9 +280,23 @@ async fn main() -> anyhow::Result<()> {
         let client = match args.connection {
             Connection::KeepAlive => Some(plan.client()?),
             Connection::PerEnrolment => None,
+            Connection::Resumed => {
+                // The device's earlier visit, before the clock starts: it leaves a session to resume.
+                let client = plan.client_keeping(0)?;
+                client
+                    .get(&plan.health_url)
+                    .send()
+                    .await?
+                    .error_for_status()?;
+                Some(client)
+            }
         };
         workers.push(tokio::spawn(worker(client, plan.clone())));
     }
+    let metrics = args
+        .metrics_url
+        .as_ref()
+        .map(|url| (url.clone(), reqwest::Client::new()));
 
     let sampler = args
         .pid
@@ -252,8 +304,20 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep_until(measure_from.into()).await;
     let rss_before = args.pid.and_then(procfs::memory).map(|m| m.rss_kib);
     let window = Window::open(args.pid);
+    let handshakes_before = match &metrics {
+        Some((url, client)) => Some(handshakes(client, url).await?),
+        None => None,
+    };
     tokio::time::sleep_until(plan.end.into()).await;
     let window = window.close();
+    let resumed_share = match (&metrics, handshakes_before) {
+        (Some((url, client)), Some((full0, resumed0))) => {
+            let (full, resumed) = handshakes(client, url).await?;
+            let (full, resumed) = (full - full0, resumed - resumed0);
+            (full + resumed > 0.0).then(|| resumed / (full + resumed))
+        }
+        _ => None,
+    };
 
     let mut all = WorkerResult::default();
     for w in workers {
@@ -274,13 +338,18 @@ async fn main() -> anyhow::Result<()> {
     let ok = latency.count as f64;
     let report = Report {
         target: "shedu-est",
-        operation: OPERATION,
+        operation: match args.operation {
+            Operation::Enroll => OPERATION,
+            Operation::Health => "GET /health over the same connections",
+        },
+        request: args.operation,
         label: args.label,
         ca_key_type: args.ca_key_type,
         csr_key_type: args.csr_key_type,
         concurrency: args.concurrency,
         connection: args.connection,
         http_version,
+        resumed_share,
         duration_s: args.duration,
         ok: latency.count,
         errors: all.error_statuses.values().sum(),
@@ -506,7 +575,11 @@ async fn worker(client: Option<reqwest::Client>, plan: Arc<Plan>) -> WorkerResul
         if started >= plan.end {
             break;
         }
-        let Some(csr) = plan.take_csr() else {
+        let csr = if plan.operation == Operation::Health {
+            ""
+        } else if let Some(csr) = plan.take_csr() {
+            csr
+        } else {
             out.error("pool exhausted".into(), || {
                 format!(
                     "the CSR pool ({} device ids) ran out before the end; raise --max-rate",
@@ -516,9 +589,9 @@ async fn worker(client: Option<reqwest::Client>, plan: Arc<Plan>) -> WorkerResul
             break;
         };
         let outcome = match &client {
-            Some(c) => attempt(c, &plan.url, csr).await,
+            Some(c) => attempt(c, &plan, csr).await,
             None => match plan.client() {
-                Ok(c) => attempt(&c, &plan.url, csr).await,
+                Ok(c) => attempt(&c, &plan, csr).await,
                 Err(e) => Err(("client".to_string(), chain(e))),
             },
         };
@@ -534,11 +607,14 @@ async fn worker(client: Option<reqwest::Client>, plan: Arc<Plan>) -> WorkerResul
     out
 }
 
-/// One enrolment: `Ok` for a 200, else the status (or `transport`) and what came back.
-async fn attempt(client: &reqwest::Client, url: &str, csr: &str) -> Result<(), (String, String)> {
-    let res = enroll(client, url, csr)
-        .await
-        .map_err(|e| ("transport".to_string(), chain(e)))?;
+/// One request (an enrolment, or `GET /health`): `Ok` for a 200, else the status (or `transport`) and what
+/// came back.
+async fn attempt(client: &reqwest::Client, plan: &Plan, csr: &str) -> Result<(), (String, String)> {
+    let sent = match plan.operation {
+        Operation::Enroll => enroll(client, &plan.url, csr).await,
+        Operation::Health => client.get(&plan.health_url).send().await,
+    };
+    let res = sent.map_err(|e| ("transport".to_string(), chain(e)))?;
     let status = res.status();
     // Read the whole body: the answer is part of the enrolment, and the connection is reused.
     let body = res
@@ -553,6 +629,25 @@ async fn attempt(client: &reqwest::Client, url: &str, csr: &str) -> Result<(), (
             format!("{status}: {}", String::from_utf8_lossy(&body)),
         ))
     }
+}
+
+/// The server's TLS handshake counters (full, resumed) from its Prometheus text.
+async fn handshakes(client: &reqwest::Client, url: &str) -> anyhow::Result<(f64, f64)> {
+    let text = client
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let count = |kind: &str| {
+        let prefix = format!("shedu_tls_handshakes_total{{kind=\"{kind}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((count("full"), count("resumed")))
 }
 
 /// A reqwest error with its causes (the TLS or connection error is in the source chain).
@@ -611,6 +706,7 @@ fn print_human(r: &Report) {
     let connection = match r.connection {
         Connection::KeepAlive => "one kept-alive mTLS connection per worker",
         Connection::PerEnrolment => "a new mTLS connection per enrolment",
+        Connection::Resumed => "a new mTLS connection per enrolment, resuming the previous session",
     };
     println!(
         "EST {} {}: device CA {} / CSR {} / c={}, {connection} ({}): {} enrolments/s, p50 {:.2} ms, \
@@ -648,6 +744,12 @@ fn print_human(r: &Report) {
         r.csr_us_per_core,
         shedu_bench::thousands(r.csr_used as f64),
     );
+    if let Some(share) = r.resumed_share {
+        println!(
+            "  {:.1} % of the server's TLS handshakes in the window were resumptions",
+            share * 100.0
+        );
+    }
     if !r.error_statuses.is_empty() {
         println!("  errors by status: {:?}", r.error_statuses);
     }
