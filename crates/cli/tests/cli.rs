@@ -1843,8 +1843,9 @@ fn login_asks_the_password_on_a_terminal(backend: shedu_testkit::Backend) {
     });
     let mut shown = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    // Typed only once the prompt is up, so echo is already off: typing earlier would be echoed by the
-    // terminal before the CLI could turn echo off, whatever the CLI does.
+    // Typed once the prompt is up and the CLI had a moment to turn echo off (rpassword prints the prompt,
+    // then switches echo off): typing earlier is echoed by the terminal, whatever the CLI does, as it
+    // would be for a person typing ahead.
     while !String::from_utf8_lossy(&shown).contains("Password:") {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(left) {
@@ -1852,6 +1853,7 @@ fn login_asks_the_password_on_a_terminal(backend: shedu_testkit::Backend) {
             Err(_) => panic!("no prompt: {}", String::from_utf8_lossy(&shown)),
         }
     }
+    std::thread::sleep(Duration::from_millis(500));
     child
         .stdin
         .take()
