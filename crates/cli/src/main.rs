@@ -158,6 +158,7 @@ enum Command {
         client: client::ClientArgs,
     },
     /// The secret store: token files for services without the token socket (EdgeX's fallback).
+    #[command(visible_alias = "secret")]
     Secrets {
         #[command(flatten)]
         client: client::ClientArgs,

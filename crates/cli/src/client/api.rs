@@ -68,13 +68,27 @@ struct Problem {
     request_id: Option<String>,
     /// The connector answers in Kyma's form, `{"code", "error"}`.
     error: Option<String>,
+    /// The secret store answers in Vault's form, `{"errors": [...]}`.
+    errors: Option<Vec<String>>,
 }
 
 /// The server answered with an error status: the exit code tells a refusal (4xx) from a server error.
 #[derive(Debug)]
 pub(crate) struct HttpError {
     pub status: u16,
+    /// The problem document's `type` (`urn:shedu:problem:device-exists`), when the answer was one.
+    pub problem_type: Option<String>,
     message: String,
+}
+
+impl HttpError {
+    /// Whether the answer was a problem document of this type (its last `:`-separated word, so
+    /// `device-exists` matches `urn:shedu:problem:device-exists`).
+    pub(crate) fn is(&self, code: &str) -> bool {
+        self.problem_type
+            .as_deref()
+            .is_some_and(|t| t == code || t.rsplit(':').next() == Some(code))
+    }
 }
 
 impl std::fmt::Display for HttpError {
@@ -447,24 +461,33 @@ fn same_server(a: &str, b: &str) -> bool {
     }
 }
 
-/// `detail (HTTP status, type)` from a problem document; a short excerpt of anything else (a proxy's HTML
-/// page, say), so the user sees what actually answered.
+/// `detail (HTTP status title, type, request id)` from a problem document; a short excerpt of anything
+/// else (a proxy's HTML page, say), so the user sees what actually answered.
 fn problem_error(status: reqwest::StatusCode, body: &[u8], where_: &str) -> anyhow::Error {
+    let mut problem_type = None;
     let message = if let Ok(p) = serde_json::from_slice::<Problem>(body) {
         let code = p.status.unwrap_or(status.as_u16());
+        let title = p.title.filter(|t| !t.is_empty());
         let detail = p
             .detail
             .filter(|d| !d.is_empty())
-            .or(p.title)
             .or(p.error)
+            .or(p.errors.map(|e| e.join("; ")).filter(|e| !e.is_empty()))
+            .or(title.clone())
             .unwrap_or_else(|| status.to_string());
+        // The title names the kind (`Conflict`): beside the status, unless it is all there is.
+        let title = title
+            .filter(|t| *t != detail)
+            .map(|t| format!(" {t}"))
+            .unwrap_or_default();
         let request = p
             .request_id
             .map(|id| format!(", request {id}"))
             .unwrap_or_default();
+        problem_type = p.kind.clone();
         match p.kind {
-            Some(kind) => format!("{detail} (HTTP {code}, {kind}{request})"),
-            None => format!("{detail} (HTTP {code}{request})"),
+            Some(kind) => format!("{detail} (HTTP {code}{title}, {kind}{request})"),
+            None => format!("{detail} (HTTP {code}{title}{request})"),
         }
     } else {
         let text = String::from_utf8_lossy(body);
@@ -477,6 +500,7 @@ fn problem_error(status: reqwest::StatusCode, body: &[u8], where_: &str) -> anyh
     };
     anyhow::Error::new(HttpError {
         status: status.as_u16(),
+        problem_type,
         message,
     })
 }

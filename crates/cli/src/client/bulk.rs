@@ -1,14 +1,16 @@
-//! Bulk imports (`shedu device import`, `shedu ca import-bundle`): every item sent and counted behind a
-//! progress bar with rate and ETA on a terminal (a line every 10 % elsewhere), bad items reported at the
-//! end without losing the good ones, and Ctrl-C stopping cleanly: no new item is sent, those in flight
-//! finish, and the report says what was not sent. Items already present count as done, so running the
-//! same import again finishes an interrupted one.
+//! Bulk imports (`shedu device import`, `shedu asset import`, `shedu ca import-bundle`): every item sent
+//! and counted behind a progress bar with rate and ETA on a terminal (a line every 10 % elsewhere), bad
+//! items reported at the end without losing the good ones, and Ctrl-C stopping cleanly: no new item is
+//! sent, those in flight finish, and the report says what was not sent. Items already present count as
+//! done, so running the same import again finishes an interrupted one. CSV files (`read_csv`) name their
+//! columns in a header line, in any order.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use futures::StreamExt;
 use serde_json::Value;
 
@@ -39,6 +41,77 @@ pub(crate) struct Words {
     pub items: &'static str,
     /// What was done to them (`registered`).
     pub done: &'static str,
+}
+
+/// One CSV record, its cells looked up by the header's column names.
+pub(crate) struct Row<'a> {
+    headers: &'a csv::StringRecord,
+    record: &'a csv::StringRecord,
+}
+
+impl Row<'_> {
+    /// The cell under `column`, trimmed; `None` when the column is absent or the cell empty.
+    pub(crate) fn cell(&self, column: &str) -> Option<&str> {
+        let i = self.headers.iter().position(|h| h == column)?;
+        self.record.get(i).filter(|v| !v.is_empty())
+    }
+
+    /// The cell under `column`, which must be there.
+    pub(crate) fn required(&self, column: &str) -> Result<&str, String> {
+        self.cell(column).ok_or_else(|| format!("no {column}"))
+    }
+
+    /// The cell under `column` split at `;` into its non-empty parts (none when empty).
+    pub(crate) fn list(&self, column: &str) -> Vec<&str> {
+        self.cell(column)
+            .map(|t| {
+                t.split(';')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Parses a CSV import file: a header naming the columns (in any order, `required` among them), then one
+/// item per record, its body built by `body` (an `Err` marks the line as failed without stopping the
+/// import). Items are labelled `line N`, counting the header as line 1.
+pub(crate) fn read_csv(
+    file: &Path,
+    required: &[&str],
+    body: impl Fn(&Row<'_>) -> Result<Value, String>,
+) -> anyhow::Result<Vec<Item>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_path(file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{} has no header line", file.display()))?
+        .clone();
+    if let Some(missing) = required.iter().find(|c| !headers.iter().any(|h| h == **c)) {
+        bail!(
+            "the header of {} must name the columns {} (no {missing})",
+            file.display(),
+            required.join(", ")
+        );
+    }
+    let mut items = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let body = record.map_err(|e| e.to_string()).and_then(|record| {
+            body(&Row {
+                headers: &headers,
+                record: &record,
+            })
+        });
+        items.push(Item {
+            label: format!("line {}", i + 2),
+            body,
+        });
+    }
+    Ok(items)
 }
 
 /// Sends each item with `send` (at most `parallel` at once, in order when 1) and prints the report;

@@ -413,56 +413,19 @@ pub(crate) async fn run_group(args: ClientArgs, cmd: GroupCommand) -> anyhow::Re
 
 /// Parses the import file: a header naming the columns (in any order), then one device per record.
 fn read_rows(file: &Path) -> anyhow::Result<Vec<Item>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_path(file)
-        .with_context(|| format!("cannot read {}", file.display()))?;
-    let headers = reader
-        .headers()
-        .with_context(|| format!("{} has no header line", file.display()))?
-        .clone();
-    let column = |name: &str| headers.iter().position(|h| h == name);
-    let (Some(id_col), Some(ra_col)) = (column("id"), column("ra_id")) else {
-        bail!(
-            "the header of {} must name the columns id and ra_id",
-            file.display()
-        );
-    };
-    let (alias_col, tags_col, meta_col) = (column("alias"), column("tags"), column("metadata"));
-    let mut rows = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
-        let body = record.map_err(|e| e.to_string()).and_then(|r| {
-            let cell = |c: Option<usize>| c.and_then(|c| r.get(c)).filter(|v| !v.is_empty());
-            let id = cell(Some(id_col)).ok_or("no id")?;
-            let ra = cell(Some(ra_col)).ok_or("no ra_id")?;
-            let tags: Vec<&str> = cell(tags_col)
-                .map(|t| {
-                    t.split(';')
-                        .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default();
-            let metadata = match cell(meta_col) {
-                None => Value::Object(Map::new()),
-                Some(text) => match serde_json::from_str::<Value>(text) {
-                    Ok(v @ Value::Object(_)) => v,
-                    _ => return Err("metadata is not a JSON object".to_string()),
-                },
-            };
-            Ok(
-                json!({"id": id, "ra_id": ra, "alias": cell(alias_col), "tags": tags,
-                "metadata": metadata}),
-            )
-        });
-        rows.push(Item {
-            label: format!("line {line}"),
-            body,
-        });
-    }
-    Ok(rows)
+    bulk::read_csv(file, &["id", "ra_id"], |row| {
+        let metadata = match row.cell("metadata") {
+            None => Value::Object(Map::new()),
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(v @ Value::Object(_)) => v,
+                _ => return Err("metadata is not a JSON object".to_string()),
+            },
+        };
+        Ok(
+            json!({"id": row.required("id")?, "ra_id": row.required("ra_id")?,
+            "alias": row.cell("alias"), "tags": row.list("tags"), "metadata": metadata}),
+        )
+    })
 }
 
 /// `device import`: every row is sent (at most `parallel` at once) and counted; a row already registered
@@ -476,9 +439,7 @@ async fn import(api: &Api, file: &Path, parallel: usize) -> anyhow::Result<()> {
         match api.post(&["api", "v1", "devices"], &body).await {
             Ok(_) => Outcome::Done,
             Err(e) => match e.downcast_ref::<HttpError>() {
-                Some(h) if h.status == 409 && e.to_string().contains("device-exists") => {
-                    Outcome::AlreadyThere
-                }
+                Some(h) if h.is("device-exists") => Outcome::AlreadyThere,
                 _ => Outcome::Failed(e.to_string()),
             },
         }

@@ -1,5 +1,5 @@
-//! `shedu status`: the server's version, database, event sinks with their lag, and counts by status
-//! (`GET /api/v1/status`).
+//! `shedu status`: the server's version, health (`GET /ready`), database, event sinks with their lag, and
+//! counts by status (`GET /api/v1/status`).
 
 use serde_json::Value;
 
@@ -31,12 +31,19 @@ pub(crate) async fn run_status(args: ClientArgs) -> anyhow::Result<()> {
     if args.output.is_document() {
         return emit_doc(args.output, &status);
     }
+    // Whether this replica serves: its database answers, its event dispatchers run. A server that is
+    // not ready still shows its counts, so the answer is a line rather than a failure.
+    let health = match api.get(&["ready"], &[]).await {
+        Ok(ready) => text(&ready, "status"),
+        Err(e) => format!("{e:#}"),
+    };
     let db = &status["database"];
     let mut lines = vec![
         (
             "Server",
             format!("{} (version {})", api.base(), text(&status, "version")),
         ),
+        ("Health", health),
         (
             "Database",
             format!(
