@@ -10,6 +10,9 @@ use super::{Batch, Ctx, Out, answer};
 use crate::kmip::Failure;
 use crate::kmip::object::{Managed, SERVER_SET};
 
+/// Picks the attribute instance a Delete Attribute names.
+type Selector = Box<dyn Fn(&Attribute) -> bool + Send + Sync>;
+
 /// Attributes a client may not add, change or delete (beyond [`SERVER_SET`]).
 const READ_ONLY: &[u32] = &[
     tag::CRYPTOGRAPHIC_ALGORITHM,
@@ -160,39 +163,38 @@ impl Ctx<'_> {
     pub(super) async fn delete_attribute(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
         let mut m = self.object(p, batch).await?;
         // KMIP 1.x: Attribute Name (+ Attribute Index); 2.x: Current Attribute or Attribute Reference.
-        let (name, wanted): (String, Box<dyn Fn(&Attribute) -> bool + Send + Sync>) =
-            if let Some(n) = p.child(tag::ATTRIBUTE_NAME) {
-                let name = n.as_text("Attribute Name")?.to_owned();
-                let index = p
-                    .child(tag::ATTRIBUTE_INDEX)
-                    .map(|i| i.as_int("Attribute Index"))
-                    .transpose()?
-                    .unwrap_or(0);
-                let n2 = name.clone();
-                (
-                    name,
-                    Box::new(move |x: &Attribute| x.name == n2 && x.index == index),
-                )
-            } else if let Some(c) = p.child(tag::CURRENT_ATTRIBUTE) {
-                let c = one_attribute(c)?;
-                (
-                    c.name.clone(),
-                    Box::new(move |x: &Attribute| x.name == c.name && x.value == c.value),
-                )
-            } else if let Some(r) = p.child(tag::ATTRIBUTE_REFERENCE) {
-                let t = r.as_enum("Attribute Reference")?;
-                let name = shedu_kmip::attribute_name(t)
-                    .map(str::to_owned)
-                    .or_else(|| shedu_kmip::tag_name(t).map(str::to_owned))
-                    .ok_or(Failure::invalid("unknown Attribute Reference"))?;
-                (name, Box::new(move |x: &Attribute| x.value.tag == t))
-            } else {
-                return Err(Failure::new(
-                    result_reason::MISSING_DATA,
-                    "no attribute named",
-                ));
-            };
-        let Some(at) = m.attributes.iter().position(|x| wanted(x)) else {
+        let (name, wanted): (String, Selector) = if let Some(n) = p.child(tag::ATTRIBUTE_NAME) {
+            let name = n.as_text("Attribute Name")?.to_owned();
+            let index = p
+                .child(tag::ATTRIBUTE_INDEX)
+                .map(|i| i.as_int("Attribute Index"))
+                .transpose()?
+                .unwrap_or(0);
+            let n2 = name.clone();
+            (
+                name,
+                Box::new(move |x: &Attribute| x.name == n2 && x.index == index),
+            )
+        } else if let Some(c) = p.child(tag::CURRENT_ATTRIBUTE) {
+            let c = one_attribute(c)?;
+            (
+                c.name.clone(),
+                Box::new(move |x: &Attribute| x.name == c.name && x.value == c.value),
+            )
+        } else if let Some(r) = p.child(tag::ATTRIBUTE_REFERENCE) {
+            let t = r.as_enum("Attribute Reference")?;
+            let name = shedu_kmip::attribute_name(t)
+                .map(str::to_owned)
+                .or_else(|| shedu_kmip::tag_name(t).map(str::to_owned))
+                .ok_or(Failure::invalid("unknown Attribute Reference"))?;
+            (name, Box::new(move |x: &Attribute| x.value.tag == t))
+        } else {
+            return Err(Failure::new(
+                result_reason::MISSING_DATA,
+                "no attribute named",
+            ));
+        };
+        let Some(at) = m.attributes.iter().position(&wanted) else {
             return Err(not_found(&name));
         };
         writable(&m.attributes[at])?;
