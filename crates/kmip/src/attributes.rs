@@ -152,6 +152,19 @@ pub fn write_attribute(a: &Attribute, version: ProtocolVersion) -> Ttlv {
     Ttlv::structure(tag::ATTRIBUTE, fields)
 }
 
+/// One attribute as a server answers it: [`write_attribute`], but the KMIP 1.x form names the Attribute
+/// Index even when it is 0, as PyKMIP's server answers and its clients read.
+pub fn answer_attribute(a: &Attribute, version: ProtocolVersion) -> Ttlv {
+    let mut item = write_attribute(a, version);
+    if item.tag == tag::ATTRIBUTE
+        && a.index == 0
+        && let Value::Structure(fields) = &mut item.value
+    {
+        fields.insert(1, Ttlv::integer(tag::ATTRIBUTE_INDEX, 0));
+    }
+    item
+}
+
 /// A Name attribute value (Name Value, Name Type).
 pub fn name_value(text: &str, name_type: u32) -> Ttlv {
     Ttlv::structure(

@@ -8,6 +8,7 @@ use serde_json::{Map, Value as Json, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::names::tag;
 use crate::ttlv::{ItemType, Ttlv, Value};
 use crate::{Error, MAX_DEPTH, enum_name, enum_value, tag_name, tag_value};
 
@@ -51,6 +52,48 @@ pub fn from_json_slice(input: &[u8]) -> Result<Ttlv, Error> {
 /// Reads the JSON form of an item.
 pub fn from_json(input: &Json) -> Result<Ttlv, Error> {
     item(input, 0)
+}
+
+/// Reads a bare operation as Cosmian's `/kmip/2_1` endpoint takes it: `{"tag": "<Operation>", "value":
+/// [the request payload's items]}`, the tag naming the operation (`Create`, `Get`, `GetAttributes`, …)
+/// as the Operation enumeration names it. Answers the Operation and the payload as a Request Payload.
+pub fn operation_from_json(input: &[u8]) -> Result<(u32, Ttlv), Error> {
+    let value: Json =
+        serde_json::from_slice(input).map_err(|e| Error::json(format!("not JSON: {e}")))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| Error::json("the operation is not an object"))?;
+    let name = field(obj, "tag")?
+        .as_str()
+        .ok_or_else(|| Error::json("tag is not a string"))?;
+    let op = enum_value(tag::OPERATION, name)
+        .ok_or_else(|| Error::json(format!("unknown operation {name}")))?;
+    if let Some(t) = obj.get("type")
+        && t.as_str() != Some(ItemType::Structure.name())
+    {
+        return Err(Error::json("an operation is a Structure"));
+    }
+    let items = field(obj, "value")?
+        .as_array()
+        .ok_or_else(|| Error::json(format!("the value of {name} is not an array")))?
+        .iter()
+        .map(|i| item(i, 1))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((op, Ttlv::structure(tag::REQUEST_PAYLOAD, items)))
+}
+
+/// The JSON answer to a bare operation: `{"tag": "<Operation>Response", "type": "Structure", "value":
+/// [the response payload's items]}`, as Cosmian's `/kmip/2_1` endpoint answers.
+pub fn operation_response_json(op: u32, payload: &Ttlv) -> Json {
+    let name = match enum_name(tag::OPERATION, op) {
+        Some(n) => format!("{n}Response"),
+        None => format!("0x{op:08X}Response"),
+    };
+    json!({
+        "tag": name,
+        "type": ItemType::Structure.name(),
+        "value": payload.items().iter().map(to_json).collect::<Vec<_>>(),
+    })
 }
 
 fn item(input: &Json, depth: usize) -> Result<Ttlv, Error> {

@@ -1,6 +1,7 @@
 //! The KMIP wire format (OASIS Key Management Interoperability Protocol 1.0–2.1): TTLV items
 //! ([`Ttlv`], [`Value`]), their binary encoding ([`decode`], [`encode`], [`message_len`] for stream
-//! framing) and JSON form ([`to_json`], [`from_json`]), the request and response messages
+//! framing) and JSON form ([`to_json`], [`from_json`]; a bare operation as Cosmian's `/kmip/2_1` takes it,
+//! [`operation_from_json`]), the request and response messages
 //! ([`RequestMessage`], [`ResponseMessage`]), attributes in the 1.x and 2.x forms ([`Attribute`]) and the
 //! specification's tag and enumeration numbers and names ([`tag`], [`operation`], [`result_reason`], …).
 //!
@@ -20,12 +21,12 @@ mod names;
 mod ttlv;
 
 pub use attributes::{
-    Attribute, attribute_name, attribute_tag, name_text, name_value, read_attributes,
-    write_attribute,
+    Attribute, answer_attribute, attribute_name, attribute_tag, name_text, name_value,
+    read_attributes, write_attribute,
 };
 pub use binary::{HEADER_LEN, decode, encode, message_len};
 pub use error::Error;
-pub use json::{from_json, from_json_slice, to_json};
+pub use json::{from_json, from_json_slice, operation_from_json, operation_response_json, to_json};
 pub use message::{
     ProtocolVersion, RequestBatchItem, RequestMessage, ResponseBatchItem, ResponseMessage,
 };

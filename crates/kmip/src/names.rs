@@ -1073,6 +1073,10 @@ pub(crate) const TAG_NAMES: &[(u32, &str)] = &[
     (0x420163, "CommonProtectionStorageMasks"),
     (0x420164, "PrivateProtectionStorageMasks"),
     (0x420165, "PublicProtectionStorageMasks"),
+    // Cosmian's KMS names a list of KMIP 2.1 vendor attributes (Vendor Identification, Attribute Name,
+    // Attribute Value) `VendorAttributes`; it is no specification tag, so shedu gives it a number of
+    // the extension range (0x54xxxx) to read Cosmian's JSON requests.
+    (0x54FF01, "VendorAttributes"),
 ];
 
 /// The `Operation` enumeration.
@@ -1189,7 +1193,7 @@ const OPERATION_NAMES: &[(u32, &str)] = &[
     (0x00000001, "Create"),
     (0x00000002, "CreateKeyPair"),
     (0x00000003, "Register"),
-    (0x00000004, "Rekey"),
+    (0x00000004, "ReKey"),
     (0x00000005, "DeriveKey"),
     (0x00000006, "Certify"),
     (0x00000007, "Recertify"),
@@ -1214,7 +1218,7 @@ const OPERATION_NAMES: &[(u32, &str)] = &[
     (0x0000001A, "Poll"),
     (0x0000001B, "Notify"),
     (0x0000001C, "Put"),
-    (0x0000001D, "RekeyKeyPair"),
+    (0x0000001D, "ReKeyKeyPair"),
     (0x0000001E, "DiscoverVersions"),
     (0x0000001F, "Encrypt"),
     (0x00000020, "Decrypt"),

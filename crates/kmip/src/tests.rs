@@ -268,41 +268,13 @@ fn names_are_the_specifications() {
 /// `cargo test` exercises the decoders' never-panic and round-trip properties too.
 #[test]
 fn seed_mutations_never_panic_and_what_decodes_round_trips() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/kmip_ttlv");
-    let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
-        .collect();
-    seeds.sort();
-    assert!(seeds.len() >= 9, "the fuzz seeds are in {}", dir.display());
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
     let (mut decoded, mut requests) = (0usize, 0usize);
-    for round in 0..200_000usize {
-        let mut input = seeds[round % seeds.len()].clone();
-        for _ in 0..=(next() % 4) {
-            if input.is_empty() {
-                break;
-            }
-            let at = (next() as usize) % input.len();
-            match next() % 5 {
-                0 => input[at] ^= 1 << (next() % 8),
-                1 => input[at] = [0x00, 0x01, 0x7f, 0x80, 0xff][(next() % 5) as usize],
-                2 => input.truncate(at),
-                3 => input.insert(at, next() as u8),
-                _ => input[at] = input[(next() as usize) % input.len()],
-            }
-        }
+    mutate_seeds("kmip_ttlv", 9, 200_000, |input| {
         let header: Option<[u8; HEADER_LEN]> = input.get(..8).and_then(|h| h.try_into().ok());
         if let Some(h) = header {
             let _ = message_len(&h);
         }
-        for item in [decode(&input), from_json_slice(&input)]
+        for item in [decode(input), from_json_slice(input)]
             .into_iter()
             .flatten()
         {
@@ -320,9 +292,124 @@ fn seed_mutations_never_panic_and_what_decodes_round_trips() {
             }
             let _ = ResponseMessage::from_ttlv(&item);
         }
-    }
+    });
     assert!(
         decoded > 1000 && requests > 100,
         "mutations kept some valid: {decoded} {requests}"
     );
+}
+
+/// The `kmip_json` fuzz target's checks over deterministic mutations of its seeds.
+#[test]
+fn bare_operation_mutations_never_panic_and_what_reads_round_trips() {
+    let mut read = 0usize;
+    mutate_seeds("kmip_json", 3, 50_000, |input| {
+        if let Ok((op, payload)) = operation_from_json(input) {
+            read += 1;
+            assert_eq!(decode(&encode(&payload).unwrap()).as_ref(), Ok(&payload));
+            assert_eq!(from_json(&to_json(&payload)).as_ref(), Ok(&payload));
+            let answer = operation_response_json(op, &payload);
+            assert!(answer["tag"].as_str().unwrap().ends_with("Response"));
+        }
+    });
+    assert!(read > 1000, "mutations kept some valid: {read}");
+}
+
+/// Runs `check` over `rounds` deterministic mutations (bit flips, truncations, insertions, copies) of
+/// the seeds of fuzz target `target` (at least `min` of them).
+fn mutate_seeds(target: &str, min: usize, rounds: usize, mut check: impl FnMut(&[u8])) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/seeds")
+        .join(target);
+    let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    seeds.sort();
+    assert!(
+        seeds.len() >= min,
+        "the fuzz seeds are in {}",
+        dir.display()
+    );
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..rounds {
+        let mut input = seeds[round % seeds.len()].clone();
+        for _ in 0..=(next() % 4) {
+            if input.is_empty() {
+                break;
+            }
+            let at = (next() as usize) % input.len();
+            match next() % 5 {
+                0 => input[at] ^= 1 << (next() % 8),
+                1 => input[at] = [0x00, 0x01, 0x7f, 0x80, 0xff][(next() % 5) as usize],
+                2 => input.truncate(at),
+                3 => input.insert(at, next() as u8),
+                _ => input[at] = input[(next() as usize) % input.len()],
+            }
+        }
+        check(&input);
+    }
+}
+
+#[test]
+fn a_bare_operation_reads_as_cosmian_sends_it_and_answers_in_its_form() {
+    // The Create request Cosmian's `ckms --json sym keys create --tag myKey` prints.
+    let text = r#"{"tag":"Create","type":"Structure","value":[
+        {"tag":"ObjectType","type":"Enumeration","value":"SymmetricKey"},
+        {"tag":"Attributes","type":"Structure","value":[
+            {"tag":"CryptographicAlgorithm","type":"Enumeration","value":"AES"},
+            {"tag":"CryptographicLength","type":"Integer","value":256},
+            {"tag":"CryptographicUsageMask","type":"Integer","value":2108},
+            {"tag":"KeyFormatType","type":"Enumeration","value":"TransparentSymmetricKey"},
+            {"tag":"ObjectType","type":"Enumeration","value":"SymmetricKey"},
+            {"tag":"VendorAttributes","type":"Structure","value":[
+                {"tag":"VendorAttributes","type":"Structure","value":[
+                    {"tag":"VendorIdentification","type":"TextString","value":"cosmian"},
+                    {"tag":"AttributeName","type":"TextString","value":"tag"},
+                    {"tag":"AttributeValue","type":"ByteString","value":"5B226D794B6579225D"}]}]}]}]}"#;
+    let (op, payload) = operation_from_json(text.as_bytes()).unwrap();
+    assert_eq!(op, operation::CREATE);
+    assert_eq!(payload.tag, tag::REQUEST_PAYLOAD);
+    assert_eq!(
+        payload.child(tag::OBJECT_TYPE),
+        Some(&Ttlv::enumeration(tag::OBJECT_TYPE, 2))
+    );
+    let attributes = payload.child(tag::ATTRIBUTES).unwrap();
+    assert_eq!(attributes.items().len(), 6);
+    assert_eq!(
+        attributes.items()[2],
+        Ttlv::integer(tag::CRYPTOGRAPHIC_USAGE_MASK, 2108)
+    );
+    // The answer: `<Operation>Response` holding the payload's items.
+    let answer = Ttlv::structure(
+        tag::RESPONSE_PAYLOAD,
+        vec![
+            Ttlv::enumeration(tag::OBJECT_TYPE, 2),
+            Ttlv::text(tag::UNIQUE_IDENTIFIER, "925f2175"),
+        ],
+    );
+    assert_eq!(
+        operation_response_json(op, &answer),
+        serde_json::json!({"tag": "CreateResponse", "type": "Structure", "value": [
+            {"tag": "ObjectType", "type": "Enumeration", "value": "SymmetricKey"},
+            {"tag": "UniqueIdentifier", "type": "TextString", "value": "925f2175"}]})
+    );
+    for bad in [
+        "",
+        "[]",
+        r#"{"tag":"Create"}"#,
+        r#"{"tag":"NoSuchOperation","value":[]}"#,
+        r#"{"tag":"Create","type":"Integer","value":[]}"#,
+        r#"{"tag":"Create","value":{}}"#,
+        r#"{"tag":"Create","value":[{"tag":"NoSuchTag","value":[]}]}"#,
+        r#"{"tag":7,"value":[]}"#,
+    ] {
+        assert!(operation_from_json(bad.as_bytes()).is_err(), "{bad}");
+    }
 }

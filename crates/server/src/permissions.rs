@@ -41,6 +41,9 @@ pub enum Permission {
     /// Manage the grants on one's own KMIP objects and list one's KMIP objects (what each object
     /// allows is decided per object by its owner's grants).
     KmipAccess,
+    /// Run KMIP operations over the HTTPS listener (`/kmip/2_1`, `/kmip`) as the KMIP user of one's own
+    /// name (what each object allows is decided per object by its owner's grants).
+    Kmip,
     /// Read cloud connectors and their sync state.
     CloudRead,
     /// Create, change and delete cloud connectors (they hold cloud credentials: administrators only).
@@ -161,6 +164,8 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ),
     ("GET", "/api/v1/kms/access/owned", Permission::KmipAccess),
     ("GET", "/api/v1/kms/access/obtained", Permission::KmipAccess),
+    ("POST", "/kmip/2_1", Permission::Kmip),
+    ("POST", "/kmip", Permission::Kmip),
     ("GET", "/api/v1/cloud-connectors", Permission::CloudRead),
     ("POST", "/api/v1/cloud-connectors", Permission::CloudWrite),
     (
@@ -332,6 +337,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | RasWrite
                 | ConnectorWrite
                 | KmipAccess
+                | Kmip
                 | CloudRead
                 | RotationRead
                 | AssetsWrite

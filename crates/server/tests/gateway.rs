@@ -212,6 +212,8 @@ const MATRIX: &[(&str, &str, [bool; 5])] = &[
     ("GET",    "/api/v1/kms/access/list/{id}",                        [Y,   Y,    N,    N,     N]),
     ("GET",    "/api/v1/kms/access/owned",                             [Y,   Y,    N,    N,     N]),
     ("GET",    "/api/v1/kms/access/obtained",                          [Y,   Y,    N,    N,     N]),
+    ("POST",   "/kmip/2_1",                                            [Y,   Y,    N,    N,     N]),
+    ("POST",   "/kmip",                                                [Y,   Y,    N,    N,     N]),
     ("GET",    "/api/v1/cloud-connectors",                             [Y,   Y,    Y,    N,     N]),
     ("POST",   "/api/v1/cloud-connectors",                             [Y,   N,    N,    N,     N]),
     ("GET",    "/api/v1/cloud-connectors/{id}",                        [Y,   Y,    Y,    N,     N]),

@@ -51,20 +51,7 @@ impl Store {
         events: &[&NewEvent],
         audit: &Audited<'_>,
     ) -> Result<(), Error> {
-        let mut tx = self.write.begin().await?;
-        for r in rows {
-            insert_object(&mut tx, r).await?;
-        }
-        for e in events {
-            events::append(&mut tx, e).await?;
-        }
-        let target = rows
-            .iter()
-            .map(|r| r.uid.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
-        let now = rows.first().map_or(0, |r| r.created_at);
-        crate::audit::commit(tx, &self.chain, audit, &format!("kmip/{target}"), now).await
+        self.write_kmip_objects(rows, &[], events, audit).await
     }
 
     /// Replaces the state, attributes and sealed material of existing objects (the row's `uid`), with
@@ -76,9 +63,25 @@ impl Store {
         events: &[&NewEvent],
         audit: &Audited<'_>,
     ) -> Result<(), Error> {
+        self.write_kmip_objects(&[], rows, events, audit).await
+    }
+
+    /// Inserts `new` objects and updates `changed` ones (as [`Store::update_kmip_objects`] does) with
+    /// the events and the audit record, in one transaction: a re-key's new key and the old key it
+    /// replaces commit together or not at all.
+    pub async fn write_kmip_objects(
+        &self,
+        new: &[&KmipObjectRow],
+        changed: &[(&KmipObjectRow, i64)],
+        events: &[&NewEvent],
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
-        for (r, expected_state) in rows {
-            let changed = sqlx::query(
+        for r in new {
+            insert_object(&mut tx, r).await?;
+        }
+        for (r, expected_state) in changed {
+            let count = sqlx::query(
                 "UPDATE kmip_objects SET state = $1, attributes = $2, sealed = $3, updated_at = $4 \
                  WHERE uid = $5 AND state = $6",
             )
@@ -91,7 +94,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if changed != 1 {
+            if count != 1 {
                 return Err(Error::Conflict {
                     constraint: Some("kmip_objects_state".into()),
                 });
@@ -100,13 +103,24 @@ impl Store {
         for e in events {
             events::append(&mut tx, e).await?;
         }
-        let target = rows
+        let uids: Vec<&str> = new
             .iter()
-            .map(|(r, _)| r.uid.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
-        let now = rows.first().map_or(0, |(r, _)| r.updated_at);
-        crate::audit::commit(tx, &self.chain, audit, &format!("kmip/{target}"), now).await
+            .map(|r| r.uid.as_str())
+            .chain(changed.iter().map(|(r, _)| r.uid.as_str()))
+            .collect();
+        let now = new
+            .first()
+            .map(|r| r.created_at)
+            .or_else(|| changed.first().map(|(r, _)| r.updated_at))
+            .unwrap_or(0);
+        crate::audit::commit(
+            tx,
+            &self.chain,
+            audit,
+            &format!("kmip/{}", uids.join(",")),
+            now,
+        )
+        .await
     }
 
     /// The sealed material of every object not destroyed (`id` is the uid), for master-key rotation.

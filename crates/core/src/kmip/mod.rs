@@ -27,8 +27,8 @@ mod ops;
 use std::sync::Arc;
 
 use shedu_kmip::{
-    ProtocolVersion, RequestMessage, ResponseBatchItem, ResponseMessage, Ttlv, operation,
-    result_reason,
+    ProtocolVersion, RequestBatchItem, RequestMessage, ResponseBatchItem, ResponseMessage, Ttlv,
+    operation, result_reason,
 };
 use shedu_store::{Audited, KmipGrantRow};
 
@@ -69,6 +69,12 @@ pub const KMIP_OPERATIONS: &[(u32, &str)] = &[
     (operation::SIGN, "sign"),
     (operation::SIGNATURE_VERIFY, "signature_verify"),
     (operation::MAC, "mac"),
+    (operation::ADD_ATTRIBUTE, "add_attribute"),
+    (operation::SET_ATTRIBUTE, "set_attribute"),
+    (operation::MODIFY_ATTRIBUTE, "modify_attribute"),
+    (operation::DELETE_ATTRIBUTE, "delete_attribute"),
+    (operation::REKEY, "rekey"),
+    (operation::REKEY_KEY_PAIR, "rekey_key_pair"),
 ];
 
 /// The operations an owner may grant (`POST /api/v1/kms/access/grant`).
@@ -186,6 +192,48 @@ impl Kmip {
                 return self.invalid_message(RequestMessage::version_hint(message), &e.to_string());
             }
         };
+        self.process_request(actor, &request).await
+    }
+
+    /// Runs one operation for `actor` as a KMIP 2.1 request of one batch item (a bare operation of
+    /// `POST /kmip/2_1`): its response payload, or why it failed.
+    pub async fn process_operation(
+        &self,
+        actor: &AuditContext,
+        operation: u32,
+        payload: Ttlv,
+    ) -> Result<Ttlv, Failure> {
+        let request = RequestMessage {
+            protocol_version: KMIP_VERSIONS[0],
+            maximum_response_size: None,
+            batch_error_continuation: None,
+            batch_items: vec![RequestBatchItem {
+                operation,
+                unique_batch_item_id: None,
+                payload,
+            }],
+        };
+        let mut response = self.process_request(actor, &request).await;
+        match response.batch_items.pop() {
+            Some(ResponseBatchItem {
+                payload: Some(payload),
+                result_status: shedu_kmip::result_status::SUCCESS,
+                ..
+            }) => Ok(payload),
+            Some(item) => Err(Failure::new(
+                item.result_reason.unwrap_or(result_reason::GENERAL_FAILURE),
+                item.result_message.unwrap_or_default(),
+            )),
+            None => Err(Failure::general("no answer")),
+        }
+    }
+
+    /// Runs a request message that was read (see [`Kmip::process`]).
+    pub async fn process_request(
+        &self,
+        actor: &AuditContext,
+        request: &RequestMessage,
+    ) -> ResponseMessage {
         let version = request.protocol_version;
         let mut batch = ops::Batch::default();
         let mut items = Vec::with_capacity(request.batch_items.len());

@@ -197,6 +197,20 @@ impl Managed {
         });
     }
 
+    /// Adds an instance of a multi-valued attribute (a Link, a Name), after those it already has.
+    pub(crate) fn add(&mut self, value: Ttlv) {
+        let name = shedu_kmip::attribute_name(value.tag)
+            .map(str::to_owned)
+            .or_else(|| shedu_kmip::tag_name(value.tag).map(str::to_owned))
+            .unwrap_or_default();
+        let count = self.attributes.iter().filter(|a| a.name == name).count();
+        self.attributes.push(Attribute {
+            name,
+            index: i32::try_from(count).unwrap_or(i32::MAX),
+            value,
+        });
+    }
+
     /// Moves to `new_state`, stamping the Last Change Date and `date` (the state's own date attribute).
     pub(crate) fn transition(&mut self, new_state: u32, date: Option<u32>, now: i64) {
         self.state = new_state;

@@ -1,10 +1,13 @@
 //! The operations: each reads its request payload, checks the caller's right and the object's state,
 //! does its work, and builds its response payload.
 
+mod attributes;
+mod rekey;
+
 use shedu_kmip::{
-    Attribute, ProtocolVersion, Ttlv, Value, attribute_tag, cryptographic_algorithm,
-    key_format_type, name_text, object_type, operation, query_function, read_attributes,
-    result_reason, revocation_reason_code, state, tag, write_attribute,
+    Attribute, ProtocolVersion, Ttlv, Value, answer_attribute, attribute_tag,
+    cryptographic_algorithm, key_format_type, name_text, object_type, operation, query_function,
+    read_attributes, result_reason, revocation_reason_code, state, tag,
 };
 use shedu_store::{Audited, NewEvent};
 
@@ -45,6 +48,12 @@ pub(crate) fn is_change(op: u32) -> bool {
             | operation::REVOKE
             | operation::DESTROY
             | operation::CREATE_KEY_PAIR
+            | operation::ADD_ATTRIBUTE
+            | operation::SET_ATTRIBUTE
+            | operation::MODIFY_ATTRIBUTE
+            | operation::DELETE_ATTRIBUTE
+            | operation::REKEY
+            | operation::REKEY_KEY_PAIR
     )
 }
 
@@ -129,6 +138,12 @@ impl Ctx<'_> {
             operation::SIGN => self.sign(p, batch).await,
             operation::SIGNATURE_VERIFY => self.signature_verify(p, batch).await,
             operation::MAC => self.mac(p, batch).await,
+            operation::ADD_ATTRIBUTE => self.add_attribute(p, batch).await,
+            operation::SET_ATTRIBUTE => self.set_attribute(p, batch).await,
+            operation::MODIFY_ATTRIBUTE => self.modify_attribute(p, batch).await,
+            operation::DELETE_ATTRIBUTE => self.delete_attribute(p, batch).await,
+            operation::REKEY => self.rekey(p, batch).await,
+            operation::REKEY_KEY_PAIR => self.rekey_key_pair(p, batch).await,
             _ => Err(Failure::new(
                 result_reason::OPERATION_NOT_SUPPORTED,
                 "operation not supported",
@@ -160,6 +175,12 @@ impl Ctx<'_> {
             "revoke" => "kmip.revoke",
             "destroy" => "kmip.destroy",
             "create_key_pair" => "kmip.create_key_pair",
+            "add_attribute" => "kmip.add_attribute",
+            "set_attribute" => "kmip.set_attribute",
+            "modify_attribute" => "kmip.modify_attribute",
+            "delete_attribute" => "kmip.delete_attribute",
+            "rekey" => "kmip.rekey",
+            "rekey_key_pair" => "kmip.rekey_key_pair",
             _ => "kmip.operation",
         }
     }
@@ -210,7 +231,7 @@ impl Ctx<'_> {
     fn attributes_out(&self, attributes: &[&Attribute]) -> Vec<Ttlv> {
         let items = attributes
             .iter()
-            .map(|a| write_attribute(a, self.version))
+            .map(|a| answer_attribute(a, self.version))
             .collect();
         if self.version.is_v2() {
             vec![Ttlv::structure(tag::ATTRIBUTES, items)]
@@ -238,12 +259,27 @@ impl Ctx<'_> {
     }
 
     async fn store_change(&self, m: &Managed, was: u32) -> Result<(), Failure> {
+        self.store_update(m, was, Some(EventKind::KmipObjectStateChanged))
+            .await
+    }
+
+    /// Stores a changed object (its state was `was`), with an event of `kind` if any.
+    async fn store_update(
+        &self,
+        m: &Managed,
+        was: u32,
+        kind: Option<EventKind>,
+    ) -> Result<(), Failure> {
         let row = m.to_row();
-        let ev = self.event(EventKind::KmipObjectStateChanged, m);
+        let ev = kind.map(|k| self.event(k, m));
         self.kmip
             .reg
             .store
-            .update_kmip_objects(&[(&row, i64::from(was))], &[&ev], &self.audited())
+            .update_kmip_objects(
+                &[(&row, i64::from(was))],
+                &ev.iter().collect::<Vec<_>>(),
+                &self.audited(),
+            )
             .await
             .map_err(|e| match e {
                 shedu_store::Error::Conflict { .. } => {
@@ -330,31 +366,7 @@ impl Ctx<'_> {
         let attributes = Self::attributes(p, tag::TEMPLATE_ATTRIBUTE, tag::ATTRIBUTES)?;
         let all: Vec<&Attribute> = attributes.iter().collect();
         let (algorithm, length) = key_spec(&all, None)?;
-        // AES keys have their three lengths; other symmetric algorithms (HMAC keys, and ciphers shedu
-        // stores but does not run, such as 3DES or IDEA) get random bytes of the asked length.
-        use cryptographic_algorithm as alg;
-        let valid = match algorithm {
-            alg::AES => matches!(length, 128 | 192 | 256),
-            alg::RSA | alg::DSA | alg::ECDSA | alg::EC | alg::DH | alg::ECDH | alg::ECMQV => false,
-            alg::ED25519 | alg::ED448 => false,
-            _ => (64..=4096).contains(&length) && length % 8 == 0,
-        };
-        if !valid {
-            return Err(Failure::invalid(format!(
-                "cannot create a {}-bit {} key",
-                length,
-                shedu_kmip::enum_name(tag::CRYPTOGRAPHIC_ALGORITHM, algorithm).unwrap_or("?")
-            )));
-        }
-        let mut key = zeroize::Zeroizing::new(vec![0u8; usize::try_from(length / 8).unwrap_or(0)]);
-        aws_lc_rs::rand::fill(&mut key).map_err(|_| Failure::general("no randomness"))?;
-        let object = key_object(
-            tag::SYMMETRIC_KEY,
-            key_format_type::RAW,
-            &key,
-            algorithm,
-            length,
-        );
+        let object = symmetric_key(algorithm, length)?;
         let m = Managed::new(
             &self.kmip.reg.keystore,
             &self.actor.principal,
@@ -905,6 +917,35 @@ impl Ctx<'_> {
         let mac = crypto::hmac_sha256(Self::material(&object)?, data);
         Ok(answer(m.uid, vec![Ttlv::bytes(tag::MAC_DATA, mac)]))
     }
+}
+
+/// A new random symmetric key object of `algorithm` and `length` bits. AES keys have their three
+/// lengths; other symmetric algorithms (HMAC keys, and ciphers shedu stores but does not run, such as
+/// 3DES or IDEA) get random bytes of the asked length.
+fn symmetric_key(algorithm: u32, length: i32) -> Result<Ttlv, Failure> {
+    use cryptographic_algorithm as alg;
+    let valid = match algorithm {
+        alg::AES => matches!(length, 128 | 192 | 256),
+        alg::RSA | alg::DSA | alg::ECDSA | alg::EC | alg::DH | alg::ECDH | alg::ECMQV => false,
+        alg::ED25519 | alg::ED448 => false,
+        _ => (64..=4096).contains(&length) && length % 8 == 0,
+    };
+    if !valid {
+        return Err(Failure::invalid(format!(
+            "cannot create a {}-bit {} key",
+            length,
+            shedu_kmip::enum_name(tag::CRYPTOGRAPHIC_ALGORITHM, algorithm).unwrap_or("?")
+        )));
+    }
+    let mut key = zeroize::Zeroizing::new(vec![0u8; usize::try_from(length / 8).unwrap_or(0)]);
+    aws_lc_rs::rand::fill(&mut key).map_err(|_| Failure::general("no randomness"))?;
+    Ok(key_object(
+        tag::SYMMETRIC_KEY,
+        key_format_type::RAW,
+        &key,
+        algorithm,
+        length,
+    ))
 }
 
 /// Whether the object matches every Locate filter. Two instances of a date attribute are a range, both

@@ -102,6 +102,8 @@ fn protected() -> OpenApiRouter<AppState> {
         .routes(routes!(kmip_access::list))
         .routes(routes!(kmip_access::owned))
         .routes(routes!(kmip_access::obtained))
+        .routes(routes!(crate::kmip::http::operation))
+        .routes(routes!(crate::kmip::http::message))
         .routes(routes!(cloud::create, cloud::list))
         .routes(routes!(cloud::show, cloud::replace, cloud::delete))
         .routes(routes!(cloud::sync_state))

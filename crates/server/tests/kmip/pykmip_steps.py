@@ -10,6 +10,7 @@ import json
 import sys
 
 from kmip import enums
+from kmip.core import exceptions as core_exceptions
 from kmip.pie import client, exceptions, objects
 
 host, port, cert, key, ca, version, steps = sys.argv[1:8]
@@ -83,6 +84,18 @@ def run(c, op, args):
     if op == "mac":
         uid, data = c.mac(bytes.fromhex(args[1]), uid=args[0], algorithm=enums.CryptographicAlgorithm.HMAC_SHA256)
         return data
+    if op == "rekey":
+        return c.rekey(uid=args[0], offset=args[1] if len(args) > 1 else None)
+    if op == "modify_name":  # KMIP 1.x: [uid, new name, index] -> [uid, name, index, value]
+        from kmip.core.factories import attributes as factory
+        a = factory.AttributeFactory().create_attribute(enums.AttributeType.NAME, args[1], index=args[2])
+        uid, attr = c.modify_attribute(unique_identifier=args[0], attribute=a)
+        return [uid, attr.attribute_name.value, attr.attribute_index.value, attr.attribute_value.name_value.value]
+    if op == "delete_attribute":  # KMIP 1.x: [uid, name, index] -> [uid, name, index]
+        uid, attr = c.delete_attribute(unique_identifier=args[0], attribute_name=args[1], attribute_index=args[2])
+        return [uid, attr.attribute_name.value, attr.attribute_index.value]
+    if op == "set_attribute":  # KMIP 2.0: [uid, name, value]
+        return c.set_attribute(unique_identifier=args[0], attribute_name=args[1], attribute_value=args[2])
     raise ValueError("unknown step " + op)
 
 
@@ -126,6 +139,8 @@ for step in steps:
         results.append({"ok": plain(run(c, op, args))})
     except exceptions.KmipOperationFailure as e:
         results.append({"error": {"reason": e.reason.name if e.reason else None, "message": e.message}})
+    except core_exceptions.OperationFailure as e:  # what send_request_payload raises (attribute changes)
+        results.append({"error": {"reason": e.reason.name if e.reason else None, "message": str(e)}})
     except Exception as e:  # a connection dropped mid-way, a decode failure: the test shows it
         results.append({"error": {"reason": "CLIENT_" + type(e).__name__, "message": repr(e)}})
     print(json.dumps(results[-1]), flush=True)
