@@ -104,6 +104,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0020_cluster.sql"),
         postgres: include_str!("../migrations/postgres/0020_cluster.sql"),
     },
+    Migration {
+        version: 21,
+        sqlite: include_str!("../migrations/sqlite/0021_acme_reuse.sql"),
+        postgres: include_str!("../migrations/postgres/0021_acme_reuse.sql"),
+    },
 ];
 
 /// Whether every migration this binary knows is applied (a replica of an older binary may have migrated
