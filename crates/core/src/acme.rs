@@ -2115,6 +2115,64 @@ mod tests {
     }
 
     #[test]
+    fn tls_alpn_names_and_offered_challenges() {
+        // RFC 8738 §6: the SNI of an IP identifier is its reverse-DNS name.
+        assert_eq!(
+            reverse_dns_name("192.0.2.1".parse().unwrap()),
+            "1.2.0.192.in-addr.arpa"
+        );
+        assert_eq!(
+            reverse_dns_name("2001:db8::1".parse().unwrap()),
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
+        );
+        // Wildcards only through dns-01; IP addresses never through it.
+        assert!(offered_for("dns-01", true, "dns"));
+        assert!(!offered_for("tls-alpn-01", true, "dns"));
+        assert!(!offered_for("http-01", true, "dns"));
+        assert!(offered_for("tls-alpn-01", false, "ip"));
+        assert!(!offered_for("dns-01", false, "ip"));
+        let dns_only = AcmeSettings {
+            challenges: vec!["dns-01".into()],
+            allowed_ips: vec!["10.0.0.0/8".into()],
+            ..AcmeSettings::default()
+        };
+        assert_eq!(
+            kind(check_identifier(&dns_only, &id("ip", "10.0.0.1"))),
+            ProblemType::RejectedIdentifier
+        );
+    }
+
+    #[test]
+    fn rate_limit_verdicts() {
+        let limit = RateLimit {
+            count: 2,
+            window_secs: 3600,
+        };
+        let window = |count, oldest| RateWindow { count, oldest };
+        assert!(over_limit(limit, window(1, Some(100)), 200, "x").is_ok());
+        match over_limit(limit, window(2, Some(100)), 200, "x") {
+            Err(AcmeFailure::Service(Error::RateLimited { retry_after, .. })) => {
+                assert_eq!(retry_after, 3500);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Never less than a second.
+        assert!(matches!(
+            over_limit(limit, window(5, Some(-4000)), 200, "x"),
+            Err(AcmeFailure::Service(Error::RateLimited {
+                retry_after: 1,
+                ..
+            }))
+        ));
+        let mut s = AcmeSettings::default();
+        s.rate_limits.orders_per_identifier = Some(RateLimit {
+            count: 1,
+            window_secs: 0,
+        });
+        assert!(validate_settings(&s, &[]).is_err());
+    }
+
+    #[test]
     fn eab_key_debug_hides_the_hmac_key() {
         let key = EabKey {
             kid: "eab-1".into(),

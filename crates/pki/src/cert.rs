@@ -39,6 +39,8 @@ pub struct CertInfo {
     pub client_auth: bool,
     /// The ACME tls-alpn-01 `acmeIdentifier` extension (RFC 8737 §3), if present.
     pub acme_identifier: Option<AcmeIdentifier>,
+    /// The SubjectPublicKeyInfo, DER (what checks a TLS handshake signature by the raw key).
+    pub spki_der: Vec<u8>,
 }
 
 /// The `id-pe-acmeIdentifier` extension of a tls-alpn-01 validation certificate (RFC 8737 §3):
@@ -103,6 +105,7 @@ impl CertInfo {
             .is_some_and(|eku| eku.value.client_auth || eku.value.any);
         Ok(CertInfo {
             acme_identifier: acme_identifier(&cert)?,
+            spki_der: tbs.subject_pki.raw.to_vec(),
             client_auth,
             serial: Serial::from_bytes(tbs.raw_serial()),
             subject: name::display_name(&tbs.subject),
