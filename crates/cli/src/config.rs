@@ -213,6 +213,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_ACME_HTTP01_PORT")]
     pub acme_http01_port: Option<u16>,
 
+    /// The port ACME tls-alpn-01 validations connect to (RFC 8737 says 443; tests use a client's own
+    /// port). [default: 443]
+    #[arg(long, env = "SHEDU_ACME_TLSALPN01_PORT")]
+    pub acme_tlsalpn01_port: Option<u16>,
+
     /// The DNS server (`host:port`) ACME dns-01 validations ask for TXT records. [default: the system's
     /// resolvers, /etc/resolv.conf]
     #[arg(long, env = "SHEDU_ACME_DNS_RESOLVER")]
@@ -523,6 +528,10 @@ impl ServeArgs {
                 .acme_http01_port
                 .or(file.acme_http01_port)
                 .unwrap_or(80),
+            tlsalpn01_port: self
+                .acme_tlsalpn01_port
+                .or(file.acme_tlsalpn01_port)
+                .unwrap_or(443),
             validation_timeout: parse_duration(&acme_timeout_text).with_context(|| {
                 format!("invalid ACME validation timeout {acme_timeout_text:?}")
             })?,

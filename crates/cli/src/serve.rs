@@ -367,11 +367,12 @@ fn init_tracing(s: &Settings) -> anyhow::Result<()> {
 fn printable(s: &Settings) -> String {
     let c = &s.connector;
     let protocols = format!(
-        "acme_http01_port = {}\nacme_dns_resolver = {:?}\nacme_validation_timeout = \"{}s\"\n\
+        "acme_http01_port = {}\nacme_tlsalpn01_port = {}\nacme_dns_resolver = {:?}\nacme_validation_timeout = \"{}s\"\n\
          connector_base = {:?}\nconnector_url = {:?}\nconnector_gateway_url = {:?}\n\
          connector_application_ca = {:?}\nconnector_runtime_ca = {:?}\nconnector_validity_days = {}\n\
          connector_token_ttl = \"{}s\"\nconnector_runtime_token_ttl = \"{}s\"\nconnector_csr_token_ttl = \"{}s\"",
         s.acme.http01_port,
+        s.acme.tlsalpn01_port,
         s.acme
             .dns_resolver
             .map(|a| a.to_string())

@@ -3232,6 +3232,7 @@ fn print_config_shows_the_protocol_settings() {
         "connector_token_ttl = \"300s\"",
         "acme_dns_resolver = \"127.0.0.1:5353\"",
         "acme_http01_port = 8080",
+        "acme_tlsalpn01_port = 443",
     ] {
         assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
     }

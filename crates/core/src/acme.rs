@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 use shedu_acme::types::{Identifier, NewAccount, NewOrder};
 use shedu_acme::{Jwk, Jws, KeyRef, ProblemType};
 use shedu_pki::{CertInfo, Csr, RevocationReason, Serial, is_signed_by, pem_encode_cert};
-use shedu_store::{AcmeAccountRow, AcmeAuthzRow, AcmeEabRow, AcmeOrderRow};
+use shedu_store::{AcmeAccountRow, AcmeAuthzRow, AcmeEabRow, AcmeOrderRow, RateWindow};
 
 use crate::error::store_err;
+use crate::events::{EventKind, event};
 use crate::ra::{Enrollment, Ra};
 use crate::registry::{Registry, new_id};
 use crate::{AuditAction, AuditContext, Error, Issuance, IssueInput};
@@ -29,8 +30,11 @@ use crate::{AuditAction, AuditContext, Error, Issuance, IssueInput};
 /// Largest http-01 answer read (a key authorization is about 90 octets).
 const HTTP01_MAX_BODY: usize = 1024;
 
-/// The challenge types shedu can validate today.
-pub const ACME_CHALLENGES: [&str; 2] = ["http-01", "dns-01"];
+/// The challenge types shedu can validate.
+pub const ACME_CHALLENGES: [&str; 3] = ["http-01", "dns-01", "tls-alpn-01"];
+
+/// RFC 8737 §6.2: the ALPN protocol of tls-alpn-01 validation handshakes.
+const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 
 /// An RA's ACME settings (part of the RA's stored settings document; serde is that storage encoding).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,7 +46,8 @@ pub struct AcmeSettings {
     /// Whether an EAB key may bind more than one account (single-use when false).
     #[serde(default)]
     pub eab_reusable: bool,
-    /// Offered challenge types (`http-01`, `dns-01`; wildcards need `dns-01`).
+    /// Offered challenge types (`http-01`, `dns-01`, `tls-alpn-01`; wildcards need `dns-01`, IP
+    /// addresses `http-01` or `tls-alpn-01`).
     pub challenges: Vec<String>,
     /// DNS name patterns an order may name: `example.com` (exactly), `*.example.com` (any name below),
     /// `*` (any name).
@@ -59,6 +64,38 @@ pub struct AcmeSettings {
     pub authz_lifetime_secs: i64,
     /// The terms of service URL shown in the directory.
     pub terms_of_service: Option<String>,
+    /// Whether a new order reuses the account's valid authorizations for the same identifiers (validated
+    /// through a challenge type still offered), so that it is `ready` at once.
+    #[serde(default = "reuse_by_default")]
+    pub authz_reuse: bool,
+    /// Limits on new orders (none by default).
+    #[serde(default)]
+    pub rate_limits: AcmeRateLimits,
+}
+
+fn reuse_by_default() -> bool {
+    true
+}
+
+/// At most `count` in any `window_secs` seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// How many.
+    pub count: u32,
+    /// The sliding window, seconds.
+    pub window_secs: i64,
+}
+
+/// An RA's limits on new ACME orders; an unset limit does not apply. Counted from the stored orders, so
+/// every replica on one database counts the same (two orders racing at the limit may both pass).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcmeRateLimits {
+    /// New orders per account.
+    #[serde(default)]
+    pub orders_per_account: Option<RateLimit>,
+    /// New orders naming an identifier, over all the RA's accounts (a wildcard counts as its base name).
+    #[serde(default)]
+    pub orders_per_identifier: Option<RateLimit>,
 }
 
 impl Default for AcmeSettings {
@@ -75,6 +112,8 @@ impl Default for AcmeSettings {
             order_lifetime_secs: 24 * 3600,
             authz_lifetime_secs: 24 * 3600,
             terms_of_service: None,
+            authz_reuse: true,
+            rate_limits: AcmeRateLimits::default(),
         }
     }
 }
@@ -118,6 +157,19 @@ pub(crate) fn validate_settings(s: &AcmeSettings, ca_ids: &[String]) -> Result<(
     {
         return Err(bad("lifetimes are 60 seconds to 30 days".into()));
     }
+    let limits = [
+        s.rate_limits.orders_per_account,
+        s.rate_limits.orders_per_identifier,
+    ];
+    if limits
+        .iter()
+        .flatten()
+        .any(|l| l.count == 0 || !(1..=30 * 86_400).contains(&l.window_secs))
+    {
+        return Err(bad(
+            "a rate limit allows at least 1 order in a window of 1 second to 30 days".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -126,6 +178,8 @@ pub(crate) fn validate_settings(s: &AcmeSettings, ca_ids: &[String]) -> Result<(
 pub struct AcmeConfig {
     /// Port of http-01 requests (80; `--acme-http01-port`).
     pub http01_port: u16,
+    /// Port of tls-alpn-01 handshakes (443; `--acme-tlsalpn01-port`).
+    pub tlsalpn01_port: u16,
     /// Time allowed for one validation.
     pub validation_timeout: Duration,
     /// Seconds a nonce stays valid.
@@ -138,6 +192,7 @@ impl Default for AcmeConfig {
     fn default() -> AcmeConfig {
         AcmeConfig {
             http01_port: 80,
+            tlsalpn01_port: 443,
             validation_timeout: Duration::from_secs(10),
             nonce_lifetime_secs: 3600,
             dns_resolver: None,
@@ -359,6 +414,31 @@ fn dns_resolver(
         .map_err(|e| format!("no DNS resolver for dns-01: {e}"))
 }
 
+/// SHA-256 of a key authorization (dns-01's TXT value and tls-alpn-01's acmeIdentifier, once encoded).
+fn sha256(key_authorization: &str) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key_authorization.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+/// The reverse-DNS name of an address (RFC 8738 §6: the SNI of a tls-alpn-01 handshake for an IP
+/// identifier): `4.3.2.1.in-addr.arpa`, or the nibbles of an IPv6 address under `ip6.arpa`.
+fn reverse_dns_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
+        }
+        IpAddr::V6(v6) => {
+            let mut name = String::with_capacity(72);
+            for byte in v6.octets().iter().rev() {
+                name.push_str(&format!("{:x}.{:x}.", byte & 0xf, byte >> 4));
+            }
+            name + "ip6.arpa"
+        }
+    }
+}
+
 /// `.localhost` names are loopback (RFC 6761 §6.3): resolved here without asking DNS.
 fn loopback_name(name: &str) -> bool {
     name == "localhost" || name.ends_with(".localhost")
@@ -565,12 +645,14 @@ impl Acme {
             created_at: self.reg.now(),
         };
         let actor = account_actor(&req.actor, &id);
+        let created = account_event(EventKind::AcmeAccountCreated, &row, None, row.created_at);
         match self
             .reg
             .store
             .acme_account_insert(
                 &row,
                 settings.eab_reusable,
+                &created,
                 &AuditAction::AcmeAccountCreate.by(&actor),
             )
             .await
@@ -669,16 +751,16 @@ impl Acme {
             return Ok(account);
         }
         let update: shedu_acme::types::AccountUpdate = req.jws.payload_json()?;
-        let mut changed = false;
+        let mut changed = None;
         if let Some(contact) = update.contact {
             account.contact = check_contacts(contact)?;
-            changed = true;
+            changed = Some((EventKind::AcmeAccountUpdated, "contact"));
         }
         match update.status.as_deref() {
             None => {}
             Some("deactivated") => {
                 account.status = "deactivated".into();
-                changed = true;
+                changed = Some((EventKind::AcmeAccountDeactivated, "status"));
             }
             Some(other) => {
                 return Err(problem(
@@ -687,13 +769,23 @@ impl Acme {
                 ));
             }
         }
-        if changed {
-            self.write_account(ra, &account, &req.actor).await?;
+        if let Some((kind, change)) = changed {
+            self.write_account(ra, &account, &req.actor, kind, change)
+                .await?;
         }
         Ok(account)
     }
 
-    async fn write_account(&self, ra: &Ra, a: &AcmeAccount, actor: &AuditContext) -> Result<()> {
+    /// Stores an account's new status, contacts or key with its `kind` event (`change` names what
+    /// changed) and audit record.
+    async fn write_account(
+        &self,
+        ra: &Ra,
+        a: &AcmeAccount,
+        actor: &AuditContext,
+        kind: EventKind,
+        change: &str,
+    ) -> Result<()> {
         let row = AcmeAccountRow {
             id: a.id.clone(),
             ra_id: ra.id.clone(),
@@ -705,11 +797,13 @@ impl Acme {
             eab_kid: a.eab_kid.clone(),
             created_at: 0,
         };
+        let now = self.reg.now();
         self.reg
             .store
             .acme_account_update(
                 &row,
-                self.reg.now(),
+                now,
+                &account_event(kind, &row, Some(change), now),
                 &AuditAction::AcmeAccountUpdate.by(actor),
             )
             .await
@@ -763,7 +857,16 @@ impl Acme {
             return Ok(Err(other.id));
         }
         account.key = new_key.clone();
-        match self.write_account(ra, &account, &req.actor).await {
+        match self
+            .write_account(
+                ra,
+                &account,
+                &req.actor,
+                EventKind::AcmeAccountUpdated,
+                "key",
+            )
+            .await
+        {
             Ok(()) => Ok(Ok(account)),
             Err(e) => {
                 // Another account took the key between the check and the write: the conflict it is.
@@ -864,38 +967,53 @@ impl Acme {
                 }
             }
         }
+        self.check_rate_limits(ra, settings, &account.id, &identifiers)
+            .await?;
         let now = self.reg.now();
         let id = new_id();
         let expires_at = now + settings.order_lifetime_secs;
         let authz_expiry = (now + settings.authz_lifetime_secs).min(expires_at);
-        let authzs: Vec<AcmeAuthzRow> = identifiers
-            .iter()
-            .enumerate()
-            .map(|(i, ident)| {
-                let (wildcard, value) = match ident.value.strip_prefix("*.") {
-                    Some(base) if ident.kind == "dns" => (true, base.to_string()),
-                    _ => (false, ident.value.clone()),
-                };
-                AcmeAuthzRow {
-                    // Sortable within the order, so authorizations list in the order's sequence.
-                    id: format!("{id}{i:03}"),
-                    order_id: id.clone(),
-                    identifier_type: ident.kind.clone(),
-                    identifier_value: value,
-                    wildcard,
-                    status: "pending".into(),
-                    expires_at: authz_expiry,
-                    token: token(),
-                    challenge: None,
-                    validated_at: None,
-                    error: None,
-                }
-            })
-            .collect();
+        let mut authzs = Vec::with_capacity(identifiers.len());
+        for (i, ident) in identifiers.iter().enumerate() {
+            let (wildcard, value) = base_identifier(ident);
+            let mut authz = AcmeAuthzRow {
+                // Sortable within the order, so authorizations list in the order's sequence.
+                id: format!("{id}{i:03}"),
+                order_id: id.clone(),
+                identifier_type: ident.kind.clone(),
+                identifier_value: value.to_string(),
+                wildcard,
+                status: "pending".into(),
+                expires_at: authz_expiry,
+                token: token(),
+                challenge: None,
+                validated_at: None,
+                error: None,
+            };
+            if let Some(valid) = self
+                .reusable_authz(settings, &account.id, &authz, now)
+                .await?
+            {
+                // RFC 8555 §7.4: the server may give a new order an authorization the account already
+                // holds. It is copied valid, with its own expiry and the challenge that proved it; a
+                // deactivation of either deactivates both (`acme_authz_deactivate`).
+                authz.status = "valid".into();
+                authz.expires_at = valid.expires_at;
+                authz.challenge = valid.challenge;
+                authz.validated_at = valid.validated_at;
+                authz.token = valid.token;
+            }
+            authzs.push(authz);
+        }
+        let status = if authzs.iter().all(|a| a.status == "valid") {
+            "ready"
+        } else {
+            "pending"
+        };
         let row = AcmeOrderRow {
             id: id.clone(),
             account_id: account.id.clone(),
-            status: "pending".into(),
+            status: status.into(),
             identifiers: serde_json::to_string(&identifiers)
                 .map_err(|e| Error::Internal(e.to_string()))?,
             profile,
@@ -906,7 +1024,12 @@ impl Acme {
             cert_serial: None,
             created_at: now,
         };
-        match self.reg.store.acme_order_insert(&row, &authzs).await {
+        match self
+            .reg
+            .store
+            .acme_order_insert(&row, &authzs, &AuditAction::AcmeOrderCreate.by(&req.actor))
+            .await
+        {
             Ok(()) => {}
             Err(shedu_store::Error::Conflict { .. }) => {
                 return Err(problem(
@@ -917,6 +1040,76 @@ impl Acme {
             Err(e) => return Err(store_err("ACME order")(e).into()),
         }
         self.order_view(row).await
+    }
+
+    /// Refuses a new order over the RA's limits (`rateLimited`, with the seconds until the oldest counted
+    /// order leaves the window).
+    async fn check_rate_limits(
+        &self,
+        ra: &Ra,
+        settings: &AcmeSettings,
+        account_id: &str,
+        identifiers: &[Identifier],
+    ) -> Result<()> {
+        let now = self.reg.now();
+        if let Some(limit) = settings.rate_limits.orders_per_account {
+            let window = self
+                .reg
+                .store
+                .acme_orders_since(account_id, now - limit.window_secs)
+                .await
+                .map_err(store_err("ACME orders"))?;
+            over_limit(limit, window, now, "this account")?;
+        }
+        if let Some(limit) = settings.rate_limits.orders_per_identifier {
+            for ident in identifiers {
+                let (_, value) = base_identifier(ident);
+                let window = self
+                    .reg
+                    .store
+                    .acme_identifier_orders_since(
+                        &ra.id,
+                        &ident.kind,
+                        value,
+                        now - limit.window_secs,
+                    )
+                    .await
+                    .map_err(store_err("ACME orders"))?;
+                over_limit(limit, window, now, &ident.value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The account's valid authorization a new one may copy: same identifier (a wildcard only from a
+    /// wildcard), still valid, proved through a challenge the RA still offers.
+    async fn reusable_authz(
+        &self,
+        settings: &AcmeSettings,
+        account_id: &str,
+        new: &AcmeAuthzRow,
+        now: i64,
+    ) -> Result<Option<AcmeAuthzRow>> {
+        if !settings.authz_reuse {
+            return Ok(None);
+        }
+        let found = self
+            .reg
+            .store
+            .acme_authz_reusable(
+                account_id,
+                &new.identifier_type,
+                &new.identifier_value,
+                new.wildcard,
+                now,
+            )
+            .await
+            .map_err(store_err("ACME authorizations"))?;
+        Ok(found.filter(|a| {
+            a.challenge
+                .as_ref()
+                .is_some_and(|c| settings.challenges.contains(c))
+        }))
     }
 
     async fn order_row(&self, req: &Authenticated, id: &str) -> Result<AcmeOrderRow> {
@@ -1006,7 +1199,7 @@ impl Acme {
         let offered: Vec<String> = settings
             .challenges
             .iter()
-            .filter(|c| !row.wildcard || c.as_str() == "dns-01")
+            .filter(|c| offered_for(c, row.wildcard, &row.identifier_type))
             .cloned()
             .collect();
         let expired = row.status == "pending" && row.expires_at < self.reg.now();
@@ -1056,18 +1249,35 @@ impl Acme {
         let mut row = self.authz_row(req, id).await?;
         if !req.jws.is_post_as_get() {
             let update: shedu_acme::types::AccountUpdate = req.jws.payload_json()?;
-            if update.status.as_deref() == Some("deactivated") && row.status == "pending" {
-                row.status = "deactivated".into();
-                let err = stored_problem(&shedu_acme::Error::new(
-                    ProblemType::Unauthorized,
-                    "authorization deactivated",
-                ));
-                self.reg
-                    .store
-                    .acme_authz_finish(&row, Some(&err))
-                    .await
-                    .map_err(store_err("ACME authorization"))?;
-                row = self.authz_row(req, id).await?;
+            match (update.status.as_deref(), &req.account) {
+                (None, _) => {}
+                // RFC 8555 §7.5.2: a pending or valid authorization can be given up.
+                (Some("deactivated"), Some(account))
+                    if matches!(row.status.as_str(), "pending" | "valid") =>
+                {
+                    let err = stored_problem(&shedu_acme::Error::new(
+                        ProblemType::Unauthorized,
+                        "authorization deactivated",
+                    ));
+                    self.reg
+                        .store
+                        .acme_authz_deactivate(
+                            &row,
+                            &account.id,
+                            &err,
+                            self.reg.now(),
+                            &AuditAction::AcmeAuthzUpdate.by(&req.actor),
+                        )
+                        .await
+                        .map_err(store_err("ACME authorization"))?;
+                    row = self.authz_row(req, id).await?;
+                }
+                (Some(other), _) => {
+                    return Err(problem(
+                        ProblemType::Malformed,
+                        format!("a {} authorization cannot be set to {other:?}", row.status),
+                    ));
+                }
             }
         }
         Ok(self.authz_view(settings, row))
@@ -1090,23 +1300,42 @@ impl Acme {
         }
         if !req.jws.is_post_as_get() && view.status == "pending" {
             let outcome = self.validate(kind, &row, &req.key).await;
+            let now = self.reg.now();
             row.challenge = Some(kind.to_string());
-            let order_error = match outcome {
+            let invalid = match outcome {
                 Ok(()) => {
                     row.status = "valid".into();
-                    row.validated_at = Some(self.reg.now());
+                    row.validated_at = Some(now);
                     None
                 }
                 Err(e) => {
                     tracing::info!(authz = %row.id, kind, problem = e.problem.name(), "ACME validation failed");
                     row.status = "invalid".into();
                     row.error = Some(stored_problem(&e));
-                    Some(stored_problem(&e))
+                    let data = serde_json::json!({
+                        "order": row.order_id,
+                        "authorization": row.id,
+                        "identifier": {"type": row.identifier_type, "value": row.identifier_value},
+                        "challenge": kind,
+                        "problem": e.problem.name(),
+                    });
+                    Some(event(
+                        EventKind::AcmeOrderInvalid,
+                        format!("acme/orders/{}", row.order_id),
+                        now,
+                        data,
+                    ))
                 }
             };
             self.reg
                 .store
-                .acme_authz_finish(&row, order_error.as_deref())
+                .acme_authz_finish(
+                    &row,
+                    row.error.as_deref(),
+                    invalid.as_ref(),
+                    now,
+                    &AuditAction::AcmeAuthzUpdate.by(&req.actor),
+                )
                 .await
                 .map_err(store_err("ACME authorization"))?;
             row = self.authz_row(req, authz_id).await?;
@@ -1131,6 +1360,7 @@ impl Acme {
         match kind {
             "http-01" => self.http01(a, &expected).await,
             "dns-01" => self.dns01(a, &expected).await,
+            "tls-alpn-01" => self.tlsalpn01(a, &expected).await,
             other => Err(shedu_acme::Error::new(
                 ProblemType::Malformed,
                 format!("{other} is not supported"),
@@ -1201,9 +1431,7 @@ impl Acme {
         a: &AcmeAuthzRow,
         key_authorization: &str,
     ) -> Result<(), shedu_acme::Error> {
-        let digest =
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key_authorization.as_bytes());
-        let expected = shedu_acme::b64(digest.as_ref());
+        let expected = shedu_acme::b64(&sha256(key_authorization));
         let name = format!("_acme-challenge.{}.", a.identifier_value);
         let dns_problem = |detail: String| shedu_acme::Error::new(ProblemType::Dns, detail);
         let resolver = self.dns.as_ref().map_err(|e| dns_problem(e.clone()))?;
@@ -1241,6 +1469,69 @@ impl Acme {
                 ProblemType::IncorrectResponse,
                 format!("no TXT record at {name} holds the key authorization's digest"),
             ))
+        }
+    }
+
+    /// RFC 8737 §3: a TLS handshake with `{identifier}:{port}` offering only `acme-tls/1`, with the name as
+    /// SNI (an IP address's reverse-DNS name, RFC 8738 §6). The server must choose `acme-tls/1` and serve a
+    /// certificate whose only subjectAltName is the identifier and whose critical acmeIdentifier extension
+    /// holds the SHA-256 digest of the key authorization. The certificate is otherwise not trusted or
+    /// checked: it is a proof of control, not a credential.
+    async fn tlsalpn01(
+        &self,
+        a: &AcmeAuthzRow,
+        key_authorization: &str,
+    ) -> Result<(), shedu_acme::Error> {
+        let port = self.config.tlsalpn01_port;
+        let ip = a.identifier_value.parse::<IpAddr>().ok();
+        let sni = ip.map_or_else(|| a.identifier_value.clone(), reverse_dns_name);
+        let address = if loopback_name(&a.identifier_value) {
+            "127.0.0.1".to_string()
+        } else {
+            a.identifier_value.clone()
+        };
+        let target = match ip {
+            Some(IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+            _ => format!("{}:{port}", a.identifier_value),
+        };
+        let incorrect = |why: &str| {
+            shedu_acme::Error::new(ProblemType::IncorrectResponse, format!("{target}: {why}"))
+        };
+        let served = crate::rotation::wire::handshake(
+            &address,
+            port,
+            &sni,
+            &[ACME_TLS_ALPN],
+            self.config.validation_timeout,
+        )
+        .await
+        .map_err(|e| shedu_acme::Error::new(ProblemType::Connection, format!("{target}: {e}")))?;
+        if served.alpn.as_deref() != Some(ACME_TLS_ALPN) {
+            return Err(incorrect(
+                "the server did not choose the acme-tls/1 protocol",
+            ));
+        }
+        let leaf = served.chain.first().map(Vec::as_slice).unwrap_or_default();
+        let info = CertInfo::from_der(leaf).map_err(|e| incorrect(&e.to_string()))?;
+        let want = match ip {
+            Some(ip) => format!("IP:{ip}"),
+            None => format!("DNS:{}", a.identifier_value),
+        };
+        if info.sans.len() != 1 || !info.sans[0].eq_ignore_ascii_case(&want) {
+            return Err(incorrect(&format!(
+                "the certificate's subjectAltName must be {want} alone, not {}",
+                info.sans.join(", ")
+            )));
+        }
+        match info.acme_identifier {
+            None => Err(incorrect("the certificate has no acmeIdentifier extension")),
+            Some(ext) if !ext.critical => {
+                Err(incorrect("the acmeIdentifier extension is not critical"))
+            }
+            Some(ext) if ext.authorization != sha256(key_authorization) => Err(incorrect(
+                "the acmeIdentifier extension does not hold the key authorization's digest",
+            )),
+            Some(_) => Ok(()),
         }
     }
 
@@ -1510,6 +1801,50 @@ impl Acme {
     }
 }
 
+/// A rate limit's verdict on a `window` of counted orders.
+fn over_limit(limit: RateLimit, window: RateWindow, now: i64, what: &str) -> Result<()> {
+    if window.count < i64::from(limit.count) {
+        return Ok(());
+    }
+    let free_at = window.oldest.unwrap_or(now) + limit.window_secs;
+    Err(Error::RateLimited {
+        detail: format!(
+            "{what}: at most {} new orders in {} s",
+            limit.count, limit.window_secs
+        ),
+        retry_after: u64::try_from(free_at - now).unwrap_or(0).max(1),
+    }
+    .into())
+}
+
+/// An identifier as its authorization names it: whether it is a wildcard, and the name without `*.`.
+fn base_identifier(ident: &Identifier) -> (bool, &str) {
+    match ident.value.strip_prefix("*.") {
+        Some(base) if ident.kind == "dns" => (true, base),
+        _ => (false, ident.value.as_str()),
+    }
+}
+
+/// An account event: who and which key, never contacts or the key itself.
+fn account_event(
+    kind: EventKind,
+    row: &AcmeAccountRow,
+    change: Option<&str>,
+    time: i64,
+) -> shedu_store::NewEvent {
+    let mut data = serde_json::json!({
+        "account": row.id,
+        "ra_id": row.ra_id,
+        "status": row.status,
+        "key_thumbprint": row.thumbprint,
+        "eab_kid": row.eab_kid,
+    });
+    if let Some(change) = change {
+        data["change"] = change.into();
+    }
+    event(kind, format!("acme/accounts/{}", row.id), time, data)
+}
+
 /// The audit principal of an ACME account's requests.
 fn account_actor(request: &AuditContext, account_id: &str) -> AuditContext {
     AuditContext::new(
@@ -1583,6 +1918,15 @@ fn reason_from_code(code: u8) -> Result<RevocationReason> {
     })
 }
 
+/// Whether challenge type `kind` proves control of an identifier: a wildcard only through dns-01 (RFC
+/// 8555 §7.1.3), an IP address never through it (RFC 8738 §7).
+fn offered_for(kind: &str, wildcard: bool, identifier_type: &str) -> bool {
+    match kind {
+        "dns-01" => identifier_type == "dns",
+        _ => !wildcard,
+    }
+}
+
 /// Normalizes an identifier and checks it against the RA's allowed names and ranges.
 fn check_identifier(s: &AcmeSettings, id: &Identifier) -> Result<Identifier, shedu_acme::Error> {
     let rejected = |d: String| shedu_acme::Error::new(ProblemType::RejectedIdentifier, d);
@@ -1632,6 +1976,11 @@ fn check_identifier(s: &AcmeSettings, id: &Identifier) -> Result<Identifier, she
             let ip: IpAddr = id.value.parse().map_err(|_| {
                 shedu_acme::Error::malformed(format!("{:?} is not an IP address", id.value))
             })?;
+            if !s.challenges.iter().any(|c| offered_for(c, false, "ip")) {
+                return Err(rejected(format!(
+                    "{ip}: IP addresses need http-01 or tls-alpn-01, which this directory does not offer"
+                )));
+            }
             let allowed = s
                 .allowed_ips
                 .iter()
@@ -1766,6 +2115,64 @@ mod tests {
     }
 
     #[test]
+    fn tls_alpn_names_and_offered_challenges() {
+        // RFC 8738 §6: the SNI of an IP identifier is its reverse-DNS name.
+        assert_eq!(
+            reverse_dns_name("192.0.2.1".parse().unwrap()),
+            "1.2.0.192.in-addr.arpa"
+        );
+        assert_eq!(
+            reverse_dns_name("2001:db8::1".parse().unwrap()),
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"
+        );
+        // Wildcards only through dns-01; IP addresses never through it.
+        assert!(offered_for("dns-01", true, "dns"));
+        assert!(!offered_for("tls-alpn-01", true, "dns"));
+        assert!(!offered_for("http-01", true, "dns"));
+        assert!(offered_for("tls-alpn-01", false, "ip"));
+        assert!(!offered_for("dns-01", false, "ip"));
+        let dns_only = AcmeSettings {
+            challenges: vec!["dns-01".into()],
+            allowed_ips: vec!["10.0.0.0/8".into()],
+            ..AcmeSettings::default()
+        };
+        assert_eq!(
+            kind(check_identifier(&dns_only, &id("ip", "10.0.0.1"))),
+            ProblemType::RejectedIdentifier
+        );
+    }
+
+    #[test]
+    fn rate_limit_verdicts() {
+        let limit = RateLimit {
+            count: 2,
+            window_secs: 3600,
+        };
+        let window = |count, oldest| RateWindow { count, oldest };
+        assert!(over_limit(limit, window(1, Some(100)), 200, "x").is_ok());
+        match over_limit(limit, window(2, Some(100)), 200, "x") {
+            Err(AcmeFailure::Service(Error::RateLimited { retry_after, .. })) => {
+                assert_eq!(retry_after, 3500);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Never less than a second.
+        assert!(matches!(
+            over_limit(limit, window(5, Some(-4000)), 200, "x"),
+            Err(AcmeFailure::Service(Error::RateLimited {
+                retry_after: 1,
+                ..
+            }))
+        ));
+        let mut s = AcmeSettings::default();
+        s.rate_limits.orders_per_identifier = Some(RateLimit {
+            count: 1,
+            window_secs: 0,
+        });
+        assert!(validate_settings(&s, &[]).is_err());
+    }
+
+    #[test]
     fn eab_key_debug_hides_the_hmac_key() {
         let key = EabKey {
             kid: "eab-1".into(),
@@ -1817,10 +2224,8 @@ mod tests {
             validate_settings(&s, &cas)
         };
         assert!(with(|s| s.challenges = vec!["dns-01".into()]).is_ok());
-        assert!(
-            with(|s| s.challenges = vec!["tls-alpn-01".into()]).is_err(),
-            "tls-alpn-01 is not implemented"
-        );
+        assert!(with(|s| s.challenges = vec!["tls-alpn-01".into()]).is_ok());
+        assert!(with(|s| s.challenges = vec!["tls-alpn-02".into()]).is_err());
         assert!(
             with(|s| {
                 s.profiles.insert("p".into(), "other-ca".into());

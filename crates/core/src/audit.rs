@@ -100,6 +100,10 @@ pub enum AuditAction {
     AcmeEabCreate,
     /// An ACME external account binding key was deleted.
     AcmeEabDelete,
+    /// An ACME order was created (with its authorizations, new or reused).
+    AcmeOrderCreate,
+    /// An ACME authorization was validated, failed its validation, or was deactivated.
+    AcmeAuthzUpdate,
     /// The connector issued a one-time token (a pairing token, or the CSR token an info call exchanges).
     ConnectorTokenIssue,
     /// The connector issued a client certificate for a one-time token.
@@ -191,6 +195,8 @@ impl AuditAction {
             AuditAction::AcmeAccountUpdate => "acme.account_update",
             AuditAction::AcmeEabCreate => "acme.eab_create",
             AuditAction::AcmeEabDelete => "acme.eab_delete",
+            AuditAction::AcmeOrderCreate => "acme.order_create",
+            AuditAction::AcmeAuthzUpdate => "acme.authz_update",
             AuditAction::ConnectorTokenIssue => "connector.token_issue",
             AuditAction::ConnectorCertificateIssue => "connector.certificate_issue",
             AuditAction::ConnectorCertificateRenew => "connector.certificate_renew",

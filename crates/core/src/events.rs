@@ -75,11 +75,19 @@ pub enum EventKind {
     RotationFailed,
     /// The scheduler passed over a due asset (`skip_reason`, such as `no_route`).
     RotationSkipped,
+    /// An ACME account was created (its id, RA, key thumbprint and EAB kid; never contacts or keys).
+    AcmeAccountCreated,
+    /// An ACME account's contacts or key changed (`change`: `contact` or `key`).
+    AcmeAccountUpdated,
+    /// An ACME account was deactivated by its holder.
+    AcmeAccountDeactivated,
+    /// An ACME order became invalid (a failed validation: the problem type and identifier).
+    AcmeOrderInvalid,
 }
 
 impl EventKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [EventKind; 29] = [
+    pub const ALL: [EventKind; 33] = [
         EventKind::CaCreated,
         EventKind::CaImported,
         EventKind::CertificateIssued,
@@ -109,6 +117,10 @@ impl EventKind {
         EventKind::RotationSucceeded,
         EventKind::RotationFailed,
         EventKind::RotationSkipped,
+        EventKind::AcmeAccountCreated,
+        EventKind::AcmeAccountUpdated,
+        EventKind::AcmeAccountDeactivated,
+        EventKind::AcmeOrderInvalid,
     ];
 
     /// The wire name.
@@ -143,6 +155,10 @@ impl EventKind {
             EventKind::RotationSucceeded => "rotation.succeeded",
             EventKind::RotationFailed => "rotation.failed",
             EventKind::RotationSkipped => "rotation.skipped",
+            EventKind::AcmeAccountCreated => "acme.account_created",
+            EventKind::AcmeAccountUpdated => "acme.account_updated",
+            EventKind::AcmeAccountDeactivated => "acme.account_deactivated",
+            EventKind::AcmeOrderInvalid => "acme.order_invalid",
         }
     }
 }

@@ -41,7 +41,8 @@ mod webhook;
 
 pub use acme::{
     ACME_CHALLENGES, Acme, AcmeAccount, AcmeAuthz, AcmeChallenge, AcmeConfig, AcmeFailure,
-    AcmeOrder, AcmeSettings, Authenticated, EabKey, RenewalWindow, Signer,
+    AcmeOrder, AcmeRateLimits, AcmeSettings, Authenticated, EabKey, RateLimit, RenewalWindow,
+    Signer,
 };
 pub use audit::{
     Audit, AuditAction, AuditContext, AuditEntry, AuditFilter, AuditFinding, AuditRecord,

@@ -13,7 +13,7 @@
 mod exec;
 mod glob;
 mod run;
-mod wire;
+pub(crate) mod wire;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};

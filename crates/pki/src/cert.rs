@@ -37,6 +37,48 @@ pub struct CertInfo {
     pub subject_key_id: Option<Vec<u8>>,
     /// Whether an extendedKeyUsage extension is present and lists clientAuth (or anyExtendedKeyUsage).
     pub client_auth: bool,
+    /// The ACME tls-alpn-01 `acmeIdentifier` extension (RFC 8737 §3), if present.
+    pub acme_identifier: Option<AcmeIdentifier>,
+    /// The SubjectPublicKeyInfo, DER (what checks a TLS handshake signature by the raw key).
+    pub spki_der: Vec<u8>,
+}
+
+/// The `id-pe-acmeIdentifier` extension of a tls-alpn-01 validation certificate (RFC 8737 §3):
+///
+/// ```text
+/// id-pe-acmeIdentifier OBJECT IDENTIFIER ::= { id-pe 31 }
+/// Authorization ::= OCTET STRING (SIZE (32))
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcmeIdentifier {
+    /// Whether the extension is marked critical (RFC 8737 says it MUST be).
+    pub critical: bool,
+    /// The `Authorization` octets: the SHA-256 digest of the key authorization.
+    pub authorization: Vec<u8>,
+}
+
+/// RFC 8737 §6.1: id-pe-acmeIdentifier, 1.3.6.1.5.5.7.1.31.
+const ACME_IDENTIFIER_OID: &str = "1.3.6.1.5.5.7.1.31";
+
+/// Reads the acmeIdentifier extension: its value is the DER of one OCTET STRING of 32 octets.
+fn acme_identifier(cert: &X509Certificate<'_>) -> Result<Option<AcmeIdentifier>, Error> {
+    let Some(ext) = cert
+        .extensions()
+        .iter()
+        .find(|e| e.oid.to_id_string() == ACME_IDENTIFIER_OID)
+    else {
+        return Ok(None);
+    };
+    match ext.value {
+        [0x04, 32, digest @ ..] if digest.len() == 32 => Ok(Some(AcmeIdentifier {
+            critical: ext.critical,
+            authorization: digest.to_vec(),
+        })),
+        _ => Err(Error::malformed(
+            "certificate",
+            "the acmeIdentifier extension is not an OCTET STRING of 32 octets",
+        )),
+    }
 }
 
 impl CertInfo {
@@ -62,6 +104,8 @@ impl CertInfo {
             .map_err(|e| Error::malformed("certificate", e))?
             .is_some_and(|eku| eku.value.client_auth || eku.value.any);
         Ok(CertInfo {
+            acme_identifier: acme_identifier(&cert)?,
+            spki_der: tbs.subject_pki.raw.to_vec(),
             client_auth,
             serial: Serial::from_bytes(tbs.raw_serial()),
             subject: name::display_name(&tbs.subject),

@@ -23,8 +23,8 @@ mod serial;
 mod signs;
 
 pub use cert::{
-    CertInfo, escaped_pem_to_der_certs, fingerprint_sha256, is_signed_by, pem_encode_cert,
-    pem_to_der_certs,
+    AcmeIdentifier, CertInfo, escaped_pem_to_der_certs, fingerprint_sha256, is_signed_by,
+    pem_encode_cert, pem_to_der_certs,
 };
 pub use crl::{CrlParams, CrlScope, RevokedEntry, build_crl};
 pub use csr::Csr;

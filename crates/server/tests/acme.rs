@@ -330,6 +330,53 @@ backend_test!(lego_with_external_account_binding, |backend| {
     assert!(!audit.to_string().contains(hmac));
 });
 
+// See: issue 15 (tls-alpn-01, RFC 8737), judged by lego's own TLS-ALPN solver: it answers the handshake
+// with `acme-tls/1` and a certificate carrying the (critical) acmeIdentifier extension. (This lego sends an
+// IP address as a DNS identifier, so IP identifiers over tls-alpn-01 are not judged by it.)
+backend_test!(lego_issues_over_tls_alpn01, |backend| {
+    let port = free_port();
+    let (server, ca) = acme_server_with(
+        backend,
+        shedu_core::AcmeConfig {
+            tlsalpn01_port: port,
+            validation_timeout: Duration::from_secs(5),
+            ..Default::default()
+        },
+        json!({"challenges": ["tls-alpn-01"]}),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("root.pem"), ca["certificate_pem"].as_str().unwrap()).unwrap();
+    let tls = |p: u16| format!(":{p}");
+
+    // The directory offers tls-alpn-01 only: a client answering on another port is not reached.
+    let elsewhere = tls(free_port());
+    let (ok, out) = lego_solving(
+        &server,
+        d,
+        &["--tls", "--tls.port", &elsewhere],
+        &[],
+        &["-d", "t.localhost", "run"],
+    )
+    .await;
+    assert!(!ok && out.contains("connection"), "lego run: {out}");
+
+    let here = tls(port);
+    let (ok, out) = lego_solving(
+        &server,
+        d,
+        &["--tls", "--tls.port", &here],
+        &[],
+        &["-d", "t.localhost", "run"],
+    )
+    .await;
+    assert!(ok, "lego run: {out}");
+    std::fs::copy(d.join("lego/certificates/t.localhost.crt"), d.join("t.pem")).unwrap();
+    verify(d, "t.pem");
+    assert!(sans(d, "t.pem").contains("DNS:t.localhost"));
+});
+
 /// pebble-challtestsrv (Let's Encrypt's mock DNS with an HTTP API) on loopback: its DNS port and its
 /// management URL; killed when dropped.
 struct MockDns {

@@ -70,7 +70,12 @@ struct Answer {
 
 impl Client {
     async fn new(server: &TestServer) -> Client {
-        let dir = format!("{}/acme/web", server.base_url);
+        Client::for_ra(server, "web").await
+    }
+
+    /// A client of the directory of the RA named `ra`.
+    async fn for_ra(server: &TestServer, ra: &str) -> Client {
+        let dir = format!("{}/acme/{ra}", server.base_url);
         let directory: Value = server
             .client
             .get(format!("{dir}/directory"))
@@ -141,7 +146,8 @@ impl Client {
         self.kid = Some(a.headers["location"].to_str().unwrap().to_string());
     }
 
-    /// Orders `names`, answers http-01 from a one-shot server on `port`, and returns the ready order's URL.
+    /// Orders `names`, answers http-01 from a one-shot server on `port` for each authorization still
+    /// pending (a reused one is valid already), and returns the ready order's URL.
     async fn ready_order(&self, port: u16, names: &[&str], extra: Value) -> (String, Value) {
         let mut payload = json!({"identifiers": names.iter().map(|n| json!({"type": "dns", "value": n})).collect::<Vec<_>>()});
         for (k, v) in extra.as_object().unwrap() {
@@ -152,6 +158,9 @@ impl Client {
         let order_url = order.headers["location"].to_str().unwrap().to_string();
         for authz in order.body["authorizations"].as_array().unwrap() {
             let a = self.post(authz.as_str().unwrap(), None).await;
+            if a.body["status"] == "valid" {
+                continue;
+            }
             let ch = &a.body["challenges"][0];
             assert_eq!(ch["type"], "http-01");
             let key_auth = format!(
@@ -488,7 +497,8 @@ backend_test!(
             .unwrap();
         assert_eq!(unknown.status(), 404);
 
-        // replaces: echoed once, then alreadyReplaced.
+        // replaces: echoed once, then alreadyReplaced. (The order reuses the account's valid authorization
+        // for p.localhost, so it is ready without a validation.)
         let (_, replacing) = c
             .ready_order(port, &["p.localhost"], json!({"replaces": cert_id}))
             .await;
@@ -635,3 +645,249 @@ backend_test!(
         }
     }
 );
+
+/// The events of `ty` whose subject contains `subject`.
+async fn events(server: &TestServer, ty: &str, subject: &str) -> Vec<Value> {
+    let (status, page) = server
+        .get(&format!(
+            "/api/v1/events?type={ty}&subject={subject}&limit=1000"
+        ))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    page["items"].as_array().unwrap().clone()
+}
+
+/// The audit records of `action`.
+async fn audited(server: &TestServer, action: &str) -> Vec<Value> {
+    let (status, page) = server
+        .get(&format!("/api/v1/audit?action={action}&limit=1000"))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    page["items"].as_array().unwrap().clone()
+}
+
+// See: issue 15 (authorization reuse; events and audit records of account and order changes).
+backend_test!(
+    authorizations_are_reused_until_deactivated_and_changes_are_recorded,
+    |backend| {
+        let port = free_port();
+        let (server, _) = setup(backend, port).await;
+        let mut c = Client::new(&server).await;
+        c.register().await;
+        let account = c.kid.clone().unwrap();
+        let account_id = account.rsplit('/').next().unwrap().to_string();
+        let (first_url, first) = c.ready_order(port, &["r.localhost"], json!({})).await;
+
+        // The same name again: the order is ready at once, its authorization valid without a validation
+        // (nothing answers http-01 now).
+        let ident = |n: &str| json!({"type": "dns", "value": n});
+        let again = c
+            .post(
+                &c.url("newOrder"),
+                Some(&json!({"identifiers": [ident("r.localhost")]})),
+            )
+            .await;
+        assert_eq!(
+            (again.status, again.body["status"].as_str()),
+            (201, Some("ready")),
+            "{}",
+            again.text
+        );
+        let reused = c
+            .post(again.body["authorizations"][0].as_str().unwrap(), None)
+            .await;
+        assert_eq!(reused.body["status"], "valid", "{}", reused.text);
+        // With a new name beside it, only the new name waits.
+        let mixed = c
+            .post(
+                &c.url("newOrder"),
+                Some(&json!({"identifiers": [ident("r.localhost"), ident("s.localhost")]})),
+            )
+            .await;
+        assert_eq!(mixed.body["status"], "pending", "{}", mixed.text);
+        let statuses: Vec<Value> = {
+            let mut v = Vec::new();
+            for a in mixed.body["authorizations"].as_array().unwrap() {
+                v.push(c.post(a.as_str().unwrap(), None).await.body["status"].clone());
+            }
+            v
+        };
+        assert_eq!(statuses, vec![json!("valid"), json!("pending")]);
+        // Another account does not get this account's authorization.
+        let mut stranger = Client::new(&server).await;
+        stranger.register().await;
+        let theirs = stranger
+            .post(
+                &stranger.url("newOrder"),
+                Some(&json!({"identifiers": [ident("r.localhost")]})),
+            )
+            .await;
+        assert_eq!(theirs.body["status"], "pending", "{}", theirs.text);
+
+        // Deactivating the (valid) authorization gives it up everywhere: the ready order that reused it
+        // becomes invalid, and the next order must validate again.
+        let authz = first["authorizations"][0].as_str().unwrap();
+        let off = c.post(authz, Some(&json!({"status": "deactivated"}))).await;
+        assert_eq!(off.body["status"], "deactivated", "{}", off.text);
+        let again_url = again.headers["location"].to_str().unwrap();
+        assert_eq!(c.post(again_url, None).await.body["status"], "invalid");
+        assert_eq!(c.post(&first_url, None).await.body["status"], "invalid");
+        let fresh = c
+            .post(
+                &c.url("newOrder"),
+                Some(&json!({"identifiers": [ident("r.localhost")]})),
+            )
+            .await;
+        assert_eq!(fresh.body["status"], "pending", "{}", fresh.text);
+        let bad = c.post(authz, Some(&json!({"status": "valid"}))).await;
+        assert_eq!(problem(&bad), "malformed");
+
+        // A failed validation makes the order invalid, and says so in an event.
+        let failing = c
+            .post(fresh.body["authorizations"][0].as_str().unwrap(), None)
+            .await;
+        let responder = answer_once(port, "not-it".into());
+        let r = c
+            .post(
+                failing.body["challenges"][0]["url"].as_str().unwrap(),
+                Some(&json!({})),
+            )
+            .await;
+        responder.await.unwrap();
+        assert_eq!(r.body["status"], "invalid", "{}", r.text);
+        let fresh_id = fresh.headers["location"]
+            .to_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let invalid = events(&server, "acme.order_invalid", &fresh_id).await;
+        assert_eq!(invalid.len(), 1, "{invalid:?}");
+        assert_eq!(invalid[0]["data"]["problem"], "incorrectResponse");
+        assert_eq!(invalid[0]["data"]["identifier"]["value"], "r.localhost");
+
+        // Account changes are events (no contact addresses in them) and audit records.
+        let contact = c
+            .post(
+                &account,
+                Some(&json!({"contact": ["mailto:secret-ops@example.test"]})),
+            )
+            .await;
+        assert_eq!(contact.status, 200, "{}", contact.text);
+        let deactivated = c
+            .post(&account, Some(&json!({"status": "deactivated"})))
+            .await;
+        assert_eq!(deactivated.body["status"], "deactivated");
+        let kinds = [
+            "acme.account_created",
+            "acme.account_updated",
+            "acme.account_deactivated",
+        ];
+        for kind in kinds {
+            let found = events(&server, kind, &account_id).await;
+            assert_eq!(found.len(), 1, "{kind}: {found:?}");
+            assert_eq!(found[0]["data"]["account"], account_id.as_str());
+            assert!(!found[0].to_string().contains("secret-ops"), "{found:?}");
+        }
+        assert_eq!(
+            events(&server, "acme.account_updated", &account_id).await[0]["data"]["change"],
+            "contact"
+        );
+        let orders = audited(&server, "acme.order_create").await;
+        assert!(
+            orders.len() >= 5
+                && orders
+                    .iter()
+                    .any(|r| r["target"].as_str().unwrap().ends_with(&fresh_id)),
+            "{orders:?}"
+        );
+        let authzs = audited(&server, "acme.authz_update").await;
+        assert!(
+            authzs.len() >= 3,
+            "validated, deactivated, failed: {authzs:?}"
+        );
+    }
+);
+
+// See: issue 15 (rate limits per account and per identifier: rateLimited with Retry-After).
+backend_test!(new_orders_over_the_rate_limits_are_refused, |backend| {
+    let (server, ca) = setup(backend, free_port()).await;
+    let (status, ra) = server
+        .post(
+            "/api/v1/ras",
+            json!({"name": "limited", "ca_ids": [ca["id"]], "enrollment": {"auth_modes": ["one_time_secret"]},
+                "acme": {"authz_reuse": false, "rate_limits": {
+                    "orders_per_account": {"count": 2, "window_secs": 3600},
+                    "orders_per_identifier": {"count": 3, "window_secs": 3600}}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{ra}");
+    assert_eq!(ra["acme"]["authz_reuse"], false, "{ra}");
+    assert_eq!(
+        ra["acme"]["rate_limits"]["orders_per_account"]["count"], 2,
+        "{ra}"
+    );
+    let (status, bad) = server
+        .post(
+            "/api/v1/ras",
+            json!({"name": "zero", "ca_ids": [ca["id"]], "enrollment": {"auth_modes": ["one_time_secret"]},
+                "acme": {"rate_limits": {"orders_per_account": {"count": 0, "window_secs": 60}}}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{bad}");
+
+    let order = |names: &[&str]| json!({"identifiers": names.iter().map(|n| json!({"type": "dns", "value": n})).collect::<Vec<_>>()});
+    let mut a = Client::for_ra(&server, "limited").await;
+    a.register().await;
+    for _ in 0..2 {
+        let o = a
+            .post(&a.url("newOrder"), Some(&order(&["x.localhost"])))
+            .await;
+        assert_eq!(o.status, 201, "{}", o.text);
+    }
+    // The account's third order within the hour: 429 rateLimited, with when to come back.
+    let third = a
+        .post(&a.url("newOrder"), Some(&order(&["z.localhost"])))
+        .await;
+    assert_eq!((third.status, problem(&third)), (429, "rateLimited"));
+    let wait: u64 = third.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3000..=3600).contains(&wait), "{wait}");
+
+    // Another account may order x.localhost once more (the third order naming it), not a fourth time.
+    let mut b = Client::for_ra(&server, "limited").await;
+    b.register().await;
+    let ok = b
+        .post(&b.url("newOrder"), Some(&order(&["x.localhost"])))
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+    let over = b
+        .post(
+            &b.url("newOrder"),
+            Some(&order(&["y.localhost", "x.localhost"])),
+        )
+        .await;
+    assert_eq!((over.status, problem(&over)), (429, "rateLimited"));
+    assert!(
+        over.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("x.localhost"),
+        "{}",
+        over.text
+    );
+    assert!(over.headers.contains_key("retry-after"));
+    // The limits are the RA's: the `web` directory has none.
+    let mut w = Client::new(&server).await;
+    w.register().await;
+    for _ in 0..4 {
+        let o = w
+            .post(&w.url("newOrder"), Some(&order(&["x.localhost"])))
+            .await;
+        assert_eq!(o.status, 201, "{}", o.text);
+    }
+});

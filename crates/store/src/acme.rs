@@ -6,7 +6,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Audited, Error, Store};
+use crate::{Audited, Error, NewEvent, Store};
 
 /// `Conflict` reason: an account with this key already exists in the RA.
 pub const ACME_ACCOUNT_KEY_EXISTS: &str = "acme_accounts_key_unique";
@@ -103,6 +103,22 @@ pub struct AcmeAuthzRow {
     pub validated_at: Option<i64>,
     /// The validation problem, JSON.
     pub error: Option<String>,
+}
+
+/// How many counted things happened in a rate limit's window, and when the oldest of them did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateWindow {
+    /// How many.
+    pub count: i64,
+    /// The oldest one's time (Unix seconds), when there is one.
+    pub oldest: Option<i64>,
+}
+
+fn rate_window(r: &AnyRow) -> Result<RateWindow, Error> {
+    Ok(RateWindow {
+        count: r.try_get(0)?,
+        oldest: r.try_get(1)?,
+    })
 }
 
 const ACCOUNT_COLUMNS: &str = "id, ra_id, thumbprint, jwk, status, contact, eab_kid, created_at";
@@ -207,6 +223,7 @@ impl Store {
         &self,
         row: &AcmeAccountRow,
         reusable_eab: bool,
+        event: &NewEvent,
         audit: &Audited<'_>,
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
@@ -242,6 +259,7 @@ impl Store {
                 });
             }
         }
+        crate::events::append(&mut tx, event).await?;
         crate::audit::commit(
             tx,
             &self.chain,
@@ -278,11 +296,12 @@ impl Store {
     }
 
     /// Changes an account's status, contacts or key (key change: `Conflict(ACME_ACCOUNT_KEY_EXISTS)` when
-    /// another account of the RA has the new key), with its audit record.
+    /// another account of the RA has the new key), with its event and audit record.
     pub async fn acme_account_update(
         &self,
         row: &AcmeAccountRow,
         now: i64,
+        event: &NewEvent,
         audit: &Audited<'_>,
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
@@ -297,6 +316,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         crate::error::found(done.rows_affected())?;
+        crate::events::append(&mut tx, event).await?;
         crate::audit::commit(
             tx,
             &self.chain,
@@ -376,12 +396,14 @@ impl Store {
         .await
     }
 
-    /// Creates an order and its authorizations in one transaction (`Conflict(ACME_ALREADY_REPLACED)` when
-    /// another order already replaces the same certificate).
+    /// Creates an order and its authorizations (some may be reused ones, already valid) in one transaction
+    /// with its audit record (`Conflict(ACME_ALREADY_REPLACED)` when another order already replaces the
+    /// same certificate).
     pub async fn acme_order_insert(
         &self,
         o: &AcmeOrderRow,
         authzs: &[AcmeAuthzRow],
+        audit: &Audited<'_>,
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         let sql = format!(
@@ -426,8 +448,128 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
-        Ok(())
+        crate::audit::commit(
+            tx,
+            &self.chain,
+            audit,
+            &format!("acme/orders/{}", o.id),
+            o.created_at,
+        )
+        .await
+    }
+
+    /// The newest authorization of an account for an identifier (`wildcard` as asked) that is valid
+    /// until after `until`: what a new order of the account may reuse.
+    pub async fn acme_authz_reusable(
+        &self,
+        account_id: &str,
+        identifier_type: &str,
+        identifier_value: &str,
+        wildcard: bool,
+        until: i64,
+    ) -> Result<Option<AcmeAuthzRow>, Error> {
+        let columns = AUTHZ_COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM acme_authzs a JOIN acme_orders o ON o.id = a.order_id \
+             WHERE a.identifier_type = $1 AND a.identifier_value = $2 AND a.wildcard = $3 \
+             AND a.status = 'valid' AND a.expires_at > $4 AND o.account_id = $5 \
+             ORDER BY a.expires_at DESC LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(identifier_type)
+            .bind(identifier_value)
+            .bind(i64::from(wildcard))
+            .bind(until)
+            .bind(account_id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(authz).transpose()
+    }
+
+    /// The orders an account created after `since` (the per-account rate limit).
+    pub async fn acme_orders_since(
+        &self,
+        account_id: &str,
+        since: i64,
+    ) -> Result<RateWindow, Error> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), MIN(created_at) FROM acme_orders WHERE account_id = $1 AND created_at > $2",
+        )
+        .bind(account_id)
+        .bind(since)
+        .fetch_one(&self.read)
+        .await?;
+        rate_window(&row)
+    }
+
+    /// The orders of an RA's accounts created after `since` that name an identifier, a wildcard counting
+    /// as its base name (the per-identifier rate limit).
+    pub async fn acme_identifier_orders_since(
+        &self,
+        ra_id: &str,
+        identifier_type: &str,
+        identifier_value: &str,
+        since: i64,
+    ) -> Result<RateWindow, Error> {
+        let row = sqlx::query(
+            "SELECT COUNT(DISTINCT o.id), MIN(o.created_at) FROM acme_authzs a \
+             JOIN acme_orders o ON o.id = a.order_id JOIN acme_accounts c ON c.id = o.account_id \
+             WHERE a.identifier_type = $1 AND a.identifier_value = $2 AND o.created_at > $3 AND c.ra_id = $4",
+        )
+        .bind(identifier_type)
+        .bind(identifier_value)
+        .bind(since)
+        .bind(ra_id)
+        .fetch_one(&self.read)
+        .await?;
+        rate_window(&row)
+    }
+
+    /// Deactivates an account's authorizations for `a`'s identifier (pending or valid: the one asked and
+    /// every reused copy, so that no later order reuses it, RFC 8555 §7.5.2), and makes the account's
+    /// pending or ready orders that named it `invalid` with `order_error`, with the audit record. False
+    /// when there was nothing to deactivate.
+    pub async fn acme_authz_deactivate(
+        &self,
+        a: &AcmeAuthzRow,
+        account_id: &str,
+        order_error: &str,
+        now: i64,
+        audit: &Audited<'_>,
+    ) -> Result<bool, Error> {
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE acme_authzs SET status = 'deactivated' WHERE status IN ('pending', 'valid') \
+             AND identifier_type = $1 AND identifier_value = $2 AND wildcard = $3 \
+             AND order_id IN (SELECT id FROM acme_orders WHERE account_id = $4)",
+        )
+        .bind(&a.identifier_type)
+        .bind(&a.identifier_value)
+        .bind(i64::from(a.wildcard))
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE acme_orders SET status = 'invalid', error = $1 WHERE account_id = $2 \
+             AND status IN ('pending', 'ready') AND id IN (SELECT order_id FROM acme_authzs \
+             WHERE status = 'deactivated' AND identifier_type = $3 AND identifier_value = $4 AND wildcard = $5)",
+        )
+        .bind(order_error)
+        .bind(account_id)
+        .bind(&a.identifier_type)
+        .bind(&a.identifier_value)
+        .bind(i64::from(a.wildcard))
+        .execute(&mut *tx)
+        .await?;
+        crate::audit::commit(tx, &self.chain, audit, &format!("acme/authz/{}", a.id), now).await?;
+        Ok(true)
     }
 
     /// An order.
@@ -507,13 +649,17 @@ impl Store {
         rows.iter().map(authz).collect()
     }
 
-    /// Records a pending authorization's outcome (`valid` or `invalid`, or `deactivated`) and moves its
-    /// order in the same transaction: to `invalid` when the authorization failed, to `ready` when every
-    /// authorization of the order is valid. False when the authorization was no longer pending.
+    /// Records a pending authorization's outcome (`valid` or `invalid`) and moves its order in the same
+    /// transaction, with the audit record: to `invalid` when the authorization failed (with
+    /// `invalid_event`), to `ready` when every authorization of the order is valid. False when the
+    /// authorization was no longer pending.
     pub async fn acme_authz_finish(
         &self,
         a: &AcmeAuthzRow,
         order_error: Option<&str>,
+        invalid_event: Option<&NewEvent>,
+        now: i64,
+        audit: &Audited<'_>,
     ) -> Result<bool, Error> {
         let mut tx = self.write.begin().await?;
         let done = sqlx::query(
@@ -546,13 +692,16 @@ impl Store {
                 .await?;
             }
         } else {
-            sqlx::query("UPDATE acme_orders SET status = 'invalid', error = $1 WHERE id = $2 AND status = 'pending'")
+            let moved = sqlx::query("UPDATE acme_orders SET status = 'invalid', error = $1 WHERE id = $2 AND status = 'pending'")
                 .bind(order_error)
                 .bind(&a.order_id)
                 .execute(&mut *tx)
                 .await?;
+            if let (1, Some(event)) = (moved.rows_affected(), invalid_event) {
+                crate::events::append(&mut tx, event).await?;
+            }
         }
-        tx.commit().await?;
+        crate::audit::commit(tx, &self.chain, audit, &format!("acme/authz/{}", a.id), now).await?;
         Ok(true)
     }
 }

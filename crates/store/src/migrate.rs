@@ -105,6 +105,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0020_cluster.sql"),
     },
     Migration {
+        version: 21,
+        sqlite: include_str!("../migrations/sqlite/0021_acme_reuse.sql"),
+        postgres: include_str!("../migrations/postgres/0021_acme_reuse.sql"),
+    },
+    Migration {
         version: 23,
         sqlite: include_str!("../migrations/sqlite/0023_ocsp_answers.sql"),
         postgres: include_str!("../migrations/postgres/0023_ocsp_answers.sql"),

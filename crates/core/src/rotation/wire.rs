@@ -19,13 +19,43 @@ pub(crate) async fn served_chain(
     sni: &str,
     timeout: Duration,
 ) -> Result<Vec<Vec<u8>>, String> {
+    Ok(handshake(address, port, sni, &[], timeout).await?.chain)
+}
+
+/// What a TLS server showed in a handshake.
+pub(crate) struct Served {
+    /// The served chain, leaf first, DER (never empty).
+    pub(crate) chain: Vec<Vec<u8>>,
+    /// The application protocol the server chose (ALPN), if any.
+    pub(crate) alpn: Option<Vec<u8>>,
+}
+
+/// A TLS handshake with `address:port` offering `alpn` (none when empty), trusting whatever certificate is
+/// served (the handshake signature is still checked): the chain and the chosen protocol. Also the ACME
+/// tls-alpn-01 validation's probe (RFC 8737): with `alpn`, the handshake is TLS 1.3 and its signature is
+/// checked against the leaf's raw key, as a tls-alpn-01 certificate carries a critical extension
+/// (acmeIdentifier) that a certificate parser for TLS refuses.
+pub(crate) async fn handshake(
+    address: &str,
+    port: u16,
+    sni: &str,
+    alpn: &[&[u8]],
+    timeout: Duration,
+) -> Result<Served, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+    let raw_key = !alpn.is_empty();
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone());
+    let builder = if raw_key {
+        builder.with_protocol_versions(&[&rustls::version::TLS13])
+    } else {
+        builder.with_safe_default_protocol_versions()
+    }
+    .map_err(|e| e.to_string())?;
+    let mut config = builder
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(SeeAnything(provider)))
+        .with_custom_certificate_verifier(Arc::new(SeeAnything(provider, raw_key)))
         .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let name = ServerName::try_from(sni.to_string()).map_err(|e| format!("SNI {sni:?}: {e}"))?;
     let connect = async {
         let tcp = tokio::net::TcpStream::connect((address, port))
@@ -35,16 +65,18 @@ pub(crate) async fn served_chain(
             .connect(name, tcp)
             .await
             .map_err(|e| format!("TLS handshake: {e}"))?;
-        let chain = tls
-            .get_ref()
-            .1
+        let session = tls.get_ref().1;
+        let chain = session
             .peer_certificates()
             .map(|c| c.iter().map(|d| d.as_ref().to_vec()).collect::<Vec<_>>())
             .unwrap_or_default();
         if chain.is_empty() {
             return Err("no certificate served".to_string());
         }
-        Ok(chain)
+        Ok(Served {
+            chain,
+            alpn: session.alpn_protocol().map(<[u8]>::to_vec),
+        })
     };
     tokio::time::timeout(timeout, connect)
         .await
@@ -104,9 +136,9 @@ pub(crate) fn uncovered<'a>(sans: &[String], names: &'a [String]) -> Vec<&'a str
 }
 
 /// Accepts whatever certificate is served (the caller judges it afterwards), but still checks that the
-/// server holds its key (the handshake signature).
+/// server holds its key (the handshake signature); with `true`, by the leaf's raw key (TLS 1.3 only).
 #[derive(Debug)]
-struct SeeAnything(Arc<CryptoProvider>);
+struct SeeAnything(Arc<CryptoProvider>, bool);
 
 impl ServerCertVerifier for SeeAnything {
     fn verify_server_cert(
@@ -140,6 +172,17 @@ impl ServerCertVerifier for SeeAnything {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if self.1 {
+            let info = shedu_pki::CertInfo::from_der(cert.as_ref()).map_err(|_| {
+                rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+            })?;
+            return rustls::crypto::verify_tls13_signature_with_raw_key(
+                message,
+                &rustls_pki_types::SubjectPublicKeyInfoDer::from(info.spki_der),
+                dss,
+                &self.0.signature_verification_algorithms,
+            );
+        }
         rustls::crypto::verify_tls13_signature(
             message,
             cert,

@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use shedu_core::{AcmeSettings, AuthMode, Ra, RaInput};
+use shedu_core::{AcmeRateLimits, AcmeSettings, AuthMode, Ra, RaInput, RateLimit};
 use utoipa::ToSchema;
 
 use super::time_fmt::rfc3339;
@@ -60,6 +60,50 @@ pub(crate) struct AcmeDto {
     authz_lifetime_secs: Option<i64>,
     /// Terms of service URL for the directory's meta.
     terms_of_service: Option<String>,
+    /// A new order reuses the account's valid authorizations for its identifiers (default true).
+    #[serde(default = "yes")]
+    authz_reuse: bool,
+    /// Limits on new orders (default: none).
+    #[serde(default)]
+    rate_limits: AcmeRateLimitsDto,
+}
+
+/// Limits on an RA's new ACME orders; over one, newOrder is `rateLimited` (429) with `Retry-After`.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AcmeRateLimitsDto {
+    /// New orders per account.
+    orders_per_account: Option<RateLimitDto>,
+    /// New orders naming an identifier, over all the RA's accounts.
+    orders_per_identifier: Option<RateLimitDto>,
+}
+
+/// At most `count` in any `window_secs` seconds.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RateLimitDto {
+    /// How many (at least 1).
+    count: u32,
+    /// The sliding window in seconds (1 to 2592000).
+    window_secs: i64,
+}
+
+impl From<RateLimitDto> for RateLimit {
+    fn from(d: RateLimitDto) -> RateLimit {
+        RateLimit {
+            count: d.count,
+            window_secs: d.window_secs,
+        }
+    }
+}
+
+impl From<RateLimit> for RateLimitDto {
+    fn from(l: RateLimit) -> RateLimitDto {
+        RateLimitDto {
+            count: l.count,
+            window_secs: l.window_secs,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -81,6 +125,11 @@ impl From<AcmeDto> for AcmeSettings {
             order_lifetime_secs: d.order_lifetime_secs.unwrap_or(default.order_lifetime_secs),
             authz_lifetime_secs: d.authz_lifetime_secs.unwrap_or(default.authz_lifetime_secs),
             terms_of_service: d.terms_of_service,
+            authz_reuse: d.authz_reuse,
+            rate_limits: AcmeRateLimits {
+                orders_per_account: d.rate_limits.orders_per_account.map(RateLimit::from),
+                orders_per_identifier: d.rate_limits.orders_per_identifier.map(RateLimit::from),
+            },
         }
     }
 }
@@ -99,6 +148,11 @@ impl From<AcmeSettings> for AcmeDto {
             order_lifetime_secs: Some(s.order_lifetime_secs),
             authz_lifetime_secs: Some(s.authz_lifetime_secs),
             terms_of_service: s.terms_of_service,
+            authz_reuse: s.authz_reuse,
+            rate_limits: AcmeRateLimitsDto {
+                orders_per_account: s.rate_limits.orders_per_account.map(RateLimitDto::from),
+                orders_per_identifier: s.rate_limits.orders_per_identifier.map(RateLimitDto::from),
+            },
         }
     }
 }
