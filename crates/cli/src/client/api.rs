@@ -602,7 +602,7 @@ mod tests {
         let e = problem_error(reqwest::StatusCode::CONFLICT, body, "POST x");
         assert_eq!(
             e.to_string(),
-            "certificate 1a is already revoked (HTTP 409, urn:shedu:problem:already-revoked, request r1)"
+            "certificate 1a is already revoked (HTTP 409 Conflict, urn:shedu:problem:already-revoked, request r1)"
         );
         let e = problem_error(
             reqwest::StatusCode::BAD_GATEWAY,
