@@ -281,12 +281,7 @@ impl Ctx<'_> {
                 &self.audited(),
             )
             .await
-            .map_err(|e| match e {
-                shedu_store::Error::Conflict { .. } => {
-                    Failure::state("the object changed meanwhile; retry")
-                }
-                _ => Failure::general("storage unavailable"),
-            })
+            .map_err(write_failure)
     }
 
     fn event(&self, kind: EventKind, m: &Managed) -> NewEvent {
@@ -1019,4 +1014,15 @@ fn link(link_type: u32, uid: &str) -> Ttlv {
             Ttlv::text(tag::LINKED_OBJECT_IDENTIFIER, uid),
         ],
     )
+}
+
+/// What a client hears when writing objects failed: another request changed them first (retry), or the
+/// database is unavailable.
+pub(super) fn write_failure(e: shedu_store::Error) -> Failure {
+    match e {
+        shedu_store::Error::Conflict { .. } => {
+            Failure::state("the object changed meanwhile; retry")
+        }
+        _ => Failure::general("storage unavailable"),
+    }
 }

@@ -259,11 +259,6 @@ impl Ctx<'_> {
                 &self.audited(),
             )
             .await
-            .map_err(|e| match e {
-                shedu_store::Error::Conflict { .. } => {
-                    Failure::state("the object changed meanwhile; retry")
-                }
-                _ => Failure::general("storage unavailable"),
-            })
+            .map_err(super::write_failure)
     }
 }
