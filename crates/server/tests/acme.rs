@@ -11,13 +11,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use shedu_testkit::{Options, TestServer, backend_test, openssl};
 
-/// A loopback port that was free a moment ago, for the client's http-01 server.
+/// A loopback port free right now, for the client's challenge server.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    shedu_testkit::free_port_number()
 }
 
 /// A server whose ACME validations connect to `http01_port`, a CA, and an RA named `web` with ACME on.

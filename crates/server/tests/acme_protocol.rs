@@ -199,12 +199,9 @@ fn answer_once(port: u16, body: String) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// A loopback port free right now, for the client's challenge server.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    shedu_testkit::free_port_number()
 }
 
 async fn setup(backend: shedu_testkit::Backend, port: u16) -> (TestServer, Value) {

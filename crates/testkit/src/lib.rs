@@ -405,8 +405,21 @@ async fn decode(res: reqwest::Response) -> (u16, serde_json::Value) {
 
 /// A loopback address with a port that was free a moment ago.
 fn free_port() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
+    std::net::SocketAddr::from(([127, 0, 0, 1], free_port_number()))
+}
+
+/// A loopback port that is free right now, for a listener the test starts a moment later. Chosen at
+/// random below the kernel's ephemeral range (32768 and up on Linux): a port released by `bind(:0)` can be
+/// handed to the next `bind(:0)` or outgoing connection of a test running beside this one (seen once: the
+/// port picked for a test server's plain listener was taken before the server bound it), while a port
+/// here is only ever taken by another test picking at random in the same 12,000 ports.
+pub fn free_port_number() -> u16 {
+    loop {
+        let port = 20_000 + rand::random::<u16>() % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn hex_token() -> String {
