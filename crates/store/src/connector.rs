@@ -199,7 +199,7 @@ impl Store {
     }
 }
 
-async fn insert_token(
+pub(crate) async fn insert_token(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     t: &ConnectorTokenRow,
 ) -> Result<(), Error> {

@@ -1,32 +1,34 @@
-//! Group commit for short write transactions on SQLite.
+//! Group commit for short write transactions.
 //!
-//! SQLite has one writer, and with `synchronous=FULL` every commit waits for an fsync (about 4 ms on the
-//! machines this project is measured on), so a write transaction per request caps a server near 250
-//! requests/s however fast the rest is. Here one task owns those transactions: callers send their work (a
-//! closure over a transaction) and wait; the task takes everything queued (up to [`MAX_BATCH`]), opens one
-//! transaction, runs each piece of work inside its own SAVEPOINT, commits once and answers every waiter.
+//! With `synchronous=FULL` (SQLite) or `synchronous_commit=on` (PostgreSQL) every commit waits for an fsync
+//! (about 4 ms on the machines this project is measured on). On SQLite there is one writer; on PostgreSQL
+//! every audited transaction holds the audit chain's advisory lock from its append until its commit,
+//! fsync included, so audited writers queue one behind the other there too. Either way a write transaction
+//! per request caps a server near 250 requests/s however fast the rest is. Here one task owns those
+//! transactions: callers send their work (a closure over a transaction) and wait; the task takes everything
+//! queued (up to [`MAX_BATCH`]), opens one transaction, runs each piece of work inside its own SAVEPOINT,
+//! commits once and answers every waiter. One fsync and one turn of the chain lock serve the whole batch.
 //!
-//! - **Isolation as before.** Work runs one after the other on the single writer connection, as it did
-//!   when each took the connection in turn: each sees the committed database plus the work before it in its
-//!   batch, and nothing runs beside it.
-//! - **One failure fails one caller.** Work that returns an error is rolled back to its savepoint, and its
-//!   caller gets that error; its neighbours commit.
+//! - **Isolation as before.** Work runs one after the other on one connection: each sees the committed
+//!   database plus the work before it in its batch. On SQLite nothing runs beside it; on PostgreSQL other
+//!   transactions (the certificate writer, sweeps) run beside it under READ COMMITTED, as they did.
+//! - **One failure fails one caller.** Work that returns an error is rolled back to its savepoint (which
+//!   also clears PostgreSQL's aborted-transaction state), and its caller gets that error; its neighbours
+//!   commit.
 //! - **Committed before answered.** No caller hears `Ok` before the commit that holds its work; if that
 //!   commit fails, every caller of the batch gets the error (nothing of theirs was written).
 //! - **A panic loses no writer.** Each batch runs in a task of its own: a panic fails that batch's callers
 //!   (their answers are dropped: [`Error::Config`] "writer stopped"), and the next batch runs.
-//!
-//! PostgreSQL gets none of this: its commits already group in the server (many connections, one WAL
-//! flush), so [`Store::write_tx`] runs the work in a transaction of its own there.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Backend, Error, Store};
+use crate::{Error, Store};
 
 /// Most pieces of work committed together.
 const MAX_BATCH: usize = 256;
@@ -44,10 +46,12 @@ struct Job {
     done: oneshot::Sender<Result<(), Error>>,
 }
 
-/// A handle to the group-commit task (SQLite only).
+/// A handle to the group-commit task.
 #[derive(Clone, Debug)]
 pub(crate) struct GroupWriter {
     tx: mpsc::Sender<Job>,
+    /// Batches committed (or attempted) so far: [`Store::group_commits`].
+    batches: Arc<AtomicU64>,
 }
 
 fn stopped() -> Error {
@@ -57,15 +61,17 @@ fn stopped() -> Error {
 impl GroupWriter {
     pub(crate) fn spawn(pool: AnyPool) -> GroupWriter {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(pool, rx));
-        GroupWriter { tx }
+        let batches = Arc::new(AtomicU64::new(0));
+        tokio::spawn(run(pool, rx, batches.clone()));
+        GroupWriter { tx, batches }
     }
 }
 
-async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
+async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Job>, batches: Arc<AtomicU64>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
+        batches.fetch_add(1, Ordering::Relaxed);
         // A panic inside the work ends only this task; its callers' answers drop with it.
         let _ = tokio::spawn(commit_batch(pool.clone(), jobs)).await;
     }
@@ -112,10 +118,14 @@ async fn commit_batch(pool: AnyPool, jobs: Vec<Job>) {
 }
 
 impl Store {
+    /// How many batches the group-commit writer has committed (or tried to) since the store opened.
+    pub fn group_commits(&self) -> u64 {
+        self.group.batches.load(Ordering::Relaxed)
+    }
+
     /// Runs `work` in a write transaction and commits it, returning what the work returned once it is
-    /// durable. On SQLite the transaction is shared with other callers' work (group commit, see the module
-    /// notes); on PostgreSQL it is the work's own. The work must not commit, and an error from it rolls back
-    /// everything it wrote.
+    /// durable. The transaction is shared with other callers' work (group commit, see the module notes).
+    /// The work must not commit, and an error from it rolls back everything it wrote.
     pub(crate) async fn write_tx<T, F>(&self, work: F) -> Result<T, Error>
     where
         T: Send + 'static,
@@ -123,12 +133,7 @@ impl Store {
             + Send
             + 'static,
     {
-        let Some(group) = &self.group else {
-            let mut tx = self.write.begin().await?;
-            let value = work(&mut tx).await?;
-            tx.commit().await?;
-            return Ok(value);
-        };
+        let group = &self.group;
         let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
         let out = slot.clone();
         let work: Work = Box::new(move |tx| {
@@ -150,11 +155,6 @@ impl Store {
         let value = slot.lock().ok().and_then(|mut slot| slot.take());
         value.ok_or_else(stopped)
     }
-
-    /// The group-commit writer for `backend` (SQLite only).
-    pub(crate) fn group_writer(backend: Backend, write: &AnyPool) -> Option<GroupWriter> {
-        (backend == Backend::Sqlite).then(|| GroupWriter::spawn(write.clone()))
-    }
 }
 
 #[cfg(test)]
@@ -163,6 +163,7 @@ mod tests {
 
     use crate::audit::{AuditContext, AuditVerdict, Audited};
     use crate::connector::ConnectorTokenRow;
+    use crate::connector::insert_token as insert_token_row;
     use crate::scratch::{ScratchDb, TEST_WORDS, TestBackend};
     use crate::{Error, NewEvent, Store};
 
@@ -271,6 +272,79 @@ mod tests {
             },
             "40 creations and 20 exchanges, nothing of the refused ones"
         );
+    }
+
+    /// Work queued while a batch runs commits together in the next batch, in one transaction, on both
+    /// backends. (PostgreSQL used to run each piece in a transaction of its own, each holding the audit
+    /// chain's lock through its own fsync.)
+    async fn work_queued_behind_a_batch_shares_the_next_commit(backend: TestBackend) {
+        let db = ScratchDb::new(backend).await;
+        let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+        let before = store.group_commits();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let slow = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write_tx(move |_tx| {
+                        Box::pin(async move {
+                            let _ = started.send(());
+                            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+                            Ok(())
+                        })
+                    })
+                    .await
+            })
+        };
+        running.await.unwrap();
+        let postgres = backend == TestBackend::Postgres;
+        let tasks: Vec<_> = (0..20u8)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .write_tx(move |tx| {
+                            Box::pin(async move {
+                                insert_token_row(tx, &token(n, "pairing")).await?;
+                                if !postgres {
+                                    return Ok(0);
+                                }
+                                let xid: i64 = sqlx::query_scalar("SELECT txid_current()")
+                                    .fetch_one(&mut **tx)
+                                    .await?;
+                                Ok(xid)
+                            })
+                        })
+                        .await
+                })
+            })
+            .collect();
+        slow.await.unwrap().unwrap();
+        let mut xids = Vec::new();
+        for t in tasks {
+            xids.push(t.await.unwrap().unwrap());
+        }
+        assert_eq!(
+            store.group_commits() - before,
+            2,
+            "the slow piece's batch, then one batch for the 20 queued behind it"
+        );
+        xids.dedup();
+        assert_eq!(xids.len(), 1, "one transaction id for the 20: {xids:?}");
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM connector_tokens").await,
+            20
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_queued_behind_a_batch_shares_the_next_commit_sqlite() {
+        work_queued_behind_a_batch_shares_the_next_commit(TestBackend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_queued_behind_a_batch_shares_the_next_commit_postgres() {
+        work_queued_behind_a_batch_shares_the_next_commit(TestBackend::Postgres).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@
 //! inserts additionally go through a group-commit writer ([`writer`]) so that one fsync serves every
 //! certificate queued meanwhile, while each caller still returns only after its row is committed. The
 //! transactions of the hot request paths (enrolment, the connector's tokens) share commits the same way
-//! through [`group`], each in its own savepoint.
+//! through [`group`], each in its own savepoint, on both backends.
 #![warn(missing_docs)]
 
 mod acme;
@@ -124,8 +124,8 @@ pub struct Store {
     /// How audit records are chained (the audit key, once set), shared by every clone.
     chain: audit::Chain,
     certs: writer::CertWriter,
-    /// Group commit for write transactions (SQLite only; see [`group`]).
-    group: Option<group::GroupWriter>,
+    /// Group commit for write transactions (see [`group`]).
+    group: group::GroupWriter,
     words: &'static EventWords,
     /// PostgreSQL's URL, for the change feed's own connection.
     feed_url: Option<cluster::FeedUrl>,
@@ -171,7 +171,7 @@ impl Store {
         migrate::run(&write, backend).await?;
         let chain = audit::Chain::new(backend);
         let certs = writer::CertWriter::spawn(write.clone(), chain.clone());
-        let group = Store::group_writer(backend, &write);
+        let group = group::GroupWriter::spawn(write.clone());
         Ok(Store {
             read,
             write,
