@@ -142,8 +142,8 @@ pub(crate) struct ServeArgs {
     pub template_dir: Option<PathBuf>,
 
     /// Address of a TLS-terminating proxy whose forwarded client certificate (URL-encoded PEM, nginx
-    /// `$ssl_client_escaped_cert`) and `X-Forwarded-For` client address are believed. Repeatable;
-    /// comma-separated in SHEDU_TRUSTED_PROXY.
+    /// `$ssl_client_escaped_cert`, or base64 DER, HAProxy `%[ssl_c_der,base64]`) and `X-Forwarded-For`
+    /// client address are believed. Repeatable; comma-separated in SHEDU_TRUSTED_PROXY.
     #[arg(
         long = "trusted-proxy",
         env = "SHEDU_TRUSTED_PROXY",

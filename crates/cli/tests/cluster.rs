@@ -40,7 +40,13 @@ impl Drop for Replica {
 }
 
 /// Spawns a replica on `db_url` with its own data folder `root/name` (not yet waiting for it).
-fn spawn(root: &Path, name: &str, db_url: &str, master: &str) -> (Child, PathBuf) {
+fn spawn(
+    root: &Path,
+    name: &str,
+    db_url: &str,
+    master: &str,
+    env: &[(&str, &str)],
+) -> (Child, PathBuf) {
     let data = root.join(name);
     let stderr = std::fs::File::create(root.join(format!("{name}.stderr"))).unwrap();
     let child = shedu_command(root)
@@ -51,6 +57,7 @@ fn spawn(root: &Path, name: &str, db_url: &str, master: &str) -> (Child, PathBuf
         .env("SHEDU_DATABASE_URL", db_url)
         .env("SHEDU_MASTER_KEY", master)
         .env("SHEDU_LOG", "info")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr))
@@ -61,9 +68,20 @@ fn spawn(root: &Path, name: &str, db_url: &str, master: &str) -> (Child, PathBuf
 
 /// Starts `names.len()` replicas at the same instant and waits for all of them.
 fn start_all(root: &Path, names: &[&str], db_url: &str, master: &str) -> Vec<Replica> {
+    start_all_with(root, names, db_url, master, &[])
+}
+
+/// [`start_all`] with more environment for every replica.
+fn start_all_with(
+    root: &Path,
+    names: &[&str],
+    db_url: &str,
+    master: &str,
+    env: &[(&str, &str)],
+) -> Vec<Replica> {
     let spawned: Vec<_> = names
         .iter()
-        .map(|n| (n, spawn(root, n, db_url, master)))
+        .map(|n| (n, spawn(root, n, db_url, master, env)))
         .collect();
     spawned
         .into_iter()
@@ -624,12 +642,12 @@ async fn a_replica_cut_off_from_the_database_stops_serving_cached_answers() {
 
 /// A port on loopback that was free a moment ago.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    shedu_testkit::free_port_number()
 }
+
+/// The global and default sections of every balancer's configuration.
+const HAPROXY_HEAD: &str = "global\n    maxconn 4096\n\
+     defaults\n    timeout connect 2s\n    timeout client 60s\n    timeout server 60s\n    retries 3\n    option redispatch\n";
 
 /// HAProxy from Debian in front of the replicas: TLS passed through to their HTTPS listeners (so client
 /// certificates reach them), plain HTTP balanced for the validation endpoints, each replica checked on
@@ -664,13 +682,51 @@ impl Balancer {
             ));
         }
         let config = format!(
-            "global\n    maxconn 4096\n\
-             defaults\n    timeout connect 2s\n    timeout client 60s\n    timeout server 60s\n    retries 3\n    option redispatch\n\
+            "{HAPROXY_HEAD}\
              frontend api\n    mode tcp\n    bind 127.0.0.1:{https}\n    default_backend replicas_tls\n\
              backend replicas_tls\n    mode tcp\n    balance roundrobin\n    option httpchk GET /ready\n{servers_tls}\
              frontend va\n    mode http\n    bind 127.0.0.1:{http}\n    default_backend replicas_http\n\
              backend replicas_http\n    mode http\n    balance roundrobin\n    option httpchk GET /ready\n{servers_http}"
         );
+        Balancer::run(dir, &config, https, http)
+    }
+
+    /// HAProxy terminating TLS with its own certificate (`lb_pem`: certificate and key), asking clients for
+    /// a certificate of `client_ca` and forwarding it to the replicas' HTTPS listeners as base64 DER in
+    /// `X-Client-Cert` (a header a client sent itself is dropped first). The replicas must list 127.0.0.1
+    /// in `--trusted-proxy`. Only the HTTPS side is balanced; `http` is unused.
+    fn start_terminating(
+        dir: &Path,
+        replicas: &[Replica],
+        lb_pem: &Path,
+        client_ca: &Path,
+    ) -> Balancer {
+        let https = free_port();
+        let mut servers = String::new();
+        for (i, r) in replicas.iter().enumerate() {
+            let check = r.http.rsplit(':').next().unwrap();
+            let replica_ca = r.data.join("tls/ca.pem");
+            servers.push_str(&format!(
+                "    server r{i} {} ssl verify required ca-file {} no-check-ssl check port {check} inter 300 fall 2 rise 1\n",
+                r.https,
+                replica_ca.display()
+            ));
+        }
+        let config = format!(
+            "{HAPROXY_HEAD}\
+             frontend api\n    mode http\n\
+             \x20   bind 127.0.0.1:{https} ssl crt {} ca-file {} verify optional\n\
+             \x20   http-request del-header X-Client-Cert\n\
+             \x20   http-request set-header X-Client-Cert %[ssl_c_der,base64] if {{ ssl_c_used }}\n\
+             \x20   default_backend replicas\n\
+             backend replicas\n    mode http\n    balance roundrobin\n    option httpchk GET /ready\n{servers}",
+            lb_pem.display(),
+            client_ca.display()
+        );
+        Balancer::run(dir, &config, https, 0)
+    }
+
+    fn run(dir: &Path, config: &str, https: u16, http: u16) -> Balancer {
         let path = dir.join("haproxy.cfg");
         std::fs::write(&path, config).unwrap();
         let bin = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
@@ -724,7 +780,20 @@ async fn behind_haproxy_issuance_survives_a_replica_killed_under_load() {
     let db = ScratchDb::new(Backend::Postgres).await;
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let mut replicas = start_all(root, &["a", "b", "c"], &db.url, &master_key());
+    // Every replica publishes the outbox to one JetStream stream of its own for this test.
+    let nats = std::env::var("SHEDU_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let stream = format!("KILL{:08X}", rand::random::<u32>());
+    let events_url = format!(
+        "{nats}?stream={stream}&subject_prefix={}",
+        stream.to_lowercase()
+    );
+    let mut replicas = start_all_with(
+        root,
+        &["a", "b", "c"],
+        &db.url,
+        &master_key(),
+        &[("SHEDU_EVENTS_URL", &events_url)],
+    );
     let lb = Balancer::start(root, &replicas);
     let front = lb.front();
     let api = Arc::new(admin_api(&replicas[0]));
@@ -789,16 +858,21 @@ async fn behind_haproxy_issuance_survives_a_replica_killed_under_load() {
             (serials, errors, after_kill)
         }));
     }
-    // The victim is the replica that dispatches the `alerts` event sink (a singleton under a lock).
+    // The victim is the replica that dispatches the NATS event sink (a singleton under a lock).
     let log = |name: &str| {
         std::fs::read_to_string(root.join(format!("{name}.stderr"))).unwrap_or_default()
     };
-    let leading = |name: &str| log(name).contains("event sink dispatching sink=alerts");
+    let sink_line = format!("event sink dispatching sink=nats:{stream}");
+    let leading = |name: &str| log(name).contains(&sink_line);
     let names = ["a", "b", "c"];
-    let victim_at = names
-        .iter()
-        .position(|n| leading(n))
-        .expect("one replica dispatches alerts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let victim_at = loop {
+        if let Some(at) = names.iter().position(|n| leading(n)) {
+            break at;
+        }
+        assert!(Instant::now() < deadline, "no replica dispatches {stream}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     tokio::time::sleep_until(kill_at.into()).await;
     let victim = replicas.remove(victim_at);
     drop(victim); // SIGKILL, then reaped
@@ -815,11 +889,11 @@ async fn behind_haproxy_issuance_survives_a_replica_killed_under_load() {
         }
         assert!(
             killed.elapsed() < Duration::from_secs(60),
-            "no replica took over the alerts sink"
+            "no replica took over the NATS sink"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    println!("the alerts sink moved to another replica {takeover:?} after the kill");
+    println!("the NATS sink moved to another replica {takeover:?} after the kill");
     let mut serials = Vec::new();
     let (mut errors, mut after_kill) = (0, 0);
     for c in clients {
@@ -877,6 +951,209 @@ async fn behind_haproxy_issuance_survives_a_replica_killed_under_load() {
             stored.binary_search(serial).is_ok(),
             "certificate {serial} was handed out but is not stored"
         );
+    }
+
+    // No event lost or doubled across the kill: the stream holds as many messages as the outbox has
+    // events (JetStream drops a re-sent event by its message id), once the new dispatcher caught up.
+    let js = async_nats::jetstream::new(async_nats::connect(nats.as_str()).await.unwrap());
+    let outbox = || {
+        let out = std::process::Command::new("psql")
+            .args([db.url.as_str(), "-tAc", "SELECT COUNT(*) FROM events"])
+            .output()
+            .expect("psql is required (apt-get install postgresql-client)");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (published, stored) = loop {
+        let info = js
+            .get_stream(&stream)
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .clone();
+        let (published, stored) = (info.state.messages, outbox());
+        if published == stored || Instant::now() > deadline {
+            break (published, stored);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let _ = js.delete_stream(&stream).await;
+    println!("{published} messages in {stream}, {stored} events in the outbox");
+    assert!(stored > 50, "the outbox has only {stored} events");
+    assert_eq!(
+        published, stored,
+        "messages in {stream} against events in the outbox, 60 s after the load stopped"
+    );
+}
+
+/// `curl` through `https` (`host:port`) to `path`, trusting `cacert`, with a client certificate when given
+/// and extra headers: the status code (0 when curl failed) and the body.
+fn curl_via(
+    dir: &Path,
+    https: &str,
+    path: &str,
+    cacert: &str,
+    cert: Option<(&str, &str)>,
+    headers: &[&str],
+) -> (u16, String) {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.current_dir(dir)
+        .args(["-sS", "--max-time", "20", "--cacert", cacert])
+        .args(["-o", "-", "-w", "\n%{http_code}"]);
+    if let Some((cert, key)) = cert {
+        cmd.args(["--cert", cert, "--key", key]);
+    }
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(format!("https://{https}{path}")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// The other balancer layout (issue 19): HAProxy terminates TLS, checks the client's certificate against the
+/// platform's CA and forwards it in `X-Client-Cert` (base64 DER, HAProxy's own encoding) to replicas that
+/// list it in `--trusted-proxy`. A device certificate authenticates through it on every replica, a client
+/// cannot forge the header through it, and a revocation on one replica is refused through it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_tls_terminating_haproxy_forwarded_client_certificates_authenticate() {
+    let db = ScratchDb::new(Backend::Postgres).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let replicas = start_all_with(
+        root,
+        &["a", "b"],
+        &db.url,
+        &master_key(),
+        &[("SHEDU_TRUSTED_PROXY", "127.0.0.1")],
+    );
+    let api = admin_api(&replicas[0]);
+    let work = root.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+
+    // A client CA on the platform, a device certificate from it, and the balancer's own TLS certificate.
+    let ca = api
+        .post(
+            &replicas[0],
+            "/api/v1/cas",
+            json!({"name": "plant", "key_type": "ec-p256", "subject": {"common_name": "Plant CA"},
+                "profile": {"ext_key_usages": ["client_auth"]}}),
+        )
+        .await;
+    let ca_id = ca["id"].as_str().unwrap().to_string();
+    std::fs::write(
+        work.join("plant.pem"),
+        ca["certificate_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    let csr = openssl_csr(&work, "plc", "ec-p256", "/CN=plc-7", None);
+    let issued = api
+        .post(
+            &replicas[1],
+            &format!("/api/v1/cas/{ca_id}/certificates"),
+            json!({ "csr_pem": csr }),
+        )
+        .await;
+    std::fs::write(
+        work.join("plc.pem"),
+        issued["certificate_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    let serial = issued["serial"].as_str().unwrap().to_string();
+    let (ok, text) = openssl(
+        &work,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=balancer",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-days",
+            "1",
+            "-keyout",
+            "lb.key",
+            "-out",
+            "lb.crt",
+        ],
+    );
+    assert!(ok, "{text}");
+    let lb_pem = [
+        std::fs::read(work.join("lb.crt")).unwrap(),
+        std::fs::read(work.join("lb.key")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(work.join("lb.pem"), lb_pem).unwrap();
+
+    let lb = Balancer::start_terminating(
+        root,
+        &replicas,
+        &work.join("lb.pem"),
+        &work.join("plant.pem"),
+    );
+    let whoami = |cert: Option<(&str, &str)>, headers: &[&str]| {
+        curl_via(
+            &work,
+            &lb.https,
+            "/api/v1/auth/whoami",
+            "lb.crt",
+            cert,
+            headers,
+        )
+    };
+    let device = Some(("plc.pem", "plc.key"));
+    // Ready once HAProxy has seen both replicas pass their checks.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while whoami(device, &[]).0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "no 200 through the balancer: {:?}\n{}",
+            whoami(device, &[]),
+            std::fs::read_to_string(root.join("haproxy.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Round robin over two replicas: four calls reach both.
+    for _ in 0..4 {
+        let (status, body) = whoami(device, &[]);
+        assert_eq!(status, 200, "{body}");
+        let me: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(me["kind"], "certificate", "{me}");
+        assert!(me["name"].as_str().unwrap().contains("plc-7"), "{me}");
+    }
+    // A header the client writes itself is replaced by what HAProxy saw: nothing, so no identity.
+    let plc_pem = std::fs::read_to_string(work.join("plc.pem")).unwrap();
+    let forged = format!("X-Client-Cert: {}", plc_pem.trim_end().replace('\n', "%0A"));
+    for _ in 0..2 {
+        let (status, body) = whoami(None, &[&forged]);
+        assert_eq!(status, 401, "a forged header through the balancer: {body}");
+    }
+
+    // Revoked on replica a; refused through the balancer (so on both replicas) as soon as that returns.
+    api.post(
+        &replicas[0],
+        &format!("/api/v1/cas/{ca_id}/certificates/{serial}/revoke"),
+        json!({"reason": "key_compromise"}),
+    )
+    .await;
+    for _ in 0..4 {
+        let (status, body) = whoami(device, &[]);
+        assert_eq!(
+            status, 401,
+            "a revoked certificate through the balancer: {body}"
+        );
+        assert!(body.contains("invalid-client-certificate"), "{body}");
     }
 }
 

@@ -166,13 +166,28 @@ pub fn pem_to_der_certs(input: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
     Ok(certs)
 }
 
-/// Decodes a client chain a TLS-terminating proxy forwarded in a header: the PEM percent-encoded (nginx
-/// `$ssl_client_escaped_cert`), leaf first. A malformed `%XX` escape, PEM without a certificate or an empty
-/// value is an error; the DER of each certificate is judged by whoever verifies the chain.
+/// Decodes a client chain a TLS-terminating proxy forwarded in a header, leaf first, in either form proxies
+/// write: the PEM percent-encoded (nginx `$ssl_client_escaped_cert`), or base64 DER, a chain's certificates
+/// separated by commas (HAProxy `%[ssl_c_der,base64]`, Traefik's `X-Forwarded-Tls-Client-Cert`), itself
+/// possibly percent-encoded. A malformed `%XX` escape or base64, PEM without a certificate or an empty value
+/// is an error; the DER of each certificate is judged by whoever verifies the chain.
 pub fn escaped_pem_to_der_certs(value: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
-    let pem = percent_decode(value)
+    use base64::Engine;
+    let text = percent_decode(value)
         .ok_or_else(|| Error::malformed("certificate", "bad percent-encoding"))?;
-    let certs = pem_to_der_certs(&pem)?;
+    let certs = if text.trim_ascii_start().starts_with(b"-----BEGIN") {
+        pem_to_der_certs(&text)?
+    } else {
+        text.split(|&b| b == b',')
+            .map(|part| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(part.trim_ascii())
+                    .map_err(|_| {
+                        Error::malformed("certificate", "neither PEM nor base64-encoded DER")
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    };
     if certs.iter().all(Vec::is_empty) {
         return Err(Error::malformed("certificate", "no certificate"));
     }
@@ -263,5 +278,25 @@ mod tests {
         assert!(escaped_pem_to_der_certs(b"%ZZ").is_err());
         let key = "-----BEGIN%20PRIVATE%20KEY-----%0AMAMCAQc%3D%0A-----END%20PRIVATE%20KEY-----%0A";
         assert!(escaped_pem_to_der_certs(key.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn base64_der_as_haproxy_and_traefik_forward_it_decodes_too() {
+        let chain = [
+            vec![0x30, 0x03, 0x02, 0x01, 0x07],
+            vec![0x30, 0x03, 0x02, 0x01, 0x08],
+        ];
+        // HAProxy `%[ssl_c_der,base64]`: the leaf alone.
+        assert_eq!(
+            escaped_pem_to_der_certs(b"MAMCAQc=").unwrap(),
+            [chain[0].clone()]
+        );
+        // Traefik: the chain comma-separated, percent-encoded.
+        assert_eq!(
+            escaped_pem_to_der_certs(b"MAMCAQc%3D%2CMAMCAQg%3D").unwrap(),
+            chain
+        );
+        assert!(escaped_pem_to_der_certs(b"MAMC*Qc=").is_err());
+        assert!(escaped_pem_to_der_certs(b" , ").is_err());
     }
 }
