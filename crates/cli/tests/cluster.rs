@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::{STARTUP_TIMEOUT, shedu_command, wait_for_listeners};
 use serde_json::{Value, json};
-use shedu_testkit::{Backend, ScratchDb, openssl, openssl_csr};
+use shedu_testkit::{Backend, ScratchDb, curl, openssl, openssl_csr, openssl_self_signed};
 
 /// One `shedu serve` process.
 struct Replica {
@@ -1001,18 +1001,23 @@ fn curl_via(
     cert: Option<(&str, &str)>,
     headers: &[&str],
 ) -> (u16, String) {
-    let mut cmd = std::process::Command::new("curl");
-    cmd.current_dir(dir)
-        .args(["-sS", "--max-time", "20", "--cacert", cacert])
-        .args(["-o", "-", "-w", "\n%{http_code}"]);
+    let url = format!("https://{https}{path}");
+    let mut args = vec![
+        "--max-time",
+        "20",
+        "--cacert",
+        cacert,
+        "-w",
+        "\n%{http_code}",
+    ];
     if let Some((cert, key)) = cert {
-        cmd.args(["--cert", cert, "--key", key]);
+        args.extend(["--cert", cert, "--key", key]);
     }
     for h in headers {
-        cmd.args(["-H", h]);
+        args.extend(["-H", h]);
     }
-    let out = cmd.arg(format!("https://{https}{path}")).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    args.push(&url);
+    let text = String::from_utf8_lossy(&curl(dir, &args).1).to_string();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
@@ -1066,40 +1071,18 @@ async fn behind_a_tls_terminating_haproxy_forwarded_client_certificates_authenti
     )
     .unwrap();
     let serial = issued["serial"].as_str().unwrap().to_string();
-    let (ok, text) = openssl(
-        &work,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=balancer",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-days",
-            "1",
-            "-keyout",
-            "lb.key",
-            "-out",
-            "lb.crt",
-        ],
-    );
-    assert!(ok, "{text}");
+    openssl_self_signed(&work, "lb", "balancer", &["subjectAltName=IP:127.0.0.1"]);
     let lb_pem = [
-        std::fs::read(work.join("lb.crt")).unwrap(),
+        std::fs::read(work.join("lb.pem")).unwrap(),
         std::fs::read(work.join("lb.key")).unwrap(),
     ]
     .concat();
-    std::fs::write(work.join("lb.pem"), lb_pem).unwrap();
+    std::fs::write(work.join("lb-with-key.pem"), lb_pem).unwrap();
 
     let lb = Balancer::start_terminating(
         root,
         &replicas,
-        &work.join("lb.pem"),
+        &work.join("lb-with-key.pem"),
         &work.join("plant.pem"),
     );
     let whoami = |cert: Option<(&str, &str)>, headers: &[&str]| {
@@ -1107,7 +1090,7 @@ async fn behind_a_tls_terminating_haproxy_forwarded_client_certificates_authenti
             &work,
             &lb.https,
             "/api/v1/auth/whoami",
-            "lb.crt",
+            "lb.pem",
             cert,
             headers,
         )

@@ -648,35 +648,47 @@ pub fn python_venv(name: &str, requirements: &[&str]) -> std::path::PathBuf {
 /// Makes a self-signed P-256 CA with openssl in `dir` (`<stem>.pem`, `<stem>.key`): CA:TRUE and the key
 /// usages a CA needs, valid 30 days. The stand-in for "an existing CA" that tests import.
 pub fn openssl_ca(dir: &Path, stem: &str, common_name: &str) {
+    openssl_self_signed(
+        dir,
+        stem,
+        common_name,
+        &[
+            "basicConstraints=critical,CA:TRUE",
+            "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+        ],
+    );
+}
+
+/// Makes a self-signed P-256 certificate with openssl in `dir` (`<stem>.pem`, `<stem>.key`), valid 30 days,
+/// with each of `extensions` as an `-addext` (e.g. `subjectAltName=IP:127.0.0.1` for a test's own TLS
+/// server).
+pub fn openssl_self_signed(dir: &Path, stem: &str, common_name: &str, extensions: &[&str]) {
     let (key, cert, subject) = (
         format!("{stem}.key"),
         format!("{stem}.pem"),
         format!("/CN={common_name}"),
     );
-    let (ok, out) = openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &cert,
-            "-subj",
-            &subject,
-            "-days",
-            "30",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-        ],
-    );
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &cert,
+        "-subj",
+        &subject,
+        "-days",
+        "30",
+    ];
+    for e in extensions {
+        args.extend(["-addext", e]);
+    }
+    let (ok, out) = openssl(dir, &args);
     assert!(ok, "openssl req -x509: {out}");
 }
 
