@@ -251,6 +251,12 @@ pub(crate) struct ServeArgs {
     /// Agentless rotation's options (`[rotation]` in the TOML file).
     #[command(flatten)]
     pub rotation: rotation::RotationArgs,
+
+    /// `[pki]`: `shedu bootstrap-pki`'s table (`bootstrap.rs` reads it), allowed here so that one
+    /// `services.toml` holds the services' token entries and their certificates; serve ignores it.
+    #[arg(skip)]
+    #[serde(rename = "pki")]
+    pub _bootstrap_pki: Option<toml::Table>,
 }
 
 /// One `[[oidc]]` table of the TOML file.
