@@ -17,6 +17,20 @@ pub(crate) const WRAPPED_FILE: &str = "master.key.wrapped";
 pub(crate) const SALT_FILE: &str = "unseal.salt";
 /// Where `machine-id` reads from.
 const MACHINE_ID: &str = "/etc/machine-id";
+/// Where `dmi` reads from: the firmware's (SMBIOS) identity of the machine, readable by root only.
+const DMI_DIR: &str = "/sys/class/dmi/id";
+/// Values boards ship instead of a real identity: never machine-bound input.
+const DMI_PLACEHOLDERS: [&str; 9] = [
+    "",
+    "not specified",
+    "not applicable",
+    "not available",
+    "none",
+    "default string",
+    "to be filled by o.e.m.",
+    "system serial number",
+    "0123456789",
+];
 /// How long an `exec:` program may run.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most output of an `exec:` program that is read.
@@ -29,20 +43,25 @@ pub(crate) enum UnsealSource {
     File(PathBuf),
     /// `/etc/machine-id`.
     MachineId,
+    /// The firmware's product UUID and serial number (`/sys/class/dmi/id`, root only).
+    Dmi,
     /// A program's standard output: hex key material (EdgeX's hook).
     Exec(PathBuf),
 }
 
 impl UnsealSource {
-    /// `kdf:file:<path>`, `kdf:machine-id`, `kdf:exec:<program>`.
+    /// `kdf:file:<path>`, `kdf:machine-id`, `kdf:dmi`, `kdf:exec:<program>`.
     pub(crate) fn parse(text: &str) -> anyhow::Result<UnsealSource> {
         let Some(source) = text.strip_prefix("kdf:") else {
             bail!(
-                "--unseal must be kdf:<source> (kdf:machine-id, kdf:file:<path>, kdf:exec:<program>), not {text:?}"
+                "--unseal must be kdf:<source> (kdf:machine-id, kdf:dmi, kdf:file:<path>, kdf:exec:<program>), not {text:?}"
             );
         };
         if source == "machine-id" {
             return Ok(UnsealSource::MachineId);
+        }
+        if source == "dmi" {
+            return Ok(UnsealSource::Dmi);
         }
         if let Some(path) = source.strip_prefix("file:").filter(|p| !p.is_empty()) {
             return Ok(UnsealSource::File(PathBuf::from(path)));
@@ -51,7 +70,7 @@ impl UnsealSource {
             return Ok(UnsealSource::Exec(PathBuf::from(program)));
         }
         bail!(
-            "unknown --unseal source {source:?}: expected machine-id, file:<path> or exec:<program>"
+            "unknown --unseal source {source:?}: expected machine-id, dmi, file:<path> or exec:<program>"
         )
     }
 
@@ -66,6 +85,7 @@ impl UnsealSource {
                     .with_context(|| format!("cannot read {MACHINE_ID}"))?;
                 Ok(Zeroizing::new(text.trim().as_bytes().to_vec()))
             }
+            UnsealSource::Dmi => read_dmi(Path::new(DMI_DIR)),
             UnsealSource::Exec(program) => run_program(program),
         }
     }
@@ -76,9 +96,54 @@ impl std::fmt::Display for UnsealSource {
         match self {
             UnsealSource::File(p) => write!(f, "kdf:file:{}", p.display()),
             UnsealSource::MachineId => f.write_str("kdf:machine-id"),
+            UnsealSource::Dmi => f.write_str("kdf:dmi"),
             UnsealSource::Exec(p) => write!(f, "kdf:exec:{}", p.display()),
         }
     }
+}
+
+/// The DMI identity under `dir`: `product_uuid=<uuid>\nproduct_serial=<serial>\n`. The UUID must be a
+/// real one (not all zeros or all Fs, not a placeholder); the serial is included when the firmware gives a
+/// real one. Both files are readable by root only.
+fn read_dmi(dir: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    if !dir.exists() {
+        bail!(
+            "kdf:dmi: {} is missing (no SMBIOS data on this machine, or /sys is not mounted); use \
+             kdf:machine-id or kdf:exec",
+            dir.display()
+        );
+    }
+    let read = |name: &str| -> anyhow::Result<Option<String>> {
+        let path = dir.join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let value = text.trim().to_string();
+                let placeholder = DMI_PLACEHOLDERS.contains(&value.to_ascii_lowercase().as_str())
+                    || value.chars().all(|c| matches!(c, '0' | '-'))
+                    || value.chars().all(|c| matches!(c, 'f' | 'F' | '-'));
+                Ok((!placeholder).then_some(value))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => bail!(
+                "kdf:dmi: {} is readable by root only: run shedu as root, or use kdf:exec with a \
+                 helper allowed to read it",
+                path.display()
+            ),
+            Err(e) => Err(e).with_context(|| format!("kdf:dmi: cannot read {}", path.display())),
+        }
+    };
+    let uuid = read("product_uuid")?.with_context(|| {
+        format!(
+            "kdf:dmi: {}/product_uuid holds no real UUID (missing, zeros or a placeholder): this \
+             firmware does not identify the machine; use kdf:machine-id or kdf:exec",
+            dir.display()
+        )
+    })?;
+    let mut input = format!("product_uuid={uuid}\n");
+    if let Some(serial) = read("product_serial")? {
+        input.push_str(&format!("product_serial={serial}\n"));
+    }
+    Ok(Zeroizing::new(input.into_bytes()))
 }
 
 /// Runs `program` with no arguments and takes its standard output as hex key material.
@@ -277,6 +342,7 @@ mod tests {
     fn sources_parse_and_print_back() {
         for text in [
             "kdf:machine-id",
+            "kdf:dmi",
             "kdf:file:/run/key",
             "kdf:exec:/usr/bin/get-key",
         ] {
@@ -287,10 +353,43 @@ mod tests {
             "kdf:",
             "kdf:file:",
             "kdf:exec:",
-            "kdf:dmi",
+            "kdf:dmi:x",
             "pkcs11",
         ] {
             assert!(UnsealSource::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn dmi_input_is_the_uuid_and_serial_and_refuses_placeholders() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, value: &str| std::fs::write(dir.path().join(name), value).unwrap();
+        write("product_uuid", "4c4c4544-0042-3510-8052-b4c04f564e32\n");
+        write("product_serial", "5R2VN32\n");
+        let input = read_dmi(dir.path()).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&input).unwrap(),
+            "product_uuid=4c4c4544-0042-3510-8052-b4c04f564e32\nproduct_serial=5R2VN32\n"
+        );
+        // A board's placeholder serial is left out; the UUID still binds the input.
+        write("product_serial", "To Be Filled By O.E.M.\n");
+        assert_eq!(
+            std::str::from_utf8(&read_dmi(dir.path()).unwrap()).unwrap(),
+            "product_uuid=4c4c4544-0042-3510-8052-b4c04f564e32\n"
+        );
+        for bad in [
+            "00000000-0000-0000-0000-000000000000",
+            "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
+            "Not Specified",
+            "",
+        ] {
+            write("product_uuid", bad);
+            let err = read_dmi(dir.path()).unwrap_err().to_string();
+            assert!(err.contains("holds no real UUID"), "{bad:?}: {err}");
+        }
+        let err = read_dmi(&dir.path().join("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is missing (no SMBIOS data"), "{err}");
     }
 }
