@@ -111,3 +111,34 @@ where
     }
     Ok(all)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn counts_operations_inside_the_window_and_errors_by_status() {
+        let window = Window::from_now(0.05, 0.3);
+        let mut out = closed_loop(window, 4, |worker, n| async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if worker == 0 && n % 5 == 4 {
+                Err(("503".to_string(), format!("worker {worker} op {n}")))
+            } else {
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+        let summary = out.summary();
+        // At most 30 operations of 10 ms per worker fit in the measured 0.3 s (fewer on a loaded machine).
+        assert!(
+            (10..=120).contains(&summary.count),
+            "{} counted",
+            summary.count
+        );
+        assert!(summary.p50_ms >= 10.0, "{summary:?}");
+        assert!(out.errors() >= 1, "{:?}", out.error_statuses);
+        assert_eq!(out.error_statuses.keys().collect::<Vec<_>>(), ["503"]);
+        assert!(out.first_error.unwrap().starts_with("worker 0 op "));
+    }
+}
