@@ -78,8 +78,9 @@ pub(crate) struct ServeArgs {
     /// Auto-unseal: keep the master key only wrapped (`<data-dir>/master.key.wrapped`) under a key derived
     /// with HKDF-SHA256 from machine-bound input: `kdf:machine-id` (/etc/machine-id), `kdf:dmi` (the
     /// firmware's product UUID and serial, root only), `kdf:file:<path>`
-    /// (the file's bytes) or `kdf:exec:<program>` (the hex key material the program prints). A clear master
-    /// key file is wrapped and removed at the first start in this mode.
+    /// (the file's bytes) or `kdf:exec:<program>` (the hex key material the program prints); or
+    /// `pkcs11:<label>`: wrapped by that AES key of the PKCS#11 token (made there at the first start). A
+    /// clear master key file is wrapped and removed at the first start in this mode.
     #[arg(long, env = "SHEDU_UNSEAL")]
     pub unseal: Option<String>,
 

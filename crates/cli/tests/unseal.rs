@@ -348,3 +348,107 @@ fn dmi_source_restarts_or_fails_clearly() {
         }
     }
 }
+
+/// A fresh SoftHSM2 token under `dir` (`scripts/softhsm-env`): its `export` lines as pairs.
+fn softhsm_token(dir: &Path) -> Vec<(String, String)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/softhsm-env");
+    let out = std::process::Command::new(script)
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "scripts/softhsm-env: {out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches(['"', '\'']).to_string()))
+        .collect()
+}
+
+/// `--unseal pkcs11:<label>`: the master key is on disk only encrypted by an AES key made in a SoftHSM2
+/// token; a restart opens it; another token (same label, no such key) fails the start clearly and changes
+/// nothing. Storage does not matter here: SQLite only.
+#[test]
+fn pkcs11_source_wraps_the_master_key_under_a_token_key() {
+    let sb = Sandbox::new(shedu_testkit::Backend::Sqlite);
+    let server = sb.start(&[]).unwrap();
+    sb.cli(
+        &server,
+        &["ca", "create", "--name", "hsm-ca", "--cn", "HSM"],
+    );
+    drop(server);
+    let clear = std::fs::read_to_string(sb.data.join("master.key")).unwrap();
+
+    let token = softhsm_token(&sb.root.join("softhsm"));
+    let var = |vars: &[(String, String)], k: &str| {
+        vars.iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let module = var(&token, "SHEDU_PKCS11_MODULE");
+    let label = var(&token, "SHEDU_PKCS11_TOKEN_LABEL");
+    let args = [
+        "--unseal",
+        "pkcs11:master-wrap",
+        "--pkcs11-module",
+        module.as_str(),
+        "--pkcs11-token-label",
+        label.as_str(),
+    ];
+    let env_of = |vars: &[(String, String)]| {
+        ["SOFTHSM2_CONF", "SHEDU_PKCS11_PIN"]
+            .map(|k| (k, var(vars, k)))
+            .to_vec()
+    };
+    let start = |vars: &[(String, String)], run: &str| {
+        let env = env_of(vars);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        try_start_with(&sb, run, &args, &env)
+    };
+
+    let server = start(&token, "pkcs11").unwrap();
+    assert!(sb.cli(&server, &["ca", "list"]).contains("hsm-ca"));
+    drop(server);
+    assert!(!sb.data.join("master.key").exists());
+    assert!(!sb.data.join("unseal.salt").exists());
+    assert_eq!(mode(&sb.data.join("master.key.wrapped")), 0o600);
+    assert_no_clear_key(&sb.data, clear.trim());
+    let wrapped = sb.wrapped();
+
+    // A restart opens it with the token.
+    let server = start(&token, "pkcs11-again").unwrap();
+    assert!(sb.cli(&server, &["ca", "list"]).contains("hsm-ca"));
+    drop(server);
+
+    // Another token with the same label has no such key: the start fails saying so, and nothing changes.
+    let other = softhsm_token(&sb.root.join("softhsm-other"));
+    let err = start(&other, "pkcs11-other")
+        .err()
+        .expect("started with another token");
+    assert!(
+        err.stderr
+            .contains("auto-unseal (pkcs11:master-wrap) cannot open")
+            && err.stderr.contains("the token's key does not open it"),
+        "{}",
+        err.stderr
+    );
+    assert_eq!(sb.wrapped(), wrapped);
+    assert!(!sb.data.join("master.key").exists());
+
+    // A wrapped file changed behind shedu's back does not open under the right token either.
+    let mut tampered = wrapped.clone();
+    tampered[20] ^= 1;
+    std::fs::write(sb.data.join("master.key.wrapped"), &tampered).unwrap();
+    let err = start(&token, "pkcs11-tampered")
+        .err()
+        .expect("started with a tampered key");
+    assert!(
+        err.stderr.contains("the token's key does not open it"),
+        "{}",
+        err.stderr
+    );
+    std::fs::write(sb.data.join("master.key.wrapped"), &wrapped).unwrap();
+    let server = start(&token, "pkcs11-restored").unwrap();
+    assert!(sb.cli(&server, &["ca", "list"]).contains("hsm-ca"));
+}
