@@ -451,4 +451,20 @@ fn pkcs11_source_wraps_the_master_key_under_a_token_key() {
     std::fs::write(sb.data.join("master.key.wrapped"), &wrapped).unwrap();
     let server = start(&token, "pkcs11-restored").unwrap();
     assert!(sb.cli(&server, &["ca", "list"]).contains("hsm-ca"));
+    drop(server);
+
+    // `keys rotate-master` in this mode: a new master key, wrapped by the same token key.
+    let out = sb
+        .shedu()
+        .args(["keys", "rotate-master", "--data-dir"])
+        .arg(&sb.data)
+        .args(args)
+        .envs(env_of(&token))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "rotate-master: {out:?}");
+    assert_ne!(sb.wrapped(), wrapped);
+    assert!(!sb.data.join("master.key").exists());
+    let server = start(&token, "pkcs11-rotated").unwrap();
+    assert!(sb.cli(&server, &["ca", "list"]).contains("hsm-ca"));
 }
