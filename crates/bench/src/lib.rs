@@ -8,6 +8,7 @@
 //! This library holds what several binaries need: latency percentiles, and readings of `/proc` (memory and
 //! CPU time of the server under test, so that results taken on a shared machine can be judged).
 
+pub mod load;
 pub mod procfs;
 pub mod stats;
 

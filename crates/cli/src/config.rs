@@ -76,9 +76,11 @@ pub(crate) struct ServeArgs {
     pub master_key_file: Option<PathBuf>,
 
     /// Auto-unseal: keep the master key only wrapped (`<data-dir>/master.key.wrapped`) under a key derived
-    /// with HKDF-SHA256 from machine-bound input: `kdf:machine-id` (/etc/machine-id), `kdf:file:<path>`
-    /// (the file's bytes) or `kdf:exec:<program>` (the hex key material the program prints). A clear master
-    /// key file is wrapped and removed at the first start in this mode.
+    /// with HKDF-SHA256 from machine-bound input: `kdf:machine-id` (/etc/machine-id), `kdf:dmi` (the
+    /// firmware's product UUID and serial, root only), `kdf:file:<path>`
+    /// (the file's bytes) or `kdf:exec:<program>` (the hex key material the program prints); or
+    /// `pkcs11:<label>`: wrapped by that AES key of the PKCS#11 token (made there at the first start). A
+    /// clear master key file is wrapped and removed at the first start in this mode.
     #[arg(long, env = "SHEDU_UNSEAL")]
     pub unseal: Option<String>,
 
@@ -251,6 +253,12 @@ pub(crate) struct ServeArgs {
     /// Agentless rotation's options (`[rotation]` in the TOML file).
     #[command(flatten)]
     pub rotation: rotation::RotationArgs,
+
+    /// `[pki]`: `shedu bootstrap-pki`'s table (`bootstrap.rs` reads it), allowed here so that one
+    /// `services.toml` holds the services' token entries and their certificates; serve ignores it.
+    #[arg(skip)]
+    #[serde(rename = "pki")]
+    pub _bootstrap_pki: Option<toml::Table>,
 }
 
 /// One `[[oidc]]` table of the TOML file.

@@ -52,7 +52,7 @@ async fn rotate_master(args: RotateArgs) -> anyhow::Result<()> {
     let (old, _) = crate::serve::load_master_key(&s, false)?;
     let (new, target, staged_contents) = if let Some(source) = &s.unseal {
         // Auto-unseal: the new key is wrapped under the same key-encryption key (same input, same salt).
-        let kek = crate::unseal::kek(&s.data_dir, source, false)?;
+        let kek = crate::unseal::kek(&s.data_dir, source, s.pkcs11.as_ref(), false)?;
         let new = MasterKey::generate();
         let wrapped = kek.wrap(&new)?;
         (new, s.data_dir.join(crate::unseal::WRAPPED_FILE), wrapped)

@@ -3,6 +3,7 @@
 //! context`). This file only parses the command line and dispatches.
 
 mod audit;
+mod bootstrap;
 mod client;
 mod config;
 mod keys;
@@ -165,6 +166,9 @@ enum Command {
         #[command(subcommand)]
         command: client::SecretsCommand,
     },
+    /// Make, reuse or renew the PKI of an edge box's services (a root or imported CA, an intermediate, a
+    /// server certificate per service), offline, into files the services read.
+    BootstrapPki(bootstrap::BootstrapArgs),
     /// Print a shell completion script: `source <(shedu completion bash)`.
     Completion {
         /// The shell.
@@ -249,6 +253,7 @@ fn main() -> std::process::ExitCode {
             Command::Cloud { client, command } => client::run_cloud(client, command).await,
             Command::Asset { client, command } => client::run_asset(client, command).await,
             Command::Rotation { client, command } => client::run_rotation(client, command).await,
+            Command::BootstrapPki(args) => bootstrap::run(args),
             Command::Status { client } => client::run_status(client).await,
             Command::Login(args) => client::run_login(args).await,
             Command::Logout(args) => client::run_logout(args).await,

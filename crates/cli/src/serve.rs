@@ -10,9 +10,7 @@ use shedu_core::{
     CHECKPOINT_FILE, Engines, Services, ServicesConfig, SystemClock, VaConfig,
     spawn_audit_checkpoints, spawn_lifecycle,
 };
-use shedu_keys::{
-    Keystore, MasterKey, Pkcs11Config, Pkcs11Engine, make_private_dir, write_secret_file,
-};
+use shedu_keys::{Keystore, MasterKey, Pkcs11Engine, make_private_dir, write_secret_file};
 use shedu_server::tls::{ServerTls, TlsSource};
 use shedu_server::{AdminToken, AppState, ServerConfig};
 use shedu_store::{Store, redact_url};
@@ -244,7 +242,13 @@ pub(crate) fn load_master_key(s: &Settings, create: bool) -> anyhow::Result<(Mas
                 anyhow::bail!("--unseal {source} and {var} exclude each other: choose one");
             }
         }
-        return crate::unseal::load(&s.data_dir, &s.master_key_file, source, create);
+        return crate::unseal::load(
+            &s.data_dir,
+            &s.master_key_file,
+            source,
+            s.pkcs11.as_ref(),
+            create,
+        );
     }
     if let Ok(hex) = std::env::var("SHEDU_MASTER_KEY") {
         return Ok((
@@ -277,20 +281,8 @@ pub(crate) fn master_salt_path(s: &Settings) -> PathBuf {
 }
 
 /// Opens the configured PKCS#11 token; the PIN comes from SHEDU_PKCS11_PIN or the PIN file.
-async fn open_pkcs11(
-    (module, label, pin_file): &(PathBuf, String, Option<PathBuf>),
-) -> anyhow::Result<Pkcs11Engine> {
-    let pin = match (std::env::var("SHEDU_PKCS11_PIN"), pin_file) {
-        (Ok(pin), _) => pin,
-        (Err(_), Some(file)) => std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read the PKCS#11 PIN file {}", file.display()))?
-            .trim()
-            .to_string(),
-        (Err(_), None) => {
-            anyhow::bail!("set SHEDU_PKCS11_PIN or --pkcs11-pin-file for the PKCS#11 token")
-        }
-    };
-    let config = Pkcs11Config::new(module.clone(), label.clone(), zeroize::Zeroizing::new(pin));
+async fn open_pkcs11(token: &(PathBuf, String, Option<PathBuf>)) -> anyhow::Result<Pkcs11Engine> {
+    let config = crate::unseal::pkcs11_config(token)?;
     let engine = tokio::task::spawn_blocking(move || Pkcs11Engine::open(config)).await??;
     Ok(engine)
 }

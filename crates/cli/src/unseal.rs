@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use shedu_keys::{MasterKey, UnsealKek, write_secret_file};
+use shedu_keys::{MasterKey, Pkcs11Config, Pkcs11Engine, UnsealKek, write_secret_file};
 use zeroize::Zeroizing;
 
 /// The wrapped master key, in the data folder.
@@ -17,6 +17,20 @@ pub(crate) const WRAPPED_FILE: &str = "master.key.wrapped";
 pub(crate) const SALT_FILE: &str = "unseal.salt";
 /// Where `machine-id` reads from.
 const MACHINE_ID: &str = "/etc/machine-id";
+/// Where `dmi` reads from: the firmware's (SMBIOS) identity of the machine, readable by root only.
+const DMI_DIR: &str = "/sys/class/dmi/id";
+/// Values boards ship instead of a real identity: never machine-bound input.
+const DMI_PLACEHOLDERS: [&str; 9] = [
+    "",
+    "not specified",
+    "not applicable",
+    "not available",
+    "none",
+    "default string",
+    "to be filled by o.e.m.",
+    "system serial number",
+    "0123456789",
+];
 /// How long an `exec:` program may run.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most output of an `exec:` program that is read.
@@ -29,20 +43,34 @@ pub(crate) enum UnsealSource {
     File(PathBuf),
     /// `/etc/machine-id`.
     MachineId,
+    /// The firmware's product UUID and serial number (`/sys/class/dmi/id`, root only).
+    Dmi,
     /// A program's standard output: hex key material (EdgeX's hook).
     Exec(PathBuf),
+    /// Not derived: the master key is encrypted by the AES-256 key of this label in the PKCS#11 token
+    /// (`--pkcs11-module`, `--pkcs11-token-label`), made there at the first start.
+    Pkcs11(String),
 }
 
 impl UnsealSource {
-    /// `kdf:file:<path>`, `kdf:machine-id`, `kdf:exec:<program>`.
+    /// `kdf:file:<path>`, `kdf:machine-id`, `kdf:dmi`, `kdf:exec:<program>`.
     pub(crate) fn parse(text: &str) -> anyhow::Result<UnsealSource> {
+        if let Some(label) = text.strip_prefix("pkcs11:") {
+            if label.is_empty() {
+                bail!("--unseal pkcs11:<label> needs the label of the token's key");
+            }
+            return Ok(UnsealSource::Pkcs11(label.to_string()));
+        }
         let Some(source) = text.strip_prefix("kdf:") else {
             bail!(
-                "--unseal must be kdf:<source> (kdf:machine-id, kdf:file:<path>, kdf:exec:<program>), not {text:?}"
+                "--unseal must be kdf:<source> (kdf:machine-id, kdf:dmi, kdf:file:<path>, kdf:exec:<program>) or pkcs11:<label>, not {text:?}"
             );
         };
         if source == "machine-id" {
             return Ok(UnsealSource::MachineId);
+        }
+        if source == "dmi" {
+            return Ok(UnsealSource::Dmi);
         }
         if let Some(path) = source.strip_prefix("file:").filter(|p| !p.is_empty()) {
             return Ok(UnsealSource::File(PathBuf::from(path)));
@@ -51,7 +79,7 @@ impl UnsealSource {
             return Ok(UnsealSource::Exec(PathBuf::from(program)));
         }
         bail!(
-            "unknown --unseal source {source:?}: expected machine-id, file:<path> or exec:<program>"
+            "unknown --unseal source {source:?}: expected machine-id, dmi, file:<path> or exec:<program>"
         )
     }
 
@@ -66,7 +94,9 @@ impl UnsealSource {
                     .with_context(|| format!("cannot read {MACHINE_ID}"))?;
                 Ok(Zeroizing::new(text.trim().as_bytes().to_vec()))
             }
+            UnsealSource::Dmi => read_dmi(Path::new(DMI_DIR)),
             UnsealSource::Exec(program) => run_program(program),
+            UnsealSource::Pkcs11(_) => bail!("pkcs11: derives nothing"),
         }
     }
 }
@@ -76,9 +106,55 @@ impl std::fmt::Display for UnsealSource {
         match self {
             UnsealSource::File(p) => write!(f, "kdf:file:{}", p.display()),
             UnsealSource::MachineId => f.write_str("kdf:machine-id"),
+            UnsealSource::Dmi => f.write_str("kdf:dmi"),
             UnsealSource::Exec(p) => write!(f, "kdf:exec:{}", p.display()),
+            UnsealSource::Pkcs11(label) => write!(f, "pkcs11:{label}"),
         }
     }
+}
+
+/// The DMI identity under `dir`: `product_uuid=<uuid>\nproduct_serial=<serial>\n`. The UUID must be a
+/// real one (not all zeros or all Fs, not a placeholder); the serial is included when the firmware gives a
+/// real one. Both files are readable by root only.
+fn read_dmi(dir: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    if !dir.exists() {
+        bail!(
+            "kdf:dmi: {} is missing (no SMBIOS data on this machine, or /sys is not mounted); use \
+             kdf:machine-id or kdf:exec",
+            dir.display()
+        );
+    }
+    let read = |name: &str| -> anyhow::Result<Option<String>> {
+        let path = dir.join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let value = text.trim().to_string();
+                let placeholder = DMI_PLACEHOLDERS.contains(&value.to_ascii_lowercase().as_str())
+                    || value.chars().all(|c| matches!(c, '0' | '-'))
+                    || value.chars().all(|c| matches!(c, 'f' | 'F' | '-'));
+                Ok((!placeholder).then_some(value))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => bail!(
+                "kdf:dmi: {} is readable by root only: run shedu as root, or use kdf:exec with a \
+                 helper allowed to read it",
+                path.display()
+            ),
+            Err(e) => Err(e).with_context(|| format!("kdf:dmi: cannot read {}", path.display())),
+        }
+    };
+    let uuid = read("product_uuid")?.with_context(|| {
+        format!(
+            "kdf:dmi: {}/product_uuid holds no real UUID (missing, zeros or a placeholder): this \
+             firmware does not identify the machine; use kdf:machine-id or kdf:exec",
+            dir.display()
+        )
+    })?;
+    let mut input = format!("product_uuid={uuid}\n");
+    if let Some(serial) = read("product_serial")? {
+        input.push_str(&format!("product_serial={serial}\n"));
+    }
+    Ok(Zeroizing::new(input.into_bytes()))
 }
 
 /// Runs `program` with no arguments and takes its standard output as hex key material.
@@ -129,17 +205,84 @@ fn run_program(program: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     Ok(bytes)
 }
 
-/// The key-encryption key from the source and the salt in `data_dir` (created when `create` and missing).
+/// What wraps the master key: a key derived from machine-bound input, or a key in a PKCS#11 token.
+pub(crate) enum Wrapper {
+    Kdf(UnsealKek),
+    Token { engine: Pkcs11Engine, label: String },
+}
+
+/// The associated data of a master key sealed in the token.
+const TOKEN_AAD: &[u8] = b"shedu-master-key-v1";
+
+impl Wrapper {
+    pub(crate) fn wrap(&self, master: &MasterKey) -> anyhow::Result<Vec<u8>> {
+        Ok(match self {
+            Wrapper::Kdf(kek) => kek.wrap(master)?,
+            Wrapper::Token { engine, label } => {
+                engine.seal_secret(label, TOKEN_AAD, master.to_hex().as_bytes())?
+            }
+        })
+    }
+
+    pub(crate) fn unwrap(&self, wrapped: &[u8]) -> anyhow::Result<MasterKey> {
+        Ok(match self {
+            Wrapper::Kdf(kek) => kek.unwrap(wrapped)?,
+            Wrapper::Token { engine, label } => {
+                let hex = engine.open_secret(label, TOKEN_AAD, wrapped)?;
+                MasterKey::from_hex(std::str::from_utf8(&hex).context("not a master key")?)?
+            }
+        })
+    }
+}
+
+/// What wraps the master key for `source`: for `kdf:`, the key derived from the input and the salt in
+/// `data_dir` (created when `create` and missing); for `pkcs11:`, the token of `pkcs11` (module, token
+/// label, PIN file).
 pub(crate) fn kek(
     data_dir: &Path,
     source: &UnsealSource,
+    pkcs11: Option<&(PathBuf, String, Option<PathBuf>)>,
     create: bool,
-) -> anyhow::Result<UnsealKek> {
+) -> anyhow::Result<Wrapper> {
+    if let UnsealSource::Pkcs11(label) = source {
+        let token = pkcs11.with_context(|| {
+            format!("--unseal {source} needs the token: --pkcs11-module and --pkcs11-token-label")
+        })?;
+        let engine = Pkcs11Engine::open(pkcs11_config(token)?)
+            .with_context(|| format!("auto-unseal ({source})"))?;
+        return Ok(Wrapper::Token {
+            engine,
+            label: label.clone(),
+        });
+    }
     let input = source
         .read()
         .with_context(|| format!("auto-unseal ({source})"))?;
     let salt = read_or_create_salt(&data_dir.join(SALT_FILE), 32, create)?;
-    UnsealKek::derive(&input, &salt).with_context(|| format!("auto-unseal ({source})"))
+    Ok(Wrapper::Kdf(
+        UnsealKek::derive(&input, &salt).with_context(|| format!("auto-unseal ({source})"))?,
+    ))
+}
+
+/// The token's configuration: the PIN from `SHEDU_PKCS11_PIN` or the PIN file.
+pub(crate) fn pkcs11_config(
+    (module, label, pin_file): &(PathBuf, String, Option<PathBuf>),
+) -> anyhow::Result<Pkcs11Config> {
+    let pin = match (std::env::var("SHEDU_PKCS11_PIN"), pin_file) {
+        (Ok(pin), _) => pin,
+        (Err(_), Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the PKCS#11 PIN file {}", file.display()))?
+            .trim()
+            .to_string(),
+        (Err(_), None) => {
+            bail!("set SHEDU_PKCS11_PIN or --pkcs11-pin-file for the PKCS#11 token")
+        }
+    };
+    Ok(Pkcs11Config::new(
+        module.clone(),
+        label.clone(),
+        Zeroizing::new(pin),
+    ))
 }
 
 /// The salt in `path`; when missing and `create`, a fresh random one of `len` bytes, written with mode 0600
@@ -171,20 +314,26 @@ pub(crate) fn load(
     data_dir: &Path,
     master_key_file: &Path,
     source: &UnsealSource,
+    pkcs11: Option<&(PathBuf, String, Option<PathBuf>)>,
     create: bool,
 ) -> anyhow::Result<(MasterKey, String)> {
     let wrapped_path = data_dir.join(WRAPPED_FILE);
     let described = format!("{} (auto-unseal {source})", wrapped_path.display());
-    let kek = kek(data_dir, source, create)?;
+    let kek = kek(data_dir, source, pkcs11, create)?;
     match std::fs::read(&wrapped_path) {
         Ok(wrapped) => {
-            let master = kek.unwrap(&wrapped).with_context(|| {
-                format!(
+            let master = kek.unwrap(&wrapped).with_context(|| match source {
+                UnsealSource::Pkcs11(_) => format!(
+                    "auto-unseal ({source}) cannot open {}: the token's key does not open it (another \
+                     token, or the key was replaced); nothing was changed",
+                    wrapped_path.display()
+                ),
+                _ => format!(
                     "auto-unseal ({source}) cannot open {}: the machine-bound input is not the one it was \
                      wrapped with; nothing was changed (restore the input, or start with the old one and \
                      rotate)",
                     wrapped_path.display()
-                )
+                ),
             })?;
             // A crash between writing the wrapped key and removing the clear one: finish the move.
             if create {
@@ -277,8 +426,10 @@ mod tests {
     fn sources_parse_and_print_back() {
         for text in [
             "kdf:machine-id",
+            "kdf:dmi",
             "kdf:file:/run/key",
             "kdf:exec:/usr/bin/get-key",
+            "pkcs11:master-wrap",
         ] {
             assert_eq!(UnsealSource::parse(text).unwrap().to_string(), text);
         }
@@ -287,10 +438,44 @@ mod tests {
             "kdf:",
             "kdf:file:",
             "kdf:exec:",
-            "kdf:dmi",
+            "kdf:dmi:x",
             "pkcs11",
+            "pkcs11:",
         ] {
             assert!(UnsealSource::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn dmi_input_is_the_uuid_and_serial_and_refuses_placeholders() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, value: &str| std::fs::write(dir.path().join(name), value).unwrap();
+        write("product_uuid", "4c4c4544-0042-3510-8052-b4c04f564e32\n");
+        write("product_serial", "5R2VN32\n");
+        let input = read_dmi(dir.path()).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&input).unwrap(),
+            "product_uuid=4c4c4544-0042-3510-8052-b4c04f564e32\nproduct_serial=5R2VN32\n"
+        );
+        // A board's placeholder serial is left out; the UUID still binds the input.
+        write("product_serial", "To Be Filled By O.E.M.\n");
+        assert_eq!(
+            std::str::from_utf8(&read_dmi(dir.path()).unwrap()).unwrap(),
+            "product_uuid=4c4c4544-0042-3510-8052-b4c04f564e32\n"
+        );
+        for bad in [
+            "00000000-0000-0000-0000-000000000000",
+            "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
+            "Not Specified",
+            "",
+        ] {
+            write("product_uuid", bad);
+            let err = read_dmi(dir.path()).unwrap_err().to_string();
+            assert!(err.contains("holds no real UUID"), "{bad:?}: {err}");
+        }
+        let err = read_dmi(&dir.path().join("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is missing (no SMBIOS data"), "{err}");
     }
 }

@@ -296,3 +296,175 @@ fn machine_id_source_restarts(backend: shedu_testkit::Backend) {
     let server = sb.start(&args).unwrap();
     assert!(sb.cli(&server, &["ca", "list"]).contains("machine-ca"));
 }
+
+/// `kdf:dmi` on this host: where the firmware identifies the machine (a real `product_uuid`, read as root),
+/// serve wraps its key under it and restarts; where it does not (a container, a VM without SMBIOS, as on
+/// the CI machine), the start fails saying why and the clear master key stays where it was. Either way
+/// something is asserted; the storage does not matter, so SQLite only.
+#[test]
+fn dmi_source_restarts_or_fails_clearly() {
+    let sb = Sandbox::new(shedu_testkit::Backend::Sqlite);
+    let server = sb.start(&[]).unwrap();
+    sb.cli(
+        &server,
+        &["ca", "create", "--name", "dmi-ca", "--cn", "DMI"],
+    );
+    drop(server);
+    let clear = std::fs::read_to_string(sb.data.join("master.key")).unwrap();
+    let uuid = std::fs::read_to_string("/sys/class/dmi/id/product_uuid")
+        .ok()
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty() && !u.chars().all(|c| matches!(c, '0' | '-')));
+    let args = ["--unseal", "kdf:dmi"];
+    match uuid {
+        Some(uuid) => {
+            let server = sb.start(&args).unwrap();
+            assert!(sb.cli(&server, &["ca", "list"]).contains("dmi-ca"));
+            drop(server);
+            assert!(!sb.data.join("master.key").exists());
+            let serial = std::fs::read_to_string("/sys/class/dmi/id/product_serial")
+                .map(|s| format!("product_serial={}\n", s.trim()))
+                .unwrap_or_default();
+            let input = format!("product_uuid={uuid}\n{serial}");
+            // (A placeholder serial is left out of the input; then this unwrap says so by failing.)
+            assert_eq!(sb.unwrap_master(input.as_bytes()), clear.trim());
+            let server = sb.start(&args).unwrap();
+            assert!(sb.cli(&server, &["ca", "list"]).contains("dmi-ca"));
+        }
+        None => {
+            let err = sb.start(&args).err().expect("serve started with kdf:dmi");
+            assert!(
+                err.contains("auto-unseal (kdf:dmi)")
+                    && (err.contains("/sys/class/dmi/id is missing")
+                        || err.contains("holds no real UUID")),
+                "{err}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(sb.data.join("master.key")).unwrap(),
+                clear
+            );
+            assert!(!sb.data.join("master.key.wrapped").exists());
+            assert!(!sb.data.join("unseal.salt").exists());
+        }
+    }
+}
+
+/// A fresh SoftHSM2 token under `dir` (`scripts/softhsm-env`): its `export` lines as pairs.
+fn softhsm_token(dir: &Path) -> Vec<(String, String)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/softhsm-env");
+    let out = std::process::Command::new(script)
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "scripts/softhsm-env: {out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches(['"', '\'']).to_string()))
+        .collect()
+}
+
+/// `--unseal pkcs11:<label>`: the master key is on disk only encrypted by an AES key made in a SoftHSM2
+/// token; a restart opens it; another token (same label, no such key) fails the start clearly and changes
+/// nothing. Storage does not matter here: SQLite only.
+#[test]
+fn pkcs11_source_wraps_the_master_key_under_a_token_key() {
+    let sb = Sandbox::new(shedu_testkit::Backend::Sqlite);
+    let server = sb.start(&[]).unwrap();
+    sb.cli(
+        &server,
+        &["ca", "create", "--name", "hsm-ca", "--cn", "HSM"],
+    );
+    drop(server);
+    let clear = std::fs::read_to_string(sb.data.join("master.key")).unwrap();
+
+    let token = softhsm_token(&sb.root.join("softhsm"));
+    let var = |vars: &[(String, String)], k: &str| {
+        vars.iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let module = var(&token, "SHEDU_PKCS11_MODULE");
+    let label = var(&token, "SHEDU_PKCS11_TOKEN_LABEL");
+    let args = [
+        "--unseal",
+        "pkcs11:master-wrap",
+        "--pkcs11-module",
+        module.as_str(),
+        "--pkcs11-token-label",
+        label.as_str(),
+    ];
+    let env_of = |vars: &[(String, String)]| {
+        ["SOFTHSM2_CONF", "SHEDU_PKCS11_PIN"]
+            .map(|k| (k, var(vars, k)))
+            .to_vec()
+    };
+    let start = |vars: &[(String, String)], run: &str| {
+        let env = env_of(vars);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        try_start_with(&sb, run, &args, &env)
+    };
+
+    let server = start(&token, "pkcs11").unwrap();
+    assert!(sb.cli(&server, &["ca", "list"]).contains("hsm-ca"));
+    drop(server);
+    assert!(!sb.data.join("master.key").exists());
+    assert!(!sb.data.join("unseal.salt").exists());
+    assert_eq!(mode(&sb.data.join("master.key.wrapped")), 0o600);
+    assert_no_clear_key(&sb.data, clear.trim());
+    let wrapped = sb.wrapped();
+
+    // A restart opens it with the token.
+    let server = start(&token, "pkcs11-again").unwrap();
+    assert!(sb.cli(&server, &["ca", "list"]).contains("hsm-ca"));
+    drop(server);
+
+    // Another token with the same label has no such key: the start fails saying so, and nothing changes.
+    let other = softhsm_token(&sb.root.join("softhsm-other"));
+    let err = start(&other, "pkcs11-other")
+        .err()
+        .expect("started with another token");
+    assert!(
+        err.stderr
+            .contains("auto-unseal (pkcs11:master-wrap) cannot open")
+            && err.stderr.contains("the token's key does not open it"),
+        "{}",
+        err.stderr
+    );
+    assert_eq!(sb.wrapped(), wrapped);
+    assert!(!sb.data.join("master.key").exists());
+
+    // A wrapped file changed behind shedu's back does not open under the right token either.
+    let mut tampered = wrapped.clone();
+    tampered[20] ^= 1;
+    std::fs::write(sb.data.join("master.key.wrapped"), &tampered).unwrap();
+    let err = start(&token, "pkcs11-tampered")
+        .err()
+        .expect("started with a tampered key");
+    assert!(
+        err.stderr.contains("the token's key does not open it"),
+        "{}",
+        err.stderr
+    );
+    std::fs::write(sb.data.join("master.key.wrapped"), &wrapped).unwrap();
+    let server = start(&token, "pkcs11-restored").unwrap();
+    assert!(sb.cli(&server, &["ca", "list"]).contains("hsm-ca"));
+    drop(server);
+
+    // `keys rotate-master` in this mode: a new master key, wrapped by the same token key.
+    let out = sb
+        .shedu()
+        .args(["keys", "rotate-master", "--data-dir"])
+        .arg(&sb.data)
+        .args(args)
+        .envs(env_of(&token))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "rotate-master: {out:?}");
+    assert_ne!(sb.wrapped(), wrapped);
+    assert!(!sb.data.join("master.key").exists());
+    let server = start(&token, "pkcs11-rotated").unwrap();
+    assert!(sb.cli(&server, &["ca", "list"]).contains("hsm-ca"));
+}

@@ -133,6 +133,19 @@ impl ExportedKey {
             spki: shedu_pki::rcgen::PublicKeyData::subject_public_key_info(&key.pair),
         })
     }
+
+    /// The private key as PKCS#8 PEM (`PRIVATE KEY`), for a key file handed to its user (the bootstrap
+    /// PKI's service keys); zeroized on drop.
+    pub fn to_pem(&self) -> Zeroizing<String> {
+        let block = pem::Pem::new("PRIVATE KEY", self.pkcs8.to_vec());
+        let text = pem::encode_config(
+            &block,
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        );
+        // The copy the PEM block held is wiped too.
+        drop(Zeroizing::new(block.into_contents()));
+        Zeroizing::new(text)
+    }
 }
 
 impl SoftwareKey {

@@ -733,3 +733,61 @@ fn bench_signing() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A secret sealed under a token AES key (the master key's `pkcs11` auto-unseal) opens with the same key
+/// and associated data only; the key is made in the token at the first seal, sensitive and not
+/// extractable; a label with no key is `KeyNotFound`.
+#[test]
+fn secrets_seal_under_a_token_key() {
+    let Some((config, _shared)) = token("secrets_seal_under_a_token_key") else {
+        return;
+    };
+    let engine = open(&config);
+    let name = label("wrap");
+    let sealed = engine
+        .seal_secret(&name, b"aad", b"the master key")
+        .unwrap();
+    assert!(!sealed.windows(14).any(|w| w == b"the master key"));
+    assert_eq!(
+        &engine.open_secret(&name, b"aad", &sealed).unwrap()[..],
+        b"the master key"
+    );
+    // A second seal reuses the key (a fresh IV: another ciphertext).
+    let again = engine
+        .seal_secret(&name, b"aad", b"the master key")
+        .unwrap();
+    assert_ne!(again, sealed);
+    assert_eq!(
+        &engine.open_secret(&name, b"aad", &again).unwrap()[..],
+        b"the master key"
+    );
+    let err = engine.open_secret(&name, b"other", &sealed).unwrap_err();
+    assert!(matches!(err, Error::Crypto(_)), "{err}");
+    let mut tampered = sealed.clone();
+    tampered[20] ^= 1;
+    assert!(matches!(
+        engine.open_secret(&name, b"aad", &tampered).unwrap_err(),
+        Error::Crypto(_)
+    ));
+    let err = engine
+        .open_secret(&label("absent"), b"aad", &sealed)
+        .unwrap_err();
+    assert!(matches!(err, Error::KeyNotFound { .. }), "{err}");
+
+    let session = raw_session(&config);
+    let found = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Label(name.as_bytes().to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let attrs = session
+        .get_attributes(
+            found[0],
+            &[AttributeType::Sensitive, AttributeType::Extractable],
+        )
+        .unwrap();
+    assert!(attrs.contains(&Attribute::Sensitive(true)), "{attrs:?}");
+    assert!(attrs.contains(&Attribute::Extractable(false)), "{attrs:?}");
+}

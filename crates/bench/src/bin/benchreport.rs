@@ -10,7 +10,8 @@
 //! in the same shape), `crl.jsonl` (`crlbench --json`), `sweep.jsonl` (`sweepbench --json`), `est.jsonl`
 //! (`estbench --json`), `startup.jsonl` (one object per backend written by the script), `failures.txt` (steps that failed),
 //! `devices.jsonl` (`devicebench --json`), `connector.jsonl` (`loadbench --json` and `connectorbench
-//! --json` on one server).
+//! --json` on one server), `secrets.jsonl` (`secretsbench --json`, shedu and `bao server -dev`) and
+//! `bao-version.txt`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,8 @@ const TARGET_IDLE_RSS_MB: f64 = 40.0;
 const TARGET_STARTUP_MS: f64 = 200.0;
 /// "Tens of thousands" of OCSP responses per second: at least 10,000.
 const TARGET_OCSP: f64 = 10_000.0;
+/// The secret store: shedu durable on SQLite reads at least twice as fast as OpenBao's in-memory dev server.
+const TARGET_SECRETS_READ_RATIO: f64 = 2.0;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -51,6 +54,8 @@ fn main() -> anyhow::Result<()> {
     let est_rows = read_lines(&args.dir.join("est.jsonl"))?;
     let device_rows = read_lines(&args.dir.join("devices.jsonl"))?;
     let connector_rows = read_lines(&args.dir.join("connector.jsonl"))?;
+    let secrets_rows = read_lines(&args.dir.join("secrets.jsonl"))?;
+    let bao_version = std::fs::read_to_string(args.dir.join("bao-version.txt")).ok();
 
     let mut out = String::new();
     let _ = writeln!(out, "# shedu benchmark results\n");
@@ -58,6 +63,7 @@ fn main() -> anyhow::Result<()> {
     issuance(&mut out, &load, &sign, &pkcs11, &meta);
     est(&mut out, &est_rows, &load);
     connector(&mut out, &connector_rows);
+    secrets(&mut out, &secrets_rows, bao_version.as_deref());
     signing(&mut out, &sign);
     engines(&mut out, &pkcs11);
     ocsp(&mut out, &ocsp_rows);
@@ -66,6 +72,7 @@ fn main() -> anyhow::Result<()> {
     devices(&mut out, &device_rows);
     startup_table(&mut out, &startup);
     targets(&mut out, &load, &startup, &ocsp_rows);
+    secrets_target(&mut out, &secrets_rows);
     failures(&mut out, &args.dir.join("failures.txt"));
     print!("{out}");
     Ok(())
@@ -901,6 +908,143 @@ fn targets(out: &mut String, load: &[Value], startup: &[Value], ocsp_rows: &[Val
         }
         None => {
             let _ = writeln!(out, "| start-up < 200 ms | not run | - |");
+        }
+    }
+    let _ = writeln!(out);
+}
+
+/// The secretsbench row of `target` for `operation` at concurrency `c`.
+fn secrets_row<'a>(
+    rows: &'a [Value],
+    target: &str,
+    operation: &str,
+    c: &Value,
+) -> Option<&'a Value> {
+    rows.iter().find(|r| {
+        s(r, "target") == target && s(r, "operation") == operation && &r["concurrency"] == c
+    })
+}
+
+fn secrets(out: &mut String, rows: &[Value], bao_version: Option<&str>) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Secret store: KV v2 against OpenBao's dev server (`secretsbench`)\n\n\
+         shedu on SQLite (every write committed durably, values sealed with AES-256-GCM) against `bao server \
+         -dev` ({}, in memory, plain HTTP), measured in the same run by the same client: one kept-alive \
+         HTTP/1.1 connection per worker, a secret-store token of the server's own (`auth/token/create`, \
+         policy root) in `X-Vault-Token`. A **read** is `GET /v1/secret/data/bench/r<k>` over 100 \
+         secrets; a **write** is a new version of one of 100 paths per worker. Server CPU is per \
+         operation over the measured window.\n",
+        bao_version
+            .and_then(|v| v.split_whitespace().take(2).last())
+            .unwrap_or("version unknown")
+    );
+    let _ = writeln!(
+        out,
+        "| operation | c | shedu ops/s | p50 ms | p99 ms | CPU ms/op | OpenBao dev ops/s | p50 ms | p99 ms | CPU ms/op | shedu ÷ OpenBao | errors |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let mut seen = Vec::new();
+    for r in rows {
+        let key = (s(r, "operation").to_string(), r["concurrency"].clone());
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key.clone());
+        let (op, c) = (&key.0, &key.1);
+        let shedu = secrets_row(rows, "shedu", op, c);
+        let bao = secrets_row(rows, "openbao-dev", op, c);
+        let rate = |r: Option<&Value>| r.and_then(|r| f(r, "per_s"));
+        let ms = |r: Option<&Value>, k: &str| {
+            opt(r.and_then(|r| r["latency"][k].as_f64()), |v| {
+                format!("{v:.2}")
+            })
+        };
+        let cpu = |r: Option<&Value>| {
+            opt(r.and_then(|r| f(r, "server_cpu_ms_per_op")), |v| {
+                format!("{v:.3}")
+            })
+        };
+        let errors: u64 = [shedu, bao]
+            .iter()
+            .flatten()
+            .map(|r| r["errors"].as_u64().unwrap_or(0))
+            .sum();
+        let ratio = match (rate(shedu), rate(bao)) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
+        let _ = writeln!(
+            out,
+            "| {op} | {} | **{}** | {} | {} | {} | {} | {} | {} | {} | **{}** | {errors} |",
+            c.as_u64().unwrap_or(0),
+            opt(rate(shedu), thousands),
+            ms(shedu, "p50_ms"),
+            ms(shedu, "p99_ms"),
+            cpu(shedu),
+            opt(rate(bao), thousands),
+            ms(bao, "p50_ms"),
+            ms(bao, "p99_ms"),
+            cpu(bao),
+            opt(ratio, |v| format!("{v:.2}×")),
+        );
+    }
+    for r in rows.iter().filter(|r| !r["first_error"].is_null()) {
+        let _ = writeln!(
+            out,
+            "\n* {} {} c={}: errors by status {}; first: `{}`",
+            s(r, "target"),
+            s(r, "operation"),
+            r["concurrency"].as_u64().unwrap_or(0),
+            r["error_statuses"],
+            s(r, "first_error")
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// The secret store's goal, at each concurrency measured (printed under the targets table).
+fn secrets_target(out: &mut String, rows: &[Value]) {
+    let reads: Vec<&Value> = rows
+        .iter()
+        .filter(|r| s(r, "target") == "shedu" && s(r, "operation") == "read")
+        .collect();
+    if reads.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "| secret store target | measured | verdict |");
+    let _ = writeln!(out, "|---|---:|---|");
+    for shedu in reads {
+        let c = &shedu["concurrency"];
+        let line = format!(
+            "shedu on SQLite ≥ 2× `bao server -dev` on KV reads, c={}",
+            c.as_u64().unwrap_or(0)
+        );
+        match (
+            f(shedu, "per_s"),
+            secrets_row(rows, "openbao-dev", "read", c).and_then(|r| f(r, "per_s")),
+        ) {
+            (Some(a), Some(b)) if b > 0.0 => {
+                let ratio = a / b;
+                let _ = writeln!(
+                    out,
+                    "| {line} | {ratio:.2}× | {} |",
+                    verdict(
+                        ratio >= TARGET_SECRETS_READ_RATIO,
+                        ratio / TARGET_SECRETS_READ_RATIO,
+                        true
+                    )
+                );
+            }
+            _ => {
+                let _ = writeln!(out, "| {line} | no OpenBao row | - |");
+            }
         }
     }
     let _ = writeln!(out);

@@ -21,6 +21,7 @@
 
 mod encode;
 mod import;
+mod secret;
 
 use std::collections::HashMap;
 use std::fmt;
