@@ -107,6 +107,8 @@ pub struct Error {
     pub problem: ProblemType,
     /// What was wrong.
     pub detail: String,
+    /// The problem of each identifier, when several identifiers of one request failed (RFC 8555 §6.7.1).
+    pub subproblems: Vec<(crate::types::Identifier, Error)>,
 }
 
 impl Error {
@@ -115,6 +117,31 @@ impl Error {
         Error {
             problem,
             detail: detail.into(),
+            subproblems: Vec::new(),
+        }
+    }
+
+    /// One problem for several identifiers' problems (RFC 8555 §6.7.1): of their type when they share
+    /// it, `compound` otherwise; the detail lists them. A single problem stays as it is.
+    pub fn of_identifiers(mut problems: Vec<(crate::types::Identifier, Error)>) -> Error {
+        if problems.len() == 1 {
+            return problems.remove(0).1;
+        }
+        let kind = match problems.first() {
+            Some((_, first)) if problems.iter().all(|(_, e)| e.problem == first.problem) => {
+                first.problem
+            }
+            _ => ProblemType::Compound,
+        };
+        let detail = problems
+            .iter()
+            .map(|(id, e)| format!("{}: {}", id.value, e.detail))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Error {
+            problem: kind,
+            detail,
+            subproblems: problems,
         }
     }
 

@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 use shedu_acme::types::{Identifier, NewAccount, NewOrder};
 use shedu_acme::{Jwk, Jws, KeyRef, ProblemType};
 use shedu_pki::{CertInfo, Csr, RevocationReason, Serial, is_signed_by, pem_encode_cert};
-use shedu_store::{AcmeAccountRow, AcmeAuthzRow, AcmeEabRow, AcmeOrderRow, RateWindow};
+use shedu_store::{
+    AcmeAccountRow, AcmeAuthzRow, AcmeCounted, AcmeEabRow, AcmeOrderRow, AcmeRateCheck,
+    RateRefusal, RateWindow,
+};
 
 use crate::error::store_err;
 use crate::events::{EventKind, event};
@@ -68,7 +71,7 @@ pub struct AcmeSettings {
     /// through a challenge type still offered), so that it is `ready` at once.
     #[serde(default = "reuse_by_default")]
     pub authz_reuse: bool,
-    /// Limits on new orders (none by default).
+    /// Limits on new orders and accounts (none by default).
     #[serde(default)]
     pub rate_limits: AcmeRateLimits,
 }
@@ -86,8 +89,9 @@ pub struct RateLimit {
     pub window_secs: i64,
 }
 
-/// An RA's limits on new ACME orders; an unset limit does not apply. Counted from the stored orders, so
-/// every replica on one database counts the same (two orders racing at the limit may both pass).
+/// An RA's limits on new ACME orders and accounts; an unset limit does not apply. Counted from the stored
+/// rows inside the transaction that writes the new one, under a lock row per counted set, so every replica
+/// on one database counts the same and requests racing at a limit pass exactly as many as it allows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcmeRateLimits {
     /// New orders per account.
@@ -96,6 +100,24 @@ pub struct AcmeRateLimits {
     /// New orders naming an identifier, over all the RA's accounts (a wildcard counts as its base name).
     #[serde(default)]
     pub orders_per_identifier: Option<RateLimit>,
+    /// New accounts per client address.
+    #[serde(default)]
+    pub accounts_per_address: Option<RateLimit>,
+    /// Failed validations per account and identifier: at the limit, the account's new orders naming the
+    /// identifier are refused until the oldest failure leaves the window.
+    #[serde(default)]
+    pub failed_validations: Option<RateLimit>,
+}
+
+impl AcmeRateLimits {
+    fn all(&self) -> [Option<RateLimit>; 4] {
+        [
+            self.orders_per_account,
+            self.orders_per_identifier,
+            self.accounts_per_address,
+            self.failed_validations,
+        ]
+    }
 }
 
 impl Default for AcmeSettings {
@@ -157,17 +179,14 @@ pub(crate) fn validate_settings(s: &AcmeSettings, ca_ids: &[String]) -> Result<(
     {
         return Err(bad("lifetimes are 60 seconds to 30 days".into()));
     }
-    let limits = [
-        s.rate_limits.orders_per_account,
-        s.rate_limits.orders_per_identifier,
-    ];
-    if limits
+    if s.rate_limits
+        .all()
         .iter()
         .flatten()
         .any(|l| l.count == 0 || !(1..=30 * 86_400).contains(&l.window_secs))
     {
         return Err(bad(
-            "a rate limit allows at least 1 order in a window of 1 second to 30 days".into(),
+            "a rate limit allows at least 1 in a window of 1 second to 30 days".into(),
         ));
     }
     Ok(())
@@ -643,7 +662,21 @@ impl Acme {
             contact: serde_json::to_string(&contact).map_err(|e| Error::Internal(e.to_string()))?,
             eab_kid,
             created_at: self.reg.now(),
+            created_from: Some(req.actor.source.clone()).filter(|s| !s.is_empty()),
         };
+        let limits: Vec<Limited> =
+            match (settings.rate_limits.accounts_per_address, &row.created_from) {
+                (Some(limit), Some(source)) => vec![Limited::new(
+                    limit,
+                    AcmeCounted::AccountsFrom {
+                        ra_id: ra.id.clone(),
+                        source: source.clone(),
+                    },
+                    row.created_at,
+                    format!("{source}: at most {} new accounts", limit.count),
+                )],
+                _ => Vec::new(),
+            };
         let actor = account_actor(&req.actor, &id);
         let created = account_event(EventKind::AcmeAccountCreated, &row, None, row.created_at);
         match self
@@ -652,12 +685,14 @@ impl Acme {
             .acme_account_insert(
                 &row,
                 settings.eab_reusable,
+                &checks(&limits),
                 &created,
                 &AuditAction::AcmeAccountCreate.by(&actor),
             )
             .await
         {
-            Ok(()) => Ok((account_from_row(row)?, true)),
+            Ok(None) => Ok((account_from_row(row)?, true)),
+            Ok(Some(refused)) => Err(refusal(&limits, refused, row.created_at)),
             Err(shedu_store::Error::Conflict { constraint })
                 if constraint.as_deref() == Some(shedu_store::ACME_EAB_UNUSABLE) =>
             {
@@ -796,6 +831,7 @@ impl Acme {
                 .map_err(|e| Error::Internal(e.to_string()))?,
             eab_kid: a.eab_kid.clone(),
             created_at: 0,
+            created_from: None,
         };
         let now = self.reg.now();
         self.reg
@@ -922,16 +958,10 @@ impl Acme {
                 Err(e) => subproblems.push((id.clone(), e)),
             }
         }
-        if let Some((_, first)) = subproblems.first() {
-            if subproblems.len() == 1 {
-                return Err(AcmeFailure::Protocol(first.clone()));
-            }
-            let detail = subproblems
-                .iter()
-                .map(|(id, e)| format!("{}: {}", id.value, e.detail))
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(problem(ProblemType::RejectedIdentifier, detail));
+        if !subproblems.is_empty() {
+            return Err(AcmeFailure::Protocol(shedu_acme::Error::of_identifiers(
+                subproblems,
+            )));
         }
         let (profile, ca_id) = match payload
             .profile
@@ -967,9 +997,8 @@ impl Acme {
                 }
             }
         }
-        self.check_rate_limits(ra, settings, &account.id, &identifiers)
-            .await?;
         let now = self.reg.now();
+        let limits = order_limits(ra, settings, &account.id, &identifiers, now);
         let id = new_id();
         let expires_at = now + settings.order_lifetime_secs;
         let authz_expiry = (now + settings.authz_lifetime_secs).min(expires_at);
@@ -1027,10 +1056,16 @@ impl Acme {
         match self
             .reg
             .store
-            .acme_order_insert(&row, &authzs, &AuditAction::AcmeOrderCreate.by(&req.actor))
+            .acme_order_insert(
+                &row,
+                &authzs,
+                &checks(&limits),
+                &AuditAction::AcmeOrderCreate.by(&req.actor),
+            )
             .await
         {
-            Ok(()) => {}
+            Ok(None) => {}
+            Ok(Some(refused)) => return Err(refusal(&limits, refused, now)),
             Err(shedu_store::Error::Conflict { .. }) => {
                 return Err(problem(
                     ProblemType::AlreadyReplaced,
@@ -1040,45 +1075,6 @@ impl Acme {
             Err(e) => return Err(store_err("ACME order")(e).into()),
         }
         self.order_view(row).await
-    }
-
-    /// Refuses a new order over the RA's limits (`rateLimited`, with the seconds until the oldest counted
-    /// order leaves the window).
-    async fn check_rate_limits(
-        &self,
-        ra: &Ra,
-        settings: &AcmeSettings,
-        account_id: &str,
-        identifiers: &[Identifier],
-    ) -> Result<()> {
-        let now = self.reg.now();
-        if let Some(limit) = settings.rate_limits.orders_per_account {
-            let window = self
-                .reg
-                .store
-                .acme_orders_since(account_id, now - limit.window_secs)
-                .await
-                .map_err(store_err("ACME orders"))?;
-            over_limit(limit, window, now, "this account")?;
-        }
-        if let Some(limit) = settings.rate_limits.orders_per_identifier {
-            for ident in identifiers {
-                let (_, value) = base_identifier(ident);
-                let window = self
-                    .reg
-                    .store
-                    .acme_identifier_orders_since(
-                        &ra.id,
-                        &ident.kind,
-                        value,
-                        now - limit.window_secs,
-                    )
-                    .await
-                    .map_err(store_err("ACME orders"))?;
-                over_limit(limit, window, now, &ident.value)?;
-            }
-        }
-        Ok(())
     }
 
     /// The account's valid authorization a new one may copy: same identifier (a wildcard only from a
@@ -1215,7 +1211,12 @@ impl Acme {
                         _ => "pending",
                     }
                     .into(),
-                    validated_at: if chosen { row.validated_at } else { None },
+                    // RFC 8555 §8: `validated` is the time a challenge became valid.
+                    validated_at: if chosen && row.status == "valid" {
+                        row.validated_at
+                    } else {
+                        None
+                    },
                     error: if chosen { error.clone() } else { None },
                     token: row.token.clone(),
                     kind,
@@ -1311,6 +1312,8 @@ impl Acme {
                 Err(e) => {
                     tracing::info!(authz = %row.id, kind, problem = e.problem.name(), "ACME validation failed");
                     row.status = "invalid".into();
+                    // The attempt's time: the failed-validation limit counts from it.
+                    row.validated_at = Some(now);
                     row.error = Some(stored_problem(&e));
                     let data = serde_json::json!({
                         "order": row.order_id,
@@ -1801,20 +1804,102 @@ impl Acme {
     }
 }
 
-/// A rate limit's verdict on a `window` of counted orders.
-fn over_limit(limit: RateLimit, window: RateWindow, now: i64, what: &str) -> Result<()> {
-    if window.count < i64::from(limit.count) {
-        return Ok(());
+/// A rate limit a write must stay under, and how a refusal names it.
+struct Limited {
+    limit: RateLimit,
+    check: AcmeRateCheck,
+    /// `{who}: at most {count} {what}`.
+    detail: String,
+}
+
+impl Limited {
+    fn new(limit: RateLimit, counted: AcmeCounted, now: i64, detail: String) -> Limited {
+        Limited {
+            limit,
+            check: AcmeRateCheck {
+                counted,
+                since: now - limit.window_secs,
+                max: i64::from(limit.count),
+            },
+            detail,
+        }
     }
+}
+
+fn checks(limits: &[Limited]) -> Vec<AcmeRateCheck> {
+    limits.iter().map(|l| l.check.clone()).collect()
+}
+
+/// The limits a new order of `account_id` naming `identifiers` must stay under.
+fn order_limits(
+    ra: &Ra,
+    settings: &AcmeSettings,
+    account_id: &str,
+    identifiers: &[Identifier],
+    now: i64,
+) -> Vec<Limited> {
+    let r = &settings.rate_limits;
+    let mut limits = Vec::new();
+    if let Some(limit) = r.orders_per_account {
+        limits.push(Limited::new(
+            limit,
+            AcmeCounted::OrdersOfAccount {
+                account_id: account_id.to_string(),
+            },
+            now,
+            format!("this account: at most {} new orders", limit.count),
+        ));
+    }
+    for ident in identifiers {
+        let (_, value) = base_identifier(ident);
+        if let Some(limit) = r.orders_per_identifier {
+            limits.push(Limited::new(
+                limit,
+                AcmeCounted::OrdersNaming {
+                    ra_id: ra.id.clone(),
+                    identifier_type: ident.kind.clone(),
+                    identifier_value: value.to_string(),
+                },
+                now,
+                format!("{}: at most {} new orders", ident.value, limit.count),
+            ));
+        }
+        if let Some(limit) = r.failed_validations {
+            limits.push(Limited::new(
+                limit,
+                AcmeCounted::FailedValidations {
+                    account_id: account_id.to_string(),
+                    identifier_type: ident.kind.clone(),
+                    identifier_value: value.to_string(),
+                },
+                now,
+                format!(
+                    "{}: at most {} failed validations by this account",
+                    ident.value, limit.count
+                ),
+            ));
+        }
+    }
+    limits
+}
+
+/// The answer to a write a limit refused: `rateLimited`, with the seconds until the oldest counted
+/// thing leaves the window.
+fn refusal(limits: &[Limited], refused: RateRefusal, now: i64) -> AcmeFailure {
+    match limits.get(refused.check) {
+        Some(l) => over_limit(l.limit, refused.window, now, &l.detail),
+        None => Error::Internal("a rate limit refused that was not asked".into()).into(),
+    }
+}
+
+/// A rate limit's verdict on a `window` of counted things (`detail` says whose, and how many of what).
+fn over_limit(limit: RateLimit, window: RateWindow, now: i64, detail: &str) -> AcmeFailure {
     let free_at = window.oldest.unwrap_or(now) + limit.window_secs;
-    Err(Error::RateLimited {
-        detail: format!(
-            "{what}: at most {} new orders in {} s",
-            limit.count, limit.window_secs
-        ),
+    Error::RateLimited {
+        detail: format!("{detail} in {} s", limit.window_secs),
         retry_after: u64::try_from(free_at - now).unwrap_or(0).max(1),
     }
-    .into())
+    .into()
 }
 
 /// An identifier as its authorization names it: whether it is a wildcard, and the name without `*.`.
@@ -2149,20 +2234,20 @@ mod tests {
             window_secs: 3600,
         };
         let window = |count, oldest| RateWindow { count, oldest };
-        assert!(over_limit(limit, window(1, Some(100)), 200, "x").is_ok());
-        match over_limit(limit, window(2, Some(100)), 200, "x") {
-            Err(AcmeFailure::Service(Error::RateLimited { retry_after, .. })) => {
+        match over_limit(limit, window(2, Some(100)), 200, "x: at most 2 new orders") {
+            AcmeFailure::Service(Error::RateLimited {
+                retry_after,
+                detail,
+            }) => {
                 assert_eq!(retry_after, 3500);
+                assert_eq!(detail, "x: at most 2 new orders in 3600 s");
             }
             other => panic!("{other:?}"),
         }
         // Never less than a second.
         assert!(matches!(
             over_limit(limit, window(5, Some(-4000)), 200, "x"),
-            Err(AcmeFailure::Service(Error::RateLimited {
-                retry_after: 1,
-                ..
-            }))
+            AcmeFailure::Service(Error::RateLimited { retry_after: 1, .. })
         ));
         let mut s = AcmeSettings::default();
         s.rate_limits.orders_per_identifier = Some(RateLimit {

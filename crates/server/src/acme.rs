@@ -68,6 +68,8 @@ struct AcmeError {
     status: StatusCode,
     detail: String,
     retry_after: Option<u64>,
+    /// Per-identifier problems (RFC 8555 §6.7.1).
+    subproblems: Vec<types::Problem>,
 }
 
 impl AcmeError {
@@ -77,6 +79,7 @@ impl AcmeError {
             kind,
             detail: detail.into(),
             retry_after: None,
+            subproblems: Vec::new(),
         }
     }
 }
@@ -96,7 +99,10 @@ fn status_of(kind: ProblemType) -> StatusCode {
 impl From<AcmeFailure> for AcmeError {
     fn from(f: AcmeFailure) -> AcmeError {
         match f {
-            AcmeFailure::Protocol(e) => AcmeError::new(e.problem, e.detail),
+            AcmeFailure::Protocol(e) => AcmeError {
+                subproblems: problem_view(&e).subproblems,
+                ..AcmeError::new(e.problem, e.detail)
+            },
             AcmeFailure::Service(e) => e.into(),
         }
     }
@@ -117,6 +123,7 @@ impl From<Error> for AcmeError {
                     status: StatusCode::TOO_MANY_REQUESTS,
                     detail: e.to_string(),
                     retry_after: Some(*retry_after),
+                    subproblems: Vec::new(),
                 };
             }
             Error::Unavailable(_) | Error::KeyUnavailable(_) => {
@@ -138,6 +145,7 @@ impl From<Error> for AcmeError {
             status,
             detail,
             retry_after: None,
+            subproblems: Vec::new(),
         }
     }
 }
@@ -149,6 +157,9 @@ impl IntoResponse for AcmeError {
             "detail": self.detail,
             "status": self.status.as_u16(),
         });
+        if !self.subproblems.is_empty() {
+            body["subproblems"] = serde_json::to_value(&self.subproblems).unwrap_or_default();
+        }
         if self.kind == ProblemType::BadSignatureAlgorithm {
             // RFC 8555 §6.2: the algorithms the server accepts.
             body["algorithms"] = Alg::ACCOUNT.iter().map(|a| a.name()).collect();
@@ -296,7 +307,14 @@ fn problem_view(e: &shedu_acme::Error) -> types::Problem {
         detail: e.detail.clone(),
         status: Some(status_of(e.problem).as_u16()),
         identifier: None,
-        subproblems: Vec::new(),
+        subproblems: e
+            .subproblems
+            .iter()
+            .map(|(id, sub)| types::Problem {
+                identifier: Some(id.clone()),
+                ..problem_view(sub)
+            })
+            .collect(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! ACME (RFC 8555) against a real client: Debian's `lego` registers, orders with http-01 (its own
 //! standalone server on the port the test server validates against), renews and revokes; `openssl verify`
-//! checks every certificate and `openssl ocsp` says revoked after the revocation. On SQLite and PostgreSQL.
+//! checks every certificate and `openssl ocsp` says revoked after the revocation. certbot does the same
+//! with EAB, and gets a wildcard over dns-01 without EAB. On SQLite and PostgreSQL.
 
 // Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -502,7 +503,8 @@ backend_test!(lego_gets_a_wildcard_over_dns01, |backend| {
 });
 
 /// Runs certbot (PyPI, in a cached virtualenv) against the `web` RA's directory, with its standalone
-/// http-01 server on `port` and its folders under `dir`; returns (success, output).
+/// http-01 server on `port` (unless it revokes or is told `--manual`) and its folders under `dir`;
+/// returns (success, output).
 async fn certbot(server: &TestServer, dir: &Path, port: u16, args: &[&str]) -> (bool, String) {
     let venv = shedu_testkit::python_venv("certbot", &["certbot==5.8.0"]);
     let directory = format!("{}/acme/web/directory", server.base_url);
@@ -517,7 +519,7 @@ async fn certbot(server: &TestServer, dir: &Path, port: u16, args: &[&str]) -> (
         .arg("--logs-dir")
         .arg(dir.join("logs"))
         .kill_on_drop(true);
-    if args[0] != "revoke" {
+    if args[0] != "revoke" && !args.contains(&"--manual") {
         cmd.args([
             "--standalone",
             "--http-01-address",
@@ -616,5 +618,65 @@ backend_test!(certbot_issues_renews_and_revokes_with_eab, |backend| {
     assert!(
         status.contains("second.pem: revoked") && status.contains("keyCompromise"),
         "{status}"
+    );
+});
+
+// See: issue 15 (certbot without EAB: a wildcard over dns-01, published by its --manual-auth-hook in a
+// real DNS server).
+backend_test!(certbot_gets_a_wildcard_over_dns01_without_eab, |backend| {
+    let dns = MockDns::start().await;
+    let (server, ca) = acme_server_with(
+        backend,
+        shedu_core::AcmeConfig {
+            dns_resolver: Some(dns.dns),
+            validation_timeout: Duration::from_secs(5),
+            ..Default::default()
+        },
+        json!({"challenges": ["dns-01"], "allowed_dns": ["example.test", "*.example.test"]}),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("root.pem"), ca["certificate_pem"].as_str().unwrap()).unwrap();
+    // certbot runs the hook once per name (CERTBOT_DOMAIN without `*.`) before it answers any challenge:
+    // both TXT values stand side by side under one name.
+    let hook = d.join("certbot-dns.sh");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\ncurl -fsS -d \"{{\\\"host\\\":\\\"_acme-challenge.$CERTBOT_DOMAIN.\\\",\\\"value\\\":\\\"$CERTBOT_VALIDATION\\\"}}\" {}/set-txt\n",
+            dns.management
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (ok, out) = certbot(
+        &server,
+        d,
+        0,
+        &[
+            "certonly",
+            "--agree-tos",
+            "--register-unsafely-without-email",
+            "--manual",
+            "--preferred-challenges",
+            "dns",
+            "--manual-auth-hook",
+            hook.to_str().unwrap(),
+            "-d",
+            "*.example.test",
+            "-d",
+            "example.test",
+        ],
+    )
+    .await;
+    assert!(ok, "certbot certonly: {out}");
+    std::fs::copy(d.join("etc/live/example.test/cert.pem"), d.join("wild.pem")).unwrap();
+    verify(d, "wild.pem");
+    let text = sans(d, "wild.pem");
+    assert!(
+        text.contains("DNS:*.example.test") && text.contains("DNS:example.test"),
+        "{text}"
     );
 });

@@ -2,7 +2,8 @@
 //! Ed25519 keys from aws-lc-rs): nonces (HEAD 200 / GET 204, no-store, single use, shared through the
 //! database), the media type, the `url` header, unsupported algorithms, `kid` versus `jwk`, profiles, a
 //! CSR whose names differ from the order's, renewal information and `replaces`, account deactivation and
-//! key change. On SQLite and PostgreSQL.
+//! key change, subproblems, and rate limits (also under concurrent requests). The same flows once more
+//! with a second real client, the `instant-acme` crate. On SQLite and PostgreSQL.
 
 // Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -887,4 +888,482 @@ backend_test!(new_orders_over_the_rate_limits_are_refused, |backend| {
             .await;
         assert_eq!(o.status, 201, "{}", o.text);
     }
+});
+
+impl Client {
+    /// Signs one request to the directory's `resource` per payload, each with its own nonce, then sends
+    /// them all at once: requests that race.
+    async fn burst(&self, resource: &str, payloads: &[Value]) -> Vec<Answer> {
+        let url = self.url(resource);
+        let mut bodies = Vec::new();
+        for p in payloads {
+            let nonce = self.nonce().await;
+            bodies.push(self.key.sign(&self.header(&url, &nonce), Some(p)));
+        }
+        futures::future::join_all(bodies.iter().map(|b| self.send(&url, b))).await
+    }
+}
+
+/// How many answers have each status.
+fn statuses(answers: &[Answer]) -> std::collections::BTreeMap<u16, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for a in answers {
+        *counts.entry(a.status).or_insert(0) += 1;
+    }
+    counts
+}
+
+// See: issue 15 (rate limits per account and per identifier are exact under concurrent requests: the
+// count and the insert are one locked transaction).
+backend_test!(
+    racing_orders_at_the_limit_pass_exactly_the_limit,
+    |backend| {
+        let (server, ca) = setup(backend, free_port()).await;
+        let (status, ra) = server
+        .post(
+            "/api/v1/ras",
+            json!({"name": "race", "ca_ids": [ca["id"]], "enrollment": {"auth_modes": ["one_time_secret"]},
+                "acme": {"authz_reuse": false, "rate_limits": {
+                    "orders_per_account": {"count": 3, "window_secs": 3600},
+                    "orders_per_identifier": {"count": 5, "window_secs": 3600}}}}),
+        )
+        .await;
+        assert_eq!(status, 201, "{ra}");
+        let order = |name: String| json!({"identifiers": [{"type": "dns", "value": name}]});
+
+        // One account, 10 orders for 10 names at once: exactly 3 pass the per-account limit.
+        let mut a = Client::for_ra(&server, "race").await;
+        a.register().await;
+        let payloads: Vec<Value> = (0..10).map(|i| order(format!("a{i}.localhost"))).collect();
+        let answers = a.burst("newOrder", &payloads).await;
+        for r in answers.iter().filter(|r| r.status != 201) {
+            assert_eq!((r.status, problem(r)), (429, "rateLimited"), "{}", r.text);
+            assert!(r.headers.contains_key("retry-after"));
+        }
+        assert_eq!(
+            statuses(&answers),
+            [(201, 3), (429, 7)].into_iter().collect(),
+            "per account"
+        );
+
+        // Four accounts, three orders each for the same name at once: exactly 5 pass the per-identifier limit.
+        let mut clients = Vec::new();
+        for _ in 0..4 {
+            let mut c = Client::for_ra(&server, "race").await;
+            c.register().await;
+            clients.push(c);
+        }
+        let same = vec![order("same.localhost".into()); 3];
+        let answers: Vec<Answer> =
+            futures::future::join_all(clients.iter().map(|c| c.burst("newOrder", &same)))
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+        assert_eq!(
+            statuses(&answers),
+            [(201, 5), (429, 7)].into_iter().collect(),
+            "per identifier"
+        );
+    }
+);
+
+// See: issue 15 (rate limits: new accounts per client address, exact under concurrent requests).
+backend_test!(new_accounts_per_address_are_limited, |backend| {
+    let (server, ca) = setup(backend, free_port()).await;
+    let (status, ra) = server
+        .post(
+            "/api/v1/ras",
+            json!({"name": "few", "ca_ids": [ca["id"]], "enrollment": {"auth_modes": ["one_time_secret"]},
+                "acme": {"rate_limits": {"accounts_per_address": {"count": 2, "window_secs": 600}}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{ra}");
+    assert_eq!(
+        ra["acme"]["rate_limits"]["accounts_per_address"]["count"], 2,
+        "{ra}"
+    );
+    // Eight new keys from 127.0.0.1 at once: two accounts are made.
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        clients.push(Client::for_ra(&server, "few").await);
+    }
+    let tos = [json!({"termsOfServiceAgreed": true})];
+    let answers: Vec<Answer> =
+        futures::future::join_all(clients.iter().map(|c| c.burst("newAccount", &tos)))
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+    assert_eq!(
+        statuses(&answers),
+        [(201, 2), (429, 6)].into_iter().collect()
+    );
+    let refused = answers.iter().find(|a| a.status == 429).unwrap();
+    assert_eq!(problem(refused), "rateLimited");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1: at most 2 new accounts"),
+        "{}",
+        refused.text
+    );
+    let wait: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((500..=600).contains(&wait), "{wait}");
+    // An existing account is found, not made: never limited.
+    let made = answers.iter().position(|a| a.status == 201).unwrap();
+    let again = clients[made]
+        .post(
+            &clients[made].url("newAccount"),
+            Some(&json!({"onlyReturnExisting": true})),
+        )
+        .await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    // The limit is the RA's: the `web` directory has none.
+    let mut w = Client::new(&server).await;
+    w.register().await;
+});
+
+// See: issue 15 (rate limits: failed validations per account and identifier).
+backend_test!(
+    failed_validations_block_new_orders_for_the_name,
+    |backend| {
+        let port = free_port();
+        let (server, ca) = setup(backend, port).await;
+        let (status, ra) = server
+        .post(
+            "/api/v1/ras",
+            json!({"name": "strict", "ca_ids": [ca["id"]], "enrollment": {"auth_modes": ["one_time_secret"]},
+                "acme": {"rate_limits": {"failed_validations": {"count": 2, "window_secs": 3600}}}}),
+        )
+        .await;
+        assert_eq!(status, 201, "{ra}");
+        let order = |name: &str| json!({"identifiers": [{"type": "dns", "value": name}]});
+        let mut a = Client::for_ra(&server, "strict").await;
+        a.register().await;
+        // Two orders for f.localhost whose http-01 fails (nothing answers on the port).
+        for _ in 0..2 {
+            let o = a
+                .post(&a.url("newOrder"), Some(&order("f.localhost")))
+                .await;
+            assert_eq!(o.status, 201, "{}", o.text);
+            let authz = a
+                .post(o.body["authorizations"][0].as_str().unwrap(), None)
+                .await;
+            let ch = a
+                .post(
+                    authz.body["challenges"][0]["url"].as_str().unwrap(),
+                    Some(&json!({})),
+                )
+                .await;
+            assert_eq!(ch.body["status"], "invalid", "{}", ch.text);
+            assert!(ch.body.get("validated").is_none(), "{}", ch.text);
+        }
+        // A third order naming it: refused until the first failure leaves the hour.
+        let third = a
+        .post(
+            &a.url("newOrder"),
+            Some(&json!({"identifiers": [{"type": "dns", "value": "g.localhost"}, {"type": "dns", "value": "f.localhost"}]})),
+        )
+        .await;
+        assert_eq!((third.status, problem(&third)), (429, "rateLimited"));
+        assert!(
+            third.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("f.localhost: at most 2 failed validations"),
+            "{}",
+            third.text
+        );
+        let wait: u64 = third.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((3000..=3600).contains(&wait), "{wait}");
+        // Another name for the same account, and the same name for another account, are not limited.
+        let other_name = a
+            .post(&a.url("newOrder"), Some(&order("g.localhost")))
+            .await;
+        assert_eq!(other_name.status, 201, "{}", other_name.text);
+        let mut b = Client::for_ra(&server, "strict").await;
+        b.register().await;
+        let (_, ready) = b.ready_order(port, &["f.localhost"], json!({})).await;
+        assert_eq!(ready["status"], "ready");
+    }
+);
+
+/// instant-acme's HTTP seam over the test's reqwest client (which trusts the test server's CA), so the
+/// client needs neither its hyper-rustls stack nor the platform's verifier.
+struct ReqwestHttp(reqwest::Client);
+
+impl instant_acme::HttpClient for ReqwestHttp {
+    fn request(
+        &self,
+        req: http::Request<instant_acme::BodyWrapper<bytes::Bytes>>,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<instant_acme::BytesResponse, instant_acme::Error>,
+                > + Send,
+        >,
+    > {
+        let client = self.0.clone();
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let body = http_body_util::BodyExt::collect(body)
+                .await
+                .map(http_body_util::Collected::to_bytes)
+                .unwrap_or_default();
+            let res = client
+                .request(parts.method, parts.uri.to_string())
+                .headers(parts.headers)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
+            let (status, headers) = (res.status(), res.headers().clone());
+            let body = res
+                .bytes()
+                .await
+                .map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
+            let mut answer =
+                http::Response::builder()
+                    .status(status)
+                    .body(instant_acme::BodyWrapper::<bytes::Bytes>::from(
+                        body.to_vec(),
+                    ))?;
+            *answer.headers_mut() = headers;
+            Ok(instant_acme::BytesResponse::from(answer))
+        })
+    }
+}
+
+/// The ACME problem type (without the URN prefix) of an instant-acme error.
+fn acme_problem(e: &instant_acme::Error) -> String {
+    match e {
+        instant_acme::Error::Api(p) => p
+            .r#type
+            .as_deref()
+            .unwrap_or_default()
+            .trim_start_matches("urn:ietf:params:acme:error:")
+            .to_string(),
+        other => panic!("not an ACME problem: {other:?}"),
+    }
+}
+
+// See: issue 15 (a second real client: instant-acme, a Rust ACME client, registers, orders under a
+// profile, answers http-01, is refused a CSR that names more, finalizes, reads the renewal window, renews
+// with `replaces`, changes its key and deactivates its account).
+backend_test!(instant_acme_orders_renews_and_rolls_its_key, |backend| {
+    use instant_acme::{
+        Account, AuthorizationStatus, CertificateIdentifier, ChallengeType, Identifier, NewAccount,
+        NewOrder, OrderStatus, RetryPolicy,
+    };
+    let port = free_port();
+    let (server, _) = setup(backend, port).await;
+    let directory = format!("{}/acme/web/directory", server.base_url);
+    let http = || Box::new(ReqwestHttp(server.client.clone()));
+    let (mut account, _) = Account::builder_with_http(http())
+        .create(
+            &NewAccount {
+                contact: &["mailto:ops@example.test"],
+                terms_of_service_agreed: true,
+                only_return_existing: false,
+            },
+            directory.clone(),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut profiles: Vec<&str> = account.profiles().map(|p| p.name).collect();
+    profiles.sort();
+    assert_eq!(profiles, ["long", "short"]);
+
+    let names = [Identifier::Dns("ia.localhost".into())];
+    let mut order = account
+        .new_order(&NewOrder::new(&names).profile("short"))
+        .await
+        .unwrap();
+    assert_eq!(order.state().status, OrderStatus::Pending);
+    let mut authzs = order.authorizations();
+    while let Some(authz) = authzs.next().await {
+        let mut authz = authz.unwrap();
+        assert_eq!(authz.status, AuthorizationStatus::Pending);
+        let mut challenge = authz.challenge(ChallengeType::Http01).unwrap();
+        let answer = answer_once(port, challenge.key_authorization().as_str().to_string());
+        challenge.set_ready().await.unwrap();
+        answer.await.unwrap();
+    }
+    let retry = RetryPolicy::new().timeout(Duration::from_secs(20));
+    assert_eq!(order.poll_ready(&retry).await.unwrap(), OrderStatus::Ready);
+
+    // A CSR naming one more name than the order: badCSR, and the order stays ready.
+    let dir = tempfile::tempdir().unwrap();
+    let der = |pem: &str| {
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap()
+    };
+    let bad = openssl_csr(
+        dir.path(),
+        "bad",
+        "ec-p256",
+        "/CN=ia.localhost",
+        Some("DNS:ia.localhost,DNS:ib.localhost"),
+    );
+    let refused = order.finalize_csr(&der(&bad)).await.unwrap_err();
+    assert_eq!(acme_problem(&refused), "badCSR");
+    assert_eq!(order.refresh().await.unwrap().status, OrderStatus::Ready);
+    let good = openssl_csr(
+        dir.path(),
+        "good",
+        "ec-p256",
+        "/CN=ia.localhost",
+        Some("DNS:ia.localhost"),
+    );
+    order.finalize_csr(&der(&good)).await.unwrap();
+    let chain = order.poll_certificate(&retry).await.unwrap();
+    let leaf = shedu_pki::pem_to_der_certs(chain.as_bytes())
+        .unwrap()
+        .remove(0);
+    let info = shedu_pki::CertInfo::from_der(&leaf).unwrap();
+    assert_eq!(info.sans, ["DNS:ia.localhost"], "{:?}", info.sans);
+    let days7 = info.not_after - info.not_before;
+    assert!(
+        (7 * 86_400..7 * 86_400 + 600).contains(&days7),
+        "the short profile: {days7}"
+    );
+
+    // ARI (RFC 9773) from the certificate itself: a window in the last third of the validity.
+    let leaf_der = rustls_pki_types::CertificateDer::from(leaf.clone());
+    let cert_id = CertificateIdentifier::try_from(&leaf_der).unwrap();
+    let (renewal, _) = account.renewal_info(&cert_id).await.unwrap();
+    let start = renewal.suggested_window.start.unix_timestamp();
+    let end = renewal.suggested_window.end.unix_timestamp();
+    assert!(
+        info.not_before + (info.not_after - info.not_before) * 2 / 3 <= start
+            && start < end
+            && end <= info.not_after,
+        "{renewal:?}"
+    );
+
+    // Renewal: `replaces` is echoed; the authorization is reused, so the order is ready at once. A second
+    // order replacing the same certificate: alreadyReplaced.
+    let mut renewed = account
+        .new_order(&NewOrder::new(&names).replaces(cert_id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(renewed.state().status, OrderStatus::Ready);
+    assert_eq!(
+        renewed.state().replaces.as_ref().map(|r| r.to_string()),
+        Some(cert_id.to_string())
+    );
+    let Err(twice) = account
+        .new_order(&NewOrder::new(&names).replaces(cert_id.clone()))
+        .await
+    else {
+        panic!("a second order replaced the same certificate");
+    };
+    assert_eq!(acme_problem(&twice), "alreadyReplaced");
+    let again = openssl_csr(
+        dir.path(),
+        "again",
+        "ec-p256",
+        "/CN=ia.localhost",
+        Some("DNS:ia.localhost"),
+    );
+    renewed.finalize_csr(&der(&again)).await.unwrap();
+    assert!(renewed.poll_certificate(&retry).await.is_ok());
+
+    // Key change (RFC 8555 §7.3.5): the old key no longer signs for the account, the new one does.
+    let old = account.key_thumbprint().to_string();
+    let credentials = account.update_key().await.unwrap();
+    assert_ne!(account.key_thumbprint(), old);
+    let id = account.id().to_string();
+    let restored = Account::builder_with_http(http())
+        .from_credentials(credentials)
+        .await
+        .unwrap();
+    assert_eq!(restored.id(), id);
+    restored
+        .new_order(&NewOrder::new(&[Identifier::Dns("ic.localhost".into())]))
+        .await
+        .unwrap();
+
+    // Deactivation: the account signs nothing more.
+    account.deactivate().await.unwrap();
+    let Err(after) = restored
+        .new_order(&NewOrder::new(&[Identifier::Dns("id.localhost".into())]))
+        .await
+    else {
+        panic!("a deactivated account ordered");
+    };
+    assert_eq!(acme_problem(&after), "unauthorized");
+});
+
+// See: issue 15 (errors: subproblems for compound failures, RFC 8555 §6.7.1).
+backend_test!(rejected_identifiers_are_listed_as_subproblems, |backend| {
+    let (server, _) = setup(backend, free_port()).await;
+    let mut c = Client::new(&server).await;
+    c.register().await;
+    let ids = |list: &[(&str, &str)]| json!({"identifiers": list.iter().map(|(t, v)| json!({"type": t, "value": v})).collect::<Vec<_>>()});
+    // Two names the RA refuses beside a good one: rejectedIdentifier, one subproblem per refused name.
+    let two = c
+        .post(
+            &c.url("newOrder"),
+            Some(&ids(&[
+                ("dns", "ok.localhost"),
+                ("ip", "10.0.0.1"),
+                ("dns", "bad..name"),
+            ])),
+        )
+        .await;
+    assert_eq!((two.status, problem(&two)), (400, "rejectedIdentifier"));
+    let subs = two.body["subproblems"].as_array().unwrap();
+    assert_eq!(subs.len(), 2, "{}", two.text);
+    assert_eq!(
+        subs[0]["identifier"],
+        json!({"type": "ip", "value": "10.0.0.1"})
+    );
+    assert_eq!(subs[1]["identifier"]["value"], "bad..name");
+    assert!(
+        subs.iter()
+            .all(|s| s["type"] == "urn:ietf:params:acme:error:rejectedIdentifier")
+    );
+    // Problems of different types: compound.
+    let mixed = c
+        .post(
+            &c.url("newOrder"),
+            Some(&ids(&[("ip", "10.0.0.1"), ("email", "ops@example.test")])),
+        )
+        .await;
+    assert_eq!((mixed.status, problem(&mixed)), (400, "compound"));
+    let types: Vec<&str> = mixed.body["subproblems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "urn:ietf:params:acme:error:rejectedIdentifier",
+            "urn:ietf:params:acme:error:unsupportedIdentifier"
+        ],
+        "{}",
+        mixed.text
+    );
+    // One refused name: its own problem, no subproblems.
+    let one = c
+        .post(&c.url("newOrder"), Some(&ids(&[("ip", "10.0.0.1")])))
+        .await;
+    assert_eq!(problem(&one), "rejectedIdentifier");
+    assert!(one.body.get("subproblems").is_none(), "{}", one.text);
 });

@@ -34,6 +34,8 @@ pub struct AcmeAccountRow {
     pub eab_kid: Option<String>,
     /// Creation time.
     pub created_at: i64,
+    /// The client address of the request that created it (the per-address limit on new accounts).
+    pub created_from: Option<String>,
 }
 
 /// An EAB key.
@@ -121,7 +123,164 @@ fn rate_window(r: &AnyRow) -> Result<RateWindow, Error> {
     })
 }
 
-const ACCOUNT_COLUMNS: &str = "id, ra_id, thumbprint, jwk, status, contact, eab_kid, created_at";
+/// What an ACME rate limit counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AcmeCounted {
+    /// The orders an account created.
+    OrdersOfAccount {
+        /// The account.
+        account_id: String,
+    },
+    /// The orders of an RA's accounts that name an identifier (a wildcard counts as its base name).
+    OrdersNaming {
+        /// The RA.
+        ra_id: String,
+        /// `dns` or `ip`.
+        identifier_type: String,
+        /// The name (without `*.`) or address.
+        identifier_value: String,
+    },
+    /// The accounts an RA created for requests from one client address.
+    AccountsFrom {
+        /// The RA.
+        ra_id: String,
+        /// The client address.
+        source: String,
+    },
+    /// An account's failed validations of an identifier.
+    FailedValidations {
+        /// The account.
+        account_id: String,
+        /// `dns` or `ip`.
+        identifier_type: String,
+        /// The name (without `*.`) or address.
+        identifier_value: String,
+    },
+}
+
+impl AcmeCounted {
+    /// The lock row's key: one per counted set.
+    fn key(&self) -> String {
+        match self {
+            AcmeCounted::OrdersOfAccount { account_id } => format!("orders/account/{account_id}"),
+            AcmeCounted::OrdersNaming {
+                ra_id,
+                identifier_type,
+                identifier_value,
+            } => format!("orders/identifier/{ra_id}/{identifier_type}/{identifier_value}"),
+            AcmeCounted::AccountsFrom { ra_id, source } => {
+                format!("accounts/source/{ra_id}/{source}")
+            }
+            AcmeCounted::FailedValidations {
+                account_id,
+                identifier_type,
+                identifier_value,
+            } => format!("failures/{account_id}/{identifier_type}/{identifier_value}"),
+        }
+    }
+
+    /// How many happened after `since`, and the oldest of them, seen from inside `tx`.
+    async fn count(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        since: i64,
+    ) -> Result<RateWindow, Error> {
+        let q = match self {
+            AcmeCounted::OrdersOfAccount { account_id } => sqlx::query(
+                "SELECT COUNT(*), MIN(created_at) FROM acme_orders WHERE account_id = $1 AND created_at > $2",
+            )
+            .bind(account_id)
+            .bind(since),
+            AcmeCounted::OrdersNaming {
+                ra_id,
+                identifier_type,
+                identifier_value,
+            } => sqlx::query(
+                "SELECT COUNT(DISTINCT o.id), MIN(o.created_at) FROM acme_authzs a \
+                 JOIN acme_orders o ON o.id = a.order_id JOIN acme_accounts c ON c.id = o.account_id \
+                 WHERE a.identifier_type = $1 AND a.identifier_value = $2 AND o.created_at > $3 AND c.ra_id = $4",
+            )
+            .bind(identifier_type)
+            .bind(identifier_value)
+            .bind(since)
+            .bind(ra_id),
+            AcmeCounted::AccountsFrom { ra_id, source } => sqlx::query(
+                "SELECT COUNT(*), MIN(created_at) FROM acme_accounts \
+                 WHERE ra_id = $1 AND created_from = $2 AND created_at > $3",
+            )
+            .bind(ra_id)
+            .bind(source)
+            .bind(since),
+            AcmeCounted::FailedValidations {
+                account_id,
+                identifier_type,
+                identifier_value,
+            } => sqlx::query(
+                "SELECT COUNT(*), MIN(a.validated_at) FROM acme_authzs a JOIN acme_orders o ON o.id = a.order_id \
+                 WHERE a.identifier_type = $1 AND a.identifier_value = $2 AND a.status = 'invalid' \
+                 AND a.validated_at > $3 AND o.account_id = $4",
+            )
+            .bind(identifier_type)
+            .bind(identifier_value)
+            .bind(since)
+            .bind(account_id),
+        };
+        rate_window(&q.fetch_one(&mut **tx).await?)
+    }
+}
+
+/// A rate limit a write must stay under: fewer than `max` of `counted` after `since`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcmeRateCheck {
+    /// What is counted.
+    pub counted: AcmeCounted,
+    /// The window's start (Unix seconds, exclusive).
+    pub since: i64,
+    /// The write is refused when this many are in the window already.
+    pub max: i64,
+}
+
+/// A write refused by a rate limit: which of the checks, and what its window held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateRefusal {
+    /// The index of the check in the list given.
+    pub check: usize,
+    /// The counted window.
+    pub window: RateWindow,
+}
+
+/// Takes the lock row of every check's key (sorted, so that two writers never wait on each other in a
+/// circle), then counts each window inside `tx`: the first check at its maximum refuses. Under the locks no
+/// other writer of the same keys can count or insert until `tx` ends, so exactly `max` writes pass.
+async fn rate_checks(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    checks: &[AcmeRateCheck],
+    now: i64,
+) -> Result<Option<RateRefusal>, Error> {
+    let mut keys: Vec<String> = checks.iter().map(|c| c.counted.key()).collect();
+    keys.sort();
+    keys.dedup();
+    for key in &keys {
+        sqlx::query(
+            "INSERT INTO acme_rate_locks (key, touched_at) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET touched_at = excluded.touched_at",
+        )
+        .bind(key)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (i, c) in checks.iter().enumerate() {
+        let window = c.counted.count(tx, c.since).await?;
+        if window.count >= c.max {
+            return Ok(Some(RateRefusal { check: i, window }));
+        }
+    }
+    Ok(None)
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "id, ra_id, thumbprint, jwk, status, contact, eab_kid, created_at, created_from";
 const ORDER_COLUMNS: &str = "id, account_id, status, identifiers, profile, ca_id, replaces, expires_at, error, cert_serial, created_at";
 const AUTHZ_COLUMNS: &str = "id, order_id, identifier_type, identifier_value, wildcard, status, expires_at, token, challenge, validated_at, error";
 
@@ -135,6 +294,7 @@ fn account(r: &AnyRow) -> Result<AcmeAccountRow, Error> {
         contact: r.try_get("contact")?,
         eab_kid: r.try_get("eab_kid")?,
         created_at: r.try_get("created_at")?,
+        created_from: r.try_get("created_from")?,
     })
 }
 
@@ -216,19 +376,24 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Creates an account with its audit record; when `eab_kid` is set, the EAB key is consumed in the
+    /// Creates an account with its audit record, unless one of `limits` refuses it (counted under the
+    /// limits' locks, see [`AcmeRateCheck`]); when `eab_kid` is set, the EAB key is consumed in the
     /// same transaction (`Conflict(ACME_EAB_UNUSABLE)` when it is used or not the RA's; with `reusable`
     /// it may bind several accounts).
     pub async fn acme_account_insert(
         &self,
         row: &AcmeAccountRow,
         reusable_eab: bool,
+        limits: &[AcmeRateCheck],
         event: &NewEvent,
         audit: &Audited<'_>,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<RateRefusal>, Error> {
         let mut tx = self.write.begin().await?;
+        if let Some(refused) = rate_checks(&mut tx, limits, row.created_at).await? {
+            return Ok(Some(refused));
+        }
         let sql = format!(
-            "INSERT INTO acme_accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            "INSERT INTO acme_accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&row.id)
@@ -239,6 +404,7 @@ impl Store {
             .bind(&row.contact)
             .bind(row.eab_kid.clone())
             .bind(row.created_at)
+            .bind(row.created_from.clone())
             .execute(&mut *tx)
             .await?;
         if let Some(kid) = &row.eab_kid {
@@ -267,7 +433,8 @@ impl Store {
             &format!("acme/accounts/{}", row.id),
             row.created_at,
         )
-        .await
+        .await?;
+        Ok(None)
     }
 
     /// An account by id.
@@ -397,15 +564,20 @@ impl Store {
     }
 
     /// Creates an order and its authorizations (some may be reused ones, already valid) in one transaction
-    /// with its audit record (`Conflict(ACME_ALREADY_REPLACED)` when another order already replaces the
-    /// same certificate).
+    /// with its audit record, unless one of `limits` refuses it (counted under the limits' locks, see
+    /// [`AcmeRateCheck`]; `Conflict(ACME_ALREADY_REPLACED)` when another order already replaces the same
+    /// certificate).
     pub async fn acme_order_insert(
         &self,
         o: &AcmeOrderRow,
         authzs: &[AcmeAuthzRow],
+        limits: &[AcmeRateCheck],
         audit: &Audited<'_>,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<RateRefusal>, Error> {
         let mut tx = self.write.begin().await?;
+        if let Some(refused) = rate_checks(&mut tx, limits, o.created_at).await? {
+            return Ok(Some(refused));
+        }
         let sql = format!(
             "INSERT INTO acme_orders ({ORDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         );
@@ -455,7 +627,8 @@ impl Store {
             &format!("acme/orders/{}", o.id),
             o.created_at,
         )
-        .await
+        .await?;
+        Ok(None)
     }
 
     /// The newest authorization of an account for an identifier (`wildcard` as asked) that is valid
@@ -488,45 +661,6 @@ impl Store {
             .fetch_optional(&self.read)
             .await?;
         row.as_ref().map(authz).transpose()
-    }
-
-    /// The orders an account created after `since` (the per-account rate limit).
-    pub async fn acme_orders_since(
-        &self,
-        account_id: &str,
-        since: i64,
-    ) -> Result<RateWindow, Error> {
-        let row = sqlx::query(
-            "SELECT COUNT(*), MIN(created_at) FROM acme_orders WHERE account_id = $1 AND created_at > $2",
-        )
-        .bind(account_id)
-        .bind(since)
-        .fetch_one(&self.read)
-        .await?;
-        rate_window(&row)
-    }
-
-    /// The orders of an RA's accounts created after `since` that name an identifier, a wildcard counting
-    /// as its base name (the per-identifier rate limit).
-    pub async fn acme_identifier_orders_since(
-        &self,
-        ra_id: &str,
-        identifier_type: &str,
-        identifier_value: &str,
-        since: i64,
-    ) -> Result<RateWindow, Error> {
-        let row = sqlx::query(
-            "SELECT COUNT(DISTINCT o.id), MIN(o.created_at) FROM acme_authzs a \
-             JOIN acme_orders o ON o.id = a.order_id JOIN acme_accounts c ON c.id = o.account_id \
-             WHERE a.identifier_type = $1 AND a.identifier_value = $2 AND o.created_at > $3 AND c.ra_id = $4",
-        )
-        .bind(identifier_type)
-        .bind(identifier_value)
-        .bind(since)
-        .bind(ra_id)
-        .fetch_one(&self.read)
-        .await?;
-        rate_window(&row)
     }
 
     /// Deactivates an account's authorizations for `a`'s identifier (pending or valid: the one asked and

@@ -46,7 +46,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Executor};
 
 pub use acme::{
     ACME_ACCOUNT_KEY_EXISTS, ACME_ALREADY_REPLACED, ACME_EAB_UNUSABLE, AcmeAccountRow,
-    AcmeAuthzRow, AcmeEabRow, AcmeOrderRow, RateWindow,
+    AcmeAuthzRow, AcmeCounted, AcmeEabRow, AcmeOrderRow, AcmeRateCheck, RateRefusal, RateWindow,
 };
 pub use audit::Audited;
 pub use auth::{ApiKeyRow, LoginFailures, Redeemed, RefreshTokenRow, UserChange, UserRow};

@@ -63,12 +63,13 @@ pub(crate) struct AcmeDto {
     /// A new order reuses the account's valid authorizations for its identifiers (default true).
     #[serde(default = "yes")]
     authz_reuse: bool,
-    /// Limits on new orders (default: none).
+    /// Limits on new orders and accounts (default: none).
     #[serde(default)]
     rate_limits: AcmeRateLimitsDto,
 }
 
-/// Limits on an RA's new ACME orders; over one, newOrder is `rateLimited` (429) with `Retry-After`.
+/// Limits on an RA's new ACME orders and accounts; over one, newOrder or newAccount is `rateLimited` (429)
+/// with `Retry-After`.
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AcmeRateLimitsDto {
@@ -76,6 +77,11 @@ pub(crate) struct AcmeRateLimitsDto {
     orders_per_account: Option<RateLimitDto>,
     /// New orders naming an identifier, over all the RA's accounts.
     orders_per_identifier: Option<RateLimitDto>,
+    /// New accounts per client address.
+    accounts_per_address: Option<RateLimitDto>,
+    /// Failed validations per account and identifier; at the limit, the account's new orders naming the
+    /// identifier are refused.
+    failed_validations: Option<RateLimitDto>,
 }
 
 /// At most `count` in any `window_secs` seconds.
@@ -129,6 +135,8 @@ impl From<AcmeDto> for AcmeSettings {
             rate_limits: AcmeRateLimits {
                 orders_per_account: d.rate_limits.orders_per_account.map(RateLimit::from),
                 orders_per_identifier: d.rate_limits.orders_per_identifier.map(RateLimit::from),
+                accounts_per_address: d.rate_limits.accounts_per_address.map(RateLimit::from),
+                failed_validations: d.rate_limits.failed_validations.map(RateLimit::from),
             },
         }
     }
@@ -152,6 +160,8 @@ impl From<AcmeSettings> for AcmeDto {
             rate_limits: AcmeRateLimitsDto {
                 orders_per_account: s.rate_limits.orders_per_account.map(RateLimitDto::from),
                 orders_per_identifier: s.rate_limits.orders_per_identifier.map(RateLimitDto::from),
+                accounts_per_address: s.rate_limits.accounts_per_address.map(RateLimitDto::from),
+                failed_validations: s.rate_limits.failed_validations.map(RateLimitDto::from),
             },
         }
     }
