@@ -55,7 +55,7 @@ pub use certificates::{CertificateQuery, Issuance, IssueInput, Issued};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cloud::{
     CLOUD_SINK, CaMode, Cloud, CloudConfig, CloudConnector, CloudConnectorInput, CloudCredentials,
-    CloudFailure, CloudProvider, CloudProviderKind, CloudRef, Desired, DeviceBinding, SyncItem,
+    CloudFailure, CloudProvider, CloudProviderKind, CloudRef, Deletion, Desired, DeviceBinding, SyncItem,
     SyncKind, SyncState,
 };
 pub use cluster::{

@@ -114,6 +114,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0023_ocsp_answers.sql"),
         postgres: include_str!("../migrations/postgres/0023_ocsp_answers.sql"),
     },
+    Migration {
+        version: 26,
+        sqlite: include_str!("../migrations/sqlite/0026_cloud_backfill.sql"),
+        postgres: include_str!("../migrations/postgres/0026_cloud_backfill.sql"),
+    },
 ];
 
 /// Whether every migration this binary knows is applied (a replica of an older binary may have migrated
