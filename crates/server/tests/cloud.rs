@@ -186,7 +186,11 @@ backend_test!(aws_iot_follows_issuance_and_revocation, |backend| {
         .collect();
     assert_eq!(registration.len(), 1, "{registration:?}");
     // Active, with auto-registration on (moto does not keep these: the request says them).
-    let query = registration[0].0.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    let query = registration[0]
+        .0
+        .split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or_default();
     let mut query: Vec<&str> = query.split('&').collect();
     query.sort_unstable();
     assert_eq!(query, ["allowAutoRegistration=true", "setAsActive=true"]);
@@ -857,6 +861,16 @@ backend_test!(
             wait_item(&server, id, Some(&kept), synced).await;
             wait_item(&server, id, Some(&gone), synced).await;
         }
+        let ca_item = wait_item(&server, &ids[0], None, synced).await;
+        let ca_cloud_id = ca_item["cloud_id"].as_str().unwrap().to_string();
+        // moto has no ListCACertificates: the CA is asked for by its id.
+        let ca_status = || {
+            moto.boto3(KEY_ID, SECRET, &format!(
+                "try:\n    print(json.dumps(iot.describe_ca_certificate(certificateId={ca_cloud_id:?})['certificateDescription']['status']))\n\
+                 except iot.exceptions.ResourceNotFoundException:\n    print(json.dumps('gone'))"
+            ))
+        };
+        assert_eq!(ca_status(), json!("ACTIVE"));
         let (s, body) = server
             .post(
                 &format!("/api/v1/cas/{ca}/certificates/{gone}/revoke"),
@@ -893,6 +907,7 @@ backend_test!(
         let mut both = vec![kept_fp.clone(), gone_fp.clone()];
         both.sort();
         assert_eq!(listed(&moto), both);
+        assert_eq!(ca_status(), json!("ACTIVE"));
 
         // The second: while it works, it shows so and refuses changes; then its certificates are
         // deleted (detached from their things and policy first), then its CA; the things stay.
@@ -920,15 +935,15 @@ backend_test!(
                 .await;
             assert!(
                 s == 404
-                    || (s == 409
-                        && p["type"] == "urn:shedu:problem:cloud-connector-deregistering"),
+                    || (s == 409 && p["type"] == "urn:shedu:problem:cloud-connector-deregistering"),
                 "{s} {p}"
             );
         }
         wait_gone(&server, &ids[1]).await;
         assert_eq!(listed(&moto), Vec::<String>::new());
-        let left = moto.boto3(KEY_ID, SECRET, "print(json.dumps([[c['certificateId'] for c in iot.list_ca_certificates()['certificates']], iot.list_thing_principals(thingName='dev-1')['principals'], sorted(t['thingName'] for t in iot.list_things()['things'])]))");
-        assert_eq!(left, json!([[], [], ["dev-1", "dev-2"]]));
+        assert_eq!(ca_status(), json!("gone"));
+        let left = moto.boto3(KEY_ID, SECRET, "print(json.dumps([iot.list_thing_principals(thingName='dev-1')['principals'], sorted(t['thingName'] for t in iot.list_things()['things'])]))");
+        assert_eq!(left, json!([[], ["dev-1", "dev-2"]]));
         assert!(moto.check_signatures(SECRET) >= 3);
 
         // Each is gone with an event saying what was taken back; the requests are in the audit trail.
@@ -966,143 +981,140 @@ async fn wait_gone(server: &TestServer, id: &str) {
     }
 }
 
-backend_test!(
-    connector_changes_and_sync_failures_are_events,
-    |backend| {
-        let options = Options {
-            webhook_allow: Options::loopback_webhooks().webhook_allow,
-            ..fast()
-        };
-        let server = TestServer::start_with(backend, options).await;
-        let tmp = tempfile::tempdir().unwrap();
-        let ca = root_ca(&server, tmp.path(), "Alert Root").await;
-        // An alert on sync failures, delivered by webhook.
-        let (hook_tx, mut hooks) = tokio::sync::mpsc::unbounded_channel();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
-                let tx = hook_tx.clone();
-                async move {
-                    let ty = headers
-                        .get("x-shedu-event-type")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string();
-                    let _ = tx.send((ty, body));
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let (s, sub) = server
-            .post(
-                "/api/v1/subscriptions",
-                json!({"event_types": ["cloud_connector.*"],
-                       "channel": {"type": "webhook", "url": hook_url}}),
-            )
-            .await;
-        assert_eq!(s, 201, "{sub}");
-        let unused = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let body = connector("alerting", &format!("http://{unused}"), &ca, SECRET);
-        let (s, c) = server
-            .send(
-                reqwest::Method::POST,
-                "/api/v1/cloud-connectors",
-                Some(body.clone()),
-            )
-            .await;
-        assert_eq!(s, 201, "{c}");
-        let id = c["id"].as_str().unwrap().to_string();
-
-        // The CA's registration fails again and again: one event, on the first failure, with the reason.
-        wait_item(&server, &id, None, |i| i["attempts"].as_i64() >= Some(3)).await;
-        let failed = connector_events(&server, "cloud_connector.sync_failed", &id).await;
-        assert_eq!(failed.len(), 1, "{failed:?}");
-        let data = &failed[0]["data"];
-        assert_eq!(
-            (&data["kind"], &data["ca_id"], &data["attempts"]),
-            (&json!("ca"), &json!(ca), &json!(1)),
-            "{data}"
-        );
-        assert!(
-            data["error"].as_str().unwrap().contains("cannot reach"),
-            "{data}"
-        );
-
-        // A change of settings starts a new run of attempts: its first failure is an event again.
-        let mut changed = body.clone();
-        changed.as_object_mut().unwrap().remove("credentials");
-        changed["thing_group"] = json!("line-2");
-        let (s, c) = server
-            .send(
-                reqwest::Method::PUT,
-                &format!("/api/v1/cloud-connectors/{id}"),
-                Some(changed),
-            )
-            .await;
-        assert_eq!(s, 200, "{c}");
-        let started = Instant::now();
-        while connector_events(&server, "cloud_connector.sync_failed", &id)
-            .await
-            .len()
-            < 2
-        {
-            assert!(started.elapsed() < Duration::from_secs(30));
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-
-        // Created, updated, deleted: events (never the secret), beside the audit records.
-        let (s, _) = server
-            .send(
-                reqwest::Method::DELETE,
-                &format!("/api/v1/cloud-connectors/{id}"),
-                None,
-            )
-            .await;
-        assert_eq!(s, 204);
-        for (ty, n) in [
-            ("cloud_connector.created", 1),
-            ("cloud_connector.updated", 1),
-            ("cloud_connector.deleted", 1),
-        ] {
-            let evs = connector_events(&server, ty, &id).await;
-            assert_eq!(evs.len(), n, "{ty}: {evs:?}");
-            assert!(!evs[0].to_string().contains(SECRET), "{evs:?}");
-            assert_eq!(evs[0]["data"]["name"], "alerting", "{evs:?}");
-        }
-        let updated = connector_events(&server, "cloud_connector.updated", &id).await;
-        assert_eq!(
-            updated[0]["data"]["thing_group"], "line-2",
-            "{updated:?}"
-        );
-        let (_, events) = server.get("/api/v1/events?limit=1000").await;
-        assert!(
-            !events.to_string().contains(SECRET) && !events.to_string().contains(KEY_ID),
-            "credentials in events"
-        );
-
-        // The alert fired: the webhook got the failure (and the connector's changes).
-        let mut got = Vec::new();
-        let started = Instant::now();
-        while !got.iter().any(|(ty, _): &(String, String)| ty == "cloud_connector.sync_failed") {
-            let left = Duration::from_secs(30).saturating_sub(started.elapsed());
-            match tokio::time::timeout(left, hooks.recv()).await {
-                Ok(Some(hook)) => got.push(hook),
-                _ => panic!("no sync failure reached the webhook: {got:?}"),
+backend_test!(connector_changes_and_sync_failures_are_events, |backend| {
+    let options = Options {
+        webhook_allow: Options::loopback_webhooks().webhook_allow,
+        ..fast()
+    };
+    let server = TestServer::start_with(backend, options).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = root_ca(&server, tmp.path(), "Alert Root").await;
+    // An alert on sync failures, delivered by webhook.
+    let (hook_tx, mut hooks) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let tx = hook_tx.clone();
+            async move {
+                let ty = headers
+                    .get("x-shedu-event-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let _ = tx.send((ty, body));
+                "ok"
             }
-        }
-        let (_, body) = got
-            .iter()
-            .find(|(ty, _)| ty == "cloud_connector.sync_failed")
-            .unwrap();
-        assert!(body.contains(&id) && !body.contains(SECRET), "{body}");
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (s, sub) = server
+        .post(
+            "/api/v1/subscriptions",
+            json!({"event_types": ["cloud_connector.*"],
+                       "channel": {"type": "webhook", "url": hook_url}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{sub}");
+    let unused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let body = connector("alerting", &format!("http://{unused}"), &ca, SECRET);
+    let (s, c) = server
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/cloud-connectors",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
+    let id = c["id"].as_str().unwrap().to_string();
+
+    // The CA's registration fails again and again: one event, on the first failure, with the reason.
+    wait_item(&server, &id, None, |i| i["attempts"].as_i64() >= Some(3)).await;
+    let failed = connector_events(&server, "cloud_connector.sync_failed", &id).await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let data = &failed[0]["data"];
+    assert_eq!(
+        (&data["kind"], &data["ca_id"], &data["attempts"]),
+        (&json!("ca"), &json!(ca), &json!(1)),
+        "{data}"
+    );
+    assert!(
+        data["error"].as_str().unwrap().contains("cannot reach"),
+        "{data}"
+    );
+
+    // A change of settings starts a new run of attempts: its first failure is an event again.
+    let mut changed = body.clone();
+    changed.as_object_mut().unwrap().remove("credentials");
+    changed["thing_group"] = json!("line-2");
+    let (s, c) = server
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/cloud-connectors/{id}"),
+            Some(changed),
+        )
+        .await;
+    assert_eq!(s, 200, "{c}");
+    let started = Instant::now();
+    while connector_events(&server, "cloud_connector.sync_failed", &id)
+        .await
+        .len()
+        < 2
+    {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-);
+
+    // Created, updated, deleted: events (never the secret), beside the audit records.
+    let (s, _) = server
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/cloud-connectors/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    for (ty, n) in [
+        ("cloud_connector.created", 1),
+        ("cloud_connector.updated", 1),
+        ("cloud_connector.deleted", 1),
+    ] {
+        let evs = connector_events(&server, ty, &id).await;
+        assert_eq!(evs.len(), n, "{ty}: {evs:?}");
+        assert!(!evs[0].to_string().contains(SECRET), "{evs:?}");
+        assert_eq!(evs[0]["data"]["name"], "alerting", "{evs:?}");
+    }
+    let updated = connector_events(&server, "cloud_connector.updated", &id).await;
+    assert_eq!(updated[0]["data"]["thing_group"], "line-2", "{updated:?}");
+    let (_, events) = server.get("/api/v1/events?limit=1000").await;
+    assert!(
+        !events.to_string().contains(SECRET) && !events.to_string().contains(KEY_ID),
+        "credentials in events"
+    );
+
+    // The alert fired: the webhook got the failure (and the connector's changes).
+    let mut got = Vec::new();
+    let started = Instant::now();
+    while !got
+        .iter()
+        .any(|(ty, _): &(String, String)| ty == "cloud_connector.sync_failed")
+    {
+        let left = Duration::from_secs(30).saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, hooks.recv()).await {
+            Ok(Some(hook)) => got.push(hook),
+            _ => panic!("no sync failure reached the webhook: {got:?}"),
+        }
+    }
+    let (_, body) = got
+        .iter()
+        .find(|(ty, _)| ty == "cloud_connector.sync_failed")
+        .unwrap();
+    assert!(body.contains(&id) && !body.contains(SECRET), "{body}");
+});
 
 backend_test!(sni_only_registers_without_proof, |backend| {
     let moto = MotoServer::start(None);
@@ -1139,10 +1151,17 @@ backend_test!(sni_only_registers_without_proof, |backend| {
         .collect();
     assert_eq!(ca_bodies.len(), 1, "{ca_bodies:?}");
     assert_eq!(ca_bodies[0]["certificateMode"], "SNI_ONLY");
-    assert!(ca_bodies[0].get("verificationCertificate").is_none(), "{ca_bodies:?}");
+    assert!(
+        ca_bodies[0].get("verificationCertificate").is_none(),
+        "{ca_bodies:?}"
+    );
     assert_eq!(calls(&moto, "POST", "/certificate/register-no-ca"), 1);
     assert_eq!(calls(&moto, "POST", "/certificate/register"), 0);
-    let things = moto.boto3(KEY_ID, SECRET, "print(json.dumps(len(iot.list_things()['things'])))");
+    let things = moto.boto3(
+        KEY_ID,
+        SECRET,
+        "print(json.dumps(len(iot.list_things()['things'])))",
+    );
     assert_eq!(things, json!(0));
     // What was registered is the certificate the CA signed (moto checks no signature).
     let registered = moto.boto3(KEY_ID, SECRET, &format!(

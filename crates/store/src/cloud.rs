@@ -368,10 +368,12 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         live.ok_or(Error::NotFound)?;
-        sqlx::query("UPDATE cloud_sync SET backfill_after = 0 WHERE connector_id = $1 AND kind = 'ca'")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE cloud_sync SET backfill_after = 0 WHERE connector_id = $1 AND kind = 'ca'",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         crate::audit::commit(tx, &self.chain, audit, &target(id), now).await
     }
 

@@ -123,8 +123,11 @@ pub(crate) async fn run_cloud(args: ClientArgs, cmd: CloudCommand) -> anyhow::Re
             Ok(())
         }
         CloudCommand::Backfill { id } => {
-            api.post(&[base[0], base[1], base[2], &id, "backfill"], &serde_json::json!({}))
-                .await?;
+            api.post(
+                &[base[0], base[1], base[2], &id, "backfill"],
+                &serde_json::json!({}),
+            )
+            .await?;
             eprintln!(
                 "cloud connector {} catches up with its CAs' certificates",
                 printable(&id)

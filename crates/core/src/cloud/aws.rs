@@ -403,8 +403,13 @@ impl CloudProvider for AwsIot {
         )?;
         // forceDelete: policies attached by someone else do not keep it (things do: AWS refuses).
         gone_is_done(
-            self.call(Method::DELETE, &format!("{path}?forceDelete=true"), None, None)
-                .await,
+            self.call(
+                Method::DELETE,
+                &format!("{path}?forceDelete=true"),
+                None,
+                None,
+            )
+            .await,
         )
     }
 
@@ -414,8 +419,13 @@ impl CloudProvider for AwsIot {
             return Ok(());
         }
         gone_is_done(
-            self.call(Method::PUT, &format!("{path}?newStatus=INACTIVE"), None, None)
-                .await,
+            self.call(
+                Method::PUT,
+                &format!("{path}?newStatus=INACTIVE"),
+                None,
+                None,
+            )
+            .await,
         )?;
         gone_is_done(self.call(Method::DELETE, &path, None, None).await)
     }

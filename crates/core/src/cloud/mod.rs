@@ -421,7 +421,8 @@ pub trait CloudProvider {
         policy_name: &str,
     ) -> impl Future<Output = Result<(), CloudFailure>> + Send;
     /// Takes a CA back: inactive, then deleted. Already gone is done.
-    fn deregister_ca(&self, ca: &CloudRef) -> impl Future<Output = Result<(), CloudFailure>> + Send;
+    fn deregister_ca(&self, ca: &CloudRef)
+    -> impl Future<Output = Result<(), CloudFailure>> + Send;
 }
 
 /// The settings stored as JSON (the connector row's `settings`).

@@ -289,7 +289,12 @@ pub(crate) async fn delete(
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> Result<StatusCode, Problem> {
     Ok(
-        match state.services.cloud.delete(&actor, &id, q.deregister).await? {
+        match state
+            .services
+            .cloud
+            .delete(&actor, &id, q.deregister)
+            .await?
+        {
             Deletion::Deleted => StatusCode::NO_CONTENT,
             Deletion::Deregistering => StatusCode::ACCEPTED,
         },
