@@ -1154,6 +1154,19 @@ fn rotate_master_rewraps_every_key_and_retires_the_old_one(backend: shedu_testki
         why.contains("cannot reach") && !why.contains("credentials"),
         "{item}"
     );
+    // Catching up again, and a deletion that first takes back what the connector registered: with the
+    // cloud out of reach, it stays (deregistering) until a plain delete drops it.
+    cli_ok(&sb, &second, &["cloud", "backfill", &connector_id]);
+    cli_ok(
+        &sb,
+        &second,
+        &["cloud", "delete", &connector_id, "--deregister"],
+    );
+    let shown = cli_json(&sb, &second, &["cloud", "show", &connector_id]);
+    assert_eq!(shown["deregistering"], Value::Bool(true), "{shown}");
+    cli_ok(&sb, &second, &["cloud", "delete", &connector_id]);
+    let gone = cli(&sb, &second, &["cloud", "show", &connector_id]);
+    assert!(!gone.status.success(), "the connector is still there");
     drop(second);
 
     // The old master key opens nothing any more.

@@ -140,6 +140,10 @@ pub enum AuditAction {
     CloudConnectorUpdate,
     /// A cloud connector was deleted.
     CloudConnectorDelete,
+    /// A cloud connector was deleted asking that what it registered be taken back from the cloud first.
+    CloudConnectorDeregister,
+    /// A cloud connector was asked to catch up with every certificate of its CAs again.
+    CloudConnectorBackfill,
     /// A rotation asset was added to the inventory.
     AssetCreate,
     /// A rotation asset's fields were replaced or patched.
@@ -215,6 +219,8 @@ impl AuditAction {
             AuditAction::CloudConnectorCreate => "cloud_connector.create",
             AuditAction::CloudConnectorUpdate => "cloud_connector.update",
             AuditAction::CloudConnectorDelete => "cloud_connector.delete",
+            AuditAction::CloudConnectorDeregister => "cloud_connector.deregister",
+            AuditAction::CloudConnectorBackfill => "cloud_connector.backfill",
             AuditAction::AssetCreate => "asset.create",
             AuditAction::AssetUpdate => "asset.update",
             AuditAction::AssetDelete => "asset.delete",

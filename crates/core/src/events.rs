@@ -83,11 +83,20 @@ pub enum EventKind {
     AcmeAccountDeactivated,
     /// An ACME order became invalid (a failed validation: the problem type and identifier).
     AcmeOrderInvalid,
+    /// A cloud connector was created (its id, name, type, region and CAs; never its credentials).
+    CloudConnectorCreated,
+    /// A cloud connector's settings were replaced.
+    CloudConnectorUpdated,
+    /// A cloud connector is gone (deleted, or done taking back what it registered).
+    CloudConnectorDeleted,
+    /// A sync item of a cloud connector failed: once per run of failures (its first failed attempt), with
+    /// the error and the next attempt.
+    CloudSyncFailed,
 }
 
 impl EventKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [EventKind; 33] = [
+    pub const ALL: [EventKind; 37] = [
         EventKind::CaCreated,
         EventKind::CaImported,
         EventKind::CertificateIssued,
@@ -121,6 +130,10 @@ impl EventKind {
         EventKind::AcmeAccountUpdated,
         EventKind::AcmeAccountDeactivated,
         EventKind::AcmeOrderInvalid,
+        EventKind::CloudConnectorCreated,
+        EventKind::CloudConnectorUpdated,
+        EventKind::CloudConnectorDeleted,
+        EventKind::CloudSyncFailed,
     ];
 
     /// The wire name.
@@ -159,6 +172,10 @@ impl EventKind {
             EventKind::AcmeAccountUpdated => "acme.account_updated",
             EventKind::AcmeAccountDeactivated => "acme.account_deactivated",
             EventKind::AcmeOrderInvalid => "acme.order_invalid",
+            EventKind::CloudConnectorCreated => "cloud_connector.created",
+            EventKind::CloudConnectorUpdated => "cloud_connector.updated",
+            EventKind::CloudConnectorDeleted => "cloud_connector.deleted",
+            EventKind::CloudSyncFailed => "cloud_connector.sync_failed",
         }
     }
 }

@@ -55,8 +55,8 @@ pub use certificates::{CertificateQuery, Issuance, IssueInput, Issued};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cloud::{
     CLOUD_SINK, CaMode, Cloud, CloudConfig, CloudConnector, CloudConnectorInput, CloudCredentials,
-    CloudFailure, CloudProvider, CloudProviderKind, CloudRef, Desired, DeviceBinding, SyncItem,
-    SyncKind, SyncState,
+    CloudFailure, CloudProvider, CloudProviderKind, CloudRef, Deletion, Desired, DeviceBinding,
+    SyncItem, SyncKind, SyncState,
 };
 pub use cluster::{
     ADMIN_TOKEN_CONTEXT, Agreed, BEAT, INTERNAL_TLS_CA_KEY_TYPE, INTERNAL_TLS_CA_OWNER, LEASE,

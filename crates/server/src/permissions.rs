@@ -188,6 +188,11 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
         "/api/v1/cloud-connectors/{id}/state",
         Permission::CloudRead,
     ),
+    (
+        "POST",
+        "/api/v1/cloud-connectors/{id}/backfill",
+        Permission::CloudWrite,
+    ),
     ("GET", "/api/v1/assets", Permission::RotationRead),
     ("POST", "/api/v1/assets", Permission::AssetsWrite),
     (

@@ -5,7 +5,9 @@
 //! computes, a cloud that was down is caught up with after it comes back, nothing is registered twice (not after a
 //! restart, not after losing the cloud ids), and bad credentials or an unreachable endpoint leave the item
 //! `failed` with the reason while the platform keeps issuing. The connector API's validation and
-//! secrecy on the way. On SQLite and PostgreSQL.
+//! secrecy on the way. Certificates issued before the connector (or before it bound their CA) are caught
+//! up with, page by page, resuming after a restart; a connector deleted with `deregister` takes back what
+//! it registered; connector changes and sync failures are events. On SQLite and PostgreSQL.
 
 // Test code: a failed setup step should abort the test loudly, which is what unwrap/expect do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -28,6 +30,7 @@ fn fast() -> Options {
             retry_max: Duration::from_secs(2),
             poll_interval: Duration::from_millis(200),
             request_timeout: Duration::from_secs(5),
+            ..shedu_core::CloudConfig::default()
         }),
         ..Options::default()
     }
@@ -175,13 +178,24 @@ backend_test!(aws_iot_follows_issuance_and_revocation, |backend| {
         ])
     );
     assert_eq!(calls(&moto, "GET", "/registrationcode"), 1);
-    let registration: Vec<Value> = moto
+    let registration: Vec<(String, Value)> = moto
         .recording()
         .into_iter()
         .filter(|(m, url, _)| m == "POST" && url.contains("/cacertificate"))
-        .map(|(_, _, body)| serde_json::from_str(&body).unwrap())
+        .map(|(_, url, body)| (url, serde_json::from_str(&body).unwrap()))
         .collect();
     assert_eq!(registration.len(), 1, "{registration:?}");
+    // Active, with auto-registration on (moto does not keep these: the request says them).
+    let query = registration[0]
+        .0
+        .split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or_default();
+    let mut query: Vec<&str> = query.split('&').collect();
+    query.sort_unstable();
+    assert_eq!(query, ["allowAutoRegistration=true", "setAsActive=true"]);
+    let registration: Vec<Value> = registration.into_iter().map(|(_, b)| b).collect();
+    assert_eq!(registration[0]["certificateMode"], "DEFAULT");
     let verification = registration[0]["verificationCertificate"].as_str().unwrap();
     std::fs::write(dir.join("verification.pem"), verification).unwrap();
     let (ok, out) = openssl(dir, &["verify", "-CAfile", "ca.pem", "verification.pem"]);
@@ -651,3 +665,509 @@ backend_test!(
         );
     }
 );
+
+/// Events of `ty` about connector `id`.
+async fn connector_events(server: &TestServer, ty: &str, id: &str) -> Vec<Value> {
+    let (s, body) = server
+        .get(&format!(
+            "/api/v1/events?type={ty}&subject=cloud-connectors/{id}&limit=1000"
+        ))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    body["items"].as_array().unwrap().clone()
+}
+
+/// The certificate ids AWS IoT lists.
+fn listed(moto: &MotoServer) -> Vec<String> {
+    let v = moto.boto3(
+        KEY_ID,
+        SECRET,
+        "print(json.dumps(sorted(c['certificateId'] for c in iot.list_certificates()['certificates'])))",
+    );
+    serde_json::from_value(v).unwrap()
+}
+
+backend_test!(existing_certificates_are_caught_up_with, |backend| {
+    let moto = MotoServer::start(None);
+    // Two certificates a page: the catch-up takes several pages.
+    let mut options = fast();
+    options.cloud.as_mut().unwrap().backfill_page = 2;
+    let server = TestServer::start_with(backend, options).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let ca = root_ca(&server, dir, "Fleet Root").await;
+
+    // The fleet before the connector: five certificates, one revoked, one on hold.
+    let mut fleet = Vec::new();
+    for cn in ["old-1", "old-2", "old-3", "old-4", "old-5"] {
+        fleet.push(issue(&server, &ca, dir, cn).await);
+    }
+    for (i, reason) in [(1, "key_compromise"), (3, "certificate_hold")] {
+        let (s, body) = server
+            .post(
+                &format!("/api/v1/cas/{ca}/certificates/{}/revoke", fleet[i].0),
+                json!({"reason": reason}),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    let valid = [&fleet[0], &fleet[2], &fleet[4]];
+    // The `cloud` sink has seen those revocations (with no connector they queue nothing): a revocation
+    // it saw only after the connector exists would queue a REVOKED registration, not what is tested here.
+    let started = Instant::now();
+    loop {
+        let (s, st) = server.get("/api/v1/status").await;
+        assert_eq!(s, 200, "{st}");
+        let cloud = st["events"]["sinks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == "cloud")
+            .cloned();
+        if cloud.is_some_and(|k| k["lag"] == 0) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let (s, created) = server
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/cloud-connectors",
+            Some(connector("fleet", &moto.url(), &ca, SECRET)),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    for (serial, _) in valid {
+        wait_item(&server, &id, Some(serial), synced).await;
+    }
+    // The valid ones are registered and attached; the revoked and held ones are not queued at all.
+    let mut want: Vec<String> = valid.iter().map(|(_, fp)| fp.clone()).collect();
+    want.sort();
+    assert_eq!(listed(&moto), want);
+    let items = state(&server, &id).await;
+    assert_eq!(items.len(), 4, "{items:?}");
+    for (serial, _) in [&fleet[1], &fleet[3]] {
+        assert!(
+            !items.iter().any(|i| i["serial"] == serial.as_str()),
+            "{items:?}"
+        );
+    }
+    let things = moto.boto3(
+        KEY_ID,
+        SECRET,
+        "print(json.dumps(sorted(t['thingName'] for t in iot.list_things()['things'])))",
+    );
+    assert_eq!(things, json!(["old-1", "old-3", "old-5"]));
+
+    // Resumable: the position is stored with each page. Put it after old-3 and drop the items of old-1,
+    // old-4 and old-5: after a restart only what follows the position comes back (old-5; old-4 is held),
+    // found in the cloud rather than registered again.
+    tamper(
+        &server.db_url,
+        &format!(
+            "DELETE FROM cloud_sync WHERE kind = 'certificate' AND serial IN ('{}', '{}', '{}')",
+            fleet[0].0, fleet[3].0, fleet[4].0
+        ),
+    );
+    tamper(
+        &server.db_url,
+        &format!(
+            "UPDATE cloud_sync SET backfill_after = (SELECT seq FROM certificates WHERE serial = '{}') \
+             WHERE kind = 'ca'",
+            fleet[2].0
+        ),
+    );
+    let server = server.restart().await;
+    wait_item(&server, &id, Some(&fleet[4].0), synced).await;
+    // Several passes later (200 ms apart), still only what follows the position.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let items = state(&server, &id).await;
+    assert_eq!(items.len(), 3, "only what follows the position: {items:?}");
+    assert!(
+        !items.iter().any(|i| i["serial"] == fleet[0].0.as_str()),
+        "{items:?}"
+    );
+
+    // An explicit catch-up from the first: old-1 comes back; nothing is registered twice.
+    let (s, body) = server
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/v1/cloud-connectors/{id}/backfill"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 202, "{body}");
+    wait_item(&server, &id, Some(&fleet[0].0), synced).await;
+    assert_eq!(calls(&moto, "POST", "/certificate/register"), 3);
+    assert_eq!(listed(&moto), want);
+    let (_, audit) = server.get("/api/v1/audit?limit=1000").await;
+    assert!(
+        audit.to_string().contains("cloud_connector.backfill"),
+        "{audit}"
+    );
+    let (s, body) = server
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/cloud-connectors/nope/backfill",
+            None,
+        )
+        .await;
+    assert_eq!(s, 404, "{body}");
+
+    // Binding another CA catches up with its certificates too.
+    let other = root_ca(&server, dir, "Second Root").await;
+    let (early, early_fp) = issue(&server, &other, dir, "second-1").await;
+    let mut both = connector("fleet", &moto.url(), &ca, SECRET);
+    both["ca_ids"] = json!([ca, other]);
+    both.as_object_mut().unwrap().remove("credentials");
+    let (s, body) = server
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/cloud-connectors/{id}"),
+            Some(both),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    wait_item(&server, &id, Some(&early), synced).await;
+    assert_eq!(status(&moto, &early_fp), json!("ACTIVE"));
+});
+
+backend_test!(
+    deleting_with_deregister_takes_back_what_was_registered,
+    |backend| {
+        let moto = MotoServer::start(None);
+        let server = TestServer::start_with(backend, fast()).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let ca = root_ca(&server, dir, "Return Root").await;
+        let mut ids = Vec::new();
+        for name in ["first", "second"] {
+            let (s, c) = server
+                .send(
+                    reqwest::Method::POST,
+                    "/api/v1/cloud-connectors",
+                    Some(connector(name, &moto.url(), &ca, SECRET)),
+                )
+                .await;
+            assert_eq!(s, 201, "{c}");
+            ids.push(c["id"].as_str().unwrap().to_string());
+        }
+        let (kept, kept_fp) = issue(&server, &ca, dir, "dev-1").await;
+        let (gone, gone_fp) = issue(&server, &ca, dir, "dev-2").await;
+        for id in &ids {
+            wait_item(&server, id, Some(&kept), synced).await;
+            wait_item(&server, id, Some(&gone), synced).await;
+        }
+        let ca_item = wait_item(&server, &ids[0], None, synced).await;
+        let ca_cloud_id = ca_item["cloud_id"].as_str().unwrap().to_string();
+        // moto has no ListCACertificates: the CA is asked for by its id.
+        let ca_status = || {
+            moto.boto3(KEY_ID, SECRET, &format!(
+                "try:\n    print(json.dumps(iot.describe_ca_certificate(certificateId={ca_cloud_id:?})['certificateDescription']['status']))\n\
+                 except iot.exceptions.ResourceNotFoundException:\n    print(json.dumps('gone'))"
+            ))
+        };
+        assert_eq!(ca_status(), json!("ACTIVE"));
+        let (s, body) = server
+            .post(
+                &format!("/api/v1/cas/{ca}/certificates/{gone}/revoke"),
+                json!({"reason": "superseded"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        for id in &ids {
+            wait_item(&server, id, Some(&gone), |i| {
+                synced(i) && i["desired"] == "revoked"
+            })
+            .await;
+        }
+
+        let (s, body) = server
+            .send(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/cloud-connectors/{}?deregister=maybe", ids[0]),
+                None,
+            )
+            .await;
+        assert_eq!(s, 400, "{body}");
+
+        // The first goes; what it registered stays, as the second connector uses the same registrations.
+        let (s, _) = server
+            .send(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/cloud-connectors/{}?deregister=true", ids[0]),
+                None,
+            )
+            .await;
+        assert_eq!(s, 202);
+        wait_gone(&server, &ids[0]).await;
+        let mut both = vec![kept_fp.clone(), gone_fp.clone()];
+        both.sort();
+        assert_eq!(listed(&moto), both);
+        assert_eq!(ca_status(), json!("ACTIVE"));
+
+        // The second: while it works, it shows so and refuses changes; then its certificates are
+        // deleted (detached from their things and policy first), then its CA; the things stay.
+        let (s, _) = server
+            .send(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/cloud-connectors/{}?deregister=true", ids[1]),
+                None,
+            )
+            .await;
+        assert_eq!(s, 202);
+        let (s, shown) = server
+            .get(&format!("/api/v1/cloud-connectors/{}", ids[1]))
+            .await;
+        if s == 200 {
+            assert_eq!(shown["deregistering"], json!(true), "{shown}");
+            let mut body = connector("second", &moto.url(), &ca, SECRET);
+            body.as_object_mut().unwrap().remove("credentials");
+            let (s, p) = server
+                .send(
+                    reqwest::Method::PUT,
+                    &format!("/api/v1/cloud-connectors/{}", ids[1]),
+                    Some(body),
+                )
+                .await;
+            assert!(
+                s == 404
+                    || (s == 409 && p["type"] == "urn:shedu:problem:cloud-connector-deregistering"),
+                "{s} {p}"
+            );
+        }
+        wait_gone(&server, &ids[1]).await;
+        assert_eq!(listed(&moto), Vec::<String>::new());
+        assert_eq!(ca_status(), json!("gone"));
+        let left = moto.boto3(KEY_ID, SECRET, "print(json.dumps([iot.list_thing_principals(thingName='dev-1')['principals'], sorted(t['thingName'] for t in iot.list_things()['things'])]))");
+        assert_eq!(left, json!([[], ["dev-1", "dev-2"]]));
+        assert!(moto.check_signatures(SECRET) >= 3);
+
+        // Each is gone with an event saying what was taken back; the requests are in the audit trail.
+        for id in &ids {
+            let gone = connector_events(&server, "cloud_connector.deleted", id).await;
+            assert_eq!(gone.len(), 1, "{gone:?}");
+            assert_eq!(gone[0]["data"]["deregistered"], json!(true), "{gone:?}");
+        }
+        let (_, audit) = server.get("/api/v1/audit?limit=1000").await;
+        assert_eq!(
+            audit
+                .to_string()
+                .matches("cloud_connector.deregister")
+                .count(),
+            2,
+            "{audit}"
+        );
+    }
+);
+
+/// Waits (up to a minute) until connector `id` is gone.
+async fn wait_gone(server: &TestServer, id: &str) {
+    let started = Instant::now();
+    loop {
+        let (s, body) = server.get(&format!("/api/v1/cloud-connectors/{id}")).await;
+        if s == 404 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "still there: {body} {:?}",
+            state(server, id).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+backend_test!(connector_changes_and_sync_failures_are_events, |backend| {
+    let options = Options {
+        webhook_allow: Options::loopback_webhooks().webhook_allow,
+        ..fast()
+    };
+    let server = TestServer::start_with(backend, options).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = root_ca(&server, tmp.path(), "Alert Root").await;
+    // An alert on sync failures, delivered by webhook.
+    let (hook_tx, mut hooks) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let tx = hook_tx.clone();
+            async move {
+                let ty = headers
+                    .get("x-shedu-event-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let _ = tx.send((ty, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (s, sub) = server
+        .post(
+            "/api/v1/subscriptions",
+            json!({"event_types": ["cloud_connector.*"],
+                       "channel": {"type": "webhook", "url": hook_url}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{sub}");
+    let unused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let body = connector("alerting", &format!("http://{unused}"), &ca, SECRET);
+    let (s, c) = server
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/cloud-connectors",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
+    let id = c["id"].as_str().unwrap().to_string();
+
+    // The CA's registration fails again and again: one event, on the first failure, with the reason.
+    wait_item(&server, &id, None, |i| i["attempts"].as_i64() >= Some(3)).await;
+    let failed = connector_events(&server, "cloud_connector.sync_failed", &id).await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let data = &failed[0]["data"];
+    assert_eq!(
+        (&data["kind"], &data["ca_id"], &data["attempts"]),
+        (&json!("ca"), &json!(ca), &json!(1)),
+        "{data}"
+    );
+    assert!(
+        data["error"].as_str().unwrap().contains("cannot reach"),
+        "{data}"
+    );
+
+    // A change of settings starts a new run of attempts: its first failure is an event again.
+    let mut changed = body.clone();
+    changed.as_object_mut().unwrap().remove("credentials");
+    changed["thing_group"] = json!("line-2");
+    let (s, c) = server
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/cloud-connectors/{id}"),
+            Some(changed),
+        )
+        .await;
+    assert_eq!(s, 200, "{c}");
+    let started = Instant::now();
+    while connector_events(&server, "cloud_connector.sync_failed", &id)
+        .await
+        .len()
+        < 2
+    {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Created, updated, deleted: events (never the secret), beside the audit records.
+    let (s, _) = server
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/cloud-connectors/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    for (ty, n) in [
+        ("cloud_connector.created", 1),
+        ("cloud_connector.updated", 1),
+        ("cloud_connector.deleted", 1),
+    ] {
+        let evs = connector_events(&server, ty, &id).await;
+        assert_eq!(evs.len(), n, "{ty}: {evs:?}");
+        assert!(!evs[0].to_string().contains(SECRET), "{evs:?}");
+        assert_eq!(evs[0]["data"]["name"], "alerting", "{evs:?}");
+    }
+    let updated = connector_events(&server, "cloud_connector.updated", &id).await;
+    assert_eq!(updated[0]["data"]["thing_group"], "line-2", "{updated:?}");
+    let (_, events) = server.get("/api/v1/events?limit=1000").await;
+    assert!(
+        !events.to_string().contains(SECRET) && !events.to_string().contains(KEY_ID),
+        "credentials in events"
+    );
+
+    // The alert fired: the webhook got the failure (and the connector's changes).
+    let mut got = Vec::new();
+    let started = Instant::now();
+    while !got
+        .iter()
+        .any(|(ty, _): &(String, String)| ty == "cloud_connector.sync_failed")
+    {
+        let left = Duration::from_secs(30).saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, hooks.recv()).await {
+            Ok(Some(hook)) => got.push(hook),
+            _ => panic!("no sync failure reached the webhook: {got:?}"),
+        }
+    }
+    let (_, body) = got
+        .iter()
+        .find(|(ty, _)| ty == "cloud_connector.sync_failed")
+        .unwrap();
+    assert!(body.contains(&id) && !body.contains(SECRET), "{body}");
+});
+
+backend_test!(sni_only_registers_without_proof, |backend| {
+    let moto = MotoServer::start(None);
+    let server = TestServer::start_with(backend, fast()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let ca = root_ca(&server, dir, "Shared Root").await;
+    let mut body = connector("sni", &moto.url(), &ca, SECRET);
+    body["ca_mode"] = json!("sni_only");
+    body["register_things"] = json!(false);
+    let (s, c) = server
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/cloud-connectors",
+            Some(body),
+        )
+        .await;
+    assert_eq!((s, &c["ca_mode"]), (201, &json!("sni_only")), "{c}");
+    let id = c["id"].as_str().unwrap().to_string();
+    wait_item(&server, &id, None, synced).await;
+    let (serial, fp) = issue(&server, &ca, dir, "sni-1").await;
+    let item = wait_item(&server, &id, Some(&serial), synced).await;
+    assert_eq!(item["thing_name"], Value::Null, "{item}");
+    assert_eq!(status(&moto, &fp), json!("ACTIVE"));
+
+    // No registration code, no verification certificate: the CA in SNI_ONLY mode, the certificate
+    // registered without its CA (RegisterCertificateWithoutCA), and no thing.
+    assert_eq!(calls(&moto, "GET", "/registrationcode"), 0);
+    let ca_bodies: Vec<Value> = moto
+        .recording()
+        .into_iter()
+        .filter(|(m, url, _)| m == "POST" && url.contains("/cacertificate"))
+        .map(|(_, _, b)| serde_json::from_str(&b).unwrap())
+        .collect();
+    assert_eq!(ca_bodies.len(), 1, "{ca_bodies:?}");
+    assert_eq!(ca_bodies[0]["certificateMode"], "SNI_ONLY");
+    assert!(
+        ca_bodies[0].get("verificationCertificate").is_none(),
+        "{ca_bodies:?}"
+    );
+    assert_eq!(calls(&moto, "POST", "/certificate/register-no-ca"), 1);
+    assert_eq!(calls(&moto, "POST", "/certificate/register"), 0);
+    let things = moto.boto3(
+        KEY_ID,
+        SECRET,
+        "print(json.dumps(len(iot.list_things()['things'])))",
+    );
+    assert_eq!(things, json!(0));
+    // What was registered is the certificate the CA signed (moto checks no signature).
+    let registered = moto.boto3(KEY_ID, SECRET, &format!(
+        "print(json.dumps(iot.describe_certificate(certificateId={fp:?})['certificateDescription']['certificatePem']))"
+    ));
+    std::fs::write(dir.join("registered.pem"), registered.as_str().unwrap()).unwrap();
+    let (ok, out) = openssl(dir, &["verify", "-CAfile", "ca.pem", "registered.pem"]);
+    assert!(ok && out.contains("registered.pem: OK"), "{out}");
+});

@@ -220,6 +220,7 @@ const MATRIX: &[(&str, &str, [bool; 5])] = &[
     ("PUT",    "/api/v1/cloud-connectors/{id}",                        [Y,   N,    N,    N,     N]),
     ("DELETE", "/api/v1/cloud-connectors/{id}",                        [Y,   N,    N,    N,     N]),
     ("GET",    "/api/v1/cloud-connectors/{id}/state",                  [Y,   Y,    Y,    N,     N]),
+    ("POST",   "/api/v1/cloud-connectors/{id}/backfill",               [Y,   N,    N,    N,     N]),
     ("GET",    "/api/v1/assets",                                       [Y,   Y,    Y,    N,     N]),
     ("POST",   "/api/v1/assets",                                       [Y,   Y,    N,    N,     N]),
     ("GET",    "/api/v1/assets/{system_name}",                         [Y,   Y,    Y,    N,     N]),

@@ -9,7 +9,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::audit::Audited;
-use crate::{Error, Store};
+use crate::{Error, NewEvent, Store};
 
 /// One connector as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +32,9 @@ pub struct CloudConnectorRow {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+    /// When the connector was deleted with the request to take back what it registered (it stays until
+    /// that is done); `None` for a live connector.
+    pub deregister_at: Option<i64>,
 }
 
 /// One sync item: a CA or a certificate as one connector should make it appear in its cloud.
@@ -80,18 +83,20 @@ pub struct CloudSyncKey {
     pub serial: String,
 }
 
-const CONNECTOR_COLUMNS: &str =
-    "id, name, provider, region, endpoint_url, settings, credentials, created_at, updated_at";
+const CONNECTOR_COLUMNS: &str = "id, name, provider, region, endpoint_url, settings, credentials, \
+     created_at, updated_at, deregister_at";
 const SYNC_COLUMNS: &str = "connector_id, kind, ca_id, serial, desired, state, error, attempts, \
      retry_at, cloud_id, cloud_arn, thing_name, detail, updated_at";
 
 impl Store {
-    /// Inserts a connector and queues its CAs (`desired = active`, due now), with the audit record, in one
-    /// transaction. `Conflict` on a duplicate name.
+    /// Inserts a connector and queues its CAs (`desired = active`, due now, each with its certificates to
+    /// catch up with from the first), with the event and the audit record, in one transaction. `Conflict`
+    /// on a duplicate name.
     pub async fn insert_cloud_connector(
         &self,
         row: &CloudConnectorRow,
         ca_ids: &[String],
+        event: &NewEvent,
         audit: &Audited<'_>,
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
@@ -110,23 +115,28 @@ impl Store {
         .bind(row.updated_at)
         .execute(&mut *tx)
         .await?;
-        queue_cas(&mut tx, &row.id, ca_ids, row.updated_at).await?;
+        queue_cas(&mut tx, &row.id, ca_ids, ca_ids, row.updated_at).await?;
+        crate::events::append(&mut tx, event).await?;
         crate::audit::commit(tx, &self.chain, audit, &target(&row.id), row.updated_at).await
     }
 
     /// Replaces a connector's settings (and credentials, when `credentials` is given) and queues CAs it
-    /// did not have yet, with the audit record. `NotFound` when there is no such connector.
+    /// did not have yet; the CAs in `rebound` (bound by this change) catch up with their certificates from
+    /// the first again. With the event and the audit record. `NotFound` when there is no such connector,
+    /// or when it is being deregistered.
     pub async fn update_cloud_connector(
         &self,
         row: &CloudConnectorRow,
         credentials: Option<&[u8]>,
         ca_ids: &[String],
+        rebound: &[String],
+        event: &NewEvent,
         audit: &Audited<'_>,
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         let changed = sqlx::query(
             "UPDATE cloud_connectors SET name = $1, region = $2, endpoint_url = $3, settings = $4, \
-             credentials = COALESCE($5, credentials), updated_at = $6 WHERE id = $7",
+             credentials = COALESCE($5, credentials), updated_at = $6 WHERE id = $7 AND deregister_at IS NULL",
         )
         .bind(&row.name)
         .bind(&row.region)
@@ -139,7 +149,7 @@ impl Store {
         .await?
         .rows_affected();
         crate::error::found(changed)?;
-        queue_cas(&mut tx, &row.id, ca_ids, row.updated_at).await?;
+        queue_cas(&mut tx, &row.id, ca_ids, rebound, row.updated_at).await?;
         // New credentials or settings: whatever failed is worth trying again now.
         sqlx::query(
             "UPDATE cloud_sync SET retry_at = $1, attempts = 0 WHERE connector_id = $2 AND state = 'failed'",
@@ -148,15 +158,19 @@ impl Store {
         .bind(&row.id)
         .execute(&mut *tx)
         .await?;
+        crate::events::append(&mut tx, event).await?;
         crate::audit::commit(tx, &self.chain, audit, &target(&row.id), row.updated_at).await
     }
 
-    /// Deletes a connector and its sync state (nothing changes in the cloud), with the audit record.
+    /// Deletes a connector and its sync state (nothing changes in the cloud), with the event and, when an
+    /// operator asked for it now, the audit record (the end of a deregistration asked earlier has none of
+    /// its own: the request was audited).
     pub async fn delete_cloud_connector(
         &self,
         id: &str,
         now: i64,
-        audit: &Audited<'_>,
+        event: &NewEvent,
+        audit: Option<&Audited<'_>>,
     ) -> Result<(), Error> {
         let mut tx = self.write.begin().await?;
         sqlx::query("DELETE FROM cloud_sync WHERE connector_id = $1")
@@ -169,6 +183,197 @@ impl Store {
             .await?
             .rows_affected();
         crate::error::found(gone)?;
+        crate::events::append(&mut tx, event).await?;
+        match audit {
+            Some(audit) => crate::audit::commit(tx, &self.chain, audit, &target(id), now).await,
+            None => Ok(tx.commit().await?),
+        }
+    }
+
+    /// Starts taking back what a connector registered: the connector takes no new work, stops catching up,
+    /// and every item of it becomes due with `desired = deregistered`; with the audit record. `NotFound`
+    /// when there is no such connector.
+    pub async fn begin_cloud_deregistration(
+        &self,
+        id: &str,
+        now: i64,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE cloud_connectors SET deregister_at = COALESCE(deregister_at, $1), updated_at = $1 \
+             WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        crate::error::found(changed)?;
+        sqlx::query(
+            "UPDATE cloud_sync SET desired = 'deregistered', state = 'pending', error = NULL, attempts = 0, \
+             retry_at = $1, backfill_after = NULL, updated_at = $1 WHERE connector_id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        crate::audit::commit(tx, &self.chain, audit, &target(id), now).await
+    }
+
+    /// Connectors being deregistered that have no item left: their deregistration is done.
+    pub async fn deregistered_cloud_connectors(&self) -> Result<Vec<String>, Error> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT c.id FROM cloud_connectors c WHERE c.deregister_at IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM cloud_sync s WHERE s.connector_id = c.id) ORDER BY c.id",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// How many certificate items of `ca_id` a connector still has.
+    pub async fn cloud_certificate_items(
+        &self,
+        connector_id: &str,
+        ca_id: &str,
+    ) -> Result<i64, Error> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM cloud_sync WHERE connector_id = $1 AND ca_id = $2 AND kind = 'certificate'",
+        )
+        .bind(connector_id)
+        .bind(ca_id)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n)
+    }
+
+    /// The other connectors (not being deregistered) that hold an item of `kind` with this cloud id, as
+    /// (region, endpoint): where the same registration may be in use by someone else.
+    pub async fn cloud_id_holders(
+        &self,
+        connector_id: &str,
+        kind: &str,
+        cloud_id: &str,
+    ) -> Result<Vec<(String, Option<String>)>, Error> {
+        Ok(sqlx::query_as(
+            "SELECT c.region, c.endpoint_url FROM cloud_sync s JOIN cloud_connectors c ON c.id = s.connector_id \
+             WHERE s.connector_id <> $1 AND s.kind = $2 AND s.cloud_id = $3 AND c.deregister_at IS NULL",
+        )
+        .bind(connector_id)
+        .bind(kind)
+        .bind(cloud_id)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// The CA items that still have certificates to catch up with and whose CA is registered, at most
+    /// `limit`.
+    pub async fn cloud_backfills(&self, limit: i64) -> Result<Vec<CloudSyncKey>, Error> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT connector_id, ca_id FROM cloud_sync WHERE backfill_after IS NOT NULL AND kind = 'ca' \
+             AND state = 'synced' AND desired = 'active' ORDER BY connector_id, ca_id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(connector_id, ca_id)| CloudSyncKey {
+                connector_id,
+                kind: "ca".into(),
+                ca_id,
+                serial: String::new(),
+            })
+            .collect())
+    }
+
+    /// Catches a connector's CA up with one page of its certificates: looks at the next `page` certificates
+    /// of the CA after the item's position, queues those still usable at `now` (active or about to expire,
+    /// not expired; a revoked or expired certificate has nothing to gain from a registration) as `active`
+    /// items, unless an item exists already, and moves the position, all in one transaction. Returns how
+    /// many items were queued and whether more pages remain (the position is cleared after the last one).
+    pub async fn backfill_cloud_sync(
+        &self,
+        key: &CloudSyncKey,
+        page: i64,
+        now: i64,
+    ) -> Result<(u64, bool), Error> {
+        let mut tx = self.write.begin().await?;
+        let after: Option<(Option<i64>,)> = sqlx::query_as(
+            "SELECT backfill_after FROM cloud_sync WHERE connector_id = $1 AND kind = 'ca' AND ca_id = $2 \
+             AND serial = ''",
+        )
+        .bind(&key.connector_id)
+        .bind(&key.ca_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((Some(after),)) = after else {
+            return Ok((0, false));
+        };
+        let (last, seen): (Option<i64>, i64) = sqlx::query_as(
+            "SELECT MAX(seq), COUNT(*) FROM (SELECT seq FROM certificates WHERE ca_id = $1 AND seq > $2 \
+             ORDER BY seq LIMIT $3) page",
+        )
+        .bind(&key.ca_id)
+        .bind(after)
+        .bind(page)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut queued = 0;
+        if let Some(last) = last {
+            queued = sqlx::query(
+                "INSERT INTO cloud_sync (connector_id, kind, ca_id, serial, desired, state, attempts, retry_at, \
+                 updated_at) SELECT $1, 'certificate', ca_id, serial, 'active', 'pending', 0, $2, $2 \
+                 FROM certificates WHERE ca_id = $3 AND seq > $4 AND seq <= $5 \
+                 AND status IN ('active', 'about_to_expire') AND not_after > $2 \
+                 ON CONFLICT (connector_id, kind, ca_id, serial) DO NOTHING",
+            )
+            .bind(&key.connector_id)
+            .bind(now)
+            .bind(&key.ca_id)
+            .bind(after)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        let more = seen >= page;
+        sqlx::query(
+            "UPDATE cloud_sync SET backfill_after = $1 WHERE connector_id = $2 AND kind = 'ca' AND ca_id = $3 \
+             AND serial = ''",
+        )
+        .bind(if more { last } else { None })
+        .bind(&key.connector_id)
+        .bind(&key.ca_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((queued, more))
+    }
+
+    /// Makes every CA of a live connector catch up with its certificates from the first again (an
+    /// operator's request), with the audit record. `NotFound` when there is no such live connector.
+    pub async fn restart_cloud_backfill(
+        &self,
+        id: &str,
+        now: i64,
+        audit: &Audited<'_>,
+    ) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
+        let live: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM cloud_connectors WHERE id = $1 AND deregister_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        live.ok_or(Error::NotFound)?;
+        sqlx::query(
+            "UPDATE cloud_sync SET backfill_after = 0 WHERE connector_id = $1 AND kind = 'ca'",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         crate::audit::commit(tx, &self.chain, audit, &target(id), now).await
     }
 
@@ -223,7 +428,8 @@ impl Store {
                  updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6) \
                  ON CONFLICT (connector_id, kind, ca_id, serial) DO UPDATE SET desired = excluded.desired, \
                  state = 'pending', error = NULL, attempts = 0, retry_at = excluded.retry_at, \
-                 updated_at = excluded.updated_at WHERE cloud_sync.desired <> excluded.desired",
+                 updated_at = excluded.updated_at WHERE cloud_sync.desired <> excluded.desired \
+                 AND cloud_sync.desired <> 'deregistered'",
             )
             .bind(&k.connector_id)
             .bind(&k.kind)
@@ -300,12 +506,15 @@ impl Store {
 
     /// Records an attempt's outcome on an item (its state, error, due time, cloud ids and progress), unless
     /// what it desires changed since it was read (`desired` is the value read): then the item stays due
-    /// and the next pass works on the new wish. Returns whether the row was written.
+    /// and the next pass works on the new wish. `event` (a failure to report) is written with it, only if
+    /// the row was. Returns whether the row was written.
     pub async fn record_cloud_sync(
         &self,
         row: &CloudSyncRow,
         desired: &str,
+        event: Option<&NewEvent>,
     ) -> Result<bool, Error> {
+        let mut tx = self.write.begin().await?;
         let changed = sqlx::query(
             "UPDATE cloud_sync SET state = $1, error = $2, attempts = $3, retry_at = $4, cloud_id = $5, \
              cloud_arn = $6, thing_name = $7, detail = $8, updated_at = $9 \
@@ -325,9 +534,15 @@ impl Store {
         .bind(&row.ca_id)
         .bind(&row.serial)
         .bind(desired)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if changed == 1
+            && let Some(event) = event
+        {
+            crate::events::append(&mut tx, event).await?;
+        }
+        tx.commit().await?;
         Ok(changed == 1)
     }
 
@@ -371,21 +586,33 @@ fn target(id: &str) -> String {
     format!("cloud-connectors/{id}")
 }
 
+/// Queues the CA items a connector does not have yet, each to catch up with its certificates from the
+/// first; an existing item of a CA in `rebound` catches up from the first again.
 async fn queue_cas(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     connector_id: &str,
     ca_ids: &[String],
+    rebound: &[String],
     now: i64,
 ) -> Result<(), Error> {
     for ca_id in ca_ids {
         sqlx::query(
             "INSERT INTO cloud_sync (connector_id, kind, ca_id, serial, desired, state, attempts, retry_at, \
-             updated_at) VALUES ($1, 'ca', $2, '', 'active', 'pending', 0, $3, $3) \
+             updated_at, backfill_after) VALUES ($1, 'ca', $2, '', 'active', 'pending', 0, $3, $3, 0) \
              ON CONFLICT (connector_id, kind, ca_id, serial) DO NOTHING",
         )
         .bind(connector_id)
         .bind(ca_id)
         .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for ca_id in rebound {
+        sqlx::query(
+            "UPDATE cloud_sync SET backfill_after = 0 WHERE connector_id = $1 AND kind = 'ca' AND ca_id = $2",
+        )
+        .bind(connector_id)
+        .bind(ca_id)
         .execute(&mut **tx)
         .await?;
     }
@@ -403,6 +630,7 @@ fn connector_from_row(r: &AnyRow) -> Result<CloudConnectorRow, Error> {
         credentials: r.try_get(6)?,
         created_at: r.try_get(7)?,
         updated_at: r.try_get(8)?,
+        deregister_at: r.try_get(9)?,
     })
 }
 

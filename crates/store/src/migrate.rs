@@ -119,6 +119,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0025_acme_rate_limits.sql"),
         postgres: include_str!("../migrations/postgres/0025_acme_rate_limits.sql"),
     },
+    Migration {
+        version: 26,
+        sqlite: include_str!("../migrations/sqlite/0026_cloud_backfill.sql"),
+        postgres: include_str!("../migrations/postgres/0026_cloud_backfill.sql"),
+    },
 ];
 
 /// Whether every migration this binary knows is applied (a replica of an older binary may have migrated

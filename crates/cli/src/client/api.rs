@@ -243,7 +243,19 @@ impl Api {
 
     /// `DELETE` a path under the base URL; `Value::Null` for an empty answer (204).
     pub(crate) async fn delete(&self, path: &[&str]) -> anyhow::Result<Value> {
-        let url = self.url(path)?;
+        self.delete_with_query(path, &[]).await
+    }
+
+    /// `DELETE` a path under the base URL with query parameters.
+    pub(crate) async fn delete_with_query(
+        &self,
+        path: &[&str],
+        query: &[(&str, &str)],
+    ) -> anyhow::Result<Value> {
+        let mut url = self.url(path)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
         self.send(Method::DELETE, url, &[], None::<&()>).await
     }
 

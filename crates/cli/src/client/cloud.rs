@@ -35,8 +35,18 @@ pub(crate) enum CloudCommand {
         #[arg(long, short)]
         file: PathBuf,
     },
-    /// Delete a connector and its sync state (nothing changes in the cloud).
+    /// Delete a connector and its sync state (nothing changes in the cloud, unless `--deregister`).
     Delete {
+        /// Connector id.
+        id: String,
+        /// First take back from the cloud what the connector registered (certificates, then CAs); the
+        /// connector goes when that is done (`shedu cloud state` shows the progress).
+        #[arg(long)]
+        deregister: bool,
+    },
+    /// Catch up with every valid certificate of the connector's CAs again (creating a connector or
+    /// binding a CA does this on its own; idempotent).
+    Backfill {
         /// Connector id.
         id: String,
     },
@@ -53,7 +63,7 @@ pub(crate) enum CloudCommand {
     },
 }
 
-const FIELDS: [(&str, &str); 10] = [
+const FIELDS: [(&str, &str); 11] = [
     ("ID", "id"),
     ("Name", "name"),
     ("Type", "type"),
@@ -64,6 +74,7 @@ const FIELDS: [(&str, &str); 10] = [
     ("Thing group", "thing_group"),
     ("Register things", "register_things"),
     ("CA mode", "ca_mode"),
+    ("Deregistering", "deregistering"),
 ];
 
 /// Runs one `shedu cloud …` command.
@@ -96,9 +107,31 @@ pub(crate) async fn run_cloud(args: ClientArgs, cmd: CloudCommand) -> anyhow::Re
                 .await?;
             show_one(&c, &args, &FIELDS)
         }
-        CloudCommand::Delete { id } => {
-            api.delete(&[base[0], base[1], base[2], &id]).await?;
-            eprintln!("cloud connector {} deleted", printable(&id));
+        CloudCommand::Delete { id, deregister } => {
+            let path = [base[0], base[1], base[2], &id];
+            if deregister {
+                api.delete_with_query(&path, &[("deregister", "true")])
+                    .await?;
+                eprintln!(
+                    "cloud connector {} is taking back what it registered; it goes when done",
+                    printable(&id)
+                );
+            } else {
+                api.delete(&path).await?;
+                eprintln!("cloud connector {} deleted", printable(&id));
+            }
+            Ok(())
+        }
+        CloudCommand::Backfill { id } => {
+            api.post(
+                &[base[0], base[1], base[2], &id, "backfill"],
+                &serde_json::json!({}),
+            )
+            .await?;
+            eprintln!(
+                "cloud connector {} catches up with its CAs' certificates",
+                printable(&id)
+            );
             Ok(())
         }
         CloudCommand::State { id, kind, state } => {

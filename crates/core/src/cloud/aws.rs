@@ -351,7 +351,7 @@ impl CloudProvider for AwsIot {
         let status = match desired {
             Desired::Active => "ACTIVE",
             Desired::Revoked | Desired::Decommissioned => "REVOKED",
-            Desired::Inactive => "INACTIVE",
+            Desired::Inactive | Desired::Deregistered => "INACTIVE",
         };
         self.call(
             Method::PUT,
@@ -361,5 +361,80 @@ impl CloudProvider for AwsIot {
         )
         .await?;
         Ok(())
+    }
+
+    async fn deregister_certificate(
+        &self,
+        cert: &CloudRef,
+        thing_name: Option<&str>,
+        policy_name: &str,
+    ) -> Result<(), CloudFailure> {
+        let path = format!("/certificates/{}", cert.id);
+        let Some(described) = self.describe(&path).await? else {
+            return Ok(());
+        };
+        // DeleteCertificate refuses an ACTIVE certificate; a REVOKED one stays REVOKED until it goes.
+        let status = described
+            .pointer("/certificateDescription/status")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if status != "REVOKED" && status != "INACTIVE" {
+            self.set_status(cert, Desired::Deregistered).await?;
+        }
+        if let Some(thing) = thing_name {
+            gone_is_done(
+                self.call(
+                    Method::DELETE,
+                    &format!("/things/{thing}/principals"),
+                    None,
+                    Some(&cert.arn),
+                )
+                .await,
+            )?;
+        }
+        gone_is_done(
+            self.call(
+                Method::POST,
+                &format!("/target-policies/{policy_name}"),
+                Some(json!({ "target": cert.arn })),
+                None,
+            )
+            .await,
+        )?;
+        // forceDelete: policies attached by someone else do not keep it (things do: AWS refuses).
+        gone_is_done(
+            self.call(
+                Method::DELETE,
+                &format!("{path}?forceDelete=true"),
+                None,
+                None,
+            )
+            .await,
+        )
+    }
+
+    async fn deregister_ca(&self, ca: &CloudRef) -> Result<(), CloudFailure> {
+        let path = format!("/cacertificate/{}", ca.id);
+        if self.describe(&path).await?.is_none() {
+            return Ok(());
+        }
+        gone_is_done(
+            self.call(
+                Method::PUT,
+                &format!("{path}?newStatus=INACTIVE"),
+                None,
+                None,
+            )
+            .await,
+        )?;
+        gone_is_done(self.call(Method::DELETE, &path, None, None).await)
+    }
+}
+
+/// A removal whose target is gone already is done.
+fn gone_is_done(r: Result<Option<Value>, CloudFailure>) -> Result<(), CloudFailure> {
+    match r {
+        Ok(_) | Err(CloudFailure::NotFound) => Ok(()),
+        Err(e) => Err(e),
     }
 }

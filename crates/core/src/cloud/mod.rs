@@ -33,7 +33,8 @@ use tokio::sync::{Notify, watch};
 use zeroize::Zeroizing;
 
 use crate::error::store_err;
-use crate::{AuditAction, AuditContext, Error, Issuance, Registry};
+use crate::events::event;
+use crate::{AuditAction, AuditContext, Error, EventKind, Issuance, Registry};
 
 /// The cursor and lock name of the event sink that queues sync items, and the worker's lock.
 pub const CLOUD_SINK: &str = "cloud";
@@ -54,6 +55,8 @@ pub struct CloudConfig {
     pub poll_interval: Duration,
     /// The timeout of one request to the cloud.
     pub request_timeout: Duration,
+    /// How many certificates of a CA one catch-up step looks at (see [`Cloud::backfill`]).
+    pub backfill_page: i64,
 }
 
 impl Default for CloudConfig {
@@ -63,6 +66,7 @@ impl Default for CloudConfig {
             retry_max: Duration::from_secs(600),
             poll_interval: Duration::from_secs(2),
             request_timeout: Duration::from_secs(20),
+            backfill_page: 1000,
         }
     }
 }
@@ -199,6 +203,8 @@ pub struct CloudConnector {
     pub register_things: bool,
     /// How CAs are registered.
     pub ca_mode: CaMode,
+    /// Deleted with `deregister`: taking back what it registered; gone once that is done.
+    pub deregistering: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -258,6 +264,9 @@ pub enum Desired {
     /// Revoked because the device ceased operation (decommissioning revokes with
     /// `cessation_of_operation`): revoked, detached from its thing, the thing marked.
     Decommissioned,
+    /// Taken back from the cloud (the connector was deleted with `deregister`): a certificate is made
+    /// inactive, detached and deleted; a CA, once none of its certificates is left, likewise.
+    Deregistered,
 }
 
 impl Desired {
@@ -268,6 +277,7 @@ impl Desired {
             Desired::Revoked => "revoked",
             Desired::Inactive => "inactive",
             Desired::Decommissioned => "decommissioned",
+            Desired::Deregistered => "deregistered",
         }
     }
 
@@ -277,6 +287,7 @@ impl Desired {
             "revoked" => Ok(Desired::Revoked),
             "inactive" => Ok(Desired::Inactive),
             "decommissioned" => Ok(Desired::Decommissioned),
+            "deregistered" => Ok(Desired::Deregistered),
             _ => Err(Error::Internal(format!("unknown desired state {s:?}"))),
         }
     }
@@ -401,6 +412,17 @@ pub trait CloudProvider {
         cert: &CloudRef,
         desired: Desired,
     ) -> impl Future<Output = Result<(), CloudFailure>> + Send;
+    /// Takes a certificate back: inactive unless revoked, detached from its thing (if any) and the policy,
+    /// then deleted. Already gone is done.
+    fn deregister_certificate(
+        &self,
+        cert: &CloudRef,
+        thing_name: Option<&str>,
+        policy_name: &str,
+    ) -> impl Future<Output = Result<(), CloudFailure>> + Send;
+    /// Takes a CA back: inactive, then deleted. Already gone is done.
+    fn deregister_ca(&self, ca: &CloudRef)
+    -> impl Future<Output = Result<(), CloudFailure>> + Send;
 }
 
 /// The settings stored as JSON (the connector row's `settings`).
@@ -448,6 +470,18 @@ enum Provider {
 struct Loaded {
     settings: Settings,
     provider: Provider,
+    /// Where the provider is reached: (region, endpoint), to tell another connector's use of the same
+    /// cloud registration.
+    place: (String, Option<String>),
+}
+
+/// What a deletion came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    /// The connector and its state are gone; the cloud keeps what it has.
+    Deleted,
+    /// The connector takes back what it registered, then goes (see its state meanwhile).
+    Deregistering,
 }
 
 /// What one attempt at an item came to.
@@ -515,12 +549,15 @@ impl Cloud {
             credentials: self.seal(&id, credentials)?,
             created_at: now,
             updated_at: now,
+            deregister_at: None,
         };
+        let ev = change_event(EventKind::CloudConnectorCreated, &row, &settings, now);
         self.reg
             .store
             .insert_cloud_connector(
                 &row,
                 &settings.ca_ids,
+                &ev,
                 &AuditAction::CloudConnectorCreate.by(actor),
             )
             .await
@@ -530,7 +567,8 @@ impl Cloud {
     }
 
     /// Replaces a connector's settings (the provider stays); credentials only when given. CAs it did not
-    /// bind yet are queued; failed items are retried now.
+    /// bind yet are queued and catch up with their certificates (from the first); failed items are retried
+    /// now. A connector being deregistered cannot change.
     pub async fn update(
         &self,
         actor: &AuditContext,
@@ -544,7 +582,17 @@ impl Cloud {
                 "a connector's provider cannot change; create another connector",
             ));
         }
+        if old.deregister_at.is_some() {
+            return Err(deregistering(id));
+        }
         let settings = self.validate(&input).await?;
+        let before = decode_settings(&old.settings)?;
+        let rebound: Vec<String> = settings
+            .ca_ids
+            .iter()
+            .filter(|ca| !before.ca_ids.contains(ca))
+            .cloned()
+            .collect();
         let sealed = input
             .credentials
             .as_ref()
@@ -558,12 +606,20 @@ impl Cloud {
             updated_at: self.reg.now(),
             ..old
         };
+        let ev = change_event(
+            EventKind::CloudConnectorUpdated,
+            &row,
+            &settings,
+            row.updated_at,
+        );
         self.reg
             .store
             .update_cloud_connector(
                 &row,
                 sealed.as_deref(),
                 &settings.ca_ids,
+                &rebound,
+                &ev,
                 &AuditAction::CloudConnectorUpdate.by(actor),
             )
             .await
@@ -572,17 +628,66 @@ impl Cloud {
         connector_from_row(row)
     }
 
-    /// Deletes a connector and its sync state; nothing changes in the cloud.
-    pub async fn delete(&self, actor: &AuditContext, id: &str) -> Result<(), Error> {
+    /// Deletes a connector. Without `deregister`, at once with its sync state, and nothing changes in the
+    /// cloud. With `deregister`, the connector first takes back what it registered (each certificate made
+    /// inactive, detached from its thing and policy and deleted; then each CA, unless another connector
+    /// uses the same registration), shown in its state meanwhile, and goes when that is done. A plain
+    /// delete of a connector being deregistered stops that and deletes it at once.
+    pub async fn delete(
+        &self,
+        actor: &AuditContext,
+        id: &str,
+        deregister: bool,
+    ) -> Result<Deletion, Error> {
+        let row = self.get_row(id).await?;
+        let now = self.reg.now();
+        if deregister {
+            self.reg
+                .store
+                .begin_cloud_deregistration(
+                    id,
+                    now,
+                    &AuditAction::CloudConnectorDeregister.by(actor),
+                )
+                .await
+                .map_err(store_err(format!("cloud connector {id}")))?;
+            self.wake.notify_one();
+            return Ok(Deletion::Deregistering);
+        }
+        let ev = deleted_event(&row, false, now);
         self.reg
             .store
             .delete_cloud_connector(
                 id,
-                self.reg.now(),
-                &AuditAction::CloudConnectorDelete.by(actor),
+                now,
+                &ev,
+                Some(&AuditAction::CloudConnectorDelete.by(actor)),
             )
             .await
-            .map_err(store_err(format!("cloud connector {id}")))
+            .map_err(store_err(format!("cloud connector {id}")))?;
+        Ok(Deletion::Deleted)
+    }
+
+    /// Makes every CA of a connector catch up with its certificates from the first again (certificates
+    /// issued before the connector existed or before it bound the CA are queued on their own; this is for
+    /// certificates removed from the cloud by hand, or connectors made by an older version). Idempotent:
+    /// certificates already queued or synced are not queued again.
+    pub async fn backfill(&self, actor: &AuditContext, id: &str) -> Result<(), Error> {
+        let row = self.get_row(id).await?;
+        if row.deregister_at.is_some() {
+            return Err(deregistering(id));
+        }
+        self.reg
+            .store
+            .restart_cloud_backfill(
+                id,
+                self.reg.now(),
+                &AuditAction::CloudConnectorBackfill.by(actor),
+            )
+            .await
+            .map_err(store_err(format!("cloud connector {id}")))?;
+        self.wake.notify_one();
+        Ok(())
     }
 
     /// One connector.
@@ -634,7 +739,7 @@ impl Cloud {
             return Ok(0);
         }
         let mut bound: HashMap<String, Vec<String>> = HashMap::new();
-        for c in &connectors {
+        for c in connectors.iter().filter(|c| c.deregister_at.is_none()) {
             match decode_settings(&c.settings) {
                 Ok(s) => {
                     for ca in s.ca_ids {
@@ -741,8 +846,29 @@ impl Cloud {
         }
     }
 
-    /// One pass over the due items (CAs first). Returns how many were attempted.
+    /// One pass: a page of catching up per CA that has certificates left to queue, the due items (CAs
+    /// first), then the end of the deregistrations that are done. Returns how much was done (0: idle).
     pub async fn sync_due(&self) -> Result<usize, Error> {
+        let mut done = 0;
+        let backfills = self
+            .reg
+            .store
+            .cloud_backfills(BATCH)
+            .await
+            .map_err(store_err("cloud sync state"))?;
+        for key in backfills {
+            let (queued, more) = self
+                .reg
+                .store
+                .backfill_cloud_sync(&key, self.config.backfill_page.max(1), unix_now())
+                .await
+                .map_err(store_err("cloud sync state"))?;
+            tracing::debug!(connector = %key.connector_id, ca = %key.ca_id, queued, more,
+                "cloud connector caught up with a page of certificates");
+            if more || queued > 0 {
+                done += 1;
+            }
+        }
         let due = self
             .reg
             .store
@@ -763,7 +889,30 @@ impl Cloud {
                 self.sync_item(connector, row.clone()).await;
             }
         }
-        Ok(due.len())
+        done += due.len();
+        for id in self
+            .reg
+            .store
+            .deregistered_cloud_connectors()
+            .await
+            .map_err(store_err("cloud connectors"))?
+        {
+            // Deleted by an operator meanwhile: nothing left to do.
+            let Ok(row) = self.get_row(&id).await else {
+                continue;
+            };
+            let now = self.reg.now();
+            match self
+                .reg
+                .store
+                .delete_cloud_connector(&id, now, &deleted_event(&row, true, now), None)
+                .await
+            {
+                Ok(()) | Err(shedu_store::Error::NotFound) => {}
+                Err(e) => return Err(store_err(format!("cloud connector {id}"))(e)),
+            }
+        }
+        Ok(done)
     }
 
     async fn sync_item(&self, connector: &Result<Arc<Loaded>, String>, mut row: CloudSyncRow) {
@@ -771,12 +920,13 @@ impl Cloud {
         let key = key_of(&row);
         let outcome = match connector {
             Ok(c) => match &c.provider {
-                Provider::Aws(p) => self.attempt(p, &c.settings, &mut row).await,
+                Provider::Aws(p) => self.attempt(p, c, &mut row).await,
             },
             Err(e) => Err(e.clone()),
         };
         let now = unix_now();
         row.updated_at = now;
+        let mut failure_event = None;
         match outcome {
             Ok(Step::Forget) => {
                 if let Err(e) = self.reg.store.forget_cloud_sync(&key).await {
@@ -804,9 +954,19 @@ impl Cloud {
                 row.state = SyncState::Failed.as_str().into();
                 row.error = Some(why);
                 row.retry_at = now + delay;
+                // The first failure of a run (attempts count from the last success, a settings change or
+                // a new wish): one event an alert can fire on, not one per retry.
+                if row.attempts == 1 {
+                    failure_event = Some(failed_event(&row, now));
+                }
             }
         }
-        if let Err(e) = self.reg.store.record_cloud_sync(&row, &desired_read).await {
+        if let Err(e) = self
+            .reg
+            .store
+            .record_cloud_sync(&row, &desired_read, failure_event.as_ref())
+            .await
+        {
             tracing::warn!(error = %e, "cannot update cloud sync state");
         }
         if row.kind == SyncKind::Ca.as_str()
@@ -825,9 +985,10 @@ impl Cloud {
     async fn attempt<P: CloudProvider>(
         &self,
         p: &P,
-        settings: &Settings,
+        c: &Loaded,
         row: &mut CloudSyncRow,
     ) -> Result<Step, String> {
+        let settings = &c.settings;
         let loaded = self
             .reg
             .loaded(&row.ca_id)
@@ -835,6 +996,9 @@ impl Cloud {
             .map_err(|e| format!("CA {}: {e}", row.ca_id))?;
         let ca_der = loaded.ca.certificate_der.clone();
         let ca_pem = pem_encode_cert(&ca_der);
+        if Desired::parse(&row.desired).map_err(|e| e.to_string())? == Desired::Deregistered {
+            return self.attempt_deregister(p, c, row, &ca_der).await;
+        }
         if row.kind == SyncKind::Ca.as_str() {
             return self.attempt_ca(p, settings, row, &ca_der, &ca_pem).await;
         }
@@ -944,6 +1108,74 @@ impl Cloud {
         Ok(Step::Done)
     }
 
+    /// Takes an item back from the cloud: a certificate at once, a CA once none of this connector's
+    /// certificates under it is left. What another live connector registered at the same place too (same
+    /// cloud id, region and endpoint) is left in the cloud; the item is forgotten either way.
+    async fn attempt_deregister<P: CloudProvider>(
+        &self,
+        p: &P,
+        c: &Loaded,
+        row: &mut CloudSyncRow,
+        ca_der: &[u8],
+    ) -> Result<Step, String> {
+        let is_ca = row.kind == SyncKind::Ca.as_str();
+        if is_ca {
+            let left = self
+                .reg
+                .store
+                .cloud_certificate_items(&row.connector_id, &row.ca_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            if left > 0 {
+                return Ok(Step::Wait(
+                    format!("waiting for {left} certificates of the CA to be deregistered"),
+                    0,
+                ));
+            }
+        }
+        let known = match (&row.cloud_id, &row.cloud_arn) {
+            (Some(id), Some(arn)) => Some(CloudRef {
+                id: id.clone(),
+                arn: arn.clone(),
+            }),
+            // No ids stored: an attempt may have registered it and crashed before writing them down.
+            _ if is_ca => p
+                .find_ca(&shedu_pki::fingerprint_sha256(ca_der))
+                .await
+                .map_err(say)?,
+            _ => {
+                let serial: Serial = row.serial.parse().map_err(|e| format!("serial: {e}"))?;
+                let cert = self
+                    .issuance
+                    .certificate(&row.ca_id, &serial)
+                    .await
+                    .map_err(|e| format!("certificate {}: {e}", row.serial))?;
+                p.find_certificate(&cert.fingerprint).await.map_err(say)?
+            }
+        };
+        let Some(cloud) = known else {
+            return Ok(Step::Forget);
+        };
+        let shared = self
+            .reg
+            .store
+            .cloud_id_holders(&row.connector_id, &row.kind, &cloud.id)
+            .await
+            .map_err(|e| e.to_string())?
+            .contains(&c.place);
+        if shared {
+            return Ok(Step::Forget);
+        }
+        if is_ca {
+            p.deregister_ca(&cloud).await.map_err(say)?;
+        } else {
+            p.deregister_certificate(&cloud, row.thing_name.as_deref(), &c.settings.policy_name)
+                .await
+                .map_err(say)?;
+        }
+        Ok(Step::Forget)
+    }
+
     async fn attempt_ca<P: CloudProvider>(
         &self,
         p: &P,
@@ -1027,7 +1259,7 @@ impl Cloud {
     /// Stores what an attempt learnt so far (cloud ids, progress), keeping the item due.
     async fn remember(&self, row: &CloudSyncRow) {
         let desired = row.desired.clone();
-        if let Err(e) = self.reg.store.record_cloud_sync(row, &desired).await {
+        if let Err(e) = self.reg.store.record_cloud_sync(row, &desired, None).await {
             tracing::warn!(error = %e, "cannot update cloud sync state");
         }
     }
@@ -1067,7 +1299,11 @@ impl Cloud {
                 secret_access_key: credentials.secret_access_key,
             }),
         };
-        Ok(Loaded { settings, provider })
+        Ok(Loaded {
+            settings,
+            provider,
+            place: (row.region.clone(), row.endpoint_url.clone()),
+        })
     }
 
     async fn get_row(&self, id: &str) -> Result<CloudConnectorRow, Error> {
@@ -1229,6 +1465,64 @@ fn thing_name(cn: &str) -> String {
         .collect()
 }
 
+/// The answer to a change of a connector being deregistered.
+fn deregistering(id: &str) -> Error {
+    Error::conflict(
+        "cloud-connector-deregistering",
+        format!("cloud connector {id} is being deregistered; it goes when that is done"),
+    )
+}
+
+/// The subject of a connector's events.
+fn subject(id: &str) -> String {
+    format!("cloud-connectors/{id}")
+}
+
+/// A connector change as an event: what it is and binds, never its credentials.
+fn change_event(
+    kind: EventKind,
+    row: &CloudConnectorRow,
+    s: &Settings,
+    now: i64,
+) -> shedu_store::NewEvent {
+    event(
+        kind,
+        subject(&row.id),
+        now,
+        serde_json::json!({
+            "id": row.id, "name": row.name, "type": row.provider, "region": row.region,
+            "endpoint_url": row.endpoint_url, "ca_ids": s.ca_ids, "register_things": s.register_things,
+            "thing_group": s.thing_group, "ca_mode": s.ca_mode.as_str(),
+        }),
+    )
+}
+
+/// A connector gone; `deregistered`: after taking back what it registered.
+fn deleted_event(row: &CloudConnectorRow, deregistered: bool, now: i64) -> shedu_store::NewEvent {
+    event(
+        EventKind::CloudConnectorDeleted,
+        subject(&row.id),
+        now,
+        serde_json::json!({
+            "id": row.id, "name": row.name, "type": row.provider, "deregistered": deregistered,
+        }),
+    )
+}
+
+/// The first failure of a sync item.
+fn failed_event(row: &CloudSyncRow, now: i64) -> shedu_store::NewEvent {
+    event(
+        EventKind::CloudSyncFailed,
+        subject(&row.connector_id),
+        now,
+        serde_json::json!({
+            "connector_id": row.connector_id, "kind": row.kind, "ca_id": row.ca_id,
+            "serial": (!row.serial.is_empty()).then_some(&row.serial), "desired": row.desired,
+            "error": row.error, "attempts": row.attempts, "retry_at": row.retry_at,
+        }),
+    )
+}
+
 fn say(e: CloudFailure) -> String {
     e.to_string()
 }
@@ -1274,6 +1568,7 @@ fn connector_from_row(row: CloudConnectorRow) -> Result<CloudConnector, Error> {
         thing_group: s.thing_group,
         register_things: s.register_things,
         ca_mode: s.ca_mode,
+        deregistering: row.deregister_at.is_some(),
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

@@ -5,8 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shedu_core::{
-    CaMode, CloudConnector, CloudConnectorInput, CloudCredentials, CloudProviderKind, SyncItem,
-    SyncKind, SyncState,
+    CaMode, CloudConnector, CloudConnectorInput, CloudCredentials, CloudProviderKind, Deletion,
+    SyncItem, SyncKind, SyncState,
 };
 use utoipa::{IntoParams, ToSchema};
 use zeroize::Zeroizing;
@@ -103,6 +103,8 @@ pub(crate) struct CloudConnectorDto {
     thing_group: Option<String>,
     register_things: bool,
     ca_mode: String,
+    /// Deleted with `deregister=true`: taking back what it registered; gone once that is done.
+    deregistering: bool,
     created_at: String,
     updated_at: String,
 }
@@ -121,6 +123,7 @@ impl From<CloudConnector> for CloudConnectorDto {
             thing_group: c.thing_group,
             register_things: c.register_things,
             ca_mode: c.ca_mode.as_str().to_string(),
+            deregistering: c.deregistering,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }
@@ -265,17 +268,51 @@ pub(crate) async fn replace(
     ))
 }
 
-/// Delete a connector and its sync state; nothing changes in the cloud.
+/// Delete options.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeleteQuery {
+    /// `true`: first take back from the cloud what the connector registered (certificates, then CAs);
+    /// the connector goes when that is done (202). Default `false`: delete now, the cloud keeps all (204).
+    #[serde(default)]
+    deregister: bool,
+}
+
+/// Delete a connector and its sync state; with `deregister=true`, after taking back what it registered.
 #[utoipa::path(delete, path = "/api/v1/cloud-connectors/{id}", tag = "cloud",
-    params(("id" = String, Path, description = "connector id")),
-    responses((status = 204), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "connector id"), DeleteQuery),
+    responses((status = 202), (status = 204), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Actor(actor): Actor,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> Result<StatusCode, Problem> {
-    state.services.cloud.delete(&actor, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(
+        match state
+            .services
+            .cloud
+            .delete(&actor, &id, q.deregister)
+            .await?
+        {
+            Deletion::Deleted => StatusCode::NO_CONTENT,
+            Deletion::Deregistering => StatusCode::ACCEPTED,
+        },
+    )
+}
+
+/// Catch up with every valid certificate of the connector's CAs again (idempotent: what is queued or
+/// synced stays as it is). Creating a connector, or binding a CA, does this on its own.
+#[utoipa::path(post, path = "/api/v1/cloud-connectors/{id}/backfill", tag = "cloud",
+    params(("id" = String, Path, description = "connector id")),
+    responses((status = 202), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub(crate) async fn backfill(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    state.services.cloud.backfill(&actor, &id).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// A connector's per-CA and per-certificate sync state (CAs first).

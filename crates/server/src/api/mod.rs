@@ -107,6 +107,7 @@ fn protected() -> OpenApiRouter<AppState> {
         .routes(routes!(cloud::create, cloud::list))
         .routes(routes!(cloud::show, cloud::replace, cloud::delete))
         .routes(routes!(cloud::sync_state))
+        .routes(routes!(cloud::backfill))
         .routes(routes!(rotation::list_assets, rotation::create_asset))
         .routes(routes!(
             rotation::show_asset,
