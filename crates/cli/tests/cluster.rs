@@ -1183,7 +1183,7 @@ async fn a_rotation_whose_replica_dies_is_abandoned_once_and_rotated_again_exact
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    assert_eq!(runs.len(), 2, "one abandoned run and one more: {runs:#}");
+    assert_eq!(runs.len(), 2, "one abandoned run and one more: {runs:#?}");
     let (s, abandoned) = api
         .call("GET", b, &format!("/api/v1/rotation-runs/{first_id}"), None)
         .await;
