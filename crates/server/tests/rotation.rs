@@ -1087,7 +1087,12 @@ fn holds(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// The SubjectPublicKeyInfo (PEM) of a key file and of the leaf a TLS server serves, by openssl.
-fn served_and_key_public_keys(dir: &Path, port: u16, name: &str, key_file: &str) -> (String, String) {
+fn served_and_key_public_keys(
+    dir: &Path,
+    port: u16,
+    name: &str,
+    key_file: &str,
+) -> (String, String) {
     // A loaded machine may drop a connection while nginx swaps its workers: a few tries, the last reported.
     // The verdict is openssl's line (its exit status also counts how the server closed the connection).
     let mut tries = 0;
@@ -1108,7 +1113,8 @@ fn served_and_key_public_keys(dir: &Path, port: u16, name: &str, key_file: &str)
                 name,
             ],
         );
-        let good = out.contains("Verify return code: 0 (ok)") && out.contains("-----BEGIN CERTIFICATE-----");
+        let good = out.contains("Verify return code: 0 (ok)")
+            && out.contains("-----BEGIN CERTIFICATE-----");
         if good || tries == 5 {
             break out;
         }
