@@ -1015,6 +1015,41 @@ backend_test!(
         let (_, a) = server.get("/api/v1/assets/web-1").await;
         assert_eq!(a["current_fingerprint"], cert["fingerprint_sha256"], "{a}");
 
+        // key_mode server over SSH: `install` reads the key shedu made first, then certificate and chain
+        // (one PEM stream that nginx takes as both its certificate and its key file).
+        let delivered = json!({
+            "csr": "false",
+            "install": format!("cat > {p}/bundle.pem.new"),
+            "reload": format!("cp {p}/bundle.pem.new {p}/site.key && mv {p}/bundle.pem.new {p}/site.crt && nginx -p {p} -c {p}/nginx.conf -s reload"),
+        });
+        let (s, e) = server
+        .post("/api/v1/rotation-executors", json!({"name": "ssh-deliver", "kind": "ssh",
+            "settings": {"user": sshd.user, "port": sshd.port, "host_key_fingerprint": sshd.fingerprint, "commands": delivered},
+            "secret": sshd.client_key}))
+        .await;
+        assert_eq!(s, 201, "{e}");
+        route(&server, json!({"position": 2, "executor_id": "ssh-deliver", "ca_id": ca_id, "key_mode": "server", "match": {"labels": {"keys": "server"}}})).await;
+        let (s, _) = server
+            .send(
+                "PATCH",
+                "/api/v1/assets/web-1",
+                Some(json!({"labels": {"keys": "server"}})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let (s, queued) = server.post("/api/v1/assets/web-1/rotate", json!({})).await;
+        assert_eq!(s, 202, "{queued}");
+        let run = finished(&server, queued["run_id"].as_str().unwrap()).await;
+        assert_eq!(run["state"], "succeeded", "{run:#}");
+        assert_eq!(step_names(&run)[1], "keygen", "{run:#}");
+        let bundle = std::fs::read_to_string(dir.path().join("site.key")).unwrap();
+        assert!(
+            bundle.starts_with("-----BEGIN PRIVATE KEY-----"),
+            "{bundle}"
+        );
+        let (served, key) = served_and_key_public_keys(dir.path(), nginx.port, name, "site.key");
+        assert_eq!(served, key);
+
         // A wrong pinned host key: refused during the key exchange, before any command runs.
         let other = {
             let out = Command::new("ssh-keygen")
