@@ -5,7 +5,9 @@
 //! - a CA created on one replica is an OCSP issuer on the others at once;
 //! - after `revoke` returns on any replica, no replica answers `good`, though each had the answer cached;
 //! - a replica cut off from the database stops serving its cached answers within the lease, and a
-//!   revocation elsewhere does not wait for it longer than that.
+//!   revocation elsewhere does not wait for it longer than that;
+//! - a replica killed (SIGKILL) in the middle of a certificate rotation: another replica abandons the run
+//!   once, revokes the certificate it had issued, and rotates the asset exactly once more.
 //!
 //! PostgreSQL only: a SQLite database has one process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -40,13 +42,7 @@ impl Drop for Replica {
 }
 
 /// Spawns a replica on `db_url` with its own data folder `root/name` (not yet waiting for it).
-fn spawn(
-    root: &Path,
-    name: &str,
-    db_url: &str,
-    master: &str,
-    env: &[(&str, &str)],
-) -> (Child, PathBuf) {
+fn spawn(root: &Path, name: &str, db_url: &str, master: &str, args: &[&str]) -> (Child, PathBuf) {
     let data = root.join(name);
     let stderr = std::fs::File::create(root.join(format!("{name}.stderr"))).unwrap();
     let child = shedu_command(root)
@@ -54,10 +50,10 @@ fn spawn(
         .arg(&data)
         .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
         .args(["--kmip-listen", "127.0.0.1:0"])
+        .args(args)
         .env("SHEDU_DATABASE_URL", db_url)
         .env("SHEDU_MASTER_KEY", master)
         .env("SHEDU_LOG", "info")
-        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr))
@@ -71,17 +67,17 @@ fn start_all(root: &Path, names: &[&str], db_url: &str, master: &str) -> Vec<Rep
     start_all_with(root, names, db_url, master, &[])
 }
 
-/// [`start_all`] with more environment for every replica.
+/// [`start_all`] with more `shedu serve` arguments.
 fn start_all_with(
     root: &Path,
     names: &[&str],
     db_url: &str,
     master: &str,
-    env: &[(&str, &str)],
+    args: &[&str],
 ) -> Vec<Replica> {
     let spawned: Vec<_> = names
         .iter()
-        .map(|n| (n, spawn(root, n, db_url, master, env)))
+        .map(|n| (n, spawn(root, n, db_url, master, args)))
         .collect();
     spawned
         .into_iter()
@@ -792,7 +788,7 @@ async fn behind_haproxy_issuance_survives_a_replica_killed_under_load() {
         &["a", "b", "c"],
         &db.url,
         &master_key(),
-        &[("SHEDU_EVENTS_URL", &events_url)],
+        &["--events-url", &events_url],
     );
     let lb = Balancer::start(root, &replicas);
     let front = lb.front();
@@ -1036,7 +1032,7 @@ async fn behind_a_tls_terminating_haproxy_forwarded_client_certificates_authenti
         &["a", "b"],
         &db.url,
         &master_key(),
-        &[("SHEDU_TRUSTED_PROXY", "127.0.0.1")],
+        &["--trusted-proxy", "127.0.0.1"],
     );
     let api = admin_api(&replicas[0]);
     let work = root.join("work");
@@ -1246,4 +1242,288 @@ fn scripts_cluster_runs_three_replicas_behind_haproxy() {
     assert!(ok, "{out}");
     let (ok, out) = cluster_script(&env, &["status"]);
     assert!(!ok && out.contains("no cluster"), "{out}");
+}
+
+/// A TLS "host" for rotation: `openssl s_server` on a loopback port serving `dir/site.crt`, restarted by
+/// `dir/serve.sh`; stopped on drop (by the pid it wrote).
+struct SServer {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl SServer {
+    fn start(dir: &Path, cn: &str) -> SServer {
+        let port = free_port();
+        std::fs::write(dir.join("port"), port.to_string()).unwrap();
+        let (ok, out) = openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "400",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-keyout",
+                "site.key",
+                "-out",
+                "site.crt",
+            ],
+        );
+        assert!(ok, "{out}");
+        let serve = dir.join("serve.sh");
+        std::fs::write(
+            &serve,
+            "#!/bin/sh\ncd \"$(dirname \"$0\")\"\n[ -f server.pid ] && kill \"$(cat server.pid)\" 2>/dev/null\n\
+             nohup openssl s_server -accept \"127.0.0.1:$(cat port)\" -cert site.crt -key site.key -www -quiet \
+             > /dev/null 2>&1 < /dev/null &\necho $! > server.pid\nsleep 0.5\n",
+        )
+        .unwrap();
+        executable(&serve);
+        let out = std::process::Command::new(&serve).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        SServer {
+            dir: dir.to_path_buf(),
+            port,
+        }
+    }
+}
+
+impl Drop for SServer {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("server.pid")) {
+            let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+fn executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_whose_replica_dies_is_abandoned_once_and_rotated_again_exactly_once() {
+    let db = ScratchDb::new(Backend::Postgres).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    // A heartbeat older than 3 s is a dead worker; the scheduler looks every second.
+    let mut replicas = start_all_with(
+        root,
+        &["a", "b", "c"],
+        &db.url,
+        &master_key(),
+        &["--rotation-stale-after", "3s", "--lifecycle-interval", "1s"],
+    );
+    let api = admin_api(&replicas[0]);
+    let host = root.join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    let cn = "web-1.rotation.test";
+    let target = SServer::start(&host, cn);
+    // The executor: the first `reload` (on whichever replica claimed the run) records that replica's pid
+    // (its parent) and its own, then hangs, so the test can kill the replica mid-run; later ones install.
+    let script = host.join("rotate.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/bash\nset -euo pipefail\ncd '{}'\ninput=$(cat)\nstep=$(jq -r .step <<<\"$input\")\n\
+             echo \"$step $PPID\" >> steps.log\n\
+             case $step in\n\
+             csr) openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout site.key.new \
+                  -subj \"/CN=$(jq -r .asset.common_name <<<\"$input\")\" 2>/dev/null ;;\n\
+             install) jq -r '.certificate + .chain' <<<\"$input\" > site.crt.new ;;\n\
+             reload) if [ ! -e first-reload ]; then echo \"$PPID $$\" > first-reload; exec sleep 300; fi\n\
+                     mv site.key.new site.key && mv site.crt.new site.crt && ./serve.sh ;;\n\
+             esac\n",
+            host.display()
+        ),
+    )
+    .unwrap();
+    executable(&script);
+
+    let r0 = &replicas[0];
+    let ca = api
+        .post(
+            r0,
+            "/api/v1/cas",
+            json!({"name": "hosts", "key_type": "ec-p256", "subject": {"common_name": "Hosts CA"}}),
+        )
+        .await;
+    let ca_id = ca["id"].as_str().unwrap().to_string();
+    std::fs::write(host.join("ca.pem"), ca["certificate_pem"].as_str().unwrap()).unwrap();
+    api.post(
+        r0,
+        "/api/v1/rotation-executors",
+        json!({"name": "hang-once", "kind": "command", "settings": {"program": script}}),
+    )
+    .await;
+    api.post(
+        r0,
+        "/api/v1/rotation-routes",
+        json!({"executor_id": "hang-once", "ca_id": ca_id, "validity_days": 90}),
+    )
+    .await;
+    // A new asset with an unknown expiry is due at once: the scheduler queues it, some replica takes it.
+    api.post(r0, "/api/v1/assets", json!({"system_name": "web-1", "common_name": cn, "ip_address": "127.0.0.1", "port": target.port}))
+        .await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let first = loop {
+        if let Ok(text) = std::fs::read_to_string(host.join("first-reload"))
+            && text.split_whitespace().count() == 2
+        {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no replica reached reload");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut pids = first.split_whitespace();
+    let owner: u32 = pids.next().unwrap().parse().unwrap();
+    let hung = pids.next().unwrap().to_string();
+    let (s, runs) = api
+        .call("GET", r0, "/api/v1/rotation-runs?system_name=web-1", None)
+        .await;
+    assert_eq!(s, 200, "{runs}");
+    let first_run = runs["items"][0].clone();
+    assert_eq!(first_run["state"], "running", "{runs}");
+    let first_id = first_run["id"].as_str().unwrap().to_string();
+    let first_serial = first_run["serial"]
+        .as_str()
+        .expect("the serial is recorded as soon as it is issued")
+        .to_string();
+
+    // SIGKILL the replica running it (and the step it left behind).
+    let at = replicas
+        .iter()
+        .position(|r| r.child.id() == owner)
+        .expect("the executor's parent is a replica");
+    let mut dead = replicas.remove(at);
+    dead.child.kill().unwrap();
+    dead.child.wait().unwrap();
+    let _ = std::process::Command::new("kill").arg(&hung).status();
+    let (a, b) = (&replicas[0], &replicas[1]);
+
+    // The survivors abandon the run (once), revoke what it issued, and rotate the asset again.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let runs = loop {
+        let (s, runs) = api
+            .call("GET", a, "/api/v1/rotation-runs?system_name=web-1", None)
+            .await;
+        assert_eq!(s, 200, "{runs}");
+        let items = runs["items"].as_array().unwrap();
+        if items.iter().any(|r| r["state"] == "succeeded") {
+            break items.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the asset was not rotated again: {runs:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(runs.len(), 2, "one abandoned run and one more: {runs:#?}");
+    let (s, abandoned) = api
+        .call("GET", b, &format!("/api/v1/rotation-runs/{first_id}"), None)
+        .await;
+    assert_eq!(s, 200, "{abandoned}");
+    assert_eq!(abandoned["state"], "failed", "{abandoned:#}");
+    assert!(
+        abandoned["error"].as_str().unwrap().contains("abandoned"),
+        "{abandoned:#}"
+    );
+    let steps: Vec<(String, String)> = abandoned["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_string(),
+                s["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let count = |name: &str| steps.iter().filter(|(s, _)| s == name).count();
+    assert_eq!(
+        (count("abandon"), count("revoke"), count("finish")),
+        (1, 1, 1),
+        "{abandoned:#}"
+    );
+    assert!(
+        steps.contains(&("revoke".into(), "ok".into())),
+        "{abandoned:#}"
+    );
+    let (s, cert) = api
+        .call(
+            "GET",
+            b,
+            &format!("/api/v1/cas/{ca_id}/certificates/{first_serial}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{cert}");
+    assert_eq!(cert["status"], "revoked", "{cert}");
+    assert!(cert.to_string().contains("cessation"), "{cert}");
+
+    // Exactly once: one rotation.failed for the abandoned run, one success, and the host was asked for
+    // two CSRs in all (one per run).
+    let (_, failed) = api
+        .call(
+            "GET",
+            a,
+            "/api/v1/events?type=rotation.failed&limit=1000",
+            None,
+        )
+        .await;
+    let failed: Vec<&Value> = failed["items"].as_array().unwrap().iter().collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0]["data"]["run_id"], first_id.as_str());
+    let (_, ok) = api
+        .call(
+            "GET",
+            a,
+            "/api/v1/events?type=rotation.succeeded&limit=1000",
+            None,
+        )
+        .await;
+    assert_eq!(ok["items"].as_array().unwrap().len(), 1, "{ok:#}");
+    let log = std::fs::read_to_string(host.join("steps.log")).unwrap();
+    let csr_by: Vec<&str> = log.lines().filter_map(|l| l.strip_prefix("csr ")).collect();
+    assert_eq!(csr_by.len(), 2, "{log}");
+    assert_eq!(csr_by[0], owner.to_string(), "{log}");
+    assert!(
+        replicas
+            .iter()
+            .any(|r| r.child.id().to_string() == csr_by[1]),
+        "a survivor ran the second rotation: {log}"
+    );
+
+    // The outside judge: what the host serves verifies to the CA, and is what the asset records.
+    let (ok_ssl, out) = openssl(
+        &host,
+        &[
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{}", target.port),
+            "-servername",
+            cn,
+            "-CAfile",
+            "ca.pem",
+            "-verify_return_error",
+            "-verify_hostname",
+            cn,
+        ],
+    );
+    assert!(
+        ok_ssl && out.contains("Verify return code: 0 (ok)"),
+        "{out}"
+    );
+    let (_, asset) = api.call("GET", b, "/api/v1/assets/web-1", None).await;
+    let second = runs.iter().find(|r| r["state"] == "succeeded").unwrap();
+    assert_eq!(asset["last_run"], second["id"], "{asset}");
+    assert!(asset["skip_reason"].is_null(), "{asset}");
+    drop(dead);
 }

@@ -87,9 +87,9 @@ pub use ra::{AuthMode, Enrollment, EnrollmentSettings, Ra, RaInput, WebhookSetti
 pub use registry::Registry;
 pub use rotate::rewrap_database_keys;
 pub use rotation::{
-    Asset, AssetInput, AssetQuery, CommandSettings, Executor, ExecutorInput, ExecutorSpec, KeyMode,
-    Rotation, RotationConfig, Route, RouteInput, RouteMatch, RouteSettings, Run, RunQuery,
-    RunState, RunStep, ScanResult, SshCommands, SshSettings,
+    Asset, AssetInput, AssetQuery, CommandSettings, Executor, ExecutorInput, ExecutorSpec,
+    HttpSettings, KeyMode, Rotation, RotationConfig, Route, RouteInput, RouteMatch, RouteSettings,
+    Run, RunQuery, RunState, RunStep, ScanResult, SshCommands, SshSettings,
 };
 pub use secrets::{
     Capability, DEFAULT_POLICY, IssuedToken, MAX_POLICY_LEN, MergeFn, Policy, ProcessIdentity,
@@ -101,4 +101,4 @@ pub use shedu_store::{Page, SweepReport, VersionChange};
 pub use status::{Overview, PlatformStatus, SinkPosition};
 pub use trust::ClientCertProblem;
 pub use va::{CrlAnswer, CrlKind, OcspAnswer, Va, VaConfig};
-pub use webhook::{Cidr, TARGET_REFUSED, TargetPolicy, WebhookClient, Webhooks};
+pub use webhook::{Cidr, TARGET_REFUSED, TargetPolicy, WebhookClient, Webhooks, signature};

@@ -28,7 +28,7 @@ use crate::error::store_err;
 use crate::events::{EventKind, event};
 use crate::{AuditAction, AuditContext, Error, Issuance, Page, Registry};
 
-pub use exec::{CommandSettings, ExecutorSpec, SshCommands, SshSettings};
+pub use exec::{CommandSettings, ExecutorSpec, HttpSettings, SshCommands, SshSettings};
 
 /// Rotation's settings.
 #[derive(Clone, Debug)]
@@ -45,6 +45,10 @@ pub struct RotationConfig {
     pub backoff: [i64; 3],
     /// Revoke the previous certificate (`superseded`) after a verified rotation.
     pub revoke_previous: bool,
+    /// A running run whose worker has not stamped its heartbeat for this long (its replica died) is
+    /// abandoned: marked failed, its new certificate revoked, its asset due again (default 60 s; the
+    /// worker stamps every quarter of it).
+    pub stale_after: Duration,
 }
 
 impl Default for RotationConfig {
@@ -56,6 +60,7 @@ impl Default for RotationConfig {
             connect_timeout: Duration::from_secs(10),
             backoff: [3_600, 4 * 3_600, 24 * 3_600],
             revoke_previous: false,
+            stale_after: Duration::from_secs(60),
         }
     }
 }
@@ -183,7 +188,8 @@ pub enum KeyMode {
     /// The device makes its key and prints a CSR (the key never leaves it).
     #[default]
     OnDevice,
-    /// shedu makes the key (not served yet: refused as input).
+    /// shedu makes the key in memory, has it certified, and the executor's `install` delivers it with the
+    /// certificate; it is never stored or logged.
     Server,
 }
 
@@ -202,7 +208,8 @@ pub struct RouteSettings {
     pub renew_before_days: u32,
     /// Where the key is made.
     pub key_mode: KeyMode,
-    /// The key type asked of the device (informational for `on_device`: the CSR decides).
+    /// The key type shedu makes with `key_mode = server` (default `ec-p256`); informational for
+    /// `on_device` (the CSR decides).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_type: Option<String>,
 }
@@ -356,6 +363,8 @@ pub struct Rotation {
     config: RotationConfig,
     permits: Arc<tokio::sync::Semaphore>,
     wake: Arc<tokio::sync::Notify>,
+    /// The client of `http` executors: the webhook target policy applies.
+    http: crate::WebhookClient,
 }
 
 /// The words a run of the scheduler acts as, in the audit log.
@@ -379,8 +388,10 @@ impl Rotation {
         issuance: Arc<Issuance>,
         master: &MasterKey,
         config: RotationConfig,
+        http: crate::WebhookClient,
     ) -> Result<Arc<Rotation>, Error> {
         let rotation = Arc::new(Rotation {
+            http,
             reg,
             issuance,
             keystore: Keystore::new(master)?,
@@ -689,12 +700,6 @@ impl Rotation {
         for (k, v) in &s.matcher.labels {
             check_label(k, v)?;
         }
-        if s.key_mode == KeyMode::Server {
-            return Err(Error::invalid(
-                "unsupported-key-mode",
-                "key_mode server is not served yet; use on_device (the key never leaves the device)",
-            ));
-        }
         if !(1..=3650).contains(&s.renew_before_days) {
             return Err(Error::invalid(
                 "invalid-route",
@@ -867,7 +872,11 @@ impl Rotation {
             self.wake.notify_one();
             return Ok(0);
         };
-        let result = self.queue_due().await;
+        let reaped = self.abandon_stale().await;
+        let result = match reaped {
+            Ok(()) => self.queue_due().await,
+            Err(e) => Err(e),
+        };
         lock.release().await;
         self.wake.notify_one();
         result
@@ -930,12 +939,37 @@ impl Rotation {
             let this = self.clone();
             tokio::spawn(async move {
                 let id = run.id.clone();
-                if let Err(e) = this.execute(run).await {
+                let beat = tokio::spawn(heartbeat(Arc::downgrade(&this), id.clone()));
+                let executed = this.execute(run).await;
+                beat.abort();
+                if let Err(e) = executed {
                     tracing::warn!(run = %id, error = %e, "rotation run could not be recorded");
                 }
                 drop(permit);
                 this.wake.notify_one();
             });
+        }
+    }
+}
+
+/// Stamps a running run's heartbeat every quarter of `stale_after` (at least every second) until the run is
+/// no longer running or the task is aborted (the run ended here).
+async fn heartbeat(rotation: Weak<Rotation>, run_id: String) {
+    let every = rotation
+        .upgrade()
+        .map_or(Duration::from_secs(1), |r| r.config.stale_after / 4)
+        .max(Duration::from_millis(250));
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(this) = rotation.upgrade() else {
+            return;
+        };
+        match this.reg.store.heartbeat_run(&run_id, this.reg.now()).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(run = %run_id, error = %e, "cannot stamp a rotation run's heartbeat")
+            }
         }
     }
 }

@@ -135,8 +135,13 @@ impl Services {
             issuance.clone(),
             config.cloud,
         )?);
-        let rotation =
-            crate::Rotation::open(registry.clone(), issuance.clone(), master, config.rotation)?;
+        let rotation = crate::Rotation::open(
+            registry.clone(),
+            issuance.clone(),
+            master,
+            config.rotation,
+            webhooks.shared_client().clone(),
+        )?;
         Ok(Services {
             rotation,
             acme,

@@ -236,6 +236,14 @@ impl Webhooks {
     }
 }
 
+/// `sha256=<hex HMAC-SHA256(body, secret)>`: the `X-Shedu-Signature` header value of every signed request
+/// shedu sends (event deliveries, rotation's `http` executor).
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    use aws_lc_rs::hmac;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    format!("sha256={}", hex::encode(hmac::sign(&key, body).as_ref()))
+}
+
 /// The associated data a subscription's secret is sealed with: a sealed secret moved to another row does
 /// not open.
 pub(crate) fn secret_context(subscription_id: &str) -> Vec<u8> {

@@ -59,8 +59,7 @@ impl Default for DeliveryOptions {
 
 /// `sha256=<hex HMAC-SHA256(body, secret)>`, the `X-Shedu-Signature` header value.
 pub fn signature(secret: &str, body: &[u8]) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-    format!("sha256={}", hex::encode(hmac::sign(&key, body).as_ref()))
+    shedu_core::signature(secret, body)
 }
 
 /// Checks an `X-Shedu-Signature` header value in constant time (for receivers written in Rust, and tests).

@@ -1015,6 +1015,41 @@ backend_test!(
         let (_, a) = server.get("/api/v1/assets/web-1").await;
         assert_eq!(a["current_fingerprint"], cert["fingerprint_sha256"], "{a}");
 
+        // key_mode server over SSH: `install` reads the key shedu made first, then certificate and chain
+        // (one PEM stream that nginx takes as both its certificate and its key file).
+        let delivered = json!({
+            "csr": "false",
+            "install": format!("cat > {p}/bundle.pem.new"),
+            "reload": format!("cp {p}/bundle.pem.new {p}/site.key && mv {p}/bundle.pem.new {p}/site.crt && nginx -p {p} -c {p}/nginx.conf -s reload"),
+        });
+        let (s, e) = server
+        .post("/api/v1/rotation-executors", json!({"name": "ssh-deliver", "kind": "ssh",
+            "settings": {"user": sshd.user, "port": sshd.port, "host_key_fingerprint": sshd.fingerprint, "commands": delivered},
+            "secret": sshd.client_key}))
+        .await;
+        assert_eq!(s, 201, "{e}");
+        route(&server, json!({"position": 2, "executor_id": "ssh-deliver", "ca_id": ca_id, "key_mode": "server", "match": {"labels": {"keys": "server"}}})).await;
+        let (s, _) = server
+            .send(
+                "PATCH",
+                "/api/v1/assets/web-1",
+                Some(json!({"labels": {"keys": "server"}})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let (s, queued) = server.post("/api/v1/assets/web-1/rotate", json!({})).await;
+        assert_eq!(s, 202, "{queued}");
+        let run = finished(&server, queued["run_id"].as_str().unwrap()).await;
+        assert_eq!(run["state"], "succeeded", "{run:#}");
+        assert_eq!(step_names(&run)[1], "keygen", "{run:#}");
+        let bundle = std::fs::read_to_string(dir.path().join("site.key")).unwrap();
+        assert!(
+            bundle.starts_with("-----BEGIN PRIVATE KEY-----"),
+            "{bundle}"
+        );
+        let (served, key) = served_and_key_public_keys(dir.path(), nginx.port, name, "site.key");
+        assert_eq!(served, key);
+
         // A wrong pinned host key: refused during the key exchange, before any command runs.
         let other = {
             let out = Command::new("ssh-keygen")
@@ -1060,5 +1095,538 @@ backend_test!(
         );
         assert!(run["serial"].is_null(), "nothing was issued: {run:#}");
         assert!(!marker.exists(), "no command ran on the host");
+    }
+);
+
+/// The private key in `pem` as what a store could hold: a base64 line of the PEM, and 32 bytes from the
+/// middle of the DER, raw and as hex (PostgreSQL's text form of bytea).
+fn key_traces(pem: &str) -> Vec<Vec<u8>> {
+    let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let der = der.secret_der();
+    let mid = &der[der.len() / 2 - 16..der.len() / 2 + 16];
+    let line = pem.lines().nth(1).unwrap();
+    assert!(line.len() >= 40, "{pem}");
+    vec![
+        line.as_bytes().to_vec(),
+        mid.to_vec(),
+        mid.iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+            .into_bytes(),
+    ]
+}
+
+/// Whether `needle` occurs in `hay`.
+fn holds(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The SubjectPublicKeyInfo (PEM) of a key file and of the leaf a TLS server serves, by openssl.
+fn served_and_key_public_keys(
+    dir: &Path,
+    port: u16,
+    name: &str,
+    key_file: &str,
+) -> (String, String) {
+    // A loaded machine may drop a connection while nginx swaps its workers: a few tries, the last reported.
+    // The verdict is openssl's line (its exit status also counts how the server closed the connection).
+    let mut tries = 0;
+    let out = loop {
+        tries += 1;
+        let (_, out) = openssl(
+            dir,
+            &[
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+                "-servername",
+                name,
+                "-CAfile",
+                "ca.pem",
+                "-verify_return_error",
+                "-verify_hostname",
+                name,
+            ],
+        );
+        let good = out.contains("Verify return code: 0 (ok)")
+            && out.contains("-----BEGIN CERTIFICATE-----");
+        if good || tries == 5 {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
+    let leaf = out
+        .split("-----BEGIN CERTIFICATE-----")
+        .nth(1)
+        .unwrap()
+        .split("-----END CERTIFICATE-----")
+        .next()
+        .unwrap();
+    std::fs::write(
+        dir.join("served.pem"),
+        format!("-----BEGIN CERTIFICATE-----{leaf}-----END CERTIFICATE-----\n"),
+    )
+    .unwrap();
+    let (ok, served) = openssl(dir, &["x509", "-in", "served.pem", "-noout", "-pubkey"]);
+    assert!(ok, "{served}");
+    let (ok, key) = openssl(dir, &["pkey", "-in", key_file, "-pubout"]);
+    assert!(ok, "{key}");
+    (served, key)
+}
+
+/// Steps of a run, by name.
+fn step_names(run: &Value) -> Vec<String> {
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap().to_string())
+        .collect()
+}
+
+backend_test!(
+    server_key_mode_delivers_the_key_through_the_executor_to_nginx,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let (ca_id, ca_pem) = rotation_ca(&server).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &ca_pem).unwrap();
+        let name = "web-1.rotation.test";
+        let nginx = Nginx::start(dir.path(), name);
+        which("jq", "/usr/bin/jq", "jq");
+        let p = dir.path().display().to_string();
+        // No `csr` step: the key comes with `install`, in the step's JSON.
+        let program = dir.path().join("deliver.sh");
+        std::fs::write(
+            &program,
+            format!(
+                "#!/bin/bash\nset -euo pipefail\ninput=$(cat)\nstep=$(jq -r .step <<<\"$input\")\n\
+                 echo \"$step\" >> {p}/steps.log\n\
+                 case $step in\n\
+                 csr) echo 'no csr in server key mode' >&2; exit 1 ;;\n\
+                 install) jq -r .key <<<\"$input\" > {p}/site.key.new; jq -r '.certificate + .chain' <<<\"$input\" > {p}/site.crt.new ;;\n\
+                 reload) mv {p}/site.key.new {p}/site.key && mv {p}/site.crt.new {p}/site.crt && nginx -p {p} -c {p}/nginx.conf -s reload ;;\n\
+                 esac\n"
+            ),
+        )
+        .unwrap();
+        make_executable(&program);
+        executor(&server, "deliver", &program).await;
+        let r = route(&server, json!({"executor_id": "deliver", "ca_id": ca_id, "key_mode": "server", "key_type": "ec-p384"})).await;
+        assert_eq!(
+            (r["key_mode"].as_str(), r["key_type"].as_str()),
+            (Some("server"), Some("ec-p384")),
+            "{r}"
+        );
+        let (s, p) = server
+            .post("/api/v1/rotation-routes", json!({"executor_id": "deliver", "ca_id": ca_id, "key_mode": "server", "key_type": "dsa-1024"}))
+            .await;
+        assert_eq!(s, 400, "{p}");
+        let (s, _) = server
+            .post("/api/v1/assets", asset("web-1", nginx.port))
+            .await;
+        assert_eq!(s, 201);
+        let (s, queued) = server.post("/api/v1/assets/web-1/rotate", json!({})).await;
+        assert_eq!(s, 202, "{queued}");
+        let run = finished(&server, queued["run_id"].as_str().unwrap()).await;
+        assert_eq!(run["state"], "succeeded", "{run:#}");
+        assert_eq!(
+            step_names(&run),
+            [
+                "route", "keygen", "issue", "install", "reload", "validate", "finish"
+            ],
+            "{run:#}"
+        );
+        let log = std::fs::read_to_string(dir.path().join("steps.log")).unwrap();
+        assert!(
+            !log.contains("csr"),
+            "the host was not asked for a CSR: {log}"
+        );
+
+        // nginx serves the issued certificate for the key shedu made and delivered: a P-384 key.
+        let (served, key) = served_and_key_public_keys(dir.path(), nginx.port, name, "site.key");
+        assert_eq!(served, key);
+        let (ok, text) = openssl(dir.path(), &["pkey", "-in", "site.key", "-noout", "-text"]);
+        assert!(ok && text.contains("P-384"), "{text}");
+
+        // The key is in no answer, event or audit record, and not in the database: not stored.
+        let key_pem = std::fs::read_to_string(dir.path().join("site.key")).unwrap();
+        let traces = key_traces(&key_pem);
+        for path in [
+            format!("/api/v1/rotation-runs/{}", run["id"].as_str().unwrap()),
+            "/api/v1/events?limit=1000".to_string(),
+            "/api/v1/audit?limit=1000".to_string(),
+        ] {
+            let (_, body) = server.get(&path).await;
+            let body = body.to_string();
+            assert!(!body.contains("PRIVATE KEY"), "{path}");
+            assert!(!holds(body.as_bytes(), &traces[0]), "{path} holds the key");
+        }
+        let db = shedu_testkit::database_bytes(&server.db_url);
+        for t in &traces {
+            assert!(!holds(&db, t), "the database holds the delivered key");
+        }
+    }
+);
+
+/// A small appliance with a REST API (Python's http.server): POSTs to `/rotate/<name>` must carry
+/// `X-Shedu-Signature` (HMAC-SHA256 of the body with the shared secret) and `X-Api-Key` (the secret), or
+/// get 401. `csr` makes a key with openssl and answers the CSR; `install` writes the certificate, chain
+/// and the key if one came; `reload` puts them in place. Its TLS port serves the current files at every
+/// handshake. Every request is logged in `appliance.log`. Killed on drop.
+struct Appliance {
+    child: std::process::Child,
+    api_port: u16,
+    tls_port: u16,
+}
+
+const APPLIANCE: &str = r#"
+import hashlib, hmac, json, os, socket, ssl, subprocess, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+d, api_port, tls_port, secret = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+p = lambda f: os.path.join(d, f)
+
+def serve_tls():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", tls_port))
+    s.listen(32)
+    def one(c):
+        try:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(p("site.crt"), p("site.key"))
+            t = ctx.wrap_socket(c, server_side=True)
+            t.sendall(b"HTTP/1.0 200 OK\r\n\r\nok\n")
+            try:
+                t.unwrap()
+            except Exception:
+                pass
+            t.close()
+        except Exception:
+            c.close()
+    while True:
+        c, _ = s.accept()
+        c.settimeout(5)
+        threading.Thread(target=one, args=(c,), daemon=True).start()
+
+class Api(BaseHTTPRequestHandler):
+    def reply(self, code, text):
+        body = text.encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        want = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        signed = hmac.compare_digest(want, self.headers.get("X-Shedu-Signature", ""))
+        keyed = self.headers.get("X-Api-Key") == secret
+        doc = json.loads(body)
+        with open(p("appliance.log"), "a") as f:
+            f.write("%s %s signed=%s keyed=%s key=%s\n" % (doc["step"], self.path, signed, keyed, "yes" if doc.get("key") else "no"))
+        if not (signed and keyed):
+            return self.reply(401, "bad signature or API key")
+        step = doc["step"]
+        if step == "csr":
+            out = subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                                  "-nodes", "-keyout", p("site.key.new"), "-subj", "/CN=" + doc["asset"]["common_name"]],
+                                 capture_output=True, check=True).stdout.decode()
+            return self.reply(200, out)
+        if step == "install":
+            if doc.get("key"):
+                with open(p("site.key.new"), "w") as f:
+                    f.write(doc["key"])
+            with open(p("site.crt.new"), "w") as f:
+                f.write(doc["certificate"] + doc["chain"])
+        if step == "reload":
+            os.replace(p("site.key.new"), p("site.key"))
+            os.replace(p("site.crt.new"), p("site.crt"))
+        self.reply(200, "ok")
+
+    def log_message(self, *args):
+        pass
+
+threading.Thread(target=serve_tls, daemon=True).start()
+ThreadingHTTPServer(("127.0.0.1", api_port), Api).serve_forever()
+"#;
+
+impl Appliance {
+    fn start(dir: &Path, name: &str, secret: &str) -> Appliance {
+        let python = which("python3", "/usr/bin/python3", "python3");
+        self_signed(dir, "site", name, "10");
+        std::fs::write(dir.join("appliance.py"), APPLIANCE).unwrap();
+        let api_port = shedu_testkit::free_port_number();
+        let tls_port = shedu_testkit::free_port_number();
+        let child = Command::new(python)
+            .arg(dir.join("appliance.py"))
+            .arg(dir)
+            .args([
+                api_port.to_string(),
+                tls_port.to_string(),
+                secret.to_string(),
+            ])
+            .stderr(std::fs::File::create(dir.join("appliance.stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for port in [api_port, tls_port] {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the appliance did not listen: {}",
+                    std::fs::read_to_string(dir.join("appliance.stderr")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Appliance {
+            child,
+            api_port,
+            tls_port,
+        }
+    }
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+backend_test!(
+    http_executor_signs_each_step_to_an_appliance_that_then_serves_the_certificate,
+    |backend| {
+        let server = TestServer::start_with(backend, Options::loopback_webhooks()).await;
+        let (ca_id, ca_pem) = rotation_ca(&server).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &ca_pem).unwrap();
+        let name = "web-1.rotation.test";
+        let secret = "appliance-api-key-0123456789";
+        let appliance = Appliance::start(dir.path(), name, secret);
+        let url = format!(
+            "http://{{ip_address}}:{}/rotate/{{system_name}}",
+            appliance.api_port
+        );
+
+        // Bad settings: a precise 400, nothing stored.
+        for (settings, secret) in [
+            (json!({"url": "ftp://{ip_address}/x"}), json!(secret)),
+            (
+                json!({"url": url, "auth_header": "bad header"}),
+                json!(secret),
+            ),
+            (json!({"url": url}), Value::Null),
+            (json!({"url": url, "method": "PUT"}), json!(secret)),
+        ] {
+            let (s, p) = server
+                .post(
+                    "/api/v1/rotation-executors",
+                    json!({"name": "bad", "kind": "http", "settings": settings, "secret": secret}),
+                )
+                .await;
+            assert_eq!(
+                (s, p["type"].as_str()),
+                (400, Some("urn:shedu:problem:invalid-executor")),
+                "{p}"
+            );
+        }
+        let (s, e) = server
+            .post(
+                "/api/v1/rotation-executors",
+                json!({"name": "appliance", "kind": "http",
+                "settings": {"url": url, "auth_header": "X-Api-Key"}, "secret": secret}),
+            )
+            .await;
+        assert_eq!(s, 201, "{e}");
+        assert_eq!(e["has_secret"], true, "{e}");
+        let (s, e) = server
+            .post("/api/v1/rotation-executors", json!({"name": "wrong-key", "kind": "http",
+                "settings": {"url": url, "auth_header": "X-Api-Key"}, "secret": "not-the-appliance-key"}))
+            .await;
+        assert_eq!(s, 201, "{e}");
+        route(&server, json!({"executor_id": "appliance", "ca_id": ca_id, "match": {"labels": {"tier": "web"}}})).await;
+        route(&server, json!({"executor_id": "appliance", "ca_id": ca_id, "key_mode": "server", "match": {"labels": {"keys": "server"}}, "position": 1})).await;
+        route(&server, json!({"executor_id": "wrong-key", "ca_id": ca_id, "match": {"labels": {"keys": "wrong"}}, "position": 2})).await;
+        let (s, _) = server
+            .post("/api/v1/assets", asset("web-1", appliance.tls_port))
+            .await;
+        assert_eq!(s, 201);
+
+        // The key made on the appliance (csr over the API), then the key made by shedu (delivered by install).
+        let mut serials = Vec::new();
+        for (labels, steps) in [
+            (
+                json!({"tier": "web"}),
+                [
+                    "route", "csr", "issue", "install", "reload", "validate", "finish",
+                ],
+            ),
+            (
+                json!({"keys": "server"}),
+                [
+                    "route", "keygen", "issue", "install", "reload", "validate", "finish",
+                ],
+            ),
+        ] {
+            let (s, _) = server
+                .send(
+                    "PATCH",
+                    "/api/v1/assets/web-1",
+                    Some(json!({"labels": labels})),
+                )
+                .await;
+            assert_eq!(s, 200);
+            let (s, queued) = server.post("/api/v1/assets/web-1/rotate", json!({})).await;
+            assert_eq!(s, 202, "{queued}");
+            let run = finished(&server, queued["run_id"].as_str().unwrap()).await;
+            assert_eq!(run["state"], "succeeded", "{run:#}");
+            assert_eq!(step_names(&run), steps, "{run:#}");
+            assert!(!run.to_string().contains(secret), "{run}");
+            // openssl judges what the appliance serves: the issued certificate, for the key it holds.
+            let (served, key) =
+                served_and_key_public_keys(dir.path(), appliance.tls_port, name, "site.key");
+            assert_eq!(served, key);
+            let (_, a) = server.get("/api/v1/assets/web-1").await;
+            assert_eq!(
+                a["current_fingerprint"],
+                fingerprint(dir.path(), "served.pem").as_str(),
+                "{a}"
+            );
+            serials.push(run["serial"].as_str().unwrap().to_string());
+        }
+        let log = std::fs::read_to_string(dir.path().join("appliance.log")).unwrap();
+        assert_eq!(
+            log.lines().collect::<Vec<_>>(),
+            [
+                "csr /rotate/web-1 signed=True keyed=True key=no",
+                "install /rotate/web-1 signed=True keyed=True key=no",
+                "reload /rotate/web-1 signed=True keyed=True key=no",
+                "install /rotate/web-1 signed=True keyed=True key=yes",
+                "reload /rotate/web-1 signed=True keyed=True key=no",
+            ],
+            "{log}"
+        );
+
+        // A wrong key: the appliance refuses the first request (401); the run fails, what it issued is revoked.
+        let (s, _) = server
+            .send(
+                "PATCH",
+                "/api/v1/assets/web-1",
+                Some(json!({"labels": {"keys": "wrong"}})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let before = std::fs::read(dir.path().join("site.crt")).unwrap();
+        let (s, queued) = server.post("/api/v1/assets/web-1/rotate", json!({})).await;
+        assert_eq!(s, 202, "{queued}");
+        let run = finished(&server, queued["run_id"].as_str().unwrap()).await;
+        assert_eq!(run["state"], "failed", "{run:#}");
+        assert!(
+            run["error"].as_str().unwrap().contains("HTTP 401"),
+            "{run:#}"
+        );
+        assert!(
+            run["serial"].is_null(),
+            "nothing issued before the CSR: {run:#}"
+        );
+        assert_eq!(std::fs::read(dir.path().join("site.crt")).unwrap(), before);
+
+        // The secret is shown nowhere.
+        for path in [
+            "/api/v1/rotation-executors",
+            "/api/v1/events?limit=1000",
+            "/api/v1/audit?limit=1000",
+        ] {
+            let (_, body) = server.get(path).await;
+            assert!(
+                !body.to_string().contains(secret),
+                "{path} shows the secret"
+            );
+        }
+    }
+);
+
+backend_test!(
+    a_run_left_running_by_a_dead_worker_is_abandoned_once_and_the_asset_rotated_again,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let (ca_id, _) = rotation_ca(&server).await;
+        let dir = tempfile::tempdir().unwrap();
+        let port = sni_files_target(dir.path().to_path_buf()).await;
+        let program = executor_script(
+            dir.path(),
+            "mv \"$dir/$cn.key.new\" \"$dir/$cn.key\"; mv \"$dir/$cn.crt.new\" \"$dir/$cn.crt\"",
+        );
+        executor(&server, "files", &program).await;
+        route(&server, json!({"executor_id": "files", "ca_id": ca_id})).await;
+        let (s, _) = server.post("/api/v1/assets", asset("node-1", port)).await;
+        assert_eq!(s, 201);
+        // What a worker on a replica that died left: a run `running`, the certificate it had issued
+        // recorded, its heartbeat two minutes old (the default limit is one), the asset taken off the queue.
+        let issued = server
+            .issue_to_files(&ca_id, dir.path(), "orphan", "/CN=node-1.rotation.test")
+            .await;
+        let serial = issued["serial"].as_str().unwrap();
+        let then = server.services.registry.now() - 120;
+        shedu_testkit::tamper(
+            &server.db_url,
+            &format!(
+                "INSERT INTO rotation_runs (id, system_name, state, trigger_kind, steps, serial, ca_id, created_at, \
+                 started_at, heartbeat_at) VALUES ('dead-run', 'node-1', 'running', 'manual', '[]', '{serial}', \
+                 '{ca_id}', {then}, {then}, {then})"
+            ),
+        );
+        shedu_testkit::tamper(
+            &server.db_url,
+            "UPDATE rotation_assets SET next_rotation_at = NULL, last_run = 'dead-run' WHERE system_name = 'node-1'",
+        );
+        let (s, p) = server.post("/api/v1/assets/node-1/rotate", json!({})).await;
+        assert_eq!(
+            s, 409,
+            "the dead run still counts as active until abandoned: {p}"
+        );
+
+        // One tick abandons it and queues the asset again; later ticks change nothing more.
+        assert_eq!(server.services.rotation.tick().await.unwrap(), 1);
+        let (_, dead) = server.get("/api/v1/rotation-runs/dead-run").await;
+        assert_eq!(dead["state"], "failed", "{dead:#}");
+        assert!(
+            dead["error"].as_str().unwrap().contains("abandoned"),
+            "{dead:#}"
+        );
+        assert_eq!(
+            step_names(&dead),
+            ["abandon", "revoke", "finish"],
+            "{dead:#}"
+        );
+        let (_, cert) = server
+            .get(&format!("/api/v1/cas/{ca_id}/certificates/{serial}"))
+            .await;
+        assert_eq!(cert["status"], "revoked", "{cert}");
+        assert!(cert.to_string().contains("cessation"), "{cert}");
+        let (_, runs) = server.get("/api/v1/rotation-runs?system_name=node-1").await;
+        let newest = runs["items"][0]["id"].as_str().unwrap().to_string();
+        assert_ne!(newest, "dead-run");
+        let run = finished(&server, &newest).await;
+        assert_eq!(run["state"], "succeeded", "{run:#}");
+        assert_eq!(server.services.rotation.tick().await.unwrap(), 0);
+        let (_, runs) = server.get("/api/v1/rotation-runs?system_name=node-1").await;
+        assert_eq!(runs["items"].as_array().unwrap().len(), 2, "{runs:#}");
+        let (_, failed) = server.get("/api/v1/events?type=rotation.failed").await;
+        let failed = failed["items"].as_array().unwrap();
+        assert_eq!(failed.len(), 1, "{failed:#?}");
+        assert_eq!(failed[0]["data"]["run_id"], "dead-run");
+        assert_eq!(failed[0]["data"]["abandoned"], true);
+        let (_, a) = server.get("/api/v1/assets/node-1").await;
+        assert_eq!(a["last_run"], newest.as_str(), "{a}");
+        assert_eq!(
+            a["current_fingerprint"],
+            fingerprint(dir.path(), "node-1.rotation.test.crt").as_str(),
+            "{a}"
+        );
     }
 );

@@ -120,6 +120,69 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Generates `count` rotation assets (bench support: the scheduler at scale), named `asset-<i>`, one
+    /// transaction per [`CHUNK`]: every `due_every`-th is due (`next_rotation_at` a minute before `now`), the
+    /// others spread over the next year, as after a scan. Returns how many are due.
+    pub async fn fill_synthetic_assets(
+        &self,
+        count: i64,
+        due_every: i64,
+        now: i64,
+    ) -> Result<i64, Error> {
+        let due_every = due_every.max(1);
+        let mut lo = 0;
+        while lo < count {
+            let hi = (lo + CHUNK).min(count);
+            let select = format!(
+                "SELECT 'asset-' || i, 'asset-' || i || '.bench.test', '[]', '10.0.0.1', 443, 'linux', '12.4', 0, '{{}}', \
+                 {now} + 86400 * 40, 'fingerprint', CASE WHEN i % {due_every} = 0 THEN {now} - 60 \
+                 ELSE {now} + 3600 + (i * 7919) % (365 * 86400) END, 0, {now}, {now}"
+            );
+            let columns = "INSERT INTO rotation_assets (system_name, common_name, subject_alternative_name, \
+                 ip_address, port, host_platform, os_version, certificate_validation, labels, certificate_expiration, \
+                 current_fingerprint, next_rotation_at, failures, created_at, updated_at)";
+            let sql = match self.backend {
+                Backend::Sqlite => format!(
+                    "WITH RECURSIVE s(i) AS (SELECT {lo} UNION ALL SELECT i + 1 FROM s WHERE i + 1 < {hi}) \
+                     {columns} {select} FROM s"
+                ),
+                Backend::Postgres => format!(
+                    "{columns} {select} FROM generate_series({lo}, {}) AS s(i)",
+                    hi - 1
+                ),
+            };
+            sqlx::query(AssertSqlSafe(sql)).execute(&self.write).await?;
+            lo = hi;
+        }
+        Ok((count + due_every - 1) / due_every)
+    }
+
+    /// The database's plan for the scheduler's due query at `now` (bench support).
+    pub async fn due_assets_plan(&self, now: i64) -> Result<String, Error> {
+        let query = format!(
+            "SELECT system_name FROM rotation_assets WHERE next_rotation_at IS NOT NULL \
+             AND next_rotation_at <= {now} ORDER BY next_rotation_at LIMIT 10000"
+        );
+        let sql = match self.backend {
+            Backend::Sqlite => format!("EXPLAIN QUERY PLAN {query}"),
+            Backend::Postgres => format!("EXPLAIN {query}"),
+        };
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.read)
+            .await?;
+        let column = match self.backend {
+            Backend::Sqlite => 3,
+            Backend::Postgres => 0,
+        };
+        let mut plan = Vec::new();
+        for r in &rows {
+            plan.push(sqlx::Row::try_get::<String, _>(r, column)?);
+        }
+        Ok(plan.join("\n"))
+    }
+}
+
 /// SQL expressions over `i` and `band` (the band's index) that the statements share.
 struct Columns {
     band: String,

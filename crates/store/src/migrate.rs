@@ -124,6 +124,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0026_cloud_backfill.sql"),
         postgres: include_str!("../migrations/postgres/0026_cloud_backfill.sql"),
     },
+    Migration {
+        version: 27,
+        sqlite: include_str!("../migrations/sqlite/0027_rotation_heartbeats.sql"),
+        postgres: include_str!("../migrations/postgres/0027_rotation_heartbeats.sql"),
+    },
 ];
 
 /// Whether every migration this binary knows is applied (a replica of an older binary may have migrated

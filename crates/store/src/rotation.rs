@@ -174,6 +174,8 @@ pub struct RunRow {
     pub started_at: Option<i64>,
     /// Unix seconds.
     pub finished_at: Option<i64>,
+    /// The CA of the new certificate, once issued.
+    pub ca_id: Option<String>,
 }
 
 /// A unique violation on the active-run index: a run is queued or running for the asset.
@@ -186,7 +188,7 @@ const ASSET_COLUMNS: &str = "seq, system_name, common_name, subject_alternative_
 const EXECUTOR_COLUMNS: &str = "id, name, kind, config, sealed, created_at, updated_at";
 const ROUTE_COLUMNS: &str = "id, position, executor_id, settings, created_at";
 const RUN_COLUMNS: &str = "seq, id, system_name, state, trigger_kind, steps, serial, error, created_at, \
-    started_at, finished_at";
+    started_at, finished_at, ca_id";
 
 impl Store {
     // ----- assets -----
@@ -502,7 +504,8 @@ impl Store {
                 return Ok(None);
             };
             let claimed = sqlx::query(
-                "UPDATE rotation_runs SET state = 'running', started_at = $1 WHERE id = $2 AND state = 'queued'",
+                "UPDATE rotation_runs SET state = 'running', started_at = $1, heartbeat_at = $1 \
+                 WHERE id = $2 AND state = 'queued'",
             )
             .bind(now)
             .bind(&id)
@@ -515,48 +518,133 @@ impl Store {
         }
     }
 
-    /// Records a running run's progress (its step log and the new serial).
+    /// Records a running run's progress (its step log and the new serial, so that a replica that finds the
+    /// run abandoned knows which certificate to revoke). `false` when it is no longer running.
     pub async fn run_progress(
         &self,
         id: &str,
         steps: &str,
         serial: Option<&str>,
-    ) -> Result<(), Error> {
-        sqlx::query("UPDATE rotation_runs SET steps = $1, serial = $2 WHERE id = $3")
+        ca_id: Option<&str>,
+    ) -> Result<bool, Error> {
+        Ok(sqlx::query(
+            "UPDATE rotation_runs SET steps = $1, serial = $2, ca_id = $3 WHERE id = $4 AND state = 'running'",
+        )
+        .bind(steps)
+        .bind(serial.map(str::to_owned))
+        .bind(ca_id.map(str::to_owned))
+        .bind(id)
+        .execute(&self.write)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Replaces an ended run's step log (what cleaning up after it did).
+    pub async fn amend_run_steps(&self, id: &str, steps: &str) -> Result<(), Error> {
+        sqlx::query("UPDATE rotation_runs SET steps = $1 WHERE id = $2 AND state <> 'running'")
             .bind(steps)
-            .bind(serial)
             .bind(id)
             .execute(&self.write)
             .await?;
         Ok(())
     }
 
-    /// Finishes a run: its final state, log and error, what the asset now serves, and `event`, in one
-    /// transaction.
+    /// Finishes a running run: its final state, log and error, what the asset now serves, and `event`, in
+    /// one transaction. `false`, changing nothing, when the run is no longer running (another replica
+    /// abandoned it meanwhile).
     pub async fn finish_run(
         &self,
         r: &RunRow,
         observed: &AssetObserved,
         event: &NewEvent,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
+        self.end_run(r, observed, event, None).await
+    }
+
+    /// Ends a stale run (see [`Store::stale_runs`]) like [`Store::finish_run`], only if it is still running
+    /// and still stale: of several replicas that try, exactly one gets `true`.
+    pub async fn abandon_run(
+        &self,
+        r: &RunRow,
+        observed: &AssetObserved,
+        event: &NewEvent,
+        heartbeat_before: i64,
+        started_before: i64,
+    ) -> Result<bool, Error> {
+        self.end_run(r, observed, event, Some((heartbeat_before, started_before)))
+            .await
+    }
+
+    async fn end_run(
+        &self,
+        r: &RunRow,
+        observed: &AssetObserved,
+        event: &NewEvent,
+        stale: Option<(i64, i64)>,
+    ) -> Result<bool, Error> {
         let now = r.finished_at.unwrap_or(r.created_at);
         let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "UPDATE rotation_runs SET state = $1, steps = $2, serial = $3, error = $4, finished_at = $5 \
-             WHERE id = $6",
-        )
-        .bind(&r.state)
-        .bind(&r.steps)
-        .bind(&r.serial)
-        .bind(&r.error)
-        .bind(now)
-        .bind(&r.id)
-        .execute(&mut *tx)
-        .await?;
+        let sql = match stale {
+            None => {
+                "UPDATE rotation_runs SET state = $1, steps = $2, serial = $3, error = $4, finished_at = $5 \
+                 WHERE id = $6 AND state = 'running'"
+            }
+            Some(_) => {
+                "UPDATE rotation_runs SET state = $1, steps = $2, serial = $3, error = $4, finished_at = $5 \
+                 WHERE id = $6 AND state = 'running' AND (heartbeat_at < $7 OR started_at < $8)"
+            }
+        };
+        let mut q = sqlx::query(sql)
+            .bind(&r.state)
+            .bind(&r.steps)
+            .bind(&r.serial)
+            .bind(&r.error)
+            .bind(now)
+            .bind(&r.id);
+        if let Some((heartbeat_before, started_before)) = stale {
+            q = q.bind(heartbeat_before).bind(started_before);
+        }
+        if q.execute(&mut *tx).await?.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         observe(&mut tx, &r.system_name, observed, Some(&r.id), now).await?;
         events::append(&mut tx, event).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Stamps a running run's heartbeat. `false` when it is no longer running (finished, or abandoned by
+    /// another replica).
+    pub async fn heartbeat_run(&self, id: &str, now: i64) -> Result<bool, Error> {
+        Ok(sqlx::query(
+            "UPDATE rotation_runs SET heartbeat_at = $1 WHERE id = $2 AND state = 'running'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.write)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Running runs whose owner stopped heartbeating before `heartbeat_before`, or that started before
+    /// `started_before` (their budget is long gone), oldest first.
+    pub async fn stale_runs(
+        &self,
+        heartbeat_before: i64,
+        started_before: i64,
+    ) -> Result<Vec<RunRow>, Error> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM rotation_runs WHERE state = 'running' \
+             AND (heartbeat_at < $1 OR started_at < $2) ORDER BY seq LIMIT 1000"
+        )))
+        .bind(heartbeat_before)
+        .bind(started_before)
+        .fetch_all(&self.write)
+        .await?;
+        rows.iter().map(run_from_row).collect()
     }
 
     /// One run.
@@ -589,17 +677,6 @@ impl Store {
         .fetch_all(&self.read)
         .await?;
         page(&rows, limit, run_from_row, |r| r.seq)
-    }
-
-    /// Runs left `running` by a process that died before `started_before`: put back in the queue.
-    pub async fn requeue_stale_runs(&self, started_before: i64) -> Result<u64, Error> {
-        Ok(sqlx::query(
-            "UPDATE rotation_runs SET state = 'queued', started_at = NULL WHERE state = 'running' AND started_at < $1",
-        )
-        .bind(started_before)
-        .execute(&self.write)
-        .await?
-        .rows_affected())
     }
 
     // ----- executors -----
@@ -872,5 +949,6 @@ fn run_from_row(r: &AnyRow) -> Result<RunRow, Error> {
         created_at: r.try_get(8)?,
         started_at: r.try_get(9)?,
         finished_at: r.try_get(10)?,
+        ca_id: r.try_get(11)?,
     })
 }

@@ -31,6 +31,11 @@ pub(crate) struct RotationArgs {
     )]
     pub validation_timeout: Option<String>,
 
+    /// A running run whose worker stopped stamping its heartbeat this long ago (its replica died) is
+    /// abandoned: failed, its new certificate revoked, its asset due again. [default: 60s]
+    #[arg(long = "rotation-stale-after", env = "SHEDU_ROTATION_STALE_AFTER")]
+    pub stale_after: Option<String>,
+
     /// Revoke the previous certificate (superseded) after a verified rotation.
     #[arg(
         long = "rotation-revoke-previous",
@@ -68,6 +73,17 @@ impl RotationArgs {
                 self.validation_timeout.or(file.validation_timeout),
                 d.validation_timeout,
             )?,
+            stale_after: {
+                let d = duration(
+                    "--rotation-stale-after",
+                    self.stale_after.or(file.stale_after),
+                    d.stale_after,
+                )?;
+                if d < std::time::Duration::from_secs(2) {
+                    bail!("--rotation-stale-after must be at least 2s");
+                }
+                d
+            },
             revoke_previous: self
                 .revoke_previous
                 .or(file.revoke_previous)

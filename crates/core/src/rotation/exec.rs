@@ -8,7 +8,13 @@
 //!   fingerprint, required**: the server's key is compared during the key exchange, before authentication
 //!   and before any command, and a mismatch ends the connection. Each step is a templated command
 //!   (`{common_name}`, `{system_name}`, `{sans}`, each shell-quoted); `install` gets certificate and chain
-//!   on stdin.
+//!   on stdin (after the key shedu made, with `key_mode = server`).
+//! - `http`: an appliance's or a vendor's REST API. Each step is one POST of the `command` executor's JSON
+//!   document to a configured URL (`{ip_address}`, `{system_name}`, `{common_name}` filled in), signed
+//!   `X-Shedu-Signature: sha256=<hex HMAC-SHA256(body, secret)>` with the executor's sealed secret, which
+//!   also goes, when `auth_header` names a header, as that header's value (an API key). The answer's body
+//!   is the step's answer (the CSR for `csr`); a status other than 2xx fails the step. Requests go through
+//!   the webhook client: only to addresses the target policy permits (`--webhook-allow`), no redirects.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -30,6 +36,23 @@ pub enum ExecutorSpec {
     Command(CommandSettings),
     /// Commands over SSH.
     Ssh(SshSettings),
+    /// Signed requests to a REST API.
+    Http(HttpSettings),
+}
+
+/// An `http` executor (its secret, required, signs every request).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Where each step is POSTed: `http(s)://…`, with `{ip_address}`, `{system_name}` and `{common_name}`
+    /// replaced by the asset's.
+    pub url: String,
+    /// A header that carries the secret itself (an API key, e.g. `X-Api-Key`), besides the signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_header: Option<String>,
+    /// Whether the API has a `rollback` step (called after a failed validation).
+    #[serde(default)]
+    pub rollback: bool,
 }
 
 /// An `ssh` executor (the private key is the executor's sealed secret).
@@ -82,6 +105,7 @@ impl ExecutorSpec {
         match self {
             ExecutorSpec::Command(_) => "command",
             ExecutorSpec::Ssh(_) => "ssh",
+            ExecutorSpec::Http(_) => "http",
         }
     }
 
@@ -90,6 +114,7 @@ impl ExecutorSpec {
         match self {
             ExecutorSpec::Command(c) => serde_json::to_value(c).unwrap_or_default(),
             ExecutorSpec::Ssh(c) => serde_json::to_value(c).unwrap_or_default(),
+            ExecutorSpec::Http(c) => serde_json::to_value(c).unwrap_or_default(),
         }
     }
 
@@ -108,9 +133,12 @@ impl ExecutorSpec {
             "ssh" => Ok(ExecutorSpec::Ssh(
                 serde_json::from_str(settings).map_err(bad)?,
             )),
+            "http" => Ok(ExecutorSpec::Http(
+                serde_json::from_str(settings).map_err(bad)?,
+            )),
             other => Err(Error::invalid(
                 "invalid-executor",
-                format!("kind {other:?} is not an executor kind (command, ssh)"),
+                format!("kind {other:?} is not an executor kind (command, ssh, http)"),
             )),
         }
     }
@@ -170,6 +198,43 @@ impl ExecutorSpec {
                         }),
                 }
             }
+            ExecutorSpec::Http(c) => {
+                let sample = AssetInput {
+                    system_name: "asset".into(),
+                    common_name: "asset.example".into(),
+                    ip_address: Some("192.0.2.1".into()),
+                    ..AssetInput::default()
+                };
+                let url = http_url(&c.url, &sample);
+                match reqwest::Url::parse(&url) {
+                    Ok(u)
+                        if (u.scheme() == "https" || u.scheme() == "http")
+                            && u.host().is_some() => {}
+                    _ => {
+                        return bad(
+                            "url is an http(s) URL (with {ip_address}, {system_name}, {common_name})",
+                        );
+                    }
+                }
+                if c.url.len() > 4096 {
+                    return bad("url is up to 4096 characters");
+                }
+                if let Some(h) = &c.auth_header
+                    && reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_err()
+                {
+                    return bad("auth_header is an HTTP header name");
+                }
+                match secret {
+                    Some(s)
+                        if !s.is_empty() && s.len() <= 4096 && !s.chars().any(char::is_control) =>
+                    {
+                        Ok(())
+                    }
+                    _ => bad(
+                        "an http executor needs a secret (1 to 4096 characters, no control characters): it signs every request",
+                    ),
+                }
+            }
         }
     }
 
@@ -178,6 +243,7 @@ impl ExecutorSpec {
         match self {
             ExecutorSpec::Command(c) => c.rollback,
             ExecutorSpec::Ssh(c) => c.commands.rollback.is_some(),
+            ExecutorSpec::Http(c) => c.rollback,
         }
     }
 }
@@ -188,17 +254,27 @@ pub(crate) struct StepInput<'a> {
     pub(crate) asset: &'a AssetInput,
     pub(crate) certificate: Option<&'a str>,
     pub(crate) chain: Option<&'a str>,
+    /// The private key shedu made (`key_mode = server`), for `install` only.
+    pub(crate) key: Option<&'a str>,
 }
 
-/// Runs one step within `budget`; its stdout, or why it failed. `secret` is the executor's opened secret.
+/// Runs one step within `budget`; its stdout, or why it failed. `secret` is the executor's opened secret;
+/// `http` is the webhook client (`http` executors).
 pub(crate) async fn run_step(
     spec: &ExecutorSpec,
     secret: Option<&str>,
+    http: &crate::WebhookClient,
     input: &StepInput<'_>,
     budget: Duration,
 ) -> Result<String, String> {
     match spec {
         ExecutorSpec::Command(c) => command_step(c, input, budget).await,
+        ExecutorSpec::Http(c) => {
+            let secret = secret.ok_or("the http executor has no secret")?;
+            tokio::time::timeout(budget, http_step(c, secret, http, input, budget))
+                .await
+                .map_err(|_| format!("step {} did not finish in time", input.step))?
+        }
         ExecutorSpec::Ssh(c) => {
             let key = secret.ok_or("the ssh executor has no private key")?;
             tokio::time::timeout(budget, ssh_step(c, key, input))
@@ -297,11 +373,13 @@ async fn ssh_step(c: &SshSettings, key_pem: &str, input: &StepInput<'_>) -> Resu
         .await
         .map_err(|e| e.to_string())?;
     if input.step == "install" {
-        let body = format!(
-            "{}{}",
+        // With key_mode = server, the key shedu made comes first (one PEM stream: key, certificate, chain).
+        let body = zeroize::Zeroizing::new(format!(
+            "{}{}{}",
+            input.key.unwrap_or_default(),
             input.certificate.unwrap_or_default(),
             input.chain.unwrap_or_default()
-        );
+        ));
         channel
             .data(body.as_bytes())
             .await
@@ -351,13 +429,67 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-async fn command_step(
-    c: &CommandSettings,
+/// The `url` with the asset's `{ip_address}` (bracketed when IPv6), `{system_name}` and `{common_name}`:
+/// each checked on input to hold only name or address characters.
+fn http_url(url: &str, a: &AssetInput) -> String {
+    let address = a.ip_address.clone().unwrap_or_default();
+    let address = if address.contains(':') {
+        format!("[{address}]")
+    } else {
+        address
+    };
+    url.replace("{ip_address}", &address)
+        .replace("{system_name}", &a.system_name)
+        .replace("{common_name}", &a.common_name)
+}
+
+async fn http_step(
+    c: &HttpSettings,
+    secret: &str,
+    http: &crate::WebhookClient,
     input: &StepInput<'_>,
     budget: Duration,
 ) -> Result<String, String> {
+    let url = http_url(&c.url, input.asset);
+    let body = zeroize::Zeroizing::new(step_document(input).to_string().into_bytes());
+    let mut req = http
+        .post(&url)?
+        .timeout(budget)
+        .header("Content-Type", "application/json")
+        .header("X-Shedu-Signature", crate::signature(secret, &body))
+        .header("X-Shedu-Step", input.step);
+    if let Some(h) = &c.auth_header {
+        let mut value = reqwest::header::HeaderValue::from_str(secret)
+            .map_err(|_| "the secret cannot be a header value")?;
+        value.set_sensitive(true);
+        req = req.header(h.as_str(), value);
+    }
+    let res = req
+        .body(body.to_vec())
+        .send()
+        .await
+        .map_err(|e| format!("POST {url}: {}", e.without_url()))?;
+    let status = res.status();
+    let text = crate::webhook::read_capped(res, MAX_OUTPUT)
+        .await
+        .map_err(|e| format!("POST {url}: the answer: {e}"))?;
+    let text = String::from_utf8_lossy(&text);
+    if status.is_success() {
+        Ok(text.into_owned())
+    } else {
+        Err(format!(
+            "POST {url}: HTTP {}: {}",
+            status.as_u16(),
+            text.chars().take(512).collect::<String>().trim()
+        ))
+    }
+}
+
+/// The JSON document a step sends: the step, the asset, and for `install` the certificate, chain and (with
+/// `key_mode = server`) the key.
+fn step_document(input: &StepInput<'_>) -> serde_json::Value {
     let a = input.asset;
-    let doc = serde_json::json!({
+    serde_json::json!({
         "step": input.step,
         "asset": {
             "system_name": a.system_name,
@@ -373,7 +505,16 @@ async fn command_step(
         },
         "certificate": input.certificate,
         "chain": input.chain,
-    });
+        "key": input.key,
+    })
+}
+
+async fn command_step(
+    c: &CommandSettings,
+    input: &StepInput<'_>,
+    budget: Duration,
+) -> Result<String, String> {
+    let doc = step_document(input);
     let mut child = tokio::process::Command::new(&c.program)
         .args(&c.args)
         .env_clear()
@@ -388,7 +529,7 @@ async fn command_step(
     let mut stdout = child.stdout.take().ok_or("no stdout")?;
     let mut stderr = child.stderr.take().ok_or("no stderr")?;
     let work = async {
-        let body = doc.to_string();
+        let body = zeroize::Zeroizing::new(doc.to_string());
         let write = async move {
             // A program that does not read its input is fine: a closed pipe is not an error here.
             let _ = stdin.write_all(body.as_bytes()).await;

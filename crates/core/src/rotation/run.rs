@@ -12,9 +12,12 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use shedu_pki::{RevocationReason, Serial};
 use shedu_store::{AssetObserved, RunRow};
+use zeroize::Zeroizing;
 
 use super::exec::{StepInput, run_step};
-use super::{Asset, Rotation, RunState, RunStep, SKIP_FAILED, first_match, scheduler_actor, wire};
+use super::{
+    Asset, KeyMode, Rotation, RunState, RunStep, SKIP_FAILED, first_match, scheduler_actor, wire,
+};
 use crate::error::store_err;
 use crate::events::{EventKind, event};
 use crate::{Error, IssueInput};
@@ -25,6 +28,8 @@ struct Log {
     serial: Option<String>,
     /// The executor's opened secret, for the rollback after a failure; kept out of every detail.
     secret: Option<zeroize::Zeroizing<String>>,
+    /// The CA of the new certificate, once issued.
+    ca_id: Option<String>,
 }
 
 impl Rotation {
@@ -36,6 +41,7 @@ impl Rotation {
             steps: Vec::new(),
             serial: None,
             secret: None,
+            ca_id: None,
         };
         let outcome = self.attempt(&run, &asset, &mut log, deadline).await;
         self.finish(run, &asset, log, outcome).await
@@ -81,26 +87,46 @@ impl Rotation {
             ),
         );
 
-        // csr: the key is made on the host and never leaves it.
-        let csr = run_step(
-            &spec,
-            secret,
-            &StepInput {
-                step: "csr",
-                asset: a,
-                certificate: None,
-                chain: None,
-            },
-            left(deadline)?,
-        )
-        .await;
-        let csr = log.push(
-            now(),
-            "csr",
-            csr.map(|out| (out.clone(), "CSR received".to_string())),
-        )?;
-        let csr_pem = pem_block(&csr, "CERTIFICATE REQUEST")
-            .ok_or_else(|| log.fail(now(), "csr", "the answer holds no PEM CERTIFICATE REQUEST"))?;
+        let (csr_pem, server_key) = match route.settings.key_mode {
+            // csr: the key is made on the host and never leaves it.
+            KeyMode::OnDevice => {
+                let csr = run_step(
+                    &spec,
+                    secret,
+                    &self.http,
+                    &StepInput {
+                        step: "csr",
+                        asset: a,
+                        certificate: None,
+                        chain: None,
+                        key: None,
+                    },
+                    left(deadline)?,
+                )
+                .await;
+                let csr = log.push(
+                    now(),
+                    "csr",
+                    csr.map(|out| (out.clone(), "CSR received".to_string())),
+                )?;
+                let csr_pem = pem_block(&csr, "CERTIFICATE REQUEST").ok_or_else(|| {
+                    log.fail(now(), "csr", "the answer holds no PEM CERTIFICATE REQUEST")
+                })?;
+                (csr_pem, None)
+            }
+            // keygen: shedu makes the key, in memory only; `install` delivers it with the certificate.
+            KeyMode::Server => {
+                let key_type = route.settings.key_type.as_deref().unwrap_or("ec-p256");
+                let (csr_pem, key) = server_key(key_type, &a.common_name)
+                    .map_err(|e| log.fail(now(), "keygen", &e))?;
+                log.push_ok(
+                    now(),
+                    "keygen",
+                    format!("{key_type} key made by shedu, delivered by install, never stored"),
+                );
+                (csr_pem, Some(key))
+            }
+        };
 
         // issue, under the asset's CA or the route's.
         let ca_id = a
@@ -137,6 +163,8 @@ impl Rotation {
             ca_id: ca_id.clone(),
             serial: cert.serial.clone(),
         };
+        // Recorded at once: if this replica dies from here on, whoever abandons the run revokes it.
+        self.progress(run, log, &ca_id).await;
         let cert_pem = crate::Issuance::pem(cert);
         let chain_pem = issued.chain_pem.clone();
 
@@ -144,11 +172,13 @@ impl Rotation {
         let installed = run_step(
             &spec,
             secret,
+            &self.http,
             &StepInput {
                 step: "install",
                 asset: a,
                 certificate: Some(&cert_pem),
                 chain: Some(&chain_pem),
+                key: server_key.as_deref().map(String::as_str),
             },
             left(deadline).map_err(|f| f.with(issued_ref.clone()))?,
         )
@@ -158,11 +188,13 @@ impl Rotation {
         let reloaded = run_step(
             &spec,
             secret,
+            &self.http,
             &StepInput {
                 step: "reload",
                 asset: a,
                 certificate: None,
                 chain: None,
+                key: None,
             },
             left(deadline).map_err(|f| f.with(issued_ref.clone()).installed())?,
         )
@@ -321,11 +353,13 @@ impl Rotation {
                     let rolled = run_step(
                         spec,
                         secret.as_ref().map(|s| s.as_str()),
+                        &self.http,
                         &StepInput {
                             step: "rollback",
                             asset: &asset.input,
                             certificate: None,
                             chain: None,
+                            key: None,
                         },
                         self.config.validation_timeout,
                     )
@@ -399,11 +433,140 @@ impl Rotation {
         run.serial = log.serial;
         run.finished_at = Some(now);
         let ev = event(kind, format!("assets/{name}"), now, data);
-        self.reg
+        let recorded = self
+            .reg
             .store
             .finish_run(&run, &observed, &ev)
             .await
-            .map_err(store_err(format!("run {}", run.id)))
+            .map_err(store_err(format!("run {}", run.id)))?;
+        if !recorded {
+            // Another replica took this run for abandoned (this one's heartbeat stalled): its end stands,
+            // and the certificate this run issued is not the asset's.
+            tracing::warn!(run = %run.id, "rotation run was abandoned meanwhile; its new certificate is revoked");
+            if let (Some(serial), Some(ca_id)) = (run.serial.as_deref(), log.ca_id.as_deref()) {
+                let _ = self
+                    .revoke(
+                        &run.id,
+                        ca_id,
+                        serial,
+                        RevocationReason::CessationOfOperation,
+                    )
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a running run's log and new certificate (best effort: the end records them anyway).
+    async fn progress(&self, run: &RunRow, log: &mut Log, ca_id: &str) {
+        log.ca_id = Some(ca_id.to_string());
+        let steps = serde_json::to_string(&log.steps).unwrap_or_else(|_| "[]".into());
+        if let Err(e) = self
+            .reg
+            .store
+            .run_progress(&run.id, &steps, log.serial.as_deref(), Some(ca_id))
+            .await
+        {
+            tracing::warn!(run = %run.id, error = %e, "cannot record a rotation run's progress");
+        }
+    }
+
+    /// Ends, once across replicas, every run whose worker stopped stamping its heartbeat for
+    /// `stale_after` (its replica died) or that outlived its budget (the run's timeout, the validation
+    /// time and `stale_after` again): `failed` with an `abandon` step, a `rotation.failed` event, the asset
+    /// due again at once (with what it served before), and the certificate the run had issued, if any,
+    /// revoked (`cessationOfOperation`: it may be installed, but it was never verified).
+    pub(super) async fn abandon_stale(&self) -> Result<(), Error> {
+        let now = self.reg.now();
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4);
+        let stale = secs(self.config.stale_after).max(1);
+        let budget = secs(self.config.run_timeout) + secs(self.config.validation_timeout) + stale;
+        let (heartbeat_before, started_before) = (now - stale, now - budget);
+        let store = &self.reg.store;
+        let runs = store
+            .stale_runs(heartbeat_before, started_before)
+            .await
+            .map_err(store_err("stale runs"))?;
+        for mut run in runs {
+            let name = run.system_name.clone();
+            let why = if run.started_at.is_some_and(|t| t < started_before) {
+                format!("abandoned: still running {budget} s after it started, past its budget")
+            } else {
+                format!(
+                    "abandoned: its worker stopped for more than {stale} s (its replica is gone)"
+                )
+            };
+            let mut steps: Vec<RunStep> = serde_json::from_str(&run.steps).unwrap_or_default();
+            let step = |step: &str, outcome: &str, detail: String| RunStep {
+                time: now,
+                step: step.into(),
+                outcome: outcome.into(),
+                detail,
+            };
+            steps.push(step("abandon", "error", why.clone()));
+            steps.push(step("finish", "ok", RunState::Failed.as_str().into()));
+            let previous = store
+                .asset(&name)
+                .await
+                .map_err(store_err("asset"))?
+                .unwrap_or_default();
+            let observed = AssetObserved {
+                certificate_expiration: previous.certificate_expiration,
+                current_fingerprint: previous.current_fingerprint,
+                current_serial: previous.current_serial,
+                next_rotation_at: Some(now),
+                skip_reason: None,
+                failures: previous.failures,
+            };
+            let data = serde_json::json!({
+                "system_name": name, "run_id": run.id, "error": why,
+                "serial": run.serial, "abandoned": true, "next_attempt_at": now,
+            });
+            let ev = event(
+                EventKind::RotationFailed,
+                format!("assets/{name}"),
+                now,
+                data,
+            );
+            run.state = RunState::Failed.as_str().into();
+            run.error = Some(why);
+            run.finished_at = Some(now);
+            run.steps =
+                serde_json::to_string(&steps).map_err(|e| Error::Internal(e.to_string()))?;
+            let won = store
+                .abandon_run(&run, &observed, &ev, heartbeat_before, started_before)
+                .await
+                .map_err(store_err(format!("run {}", run.id)))?;
+            if !won {
+                // Finished by its worker, or abandoned by another replica, meanwhile.
+                continue;
+            }
+            tracing::warn!(run = %run.id, asset = %name, "abandoned a stale rotation run; the asset is due again");
+            if let (Some(serial), Some(ca_id)) = (run.serial.clone(), run.ca_id.clone()) {
+                let revoked = self
+                    .revoke(
+                        &run.id,
+                        &ca_id,
+                        &serial,
+                        RevocationReason::CessationOfOperation,
+                    )
+                    .await;
+                let detail = match &revoked {
+                    Ok(()) => format!("new certificate {serial} revoked (cessationOfOperation)"),
+                    Err(e) => format!("new certificate {serial} not revoked: {e}"),
+                };
+                let outcome = if revoked.is_ok() { "ok" } else { "error" };
+                let at = steps.len() - 1;
+                steps.insert(at, step("revoke", outcome, detail));
+                let steps =
+                    serde_json::to_string(&steps).map_err(|e| Error::Internal(e.to_string()))?;
+                store
+                    .amend_run_steps(&run.id, &steps)
+                    .await
+                    .map_err(store_err(format!("run {}", run.id)))?;
+            }
+        }
+        Ok(())
     }
 
     async fn previous_serial(&self, name: &str) -> Option<String> {
@@ -513,6 +676,26 @@ fn left(deadline: Instant) -> Result<Duration, Failure> {
         .checked_duration_since(Instant::now())
         .filter(|d| !d.is_zero())
         .ok_or_else(|| Failure::plain("the run's time is up"))
+}
+
+/// A key of `key_type` made here for `key_mode = server`, and a CSR for it: the CSR goes through issuance
+/// like a host's, the key (PKCS#8 PEM, zeroized on drop) only to the executor's `install`.
+fn server_key(key_type: &str, common_name: &str) -> Result<(String, Zeroizing<String>), String> {
+    use shedu_pki::rcgen;
+    let key_type: shedu_pki::KeyType = key_type
+        .parse()
+        .map_err(|e: shedu_pki::Error| e.to_string())?;
+    let key = shedu_keys::ExportedKey::generate(key_type).map_err(|e| e.to_string())?;
+    let pair = rcgen::KeyPair::try_from(key.pkcs8.as_slice()).map_err(|e| e.to_string())?;
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    let csr = params
+        .serialize_request(&pair)
+        .and_then(|c| c.pem())
+        .map_err(|e| format!("CSR for the new key: {e}"))?;
+    Ok((csr, Zeroizing::new(pair.serialize_pem())))
 }
 
 /// The first PEM block of `label` in `text`.

@@ -197,14 +197,17 @@ pub(crate) struct RunQueued {
     pub run_id: String,
 }
 
-/// A new executor. Its `secret` (the SSH private key) is sealed at once and never returned.
+/// A new executor. Its `secret` (the SSH private key, or the `http` executor's signing key) is sealed at
+/// once and never returned.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExecutorRequest {
     pub name: String,
-    /// `command`.
+    /// `command`, `ssh` or `http`.
     pub kind: String,
-    /// For `command`: `{"program": "/abs/path", "args": [...], "rollback": false}`.
+    /// For `command`: `{"program": "/abs/path", "args": [...], "rollback": false}`; for `ssh`: `{"user",
+    /// "port", "host_key_fingerprint", "commands": {"csr", "install", "reload", "rollback"}}`; for `http`:
+    /// `{"url": "https://{ip_address}/api/cert", "auth_header": "X-Api-Key", "rollback": false}`.
     #[schema(value_type = Object)]
     pub settings: serde_json::Value,
     pub secret: Option<String>,
@@ -263,7 +266,8 @@ pub(crate) struct RouteRequest {
     pub validity_days: Option<u32>,
     /// [default: 30]
     pub renew_before_days: Option<u32>,
-    /// `on_device` (the device makes its key and prints a CSR). [default: on_device]
+    /// `on_device` (the device makes its key and prints a CSR) or `server` (shedu makes the key and
+    /// `install` delivers it; never stored). [default: on_device]
     pub key_mode: Option<String>,
     pub key_type: Option<String>,
 }
