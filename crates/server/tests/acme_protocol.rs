@@ -329,6 +329,19 @@ backend_test!(nonces_media_type_url_and_algorithms, |backend| {
     let used = c.send(&c.url("newOrder"), &jws).await;
     assert_eq!(problem(&used), "badNonce");
 
+    // A nonce one server handed out is accepted, once, by a second server (a replica) on the database.
+    let beside = server.start_beside().await;
+    let b = Client::for_ra(&beside, "web").await;
+    let nonce = c.nonce().await;
+    let jws = b.key.sign(
+        &b.header(&b.url("newAccount"), &nonce),
+        Some(&json!({"termsOfServiceAgreed": true})),
+    );
+    let created = b.send(&b.url("newAccount"), &jws).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let replayed = b.send(&b.url("newAccount"), &jws).await;
+    assert_eq!((replayed.status, problem(&replayed)), (400, "badNonce"));
+
     // The protected url must be the request URL.
     let nonce = c.nonce().await;
     let jws = c.key.sign(
