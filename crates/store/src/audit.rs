@@ -411,7 +411,7 @@ pub struct Audited<'a> {
 }
 
 /// An audit row waiting for a transaction, with the flag of the context it came from.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Pending {
     entry: AuditEntry,
     written: Arc<AtomicBool>,
@@ -457,14 +457,39 @@ pub(crate) async fn commit(
     Ok(())
 }
 
+tokio::task_local! {
+    /// Set by the group-commit writer around one piece of work ([`deferring`]): the rows that work
+    /// appends are kept here, and the writer appends those of the whole batch at once, right before its
+    /// commit, so the chain's lock is held for that last step only.
+    static DEFERRED: std::cell::RefCell<Vec<Pending>>;
+}
+
+/// Runs `work` with its audit rows deferred: [`append`] inside it only collects them. Returns the work's
+/// result and the rows, for the caller to append (or drop, if the work failed).
+pub(crate) async fn deferring<T>(work: impl std::future::Future<Output = T>) -> (T, Vec<Pending>) {
+    DEFERRED
+        .scope(std::cell::RefCell::new(Vec::new()), async {
+            let out = work.await;
+            (out, DEFERRED.with(|rows| rows.take()))
+        })
+        .await
+}
+
 /// Chains `rows`, in order, after the current head inside `tx` and marks their contexts written. One HMAC
-/// per row, and no round trip beyond the head read and the INSERT.
+/// per row, and no round trip beyond the head read and the INSERT. Inside [`deferring`] the rows are only
+/// collected.
 pub(crate) async fn append(
     tx: &mut Transaction<'_, Any>,
     chain: &Chain,
     rows: &[&Pending],
 ) -> Result<(), Error> {
     if rows.is_empty() {
+        return Ok(());
+    }
+    let deferred = DEFERRED.try_with(|kept| {
+        kept.borrow_mut().extend(rows.iter().map(|p| (*p).clone()));
+    });
+    if deferred.is_ok() {
         return Ok(());
     }
     let backend = chain.backend;
