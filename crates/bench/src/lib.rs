@@ -64,6 +64,23 @@ pub fn mix(mut z: u64) -> u64 {
 }
 
 /// Seconds since the Unix epoch.
+/// Runs `work` on a new scratch PostgreSQL database (on `SHEDU_TEST_POSTGRES`'s server) and drops the
+/// database afterwards, whatever `work` returned (a failed drop is only warned about).
+pub async fn on_scratch_postgres<T, F>(work: impl FnOnce(String) -> F) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let admin = shedu_store::scratch::postgres_admin_url();
+    let url = shedu_store::scratch::create_postgres_database(&admin)
+        .await
+        .map_err(|e| anyhow::anyhow!("PostgreSQL at {admin}: {e}"))?;
+    let result = work(url.clone()).await;
+    if let Err(e) = shedu_store::scratch::drop_postgres_database(&admin, &url).await {
+        eprintln!("warning: could not drop the scratch database {url}: {e}");
+    }
+    result
+}
+
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

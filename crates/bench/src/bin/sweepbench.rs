@@ -112,15 +112,13 @@ async fn main() -> anyhow::Result<()> {
         reports.push(result?);
     }
     if matches!(args.backend, Which::Postgres | Which::Both) {
-        let admin = shedu_store::scratch::postgres_admin_url();
-        let url = shedu_store::scratch::create_postgres_database(&admin)
-            .await
-            .map_err(|e| anyhow::anyhow!("PostgreSQL at {admin}: {e}"))?;
-        let result = run("postgres", &url, &args, None).await;
-        if let Err(e) = shedu_store::scratch::drop_postgres_database(&admin, &url).await {
-            eprintln!("warning: could not drop the scratch database {url}: {e}");
-        }
-        reports.push(result?);
+        let args = &args;
+        reports.push(
+            shedu_bench::on_scratch_postgres(|url| async move {
+                run("postgres", &url, args, None).await
+            })
+            .await?,
+        );
     }
     for r in &reports {
         if args.json {
