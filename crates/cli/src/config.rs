@@ -104,6 +104,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_LIFECYCLE_INTERVAL")]
     pub lifecycle_interval: Option<String>,
 
+    /// How long a CRL is valid (nextUpdate − thisUpdate), e.g. `1h`, `24h`, `7d`; CRLs are re-signed at half
+    /// of it, by one replica of a cluster. [default: 24h]
+    #[arg(long, env = "SHEDU_CRL_VALIDITY")]
+    pub crl_validity: Option<String>,
+
     /// External event bus for the outbox: `nats://host:4222` (JetStream, subject `shedu.<type>`) or
     /// `amqp://user:pass@host:5672/%2f` (RabbitMQ topic exchange `shedu.events`). Repeatable; comma-separated
     /// in SHEDU_EVENTS_URL.
@@ -312,6 +317,7 @@ pub(crate) struct Settings {
     pub pkcs11: Option<(PathBuf, String, Option<PathBuf>)>,
     pub default_engine: EngineKind,
     pub lifecycle_interval: Duration,
+    pub crl_validity: Duration,
     pub log: String,
     pub log_json: bool,
     pub bootstrap_until_admin: bool,
@@ -431,6 +437,16 @@ impl ServeArgs {
             .unwrap_or_else(|| "1m".into());
         let lifecycle_interval = parse_duration(&interval_text)
             .with_context(|| format!("invalid lifecycle interval {interval_text:?}"))?;
+        let crl_text = self
+            .crl_validity
+            .or(file.crl_validity)
+            .unwrap_or_else(|| "24h".into());
+        let crl_validity = parse_duration(&crl_text)
+            .with_context(|| format!("invalid CRL validity {crl_text:?}"))?;
+        if crl_validity < Duration::from_secs(2) || crl_validity > Duration::from_secs(366 * 86_400)
+        {
+            bail!("the CRL validity is 2 seconds to 366 days, not {crl_text:?}");
+        }
         let log_format = self
             .log_format
             .or(file.log_format)
@@ -562,6 +578,7 @@ impl ServeArgs {
             pkcs11,
             default_engine,
             lifecycle_interval,
+            crl_validity,
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             log_json,
             bootstrap_until_admin: self.bootstrap_until_admin || file.bootstrap_until_admin,
@@ -608,11 +625,12 @@ pub(crate) fn parse_duration(s: &str) -> anyhow::Result<Duration> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num
         .parse()
-        .context("expected a number with an optional s/m/h suffix")?;
+        .context("expected a number with an optional s/m/h/d suffix")?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
         "h" => n * 3600,
+        "d" => n * 86_400,
         other => bail!("unknown unit {other:?}"),
     };
     if secs == 0 {
@@ -629,8 +647,12 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("5w").is_err());
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServicesConfig {
         va: VaConfig {
             public_url: s.public_url.clone(),
+            crl_validity_secs: i64::try_from(s.crl_validity.as_secs()).unwrap_or(i64::MAX),
             ..VaConfig::default()
         },
         engines: Engines::new(pkcs11, s.default_engine),
@@ -382,7 +383,7 @@ fn printable(s: &Settings) -> String {
     );
     let general = format!(
         "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\nkmip_listen = \"{}\"\npublic_url = {:?}\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\ntls_reload_every = \"{}s\"\n\
-         master_key_file = {:?}\nunseal = {:?}\nlifecycle_interval = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"\noidc_issuers = {:?}\n\
+         master_key_file = {:?}\nunseal = {:?}\nlifecycle_interval = \"{}s\"\ncrl_validity = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"\noidc_issuers = {:?}\n\
          webhook_allow = {:?}\nwebhook_timeout = \"{}s\"",
         s.data_dir,
         s.listen,
@@ -396,6 +397,7 @@ fn printable(s: &Settings) -> String {
         s.master_key_file,
         s.unseal.as_ref().map(ToString::to_string),
         s.lifecycle_interval.as_secs(),
+        s.crl_validity.as_secs(),
         s.log,
         if s.log_json { "json" } else { "text" },
         s.oidc.iter().map(|i| &i.issuer).collect::<Vec<_>>(),

@@ -26,7 +26,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -123,13 +122,9 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// A loopback port free right now (bound, then released for the server to take).
+/// A loopback port free right now, below the ephemeral range (see `shedu_testkit::free_port_number`).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    shedu_testkit::free_port_number()
 }
 
 /// A running `shedu serve`, killed on drop.

@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use shedu_keys::{CaSigner, Signer, SoftwareKey};
 use shedu_pki::ocsp::{
@@ -583,6 +584,43 @@ impl Va {
         {
             return Ok(c.answer.clone());
         }
+        // Signed by another replica (or before a restart): served as stored while it is current, so every
+        // replica of a cluster serves the same CRL and number. Otherwise one replica at a time signs it.
+        let current = |stored: Option<CrlRow>| {
+            stored.filter(|row| {
+                row.marker == marker
+                    && now < row.this_update + self.reg.va_config.crl_validity_secs / 2
+            })
+        };
+        let wait_until = std::time::Instant::now() + CRL_LOCK_WAIT;
+        let lock = loop {
+            if let Some(row) = current(self.stored_crl(ca_id, shard, kind).await?) {
+                return Ok(adopt(&mut crls, key, row, marker));
+            }
+            if let Some(lock) = self
+                .reg
+                .store
+                .try_lock_job(&format!("shedu-crl:{ca_id}:{shard}:{}", kind.as_str()))
+                .await
+                .map_err(store_err("CRL lock"))?
+            {
+                break lock;
+            }
+            if std::time::Instant::now() >= wait_until {
+                return Err(Error::Internal(format!(
+                    "CRL {} of CA {ca_id} partition {shard}: another replica has held its signing lock \
+                     for {} s",
+                    kind.as_str(),
+                    CRL_LOCK_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        // The previous holder may have stored it between the check and the lock.
+        if let Some(row) = current(self.stored_crl(ca_id, shard, kind).await?) {
+            lock.release().await;
+            return Ok(adopt(&mut crls, key, row, marker));
+        }
         let issuer = usable_issuer(&loaded, now).map_err(|_| {
             Error::conflict(
                 "ca-without-key",
@@ -681,26 +719,29 @@ impl Va {
             this_update: now,
             next_update: params.next_update,
             der,
+            marker,
         };
         self.reg
             .store
             .put_crl(ca_id, shard, kind.as_str(), &row)
             .await
             .map_err(store_err("CRL"))?;
-        let answer = CrlAnswer {
-            der: Arc::new(row.der),
-            number,
-            this_update: now,
-            next_update: row.next_update,
-        };
-        crls.insert(
-            key,
-            CachedCrl {
-                answer: answer.clone(),
-                marker,
-            },
-        );
-        Ok(answer)
+        lock.release().await;
+        tracing::info!(ca = %ca_id, shard, kind = kind.as_str(), number, "CRL signed");
+        Ok(adopt(&mut crls, key, row, marker))
+    }
+
+    async fn stored_crl(
+        &self,
+        ca_id: &str,
+        shard: i64,
+        kind: CrlKind,
+    ) -> Result<Option<CrlRow>, Error> {
+        self.reg
+            .store
+            .crl(ca_id, shard, kind.as_str())
+            .await
+            .map_err(store_err("CRL"))
     }
 
     /// Rebuilds every CRL that was served before and is past half its validity (the lifecycle job calls this).
@@ -720,6 +761,33 @@ impl Va {
         }
         Ok(due.len())
     }
+}
+
+/// How long a replica waits for another one signing the same CRL before it gives up (the other's lock dies
+/// with its database session, so a killed replica holds it no longer than its connection lives).
+const CRL_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Caches `row` as the CRL for `key` and answers it.
+fn adopt(
+    crls: &mut HashMap<(String, i64, CrlKind), CachedCrl>,
+    key: (String, i64, CrlKind),
+    row: CrlRow,
+    marker: (i64, i64),
+) -> CrlAnswer {
+    let answer = CrlAnswer {
+        der: Arc::new(row.der),
+        number: row.number,
+        this_update: row.this_update,
+        next_update: row.next_update,
+    };
+    crls.insert(
+        key,
+        CachedCrl {
+            answer: answer.clone(),
+            marker,
+        },
+    );
+    answer
 }
 
 /// The URL of a CA's CRL partition.

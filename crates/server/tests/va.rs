@@ -735,3 +735,76 @@ backend_test!(
         assert!(out.contains("leaf.pem: revoked"), "{out}");
     }
 );
+
+/// A CRL fetched over HTTP, DER, and its number as `openssl crl` reads it.
+async fn crl_of(http_url: &str, ca_id: &str, dir: &Path) -> (Vec<u8>, u64) {
+    let res = reqwest::get(format!("{http_url}/crl/{ca_id}"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let der = res.bytes().await.unwrap().to_vec();
+    std::fs::write(dir.join("fetched.crl"), &der).unwrap();
+    let (ok, text) = openssl(
+        dir,
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            "fetched.crl",
+            "-noout",
+            "-text",
+        ],
+    );
+    assert!(ok, "{text}");
+    (der, crl_number(&text))
+}
+
+// See: issue 19 (CRL rebuilds on exactly one replica at a time). Before, every server signed its own CRL
+// with the next number, so two replicas behind one balancer served different CRLs, and a refresh was
+// signed once per replica.
+backend_test!(
+    servers_on_one_database_serve_one_crl_signed_once,
+    |backend| {
+        let a = TestServer::start(backend).await;
+        let p = pki(&a, json!({})).await;
+        let d = p.dir.path();
+        let int_id = p.int["id"].as_str().unwrap();
+        let (first, n) = crl_of(&a.http_url, int_id, d).await;
+        // PostgreSQL: a second replica beside the first. SQLite (one process per database file): the
+        // same server restarted, which must also serve what it stored rather than sign again.
+        let (a, b) = match backend {
+            shedu_testkit::Backend::Postgres => {
+                let b = a.start_beside().await;
+                (Some(a), b)
+            }
+            shedu_testkit::Backend::Sqlite => (None, a.restart().await),
+        };
+        let (der, number) = crl_of(&b.http_url, int_id, d).await;
+        assert_eq!(number, n, "the stored CRL, not a new one");
+        assert!(der == first, "the stored CRL's bytes");
+
+        revoke(&b, &p.int, &p.leaf, json!({"reason": "key_compromise"})).await;
+        let (second, number) = crl_of(&b.http_url, int_id, d).await;
+        assert_eq!(number, n + 1, "one new CRL for one revocation");
+        if let Some(a) = &a {
+            let (der, _) = crl_of(&a.http_url, int_id, d).await;
+            assert!(der == second, "the other replica serves the same CRL");
+        }
+
+        // Past half its validity the lifecycle job on every server refreshes it: signed once in all.
+        for s in a.iter().chain([&b]) {
+            s.clock.advance(13 * 3600);
+        }
+        for s in a.iter().chain([&b]) {
+            assert_eq!(s.services.va.refresh_crls().await.unwrap(), 1);
+        }
+        let (third, number) = crl_of(&b.http_url, int_id, d).await;
+        assert_eq!(number, n + 2, "one refresh signed, not one per server");
+        assert!(third != second);
+        if let Some(a) = &a {
+            let (der, _) = crl_of(&a.http_url, int_id, d).await;
+            assert!(der == third, "the other replica serves the refreshed CRL");
+        }
+    }
+);

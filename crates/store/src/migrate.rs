@@ -129,6 +129,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0027_rotation_heartbeats.sql"),
         postgres: include_str!("../migrations/postgres/0027_rotation_heartbeats.sql"),
     },
+    Migration {
+        version: 32,
+        sqlite: include_str!("../migrations/sqlite/0032_crl_markers.sql"),
+        postgres: include_str!("../migrations/postgres/0032_crl_markers.sql"),
+    },
 ];
 
 /// Whether every migration this binary knows is applied (a replica of an older binary may have migrated

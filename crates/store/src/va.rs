@@ -86,6 +86,8 @@ pub struct CrlRow {
     pub this_update: i64,
     pub next_update: i64,
     pub der: Vec<u8>,
+    /// [`Store::revocation_marker`] when the CRL was built; `(-1, -1)` for a CRL stored without one.
+    pub marker: (i64, i64),
 }
 
 impl Store {
@@ -347,9 +349,11 @@ impl Store {
         crl: &CrlRow,
     ) -> Result<(), Error> {
         sqlx::query(
-            "INSERT INTO crls (ca_id, shard, kind, number, this_update, next_update, der) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO crls (ca_id, shard, kind, number, this_update, next_update, der, revoked_count, revoked_latest) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (ca_id, shard, kind) DO UPDATE SET number = excluded.number, this_update = excluded.this_update, \
-             next_update = excluded.next_update, der = excluded.der",
+             next_update = excluded.next_update, der = excluded.der, revoked_count = excluded.revoked_count, \
+             revoked_latest = excluded.revoked_latest",
         )
         .bind(ca_id)
         .bind(shard)
@@ -358,6 +362,8 @@ impl Store {
         .bind(crl.this_update)
         .bind(crl.next_update)
         .bind(&crl.der)
+        .bind(crl.marker.0)
+        .bind(crl.marker.1)
         .execute(&self.write)
         .await?;
         Ok(())
@@ -365,18 +371,22 @@ impl Store {
 
     /// The latest stored CRL of a kind for a CA partition.
     pub async fn crl(&self, ca_id: &str, shard: i64, kind: &str) -> Result<Option<CrlRow>, Error> {
-        let row = sqlx::query("SELECT number, this_update, next_update, der FROM crls WHERE ca_id = $1 AND shard = $2 AND kind = $3")
-            .bind(ca_id)
-            .bind(shard)
-            .bind(kind)
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(
+            "SELECT number, this_update, next_update, der, revoked_count, revoked_latest FROM crls \
+             WHERE ca_id = $1 AND shard = $2 AND kind = $3",
+        )
+        .bind(ca_id)
+        .bind(shard)
+        .bind(kind)
+        .fetch_optional(&self.read)
+        .await?;
         row.map(|r| {
             Ok(CrlRow {
                 number: r.try_get("number")?,
                 this_update: r.try_get("this_update")?,
                 next_update: r.try_get("next_update")?,
                 der: r.try_get("der")?,
+                marker: (r.try_get("revoked_count")?, r.try_get("revoked_latest")?),
             })
         })
         .transpose()

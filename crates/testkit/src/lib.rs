@@ -414,10 +414,23 @@ fn free_port() -> std::net::SocketAddr {
 /// port picked for a test server's plain listener was taken before the server bound it), while a port
 /// here is only ever taken by another test picking at random in the same 12,000 ports.
 pub fn free_port_number() -> u16 {
+    free_port_run(0)
+}
+
+/// `base` such that the ports `base..=base + n` are all free on loopback right now, from the same range as
+/// [`free_port_number`] (below the ephemeral range, where another test's outgoing connection cannot take
+/// one of them before the listener binds it).
+pub fn free_port_run(n: u16) -> u16 {
+    const LOW: u16 = 20_000;
+    const EPHEMERAL: u16 = 32_768;
+    assert!(n < 1_000, "a run of {n} ports");
     loop {
-        let port = 20_000 + rand::random::<u16>() % 12_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
+        let base = LOW + rand::random::<u16>() % (EPHEMERAL - LOW - n);
+        let held: Vec<_> = (0..=n)
+            .map_while(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        if held.len() == usize::from(n) + 1 {
+            return base;
         }
     }
 }
