@@ -109,6 +109,15 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_CRL_VALIDITY")]
     pub crl_validity: Option<String>,
 
+    /// Days before notAfter at which a certificate gets a `certificate.expiry_reminder` event,
+    /// comma-separated; `none` turns the reminders off. [default: 30,7,1]
+    #[arg(long, env = "SHEDU_REMINDER_DAYS")]
+    pub reminder_days: Option<String>,
+
+    /// How often the expiry reminder job looks, e.g. `10m`, `1h`. [default: 1h]
+    #[arg(long, env = "SHEDU_REMINDER_INTERVAL")]
+    pub reminder_interval: Option<String>,
+
     /// External event bus for the outbox: `nats://host:4222` (JetStream, subject `shedu.<type>`) or
     /// `amqp://user:pass@host:5672/%2f` (RabbitMQ topic exchange `shedu.events`). Repeatable; comma-separated
     /// in SHEDU_EVENTS_URL.
@@ -318,6 +327,8 @@ pub(crate) struct Settings {
     pub default_engine: EngineKind,
     pub lifecycle_interval: Duration,
     pub crl_validity: Duration,
+    /// Expiry reminder thresholds in days (empty: off) and the job's interval.
+    pub reminders: (Vec<i64>, Duration),
     pub log: String,
     pub log_json: bool,
     pub bootstrap_until_admin: bool,
@@ -447,6 +458,17 @@ impl ServeArgs {
         {
             bail!("the CRL validity is 2 seconds to 366 days, not {crl_text:?}");
         }
+        let days_text = self
+            .reminder_days
+            .or(file.reminder_days)
+            .unwrap_or_else(|| "30,7,1".into());
+        let reminder_days = parse_reminder_days(&days_text)?;
+        let reminder_text = self
+            .reminder_interval
+            .or(file.reminder_interval)
+            .unwrap_or_else(|| "1h".into());
+        let reminder_interval = parse_duration(&reminder_text)
+            .with_context(|| format!("invalid reminder interval {reminder_text:?}"))?;
         let log_format = self
             .log_format
             .or(file.log_format)
@@ -579,6 +601,7 @@ impl ServeArgs {
             default_engine,
             lifecycle_interval,
             crl_validity,
+            reminders: (reminder_days, reminder_interval),
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             log_json,
             bootstrap_until_admin: self.bootstrap_until_admin || file.bootstrap_until_admin,
@@ -639,6 +662,21 @@ pub(crate) fn parse_duration(s: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs(secs))
 }
 
+/// `30,7,1` → `[30, 7, 1]`; `none` → no reminders. Each threshold is 1 to 3650 days.
+fn parse_reminder_days(text: &str) -> anyhow::Result<Vec<i64>> {
+    if text.trim() == "none" {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|d| {
+            let days: i64 = d.trim().parse().ok().filter(|d| (1..=3650).contains(d)).with_context(
+                || format!("invalid reminder days {text:?}: whole days from 1 to 3650, comma-separated, or none"),
+            )?;
+            Ok(days)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,6 +691,11 @@ mod tests {
         );
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5w").is_err());
+        assert_eq!(parse_reminder_days("30, 7,1").unwrap(), [30, 7, 1]);
+        assert!(parse_reminder_days("none").unwrap().is_empty());
+        for bad in ["", "0", "7,x", "-1", "4000"] {
+            assert!(parse_reminder_days(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -75,6 +75,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 webhook_timeout: s.webhook_timeout,
                 ..Default::default()
             },
+            reminders: shedu_events::ReminderOptions {
+                days_before: s.reminders.0.clone(),
+                interval: s.reminders.1,
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -383,7 +388,7 @@ fn printable(s: &Settings) -> String {
     );
     let general = format!(
         "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\nkmip_listen = \"{}\"\npublic_url = {:?}\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\ntls_reload_every = \"{}s\"\n\
-         master_key_file = {:?}\nunseal = {:?}\nlifecycle_interval = \"{}s\"\ncrl_validity = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"\noidc_issuers = {:?}\n\
+         master_key_file = {:?}\nunseal = {:?}\nlifecycle_interval = \"{}s\"\ncrl_validity = \"{}s\"\nreminder_days = {:?}\nreminder_interval = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"\noidc_issuers = {:?}\n\
          webhook_allow = {:?}\nwebhook_timeout = \"{}s\"",
         s.data_dir,
         s.listen,
@@ -398,6 +403,17 @@ fn printable(s: &Settings) -> String {
         s.unseal.as_ref().map(ToString::to_string),
         s.lifecycle_interval.as_secs(),
         s.crl_validity.as_secs(),
+        if s.reminders.0.is_empty() {
+            "none".to_string()
+        } else {
+            s.reminders
+                .0
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        },
+        s.reminders.1.as_secs(),
         s.log,
         if s.log_json { "json" } else { "text" },
         s.oidc.iter().map(|i| &i.issuer).collect::<Vec<_>>(),

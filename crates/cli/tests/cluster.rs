@@ -1320,6 +1320,131 @@ async fn crls_are_signed_once_for_all_replicas_and_stay_fresh_when_the_signer_is
     );
 }
 
+/// How many lines of replica `name`'s log contain `text`.
+fn log_lines(root: &Path, name: &str, text: &str) -> usize {
+    std::fs::read_to_string(root.join(format!("{name}.stderr")))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(text))
+        .count()
+}
+
+// See: issue 19 (singleton jobs: the lifecycle sweep and the expiry reminders, with the replica running
+// them killed by SIGKILL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_and_the_reminders_move_each_certificate_once_across_kills() {
+    const SWEPT: &str = "lifecycle sweep moved certificates";
+    const REMINDED: &str = "expiry reminders emitted";
+    let db = ScratchDb::new(Backend::Postgres).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let names = ["a", "b", "c"];
+    let replicas = start_all_with(
+        root,
+        &names,
+        &db.url,
+        &master_key(),
+        &["--lifecycle-interval", "1s", "--reminder-interval", "1s"],
+    );
+    let mut live: Vec<(&str, Replica)> = names.into_iter().zip(replicas).collect();
+    let api = admin_api(&live[0].1);
+    let ca = api
+        .post(
+            &live[0].1,
+            "/api/v1/cas",
+            json!({"name": "sweep-root", "key_type": "ec-p256", "subject": {"common_name": "Sweep Root"},
+                "profile": {"expiry_warning_days": 5}}),
+        )
+        .await;
+    let ca_id = ca["id"].as_str().unwrap().to_string();
+    let csr = openssl_csr(root, "dev", "ec-p256", "/CN=dev", None);
+    let count = |sql: String| psql_value(&db.url, &sql).parse::<usize>().unwrap();
+    let subjects = format!("subject LIKE 'cas/{ca_id}/certificates/%'");
+
+    // Each round issues 10-day certificates, active under the CA's 5-day warning window, then widens the
+    // window to 30 days in the database (the API has no profile edit yet), so the next sweep moves each to
+    // about_to_expire (one status event); the reminder job gives each its 30-day reminder. After a round,
+    // the replica that swept (round 1) or reminded (round 2) is killed.
+    let window = |days: u32| {
+        psql_value(
+            &db.url,
+            &format!("UPDATE cas SET expiry_warning_days = {days} WHERE id = '{ca_id}'"),
+        );
+    };
+    let mut issued = 0;
+    for round in 0..3 {
+        let before: Vec<(usize, usize)> = live
+            .iter()
+            .map(|(n, _)| (log_lines(root, n, SWEPT), log_lines(root, n, REMINDED)))
+            .collect();
+        for _ in 0..20 {
+            api.post(
+                &live[0].1,
+                &format!("/api/v1/cas/{ca_id}/certificates"),
+                json!({"csr_pem": csr, "validity_days": 10}),
+            )
+            .await;
+        }
+        issued += 20;
+        window(30);
+        let started = Instant::now();
+        loop {
+            let moved = count(format!(
+                "SELECT COUNT(*) FROM certificates WHERE ca_id = '{ca_id}' AND status = 'about_to_expire'"
+            ));
+            let reminded = count(format!(
+                "SELECT COUNT(*) FROM events WHERE type = 'certificate.expiry_reminder' AND {subjects}"
+            ));
+            if moved == issued && reminded == issued {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "round {round}: {moved} moved and {reminded} reminded of {issued} after 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        println!(
+            "round {round}: swept and reminded within {:?}",
+            started.elapsed()
+        );
+        window(5);
+        for ty in ["certificate.status_changed", "certificate.expiry_reminder"] {
+            let all = count(format!(
+                "SELECT COUNT(*) FROM events WHERE type = '{ty}' AND {subjects}"
+            ));
+            let distinct = count(format!(
+                "SELECT COUNT(DISTINCT subject) FROM events WHERE type = '{ty}' AND {subjects}"
+            ));
+            assert_eq!(
+                (all, distinct),
+                (issued, issued),
+                "one {ty} per certificate"
+            );
+        }
+        let job = match round {
+            0 => SWEPT,
+            1 => REMINDED,
+            _ => break,
+        };
+        let ran: Vec<usize> = (0..live.len())
+            .filter(|i| {
+                let now = log_lines(root, live[*i].0, job);
+                now > if job == SWEPT {
+                    before[*i].0
+                } else {
+                    before[*i].1
+                }
+            })
+            .collect();
+        assert!(!ran.is_empty(), "round {round}: no replica logged {job:?}");
+        let (name, mut victim) = live.remove(ran[0]);
+        victim.child.kill().unwrap();
+        victim.child.wait().unwrap();
+        println!("round {round}: killed {name}, which ran {job:?}");
+    }
+}
+
 /// The end of each replica's log in `dir` (`r1.log`, …), for a failure message: the folder is deleted with
 /// the test.
 fn replica_logs(dir: &Path) -> String {
