@@ -10,7 +10,8 @@
 //! in the same shape), `crl.jsonl` (`crlbench --json`), `sweep.jsonl` (`sweepbench --json`), `est.jsonl`
 //! (`estbench --json`), `startup.jsonl` (one object per backend written by the script), `failures.txt` (steps that failed),
 //! `devices.jsonl` (`devicebench --json`), `connector.jsonl` (`loadbench --json` and `connectorbench
-//! --json` on one server), `secrets.jsonl` (`secretsbench --json`, shedu and `bao server -dev`) and
+//! --json` on one server), `cluster.jsonl` (`loadbench --json` and `ocspbench --json` through a cluster),
+//! `secrets.jsonl` (`secretsbench --json`, shedu and `bao server -dev`) and
 //! `bao-version.txt`.
 
 use std::fmt::Write as _;
@@ -55,6 +56,7 @@ fn main() -> anyhow::Result<()> {
     let device_rows = read_lines(&args.dir.join("devices.jsonl"))?;
     let connector_rows = read_lines(&args.dir.join("connector.jsonl"))?;
     let secrets_rows = read_lines(&args.dir.join("secrets.jsonl"))?;
+    let cluster_rows = read_lines(&args.dir.join("cluster.jsonl"))?;
     let bao_version = std::fs::read_to_string(args.dir.join("bao-version.txt")).ok();
 
     let mut out = String::new();
@@ -70,12 +72,52 @@ fn main() -> anyhow::Result<()> {
     crls(&mut out, &crl_rows);
     sweeps(&mut out, &sweep);
     devices(&mut out, &device_rows);
+    cluster(&mut out, &cluster_rows);
     startup_table(&mut out, &startup);
     targets(&mut out, &load, &startup, &ocsp_rows);
     secrets_target(&mut out, &secrets_rows);
     failures(&mut out, &args.dir.join("failures.txt"));
     print!("{out}");
     Ok(())
+}
+
+/// The cluster step: `loadbench` and `ocspbench` rows through HAProxy with 1, 2 and 3 replicas, and to the
+/// one replica directly.
+fn cluster(out: &mut String, rows: &[Value]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Cluster: replicas on one PostgreSQL database behind HAProxy\n\n\
+         `scripts/cluster up N`: N replicas and HAProxy (TLS passed through for the API, HTTP balanced for \
+         OCSP) on this machine's cores, so more replicas add no CPU here: the rows show what spreading the \
+         load costs. `direct` is the one replica without the balancer. Issuance: P-256 CSRs, loadbench; OCSP: \
+         one cached request (no nonce), POST, ocspbench.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| replicas, route | work | c | per s | p50 ms | p99 ms | errors |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let (work, rate) = if s(r, "tool") == "ocspbench" {
+            ("OCSP POST", f(r, "req_per_s"))
+        } else {
+            ("issuance", f(r, "certs_per_s"))
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {work} | {} | **{}** | {:.2} | {:.2} | {} |",
+            s(r, "label"),
+            r["concurrency"].as_u64().unwrap_or(0),
+            thousands(rate.unwrap_or(0.0)),
+            r["latency"]["p50_ms"].as_f64().unwrap_or(0.0),
+            r["latency"]["p99_ms"].as_f64().unwrap_or(0.0),
+            r["errors"].as_u64().unwrap_or(0),
+        );
+    }
+    let _ = writeln!(out);
 }
 
 fn read_lines(path: &Path) -> anyhow::Result<Vec<Value>> {
