@@ -1320,6 +1320,17 @@ async fn crls_are_signed_once_for_all_replicas_and_stay_fresh_when_the_signer_is
     );
 }
 
+/// `PATCH /api/v1/cas/{ca_id}` with `{"profile": change}` on `replica`.
+async fn patch_profile(api: &Api, replica: &Replica, ca_id: &str, change: Value) -> (u16, Value) {
+    api.call(
+        "PATCH",
+        replica,
+        &format!("/api/v1/cas/{ca_id}"),
+        Some(json!({ "profile": change })),
+    )
+    .await
+}
+
 /// How many lines of replica `name`'s log contain `text`.
 fn log_lines(root: &Path, name: &str, text: &str) -> usize {
     std::fs::read_to_string(root.join(format!("{name}.stderr")))
@@ -1353,7 +1364,7 @@ async fn the_sweep_and_the_reminders_move_each_certificate_once_across_kills() {
             &live[0].1,
             "/api/v1/cas",
             json!({"name": "sweep-root", "key_type": "ec-p256", "subject": {"common_name": "Sweep Root"},
-                "profile": {"expiry_warning_days": 5}}),
+                "profile": {"expiry_warning_days": 5, "default_validity_days": 300}}),
         )
         .await;
     let ca_id = ca["id"].as_str().unwrap().to_string();
@@ -1361,32 +1372,52 @@ async fn the_sweep_and_the_reminders_move_each_certificate_once_across_kills() {
     let count = |sql: String| psql_value(&db.url, &sql).parse::<usize>().unwrap();
     let subjects = format!("subject LIKE 'cas/{ca_id}/certificates/%'");
 
-    // Each round issues 10-day certificates, active under the CA's 5-day warning window, then widens the
-    // window to 30 days in the database (the API has no profile edit yet), so the next sweep moves each to
-    // about_to_expire (one status event); the reminder job gives each its 30-day reminder. After a round,
-    // the replica that swept (round 1) or reminded (round 2) is killed.
-    let window = |days: u32| {
-        psql_value(
-            &db.url,
-            &format!("UPDATE cas SET expiry_warning_days = {days} WHERE id = '{ca_id}'"),
-        );
-    };
+    // Each round sets the CA's profile on the last live replica (10 + round days of validity, a 5-day
+    // warning window) and issues at once on the first: the change applies everywhere once the PATCH
+    // returned, so every certificate has the new validity and is active. Then the window widens to 30 days,
+    // so the next sweep moves each to about_to_expire (one status event); the reminder job gives each its
+    // 30-day reminder. After a round, the replica that swept (round 1) or reminded (round 2) is killed.
     let mut issued = 0;
     for round in 0..3 {
         let before: Vec<(usize, usize)> = live
             .iter()
             .map(|(n, _)| (log_lines(root, n, SWEPT), log_lines(root, n, REMINDED)))
             .collect();
+        let days = 10 + round;
+        let (status, body) = patch_profile(
+            &api,
+            &live[live.len() - 1].1,
+            &ca_id,
+            json!({"expiry_warning_days": 5, "default_validity_days": days}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
         for _ in 0..20 {
-            api.post(
-                &live[0].1,
-                &format!("/api/v1/cas/{ca_id}/certificates"),
-                json!({"csr_pem": csr, "validity_days": 10}),
-            )
-            .await;
+            let cert = api
+                .post(
+                    &live[0].1,
+                    &format!("/api/v1/cas/{ca_id}/certificates"),
+                    json!({"csr_pem": csr}),
+                )
+                .await;
+            assert_eq!(cert["status"], "active", "round {round}: {cert}");
         }
+        let with_validity = count(format!(
+            "SELECT COUNT(*) FROM certificates WHERE ca_id = '{ca_id}' AND (not_after - not_before) / 86400 = {days}"
+        ));
+        assert_eq!(
+            with_validity, 20,
+            "round {round}: the new profile applied on the other replica"
+        );
         issued += 20;
-        window(30);
+        let (status, body) = patch_profile(
+            &api,
+            &live[live.len() - 1].1,
+            &ca_id,
+            json!({"expiry_warning_days": 30}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
         let started = Instant::now();
         loop {
             let moved = count(format!(
@@ -1408,7 +1439,6 @@ async fn the_sweep_and_the_reminders_move_each_certificate_once_across_kills() {
             "round {round}: swept and reminded within {:?}",
             started.elapsed()
         );
-        window(5);
         for ty in ["certificate.status_changed", "certificate.expiry_reminder"] {
             let all = count(format!(
                 "SELECT COUNT(*) FROM events WHERE type = '{ty}' AND {subjects}"

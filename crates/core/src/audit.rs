@@ -42,6 +42,8 @@ pub enum AuditAction {
     CaCreate,
     /// A CA was imported.
     CaImport,
+    /// A CA's profile or validation settings were changed.
+    CaUpdate,
     /// A certificate was issued from a CSR.
     CertificateIssue,
     /// A certificate was revoked.
@@ -170,6 +172,7 @@ impl AuditAction {
         match self {
             AuditAction::CaCreate => "ca.create",
             AuditAction::CaImport => "ca.import",
+            AuditAction::CaUpdate => "ca.update",
             AuditAction::CertificateIssue => "certificate.issue",
             AuditAction::CertificateRevoke => "certificate.revoke",
             AuditAction::RaCreate => "ra.create",

@@ -8,7 +8,7 @@ use shedu_pki::{
     CertInfo, ExtKeyUsage, KeyType, KeyUsage, Profile, Serial, SubjectName, Validity,
     build_ca_params, join_names, parse_names,
 };
-use shedu_store::{CaRow, CaVaSettings};
+use shedu_store::{CaProfileUpdate, CaRow, CaVaSettings};
 
 use crate::engines::EngineKind;
 use crate::error::store_err;
@@ -77,7 +77,11 @@ pub struct VaInput {
 
 impl VaInput {
     fn resolve(&self) -> Result<CaVaSettings, Error> {
-        let d = CaVaSettings::default();
+        self.resolve_over(CaVaSettings::default())
+    }
+
+    /// `d` with the settings given here replaced, checked.
+    fn resolve_over(&self, d: CaVaSettings) -> Result<CaVaSettings, Error> {
         let ocsp_signing = self.ocsp_signing.clone().unwrap_or(d.ocsp_signing);
         if ocsp_signing != "delegated" && ocsp_signing != "ca" {
             return Err(Error::invalid(
@@ -85,7 +89,7 @@ impl VaInput {
                 "ocsp_signing must be \"delegated\" or \"ca\"",
             ));
         }
-        let crl_shards = i64::from(self.crl_shards.unwrap_or(1));
+        let crl_shards = self.crl_shards.map_or(d.crl_shards, i64::from);
         if !(1..=1024).contains(&crl_shards) {
             return Err(Error::invalid(
                 "invalid-profile",
@@ -251,6 +255,82 @@ impl Cas {
         self.reg.all_cas().await
     }
 
+    /// Changes a CA's issuance profile and validation settings: each setting given replaces the current
+    /// one, and the result is checked as a new CA's profile is; what is left out stays. Certificates
+    /// already issued keep what they were issued with. The partition count of its CRLs is fixed.
+    pub async fn update_profile(
+        &self,
+        actor: &AuditContext,
+        id: &str,
+        profile: ProfileInput,
+        va: VaInput,
+    ) -> Result<Ca, Error> {
+        let now = self.reg.clock.now();
+        let loaded = self.reg.loaded(id).await?;
+        let current = &loaded.ca.profile;
+        let new = build_profile_over(current.clone(), &profile, current.path_len)?;
+        if va
+            .crl_shards
+            .is_some_and(|n| i64::from(n) != loaded.va.crl_shards)
+        {
+            return Err(Error::invalid(
+                "invalid-profile",
+                "crl_shards is fixed when the CA is created",
+            ));
+        }
+        let new_va = va.resolve_over(loaded.va.clone())?;
+        let changed: Vec<&str> = [
+            (
+                "default_validity_days",
+                profile.default_validity_days.is_some(),
+            ),
+            ("key_usages", profile.key_usages.is_some()),
+            ("ext_key_usages", profile.ext_key_usages.is_some()),
+            ("allowed_key_types", profile.allowed_key_types.is_some()),
+            ("expiry_warning_days", profile.expiry_warning_days.is_some()),
+            ("subject_policy", profile.names.subject.is_some()),
+            ("max_sans", profile.names.max_sans.is_some()),
+            ("uri_schemes", profile.names.uri_schemes.is_some()),
+            ("ocsp_signing", va.ocsp_signing.is_some()),
+            ("aia", va.aia.is_some()),
+            (
+                "crl_distribution_point",
+                va.crl_distribution_point.is_some(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect();
+        let ev = event(
+            EventKind::CaUpdated,
+            format!("cas/{id}"),
+            now,
+            serde_json::json!({"ca_id": id, "name": loaded.ca.name, "changed": changed}),
+        );
+        let update = CaProfileUpdate {
+            default_validity_days: i64::from(new.default_validity_days),
+            key_usages: join_names(&new.key_usages),
+            ext_key_usages: join_names(&new.ext_key_usages),
+            allowed_key_types: join_names(&new.allowed_key_types),
+            expiry_warning_days: i64::from(new.expiry_warning_days),
+            name_policy: crate::names::encode(&new.names),
+        };
+        self.reg
+            .store
+            .update_ca_profile(
+                id,
+                &update,
+                &new_va,
+                &ev,
+                &AuditAction::CaUpdate.by(actor),
+                now,
+            )
+            .await
+            .map_err(store_err("CA"))?;
+        self.reg.on_ca_changed(id).await;
+        self.get(id).await
+    }
+
     /// The PEM chain of a CA: its certificate then its ancestors.
     pub async fn chain_pem(&self, id: &str) -> Result<String, Error> {
         Ok(self.reg.loaded(id).await?.chain_pem.clone())
@@ -355,7 +435,15 @@ fn child_path_len(parent: &Ca, requested: Option<u8>) -> Result<Option<u8>, Erro
 }
 
 fn build_profile(input: &ProfileInput, path_len: Option<u8>) -> Result<Profile, Error> {
-    let d = Profile::default();
+    build_profile_over(Profile::default(), input, path_len)
+}
+
+/// `d` with the settings `input` gives replaced, checked as a new profile is.
+fn build_profile_over(
+    d: Profile,
+    input: &ProfileInput,
+    path_len: Option<u8>,
+) -> Result<Profile, Error> {
     let names = |list: &Option<Vec<String>>| list.as_ref().map(|v| v.join(","));
     let profile = Profile {
         default_validity_days: input
@@ -375,7 +463,7 @@ fn build_profile(input: &ProfileInput, path_len: Option<u8>) -> Result<Profile, 
             None => d.allowed_key_types,
         },
         expiry_warning_days: input.expiry_warning_days.unwrap_or(d.expiry_warning_days),
-        names: input.names.resolve()?,
+        names: input.names.resolve_over(d.names)?,
     };
     if profile.default_validity_days == 0 {
         return Err(Error::invalid(

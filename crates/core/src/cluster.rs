@@ -90,6 +90,16 @@ impl Registry {
         }
     }
 
+    /// After a committed change of CA `id`'s settings: forgets it here and returns once every other replica
+    /// with a live lease has forgotten it too (as [`Registry::on_revoked`] waits), so no replica issues
+    /// under the old settings after the change returns.
+    pub(crate) async fn on_ca_changed(self: &Arc<Self>, id: &str) {
+        self.forget_ca(id);
+        if self.coherence.clustered {
+            self.await_replicas().await;
+        }
+    }
+
     /// Waits until every other replica holding a lease has applied what this one committed so far.
     async fn await_replicas(&self) {
         let deadline = Instant::now() + MAX_WAIT;

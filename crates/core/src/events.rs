@@ -20,6 +20,8 @@ pub enum EventKind {
     CaCreated,
     /// A CA was imported (with or without its key).
     CaImported,
+    /// A CA's issuance profile or validation settings were changed.
+    CaUpdated,
     /// A certificate was issued.
     CertificateIssued,
     /// A certificate was revoked.
@@ -96,9 +98,10 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [EventKind; 37] = [
+    pub const ALL: [EventKind; 38] = [
         EventKind::CaCreated,
         EventKind::CaImported,
+        EventKind::CaUpdated,
         EventKind::CertificateIssued,
         EventKind::CertificateRevoked,
         EventKind::RaCreated,
@@ -141,6 +144,7 @@ impl EventKind {
         match self {
             EventKind::CaCreated => "ca.created",
             EventKind::CaImported => "ca.imported",
+            EventKind::CaUpdated => "ca.updated",
             EventKind::CertificateIssued => "certificate.issued",
             EventKind::CertificateRevoked => "certificate.revoked",
             EventKind::RaCreated => "ra.created",

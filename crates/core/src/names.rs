@@ -24,7 +24,11 @@ pub struct NamePolicyInput {
 impl NamePolicyInput {
     /// The policy, checked ([`NamePolicy::check`]).
     pub(crate) fn resolve(&self) -> Result<NamePolicy, Error> {
-        let d = NamePolicy::default();
+        self.resolve_over(NamePolicy::default())
+    }
+
+    /// The policy `base` with the parts given here replaced, checked ([`NamePolicy::check`]).
+    pub(crate) fn resolve_over(&self, d: NamePolicy) -> Result<NamePolicy, Error> {
         let policy = NamePolicy {
             subject: match &self.subject {
                 Some(rules) => rules

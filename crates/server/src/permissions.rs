@@ -62,6 +62,7 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("POST", "/api/v1/cas", Permission::CasWrite),
     ("POST", "/api/v1/cas/import", Permission::CasWrite),
     ("GET", "/api/v1/cas/{id}", Permission::CasRead),
+    ("PATCH", "/api/v1/cas/{id}", Permission::CasWrite),
     (
         "POST",
         "/api/v1/cas/{id}/certificates",

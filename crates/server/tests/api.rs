@@ -1098,3 +1098,134 @@ backend_test!(
         }
     }
 );
+
+// See: issue 19 (profile edits apply everywhere) and issue 20 (edit a CA's profile from the console): a CA's
+// profile changes in place, checked as at creation, recorded, and the next issuance follows it.
+backend_test!(
+    a_profile_change_applies_to_the_next_certificate_and_is_recorded,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = server
+            .create_ca(json!({"name": "edit", "key_type": "ec-p256", "subject": {"common_name": "Edit Root"},
+                "profile": {"default_validity_days": 200, "expiry_warning_days": 5}}))
+            .await;
+        let id = ca["id"].as_str().unwrap();
+        let path = format!("/api/v1/cas/{id}");
+        let (status, updated) = server
+            .send(
+                "PATCH",
+                &path,
+                Some(json!({"profile": {"default_validity_days": 10, "expiry_warning_days": 30, "aia": false}})),
+            )
+            .await;
+        assert_eq!(status, 200, "{updated}");
+        assert_eq!(updated["profile"]["default_validity_days"], 10);
+        assert_eq!(updated["profile"]["expiry_warning_days"], 30);
+        // What the request left out stays.
+        for kept in [
+            "key_usages",
+            "ext_key_usages",
+            "allowed_key_types",
+            "subject_policy",
+            "max_sans",
+        ] {
+            assert_eq!(updated["profile"][kept], ca["profile"][kept], "{kept}");
+        }
+        let (_, shown) = server.get(&path).await;
+        assert_eq!(shown["profile"], updated["profile"]);
+
+        // The next certificate: 10 days, inside the 30-day warning window, no AIA.
+        let csr = openssl_csr(dir.path(), "leaf", "ec-p256", "/CN=leaf", None);
+        let (status, cert) = issue(&server, id, &csr, json!({})).await;
+        assert_eq!(status, 201, "{cert}");
+        assert_eq!(cert["status"], "about_to_expire", "{cert}");
+        write(
+            dir.path(),
+            "leaf.pem",
+            cert["certificate_pem"].as_str().unwrap(),
+        );
+        let (ok, text) = openssl(
+            dir.path(),
+            &["x509", "-in", "leaf.pem", "-noout", "-text", "-dates"],
+        );
+        assert!(ok, "{text}");
+        assert!(!text.contains("Authority Information Access"), "{text}");
+        let days = |field: &str| {
+            let line = text.lines().find(|l| l.starts_with(field)).unwrap();
+            let out = std::process::Command::new("date")
+                .args(["-d", line.split_once('=').unwrap().1, "+%s"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse::<i64>()
+                .unwrap()
+        };
+        assert_eq!(
+            (days("notAfter") - days("notBefore")) / 86_400,
+            10,
+            "{text}"
+        );
+
+        // Recorded: an event naming what changed, an audit record.
+        let (_, events) = server
+            .get(&format!("/api/v1/events?type=ca.updated&subject=cas/{id}"))
+            .await;
+        let items = events["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{events}");
+        assert_eq!(
+            items[0]["data"]["changed"],
+            json!(["default_validity_days", "expiry_warning_days", "aia"])
+        );
+        let (_, audit) = server.get("/api/v1/audit?action=ca.update&limit=10").await;
+        assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
+
+        // Checked as at creation; nothing changes on a refusal.
+        for (body, expected, problem) in [
+            (
+                json!({"profile": {"crl_shards": 4}}),
+                400,
+                "invalid-profile",
+            ),
+            (
+                json!({"profile": {"default_validity_days": 0}}),
+                400,
+                "invalid-validity",
+            ),
+            (
+                json!({"profile": {"allowed_key_types": []}}),
+                400,
+                "invalid-profile",
+            ),
+            (
+                json!({"profile": {"ocsp_signing": "nobody"}}),
+                400,
+                "invalid-profile",
+            ),
+            // Only the profile changes: a name is not a profile setting.
+            (
+                json!({"profile": {}, "name": "renamed"}),
+                422,
+                "invalid-json",
+            ),
+        ] {
+            let (status, p) = server.send("PATCH", &path, Some(body.clone())).await;
+            assert_eq!(
+                (status, problem_type(&p)),
+                (expected, format!("urn:shedu:problem:{problem}").as_str()),
+                "{body}: {p}"
+            );
+        }
+        let (_, after) = server.get(&path).await;
+        assert_eq!(after["profile"], updated["profile"]);
+        let (status, _) = server
+            .send(
+                "PATCH",
+                "/api/v1/cas/nope",
+                Some(json!({"profile": {"max_sans": 3}})),
+            )
+            .await;
+        assert_eq!(status, 404);
+    }
+);

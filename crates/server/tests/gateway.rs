@@ -162,6 +162,7 @@ const MATRIX: &[(&str, &str, [bool; 5])] = &[
     ("POST",   "/api/v1/cas",                                          [Y,   Y,    N,    N,     N]),
     ("POST",   "/api/v1/cas/import",                                   [Y,   Y,    N,    N,     N]),
     ("GET",    "/api/v1/cas/{id}",                                     [Y,   Y,    Y,    N,     N]),
+    ("PATCH",  "/api/v1/cas/{id}",                                     [Y,   Y,    N,    N,     N]),
     ("POST",   "/api/v1/cas/{id}/certificates",                        [Y,   Y,    N,    N,     N]),
     ("GET",    "/api/v1/cas/{id}/certificates/{serial}",               [Y,   Y,    Y,    N,     N]),
     ("POST",   "/api/v1/cas/{id}/certificates/{serial}/revoke",        [Y,   Y,    N,    N,     N]),

@@ -76,8 +76,8 @@ pub use secrets::{SecretPathRow, SecretTokenRow, SecretVersionRow, SecretWrite, 
 pub use status::{Overview, SinkPosition};
 pub use sweep::SweepReport;
 pub use va::{
-    CaVaSettings, CrlRow, OcspAnswerRow, ResponderRow, RevokedRow, SealedKeyRow, SealedSecretRow,
-    StatusRow,
+    CaProfileUpdate, CaVaSettings, CrlRow, OcspAnswerRow, ResponderRow, RevokedRow, SealedKeyRow,
+    SealedSecretRow, StatusRow,
 };
 
 /// Which database is behind the store.

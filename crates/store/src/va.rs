@@ -78,6 +78,18 @@ pub struct ResponderRow {
     pub created_at: i64,
 }
 
+/// A CA's profile columns as [`Store::update_ca_profile`] writes them (the encodings of [`CaRow`]).
+#[derive(Clone, Debug)]
+#[allow(missing_docs)]
+pub struct CaProfileUpdate {
+    pub default_validity_days: i64,
+    pub key_usages: String,
+    pub ext_key_usages: String,
+    pub allowed_key_types: String,
+    pub expiry_warning_days: i64,
+    pub name_policy: String,
+}
+
 /// A stored CRL.
 #[derive(Clone, Debug)]
 #[allow(missing_docs)]
@@ -111,6 +123,50 @@ impl Store {
             .await?;
         events::append(&mut tx, event).await?;
         crate::audit::commit(tx, &self.chain, audit, &ca.id, ca.created_at).await
+    }
+
+    /// Replaces a CA's profile columns and VA settings, with its event, in one transaction.
+    pub async fn update_ca_profile(
+        &self,
+        ca_id: &str,
+        profile: &CaProfileUpdate,
+        va: &CaVaSettings,
+        event: &NewEvent,
+        audit: &Audited<'_>,
+        now: i64,
+    ) -> Result<(), Error> {
+        let mut tx = self.write.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE cas SET default_validity_days = $1, key_usages = $2, ext_key_usages = $3, \
+             allowed_key_types = $4, expiry_warning_days = $5, name_policy = $6 WHERE id = $7",
+        )
+        .bind(profile.default_validity_days)
+        .bind(&profile.key_usages)
+        .bind(&profile.ext_key_usages)
+        .bind(&profile.allowed_key_types)
+        .bind(profile.expiry_warning_days)
+        .bind(&profile.name_policy)
+        .bind(ca_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Err(Error::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO ca_va_settings (ca_id, ocsp_signing, aia, crldp, crl_shards) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (ca_id) DO UPDATE SET ocsp_signing = excluded.ocsp_signing, aia = excluded.aia, \
+             crldp = excluded.crldp",
+        )
+        .bind(ca_id)
+        .bind(&va.ocsp_signing)
+        .bind(i64::from(va.aia))
+        .bind(i64::from(va.crldp))
+        .bind(va.crl_shards)
+        .execute(&mut *tx)
+        .await?;
+        events::append(&mut tx, event).await?;
+        crate::audit::commit(tx, &self.chain, audit, ca_id, now).await
     }
 
     /// A CA's VA settings (the defaults for CAs created before they existed).

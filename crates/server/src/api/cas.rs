@@ -1,11 +1,11 @@
-//! `/api/v1/cas`: create, import, list, show.
+//! `/api/v1/cas`: create, import, list, show, change a profile.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use shedu_core::{EngineKind, ImportCa, NewCa};
 use shedu_pki::KeyType;
 
-use super::dto::{CaDto, CaList, CreateCaRequest, ImportCaRequest};
+use super::dto::{CaDto, CaList, CreateCaRequest, ImportCaRequest, UpdateCaRequest};
 use crate::AppState;
 use crate::audit::Actor;
 use crate::problem::{ApiJson, Problem};
@@ -91,6 +91,27 @@ pub(crate) async fn show(
     Path(id): Path<String>,
 ) -> Result<ApiJson<CaDto>, Problem> {
     Ok(ApiJson(state.services.cas.get(&id).await?.into()))
+}
+
+/// Change a CA's issuance profile and validation settings: the settings given replace the current ones
+/// (checked as at creation), the others stay; certificates already issued are not changed. `crl_shards`
+/// is fixed at creation.
+#[utoipa::path(patch, path = "/api/v1/cas/{id}", tag = "cas", params(("id" = String, Path, description = "CA id")),
+    request_body = UpdateCaRequest,
+    responses((status = 200, body = CaDto), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Actor(actor): Actor,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateCaRequest>,
+) -> Result<ApiJson<CaDto>, Problem> {
+    let va = req.profile.va();
+    let ca = state
+        .services
+        .cas
+        .update_profile(&actor, &id, req.profile.into(), va)
+        .await?;
+    Ok(ApiJson(ca.into()))
 }
 
 fn engine(name: Option<&str>) -> Result<Option<EngineKind>, Problem> {

@@ -165,6 +165,13 @@ pub(crate) struct ImportCaRequest {
     pub profile: Option<ProfileRequest>,
 }
 
+/// Changes to a CA: the profile settings given replace the current ones, the others stay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateCaRequest {
+    pub profile: ProfileRequest,
+}
+
 /// A CA's issuance profile.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ProfileDto {

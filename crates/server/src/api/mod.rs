@@ -57,7 +57,7 @@ fn protected() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(cas::create, cas::list))
         .routes(routes!(cas::import))
-        .routes(routes!(cas::show))
+        .routes(routes!(cas::show, cas::update))
         .routes(routes!(certificates::issue))
         .routes(routes!(certificates::show))
         .routes(routes!(certificates::revoke))
