@@ -1728,6 +1728,7 @@ backend_test!(
         assert_eq!(failed.len(), 1, "{failed:#?}");
         assert_eq!(failed[0]["data"]["run_id"], "dead-run");
         assert_eq!(failed[0]["data"]["abandoned"], true);
+        assert_eq!(failed[0]["data"]["state"], "failed");
         let (_, a) = server.get("/api/v1/assets/node-1").await;
         assert_eq!(a["last_run"], newest.as_str(), "{a}");
         assert_eq!(

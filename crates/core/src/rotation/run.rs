@@ -540,8 +540,8 @@ impl Rotation {
                 failures: previous.failures,
             };
             let data = serde_json::json!({
-                "system_name": name, "run_id": run.id, "error": why,
-                "serial": run.serial, "abandoned": true, "next_attempt_at": now,
+                "system_name": name, "run_id": run.id, "state": RunState::Failed.as_str(),
+                "error": why, "serial": run.serial, "abandoned": true, "next_attempt_at": now,
             });
             let ev = event(
                 EventKind::RotationFailed,
