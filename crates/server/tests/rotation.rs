@@ -207,6 +207,11 @@ fn which(name: &str, fallback: &str, package: &str) -> String {
 /// CSR, `install` writes certificate + chain to `<dir>/<cn>.crt.new`, `reload` runs `reload_body` (with
 /// `$dir` and `$cn` set). Every step is recorded in `<dir>/steps.log`.
 fn executor_script(dir: &Path, reload_body: &str) -> PathBuf {
+    executor_script_with(dir, reload_body, "echo rolled back")
+}
+
+/// [`executor_script`] whose `rollback` runs `rollback_body` (with `$dir` and `$cn` set).
+fn executor_script_with(dir: &Path, reload_body: &str, rollback_body: &str) -> PathBuf {
     which("jq", "/usr/bin/jq", "jq");
     let path = dir.join("executor.sh");
     let script = format!(
@@ -216,7 +221,7 @@ fn executor_script(dir: &Path, reload_body: &str) -> PathBuf {
          csr) openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout \"$dir/$cn.key.new\" -subj \"/CN=$cn\" 2>/dev/null ;;\n\
          install) jq -r '.certificate + .chain' <<<\"$input\" > \"$dir/$cn.crt.new\" ;;\n\
          reload) {reload_body} ;;\n\
-         rollback) echo rolled back ;;\n\
+         rollback) {rollback_body} ;;\n\
          esac\n",
         dir.display()
     );
@@ -544,34 +549,95 @@ backend_test!(scan_reads_the_served_certificate, |backend| {
     );
 });
 
+/// The leaf a TLS server on `port` serves for SNI `name`, as PEM, written to `<dir>/<out>`; with `verify`,
+/// `openssl s_client` must also verify the served chain to `<dir>/ca.pem` for that name. A loaded machine
+/// may refuse a connection while nginx swaps its workers: a few tries, the last one reported.
+fn served_leaf(dir: &Path, port: u16, name: &str, out: &str, verify: bool) -> String {
+    let connect = format!("127.0.0.1:{port}");
+    let mut args = vec!["s_client", "-connect", &connect, "-servername", name];
+    if verify {
+        args.extend([
+            "-CAfile",
+            "ca.pem",
+            "-verify_return_error",
+            "-verify_hostname",
+            name,
+        ]);
+    }
+    let mut tries = 0;
+    let text = loop {
+        tries += 1;
+        let (ok, text) = openssl(dir, &args);
+        let good = text.contains("-----BEGIN CERTIFICATE-----")
+            && (!verify || (ok && text.contains("Verify return code: 0 (ok)")));
+        if good || tries == 5 {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(text.contains("-----BEGIN CERTIFICATE-----"), "{text}");
+    if verify {
+        assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
+    }
+    let leaf = text
+        .split("-----BEGIN CERTIFICATE-----")
+        .nth(1)
+        .unwrap()
+        .split("-----END CERTIFICATE-----")
+        .next()
+        .unwrap();
+    let pem = format!("-----BEGIN CERTIFICATE-----{leaf}-----END CERTIFICATE-----\n");
+    std::fs::write(dir.join(out), &pem).unwrap();
+    pem
+}
+
+/// Unix seconds of an RFC 3339 timestamp the API wrote.
+fn unix(v: &Value) -> i64 {
+    time::OffsetDateTime::parse(
+        v.as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp()
+}
+
 backend_test!(
-    command_rotation_of_nginx_is_verified_on_the_wire,
+    command_rotation_of_three_nginx_is_verified_on_the_wire,
     |backend| {
         let server = TestServer::start_with(backend, Options::loopback_webhooks()).await;
         let (ca_id, ca_pem) = rotation_ca(&server).await;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("ca.pem"), &ca_pem).unwrap();
-        let name = "web-1.rotation.test";
-        let nginx = Nginx::start(dir.path(), name);
-        let p = dir.path().display().to_string();
+        // Three nginx instances, each with its own prefix (`<dir>/<cn>`), configuration and port.
+        let systems = ["web-1", "web-2", "web-3"];
+        let nginxes: Vec<Nginx> = systems
+            .iter()
+            .map(|s| {
+                let prefix = dir.path().join(format!("{s}.rotation.test"));
+                std::fs::create_dir_all(&prefix).unwrap();
+                Nginx::start(&prefix, &format!("{s}.rotation.test"))
+            })
+            .collect();
         let program = executor_script(
             dir.path(),
-            &format!(
-                "mv \"$dir/$cn.key.new\" {p}/site.key; mv \"$dir/$cn.crt.new\" {p}/site.crt; nginx -p {p} -c {p}/nginx.conf -s reload"
-            ),
+            "p=\"$dir/$cn\"; mv \"$dir/$cn.key.new\" \"$p/site.key\"; mv \"$dir/$cn.crt.new\" \"$p/site.crt\"; \
+             nginx -p \"$p\" -c \"$p/nginx.conf\" -s reload",
         );
         executor(&server, "nginx-local", &program).await;
-        route(&server, json!({"executor_id": "nginx-local", "ca_id": ca_id, "match": {"host_platform": "linux", "os_version": "12.*"}, "validity_days": 30})).await;
+        route(&server, json!({"executor_id": "nginx-local", "ca_id": ca_id, "match": {"host_platform": "linux", "os_version": "12.*"}, "validity_days": 60})).await;
         let (url, mut hooks) = receiver().await;
         let (s, sub) = server
         .post("/api/v1/subscriptions", json!({"event_types": ["rotation.failed"], "channel": {"type": "webhook", "url": url}}))
         .await;
         assert_eq!(s, 201, "{sub}");
+        for (system, nginx) in systems.iter().zip(&nginxes) {
+            let (s, a) = server
+                .post("/api/v1/assets", asset(system, nginx.port))
+                .await;
+            assert_eq!(s, 201, "{a}");
+        }
 
-        let (s, a) = server
-            .post("/api/v1/assets", asset("web-1", nginx.port))
-            .await;
-        assert_eq!(s, 201, "{a}");
+        // web-1 by hand (202, then 409 while it is active), the two others by the scheduler.
         let (s, queued) = server.post("/api/v1/assets/web-1/rotate", json!({})).await;
         assert_eq!(s, 202, "{queued}");
         let run_id = queued["run_id"].as_str().unwrap().to_string();
@@ -579,92 +645,87 @@ backend_test!(
         assert!(s == 409 || s == 202, "{p}");
         let run = finished(&server, &run_id).await;
         assert_eq!(run["state"], "succeeded", "{run:#}");
-        let steps: Vec<&str> = run["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["step"].as_str().unwrap())
-            .collect();
+        assert_eq!(run["trigger"], "manual", "{run:#}");
         assert_eq!(
-            steps,
+            step_names(&run),
             [
                 "route", "csr", "issue", "install", "reload", "validate", "finish"
             ],
             "{run:#}"
         );
         assert!(!run.to_string().contains("PRIVATE KEY"), "{run}");
-        let serial = run["serial"].as_str().unwrap();
+        // web-1 is due again 30 days before its new notAfter, not now: the tick queues the two others.
+        assert_eq!(server.services.rotation.tick().await.unwrap(), 2);
+        let mut runs = vec![run];
+        for system in &systems[1..] {
+            let (_, list) = server
+                .get(&format!("/api/v1/rotation-runs?system_name={system}"))
+                .await;
+            let items = list["items"].as_array().unwrap();
+            assert_eq!(items.len(), 1, "{list:#}");
+            let run = finished(&server, items[0]["id"].as_str().unwrap()).await;
+            assert_eq!(run["state"], "succeeded", "{run:#}");
+            assert_eq!(run["trigger"], "scheduled", "{run:#}");
+            runs.push(run);
+        }
 
-        // The outside judge: openssl s_client verifies the served chain to the CA for the name. A loaded
-        // machine may refuse a connection while nginx swaps its workers: a few tries, the last one reported.
-        let mut tries = 0;
-        let (ok, out) = loop {
-            tries += 1;
-            let (ok, out) = openssl(
+        // The outside judge, for each instance: openssl s_client verifies the chain it serves to the CA for
+        // its name, and the leaf is the run's certificate, with the asset's SANs.
+        let mut serials = Vec::new();
+        for ((system, nginx), run) in systems.iter().zip(&nginxes).zip(&runs) {
+            let name = format!("{system}.rotation.test");
+            let served = format!("served-{system}.pem");
+            served_leaf(dir.path(), nginx.port, &name, &served, true);
+            let (ok, text) = openssl(
                 dir.path(),
                 &[
-                    "s_client",
-                    "-connect",
-                    &format!("127.0.0.1:{}", nginx.port),
-                    "-servername",
-                    name,
-                    "-CAfile",
-                    "ca.pem",
-                    "-verify_return_error",
-                    "-verify_hostname",
-                    name,
-                    "-showcerts",
+                    "x509",
+                    "-in",
+                    &served,
+                    "-noout",
+                    "-serial",
+                    "-ext",
+                    "subjectAltName",
                 ],
             );
-            if (ok && out.contains("Verify return code: 0 (ok)")) || tries == 5 {
-                break (ok, out);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        };
-        assert!(ok && out.contains("Verify return code: 0 (ok)"), "{out}");
-        let served = out
-            .split("-----BEGIN CERTIFICATE-----")
-            .nth(1)
-            .unwrap()
-            .split("-----END CERTIFICATE-----")
-            .next()
-            .unwrap();
-        std::fs::write(
-            dir.path().join("served.pem"),
-            format!("-----BEGIN CERTIFICATE-----{served}-----END CERTIFICATE-----\n"),
-        )
-        .unwrap();
-        let (ok, text) = openssl(
-            dir.path(),
-            &[
-                "x509",
-                "-in",
-                "served.pem",
-                "-noout",
-                "-serial",
-                "-ext",
-                "subjectAltName",
-            ],
-        );
-        assert!(ok, "{text}");
-        assert!(
-            text.to_ascii_lowercase()
-                .contains(&format!("serial={}", serial.trim_start_matches('0'))),
-            "{text} vs {serial}"
-        );
-        assert!(text.contains("DNS:alt.web-1.rotation.test"), "{text}");
-        let (_, a) = server.get("/api/v1/assets/web-1").await;
-        assert_eq!(
-            a["current_fingerprint"],
-            fingerprint(dir.path(), "served.pem").as_str(),
-            "{a}"
-        );
-        assert_eq!(a["last_run"], run_id.as_str());
-        assert!(a["skip_reason"].is_null());
-        // Due 30 days before the new notAfter (30-day validity): about now.
-        assert!(a["next_rotation_at"].is_string());
+            assert!(ok, "{text}");
+            let serial = run["serial"].as_str().unwrap();
+            assert!(
+                text.to_ascii_lowercase()
+                    .contains(&format!("serial={}", serial.trim_start_matches('0'))),
+                "{system}: {text} vs {serial}"
+            );
+            assert!(
+                text.contains(&format!("DNS:alt.{system}.rotation.test")),
+                "{text}"
+            );
+            let (_, a) = server.get(&format!("/api/v1/assets/{system}")).await;
+            assert_eq!(
+                a["current_fingerprint"],
+                fingerprint(dir.path(), &served).as_str(),
+                "{a}"
+            );
+            assert_eq!(a["last_run"], run["id"], "{a}");
+            assert!(a["skip_reason"].is_null(), "{a}");
+            // Due 30 days (the default) before the new notAfter (60-day validity).
+            let due_in = unix(&a["next_rotation_at"]) - server.services.registry.now();
+            assert!(
+                (29 * 86_400..=31 * 86_400).contains(&due_in),
+                "{system} due in {due_in} s: {a}"
+            );
+            serials.push(serial.to_string());
+        }
+        serials.sort();
+        serials.dedup();
+        assert_eq!(serials.len(), 3, "{serials:?}");
         let (_, events) = server.get("/api/v1/events?type=rotation.succeeded").await;
-        assert!(events.to_string().contains(&run_id), "{events}");
+        for run in &runs {
+            assert!(
+                events.to_string().contains(run["id"].as_str().unwrap()),
+                "{events}"
+            );
+        }
+        assert_eq!(server.services.rotation.tick().await.unwrap(), 0);
 
         // A reload that does nothing: the served certificate did not change, so the run fails, the new
         // certificate is revoked (cessation of operation), and the alert webhook hears of it.
@@ -706,7 +767,7 @@ backend_test!(
         assert_eq!(a["skip_reason"], "failed", "{a}");
         assert_eq!(
             a["current_fingerprint"],
-            fingerprint(dir.path(), "served.pem").as_str(),
+            fingerprint(dir.path(), "served-web-1.pem").as_str(),
             "the old certificate is still served"
         );
         let hook = tokio::time::timeout(Duration::from_secs(30), hooks.recv())
@@ -716,6 +777,7 @@ backend_test!(
         let hook: Value = serde_json::from_slice(&hook).unwrap();
         assert_eq!(hook["type"], "rotation.failed", "{hook}");
         assert_eq!(hook["data"]["run_id"], failed_id.as_str(), "{hook}");
+        assert_eq!(hook["data"]["state"], "failed", "{hook}");
     }
 );
 
@@ -774,7 +836,7 @@ backend_test!(
         );
         executor(&server, "sleepy", &program).await;
         route(&server, json!({"executor_id": "sleepy", "ca_id": ca_id})).await;
-        let n = 20;
+        let n = 60;
         for i in 0..n {
             let (s, a) = server
                 .post("/api/v1/assets", asset(&format!("node-{i}"), port))
@@ -783,27 +845,51 @@ backend_test!(
         }
         let queued = server.services.rotation.tick().await.unwrap();
         assert_eq!(queued, n);
-        // The queue is visible meanwhile.
-        let (_, waiting) = server.get("/api/v1/rotation-runs?state=queued").await;
-        assert!(
-            !waiting["items"].as_array().unwrap().is_empty(),
-            "{waiting}"
-        );
-        let deadline = Instant::now() + Duration::from_secs(120);
+        // The queue is visible meanwhile, and only shrinks; never more than the cap are running.
+        let count = |v: &Value| v["items"].as_array().unwrap().len();
+        let mut samples: Vec<(usize, usize, usize)> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(240);
         loop {
+            let (_, waiting) = server
+                .get("/api/v1/rotation-runs?state=queued&limit=1000")
+                .await;
+            let (_, running) = server
+                .get("/api/v1/rotation-runs?state=running&limit=1000")
+                .await;
             let (_, done) = server
                 .get("/api/v1/rotation-runs?state=succeeded&limit=1000")
                 .await;
             let (_, failed) = server
                 .get("/api/v1/rotation-runs?state=failed&limit=1000")
                 .await;
-            assert_eq!(failed["items"].as_array().unwrap().len(), 0, "{failed:#}");
-            if done["items"].as_array().unwrap().len() == n {
+            assert_eq!(count(&failed), 0, "{failed:#}");
+            assert!(
+                count(&running) <= cap,
+                "{} running, the cap is {cap}",
+                count(&running)
+            );
+            samples.push((count(&waiting), count(&running), count(&done)));
+            if count(&done) == n {
                 break;
             }
-            assert!(Instant::now() < deadline, "not all runs finished: {done}");
+            assert!(
+                Instant::now() < deadline,
+                "not all runs finished: {samples:?}"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+        assert!(
+            samples[0].0 >= n / 2,
+            "the queue was visible at first: {samples:?}"
+        );
+        assert!(
+            samples.windows(2).all(|w| w[1].0 <= w[0].0),
+            "the queue only shrinks: {samples:?}"
+        );
+        assert!(
+            samples.iter().any(|s| s.0 > 0 && s.1 > 0),
+            "runs ran while others waited: {samples:?}"
+        );
         let max: usize = std::fs::read_to_string(dir.path().join("max"))
             .unwrap()
             .trim()
@@ -814,8 +900,29 @@ backend_test!(
             "the executor saw {max} at once, the cap is {cap}"
         );
         assert!(max >= 2, "runs do run in parallel (saw {max})");
+        let log = std::fs::read_to_string(dir.path().join("steps.log")).unwrap();
+        assert_eq!(
+            log.lines().filter(|l| l.starts_with("reload ")).count(),
+            n,
+            "{log}"
+        );
+        // FIFO: runs were taken in the order they were queued (the list is newest first).
+        let (_, all) = server.get("/api/v1/rotation-runs?limit=1000").await;
+        let started: Vec<i64> = all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .map(|r| unix(&r["started_at"]))
+            .collect();
+        assert_eq!(started.len(), n);
+        assert!(
+            started.windows(2).all(|w| w[0] <= w[1]),
+            "taken in queue order: {started:?}"
+        );
         // Every asset now serves its new certificate, and nothing is due.
         let (_, assets) = server.get("/api/v1/assets?limit=1000").await;
+        assert_eq!(count(&assets), n);
         for a in assets["items"].as_array().unwrap() {
             assert!(a["current_fingerprint"].is_string(), "{a}");
         }
@@ -1621,6 +1728,7 @@ backend_test!(
         assert_eq!(failed.len(), 1, "{failed:#?}");
         assert_eq!(failed[0]["data"]["run_id"], "dead-run");
         assert_eq!(failed[0]["data"]["abandoned"], true);
+        assert_eq!(failed[0]["data"]["state"], "failed");
         let (_, a) = server.get("/api/v1/assets/node-1").await;
         assert_eq!(a["last_run"], newest.as_str(), "{a}");
         assert_eq!(
@@ -1628,5 +1736,358 @@ backend_test!(
             fingerprint(dir.path(), "node-1.rotation.test.crt").as_str(),
             "{a}"
         );
+    }
+);
+
+/// A `command` executor with a `rollback` step.
+async fn executor_with_rollback(server: &TestServer, name: &str, program: &Path) -> String {
+    let (s, e) = server
+        .post(
+            "/api/v1/rotation-executors",
+            json!({"name": name, "kind": "command", "settings": {"program": program, "rollback": true}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{e}");
+    assert_eq!(e["settings"]["rollback"], true, "{e}");
+    e["id"].as_str().unwrap().to_string()
+}
+
+/// Whether process `pid` is gone (or a zombie: dead, not yet reaped), waiting up to five seconds.
+fn gone(pid: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let dead = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            // pid (comm) state ...: the state follows the last ')'.
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        };
+        if dead || Instant::now() > deadline {
+            return dead;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+backend_test!(
+    a_failed_validation_rolls_back_and_nginx_serves_the_old_certificate_again,
+    |backend| {
+        let server = TestServer::start_with(
+            backend,
+            Options {
+                rotation: Some(shedu_core::RotationConfig {
+                    validation_timeout: Duration::from_secs(3),
+                    ..Default::default()
+                }),
+                ..Options::loopback_webhooks()
+            },
+        )
+        .await;
+        let (ca_id, ca_pem) = rotation_ca(&server).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &ca_pem).unwrap();
+        let name = "web-1.rotation.test";
+        let prefix = dir.path().join(name);
+        std::fs::create_dir_all(&prefix).unwrap();
+        let nginx = Nginx::start(&prefix, name);
+        let old = fingerprint(&prefix, "site.crt");
+        // `reload` puts the new files in place (the old ones kept aside) but does not tell nginx, which
+        // goes on serving the old certificate: validation fails. `rollback` puts the old files back and
+        // reloads nginx; without it, nginx's next reload would serve the revoked certificate.
+        let program = executor_script_with(
+            dir.path(),
+            "p=\"$dir/$cn\"; cp \"$p/site.crt\" \"$p/site.crt.old\"; cp \"$p/site.key\" \"$p/site.key.old\"; \
+             mv \"$dir/$cn.key.new\" \"$p/site.key\"; mv \"$dir/$cn.crt.new\" \"$p/site.crt\"",
+            "p=\"$dir/$cn\"; mv \"$p/site.crt.old\" \"$p/site.crt\"; mv \"$p/site.key.old\" \"$p/site.key\"; \
+             nginx -p \"$p\" -c \"$p/nginx.conf\" -s reload; echo rolled back",
+        );
+        executor_with_rollback(&server, "nginx-rollback", &program).await;
+        route(
+            &server,
+            json!({"executor_id": "nginx-rollback", "ca_id": ca_id, "validity_days": 60}),
+        )
+        .await;
+        let (url, mut hooks) = receiver().await;
+        let (s, sub) = server
+            .post("/api/v1/subscriptions", json!({"event_types": ["rotation.failed"], "channel": {"type": "webhook", "url": url}}))
+            .await;
+        assert_eq!(s, 201, "{sub}");
+        let (s, _) = server
+            .post("/api/v1/assets", asset("web-1", nginx.port))
+            .await;
+        assert_eq!(s, 201);
+        let (s, scan) = server.post("/api/v1/assets/web-1/scan", json!({})).await;
+        assert_eq!(s, 200, "{scan}");
+        assert_eq!(scan["current_fingerprint"], old.as_str(), "{scan}");
+
+        let (s, queued) = server.post("/api/v1/assets/web-1/rotate", json!({})).await;
+        assert_eq!(s, 202, "{queued}");
+        let run_id = queued["run_id"].as_str().unwrap().to_string();
+        let run = finished(&server, &run_id).await;
+        assert_eq!(run["state"], "rolled_back", "{run:#}");
+        assert_eq!(
+            step_names(&run),
+            [
+                "route", "csr", "issue", "install", "reload", "validate", "rollback", "revoke",
+                "finish"
+            ],
+            "{run:#}"
+        );
+        let outcome = |step: &str| {
+            run["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["step"] == step)
+                .unwrap()["outcome"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(outcome("validate"), "error", "{run:#}");
+        assert_eq!(outcome("rollback"), "ok", "{run:#}");
+        assert!(
+            run["error"]
+                .as_str()
+                .unwrap()
+                .contains("not the issued one"),
+            "{run:#}"
+        );
+        let log = std::fs::read_to_string(dir.path().join("steps.log")).unwrap();
+        assert!(log.contains(&format!("rollback {name}")), "{log}");
+
+        // The rollback's effect on the host: the old files are back, and nginx, reloaded once more by the
+        // test, serves the old certificate (what openssl s_client sees).
+        assert_eq!(fingerprint(&prefix, "site.crt"), old);
+        assert!(!prefix.join("site.crt.old").exists());
+        let p = prefix.display().to_string();
+        let out = Command::new("nginx")
+            .args(["-p", &p, "-c", &format!("{p}/nginx.conf"), "-s", "reload"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        served_leaf(dir.path(), nginx.port, name, "served.pem", false);
+        assert_eq!(fingerprint(dir.path(), "served.pem"), old);
+
+        // The new certificate is revoked as never in service; the asset keeps the old one and backs off.
+        let new_serial = run["serial"].as_str().unwrap();
+        let (s, cert) = server
+            .get(&format!("/api/v1/cas/{ca_id}/certificates/{new_serial}"))
+            .await;
+        assert_eq!(s, 200, "{cert}");
+        assert_eq!(cert["status"], "revoked", "{cert}");
+        assert_eq!(
+            cert["revocation_reason"], "cessation_of_operation",
+            "{cert}"
+        );
+        let (_, a) = server.get("/api/v1/assets/web-1").await;
+        assert_eq!(a["current_fingerprint"], old.as_str(), "{a}");
+        assert_eq!(a["skip_reason"], "failed", "{a}");
+        assert_eq!(a["last_run"], run_id.as_str(), "{a}");
+        let wait = unix(&a["next_rotation_at"]) - unix(&run["finished_at"]);
+        assert_eq!(wait, 3_600, "{a}");
+
+        // The alert: a webhook with the run, its end and the revoked serial.
+        let hook = tokio::time::timeout(Duration::from_secs(30), hooks.recv())
+            .await
+            .expect("alert")
+            .unwrap();
+        let hook: Value = serde_json::from_slice(&hook).unwrap();
+        assert_eq!(hook["type"], "rotation.failed", "{hook}");
+        assert_eq!(hook["data"]["run_id"], run_id.as_str(), "{hook}");
+        assert_eq!(hook["data"]["state"], "rolled_back", "{hook}");
+        assert_eq!(hook["data"]["serial"], new_serial, "{hook}");
+    }
+);
+
+backend_test!(
+    a_hung_executor_is_killed_at_the_run_timeout_and_the_run_fails,
+    |backend| {
+        let timeout = Duration::from_secs(5);
+        let server = TestServer::start_with(
+            backend,
+            Options {
+                rotation: Some(shedu_core::RotationConfig {
+                    run_timeout: timeout,
+                    ..Default::default()
+                }),
+                ..Options::default()
+            },
+        )
+        .await;
+        let (ca_id, _) = rotation_ca(&server).await;
+        let dir = tempfile::tempdir().unwrap();
+        let port = sni_files_target(dir.path().to_path_buf()).await;
+        // `reload` hangs: the script waits for a child of its own; both record their process id.
+        let program = executor_script(
+            dir.path(),
+            "echo $$ > \"$dir/reload.pid\"; sleep 600 & echo $! > \"$dir/sleep.pid\"; wait",
+        );
+        executor(&server, "hangs", &program).await;
+        route(&server, json!({"executor_id": "hangs", "ca_id": ca_id})).await;
+        let (s, _) = server.post("/api/v1/assets", asset("node-1", port)).await;
+        assert_eq!(s, 201);
+        let t = Instant::now();
+        let (s, queued) = server.post("/api/v1/assets/node-1/rotate", json!({})).await;
+        assert_eq!(s, 202, "{queued}");
+        let run = finished(&server, queued["run_id"].as_str().unwrap()).await;
+        let took = t.elapsed();
+        assert_eq!(run["state"], "failed", "{run:#}");
+        assert!(
+            took >= timeout && took < timeout + Duration::from_secs(20),
+            "the run ended after {took:?}, its timeout is {timeout:?}"
+        );
+        assert_eq!(
+            step_names(&run),
+            [
+                "route", "csr", "issue", "install", "reload", "revoke", "finish"
+            ],
+            "{run:#}"
+        );
+        let reload = &run["steps"][4];
+        assert_eq!(reload["outcome"], "error", "{run:#}");
+        let detail = reload["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("the run's timeout (5 s) is up") && detail.contains("killed"),
+            "{run:#}"
+        );
+        assert!(
+            run["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("reload: the run's timeout (5 s) is up"),
+            "{run:#}"
+        );
+        // Killed: the script and what it started (its process group).
+        for file in ["reload.pid", "sleep.pid"] {
+            let pid = std::fs::read_to_string(dir.path().join(file)).unwrap();
+            assert!(gone(pid.trim()), "{file} {pid} still runs");
+        }
+        // What it had issued is revoked; the asset backs off.
+        let (_, cert) = server
+            .get(&format!(
+                "/api/v1/cas/{ca_id}/certificates/{}",
+                run["serial"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(cert["status"], "revoked", "{cert}");
+        assert_eq!(
+            cert["revocation_reason"], "cessation_of_operation",
+            "{cert}"
+        );
+        let (_, a) = server.get("/api/v1/assets/node-1").await;
+        assert_eq!(a["skip_reason"], "failed", "{a}");
+        let (_, events) = server.get("/api/v1/events?type=rotation.failed").await;
+        assert_eq!(events["items"].as_array().unwrap().len(), 1, "{events}");
+        assert!(
+            events["items"][0]["data"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("timeout"),
+            "{events}"
+        );
+    }
+);
+
+backend_test!(
+    failures_back_off_one_four_then_twenty_four_hours_with_one_alert_each,
+    |backend| {
+        let server = TestServer::start_with(backend, Options::loopback_webhooks()).await;
+        // Time stands still except when the test moves it.
+        server.clock.freeze();
+        let (ca_id, _) = rotation_ca(&server).await;
+        let dir = tempfile::tempdir().unwrap();
+        // A host that never answers: every run fails at its first step (nothing issued). The executor
+        // counts its calls.
+        let program = dir.path().join("broken.sh");
+        std::fs::write(
+            &program,
+            format!(
+                "#!/bin/sh\ncat > /dev/null\necho call >> '{}/calls.log'\necho 'device unreachable' >&2\nexit 3\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        make_executable(&program);
+        executor(&server, "broken", &program).await;
+        route(&server, json!({"executor_id": "broken", "ca_id": ca_id})).await;
+        let (url, mut hooks) = receiver().await;
+        let (s, sub) = server
+            .post("/api/v1/subscriptions", json!({"event_types": ["rotation.failed"], "channel": {"type": "webhook", "url": url}}))
+            .await;
+        assert_eq!(s, 201, "{sub}");
+        let (s, _) = server.post("/api/v1/assets", asset("node-1", 443)).await;
+        assert_eq!(s, 201);
+
+        let backoffs = [3_600, 4 * 3_600, 24 * 3_600, 24 * 3_600];
+        let mut run_ids = Vec::new();
+        for (i, backoff) in backoffs.into_iter().enumerate() {
+            let failures = i + 1;
+            // Due: the tick queues one run, which fails.
+            assert_eq!(
+                server.services.rotation.tick().await.unwrap(),
+                1,
+                "failure {failures}"
+            );
+            let (_, runs) = server.get("/api/v1/rotation-runs?system_name=node-1").await;
+            assert_eq!(
+                runs["items"].as_array().unwrap().len(),
+                failures,
+                "{runs:#}"
+            );
+            let run = finished(&server, runs["items"][0]["id"].as_str().unwrap()).await;
+            assert_eq!(run["state"], "failed", "{run:#}");
+            assert_eq!(run["trigger"], "scheduled", "{run:#}");
+            assert!(
+                run["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("device unreachable"),
+                "{run:#}"
+            );
+            run_ids.push(run["id"].as_str().unwrap().to_string());
+            let now = server.services.registry.now();
+            let (_, a) = server.get("/api/v1/assets/node-1").await;
+            assert_eq!(a["skip_reason"], "failed", "{a}");
+            assert_eq!(
+                unix(&a["next_rotation_at"]),
+                now + backoff,
+                "failure {failures}: {a}"
+            );
+            // One alert per failure: the event, and the webhook it is delivered to.
+            let (_, events) = server.get("/api/v1/events?type=rotation.failed").await;
+            let events = events["items"].as_array().unwrap();
+            assert_eq!(events.len(), failures, "{events:#?}");
+            let newest = &events[failures - 1]["data"];
+            assert_eq!(newest["run_id"], run["id"], "{events:#?}");
+            assert_eq!(newest["failures"], failures, "{events:#?}");
+            assert_eq!(newest["next_attempt_at"], now + backoff, "{events:#?}");
+            let hook = tokio::time::timeout(Duration::from_secs(30), hooks.recv())
+                .await
+                .expect("alert")
+                .unwrap();
+            let hook: Value = serde_json::from_slice(&hook).unwrap();
+            assert_eq!(hook["data"]["run_id"], run["id"], "{hook}");
+
+            // Ticks before the back-off is over queue nothing and alert nobody.
+            for _ in 0..3 {
+                assert_eq!(server.services.rotation.tick().await.unwrap(), 0);
+            }
+            server.clock.advance(backoff - 1);
+            assert_eq!(server.services.rotation.tick().await.unwrap(), 0);
+            let (_, events) = server.get("/api/v1/events?type=rotation.failed").await;
+            assert_eq!(events["items"].as_array().unwrap().len(), failures);
+            server.clock.advance(1);
+        }
+        // 53 hours and a score of ticks later: four runs, four alerts, four calls to the executor.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(hooks.try_recv().is_err(), "no alert beyond one per failure");
+        let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
+        assert_eq!(calls.lines().count(), backoffs.len(), "{calls}");
+        let (_, runs) = server.get("/api/v1/rotation-runs?system_name=node-1").await;
+        assert_eq!(runs["items"].as_array().unwrap().len(), backoffs.len());
+        assert_eq!(run_ids.len(), backoffs.len());
     }
 );

@@ -3,7 +3,8 @@
 //! - `command`: a local program (a vendor CLI, a script) started once per step, with the step, the asset
 //!   and, for `install`, the certificate and chain as one JSON document on stdin; its stdout is the step's
 //!   answer (the CSR for `csr`). No shell: the program and its arguments are given as a list, its
-//!   environment is only `PATH`, and it is killed when the run's time is up.
+//!   environment is only `PATH`, and it runs in a process group of its own, killed as a whole when the
+//!   run's time is up.
 //! - `ssh` (russh): the asset's address, a user and a private key (sealed), and **a pinned host key
 //!   fingerprint, required**: the server's key is compared during the key exchange, before authentication
 //!   and before any command, and a mismatch ends the connection. Each step is a templated command
@@ -522,9 +523,13 @@ async fn command_step(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group: at the timeout, what it started (a vendor CLI under a wrapper script,
+        // a `sleep`) is killed with it.
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", c.program))?;
+    let group = child.id();
     let mut stdin = child.stdin.take().ok_or("no stdin")?;
     let mut stdout = child.stdout.take().ok_or("no stdout")?;
     let mut stderr = child.stderr.take().ok_or("no stderr")?;
@@ -549,9 +554,24 @@ async fn command_step(
             Err(format!("{status}: {}", err.unwrap_or_default().trim()))
         }
     };
-    tokio::time::timeout(budget, work)
-        .await
-        .map_err(|_| format!("step {} did not finish in time; killed", input.step))?
+    match tokio::time::timeout(budget, work).await {
+        Ok(done) => done,
+        Err(_) => {
+            // Only on a timeout: a step that ended may leave a service it started running (a reload).
+            if let Some(pid) = group.and_then(|p| i32::try_from(p).ok()) {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = child.start_kill();
+            Err(format!(
+                "step {} still running after {:.1} s; killed (its process group)",
+                input.step,
+                budget.as_secs_f64()
+            ))
+        }
+    }
 }
 
 async fn read_capped<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> Result<String, String> {

@@ -1,9 +1,10 @@
 //! One run, start to end: route, `csr` on the host, issuance, `install`, `reload`, then validation on the
-//! wire (retried until it holds or the validation time is up). A failure after issuance runs `rollback`
-//! when the executor has one and revokes the new certificate (`cessationOfOperation`: it was never in
-//! service, so `superseded` would be wrong); success revokes the previous one (`superseded`) when
-//! configured. The run's end, what the asset serves and the `rotation.succeeded`/`rotation.failed` event
-//! commit together.
+//! wire (retried until it holds or the validation time is up), all within the run's timeout (a step still
+//! running then is killed). A failure once `install` has begun runs `rollback` when the executor has one
+//! (the run ends `rolled_back`); a failure after issuance revokes the new certificate
+//! (`cessationOfOperation`: it was never in service, so `superseded` would be wrong); success revokes the
+//! previous one (`superseded`) when configured. The run's end, what the asset serves and the
+//! `rotation.succeeded`/`rotation.failed` event commit together.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,9 +88,11 @@ impl Rotation {
             ),
         );
 
+        let timeout = self.config.run_timeout;
         let (csr_pem, server_key) = match route.settings.key_mode {
             // csr: the key is made on the host and never leaves it.
             KeyMode::OnDevice => {
+                let budget = log.budget(now(), deadline, "csr", timeout)?;
                 let csr = run_step(
                     &spec,
                     secret,
@@ -101,13 +104,14 @@ impl Rotation {
                         chain: None,
                         key: None,
                     },
-                    left(deadline)?,
+                    budget,
                 )
                 .await;
                 let csr = log.push(
                     now(),
                     "csr",
-                    csr.map(|out| (out.clone(), "CSR received".to_string())),
+                    timed(csr, deadline, timeout)
+                        .map(|out| (out.clone(), "CSR received".to_string())),
                 )?;
                 let csr_pem = pem_block(&csr, "CERTIFICATE REQUEST").ok_or_else(|| {
                     log.fail(now(), "csr", "the answer holds no PEM CERTIFICATE REQUEST")
@@ -168,7 +172,11 @@ impl Rotation {
         let cert_pem = crate::Issuance::pem(cert);
         let chain_pem = issued.chain_pem.clone();
 
-        // install and reload.
+        // install and reload. From here on the host may hold the new certificate: a failure rolls back
+        // (when the executor has a rollback step) and revokes it.
+        let budget = log
+            .budget(now(), deadline, "install", timeout)
+            .map_err(|f| f.with(issued_ref.clone()))?;
         let installed = run_step(
             &spec,
             secret,
@@ -180,11 +188,23 @@ impl Rotation {
                 chain: Some(&chain_pem),
                 key: server_key.as_deref().map(String::as_str),
             },
-            left(deadline).map_err(|f| f.with(issued_ref.clone()))?,
+            budget,
         )
         .await;
-        log.push(now(), "install", installed.map(|o| (o, "installed".into())))
-            .map_err(|f| f.with(issued_ref.clone()))?;
+        let on_host = |f: Failure| {
+            f.with(issued_ref.clone())
+                .installed()
+                .rollback(spec.clone())
+        };
+        log.push(
+            now(),
+            "install",
+            timed(installed, deadline, timeout).map(|o| (o, "installed".into())),
+        )
+        .map_err(on_host)?;
+        let budget = log
+            .budget(now(), deadline, "reload", timeout)
+            .map_err(on_host)?;
         let reloaded = run_step(
             &spec,
             secret,
@@ -196,17 +216,19 @@ impl Rotation {
                 chain: None,
                 key: None,
             },
-            left(deadline).map_err(|f| f.with(issued_ref.clone()).installed())?,
+            budget,
         )
         .await;
-        log.push(now(), "reload", reloaded.map(|o| (o, "reloaded".into())))
-            .map_err(|f| f.with(issued_ref.clone()).installed())?;
+        log.push(
+            now(),
+            "reload",
+            timed(reloaded, deadline, timeout).map(|o| (o, "reloaded".into())),
+        )
+        .map_err(on_host)?;
 
         // validate on the wire.
         let root = chain_root(&chain_pem).ok_or_else(|| {
-            log.fail(now(), "validate", "the CA chain has no certificate")
-                .with(issued_ref.clone())
-                .installed()
+            on_host(log.fail(now(), "validate", "the CA chain has no certificate"))
         })?;
         let address = a.ip_address.clone().unwrap_or_default();
         let until = Instant::now() + self.config.validation_timeout;
@@ -242,15 +264,14 @@ impl Rotation {
                     ca_id,
                 })
             }
-            Err(why) => Err(log
-                .fail(
-                    now(),
-                    "validate",
-                    &format!("after {attempts} attempts: {why}"),
-                )
-                .with(issued_ref)
-                .installed()
-                .rollback(spec)),
+            Err(why) => {
+                let why = over_time(
+                    format!("after {attempts} attempts: {why}"),
+                    deadline,
+                    timeout,
+                );
+                Err(on_host(log.fail(now(), "validate", &why)))
+            }
         }
     }
 
@@ -403,7 +424,7 @@ impl Rotation {
                     .await
                     .map_err(store_err("asset"))?;
                 let data = serde_json::json!({
-                    "system_name": name, "run_id": run.id, "error": failure.reason,
+                    "system_name": name, "run_id": run.id, "state": state.as_str(), "error": failure.reason,
                     "serial": failure.issued.as_ref().map(|i| i.serial.to_hex()),
                     "failures": failures, "next_attempt_at": now + backoff,
                 });
@@ -519,8 +540,8 @@ impl Rotation {
                 failures: previous.failures,
             };
             let data = serde_json::json!({
-                "system_name": name, "run_id": run.id, "error": why,
-                "serial": run.serial, "abandoned": true, "next_attempt_at": now,
+                "system_name": name, "run_id": run.id, "state": RunState::Failed.as_str(),
+                "error": why, "serial": run.serial, "abandoned": true, "next_attempt_at": now,
             });
             let ev = event(
                 EventKind::RotationFailed,
@@ -623,6 +644,24 @@ impl Log {
         }
     }
 
+    /// The time `step` may take: what is left of the run's budget. Nothing left: the step is logged as
+    /// not started, naming the run's timeout.
+    fn budget(
+        &mut self,
+        time: i64,
+        deadline: Instant,
+        step: &str,
+        timeout: Duration,
+    ) -> Result<Duration, Failure> {
+        left(deadline).ok_or_else(|| {
+            let why = format!(
+                "not started: the run's timeout ({}) is up",
+                seconds(timeout)
+            );
+            self.fail(time, step, &why)
+        })
+    }
+
     fn push_ok(&mut self, time: i64, step: &str, detail: String) {
         let detail = self.redact(&detail);
         self.steps.push(RunStep {
@@ -671,11 +710,38 @@ fn redact(text: &str) -> String {
     out.chars().take(4096).collect()
 }
 
-fn left(deadline: Instant) -> Result<Duration, Failure> {
+/// What is left of the run's budget, if anything.
+fn left(deadline: Instant) -> Option<Duration> {
     deadline
         .checked_duration_since(Instant::now())
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| Failure::plain("the run's time is up"))
+}
+
+/// A step's error, naming the run's timeout when the step ran into it.
+fn timed(
+    r: Result<String, String>,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<String, String> {
+    r.map_err(|e| over_time(e, deadline, timeout))
+}
+
+/// `why`, prefixed with the run's timeout once the run is past it.
+fn over_time(why: String, deadline: Instant, timeout: Duration) -> String {
+    if left(deadline).is_none() {
+        format!("the run's timeout ({}) is up: {why}", seconds(timeout))
+    } else {
+        why
+    }
+}
+
+/// `4 s`, `0.5 s`.
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }
 
 /// A key of `key_type` made here for `key_mode = server`, and a CSR for it: the CSR goes through issuance
