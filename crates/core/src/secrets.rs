@@ -21,7 +21,9 @@
 
 mod policy;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::digest;
@@ -126,7 +128,7 @@ pub struct SecretCaller {
     pub token: Option<TokenInfo>,
     name: String,
     root: bool,
-    policies: Vec<Policy>,
+    policies: Arc<[Policy]>,
 }
 
 impl SecretCaller {
@@ -136,7 +138,7 @@ impl SecretCaller {
             token: None,
             name: name.to_string(),
             root: true,
-            policies: Vec::new(),
+            policies: Arc::from(Vec::new()),
         }
     }
 
@@ -293,6 +295,26 @@ pub struct Secrets {
     registry: Arc<Registry>,
     config: SecretsConfig,
     data_key: LessSafeKey,
+    /// Callers authenticated recently, by their token's SHA-256 (see [`Secrets::authenticate`]).
+    callers: RwLock<CallerCache>,
+}
+
+/// Most callers kept; the cache starts afresh when it is full.
+const MAX_CACHED_CALLERS: usize = 10_000;
+
+/// The callers authenticated under one generation of token and policy changes
+/// (`Registry::secrets_generation`): a change anywhere makes every entry of an older generation unusable.
+#[derive(Default)]
+struct CallerCache {
+    generation: u64,
+    callers: HashMap<Vec<u8>, CachedCaller>,
+}
+
+struct CachedCaller {
+    caller: SecretCaller,
+    /// Unix seconds: the earliest expiry of the token and its ancestors; from then on the database decides
+    /// again (a renewal elsewhere may have moved it).
+    valid_until: i64,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -336,6 +358,7 @@ impl Secrets {
             registry,
             config,
             data_key,
+            callers: RwLock::new(CallerCache::default()),
         })
     }
 
@@ -353,17 +376,70 @@ impl Secrets {
 
     /// The caller holding `token`: [`Error::Unauthenticated`] when it is unknown, expired, or an
     /// ancestor is.
+    ///
+    /// A caller found is kept in memory (its token's facts, its ancestors' earliest expiry, its parsed
+    /// policies) and served from there until that expiry, so that a read costs no token, ancestor or policy
+    /// query. The cache is dropped whenever a token is revoked, renewed or deleted, or a policy changes:
+    /// at once on the replica that made the change (before the change's call returns), and on the other
+    /// replicas of a PostgreSQL database through the change feed; a revocation waits until every replica
+    /// with a live cache lease applied it (`cluster.rs`), so a revoked token is refused everywhere once
+    /// its revocation returned. A replica without a live lease does not use the cache.
     pub async fn authenticate(&self, token: &str) -> Result<SecretCaller, Error> {
-        let store = &self.registry.store;
+        let hash = sha256(token);
         let now = self.registry.now();
+        // Read before the database is: a change applied meanwhile makes this lookup's entry stale.
+        let generation = self.registry.secrets_generation.load(Ordering::Acquire);
+        let usable = self.registry.coherence.caches_usable();
+        if usable
+            && let Ok(cache) = self.callers.read()
+            && cache.generation == generation
+            && let Some(hit) = cache.callers.get(&hash)
+            && now < hit.valid_until
+        {
+            return Ok(hit.caller.clone());
+        }
+        let (caller, valid_until) = self.authenticate_stored(&hash, now).await?;
+        if usable && let Ok(mut cache) = self.callers.write() {
+            let current = self.registry.secrets_generation.load(Ordering::Acquire);
+            if cache.generation != current || cache.callers.len() >= MAX_CACHED_CALLERS {
+                cache.callers.clear();
+                cache.generation = current;
+            }
+            if generation == current {
+                cache.callers.insert(
+                    hash,
+                    CachedCaller {
+                        caller: caller.clone(),
+                        valid_until,
+                    },
+                );
+            }
+        }
+        Ok(caller)
+    }
+
+    /// Forgets the cached callers (a token or policy changed), here and, before it returns, on every
+    /// replica.
+    async fn tokens_changed(&self) {
+        self.registry.on_secrets_changed().await;
+    }
+
+    /// [`Secrets::authenticate`] from the database: the caller and until when it may be cached.
+    async fn authenticate_stored(
+        &self,
+        hash: &[u8],
+        now: i64,
+    ) -> Result<(SecretCaller, i64), Error> {
+        let store = &self.registry.store;
         let row = store
-            .secret_token_by_hash(&sha256(token))
+            .secret_token_by_hash(hash)
             .await
             .map_err(store_err("token"))?
             .filter(|t| t.expires_at > now)
             .ok_or_else(bad_token)?;
         let mut parent = row.parent.clone();
         let mut depth = 0;
+        let mut valid_until = row.expires_at;
         while let Some(accessor) = parent {
             depth += 1;
             let up = store
@@ -372,6 +448,7 @@ impl Secrets {
                 .map_err(store_err("token"))?
                 .filter(|t| t.expires_at > now && depth <= MAX_TOKEN_DEPTH)
                 .ok_or_else(bad_token)?;
+            valid_until = valid_until.min(up.expires_at);
             parent = up.parent;
         }
         let info = info_of(&row);
@@ -386,12 +463,13 @@ impl Secrets {
                 policies.push(Policy::parse(&doc)?);
             }
         }
-        Ok(SecretCaller {
+        let caller = SecretCaller {
             name: info.display_name.clone(),
             token: Some(info),
             root,
-            policies,
-        })
+            policies: Arc::from(policies),
+        };
+        Ok((caller, valid_until))
     }
 
     /// Creates a token for `caller` (Vault's `auth/token/create`): the caller needs `update` on
@@ -547,7 +625,8 @@ impl Secrets {
             period: m.period,
             renewable: m.renewable,
         };
-        self.registry
+        let inserted = self
+            .registry
             .store
             .insert_secret_token(
                 &row,
@@ -556,7 +635,12 @@ impl Secrets {
                 &audited(actor, AuditAction::SecretTokenCreate),
             )
             .await
-            .map_err(store_err("token"))?;
+            .map_err(store_err("token"));
+        if m.replace {
+            // The service's earlier tokens were revoked with it.
+            self.tokens_changed().await;
+        }
+        inserted?;
         Ok(IssuedToken {
             token,
             info: info_of(&row),
@@ -587,7 +671,7 @@ impl Secrets {
         } else {
             (now + increment.filter(|i| *i > 0).unwrap_or(row.ttl)).min(row.max_expires_at)
         };
-        store
+        let renewed = store
             .renew_secret_token(
                 &row.accessor,
                 expires_at,
@@ -595,7 +679,11 @@ impl Secrets {
                 &audited(actor, AuditAction::SecretTokenRenew),
             )
             .await
-            .map_err(store_err("token"))?;
+            .map_err(store_err("token"));
+        // A renewal with a short increment may bring the expiry closer: no cached caller keeps the old one
+        // here; other replicas forget theirs as the change reaches them (within a cache lease).
+        self.registry.forget_secret_callers();
+        renewed?;
         Ok(TokenInfo {
             expires_at,
             ..info_of(&row)
@@ -609,7 +697,8 @@ impl Secrets {
         actor: &AuditContext,
     ) -> Result<(), Error> {
         let info = own_token(caller)?;
-        self.registry
+        let revoked = self
+            .registry
             .store
             .revoke_secret_token(
                 &info.accessor,
@@ -617,8 +706,9 @@ impl Secrets {
                 &audited(actor, AuditAction::SecretTokenRevoke),
             )
             .await
-            .map_err(store_err("token"))?;
-        Ok(())
+            .map_err(store_err("token"));
+        self.tokens_changed().await;
+        revoked.map(|_| ())
     }
 
     /// The caller's own token's facts, as of now.
@@ -644,7 +734,8 @@ impl Secrets {
             ));
         }
         Policy::parse(document)?;
-        self.registry
+        let put = self
+            .registry
             .store
             .put_secret_policy(
                 name,
@@ -653,7 +744,9 @@ impl Secrets {
                 &audited(actor, AuditAction::SecretPolicyWrite),
             )
             .await
-            .map_err(store_err("policy"))
+            .map_err(store_err("policy"));
+        self.tokens_changed().await;
+        put
     }
 
     /// The document of policy `name` (needs `read` on `sys/policies/acl/<name>`).
@@ -689,7 +782,8 @@ impl Secrets {
         actor: &AuditContext,
     ) -> Result<(), Error> {
         caller.require(&format!("sys/policies/acl/{name}"), Capability::Delete)?;
-        self.registry
+        let deleted = self
+            .registry
             .store
             .delete_secret_policy(
                 name,
@@ -697,7 +791,9 @@ impl Secrets {
                 &audited(actor, AuditAction::SecretPolicyDelete),
             )
             .await
-            .map_err(store_err(format!("policy {name}")))
+            .map_err(store_err(format!("policy {name}")));
+        self.tokens_changed().await;
+        deleted
     }
 
     // --- key/value ---
@@ -713,12 +809,19 @@ impl Secrets {
     ) -> Result<SecretValue, Error> {
         self.check(mount, path)?;
         caller.require(&format!("{mount}/data/{path}"), Capability::Read)?;
-        let (meta, versions) = self.load(mount, path).await?;
-        let wanted = version.filter(|v| *v > 0).unwrap_or(meta.current_version);
-        let row = versions
-            .into_iter()
-            .find(|v| v.version == wanted)
-            .ok_or_else(|| Error::NotFound(format!("{mount}/{path} version {wanted}")))?;
+        // One statement: the path's current version and the wanted version's row, nothing else (values
+        // are not cached: every read sees the latest write, delete and destroy of any replica).
+        let wanted = version.filter(|v| *v > 0).unwrap_or(0);
+        let (current, row) = self
+            .registry
+            .store
+            .secret_version_to_read(mount, path, wanted)
+            .await
+            .map_err(store_err("secret"))?
+            .ok_or_else(|| Error::NotFound(format!("{mount}/{path}")))?;
+        let wanted = if wanted > 0 { wanted } else { current };
+        let row =
+            row.ok_or_else(|| Error::NotFound(format!("{mount}/{path} version {wanted}")))?;
         let value = match (&row.sealed, row.deleted_at) {
             (Some(sealed), None) => Some(self.open_value(mount, path, row.version, sealed)?),
             _ => None,

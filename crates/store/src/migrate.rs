@@ -129,6 +129,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0027_rotation_heartbeats.sql"),
         postgres: include_str!("../migrations/postgres/0027_rotation_heartbeats.sql"),
     },
+    Migration {
+        version: 31,
+        sqlite: include_str!("../migrations/sqlite/0031_secret_changes.sql"),
+        postgres: include_str!("../migrations/postgres/0031_secret_changes.sql"),
+    },
 ];
 
 /// Whether every migration this binary knows is applied (a replica of an older binary may have migrated
