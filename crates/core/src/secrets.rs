@@ -297,6 +297,24 @@ pub struct Secrets {
     data_key: LessSafeKey,
     /// Callers authenticated recently, by their token's SHA-256 (see [`Secrets::authenticate`]).
     callers: RwLock<CallerCache>,
+    /// Sealed versions read recently; `None` on PostgreSQL (see [`Secrets::read`]).
+    versions: Option<RwLock<VersionCache>>,
+}
+
+/// Most bytes of sealed values kept by [`VersionCache`]; it starts afresh when full.
+const MAX_CACHED_VALUE_BYTES: usize = 32 * 1024 * 1024;
+
+/// What [`Store::secret_version_to_read`](shedu_store::Store::secret_version_to_read) answered, by mount and
+/// path, then by the version asked (0: the current one): the path's current version and the version's row,
+/// its value still sealed. Only where one process owns the database (SQLite): every change of a path goes
+/// through this process, which forgets the path's entries once the change is committed, before the
+/// changing call returns. `generation` moves with every such change, so that a read that started before
+/// it does not store what it read.
+#[derive(Default)]
+struct VersionCache {
+    generation: u64,
+    bytes: usize,
+    paths: HashMap<(String, String), HashMap<i64, (i64, SecretVersionRow)>>,
 }
 
 /// Most callers kept; the cache starts afresh when it is full.
@@ -350,6 +368,7 @@ impl Secrets {
                     .ok_or_else(|| Error::Internal("the secrets data key vanished".into()))?
             }
         };
+        let registry_backend = store.backend();
         let key = keystore.open_secret(DATA_KEY_CONTEXT, &sealed)?;
         let data_key = UnboundKey::new(&AES_256_GCM, &key)
             .map(LessSafeKey::new)
@@ -359,6 +378,8 @@ impl Secrets {
             config,
             data_key,
             callers: RwLock::new(CallerCache::default()),
+            versions: (registry_backend == shedu_store::Backend::Sqlite)
+                .then(|| RwLock::new(VersionCache::default())),
         })
     }
 
@@ -809,15 +830,10 @@ impl Secrets {
     ) -> Result<SecretValue, Error> {
         self.check(mount, path)?;
         caller.require(&format!("{mount}/data/{path}"), Capability::Read)?;
-        // One statement: the path's current version and the wanted version's row, nothing else (values
-        // are not cached: every read sees the latest write, delete and destroy of any replica).
         let wanted = version.filter(|v| *v > 0).unwrap_or(0);
         let (current, row) = self
-            .registry
-            .store
-            .secret_version_to_read(mount, path, wanted)
-            .await
-            .map_err(store_err("secret"))?
+            .version_to_read(mount, path, wanted)
+            .await?
             .ok_or_else(|| Error::NotFound(format!("{mount}/{path}")))?;
         let wanted = if wanted > 0 { wanted } else { current };
         let row =
@@ -985,7 +1001,8 @@ impl Secrets {
             ));
         }
         let (meta, _) = self.load(mount, path).await?;
-        self.registry
+        let set = self
+            .registry
             .store
             .set_secret_path_options(
                 mount,
@@ -996,7 +1013,9 @@ impl Secrets {
                 &audited(actor, AuditAction::SecretMetadataWrite),
             )
             .await
-            .map_err(store_err(format!("{mount}/{path}")))
+            .map_err(store_err(format!("{mount}/{path}")));
+        self.forget_path(mount, path);
+        set
     }
 
     /// Removes `mount`/`path` with all its versions (needs `delete` on `<mount>/metadata/<path>`).
@@ -1009,7 +1028,8 @@ impl Secrets {
     ) -> Result<(), Error> {
         self.check(mount, path)?;
         caller.require(&format!("{mount}/metadata/{path}"), Capability::Delete)?;
-        self.registry
+        let deleted = self
+            .registry
             .store
             .delete_secret_path(
                 mount,
@@ -1018,7 +1038,9 @@ impl Secrets {
                 &audited(actor, AuditAction::SecretMetadataDelete),
             )
             .await
-            .map_err(store_err(format!("{mount}/{path}")))
+            .map_err(store_err(format!("{mount}/{path}")));
+        self.forget_path(mount, path);
+        deleted
     }
 
     /// The keys directly under `prefix` (`""` or ending in `/`), folders with a trailing `/` (needs
@@ -1113,10 +1135,11 @@ impl Secrets {
                 max_versions,
                 now,
             };
-            match store
+            let written = store
                 .write_secret_version(&write, &audited(actor, action))
-                .await
-            {
+                .await;
+            self.forget_path(mount, path);
+            match written {
                 Ok(()) => {
                     return Ok(VersionInfo {
                         version,
@@ -1137,6 +1160,70 @@ impl Secrets {
         ))
     }
 
+    /// The path's current version and the row of version `wanted` (0: the current one): one statement,
+    /// or, on SQLite, the sealed row kept from an earlier read of the same path (see [`VersionCache`]).
+    /// On PostgreSQL every read goes to the database, so it sees every replica's latest change.
+    async fn version_to_read(
+        &self,
+        mount: &str,
+        path: &str,
+        wanted: i64,
+    ) -> Result<Option<(i64, Option<SecretVersionRow>)>, Error> {
+        let key = (mount.to_string(), path.to_string());
+        let mut generation = None;
+        if let Some(cache) = &self.versions
+            && let Ok(cache) = cache.read()
+        {
+            if let Some((current, row)) = cache.paths.get(&key).and_then(|v| v.get(&wanted)) {
+                return Ok(Some((*current, Some(row.clone()))));
+            }
+            generation = Some(cache.generation);
+        }
+        let found = self
+            .registry
+            .store
+            .secret_version_to_read(mount, path, wanted)
+            .await
+            .map_err(store_err("secret"))?;
+        if let (Some(cache), Some(generation), Some((current, Some(row)))) =
+            (&self.versions, generation, &found)
+            && let Ok(mut cache) = cache.write()
+            && cache.generation == generation
+        {
+            let size = row.sealed.as_ref().map_or(0, Vec::len) + path.len() + 64;
+            if cache.bytes + size > MAX_CACHED_VALUE_BYTES {
+                cache.paths.clear();
+                cache.bytes = 0;
+            }
+            if size <= MAX_CACHED_VALUE_BYTES {
+                cache.bytes += size;
+                cache
+                    .paths
+                    .entry(key)
+                    .or_default()
+                    .insert(wanted, (*current, row.clone()));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Forgets what [`VersionCache`] holds of `mount`/`path`: called after every change of the path
+    /// (committed or not), before the changing call returns.
+    fn forget_path(&self, mount: &str, path: &str) {
+        if let Some(cache) = &self.versions
+            && let Ok(mut cache) = cache.write()
+        {
+            cache.generation += 1;
+            if let Some(versions) = cache.paths.remove(&(mount.to_string(), path.to_string())) {
+                let freed: usize = versions
+                    .values()
+                    .map(|(_, row)| row.sealed.as_ref().map_or(0, Vec::len) + path.len() + 64)
+                    .sum();
+                cache.bytes = cache.bytes.saturating_sub(freed);
+            }
+        }
+    }
+
     async fn change(
         &self,
         mount: &str,
@@ -1150,7 +1237,8 @@ impl Secrets {
             VersionChange::Undelete => AuditAction::SecretUndelete,
             VersionChange::Destroy => AuditAction::SecretDestroy,
         };
-        self.registry
+        let changed = self
+            .registry
             .store
             .change_secret_versions(
                 mount,
@@ -1161,7 +1249,9 @@ impl Secrets {
                 &audited(actor, action),
             )
             .await
-            .map_err(store_err(format!("{mount}/{path}")))
+            .map_err(store_err(format!("{mount}/{path}")));
+        self.forget_path(mount, path);
+        changed
     }
 
     async fn load(

@@ -550,8 +550,9 @@ backend_test!(
             "the value's hex is in the database"
         );
         assert!(!find(root.as_bytes()), "a clear token is in the database");
-        // And it still reads back.
-        let (_, got) = v1(&server, "GET", "secret/data/scan", Some(&root), None).await;
+        // And it still reads back (version 2: on SQLite a version read is kept, sealed, by the one process
+        // that owns the database, which would not see the edit below made behind its back).
+        let (_, got) = v1(&server, "GET", "secret/data/scan?version=2", Some(&root), None).await;
         assert_eq!(got["data"]["data"]["v"], needle);
         // A sealed value is bound to its version: version 1's value copied over version 3 does not open.
         shedu_testkit::tamper(
@@ -998,16 +999,21 @@ backend_test!(
         server.clock.advance(61);
         assert_eq!(status_of(&server, "secret/data/svc/a", &short).await, 403);
 
-        // Values are read from the database every time: a deleted or destroyed version is never served
-        // again, an undeleted one is, and a new version is seen at once.
+        // Versions read are kept (sealed) on SQLite, never on PostgreSQL: either way, once read, a deleted
+        // or destroyed version is never served again, an undeleted one is, and a new version is seen at
+        // once.
         write("svc/a", "two").await;
         let read = |path: &'static str| {
             let server = &server;
             let root = root.clone();
             async move { v1(server, "GET", path, Some(&root), None).await }
         };
-        let (status, v1_body) = read("secret/data/svc/a?version=1").await;
-        assert_eq!((status, &v1_body["data"]["data"]), (200, &json!({"k": "one"})));
+        for _ in 0..2 {
+            let (status, v1_body) = read("secret/data/svc/a?version=1").await;
+            assert_eq!((status, &v1_body["data"]["data"]), (200, &json!({"k": "one"})));
+            let (status, v2_body) = read("secret/data/svc/a").await;
+            assert_eq!((status, &v2_body["data"]["data"]), (200, &json!({"k": "two"})));
+        }
         let (status, _) = v1(
             &server,
             "POST",
@@ -1023,6 +1029,22 @@ backend_test!(
         assert_eq!(gone["data"]["metadata"]["destroyed"], true);
         let (status, now) = read("secret/data/svc/a").await;
         assert_eq!((status, &now["data"]["data"]), (200, &json!({"k": "two"})));
+        // A path removed with its metadata is gone for readers too; written again, it starts over.
+        write("svc/b", "b1").await;
+        assert_eq!(read("secret/data/svc/b").await.0, 200);
+        assert_eq!(
+            v1(&server, "DELETE", "secret/metadata/svc/b", Some(&root), None).await.0,
+            204
+        );
+        assert_eq!(read("secret/data/svc/b").await.0, 404);
+        write("svc/b", "b2").await;
+        let (status, b) = read("secret/data/svc/b").await;
+        assert_eq!((status, &b["data"]["data"]), (200, &json!({"k": "b2"})));
+        assert_eq!(b["data"]["metadata"]["version"], 1);
+        assert_eq!(
+            v1(&server, "GET", "secret/data/svc/b?version=1", Some(&root), None).await.1["data"]["data"],
+            json!({"k": "b2"})
+        );
         assert_eq!(
             v1(&server, "DELETE", "secret/data/svc/a", Some(&root), None).await.0,
             204
