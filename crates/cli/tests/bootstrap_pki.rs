@@ -615,5 +615,8 @@ fn a_running_server_renews_a_certificate_before_it_expires(backend: shedu_testki
         (2002, 2001, 0o600)
     );
     assert_eq!(rules_before, b.read("app-rules/server.crt"));
-    assert!(server.child.try_wait().unwrap().is_none(), "shedu serve exited");
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "shedu serve exited"
+    );
 }

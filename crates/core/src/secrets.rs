@@ -17,7 +17,13 @@
 //! `auth/token/create`, `sys/policies/acl/x`), so the edge only parses and encodes.
 //!
 //! Every write, every token issued, renewed or revoked, and every policy change is an audit record written
-//! in the change's transaction. Values are never logged, put in events or audit records.
+//! in the change's transaction. Values are never logged, put in events or audit records; reads write
+//! nothing.
+//!
+//! **Caches.** A read costs at most one statement: the authenticated caller is kept in memory until its
+//! token's (or an ancestor's) expiry and forgotten on any token or policy change, on every replica
+//! ([`Secrets::authenticate`]); on SQLite the sealed version rows read are kept too, forgotten on any
+//! change of their path ([`Secrets::read`]'s `VersionCache`). Values stay sealed in memory.
 
 mod policy;
 
@@ -836,8 +842,7 @@ impl Secrets {
             .await?
             .ok_or_else(|| Error::NotFound(format!("{mount}/{path}")))?;
         let wanted = if wanted > 0 { wanted } else { current };
-        let row =
-            row.ok_or_else(|| Error::NotFound(format!("{mount}/{path} version {wanted}")))?;
+        let row = row.ok_or_else(|| Error::NotFound(format!("{mount}/{path} version {wanted}")))?;
         let value = match (&row.sealed, row.deleted_at) {
             (Some(sealed), None) => Some(self.open_value(mount, path, row.version, sealed)?),
             _ => None,

@@ -552,7 +552,14 @@ backend_test!(
         assert!(!find(root.as_bytes()), "a clear token is in the database");
         // And it still reads back (version 2: on SQLite a version read is kept, sealed, by the one process
         // that owns the database, which would not see the edit below made behind its back).
-        let (_, got) = v1(&server, "GET", "secret/data/scan?version=2", Some(&root), None).await;
+        let (_, got) = v1(
+            &server,
+            "GET",
+            "secret/data/scan?version=2",
+            Some(&root),
+            None,
+        )
+        .await;
         assert_eq!(got["data"]["data"]["v"], needle);
         // A sealed value is bound to its version: version 1's value copied over version 3 does not open.
         shedu_testkit::tamper(
@@ -975,11 +982,21 @@ backend_test!(
             assert_eq!(status_of(&server, "secret/data/svc/a", t).await, 200);
             assert_eq!(status_of(&server, "secret/data/svc/a", t).await, 200);
         }
-        let (status, _) = v1(&server, "POST", "auth/token/revoke-self", Some(&parent), None).await;
+        let (status, _) = v1(
+            &server,
+            "POST",
+            "auth/token/revoke-self",
+            Some(&parent),
+            None,
+        )
+        .await;
         assert_eq!(status, 204);
         assert_eq!(status_of(&server, "secret/data/svc/a", &child).await, 403);
         assert_eq!(status_of(&server, "secret/data/svc/a", &parent).await, 403);
-        assert_eq!(status_of(&server, "auth/token/lookup-self", &child).await, 403);
+        assert_eq!(
+            status_of(&server, "auth/token/lookup-self", &child).await,
+            403
+        );
 
         // A renewal that brings the expiry closer is what the next request sees.
         let short = child_token(&server, &root, json!({"ttl": "1h"})).await;
@@ -1010,9 +1027,15 @@ backend_test!(
         };
         for _ in 0..2 {
             let (status, v1_body) = read("secret/data/svc/a?version=1").await;
-            assert_eq!((status, &v1_body["data"]["data"]), (200, &json!({"k": "one"})));
+            assert_eq!(
+                (status, &v1_body["data"]["data"]),
+                (200, &json!({"k": "one"}))
+            );
             let (status, v2_body) = read("secret/data/svc/a").await;
-            assert_eq!((status, &v2_body["data"]["data"]), (200, &json!({"k": "two"})));
+            assert_eq!(
+                (status, &v2_body["data"]["data"]),
+                (200, &json!({"k": "two"}))
+            );
         }
         let (status, _) = v1(
             &server,
@@ -1033,7 +1056,15 @@ backend_test!(
         write("svc/b", "b1").await;
         assert_eq!(read("secret/data/svc/b").await.0, 200);
         assert_eq!(
-            v1(&server, "DELETE", "secret/metadata/svc/b", Some(&root), None).await.0,
+            v1(
+                &server,
+                "DELETE",
+                "secret/metadata/svc/b",
+                Some(&root),
+                None
+            )
+            .await
+            .0,
             204
         );
         assert_eq!(read("secret/data/svc/b").await.0, 404);
@@ -1042,11 +1073,21 @@ backend_test!(
         assert_eq!((status, &b["data"]["data"]), (200, &json!({"k": "b2"})));
         assert_eq!(b["data"]["metadata"]["version"], 1);
         assert_eq!(
-            v1(&server, "GET", "secret/data/svc/b?version=1", Some(&root), None).await.1["data"]["data"],
+            v1(
+                &server,
+                "GET",
+                "secret/data/svc/b?version=1",
+                Some(&root),
+                None
+            )
+            .await
+            .1["data"]["data"],
             json!({"k": "b2"})
         );
         assert_eq!(
-            v1(&server, "DELETE", "secret/data/svc/a", Some(&root), None).await.0,
+            v1(&server, "DELETE", "secret/data/svc/a", Some(&root), None)
+                .await
+                .0,
             204
         );
         let (status, deleted) = read("secret/data/svc/a").await;
@@ -1066,7 +1107,10 @@ backend_test!(
         assert_eq!((status, &back["data"]["data"]), (200, &json!({"k": "two"})));
         write("svc/a", "three").await;
         let (status, newest) = read("secret/data/svc/a").await;
-        assert_eq!((status, &newest["data"]["data"]), (200, &json!({"k": "three"})));
+        assert_eq!(
+            (status, &newest["data"]["data"]),
+            (200, &json!({"k": "three"}))
+        );
         assert_eq!(newest["data"]["metadata"]["version"], 3);
         // A version never written, and a path never written.
         assert_eq!(read("secret/data/svc/a?version=9").await.0, 404);
@@ -1119,6 +1163,7 @@ async fn postgres_replicas_refuse_a_revoked_token_once_its_revocation_returned()
     let (status, _) = v1(&a, "POST", "auth/token/revoke-self", Some(&other), None).await;
     assert_eq!(status, 204);
     assert_eq!(status_of(&b, "secret/data/svc/a", &other).await, 403);
-    policy(json!({"path": {"secret/data/elsewhere/*": {"capabilities": ["read"]}}}).to_string()).await;
+    policy(json!({"path": {"secret/data/elsewhere/*": {"capabilities": ["read"]}}}).to_string())
+        .await;
     assert_eq!(status_of(&b, "secret/data/svc/a", &svc).await, 403);
 }
