@@ -336,15 +336,50 @@ fn read_ca(dir: &Path, cert: &str, key: &str) -> Option<Ca> {
 
 /// Runs `shedu bootstrap-pki`.
 pub(crate) fn run(args: BootstrapArgs) -> anyhow::Result<()> {
-    let cfg = Config::load(&args.config, args.mode)?;
+    let report = make(&args.config, &args.out, args.mode)?;
+    for line in &report.lines {
+        println!("{line}");
+    }
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
+    Ok(())
+}
+
+/// What a run did: one line per service (`core-data: renewed (expires in 365 days)`), and notes.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    pub(crate) lines: Vec<String>,
+    pub(crate) notes: Vec<String>,
+    /// Whether any file changed (a certificate issued or renewed, a CA made).
+    pub(crate) changed: bool,
+}
+
+/// The renewal `shedu serve --bootstrap-pki` runs at start and at every lifecycle tick: `cache` mode, or
+/// `import` when the `[pki]` table names a CA to issue under.
+pub(crate) fn renew(config: &Path, out: &Path) -> anyhow::Result<Report> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("cannot read {}", config.display()))?;
+    let file: File = toml::from_str(&text)
+        .with_context(|| format!("invalid configuration in {}", config.display()))?;
+    let import = file
+        .pki
+        .as_ref()
+        .is_some_and(|p| p.ca_cert.is_some() || p.ca_key.is_some());
+    make(config, out, if import { Mode::Import } else { Mode::Cache })
+}
+
+/// Makes, reuses or renews the PKI under `out` as `mode` says.
+fn make(config: &Path, out: &Path, mode: Mode) -> anyhow::Result<Report> {
+    let cfg = Config::load(config, mode)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .context("the clock is before 1970")?
         .as_secs() as i64;
-    let out = &args.out;
+    let mut report = Report::default();
     let ca_dir = out.join(CA_DIR);
     let had_sentinel = out.join(SENTINEL).exists();
-    let existing = (args.mode != Mode::Generate && had_sentinel).then(|| Existing {
+    let existing = (mode != Mode::Generate && had_sentinel).then(|| Existing {
         root: read_ca(&ca_dir, ROOT_CERT, ROOT_KEY),
         intermediate: read_ca(&ca_dir, INTERMEDIATE_CERT, INTERMEDIATE_KEY),
     });
@@ -475,7 +510,7 @@ pub(crate) fn run(args: BootstrapArgs) -> anyhow::Result<()> {
             Validity::within_issuer(now, None, service.days, intermediate.info.not_after)?;
         let der = issue_tls_server(&service.sans, &public, validity, &Serial::random(), &issuer)
             .with_context(|| format!("the certificate of {}", service.name))?;
-        let existed = args.mode != Mode::Generate
+        let existed = mode != Mode::Generate
             && had_sentinel
             && out.join(&service.name).join(SERVER_CERT).exists();
         leaves.push((
@@ -551,11 +586,11 @@ pub(crate) fn run(args: BootstrapArgs) -> anyhow::Result<()> {
         } else {
             own(&ca_file, service.owner)?;
         }
-        println!(
+        report.lines.push(format!(
             "{}: {what} (expires in {} days)",
             service.name,
             (leaf.info.not_after - now + DAY / 2) / DAY
-        );
+        ));
     }
     if changed || !out.join(SENTINEL).exists() {
         let text = format!(
@@ -565,10 +600,9 @@ pub(crate) fn run(args: BootstrapArgs) -> anyhow::Result<()> {
         );
         write_file(&out.join(SENTINEL), text.as_bytes(), 0o644, me)?;
     }
-    for note in notes {
-        eprintln!("note: {note}");
-    }
-    Ok(())
+    report.notes = notes;
+    report.changed = changed;
+    Ok(report)
 }
 
 /// The imported CA: its certificate chain (the CA first) and its key, checked.

@@ -118,6 +118,16 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "SHEDU_REMINDER_INTERVAL")]
     pub reminder_interval: Option<String>,
 
+    /// `shedu bootstrap-pki`'s configuration (a TOML file with a `[pki]` table): the services' PKI under
+    /// `--bootstrap-pki-out` is made or renewed (`cache` mode; `import` when `[pki]` names a CA) at start
+    /// and at every lifecycle tick. [default: none]
+    #[arg(long, env = "SHEDU_BOOTSTRAP_PKI")]
+    pub bootstrap_pki: Option<PathBuf>,
+
+    /// The folder `--bootstrap-pki` writes the services' PKI to (`bootstrap-pki --out`).
+    #[arg(long, env = "SHEDU_BOOTSTRAP_PKI_OUT")]
+    pub bootstrap_pki_out: Option<PathBuf>,
+
     /// External event bus for the outbox: `nats://host:4222` (JetStream, subject `shedu.<type>`) or
     /// `amqp://user:pass@host:5672/%2f` (RabbitMQ topic exchange `shedu.events`). Repeatable; comma-separated
     /// in SHEDU_EVENTS_URL.
@@ -329,6 +339,8 @@ pub(crate) struct Settings {
     pub crl_validity: Duration,
     /// Expiry reminder thresholds in days (empty: off) and the job's interval.
     pub reminders: (Vec<i64>, Duration),
+    /// `--bootstrap-pki` and `--bootstrap-pki-out`.
+    pub bootstrap_pki: Option<(PathBuf, PathBuf)>,
     pub log: String,
     pub log_json: bool,
     pub bootstrap_until_admin: bool,
@@ -585,6 +597,14 @@ impl ServeArgs {
             ..shedu_core::AcmeConfig::default()
         };
         let (secrets, secrets_socket) = self.secrets.resolve(file.secrets)?;
+        let bootstrap_pki = match (
+            self.bootstrap_pki.or(file.bootstrap_pki),
+            self.bootstrap_pki_out.or(file.bootstrap_pki_out),
+        ) {
+            (Some(config), Some(out)) => Some((config, out)),
+            (None, None) => None,
+            _ => bail!("--bootstrap-pki and --bootstrap-pki-out go together"),
+        };
         Ok(Settings {
             data_dir,
             listen,
@@ -602,6 +622,7 @@ impl ServeArgs {
             lifecycle_interval,
             crl_validity,
             reminders: (reminder_days, reminder_interval),
+            bootstrap_pki,
             log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
             log_json,
             bootstrap_until_admin: self.bootstrap_until_admin || file.bootstrap_until_admin,

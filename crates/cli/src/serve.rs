@@ -18,6 +18,47 @@ use shedu_store::{Store, redact_url};
 use crate::config::{ServeArgs, Settings};
 use shedu_core::{ADMIN_TOKEN_CONTEXT, Agreed, TlsCaBundle};
 
+/// One `bootstrap-pki` renewal, off the async threads (it signs and writes files).
+async fn bootstrap_pki(config: PathBuf, out: PathBuf) -> anyhow::Result<crate::bootstrap::Report> {
+    tokio::task::spawn_blocking(move || crate::bootstrap::renew(&config, &out))
+        .await
+        .context("the bootstrap PKI renewal stopped")?
+}
+
+fn log_bootstrap_pki(report: &crate::bootstrap::Report) {
+    for line in &report.lines {
+        if report.changed {
+            tracing::info!(target: "shedu::bootstrap_pki", "{line}");
+        } else {
+            tracing::debug!(target: "shedu::bootstrap_pki", "{line}");
+        }
+    }
+    for note in &report.notes {
+        tracing::warn!(target: "shedu::bootstrap_pki", "{note}");
+    }
+}
+
+/// With `--bootstrap-pki`: the services' certificates are renewed by the running server, at every
+/// lifecycle tick, once they are within the `[pki]` table's `renew_before_days` (`cache` mode run again).
+fn spawn_bootstrap_pki(config: PathBuf, out: PathBuf, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match bootstrap_pki(config.clone(), out.clone()).await {
+                Ok(report) => log_bootstrap_pki(&report),
+                Err(e) => tracing::warn!(
+                    target: "shedu::bootstrap_pki",
+                    error = format!("{e:#}"),
+                    "the bootstrap PKI could not be renewed; trying again at the next tick"
+                ),
+            }
+        }
+    });
+}
+
 /// How often the audit chain's head is checkpointed (when it moved); also at start and at shutdown.
 const AUDIT_CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -125,6 +166,14 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let ca_file = tls.ca_file().map(Path::to_path_buf);
     let (token, token_source) = admin_token(&s.data_dir, &services, &master).await?;
 
+    if let Some((config, out)) = &s.bootstrap_pki {
+        // At start, before the services that read these files could be told to start.
+        let report = bootstrap_pki(config.clone(), out.clone())
+            .await
+            .context("--bootstrap-pki")?;
+        log_bootstrap_pki(&report);
+        spawn_bootstrap_pki(config.clone(), out.clone(), s.lifecycle_interval);
+    }
     spawn_lifecycle(&services, s.lifecycle_interval);
     spawn_audit_checkpoints(&services, AUDIT_CHECKPOINT_INTERVAL);
     let audit = services.audit.clone();

@@ -1,10 +1,12 @@
 //! `shedu bootstrap-pki` end to end: the real binary writes an edge box's PKI, and `openssl` judges it
 //! (chains, names, keys); file modes and owners are read back from the file system. No storage is
-//! involved, so there is one run per test, not one per backend.
+//! involved, so there is one run per test, not one per backend, except for the renewal by a running
+//! `shedu serve --bootstrap-pki`, which runs on both.
 
 // A panic is how a test reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
@@ -12,7 +14,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::shedu_command;
+use common::{Sandbox, shedu_command, try_start_with};
+
+on_both_backends!(a_running_server_renews_a_certificate_before_it_expires);
 
 /// A test's folder: `services.toml` and the PKI under `pki/`.
 struct Box {
@@ -137,6 +141,57 @@ impl Box {
                 "subjectAltName",
             ],
         )
+    }
+
+    /// Replaces `service`'s certificate (core-data's names) with one that expires tomorrow, made by
+    /// openssl with the intermediate's key and the service's key, as the same PKI would have issued it
+    /// 364 days ago.
+    fn expire_tomorrow(&self, service: &str) {
+        let dir = self.out().join(service);
+        openssl(
+            &dir,
+            &[
+                "req",
+                "-new",
+                "-key",
+                "server.key",
+                "-subj",
+                &format!("/CN={service}"),
+                "-out",
+                "old.csr",
+            ],
+        );
+        std::fs::write(
+            dir.join("old.ext"),
+            "subjectAltName=DNS:core-data,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "old.csr",
+                "-CA",
+                "../ca/intermediate.pem",
+                "-CAkey",
+                "../ca/intermediate.key",
+                "-days",
+                "1",
+                "-extfile",
+                "old.ext",
+                "-out",
+                "server.crt",
+            ],
+        );
+        for f in ["old.csr", "old.ext"] {
+            std::fs::remove_file(dir.join(f)).unwrap();
+        }
+        // The chain file as bootstrap-pki writes it: the leaf, then the intermediate.
+        let mut chain = std::fs::read(dir.join("server.crt")).unwrap();
+        chain.extend(self.read("ca/intermediate.pem"));
+        std::fs::write(dir.join("server.crt"), chain).unwrap();
     }
 
     /// Days until the service's certificate expires, by `openssl x509 -checkend`.
@@ -296,50 +351,7 @@ fn cache_reuses_the_same_bytes_and_renews_a_near_expiry_certificate() {
     // core-data's certificate now expires tomorrow: made by openssl with the intermediate's key, as the
     // same PKI would have issued it 364 days ago.
     let dir = b.out().join("core-data");
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "server.key",
-            "-subj",
-            "/CN=core-data",
-            "-out",
-            "old.csr",
-        ],
-    );
-    std::fs::write(
-        dir.join("old.ext"),
-        "subjectAltName=DNS:core-data,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        &dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "old.csr",
-            "-CA",
-            "../ca/intermediate.pem",
-            "-CAkey",
-            "../ca/intermediate.key",
-            "-days",
-            "1",
-            "-extfile",
-            "old.ext",
-            "-out",
-            "server.crt",
-        ],
-    );
-    for f in ["old.csr", "old.ext"] {
-        std::fs::remove_file(dir.join(f)).unwrap();
-    }
-    // The chain file as bootstrap-pki writes it: the leaf, then the intermediate.
-    let mut chain = std::fs::read(dir.join("server.crt")).unwrap();
-    chain.extend(b.read("ca/intermediate.pem"));
-    std::fs::write(dir.join("server.crt"), chain).unwrap();
+    b.expire_tomorrow("core-data");
     b.assert_verifies("core-data");
     assert!(b.expires_within_days("core-data/server.crt", 30));
     let near = b.snapshot();
@@ -546,4 +558,65 @@ fn a_bad_configuration_is_refused_clearly_and_writes_nothing() {
     b.config(&TWO_SERVICES.replace(r#"sans = ["app-rules"]"#, r#"sans = ["app_rules!"]"#));
     b.fails("cache");
     assert_eq!(before, b.snapshot());
+}
+
+/// `shedu serve --bootstrap-pki services.toml --bootstrap-pki-out pki`: the PKI is made at start, and a
+/// certificate that comes within `renew_before_days` of its expiry is renewed by the running server at a
+/// lifecycle tick (1 s here), with a new key, while the other service's files stay as they were.
+fn a_running_server_renews_a_certificate_before_it_expires(backend: shedu_testkit::Backend) {
+    let b = Box::new();
+    b.config(TWO_SERVICES);
+    let sb = Sandbox::new(backend);
+    let config = b.path("services.toml");
+    let out = b.out();
+    let args = [
+        "--bootstrap-pki",
+        config.to_str().unwrap(),
+        "--bootstrap-pki-out",
+        out.to_str().unwrap(),
+        "--lifecycle-interval",
+        "1s",
+    ];
+    let mut server = try_start_with(&sb, "pki", &args, &[]).unwrap();
+    // Made at start, before the banner.
+    b.assert_verifies("core-data");
+    b.assert_verifies("app-rules");
+    assert!(out.join(".pki-complete").exists());
+    let rules_before = b.read("app-rules/server.crt");
+    let old_key = b.read("core-data/server.key");
+    let old_cert = b.read("core-data/server.crt");
+    // Ticks with nothing due change nothing.
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    assert_eq!(old_key, b.read("core-data/server.key"));
+    assert_eq!(old_cert, b.read("core-data/server.crt"));
+
+    // The same key, a certificate that expires tomorrow (within the 30 days of renew_before_days).
+    b.expire_tomorrow("core-data");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while b.expires_within_days("core-data/server.crt", 300) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the running server did not renew core-data's certificate"
+        );
+        assert!(
+            server.child.try_wait().unwrap().is_none(),
+            "shedu serve exited"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Written aside and renamed over: once the certificate is new, its key is too.
+    b.assert_verifies("core-data");
+    b.assert_key_matches("core-data");
+    assert_ne!(old_key, b.read("core-data/server.key"));
+    let meta = std::fs::metadata(out.join("core-data/server.key")).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o777),
+        (2002, 2001, 0o600)
+    );
+    assert_eq!(rules_before, b.read("app-rules/server.crt"));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "shedu serve exited"
+    );
 }

@@ -141,7 +141,24 @@ impl Registry {
                 }
             }
             Change::Ca { id } => self.forget_ca(id),
+            Change::Secrets => self.forget_secret_callers(),
             Change::Beat { .. } => {}
+        }
+    }
+
+    /// Makes every secret-store caller cached so far unusable (a token or policy changed).
+    pub(crate) fn forget_secret_callers(&self) {
+        self.secrets_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Called once a secret-store token revocation (or another token or policy change that may refuse
+    /// what was allowed) is committed, before the call returns: this replica forgets its cached callers at
+    /// once, and on PostgreSQL the call waits until every other replica with a live lease has applied the
+    /// change (or its lease ran out), as for a certificate's revocation.
+    pub(crate) async fn on_secrets_changed(&self) {
+        self.forget_secret_callers();
+        if self.coherence.clustered {
+            self.await_replicas().await;
         }
     }
 }

@@ -63,6 +63,9 @@ pub struct Registry {
     pub(crate) anchors: Anchors,
     /// This replica's lease on its caches (`cluster.rs`).
     pub(crate) coherence: crate::cluster::Coherence,
+    /// Moves on every secret-store token or policy change, here or (through the change feed) on another
+    /// replica: the secret store's cached callers of an older generation are not used.
+    pub(crate) secrets_generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Registry {
@@ -105,6 +108,7 @@ impl Registry {
         }
         let registry = Registry {
             coherence: crate::cluster::Coherence::new(store.backend()),
+            secrets_generation: std::sync::atomic::AtomicU64::new(0),
             store,
             keystore,
             clock,
@@ -267,6 +271,7 @@ impl Registry {
 
     /// Forgets every cache (changes may have been missed).
     pub(crate) fn forget_everything(self: &Arc<Self>) {
+        self.forget_secret_callers();
         if let Ok(mut loaded) = self.loaded.write() {
             loaded.clear();
         }

@@ -17,11 +17,19 @@
 //! `auth/token/create`, `sys/policies/acl/x`), so the edge only parses and encodes.
 //!
 //! Every write, every token issued, renewed or revoked, and every policy change is an audit record written
-//! in the change's transaction. Values are never logged, put in events or audit records.
+//! in the change's transaction. Values are never logged, put in events or audit records; reads write
+//! nothing.
+//!
+//! **Caches.** A read costs at most one statement: the authenticated caller is kept in memory until its
+//! token's (or an ancestor's) expiry and forgotten on any token or policy change, on every replica
+//! ([`Secrets::authenticate`]); on SQLite the sealed version rows read are kept too, forgotten on any
+//! change of their path ([`Secrets::read`]'s `VersionCache`). Values stay sealed in memory.
 
 mod policy;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::digest;
@@ -126,7 +134,7 @@ pub struct SecretCaller {
     pub token: Option<TokenInfo>,
     name: String,
     root: bool,
-    policies: Vec<Policy>,
+    policies: Arc<[Policy]>,
 }
 
 impl SecretCaller {
@@ -136,7 +144,7 @@ impl SecretCaller {
             token: None,
             name: name.to_string(),
             root: true,
-            policies: Vec::new(),
+            policies: Arc::from(Vec::new()),
         }
     }
 
@@ -293,6 +301,44 @@ pub struct Secrets {
     registry: Arc<Registry>,
     config: SecretsConfig,
     data_key: LessSafeKey,
+    /// Callers authenticated recently, by their token's SHA-256 (see [`Secrets::authenticate`]).
+    callers: RwLock<CallerCache>,
+    /// Sealed versions read recently; `None` on PostgreSQL (see [`Secrets::read`]).
+    versions: Option<RwLock<VersionCache>>,
+}
+
+/// Most bytes of sealed values kept by [`VersionCache`]; it starts afresh when full.
+const MAX_CACHED_VALUE_BYTES: usize = 32 * 1024 * 1024;
+
+/// What [`Store::secret_version_to_read`](shedu_store::Store::secret_version_to_read) answered, by mount and
+/// path, then by the version asked (0: the current one): the path's current version and the version's row,
+/// its value still sealed. Only where one process owns the database (SQLite): every change of a path goes
+/// through this process, which forgets the path's entries once the change is committed, before the
+/// changing call returns. `generation` moves with every such change, so that a read that started before
+/// it does not store what it read.
+#[derive(Default)]
+struct VersionCache {
+    generation: u64,
+    bytes: usize,
+    paths: HashMap<(String, String), HashMap<i64, (i64, SecretVersionRow)>>,
+}
+
+/// Most callers kept; the cache starts afresh when it is full.
+const MAX_CACHED_CALLERS: usize = 10_000;
+
+/// The callers authenticated under one generation of token and policy changes
+/// (`Registry::secrets_generation`): a change anywhere makes every entry of an older generation unusable.
+#[derive(Default)]
+struct CallerCache {
+    generation: u64,
+    callers: HashMap<Vec<u8>, CachedCaller>,
+}
+
+struct CachedCaller {
+    caller: SecretCaller,
+    /// Unix seconds: the earliest expiry of the token and its ancestors; from then on the database decides
+    /// again (a renewal elsewhere may have moved it).
+    valid_until: i64,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -328,6 +374,7 @@ impl Secrets {
                     .ok_or_else(|| Error::Internal("the secrets data key vanished".into()))?
             }
         };
+        let registry_backend = store.backend();
         let key = keystore.open_secret(DATA_KEY_CONTEXT, &sealed)?;
         let data_key = UnboundKey::new(&AES_256_GCM, &key)
             .map(LessSafeKey::new)
@@ -336,6 +383,9 @@ impl Secrets {
             registry,
             config,
             data_key,
+            callers: RwLock::new(CallerCache::default()),
+            versions: (registry_backend == shedu_store::Backend::Sqlite)
+                .then(|| RwLock::new(VersionCache::default())),
         })
     }
 
@@ -353,17 +403,70 @@ impl Secrets {
 
     /// The caller holding `token`: [`Error::Unauthenticated`] when it is unknown, expired, or an
     /// ancestor is.
+    ///
+    /// A caller found is kept in memory (its token's facts, its ancestors' earliest expiry, its parsed
+    /// policies) and served from there until that expiry, so that a read costs no token, ancestor or policy
+    /// query. The cache is dropped whenever a token is revoked, renewed or deleted, or a policy changes:
+    /// at once on the replica that made the change (before the change's call returns), and on the other
+    /// replicas of a PostgreSQL database through the change feed; a revocation waits until every replica
+    /// with a live cache lease applied it (`cluster.rs`), so a revoked token is refused everywhere once
+    /// its revocation returned. A replica without a live lease does not use the cache.
     pub async fn authenticate(&self, token: &str) -> Result<SecretCaller, Error> {
-        let store = &self.registry.store;
+        let hash = sha256(token);
         let now = self.registry.now();
+        // Read before the database is: a change applied meanwhile makes this lookup's entry stale.
+        let generation = self.registry.secrets_generation.load(Ordering::Acquire);
+        let usable = self.registry.coherence.caches_usable();
+        if usable
+            && let Ok(cache) = self.callers.read()
+            && cache.generation == generation
+            && let Some(hit) = cache.callers.get(&hash)
+            && now < hit.valid_until
+        {
+            return Ok(hit.caller.clone());
+        }
+        let (caller, valid_until) = self.authenticate_stored(&hash, now).await?;
+        if usable && let Ok(mut cache) = self.callers.write() {
+            let current = self.registry.secrets_generation.load(Ordering::Acquire);
+            if cache.generation != current || cache.callers.len() >= MAX_CACHED_CALLERS {
+                cache.callers.clear();
+                cache.generation = current;
+            }
+            if generation == current {
+                cache.callers.insert(
+                    hash,
+                    CachedCaller {
+                        caller: caller.clone(),
+                        valid_until,
+                    },
+                );
+            }
+        }
+        Ok(caller)
+    }
+
+    /// Forgets the cached callers (a token or policy changed), here and, before it returns, on every
+    /// replica.
+    async fn tokens_changed(&self) {
+        self.registry.on_secrets_changed().await;
+    }
+
+    /// [`Secrets::authenticate`] from the database: the caller and until when it may be cached.
+    async fn authenticate_stored(
+        &self,
+        hash: &[u8],
+        now: i64,
+    ) -> Result<(SecretCaller, i64), Error> {
+        let store = &self.registry.store;
         let row = store
-            .secret_token_by_hash(&sha256(token))
+            .secret_token_by_hash(hash)
             .await
             .map_err(store_err("token"))?
             .filter(|t| t.expires_at > now)
             .ok_or_else(bad_token)?;
         let mut parent = row.parent.clone();
         let mut depth = 0;
+        let mut valid_until = row.expires_at;
         while let Some(accessor) = parent {
             depth += 1;
             let up = store
@@ -372,6 +475,7 @@ impl Secrets {
                 .map_err(store_err("token"))?
                 .filter(|t| t.expires_at > now && depth <= MAX_TOKEN_DEPTH)
                 .ok_or_else(bad_token)?;
+            valid_until = valid_until.min(up.expires_at);
             parent = up.parent;
         }
         let info = info_of(&row);
@@ -386,12 +490,13 @@ impl Secrets {
                 policies.push(Policy::parse(&doc)?);
             }
         }
-        Ok(SecretCaller {
+        let caller = SecretCaller {
             name: info.display_name.clone(),
             token: Some(info),
             root,
-            policies,
-        })
+            policies: Arc::from(policies),
+        };
+        Ok((caller, valid_until))
     }
 
     /// Creates a token for `caller` (Vault's `auth/token/create`): the caller needs `update` on
@@ -547,7 +652,8 @@ impl Secrets {
             period: m.period,
             renewable: m.renewable,
         };
-        self.registry
+        let inserted = self
+            .registry
             .store
             .insert_secret_token(
                 &row,
@@ -556,7 +662,12 @@ impl Secrets {
                 &audited(actor, AuditAction::SecretTokenCreate),
             )
             .await
-            .map_err(store_err("token"))?;
+            .map_err(store_err("token"));
+        if m.replace {
+            // The service's earlier tokens were revoked with it.
+            self.tokens_changed().await;
+        }
+        inserted?;
         Ok(IssuedToken {
             token,
             info: info_of(&row),
@@ -587,7 +698,7 @@ impl Secrets {
         } else {
             (now + increment.filter(|i| *i > 0).unwrap_or(row.ttl)).min(row.max_expires_at)
         };
-        store
+        let renewed = store
             .renew_secret_token(
                 &row.accessor,
                 expires_at,
@@ -595,7 +706,11 @@ impl Secrets {
                 &audited(actor, AuditAction::SecretTokenRenew),
             )
             .await
-            .map_err(store_err("token"))?;
+            .map_err(store_err("token"));
+        // A renewal with a short increment may bring the expiry closer: no cached caller keeps the old one
+        // here; other replicas forget theirs as the change reaches them (within a cache lease).
+        self.registry.forget_secret_callers();
+        renewed?;
         Ok(TokenInfo {
             expires_at,
             ..info_of(&row)
@@ -609,7 +724,8 @@ impl Secrets {
         actor: &AuditContext,
     ) -> Result<(), Error> {
         let info = own_token(caller)?;
-        self.registry
+        let revoked = self
+            .registry
             .store
             .revoke_secret_token(
                 &info.accessor,
@@ -617,8 +733,9 @@ impl Secrets {
                 &audited(actor, AuditAction::SecretTokenRevoke),
             )
             .await
-            .map_err(store_err("token"))?;
-        Ok(())
+            .map_err(store_err("token"));
+        self.tokens_changed().await;
+        revoked.map(|_| ())
     }
 
     /// The caller's own token's facts, as of now.
@@ -644,7 +761,8 @@ impl Secrets {
             ));
         }
         Policy::parse(document)?;
-        self.registry
+        let put = self
+            .registry
             .store
             .put_secret_policy(
                 name,
@@ -653,7 +771,9 @@ impl Secrets {
                 &audited(actor, AuditAction::SecretPolicyWrite),
             )
             .await
-            .map_err(store_err("policy"))
+            .map_err(store_err("policy"));
+        self.tokens_changed().await;
+        put
     }
 
     /// The document of policy `name` (needs `read` on `sys/policies/acl/<name>`).
@@ -689,7 +809,8 @@ impl Secrets {
         actor: &AuditContext,
     ) -> Result<(), Error> {
         caller.require(&format!("sys/policies/acl/{name}"), Capability::Delete)?;
-        self.registry
+        let deleted = self
+            .registry
             .store
             .delete_secret_policy(
                 name,
@@ -697,7 +818,9 @@ impl Secrets {
                 &audited(actor, AuditAction::SecretPolicyDelete),
             )
             .await
-            .map_err(store_err(format!("policy {name}")))
+            .map_err(store_err(format!("policy {name}")));
+        self.tokens_changed().await;
+        deleted
     }
 
     // --- key/value ---
@@ -713,12 +836,13 @@ impl Secrets {
     ) -> Result<SecretValue, Error> {
         self.check(mount, path)?;
         caller.require(&format!("{mount}/data/{path}"), Capability::Read)?;
-        let (meta, versions) = self.load(mount, path).await?;
-        let wanted = version.filter(|v| *v > 0).unwrap_or(meta.current_version);
-        let row = versions
-            .into_iter()
-            .find(|v| v.version == wanted)
-            .ok_or_else(|| Error::NotFound(format!("{mount}/{path} version {wanted}")))?;
+        let wanted = version.filter(|v| *v > 0).unwrap_or(0);
+        let (current, row) = self
+            .version_to_read(mount, path, wanted)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("{mount}/{path}")))?;
+        let wanted = if wanted > 0 { wanted } else { current };
+        let row = row.ok_or_else(|| Error::NotFound(format!("{mount}/{path} version {wanted}")))?;
         let value = match (&row.sealed, row.deleted_at) {
             (Some(sealed), None) => Some(self.open_value(mount, path, row.version, sealed)?),
             _ => None,
@@ -882,7 +1006,8 @@ impl Secrets {
             ));
         }
         let (meta, _) = self.load(mount, path).await?;
-        self.registry
+        let set = self
+            .registry
             .store
             .set_secret_path_options(
                 mount,
@@ -893,7 +1018,9 @@ impl Secrets {
                 &audited(actor, AuditAction::SecretMetadataWrite),
             )
             .await
-            .map_err(store_err(format!("{mount}/{path}")))
+            .map_err(store_err(format!("{mount}/{path}")));
+        self.forget_path(mount, path);
+        set
     }
 
     /// Removes `mount`/`path` with all its versions (needs `delete` on `<mount>/metadata/<path>`).
@@ -906,7 +1033,8 @@ impl Secrets {
     ) -> Result<(), Error> {
         self.check(mount, path)?;
         caller.require(&format!("{mount}/metadata/{path}"), Capability::Delete)?;
-        self.registry
+        let deleted = self
+            .registry
             .store
             .delete_secret_path(
                 mount,
@@ -915,7 +1043,9 @@ impl Secrets {
                 &audited(actor, AuditAction::SecretMetadataDelete),
             )
             .await
-            .map_err(store_err(format!("{mount}/{path}")))
+            .map_err(store_err(format!("{mount}/{path}")));
+        self.forget_path(mount, path);
+        deleted
     }
 
     /// The keys directly under `prefix` (`""` or ending in `/`), folders with a trailing `/` (needs
@@ -1010,10 +1140,11 @@ impl Secrets {
                 max_versions,
                 now,
             };
-            match store
+            let written = store
                 .write_secret_version(&write, &audited(actor, action))
-                .await
-            {
+                .await;
+            self.forget_path(mount, path);
+            match written {
                 Ok(()) => {
                     return Ok(VersionInfo {
                         version,
@@ -1034,6 +1165,70 @@ impl Secrets {
         ))
     }
 
+    /// The path's current version and the row of version `wanted` (0: the current one): one statement,
+    /// or, on SQLite, the sealed row kept from an earlier read of the same path (see [`VersionCache`]).
+    /// On PostgreSQL every read goes to the database, so it sees every replica's latest change.
+    async fn version_to_read(
+        &self,
+        mount: &str,
+        path: &str,
+        wanted: i64,
+    ) -> Result<Option<(i64, Option<SecretVersionRow>)>, Error> {
+        let key = (mount.to_string(), path.to_string());
+        let mut generation = None;
+        if let Some(cache) = &self.versions
+            && let Ok(cache) = cache.read()
+        {
+            if let Some((current, row)) = cache.paths.get(&key).and_then(|v| v.get(&wanted)) {
+                return Ok(Some((*current, Some(row.clone()))));
+            }
+            generation = Some(cache.generation);
+        }
+        let found = self
+            .registry
+            .store
+            .secret_version_to_read(mount, path, wanted)
+            .await
+            .map_err(store_err("secret"))?;
+        if let (Some(cache), Some(generation), Some((current, Some(row)))) =
+            (&self.versions, generation, &found)
+            && let Ok(mut cache) = cache.write()
+            && cache.generation == generation
+        {
+            let size = row.sealed.as_ref().map_or(0, Vec::len) + path.len() + 64;
+            if cache.bytes + size > MAX_CACHED_VALUE_BYTES {
+                cache.paths.clear();
+                cache.bytes = 0;
+            }
+            if size <= MAX_CACHED_VALUE_BYTES {
+                cache.bytes += size;
+                cache
+                    .paths
+                    .entry(key)
+                    .or_default()
+                    .insert(wanted, (*current, row.clone()));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Forgets what [`VersionCache`] holds of `mount`/`path`: called after every change of the path
+    /// (committed or not), before the changing call returns.
+    fn forget_path(&self, mount: &str, path: &str) {
+        if let Some(cache) = &self.versions
+            && let Ok(mut cache) = cache.write()
+        {
+            cache.generation += 1;
+            if let Some(versions) = cache.paths.remove(&(mount.to_string(), path.to_string())) {
+                let freed: usize = versions
+                    .values()
+                    .map(|(_, row)| row.sealed.as_ref().map_or(0, Vec::len) + path.len() + 64)
+                    .sum();
+                cache.bytes = cache.bytes.saturating_sub(freed);
+            }
+        }
+    }
+
     async fn change(
         &self,
         mount: &str,
@@ -1047,7 +1242,8 @@ impl Secrets {
             VersionChange::Undelete => AuditAction::SecretUndelete,
             VersionChange::Destroy => AuditAction::SecretDestroy,
         };
-        self.registry
+        let changed = self
+            .registry
             .store
             .change_secret_versions(
                 mount,
@@ -1058,7 +1254,9 @@ impl Secrets {
                 &audited(actor, action),
             )
             .await
-            .map_err(store_err(format!("{mount}/{path}")))
+            .map_err(store_err(format!("{mount}/{path}")));
+        self.forget_path(mount, path);
+        changed
     }
 
     async fn load(

@@ -550,8 +550,16 @@ backend_test!(
             "the value's hex is in the database"
         );
         assert!(!find(root.as_bytes()), "a clear token is in the database");
-        // And it still reads back.
-        let (_, got) = v1(&server, "GET", "secret/data/scan", Some(&root), None).await;
+        // And it still reads back (version 2: on SQLite a version read is kept, sealed, by the one process
+        // that owns the database, which would not see the edit below made behind its back).
+        let (_, got) = v1(
+            &server,
+            "GET",
+            "secret/data/scan?version=2",
+            Some(&root),
+            None,
+        )
+        .await;
         assert_eq!(got["data"]["data"]["v"], needle);
         // A sealed value is bound to its version: version 1's value copied over version 3 does not open.
         shedu_testkit::tamper(
@@ -899,3 +907,263 @@ backend_test!(expiry_renewal_and_max_versions, |backend| {
     assert_eq!(meta["data"]["versions"].as_object().unwrap().len(), 10);
     assert_eq!(meta["data"]["oldest_version"], 3);
 });
+
+/// `POST auth/token/create` with `token` and `body`: the new token.
+async fn child_token(server: &TestServer, token: &str, body: Value) -> String {
+    let (status, body) = v1(server, "POST", "auth/token/create", Some(token), Some(body)).await;
+    assert_eq!(status, 200, "{body}");
+    body["auth"]["client_token"].as_str().unwrap().to_string()
+}
+
+/// The status of `GET /v1/<path>` with `token`.
+async fn status_of(server: &TestServer, path: &str, token: &str) -> u16 {
+    v1(server, "GET", path, Some(token), None).await.0
+}
+
+// A server keeps the callers it authenticated in memory (token, ancestors' expiry, parsed policies), and
+// never the values: each change that may refuse what was allowed takes effect on the very next request.
+backend_test!(
+    cached_callers_follow_revocations_policy_changes_and_renewals,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let root = admin_token(&server, &["root"]).await;
+        let put_policy = |paths: &'static str| {
+            let server = &server;
+            let root = root.clone();
+            async move {
+                let doc = json!({"path": {paths: {"capabilities": ["read"]}}}).to_string();
+                let (status, body) = v1(
+                    server,
+                    "PUT",
+                    "sys/policies/acl/svc",
+                    Some(&root),
+                    Some(json!({ "policy": doc })),
+                )
+                .await;
+                assert_eq!(status, 204, "{body}");
+            }
+        };
+        let write = |path: &'static str, value: &'static str| {
+            let server = &server;
+            let root = root.clone();
+            async move {
+                let (status, body) = v1(
+                    server,
+                    "POST",
+                    &format!("secret/data/{path}"),
+                    Some(&root),
+                    Some(json!({"data": {"k": value}})),
+                )
+                .await;
+                assert_eq!(status, 200, "{body}");
+            }
+        };
+        write("svc/a", "one").await;
+        put_policy("secret/data/svc/*").await;
+        let svc = child_token(&server, &root, json!({"policies": ["svc"]})).await;
+        for _ in 0..3 {
+            assert_eq!(status_of(&server, "secret/data/svc/a", &svc).await, 200);
+        }
+
+        // A policy narrowed: refused at once; widened again: allowed at once.
+        put_policy("secret/data/other/*").await;
+        assert_eq!(status_of(&server, "secret/data/svc/a", &svc).await, 403);
+        put_policy("secret/data/svc/*").await;
+        assert_eq!(status_of(&server, "secret/data/svc/a", &svc).await, 200);
+        // A policy deleted: refused at once.
+        let (status, _) = v1(&server, "DELETE", "sys/policies/acl/svc", Some(&root), None).await;
+        assert_eq!(status, 204);
+        assert_eq!(status_of(&server, "secret/data/svc/a", &svc).await, 403);
+
+        // A revoked token, and the child of a revoked token, are refused on the next request.
+        let parent = child_token(&server, &root, json!({"ttl": "1h"})).await;
+        let child = child_token(&server, &parent, json!({"ttl": "1h"})).await;
+        for t in [&parent, &child] {
+            assert_eq!(status_of(&server, "secret/data/svc/a", t).await, 200);
+            assert_eq!(status_of(&server, "secret/data/svc/a", t).await, 200);
+        }
+        let (status, _) = v1(
+            &server,
+            "POST",
+            "auth/token/revoke-self",
+            Some(&parent),
+            None,
+        )
+        .await;
+        assert_eq!(status, 204);
+        assert_eq!(status_of(&server, "secret/data/svc/a", &child).await, 403);
+        assert_eq!(status_of(&server, "secret/data/svc/a", &parent).await, 403);
+        assert_eq!(
+            status_of(&server, "auth/token/lookup-self", &child).await,
+            403
+        );
+
+        // A renewal that brings the expiry closer is what the next request sees.
+        let short = child_token(&server, &root, json!({"ttl": "1h"})).await;
+        let (_, me) = v1(&server, "GET", "auth/token/lookup-self", Some(&short), None).await;
+        assert!(me["data"]["ttl"].as_i64().unwrap() > 3000, "{me}");
+        let (status, body) = v1(
+            &server,
+            "POST",
+            "auth/token/renew-self",
+            Some(&short),
+            Some(json!({"increment": "60s"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (_, me) = v1(&server, "GET", "auth/token/lookup-self", Some(&short), None).await;
+        assert!(me["data"]["ttl"].as_i64().unwrap() <= 60, "{me}");
+        server.clock.advance(61);
+        assert_eq!(status_of(&server, "secret/data/svc/a", &short).await, 403);
+
+        // Versions read are kept (sealed) on SQLite, never on PostgreSQL: either way, once read, a deleted
+        // or destroyed version is never served again, an undeleted one is, and a new version is seen at
+        // once.
+        write("svc/a", "two").await;
+        let read = |path: &'static str| {
+            let server = &server;
+            let root = root.clone();
+            async move { v1(server, "GET", path, Some(&root), None).await }
+        };
+        for _ in 0..2 {
+            let (status, v1_body) = read("secret/data/svc/a?version=1").await;
+            assert_eq!(
+                (status, &v1_body["data"]["data"]),
+                (200, &json!({"k": "one"}))
+            );
+            let (status, v2_body) = read("secret/data/svc/a").await;
+            assert_eq!(
+                (status, &v2_body["data"]["data"]),
+                (200, &json!({"k": "two"}))
+            );
+        }
+        let (status, _) = v1(
+            &server,
+            "POST",
+            "secret/destroy/svc/a",
+            Some(&root),
+            Some(json!({"versions": [1]})),
+        )
+        .await;
+        assert_eq!(status, 204);
+        let (status, gone) = read("secret/data/svc/a?version=1").await;
+        assert_eq!(status, 404, "{gone}");
+        assert_eq!(gone["data"]["data"], Value::Null);
+        assert_eq!(gone["data"]["metadata"]["destroyed"], true);
+        let (status, now) = read("secret/data/svc/a").await;
+        assert_eq!((status, &now["data"]["data"]), (200, &json!({"k": "two"})));
+        // A path removed with its metadata is gone for readers too; written again, it starts over.
+        write("svc/b", "b1").await;
+        assert_eq!(read("secret/data/svc/b").await.0, 200);
+        assert_eq!(
+            v1(
+                &server,
+                "DELETE",
+                "secret/metadata/svc/b",
+                Some(&root),
+                None
+            )
+            .await
+            .0,
+            204
+        );
+        assert_eq!(read("secret/data/svc/b").await.0, 404);
+        write("svc/b", "b2").await;
+        let (status, b) = read("secret/data/svc/b").await;
+        assert_eq!((status, &b["data"]["data"]), (200, &json!({"k": "b2"})));
+        assert_eq!(b["data"]["metadata"]["version"], 1);
+        assert_eq!(
+            v1(
+                &server,
+                "GET",
+                "secret/data/svc/b?version=1",
+                Some(&root),
+                None
+            )
+            .await
+            .1["data"]["data"],
+            json!({"k": "b2"})
+        );
+        assert_eq!(
+            v1(&server, "DELETE", "secret/data/svc/a", Some(&root), None)
+                .await
+                .0,
+            204
+        );
+        let (status, deleted) = read("secret/data/svc/a").await;
+        assert_eq!(status, 404, "{deleted}");
+        assert_eq!(deleted["data"]["data"], Value::Null);
+        assert_ne!(deleted["data"]["metadata"]["deletion_time"], "");
+        let (status, _) = v1(
+            &server,
+            "POST",
+            "secret/undelete/svc/a",
+            Some(&root),
+            Some(json!({"versions": [2]})),
+        )
+        .await;
+        assert_eq!(status, 204);
+        let (status, back) = read("secret/data/svc/a").await;
+        assert_eq!((status, &back["data"]["data"]), (200, &json!({"k": "two"})));
+        write("svc/a", "three").await;
+        let (status, newest) = read("secret/data/svc/a").await;
+        assert_eq!(
+            (status, &newest["data"]["data"]),
+            (200, &json!({"k": "three"}))
+        );
+        assert_eq!(newest["data"]["metadata"]["version"], 3);
+        // A version never written, and a path never written.
+        assert_eq!(read("secret/data/svc/a?version=9").await.0, 404);
+        assert_eq!(read("secret/data/svc/none").await.0, 404);
+    }
+);
+
+// Two replicas on one PostgreSQL database (SQLite has one process, so this is PostgreSQL's): a token
+// cached by replica B is refused by B as soon as its revocation (or its policy's narrowing) returned on
+// replica A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_refuse_a_revoked_token_once_its_revocation_returned() {
+    let a = TestServer::start(shedu_testkit::Backend::Postgres).await;
+    let b = a.start_beside().await;
+    let root = admin_token(&a, &["root"]).await;
+    let (status, _) = v1(
+        &a,
+        "POST",
+        "secret/data/svc/a",
+        Some(&root),
+        Some(json!({"data": {"k": "v"}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let doc = json!({"path": {"secret/data/svc/*": {"capabilities": ["read"]}}}).to_string();
+    let policy = |doc: String| {
+        let a = &a;
+        let root = root.clone();
+        async move {
+            let (status, body) = v1(
+                a,
+                "PUT",
+                "sys/policies/acl/svc",
+                Some(&root),
+                Some(json!({ "policy": doc })),
+            )
+            .await;
+            assert_eq!(status, 204, "{body}");
+        }
+    };
+    policy(doc).await;
+    let svc = child_token(&a, &root, json!({"policies": ["svc"]})).await;
+    let other = child_token(&a, &root, json!({"ttl": "1h"})).await;
+    // B serves both for a while (long enough to hold a cache lease: a few heartbeats).
+    for _ in 0..10 {
+        assert_eq!(status_of(&b, "secret/data/svc/a", &svc).await, 200);
+        assert_eq!(status_of(&b, "secret/data/svc/a", &other).await, 200);
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+    let (status, _) = v1(&a, "POST", "auth/token/revoke-self", Some(&other), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(status_of(&b, "secret/data/svc/a", &other).await, 403);
+    policy(json!({"path": {"secret/data/elsewhere/*": {"capabilities": ["read"]}}}).to_string())
+        .await;
+    assert_eq!(status_of(&b, "secret/data/svc/a", &svc).await, 403);
+}

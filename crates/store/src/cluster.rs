@@ -32,6 +32,8 @@ pub enum Change {
         /// The CA.
         id: String,
     },
+    /// A secret-store token was revoked, renewed or deleted, or a policy changed.
+    Secrets,
     /// A replica's heartbeat: every change committed before `at_ms` was delivered before it.
     Beat {
         /// The replica that sent it.
@@ -54,6 +56,7 @@ impl Change {
             "ca" => Change::Ca {
                 id: words.next()?.to_string(),
             },
+            "secrets" => Change::Secrets,
             "beat" => Change::Beat {
                 replica: words.next()?.to_string(),
                 n: words.next()?.parse().ok()?,
@@ -268,6 +271,7 @@ mod tests {
             Change::parse("ca c-2"),
             Some(Change::Ca { id: "c-2".into() })
         );
+        assert_eq!(Change::parse("secrets"), Some(Change::Secrets));
         assert_eq!(
             Change::parse("beat r1 7 1700000000123"),
             Some(Change::Beat {
@@ -284,6 +288,7 @@ mod tests {
             "beat r1 1",
             "certificate a",
             "nope x",
+            "secrets x",
         ] {
             assert_eq!(Change::parse(bad), None, "{bad:?}");
         }

@@ -130,6 +130,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0027_rotation_heartbeats.sql"),
     },
     Migration {
+        version: 31,
+        sqlite: include_str!("../migrations/sqlite/0031_secret_changes.sql"),
+        postgres: include_str!("../migrations/postgres/0031_secret_changes.sql"),
+    },
+    Migration {
         version: 32,
         sqlite: include_str!("../migrations/sqlite/0032_crl_markers.sql"),
         postgres: include_str!("../migrations/postgres/0032_crl_markers.sql"),

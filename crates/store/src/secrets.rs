@@ -132,6 +132,36 @@ impl Store {
         row.as_ref().map(path_from_row).transpose()
     }
 
+    /// What a read needs, in one statement: the path's current version and the row of `version` (the
+    /// current one when `version` is 0 or less), if it is kept. `None` when the path does not exist.
+    pub async fn secret_version_to_read(
+        &self,
+        mount: &str,
+        path: &str,
+        version: i64,
+    ) -> Result<Option<(i64, Option<SecretVersionRow>)>, Error> {
+        let row = sqlx::query(
+            "SELECT v.version, v.sealed, v.created_at, v.deleted_at, p.current_version \
+             FROM secret_paths p LEFT JOIN secret_versions v \
+             ON v.mount = p.mount AND v.path = p.path \
+             AND v.version = CASE WHEN $3 > 0 THEN $3 ELSE p.current_version END \
+             WHERE p.mount = $1 AND p.path = $2",
+        )
+        .bind(mount)
+        .bind(path)
+        .bind(version)
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let current: i64 = r.try_get(4)?;
+        let found: Option<i64> = r.try_get(0)?;
+        let version = match found {
+            Some(_) => Some(version_from_row(&r)?),
+            None => None,
+        };
+        Ok(Some((current, version)))
+    }
+
     /// Every kept version of `mount`/`path`, oldest first.
     pub async fn secret_versions(
         &self,
