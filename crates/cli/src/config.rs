@@ -296,6 +296,11 @@ pub(crate) struct OidcArgs {
     algorithms: Option<Vec<String>>,
     username_claim: Option<String>,
     leeway_seconds: Option<u64>,
+    /// Web console sign-in through this provider (authorization code + PKCE): the client registered
+    /// there (the audience must be the same), its secret for a confidential client, the button's label.
+    console_client_id: Option<String>,
+    console_client_secret: Option<String>,
+    console_label: Option<String>,
 }
 
 impl OidcArgs {
@@ -314,6 +319,15 @@ impl OidcArgs {
         }
         if let Some(secs) = self.leeway_seconds {
             issuer.leeway = Duration::from_secs(secs);
+        }
+        if let Some(client_id) = self.console_client_id {
+            issuer.sign_in = Some(shedu_core::OidcSignIn {
+                label: self
+                    .console_label
+                    .unwrap_or_else(|| format!("Sign in with {}", issuer.issuer)),
+                client_id,
+                client_secret: self.console_client_secret,
+            });
         }
         issuer
     }
@@ -555,6 +569,9 @@ impl ServeArgs {
                     algorithms: None,
                     username_claim: None,
                     leeway_seconds: None,
+                    console_client_id: None,
+                    console_client_secret: None,
+                    console_label: None,
                 })
             }
             _ => bail!(
@@ -782,6 +799,9 @@ issuer = "https://kc.example/realms/pki"
 audience = "shedu"
 jwks_url = "https://kc.example/realms/pki/protocol/openid-connect/certs"
 roles_claim = "realm_access.roles"
+console_client_id = "shedu"
+console_client_secret = "kc-client-secret"
+console_label = "Sign in with Keycloak"
 
 [[oidc]]
 issuer = "https://tenant.auth0.example/"
@@ -816,6 +836,16 @@ leeway_seconds = 5
         assert_eq!(kc.roles_claim, "realm_access.roles");
         assert_eq!(kc.username_claim, "preferred_username", "default");
         assert_eq!(kc.leeway, Duration::from_secs(60), "default");
+        let sign_in = kc.sign_in.as_ref().unwrap();
+        assert_eq!(
+            (
+                sign_in.client_id.as_str(),
+                sign_in.client_secret.as_deref(),
+                sign_in.label.as_str()
+            ),
+            ("shedu", Some("kc-client-secret"), "Sign in with Keycloak")
+        );
+        assert!(auth0.sign_in.is_none() && flags.sign_in.is_none());
         assert!(kc.algorithms.iter().any(|a| a == "RS256"), "default list");
         assert_eq!(auth0.algorithms, ["ES256"]);
         assert_eq!(auth0.username_claim, "email");

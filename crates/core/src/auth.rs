@@ -277,6 +277,52 @@ impl AuthService {
         Ok(self)
     }
 
+    /// The identity providers the web console signs in with: index and label.
+    pub fn oidc_sign_in_providers(&self) -> Vec<(usize, String)> {
+        self.oidc
+            .as_ref()
+            .map(OidcVerifier::sign_in_providers)
+            .unwrap_or_default()
+    }
+
+    /// The issuer of OIDC sign-in provider `index`.
+    pub fn oidc_issuer(&self, index: usize) -> Option<&str> {
+        self.oidc.as_ref().and_then(|o| o.issuer(index))
+    }
+
+    /// The provider's authorization URL for a console sign-in (authorization code with PKCE `S256`).
+    pub async fn oidc_authorization_url(
+        &self,
+        index: usize,
+        redirect_uri: &str,
+        state: &str,
+        nonce: &str,
+        code_challenge: &str,
+    ) -> Result<String, Error> {
+        let oidc = self
+            .oidc
+            .as_ref()
+            .ok_or_else(|| Error::NotFound("OIDC sign-in provider".into()))?;
+        oidc.authorization_url(index, redirect_uri, state, nonce, code_challenge)
+            .await
+    }
+
+    /// The ID token for an authorization code (and its PKCE verifier); not yet verified.
+    pub async fn oidc_exchange_code(
+        &self,
+        index: usize,
+        code: &str,
+        code_verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<String, Error> {
+        let oidc = self
+            .oidc
+            .as_ref()
+            .ok_or_else(|| Error::NotFound("OIDC sign-in provider".into()))?;
+        oidc.exchange_code(index, code, code_verifier, redirect_uri)
+            .await
+    }
+
     /// Creates a local user.
     pub async fn create_user(
         &self,

@@ -82,7 +82,7 @@ pub use kmip::{
 pub use lifecycle::spawn_lifecycle;
 pub use model::{Ca, CaKind, Certificate, Status};
 pub use names::NamePolicyInput;
-pub use oidc::{OidcIssuer, check_token_offline, https_or_loopback};
+pub use oidc::{OidcIssuer, OidcSignIn, check_token_offline, https_or_loopback};
 pub use ra::{AuthMode, Enrollment, EnrollmentSettings, Ra, RaInput, WebhookSettings};
 pub use registry::Registry;
 pub use rotate::rewrap_database_keys;

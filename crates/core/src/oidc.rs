@@ -72,6 +72,34 @@ pub struct OidcIssuer {
     pub algorithms: Vec<String>,
     /// Tolerated clock difference for `exp` and `nbf`.
     pub leeway: Duration,
+    /// Sign-in to the web console through this provider (authorization code with PKCE); `None`: its
+    /// tokens are only accepted as bearer tokens.
+    pub sign_in: Option<OidcSignIn>,
+}
+
+/// The web console's client at an identity provider: the authorization code flow with PKCE (RFC 7636,
+/// `S256`). The provider's endpoints come from its discovery document
+/// (`{issuer}/.well-known/openid-configuration`); the ID token it returns must pass the same checks as
+/// any bearer token of this issuer, so the issuer's `audience` is this `client_id`.
+#[derive(Clone)]
+pub struct OidcSignIn {
+    /// The client registered at the provider for the console.
+    pub client_id: String,
+    /// Its secret, for a confidential client (`client_secret_post`); `None` for a public client.
+    pub client_secret: Option<String>,
+    /// The label of its button on the sign-in page.
+    pub label: String,
+}
+
+/// Never the client secret.
+impl std::fmt::Debug for OidcSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSignIn")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "…"))
+            .field("label", &self.label)
+            .finish()
+    }
 }
 
 impl OidcIssuer {
@@ -91,6 +119,7 @@ impl OidcIssuer {
             username_claim: "preferred_username".into(),
             algorithms: DEFAULT_ALGORITHMS.map(String::from).to_vec(),
             leeway: Duration::from_secs(60),
+            sign_in: None,
         }
     }
 }
@@ -153,6 +182,166 @@ impl OidcVerifier {
     }
 }
 
+impl OidcVerifier {
+    /// The providers the console signs in with: their index (stable while the configuration is) and label.
+    pub(crate) fn sign_in_providers(&self) -> Vec<(usize, String)> {
+        self.providers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.sign_in.as_ref().map(|s| (i, s.label.clone())))
+            .collect()
+    }
+
+    fn sign_in_provider(&self, index: usize) -> Result<(&Provider, &OidcSignIn), Error> {
+        self.providers
+            .get(index)
+            .and_then(|p| p.sign_in.as_ref().map(|s| (p, s)))
+            .ok_or_else(|| Error::NotFound(format!("OIDC sign-in provider {index}")))
+    }
+
+    /// The provider's endpoints from its discovery document, each https (or http to loopback).
+    async fn endpoints(&self, provider: &Provider) -> Result<Discovery, Error> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            provider.issuer.trim_end_matches('/')
+        );
+        let unreachable = |why: String| {
+            tracing::warn!(issuer = %provider.issuer, %why, "OIDC discovery failed");
+            Error::Unauthenticated(
+                "the identity provider cannot be reached; try again later".into(),
+            )
+        };
+        let parsed = reqwest::Url::parse(&url).map_err(|e| unreachable(e.to_string()))?;
+        if !https_or_loopback(&parsed) {
+            return Err(unreachable("the issuer is not https".into()));
+        }
+        let res = self
+            .http
+            .get(parsed)
+            .send()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        if !res.status().is_success() {
+            return Err(unreachable(format!("HTTP {}", res.status())));
+        }
+        let body = crate::webhook::read_capped(res, MAX_JWKS_BYTES)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let doc: Discovery =
+            serde_json::from_slice(&body).map_err(|e| unreachable(e.to_string()))?;
+        if doc.issuer != provider.issuer {
+            return Err(unreachable(format!(
+                "the discovery document names issuer {:?}",
+                doc.issuer
+            )));
+        }
+        for endpoint in [&doc.authorization_endpoint, &doc.token_endpoint] {
+            let ok = reqwest::Url::parse(endpoint).is_ok_and(|u| https_or_loopback(&u));
+            if !ok {
+                return Err(unreachable(format!("endpoint {endpoint:?} is not https")));
+            }
+        }
+        Ok(doc)
+    }
+
+    /// Where the browser goes to sign in: the provider's authorization endpoint with the code flow's
+    /// parameters (`state`, `nonce`, and the PKCE `code_challenge` made with `S256`).
+    pub(crate) async fn authorization_url(
+        &self,
+        index: usize,
+        redirect_uri: &str,
+        state: &str,
+        nonce: &str,
+        code_challenge: &str,
+    ) -> Result<String, Error> {
+        let (provider, sign_in) = self.sign_in_provider(index)?;
+        let doc = self.endpoints(provider).await?;
+        let mut url = reqwest::Url::parse(&doc.authorization_endpoint)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &sign_in.client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", "openid profile email")
+            .append_pair("state", state)
+            .append_pair("nonce", nonce)
+            .append_pair("code_challenge", code_challenge)
+            .append_pair("code_challenge_method", "S256");
+        Ok(url.into())
+    }
+
+    /// Trades the authorization `code` (with the PKCE verifier) for the provider's ID token. The caller
+    /// verifies it like any bearer token and checks its nonce.
+    pub(crate) async fn exchange_code(
+        &self,
+        index: usize,
+        code: &str,
+        code_verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<String, Error> {
+        let (provider, sign_in) = self.sign_in_provider(index)?;
+        let doc = self.endpoints(provider).await?;
+        let refused = |why: String| {
+            tracing::warn!(issuer = %provider.issuer, %why, "OIDC code exchange failed");
+            Error::Unauthenticated("the identity provider did not confirm the sign-in".into())
+        };
+        // application/x-www-form-urlencoded, built with the URL serializer.
+        let mut form = reqwest::Url::parse("http://form.invalid/")
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        {
+            let mut pairs = form.query_pairs_mut();
+            pairs
+                .append_pair("grant_type", "authorization_code")
+                .append_pair("code", code)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("client_id", &sign_in.client_id)
+                .append_pair("code_verifier", code_verifier);
+            if let Some(secret) = &sign_in.client_secret {
+                pairs.append_pair("client_secret", secret);
+            }
+        }
+        let res = self
+            .http
+            .post(&doc.token_endpoint)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(form.query().unwrap_or_default().to_string())
+            .send()
+            .await
+            .map_err(|e| refused(e.to_string()))?;
+        let status = res.status();
+        let body = crate::webhook::read_capped(res, MAX_JWKS_BYTES)
+            .await
+            .map_err(|e| refused(e.to_string()))?;
+        if !status.is_success() {
+            let error = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(Value::as_str).map(String::from))
+                .unwrap_or_default();
+            return Err(refused(format!("HTTP {status} {error}")));
+        }
+        let answer: Value = serde_json::from_slice(&body).map_err(|e| refused(e.to_string()))?;
+        answer
+            .get("id_token")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .ok_or_else(|| refused("no id_token in the answer".into()))
+    }
+
+    /// The issuer of the sign-in provider `index`.
+    pub(crate) fn issuer(&self, index: usize) -> Option<&str> {
+        self.providers.get(index).map(|p| p.issuer.as_str())
+    }
+}
+
+/// The parts of a provider's discovery document the console's sign-in uses.
+#[derive(serde::Deserialize)]
+struct Discovery {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+}
+
 /// What [`OidcVerifier`] decides for `token` when `issuer`'s JWKS is `jwks`, without fetching anything:
 /// every decoder OIDC applies to network input (the unverified `iss`, the header, the JWKS body, the
 /// signature and the claims), in the order and with the checks of a real request. `None` when the token
@@ -193,6 +382,7 @@ struct UnverifiedIssuer {
 
 /// One issuer's checked configuration and its key cache.
 struct Provider {
+    sign_in: Option<OidcSignIn>,
     issuer: String,
     audience: String,
     jwks_url: reqwest::Url,
@@ -288,7 +478,17 @@ impl Provider {
                 c.issuer
             )));
         }
+        if let Some(sign_in) = &c.sign_in
+            && (sign_in.client_id.trim().is_empty() || c.audience != sign_in.client_id)
+        {
+            return Err(invalid_config(format!(
+                "OIDC issuer {:?}: console sign-in needs a client_id, and the audience must be that \
+                 client_id (the console's session is the ID token)",
+                c.issuer
+            )));
+        }
         Ok(Provider {
+            sign_in: c.sign_in,
             issuer: c.issuer,
             audience: c.audience,
             jwks_url,
@@ -718,6 +918,24 @@ mod tests {
         let mut c = ok();
         c.issuer = "shedu".into();
         assert!(refused(c).contains("shedu's own"));
+        // Console sign-in: the session is the ID token, whose audience is the client id.
+        let sign_in = |client_id: &str| OidcSignIn {
+            client_id: client_id.into(),
+            client_secret: None,
+            label: "Sign in".into(),
+        };
+        let mut c = ok();
+        c.sign_in = Some(sign_in("console"));
+        assert!(refused(c).contains("the audience must be that client_id"));
+        let mut c = ok();
+        c.sign_in = Some(sign_in(""));
+        c.audience = String::new();
+        assert!(refused(c).contains("audience"));
+        let mut c = ok();
+        c.issuer = "https://idp-2".into();
+        c.sign_in = Some(sign_in("shedu"));
+        let verifier = OidcVerifier::new(vec![ok(), c]).unwrap();
+        assert_eq!(verifier.sign_in_providers(), [(1, "Sign in".to_string())]);
         assert!(
             OidcVerifier::new(vec![ok(), ok()])
                 .unwrap_err()

@@ -1,6 +1,6 @@
 // The pages. Each is `async (main, session, args) => optional stop function`, and builds its DOM with h().
 // Forms send what the API takes and show its problem documents next to the field they name.
-import { get, post, h, qs, download, ApiError } from './api.js';
+import { get, post, del, h, qs, download, ApiError } from './api.js';
 
 const fmtDate = (s) => (s ? new Date(s).toLocaleString() : '—');
 const shortDate = (s) => (s ? new Date(s).toISOString().slice(0, 10) : '—');
@@ -83,6 +83,79 @@ function counts(title, map, id) {
       badge(status), h('meter', { min: 0, max: total || 1, value: c }), h('span', { class: 'count' }, String(c))))));
 }
 
+// ---- Charts: inline SVG built with DOM calls (no markup parsing, no style attributes: colours come from
+// classes in style.css, which the Content-Security-Policy allows) ---------------------------------------
+
+const SVG = 'http://www.w3.org/2000/svg';
+function s(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined && v !== null) el.setAttribute(k, String(v));
+  for (const c of children.flat()) if (c !== undefined && c !== null) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
+const CERT_STATUSES = ['active', 'about_to_expire', 'expired', 'revoked'];
+const label = (st) => st.replaceAll('_', ' ');
+
+// Stacked horizontal bars: one row per [name, {status: count}], scaled to the largest row.
+function stackedBars(id, rows, statuses, title) {
+  const rowH = 26; const labelW = 150; const width = 640; const barW = width - labelW - 60;
+  const max = Math.max(1, ...rows.map(([, c]) => statuses.reduce((n, st) => n + (c[st] || 0), 0)));
+  // Legend entries side by side, each as wide as its label (about 6.5 px a character at 12 px), wrapping.
+  let lx = 0; let ly = 12;
+  const legend = s('g', { class: 'legend' }, statuses.map((st) => {
+    const w = 24 + label(st).length * 6.5;
+    if (lx + w > width) { lx = 0; ly += 18; }
+    const entry = s('g', { transform: `translate(${lx}, ${ly})` },
+      s('rect', { class: `seg-${st}`, width: 10, height: 10, y: -9, rx: 2 }), s('text', { x: 14 }, label(st)));
+    lx += w;
+    return entry;
+  }));
+  const top = ly + 12;
+  const height = top + rows.length * rowH + 4;
+  // Drawn at its own pixel size (never scaled up; scaled down on a narrow screen by the style sheet).
+  return s('svg', { id, class: 'chart', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': title },
+    s('title', {}, title), legend,
+    rows.map(([name, counts], i) => {
+      let x = labelW;
+      const total = statuses.reduce((n, st) => n + (counts[st] || 0), 0);
+      return s('g', { class: 'row', 'data-name': name, transform: `translate(0, ${top + i * rowH})` },
+        s('text', { x: labelW - 8, y: 15, 'text-anchor': 'end', class: 'row-label' }, name.length > 22 ? `${name.slice(0, 21)}…` : name),
+        s('rect', { class: 'track', x: labelW, y: 4, width: barW, height: 14, rx: 3 }),
+        statuses.filter((st) => counts[st]).map((st) => {
+          const w = Math.max(2, (counts[st] / max) * barW);
+          const seg = s('rect', { class: `seg-${st}`, 'data-status': st, 'data-count': counts[st], x, y: 4, width: w, height: 14, rx: 3 },
+            s('title', {}, `${name}: ${counts[st]} ${label(st)}`));
+          x += w;
+          return seg;
+        }),
+        s('text', { x: labelW + barW + 8, y: 15, class: 'total' }, String(total)));
+    }));
+}
+
+// The expiry timeline: unexpired certificates due within 7, 30 and 90 days, as columns along a time axis.
+function expiryTimeline(id, expiring) {
+  const windows = Object.entries(expiring).map(([d, n]) => [Number(d), n]).sort(([a], [b]) => a - b);
+  const width = 420; const height = 170; const left = 30; const bottom = 140; const top = 20;
+  const lastDay = Math.max(...windows.map(([d]) => d), 1);
+  const max = Math.max(1, ...windows.map(([, n]) => n));
+  const xOf = (d) => left + (d / lastDay) * (width - left - 20);
+  let prev = 0;
+  return s('svg', { id, class: 'chart', width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'Certificates expiring in the next 7, 30 and 90 days' },
+    s('title', {}, 'Certificates expiring in the next 7, 30 and 90 days'),
+    s('line', { class: 'axis', x1: left, y1: bottom, x2: width - 10, y2: bottom }),
+    s('text', { x: left, y: bottom + 18, class: 'tick', 'text-anchor': 'middle' }, 'today'),
+    windows.map(([days, n]) => {
+      const x0 = xOf(prev); const x1 = xOf(days); prev = days;
+      const h = (n / max) * (bottom - top - 14);
+      return s('g', { class: 'window', 'data-days': days, 'data-count': n },
+        s('rect', { class: `due due-${days}`, x: x0 + 3, y: bottom - h, width: Math.max(2, x1 - x0 - 6), height: h, rx: 3 },
+          s('title', {}, `${n} due within ${days} days`)),
+        s('text', { x: (x0 + x1) / 2, y: bottom - h - 4, 'text-anchor': 'middle', class: 'value' }, String(n)),
+        s('line', { class: 'tick-line', x1: x1, y1: bottom, x2: x1, y2: bottom + 5 }),
+        s('text', { x: x1, y: bottom + 18, 'text-anchor': 'middle', class: 'tick' }, `${days} d`));
+    }));
+}
+
 async function dashboard(main) {
   main.append(header('Dashboard'));
   const [status, { items: cas }] = await Promise.all([get('/api/v1/status'), get('/api/v1/cas')]);
@@ -94,19 +167,26 @@ async function dashboard(main) {
     counts('Certificates', status.certificates, 'stat-certificates'),
     counts('Devices', status.devices, 'stat-devices'),
     counts('Certificate authorities', status.cas, 'stat-cas'),
-    card('Expiring', h('ul', { class: 'timeline', id: 'expiring' }, soon.map(([days, n]) => h('li', {},
-      h('strong', {}, String(n)), ` in the next ${days} days`)))),
+    card('Expiring', expiryTimeline('chart-expiring', status.expiring),
+      h('ul', { class: 'timeline', id: 'expiring' }, soon.map(([days, n]) => h('li', {},
+        h('strong', {}, String(n)), ` in the next ${days} days`)))),
     card('Event delivery', h('p', {}, `Outbox head: ${status.events.head}`),
       table([['Sink', (s) => s.name], ['Lag', (s) => String(s.lag)], ['Updated', (s) => fmtDate(s.updated_at)]],
         status.events.sinks, 'No sink has delivered yet.')),
     card('Server', h('p', {}, `Version ${status.version}, ${status.database.kind} (status read in ${status.database.read_ms.toFixed(1)} ms)`))));
-  main.append(card('Certificates per CA', h('div', { id: 'per-ca' }, table([
+  const deviceStatuses = ['pending_provisioning', 'fully_provisioned', 'requires_action', 'with_warnings', 'decommissioned'];
+  main.append(card('Certificates by status per CA',
+    perCa.length ? stackedBars('chart-per-ca', perCa.map(([id, c]) => [caName(id), c]), CERT_STATUSES, 'Certificates by status per CA') : null,
+    h('div', { id: 'per-ca' }, table([
     ['CA', ([id]) => h('a', { href: `#/certificates/${encodeURIComponent(id)}` }, caName(id))],
     ...statuses.map((st) => [st.replaceAll('_', ' '), ([, counts]) => String(counts[st] || 0)]),
     ['', ([, counts]) => h('span', { class: 'stack', 'aria-hidden': 'true' }, statuses.map((st) => h('meter', {
       class: `seg seg-${st}`, min: 0, max: Object.values(counts).reduce((a, b) => a + b, 0), value: counts[st] || 0,
     })))],
   ], perCa, 'No certificate issued yet.'))));
+  main.append(card('Devices by status', Object.keys(status.devices || {}).length
+    ? stackedBars('chart-devices', [['all devices', status.devices]], deviceStatuses, 'Devices by status')
+    : h('p', { class: 'empty' }, 'No device yet.')));
 }
 
 // ---- CAs ----------------------------------------------------------------------------------------------
@@ -376,6 +456,165 @@ async function events(main) {
   return () => stop.abort();
 }
 
+// ---- Alerts: subscriptions, their deliveries, dead letters ---------------------------------------------
+
+const channelText = (c) => (c.type === 'webhook' ? `webhook ${c.url}${c.format && c.format !== 'cloudevents' ? ` (${c.format})` : ''}` : `e-mail ${c.address}`);
+
+async function alerts(main, session, [only]) {
+  const canWrite = session.can('subscriptions');
+  const [{ items: subs }, { items: cas }] = await Promise.all([get('/api/v1/subscriptions'), get('/api/v1/cas')]);
+  main.append(header('Alerts',
+    canWrite ? h('button', { class: 'primary', id: 'new-subscription', onclick: () => createSubscription(cas) }, 'New subscription') : null));
+  const reload = () => window.dispatchEvent(new HashChangeEvent('hashchange'));
+  const caName = (id) => cas.find((c) => c.id === id)?.name || id;
+  const condition = (c) => [c?.ca_id ? `CA ${caName(c.ca_id)}` : null, c?.subject_contains ? `subject contains ${c.subject_contains}` : null].filter(Boolean).join(', ') || '—';
+  main.append(card('Subscriptions', h('div', { id: 'subscriptions' }, table([
+    ['Events', (s) => h('a', { href: `#/alerts/${encodeURIComponent(s.id)}`, title: 'Its deliveries' }, s.event_types.join(', '))],
+    ['Channel', (s) => channelText(s.channel)],
+    ['Condition', (s) => condition(s.condition)],
+    ['Created', (s) => fmtDate(s.created_at)],
+    ['', (s) => (canWrite ? h('button', { class: 'link delete-subscription', 'data-id': s.id, onclick: async () => {
+      if (!window.confirm('Delete this subscription? Its pending deliveries are not sent.')) return;
+      await del(`/api/v1/subscriptions/${encodeURIComponent(s.id)}`);
+      reload();
+    } }, 'Delete') : null)],
+  ], subs, 'No subscription yet: events are only kept in the outbox and on the buses.'))));
+
+  const filters = h('form', { class: 'filters', id: 'delivery-filters' },
+    input('Status', 'status', { options: [['', 'Any'], ['pending', 'pending'], ['delivered', 'delivered'], ['dead', 'dead (retries exhausted)']] }),
+    input('Subscription', 'subscription_id', { options: [['', 'Any'], ...subs.map((s) => [s.id, `${s.event_types.join(', ')} → ${channelText(s.channel)}`])] }),
+    h('div', { class: 'form-actions' }, h('button', { type: 'submit' }, 'Filter')));
+  if (only) filters.elements.subscription_id.value = only;
+  const results = h('div', { id: 'deliveries' });
+  const subText = (id) => { const sub = subs.find((x) => x.id === id); return sub ? sub.event_types.join(', ') : id; };
+  const load = async () => {
+    const page = await get(`/api/v1/deliveries${qs({ status: val(filters, 'status'), subscription_id: val(filters, 'subscription_id'), limit: 100 })}`);
+    results.replaceChildren(table([
+      ['Event', (d) => h('code', {}, d.event_id)],
+      ['Subscription', (d) => subText(d.subscription_id)],
+      ['Status', (d) => badge(d.status)],
+      ['Attempts', (d) => String(d.attempts)],
+      ['Next attempt', (d) => (d.status === 'pending' ? fmtDate(d.next_attempt_at) : '—')],
+      ['Last error', (d) => (d.last_error ? h('small', { class: 'error' }, d.last_error) : '—')],
+      ['Updated', (d) => fmtDate(d.updated_at)],
+      ['', (d) => (canWrite && d.status === 'dead' ? h('button', { class: 'retry', onclick: async (ev) => {
+        ev.target.disabled = true;
+        try {
+          await post(`/api/v1/subscriptions/${encodeURIComponent(d.subscription_id)}/deliveries/${encodeURIComponent(d.event_id)}/retry`);
+        } catch (e) {
+          ev.target.replaceWith(h('span', { class: 'error', role: 'alert' }, e.message));
+          return;
+        }
+        await load();
+      } }, 'Retry') : null)],
+    ], page.items, 'No delivery matches.'));
+  };
+  filters.addEventListener('submit', (ev) => { ev.preventDefault(); load(); });
+  main.append(card('Deliveries', filters, results));
+  await load();
+}
+
+function createSubscription(cas) {
+  const f = form('subscription-form', [
+    input('Event types', 'event_types', { placeholder: 'certificate.revoked, device.*' }),
+    input('Channel', 'channel_type', { options: [['webhook', 'webhook'], ['email', 'e-mail']] }, 'channel'),
+    input('Webhook URL', 'url', { placeholder: 'https://hooks.example/shedu' }, 'url'),
+    input('Webhook format', 'format', { options: [['cloudevents', 'CloudEvents'], ['slack', 'Slack / Teams']] }, 'format'),
+    input('E-mail address', 'address', { type: 'email' }, 'address'),
+    input('Only for the CA', 'ca_id', { options: [['', 'any CA'], ...cas.map((c) => [c.id, c.name])] }, 'ca_id'),
+    input('Only when the subject contains', 'subject_contains', {}, 'subject_contains'),
+  ], 'Create', (el) => {
+    const webhook = val(el, 'channel_type') === 'webhook';
+    const cond = { ca_id: val(el, 'ca_id') || undefined, subject_contains: val(el, 'subject_contains') || undefined };
+    return {
+      event_types: val(el, 'event_types').split(',').map((t) => t.trim()).filter(Boolean),
+      channel: webhook ? { type: 'webhook', url: val(el, 'url'), format: val(el, 'format') } : { type: 'email', address: val(el, 'address') },
+      condition: cond.ca_id || cond.subject_contains ? cond : undefined,
+    };
+  }, (b) => post('/api/v1/subscriptions', b), (created) => {
+    // A webhook's secret is shown this once; the server keeps it sealed and never lists it.
+    if (created.channel?.type === 'webhook' && created.channel.secret) {
+      f.replaceWith(h('div', {}, h('p', {}, 'Subscription created. Its signing secret (X-Shedu-Signature), shown only now:'),
+        h('pre', { class: 'pem', id: 'new-secret' }, created.channel.secret),
+        h('div', { class: 'form-actions' }, h('button', { class: 'primary', id: 'secret-done', onclick: () => { dialog.close(); window.dispatchEvent(new HashChangeEvent('hashchange')); } }, 'Done'))));
+    } else {
+      dialog.close();
+      window.dispatchEvent(new HashChangeEvent('hashchange'));
+    }
+  });
+  const toggle = () => {
+    const webhook = f.elements.channel_type.value === 'webhook';
+    for (const name of ['url', 'format']) f.elements[name].closest('.field').classList.toggle('hidden', !webhook);
+    f.elements.address.closest('.field').classList.toggle('hidden', webhook);
+  };
+  f.elements.channel_type.addEventListener('change', toggle);
+  toggle();
+  const dialog = modal('New alert subscription', f);
+}
+
+// ---- Later capabilities: read-only lists ------------------------------------------------------------
+
+async function connectors(main) {
+  main.append(header('Connectors'));
+  const { items } = await get('/api/v1/cloud-connectors');
+  main.append(card('Cloud connectors', h('div', { id: 'cloud-connectors' }, table([
+    ['Name', (c) => h('strong', {}, c.name)],
+    ['Type', (c) => c.type],
+    ['Region', (c) => c.region],
+    ['CA mode', (c) => c.ca_mode],
+    ['Registers things', (c) => (c.register_things ? 'yes' : 'no')],
+    ['State', (c) => (c.deregistering ? badge('deregistering') : badge('active'))],
+    ['Updated', (c) => fmtDate(c.updated_at)],
+  ], items, 'No cloud connector yet (shedu cloud create, or POST /api/v1/cloud-connectors).'))));
+  main.append(card('Connector tokens',
+    h('p', {}, 'One-time tokens pair an application that has no identity yet with its first certificate. ',
+      'They live five minutes and are not listed; issue one with ', h('code', {}, 'shedu connector token --application NAME'),
+      ' or POST /connector/v1/{kind}/tokens, and revoke what it produced with ', h('code', {}, 'shedu connector revoke'), '.')));
+}
+
+async function rotation(main) {
+  main.append(header('Assets and rotation'));
+  const [{ items: assets }, { items: runs }] = await Promise.all([get('/api/v1/assets'), get(`/api/v1/rotation-runs${qs({ limit: 50 })}`)]);
+  main.append(card('Assets', h('div', { id: 'assets' }, table([
+    ['System', (a) => h('strong', {}, a.system_name)],
+    ['Common name', (a) => a.common_name],
+    ['Address', (a) => `${a.ip_address || a.common_name}:${a.port}`],
+    ['Certificate expires', (a) => shortDate(a.certificate_expiration)],
+    ['Next rotation', (a) => (a.skip_reason ? badge(a.skip_reason) : fmtDate(a.next_rotation_at))],
+  ], assets, 'No asset yet (POST /api/v1/assets).'))));
+  main.append(card('Rotation runs', h('div', { id: 'rotation-runs' }, table([
+    ['Run', (r) => h('code', {}, r.id)],
+    ['System', (r) => r.system_name],
+    ['State', (r) => badge(r.state)],
+    ['Trigger', (r) => r.trigger],
+    ['Serial', (r) => r.serial || '—'],
+    ['Error', (r) => (r.error ? h('small', { class: 'error' }, r.error) : '—')],
+    ['Created', (r) => fmtDate(r.created_at)],
+  ], runs, 'No rotation run yet.'))));
+}
+
+async function kmip(main) {
+  main.append(header('KMIP objects'));
+  const [owned, obtained] = await Promise.all([get('/api/v1/kms/access/owned'), get('/api/v1/kms/access/obtained')]);
+  const columns = [
+    ['Object', (o) => h('code', {}, o.object_id)],
+    ['Type', (o) => o.object_type],
+    ['State', (o) => badge(o.state)],
+    ['Owner', (o) => o.owner_id],
+  ];
+  main.append(card('Owned by you', h('div', { id: 'kmip-owned' }, table(columns, owned, 'You own no KMIP object.'))));
+  main.append(card('Granted to you', h('div', { id: 'kmip-obtained' }, table([...columns,
+    ['Operations', (o) => o.operations.join(', ')]], obtained, 'No KMIP object was granted to you.'))));
+}
+
+async function secrets(main) {
+  main.append(header('Secrets'));
+  main.append(card('The secret store',
+    h('p', {}, 'A Vault/OpenBao KV v2 compatible store under /v1/ on this listener: the bao and vault CLIs, hvac and the SDKs work unchanged. ',
+      'Its values are never shown here; the audit log records every write by path and token accessor.'),
+    h('p', {}, 'List paths with ', h('code', {}, 'shedu secrets list PATH'), ' or ', h('code', {}, 'bao kv list -mount=secret PATH'), '.')));
+}
+
 async function audit(main) {
   main.append(header('Audit log', h('button', { id: 'verify', onclick: verify }, 'Verify the chain')));
   const verdict = h('p', { id: 'verdict', role: 'status' });
@@ -408,5 +647,6 @@ async function audit(main) {
 }
 
 export const PAGES = {
-  dashboard, cas, certificates, certificate, ras, devices, device, events, audit,
+  dashboard, cas, certificates, certificate, ras, devices, device, events, alerts, connectors, rotation, kmip,
+  secrets, audit,
 };

@@ -27,6 +27,10 @@ const SESSION_COOKIE: &str = "__Host-shedu-session";
 /// The refresh token, sent only to the console's session routes.
 const REFRESH_COOKIE: &str = "__Secure-shedu-refresh";
 const REFRESH_PATH: &str = "/ui/session";
+/// An OIDC sign-in under way: the provider, `state`, `nonce` and the PKCE verifier, for ten minutes.
+/// `SameSite=Lax`, since the provider's redirect back is a cross-site navigation.
+const OIDC_COOKIE: &str = "__Host-shedu-oidc";
+const OIDC_CALLBACK: &str = "/ui/oidc/callback";
 /// The header a console request that changes something carries.
 pub(crate) const CSRF_HEADER: &str = "x-requested-with";
 const CSRF_VALUE: &str = "shedu-console";
@@ -82,6 +86,9 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
         .route("/ui/", get(index))
         .route("/ui/assets/{name}", get(asset))
+        .route("/ui/oidc", get(oidc_providers))
+        .route("/ui/oidc/{provider}/start", get(oidc_start))
+        .route(OIDC_CALLBACK, get(oidc_callback))
         .merge(session)
         .layer(axum::middleware::from_fn(security_headers))
 }
@@ -295,6 +302,185 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         }
     }
     Ok(res)
+}
+
+/// One identity provider the console offers on its sign-in page.
+#[derive(Debug, Serialize)]
+struct SignInProvider {
+    id: usize,
+    label: String,
+}
+
+/// `GET /ui/oidc`: the identity providers configured for console sign-in.
+async fn oidc_providers(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let providers: Vec<SignInProvider> = state
+        .services
+        .auth
+        .oidc_sign_in_providers()
+        .into_iter()
+        .map(|(id, label)| SignInProvider { id, label })
+        .collect();
+    Json(serde_json::json!({ "providers": providers }))
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The console's redirect URI at this server, as the browser reached it.
+fn callback_uri(uri: &axum::http::Uri, headers: &HeaderMap) -> Result<String, Problem> {
+    let authority = crate::listen::request_authority(uri, headers).ok_or_else(|| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-input",
+            "the request names no host",
+        )
+    })?;
+    Ok(format!("https://{authority}{OIDC_CALLBACK}"))
+}
+
+/// `GET /ui/oidc/{provider}/start`: begins the authorization code flow with PKCE: a fresh `state`,
+/// `nonce` and code verifier go into a short-lived cookie, and the browser to the provider.
+async fn oidc_start(
+    State(state): State<AppState>,
+    axum::extract::Path(provider): axum::extract::Path<usize>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let redirect_uri = callback_uri(&uri, &headers)?;
+    let (flow_state, nonce, verifier) = (
+        b64url(&rand::random::<[u8; 24]>()),
+        b64url(&rand::random::<[u8; 24]>()),
+        b64url(&rand::random::<[u8; 32]>()),
+    );
+    // RFC 7636 §4.2: S256, the SHA-256 of the verifier, base64url without padding.
+    let challenge =
+        b64url(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref());
+    let to = match state
+        .services
+        .auth
+        .oidc_authorization_url(provider, &redirect_uri, &flow_state, &nonce, &challenge)
+        .await
+    {
+        Ok(to) => to,
+        Err(e @ shedu_core::Error::NotFound(_)) => return Err(e.into()),
+        // The provider is down or its discovery document unusable (logged): back to the sign-in page.
+        Err(_) => return Ok(sign_in_failed("unavailable")),
+    };
+    let mut res = Redirect::to(&to).into_response();
+    let cookie = format!(
+        "{OIDC_COOKIE}={provider}.{flow_state}.{nonce}.{verifier}; Path=/; Secure; HttpOnly; \
+         SameSite=Lax; Max-Age=600"
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+/// The provider's redirect back: `code` and `state`, or `error`.
+#[derive(Debug, Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// Back to the sign-in page with a reason the page explains (`state`, `denied`, `refused` or
+/// `unavailable`).
+fn sign_in_failed(reason: &str) -> Response {
+    let mut res = Redirect::to(&format!("/ui/?oidc-error={reason}")).into_response();
+    let (name, value) = set_cookie(OIDC_COOKIE, "", "/", true);
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        res.headers_mut().append(name, v);
+    }
+    res
+}
+
+/// `GET /ui/oidc/callback`: checks `state` against the cookie, trades the code (with the PKCE verifier)
+/// for the ID token, verifies it like any bearer token of that issuer and checks its `nonce`; the ID
+/// token becomes the console's session cookie, valid as long as the token is.
+async fn oidc_callback(
+    State(state): State<AppState>,
+    axum::extract::Query(back): axum::extract::Query<Callback>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    // An error answer signs nobody in, whatever its state (some providers leave `state` out of it).
+    if back.error.is_some() {
+        return sign_in_failed("denied");
+    }
+    let Some(pending) = cookie(&headers, OIDC_COOKIE) else {
+        return sign_in_failed("state");
+    };
+    let parts: Vec<&str> = pending.split('.').collect();
+    let [provider, expected_state, nonce, verifier] = parts[..] else {
+        return sign_in_failed("state");
+    };
+    let Ok(provider) = provider.parse::<usize>() else {
+        return sign_in_failed("state");
+    };
+    let state_ok = back.state.as_deref().is_some_and(|s| {
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            s.as_bytes(),
+            expected_state.as_bytes(),
+        ))
+    });
+    if !state_ok {
+        return sign_in_failed("state");
+    }
+    let Some(code) = back.code else {
+        return sign_in_failed("refused");
+    };
+    let Ok(redirect_uri) = callback_uri(&uri, &headers) else {
+        return sign_in_failed("refused");
+    };
+    let auth = &state.services.auth;
+    let id_token = match auth
+        .oidc_exchange_code(provider, &code, verifier, &redirect_uri)
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::info!(error = %e, "console OIDC sign-in refused");
+            return sign_in_failed("refused");
+        }
+    };
+    let principal = match crate::auth::authenticate(&state, Some(&id_token)).await {
+        Ok(p) => p,
+        Err(_) => return sign_in_failed("refused"),
+    };
+    let issuer_ok = auth
+        .oidc_issuer(provider)
+        .is_some_and(|iss| principal.id.starts_with(&format!("oidc:{iss}#")));
+    // The signature was verified above; the claims are read again only for the nonce.
+    let nonce_ok = id_token
+        .split('.')
+        .nth(1)
+        .and_then(|claims| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(claims)
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|claims| claims["nonce"].as_str() == Some(nonce));
+    if principal.kind != crate::PrincipalKind::Oidc || !issuer_ok || !nonce_ok {
+        return sign_in_failed("refused");
+    }
+    tracing::info!(principal = %principal.id, role = principal.role.as_str(), "console OIDC sign-in");
+    let mut res = Redirect::to("/ui/").into_response();
+    for (name, value) in [
+        set_cookie(SESSION_COOKIE, &id_token, "/", false),
+        set_cookie(REFRESH_COOKIE, "", REFRESH_PATH, true),
+        set_cookie(OIDC_COOKIE, "", "/", true),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            res.headers_mut().append(name, v);
+        }
+    }
+    res
 }
 
 #[cfg(test)]

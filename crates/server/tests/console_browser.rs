@@ -12,19 +12,64 @@
 use std::path::Path;
 
 use serde_json::json;
-use shedu_testkit::{TestServer, backend_test, openssl_csr, python_venv};
+use shedu_core::{OidcIssuer, OidcSignIn};
+use shedu_testkit::{Options, TestServer, backend_test, openssl_csr, python_venv};
+use tokio::io::AsyncBufReadExt;
 
 /// The Playwright release the console's browser tests (and scripts/screenshots) use.
 pub const PLAYWRIGHT: &str = "playwright==1.65.3";
 const PASSWORD: &str = "a long enough secret";
+/// The OpenID Connect provider the sign-in test signs in at (tests/console/idp.py), and the authlib it
+/// runs on, pinned.
+const OIDC_PROVIDER: [&str; 2] = ["oidc-provider-mock==0.3.4", "Authlib==1.9.10"];
 
-backend_test!(console_flows_in_chromium, |backend| {
+fn chromium() -> String {
     let chromium = std::env::var("SHEDU_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         Path::new(&chromium).exists(),
-        "the console's browser test needs Debian's Chromium (apt-get install chromium; scripts/test does)"
+        "the console's browser tests need Debian's Chromium (apt-get install chromium; scripts/test does)"
     );
-    let server = TestServer::start(backend).await;
+    chromium
+}
+
+/// Runs one of the Playwright scripts in tests/console with `args`; its stdout when it succeeded.
+async fn playwright(script: &str, args: &[&str]) -> String {
+    let venv = python_venv("console", &[PLAYWRIGHT]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/console")
+        .join(script);
+    let out = tokio::process::Command::new(venv.join("bin/python"))
+        .arg(script)
+        .args(args)
+        .env("SHEDU_CHROMIUM", chromium())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "the browser script failed\n--- stdout\n{stdout}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+backend_test!(console_flows_in_chromium, |backend| {
+    // Webhooks to loopback (the script's receiver), given up after two quick attempts so that a dead
+    // letter appears within the test.
+    let server = TestServer::start_with(
+        backend,
+        Options {
+            delivery: Some(shedu_events::DeliveryOptions {
+                max_attempts: 2,
+                retry_initial: std::time::Duration::from_millis(200),
+                poll_interval: std::time::Duration::from_millis(200),
+                ..Default::default()
+            }),
+            ..Options::loopback_webhooks()
+        },
+    )
+    .await;
     for (name, role) in [("alice", "admin"), ("audrey", "auditor")] {
         let (s, u) = server
             .post(
@@ -42,24 +87,21 @@ backend_test!(console_flows_in_chromium, |backend| {
         "/CN=browser-device.example",
         Some("DNS:browser-device.example"),
     );
-    let venv = python_venv("console", &[PLAYWRIGHT]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/browser.py");
-    let out = tokio::process::Command::new(venv.join("bin/python"))
-        .arg(script)
-        .args([&server.base_url, "alice", "audrey", PASSWORD])
-        .arg(dir.path().join("device.csr"))
-        .arg(&server.ca_file)
-        .arg(&server.token)
-        .env("SHEDU_CHROMIUM", &chromium)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "browser.py failed\n--- stdout\n{stdout}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let csr_file = dir.path().join("device.csr");
+    let ca_file = server.ca_file.to_string_lossy().to_string();
+    let stdout = playwright(
+        "browser.py",
+        &[
+            &server.base_url,
+            "alice",
+            "audrey",
+            PASSWORD,
+            &csr_file.to_string_lossy(),
+            &ca_file,
+            &server.token,
+        ],
+    )
+    .await;
 
     // What the browser did is what the server holds.
     let serial = serde_json::from_str::<serde_json::Value>(stdout.lines().last().unwrap()).unwrap()
@@ -145,4 +187,83 @@ backend_test!(console_flows_in_chromium, |backend| {
     if let Ok(shots) = std::env::var("SCREENSHOTS") {
         assert!(Path::new(&shots).join("dashboard.png").exists());
     }
+});
+
+// Console sign-in through an OpenID Connect provider: the authorization code flow with PKCE against a real
+// provider (PyPI's oidc-provider-mock, authlib's authorization server) whose login page the browser fills
+// in. The script checks the PKCE challenge against the verifier in the pending-sign-in cookie, the roles
+// the provider's users get (an operator writes, an auditor is offered no write and is refused one), a
+// denied sign-in, a user without a shedu role, and a forged callback.
+backend_test!(console_signs_in_through_oidc, |backend| {
+    let venv = python_venv("oidc-provider", &OIDC_PROVIDER);
+    let mut idp = tokio::process::Command::new(venv.join("bin/python"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/idp.py"))
+        .stdout(std::process::Stdio::piped())
+        // Its request log; the browser script's output says what went wrong.
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    tokio::io::BufReader::new(idp.stdout.take().unwrap())
+        .read_line(&mut first)
+        .await
+        .unwrap();
+    let issuer = first.trim().to_string();
+    assert!(issuer.starts_with("http://127.0.0.1:"), "{issuer:?}");
+    let mut provider = OidcIssuer::new(
+        issuer.clone(),
+        "shedu-console",
+        format!("{issuer}/jwks"),
+        "roles",
+    );
+    provider.sign_in = Some(OidcSignIn {
+        client_id: "shedu-console".into(),
+        client_secret: Some("console-secret".into()),
+        label: "Sign in with the test IdP".into(),
+    });
+    let server = TestServer::start_with(
+        backend,
+        Options {
+            oidc: vec![provider],
+            ..Default::default()
+        },
+    )
+    .await;
+    let res = server
+        .client
+        .get(format!("{}/ui/oidc", server.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap(),
+        json!({"providers": [{"id": 0, "label": "Sign in with the test IdP"}]})
+    );
+
+    playwright("oidc.py", &[&server.base_url, &issuer]).await;
+
+    // What the browser did is what the server holds: the CA olivia created, and no forced one.
+    let (_, cas) = server.get("/api/v1/cas").await;
+    let names: Vec<&str> = cas["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["oidc-root"], "{cas}");
+    let (s, audit) = server.get("/api/v1/audit?action=ca.create").await;
+    assert_eq!(s, 200, "{audit}");
+    let by_olivia = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "success")
+        .any(|r| r["principal"].as_str().unwrap_or("").contains("olivia"));
+    assert!(
+        by_olivia,
+        "the CA was created as the provider's user: {audit}"
+    );
+    drop(idp);
 });

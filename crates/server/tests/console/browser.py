@@ -7,11 +7,15 @@ Prints one line per step; any failed expectation raises, and the test fails with
 """
 
 import base64
+import http.server
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 from playwright.sync_api import expect, sync_playwright
 
@@ -53,7 +57,44 @@ TITLES = {
     "dashboard": "Dashboard",
     "audit": "Audit log",
     "devices": "Devices",
+    "alerts": "Alerts",
+    "connectors": "Connectors",
+    "rotation": "Assets and rotation",
+    "kmip": "KMIP objects",
+    "secrets": "Secrets",
 }
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """A webhook receiver that records what it is sent."""
+    received = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        Receiver.received.append((self.headers.get("X-Shedu-Event-Type"), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_):
+        pass
+
+
+def until(page, check, what, button=None, tries=60):
+    """Clicks `button` (a refresh) until `check()` holds: for state the server reaches on its own."""
+    for _ in range(tries):
+        if button:
+            page.click(button)
+            page.wait_for_timeout(250)
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"never: {what}")
 
 
 def curl(*args):
@@ -214,6 +255,20 @@ def main(p):
     expect(page.locator("#content table").first).to_contain_text("browser-line-1")
     shot(page, "ras")
 
+    step("subscribe a webhook to device events (its receiver is not up yet: deliveries will fail)")
+    hook_port = free_port()
+    go(page, "alerts")
+    page.click("#new-subscription")
+    page.fill("#subscription-form input[name=event_types]", "device.*")
+    page.fill("#subscription-form input[name=url]", "ftp://nowhere.example/")
+    submit_dialog(page, "subscription-form")
+    expect(page.locator("#subscription-form [role=alert]:not(:empty)").first).not_to_be_empty()
+    page.fill("#subscription-form input[name=url]", f"http://127.0.0.1:{hook_port}/hook")
+    submit_dialog(page, "subscription-form")
+    expect(page.locator("#new-secret")).not_to_be_empty()
+    page.click("#secret-done")
+    expect(page.locator("#subscriptions")).to_contain_text(f"http://127.0.0.1:{hook_port}/hook")
+
     step("the live event stream shows what happened")
     go(page, "events")
     expect(page.locator("#live")).to_have_text("live")
@@ -234,6 +289,37 @@ def main(p):
     expect(page.locator("#slots tbody tr").first).to_contain_text("active")
     shot(page, "device")
 
+    step("the device's events are dead letters on the alerts page; one is retried once the receiver is up")
+    go(page, "alerts")
+    page.select_option("#delivery-filters select[name=status]", "dead")
+    dead = page.locator("#deliveries tbody tr")
+    until(page, lambda: dead.count() > 0, "a dead delivery", "#delivery-filters button[type=submit]")
+    expect(dead.first).to_contain_text("dead")
+    expect(dead.first.locator("small.error")).not_to_be_empty()
+    shot(page, "alerts")
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", hook_port), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    event_id = dead.first.locator("td").first.inner_text().strip()
+    dead.first.locator("button.retry").click()
+    page.select_option("#delivery-filters select[name=status]", "delivered")
+    delivered = page.locator("#deliveries tbody tr", has_text=event_id)
+    until(page, lambda: delivered.count() == 1, "the retried delivery delivered", "#delivery-filters button[type=submit]")
+    assert any(t and t.startswith("device.") for t, _ in Receiver.received), Receiver.received
+    assert any(event_id.encode() in body for _, body in Receiver.received), "the retried event was sent"
+
+    step("the later capabilities have their pages: an asset added over the API is listed")
+    api("POST", "/api/v1/assets", {"system_name": "web-1", "common_name": "web-1.example", "ip_address": "192.0.2.10",
+                                   "port": 8443})
+    go(page, "rotation")
+    expect(page.locator("#assets tbody tr", has_text="web-1")).to_contain_text("192.0.2.10:8443")
+    expect(page.locator("#rotation-runs")).to_contain_text("No rotation run yet")
+    go(page, "connectors")
+    expect(page.locator("#cloud-connectors")).to_contain_text("No cloud connector yet")
+    go(page, "kmip")
+    expect(page.locator("#kmip-owned")).to_contain_text("You own no KMIP object")
+    go(page, "secrets")
+    expect(page.locator("#content")).to_contain_text("KV v2")
+
     step("the dashboard counts them")
     go(page, "dashboard")
     expect(page.locator(".card", has=page.locator("#stat-certificates"))).to_contain_text("revoked")
@@ -243,6 +329,16 @@ def main(p):
     expect(page.locator("#expiring")).to_contain_text("0 in the next 90 days")
     per_ca = page.locator("#per-ca tr", has_text="browser-issuing")
     expect(per_ca.locator("td").nth(4)).to_have_text("1")  # revoked
+
+    step("the dashboard's charts: SVG drawn from the same counts")
+    bars = page.locator("#chart-per-ca g.row[data-name='browser-issuing']")
+    expect(bars.locator("rect[data-status=revoked]")).to_have_attribute("data-count", "1")
+    expect(bars.locator("rect[data-status=active]")).to_have_attribute("data-count", "1")
+    expect(bars.locator("text.total")).to_have_text("2")
+    expect(page.locator("#chart-expiring g.window")).to_have_count(3)
+    for days in ["7", "30", "90"]:
+        expect(page.locator(f"#chart-expiring g.window[data-days='{days}']")).to_have_attribute("data-count", "0")
+    expect(page.locator("#chart-devices rect[data-status=fully_provisioned]")).to_have_attribute("data-count", "1")
     shot(page, "dashboard")
     sign_out(page)
     assert "__Host-shedu-session" not in {c["name"] for c in context.cookies()}
@@ -266,6 +362,20 @@ def main(p):
     page.click("#content a:has-text('plc-9')")
     expect(page.locator("dd[data-key=status]")).to_have_text("fully provisioned")
     expect(page.locator("#decommission")).to_have_count(0)
+
+    go(page, "alerts")
+    expect(page.locator("#subscriptions")).to_contain_text(f"http://127.0.0.1:{hook_port}/hook")
+    expect(page.locator("#deliveries tbody tr").first).to_be_visible()
+    expect(page.locator("#new-subscription")).to_have_count(0)
+    expect(page.locator(".delete-subscription")).to_have_count(0)
+    page.select_option("#delivery-filters select[name=status]", "dead")
+    page.click("#delivery-filters button[type=submit]")
+    expect(page.locator("#deliveries tbody tr").first).to_contain_text("dead")
+    expect(page.locator("button.retry")).to_have_count(0)
+
+    go(page, "rotation")
+    expect(page.locator("#assets")).to_contain_text("web-1")
+    expect(page.locator("nav a[href='#/kmip']")).to_have_count(0)  # KMIP access is for admins and operators
 
     step("an auditor forcing a write from the page gets 403")
     forced = page.evaluate(
