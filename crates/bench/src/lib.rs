@@ -101,6 +101,25 @@ pub fn thousands(v: f64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
+/// The store at `url` and the services over it (a fresh master key, a manual clock, the default settings):
+/// where the in-process benchmarks start.
+pub async fn open_services(
+    url: &str,
+) -> anyhow::Result<(shedu_store::Store, shedu_core::Services)> {
+    use anyhow::Context;
+    let store = shedu_store::Store::connect(url, &shedu_core::EVENT_WORDS)
+        .await
+        .with_context(|| format!("opening {}", shedu_store::redact_url(url)))?;
+    let services = shedu_core::Services::open(
+        store.clone(),
+        &shedu_keys::MasterKey::generate(),
+        std::sync::Arc::new(shedu_core::ManualClock::default()),
+        shedu_core::ServicesConfig::default(),
+    )
+    .await?;
+    Ok((store, services))
+}
+
 /// A root CA request with the default profile and settings, for the in-process benchmarks.
 pub fn root_ca(name: String, common_name: &str, key_type: shedu_pki::KeyType) -> shedu_core::NewCa {
     shedu_core::NewCa {

@@ -15,7 +15,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -24,12 +23,9 @@ use serde::Serialize;
 use shedu_bench::stats::{Summary, micros};
 use shedu_bench::thousands;
 use shedu_core::{
-    AuditContext, AuditFilter, CertificateQuery, DeviceQuery, DeviceStatus, ManualClock, Services,
-    ServicesConfig, Status,
+    AuditContext, AuditFilter, CertificateQuery, DeviceQuery, DeviceStatus, Services, Status,
 };
-use shedu_keys::MasterKey;
 use shedu_pki::{KeyType, Serial};
-use shedu_store::Store;
 use shedu_store::bench_fill::{FleetBand, FleetSlotStatus, SyntheticFleet};
 
 const DAY: i64 = 86_400;
@@ -378,16 +374,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(backend: &'static str, url: &str, args: &Args) -> anyhow::Result<Report> {
-    let store = Store::connect(url, &shedu_core::EVENT_WORDS)
-        .await
-        .with_context(|| format!("opening {}", shedu_store::redact_url(url)))?;
-    let services = Services::open(
-        store.clone(),
-        &MasterKey::generate(),
-        Arc::new(ManualClock::default()),
-        ServicesConfig::default(),
-    )
-    .await?;
+    let (store, services) = shedu_bench::open_services(url).await?;
     let actor = AuditContext::new("consolebench", "", "admin", "", "");
     let ca = services
         .cas

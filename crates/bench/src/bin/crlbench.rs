@@ -17,7 +17,6 @@
 //! signature against the CA certificate, and the number of entries.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -25,10 +24,9 @@ use base64::Engine;
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use shedu_bench::mix;
-use shedu_core::{AuditContext, CrlKind, ManualClock, Services, ServicesConfig};
-use shedu_keys::MasterKey;
+use shedu_core::{AuditContext, CrlKind};
 use shedu_pki::RevocationReason;
-use shedu_store::{CertRow, Store};
+use shedu_store::CertRow;
 
 const DAY: i64 = 86_400;
 
@@ -147,17 +145,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(backend: &'static str, url: &str, args: &Args) -> anyhow::Result<Report> {
-    let store = Store::connect(url, &shedu_core::EVENT_WORDS)
-        .await
-        .with_context(|| format!("opening {}", shedu_store::redact_url(url)))?;
-    let reader = store.clone();
-    let service = Services::open(
-        store,
-        &MasterKey::generate(),
-        Arc::new(ManualClock::default()),
-        ServicesConfig::default(),
-    )
-    .await?;
+    let (reader, service) = shedu_bench::open_services(url).await?;
     let actor = AuditContext::new("crlbench", "", "admin", "", "");
     let ca = service
         .cas

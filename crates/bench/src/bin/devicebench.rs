@@ -23,7 +23,6 @@
 //! sweep's device statements at both times.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -33,10 +32,8 @@ use serde_json::{Map, Value};
 use shedu_bench::stats::{Summary, micros};
 use shedu_bench::{mix, thousands};
 use shedu_core::{
-    AuditContext, DeviceGroupFilter, DeviceQuery, DeviceStatus, ManualClock, NewDeviceGroup,
-    Services, ServicesConfig,
+    AuditContext, DeviceGroupFilter, DeviceQuery, DeviceStatus, NewDeviceGroup, Services,
 };
-use shedu_keys::MasterKey;
 use shedu_pki::KeyType;
 use shedu_store::bench_fill::{FleetBand, FleetSlotStatus, SyntheticFleet};
 use shedu_store::{DeviceFilter, Store};
@@ -229,16 +226,7 @@ async fn run(
     args: &Args,
     sqlite_file: Option<&Path>,
 ) -> anyhow::Result<Report> {
-    let store = Store::connect(url, &shedu_core::EVENT_WORDS)
-        .await
-        .with_context(|| format!("opening {}", shedu_store::redact_url(url)))?;
-    let service = Services::open(
-        store.clone(),
-        &MasterKey::generate(),
-        Arc::new(ManualClock::default()),
-        ServicesConfig::default(),
-    )
-    .await?;
+    let (store, service) = shedu_bench::open_services(url).await?;
     let actor = AuditContext::new("devicebench", "", "admin", "", "");
     let ca = service
         .cas

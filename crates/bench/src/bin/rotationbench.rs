@@ -149,16 +149,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(backend: &'static str, url: &str, args: &Args) -> anyhow::Result<Report> {
-    let store = Store::connect(url, &shedu_core::EVENT_WORDS)
-        .await
-        .with_context(|| format!("opening {}", shedu_store::redact_url(url)))?;
-    let services = Services::open(
-        store.clone(),
-        &MasterKey::generate(),
-        Arc::new(ManualClock::default()),
-        ServicesConfig::default(),
-    )
-    .await?;
+    let (store, services) = shedu_bench::open_services(url).await?;
     let now = services.registry.now();
     let t = Instant::now();
     let due = store
