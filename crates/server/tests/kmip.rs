@@ -1044,7 +1044,7 @@ backend_test!(
             (json!({"tag": "Create"}), "InvalidMessage"),
             (json!({"tag": "Fly", "value": []}), "InvalidMessage"),
             (
-                json!({"tag": "Certify", "value": []}),
+                json!({"tag": "DeriveKey", "value": []}),
                 "OperationNotSupported",
             ),
             (
@@ -1470,3 +1470,203 @@ backend_test!(get_wraps_keys_under_a_stored_aes_key, |backend| {
     let r = pykmip(&server, bob, "1.2", steps);
     assert_eq!(ok(&r[1]).as_str().unwrap(), rfc3394_4_6);
 });
+
+/// A binary TTLV request of one batch item (KMIP 1.4).
+fn one_item(op: u32, payload: Vec<shedu_kmip::Ttlv>) -> Vec<u8> {
+    use shedu_kmip::{ProtocolVersion, RequestBatchItem, RequestMessage, Ttlv, tag};
+    let request = RequestMessage {
+        protocol_version: ProtocolVersion { major: 1, minor: 4 },
+        maximum_response_size: None,
+        batch_error_continuation: None,
+        batch_items: vec![RequestBatchItem {
+            operation: op,
+            unique_batch_item_id: None,
+            payload: Ttlv::structure(tag::REQUEST_PAYLOAD, payload),
+        }],
+    };
+    shedu_kmip::encode(&request.to_ttlv()).unwrap()
+}
+
+// Certify over binary TTLV: a PKCS#10 request issued by the managed CA the `x-shedu-ca` attribute names,
+// through core issuance (the certificate verifies against the CA with openssl and is listed by the API),
+// kept as a Certificate object the caller can Get. Only a KMIP user who is a shedu operator (or admin)
+// may; the CA must exist.
+backend_test!(
+    certify_issues_from_a_managed_ca_for_operators_only,
+    |backend| {
+        use shedu_kmip::{Ttlv, Value, operation, result_reason, result_status, tag};
+        let server = TestServer::start(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let people = users(&server, dir.path(), &["alice", "bob"]).await;
+        let (alice, bob) = (&people[0], &people[1]);
+        // alice is also a shedu operator; bob is only a KMIP user.
+        login(&server, "alice").await;
+        let ca = server
+            .create_ca(json!({"name": "historians", "key_type": "ec-p256",
+            "subject": {"common_name": "Historian CA"}}))
+            .await;
+        let ca_id = ca["id"].as_str().unwrap();
+        std::fs::write(
+            dir.path().join("historians.pem"),
+            ca["certificate_pem"].as_str().unwrap(),
+        )
+        .unwrap();
+        shedu_testkit::openssl_csr(
+            dir.path(),
+            "historian-01",
+            "ec-p256",
+            "/CN=historian-01",
+            None,
+        );
+        let (done, text) = shedu_testkit::openssl(
+            dir.path(),
+            &[
+                "req",
+                "-in",
+                "historian-01.csr",
+                "-outform",
+                "DER",
+                "-out",
+                "historian-01.der",
+            ],
+        );
+        assert!(done, "{text}");
+        let der = std::fs::read(dir.path().join("historian-01.der")).unwrap();
+        let certify = |csr: &[u8], ca: &str| {
+            one_item(
+                operation::CERTIFY,
+                vec![
+                    Ttlv::enumeration(tag::CERTIFICATE_REQUEST_TYPE, 2),
+                    Ttlv::bytes(tag::CERTIFICATE_REQUEST, csr.to_vec()),
+                    Ttlv::structure(
+                        tag::TEMPLATE_ATTRIBUTE,
+                        vec![Ttlv::structure(
+                            tag::ATTRIBUTE,
+                            vec![
+                                Ttlv::text(tag::ATTRIBUTE_NAME, "x-shedu-ca"),
+                                Ttlv::text(tag::ATTRIBUTE_VALUE, ca),
+                            ],
+                        )],
+                    ),
+                ],
+            )
+        };
+
+        let r = response(
+            &exchange(&server, alice, &certify(&der, "historians"))
+                .await
+                .unwrap(),
+        );
+        let item = &r.batch_items[0];
+        assert_eq!(item.result_status, result_status::SUCCESS, "{item:?}");
+        let uid = item
+            .payload
+            .as_ref()
+            .unwrap()
+            .child(tag::UNIQUE_IDENTIFIER)
+            .unwrap()
+            .as_text("")
+            .unwrap()
+            .to_string();
+        let get = one_item(
+            operation::GET,
+            vec![Ttlv::text(tag::UNIQUE_IDENTIFIER, &uid)],
+        );
+        let r = response(&exchange(&server, alice, &get).await.unwrap());
+        let cert = r.batch_items[0]
+            .payload
+            .as_ref()
+            .and_then(|p| p.child(tag::CERTIFICATE))
+            .and_then(|c| c.child(tag::CERTIFICATE_VALUE))
+            .map(|v| v.value.clone());
+        let Some(Value::ByteString(cert)) = cert else {
+            panic!("no certificate: {r:?}");
+        };
+        std::fs::write(dir.path().join("issued.der"), &cert).unwrap();
+        let (done, text) = shedu_testkit::openssl(
+            dir.path(),
+            &[
+                "x509",
+                "-inform",
+                "DER",
+                "-in",
+                "issued.der",
+                "-out",
+                "issued.pem",
+            ],
+        );
+        assert!(done, "{text}");
+        let (done, text) = shedu_testkit::openssl(
+            dir.path(),
+            &["verify", "-CAfile", "historians.pem", "issued.pem"],
+        );
+        assert!(done && text.contains("issued.pem: OK"), "{text}");
+        let (done, subject) = shedu_testkit::openssl(
+            dir.path(),
+            &["x509", "-in", "issued.pem", "-noout", "-subject", "-serial"],
+        );
+        assert!(
+            done && subject.replace(' ', "").contains("subject=CN=historian-01"),
+            "{subject}"
+        );
+        // The same certificate, as the API lists the CA's certificates.
+        let (status, listed) = server
+            .get(&format!("/api/v1/certificates?ca_id={ca_id}"))
+            .await;
+        assert_eq!(status, 200, "{listed}");
+        assert!(
+            listed.to_string().contains("historian-01"),
+            "the API lists the certificate: {listed}"
+        );
+
+        // The CA by id works as well; an unknown CA, a missing attribute, a caller who is not an operator.
+        let r = response(
+            &exchange(&server, alice, &certify(&der, ca_id))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(r.batch_items[0].result_status, result_status::SUCCESS);
+        let r = response(
+            &exchange(&server, alice, &certify(&der, "nope"))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            r.batch_items[0].result_reason,
+            Some(result_reason::ITEM_NOT_FOUND)
+        );
+        let bare = one_item(
+            operation::CERTIFY,
+            vec![Ttlv::bytes(tag::CERTIFICATE_REQUEST, der.clone())],
+        );
+        let r = response(&exchange(&server, alice, &bare).await.unwrap());
+        assert_eq!(
+            r.batch_items[0].result_reason,
+            Some(result_reason::MISSING_DATA)
+        );
+        let r = response(
+            &exchange(&server, alice, &certify(b"not a CSR", "historians"))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            r.batch_items[0].result_reason,
+            Some(result_reason::INVALID_FIELD)
+        );
+        let r = response(
+            &exchange(&server, bob, &certify(&der, "historians"))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            r.batch_items[0].result_reason,
+            Some(result_reason::PERMISSION_DENIED)
+        );
+        // bob cannot read alice's certificate object either.
+        let r = response(&exchange(&server, bob, &get).await.unwrap());
+        assert_eq!(
+            r.batch_items[0].result_reason,
+            Some(result_reason::ITEM_NOT_FOUND)
+        );
+    }
+);

@@ -2,6 +2,7 @@
 //! does its work, and builds its response payload.
 
 mod attributes;
+mod certify;
 mod rekey;
 
 use shedu_kmip::{
@@ -54,6 +55,7 @@ pub(crate) fn is_change(op: u32) -> bool {
             | operation::DELETE_ATTRIBUTE
             | operation::REKEY
             | operation::REKEY_KEY_PAIR
+            | operation::CERTIFY
     )
 }
 
@@ -144,6 +146,7 @@ impl Ctx<'_> {
             operation::DELETE_ATTRIBUTE => self.delete_attribute(p, batch).await,
             operation::REKEY => self.rekey(p, batch).await,
             operation::REKEY_KEY_PAIR => self.rekey_key_pair(p, batch).await,
+            operation::CERTIFY => self.certify(p).await,
             _ => Err(Failure::new(
                 result_reason::OPERATION_NOT_SUPPORTED,
                 "operation not supported",
@@ -181,6 +184,7 @@ impl Ctx<'_> {
             "delete_attribute" => "kmip.delete_attribute",
             "rekey" => "kmip.rekey",
             "rekey_key_pair" => "kmip.rekey_key_pair",
+            "certify" => "kmip.certify",
             _ => "kmip.operation",
         }
     }

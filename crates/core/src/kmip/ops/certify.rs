@@ -1,0 +1,154 @@
+//! Certify (KMIP 1.4 §4.7, 2.1 §6.1.5): a certificate for a PKCS#10 request, issued by one of shedu's
+//! managed CAs through core issuance (the CA's profile, validity and revocation URLs, the certificate
+//! stored, audited and announced as every issued certificate is), then kept as a KMIP Certificate object
+//! owned by the caller.
+//!
+//! Who may: issuing is what admins and operators do on the API, so the KMIP user must be one of them: a
+//! caller of `/kmip` with that role, or a TLS client whose certificate CN names an enabled shedu user with
+//! that role (the KMIP user and the shedu user of one name are the same user). Anyone else gets
+//! `Permission Denied`. Which CA: the request's custom attribute `x-shedu-ca`, the CA's id or name.
+
+use shedu_kmip::{Attribute, Ttlv, Value, certificate_type, object_type, result_reason, tag};
+
+use super::{Ctx, Out, answer};
+use crate::kmip::Failure;
+use crate::kmip::object::Managed;
+
+/// The attribute naming the issuing CA.
+pub(crate) const CA_ATTRIBUTE: &str = "x-shedu-ca";
+
+/// Certificate Request Type (KMIP 1.4 §9.1.3.2.22).
+const PKCS10: u32 = 0x2;
+const PEM: u32 = 0x3;
+
+impl Ctx<'_> {
+    pub(super) async fn certify(&self, p: &Ttlv) -> Result<Out, Failure> {
+        self.may_issue().await?;
+        let request = p
+            .child(tag::CERTIFICATE_REQUEST_VALUE)
+            .or_else(|| p.child(tag::CERTIFICATE_REQUEST));
+        let Some(request) = request else {
+            return Err(if p.child(tag::UNIQUE_IDENTIFIER).is_some() {
+                Failure::new(
+                    result_reason::FEATURE_NOT_SUPPORTED,
+                    "Certify of a stored public key is not supported: send a PKCS#10 request",
+                )
+            } else {
+                Failure::new(result_reason::MISSING_DATA, "no Certificate Request")
+            });
+        };
+        let kind = p
+            .child(tag::CERTIFICATE_REQUEST_TYPE)
+            .map(|t| t.as_enum("Certificate Request Type"))
+            .transpose()?;
+        if !matches!(kind, None | Some(PKCS10 | PEM)) {
+            return Err(Failure::new(
+                result_reason::FEATURE_NOT_SUPPORTED,
+                "the Certificate Request Type must be PKCS#10 or PEM",
+            ));
+        }
+        let bytes = request.as_bytes("Certificate Request")?;
+        let attributes = Self::attributes(p, tag::TEMPLATE_ATTRIBUTE, tag::ATTRIBUTES)?;
+        let ca_ref = ca_reference(&attributes)?;
+        let ca_id = self.ca_id(ca_ref).await?;
+        let csr = shedu_pki::Csr::parse(bytes)
+            .map_err(|e| Failure::invalid(format!("the certificate request: {e}")))?;
+        let reg = &self.kmip.reg;
+        let prepared = crate::certificates::prepare(reg, &ca_id, &csr, None, None)
+            .await
+            .map_err(issue_failure)?;
+        let issued = crate::certificates::Issuance::new(reg.clone())
+            .commit(self.actor, prepared)
+            .await
+            .map_err(issue_failure)?;
+        let object = Ttlv::structure(
+            tag::CERTIFICATE,
+            vec![
+                Ttlv::enumeration(tag::CERTIFICATE_TYPE, certificate_type::X_509),
+                Ttlv::bytes(tag::CERTIFICATE_VALUE, issued.certificate.der),
+            ],
+        );
+        let m = Managed::new(
+            &reg.keystore,
+            &self.actor.principal,
+            &object,
+            object_type::CERTIFICATE,
+            attributes,
+            self.now(),
+        )?;
+        self.store_new(&[&m]).await?;
+        Ok(answer(m.uid, vec![]))
+    }
+
+    /// `Permission Denied` unless the caller is an admin or operator (see the module's comment).
+    async fn may_issue(&self) -> Result<(), Failure> {
+        let issuer = |role: &str| matches!(role, "admin" | "operator");
+        if issuer(&self.actor.role) {
+            return Ok(());
+        }
+        let user = self
+            .kmip
+            .reg
+            .store
+            .user_by_name(&self.actor.principal)
+            .await
+            .map_err(|_| Failure::general("storage unavailable"))?;
+        match user {
+            Some(u) if !u.disabled && issuer(&u.role) => Ok(()),
+            _ => Err(Failure::new(
+                result_reason::PERMISSION_DENIED,
+                "Certify needs a shedu admin or operator of the KMIP user's name",
+            )),
+        }
+    }
+
+    /// The id of the CA whose id or name is `reference`.
+    async fn ca_id(&self, reference: &str) -> Result<String, Failure> {
+        let cas = self
+            .kmip
+            .reg
+            .store
+            .list_cas()
+            .await
+            .map_err(|_| Failure::general("storage unavailable"))?;
+        cas.into_iter()
+            .find(|c| c.id == reference || c.name == reference)
+            .map(|c| c.id)
+            .ok_or_else(|| {
+                Failure::new(result_reason::ITEM_NOT_FOUND, format!("no CA {reference}"))
+            })
+    }
+}
+
+/// The text of the request's `x-shedu-ca` attribute.
+fn ca_reference(attributes: &[Attribute]) -> Result<&str, Failure> {
+    let value = attributes
+        .iter()
+        .find(|a| a.name == CA_ATTRIBUTE)
+        .map(|a| &a.value.value)
+        .ok_or_else(|| {
+            Failure::new(
+                result_reason::MISSING_DATA,
+                format!("name the issuing CA (its id or name) in the {CA_ATTRIBUTE} attribute"),
+            )
+        })?;
+    match value {
+        Value::TextString(s) => Ok(s),
+        _ => Err(Failure::invalid(format!("{CA_ATTRIBUTE} must be text"))),
+    }
+}
+
+/// What a client hears when issuance refused or failed.
+fn issue_failure(e: crate::Error) -> Failure {
+    match e {
+        crate::Error::NotFound(what) => {
+            Failure::new(result_reason::ITEM_NOT_FOUND, format!("{what} not found"))
+        }
+        crate::Error::Invalid { detail, .. } => Failure::invalid(detail),
+        crate::Error::Conflict { detail, .. } | crate::Error::Forbidden { detail, .. } => {
+            Failure::new(result_reason::PERMISSION_DENIED, detail)
+        }
+        crate::Error::Unavailable(_) => Failure::general("storage unavailable"),
+        _ => Failure::general("the certificate could not be issued"),
+    }
+}
