@@ -1668,5 +1668,162 @@ backend_test!(
             r.batch_items[0].result_reason,
             Some(result_reason::ITEM_NOT_FOUND)
         );
+
+        // A stored public key (an RSA pair PyKMIP made): the certificate holds that very key, with the common
+        // name the request gives, and the issued certificate links to the key.
+        let pair = pykmip(
+            &server,
+            alice,
+            "1.2",
+            json!([["create_key_pair", "RSA", 2048]]),
+        );
+        let public_uid = ok(&pair[0])[0].as_str().unwrap().to_string();
+        // The stored key as binary TTLV Gets it (PyKMIP's client does not read X.509-format keys back).
+        let get_key = one_item(
+            operation::GET,
+            vec![Ttlv::text(tag::UNIQUE_IDENTIFIER, &public_uid)],
+        );
+        let r = response(&exchange(&server, alice, &get_key).await.unwrap());
+        let spki = r.batch_items[0]
+            .payload
+            .as_ref()
+            .and_then(|p| p.child(tag::PUBLIC_KEY))
+            .and_then(|k| k.child(tag::KEY_BLOCK))
+            .and_then(|b| b.child(tag::KEY_VALUE))
+            .and_then(|v| v.child(tag::KEY_MATERIAL))
+            .map(|m| m.as_bytes("").unwrap().to_vec())
+            .unwrap_or_else(|| panic!("no public key: {r:?}"));
+        let attribute = |name: &str, value: &str| {
+            Ttlv::structure(
+                tag::ATTRIBUTE,
+                vec![
+                    Ttlv::text(tag::ATTRIBUTE_NAME, name),
+                    Ttlv::text(tag::ATTRIBUTE_VALUE, value),
+                ],
+            )
+        };
+        let for_key = one_item(
+            operation::CERTIFY,
+            vec![
+                Ttlv::text(tag::UNIQUE_IDENTIFIER, &public_uid),
+                Ttlv::structure(
+                    tag::TEMPLATE_ATTRIBUTE,
+                    vec![
+                        attribute("x-shedu-ca", "historians"),
+                        attribute("x-shedu-common-name", "plc-7"),
+                    ],
+                ),
+            ],
+        );
+        let r = response(&exchange(&server, alice, &for_key).await.unwrap());
+        let item = &r.batch_items[0];
+        assert_eq!(item.result_status, result_status::SUCCESS, "{item:?}");
+        let cert_uid = item
+            .payload
+            .as_ref()
+            .unwrap()
+            .child(tag::UNIQUE_IDENTIFIER)
+            .unwrap()
+            .as_text("")
+            .unwrap()
+            .to_string();
+        let get_cert = one_item(
+            operation::GET,
+            vec![Ttlv::text(tag::UNIQUE_IDENTIFIER, &cert_uid)],
+        );
+        let r = response(&exchange(&server, alice, &get_cert).await.unwrap());
+        let Some(Value::ByteString(cert)) = r.batch_items[0]
+            .payload
+            .as_ref()
+            .and_then(|p| p.child(tag::CERTIFICATE))
+            .and_then(|c| c.child(tag::CERTIFICATE_VALUE))
+            .map(|v| v.value.clone())
+        else {
+            panic!("no certificate: {r:?}");
+        };
+        std::fs::write(dir.path().join("plc.der"), &cert).unwrap();
+        let (done, text) = shedu_testkit::openssl(
+            dir.path(),
+            &[
+                "x509", "-inform", "DER", "-in", "plc.der", "-out", "plc.pem",
+            ],
+        );
+        assert!(done, "{text}");
+        let (done, text) = shedu_testkit::openssl(
+            dir.path(),
+            &["verify", "-CAfile", "historians.pem", "plc.pem"],
+        );
+        assert!(done && text.contains("plc.pem: OK"), "{text}");
+        let (done, subject) = shedu_testkit::openssl(
+            dir.path(),
+            &["x509", "-in", "plc.pem", "-noout", "-subject"],
+        );
+        assert!(
+            done && subject.replace(' ', "").contains("subject=CN=plc-7"),
+            "{subject}"
+        );
+        let (done, text) = shedu_testkit::openssl(
+            dir.path(),
+            &[
+                "x509",
+                "-in",
+                "plc.pem",
+                "-noout",
+                "-pubkey",
+                "-out",
+                "plc-pub.pem",
+            ],
+        );
+        assert!(done, "{text}");
+        let (done, text) = shedu_testkit::openssl(
+            dir.path(),
+            &[
+                "pkey",
+                "-pubin",
+                "-in",
+                "plc-pub.pem",
+                "-outform",
+                "DER",
+                "-out",
+                "plc-pub.der",
+            ],
+        );
+        assert!(done, "{text}");
+        assert_eq!(
+            std::fs::read(dir.path().join("plc-pub.der")).unwrap(),
+            spki,
+            "the certificate holds the stored key"
+        );
+        let links = one_item(
+            operation::GET_ATTRIBUTES,
+            vec![
+                Ttlv::text(tag::UNIQUE_IDENTIFIER, &cert_uid),
+                Ttlv::text(tag::ATTRIBUTE_NAME, "Link"),
+            ],
+        );
+        let r = response(&exchange(&server, alice, &links).await.unwrap());
+        let link = r.batch_items[0]
+            .payload
+            .as_ref()
+            .and_then(|p| p.child(tag::ATTRIBUTE))
+            .and_then(|a| a.child(tag::ATTRIBUTE_VALUE))
+            .unwrap_or_else(|| panic!("no Link: {r:?}"));
+        assert_eq!(
+            link.child(tag::LINK_TYPE).unwrap().as_enum("").unwrap(),
+            shedu_kmip::link_type::PUBLIC_KEY_LINK
+        );
+        assert_eq!(
+            link.child(tag::LINKED_OBJECT_IDENTIFIER)
+                .unwrap()
+                .as_text("")
+                .unwrap(),
+            public_uid
+        );
+        // bob may not Certify at all (not an operator), so not alice's key either.
+        let r = response(&exchange(&server, bob, &for_key).await.unwrap());
+        assert_eq!(
+            r.batch_items[0].result_reason,
+            Some(result_reason::PERMISSION_DENIED)
+        );
     }
 );

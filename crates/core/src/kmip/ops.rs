@@ -146,7 +146,7 @@ impl Ctx<'_> {
             operation::DELETE_ATTRIBUTE => self.delete_attribute(p, batch).await,
             operation::REKEY => self.rekey(p, batch).await,
             operation::REKEY_KEY_PAIR => self.rekey_key_pair(p, batch).await,
-            operation::CERTIFY => self.certify(p).await,
+            operation::CERTIFY => self.certify(p, batch).await,
             _ => Err(Failure::new(
                 result_reason::OPERATION_NOT_SUPPORTED,
                 "operation not supported",

@@ -1,5 +1,7 @@
-//! Certify (KMIP 1.4 §4.7, 2.1 §6.1.5): a certificate for a PKCS#10 request, issued by one of shedu's
-//! managed CAs through core issuance (the CA's profile, validity and revocation URLs, the certificate
+//! Certify (KMIP 1.4 §4.7, 2.1 §6.1.5): a certificate for a PKCS#10 request, or for a stored public key
+//! the caller owns (named by its Unique Identifier or the ID Placeholder; its subject is one common
+//! name, the request's `x-shedu-common-name` attribute or else the key's first Name; the certificate is
+//! linked to the key), issued by one of shedu's managed CAs through core issuance (the CA's profile, validity and revocation URLs, the certificate
 //! stored, audited and announced as every issued certificate is), then kept as a KMIP Certificate object
 //! owned by the caller.
 //!
@@ -8,51 +10,61 @@
 //! that role (the KMIP user and the shedu user of one name are the same user). Anyone else gets
 //! `Permission Denied`. Which CA: the request's custom attribute `x-shedu-ca`, the CA's id or name.
 
-use shedu_kmip::{Attribute, Ttlv, Value, certificate_type, object_type, result_reason, tag};
+use shedu_kmip::{
+    Attribute, Ttlv, Value, certificate_type, link_type, name_text, object_type, result_reason,
+    state, tag,
+};
 
-use super::{Ctx, Out, answer};
+use super::{Batch, Ctx, Out, answer, expect_type, link};
 use crate::kmip::Failure;
-use crate::kmip::object::Managed;
+use crate::kmip::object::{Managed, key_material};
 
 /// The attribute naming the issuing CA.
 pub(crate) const CA_ATTRIBUTE: &str = "x-shedu-ca";
+
+/// The attribute giving the common name of a stored public key's certificate.
+pub(crate) const CN_ATTRIBUTE: &str = "x-shedu-common-name";
 
 /// Certificate Request Type (KMIP 1.4 §9.1.3.2.22).
 const PKCS10: u32 = 0x2;
 const PEM: u32 = 0x3;
 
 impl Ctx<'_> {
-    pub(super) async fn certify(&self, p: &Ttlv) -> Result<Out, Failure> {
+    pub(super) async fn certify(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
         self.may_issue().await?;
+        let attributes = Self::attributes(p, tag::TEMPLATE_ATTRIBUTE, tag::ATTRIBUTES)?;
+        let ca_id = self
+            .ca_id(text_attribute(&attributes, CA_ATTRIBUTE)?.ok_or_else(|| {
+                Failure::new(
+                    result_reason::MISSING_DATA,
+                    format!("name the issuing CA (its id or name) in the {CA_ATTRIBUTE} attribute"),
+                )
+            })?)
+            .await?;
         let request = p
             .child(tag::CERTIFICATE_REQUEST_VALUE)
             .or_else(|| p.child(tag::CERTIFICATE_REQUEST));
-        let Some(request) = request else {
-            return Err(if p.child(tag::UNIQUE_IDENTIFIER).is_some() {
-                Failure::new(
-                    result_reason::FEATURE_NOT_SUPPORTED,
-                    "Certify of a stored public key is not supported: send a PKCS#10 request",
-                )
-            } else {
-                Failure::new(result_reason::MISSING_DATA, "no Certificate Request")
-            });
+        let (csr, public_key) = match request {
+            Some(request) => {
+                let kind = p
+                    .child(tag::CERTIFICATE_REQUEST_TYPE)
+                    .map(|t| t.as_enum("Certificate Request Type"))
+                    .transpose()?;
+                if !matches!(kind, None | Some(PKCS10 | PEM)) {
+                    return Err(Failure::new(
+                        result_reason::FEATURE_NOT_SUPPORTED,
+                        "the Certificate Request Type must be PKCS#10 or PEM",
+                    ));
+                }
+                let csr = shedu_pki::Csr::parse(request.as_bytes("Certificate Request")?)
+                    .map_err(|e| Failure::invalid(format!("the certificate request: {e}")))?;
+                (csr, None)
+            }
+            None => {
+                let (csr, uid) = self.public_key_request(p, batch, &attributes).await?;
+                (csr, Some(uid))
+            }
         };
-        let kind = p
-            .child(tag::CERTIFICATE_REQUEST_TYPE)
-            .map(|t| t.as_enum("Certificate Request Type"))
-            .transpose()?;
-        if !matches!(kind, None | Some(PKCS10 | PEM)) {
-            return Err(Failure::new(
-                result_reason::FEATURE_NOT_SUPPORTED,
-                "the Certificate Request Type must be PKCS#10 or PEM",
-            ));
-        }
-        let bytes = request.as_bytes("Certificate Request")?;
-        let attributes = Self::attributes(p, tag::TEMPLATE_ATTRIBUTE, tag::ATTRIBUTES)?;
-        let ca_ref = ca_reference(&attributes)?;
-        let ca_id = self.ca_id(ca_ref).await?;
-        let csr = shedu_pki::Csr::parse(bytes)
-            .map_err(|e| Failure::invalid(format!("the certificate request: {e}")))?;
         let reg = &self.kmip.reg;
         let prepared = crate::certificates::prepare(reg, &ca_id, &csr, None, None)
             .await
@@ -76,8 +88,61 @@ impl Ctx<'_> {
             attributes,
             self.now(),
         )?;
+        let mut m = m;
+        if let Some(uid) = public_key {
+            m.set(link(link_type::PUBLIC_KEY_LINK, &uid));
+        }
         self.store_new(&[&m]).await?;
         Ok(answer(m.uid, vec![]))
+    }
+
+    /// The request for a stored public key: the caller's own (Certify is not grantable), Pre-Active or
+    /// Active, a SubjectPublicKeyInfo; its common name from the request or the key's first Name.
+    async fn public_key_request(
+        &self,
+        p: &Ttlv,
+        batch: &Batch,
+        attributes: &[Attribute],
+    ) -> Result<(shedu_pki::Csr, String), Failure> {
+        let m = self.object(p, batch).await?;
+        expect_type(
+            &m,
+            object_type::PUBLIC_KEY,
+            "Certify needs a Certificate Request or a public key",
+        )?;
+        if !matches!(m.state, state::PRE_ACTIVE | state::ACTIVE) {
+            return Err(Failure::state(
+                "only a Pre-Active or Active key can be certified",
+            ));
+        }
+        let common_name = match text_attribute(attributes, CN_ATTRIBUTE)? {
+            Some(cn) => cn.to_owned(),
+            None => m
+                .attr(tag::NAME)
+                .and_then(name_text)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    Failure::new(
+                        result_reason::MISSING_DATA,
+                        format!(
+                            "give the certificate's common name in {CN_ATTRIBUTE}, or name the key"
+                        ),
+                    )
+                })?,
+        };
+        let object = m
+            .open(&self.kmip.reg.keystore)?
+            .ok_or_else(|| self.destroyed())?;
+        let spki = key_material(&object).ok_or(Failure::new(
+            result_reason::KEY_VALUE_NOT_PRESENT,
+            "the key holds no key material",
+        ))?;
+        let csr = shedu_pki::Csr::for_public_key(spki, &common_name).map_err(|e| {
+            Failure::invalid(format!(
+                "the public key (a SubjectPublicKeyInfo is needed): {e}"
+            ))
+        })?;
+        Ok((csr, m.uid))
     }
 
     /// `Permission Denied` unless the caller is an admin or operator (see the module's comment).
@@ -120,21 +185,16 @@ impl Ctx<'_> {
     }
 }
 
-/// The text of the request's `x-shedu-ca` attribute.
-fn ca_reference(attributes: &[Attribute]) -> Result<&str, Failure> {
-    let value = attributes
+/// The text of the request's attribute `name`, if given.
+fn text_attribute<'a>(attributes: &'a [Attribute], name: &str) -> Result<Option<&'a str>, Failure> {
+    match attributes
         .iter()
-        .find(|a| a.name == CA_ATTRIBUTE)
+        .find(|a| a.name == name)
         .map(|a| &a.value.value)
-        .ok_or_else(|| {
-            Failure::new(
-                result_reason::MISSING_DATA,
-                format!("name the issuing CA (its id or name) in the {CA_ATTRIBUTE} attribute"),
-            )
-        })?;
-    match value {
-        Value::TextString(s) => Ok(s),
-        _ => Err(Failure::invalid(format!("{CA_ATTRIBUTE} must be text"))),
+    {
+        None => Ok(None),
+        Some(Value::TextString(s)) => Ok(Some(s)),
+        Some(_) => Err(Failure::invalid(format!("{name} must be text"))),
     }
 }
 
