@@ -129,11 +129,10 @@ impl Endpoint {
             .await
             .with_context(|| format!("connecting to {}", self.addr))?;
         tcp.set_nodelay(true)?;
-        Ok(self
-            .connector
+        self.connector
             .connect(self.server_name.clone(), tcp)
             .await
-            .context("TLS handshake")?)
+            .context("TLS handshake")
     }
 }
 
