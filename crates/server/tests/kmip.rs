@@ -1536,7 +1536,10 @@ backend_test!(
             one_item(
                 operation::CERTIFY,
                 vec![
-                    Ttlv::enumeration(tag::CERTIFICATE_REQUEST_TYPE, 2),
+                    Ttlv::enumeration(
+                        tag::CERTIFICATE_REQUEST_TYPE,
+                        shedu_kmip::certificate_request_type::PKCS10,
+                    ),
                     Ttlv::bytes(tag::CERTIFICATE_REQUEST, csr.to_vec()),
                     Ttlv::structure(
                         tag::TEMPLATE_ATTRIBUTE,

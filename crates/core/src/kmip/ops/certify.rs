@@ -11,8 +11,8 @@
 //! `Permission Denied`. Which CA: the request's custom attribute `x-shedu-ca`, the CA's id or name.
 
 use shedu_kmip::{
-    Attribute, Ttlv, Value, certificate_type, link_type, name_text, object_type, result_reason,
-    state, tag,
+    Attribute, Ttlv, Value, certificate_request_type, certificate_type, link_type, name_text,
+    object_type, result_reason, state, tag,
 };
 
 use super::{Batch, Ctx, Out, answer, expect_type, link};
@@ -24,10 +24,6 @@ pub(crate) const CA_ATTRIBUTE: &str = "x-shedu-ca";
 
 /// The attribute giving the common name of a stored public key's certificate.
 pub(crate) const CN_ATTRIBUTE: &str = "x-shedu-common-name";
-
-/// Certificate Request Type (KMIP 1.4 §9.1.3.2.22).
-const PKCS10: u32 = 0x2;
-const PEM: u32 = 0x3;
 
 impl Ctx<'_> {
     pub(super) async fn certify(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
@@ -50,7 +46,10 @@ impl Ctx<'_> {
                     .child(tag::CERTIFICATE_REQUEST_TYPE)
                     .map(|t| t.as_enum("Certificate Request Type"))
                     .transpose()?;
-                if !matches!(kind, None | Some(PKCS10 | PEM)) {
+                if !matches!(
+                    kind,
+                    None | Some(certificate_request_type::PKCS10 | certificate_request_type::PEM)
+                ) {
                     return Err(Failure::new(
                         result_reason::FEATURE_NOT_SUPPORTED,
                         "the Certificate Request Type must be PKCS#10 or PEM",
