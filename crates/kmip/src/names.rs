@@ -2387,6 +2387,25 @@ pub mod certificate_type {
 
 const CERTIFICATE_TYPE_NAMES: &[(u32, &str)] = &[(0x00000001, "X509"), (0x00000002, "PGP")];
 
+/// The `CertificateRequestType` enumeration.
+pub mod certificate_request_type {
+    /// `CRMF`
+    pub const CRMF: u32 = 0x00000001;
+    /// `PKCS10`
+    pub const PKCS10: u32 = 0x00000002;
+    /// `PEM`
+    pub const PEM: u32 = 0x00000003;
+    /// `PGP`
+    pub const PGP: u32 = 0x00000004;
+}
+
+const CERTIFICATE_REQUEST_TYPE_NAMES: &[(u32, &str)] = &[
+    (0x00000001, "CRMF"),
+    (0x00000002, "PKCS10"),
+    (0x00000003, "PEM"),
+    (0x00000004, "PGP"),
+];
+
 /// The `KeyCompressionType` enumeration.
 pub mod key_compression_type {
     /// `ECPublicKeyTypeUncompressed`
@@ -2888,6 +2907,10 @@ pub(crate) const ENUM_NAMES: &[(u32, &[(u32, &str)])] = &[
         DIGITAL_SIGNATURE_ALGORITHM_NAMES,
     ),
     (tag::CERTIFICATE_TYPE, CERTIFICATE_TYPE_NAMES),
+    (
+        tag::CERTIFICATE_REQUEST_TYPE,
+        CERTIFICATE_REQUEST_TYPE_NAMES,
+    ),
     (tag::KEY_COMPRESSION_TYPE, KEY_COMPRESSION_TYPE_NAMES),
     (
         tag::BATCH_ERROR_CONTINUATION_OPTION,

@@ -52,6 +52,29 @@ impl Csr {
         }
     }
 
+    /// A request for a key the caller holds no CSR for (KMIP Certify of a stored public key, whose
+    /// private key the server itself keeps): the DER SubjectPublicKeyInfo `spki_der` and a subject of one
+    /// common name, no requested SANs. There is no self-signature to check: whoever calls this vouches
+    /// for the key.
+    pub fn for_public_key(spki_der: &[u8], common_name: &str) -> Result<Csr, Error> {
+        let key_type = KeyType::from_spki_der(spki_der)?;
+        let public_key = rcgen::SubjectPublicKeyInfo::from_der(spki_der)
+            .map_err(|e| Error::UnsupportedKey(e.to_string()))?;
+        Ok(Csr {
+            key_type,
+            public_key,
+            // id-at-commonName (2.5.4.3).
+            subject: vec![RequestedAttr {
+                oid: vec![2, 5, 4, 3],
+                value: Some(common_name.to_string()),
+            }],
+            subject_display: format!("CN={common_name}"),
+            common_name: Some(common_name.to_string()),
+            sans: Vec::new(),
+            sans_display: Vec::new(),
+        })
+    }
+
     /// Decodes a DER CSR and verifies its self-signature.
     pub fn from_der(der: &[u8]) -> Result<Csr, Error> {
         let (rest, csr) =

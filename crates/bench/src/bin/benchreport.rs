@@ -11,8 +11,8 @@
 //! (`estbench --json`), `startup.jsonl` (one object per backend written by the script), `failures.txt` (steps that failed),
 //! `devices.jsonl` (`devicebench --json`), `connector.jsonl` (`loadbench --json` and `connectorbench
 //! --json` on one server), `cluster.jsonl` (`loadbench --json` and `ocspbench --json` through a cluster),
-//! `secrets.jsonl` (`secretsbench --json`, shedu and `bao server -dev`) and
-//! `bao-version.txt`.
+//! `secrets.jsonl` (`secretsbench --json`, shedu and `bao server -dev`), `bao-version.txt`, `kmip.jsonl`
+//! (`kmipbench --json`, shedu and `pykmip-server`) and `pykmip-version.txt`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -38,6 +38,8 @@ const TARGET_STARTUP_MS: f64 = 200.0;
 const TARGET_OCSP: f64 = 10_000.0;
 /// The secret store: shedu durable on SQLite reads at least twice as fast as OpenBao's in-memory dev server.
 const TARGET_SECRETS_READ_RATIO: f64 = 2.0;
+/// KMIP: shedu serves at least thirty times PyKMIP's server's Creates and Gets per second.
+const TARGET_KMIP_RATIO: f64 = 30.0;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -58,6 +60,8 @@ fn main() -> anyhow::Result<()> {
     let secrets_rows = read_lines(&args.dir.join("secrets.jsonl"))?;
     let cluster_rows = read_lines(&args.dir.join("cluster.jsonl"))?;
     let bao_version = std::fs::read_to_string(args.dir.join("bao-version.txt")).ok();
+    let kmip_rows = read_lines(&args.dir.join("kmip.jsonl"))?;
+    let pykmip_version = std::fs::read_to_string(args.dir.join("pykmip-version.txt")).ok();
 
     let mut out = String::new();
     let _ = writeln!(out, "# shedu benchmark results\n");
@@ -66,6 +70,7 @@ fn main() -> anyhow::Result<()> {
     est(&mut out, &est_rows, &load);
     connector(&mut out, &connector_rows);
     secrets(&mut out, &secrets_rows, bao_version.as_deref());
+    kmip(&mut out, &kmip_rows, pykmip_version.as_deref());
     signing(&mut out, &sign);
     engines(&mut out, &pkcs11);
     ocsp(&mut out, &ocsp_rows);
@@ -76,6 +81,7 @@ fn main() -> anyhow::Result<()> {
     startup_table(&mut out, &startup);
     targets(&mut out, &load, &startup, &ocsp_rows);
     secrets_target(&mut out, &secrets_rows);
+    kmip_target(&mut out, &kmip_rows);
     failures(&mut out, &args.dir.join("failures.txt"));
     print!("{out}");
     Ok(())
@@ -1086,6 +1092,120 @@ fn secrets_target(out: &mut String, rows: &[Value]) {
             }
             _ => {
                 let _ = writeln!(out, "| {line} | no OpenBao row | - |");
+            }
+        }
+    }
+    let _ = writeln!(out);
+}
+
+fn kmip(out: &mut String, rows: &[Value], pykmip_version: Option<&str>) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## KMIP: Create and Get against PyKMIP's server (`kmipbench`)\n\n\
+         shedu's KMIP listener (SQLite, key material sealed) against PyKMIP {}'s own `pykmip-server` (its \
+         SQLite database, TLS 1.2), measured in the same run by the same client: binary TTLV (KMIP 1.2) over \
+         TLS with a client certificate, one connection per worker, one operation per message. A **create** \
+         makes an AES-256 key; a **get** reads one of 100 such keys. Server CPU is per operation over the \
+         measured window.\n",
+        pykmip_version.map_or("(version unknown)", str::trim)
+    );
+    let _ = writeln!(
+        out,
+        "| operation | c | shedu ops/s | p50 ms | p99 ms | CPU ms/op | PyKMIP ops/s | p50 ms | p99 ms | CPU ms/op | shedu ÷ PyKMIP | errors |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let mut seen = Vec::new();
+    for r in rows {
+        let key = (s(r, "operation").to_string(), r["concurrency"].clone());
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key.clone());
+        let (op, c) = (&key.0, &key.1);
+        let shedu = secrets_row(rows, "shedu", op, c);
+        let pykmip = secrets_row(rows, "pykmip", op, c);
+        let rate = |r: Option<&Value>| r.and_then(|r| f(r, "per_s"));
+        let ms = |r: Option<&Value>, k: &str| {
+            opt(r.and_then(|r| r["latency"][k].as_f64()), |v| {
+                format!("{v:.2}")
+            })
+        };
+        let cpu = |r: Option<&Value>| {
+            opt(r.and_then(|r| f(r, "server_cpu_ms_per_op")), |v| {
+                format!("{v:.3}")
+            })
+        };
+        let errors: u64 = [shedu, pykmip]
+            .iter()
+            .flatten()
+            .map(|r| r["errors"].as_u64().unwrap_or(0))
+            .sum();
+        let ratio = match (rate(shedu), rate(pykmip)) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
+        let _ = writeln!(
+            out,
+            "| {op} | {} | **{}** | {} | {} | {} | {} | {} | {} | {} | **{}** | {errors} |",
+            c.as_u64().unwrap_or(0),
+            opt(rate(shedu), thousands),
+            ms(shedu, "p50_ms"),
+            ms(shedu, "p99_ms"),
+            cpu(shedu),
+            opt(rate(pykmip), thousands),
+            ms(pykmip, "p50_ms"),
+            ms(pykmip, "p99_ms"),
+            cpu(pykmip),
+            opt(ratio, |v| format!("{v:.1}×")),
+        );
+    }
+    for r in rows.iter().filter(|r| !r["first_error"].is_null()) {
+        let _ = writeln!(
+            out,
+            "\n* {} {} c={}: errors by status {}; first: `{}`",
+            s(r, "target"),
+            s(r, "operation"),
+            r["concurrency"].as_u64().unwrap_or(0),
+            r["error_statuses"],
+            s(r, "first_error")
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn kmip_target(out: &mut String, rows: &[Value]) {
+    let ours: Vec<&Value> = rows.iter().filter(|r| s(r, "target") == "shedu").collect();
+    if ours.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "| KMIP target | measured | verdict |");
+    let _ = writeln!(out, "|---|---:|---|");
+    for shedu in ours {
+        let (op, c) = (s(shedu, "operation"), &shedu["concurrency"]);
+        let line = format!(
+            "shedu ≥ 30× `pykmip-server` on KMIP {op}, c={}",
+            c.as_u64().unwrap_or(0)
+        );
+        match (
+            f(shedu, "per_s"),
+            secrets_row(rows, "pykmip", op, c).and_then(|r| f(r, "per_s")),
+        ) {
+            (Some(a), Some(b)) if b > 0.0 => {
+                let ratio = a / b;
+                let _ = writeln!(
+                    out,
+                    "| {line} | {ratio:.1}× | {} |",
+                    verdict(ratio >= TARGET_KMIP_RATIO, ratio / TARGET_KMIP_RATIO, true)
+                );
+            }
+            _ => {
+                let _ = writeln!(out, "| {line} | no PyKMIP row | - |");
             }
         }
     }

@@ -305,3 +305,39 @@ fn random<const N: usize>() -> Result<[u8; N], Failure> {
     aws_lc_rs::rand::fill(&mut out).map_err(|_| Failure::general("no randomness"))?;
     Ok(out)
 }
+
+/// Wraps `plaintext` under the AES key `kek` (128 or 256 bits): NIST key wrap (RFC 3394, SP 800-38F
+/// KW; `plaintext` a multiple of 8 bytes, at least 16) or, with `padded`, key wrap with padding
+/// (RFC 5649, KWP; any length). aws-lc-rs's key wrap, the library the rest of the key manager uses.
+pub(crate) fn aes_key_wrap(kek: &[u8], plaintext: &[u8], padded: bool) -> Result<Vec<u8>, Failure> {
+    use aws_lc_rs::key_wrap::{self, AesKek, KeyWrap, KeyWrapPadded};
+    let cipher = match kek.len() {
+        16 => &key_wrap::AES_128,
+        32 => &key_wrap::AES_256,
+        _ => {
+            return Err(Failure::new(
+                result_reason::FEATURE_NOT_SUPPORTED,
+                "the wrapping key must be AES-128 or AES-256",
+            ));
+        }
+    };
+    let kek = AesKek::new(cipher, kek).map_err(|_| crypto_failed())?;
+    // KWP pads to a multiple of 8, then adds an 8-byte block.
+    let mut out = vec![0u8; plaintext.len() + 16];
+    let len = if padded {
+        kek.wrap_with_padding(plaintext, &mut out)
+            .map_err(|_| crypto_failed())?
+            .len()
+    } else {
+        if plaintext.len() < 16 || !plaintext.len().is_multiple_of(8) {
+            return Err(bad_params(
+                "NIST key wrap needs a multiple of 8 bytes, at least 16: use AESKeyWrapPadding",
+            ));
+        }
+        kek.wrap(plaintext, &mut out)
+            .map_err(|_| crypto_failed())?
+            .len()
+    };
+    out.truncate(len);
+    Ok(out)
+}

@@ -75,6 +75,7 @@ pub const KMIP_OPERATIONS: &[(u32, &str)] = &[
     (operation::DELETE_ATTRIBUTE, "delete_attribute"),
     (operation::REKEY, "rekey"),
     (operation::REKEY_KEY_PAIR, "rekey_key_pair"),
+    (operation::CERTIFY, "certify"),
 ];
 
 /// The operations an owner may grant (`POST /api/v1/kms/access/grant`).

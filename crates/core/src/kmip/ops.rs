@@ -2,6 +2,7 @@
 //! does its work, and builds its response payload.
 
 mod attributes;
+mod certify;
 mod rekey;
 
 use shedu_kmip::{
@@ -54,6 +55,7 @@ pub(crate) fn is_change(op: u32) -> bool {
             | operation::DELETE_ATTRIBUTE
             | operation::REKEY
             | operation::REKEY_KEY_PAIR
+            | operation::CERTIFY
     )
 }
 
@@ -144,6 +146,7 @@ impl Ctx<'_> {
             operation::DELETE_ATTRIBUTE => self.delete_attribute(p, batch).await,
             operation::REKEY => self.rekey(p, batch).await,
             operation::REKEY_KEY_PAIR => self.rekey_key_pair(p, batch).await,
+            operation::CERTIFY => self.certify(p, batch).await,
             _ => Err(Failure::new(
                 result_reason::OPERATION_NOT_SUPPORTED,
                 "operation not supported",
@@ -181,6 +184,7 @@ impl Ctx<'_> {
             "delete_attribute" => "kmip.delete_attribute",
             "rekey" => "kmip.rekey",
             "rekey_key_pair" => "kmip.rekey_key_pair",
+            "certify" => "kmip.certify",
             _ => "kmip.operation",
         }
     }
@@ -195,24 +199,30 @@ impl Ctx<'_> {
                 "no Unique Identifier",
             ))?,
         };
+        let wanted = match self.op_name {
+            // Reading attributes comes with any read grant.
+            "get_attribute_list" => "get_attributes",
+            other => other,
+        };
+        self.object_for(&uid, wanted).await
+    }
+
+    /// Object `uid`, if the caller owns it or holds a grant for `wanted`; `Item Not Found` otherwise,
+    /// exactly as for a missing object.
+    async fn object_for(&self, uid: &str, wanted: &str) -> Result<Managed, Failure> {
         let store = &self.kmip.reg.store;
         let row = store
-            .kmip_object(&uid)
+            .kmip_object(uid)
             .await
             .map_err(|_| Failure::general("storage unavailable"))?
-            .ok_or_else(|| Failure::not_found(&uid))?;
+            .ok_or_else(|| Failure::not_found(uid))?;
         if row.owner != self.actor.principal {
             let grants = store
-                .kmip_grants(&uid, Some(&self.actor.principal))
+                .kmip_grants(uid, Some(&self.actor.principal))
                 .await
                 .map_err(|_| Failure::general("storage unavailable"))?;
-            let wanted = match self.op_name {
-                // Reading attributes comes with any read grant.
-                "get_attribute_list" => "get_attributes",
-                other => other,
-            };
             if !grants.iter().any(|g| g.operation == wanted) {
-                return Err(Failure::not_found(&uid));
+                return Err(Failure::not_found(uid));
             }
         }
         Managed::from_row(row)
@@ -410,12 +420,6 @@ impl Ctx<'_> {
 
     async fn get(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
         let m = self.object(p, batch).await?;
-        if p.child(tag::KEY_WRAPPING_SPECIFICATION).is_some() {
-            return Err(Failure::new(
-                result_reason::FEATURE_NOT_SUPPORTED,
-                "key wrapping is not supported",
-            ));
-        }
         let object = m
             .open(&self.kmip.reg.keystore)?
             .ok_or_else(|| self.destroyed())?;
@@ -433,6 +437,10 @@ impl Ctx<'_> {
                 ));
             }
         }
+        let object = match p.child(tag::KEY_WRAPPING_SPECIFICATION) {
+            Some(spec) => self.wrapped(object, spec).await?,
+            None => object,
+        };
         Ok(Out {
             payload: payload(vec![
                 Ttlv::enumeration(tag::OBJECT_TYPE, m.object_type),
@@ -441,6 +449,142 @@ impl Ctx<'_> {
             ]),
             target: Some(m.uid),
         })
+    }
+
+    /// `object` with its Key Value wrapped as the Key Wrapping Specification asks (KMIP 1.4 §2.1.5):
+    /// method Encrypt under an Active AES key (128 or 256 bits) the caller owns or holds an `encrypt`
+    /// grant on, whose usage mask (when set) has Wrap Key, with NIST key wrap (RFC 3394, the default) or
+    /// AES key wrap with padding (RFC 5649). With Encoding Option `NoEncoding` the Key Material bytes are
+    /// wrapped and the Key Value holds the wrapped bytes as its Key Material (as PyKMIP's server answers);
+    /// otherwise (TTLV encoding, the specification's default) the TTLV-encoded Key Value is wrapped and
+    /// becomes a Byte String. The Key Block gains Key Wrapping Data naming the wrapping key.
+    async fn wrapped(&self, object: Ttlv, spec: &Ttlv) -> Result<Ttlv, Failure> {
+        use shedu_kmip::{block_cipher_mode, encoding_option, wrapping_method};
+        let unsupported = |what: &str| Failure::new(result_reason::FEATURE_NOT_SUPPORTED, what);
+        let method = spec
+            .require(tag::WRAPPING_METHOD, "Wrapping Method")?
+            .as_enum("Wrapping Method")?;
+        if method != wrapping_method::ENCRYPT {
+            return Err(unsupported("the only Wrapping Method is Encrypt"));
+        }
+        if spec.child(tag::MAC_SIGNATURE_KEY_INFORMATION).is_some() {
+            return Err(unsupported("wrapping with a MAC or signature key"));
+        }
+        if spec.child(tag::ATTRIBUTE_NAME).is_some() {
+            return Err(unsupported("wrapping attributes with the key"));
+        }
+        let info = spec.require(
+            tag::ENCRYPTION_KEY_INFORMATION,
+            "Encryption Key Information",
+        )?;
+        let kek_uid = info
+            .require(tag::UNIQUE_IDENTIFIER, "Unique Identifier")?
+            .as_text("Unique Identifier")?;
+        let mode = info
+            .child(tag::CRYPTOGRAPHIC_PARAMETERS)
+            .and_then(|c| c.child(tag::BLOCK_CIPHER_MODE))
+            .map(|m| m.as_enum("Block Cipher Mode"))
+            .transpose()?
+            .unwrap_or(block_cipher_mode::NIST_KEY_WRAP);
+        let padded = match mode {
+            block_cipher_mode::NIST_KEY_WRAP => false,
+            block_cipher_mode::AES_KEY_WRAP_PADDING => true,
+            _ => {
+                return Err(Failure::new(
+                    result_reason::BAD_CRYPTOGRAPHIC_PARAMETERS,
+                    "key wrapping is NISTKeyWrap or AESKeyWrapPadding",
+                ));
+            }
+        };
+        let encoding = spec
+            .child(tag::ENCODING_OPTION)
+            .map(|e| e.as_enum("Encoding Option"))
+            .transpose()?
+            .unwrap_or(encoding_option::TTLV_ENCODING);
+        // Wrapping is encrypting under the wrapping key: its owner, or a holder of an `encrypt` grant.
+        let kek = self.object_for(kek_uid, "encrypt").await?;
+        expect_type(
+            &kek,
+            object_type::SYMMETRIC_KEY,
+            "the wrapping key must be a symmetric key",
+        )?;
+        if Self::algorithm(&kek) != cryptographic_algorithm::AES {
+            return Err(Failure::new(
+                result_reason::BAD_CRYPTOGRAPHIC_PARAMETERS,
+                "the wrapping key must be an AES key",
+            ));
+        }
+        if kek.state != state::ACTIVE {
+            return Err(Failure::state("the wrapping key must be Active"));
+        }
+        Self::check_mask(&kek, usage::WRAP_KEY)?;
+        let kek_object = kek
+            .open(&self.kmip.reg.keystore)?
+            .ok_or_else(|| self.destroyed())?;
+        let kek_bytes = Self::material(&kek_object)?;
+
+        let Value::Structure(mut outer) = object.value else {
+            return Err(Failure::general("a stored object is not a structure"));
+        };
+        let Some(Value::Structure(block)) = outer
+            .iter_mut()
+            .find(|i| i.tag == tag::KEY_BLOCK)
+            .map(|b| &mut b.value)
+        else {
+            return Err(Failure::new(
+                result_reason::INVALID_OBJECT_TYPE,
+                "only keys and secret data (objects with a Key Block) can be wrapped",
+            ));
+        };
+        let Some(value) = block.iter_mut().find(|i| i.tag == tag::KEY_VALUE) else {
+            return Err(Failure::new(
+                result_reason::KEY_VALUE_NOT_PRESENT,
+                "the object holds no key value",
+            ));
+        };
+        *value = match encoding {
+            encoding_option::NO_ENCODING => {
+                let material = match value.child(tag::KEY_MATERIAL).map(|m| &m.value) {
+                    Some(Value::ByteString(b)) => b,
+                    _ => {
+                        return Err(Failure::new(
+                            result_reason::ENCODING_OPTION_ERROR,
+                            "NoEncoding wraps Key Material bytes; this key's material is a structure",
+                        ));
+                    }
+                };
+                let wrapped = crypto::aes_key_wrap(kek_bytes, material, padded)?;
+                Ttlv::structure(
+                    tag::KEY_VALUE,
+                    vec![Ttlv::bytes(tag::KEY_MATERIAL, wrapped)],
+                )
+            }
+            encoding_option::TTLV_ENCODING => {
+                let encoded = zeroize::Zeroizing::new(
+                    shedu_kmip::encode(value)
+                        .map_err(|_| Failure::general("the key value does not encode"))?,
+                );
+                Ttlv::bytes(
+                    tag::KEY_VALUE,
+                    crypto::aes_key_wrap(kek_bytes, &encoded, padded)?,
+                )
+            }
+            _ => {
+                return Err(Failure::new(
+                    result_reason::ENCODING_OPTION_ERROR,
+                    "unknown Encoding Option",
+                ));
+            }
+        };
+        let mut data = vec![
+            Ttlv::enumeration(tag::WRAPPING_METHOD, method),
+            info.clone(),
+        ];
+        if let Some(e) = spec.child(tag::ENCODING_OPTION) {
+            data.push(e.clone());
+        }
+        block.push(Ttlv::structure(tag::KEY_WRAPPING_DATA, data));
+        Ok(Ttlv::structure(object.tag, outer))
     }
 
     fn destroyed(&self) -> Failure {
@@ -1002,6 +1146,7 @@ mod usage {
     pub(super) const VERIFY: i32 = 0x2;
     pub(super) const ENCRYPT: i32 = 0x4;
     pub(super) const DECRYPT: i32 = 0x8;
+    pub(super) const WRAP_KEY: i32 = 0x10;
     pub(super) const MAC_GENERATE: i32 = 0x80;
 }
 

@@ -48,14 +48,26 @@ def run(c, op, args):
     if op == "create_key_pair":
         pub, priv = c.create_key_pair(getattr(enums.CryptographicAlgorithm, args[0]), args[1])
         return [pub, priv]
-    if op == "register_symmetric":
-        return c.register(objects.SymmetricKey(enums.CryptographicAlgorithm.AES, len(bytes.fromhex(args[0])) * 8, bytes.fromhex(args[0]), name=args[1]))
+    if op == "register_symmetric":  # [hex, name, usage mask names?]
+        masks = [getattr(enums.CryptographicUsageMask, m) for m in args[2]] if len(args) > 2 else None
+        return c.register(objects.SymmetricKey(enums.CryptographicAlgorithm.AES, len(bytes.fromhex(args[0])) * 8, bytes.fromhex(args[0]), masks=masks, name=args[1]))
     if op == "register_secret":
         return c.register(objects.SecretData(bytes.fromhex(args[0]), enums.SecretDataType.PASSWORD, name=args[1]))
     if op == "register_opaque":
         return c.register(objects.OpaqueObject(bytes.fromhex(args[0]), enums.OpaqueDataType.NONE, name=args[1]))
     if op == "get":
         return c.get(args[0]).value
+    if op == "get_wrapped":  # [uid, wrapping key uid, block cipher mode, encoding option] -> wrapped bytes
+        return c.get(args[0], key_wrapping_specification={
+            "wrapping_method": enums.WrappingMethod.ENCRYPT,
+            "encryption_key_information": {
+                "unique_identifier": args[1],
+                "cryptographic_parameters": {"block_cipher_mode": getattr(enums.BlockCipherMode, args[2])}},
+            "encoding_option": getattr(enums.EncodingOption, args[3])}).value
+    if op == "aes_key_unwrap":  # [kek hex, wrapped hex, padded] -> the key, by pyca/cryptography (no server)
+        from cryptography.hazmat.primitives import keywrap
+        unwrap = keywrap.aes_key_unwrap_with_padding if args[2] else keywrap.aes_key_unwrap
+        return unwrap(bytes.fromhex(args[0]), bytes.fromhex(args[1]))
     if op == "get_attributes":
         return attributes(c.get_attributes(args[0], args[1]))
     if op == "get_attribute_list":
