@@ -139,11 +139,8 @@ struct Nginx {
 impl Nginx {
     fn start(prefix: &Path, name: &str) -> Nginx {
         let nginx = which("nginx", "/usr/sbin/nginx", "nginx-light");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // Below the ephemeral range: nginx binds it later (see `shedu_testkit::free_port_number`).
+        let port = shedu_testkit::free_port_number();
         self_signed(prefix, "site", name, "10");
         let p = prefix.display();
         std::fs::create_dir_all(prefix.join("tmp")).unwrap();
@@ -961,11 +958,8 @@ impl Sshd {
         std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
         // sshd's privilege separation directory.
         let _ = std::fs::create_dir_all("/run/sshd");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // Below the ephemeral range: sshd binds it later (see `shedu_testkit::free_port_number`).
+        let port = shedu_testkit::free_port_number();
         let d = dir.display();
         std::fs::write(
             dir.join("sshd_config"),

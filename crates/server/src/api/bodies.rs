@@ -14,7 +14,7 @@ use super::auth::{
 };
 use super::cloud::CloudConnectorRequest;
 use super::devices::{RegisterDeviceRequest, UpdateDeviceRequest};
-use super::dto::{CreateCaRequest, ImportCaRequest, IssueRequest, RevokeRequest};
+use super::dto::{CreateCaRequest, ImportCaRequest, IssueRequest, RevokeRequest, UpdateCaRequest};
 use super::events::CreateSubscriptionRequest;
 use super::groups::CreateGroupRequest;
 use super::kmip_access::AccessRequest;
@@ -43,7 +43,7 @@ impl JsonBody {
 }
 
 /// Every route that takes a JSON body.
-pub fn json_bodies() -> [JsonBody; 25] {
+pub fn json_bodies() -> [JsonBody; 26] {
     [
         body::<LoginRequest>(Method::POST, "/api/v1/auth/login"),
         body::<RefreshRequest>(Method::POST, "/api/v1/auth/refresh"),
@@ -53,6 +53,7 @@ pub fn json_bodies() -> [JsonBody; 25] {
         body::<CreateApiKeyRequest>(Method::POST, "/api/v1/api-keys"),
         body::<CreateCaRequest>(Method::POST, "/api/v1/cas"),
         body::<ImportCaRequest>(Method::POST, "/api/v1/cas/import"),
+        body::<UpdateCaRequest>(Method::PATCH, "/api/v1/cas/{id}"),
         body::<IssueRequest>(Method::POST, "/api/v1/cas/{id}/certificates"),
         body::<RevokeRequest>(
             Method::POST,
