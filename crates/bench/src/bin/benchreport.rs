@@ -973,6 +973,79 @@ fn secrets_row<'a>(
     })
 }
 
+/// A table of shedu against a peer measured by the same tool in the same run (`secretsbench`, `kmipbench`):
+/// per operation and concurrency, each side's rate, latency and CPU per operation, the ratio
+/// (`decimals` places), and the errors; then each row's first error. `peer` is the peer's `target` in the
+/// rows, its name in the rate column and in the ratio column.
+fn head_to_head(out: &mut String, rows: &[Value], peer: (&str, &str, &str), decimals: usize) {
+    let (peer_target, peer_column, peer_ratio) = peer;
+    let _ = writeln!(
+        out,
+        "| operation | c | shedu ops/s | p50 ms | p99 ms | CPU ms/op | {peer_column} ops/s | p50 ms | p99 ms | CPU ms/op | shedu ÷ {peer_ratio} | errors |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let mut seen = Vec::new();
+    for r in rows {
+        let key = (s(r, "operation").to_string(), r["concurrency"].clone());
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key.clone());
+        let (op, c) = (&key.0, &key.1);
+        let shedu = secrets_row(rows, "shedu", op, c);
+        let other = secrets_row(rows, peer_target, op, c);
+        let rate = |r: Option<&Value>| r.and_then(|r| f(r, "per_s"));
+        let ms = |r: Option<&Value>, k: &str| {
+            opt(r.and_then(|r| r["latency"][k].as_f64()), |v| {
+                format!("{v:.2}")
+            })
+        };
+        let cpu = |r: Option<&Value>| {
+            opt(r.and_then(|r| f(r, "server_cpu_ms_per_op")), |v| {
+                format!("{v:.3}")
+            })
+        };
+        let errors: u64 = [shedu, other]
+            .iter()
+            .flatten()
+            .map(|r| r["errors"].as_u64().unwrap_or(0))
+            .sum();
+        let ratio = match (rate(shedu), rate(other)) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
+        let _ = writeln!(
+            out,
+            "| {op} | {} | **{}** | {} | {} | {} | {} | {} | {} | {} | **{}** | {errors} |",
+            c.as_u64().unwrap_or(0),
+            opt(rate(shedu), thousands),
+            ms(shedu, "p50_ms"),
+            ms(shedu, "p99_ms"),
+            cpu(shedu),
+            opt(rate(other), thousands),
+            ms(other, "p50_ms"),
+            ms(other, "p99_ms"),
+            cpu(other),
+            opt(ratio, |v| format!("{v:.decimals$}×")),
+        );
+    }
+    for r in rows.iter().filter(|r| !r["first_error"].is_null()) {
+        let _ = writeln!(
+            out,
+            "\n* {} {} c={}: errors by status {}; first: `{}`",
+            s(r, "target"),
+            s(r, "operation"),
+            r["concurrency"].as_u64().unwrap_or(0),
+            r["error_statuses"],
+            s(r, "first_error")
+        );
+    }
+    let _ = writeln!(out);
+}
+
 fn secrets(out: &mut String, rows: &[Value], bao_version: Option<&str>) {
     if rows.is_empty() {
         return;
@@ -990,71 +1063,7 @@ fn secrets(out: &mut String, rows: &[Value], bao_version: Option<&str>) {
             .and_then(|v| v.split_whitespace().take(2).last())
             .unwrap_or("version unknown")
     );
-    let _ = writeln!(
-        out,
-        "| operation | c | shedu ops/s | p50 ms | p99 ms | CPU ms/op | OpenBao dev ops/s | p50 ms | p99 ms | CPU ms/op | shedu ÷ OpenBao | errors |"
-    );
-    let _ = writeln!(
-        out,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    );
-    let mut seen = Vec::new();
-    for r in rows {
-        let key = (s(r, "operation").to_string(), r["concurrency"].clone());
-        if seen.contains(&key) {
-            continue;
-        }
-        seen.push(key.clone());
-        let (op, c) = (&key.0, &key.1);
-        let shedu = secrets_row(rows, "shedu", op, c);
-        let bao = secrets_row(rows, "openbao-dev", op, c);
-        let rate = |r: Option<&Value>| r.and_then(|r| f(r, "per_s"));
-        let ms = |r: Option<&Value>, k: &str| {
-            opt(r.and_then(|r| r["latency"][k].as_f64()), |v| {
-                format!("{v:.2}")
-            })
-        };
-        let cpu = |r: Option<&Value>| {
-            opt(r.and_then(|r| f(r, "server_cpu_ms_per_op")), |v| {
-                format!("{v:.3}")
-            })
-        };
-        let errors: u64 = [shedu, bao]
-            .iter()
-            .flatten()
-            .map(|r| r["errors"].as_u64().unwrap_or(0))
-            .sum();
-        let ratio = match (rate(shedu), rate(bao)) {
-            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-            _ => None,
-        };
-        let _ = writeln!(
-            out,
-            "| {op} | {} | **{}** | {} | {} | {} | {} | {} | {} | {} | **{}** | {errors} |",
-            c.as_u64().unwrap_or(0),
-            opt(rate(shedu), thousands),
-            ms(shedu, "p50_ms"),
-            ms(shedu, "p99_ms"),
-            cpu(shedu),
-            opt(rate(bao), thousands),
-            ms(bao, "p50_ms"),
-            ms(bao, "p99_ms"),
-            cpu(bao),
-            opt(ratio, |v| format!("{v:.2}×")),
-        );
-    }
-    for r in rows.iter().filter(|r| !r["first_error"].is_null()) {
-        let _ = writeln!(
-            out,
-            "\n* {} {} c={}: errors by status {}; first: `{}`",
-            s(r, "target"),
-            s(r, "operation"),
-            r["concurrency"].as_u64().unwrap_or(0),
-            r["error_statuses"],
-            s(r, "first_error")
-        );
-    }
-    let _ = writeln!(out);
+    head_to_head(out, rows, ("openbao-dev", "OpenBao dev", "OpenBao"), 2);
 }
 
 /// The secret store's goal, at each concurrency measured (printed under the targets table).
@@ -1112,71 +1121,7 @@ fn kmip(out: &mut String, rows: &[Value], pykmip_version: Option<&str>) {
          measured window.\n",
         pykmip_version.map_or("(version unknown)", str::trim)
     );
-    let _ = writeln!(
-        out,
-        "| operation | c | shedu ops/s | p50 ms | p99 ms | CPU ms/op | PyKMIP ops/s | p50 ms | p99 ms | CPU ms/op | shedu ÷ PyKMIP | errors |"
-    );
-    let _ = writeln!(
-        out,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    );
-    let mut seen = Vec::new();
-    for r in rows {
-        let key = (s(r, "operation").to_string(), r["concurrency"].clone());
-        if seen.contains(&key) {
-            continue;
-        }
-        seen.push(key.clone());
-        let (op, c) = (&key.0, &key.1);
-        let shedu = secrets_row(rows, "shedu", op, c);
-        let pykmip = secrets_row(rows, "pykmip", op, c);
-        let rate = |r: Option<&Value>| r.and_then(|r| f(r, "per_s"));
-        let ms = |r: Option<&Value>, k: &str| {
-            opt(r.and_then(|r| r["latency"][k].as_f64()), |v| {
-                format!("{v:.2}")
-            })
-        };
-        let cpu = |r: Option<&Value>| {
-            opt(r.and_then(|r| f(r, "server_cpu_ms_per_op")), |v| {
-                format!("{v:.3}")
-            })
-        };
-        let errors: u64 = [shedu, pykmip]
-            .iter()
-            .flatten()
-            .map(|r| r["errors"].as_u64().unwrap_or(0))
-            .sum();
-        let ratio = match (rate(shedu), rate(pykmip)) {
-            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-            _ => None,
-        };
-        let _ = writeln!(
-            out,
-            "| {op} | {} | **{}** | {} | {} | {} | {} | {} | {} | {} | **{}** | {errors} |",
-            c.as_u64().unwrap_or(0),
-            opt(rate(shedu), thousands),
-            ms(shedu, "p50_ms"),
-            ms(shedu, "p99_ms"),
-            cpu(shedu),
-            opt(rate(pykmip), thousands),
-            ms(pykmip, "p50_ms"),
-            ms(pykmip, "p99_ms"),
-            cpu(pykmip),
-            opt(ratio, |v| format!("{v:.1}×")),
-        );
-    }
-    for r in rows.iter().filter(|r| !r["first_error"].is_null()) {
-        let _ = writeln!(
-            out,
-            "\n* {} {} c={}: errors by status {}; first: `{}`",
-            s(r, "target"),
-            s(r, "operation"),
-            r["concurrency"].as_u64().unwrap_or(0),
-            r["error_statuses"],
-            s(r, "first_error")
-        );
-    }
-    let _ = writeln!(out);
+    head_to_head(out, rows, ("pykmip", "PyKMIP", "PyKMIP"), 1);
 }
 
 fn kmip_target(out: &mut String, rows: &[Value]) {
