@@ -134,6 +134,12 @@ pub(crate) struct ServeArgs {
     #[arg(long = "events-url", env = "SHEDU_EVENTS_URL", value_delimiter = ',')]
     pub events_url: Option<Vec<String>>,
 
+    /// What an event bus that stops answering does to `/ready`: `require` answers 503 while any bus of
+    /// --events-url is unreachable (the balancer takes the replica out); `report` stays 200 (events wait in
+    /// the outbox) and shows the bus state in the body. [default: require]
+    #[arg(long, env = "SHEDU_READY_BUS")]
+    pub ready_bus: Option<String>,
+
     /// SMTP relay for e-mail alerts.
     #[arg(long, env = "SHEDU_SMTP_HOST")]
     pub smtp_host: Option<String>,
@@ -359,6 +365,7 @@ pub(crate) struct Settings {
     pub log_json: bool,
     pub bootstrap_until_admin: bool,
     pub events_urls: Vec<String>,
+    pub ready_bus: shedu_server::ReadyBus,
     pub smtp: Option<shedu_events::SmtpConfig>,
     pub template_dir: Option<PathBuf>,
     pub est_default_ra: Option<String>,
@@ -588,6 +595,13 @@ impl ServeArgs {
                     .map_err(|e| anyhow::anyhow!("--webhook-allow: {e}"))
             })
             .collect::<anyhow::Result<Vec<shedu_core::Cidr>>>()?;
+        let ready_bus_text = self
+            .ready_bus
+            .or(file.ready_bus)
+            .unwrap_or_else(|| "require".into());
+        let ready_bus = shedu_server::ReadyBus::parse(&ready_bus_text).with_context(|| {
+            format!("invalid --ready-bus {ready_bus_text:?} (use require or report)")
+        })?;
         let timeout_text = self
             .webhook_timeout
             .or(file.webhook_timeout)
@@ -644,6 +658,7 @@ impl ServeArgs {
             log_json,
             bootstrap_until_admin: self.bootstrap_until_admin || file.bootstrap_until_admin,
             events_urls: self.events_url.or(file.events_url).unwrap_or_default(),
+            ready_bus,
             smtp,
             template_dir: self.template_dir.or(file.template_dir),
             est_default_ra: self.est_default_ra.or(file.est_default_ra),
@@ -896,6 +911,32 @@ leeway_seconds = 5
         assert_eq!(smtp.tls, shedu_events::SmtpTls::StartTls);
         assert_eq!(smtp.port, 587);
         assert_eq!(smtp.ca_file, Some(PathBuf::from("/etc/relay-ca.pem")));
+    }
+
+    // See: issue 19: what an unreachable bus does to /ready, from the file or the flag.
+    #[test]
+    fn ready_bus_setting() {
+        assert_eq!(
+            ServeArgs::default().resolve().unwrap().ready_bus,
+            shedu_server::ReadyBus::Require
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shedu.toml");
+        std::fs::write(&file, "ready_bus = \"report\"\n").unwrap();
+        let s = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(s.ready_bus, shedu_server::ReadyBus::Report);
+        let err = ServeArgs {
+            ready_bus: Some("sometimes".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("require or report"), "{err:#}");
     }
 
     // See: issue 12 (blind SSRF): the operator's webhook allow-list, from the file and the flags.

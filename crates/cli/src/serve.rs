@@ -177,7 +177,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     spawn_lifecycle(&services, s.lifecycle_interval);
     spawn_audit_checkpoints(&services, AUDIT_CHECKPOINT_INTERVAL);
     let audit = services.audit.clone();
-    let state = AppState::new(services, token, s.bootstrap_until_admin, Some(events));
+    let mut state = AppState::new(services, token, s.bootstrap_until_admin, Some(events));
+    state.ready_bus = s.ready_bus;
     let cfg = ServerConfig {
         listen: s.listen,
         http_listen: s.http_listen,
@@ -438,7 +439,7 @@ fn printable(s: &Settings) -> String {
     let general = format!(
         "data_dir = {:?}\nlisten = \"{}\"\nhttp_listen = \"{}\"\nkmip_listen = \"{}\"\npublic_url = {:?}\ndatabase_url = {:?}\ntls_cert = {:?}\ntls_names = {:?}\ntls_reload_every = \"{}s\"\n\
          master_key_file = {:?}\nunseal = {:?}\nlifecycle_interval = \"{}s\"\ncrl_validity = \"{}s\"\nreminder_days = {:?}\nreminder_interval = \"{}s\"\nlog = {:?}\nlog_format = \"{}\"\noidc_issuers = {:?}\n\
-         webhook_allow = {:?}\nwebhook_timeout = \"{}s\"",
+         webhook_allow = {:?}\nwebhook_timeout = \"{}s\"\nready_bus = \"{}\"",
         s.data_dir,
         s.listen,
         s.http_listen,
@@ -471,6 +472,7 @@ fn printable(s: &Settings) -> String {
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
         s.webhook_timeout.as_secs(),
+        s.ready_bus.as_str(),
     );
     format!("{general}\n{protocols}")
 }

@@ -1468,6 +1468,23 @@ async fn the_sweep_and_the_reminders_move_each_certificate_once_across_kills() {
             })
             .collect();
         assert!(!ran.is_empty(), "round {round}: no replica logged {job:?}");
+        // Its /metrics says so too: the job's work counter moved on the replica that logged it.
+        let series = if job == SWEPT {
+            "shedu_job_work_total{job=\"sweep\"}"
+        } else {
+            "shedu_job_work_total{job=\"reminders\"}"
+        };
+        let metrics = reqwest::get(format!("http://{}/metrics", live[ran[0]].1.http))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let work: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing:\n{metrics}"));
+        assert!(work >= 20.0, "round {round}: {series} = {work}");
         let (name, mut victim) = live.remove(ran[0]);
         victim.child.kill().unwrap();
         victim.child.wait().unwrap();

@@ -9,6 +9,10 @@
 //!    broker is restarted once more in the middle of it;
 //! 5. the load stops, and the test reads everything the broker holds.
 //!
+//! On the way, `/ready` follows the broker: with `--ready-bus require` (the first server) it turns 503 within
+//! [`READY_BOUND`] of the broker stopping; with `--ready-bus report` (the second) it stays 200 and shows the
+//! bus unreachable, then reachable again after the broker's restart.
+//!
 //! What the design promises (docs/events.md), checked against the outbox as the API lists it: every
 //! committed event reaches the broker; keeping the first copy of each event id, the broker holds exactly
 //! the outbox, in outbox (`seq`) order, which is commit order (so a certificate's `issued` comes before its
@@ -45,6 +49,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 /// The exchange and queue of the RabbitMQ runs.
 const EXCHANGE: &str = "shedu.events";
 const QUEUE: &str = "shedu-crash-test";
+/// How soon `/ready` must reflect a broker that stopped or came back: a probe interval and a probe timeout
+/// (docs/scale-out.md says 3 s), plus slack for a loaded two-core machine running debug builds.
+const READY_BOUND: Duration = Duration::from_secs(6);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nats_down_server_killed_every_event_once_in_order_sqlite() {
@@ -79,6 +86,8 @@ async fn crash_story(mut broker: Broker, backend: Backend) {
 
     let mut server = Server::start(tmp.path(), &data, &broker.url(), db_url.as_deref(), 1);
     let api = server.api();
+    let took = wait_ready(&api, Some(true), true).await;
+    println!("/ready saw the bus reachable {took:?} after the banner");
     let ca = api
         .post(
             "/api/v1/cas",
@@ -94,6 +103,8 @@ async fn crash_story(mut broker: Broker, backend: Backend) {
     tokio::time::sleep(PHASE).await;
     broker.stop().await;
     let down_from = last_seq(&api).await;
+    let took = wait_ready(&api, None, false).await;
+    println!("/ready answered 503 {took:?} after the broker stopped (--ready-bus require)");
     tokio::time::sleep(PHASE).await;
     server.kill();
     let before_kill = load.finish().await;
@@ -107,6 +118,7 @@ async fn crash_story(mut broker: Broker, backend: Backend) {
     broker.start_again().await;
     let server = Server::start(tmp.path(), &data, &broker.url(), db_url.as_deref(), 2);
     let api = server.api();
+    wait_ready(&api, Some(true), true).await;
     let after_kill = last_seq(&api).await;
     assert!(
         after_kill > down_from,
@@ -115,7 +127,13 @@ async fn crash_story(mut broker: Broker, backend: Backend) {
     let load = Load::start(&api, &ca_id, &csr);
     tokio::time::sleep(PHASE).await;
     broker.stop().await;
+    let took = wait_ready(&api, Some(false), true).await;
+    println!(
+        "/ready showed the bus unreachable {took:?} after the broker stopped (--ready-bus report)"
+    );
     broker.start_again().await;
+    let took = wait_ready(&api, Some(true), true).await;
+    println!("/ready showed the bus reachable {took:?} after the broker came back");
     tokio::time::sleep(PHASE).await;
     load.stop.store(true, Ordering::SeqCst);
     let after_restart = load.finish().await;
@@ -195,6 +213,37 @@ async fn crash_story(mut broker: Broker, backend: Backend) {
     );
     drop(server);
     drop(db);
+}
+
+/// Polls `/ready` until it answers 200 (`ready`) or 503 naming the event bus (`!ready`), and, for a 200,
+/// until the bus is listed as `reachable` (when given); fails after [`READY_BOUND`]. Returns the time taken.
+async fn wait_ready(api: &Api, reachable: Option<bool>, ready: bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        let answer = api.get("/ready").await;
+        let done = match &answer {
+            Ok((200, body)) if ready => {
+                assert_eq!(body["bus"].as_array().map(Vec::len), Some(1), "{body}");
+                reachable.is_none_or(|r| body["bus"][0]["reachable"] == r)
+            }
+            Ok((503, body)) if !ready => {
+                let detail = body["detail"].as_str().unwrap_or_default();
+                assert!(detail.contains("event bus"), "{body}");
+                assert!(!detail.contains("guest:guest"), "no credentials: {body}");
+                true
+            }
+            _ => false,
+        };
+        if done {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < READY_BOUND,
+            "/ready did not turn {} (bus reachable: {reachable:?}) within {READY_BOUND:?}: {answer:?}",
+            if ready { "200" } else { "503" }
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// An outbox event as `GET /api/v1/events` lists it.
@@ -424,6 +473,7 @@ struct Server {
 }
 
 impl Server {
+    /// Run 1 requires the bus for `/ready`; later runs only report it.
     fn start(root: &Path, data: &Path, events_url: &str, db_url: Option<&str>, run: u32) -> Server {
         let stderr_path = root.join(format!("serve-{run}.stderr"));
         let mut cmd = Command::new(SHEDU);
@@ -442,6 +492,7 @@ impl Server {
             .arg(data)
             .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
             .args(["--events-url", events_url])
+            .args(["--ready-bus", if run == 1 { "require" } else { "report" }])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()))

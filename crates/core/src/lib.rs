@@ -80,6 +80,7 @@ pub use kmip::{
     KmipObjectSummary, operation_name as kmip_operation_name,
 };
 pub use lifecycle::spawn_lifecycle;
+pub use metrics::job_work;
 pub use model::{Ca, CaKind, Certificate, Status};
 pub use names::NamePolicyInput;
 pub use oidc::{OidcIssuer, OidcSignIn, check_token_offline, https_or_loopback};

@@ -19,12 +19,18 @@ pub fn spawn_lifecycle(services: &Services, interval: Duration) -> tokio::task::
         loop {
             tick.tick().await;
             match issuance.sweep().await {
-                Ok(r) if r != Default::default() => tracing::info!(
-                    expired = r.certificates_expired,
-                    about_to_expire = r.certificates_about_to_expire,
-                    cas = r.cas_changed,
-                    "lifecycle sweep moved certificates"
-                ),
+                Ok(r) if r != Default::default() => {
+                    crate::metrics::job_work(
+                        "sweep",
+                        r.certificates_expired + r.certificates_about_to_expire + r.cas_changed,
+                    );
+                    tracing::info!(
+                        expired = r.certificates_expired,
+                        about_to_expire = r.certificates_about_to_expire,
+                        cas = r.cas_changed,
+                        "lifecycle sweep moved certificates"
+                    )
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "lifecycle sweep failed; retrying at the next tick")
@@ -41,7 +47,10 @@ pub fn spawn_lifecycle(services: &Services, interval: Duration) -> tokio::task::
             // Due assets are queued by one replica at a time (an advisory lock on PostgreSQL).
             match rotation.tick().await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(queued = n, "rotation scheduler queued runs"),
+                Ok(n) => {
+                    crate::metrics::job_work("rotation", n as u64);
+                    tracing::info!(queued = n, "rotation scheduler queued runs")
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "rotation scheduler failed; retrying at the next tick")
                 }

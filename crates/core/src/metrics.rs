@@ -17,6 +17,13 @@ pub(crate) fn ocsp_answer(source: &'static str) {
     metrics::counter!("shedu_ocsp_answers_total", "source" => source).increment(1);
 }
 
+/// A singleton job did work on this replica, under the job's cluster-wide lock: `sweep` (certificates and CAs
+/// moved), `crl` (CRLs signed), `reminders` (reminder events emitted), `rotation` (runs queued). Scraped on each
+/// replica, it shows where each job runs and that it moved after a replica was lost.
+pub fn job_work(job: &'static str, items: u64) {
+    metrics::counter!("shedu_job_work_total", "job" => job).increment(items);
+}
+
 impl crate::Services {
     /// Sets the gauges read at scrape time: each event sink's lag behind the outbox, and whether this
     /// replica's caches are usable (its cluster lease; always 1 on SQLite).

@@ -727,6 +727,7 @@ impl Va {
             .await
             .map_err(store_err("CRL"))?;
         lock.release().await;
+        crate::metrics::job_work("crl", 1);
         tracing::info!(ca = %ca_id, shard, kind = kind.as_str(), number, "CRL signed");
         Ok(adopt(&mut crls, key, row, marker))
     }

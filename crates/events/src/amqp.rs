@@ -53,6 +53,8 @@ pub struct AmqpSink {
     name: String,
     opts: AmqpOptions,
     state: Mutex<Option<(Connection, Channel)>>,
+    /// The readiness probe's own connection (made on the first probe, dropped after a failed one).
+    probe: Mutex<Option<Connection>>,
 }
 
 impl std::fmt::Debug for AmqpSink {
@@ -71,6 +73,7 @@ impl AmqpSink {
             name: format!("amqp:{}", opts.exchange),
             opts,
             state: Mutex::new(None),
+            probe: Mutex::new(None),
         }
     }
 
@@ -105,6 +108,35 @@ impl AmqpSink {
 impl Sink for AmqpSink {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn probes(&self) -> bool {
+        true
+    }
+
+    /// Opens and closes a channel: a round trip the broker must answer.
+    async fn probe(&self) -> Result<(), SinkError> {
+        let mut probe = self.probe.lock().await;
+        if !probe.as_ref().is_some_and(|c| c.status().connected()) {
+            let redacted = shedu_store::redact_url(&self.opts.url);
+            let conn = Connection::connect(&self.opts.url, ConnectionProperties::default())
+                .await
+                .map_err(|e| SinkError(format!("AMQP connect to {redacted}: {e}")))?;
+            *probe = Some(conn);
+        }
+        let Some(conn) = probe.as_ref() else {
+            return Err(SinkError::new("AMQP not connected"));
+        };
+        let round_trip = async {
+            let ch = conn.create_channel().await?;
+            ch.close(200, "probe".into()).await
+        }
+        .await;
+        if let Err(e) = round_trip {
+            *probe = None;
+            return Err(SinkError(format!("AMQP: {e}")));
+        }
+        Ok(())
     }
 
     async fn deliver(&self, events: &[CloudEvent]) -> Result<(), SinkError> {

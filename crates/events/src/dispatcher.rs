@@ -59,6 +59,17 @@ pub trait Sink: Send + Sync + 'static {
     /// Delivers `events` (in `seq` order, never empty). `Ok` means every event is acknowledged; on `Err` the
     /// same batch is offered again later, so a sink may see an event more than once.
     async fn deliver(&self, events: &[CloudEvent]) -> Result<(), SinkError>;
+
+    /// One round trip to what the sink delivers to, over a connection of the probe's own, for `/ready`
+    /// (`crate::BusHealth`). Sinks inside this process or the database have nothing to reach: `Ok`.
+    async fn probe(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Whether [`Sink::probe`] reaches something outside the process (a message bus) worth probing.
+    fn probes(&self) -> bool {
+        false
+    }
 }
 
 /// Dispatcher tuning. The defaults suit production; tests shorten the delays.
@@ -74,7 +85,8 @@ pub struct DispatchOptions {
     pub retry_max: Duration,
     /// A sink call that takes longer fails (and is retried).
     pub deliver_timeout: Duration,
-    /// How often a replica that does not hold a sink's lock tries again.
+    /// How often a replica that does not hold a sink's lock tries again: a sink whose dispatcher died is
+    /// taken over within about this long (one cheap `pg_try_advisory_lock` per sink and interval).
     pub lock_retry: Duration,
     /// How often the holder checks that its lock connection is alive.
     pub lock_check: Duration,
@@ -95,7 +107,7 @@ impl Default for DispatchOptions {
             retry_initial: Duration::from_millis(500),
             retry_max: Duration::from_secs(30),
             deliver_timeout: Duration::from_secs(30),
-            lock_retry: Duration::from_secs(5),
+            lock_retry: Duration::from_secs(1),
             lock_check: Duration::from_secs(5),
             gap_grace: Duration::from_millis(500),
             gap_warn_every: Duration::from_secs(60),

@@ -17,6 +17,7 @@
 
 mod alerts;
 mod amqp;
+mod bus;
 mod cloud;
 mod cloudevent;
 mod delivery;
@@ -39,6 +40,7 @@ pub use alerts::{
     Secret, Subscription, WebhookFormat,
 };
 pub use amqp::{AmqpOptions, AmqpSink};
+pub use bus::{BusHealth, BusState, PROBE_INTERVAL, PROBE_TIMEOUT};
 pub use cloudevent::{CLOUDEVENTS_JSON, CloudEvent, DATA_CONTENT_TYPE};
 pub use delivery::{DeliveryOptions, signature, verify_signature};
 pub use dispatcher::{DispatchOptions, Dispatcher, DispatcherHandle, Sink, SinkError};
@@ -170,6 +172,7 @@ pub async fn start(
     let worker_wake = Arc::new(Notify::new());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
+    let probing: Vec<Arc<dyn Sink>> = sinks.iter().filter(|s| s.probes()).cloned().collect();
     let mut dispatcher = Dispatcher::with_options(store.clone(), config.dispatch.clone());
     for s in sinks {
         dispatcher = dispatcher.sink_arc(s);
@@ -186,6 +189,8 @@ pub async fn start(
     let dispatcher = dispatcher.start();
 
     let mut tasks = Vec::new();
+    let (bus, probes) = bus::spawn_probes(probing, shutdown_rx.clone());
+    tasks.extend(probes);
     tasks.push(tokio::spawn(
         delivery::DeliveryWorker {
             store: store.clone(),
@@ -215,6 +220,7 @@ pub async fn start(
         tasks,
         shutdown: shutdown_tx,
         alerts,
+        bus,
     })
 }
 
@@ -226,6 +232,7 @@ pub struct EventsHandle {
     tasks: Vec<JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     alerts: AlertService,
+    bus: BusHealth,
 }
 
 impl EventsHandle {
@@ -252,6 +259,11 @@ impl EventsHandle {
             Some(d) => d.notifier(),
             None => Arc::new(Notify::new()),
         }
+    }
+
+    /// The remembered reachability of each configured bus (for `/ready` and `/metrics`).
+    pub fn bus(&self) -> &BusHealth {
+        &self.bus
     }
 
     /// Subscriptions and deliveries.

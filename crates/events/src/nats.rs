@@ -73,6 +73,8 @@ pub struct NatsSink {
     name: String,
     opts: NatsOptions,
     state: Mutex<Option<jetstream::Context>>,
+    /// The readiness probe's own connection (made on the first probe, dropped after a failed one).
+    probe: Mutex<Option<async_nats::Client>>,
 }
 
 impl NatsSink {
@@ -82,6 +84,7 @@ impl NatsSink {
             name: format!("nats:{}", opts.stream),
             opts,
             state: Mutex::new(None),
+            probe: Mutex::new(None),
         }
     }
 
@@ -126,6 +129,42 @@ impl NatsSink {
 impl Sink for NatsSink {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn probes(&self) -> bool {
+        true
+    }
+
+    /// A JetStream API request (`$JS.API.INFO`): the server answers and JetStream runs (any answer will
+    /// do: the stream itself is ensured by whichever replica dispatches).
+    async fn probe(&self) -> Result<(), SinkError> {
+        let mut probe = self.probe.lock().await;
+        // A client that lost its server reconnects on its own schedule (with back-off): start afresh
+        // instead, so a bus that is back is seen at the next probe.
+        if probe
+            .as_ref()
+            .is_some_and(|c| c.connection_state() != async_nats::connection::State::Connected)
+        {
+            *probe = None;
+        }
+        let client = match probe.as_ref() {
+            Some(c) => c.clone(),
+            None => {
+                let client = async_nats::ConnectOptions::new()
+                    .connection_timeout(self.opts.timeout)
+                    .request_timeout(Some(self.opts.timeout))
+                    .connect(self.opts.url.as_str())
+                    .await
+                    .map_err(|e| SinkError(format!("NATS connect to {}: {e}", self.opts.url)))?;
+                *probe = Some(client.clone());
+                client
+            }
+        };
+        if let Err(e) = client.request("$JS.API.INFO", "".into()).await {
+            *probe = None;
+            return Err(SinkError(format!("NATS JetStream: {e}")));
+        }
+        Ok(())
     }
 
     async fn deliver(&self, events: &[CloudEvent]) -> Result<(), SinkError> {

@@ -52,6 +52,7 @@ pub(crate) async fn run(
         {
             Ok(0) => {}
             Ok(n) => {
+                shedu_core::job_work("reminders", n);
                 tracing::info!(reminders = n, "expiry reminders emitted");
                 dispatcher.notify_one();
             }

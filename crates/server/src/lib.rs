@@ -25,4 +25,4 @@ mod va;
 
 pub use auth::{AdminToken, Caller, Principal, PrincipalKind, Role};
 pub use listen::{ConnectionLimits, KmipListen, Running, ServerConfig, http_app, https_app, start};
-pub use state::AppState;
+pub use state::{AppState, ReadyBus};

@@ -199,17 +199,39 @@ async fn health() -> axum::Json<serde_json::Value> {
 }
 
 /// Readiness for load balancers: 200 while the database answers (within 2 s) with this binary's whole
-/// schema, else 503. `/health` only says the process runs.
+/// schema and, unless `--ready-bus report`, every configured event bus answered its last probe; else 503.
+/// The body lists each bus's state either way. `/health` only says the process runs.
 async fn ready(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    match state
+    let bus = state.delivery.as_ref().map(|d| d.bus().clone());
+    let database = state
         .services
         .ready(std::time::Duration::from_secs(2))
         .await
-    {
-        Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+        .map_err(|e| e.to_string());
+    let bus_ready = match (&bus, state.ready_bus) {
+        (Some(b), crate::ReadyBus::Require) => b.ready(),
+        _ => Ok(()),
+    };
+    match database.and(bus_ready) {
+        Ok(()) => {
+            let buses: Vec<serde_json::Value> = bus
+                .map(|b| b.states())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "sink": s.sink,
+                        "reachable": s.reachable,
+                        "error": s.error,
+                        "checked_ms_ago": s.checked_ms_ago,
+                    })
+                })
+                .collect();
+            axum::Json(serde_json::json!({ "status": "ready", "bus": buses })).into_response()
+        }
         Err(e) => Problem::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "not-ready",

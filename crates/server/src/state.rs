@@ -18,6 +18,37 @@ pub struct AppState {
     pub bootstrap_until_admin: bool,
     /// Event delivery (live feed, subscriptions); `None` when not started.
     pub delivery: Option<Arc<shedu_events::EventsHandle>>,
+    /// Whether an unreachable event bus makes `/ready` answer 503.
+    pub ready_bus: ReadyBus,
+}
+
+/// What an event bus that does not answer its probe does to `/ready` (`--ready-bus`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadyBus {
+    /// 503 while any configured bus is unreachable (the balancer takes the replica out).
+    #[default]
+    Require,
+    /// 200 all the same (events wait in the outbox); the bus state is in the body and `/metrics`.
+    Report,
+}
+
+impl ReadyBus {
+    /// `require` or `report`.
+    pub fn parse(s: &str) -> Option<ReadyBus> {
+        match s {
+            "require" => Some(ReadyBus::Require),
+            "report" => Some(ReadyBus::Report),
+            _ => None,
+        }
+    }
+
+    /// The setting's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadyBus::Require => "require",
+            ReadyBus::Report => "report",
+        }
+    }
 }
 
 impl AppState {
@@ -33,6 +64,7 @@ impl AppState {
             admin_token: Arc::new(admin_token),
             bootstrap_until_admin,
             delivery: delivery.map(Arc::new),
+            ready_bus: ReadyBus::default(),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! (`estbench --json`), `startup.jsonl` (one object per backend written by the script), `failures.txt` (steps that failed),
 //! `devices.jsonl` (`devicebench --json`), `connector.jsonl` (`loadbench --json` and `connectorbench
 //! --json` on one server), `cluster.jsonl` (`loadbench --json` and `ocspbench --json` through a cluster),
+//! `failover.jsonl` (`failoverbench --json`, and `loadbench --json` through a cluster losing a replica),
 //! `secrets.jsonl` (`secretsbench --json`, shedu and `bao server -dev`), `bao-version.txt`, `kmip.jsonl`
 //! (`kmipbench --json`, shedu and `pykmip-server`) and `pykmip-version.txt`.
 
@@ -59,6 +60,7 @@ fn main() -> anyhow::Result<()> {
     let connector_rows = read_lines(&args.dir.join("connector.jsonl"))?;
     let secrets_rows = read_lines(&args.dir.join("secrets.jsonl"))?;
     let cluster_rows = read_lines(&args.dir.join("cluster.jsonl"))?;
+    let failover_rows = read_lines(&args.dir.join("failover.jsonl"))?;
     let bao_version = std::fs::read_to_string(args.dir.join("bao-version.txt")).ok();
     let kmip_rows = read_lines(&args.dir.join("kmip.jsonl"))?;
     let pykmip_version = std::fs::read_to_string(args.dir.join("pykmip-version.txt")).ok();
@@ -78,6 +80,7 @@ fn main() -> anyhow::Result<()> {
     sweeps(&mut out, &sweep);
     devices(&mut out, &device_rows);
     cluster(&mut out, &cluster_rows);
+    failover(&mut out, &failover_rows);
     startup_table(&mut out, &startup);
     targets(&mut out, &load, &startup, &ocsp_rows);
     secrets_target(&mut out, &secrets_rows);
@@ -122,6 +125,78 @@ fn cluster(out: &mut String, rows: &[Value]) {
             r["latency"]["p99_ms"].as_f64().unwrap_or(0.0),
             r["errors"].as_u64().unwrap_or(0),
         );
+    }
+    let _ = writeln!(out);
+}
+
+/// The failover step: each singleton job's time without a runner after a SIGKILL (`failoverbench`), and
+/// issuance through HAProxy while a replica is killed (`loadbench`).
+fn failover(out: &mut String, rows: &[Value]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Fail-over: a replica killed with SIGKILL\n\n\
+         `scripts/cluster up 3` on PostgreSQL with NATS, lifecycle and reminder jobs every second. \
+         `failoverbench` kills the replica that ran a job last (for the NATS sink: the one dispatching it), \
+         twice, and times from the kill until a survivor has done the job's work: the sink, until a certificate \
+         issued right after the kill is acknowledged by JetStream; sweep and reminders, until 20 certificates \
+         made due after the kill have moved (have their reminder); CRL, until a survivor serves a CRL listing \
+         a certificate revoked after the kill. \"After it was due\" starts when the window was widened or the \
+         revocation returned: a profile change or a revocation first waits for the killed replica's cache \
+         lease to run out (up to 3.5 s), which the time from the kill includes.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| job | round | killed | replicas left | done after the kill ms | after it was due ms | run by |"
+    );
+    let _ = writeln!(out, "|---|---:|---|---:|---:|---:|---|");
+    for r in rows.iter().filter(|r| s(r, "tool") == "failoverbench") {
+        let by: Vec<&str> = r["taken_over_by"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | **{}** | {} | {} |",
+            s(r, "job"),
+            r["round"].as_u64().unwrap_or(0),
+            s(r, "killed"),
+            r["replicas_left"].as_u64().unwrap_or(0),
+            opt(f(r, "since_kill_ms"), |v| format!("{v:.0}")),
+            opt(f(r, "since_due_ms"), |v| format!("{v:.0}")),
+            if by.is_empty() {
+                "-".to_string()
+            } else {
+                by.join(", ")
+            },
+        );
+    }
+    let load: Vec<&Value> = rows
+        .iter()
+        .filter(|r| s(r, "tool") != "failoverbench")
+        .collect();
+    if !load.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n| issuance through HAProxy | c | certificates/s | p50 ms | p99 ms | max ms | ok | errors |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        for r in load {
+            let _ = writeln!(
+                out,
+                "| {} | {} | **{}** | {:.2} | {:.2} | {:.2} | {} | {} |",
+                s(r, "label"),
+                r["concurrency"].as_u64().unwrap_or(0),
+                thousands(f(r, "certs_per_s").unwrap_or(0.0)),
+                r["latency"]["p50_ms"].as_f64().unwrap_or(0.0),
+                r["latency"]["p99_ms"].as_f64().unwrap_or(0.0),
+                r["latency"]["max_ms"].as_f64().unwrap_or(0.0),
+                r["ok"].as_u64().unwrap_or(0),
+                r["errors"].as_u64().unwrap_or(0),
+            );
+        }
     }
     let _ = writeln!(out);
 }
