@@ -35,6 +35,9 @@ pub(crate) struct EventQuery {
     pub after: Option<i64>,
     /// Page size, 1 to 1000 (default 100).
     pub limit: Option<i64>,
+    /// `true`: the newest `limit` matching events (still oldest first) rather than the first ones after
+    /// `after`; what the console's live view shows before it follows the stream.
+    pub newest: Option<bool>,
 }
 
 /// A CloudEvents 1.0 event with its outbox position.
@@ -80,16 +83,13 @@ pub(crate) async fn list(
     ApiQuery(q): ApiQuery<EventQuery>,
 ) -> Result<ApiJson<EventPage>, Problem> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = state
-        .services
-        .events
-        .list(
-            q.after.unwrap_or(0),
-            q.ty.as_deref(),
-            q.subject.as_deref(),
-            limit,
-        )
-        .await?;
+    let events = &state.services.events;
+    let (after, ty, subject) = (q.after.unwrap_or(0), q.ty.as_deref(), q.subject.as_deref());
+    let rows = if q.newest.unwrap_or(false) {
+        events.newest(after, ty, subject, limit).await?
+    } else {
+        events.list(after, ty, subject, limit).await?
+    };
     Ok(ApiJson(EventPage {
         items: rows
             .iter()
