@@ -85,7 +85,7 @@ pub struct OidcIssuer {
 pub struct OidcSignIn {
     /// The client registered at the provider for the console.
     pub client_id: String,
-    /// Its secret, for a confidential client (`client_secret_post`); `None` for a public client.
+    /// Its secret, for a confidential client (`client_secret_basic`); `None` for a public client.
     pub client_secret: Option<String>,
     /// The label of its button on the sign-in page.
     pub label: String,
@@ -368,8 +368,9 @@ impl OidcVerifier {
         Error::Unauthenticated("the identity provider did not confirm the sign-in".into())
     }
 
-    /// A request to the provider's token endpoint with the console client's credentials
-    /// (`client_secret_post` for a confidential client); its answer.
+    /// A request to the provider's token endpoint with the console client's credentials: a confidential
+    /// client authenticates with HTTP Basic (`client_secret_basic`, RFC 6749 §2.3.1: the one method every
+    /// provider must accept, and OIDC's default), a public client names itself in the form; its answer.
     async fn token_request(
         &self,
         index: usize,
@@ -386,14 +387,19 @@ impl OidcVerifier {
             for (name, value) in params {
                 pairs.append_pair(name, value);
             }
-            pairs.append_pair("client_id", &sign_in.client_id);
-            if let Some(secret) = &sign_in.client_secret {
-                pairs.append_pair("client_secret", secret);
+            if sign_in.client_secret.is_none() {
+                pairs.append_pair("client_id", &sign_in.client_id);
             }
         }
-        let res = self
-            .http
-            .post(&doc.token_endpoint)
+        let mut request = self.http.post(&doc.token_endpoint);
+        if let Some(secret) = &sign_in.client_secret {
+            // The id and the secret are form-encoded before they are joined (RFC 6749 §2.3.1).
+            request = request.basic_auth(
+                form_encode(&sign_in.client_id),
+                Some(form_encode(secret)),
+            );
+        }
+        let res = request
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", "application/json")
             .body(form.query().unwrap_or_default().to_string())
@@ -726,6 +732,18 @@ impl Provider {
             }
         }
     }
+}
+
+/// `s` form-encoded (`application/x-www-form-urlencoded`), with the URL serializer.
+fn form_encode(s: &str) -> String {
+    let Ok(mut url) = reqwest::Url::parse("http://form.invalid/") else {
+        return s.to_string();
+    };
+    url.query_pairs_mut().append_pair("v", s);
+    url.query()
+        .and_then(|q| q.strip_prefix("v="))
+        .unwrap_or(s)
+        .to_string()
 }
 
 fn invalid_config(detail: String) -> Error {

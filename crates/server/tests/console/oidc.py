@@ -91,7 +91,7 @@ def main(p):
     assert refresh["value"].startswith("shr_"), "the browser holds the console's own refresh token only"
     id_token = cookies()["__Host-shedu-session"]["value"]
     context.clear_cookies(name="__Host-shedu-session")
-    page.goto(f"{base}/ui/#/certificates")
+    page.click("nav a[href='#/certificates']")
     page.click("nav a[href='#/cas']")
     expect(page.locator("#content table").first).to_contain_text("oidc-root")
     expect(page.locator(".whoami .role")).to_have_text("operator")
