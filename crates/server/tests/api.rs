@@ -867,7 +867,7 @@ backend_test!(
         for (query, found) in [
             ("SENSOR", 12),
             ("sensor-1", 12),
-            ("gateway-9", 1),
+            ("Sensor-", 12),
             ("ensor", 0),
             ("plant%20north", 0),
             ("%25", 0),
