@@ -72,6 +72,27 @@ backend_test!(
         );
         assert!(!events.to_string().contains(&secret));
         assert!(!audit.to_string().contains(&secret));
+        // The console's live view: the newest events, read from the end of the outbox, oldest first.
+        let all: Vec<i64> = events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect();
+        assert!(all.len() >= 2, "{events}");
+        let (s, newest) = server.get("/api/v1/events?newest=true&limit=2").await;
+        assert_eq!(s, 200, "{newest}");
+        let seqs: Vec<i64> = newest["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect();
+        // (Events appended in between, such as an audit checkpoint, may only be newer still.)
+        assert!(
+            seqs.len() == 2 && seqs[0] < seqs[1] && seqs[0] >= all[all.len() - 2],
+            "{newest} after {all:?}"
+        );
         assert_secret_sealed(&server, sub_id, &secret).await;
         let (s, p) = server
             .post(
