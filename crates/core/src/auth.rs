@@ -876,8 +876,14 @@ impl AuthService {
             role: principal.role.as_str(),
             generation: 0,
         };
-        self.mint(subject, row.family.clone(), row.expires_at, now, Some(sealed))
-            .await
+        self.mint(
+            subject,
+            row.family.clone(),
+            row.expires_at,
+            now,
+            Some(sealed),
+        )
+        .await
     }
 
     /// A new access token for `subject` and the next refresh token of `family` (holding the sealed

@@ -394,10 +394,8 @@ impl OidcVerifier {
         let mut request = self.http.post(&doc.token_endpoint);
         if let Some(secret) = &sign_in.client_secret {
             // The id and the secret are form-encoded before they are joined (RFC 6749 §2.3.1).
-            request = request.basic_auth(
-                form_encode(&sign_in.client_id),
-                Some(form_encode(secret)),
-            );
+            request =
+                request.basic_auth(form_encode(&sign_in.client_id), Some(form_encode(secret)));
         }
         let res = request
             .header("content-type", "application/x-www-form-urlencoded")

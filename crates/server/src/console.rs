@@ -422,7 +422,10 @@ async fn oidc_callback(
             } else {
                 Outcome::Failure
             },
-            format!("console sign-in through OIDC refused: {}", sign_in_reason(reason)),
+            format!(
+                "console sign-in through OIDC refused: {}",
+                sign_in_reason(reason)
+            ),
         ),
     };
     let ctx = AuditContext::new(
@@ -508,9 +511,7 @@ async fn oidc_sign_in(
         .as_ref()
         .and_then(|parts| parts.first()?.parse::<usize>().ok());
     let auth = &state.services.auth;
-    attempt.issuer = provider
-        .and_then(|p| auth.oidc_issuer(p))
-        .map(String::from);
+    attempt.issuer = provider.and_then(|p| auth.oidc_issuer(p)).map(String::from);
     // An error answer signs nobody in, whatever its state (some providers leave `state` out of it).
     if back.error.is_some() {
         return Err("denied");
@@ -545,7 +546,10 @@ async fn oidc_sign_in(
         claims.as_ref().and_then(|c| c["sub"].as_str()),
     ) {
         attempt.name = Some(sub.chars().take(256).collect());
-        attempt.id = Some(format!("oidc:{iss}#{}", attempt.name.as_deref().unwrap_or("")));
+        attempt.id = Some(format!(
+            "oidc:{iss}#{}",
+            attempt.name.as_deref().unwrap_or("")
+        ));
     }
     let principal = crate::auth::authenticate(state, Some(&id_token))
         .await

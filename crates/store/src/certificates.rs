@@ -127,9 +127,13 @@ impl Store {
             crate::Backend::Postgres => ("EXPLAIN ", "QUERY PLAN"),
         };
         let sql = self.list_sql(f, prefix);
-        let rows = bind_list(sqlx::query(AssertSqlSafe(sql)), f, f.limit.clamp(1, 1000) + 1)
-            .fetch_all(&self.read)
-            .await?;
+        let rows = bind_list(
+            sqlx::query(AssertSqlSafe(sql)),
+            f,
+            f.limit.clamp(1, 1000) + 1,
+        )
+        .fetch_all(&self.read)
+        .await?;
         rows.iter()
             .map(|r| r.try_get::<String, _>(column).map_err(Error::from))
             .collect()

@@ -781,7 +781,10 @@ fn console(out: &mut String, rows: &[Value]) {
             );
         }
     }
-    let _ = writeln!(out, "\nThe plan of the subject search (a prefix of the CN):\n");
+    let _ = writeln!(
+        out,
+        "\nThe plan of the subject search (a prefix of the CN):\n"
+    );
     for r in rows {
         let plan: Vec<&str> = r["subject_search_plan"]
             .as_array()
