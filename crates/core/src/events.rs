@@ -257,19 +257,12 @@ impl Events {
             .map_err(store_err("events"))
     }
 
-    /// The newest `limit` of the events [`Events::list`] would walk, still oldest first: what a live view
-    /// shows before it follows the stream, read from the end of the outbox whatever its size.
-    pub async fn newest(
+    /// The events `f` selects, oldest first; with `newest`, the last of them: what a live view shows
+    /// before it follows the stream, read from the end of the outbox whatever its size.
+    pub async fn read(
         &self,
-        after_seq: i64,
-        ty: Option<&str>,
-        subject_contains: Option<&str>,
-        limit: i64,
+        f: &shedu_store::EventFilter<'_>,
     ) -> Result<Vec<shedu_store::EventRow>, Error> {
-        self.reg
-            .store
-            .list_newest_events(after_seq, ty, subject_contains, limit)
-            .await
-            .map_err(store_err("events"))
+        self.reg.store.events(f).await.map_err(store_err("events"))
     }
 }

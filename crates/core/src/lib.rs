@@ -99,6 +99,7 @@ pub use secrets::{
     TokenInfo, TokenRequest, VersionInfo, WriteOptions,
 };
 pub use services::{Services, ServicesConfig};
+pub use shedu_store::EventFilter;
 pub use shedu_store::{Page, SweepReport, VersionChange};
 pub use status::{Overview, PlatformStatus, SinkPosition};
 pub use trust::ClientCertProblem;

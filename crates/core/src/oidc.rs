@@ -344,22 +344,7 @@ impl OidcVerifier {
         if !reqwest::Url::parse(&url).is_ok_and(|u| https_or_loopback(&u)) {
             return Err(refused(format!("endpoint {url:?} is not https")));
         }
-        let res = self
-            .http
-            .get(&url)
-            .bearer_auth(access_token)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| refused(e.to_string()))?;
-        let status = res.status();
-        let body = crate::webhook::read_capped(res, MAX_JWKS_BYTES)
-            .await
-            .map_err(|e| refused(e.to_string()))?;
-        if !status.is_success() {
-            return Err(refused(format!("HTTP {status}")));
-        }
-        serde_json::from_slice(&body).map_err(|e| refused(e.to_string()))
+        json_answer(self.http.get(&url).bearer_auth(access_token), refused).await
     }
 
     fn refused(&self, index: usize, why: &str) -> Error {
@@ -397,25 +382,10 @@ impl OidcVerifier {
             request =
                 request.basic_auth(form_encode(&sign_in.client_id), Some(form_encode(secret)));
         }
-        let res = request
+        let request = request
             .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(form.query().unwrap_or_default().to_string())
-            .send()
-            .await
-            .map_err(|e| refused(e.to_string()))?;
-        let status = res.status();
-        let body = crate::webhook::read_capped(res, MAX_JWKS_BYTES)
-            .await
-            .map_err(|e| refused(e.to_string()))?;
-        if !status.is_success() {
-            let error = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(Value::as_str).map(String::from))
-                .unwrap_or_default();
-            return Err(refused(format!("HTTP {status} {error}")));
-        }
-        serde_json::from_slice(&body).map_err(|e| refused(e.to_string()))
+            .body(form.query().unwrap_or_default().to_string());
+        json_answer(request, refused).await
     }
 
     /// The issuer of the sign-in provider `index`.
@@ -730,6 +700,31 @@ impl Provider {
             }
         }
     }
+}
+
+/// The JSON answer of a provider's endpoint to `request`; `refused(why)` for a failure (the OAuth `error`
+/// code of a refusal goes into `why`, never the body).
+async fn json_answer<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    refused: impl Fn(String) -> Error,
+) -> Result<T, Error> {
+    let res = request
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| refused(e.to_string()))?;
+    let status = res.status();
+    let body = crate::webhook::read_capped(res, MAX_JWKS_BYTES)
+        .await
+        .map_err(|e| refused(e.to_string()))?;
+    if !status.is_success() {
+        let error = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(String::from))
+            .unwrap_or_default();
+        return Err(refused(format!("HTTP {status} {error}")));
+    }
+    serde_json::from_slice(&body).map_err(|e| refused(e.to_string()))
 }
 
 /// `s` form-encoded (`application/x-www-form-urlencoded`), with the URL serializer.

@@ -248,7 +248,11 @@ async fn load(s: &Services, ca_id: &str, page: Page, i: usize, devices: i64) -> 
         }
         Page::Events => vec![Box::pin(async {
             s.events
-                .newest(0, None, None, 50)
+                .read(&shedu_store::EventFilter {
+                    limit: 50,
+                    newest: true,
+                    ..Default::default()
+                })
                 .await
                 .map(drop)
                 .map_err(Into::into)

@@ -83,13 +83,17 @@ pub(crate) async fn list(
     ApiQuery(q): ApiQuery<EventQuery>,
 ) -> Result<ApiJson<EventPage>, Problem> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let events = &state.services.events;
-    let (after, ty, subject) = (q.after.unwrap_or(0), q.ty.as_deref(), q.subject.as_deref());
-    let rows = if q.newest.unwrap_or(false) {
-        events.newest(after, ty, subject, limit).await?
-    } else {
-        events.list(after, ty, subject, limit).await?
-    };
+    let rows = state
+        .services
+        .events
+        .read(&shedu_core::EventFilter {
+            after_seq: q.after.unwrap_or(0),
+            ty: q.ty.as_deref(),
+            subject_contains: q.subject.as_deref(),
+            limit,
+            newest: q.newest.unwrap_or(false),
+        })
+        .await?;
     Ok(ApiJson(EventPage {
         items: rows
             .iter()
