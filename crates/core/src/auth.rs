@@ -40,6 +40,8 @@ use crate::{AuditAction, AuditContext, Clock, Error, OidcIssuer};
 
 pub(crate) const SESSION_SECRET: &str = "session_secret";
 pub(crate) const SESSION_CONTEXT: &[u8] = b"shedu-session-secret";
+/// The sealing context of an OIDC provider's refresh token held for a console login.
+const OIDC_REFRESH_CONTEXT: &[u8] = b"shedu-oidc-refresh-token-v1";
 const TOKEN_TTL: i64 = 15 * 60;
 /// A login's absolute lifetime: refreshing rotates the refresh token but never extends this.
 const REFRESH_TTL: i64 = 12 * 3600;
@@ -188,6 +190,19 @@ pub struct Session {
     pub refresh_token: String,
 }
 
+/// Whom a session token names.
+struct Subject<'a> {
+    id: &'a str,
+    name: &'a str,
+    role: &'a str,
+    generation: i64,
+}
+
+/// The principal ids of an OIDC issuer's users start with this.
+fn oidc_prefix(issuer: &str) -> String {
+    format!("oidc:{issuer}#")
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
@@ -211,6 +226,24 @@ pub struct AuthService {
     decoding: DecodingKey,
     dummy_hash: String,
     oidc: Option<OidcVerifier>,
+    /// Seals the OIDC providers' refresh tokens that console logins hold.
+    keystore: Keystore,
+}
+
+/// What a console sign-in through an OIDC provider got from the provider's token endpoint. Never logged.
+pub struct OidcSignInTokens {
+    /// The ID token (not yet verified).
+    pub id_token: String,
+    /// The provider's refresh token, when it issues one: the server keeps it (sealed) and never hands it
+    /// to the browser.
+    pub refresh_token: Option<String>,
+}
+
+/// Never the tokens.
+impl std::fmt::Debug for OidcSignInTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSignInTokens").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for AuthService {
@@ -226,7 +259,7 @@ impl AuthService {
     /// Opens the service; creates and seals the session-signing secret on first use.
     pub async fn open(
         store: Store,
-        keystore: &Keystore,
+        keystore: Keystore,
         clock: Arc<dyn Clock>,
     ) -> Result<AuthService, Error> {
         let secret = match store
@@ -263,6 +296,7 @@ impl AuthService {
             decoding: DecodingKey::from_secret(&secret),
             dummy_hash,
             oidc: None,
+            keystore,
         })
     }
 
@@ -307,20 +341,65 @@ impl AuthService {
             .await
     }
 
-    /// The ID token for an authorization code (and its PKCE verifier); not yet verified.
+    /// The ID token (not yet verified) and the refresh token for an authorization code (and its PKCE
+    /// verifier).
     pub async fn oidc_exchange_code(
         &self,
         index: usize,
         code: &str,
         code_verifier: &str,
         redirect_uri: &str,
+    ) -> Result<OidcSignInTokens, Error> {
+        let tokens = self
+            .oidc()?
+            .exchange_code(index, code, code_verifier, redirect_uri)
+            .await?;
+        Ok(OidcSignInTokens {
+            id_token: tokens.id_token.unwrap_or_default(),
+            refresh_token: tokens.refresh_token,
+        })
+    }
+
+    /// Starts a console login for `principal`, who signed in through OIDC provider `index` (the caller
+    /// verified the ID token), kept alive with the provider's `refresh_token`: a login (refresh-token
+    /// family) like a local user's, with the same absolute end, whose tokens hold the provider's token
+    /// sealed under the master key. Returns the console's refresh token (`shr_…`). Each refresh
+    /// ([`AuthService::refresh`]) presents the provider's token to the provider again and ends the login
+    /// when the provider refuses it.
+    pub async fn oidc_login(
+        &self,
+        index: usize,
+        principal: &Principal,
+        refresh_token: &str,
     ) -> Result<String, Error> {
-        let oidc = self
-            .oidc
+        let issuer = self.oidc()?.issuer(index).unwrap_or_default();
+        if principal.kind != PrincipalKind::Oidc || !principal.id.starts_with(&oidc_prefix(issuer))
+        {
+            return Err(Error::Unauthenticated(
+                "the sign-in is not this provider's".into(),
+            ));
+        }
+        let now = self.clock.now();
+        let sealed = self
+            .keystore
+            .seal_secret(OIDC_REFRESH_CONTEXT, refresh_token.as_bytes())?;
+        let refresh = self
+            .insert_refresh(
+                &principal.id,
+                0,
+                crate::registry::new_id(),
+                now + REFRESH_TTL,
+                now,
+                Some(sealed),
+            )
+            .await?;
+        Ok(refresh)
+    }
+
+    fn oidc(&self) -> Result<&OidcVerifier, Error> {
+        self.oidc
             .as_ref()
-            .ok_or_else(|| Error::NotFound("OIDC sign-in provider".into()))?;
-        oidc.exchange_code(index, code, code_verifier, redirect_uri)
-            .await
+            .ok_or_else(|| Error::NotFound("OIDC sign-in provider".into()))
     }
 
     /// Creates a local user.
@@ -447,6 +526,9 @@ impl AuthService {
         };
         if row.expires_at <= now {
             return Err(invalid());
+        }
+        if let Some(sealed) = &row.provider_token {
+            return self.refresh_oidc(&row, sealed, now).await;
         }
         let user = self
             .store
@@ -650,6 +732,25 @@ impl AuthService {
             return answer;
         }
         let claims = self.decode(token, "access")?;
+        if claims.sub.starts_with("oidc:") {
+            // An OIDC console login after its first refresh: no user row; the login must live.
+            let alive = self
+                .store
+                .login_alive(&claims.sub, &claims.fam, self.clock.now())
+                .await
+                .map_err(store_err("refresh token"))?;
+            if !alive {
+                return Err(Error::Unauthenticated(
+                    "the session is no longer valid".into(),
+                ));
+            }
+            return Ok(Principal {
+                id: claims.sub,
+                name: claims.name,
+                role: Role::parse(&claims.role)?,
+                kind: PrincipalKind::Oidc,
+            });
+        }
         // The user's row, not the token, has the last word: a token minted before the user's access
         // changed (another generation), of a disabled or deleted user, or of a login that has ended (a
         // refresh-token reuse ends it, and its access tokens with it) is refused.
@@ -713,13 +814,95 @@ impl AuthService {
         family_end: i64,
         now: i64,
     ) -> Result<Session, Error> {
+        let subject = Subject {
+            id: &user.id,
+            name: &user.username,
+            role: &user.role,
+            generation: user.token_generation,
+        };
+        self.mint(subject, family, family_end, now, None).await
+    }
+
+    /// The next session of the OIDC console login `row` redeemed: the provider's refresh token (sealed in
+    /// `sealed`) goes to the provider, which says who the user is now (their role may have changed); a
+    /// refusal ends the login.
+    async fn refresh_oidc(
+        &self,
+        row: &RefreshTokenRow,
+        sealed: &[u8],
+        now: i64,
+    ) -> Result<Session, Error> {
+        let oidc = self.oidc()?;
+        let index = oidc
+            .sign_in_providers()
+            .into_iter()
+            .map(|(i, _)| i)
+            .find(|i| {
+                oidc.issuer(*i)
+                    .is_some_and(|iss| row.user_id.starts_with(&oidc_prefix(iss)))
+            });
+        let refreshed = match index {
+            Some(index) => {
+                let token = self.keystore.open_secret(OIDC_REFRESH_CONTEXT, sealed)?;
+                let token = String::from_utf8_lossy(&token).into_owned();
+                oidc.refresh(index, &token, &row.user_id, now).await
+            }
+            None => Err(Error::Unauthenticated(
+                "the login's identity provider is no longer configured".into(),
+            )),
+        };
+        let (principal, rotated) = match refreshed {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::info!(principal = %row.user_id, error = %e, "the identity provider ended a console login");
+                self.store
+                    .end_refresh_family(&row.token_hash)
+                    .await
+                    .map_err(store_err("refresh token"))?;
+                return Err(Error::Unauthenticated(
+                    "the identity provider ended the login; sign in again".into(),
+                ));
+            }
+        };
+        let sealed = match rotated {
+            Some(token) => self
+                .keystore
+                .seal_secret(OIDC_REFRESH_CONTEXT, token.as_bytes())?,
+            None => sealed.to_vec(),
+        };
+        let subject = Subject {
+            id: &principal.id,
+            name: &principal.name,
+            role: principal.role.as_str(),
+            generation: 0,
+        };
+        self.mint(
+            subject,
+            row.family.clone(),
+            row.expires_at,
+            now,
+            Some(sealed),
+        )
+        .await
+    }
+
+    /// A new access token for `subject` and the next refresh token of `family` (holding the sealed
+    /// `provider_token` of an OIDC login).
+    async fn mint(
+        &self,
+        subject: Subject<'_>,
+        family: String,
+        family_end: i64,
+        now: i64,
+        provider_token: Option<Vec<u8>>,
+    ) -> Result<Session, Error> {
         let expires_at = (now + TOKEN_TTL).min(family_end);
         let claims = Claims {
-            sub: user.id.clone(),
-            name: user.username.clone(),
-            role: user.role.clone(),
+            sub: subject.id.to_string(),
+            name: subject.name.to_string(),
+            role: subject.role.to_string(),
             typ: "access".into(),
-            tgen: user.token_generation,
+            tgen: subject.generation,
             fam: family.clone(),
             iss: "shedu".into(),
             iat: now,
@@ -727,23 +910,47 @@ impl AuthService {
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| Error::Internal(format!("token signing: {e}")))?;
-        let refresh_token = format!("shr_{}", hex::encode(rand::random::<[u8; 32]>()));
-        self.store
-            .insert_refresh_token(&RefreshTokenRow {
-                token_hash: sha256_hex(&refresh_token),
+        let refresh_token = self
+            .insert_refresh(
+                subject.id,
+                subject.generation,
                 family,
-                user_id: user.id.clone(),
-                generation: user.token_generation,
-                created_at: now,
-                expires_at: family_end,
-            })
-            .await
-            .map_err(store_err("refresh token"))?;
+                family_end,
+                now,
+                provider_token,
+            )
+            .await?;
         Ok(Session {
             token,
             expires_at,
             refresh_token,
         })
+    }
+
+    /// Stores the next refresh token of `family` and returns it.
+    async fn insert_refresh(
+        &self,
+        principal_id: &str,
+        generation: i64,
+        family: String,
+        family_end: i64,
+        now: i64,
+        provider_token: Option<Vec<u8>>,
+    ) -> Result<String, Error> {
+        let refresh_token = format!("shr_{}", hex::encode(rand::random::<[u8; 32]>()));
+        self.store
+            .insert_refresh_token(&RefreshTokenRow {
+                token_hash: sha256_hex(&refresh_token),
+                family,
+                user_id: principal_id.to_string(),
+                generation,
+                created_at: now,
+                expires_at: family_end,
+                provider_token,
+            })
+            .await
+            .map_err(store_err("refresh token"))?;
+        Ok(refresh_token)
     }
 
     fn decode(&self, token: &str, typ: &str) -> Result<Claims, Error> {

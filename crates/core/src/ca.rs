@@ -445,21 +445,31 @@ fn build_profile_over(
     path_len: Option<u8>,
 ) -> Result<Profile, Error> {
     let names = |list: &Option<Vec<String>>| list.as_ref().map(|v| v.join(","));
+    // A refused name says which setting held it, so that a form can show it next to that field.
+    let of = |field: &'static str| {
+        move |e: shedu_pki::Error| match Error::from(e) {
+            Error::Invalid { code, detail } => Error::Invalid {
+                code,
+                detail: format!("{field}: {detail}"),
+            },
+            other => other,
+        }
+    };
     let profile = Profile {
         default_validity_days: input
             .default_validity_days
             .unwrap_or(d.default_validity_days),
         key_usages: match names(&input.key_usages) {
-            Some(s) => parse_names::<KeyUsage>(&s)?,
+            Some(s) => parse_names::<KeyUsage>(&s).map_err(of("key_usages"))?,
             None => d.key_usages,
         },
         ext_key_usages: match names(&input.ext_key_usages) {
-            Some(s) => parse_names::<ExtKeyUsage>(&s)?,
+            Some(s) => parse_names::<ExtKeyUsage>(&s).map_err(of("ext_key_usages"))?,
             None => d.ext_key_usages,
         },
         path_len,
         allowed_key_types: match names(&input.allowed_key_types) {
-            Some(s) => parse_names::<KeyType>(&s)?,
+            Some(s) => parse_names::<KeyType>(&s).map_err(of("allowed_key_types"))?,
             None => d.allowed_key_types,
         },
         expiry_warning_days: input.expiry_warning_days.unwrap_or(d.expiry_warning_days),

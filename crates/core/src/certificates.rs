@@ -60,8 +60,8 @@ pub struct CertificateQuery {
     pub ca_id: Option<String>,
     /// Stored status.
     pub status: Option<Status>,
-    /// Subject text.
-    pub subject_contains: Option<String>,
+    /// The start of the subject's common name (case-insensitive on ASCII).
+    pub common_name_prefix: Option<String>,
     /// notAfter before (Unix seconds).
     pub expires_before: Option<i64>,
     /// notAfter at or after (Unix seconds).
@@ -238,7 +238,7 @@ impl Issuance {
         let filter = CertificateFilter {
             ca_id: q.ca_id,
             status: q.status.map(|s| s.as_str().to_string()),
-            subject_contains: q.subject_contains,
+            common_name_prefix: q.common_name_prefix,
             expires_before: q.expires_before,
             expires_after: q.expires_after,
             before_seq: q.cursor,

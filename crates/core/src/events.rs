@@ -256,4 +256,13 @@ impl Events {
             .await
             .map_err(store_err("events"))
     }
+
+    /// The events `f` selects, oldest first; with `newest`, the last of them: what a live view shows
+    /// before it follows the stream, read from the end of the outbox whatever its size.
+    pub async fn read(
+        &self,
+        f: &shedu_store::EventFilter<'_>,
+    ) -> Result<Vec<shedu_store::EventRow>, Error> {
+        self.reg.store.events(f).await.map_err(store_err("events"))
+    }
 }

@@ -49,7 +49,9 @@ pub use audit::{
     AuditVerdict, CHECKPOINT_FILE, ChainBreak, Checkpoint, Outcome, hex32, load_audit_key,
     spawn_audit_checkpoints, verify_audit_log,
 };
-pub use auth::{ApiKey, AuthService, Principal, PrincipalKind, Role, Session, User};
+pub use auth::{
+    ApiKey, AuthService, OidcSignInTokens, Principal, PrincipalKind, Role, Session, User,
+};
 pub use ca::{Cas, ImportCa, NewCa, ProfileInput, VaInput};
 pub use certificates::{CertificateQuery, Issuance, IssueInput, Issued};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -98,6 +100,7 @@ pub use secrets::{
     TokenInfo, TokenRequest, VersionInfo, WriteOptions,
 };
 pub use services::{Services, ServicesConfig};
+pub use shedu_store::EventFilter;
 pub use shedu_store::{Page, SweepReport, VersionChange};
 pub use status::{Overview, PlatformStatus, SinkPosition};
 pub use trust::ClientCertProblem;

@@ -85,7 +85,7 @@ pub struct OidcIssuer {
 pub struct OidcSignIn {
     /// The client registered at the provider for the console.
     pub client_id: String,
-    /// Its secret, for a confidential client (`client_secret_post`); `None` for a public client.
+    /// Its secret, for a confidential client (`client_secret_basic`); `None` for a public client.
     pub client_secret: Option<String>,
     /// The label of its button on the sign-in page.
     pub label: String,
@@ -270,62 +270,122 @@ impl OidcVerifier {
         Ok(url.into())
     }
 
-    /// Trades the authorization `code` (with the PKCE verifier) for the provider's ID token. The caller
-    /// verifies it like any bearer token and checks its nonce.
+    /// Trades the authorization `code` (with the PKCE verifier) for the provider's tokens. The caller
+    /// verifies the ID token like any bearer token and checks its nonce.
     pub(crate) async fn exchange_code(
         &self,
         index: usize,
         code: &str,
         code_verifier: &str,
         redirect_uri: &str,
-    ) -> Result<String, Error> {
-        let (provider, sign_in) = self.sign_in_provider(index)?;
+    ) -> Result<ProviderTokens, Error> {
+        let answer = self
+            .token_request(
+                index,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", redirect_uri),
+                    ("code_verifier", code_verifier),
+                ],
+            )
+            .await?;
+        if answer.id_token.is_none() {
+            return Err(self.refused(index, "no id_token in the answer"));
+        }
+        Ok(answer)
+    }
+
+    /// Presents a console login's refresh token to the provider (RFC 6749 §6) and reads who the user is
+    /// now: from the new ID token when the provider sends one (verified like any bearer token, and of the
+    /// same `sub`), else from its userinfo endpoint with the new access token. `Unauthenticated` when the
+    /// provider refuses (the login was ended there, or the user lost every shedu role).
+    pub(crate) async fn refresh(
+        &self,
+        index: usize,
+        refresh_token: &str,
+        principal_id: &str,
+        now: i64,
+    ) -> Result<(Principal, Option<String>), Error> {
+        let (provider, _) = self.sign_in_provider(index)?;
+        let answer = self
+            .token_request(
+                index,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token),
+                ],
+            )
+            .await?;
+        let principal = match &answer.id_token {
+            Some(id_token) => provider.verify(&self.http, id_token, now).await,
+            None => {
+                let claims = self.userinfo(provider, &answer.access_token).await?;
+                provider.principal(&claims)
+            }
+        }
+        .map_err(|refusal| self.refused(index, &refusal.to_string()))?;
+        if principal.id != principal_id {
+            return Err(self.refused(index, "the refreshed identity is another user"));
+        }
+        Ok((principal, answer.refresh_token))
+    }
+
+    /// The claims of the provider's userinfo endpoint (OIDC Core §5.3) for `access_token`.
+    async fn userinfo(&self, provider: &Provider, access_token: &str) -> Result<Value, Error> {
         let doc = self.endpoints(provider).await?;
         let refused = |why: String| {
-            tracing::warn!(issuer = %provider.issuer, %why, "OIDC code exchange failed");
+            tracing::warn!(issuer = %provider.issuer, %why, "OIDC userinfo failed");
             Error::Unauthenticated("the identity provider did not confirm the sign-in".into())
         };
+        let url = doc
+            .userinfo_endpoint
+            .ok_or_else(|| refused("the discovery document names no userinfo endpoint".into()))?;
+        if !reqwest::Url::parse(&url).is_ok_and(|u| https_or_loopback(&u)) {
+            return Err(refused(format!("endpoint {url:?} is not https")));
+        }
+        json_answer(self.http.get(&url).bearer_auth(access_token), refused).await
+    }
+
+    fn refused(&self, index: usize, why: &str) -> Error {
+        let issuer = self.issuer(index).unwrap_or_default();
+        tracing::warn!(%issuer, %why, "OIDC token request refused");
+        Error::Unauthenticated("the identity provider did not confirm the sign-in".into())
+    }
+
+    /// A request to the provider's token endpoint with the console client's credentials: a confidential
+    /// client authenticates with HTTP Basic (`client_secret_basic`, RFC 6749 §2.3.1: the one method every
+    /// provider must accept, and OIDC's default), a public client names itself in the form; its answer.
+    async fn token_request(
+        &self,
+        index: usize,
+        params: &[(&str, &str)],
+    ) -> Result<ProviderTokens, Error> {
+        let (provider, sign_in) = self.sign_in_provider(index)?;
+        let doc = self.endpoints(provider).await?;
+        let refused = |why: String| self.refused(index, &why);
         // application/x-www-form-urlencoded, built with the URL serializer.
         let mut form = reqwest::Url::parse("http://form.invalid/")
             .map_err(|e| Error::Internal(e.to_string()))?;
         {
             let mut pairs = form.query_pairs_mut();
-            pairs
-                .append_pair("grant_type", "authorization_code")
-                .append_pair("code", code)
-                .append_pair("redirect_uri", redirect_uri)
-                .append_pair("client_id", &sign_in.client_id)
-                .append_pair("code_verifier", code_verifier);
-            if let Some(secret) = &sign_in.client_secret {
-                pairs.append_pair("client_secret", secret);
+            for (name, value) in params {
+                pairs.append_pair(name, value);
+            }
+            if sign_in.client_secret.is_none() {
+                pairs.append_pair("client_id", &sign_in.client_id);
             }
         }
-        let res = self
-            .http
-            .post(&doc.token_endpoint)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(form.query().unwrap_or_default().to_string())
-            .send()
-            .await
-            .map_err(|e| refused(e.to_string()))?;
-        let status = res.status();
-        let body = crate::webhook::read_capped(res, MAX_JWKS_BYTES)
-            .await
-            .map_err(|e| refused(e.to_string()))?;
-        if !status.is_success() {
-            let error = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(Value::as_str).map(String::from))
-                .unwrap_or_default();
-            return Err(refused(format!("HTTP {status} {error}")));
+        let mut request = self.http.post(&doc.token_endpoint);
+        if let Some(secret) = &sign_in.client_secret {
+            // The id and the secret are form-encoded before they are joined (RFC 6749 §2.3.1).
+            request =
+                request.basic_auth(form_encode(&sign_in.client_id), Some(form_encode(secret)));
         }
-        let answer: Value = serde_json::from_slice(&body).map_err(|e| refused(e.to_string()))?;
-        answer
-            .get("id_token")
-            .and_then(Value::as_str)
-            .map(String::from)
-            .ok_or_else(|| refused("no id_token in the answer".into()))
+        let request = request
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.query().unwrap_or_default().to_string());
+        json_answer(request, refused).await
     }
 
     /// The issuer of the sign-in provider `index`.
@@ -340,6 +400,17 @@ struct Discovery {
     issuer: String,
     authorization_endpoint: String,
     token_endpoint: String,
+    userinfo_endpoint: Option<String>,
+}
+
+/// A token endpoint's answer (RFC 6749 §5.1, OIDC Core §3.1.3.3). Never logged.
+#[derive(serde::Deserialize)]
+pub(crate) struct ProviderTokens {
+    /// The ID token (a code exchange always has one; a refresh may).
+    pub(crate) id_token: Option<String>,
+    pub(crate) access_token: String,
+    /// The refresh token, when the provider issues one (a refresh may rotate it).
+    pub(crate) refresh_token: Option<String>,
 }
 
 /// What [`OidcVerifier`] decides for `token` when `issuer`'s JWKS is `jwks`, without fetching anything:
@@ -551,15 +622,20 @@ impl Provider {
         if time("nbf").is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
             return Err(Refusal::NotYetValid);
         }
+        self.principal(&claims)
+    }
+
+    /// The principal that verified `claims` (of an ID token, or of the userinfo endpoint) name.
+    fn principal(&self, claims: &Value) -> Result<Principal, Refusal> {
         let sub = claims
             .get("sub")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .ok_or(Refusal::NoSubject)?;
-        let role = claim_at(&claims, &self.roles_claim)
+        let role = claim_at(claims, &self.roles_claim)
             .and_then(strongest_role)
             .ok_or(Refusal::NoRole)?;
-        let name = claim_at(&claims, &self.username_claim)
+        let name = claim_at(claims, &self.username_claim)
             .and_then(Value::as_str)
             .unwrap_or(sub);
         Ok(Principal {
@@ -624,6 +700,43 @@ impl Provider {
             }
         }
     }
+}
+
+/// The JSON answer of a provider's endpoint to `request`; `refused(why)` for a failure (the OAuth `error`
+/// code of a refusal goes into `why`, never the body).
+async fn json_answer<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    refused: impl Fn(String) -> Error,
+) -> Result<T, Error> {
+    let res = request
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| refused(e.to_string()))?;
+    let status = res.status();
+    let body = crate::webhook::read_capped(res, MAX_JWKS_BYTES)
+        .await
+        .map_err(|e| refused(e.to_string()))?;
+    if !status.is_success() {
+        let error = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(String::from))
+            .unwrap_or_default();
+        return Err(refused(format!("HTTP {status} {error}")));
+    }
+    serde_json::from_slice(&body).map_err(|e| refused(e.to_string()))
+}
+
+/// `s` form-encoded (`application/x-www-form-urlencoded`), with the URL serializer.
+fn form_encode(s: &str) -> String {
+    let Ok(mut url) = reqwest::Url::parse("http://form.invalid/") else {
+        return s.to_string();
+    };
+    url.query_pairs_mut().append_pair("v", s);
+    url.query()
+        .and_then(|q| q.strip_prefix("v="))
+        .unwrap_or(s)
+        .to_string()
 }
 
 fn invalid_config(detail: String) -> Error {

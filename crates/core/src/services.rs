@@ -100,7 +100,7 @@ impl Services {
             crate::cluster::spawn(Arc::downgrade(&registry));
         }
         crate::audit::open_or_create_audit_key(&registry).await?;
-        let auth = AuthService::open(store, &Keystore::new(master)?, clock)
+        let auth = AuthService::open(store, Keystore::new(master)?, clock)
             .await?
             .with_oidc(config.oidc)?;
         let webhooks = Arc::new(Webhooks::new(

@@ -1,6 +1,6 @@
 // The pages. Each is `async (main, session, args) => optional stop function`, and builds its DOM with h().
 // Forms send what the API takes and show its problem documents next to the field they name.
-import { get, post, del, h, qs, download, ApiError } from './api.js';
+import { get, post, patch, del, h, qs, download, ApiError } from './api.js';
 
 const fmtDate = (s) => (s ? new Date(s).toLocaleString() : '—');
 const shortDate = (s) => (s ? new Date(s).toISOString().slice(0, 10) : '—');
@@ -213,6 +213,7 @@ async function cas(main, session) {
     ['', ([ca]) => h('div', { class: 'row-actions' },
       h('a', { href: `#/certificates/${encodeURIComponent(ca.id)}` }, 'Certificates'),
       h('button', { class: 'link', onclick: () => download(`${ca.name}.pem`, ca.certificate_pem) }, 'Download'),
+      canWrite && ca.can_issue ? h('button', { class: 'link', 'data-edit-profile': ca.name, onclick: () => editProfile(ca) }, 'Profile') : null,
       h('a', { href: `/crl/${encodeURIComponent(ca.id)}`, class: 'muted' }, 'CRL'))],
   ], rows, 'No CA yet. Create a root CA to start.')));
 }
@@ -234,6 +235,39 @@ function createCa(kind, cas) {
     validity_days: num(f, 'validity_days'),
     parent_id: kind ? val(f, 'parent_id') : undefined,
   }), (b) => post('/api/v1/cas', b), () => { dialog.close(); location.hash = '#/cas'; window.dispatchEvent(new HashChangeEvent('hashchange')); }));
+}
+
+// The issuance profile of a CA, through PATCH /api/v1/cas/{id} {"profile": {...}}: only the settings
+// changed here are sent; the server checks them as at creation and names the field it refuses.
+function editProfile(ca) {
+  const p = ca.profile;
+  const list = (v) => v.split(',').map((s) => s.trim()).filter(Boolean);
+  const fields = [
+    input('Default validity (days)', 'default_validity_days', { type: 'number', value: String(p.default_validity_days) }),
+    input('About to expire (days before)', 'expiry_warning_days', { type: 'number', value: String(p.expiry_warning_days) }),
+    // Before key_usages: a message naming ext_key_usages also contains "key_usages".
+    input('Extended key usages', 'ext_key_usages', { value: p.ext_key_usages.join(', ') }),
+    input('Key usages', 'key_usages', { value: p.key_usages.join(', ') }),
+    input('Allowed key types', 'allowed_key_types', { value: p.allowed_key_types.join(', ') }),
+    input('Most SANs per certificate', 'max_sans', { type: 'number', value: String(p.max_sans) }),
+  ];
+  const changed = (f) => {
+    const out = {};
+    for (const name of ['default_validity_days', 'expiry_warning_days', 'max_sans']) {
+      // A number the browser cannot read goes as text, so that the server's message names the field.
+      const raw = val(f, name);
+      const value = Number.isFinite(Number(raw)) ? Number(raw) : raw;
+      if (raw !== '' && value !== p[name]) out[name] = value;
+    }
+    for (const name of ['key_usages', 'ext_key_usages', 'allowed_key_types']) {
+      const value = list(val(f, name));
+      if (value.join(',') !== p[name].join(',')) out[name] = value;
+    }
+    return { profile: out };
+  };
+  const dialog = modal(`Profile of ${ca.name}`, form('profile-form', fields, 'Save profile', changed,
+    (b) => patch(`/api/v1/cas/${encodeURIComponent(ca.id)}`, b),
+    () => { dialog.close(); window.dispatchEvent(new HashChangeEvent('hashchange')); }));
 }
 
 // ---- Certificates -------------------------------------------------------------------------------------
@@ -412,14 +446,14 @@ async function events(main) {
   const list = h('ul', { class: 'events', id: 'event-list' });
   main.append(card('Live stream', list));
   const show = (e) => list.prepend(h('li', {}, h('code', {}, e.type), ' ', h('span', {}, e.subject || ''), h('time', {}, fmtDate(e.time))));
-  const { events: { head } } = await get('/api/v1/status');
-  const recent = await get(`/api/v1/events${qs({ after: Math.max(head - 50, 0), limit: 50 })}`);
+  // The newest 50 (a walk back from the outbox's end), then the stream from the last of them on.
+  const recent = await get(`/api/v1/events${qs({ newest: true, limit: 50 })}`);
   recent.items.forEach(show);
   const live = main.querySelector('#live');
   const stop = new AbortController();
   // Server-Sent Events over fetch, so that every event type arrives (EventSource needs one listener per
   // type); the session cookie goes along as with every API call. Resumes after the last id on reconnect.
-  let last = recent.items.length ? recent.items[recent.items.length - 1].seq : head;
+  let last = recent.items.length ? recent.items[recent.items.length - 1].seq : 0;
   (async () => {
     while (!stop.signal.aborted) {
       try {

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use shedu_core::{AuditAction, AuditContext, Outcome};
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -400,26 +401,125 @@ fn sign_in_failed(reason: &str) -> Response {
 
 /// `GET /ui/oidc/callback`: checks `state` against the cookie, trades the code (with the PKCE verifier)
 /// for the ID token, verifies it like any bearer token of that issuer and checks its `nonce`; the ID
-/// token becomes the console's session cookie, valid as long as the token is.
+/// token becomes the console's session cookie. With a refresh token from the provider, the login is kept
+/// (see [`shedu_core::AuthService::oidc_login`]) and the console's refresh cookie set: it renews the
+/// session as a local user's does, for as long as the provider renews its token. Every outcome is recorded in
+/// the audit log as `auth.login` (the user when known, the provider; never the code or a token).
 async fn oidc_callback(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     axum::extract::Query(back): axum::extract::Query<Callback>,
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
+    let mut attempt = SignInAttempt::default();
+    let result = oidc_sign_in(&state, back, &uri, &headers, &mut attempt).await;
+    let (outcome, detail) = match &result {
+        Ok(_) => (Outcome::Success, "console sign-in through OIDC".to_string()),
+        Err(reason) => (
+            if *reason == "denied" {
+                Outcome::Denied
+            } else {
+                Outcome::Failure
+            },
+            format!(
+                "console sign-in through OIDC refused: {}",
+                sign_in_reason(reason)
+            ),
+        ),
+    };
+    let ctx = AuditContext::new(
+        attempt.name.as_deref().unwrap_or("anonymous"),
+        attempt.id.as_deref().unwrap_or(""),
+        attempt.role.unwrap_or(""),
+        peer.ip().to_string(),
+        crate::request_id::current().unwrap_or_default(),
+    );
+    let entry = ctx.entry(
+        AuditAction::AuthLogin.as_str(),
+        attempt.issuer.as_deref().unwrap_or(OIDC_CALLBACK),
+        outcome,
+        Some(detail),
+        state.services.registry.now(),
+    );
+    if let Err(e) = state.services.audit.record(entry).await {
+        tracing::error!(error = %e, "cannot append the OIDC sign-in to the audit log");
+    }
+    let (id_token, refresh) = match result {
+        Ok(tokens) => tokens,
+        Err(reason) => return sign_in_failed(reason),
+    };
+    let mut res = Redirect::to("/ui/").into_response();
+    for (name, value) in [
+        set_cookie(SESSION_COOKIE, &id_token, "/", false),
+        match &refresh {
+            Some(r) => set_cookie(REFRESH_COOKIE, r, REFRESH_PATH, false),
+            None => set_cookie(REFRESH_COOKIE, "", REFRESH_PATH, true),
+        },
+        set_cookie(OIDC_COOKIE, "", "/", true),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            res.headers_mut().append(name, v);
+        }
+    }
+    res
+}
+
+/// What an OIDC sign-in learnt about who tried, for its audit record.
+#[derive(Default)]
+struct SignInAttempt {
+    /// The provider's issuer, once the pending sign-in names it.
+    issuer: Option<String>,
+    /// The user's name and principal id: from the verified token, or for a refused token from the one
+    /// the provider's token endpoint returned (the direct channel, OIDC Core §3.1.3.7).
+    name: Option<String>,
+    id: Option<String>,
+    role: Option<&'static str>,
+}
+
+/// What the sign-in page says for a refusal reason, as recorded in the audit log.
+fn sign_in_reason(reason: &str) -> &'static str {
+    match reason {
+        "denied" => "the provider denied it",
+        "state" => "it did not start in this browser or expired (state)",
+        "unavailable" => "the provider cannot be reached",
+        _ => "the provider's answer was not accepted",
+    }
+}
+
+/// The claims of a JWT, not verified.
+fn unverified_claims(token: &str) -> Option<serde_json::Value> {
+    use base64::Engine;
+    let claims = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The callback's checks (see [`oidc_callback`]): the ID token to sign in with and the console's refresh
+/// token of the login (when the provider gave a refresh token), or the reason for the sign-in page.
+async fn oidc_sign_in(
+    state: &AppState,
+    back: Callback,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    attempt: &mut SignInAttempt,
+) -> Result<(String, Option<String>), &'static str> {
+    let pending: Option<Vec<&str>> = cookie(headers, OIDC_COOKIE).map(|p| p.split('.').collect());
+    let provider = pending
+        .as_ref()
+        .and_then(|parts| parts.first()?.parse::<usize>().ok());
+    let auth = &state.services.auth;
+    attempt.issuer = provider.and_then(|p| auth.oidc_issuer(p)).map(String::from);
     // An error answer signs nobody in, whatever its state (some providers leave `state` out of it).
     if back.error.is_some() {
-        return sign_in_failed("denied");
+        return Err("denied");
     }
-    let Some(pending) = cookie(&headers, OIDC_COOKIE) else {
-        return sign_in_failed("state");
-    };
-    let parts: Vec<&str> = pending.split('.').collect();
-    let [provider, expected_state, nonce, verifier] = parts[..] else {
-        return sign_in_failed("state");
-    };
-    let Ok(provider) = provider.parse::<usize>() else {
-        return sign_in_failed("state");
+    let (Some(provider), Some([_, expected_state, nonce, verifier])) =
+        (provider, pending.as_deref())
+    else {
+        return Err("state");
     };
     let state_ok = back.state.as_deref().is_some_and(|s| {
         bool::from(subtle::ConstantTimeEq::ct_eq(
@@ -428,59 +528,59 @@ async fn oidc_callback(
         ))
     });
     if !state_ok {
-        return sign_in_failed("state");
+        return Err("state");
     }
-    let Some(code) = back.code else {
-        return sign_in_failed("refused");
-    };
-    let Ok(redirect_uri) = callback_uri(&uri, &headers) else {
-        return sign_in_failed("refused");
-    };
-    let auth = &state.services.auth;
-    let id_token = match auth
+    let code = back.code.ok_or("refused")?;
+    let redirect_uri = callback_uri(uri, headers).map_err(|_| "refused")?;
+    let tokens = auth
         .oidc_exchange_code(provider, &code, verifier, &redirect_uri)
         .await
-    {
-        Ok(t) => t,
-        Err(e) => {
+        .map_err(|e| {
             tracing::info!(error = %e, "console OIDC sign-in refused");
-            return sign_in_failed("refused");
-        }
-    };
-    let principal = match crate::auth::authenticate(&state, Some(&id_token)).await {
-        Ok(p) => p,
-        Err(_) => return sign_in_failed("refused"),
-    };
-    let issuer_ok = auth
-        .oidc_issuer(provider)
+            "refused"
+        })?;
+    let id_token = tokens.id_token;
+    let claims = unverified_claims(&id_token);
+    if let (Some(iss), Some(sub)) = (
+        attempt.issuer.as_deref(),
+        claims.as_ref().and_then(|c| c["sub"].as_str()),
+    ) {
+        attempt.name = Some(sub.chars().take(256).collect());
+        attempt.id = Some(format!(
+            "oidc:{iss}#{}",
+            attempt.name.as_deref().unwrap_or("")
+        ));
+    }
+    let principal = crate::auth::authenticate(state, Some(&id_token))
+        .await
+        .map_err(|_| "refused")?;
+    attempt.name = Some(principal.name.clone());
+    attempt.id = Some(principal.id.clone());
+    attempt.role = Some(principal.role.as_str());
+    let issuer_ok = attempt
+        .issuer
+        .as_deref()
         .is_some_and(|iss| principal.id.starts_with(&format!("oidc:{iss}#")));
     // The signature was verified above; the claims are read again only for the nonce.
-    let nonce_ok = id_token
-        .split('.')
-        .nth(1)
-        .and_then(|claims| {
-            use base64::Engine;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(claims)
-                .ok()
-        })
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .is_some_and(|claims| claims["nonce"].as_str() == Some(nonce));
+    let nonce_ok = claims.is_some_and(|claims| claims["nonce"].as_str() == Some(*nonce));
     if principal.kind != crate::PrincipalKind::Oidc || !issuer_ok || !nonce_ok {
-        return sign_in_failed("refused");
+        return Err("refused");
     }
+    // With the provider's refresh token the login outlives the ID token: the server keeps it and
+    // presents it at each refresh; the browser gets only the console's own refresh token.
+    let refresh = match tokens.refresh_token {
+        Some(provider_refresh) => Some(
+            auth.oidc_login(provider, &principal, &provider_refresh)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "cannot keep the OIDC console login");
+                    "refused"
+                })?,
+        ),
+        None => None,
+    };
     tracing::info!(principal = %principal.id, role = principal.role.as_str(), "console OIDC sign-in");
-    let mut res = Redirect::to("/ui/").into_response();
-    for (name, value) in [
-        set_cookie(SESSION_COOKIE, &id_token, "/", false),
-        set_cookie(REFRESH_COOKIE, "", REFRESH_PATH, true),
-        set_cookie(OIDC_COOKIE, "", "/", true),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            res.headers_mut().append(name, v);
-        }
-    }
-    res
+    Ok((id_token, refresh))
 }
 
 #[cfg(test)]

@@ -862,16 +862,27 @@ backend_test!(
             .await;
         assert_eq!(by_ca["items"].as_array().unwrap().len(), 12);
         assert!(by_ca["next_cursor"].is_null());
-        let (_, by_subject) = server
-            .get("/api/v1/certificates?subject=plant%20north")
-            .await;
-        assert_eq!(by_subject["items"].as_array().unwrap().len(), 12);
-        let (_, pct) = server.get("/api/v1/certificates?subject=%25").await;
-        assert_eq!(
-            pct["items"].as_array().unwrap().len(),
-            0,
-            "LIKE wildcards are escaped"
-        );
+        // The subject filter is a case-insensitive prefix of the common name, answered from an index:
+        // not a substring, and not another attribute (migration 0033).
+        for (query, found) in [
+            ("SENSOR", 12),
+            ("sensor-1", 12),
+            ("Sensor-", 12),
+            ("ensor", 0),
+            ("plant%20north", 0),
+            ("%25", 0),
+            ("_", 0),
+        ] {
+            let (s, by_subject) = server
+                .get(&format!("/api/v1/certificates?subject={query}"))
+                .await;
+            assert_eq!(s, 200, "{by_subject}");
+            assert_eq!(
+                by_subject["items"].as_array().unwrap().len(),
+                found,
+                "subject={query}: {by_subject}"
+            );
+        }
         // 105 days from the issuance, less an hour: the seconds the issuance took must not move the
         // 105-day certificate across the bound (it did under load: the clock runs during the test).
         let soon = server.services.registry.now() + 105 * 86400 - 3600;

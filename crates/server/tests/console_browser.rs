@@ -265,5 +265,38 @@ backend_test!(console_signs_in_through_oidc, |backend| {
         by_olivia,
         "the CA was created as the provider's user: {audit}"
     );
+
+    // Every sign-in through the provider is in the audit log as auth.login, with the user and the
+    // provider, refused ones too; never the code or a token.
+    let (s, logins) = server.get("/api/v1/audit?action=auth.login").await;
+    assert_eq!(s, 200, "{logins}");
+    let logins = logins["items"].as_array().unwrap();
+    let seen = |principal: &str, outcome: &str, why: &str| {
+        logins.iter().any(|r| {
+            r["principal"] == principal
+                && r["outcome"] == outcome
+                && r["target"] == issuer.as_str()
+                && r["detail"].as_str().unwrap_or("").contains(why)
+        })
+    };
+    for (principal, role) in [("olivia", "operator"), ("ada", "auditor")] {
+        let record = logins
+            .iter()
+            .find(|r| r["principal"] == principal && r["outcome"] == "success")
+            .unwrap_or_else(|| panic!("{principal}'s sign-in: {logins:?}"));
+        assert_eq!(record["role"], role, "{record}");
+        assert_eq!(record["target"], issuer.as_str(), "{record}");
+        assert_eq!(
+            record["principal_id"],
+            format!("oidc:{issuer}#{principal}"),
+            "{record}"
+        );
+    }
+    assert!(seen("anonymous", "denied", "denied"), "{logins:?}");
+    assert!(seen("nobody", "failure", "not accepted"), "{logins:?}");
+    assert!(seen("anonymous", "failure", "(state)"), "{logins:?}");
+    let text = serde_json::to_string(logins).unwrap();
+    assert!(!text.contains("forged"), "the code is never recorded");
+    assert!(!text.contains("eyJ"), "no token is recorded: {text}");
     drop(idp);
 });

@@ -72,6 +72,25 @@ backend_test!(
         );
         assert!(!events.to_string().contains(&secret));
         assert!(!audit.to_string().contains(&secret));
+        // The console's live view: the newest events, read from the end of the outbox, oldest first.
+        let seqs_of = |page: &serde_json::Value| -> Vec<i64> {
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_i64().unwrap())
+                .collect()
+        };
+        let all = seqs_of(&events);
+        assert!(all.len() >= 2, "{events}");
+        let (s, newest) = server.get("/api/v1/events?newest=true&limit=2").await;
+        assert_eq!(s, 200, "{newest}");
+        let seqs = seqs_of(&newest);
+        // (Events appended in between, such as an audit checkpoint, may only be newer still.)
+        assert!(
+            seqs.len() == 2 && seqs[0] < seqs[1] && seqs[0] >= all[all.len() - 2],
+            "{newest} after {all:?}"
+        );
         assert_secret_sealed(&server, sub_id, &secret).await;
         let (s, p) = server
             .post(

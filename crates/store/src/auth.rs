@@ -70,6 +70,9 @@ pub struct RefreshTokenRow {
     pub created_at: i64,
     /// The family's absolute end, inherited by every token of the family.
     pub expires_at: i64,
+    /// For a console login through an OIDC provider (`user_id` is then the principal's `oidc:` id): the
+    /// provider's refresh token, sealed; passed on to the family's next token.
+    pub provider_token: Option<Vec<u8>>,
 }
 
 /// What presenting a refresh token found.
@@ -254,8 +257,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, family, user_id, generation, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO refresh_tokens (token_hash, family, user_id, generation, created_at, expires_at, \
+             provider_token) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&r.token_hash)
         .bind(&r.family)
@@ -263,6 +266,7 @@ impl Store {
         .bind(r.generation)
         .bind(r.created_at)
         .bind(r.expires_at)
+        .bind(r.provider_token.clone())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -287,7 +291,7 @@ impl Store {
         .rows_affected()
             == 1;
         let row = sqlx::query(
-            "SELECT token_hash, family, user_id, generation, created_at, expires_at \
+            "SELECT token_hash, family, user_id, generation, created_at, expires_at, provider_token \
              FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(token_hash)
@@ -303,6 +307,7 @@ impl Store {
             generation: row.try_get("generation")?,
             created_at: row.try_get("created_at")?,
             expires_at: row.try_get("expires_at")?,
+            provider_token: row.try_get("provider_token")?,
         };
         if !claimed {
             sqlx::query("DELETE FROM refresh_tokens WHERE family = $1")
@@ -447,6 +452,26 @@ impl Store {
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(user).transpose()
+    }
+
+    /// Whether the login (refresh-token family) `family` of principal `principal_id` still lives at `now`:
+    /// what a session token of a principal without a user row (an OIDC console login) is checked against.
+    pub async fn login_alive(
+        &self,
+        principal_id: &str,
+        family: &str,
+        now: i64,
+    ) -> Result<bool, Error> {
+        let row = sqlx::query(
+            "SELECT 1 AS alive FROM refresh_tokens WHERE family = $1 AND user_id = $2 AND expires_at > $3 \
+             LIMIT 1",
+        )
+        .bind(family)
+        .bind(principal_id)
+        .bind(now)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.is_some())
     }
 
     /// How many failed-login counters are kept (tests check that quiet ones are forgotten).

@@ -60,6 +60,7 @@ pub use devices::{
     EnrollmentRecord, GROUP_HAS_CHILDREN, GroupRow, SlotCertificateRow, SlotRow,
 };
 pub use error::Error;
+pub use events::EventFilter;
 pub use kmip::{KmipGrantRow, KmipObjectRow};
 pub use model::{CaRow, CertRow, EventRow, NewEvent};
 #[cfg(any(test, feature = "testing"))]

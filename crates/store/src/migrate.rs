@@ -139,6 +139,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0032_crl_markers.sql"),
         postgres: include_str!("../migrations/postgres/0032_crl_markers.sql"),
     },
+    Migration {
+        version: 33,
+        sqlite: include_str!("../migrations/sqlite/0033_console.sql"),
+        postgres: include_str!("../migrations/postgres/0033_console.sql"),
+    },
 ];
 
 /// Whether every migration this binary knows is applied (a replica of an older binary may have migrated

@@ -13,7 +13,8 @@
 //! --json` on one server), `cluster.jsonl` (`loadbench --json` and `ocspbench --json` through a cluster),
 //! `failover.jsonl` (`failoverbench --json`, and `loadbench --json` through a cluster losing a replica),
 //! `secrets.jsonl` (`secretsbench --json`, shedu and `bao server -dev`), `bao-version.txt`, `kmip.jsonl`
-//! (`kmipbench --json`, shedu and `pykmip-server`) and `pykmip-version.txt`.
+//! (`kmipbench --json`, shedu and `pykmip-server`), `pykmip-version.txt` and `console.jsonl`
+//! (`consolebench --json`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,7 @@ fn main() -> anyhow::Result<()> {
     let crl_rows = read_lines(&args.dir.join("crl.jsonl"))?;
     let est_rows = read_lines(&args.dir.join("est.jsonl"))?;
     let device_rows = read_lines(&args.dir.join("devices.jsonl"))?;
+    let console_rows = read_lines(&args.dir.join("console.jsonl"))?;
     let connector_rows = read_lines(&args.dir.join("connector.jsonl"))?;
     let secrets_rows = read_lines(&args.dir.join("secrets.jsonl"))?;
     let cluster_rows = read_lines(&args.dir.join("cluster.jsonl"))?;
@@ -79,6 +81,7 @@ fn main() -> anyhow::Result<()> {
     crls(&mut out, &crl_rows);
     sweeps(&mut out, &sweep);
     devices(&mut out, &device_rows);
+    console(&mut out, &console_rows);
     cluster(&mut out, &cluster_rows);
     failover(&mut out, &failover_rows);
     startup_table(&mut out, &startup);
@@ -810,6 +813,72 @@ fn sweeps(out: &mut String, sweep: &[Value]) {
             }
             let _ = writeln!(out, "  ```");
         }
+    }
+    let _ = writeln!(out);
+}
+
+/// The console step: each page's API calls (as the page sends them together) over the synthetic fleet,
+/// against issue 20's 200 ms per page.
+fn console(out: &mut String, rows: &[Value]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Console pages (`consolebench`)\n\n\
+         Each page's API calls made together through the services the handlers call, as the page sends them, \
+         over the synthetic fleet (one certificate per device), after ANALYZE; the page's time is its slowest \
+         call. Not included: TLS, JSON encoding of at most 100 rows, rendering. Target: p99 < 200 ms.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| DB | certificates | fill | page | calls | p50 ms | p99 ms | loads | < 200 ms |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---|---|---:|---:|---:|---|");
+    for r in rows {
+        for p in r["pages"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                s(r, "backend"),
+                thousands(f(r, "certificates").unwrap_or(0.0)),
+                opt(f(r, "fill_s"), |v| format!("{v:.0} s")),
+                s(p, "page"),
+                s(p, "calls"),
+                opt(f(p, "p50_ms"), |v| format!("{v:.2}")),
+                opt(f(p, "p99_ms"), |v| format!("{v:.2}")),
+                opt(f(p, "samples"), thousands),
+                if p["under_target"].as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    "**no**"
+                },
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nThe plan of the subject search (a prefix of the CN):\n"
+    );
+    for r in rows {
+        let plan: Vec<&str> = r["subject_search_plan"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::trim)
+            .collect();
+        let _ = writeln!(
+            out,
+            "- {}: {} (`{}`)",
+            s(r, "backend"),
+            if r["subject_search_indexed"].as_bool() == Some(true) {
+                "reads the common-name index"
+            } else {
+                "**does not read the common-name index**"
+            },
+            plan.join(" / ")
+        );
     }
     let _ = writeln!(out);
 }

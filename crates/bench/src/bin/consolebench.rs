@@ -31,6 +31,8 @@ use shedu_store::bench_fill::{FleetBand, FleetSlotStatus, SyntheticFleet};
 const DAY: i64 = 86_400;
 /// The target of issue 20, per page.
 const TARGET_MS: f64 = 200.0;
+/// What the certificate search by subject looks for (the start of a CN: 111 of the fill's devices at 1M).
+const SUBJECT_SEARCH: &str = "dev-4242";
 
 /// Times the console's pages over a large synthetic registry.
 #[derive(Debug, Parser)]
@@ -75,6 +77,9 @@ struct Report {
     devices: i64,
     certificates: i64,
     fill_s: f64,
+    /// The plan of the subject search's statement: whether it reads the common-name index.
+    subject_search_indexed: bool,
+    subject_search_plan: Vec<String>,
     pages: Vec<PageTiming>,
 }
 
@@ -123,7 +128,7 @@ impl Page {
             Page::Dashboard => "dashboard",
             Page::Certificates => "certificates",
             Page::CertificatesByStatus => "certificates, status=revoked",
-            Page::CertificatesBySubject => "certificates, subject contains dev-4242",
+            Page::CertificatesBySubject => "certificates, subject (CN) starts dev-4242",
             Page::Certificate => "certificate detail",
             Page::Devices => "devices",
             Page::DevicesByStatus => "devices, status=requires_action",
@@ -142,7 +147,7 @@ impl Page {
             Page::Certificate => "GET /cas/{id}/certificates/{serial} + GET /cas",
             Page::Devices | Page::DevicesByStatus => "GET /devices?limit=100",
             Page::Device => "GET /devices/{id} + GET /cas",
-            Page::Events => "GET /status, then GET /events?after=head-50",
+            Page::Events => "GET /events?newest=true&limit=50",
             Page::Audit => "GET /audit?limit=100",
         }
     }
@@ -187,7 +192,7 @@ async fn load(s: &Services, ca_id: &str, page: Page, i: usize, devices: i64) -> 
         ],
         Page::CertificatesBySubject => vec![
             certificates(CertificateQuery {
-                subject_contains: Some("dev-4242".into()),
+                common_name_prefix: Some(SUBJECT_SEARCH.into()),
                 limit: Some(50),
                 ..Default::default()
             }),
@@ -242,9 +247,12 @@ async fn load(s: &Services, ca_id: &str, page: Page, i: usize, devices: i64) -> 
             ]
         }
         Page::Events => vec![Box::pin(async {
-            let head = s.status().await?.overview.event_head;
             s.events
-                .list((head - 50).max(0), None, None, 50)
+                .read(&shedu_store::EventFilter {
+                    limit: 50,
+                    newest: true,
+                    ..Default::default()
+                })
                 .await
                 .map(drop)
                 .map_err(Into::into)
@@ -406,6 +414,16 @@ async fn run(backend: &'static str, url: &str, args: &Args) -> anyhow::Result<Re
         thousands(args.devices as f64)
     );
     store.analyze().await?;
+    let subject_search_plan = store
+        .explain_certificate_list(&shedu_store::CertificateFilter {
+            common_name_prefix: Some(SUBJECT_SEARCH.into()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await?;
+    let subject_search_indexed = subject_search_plan
+        .iter()
+        .any(|l| l.contains("certificates_common_name"));
 
     let mut pages = Vec::new();
     for page in Page::ALL {
@@ -441,6 +459,8 @@ async fn run(backend: &'static str, url: &str, args: &Args) -> anyhow::Result<Re
         devices: args.devices,
         certificates: args.devices,
         fill_s,
+        subject_search_indexed,
+        subject_search_plan,
         pages,
     })
 }
@@ -452,6 +472,15 @@ fn print_human(r: &Report) {
         thousands(r.devices as f64),
         thousands(r.certificates as f64),
         r.fill_s
+    );
+    println!(
+        "  subject search plan ({}): {}",
+        if r.subject_search_indexed {
+            "reads the common-name index"
+        } else {
+            "DOES NOT read the common-name index"
+        },
+        r.subject_search_plan.join(" / ")
     );
     for p in &r.pages {
         println!(

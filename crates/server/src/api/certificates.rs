@@ -135,7 +135,7 @@ pub(crate) async fn list(
     let query = CertificateQuery {
         ca_id: q.ca_id,
         status: q.status.as_deref().map(str::parse).transpose()?,
-        subject_contains: q.subject,
+        common_name_prefix: q.subject,
         expires_before: q
             .expires_before
             .as_deref()

@@ -363,7 +363,8 @@ pub(crate) struct CertificateListQuery {
     pub ca_id: Option<String>,
     /// `active`, `about_to_expire`, `expired` or `revoked`.
     pub status: Option<String>,
-    /// Text the subject contains (case-insensitive).
+    /// The start of the subject's common name (case-insensitive on ASCII; `sensor` finds `CN=Sensor-1,O=…`),
+    /// answered from an index. Certificates without a CN are not found by it.
     pub subject: Option<String>,
     /// notAfter before this time (RFC 3339 or Unix seconds).
     pub expires_before: Option<String>,

@@ -35,6 +35,9 @@ pub(crate) struct EventQuery {
     pub after: Option<i64>,
     /// Page size, 1 to 1000 (default 100).
     pub limit: Option<i64>,
+    /// `true`: the newest `limit` matching events (still oldest first) rather than the first ones after
+    /// `after`; what the console's live view shows before it follows the stream.
+    pub newest: Option<bool>,
 }
 
 /// A CloudEvents 1.0 event with its outbox position.
@@ -83,12 +86,13 @@ pub(crate) async fn list(
     let rows = state
         .services
         .events
-        .list(
-            q.after.unwrap_or(0),
-            q.ty.as_deref(),
-            q.subject.as_deref(),
+        .read(&shedu_core::EventFilter {
+            after_seq: q.after.unwrap_or(0),
+            ty: q.ty.as_deref(),
+            subject_contains: q.subject.as_deref(),
             limit,
-        )
+            newest: q.newest.unwrap_or(false),
+        })
         .await?;
     Ok(ApiJson(EventPage {
         items: rows

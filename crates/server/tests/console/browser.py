@@ -7,6 +7,7 @@ Prints one line per step; any failed expectation raises, and the test fails with
 """
 
 import base64
+from datetime import datetime, timedelta
 import http.server
 import json
 import os
@@ -195,6 +196,23 @@ def main(p):
     expect(page.locator(".depth-1")).to_contain_text("browser-issuing")
     shot(page, "cas")
 
+    step("edit the intermediate's issuance profile: the server's refusal shows next to the field")
+    page.click("button[data-edit-profile='browser-issuing']")
+    expect(page.locator("#profile-form input[name=default_validity_days]")).to_have_value("365")
+    page.fill("#profile-form input[name=default_validity_days]", "0")
+    submit_dialog(page, "profile-form")
+    expect(page.locator("#profile-form [data-field=default_validity_days] .field-error")).to_contain_text("at least 1")
+    page.fill("#profile-form input[name=default_validity_days]", "120")
+    page.fill("#profile-form input[name=allowed_key_types]", "ec-p256, no-such-key")
+    submit_dialog(page, "profile-form")
+    expect(page.locator("#profile-form [data-field=allowed_key_types] .field-error")).to_contain_text("no-such-key")
+    page.fill("#profile-form input[name=allowed_key_types]", "ec-p256, ec-p384")
+    submit_dialog(page, "profile-form")
+    expect(page.locator("#profile-form")).to_have_count(0)
+    issuing = next(c for c in api("GET", "/api/v1/cas")["items"] if c["name"] == "browser-issuing")
+    assert issuing["profile"]["default_validity_days"] == 120, issuing["profile"]
+    assert issuing["profile"]["allowed_key_types"] == ["ec-p256", "ec-p384"], issuing["profile"]
+
     step("issue a certificate from a pasted CSR")
     go(page, "certificates")
     page.click("#issue")
@@ -278,6 +296,11 @@ def main(p):
     step("a device enrols over EST (curl) and appears in the live views")
     ra_id = next(r["id"] for r in api("GET", "/api/v1/ras")["items"] if r["name"] == "browser-line-1")
     enrol("plc-9", ra_id)
+    # Issued under the edited profile: 120 days (from notBefore, which is backdated 60 s).
+    plc = api("GET", "/api/v1/certificates?subject=plc-9")["items"]
+    assert len(plc) == 1, plc
+    lasts = datetime.fromisoformat(plc[0]["not_after"]) - datetime.fromisoformat(plc[0]["not_before"])
+    assert timedelta(days=120) <= lasts <= timedelta(days=120, seconds=120), lasts
     expect(page.locator("#event-list")).to_contain_text("device.enrolled")
     expect(page.locator("#event-list li").first).to_contain_text("plc-9")
     shot(page, "events")
@@ -324,7 +347,7 @@ def main(p):
     go(page, "dashboard")
     expect(page.locator(".card", has=page.locator("#stat-certificates"))).to_contain_text("revoked")
     expect(page.locator(".card", has=page.locator("#stat-cas"))).to_contain_text("active")
-    # Nothing is due within 90 days (plc-9's certificate runs for the profile's default, a year).
+    # Nothing is due within 90 days (plc-9's certificate runs for the edited profile's 120 days).
     expect(page.locator("#expiring li")).to_have_count(3)
     expect(page.locator("#expiring")).to_contain_text("0 in the next 90 days")
     per_ca = page.locator("#per-ca tr", has_text="browser-issuing")
@@ -349,6 +372,7 @@ def main(p):
     expect(page.locator("#content table").first).to_contain_text("browser-issuing")
     expect(page.locator("#new-root")).to_have_count(0)
     expect(page.locator("#new-intermediate")).to_have_count(0)
+    expect(page.locator("button[data-edit-profile]")).to_have_count(0)
     go(page, "certificates")
     expect(page.locator("#cert-results")).to_contain_text("browser-device.example")
     expect(page.locator("#issue")).to_have_count(0)

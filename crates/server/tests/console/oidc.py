@@ -11,7 +11,9 @@ import base64
 import hashlib
 import os
 import re
+import json
 import sys
+import urllib.request
 from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect, sync_playwright
@@ -82,6 +84,37 @@ def main(p):
     page.fill("#ca-form input[name=cn]", "OIDC Root CA")
     page.click("#ca-form button[type=submit]")
     expect(page.locator("#content table").first).to_contain_text("oidc-root")
+
+    step("the login outlives the ID token: the server renews the session with the provider's refresh token")
+    refresh = cookies()["__Secure-shedu-refresh"]
+    assert refresh["httpOnly"] and refresh["secure"] and refresh["path"] == "/ui/session", refresh
+    assert refresh["value"].startswith("shr_"), "the browser holds the console's own refresh token only"
+    id_token = cookies()["__Host-shedu-session"]["value"]
+    context.clear_cookies(name="__Host-shedu-session")
+    page.click("nav a[href='#/certificates']")
+    page.click("nav a[href='#/cas']")
+    expect(page.locator("#content table").first).to_contain_text("oidc-root")
+    expect(page.locator(".whoami .role")).to_have_text("operator")
+    renewed = cookies()["__Host-shedu-session"]["value"]
+    claims = json.loads(base64.urlsafe_b64decode(renewed.split(".")[1] + "=="))
+    assert renewed != id_token and claims["iss"] == "shedu" and claims["name"] == "olivia", claims
+    assert claims["role"] == "operator" and claims["sub"] == f"oidc:{issuer}#olivia", claims
+
+    step("the provider ends the login: the next renewal is refused and the console asks to sign in again")
+    urllib.request.urlopen(urllib.request.Request(f"{issuer}/users/olivia/revoke-tokens", method="POST"))
+    context.clear_cookies(name="__Host-shedu-session")
+    page.click("nav a[href='#/dashboard']")
+    expect(page.locator("#login-form")).to_be_visible()
+    expect(page.locator(".login-card")).to_contain_text("Your session ended")
+    ended = page.evaluate(
+        """async () => (await fetch('/ui/session/refresh', {method: 'POST', credentials: 'same-origin',
+            headers: {'X-Requested-With': 'shedu-console'}})).status"""
+    )
+    assert ended == 401, f"the login is over on the server too: {ended}"
+
+    step("olivia signs in again and signs out")
+    sign_in_as("olivia")
+    expect(page.locator(".whoami .who")).to_have_text("olivia")
     page.click("#sign-out")
     expect(page.locator("#login-form")).to_be_visible()
     assert "__Host-shedu-session" not in cookies()
