@@ -1820,3 +1820,166 @@ backend_test!(
         );
     }
 );
+
+// Import and Export as Cosmian's client sends them (JSON TTLV, the object under `Object`, tags as its
+// `VendorAttributes`), Locate by those tags, and Derive Key: a Hash derivation's known answer and the
+// refusal of a base whose usage mask lacks Derive Key.
+backend_test!(
+    import_export_tags_and_derive_key_over_json_ttlv,
+    |backend| {
+        let server = TestServer::start(backend).await;
+        let alice = login(&server, "alice").await;
+        let bob = login(&server, "bob").await;
+        let tags = |list: &[&str]| {
+            let hex: String = serde_json::to_string(list)
+                .unwrap()
+                .bytes()
+                .map(|b| format!("{b:02X}"))
+                .collect();
+            json!({"tag": "VendorAttributes", "type": "Structure", "value": [
+                {"tag": "VendorAttributes", "type": "Structure", "value": [
+                    {"tag": "VendorIdentification", "type": "TextString", "value": "cosmian"},
+                    {"tag": "AttributeName", "type": "TextString", "value": "tag"},
+                    {"tag": "AttributeValue", "type": "ByteString", "value": hex}]}]})
+        };
+        let import = |uid: &str, key: &str, replace: bool, mask: Option<i32>| {
+            let mut attributes = vec![
+                json!({"tag": "CryptographicAlgorithm", "type": "Enumeration", "value": "AES"}),
+                json!({"tag": "CryptographicLength", "type": "Integer", "value": 256}),
+                tags(&["plc", "line-7"]),
+            ];
+            if let Some(m) = mask {
+                attributes
+                    .push(json!({"tag": "CryptographicUsageMask", "type": "Integer", "value": m}));
+            }
+            json!({"tag": "Import", "value": [
+                {"tag": "UniqueIdentifier", "type": "TextString", "value": uid},
+                {"tag": "ObjectType", "type": "Enumeration", "value": "SymmetricKey"},
+                {"tag": "ReplaceExisting", "type": "Boolean", "value": replace},
+                {"tag": "KeyWrapType", "type": "Enumeration", "value": "AsRegistered"},
+                {"tag": "Attributes", "value": attributes},
+                {"tag": "Object", "value": [{"tag": "KeyBlock", "value": [
+                    {"tag": "KeyFormatType", "type": "Enumeration", "value": "TransparentSymmetricKey"},
+                    {"tag": "KeyValue", "value": [{"tag": "KeyMaterial", "value": [
+                        {"tag": "Key", "type": "ByteString", "value": key}]}]},
+                    {"tag": "CryptographicAlgorithm", "type": "Enumeration", "value": "AES"},
+                    {"tag": "CryptographicLength", "type": "Integer", "value": 256}]}]}]})
+        };
+        let (k1, k2) = ("11".repeat(32), "22".repeat(32));
+        let (status, body) = kmip_2_1(
+            &server,
+            &alice,
+            &import("plc-7-kek", &k1, false, Some(2108)),
+        );
+        assert_eq!(status, 200, "{body}");
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(answer["tag"], "ImportResponse");
+        assert_eq!(field(&answer, "UniqueIdentifier"), "plc-7-kek");
+        // An identifier in use: refused, unless its owner replaces it.
+        for (who, replace) in [(&alice, false), (&bob, true)] {
+            let (status, body) = kmip_2_1(&server, who, &import("plc-7-kek", &k2, replace, None));
+            assert_eq!(status, 422, "{body}");
+            assert!(body.starts_with("ObjectAlreadyExists: "), "{body}");
+        }
+        let (status, body) = kmip_2_1(&server, &alice, &import("plc-7-kek", &k2, true, Some(2108)));
+        assert_eq!(status, 200, "{body}");
+        let uid_item =
+            json!({"tag": "UniqueIdentifier", "type": "TextString", "value": "plc-7-kek"});
+        let (status, body) = kmip_2_1(
+            &server,
+            &alice,
+            &json!({"tag": "Export", "value": [uid_item]}),
+        );
+        assert_eq!(status, 200, "{body}");
+        let exported: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(exported["tag"], "ExportResponse");
+        assert_eq!(field(&exported, "ObjectType"), "SymmetricKey");
+        assert_eq!(deep(&exported, "Key").as_str().unwrap().to_lowercase(), k2);
+        assert_eq!(
+            deep(&field_item(&exported, "Attributes"), "CryptographicLength"),
+            256
+        );
+        assert!(body.contains("VendorAttributes"), "{body}");
+        let (status, body) = kmip_2_1(
+            &server,
+            &bob,
+            &json!({"tag": "Export", "value": [uid_item]}),
+        );
+        assert_eq!(status, 422);
+        assert!(body.starts_with("ItemNotFound: "), "{body}");
+
+        // Locate by Cosmian's tags: every tag asked, the system tag `_kk` included.
+        let locate = |list: &[&str]| {
+            let (status, body) = kmip_2_1(
+                &server,
+                &alice,
+                &json!({"tag": "Locate", "value": [{"tag": "Attributes", "value": [tags(list)]}]}),
+            );
+            assert_eq!(status, 200, "{body}");
+            let found: Value = serde_json::from_str(&body).unwrap();
+            found["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["tag"] == "UniqueIdentifier")
+                .map(|i| i["value"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(locate(&["plc"]), ["plc-7-kek"]);
+        assert_eq!(locate(&["line-7", "_kk"]), ["plc-7-kek"]);
+        assert!(locate(&["plc", "line-8"]).is_empty());
+        assert!(locate(&["_sk"]).is_empty());
+
+        // Derive Key: Hash of the Derivation Data (SHA-256 of "abc"), from a key without a usage mask.
+        let (status, body) = kmip_2_1(&server, &alice, &import("seed-base", &k1, false, None));
+        assert_eq!(status, 200, "{body}");
+        let derive = |base: &str| {
+            json!({"tag": "DeriveKey", "value": [
+                {"tag": "ObjectType", "type": "Enumeration", "value": "SecretData"},
+                {"tag": "UniqueIdentifier", "type": "TextString", "value": base},
+                {"tag": "DerivationMethod", "type": "Enumeration", "value": "Hash"},
+                {"tag": "DerivationParameters", "value": [
+                    {"tag": "CryptographicParameters", "value": [
+                        {"tag": "HashingAlgorithm", "type": "Enumeration", "value": "Sha256"}]},
+                    {"tag": "DerivationData", "type": "ByteString", "value": "616263"}]},
+                {"tag": "Attributes", "value": [
+                    {"tag": "CryptographicLength", "type": "Integer", "value": 256}]}]})
+        };
+        let (status, body) = kmip_2_1(&server, &alice, &derive("seed-base"));
+        assert_eq!(status, 200, "{body}");
+        let derived: Value = serde_json::from_str(&body).unwrap();
+        let uid = field(&derived, "UniqueIdentifier").clone();
+        let (status, body) = kmip_2_1(
+            &server,
+            &alice,
+            &json!({"tag": "Get", "value": [
+                {"tag": "UniqueIdentifier", "type": "TextString", "value": uid}]}),
+        );
+        assert_eq!(status, 200, "{body}");
+        let got: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(field(&got, "ObjectType"), "SecretData");
+        assert_eq!(
+            deep(&got, "KeyMaterial").as_str().unwrap().to_lowercase(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        // 2108 (Encrypt, Decrypt, Wrap, Unwrap, …) has no Derive Key; bob may not read the base.
+        let (status, body) = kmip_2_1(&server, &alice, &derive("plc-7-kek"));
+        assert_eq!(status, 422);
+        assert!(
+            body.starts_with("IncompatibleCryptographicUsageMask: "),
+            "{body}"
+        );
+        let (status, body) = kmip_2_1(&server, &bob, &derive("seed-base"));
+        assert_eq!(status, 422);
+        assert!(body.starts_with("ItemNotFound: "), "{body}");
+    }
+);
+
+/// The first item tagged `tag` in a JSON TTLV structure (the whole item, not its value).
+fn field_item(structure: &Value, tag: &str) -> Value {
+    structure["value"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["tag"] == tag))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {tag} in {structure}"))
+}
