@@ -1169,7 +1169,7 @@ fn vendor_attributes_match(m: &Managed, filter: &Ttlv) -> bool {
     let owned = cosmian_tags(m);
     filter.items().iter().all(|wanted| match tags_of(wanted) {
         Some(tags) => tags.iter().all(|t| owned.contains(t)),
-        None => have.iter().any(|h| *h == wanted),
+        None => have.contains(&wanted),
     })
 }
 
