@@ -383,14 +383,7 @@ impl Ctx<'_> {
         let all: Vec<&Attribute> = attributes.iter().collect();
         let (algorithm, length) = key_spec(&all, None)?;
         let object = symmetric_key(algorithm, length)?;
-        let m = Managed::new(
-            &self.kmip.reg.keystore,
-            &self.actor.principal,
-            &object,
-            t,
-            attributes,
-            self.now(),
-        )?;
+        let m = self.new_object(&object, t, attributes)?;
         self.store_new(&[&m]).await?;
         Ok(Out {
             payload: payload(vec![
@@ -402,31 +395,55 @@ impl Ctx<'_> {
     }
 
     async fn register(&self, p: &Ttlv) -> Result<Out, Failure> {
+        let (t, object) = Self::submitted(p, "registered")?;
+        let attributes = Self::attributes(p, tag::TEMPLATE_ATTRIBUTE, tag::ATTRIBUTES)?;
+        let m = self.new_object(&object, t, attributes)?;
+        self.store_new(&[&m]).await?;
+        Ok(answer(m.uid, vec![]))
+    }
+
+    /// The object a Register or Import carries and its Object Type: under its type's tag, or (Cosmian's
+    /// JSON form of Import) under `Object`; answered under its type's tag.
+    fn submitted(p: &Ttlv, verb: &str) -> Result<(u32, Ttlv), Failure> {
         let t = p
             .require(tag::OBJECT_TYPE, "Object Type")?
             .as_enum("Object Type")?;
-        let wanted = object_tag(t).ok_or(Failure::new(
-            result_reason::INVALID_OBJECT_TYPE,
-            "this object type cannot be registered",
-        ))?;
-        let object = p.child(wanted).ok_or(Failure::new(
-            result_reason::MISSING_DATA,
-            "the object is missing or not of its Object Type",
-        ))?;
+        let wanted = object_tag(t).ok_or_else(|| {
+            Failure::new(
+                result_reason::INVALID_OBJECT_TYPE,
+                format!("this object type cannot be {verb}"),
+            )
+        })?;
+        let mut object = p
+            .child(wanted)
+            .or_else(|| p.child(tag::OBJECT))
+            .ok_or(Failure::new(
+                result_reason::MISSING_DATA,
+                "the object is missing or not of its Object Type",
+            ))?
+            .clone();
         if !matches!(object.value, Value::Structure(_)) {
             return Err(Failure::invalid("the object is not a structure"));
         }
-        let attributes = Self::attributes(p, tag::TEMPLATE_ATTRIBUTE, tag::ATTRIBUTES)?;
-        let m = Managed::new(
+        object.tag = wanted;
+        Ok((t, object))
+    }
+
+    /// A new object of the caller's, made now.
+    fn new_object(
+        &self,
+        object: &Ttlv,
+        t: u32,
+        attributes: Vec<Attribute>,
+    ) -> Result<Managed, Failure> {
+        Managed::new(
             &self.kmip.reg.keystore,
             &self.actor.principal,
             object,
             t,
             attributes,
             self.now(),
-        )?;
-        self.store_new(&[&m]).await?;
-        Ok(answer(m.uid, vec![]))
+        )
     }
 
     async fn get(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {

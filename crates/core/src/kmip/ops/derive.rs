@@ -125,14 +125,7 @@ impl Ctx<'_> {
                 tag::CRYPTOGRAPHIC_ALGORITHM | tag::CRYPTOGRAPHIC_LENGTH
             )
         });
-        let mut m = Managed::new(
-            &self.kmip.reg.keystore,
-            &self.actor.principal,
-            &object,
-            t,
-            attributes,
-            self.now(),
-        )?;
+        let mut m = self.new_object(&object, t, attributes)?;
         m.add(link(link_type::DERIVATION_BASE_OBJECT_LINK, &key.uid));
         self.store_new(&[&m]).await?;
         Ok(Out {

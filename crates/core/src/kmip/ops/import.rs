@@ -9,11 +9,11 @@
 //! - **Export** answers what Get answers (the same grant, formats and key wrapping) plus every attribute
 //!   of the object.
 
-use shedu_kmip::{Attribute, Ttlv, Value, result_reason, tag};
+use shedu_kmip::{Attribute, Ttlv, result_reason, tag};
 
 use super::{Batch, Ctx, Out, payload, uid_item, write_failure};
 use crate::kmip::Failure;
-use crate::kmip::object::{Managed, object_tag};
+use crate::kmip::object::Managed;
 
 impl Ctx<'_> {
     pub(super) async fn import(&self, p: &Ttlv) -> Result<Out, Failure> {
@@ -26,25 +26,7 @@ impl Ctx<'_> {
                 "the Unique Identifier is 1 to 255 characters",
             ));
         }
-        let t = p
-            .require(tag::OBJECT_TYPE, "Object Type")?
-            .as_enum("Object Type")?;
-        let wanted = object_tag(t).ok_or(Failure::new(
-            result_reason::INVALID_OBJECT_TYPE,
-            "this object type cannot be imported",
-        ))?;
-        let mut object = p
-            .child(wanted)
-            .or_else(|| p.child(tag::OBJECT))
-            .ok_or(Failure::new(
-                result_reason::MISSING_DATA,
-                "the object is missing or not of its Object Type",
-            ))?
-            .clone();
-        if !matches!(object.value, Value::Structure(_)) {
-            return Err(Failure::invalid("the object is not a structure"));
-        }
-        object.tag = wanted;
+        let (t, object) = Self::submitted(p, "imported")?;
         let replace = p
             .child(tag::REPLACE_EXISTING)
             .map(|r| r.as_bool("Replace Existing"))
