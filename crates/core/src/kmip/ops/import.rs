@@ -3,9 +3,9 @@
 //! - **Import** stores the object under the Unique Identifier the client gives, owned by the caller,
 //!   with the request's attributes (those only the server sets are the server's, as for Register).
 //!   An identifier already in use is `Object Already Exists`, unless Replace Existing is true and the
-//!   caller owns that object: then its material and attributes are replaced (its state stays). The
-//!   object comes under its type's tag, or under `Object` as Cosmian's client sends it. Key Wrap Type
-//!   `As Registered` keeps a wrapped key as it comes; shedu unwraps nothing.
+//!   caller owns that object and it is not destroyed: then its material and attributes are replaced
+//!   (its state stays). The object comes under its type's tag, or under `Object` as Cosmian's client
+//!   sends it. Key Wrap Type `As Registered` keeps a wrapped key as it comes; shedu unwraps nothing.
 //! - **Export** answers what Get answers (the same grant, formats and key wrapping) plus every attribute
 //!   of the object.
 
@@ -50,6 +50,9 @@ impl Ctx<'_> {
             }
             Some(row) if replace && row.owner == self.actor.principal => {
                 let old = Managed::from_row(row)?;
+                if old.sealed.is_none() {
+                    return Err(Failure::state("a destroyed object is not replaced"));
+                }
                 let mut m =
                     Managed::new_as(uid, ks, &self.actor.principal, &object, t, attributes, now)?;
                 // The object keeps its state, dates and history; what it holds is new.
