@@ -714,6 +714,12 @@ pub mod tag {
     pub const PRIVATE_PROTECTION_STORAGE_MASKS: u32 = 0x420164;
     /// `PublicProtectionStorageMasks`
     pub const PUBLIC_PROTECTION_STORAGE_MASKS: u32 = 0x420165;
+    /// `VendorAttributes`: Cosmian's list of vendor attributes (its tags among them); no specification
+    /// tag, so shedu numbers it in the extension range.
+    pub const VENDOR_ATTRIBUTES: u32 = 0x54FF01;
+    /// `Object`: Cosmian's name for the object of an Import (the specification tags it with its own
+    /// type's tag); shedu reads either.
+    pub const OBJECT: u32 = 0x54FF02;
 }
 
 /// (number, JSON name) of every tag, sorted by number.
@@ -1076,7 +1082,8 @@ pub(crate) const TAG_NAMES: &[(u32, &str)] = &[
     // Cosmian's KMS names a list of KMIP 2.1 vendor attributes (Vendor Identification, Attribute Name,
     // Attribute Value) `VendorAttributes`; it is no specification tag, so shedu gives it a number of
     // the extension range (0x54xxxx) to read Cosmian's JSON requests.
-    (0x54FF01, "VendorAttributes"),
+    (tag::VENDOR_ATTRIBUTES, "VendorAttributes"),
+    (tag::OBJECT, "Object"),
 ];
 
 /// The `Operation` enumeration.

@@ -586,14 +586,15 @@ impl Store {
     /// Appends one row in its own transaction: for a request that was refused, failed or changed nothing,
     /// so no store write recorded it.
     pub async fn append_audit(&self, entry: AuditEntry) -> Result<(), Error> {
-        let mut tx = self.write.begin().await?;
         let row = Pending {
             entry,
             written: Arc::default(),
         };
-        append(&mut tx, &self.chain, &[&row]).await?;
-        tx.commit().await?;
-        Ok(())
+        let chain = self.chain.clone();
+        // Group commit: records of reads made side by side share one commit (and one turn of the chain
+        // lock); each is durable before this returns.
+        self.write_tx(move |tx| Box::pin(async move { append(tx, &chain, &[&row]).await }))
+            .await
     }
 
     /// Lists audit rows newest first.

@@ -332,25 +332,7 @@ mod tests {
         let db = ScratchDb::new(backend).await;
         let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
         let before = store.group_commits();
-        // Fill every slot with a slow piece of work, each its own batch (sent once the previous started).
-        let slots = super::slots(store.backend);
-        let mut slow = Vec::new();
-        for _ in 0..slots {
-            let (started, running) = tokio::sync::oneshot::channel();
-            let store = store.clone();
-            slow.push(tokio::spawn(async move {
-                store
-                    .write_tx(move |_tx| {
-                        Box::pin(async move {
-                            let _ = started.send(());
-                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                            Ok(())
-                        })
-                    })
-                    .await
-            }));
-            running.await.unwrap();
-        }
+        let (slots, slow) = occupy_every_slot(&store).await;
         let postgres = backend == TestBackend::Postgres;
         let tasks: Vec<_> = (0..20u8)
             .map(|n| {
@@ -391,6 +373,88 @@ mod tests {
             count(&store, "SELECT COUNT(*) FROM connector_tokens").await,
             20
         );
+    }
+
+    /// Fills every batch slot with a slow piece of work, each its own batch (sent once the previous
+    /// started); returns the number of slots and the pieces to await.
+    async fn occupy_every_slot(
+        store: &Store,
+    ) -> (
+        usize,
+        Vec<tokio::task::JoinHandle<Result<(), crate::Error>>>,
+    ) {
+        let slots = super::slots(store.backend);
+        let mut slow = Vec::new();
+        for _ in 0..slots {
+            let (started, running) = tokio::sync::oneshot::channel();
+            let store = store.clone();
+            slow.push(tokio::spawn(async move {
+                store
+                    .write_tx(move |_tx| {
+                        Box::pin(async move {
+                            let _ = started.send(());
+                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                            Ok(())
+                        })
+                    })
+                    .await
+            }));
+            running.await.unwrap();
+        }
+        (slots, slow)
+    }
+
+    /// Audit records appended side by side (the records of KMIP reads and refusals) share a commit: 20
+    /// queued behind busy slots commit in one batch, each durable before its caller hears back, and the
+    /// chain stays whole. (Each used to be a transaction of its own, and a KMIP Get paid one.)
+    async fn audit_records_appended_side_by_side_share_a_commit(backend: TestBackend) {
+        let db = ScratchDb::new(backend).await;
+        let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+        let before = store.group_commits();
+        let (slots, slow) = occupy_every_slot(&store).await;
+        let appends: Vec<_> = (0..20)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let ctx = AuditContext::new("alice", "", "kmip", "127.0.0.1", format!("r{n}"));
+                    store
+                        .append_audit(ctx.entry(
+                            "kmip.get",
+                            "kmip/k",
+                            crate::audit::Outcome::Success,
+                            None,
+                            1_700_000_000,
+                        ))
+                        .await
+                })
+            })
+            .collect();
+        for s in slow {
+            s.await.unwrap().unwrap();
+        }
+        for a in appends {
+            a.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            store.group_commits() - before,
+            slots as u64 + 1,
+            "a batch per slow piece, then one batch for the 20 records"
+        );
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM audit_log").await, 20);
+        assert!(matches!(
+            store.verify_audit_chain(&[]).await.unwrap(),
+            AuditVerdict::Intact { records: 20, .. }
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn audit_records_appended_side_by_side_share_a_commit_sqlite() {
+        audit_records_appended_side_by_side_share_a_commit(TestBackend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn audit_records_appended_side_by_side_share_a_commit_postgres() {
+        audit_records_appended_side_by_side_share_a_commit(TestBackend::Postgres).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,33 +76,6 @@ impl Store {
         events: &[&NewEvent],
         audit: &Audited<'_>,
     ) -> Result<(), Error> {
-        let mut tx = self.write.begin().await?;
-        for r in new {
-            insert_object(&mut tx, r).await?;
-        }
-        for (r, expected_state) in changed {
-            let count = sqlx::query(
-                "UPDATE kmip_objects SET state = $1, attributes = $2, sealed = $3, updated_at = $4 \
-                 WHERE uid = $5 AND state = $6",
-            )
-            .bind(r.state)
-            .bind(&r.attributes)
-            .bind(r.sealed.clone())
-            .bind(r.updated_at)
-            .bind(&r.uid)
-            .bind(*expected_state)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if count != 1 {
-                return Err(Error::Conflict {
-                    constraint: Some("kmip_objects_state".into()),
-                });
-            }
-        }
-        for e in events {
-            events::append(&mut tx, e).await?;
-        }
         let uids: Vec<&str> = new
             .iter()
             .map(|r| r.uid.as_str())
@@ -113,13 +86,44 @@ impl Store {
             .map(|r| r.created_at)
             .or_else(|| changed.first().map(|(r, _)| r.updated_at))
             .unwrap_or(0);
-        crate::audit::commit(
-            tx,
-            &self.chain,
-            audit,
-            &format!("kmip/{}", uids.join(",")),
-            now,
-        )
+        let pending = crate::audit::pending(audit, &format!("kmip/{}", uids.join(",")), now);
+        let new: Vec<KmipObjectRow> = new.iter().map(|r| (*r).clone()).collect();
+        let changed: Vec<(KmipObjectRow, i64)> =
+            changed.iter().map(|(r, s)| ((*r).clone(), *s)).collect();
+        let events: Vec<NewEvent> = events.iter().map(|e| (*e).clone()).collect();
+        let chain = self.chain.clone();
+        // Group commit: a Create shares its commit (and fsync) with the writes queued beside it.
+        self.write_tx(move |tx| {
+            Box::pin(async move {
+                for r in &new {
+                    insert_object(tx, r).await?;
+                }
+                for (r, expected_state) in &changed {
+                    let count = sqlx::query(
+                        "UPDATE kmip_objects SET state = $1, attributes = $2, sealed = $3, updated_at = $4 \
+                         WHERE uid = $5 AND state = $6",
+                    )
+                    .bind(r.state)
+                    .bind(&r.attributes)
+                    .bind(r.sealed.clone())
+                    .bind(r.updated_at)
+                    .bind(&r.uid)
+                    .bind(*expected_state)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                    if count != 1 {
+                        return Err(Error::Conflict {
+                            constraint: Some("kmip_objects_state".into()),
+                        });
+                    }
+                }
+                for e in &events {
+                    events::append(tx, e).await?;
+                }
+                crate::audit::append(tx, &chain, &[&pending]).await
+            })
+        })
         .await
     }
 

@@ -1131,16 +1131,32 @@ fn head_to_head(out: &mut String, rows: &[Value], peer: (&str, &str, &str), deci
         out,
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
+    // One line per shedu row (per database when its rows carry several labels), else per peer row.
+    let mut labels: Vec<&str> = rows
+        .iter()
+        .filter(|r| s(r, "target") == "shedu")
+        .map(|r| s(r, "label"))
+        .collect();
+    labels.dedup();
     let mut seen = Vec::new();
     for r in rows {
-        let key = (s(r, "operation").to_string(), r["concurrency"].clone());
+        let (op, c) = (s(r, "operation").to_string(), r["concurrency"].clone());
+        let shedu = if s(r, "target") == "shedu" {
+            Some(r)
+        } else {
+            secrets_row(rows, "shedu", &op, &c)
+        };
+        let key = (op, c, shedu.map(|r| s(r, "label")));
         if seen.contains(&key) {
             continue;
         }
         seen.push(key.clone());
         let (op, c) = (&key.0, &key.1);
-        let shedu = secrets_row(rows, "shedu", op, c);
         let other = secrets_row(rows, peer_target, op, c);
+        let op = match shedu {
+            Some(r) if labels.len() > 1 => format!("{op} ({})", s(r, "label")),
+            _ => op.clone(),
+        };
         let rate = |r: Option<&Value>| r.and_then(|r| f(r, "per_s"));
         let ms = |r: Option<&Value>, k: &str| {
             opt(r.and_then(|r| r["latency"][k].as_f64()), |v| {
@@ -1258,7 +1274,7 @@ fn kmip(out: &mut String, rows: &[Value], pykmip_version: Option<&str>) {
     let _ = writeln!(
         out,
         "## KMIP: Create and Get against PyKMIP's server (`kmipbench`)\n\n\
-         shedu's KMIP listener (SQLite, key material sealed) against PyKMIP {}'s own `pykmip-server` (its \
+         shedu's KMIP listener (on each database measured, key material sealed) against PyKMIP {}'s own `pykmip-server` (its \
          SQLite database, TLS 1.2), measured in the same run by the same client: binary TTLV (KMIP 1.2) over \
          TLS with a client certificate, one connection per worker, one operation per message. A **create** \
          makes an AES-256 key; a **get** reads one of 100 such keys. Server CPU is per operation over the \
@@ -1278,7 +1294,8 @@ fn kmip_target(out: &mut String, rows: &[Value]) {
     for shedu in ours {
         let (op, c) = (s(shedu, "operation"), &shedu["concurrency"]);
         let line = format!(
-            "shedu ≥ 30× `pykmip-server` on KMIP {op}, c={}",
+            "shedu ({}) ≥ 30× `pykmip-server` on KMIP {op}, c={}",
+            s(shedu, "label"),
             c.as_u64().unwrap_or(0)
         );
         match (

@@ -341,3 +341,212 @@ pub(crate) fn aes_key_wrap(kek: &[u8], plaintext: &[u8], padded: bool) -> Result
     out.truncate(len);
     Ok(out)
 }
+
+/// The inputs of a key derivation (KMIP 1.4 §4.6, Derivation Parameters).
+pub(crate) struct Derivation<'a> {
+    /// The Derivation Method.
+    pub(crate) method: u32,
+    /// The bytes to derive, at most [`MAX_DERIVED`].
+    pub(crate) length: usize,
+    /// The derivation key's material (absent for Hash over Derivation Data).
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) params: Params,
+    /// The encryption algorithm of method Encrypt (Cryptographic Parameters' Cryptographic Algorithm).
+    pub(crate) cipher: Option<u32>,
+    pub(crate) data: Option<&'a [u8]>,
+    pub(crate) salt: Option<&'a [u8]>,
+    pub(crate) iterations: Option<i32>,
+    pub(crate) iv: Option<&'a [u8]>,
+}
+
+/// The most bytes a derivation makes (8192 bits), and the most PBKDF2 iterations a request may ask: a
+/// client may not make the server spin (100,000 iterations are tens of milliseconds of one core, run
+/// on the request's own task).
+pub(crate) const MAX_DERIVED: usize = 1024;
+const MAX_ITERATIONS: u32 = 100_000;
+
+/// Derives `d.length` bytes as PyKMIP's server does: PBKDF2 (HMAC of the Hashing Algorithm, with the
+/// Salt and Iteration Count), Hash (of the Derivation Data, or else of the key), HMAC and HKDF (RFC 5869
+/// with the Salt and the Derivation Data as info), NIST SP 800-108 counter mode (HMAC, a 32-bit counter
+/// before the Derivation Data as fixed input), and Encrypt (the Derivation Data encrypted under the key:
+/// AES or Blowfish in CBC mode with PKCS#5 padding and the given IV).
+pub(crate) fn derive(d: &Derivation<'_>) -> Result<zeroize::Zeroizing<Vec<u8>>, Failure> {
+    use shedu_kmip::derivation_method as method;
+    let key = || {
+        d.key.ok_or(Failure::new(
+            result_reason::MISSING_DATA,
+            "the derivation needs a key",
+        ))
+    };
+    let data = || {
+        d.data.ok_or(Failure::new(
+            result_reason::MISSING_DATA,
+            "the derivation needs Derivation Data",
+        ))
+    };
+    let hash = || {
+        d.params.hashing.ok_or(Failure::new(
+            result_reason::MISSING_DATA,
+            "the derivation needs a Hashing Algorithm",
+        ))
+    };
+    let mut out = zeroize::Zeroizing::new(match d.method {
+        method::PBKDF2 => {
+            use aws_lc_rs::pbkdf2;
+            let alg = match hash()? {
+                hashing_algorithm::SHA_1 => pbkdf2::PBKDF2_HMAC_SHA1,
+                hashing_algorithm::SHA_256 => pbkdf2::PBKDF2_HMAC_SHA256,
+                hashing_algorithm::SHA_384 => pbkdf2::PBKDF2_HMAC_SHA384,
+                hashing_algorithm::SHA_512 => pbkdf2::PBKDF2_HMAC_SHA512,
+                _ => return Err(bad_params("PBKDF2 uses SHA-1, SHA-256, SHA-384 or SHA-512")),
+            };
+            let salt = d.salt.ok_or(Failure::new(
+                result_reason::MISSING_DATA,
+                "PBKDF2 needs a Salt",
+            ))?;
+            let iterations = d
+                .iterations
+                .and_then(|i| u32::try_from(i).ok())
+                .filter(|i| (1..=MAX_ITERATIONS).contains(i))
+                .and_then(std::num::NonZeroU32::new)
+                .ok_or_else(|| {
+                    Failure::invalid(format!(
+                        "PBKDF2 needs an Iteration Count from 1 to {MAX_ITERATIONS}"
+                    ))
+                })?;
+            let mut out = vec![0u8; d.length];
+            pbkdf2::derive(alg, iterations, salt, key()?, &mut out);
+            out
+        }
+        method::HASH => {
+            use aws_lc_rs::digest;
+            let alg = match hash()? {
+                hashing_algorithm::SHA_1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+                hashing_algorithm::SHA_224 => &digest::SHA224,
+                hashing_algorithm::SHA_256 => &digest::SHA256,
+                hashing_algorithm::SHA_384 => &digest::SHA384,
+                hashing_algorithm::SHA_512 => &digest::SHA512,
+                _ => return Err(bad_params("Hash derivation uses SHA-1 or SHA-2")),
+            };
+            let input = match (d.data, d.key) {
+                (Some(data), _) => data,
+                (None, Some(key)) => key,
+                (None, None) => data()?,
+            };
+            digest::digest(alg, input).as_ref().to_vec()
+        }
+        method::HMAC | method::HKDF => {
+            let alg = hmac_algorithm(hash()?)?;
+            // RFC 5869: an absent salt is a block of zeros, which HMAC reads as the empty key.
+            let prk = hmac::sign(&hmac::Key::new(alg, d.salt.unwrap_or(&[])), key()?);
+            let prk = hmac::Key::new(alg, prk.as_ref());
+            let info = d.data.unwrap_or(&[]);
+            let mut out = Vec::new();
+            let mut last: Vec<u8> = Vec::new();
+            for i in 1..=255u8 {
+                if out.len() >= d.length {
+                    break;
+                }
+                let mut ctx = hmac::Context::with_key(&prk);
+                ctx.update(&last);
+                ctx.update(info);
+                ctx.update(&[i]);
+                last = ctx.sign().as_ref().to_vec();
+                out.extend_from_slice(&last);
+            }
+            out
+        }
+        method::NIST800_108_C => {
+            let k = hmac::Key::new(hmac_algorithm(hash()?)?, key()?);
+            let fixed = d.data.unwrap_or(&[]);
+            let mut out = Vec::new();
+            let mut i = 1u32;
+            while out.len() < d.length {
+                let mut ctx = hmac::Context::with_key(&k);
+                ctx.update(&i.to_be_bytes());
+                ctx.update(fixed);
+                out.extend_from_slice(ctx.sign().as_ref());
+                i += 1;
+            }
+            out
+        }
+        method::ENCRYPT => encrypt_derivation(d, key()?, data()?)?,
+        _ => {
+            return Err(Failure::new(
+                result_reason::FEATURE_NOT_SUPPORTED,
+                "the Derivation Method is PBKDF2, Hash, HMAC, HKDF, NIST800-108-C or Encrypt",
+            ));
+        }
+    });
+    if out.len() < d.length {
+        return Err(Failure::new(
+            result_reason::CRYPTOGRAPHIC_FAILURE,
+            "the derivation method makes fewer bytes than the length asked",
+        ));
+    }
+    out.truncate(d.length);
+    Ok(out)
+}
+
+fn hmac_algorithm(hash: u32) -> Result<hmac::Algorithm, Failure> {
+    Ok(match hash {
+        hashing_algorithm::SHA_1 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        hashing_algorithm::SHA_224 => hmac::HMAC_SHA224,
+        hashing_algorithm::SHA_256 => hmac::HMAC_SHA256,
+        hashing_algorithm::SHA_384 => hmac::HMAC_SHA384,
+        hashing_algorithm::SHA_512 => hmac::HMAC_SHA512,
+        _ => return Err(bad_params("HMAC uses SHA-1 or SHA-2")),
+    })
+}
+
+/// Derivation method Encrypt: the Derivation Data under the key in CBC mode with PKCS#5 padding and the
+/// request's IV, with AES (aws-lc-rs) or Blowfish (RustCrypto's, which PyKMIP's suite derives with).
+fn encrypt_derivation(d: &Derivation<'_>, key: &[u8], data: &[u8]) -> Result<Vec<u8>, Failure> {
+    if d.params.mode != Some(block_cipher_mode::CBC)
+        || !matches!(d.params.padding, None | Some(padding_method::PKCS5))
+    {
+        return Err(bad_params(
+            "derivation by encryption is CBC with PKCS#5 padding",
+        ));
+    }
+    let iv = d.iv.ok_or(Failure::new(
+        result_reason::MISSING_INITIALIZATION_VECTOR,
+        "derivation by encryption needs an Initialization Vector",
+    ))?;
+    match d.cipher {
+        Some(cryptographic_algorithm::AES) => Ok(aes_encrypt(&Aes {
+            key,
+            params: d.params,
+            data,
+            iv: Some(iv),
+            aad: &[],
+        })?
+        .data),
+        Some(cryptographic_algorithm::BLOWFISH) => blowfish_cbc(key, iv, data),
+        _ => Err(bad_params("derivation by encryption uses AES or Blowfish")),
+    }
+}
+
+/// Blowfish in CBC mode with PKCS#5 padding (8-byte blocks).
+fn blowfish_cbc(key: &[u8], iv: &[u8], data: &[u8]) -> Result<Vec<u8>, Failure> {
+    use cipher::{Array, BlockCipherEncrypt, KeyInit};
+    let bf = <blowfish::Blowfish>::new_from_slice(key)
+        .map_err(|_| bad_params("a Blowfish key is 4 to 56 bytes"))?;
+    let mut chain: [u8; 8] = iv
+        .try_into()
+        .map_err(|_| bad_params("a Blowfish CBC IV is 8 bytes"))?;
+    let pad = 8 - data.len() % 8;
+    let mut padded = data.to_vec();
+    padded.resize(data.len() + pad, u8::try_from(pad).unwrap_or(8));
+    let mut out = Vec::with_capacity(padded.len());
+    for block in padded.chunks_exact(8) {
+        let mut b = Array::from(chain);
+        for (x, y) in b.iter_mut().zip(block) {
+            *x ^= y;
+        }
+        bf.encrypt_block(&mut b);
+        chain = b.into();
+        out.extend_from_slice(&chain);
+    }
+    Ok(out)
+}

@@ -76,6 +76,9 @@ pub const KMIP_OPERATIONS: &[(u32, &str)] = &[
     (operation::REKEY, "rekey"),
     (operation::REKEY_KEY_PAIR, "rekey_key_pair"),
     (operation::CERTIFY, "certify"),
+    (operation::DERIVE_KEY, "derive_key"),
+    (operation::IMPORT, "import"),
+    (operation::EXPORT, "export"),
 ];
 
 /// The operations an owner may grant (`POST /api/v1/kms/access/grant`).

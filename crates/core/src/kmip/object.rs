@@ -51,10 +51,23 @@ impl Managed {
         owner: &str,
         object: &Ttlv,
         object_type: u32,
-        mut attributes: Vec<Attribute>,
+        attributes: Vec<Attribute>,
         now: i64,
     ) -> Result<Managed, Failure> {
         let uid = uuid::Uuid::new_v4().to_string();
+        Managed::new_as(uid, keystore, owner, object, object_type, attributes, now)
+    }
+
+    /// A new object as [`Managed::new`] makes it, with the Unique Identifier `uid` (Import's).
+    pub(crate) fn new_as(
+        uid: String,
+        keystore: &Keystore,
+        owner: &str,
+        object: &Ttlv,
+        object_type: u32,
+        mut attributes: Vec<Attribute>,
+        now: i64,
+    ) -> Result<Managed, Failure> {
         // What the client sent about identity, type, state and dates is the server's to set.
         attributes.retain(|a| !SERVER_SET.contains(&a.value.tag));
         let activation = attributes
@@ -245,6 +258,7 @@ pub(crate) fn object_tag(t: u32) -> Option<u32> {
         object_type::PRIVATE_KEY => tag::PRIVATE_KEY,
         object_type::SECRET_DATA => tag::SECRET_DATA,
         object_type::OPAQUE_DATA => tag::OPAQUE_OBJECT,
+        object_type::SPLIT_KEY => tag::SPLIT_KEY,
         _ => return None,
     })
 }

@@ -3,6 +3,8 @@
 
 mod attributes;
 mod certify;
+mod derive;
+mod import;
 mod rekey;
 
 use shedu_kmip::{
@@ -56,6 +58,8 @@ pub(crate) fn is_change(op: u32) -> bool {
             | operation::REKEY
             | operation::REKEY_KEY_PAIR
             | operation::CERTIFY
+            | operation::DERIVE_KEY
+            | operation::IMPORT
     )
 }
 
@@ -147,6 +151,9 @@ impl Ctx<'_> {
             operation::REKEY => self.rekey(p, batch).await,
             operation::REKEY_KEY_PAIR => self.rekey_key_pair(p, batch).await,
             operation::CERTIFY => self.certify(p, batch).await,
+            operation::DERIVE_KEY => self.derive_key(p, batch).await,
+            operation::IMPORT => self.import(p).await,
+            operation::EXPORT => self.export(p, batch).await,
             _ => Err(Failure::new(
                 result_reason::OPERATION_NOT_SUPPORTED,
                 "operation not supported",
@@ -185,6 +192,8 @@ impl Ctx<'_> {
             "rekey" => "kmip.rekey",
             "rekey_key_pair" => "kmip.rekey_key_pair",
             "certify" => "kmip.certify",
+            "derive_key" => "kmip.derive_key",
+            "import" => "kmip.import",
             _ => "kmip.operation",
         }
     }
@@ -200,8 +209,9 @@ impl Ctx<'_> {
             ))?,
         };
         let wanted = match self.op_name {
-            // Reading attributes comes with any read grant.
+            // Reading attributes comes with any read grant; exporting is getting.
             "get_attribute_list" => "get_attributes",
+            "export" => "get",
             other => other,
         };
         self.object_for(&uid, wanted).await
@@ -343,6 +353,7 @@ impl Ctx<'_> {
                         object_type::PRIVATE_KEY,
                         object_type::SECRET_DATA,
                         object_type::OPAQUE_DATA,
+                        object_type::SPLIT_KEY,
                     ]
                     .map(|t| Ttlv::enumeration(tag::OBJECT_TYPE, t)),
                 ),
@@ -372,14 +383,7 @@ impl Ctx<'_> {
         let all: Vec<&Attribute> = attributes.iter().collect();
         let (algorithm, length) = key_spec(&all, None)?;
         let object = symmetric_key(algorithm, length)?;
-        let m = Managed::new(
-            &self.kmip.reg.keystore,
-            &self.actor.principal,
-            &object,
-            t,
-            attributes,
-            self.now(),
-        )?;
+        let m = self.new_object(&object, t, attributes)?;
         self.store_new(&[&m]).await?;
         Ok(Out {
             payload: payload(vec![
@@ -391,34 +395,72 @@ impl Ctx<'_> {
     }
 
     async fn register(&self, p: &Ttlv) -> Result<Out, Failure> {
+        let (t, object) = Self::submitted(p, "registered")?;
+        let attributes = Self::attributes(p, tag::TEMPLATE_ATTRIBUTE, tag::ATTRIBUTES)?;
+        let m = self.new_object(&object, t, attributes)?;
+        self.store_new(&[&m]).await?;
+        Ok(answer(m.uid, vec![]))
+    }
+
+    /// The object a Register or Import carries and its Object Type: under its type's tag, or (Cosmian's
+    /// JSON form of Import) under `Object`; answered under its type's tag.
+    fn submitted(p: &Ttlv, verb: &str) -> Result<(u32, Ttlv), Failure> {
         let t = p
             .require(tag::OBJECT_TYPE, "Object Type")?
             .as_enum("Object Type")?;
-        let wanted = object_tag(t).ok_or(Failure::new(
-            result_reason::INVALID_OBJECT_TYPE,
-            "this object type cannot be registered",
-        ))?;
-        let object = p.child(wanted).ok_or(Failure::new(
-            result_reason::MISSING_DATA,
-            "the object is missing or not of its Object Type",
-        ))?;
+        let wanted = object_tag(t).ok_or_else(|| {
+            Failure::new(
+                result_reason::INVALID_OBJECT_TYPE,
+                format!("this object type cannot be {verb}"),
+            )
+        })?;
+        let mut object = p
+            .child(wanted)
+            .or_else(|| p.child(tag::OBJECT))
+            .ok_or(Failure::new(
+                result_reason::MISSING_DATA,
+                "the object is missing or not of its Object Type",
+            ))?
+            .clone();
         if !matches!(object.value, Value::Structure(_)) {
             return Err(Failure::invalid("the object is not a structure"));
         }
-        let attributes = Self::attributes(p, tag::TEMPLATE_ATTRIBUTE, tag::ATTRIBUTES)?;
-        let m = Managed::new(
+        object.tag = wanted;
+        Ok((t, object))
+    }
+
+    /// A new object of the caller's, made now.
+    fn new_object(
+        &self,
+        object: &Ttlv,
+        t: u32,
+        attributes: Vec<Attribute>,
+    ) -> Result<Managed, Failure> {
+        Managed::new(
             &self.kmip.reg.keystore,
             &self.actor.principal,
             object,
             t,
             attributes,
             self.now(),
-        )?;
-        self.store_new(&[&m]).await?;
-        Ok(answer(m.uid, vec![]))
+        )
     }
 
     async fn get(&self, p: &Ttlv, batch: &Batch) -> Result<Out, Failure> {
+        let (m, object) = self.fetch(p, batch).await?;
+        Ok(Out {
+            payload: payload(vec![
+                Ttlv::enumeration(tag::OBJECT_TYPE, m.object_type),
+                uid_item(&m.uid),
+                object,
+            ]),
+            target: Some(m.uid),
+        })
+    }
+
+    /// The object a Get or Export names and its material, in the Key Format Type asked (the stored
+    /// one) and wrapped as its Key Wrapping Specification asks.
+    async fn fetch(&self, p: &Ttlv, batch: &Batch) -> Result<(Managed, Ttlv), Failure> {
         let m = self.object(p, batch).await?;
         let object = m
             .open(&self.kmip.reg.keystore)?
@@ -441,14 +483,7 @@ impl Ctx<'_> {
             Some(spec) => self.wrapped(object, spec).await?,
             None => object,
         };
-        Ok(Out {
-            payload: payload(vec![
-                Ttlv::enumeration(tag::OBJECT_TYPE, m.object_type),
-                uid_item(&m.uid),
-                object,
-            ]),
-            target: Some(m.uid),
-        })
+        Ok((m, object))
     }
 
     /// `object` with its Key Value wrapped as the Key Wrapping Specification asks (KMIP 1.4 §2.1.5):
@@ -1113,11 +1148,18 @@ fn located(m: &Managed, filters: &[Attribute]) -> bool {
     })
 }
 
-/// Whether the object has an attribute equal to the filter (a Name by its text).
+/// Whether the object has an attribute equal to the filter (a Name by its text, a custom attribute by
+/// its name and value, Cosmian's tags as a subset: see [`cosmian_tags`]).
 fn matches(m: &Managed, filter: &Attribute) -> bool {
+    if filter.value.tag == tag::VENDOR_ATTRIBUTES {
+        return vendor_attributes_match(m, &filter.value);
+    }
     m.attributes.iter().any(|a| {
         a.value.tag == filter.value.tag
-            && if a.value.tag == tag::NAME {
+            && if a.value.tag == tag::ATTRIBUTE_VALUE {
+                // A KMIP 1.x custom attribute (`x-…`): the same name and value.
+                a.name == filter.name && a.value.value == filter.value.value
+            } else if a.value.tag == tag::NAME {
                 name_text(&a.value) == name_text(&filter.value)
             } else if a.value.tag == tag::CRYPTOGRAPHIC_USAGE_MASK {
                 match (&a.value.value, &filter.value.value) {
@@ -1128,6 +1170,63 @@ fn matches(m: &Managed, filter: &Attribute) -> bool {
                 a.value.value == filter.value.value
             }
     })
+}
+
+/// Whether every vendor attribute of a Locate filter's `VendorAttributes` list is the object's: Cosmian's
+/// tags (vendor `cosmian`, name `tag`, a JSON array of strings) when the object carries each of them,
+/// its system tags included (`_kk` symmetric keys, `_sk` private keys, `_pk` public keys, `_cert`
+/// certificates, as Cosmian's KMS tags them); any other vendor attribute when the object has it, equal.
+fn vendor_attributes_match(m: &Managed, filter: &Ttlv) -> bool {
+    let have: Vec<&Ttlv> = m
+        .attributes
+        .iter()
+        .filter(|a| a.value.tag == tag::VENDOR_ATTRIBUTES)
+        .flat_map(|a| a.value.items())
+        .collect();
+    let owned = cosmian_tags(m);
+    filter.items().iter().all(|wanted| match tags_of(wanted) {
+        Some(tags) => tags.iter().all(|t| owned.contains(t)),
+        None => have.contains(&wanted),
+    })
+}
+
+/// The Cosmian tags of an object: its system tag and those of its `tag` vendor attributes.
+fn cosmian_tags(m: &Managed) -> Vec<String> {
+    let system = match m.object_type {
+        object_type::SYMMETRIC_KEY => Some("_kk"),
+        object_type::PRIVATE_KEY => Some("_sk"),
+        object_type::PUBLIC_KEY => Some("_pk"),
+        object_type::CERTIFICATE => Some("_cert"),
+        _ => None,
+    };
+    m.attributes
+        .iter()
+        .filter(|a| a.value.tag == tag::VENDOR_ATTRIBUTES)
+        .flat_map(|a| a.value.items())
+        .filter_map(tags_of)
+        .flatten()
+        .chain(system.map(str::to_owned))
+        .collect()
+}
+
+/// The tags a vendor attribute carries, if it is Cosmian's `tag` attribute: its value (bytes or text)
+/// is a JSON array of strings.
+fn tags_of(vendor_attribute: &Ttlv) -> Option<Vec<String>> {
+    let text = |t: u32| match &vendor_attribute.child(t)?.value {
+        Value::TextString(s) => Some(s.as_str()),
+        _ => None,
+    };
+    if !text(tag::VENDOR_IDENTIFICATION)?.eq_ignore_ascii_case("cosmian")
+        || text(tag::ATTRIBUTE_NAME)? != "tag"
+    {
+        return None;
+    }
+    let json: &[u8] = match &vendor_attribute.child(tag::ATTRIBUTE_VALUE)?.value {
+        Value::ByteString(b) => b,
+        Value::TextString(s) => s.as_bytes(),
+        _ => return None,
+    };
+    serde_json::from_slice(json).ok()
 }
 
 /// A key ready for a cryptographic operation.
@@ -1148,6 +1247,7 @@ mod usage {
     pub(super) const DECRYPT: i32 = 0x8;
     pub(super) const WRAP_KEY: i32 = 0x10;
     pub(super) const MAC_GENERATE: i32 = 0x80;
+    pub(super) const DERIVE_KEY: i32 = 0x200;
 }
 
 /// A Link attribute value.
