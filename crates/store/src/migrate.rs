@@ -139,6 +139,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0032_crl_markers.sql"),
         postgres: include_str!("../migrations/postgres/0032_crl_markers.sql"),
     },
+    Migration {
+        version: 34,
+        sqlite: include_str!("../migrations/sqlite/0034_status_counts.sql"),
+        postgres: include_str!("../migrations/postgres/0034_status_counts.sql"),
+    },
 ];
 
 /// Whether every migration this binary knows is applied (a replica of an older binary may have migrated
@@ -198,7 +203,11 @@ async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), E
             Backend::Sqlite => m.sqlite,
             Backend::Postgres => m.postgres,
         };
-        for statement in statements(script) {
+        for mut statement in statements(script) {
+            if backend == Backend::Sqlite {
+                // SQLite has no `$$` quoting: there the marks only keep a trigger body whole.
+                statement = statement.replace("$$", "");
+            }
             sqlx::query(sqlx::AssertSqlSafe(statement))
                 .execute(&mut *tx)
                 .await?;
@@ -214,8 +223,8 @@ async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), E
     Ok(())
 }
 
-/// Splits a script into statements at `;`, dropping `--` comment lines; a `$$`-quoted function body is one
-/// piece. The scripts are ours, written so that no statement contains `;` inside a literal.
+/// Splits a script into statements at `;`, dropping `--` comment lines; a `$$`-quoted function body (or, on
+/// SQLite, a trigger body between `$$` marks) is one piece. The scripts are ours, written so that no statement contains `;` inside a literal.
 fn statements(script: &str) -> Vec<String> {
     let body: String = script
         .lines()
