@@ -1,5 +1,5 @@
-//! Counts by status kept as rows change: certificates per (CA, status) and devices per (RA, status), for
-//! `GET /status`, the console's dashboard and device group counts. Grouping a million rows at each read cost
+//! Counts by status kept as rows change: certificates per (CA, status) and per (status, day of notAfter),
+//! devices per (RA, status), for `GET /status`, the console's dashboard and device group counts. Grouping a million rows at each read cost
 //! seconds; these reads cost a few rows.
 //!
 //! Triggers keep the counts (migration `0034_status_counts`), in the transaction of each statement that
@@ -32,6 +32,15 @@ impl Counted {
         }
     }
 }
+
+/// Each pair of count and delta tables (by prefix) with its key columns.
+const TABLES: [(&str, &str); 3] = [
+    ("certificate", "ca_id, status"),
+    ("certificate_expiry", "status, day"),
+    ("device", "ra_id, status"),
+];
+
+const DAY: i64 = 86_400;
 
 /// `(owner, status, count)` by owner and status, only non-zero counts, optionally for one owner and one
 /// status.
@@ -77,6 +86,51 @@ where
         .collect()
 }
 
+/// How many certificates in `status` have a notAfter in `[from, to)`: the whole days in between from
+/// `certificate_expiry_counts`, the partial days at both ends by a range count over the status's expiry index
+/// (at most a day of certificates each).
+pub(crate) async fn expiring(
+    pool: &sqlx::AnyPool,
+    status: &str,
+    from: i64,
+    to: i64,
+) -> Result<i64, Error> {
+    // Days are `not_after / 86400`, as the triggers file them; whole days are [first, last).
+    let (first, last) = ((from + DAY - 1) / DAY, to / DAY);
+    let ranges = if first < last {
+        vec![(from, first * DAY), (last * DAY, to)]
+    } else {
+        vec![(from, to)]
+    };
+    let mut n = 0;
+    for (a, b) in ranges {
+        let (c,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM certificates WHERE status = $1 AND not_after >= $2 AND not_after < $3",
+        )
+        .bind(status)
+        .bind(a)
+        .bind(b)
+        .fetch_one(pool)
+        .await?;
+        n += c;
+    }
+    if first < last {
+        let (c,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM ( \
+               SELECT status, day, n FROM certificate_expiry_counts \
+               UNION ALL SELECT status, day, n FROM certificate_expiry_count_deltas) c \
+             WHERE status = $1 AND day >= $2 AND day < $3",
+        )
+        .bind(status)
+        .bind(first)
+        .bind(last)
+        .fetch_one(pool)
+        .await?;
+        n += c;
+    }
+    Ok(n)
+}
+
 /// The counts of [`read`]'s rows summed over their owners, by status.
 pub(crate) fn by_status(rows: &[(String, String, i64)]) -> Vec<(String, i64)> {
     let mut sums = std::collections::BTreeMap::<&str, i64>::new();
@@ -90,13 +144,12 @@ pub(crate) fn by_status(rows: &[(String, String, i64)]) -> Vec<(String, i64)> {
 /// sweep's advisory lock, so only one transaction at a time updates the folded rows; a delta committed
 /// meanwhile is not in this statement's snapshot and waits for the next fold.
 pub(crate) async fn fold(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), Error> {
-    for counted in [Counted::Certificates, Counted::Devices] {
-        let (table, column) = counted.names();
+    for (table, keys) in TABLES {
         let sql = format!(
-            "WITH moved AS (DELETE FROM {table}_count_deltas RETURNING {column}, status, n) \
-             INSERT INTO {table}_counts ({column}, status, n) \
-             SELECT {column}, status, SUM(n) FROM moved GROUP BY {column}, status \
-             ON CONFLICT ({column}, status) DO UPDATE SET n = {table}_counts.n + EXCLUDED.n"
+            "WITH moved AS (DELETE FROM {table}_count_deltas RETURNING {keys}, n) \
+             INSERT INTO {table}_counts ({keys}, n) \
+             SELECT {keys}, SUM(n) FROM moved GROUP BY {keys} \
+             ON CONFLICT ({keys}) DO UPDATE SET n = {table}_counts.n + EXCLUDED.n"
         );
         sqlx::query(AssertSqlSafe(sql)).execute(&mut **tx).await?;
     }
@@ -107,7 +160,8 @@ pub(crate) async fn fold(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()
 #[cfg(any(test, feature = "testing"))]
 #[derive(Clone, Debug)]
 pub struct CountCheck {
-    /// `(table, owner, status, count)` as [`read`] gives them, certificates then devices.
+    /// `(table, owner, status, count)` as [`read`] gives them, certificates then devices, then
+    /// `("expiry", status, day, count)`.
     pub maintained: Vec<(&'static str, String, String, i64)>,
     /// The same from the rows themselves.
     pub recounted: Vec<(&'static str, String, String, i64)>,
@@ -128,7 +182,7 @@ impl crate::Store {
             (Counted::Certificates, "certificates"),
             (Counted::Devices, "devices"),
         ] {
-            let (table, column) = counted.names();
+            let (_, column) = counted.names();
             for (o, s, n) in read(&self.read, counted, None, None).await? {
                 check.maintained.push((rows, o, s, n));
             }
@@ -142,6 +196,29 @@ impl crate::Store {
             for (o, s, n) in recounted {
                 check.recounted.push((rows, o, s, n));
             }
+        }
+        // The expiry days, as `(\"expiry\", status, day, count)`.
+        for (sql, into) in [
+            (
+                "SELECT status, day, CAST(SUM(n) AS BIGINT) FROM ( \
+                   SELECT status, day, n FROM certificate_expiry_counts \
+                   UNION ALL SELECT status, day, n FROM certificate_expiry_count_deltas) c \
+                 GROUP BY status, day HAVING SUM(n) <> 0 ORDER BY status, day",
+                &mut check.maintained,
+            ),
+            (
+                "SELECT status, not_after / 86400, COUNT(*) FROM certificates \
+                 GROUP BY status, not_after / 86400 ORDER BY status, not_after / 86400",
+                &mut check.recounted,
+            ),
+        ] {
+            let rows: Vec<(String, i64, i64)> = sqlx::query_as(sql).fetch_all(&self.read).await?;
+            into.extend(
+                rows.into_iter()
+                    .map(|(s, day, n)| ("expiry", s, day.to_string(), n)),
+            );
+        }
+        for (table, _) in TABLES {
             let sql = format!("SELECT COUNT(*) FROM {table}_count_deltas");
             let (pending,): (i64,) = sqlx::query_as(AssertSqlSafe(sql))
                 .fetch_one(&self.read)

@@ -81,22 +81,14 @@ impl Store {
     }
 
     /// How many unexpired certificates (`active` or `about_to_expire`) expire within each of `horizons`
-    /// (seconds after `now`). Range counts over the two partial expiry indexes, one per status.
+    /// (seconds after `now`): whole days from the maintained per-day counts, the partial days at the ends
+    /// over the two partial expiry indexes (see `counts::expiring`).
     pub async fn count_expiring(&self, now: i64, horizons: &[i64]) -> Result<Vec<i64>, Error> {
         let mut counts = Vec::with_capacity(horizons.len());
         for horizon in horizons {
             let mut n = 0;
             for status in ["active", "about_to_expire"] {
-                let (c,): (i64,) = sqlx::query_as(
-                    "SELECT COUNT(*) FROM certificates WHERE status = $1 AND not_after >= $2 \
-                     AND not_after < $3",
-                )
-                .bind(status)
-                .bind(now)
-                .bind(now + horizon)
-                .fetch_one(&self.read)
-                .await?;
-                n += c;
+                n += counts::expiring(&self.read, status, now, now + horizon).await?;
             }
             counts.push(n);
         }

@@ -1182,6 +1182,12 @@ both!(maintained_counts_follow_every_status_change, |store| {
         h.await.unwrap();
     }
     counts_agree(&store, "concurrent issuance").await;
+    // The expiry timeline: whole days from the counts, the ends exact (5 days is not 5 days and a second).
+    let horizons = [5 * DAY, 5 * DAY + 1, 90 * DAY, 400 * DAY];
+    assert_eq!(
+        store.count_expiring(NOW, &horizons).await.unwrap(),
+        vec![0, 16, 32, 64]
+    );
     let by_status = store
         .count_certificates_by_status(Some("ca1"))
         .await

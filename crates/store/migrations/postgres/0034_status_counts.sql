@@ -1,5 +1,7 @@
 -- Counts kept as rows change, so that `GET /status`, the dashboard and device group counts read a handful of
--- rows instead of grouping millions: certificates per (CA, status), devices per (RA, status). Triggers keep
+-- rows instead of grouping millions: certificates per (CA, status) and per (status, day of notAfter) (the
+-- expiry timeline: whole days from the counts, the two partial days at the ends from the expiry indexes),
+-- devices per (RA, status). Triggers keep
 -- them, in the transaction of every statement that inserts, deletes or moves a row between statuses, so no
 -- path (issuance, import, revocation, hold and release, the sweep, purges, device changes) can forget them.
 --
@@ -23,6 +25,17 @@ CREATE TABLE certificate_count_deltas (
     status TEXT NOT NULL,
     n      BIGINT NOT NULL
 );
+CREATE TABLE certificate_expiry_counts (
+    status TEXT NOT NULL,
+    day    BIGINT NOT NULL,
+    n      BIGINT NOT NULL,
+    PRIMARY KEY (status, day)
+);
+CREATE TABLE certificate_expiry_count_deltas (
+    status TEXT NOT NULL,
+    day    BIGINT NOT NULL,
+    n      BIGINT NOT NULL
+);
 CREATE TABLE device_counts (
     ra_id  TEXT NOT NULL,
     status TEXT NOT NULL,
@@ -39,6 +52,8 @@ CREATE FUNCTION shedu_certificate_counts_insert() RETURNS trigger LANGUAGE plpgs
 BEGIN
     INSERT INTO certificate_count_deltas (ca_id, status, n)
         SELECT ca_id, status, COUNT(*) FROM new_rows GROUP BY ca_id, status;
+    INSERT INTO certificate_expiry_count_deltas (status, day, n)
+        SELECT status, not_after / 86400, COUNT(*) FROM new_rows GROUP BY status, not_after / 86400;
     RETURN NULL;
 END
 $$;
@@ -49,6 +64,11 @@ BEGIN
             SELECT ca_id, status, 1 AS n FROM new_rows
             UNION ALL SELECT ca_id, status, -1 AS n FROM old_rows) d
         GROUP BY ca_id, status HAVING SUM(n) <> 0;
+    INSERT INTO certificate_expiry_count_deltas (status, day, n)
+        SELECT status, day, SUM(n) FROM (
+            SELECT status, not_after / 86400 AS day, 1 AS n FROM new_rows
+            UNION ALL SELECT status, not_after / 86400 AS day, -1 AS n FROM old_rows) d
+        GROUP BY status, day HAVING SUM(n) <> 0;
     RETURN NULL;
 END
 $$;
@@ -56,6 +76,8 @@ CREATE FUNCTION shedu_certificate_counts_delete() RETURNS trigger LANGUAGE plpgs
 BEGIN
     INSERT INTO certificate_count_deltas (ca_id, status, n)
         SELECT ca_id, status, -COUNT(*) FROM old_rows GROUP BY ca_id, status;
+    INSERT INTO certificate_expiry_count_deltas (status, day, n)
+        SELECT status, not_after / 86400, -COUNT(*) FROM old_rows GROUP BY status, not_after / 86400;
     RETURN NULL;
 END
 $$;
@@ -101,5 +123,7 @@ CREATE TRIGGER device_counts_delete AFTER DELETE ON devices
 -- migration commits, so the backfill below sees every row the triggers will not.
 INSERT INTO certificate_counts (ca_id, status, n)
     SELECT ca_id, status, COUNT(*) FROM certificates GROUP BY ca_id, status;
+INSERT INTO certificate_expiry_counts (status, day, n)
+    SELECT status, not_after / 86400, COUNT(*) FROM certificates GROUP BY status, not_after / 86400;
 INSERT INTO device_counts (ra_id, status, n)
     SELECT ra_id, status, COUNT(*) FROM devices GROUP BY ra_id, status;
