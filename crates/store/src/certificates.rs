@@ -3,6 +3,7 @@
 use sqlx::AssertSqlSafe;
 
 use crate::audit::Audited;
+use crate::counts::{self, Counted};
 use crate::model::CERT_COLUMNS;
 use crate::{CertRow, Error, NewEvent, Store, events};
 
@@ -276,20 +277,8 @@ impl Store {
         &self,
         ca_id: Option<&str>,
     ) -> Result<Vec<(String, i64)>, Error> {
-        let rows: Vec<(String, i64)> = match ca_id {
-            Some(id) => {
-                sqlx::query_as("SELECT status, COUNT(*) FROM certificates WHERE ca_id = $1 GROUP BY status ORDER BY status")
-                    .bind(id)
-                    .fetch_all(&self.read)
-                    .await?
-            }
-            None => {
-                sqlx::query_as("SELECT status, COUNT(*) FROM certificates GROUP BY status ORDER BY status")
-                    .fetch_all(&self.read)
-                    .await?
-            }
-        };
-        Ok(rows)
+        let rows = counts::read(&self.read, Counted::Certificates, ca_id, None).await?;
+        Ok(counts::by_status(&rows))
     }
 }
 

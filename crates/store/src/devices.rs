@@ -15,6 +15,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use self::status::{Arg, Data, LogEntry, bind, event_id, log};
 use crate::audit::Audited;
+use crate::counts::{self, Counted};
 use crate::{Backend, Error, NewEvent, Page, Store, events};
 pub use enrollment::{EnrollmentOutcome, EnrollmentRecord};
 pub use groups::{GROUP_HAS_CHILDREN, GroupRow};
@@ -248,11 +249,22 @@ impl Store {
         Ok(Page { items, next_cursor })
     }
 
-    /// Counts the devices matching `f` per status, in one `GROUP BY` (cursor and limit are ignored).
+    /// Counts the devices matching `f` per status (cursor and limit are ignored): from the maintained counts
+    /// (`counts`) when `f` names at most an RA and a status, else in one `GROUP BY` over the matching rows.
     pub async fn count_devices_by_status(
         &self,
         f: &DeviceFilter,
     ) -> Result<Vec<(String, i64)>, Error> {
+        if f.tags.is_empty() && f.metadata.is_empty() {
+            let rows = counts::read(
+                &self.read,
+                Counted::Devices,
+                f.ra_id.as_deref(),
+                f.status.as_deref(),
+            )
+            .await?;
+            return Ok(counts::by_status(&rows));
+        }
         let mut args = Vec::new();
         let filter = DeviceFilter {
             before_seq: None,

@@ -20,6 +20,7 @@ mod certificates;
 mod cloud;
 mod cluster;
 mod connector;
+mod counts;
 mod devices;
 mod error;
 mod events;
@@ -54,6 +55,8 @@ pub use certificates::{CertificateFilter, Page, RevokeOutcome};
 pub use cloud::{CloudConnectorRow, CloudSyncKey, CloudSyncRow};
 pub use cluster::{Change, ChangeFeed};
 pub use connector::{ConnectorCertRow, ConnectorIssuance, ConnectorTokenRow};
+#[cfg(any(test, feature = "testing"))]
+pub use counts::CountCheck;
 pub use devices::{
     DEVICE_ALREADY_ENROLLED, DEVICE_DECOMMISSIONED, DEVICE_LIVE_CERTIFICATES, DEVICE_RA_MISMATCH,
     DEVICE_SLOT_NOT_CA, DeviceChanges, DeviceFilter, DeviceLogRow, DeviceRow, EnrollmentOutcome,

@@ -144,6 +144,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0033_console.sql"),
         postgres: include_str!("../migrations/postgres/0033_console.sql"),
     },
+    Migration {
+        version: 34,
+        sqlite: include_str!("../migrations/sqlite/0034_status_counts.sql"),
+        postgres: include_str!("../migrations/postgres/0034_status_counts.sql"),
+    },
 ];
 
 /// Whether every migration this binary knows is applied (a replica of an older binary may have migrated
@@ -203,7 +208,11 @@ async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), E
             Backend::Sqlite => m.sqlite,
             Backend::Postgres => m.postgres,
         };
-        for statement in statements(script) {
+        for mut statement in statements(script) {
+            if backend == Backend::Sqlite {
+                // SQLite has no `$$` quoting: there the marks only keep a trigger body whole.
+                statement = statement.replace("$$", "");
+            }
             sqlx::query(sqlx::AssertSqlSafe(statement))
                 .execute(&mut *tx)
                 .await?;
@@ -219,8 +228,8 @@ async fn apply(conn: &mut sqlx::AnyConnection, backend: Backend) -> Result<(), E
     Ok(())
 }
 
-/// Splits a script into statements at `;`, dropping `--` comment lines; a `$$`-quoted function body is one
-/// piece. The scripts are ours, written so that no statement contains `;` inside a literal.
+/// Splits a script into statements at `;`, dropping `--` comment lines; a `$$`-quoted function body (or, on
+/// SQLite, a trigger body between `$$` marks) is one piece. The scripts are ours, written so that no statement contains `;` inside a literal.
 fn statements(script: &str) -> Vec<String> {
     let body: String = script
         .lines()

@@ -1,9 +1,10 @@
 //! The platform at a glance (`GET /api/v1/status`, `shedu status`): counts by status and each event sink's
-//! position, in a few grouped reads over the `(status, seq)` indexes (index-only scans, so millions of
-//! certificates cost an index walk, never a table scan).
+//! position. Certificates and devices by status come from the counts kept as rows change (`counts`): a few
+//! rows, whatever the number of certificates; CAs are few and grouped at each read.
 
 use sqlx::Row;
 
+use crate::counts::{self, Counted};
 use crate::{Backend, DeviceFilter, Error, Store};
 
 /// Counts and positions, read at one moment (each query on its own; the counts of a busy platform move).
@@ -44,23 +45,15 @@ impl Store {
             sqlx::query_as("SELECT status, COUNT(*) FROM cas GROUP BY status ORDER BY status")
                 .fetch_all(&self.read)
                 .await?;
-        // One pass over the certificates gives both the per-CA and the overall counts.
-        let certificates_by_ca: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT ca_id, status, COUNT(*) FROM certificates GROUP BY ca_id, status \
-             ORDER BY ca_id, status",
-        )
-        .fetch_all(&self.read)
-        .await?;
-        let mut certificates = std::collections::BTreeMap::<String, i64>::new();
-        for (_, status, n) in &certificates_by_ca {
-            *certificates.entry(status.clone()).or_default() += n;
-        }
+        // The maintained counts (`counts`): a few rows, whatever the number of certificates.
+        let certificates_by_ca =
+            counts::read(&self.read, Counted::Certificates, None, None).await?;
         Ok(Overview {
             backend: self.backend(),
             event_head,
             sinks,
             cas,
-            certificates: certificates.into_iter().collect(),
+            certificates: counts::by_status(&certificates_by_ca),
             certificates_by_ca,
             devices: self
                 .count_devices_by_status(&DeviceFilter::default())
@@ -88,22 +81,14 @@ impl Store {
     }
 
     /// How many unexpired certificates (`active` or `about_to_expire`) expire within each of `horizons`
-    /// (seconds after `now`). Range counts over the two partial expiry indexes, one per status.
+    /// (seconds after `now`): whole days from the maintained per-day counts, the partial days at the ends
+    /// over the two partial expiry indexes (see `counts::expiring`).
     pub async fn count_expiring(&self, now: i64, horizons: &[i64]) -> Result<Vec<i64>, Error> {
         let mut counts = Vec::with_capacity(horizons.len());
         for horizon in horizons {
             let mut n = 0;
             for status in ["active", "about_to_expire"] {
-                let (c,): (i64,) = sqlx::query_as(
-                    "SELECT COUNT(*) FROM certificates WHERE status = $1 AND not_after >= $2 \
-                     AND not_after < $3",
-                )
-                .bind(status)
-                .bind(now)
-                .bind(now + horizon)
-                .fetch_one(&self.read)
-                .await?;
-                n += c;
+                n += counts::expiring(&self.read, status, now, now + horizon).await?;
             }
             counts.push(n);
         }

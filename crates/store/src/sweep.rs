@@ -231,6 +231,10 @@ impl Store {
         }
         report.devices_changed =
             crate::devices::status::sweep(&mut tx, self.backend, now, warn_end, self.words).await?;
+        if self.backend == Backend::Postgres {
+            // Under the advisory lock taken above: one folder at a time (see `counts`).
+            crate::counts::fold(&mut tx).await?;
+        }
         tx.commit().await?;
         Ok(report)
     }

@@ -1142,3 +1142,203 @@ async fn device_sweep_at_scale_sqlite() {
 async fn device_sweep_at_scale_postgres() {
     device_sweep_at_scale(TestBackend::Postgres).await;
 }
+
+/// The maintained counts (`GET /status`, the dashboard, device group counts) equal a fresh `GROUP BY` after
+/// each kind of change that moves a row between statuses; `after` names the change that broke them.
+async fn counts_agree(store: &Store, after: &str) {
+    let check = store.count_check().await.unwrap();
+    assert_eq!(check.maintained, check.recounted, "after {after}");
+}
+
+both!(maintained_counts_follow_every_status_change, |store| {
+    ca(&store, "ca1", 30).await;
+    ca(&store, "ca2", 30).await;
+    counts_agree(&store, "nothing").await;
+
+    // Concurrent issuance through the group-commit writer (shared batches on both databases).
+    let issued = (0..64).map(|i| {
+        let store = store.clone();
+        async move {
+            let ca_id = if i % 2 == 0 { "ca1" } else { "ca2" };
+            let serial = format!("{i:02x}");
+            // A quarter expire within 10 days, a quarter within 100, the rest in a year.
+            let not_after = NOW + [5, 60, 365, 365][i % 4] * DAY;
+            store
+                .insert_certificate(
+                    cert(ca_id, &serial, not_after, "active"),
+                    event(
+                        "certificate.issued",
+                        &format!("cas/{ca_id}/certificates/{serial}"),
+                        json!({}),
+                    ),
+                    &shedu_store::scratch::test_audit("certificate.issue"),
+                )
+                .await
+                .unwrap();
+        }
+    });
+    let handles: Vec<_> = issued.map(tokio::spawn).collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    counts_agree(&store, "concurrent issuance").await;
+    // The expiry timeline: whole days from the counts, the ends exact (5 days is not 5 days and a second).
+    let horizons = [5 * DAY, 5 * DAY + 1, 90 * DAY, 400 * DAY];
+    assert_eq!(
+        store.count_expiring(NOW, &horizons).await.unwrap(),
+        vec![0, 16, 32, 64]
+    );
+    let by_status = store
+        .count_certificates_by_status(Some("ca1"))
+        .await
+        .unwrap();
+    assert_eq!(by_status, vec![("active".to_string(), 32)]);
+
+    // An import of existing certificates in other statuses.
+    let imported: Vec<CertRow> = (0..5)
+        .map(|i| {
+            cert(
+                "ca2",
+                &format!("i{i}"),
+                NOW - DAY,
+                if i < 2 { "revoked" } else { "expired" },
+            )
+        })
+        .collect();
+    store.bulk_insert_certificates(&imported).await.unwrap();
+    counts_agree(&store, "import").await;
+
+    // Revocation, once with the reason a hold uses.
+    for (serial, reason) in [("00", "key_compromise"), ("02", "certificate_hold")] {
+        let ev = event(
+            "certificate.revoked",
+            &format!("cas/ca1/certificates/{serial}"),
+            json!({}),
+        );
+        store
+            .revoke_certificate(
+                "ca1",
+                serial,
+                NOW,
+                reason,
+                None,
+                &ev,
+                &shedu_store::scratch::test_audit("certificate.revoke"),
+            )
+            .await
+            .unwrap();
+    }
+    counts_agree(&store, "revocation").await;
+
+    // Devices: registration, enrolment (a shared-commit transaction), re-enrolment, an update, a secret.
+    register(&store, &device("dev-0", "ra1", &["a"], json!({}))).await;
+    register(&store, &device("dev-x", "ra2", &[], json!({}))).await;
+    counts_agree(&store, "registration").await;
+    let audit = shedu_store::scratch::test_audit("device.enroll");
+    store
+        .record_enrollment(enrollment("dev-1", "ca1", "e1", NOW + 5 * DAY), &audit)
+        .await
+        .unwrap();
+    store
+        .record_enrollment(enrollment("dev-2", "ca1", "e2", NOW + 365 * DAY), &audit)
+        .await
+        .unwrap();
+    store
+        .record_enrollment(enrollment("dev-0", "ca1", "e0", NOW + 365 * DAY), &audit)
+        .await
+        .unwrap();
+    let mut again = enrollment("dev-2", "ca1", "e3", NOW + 365 * DAY);
+    (again.reenroll, again.revoke_previous) = (true, true);
+    store.record_enrollment(again, &audit).await.unwrap();
+    counts_agree(&store, "enrolment").await;
+    let ev = event("device.updated", "devices/dev-0", json!({}));
+    let changes = DeviceChanges {
+        tags: Some(vec!["b".into()]),
+        ..Default::default()
+    };
+    store
+        .update_device(
+            "dev-0",
+            &changes,
+            NOW,
+            &ev,
+            &shedu_store::scratch::test_audit("device.update"),
+        )
+        .await
+        .unwrap();
+    let ev = event("device.secret_set", "devices/dev-x", json!({}));
+    store
+        .set_device_secret(
+            "dev-x",
+            &secret_hash("s"),
+            NOW,
+            &ev,
+            &shedu_store::scratch::test_audit("device.secret"),
+        )
+        .await
+        .unwrap();
+    counts_agree(&store, "device update").await;
+
+    // The sweep: about to expire, then expired, certificates and devices alike; it folds PostgreSQL's deltas.
+    for at in [NOW + 2 * DAY, NOW + 70 * DAY] {
+        let report = store.sweep_statuses(at).await.unwrap();
+        assert!(
+            report.certificates_about_to_expire + report.certificates_expired > 0
+                && report.devices_changed > 0,
+            "{report:?}"
+        );
+        counts_agree(&store, "sweep").await;
+        assert_eq!(
+            store.count_check().await.unwrap().pending_deltas,
+            0,
+            "the sweep folds the deltas"
+        );
+    }
+
+    // Decommissioning (its live certificate revoked first).
+    let ev = event("certificate.revoked", "cas/ca1/certificates/e3", json!({}));
+    store
+        .revoke_certificate(
+            "ca1",
+            "e3",
+            NOW + 70 * DAY,
+            "cessation_of_operation",
+            None,
+            &ev,
+            &shedu_store::scratch::test_audit("certificate.revoke"),
+        )
+        .await
+        .unwrap();
+    let ev = event("device.decommissioned", "devices/dev-2", json!({}));
+    store
+        .decommission_device(
+            "dev-2",
+            NOW + 70 * DAY,
+            &ev,
+            &shedu_store::scratch::test_audit("device.decommission"),
+        )
+        .await
+        .unwrap();
+    counts_agree(&store, "decommission").await;
+    let ra1 = DeviceFilter {
+        ra_id: Some("ra1".into()),
+        ..Default::default()
+    };
+    let counted = store.count_devices_by_status(&ra1).await.unwrap();
+    assert_eq!(
+        counted.iter().map(|(_, n)| n).sum::<i64>(),
+        3,
+        "{counted:?}"
+    );
+    let decommissioned = DeviceFilter {
+        status: Some("decommissioned".into()),
+        ..ra1
+    };
+    assert_eq!(
+        store
+            .count_devices_by_status(&decommissioned)
+            .await
+            .unwrap(),
+        vec![("decommissioned".to_string(), 1)]
+    );
+});

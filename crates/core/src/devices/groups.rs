@@ -1,6 +1,7 @@
 //! Saved device groups: a filter over the registry (RA, status, tags that must all be present, metadata
 //! values that must all be equal), nestable: a child's filter is ANDed with its ancestors'. A group's counts
-//! per status are one `GROUP BY` over the combined filter, live at every read.
+//! per status are live at every read: the store's maintained counts when the combined filter names at most
+//! an RA and a status, else one `GROUP BY` over the devices it matches.
 
 use serde_json::{Map, Value, json};
 use shedu_store::{DeviceFilter, GROUP_HAS_CHILDREN, GroupRow};
