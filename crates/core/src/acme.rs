@@ -373,6 +373,33 @@ pub struct Acme {
     http: reqwest::Client,
     /// The dns-01 resolver, or why there is none (the system's configuration could not be read).
     dns: std::result::Result<hickory_resolver::TokioResolver, String>,
+    /// Authenticates the nonces this deployment hands out (derived from the master secret: the same key
+    /// on every replica).
+    nonce_key: aws_lc_rs::hmac::Key,
+}
+
+/// A nonce: 16 random bytes, its expiry (Unix seconds, 8 bytes big-endian) and an HMAC-SHA256 of both.
+const NONCE_LEN: usize = 16 + 8 + 32;
+
+/// A fresh nonce that expires at `expires_at`: made without a write (its use is what is stored).
+fn mint_nonce(key: &aws_lc_rs::hmac::Key, expires_at: i64) -> String {
+    let mut raw = Vec::with_capacity(NONCE_LEN);
+    raw.extend_from_slice(&rand::random::<[u8; 16]>());
+    raw.extend_from_slice(&expires_at.to_be_bytes());
+    let tag = aws_lc_rs::hmac::sign(key, &raw);
+    raw.extend_from_slice(tag.as_ref());
+    shedu_acme::b64(&raw)
+}
+
+/// The expiry of a nonce this deployment made; `None` for anything else.
+fn nonce_expiry(key: &aws_lc_rs::hmac::Key, nonce: &str) -> Option<i64> {
+    let raw = shedu_acme::b64_decode("nonce", nonce).ok()?;
+    if raw.len() != NONCE_LEN {
+        return None;
+    }
+    let (signed, tag) = raw.split_at(24);
+    aws_lc_rs::hmac::verify(key, signed, tag).ok()?;
+    Some(i64::from_be_bytes(signed[16..24].try_into().ok()?))
 }
 
 fn stored_problem(e: &shedu_acme::Error) -> String {
@@ -480,6 +507,10 @@ impl Acme {
             .build()
             .map_err(|e| Error::Internal(format!("ACME validation client: {e}")))?;
         let dns = dns_resolver(&config);
+        let nonce_key = reg
+            .keystore
+            .mac_key("acme-nonce")
+            .map_err(|e| Error::Internal(format!("ACME nonce key: {e}")))?;
         Ok(Acme {
             reg,
             enrollment,
@@ -487,6 +518,7 @@ impl Acme {
             config,
             http,
             dns,
+            nonce_key,
         })
     }
 
@@ -501,18 +533,13 @@ impl Acme {
         }
     }
 
-    /// A fresh nonce, stored until it expires or is used.
-    pub async fn new_nonce(&self) -> Result<String, Error> {
-        let nonce = shedu_acme::b64(&rand::random::<[u8; 16]>());
-        let now = self.reg.now();
-        // Expired nonces are swept by one request in 64, in the same transaction.
-        let purge = (rand::random::<u8>() < 4).then_some(now);
-        self.reg
-            .store
-            .acme_nonce_put(&nonce, now + self.config.nonce_lifetime_secs, purge)
-            .await
-            .map_err(store_err("ACME nonce"))?;
-        Ok(nonce)
+    /// A fresh nonce (RFC 8555 §6.5). Nothing is written: the nonce carries its expiry under the
+    /// deployment's MAC, and its use is what is stored (by the request that spends it).
+    pub fn new_nonce(&self) -> String {
+        mint_nonce(
+            &self.nonce_key,
+            self.reg.now() + self.config.nonce_lifetime_secs,
+        )
     }
 
     /// Verifies a request: its `url` is `url`, its nonce is fresh (and is used up), its signer is of the
@@ -546,12 +573,20 @@ impl Acme {
                 ),
             ));
         }
-        let taken = self
-            .reg
-            .store
-            .acme_nonce_take(nonce, self.reg.now())
-            .await
-            .map_err(store_err("ACME nonce"))?;
+        let now = self.reg.now();
+        let taken = match nonce_expiry(&self.nonce_key, nonce) {
+            Some(expires_at) if expires_at >= now => {
+                // Used nonces (kept until they expire) and idle rate-limit lock rows are swept by one
+                // request in 64, in the same transaction.
+                let purge = (rand::random::<u8>() < 4).then_some(now);
+                self.reg
+                    .store
+                    .acme_nonce_take(nonce, expires_at, purge)
+                    .await
+                    .map_err(store_err("ACME nonce"))?
+            }
+            _ => false,
+        };
         if !taken {
             return Err(problem(
                 ProblemType::BadNonce,
@@ -2255,6 +2290,24 @@ mod tests {
             window_secs: 0,
         });
         assert!(validate_settings(&s, &[]).is_err());
+    }
+
+    #[test]
+    fn nonces_carry_their_expiry_under_the_key() {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &[1; 32]);
+        let other = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &[2; 32]);
+        let nonce = mint_nonce(&key, 1_700_000_000);
+        assert_ne!(nonce, mint_nonce(&key, 1_700_000_000), "random");
+        assert_eq!(nonce_expiry(&key, &nonce), Some(1_700_000_000));
+        assert_eq!(nonce_expiry(&other, &nonce), None, "another deployment's");
+        let mut raw = shedu_acme::b64_decode("nonce", &nonce).unwrap();
+        raw[23] ^= 1;
+        assert_eq!(
+            nonce_expiry(&key, &shedu_acme::b64(&raw)),
+            None,
+            "a moved expiry"
+        );
+        assert_eq!(nonce_expiry(&key, "not-a-nonce"), None);
     }
 
     #[test]

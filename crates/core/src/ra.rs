@@ -281,15 +281,13 @@ impl Enrollment {
 
     /// An RA by id, or else by name (URLs of EST and ACME may name either).
     pub async fn ra_by_id_or_name(&self, id_or_name: &str) -> Result<Ra, Error> {
-        match self.ra(id_or_name).await {
-            Err(Error::NotFound(_)) => self
-                .ras()
-                .await?
-                .into_iter()
-                .find(|ra| ra.name == id_or_name)
-                .ok_or_else(|| Error::NotFound(format!("RA {id_or_name}"))),
-            found => found,
-        }
+        let row = self
+            .reg
+            .store
+            .get_ra_by_id_or_name(id_or_name)
+            .await
+            .map_err(store_err(format!("RA {id_or_name}")))?;
+        ra_from_row(row)
     }
 
     /// Every RA.

@@ -8,7 +8,7 @@
 use std::fmt;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use aws_lc_rs::hkdf;
+use aws_lc_rs::{hkdf, hmac};
 use shedu_pki::KeyType;
 use shedu_pki::rcgen::{KeyPair, RsaKeySize, SigningKey};
 use zeroize::{Zeroize, Zeroizing};
@@ -192,6 +192,8 @@ impl fmt::Debug for SoftwareKey {
 /// Seals and opens software keys under the key-encryption key derived from the master secret.
 pub struct Keystore {
     kek: LessSafeKey,
+    /// HKDF-SHA256's pseudorandom key of the master secret, for [`Keystore::mac_key`].
+    prk: hkdf::Prk,
 }
 
 impl fmt::Debug for Keystore {
@@ -220,7 +222,19 @@ impl Keystore {
             UnboundKey::new(&AES_256_GCM, kek.as_ref()).map_err(|_| Error::Crypto("AES key"))?;
         Ok(Keystore {
             kek: LessSafeKey::new(key),
+            prk,
         })
+    }
+
+    /// An HMAC-SHA256 key for `purpose` (HKDF-SHA256 of the master secret, info `"mac-v1:" || purpose`):
+    /// the same on every replica that shares the master secret, and never stored.
+    pub fn mac_key(&self, purpose: &str) -> Result<hmac::Key, Error> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        self.prk
+            .expand(&[b"mac-v1:", purpose.as_bytes()], KekLen)
+            .and_then(|okm| okm.fill(key.as_mut()))
+            .map_err(|_| Error::Crypto("HKDF failed"))?;
+        Ok(hmac::Key::new(hmac::HMAC_SHA256, key.as_ref()))
     }
 
     /// Seals `key` for `owner` (a CA id).

@@ -49,13 +49,8 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
 /// RFC 8555 §6.5: every answer carries a fresh nonce; none may be cached.
 async fn replay_nonce(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
-    match state.services.acme.new_nonce().await {
-        Ok(nonce) => {
-            if let Ok(v) = HeaderValue::from_str(&nonce) {
-                res.headers_mut().insert("replay-nonce", v);
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "no ACME nonce"),
+    if let Ok(v) = HeaderValue::from_str(&state.services.acme.new_nonce()) {
+        res.headers_mut().insert("replay-nonce", v);
     }
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

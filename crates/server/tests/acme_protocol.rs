@@ -290,6 +290,15 @@ backend_test!(nonces_media_type_url_and_algorithms, |backend| {
         .unwrap();
     assert_eq!(res.status(), 415);
 
+    // A nonce the server did not make (well formed, but not under its key): badNonce.
+    let made_up = shedu_acme::b64(&[7u8; 56]);
+    let jws = c.key.sign(
+        &c.header(&c.url("newAccount"), &made_up),
+        Some(&json!({"termsOfServiceAgreed": true})),
+    );
+    let refused = c.send(&c.url("newAccount"), &jws).await;
+    assert_eq!((refused.status, problem(&refused)), (400, "badNonce"));
+
     // A replayed nonce: badNonce. The nonce was consumed by the first request.
     let nonce = c.nonce().await;
     let jws = c.key.sign(
@@ -311,17 +320,13 @@ backend_test!(nonces_media_type_url_and_algorithms, |backend| {
     assert_eq!(existing.headers["location"], first.headers["location"]);
     c.kid = Some(first.headers["location"].to_str().unwrap().to_string());
 
-    // A nonce is stored: another connection to the same database consumes it, once.
+    // A nonce's use is stored: spent through another connection to the same database, it is refused.
     let nonce = c.nonce().await;
     let other = shedu_store::Store::connect(&server.db_url, &shedu_core::EVENT_WORDS)
         .await
         .unwrap();
-    assert!(
-        other
-            .acme_nonce_take(&nonce, server.services.registry.now())
-            .await
-            .unwrap()
-    );
+    let until = server.services.registry.now() + 3600;
+    assert!(other.acme_nonce_take(&nonce, until, None).await.unwrap());
     let jws = c.key.sign(
         &c.header(&c.url("newOrder"), &nonce),
         Some(&json!({"identifiers": [{"type": "dns", "value": "x.localhost"}]})),

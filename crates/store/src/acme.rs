@@ -249,6 +249,9 @@ pub struct RateRefusal {
     pub window: RateWindow,
 }
 
+/// How long a rate limit's lock row is kept after its last use, seconds.
+pub(crate) const RATE_LOCK_KEEP_SECS: i64 = 3600;
+
 /// Takes the lock row of every check's key (sorted, so that two writers never wait on each other in a
 /// circle), then counts each window inside `tx`: the first check at its maximum refuses. Under the locks no
 /// other writer of the same keys can count or insert until `tx` ends, so exactly `max` writes pass.
@@ -341,39 +344,39 @@ fn authz(r: &AnyRow) -> Result<AcmeAuthzRow, Error> {
 }
 
 impl Store {
-    /// Stores a fresh nonce valid until `expires_at`. Now and then (when `purge` is set) expired nonces
-    /// are deleted in the same statement batch.
-    pub async fn acme_nonce_put(
+    /// Spends a nonce that is valid until `expires_at`: true the first time, on any replica (the row of a
+    /// used nonce is kept until it expires; the nonce itself is authenticated by core). Now and then (when
+    /// `purge` is set) the used nonces that expired by then and the rate limits' lock rows untouched for
+    /// [`RATE_LOCK_KEEP_SECS`] are deleted in the same transaction.
+    pub async fn acme_nonce_take(
         &self,
         nonce: &str,
         expires_at: i64,
         purge: Option<i64>,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
+        let insert = sqlx::query(
+            "INSERT INTO acme_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
+        )
+        .bind(nonce)
+        .bind(expires_at);
+        let Some(now) = purge else {
+            return Ok(insert.execute(&self.write).await?.rows_affected() == 1);
+        };
         let mut tx = self.write.begin().await?;
-        if let Some(now) = purge {
-            sqlx::query("DELETE FROM acme_nonces WHERE expires_at < $1")
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query("INSERT INTO acme_nonces (nonce, expires_at) VALUES ($1, $2)")
-            .bind(nonce)
-            .bind(expires_at)
+        sqlx::query("DELETE FROM acme_nonces WHERE expires_at < $1")
+            .bind(now)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Consumes a nonce: true when it existed and had not expired at `now`. Only one caller ever gets
-    /// true for a nonce, on any replica.
-    pub async fn acme_nonce_take(&self, nonce: &str, now: i64) -> Result<bool, Error> {
-        let done = sqlx::query("DELETE FROM acme_nonces WHERE nonce = $1 AND expires_at >= $2")
-            .bind(nonce)
-            .bind(now)
-            .execute(&self.write)
+        // A lock row only serializes the limited writes of one key while they run: deleting an idle one
+        // is safe (PostgreSQL's DELETE waits for a holder and re-checks `touched_at`; the next writer's
+        // upsert makes it anew), and without this every key ever counted would stay forever.
+        sqlx::query("DELETE FROM acme_rate_locks WHERE touched_at < $1")
+            .bind(now - RATE_LOCK_KEEP_SECS)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        let fresh = insert.execute(&mut *tx).await?.rows_affected() == 1;
+        tx.commit().await?;
+        Ok(fresh)
     }
 
     /// Creates an account with its audit record, unless one of `limits` refuses it (counted under the
@@ -837,5 +840,78 @@ impl Store {
         }
         crate::audit::commit(tx, &self.chain, audit, &format!("acme/authz/{}", a.id), now).await?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::scratch::{ScratchDb, TEST_WORDS, TestBackend};
+
+    async fn lock_keys(store: &Store) -> Vec<String> {
+        sqlx::query_scalar("SELECT key FROM acme_rate_locks ORDER BY key")
+            .fetch_all(&store.read)
+            .await
+            .unwrap()
+    }
+
+    /// See: issue 15 (the rate limits' lock rows were never purged). The nonce sweep deletes the lock rows
+    /// idle for longer than RATE_LOCK_KEEP_SECS and keeps the others; a nonce is spent once.
+    async fn idle_rate_lock_rows_are_purged(backend: TestBackend) {
+        let db = ScratchDb::new(backend).await;
+        let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+        let check = |account: &str| AcmeRateCheck {
+            counted: AcmeCounted::OrdersOfAccount {
+                account_id: account.into(),
+            },
+            since: 0,
+            max: 10,
+        };
+        let t0 = 1_700_000_000;
+        for (account, at) in [("idle", t0), ("recent", t0 + RATE_LOCK_KEEP_SECS)] {
+            let mut tx = store.write.begin().await.unwrap();
+            assert_eq!(
+                rate_checks(&mut tx, &[check(account)], at).await.unwrap(),
+                None
+            );
+            tx.commit().await.unwrap();
+        }
+        let both = vec!["orders/account/idle", "orders/account/recent"];
+        assert!(store.acme_nonce_take("n1", t0 + 9_000, None).await.unwrap());
+        assert_eq!(lock_keys(&store).await, both, "no sweep, no purge");
+        let sweep_at = t0 + RATE_LOCK_KEEP_SECS + 1;
+        assert!(
+            store
+                .acme_nonce_take("n2", t0 + 9_000, Some(sweep_at))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store.acme_nonce_take("n1", t0 + 9_000, None).await.unwrap(),
+            "a nonce is spent once"
+        );
+        assert_eq!(lock_keys(&store).await, vec!["orders/account/recent"]);
+        // A purged key's next limited write makes its lock row anew.
+        let mut tx = store.write.begin().await.unwrap();
+        assert_eq!(
+            rate_checks(&mut tx, &[check("idle")], sweep_at)
+                .await
+                .unwrap(),
+            None
+        );
+        tx.commit().await.unwrap();
+        assert_eq!(lock_keys(&store).await, both);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_rate_lock_rows_are_purged_sqlite() {
+        idle_rate_lock_rows_are_purged(TestBackend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_rate_lock_rows_are_purged_postgres() {
+        idle_rate_lock_rows_are_purged(TestBackend::Postgres).await;
     }
 }

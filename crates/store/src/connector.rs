@@ -1,17 +1,22 @@
 //! The connector's storage: one-time tokens (only their SHA-256 hashes) and the client identity of every
 //! certificate the connector issued.
 //!
-//! A token is redeemed by an `UPDATE … WHERE consumed_at IS NULL AND expires_at > now` inside the
-//! transaction of the success it buys (the next token, or the certificate): if that transaction rolls
+//! Every pairing write rides the certificate writer's batches ([`crate::writer`]), beside API issuance: a
+//! token is redeemed by an `UPDATE … WHERE consumed_at IS NULL AND expires_at > now … RETURNING` inside
+//! the transaction of the success it buys (the next token, or the certificate): if that transaction rolls
 //! back, the token is still unspent, and of N concurrent redemptions exactly one changes the row (SQLite
-//! has one writer; PostgreSQL re-checks the condition after the first holder of the row lock commits).
+//! has one writer; PostgreSQL re-checks the condition after the first holder of the row lock commits, so
+//! replicas with writers of their own still spend a token once; inside one batch the first change that
+//! names a token gets it).
 
-use sqlx::Row;
+use std::collections::HashSet;
+
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::audit::Audited;
-use crate::writer::{insert_events, insert_rows};
-use crate::{CertRow, Error, NewEvent, Store, events};
+use crate::writer::{WriteRows, push_placeholders};
+use crate::{Backend, CertRow, Error, NewEvent, Store};
 
 /// How long a spent or expired token row is kept after its expiry (for investigations), in seconds.
 const TOKEN_KEEP_SECS: i64 = 86_400;
@@ -80,6 +85,17 @@ pub struct ConnectorIssuance {
     pub now: i64,
 }
 
+/// The connector's rows of one change in the certificate writer's batch.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ConnectorRows {
+    /// `(SHA-256, purpose, now)` of the token the change spends; without it nothing is written.
+    pub(crate) spend: Option<(Vec<u8>, String, i64)>,
+    /// A new token.
+    pub(crate) token: Option<ConnectorTokenRow>,
+    /// The connector's record of the change's certificate.
+    pub(crate) record: Option<ConnectorCertRow>,
+}
+
 impl Store {
     /// Stores a new token with its event and audit record, in one transaction; token rows that expired more
     /// than a day ago are purged in the same transaction.
@@ -89,22 +105,17 @@ impl Store {
         event: &NewEvent,
         audit: &Audited<'_>,
     ) -> Result<(), Error> {
-        let (token, event) = (token.clone(), event.clone());
         let target = format!("connector/{}/{}", token.kind, token.name);
         let pending = crate::audit::pending(audit, &target, token.created_at);
-        let chain = self.chain.clone();
-        self.write_tx(move |tx| {
-            Box::pin(async move {
-                sqlx::query("DELETE FROM connector_tokens WHERE expires_at < $1")
-                    .bind(token.created_at - TOKEN_KEEP_SECS)
-                    .execute(&mut **tx)
-                    .await?;
-                insert_token(tx, &token).await?;
-                events::append(tx, &event).await?;
-                crate::audit::append(tx, &chain, &[&pending]).await
-            })
-        })
-        .await
+        let change = WriteRows {
+            events: vec![event.clone()],
+            connector: ConnectorRows {
+                token: Some(token.clone()),
+                ..ConnectorRows::default()
+            },
+            ..WriteRows::default()
+        };
+        self.certs.write(change, pending).await
     }
 
     /// A token by its hash, spent or not.
@@ -132,18 +143,17 @@ impl Store {
         audit: &Audited<'_>,
     ) -> Result<(), Error> {
         let now = next.created_at;
-        let (hash, purpose, next) = (token_sha256.to_vec(), purpose.to_string(), next.clone());
         let target = format!("connector/{}/{}", next.kind, next.name);
         let pending = crate::audit::pending(audit, &target, now);
-        let chain = self.chain.clone();
-        self.write_tx(move |tx| {
-            Box::pin(async move {
-                consume(tx, &hash, &purpose, now).await?;
-                insert_token(tx, &next).await?;
-                crate::audit::append(tx, &chain, &[&pending]).await
-            })
-        })
-        .await
+        let change = WriteRows {
+            connector: ConnectorRows {
+                spend: Some((token_sha256.to_vec(), purpose.to_string(), now)),
+                token: Some(next.clone()),
+                record: None,
+            },
+            ..WriteRows::default()
+        };
+        self.certs.write(change, pending).await
     }
 
     /// Writes one connector issuance in one transaction; see [`ConnectorIssuance`]. Errors leave nothing
@@ -157,33 +167,16 @@ impl Store {
         let r = r.clone();
         let target = format!("{}/{}", r.cert.ca_id, r.cert.serial);
         let pending = crate::audit::pending(audit, &target, r.now);
-        let (chain, backend) = (self.chain.clone(), self.backend);
-        self.write_tx(move |tx| {
-            Box::pin(async move {
-                if let Some((hash, purpose)) = &r.consume {
-                    consume(tx, hash, purpose, r.now).await?;
-                }
-                insert_rows(tx, &[&r.cert], backend).await?;
-                insert_events(tx, &[&r.cert_event, &r.connector_event], backend).await?;
-                let c = &r.record;
-                sqlx::query(
-                    "INSERT INTO connector_certificates (fingerprint, ca_id, serial, kind, name, group_name, tenant, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&c.fingerprint)
-                .bind(&c.ca_id)
-                .bind(&c.serial)
-                .bind(&c.kind)
-                .bind(&c.name)
-                .bind(c.group.clone())
-                .bind(c.tenant.clone())
-                .bind(c.created_at)
-                .execute(&mut **tx)
-                .await?;
-                crate::audit::append(tx, &chain, &[&pending]).await
-            })
-        })
-        .await
+        let change = WriteRows {
+            cert: Some(r.cert),
+            events: vec![r.cert_event, r.connector_event],
+            connector: ConnectorRows {
+                spend: r.consume.map(|(hash, purpose)| (hash, purpose, r.now)),
+                token: None,
+                record: Some(r.record),
+            },
+        };
+        self.certs.write(change, pending).await
     }
 
     /// The connector's record of the certificate with this SHA-256 fingerprint (lowercase hex), if the
@@ -199,6 +192,63 @@ impl Store {
     }
 }
 
+/// Writes the connector rows of a batch's changes: new tokens with one multi-row INSERT (after purging the
+/// rows that expired more than [`TOKEN_KEEP_SECS`] ago), the certificate records with another.
+pub(crate) async fn insert_batch(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rows: &[&ConnectorRows],
+    backend: Backend,
+) -> Result<(), Error> {
+    let tokens: Vec<&ConnectorTokenRow> = rows.iter().filter_map(|r| r.token.as_ref()).collect();
+    if let Some(oldest) = tokens.iter().map(|t| t.created_at).min() {
+        sqlx::query("DELETE FROM connector_tokens WHERE expires_at < $1")
+            .bind(oldest - TOKEN_KEEP_SECS)
+            .execute(&mut **tx)
+            .await?;
+        let mut sql = String::from(
+            "INSERT INTO connector_tokens (token_sha256, purpose, kind, name, group_name, tenant, created_at, \
+             expires_at) VALUES ",
+        );
+        push_placeholders(&mut sql, tokens.len(), 8, backend);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for t in tokens {
+            q = q
+                .bind(t.token_sha256.clone())
+                .bind(t.purpose.clone())
+                .bind(t.kind.clone())
+                .bind(t.name.clone())
+                .bind(t.group.clone())
+                .bind(t.tenant.clone())
+                .bind(t.created_at)
+                .bind(t.expires_at);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    let records: Vec<&ConnectorCertRow> = rows.iter().filter_map(|r| r.record.as_ref()).collect();
+    if !records.is_empty() {
+        let mut sql = String::from(
+            "INSERT INTO connector_certificates (fingerprint, ca_id, serial, kind, name, group_name, tenant, \
+             created_at) VALUES ",
+        );
+        push_placeholders(&mut sql, records.len(), 8, backend);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for c in records {
+            q = q
+                .bind(c.fingerprint.clone())
+                .bind(c.ca_id.clone())
+                .bind(c.serial.clone())
+                .bind(c.kind.clone())
+                .bind(c.name.clone())
+                .bind(c.group.clone())
+                .bind(c.tenant.clone())
+                .bind(c.created_at);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
 pub(crate) async fn insert_token(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     t: &ConnectorTokenRow,
@@ -220,29 +270,55 @@ pub(crate) async fn insert_token(
     Ok(())
 }
 
-/// Marks the token spent; [`Error::Unauthorized`] unless exactly this call spent it.
-async fn consume(
+/// Spends the tokens a batch's changes name (`None`: the change spends none) with one `UPDATE … RETURNING`
+/// per purpose and time: each change's outcome, [`Error::Unauthorized`] unless this batch spent its token
+/// for it (a token named twice goes to the first change that names it).
+pub(crate) async fn spend_tokens(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    token_sha256: &[u8],
-    purpose: &str,
-    now: i64,
-) -> Result<(), Error> {
-    // Equality on a SHA-256 of a 256-bit random token: timing reveals nothing usable.
-    let spent = sqlx::query(
-        "UPDATE connector_tokens SET consumed_at = $1 \
-         WHERE token_sha256 = $2 AND purpose = $3 AND consumed_at IS NULL AND expires_at > $1",
-    )
-    .bind(now)
-    .bind(token_sha256.to_vec())
-    .bind(purpose)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if spent == 1 {
-        Ok(())
-    } else {
-        Err(Error::Unauthorized)
+    spends: &[Option<&(Vec<u8>, String, i64)>],
+) -> Result<Vec<Result<(), Error>>, Error> {
+    let mut outcomes: Vec<Result<(), Error>> = spends.iter().map(|_| Ok(())).collect();
+    let mut groups: Vec<(&str, i64)> = spends
+        .iter()
+        .flatten()
+        .map(|(_, purpose, now)| (purpose.as_str(), *now))
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    for (purpose, now) in groups {
+        let hashes: Vec<&Vec<u8>> = spends
+            .iter()
+            .flatten()
+            .filter(|(_, p, n)| p == purpose && *n == now)
+            .map(|(hash, _, _)| hash)
+            .collect();
+        let mut sql = String::from(
+            "UPDATE connector_tokens SET consumed_at = $1 \
+             WHERE purpose = $2 AND consumed_at IS NULL AND expires_at > $1 AND token_sha256 IN ",
+        );
+        // Equality on a SHA-256 of a 256-bit random token: timing reveals nothing usable.
+        let list: Vec<String> = (0..hashes.len()).map(|i| format!("${}", i + 3)).collect();
+        sql.push('(');
+        sql.push_str(&list.join(", "));
+        sql.push_str(") RETURNING token_sha256");
+        let mut q = sqlx::query_scalar::<_, Vec<u8>>(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(purpose.to_string());
+        for h in &hashes {
+            q = q.bind((*h).clone());
+        }
+        let mut spent: HashSet<Vec<u8>> = q.fetch_all(&mut **tx).await?.into_iter().collect();
+        for (spend, outcome) in spends.iter().zip(outcomes.iter_mut()) {
+            if let Some((hash, p, n)) = spend
+                && p == purpose
+                && *n == now
+                && !spent.remove(hash)
+            {
+                *outcome = Err(Error::Unauthorized);
+            }
+        }
     }
+    Ok(outcomes)
 }
 
 fn token_from_row(r: &AnyRow) -> Result<ConnectorTokenRow, Error> {

@@ -239,8 +239,8 @@ mod tests {
             .unwrap()
     }
 
-    /// Concurrent exchanges share commits on SQLite (their own transactions on PostgreSQL): each caller
-    /// gets its own answer, a refused one leaves nothing (neither its next token nor its audit row) while
+    /// Concurrent exchanges share commits (the certificate writer's batches, where the connector's writes
+    /// went from the group writer): each caller gets its own answer, a refused one leaves nothing (neither its next token nor its audit row) while
     /// the ones committed with it stay, and the audit chain stays whole and dense.
     async fn each_caller_of_a_shared_commit_gets_its_own_outcome(backend: TestBackend) {
         let db = ScratchDb::new(backend).await;

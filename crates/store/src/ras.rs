@@ -119,6 +119,17 @@ impl Store {
             .ok_or(Error::NotFound)
     }
 
+    /// The RA with this id, else the one with this name (one read: ACME and EST URLs may name either).
+    pub async fn get_ra_by_id_or_name(&self, id_or_name: &str) -> Result<RaRow, Error> {
+        let sql = format!(
+            "SELECT {RA_COLUMNS} FROM ras WHERE id = $1 OR name = $1 \
+             ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END LIMIT 1"
+        );
+        self.read_optional(sql, id_or_name, ra)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
     /// Every RA, oldest first (RAs are few: one per factory line or product).
     pub async fn list_ras(&self) -> Result<Vec<RaRow>, Error> {
         let sql = format!("SELECT {RA_COLUMNS} FROM ras ORDER BY created_at, id");

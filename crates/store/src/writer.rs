@@ -1,24 +1,36 @@
-//! Group commit for certificate inserts.
+//! Group commit for certificate inserts, and for the connector's pairing writes beside them.
 //!
-//! One task owns certificate writes. Each caller sends its row and event and waits; the task takes
-//! everything queued (up to [`MAX_BATCH`]), writes it with two multi-row INSERTs in one transaction,
-//! commits once and answers every waiter. Under load one fsync serves hundreds of certificates; alone, a
-//! request pays one commit as before. "Committed before returned" holds: no waiter is answered before the
-//! commit. If a batch fails (say one serial collides), each of its items is retried alone, so one bad row
-//! does not fail its neighbours and every caller gets its own precise result.
+//! One task owns certificate writes. Each caller sends its change (a certificate with its event, or a
+//! connector step: a token spent, a token made, a certificate with the connector's record) and waits; the
+//! task takes everything queued (up to [`MAX_BATCH`]), spends the batch's tokens with one `UPDATE …
+//! RETURNING` per purpose, writes the rest with one multi-row INSERT per table in one transaction, commits
+//! once and answers every waiter. Under load one fsync serves hundreds of changes; alone, a request pays one
+//! commit as before. "Committed before returned" holds: no waiter is answered before the commit. A change
+//! whose token the batch could not spend (spent, expired, or taken by an earlier change of the same batch)
+//! gets [`Error::Unauthorized`] and writes nothing. If a batch fails (say one serial collides), each of its
+//! items is retried alone, so one bad row does not fail its neighbours and every caller gets its own precise
+//! result (a token spent in a rolled-back batch is unspent again).
 
 use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::connector::ConnectorRows;
 use crate::{Backend, CertRow, Error, NewEvent};
 
-/// Most certificates committed together. 14 bind parameters per row keeps a full batch well below
+/// Most changes committed together. 14 bind parameters per row keeps a full batch well below
 /// SQLite's 32,766-parameter limit.
 pub(crate) const MAX_BATCH: usize = 512;
 
+/// What one change writes: any of a certificate, events and the connector's rows, with its audit row.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WriteRows {
+    pub(crate) cert: Option<CertRow>,
+    pub(crate) events: Vec<NewEvent>,
+    pub(crate) connector: ConnectorRows,
+}
+
 struct Job {
-    cert: CertRow,
-    event: NewEvent,
+    change: WriteRows,
     /// The audit row of the change, made by the caller (this task serves no request).
     audit: crate::audit::Pending,
     done: oneshot::Sender<Result<(), Error>>,
@@ -32,7 +44,10 @@ pub(crate) struct CertWriter {
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Job({}/{})", self.cert.ca_id, self.cert.serial)
+        match &self.change.cert {
+            Some(cert) => write!(f, "Job({}/{})", cert.ca_id, cert.serial),
+            None => write!(f, "Job(connector)"),
+        }
     }
 }
 
@@ -49,13 +64,26 @@ impl CertWriter {
         event: NewEvent,
         audit: &crate::Audited<'_>,
     ) -> Result<(), Error> {
-        let (done, wait) = oneshot::channel();
         let target = format!("{}/{}", cert.ca_id, cert.serial);
         let audit = crate::audit::pending(audit, &target, cert.created_at);
+        let change = WriteRows {
+            cert: Some(cert),
+            events: vec![event],
+            ..WriteRows::default()
+        };
+        self.write(change, audit).await
+    }
+
+    /// Writes `change` with its audit row in the next batch; returns once it is committed.
+    pub(crate) async fn write(
+        &self,
+        change: WriteRows,
+        audit: crate::audit::Pending,
+    ) -> Result<(), Error> {
+        let (done, wait) = oneshot::channel();
         self.tx
             .send(Job {
-                cert,
-                event,
+                change,
                 audit,
                 done,
             })
@@ -71,9 +99,9 @@ async fn run(pool: AnyPool, chain: crate::audit::Chain, mut rx: mpsc::Receiver<J
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         match write(&pool, &jobs, &chain).await {
-            Ok(()) => {
-                for job in jobs {
-                    let _ = job.done.send(Ok(()));
+            Ok(outcomes) => {
+                for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    let _ = job.done.send(outcome);
                 }
             }
             Err(e) if jobs.len() == 1 => {
@@ -84,24 +112,49 @@ async fn run(pool: AnyPool, chain: crate::audit::Chain, mut rx: mpsc::Receiver<J
             Err(_) => {
                 for job in jobs {
                     let result = write(&pool, std::slice::from_ref(&job), &chain).await;
-                    let _ = job.done.send(result);
+                    let _ = job
+                        .done
+                        .send(result.and_then(|mut o| o.pop().unwrap_or(Ok(()))));
                 }
             }
         }
     }
 }
 
-async fn write(pool: &AnyPool, jobs: &[Job], chain: &crate::audit::Chain) -> Result<(), Error> {
+/// Writes the batch in one transaction: `Err` when it rolled back, else each job's own outcome (`Ok`, or
+/// [`Error::Unauthorized`] for a change whose token was not spent: nothing of it was written).
+async fn write(
+    pool: &AnyPool,
+    jobs: &[Job],
+    chain: &crate::audit::Chain,
+) -> Result<Vec<Result<(), Error>>, Error> {
     let backend = chain.backend;
     let mut tx = pool.begin().await?;
-    let certs: Vec<&CertRow> = jobs.iter().map(|j| &j.cert).collect();
-    insert_rows(&mut tx, &certs, backend).await?;
-    let events: Vec<&NewEvent> = jobs.iter().map(|j| &j.event).collect();
-    insert_events(&mut tx, &events, backend).await?;
-    let audits: Vec<_> = jobs.iter().map(|j| &j.audit).collect();
+    let spends: Vec<_> = jobs
+        .iter()
+        .map(|j| j.change.connector.spend.as_ref())
+        .collect();
+    let outcomes = crate::connector::spend_tokens(&mut tx, &spends).await?;
+    let live: Vec<&Job> = jobs
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| o.is_ok())
+        .map(|(j, _)| j)
+        .collect();
+    let certs: Vec<&CertRow> = live.iter().filter_map(|j| j.change.cert.as_ref()).collect();
+    if !certs.is_empty() {
+        insert_rows(&mut tx, &certs, backend).await?;
+    }
+    let events: Vec<&NewEvent> = live.iter().flat_map(|j| &j.change.events).collect();
+    if !events.is_empty() {
+        insert_events(&mut tx, &events, backend).await?;
+    }
+    let connector: Vec<&ConnectorRows> = live.iter().map(|j| &j.change.connector).collect();
+    crate::connector::insert_batch(&mut tx, &connector, backend).await?;
+    let audits: Vec<_> = live.iter().map(|j| &j.audit).collect();
     crate::audit::append(&mut tx, chain, &audits).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(outcomes)
 }
 
 /// One multi-row INSERT of up to [`MAX_BATCH`] events (the outbox), inside a caller's transaction.
