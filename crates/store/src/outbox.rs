@@ -149,9 +149,15 @@ impl SinkLock {
         }
     }
 
-    /// Releases the lock now (dropping it also releases it, when the connection closes).
+    /// Releases the lock now (dropping it also releases it, when the connection closes). The lock is given
+    /// back before the connection closes: a closed connection's server process drops its locks only when it
+    /// exits, after `close` returned, so the next attempt (of this replica's next tick) could still find the
+    /// lock taken and skip its turn.
     pub async fn release(mut self) {
-        if let Some(c) = self.conn.take() {
+        if let Some(mut c) = self.conn.take() {
+            let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
+                .execute(&mut c)
+                .await;
             let _ = c.close().await;
         }
     }
@@ -670,5 +676,41 @@ impl HeldTransaction {
     pub async fn commit(self) -> Result<(), Error> {
         self.0.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scratch::{ScratchDb, TEST_WORDS, TestBackend};
+
+    /// A job lock released by one tick is free for the next one at once (the rotation scheduler and CRL
+    /// signing take it on every tick; a lock still held by a closing connection made a tick skip its turn).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_released_job_lock_is_free_at_once() {
+        let db = ScratchDb::new(TestBackend::Postgres).await;
+        let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+        // Several jobs side by side keep the server busy, as a loaded machine does: a server process
+        // that exits slowly is when a lock outlived its closed connection.
+        let jobs: Vec<_> = (0..6)
+            .map(|job| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for round in 0..50 {
+                        let lock = store
+                            .try_lock_job(&format!("test-job-{job}"))
+                            .await
+                            .unwrap();
+                        let lock = lock.unwrap_or_else(|| {
+                            panic!("job {job}, round {round}: the lock was still taken")
+                        });
+                        lock.release().await;
+                    }
+                })
+            })
+            .collect();
+        for j in jobs {
+            j.await.unwrap();
+        }
     }
 }
