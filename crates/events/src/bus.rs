@@ -17,8 +17,8 @@ pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// See [`PROBE_INTERVAL`].
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// What the last probe of one bus found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the last probe of one bus found (as `/ready` lists it).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct BusState {
     /// The sink's name (`nats:SHEDU`, `amqp:shedu.events`): no URL, so no credentials.
     pub sink: String,
@@ -102,9 +102,14 @@ impl BusHealth {
     /// `Ok` when every bus answered its last probe (in time); else why not, naming the first bus that did
     /// not (by sink name: never a URL).
     pub fn ready(&self) -> Result<(), String> {
-        match self.states().into_iter().find(|s| !s.reachable) {
+        BusHealth::verdict(&self.states())
+    }
+
+    /// [`BusHealth::ready`] over states already read.
+    pub fn verdict(states: &[BusState]) -> Result<(), String> {
+        match states.iter().find(|s| !s.reachable) {
             None => Ok(()),
-            Some(s) => Err(match s.error {
+            Some(s) => Err(match &s.error {
                 Some(e) => format!("the event bus {} is unreachable: {e}", s.sink),
                 None => format!("the event bus {} has not been reached yet", s.sink),
             }),

@@ -205,31 +205,22 @@ async fn ready(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let bus = state.delivery.as_ref().map(|d| d.bus().clone());
+    let buses = state
+        .delivery
+        .as_ref()
+        .map(|d| d.bus().states())
+        .unwrap_or_default();
     let database = state
         .services
         .ready(std::time::Duration::from_secs(2))
         .await
         .map_err(|e| e.to_string());
-    let bus_ready = match (&bus, state.ready_bus) {
-        (Some(b), crate::ReadyBus::Require) => b.ready(),
-        _ => Ok(()),
+    let bus_ready = match state.ready_bus {
+        crate::ReadyBus::Require => shedu_events::BusHealth::verdict(&buses),
+        crate::ReadyBus::Report => Ok(()),
     };
     match database.and(bus_ready) {
         Ok(()) => {
-            let buses: Vec<serde_json::Value> = bus
-                .map(|b| b.states())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|s| {
-                    serde_json::json!({
-                        "sink": s.sink,
-                        "reachable": s.reachable,
-                        "error": s.error,
-                        "checked_ms_ago": s.checked_ms_ago,
-                    })
-                })
-                .collect();
             axum::Json(serde_json::json!({ "status": "ready", "bus": buses })).into_response()
         }
         Err(e) => Problem::new(
