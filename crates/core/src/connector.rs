@@ -14,7 +14,8 @@
 //!
 //! The HTTP edge (`server::connector`) decodes requests, builds the URLs and encodes Kyma's JSON.
 
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
 
 use aws_lc_rs::digest;
 use shedu_pki::{AttrType, Csr, ExtKeyUsage, KeyType, RevocationReason, Subject};
@@ -219,6 +220,49 @@ pub struct Connector {
     config: ConnectorConfig,
     /// CA names resolved to ids (CA names are unique and CAs are never deleted).
     resolved: RwLock<Vec<(String, String)>>,
+    /// The unspent tokens this replica made, so the next step finds its token without a read.
+    minted: Minted,
+}
+
+/// How many tokens [`Minted`] remembers (the oldest is forgotten first).
+const MINTED_CAP: usize = 4096;
+
+/// The token rows this replica wrote and has not seen spent, by hash (never the tokens): the info and sign
+/// steps read their token's identity here instead of from the database when the previous step ran on this
+/// replica. Only a shortcut for the read: a hit is still checked for kind, purpose and expiry, and the
+/// token is spent by the write that buys the success, which alone decides whether it was live (a token
+/// spent through another replica fails there). A miss (restart, another replica, eviction) reads the row.
+#[derive(Debug, Default)]
+struct Minted {
+    rows: Mutex<(HashMap<Vec<u8>, ConnectorTokenRow>, VecDeque<Vec<u8>>)>,
+}
+
+impl Minted {
+    fn remember(&self, row: &ConnectorTokenRow) {
+        let Ok(mut guard) = self.rows.lock() else {
+            return;
+        };
+        let (rows, order) = &mut *guard;
+        // `order` holds every remembered hash, spent or not, so bounding it bounds both.
+        while order.len() >= MINTED_CAP {
+            if let Some(oldest) = order.pop_front() {
+                rows.remove(&oldest);
+            }
+        }
+        order.push_back(row.token_sha256.clone());
+        rows.insert(row.token_sha256.clone(), row.clone());
+    }
+
+    fn get(&self, hash: &[u8]) -> Option<ConnectorTokenRow> {
+        self.rows.lock().ok()?.0.get(hash).cloned()
+    }
+
+    /// Forgets a spent token (its place in the eviction order goes when it comes up).
+    fn forget(&self, hash: &[u8]) {
+        if let Ok(mut guard) = self.rows.lock() {
+            guard.0.remove(hash);
+        }
+    }
 }
 
 fn forbidden(code: &'static str, detail: impl Into<String>) -> Error {
@@ -246,6 +290,7 @@ impl Connector {
             issuance,
             config,
             resolved: RwLock::new(Vec::new()),
+            minted: Minted::default(),
         }
     }
 
@@ -288,6 +333,7 @@ impl Connector {
             .insert_connector_token(&row, &ev, &AuditAction::ConnectorTokenIssue.by(actor))
             .await
             .map_err(store_err("connector token"))?;
+        self.minted.remember(&row);
         Ok(ConnectorToken {
             token,
             expires_at: row.expires_at,
@@ -306,7 +352,8 @@ impl Connector {
         let certificate = self.certificate_info(&identity).await?;
         let (csr_token, next) =
             new_token(&identity, CSR, self.reg.now(), self.config.csr_token_ttl);
-        self.reg
+        let exchanged = self
+            .reg
             .store
             .exchange_connector_token(
                 &row.token_sha256,
@@ -315,7 +362,11 @@ impl Connector {
                 &AuditAction::ConnectorTokenIssue.by(actor),
             )
             .await
-            .map_err(token_err)?;
+            .map_err(token_err);
+        // Spent (here or through another replica) either way: the shortcut must not keep offering it.
+        self.minted.forget(&row.token_sha256);
+        exchanged?;
+        self.minted.remember(&next);
         Ok(CsrInfo {
             identity,
             csr_token: ConnectorToken {
@@ -337,15 +388,20 @@ impl Connector {
     ) -> Result<ConnectorIssued, Error> {
         let row = self.live_token(kind, token, CSR).await?;
         let identity = identity_of(kind, row.name, row.group, row.tenant);
-        let consume = Some((row.token_sha256, CSR.to_string()));
-        self.issue(
-            actor,
-            identity,
-            csr,
-            consume,
-            EventKind::ConnectorCertificateIssued,
-        )
-        .await
+        let consume = Some((row.token_sha256.clone(), CSR.to_string()));
+        let issued = self
+            .issue(
+                actor,
+                identity,
+                csr,
+                consume,
+                EventKind::ConnectorCertificateIssued,
+            )
+            .await;
+        if matches!(&issued, Ok(_) | Err(Error::Forbidden { .. })) {
+            self.minted.forget(&row.token_sha256);
+        }
+        issued
     }
 
     /// The identity of a client certificate presented over mTLS, refused unless it is a valid (unrevoked,
@@ -576,12 +632,17 @@ impl Connector {
         token: &str,
         purpose: &str,
     ) -> Result<ConnectorTokenRow, Error> {
-        let row = self
-            .reg
-            .store
-            .connector_token(&sha256(token))
-            .await
-            .map_err(store_err("connector token"))?
+        let hash = sha256(token);
+        let row = match self.minted.get(&hash) {
+            Some(row) => Some(row),
+            None => self
+                .reg
+                .store
+                .connector_token(&hash)
+                .await
+                .map_err(store_err("connector token"))?,
+        };
+        let row = row
             .filter(|r| {
                 r.kind == kind.as_str()
                     && r.purpose == purpose
@@ -810,5 +871,42 @@ mod tests {
         assert_eq!(row.token_sha256, sha256(&token));
         assert_ne!(row.token_sha256, token.as_bytes());
         assert_eq!(row.expires_at, 400);
+    }
+
+    #[test]
+    fn minted_tokens_are_bounded_and_forgotten_when_spent() {
+        let id = identity_of(ConnectorKind::Application, "a".into(), None, None);
+        let minted = Minted::default();
+        let rows: Vec<ConnectorTokenRow> = (0..MINTED_CAP + 10)
+            .map(|_| new_token(&id, PAIRING, 100, 300).1)
+            .collect();
+        for row in &rows {
+            minted.remember(row);
+        }
+        let held = |m: &Minted| {
+            let g = m.rows.lock().unwrap();
+            (g.0.len(), g.1.len())
+        };
+        assert_eq!(held(&minted), (MINTED_CAP, MINTED_CAP));
+        assert_eq!(
+            minted.get(&rows[0].token_sha256),
+            None,
+            "the oldest went first"
+        );
+        let last = &rows[rows.len() - 1];
+        assert_eq!(minted.get(&last.token_sha256).as_ref(), Some(last));
+        minted.forget(&last.token_sha256);
+        assert_eq!(minted.get(&last.token_sha256), None);
+        // Spent tokens keep no row, and the order stays bounded however many come and go.
+        for _ in 0..3 * MINTED_CAP {
+            let row = new_token(&id, CSR, 100, 300).1;
+            minted.remember(&row);
+            minted.forget(&row.token_sha256);
+        }
+        let (live, order) = held(&minted);
+        assert!(
+            order <= MINTED_CAP && live <= order,
+            "{live} rows, {order} in order"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Request ids: taken from `X-Request-Id` or generated, echoed in the response, recorded in the tracing
-//! span and in every problem document of the request.
+//! span and in every problem document of the request; and the access log (`--log debug`: one `served`
+//! line per request with its status and duration).
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -31,11 +32,20 @@ pub(crate) async fn layer(req: Request, next: Next) -> Response {
         path = %req.uri().path(),
         principal = tracing::field::Empty
     );
+    let started = std::time::Instant::now();
+    let served = async move {
+        let response = next.run(req).await;
+        // The access log, at debug level: the path (never the query, which may hold a one-time token),
+        // the status and the time taken, inside the request's span.
+        tracing::debug!(
+            status = response.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "served"
+        );
+        response
+    };
     let mut response = REQUEST_ID
-        .scope(
-            id.clone(),
-            tracing::Instrument::instrument(next.run(req), span),
-        )
+        .scope(id.clone(), tracing::Instrument::instrument(served, span))
         .await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
