@@ -524,7 +524,8 @@ async fn expiry_reminders(backend: TestBackend) {
     if backend == TestBackend::Sqlite {
         let plan = plan.join("\n");
         assert_eq!(
-            plan.matches("USING INDEX certificates_not_after (not_after>? AND not_after<?)").count(),
+            plan.matches("USING INDEX certificates_not_after (not_after>? AND not_after<?)")
+                .count(),
             2,
             "{plan}"
         );

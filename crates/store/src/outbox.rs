@@ -619,7 +619,11 @@ impl Store {
     /// The query plans of the reminder statements for the window of `days` days before `now + days` (for
     /// tests), one line per plan row.
     #[cfg(any(test, feature = "testing"))]
-    pub async fn explain_expiry_reminders(&self, now: i64, days: i64) -> Result<Vec<String>, Error> {
+    pub async fn explain_expiry_reminders(
+        &self,
+        now: i64,
+        days: i64,
+    ) -> Result<Vec<String>, Error> {
         let (prefix, column) = self.backend.explain();
         let ty = crate::sql_word(self.words.certificate_expiry_reminder);
         let mut out = Vec::new();
@@ -674,7 +678,8 @@ impl HeldTransaction {
 /// SQLite without statistics would otherwise walk every active certificate by status, six times a tick, and
 /// pull the whole table through the writer's page cache (found by the idle RSS of the benchmark).
 fn reminder_statements(backend: Backend, ty: &str) -> Vec<String> {
-    let pred = "c.status IN ('active', 'about_to_expire') AND c.not_after > $3 AND c.not_after <= $4";
+    let pred =
+        "c.status IN ('active', 'about_to_expire') AND c.not_after > $3 AND c.not_after <= $4";
     match backend {
         Backend::Sqlite => {
             let indexed = " INDEXED BY certificates_not_after";
