@@ -517,6 +517,19 @@ async fn expiry_reminders(backend: TestBackend) {
     let now = with_certificates(&store).await;
     let n = store.emit_expiry_reminders(now, &[30, 7, 1]).await.unwrap();
     assert_eq!(n, 3, "a20d (30-day), b5d (7-day), c12h (1-day)");
+    // Each tick runs these twice per threshold: they read the window through the notAfter index, never every
+    // active certificate by status (SQLite has no statistics to tell them apart).
+    let plan = store.explain_expiry_reminders(now, 30).await.unwrap();
+    assert!(!plan.is_empty());
+    if backend == TestBackend::Sqlite {
+        let plan = plan.join("\n");
+        assert_eq!(
+            plan.matches("USING INDEX certificates_not_after (not_after>? AND not_after<?)")
+                .count(),
+            2,
+            "{plan}"
+        );
+    }
     assert_eq!(
         store.emit_expiry_reminders(now, &[30, 7, 1]).await.unwrap(),
         0

@@ -123,10 +123,7 @@ impl Store {
         f: &CertificateFilter,
     ) -> Result<Vec<String>, Error> {
         use sqlx::Row;
-        let (prefix, column) = match self.backend {
-            crate::Backend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
-            crate::Backend::Postgres => ("EXPLAIN ", "QUERY PLAN"),
-        };
+        let (prefix, column) = self.backend.explain();
         let sql = self.list_sql(f, prefix);
         let rows = bind_list(
             sqlx::query(AssertSqlSafe(sql)),

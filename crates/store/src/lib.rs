@@ -93,6 +93,17 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The prefix that explains a statement and the column of each plan row (for tests and benchmarks).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn explain(self) -> (&'static str, &'static str) {
+        match self {
+            Backend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
+            Backend::Postgres => ("EXPLAIN ", "QUERY PLAN"),
+        }
+    }
+}
+
 /// The event words of the changes storage derives itself: set-based status transitions, an enrolment's side
 /// effects, expiry reminders. Storage knows no business words: the services crate owns them
 /// (`shedu_core::EVENT_WORDS`, built from its `EventKind`) and hands them over when it opens the store;

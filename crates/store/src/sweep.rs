@@ -244,10 +244,7 @@ impl Store {
     /// values bound. Its device step has [`Store::explain_device_sweep`].
     #[cfg(any(test, feature = "testing"))]
     pub async fn explain_sweep(&self, now: i64) -> Result<Vec<String>, Error> {
-        let (prefix, column) = match self.backend {
-            Backend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
-            Backend::Postgres => ("EXPLAIN ", "QUERY PLAN"),
-        };
+        let (prefix, column) = self.backend.explain();
         let mut conn = self.write.acquire().await?;
         let warn_end = warning_end(&mut conn, now).await?;
         let mut out = Vec::new();

@@ -26,6 +26,16 @@ pub(super) enum Arg {
 }
 
 impl Arg {
+    /// The value as an SQL literal (for `EXECUTE` in [`crate::Store::explain_device_sweep`]).
+    #[cfg(any(test, feature = "testing"))]
+    fn literal(&self) -> String {
+        match self {
+            Arg::Int(v) => v.to_string(),
+            Arg::Text(v) | Arg::OptText(Some(v)) => crate::sql_word(v),
+            Arg::OptText(None) => "NULL".into(),
+        }
+    }
+
     /// `$n` with a cast, so PostgreSQL knows the type where the context does not say (inside a JSON builder).
     fn typed(&self, n: usize) -> String {
         match self {
@@ -174,10 +184,17 @@ impl Scope<'_> {
             Scope::Device(_) => format!("d.id = ${n}"),
             Scope::Due { .. } => {
                 let (active, warning) = slot_index_hints(backend);
-                format!(
-                    "d.id IN (SELECT device_id FROM device_slots{active} WHERE active_status = 'active' AND active_not_after <= ${n} \
-                     UNION SELECT device_id FROM device_slots{warning} WHERE active_status = 'about_to_expire' AND active_not_after <= $1)"
-                )
+                let due = format!(
+                    "SELECT device_id FROM device_slots{active} WHERE active_status = 'active' AND active_not_after <= ${n} \
+                     UNION SELECT device_id FROM device_slots{warning} WHERE active_status = 'about_to_expire' AND active_not_after <= $1"
+                );
+                match backend {
+                    Backend::Sqlite => format!("d.id IN ({due})"),
+                    // An array of the due ids: PostgreSQL then looks each one up in the devices' id index
+                    // whatever it estimates (a generic plan takes a third of the slots as due, and the
+                    // `IN` form then read every device, hashed or in id order).
+                    Backend::Postgres => format!("d.id = ANY(ARRAY({due}))"),
+                }
             }
         }
     }
@@ -363,10 +380,7 @@ impl crate::Store {
     /// the same values bound, the warning window taken from the CAs as the sweep takes it.
     #[cfg(any(test, feature = "testing"))]
     pub async fn explain_device_sweep(&self, now: i64) -> Result<Vec<String>, Error> {
-        let (prefix, column) = match self.backend {
-            Backend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
-            Backend::Postgres => ("EXPLAIN ", "QUERY PLAN"),
-        };
+        let (prefix, column) = self.backend.explain();
         let mut conn = self.write.acquire().await?;
         let warn_end = crate::sweep::warning_end(&mut conn, now).await?;
         let scope = Scope::Due { warn_end };
@@ -383,6 +397,32 @@ impl crate::Store {
         ));
         statements.extend(slot_moves(self.backend, now, warn_end));
         let mut out = Vec::new();
+        if self.backend == Backend::Postgres {
+            // The generic plan, the one PostgreSQL may settle on for statements prepared once and run at
+            // every sweep: it knows no values, so the plan must be indexed whatever is due.
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
+                .execute(&mut *tx)
+                .await?;
+            for (sql, args) in statements {
+                sqlx::query(AssertSqlSafe(format!("PREPARE shedu_explain AS {sql}")))
+                    .execute(&mut *tx)
+                    .await?;
+                let values = args.iter().map(Arg::literal).collect::<Vec<_>>().join(", ");
+                let explain = format!("{prefix}EXECUTE shedu_explain({values})");
+                for row in sqlx::query(AssertSqlSafe(explain))
+                    .fetch_all(&mut *tx)
+                    .await?
+                {
+                    out.push(row.try_get::<String, _>(column)?);
+                }
+                sqlx::query("DEALLOCATE shedu_explain")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.rollback().await?;
+            return Ok(out);
+        }
         for (sql, args) in statements {
             let rows = bind(sqlx::query(AssertSqlSafe(format!("{prefix}{sql}"))), &args)
                 .fetch_all(&mut *conn)
