@@ -454,6 +454,65 @@ both!(
     }
 );
 
+both!(
+    racing_first_enrolments_of_a_device_admit_exactly_one,
+    |store| {
+        // A device created by one of the racers, and one registered before: either way the losers find the
+        // winner's slot under the device's lock (on PostgreSQL, batches commit side by side).
+        ca(&store, "ca1", 30).await;
+        register(&store, &device("dev-old", "ra1", &[], json!({}))).await;
+        for id in ["dev-new", "dev-old"] {
+            let racers: Vec<_> = (0..6u8)
+                .map(|n| {
+                    let r = enrollment(id, "ca1", &format!("{id}-{n}"), NOW + 365 * DAY);
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        store
+                            .record_enrollment(
+                                r,
+                                &shedu_store::scratch::test_audit("device.enroll"),
+                            )
+                            .await
+                    })
+                })
+                .collect();
+            let mut won = 0;
+            for racer in racers {
+                match racer.await.unwrap() {
+                    Ok(outcome) => {
+                        won += 1;
+                        assert_eq!(outcome.status, "fully_provisioned");
+                        assert_eq!(outcome.previous, None);
+                    }
+                    Err(Error::Conflict { constraint }) => assert_eq!(
+                        constraint.as_deref(),
+                        Some(shedu_store::DEVICE_ALREADY_ENROLLED)
+                    ),
+                    Err(e) => panic!("{id}: {e:?}"),
+                }
+            }
+            assert_eq!(won, 1, "{id}");
+            assert_eq!(
+                store.device_certificates(id).await.unwrap().len(),
+                1,
+                "{id}"
+            );
+            let log: Vec<String> = store
+                .device_log(id, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|l| l.kind)
+                .collect();
+            assert_eq!(
+                log.iter().filter(|k| *k == "enrolled").count(),
+                1,
+                "{id}: {log:?}"
+            );
+        }
+    }
+);
+
 both!(device_status_follows_the_sweep_and_revocation, |store| {
     ca(&store, "long", 30).await;
     ca(&store, "short", 30).await;
