@@ -194,6 +194,17 @@ fn change(device: &str, from: &str, to: &str, cause: &str) -> (String, String, S
     )
 }
 
+/// The kinds of a device's log entries, newest first.
+async fn log_kinds(store: &Store, id: &str) -> Vec<String> {
+    store
+        .device_log(id, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.kind)
+        .collect()
+}
+
 async fn status(store: &Store, id: &str) -> String {
     store.get_device(id).await.unwrap().status
 }
@@ -266,15 +277,8 @@ both!(an_enrolment_writes_device_slot_log_and_events, |store| {
             "enrolled"
         )]
     );
-    let log: Vec<String> = store
-        .device_log("dev-1", 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.kind)
-        .collect();
     assert_eq!(
-        log,
+        log_kinds(&store, "dev-1").await,
         ["status_changed", "enrolled", "registered"],
         "newest first"
     );
@@ -497,13 +501,7 @@ both!(
                 1,
                 "{id}"
             );
-            let log: Vec<String> = store
-                .device_log(id, 100)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|l| l.kind)
-                .collect();
+            let log = log_kinds(&store, id).await;
             assert_eq!(
                 log.iter().filter(|k| *k == "enrolled").count(),
                 1,
