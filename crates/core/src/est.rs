@@ -2,10 +2,11 @@
 //!
 //! Order of a first enrolment: the RA and its CA → the CSR (signature verified) → who is asking
 //! (bootstrap certificate or one-time secret, each bound to the device the CSR names; or the RA's own
-//! certificate, which enrols any of its devices) → the device (registered, or registrable) → the approval
-//! webhook, if the RA has one → sign → one transaction records the certificate, the device, its slot, its
-//! log and events, and consumes the secret; it refuses a device whose slot still holds a valid certificate
-//! (renewing is `simplereenroll`'s job). A refusal at any step stores nothing.
+//! certificate, which enrols any of its devices) → if the RA has an approval webhook, the device (registered,
+//! or registrable) and the webhook → sign → one transaction checks the device (registered or registrable,
+//! of this RA, not decommissioned), records the certificate, the device, its slot, its log and events, and
+//! consumes the secret; it refuses a device whose slot still holds a valid certificate (renewing is
+//! `simplereenroll`'s job). A refusal at any step stores nothing.
 //! The HTTP edge (`server::est`) only decodes the request and encodes the answer.
 
 use std::time::Duration;
@@ -70,6 +71,27 @@ fn forbidden(code: &'static str, detail: impl Into<String>) -> Error {
         code,
         detail: detail.into(),
     }
+}
+
+fn not_registered(device_id: &str) -> Error {
+    forbidden(
+        "device-not-registered",
+        format!("device {device_id} is not registered and this RA does not register devices"),
+    )
+}
+
+fn other_ra(device_id: &str) -> Error {
+    forbidden(
+        "device-of-another-ra",
+        format!("device {device_id} enrols through another RA"),
+    )
+}
+
+fn decommissioned(device_id: &str) -> Error {
+    forbidden(
+        "device-decommissioned",
+        format!("device {device_id} is decommissioned"),
+    )
 }
 
 /// A credential made for one device (a one-time secret's HTTP Basic user, a bootstrap certificate's subject
@@ -162,32 +184,11 @@ impl Enrollment {
             ));
         }
         let credential = self.authenticate_enrollment(ra, &device_id, req).await?;
-        let registered = match self.reg.store.get_device(&device_id).await {
-            Ok(device) if device.ra_id != ra.id => {
-                return Err(forbidden(
-                    "device-of-another-ra",
-                    format!("device {device_id} enrols through another RA"),
-                ));
-            }
-            Ok(device) if device.status == "decommissioned" => {
-                return Err(forbidden(
-                    "device-decommissioned",
-                    format!("device {device_id} is decommissioned"),
-                ));
-            }
-            Ok(_) => true,
-            Err(shedu_store::Error::NotFound) => false,
-            Err(e) => return Err(store_err("device")(e)),
-        };
-        if !registered && !settings.auto_register {
-            return Err(forbidden(
-                "device-not-registered",
-                format!(
-                    "device {device_id} is not registered and this RA does not register devices"
-                ),
-            ));
-        }
         if settings.auth_modes.contains(&AuthMode::Webhook) {
+            // The approval service is asked only about a device that may enrol. Without one, the
+            // transaction's checks (under the device's lock) are the only ones: a refused device costs a
+            // signature, an accepted one a read less.
+            self.may_enrol(ra, &device_id).await?;
             self.ask_approval(ra, &device_id, &csr, req).await?;
         }
         let csr = match &server_key {
@@ -300,6 +301,19 @@ impl Enrollment {
         })
     }
 
+    /// Whether the device may enrol through this RA as stored now: registered with it (or registrable) and
+    /// not decommissioned. The enrolment's transaction checks the same again under the device's lock.
+    async fn may_enrol(&self, ra: &Ra, device_id: &str) -> Result<(), Error> {
+        match self.reg.store.get_device(device_id).await {
+            Ok(device) if device.ra_id != ra.id => Err(other_ra(device_id)),
+            Ok(device) if device.status == "decommissioned" => Err(decommissioned(device_id)),
+            Ok(_) => Ok(()),
+            Err(shedu_store::Error::NotFound) if ra.enrollment.auto_register => Ok(()),
+            Err(shedu_store::Error::NotFound) => Err(not_registered(device_id)),
+            Err(e) => Err(store_err("device")(e)),
+        }
+    }
+
     /// Signs, then commits the certificate with everything the enrolment changes in one transaction.
     #[allow(clippy::too_many_arguments)]
     async fn record_enrollment(
@@ -338,17 +352,11 @@ impl Enrollment {
                     "invalid-secret",
                     "the one-time secret is wrong or was already used",
                 ),
-                shedu_store::Error::NotFound => forbidden(
-                    "device-not-registered",
-                    format!("device {device_id} is not registered"),
-                ),
+                shedu_store::Error::NotFound => not_registered(device_id),
                 shedu_store::Error::Conflict { constraint }
                     if constraint.as_deref() == Some(shedu_store::DEVICE_DECOMMISSIONED) =>
                 {
-                    forbidden(
-                        "device-decommissioned",
-                        format!("device {device_id} is decommissioned"),
-                    )
+                    decommissioned(device_id)
                 }
                 shedu_store::Error::Conflict { constraint }
                     if constraint.as_deref() == Some(shedu_store::DEVICE_ALREADY_ENROLLED) =>
@@ -364,10 +372,7 @@ impl Enrollment {
                 shedu_store::Error::Conflict { constraint }
                     if constraint.as_deref() == Some(shedu_store::DEVICE_RA_MISMATCH) =>
                 {
-                    forbidden(
-                        "device-of-another-ra",
-                        format!("device {device_id} enrols through another RA"),
-                    )
+                    other_ra(device_id)
                 }
                 other => insert_err(other),
             })?;
@@ -393,7 +398,9 @@ impl Enrollment {
         let mut refusal = None;
         if let Some(leaf) = req.client_chain.first() {
             let is_ra = ra.certificate_der.as_deref() == Some(leaf.as_slice());
-            let is_bootstrap = modes.contains(&AuthMode::ClientCertificate)
+            // The RA's own certificate needs no chain to a bootstrap CA (each link is a signature check).
+            let is_bootstrap = !is_ra
+                && modes.contains(&AuthMode::ClientCertificate)
                 && self.chains_to_bootstrap_ca(ra, &req.client_chain).await?;
             if is_ra || is_bootstrap {
                 match self.issuance.client_certificate(leaf, false).await? {
@@ -460,7 +467,7 @@ impl Enrollment {
             }
             match chain
                 .iter()
-                .find(|c| is_signed_by(current, c) && *c != current)
+                .find(|c| *c != current && is_signed_by(current, c))
             {
                 Some(parent) => current = parent,
                 None => return Ok(false),

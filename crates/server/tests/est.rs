@@ -593,6 +593,18 @@ backend_test!(device_status_follows_its_certificate, |backend| {
         .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(status(&server, "m-2").await, "decommissioned");
+    // Its bootstrap certificate still authenticates, but the RA (no approval webhook: the device is
+    // judged in the enrolment's transaction only) refuses a decommissioned device and stores nothing.
+    let before = footprint(&server).await;
+    csr(dir, "m-2-again", "/CN=m-2", None);
+    let r = line.call("simpleenroll", Some("m-2-again"), Some("boot-m-2"));
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("device m-2 is decommissioned"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(footprint(&server).await, before);
     let (_, meters) = server.get(&format!("/api/v1/cas/{devices}")).await;
     write_chain(
         meters["certificate_pem"].as_str().unwrap(),

@@ -194,6 +194,17 @@ fn change(device: &str, from: &str, to: &str, cause: &str) -> (String, String, S
     )
 }
 
+/// The kinds of a device's log entries, newest first.
+async fn log_kinds(store: &Store, id: &str) -> Vec<String> {
+    store
+        .device_log(id, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.kind)
+        .collect()
+}
+
 async fn status(store: &Store, id: &str) -> String {
     store.get_device(id).await.unwrap().status
 }
@@ -266,15 +277,8 @@ both!(an_enrolment_writes_device_slot_log_and_events, |store| {
             "enrolled"
         )]
     );
-    let log: Vec<String> = store
-        .device_log("dev-1", 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|l| l.kind)
-        .collect();
     assert_eq!(
-        log,
+        log_kinds(&store, "dev-1").await,
         ["status_changed", "enrolled", "registered"],
         "newest first"
     );
@@ -451,6 +455,59 @@ both!(
                 .await,
             Err(Error::Unauthorized)
         ));
+    }
+);
+
+both!(
+    racing_first_enrolments_of_a_device_admit_exactly_one,
+    |store| {
+        // A device created by one of the racers, and one registered before: either way the losers find the
+        // winner's slot under the device's lock (on PostgreSQL, batches commit side by side).
+        ca(&store, "ca1", 30).await;
+        register(&store, &device("dev-old", "ra1", &[], json!({}))).await;
+        for id in ["dev-new", "dev-old"] {
+            let racers: Vec<_> = (0..6u8)
+                .map(|n| {
+                    let r = enrollment(id, "ca1", &format!("{id}-{n}"), NOW + 365 * DAY);
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        store
+                            .record_enrollment(
+                                r,
+                                &shedu_store::scratch::test_audit("device.enroll"),
+                            )
+                            .await
+                    })
+                })
+                .collect();
+            let mut won = 0;
+            for racer in racers {
+                match racer.await.unwrap() {
+                    Ok(outcome) => {
+                        won += 1;
+                        assert_eq!(outcome.status, "fully_provisioned");
+                        assert_eq!(outcome.previous, None);
+                    }
+                    Err(Error::Conflict { constraint }) => assert_eq!(
+                        constraint.as_deref(),
+                        Some(shedu_store::DEVICE_ALREADY_ENROLLED)
+                    ),
+                    Err(e) => panic!("{id}: {e:?}"),
+                }
+            }
+            assert_eq!(won, 1, "{id}");
+            assert_eq!(
+                store.device_certificates(id).await.unwrap().len(),
+                1,
+                "{id}"
+            );
+            let log = log_kinds(&store, id).await;
+            assert_eq!(
+                log.iter().filter(|k| *k == "enrolled").count(),
+                1,
+                "{id}: {log:?}"
+            );
+        }
     }
 );
 

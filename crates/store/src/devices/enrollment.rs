@@ -1,10 +1,6 @@
 //! Enrolment: everything one successful (re-)enrolment changes, in one transaction with its certificate.
 
-use sqlx::Row;
-
-use super::status::{
-    Arg, Data, DeviceRevocation, LogEntry, Scope, event_id, log, log_revocation, rederive,
-};
+use super::status::{DeviceRevocation, LogRow, event_id, insert_log, log_revocation, rederive_one};
 use super::{
     DEVICE_ALREADY_ENROLLED, DEVICE_DECOMMISSIONED, DEVICE_RA_MISMATCH, DEVICE_SLOT_NOT_CA,
     conflict, device_event, lock_device,
@@ -76,7 +72,9 @@ impl Store {
     }
 }
 
-/// The statements of [`Store::record_enrollment`], inside the caller's transaction.
+/// The statements of [`Store::record_enrollment`], inside the caller's transaction. A first enrolment of a
+/// new device is seven statements: the device, the certificate, the slot, the slot's history, the status,
+/// then every log entry in one and every event in one (in the order the changes happened).
 async fn enroll(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
@@ -85,154 +83,225 @@ async fn enroll(
     pending: crate::audit::Pending,
     r: EnrollmentRecord,
 ) -> Result<EnrollmentOutcome, Error> {
-    {
-        let now = r.now;
-        let device_created = r.register && register_for_enrollment(tx, backend, words, &r).await?;
-        let (status, ra_id) = lock_device(tx, backend, &r.device_id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        if status == "decommissioned" {
-            return Err(conflict(DEVICE_DECOMMISSIONED));
+    let now = r.now;
+    let mut written = Written::default();
+    let device_created = r.register && register_for_enrollment(tx, words, &r, &mut written).await?;
+    // A device this transaction created is ours, locked (PostgreSQL: a racing enrolment of the same new id
+    // waits on its key, then finds it), pending and without slots; any other is locked and read.
+    let held = if device_created {
+        Held {
+            status: "pending_provisioning".into(),
+            previous: None,
+            valid: false,
         }
-        if ra_id != r.ra_id {
-            return Err(conflict(DEVICE_RA_MISMATCH));
-        }
-        if let Some(hash) = &r.consume_secret_sha256 {
-            // Equality on a SHA-256 of a 256-bit random secret: timing reveals nothing usable.
-            let consumed = sqlx::query(
-                "UPDATE devices SET secret_sha256 = NULL WHERE id = $1 AND secret_sha256 = $2",
-            )
-            .bind(&r.device_id)
-            .bind(hash.clone())
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-            if consumed == 0 {
-                return Err(Error::Unauthorized);
-            }
-        }
-        // Checked under the device lock (PostgreSQL; SQLite has one writer), so two racing first enrolments
-        // cannot both pass; after the secret, so a spent secret still answers as spent. The rollback keeps an
-        // unspent secret.
-        if !r.reenroll && holds_valid_certificate(tx, &r).await? {
-            return Err(conflict(DEVICE_ALREADY_ENROLLED));
-        }
-        insert_rows(tx, &[&r.cert], backend).await?;
-        insert_events(tx, &[&r.cert_event], backend).await?;
-        let previous: Option<String> = sqlx::query(
-            "SELECT active_serial FROM device_slots WHERE device_id = $1 AND ca_id = $2",
+    } else {
+        held(tx, backend, &r).await?
+    };
+    if let Some(hash) = &r.consume_secret_sha256 {
+        // Equality on a SHA-256 of a 256-bit random secret: timing reveals nothing usable.
+        let consumed = sqlx::query(
+            "UPDATE devices SET secret_sha256 = NULL WHERE id = $1 AND secret_sha256 = $2",
         )
         .bind(&r.device_id)
-        .bind(&r.slot)
-        .fetch_optional(&mut **tx)
+        .bind(hash.clone())
+        .execute(&mut **tx)
         .await?
-        .map(|row| row.try_get(0))
-        .transpose()?;
-        sqlx::query(
-            "INSERT INTO device_slots (device_id, ca_id, active_serial, active_status, active_not_after, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (device_id, ca_id) DO UPDATE SET \
-             active_serial = excluded.active_serial, active_status = excluded.active_status, \
-             active_not_after = excluded.active_not_after, updated_at = excluded.updated_at",
-        )
-        .bind(&r.device_id)
-        .bind(&r.slot)
-        .bind(&r.cert.serial)
-        .bind(&r.cert.status)
-        .bind(r.cert.not_after)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        let (kind, log_kind) = if r.reenroll {
-            ("reenroll", "reenrolled")
-        } else {
-            ("enroll", "enrolled")
-        };
-        sqlx::query(
-            "INSERT INTO device_certificates (ca_id, serial, device_id, issued_at, kind) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&r.slot)
-        .bind(&r.cert.serial)
-        .bind(&r.device_id)
-        .bind(now)
-        .bind(kind)
-        .execute(&mut **tx)
-        .await?;
-        let entry = LogEntry {
-            device_id: &r.device_id,
-            time: now,
-            kind: log_kind,
-            message: format!("certificate {} issued in slot {}", r.cert.serial, r.slot),
-            data: Data::Fields(vec![
-                ("device_id", Arg::Text(r.device_id.clone())),
-                ("ra_id", Arg::Text(r.ra_id.clone())),
-                ("ca_id", Arg::Text(r.slot.clone())),
-                ("serial", Arg::Text(r.cert.serial.clone())),
-                ("previous", Arg::OptText(previous.clone())),
-            ]),
-        };
-        let data = log(tx, backend, entry).await?;
-        let ty = if r.reenroll {
-            words.device_reenrolled
-        } else {
-            words.device_enrolled
-        };
-        let enrolled = device_event(words.source, ty, &r.device_id, now, data);
-        events::append(tx, &enrolled).await?;
-        let previous_revoked = match (&previous, r.revoke_previous) {
-            (Some(prev), true) => revoke_superseded(tx, backend, words, &r, prev).await?,
-            _ => false,
-        };
-        rederive(
-            tx,
-            backend,
-            &Scope::Device(&r.device_id),
-            now,
-            words,
-            log_kind,
-        )
-        .await?;
-        crate::audit::append(tx, &chain, &[&pending]).await?;
-        let status: String = sqlx::query("SELECT status FROM devices WHERE id = $1")
-            .bind(&r.device_id)
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get(0)?;
-        Ok(EnrollmentOutcome {
-            device_created,
-            previous,
-            previous_revoked,
-            status,
-        })
+        .rows_affected();
+        if consumed == 0 {
+            return Err(Error::Unauthorized);
+        }
+    }
+    // Checked under the device lock (PostgreSQL; SQLite has one writer), so two racing first enrolments
+    // cannot both pass; after the secret, so a spent secret still answers as spent. The rollback keeps an
+    // unspent secret.
+    if !r.reenroll && held.valid {
+        return Err(conflict(DEVICE_ALREADY_ENROLLED));
+    }
+    insert_rows(tx, &[&r.cert], backend).await?;
+    written.events.push(r.cert_event.clone());
+    sqlx::query(
+        "INSERT INTO device_slots (device_id, ca_id, active_serial, active_status, active_not_after, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (device_id, ca_id) DO UPDATE SET \
+         active_serial = excluded.active_serial, active_status = excluded.active_status, \
+         active_not_after = excluded.active_not_after, updated_at = excluded.updated_at",
+    )
+    .bind(&r.device_id)
+    .bind(&r.slot)
+    .bind(&r.cert.serial)
+    .bind(&r.cert.status)
+    .bind(r.cert.not_after)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    let (kind, log_kind) = if r.reenroll {
+        ("reenroll", "reenrolled")
+    } else {
+        ("enroll", "enrolled")
+    };
+    sqlx::query(
+        "INSERT INTO device_certificates (ca_id, serial, device_id, issued_at, kind) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&r.slot)
+    .bind(&r.cert.serial)
+    .bind(&r.device_id)
+    .bind(now)
+    .bind(kind)
+    .execute(&mut **tx)
+    .await?;
+    let data = serde_json::json!({
+        "device_id": r.device_id, "ra_id": r.ra_id, "ca_id": r.slot, "serial": r.cert.serial,
+        "previous": held.previous,
+    })
+    .to_string();
+    let ty = if r.reenroll {
+        words.device_reenrolled
+    } else {
+        words.device_enrolled
+    };
+    written.record(
+        &r.device_id,
+        now,
+        log_kind,
+        format!("certificate {} issued in slot {}", r.cert.serial, r.slot),
+        data,
+        device_event(words.source, ty, &r.device_id, now, String::new()),
+    );
+    let previous_revoked = match (&held.previous, r.revoke_previous) {
+        (Some(prev), true) => {
+            // Its log entry and event come after the enrolment's.
+            written.flush(tx, backend).await?;
+            revoke_superseded(tx, backend, words, &r, prev).await?
+        }
+        _ => false,
+    };
+    // The slot now holds the new certificate: the status follows from it, not from the one superseded.
+    let status = match rederive_one(tx, &r.device_id, &held.status, now, log_kind).await? {
+        Some(change) => {
+            let event = device_event(
+                words.source,
+                words.device_status_changed,
+                &r.device_id,
+                now,
+                String::new(),
+            );
+            written.record(
+                &r.device_id,
+                now,
+                "status_changed",
+                change.message,
+                change.data,
+                event,
+            );
+            change.to
+        }
+        None => held.status,
+    };
+    written.flush(tx, backend).await?;
+    crate::audit::append(tx, &chain, &[&pending]).await?;
+    Ok(EnrollmentOutcome {
+        device_created,
+        previous: held.previous,
+        previous_revoked,
+        status,
+    })
+}
+
+/// The device log entries and events of an enrolment not written yet: written together, two statements
+/// for all of them, in the order they were recorded.
+#[derive(Default)]
+struct Written {
+    log: Vec<LogRow>,
+    events: Vec<NewEvent>,
+}
+
+impl Written {
+    /// A log entry and its event, whose data is the entry's.
+    fn record(
+        &mut self,
+        device_id: &str,
+        time: i64,
+        kind: &'static str,
+        message: String,
+        data: String,
+        mut event: NewEvent,
+    ) {
+        event.data.clone_from(&data);
+        self.events.push(event);
+        self.log.push(LogRow {
+            device_id: device_id.to_string(),
+            time,
+            kind,
+            message,
+            data,
+        });
+    }
+
+    async fn flush(
+        &mut self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        backend: Backend,
+    ) -> Result<(), Error> {
+        insert_log(tx, backend, &std::mem::take(&mut self.log)).await?;
+        let events = std::mem::take(&mut self.events);
+        if !events.is_empty() {
+            let events: Vec<&NewEvent> = events.iter().collect();
+            insert_events(tx, &events, backend).await?;
+        }
+        Ok(())
     }
 }
 
-/// Whether the slot's active certificate is still valid (not revoked, not past its notAfter): a first
-/// enrolment must not replace it, or whoever holds any accepted credential could take the device over.
-async fn holds_valid_certificate(
+/// An existing device as an enrolment finds it, under its lock.
+struct Held {
+    status: String,
+    /// The slot's active certificate.
+    previous: Option<String>,
+    /// Whether that certificate is still valid (not revoked, not past its notAfter): a first enrolment must
+    /// not replace it, or whoever holds any accepted credential could take the device over.
+    valid: bool,
+}
+
+/// Locks the device (PostgreSQL; SQLite has one writer) and reads its slot's active certificate. The slot
+/// is read after the lock is taken, in a statement of its own: on PostgreSQL a statement that waited for
+/// the lock still sees the rows of the other tables as of its start, not what the holder committed.
+async fn held(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
     r: &EnrollmentRecord,
-) -> Result<bool, Error> {
-    let valid: i64 = sqlx::query(
-        "SELECT COUNT(*) FROM device_slots s \
-         JOIN certificates c ON c.ca_id = s.ca_id AND c.serial = s.active_serial \
-         WHERE s.device_id = $1 AND s.ca_id = $2 AND c.status <> 'revoked' AND c.not_after > $3",
+) -> Result<Held, Error> {
+    let (status, ra_id) = lock_device(tx, backend, &r.device_id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if status == "decommissioned" {
+        return Err(conflict(DEVICE_DECOMMISSIONED));
+    }
+    if ra_id != r.ra_id {
+        return Err(conflict(DEVICE_RA_MISMATCH));
+    }
+    let slot: Option<(String, i64)> = sqlx::query_as(
+        "SELECT s.active_serial, CASE WHEN c.status <> 'revoked' AND c.not_after > $3 THEN 1 ELSE 0 END \
+         FROM device_slots s LEFT JOIN certificates c ON c.ca_id = s.ca_id AND c.serial = s.active_serial \
+         WHERE s.device_id = $1 AND s.ca_id = $2",
     )
     .bind(&r.device_id)
     .bind(&r.slot)
     .bind(r.now)
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get(0)?;
-    Ok(valid > 0)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(Held {
+        status,
+        valid: slot.as_ref().is_some_and(|s| s.1 == 1),
+        previous: slot.map(|s| s.0),
+    })
 }
 
-/// Creates the device of an auto-registering enrolment when missing, with its `registered` log entry and
-/// event. Returns whether it was created.
+/// Creates the device of an auto-registering enrolment when missing, and records its `registered` log entry
+/// and event. Returns whether it was created.
 async fn register_for_enrollment(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    backend: Backend,
     words: &EventWords,
     r: &EnrollmentRecord,
+    written: &mut Written,
 ) -> Result<bool, Error> {
     let created = sqlx::query(
         "INSERT INTO devices (id, ra_id, alias, tags, metadata, status, created_at, updated_at) \
@@ -246,25 +315,22 @@ async fn register_for_enrollment(
     .rows_affected()
         == 1;
     if created {
-        let entry = LogEntry {
-            device_id: &r.device_id,
-            time: r.now,
-            kind: "registered",
-            message: format!("registered by its enrolment through RA {}", r.ra_id),
-            data: Data::Fields(vec![
-                ("device_id", Arg::Text(r.device_id.clone())),
-                ("ra_id", Arg::Text(r.ra_id.clone())),
-            ]),
-        };
-        let data = log(tx, backend, entry).await?;
+        let data = serde_json::json!({"device_id": r.device_id, "ra_id": r.ra_id}).to_string();
         let ev = device_event(
             words.source,
             words.device_registered,
             &r.device_id,
             r.now,
-            data,
+            String::new(),
         );
-        events::append(tx, &ev).await?;
+        written.record(
+            &r.device_id,
+            r.now,
+            "registered",
+            format!("registered by its enrolment through RA {}", r.ra_id),
+            data,
+            ev,
+        );
     }
     Ok(created)
 }

@@ -247,14 +247,15 @@ fn rederive_statements(
             scope.condition(backend, n)
         )
     };
+    let [id, from, to, because] = CHANGE_KEYS;
     let data = |cause: &str| {
         json_object(
             backend,
             &[
-                ("device_id", "x.id".into()),
-                ("from", "x.old".into()),
-                ("to", "x.new".into()),
-                ("cause", cause.into()),
+                (id, "x.id".into()),
+                (from, "x.old".into()),
+                (to, "x.new".into()),
+                (because, cause.into()),
             ],
         )
     };
@@ -293,6 +294,89 @@ fn rederive_statements(
         ),
         (update, vec![Arg::Int(now), scope.arg()]),
     ]
+}
+
+/// The keys of a `device.status_changed` event's data (and of its log entry's): the device, the old and the
+/// new status, and the cause.
+const CHANGE_KEYS: [&str; 4] = ["device_id", "from", "to", "cause"];
+
+/// One device's status change, for a caller that knows the old status (it holds the device's row) and
+/// writes the log entry and event itself: [`rederive`]'s change for one device, in one statement.
+pub(super) struct StatusChange {
+    /// The new status.
+    pub(super) to: String,
+    /// The `status_changed` log entry's message and data (the event's data too).
+    pub(super) message: String,
+    pub(super) data: String,
+}
+
+/// Re-derives one device's status from its slots as stored, like [`rederive`] over [`Scope::Device`], but
+/// as one `UPDATE … RETURNING`: the caller holds the device's row and knows its status `from`, and writes
+/// the returned change's log entry and event (with its other rows). `None` when the status stays.
+pub(super) async fn rederive_one(
+    tx: &mut Transaction<'_, Any>,
+    device_id: &str,
+    from: &str,
+    now: i64,
+    cause: &str,
+) -> Result<Option<StatusChange>, Error> {
+    let new = derived(SLOT_NOW);
+    let sql = format!(
+        "UPDATE devices AS d SET status = {new}, updated_at = $1 \
+         WHERE d.id = $2 AND d.status <> 'decommissioned' AND {new} <> d.status RETURNING status"
+    );
+    let to: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(now)
+        .bind(device_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(to.map(|to| {
+        let [id, old, new, because] = CHANGE_KEYS;
+        let mut data = serde_json::Map::new();
+        for (k, v) in [(id, device_id), (old, from), (new, &to), (because, cause)] {
+            data.insert(k.into(), v.into());
+        }
+        StatusChange {
+            // The message [`rederive_statements`] writes in SQL.
+            message: format!("{from} -> {to}"),
+            data: serde_json::Value::Object(data).to_string(),
+            to,
+        }
+    }))
+}
+
+/// A device log entry whose data is already JSON, for [`insert_log`].
+pub(super) struct LogRow {
+    pub(super) device_id: String,
+    pub(super) time: i64,
+    pub(super) kind: &'static str,
+    pub(super) message: String,
+    pub(super) data: String,
+}
+
+/// Appends `rows` to the device log in one statement, in order.
+pub(super) async fn insert_log(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    rows: &[LogRow],
+) -> Result<(), Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut sql =
+        String::from("INSERT INTO device_log (device_id, time, kind, message, data) VALUES ");
+    crate::writer::push_placeholders(&mut sql, rows.len(), 5, backend);
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for r in rows {
+        q = q
+            .bind(r.device_id.clone())
+            .bind(r.time)
+            .bind(r.kind)
+            .bind(r.message.clone())
+            .bind(r.data.clone());
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// Takes the row locks of the devices the sweep at `now` will move, before the sweep touches a certificate
