@@ -266,7 +266,8 @@ fn spawn_memory_trim(interval: std::time::Duration) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            trim_free_memory();
+            // It walks every arena under its lock: off the runtime's workers.
+            let _ = tokio::task::spawn_blocking(trim_free_memory).await;
         }
     });
 }

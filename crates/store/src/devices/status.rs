@@ -269,7 +269,7 @@ fn rederive_statements(
     );
     let log = format!(
         "INSERT INTO device_log (device_id, time, kind, message, data) \
-         SELECT x.id, $1, 'status_changed', x.old || ' -> ' || x.new, {} FROM {} ORDER BY x.seq",
+         SELECT x.id, $1, 'status_changed', x.old || '{STATUS_ARROW}' || x.new, {} FROM {} ORDER BY x.seq",
         data("CAST($2 AS TEXT)"),
         moving(3)
     );
@@ -295,6 +295,9 @@ fn rederive_statements(
         (update, vec![Arg::Int(now), scope.arg()]),
     ]
 }
+
+/// Between the old and the new status in a `status_changed` log entry's message (SQL and Rust write it).
+const STATUS_ARROW: &str = " -> ";
 
 /// The keys of a `device.status_changed` event's data (and of its log entry's): the device, the old and the
 /// new status, and the cause.
@@ -338,7 +341,7 @@ pub(super) async fn rederive_one(
         }
         StatusChange {
             // The message [`rederive_statements`] writes in SQL.
-            message: format!("{from} -> {to}"),
+            message: format!("{from}{STATUS_ARROW}{to}"),
             data: serde_json::Value::Object(data).to_string(),
             to,
         }
