@@ -1215,15 +1215,20 @@ impl Acme {
     }
 
     async fn authz_row(&self, req: &Authenticated, id: &str) -> Result<AcmeAuthzRow> {
-        let row = match self.reg.store.acme_authz(id).await {
-            Ok(row) => row,
+        let (row, account_id) = match self.reg.store.acme_authz(id).await {
+            Ok(found) => found,
             Err(shedu_store::Error::NotFound) => {
                 return Err(Error::NotFound(format!("authorization {id}")).into());
             }
             Err(e) => return Err(store_err("ACME authorization")(e).into()),
         };
-        self.order_row(req, &row.order_id).await?;
-        Ok(row)
+        match &req.account {
+            Some(a) if a.id == account_id => Ok(row),
+            _ => Err(problem(
+                ProblemType::Unauthorized,
+                "the authorization belongs to another account",
+            )),
+        }
     }
 
     fn authz_view(&self, settings: &AcmeSettings, row: AcmeAuthzRow) -> AcmeAuthz {
@@ -1365,7 +1370,8 @@ impl Acme {
                     ))
                 }
             };
-            self.reg
+            let finished = self
+                .reg
                 .store
                 .acme_authz_finish(
                     &row,
@@ -1376,7 +1382,11 @@ impl Acme {
                 )
                 .await
                 .map_err(store_err("ACME authorization"))?;
-            row = self.authz_row(req, authz_id).await?;
+            if !finished {
+                // Another request settled it first: answer what it wrote (the row in hand is what was
+                // written otherwise).
+                row = self.authz_row(req, authz_id).await?;
+            }
         }
         let view = self.authz_view(settings, row);
         let challenge = view
@@ -1637,7 +1647,8 @@ impl Acme {
                 return Err(AcmeFailure::Protocol(failure));
             }
         };
-        self.reg
+        let moved = self
+            .reg
             .store
             .acme_order_move(
                 order_id,
@@ -1648,7 +1659,15 @@ impl Acme {
             )
             .await
             .map_err(store_err("ACME order"))?;
-        self.order(req, order_id).await
+        if !moved {
+            return self.order(req, order_id).await;
+        }
+        // What was just written: the order read above, now valid with its certificate.
+        Ok(AcmeOrder {
+            status: "valid".into(),
+            has_certificate: true,
+            ..view
+        })
     }
 
     /// The certificate of a valid order: leaf and chain, PEM (`application/pem-certificate-chain`).

@@ -552,6 +552,16 @@ backend_test!(
         stranger.register().await;
         let not_theirs = stranger.post(&c.url("revokeCert"), Some(&body(0))).await;
         assert_eq!(problem(&not_theirs), "unauthorized");
+        // Nor read its order, authorization or challenge (each read checks the order's account).
+        let authz = order["authorizations"][0].as_str().unwrap();
+        for url in [
+            order_url.clone(),
+            authz.to_string(),
+            format!("{}/http-01", authz.replace("/authz/", "/chall/")),
+        ] {
+            let r = stranger.post(&url, None).await;
+            assert_eq!((r.status, problem(&r)), (403, "unauthorized"), "{url}");
+        }
     }
 );
 

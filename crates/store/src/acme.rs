@@ -287,6 +287,15 @@ const ACCOUNT_COLUMNS: &str =
 const ORDER_COLUMNS: &str = "id, account_id, status, identifiers, profile, ca_id, replaces, expires_at, error, cert_serial, created_at";
 const AUTHZ_COLUMNS: &str = "id, order_id, identifier_type, identifier_value, wildcard, status, expires_at, token, challenge, validated_at, error";
 
+/// [`AUTHZ_COLUMNS`] of the table aliased `alias` in a join.
+fn authz_columns_of(alias: &str) -> String {
+    AUTHZ_COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn account(r: &AnyRow) -> Result<AcmeAccountRow, Error> {
     Ok(AcmeAccountRow {
         id: r.try_get("id")?,
@@ -644,11 +653,7 @@ impl Store {
         wildcard: bool,
         until: i64,
     ) -> Result<Option<AcmeAuthzRow>, Error> {
-        let columns = AUTHZ_COLUMNS
-            .split(", ")
-            .map(|c| format!("a.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = authz_columns_of("a");
         let sql = format!(
             "SELECT {columns} FROM acme_authzs a JOIN acme_orders o ON o.id = a.order_id \
              WHERE a.identifier_type = $1 AND a.identifier_value = $2 AND a.wildcard = $3 \
@@ -767,10 +772,14 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// An authorization.
-    pub async fn acme_authz(&self, id: &str) -> Result<AcmeAuthzRow, Error> {
-        let sql = format!("SELECT {AUTHZ_COLUMNS} FROM acme_authzs WHERE id = $1");
-        self.read_optional(sql, id, authz)
+    /// An authorization and the account of its order (who may see it), in one read.
+    pub async fn acme_authz(&self, id: &str) -> Result<(AcmeAuthzRow, String), Error> {
+        let sql = format!(
+            "SELECT {}, o.account_id FROM acme_authzs a JOIN acme_orders o ON o.id = a.order_id \
+             WHERE a.id = $1",
+            authz_columns_of("a")
+        );
+        self.read_optional(sql, id, |r| Ok((authz(r)?, r.try_get("account_id")?)))
             .await?
             .ok_or(Error::NotFound)
     }

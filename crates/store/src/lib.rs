@@ -307,6 +307,10 @@ async fn sqlite_pool(url: &str, max: u32, cache_kib: i64) -> Result<AnyPool, Err
         .max_connections(max)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
+        // A SQLite connection is a file handle in this process: it cannot be cut off like a socket, so
+        // the ping sqlx sends by default on every acquire (a round trip to the connection's worker thread,
+        // about as costly as a short query) checks nothing here.
+        .test_before_acquire(false)
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 // WAL lets readers run beside the writer; synchronous=FULL makes every commit durable.
