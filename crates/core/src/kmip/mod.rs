@@ -364,8 +364,9 @@ impl Kmip {
         result.map(|out| out.payload)
     }
 
-    /// Records a read, a refusal or a failure (changes record themselves with the change). An audit
-    /// write that fails is logged: the KMIP answer does not depend on it.
+    /// Records a refusal or a failure before the answer (changes record themselves with the change,
+    /// reads through [`Kmip::audit_read`]). An audit write that fails is logged: the KMIP answer does
+    /// not depend on it.
     async fn audit(
         &self,
         actor: &AuditContext,
