@@ -70,6 +70,7 @@ const NAMES: &[(&str, u32)] = &[
     ("Extractable", tag::EXTRACTABLE),
     ("Key Value Present", tag::KEY_VALUE_PRESENT),
     ("Alternative Name", tag::ALTERNATIVE_NAME),
+    ("Random Number Generator", tag::RANDOM_NUMBER_GENERATOR),
 ];
 
 /// The tag of the attribute named `name` (None for a custom `x-`/`y-` attribute or an unknown name).

@@ -64,5 +64,44 @@ pub fn enum_value(t: u32, name: &str) -> Option<u32> {
     table.iter().find(|(_, s)| *s == name).map(|(n, _)| *n)
 }
 
+/// The value named `name` of the enumeration carried by tag `t`, also as the OASIS XML test cases spell
+/// it: letters and digits apart by `_` (`SHA_256`, `PKCS_1`, `X_509`), any case.
+pub fn enum_value_loose(t: u32, name: &str) -> Option<u32> {
+    if let Some(v) = enum_value(t, name) {
+        return Some(v);
+    }
+    let (_, table) = names::ENUM_NAMES.iter().find(|(x, _)| *x == t)?;
+    let bare = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '_')
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let wanted = bare(name);
+    table
+        .iter()
+        .find(|(_, s)| bare(s) == wanted)
+        .map(|(n, _)| *n)
+}
+
+/// The Cryptographic Usage Mask written as bit names, as the OASIS XML and JSON encodings write it
+/// (`"Encrypt Decrypt"`, `"Sign|Verify"`): the names separated by spaces or `|`; `None` if one is not a
+/// bit's name or there is none.
+pub fn usage_mask_value(names: &str) -> Option<i32> {
+    let mut mask = 0;
+    let mut any = false;
+    for name in names.split(|c: char| c == '|' || c.is_whitespace()) {
+        if name.is_empty() {
+            continue;
+        }
+        let (bit, _) = names::CRYPTOGRAPHIC_USAGE_MASK_NAMES
+            .iter()
+            .find(|(_, n)| *n == name)?;
+        mask |= bit;
+        any = true;
+    }
+    any.then_some(mask)
+}
+
 #[cfg(test)]
 mod tests;

@@ -1767,6 +1767,86 @@ const KEY_FORMAT_TYPE_NAMES: &[(u32, &str)] = &[
     (0x00000016, "PKCS12"),
 ];
 
+/// The bits of the `CryptographicUsageMask` (KMIP 1.4 §9.1.3.3.1, KMIP 2.1 §11.15).
+pub mod cryptographic_usage_mask {
+    /// `Sign`
+    pub const SIGN: i32 = 0x00000001;
+    /// `Verify`
+    pub const VERIFY: i32 = 0x00000002;
+    /// `Encrypt`
+    pub const ENCRYPT: i32 = 0x00000004;
+    /// `Decrypt`
+    pub const DECRYPT: i32 = 0x00000008;
+    /// `WrapKey`
+    pub const WRAP_KEY: i32 = 0x00000010;
+    /// `UnwrapKey`
+    pub const UNWRAP_KEY: i32 = 0x00000020;
+    /// `Export`
+    pub const EXPORT: i32 = 0x00000040;
+    /// `MACGenerate`
+    pub const MAC_GENERATE: i32 = 0x00000080;
+    /// `MACVerify`
+    pub const MAC_VERIFY: i32 = 0x00000100;
+    /// `DeriveKey`
+    pub const DERIVE_KEY: i32 = 0x00000200;
+    /// `ContentCommitment`
+    pub const CONTENT_COMMITMENT: i32 = 0x00000400;
+    /// `KeyAgreement`
+    pub const KEY_AGREEMENT: i32 = 0x00000800;
+    /// `CertificateSign`
+    pub const CERTIFICATE_SIGN: i32 = 0x00001000;
+    /// `CRLSign`
+    pub const CRL_SIGN: i32 = 0x00002000;
+    /// `GenerateCryptogram`
+    pub const GENERATE_CRYPTOGRAM: i32 = 0x00004000;
+    /// `ValidateCryptogram`
+    pub const VALIDATE_CRYPTOGRAM: i32 = 0x00008000;
+    /// `TranslateEncrypt`
+    pub const TRANSLATE_ENCRYPT: i32 = 0x00010000;
+    /// `TranslateDecrypt`
+    pub const TRANSLATE_DECRYPT: i32 = 0x00020000;
+    /// `TranslateWrap`
+    pub const TRANSLATE_WRAP: i32 = 0x00040000;
+    /// `TranslateUnwrap`
+    pub const TRANSLATE_UNWRAP: i32 = 0x00080000;
+    /// `Authenticate`
+    pub const AUTHENTICATE: i32 = 0x00100000;
+    /// `Unrestricted`
+    pub const UNRESTRICTED: i32 = 0x00200000;
+    /// `FPEEncrypt`
+    pub const FPE_ENCRYPT: i32 = 0x00400000;
+    /// `FPEDecrypt`
+    pub const FPE_DECRYPT: i32 = 0x00800000;
+}
+
+/// The names of the `CryptographicUsageMask` bits, as the XML and JSON encodings write them.
+pub const CRYPTOGRAPHIC_USAGE_MASK_NAMES: &[(i32, &str)] = &[
+    (0x00000001, "Sign"),
+    (0x00000002, "Verify"),
+    (0x00000004, "Encrypt"),
+    (0x00000008, "Decrypt"),
+    (0x00000010, "WrapKey"),
+    (0x00000020, "UnwrapKey"),
+    (0x00000040, "Export"),
+    (0x00000080, "MACGenerate"),
+    (0x00000100, "MACVerify"),
+    (0x00000200, "DeriveKey"),
+    (0x00000400, "ContentCommitment"),
+    (0x00000800, "KeyAgreement"),
+    (0x00001000, "CertificateSign"),
+    (0x00002000, "CRLSign"),
+    (0x00004000, "GenerateCryptogram"),
+    (0x00008000, "ValidateCryptogram"),
+    (0x00010000, "TranslateEncrypt"),
+    (0x00020000, "TranslateDecrypt"),
+    (0x00040000, "TranslateWrap"),
+    (0x00080000, "TranslateUnwrap"),
+    (0x00100000, "Authenticate"),
+    (0x00200000, "Unrestricted"),
+    (0x00400000, "FPEEncrypt"),
+    (0x00800000, "FPEDecrypt"),
+];
+
 /// The `State` enumeration.
 pub mod state {
     /// `PreActive`
@@ -1818,6 +1898,35 @@ const REVOCATION_REASON_CODE_NAMES: &[(u32, &str)] = &[
     (0x00000005, "Superseded"),
     (0x00000006, "CessationOfOperation"),
     (0x00000007, "PrivilegeWithdrawn"),
+];
+
+/// The `RNGAlgorithm` enumeration (KMIP 1.3 §9.1.3.2.53).
+pub mod rng_algorithm {
+    /// `DRBG`
+    pub const DRBG: u32 = 0x00000003;
+}
+
+const RNG_ALGORITHM_NAMES: &[(u32, &str)] = &[
+    (0x00000001, "Unspecified"),
+    (0x00000002, "FIPS1862"),
+    (0x00000003, "DRBG"),
+    (0x00000004, "NRBG"),
+    (0x00000005, "ANSIX931"),
+    (0x00000006, "ANSIX962"),
+];
+
+/// The `DRBGAlgorithm` enumeration (KMIP 1.3 §9.1.3.2.54).
+pub mod drbg_algorithm {
+    /// `CTR`
+    pub const CTR: u32 = 0x00000005;
+}
+
+const DRBG_ALGORITHM_NAMES: &[(u32, &str)] = &[
+    (0x00000001, "Unspecified"),
+    (0x00000002, "DualEC"),
+    (0x00000003, "Hash"),
+    (0x00000004, "HMAC"),
+    (0x00000005, "CTR"),
 ];
 
 /// The `NameType` enumeration.
@@ -2941,4 +3050,6 @@ pub(crate) const ENUM_NAMES: &[(u32, &[(u32, &str)])] = &[
     (tag::PROTECTION_STORAGE_MASK, PROTECTION_STORAGE_MASK_NAMES),
     (tag::KEY_VALUE_LOCATION_TYPE, KEY_VALUE_LOCATION_TYPE_NAMES),
     (tag::ALTERNATIVE_NAME_TYPE, ALTERNATIVE_NAME_TYPE_NAMES),
+    (tag::RNG_ALGORITHM, RNG_ALGORITHM_NAMES),
+    (tag::DRBG_ALGORITHM, DRBG_ALGORITHM_NAMES),
 ];

@@ -413,3 +413,29 @@ fn a_bare_operation_reads_as_cosmian_sends_it_and_answers_in_its_form() {
         assert!(operation_from_json(bad.as_bytes()).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn usage_masks_read_from_bit_names() {
+    use crate::{cryptographic_usage_mask as bit, usage_mask_value};
+    assert_eq!(
+        usage_mask_value("Encrypt Decrypt"),
+        Some(bit::ENCRYPT | bit::DECRYPT)
+    );
+    assert_eq!(usage_mask_value("Sign|Verify"), Some(3));
+    assert_eq!(
+        crate::enum_value_loose(tag::HASHING_ALGORITHM, "SHA_256"),
+        Some(crate::hashing_algorithm::SHA_256)
+    );
+    assert_eq!(
+        crate::enum_value_loose(tag::KEY_FORMAT_TYPE, "X_509"),
+        Some(5)
+    );
+    assert_eq!(
+        crate::enum_value_loose(tag::KEY_FORMAT_TYPE, "X_5_10"),
+        None
+    );
+    assert_eq!(usage_mask_value("CRLSign"), Some(0x2000));
+    for bad in ["", " ", "Encrypt Nope", "encrypt"] {
+        assert_eq!(usage_mask_value(bad), None, "{bad:?}");
+    }
+}

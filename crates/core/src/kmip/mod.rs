@@ -168,15 +168,23 @@ pub struct KmipObjectSummary {
     pub operations: Vec<String>,
 }
 
+/// How many audit records of reads may wait for their commit at once (see [`Kmip::audit_read`]).
+const READS_IN_FLIGHT: usize = 1024;
+
 /// The KMIP service.
 #[derive(Debug)]
 pub struct Kmip {
     reg: Arc<Registry>,
+    /// Slots for the audit records of reads that are queued and not yet committed.
+    reads_in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Kmip {
     pub(crate) fn new(reg: Arc<Registry>) -> Kmip {
-        Kmip { reg }
+        Kmip {
+            reg,
+            reads_in_flight: Arc::new(tokio::sync::Semaphore::new(READS_IN_FLIGHT)),
+        }
     }
 
     /// Runs a request message for `actor` (whose `principal` is the KMIP user) and answers it. Never
@@ -331,15 +339,9 @@ impl Kmip {
         match &result {
             // Changes audit themselves in their transaction; reads are recorded here.
             Ok(out) if !ops::is_change(op) => {
-                let target = out.target.clone().unwrap_or_else(|| "-".into());
-                self.audit(
-                    actor,
-                    &format!("kmip.{name}"),
-                    &target,
-                    Outcome::Success,
-                    None,
-                )
-                .await;
+                let target = out.target.as_deref().unwrap_or("-");
+                self.audit_read(actor, &format!("kmip.{name}"), target)
+                    .await;
             }
             Ok(_) => {}
             Err(f) => {
@@ -362,8 +364,9 @@ impl Kmip {
         result.map(|out| out.payload)
     }
 
-    /// Records a read, a refusal or a failure (changes record themselves with the change). An audit
-    /// write that fails is logged: the KMIP answer does not depend on it.
+    /// Records a refusal or a failure before the answer (changes record themselves with the change,
+    /// reads through [`Kmip::audit_read`]). An audit write that fails is logged: the KMIP answer does
+    /// not depend on it.
     async fn audit(
         &self,
         actor: &AuditContext,
@@ -372,16 +375,46 @@ impl Kmip {
         outcome: Outcome,
         detail: Option<String>,
     ) {
-        let entry = actor.entry(
+        let entry = self.audit_entry(actor, action, target, outcome, detail);
+        if let Err(e) = self.reg.store.append_audit(entry).await {
+            tracing::error!(error = %e, "cannot record a KMIP operation in the audit log");
+        }
+    }
+
+    fn audit_entry(
+        &self,
+        actor: &AuditContext,
+        action: &str,
+        target: &str,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) -> crate::AuditEntry {
+        actor.entry(
             action,
             &format!("kmip/{target}"),
             outcome,
             detail,
             self.reg.now(),
-        );
-        if let Err(e) = self.reg.store.append_audit(entry).await {
-            tracing::error!(error = %e, "cannot record a KMIP operation in the audit log");
-        }
+        )
+    }
+
+    /// Records a read that succeeded without waiting for the record's commit: the record is queued
+    /// for the store's next group commit (durable within that commit's fsync, a few milliseconds after
+    /// the answer; a crash in between loses it, where a change's record is durable with the change).
+    /// At most [`READS_IN_FLIGHT`] records wait at once; a read beyond that waits for a slot, so reads
+    /// never outrun the audit log.
+    async fn audit_read(&self, actor: &AuditContext, action: &str, target: &str) {
+        let entry = self.audit_entry(actor, action, target, Outcome::Success, None);
+        let Ok(slot) = self.reads_in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let store = self.reg.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.append_audit(entry).await {
+                tracing::error!(error = %e, "cannot record a KMIP read in the audit log");
+            }
+            drop(slot);
+        });
     }
 
     /// Grants `user` the `operations` on `uid`. Only the owner may; anyone else gets `NotFound`, as for

@@ -3,8 +3,8 @@
 
 use shedu_keys::Keystore;
 use shedu_kmip::{
-    Attribute, ProtocolVersion, Ttlv, Value, object_type, read_attributes, state, tag,
-    write_attribute,
+    Attribute, ProtocolVersion, Ttlv, Value, drbg_algorithm, hashing_algorithm, object_type,
+    read_attributes, rng_algorithm, state, tag, write_attribute,
 };
 use shedu_store::KmipObjectRow;
 use zeroize::Zeroizing;
@@ -101,11 +101,18 @@ impl Managed {
         if let Some(t) = object.child(tag::CERTIFICATE_TYPE) {
             m.set(t.clone());
         }
+        if let Some(d) = digest(object) {
+            m.set(d);
+        }
         m.set(Ttlv::text(tag::UNIQUE_IDENTIFIER, m.uid.clone()));
         m.set(Ttlv::enumeration(tag::OBJECT_TYPE, object_type));
         m.set(Ttlv::enumeration(tag::STATE, state));
         m.set(Ttlv::new(tag::INITIAL_DATE, Value::DateTime(now)));
         m.set(Ttlv::new(tag::LAST_CHANGE_DATE, Value::DateTime(now)));
+        // A registering client may say when the object was first made; otherwise it is made now.
+        if m.attr(tag::ORIGINAL_CREATION_DATE).is_none() {
+            m.set(Ttlv::new(tag::ORIGINAL_CREATION_DATE, Value::DateTime(now)));
+        }
         // KMIP 1.x's (deprecated) Operation Policy Name: shedu has one policy, the owner-and-grants one,
         // named `default` as PyKMIP's server names its own.
         if m.attr(tag::OPERATION_POLICY_NAME).is_none() {
@@ -118,6 +125,24 @@ impl Managed {
             ));
         }
         Ok(m)
+    }
+
+    /// Marks an object whose key material the server generated: its Random Number Generator attribute
+    /// (KMIP 1.3 §3.44) names aws-lc's, a CTR DRBG over AES-256, which makes every key shedu generates.
+    pub(crate) fn generated(mut self) -> Managed {
+        self.set(Ttlv::structure(
+            tag::RANDOM_NUMBER_GENERATOR,
+            vec![
+                Ttlv::enumeration(tag::RNG_ALGORITHM, rng_algorithm::DRBG),
+                Ttlv::enumeration(
+                    tag::CRYPTOGRAPHIC_ALGORITHM,
+                    shedu_kmip::cryptographic_algorithm::AES,
+                ),
+                Ttlv::integer(tag::CRYPTOGRAPHIC_LENGTH, 256),
+                Ttlv::enumeration(tag::DRBG_ALGORITHM, drbg_algorithm::CTR),
+            ],
+        ));
+        self
     }
 
     /// Opens a stored row (its material stays sealed until [`Managed::open`]).
@@ -247,7 +272,36 @@ pub(crate) const SERVER_SET: &[u32] = &[
     tag::COMPROMISE_DATE,
     tag::DEACTIVATION_DATE,
     tag::REVOCATION_REASON,
+    tag::DIGEST,
 ];
+
+/// The Digest attribute of an object (KMIP 1.4 §3.17): SHA-256 of its Key Material bytes with their Key
+/// Format Type, or of its Certificate Value or Opaque Data Value; none for material held as a structure
+/// (transparent keys) or wrapped.
+fn digest(object: &Ttlv) -> Option<Ttlv> {
+    let (bytes, format) = match object.child(tag::KEY_BLOCK) {
+        Some(block) => (
+            block.child(tag::KEY_VALUE)?.child(tag::KEY_MATERIAL)?,
+            Some(block.child(tag::KEY_FORMAT_TYPE)?.clone()),
+        ),
+        None => (
+            object
+                .child(tag::CERTIFICATE_VALUE)
+                .or_else(|| object.child(tag::OPAQUE_DATA_VALUE))?,
+            None,
+        ),
+    };
+    let Value::ByteString(bytes) = &bytes.value else {
+        return None;
+    };
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut items = vec![
+        Ttlv::enumeration(tag::HASHING_ALGORITHM, hashing_algorithm::SHA_256),
+        Ttlv::bytes(tag::DIGEST_VALUE, hash.as_ref()),
+    ];
+    items.extend(format);
+    Some(Ttlv::structure(tag::DIGEST, items))
+}
 
 /// The tag of the structure that carries an object of `object_type` (Register, Get).
 pub(crate) fn object_tag(t: u32) -> Option<u32> {

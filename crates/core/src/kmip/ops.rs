@@ -383,7 +383,7 @@ impl Ctx<'_> {
         let all: Vec<&Attribute> = attributes.iter().collect();
         let (algorithm, length) = key_spec(&all, None)?;
         let object = symmetric_key(algorithm, length)?;
-        let m = self.new_object(&object, t, attributes)?;
+        let m = self.new_object(&object, t, attributes)?.generated();
         self.store_new(&[&m]).await?;
         Ok(Out {
             payload: payload(vec![
@@ -974,7 +974,8 @@ impl Ctx<'_> {
             object_type::PRIVATE_KEY,
             with(&private),
             now,
-        )?;
+        )?
+        .generated();
         let mut pk = Managed::new(
             ks,
             &self.actor.principal,
@@ -982,7 +983,8 @@ impl Ctx<'_> {
             object_type::PUBLIC_KEY,
             with(&public),
             now,
-        )?;
+        )?
+        .generated();
         sk.set(link(shedu_kmip::link_type::PUBLIC_KEY_LINK, &pk.uid));
         pk.set(link(shedu_kmip::link_type::PRIVATE_KEY_LINK, &sk.uid));
         self.store_new(&[&sk, &pk]).await?;
@@ -1239,16 +1241,8 @@ struct Use<'p> {
 /// States in which Decrypt and Signature Verify still work (old data must stay readable).
 const USABLE_AFTER_REVOKE: &[u32] = &[state::ACTIVE, state::DEACTIVATED, state::COMPROMISED];
 
-/// Cryptographic Usage Mask bits (KMIP 1.4 §9.1.3.3.1).
-mod usage {
-    pub(super) const SIGN: i32 = 0x1;
-    pub(super) const VERIFY: i32 = 0x2;
-    pub(super) const ENCRYPT: i32 = 0x4;
-    pub(super) const DECRYPT: i32 = 0x8;
-    pub(super) const WRAP_KEY: i32 = 0x10;
-    pub(super) const MAC_GENERATE: i32 = 0x80;
-    pub(super) const DERIVE_KEY: i32 = 0x200;
-}
+/// Cryptographic Usage Mask bits.
+use shedu_kmip::cryptographic_usage_mask as usage;
 
 /// A Link attribute value.
 fn link(link_type: u32, uid: &str) -> Ttlv {

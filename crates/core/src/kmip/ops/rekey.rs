@@ -25,7 +25,6 @@ const NOT_INHERITED: &[u32] = &[
     tag::ARCHIVE_DATE,
     tag::ORIGINAL_CREATION_DATE,
     tag::LINK,
-    tag::DIGEST,
 ];
 
 impl Ctx<'_> {
@@ -135,7 +134,8 @@ impl Ctx<'_> {
                     object_type::PUBLIC_KEY,
                     public,
                     self.now(),
-                )?;
+                )?
+                .generated();
                 if sk.state == state::ACTIVE {
                     pk.transition(state::ACTIVE, Some(tag::ACTIVATION_DATE), self.now());
                 }
@@ -230,7 +230,8 @@ impl Ctx<'_> {
             old.object_type,
             inherited,
             now,
-        )?;
+        )?
+        .generated();
         // The names now name the new object.
         old.attributes.retain(|a| a.value.tag != tag::NAME);
         old.set(Ttlv::new(tag::LAST_CHANGE_DATE, Value::DateTime(now)));
