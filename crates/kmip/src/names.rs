@@ -1268,8 +1268,8 @@ pub mod object_type {
     pub const TEMPLATE: u32 = 0x00000006;
     /// `SecretData`
     pub const SECRET_DATA: u32 = 0x00000007;
-    /// `OpaqueData`
-    pub const OPAQUE_DATA: u32 = 0x00000008;
+    /// `OpaqueObject`
+    pub const OPAQUE_OBJECT: u32 = 0x00000008;
     /// `PGPKey`
     pub const PGP_KEY: u32 = 0x00000009;
     /// `CertificateRequest`
@@ -1284,7 +1284,7 @@ const OBJECT_TYPE_NAMES: &[(u32, &str)] = &[
     (0x00000005, "SplitKey"),
     (0x00000006, "Template"),
     (0x00000007, "SecretData"),
-    (0x00000008, "OpaqueData"),
+    (0x00000008, "OpaqueObject"),
     (0x00000009, "PGPKey"),
     (0x0000000A, "CertificateRequest"),
 ];

@@ -311,7 +311,7 @@ pub(crate) fn object_tag(t: u32) -> Option<u32> {
         object_type::PUBLIC_KEY => tag::PUBLIC_KEY,
         object_type::PRIVATE_KEY => tag::PRIVATE_KEY,
         object_type::SECRET_DATA => tag::SECRET_DATA,
-        object_type::OPAQUE_DATA => tag::OPAQUE_OBJECT,
+        object_type::OPAQUE_OBJECT => tag::OPAQUE_OBJECT,
         object_type::SPLIT_KEY => tag::SPLIT_KEY,
         _ => return None,
     })

@@ -352,7 +352,7 @@ impl Ctx<'_> {
                         object_type::PUBLIC_KEY,
                         object_type::PRIVATE_KEY,
                         object_type::SECRET_DATA,
-                        object_type::OPAQUE_DATA,
+                        object_type::OPAQUE_OBJECT,
                         object_type::SPLIT_KEY,
                     ]
                     .map(|t| Ttlv::enumeration(tag::OBJECT_TYPE, t)),

@@ -214,10 +214,6 @@ impl Node {
                     .or_else(|| match t {
                         // An Attribute Reference names an attribute by its tag.
                         tag::ATTRIBUTE_REFERENCE => tag_value(text),
-                        // The specification's name; shedu-kmip's table says `OpaqueData`.
-                        tag::OBJECT_TYPE if text == "OpaqueObject" => {
-                            Some(shedu_kmip::object_type::OPAQUE_DATA)
-                        }
                         _ => enum_value_loose(t, text),
                     })
                     .unwrap_or_else(|| unreadable(kind, text, &self.tag)),
