@@ -234,8 +234,11 @@ const MINTED_CAP: usize = 4096;
 /// spent through another replica fails there). A miss (restart, another replica, eviction) reads the row.
 #[derive(Debug, Default)]
 struct Minted {
-    rows: Mutex<(HashMap<Vec<u8>, ConnectorTokenRow>, VecDeque<Vec<u8>>)>,
+    rows: Mutex<(MintedRows, VecDeque<Vec<u8>>)>,
 }
+
+/// Remembered token rows by their hash.
+type MintedRows = HashMap<Vec<u8>, ConnectorTokenRow>;
 
 impl Minted {
     fn remember(&self, row: &ConnectorTokenRow) {
