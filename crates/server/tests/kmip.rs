@@ -2035,7 +2035,10 @@ backend_test!(oasis_test_cases_replay, |backend| {
         let mut differences = Vec::new();
         let xml = std::fs::read_to_string(folder.join(format!("{case}.xml"))).unwrap();
         let messages = oasis::parse(&xml);
-        assert!(messages.len() >= 2 && messages.len().is_multiple_of(2), "{case}");
+        assert!(
+            messages.len() >= 2 && messages.len().is_multiple_of(2),
+            "{case}"
+        );
         let mut vars = oasis::Vars::start();
         for (step, pair) in messages.chunks(2).enumerate() {
             let (request, expected) = (&pair[0], &pair[1]);
