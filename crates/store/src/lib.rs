@@ -41,6 +41,9 @@ mod writer;
 
 use std::time::Duration;
 
+/// A PostgreSQL connection idle this long is pinged before it is used again.
+const IDLE_PING: Duration = Duration::from_secs(1);
+
 use sqlx::any::AnyRow;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, AssertSqlSafe, Executor};
@@ -177,6 +180,19 @@ impl Store {
                 let pool = AnyPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
+                    // sqlx pings a connection over the network before each use (and again when it comes
+                    // back, which is what drops a broken one): one extra round trip per statement outside
+                    // a transaction. A connection in steady use needs no ping; one idle long enough to have
+                    // been cut off unnoticed (a server restart, a proxy's idle timeout) gets it.
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for >= IDLE_PING {
+                                sqlx::Connection::ping(conn).await?;
+                            }
+                            Ok(true)
+                        })
+                    })
                     .connect(url)
                     .await
                     .map_err(Error::unavailable)?;
@@ -357,6 +373,32 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::scratch::{ScratchDb, TEST_WORDS, TestBackend};
+    use sqlx::Connection;
+
+    /// Connections are handed out without a ping while in steady use; one that was cut off while idle (a
+    /// server restart) is pinged, found dead and replaced, so the caller never sees the dead one.
+    #[tokio::test]
+    async fn postgres_connections_cut_off_while_idle_are_replaced() {
+        let db = ScratchDb::new(TestBackend::Postgres).await;
+        let store = super::Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+        store.meta_put("k", b"v").await.unwrap();
+        let mut admin = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        let cut: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        assert!(!cut.is_empty() && cut.iter().all(|c| *c), "{cut:?}");
+        admin.close().await.unwrap();
+        tokio::time::sleep(super::IDLE_PING + std::time::Duration::from_millis(300)).await;
+        assert_eq!(store.meta_get("k").await.unwrap(), Some(b"v".to_vec()));
+        store.meta_put("k", b"w").await.unwrap();
+        assert_eq!(store.meta_get("k").await.unwrap(), Some(b"w".to_vec()));
+    }
+
     #[test]
     fn redacts_passwords() {
         assert_eq!(
