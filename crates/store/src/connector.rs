@@ -21,6 +21,9 @@ use crate::{Backend, CertRow, Error, NewEvent, Store};
 /// How long a spent or expired token row is kept after its expiry (for investigations), in seconds.
 const TOKEN_KEEP_SECS: i64 = 86_400;
 
+/// The least time between two purges of expired tokens by one writer.
+pub(crate) const PURGE_EVERY_SECS: i64 = 60;
+
 /// One one-time token, as stored: never the token itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectorTokenRow {
@@ -192,19 +195,25 @@ impl Store {
     }
 }
 
-/// Writes the connector rows of a batch's changes: new tokens with one multi-row INSERT (after purging the
-/// rows that expired more than [`TOKEN_KEEP_SECS`] ago), the certificate records with another.
+/// Writes the connector rows of a batch's changes: new tokens with one multi-row INSERT, the certificate
+/// records with another. A batch that writes tokens also purges the rows that expired more than
+/// [`TOKEN_KEEP_SECS`] ago, unless this writer did so less than [`PURGE_EVERY_SECS`] before (`purged_at`,
+/// the writer's own memory: a statement per batch saved, and a rolled-back purge only waits for the next).
 pub(crate) async fn insert_batch(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     rows: &[&ConnectorRows],
     backend: Backend,
+    purged_at: &mut i64,
 ) -> Result<(), Error> {
     let tokens: Vec<&ConnectorTokenRow> = rows.iter().filter_map(|r| r.token.as_ref()).collect();
     if let Some(oldest) = tokens.iter().map(|t| t.created_at).min() {
-        sqlx::query("DELETE FROM connector_tokens WHERE expires_at < $1")
-            .bind(oldest - TOKEN_KEEP_SECS)
-            .execute(&mut **tx)
-            .await?;
+        if oldest.saturating_sub(*purged_at) >= PURGE_EVERY_SECS {
+            sqlx::query("DELETE FROM connector_tokens WHERE expires_at < $1")
+                .bind(oldest - TOKEN_KEEP_SECS)
+                .execute(&mut **tx)
+                .await?;
+            *purged_at = oldest;
+        }
         let mut sql = String::from(
             "INSERT INTO connector_tokens (token_sha256, purpose, kind, name, group_name, tenant, created_at, \
              expires_at) VALUES ",
@@ -271,48 +280,49 @@ pub(crate) async fn insert_token(
 }
 
 /// Spends the tokens a batch's changes name (`None`: the change spends none) with one `UPDATE … RETURNING`
-/// per purpose and time: each change's outcome, [`Error::Unauthorized`] unless this batch spent its token
-/// for it (a token named twice goes to the first change that names it).
+/// per time (whatever their purposes: each token is matched with its own): each change's outcome,
+/// [`Error::Unauthorized`] unless this batch spent its token for it (a token named twice goes to the first
+/// change that names it).
 pub(crate) async fn spend_tokens(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     spends: &[Option<&(Vec<u8>, String, i64)>],
 ) -> Result<Vec<Result<(), Error>>, Error> {
     let mut outcomes: Vec<Result<(), Error>> = spends.iter().map(|_| Ok(())).collect();
-    let mut groups: Vec<(&str, i64)> = spends
-        .iter()
-        .flatten()
-        .map(|(_, purpose, now)| (purpose.as_str(), *now))
-        .collect();
-    groups.sort_unstable();
-    groups.dedup();
-    for (purpose, now) in groups {
-        let hashes: Vec<&Vec<u8>> = spends
+    let mut times: Vec<i64> = spends.iter().flatten().map(|(_, _, now)| *now).collect();
+    times.sort_unstable();
+    times.dedup();
+    for now in times {
+        let mut pairs: Vec<(&Vec<u8>, &str)> = spends
             .iter()
             .flatten()
-            .filter(|(_, p, n)| p == purpose && *n == now)
-            .map(|(hash, _, _)| hash)
+            .filter(|(_, _, n)| *n == now)
+            .map(|(hash, purpose, _)| (hash, purpose.as_str()))
             .collect();
-        let mut sql = String::from(
+        pairs.sort_unstable();
+        pairs.dedup();
+        // The hashes alone first: SQLite looks a row-value list up by no index. Equality on a SHA-256 of
+        // a 256-bit random token: timing reveals nothing usable.
+        let hashes: Vec<String> = (0..pairs.len()).map(|i| format!("${}", 2 * i + 2)).collect();
+        let both: Vec<String> = (0..pairs.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3))
+            .collect();
+        let sql = format!(
             "UPDATE connector_tokens SET consumed_at = $1 \
-             WHERE purpose = $2 AND consumed_at IS NULL AND expires_at > $1 AND token_sha256 IN ",
+             WHERE consumed_at IS NULL AND expires_at > $1 AND token_sha256 IN ({}) \
+             AND (token_sha256, purpose) IN ({}) RETURNING token_sha256, purpose",
+            hashes.join(", "),
+            both.join(", ")
         );
-        // Equality on a SHA-256 of a 256-bit random token: timing reveals nothing usable.
-        let list: Vec<String> = (0..hashes.len()).map(|i| format!("${}", i + 3)).collect();
-        sql.push('(');
-        sql.push_str(&list.join(", "));
-        sql.push_str(") RETURNING token_sha256");
-        let mut q = sqlx::query_scalar::<_, Vec<u8>>(AssertSqlSafe(sql))
-            .bind(now)
-            .bind(purpose.to_string());
-        for h in &hashes {
-            q = q.bind((*h).clone());
+        let mut q = sqlx::query_as::<_, (Vec<u8>, String)>(AssertSqlSafe(sql)).bind(now);
+        for (hash, purpose) in &pairs {
+            q = q.bind((*hash).clone()).bind(purpose.to_string());
         }
-        let mut spent: HashSet<Vec<u8>> = q.fetch_all(&mut **tx).await?.into_iter().collect();
+        let mut spent: HashSet<(Vec<u8>, String)> =
+            q.fetch_all(&mut **tx).await?.into_iter().collect();
         for (spend, outcome) in spends.iter().zip(outcomes.iter_mut()) {
-            if let Some((hash, p, n)) = spend
-                && p == purpose
+            if let Some((hash, purpose, n)) = spend
                 && *n == now
-                && !spent.remove(hash)
+                && !spent.remove(&(hash.clone(), purpose.clone()))
             {
                 *outcome = Err(Error::Unauthorized);
             }

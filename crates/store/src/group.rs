@@ -467,6 +467,91 @@ mod tests {
         work_queued_behind_a_batch_shares_the_next_commit(TestBackend::Postgres).await;
     }
 
+    /// Tokens that expired more than a day ago are purged by the next batch that writes a token, and by
+    /// one writer at most once a minute (a statement per batch saved under load).
+    async fn expired_tokens_are_purged_at_most_once_a_minute(backend: TestBackend) {
+        let db = ScratchDb::new(backend).await;
+        let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+        let ctx = AuditContext::new("op", "u1", "operator", "127.0.0.1", "req");
+        let audited = Audited {
+            actor: &ctx,
+            action: "connector.token_create",
+        };
+        let t0 = 1_700_000_000;
+        let stale = |n: u8| ConnectorTokenRow {
+            created_at: t0 - 3 * 86_400,
+            expires_at: t0 - 2 * 86_400,
+            ..token(n, "pairing")
+        };
+        let plant = |row: ConnectorTokenRow| {
+            let store = store.clone();
+            async move {
+                let mut tx = store.write.begin().await.unwrap();
+                insert_token_row(&mut tx, &row).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+        };
+        let issue = |n: u8, at: i64| {
+            let store = store.clone();
+            let audited = audited.clone();
+            async move {
+                let event = NewEvent {
+                    id: format!("ev-{n}"),
+                    source: "test".into(),
+                    ty: "connector.token_created".into(),
+                    subject: format!("app-{n}"),
+                    time: at,
+                    data: "{}".into(),
+                };
+                let row = ConnectorTokenRow {
+                    created_at: at,
+                    expires_at: at + 600,
+                    ..token(n, "pairing")
+                };
+                store
+                    .insert_connector_token(&row, &event, &audited)
+                    .await
+                    .unwrap();
+            }
+        };
+        let stale_left = || {
+            let store = store.clone();
+            async move {
+                count(
+                    &store,
+                    &format!(
+                        "SELECT COUNT(*) FROM connector_tokens WHERE expires_at = {}",
+                        t0 - 2 * 86_400
+                    ),
+                )
+                .await
+            }
+        };
+        plant(stale(1)).await;
+        issue(10, t0).await;
+        assert_eq!(stale_left().await, 0, "the first token batch purges");
+        plant(stale(2)).await;
+        issue(11, t0 + 30).await;
+        assert_eq!(stale_left().await, 1, "30 s later: not yet");
+        issue(12, t0 + 61).await;
+        assert_eq!(stale_left().await, 0, "a minute later: purged");
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM connector_tokens").await,
+            3,
+            "the live tokens stay"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn expired_tokens_are_purged_at_most_once_a_minute_sqlite() {
+        expired_tokens_are_purged_at_most_once_a_minute(TestBackend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn expired_tokens_are_purged_at_most_once_a_minute_postgres() {
+        expired_tokens_are_purged_at_most_once_a_minute(TestBackend::Postgres).await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn each_caller_of_a_shared_commit_gets_its_own_outcome_sqlite() {
         each_caller_of_a_shared_commit_gets_its_own_outcome(TestBackend::Sqlite).await;

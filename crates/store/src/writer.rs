@@ -96,9 +96,11 @@ impl CertWriter {
 
 async fn run(pool: AnyPool, chain: crate::audit::Chain, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // When this writer last purged expired connector tokens (`connector::insert_batch`).
+    let mut purged_at = i64::MIN;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
-        match write(&pool, &jobs, &chain).await {
+        match write(&pool, &jobs, &chain, &mut purged_at).await {
             Ok(outcomes) => {
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
                     let _ = job.done.send(outcome);
@@ -111,7 +113,8 @@ async fn run(pool: AnyPool, chain: crate::audit::Chain, mut rx: mpsc::Receiver<J
             }
             Err(_) => {
                 for job in jobs {
-                    let result = write(&pool, std::slice::from_ref(&job), &chain).await;
+                    let result =
+                        write(&pool, std::slice::from_ref(&job), &chain, &mut purged_at).await;
                     let _ = job
                         .done
                         .send(result.and_then(|mut o| o.pop().unwrap_or(Ok(()))));
@@ -127,6 +130,7 @@ async fn write(
     pool: &AnyPool,
     jobs: &[Job],
     chain: &crate::audit::Chain,
+    purged_at: &mut i64,
 ) -> Result<Vec<Result<(), Error>>, Error> {
     let backend = chain.backend;
     let mut tx = pool.begin().await?;
@@ -150,7 +154,7 @@ async fn write(
         insert_events(&mut tx, &events, backend).await?;
     }
     let connector: Vec<&ConnectorRows> = live.iter().map(|j| &j.change.connector).collect();
-    crate::connector::insert_batch(&mut tx, &connector, backend).await?;
+    crate::connector::insert_batch(&mut tx, &connector, backend, purged_at).await?;
     let audits: Vec<_> = live.iter().map(|j| &j.audit).collect();
     crate::audit::append(&mut tx, chain, &audits).await?;
     tx.commit().await?;
