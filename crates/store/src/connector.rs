@@ -302,7 +302,9 @@ pub(crate) async fn spend_tokens(
         pairs.dedup();
         // The hashes alone first: SQLite looks a row-value list up by no index. Equality on a SHA-256 of
         // a 256-bit random token: timing reveals nothing usable.
-        let hashes: Vec<String> = (0..pairs.len()).map(|i| format!("${}", 2 * i + 2)).collect();
+        let hashes: Vec<String> = (0..pairs.len())
+            .map(|i| format!("${}", 2 * i + 2))
+            .collect();
         let both: Vec<String> = (0..pairs.len())
             .map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3))
             .collect();

@@ -493,7 +493,6 @@ mod tests {
         };
         let issue = |n: u8, at: i64| {
             let store = store.clone();
-            let audited = audited.clone();
             async move {
                 let event = NewEvent {
                     id: format!("ev-{n}"),
