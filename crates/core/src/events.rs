@@ -222,7 +222,7 @@ pub(crate) fn event(
     data: serde_json::Value,
 ) -> NewEvent {
     NewEvent {
-        id: uuid::Uuid::new_v4().simple().to_string(),
+        id: shedu_store::ordered_id(),
         source: EVENT_SOURCE.to_string(),
         ty: kind.as_str().to_string(),
         subject,

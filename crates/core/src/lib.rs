@@ -101,7 +101,7 @@ pub use secrets::{
 };
 pub use services::{Services, ServicesConfig};
 pub use shedu_store::EventFilter;
-pub use shedu_store::{Page, SweepReport, VersionChange};
+pub use shedu_store::{Page, SweepReport, VersionChange, ordered_id};
 pub use status::{Overview, PlatformStatus, SinkPosition};
 pub use trust::ClientCertProblem;
 pub use va::{CrlAnswer, CrlKind, OcspAnswer, Va, VaConfig};

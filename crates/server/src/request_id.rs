@@ -24,7 +24,7 @@ pub(crate) async fn layer(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        .unwrap_or_else(shedu_core::ordered_id);
     let span = tracing::info_span!(
         "request",
         request_id = %id,

@@ -510,7 +510,7 @@ pub(crate) async fn append(
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for p in chunk {
             seq += 1;
-            let id = hex::encode(rand::random::<[u8; 16]>());
+            let id = crate::ordered_id();
             let hash = chain.value(&prev, seq, &id, &p.entry);
             let e = &p.entry;
             q = q

@@ -81,9 +81,9 @@ fn random_id(backend: Backend) -> &'static str {
     }
 }
 
-/// A fresh event id for events built here, the same shape as core's.
+/// A fresh event id for events built here, the same as core's ([`crate::ordered_id`]).
 pub(super) fn event_id() -> String {
-    hex::encode(rand::random::<[u8; 16]>())
+    crate::ordered_id()
 }
 
 /// Appends a device log entry; returns its data (JSON text), which the caller reuses as the data of the
