@@ -1,8 +1,10 @@
 //! Cluster coherence: several replicas on one PostgreSQL database keep their caches (signed OCSP answers,
-//! loaded CAs, the OCSP issuer index, trust anchors) true to what any replica committed.
+//! loaded CAs, the OCSP issuer index, trust anchors, secret-store callers, KMIP objects) true to what any
+//! replica committed.
 //!
 //! - **Changes reach every replica.** Triggers notify each revocation and each CA change in the change's own
-//!   transaction (`store/migrations/postgres/0020_cluster.sql`); each replica's feed task applies them to its
+//!   transaction (`store/migrations/postgres/0020_cluster.sql`; secret-store changes: `0031`, KMIP object
+//!   and grant changes: `0037`); each replica's feed task applies them to its
 //!   caches, in commit order.
 //! - **Caches only under a lease.** Every [`BEAT`] the task sends a heartbeat through the same feed. Its own
 //!   heartbeat coming back proves that every change committed before it was sent has been applied, so the
@@ -142,6 +144,7 @@ impl Registry {
             }
             Change::Ca { id } => self.forget_ca(id),
             Change::Secrets => self.forget_secret_callers(),
+            Change::Kmip { uid } => self.kmip_objects.forget(uid),
             Change::Beat { .. } => {}
         }
     }
@@ -157,6 +160,22 @@ impl Registry {
     /// change (or its lease ran out), as for a certificate's revocation.
     pub(crate) async fn on_secrets_changed(&self) {
         self.forget_secret_callers();
+        if self.coherence.clustered {
+            self.await_replicas().await;
+        }
+    }
+}
+
+impl Registry {
+    /// Called once a change of KMIP objects `uids` (their rows or their grants) is committed, or failed,
+    /// before the changing call returns: this replica forgets them at once, and on PostgreSQL the call
+    /// waits until every other replica with a live lease has applied the change (or its lease ran out),
+    /// as for a certificate's revocation. So after a Revoke, Destroy or grant revocation returns, no
+    /// replica answers a read from what it cached before.
+    pub(crate) async fn on_kmip_changed(&self, uids: &[&str]) {
+        for uid in uids {
+            self.kmip_objects.forget(uid);
+        }
         if self.coherence.clustered {
             self.await_replicas().await;
         }

@@ -66,6 +66,8 @@ pub struct Registry {
     /// Moves on every secret-store token or policy change, here or (through the change feed) on another
     /// replica: the secret store's cached callers of an older generation are not used.
     pub(crate) secrets_generation: std::sync::atomic::AtomicU64,
+    /// The KMIP objects reads used recently (`kmip/cache.rs`), which changes anywhere must forget.
+    pub(crate) kmip_objects: crate::kmip::ObjectCache,
 }
 
 impl std::fmt::Debug for Registry {
@@ -109,6 +111,7 @@ impl Registry {
         let registry = Registry {
             coherence: crate::cluster::Coherence::new(store.backend()),
             secrets_generation: std::sync::atomic::AtomicU64::new(0),
+            kmip_objects: crate::kmip::ObjectCache::default(),
             store,
             keystore,
             clock,
@@ -272,6 +275,7 @@ impl Registry {
     /// Forgets every cache (changes may have been missed).
     pub(crate) fn forget_everything(self: &Arc<Self>) {
         self.forget_secret_callers();
+        self.kmip_objects.forget_all();
         if let Ok(mut loaded) = self.loaded.write() {
             loaded.clear();
         }

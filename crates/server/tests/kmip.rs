@@ -2066,3 +2066,103 @@ backend_test!(oasis_test_cases_replay, |backend| {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 });
+
+/// A bare KMIP 2.1 operation as JSON TTLV on `server`; panics unless it answers `want`. Returns the body.
+fn op_as(server: &TestServer, token: &str, tag: &str, items: Value, want: u16) -> Value {
+    let (status, body) = kmip_2_1(
+        server,
+        token,
+        &json!({"tag": tag, "type": "Structure", "value": items}),
+    );
+    assert_eq!(status, want, "{tag}: {body}");
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}
+
+/// The State a Get Attributes answer gives.
+fn state_on(server: &TestServer, token: &str, uid_item: &Value) -> String {
+    let attrs = op_as(server, token, "GetAttributes", json!([uid_item]), 200);
+    deep(&attrs, "State").as_str().unwrap().to_string()
+}
+
+// Reads answer from a cache of the object (`core/src/kmip/cache.rs`): two replicas on one database, and
+// what one changes is what the other answers as soon as the change returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_see_kmip_revocations_destructions_and_grant_revocations_at_once() {
+    let a = TestServer::start(shedu_testkit::Backend::Postgres).await;
+    let b = a.start_beside().await;
+    let alice_a = login(&a, "alice").await;
+    let bob_a = login(&a, "bob").await;
+    let alice_b = login(&b, "alice").await;
+    let bob_b = login(&b, "bob").await;
+    let created = op_as(
+        &a,
+        &alice_a,
+        "Create",
+        json!([
+            {"tag": "ObjectType", "type": "Enumeration", "value": "SymmetricKey"},
+            {"tag": "Attributes", "type": "Structure", "value": [
+                {"tag": "CryptographicAlgorithm", "type": "Enumeration", "value": "AES"},
+                {"tag": "CryptographicLength", "type": "Integer", "value": 256}]}]),
+        200,
+    );
+    let uid = field(&created, "UniqueIdentifier").as_str().unwrap();
+    let uid_item = json!({"tag": "UniqueIdentifier", "type": "TextString", "value": uid});
+    let access = |path: &'static str, ops: &'static [&'static str]| {
+        let (a, alice, uid) = (&a, alice_a.clone(), uid.to_string());
+        async move {
+            let res = a
+                .client
+                .post(format!("{}/api/v1/kms/access/{path}", a.base_url))
+                .bearer_auth(alice)
+                .json(&json!({"unique_identifier": uid, "user_id": "bob", "operation_types": ops}))
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+        }
+    };
+    access("grant", &["get", "get_attributes"]).await;
+    let get = json!([uid_item]);
+    op_as(&a, &bob_a, "Get", get.clone(), 200);
+    // B serves both users for a while (long enough to hold a cache lease: a few heartbeats), from its cache.
+    for _ in 0..8 {
+        op_as(&b, &bob_b, "Get", get.clone(), 200);
+        assert_eq!(state_on(&b, &alice_b, &uid_item), "PreActive");
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    }
+
+    // A grant revoked on A: B refuses bob's Get at once (as for a missing object), keeps the other grant.
+    access("revoke", &["get"]).await;
+    let (status, refused) = kmip_2_1(
+        &b,
+        &bob_b,
+        &json!({"tag": "Get", "type": "Structure", "value": get}),
+    );
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.starts_with("ItemNotFound:"), "{refused}");
+    assert_eq!(state_on(&b, &bob_b, &uid_item), "PreActive");
+
+    // Activate and Revoke on A: B answers the new state at once.
+    op_as(&a, &alice_a, "Activate", json!([uid_item]), 200);
+    assert_eq!(state_on(&b, &alice_b, &uid_item), "Active");
+    op_as(&b, &alice_b, "Get", get.clone(), 200);
+    op_as(
+        &a,
+        &alice_a,
+        "Revoke",
+        json!([uid_item, {"tag": "RevocationReason", "type": "Structure", "value": [
+            {"tag": "RevocationReasonCode", "type": "Enumeration", "value": "KeyCompromise"}]}]),
+        200,
+    );
+    assert_eq!(state_on(&b, &alice_b, &uid_item), "Compromised");
+
+    // Destroy on A: B no longer hands out the material.
+    op_as(&a, &alice_a, "Destroy", json!([uid_item]), 200);
+    assert_eq!(state_on(&b, &alice_b, &uid_item), "DestroyedCompromised");
+    let (status, refused) = kmip_2_1(
+        &b,
+        &alice_b,
+        &json!({"tag": "Get", "type": "Structure", "value": get}),
+    );
+    assert_eq!(status, 422, "{refused}");
+}

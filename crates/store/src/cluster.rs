@@ -34,6 +34,11 @@ pub enum Change {
     },
     /// A secret-store token was revoked, renewed or deleted, or a policy changed.
     Secrets,
+    /// A KMIP managed object, or a grant on it, changed (`0037_kmip_changes.sql`).
+    Kmip {
+        /// The object's Unique Identifier.
+        uid: String,
+    },
     /// A replica's heartbeat: every change committed before `at_ms` was delivered before it.
     Beat {
         /// The replica that sent it.
@@ -47,6 +52,12 @@ pub enum Change {
 
 impl Change {
     fn parse(payload: &str) -> Option<Change> {
+        // A uid is the rest of the payload, whatever it holds (Register may be given one).
+        if let Some(uid) = payload.strip_prefix("kmip ") {
+            return (!uid.is_empty()).then(|| Change::Kmip {
+                uid: uid.to_string(),
+            });
+        }
         let mut words = payload.split(' ');
         let change = match words.next()? {
             "certificate" => Change::Certificate {
@@ -273,6 +284,10 @@ mod tests {
         );
         assert_eq!(Change::parse("secrets"), Some(Change::Secrets));
         assert_eq!(
+            Change::parse("kmip a b"),
+            Some(Change::Kmip { uid: "a b".into() })
+        );
+        assert_eq!(
             Change::parse("beat r1 7 1700000000123"),
             Some(Change::Beat {
                 replica: "r1".into(),
@@ -289,6 +304,8 @@ mod tests {
             "certificate a",
             "nope x",
             "secrets x",
+            "kmip",
+            "kmip ",
         ] {
             assert_eq!(Change::parse(bad), None, "{bad:?}");
         }

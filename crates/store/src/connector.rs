@@ -178,6 +178,7 @@ impl Store {
                 token: None,
                 record: Some(r.record),
             },
+            kmip: Vec::new(),
         };
         self.certs.write(change, pending).await
     }

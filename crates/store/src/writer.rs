@@ -1,7 +1,9 @@
-//! Group commit for certificate inserts, and for the connector's pairing writes beside them.
+//! Group commit for certificate inserts, and for the connector's pairing writes and new KMIP objects beside
+//! them.
 //!
-//! One task owns certificate writes. Each caller sends its change (a certificate with its event, or a
-//! connector step: a token spent, a token made, a certificate with the connector's record) and waits; the
+//! One task owns certificate writes. Each caller sends its change (a certificate with its event, a
+//! connector step: a token spent, a token made, a certificate with the connector's record, or new KMIP
+//! objects with their events) and waits; the
 //! task takes everything queued (up to [`MAX_BATCH`]), spends the batch's tokens with one `UPDATE …
 //! RETURNING` per purpose, writes the rest with one multi-row INSERT per table in one transaction, commits
 //! once and answers every waiter. Under load one fsync serves hundreds of changes; alone, a request pays one
@@ -15,10 +17,10 @@ use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::connector::ConnectorRows;
-use crate::{Backend, CertRow, Error, NewEvent};
+use crate::{Backend, CertRow, Error, KmipObjectRow, NewEvent};
 
 /// Most changes committed together. 14 bind parameters per row keeps a full batch well below
-/// SQLite's 32,766-parameter limit.
+/// SQLite's 32,766-parameter limit (KMIP objects are inserted in chunks of [`KMIP_CHUNK`]).
 pub(crate) const MAX_BATCH: usize = 512;
 
 /// What one change writes: any of a certificate, events and the connector's rows, with its audit row.
@@ -27,7 +29,12 @@ pub(crate) struct WriteRows {
     pub(crate) cert: Option<CertRow>,
     pub(crate) events: Vec<NewEvent>,
     pub(crate) connector: ConnectorRows,
+    /// New KMIP objects (one, or a key pair).
+    pub(crate) kmip: Vec<KmipObjectRow>,
 }
+
+/// KMIP objects per INSERT statement (8 parameters each).
+const KMIP_CHUNK: usize = 1024;
 
 struct Job {
     change: WriteRows,
@@ -46,6 +53,7 @@ impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.change.cert {
             Some(cert) => write!(f, "Job({}/{})", cert.ca_id, cert.serial),
+            None if !self.change.kmip.is_empty() => write!(f, "Job(kmip)"),
             None => write!(f, "Job(connector)"),
         }
     }
@@ -148,6 +156,10 @@ async fn write(
     let certs: Vec<&CertRow> = live.iter().filter_map(|j| j.change.cert.as_ref()).collect();
     if !certs.is_empty() {
         insert_rows(&mut tx, &certs, backend).await?;
+    }
+    let objects: Vec<&KmipObjectRow> = live.iter().flat_map(|j| &j.change.kmip).collect();
+    for chunk in objects.chunks(KMIP_CHUNK) {
+        crate::kmip::insert_objects(&mut tx, chunk, backend).await?;
     }
     let events: Vec<&NewEvent> = live.iter().flat_map(|j| &j.change.events).collect();
     if !events.is_empty() {

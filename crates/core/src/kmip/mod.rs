@@ -20,6 +20,7 @@
 //! - **Audit and events**: every operation is audited (`kmip.<operation>`; changes in their own
 //!   transaction, reads and refusals on their own); creations and state changes are events.
 
+mod cache;
 mod crypto;
 mod object;
 mod ops;
@@ -36,6 +37,7 @@ use crate::Outcome;
 use crate::error::store_err;
 use crate::{AuditContext, Error, Registry};
 
+pub(crate) use cache::ObjectCache;
 pub(crate) use object::{Managed, reseal};
 
 /// The protocol versions answered, newest first (Discover Versions lists them in this order).
@@ -334,6 +336,7 @@ impl Kmip {
             actor,
             version,
             op_name: name,
+            cached: !ops::is_change(op),
         };
         let result = ctx.dispatch(op, payload, batch).await;
         match &result {
@@ -460,11 +463,15 @@ impl Kmip {
         } else {
             "kmip.access_revoke"
         };
-        self.reg
+        let written = self
+            .reg
             .store
             .set_kmip_grants(&rows, grant, self.reg.now(), &Audited { actor, action })
             .await
-            .map_err(store_err("KMIP grant"))
+            .map_err(store_err("KMIP grant"));
+        // No replica answers from the grants it cached before (`cache.rs`).
+        self.reg.on_kmip_changed(&[uid]).await;
+        written
     }
 
     /// The grants on an object the caller owns.

@@ -14,6 +14,7 @@ use shedu_kmip::{
 };
 use shedu_store::{Audited, NewEvent};
 
+use super::cache::Cached;
 use super::crypto::{self, Params};
 use super::object::{Managed, key_material, key_object, object_tag};
 use super::{Failure, KMIP_OPERATIONS, KMIP_VERSIONS, Kmip};
@@ -39,6 +40,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) actor: &'a AuditContext,
     pub(crate) version: ProtocolVersion,
     pub(crate) op_name: &'static str,
+    /// Whether objects may come from the cache (`cache.rs`): reads only; a change reads the database.
+    pub(crate) cached: bool,
 }
 
 /// Whether `op` changes stored state (and so audits itself inside its transaction).
@@ -220,7 +223,44 @@ impl Ctx<'_> {
     /// Object `uid`, if the caller owns it or holds a grant for `wanted`; `Item Not Found` otherwise,
     /// exactly as for a missing object.
     async fn object_for(&self, uid: &str, wanted: &str) -> Result<Managed, Failure> {
-        let store = &self.kmip.reg.store;
+        let reg = &self.kmip.reg;
+        let user = self.actor.principal.as_str();
+        if self.cached && reg.coherence.caches_usable() {
+            let (hit, generation) = reg.kmip_objects.get(uid);
+            let cached = match hit {
+                Some(hit) => hit,
+                None => {
+                    let unavailable = |_| Failure::general("storage unavailable");
+                    let row = reg
+                        .store
+                        .kmip_object(uid)
+                        .await
+                        .map_err(unavailable)?
+                        .ok_or_else(|| Failure::not_found(uid))?;
+                    let grants = reg
+                        .store
+                        .kmip_grants(uid, None)
+                        .await
+                        .map_err(unavailable)?
+                        .into_iter()
+                        .map(|g| (g.user_id, g.operation))
+                        .collect();
+                    let cached = Cached::new(Managed::from_row(row)?, grants);
+                    if !cached.allows(user, wanted) {
+                        return Err(Failure::not_found(uid));
+                    }
+                    let object = cached.object.clone();
+                    reg.kmip_objects.put(cached, generation);
+                    return Ok(object);
+                }
+            };
+            return if cached.allows(user, wanted) {
+                Ok(cached.object.clone())
+            } else {
+                Err(Failure::not_found(uid))
+            };
+        }
+        let store = &reg.store;
         let row = store
             .kmip_object(uid)
             .await
@@ -292,7 +332,8 @@ impl Ctx<'_> {
     ) -> Result<(), Failure> {
         let row = m.to_row();
         let ev = kind.map(|k| self.event(k, m));
-        self.kmip
+        let written = self
+            .kmip
             .reg
             .store
             .update_kmip_objects(
@@ -301,7 +342,15 @@ impl Ctx<'_> {
                 &self.audited(),
             )
             .await
-            .map_err(write_failure)
+            .map_err(write_failure);
+        self.changed(&[&m.uid]).await;
+        written
+    }
+
+    /// After a change of objects `uids` was committed (or failed): no read anywhere answers from what was
+    /// cached before (`cache.rs`).
+    async fn changed(&self, uids: &[&str]) {
+        self.kmip.reg.on_kmip_changed(uids).await;
     }
 
     fn event(&self, kind: EventKind, m: &Managed) -> NewEvent {

@@ -71,7 +71,8 @@ impl Ctx<'_> {
                 }
                 m.state = old.state;
                 m.created_at = old.created_at;
-                self.kmip
+                let written = self
+                    .kmip
                     .reg
                     .store
                     .update_kmip_objects(
@@ -80,7 +81,9 @@ impl Ctx<'_> {
                         &self.audited(),
                     )
                     .await
-                    .map_err(write_failure)?;
+                    .map_err(write_failure);
+                self.changed(&[&m.uid]).await;
+                written?;
                 Ok(imported(m.uid))
             }
             Some(_) => Err(Failure::new(

@@ -250,7 +250,8 @@ impl Ctx<'_> {
             .iter()
             .map(|m| self.event(EventKind::KmipObjectCreated, m))
             .collect();
-        self.kmip
+        let written = self
+            .kmip
             .reg
             .store
             .write_kmip_objects(
@@ -260,6 +261,9 @@ impl Ctx<'_> {
                 &self.audited(),
             )
             .await
-            .map_err(super::write_failure)
+            .map_err(super::write_failure);
+        let uids: Vec<&str> = old.iter().map(|m| m.uid.as_str()).collect();
+        self.changed(&uids).await;
+        written
     }
 }
