@@ -5,7 +5,7 @@
 //! connector step: a token spent, a token made, a certificate with the connector's record, or new KMIP
 //! objects with their events) and waits; the
 //! task takes everything queued (up to [`MAX_BATCH`]), spends the batch's tokens with one `UPDATE …
-//! RETURNING` per purpose, writes the rest with one multi-row INSERT per table in one transaction, commits
+//! RETURNING` (one per second of request time), writes the rest with one multi-row INSERT per table in one transaction, commits
 //! once and answers every waiter. Under load one fsync serves hundreds of changes; alone, a request pays one
 //! commit as before. "Committed before returned" holds: no waiter is answered before the commit. A change
 //! whose token the batch could not spend (spent, expired, or taken by an earlier change of the same batch)
