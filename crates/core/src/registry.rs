@@ -66,6 +66,9 @@ pub struct Registry {
     /// Moves on every secret-store token or policy change, here or (through the change feed) on another
     /// replica: the secret store's cached callers of an older generation are not used.
     pub(crate) secrets_generation: std::sync::atomic::AtomicU64,
+    /// Moves on every RA change and every ACME account update, here or (through the change feed) on
+    /// another replica: ACME's cached RA settings and accounts of an older generation are not used.
+    pub(crate) acme_generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Registry {
@@ -109,6 +112,7 @@ impl Registry {
         let registry = Registry {
             coherence: crate::cluster::Coherence::new(store.backend()),
             secrets_generation: std::sync::atomic::AtomicU64::new(0),
+            acme_generation: std::sync::atomic::AtomicU64::new(0),
             store,
             keystore,
             clock,
@@ -272,6 +276,7 @@ impl Registry {
     /// Forgets every cache (changes may have been missed).
     pub(crate) fn forget_everything(self: &Arc<Self>) {
         self.forget_secret_callers();
+        self.forget_acme();
         if let Ok(mut loaded) = self.loaded.write() {
             loaded.clear();
         }

@@ -34,6 +34,8 @@ pub enum Change {
     },
     /// A secret-store token was revoked, renewed or deleted, or a policy changed.
     Secrets,
+    /// An RA (and with it its ACME settings) or an ACME account was created, changed or deleted.
+    Acme,
     /// A replica's heartbeat: every change committed before `at_ms` was delivered before it.
     Beat {
         /// The replica that sent it.
@@ -57,6 +59,7 @@ impl Change {
                 id: words.next()?.to_string(),
             },
             "secrets" => Change::Secrets,
+            "acme" => Change::Acme,
             "beat" => Change::Beat {
                 replica: words.next()?.to_string(),
                 n: words.next()?.parse().ok()?,
@@ -272,6 +275,7 @@ mod tests {
             Some(Change::Ca { id: "c-2".into() })
         );
         assert_eq!(Change::parse("secrets"), Some(Change::Secrets));
+        assert_eq!(Change::parse("acme"), Some(Change::Acme));
         assert_eq!(
             Change::parse("beat r1 7 1700000000123"),
             Some(Change::Beat {

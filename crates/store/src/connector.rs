@@ -175,6 +175,7 @@ impl Store {
                 token: None,
                 record: Some(r.record),
             },
+            acme_order: None,
         };
         self.certs.write(change, pending).await
     }

@@ -149,6 +149,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0034_status_counts.sql"),
         postgres: include_str!("../migrations/postgres/0034_status_counts.sql"),
     },
+    Migration {
+        version: 36,
+        sqlite: include_str!("../migrations/sqlite/0036_acme_changes.sql"),
+        postgres: include_str!("../migrations/postgres/0036_acme_changes.sql"),
+    },
 ];
 
 /// Whether every migration this binary knows is applied (a replica of an older binary may have migrated

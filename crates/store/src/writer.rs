@@ -27,6 +27,9 @@ pub(crate) struct WriteRows {
     pub(crate) cert: Option<CertRow>,
     pub(crate) events: Vec<NewEvent>,
     pub(crate) connector: ConnectorRows,
+    /// An ACME order finalized by this change's certificate: `(order id, serial)`, moved from
+    /// `processing` to `valid` in the certificate's transaction.
+    pub(crate) acme_order: Option<(String, String)>,
 }
 
 struct Job {
@@ -151,6 +154,9 @@ async fn write(
     }
     let connector: Vec<&ConnectorRows> = live.iter().map(|j| &j.change.connector).collect();
     crate::connector::insert_batch(&mut tx, &connector, backend).await?;
+    for (order_id, serial) in live.iter().filter_map(|j| j.change.acme_order.as_ref()) {
+        crate::acme::order_issued(&mut tx, order_id, serial).await?;
+    }
     let audits: Vec<_> = live.iter().map(|j| &j.audit).collect();
     crate::audit::append(&mut tx, chain, &audits).await?;
     tx.commit().await?;
