@@ -10,9 +10,10 @@
 //! when the POST returns, so clients never wait for a background task and a crash leaves nothing half
 //! done but an order in `processing` (see the module doc of `docs/acme.md`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -376,6 +377,34 @@ pub struct Acme {
     /// Authenticates the nonces this deployment hands out (derived from the master secret: the same key
     /// on every replica).
     nonce_key: aws_lc_rs::hmac::Key,
+    /// The RAs' ACME settings and the accounts requests named, kept between requests.
+    cache: RwLock<AcmeCache>,
+}
+
+/// What ACME keeps in memory so that a request reads neither its RA nor its account from the database:
+/// the RAs (by the id or name their URLs carry) whose ACME is enabled, and accounts by id with their RA.
+/// Entries are of one generation of RA and account changes (`Registry::acme_generation`): any change of
+/// an RA or an account, here or (through the change feed) on another replica, makes every entry unusable,
+/// and a change's call returns only once every replica with a live cache lease applied it
+/// ([`Registry::on_acme_changed`]). A replica without a live lease does not use the cache.
+#[derive(Default)]
+struct AcmeCache {
+    generation: u64,
+    ras: HashMap<String, (Ra, AcmeSettings)>,
+    accounts: HashMap<String, (String, AcmeAccount)>,
+}
+
+/// Most entries kept; the cache starts afresh when it is full.
+const MAX_CACHED: usize = 10_000;
+
+impl std::fmt::Debug for AcmeCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcmeCache")
+            .field("generation", &self.generation)
+            .field("ras", &self.ras.len())
+            .field("accounts", &self.accounts.len())
+            .finish()
+    }
 }
 
 /// A nonce: 16 random bytes, its expiry (Unix seconds, 8 bytes big-endian) and an HMAC-SHA256 of both.
@@ -519,14 +548,61 @@ impl Acme {
             http,
             dns,
             nonce_key,
+            cache: RwLock::new(AcmeCache::default()),
         })
     }
 
+    /// The cache generation before a database read, or `None` when the cache may not be used now.
+    fn cache_generation(&self) -> Option<u64> {
+        let generation = self.reg.acme_generation.load(Ordering::Acquire);
+        self.reg.coherence.caches_usable().then_some(generation)
+    }
+
+    /// Looks up a cache entry of `generation`.
+    fn cached<T>(&self, generation: u64, get: impl FnOnce(&AcmeCache) -> Option<T>) -> Option<T> {
+        let cache = self.cache.read().ok()?;
+        (cache.generation == generation)
+            .then(|| get(&cache))
+            .flatten()
+    }
+
+    /// Keeps what was read from the database under `generation` (read before it was), unless a change
+    /// was applied since.
+    fn keep(&self, generation: u64, put: impl FnOnce(&mut AcmeCache)) {
+        let Ok(mut cache) = self.cache.write() else {
+            return;
+        };
+        let current = self.reg.acme_generation.load(Ordering::Acquire);
+        if cache.generation != current || cache.ras.len() + cache.accounts.len() >= MAX_CACHED {
+            cache.ras.clear();
+            cache.accounts.clear();
+            cache.generation = current;
+        }
+        if generation == current {
+            put(&mut cache);
+        }
+    }
+
     /// The RA of `/acme/{ra}/…` (its id or name) when it has ACME enabled.
+    /// Served from memory once read (see [`AcmeCache`]).
     pub async fn ra(&self, id_or_name: &str) -> Result<(Ra, AcmeSettings), Error> {
+        let generation = self.cache_generation();
+        if let Some(g) = generation
+            && let Some(hit) = self.cached(g, |c| c.ras.get(id_or_name).cloned())
+        {
+            return Ok(hit);
+        }
         let ra = self.enrollment.ra_by_id_or_name(id_or_name).await?;
         match ra.acme.clone() {
-            Some(s) if s.enabled => Ok((ra, s)),
+            Some(s) if s.enabled => {
+                if let Some(g) = generation {
+                    self.keep(g, |c| {
+                        c.ras
+                            .insert(id_or_name.to_string(), (ra.clone(), s.clone()));
+                    });
+                }
+                Ok((ra, s))
+            }
             _ => Err(Error::NotFound(format!(
                 "ACME directory of RA {id_or_name}"
             ))),
@@ -638,15 +714,35 @@ impl Acme {
         })
     }
 
+    /// The account `id` of `ra`, served from memory once read (see [`AcmeCache`]).
     async fn account_row(&self, ra: &Ra, id: &str) -> Result<AcmeAccount> {
-        let row = match self.reg.store.acme_account(id).await {
-            Ok(row) if row.ra_id == ra.id => row,
-            Ok(_) | Err(shedu_store::Error::NotFound) => {
-                return Err(problem(ProblemType::AccountDoesNotExist, "no such account"));
+        let generation = self.cache_generation();
+        let hit = generation.and_then(|g| self.cached(g, |c| c.accounts.get(id).cloned()));
+        let (ra_id, account) = match hit {
+            Some(hit) => hit,
+            None => {
+                let row = match self.reg.store.acme_account(id).await {
+                    Ok(row) => row,
+                    Err(shedu_store::Error::NotFound) => {
+                        return Err(problem(ProblemType::AccountDoesNotExist, "no such account"));
+                    }
+                    Err(e) => return Err(store_err("ACME account")(e).into()),
+                };
+                let ra_id = row.ra_id.clone();
+                let account = account_from_row(row)?;
+                if let Some(g) = generation {
+                    self.keep(g, |c| {
+                        c.accounts
+                            .insert(id.to_string(), (ra_id.clone(), account.clone()));
+                    });
+                }
+                (ra_id, account)
             }
-            Err(e) => return Err(store_err("ACME account")(e).into()),
         };
-        account_from_row(row)
+        if ra_id != ra.id {
+            return Err(problem(ProblemType::AccountDoesNotExist, "no such account"));
+        }
+        Ok(account)
     }
 
     /// newAccount (RFC 8555 §7.3): returns the account and whether it was created now. An existing key
@@ -879,6 +975,7 @@ impl Acme {
             )
             .await
             .map_err(store_err("ACME account"))?;
+        self.reg.on_acme_changed().await;
         Ok(())
     }
 
@@ -1109,7 +1206,9 @@ impl Acme {
             }
             Err(e) => return Err(store_err("ACME order")(e).into()),
         }
-        self.order_view(row).await
+        // What was just written.
+        let authz_ids = authzs.into_iter().map(|a| a.id).collect();
+        self.order_view(row, authz_ids)
     }
 
     /// The account's valid authorization a new one may copy: same identifier (a wildcard only from a
@@ -1144,32 +1243,24 @@ impl Acme {
     }
 
     async fn order_row(&self, req: &Authenticated, id: &str) -> Result<AcmeOrderRow> {
-        let row = match self.reg.store.acme_order(id).await {
-            Ok(row) => row,
-            Err(shedu_store::Error::NotFound) => {
-                return Err(Error::NotFound(format!("order {id}")).into());
-            }
-            Err(e) => return Err(store_err("ACME order")(e).into()),
-        };
-        match &req.account {
-            Some(a) if a.id == row.account_id => Ok(row),
-            _ => Err(problem(
-                ProblemType::Unauthorized,
-                "the order belongs to another account",
-            )),
-        }
+        let row = self.reg.store.acme_order(id).await;
+        owned_order(req, id, row)
     }
 
-    async fn order_view(&self, row: AcmeOrderRow) -> Result<AcmeOrder> {
-        let authz_ids = self
-            .reg
-            .store
-            .acme_authzs(&row.id)
-            .await
-            .map_err(store_err("ACME authorizations"))?
-            .into_iter()
-            .map(|a| a.id)
-            .collect();
+    /// An order of the signing account with its authorizations' ids, in one read.
+    async fn order_with_authzs(
+        &self,
+        req: &Authenticated,
+        id: &str,
+    ) -> Result<(AcmeOrderRow, Vec<String>)> {
+        let (row, authz_ids) = match self.reg.store.acme_order_with_authzs(id).await {
+            Ok((row, ids)) => (Ok(row), ids),
+            Err(e) => (Err(e), Vec::new()),
+        };
+        Ok((owned_order(req, id, row)?, authz_ids))
+    }
+
+    fn order_view(&self, row: AcmeOrderRow, authz_ids: Vec<String>) -> Result<AcmeOrder> {
         let identifiers: Vec<Identifier> =
             serde_json::from_str(&row.identifiers).map_err(|e| Error::Internal(e.to_string()))?;
         // RFC 8555 §7.1.6: an order that expired before it was finalized is invalid.
@@ -1194,8 +1285,8 @@ impl Acme {
 
     /// An order (POST-as-GET).
     pub async fn order(&self, req: &Authenticated, id: &str) -> Result<AcmeOrder> {
-        let row = self.order_row(req, id).await?;
-        self.order_view(row).await
+        let (row, authz_ids) = self.order_with_authzs(req, id).await?;
+        self.order_view(row, authz_ids)
     }
 
     /// An account's orders (ids, newest first).
@@ -1587,8 +1678,8 @@ impl Acme {
     /// [`Issuance::issue`] under the order's profile. Returns the order, `valid` once the certificate is
     /// committed.
     pub async fn finalize(&self, req: &Authenticated, order_id: &str) -> Result<AcmeOrder> {
-        let row = self.order_row(req, order_id).await?;
-        let view = self.order_view(row.clone()).await?;
+        let (row, authz_ids) = self.order_with_authzs(req, order_id).await?;
+        let view = self.order_view(row.clone(), authz_ids)?;
         if view.status != "ready" {
             return Err(problem(
                 ProblemType::OrderNotReady,
@@ -1612,9 +1703,10 @@ impl Acme {
                 "the order is being finalized",
             ));
         }
+        // The certificate and the order's move to `valid` commit together.
         let issued = self
             .issuance
-            .issue(
+            .issue_for_acme_order(
                 &req.actor,
                 &row.ca_id,
                 IssueInput {
@@ -1622,45 +1714,28 @@ impl Acme {
                     validity_days: None,
                     sans: None,
                 },
+                order_id,
             )
             .await;
-        let issued = match issued {
-            Ok(issued) => issued,
-            Err(e) => {
-                let failure = match e {
-                    Error::Invalid { detail, .. } => {
-                        shedu_acme::Error::new(ProblemType::BadCsr, detail)
-                    }
-                    other => shedu_acme::Error::new(ProblemType::ServerInternal, other.to_string()),
-                };
-                self.reg
-                    .store
-                    .acme_order_move(
-                        order_id,
-                        "processing",
-                        "invalid",
-                        None,
-                        Some(&stored_problem(&failure)),
-                    )
-                    .await
-                    .map_err(store_err("ACME order"))?;
-                return Err(AcmeFailure::Protocol(failure));
-            }
-        };
-        let moved = self
-            .reg
-            .store
-            .acme_order_move(
-                order_id,
-                "processing",
-                "valid",
-                Some(&issued.certificate.serial.to_hex()),
-                None,
-            )
-            .await
-            .map_err(store_err("ACME order"))?;
-        if !moved {
-            return self.order(req, order_id).await;
+        if let Err(e) = issued {
+            let failure = match e {
+                Error::Invalid { detail, .. } => {
+                    shedu_acme::Error::new(ProblemType::BadCsr, detail)
+                }
+                other => shedu_acme::Error::new(ProblemType::ServerInternal, other.to_string()),
+            };
+            self.reg
+                .store
+                .acme_order_move(
+                    order_id,
+                    "processing",
+                    "invalid",
+                    None,
+                    Some(&stored_problem(&failure)),
+                )
+                .await
+                .map_err(store_err("ACME order"))?;
+            return Err(AcmeFailure::Protocol(failure));
         }
         // What was just written: the order read above, now valid with its certificate.
         Ok(AcmeOrder {
@@ -1997,6 +2072,28 @@ fn account_actor(request: &AuditContext, account_id: &str) -> AuditContext {
 
 fn eab_context(kid: &str) -> String {
     format!("acme-eab:{kid}")
+}
+
+/// An order read from storage, if it is the signing account's.
+fn owned_order(
+    req: &Authenticated,
+    id: &str,
+    row: std::result::Result<AcmeOrderRow, shedu_store::Error>,
+) -> Result<AcmeOrderRow> {
+    let row = match row {
+        Ok(row) => row,
+        Err(shedu_store::Error::NotFound) => {
+            return Err(Error::NotFound(format!("order {id}")).into());
+        }
+        Err(e) => return Err(store_err("ACME order")(e).into()),
+    };
+    match &req.account {
+        Some(a) if a.id == row.account_id => Ok(row),
+        _ => Err(problem(
+            ProblemType::Unauthorized,
+            "the order belongs to another account",
+        )),
+    }
 }
 
 fn account_from_row(row: AcmeAccountRow) -> Result<AcmeAccount> {

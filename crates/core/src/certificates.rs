@@ -92,16 +92,44 @@ impl Issuance {
         ca_id: &str,
         input: IssueInput,
     ) -> Result<Issued, Error> {
+        let prepared = self.prepare_input(ca_id, input).await?;
+        self.commit(actor, prepared).await
+    }
+
+    async fn prepare_input(&self, ca_id: &str, input: IssueInput) -> Result<Prepared, Error> {
         let csr = Csr::parse(&input.csr)?;
-        let prepared = prepare(
+        prepare(
             &self.reg,
             ca_id,
             &csr,
             input.validity_days,
             input.sans.as_deref(),
         )
-        .await?;
-        self.commit(actor, prepared).await
+        .await
+    }
+
+    /// [`Issuance::issue`] for the ACME order `order_id`, which is being finalized (`processing`): the
+    /// order moves to `valid` with the certificate's serial in the certificate's own transaction.
+    pub(crate) async fn issue_for_acme_order(
+        &self,
+        actor: &AuditContext,
+        ca_id: &str,
+        input: IssueInput,
+        order_id: &str,
+    ) -> Result<Issued, Error> {
+        let prepared = self.prepare_input(ca_id, input).await?;
+        self.reg
+            .store
+            .insert_acme_certificate(
+                prepared.row,
+                prepared.event,
+                &AuditAction::CertificateIssue.by(actor),
+                order_id,
+            )
+            .await
+            .map_err(insert_err)?;
+        crate::metrics::issued("api");
+        Ok(prepared.issued)
     }
 
     /// Stores a prepared certificate with its event and audit record (committed before this returns).

@@ -19,6 +19,9 @@
 //!   sent after the fence, and a lease is recorded before it is used. So after `revoke` returns on any
 //!   replica, no replica answers `good` from a cache.
 //!
+//! - **RA and ACME account changes** are notified the same way (`0036_acme_changes.sql`), and their
+//!   calls wait for the replicas as a revocation does ([`Registry::on_acme_changed`]).
+//!
 //! On SQLite one process owns the database: caches are always usable and nothing is sent.
 
 use std::collections::VecDeque;
@@ -145,6 +148,7 @@ impl Registry {
             Change::Ca { id } => self.forget_ca(id),
             Change::Secrets => self.forget_secret_callers(),
             Change::Kmip { uid } => self.kmip_objects.forget(uid),
+            Change::Acme => self.forget_acme(),
             Change::Beat { .. } => {}
         }
     }
@@ -152,6 +156,23 @@ impl Registry {
     /// Makes every secret-store caller cached so far unusable (a token or policy changed).
     pub(crate) fn forget_secret_callers(&self) {
         self.secrets_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Makes every ACME RA setting and account cached so far unusable (an RA or an account changed).
+    pub(crate) fn forget_acme(&self) {
+        self.acme_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Called once a change of an RA or an ACME account is committed, before the call returns: this
+    /// replica forgets its cached ACME settings and accounts at once, and on PostgreSQL the call waits
+    /// until every other replica with a live lease has applied the change (or its lease ran out), as for a
+    /// revocation: an account deactivated, or an RA's ACME disabled, is refused everywhere once the change
+    /// returned.
+    pub(crate) async fn on_acme_changed(&self) {
+        self.forget_acme();
+        if self.coherence.clustered {
+            self.await_replicas().await;
+        }
     }
 
     /// Called once a secret-store token revocation (or another token or policy change that may refuse

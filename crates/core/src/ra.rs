@@ -249,6 +249,8 @@ impl Enrollment {
             )
             .await
             .map_err(ra_store_err(&ra.name))?;
+        // ACME serves RAs from memory: no replica answers for the old settings once this returns.
+        self.reg.on_acme_changed().await;
         Ok(ra)
     }
 
@@ -265,7 +267,9 @@ impl Enrollment {
                 &AuditAction::RaDelete.by(actor),
             )
             .await
-            .map_err(ra_store_err(&ra.name))
+            .map_err(ra_store_err(&ra.name))?;
+        self.reg.on_acme_changed().await;
+        Ok(())
     }
 
     /// One RA.

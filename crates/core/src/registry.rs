@@ -68,6 +68,9 @@ pub struct Registry {
     pub(crate) secrets_generation: std::sync::atomic::AtomicU64,
     /// The KMIP objects reads used recently (`kmip/cache.rs`), which changes anywhere must forget.
     pub(crate) kmip_objects: crate::kmip::ObjectCache,
+    /// Moves on every RA change and every ACME account update, here or (through the change feed) on
+    /// another replica: ACME's cached RA settings and accounts of an older generation are not used.
+    pub(crate) acme_generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Registry {
@@ -112,6 +115,7 @@ impl Registry {
             coherence: crate::cluster::Coherence::new(store.backend()),
             secrets_generation: std::sync::atomic::AtomicU64::new(0),
             kmip_objects: crate::kmip::ObjectCache::default(),
+            acme_generation: std::sync::atomic::AtomicU64::new(0),
             store,
             keystore,
             clock,
@@ -276,6 +280,7 @@ impl Registry {
     pub(crate) fn forget_everything(self: &Arc<Self>) {
         self.forget_secret_callers();
         self.kmip_objects.forget_all();
+        self.forget_acme();
         if let Ok(mut loaded) = self.loaded.write() {
             loaded.clear();
         }

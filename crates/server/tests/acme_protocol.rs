@@ -18,8 +18,9 @@ use shedu_acme::b64;
 use shedu_testkit::{Options, TestServer, backend_test, openssl_csr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+#[derive(Clone)]
 struct Key {
-    pair: EcdsaKeyPair,
+    pair: std::sync::Arc<EcdsaKeyPair>,
     jwk: Value,
 }
 
@@ -33,7 +34,10 @@ impl Key {
                 .unwrap();
         let p = pair.public_key().as_ref().to_vec();
         let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..])});
-        Key { pair, jwk }
+        Key {
+            pair: std::sync::Arc::new(pair),
+            jwk,
+        }
     }
 
     fn thumbprint(&self) -> String {
@@ -615,6 +619,121 @@ backend_test!(key_change_and_deactivation, |backend| {
         .await;
     assert_eq!(problem(&after), "unauthorized");
 });
+
+/// Turns the `web` RA's ACME directory off through `server` (a PUT of the RA with `acme.enabled` false).
+async fn disable_acme(server: &TestServer, ca: &Value) {
+    let (_, ras) = server.get("/api/v1/ras").await;
+    let ra_id = ras["items"][0]["id"].as_str().unwrap().to_string();
+    let (status, body) = server
+        .send(
+            "PUT",
+            &format!("/api/v1/ras/{ra_id}"),
+            Some(json!({"name": "web", "ca_ids": [ca["id"]], "enrollment": {"auth_modes": ["one_time_secret"]},
+                "acme": {"enabled": false}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+// See: issue 15 (a request reads neither its RA nor its account from the database: both are kept in
+// memory). A change returns only once no request is served under the old RA settings or account: a
+// deactivated account, an old key after a key change, an RA whose ACME was turned off are refused by the
+// next request.
+backend_test!(
+    ra_and_account_changes_apply_to_the_next_request,
+    |backend| {
+        let (server, ca) = setup(backend, free_port()).await;
+        let mut c = Client::new(&server).await;
+        c.register().await;
+        let account = c.kid.clone().unwrap();
+        let order = json!({"identifiers": [{"type": "dns", "value": "x.localhost"}]});
+        // Served (and so kept in memory) a few times first.
+        for _ in 0..3 {
+            assert_eq!(c.post(&account, None).await.body["status"], "valid");
+        }
+        let fresh = Key::new();
+        let inner = fresh.sign(
+            &json!({"alg": "ES256", "url": c.url("keyChange"), "jwk": fresh.jwk}),
+            Some(&json!({"account": account, "oldKey": c.key.jwk})),
+        );
+        assert_eq!(c.post(&c.url("keyChange"), Some(&inner)).await.status, 200);
+        let old = c.post(&c.url("newOrder"), Some(&order)).await;
+        assert_eq!(old.status, 400, "the old key signs no more: {}", old.text);
+        c.key = fresh;
+        assert_eq!(c.post(&c.url("newOrder"), Some(&order)).await.status, 201);
+        let d = c
+            .post(&account, Some(&json!({"status": "deactivated"})))
+            .await;
+        assert_eq!(d.body["status"], "deactivated", "{}", d.text);
+        let after = c.post(&c.url("newOrder"), Some(&order)).await;
+        assert_eq!(problem(&after), "unauthorized");
+
+        let mut other = Client::new(&server).await;
+        other.register().await;
+        let other_account = other.kid.clone().unwrap();
+        assert_eq!(other.post(&other_account, None).await.status, 200);
+        disable_acme(&server, &ca).await;
+        let directory = server
+            .client
+            .get(format!("{}/directory", other.dir))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(directory.status(), 404);
+        assert_eq!(other.post(&other_account, None).await.status, 404);
+    }
+);
+
+// Two replicas on one PostgreSQL database (SQLite has one process, so this is PostgreSQL's): replica B
+// keeps the RA and the account in memory; an account deactivated, a key changed or an RA's ACME turned
+// off through replica A is refused by B as soon as A's call returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replicas_refuse_a_changed_account_or_ra_once_the_change_returned() {
+    let (a, ca) = setup(shedu_testkit::Backend::Postgres, free_port()).await;
+    let b = a.start_beside().await;
+    let mut on_a = Client::new(&a).await;
+    on_a.register().await;
+    let account = on_a.kid.clone().unwrap();
+    let mut on_b = Client::for_ra(&b, "web").await;
+    on_b.key = on_a.key.clone();
+    on_b.kid = Some(account.replace(&a.base_url, &b.base_url));
+    let b_account = on_b.kid.clone().unwrap();
+    // B serves the account for a while (long enough to hold a cache lease: a few heartbeats).
+    for _ in 0..8 {
+        assert_eq!(on_b.post(&b_account, None).await.body["status"], "valid");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    // A key change through A: B refuses the old key at once and takes the new one.
+    let fresh = Key::new();
+    let inner = fresh.sign(
+        &json!({"alg": "ES256", "url": on_a.url("keyChange"), "jwk": fresh.jwk}),
+        Some(&json!({"account": account, "oldKey": on_a.key.jwk})),
+    );
+    assert_eq!(
+        on_a.post(&on_a.url("keyChange"), Some(&inner)).await.status,
+        200
+    );
+    assert_eq!(on_b.post(&b_account, None).await.status, 400);
+    on_a.key = fresh.clone();
+    on_b.key = fresh;
+    assert_eq!(on_b.post(&b_account, None).await.body["status"], "valid");
+    // Deactivated through A: refused by B at once.
+    let d = on_a
+        .post(&account, Some(&json!({"status": "deactivated"})))
+        .await;
+    assert_eq!(d.body["status"], "deactivated", "{}", d.text);
+    let refused = on_b.post(&b_account, None).await;
+    assert_eq!(problem(&refused), "unauthorized");
+    // ACME turned off through A: B's directory is gone at once.
+    disable_acme(&a, &ca).await;
+    let directory = b
+        .client
+        .get(format!("{}/directory", on_b.dir))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(directory.status(), 404);
+}
 
 backend_test!(
     http01_wrong_or_oversized_answers_invalidate_the_order,

@@ -6,7 +6,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Audited, Error, NewEvent, Store};
+use crate::{Audited, CertRow, Error, NewEvent, Store};
 
 /// `Conflict` reason: an account with this key already exists in the RA.
 pub const ACME_ACCOUNT_KEY_EXISTS: &str = "acme_accounts_key_unique";
@@ -352,40 +352,85 @@ fn authz(r: &AnyRow) -> Result<AcmeAuthzRow, Error> {
     })
 }
 
+/// Moves an order that is being finalized to `valid` with its certificate's serial, inside the
+/// certificate's own transaction (the certificate writer's batch).
+pub(crate) async fn order_issued(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    order_id: &str,
+    serial_hex: &str,
+) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE acme_orders SET status = 'valid', cert_serial = $1 WHERE id = $2 AND status = 'processing'",
+    )
+    .bind(serial_hex)
+    .bind(order_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
+    /// Inserts the certificate of ACME order `order_id` with its event and audit record, and moves the
+    /// order from `processing` to `valid` with the certificate's serial in the same transaction (the
+    /// certificate writer's group commit): both are committed before this returns.
+    pub async fn insert_acme_certificate(
+        &self,
+        cert: CertRow,
+        event: NewEvent,
+        audit: &Audited<'_>,
+        order_id: &str,
+    ) -> Result<(), Error> {
+        let target = format!("{}/{}", cert.ca_id, cert.serial);
+        let audit = crate::audit::pending(audit, &target, cert.created_at);
+        let change = crate::writer::WriteRows {
+            acme_order: Some((order_id.to_string(), cert.serial.clone())),
+            cert: Some(cert),
+            events: vec![event],
+            ..Default::default()
+        };
+        self.certs.write(change, audit).await
+    }
+
     /// Spends a nonce that is valid until `expires_at`: true the first time, on any replica (the row of a
     /// used nonce is kept until it expires; the nonce itself is authenticated by core). Now and then (when
     /// `purge` is set) the used nonces that expired by then and the rate limits' lock rows untouched for
-    /// [`RATE_LOCK_KEEP_SECS`] are deleted in the same transaction.
+    /// [`RATE_LOCK_KEEP_SECS`] are deleted in the same transaction. The spend goes through the group
+    /// commit (`Store::write_tx`): concurrent requests' nonces share one commit, and each is durable
+    /// before this returns.
     pub async fn acme_nonce_take(
         &self,
         nonce: &str,
         expires_at: i64,
         purge: Option<i64>,
     ) -> Result<bool, Error> {
-        let insert = sqlx::query(
-            "INSERT INTO acme_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
-        )
-        .bind(nonce)
-        .bind(expires_at);
-        let Some(now) = purge else {
-            return Ok(insert.execute(&self.write).await?.rows_affected() == 1);
-        };
-        let mut tx = self.write.begin().await?;
-        sqlx::query("DELETE FROM acme_nonces WHERE expires_at < $1")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        // A lock row only serializes the limited writes of one key while they run: deleting an idle one
-        // is safe (PostgreSQL's DELETE waits for a holder and re-checks `touched_at`; the next writer's
-        // upsert makes it anew), and without this every key ever counted would stay forever.
-        sqlx::query("DELETE FROM acme_rate_locks WHERE touched_at < $1")
-            .bind(now - RATE_LOCK_KEEP_SECS)
-            .execute(&mut *tx)
-            .await?;
-        let fresh = insert.execute(&mut *tx).await?.rows_affected() == 1;
-        tx.commit().await?;
-        Ok(fresh)
+        let nonce = nonce.to_string();
+        self.write_tx(move |tx| {
+            Box::pin(async move {
+                if let Some(now) = purge {
+                    sqlx::query("DELETE FROM acme_nonces WHERE expires_at < $1")
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?;
+                    // A lock row only serializes the limited writes of one key while they run: deleting
+                    // an idle one is safe (PostgreSQL's DELETE waits for a holder and re-checks
+                    // `touched_at`; the next writer's upsert makes it anew), and without this every key
+                    // ever counted would stay forever.
+                    sqlx::query("DELETE FROM acme_rate_locks WHERE touched_at < $1")
+                        .bind(now - RATE_LOCK_KEEP_SECS)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                let done = sqlx::query(
+                    "INSERT INTO acme_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
+                )
+                .bind(&nonce)
+                .bind(expires_at)
+                .execute(&mut **tx)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            })
+        })
+        .await
     }
 
     /// Creates an account with its audit record, unless one of `limits` refuses it (counted under the
@@ -714,6 +759,33 @@ impl Store {
         Ok(true)
     }
 
+    /// An order and its authorizations' ids (in creation order), in one read.
+    pub async fn acme_order_with_authzs(
+        &self,
+        id: &str,
+    ) -> Result<(AcmeOrderRow, Vec<String>), Error> {
+        let columns = ORDER_COLUMNS
+            .split(", ")
+            .map(|c| format!("o.{c} AS {c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns}, a.id AS authz_id FROM acme_orders o \
+             LEFT JOIN acme_authzs a ON a.order_id = o.id WHERE o.id = $1 ORDER BY a.id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_all(&self.read)
+            .await?;
+        let first = rows.first().ok_or(Error::NotFound)?;
+        let authz_ids = rows
+            .iter()
+            .map(|r| r.try_get::<Option<String>, _>("authz_id"))
+            .filter_map(|id| id.transpose())
+            .collect::<Result<_, _>>()?;
+        Ok((order(first)?, authz_ids))
+    }
+
     /// An order.
     pub async fn acme_order(&self, id: &str) -> Result<AcmeOrderRow, Error> {
         let sql = format!("SELECT {ORDER_COLUMNS} FROM acme_orders WHERE id = $1");
@@ -782,17 +854,6 @@ impl Store {
         self.read_optional(sql, id, |r| Ok((authz(r)?, r.try_get("account_id")?)))
             .await?
             .ok_or(Error::NotFound)
-    }
-
-    /// An order's authorizations, in creation order.
-    pub async fn acme_authzs(&self, order_id: &str) -> Result<Vec<AcmeAuthzRow>, Error> {
-        let sql =
-            format!("SELECT {AUTHZ_COLUMNS} FROM acme_authzs WHERE order_id = $1 ORDER BY id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(order_id)
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter().map(authz).collect()
     }
 
     /// Records a pending authorization's outcome (`valid` or `invalid`) and moves its order in the same

@@ -39,6 +39,8 @@ pub enum Change {
         /// The object's Unique Identifier.
         uid: String,
     },
+    /// An RA (and with it its ACME settings) or an ACME account was created, changed or deleted.
+    Acme,
     /// A replica's heartbeat: every change committed before `at_ms` was delivered before it.
     Beat {
         /// The replica that sent it.
@@ -68,6 +70,7 @@ impl Change {
                 id: words.next()?.to_string(),
             },
             "secrets" => Change::Secrets,
+            "acme" => Change::Acme,
             "beat" => Change::Beat {
                 replica: words.next()?.to_string(),
                 n: words.next()?.parse().ok()?,
@@ -283,6 +286,7 @@ mod tests {
             Some(Change::Ca { id: "c-2".into() })
         );
         assert_eq!(Change::parse("secrets"), Some(Change::Secrets));
+        assert_eq!(Change::parse("acme"), Some(Change::Acme));
         assert_eq!(
             Change::parse("kmip a b"),
             Some(Change::Kmip { uid: "a b".into() })

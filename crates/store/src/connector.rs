@@ -179,6 +179,7 @@ impl Store {
                 record: Some(r.record),
             },
             kmip: Vec::new(),
+            acme_order: None,
         };
         self.certs.write(change, pending).await
     }

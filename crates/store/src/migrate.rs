@@ -150,6 +150,11 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0034_status_counts.sql"),
     },
     Migration {
+        version: 36,
+        sqlite: include_str!("../migrations/sqlite/0036_acme_changes.sql"),
+        postgres: include_str!("../migrations/postgres/0036_acme_changes.sql"),
+    },
+    Migration {
         version: 37,
         sqlite: include_str!("../migrations/sqlite/0037_kmip_changes.sql"),
         postgres: include_str!("../migrations/postgres/0037_kmip_changes.sql"),

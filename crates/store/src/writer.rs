@@ -31,6 +31,9 @@ pub(crate) struct WriteRows {
     pub(crate) connector: ConnectorRows,
     /// New KMIP objects (one, or a key pair).
     pub(crate) kmip: Vec<KmipObjectRow>,
+    /// An ACME order finalized by this change's certificate: `(order id, serial)`, moved from
+    /// `processing` to `valid` in the certificate's transaction.
+    pub(crate) acme_order: Option<(String, String)>,
 }
 
 /// KMIP objects per INSERT statement (8 parameters each).
@@ -167,6 +170,9 @@ async fn write(
     }
     let connector: Vec<&ConnectorRows> = live.iter().map(|j| &j.change.connector).collect();
     crate::connector::insert_batch(&mut tx, &connector, backend, purged_at).await?;
+    for (order_id, serial) in live.iter().filter_map(|j| j.change.acme_order.as_ref()) {
+        crate::acme::order_issued(&mut tx, order_id, serial).await?;
+    }
     let audits: Vec<_> = live.iter().map(|j| &j.audit).collect();
     crate::audit::append(&mut tx, chain, &audits).await?;
     tx.commit().await?;
