@@ -232,6 +232,18 @@ mod tests {
         }
     }
 
+    /// The event a test token `n` is issued with, at `time`.
+    fn token_event(n: u8, time: i64) -> NewEvent {
+        NewEvent {
+            id: format!("ev-{n}"),
+            source: "test".into(),
+            ty: "connector.token_created".into(),
+            subject: format!("app-{n}"),
+            time,
+            data: "{}".into(),
+        }
+    }
+
     async fn count(store: &Store, sql: &str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
             .fetch_one(&store.read)
@@ -250,19 +262,15 @@ mod tests {
             actor: &ctx,
             action: "connector.token_create",
         };
-        let event = |n: u8| NewEvent {
-            id: format!("ev-{n}"),
-            source: "test".into(),
-            ty: "connector.token_created".into(),
-            subject: format!("app-{n}"),
-            time: 1_700_000_000,
-            data: "{}".into(),
-        };
         // Tokens 0..40 exist; the even ones are exchanged, the odd ones are asked for with the wrong
         // purpose (refused: Unauthorized).
         for n in 0..40u8 {
             store
-                .insert_connector_token(&token(n, "pairing"), &event(n), &audited)
+                .insert_connector_token(
+                    &token(n, "pairing"),
+                    &token_event(n, 1_700_000_000),
+                    &audited,
+                )
                 .await
                 .unwrap();
         }
@@ -494,21 +502,13 @@ mod tests {
         let issue = |n: u8, at: i64| {
             let store = store.clone();
             async move {
-                let event = NewEvent {
-                    id: format!("ev-{n}"),
-                    source: "test".into(),
-                    ty: "connector.token_created".into(),
-                    subject: format!("app-{n}"),
-                    time: at,
-                    data: "{}".into(),
-                };
                 let row = ConnectorTokenRow {
                     created_at: at,
                     expires_at: at + 600,
                     ..token(n, "pairing")
                 };
                 store
-                    .insert_connector_token(&row, &event, &audited)
+                    .insert_connector_token(&row, &token_event(n, at), &audited)
                     .await
                     .unwrap();
             }
