@@ -502,16 +502,14 @@ pub(crate) async fn append(
 }
 
 /// [`append`] once the transaction holds the chain's lock (on PostgreSQL: `pg_advisory_xact_lock` of
-/// [`CHAIN_LOCK`], taken by the caller in an earlier statement, never in the head read's own: that statement's snapshot would predate the lock, and
-/// miss a row another appender committed while this one waited). Never deferred.
+/// [`CHAIN_LOCK`], taken by the caller in an earlier statement, never in the head read's own: that
+/// statement's snapshot would predate the lock, and miss a row another appender committed while this one
+/// waited). Never deferred.
 pub(crate) async fn append_locked(
     tx: &mut Transaction<'_, Any>,
     chain: &Chain,
     rows: &[&Pending],
 ) -> Result<(), Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
     let backend = chain.backend;
     let head: Option<(i64, Vec<u8>)> =
         sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")

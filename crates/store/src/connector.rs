@@ -310,6 +310,53 @@ pub(crate) fn recordsets(rows: &[&ConnectorRows]) -> (Recordset, Recordset) {
     (tokens, records)
 }
 
+/// Test token `n` (its hash is `n` repeated) for `purpose`, unspent, made at 1,700,000,000 for ten minutes.
+#[cfg(test)]
+pub(crate) fn test_token(n: u8, purpose: &str) -> ConnectorTokenRow {
+    ConnectorTokenRow {
+        token_sha256: vec![n; 32],
+        purpose: purpose.into(),
+        kind: "applications".into(),
+        name: format!("app-{n}"),
+        group: None,
+        tenant: None,
+        created_at: 1_700_000_000,
+        expires_at: 1_700_000_600,
+        consumed_at: None,
+    }
+}
+
+/// The event test token `n` is issued with, at `time`.
+#[cfg(test)]
+pub(crate) fn test_token_event(n: u8, time: i64) -> NewEvent {
+    NewEvent {
+        id: format!("ev-{n}"),
+        source: "test".into(),
+        ty: "connector.token_created".into(),
+        subject: format!("app-{n}"),
+        time,
+        data: "{}".into(),
+    }
+}
+
+/// Issues [`test_token`] `n` for pairing, with its event, as an operator would (through the certificate
+/// writer).
+#[cfg(test)]
+pub(crate) async fn issue_test_token(store: &Store, n: u8) -> Result<(), Error> {
+    let ctx = crate::audit::AuditContext::new("op", "u1", "operator", "127.0.0.1", "req");
+    let audited = Audited {
+        actor: &ctx,
+        action: "connector.token_create",
+    };
+    store
+        .insert_connector_token(
+            &test_token(n, "pairing"),
+            &test_token_event(n, 1_700_000_000),
+            &audited,
+        )
+        .await
+}
+
 #[cfg(test)]
 pub(crate) async fn insert_token(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,

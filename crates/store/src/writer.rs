@@ -346,41 +346,14 @@ mod tests {
 
     use std::collections::HashSet;
 
-    use crate::audit::{AuditContext, Audited};
-    use crate::connector::ConnectorTokenRow;
+    use crate::Store;
+    use crate::connector::issue_test_token;
     use crate::scratch::{ScratchDb, TEST_WORDS, TestBackend};
-    use crate::{NewEvent, Store};
 
-    /// Issues token `n` through the certificate writer.
+    /// Issues token `n` through the certificate writer, in a task of its own.
     fn issue(store: &Store, n: u8) -> tokio::task::JoinHandle<Result<(), crate::Error>> {
         let store = store.clone();
-        tokio::spawn(async move {
-            let ctx = AuditContext::new("op", "u1", "operator", "127.0.0.1", "req");
-            let audited = Audited {
-                actor: &ctx,
-                action: "connector.token_create",
-            };
-            let row = ConnectorTokenRow {
-                token_sha256: vec![n; 32],
-                purpose: "pairing".into(),
-                kind: "applications".into(),
-                name: format!("app-{n}"),
-                group: None,
-                tenant: None,
-                created_at: 1_700_000_000,
-                expires_at: 1_700_000_600,
-                consumed_at: None,
-            };
-            let event = NewEvent {
-                id: format!("ev-{n}"),
-                source: "test".into(),
-                ty: "connector.token_issued".into(),
-                subject: format!("app-{n}"),
-                time: 1_700_000_000,
-                data: "{}".into(),
-            };
-            store.insert_connector_token(&row, &event, &audited).await
-        })
+        tokio::spawn(async move { issue_test_token(&store, n).await })
     }
 
     /// See: issue 14. On PostgreSQL the certificate writer's batches of any size are the same statement
@@ -428,6 +401,11 @@ mod tests {
                 t.await.unwrap().unwrap();
             }
             n += size + 1;
+        }
+        // Every connection back in the pool first, so that the loop below takes each of them (and does not
+        // open a new one while the writer's is still on its way back).
+        while store.write.num_idle() < store.write.size() as usize {
+            tokio::task::yield_now().await;
         }
         let mut conns = Vec::new();
         for _ in 0..store.write.size() {
