@@ -38,7 +38,7 @@ use crate::{Backend, Error, Page, Store};
 
 /// The PostgreSQL advisory lock ("SHAU") that makes appenders take turns. One-key locks never collide with
 /// the sink locks (two-key) and differ from the sweep's key.
-const CHAIN_LOCK: i64 = 0x5348_4155;
+pub(crate) const CHAIN_LOCK: i64 = 0x5348_4155;
 /// `prev_hash` of the first row.
 const GENESIS: [u8; 32] = [0; 32];
 /// Hashed first, so that a future change of the encoding cannot collide with this one: the legacy
@@ -476,8 +476,8 @@ pub(crate) async fn deferring<T>(work: impl std::future::Future<Output = T>) -> 
 }
 
 /// Chains `rows`, in order, after the current head inside `tx` and marks their contexts written. One HMAC
-/// per row, and no round trip beyond the head read and the INSERT. Inside [`deferring`] the rows are only
-/// collected.
+/// per row, and no round trip beyond the chain's lock, the head read and the INSERT. Inside [`deferring`]
+/// the rows are only collected.
 pub(crate) async fn append(
     tx: &mut Transaction<'_, Any>,
     chain: &Chain,
@@ -492,45 +492,85 @@ pub(crate) async fn append(
     if deferred.is_ok() {
         return Ok(());
     }
-    let backend = chain.backend;
-    if backend == Backend::Postgres {
+    if chain.backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(CHAIN_LOCK)
             .execute(&mut **tx)
             .await?;
     }
+    append_locked(tx, chain, rows).await
+}
+
+/// [`append`] once the transaction holds the chain's lock (on PostgreSQL: `pg_advisory_xact_lock` of
+/// [`CHAIN_LOCK`], taken by the caller in an earlier statement, never in the head read's own: that
+/// statement's snapshot would predate the lock, and miss a row another appender committed while this one
+/// waited). Never deferred.
+pub(crate) async fn append_locked(
+    tx: &mut Transaction<'_, Any>,
+    chain: &Chain,
+    rows: &[&Pending],
+) -> Result<(), Error> {
+    let backend = chain.backend;
     let head: Option<(i64, Vec<u8>)> =
         sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut **tx)
             .await?;
     let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_vec()));
-    for chunk in rows.chunks(CHUNK) {
-        let mut sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES ");
-        crate::writer::push_placeholders(&mut sql, chunk.len(), 14, backend);
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for p in chunk {
+    if backend == Backend::Postgres {
+        // One statement of one shape whatever the number of rows (see `writer::Recordset`).
+        let mut set = crate::writer::Recordset::default();
+        for p in rows {
             seq += 1;
             let id = crate::ordered_id();
             let hash = chain.value(&prev, seq, &id, &p.entry);
             let e = &p.entry;
-            q = q
-                .bind(seq)
-                .bind(id)
-                .bind(e.time)
-                .bind(e.principal.clone())
-                .bind(e.principal_id.clone())
-                .bind(e.role.clone())
-                .bind(e.action.clone())
-                .bind(e.target.clone())
-                .bind(e.outcome.clone())
-                .bind(e.source.clone())
-                .bind(e.request_id.clone())
-                .bind(e.detail.clone())
-                .bind(prev)
-                .bind(hash.clone());
+            set.push(serde_json::json!({
+                "seq": seq, "id": id, "time": e.time, "principal": e.principal,
+                "principal_id": e.principal_id, "role": e.role, "action": e.action, "target": e.target,
+                "outcome": e.outcome, "source": e.source, "request_id": e.request_id, "detail": e.detail,
+                "prev_hash": hex::encode(&prev), "hash": hex::encode(&hash),
+            }));
             prev = hash;
         }
-        q.execute(&mut **tx).await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO audit_log ({COLUMNS}) SELECT seq, id, time, principal, principal_id, role, action, \
+             target, outcome, source, request_id, detail, decode(prev_hash, 'hex'), decode(hash, 'hex') \
+             FROM json_to_recordset($1::json) AS r(seq bigint, id text, time bigint, principal text, \
+             principal_id text, role text, action text, target text, outcome text, source text, \
+             request_id text, detail text, prev_hash text, hash text)"
+        )))
+        .bind(set.finish())
+        .execute(&mut **tx)
+        .await?;
+    } else {
+        for chunk in rows.chunks(CHUNK) {
+            let mut sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES ");
+            crate::writer::push_placeholders(&mut sql, chunk.len(), 14, backend);
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for p in chunk {
+                seq += 1;
+                let id = crate::ordered_id();
+                let hash = chain.value(&prev, seq, &id, &p.entry);
+                let e = &p.entry;
+                q = q
+                    .bind(seq)
+                    .bind(id)
+                    .bind(e.time)
+                    .bind(e.principal.clone())
+                    .bind(e.principal_id.clone())
+                    .bind(e.role.clone())
+                    .bind(e.action.clone())
+                    .bind(e.target.clone())
+                    .bind(e.outcome.clone())
+                    .bind(e.source.clone())
+                    .bind(e.request_id.clone())
+                    .bind(e.detail.clone())
+                    .bind(prev)
+                    .bind(hash.clone());
+                prev = hash;
+            }
+            q.execute(&mut **tx).await?;
+        }
     }
     for p in rows {
         p.written.store(true, Ordering::Release);

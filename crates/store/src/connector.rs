@@ -15,7 +15,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::audit::Audited;
-use crate::writer::{WriteRows, push_placeholders};
+use crate::writer::{Recordset, WriteRows, push_placeholders};
 use crate::{Backend, CertRow, Error, NewEvent, Store};
 
 /// How long a spent or expired token row is kept after its expiry (for investigations), in seconds.
@@ -197,25 +197,41 @@ impl Store {
     }
 }
 
-/// Writes the connector rows of a batch's changes: new tokens with one multi-row INSERT, the certificate
-/// records with another. A batch that writes tokens also purges the rows that expired more than
-/// [`TOKEN_KEEP_SECS`] ago, unless this writer did so less than [`PURGE_EVERY_SECS`] before (`purged_at`,
-/// the writer's own memory: a statement per batch saved, and a rolled-back purge only waits for the next).
+/// Purges the token rows that expired more than [`TOKEN_KEEP_SECS`] ago when the batch writes tokens,
+/// unless this writer did so less than [`PURGE_EVERY_SECS`] before (`purged_at`, the writer's own memory: a
+/// statement per batch saved, and a rolled-back purge only waits for the next).
+pub(crate) async fn purge_due(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rows: &[&ConnectorRows],
+    purged_at: &mut i64,
+) -> Result<(), Error> {
+    let oldest = rows
+        .iter()
+        .filter_map(|r| r.token.as_ref())
+        .map(|t| t.created_at)
+        .min();
+    if let Some(oldest) = oldest
+        && oldest.saturating_sub(*purged_at) >= PURGE_EVERY_SECS
+    {
+        sqlx::query("DELETE FROM connector_tokens WHERE expires_at < $1")
+            .bind(oldest - TOKEN_KEEP_SECS)
+            .execute(&mut **tx)
+            .await?;
+        *purged_at = oldest;
+    }
+    Ok(())
+}
+
+/// Writes the connector rows of a batch's changes on SQLite: new tokens with one multi-row INSERT, the
+/// certificate records with another (PostgreSQL writes them inside the writer's one statement, from
+/// [`recordsets`]).
 pub(crate) async fn insert_batch(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     rows: &[&ConnectorRows],
     backend: Backend,
-    purged_at: &mut i64,
 ) -> Result<(), Error> {
     let tokens: Vec<&ConnectorTokenRow> = rows.iter().filter_map(|r| r.token.as_ref()).collect();
-    if let Some(oldest) = tokens.iter().map(|t| t.created_at).min() {
-        if oldest.saturating_sub(*purged_at) >= PURGE_EVERY_SECS {
-            sqlx::query("DELETE FROM connector_tokens WHERE expires_at < $1")
-                .bind(oldest - TOKEN_KEEP_SECS)
-                .execute(&mut **tx)
-                .await?;
-            *purged_at = oldest;
-        }
+    if !tokens.is_empty() {
         let mut sql = String::from(
             "INSERT INTO connector_tokens (token_sha256, purpose, kind, name, group_name, tenant, created_at, \
              expires_at) VALUES ",
@@ -259,6 +275,88 @@ pub(crate) async fn insert_batch(
     Ok(())
 }
 
+/// PostgreSQL: inserts the new tokens of the JSON recordset `$3` (see [`recordsets`]).
+pub(crate) const INSERT_TOKENS_PG: &str = "INSERT INTO connector_tokens (token_sha256, purpose, kind, name, \
+    group_name, tenant, created_at, expires_at) SELECT decode(token_sha256, 'hex'), purpose, kind, name, \
+    group_name, tenant, created_at, expires_at FROM json_to_recordset($3::json) AS r(token_sha256 text, \
+    purpose text, kind text, name text, group_name text, tenant text, created_at bigint, expires_at bigint)";
+
+/// PostgreSQL: inserts the certificate records of the JSON recordset `$4` (see [`recordsets`]).
+pub(crate) const INSERT_RECORDS_PG: &str = "INSERT INTO connector_certificates (fingerprint, ca_id, serial, \
+    kind, name, group_name, tenant, created_at) SELECT fingerprint, ca_id, serial, kind, name, group_name, \
+    tenant, created_at FROM json_to_recordset($4::json) AS r(fingerprint text, ca_id text, serial text, \
+    kind text, name text, group_name text, tenant text, created_at bigint)";
+
+/// The new tokens and the certificate records of a batch's changes, as the recordsets of
+/// [`INSERT_TOKENS_PG`] and [`INSERT_RECORDS_PG`].
+pub(crate) fn recordsets(rows: &[&ConnectorRows]) -> (Recordset, Recordset) {
+    let mut tokens = Recordset::default();
+    let mut records = Recordset::default();
+    for r in rows {
+        if let Some(t) = &r.token {
+            tokens.push(serde_json::json!({
+                "token_sha256": hex::encode(&t.token_sha256), "purpose": t.purpose, "kind": t.kind,
+                "name": t.name, "group_name": t.group, "tenant": t.tenant, "created_at": t.created_at,
+                "expires_at": t.expires_at,
+            }));
+        }
+        if let Some(c) = &r.record {
+            records.push(serde_json::json!({
+                "fingerprint": c.fingerprint, "ca_id": c.ca_id, "serial": c.serial, "kind": c.kind,
+                "name": c.name, "group_name": c.group, "tenant": c.tenant, "created_at": c.created_at,
+            }));
+        }
+    }
+    (tokens, records)
+}
+
+/// Test token `n` (its hash is `n` repeated) for `purpose`, unspent, made at 1,700,000,000 for ten minutes.
+#[cfg(test)]
+pub(crate) fn test_token(n: u8, purpose: &str) -> ConnectorTokenRow {
+    ConnectorTokenRow {
+        token_sha256: vec![n; 32],
+        purpose: purpose.into(),
+        kind: "applications".into(),
+        name: format!("app-{n}"),
+        group: None,
+        tenant: None,
+        created_at: 1_700_000_000,
+        expires_at: 1_700_000_600,
+        consumed_at: None,
+    }
+}
+
+/// The event test token `n` is issued with, at `time`.
+#[cfg(test)]
+pub(crate) fn test_token_event(n: u8, time: i64) -> NewEvent {
+    NewEvent {
+        id: format!("ev-{n}"),
+        source: "test".into(),
+        ty: "connector.token_created".into(),
+        subject: format!("app-{n}"),
+        time,
+        data: "{}".into(),
+    }
+}
+
+/// Issues [`test_token`] `n` for pairing, with its event, as an operator would (through the certificate
+/// writer).
+#[cfg(test)]
+pub(crate) async fn issue_test_token(store: &Store, n: u8) -> Result<(), Error> {
+    let ctx = crate::audit::AuditContext::new("op", "u1", "operator", "127.0.0.1", "req");
+    let audited = Audited {
+        actor: &ctx,
+        action: "connector.token_create",
+    };
+    store
+        .insert_connector_token(
+            &test_token(n, "pairing"),
+            &test_token_event(n, 1_700_000_000),
+            &audited,
+        )
+        .await
+}
+
 #[cfg(test)]
 pub(crate) async fn insert_token(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -281,14 +379,19 @@ pub(crate) async fn insert_token(
     Ok(())
 }
 
-/// Spends the tokens a batch's changes name (`None`: the change spends none) with one `UPDATE … RETURNING`
-/// per time (whatever their purposes: each token is matched with its own): each change's outcome,
+/// Spends the tokens a batch's changes name (`None`: the change spends none): each change's outcome,
 /// [`Error::Unauthorized`] unless this batch spent its token for it (a token named twice goes to the first
-/// change that names it).
+/// change that names it). On PostgreSQL one `UPDATE … FROM json_to_recordset(…) RETURNING` of one shape
+/// whatever the batch holds (each token matched with its own purpose and time); on SQLite one
+/// `UPDATE … RETURNING` per time (whatever their purposes).
 pub(crate) async fn spend_tokens(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     spends: &[Option<&(Vec<u8>, String, i64)>],
+    backend: Backend,
 ) -> Result<Vec<Result<(), Error>>, Error> {
+    if backend == Backend::Postgres {
+        return spend_tokens_pg(tx, spends).await;
+    }
     let mut outcomes: Vec<Result<(), Error>> = spends.iter().map(|_| Ok(())).collect();
     let mut times: Vec<i64> = spends.iter().flatten().map(|(_, _, now)| *now).collect();
     times.sort_unstable();
@@ -333,6 +436,47 @@ pub(crate) async fn spend_tokens(
         }
     }
     Ok(outcomes)
+}
+
+/// [`spend_tokens`] on PostgreSQL. A concurrent redemption through another replica holds the row's lock
+/// until it commits; PostgreSQL then re-checks this statement's conditions against the row it committed
+/// (`consumed_at` is set: not spent here).
+async fn spend_tokens_pg(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    spends: &[Option<&(Vec<u8>, String, i64)>],
+) -> Result<Vec<Result<(), Error>>, Error> {
+    let mut named: HashSet<(&[u8], &str)> = HashSet::new();
+    let mut set = Recordset::default();
+    for (hash, purpose, now) in spends.iter().flatten() {
+        // The first change that names a token is the one it can be spent for.
+        if named.insert((hash.as_slice(), purpose.as_str())) {
+            set.push(serde_json::json!({
+                "token_sha256": hex::encode(hash), "purpose": purpose, "spent_at": now,
+            }));
+        }
+    }
+    if named.is_empty() {
+        return Ok(spends.iter().map(|_| Ok(())).collect());
+    }
+    let mut spent: HashSet<(Vec<u8>, String)> = sqlx::query_as::<_, (Vec<u8>, String)>(
+        "UPDATE connector_tokens AS t SET consumed_at = s.spent_at \
+         FROM json_to_recordset($1::json) AS s(token_sha256 text, purpose text, spent_at bigint) \
+         WHERE t.token_sha256 = decode(s.token_sha256, 'hex') AND t.purpose = s.purpose \
+         AND t.consumed_at IS NULL AND t.expires_at > s.spent_at RETURNING t.token_sha256, t.purpose",
+    )
+    .bind(set.finish())
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect();
+    Ok(spends
+        .iter()
+        .map(|spend| match spend {
+            None => Ok(()),
+            Some((hash, purpose, _)) if spent.remove(&(hash.clone(), purpose.clone())) => Ok(()),
+            Some(_) => Err(Error::Unauthorized),
+        })
+        .collect())
 }
 
 fn token_from_row(r: &AnyRow) -> Result<ConnectorTokenRow, Error> {

@@ -215,34 +215,11 @@ mod tests {
     use crate::audit::{AuditContext, AuditVerdict, Audited};
     use crate::connector::ConnectorTokenRow;
     use crate::connector::insert_token as insert_token_row;
+    use crate::connector::{
+        issue_test_token, test_token as token, test_token_event as token_event,
+    };
     use crate::scratch::{ScratchDb, TEST_WORDS, TestBackend};
-    use crate::{Error, NewEvent, Store};
-
-    fn token(n: u8, purpose: &str) -> ConnectorTokenRow {
-        ConnectorTokenRow {
-            token_sha256: vec![n; 32],
-            purpose: purpose.into(),
-            kind: "applications".into(),
-            name: format!("app-{n}"),
-            group: None,
-            tenant: None,
-            created_at: 1_700_000_000,
-            expires_at: 1_700_000_600,
-            consumed_at: None,
-        }
-    }
-
-    /// The event a test token `n` is issued with, at `time`.
-    fn token_event(n: u8, time: i64) -> NewEvent {
-        NewEvent {
-            id: format!("ev-{n}"),
-            source: "test".into(),
-            ty: "connector.token_created".into(),
-            subject: format!("app-{n}"),
-            time,
-            data: "{}".into(),
-        }
-    }
+    use crate::{Error, Store};
 
     async fn count(store: &Store, sql: &str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
@@ -257,22 +234,10 @@ mod tests {
     async fn each_caller_of_a_shared_commit_gets_its_own_outcome(backend: TestBackend) {
         let db = ScratchDb::new(backend).await;
         let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
-        let ctx = AuditContext::new("op", "u1", "operator", "127.0.0.1", "req");
-        let audited = Audited {
-            actor: &ctx,
-            action: "connector.token_create",
-        };
         // Tokens 0..40 exist; the even ones are exchanged, the odd ones are asked for with the wrong
         // purpose (refused: Unauthorized).
         for n in 0..40u8 {
-            store
-                .insert_connector_token(
-                    &token(n, "pairing"),
-                    &token_event(n, 1_700_000_000),
-                    &audited,
-                )
-                .await
-                .unwrap();
+            issue_test_token(&store, n).await.unwrap();
         }
         let tasks: Vec<_> = (0..40u8)
             .map(|n| {

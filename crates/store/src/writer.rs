@@ -5,13 +5,17 @@
 //! connector step: a token spent, a token made, a certificate with the connector's record, or new KMIP
 //! objects with their events) and waits; the
 //! task takes everything queued (up to [`MAX_BATCH`]), spends the batch's tokens with one `UPDATE …
-//! RETURNING` (one per second of request time), writes the rest with one multi-row INSERT per table in one transaction, commits
-//! once and answers every waiter. Under load one fsync serves hundreds of changes; alone, a request pays one
-//! commit as before. "Committed before returned" holds: no waiter is answered before the commit. A change
-//! whose token the batch could not spend (spent, expired, or taken by an earlier change of the same batch)
-//! gets [`Error::Unauthorized`] and writes nothing. If a batch fails (say one serial collides), each of its
-//! items is retried alone, so one bad row does not fail its neighbours and every caller gets its own precise
-//! result (a token spent in a rolled-back batch is unspent again).
+//! RETURNING` (on SQLite one per second of request time), writes the rest in one transaction, commits once
+//! and answers every waiter. On SQLite the rest is one multi-row INSERT per table; on PostgreSQL, where
+//! each statement is a round trip, it is ONE statement that inserts into every table and takes the audit
+//! chain's lock (its rows bound as JSON recordsets: one statement text for every batch, prepared once per
+//! connection), then the chain's head read and the audit rows: BEGIN, spend, insert, head, audit, COMMIT.
+//! Under load one fsync serves hundreds of changes; alone, a request pays one commit as before. "Committed
+//! before returned" holds: no waiter is answered before the commit. A change whose token the batch could not
+//! spend (spent, expired, or taken by an earlier change of the same batch) gets [`Error::Unauthorized`] and
+//! writes nothing. If a batch fails (say one serial collides), each of its items is retried alone, so one bad
+//! row does not fail its neighbours and every caller gets its own precise result (a token spent in a
+//! rolled-back batch is unspent again).
 
 use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
 use tokio::sync::{mpsc, oneshot};
@@ -149,7 +153,7 @@ async fn write(
         .iter()
         .map(|j| j.change.connector.spend.as_ref())
         .collect();
-    let outcomes = crate::connector::spend_tokens(&mut tx, &spends).await?;
+    let outcomes = crate::connector::spend_tokens(&mut tx, &spends, backend).await?;
     let live: Vec<&Job> = jobs
         .iter()
         .zip(&outcomes)
@@ -157,26 +161,110 @@ async fn write(
         .map(|(j, _)| j)
         .collect();
     let certs: Vec<&CertRow> = live.iter().filter_map(|j| j.change.cert.as_ref()).collect();
-    if !certs.is_empty() {
-        insert_rows(&mut tx, &certs, backend).await?;
-    }
     let objects: Vec<&KmipObjectRow> = live.iter().flat_map(|j| &j.change.kmip).collect();
     for chunk in objects.chunks(KMIP_CHUNK) {
         crate::kmip::insert_objects(&mut tx, chunk, backend).await?;
     }
-    let events: Vec<&NewEvent> = live.iter().flat_map(|j| &j.change.events).collect();
-    if !events.is_empty() {
-        insert_events(&mut tx, &events, backend).await?;
-    }
-    let connector: Vec<&ConnectorRows> = live.iter().map(|j| &j.change.connector).collect();
-    crate::connector::insert_batch(&mut tx, &connector, backend, purged_at).await?;
     for (order_id, serial) in live.iter().filter_map(|j| j.change.acme_order.as_ref()) {
         crate::acme::order_issued(&mut tx, order_id, serial).await?;
     }
+    let events: Vec<&NewEvent> = live.iter().flat_map(|j| &j.change.events).collect();
+    let connector: Vec<&ConnectorRows> = live.iter().map(|j| &j.change.connector).collect();
+    crate::connector::purge_due(&mut tx, &connector, purged_at).await?;
     let audits: Vec<_> = live.iter().map(|j| &j.audit).collect();
-    crate::audit::append(&mut tx, chain, &audits).await?;
+    match backend {
+        Backend::Sqlite => {
+            if !certs.is_empty() {
+                insert_rows(&mut tx, &certs, backend).await?;
+            }
+            if !events.is_empty() {
+                insert_events(&mut tx, &events, backend).await?;
+            }
+            crate::connector::insert_batch(&mut tx, &connector, backend).await?;
+            crate::audit::append(&mut tx, chain, &audits).await?;
+        }
+        Backend::Postgres => {
+            if !audits.is_empty() {
+                insert_and_lock(&mut tx, &certs, &events, &connector).await?;
+                crate::audit::append_locked(&mut tx, chain, &audits).await?;
+            }
+        }
+    }
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// PostgreSQL: the batch's certificates, events and connector rows in ONE statement (a data-modifying
+/// CTE per table, each reading its rows from one JSON parameter), which also takes the audit chain's lock
+/// (`audit::CHAIN_LOCK`) once they are written, as `audit::append` would before its head read: one round
+/// trip where there were up to five, and one statement text for every batch, which each connection
+/// prepares once.
+async fn insert_and_lock(
+    tx: &mut Transaction<'_, Any>,
+    certs: &[&CertRow],
+    events: &[&NewEvent],
+    connector: &[&ConnectorRows],
+) -> Result<(), Error> {
+    let mut cert_rows = Recordset::default();
+    for c in certs {
+        cert_rows.push(serde_json::json!({
+            "ca_id": c.ca_id, "serial": c.serial, "fingerprint": c.fingerprint, "subject": c.subject,
+            "sans": c.sans, "key_type": c.key_type, "not_before": c.not_before, "not_after": c.not_after,
+            "der": hex::encode(&c.der), "status": c.status, "revoked_at": c.revoked_at,
+            "revocation_reason": c.revocation_reason, "created_at": c.created_at,
+        }));
+    }
+    let mut event_rows = Recordset::default();
+    for e in events {
+        event_rows.push(serde_json::json!({
+            "id": e.id, "source": e.source, "type": e.ty, "subject": e.subject, "time": e.time,
+            "data": e.data,
+        }));
+    }
+    let (tokens, records) = crate::connector::recordsets(connector);
+    let sql = format!(
+        "WITH c AS (INSERT INTO certificates (ca_id, serial, fingerprint, subject, sans, key_type, not_before, \
+         not_after, der, status, revoked_at, revocation_reason, created_at) \
+         SELECT ca_id, serial, fingerprint, subject, sans, key_type, not_before, not_after, decode(der, 'hex'), \
+         status, revoked_at, revocation_reason, created_at FROM json_to_recordset($1::json) AS r(ca_id text, \
+         serial text, fingerprint text, subject text, sans text, key_type text, not_before bigint, \
+         not_after bigint, der text, status text, revoked_at bigint, revocation_reason text, created_at bigint)), \
+         e AS (INSERT INTO events (id, source, type, subject, time, data) \
+         SELECT id, source, type, subject, time, data FROM json_to_recordset($2::json) AS r(id text, \
+         source text, type text, subject text, time bigint, data text)), \
+         t AS ({}), k AS ({}) SELECT pg_advisory_xact_lock($5)",
+        crate::connector::INSERT_TOKENS_PG,
+        crate::connector::INSERT_RECORDS_PG,
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(cert_rows.finish())
+        .bind(event_rows.finish())
+        .bind(tokens.finish())
+        .bind(records.finish())
+        .bind(crate::audit::CHAIN_LOCK)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The rows of one table as one JSON array, bound as ONE parameter and read back by PostgreSQL's
+/// `json_to_recordset` (bytes as hex, `decode(…, 'hex')`): a statement of one shape whatever the batch
+/// holds. A multi-row `VALUES` list has a shape per row count: batches of 1 to 512 rows over the statement
+/// cache's 100 entries a connection meant re-preparing (a round trip, plus one to close the statement it
+/// evicts) and PostgreSQL parsing and planning each new shape.
+#[derive(Debug, Default)]
+pub(crate) struct Recordset(Vec<serde_json::Value>);
+
+impl Recordset {
+    /// Adds a row: an object whose keys are the recordset's column names.
+    pub(crate) fn push(&mut self, row: serde_json::Value) {
+        self.0.push(row);
+    }
+
+    /// The JSON text to bind.
+    pub(crate) fn finish(self) -> String {
+        serde_json::Value::Array(self.0).to_string()
+    }
 }
 
 /// One multi-row INSERT of up to [`MAX_BATCH`] events (the outbox), inside a caller's transaction.
@@ -254,6 +342,93 @@ pub(crate) fn push_placeholders(sql: &mut String, rows: usize, cols: usize, back
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::collections::HashSet;
+
+    use crate::Store;
+    use crate::connector::issue_test_token;
+    use crate::scratch::{ScratchDb, TEST_WORDS, TestBackend};
+
+    /// Issues token `n` through the certificate writer, in a task of its own.
+    fn issue(store: &Store, n: u8) -> tokio::task::JoinHandle<Result<(), crate::Error>> {
+        let store = store.clone();
+        tokio::spawn(async move { issue_test_token(&store, n).await })
+    }
+
+    /// See: issue 14. On PostgreSQL the certificate writer's batches of any size are the same statement
+    /// texts, so a connection prepares each once: after batches of 1, 5 and 17 changes every prepared
+    /// statement that inserts tokens or audit rows has one text. (Multi-row VALUES lists had a text per row
+    /// count: over the statement cache's 100 entries a connection, a batch re-prepared its statements, a
+    /// round trip each and another to close the one it evicted.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_of_any_size_share_their_prepared_statements_postgres() {
+        let db = ScratchDb::new(TestBackend::Postgres).await;
+        let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+        let queued = |store: &Store| store.certs.tx.max_capacity() - store.certs.tx.capacity();
+        let mut n = 0u8;
+        for size in [1u8, 5, 17] {
+            // The chain's lock held here stops the writer inside its batch of token `n`; `size` changes
+            // queue behind it and make the next batch.
+            let mut blocker = store.write.begin().await.unwrap();
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(crate::audit::CHAIN_LOCK)
+                .execute(&mut *blocker)
+                .await
+                .unwrap();
+            let mut tasks = vec![issue(&store, n)];
+            loop {
+                let waiting: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                )
+                .fetch_one(&mut *blocker)
+                .await
+                .unwrap();
+                if waiting > 0 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            for i in 1..=size {
+                tasks.push(issue(&store, n + i));
+            }
+            while queued(&store) < usize::from(size) {
+                tokio::task::yield_now().await;
+            }
+            blocker.commit().await.unwrap();
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+            n += size + 1;
+        }
+        // Every connection back in the pool first, so that the loop below takes each of them (and does not
+        // open a new one while the writer's is still on its way back).
+        while store.write.num_idle() < store.write.size() as usize {
+            tokio::task::yield_now().await;
+        }
+        let mut conns = Vec::new();
+        for _ in 0..store.write.size() {
+            conns.push(store.write.acquire().await.unwrap());
+        }
+        let mut texts = HashSet::new();
+        for conn in &mut conns {
+            let prepared: Vec<String> =
+                sqlx::query_scalar("SELECT statement FROM pg_prepared_statements")
+                    .fetch_all(&mut **conn)
+                    .await
+                    .unwrap();
+            texts.extend(prepared);
+        }
+        for table in ["connector_tokens", "audit_log", "events"] {
+            let inserts = texts
+                .iter()
+                .filter(|t| t.contains(&format!("INSERT INTO {table} ")))
+                .count();
+            assert_eq!(inserts, 1, "statements inserting into {table}: {texts:#?}");
+        }
+    }
+
     #[test]
     fn placeholders_number_rows_then_columns() {
         let mut s = String::new();

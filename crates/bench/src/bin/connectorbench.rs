@@ -24,6 +24,7 @@ use base64::engine::general_purpose::STANDARD;
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use serde_json::{Value, json};
+use shedu_bench::procfs;
 use shedu_bench::stats::{Summary, micros};
 
 /// Connector load generator for shedu.
@@ -63,6 +64,9 @@ struct Args {
     /// Print one JSON line instead of the human summary.
     #[arg(long)]
     json: bool,
+    /// Server process id: measure its CPU time and bytes written in the measured window.
+    #[arg(long)]
+    pid: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -88,6 +92,12 @@ struct Report {
     first_error: Option<String>,
     per_s: f64,
     latency: Summary,
+    /// Server CPU seconds used in the measured window (with `--pid`).
+    server_cpu_s: Option<f64>,
+    /// Server CPU milliseconds per pairing or renewal: comparable on a shared machine, where rates are not.
+    server_cpu_ms_per_op: Option<f64>,
+    /// Bytes the server sent to storage per pairing or renewal in the window (`/proc/PID/io` write_bytes).
+    storage_bytes_per_op: Option<f64>,
 }
 
 struct Plan {
@@ -176,6 +186,12 @@ async fn main() -> anyhow::Result<()> {
         }
         workers.push(tokio::spawn(worker(b.build()?, plan.clone(), args.mode)));
     }
+    tokio::time::sleep_until(plan.measure_from.into()).await;
+    let server_cpu0 = args.pid.and_then(|p| procfs::cpu_time(&p.to_string()));
+    let written0 = args.pid.and_then(procfs::storage_write_bytes);
+    tokio::time::sleep_until(plan.end.into()).await;
+    let server_cpu1 = args.pid.and_then(|p| procfs::cpu_time(&p.to_string()));
+    let written1 = args.pid.and_then(procfs::storage_write_bytes);
     let mut all = WorkerResult::default();
     for w in workers {
         let r = w.await?;
@@ -188,6 +204,11 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let latency = Summary::from_micros(&mut all.latencies_us);
+    let server_cpu_s = match (server_cpu0, server_cpu1) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64()),
+        _ => None,
+    };
+    let ops = latency.count as f64;
     let report = Report {
         target: "shedu-connector",
         mode: args.mode,
@@ -199,14 +220,20 @@ async fn main() -> anyhow::Result<()> {
         errors: all.error_statuses.values().sum(),
         error_statuses: all.error_statuses,
         first_error: all.first_error,
-        per_s: latency.count as f64 / args.duration,
+        per_s: ops / args.duration,
         latency,
+        server_cpu_ms_per_op: server_cpu_s.filter(|_| ops > 0.0).map(|s| 1000.0 * s / ops),
+        server_cpu_s,
+        storage_bytes_per_op: match (written0, written1) {
+            (Some(a), Some(b)) if ops > 0.0 => Some(b.saturating_sub(a) as f64 / ops),
+            _ => None,
+        },
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "connector {:?} {} c={}: {} per s, p50 {:.2} ms, p99 {:.2} ms, {} ok, {} errors{}",
+            "connector {:?} {} c={}: {} per s, p50 {:.2} ms, p99 {:.2} ms, {} ok, {} errors, {} server CPU ms per op{}",
             report.mode,
             report.label,
             report.concurrency,
@@ -215,6 +242,10 @@ async fn main() -> anyhow::Result<()> {
             report.latency.p99_ms,
             report.ok,
             report.errors,
+            report
+                .server_cpu_ms_per_op
+                .map(|ms| format!("{ms:.2}"))
+                .unwrap_or_else(|| "?".into()),
             report
                 .first_error
                 .as_deref()
