@@ -225,14 +225,8 @@ impl Store {
 
     /// Lists devices newest first. The cursor is the insertion sequence, stable under inserts.
     pub async fn list_devices(&self, f: &DeviceFilter) -> Result<Page<DeviceRow>, Error> {
-        let mut args = Vec::new();
-        let where_clause = filter_sql(f, self.backend, &mut args);
         let limit = f.limit.clamp(1, 1000);
-        args.push(Arg::Int(limit + 1));
-        let sql = format!(
-            "SELECT {DEVICE_COLUMNS} FROM devices {where_clause} ORDER BY seq DESC LIMIT ${}",
-            args.len()
-        );
+        let (sql, args) = list_sql(f, self.backend, limit);
         let rows = bind(sqlx::query(AssertSqlSafe(sql)), &args)
             .fetch_all(&self.read)
             .await?;
@@ -250,7 +244,8 @@ impl Store {
     }
 
     /// Counts the devices matching `f` per status (cursor and limit are ignored): from the maintained counts
-    /// (`counts`) when `f` names at most an RA and a status, else in one `GROUP BY` over the matching rows.
+    /// (`counts`) when `f` names at most an RA and a status; with tags from the tag index's copies of RA and
+    /// status (the devices read only for a metadata filter); else in one `GROUP BY` over the matching rows.
     pub async fn count_devices_by_status(
         &self,
         f: &DeviceFilter,
@@ -265,15 +260,7 @@ impl Store {
             .await?;
             return Ok(counts::by_status(&rows));
         }
-        let mut args = Vec::new();
-        let filter = DeviceFilter {
-            before_seq: None,
-            ..f.clone()
-        };
-        let where_clause = filter_sql(&filter, self.backend, &mut args);
-        let sql = format!(
-            "SELECT status, COUNT(*) FROM devices {where_clause} GROUP BY status ORDER BY status"
-        );
+        let (sql, args) = count_sql(f, self.backend);
         let rows = bind(sqlx::query(AssertSqlSafe(sql)), &args)
             .fetch_all(&self.read)
             .await?;
@@ -561,36 +548,120 @@ async fn replace_tags(
         .execute(&mut **tx)
         .await?;
     for tag in tags {
-        sqlx::query("INSERT INTO device_tags (tag, device_id) VALUES ($1, $2)")
-            .bind(tag)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO device_tags (tag, device_id, device_seq, ra_id, status) \
+             SELECT $1, id, seq, ra_id, status FROM devices WHERE id = $2",
+        )
+        .bind(tag)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
 
-/// The `WHERE` clause of a filter, its values appended to `args` (placeholders follow their positions).
-fn filter_sql(f: &DeviceFilter, backend: Backend, args: &mut Vec<Arg>) -> String {
+/// A listing's statement and values: a page of `limit` rows and one more (whether a next page exists).
+fn list_sql(f: &DeviceFilter, backend: Backend, limit: i64) -> (String, Vec<Arg>) {
+    let mut args = Vec::new();
+    let q = filter_sql(f, backend, &mut args, true);
+    args.push(Arg::Int(limit + 1));
+    let sql = format!(
+        "SELECT {} FROM {} {} ORDER BY {} DESC LIMIT ${}",
+        prefixed("d", DEVICE_COLUMNS),
+        q.from,
+        q.where_clause,
+        q.seq,
+        args.len()
+    );
+    (sql, args)
+}
+
+/// A count's statement and values (the cursor ignored), for filters the maintained counts cannot answer.
+fn count_sql(f: &DeviceFilter, backend: Backend) -> (String, Vec<Arg>) {
+    let mut args = Vec::new();
+    let filter = DeviceFilter {
+        before_seq: None,
+        ..f.clone()
+    };
+    let q = filter_sql(&filter, backend, &mut args, false);
+    // The status of the rows the filter reads: the tag index's copy when the tags drive.
+    let status = if f.tags.is_empty() {
+        "d.status"
+    } else {
+        "t.status"
+    };
+    let sql = format!(
+        "SELECT {status}, COUNT(*) FROM {} {} GROUP BY {status} ORDER BY {status}",
+        q.from, q.where_clause
+    );
+    (sql, args)
+}
+
+impl Store {
+    /// The query plans of a listing and of a count with `f`, the very statements [`Store::list_devices`] and
+    /// [`Store::count_devices_by_status`] run (for tests and the benchmark), one line per plan row.
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn explain_device_reads(&self, f: &DeviceFilter) -> Result<Vec<String>, Error> {
+        let (prefix, column) = self.backend.explain();
+        let mut out = Vec::new();
+        for (sql, args) in [list_sql(f, self.backend, 50), count_sql(f, self.backend)] {
+            for row in bind(sqlx::query(AssertSqlSafe(format!("{prefix}{sql}"))), &args)
+                .fetch_all(&self.read)
+                .await?
+            {
+                out.push(row.try_get::<String, _>(column)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A filter as SQL: the rows it reads (`from`), its `WHERE` clause, and the column a listing orders by.
+struct FilterSql {
+    from: String,
+    where_clause: String,
+    seq: &'static str,
+}
+
+/// The SQL of a filter, its values appended to `args` (placeholders follow their positions).
+///
+/// Without tags it reads `devices d`. With tags the tag index drives: the rows of the first tag (`t`, which
+/// carries the device's `seq`, RA and status, migration 0038) in `seq` order, each further tag an index
+/// probe on the same device, and the device row (`d`) joined only when the listing needs its columns or the
+/// filter its metadata. So a page of a tag reads a page of index entries, and counting a group with tags
+/// reads the `(tag, ra_id, status)` index alone.
+fn filter_sql(f: &DeviceFilter, backend: Backend, args: &mut Vec<Arg>, rows: bool) -> FilterSql {
     fn push(args: &mut Vec<Arg>, a: Arg) -> usize {
         args.push(a);
         args.len()
     }
     let mut conds = Vec::new();
+    let (from, owner, seq) = match f.tags.split_first() {
+        None => ("devices d".to_string(), "d", "d.seq"),
+        Some((first, rest)) => {
+            let n = push(args, Arg::Text(first.clone()));
+            conds.push(format!("t.tag = ${n}"));
+            for tag in rest {
+                let n = push(args, Arg::Text(tag.clone()));
+                conds.push(format!(
+                    "EXISTS (SELECT 1 FROM device_tags o WHERE o.tag = ${n} AND o.device_id = t.device_id)"
+                ));
+            }
+            let from = if rows || !f.metadata.is_empty() {
+                "device_tags t JOIN devices d ON d.seq = t.device_seq"
+            } else {
+                "device_tags t"
+            };
+            (from.to_string(), "t", "t.device_seq")
+        }
+    };
     if let Some(ra) = &f.ra_id {
-        conds.push(format!("ra_id = ${}", push(args, Arg::Text(ra.clone()))));
+        let n = push(args, Arg::Text(ra.clone()));
+        conds.push(format!("{owner}.ra_id = ${n}"));
     }
     if let Some(status) = &f.status {
-        conds.push(format!(
-            "status = ${}",
-            push(args, Arg::Text(status.clone()))
-        ));
-    }
-    for tag in &f.tags {
-        let n = push(args, Arg::Text(tag.clone()));
-        conds.push(format!(
-            "id IN (SELECT device_id FROM device_tags WHERE tag = ${n})"
-        ));
+        let n = push(args, Arg::Text(status.clone()));
+        conds.push(format!("{owner}.status = ${n}"));
     }
     for (key, value) in &f.metadata {
         // JSON equality on both backends: the string "5" is not the number 5, and true is not 1.
@@ -599,25 +670,31 @@ fn filter_sql(f: &DeviceFilter, backend: Backend, args: &mut Vec<Arg>) -> String
                 let path = push(args, Arg::Text(format!("$.\"{key}\"")));
                 let v = push(args, Arg::Text(value.clone()));
                 format!(
-                    "json_extract(metadata, ${path}) = json_extract(${v}, '$') \
-                     AND (json_type(metadata, ${path}) IN ('true', 'false')) = (json_type(${v}) IN ('true', 'false'))"
+                    "json_extract(d.metadata, ${path}) = json_extract(${v}, '$') \
+                     AND (json_type(d.metadata, ${path}) IN ('true', 'false')) = (json_type(${v}) IN ('true', 'false'))"
                 )
             }
             Backend::Postgres => {
                 let k = push(args, Arg::Text(key.clone()));
                 let v = push(args, Arg::Text(value.clone()));
-                format!("(metadata::jsonb -> CAST(${k} AS TEXT)) = CAST(${v} AS jsonb)")
+                format!("(d.metadata::jsonb -> CAST(${k} AS TEXT)) = CAST(${v} AS jsonb)")
             }
         };
         conds.push(cond);
     }
-    if let Some(seq) = f.before_seq {
-        conds.push(format!("seq < ${}", push(args, Arg::Int(seq))));
+    if let Some(before) = f.before_seq {
+        let n = push(args, Arg::Int(before));
+        conds.push(format!("{seq} < ${n}"));
     }
-    if conds.is_empty() {
+    let where_clause = if conds.is_empty() {
         String::new()
     } else {
         format!("WHERE {}", conds.join(" AND "))
+    };
+    FilterSql {
+        from,
+        where_clause,
+        seq,
     }
 }
 

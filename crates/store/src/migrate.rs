@@ -159,6 +159,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0037_kmip_changes.sql"),
         postgres: include_str!("../migrations/postgres/0037_kmip_changes.sql"),
     },
+    Migration {
+        version: 38,
+        sqlite: include_str!("../migrations/sqlite/0038_device_tag_columns.sql"),
+        postgres: include_str!("../migrations/postgres/0038_device_tag_columns.sql"),
+    },
 ];
 
 /// Whether every migration this binary knows is applied (a replica of an older binary may have migrated
