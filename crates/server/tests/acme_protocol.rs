@@ -1,6 +1,6 @@
 //! ACME protocol rules checked request by request with a small JWS client of the test's own (P-256 and
 //! Ed25519 keys from aws-lc-rs): nonces (HEAD 200 / GET 204, no-store, single use, shared through the
-//! database), the media type, the `url` header, unsupported algorithms, `kid` versus `jwk`, profiles, a
+//! database on PostgreSQL, the process's own on SQLite), the media type, the `url` header, unsupported algorithms, `kid` versus `jwk`, profiles, a
 //! CSR whose names differ from the order's, renewal information and `replaces`, account deactivation and
 //! key change, subproblems, and rate limits (also under concurrent requests). The same flows once more
 //! with a second real client, the `instant-acme` crate. On SQLite and PostgreSQL.
@@ -324,32 +324,61 @@ backend_test!(nonces_media_type_url_and_algorithms, |backend| {
     assert_eq!(existing.headers["location"], first.headers["location"]);
     c.kid = Some(first.headers["location"].to_str().unwrap().to_string());
 
-    // A nonce's use is stored: spent through another connection to the same database, it is refused.
-    let nonce = c.nonce().await;
-    let other = shedu_store::Store::connect(&server.db_url, &shedu_core::EVENT_WORDS)
-        .await
-        .unwrap();
-    let until = server.services.registry.now() + 3600;
-    assert!(other.acme_nonce_take(&nonce, until, None).await.unwrap());
-    let jws = c.key.sign(
-        &c.header(&c.url("newOrder"), &nonce),
-        Some(&json!({"identifiers": [{"type": "dns", "value": "x.localhost"}]})),
-    );
-    let used = c.send(&c.url("newOrder"), &jws).await;
-    assert_eq!(problem(&used), "badNonce");
+    match backend {
+        shedu_testkit::Backend::Postgres => {
+            // A nonce's use is stored: spent through another connection to the same database, it is
+            // refused.
+            let nonce = c.nonce().await;
+            let other = shedu_store::Store::connect(&server.db_url, &shedu_core::EVENT_WORDS)
+                .await
+                .unwrap();
+            let until = server.services.registry.now() + 3600;
+            assert!(other.acme_nonce_take(&nonce, until, None).await.unwrap());
+            let jws = c.key.sign(
+                &c.header(&c.url("newOrder"), &nonce),
+                Some(&json!({"identifiers": [{"type": "dns", "value": "x.localhost"}]})),
+            );
+            let used = c.send(&c.url("newOrder"), &jws).await;
+            assert_eq!(problem(&used), "badNonce");
 
-    // A nonce one server handed out is accepted, once, by a second server (a replica) on the database.
-    let beside = server.start_beside().await;
-    let b = Client::for_ra(&beside, "web").await;
-    let nonce = c.nonce().await;
-    let jws = b.key.sign(
-        &b.header(&b.url("newAccount"), &nonce),
-        Some(&json!({"termsOfServiceAgreed": true})),
-    );
-    let created = b.send(&b.url("newAccount"), &jws).await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let replayed = b.send(&b.url("newAccount"), &jws).await;
-    assert_eq!((replayed.status, problem(&replayed)), (400, "badNonce"));
+            // A nonce one server handed out is accepted, once, by a second server (a replica) on the
+            // database.
+            let beside = server.start_beside().await;
+            let b = Client::for_ra(&beside, "web").await;
+            let nonce = c.nonce().await;
+            let jws = b.key.sign(
+                &b.header(&b.url("newAccount"), &nonce),
+                Some(&json!({"termsOfServiceAgreed": true})),
+            );
+            let created = b.send(&b.url("newAccount"), &jws).await;
+            assert_eq!(created.status, 201, "{}", created.text);
+            let replayed = b.send(&b.url("newAccount"), &jws).await;
+            assert_eq!((replayed.status, problem(&replayed)), (400, "badNonce"));
+        }
+        shedu_testkit::Backend::Sqlite => {
+            // See: issue 15. On SQLite one process owns the database and spends nonces in memory, under
+            // a key of its own: a second server on the file refuses this one's nonces (so a nonce can
+            // never be spent once here and once there), and this one still takes it, once.
+            let beside = server.start_beside().await;
+            let b = Client::for_ra(&beside, "web").await;
+            let nonce = c.nonce().await;
+            let jws = b.key.sign(
+                &b.header(&b.url("newAccount"), &nonce),
+                Some(&json!({"termsOfServiceAgreed": true})),
+            );
+            let foreign = b.send(&b.url("newAccount"), &jws).await;
+            assert_eq!((foreign.status, problem(&foreign)), (400, "badNonce"));
+            let d = Client::new(&server).await;
+            let jws = d.key.sign(
+                &d.header(&d.url("newAccount"), &nonce),
+                Some(&json!({"termsOfServiceAgreed": true})),
+            );
+            let created = d.send(&d.url("newAccount"), &jws).await;
+            assert_eq!(created.status, 201, "{}", created.text);
+            let replayed = d.send(&d.url("newAccount"), &jws).await;
+            assert_eq!((replayed.status, problem(&replayed)), (400, "badNonce"));
+        }
+    }
 
     // The protected url must be the request URL.
     let nonce = c.nonce().await;
@@ -400,6 +429,31 @@ backend_test!(nonces_media_type_url_and_algorithms, |backend| {
         )
         .await;
     assert_eq!(problem(&t), "unsupportedIdentifier");
+
+    // See: issue 15. A nonce handed out before a restart: accepted after it on PostgreSQL (the
+    // deployment's key, the spend a row); refused on SQLite (the spends were in the old process's
+    // memory), with a fresh nonce in the refusal that works.
+    let nonce = c.nonce().await;
+    let server = server.restart().await;
+    let r = Client::new(&server).await;
+    let jws = r.key.sign(
+        &r.header(&r.url("newAccount"), &nonce),
+        Some(&json!({"termsOfServiceAgreed": true})),
+    );
+    let after = r.send(&r.url("newAccount"), &jws).await;
+    match backend {
+        shedu_testkit::Backend::Postgres => assert_eq!(after.status, 201, "{}", after.text),
+        shedu_testkit::Backend::Sqlite => {
+            assert_eq!((after.status, problem(&after)), (400, "badNonce"));
+            let fresh = after.headers["replay-nonce"].to_str().unwrap().to_string();
+            let jws = r.key.sign(
+                &r.header(&r.url("newAccount"), &fresh),
+                Some(&json!({"termsOfServiceAgreed": true})),
+            );
+            let retried = r.send(&r.url("newAccount"), &jws).await;
+            assert_eq!(retried.status, 201, "{}", retried.text);
+        }
+    }
 });
 
 backend_test!(
