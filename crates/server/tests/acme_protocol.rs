@@ -134,6 +134,23 @@ impl Client {
         }
     }
 
+    /// A newAccount request (terms agreed) signed with `nonce`.
+    fn new_account_with(&self, nonce: &str) -> Value {
+        self.key.sign(
+            &self.header(&self.url("newAccount"), nonce),
+            Some(&json!({"termsOfServiceAgreed": true})),
+        )
+    }
+
+    /// Sends `jws` to newAccount twice: created the first time, `badNonce` the second.
+    async fn accepted_once(&self, jws: &Value) -> Answer {
+        let created = self.send(&self.url("newAccount"), jws).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let replayed = self.send(&self.url("newAccount"), jws).await;
+        assert_eq!((replayed.status, problem(&replayed)), (400, "badNonce"));
+        created
+    }
+
     async fn post(&self, url: &str, payload: Option<&Value>) -> Answer {
         let nonce = self.nonce().await;
         let jws = self.key.sign(&self.header(url, &nonce), payload);
@@ -304,15 +321,7 @@ backend_test!(nonces_media_type_url_and_algorithms, |backend| {
     assert_eq!((refused.status, problem(&refused)), (400, "badNonce"));
 
     // A replayed nonce: badNonce. The nonce was consumed by the first request.
-    let nonce = c.nonce().await;
-    let jws = c.key.sign(
-        &c.header(&c.url("newAccount"), &nonce),
-        Some(&json!({"termsOfServiceAgreed": true})),
-    );
-    let first = c.send(&c.url("newAccount"), &jws).await;
-    assert_eq!(first.status, 201, "{}", first.text);
-    let again = c.send(&c.url("newAccount"), &jws).await;
-    assert_eq!((again.status, problem(&again)), (400, "badNonce"));
+    let first = c.accepted_once(&c.new_account_with(&c.nonce().await)).await;
     // The same key again: the existing account, 200, same Location.
     let existing = c
         .post(
@@ -345,15 +354,7 @@ backend_test!(nonces_media_type_url_and_algorithms, |backend| {
             // database.
             let beside = server.start_beside().await;
             let b = Client::for_ra(&beside, "web").await;
-            let nonce = c.nonce().await;
-            let jws = b.key.sign(
-                &b.header(&b.url("newAccount"), &nonce),
-                Some(&json!({"termsOfServiceAgreed": true})),
-            );
-            let created = b.send(&b.url("newAccount"), &jws).await;
-            assert_eq!(created.status, 201, "{}", created.text);
-            let replayed = b.send(&b.url("newAccount"), &jws).await;
-            assert_eq!((replayed.status, problem(&replayed)), (400, "badNonce"));
+            b.accepted_once(&b.new_account_with(&c.nonce().await)).await;
         }
         shedu_testkit::Backend::Sqlite => {
             // See: issue 15. On SQLite one process owns the database and spends nonces in memory, under
@@ -362,21 +363,12 @@ backend_test!(nonces_media_type_url_and_algorithms, |backend| {
             let beside = server.start_beside().await;
             let b = Client::for_ra(&beside, "web").await;
             let nonce = c.nonce().await;
-            let jws = b.key.sign(
-                &b.header(&b.url("newAccount"), &nonce),
-                Some(&json!({"termsOfServiceAgreed": true})),
-            );
-            let foreign = b.send(&b.url("newAccount"), &jws).await;
+            let foreign = b
+                .send(&b.url("newAccount"), &b.new_account_with(&nonce))
+                .await;
             assert_eq!((foreign.status, problem(&foreign)), (400, "badNonce"));
             let d = Client::new(&server).await;
-            let jws = d.key.sign(
-                &d.header(&d.url("newAccount"), &nonce),
-                Some(&json!({"termsOfServiceAgreed": true})),
-            );
-            let created = d.send(&d.url("newAccount"), &jws).await;
-            assert_eq!(created.status, 201, "{}", created.text);
-            let replayed = d.send(&d.url("newAccount"), &jws).await;
-            assert_eq!((replayed.status, problem(&replayed)), (400, "badNonce"));
+            d.accepted_once(&d.new_account_with(&nonce)).await;
         }
     }
 
@@ -436,22 +428,15 @@ backend_test!(nonces_media_type_url_and_algorithms, |backend| {
     let nonce = c.nonce().await;
     let server = server.restart().await;
     let r = Client::new(&server).await;
-    let jws = r.key.sign(
-        &r.header(&r.url("newAccount"), &nonce),
-        Some(&json!({"termsOfServiceAgreed": true})),
-    );
-    let after = r.send(&r.url("newAccount"), &jws).await;
+    let after = r
+        .send(&r.url("newAccount"), &r.new_account_with(&nonce))
+        .await;
     match backend {
         shedu_testkit::Backend::Postgres => assert_eq!(after.status, 201, "{}", after.text),
         shedu_testkit::Backend::Sqlite => {
             assert_eq!((after.status, problem(&after)), (400, "badNonce"));
-            let fresh = after.headers["replay-nonce"].to_str().unwrap().to_string();
-            let jws = r.key.sign(
-                &r.header(&r.url("newAccount"), &fresh),
-                Some(&json!({"termsOfServiceAgreed": true})),
-            );
-            let retried = r.send(&r.url("newAccount"), &jws).await;
-            assert_eq!(retried.status, 201, "{}", retried.text);
+            let fresh = after.headers["replay-nonce"].to_str().unwrap();
+            r.accepted_once(&r.new_account_with(fresh)).await;
         }
     }
 });
