@@ -1,10 +1,10 @@
 //! ACME (RFC 8555) per RA: the rules behind every ACME request. The wire format (JWS, JWK, JSON objects,
 //! problem types) is `shedu-acme`'s; the HTTP edge (`server::acme`) builds URLs, decodes bodies and
-//! encodes answers. Here: nonces (stored, single-use, valid on every replica), who signed a request
-//! (`kid` or `jwk`), accounts (by key thumbprint, with external account binding), orders and their
-//! authorizations, validation from the server (http-01), finalization through [`Issuance`] (the one
-//! issuance path: profile, audit, `certificate.issued` event, group commit), revocation through
-//! [`Issuance::revoke`], and renewal information (RFC 9773).
+//! encodes answers. Here: nonces (single use; on PostgreSQL stored and valid on every replica, on SQLite
+//! kept in memory: [`nonces`]), who signed a request (`kid` or `jwk`), accounts (by key thumbprint, with
+//! external account binding), orders and their authorizations, validation from the server (http-01),
+//! finalization through [`Issuance`] (the one issuance path: profile, audit, `certificate.issued` event,
+//! group commit), revocation through [`Issuance::revoke`], and renewal information (RFC 9773).
 //!
 //! Validation and finalization run inside the client's request: the answer a client polls for is ready
 //! when the POST returns, so clients never wait for a background task and a crash leaves nothing half
@@ -25,11 +25,14 @@ use shedu_store::{
     RateRefusal, RateWindow,
 };
 
+use self::nonces::Nonces;
 use crate::error::store_err;
 use crate::events::{EventKind, event};
 use crate::ra::{Enrollment, Ra};
 use crate::registry::{Registry, new_id};
 use crate::{AuditAction, AuditContext, Error, Issuance, IssueInput};
+
+mod nonces;
 
 /// Largest http-01 answer read (a key authorization is about 90 octets).
 const HTTP01_MAX_BODY: usize = 1024;
@@ -374,9 +377,8 @@ pub struct Acme {
     http: reqwest::Client,
     /// The dns-01 resolver, or why there is none (the system's configuration could not be read).
     dns: std::result::Result<hickory_resolver::TokioResolver, String>,
-    /// Authenticates the nonces this deployment hands out (derived from the master secret: the same key
-    /// on every replica).
-    nonce_key: aws_lc_rs::hmac::Key,
+    /// Hands out and spends nonces (see [`nonces`]).
+    nonces: Nonces,
     /// The RAs' ACME settings and the accounts requests named, kept between requests.
     cache: RwLock<AcmeCache>,
 }
@@ -405,30 +407,6 @@ impl std::fmt::Debug for AcmeCache {
             .field("accounts", &self.accounts.len())
             .finish()
     }
-}
-
-/// A nonce: 16 random bytes, its expiry (Unix seconds, 8 bytes big-endian) and an HMAC-SHA256 of both.
-const NONCE_LEN: usize = 16 + 8 + 32;
-
-/// A fresh nonce that expires at `expires_at`: made without a write (its use is what is stored).
-fn mint_nonce(key: &aws_lc_rs::hmac::Key, expires_at: i64) -> String {
-    let mut raw = Vec::with_capacity(NONCE_LEN);
-    raw.extend_from_slice(&rand::random::<[u8; 16]>());
-    raw.extend_from_slice(&expires_at.to_be_bytes());
-    let tag = aws_lc_rs::hmac::sign(key, &raw);
-    raw.extend_from_slice(tag.as_ref());
-    shedu_acme::b64(&raw)
-}
-
-/// The expiry of a nonce this deployment made; `None` for anything else.
-fn nonce_expiry(key: &aws_lc_rs::hmac::Key, nonce: &str) -> Option<i64> {
-    let raw = shedu_acme::b64_decode("nonce", nonce).ok()?;
-    if raw.len() != NONCE_LEN {
-        return None;
-    }
-    let (signed, tag) = raw.split_at(24);
-    aws_lc_rs::hmac::verify(key, signed, tag).ok()?;
-    Some(i64::from_be_bytes(signed[16..24].try_into().ok()?))
 }
 
 fn stored_problem(e: &shedu_acme::Error) -> String {
@@ -540,6 +518,7 @@ impl Acme {
             .keystore
             .mac_key("acme-nonce")
             .map_err(|e| Error::Internal(format!("ACME nonce key: {e}")))?;
+        let nonces = Nonces::new(reg.store.backend(), nonce_key).map_err(Error::Internal)?;
         Ok(Acme {
             reg,
             enrollment,
@@ -547,7 +526,7 @@ impl Acme {
             config,
             http,
             dns,
-            nonce_key,
+            nonces,
             cache: RwLock::new(AcmeCache::default()),
         })
     }
@@ -609,13 +588,11 @@ impl Acme {
         }
     }
 
-    /// A fresh nonce (RFC 8555 §6.5). Nothing is written: the nonce carries its expiry under the
-    /// deployment's MAC, and its use is what is stored (by the request that spends it).
+    /// A fresh nonce (RFC 8555 §6.5). Nothing is written: the nonce carries its expiry under a MAC, and
+    /// its use is what is remembered (by the request that spends it; see [`nonces`]).
     pub fn new_nonce(&self) -> String {
-        mint_nonce(
-            &self.nonce_key,
-            self.reg.now() + self.config.nonce_lifetime_secs,
-        )
+        self.nonces
+            .mint(self.reg.now() + self.config.nonce_lifetime_secs)
     }
 
     /// Verifies a request: its `url` is `url`, its nonce is fresh (and is used up), its signer is of the
@@ -650,19 +627,23 @@ impl Acme {
             ));
         }
         let now = self.reg.now();
-        let taken = match nonce_expiry(&self.nonce_key, nonce) {
-            Some(expires_at) if expires_at >= now => {
-                // Used nonces (kept until they expire) and idle rate-limit lock rows are swept by one
-                // request in 64, in the same transaction.
-                let purge = (rand::random::<u8>() < 4).then_some(now);
-                self.reg
-                    .store
-                    .acme_nonce_take(nonce, expires_at, purge)
-                    .await
-                    .map_err(store_err("ACME nonce"))?
-            }
-            _ => false,
-        };
+        // Used nonces (kept until they expire when they are rows) and idle rate-limit lock rows are swept
+        // by one request in 64: with a stored spend in its transaction, else in one of their own.
+        let purge = (rand::random::<u8>() < 4).then_some(now);
+        let taken = self
+            .nonces
+            .take(&self.reg.store, nonce, now, purge)
+            .await
+            .map_err(store_err("ACME nonce"))?;
+        if let Some(now) = purge
+            && !self.nonces.stored()
+        {
+            self.reg
+                .store
+                .acme_purge(now)
+                .await
+                .map_err(store_err("ACME purge"))?;
+        }
         if !taken {
             return Err(problem(
                 ProblemType::BadNonce,
@@ -2406,24 +2387,6 @@ mod tests {
             window_secs: 0,
         });
         assert!(validate_settings(&s, &[]).is_err());
-    }
-
-    #[test]
-    fn nonces_carry_their_expiry_under_the_key() {
-        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &[1; 32]);
-        let other = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &[2; 32]);
-        let nonce = mint_nonce(&key, 1_700_000_000);
-        assert_ne!(nonce, mint_nonce(&key, 1_700_000_000), "random");
-        assert_eq!(nonce_expiry(&key, &nonce), Some(1_700_000_000));
-        assert_eq!(nonce_expiry(&other, &nonce), None, "another deployment's");
-        let mut raw = shedu_acme::b64_decode("nonce", &nonce).unwrap();
-        raw[23] ^= 1;
-        assert_eq!(
-            nonce_expiry(&key, &shedu_acme::b64(&raw)),
-            None,
-            "a moved expiry"
-        );
-        assert_eq!(nonce_expiry(&key, "not-a-nonce"), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! ACME protocol rules checked request by request with a small JWS client of the test's own (P-256 and
 //! Ed25519 keys from aws-lc-rs): nonces (HEAD 200 / GET 204, no-store, single use, shared through the
-//! database), the media type, the `url` header, unsupported algorithms, `kid` versus `jwk`, profiles, a
+//! database on PostgreSQL, the process's own on SQLite), the media type, the `url` header, unsupported algorithms, `kid` versus `jwk`, profiles, a
 //! CSR whose names differ from the order's, renewal information and `replaces`, account deactivation and
 //! key change, subproblems, and rate limits (also under concurrent requests). The same flows once more
 //! with a second real client, the `instant-acme` crate. On SQLite and PostgreSQL.
@@ -132,6 +132,23 @@ impl Client {
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
             text,
         }
+    }
+
+    /// A newAccount request (terms agreed) signed with `nonce`.
+    fn new_account_with(&self, nonce: &str) -> Value {
+        self.key.sign(
+            &self.header(&self.url("newAccount"), nonce),
+            Some(&json!({"termsOfServiceAgreed": true})),
+        )
+    }
+
+    /// Sends `jws` to newAccount twice: created the first time, `badNonce` the second.
+    async fn accepted_once(&self, jws: &Value) -> Answer {
+        let created = self.send(&self.url("newAccount"), jws).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let replayed = self.send(&self.url("newAccount"), jws).await;
+        assert_eq!((replayed.status, problem(&replayed)), (400, "badNonce"));
+        created
     }
 
     async fn post(&self, url: &str, payload: Option<&Value>) -> Answer {
@@ -304,15 +321,7 @@ backend_test!(nonces_media_type_url_and_algorithms, |backend| {
     assert_eq!((refused.status, problem(&refused)), (400, "badNonce"));
 
     // A replayed nonce: badNonce. The nonce was consumed by the first request.
-    let nonce = c.nonce().await;
-    let jws = c.key.sign(
-        &c.header(&c.url("newAccount"), &nonce),
-        Some(&json!({"termsOfServiceAgreed": true})),
-    );
-    let first = c.send(&c.url("newAccount"), &jws).await;
-    assert_eq!(first.status, 201, "{}", first.text);
-    let again = c.send(&c.url("newAccount"), &jws).await;
-    assert_eq!((again.status, problem(&again)), (400, "badNonce"));
+    let first = c.accepted_once(&c.new_account_with(&c.nonce().await)).await;
     // The same key again: the existing account, 200, same Location.
     let existing = c
         .post(
@@ -324,32 +333,44 @@ backend_test!(nonces_media_type_url_and_algorithms, |backend| {
     assert_eq!(existing.headers["location"], first.headers["location"]);
     c.kid = Some(first.headers["location"].to_str().unwrap().to_string());
 
-    // A nonce's use is stored: spent through another connection to the same database, it is refused.
-    let nonce = c.nonce().await;
-    let other = shedu_store::Store::connect(&server.db_url, &shedu_core::EVENT_WORDS)
-        .await
-        .unwrap();
-    let until = server.services.registry.now() + 3600;
-    assert!(other.acme_nonce_take(&nonce, until, None).await.unwrap());
-    let jws = c.key.sign(
-        &c.header(&c.url("newOrder"), &nonce),
-        Some(&json!({"identifiers": [{"type": "dns", "value": "x.localhost"}]})),
-    );
-    let used = c.send(&c.url("newOrder"), &jws).await;
-    assert_eq!(problem(&used), "badNonce");
+    match backend {
+        shedu_testkit::Backend::Postgres => {
+            // A nonce's use is stored: spent through another connection to the same database, it is
+            // refused.
+            let nonce = c.nonce().await;
+            let other = shedu_store::Store::connect(&server.db_url, &shedu_core::EVENT_WORDS)
+                .await
+                .unwrap();
+            let until = server.services.registry.now() + 3600;
+            assert!(other.acme_nonce_take(&nonce, until, None).await.unwrap());
+            let jws = c.key.sign(
+                &c.header(&c.url("newOrder"), &nonce),
+                Some(&json!({"identifiers": [{"type": "dns", "value": "x.localhost"}]})),
+            );
+            let used = c.send(&c.url("newOrder"), &jws).await;
+            assert_eq!(problem(&used), "badNonce");
 
-    // A nonce one server handed out is accepted, once, by a second server (a replica) on the database.
-    let beside = server.start_beside().await;
-    let b = Client::for_ra(&beside, "web").await;
-    let nonce = c.nonce().await;
-    let jws = b.key.sign(
-        &b.header(&b.url("newAccount"), &nonce),
-        Some(&json!({"termsOfServiceAgreed": true})),
-    );
-    let created = b.send(&b.url("newAccount"), &jws).await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let replayed = b.send(&b.url("newAccount"), &jws).await;
-    assert_eq!((replayed.status, problem(&replayed)), (400, "badNonce"));
+            // A nonce one server handed out is accepted, once, by a second server (a replica) on the
+            // database.
+            let beside = server.start_beside().await;
+            let b = Client::for_ra(&beside, "web").await;
+            b.accepted_once(&b.new_account_with(&c.nonce().await)).await;
+        }
+        shedu_testkit::Backend::Sqlite => {
+            // See: issue 15. On SQLite one process owns the database and spends nonces in memory, under
+            // a key of its own: a second server on the file refuses this one's nonces (so a nonce can
+            // never be spent once here and once there), and this one still takes it, once.
+            let beside = server.start_beside().await;
+            let b = Client::for_ra(&beside, "web").await;
+            let nonce = c.nonce().await;
+            let foreign = b
+                .send(&b.url("newAccount"), &b.new_account_with(&nonce))
+                .await;
+            assert_eq!((foreign.status, problem(&foreign)), (400, "badNonce"));
+            let d = Client::new(&server).await;
+            d.accepted_once(&d.new_account_with(&nonce)).await;
+        }
+    }
 
     // The protected url must be the request URL.
     let nonce = c.nonce().await;
@@ -400,6 +421,24 @@ backend_test!(nonces_media_type_url_and_algorithms, |backend| {
         )
         .await;
     assert_eq!(problem(&t), "unsupportedIdentifier");
+
+    // See: issue 15. A nonce handed out before a restart: accepted after it on PostgreSQL (the
+    // deployment's key, the spend a row); refused on SQLite (the spends were in the old process's
+    // memory), with a fresh nonce in the refusal that works.
+    let nonce = c.nonce().await;
+    let server = server.restart().await;
+    let r = Client::new(&server).await;
+    let after = r
+        .send(&r.url("newAccount"), &r.new_account_with(&nonce))
+        .await;
+    match backend {
+        shedu_testkit::Backend::Postgres => assert_eq!(after.status, 201, "{}", after.text),
+        shedu_testkit::Backend::Sqlite => {
+            assert_eq!((after.status, problem(&after)), (400, "badNonce"));
+            let fresh = after.headers["replay-nonce"].to_str().unwrap();
+            r.accepted_once(&r.new_account_with(fresh)).await;
+        }
+    }
 });
 
 backend_test!(

@@ -393,10 +393,9 @@ impl Store {
 
     /// Spends a nonce that is valid until `expires_at`: true the first time, on any replica (the row of a
     /// used nonce is kept until it expires; the nonce itself is authenticated by core). Now and then (when
-    /// `purge` is set) the used nonces that expired by then and the rate limits' lock rows untouched for
-    /// [`RATE_LOCK_KEEP_SECS`] are deleted in the same transaction. The spend goes through the group
-    /// commit (`Store::write_tx`): concurrent requests' nonces share one commit, and each is durable
-    /// before this returns.
+    /// `purge` is set) what expired by then is deleted in the same transaction ([`Store::acme_purge`]).
+    /// The spend goes through the group commit (`Store::write_tx`): concurrent requests' nonces share one
+    /// commit, and each is durable before this returns.
     pub async fn acme_nonce_take(
         &self,
         nonce: &str,
@@ -407,18 +406,7 @@ impl Store {
         self.write_tx(move |tx| {
             Box::pin(async move {
                 if let Some(now) = purge {
-                    sqlx::query("DELETE FROM acme_nonces WHERE expires_at < $1")
-                        .bind(now)
-                        .execute(&mut **tx)
-                        .await?;
-                    // A lock row only serializes the limited writes of one key while they run: deleting
-                    // an idle one is safe (PostgreSQL's DELETE waits for a holder and re-checks
-                    // `touched_at`; the next writer's upsert makes it anew), and without this every key
-                    // ever counted would stay forever.
-                    sqlx::query("DELETE FROM acme_rate_locks WHERE touched_at < $1")
-                        .bind(now - RATE_LOCK_KEEP_SECS)
-                        .execute(&mut **tx)
-                        .await?;
+                    purge_expired(tx, now).await?;
                 }
                 let done = sqlx::query(
                     "INSERT INTO acme_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING",
@@ -431,6 +419,13 @@ impl Store {
             })
         })
         .await
+    }
+
+    /// Deletes the used nonces that expired by `now` and the rate limits' lock rows untouched for
+    /// [`RATE_LOCK_KEEP_SECS`] (for a server that keeps its nonce spends elsewhere: on SQLite, in memory).
+    pub async fn acme_purge(&self, now: i64) -> Result<(), Error> {
+        self.write_tx(move |tx| Box::pin(purge_expired(tx, now)))
+            .await
     }
 
     /// Creates an account with its audit record, unless one of `limits` refuses it (counted under the
@@ -913,6 +908,22 @@ impl Store {
     }
 }
 
+/// The used nonces that expired by `now` and the idle rate-limit lock rows, inside a caller's transaction.
+async fn purge_expired(tx: &mut sqlx::Transaction<'_, sqlx::Any>, now: i64) -> Result<(), Error> {
+    sqlx::query("DELETE FROM acme_nonces WHERE expires_at < $1")
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    // A lock row only serializes the limited writes of one key while they run: deleting an idle one is
+    // safe (PostgreSQL's DELETE waits for a holder and re-checks `touched_at`; the next writer's upsert
+    // makes it anew), and without this every key ever counted would stay forever.
+    sqlx::query("DELETE FROM acme_rate_locks WHERE touched_at < $1")
+        .bind(now - RATE_LOCK_KEEP_SECS)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -928,7 +939,8 @@ mod tests {
     }
 
     /// See: issue 15 (the rate limits' lock rows were never purged). The nonce sweep deletes the lock rows
-    /// idle for longer than RATE_LOCK_KEEP_SECS and keeps the others; a nonce is spent once.
+    /// idle for longer than RATE_LOCK_KEEP_SECS and keeps the others; a nonce is spent once; `acme_purge`
+    /// sweeps the same without a spend.
     async fn idle_rate_lock_rows_are_purged(backend: TestBackend) {
         let db = ScratchDb::new(backend).await;
         let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
@@ -973,6 +985,14 @@ mod tests {
         );
         tx.commit().await.unwrap();
         assert_eq!(lock_keys(&store).await, both);
+        // The purge alone (a server whose spends are not rows): expired nonces and idle lock rows go.
+        store.acme_purge(t0 + 9_001).await.unwrap();
+        assert!(lock_keys(&store).await.is_empty());
+        let nonces: i64 = sqlx::query_scalar("SELECT count(*) FROM acme_nonces")
+            .fetch_one(&store.read)
+            .await
+            .unwrap();
+        assert_eq!(nonces, 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
