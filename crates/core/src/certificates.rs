@@ -254,7 +254,7 @@ impl Issuance {
             ));
         }
         let row = self.row_by_fingerprint(&fp).await?;
-        self.from_row(row).await
+        self.judged_now(row).await
     }
 
     /// The stored row of the certificate with fingerprint `fp` (64 lowercase hex digits).
@@ -267,7 +267,7 @@ impl Issuance {
     }
 
     /// A stored row as a certificate now.
-    async fn from_row(&self, row: CertRow) -> Result<Certificate, Error> {
+    async fn judged_now(&self, row: CertRow) -> Result<Certificate, Error> {
         let loaded = self.reg.loaded(&row.ca_id).await?;
         cert_from_row(
             row,
@@ -348,7 +348,7 @@ impl Issuance {
             )
             .await;
         let cert = match row {
-            Ok(row) => self.from_row(row).await?,
+            Ok(row) => self.judged_now(row).await?,
             Err(Error::NotFound(_)) => return Ok(Err(ClientCertProblem::Unknown)),
             Err(e) => return Err(e),
         };

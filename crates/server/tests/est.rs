@@ -1027,33 +1027,25 @@ backend_test!(
 
         // See: issue 13. The RA and its certificate's row are served from memory once read; a change of
         // either applies to the very next request. The RA stops registering devices: a new one is refused.
-        let ra_path = format!("/api/v1/ras/{}", line.id);
-        let (s, body) = server
-            .send(
-                "PUT",
-                &ra_path,
-                Some(json!({"name": "gateway", "ca_ids": [devices],
-                    "enrollment": {"auth_modes": ["client_certificate"], "bootstrap_ca_ids": [factory],
-                        "auto_register": false}})),
-            )
-            .await;
-        assert_eq!(s, 200, "{body}");
+        let admin = &server;
+        let registering = |auto_register: bool| {
+            let body = json!({"name": "gateway", "ca_ids": [devices],
+                "enrollment": {"auth_modes": ["client_certificate"], "bootstrap_ca_ids": [factory],
+                    "auto_register": auto_register}});
+            let path = format!("/api/v1/ras/{}", line.id);
+            async move {
+                let (s, body) = admin.send("PUT", &path, Some(body)).await;
+                assert_eq!(s, 200, "{body}");
+            }
+        };
+        registering(false).await;
         csr(dir, "dev2", "/CN=proxied-2", None);
         let r = line.call("simpleenroll", Some("dev2"), Some("ra"));
         let text = String::from_utf8_lossy(&r.body);
         assert_eq!(r.status, 403, "{text}");
         assert!(text.contains("not registered"), "{text}");
         // Registering again, it enrols; then its certificate is revoked: refused at once.
-        let (s, body) = server
-            .send(
-                "PUT",
-                &ra_path,
-                Some(json!({"name": "gateway", "ca_ids": [devices],
-                    "enrollment": {"auth_modes": ["client_certificate"], "bootstrap_ca_ids": [factory],
-                        "auto_register": true}})),
-            )
-            .await;
-        assert_eq!(s, 200, "{body}");
+        registering(true).await;
         let r = line.call("simpleenroll", Some("dev2"), Some("ra"));
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let ra_der =

@@ -361,18 +361,23 @@ impl Written {
     /// A log entry and its event, whose data is the entry's.
     fn record(
         &mut self,
-        device_id: &str,
-        time: i64,
+        words: &EventWords,
+        r: &EnrollmentRecord,
+        ty: &str,
         kind: &'static str,
         message: String,
         data: String,
-        mut event: NewEvent,
     ) {
-        event.data.clone_from(&data);
-        self.events.push(event);
+        self.events.push(device_event(
+            words.source,
+            ty,
+            &r.device_id,
+            r.now,
+            data.clone(),
+        ));
         self.log.push(LogRow {
-            device_id: device_id.to_string(),
-            time,
+            device_id: r.device_id.clone(),
+            time: r.now,
             kind,
             message,
             data,
@@ -382,20 +387,14 @@ impl Written {
     /// The `registered` entry and event of a device its enrolment created.
     fn registered(&mut self, words: &EventWords, r: &EnrollmentRecord) {
         let data = serde_json::json!({"device_id": r.device_id, "ra_id": r.ra_id}).to_string();
-        let ev = device_event(
-            words.source,
-            words.device_registered,
-            &r.device_id,
-            r.now,
-            String::new(),
-        );
+        let message = format!("registered by its enrolment through RA {}", r.ra_id);
         self.record(
-            &r.device_id,
-            r.now,
+            words,
+            r,
+            words.device_registered,
             "registered",
-            format!("registered by its enrolment through RA {}", r.ra_id),
+            message,
             data,
-            ev,
         );
     }
 
@@ -411,14 +410,8 @@ impl Written {
         } else {
             words.device_enrolled
         };
-        self.record(
-            &r.device_id,
-            r.now,
-            r.log_kind(),
-            format!("certificate {} issued in slot {}", r.cert.serial, r.slot),
-            data,
-            device_event(words.source, ty, &r.device_id, r.now, String::new()),
-        );
+        let message = format!("certificate {} issued in slot {}", r.cert.serial, r.slot);
+        self.record(words, r, ty, r.log_kind(), message, data);
     }
 
     /// The `status_changed` entry and event of `change`, if any; returns the new status.
@@ -429,21 +422,8 @@ impl Written {
         change: Option<StatusChange>,
     ) -> Option<String> {
         let change = change?;
-        let event = device_event(
-            words.source,
-            words.device_status_changed,
-            &r.device_id,
-            r.now,
-            String::new(),
-        );
-        self.record(
-            &r.device_id,
-            r.now,
-            "status_changed",
-            change.message,
-            change.data,
-            event,
-        );
+        let ty = words.device_status_changed;
+        self.record(words, r, ty, "status_changed", change.message, change.data);
         Some(change.to)
     }
 
