@@ -8,6 +8,7 @@ use shedu_store::{CertRow, CertificateFilter, Page, RevokeOutcome};
 
 use std::sync::Arc;
 
+use crate::cluster::Remembered;
 use crate::error::{signing_err, store_err};
 use crate::events::{EventKind, event};
 use crate::registry::{LoadedCa, Registry, usable_issuer};
@@ -77,11 +78,16 @@ pub struct CertificateQuery {
 #[derive(Debug)]
 pub struct Issuance {
     reg: Arc<Registry>,
+    /// The rows of client certificates checked recently, by fingerprint, until the next revocation.
+    client_certs: Remembered<CertRow>,
 }
 
 impl Issuance {
     pub(crate) fn new(reg: Arc<Registry>) -> Issuance {
-        Issuance { reg }
+        Issuance {
+            reg,
+            client_certs: Remembered::default(),
+        }
     }
 
     /// Issues a certificate from a CSR under the CA's profile. The certificate and its event are committed
@@ -247,12 +253,21 @@ impl Issuance {
                 "a SHA-256 fingerprint is 64 hex digits",
             ));
         }
-        let row = self
-            .reg
+        let row = self.row_by_fingerprint(&fp).await?;
+        self.judged_now(row).await
+    }
+
+    /// The stored row of the certificate with fingerprint `fp` (64 lowercase hex digits).
+    async fn row_by_fingerprint(&self, fp: &str) -> Result<CertRow, Error> {
+        self.reg
             .store
-            .get_certificate_by_fingerprint(&fp)
+            .get_certificate_by_fingerprint(fp)
             .await
-            .map_err(store_err(format!("certificate with fingerprint {fp}")))?;
+            .map_err(store_err(format!("certificate with fingerprint {fp}")))
+    }
+
+    /// A stored row as a certificate now.
+    async fn judged_now(&self, row: CertRow) -> Result<Certificate, Error> {
         let loaded = self.reg.loaded(&row.ca_id).await?;
         cert_from_row(
             row,
@@ -320,8 +335,20 @@ impl Issuance {
         allow_expired: bool,
     ) -> Result<Result<Certificate, ClientCertProblem>, Error> {
         let fingerprint = shedu_pki::fingerprint_sha256(der);
-        let cert = match self.certificate_by_fingerprint(&fingerprint).await {
-            Ok(cert) => cert,
+        // The row, not the certificate, is remembered: its status and validity are judged now, each time.
+        // Any revocation makes every remembered row unusable before the revoking call returns.
+        let reg = &self.reg;
+        let row = self
+            .client_certs
+            .get_or_read(
+                &reg.coherence,
+                &reg.revocation_generation,
+                &fingerprint,
+                || self.row_by_fingerprint(&fingerprint),
+            )
+            .await;
+        let cert = match row {
+            Ok(row) => self.judged_now(row).await?,
             Err(Error::NotFound(_)) => return Ok(Err(ClientCertProblem::Unknown)),
             Err(e) => return Err(e),
         };

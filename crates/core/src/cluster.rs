@@ -24,9 +24,10 @@
 //!
 //! On SQLite one process owns the database: caches are always usable and nothing is sent.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use shedu_store::{Backend, Change};
@@ -85,11 +86,76 @@ impl Coherence {
     }
 }
 
+/// Most entries a [`Remembered`] keeps; full, it starts afresh.
+const MAX_REMEMBERED: usize = 10_000;
+
+/// Rows read from the database and kept in memory by key while a generation counter of the registry stays
+/// where it was when they were read: every change that could alter them moves the counter (here, or on
+/// another replica through the change feed) before the change returns. A row read before a change and
+/// offered after it is not kept. Used only while this replica's caches are usable (on PostgreSQL, under a
+/// live lease).
+pub(crate) struct Remembered<V> {
+    entries: RwLock<(u64, HashMap<String, V>)>,
+}
+
+impl<V> Default for Remembered<V> {
+    fn default() -> Self {
+        Remembered {
+            entries: RwLock::new((0, HashMap::new())),
+        }
+    }
+}
+
+impl<V> std::fmt::Debug for Remembered<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.entries.read().map(|e| e.1.len()).unwrap_or(0);
+        f.debug_struct("Remembered").field("kept", &kept).finish()
+    }
+}
+
+impl<V: Clone> Remembered<V> {
+    /// The row of `key`, from memory when kept under the current `generation`, else from `read` (kept if
+    /// no change moved `generation` meanwhile). An error is not kept.
+    pub(crate) async fn get_or_read<F, Fut, E>(
+        &self,
+        coherence: &Coherence,
+        generation: &AtomicU64,
+        key: &str,
+        read: F,
+    ) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let usable = coherence.caches_usable();
+        let before = generation.load(Ordering::Acquire);
+        if usable
+            && let Ok(entries) = self.entries.read()
+            && entries.0 == before
+            && let Some(hit) = entries.1.get(key)
+        {
+            return Ok(hit.clone());
+        }
+        let value = read().await?;
+        if usable && let Ok(mut entries) = self.entries.write() {
+            let now = generation.load(Ordering::Acquire);
+            if entries.0 != now || entries.1.len() >= MAX_REMEMBERED {
+                *entries = (now, HashMap::new());
+            }
+            if before == now {
+                entries.1.insert(key.to_string(), value.clone());
+            }
+        }
+        Ok(value)
+    }
+}
+
 impl Registry {
     /// Called once a certificate's revocation is committed, before the revoking call returns: no OCSP answer
-    /// computed from the old status may be served afterwards, here or on another replica.
+    /// computed from the old status may be served afterwards, and no client certificate is accepted on a
+    /// status read before it, here or on another replica.
     pub(crate) async fn on_revoked(&self, ca_id: &str, serial: &shedu_pki::Serial) {
-        self.va.forget_certificate(ca_id, serial);
+        self.forget_revoked(ca_id, serial);
         if self.coherence.clustered {
             self.await_replicas().await;
         }
@@ -140,7 +206,7 @@ impl Registry {
         match change {
             Change::Certificate { ca_id, serial } => {
                 if let Ok(serial) = serial.parse() {
-                    self.va.forget_certificate(ca_id, &serial);
+                    self.forget_revoked(ca_id, &serial);
                 } else {
                     self.forget_everything();
                 }
@@ -151,6 +217,13 @@ impl Registry {
             Change::Acme => self.forget_acme(),
             Change::Beat { .. } => {}
         }
+    }
+
+    /// Forgets what was cached of a certificate's status: its OCSP answers, and every client certificate
+    /// remembered so far ([`Registry::revocation_generation`]).
+    fn forget_revoked(&self, ca_id: &str, serial: &shedu_pki::Serial) {
+        self.va.forget_certificate(ca_id, serial);
+        self.revocation_generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Makes every secret-store caller cached so far unusable (a token or policy changed).

@@ -119,17 +119,30 @@ struct Call<'a> {
 
 impl Enrollment {
     /// The RA an EST request is for: the label's (an RA id), or the configured default RA (by id or name)
-    /// when the URL has none.
+    /// when the URL has none. Served from memory once read, until any RA changes (here or on another
+    /// replica: every RA change moves `Registry::acme_generation` before it returns).
     pub async fn est_ra(&self, label: Option<&str>) -> Result<Ra, Error> {
+        let reg = &self.reg;
         if let Some(id) = label {
-            return self.ra(id).await;
+            return self
+                .est_ras
+                .get_or_read(&reg.coherence, &reg.acme_generation, id, || self.ra(id))
+                .await;
         }
         let Some(default) = self.est_default_ra.as_deref() else {
             return Err(Error::NotFound(
                 "EST without a label (no default RA is configured)".into(),
             ));
         };
-        self.ra_by_id_or_name(default).await
+        // A default RA is kept under a key no label can be (labels are ids, in the URL's path).
+        self.est_ras
+            .get_or_read(
+                &reg.coherence,
+                &reg.acme_generation,
+                &format!("/{default}"),
+                || self.ra_by_id_or_name(default),
+            )
+            .await
     }
 
     /// `cacerts`: the RA's default CA and its ancestors (DER, issuing CA first).

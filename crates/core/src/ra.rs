@@ -182,6 +182,8 @@ pub struct Enrollment {
     pub(crate) est_default_ra: Option<String>,
     /// Approval webhooks: their target policy and client.
     pub(crate) webhooks: Arc<crate::Webhooks>,
+    /// EST's RAs by the label of their URLs (or the default RA's id or name), until the next RA change.
+    pub(crate) est_ras: crate::cluster::Remembered<Ra>,
 }
 
 impl Enrollment {
@@ -200,6 +202,7 @@ impl Enrollment {
             issuance,
             est_default_ra,
             webhooks,
+            est_ras: crate::cluster::Remembered::default(),
         }
     }
 

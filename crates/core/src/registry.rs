@@ -69,8 +69,12 @@ pub struct Registry {
     /// The KMIP objects reads used recently (`kmip/cache.rs`), which changes anywhere must forget.
     pub(crate) kmip_objects: crate::kmip::ObjectCache,
     /// Moves on every RA change and every ACME account update, here or (through the change feed) on
-    /// another replica: ACME's cached RA settings and accounts of an older generation are not used.
+    /// another replica: ACME's cached RA settings and accounts, and EST's RAs, of an older generation are
+    /// not used.
     pub(crate) acme_generation: std::sync::atomic::AtomicU64,
+    /// Moves on every certificate revocation, here or (through the change feed) on another replica: client
+    /// certificates remembered under an older generation are read again.
+    pub(crate) revocation_generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Registry {
@@ -116,6 +120,7 @@ impl Registry {
             secrets_generation: std::sync::atomic::AtomicU64::new(0),
             kmip_objects: crate::kmip::ObjectCache::default(),
             acme_generation: std::sync::atomic::AtomicU64::new(0),
+            revocation_generation: std::sync::atomic::AtomicU64::new(0),
             store,
             keystore,
             clock,
@@ -281,6 +286,8 @@ impl Registry {
         self.forget_secret_callers();
         self.kmip_objects.forget_all();
         self.forget_acme();
+        self.revocation_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if let Ok(mut loaded) = self.loaded.write() {
             loaded.clear();
         }

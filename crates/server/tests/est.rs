@@ -1024,6 +1024,57 @@ backend_test!(
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let (_, device) = server.get("/api/v1/devices/proxied-1").await;
         assert_eq!(device["status"], "fully_provisioned");
+
+        // See: issue 13. The RA and its certificate's row are served from memory once read; a change of
+        // either applies to the very next request. The RA stops registering devices: a new one is refused.
+        let admin = &server;
+        let registering = |auto_register: bool| {
+            let body = json!({"name": "gateway", "ca_ids": [devices],
+                "enrollment": {"auth_modes": ["client_certificate"], "bootstrap_ca_ids": [factory],
+                    "auto_register": auto_register}});
+            let path = format!("/api/v1/ras/{}", line.id);
+            async move {
+                let (s, body) = admin.send("PUT", &path, Some(body)).await;
+                assert_eq!(s, 200, "{body}");
+            }
+        };
+        registering(false).await;
+        csr(dir, "dev2", "/CN=proxied-2", None);
+        let r = line.call("simpleenroll", Some("dev2"), Some("ra"));
+        let text = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, 403, "{text}");
+        assert!(text.contains("not registered"), "{text}");
+        // Registering again, it enrols; then its certificate is revoked: refused at once.
+        registering(true).await;
+        let r = line.call("simpleenroll", Some("dev2"), Some("ra"));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let ra_der =
+            shedu_pki::pem_to_der_certs(ra["certificate_pem"].as_str().unwrap().as_bytes())
+                .unwrap()
+                .remove(0);
+        let (s, cert) = server
+            .get(&format!(
+                "/api/v1/certificates/{}",
+                shedu_pki::fingerprint_sha256(&ra_der)
+            ))
+            .await;
+        assert_eq!(s, 200, "{cert}");
+        let (s, body) = server
+            .post(
+                &format!(
+                    "/api/v1/cas/{}/certificates/{}/revoke",
+                    cert["ca_id"].as_str().unwrap(),
+                    cert["serial"].as_str().unwrap()
+                ),
+                json!({"reason": "key_compromise"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{body}");
+        csr(dir, "dev3", "/CN=proxied-3", None);
+        let r = line.call("simpleenroll", Some("dev3"), Some("ra"));
+        let text = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, 403, "{text}");
+        assert!(text.contains("revoked"), "{text}");
     }
 );
 

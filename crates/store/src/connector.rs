@@ -178,8 +178,7 @@ impl Store {
                 token: None,
                 record: Some(r.record),
             },
-            kmip: Vec::new(),
-            acme_order: None,
+            ..WriteRows::default()
         };
         self.certs.write(change, pending).await
     }

@@ -6,7 +6,7 @@
 //! into it; the latest is the active one, whose status and notAfter the slot row copies. Every change here
 //! writes its device log entries and CloudEvents in its own transaction.
 
-mod enrollment;
+pub(crate) mod enrollment;
 mod groups;
 pub(crate) mod status;
 

@@ -21,7 +21,10 @@ use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::connector::ConnectorRows;
-use crate::{Backend, CertRow, Error, KmipObjectRow, NewEvent};
+use crate::devices::enrollment::{
+    DEVICE_EXISTS, EnrollmentRecord, enroll_new_devices, register_new_devices,
+};
+use crate::{Backend, CertRow, Error, EventWords, KmipObjectRow, NewEvent};
 
 /// Most changes committed together. 14 bind parameters per row keeps a full batch well below
 /// SQLite's 32,766-parameter limit (KMIP objects are inserted in chunks of [`KMIP_CHUNK`]).
@@ -38,6 +41,16 @@ pub(crate) struct WriteRows {
     /// An ACME order finalized by this change's certificate: `(order id, serial)`, moved from
     /// `processing` to `valid` in the certificate's transaction.
     pub(crate) acme_order: Option<(String, String)>,
+    /// A first enrolment that registers its device (its certificate and event are the record's): written
+    /// here only if this batch creates the device, else refused with [`DEVICE_EXISTS`].
+    pub(crate) enrollment: Option<EnrollmentRecord>,
+}
+
+/// What a committed change learns from its batch.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Committed {
+    /// An enrolment's device status after it.
+    pub(crate) device_status: Option<String>,
 }
 
 /// KMIP objects per INSERT statement (8 parameters each).
@@ -47,7 +60,7 @@ struct Job {
     change: WriteRows,
     /// The audit row of the change, made by the caller (this task serves no request).
     audit: crate::audit::Pending,
-    done: oneshot::Sender<Result<(), Error>>,
+    done: oneshot::Sender<Result<Committed, Error>>,
 }
 
 /// A handle to the writer task.
@@ -61,15 +74,20 @@ impl std::fmt::Debug for Job {
         match &self.change.cert {
             Some(cert) => write!(f, "Job({}/{})", cert.ca_id, cert.serial),
             None if !self.change.kmip.is_empty() => write!(f, "Job(kmip)"),
+            None if self.change.enrollment.is_some() => write!(f, "Job(enrollment)"),
             None => write!(f, "Job(connector)"),
         }
     }
 }
 
 impl CertWriter {
-    pub(crate) fn spawn(pool: AnyPool, chain: crate::audit::Chain) -> CertWriter {
+    pub(crate) fn spawn(
+        pool: AnyPool,
+        chain: crate::audit::Chain,
+        words: &'static EventWords,
+    ) -> CertWriter {
         let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
-        tokio::spawn(run(pool, chain, rx));
+        tokio::spawn(run(pool, chain, words, rx));
         CertWriter { tx }
     }
 
@@ -95,6 +113,15 @@ impl CertWriter {
         change: WriteRows,
         audit: crate::audit::Pending,
     ) -> Result<(), Error> {
+        self.commit(change, audit).await.map(drop)
+    }
+
+    /// [`CertWriter::write`], returning what the batch learnt about the change.
+    pub(crate) async fn commit(
+        &self,
+        change: WriteRows,
+        audit: crate::audit::Pending,
+    ) -> Result<Committed, Error> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Job {
@@ -109,13 +136,18 @@ impl CertWriter {
     }
 }
 
-async fn run(pool: AnyPool, chain: crate::audit::Chain, mut rx: mpsc::Receiver<Job>) {
+async fn run(
+    pool: AnyPool,
+    chain: crate::audit::Chain,
+    words: &'static EventWords,
+    mut rx: mpsc::Receiver<Job>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // When this writer last purged expired connector tokens (`connector::insert_batch`).
     let mut purged_at = i64::MIN;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
-        match write(&pool, &jobs, &chain, &mut purged_at).await {
+        match write(&pool, &jobs, &chain, words, &mut purged_at).await {
             Ok(outcomes) => {
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
                     let _ = job.done.send(outcome);
@@ -128,55 +160,117 @@ async fn run(pool: AnyPool, chain: crate::audit::Chain, mut rx: mpsc::Receiver<J
             }
             Err(_) => {
                 for job in jobs {
-                    let result =
-                        write(&pool, std::slice::from_ref(&job), &chain, &mut purged_at).await;
+                    let result = write(
+                        &pool,
+                        std::slice::from_ref(&job),
+                        &chain,
+                        words,
+                        &mut purged_at,
+                    )
+                    .await;
                     let _ = job
                         .done
-                        .send(result.and_then(|mut o| o.pop().unwrap_or(Ok(()))));
+                        .send(result.and_then(|mut o| o.pop().unwrap_or(Ok(Committed::default()))));
                 }
             }
         }
     }
 }
 
-/// Writes the batch in one transaction: `Err` when it rolled back, else each job's own outcome (`Ok`, or
-/// [`Error::Unauthorized`] for a change whose token was not spent: nothing of it was written).
+/// Writes the batch in one transaction: `Err` when it rolled back, else each job's own outcome (`Ok`,
+/// [`Error::Unauthorized`] for a change whose token was not spent, or a `Conflict` ([`DEVICE_EXISTS`]) for
+/// an enrolment whose device the batch did not create: nothing of those was written).
 async fn write(
     pool: &AnyPool,
     jobs: &[Job],
     chain: &crate::audit::Chain,
+    words: &EventWords,
     purged_at: &mut i64,
-) -> Result<Vec<Result<(), Error>>, Error> {
+) -> Result<Vec<Result<Committed, Error>>, Error> {
     let backend = chain.backend;
     let mut tx = pool.begin().await?;
     let spends: Vec<_> = jobs
         .iter()
         .map(|j| j.change.connector.spend.as_ref())
         .collect();
-    let outcomes = crate::connector::spend_tokens(&mut tx, &spends, backend).await?;
-    let live: Vec<&Job> = jobs
+    let mut outcomes: Vec<Result<Committed, Error>> =
+        crate::connector::spend_tokens(&mut tx, &spends, backend)
+            .await?
+            .into_iter()
+            .map(|o| o.map(|()| Committed::default()))
+            .collect();
+    let enrolling: Vec<(usize, &EnrollmentRecord)> = jobs
         .iter()
-        .zip(&outcomes)
-        .filter(|(_, o)| o.is_ok())
-        .map(|(j, _)| j)
+        .enumerate()
+        .filter_map(|(i, j)| Some((i, j.change.enrollment.as_ref()?)))
+        .filter(|(i, _)| outcomes[*i].is_ok())
         .collect();
-    let certs: Vec<&CertRow> = live.iter().filter_map(|j| j.change.cert.as_ref()).collect();
-    let objects: Vec<&KmipObjectRow> = live.iter().flat_map(|j| &j.change.kmip).collect();
+    if !enrolling.is_empty() {
+        let records: Vec<&EnrollmentRecord> = enrolling.iter().map(|(_, r)| *r).collect();
+        let created = register_new_devices(&mut tx, backend, &records).await?;
+        for ((i, _), created) in enrolling.iter().zip(created) {
+            if !created {
+                outcomes[*i] = Err(Error::Conflict {
+                    constraint: Some(DEVICE_EXISTS.into()),
+                });
+            }
+        }
+    }
+    let live: Vec<usize> = (0..jobs.len()).filter(|i| outcomes[*i].is_ok()).collect();
+    let certs: Vec<&CertRow> = live
+        .iter()
+        .filter_map(|i| {
+            let change = &jobs[*i].change;
+            change
+                .cert
+                .as_ref()
+                .or(change.enrollment.as_ref().map(|r| &r.cert))
+        })
+        .collect();
+    let objects: Vec<&KmipObjectRow> = live.iter().flat_map(|i| &jobs[*i].change.kmip).collect();
     for chunk in objects.chunks(KMIP_CHUNK) {
         crate::kmip::insert_objects(&mut tx, chunk, backend).await?;
     }
-    for (order_id, serial) in live.iter().filter_map(|j| j.change.acme_order.as_ref()) {
+    let enrolled: Vec<(usize, &EnrollmentRecord)> = live
+        .iter()
+        .filter_map(|i| Some((*i, jobs[*i].change.enrollment.as_ref()?)))
+        .collect();
+    let records: Vec<&EnrollmentRecord> = enrolled.iter().map(|(_, r)| *r).collect();
+    // An enrolment's slot and history rows name its certificate (a foreign key): when the batch enrols,
+    // its certificates go first, on PostgreSQL too (else they ride the batch's one statement below).
+    let certs_first = backend == Backend::Sqlite || !records.is_empty();
+    if certs_first && !certs.is_empty() {
+        insert_rows(&mut tx, &certs, backend).await?;
+    }
+    let mut enrolment_events = Vec::with_capacity(enrolled.len());
+    if !records.is_empty() {
+        let done = enroll_new_devices(&mut tx, backend, words, &records).await?;
+        for ((i, _), (events, status)) in enrolled.iter().zip(done) {
+            outcomes[*i] = Ok(Committed {
+                device_status: Some(status),
+            });
+            enrolment_events.push(events);
+        }
+    }
+    for (order_id, serial) in live
+        .iter()
+        .filter_map(|i| jobs[*i].change.acme_order.as_ref())
+    {
         crate::acme::order_issued(&mut tx, order_id, serial).await?;
     }
-    let events: Vec<&NewEvent> = live.iter().flat_map(|j| &j.change.events).collect();
-    let connector: Vec<&ConnectorRows> = live.iter().map(|j| &j.change.connector).collect();
+    let mut enrolment_events = enrolment_events.iter();
+    let events: Vec<&NewEvent> = live
+        .iter()
+        .flat_map(|i| match &jobs[*i].change.enrollment {
+            Some(_) => enrolment_events.next().map_or(&[][..], Vec::as_slice),
+            None => jobs[*i].change.events.as_slice(),
+        })
+        .collect();
+    let connector: Vec<&ConnectorRows> = live.iter().map(|i| &jobs[*i].change.connector).collect();
     crate::connector::purge_due(&mut tx, &connector, purged_at).await?;
-    let audits: Vec<_> = live.iter().map(|j| &j.audit).collect();
+    let audits: Vec<_> = live.iter().map(|i| &jobs[*i].audit).collect();
     match backend {
         Backend::Sqlite => {
-            if !certs.is_empty() {
-                insert_rows(&mut tx, &certs, backend).await?;
-            }
             if !events.is_empty() {
                 insert_events(&mut tx, &events, backend).await?;
             }
@@ -185,7 +279,8 @@ async fn write(
         }
         Backend::Postgres => {
             if !audits.is_empty() {
-                insert_and_lock(&mut tx, &certs, &events, &connector).await?;
+                let certs: &[&CertRow] = if certs_first { &[] } else { &certs };
+                insert_and_lock(&mut tx, certs, &events, &connector).await?;
                 crate::audit::append_locked(&mut tx, chain, &audits).await?;
             }
         }
@@ -329,14 +424,19 @@ pub(crate) fn push_placeholders(sql: &mut String, rows: usize, cols: usize, back
         sql.push_str(if r == 0 { "(" } else { ", (" });
         for c in 0..cols {
             let sep = if c == 0 { "" } else { ", " };
-            // SQLite gets anonymous `?`: sqlx-sqlite resolves each named `$N` with a linear lookup, which made
-            // binding a 512-row batch quadratic (78% of bulk-insert CPU in the benchmark's profile).
-            let _ = match backend {
-                Backend::Sqlite => write!(sql, "{sep}?"),
-                Backend::Postgres => write!(sql, "{sep}${}", r * cols + c + 1),
-            };
+            let _ = write!(sql, "{sep}{}", placeholder(backend, r * cols + c + 1));
         }
         sql.push(')');
+    }
+}
+
+/// The `n`th bind parameter (from 1) of a statement whose parameters appear in binding order.
+/// SQLite gets anonymous `?`: sqlx-sqlite resolves each named `$N` with a linear lookup, which made binding a
+/// 512-row batch quadratic (78% of bulk-insert CPU in the benchmark's profile).
+pub(crate) fn placeholder(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_string(),
+        Backend::Postgres => format!("${n}"),
     }
 }
 

@@ -511,6 +511,92 @@ both!(
     }
 );
 
+// See: issue 13. First enrolments that register their device ride the certificate writer's batches (a few
+// multi-row statements per batch) instead of the group writer's savepoint per enrolment; a device that
+// exists (registered before, or by an earlier enrolment of the same batch) still enrols under its lock.
+both!(
+    first_enrolments_of_new_devices_share_the_certificate_writers_commits,
+    |store| {
+        ca(&store, "ca1", 30).await;
+        register(&store, &device("dev-old", "ra1", &[], json!({}))).await;
+        let group_before = store.group_commits();
+        let racers: Vec<_> = (0..40u8)
+            .map(|n| {
+                let r = enrollment(
+                    &format!("dev-{n}"),
+                    "ca1",
+                    &format!("{n:02x}"),
+                    NOW + 365 * DAY,
+                );
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .record_enrollment(r, &shedu_store::scratch::test_audit("device.enroll"))
+                        .await
+                })
+            })
+            .collect();
+        for racer in racers {
+            let outcome = racer.await.unwrap().unwrap();
+            assert!(outcome.device_created);
+            assert_eq!(outcome.status, "fully_provisioned");
+            assert_eq!((outcome.previous, outcome.previous_revoked), (None, false));
+        }
+        assert_eq!(
+            store.group_commits(),
+            group_before,
+            "no enrolment of a new device went through the group writer"
+        );
+        // Each device's rows as one enrolment writes them: its slot and history, its status, its log and
+        // its events in order.
+        let events = store.list_events(0, None, None, 10_000).await.unwrap();
+        for n in 0..40u8 {
+            let id = format!("dev-{n}");
+            let serial = format!("{n:02x}");
+            assert_eq!(status(&store, &id).await, "fully_provisioned");
+            let slot = store.device_slot(&id, "ca1").await.unwrap().unwrap();
+            assert_eq!(slot.active_serial, serial);
+            assert_eq!(store.device_certificates(&id).await.unwrap().len(), 1);
+            assert_eq!(
+                log_kinds(&store, &id).await,
+                ["status_changed", "enrolled", "registered"]
+            );
+            let subject = format!("devices/{id}");
+            let issued = format!("cas/ca1/certificates/{serial}");
+            let own: Vec<&str> = events
+                .iter()
+                .filter(|e| e.event.subject == subject || e.event.subject == issued)
+                .map(|e| e.event.ty.as_str())
+                .collect();
+            assert_eq!(
+                own,
+                [
+                    "device.registered",
+                    "certificate.issued",
+                    "device.enrolled",
+                    "device.status_changed"
+                ],
+                "{id}"
+            );
+        }
+        // A registered device enrols through the general path (the group writer), as before.
+        let outcome = store
+            .record_enrollment(
+                enrollment("dev-old", "ca1", "ff", NOW + 365 * DAY),
+                &shedu_store::scratch::test_audit("device.enroll"),
+            )
+            .await
+            .unwrap();
+        assert!(!outcome.device_created);
+        assert_eq!(outcome.status, "fully_provisioned");
+        assert!(store.group_commits() > group_before);
+        assert!(matches!(
+            store.verify_audit_chain(&[]).await.unwrap(),
+            shedu_store::audit::AuditVerdict::Intact { records: 43, .. }
+        ));
+    }
+);
+
 both!(device_status_follows_the_sweep_and_revocation, |store| {
     ca(&store, "long", 30).await;
     ca(&store, "short", 30).await;

@@ -1,13 +1,19 @@
 //! Enrolment: everything one successful (re-)enrolment changes, in one transaction with its certificate.
 
-use super::status::{DeviceRevocation, LogRow, event_id, insert_log, log_revocation, rederive_one};
+use super::status::{
+    DeviceRevocation, LogRow, StatusChange, event_id, insert_log, log_revocation, rederive_known,
+};
 use super::{
     DEVICE_ALREADY_ENROLLED, DEVICE_DECOMMISSIONED, DEVICE_RA_MISMATCH, DEVICE_SLOT_NOT_CA,
     conflict, device_event, lock_device,
 };
 use crate::audit::Audited;
-use crate::writer::{insert_events, insert_rows};
+use crate::writer::{WriteRows, insert_events, insert_rows, placeholder, push_placeholders};
 use crate::{Backend, CertRow, Error, EventWords, NewEvent, Store, events};
+
+/// The certificate writer's refusal of a first enrolment whose device it did not create (registered
+/// before, or by an earlier enrolment of its batch): [`Store::record_enrollment`] takes the general path.
+pub(crate) const DEVICE_EXISTS: &str = "device_exists";
 
 /// Everything one successful (re-)enrolment writes, in ONE transaction: the certificate row and its
 /// `certificate.issued` event, the device (created when `register` and missing), the slot's new active
@@ -65,8 +71,31 @@ impl Store {
         if r.slot != r.cert.ca_id {
             return Err(conflict(DEVICE_SLOT_NOT_CA));
         }
-        let (words, backend, chain) = (self.words, self.backend, self.chain.clone());
         let pending = crate::audit::pending(audit, &r.device_id, r.now);
+        // A first enrolment that registers its device and spends no secret (a factory line, a fleet's first
+        // contact) rides the certificate writer's batches: a few multi-row statements for the whole batch
+        // (`enroll_new_devices`) instead of seven and a savepoint each. A device that exists already is
+        // sent back and enrols below, under its lock.
+        if r.register && !r.reenroll && r.consume_secret_sha256.is_none() {
+            let change = WriteRows {
+                enrollment: Some(r.clone()),
+                ..WriteRows::default()
+            };
+            match self.certs.commit(change, pending.clone()).await {
+                Ok(committed) => {
+                    return Ok(EnrollmentOutcome {
+                        device_created: true,
+                        previous: None,
+                        previous_revoked: false,
+                        status: committed.device_status.unwrap_or_default(),
+                    });
+                }
+                Err(Error::Conflict { constraint })
+                    if constraint.as_deref() == Some(DEVICE_EXISTS) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let (words, backend, chain) = (self.words, self.backend, self.chain.clone());
         self.write_tx(move |tx| Box::pin(enroll(tx, backend, words, chain, pending, r)))
             .await
     }
@@ -85,7 +114,8 @@ async fn enroll(
 ) -> Result<EnrollmentOutcome, Error> {
     let now = r.now;
     let mut written = Written::default();
-    let device_created = r.register && register_for_enrollment(tx, words, &r, &mut written).await?;
+    let device_created =
+        r.register && register_for_enrollment(tx, backend, words, &r, &mut written).await?;
     // A device this transaction created is ours, locked (PostgreSQL: a racing enrolment of the same new id
     // waits on its key, then finds it), pending and without slots; any other is locked and read.
     let held = if device_created {
@@ -119,53 +149,8 @@ async fn enroll(
     }
     insert_rows(tx, &[&r.cert], backend).await?;
     written.events.push(r.cert_event.clone());
-    sqlx::query(
-        "INSERT INTO device_slots (device_id, ca_id, active_serial, active_status, active_not_after, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (device_id, ca_id) DO UPDATE SET \
-         active_serial = excluded.active_serial, active_status = excluded.active_status, \
-         active_not_after = excluded.active_not_after, updated_at = excluded.updated_at",
-    )
-    .bind(&r.device_id)
-    .bind(&r.slot)
-    .bind(&r.cert.serial)
-    .bind(&r.cert.status)
-    .bind(r.cert.not_after)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    let (kind, log_kind) = if r.reenroll {
-        ("reenroll", "reenrolled")
-    } else {
-        ("enroll", "enrolled")
-    };
-    sqlx::query(
-        "INSERT INTO device_certificates (ca_id, serial, device_id, issued_at, kind) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&r.slot)
-    .bind(&r.cert.serial)
-    .bind(&r.device_id)
-    .bind(now)
-    .bind(kind)
-    .execute(&mut **tx)
-    .await?;
-    let data = serde_json::json!({
-        "device_id": r.device_id, "ra_id": r.ra_id, "ca_id": r.slot, "serial": r.cert.serial,
-        "previous": held.previous,
-    })
-    .to_string();
-    let ty = if r.reenroll {
-        words.device_reenrolled
-    } else {
-        words.device_enrolled
-    };
-    written.record(
-        &r.device_id,
-        now,
-        log_kind,
-        format!("certificate {} issued in slot {}", r.cert.serial, r.slot),
-        data,
-        device_event(words.source, ty, &r.device_id, now, String::new()),
-    );
+    insert_slots(tx, backend, &[&r]).await?;
+    written.enrolled(words, &r, held.previous.as_deref());
     let previous_revoked = match (&held.previous, r.revoke_previous) {
         (Some(prev), true) => {
             // Its log entry and event come after the enrolment's.
@@ -175,27 +160,19 @@ async fn enroll(
         _ => false,
     };
     // The slot now holds the new certificate: the status follows from it, not from the one superseded.
-    let status = match rederive_one(tx, &r.device_id, &held.status, now, log_kind).await? {
-        Some(change) => {
-            let event = device_event(
-                words.source,
-                words.device_status_changed,
-                &r.device_id,
-                now,
-                String::new(),
-            );
-            written.record(
-                &r.device_id,
-                now,
-                "status_changed",
-                change.message,
-                change.data,
-                event,
-            );
-            change.to
-        }
-        None => held.status,
-    };
+    let change = rederive_known(
+        tx,
+        backend,
+        &[(&r.device_id, &held.status)],
+        now,
+        r.log_kind(),
+    )
+    .await?
+    .pop()
+    .flatten();
+    let status = written
+        .status_changed(words, &r, change)
+        .unwrap_or(held.status);
     written.flush(tx, backend).await?;
     crate::audit::append(tx, &chain, &[&pending]).await?;
     Ok(EnrollmentOutcome {
@@ -204,6 +181,172 @@ async fn enroll(
         previous_revoked,
         status,
     })
+}
+
+impl EnrollmentRecord {
+    /// The device log's word for this enrolment (and the cause of the status change it brings).
+    fn log_kind(&self) -> &'static str {
+        if self.reenroll {
+            "reenrolled"
+        } else {
+            "enrolled"
+        }
+    }
+}
+
+/// First enrolments in the certificate writer's batch, step one (before the certificates are inserted):
+/// creates the devices of `records` in one statement. Returns, for each record, whether this batch
+/// created its device; one it did not (registered before, or named by an earlier record of the batch) is
+/// refused with [`DEVICE_EXISTS`] by the writer, and enrols through the general path.
+pub(crate) async fn register_new_devices(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    records: &[&EnrollmentRecord],
+) -> Result<Vec<bool>, Error> {
+    use std::collections::HashSet;
+    use std::fmt::Write;
+    // The first record of an id asks for it; a later one of the same id did not create it.
+    let mut seen = HashSet::with_capacity(records.len());
+    let asks: Vec<bool> = records
+        .iter()
+        .map(|r| seen.insert(r.device_id.as_str()))
+        .collect();
+    let asking: Vec<&EnrollmentRecord> = records
+        .iter()
+        .zip(&asks)
+        .filter(|(_, asks)| **asks)
+        .map(|(r, _)| *r)
+        .collect();
+    let mut sql = String::from(
+        "INSERT INTO devices (id, ra_id, alias, tags, metadata, status, created_at, updated_at) VALUES ",
+    );
+    for n in 0..asking.len() {
+        let sep = if n == 0 { "" } else { ", " };
+        let p = |k: usize| placeholder(backend, n * 4 + k);
+        let _ = write!(
+            sql,
+            "{sep}({}, {}, NULL, '', '{{}}', 'pending_provisioning', {}, {})",
+            p(1),
+            p(2),
+            p(3),
+            p(4)
+        );
+    }
+    sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for r in &asking {
+        q = q
+            .bind(r.device_id.clone())
+            .bind(r.ra_id.clone())
+            .bind(r.now)
+            .bind(r.now);
+    }
+    let created: HashSet<String> = q
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| sqlx::Row::try_get(row, 0))
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(records
+        .iter()
+        .zip(asks)
+        .map(|(r, asked)| asked && created.contains(&r.device_id))
+        .collect())
+}
+
+/// First enrolments in the certificate writer's batch, step two (after their certificates): the devices
+/// [`register_new_devices`] created get their slots, slot history, status, log entries and events, as
+/// [`enroll`] writes them for one device (a device just created is pending, without slots, and holds no
+/// secret). Four statements for the batch; the events are returned, per record in order (`registered`,
+/// `certificate.issued`, `enrolled`, `status_changed`), for the writer's one INSERT of the batch's events,
+/// with each device's new status.
+pub(crate) async fn enroll_new_devices(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    words: &EventWords,
+    records: &[&EnrollmentRecord],
+) -> Result<Vec<(Vec<NewEvent>, String)>, Error> {
+    const CREATED: &str = "pending_provisioning";
+    insert_slots(tx, backend, records).await?;
+    // One statement per second of request time (each device's `updated_at` is its own enrolment's time).
+    let mut changes: Vec<Option<StatusChange>> = records.iter().map(|_| None).collect();
+    let mut nows: Vec<i64> = records.iter().map(|r| r.now).collect();
+    nows.dedup();
+    nows.sort_unstable();
+    nows.dedup();
+    for now in nows {
+        let at: Vec<usize> = (0..records.len())
+            .filter(|i| records[*i].now == now)
+            .collect();
+        let devices: Vec<(&str, &str)> = at
+            .iter()
+            .map(|i| (records[*i].device_id.as_str(), CREATED))
+            .collect();
+        let moved = rederive_known(tx, backend, &devices, now, "enrolled").await?;
+        for (i, change) in at.into_iter().zip(moved) {
+            changes[i] = change;
+        }
+    }
+    let mut log = Vec::with_capacity(records.len() * 3);
+    let mut done = Vec::with_capacity(records.len());
+    for (r, change) in records.iter().zip(changes) {
+        let mut written = Written::default();
+        written.registered(words, r);
+        written.events.push(r.cert_event.clone());
+        written.enrolled(words, r, None);
+        let status = written
+            .status_changed(words, r, change)
+            .unwrap_or_else(|| CREATED.to_string());
+        log.append(&mut written.log);
+        done.push((written.events, status));
+    }
+    insert_log(tx, backend, &log).await?;
+    Ok(done)
+}
+
+/// Each record's certificate becomes its slot's active one (the slot created or replaced), and enters the
+/// slot's history: two statements for all of them.
+async fn insert_slots(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    records: &[&EnrollmentRecord],
+) -> Result<(), Error> {
+    let mut sql = String::from(
+        "INSERT INTO device_slots (device_id, ca_id, active_serial, active_status, active_not_after, created_at, updated_at) VALUES ",
+    );
+    push_placeholders(&mut sql, records.len(), 7, backend);
+    sql.push_str(
+        " ON CONFLICT (device_id, ca_id) DO UPDATE SET \
+         active_serial = excluded.active_serial, active_status = excluded.active_status, \
+         active_not_after = excluded.active_not_after, updated_at = excluded.updated_at",
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for r in records {
+        q = q
+            .bind(r.device_id.clone())
+            .bind(r.slot.clone())
+            .bind(r.cert.serial.clone())
+            .bind(r.cert.status.clone())
+            .bind(r.cert.not_after)
+            .bind(r.now)
+            .bind(r.now);
+    }
+    q.execute(&mut **tx).await?;
+    let mut sql = String::from(
+        "INSERT INTO device_certificates (ca_id, serial, device_id, issued_at, kind) VALUES ",
+    );
+    push_placeholders(&mut sql, records.len(), 5, backend);
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for r in records {
+        q = q
+            .bind(r.slot.clone())
+            .bind(r.cert.serial.clone())
+            .bind(r.device_id.clone())
+            .bind(r.now)
+            .bind(if r.reenroll { "reenroll" } else { "enroll" });
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// The device log entries and events of an enrolment not written yet: written together, two statements
@@ -218,22 +361,70 @@ impl Written {
     /// A log entry and its event, whose data is the entry's.
     fn record(
         &mut self,
-        device_id: &str,
-        time: i64,
+        words: &EventWords,
+        r: &EnrollmentRecord,
+        ty: &str,
         kind: &'static str,
         message: String,
         data: String,
-        mut event: NewEvent,
     ) {
-        event.data.clone_from(&data);
-        self.events.push(event);
+        self.events.push(device_event(
+            words.source,
+            ty,
+            &r.device_id,
+            r.now,
+            data.clone(),
+        ));
         self.log.push(LogRow {
-            device_id: device_id.to_string(),
-            time,
+            device_id: r.device_id.clone(),
+            time: r.now,
             kind,
             message,
             data,
         });
+    }
+
+    /// The `registered` entry and event of a device its enrolment created.
+    fn registered(&mut self, words: &EventWords, r: &EnrollmentRecord) {
+        let data = serde_json::json!({"device_id": r.device_id, "ra_id": r.ra_id}).to_string();
+        let message = format!("registered by its enrolment through RA {}", r.ra_id);
+        self.record(
+            words,
+            r,
+            words.device_registered,
+            "registered",
+            message,
+            data,
+        );
+    }
+
+    /// The `enrolled` (or `reenrolled`) entry and event: the slot's certificate replaced `previous`.
+    fn enrolled(&mut self, words: &EventWords, r: &EnrollmentRecord, previous: Option<&str>) {
+        let data = serde_json::json!({
+            "device_id": r.device_id, "ra_id": r.ra_id, "ca_id": r.slot, "serial": r.cert.serial,
+            "previous": previous,
+        })
+        .to_string();
+        let ty = if r.reenroll {
+            words.device_reenrolled
+        } else {
+            words.device_enrolled
+        };
+        let message = format!("certificate {} issued in slot {}", r.cert.serial, r.slot);
+        self.record(words, r, ty, r.log_kind(), message, data);
+    }
+
+    /// The `status_changed` entry and event of `change`, if any; returns the new status.
+    fn status_changed(
+        &mut self,
+        words: &EventWords,
+        r: &EnrollmentRecord,
+        change: Option<StatusChange>,
+    ) -> Option<String> {
+        let change = change?;
+        let ty = words.device_status_changed;
+        self.record(words, r, ty, "status_changed", change.message, change.data);
+        Some(change.to)
     }
 
     async fn flush(
@@ -299,38 +490,14 @@ async fn held(
 /// and event. Returns whether it was created.
 async fn register_for_enrollment(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
     words: &EventWords,
     r: &EnrollmentRecord,
     written: &mut Written,
 ) -> Result<bool, Error> {
-    let created = sqlx::query(
-        "INSERT INTO devices (id, ra_id, alias, tags, metadata, status, created_at, updated_at) \
-         VALUES ($1, $2, NULL, '', '{}', 'pending_provisioning', $3, $3) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&r.device_id)
-    .bind(&r.ra_id)
-    .bind(r.now)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
+    let created = register_new_devices(tx, backend, &[r]).await?.first() == Some(&true);
     if created {
-        let data = serde_json::json!({"device_id": r.device_id, "ra_id": r.ra_id}).to_string();
-        let ev = device_event(
-            words.source,
-            words.device_registered,
-            &r.device_id,
-            r.now,
-            String::new(),
-        );
-        written.record(
-            &r.device_id,
-            r.now,
-            "registered",
-            format!("registered by its enrolment through RA {}", r.ra_id),
-            data,
-            ev,
-        );
+        written.registered(words, r);
     }
     Ok(created)
 }

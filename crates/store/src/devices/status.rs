@@ -313,42 +313,61 @@ pub(super) struct StatusChange {
     pub(super) data: String,
 }
 
-/// Re-derives one device's status from its slots as stored, like [`rederive`] over [`Scope::Device`], but
-/// as one `UPDATE … RETURNING`: the caller holds the device's row and knows its status `from`, and writes
-/// the returned change's log entry and event (with its other rows). `None` when the status stays.
-pub(super) async fn rederive_one(
+/// Re-derives the status of `devices` (each with its status `from`) from their slots as stored, like
+/// [`rederive`] over [`Scope::Device`], but as one `UPDATE … RETURNING` for all of them: the caller holds
+/// the devices' rows (or created them) and knows their statuses, and writes the returned changes' log
+/// entries and events (with its other rows). Each device's change is `None` when its status stays.
+pub(super) async fn rederive_known(
     tx: &mut Transaction<'_, Any>,
-    device_id: &str,
-    from: &str,
+    backend: Backend,
+    devices: &[(&str, &str)],
     now: i64,
     cause: &str,
-) -> Result<Option<StatusChange>, Error> {
+) -> Result<Vec<Option<StatusChange>>, Error> {
+    if devices.is_empty() {
+        return Ok(Vec::new());
+    }
     let new = derived(SLOT_NOW);
+    let ids = (2..devices.len() + 2)
+        .map(|n| crate::writer::placeholder(backend, n))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
-        "UPDATE devices AS d SET status = {new}, updated_at = $1 \
-         WHERE d.id = $2 AND d.status <> 'decommissioned' AND {new} <> d.status RETURNING status"
+        "UPDATE devices AS d SET status = {new}, updated_at = {} \
+         WHERE d.id IN ({ids}) AND d.status <> 'decommissioned' AND {new} <> d.status RETURNING id, status",
+        crate::writer::placeholder(backend, 1)
     );
-    let to: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql))
-        .bind(now)
-        .bind(device_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(to.map(|to| {
-        let [id, old, new, because] = CHANGE_KEYS;
-        let mut data = serde_json::Map::new();
-        for (k, v) in [(id, device_id), (old, from), (new, &to), (because, cause)] {
-            data.insert(k.into(), v.into());
-        }
-        StatusChange {
-            // The message [`rederive_statements`] writes in SQL.
-            message: format!("{from}{STATUS_ARROW}{to}"),
-            data: serde_json::Value::Object(data).to_string(),
-            to,
-        }
-    }))
+    let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
+    for (id, _) in devices {
+        q = q.bind(id.to_string());
+    }
+    let mut moved: std::collections::HashMap<String, String> = q
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(devices
+        .iter()
+        .map(|(device_id, from)| {
+            let to = moved.remove(*device_id)?;
+            let [id, old, new, because] = CHANGE_KEYS;
+            let mut data = serde_json::Map::new();
+            for (k, v) in [(id, *device_id), (old, from), (new, &to), (because, cause)] {
+                data.insert(k.into(), v.into());
+            }
+            Some(StatusChange {
+                // The message [`rederive_statements`] writes in SQL.
+                message: format!("{from}{STATUS_ARROW}{to}"),
+                data: serde_json::Value::Object(data).to_string(),
+                to,
+            })
+        })
+        .collect())
 }
 
 /// A device log entry whose data is already JSON, for [`insert_log`].
+#[derive(Clone, Debug)]
 pub(super) struct LogRow {
     pub(super) device_id: String,
     pub(super) time: i64,
