@@ -176,7 +176,7 @@ impl Managed {
             owner: self.owner.clone(),
             object_type: i64::from(self.object_type),
             state: i64::from(self.state),
-            attributes: shedu_kmip::to_json(&Ttlv::structure(tag::ATTRIBUTES, items)).to_string(),
+            attributes: shedu_kmip::to_json_string(&Ttlv::structure(tag::ATTRIBUTES, items)),
             sealed: self.sealed.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
