@@ -211,7 +211,7 @@ impl Store {
         };
         migrate::run(&write, backend).await?;
         let chain = audit::Chain::new(backend);
-        let certs = writer::CertWriter::spawn(write.clone(), chain.clone());
+        let certs = writer::CertWriter::spawn(write.clone(), chain.clone(), writer::slots(backend));
         let group = group::GroupWriter::spawn(write.clone(), chain.clone(), group::slots(backend));
         Ok(Store {
             read,
