@@ -54,7 +54,7 @@ enum Piece {
     Work(Work),
     /// An audit row alone (a read's, a refusal's): nothing runs for it before the batch's append, so
     /// nothing of it can fail on its own, and it needs no savepoint.
-    Audit(audit::Pending),
+    Audit(Box<audit::Pending>),
 }
 
 struct Job {
@@ -143,7 +143,7 @@ async fn commit_batch(pool: AnyPool, chain: Chain, jobs: Vec<Job>) {
     for job in jobs {
         let outcome = match job.piece {
             Piece::Audit(row) => {
-                audit_rows.push(row);
+                audit_rows.push(*row);
                 Ok(())
             }
             Piece::Work(work) if alone => {
@@ -241,7 +241,7 @@ impl Store {
 
     /// Appends `row` alone (no change comes with it) in the next batch; returns once it is durable.
     pub(crate) async fn append_alone(&self, row: audit::Pending) -> Result<(), Error> {
-        self.group_send(Piece::Audit(row)).await
+        self.group_send(Piece::Audit(Box::new(row))).await
     }
 
     async fn group_send(&self, piece: Piece) -> Result<(), Error> {
