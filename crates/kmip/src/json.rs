@@ -14,32 +14,96 @@ use crate::{Error, MAX_DEPTH, enum_name, enum_value, tag_name, tag_value};
 
 /// The JSON form of an item.
 pub fn to_json(item: &Ttlv) -> Json {
-    let tag = match tag_name(item.tag) {
-        Some(name) => name.to_owned(),
-        None => format!("0x{:06X}", item.tag),
-    };
     let value = match &item.value {
         Value::Structure(items) => Json::Array(items.iter().map(to_json).collect()),
-        Value::Integer(v) => json!(v),
-        Value::LongInteger(v) | Value::DateTimeExtended(v) => json!(v),
-        Value::BigInteger(b) => json!(format!("0x{}", hex::encode_upper(b))),
-        Value::Enumeration(v) => match enum_name(item.tag, *v) {
-            Some(name) => json!(name),
-            None => json!(format!("0x{v:08X}")),
+        _ => match scalar(item) {
+            Scalar::Number(v) => json!(v),
+            Scalar::Bool(v) => json!(v),
+            Scalar::Text(text) => json!(text),
         },
-        Value::Boolean(v) => json!(v),
-        Value::TextString(s) => json!(s),
-        Value::ByteString(b) => json!(hex::encode_upper(b)),
+    };
+    json!({"tag": tag_text(item.tag), "type": item.value.item_type().name(), "value": value})
+}
+
+/// The JSON form of an item as text, exactly what `to_json(item).to_string()` writes, without building
+/// the `serde_json::Value` tree first (a map per item: most of the cost of storing an object's attributes).
+pub fn to_json_string(item: &Ttlv) -> String {
+    let mut out = Vec::with_capacity(512);
+    write_json(&mut out, item);
+    // Only `serde_json`'s escaped strings, ASCII punctuation and digits were written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn write_json(out: &mut Vec<u8>, item: &Ttlv) {
+    out.extend_from_slice(b"{\"tag\":");
+    write_text(out, &tag_text(item.tag));
+    out.extend_from_slice(b",\"type\":");
+    write_text(out, item.value.item_type().name());
+    out.extend_from_slice(b",\"value\":");
+    match &item.value {
+        Value::Structure(items) => {
+            out.push(b'[');
+            for (i, child) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(out, child);
+            }
+            out.push(b']');
+        }
+        _ => match scalar(item) {
+            Scalar::Number(v) => out.extend_from_slice(v.to_string().as_bytes()),
+            Scalar::Bool(v) => out.extend_from_slice(if v { b"true" } else { b"false" }),
+            Scalar::Text(text) => write_text(out, &text),
+        },
+    }
+    out.push(b'}');
+}
+
+/// `text` as a JSON string, escaped as `serde_json` escapes it.
+fn write_text(out: &mut Vec<u8>, text: &str) {
+    // Writing a `str` into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(out, text);
+}
+
+/// The JSON value of an item that is not a Structure.
+enum Scalar<'a> {
+    Number(i64),
+    Bool(bool),
+    Text(std::borrow::Cow<'a, str>),
+}
+
+fn scalar(item: &Ttlv) -> Scalar<'_> {
+    match &item.value {
+        // A Structure's value is its items (see the callers).
+        Value::Structure(_) => Scalar::Text("".into()),
+        Value::Integer(v) => Scalar::Number(i64::from(*v)),
+        Value::LongInteger(v) | Value::DateTimeExtended(v) => Scalar::Number(*v),
+        Value::BigInteger(b) => Scalar::Text(format!("0x{}", hex::encode_upper(b)).into()),
+        Value::Enumeration(v) => match enum_name(item.tag, *v) {
+            Some(name) => Scalar::Text(name.into()),
+            None => Scalar::Text(format!("0x{v:08X}").into()),
+        },
+        Value::Boolean(v) => Scalar::Bool(*v),
+        Value::TextString(s) => Scalar::Text(s.as_str().into()),
+        Value::ByteString(b) => Scalar::Text(hex::encode_upper(b).into()),
         Value::DateTime(v) => match OffsetDateTime::from_unix_timestamp(*v)
             .ok()
             .and_then(|t| t.format(&Rfc3339).ok())
         {
-            Some(text) => json!(text),
-            None => json!(format!("0x{:016X}", *v)),
+            Some(text) => Scalar::Text(text.into()),
+            None => Scalar::Text(format!("0x{:016X}", *v).into()),
         },
-        Value::Interval(v) => json!(v),
-    };
-    json!({"tag": tag, "type": item.value.item_type().name(), "value": value})
+        Value::Interval(v) => Scalar::Number(i64::from(*v)),
+    }
+}
+
+/// A tag's name in the JSON form, or `0x42xxxx` for one without a name.
+fn tag_text(t: u32) -> std::borrow::Cow<'static, str> {
+    match tag_name(t) {
+        Some(name) => name.into(),
+        None => format!("0x{t:06X}").into(),
+    }
 }
 
 /// Reads the JSON form of an item from bytes.

@@ -26,7 +26,10 @@ pub use attributes::{
 };
 pub use binary::{HEADER_LEN, decode, encode, message_len};
 pub use error::Error;
-pub use json::{from_json, from_json_slice, operation_from_json, operation_response_json, to_json};
+pub use json::{
+    from_json, from_json_slice, operation_from_json, operation_response_json, to_json,
+    to_json_string,
+};
 pub use message::{
     ProtocolVersion, RequestBatchItem, RequestMessage, ResponseBatchItem, ResponseMessage,
 };

@@ -224,8 +224,9 @@ fn json_form_reads_what_cosmian_and_oasis_write() {
         attrs.items()[5].value,
         Value::Enumeration(key_format_type::RAW)
     );
-    // Round trip through both encodings.
+    // Round trip through both encodings; the JSON text written directly is the JSON value's.
     assert_eq!(from_json(&to_json(&item)).unwrap(), item);
+    assert_eq!(to_json_string(&item), to_json(&item).to_string());
     assert_eq!(decode(&encode(&item).unwrap()).unwrap(), item);
     for bad in [
         "[]",
@@ -281,6 +282,7 @@ fn seed_mutations_never_panic_and_what_decodes_round_trips() {
             decoded += 1;
             assert_eq!(decode(&encode(&item).unwrap()).as_ref(), Ok(&item));
             assert_eq!(from_json(&to_json(&item)).as_ref(), Ok(&item));
+            assert_eq!(to_json_string(&item), to_json(&item).to_string());
             if let Ok(request) = RequestMessage::from_ttlv(&item) {
                 requests += 1;
                 let _ = encode(&request.to_ttlv());
@@ -438,4 +440,37 @@ fn usage_masks_read_from_bit_names() {
     for bad in ["", " ", "Encrypt Nope", "encrypt"] {
         assert_eq!(usage_mask_value(bad), None, "{bad:?}");
     }
+}
+
+/// The JSON text written directly is exactly the text of the JSON value, for every item type, names and
+/// hex tags, unnamed enumeration values and text that needs escaping (stored attributes are this text).
+#[test]
+fn json_text_is_the_json_values_text() {
+    let item = Ttlv::structure(
+        tag::ATTRIBUTES,
+        vec![
+            Ttlv::integer(tag::CRYPTOGRAPHIC_LENGTH, -7),
+            Ttlv::new(0x54_0002, Value::LongInteger(i64::MIN)),
+            Ttlv::new(0x54_0003, Value::BigInteger(vec![0, 0xab, 0xff])),
+            Ttlv::enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, cryptographic_algorithm::AES),
+            Ttlv::enumeration(tag::CRYPTOGRAPHIC_ALGORITHM, 0xdead),
+            Ttlv::new(0x54_0004, Value::Boolean(true)),
+            Ttlv::new(0x54_0005, Value::Boolean(false)),
+            Ttlv::text(
+                tag::NAME_VALUE,
+                "quote \" backslash \\ tab \t nul \u{0} é 🔑",
+            ),
+            Ttlv::bytes(0x54_0006, vec![1, 2, 0xfe]),
+            Ttlv::new(tag::ACTIVATION_DATE, Value::DateTime(0x47DA_67F8)),
+            Ttlv::new(tag::ACTIVATION_DATE, Value::DateTime(i64::MAX)),
+            Ttlv::new(0x54_0007, Value::DateTimeExtended(42)),
+            Ttlv::new(0x54_0008, Value::Interval(u32::MAX)),
+            Ttlv::structure(tag::TEMPLATE_ATTRIBUTE, vec![]),
+        ],
+    );
+    assert_eq!(to_json_string(&item), to_json(&item).to_string());
+    assert_eq!(
+        from_json_slice(to_json_string(&item).as_bytes()).unwrap(),
+        item
+    );
 }

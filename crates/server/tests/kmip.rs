@@ -95,6 +95,7 @@ backend_test!(
         let server = TestServer::start(backend).await;
         let dir = tempfile::tempdir().unwrap();
         let alice = &users(&server, dir.path(), &["alice"]).await[0];
+        let mut uids = Vec::new();
         for version in ["1.2", "2.0"] {
             let r = pykmip(
                 &server,
@@ -121,6 +122,9 @@ backend_test!(
             assert_eq!(r.len(), 11, "{r:?}");
             let uid = ok(&r[0]).as_str().unwrap();
             assert_eq!(uid.len(), 36, "a UUID: {uid}");
+            // A UUIDv7, ordered by creation: new objects land at the end of the uid index.
+            assert_eq!(&uid[14..15], "7", "a UUIDv7: {uid}");
+            uids.push(uid.to_owned());
             assert_eq!(ok(&r[1])["State"], "PRE_ACTIVE", "{version}");
             assert_eq!(ok(&r[1])["Cryptographic Length"], 256);
             assert_eq!(ok(&r[1])["Cryptographic Algorithm"], "AES");
@@ -143,6 +147,10 @@ backend_test!(
             assert_eq!(reason(&r[9]), gone, "Get fails on a destroyed key");
             assert_eq!(ok(&r[10])["State"], "DESTROYED", "the metadata stays");
         }
+        assert!(
+            uids[0] < uids[1],
+            "the later object's uid sorts after: {uids:?}"
+        );
         // Each change is an event, each operation an audit record.
         let events = server.cas_events().await;
         assert!(

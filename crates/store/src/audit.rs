@@ -630,11 +630,9 @@ impl Store {
             entry,
             written: Arc::default(),
         };
-        let chain = self.chain.clone();
         // Group commit: records of reads made side by side share one commit (and one turn of the chain
-        // lock); each is durable before this returns.
-        self.write_tx(move |tx| Box::pin(async move { append(tx, &chain, &[&row]).await }))
-            .await
+        // lock), appended with the batch's other rows in one INSERT; each is durable before this returns.
+        self.append_alone(row).await
     }
 
     /// Lists audit rows newest first.

@@ -7,7 +7,9 @@
 //! (a closure over a transaction) and wait; a batch takes everything queued (up to [`MAX_BATCH`]), opens
 //! one transaction, runs each piece of work inside its own SAVEPOINT, appends the audit rows of every
 //! piece that succeeded (the pieces' own appends are deferred to this point: `audit::deferring`), commits
-//! once and answers every waiter. One fsync and one short turn of the chain lock serve the whole batch.
+//! once and answers every waiter. An audit row queued alone ([`Store::append_audit`]: a read's, a
+//! refusal's) runs nothing and needs no savepoint, and a batch of one piece of work runs it without one:
+//! a batch of reads' records is BEGIN, the chain's head, one INSERT and COMMIT. One fsync and one short turn of the chain lock serve the whole batch.
 //! SQLite runs one batch at a time; PostgreSQL runs up to [`slots`] at once, each on its own connection,
 //! and a new batch forms from what queued while every slot was busy.
 //!
@@ -46,8 +48,17 @@ type Work = Box<
     dyn for<'a, 'b> FnOnce(&'a mut Transaction<'b, Any>) -> BoxFuture<'a, Result<(), Error>> + Send,
 >;
 
+/// What a caller queues.
+enum Piece {
+    /// Work over the batch's transaction.
+    Work(Work),
+    /// An audit row alone (a read's, a refusal's): nothing runs for it before the batch's append, so
+    /// nothing of it can fail on its own, and it needs no savepoint.
+    Audit(Box<audit::Pending>),
+}
+
 struct Job {
-    work: Work,
+    piece: Piece,
     done: oneshot::Sender<Result<(), Error>>,
 }
 
@@ -123,29 +134,37 @@ async fn commit_batch(pool: AnyPool, chain: Chain, jobs: Vec<Job>) {
             return;
         }
     };
+    // A batch of one piece of work runs it on the transaction itself: its failure rolls back the batch,
+    // which holds nothing else, so the savepoint (two statements, two round trips on PostgreSQL) would
+    // protect nobody.
+    let alone = jobs.len() == 1;
     let mut answers = Vec::with_capacity(jobs.len());
     let mut audit_rows = Vec::new();
     for job in jobs {
-        let outcome = match sqlx::Connection::begin(&mut *tx).await {
-            Ok(mut savepoint) => {
-                let (result, rows) = audit::deferring((job.work)(&mut savepoint)).await;
-                match result {
-                    Ok(()) => match savepoint.commit().await {
-                        Ok(()) => {
-                            audit_rows.extend(rows);
-                            Ok(())
-                        }
-                        Err(e) => Err(e.into()),
-                    },
-                    Err(e) => {
-                        let _ = savepoint.rollback().await;
-                        Err(e)
-                    }
-                }
+        let outcome = match job.piece {
+            Piece::Audit(row) => {
+                audit_rows.push(*row);
+                Ok(())
             }
-            Err(e) => Err(e.into()),
+            Piece::Work(work) if alone => {
+                let (result, rows) = audit::deferring(work(&mut tx)).await;
+                if result.is_ok() {
+                    audit_rows.extend(rows);
+                }
+                result
+            }
+            Piece::Work(work) => in_savepoint(&mut tx, work)
+                .await
+                .map(|rows| audit_rows.extend(rows)),
         };
         answers.push((job.done, outcome));
+    }
+    if alone && answers.iter().any(|(_, outcome)| outcome.is_err()) {
+        let _ = tx.rollback().await;
+        for (done, outcome) in answers {
+            let _ = done.send(outcome);
+        }
+        return;
     }
     // The batch's audit rows, in the order of its work, right before the commit: on PostgreSQL the chain's
     // lock is held from here to the end of the commit only.
@@ -168,6 +187,26 @@ async fn commit_batch(pool: AnyPool, chain: Chain, jobs: Vec<Job>) {
     }
 }
 
+/// Runs `work` inside a savepoint of `tx`: its audit rows when it succeeded, else its error (and nothing
+/// of it stays in `tx`).
+async fn in_savepoint(
+    tx: &mut Transaction<'_, Any>,
+    work: Work,
+) -> Result<Vec<audit::Pending>, Error> {
+    let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
+    let (result, rows) = audit::deferring(work(&mut savepoint)).await;
+    match result {
+        Ok(()) => {
+            savepoint.commit().await?;
+            Ok(rows)
+        }
+        Err(e) => {
+            let _ = savepoint.rollback().await;
+            Err(e)
+        }
+    }
+}
+
 impl Store {
     /// How many batches the group-commit writer has committed (or tried to) since the store opened.
     pub fn group_commits(&self) -> u64 {
@@ -184,7 +223,6 @@ impl Store {
             + Send
             + 'static,
     {
-        let group = &self.group;
         let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
         let out = slot.clone();
         let work: Work = Box::new(move |tx| {
@@ -196,15 +234,24 @@ impl Store {
                 Ok(())
             })
         });
-        let (done, answer) = oneshot::channel();
-        group
-            .tx
-            .send(Job { work, done })
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())??;
+        self.group_send(Piece::Work(work)).await?;
         let value = slot.lock().ok().and_then(|mut slot| slot.take());
         value.ok_or_else(stopped)
+    }
+
+    /// Appends `row` alone (no change comes with it) in the next batch; returns once it is durable.
+    pub(crate) async fn append_alone(&self, row: audit::Pending) -> Result<(), Error> {
+        self.group_send(Piece::Audit(Box::new(row))).await
+    }
+
+    async fn group_send(&self, piece: Piece) -> Result<(), Error> {
+        let (done, answer) = oneshot::channel();
+        self.group
+            .tx
+            .send(Job { piece, done })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }
 
@@ -418,6 +465,64 @@ mod tests {
             store.verify_audit_chain(&[]).await.unwrap(),
             AuditVerdict::Intact { records: 20, .. }
         ));
+    }
+
+    /// A batch of one piece of work runs it without a savepoint: when it fails, even after a statement
+    /// failed (PostgreSQL's aborted transaction), nothing of it commits, neither its rows nor its audit
+    /// row, its caller gets its error, and the next batch commits as usual.
+    async fn a_lone_piece_that_fails_leaves_nothing(backend: TestBackend) {
+        let db = ScratchDb::new(backend).await;
+        let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+        let ctx = AuditContext::new("op", "u1", "operator", "127.0.0.1", "req");
+        let write = |first: u8, second: u8| {
+            let (store, ctx) = (store.clone(), ctx.clone());
+            async move {
+                let chain = store.chain.clone();
+                store
+                    .write_tx(move |tx| {
+                        Box::pin(async move {
+                            insert_token_row(tx, &token(first, "pairing")).await?;
+                            insert_token_row(tx, &token(second, "pairing")).await?;
+                            let audited = Audited {
+                                actor: &ctx,
+                                action: "connector.token_create",
+                            };
+                            crate::audit::record(tx, &chain, &audited, "t", 1_700_000_000).await
+                        })
+                    })
+                    .await
+            }
+        };
+        write(1, 2).await.unwrap();
+        let failed = write(3, 1).await;
+        assert!(
+            matches!(failed, Err(Error::Conflict { .. })),
+            "token 1 exists: {failed:?}"
+        );
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM connector_tokens").await,
+            2,
+            "token 3 rolled back with its failed neighbour"
+        );
+        write(4, 5).await.unwrap();
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM connector_tokens").await,
+            4
+        );
+        assert!(matches!(
+            store.verify_audit_chain(&[]).await.unwrap(),
+            AuditVerdict::Intact { records: 2, .. }
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lone_piece_that_fails_leaves_nothing_sqlite() {
+        a_lone_piece_that_fails_leaves_nothing(TestBackend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lone_piece_that_fails_leaves_nothing_postgres() {
+        a_lone_piece_that_fails_leaves_nothing(TestBackend::Postgres).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

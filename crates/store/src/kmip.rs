@@ -44,19 +44,16 @@ const COLUMNS: &str = "uid, owner, object_type, state, attributes, sealed, creat
 
 impl Store {
     /// Inserts new objects (one, or a key pair) with their events and the audit record, in one
-    /// transaction. `Conflict` on a duplicate uid. On SQLite the certificate writer's batches carry them:
-    /// under load one multi-row INSERT per table and one commit serve every Create queued (`writer.rs`).
+    /// transaction. `Conflict` on a duplicate uid. The certificate writer's batches carry them: under load
+    /// one multi-row INSERT per table and one commit serve every Create queued (`writer.rs`), where the
+    /// group writer paid a savepoint, a release and an INSERT per table for each (on PostgreSQL, a round
+    /// trip each).
     pub async fn insert_kmip_objects(
         &self,
         rows: &[&KmipObjectRow],
         events: &[&NewEvent],
         audit: &Audited<'_>,
     ) -> Result<(), Error> {
-        // On PostgreSQL the group writer's parallel batches served Creates at c=16 better than the one
-        // certificate writer task did (BENCHMARKS.md §KMIP, run R).
-        if self.backend == crate::Backend::Postgres {
-            return self.write_kmip_objects(rows, &[], events, audit).await;
-        }
         let uids: Vec<&str> = rows.iter().map(|r| r.uid.as_str()).collect();
         let now = rows.first().map_or(0, |r| r.created_at);
         let pending = crate::audit::pending(audit, &format!("kmip/{}", uids.join(",")), now);
@@ -106,7 +103,7 @@ impl Store {
             changed.iter().map(|(r, s)| ((*r).clone(), *s)).collect();
         let events: Vec<NewEvent> = events.iter().map(|e| (*e).clone()).collect();
         let chain = self.chain.clone();
-        // Group commit: a Create shares its commit (and fsync) with the writes queued beside it.
+        // Group commit: a change shares its commit (and fsync) with the writes queued beside it.
         self.write_tx(move |tx| {
             Box::pin(async move {
                 for r in &new {

@@ -211,7 +211,8 @@ impl Store {
         };
         migrate::run(&write, backend).await?;
         let chain = audit::Chain::new(backend);
-        let certs = writer::CertWriter::spawn(write.clone(), chain.clone(), words);
+        let certs =
+            writer::CertWriter::spawn(write.clone(), chain.clone(), words, writer::slots(backend));
         let group = group::GroupWriter::spawn(write.clone(), chain.clone(), group::slots(backend));
         Ok(Store {
             read,

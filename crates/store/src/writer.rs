@@ -4,8 +4,9 @@
 //! One task owns certificate writes. Each caller sends its change (a certificate with its event, a
 //! connector step: a token spent, a token made, a certificate with the connector's record, or new KMIP
 //! objects with their events) and waits; the
-//! task takes everything queued (up to [`MAX_BATCH`]), spends the batch's tokens with one `UPDATE …
-//! RETURNING` (on SQLite one per second of request time), writes the rest in one transaction, commits once
+//! task takes everything queued (up to [`MAX_BATCH`]) as soon as a batch slot is free ([`slots`]: one on
+//! SQLite, a few on PostgreSQL, each batch in a task and on a connection of its own), spends the batch's
+//! tokens with one `UPDATE … RETURNING` (on SQLite one per second of request time), writes the rest in one transaction, commits once
 //! and answers every waiter. On SQLite the rest is one multi-row INSERT per table; on PostgreSQL, where
 //! each statement is a round trip, it is ONE statement that inserts into every table and takes the audit
 //! chain's lock (its rows bound as JSON recordsets: one statement text for every batch, prepared once per
@@ -17,8 +18,11 @@
 //! row does not fail its neighbours and every caller gets its own precise result (a token spent in a
 //! rolled-back batch is unspent again).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::connector::ConnectorRows;
 use crate::devices::enrollment::{
@@ -53,6 +57,18 @@ pub(crate) struct Committed {
     pub(crate) device_status: Option<String>,
 }
 
+/// How many batches run at once on `backend`: SQLite has one writer connection; on PostgreSQL each batch
+/// runs on its own connection and holds the audit chain's lock only for its final append and commit, so a
+/// few batches side by side hide each other's round trips while every batch stays large. (KMIP Creates at
+/// c=16 on a loaded machine: one at a time 697/s, three 990/s, against 523/s through the group writer's
+/// six small batches of savepoints.)
+pub(crate) fn slots(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 3,
+    }
+}
+
 /// KMIP objects per INSERT statement (8 parameters each).
 const KMIP_CHUNK: usize = 1024;
 
@@ -81,13 +97,15 @@ impl std::fmt::Debug for Job {
 }
 
 impl CertWriter {
+    /// The writer over `pool`, running up to `parallel` batches at once, each on its own connection.
     pub(crate) fn spawn(
         pool: AnyPool,
         chain: crate::audit::Chain,
         words: &'static EventWords,
+        parallel: usize,
     ) -> CertWriter {
         let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
-        tokio::spawn(run(pool, chain, words, rx));
+        tokio::spawn(run(pool, chain, words, rx, parallel.max(1)));
         CertWriter { tx }
     }
 
@@ -136,42 +154,62 @@ impl CertWriter {
     }
 }
 
+/// Takes a free slot, then everything queued: while every slot is busy, changes pile up for the next batch.
 async fn run(
     pool: AnyPool,
     chain: crate::audit::Chain,
     words: &'static EventWords,
     mut rx: mpsc::Receiver<Job>,
+    parallel: usize,
 ) {
+    let slots = Arc::new(Semaphore::new(parallel));
+    // When a batch last purged expired connector tokens (`connector::purge_due`).
+    let purged_at = Arc::new(AtomicI64::new(i64::MIN));
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    // When this writer last purged expired connector tokens (`connector::insert_batch`).
-    let mut purged_at = i64::MIN;
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
         let jobs = std::mem::take(&mut batch);
-        match write(&pool, &jobs, &chain, words, &mut purged_at).await {
-            Ok(outcomes) => {
-                for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                    let _ = job.done.send(outcome);
-                }
+        let (pool, chain, purged_at) = (pool.clone(), chain.clone(), purged_at.clone());
+        // A panic ends only this batch's task (its slot is released as it unwinds); its callers' answers
+        // drop with it.
+        tokio::spawn(async move {
+            commit(&pool, jobs, &chain, words, &purged_at).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Writes a batch and answers its callers; if it rolled back, each change is retried alone, so one bad row
+/// does not fail its neighbours.
+async fn commit(
+    pool: &AnyPool,
+    jobs: Vec<Job>,
+    chain: &crate::audit::Chain,
+    words: &EventWords,
+    purged_at: &AtomicI64,
+) {
+    match write(pool, &jobs, chain, words, purged_at).await {
+        Ok(outcomes) => {
+            for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                let _ = job.done.send(outcome);
             }
-            Err(e) if jobs.len() == 1 => {
-                if let Some(job) = jobs.into_iter().next() {
-                    let _ = job.done.send(Err(e));
-                }
+        }
+        Err(e) if jobs.len() == 1 => {
+            if let Some(job) = jobs.into_iter().next() {
+                let _ = job.done.send(Err(e));
             }
-            Err(_) => {
-                for job in jobs {
-                    let result = write(
-                        &pool,
-                        std::slice::from_ref(&job),
-                        &chain,
-                        words,
-                        &mut purged_at,
-                    )
-                    .await;
-                    let _ = job
-                        .done
-                        .send(result.and_then(|mut o| o.pop().unwrap_or(Ok(Committed::default()))));
-                }
+        }
+        Err(_) => {
+            for job in jobs {
+                let result = write(pool, std::slice::from_ref(&job), chain, words, purged_at).await;
+                let _ = job
+                    .done
+                    .send(result.and_then(|mut o| o.pop().unwrap_or(Ok(Committed::default()))));
             }
         }
     }
@@ -185,7 +223,7 @@ async fn write(
     jobs: &[Job],
     chain: &crate::audit::Chain,
     words: &EventWords,
-    purged_at: &mut i64,
+    purged_at: &AtomicI64,
 ) -> Result<Vec<Result<Committed, Error>>, Error> {
     let backend = chain.backend;
     let mut tx = pool.begin().await?;
@@ -267,7 +305,10 @@ async fn write(
         })
         .collect();
     let connector: Vec<&ConnectorRows> = live.iter().map(|i| &jobs[*i].change.connector).collect();
-    crate::connector::purge_due(&mut tx, &connector, purged_at).await?;
+    // Two batches side by side may both purge: a DELETE of the same expired rows, harmless.
+    let mut purged = purged_at.load(Ordering::Relaxed);
+    crate::connector::purge_due(&mut tx, &connector, &mut purged).await?;
+    purged_at.fetch_max(purged, Ordering::Relaxed);
     let audits: Vec<_> = live.iter().map(|i| &jobs[*i].audit).collect();
     match backend {
         Backend::Sqlite => {

@@ -144,12 +144,13 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         }
         let answer = match shedu_kmip::decode(&message) {
             Ok(item) => {
+                // An ordered request id, as the HTTP listeners make (the audit log indexes it).
                 let actor = AuditContext::new(
                     user,
                     "",
                     ROLE,
                     peer.ip().to_string(),
-                    uuid::Uuid::new_v4().simple().to_string(),
+                    shedu_core::ordered_id(),
                 );
                 kmip.process(&actor, &item).await
             }
