@@ -509,30 +509,35 @@ mod tests {
         let queued = |store: &Store| store.certs.tx.max_capacity() - store.certs.tx.capacity();
         let mut n = 0u8;
         for size in [1u8, 5, 17] {
-            // The chain's lock held here stops the writer inside its batch of token `n`; `size` changes
-            // queue behind it and make the next batch.
+            // The chain's lock held here stops each of the writer's batch slots inside a batch of one token;
+            // `size` changes queue behind them and make the next batch.
             let mut blocker = store.write.begin().await.unwrap();
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(crate::audit::CHAIN_LOCK)
                 .execute(&mut *blocker)
                 .await
                 .unwrap();
-            let mut tasks = vec![issue(&store, n)];
-            loop {
-                let waiting: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
-                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-                )
-                .fetch_one(&mut *blocker)
-                .await
-                .unwrap();
-                if waiting > 0 {
-                    break;
+            let mut tasks = Vec::new();
+            for slot in 1..=super::slots(crate::Backend::Postgres) {
+                tasks.push(issue(&store, n));
+                n += 1;
+                loop {
+                    let waiting: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+                         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                    )
+                    .fetch_one(&mut *blocker)
+                    .await
+                    .unwrap();
+                    if waiting >= slot as i64 {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
                 }
-                tokio::task::yield_now().await;
             }
-            for i in 1..=size {
-                tasks.push(issue(&store, n + i));
+            for _ in 0..size {
+                tasks.push(issue(&store, n));
+                n += 1;
             }
             while queued(&store) < usize::from(size) {
                 tokio::task::yield_now().await;
@@ -541,7 +546,6 @@ mod tests {
             for t in tasks {
                 t.await.unwrap().unwrap();
             }
-            n += size + 1;
         }
         // Every connection back in the pool first, so that the loop below takes each of them (and does not
         // open a new one while the writer's is still on its way back).
