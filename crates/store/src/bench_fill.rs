@@ -551,7 +551,7 @@ mod tests {
                 )
                 .map(|(seq, _, _, s, _, _)| (seq, s))
                 .collect();
-            expected.sort_by(|a, b| b.0.cmp(&a.0));
+            expected.sort_by_key(|e| std::cmp::Reverse(e.0));
             assert!(!expected.is_empty(), "{f:?} matches nothing");
             let mut by_status = std::collections::BTreeMap::<String, i64>::new();
             for (_, s) in &expected {
