@@ -10,10 +10,9 @@
 //! when the POST returns, so clients never wait for a background task and a crash leaves nothing half
 //! done but an order in `processing` (see the module doc of `docs/acme.md`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +25,7 @@ use shedu_store::{
 };
 
 use self::nonces::Nonces;
+use crate::cluster::Remembered;
 use crate::error::store_err;
 use crate::events::{EventKind, event};
 use crate::ra::{Enrollment, Ra};
@@ -380,7 +380,7 @@ pub struct Acme {
     /// Hands out and spends nonces (see [`nonces`]).
     nonces: Nonces,
     /// The RAs' ACME settings and the accounts requests named, kept between requests.
-    cache: RwLock<AcmeCache>,
+    cache: AcmeCache,
 }
 
 /// What ACME keeps in memory so that a request reads neither its RA nor its account from the database:
@@ -389,24 +389,10 @@ pub struct Acme {
 /// an RA or an account, here or (through the change feed) on another replica, makes every entry unusable,
 /// and a change's call returns only once every replica with a live cache lease applied it
 /// ([`Registry::on_acme_changed`]). A replica without a live lease does not use the cache.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct AcmeCache {
-    generation: u64,
-    ras: HashMap<String, (Ra, AcmeSettings)>,
-    accounts: HashMap<String, (String, AcmeAccount)>,
-}
-
-/// Most entries kept; the cache starts afresh when it is full.
-const MAX_CACHED: usize = 10_000;
-
-impl std::fmt::Debug for AcmeCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AcmeCache")
-            .field("generation", &self.generation)
-            .field("ras", &self.ras.len())
-            .field("accounts", &self.accounts.len())
-            .finish()
-    }
+    ras: Remembered<String, (Ra, AcmeSettings)>,
+    accounts: Remembered<String, (String, AcmeAccount)>,
 }
 
 fn stored_problem(e: &shedu_acme::Error) -> String {
@@ -527,65 +513,30 @@ impl Acme {
             http,
             dns,
             nonces,
-            cache: RwLock::new(AcmeCache::default()),
+            cache: AcmeCache::default(),
         })
-    }
-
-    /// The cache generation before a database read, or `None` when the cache may not be used now.
-    fn cache_generation(&self) -> Option<u64> {
-        let generation = self.reg.acme_generation.load(Ordering::Acquire);
-        self.reg.coherence.caches_usable().then_some(generation)
-    }
-
-    /// Looks up a cache entry of `generation`.
-    fn cached<T>(&self, generation: u64, get: impl FnOnce(&AcmeCache) -> Option<T>) -> Option<T> {
-        let cache = self.cache.read().ok()?;
-        (cache.generation == generation)
-            .then(|| get(&cache))
-            .flatten()
-    }
-
-    /// Keeps what was read from the database under `generation` (read before it was), unless a change
-    /// was applied since.
-    fn keep(&self, generation: u64, put: impl FnOnce(&mut AcmeCache)) {
-        let Ok(mut cache) = self.cache.write() else {
-            return;
-        };
-        let current = self.reg.acme_generation.load(Ordering::Acquire);
-        if cache.generation != current || cache.ras.len() + cache.accounts.len() >= MAX_CACHED {
-            cache.ras.clear();
-            cache.accounts.clear();
-            cache.generation = current;
-        }
-        if generation == current {
-            put(&mut cache);
-        }
     }
 
     /// The RA of `/acme/{ra}/…` (its id or name) when it has ACME enabled.
     /// Served from memory once read (see [`AcmeCache`]).
     pub async fn ra(&self, id_or_name: &str) -> Result<(Ra, AcmeSettings), Error> {
-        let generation = self.cache_generation();
-        if let Some(g) = generation
-            && let Some(hit) = self.cached(g, |c| c.ras.get(id_or_name).cloned())
-        {
-            return Ok(hit);
-        }
-        let ra = self.enrollment.ra_by_id_or_name(id_or_name).await?;
-        match ra.acme.clone() {
-            Some(s) if s.enabled => {
-                if let Some(g) = generation {
-                    self.keep(g, |c| {
-                        c.ras
-                            .insert(id_or_name.to_string(), (ra.clone(), s.clone()));
-                    });
-                }
-                Ok((ra, s))
-            }
-            _ => Err(Error::NotFound(format!(
-                "ACME directory of RA {id_or_name}"
-            ))),
-        }
+        self.cache
+            .ras
+            .get_or_read(
+                &self.reg.coherence,
+                &self.reg.acme_generation,
+                id_or_name,
+                || async {
+                    let ra = self.enrollment.ra_by_id_or_name(id_or_name).await?;
+                    match ra.acme.clone() {
+                        Some(s) if s.enabled => Ok((ra, s)),
+                        _ => Err(Error::NotFound(format!(
+                            "ACME directory of RA {id_or_name}"
+                        ))),
+                    }
+                },
+            )
+            .await
     }
 
     /// A fresh nonce (RFC 8555 §6.5). Nothing is written: the nonce carries its expiry under a MAC, and
@@ -697,29 +648,29 @@ impl Acme {
 
     /// The account `id` of `ra`, served from memory once read (see [`AcmeCache`]).
     async fn account_row(&self, ra: &Ra, id: &str) -> Result<AcmeAccount> {
-        let generation = self.cache_generation();
-        let hit = generation.and_then(|g| self.cached(g, |c| c.accounts.get(id).cloned()));
-        let (ra_id, account) = match hit {
-            Some(hit) => hit,
-            None => {
-                let row = match self.reg.store.acme_account(id).await {
-                    Ok(row) => row,
-                    Err(shedu_store::Error::NotFound) => {
-                        return Err(problem(ProblemType::AccountDoesNotExist, "no such account"));
-                    }
-                    Err(e) => return Err(store_err("ACME account")(e).into()),
-                };
-                let ra_id = row.ra_id.clone();
-                let account = account_from_row(row)?;
-                if let Some(g) = generation {
-                    self.keep(g, |c| {
-                        c.accounts
-                            .insert(id.to_string(), (ra_id.clone(), account.clone()));
-                    });
-                }
-                (ra_id, account)
-            }
-        };
+        let (ra_id, account) = self
+            .cache
+            .accounts
+            .get_or_read(
+                &self.reg.coherence,
+                &self.reg.acme_generation,
+                id,
+                || async {
+                    let row = match self.reg.store.acme_account(id).await {
+                        Ok(row) => row,
+                        Err(shedu_store::Error::NotFound) => {
+                            return Err(problem(
+                                ProblemType::AccountDoesNotExist,
+                                "no such account",
+                            ));
+                        }
+                        Err(e) => return Err(store_err("ACME account")(e).into()),
+                    };
+                    let ra_id = row.ra_id.clone();
+                    Ok((ra_id, account_from_row(row)?))
+                },
+            )
+            .await?;
         if ra_id != ra.id {
             return Err(problem(ProblemType::AccountDoesNotExist, "no such account"));
         }

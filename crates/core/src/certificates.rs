@@ -79,7 +79,7 @@ pub struct CertificateQuery {
 pub struct Issuance {
     reg: Arc<Registry>,
     /// The rows of client certificates checked recently, by fingerprint, until the next revocation.
-    client_certs: Remembered<CertRow>,
+    client_certs: Remembered<String, CertRow>,
 }
 
 impl Issuance {

@@ -93,12 +93,13 @@ const MAX_REMEMBERED: usize = 10_000;
 /// where it was when they were read: every change that could alter them moves the counter (here, or on
 /// another replica through the change feed) before the change returns. A row read before a change and
 /// offered after it is not kept. Used only while this replica's caches are usable (on PostgreSQL, under a
-/// live lease).
-pub(crate) struct Remembered<V> {
-    entries: RwLock<(u64, HashMap<String, V>)>,
+/// live lease). The one home of that rule: EST's RAs and client certificates, ACME's RAs and accounts and
+/// the secret store's callers are each a `Remembered`.
+pub(crate) struct Remembered<K, V> {
+    entries: RwLock<(u64, HashMap<K, V>)>,
 }
 
-impl<V> Default for Remembered<V> {
+impl<K, V> Default for Remembered<K, V> {
     fn default() -> Self {
         Remembered {
             entries: RwLock::new((0, HashMap::new())),
@@ -106,24 +107,46 @@ impl<V> Default for Remembered<V> {
     }
 }
 
-impl<V> std::fmt::Debug for Remembered<V> {
+impl<K, V> std::fmt::Debug for Remembered<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kept = self.entries.read().map(|e| e.1.len()).unwrap_or(0);
         f.debug_struct("Remembered").field("kept", &kept).finish()
     }
 }
 
-impl<V: Clone> Remembered<V> {
+impl<K: Eq + std::hash::Hash, V: Clone> Remembered<K, V> {
     /// The row of `key`, from memory when kept under the current `generation`, else from `read` (kept if
     /// no change moved `generation` meanwhile). An error is not kept.
-    pub(crate) async fn get_or_read<F, Fut, E>(
+    pub(crate) async fn get_or_read<Q, F, Fut, E>(
         &self,
         coherence: &Coherence,
         generation: &AtomicU64,
-        key: &str,
+        key: &Q,
         read: F,
     ) -> Result<V, E>
     where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + std::hash::Hash + ToOwned<Owned = K> + ?Sized,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        self.get_or_read_fresh(coherence, generation, key, |_| true, read)
+            .await
+    }
+
+    /// [`get_or_read`](Self::get_or_read) where a kept row is served only while `fresh` says so (a row
+    /// with its own expiry); a stale one is read again and replaced.
+    pub(crate) async fn get_or_read_fresh<Q, F, Fut, E>(
+        &self,
+        coherence: &Coherence,
+        generation: &AtomicU64,
+        key: &Q,
+        fresh: impl Fn(&V) -> bool,
+        read: F,
+    ) -> Result<V, E>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + std::hash::Hash + ToOwned<Owned = K> + ?Sized,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
@@ -133,6 +156,7 @@ impl<V: Clone> Remembered<V> {
             && let Ok(entries) = self.entries.read()
             && entries.0 == before
             && let Some(hit) = entries.1.get(key)
+            && fresh(hit)
         {
             return Ok(hit.clone());
         }
@@ -143,7 +167,7 @@ impl<V: Clone> Remembered<V> {
                 *entries = (now, HashMap::new());
             }
             if before == now {
-                entries.1.insert(key.to_string(), value.clone());
+                entries.1.insert(key.to_owned(), value.clone());
             }
         }
         Ok(value)

@@ -183,7 +183,7 @@ pub struct Enrollment {
     /// Approval webhooks: their target policy and client.
     pub(crate) webhooks: Arc<crate::Webhooks>,
     /// EST's RAs by the label of their URLs (or the default RA's id or name), until the next RA change.
-    pub(crate) est_ras: crate::cluster::Remembered<Ra>,
+    pub(crate) est_ras: crate::cluster::Remembered<String, Ra>,
 }
 
 impl Enrollment {

@@ -28,7 +28,6 @@
 mod policy;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -40,6 +39,7 @@ use shedu_store::{
 use zeroize::Zeroizing;
 
 pub use self::policy::{Capability, MAX_POLICY_LEN, Policy};
+use crate::cluster::Remembered;
 use crate::error::store_err;
 use crate::{AuditAction, AuditContext, Error, Registry};
 
@@ -301,8 +301,9 @@ pub struct Secrets {
     registry: Arc<Registry>,
     config: SecretsConfig,
     data_key: LessSafeKey,
-    /// Callers authenticated recently, by their token's SHA-256 (see [`Secrets::authenticate`]).
-    callers: RwLock<CallerCache>,
+    /// Callers authenticated recently, by their token's SHA-256 (see [`Secrets::authenticate`]), under one
+    /// generation of token and policy changes (`Registry::secrets_generation`).
+    callers: Remembered<Vec<u8>, CachedCaller>,
     /// Sealed versions read recently; `None` on PostgreSQL (see [`Secrets::read`]).
     versions: Option<RwLock<VersionCache>>,
 }
@@ -323,17 +324,8 @@ struct VersionCache {
     paths: HashMap<(String, String), HashMap<i64, (i64, SecretVersionRow)>>,
 }
 
-/// Most callers kept; the cache starts afresh when it is full.
-const MAX_CACHED_CALLERS: usize = 10_000;
-
-/// The callers authenticated under one generation of token and policy changes
-/// (`Registry::secrets_generation`): a change anywhere makes every entry of an older generation unusable.
-#[derive(Default)]
-struct CallerCache {
-    generation: u64,
-    callers: HashMap<Vec<u8>, CachedCaller>,
-}
-
+/// A caller kept by [`Secrets::authenticate`].
+#[derive(Clone)]
 struct CachedCaller {
     caller: SecretCaller,
     /// Unix seconds: the earliest expiry of the token and its ancestors; from then on the database decides
@@ -383,7 +375,7 @@ impl Secrets {
             registry,
             config,
             data_key,
-            callers: RwLock::new(CallerCache::default()),
+            callers: Remembered::default(),
             versions: (registry_backend == shedu_store::Backend::Sqlite)
                 .then(|| RwLock::new(VersionCache::default())),
         })
@@ -414,35 +406,23 @@ impl Secrets {
     pub async fn authenticate(&self, token: &str) -> Result<SecretCaller, Error> {
         let hash = sha256(token);
         let now = self.registry.now();
-        // Read before the database is: a change applied meanwhile makes this lookup's entry stale.
-        let generation = self.registry.secrets_generation.load(Ordering::Acquire);
-        let usable = self.registry.coherence.caches_usable();
-        if usable
-            && let Ok(cache) = self.callers.read()
-            && cache.generation == generation
-            && let Some(hit) = cache.callers.get(&hash)
-            && now < hit.valid_until
-        {
-            return Ok(hit.caller.clone());
-        }
-        let (caller, valid_until) = self.authenticate_stored(&hash, now).await?;
-        if usable && let Ok(mut cache) = self.callers.write() {
-            let current = self.registry.secrets_generation.load(Ordering::Acquire);
-            if cache.generation != current || cache.callers.len() >= MAX_CACHED_CALLERS {
-                cache.callers.clear();
-                cache.generation = current;
-            }
-            if generation == current {
-                cache.callers.insert(
-                    hash,
-                    CachedCaller {
-                        caller: caller.clone(),
+        let kept = self
+            .callers
+            .get_or_read_fresh(
+                &self.registry.coherence,
+                &self.registry.secrets_generation,
+                hash.as_slice(),
+                |hit: &CachedCaller| now < hit.valid_until,
+                || async {
+                    let (caller, valid_until) = self.authenticate_stored(&hash, now).await?;
+                    Ok::<_, Error>(CachedCaller {
+                        caller,
                         valid_until,
-                    },
-                );
-            }
-        }
-        Ok(caller)
+                    })
+                },
+            )
+            .await?;
+        Ok(kept.caller)
     }
 
     /// Forgets the cached callers (a token or policy changed), here and, before it returns, on every
