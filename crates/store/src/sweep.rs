@@ -355,8 +355,8 @@ impl Store {
                 return Ok(SweepReport::default());
             }
         }
-        let warn_end = warning_end(&mut **tx, now).await?;
-        let mut from = stored_horizons(&mut **tx, self.backend).await?;
+        let warn_end = warning_end(tx, now).await?;
+        let mut from = stored_horizons(tx, self.backend).await?;
         if self.backend == Backend::Postgres {
             // Under the advisory lock taken above: one folder at a time (see `counts`). Certificates that
             // arrived since the last sweep, possibly below the horizons, lower them for this one.
@@ -371,7 +371,7 @@ impl Store {
                 .iter()
                 .map(|sql| bound("", sql, (table, mv), now, source, warn_end, from))
                 .collect();
-            let (moved, window) = run_move(&mut **tx, self.backend, queries).await?;
+            let (moved, window) = run_move(tx, self.backend, queries).await?;
             match (table, mv) {
                 (Table::Certificates, Move::Expire { .. }) => report.certificates_expired += moved,
                 (Table::Certificates, Move::Warn) => {
@@ -388,7 +388,7 @@ impl Store {
             // This sweep's own deltas, and those of certificates that arrived while it ran (lowering the
             // horizons for the next sweep).
             let arrived = crate::counts::fold(tx).await?;
-            store_horizons(&mut **tx, from.raised(now, warned_to).lowered(&arrived)).await?;
+            store_horizons(tx, from.raised(now, warned_to).lowered(&arrived)).await?;
         }
         Ok(report)
     }
