@@ -33,10 +33,13 @@ impl Counted {
     }
 }
 
+/// The prefix of the certificates' expiry-day count tables.
+const EXPIRY: &str = "certificate_expiry";
+
 /// Each pair of count and delta tables (by prefix) with its key columns.
 const TABLES: [(&str, &str); 3] = [
     ("certificate", "ca_id, status"),
-    ("certificate_expiry", "status, day"),
+    (EXPIRY, "status, day"),
     ("device", "ra_id, status"),
 ];
 
@@ -143,17 +146,35 @@ pub(crate) fn by_status(rows: &[(String, String, i64)]) -> Vec<(String, i64)> {
 /// Folds PostgreSQL's pending deltas into the counts (SQLite's delta tables stay empty). The caller holds the
 /// sweep's advisory lock, so only one transaction at a time updates the folded rows; a delta committed
 /// meanwhile is not in this statement's snapshot and waits for the next fold.
-pub(crate) async fn fold(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), Error> {
+///
+/// Returns, by status, the earliest day of notAfter (`not_after / 86400`) into which another transaction
+/// inserted or moved certificates (a positive expiry delta it folded): the sweep lowers its horizons with it
+/// (`sweep`). The caller's own deltas are left out.
+pub(crate) async fn fold(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+) -> Result<Vec<(String, i64)>, Error> {
+    let mut arrived = Vec::new();
     for (table, keys) in TABLES {
-        let sql = format!(
-            "WITH moved AS (DELETE FROM {table}_count_deltas RETURNING {keys}, n) \
-             INSERT INTO {table}_counts ({keys}, n) \
-             SELECT {keys}, SUM(n) FROM moved GROUP BY {keys} \
-             ON CONFLICT ({keys}) DO UPDATE SET n = {table}_counts.n + EXCLUDED.n"
+        let fold = format!(
+            "WITH moved AS (DELETE FROM {table}_count_deltas RETURNING {keys}, n, xmin), \
+             folded AS (INSERT INTO {table}_counts ({keys}, n) \
+               SELECT {keys}, SUM(n) FROM moved GROUP BY {keys} \
+               ON CONFLICT ({keys}) DO UPDATE SET n = {table}_counts.n + EXCLUDED.n) "
         );
-        sqlx::query(AssertSqlSafe(sql)).execute(&mut **tx).await?;
+        if table == EXPIRY {
+            let sql = format!(
+                "{fold}SELECT status, MIN(day) FROM moved \
+                 WHERE n > 0 AND xmin IS DISTINCT FROM pg_current_xact_id_if_assigned()::xid GROUP BY status"
+            );
+            arrived = sqlx::query_as(AssertSqlSafe(sql))
+                .fetch_all(&mut **tx)
+                .await?;
+        } else {
+            let sql = format!("{fold}SELECT 1");
+            sqlx::query(AssertSqlSafe(sql)).execute(&mut **tx).await?;
+        }
     }
-    Ok(())
+    Ok(arrived)
 }
 
 /// What tests compare: the maintained counts against a fresh `GROUP BY` of the rows.

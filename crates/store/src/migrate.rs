@@ -164,6 +164,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0038_device_tag_columns.sql"),
         postgres: include_str!("../migrations/postgres/0038_device_tag_columns.sql"),
     },
+    Migration {
+        version: 39,
+        sqlite: include_str!("../migrations/sqlite/0039_sweep_horizons.sql"),
+        postgres: include_str!("../migrations/postgres/0039_sweep_horizons.sql"),
+    },
 ];
 
 /// Whether every migration this binary knows is applied (a replica of an older binary may have migrated
