@@ -10,7 +10,10 @@
 //! and answers every waiter. On SQLite the rest is one multi-row INSERT per table; on PostgreSQL, where
 //! each statement is a round trip, it is ONE statement that inserts into every table and takes the audit
 //! chain's lock (its rows bound as JSON recordsets: one statement text for every batch, prepared once per
-//! connection), then the chain's head read and the audit rows: BEGIN, spend, insert, head, audit, COMMIT.
+//! connection), then the chain's head read and the audit rows: BEGIN, spend, insert, head, audit, COMMIT
+//! (first enrolments of new devices add one statement before the insert, of one text too: their devices,
+//! certificates, slots and history, each device written with its final status; their log entries and
+//! events ride the insert).
 //! Under load one fsync serves hundreds of changes; alone, a request pays one commit as before. "Committed
 //! before returned" holds: no waiter is answered before the commit. A change whose token the batch could not
 //! spend (spent, expired, or taken by an earlier change of the same batch) gets [`Error::Unauthorized`] and
@@ -26,8 +29,10 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::connector::ConnectorRows;
 use crate::devices::enrollment::{
-    DEVICE_EXISTS, EnrollmentRecord, enroll_new_devices, register_new_devices,
+    DEVICE_EXISTS, EnrollmentRecord, FirstEnrolment, enroll_new_devices, enroll_new_devices_pg,
+    register_new_devices,
 };
+use crate::devices::status::LogRow;
 use crate::{Backend, CertRow, Error, EventWords, KmipObjectRow, NewEvent};
 
 /// Most changes committed together. 14 bind parameters per row keeps a full batch well below
@@ -243,9 +248,23 @@ async fn write(
         .filter_map(|(i, j)| Some((i, j.change.enrollment.as_ref()?)))
         .filter(|(i, _)| outcomes[*i].is_ok())
         .collect();
+    // Each enrolment's rows once its device is created: its events, log entries and new status.
+    let mut firsts: Vec<Option<FirstEnrolment>> = jobs.iter().map(|_| None).collect();
     if !enrolling.is_empty() {
         let records: Vec<&EnrollmentRecord> = enrolling.iter().map(|(_, r)| *r).collect();
-        let created = register_new_devices(&mut tx, backend, &records).await?;
+        // SQLite: the devices now, the rest after the batch's certificates. PostgreSQL: the devices, their
+        // certificates, slots and history in one statement, the log entries and events in the batch's one.
+        let created: Vec<bool> = match backend {
+            Backend::Sqlite => register_new_devices(&mut tx, backend, &records).await?,
+            Backend::Postgres => {
+                let done = enroll_new_devices_pg(&mut tx, words, &records).await?;
+                let created = done.iter().map(Option::is_some).collect();
+                for ((i, _), first) in enrolling.iter().zip(done) {
+                    firsts[*i] = first;
+                }
+                created
+            }
+        };
         for ((i, _), created) in enrolling.iter().zip(created) {
             if !created {
                 outcomes[*i] = Err(Error::Conflict {
@@ -259,35 +278,40 @@ async fn write(
         .iter()
         .filter_map(|i| {
             let change = &jobs[*i].change;
-            change
-                .cert
+            // On PostgreSQL an enrolment's certificate is written with its device.
+            let enrolled = change
+                .enrollment
                 .as_ref()
-                .or(change.enrollment.as_ref().map(|r| &r.cert))
+                .filter(|_| backend == Backend::Sqlite);
+            change.cert.as_ref().or(enrolled.map(|r| &r.cert))
         })
         .collect();
     let objects: Vec<&KmipObjectRow> = live.iter().flat_map(|i| &jobs[*i].change.kmip).collect();
     for chunk in objects.chunks(KMIP_CHUNK) {
         crate::kmip::insert_objects(&mut tx, chunk, backend).await?;
     }
-    let enrolled: Vec<(usize, &EnrollmentRecord)> = live
-        .iter()
-        .filter_map(|i| Some((*i, jobs[*i].change.enrollment.as_ref()?)))
-        .collect();
-    let records: Vec<&EnrollmentRecord> = enrolled.iter().map(|(_, r)| *r).collect();
-    // An enrolment's slot and history rows name its certificate (a foreign key): when the batch enrols,
-    // its certificates go first, on PostgreSQL too (else they ride the batch's one statement below).
-    let certs_first = backend == Backend::Sqlite || !records.is_empty();
-    if certs_first && !certs.is_empty() {
-        insert_rows(&mut tx, &certs, backend).await?;
+    if backend == Backend::Sqlite {
+        // An enrolment's slot and history rows name its certificate (a foreign key): certificates first.
+        if !certs.is_empty() {
+            insert_rows(&mut tx, &certs, backend).await?;
+        }
+        let enrolled: Vec<(usize, &EnrollmentRecord)> = live
+            .iter()
+            .filter_map(|i| Some((*i, jobs[*i].change.enrollment.as_ref()?)))
+            .collect();
+        if !enrolled.is_empty() {
+            let records: Vec<&EnrollmentRecord> = enrolled.iter().map(|(_, r)| *r).collect();
+            let done = enroll_new_devices(&mut tx, backend, words, &records).await?;
+            for ((i, _), first) in enrolled.iter().zip(done) {
+                firsts[*i] = Some(first);
+            }
+        }
     }
-    let mut enrolment_events = Vec::with_capacity(enrolled.len());
-    if !records.is_empty() {
-        let done = enroll_new_devices(&mut tx, backend, words, &records).await?;
-        for ((i, _), (events, status)) in enrolled.iter().zip(done) {
+    for i in &live {
+        if let Some(first) = &firsts[*i] {
             outcomes[*i] = Ok(Committed {
-                device_status: Some(status),
+                device_status: Some(first.status.clone()),
             });
-            enrolment_events.push(events);
         }
     }
     for (order_id, serial) in live
@@ -296,11 +320,10 @@ async fn write(
     {
         crate::acme::order_issued(&mut tx, order_id, serial).await?;
     }
-    let mut enrolment_events = enrolment_events.iter();
     let events: Vec<&NewEvent> = live
         .iter()
-        .flat_map(|i| match &jobs[*i].change.enrollment {
-            Some(_) => enrolment_events.next().map_or(&[][..], Vec::as_slice),
+        .flat_map(|i| match &firsts[*i] {
+            Some(first) => first.events.as_slice(),
             None => jobs[*i].change.events.as_slice(),
         })
         .collect();
@@ -320,8 +343,13 @@ async fn write(
         }
         Backend::Postgres => {
             if !audits.is_empty() {
-                let certs: &[&CertRow] = if certs_first { &[] } else { &certs };
-                insert_and_lock(&mut tx, certs, &events, &connector).await?;
+                // The log entries of the batch's enrolments (SQLite wrote them with their devices).
+                let log: Vec<&LogRow> = live
+                    .iter()
+                    .filter_map(|i| firsts[*i].as_ref())
+                    .flat_map(|first| &first.log)
+                    .collect();
+                insert_and_lock(&mut tx, &certs, &events, &connector, &log).await?;
                 crate::audit::append_locked(&mut tx, chain, &audits).await?;
             }
         }
@@ -340,15 +368,11 @@ async fn insert_and_lock(
     certs: &[&CertRow],
     events: &[&NewEvent],
     connector: &[&ConnectorRows],
+    log: &[&LogRow],
 ) -> Result<(), Error> {
     let mut cert_rows = Recordset::default();
     for c in certs {
-        cert_rows.push(serde_json::json!({
-            "ca_id": c.ca_id, "serial": c.serial, "fingerprint": c.fingerprint, "subject": c.subject,
-            "sans": c.sans, "key_type": c.key_type, "not_before": c.not_before, "not_after": c.not_after,
-            "der": hex::encode(&c.der), "status": c.status, "revoked_at": c.revoked_at,
-            "revocation_reason": c.revocation_reason, "created_at": c.created_at,
-        }));
+        cert_rows.push(cert_record(c));
     }
     let mut event_rows = Recordset::default();
     for e in events {
@@ -359,18 +383,17 @@ async fn insert_and_lock(
     }
     let (tokens, records) = crate::connector::recordsets(connector);
     let sql = format!(
-        "WITH c AS (INSERT INTO certificates (ca_id, serial, fingerprint, subject, sans, key_type, not_before, \
-         not_after, der, status, revoked_at, revocation_reason, created_at) \
-         SELECT ca_id, serial, fingerprint, subject, sans, key_type, not_before, not_after, decode(der, 'hex'), \
-         status, revoked_at, revocation_reason, created_at FROM json_to_recordset($1::json) AS r(ca_id text, \
-         serial text, fingerprint text, subject text, sans text, key_type text, not_before bigint, \
-         not_after bigint, der text, status text, revoked_at bigint, revocation_reason text, created_at bigint)), \
+        "WITH c AS ({}), \
          e AS (INSERT INTO events (id, source, type, subject, time, data) \
          SELECT id, source, type, subject, time, data FROM json_to_recordset($2::json) AS r(id text, \
          source text, type text, subject text, time bigint, data text)), \
-         t AS ({}), k AS ({}) SELECT pg_advisory_xact_lock($5)",
+         t AS ({}), k AS ({}), l AS ({}) SELECT pg_advisory_xact_lock($5)",
+        insert_certs_pg(&format!(
+            "json_to_recordset($1::json) AS r({CERT_RECORD_PG})"
+        )),
         crate::connector::INSERT_TOKENS_PG,
         crate::connector::INSERT_RECORDS_PG,
+        crate::devices::status::INSERT_LOG_PG,
     );
     sqlx::query(AssertSqlSafe(sql))
         .bind(cert_rows.finish())
@@ -378,9 +401,36 @@ async fn insert_and_lock(
         .bind(tokens.finish())
         .bind(records.finish())
         .bind(crate::audit::CHAIN_LOCK)
+        .bind(crate::devices::status::log_recordset(log).finish())
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// PostgreSQL: the columns of a certificate's record in a JSON recordset ([`cert_record`]).
+pub(crate) const CERT_RECORD_PG: &str = "ca_id text, serial text, fingerprint text, subject text, sans text, \
+    key_type text, not_before bigint, not_after bigint, der text, status text, revoked_at bigint, \
+    revocation_reason text, created_at bigint";
+
+/// A certificate as a record of a JSON recordset whose columns are [`CERT_RECORD_PG`] (the DER as hex).
+pub(crate) fn cert_record(c: &CertRow) -> serde_json::Value {
+    serde_json::json!({
+        "ca_id": c.ca_id, "serial": c.serial, "fingerprint": c.fingerprint, "subject": c.subject,
+        "sans": c.sans, "key_type": c.key_type, "not_before": c.not_before, "not_after": c.not_after,
+        "der": hex::encode(&c.der), "status": c.status, "revoked_at": c.revoked_at,
+        "revocation_reason": c.revocation_reason, "created_at": c.created_at,
+    })
+}
+
+/// PostgreSQL: inserts the certificates of `source`, a `FROM` item whose rows have the columns of
+/// [`CERT_RECORD_PG`].
+pub(crate) fn insert_certs_pg(source: &str) -> String {
+    format!(
+        "INSERT INTO certificates (ca_id, serial, fingerprint, subject, sans, key_type, not_before, \
+         not_after, der, status, revoked_at, revocation_reason, created_at) \
+         SELECT ca_id, serial, fingerprint, subject, sans, key_type, not_before, not_after, decode(der, 'hex'), \
+         status, revoked_at, revocation_reason, created_at FROM {source}"
+    )
 }
 
 /// The rows of one table as one JSON array, bound as ONE parameter and read back by PostgreSQL's
@@ -506,10 +556,157 @@ mod tests {
     async fn batches_of_any_size_share_their_prepared_statements_postgres() {
         let db = ScratchDb::new(TestBackend::Postgres).await;
         let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+        let texts = prepared_after_batches(&store, issue).await;
+        for table in ["connector_tokens", "audit_log", "events"] {
+            assert_eq!(inserts(&texts, table), 1, "{table}: {texts:#?}");
+        }
+    }
+
+    /// See: issue 13. On PostgreSQL first enrolments of new devices are one statement of one text for the
+    /// devices, their certificates, slots and history (each device inserted with the status its slot gives
+    /// it, never updated), and ride the batch's one statement for their log entries and events: after
+    /// batches of 1, 5 and 17 enrolments, each of those tables has one prepared INSERT, and no statement
+    /// updates a device. (Multi-row VALUES lists and a status UPDATE per second of request time were up to
+    /// eight round trips a batch, and a text per row count.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn enrolment_batches_of_any_size_share_their_prepared_statements_postgres() {
+        let db = ScratchDb::new(TestBackend::Postgres).await;
+        let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+        test_ca(&store, "ca1").await;
+        let texts = prepared_after_batches(&store, enrol).await;
+        for table in [
+            "devices",
+            "device_slots",
+            "device_certificates",
+            "device_log",
+        ] {
+            assert_eq!(inserts(&texts, table), 1, "{table}: {texts:#?}");
+        }
+        assert!(
+            !texts.iter().any(|t| t.contains("UPDATE devices")),
+            "{texts:#?}"
+        );
+        // Each device as one enrolment writes it: its status from its slot, and its three log entries.
+        let devices: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT d.id, d.status, (SELECT COUNT(*) FROM device_log l WHERE l.device_id = d.id) \
+             FROM devices d",
+        )
+        .fetch_all(&store.write)
+        .await
+        .unwrap();
+        assert_eq!(devices.len(), 32);
+        for (id, status, log) in devices {
+            assert_eq!((status.as_str(), log), ("fully_provisioned", 3), "{id}");
+        }
+    }
+
+    /// How many distinct prepared statements in `texts` insert into `table`.
+    fn inserts(texts: &HashSet<String>, table: &str) -> usize {
+        texts
+            .iter()
+            .filter(|t| t.contains(&format!("INSERT INTO {table} ")))
+            .count()
+    }
+
+    /// First enrolment `n` of a new device (`dev-{n}` into `ca1`'s slot), in a task of its own.
+    fn enrol(store: &Store, n: u8) -> tokio::task::JoinHandle<Result<(), crate::Error>> {
+        let store = store.clone();
+        let serial = format!("{n:02x}");
+        let now = 1_900_000_000;
+        let r = crate::EnrollmentRecord {
+            cert: crate::CertRow {
+                seq: 0,
+                ca_id: "ca1".into(),
+                serial: serial.clone(),
+                fingerprint: format!("{n:064x}"),
+                subject: format!("CN={serial}"),
+                sans: String::new(),
+                key_type: "ec-p256".into(),
+                not_before: now,
+                not_after: now + 86_400 * 365,
+                der: vec![0x30, 0x00],
+                status: "active".into(),
+                revoked_at: None,
+                revocation_reason: None,
+                created_at: now,
+            },
+            cert_event: test_event(
+                "certificate.issued",
+                &format!("cas/ca1/certificates/{serial}"),
+            ),
+            device_id: format!("dev-{n}"),
+            ra_id: "ra1".into(),
+            slot: "ca1".into(),
+            register: true,
+            reenroll: false,
+            revoke_previous: false,
+            consume_secret_sha256: None,
+            now,
+        };
+        tokio::spawn(async move {
+            let outcome = store
+                .record_enrollment(r, &crate::scratch::test_audit("device.enroll"))
+                .await?;
+            assert!(outcome.device_created);
+            Ok(())
+        })
+    }
+
+    fn test_event(ty: &str, subject: &str) -> crate::NewEvent {
+        crate::NewEvent {
+            id: crate::ordered_id(),
+            source: "/test".into(),
+            ty: ty.into(),
+            subject: subject.into(),
+            time: 1_900_000_000,
+            data: "{}".into(),
+        }
+    }
+
+    /// A CA row `id`, for certificates and slots to name.
+    async fn test_ca(store: &Store, id: &str) {
+        let row = crate::CaRow {
+            id: id.into(),
+            name: id.into(),
+            kind: "root".into(),
+            parent_id: None,
+            key_type: "ec-p256".into(),
+            engine: None,
+            key_sealed: None,
+            certificate_der: vec![0x30],
+            subject: format!("CN={id}"),
+            serial: "01".into(),
+            fingerprint: format!("{id:0>64}"),
+            not_before: 0,
+            not_after: 2_000_000_000,
+            status: "active".into(),
+            default_validity_days: 365,
+            key_usages: String::new(),
+            ext_key_usages: String::new(),
+            path_len: None,
+            allowed_key_types: "ec-p256".into(),
+            expiry_warning_days: 30,
+            created_at: 0,
+            name_policy: None,
+        };
+        let event = test_event("ca.created", &format!("cas/{id}"));
+        store
+            .insert_ca(&row, &event, &crate::scratch::test_audit("ca.create"))
+            .await
+            .unwrap();
+    }
+
+    /// Runs 32 changes (made by `change`, numbered from 0) through the certificate writer in batches of 1, 5 and 17
+    /// behind one change per batch slot, then returns the texts of the statements every connection of the
+    /// writer's pool has prepared.
+    async fn prepared_after_batches(
+        store: &Store,
+        change: fn(&Store, u8) -> tokio::task::JoinHandle<Result<(), crate::Error>>,
+    ) -> HashSet<String> {
         let queued = |store: &Store| store.certs.tx.max_capacity() - store.certs.tx.capacity();
         let mut n = 0u8;
         for size in [1u8, 5, 17] {
-            // The chain's lock held here stops each of the writer's batch slots inside a batch of one token;
+            // The chain's lock held here stops each of the writer's batch slots inside a batch of one change;
             // `size` changes queue behind them and make the next batch.
             let mut blocker = store.write.begin().await.unwrap();
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -519,7 +716,7 @@ mod tests {
                 .unwrap();
             let mut tasks = Vec::new();
             for slot in 1..=super::slots(crate::Backend::Postgres) {
-                tasks.push(issue(&store, n));
+                tasks.push(change(store, n));
                 n += 1;
                 loop {
                     let waiting: i64 = sqlx::query_scalar(
@@ -536,10 +733,10 @@ mod tests {
                 }
             }
             for _ in 0..size {
-                tasks.push(issue(&store, n));
+                tasks.push(change(store, n));
                 n += 1;
             }
-            while queued(&store) < usize::from(size) {
+            while queued(store) < usize::from(size) {
                 tokio::task::yield_now().await;
             }
             blocker.commit().await.unwrap();
@@ -565,13 +762,7 @@ mod tests {
                     .unwrap();
             texts.extend(prepared);
         }
-        for table in ["connector_tokens", "audit_log", "events"] {
-            let inserts = texts
-                .iter()
-                .filter(|t| t.contains(&format!("INSERT INTO {table} ")))
-                .count();
-            assert_eq!(inserts, 1, "statements inserting into {table}: {texts:#?}");
-        }
+        texts
     }
 
     #[test]

@@ -192,6 +192,11 @@ impl EnrollmentRecord {
             "enrolled"
         }
     }
+
+    /// The slot history's word for this enrolment.
+    fn history_kind(&self) -> &'static str {
+        if self.reenroll { "reenroll" } else { "enroll" }
+    }
 }
 
 /// First enrolments in the certificate writer's batch, step one (before the certificates are inserted):
@@ -205,12 +210,7 @@ pub(crate) async fn register_new_devices(
 ) -> Result<Vec<bool>, Error> {
     use std::collections::HashSet;
     use std::fmt::Write;
-    // The first record of an id asks for it; a later one of the same id did not create it.
-    let mut seen = HashSet::with_capacity(records.len());
-    let asks: Vec<bool> = records
-        .iter()
-        .map(|r| seen.insert(r.device_id.as_str()))
-        .collect();
+    let asks = asks(records);
     let asking: Vec<&EnrollmentRecord> = records
         .iter()
         .zip(&asks)
@@ -254,19 +254,120 @@ pub(crate) async fn register_new_devices(
         .collect())
 }
 
-/// First enrolments in the certificate writer's batch, step two (after their certificates): the devices
-/// [`register_new_devices`] created get their slots, slot history, status, log entries and events, as
-/// [`enroll`] writes them for one device (a device just created is pending, without slots, and holds no
-/// secret). Four statements for the batch; the events are returned, per record in order (`registered`,
-/// `certificate.issued`, `enrolled`, `status_changed`), for the writer's one INSERT of the batch's events,
-/// with each device's new status.
+/// Whether each record asks for its device: the first record of an id does; a later one of the same id
+/// did not create it.
+fn asks(records: &[&EnrollmentRecord]) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::with_capacity(records.len());
+    records
+        .iter()
+        .map(|r| seen.insert(r.device_id.as_str()))
+        .collect()
+}
+
+/// The status of a device an enrolment registers, before its slot is written.
+const CREATED: &str = "pending_provisioning";
+
+/// What a first enrolment of a new device writes besides its rows in the registry: its events in order
+/// (`registered`, `certificate.issued`, `enrolled`, `status_changed`), its log entries, and its new status.
+#[derive(Debug)]
+pub(crate) struct FirstEnrolment {
+    pub(crate) events: Vec<NewEvent>,
+    pub(crate) log: Vec<LogRow>,
+    pub(crate) status: String,
+}
+
+impl FirstEnrolment {
+    /// The events and log entries of `r`, whose device moved as `change` says.
+    fn new(words: &EventWords, r: &EnrollmentRecord, change: Option<StatusChange>) -> Self {
+        let mut written = Written::default();
+        written.registered(words, r);
+        written.events.push(r.cert_event.clone());
+        written.enrolled(words, r, None);
+        let status = written
+            .status_changed(words, r, change)
+            .unwrap_or_else(|| CREATED.to_string());
+        FirstEnrolment {
+            events: written.events,
+            log: written.log,
+            status,
+        }
+    }
+}
+
+/// PostgreSQL: first enrolments in the certificate writer's batch, in ONE statement of one text whatever the
+/// batch holds (every record bound as one JSON recordset): creates each record's device unless it exists,
+/// with the status its one slot gives it ([`super::status::derived_from`], the derivation of
+/// [`rederive_known`]), and for each device created its certificate, slot and history row. Returns, per
+/// record, the rest of its enrolment (for the writer's statement of the batch's events and log entries), or
+/// `None` when this batch did not create its device (registered before, or by an earlier record of the
+/// batch): the writer refuses it with [`DEVICE_EXISTS`].
+pub(crate) async fn enroll_new_devices_pg(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    words: &EventWords,
+    records: &[&EnrollmentRecord],
+) -> Result<Vec<Option<FirstEnrolment>>, Error> {
+    use crate::writer::{CERT_RECORD_PG, Recordset, cert_record, insert_certs_pg};
+    let asks = asks(records);
+    let mut set = Recordset::default();
+    for (r, _) in records.iter().zip(&asks).filter(|(_, asks)| **asks) {
+        let mut row = cert_record(&r.cert);
+        if let Some(row) = row.as_object_mut() {
+            row.insert("device_id".into(), r.device_id.clone().into());
+            row.insert("ra_id".into(), r.ra_id.clone().into());
+            row.insert("slot".into(), r.slot.clone().into());
+            row.insert("now".into(), r.now.into());
+            row.insert("kind".into(), r.history_kind().into());
+        }
+        set.push(row);
+    }
+    let status =
+        super::status::derived_from("s.active_status", "(SELECT r.status AS active_status) s");
+    let sql = format!(
+        "WITH r AS (SELECT * FROM json_to_recordset($1::json) AS r({CERT_RECORD_PG}, device_id text, \
+         ra_id text, slot text, now bigint, kind text)), \
+         d AS (INSERT INTO devices (id, ra_id, alias, tags, metadata, status, created_at, updated_at) \
+         SELECT device_id, ra_id, NULL, '', '{{}}', {status}, now, now FROM r \
+         ON CONFLICT (id) DO NOTHING RETURNING id, status), \
+         n AS (SELECT r.* FROM r JOIN d ON d.id = r.device_id), \
+         c AS ({}), \
+         s AS (INSERT INTO device_slots (device_id, ca_id, active_serial, active_status, active_not_after, \
+         created_at, updated_at) SELECT device_id, slot, serial, status, not_after, now, now FROM n), \
+         h AS (INSERT INTO device_certificates (ca_id, serial, device_id, issued_at, kind) \
+         SELECT slot, serial, device_id, now, kind FROM n) \
+         SELECT id, status FROM d",
+        insert_certs_pg("n")
+    );
+    let mut created: std::collections::HashMap<String, String> =
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(set.finish())
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|row| Ok((sqlx::Row::try_get(row, 0)?, sqlx::Row::try_get(row, 1)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+    Ok(records
+        .iter()
+        .zip(asks)
+        .map(|(r, asked)| {
+            let to = created.remove(&r.device_id).filter(|_| asked)?;
+            let change =
+                (to != CREATED).then(|| StatusChange::new(&r.device_id, CREATED, to, "enrolled"));
+            Some(FirstEnrolment::new(words, r, change))
+        })
+        .collect())
+}
+
+/// SQLite: first enrolments in the certificate writer's batch, step two (after their certificates): the
+/// devices [`register_new_devices`] created get their slots, slot history, status, log entries and events,
+/// as [`enroll`] writes them for one device (a device just created is pending, without slots, and holds no
+/// secret). Four statements for the batch; the log entries are written, the events returned per record, for
+/// the writer's one INSERT of the batch's events, with each device's new status.
 pub(crate) async fn enroll_new_devices(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
     words: &EventWords,
     records: &[&EnrollmentRecord],
-) -> Result<Vec<(Vec<NewEvent>, String)>, Error> {
-    const CREATED: &str = "pending_provisioning";
+) -> Result<Vec<FirstEnrolment>, Error> {
     insert_slots(tx, backend, records).await?;
     // One statement per second of request time (each device's `updated_at` is its own enrolment's time).
     let mut changes: Vec<Option<StatusChange>> = records.iter().map(|_| None).collect();
@@ -287,19 +388,12 @@ pub(crate) async fn enroll_new_devices(
             changes[i] = change;
         }
     }
-    let mut log = Vec::with_capacity(records.len() * 3);
-    let mut done = Vec::with_capacity(records.len());
-    for (r, change) in records.iter().zip(changes) {
-        let mut written = Written::default();
-        written.registered(words, r);
-        written.events.push(r.cert_event.clone());
-        written.enrolled(words, r, None);
-        let status = written
-            .status_changed(words, r, change)
-            .unwrap_or_else(|| CREATED.to_string());
-        log.append(&mut written.log);
-        done.push((written.events, status));
-    }
+    let done: Vec<FirstEnrolment> = records
+        .iter()
+        .zip(changes)
+        .map(|(r, change)| FirstEnrolment::new(words, r, change))
+        .collect();
+    let log: Vec<LogRow> = done.iter().flat_map(|f| f.log.iter().cloned()).collect();
     insert_log(tx, backend, &log).await?;
     Ok(done)
 }
@@ -343,7 +437,7 @@ async fn insert_slots(
             .bind(r.cert.serial.clone())
             .bind(r.device_id.clone())
             .bind(r.now)
-            .bind(if r.reenroll { "reenroll" } else { "enroll" });
+            .bind(r.history_kind());
     }
     q.execute(&mut **tx).await?;
     Ok(())

@@ -153,11 +153,17 @@ const SLOT_AFTER_SWEEP: &str = "CASE \
 
 /// The status of device `d` from its slots' statuses (`slot`, an expression over `s`), by precedence.
 fn derived(slot: &str) -> String {
+    derived_from(slot, "device_slots s WHERE s.device_id = d.id")
+}
+
+/// The status of a device whose slots are the rows `slots` (a `FROM` clause naming them `s`), each slot's
+/// status being `slot`, by precedence: the one derivation, for slots as stored or as about to be written.
+pub(super) fn derived_from(slot: &str, slots: &str) -> String {
     format!(
         "(SELECT CASE MAX(CASE WHEN {slot} IN ('expired', 'revoked') THEN 3 WHEN {slot} = 'about_to_expire' THEN 2 ELSE 1 END) \
            WHEN 3 THEN 'with_warnings' WHEN 2 THEN 'requires_action' WHEN 1 THEN 'fully_provisioned' \
            ELSE 'pending_provisioning' END \
-         FROM device_slots s WHERE s.device_id = d.id)"
+         FROM {slots})"
     )
 }
 
@@ -351,29 +357,53 @@ pub(super) async fn rederive_known(
         .iter()
         .map(|(device_id, from)| {
             let to = moved.remove(*device_id)?;
-            let [id, old, new, because] = CHANGE_KEYS;
-            let mut data = serde_json::Map::new();
-            for (k, v) in [(id, *device_id), (old, from), (new, &to), (because, cause)] {
-                data.insert(k.into(), v.into());
-            }
-            Some(StatusChange {
-                // The message [`rederive_statements`] writes in SQL.
-                message: format!("{from}{STATUS_ARROW}{to}"),
-                data: serde_json::Value::Object(data).to_string(),
-                to,
-            })
+            Some(StatusChange::new(device_id, from, to, cause))
         })
         .collect())
 }
 
+impl StatusChange {
+    /// Device `device_id` moved from `from` to `to` because of `cause`.
+    pub(super) fn new(device_id: &str, from: &str, to: String, cause: &str) -> StatusChange {
+        let [id, old, new, because] = CHANGE_KEYS;
+        let mut data = serde_json::Map::new();
+        for (k, v) in [(id, device_id), (old, from), (new, &to), (because, cause)] {
+            data.insert(k.into(), v.into());
+        }
+        StatusChange {
+            // The message [`rederive_statements`] writes in SQL.
+            message: format!("{from}{STATUS_ARROW}{to}"),
+            data: serde_json::Value::Object(data).to_string(),
+            to,
+        }
+    }
+}
+
 /// A device log entry whose data is already JSON, for [`insert_log`].
 #[derive(Clone, Debug)]
-pub(super) struct LogRow {
+pub(crate) struct LogRow {
     pub(super) device_id: String,
     pub(super) time: i64,
     pub(super) kind: &'static str,
     pub(super) message: String,
     pub(super) data: String,
+}
+
+/// PostgreSQL: appends the device log entries of the JSON recordset `$6` (see [`log_recordset`]) in order,
+/// as a data-modifying CTE of the certificate writer's one statement.
+pub(crate) const INSERT_LOG_PG: &str = "INSERT INTO device_log (device_id, time, kind, message, data) \
+    SELECT device_id, time, kind, message, data FROM json_to_recordset($6::json) \
+    AS r(device_id text, time bigint, kind text, message text, data text)";
+
+/// `rows` as the recordset of [`INSERT_LOG_PG`].
+pub(crate) fn log_recordset(rows: &[&LogRow]) -> crate::writer::Recordset {
+    let mut set = crate::writer::Recordset::default();
+    for r in rows {
+        set.push(serde_json::json!({
+            "device_id": r.device_id, "time": r.time, "kind": r.kind, "message": r.message, "data": r.data,
+        }));
+    }
+    set
 }
 
 /// Appends `rows` to the device log in one statement, in order.
