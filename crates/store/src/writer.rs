@@ -8,9 +8,11 @@
 //! SQLite, a few on PostgreSQL, each batch in a task and on a connection of its own), spends the batch's
 //! tokens with one `UPDATE … RETURNING` (on SQLite one per second of request time), writes the rest in one transaction, commits once
 //! and answers every waiter. On SQLite the rest is one multi-row INSERT per table; on PostgreSQL, where
-//! each statement is a round trip, it is ONE statement that inserts into every table and takes the audit
-//! chain's lock (its rows bound as JSON recordsets: one statement text for every batch, prepared once per
-//! connection), then the chain's head read and the audit rows: BEGIN, spend, insert, head, audit, COMMIT.
+//! each statement is a round trip, it is ONE statement that spends the tokens, inserts into every table (a
+//! change's rows only if its token was spent) and takes the audit chain's lock (its rows bound as JSON
+//! recordsets: one statement text for every batch, prepared once per connection), then the chain's head
+//! read and the audit rows: BEGIN, statement, head, audit, COMMIT (a batch that enrols devices spends its
+//! tokens before, in a statement of their own).
 //! Under load one fsync serves hundreds of changes; alone, a request pays one commit as before. "Committed
 //! before returned" holds: no waiter is answered before the commit. A change whose token the batch could not
 //! spend (spent, expired, or taken by an earlier change of the same batch) gets [`Error::Unauthorized`] and
@@ -18,6 +20,7 @@
 //! row does not fail its neighbours and every caller gets its own precise result (a token spent in a
 //! rolled-back batch is unspent again).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -231,12 +234,19 @@ async fn write(
         .iter()
         .map(|j| j.change.connector.spend.as_ref())
         .collect();
-    let mut outcomes: Vec<Result<Committed, Error>> =
-        crate::connector::spend_tokens(&mut tx, &spends, backend)
-            .await?
-            .into_iter()
-            .map(|o| o.map(|()| Committed::default()))
-            .collect();
+    // On PostgreSQL the tokens are spent inside the batch's one statement (`insert_and_lock`), unless the
+    // batch enrols devices (their certificates are written before it): until then a change that spends one
+    // is live on condition.
+    let spend_in_statement =
+        backend == Backend::Postgres && jobs.iter().all(|j| j.change.enrollment.is_none());
+    let spent = match spend_in_statement {
+        true => crate::connector::first_spends(&spends),
+        false => crate::connector::spend_tokens(&mut tx, &spends, backend).await?,
+    };
+    let mut outcomes: Vec<Result<Committed, Error>> = spent
+        .into_iter()
+        .map(|o| o.map(|()| Committed::default()))
+        .collect();
     let enrolling: Vec<(usize, &EnrollmentRecord)> = jobs
         .iter()
         .enumerate()
@@ -255,14 +265,12 @@ async fn write(
         }
     }
     let live: Vec<usize> = (0..jobs.len()).filter(|i| outcomes[*i].is_ok()).collect();
-    let certs: Vec<&CertRow> = live
+    let certs: Vec<(usize, &CertRow)> = live
         .iter()
         .filter_map(|i| {
             let change = &jobs[*i].change;
-            change
-                .cert
-                .as_ref()
-                .or(change.enrollment.as_ref().map(|r| &r.cert))
+            let cert = change.cert.as_ref();
+            Some((*i, cert.or(change.enrollment.as_ref().map(|r| &r.cert))?))
         })
         .collect();
     let objects: Vec<&KmipObjectRow> = live.iter().flat_map(|i| &jobs[*i].change.kmip).collect();
@@ -278,7 +286,8 @@ async fn write(
     // its certificates go first, on PostgreSQL too (else they ride the batch's one statement below).
     let certs_first = backend == Backend::Sqlite || !records.is_empty();
     if certs_first && !certs.is_empty() {
-        insert_rows(&mut tx, &certs, backend).await?;
+        let rows: Vec<&CertRow> = certs.iter().map(|(_, c)| *c).collect();
+        insert_rows(&mut tx, &rows, backend).await?;
     }
     let mut enrolment_events = Vec::with_capacity(enrolled.len());
     if !records.is_empty() {
@@ -297,11 +306,14 @@ async fn write(
         crate::acme::order_issued(&mut tx, order_id, serial).await?;
     }
     let mut enrolment_events = enrolment_events.iter();
-    let events: Vec<&NewEvent> = live
+    let events: Vec<(usize, &NewEvent)> = live
         .iter()
-        .flat_map(|i| match &jobs[*i].change.enrollment {
-            Some(_) => enrolment_events.next().map_or(&[][..], Vec::as_slice),
-            None => jobs[*i].change.events.as_slice(),
+        .flat_map(|i| {
+            let events = match &jobs[*i].change.enrollment {
+                Some(_) => enrolment_events.next().map_or(&[][..], Vec::as_slice),
+                None => jobs[*i].change.events.as_slice(),
+            };
+            events.iter().map(|e| (*i, e))
         })
         .collect();
     let connector: Vec<&ConnectorRows> = live.iter().map(|i| &jobs[*i].change.connector).collect();
@@ -309,78 +321,131 @@ async fn write(
     let mut purged = purged_at.load(Ordering::Relaxed);
     crate::connector::purge_due(&mut tx, &connector, &mut purged).await?;
     purged_at.fetch_max(purged, Ordering::Relaxed);
-    let audits: Vec<_> = live.iter().map(|i| &jobs[*i].audit).collect();
     match backend {
         Backend::Sqlite => {
             if !events.is_empty() {
+                let events: Vec<&NewEvent> = events.iter().map(|(_, e)| *e).collect();
                 insert_events(&mut tx, &events, backend).await?;
             }
             crate::connector::insert_batch(&mut tx, &connector, backend).await?;
+            let audits: Vec<_> = live.iter().map(|i| &jobs[*i].audit).collect();
             crate::audit::append(&mut tx, chain, &audits).await?;
         }
-        Backend::Postgres => {
+        Backend::Postgres if !live.is_empty() => {
+            // The change each row belongs to, when its token is spent by the statement.
+            let job = |i: usize| (spend_in_statement && spends[i].is_some()).then_some(i);
+            let rows = StatementRows {
+                certs: match certs_first {
+                    true => Vec::new(),
+                    false => certs.iter().map(|(i, c)| (job(*i), *c)).collect(),
+                },
+                events: events.iter().map(|(i, e)| (job(*i), *e)).collect(),
+                connector: live
+                    .iter()
+                    .zip(&connector)
+                    .map(|(i, c)| (job(*i), *c))
+                    .collect(),
+                spends: live
+                    .iter()
+                    .filter_map(|i| Some((job(*i)?, spends[*i]?)))
+                    .collect(),
+            };
+            let spent = insert_and_lock(&mut tx, &rows).await?;
+            for (i, _) in &rows.spends {
+                if !spent.contains(i) {
+                    outcomes[*i] = Err(Error::Unauthorized);
+                }
+            }
+            let audits: Vec<_> = live
+                .iter()
+                .filter(|i| outcomes[**i].is_ok())
+                .map(|i| &jobs[*i].audit)
+                .collect();
             if !audits.is_empty() {
-                let certs: &[&CertRow] = if certs_first { &[] } else { &certs };
-                insert_and_lock(&mut tx, certs, &events, &connector).await?;
                 crate::audit::append_locked(&mut tx, chain, &audits).await?;
             }
         }
+        Backend::Postgres => {}
     }
     tx.commit().await?;
     Ok(outcomes)
 }
 
-/// PostgreSQL: the batch's certificates, events and connector rows in ONE statement (a data-modifying
-/// CTE per table, each reading its rows from one JSON parameter), which also takes the audit chain's lock
-/// (`audit::CHAIN_LOCK`) once they are written, as `audit::append` would before its head read: one round
-/// trip where there were up to five, and one statement text for every batch, which each connection
-/// prepares once.
+/// What the batch's one PostgreSQL statement writes, each row with the change (`job`) whose token the statement
+/// spends before the row may be written (`None`: written unconditionally).
+struct StatementRows<'a> {
+    certs: Vec<(Option<usize>, &'a CertRow)>,
+    events: Vec<(Option<usize>, &'a NewEvent)>,
+    connector: Vec<(Option<usize>, &'a ConnectorRows)>,
+    /// The token each such change spends.
+    spends: Vec<(usize, &'a (Vec<u8>, String, i64))>,
+}
+
+/// PostgreSQL: the batch's token spends, certificates, events and connector rows in ONE statement (a
+/// data-modifying CTE per table, each reading its rows from one JSON parameter; a row of a change whose token
+/// was not spent is left out), which also takes the audit chain's lock (`audit::CHAIN_LOCK`) once they are
+/// written, as `audit::append` would before its head read: one round trip where there were up to six, and
+/// one statement text for every batch, which each connection prepares once. Returns the changes whose token
+/// it spent.
 async fn insert_and_lock(
     tx: &mut Transaction<'_, Any>,
-    certs: &[&CertRow],
-    events: &[&NewEvent],
-    connector: &[&ConnectorRows],
-) -> Result<(), Error> {
+    rows: &StatementRows<'_>,
+) -> Result<HashSet<usize>, Error> {
     let mut cert_rows = Recordset::default();
-    for c in certs {
+    for (job, c) in &rows.certs {
         cert_rows.push(serde_json::json!({
-            "ca_id": c.ca_id, "serial": c.serial, "fingerprint": c.fingerprint, "subject": c.subject,
-            "sans": c.sans, "key_type": c.key_type, "not_before": c.not_before, "not_after": c.not_after,
-            "der": hex::encode(&c.der), "status": c.status, "revoked_at": c.revoked_at,
-            "revocation_reason": c.revocation_reason, "created_at": c.created_at,
+            "job": job, "ca_id": c.ca_id, "serial": c.serial, "fingerprint": c.fingerprint,
+            "subject": c.subject, "sans": c.sans, "key_type": c.key_type, "not_before": c.not_before,
+            "not_after": c.not_after, "der": hex::encode(&c.der), "status": c.status,
+            "revoked_at": c.revoked_at, "revocation_reason": c.revocation_reason, "created_at": c.created_at,
         }));
     }
     let mut event_rows = Recordset::default();
-    for e in events {
+    for (job, e) in &rows.events {
         event_rows.push(serde_json::json!({
-            "id": e.id, "source": e.source, "type": e.ty, "subject": e.subject, "time": e.time,
-            "data": e.data,
+            "job": job, "id": e.id, "source": e.source, "type": e.ty, "subject": e.subject,
+            "time": e.time, "data": e.data,
         }));
     }
-    let (tokens, records) = crate::connector::recordsets(connector);
+    let (tokens, records) = crate::connector::recordsets(&rows.connector);
+    let live = crate::connector::LIVE_PG;
     let sql = format!(
-        "WITH c AS (INSERT INTO certificates (ca_id, serial, fingerprint, subject, sans, key_type, not_before, \
+        "WITH spent AS ({}), \
+         c AS (INSERT INTO certificates (ca_id, serial, fingerprint, subject, sans, key_type, not_before, \
          not_after, der, status, revoked_at, revocation_reason, created_at) \
          SELECT ca_id, serial, fingerprint, subject, sans, key_type, not_before, not_after, decode(der, 'hex'), \
-         status, revoked_at, revocation_reason, created_at FROM json_to_recordset($1::json) AS r(ca_id text, \
-         serial text, fingerprint text, subject text, sans text, key_type text, not_before bigint, \
-         not_after bigint, der text, status text, revoked_at bigint, revocation_reason text, created_at bigint)), \
+         status, revoked_at, revocation_reason, created_at FROM json_to_recordset($1::json) AS r(job bigint, \
+         ca_id text, serial text, fingerprint text, subject text, sans text, key_type text, not_before bigint, \
+         not_after bigint, der text, status text, revoked_at bigint, revocation_reason text, created_at bigint) \
+         WHERE {live}), \
          e AS (INSERT INTO events (id, source, type, subject, time, data) \
-         SELECT id, source, type, subject, time, data FROM json_to_recordset($2::json) AS r(id text, \
-         source text, type text, subject text, time bigint, data text)), \
-         t AS ({}), k AS ({}) SELECT pg_advisory_xact_lock($5)",
-        crate::connector::INSERT_TOKENS_PG,
-        crate::connector::INSERT_RECORDS_PG,
+         SELECT id, source, type, subject, time, data FROM json_to_recordset($2::json) AS r(job bigint, \
+         id text, source text, type text, subject text, time bigint, data text) WHERE {live}), \
+         t AS ({}), k AS ({}) \
+         SELECT COALESCE((SELECT string_agg(job::text, ',') FROM spent), ''), pg_advisory_xact_lock($5)::text",
+        crate::connector::spend_tokens_pg_sql(6),
+        crate::connector::insert_tokens_pg(),
+        crate::connector::insert_records_pg(),
     );
-    sqlx::query(AssertSqlSafe(sql))
+    // The tokens first, the chain's lock second (the order of the columns), as a batch that spends its tokens
+    // apart (`connector::spend_tokens`) takes them: no two batches wait for each other.
+    let (spent, _): (String, String) = sqlx::query_as(AssertSqlSafe(sql))
         .bind(cert_rows.finish())
         .bind(event_rows.finish())
         .bind(tokens.finish())
         .bind(records.finish())
         .bind(crate::audit::CHAIN_LOCK)
-        .execute(&mut **tx)
+        .bind(crate::connector::spend_recordset(&rows.spends).finish())
+        .fetch_one(&mut **tx)
         .await?;
-    Ok(())
+    spent
+        .split(',')
+        .filter(|j| !j.is_empty())
+        .map(|j| {
+            j.parse()
+                .map_err(|_| Error::Config(format!("spent job {j:?}")))
+        })
+        .collect()
 }
 
 /// The rows of one table as one JSON array, bound as ONE parameter and read back by PostgreSQL's
@@ -485,8 +550,6 @@ pub(crate) fn placeholder(backend: Backend, n: usize) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use std::collections::HashSet;
-
     use crate::Store;
     use crate::connector::issue_test_token;
     use crate::scratch::{ScratchDb, TEST_WORDS, TestBackend};
@@ -547,24 +610,7 @@ mod tests {
                 t.await.unwrap().unwrap();
             }
         }
-        // Every connection back in the pool first, so that the loop below takes each of them (and does not
-        // open a new one while the writer's is still on its way back).
-        while store.write.num_idle() < store.write.size() as usize {
-            tokio::task::yield_now().await;
-        }
-        let mut conns = Vec::new();
-        for _ in 0..store.write.size() {
-            conns.push(store.write.acquire().await.unwrap());
-        }
-        let mut texts = HashSet::new();
-        for conn in &mut conns {
-            let prepared: Vec<String> =
-                sqlx::query_scalar("SELECT statement FROM pg_prepared_statements")
-                    .fetch_all(&mut **conn)
-                    .await
-                    .unwrap();
-            texts.extend(prepared);
-        }
+        let texts = crate::connector::prepared_statements(&store).await;
         for table in ["connector_tokens", "audit_log", "events"] {
             let inserts = texts
                 .iter()
