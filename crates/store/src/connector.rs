@@ -88,11 +88,14 @@ pub struct ConnectorIssuance {
     pub now: i64,
 }
 
+/// A token a change spends: `(SHA-256, purpose, now)`.
+pub(crate) type Spend = (Vec<u8>, String, i64);
+
 /// The connector's rows of one change in the certificate writer's batch.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ConnectorRows {
     /// `(SHA-256, purpose, now)` of the token the change spends; without it nothing is written.
-    pub(crate) spend: Option<(Vec<u8>, String, i64)>,
+    pub(crate) spend: Option<Spend>,
     /// A new token.
     pub(crate) token: Option<ConnectorTokenRow>,
     /// The connector's record of the change's certificate.
@@ -339,7 +342,7 @@ pub(crate) fn recordsets(rows: &[(Option<usize>, &ConnectorRows)]) -> (Recordset
 }
 
 /// The recordset of [`spend_tokens_pg_sql`]: the token each change (`job`) spends.
-pub(crate) fn spend_recordset(spends: &[(usize, &(Vec<u8>, String, i64))]) -> Recordset {
+pub(crate) fn spend_recordset(spends: &[(usize, &Spend)]) -> Recordset {
     let mut set = Recordset::default();
     for (job, (hash, purpose, now)) in spends {
         set.push(serde_json::json!({
@@ -352,7 +355,7 @@ pub(crate) fn spend_recordset(spends: &[(usize, &(Vec<u8>, String, i64))]) -> Re
 /// The changes that may try to spend their token: every change but one naming a token an earlier change of the
 /// batch names (that one gets [`Error::Unauthorized`]: a token named twice goes to the first change that names
 /// it).
-pub(crate) fn first_spends(spends: &[Option<&(Vec<u8>, String, i64)>]) -> Vec<Result<(), Error>> {
+pub(crate) fn first_spends(spends: &[Option<&Spend>]) -> Vec<Result<(), Error>> {
     let mut named: HashSet<(&[u8], &str)> = HashSet::new();
     spends
         .iter()
@@ -465,7 +468,7 @@ pub(crate) async fn insert_token(
 /// `UPDATE … RETURNING` per time (whatever their purposes).
 pub(crate) async fn spend_tokens(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    spends: &[Option<&(Vec<u8>, String, i64)>],
+    spends: &[Option<&Spend>],
     backend: Backend,
 ) -> Result<Vec<Result<(), Error>>, Error> {
     if backend == Backend::Postgres {
@@ -521,10 +524,10 @@ pub(crate) async fn spend_tokens(
 /// its certificates before that statement): [`spend_tokens_pg_sql`] alone.
 async fn spend_tokens_pg(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    spends: &[Option<&(Vec<u8>, String, i64)>],
+    spends: &[Option<&Spend>],
 ) -> Result<Vec<Result<(), Error>>, Error> {
     let mut outcomes = first_spends(spends);
-    let trying: Vec<(usize, &(Vec<u8>, String, i64))> = spends
+    let trying: Vec<(usize, &Spend)> = spends
         .iter()
         .enumerate()
         .filter(|(i, _)| outcomes[*i].is_ok())

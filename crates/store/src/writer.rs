@@ -378,7 +378,7 @@ struct StatementRows<'a> {
     events: Vec<(Option<usize>, &'a NewEvent)>,
     connector: Vec<(Option<usize>, &'a ConnectorRows)>,
     /// The token each such change spends.
-    spends: Vec<(usize, &'a (Vec<u8>, String, i64))>,
+    spends: Vec<(usize, &'a crate::connector::Spend)>,
 }
 
 /// PostgreSQL: the batch's token spends, certificates, events and connector rows in ONE statement (a
