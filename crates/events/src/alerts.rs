@@ -595,6 +595,10 @@ impl Sink for AlertsSink {
                 });
             }
         }
+        if queued.is_empty() {
+            // Nothing to enqueue: the dispatcher stores the cursor (at most once a second), no transaction.
+            return Ok(());
+        }
         let last = events.last().map(|e| e.seq).unwrap_or(0);
         let added = self
             .store

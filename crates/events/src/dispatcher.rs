@@ -18,7 +18,13 @@
 //!   transaction held open for an hour holds delivery back for an hour (and says so in the log every
 //!   minute) rather than lose its event. SQLite has one writer, so its commit order is `seq` order.
 //! - **Wake-ups.** Each task polls every `poll_interval` (200 ms) and also wakes on [`DispatcherHandle::notify`],
-//!   which the server can call after each commit.
+//!   which the server can call after each commit. A read that came back short of `batch_size` reached the
+//!   outbox head: once its events are delivered the task waits for the next wake-up instead of reading again
+//!   at once, so a steady trickle of commits costs a read per poll, not one per commit.
+//! - **Cursor writes.** While events keep coming, a durable sink's cursor is stored at most once every
+//!   `cursor_every` (1 s); it is also stored as soon as a read finds nothing to deliver, and when the task
+//!   stops or loses its lock: a replica that dies under load redelivers up to a second of events more
+//!   (at-least-once, as before), and a busy outbox costs one cursor commit a second instead of one per batch.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,6 +103,9 @@ pub struct DispatchOptions {
     pub gap_warn_every: Duration,
     /// Capacity of the in-process broadcast; slower receivers see `Lagged`.
     pub live_capacity: usize,
+    /// Least time between two writes of a durable sink's cursor while events keep coming (a delivered position
+    /// is also stored when a read finds nothing to deliver, and when the task stops or loses its lock).
+    pub cursor_every: Duration,
 }
 
 impl Default for DispatchOptions {
@@ -112,6 +121,7 @@ impl Default for DispatchOptions {
             gap_grace: Duration::from_millis(500),
             gap_warn_every: Duration::from_secs(60),
             live_capacity: 1024,
+            cursor_every: Duration::from_secs(1),
         }
     }
 }
@@ -299,6 +309,13 @@ enum Exit {
     LockLost,
 }
 
+/// A sink's delivered position and the part of it that is stored.
+struct Position {
+    delivered: i64,
+    stored: i64,
+    stored_at: Instant,
+}
+
 struct SinkTask {
     store: Store,
     name: String,
@@ -427,13 +444,51 @@ impl SinkTask {
         }
     }
 
-    async fn pump(&mut self, mut lock: Option<SinkLock>, mut cursor: i64) -> Exit {
+    /// Delivers from `cursor` until shutdown or the lock is lost, then stores what was delivered.
+    async fn pump(&mut self, lock: Option<SinkLock>, cursor: i64) -> Exit {
+        let mut pos = Position {
+            delivered: cursor,
+            stored: cursor,
+            stored_at: Instant::now(),
+        };
+        let exit = self.deliver_from(lock, &mut pos).await;
+        self.store_position(&mut pos).await;
+        exit
+    }
+
+    /// Stores the delivered position of a durable sink if it is ahead of the stored one. A failed write is
+    /// only logged: a restart would redeliver from the old cursor (at-least-once).
+    async fn store_position(&self, pos: &mut Position) {
+        if !self.sink.durable() || pos.stored >= pos.delivered {
+            return;
+        }
+        match self
+            .store
+            .advance_sink_cursor(&self.name, pos.delivered)
+            .await
+        {
+            Ok(()) => pos.stored = pos.delivered,
+            Err(e) => tracing::warn!(sink = %self.name, error = %e, "cannot store event cursor"),
+        }
+        pos.stored_at = Instant::now();
+    }
+
+    async fn deliver_from(&mut self, mut lock: Option<SinkLock>, pos: &mut Position) -> Exit {
         let mut last_check = Instant::now();
         let mut db_delay = self.opts.retry_initial;
+        // The last read reached the outbox head: wait for a wake-up before reading again.
+        let mut caught_up = false;
         loop {
             if self.stopping() {
                 return Exit::Shutdown;
             }
+            if pos.stored_at.elapsed() >= self.opts.cursor_every {
+                self.store_position(pos).await;
+            }
+            if std::mem::take(&mut caught_up) && self.idle().await {
+                return Exit::Shutdown;
+            }
+            let cursor = pos.delivered;
             if !Self::lock_ok(&mut lock, &mut last_check, self.opts.lock_check).await {
                 return Exit::LockLost;
             }
@@ -457,6 +512,8 @@ impl SinkTask {
             };
             let take = self.deliverable(&rows, cursor).await;
             if take == 0 {
+                // Nothing to deliver: a good time to store the position.
+                self.store_position(pos).await;
                 if self.idle().await {
                     return Exit::Shutdown;
                 }
@@ -493,13 +550,9 @@ impl SinkTask {
             if failures > 0 {
                 tracing::info!(sink = %self.name, failures, "event sink recovered");
             }
-            if self.sink.durable()
-                && let Err(e) = self.store.advance_sink_cursor(&self.name, last).await
-            {
-                // Delivered but not recorded: a restart would redeliver from the old cursor (at-least-once).
-                tracing::warn!(sink = %self.name, error = %e, "cannot store event cursor");
-            }
-            cursor = last;
+            // Delivered; stored after `cursor_every` or once nothing is left (a crash before that redelivers).
+            pos.delivered = last;
+            caught_up = take == rows.len() && (rows.len() as i64) < self.opts.batch_size;
         }
     }
 

@@ -5,10 +5,13 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use common::*;
-use shedu_events::Dispatcher;
+use shedu_events::{CloudEvent, DispatchOptions, Dispatcher, Sink, SinkError};
+use shedu_store::Store;
 use shedu_store::scratch::TestBackend;
 
 async fn outage_then_restart(backend: TestBackend) {
@@ -82,6 +85,96 @@ async fn outage_then_restart_sqlite() {
 #[tokio::test]
 async fn outage_then_restart_postgres() {
     outage_then_restart(TestBackend::Postgres).await;
+}
+
+/// A sink that appends the next event while it delivers one, so the outbox does not run dry until `last`
+/// events went through, and notes the stored cursor it sees at each call.
+struct Busy {
+    store: Store,
+    last: usize,
+    delivered: Arc<Mutex<usize>>,
+    cursors: Arc<Mutex<Vec<Option<i64>>>>,
+}
+
+#[async_trait]
+impl Sink for Busy {
+    fn name(&self) -> &str {
+        "test:busy"
+    }
+
+    async fn deliver(&self, events: &[CloudEvent]) -> Result<(), SinkError> {
+        let cursor = self.store.sink_cursor("test:busy").await;
+        self.cursors
+            .lock()
+            .unwrap()
+            .push(cursor.map_err(SinkError::new)?);
+        let n = {
+            let mut delivered = self.delivered.lock().unwrap();
+            *delivered += events.len();
+            *delivered
+        };
+        if n < self.last {
+            let next = event("certificate.issued", n);
+            self.store
+                .append_event(&next)
+                .await
+                .map_err(SinkError::new)?;
+        }
+        Ok(())
+    }
+}
+
+/// See: issue 14. A durable sink's cursor is not written per delivered batch (a commit of its own each, a
+/// third of a statement per connector pairing under load): while events keep coming it is stored at most
+/// every `cursor_every` (here an hour: never), and once the sink has caught up it is stored at once.
+async fn cursor_writes_are_coalesced(backend: TestBackend) {
+    let (_db, store) = store(backend).await;
+    let opts = DispatchOptions {
+        cursor_every: Duration::from_secs(3600),
+        ..fast()
+    };
+    let (delivered, cursors) = (Arc::default(), Arc::default());
+    let sink = Busy {
+        store: store.clone(),
+        last: 5,
+        delivered: Arc::clone(&delivered),
+        cursors: Arc::clone(&cursors),
+    };
+    store
+        .append_event(&event("certificate.issued", 0))
+        .await
+        .unwrap();
+    let handle = Dispatcher::with_options(store.clone(), opts)
+        .sink(sink)
+        .start();
+    let max = wait_for(
+        Duration::from_secs(20),
+        "5 events delivered, then the cursor stored",
+        || async {
+            let max = store.max_event_seq().await.unwrap();
+            let done = *delivered.lock().unwrap() >= 5;
+            (done && store.sink_cursor("test:busy").await.unwrap() == Some(max)).then_some(max)
+        },
+    )
+    .await;
+    handle.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(*delivered.lock().unwrap(), 5, "nothing twice: {cursors:?}");
+    assert_eq!(
+        *cursors.lock().unwrap(),
+        vec![Some(0); 5],
+        "no cursor write while events kept coming"
+    );
+    assert_eq!(store.sink_cursor("test:busy").await.unwrap(), Some(max));
+}
+
+#[tokio::test]
+async fn cursor_writes_are_coalesced_sqlite() {
+    cursor_writes_are_coalesced(TestBackend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn cursor_writes_are_coalesced_postgres() {
+    cursor_writes_are_coalesced(TestBackend::Postgres).await;
 }
 
 async fn live_broadcast(backend: TestBackend) {

@@ -88,11 +88,14 @@ pub struct ConnectorIssuance {
     pub now: i64,
 }
 
+/// A token a change spends: `(SHA-256, purpose, now)`.
+pub(crate) type Spend = (Vec<u8>, String, i64);
+
 /// The connector's rows of one change in the certificate writer's batch.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ConnectorRows {
     /// `(SHA-256, purpose, now)` of the token the change spends; without it nothing is written.
-    pub(crate) spend: Option<(Vec<u8>, String, i64)>,
+    pub(crate) spend: Option<Spend>,
     /// A new token.
     pub(crate) token: Option<ConnectorTokenRow>,
     /// The connector's record of the change's certificate.
@@ -274,39 +277,95 @@ pub(crate) async fn insert_batch(
     Ok(())
 }
 
+/// PostgreSQL: spends the tokens of the JSON recordset `$param` (see [`spend_recordset`]), returning the change
+/// (`job`) each spent token was for; the CTE `spent` of the writer's one statement. A concurrent redemption
+/// through another replica holds the row's lock until it commits; PostgreSQL then re-checks the conditions
+/// against the row it committed (`consumed_at` is set: not spent here), and the statement's other CTEs see
+/// only the rows this one returned.
+pub(crate) fn spend_tokens_pg_sql(param: usize) -> String {
+    format!(
+        "UPDATE connector_tokens AS t SET consumed_at = s.spent_at \
+         FROM json_to_recordset(${param}::json) AS s(job bigint, token_sha256 text, purpose text, \
+         spent_at bigint) WHERE t.token_sha256 = decode(s.token_sha256, 'hex') AND t.purpose = s.purpose \
+         AND t.consumed_at IS NULL AND t.expires_at > s.spent_at RETURNING s.job"
+    )
+}
+
+/// PostgreSQL: the condition on a recordset row `r` of the writer's one statement: written unless it belongs to
+/// a change (`job`) whose token the CTE `spent` ([`spend_tokens_pg_sql`]) did not spend.
+pub(crate) const LIVE_PG: &str = "(r.job IS NULL OR r.job IN (SELECT job FROM spent))";
+
 /// PostgreSQL: inserts the new tokens of the JSON recordset `$3` (see [`recordsets`]).
-pub(crate) const INSERT_TOKENS_PG: &str = "INSERT INTO connector_tokens (token_sha256, purpose, kind, name, \
-    group_name, tenant, created_at, expires_at) SELECT decode(token_sha256, 'hex'), purpose, kind, name, \
-    group_name, tenant, created_at, expires_at FROM json_to_recordset($3::json) AS r(token_sha256 text, \
-    purpose text, kind text, name text, group_name text, tenant text, created_at bigint, expires_at bigint)";
+pub(crate) fn insert_tokens_pg() -> String {
+    format!(
+        "INSERT INTO connector_tokens (token_sha256, purpose, kind, name, group_name, tenant, created_at, \
+         expires_at) SELECT decode(token_sha256, 'hex'), purpose, kind, name, group_name, tenant, created_at, \
+         expires_at FROM json_to_recordset($3::json) AS r(job bigint, token_sha256 text, purpose text, \
+         kind text, name text, group_name text, tenant text, created_at bigint, expires_at bigint) \
+         WHERE {LIVE_PG}"
+    )
+}
 
 /// PostgreSQL: inserts the certificate records of the JSON recordset `$4` (see [`recordsets`]).
-pub(crate) const INSERT_RECORDS_PG: &str = "INSERT INTO connector_certificates (fingerprint, ca_id, serial, \
-    kind, name, group_name, tenant, created_at) SELECT fingerprint, ca_id, serial, kind, name, group_name, \
-    tenant, created_at FROM json_to_recordset($4::json) AS r(fingerprint text, ca_id text, serial text, \
-    kind text, name text, group_name text, tenant text, created_at bigint)";
+pub(crate) fn insert_records_pg() -> String {
+    format!(
+        "INSERT INTO connector_certificates (fingerprint, ca_id, serial, kind, name, group_name, tenant, \
+         created_at) SELECT fingerprint, ca_id, serial, kind, name, group_name, tenant, created_at \
+         FROM json_to_recordset($4::json) AS r(job bigint, fingerprint text, ca_id text, serial text, \
+         kind text, name text, group_name text, tenant text, created_at bigint) WHERE {LIVE_PG}"
+    )
+}
 
 /// The new tokens and the certificate records of a batch's changes, as the recordsets of
-/// [`INSERT_TOKENS_PG`] and [`INSERT_RECORDS_PG`].
-pub(crate) fn recordsets(rows: &[&ConnectorRows]) -> (Recordset, Recordset) {
+/// [`insert_tokens_pg`] and [`insert_records_pg`]; each change comes with the `job` its rows wait for (see
+/// [`LIVE_PG`]).
+pub(crate) fn recordsets(rows: &[(Option<usize>, &ConnectorRows)]) -> (Recordset, Recordset) {
     let mut tokens = Recordset::default();
     let mut records = Recordset::default();
-    for r in rows {
+    for (job, r) in rows {
         if let Some(t) = &r.token {
             tokens.push(serde_json::json!({
-                "token_sha256": hex::encode(&t.token_sha256), "purpose": t.purpose, "kind": t.kind,
-                "name": t.name, "group_name": t.group, "tenant": t.tenant, "created_at": t.created_at,
-                "expires_at": t.expires_at,
+                "job": job, "token_sha256": hex::encode(&t.token_sha256), "purpose": t.purpose,
+                "kind": t.kind, "name": t.name, "group_name": t.group, "tenant": t.tenant,
+                "created_at": t.created_at, "expires_at": t.expires_at,
             }));
         }
         if let Some(c) = &r.record {
             records.push(serde_json::json!({
-                "fingerprint": c.fingerprint, "ca_id": c.ca_id, "serial": c.serial, "kind": c.kind,
-                "name": c.name, "group_name": c.group, "tenant": c.tenant, "created_at": c.created_at,
+                "job": job, "fingerprint": c.fingerprint, "ca_id": c.ca_id, "serial": c.serial,
+                "kind": c.kind, "name": c.name, "group_name": c.group, "tenant": c.tenant,
+                "created_at": c.created_at,
             }));
         }
     }
     (tokens, records)
+}
+
+/// The recordset of [`spend_tokens_pg_sql`]: the token each change (`job`) spends.
+pub(crate) fn spend_recordset(spends: &[(usize, &Spend)]) -> Recordset {
+    let mut set = Recordset::default();
+    for (job, (hash, purpose, now)) in spends {
+        set.push(serde_json::json!({
+            "job": job, "token_sha256": hex::encode(hash), "purpose": purpose, "spent_at": now,
+        }));
+    }
+    set
+}
+
+/// The changes that may try to spend their token: every change but one naming a token an earlier change of the
+/// batch names (that one gets [`Error::Unauthorized`]: a token named twice goes to the first change that names
+/// it).
+pub(crate) fn first_spends(spends: &[Option<&Spend>]) -> Vec<Result<(), Error>> {
+    let mut named: HashSet<(&[u8], &str)> = HashSet::new();
+    spends
+        .iter()
+        .map(|spend| match spend {
+            Some((hash, purpose, _)) if !named.insert((hash.as_slice(), purpose.as_str())) => {
+                Err(Error::Unauthorized)
+            }
+            _ => Ok(()),
+        })
+        .collect()
 }
 
 /// Test token `n` (its hash is `n` repeated) for `purpose`, unspent, made at 1,700,000,000 for ten minutes.
@@ -356,6 +415,30 @@ pub(crate) async fn issue_test_token(store: &Store, n: u8) -> Result<(), Error> 
         .await
 }
 
+/// PostgreSQL: the texts of the statements prepared on every connection of `store`'s write pool.
+#[cfg(test)]
+pub(crate) async fn prepared_statements(store: &Store) -> HashSet<String> {
+    // Every connection back in the pool first, so that the loop below takes each of them (and does not
+    // open a new one while the writer's is still on its way back).
+    while store.write.num_idle() < store.write.size() as usize {
+        tokio::task::yield_now().await;
+    }
+    let mut conns = Vec::new();
+    for _ in 0..store.write.size() {
+        conns.push(store.write.acquire().await.expect("a write connection"));
+    }
+    let mut texts = HashSet::new();
+    for conn in &mut conns {
+        let prepared: Vec<String> =
+            sqlx::query_scalar("SELECT statement FROM pg_prepared_statements")
+                .fetch_all(&mut **conn)
+                .await
+                .expect("prepared statements");
+        texts.extend(prepared);
+    }
+    texts
+}
+
 #[cfg(test)]
 pub(crate) async fn insert_token(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -385,7 +468,7 @@ pub(crate) async fn insert_token(
 /// `UPDATE … RETURNING` per time (whatever their purposes).
 pub(crate) async fn spend_tokens(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    spends: &[Option<&(Vec<u8>, String, i64)>],
+    spends: &[Option<&Spend>],
     backend: Backend,
 ) -> Result<Vec<Result<(), Error>>, Error> {
     if backend == Backend::Postgres {
@@ -437,45 +520,38 @@ pub(crate) async fn spend_tokens(
     Ok(outcomes)
 }
 
-/// [`spend_tokens`] on PostgreSQL. A concurrent redemption through another replica holds the row's lock
-/// until it commits; PostgreSQL then re-checks this statement's conditions against the row it committed
-/// (`consumed_at` is set: not spent here).
+/// [`spend_tokens`] on PostgreSQL, apart from the writer's one statement (a batch that enrols devices writes
+/// its certificates before that statement): [`spend_tokens_pg_sql`] alone.
 async fn spend_tokens_pg(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    spends: &[Option<&(Vec<u8>, String, i64)>],
+    spends: &[Option<&Spend>],
 ) -> Result<Vec<Result<(), Error>>, Error> {
-    let mut named: HashSet<(&[u8], &str)> = HashSet::new();
-    let mut set = Recordset::default();
-    for (hash, purpose, now) in spends.iter().flatten() {
-        // The first change that names a token is the one it can be spent for.
-        if named.insert((hash.as_slice(), purpose.as_str())) {
-            set.push(serde_json::json!({
-                "token_sha256": hex::encode(hash), "purpose": purpose, "spent_at": now,
-            }));
+    let mut outcomes = first_spends(spends);
+    let trying: Vec<(usize, &Spend)> = spends
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| outcomes[*i].is_ok())
+        .filter_map(|(i, spend)| Some((i, (*spend)?)))
+        .collect();
+    if trying.is_empty() {
+        return Ok(outcomes);
+    }
+    let sql = format!(
+        "WITH spent AS ({}) SELECT job FROM spent",
+        spend_tokens_pg_sql(1)
+    );
+    let spent: HashSet<i64> = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
+        .bind(spend_recordset(&trying).finish())
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect();
+    for (i, _) in trying {
+        if !spent.contains(&(i as i64)) {
+            outcomes[i] = Err(Error::Unauthorized);
         }
     }
-    if named.is_empty() {
-        return Ok(spends.iter().map(|_| Ok(())).collect());
-    }
-    let mut spent: HashSet<(Vec<u8>, String)> = sqlx::query_as::<_, (Vec<u8>, String)>(
-        "UPDATE connector_tokens AS t SET consumed_at = s.spent_at \
-         FROM json_to_recordset($1::json) AS s(token_sha256 text, purpose text, spent_at bigint) \
-         WHERE t.token_sha256 = decode(s.token_sha256, 'hex') AND t.purpose = s.purpose \
-         AND t.consumed_at IS NULL AND t.expires_at > s.spent_at RETURNING t.token_sha256, t.purpose",
-    )
-    .bind(set.finish())
-    .fetch_all(&mut **tx)
-    .await?
-    .into_iter()
-    .collect();
-    Ok(spends
-        .iter()
-        .map(|spend| match spend {
-            None => Ok(()),
-            Some((hash, purpose, _)) if spent.remove(&(hash.clone(), purpose.clone())) => Ok(()),
-            Some(_) => Err(Error::Unauthorized),
-        })
-        .collect())
+    Ok(outcomes)
 }
 
 fn token_from_row(r: &AnyRow) -> Result<ConnectorTokenRow, Error> {
@@ -503,4 +579,57 @@ fn cert_from_row(r: &AnyRow) -> Result<ConnectorCertRow, Error> {
         tenant: r.try_get(6)?,
         created_at: r.try_get(7)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::{issue_test_token, prepared_statements, test_token};
+    use crate::audit::{AuditContext, AuditVerdict, Audited};
+    use crate::scratch::{ScratchDb, TEST_WORDS, TestBackend};
+    use crate::{Error, Store};
+
+    /// See: issue 14. On PostgreSQL a batch spends its tokens inside its one statement, with its rows (a
+    /// pairing step was BEGIN, spend, insert, head, audit, COMMIT; the spend is no round trip of its own): no
+    /// statement but that one touches the tokens, and a refused redemption still writes nothing (neither its
+    /// next token nor its audit record) while the token stays spent once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tokens_are_spent_inside_the_batch_statement_postgres() {
+        let db = ScratchDb::new(TestBackend::Postgres).await;
+        let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+        issue_test_token(&store, 1).await.unwrap();
+        let ctx = AuditContext::new("app", "", "client", "127.0.0.1", "req");
+        let audited = Audited {
+            actor: &ctx,
+            action: "connector.token_exchange",
+        };
+        store
+            .exchange_connector_token(&[1; 32], "pairing", &test_token(2, "csr"), &audited)
+            .await
+            .unwrap();
+        let again = store
+            .exchange_connector_token(&[1; 32], "pairing", &test_token(3, "csr"), &audited)
+            .await;
+        assert!(matches!(again, Err(Error::Unauthorized)), "{again:?}");
+        assert!(store.connector_token(&[3; 32]).await.unwrap().is_none());
+        assert!(matches!(
+            store.verify_audit_chain(&[]).await.unwrap(),
+            AuditVerdict::Intact { records: 2, .. }
+        ));
+        let texts = prepared_statements(&store).await;
+        let touching: Vec<&String> = texts
+            .iter()
+            .filter(|t| t.contains("UPDATE connector_tokens"))
+            .collect();
+        assert_eq!(
+            touching.len(),
+            1,
+            "statements spending tokens: {touching:#?}"
+        );
+        assert!(
+            touching[0].contains("INSERT INTO events "),
+            "the spend rides the batch's statement: {touching:#?}"
+        );
+    }
 }

@@ -8,12 +8,13 @@
 //! SQLite, a few on PostgreSQL, each batch in a task and on a connection of its own), spends the batch's
 //! tokens with one `UPDATE … RETURNING` (on SQLite one per second of request time), writes the rest in one transaction, commits once
 //! and answers every waiter. On SQLite the rest is one multi-row INSERT per table; on PostgreSQL, where
-//! each statement is a round trip, it is ONE statement that inserts into every table and takes the audit
-//! chain's lock (its rows bound as JSON recordsets: one statement text for every batch, prepared once per
-//! connection), then the chain's head read and the audit rows: BEGIN, spend, insert, head, audit, COMMIT
-//! (first enrolments of new devices add one statement before the insert, of one text too: their devices,
-//! certificates, slots and history, each device written with its final status; their log entries and
-//! events ride the insert).
+//! each statement is a round trip, it is ONE statement that spends the tokens, inserts into every table (a
+//! change's rows only if its token was spent) and takes the audit chain's lock (its rows bound as JSON
+//! recordsets: one statement text for every batch, prepared once per connection), then the chain's head
+//! read and the audit rows: BEGIN, statement, head, audit, COMMIT. First enrolments of new devices add one
+//! statement before it, of one text too (their devices, certificates, slots and history, each device
+//! written with its final status; their log entries and events ride the batch's statement), and a batch
+//! that enrols spends its tokens before, in a statement of their own.
 //! Under load one fsync serves hundreds of changes; alone, a request pays one commit as before. "Committed
 //! before returned" holds: no waiter is answered before the commit. A change whose token the batch could not
 //! spend (spent, expired, or taken by an earlier change of the same batch) gets [`Error::Unauthorized`] and
@@ -21,6 +22,7 @@
 //! row does not fail its neighbours and every caller gets its own precise result (a token spent in a
 //! rolled-back batch is unspent again).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -236,12 +238,19 @@ async fn write(
         .iter()
         .map(|j| j.change.connector.spend.as_ref())
         .collect();
-    let mut outcomes: Vec<Result<Committed, Error>> =
-        crate::connector::spend_tokens(&mut tx, &spends, backend)
-            .await?
-            .into_iter()
-            .map(|o| o.map(|()| Committed::default()))
-            .collect();
+    // On PostgreSQL the tokens are spent inside the batch's one statement (`insert_and_lock`), unless the
+    // batch enrols devices (their rows are written before it): until then a change that spends one is live
+    // on condition.
+    let spend_in_statement =
+        backend == Backend::Postgres && jobs.iter().all(|j| j.change.enrollment.is_none());
+    let spent = match spend_in_statement {
+        true => crate::connector::first_spends(&spends),
+        false => crate::connector::spend_tokens(&mut tx, &spends, backend).await?,
+    };
+    let mut outcomes: Vec<Result<Committed, Error>> = spent
+        .into_iter()
+        .map(|o| o.map(|()| Committed::default()))
+        .collect();
     let enrolling: Vec<(usize, &EnrollmentRecord)> = jobs
         .iter()
         .enumerate()
@@ -274,7 +283,7 @@ async fn write(
         }
     }
     let live: Vec<usize> = (0..jobs.len()).filter(|i| outcomes[*i].is_ok()).collect();
-    let certs: Vec<&CertRow> = live
+    let certs: Vec<(usize, &CertRow)> = live
         .iter()
         .filter_map(|i| {
             let change = &jobs[*i].change;
@@ -283,7 +292,7 @@ async fn write(
                 .enrollment
                 .as_ref()
                 .filter(|_| backend == Backend::Sqlite);
-            change.cert.as_ref().or(enrolled.map(|r| &r.cert))
+            Some((*i, change.cert.as_ref().or(enrolled.map(|r| &r.cert))?))
         })
         .collect();
     let objects: Vec<&KmipObjectRow> = live.iter().flat_map(|i| &jobs[*i].change.kmip).collect();
@@ -293,7 +302,8 @@ async fn write(
     if backend == Backend::Sqlite {
         // An enrolment's slot and history rows name its certificate (a foreign key): certificates first.
         if !certs.is_empty() {
-            insert_rows(&mut tx, &certs, backend).await?;
+            let rows: Vec<&CertRow> = certs.iter().map(|(_, c)| *c).collect();
+            insert_rows(&mut tx, &rows, backend).await?;
         }
         let enrolled: Vec<(usize, &EnrollmentRecord)> = live
             .iter()
@@ -320,11 +330,14 @@ async fn write(
     {
         crate::acme::order_issued(&mut tx, order_id, serial).await?;
     }
-    let events: Vec<&NewEvent> = live
+    let events: Vec<(usize, &NewEvent)> = live
         .iter()
-        .flat_map(|i| match &firsts[*i] {
-            Some(first) => first.events.as_slice(),
-            None => jobs[*i].change.events.as_slice(),
+        .flat_map(|i| {
+            let events = match &firsts[*i] {
+                Some(first) => first.events.as_slice(),
+                None => jobs[*i].change.events.as_slice(),
+            };
+            events.iter().map(|e| (*i, e))
         })
         .collect();
     let connector: Vec<&ConnectorRows> = live.iter().map(|i| &jobs[*i].change.connector).collect();
@@ -332,79 +345,132 @@ async fn write(
     let mut purged = purged_at.load(Ordering::Relaxed);
     crate::connector::purge_due(&mut tx, &connector, &mut purged).await?;
     purged_at.fetch_max(purged, Ordering::Relaxed);
-    let audits: Vec<_> = live.iter().map(|i| &jobs[*i].audit).collect();
     match backend {
         Backend::Sqlite => {
             if !events.is_empty() {
+                let events: Vec<&NewEvent> = events.iter().map(|(_, e)| *e).collect();
                 insert_events(&mut tx, &events, backend).await?;
             }
             crate::connector::insert_batch(&mut tx, &connector, backend).await?;
+            let audits: Vec<_> = live.iter().map(|i| &jobs[*i].audit).collect();
             crate::audit::append(&mut tx, chain, &audits).await?;
         }
-        Backend::Postgres => {
-            if !audits.is_empty() {
+        Backend::Postgres if !live.is_empty() => {
+            // The change each row belongs to, when its token is spent by the statement.
+            let job = |i: usize| (spend_in_statement && spends[i].is_some()).then_some(i);
+            let rows = StatementRows {
+                certs: certs.iter().map(|(i, c)| (job(*i), *c)).collect(),
+                events: events.iter().map(|(i, e)| (job(*i), *e)).collect(),
+                connector: live
+                    .iter()
+                    .zip(&connector)
+                    .map(|(i, c)| (job(*i), *c))
+                    .collect(),
+                spends: live
+                    .iter()
+                    .filter_map(|i| Some((job(*i)?, spends[*i]?)))
+                    .collect(),
                 // The log entries of the batch's enrolments (SQLite wrote them with their devices).
-                let log: Vec<&LogRow> = live
+                log: live
                     .iter()
                     .filter_map(|i| firsts[*i].as_ref())
                     .flat_map(|first| &first.log)
-                    .collect();
-                insert_and_lock(&mut tx, &certs, &events, &connector, &log).await?;
+                    .collect(),
+            };
+            let spent = insert_and_lock(&mut tx, &rows).await?;
+            for (i, _) in &rows.spends {
+                if !spent.contains(i) {
+                    outcomes[*i] = Err(Error::Unauthorized);
+                }
+            }
+            let audits: Vec<_> = live
+                .iter()
+                .filter(|i| outcomes[**i].is_ok())
+                .map(|i| &jobs[*i].audit)
+                .collect();
+            if !audits.is_empty() {
                 crate::audit::append_locked(&mut tx, chain, &audits).await?;
             }
         }
+        Backend::Postgres => {}
     }
     tx.commit().await?;
     Ok(outcomes)
 }
 
-/// PostgreSQL: the batch's certificates, events and connector rows in ONE statement (a data-modifying
-/// CTE per table, each reading its rows from one JSON parameter), which also takes the audit chain's lock
+/// What the batch's one PostgreSQL statement writes, each row with the change (`job`) whose token the statement
+/// spends before the row may be written (`None`: written unconditionally).
+struct StatementRows<'a> {
+    certs: Vec<(Option<usize>, &'a CertRow)>,
+    events: Vec<(Option<usize>, &'a NewEvent)>,
+    connector: Vec<(Option<usize>, &'a ConnectorRows)>,
+    /// The token each such change spends.
+    spends: Vec<(usize, &'a crate::connector::Spend)>,
+    /// The log entries of the batch's first enrolments (no token: written unconditionally).
+    log: Vec<&'a LogRow>,
+}
+
+/// PostgreSQL: the batch's token spends, certificates, events, connector rows and enrolment log entries in
+/// ONE statement (a data-modifying CTE per table, each reading its rows from one JSON parameter; a row of a
+/// change whose token was not spent is left out), which also takes the audit chain's lock
 /// (`audit::CHAIN_LOCK`) once they are written, as `audit::append` would before its head read: one round
-/// trip where there were up to five, and one statement text for every batch, which each connection
-/// prepares once.
+/// trip where there were up to six, and one statement text for every batch, which each connection prepares
+/// once. Returns the changes whose token it spent.
 async fn insert_and_lock(
     tx: &mut Transaction<'_, Any>,
-    certs: &[&CertRow],
-    events: &[&NewEvent],
-    connector: &[&ConnectorRows],
-    log: &[&LogRow],
-) -> Result<(), Error> {
+    rows: &StatementRows<'_>,
+) -> Result<HashSet<usize>, Error> {
     let mut cert_rows = Recordset::default();
-    for c in certs {
-        cert_rows.push(cert_record(c));
+    for (job, c) in &rows.certs {
+        let mut record = cert_record(c);
+        record["job"] = serde_json::json!(job);
+        cert_rows.push(record);
     }
     let mut event_rows = Recordset::default();
-    for e in events {
+    for (job, e) in &rows.events {
         event_rows.push(serde_json::json!({
-            "id": e.id, "source": e.source, "type": e.ty, "subject": e.subject, "time": e.time,
-            "data": e.data,
+            "job": job, "id": e.id, "source": e.source, "type": e.ty, "subject": e.subject,
+            "time": e.time, "data": e.data,
         }));
     }
-    let (tokens, records) = crate::connector::recordsets(connector);
+    let (tokens, records) = crate::connector::recordsets(&rows.connector);
+    let live = crate::connector::LIVE_PG;
     let sql = format!(
-        "WITH c AS ({}), \
+        "WITH spent AS ({}), \
+         c AS ({}), \
          e AS (INSERT INTO events (id, source, type, subject, time, data) \
-         SELECT id, source, type, subject, time, data FROM json_to_recordset($2::json) AS r(id text, \
-         source text, type text, subject text, time bigint, data text)), \
-         t AS ({}), k AS ({}), l AS ({}) SELECT pg_advisory_xact_lock($5)",
+         SELECT id, source, type, subject, time, data FROM json_to_recordset($2::json) AS r(job bigint, \
+         id text, source text, type text, subject text, time bigint, data text) WHERE {live}), \
+         t AS ({}), k AS ({}), l AS ({}) \
+         SELECT COALESCE((SELECT string_agg(job::text, ',') FROM spent), ''), pg_advisory_xact_lock($5)::text",
+        crate::connector::spend_tokens_pg_sql(7),
         insert_certs_pg(&format!(
-            "json_to_recordset($1::json) AS r({CERT_RECORD_PG})"
+            "json_to_recordset($1::json) AS r(job bigint, {CERT_RECORD_PG}) WHERE {live}"
         )),
-        crate::connector::INSERT_TOKENS_PG,
-        crate::connector::INSERT_RECORDS_PG,
+        crate::connector::insert_tokens_pg(),
+        crate::connector::insert_records_pg(),
         crate::devices::status::INSERT_LOG_PG,
     );
-    sqlx::query(AssertSqlSafe(sql))
+    // The tokens first, the chain's lock second (the order of the columns), as a batch that spends its tokens
+    // apart (`connector::spend_tokens`) takes them: no two batches wait for each other.
+    let (spent, _): (String, String) = sqlx::query_as(AssertSqlSafe(sql))
         .bind(cert_rows.finish())
         .bind(event_rows.finish())
         .bind(tokens.finish())
         .bind(records.finish())
         .bind(crate::audit::CHAIN_LOCK)
-        .bind(crate::devices::status::log_recordset(log).finish())
-        .execute(&mut **tx)
+        .bind(crate::devices::status::log_recordset(&rows.log).finish())
+        .bind(crate::connector::spend_recordset(&rows.spends).finish())
+        .fetch_one(&mut **tx)
         .await?;
-    Ok(())
+    spent
+        .split(',')
+        .filter(|j| !j.is_empty())
+        .map(|j| {
+            j.parse()
+                .map_err(|_| Error::Config(format!("spent job {j:?}")))
+        })
+        .collect()
 }
 
 /// PostgreSQL: the columns of a certificate's record in a JSON recordset ([`cert_record`]).
@@ -744,25 +810,7 @@ mod tests {
                 t.await.unwrap().unwrap();
             }
         }
-        // Every connection back in the pool first, so that the loop below takes each of them (and does not
-        // open a new one while the writer's is still on its way back).
-        while store.write.num_idle() < store.write.size() as usize {
-            tokio::task::yield_now().await;
-        }
-        let mut conns = Vec::new();
-        for _ in 0..store.write.size() {
-            conns.push(store.write.acquire().await.unwrap());
-        }
-        let mut texts = HashSet::new();
-        for conn in &mut conns {
-            let prepared: Vec<String> =
-                sqlx::query_scalar("SELECT statement FROM pg_prepared_statements")
-                    .fetch_all(&mut **conn)
-                    .await
-                    .unwrap();
-            texts.extend(prepared);
-        }
-        texts
+        crate::connector::prepared_statements(store).await
     }
 
     #[test]
