@@ -385,10 +385,10 @@ pub struct Acme {
 
 /// What ACME keeps in memory so that a request reads neither its RA nor its account from the database:
 /// the RAs (by the id or name their URLs carry) whose ACME is enabled, and accounts by id with their RA.
-/// Entries are of one generation of RA and account changes (`Registry::acme_generation`): any change of
+/// Entries are of one generation of RA and account changes (`Registry::ra_generation`): any change of
 /// an RA or an account, here or (through the change feed) on another replica, makes every entry unusable,
 /// and a change's call returns only once every replica with a live cache lease applied it
-/// ([`Registry::on_acme_changed`]). A replica without a live lease does not use the cache.
+/// ([`Registry::on_ra_changed`]). A replica without a live lease does not use the cache.
 #[derive(Debug, Default)]
 struct AcmeCache {
     ras: Remembered<String, (Ra, AcmeSettings)>,
@@ -524,7 +524,7 @@ impl Acme {
             .ras
             .get_or_read(
                 &self.reg.coherence,
-                &self.reg.acme_generation,
+                &self.reg.ra_generation,
                 id_or_name,
                 || async {
                     let ra = self.enrollment.ra_by_id_or_name(id_or_name).await?;
@@ -651,25 +651,17 @@ impl Acme {
         let (ra_id, account) = self
             .cache
             .accounts
-            .get_or_read(
-                &self.reg.coherence,
-                &self.reg.acme_generation,
-                id,
-                || async {
-                    let row = match self.reg.store.acme_account(id).await {
-                        Ok(row) => row,
-                        Err(shedu_store::Error::NotFound) => {
-                            return Err(problem(
-                                ProblemType::AccountDoesNotExist,
-                                "no such account",
-                            ));
-                        }
-                        Err(e) => return Err(store_err("ACME account")(e).into()),
-                    };
-                    let ra_id = row.ra_id.clone();
-                    Ok((ra_id, account_from_row(row)?))
-                },
-            )
+            .get_or_read(&self.reg.coherence, &self.reg.ra_generation, id, || async {
+                let row = match self.reg.store.acme_account(id).await {
+                    Ok(row) => row,
+                    Err(shedu_store::Error::NotFound) => {
+                        return Err(problem(ProblemType::AccountDoesNotExist, "no such account"));
+                    }
+                    Err(e) => return Err(store_err("ACME account")(e).into()),
+                };
+                let ra_id = row.ra_id.clone();
+                Ok((ra_id, account_from_row(row)?))
+            })
             .await?;
         if ra_id != ra.id {
             return Err(problem(ProblemType::AccountDoesNotExist, "no such account"));
@@ -907,7 +899,7 @@ impl Acme {
             )
             .await
             .map_err(store_err("ACME account"))?;
-        self.reg.on_acme_changed().await;
+        self.reg.on_ra_changed().await;
         Ok(())
     }
 

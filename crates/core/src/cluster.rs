@@ -20,7 +20,7 @@
 //!   replica, no replica answers `good` from a cache.
 //!
 //! - **RA and ACME account changes** are notified the same way (`0036_acme_changes.sql`), and their
-//!   calls wait for the replicas as a revocation does ([`Registry::on_acme_changed`]).
+//!   calls wait for the replicas as a revocation does ([`Registry::on_ra_changed`]).
 //!
 //! On SQLite one process owns the database: caches are always usable and nothing is sent.
 
@@ -238,7 +238,7 @@ impl Registry {
             Change::Ca { id } => self.forget_ca(id),
             Change::Secrets => self.forget_secret_callers(),
             Change::Kmip { uid } => self.kmip_objects.forget(uid),
-            Change::Acme => self.forget_acme(),
+            Change::Acme => self.forget_ras(),
             Change::Beat { .. } => {}
         }
     }
@@ -255,9 +255,10 @@ impl Registry {
         self.secrets_generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Makes every ACME RA setting and account cached so far unusable (an RA or an account changed).
-    pub(crate) fn forget_acme(&self) {
-        self.acme_generation.fetch_add(1, Ordering::AcqRel);
+    /// Makes every RA and ACME account cached so far unusable (ACME's RA settings and accounts, EST's RAs):
+    /// an RA or an ACME account changed.
+    pub(crate) fn forget_ras(&self) {
+        self.ra_generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Called once a change of an RA or an ACME account is committed, before the call returns: this
@@ -265,8 +266,8 @@ impl Registry {
     /// until every other replica with a live lease has applied the change (or its lease ran out), as for a
     /// revocation: an account deactivated, or an RA's ACME disabled, is refused everywhere once the change
     /// returned.
-    pub(crate) async fn on_acme_changed(&self) {
-        self.forget_acme();
+    pub(crate) async fn on_ra_changed(&self) {
+        self.forget_ras();
         if self.coherence.clustered {
             self.await_replicas().await;
         }

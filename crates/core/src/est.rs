@@ -120,13 +120,13 @@ struct Call<'a> {
 impl Enrollment {
     /// The RA an EST request is for: the label's (an RA id), or the configured default RA (by id or name)
     /// when the URL has none. Served from memory once read, until any RA changes (here or on another
-    /// replica: every RA change moves `Registry::acme_generation` before it returns).
+    /// replica: every RA change moves `Registry::ra_generation` before it returns).
     pub async fn est_ra(&self, label: Option<&str>) -> Result<Ra, Error> {
         let reg = &self.reg;
         if let Some(id) = label {
             return self
                 .est_ras
-                .get_or_read(&reg.coherence, &reg.acme_generation, id, || self.ra(id))
+                .get_or_read(&reg.coherence, &reg.ra_generation, id, || self.ra(id))
                 .await;
         }
         let Some(default) = self.est_default_ra.as_deref() else {
@@ -138,7 +138,7 @@ impl Enrollment {
         self.est_ras
             .get_or_read(
                 &reg.coherence,
-                &reg.acme_generation,
+                &reg.ra_generation,
                 &format!("/{default}"),
                 || self.ra_by_id_or_name(default),
             )

@@ -253,7 +253,7 @@ impl Enrollment {
             .await
             .map_err(ra_store_err(&ra.name))?;
         // ACME serves RAs from memory: no replica answers for the old settings once this returns.
-        self.reg.on_acme_changed().await;
+        self.reg.on_ra_changed().await;
         Ok(ra)
     }
 
@@ -271,7 +271,7 @@ impl Enrollment {
             )
             .await
             .map_err(ra_store_err(&ra.name))?;
-        self.reg.on_acme_changed().await;
+        self.reg.on_ra_changed().await;
         Ok(())
     }
 

@@ -71,7 +71,7 @@ pub struct Registry {
     /// Moves on every RA change and every ACME account update, here or (through the change feed) on
     /// another replica: ACME's cached RA settings and accounts, and EST's RAs, of an older generation are
     /// not used.
-    pub(crate) acme_generation: std::sync::atomic::AtomicU64,
+    pub(crate) ra_generation: std::sync::atomic::AtomicU64,
     /// Moves on every certificate revocation, here or (through the change feed) on another replica: client
     /// certificates remembered under an older generation are read again.
     pub(crate) revocation_generation: std::sync::atomic::AtomicU64,
@@ -119,7 +119,7 @@ impl Registry {
             coherence: crate::cluster::Coherence::new(store.backend()),
             secrets_generation: std::sync::atomic::AtomicU64::new(0),
             kmip_objects: crate::kmip::ObjectCache::default(),
-            acme_generation: std::sync::atomic::AtomicU64::new(0),
+            ra_generation: std::sync::atomic::AtomicU64::new(0),
             revocation_generation: std::sync::atomic::AtomicU64::new(0),
             store,
             keystore,
@@ -285,7 +285,7 @@ impl Registry {
     pub(crate) fn forget_everything(self: &Arc<Self>) {
         self.forget_secret_callers();
         self.kmip_objects.forget_all();
-        self.forget_acme();
+        self.forget_ras();
         self.revocation_generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if let Ok(mut loaded) = self.loaded.write() {
