@@ -164,3 +164,32 @@ pub fn test_audit(action: &'static str) -> crate::Audited<'static> {
         action,
     }
 }
+
+/// A root CA row `id` for tests: a placeholder certificate, valid until `not_after`, warning
+/// `expiry_warning_days` before its certificates expire.
+pub fn test_ca_row(id: &str, not_after: i64, expiry_warning_days: i64) -> crate::CaRow {
+    crate::CaRow {
+        id: id.into(),
+        name: id.into(),
+        kind: "root".into(),
+        parent_id: None,
+        key_type: "ec-p256".into(),
+        engine: None,
+        key_sealed: None,
+        certificate_der: vec![0x30],
+        subject: format!("CN={id}"),
+        serial: "01".into(),
+        fingerprint: format!("{id:0>64}"),
+        not_before: 0,
+        not_after,
+        status: "active".into(),
+        default_validity_days: 365,
+        key_usages: String::new(),
+        ext_key_usages: String::new(),
+        path_len: None,
+        allowed_key_types: "ec-p256".into(),
+        expiry_warning_days,
+        created_at: 0,
+        name_policy: None,
+    }
+}

@@ -731,30 +731,7 @@ mod tests {
 
     /// A CA row `id`, for certificates and slots to name.
     async fn test_ca(store: &Store, id: &str) {
-        let row = crate::CaRow {
-            id: id.into(),
-            name: id.into(),
-            kind: "root".into(),
-            parent_id: None,
-            key_type: "ec-p256".into(),
-            engine: None,
-            key_sealed: None,
-            certificate_der: vec![0x30],
-            subject: format!("CN={id}"),
-            serial: "01".into(),
-            fingerprint: format!("{id:0>64}"),
-            not_before: 0,
-            not_after: 2_000_000_000,
-            status: "active".into(),
-            default_validity_days: 365,
-            key_usages: String::new(),
-            ext_key_usages: String::new(),
-            path_len: None,
-            allowed_key_types: "ec-p256".into(),
-            expiry_warning_days: 30,
-            created_at: 0,
-            name_policy: None,
-        };
+        let row = crate::scratch::test_ca_row(id, 2_000_000_000, 30);
         let event = test_event("ca.created", &format!("cas/{id}"));
         store
             .insert_ca(&row, &event, &crate::scratch::test_audit("ca.create"))

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use shedu_store::bench_fill::{FleetBand, FleetSlotStatus, SyntheticFleet};
 use shedu_store::scratch::{ScratchDb, TestBackend};
 use shedu_store::{
-    CaRow, CertRow, DEVICE_DECOMMISSIONED, DEVICE_LIVE_CERTIFICATES, DEVICE_RA_MISMATCH,
-    DeviceChanges, DeviceFilter, DeviceRow, EnrollmentRecord, Error, GROUP_HAS_CHILDREN, GroupRow,
-    NewEvent, Store,
+    CertRow, DEVICE_DECOMMISSIONED, DEVICE_LIVE_CERTIFICATES, DEVICE_RA_MISMATCH, DeviceChanges,
+    DeviceFilter, DeviceRow, EnrollmentRecord, Error, GROUP_HAS_CHILDREN, GroupRow, NewEvent,
+    Store,
 };
 
 const NOW: i64 = 1_900_000_000;
@@ -61,30 +61,7 @@ fn rand_u128() -> u128 {
 
 /// A CA row with a warning window of `warn_days`.
 async fn ca(store: &Store, id: &str, warn_days: i64) {
-    let row = CaRow {
-        id: id.into(),
-        name: id.into(),
-        kind: "root".into(),
-        parent_id: None,
-        key_type: "ec-p256".into(),
-        engine: None,
-        key_sealed: None,
-        certificate_der: vec![0x30],
-        subject: format!("CN={id}"),
-        serial: "01".into(),
-        fingerprint: format!("{id:0>64}"),
-        not_before: 0,
-        not_after: NOW + 3650 * DAY,
-        status: "active".into(),
-        default_validity_days: 365,
-        key_usages: String::new(),
-        ext_key_usages: String::new(),
-        path_len: None,
-        allowed_key_types: "ec-p256".into(),
-        expiry_warning_days: warn_days,
-        created_at: 0,
-        name_policy: None,
-    };
+    let row = shedu_store::scratch::test_ca_row(id, NOW + 3650 * DAY, warn_days);
     store
         .insert_ca(
             &row,

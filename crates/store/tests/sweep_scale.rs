@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use shedu_store::scratch::{ScratchDb, TestBackend};
-use shedu_store::{CaRow, CertRow, NewEvent, Store};
+use shedu_store::{CertRow, NewEvent, Store};
 
 const TOTAL: usize = 1_000_000;
 const DUE: usize = 10_000;
@@ -28,30 +28,7 @@ async fn store_with_ca(backend: TestBackend, id: &str, warning_days: i64) -> (Sc
 
 /// Adds a CA that warns `warning_days` before its certificates' notAfter.
 async fn add_ca(store: &Store, id: &str, warning_days: i64) {
-    let ca = CaRow {
-        id: id.to_string(),
-        name: format!("scale {id}"),
-        kind: "root".into(),
-        parent_id: None,
-        key_type: "ec-p256".into(),
-        engine: None,
-        key_sealed: None,
-        certificate_der: vec![0x30],
-        subject: format!("CN={id}"),
-        serial: "01".into(),
-        fingerprint: format!("{id:0>64}"),
-        not_before: 0,
-        not_after: NOW + 3650 * DAY,
-        status: "active".into(),
-        default_validity_days: 365,
-        key_usages: String::new(),
-        ext_key_usages: String::new(),
-        path_len: None,
-        allowed_key_types: "ec-p256".into(),
-        expiry_warning_days: warning_days,
-        created_at: 0,
-        name_policy: None,
-    };
+    let ca = shedu_store::scratch::test_ca_row(id, NOW + 3650 * DAY, warning_days);
     let ev = NewEvent {
         id: format!("e-{id}"),
         source: "/test".into(),
