@@ -492,29 +492,40 @@ pub(crate) async fn append(
     if deferred.is_ok() {
         return Ok(());
     }
-    if chain.backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(CHAIN_LOCK)
-            .execute(&mut **tx)
-            .await?;
-    }
-    append_locked(tx, chain, rows).await
+    let head: Option<(i64, Vec<u8>)> = match chain.backend {
+        // The lock and the head in one round trip (migration 0040).
+        Backend::Postgres => {
+            sqlx::query_as(LOCK_HEAD_PG)
+                .bind(CHAIN_LOCK)
+                .bind("")
+                .fetch_optional(&mut **tx)
+                .await?
+        }
+        Backend::Sqlite => {
+            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut **tx)
+                .await?
+        }
+    };
+    append_after(tx, chain, head, rows).await
 }
 
-/// [`append`] once the transaction holds the chain's lock (on PostgreSQL: `pg_advisory_xact_lock` of
-/// [`CHAIN_LOCK`], taken by the caller in an earlier statement, never in the head read's own: that
-/// statement's snapshot would predate the lock, and miss a row another appender committed while this one
-/// waited). Never deferred.
-pub(crate) async fn append_locked(
+/// PostgreSQL: takes the chain's lock (`pg_advisory_xact_lock` of [`CHAIN_LOCK`], `$1`), then reads the head
+/// with a snapshot taken once the lock is granted (migration 0040's function; a statement's own snapshot
+/// predates its wait for the lock, and would miss a row another appender committed meanwhile). `$2` is
+/// evaluated before the lock is taken. No row when the log is empty.
+pub(crate) const LOCK_HEAD_PG: &str = "SELECT seq, hash FROM shedu_audit_lock_head($1, $2)";
+
+/// [`append`] once the transaction holds the chain's lock (on PostgreSQL: taken with [`LOCK_HEAD_PG`]) and
+/// has read `head` (the newest row's seq and chain value; `None` when the log is empty) after it. Never
+/// deferred.
+pub(crate) async fn append_after(
     tx: &mut Transaction<'_, Any>,
     chain: &Chain,
+    head: Option<(i64, Vec<u8>)>,
     rows: &[&Pending],
 ) -> Result<(), Error> {
     let backend = chain.backend;
-    let head: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut **tx)
-            .await?;
     let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_vec()));
     if backend == Backend::Postgres {
         // One statement of one shape whatever the number of rows (see `writer::Recordset`).
@@ -1191,6 +1202,99 @@ mod tests {
         ] {
             assert!(bad.parse::<Checkpoint>().is_err(), "{bad}");
         }
+    }
+
+    /// PostgreSQL: the head read with the chain's lock (one round trip, migration 0040) sees the row an appender
+    /// committed while this one waited for the lock, as a statement of its own after the lock would. (A
+    /// statement's own snapshot predates its wait: it would chain the next row to the head before that one.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_head_is_read_after_the_lock_is_granted_postgres() {
+        let db = ScratchDb::new(TestBackend::Postgres).await;
+        let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+        let ctx = AuditContext::new("bob", "u1", "operator", "10.0.0.2", "req");
+        let entry = |n: i64| ctx.entry("POST /y", "/y", Outcome::Success, None, n);
+        store.append_audit(entry(1)).await.unwrap();
+        // The blocker appends a row (taking the lock) and keeps the lock until it commits.
+        let mut blocker = store.write.begin().await.unwrap();
+        let second = Pending {
+            entry: entry(2),
+            written: Arc::default(),
+        };
+        append(&mut blocker, &store.chain, &[&second])
+            .await
+            .unwrap();
+        let waiter = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tx = store.write.begin().await.unwrap();
+                let head: Option<(i64, Vec<u8>)> = sqlx::query_as(LOCK_HEAD_PG)
+                    .bind(CHAIN_LOCK)
+                    .bind("")
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.rollback().await.unwrap();
+                head
+            })
+        };
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            )
+            .fetch_one(&store.read)
+            .await
+            .unwrap();
+            if waiting == 1 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        blocker.commit().await.unwrap();
+        let (seq, hash) = waiter.await.unwrap().expect("a head");
+        assert_eq!(
+            seq, 2,
+            "the head read missed the row committed during the wait"
+        );
+        assert_eq!(Some((seq, hash)), store.audit_head().await.unwrap());
+    }
+
+    /// Two servers on one PostgreSQL database (two stores), each writing through both of its writers (the
+    /// certificate writer's batches and the group writer's audit rows) at once: every write succeeds and the
+    /// chain holds every row, in one unbroken line.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_servers_chain_one_log_postgres() {
+        let db = ScratchDb::new(TestBackend::Postgres).await;
+        let stores = [
+            Store::connect(&db.url, &TEST_WORDS).await.unwrap(),
+            Store::connect(&db.url, &TEST_WORDS).await.unwrap(),
+        ];
+        let ctx = AuditContext::new("bob", "u1", "operator", "10.0.0.2", "req");
+        let mut tasks = Vec::new();
+        for (s, store) in stores.iter().enumerate() {
+            for n in 0..30u8 {
+                let token = 30 * s as u8 + n;
+                let writer = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    crate::connector::issue_test_token(&writer, token).await
+                }));
+                let (store, e) = (
+                    store.clone(),
+                    ctx.entry("POST /y", "/y", Outcome::Success, None, i64::from(n)),
+                );
+                tasks.push(tokio::spawn(async move { store.append_audit(e).await }));
+            }
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            stores[1].verify_audit_chain(&[]).await.unwrap(),
+            AuditVerdict::Intact {
+                records: 120,
+                legacy: 120
+            }
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

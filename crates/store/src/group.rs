@@ -9,7 +9,7 @@
 //! piece that succeeded (the pieces' own appends are deferred to this point: `audit::deferring`), commits
 //! once and answers every waiter. An audit row queued alone ([`Store::append_audit`]: a read's, a
 //! refusal's) runs nothing and needs no savepoint, and a batch of one piece of work runs it without one:
-//! a batch of reads' records is BEGIN, the chain's head, one INSERT and COMMIT. One fsync and one short turn of the chain lock serve the whole batch.
+//! a batch of reads' records is BEGIN, the chain's lock and head (one statement), one INSERT and COMMIT. One fsync and one short turn of the chain lock serve the whole batch.
 //! SQLite runs one batch at a time; PostgreSQL runs up to [`slots`] at once, each on its own connection,
 //! and a new batch forms from what queued while every slot was busy.
 //!

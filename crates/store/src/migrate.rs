@@ -169,6 +169,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0039_sweep_horizons.sql"),
         postgres: include_str!("../migrations/postgres/0039_sweep_horizons.sql"),
     },
+    Migration {
+        version: 40,
+        sqlite: include_str!("../migrations/sqlite/0040_audit_lock_head.sql"),
+        postgres: include_str!("../migrations/postgres/0040_audit_lock_head.sql"),
+    },
 ];
 
 /// Whether every migration this binary knows is applied (a replica of an older binary may have migrated

@@ -9,9 +9,9 @@
 //! tokens with one `UPDATE … RETURNING` (on SQLite one per second of request time), writes the rest in one transaction, commits once
 //! and answers every waiter. On SQLite the rest is one multi-row INSERT per table; on PostgreSQL, where
 //! each statement is a round trip, it is ONE statement that spends the tokens, inserts into every table (a
-//! change's rows only if its token was spent) and takes the audit chain's lock (its rows bound as JSON
-//! recordsets: one statement text for every batch, prepared once per connection), then the chain's head
-//! read and the audit rows: BEGIN, statement, head, audit, COMMIT. First enrolments of new devices add one
+//! change's rows only if its token was spent), then takes the audit chain's lock and reads its head (its rows
+//! bound as JSON recordsets: one statement text for every batch, prepared once per connection), then the
+//! audit rows: BEGIN, statement, audit, COMMIT; only the last two hold the chain's lock. First enrolments of new devices add one
 //! statement before it, of one text too (their devices, certificates, slots and history, each device
 //! written with its final status; their log entries and events ride the batch's statement), and a batch
 //! that enrols spends its tokens before, in a statement of their own.
@@ -377,7 +377,7 @@ async fn write(
                     .flat_map(|first| &first.log)
                     .collect(),
             };
-            let spent = insert_and_lock(&mut tx, &rows).await?;
+            let (spent, head) = insert_and_lock(&mut tx, &rows).await?;
             for (i, _) in &rows.spends {
                 if !spent.contains(i) {
                     outcomes[*i] = Err(Error::Unauthorized);
@@ -389,7 +389,7 @@ async fn write(
                 .map(|i| &jobs[*i].audit)
                 .collect();
             if !audits.is_empty() {
-                crate::audit::append_locked(&mut tx, chain, &audits).await?;
+                crate::audit::append_after(&mut tx, chain, head, &audits).await?;
             }
         }
         Backend::Postgres => {}
@@ -412,14 +412,14 @@ struct StatementRows<'a> {
 
 /// PostgreSQL: the batch's token spends, certificates, events, connector rows and enrolment log entries in
 /// ONE statement (a data-modifying CTE per table, each reading its rows from one JSON parameter; a row of a
-/// change whose token was not spent is left out), which also takes the audit chain's lock
-/// (`audit::CHAIN_LOCK`) once they are written, as `audit::append` would before its head read: one round
-/// trip where there were up to six, and one statement text for every batch, which each connection prepares
-/// once. Returns the changes whose token it spent.
+/// change whose token was not spent is left out), which then takes the audit chain's lock and reads its head
+/// (`audit::LOCK_HEAD_PG`), as `audit::append` would: one round trip where there were up to seven, and one
+/// statement text for every batch, which each connection prepares once. Returns the changes whose token it
+/// spent and the chain's head (`None`: the log is empty).
 async fn insert_and_lock(
     tx: &mut Transaction<'_, Any>,
     rows: &StatementRows<'_>,
-) -> Result<HashSet<usize>, Error> {
+) -> Result<(HashSet<usize>, Option<(i64, Vec<u8>)>), Error> {
     let mut cert_rows = Recordset::default();
     for (job, c) in &rows.certs {
         let mut record = cert_record(c);
@@ -437,12 +437,16 @@ async fn insert_and_lock(
     let live = crate::connector::LIVE_PG;
     let sql = format!(
         "WITH spent AS ({}), \
-         c AS ({}), \
+         c AS ({} RETURNING 1), \
          e AS (INSERT INTO events (id, source, type, subject, time, data) \
          SELECT id, source, type, subject, time, data FROM json_to_recordset($2::json) AS r(job bigint, \
-         id text, source text, type text, subject text, time bigint, data text) WHERE {live}), \
-         t AS ({}), k AS ({}), l AS ({}) \
-         SELECT COALESCE((SELECT string_agg(job::text, ',') FROM spent), ''), pg_advisory_xact_lock($5)::text",
+         id text, source text, type text, subject text, time bigint, data text) WHERE {live} RETURNING 1), \
+         t AS ({} RETURNING 1), k AS ({} RETURNING 1), l AS ({} RETURNING 1), \
+         s AS MATERIALIZED (SELECT COALESCE((SELECT string_agg(job::text, ',') FROM spent), '') AS jobs, \
+         (SELECT count(*) FROM c) + (SELECT count(*) FROM e) + (SELECT count(*) FROM t) \
+         + (SELECT count(*) FROM k) + (SELECT count(*) FROM l) AS written) \
+         SELECT s.jobs, h.seq, h.hash FROM s \
+         LEFT JOIN LATERAL shedu_audit_lock_head($5, s.jobs || ' ' || s.written) AS h ON true",
         crate::connector::spend_tokens_pg_sql(7),
         insert_certs_pg(&format!(
             "json_to_recordset($1::json) AS r(job bigint, {CERT_RECORD_PG}) WHERE {live}"
@@ -451,26 +455,31 @@ async fn insert_and_lock(
         crate::connector::insert_records_pg(),
         crate::devices::status::INSERT_LOG_PG,
     );
-    // The tokens first, the chain's lock second (the order of the columns), as a batch that spends its tokens
-    // apart (`connector::spend_tokens`) takes them: no two batches wait for each other.
-    let (spent, _): (String, String) = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(cert_rows.finish())
-        .bind(event_rows.finish())
-        .bind(tokens.finish())
-        .bind(records.finish())
-        .bind(crate::audit::CHAIN_LOCK)
-        .bind(crate::devices::status::log_recordset(&rows.log).finish())
-        .bind(crate::connector::spend_recordset(&rows.spends).finish())
-        .fetch_one(&mut **tx)
-        .await?;
-    spent
+    // The tokens first, the chain's lock second, as a batch that spends its tokens apart
+    // (`connector::spend_tokens`) takes them: no two batches wait for each other. The rows are written before
+    // the lock too (the lock's call takes what `s` counted as an argument; left to themselves, data-modifying
+    // CTEs that the main query does not read run after it, under the lock), and the chain's head is read once
+    // the lock is granted (`audit::LOCK_HEAD_PG`): of the batch, only its audit rows and its commit hold it.
+    let (spent, seq, hash): (String, Option<i64>, Option<Vec<u8>>) =
+        sqlx::query_as(AssertSqlSafe(sql))
+            .bind(cert_rows.finish())
+            .bind(event_rows.finish())
+            .bind(tokens.finish())
+            .bind(records.finish())
+            .bind(crate::audit::CHAIN_LOCK)
+            .bind(crate::devices::status::log_recordset(&rows.log).finish())
+            .bind(crate::connector::spend_recordset(&rows.spends).finish())
+            .fetch_one(&mut **tx)
+            .await?;
+    let spent = spent
         .split(',')
         .filter(|j| !j.is_empty())
         .map(|j| {
             j.parse()
                 .map_err(|_| Error::Config(format!("spent job {j:?}")))
         })
-        .collect()
+        .collect::<Result<_, Error>>()?;
+    Ok((spent, seq.zip(hash)))
 }
 
 /// PostgreSQL: the columns of a certificate's record in a JSON recordset ([`cert_record`]).
