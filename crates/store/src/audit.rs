@@ -526,34 +526,14 @@ pub(crate) async fn append_after(
     rows: &[&Pending],
 ) -> Result<(), Error> {
     let backend = chain.backend;
-    let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_vec()));
     if backend == Backend::Postgres {
         // One statement of one shape whatever the number of rows (see `writer::Recordset`).
-        let mut set = crate::writer::Recordset::default();
-        for p in rows {
-            seq += 1;
-            let id = crate::ordered_id();
-            let hash = chain.value(&prev, seq, &id, &p.entry);
-            let e = &p.entry;
-            set.push(serde_json::json!({
-                "seq": seq, "id": id, "time": e.time, "principal": e.principal,
-                "principal_id": e.principal_id, "role": e.role, "action": e.action, "target": e.target,
-                "outcome": e.outcome, "source": e.source, "request_id": e.request_id, "detail": e.detail,
-                "prev_hash": hex::encode(&prev), "hash": hex::encode(&hash),
-            }));
-            prev = hash;
-        }
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO audit_log ({COLUMNS}) SELECT seq, id, time, principal, principal_id, role, action, \
-             target, outcome, source, request_id, detail, decode(prev_hash, 'hex'), decode(hash, 'hex') \
-             FROM json_to_recordset($1::json) AS r(seq bigint, id text, time bigint, principal text, \
-             principal_id text, role text, action text, target text, outcome text, source text, \
-             request_id text, detail text, prev_hash text, hash text)"
-        )))
-        .bind(set.finish())
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query(AssertSqlSafe(insert_pg("$1")))
+            .bind(chained_pg(chain, head, rows))
+            .execute(&mut **tx)
+            .await?;
     } else {
+        let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_vec()));
         for chunk in rows.chunks(CHUNK) {
             let mut sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES ");
             crate::writer::push_placeholders(&mut sql, chunk.len(), 14, backend);
@@ -587,6 +567,73 @@ pub(crate) async fn append_after(
         p.written.store(true, Ordering::Release);
     }
     Ok(())
+}
+
+/// PostgreSQL: [`append_after`], then commits `tx`, in ONE round trip: the INSERT, COMMIT and a BEGIN sent as
+/// one simple query (the rows inlined as a dollar-quoted JSON literal, [`dollar_quoted`]), so the chain's lock
+/// is released as soon as the commit is durable rather than one more turn of the caller later. The empty
+/// transaction the BEGIN opens is `tx`'s to commit (no WAL, no fsync), outside the lock. On an error nothing of
+/// the transaction is committed (PostgreSQL skips the statements after a failing one) and dropping `tx` rolls it
+/// back.
+pub(crate) async fn append_and_commit_pg(
+    mut tx: Transaction<'_, Any>,
+    chain: &Chain,
+    head: Option<(i64, Vec<u8>)>,
+    rows: &[&Pending],
+) -> Result<(), Error> {
+    let json = chained_pg(chain, head, rows);
+    let sql = format!("{}; COMMIT; BEGIN", insert_pg(&dollar_quoted(&json)));
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await?;
+    for p in rows {
+        p.written.store(true, Ordering::Release);
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// PostgreSQL: the INSERT of the audit rows of the JSON recordset `source` ([`chained_pg`]).
+fn insert_pg(source: &str) -> String {
+    format!(
+        "INSERT INTO audit_log ({COLUMNS}) SELECT seq, id, time, principal, principal_id, role, action, \
+         target, outcome, source, request_id, detail, decode(prev_hash, 'hex'), decode(hash, 'hex') \
+         FROM json_to_recordset({source}::json) AS r(seq bigint, id text, time bigint, principal text, \
+         principal_id text, role text, action text, target text, outcome text, source text, \
+         request_id text, detail text, prev_hash text, hash text)"
+    )
+}
+
+/// PostgreSQL: `rows` chained after `head` (`None`: the log is empty), as the JSON recordset of [`insert_pg`].
+fn chained_pg(chain: &Chain, head: Option<(i64, Vec<u8>)>, rows: &[&Pending]) -> String {
+    let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_vec()));
+    let mut set = crate::writer::Recordset::default();
+    for p in rows {
+        seq += 1;
+        let id = crate::ordered_id();
+        let hash = chain.value(&prev, seq, &id, &p.entry);
+        let e = &p.entry;
+        set.push(serde_json::json!({
+            "seq": seq, "id": id, "time": e.time, "principal": e.principal,
+            "principal_id": e.principal_id, "role": e.role, "action": e.action, "target": e.target,
+            "outcome": e.outcome, "source": e.source, "request_id": e.request_id, "detail": e.detail,
+            "prev_hash": hex::encode(&prev), "hash": hex::encode(&hash),
+        }));
+        prev = hash;
+    }
+    set.finish()
+}
+
+/// `text` as a PostgreSQL dollar-quoted string constant, whose content is taken as is (no escapes): its tag
+/// (`$s0$`, `$s1$`, …) is the first whose first occurrence in `text` + tag is the closing one, so nothing
+/// inside can end it.
+fn dollar_quoted(text: &str) -> String {
+    (0u64..)
+        .map(|n| format!("$s{n}$"))
+        .map(|tag| format!("{tag}{text}{tag}"))
+        .find(|quoted| {
+            let tag_len = (quoted.len() - text.len()) / 2;
+            quoted[tag_len..].find(&quoted[..tag_len]) == Some(text.len())
+        })
+        .unwrap_or_default()
 }
 
 impl Store {
@@ -1295,6 +1342,57 @@ mod tests {
                 legacy: 120
             }
         );
+    }
+
+    /// PostgreSQL: a dollar-quoted constant reads back as exactly its text, whatever the text holds (tags,
+    /// parts of tags at its end, quotes, backslashes), and audit rows appended with their commit in one round
+    /// trip (the certificate writer's) keep such text exactly, chained.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rows_committed_with_their_append_keep_any_text_postgres() {
+        let db = ScratchDb::new(TestBackend::Postgres).await;
+        let store = Store::connect(&db.url, &TEST_WORDS).await.unwrap();
+        let texts = [
+            "",
+            "$",
+            "$s0$",
+            "x$s0",
+            "$s0$s1$x$s",
+            "$$",
+            "'",
+            "\\'\\",
+            "é\u{1F600}",
+            "a $s0$ b $s1$ c",
+        ];
+        for text in texts {
+            let back: String =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT {}", dollar_quoted(text))))
+                    .fetch_one(&store.read)
+                    .await
+                    .unwrap();
+            assert_eq!(back, text);
+        }
+        let principal = "mallory $s0$'); DROP TABLE audit_log; --\\ $s1";
+        let ctx = AuditContext::new(principal, "u1", "operator", "10.0.0.2", "req");
+        let audited = Audited {
+            actor: &ctx,
+            action: "connector.token_create",
+        };
+        store
+            .insert_connector_token(
+                &crate::connector::test_token(1, "pairing"),
+                &crate::connector::test_token_event(1, 1_700_000_000),
+                &audited,
+            )
+            .await
+            .unwrap();
+        assert!(ctx.written());
+        let page = store.audit_records(&AuditFilter::default()).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].entry.principal, principal);
+        assert!(matches!(
+            store.verify_audit_chain(&[]).await.unwrap(),
+            AuditVerdict::Intact { records: 1, .. }
+        ));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
