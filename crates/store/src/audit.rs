@@ -501,14 +501,13 @@ pub(crate) async fn append(
                 .fetch_optional(&mut **tx)
                 .await?
         }
-        Backend::Sqlite => {
-            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut **tx)
-                .await?
-        }
+        Backend::Sqlite => sqlx::query_as(HEAD).fetch_optional(&mut **tx).await?,
     };
     append_after(tx, chain, head, rows).await
 }
+
+/// The newest row's seq and chain value (no row when the log is empty).
+const HEAD: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
 
 /// PostgreSQL: takes the chain's lock (`pg_advisory_xact_lock` of [`CHAIN_LOCK`], `$1`), then reads the head
 /// with a snapshot taken once the lock is granted (migration 0040's function; a statement's own snapshot
@@ -526,26 +525,23 @@ pub(crate) async fn append_after(
     rows: &[&Pending],
 ) -> Result<(), Error> {
     let backend = chain.backend;
+    let links = chained(chain, head, rows);
     if backend == Backend::Postgres {
         // One statement of one shape whatever the number of rows (see `writer::Recordset`).
         sqlx::query(AssertSqlSafe(insert_pg("$1")))
-            .bind(chained_pg(chain, head, rows))
+            .bind(recordset_pg(&links))
             .execute(&mut **tx)
             .await?;
     } else {
-        let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_vec()));
-        for chunk in rows.chunks(CHUNK) {
+        for chunk in links.chunks(CHUNK) {
             let mut sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES ");
             crate::writer::push_placeholders(&mut sql, chunk.len(), 14, backend);
             let mut q = sqlx::query(AssertSqlSafe(sql));
-            for p in chunk {
-                seq += 1;
-                let id = crate::ordered_id();
-                let hash = chain.value(&prev, seq, &id, &p.entry);
-                let e = &p.entry;
+            for link in chunk {
+                let e = link.entry;
                 q = q
-                    .bind(seq)
-                    .bind(id)
+                    .bind(link.seq)
+                    .bind(link.id.clone())
                     .bind(e.time)
                     .bind(e.principal.clone())
                     .bind(e.principal_id.clone())
@@ -556,9 +552,8 @@ pub(crate) async fn append_after(
                     .bind(e.source.clone())
                     .bind(e.request_id.clone())
                     .bind(e.detail.clone())
-                    .bind(prev)
-                    .bind(hash.clone());
-                prev = hash;
+                    .bind(link.prev.clone())
+                    .bind(link.hash.clone());
             }
             q.execute(&mut **tx).await?;
         }
@@ -581,7 +576,7 @@ pub(crate) async fn append_and_commit_pg(
     head: Option<(i64, Vec<u8>)>,
     rows: &[&Pending],
 ) -> Result<(), Error> {
-    let json = chained_pg(chain, head, rows);
+    let json = recordset_pg(&chained(chain, head, rows));
     let sql = format!("{}; COMMIT; BEGIN", insert_pg(&dollar_quoted(&json)));
     sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await?;
     for p in rows {
@@ -591,7 +586,7 @@ pub(crate) async fn append_and_commit_pg(
     Ok(())
 }
 
-/// PostgreSQL: the INSERT of the audit rows of the JSON recordset `source` ([`chained_pg`]).
+/// PostgreSQL: the INSERT of the audit rows of the JSON recordset `source` ([`recordset_pg`]).
 fn insert_pg(source: &str) -> String {
     format!(
         "INSERT INTO audit_log ({COLUMNS}) SELECT seq, id, time, principal, principal_id, role, action, \
@@ -602,22 +597,45 @@ fn insert_pg(source: &str) -> String {
     )
 }
 
-/// PostgreSQL: `rows` chained after `head` (`None`: the log is empty), as the JSON recordset of [`insert_pg`].
-fn chained_pg(chain: &Chain, head: Option<(i64, Vec<u8>)>, rows: &[&Pending]) -> String {
+/// A row about to be appended: its entry, place and chain values.
+struct Link<'a> {
+    entry: &'a AuditEntry,
+    seq: i64,
+    id: String,
+    prev: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+/// `rows` chained after `head` (the newest row's seq and chain value; `None`: the log is empty).
+fn chained<'a>(chain: &Chain, head: Option<(i64, Vec<u8>)>, rows: &[&'a Pending]) -> Vec<Link<'a>> {
     let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_vec()));
+    rows.iter()
+        .map(|p| {
+            seq += 1;
+            let id = crate::ordered_id();
+            let hash = chain.value(&prev, seq, &id, &p.entry);
+            Link {
+                entry: &p.entry,
+                seq,
+                id,
+                prev: std::mem::replace(&mut prev, hash.clone()),
+                hash,
+            }
+        })
+        .collect()
+}
+
+/// PostgreSQL: `links` as the JSON recordset of [`insert_pg`].
+fn recordset_pg(links: &[Link<'_>]) -> String {
     let mut set = crate::writer::Recordset::default();
-    for p in rows {
-        seq += 1;
-        let id = crate::ordered_id();
-        let hash = chain.value(&prev, seq, &id, &p.entry);
-        let e = &p.entry;
+    for link in links {
+        let e = link.entry;
         set.push(serde_json::json!({
-            "seq": seq, "id": id, "time": e.time, "principal": e.principal,
+            "seq": link.seq, "id": link.id, "time": e.time, "principal": e.principal,
             "principal_id": e.principal_id, "role": e.role, "action": e.action, "target": e.target,
             "outcome": e.outcome, "source": e.source, "request_id": e.request_id, "detail": e.detail,
-            "prev_hash": hex::encode(&prev), "hash": hex::encode(&hash),
+            "prev_hash": hex::encode(&link.prev), "hash": hex::encode(&link.hash),
         }));
-        prev = hash;
     }
     set.finish()
 }
@@ -653,11 +671,7 @@ impl Store {
 
     /// The newest row's seq and chain value; `None` when the log is empty.
     pub async fn audit_head(&self) -> Result<Option<(i64, Vec<u8>)>, Error> {
-        Ok(
-            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&self.read)
-                .await?,
-        )
+        Ok(sqlx::query_as(HEAD).fetch_optional(&self.read).await?)
     }
 
     /// A checkpoint of the current head at `time`; `None` when the log is empty or no key is set.
@@ -955,6 +969,25 @@ fn checkpoint_encoding(seq: i64, head: &[u8], time: i64, mut out: impl FnMut(&[u
     ] {
         out(&(field.len() as u64).to_be_bytes());
         out(field);
+    }
+}
+
+/// PostgreSQL: returns once at least `n` transactions of `store`'s database wait for an advisory lock (the
+/// chain's, in the tests that hold it).
+#[cfg(test)]
+pub(crate) async fn until_lock_waiters(store: &Store, n: i64) {
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(&store.read)
+        .await
+        .expect("pg_locks");
+        if waiting >= n {
+            return;
+        }
+        tokio::task::yield_now().await;
     }
 }
 
@@ -1284,19 +1317,7 @@ mod tests {
                 head
             })
         };
-        loop {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
-                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            )
-            .fetch_one(&store.read)
-            .await
-            .unwrap();
-            if waiting == 1 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
+        until_lock_waiters(&store, 1).await;
         blocker.commit().await.unwrap();
         let (seq, hash) = waiter.await.unwrap().expect("a head");
         assert_eq!(

@@ -326,7 +326,7 @@ mod tests {
 
     use super::*;
     use crate::scratch::{ScratchDb, TestBackend};
-    use crate::{CaRow, DeviceFilter, NewEvent};
+    use crate::{DeviceFilter, NewEvent};
 
     const NOW: i64 = 1_800_000_000;
     const DAY: i64 = 86_400;
@@ -377,30 +377,7 @@ mod tests {
         let store = Store::connect(&db.url, &crate::scratch::TEST_WORDS)
             .await
             .unwrap();
-        let ca = CaRow {
-            id: "ca1".into(),
-            name: "ca1".into(),
-            kind: "root".into(),
-            parent_id: None,
-            key_type: "ec-p256".into(),
-            engine: None,
-            key_sealed: None,
-            certificate_der: vec![0x30],
-            subject: "CN=ca1".into(),
-            serial: "01".into(),
-            fingerprint: "0".repeat(64),
-            not_before: 0,
-            not_after: NOW + 3650 * DAY,
-            status: "active".into(),
-            default_validity_days: 365,
-            key_usages: String::new(),
-            ext_key_usages: String::new(),
-            path_len: None,
-            allowed_key_types: "ec-p256".into(),
-            expiry_warning_days: 30,
-            created_at: 0,
-            name_policy: None,
-        };
+        let ca = crate::scratch::test_ca_row("ca1", NOW + 3650 * DAY, 30);
         let event = NewEvent {
             id: "e1".into(),
             source: "/test".into(),

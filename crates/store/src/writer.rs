@@ -773,19 +773,7 @@ mod tests {
             for slot in 1..=super::slots(crate::Backend::Postgres) {
                 tasks.push(change(store, n));
                 n += 1;
-                loop {
-                    let waiting: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
-                         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-                    )
-                    .fetch_one(&mut *blocker)
-                    .await
-                    .unwrap();
-                    if waiting >= slot as i64 {
-                        break;
-                    }
-                    tokio::task::yield_now().await;
-                }
+                crate::audit::until_lock_waiters(store, slot as i64).await;
             }
             for _ in 0..size {
                 tasks.push(change(store, n));

@@ -172,28 +172,5 @@ pub fn assert_exactly_in_order(received: &[CloudEvent], expected: &[String]) {
 
 /// A CA row to hang certificates on.
 pub fn ca_row(id: &str) -> CaRow {
-    CaRow {
-        id: id.into(),
-        name: format!("ca-{id}"),
-        kind: "root".into(),
-        parent_id: None,
-        key_type: "ec-p256".into(),
-        engine: None,
-        key_sealed: None,
-        certificate_der: vec![0x30],
-        subject: format!("CN={id}"),
-        serial: "01".into(),
-        fingerprint: hex::encode(rand::random::<[u8; 32]>()),
-        not_before: 0,
-        not_after: now() + 3650 * 86_400,
-        status: "active".into(),
-        default_validity_days: 365,
-        key_usages: String::new(),
-        ext_key_usages: String::new(),
-        path_len: None,
-        allowed_key_types: "ec-p256".into(),
-        expiry_warning_days: 30,
-        created_at: 0,
-        name_policy: None,
-    }
+    shedu_store::scratch::test_ca_row(id, now() + 3650 * 86_400, 30)
 }
