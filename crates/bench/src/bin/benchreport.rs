@@ -517,9 +517,10 @@ fn connector(out: &mut String, rows: &[Value]) {
                 .collect()
         };
         let (apis, pairings) = (of("shedu", None), of("shedu-connector", Some("pairing")));
-        let Some(renewal) = of("shedu-connector", Some("renewal")).first().copied() else {
+        if pairings.is_empty() {
             continue;
-        };
+        }
+        let renewal = of("shedu-connector", Some("renewal")).first().copied();
         // Round i is the i-th API window and the i-th pairing window (scripts/bench alternates them).
         let rounds: Vec<(f64, &Value)> = apis
             .iter()
@@ -545,9 +546,14 @@ fn connector(out: &mut String, rows: &[Value]) {
         };
         let errors: u64 = pairings
             .iter()
-            .chain([&renewal])
+            .chain(renewal.as_ref())
             .filter_map(|r| r["errors"].as_u64())
             .sum();
+        let listed = costs
+            .iter()
+            .map(|c| format!("{c:.1}"))
+            .collect::<Vec<_>>()
+            .join(" / ");
         let _ = writeln!(
             out,
             "| {label} | {} | **{}** | {} | {} | {} | {} | {} | {} | **{}** | {errors} |",
@@ -555,18 +561,17 @@ fn connector(out: &mut String, rows: &[Value]) {
             opt(median(&rates), thousands),
             latency("p50_ms"),
             latency("p99_ms"),
-            opt(f(renewal, "per_s"), thousands),
-            opt(renewal["latency"]["p50_ms"].as_f64(), |v| format!("{v:.2}")),
+            opt(renewal.and_then(|r| f(r, "per_s")), thousands),
+            opt(
+                renewal.and_then(|r| r["latency"]["p50_ms"].as_f64()),
+                |v| format!("{v:.2}")
+            ),
             opt(
                 median(&sorted(rounds.iter().map(|(a, _)| *a).collect())),
                 thousands
             ),
-            costs
-                .iter()
-                .map(|c| format!("{c:.1}"))
-                .collect::<Vec<_>>()
-                .join(" / "),
-            opt(median(&sorted(costs.clone())), |m| format!("{m:.1}")),
+            listed,
+            opt(median(&sorted(costs)), |m| format!("{m:.1}")),
         );
     }
     for r in rows.iter().filter(|r| !r["first_error"].is_null()) {
