@@ -506,27 +506,34 @@ fn connector(out: &mut String, rows: &[Value]) {
         }
     }
     for (label, c) in groups {
-        let of = |target: &str, mode: Option<&str>| -> Vec<&Value> {
-            rows.iter()
-                .filter(|r| {
-                    s(r, "label") == label
-                        && &r["concurrency"] == c
-                        && s(r, "target") == target
-                        && mode.is_none_or(|m| s(r, "mode") == m)
-                })
+        // This server's rows at this concurrency, in the order scripts/bench wrote them.
+        let group: Vec<&Value> = rows
+            .iter()
+            .filter(|r| s(r, "label") == label && &r["concurrency"] == c)
+            .collect();
+        let connector = |mode: &str| -> Vec<&Value> {
+            group
+                .iter()
+                .copied()
+                .filter(|r| s(r, "target") == "shedu-connector" && s(r, "mode") == mode)
                 .collect()
         };
-        let (apis, pairings) = (of("shedu", None), of("shedu-connector", Some("pairing")));
+        let pairings = connector("pairing");
         if pairings.is_empty() {
             continue;
         }
-        let renewal = of("shedu-connector", Some("renewal")).first().copied();
-        // Round i is the i-th API window and the i-th pairing window (scripts/bench alternates them).
-        let rounds: Vec<(f64, &Value)> = apis
-            .iter()
-            .zip(&pairings)
-            .filter_map(|(api, p)| Some((f(api, "certs_per_s")?, *p)))
-            .collect();
+        let renewal = connector("renewal").first().copied();
+        // A round is a pairing window and the API window just before it (scripts/bench alternates them): a
+        // round whose API window failed has no cost, rather than borrowing the next round's.
+        let mut api = None;
+        let mut rounds: Vec<(f64, &Value)> = Vec::new();
+        for r in &group {
+            match (s(r, "target"), s(r, "mode")) {
+                ("shedu", _) => api = f(r, "certs_per_s"),
+                ("shedu-connector", "pairing") => rounds.extend(api.take().map(|a| (a, *r))),
+                _ => {}
+            }
+        }
         let costs: Vec<f64> = rounds
             .iter()
             .filter_map(|(api, p)| f(p, "per_s").filter(|r| *r > 0.0).map(|r| api / r))
